@@ -1,0 +1,11 @@
+//! Kubernetes object machinery that knows neither HTTP nor storage: label and field selectors,
+//! strategic merge patch, and the validation of names, labels and annotations.
+#![warn(missing_docs)]
+pub mod builtin;
+pub mod fields;
+pub mod labels;
+pub mod printers;
+pub mod validation;
+
+pub mod patch_meta;
+pub mod strategic;

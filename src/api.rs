@@ -1,0 +1,111 @@
+//! The state every request shares, and the router from a parsed request to its handler.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use kubox_storage::{Clock, DynStore};
+use tokio::sync::watch;
+
+use crate::body::{error_response, Body};
+use crate::registry::Registry;
+use crate::request_info::RequestInfo;
+use crate::status::{ApiError, ApiResult};
+use crate::{discovery, handlers, watch as watch_handler};
+
+/// Everything a request may need, shared by all requests of one server.
+pub struct ApiState {
+    /// The store.
+    pub store: DynStore,
+    /// The served resources.
+    pub registry: Registry,
+    /// Time as the server sees it.
+    pub clock: Arc<dyn Clock>,
+    /// The address clients reach the server at (for discovery's serverAddressByClientCIDRs).
+    pub advertise_address: String,
+    /// Flips to true when the server shuts down: watches end.
+    pub shutdown: watch::Receiver<bool>,
+    /// Cluster-IP allocation for Services.
+    pub service_ips: crate::allocators::ServiceIps,
+}
+
+/// Route one request (RequestInfo is already in its extensions).
+pub async fn route(state: Arc<ApiState>, req: Request<Bytes>) -> Response<Body> {
+    let info = req
+        .extensions()
+        .get::<RequestInfo>()
+        .cloned()
+        .unwrap_or_default();
+    let result = if info.is_resource_request {
+        resource_request(&state, &info, req).await
+    } else {
+        non_resource_request(&state, &info, req).await
+    };
+    result.unwrap_or_else(|e| error_response(&e))
+}
+
+async fn non_resource_request(
+    state: &Arc<ApiState>,
+    info: &RequestInfo,
+    req: Request<Bytes>,
+) -> ApiResult<Response<Body>> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return Err(ApiError::method_not_supported(
+            &Default::default(),
+            req.method().as_str(),
+        ));
+    }
+    let path = info.path.trim_end_matches('/');
+    match path {
+        "/version" => Ok(crate::body::json_response(
+            StatusCode::OK,
+            &crate::version::info(),
+        )),
+        "/healthz" | "/livez" | "/readyz" => Ok(crate::health::check(
+            path,
+            req.uri().query().unwrap_or_default(),
+        )),
+        p if p.starts_with("/healthz/")
+            || p.starts_with("/livez/")
+            || p.starts_with("/readyz/") =>
+        {
+            Ok(crate::health::check(p, ""))
+        }
+        p if p == "/openapi/v3" || p.starts_with("/openapi/v3/") => {
+            crate::openapi::serve(&state.registry.snapshot(), p)
+        }
+        _ => discovery::serve(state, info, &req),
+    }
+}
+
+async fn resource_request(
+    state: &Arc<ApiState>,
+    info: &RequestInfo,
+    req: Request<Bytes>,
+) -> ApiResult<Response<Body>> {
+    let snap = state.registry.snapshot();
+    let Some(res) = snap.get(&info.api_group, &info.api_version, &info.resource) else {
+        return Err(ApiError::path_not_found());
+    };
+    if !info.namespace.is_empty() && !res.namespaced {
+        return Err(ApiError::path_not_found());
+    }
+    if !info.subresource.is_empty() && res.subresource(&info.subresource).is_none() {
+        return Err(ApiError::path_not_found());
+    }
+    let ctx = handlers::Ctx::new(state.clone(), res, info.clone(), req)?;
+    match info.verb.as_str() {
+        "get" => handlers::get(ctx).await,
+        "list" => handlers::list(ctx).await,
+        "watch" => watch_handler::watch(ctx).await,
+        "create" => handlers::create(ctx).await,
+        "update" => handlers::update(ctx).await,
+        "patch" => handlers::patch(ctx).await,
+        "delete" => handlers::delete(ctx).await,
+        "deletecollection" => handlers::delete_collection(ctx).await,
+        other => Err(ApiError::method_not_supported(
+            &ctx.info.group_resource(),
+            other,
+        )),
+    }
+}

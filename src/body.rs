@@ -1,0 +1,48 @@
+//! Response bodies and the small helpers every handler uses to build responses.
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+use http_body_util::{combinators::BoxBody, BodyExt, Full};
+
+use crate::status::ApiError;
+
+/// The body type of every response: a full buffer or a stream (watch).
+pub type Body = BoxBody<Bytes, Infallible>;
+
+/// A full body.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed()
+}
+
+/// A JSON response.
+pub fn json_response(code: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    bytes_response(code, "application/json", bytes)
+}
+
+/// A response with a content type.
+pub fn bytes_response(
+    code: StatusCode,
+    content_type: &str,
+    bytes: impl Into<Bytes>,
+) -> Response<Body> {
+    let mut resp = Response::new(full(bytes));
+    *resp.status_mut() = code;
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        resp.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    resp
+}
+
+/// The response for an error: its Status as JSON, with Retry-After where it has one.
+pub fn error_response(err: &ApiError) -> Response<Body> {
+    let mut resp = json_response(err.code, &err.to_status());
+    if let Some(secs) = err.retry_after {
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+    }
+    resp
+}

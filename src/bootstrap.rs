@@ -1,0 +1,71 @@
+//! What exists at start, as in a fresh cluster: the namespaces `default`, `kube-system`,
+//! `kube-public`, `kube-node-lease`, and the `kubernetes` Service. Idempotent across restarts.
+
+use serde_json::{json, Value};
+
+use crate::api::ApiState;
+use crate::objects::{timestamp, to_stored};
+use crate::registry::storage_prefix;
+use crate::status::{from_store, ApiResult, GroupResource};
+
+async fn ensure(state: &ApiState, key: String, obj: Value, gr: &GroupResource) -> ApiResult<()> {
+    match state.store.create(&key, to_stored(&obj)?).await {
+        Ok(_) | Err(kubox_storage::StoreError::AlreadyExists(_)) => Ok(()),
+        Err(e) => Err(from_store(e, gr, "")),
+    }
+}
+
+/// Create the built-in objects that are missing.
+pub async fn run(state: &ApiState) -> ApiResult<()> {
+    let now = timestamp(state.clock.now());
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        let obj = json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": ns,
+                "uid": uuid::Uuid::new_v4().to_string(),
+                "creationTimestamp": now,
+                "labels": {"kubernetes.io/metadata.name": ns},
+            },
+            "spec": {"finalizers": ["kubernetes"]},
+            "status": {"phase": "Active"},
+        });
+        ensure(
+            state,
+            storage_prefix("", "namespaces") + ns,
+            obj,
+            &GroupResource::new("", "namespaces"),
+        )
+        .await?;
+    }
+    let svc = json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": "kubernetes",
+            "namespace": "default",
+            "uid": uuid::Uuid::new_v4().to_string(),
+            "creationTimestamp": now,
+            "labels": {"component": "apiserver", "provider": "kubernetes"},
+        },
+        "spec": {
+            "type": "ClusterIP",
+            "clusterIP": crate::allocators::KUBERNETES_SERVICE_IP,
+            "clusterIPs": [crate::allocators::KUBERNETES_SERVICE_IP],
+            "ipFamilies": ["IPv4"],
+            "ipFamilyPolicy": "SingleStack",
+            "internalTrafficPolicy": "Cluster",
+            "sessionAffinity": "None",
+            "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}],
+        },
+        "status": {"loadBalancer": {}},
+    });
+    ensure(
+        state,
+        storage_prefix("", "services") + "default/kubernetes",
+        svc,
+        &GroupResource::new("", "services"),
+    )
+    .await
+}

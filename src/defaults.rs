@@ -1,0 +1,276 @@
+//! Defaulting for built-in objects, as kube-apiserver's `SetDefaults_*` functions do for the
+//! fields users see in `kubectl get -o yaml` (pod spec, workloads, services, secrets), and
+//! canonicalisation of quantities (`cpu: 1` is stored as the string "1").
+
+use serde_json::{json, Map, Value};
+
+/// Set `obj[key]` to `value` when it is absent or null.
+fn set_default(obj: &mut Value, key: &str, value: Value) {
+    if let Some(m) = obj.as_object_mut() {
+        match m.get(key) {
+            Some(v) if !v.is_null() => {}
+            _ => {
+                m.insert(key.to_string(), value);
+            }
+        }
+    }
+}
+
+/// Keys whose map values are resource quantities.
+const QUANTITY_MAPS: &[&str] = &[
+    "limits",
+    "requests",
+    "hard",
+    "used",
+    "capacity",
+    "allocatable",
+    "max",
+    "min",
+    "default",
+    "defaultRequest",
+    "maxLimitRequestRatio",
+    "overhead",
+    "allocatedResources",
+];
+
+/// Numbers inside quantity maps become strings, as kube-apiserver canonicalises them.
+fn canonicalize_quantities(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m.iter_mut() {
+                if QUANTITY_MAPS.contains(&k.as_str()) {
+                    if let Value::Object(q) = child {
+                        for qv in q.values_mut() {
+                            if let Value::Number(n) = qv {
+                                *qv = Value::String(n.to_string());
+                            }
+                        }
+                    }
+                }
+                if k == "sizeLimit" {
+                    if let Value::Number(n) = child {
+                        *child = Value::String(n.to_string());
+                    }
+                }
+                canonicalize_quantities(child);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(canonicalize_quantities),
+        _ => {}
+    }
+}
+
+fn image_pull_policy(image: &str) -> &'static str {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    if image.contains('@') {
+        return "IfNotPresent";
+    }
+    match last.split_once(':') {
+        Some((_, "latest")) | None => "Always",
+        Some(_) => "IfNotPresent",
+    }
+}
+
+fn default_container(c: &mut Value) {
+    set_default(c, "terminationMessagePath", json!("/dev/termination-log"));
+    set_default(c, "terminationMessagePolicy", json!("File"));
+    let policy = image_pull_policy(c["image"].as_str().unwrap_or_default());
+    set_default(c, "imagePullPolicy", json!(policy));
+    set_default(c, "resources", json!({}));
+    if let Some(ports) = c.get_mut("ports").and_then(Value::as_array_mut) {
+        for p in ports {
+            set_default(p, "protocol", json!("TCP"));
+        }
+    }
+}
+
+/// Defaults of a PodSpec.
+fn default_pod_spec(spec: &mut Value) {
+    if !spec.is_object() {
+        return;
+    }
+    set_default(spec, "restartPolicy", json!("Always"));
+    set_default(spec, "terminationGracePeriodSeconds", json!(30));
+    set_default(spec, "dnsPolicy", json!("ClusterFirst"));
+    set_default(spec, "securityContext", json!({}));
+    set_default(spec, "schedulerName", json!("default-scheduler"));
+    for list in ["containers", "initContainers"] {
+        if let Some(cs) = spec.get_mut(list).and_then(Value::as_array_mut) {
+            cs.iter_mut().for_each(default_container);
+        }
+    }
+}
+
+fn default_template(obj: &mut Value) {
+    if let Some(spec) = obj
+        .get_mut("spec")
+        .and_then(|s| s.get_mut("template"))
+        .and_then(|t| t.get_mut("spec"))
+    {
+        default_pod_spec(spec);
+    }
+}
+
+/// Apply defaults for one built-in kind.
+pub fn apply(group: &str, kind: &str, obj: &mut Value) {
+    canonicalize_quantities(obj);
+    let spec_present = obj.get("spec").is_some_and(Value::is_object);
+    match (group, kind) {
+        ("", "Pod") => {
+            if let Some(spec) = obj.get_mut("spec") {
+                default_pod_spec(spec);
+                set_default(spec, "enableServiceLinks", json!(true));
+                set_default(spec, "preemptionPolicy", json!("PreemptLowerPriority"));
+                set_default(spec, "priority", json!(0));
+            }
+        }
+        ("", "PodTemplate") => {
+            if let Some(spec) = obj.get_mut("template").and_then(|t| t.get_mut("spec")) {
+                default_pod_spec(spec);
+            }
+        }
+        ("apps", "Deployment") if spec_present => {
+            let spec = &mut obj["spec"];
+            set_default(spec, "replicas", json!(1));
+            set_default(spec, "revisionHistoryLimit", json!(10));
+            set_default(spec, "progressDeadlineSeconds", json!(600));
+            set_default(spec, "strategy", json!({"type": "RollingUpdate"}));
+            if spec["strategy"]["type"] == json!("RollingUpdate") {
+                set_default(&mut spec["strategy"], "rollingUpdate", json!({}));
+                let ru = &mut spec["strategy"]["rollingUpdate"];
+                set_default(ru, "maxUnavailable", json!("25%"));
+                set_default(ru, "maxSurge", json!("25%"));
+            }
+            default_template(obj);
+        }
+        ("apps", "ReplicaSet") | ("", "ReplicationController") if spec_present => {
+            set_default(&mut obj["spec"], "replicas", json!(1));
+            default_template(obj);
+        }
+        ("apps", "StatefulSet") if spec_present => {
+            let spec = &mut obj["spec"];
+            set_default(spec, "replicas", json!(1));
+            set_default(spec, "podManagementPolicy", json!("OrderedReady"));
+            set_default(spec, "revisionHistoryLimit", json!(10));
+            set_default(
+                spec,
+                "updateStrategy",
+                json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+            );
+            set_default(
+                spec,
+                "persistentVolumeClaimRetentionPolicy",
+                json!({"whenDeleted": "Retain", "whenScaled": "Retain"}),
+            );
+            default_template(obj);
+        }
+        ("apps", "DaemonSet") if spec_present => {
+            let spec = &mut obj["spec"];
+            set_default(spec, "revisionHistoryLimit", json!(10));
+            set_default(
+                spec,
+                "updateStrategy",
+                json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}),
+            );
+            default_template(obj);
+        }
+        ("batch", "Job") if spec_present => {
+            let spec = &mut obj["spec"];
+            set_default(spec, "parallelism", json!(1));
+            if spec.get("completions").is_none() && spec.get("parallelism") == Some(&json!(1)) {
+                set_default(spec, "completions", json!(1));
+            }
+            set_default(spec, "backoffLimit", json!(6));
+            set_default(spec, "completionMode", json!("NonIndexed"));
+            set_default(spec, "suspend", json!(false));
+            set_default(spec, "podReplacementPolicy", json!("TerminatingOrFailed"));
+            default_template(obj);
+        }
+        ("batch", "CronJob") if spec_present => {
+            let spec = &mut obj["spec"];
+            set_default(spec, "concurrencyPolicy", json!("Allow"));
+            set_default(spec, "suspend", json!(false));
+            set_default(spec, "successfulJobsHistoryLimit", json!(3));
+            set_default(spec, "failedJobsHistoryLimit", json!(1));
+            if let Some(spec) = obj
+                .get_mut("spec")
+                .and_then(|s| s.get_mut("jobTemplate"))
+                .and_then(|j| j.get_mut("spec"))
+                .and_then(|s| s.get_mut("template"))
+                .and_then(|t| t.get_mut("spec"))
+            {
+                default_pod_spec(spec);
+            }
+        }
+        ("", "Service") => {
+            set_default(obj, "spec", json!({}));
+            let spec = &mut obj["spec"];
+            set_default(spec, "type", json!("ClusterIP"));
+            set_default(spec, "sessionAffinity", json!("None"));
+            let ty = spec["type"].as_str().unwrap_or_default().to_string();
+            if ty != "ExternalName" {
+                set_default(spec, "internalTrafficPolicy", json!("Cluster"));
+            }
+            if ty == "NodePort" || ty == "LoadBalancer" {
+                set_default(spec, "externalTrafficPolicy", json!("Cluster"));
+            }
+            if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
+                for p in ports {
+                    set_default(p, "protocol", json!("TCP"));
+                    if let Some(port) = p.get("port").cloned() {
+                        set_default(p, "targetPort", port);
+                    }
+                }
+            }
+        }
+        ("", "Secret") => set_default(obj, "type", json!("Opaque")),
+        ("", "ServiceAccount") | ("", "ConfigMap") => {}
+        _ => {}
+    }
+    if let Some(m) = obj.as_object_mut() {
+        if m.get("metadata").is_none() {
+            m.insert("metadata".into(), Value::Object(Map::new()));
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_pull_policy_follows_the_tag() {
+        assert_eq!(image_pull_policy("nginx"), "Always");
+        assert_eq!(image_pull_policy("nginx:latest"), "Always");
+        assert_eq!(image_pull_policy("nginx:1.25"), "IfNotPresent");
+        assert_eq!(image_pull_policy("localhost:5000/nginx"), "Always");
+        assert_eq!(image_pull_policy("repo/nginx@sha256:abc"), "IfNotPresent");
+    }
+
+    #[test]
+    fn numeric_quantities_become_strings() {
+        let mut pod = json!({"spec": {"containers": [{"name": "a", "image": "x", "resources": {"limits": {"cpu": 1, "memory": "1Gi"}}}]}});
+        apply("", "Pod", &mut pod);
+        assert_eq!(
+            pod["spec"]["containers"][0]["resources"]["limits"]["cpu"],
+            json!("1")
+        );
+        assert_eq!(pod["spec"]["restartPolicy"], json!("Always"));
+    }
+
+    #[test]
+    fn deployment_gets_rolling_update_defaults() {
+        let mut d = json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "image": "x:1"}]}}}});
+        apply("apps", "Deployment", &mut d);
+        assert_eq!(
+            d["spec"]["strategy"]["rollingUpdate"]["maxSurge"],
+            json!("25%")
+        );
+        assert_eq!(d["spec"]["replicas"], json!(1));
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"],
+            json!("IfNotPresent")
+        );
+    }
+}

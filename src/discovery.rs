@@ -1,0 +1,224 @@
+//! Discovery, computed from the registry: `/api`, `/apis`, `/apis/{group}`, the per-version
+//! resource lists, and aggregated discovery (apidiscovery.k8s.io v2 and v2beta1) for `/api` and
+//! `/apis`.
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use serde_json::{json, Value};
+
+use crate::api::ApiState;
+use crate::body::{bytes_response, json_response, Body};
+use crate::encoding::parse_media_types;
+use crate::registry::{ResourceInfo, Snapshot};
+use crate::request_info::RequestInfo;
+use crate::status::{ApiError, ApiResult};
+
+fn gv(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    }
+}
+
+/// Which aggregated discovery version the client accepts, if any.
+fn aggregated_version(req: &Request<Bytes>) -> Option<&'static str> {
+    let accept = req
+        .headers()
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    for mt in parse_media_types(accept) {
+        if mt.essence != "application/json" {
+            continue;
+        }
+        if mt.param("g") == Some("apidiscovery.k8s.io")
+            && mt.param("as") == Some("APIGroupDiscoveryList")
+        {
+            match mt.param("v") {
+                Some("v2") => return Some("v2"),
+                Some("v2beta1") => return Some("v2beta1"),
+                _ => {}
+            }
+        } else if mt.param("as").is_none() {
+            return None;
+        }
+    }
+    None
+}
+
+/// Serve a non-resource GET under `/api` or `/apis` (or 404).
+pub fn serve(
+    state: &ApiState,
+    info: &RequestInfo,
+    req: &Request<Bytes>,
+) -> ApiResult<Response<Body>> {
+    let snap = state.registry.snapshot();
+    let path = info.path.trim_end_matches('/');
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match parts.as_slice() {
+        ["api"] => match aggregated_version(req) {
+            Some(v) => Ok(aggregated(&snap, true, v)),
+            None => Ok(json_response(
+                StatusCode::OK,
+                &json!({
+                    "kind": "APIVersions",
+                    "versions": ["v1"],
+                    "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": state.advertise_address}],
+                }),
+            )),
+        },
+        ["apis"] => match aggregated_version(req) {
+            Some(v) => Ok(aggregated(&snap, false, v)),
+            None => {
+                let groups: Vec<Value> = snap
+                    .groups
+                    .iter()
+                    .filter(|g| !g.name.is_empty())
+                    .map(|g| group_json(&g.name, &g.versions))
+                    .collect();
+                Ok(json_response(
+                    StatusCode::OK,
+                    &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}),
+                ))
+            }
+        },
+        ["apis", group] => {
+            let g = snap
+                .group(group)
+                .filter(|g| !g.name.is_empty())
+                .ok_or_else(ApiError::path_not_found)?;
+            let mut body = group_json(&g.name, &g.versions);
+            body["kind"] = json!("APIGroup");
+            body["apiVersion"] = json!("v1");
+            Ok(json_response(StatusCode::OK, &body))
+        }
+        ["api", version] => resource_list(&snap, "", version),
+        ["apis", group, version] => resource_list(&snap, group, version),
+        _ => Err(ApiError::path_not_found()),
+    }
+}
+
+fn group_json(name: &str, versions: &[String]) -> Value {
+    let vs: Vec<Value> = versions
+        .iter()
+        .map(|v| json!({"groupVersion": gv(name, v), "version": v}))
+        .collect();
+    json!({
+        "name": name,
+        "versions": vs,
+        "preferredVersion": vs.first().cloned().unwrap_or(json!({})),
+    })
+}
+
+fn resource_list(snap: &Snapshot, group: &str, version: &str) -> ApiResult<Response<Body>> {
+    let resources = snap
+        .resources(group, version)
+        .ok_or_else(ApiError::path_not_found)?;
+    let mut out = Vec::new();
+    for r in resources {
+        let mut entry = json!({
+            "name": r.resource,
+            "singularName": r.singular,
+            "namespaced": r.namespaced,
+            "kind": r.kind,
+            "verbs": r.verbs,
+        });
+        if !r.short_names.is_empty() {
+            entry["shortNames"] = json!(r.short_names);
+        }
+        if !r.categories.is_empty() {
+            entry["categories"] = json!(r.categories);
+        }
+        out.push(entry);
+        for s in &r.subresources {
+            let mut sub = json!({
+                "name": format!("{}/{}", r.resource, s.name),
+                "singularName": "",
+                "namespaced": r.namespaced,
+                "kind": s.kind,
+                "verbs": s.verbs,
+            });
+            if !s.group.is_empty() {
+                sub["group"] = json!(s.group);
+            }
+            if !s.version.is_empty() {
+                sub["version"] = json!(s.version);
+            }
+            out.push(sub);
+        }
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv(group, version), "resources": out}),
+    ))
+}
+
+fn discovery_resource(r: &ResourceInfo) -> Value {
+    let mut e = json!({
+        "resource": r.resource,
+        "responseKind": {"group": r.group, "version": r.version, "kind": r.kind},
+        "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
+        "singularResource": r.singular,
+        "verbs": r.verbs,
+    });
+    if !r.short_names.is_empty() {
+        e["shortNames"] = json!(r.short_names);
+    }
+    if !r.categories.is_empty() {
+        e["categories"] = json!(r.categories);
+    }
+    let subs: Vec<Value> = r
+        .subresources
+        .iter()
+        .map(|s| {
+            let group = if s.group.is_empty() && s.version.is_empty() { r.group.as_str() } else { s.group.as_str() };
+            let version = if s.version.is_empty() { r.version.as_str() } else { s.version.as_str() };
+            json!({"subresource": s.name, "responseKind": {"group": group, "version": version, "kind": s.kind}, "verbs": s.verbs})
+        })
+        .collect();
+    if !subs.is_empty() {
+        e["subresources"] = json!(subs);
+    }
+    e
+}
+
+/// The aggregated discovery document for `/api` (core only) or `/apis` (every other group).
+fn aggregated(snap: &Snapshot, core: bool, version: &str) -> Response<Body> {
+    let items: Vec<Value> = snap
+        .groups
+        .iter()
+        .filter(|g| g.name.is_empty() == core)
+        .map(|g| {
+            let versions: Vec<Value> = g
+                .versions
+                .iter()
+                .map(|v| {
+                    let resources: Vec<Value> = snap
+                        .resources(&g.name, v)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|r| discovery_resource(r))
+                        .collect();
+                    json!({"version": v, "resources": resources, "freshness": "Current"})
+                })
+                .collect();
+            let mut meta = json!({"creationTimestamp": null});
+            if !g.name.is_empty() {
+                meta["name"] = json!(g.name);
+            }
+            json!({"metadata": meta, "versions": versions})
+        })
+        .collect();
+    let body = json!({
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": format!("apidiscovery.k8s.io/{version}"),
+        "metadata": {},
+        "items": items,
+    });
+    bytes_response(
+        StatusCode::OK,
+        &format!("application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList"),
+        serde_json::to_vec(&body).unwrap_or_default(),
+    )
+}

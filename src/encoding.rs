@@ -1,0 +1,261 @@
+//! Content negotiation: what the client sent (JSON or YAML) and what it wants back (JSON, YAML,
+//! Table, PartialObjectMetadata(List)). Protobuf is declined so client-go falls back to JSON.
+
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use serde_json::{json, Value};
+
+use crate::body::{bytes_response, Body};
+use crate::registry::ResourceInfo;
+use crate::status::{ApiError, ApiResult};
+
+/// The body formats a request may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InFormat {
+    /// application/json (and every JSON patch type when patching).
+    Json,
+    /// application/yaml.
+    Yaml,
+}
+
+/// What the client asked to get back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutFormat {
+    /// Plain JSON.
+    Json,
+    /// YAML.
+    Yaml,
+    /// meta.k8s.io Table (v1 or v1beta1).
+    Table {
+        /// `v1` or `v1beta1`.
+        version: String,
+    },
+    /// meta.k8s.io PartialObjectMetadata / PartialObjectMetadataList.
+    Metadata {
+        /// `v1` or `v1beta1`.
+        version: String,
+    },
+}
+
+/// One media range of an Accept header.
+#[derive(Debug, Clone, Default)]
+pub struct MediaType {
+    /// `application/json`.
+    pub essence: String,
+    /// Parameters (lowercased keys).
+    pub params: Vec<(String, String)>,
+}
+
+impl MediaType {
+    /// A parameter.
+    pub fn param(&self, key: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Parse an Accept (or Content-Type) header into media types, in order.
+pub fn parse_media_types(header: &str) -> Vec<MediaType> {
+    header
+        .split(',')
+        .filter_map(|part| {
+            let mut it = part.split(';');
+            let essence = it.next()?.trim().to_ascii_lowercase();
+            if essence.is_empty() {
+                return None;
+            }
+            let params = it
+                .filter_map(|p| {
+                    let (k, v) = p.split_once('=')?;
+                    Some((
+                        k.trim().to_ascii_lowercase(),
+                        v.trim().trim_matches('"').to_string(),
+                    ))
+                })
+                .collect();
+            Some(MediaType { essence, params })
+        })
+        .collect()
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: http::header::HeaderName) -> &'a str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+/// Decide the response format from the Accept header.
+pub fn negotiate(headers: &HeaderMap) -> ApiResult<OutFormat> {
+    let accept = header_str(headers, http::header::ACCEPT);
+    if accept.trim().is_empty() {
+        return Ok(OutFormat::Json);
+    }
+    for mt in parse_media_types(accept) {
+        let as_ = mt.param("as");
+        let g = mt.param("g").unwrap_or_default();
+        let v = mt.param("v").unwrap_or("v1").to_string();
+        match mt.essence.as_str() {
+            "application/json" | "*/*" | "application/*" => match as_ {
+                None => return Ok(OutFormat::Json),
+                Some("Table") if g == "meta.k8s.io" && (v == "v1" || v == "v1beta1") => {
+                    return Ok(OutFormat::Table { version: v })
+                }
+                Some("PartialObjectMetadata") | Some("PartialObjectMetadataList")
+                    if g == "meta.k8s.io" && (v == "v1" || v == "v1beta1") =>
+                {
+                    return Ok(OutFormat::Metadata { version: v })
+                }
+                _ => continue,
+            },
+            "application/yaml" if as_.is_none() => return Ok(OutFormat::Yaml),
+            _ => continue,
+        }
+    }
+    Err(ApiError::not_acceptable(accept))
+}
+
+/// The format of a request body. Protobuf and unknown types are a 415.
+pub fn content_format(headers: &HeaderMap) -> ApiResult<InFormat> {
+    let ct = header_str(headers, http::header::CONTENT_TYPE);
+    let essence = parse_media_types(ct)
+        .first()
+        .map(|m| m.essence.clone())
+        .unwrap_or_default();
+    match essence.as_str() {
+        "" | "application/json" | "*/*" => Ok(InFormat::Json),
+        "application/yaml" | "application/x-yaml" | "text/yaml" => Ok(InFormat::Yaml),
+        _ => Err(ApiError::unsupported_media_type(ct)),
+    }
+}
+
+/// Decode a request body into a JSON tree. Malformed input is a 400.
+pub fn decode_body(body: &[u8], format: InFormat) -> ApiResult<Value> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(
+            "the request body is empty; an object is required",
+        ));
+    }
+    let v: Value = match format {
+        InFormat::Json => serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+        })?,
+        InFormat::Yaml => serde_yaml::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!("error converting YAML to JSON: yaml: {e}"))
+        })?,
+    };
+    if !v.is_object() {
+        return Err(ApiError::bad_request(format!(
+            "couldn't get version/kind; json parse error: cannot unmarshal {} into Go value of type struct",
+            json_type(&v)
+        )));
+    }
+    Ok(v)
+}
+
+/// Go's name for a JSON value's type in unmarshal errors.
+pub fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Encode a value (object, list or Status) in the plain formats.
+pub fn encode(value: &Value, format: &OutFormat, code: StatusCode) -> http::Response<Body> {
+    match format {
+        OutFormat::Yaml => match serde_yaml::to_string(value) {
+            Ok(s) => bytes_response(code, "application/yaml", Bytes::from(s)),
+            Err(e) => crate::body::error_response(&ApiError::internal(e.to_string())),
+        },
+        _ => bytes_response(
+            code,
+            "application/json",
+            serde_json::to_vec(value).unwrap_or_default(),
+        ),
+    }
+}
+
+/// PartialObjectMetadata for one object.
+pub fn partial_metadata(obj: &Value, version: &str) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": format!("meta.k8s.io/{version}"),
+        "metadata": obj.get("metadata").cloned().unwrap_or(json!({})),
+    })
+}
+
+/// What a Table row carries as its object (`includeObject`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncludeObject {
+    /// No object.
+    None,
+    /// PartialObjectMetadata (the default).
+    Metadata,
+    /// The whole object.
+    Object,
+}
+
+impl IncludeObject {
+    /// From the `includeObject` query parameter.
+    pub fn parse(v: &str) -> ApiResult<IncludeObject> {
+        match v {
+            "" | "Metadata" => Ok(IncludeObject::Metadata),
+            "None" => Ok(IncludeObject::None),
+            "Object" => Ok(IncludeObject::Object),
+            other => Err(ApiError::bad_request(format!(
+                "includeObject: Unsupported value: \"{other}\": supported values: \"Metadata\", \"None\", \"Object\""
+            ))),
+        }
+    }
+}
+
+/// A Table of objects (already at the requested version, with apiVersion/kind set).
+pub fn table(
+    info: &ResourceInfo,
+    objects: &[Value],
+    list_meta: Value,
+    version: &str,
+    include: IncludeObject,
+    with_columns: bool,
+    now: SystemTime,
+) -> Value {
+    let columns: Vec<Value> = if with_columns {
+        info.strategy
+            .columns()
+            .iter()
+            .map(|c| {
+                json!({"name": c.name, "type": c.type_, "format": c.format, "description": c.description, "priority": c.priority})
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let rows: Vec<Value> = objects
+        .iter()
+        .map(|o| {
+            let mut row = json!({"cells": info.strategy.row_cells(o, now)});
+            match include {
+                IncludeObject::None => {}
+                IncludeObject::Metadata => row["object"] = partial_metadata(o, version),
+                IncludeObject::Object => row["object"] = o.clone(),
+            }
+            row
+        })
+        .collect();
+    json!({
+        "kind": "Table",
+        "apiVersion": format!("meta.k8s.io/{version}"),
+        "metadata": list_meta,
+        "columnDefinitions": columns,
+        "rows": rows,
+    })
+}

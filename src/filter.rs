@@ -1,0 +1,75 @@
+//! List and watch filtering: label and field selectors applied to JSON objects.
+
+use kubox_apimachinery::fields::{self, FieldSelector};
+use kubox_apimachinery::labels::LabelSelector;
+use serde_json::Value;
+
+use crate::objects::labels_of;
+use crate::query::Query;
+use crate::registry::ResourceInfo;
+use crate::status::{ApiError, ApiResult};
+
+/// The selectors of one list or watch request.
+#[derive(Debug, Default)]
+pub struct Filter {
+    labels: Option<LabelSelector>,
+    fields: Option<FieldSelector>,
+}
+
+impl Filter {
+    /// Parse `labelSelector` and `fieldSelector`, checking fields against what the resource supports.
+    pub fn from_query(q: &Query, info: &ResourceInfo) -> ApiResult<Filter> {
+        let labels = match q.get("labelSelector").filter(|s| !s.trim().is_empty()) {
+            Some(s) => {
+                Some(LabelSelector::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?)
+            }
+            None => None,
+        };
+        let fields = match q.get("fieldSelector").filter(|s| !s.trim().is_empty()) {
+            Some(s) => {
+                let sel =
+                    FieldSelector::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?;
+                let own = info.strategy.selectable_fields();
+                let checked = if own.is_empty() {
+                    sel.check_default_supported()
+                } else {
+                    let mut all = vec!["metadata.name", "metadata.namespace"];
+                    all.extend_from_slice(own);
+                    sel.check_supported(&all)
+                };
+                checked.map_err(|e| ApiError::bad_request(e.to_string()))?;
+                Some(sel)
+            }
+            None => None,
+        };
+        Ok(Filter { labels, fields })
+    }
+
+    /// Does the filter select everything?
+    pub fn is_everything(&self) -> bool {
+        self.labels.is_none() && self.fields.is_none()
+    }
+
+    /// Does an object match?
+    pub fn matches(&self, obj: &Value) -> bool {
+        if let Some(l) = &self.labels {
+            if !l.matches(&labels_of(obj)) {
+                return false;
+            }
+        }
+        if let Some(f) = &self.fields {
+            if !f.matches(|path| fields::object_field(obj, path)) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The single object name a `metadata.name=x` field selector pins, if any.
+    pub fn exact_name(&self) -> Option<String> {
+        self.fields
+            .as_ref()
+            .and_then(|f| f.requires_exact_match("metadata.name"))
+            .map(str::to_string)
+    }
+}

@@ -1,0 +1,42 @@
+//! kubox: a Kubernetes API server in one binary and one library crate.
+//!
+//! Start one in-process for a test:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = kubox::Server::builder().memory().start().await?;
+//! println!("serving at {}", server.url());
+//! let kubeconfig_yaml = server.kubeconfig();
+//! # let _ = kubeconfig_yaml;
+//! server.shutdown().await?;
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+
+mod allocators;
+pub mod api;
+pub mod body;
+mod bootstrap;
+pub mod chain;
+mod defaults;
+mod discovery;
+pub mod encoding;
+mod filter;
+pub mod handlers;
+mod health;
+pub mod kubeconfig;
+pub mod objects;
+mod openapi;
+mod patch;
+pub mod query;
+pub mod registry;
+pub mod request_info;
+pub mod server;
+pub mod status;
+mod subresources;
+mod typed;
+pub mod version;
+mod watch;
+
+pub use kubox_storage::{Clock, ManualClock, SystemClock};
+pub use server::{Server, ServerBuilder, ServerError, ServerHandle, StorageConfig};

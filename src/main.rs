@@ -1,0 +1,103 @@
+//! The `kubox` command: `kubox serve` runs the API server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use kubox::{Server, StorageConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "kubox",
+    version,
+    about = "A Kubernetes API server for development and tests"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Storage {
+    Sled,
+    Memory,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the Kubernetes API.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:6443")]
+        listen: SocketAddr,
+        /// Storage backend.
+        #[arg(long, value_enum, default_value = "sled")]
+        storage: Storage,
+        /// Data directory (default: the per-user data directory, e.g. ~/.local/share/kubox).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Where to write the kubeconfig (default: DATA_DIR/kubeconfig).
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+    },
+}
+
+fn default_data_dir() -> PathBuf {
+    dirs::data_local_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("kubox")
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KUBOX_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve {
+            listen,
+            storage,
+            data_dir,
+            kubeconfig,
+        } => {
+            let data_dir = data_dir.unwrap_or_else(default_data_dir);
+            let kubeconfig = kubeconfig.unwrap_or_else(|| data_dir.join("kubeconfig"));
+            let storage = match storage {
+                Storage::Sled => StorageConfig::Sled(data_dir.join("db")),
+                Storage::Memory => StorageConfig::Memory,
+            };
+            let server = match Server::builder()
+                .listen(listen)
+                .storage(storage)
+                .kubeconfig_path(&kubeconfig)
+                .start()
+                .await
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("kubox: cannot start: {e}");
+                    return std::process::ExitCode::FAILURE;
+                }
+            };
+            println!(
+                "kubox is serving the Kubernetes 1.{} API at {}",
+                kubox::version::KUBERNETES_MINOR,
+                server.url()
+            );
+            println!("kubeconfig written to {}", kubeconfig.display());
+            println!("use it with:  export KUBECONFIG={}", kubeconfig.display());
+            let _ = tokio::signal::ctrl_c().await;
+            eprintln!("kubox: shutting down");
+            if let Err(e) = server.shutdown().await {
+                eprintln!("kubox: shutdown: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+            std::process::ExitCode::SUCCESS
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! `/openapi/v3`: the discovery root and one document per group/version, computed from the
+//! registry. Each operation carries `x-kubernetes-group-version-kind` and its query parameters,
+//! which is how kubectl learns that the server validates fields itself (`fieldValidation`) and
+//! so skips client-side schema validation. Component schemas are not published yet.
+
+use http::{Response, StatusCode};
+use serde_json::{json, Map, Value};
+
+use crate::body::{json_response, Body};
+use crate::registry::{ResourceInfo, Snapshot};
+use crate::status::{ApiError, ApiResult};
+
+fn gv_path(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        format!("api/{version}")
+    } else {
+        format!("apis/{group}/{version}")
+    }
+}
+
+/// A content hash for a group/version document, so clients can cache it.
+fn doc_hash(doc: &Value) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    doc.to_string().hash(&mut h);
+    format!("{:016X}", h.finish())
+}
+
+/// Serve `/openapi/v3` and `/openapi/v3/{api|apis/...}`.
+pub fn serve(snap: &Snapshot, path: &str) -> ApiResult<Response<Body>> {
+    let rest = path.trim_start_matches("/openapi/v3").trim_matches('/');
+    if rest.is_empty() {
+        let mut paths = Map::new();
+        for g in &snap.groups {
+            for v in &g.versions {
+                let p = gv_path(&g.name, v);
+                let hash = doc_hash(&document(snap, &g.name, v));
+                paths.insert(
+                    p.clone(),
+                    json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={hash}")}),
+                );
+            }
+        }
+        return Ok(json_response(StatusCode::OK, &json!({"paths": paths})));
+    }
+    let parts: Vec<&str> = rest.split('/').collect();
+    let (group, version) = match parts.as_slice() {
+        ["api", v] => ("", *v),
+        ["apis", g, v] => (*g, *v),
+        _ => return Err(ApiError::path_not_found()),
+    };
+    if snap.resources(group, version).is_none() {
+        return Err(ApiError::path_not_found());
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &document(snap, group, version),
+    ))
+}
+
+fn param(name: &str) -> Value {
+    json!({"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": true}})
+}
+
+fn operation(r: &ResourceInfo, action: &str, query: &[&str]) -> Value {
+    let mut params: Vec<Value> = query.iter().map(|q| param(q)).collect();
+    params.push(
+        json!({"name": "pretty", "in": "query", "schema": {"type": "string", "uniqueItems": true}}),
+    );
+    json!({
+        "operationId": format!("{action}{}", r.kind),
+        "parameters": params,
+        "responses": {"200": {"description": "OK"}},
+        "x-kubernetes-action": action,
+        "x-kubernetes-group-version-kind": {"group": r.group, "version": r.version, "kind": r.kind},
+    })
+}
+
+const WRITE_PARAMS: &[&str] = &["dryRun", "fieldManager", "fieldValidation"];
+
+fn document(snap: &Snapshot, group: &str, version: &str) -> Value {
+    let mut paths = Map::new();
+    let prefix = if group.is_empty() {
+        format!("/api/{version}")
+    } else {
+        format!("/apis/{group}/{version}")
+    };
+    for r in snap.resources(group, version).unwrap_or_default() {
+        let collection = if r.namespaced {
+            format!("{prefix}/namespaces/{{namespace}}/{}", r.resource)
+        } else {
+            format!("{prefix}/{}", r.resource)
+        };
+        let mut coll = Map::new();
+        if r.has_verb("list") {
+            coll.insert(
+                "get".into(),
+                operation(
+                    r,
+                    "list",
+                    &[
+                        "labelSelector",
+                        "fieldSelector",
+                        "limit",
+                        "continue",
+                        "resourceVersion",
+                        "watch",
+                    ],
+                ),
+            );
+        }
+        if r.has_verb("create") {
+            coll.insert("post".into(), operation(r, "post", WRITE_PARAMS));
+        }
+        if r.has_verb("deletecollection") {
+            coll.insert(
+                "delete".into(),
+                operation(r, "deletecollection", &["labelSelector", "fieldSelector"]),
+            );
+        }
+        if !coll.is_empty() {
+            paths.insert(collection.clone(), Value::Object(coll));
+        }
+        let mut item = Map::new();
+        if r.has_verb("get") {
+            item.insert("get".into(), operation(r, "get", &[]));
+        }
+        if r.has_verb("update") {
+            item.insert("put".into(), operation(r, "put", WRITE_PARAMS));
+        }
+        if r.has_verb("patch") {
+            item.insert(
+                "patch".into(),
+                operation(
+                    r,
+                    "patch",
+                    &["dryRun", "fieldManager", "fieldValidation", "force"],
+                ),
+            );
+        }
+        if r.has_verb("delete") {
+            item.insert(
+                "delete".into(),
+                operation(
+                    r,
+                    "delete",
+                    &["dryRun", "gracePeriodSeconds", "propagationPolicy"],
+                ),
+            );
+        }
+        if !item.is_empty() {
+            paths.insert(format!("{collection}/{{name}}"), Value::Object(item));
+        }
+    }
+    json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": format!("v1.{}.0", crate::version::KUBERNETES_MINOR)},
+        "paths": paths,
+        "components": {"schemas": {}},
+    })
+}

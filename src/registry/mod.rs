@@ -1,0 +1,259 @@
+//! The resource registry: GVR → what is served there and how (its [`Strategy`]).
+//!
+//! Read-mostly: a request takes a cheap `Arc` snapshot; adding or removing resources (CRDs, later)
+//! swaps in a new snapshot. Discovery is computed from here, never declared twice.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use kubox_apimachinery::builtin::{self, BuiltinResource};
+
+pub mod strategy;
+
+pub use strategy::{BuiltinStrategy, Strategy};
+
+/// A subresource as discovery lists it.
+#[derive(Debug, Clone)]
+pub struct SubresourceInfo {
+    /// `status`, `scale`, ...
+    pub name: String,
+    /// Kind of the subresource's object.
+    pub kind: String,
+    /// Group of that kind ("" = the parent's).
+    pub group: String,
+    /// Version of that kind ("" = the parent's).
+    pub version: String,
+    /// Verbs.
+    pub verbs: Vec<String>,
+}
+
+/// One served resource at one group/version.
+#[derive(Clone)]
+pub struct ResourceInfo {
+    /// API group ("" = core).
+    pub group: String,
+    /// The version this entry serves.
+    pub version: String,
+    /// Plural name.
+    pub resource: String,
+    /// Singular name.
+    pub singular: String,
+    /// Kind.
+    pub kind: String,
+    /// Namespaced or cluster-scoped.
+    pub namespaced: bool,
+    /// Short names (`po`).
+    pub short_names: Vec<String>,
+    /// Categories (`all`).
+    pub categories: Vec<String>,
+    /// Verbs.
+    pub verbs: Vec<String>,
+    /// Subresources.
+    pub subresources: Vec<SubresourceInfo>,
+    /// The version objects are stored at.
+    pub storage_version: String,
+    /// Storage key prefix for this resource, ending in `/`. Shared by every version.
+    pub storage_prefix: String,
+    /// Per-resource behaviour.
+    pub strategy: Arc<dyn Strategy>,
+}
+
+impl std::fmt::Debug for ResourceInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}/{}", self.group, self.version, self.resource)
+    }
+}
+
+impl ResourceInfo {
+    /// `apps/v1` or `v1`.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// The group/resource for messages.
+    pub fn group_resource(&self) -> crate::status::GroupResource {
+        crate::status::GroupResource::new(&self.group, &self.resource)
+    }
+
+    /// Does it serve this verb?
+    pub fn has_verb(&self, verb: &str) -> bool {
+        self.verbs.iter().any(|v| v == verb)
+    }
+
+    /// A subresource by name.
+    pub fn subresource(&self, name: &str) -> Option<&SubresourceInfo> {
+        self.subresources.iter().find(|s| s.name == name)
+    }
+
+    /// The storage key of one object.
+    pub fn key(&self, namespace: &str, name: &str) -> String {
+        if self.namespaced {
+            format!("{}{}/{}", self.storage_prefix, namespace, name)
+        } else {
+            format!("{}{}", self.storage_prefix, name)
+        }
+    }
+
+    /// The storage prefix of a collection (one namespace, or all).
+    pub fn collection_prefix(&self, namespace: &str) -> String {
+        if self.namespaced && !namespace.is_empty() {
+            format!("{}{}/", self.storage_prefix, namespace)
+        } else {
+            self.storage_prefix.clone()
+        }
+    }
+}
+
+/// An API group with its served versions, preferred first.
+#[derive(Debug, Clone)]
+pub struct GroupInfo {
+    /// Group name ("" = core).
+    pub name: String,
+    /// Versions, preferred first.
+    pub versions: Vec<String>,
+}
+
+/// An immutable view of everything served.
+#[derive(Default)]
+pub struct Snapshot {
+    by_gvr: HashMap<(String, String, String), Arc<ResourceInfo>>,
+    /// Groups in discovery order (core first).
+    pub groups: Vec<GroupInfo>,
+    /// Resources per group/version, in discovery order.
+    by_gv: HashMap<(String, String), Vec<Arc<ResourceInfo>>>,
+}
+
+impl Snapshot {
+    /// Look up a resource.
+    pub fn get(&self, group: &str, version: &str, resource: &str) -> Option<Arc<ResourceInfo>> {
+        self.by_gvr
+            .get(&(group.to_string(), version.to_string(), resource.to_string()))
+            .cloned()
+    }
+
+    /// Resources of one group/version, or None if the group/version is not served.
+    pub fn resources(&self, group: &str, version: &str) -> Option<&[Arc<ResourceInfo>]> {
+        self.by_gv
+            .get(&(group.to_string(), version.to_string()))
+            .map(|v| v.as_slice())
+    }
+
+    /// Find a group.
+    pub fn group(&self, name: &str) -> Option<&GroupInfo> {
+        self.groups.iter().find(|g| g.name == name)
+    }
+
+    /// Find the resource for a kind at a group/version.
+    pub fn by_kind(&self, group: &str, version: &str, kind: &str) -> Option<Arc<ResourceInfo>> {
+        self.resources(group, version)?
+            .iter()
+            .find(|r| r.kind == kind)
+            .cloned()
+    }
+
+    fn insert(&mut self, info: ResourceInfo) {
+        let info = Arc::new(info);
+        let gv = (info.group.clone(), info.version.clone());
+        match self.groups.iter_mut().find(|g| g.name == info.group) {
+            Some(g) => {
+                if !g.versions.contains(&info.version) {
+                    g.versions.push(info.version.clone());
+                }
+            }
+            None => self.groups.push(GroupInfo {
+                name: info.group.clone(),
+                versions: vec![info.version.clone()],
+            }),
+        }
+        self.by_gv.entry(gv).or_default().push(info.clone());
+        self.by_gvr.insert(
+            (
+                info.group.clone(),
+                info.version.clone(),
+                info.resource.clone(),
+            ),
+            info,
+        );
+    }
+}
+
+/// The registry: a swappable snapshot.
+pub struct Registry {
+    current: RwLock<Arc<Snapshot>>,
+}
+
+fn strs(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// Storage prefix: `/registry/{group}/{resource}/` (`core` for the core group).
+pub fn storage_prefix(group: &str, resource: &str) -> String {
+    let g = if group.is_empty() { "core" } else { group };
+    format!("/registry/{g}/{resource}/")
+}
+
+fn builtin_infos(b: &'static BuiltinResource) -> Vec<ResourceInfo> {
+    let strategy: Arc<dyn Strategy> = Arc::new(BuiltinStrategy::new(b));
+    b.versions
+        .iter()
+        .map(|v| ResourceInfo {
+            group: b.group.to_string(),
+            version: v.to_string(),
+            resource: b.resource.to_string(),
+            singular: b.singular.to_string(),
+            kind: b.kind.to_string(),
+            namespaced: b.namespaced,
+            short_names: strs(b.short_names),
+            categories: strs(b.categories),
+            verbs: strs(b.verbs),
+            subresources: b
+                .subresources
+                .iter()
+                .map(|s| SubresourceInfo {
+                    name: s.name.to_string(),
+                    kind: s.kind.to_string(),
+                    group: s.group.to_string(),
+                    version: s.version.to_string(),
+                    verbs: strs(s.verbs),
+                })
+                .collect(),
+            storage_version: b.storage_version.to_string(),
+            storage_prefix: storage_prefix(b.group, b.resource),
+            strategy: strategy.clone(),
+        })
+        .collect()
+}
+
+impl Registry {
+    /// Every Kubernetes 1.35 built-in resource.
+    pub fn builtin() -> Registry {
+        let mut snap = Snapshot::default();
+        // Groups first, in kube-apiserver's discovery order, so versions come preferred-first.
+        for (name, versions) in builtin::groups() {
+            snap.groups.push(GroupInfo {
+                name: name.to_string(),
+                versions: strs(&versions),
+            });
+        }
+        for b in builtin::BUILTIN_RESOURCES {
+            for info in builtin_infos(b) {
+                snap.insert(info);
+            }
+        }
+        Registry {
+            current: RwLock::new(Arc::new(snap)),
+        }
+    }
+
+    /// The current snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}

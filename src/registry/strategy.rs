@@ -1,0 +1,420 @@
+//! Per-resource behaviour: what differs between resources while they all take the same path.
+//!
+//! A [`Strategy`] decides create/update preparation (status reset, status/spec split, generation),
+//! validation, field-selector fields, table columns and version conversion. Built-ins share one
+//! [`BuiltinStrategy`] driven by the catalogue; custom resources get their own.
+
+use std::time::SystemTime;
+
+use kubox_apimachinery::builtin::BuiltinResource;
+use kubox_apimachinery::patch_meta::BuiltinPatchMeta;
+use kubox_apimachinery::printers::{self, ColumnDefinition};
+use kubox_apimachinery::validation::{self, FieldError, NameValidation};
+use serde_json::{json, Value};
+
+use crate::defaults;
+use crate::typed;
+
+/// Per-resource behaviour. Objects are JSON trees at the storage version unless said otherwise.
+pub trait Strategy: Send + Sync {
+    /// Does the resource have a status subresource (spec/status split)?
+    fn has_status(&self) -> bool;
+
+    /// Reset or set what a create must not carry from the client (status, generation).
+    fn prepare_for_create(&self, obj: &mut Value);
+
+    /// Carry over what an update of the main resource (or of `/status`) must not change.
+    fn prepare_for_update(&self, new: &mut Value, old: &Value, subresource: &str);
+
+    /// Fill in defaults (run on every write, before validation).
+    fn default(&self, obj: &mut Value);
+
+    /// Validate a new object. Shape errors (a wrong type) come back as `Err(message)`: a 400.
+    fn validate(&self, obj: &Value) -> Result<Vec<FieldError>, String>;
+
+    /// Validate an update against the old object.
+    fn validate_update(&self, new: &Value, old: &Value) -> Result<Vec<FieldError>, String>;
+
+    /// Field-selector fields besides metadata.name and metadata.namespace.
+    fn selectable_fields(&self) -> &'static [&'static str];
+
+    /// PUT of a missing object creates it.
+    fn allow_create_on_update(&self) -> bool {
+        false
+    }
+
+    /// Table columns.
+    fn columns(&self) -> &'static [ColumnDefinition];
+
+    /// One table row's cells.
+    fn row_cells(&self, obj: &Value, now: SystemTime) -> Vec<Value>;
+
+    /// Strategic-merge-patch metadata, or None when strategic merge patch is not supported.
+    fn patch_meta(&self) -> Option<BuiltinPatchMeta>;
+
+    /// Convert an object to another served version (its apiVersion is rewritten by the caller).
+    fn convert(&self, obj: Value, _from: &str, _to: &str) -> Result<Value, String> {
+        Ok(obj)
+    }
+
+    /// Does a delete return the deleted object (true) or a Status (false)?
+    fn return_deleted_object(&self) -> bool {
+        false
+    }
+}
+
+/// The strategy every built-in resource uses, parameterised by its catalogue entry.
+pub struct BuiltinStrategy {
+    group: &'static str,
+    kind: &'static str,
+    namespaced: bool,
+    has_status: bool,
+    tracks_generation: bool,
+}
+
+/// Kinds whose metadata.generation kube-apiserver maintains.
+const GENERATION_KINDS: &[&str] = &[
+    "Deployment",
+    "ReplicaSet",
+    "StatefulSet",
+    "DaemonSet",
+    "Job",
+    "CronJob",
+    "ReplicationController",
+    "HorizontalPodAutoscaler",
+    "PodDisruptionBudget",
+    "Pod",
+    "CustomResourceDefinition",
+    "NetworkPolicy",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+    "MutatingAdmissionPolicy",
+    "MutatingAdmissionPolicyBinding",
+    "ValidatingWebhookConfiguration",
+    "MutatingWebhookConfiguration",
+    "FlowSchema",
+    "PriorityLevelConfiguration",
+    "ResourceClaim",
+    "DeviceClass",
+    "ResourceSlice",
+    "ServiceCIDR",
+];
+
+impl BuiltinStrategy {
+    /// The strategy for a catalogue entry.
+    pub fn new(b: &'static BuiltinResource) -> Self {
+        BuiltinStrategy {
+            group: b.group,
+            kind: b.kind,
+            namespaced: b.namespaced,
+            has_status: b.subresources.iter().any(|s| s.name == "status"),
+            tracks_generation: GENERATION_KINDS.contains(&b.kind),
+        }
+    }
+
+    fn name_validation(&self) -> NameValidation {
+        match (self.group, self.kind) {
+            ("", "Namespace") => NameValidation::Label,
+            ("", "Service") => NameValidation::Dns1035Label,
+            ("rbac.authorization.k8s.io", _) => NameValidation::PathSegment,
+            _ => NameValidation::Subdomain,
+        }
+    }
+}
+
+/// Everything of an object but metadata and status: what a "spec change" compares.
+pub fn spec_of(obj: &Value) -> Value {
+    let mut o = obj.clone();
+    if let Some(m) = o.as_object_mut() {
+        m.remove("metadata");
+        m.remove("status");
+        m.remove("apiVersion");
+        m.remove("kind");
+    }
+    o
+}
+
+fn initial_status(group: &str, kind: &str) -> Option<Value> {
+    Some(match (group, kind) {
+        ("", "Pod") => json!({"phase": "Pending", "qosClass": "BestEffort"}),
+        ("", "Namespace") => json!({"phase": "Active"}),
+        ("", "PersistentVolumeClaim") => json!({"phase": "Pending"}),
+        ("", "PersistentVolume") => json!({"phase": "Pending"}),
+        ("", "Service") => json!({"loadBalancer": {}}),
+        _ => json!({}),
+    })
+}
+
+impl Strategy for BuiltinStrategy {
+    fn has_status(&self) -> bool {
+        self.has_status
+    }
+
+    fn prepare_for_create(&self, obj: &mut Value) {
+        if self.has_status {
+            if let Some(s) = initial_status(self.group, self.kind) {
+                if s.as_object().is_some_and(|m| m.is_empty()) && self.kind != "Service" {
+                    if let Some(m) = obj.as_object_mut() {
+                        m.remove("status");
+                    }
+                } else {
+                    obj["status"] = s;
+                }
+            }
+        }
+        if self.tracks_generation {
+            obj["metadata"]["generation"] = json!(1);
+        } else if let Some(m) = obj["metadata"].as_object_mut() {
+            m.remove("generation");
+        }
+        if self.kind == "Namespace" && self.group.is_empty() {
+            obj["spec"] = json!({"finalizers": ["kubernetes"]});
+        }
+    }
+
+    fn prepare_for_update(&self, new: &mut Value, old: &Value, subresource: &str) {
+        if self.has_status {
+            match subresource {
+                "status" => {
+                    // /status changes status (and metadata labels/annotations), never spec.
+                    let status = new.get("status").cloned();
+                    let meta = new.get("metadata").cloned();
+                    *new = old.clone();
+                    match status {
+                        Some(s) => new["status"] = s,
+                        None => {
+                            if let Some(m) = new.as_object_mut() {
+                                m.remove("status");
+                            }
+                        }
+                    }
+                    if let Some(meta) = meta {
+                        for k in ["labels", "annotations", "resourceVersion", "managedFields"] {
+                            match meta.get(k) {
+                                Some(v) => new["metadata"][k] = v.clone(),
+                                None => {
+                                    if let Some(m) = new["metadata"].as_object_mut() {
+                                        m.remove(k);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                _ => match old.get("status") {
+                    Some(s) => new["status"] = s.clone(),
+                    None => {
+                        if let Some(m) = new.as_object_mut() {
+                            m.remove("status");
+                        }
+                    }
+                },
+            }
+        }
+        let old_gen = old["metadata"]["generation"].as_i64();
+        if self.tracks_generation {
+            let gen = old_gen.unwrap_or(1);
+            let gen = if spec_of(new) != spec_of(old) {
+                gen + 1
+            } else {
+                gen
+            };
+            new["metadata"]["generation"] = json!(gen);
+        } else if let Some(m) = new["metadata"].as_object_mut() {
+            m.remove("generation");
+        }
+        if self.kind == "Namespace" && self.group.is_empty() && subresource != "finalize" {
+            // spec.finalizers changes only through /finalize.
+            new["spec"] = old.get("spec").cloned().unwrap_or(json!({}));
+        }
+    }
+
+    fn default(&self, obj: &mut Value) {
+        defaults::apply(self.group, self.kind, obj);
+    }
+
+    fn validate(&self, obj: &Value) -> Result<Vec<FieldError>, String> {
+        typed::check_shape(self.group, self.kind, obj)?;
+        let mut errs = validation::validate_object_meta(
+            &obj["metadata"],
+            self.namespaced,
+            self.name_validation(),
+        );
+        errs.extend(kind_validation(self.group, self.kind, obj));
+        Ok(errs)
+    }
+
+    fn validate_update(&self, new: &Value, old: &Value) -> Result<Vec<FieldError>, String> {
+        let mut errs = self.validate(new)?;
+        errs.extend(validation::validate_object_meta_update(
+            &new["metadata"],
+            &old["metadata"],
+        ));
+        if matches!((self.group, self.kind), ("", "ConfigMap") | ("", "Secret"))
+            && old.get("immutable").and_then(Value::as_bool) == Some(true)
+        {
+            let fields: &[&str] = if self.kind == "Secret" {
+                &["data", "type"]
+            } else {
+                &["data", "binaryData"]
+            };
+            for f in fields {
+                if new.get(*f) != old.get(*f) {
+                    errs.push(immutable_error(
+                        f,
+                        "field is immutable when `immutable` is set",
+                    ));
+                }
+            }
+            if new.get("immutable") != old.get("immutable") {
+                errs.push(immutable_error(
+                    "immutable",
+                    "field is immutable when `immutable` is set",
+                ));
+            }
+        }
+        Ok(errs)
+    }
+
+    fn selectable_fields(&self) -> &'static [&'static str] {
+        match (self.group, self.kind) {
+            ("", "Pod") => &[
+                "spec.nodeName",
+                "spec.restartPolicy",
+                "spec.schedulerName",
+                "spec.serviceAccountName",
+                "spec.hostNetwork",
+                "status.phase",
+                "status.podIP",
+                "status.nominatedNodeName",
+            ],
+            ("", "Event") | ("events.k8s.io", "Event") => &[
+                "involvedObject.kind",
+                "involvedObject.namespace",
+                "involvedObject.name",
+                "involvedObject.uid",
+                "involvedObject.apiVersion",
+                "involvedObject.resourceVersion",
+                "involvedObject.fieldPath",
+                "reason",
+                "reportingComponent",
+                "source",
+                "type",
+            ],
+            ("", "Secret") => &["type"],
+            ("", "Namespace") => &["status.phase"],
+            ("", "Node") => &["spec.unschedulable"],
+            ("", "ReplicationController") | ("apps", "ReplicaSet") => &["status.replicas"],
+            ("batch", "Job") => &["status.successful"],
+            ("", "Service") => &["spec.clusterIP", "spec.type"],
+            ("certificates.k8s.io", "CertificateSigningRequest") => &["spec.signerName"],
+            _ => &[],
+        }
+    }
+
+    fn allow_create_on_update(&self) -> bool {
+        matches!(
+            (self.group, self.kind),
+            ("", "Endpoints") | ("", "Event") | ("coordination.k8s.io", "Lease")
+        )
+    }
+
+    fn columns(&self) -> &'static [ColumnDefinition] {
+        printers::columns(self.group, self.kind).unwrap_or_else(printers::default_columns)
+    }
+
+    fn row_cells(&self, obj: &Value, now: SystemTime) -> Vec<Value> {
+        if printers::columns(self.group, self.kind).is_some() {
+            printers::row_cells(self.group, self.kind, obj, now)
+        } else {
+            vec![
+                obj["metadata"]["name"].clone(),
+                obj["metadata"]["creationTimestamp"].clone(),
+            ]
+        }
+    }
+
+    fn patch_meta(&self) -> Option<BuiltinPatchMeta> {
+        Some(BuiltinPatchMeta::for_kind(self.group, self.kind))
+    }
+
+    fn return_deleted_object(&self) -> bool {
+        // Graceful-deletion resources return the object, as kube-apiserver does for pods.
+        matches!((self.group, self.kind), ("", "Pod"))
+    }
+}
+
+fn immutable_error(field: &str, message: &str) -> FieldError {
+    FieldError::forbidden(field, message)
+}
+
+/// Checks beyond metadata that clients rely on seeing refused.
+fn kind_validation(group: &str, kind: &str, obj: &Value) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let required = |errs: &mut Vec<FieldError>, path: &str, present: bool| {
+        if !present {
+            errs.push(FieldError::required(path, ""));
+        }
+    };
+    match (group, kind) {
+        ("", "Pod") => {
+            let containers = obj["spec"]["containers"].as_array();
+            required(
+                &mut errs,
+                "spec.containers",
+                containers.is_some_and(|c| !c.is_empty()),
+            );
+            for (i, c) in containers.into_iter().flatten().enumerate() {
+                required(
+                    &mut errs,
+                    &format!("spec.containers[{i}].name"),
+                    c["name"].as_str().is_some_and(|s| !s.is_empty()),
+                );
+                required(
+                    &mut errs,
+                    &format!("spec.containers[{i}].image"),
+                    c["image"].as_str().is_some_and(|s| !s.is_empty()),
+                );
+            }
+        }
+        ("apps", "Deployment")
+        | ("apps", "ReplicaSet")
+        | ("apps", "StatefulSet")
+        | ("apps", "DaemonSet") => {
+            required(
+                &mut errs,
+                "spec.selector",
+                obj["spec"]["selector"].is_object(),
+            );
+            let tmpl = &obj["spec"]["template"];
+            let containers = tmpl["spec"]["containers"].as_array();
+            required(
+                &mut errs,
+                "spec.template.spec.containers",
+                containers.is_some_and(|c| !c.is_empty()),
+            );
+            if let (Some(sel), Some(labels)) = (
+                obj["spec"]["selector"]["matchLabels"].as_object(),
+                tmpl["metadata"]["labels"].as_object(),
+            ) {
+                if sel.iter().any(|(k, v)| labels.get(k) != Some(v)) {
+                    let rendered = format!(
+                        "map[string]string{{{}}}",
+                        labels
+                            .iter()
+                            .map(|(k, v)| format!("{k:?}:{v}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                    errs.push(FieldError::invalid_rendered(
+                        "spec.template.metadata.labels",
+                        rendered,
+                        "`selector` does not match template `labels`",
+                    ));
+                }
+            }
+        }
+        _ => {}
+    }
+    errs
+}

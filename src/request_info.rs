@@ -1,0 +1,216 @@
+//! What a request is about, parsed from method, path and query once, before any handler runs.
+//!
+//! Mirrors k8s.io/apiserver/pkg/endpoints/request/requestinfo.go: resource requests live under
+//! `/api/{version}` and `/apis/{group}/{version}`; everything else is a non-resource request.
+
+use http::Method;
+
+/// The parsed shape of a request (k8s.io/apiserver `RequestInfo`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestInfo {
+    /// True for `/api/...` and `/apis/...` requests naming a resource.
+    pub is_resource_request: bool,
+    /// The request path.
+    pub path: String,
+    /// Kubernetes verb: get, list, watch, create, update, patch, delete, deletecollection; for
+    /// non-resource requests the lowercased HTTP method.
+    pub verb: String,
+    /// "api" or "apis" (empty for non-resource requests).
+    pub api_prefix: String,
+    /// API group ("" for core).
+    pub api_group: String,
+    /// API version.
+    pub api_version: String,
+    /// Namespace, if the path names one.
+    pub namespace: String,
+    /// Plural resource name.
+    pub resource: String,
+    /// Subresource (`status`, `scale`, ...).
+    pub subresource: String,
+    /// Object name, if any.
+    pub name: String,
+}
+
+/// Query parameters that change the verb.
+fn query_flag(query: &str, key: &str) -> bool {
+    query.split('&').any(|kv| {
+        let mut it = kv.splitn(2, '=');
+        it.next() == Some(key) && matches!(it.next(), Some("true") | Some("1"))
+    })
+}
+
+impl RequestInfo {
+    /// Parse a request line.
+    pub fn parse(method: &Method, path: &str, query: &str) -> RequestInfo {
+        let mut info = RequestInfo {
+            path: path.to_string(),
+            verb: method.as_str().to_ascii_lowercase(),
+            ..Default::default()
+        };
+        let trimmed = path.trim_matches('/');
+        let mut parts: Vec<&str> = if trimmed.is_empty() {
+            vec![]
+        } else {
+            trimmed.split('/').collect()
+        };
+        if parts.is_empty() || (parts[0] != "api" && parts[0] != "apis") {
+            return info;
+        }
+        info.api_prefix = parts[0].to_string();
+        parts.remove(0);
+        if info.api_prefix == "apis" {
+            // /apis/{group}/{version}/...
+            if parts.len() < 2 {
+                return info;
+            }
+            info.api_group = parts.remove(0).to_string();
+        } else if parts.is_empty() {
+            return info;
+        }
+        info.api_version = parts.remove(0).to_string();
+        if parts.is_empty() {
+            return info;
+        }
+        info.is_resource_request = true;
+
+        // Legacy `/watch/` paths.
+        let mut watch_path = false;
+        if parts[0] == "watch" {
+            watch_path = true;
+            parts.remove(0);
+            if parts.is_empty() {
+                info.is_resource_request = false;
+                return info;
+            }
+        }
+        info.verb = match *method {
+            Method::POST => "create",
+            Method::GET | Method::HEAD => "get",
+            Method::PUT => "update",
+            Method::PATCH => "patch",
+            Method::DELETE => "delete",
+            _ => "",
+        }
+        .to_string();
+
+        // /namespaces/{ns}/{resource}... — but `namespaces/{name}` itself is a resource.
+        if parts[0] == "namespaces" {
+            if parts.len() > 1 {
+                info.namespace = parts[1].to_string();
+                if parts.len() > 2 {
+                    parts.drain(0..2);
+                }
+            }
+        }
+        info.resource = parts.first().map(|s| s.to_string()).unwrap_or_default();
+        info.name = parts.get(1).map(|s| s.to_string()).unwrap_or_default();
+        info.subresource = parts.get(2).map(|s| s.to_string()).unwrap_or_default();
+        if info.resource == "namespaces"
+            && parts.len() <= 3
+            && info.name.is_empty()
+            && !info.namespace.is_empty()
+        {
+            // `/api/v1/namespaces/{name}` addresses the namespace object itself.
+            info.name = info.namespace.clone();
+        }
+        if info.resource == "namespaces" {
+            // A namespace object has no namespace; `namespaces/{name}/status` is its subresource.
+            info.namespace = String::new();
+            if parts.len() >= 2 {
+                info.name = parts[1].to_string();
+            }
+        }
+        if parts.len() > 3 {
+            // Deeper paths (proxy) keep the first subresource segment.
+            info.subresource = parts[2].to_string();
+        }
+
+        if watch_path || (info.verb == "get" && query_flag(query, "watch")) {
+            if info.name.is_empty() || watch_path {
+                info.verb = "watch".to_string();
+            }
+            if !info.name.is_empty() && query_flag(query, "watch") {
+                info.verb = "watch".to_string();
+            }
+        }
+        if info.verb == "get" && info.name.is_empty() {
+            info.verb = "list".to_string();
+        }
+        if info.verb == "delete" && info.name.is_empty() {
+            info.verb = "deletecollection".to_string();
+        }
+        info
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn p(m: Method, path: &str, q: &str) -> RequestInfo {
+        RequestInfo::parse(&m, path, q)
+    }
+
+    #[test]
+    fn namespaced_get_names_every_part() {
+        let i = p(
+            Method::GET,
+            "/apis/apps/v1/namespaces/ns1/deployments/web/scale",
+            "",
+        );
+        assert!(i.is_resource_request);
+        assert_eq!(
+            (i.api_group.as_str(), i.api_version.as_str()),
+            ("apps", "v1")
+        );
+        assert_eq!(
+            (i.namespace.as_str(), i.resource.as_str()),
+            ("ns1", "deployments")
+        );
+        assert_eq!(
+            (i.name.as_str(), i.subresource.as_str(), i.verb.as_str()),
+            ("web", "scale", "get")
+        );
+    }
+
+    #[test]
+    fn collection_get_is_list_and_watch_query_is_watch() {
+        assert_eq!(p(Method::GET, "/api/v1/pods", "").verb, "list");
+        assert_eq!(
+            p(Method::GET, "/api/v1/namespaces/a/pods", "watch=true").verb,
+            "watch"
+        );
+        assert_eq!(
+            p(Method::GET, "/api/v1/watch/namespaces/a/pods", "").verb,
+            "watch"
+        );
+        assert_eq!(
+            p(Method::DELETE, "/api/v1/namespaces/a/pods", "").verb,
+            "deletecollection"
+        );
+    }
+
+    #[test]
+    fn namespace_object_paths_are_cluster_scoped() {
+        let i = p(Method::GET, "/api/v1/namespaces/kube-system", "");
+        assert_eq!(
+            (i.resource.as_str(), i.name.as_str(), i.namespace.as_str()),
+            ("namespaces", "kube-system", "")
+        );
+        let i = p(Method::PUT, "/api/v1/namespaces/x/finalize", "");
+        assert_eq!((i.name.as_str(), i.subresource.as_str()), ("x", "finalize"));
+        let i = p(Method::GET, "/api/v1/namespaces", "");
+        assert_eq!(
+            (i.resource.as_str(), i.verb.as_str()),
+            ("namespaces", "list")
+        );
+    }
+
+    #[test]
+    fn discovery_paths_are_not_resource_requests() {
+        assert!(!p(Method::GET, "/apis/apps/v1", "").is_resource_request);
+        assert!(!p(Method::GET, "/api", "").is_resource_request);
+        assert!(!p(Method::GET, "/version", "").is_resource_request);
+    }
+}

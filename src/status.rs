@@ -1,0 +1,305 @@
+//! Every failure becomes a `metav1.Status`: one error type, one place that renders it.
+//!
+//! Messages and reasons follow kube-apiserver's `apimachinery/pkg/api/errors` so that clients
+//! (kubectl, client-go, kube-rs) print and branch on them as they do against a real cluster.
+
+use kubox_apimachinery::validation::{self, FieldError};
+use serde_json::{json, Value};
+
+use http::StatusCode;
+
+/// A failed request: an HTTP code, a reason and the Status body to send.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status code.
+    pub code: StatusCode,
+    /// metav1.StatusReason, e.g. `NotFound`.
+    pub reason: &'static str,
+    /// Human-readable message.
+    pub message: String,
+    /// metav1.StatusDetails, if any.
+    pub details: Option<Value>,
+    /// Seconds to wait before retrying (429, 500 retry-after, 504).
+    pub retry_after: Option<u64>,
+}
+
+/// Result alias for request handling.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The group/resource a message talks about, as kube-apiserver prints it (`deployments.apps`).
+#[derive(Debug, Clone, Default)]
+pub struct GroupResource {
+    /// API group ("" for core).
+    pub group: String,
+    /// Plural resource name.
+    pub resource: String,
+}
+
+impl GroupResource {
+    /// New group/resource.
+    pub fn new(group: &str, resource: &str) -> Self {
+        GroupResource {
+            group: group.to_string(),
+            resource: resource.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for GroupResource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.group.is_empty() {
+            write!(f, "{}", self.resource)
+        } else {
+            write!(f, "{}.{}", self.resource, self.group)
+        }
+    }
+}
+
+fn details(gr: &GroupResource, name: &str) -> Value {
+    let mut d = json!({});
+    if !name.is_empty() {
+        d["name"] = json!(name);
+    }
+    if !gr.group.is_empty() {
+        d["group"] = json!(gr.group);
+    }
+    if !gr.resource.is_empty() {
+        d["kind"] = json!(gr.resource);
+    }
+    d
+}
+
+impl ApiError {
+    fn new(code: StatusCode, reason: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+            retry_after: None,
+        }
+    }
+
+    fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    /// 404 for a named object.
+    pub fn not_found(gr: &GroupResource, name: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("{gr} \"{name}\" not found"),
+        )
+        .with_details(details(gr, name))
+    }
+
+    /// 404 for a path that serves nothing.
+    pub fn path_not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+        .with_details(json!({}))
+    }
+
+    /// 409 AlreadyExists.
+    pub fn already_exists(gr: &GroupResource, name: &str) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "AlreadyExists",
+            format!("{gr} \"{name}\" already exists"),
+        )
+        .with_details(details(gr, name))
+    }
+
+    /// 409 Conflict on an optimistic-concurrency failure.
+    pub fn conflict(gr: &GroupResource, name: &str, why: &str) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "Conflict",
+            format!("Operation cannot be fulfilled on {gr} \"{name}\": {why}"),
+        )
+        .with_details(details(gr, name))
+    }
+
+    /// The message kube-apiserver uses when the resourceVersion of an update is stale.
+    pub fn stale_update(gr: &GroupResource, name: &str) -> Self {
+        Self::conflict(
+            gr,
+            name,
+            "the object has been modified; please apply your changes to the latest version and try again",
+        )
+    }
+
+    /// 400 BadRequest.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "BadRequest", message)
+    }
+
+    /// 422 Invalid with causes.
+    pub fn invalid(kind: &str, group: &str, name: &str, errors: &[FieldError]) -> Self {
+        let status = validation::invalid_status(kind, group, name, errors);
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid",
+            validation::invalid_message(kind, group, name, errors),
+        )
+        .with_details(status["details"].clone())
+    }
+
+    /// 403 Forbidden.
+    pub fn forbidden(gr: &GroupResource, name: &str, why: &str) -> Self {
+        let msg = if name.is_empty() {
+            format!("{gr} is forbidden: {why}")
+        } else {
+            format!("{gr} \"{name}\" is forbidden: {why}")
+        };
+        Self::new(StatusCode::FORBIDDEN, "Forbidden", msg).with_details(details(gr, name))
+    }
+
+    /// 405 MethodNotAllowed.
+    pub fn method_not_supported(gr: &GroupResource, verb: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            format!("{verb} is not supported on resources of kind \"{gr}\""),
+        )
+        .with_details(details(gr, ""))
+    }
+
+    /// 406 NotAcceptable.
+    pub fn not_acceptable(accept: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "NotAcceptable",
+            format!("only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf (asked for {accept:?})"),
+        )
+    }
+
+    /// 415 UnsupportedMediaType.
+    pub fn unsupported_media_type(content_type: &str) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type:?})"),
+        )
+    }
+
+    /// 413 RequestEntityTooLarge.
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLarge",
+            format!("Request entity too large: limit is {limit}"),
+        )
+    }
+
+    /// 410 Expired (resourceVersion too old).
+    pub fn gone(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::GONE, "Expired", message)
+    }
+
+    /// 410 for a continue token whose snapshot has been compacted.
+    pub fn continue_expired() -> Self {
+        Self::gone("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.")
+    }
+
+    /// 429 TooManyRequests.
+    pub fn too_many_requests(message: impl Into<String>, retry_after: u64) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", message);
+        e.retry_after = Some(retry_after);
+        e.details = Some(json!({"retryAfterSeconds": retry_after}));
+        e
+    }
+
+    /// 504 Timeout: a resourceVersion newer than the store's, not reached in time.
+    pub fn too_large_resource_version(requested: i64, current: i64) -> Self {
+        let mut e = Self::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "Timeout",
+            format!("Too large resource version: {requested}, current: {current}"),
+        );
+        e.retry_after = Some(1);
+        e.details = Some(
+            json!({"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1}),
+        );
+        e
+    }
+
+    /// 500: a bug or a broken disk. Logged where it is made.
+    pub fn internal(message: impl Into<String>) -> Self {
+        let message = message.into();
+        tracing::error!(%message, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            format!("Internal error occurred: {message}"),
+        )
+        .with_details(json!({"causes": [{"message": message}]}))
+    }
+
+    /// 503 ServiceUnavailable.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            message,
+        )
+    }
+
+    /// The Status object for this error.
+    pub fn to_status(&self) -> Value {
+        let mut s = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code.as_u16(),
+        });
+        if let Some(d) = &self.details {
+            s["details"] = d.clone();
+        }
+        if self.reason.is_empty() {
+            if let Some(m) = s.as_object_mut() {
+                m.remove("reason");
+            }
+        }
+        s
+    }
+}
+
+/// The Status of a successful delete that returns no object.
+pub fn success_status(gr: &GroupResource, name: &str, uid: Option<&str>) -> Value {
+    let mut d = details(gr, name);
+    if let Some(uid) = uid {
+        d["uid"] = json!(uid);
+    }
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": d})
+}
+
+/// Storage errors, translated per verb in one table (k8s.io/apiserver/pkg/storage/errors).
+pub fn from_store(err: kubox_storage::StoreError, gr: &GroupResource, name: &str) -> ApiError {
+    use kubox_storage::StoreError as E;
+    match err {
+        E::NotFound(_) => ApiError::not_found(gr, name),
+        E::AlreadyExists(_) => ApiError::already_exists(gr, name),
+        E::Conflict { .. } => ApiError::stale_update(gr, name),
+        E::Compacted {
+            requested,
+            compact_revision,
+        } => ApiError::gone(format!(
+            "too old resource version: {requested} ({compact_revision})"
+        )),
+        E::FutureRevision { requested, current } => {
+            ApiError::too_large_resource_version(requested, current)
+        }
+        E::Unavailable(m) => ApiError::unavailable(m),
+        E::InvalidContinue(m) => ApiError::bad_request(format!("continue key is not valid: {m}")),
+        E::Internal(m) => ApiError::internal(m),
+    }
+}

@@ -1,0 +1,190 @@
+//! Subresources other than status: scale (autoscaling/v1 Scale), pod eviction, and the
+//! subresources that need a node (log, exec, attach, portforward, proxy), which answer as a
+//! cluster without nodes would.
+
+use http::{Response, StatusCode};
+use serde_json::{json, Value};
+
+use crate::body::Body;
+use crate::encoding;
+use crate::handlers::{self, Ctx};
+use crate::objects::{to_storage_version, to_version};
+use crate::patch::{self, PatchType};
+use crate::status::{ApiError, ApiResult};
+
+/// GET on a subresource.
+pub async fn get(ctx: Ctx) -> ApiResult<Response<Body>> {
+    match ctx.req.subresource.as_str() {
+        "status" => {
+            let (obj, _) = ctx.read().await?;
+            ctx.respond(StatusCode::OK, obj)
+        }
+        "scale" => {
+            let (obj, _) = ctx.read().await?;
+            let scale = scale_of(&ctx, &to_version(&ctx.info, obj)?);
+            Ok(encoding::encode(&scale, &ctx.out_plain(), StatusCode::OK))
+        }
+        _ => no_node(&ctx).await,
+    }
+}
+
+/// POST on a subresource (eviction, binding) or on a named object.
+pub async fn create(ctx: Ctx) -> ApiResult<Response<Body>> {
+    match (ctx.info.resource.as_str(), ctx.req.subresource.as_str()) {
+        ("pods", "eviction") => {
+            let (obj, _) = ctx.read().await?;
+            let opts = json!({});
+            handlers::delete_object(&ctx, &ctx.req.name.clone(), &opts, ctx.query.dry_run()?)
+                .await?;
+            let _ = obj;
+            Ok(encoding::encode(
+                &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+                &ctx.out_plain(),
+                StatusCode::CREATED,
+            ))
+        }
+        (_, "") => Err(ApiError::method_not_supported(
+            &ctx.info.group_resource(),
+            "create",
+        )),
+        _ => no_node(&ctx).await,
+    }
+}
+
+async fn no_node(ctx: &Ctx) -> ApiResult<Response<Body>> {
+    // The object must exist; then the answer is what a node-less cluster gives.
+    ctx.read().await?;
+    Err(ApiError::bad_request(format!(
+        "{} \"{}\" has no node to serve {}: kubox runs no nodes",
+        ctx.info.resource, ctx.req.name, ctx.req.subresource
+    )))
+}
+
+/// The label selector of a workload as the string Scale.status.selector carries.
+fn selector_string(obj: &Value) -> String {
+    let sel = &obj["spec"]["selector"];
+    let mut parts: Vec<String> = Vec::new();
+    let labels = if sel.get("matchLabels").is_some() || sel.get("matchExpressions").is_some() {
+        &sel["matchLabels"]
+    } else {
+        sel
+    };
+    if let Some(m) = labels.as_object() {
+        for (k, v) in m {
+            parts.push(format!("{k}={}", v.as_str().unwrap_or_default()));
+        }
+    }
+    if let Some(exprs) = sel["matchExpressions"].as_array() {
+        for e in exprs {
+            let key = e["key"].as_str().unwrap_or_default();
+            let values: Vec<&str> = e["values"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            match e["operator"].as_str().unwrap_or_default() {
+                "In" => parts.push(format!("{key} in ({})", values.join(","))),
+                "NotIn" => parts.push(format!("{key} notin ({})", values.join(","))),
+                "Exists" => parts.push(key.to_string()),
+                "DoesNotExist" => parts.push(format!("!{key}")),
+                _ => {}
+            }
+        }
+    }
+    parts.sort();
+    parts.join(",")
+}
+
+/// The autoscaling/v1 Scale of a workload.
+pub fn scale_of(_ctx: &Ctx, obj: &Value) -> Value {
+    let meta = &obj["metadata"];
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "uid": meta["uid"],
+            "resourceVersion": meta["resourceVersion"],
+            "creationTimestamp": meta["creationTimestamp"],
+        },
+        "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(0)},
+        "status": {"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0), "selector": selector_string(obj)},
+    })
+}
+
+async fn write_scale(
+    ctx: &Ctx,
+    scale: &Value,
+    expected_rv: Option<&str>,
+    dry_run: bool,
+) -> ApiResult<Response<Body>> {
+    let (stored, kv) = ctx.read().await?;
+    if let Some(rv) = expected_rv.filter(|r| !r.is_empty()) {
+        if rv != kv.mod_revision.to_string() {
+            return Err(ApiError::stale_update(
+                &ctx.info.group_resource(),
+                &ctx.req.name,
+            ));
+        }
+    }
+    let replicas = &scale["spec"]["replicas"];
+    if !(replicas.is_i64() || replicas.is_null()) || replicas.as_i64().is_some_and(|r| r < 0) {
+        return Err(ApiError::invalid(
+            "Scale",
+            "autoscaling",
+            &ctx.req.name,
+            &[
+                kubox_apimachinery::validation::FieldError::invalid_rendered(
+                    "spec.replicas",
+                    replicas.to_string(),
+                    "must be greater than or equal to 0",
+                ),
+            ],
+        ));
+    }
+    let mut obj = to_version(&ctx.info, stored.clone())?;
+    obj["spec"]["replicas"] = json!(replicas.as_i64().unwrap_or(0));
+    let new = to_storage_version(&ctx.info, obj)?;
+    let (written, _) = handlers::update_object(ctx, new, stored, kv.mod_revision, dry_run).await?;
+    let scale = scale_of(ctx, &to_version(&ctx.info, written)?);
+    Ok(encoding::encode(&scale, &ctx.out_plain(), StatusCode::OK))
+}
+
+/// PUT on /scale.
+pub async fn update_scale(ctx: Ctx) -> ApiResult<Response<Body>> {
+    let format = encoding::content_format(&ctx.headers)?;
+    let scale = encoding::decode_body(&ctx.body, format)?;
+    if let Some(n) = scale["metadata"]["name"]
+        .as_str()
+        .filter(|n| !n.is_empty() && *n != ctx.req.name)
+    {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({n}) does not match the name on the URL ({})",
+            ctx.req.name
+        )));
+    }
+    let rv = scale["metadata"]["resourceVersion"]
+        .as_str()
+        .map(str::to_string);
+    write_scale(&ctx, &scale, rv.as_deref(), ctx.query.dry_run()?).await
+}
+
+/// PATCH on /scale: the patch applies to the Scale object.
+pub async fn patch_scale(ctx: Ctx, ty: PatchType, dry_run: bool) -> ApiResult<Response<Body>> {
+    let (stored, _) = ctx.read().await?;
+    let current = scale_of(&ctx, &to_version(&ctx.info, stored)?);
+    let meta = kubox_apimachinery::patch_meta::NoPatchMeta;
+    let patched = match ty {
+        PatchType::Strategic | PatchType::Apply => {
+            let p: Value = encoding::decode_body(&ctx.body, encoding::InFormat::Yaml)?;
+            kubox_apimachinery::strategic::apply_strategic_merge_patch(&current, &p, &meta)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?
+        }
+        _ => patch::apply_patch(&ctx, ty, &current, &ctx.body)?,
+    };
+    let pinned = patched["metadata"]["resourceVersion"]
+        .as_str()
+        .filter(|rv| Some(*rv) != current["metadata"]["resourceVersion"].as_str())
+        .map(str::to_string);
+    write_scale(&ctx, &patched, pinned.as_deref(), dry_run).await
+}

@@ -1,0 +1,290 @@
+//! Watch: `?watch=true` and the legacy `/watch/` paths, as a stream of JSON event frames.
+//!
+//! resourceVersion "" and "0" start with synthetic ADDED events for what exists, then live
+//! events; "N" streams every change after N. `sendInitialEvents=true` ends the initial events with
+//! a BOOKMARK annotated `k8s.io/initial-events-end`. Selectors turn updates that enter or leave
+//! the selection into ADDED or DELETED. Below the compacted revision the stream is one ERROR event
+//! carrying a 410 Expired Status.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http::{header, HeaderValue, Response, StatusCode};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use kubox_storage::{Event, EventKind, ListOptions, StoreError};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::body::Body;
+use crate::encoding::{self, IncludeObject, OutFormat};
+use crate::filter::Filter;
+use crate::handlers::Ctx;
+use crate::objects::{from_stored, name_of, to_version};
+use crate::query::parse_resource_version;
+use crate::status::{self, ApiError, ApiResult};
+
+/// How often an idle watch with `allowWatchBookmarks` gets a BOOKMARK.
+const BOOKMARK_INTERVAL: Duration = Duration::from_secs(60);
+/// Default watch duration when the client sets no timeout (kube-apiserver: 30-60 min).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
+
+struct Encoder {
+    info: Arc<crate::registry::ResourceInfo>,
+    out: OutFormat,
+    include: IncludeObject,
+    columns_sent: bool,
+    clock: Arc<dyn kubox_storage::Clock>,
+}
+
+impl Encoder {
+    fn frame(&mut self, ty: &str, obj: Value) -> Bytes {
+        let object = match (&self.out, ty) {
+            (_, "BOOKMARK") | (_, "ERROR") => obj,
+            (OutFormat::Table { version }, _) => {
+                let rv = obj["metadata"]["resourceVersion"].clone();
+                let with_columns = !self.columns_sent;
+                self.columns_sent = true;
+                let v = version.clone();
+                encoding::table(
+                    &self.info,
+                    &[obj],
+                    json!({"resourceVersion": rv}),
+                    &v,
+                    self.include,
+                    with_columns,
+                    self.clock.now(),
+                )
+            }
+            (OutFormat::Metadata { version }, _) => encoding::partial_metadata(&obj, version),
+            _ => obj,
+        };
+        let mut line =
+            serde_json::to_vec(&json!({"type": ty, "object": object})).unwrap_or_default();
+        line.push(b'\n');
+        Bytes::from(line)
+    }
+
+    fn bookmark(&mut self, rev: i64, initial_end: bool) -> Bytes {
+        let mut meta = json!({"resourceVersion": rev.to_string()});
+        if initial_end {
+            meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
+        let obj = json!({"kind": self.info.kind, "apiVersion": self.info.api_version(), "metadata": meta});
+        self.frame("BOOKMARK", obj)
+    }
+}
+
+/// The watch handler.
+pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
+    if !ctx.info.has_verb("watch") {
+        return Err(ApiError::method_not_supported(
+            &ctx.info.group_resource(),
+            "watch",
+        ));
+    }
+    let q = &ctx.query;
+    let filter = Filter::from_query(q, &ctx.info)?;
+    let name = if ctx.req.name.is_empty() {
+        filter.exact_name()
+    } else {
+        Some(ctx.req.name.clone())
+    };
+    let rv_str = q.str("resourceVersion").to_string();
+    let rv = parse_resource_version(&rv_str)?;
+    let send_initial = match q.get("sendInitialEvents") {
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        None => None,
+        Some(v) => {
+            return Err(ApiError::bad_request(format!(
+                "sendInitialEvents: invalid value {v:?}"
+            )))
+        }
+    };
+    let allow_bookmarks = q.flag("allowWatchBookmarks");
+    let rv_match = q.str("resourceVersionMatch");
+    if send_initial.is_some() {
+        if rv_match != "NotOlderThan" {
+            return Err(ApiError::bad_request(
+                "sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan",
+            ));
+        }
+        if send_initial == Some(true) && !allow_bookmarks {
+            return Err(ApiError::bad_request(
+                "allowWatchBookmarks: Forbidden: allowWatchBookmarks must be set to true when sendInitialEvents is true",
+            ));
+        }
+    } else if !rv_match.is_empty() {
+        return Err(ApiError::bad_request(
+            "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+        ));
+    }
+    let timeout = q
+        .int("timeoutSeconds")?
+        .filter(|t| *t > 0)
+        .map(|t| Duration::from_secs(t as u64))
+        .unwrap_or(DEFAULT_TIMEOUT);
+    let include = IncludeObject::parse(q.str("includeObject"))?;
+
+    let store = ctx.state.store.clone();
+    let prefix = match &name {
+        Some(n) => ctx.info.key(&ctx.req.namespace, n),
+        None => ctx.info.collection_prefix(&ctx.req.namespace),
+    };
+    let gr = ctx.info.group_resource();
+    let initial = send_initial.unwrap_or(matches!(rv, None | Some(0)));
+
+    // Initial state (at a revision R), then live events from R+1.
+    let mut initial_objects = Vec::new();
+    let start = if initial {
+        let mut opts = ListOptions::default();
+        let mut rev = 0;
+        loop {
+            let page = store
+                .list(&prefix, opts)
+                .await
+                .map_err(|e| status::from_store(e, &gr, ""))?;
+            rev = if rev == 0 { page.revision } else { rev };
+            for kv in &page.items {
+                let obj = from_stored(kv)?;
+                if selected(&filter, name.as_deref(), &obj) {
+                    initial_objects.push(obj);
+                }
+            }
+            match page.continue_token {
+                Some(t) => {
+                    opts = ListOptions {
+                        continue_token: Some(t),
+                        ..Default::default()
+                    }
+                }
+                None => break,
+            }
+        }
+        if let Some(min) = rv.filter(|r| *r > rev) {
+            return Err(ApiError::too_large_resource_version(min, rev));
+        }
+        rev
+    } else {
+        rv.unwrap_or(0)
+    };
+    let stream = match store.watch(&prefix, start + 1).await {
+        Ok(s) => Some(s),
+        Err(StoreError::FutureRevision { requested, current }) => {
+            return Err(ApiError::too_large_resource_version(requested - 1, current))
+        }
+        Err(StoreError::Compacted { .. }) => None,
+        Err(e) => return Err(status::from_store(e, &gr, "")),
+    };
+
+    let (tx, rx) = mpsc::channel::<Bytes>(64);
+    let mut enc = Encoder {
+        info: ctx.info.clone(),
+        out: ctx.out.clone(),
+        include,
+        columns_sent: false,
+        clock: ctx.state.clock.clone(),
+    };
+    let info = ctx.info.clone();
+    let mut shutdown = ctx.state.shutdown.clone();
+    let compacted_rv = rv_str.clone();
+    tokio::spawn(async move {
+        let Some(mut stream) = stream else {
+            let compact = store.compacted_revision().await.unwrap_or(0);
+            let err = ApiError::gone(format!(
+                "too old resource version: {compacted_rv} ({compact})"
+            ));
+            let _ = tx.send(enc.frame("ERROR", err.to_status())).await;
+            return;
+        };
+        for obj in initial_objects {
+            let Ok(obj) = to_version(&info, obj) else {
+                continue;
+            };
+            if tx.send(enc.frame("ADDED", obj)).await.is_err() {
+                return;
+            }
+        }
+        let mut last_rev = start;
+        if send_initial == Some(true) && tx.send(enc.bookmark(start, true)).await.is_err() {
+            return;
+        }
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let mut bookmarks = tokio::time::interval_at(
+            tokio::time::Instant::now() + BOOKMARK_INTERVAL,
+            BOOKMARK_INTERVAL,
+        );
+        loop {
+            tokio::select! {
+                _ = &mut deadline => return,
+                _ = shutdown.changed() => return,
+                _ = bookmarks.tick(), if allow_bookmarks => {
+                    if tx.send(enc.bookmark(last_rev, false)).await.is_err() { return; }
+                }
+                item = stream.next() => {
+                    let event = match item {
+                        Some(Ok(ev)) => ev,
+                        Some(Err(StoreError::Compacted { requested, compact_revision })) => {
+                            let err = ApiError::gone(format!("too old resource version: {requested} ({compact_revision})"));
+                            let _ = tx.send(enc.frame("ERROR", err.to_status())).await;
+                            return;
+                        }
+                        Some(Err(_)) | None => return,
+                    };
+                    last_rev = event.revision();
+                    if let Some((ty, obj)) = transform(&event, &filter, name.as_deref()) {
+                        let Ok(obj) = to_version(&info, obj) else { continue };
+                        if tx.send(enc.frame(ty, obj)).await.is_err() { return; }
+                    }
+                }
+            }
+        }
+    });
+    let body = BodyExt::boxed(StreamBody::new(
+        ReceiverStream::new(rx).map(|b| Ok::<_, Infallible>(Frame::data(b))),
+    ));
+    let mut resp = Response::new(body);
+    *resp.status_mut() = StatusCode::OK;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(resp)
+}
+
+fn selected(filter: &Filter, name: Option<&str>, obj: &Value) -> bool {
+    name.is_none_or(|n| name_of(obj) == n) && filter.matches(obj)
+}
+
+/// A store event as the client sees it, or None when it is outside the selection.
+fn transform(ev: &Event, filter: &Filter, name: Option<&str>) -> Option<(&'static str, Value)> {
+    let prev = ev.prev.as_ref().and_then(|kv| from_stored(kv).ok());
+    let prev_in = prev.as_ref().is_some_and(|p| selected(filter, name, p));
+    match ev.kind {
+        EventKind::Put => {
+            let mut obj = from_stored(&ev.kv).ok()?;
+            crate::objects::set_resource_version(&mut obj, ev.kv.mod_revision);
+            let now_in = selected(filter, name, &obj);
+            match (prev_in, now_in) {
+                (true, true) => Some(("MODIFIED", obj)),
+                (false, true) => Some(("ADDED", obj)),
+                (true, false) => Some(("DELETED", obj)),
+                (false, false) => None,
+            }
+        }
+        EventKind::Delete => {
+            let mut obj = prev?;
+            if !prev_in {
+                return None;
+            }
+            crate::objects::set_resource_version(&mut obj, ev.kv.mod_revision);
+            Some(("DELETED", obj))
+        }
+    }
+}

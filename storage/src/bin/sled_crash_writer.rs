@@ -1,0 +1,88 @@
+//! Test helper for `tests/sled_durability.rs`: opens a [`SledStore`] and runs the deterministic
+//! crash write load of [`kubox_storage::testing::crash`], printing `ack TASK SEQ REVISION` on
+//! stdout after each acknowledged write, until it is killed (or after 60 s / 200,000 writes per
+//! task, so it never runs forever). With a fourth argument `compact`, a task also keeps
+//! compacting to 20 revisions behind the current one, so kills land mid-compaction too.
+//!
+//! Usage: `sled_crash_writer DIR FIRST_TASK TASKS [compact]`.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kubox_storage::sled_store::SledStore;
+use kubox_storage::testing::crash::{op, CrashOp};
+use kubox_storage::Store;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+const MAX_WRITES_PER_TASK: usize = 200_000;
+
+fn ack(line: std::fmt::Arguments<'_>) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(line)?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    Ok(())
+}
+
+async fn run_task(store: Arc<SledStore>, task: usize, deadline: Instant) -> Result<(), Error> {
+    for seq in 0..MAX_WRITES_PER_TASK {
+        if Instant::now() > deadline {
+            break;
+        }
+        let rev = match op(task, seq) {
+            CrashOp::Create(k, v) => store.create(&k, v.into()).await?.mod_revision,
+            CrashOp::Update(k, v) => store.update(&k, v.into(), None).await?.mod_revision,
+            CrashOp::Delete(k) => store.delete(&k, None).await?.1,
+        };
+        ack(format_args!("ack {task} {seq} {rev}"))?;
+    }
+    Ok(())
+}
+
+async fn run_compactor(store: Arc<SledStore>, deadline: Instant) -> Result<(), Error> {
+    while Instant::now() < deadline {
+        let target = store.current_revision().await? - 20;
+        if target > store.compacted_revision().await? {
+            store.compact(target).await?;
+        } else {
+            tokio::task::yield_now().await;
+        }
+    }
+    Ok(())
+}
+
+fn main() -> Result<(), Error> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let usage = "usage: sled_crash_writer DIR FIRST_TASK TASKS [compact]";
+    let (dir, first, tasks) = match args.as_slice() {
+        [dir, first, tasks, ..] => (
+            dir.clone(),
+            first.parse::<usize>()?,
+            tasks.parse::<usize>()?,
+        ),
+        _ => return Err(usage.into()),
+    };
+    let compact = args.get(3).is_some_and(|a| a == "compact");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let store = Arc::new(SledStore::open(&dir)?);
+        ack(format_args!("ready {}", store.current_revision().await?))?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut handles: Vec<_> = (first..first + tasks)
+            .map(|t| tokio::spawn(run_task(store.clone(), t, deadline)))
+            .collect();
+        if compact {
+            handles.push(tokio::spawn(run_compactor(store.clone(), deadline)));
+        }
+        for h in handles {
+            h.await??;
+        }
+        store.close().await?;
+        Ok(())
+    })
+}

@@ -1,0 +1,523 @@
+//! The durable backend: the shared MVCC core, plus a write-ahead log of revisions in sled.
+//!
+//! On disk (one sled tree): `l` + big-endian revision → one record per write (the key-value, or a
+//! tombstone, plus the wall time of the write); `m/current` → the newest durable revision;
+//! `m/compacted` → the compacted revision. On open, the in-memory core is rebuilt from the log.
+//!
+//! Invariants:
+//! - A write is applied to the in-memory core under its lock (so preconditions see every earlier
+//!   write, durable or not) and queued for commit in revision order. A single committer thread
+//!   takes everything queued, writes it and `m/current` in ONE atomic sled batch, `flush`es
+//!   (fsync), and only then makes those revisions visible to readers and watchers and wakes the
+//!   writers: a write is acknowledged only once durable, and nothing non-durable is ever
+//!   observable. Concurrent writers share one flush (group commit).
+//! - A refused write (Conflict, NotFound, AlreadyExists) is reported only once every revision its
+//!   decision depended on is durable, so errors never reveal state that a crash could lose.
+//! - Every revision above the compacted one has its record on disk. Compaction removes superseded
+//!   records (and tombstones together with everything they hide) and moves `m/compacted` in one
+//!   atomic batch, so a deleted key can never come back after a crash. Compactions are serialised.
+//! - No lock of the core is held during IO.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use parking_lot::{Condvar, Mutex};
+use tokio::sync::watch;
+
+use crate::mvcc::{Core, Op, Record, Restore, DEFAULT_WATCH_BACKLOG};
+use crate::{
+    Clock, CompactionPolicy, Event, EventKind, KeyValue, ListOptions, ListResult, Revision, Store,
+    StoreError, StoreResult, SystemClock, WatchStream,
+};
+
+const LOG_PREFIX: u8 = b'l';
+const META_CURRENT: &[u8] = b"m/current";
+const META_COMPACTED: &[u8] = b"m/compacted";
+const TREE_NAME: &[u8] = b"kubox-revisions";
+
+/// Options for [`SledStore::open_with`].
+#[derive(Clone, Debug)]
+pub struct SledOptions {
+    /// The clock used by [`Store::compact_by_policy`] (and to time-stamp writes).
+    pub clock: Arc<dyn Clock>,
+    /// How many undelivered events a watcher may have queued before it is cut off with
+    /// [`StoreError::Unavailable`].
+    pub watch_backlog: usize,
+    /// Size of sled's page cache, in bytes.
+    pub cache_capacity: u64,
+}
+
+impl Default for SledOptions {
+    fn default() -> Self {
+        SledOptions {
+            clock: Arc::new(SystemClock),
+            watch_backlog: DEFAULT_WATCH_BACKLOG,
+            cache_capacity: 128 * 1024 * 1024,
+        }
+    }
+}
+
+/// A durable store in a sled database directory. Reads are served from memory.
+pub struct SledStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledStore")
+            .field("revision", &self.inner.core.visible_revision())
+            .finish()
+    }
+}
+
+/// What the committer publishes: the newest durable revision, or why nothing more will be.
+#[derive(Clone, Debug)]
+struct Durable {
+    rev: Revision,
+    error: Option<StoreError>,
+}
+
+/// Writes applied in memory, waiting for the committer.
+struct CommitQueue {
+    state: Mutex<QueueState>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct QueueState {
+    events: Vec<Arc<Event>>,
+    millis: Vec<i64>,
+    shutdown: bool,
+}
+
+struct Inner {
+    core: Arc<Core>,
+    db: sled::Db,
+    tree: sled::Tree,
+    queue: Arc<CommitQueue>,
+    durable: watch::Receiver<Durable>,
+    committer: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn io_error(what: &str, err: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(format!("{what}: {err}"))
+}
+
+fn log_key(rev: Revision) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = LOG_PREFIX;
+    k[1..].copy_from_slice(&rev.to_be_bytes());
+    k
+}
+
+fn decode_i64(bytes: &[u8], what: &str) -> StoreResult<i64> {
+    let arr: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| StoreError::Internal(format!("corrupt {what}")))?;
+    Ok(i64::from_be_bytes(arr))
+}
+
+/// `[kind][create_revision][version][millis][key length u32][key][value]`, integers big-endian.
+fn encode_record(ev: &Event, millis: i64) -> Vec<u8> {
+    let key = ev.kv.key.as_bytes();
+    let mut out = Vec::with_capacity(1 + 8 * 3 + 4 + key.len() + ev.kv.value.len());
+    out.push(match ev.kind {
+        EventKind::Put => 0,
+        EventKind::Delete => 1,
+    });
+    out.extend_from_slice(&ev.kv.create_revision.to_be_bytes());
+    out.extend_from_slice(&ev.kv.version.to_be_bytes());
+    out.extend_from_slice(&millis.to_be_bytes());
+    out.extend_from_slice(&u32::try_from(key.len()).unwrap_or(u32::MAX).to_be_bytes());
+    out.extend_from_slice(key);
+    out.extend_from_slice(&ev.kv.value);
+    out
+}
+
+fn decode_record(rev: Revision, bytes: &[u8]) -> StoreResult<Record> {
+    let corrupt = || StoreError::Internal(format!("corrupt log record at revision {rev}"));
+    let (&kind, rest) = bytes.split_first().ok_or_else(corrupt)?;
+    let kind = match kind {
+        0 => EventKind::Put,
+        1 => EventKind::Delete,
+        _ => return Err(corrupt()),
+    };
+    let int = |range: std::ops::Range<usize>| -> StoreResult<i64> {
+        rest.get(range)
+            .ok_or_else(corrupt)
+            .and_then(|b| decode_i64(b, "log record"))
+    };
+    let create_revision = int(0..8)?;
+    let version = int(8..16)?;
+    let millis = int(16..24)?;
+    let key_len: [u8; 4] = rest
+        .get(24..28)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(corrupt)?;
+    let key_end = 28 + usize::try_from(u32::from_be_bytes(key_len)).map_err(|_| corrupt())?;
+    let key = rest.get(28..key_end).ok_or_else(corrupt)?;
+    let key = std::str::from_utf8(key).map_err(|_| corrupt())?;
+    let value = rest.get(key_end..).ok_or_else(corrupt)?;
+    Ok(Record {
+        kind,
+        key: Arc::from(key),
+        value: Bytes::copy_from_slice(value),
+        create_revision,
+        version,
+        millis,
+    })
+}
+
+impl SledStore {
+    /// Open (or create) a store in directory `path` with default options.
+    pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
+        Self::open_with(path, SledOptions::default())
+    }
+
+    /// Open (or create) a store in directory `path`. Rebuilds the in-memory state from disk; the
+    /// revision counter, the compacted revision and every acknowledged write survive a crash.
+    pub fn open_with(path: impl AsRef<Path>, opts: SledOptions) -> StoreResult<Self> {
+        let db = sled::Config::new()
+            .path(path.as_ref())
+            .cache_capacity(opts.cache_capacity)
+            .flush_every_ms(None)
+            .open()
+            .map_err(|e| io_error("cannot open sled database", e))?;
+        let tree = db
+            .open_tree(TREE_NAME)
+            .map_err(|e| io_error("cannot open sled tree", e))?;
+        let read_meta = |key: &[u8]| -> StoreResult<Revision> {
+            match tree
+                .get(key)
+                .map_err(|e| io_error("cannot read metadata", e))?
+            {
+                Some(v) => decode_i64(&v, "metadata"),
+                None => Ok(0),
+            }
+        };
+        let current = read_meta(META_CURRENT)?;
+        let compacted = read_meta(META_COMPACTED)?;
+        let mut restore = Restore::new(compacted);
+        for item in tree.scan_prefix([LOG_PREFIX]) {
+            let (k, v) = item.map_err(|e| io_error("cannot read log", e))?;
+            let rev = decode_i64(k.get(1..).unwrap_or_default(), "log key")?;
+            restore.push(rev, decode_record(rev, &v)?)?;
+        }
+        let state = restore.finish(current)?;
+        let core = Arc::new(Core::new(state, opts.clock, opts.watch_backlog, false));
+        let start = core.visible_revision();
+        let (durable_tx, durable_rx) = watch::channel(Durable {
+            rev: start,
+            error: None,
+        });
+        let queue = Arc::new(CommitQueue {
+            state: Mutex::new(QueueState::default()),
+            wake: Condvar::new(),
+        });
+        let committer = {
+            let (core, db, tree, queue) = (core.clone(), db.clone(), tree.clone(), queue.clone());
+            std::thread::Builder::new()
+                .name("kubox-sled-commit".into())
+                .spawn(move || run_committer(&core, &db, &tree, &queue, &durable_tx))
+                .map_err(|e| io_error("cannot start committer thread", e))?
+        };
+        Ok(SledStore {
+            inner: Arc::new(Inner {
+                core,
+                db,
+                tree,
+                queue,
+                durable: durable_rx,
+                committer: Mutex::new(Some(committer)),
+            }),
+        })
+    }
+
+    async fn write(&self, key: &str, op: Op) -> StoreResult<Arc<Event>> {
+        let inner = &self.inner;
+        let applied = inner.core.write(key, op, |ev, millis| {
+            let mut q = inner.queue.state.lock();
+            q.events.push(ev.clone());
+            q.millis.push(millis);
+        });
+        match applied {
+            Ok(ev) => {
+                inner.queue.wake.notify_one();
+                inner.wait_durable(ev.revision()).await?;
+                Ok(ev)
+            }
+            Err(rejected) => {
+                if matches!(
+                    rejected.error,
+                    StoreError::Conflict { .. }
+                        | StoreError::NotFound(_)
+                        | StoreError::AlreadyExists(_)
+                ) {
+                    inner.wait_durable(rejected.observed).await?;
+                }
+                Err(rejected.error)
+            }
+        }
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Inner) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .map_err(|e| StoreError::Internal(format!("storage task failed: {e}")))?
+    }
+}
+
+impl Inner {
+    /// Wait until revision `rev` is durable (and so visible).
+    async fn wait_durable(&self, rev: Revision) -> StoreResult<()> {
+        if self.durable.borrow().rev >= rev {
+            return Ok(());
+        }
+        let mut rx = self.durable.clone();
+        let outcome = match rx.wait_for(|d| d.rev >= rev || d.error.is_some()).await {
+            Ok(d) if d.rev >= rev => Ok(()),
+            Ok(d) => Err(d
+                .error
+                .clone()
+                .unwrap_or_else(|| StoreError::Internal("commit failed".into()))),
+            Err(_) => Err(StoreError::Unavailable("store is closed".into())),
+        };
+        outcome
+    }
+
+    /// Compact memory and disk to `target` (serialised with other compactions).
+    fn compact(&self, target: Revision) -> StoreResult<Revision> {
+        let _serial = self.core.compact_lock.lock();
+        if self.core.is_closed() {
+            return Err(StoreError::Unavailable("store is closed".into()));
+        }
+        let before = self.core.compacted_revision();
+        let removed = self.core.compact(target)?;
+        let after = self.core.compacted_revision();
+        if after <= before {
+            return Ok(after);
+        }
+        let mut batch = sled::Batch::default();
+        for rev in removed {
+            batch.remove(&log_key(rev)[..]);
+        }
+        batch.insert(META_COMPACTED, &after.to_be_bytes()[..]);
+        self.tree
+            .apply_batch(batch)
+            .map_err(|e| io_error("cannot write compaction", e))?;
+        self.db
+            .flush()
+            .map_err(|e| io_error("cannot flush compaction", e))?;
+        Ok(after)
+    }
+
+    /// Stop the committer (after it drained its queue) and flush.
+    fn shutdown(&self) -> StoreResult<()> {
+        self.queue.state.lock().shutdown = true;
+        self.queue.wake.notify_all();
+        let handle = self.committer.lock().take();
+        if let Some(handle) = handle {
+            handle
+                .join()
+                .map_err(|_| StoreError::Internal("committer thread panicked".into()))?;
+        }
+        self.db.flush().map_err(|e| io_error("cannot flush", e))?;
+        Ok(())
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Err(err) = self.shutdown() {
+            tracing::error!(%err, "closing the sled store failed");
+        }
+    }
+}
+
+/// The group-commit loop: take everything queued, write it in one batch, flush, publish.
+fn run_committer(
+    core: &Core,
+    db: &sled::Db,
+    tree: &sled::Tree,
+    queue: &CommitQueue,
+    durable: &watch::Sender<Durable>,
+) {
+    let mut events: Vec<Arc<Event>> = Vec::new();
+    let mut millis: Vec<i64> = Vec::new();
+    loop {
+        {
+            let mut q = queue.state.lock();
+            while q.events.is_empty() && !q.shutdown {
+                queue.wake.wait(&mut q);
+            }
+            if q.events.is_empty() {
+                return; // shut down with nothing left to commit
+            }
+            std::mem::swap(&mut q.events, &mut events);
+            std::mem::swap(&mut q.millis, &mut millis);
+        }
+        let Some(last) = events.last().map(|ev| ev.revision()) else {
+            continue;
+        };
+        let mut batch = sled::Batch::default();
+        for (ev, &ms) in events.iter().zip(&millis) {
+            batch.insert(&log_key(ev.revision())[..], encode_record(ev, ms));
+        }
+        batch.insert(META_CURRENT, &last.to_be_bytes()[..]);
+        let written = tree
+            .apply_batch(batch)
+            .map_err(|e| io_error("cannot write log", e))
+            .and_then(|()| db.flush().map_err(|e| io_error("cannot flush log", e)));
+        match written {
+            Ok(_) => {
+                core.advance_visible(last, &events);
+                durable.send_modify(|d| d.rev = last);
+            }
+            Err(err) => {
+                tracing::error!(%err, "sled commit failed; the store refuses further writes");
+                core.fail(err.clone());
+                durable.send_modify(|d| d.error = Some(err));
+                return;
+            }
+        }
+        events.clear();
+        millis.clear();
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SledStore {
+    async fn current_revision(&self) -> StoreResult<Revision> {
+        Ok(self.inner.core.visible_revision())
+    }
+
+    async fn get(&self, key: &str, revision: Option<Revision>) -> StoreResult<KeyValue> {
+        self.inner.core.get(key, revision)
+    }
+
+    async fn list(&self, prefix: &str, opts: ListOptions) -> StoreResult<ListResult> {
+        self.inner.core.list(prefix, &opts)
+    }
+
+    async fn count(&self, prefix: &str) -> StoreResult<usize> {
+        Ok(self.inner.core.count(prefix))
+    }
+
+    async fn create(&self, key: &str, value: Bytes) -> StoreResult<KeyValue> {
+        Ok(self.write(key, Op::Create(value)).await?.kv.clone())
+    }
+
+    async fn update(
+        &self,
+        key: &str,
+        value: Bytes,
+        expected: Option<Revision>,
+    ) -> StoreResult<KeyValue> {
+        Ok(self
+            .write(key, Op::Update(value, expected))
+            .await?
+            .kv
+            .clone())
+    }
+
+    async fn delete(
+        &self,
+        key: &str,
+        expected: Option<Revision>,
+    ) -> StoreResult<(KeyValue, Revision)> {
+        let event = self.write(key, Op::Delete(expected)).await?;
+        let prev = event
+            .prev
+            .clone()
+            .ok_or_else(|| StoreError::Internal("delete without a previous value".into()))?;
+        Ok((prev, event.revision()))
+    }
+
+    async fn watch(&self, prefix: &str, start: Revision) -> StoreResult<WatchStream> {
+        self.inner.core.watch(prefix, start)
+    }
+
+    async fn compact(&self, revision: Revision) -> StoreResult<()> {
+        self.blocking(move |inner| inner.compact(revision))
+            .await
+            .map(|_| ())
+    }
+
+    async fn compacted_revision(&self) -> StoreResult<Revision> {
+        Ok(self.inner.core.compacted_revision())
+    }
+
+    async fn compact_by_policy(&self, policy: CompactionPolicy) -> StoreResult<Revision> {
+        self.blocking(move |inner| {
+            let target = inner.core.policy_target(policy);
+            if target > inner.core.compacted_revision() {
+                inner.compact(target)
+            } else {
+                Ok(inner.core.compacted_revision())
+            }
+        })
+        .await
+    }
+
+    async fn close(&self) -> StoreResult<()> {
+        let last = self.inner.core.close_writes();
+        let drained = self.inner.wait_durable(last).await;
+        self.inner
+            .core
+            .close_watches(StoreError::Unavailable("store is closed".into()));
+        self.blocking(|inner| inner.shutdown()).await?;
+        drained
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn records_round_trip() {
+        let ev = Event {
+            kind: EventKind::Put,
+            kv: KeyValue {
+                key: Arc::from("/a/ключ"),
+                value: Bytes::from_static(b"\x00value"),
+                create_revision: 3,
+                mod_revision: 9,
+                version: 4,
+            },
+            prev: None,
+        };
+        let rec = decode_record(9, &encode_record(&ev, 1234)).unwrap();
+        assert_eq!(rec.kind, EventKind::Put);
+        assert_eq!(&*rec.key, "/a/ключ");
+        assert_eq!(rec.value, ev.kv.value);
+        assert_eq!((rec.create_revision, rec.version, rec.millis), (3, 4, 1234));
+    }
+
+    #[test]
+    fn truncated_records_are_corrupt() {
+        let ev = Event {
+            kind: EventKind::Delete,
+            kv: KeyValue {
+                key: Arc::from("k"),
+                value: Bytes::new(),
+                create_revision: 0,
+                mod_revision: 2,
+                version: 0,
+            },
+            prev: None,
+        };
+        let bytes = encode_record(&ev, 0);
+        for len in 0..bytes.len() {
+            assert!(decode_record(2, &bytes[..len]).is_err(), "length {len}");
+        }
+        assert!(decode_record(2, &bytes).is_ok());
+    }
+}

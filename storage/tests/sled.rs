@@ -1,0 +1,1 @@
+kubox_storage::store_suite!(kubox_storage::testing::sled_fixture);
