@@ -71,6 +71,10 @@ async fn non_resource_request(
         {
             Ok(crate::health::check(p, ""))
         }
+        "/openapi/v2" | "/swagger-2.0.0.pb-v1" => Ok(crate::openapi_v2::serve(
+            &state.registry.snapshot(),
+            req.headers(),
+        )),
         p if p == "/openapi/v3" || p.starts_with("/openapi/v3/") => {
             crate::openapi::serve(&state.registry.snapshot(), p)
         }

@@ -27,6 +27,7 @@ mod health;
 pub mod kubeconfig;
 pub mod objects;
 mod openapi;
+mod openapi_v2;
 mod patch;
 pub mod query;
 pub mod registry;

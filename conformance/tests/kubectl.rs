@@ -73,7 +73,11 @@ fn everyday(k: &Kubectl, ns: &str) {
     assert_eq!(v["minor"], "35");
 
     // Create, get in every output format.
-    k.run(&["create", "namespace", ns]).success();
+    k.run_stdin(
+        &["create", "-f", "-"],
+        &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n"),
+    )
+    .success();
     k.run_stdin(&["create", "-n", ns, "-f", "-"], CONFIGMAP)
         .success();
     let cm = k
@@ -259,16 +263,16 @@ fn everyday(k: &Kubectl, ns: &str) {
 
     // Chunked lists see every object.
     for i in 0..7 {
-        k.run(&[
-            "create",
-            "cm",
-            &format!("chunk-{i}"),
-            "-n",
-            ns,
-            "--from-literal",
-            "i=1",
-        ])
-        .success();
+        let cm = format!(
+            "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: chunk-{i}
+data:
+  i: \"1\"
+"
+        );
+        k.run_stdin(&["create", "-n", ns, "-f", "-"], &cm).success();
     }
     let out = k
         .run(&["get", "cm", "-n", ns, "--chunk-size", "2", "-o", "name"])
@@ -283,8 +287,16 @@ fn everyday(k: &Kubectl, ns: &str) {
     );
 
     // wait --for=condition on a status written through /status.
-    k.run(&["run", "pod1", "-n", ns, "--image", "nginx:1.27"])
-        .success();
+    let pod = "apiVersion: v1
+kind: Pod
+metadata:
+  name: pod1
+spec:
+  containers:
+  - name: main
+    image: nginx:1.27
+";
+    k.run_stdin(&["create", "-n", ns, "-f", "-"], pod).success();
     k.run(&[
         "patch",
         "pod",
