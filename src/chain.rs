@@ -15,7 +15,7 @@ use bytes::Bytes;
 use futures::FutureExt;
 use http::{Request, Response};
 use tokio::sync::Semaphore;
-use tower::util::BoxCloneService;
+use tower::util::BoxCloneSyncService;
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 
 use crate::api::{route, ApiState};
@@ -24,7 +24,7 @@ use crate::request_info::RequestInfo;
 use crate::status::ApiError;
 
 /// The whole API as one service over fully-read requests.
-pub type ApiService = BoxCloneService<Request<Bytes>, Response<Body>, Infallible>;
+pub type ApiService = BoxCloneSyncService<Request<Bytes>, Response<Body>, Infallible>;
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
 
@@ -58,7 +58,7 @@ pub fn build(state: Arc<ApiState>, limits: InFlightLimits) -> ApiService {
         .layer(RequestInfoLayer)
         .layer(MaxInFlightLayer::new(limits))
         .service(router);
-    BoxCloneService::new(svc)
+    BoxCloneSyncService::new(svc)
 }
 
 macro_rules! simple_layer {

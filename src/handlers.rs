@@ -649,9 +649,14 @@ pub async fn update_object(
     let name = name_of(&new).to_string();
     let key = info.key(&ctx.req.namespace, &name);
     let gr = ctx.gr();
+    let is_namespace = info.kind == "Namespace" && info.group.is_empty();
     let no_finalizers = new["metadata"]["finalizers"]
         .as_array()
-        .is_none_or(|a| a.is_empty());
+        .is_none_or(|a| a.is_empty())
+        && (!is_namespace
+            || new["spec"]["finalizers"]
+                .as_array()
+                .is_none_or(|a| a.is_empty()));
     if deleting && no_finalizers {
         if dry_run {
             return Ok((new, false));
@@ -663,6 +668,11 @@ pub async fn update_object(
             .await
             .map_err(|e| status::from_store(e, &gr, &name))?;
         objects::set_resource_version(&mut new, rev);
+        // The last finalizer in a terminating namespace may be what it waited for.
+        let ns = objects::namespace_of(&new).to_string();
+        if info.namespaced && namespace_terminating(ctx, &ns).await {
+            crate::namespace::finish_deletion(&ctx.state, &ns).await?;
+        }
         return Ok((new, false));
     }
     // A no-op update writes nothing and keeps the resourceVersion.
@@ -682,6 +692,14 @@ pub async fn update_object(
         .map_err(|e| status::from_store(e, &gr, &name))?;
     objects::set_resource_version(&mut new, kv.mod_revision);
     Ok((new, true))
+}
+
+async fn namespace_terminating(ctx: &Ctx, ns: &str) -> bool {
+    let key = crate::registry::storage_prefix("", "namespaces") + ns;
+    match ctx.state.store.get(&key, None).await {
+        Ok(kv) => from_stored(&kv).is_ok_and(|o| o["status"]["phase"] == json!("Terminating")),
+        Err(_) => false,
+    }
 }
 
 /// PATCH an object (JSON patch, merge patch, strategic merge patch, apply).
@@ -793,9 +811,36 @@ pub async fn delete_object(
             ));
         }
     }
+    let is_namespace = ctx.info.kind == "Namespace" && ctx.info.group.is_empty();
+    if is_namespace && crate::namespace::IMMORTAL.contains(&name) {
+        return Err(ApiError::forbidden(
+            &gr,
+            name,
+            "this namespace may not be deleted",
+        ));
+    }
     let has_finalizers = obj["metadata"]["finalizers"]
         .as_array()
         .is_some_and(|a| !a.is_empty());
+    if is_namespace && !dry_run {
+        if obj["metadata"]
+            .get("deletionTimestamp")
+            .is_none_or(|v| v.is_null())
+        {
+            obj["metadata"]["deletionTimestamp"] = json!(objects::timestamp(ctx.state.clock.now()));
+            obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+            obj["status"]["phase"] = json!("Terminating");
+            let new = ctx
+                .state
+                .store
+                .update(&key, to_stored(&obj)?, Some(kv.mod_revision))
+                .await
+                .map_err(|e| status::from_store(e, &gr, name))?;
+            objects::set_resource_version(&mut obj, new.mod_revision);
+        }
+        let gone = crate::namespace::finish_deletion(&ctx.state, name).await?;
+        return Ok((obj, gone));
+    }
     if has_finalizers {
         if obj["metadata"]
             .get("deletionTimestamp")

@@ -25,6 +25,7 @@ mod filter;
 pub mod handlers;
 mod health;
 pub mod kubeconfig;
+mod namespace;
 pub mod objects;
 mod openapi;
 mod openapi_v2;

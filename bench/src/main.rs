@@ -1,0 +1,201 @@
+//! `kubox-bench`: a load generator that prints a report on a release `kubox serve` process —
+//! start-to-ready time, resident memory, request throughput/latency, and watch delivery latency.
+//!
+//! Run it with `cargo run --release -p kubox-bench` (add `-- --help` for the flags). It builds
+//! the release `kubox` binary in its own target directory if needed, spawns it as a child process
+//! per measurement, and sends traffic only to 127.0.0.1. Every loop is bounded by a request count
+//! and a time limit. The report goes to stdout, progress to stderr.
+
+mod http;
+mod kubox;
+mod load;
+mod memory;
+mod startup;
+mod stats;
+mod throughput;
+mod watch;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+
+use crate::kubox::Storage;
+
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+pub type Result<T> = std::result::Result<T, Error>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Section {
+    Startup,
+    Memory,
+    Throughput,
+    Watch,
+}
+
+/// Load generator and performance report for kubox.
+#[derive(Parser, Debug)]
+#[command(name = "kubox-bench")]
+struct Cli {
+    /// Sections to run, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Section::Startup, Section::Memory, Section::Throughput, Section::Watch])]
+    sections: Vec<Section>,
+    /// Storage backends to measure, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Storage::Sled, Storage::Memory])]
+    storage: Vec<Storage>,
+
+    /// Startup: timed runs per storage (median reported).
+    #[arg(long, default_value_t = 15)]
+    startup_runs: usize,
+
+    /// Memory: ConfigMaps to create before the loaded RSS reading.
+    #[arg(long, default_value_t = 100_000)]
+    rss_objects: u64,
+    /// Memory: concurrent connections creating them.
+    #[arg(long, default_value_t = 64)]
+    rss_clients: usize,
+
+    /// Throughput: concurrent client counts, comma-separated (one connection each).
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 64])]
+    clients: Vec<usize>,
+    /// Throughput: seconds per measured phase (create, get, list).
+    #[arg(long, default_value_t = 3.0)]
+    phase_secs: f64,
+    /// Throughput: cap on requests per phase.
+    #[arg(long, default_value_t = 500_000)]
+    max_ops: u64,
+    /// Throughput: objects in the namespace that `list` reads.
+    #[arg(long, default_value_t = 100)]
+    list_size: u64,
+
+    /// Watch: concurrent watch streams.
+    #[arg(long, default_value_t = 1000)]
+    watchers: usize,
+    /// Watch: objects written while they watch.
+    #[arg(long, default_value_t = 200)]
+    watch_events: u64,
+    /// Watch: writes per second.
+    #[arg(long, default_value_t = 40.0)]
+    watch_rate: f64,
+
+    /// The kubox binary to run (default: `kubox` beside this executable, built first).
+    #[arg(long)]
+    kubox_bin: Option<PathBuf>,
+    /// Do not run `cargo build` for kubox; use the binary that is there.
+    #[arg(long)]
+    no_build: bool,
+    /// Worker threads of the load generator's runtime (default: all cores).
+    #[arg(long)]
+    client_threads: Option<usize>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let threads = cli.client_threads.unwrap_or_else(cores).max(1);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kubox-bench: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli, threads)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kubox-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli, threads: usize) -> Result<()> {
+    let bin = kubox::locate(cli.kubox_bin.clone(), !cli.no_build)?;
+    let began = Instant::now();
+    print_header(&bin, threads);
+    let storages = &cli.storage;
+    for section in &cli.sections {
+        match section {
+            Section::Startup => startup::run(
+                &bin,
+                storages,
+                &startup::Options {
+                    runs: cli.startup_runs,
+                },
+            )?,
+            Section::Memory => {
+                memory::run(
+                    &bin,
+                    storages,
+                    &memory::Options {
+                        objects: cli.rss_objects,
+                        clients: cli.rss_clients,
+                        max_time: Duration::from_secs(120),
+                    },
+                )
+                .await?
+            }
+            Section::Throughput => {
+                throughput::run(
+                    &bin,
+                    storages,
+                    &throughput::Options {
+                        clients: cli.clients.clone(),
+                        phase_time: Duration::from_secs_f64(cli.phase_secs.clamp(0.1, 60.0)),
+                        max_ops: cli.max_ops,
+                        list_size: cli.list_size,
+                    },
+                )
+                .await?
+            }
+            Section::Watch => {
+                watch::run(
+                    &bin,
+                    storages,
+                    &watch::Options {
+                        watchers: cli.watchers,
+                        events: cli.watch_events,
+                        rate: cli.watch_rate.clamp(0.1, 10_000.0),
+                    },
+                )
+                .await?
+            }
+        }
+    }
+    println!("Report finished in {:.0} s.", began.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+fn print_header(bin: &std::path::Path, threads: usize) {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_string());
+    println!("# kubox performance report");
+    println!();
+    println!(
+        "  server:  {} (release build, child process)",
+        bin.display()
+    );
+    println!("  machine: {} cores, {cpu}", cores());
+    println!(
+        "  NOTE: the load generator ({threads} runtime threads) and the server share these cores,\n  \
+         so every rate below is a lower bound for the server alone: the client's own HTTP and\n  \
+         JSON work takes CPU the server would otherwise have. Loopback only (127.0.0.1)."
+    );
+    println!();
+}

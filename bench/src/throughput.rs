@@ -1,0 +1,161 @@
+//! Section 3: request rate and latency over keep-alive HTTP/1.1 on loopback — create, get and
+//! list of ConfigMaps, with 1 and many concurrent clients.
+
+use std::path::Path;
+use std::time::Duration;
+
+use http::Method;
+
+use crate::http::{configmap, configmaps, ensure_namespace};
+use crate::kubox::{Kubox, Storage};
+use crate::load::{drive, Op, Outcome};
+use crate::startup::verdict;
+use crate::stats::{ms, thousands, Table};
+use crate::Result;
+
+pub struct Options {
+    /// Concurrent client counts to try (one connection each).
+    pub clients: Vec<usize>,
+    /// Length of each measured phase.
+    pub phase_time: Duration,
+    /// Cap on requests per phase.
+    pub max_ops: u64,
+    /// Objects in the listed namespace.
+    pub list_size: u64,
+}
+
+const LIST_NAMESPACE: &str = "bench-list";
+
+pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()> {
+    println!("## 3. Request throughput and latency (HTTP/1.1 keep-alive, loopback)");
+    println!(
+        "  Closed loop: each client has one connection and sends its next request when the last\n  \
+         answered. Each phase runs {} or {} requests, whichever ends first. create = POST of a\n  \
+         new ~400 B ConfigMap; get = GET of one of the objects just created (scattered names);\n  \
+         list = GET of a namespace holding {} ConfigMaps. One fresh server per storage.\n",
+        ms(opts.phase_time),
+        thousands(opts.max_ops),
+        opts.list_size
+    );
+    let mut table = Table::new(&[
+        "storage", "clients", "op", "req/s", "p50", "p90", "p99", "errors", "aim",
+    ]);
+    for &storage in storages {
+        let kubox = Kubox::start(bin, storage)?;
+        let addr = kubox.addr();
+        ensure_namespace(addr, LIST_NAMESPACE).await?;
+        let list_path = configmaps(LIST_NAMESPACE);
+        let seeded = drive(addr, 8, opts.list_size, Duration::from_secs(30), {
+            let path = list_path.clone();
+            move |i| Op {
+                method: Method::POST,
+                path: path.clone(),
+                body: Some(configmap(&format!("item-{i}"), &[])),
+            }
+        })
+        .await?;
+        if seeded.ok != opts.list_size {
+            return Err(format!(
+                "seeding the list namespace: {} of {} created ({:?})",
+                seeded.ok, opts.list_size, seeded.first_error
+            )
+            .into());
+        }
+        for &clients in &opts.clients {
+            eprintln!("throughput: {} with {clients} clients …", storage.name());
+            let ns = format!("bench-c{clients}");
+            ensure_namespace(addr, &ns).await?;
+            let path = configmaps(&ns);
+
+            let create = drive(addr, clients, opts.max_ops, opts.phase_time, {
+                let path = path.clone();
+                move |i| Op {
+                    method: Method::POST,
+                    path: path.clone(),
+                    body: Some(configmap(&format!("cm-{i}"), &[])),
+                }
+            })
+            .await?;
+            // Objects cm-0 .. cm-{created-1} exist when every create succeeded; GET only those.
+            let created = create.ok.max(1);
+            let get = drive(addr, clients, opts.max_ops, opts.phase_time, {
+                let path = path.clone();
+                move |i| Op {
+                    method: Method::GET,
+                    path: format!("{path}/cm-{}", scatter(i, created)),
+                    body: None,
+                }
+            })
+            .await?;
+            let list = drive(addr, clients, opts.max_ops, opts.phase_time, {
+                let path = list_path.clone();
+                move |_| Op {
+                    method: Method::GET,
+                    path: path.clone(),
+                    body: None,
+                }
+            })
+            .await?;
+
+            let many = clients > 1;
+            let sled = storage == Storage::Sled;
+            let rows: [(&str, &Outcome, Option<(f64, &str)>); 3] = [
+                (
+                    "create",
+                    &create,
+                    (many && sled).then_some((10_000.0, ">= 10,000/s")),
+                ),
+                (
+                    "get",
+                    &get,
+                    (many && sled).then_some((30_000.0, ">= 30,000/s")),
+                ),
+                ("list", &list, None),
+            ];
+            for (op, out, aim) in rows {
+                if let Some(e) = &out.first_error {
+                    eprintln!(
+                        "throughput: {} {op}: {} errors, first: {e}",
+                        storage.name(),
+                        out.errors
+                    );
+                }
+                table.row(vec![
+                    storage.name().to_string(),
+                    clients.to_string(),
+                    op.to_string(),
+                    thousands(out.rate() as u64),
+                    ms(out.latency.p50),
+                    ms(out.latency.p90),
+                    ms(out.latency.p99),
+                    out.errors.to_string(),
+                    aim.map(|(min, text)| verdict(out.rate() >= min, text))
+                        .unwrap_or_default(),
+                ]);
+            }
+        }
+    }
+    table.print();
+    println!("  (list of {} objects per request)", opts.list_size);
+    println!();
+    Ok(())
+}
+
+/// Spread request `i` over `0..n` so consecutive GETs hit unrelated keys.
+fn scatter(i: u64, n: u64) -> u64 {
+    // A large odd multiplier visits residues in a scrambled order.
+    i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scatter;
+
+    #[test]
+    fn scatter_stays_in_range() {
+        for i in 0..1000 {
+            assert!(scatter(i, 7) < 7);
+        }
+        assert_eq!(scatter(5, 1), 0);
+    }
+}

@@ -1,0 +1,270 @@
+//! Section 4: watch event delivery latency to many concurrent watchers.
+//!
+//! W watchers each hold one `GET …/configmaps?watch=true&resourceVersion=N` stream. Once all are
+//! established, one writer creates E ConfigMaps at a fixed rate; each carries its send time
+//! (`data.sentNanos`, nanoseconds on this process's monotonic clock) taken just before the POST.
+//! Every watcher timestamps each frame as it arrives — before decoding it — and the latency is
+//! arrival − send time, so it includes the create itself (commit, fsync for sled), fan-out,
+//! per-watcher encoding, the socket and the client's own scheduling.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{Method, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::time::MissedTickBehavior;
+
+use crate::http::{configmap, configmaps, ensure_namespace, nanos_since, Conn};
+use crate::kubox::{Kubox, Storage};
+use crate::startup::verdict;
+use crate::stats::{ms, thousands, Summary, Table};
+use crate::Result;
+
+pub struct Options {
+    pub watchers: usize,
+    /// Objects written.
+    pub events: u64,
+    /// Writes per second.
+    pub rate: f64,
+}
+
+const NAMESPACE: &str = "bench-watch";
+/// Watch connections being set up at once.
+const CONNECT_PARALLELISM: usize = 64;
+/// Budget for opening every watch.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long after the last write a watcher keeps waiting for missing events.
+const DRAIN_GRACE: Duration = Duration::from_secs(5);
+
+pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()> {
+    println!(
+        "## 4. Watch delivery latency ({} watchers)",
+        thousands(opts.watchers as u64)
+    );
+    println!(
+        "  {} watch streams on ConfigMaps of one namespace (one connection each, from the\n  \
+         resourceVersion of a fresh list). One writer then creates {} ConfigMaps at {}/s, each\n  \
+         stamped with its send time. latency = arrival at a watcher − send time (so it includes\n  \
+         the create's own commit); \"create\" is the writer's POST round trip for comparison.\n",
+        thousands(opts.watchers as u64),
+        thousands(opts.events),
+        opts.rate
+    );
+    let mut table = Table::new(&[
+        "storage",
+        "delivered",
+        "p50",
+        "p90",
+        "p99",
+        "max",
+        "create p50",
+        "create p99",
+        "aim",
+    ]);
+    for &storage in storages {
+        eprintln!(
+            "watch: {} with {} watchers …",
+            storage.name(),
+            opts.watchers
+        );
+        let kubox = Kubox::start(bin, storage)?;
+        let r = measure(&kubox, opts).await?;
+        table.row(vec![
+            storage.name().to_string(),
+            format!(
+                "{}/{}",
+                thousands(r.latency.count as u64),
+                thousands(r.expected)
+            ),
+            ms(r.latency.p50),
+            ms(r.latency.p90),
+            ms(r.latency.p99),
+            ms(r.latency.max),
+            ms(r.create.p50),
+            ms(r.create.p99),
+            verdict(
+                r.latency.p99 < Duration::from_millis(10) && r.latency.count as u64 == r.expected,
+                "p99 < 10 ms, all delivered",
+            ),
+        ]);
+    }
+    table.print();
+    println!();
+    Ok(())
+}
+
+struct Measured {
+    latency: Summary,
+    create: Summary,
+    /// Watchers that were established × events written.
+    expected: u64,
+}
+
+async fn measure(kubox: &Kubox, opts: &Options) -> Result<Measured> {
+    let addr = kubox.addr();
+    ensure_namespace(addr, NAMESPACE).await?;
+    let path = configmaps(NAMESPACE);
+    let mut writer = Conn::connect(addr).await?;
+    let list = writer.json(Method::GET, &path, None).await?;
+    let rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .ok_or("list has no resourceVersion")?
+        .to_string();
+    // Server-side timeout too, so nothing outlives the run.
+    let write_time = Duration::from_secs_f64(opts.events as f64 / opts.rate.max(0.001));
+    let timeout = (OPEN_TIMEOUT + write_time + DRAIN_GRACE).as_secs() + 5;
+    let watch_path = format!("{path}?watch=true&resourceVersion={rv}&timeoutSeconds={timeout}");
+
+    let base = Instant::now();
+    let deadline = tokio::time::Instant::now() + OPEN_TIMEOUT + write_time + DRAIN_GRACE;
+    let (ready_tx, mut ready_rx) = mpsc::channel::<Result<()>>(opts.watchers.max(1));
+    let gate = Arc::new(Semaphore::new(CONNECT_PARALLELISM));
+    let mut watchers = Vec::with_capacity(opts.watchers);
+    for _ in 0..opts.watchers {
+        let (ready_tx, gate, watch_path) = (ready_tx.clone(), gate.clone(), watch_path.clone());
+        let events = opts.events as usize;
+        watchers.push(tokio::spawn(async move {
+            let opened = async {
+                let _permit = gate.acquire().await?;
+                let mut conn = Conn::connect(addr).await?;
+                let resp = conn.send(Method::GET, &watch_path, None).await?;
+                if resp.status() != StatusCode::OK {
+                    return Err(format!("watch: {}", resp.status()).into());
+                }
+                Ok::<_, crate::Error>((conn, resp.into_body()))
+            }
+            .await;
+            match opened {
+                Ok((_conn, body)) => {
+                    let _ = ready_tx.send(Ok(())).await;
+                    receive(body, base, events, deadline).await
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e)).await;
+                    Vec::new()
+                }
+            }
+        }));
+    }
+    drop(ready_tx);
+    let mut established = 0u64;
+    let open_deadline = tokio::time::Instant::now() + OPEN_TIMEOUT;
+    for _ in 0..opts.watchers {
+        match tokio::time::timeout_at(open_deadline, ready_rx.recv()).await {
+            Ok(Some(Ok(()))) => established += 1,
+            Ok(Some(Err(e))) => eprintln!("watch: a watcher failed to open: {e}"),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    if established < opts.watchers as u64 {
+        eprintln!(
+            "watch: only {established} of {} watchers established",
+            opts.watchers
+        );
+    }
+
+    // The writer: a fixed rate, each object stamped with its send time.
+    let mut create = Vec::with_capacity(opts.events as usize);
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / opts.rate.max(0.001)));
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    for seq in 0..opts.events {
+        tick.tick().await;
+        if tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        let sent = nanos_since(base);
+        let body = configmap(
+            &format!("w-{seq}"),
+            &[("seq", seq.to_string()), ("sentNanos", sent.to_string())],
+        );
+        let (status, resp) = writer.call(Method::POST, &path, Some(body)).await?;
+        if !status.is_success() {
+            return Err(
+                format!("watch writer: {status}: {}", String::from_utf8_lossy(&resp)).into(),
+            );
+        }
+        create.push(nanos_since(base) - sent);
+    }
+
+    let mut latency = Vec::with_capacity((established * opts.events) as usize);
+    for w in watchers {
+        latency.extend(w.await?);
+    }
+    Ok(Measured {
+        latency: Summary::of(&mut latency),
+        create: Summary::of(&mut create),
+        expected: established * opts.events,
+    })
+}
+
+/// Read one watch stream until `events` ADDED events arrived or the deadline; return each
+/// event's latency in nanoseconds.
+async fn receive(
+    mut body: Incoming,
+    base: Instant,
+    events: usize,
+    deadline: tokio::time::Instant,
+) -> Vec<u64> {
+    let mut latencies = Vec::with_capacity(events);
+    let mut buf: Vec<u8> = Vec::new();
+    while latencies.len() < events {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(frame))) => frame,
+            _ => break,
+        };
+        let arrived = nanos_since(base);
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        buf.extend_from_slice(&data);
+        while let Some(end) = buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=end).collect();
+            if let Some(sent) = sent_nanos(&line) {
+                latencies.push(arrived.saturating_sub(sent));
+            }
+        }
+    }
+    latencies
+}
+
+/// The `data.sentNanos` of an ADDED event line.
+fn sent_nanos(line: &[u8]) -> Option<u64> {
+    // A substring scan keeps the client's per-event cost small (1,000 watchers share its CPU);
+    // a full parse is the fallback if the server ever formats differently.
+    let fast = || {
+        let text = std::str::from_utf8(line).ok()?;
+        if !text.starts_with(r#"{"type":"ADDED""#) && !text.contains(r#""type":"ADDED""#) {
+            return None;
+        }
+        let key = r#""sentNanos":""#;
+        let at = text.find(key)? + key.len();
+        let rest = &text[at..];
+        rest[..rest.find('"')?].parse().ok()
+    };
+    fast().or_else(|| {
+        let v: serde_json::Value = serde_json::from_slice(line).ok()?;
+        if v["type"] != "ADDED" {
+            return None;
+        }
+        v["object"]["data"]["sentNanos"].as_str()?.parse().ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sent_nanos;
+
+    #[test]
+    fn finds_the_send_time_in_added_events_only() {
+        let added = br#"{"type":"ADDED","object":{"data":{"seq":"1","sentNanos":"12345"}}}"#;
+        assert_eq!(sent_nanos(added), Some(12345));
+        let spaced = br#"{ "type": "ADDED", "object": {"data": {"sentNanos": "77"}}}"#;
+        assert_eq!(sent_nanos(spaced), Some(77));
+        let modified = br#"{"type":"MODIFIED","object":{"data":{"sentNanos":"5"}}}"#;
+        assert_eq!(sent_nanos(modified), None);
+        assert_eq!(sent_nanos(b"garbage"), None);
+    }
+}

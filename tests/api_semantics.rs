@@ -1,0 +1,647 @@
+//! Server-level behaviour of the generic registry, pinned to what kube-apiserver does.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use http::{Method, Request};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+fn deployment(name: &str) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "c", "image": "nginx:1.25"}]}}}})
+}
+
+const DEP: &str = "/apis/apps/v1/namespaces/default/deployments";
+
+#[tokio::test]
+async fn version_reports_kubernetes_1_35() {
+    let h = server().await;
+    let v = get(&h, "/version").await.json();
+    assert_eq!(
+        (v["major"].as_str(), v["minor"].as_str()),
+        (Some("1"), Some("35"))
+    );
+    assert!(v["gitVersion"].as_str().unwrap().starts_with("v1.35."));
+}
+
+#[tokio::test]
+async fn health_endpoints_answer_ok_and_verbose_lists_checks() {
+    let h = server().await;
+    for p in ["/healthz", "/livez", "/readyz"] {
+        let r = get(&h, p).await;
+        assert_eq!((r.status.as_u16(), &r.body[..]), (200, &b"ok"[..]));
+    }
+    let r = get(&h, "/readyz?verbose").await;
+    let text = String::from_utf8_lossy(&r.body).to_string();
+    assert!(
+        text.contains("[+]ping ok") && text.ends_with("readyz check passed\n"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn aggregated_discovery_is_served_with_its_content_type() {
+    let h = server().await;
+    let accept =
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
+    let r = send_with(&h, Method::GET, "/apis", &[("accept", accept)], "").await;
+    assert_eq!(
+        r.headers["content-type"],
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+    );
+    let doc = r.json();
+    assert_eq!(doc["kind"], "APIGroupDiscoveryList");
+    let apps = doc["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["metadata"]["name"] == "apps")
+        .unwrap();
+    let deploy = apps["versions"][0]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["resource"] == "deployments")
+        .unwrap();
+    assert_eq!(deploy["shortNames"], json!(["deploy"]));
+    assert!(deploy["subresources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["subresource"] == "scale"));
+    let core = send_with(&h, Method::GET, "/api", &[("accept", accept)], "")
+        .await
+        .json();
+    assert_eq!(core["items"][0]["versions"][0]["version"], "v1");
+    let legacy = get(&h, "/apis").await.json();
+    assert_eq!(legacy["kind"], "APIGroupList");
+}
+
+#[tokio::test]
+async fn bootstrap_namespaces_and_kubernetes_service_exist() {
+    let h = server().await;
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        let r = get(&h, &format!("/api/v1/namespaces/{ns}")).await;
+        assert_eq!(r.json()["status"]["phase"], "Active", "{ns}");
+    }
+    let svc = get(&h, "/api/v1/namespaces/default/services/kubernetes")
+        .await
+        .json();
+    assert_eq!(svc["spec"]["clusterIP"], "10.96.0.1");
+}
+
+#[tokio::test]
+async fn create_sets_system_fields_and_generate_name() {
+    let h = server().await;
+    let r = post_json(
+        &h,
+        CM,
+        &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "gen-"}}),
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 201);
+    let cm = r.json();
+    let name = cm["metadata"]["name"].as_str().unwrap();
+    assert!(name.starts_with("gen-") && name.len() == 9, "{name}");
+    assert!(cm["metadata"]["uid"].as_str().unwrap().len() == 36);
+    assert!(cm["metadata"]["creationTimestamp"]
+        .as_str()
+        .unwrap()
+        .ends_with('Z'));
+    assert!(
+        cm["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+            > 0
+    );
+    assert!(
+        cm["metadata"].get("generation").is_none(),
+        "configmaps have no generation"
+    );
+}
+
+#[tokio::test]
+async fn generation_bumps_only_on_spec_change() {
+    let h = server().await;
+    let d = post_json(&h, DEP, &deployment("g")).await.json();
+    assert_eq!(d["metadata"]["generation"], 1);
+    let r = patch(
+        &h,
+        &format!("{DEP}/g"),
+        "application/merge-patch+json",
+        r#"{"metadata":{"labels":{"x":"y"}}}"#,
+    )
+    .await
+    .json();
+    assert_eq!(r["metadata"]["generation"], 1);
+    let r = patch(
+        &h,
+        &format!("{DEP}/g"),
+        "application/merge-patch+json",
+        r#"{"spec":{"replicas":3}}"#,
+    )
+    .await
+    .json();
+    assert_eq!(r["metadata"]["generation"], 2);
+}
+
+#[tokio::test]
+async fn status_and_spec_are_split_between_resource_and_subresource() {
+    let h = server().await;
+    post_json(&h, DEP, &deployment("s")).await;
+    let r = patch(
+        &h,
+        &format!("{DEP}/s/status"),
+        "application/merge-patch+json",
+        r#"{"status":{"replicas":7},"spec":{"replicas":9}}"#,
+    )
+    .await
+    .json();
+    assert_eq!(
+        (
+            r["status"]["replicas"].as_i64(),
+            r["spec"]["replicas"].as_i64()
+        ),
+        (Some(7), Some(1))
+    );
+    let r = patch(
+        &h,
+        &format!("{DEP}/s"),
+        "application/merge-patch+json",
+        r#"{"status":{"replicas":0},"spec":{"replicas":4}}"#,
+    )
+    .await
+    .json();
+    assert_eq!(
+        (
+            r["status"]["replicas"].as_i64(),
+            r["spec"]["replicas"].as_i64()
+        ),
+        (Some(7), Some(4))
+    );
+    assert_eq!(r["metadata"]["generation"], 2);
+}
+
+#[tokio::test]
+async fn scale_subresource_reads_and_writes_replicas() {
+    let h = server().await;
+    post_json(&h, DEP, &deployment("sc")).await;
+    let s = get(&h, &format!("{DEP}/sc/scale")).await.json();
+    assert_eq!(
+        (s["kind"].as_str(), s["apiVersion"].as_str()),
+        (Some("Scale"), Some("autoscaling/v1"))
+    );
+    assert_eq!(
+        (
+            s["spec"]["replicas"].as_i64(),
+            s["status"]["selector"].as_str()
+        ),
+        (Some(1), Some("app=sc"))
+    );
+    let s = patch(
+        &h,
+        &format!("{DEP}/sc/scale"),
+        "application/merge-patch+json",
+        r#"{"spec":{"replicas":5}}"#,
+    )
+    .await
+    .json();
+    assert_eq!(s["spec"]["replicas"], 5);
+    assert_eq!(
+        get(&h, &format!("{DEP}/sc")).await.json()["spec"]["replicas"],
+        5
+    );
+}
+
+#[tokio::test]
+async fn no_op_update_keeps_the_resource_version() {
+    let h = server().await;
+    let cm = post_json(&h, CM, &configmap("n")).await.json();
+    let again = put_json(&h, &format!("{CM}/n"), &cm).await.json();
+    assert_eq!(
+        again["metadata"]["resourceVersion"],
+        cm["metadata"]["resourceVersion"]
+    );
+}
+
+#[tokio::test]
+async fn delete_with_finalizers_waits_until_the_last_one_is_removed() {
+    let h = server().await;
+    let mut cm = configmap("f");
+    cm["metadata"]["finalizers"] = json!(["example.com/hold"]);
+    post_json(&h, CM, &cm).await;
+    let r = send(&h, Method::DELETE, &format!("{CM}/f"), "", "").await;
+    assert_eq!(r.status.as_u16(), 202);
+    let live = get(&h, &format!("{CM}/f")).await.json();
+    assert!(live["metadata"]["deletionTimestamp"].is_string());
+    let r = patch(
+        &h,
+        &format!("{CM}/f"),
+        "application/merge-patch+json",
+        r#"{"metadata":{"finalizers":["example.com/new"]}}"#,
+    )
+    .await;
+    r.status_failure(422, "Invalid");
+    let r = patch(
+        &h,
+        &format!("{CM}/f"),
+        "application/merge-patch+json",
+        r#"{"metadata":{"finalizers":null}}"#,
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 200);
+    get(&h, &format!("{CM}/f"))
+        .await
+        .status_failure(404, "NotFound");
+}
+
+#[tokio::test]
+async fn delete_returns_a_success_status_and_preconditions_are_checked() {
+    let h = server().await;
+    let cm = post_json(&h, CM, &configmap("d")).await.json();
+    let body = json!({"preconditions": {"uid": "not-the-uid"}});
+    let r = send(
+        &h,
+        Method::DELETE,
+        &format!("{CM}/d"),
+        "application/json",
+        serde_json::to_vec(&body).unwrap(),
+    )
+    .await;
+    r.status_failure(409, "Conflict");
+    let r = send(&h, Method::DELETE, &format!("{CM}/d"), "", "").await;
+    let s = r.json();
+    assert_eq!(
+        (s["kind"].as_str(), s["status"].as_str()),
+        (Some("Status"), Some("Success"))
+    );
+    assert_eq!(s["details"]["uid"], cm["metadata"]["uid"]);
+}
+
+#[tokio::test]
+async fn deleting_a_namespace_deletes_its_content() {
+    let h = server().await;
+    post_json(
+        &h,
+        "/api/v1/namespaces",
+        &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gone"}}),
+    )
+    .await;
+    post_json(&h, "/api/v1/namespaces/gone/configmaps", &configmap("a")).await;
+    let mut held = configmap("held");
+    held["metadata"]["finalizers"] = json!(["example.com/hold"]);
+    post_json(&h, "/api/v1/namespaces/gone/configmaps", &held).await;
+    send(&h, Method::DELETE, "/api/v1/namespaces/gone", "", "").await;
+    let ns = get(&h, "/api/v1/namespaces/gone").await.json();
+    assert_eq!(ns["status"]["phase"], "Terminating");
+    get(&h, "/api/v1/namespaces/gone/configmaps/a")
+        .await
+        .status_failure(404, "NotFound");
+    let r = post_json(&h, "/api/v1/namespaces/gone/configmaps", &configmap("late")).await;
+    r.status_failure(403, "Forbidden");
+    patch(
+        &h,
+        "/api/v1/namespaces/gone/configmaps/held",
+        "application/merge-patch+json",
+        r#"{"metadata":{"finalizers":null}}"#,
+    )
+    .await;
+    get(&h, "/api/v1/namespaces/gone")
+        .await
+        .status_failure(404, "NotFound");
+}
+
+#[tokio::test]
+async fn dry_run_create_is_not_persisted() {
+    let h = server().await;
+    let r = send(
+        &h,
+        Method::POST,
+        &format!("{CM}?dryRun=All"),
+        "application/json",
+        serde_json::to_vec(&configmap("dry")).unwrap(),
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 201);
+    get(&h, &format!("{CM}/dry"))
+        .await
+        .status_failure(404, "NotFound");
+}
+
+#[tokio::test]
+async fn list_pages_are_served_at_the_first_pages_revision() {
+    let h = server().await;
+    for i in 0..5 {
+        post_json(&h, CM, &configmap(&format!("p{i}"))).await;
+    }
+    let first = get(&h, &format!("{CM}?limit=2")).await.json();
+    let rv = first["metadata"]["resourceVersion"].clone();
+    assert_eq!(first["metadata"]["remainingItemCount"], 3);
+    post_json(&h, CM, &configmap("p9")).await;
+    let mut names: Vec<String> = first["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    let mut cont = first["metadata"]["continue"].as_str().unwrap().to_string();
+    loop {
+        let page = get(&h, &format!("{CM}?limit=2&continue={cont}"))
+            .await
+            .json();
+        assert_eq!(page["metadata"]["resourceVersion"], rv);
+        names.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["metadata"]["name"].as_str().unwrap().to_string()),
+        );
+        match page["metadata"]["continue"].as_str() {
+            Some(c) if !c.is_empty() => cont = c.to_string(),
+            _ => break,
+        }
+    }
+    assert_eq!(names, vec!["p0", "p1", "p2", "p3", "p4"]);
+}
+
+#[tokio::test]
+async fn list_filters_by_label_and_field_selectors() {
+    let h = server().await;
+    let mut a = configmap("a");
+    a["metadata"]["labels"] = json!({"tier": "web", "env": "prod"});
+    let mut b = configmap("b");
+    b["metadata"]["labels"] = json!({"tier": "db"});
+    post_json(&h, CM, &a).await;
+    post_json(&h, CM, &b).await;
+    let names = |v: Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        names(
+            get(&h, &format!("{CM}?labelSelector=tier%20in%20(web,api),env"))
+                .await
+                .json()
+        ),
+        vec!["a"]
+    );
+    assert_eq!(
+        names(
+            get(&h, &format!("{CM}?labelSelector=tier!%3Dweb"))
+                .await
+                .json()
+        ),
+        vec!["b"]
+    );
+    assert_eq!(
+        names(
+            get(&h, &format!("{CM}?fieldSelector=metadata.name%3Db"))
+                .await
+                .json()
+        ),
+        vec!["b"]
+    );
+    let all = get(&h, "/api/v1/configmaps?labelSelector=tier")
+        .await
+        .json();
+    assert_eq!(all["kind"], "ConfigMapList");
+    assert_eq!(names(all), vec!["a", "b"]);
+}
+
+#[tokio::test]
+async fn table_and_partial_metadata_encodings() {
+    let h = server().await;
+    post_json(&h, CM, &configmap("t")).await;
+    let t = send_with(
+        &h,
+        Method::GET,
+        CM,
+        &[(
+            "accept",
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+        )],
+        "",
+    )
+    .await
+    .json();
+    assert_eq!(t["kind"], "Table");
+    let cols: Vec<&str> = t["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(cols, vec!["Name", "Data", "Age"]);
+    assert_eq!(t["rows"][0]["cells"][0], "t");
+    assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
+    let m = send_with(
+        &h,
+        Method::GET,
+        CM,
+        &[(
+            "accept",
+            "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io",
+        )],
+        "",
+    )
+    .await
+    .json();
+    assert_eq!(m["kind"], "PartialObjectMetadataList");
+    assert_eq!(m["items"][0]["metadata"]["name"], "t");
+    assert!(m["items"][0].get("data").is_none());
+    let y = send_with(
+        &h,
+        Method::GET,
+        &format!("{CM}/t"),
+        &[("accept", "application/yaml")],
+        "",
+    )
+    .await;
+    assert!(String::from_utf8_lossy(&y.body).contains("kind: ConfigMap"));
+}
+
+#[tokio::test]
+async fn services_get_cluster_ips_and_node_ports() {
+    let h = server().await;
+    let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+        "spec": {"type": "NodePort", "ports": [{"port": 80}]}});
+    let s = post_json(&h, "/api/v1/namespaces/default/services", &svc)
+        .await
+        .json();
+    assert!(s["spec"]["clusterIP"]
+        .as_str()
+        .unwrap()
+        .starts_with("10.96."));
+    assert_ne!(s["spec"]["clusterIP"], "10.96.0.1");
+    assert_eq!(s["spec"]["ports"][0]["targetPort"], 80);
+    let np = s["spec"]["ports"][0]["nodePort"].as_i64().unwrap();
+    assert!((30000..=32767).contains(&np));
+}
+
+/// Read watch frames until `n` events arrived (bounded by a timeout).
+async fn watch_events(h: &ServerHandle, path: &str, n: usize) -> Vec<Value> {
+    let req = Request::builder()
+        .uri(path)
+        .body(bytes::Bytes::new())
+        .unwrap();
+    let resp = h.service().oneshot(req).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let mut body = resp.into_body();
+    let mut buf = Vec::new();
+    let mut events = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while events.len() < n {
+            let Some(frame) = body.frame().await else {
+                break;
+            };
+            if let Ok(data) = frame.unwrap().into_data() {
+                buf.extend_from_slice(&data);
+                while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = buf.drain(..=pos).collect();
+                    events.push(serde_json::from_slice(&line).unwrap());
+                }
+            }
+        }
+    })
+    .await
+    .expect("watch events arrive in time");
+    events
+}
+
+#[tokio::test]
+async fn watch_from_zero_starts_with_added_events_then_live_changes() {
+    let h = server().await;
+    post_json(&h, CM, &configmap("w1")).await;
+    let path = format!("{CM}?watch=true&resourceVersion=0");
+    let h2 = std::sync::Arc::new(h);
+    let watcher = {
+        let h = h2.clone();
+        tokio::spawn(async move { watch_events(&h, &path, 3).await })
+    };
+    // The watch is registered before these writes only once it has produced its first event;
+    // resourceVersion-based watches below pin the seam exactly.
+    let events = {
+        let list = get(&h2, CM).await.json();
+        let rv = list["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let from_rv = format!("{CM}?watch=true&resourceVersion={rv}");
+        let h = h2.clone();
+        let later = tokio::spawn(async move { watch_events(&h, &from_rv, 2).await });
+        tokio::task::yield_now().await;
+        post_json(&h2, CM, &configmap("w2")).await;
+        send(&h2, Method::DELETE, &format!("{CM}/w1"), "", "").await;
+        later.await.unwrap()
+    };
+    assert_eq!(events[0]["type"], "ADDED");
+    assert_eq!(events[0]["object"]["metadata"]["name"], "w2");
+    assert_eq!(events[1]["type"], "DELETED");
+    assert_eq!(events[1]["object"]["metadata"]["name"], "w1");
+    let first = watcher.await.unwrap();
+    assert_eq!(
+        (
+            first[0]["type"].as_str(),
+            first[0]["object"]["metadata"]["name"].as_str()
+        ),
+        (Some("ADDED"), Some("w1"))
+    );
+}
+
+#[tokio::test]
+async fn watch_with_selector_turns_entering_and_leaving_into_added_and_deleted() {
+    let h = server().await;
+    let cm = post_json(&h, CM, &configmap("sel")).await.json();
+    let rv = cm["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("{CM}?watch=true&resourceVersion={rv}&labelSelector=stage%3Dlive");
+    patch(
+        &h,
+        &format!("{CM}/sel"),
+        "application/merge-patch+json",
+        r#"{"metadata":{"labels":{"stage":"live"}}}"#,
+    )
+    .await;
+    patch(
+        &h,
+        &format!("{CM}/sel"),
+        "application/merge-patch+json",
+        r#"{"data":{"k":"2"}}"#,
+    )
+    .await;
+    patch(
+        &h,
+        &format!("{CM}/sel"),
+        "application/merge-patch+json",
+        r#"{"metadata":{"labels":{"stage":"old"}}}"#,
+    )
+    .await;
+    let ev = watch_events(&h, &path, 3).await;
+    let types: Vec<&str> = ev.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, vec!["ADDED", "MODIFIED", "DELETED"]);
+}
+
+#[tokio::test]
+async fn watch_with_send_initial_events_ends_initial_state_with_an_annotated_bookmark() {
+    let h = server().await;
+    post_json(&h, CM, &configmap("i1")).await;
+    let path = format!("{CM}?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true");
+    let ev = watch_events(&h, &path, 2).await;
+    assert_eq!(ev[0]["type"], "ADDED");
+    assert_eq!(ev[1]["type"], "BOOKMARK");
+    assert_eq!(
+        ev[1]["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"],
+        "true"
+    );
+    let r = get(&h, &format!("{CM}?watch=true&sendInitialEvents=true")).await;
+    r.status_failure(400, "BadRequest");
+}
+
+#[tokio::test]
+async fn watch_below_the_compacted_revision_gets_a_410_error_event() {
+    let h = server().await;
+    for i in 0..5 {
+        post_json(&h, CM, &configmap(&format!("c{i}"))).await;
+    }
+    let rev = h.store().current_revision().await.unwrap();
+    h.store().compact(rev - 1).await.unwrap();
+    let ev = watch_events(&h, &format!("{CM}?watch=true&resourceVersion=2"), 1).await;
+    assert_eq!(ev[0]["type"], "ERROR");
+    assert_eq!(ev[0]["object"]["code"], 410);
+    assert_eq!(ev[0]["object"]["reason"], "Expired");
+    let r = get(
+        &h,
+        &format!("{CM}?resourceVersion=2&resourceVersionMatch=Exact"),
+    )
+    .await;
+    r.status_failure(410, "Expired");
+}
+
+#[tokio::test]
+async fn watch_timeout_seconds_ends_the_stream() {
+    let h = server().await;
+    let req = Request::builder()
+        .uri(format!(
+            "{CM}?watch=true&timeoutSeconds=1&resourceVersion=1"
+        ))
+        .body(bytes::Bytes::new())
+        .unwrap();
+    let resp = h.service().oneshot(req).await.unwrap();
+    let collected = tokio::time::timeout(Duration::from_secs(10), resp.into_body().collect()).await;
+    assert!(collected.is_ok(), "the watch ended by itself");
+}

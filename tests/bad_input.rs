@@ -1,0 +1,489 @@
+//! Every class of bad input gets a Kubernetes Status with kube-apiserver's code and reason.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use http::Method;
+use serde_json::json;
+
+#[tokio::test]
+async fn malformed_json_body_is_400_bad_request() {
+    let h = server().await;
+    let r = send(
+        &h,
+        Method::POST,
+        CM,
+        "application/json",
+        "{\"apiVersion\": \"v1\",",
+    )
+    .await;
+    let s = r.status_failure(400, "BadRequest");
+    assert!(s["message"].as_str().unwrap().contains("json"), "{s}");
+}
+
+#[tokio::test]
+async fn malformed_yaml_body_is_400_bad_request() {
+    let h = server().await;
+    let r = send(
+        &h,
+        Method::POST,
+        CM,
+        "application/yaml",
+        "kind: ConfigMap\nmetadata: [unclosed\n",
+    )
+    .await;
+    r.status_failure(400, "BadRequest");
+}
+
+#[tokio::test]
+async fn non_object_body_is_400() {
+    let h = server().await;
+    send(&h, Method::POST, CM, "application/json", "[1,2]")
+        .await
+        .status_failure(400, "BadRequest");
+    send(&h, Method::POST, CM, "application/json", "")
+        .await
+        .status_failure(400, "BadRequest");
+}
+
+#[tokio::test]
+async fn yaml_body_creates_an_object() {
+    let h = server().await;
+    let r = send(
+        &h,
+        Method::POST,
+        CM,
+        "application/yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: y\ndata:\n  a: b\n",
+    )
+    .await;
+    assert_eq!(
+        r.status.as_u16(),
+        201,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(r.json()["data"]["a"], "b");
+}
+
+#[tokio::test]
+async fn unsupported_content_type_is_415() {
+    let h = server().await;
+    send(&h, Method::POST, CM, "text/plain", "x")
+        .await
+        .status_failure(415, "UnsupportedMediaType");
+    post_json(&h, CM, &configmap("p")).await;
+    let r = send(
+        &h,
+        Method::PATCH,
+        &format!("{CM}/p"),
+        "application/json",
+        "{}",
+    )
+    .await;
+    r.status_failure(415, "UnsupportedMediaType");
+}
+
+#[tokio::test]
+async fn unacceptable_accept_header_is_406() {
+    let h = server().await;
+    let r = send_with(
+        &h,
+        Method::GET,
+        CM,
+        &[("accept", "application/vnd.kubernetes.protobuf")],
+        "",
+    )
+    .await;
+    r.status_failure(406, "NotAcceptable");
+    let r = send_with(&h, Method::GET, CM, &[("accept", "text/html")], "").await;
+    r.status_failure(406, "NotAcceptable");
+}
+
+#[tokio::test]
+async fn wrong_kind_or_api_version_for_the_endpoint_is_400() {
+    let h = server().await;
+    let mut d = configmap("w");
+    d["kind"] = json!("Secret");
+    post_json(&h, CM, &d)
+        .await
+        .status_failure(400, "BadRequest");
+    let mut d = configmap("w");
+    d["apiVersion"] = json!("apps/v1");
+    post_json(&h, CM, &d)
+        .await
+        .status_failure(400, "BadRequest");
+}
+
+#[tokio::test]
+async fn wrong_field_types_are_400_with_kube_apiserver_decode_message() {
+    let h = server().await;
+    let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+        "spec": {"replicas": "three", "selector": {"matchLabels": {"a": "b"}},
+                 "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}});
+    let r = post_json(&h, "/apis/apps/v1/namespaces/default/deployments", &d).await;
+    let s = r.status_failure(400, "BadRequest");
+    assert!(
+        s["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Deployment in version \"v1\" cannot be handled as a Deployment"),
+        "{s}"
+    );
+}
+
+#[tokio::test]
+async fn invalid_name_is_422_with_field_causes() {
+    let h = server().await;
+    let r = post_json(&h, CM, &configmap("Not_Valid")).await;
+    let s = r.status_failure(422, "Invalid");
+    assert_eq!(s["details"]["causes"][0]["field"], "metadata.name");
+    assert_eq!(s["details"]["causes"][0]["reason"], "FieldValueInvalid");
+    assert!(
+        s["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("ConfigMap \"Not_Valid\" is invalid: metadata.name: Invalid value"),
+        "{s}"
+    );
+}
+
+#[tokio::test]
+async fn missing_required_fields_are_422() {
+    let h = server().await;
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": []}});
+    let s = post_json(&h, "/api/v1/namespaces/default/pods", &pod)
+        .await
+        .status_failure(422, "Invalid");
+    assert_eq!(s["details"]["causes"][0]["reason"], "FieldValueRequired");
+    let no_name = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}});
+    post_json(&h, CM, &no_name)
+        .await
+        .status_failure(422, "Invalid");
+}
+
+#[tokio::test]
+async fn duplicate_create_is_409_already_exists() {
+    let h = server().await;
+    assert_eq!(
+        post_json(&h, CM, &configmap("dup")).await.status.as_u16(),
+        201
+    );
+    let s = post_json(&h, CM, &configmap("dup"))
+        .await
+        .status_failure(409, "AlreadyExists");
+    assert_eq!(s["message"], "configmaps \"dup\" already exists");
+    assert_eq!(s["details"]["name"], "dup");
+}
+
+#[tokio::test]
+async fn stale_resource_version_update_is_409_conflict() {
+    let h = server().await;
+    let created = post_json(&h, CM, &configmap("c")).await.json();
+    let mut v1 = created.clone();
+    v1["data"]["k"] = json!("new");
+    assert_eq!(
+        put_json(&h, &format!("{CM}/c"), &v1).await.status.as_u16(),
+        200
+    );
+    let mut stale = created;
+    stale["data"]["k"] = json!("lost");
+    let s = put_json(&h, &format!("{CM}/c"), &stale)
+        .await
+        .status_failure(409, "Conflict");
+    assert_eq!(
+        s["message"],
+        "Operation cannot be fulfilled on configmaps \"c\": the object has been modified; please apply your changes to the latest version and try again"
+    );
+}
+
+#[tokio::test]
+async fn unknown_paths_and_objects_are_404() {
+    let h = server().await;
+    get(&h, "/api/v1/namespaces/default/widgets")
+        .await
+        .status_failure(404, "NotFound");
+    get(&h, "/apis/nope.example.com/v1")
+        .await
+        .status_failure(404, "NotFound");
+    let s = get(&h, &format!("{CM}/missing"))
+        .await
+        .status_failure(404, "NotFound");
+    assert_eq!(s["message"], "configmaps \"missing\" not found");
+    let s = get(&h, "/apis/apps/v1/namespaces/default/deployments/missing")
+        .await
+        .status_failure(404, "NotFound");
+    assert_eq!(s["message"], "deployments.apps \"missing\" not found");
+}
+
+#[tokio::test]
+async fn create_in_a_missing_namespace_is_404() {
+    let h = server().await;
+    let s = post_json(&h, "/api/v1/namespaces/nope/configmaps", &configmap("x"))
+        .await
+        .status_failure(404, "NotFound");
+    assert_eq!(s["message"], "namespaces \"nope\" not found");
+}
+
+#[tokio::test]
+async fn namespace_mismatch_between_body_and_url_is_400() {
+    let h = server().await;
+    let mut cm = configmap("x");
+    cm["metadata"]["namespace"] = json!("kube-system");
+    post_json(&h, CM, &cm)
+        .await
+        .status_failure(400, "BadRequest");
+}
+
+#[tokio::test]
+async fn bad_label_selector_is_400() {
+    let h = server().await;
+    let r = get(&h, &format!("{CM}?labelSelector=a%20in%20(")).await;
+    r.status_failure(400, "BadRequest");
+    get(&h, &format!("{CM}?labelSelector=%3Db"))
+        .await
+        .status_failure(400, "BadRequest");
+}
+
+#[tokio::test]
+async fn unsupported_field_selector_is_400() {
+    let h = server().await;
+    let s = get(&h, &format!("{CM}?fieldSelector=spec.bogus%3Dx"))
+        .await
+        .status_failure(400, "BadRequest");
+    assert!(s["message"].as_str().unwrap().contains("spec.bogus"), "{s}");
+    let s = get(&h, "/api/v1/pods?fieldSelector=spec.bogus%3Dx")
+        .await
+        .status_failure(400, "BadRequest");
+    assert_eq!(s["message"], "field label not supported: spec.bogus");
+    assert_eq!(
+        get(&h, "/api/v1/pods?fieldSelector=spec.nodeName%3Dn1")
+            .await
+            .status
+            .as_u16(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn bad_resource_versions_are_400() {
+    let h = server().await;
+    get(&h, &format!("{CM}?resourceVersion=abc"))
+        .await
+        .status_failure(400, "BadRequest");
+    get(&h, &format!("{CM}?resourceVersionMatch=Exact"))
+        .await
+        .status_failure(400, "BadRequest");
+    get(
+        &h,
+        &format!("{CM}?resourceVersion=1&resourceVersionMatch=Sometimes"),
+    )
+    .await
+    .status_failure(400, "BadRequest");
+    get(&h, &format!("{CM}?resourceVersion=5&continue=abc"))
+        .await
+        .status_failure(400, "BadRequest");
+    get(&h, &format!("{CM}?continue=not-a-token"))
+        .await
+        .status_failure(400, "BadRequest");
+}
+
+#[tokio::test]
+async fn future_resource_version_is_504_too_large() {
+    let h = server().await;
+    let r = get(&h, &format!("{CM}?resourceVersion=999999")).await;
+    let s = r.status_failure(504, "Timeout");
+    assert!(
+        s["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Too large resource version"),
+        "{s}"
+    );
+}
+
+#[tokio::test]
+async fn malformed_patches_are_400_and_failing_ones_422() {
+    let h = server().await;
+    post_json(&h, CM, &configmap("p")).await;
+    let path = format!("{CM}/p");
+    patch(
+        &h,
+        &path,
+        "application/json-patch+json",
+        "{\"op\": \"add\"}",
+    )
+    .await
+    .status_failure(400, "BadRequest");
+    patch(&h, &path, "application/merge-patch+json", "[1]")
+        .await
+        .status_failure(400, "BadRequest");
+    patch(
+        &h,
+        &path,
+        "application/strategic-merge-patch+json",
+        "{not json",
+    )
+    .await
+    .status_failure(400, "BadRequest");
+    patch(&h, &path, "application/merge-patch+json", "")
+        .await
+        .status_failure(400, "BadRequest");
+    let r = patch(
+        &h,
+        &path,
+        "application/json-patch+json",
+        r#"[{"op": "test", "path": "/data/k", "value": "other"}]"#,
+    )
+    .await;
+    r.status_failure(422, "Invalid");
+    let r = patch(
+        &h,
+        &path,
+        "application/json-patch+json",
+        r#"[{"op": "remove", "path": "/data/missing"}]"#,
+    )
+    .await;
+    r.status_failure(422, "Invalid");
+    let r = patch(
+        &h,
+        &path,
+        "application/strategic-merge-patch+json",
+        r#"{"data": {"$patch": "explode"}}"#,
+    )
+    .await;
+    assert!(
+        r.status.is_client_error(),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+}
+
+#[tokio::test]
+async fn patch_of_a_missing_object_is_404() {
+    let h = server().await;
+    patch(
+        &h,
+        &format!("{CM}/none"),
+        "application/merge-patch+json",
+        "{}",
+    )
+    .await
+    .status_failure(404, "NotFound");
+}
+
+#[tokio::test]
+async fn apply_patch_without_field_manager_is_422() {
+    let h = server().await;
+    let r = patch(
+        &h,
+        &format!("{CM}/a"),
+        "application/apply-patch+yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+    )
+    .await;
+    r.status_failure(422, "Invalid");
+}
+
+#[tokio::test]
+async fn name_mismatch_between_body_and_url_on_update_is_400() {
+    let h = server().await;
+    post_json(&h, CM, &configmap("a")).await;
+    put_json(&h, &format!("{CM}/a"), &configmap("b"))
+        .await
+        .status_failure(400, "BadRequest");
+}
+
+#[tokio::test]
+async fn bad_dry_run_and_propagation_values_are_rejected() {
+    let h = server().await;
+    post_json(&h, CM, &configmap("a")).await;
+    let r = send(
+        &h,
+        Method::POST,
+        &format!("{CM}?dryRun=Sometimes"),
+        "application/json",
+        serde_json::to_vec(&configmap("b")).unwrap(),
+    )
+    .await;
+    r.status_failure(400, "BadRequest");
+    let r = send(
+        &h,
+        Method::DELETE,
+        &format!("{CM}/a?propagationPolicy=Eventually"),
+        "",
+        "",
+    )
+    .await;
+    r.status_failure(422, "Invalid");
+}
+
+#[tokio::test]
+async fn immutable_configmap_data_cannot_change() {
+    let h = server().await;
+    let mut cm = configmap("imm");
+    cm["immutable"] = json!(true);
+    post_json(&h, CM, &cm).await;
+    let r = patch(
+        &h,
+        &format!("{CM}/imm"),
+        "application/merge-patch+json",
+        r#"{"data": {"k": "changed"}}"#,
+    )
+    .await;
+    r.status_failure(422, "Invalid");
+}
+
+#[tokio::test]
+async fn protected_namespaces_cannot_be_deleted() {
+    let h = server().await;
+    let r = send(&h, Method::DELETE, "/api/v1/namespaces/default", "", "").await;
+    let s = r.status_failure(403, "Forbidden");
+    assert_eq!(
+        s["message"],
+        "namespaces \"default\" is forbidden: this namespace may not be deleted"
+    );
+}
+
+#[tokio::test]
+async fn requests_beyond_the_in_flight_limit_get_429_with_retry_after() {
+    let h = Server::builder()
+        .memory()
+        .in_flight_limits(kubox::chain::InFlightLimits {
+            readonly: 0,
+            mutating: 1,
+        })
+        .start()
+        .await
+        .unwrap();
+    let r = get(&h, CM).await;
+    r.status_failure(429, "TooManyRequests");
+    assert_eq!(r.headers.get("retry-after").unwrap(), "1");
+}
+
+#[tokio::test]
+async fn oversized_body_is_413_over_http() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = server().await;
+    let mut s = tokio::net::TcpStream::connect(h.addr()).await.unwrap();
+    let size = 4 * 1024 * 1024;
+    let head = format!(
+        "POST {CM} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![b' '; 64 * 1024];
+    for _ in 0..(size / chunk.len()) {
+        if s.write_all(&chunk).await.is_err() {
+            break;
+        }
+    }
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out).await;
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert!(
+        text.contains("\"reason\":\"RequestEntityTooLarge\""),
+        "{text}"
+    );
+}

@@ -1,0 +1,116 @@
+//! In-process helpers: a server per test, requests through its tower service (no socket).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+pub use kubox::{Server, ServerHandle};
+
+pub async fn server() -> ServerHandle {
+    Server::builder()
+        .memory()
+        .start()
+        .await
+        .expect("server starts")
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// Assert a Status failure with this code and reason; returns the Status.
+    #[track_caller]
+    pub fn status_failure(&self, code: u16, reason: &str) -> Value {
+        let s = self.json();
+        assert_eq!(self.status.as_u16(), code, "HTTP code; body: {s}");
+        assert_eq!(s["kind"], "Status", "{s}");
+        assert_eq!(s["status"], "Failure", "{s}");
+        assert_eq!(s["code"], code, "{s}");
+        assert_eq!(s["reason"], reason, "{s}");
+        s
+    }
+}
+
+pub async fn send(
+    h: &ServerHandle,
+    method: Method,
+    path: &str,
+    content_type: &str,
+    body: impl Into<Bytes>,
+) -> Resp {
+    send_with(h, method, path, &[("content-type", content_type)], body).await
+}
+
+pub async fn send_with(
+    h: &ServerHandle,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Resp {
+    let mut b = Request::builder().method(method).uri(path);
+    for (k, v) in headers {
+        if !v.is_empty() {
+            b = b.header(*k, *v);
+        }
+    }
+    let resp = h
+        .service()
+        .oneshot(b.body(body.into()).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    Resp {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
+}
+
+pub async fn get(h: &ServerHandle, path: &str) -> Resp {
+    send(h, Method::GET, path, "", Bytes::new()).await
+}
+
+pub async fn post_json(h: &ServerHandle, path: &str, body: &Value) -> Resp {
+    send(
+        h,
+        Method::POST,
+        path,
+        "application/json",
+        serde_json::to_vec(body).unwrap(),
+    )
+    .await
+}
+
+pub async fn put_json(h: &ServerHandle, path: &str, body: &Value) -> Resp {
+    send(
+        h,
+        Method::PUT,
+        path,
+        "application/json",
+        serde_json::to_vec(body).unwrap(),
+    )
+    .await
+}
+
+pub async fn patch(h: &ServerHandle, path: &str, content_type: &str, body: &str) -> Resp {
+    send(h, Method::PATCH, path, content_type, body.to_string()).await
+}
+
+pub fn configmap(name: &str) -> Value {
+    serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": {"app": "demo"}}, "data": {"k": "v"}})
+}
+
+pub const CM: &str = "/api/v1/namespaces/default/configmaps";
