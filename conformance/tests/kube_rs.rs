@@ -15,7 +15,7 @@ use kube::api::{
 use kube::core::Status;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{self, Store};
-use kube::runtime::watcher::{self, Event};
+use kube::runtime::watcher::{self, watcher, Event};
 use kube::runtime::{conditions, reflector as reflect_stream, wait, WatchStreamExt};
 use kube::{Client, Resource, ResourceExt};
 use kubox_conformance::{Backend, Target};
@@ -1139,7 +1139,8 @@ async fn raw_watch_semantics() {
             .get("k8s.io/initial-events-end")
             .map(String::as_str),
         Some("true"),
-        "{bookmark:?}"
+        "{:?}",
+        bookmark.metadata.annotations
     );
     let bookmark_rv: i64 = bookmark.metadata.resource_version.parse().unwrap();
     assert!(bookmark_rv >= list_rv, "{bookmark_rv} < {list_rv}");
