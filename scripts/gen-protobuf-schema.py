@@ -415,13 +415,13 @@ def main():
     w.append("use super::table::Message;")
     w.append("")
     w.append("/// API group -> proto package prefix (the version and kind follow), sorted by group.")
-    w.append("pub static GROUPS: &[(&str, &str)] = &[")
+    w.append("pub(crate) static GROUPS: &[(&str, &str)] = &[")
     for g in sorted(groups):
         w.append(f'    ("{g}", "{groups[g]}"),')
     w.append("];")
     w.append("")
     w.append("/// Every protobuf message, sorted by fully qualified name; `Kind::Message(i)` indexes it.")
-    w.append("pub static MESSAGES: &[Message] = &[")
+    w.append("pub(crate) static MESSAGES: &[Message] = &[")
     kinds = {"String": "Str", "Bytes": "Bytes", "Bool": "Bool", "Int32": "Int32", "Int64": "Int64", "Double": "Double"}
     for n, name in enumerate(ordered):
         m = out_messages[name]

@@ -135,7 +135,7 @@ pub async fn on_create(ctx: &Ctx, obj: &mut Value) -> ApiResult<()> {
                         return Err(invalid(
                             "spec.ports[0].nodePort",
                             &np.to_string(),
-                            &format!("provided port is already allocated"),
+                            "provided port is already allocated",
                         ));
                     }
                     continue;

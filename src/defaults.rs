@@ -135,6 +135,8 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
             set_default(spec, "revisionHistoryLimit", json!(10));
             set_default(spec, "progressDeadlineSeconds", json!(600));
             set_default(spec, "strategy", json!({"type": "RollingUpdate"}));
+            // client-go (protobuf or JSON) sends `strategy: {}`: Go defaults an empty type.
+            set_default(&mut spec["strategy"], "type", json!("RollingUpdate"));
             if spec["strategy"]["type"] == json!("RollingUpdate") {
                 set_default(&mut spec["strategy"], "rollingUpdate", json!({}));
                 let ru = &mut spec["strategy"]["rollingUpdate"];
@@ -224,6 +226,17 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
             }
         }
         ("", "Secret") => set_default(obj, "type", json!("Opaque")),
+        ("autoscaling", "HorizontalPodAutoscaler")
+            if spec_present && obj["apiVersion"] == json!("autoscaling/v2") =>
+        {
+            let spec = &mut obj["spec"];
+            set_default(spec, "minReplicas", json!(1));
+            set_default(
+                spec,
+                "metrics",
+                json!([{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]),
+            );
+        }
         ("", "ServiceAccount") | ("", "ConfigMap") => {}
         _ => {}
     }

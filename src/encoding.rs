@@ -1,5 +1,6 @@
-//! Content negotiation: what the client sent (JSON or YAML) and what it wants back (JSON, YAML,
-//! Table, PartialObjectMetadata(List)). Protobuf is declined so client-go falls back to JSON.
+//! Content negotiation: what the client sent (JSON, YAML or Kubernetes protobuf) and what it
+//! wants back (JSON, YAML, Table, PartialObjectMetadata(List)). Protobuf request bodies are
+//! transcoded to JSON; responses are never protobuf, so client-go takes JSON back.
 
 use std::time::SystemTime;
 
@@ -18,6 +19,8 @@ pub enum InFormat {
     Json,
     /// application/yaml.
     Yaml,
+    /// application/vnd.kubernetes.protobuf (create/update/delete bodies; never a patch).
+    Protobuf,
 }
 
 /// What the client asked to get back.
@@ -82,7 +85,7 @@ pub fn parse_media_types(header: &str) -> Vec<MediaType> {
         .collect()
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: http::header::HeaderName) -> &'a str {
+fn header_str(headers: &HeaderMap, name: http::header::HeaderName) -> &str {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -119,7 +122,7 @@ pub fn negotiate(headers: &HeaderMap) -> ApiResult<OutFormat> {
     Err(ApiError::not_acceptable(accept))
 }
 
-/// The format of a request body. Protobuf and unknown types are a 415.
+/// The format of a request body. Unknown types are a 415.
 pub fn content_format(headers: &HeaderMap) -> ApiResult<InFormat> {
     let ct = header_str(headers, http::header::CONTENT_TYPE);
     let essence = parse_media_types(ct)
@@ -129,6 +132,7 @@ pub fn content_format(headers: &HeaderMap) -> ApiResult<InFormat> {
     match essence.as_str() {
         "" | "application/json" | "*/*" => Ok(InFormat::Json),
         "application/yaml" | "application/x-yaml" | "text/yaml" => Ok(InFormat::Yaml),
+        kubox_apimachinery::protobuf::CONTENT_TYPE => Ok(InFormat::Protobuf),
         _ => Err(ApiError::unsupported_media_type(ct)),
     }
 }
@@ -147,6 +151,8 @@ pub fn decode_body(body: &[u8], format: InFormat) -> ApiResult<Value> {
         InFormat::Yaml => serde_yaml::from_slice(body).map_err(|e| {
             ApiError::bad_request(format!("error converting YAML to JSON: yaml: {e}"))
         })?,
+        InFormat::Protobuf => kubox_apimachinery::protobuf::decode_object(body)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?,
     };
     if !v.is_object() {
         return Err(ApiError::bad_request(format!(

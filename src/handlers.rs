@@ -440,6 +440,9 @@ pub async fn create(ctx: Ctx) -> ApiResult<Response<Body>> {
     let format = encoding::content_format(&ctx.headers)?;
     let mut obj = encoding::decode_body(&ctx.body, format)?;
     check_type(&ctx.info, &mut obj)?;
+    if crate::reviews::is_virtual(&ctx.info.group, &ctx.info.resource) {
+        return crate::reviews::create(&ctx, obj).await;
+    }
     let dry_run = ctx.query.dry_run()?;
     let obj = create_object(&ctx, obj, dry_run).await?;
     ctx.respond(StatusCode::CREATED, obj)

@@ -40,33 +40,30 @@ pub fn to_stored(obj: &Value) -> ApiResult<Bytes> {
 
 /// Convert a stored object to the version a request is served at.
 pub fn to_version(info: &ResourceInfo, obj: Value) -> ApiResult<Value> {
-    let mut obj = if info.version == info.storage_version {
+    let served = info.api_version();
+    let mut obj = if served == info.storage_api_version {
         obj
     } else {
         info.strategy
-            .convert(obj, &info.storage_version, &info.version)
+            .convert(obj, &info.storage_api_version, &served)
             .map_err(ApiError::internal)?
     };
-    obj["apiVersion"] = json!(info.api_version());
+    obj["apiVersion"] = json!(served);
     obj["kind"] = json!(info.kind);
     Ok(obj)
 }
 
 /// Convert an incoming object to the storage version.
 pub fn to_storage_version(info: &ResourceInfo, obj: Value) -> ApiResult<Value> {
-    let mut obj = if info.version == info.storage_version {
+    let served = info.api_version();
+    let mut obj = if served == info.storage_api_version {
         obj
     } else {
         info.strategy
-            .convert(obj, &info.version, &info.storage_version)
+            .convert(obj, &served, &info.storage_api_version)
             .map_err(ApiError::bad_request)?
     };
-    let av = if info.group.is_empty() {
-        info.storage_version.clone()
-    } else {
-        format!("{}/{}", info.group, info.storage_version)
-    };
-    obj["apiVersion"] = json!(av);
+    obj["apiVersion"] = json!(info.storage_api_version);
     obj["kind"] = json!(info.kind);
     Ok(obj)
 }

@@ -93,36 +93,20 @@ impl RequestInfo {
         }
         .to_string();
 
-        // /namespaces/{ns}/{resource}... — but `namespaces/{name}` itself is a resource.
-        if parts[0] == "namespaces" {
-            if parts.len() > 1 {
-                info.namespace = parts[1].to_string();
-                if parts.len() > 2 {
-                    parts.drain(0..2);
-                }
+        // /namespaces/{ns}/{resource}... — but `namespaces/{name}[/status|/finalize]` is the
+        // namespace object itself.
+        if parts[0] == "namespaces" && parts.len() > 1 {
+            info.namespace = parts[1].to_string();
+            if parts.len() > 2 && !matches!(parts[2], "status" | "finalize") {
+                parts.drain(0..2);
             }
         }
         info.resource = parts.first().map(|s| s.to_string()).unwrap_or_default();
         info.name = parts.get(1).map(|s| s.to_string()).unwrap_or_default();
         info.subresource = parts.get(2).map(|s| s.to_string()).unwrap_or_default();
-        if info.resource == "namespaces"
-            && parts.len() <= 3
-            && info.name.is_empty()
-            && !info.namespace.is_empty()
-        {
-            // `/api/v1/namespaces/{name}` addresses the namespace object itself.
-            info.name = info.namespace.clone();
-        }
         if info.resource == "namespaces" {
-            // A namespace object has no namespace; `namespaces/{name}/status` is its subresource.
+            // A namespace object has no namespace of its own.
             info.namespace = String::new();
-            if parts.len() >= 2 {
-                info.name = parts[1].to_string();
-            }
-        }
-        if parts.len() > 3 {
-            // Deeper paths (proxy) keep the first subresource segment.
-            info.subresource = parts[2].to_string();
         }
 
         if watch_path || (info.verb == "get" && query_flag(query, "watch")) {

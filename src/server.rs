@@ -160,13 +160,10 @@ impl ServerBuilder {
             }
             std::fs::write(path, &kubeconfig)?;
         }
-        let mut tasks = Vec::new();
-        tasks.push(tokio::spawn(accept_loop(
-            listener,
-            service.clone(),
-            shutdown_rx.clone(),
-        )));
-        tasks.push(tokio::spawn(compaction_loop(store.clone(), shutdown_rx)));
+        let tasks = vec![
+            tokio::spawn(accept_loop(listener, service.clone(), shutdown_rx.clone())),
+            tokio::spawn(compaction_loop(store.clone(), shutdown_rx)),
+        ];
         Ok(ServerHandle {
             addr,
             kubeconfig,

@@ -31,6 +31,11 @@ pub async fn get(ctx: Ctx) -> ApiResult<Response<Body>> {
 /// POST on a subresource (eviction, binding) or on a named object.
 pub async fn create(ctx: Ctx) -> ApiResult<Response<Body>> {
     match (ctx.info.resource.as_str(), ctx.req.subresource.as_str()) {
+        ("pods", "binding") => {
+            let format = encoding::content_format(&ctx.headers)?;
+            let binding = encoding::decode_body(&ctx.body, format)?;
+            crate::reviews::bind(&ctx, &ctx.req.name, &binding).await
+        }
         ("pods", "eviction") => {
             let (obj, _) = ctx.read().await?;
             let opts = json!({});

@@ -645,3 +645,107 @@ async fn watch_timeout_seconds_ends_the_stream() {
     let collected = tokio::time::timeout(Duration::from_secs(10), resp.into_body().collect()).await;
     assert!(collected.is_ok(), "the watch ended by itself");
 }
+
+#[tokio::test]
+async fn hpa_is_served_at_v1_and_v2_from_one_storage() {
+    let h = server().await;
+    let v1 = json!({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "h"},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}, "maxReplicas": 4, "targetCPUUtilizationPercentage": 60}});
+    let r = post_json(
+        &h,
+        "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers",
+        &v1,
+    )
+    .await;
+    assert_eq!(
+        r.status.as_u16(),
+        201,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(r.json()["spec"]["targetCPUUtilizationPercentage"], 60);
+    let v2 = get(
+        &h,
+        "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/h",
+    )
+    .await
+    .json();
+    assert_eq!(v2["apiVersion"], "autoscaling/v2");
+    assert_eq!(
+        v2["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"],
+        60
+    );
+    assert_eq!(v2["spec"]["minReplicas"], 1);
+}
+
+#[tokio::test]
+async fn events_k8s_io_events_share_storage_with_core_events() {
+    let h = server().await;
+    let ev = json!({"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "e1"},
+        "eventTime": "2026-01-01T00:00:00.000000Z", "reportingController": "ctrl", "reportingInstance": "ctrl-1",
+        "action": "Sync", "reason": "Synced", "type": "Normal", "note": "all good",
+        "regarding": {"kind": "ConfigMap", "name": "x", "namespace": "default"}});
+    let r = post_json(&h, "/apis/events.k8s.io/v1/namespaces/default/events", &ev).await;
+    assert_eq!(
+        r.status.as_u16(),
+        201,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let core = get(&h, "/api/v1/namespaces/default/events/e1").await.json();
+    assert_eq!(
+        (
+            core["message"].as_str(),
+            core["involvedObject"]["kind"].as_str()
+        ),
+        (Some("all good"), Some("ConfigMap"))
+    );
+    let listed = get(&h, "/apis/events.k8s.io/v1/namespaces/default/events")
+        .await
+        .json();
+    assert_eq!(listed["items"][0]["note"], "all good");
+}
+
+#[tokio::test]
+async fn access_reviews_are_computed_not_stored() {
+    let h = server().await;
+    let ssar = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+        "spec": {"resourceAttributes": {"verb": "create", "resource": "pods", "namespace": "default"}}});
+    let r = post_json(
+        &h,
+        "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+        &ssar,
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 201);
+    assert_eq!(r.json()["status"]["allowed"], true);
+    let who = post_json(
+        &h,
+        "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+        &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}),
+    )
+    .await;
+    assert!(who.json()["status"]["userInfo"]["username"].is_string());
+}
+
+#[tokio::test]
+async fn pods_bind_to_a_node_once() {
+    let h = server().await;
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "i"}]}});
+    post_json(&h, "/api/v1/namespaces/default/pods", &pod).await;
+    let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"}, "target": {"kind": "Node", "name": "n1"}});
+    assert_eq!(
+        post_json(&h, "/api/v1/namespaces/default/pods/p/binding", &binding)
+            .await
+            .status
+            .as_u16(),
+        201
+    );
+    assert_eq!(
+        get(&h, "/api/v1/namespaces/default/pods/p").await.json()["spec"]["nodeName"],
+        "n1"
+    );
+    post_json(&h, "/api/v1/namespaces/default/bindings", &binding)
+        .await
+        .status_failure(409, "Conflict");
+}

@@ -5,6 +5,7 @@ pub mod builtin;
 pub mod fields;
 pub mod labels;
 pub mod printers;
+pub mod protobuf;
 pub mod validation;
 
 pub mod patch_meta;

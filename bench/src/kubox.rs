@@ -176,6 +176,11 @@ impl Kubox {
         proc_status_kib(self.pid(), "VmHWM:").map(|k| k * 1024)
     }
 
+    /// CPU time (user + system, all threads) the server process has used so far.
+    pub fn cpu(&self) -> Result<Duration> {
+        process_cpu(self.pid())
+    }
+
     /// Bytes under the data directory (the sled database; empty for memory storage).
     pub fn disk_usage(&self) -> u64 {
         dir_size(&self.dir.path().join("data"))
@@ -221,6 +226,26 @@ fn watch_stdout(child: &mut Child, started: Instant) -> mpsc::Receiver<Duration>
         });
     }
     rx
+}
+
+/// CPU time (user + system) of process `pid`, from /proc/PID/stat. Assumes USER_HZ = 100, as on
+/// every mainstream Linux build, so the resolution is 10 ms.
+pub fn process_cpu(pid: u32) -> Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or("malformed /proc/PID/stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| -> Result<u64> {
+        Ok(fields
+            .get(i)
+            .ok_or("short /proc/PID/stat")?
+            .parse::<u64>()?)
+    };
+    let ticks = tick(11)? + tick(12)?;
+    Ok(Duration::from_millis(ticks * 10))
 }
 
 fn proc_status_kib(pid: u32, field: &str) -> Result<u64> {

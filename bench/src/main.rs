@@ -195,7 +195,10 @@ fn print_header(bin: &std::path::Path, threads: usize) {
     println!(
         "  NOTE: the load generator ({threads} runtime threads) and the server share these cores,\n  \
          so every rate below is a lower bound for the server alone: the client's own HTTP and\n  \
-         JSON work takes CPU the server would otherwise have. Loopback only (127.0.0.1)."
+         JSON work takes CPU the server would otherwise have. Loopback only (127.0.0.1).\n  \
+         Load average before the run: {} (anything above ~0 means other processes compete\n  \
+         for the same cores and the figures are pessimistic).",
+        stats::loadavg()
     );
     println!();
 }

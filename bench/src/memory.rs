@@ -28,12 +28,11 @@ const SETTLE: Duration = Duration::from_millis(500);
 pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()> {
     println!("## 2. Resident memory (VmRSS of the kubox process)");
     println!(
-        "  idle: {} after /readyz answered 200. loaded: after creating {} ConfigMaps (~400 B of\n  \
-         JSON each) in one namespace over {} connections, then {} of rest. peak = VmHWM.\n",
-        crate::stats::ms(SETTLE),
+        "  idle: {SETTLE:?} after /readyz answered 200. loaded: after creating {} ConfigMaps (~400 B\n  \
+         of JSON each) in one namespace over {} connections, then {SETTLE:?} of rest.\n  \
+         peak = VmHWM. RSS/object = (loaded - idle) / created.\n",
         thousands(opts.objects),
         opts.clients,
-        crate::stats::ms(SETTLE),
     );
     let mut table = Table::new(&[
         "storage",
@@ -91,6 +90,5 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
         ]);
     }
     table.print();
-    println!();
     Ok(())
 }

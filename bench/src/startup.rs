@@ -56,7 +56,6 @@ pub fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()> {
         ]);
     }
     table.print();
-    println!();
     Ok(())
 }
 

@@ -71,6 +71,14 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// The 1, 5 and 15 minute load averages, as /proc/loadavg shows them.
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
 /// A table printed with aligned columns (first column left-aligned, others right-aligned).
 pub struct Table {
     header: Vec<String>,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use http::Method;
 
 use crate::http::{configmap, configmaps, ensure_namespace};
-use crate::kubox::{Kubox, Storage};
+use crate::kubox::{process_cpu, Kubox, Storage};
 use crate::load::{drive, Op, Outcome};
 use crate::startup::verdict;
 use crate::stats::{ms, thousands, Table};
@@ -30,15 +30,27 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
     println!("## 3. Request throughput and latency (HTTP/1.1 keep-alive, loopback)");
     println!(
         "  Closed loop: each client has one connection and sends its next request when the last\n  \
-         answered. Each phase runs {} or {} requests, whichever ends first. create = POST of a\n  \
+         answered. Each phase runs {:?} or {} requests, whichever ends first. create = POST of a\n  \
          new ~400 B ConfigMap; get = GET of one of the objects just created (scattered names);\n  \
-         list = GET of a namespace holding {} ConfigMaps. One fresh server per storage.\n",
-        ms(opts.phase_time),
+         list = GET of a namespace holding {} ConfigMaps. One fresh server per storage.\n  \
+         CPU/req = CPU time (user+sys, 10 ms ticks) of the server / of this bench in the phase,\n  \
+         divided by requests: 1 s / srv CPU/req is what the server could do with one whole core.\n",
+        opts.phase_time,
         thousands(opts.max_ops),
         opts.list_size
     );
     let mut table = Table::new(&[
-        "storage", "clients", "op", "req/s", "p50", "p90", "p99", "errors", "aim",
+        "storage",
+        "clients",
+        "op",
+        "req/s",
+        "p50",
+        "p90",
+        "p99",
+        "srv CPU/req",
+        "bench CPU/req",
+        "errors",
+        "aim",
     ]);
     for &storage in storages {
         let kubox = Kubox::start(bin, storage)?;
@@ -67,7 +79,7 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
             ensure_namespace(addr, &ns).await?;
             let path = configmaps(&ns);
 
-            let create = drive(addr, clients, opts.max_ops, opts.phase_time, {
+            let create = phase(&kubox, clients, opts, {
                 let path = path.clone();
                 move |i| Op {
                     method: Method::POST,
@@ -77,8 +89,8 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
             })
             .await?;
             // Objects cm-0 .. cm-{created-1} exist when every create succeeded; GET only those.
-            let created = create.ok.max(1);
-            let get = drive(addr, clients, opts.max_ops, opts.phase_time, {
+            let created = create.out.ok.max(1);
+            let get = phase(&kubox, clients, opts, {
                 let path = path.clone();
                 move |i| Op {
                     method: Method::GET,
@@ -87,7 +99,7 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
                 }
             })
             .await?;
-            let list = drive(addr, clients, opts.max_ops, opts.phase_time, {
+            let list = phase(&kubox, clients, opts, {
                 let path = list_path.clone();
                 move |_| Op {
                     method: Method::GET,
@@ -99,7 +111,7 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
 
             let many = clients > 1;
             let sled = storage == Storage::Sled;
-            let rows: [(&str, &Outcome, Option<(f64, &str)>); 3] = [
+            let rows: [(&str, &Phase, Option<Aim>); 3] = [
                 (
                     "create",
                     &create,
@@ -112,7 +124,8 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
                 ),
                 ("list", &list, None),
             ];
-            for (op, out, aim) in rows {
+            for (op, ph, aim) in rows {
+                let out = &ph.out;
                 if let Some(e) = &out.first_error {
                     eprintln!(
                         "throughput: {} {op}: {} errors, first: {e}",
@@ -128,6 +141,8 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
                     ms(out.latency.p50),
                     ms(out.latency.p90),
                     ms(out.latency.p99),
+                    ms(ph.server_cpu / out.ok.max(1) as u32),
+                    ms(ph.client_cpu / out.ok.max(1) as u32),
                     out.errors.to_string(),
                     aim.map(|(min, text)| verdict(out.rate() >= min, text))
                         .unwrap_or_default(),
@@ -137,8 +152,31 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
     }
     table.print();
     println!("  (list of {} objects per request)", opts.list_size);
-    println!();
     Ok(())
+}
+
+/// A minimum rate and how the report words it.
+type Aim = (f64, &'static str);
+
+/// A measured phase: the load outcome plus the CPU time the server and the bench used in it.
+struct Phase {
+    out: Outcome,
+    server_cpu: Duration,
+    client_cpu: Duration,
+}
+
+async fn phase<F>(kubox: &Kubox, clients: usize, opts: &Options, make: F) -> Result<Phase>
+where
+    F: Fn(u64) -> Op + Send + Sync + 'static,
+{
+    let (server0, client0) = (kubox.cpu()?, process_cpu(std::process::id())?);
+    let out = drive(kubox.addr(), clients, opts.max_ops, opts.phase_time, make).await?;
+    let (server1, client1) = (kubox.cpu()?, process_cpu(std::process::id())?);
+    Ok(Phase {
+        out,
+        server_cpu: server1.saturating_sub(server0),
+        client_cpu: client1.saturating_sub(client0),
+    })
 }
 
 /// Spread request `i` over `0..n` so consecutive GETs hit unrelated keys.

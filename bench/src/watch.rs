@@ -48,7 +48,8 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
         "  {} watch streams on ConfigMaps of one namespace (one connection each, from the\n  \
          resourceVersion of a fresh list). One writer then creates {} ConfigMaps at {}/s, each\n  \
          stamped with its send time. latency = arrival at a watcher − send time (so it includes\n  \
-         the create's own commit); \"create\" is the writer's POST round trip for comparison.\n",
+         the create's own commit); \"create\" is the writer's POST round trip for comparison;\n  \
+         srv CPU/event = server CPU time during the writes / events delivered to all watchers.\n",
         thousands(opts.watchers as u64),
         thousands(opts.events),
         opts.rate
@@ -62,6 +63,7 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
         "max",
         "create p50",
         "create p99",
+        "srv CPU/event",
         "aim",
     ]);
     for &storage in storages {
@@ -85,6 +87,7 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
             ms(r.latency.max),
             ms(r.create.p50),
             ms(r.create.p99),
+            ms(r.server_cpu_per_event),
             verdict(
                 r.latency.p99 < Duration::from_millis(10) && r.latency.count as u64 == r.expected,
                 "p99 < 10 ms, all delivered",
@@ -92,7 +95,6 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
         ]);
     }
     table.print();
-    println!();
     Ok(())
 }
 
@@ -101,6 +103,8 @@ struct Measured {
     create: Summary,
     /// Watchers that were established × events written.
     expected: u64,
+    /// Server CPU time while writing and delivering, per delivered event.
+    server_cpu_per_event: Duration,
 }
 
 async fn measure(kubox: &Kubox, opts: &Options) -> Result<Measured> {
@@ -166,6 +170,7 @@ async fn measure(kubox: &Kubox, opts: &Options) -> Result<Measured> {
         );
     }
 
+    let server_cpu0 = kubox.cpu()?;
     // The writer: a fixed rate, each object stamped with its send time.
     let mut create = Vec::with_capacity(opts.events as usize);
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / opts.rate.max(0.001)));
@@ -193,7 +198,9 @@ async fn measure(kubox: &Kubox, opts: &Options) -> Result<Measured> {
     for w in watchers {
         latency.extend(w.await?);
     }
+    let server_cpu = kubox.cpu()?.saturating_sub(server_cpu0);
     Ok(Measured {
+        server_cpu_per_event: server_cpu / latency.len().max(1) as u32,
         latency: Summary::of(&mut latency),
         create: Summary::of(&mut create),
         expected: established * opts.events,

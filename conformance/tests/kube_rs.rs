@@ -1150,3 +1150,53 @@ async fn raw_watch_semantics() {
 
     target.stop().await;
 }
+
+fn cpu_ticks() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let rest = &s[s.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn tmp_perf() {
+    let target = Target::start(Backend::Memory).await;
+    let client = setup(&target).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client, &target.namespace);
+    cms.create(&PostParams::default(), &configmap("x", &[], &[("v", "0")]))
+        .await
+        .unwrap();
+    for (label, watch) in [("no watcher", false), ("with watcher", true)] {
+        let r = watch.then(|| Reflected::start(cms.clone(), watcher::Config::default()));
+        let t = Instant::now();
+        let c = cpu_ticks();
+        for i in 0..1000 {
+            cms.patch(
+                "x",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"data": {"v": format!("{label}{i}")}})),
+            )
+            .await
+            .unwrap();
+        }
+        eprintln!(
+            "{label}: 1000 patches {:?} wall, {} cpu ticks",
+            t.elapsed(),
+            cpu_ticks() - c
+        );
+        let t = Instant::now();
+        let c = cpu_ticks();
+        for _ in 0..1000 {
+            cms.get("x").await.unwrap();
+        }
+        eprintln!(
+            "{label}: 1000 gets {:?} wall, {} cpu ticks",
+            t.elapsed(),
+            cpu_ticks() - c
+        );
+        if let Some(r) = r {
+            r.stop();
+        }
+    }
+}

@@ -50,8 +50,9 @@ pub struct ResourceInfo {
     pub verbs: Vec<String>,
     /// Subresources.
     pub subresources: Vec<SubresourceInfo>,
-    /// The version objects are stored at.
-    pub storage_version: String,
+    /// The apiVersion objects are stored at (`apps/v1`; core `v1` for events.k8s.io events,
+    /// which share storage with core events as in kube-apiserver).
+    pub storage_api_version: String,
     /// Storage key prefix for this resource, ending in `/`. Shared by every version.
     pub storage_prefix: String,
     /// Per-resource behaviour.
@@ -196,6 +197,23 @@ pub fn storage_prefix(group: &str, resource: &str) -> String {
     format!("/registry/{g}/{resource}/")
 }
 
+/// Resources stored under another group's resource (kube-apiserver's shared storage).
+fn shared_storage(b: &BuiltinResource) -> Option<(&'static str, &'static str)> {
+    match (b.group, b.resource) {
+        ("events.k8s.io", "events") => Some(("", "events")),
+        _ => None,
+    }
+}
+
+fn storage_api_version(b: &BuiltinResource) -> String {
+    match shared_storage(b) {
+        Some(("", _)) => "v1".to_string(),
+        Some((g, _)) => format!("{g}/v1"),
+        None if b.group.is_empty() => b.storage_version.to_string(),
+        None => format!("{}/{}", b.group, b.storage_version),
+    }
+}
+
 fn builtin_infos(b: &'static BuiltinResource) -> Vec<ResourceInfo> {
     let strategy: Arc<dyn Strategy> = Arc::new(BuiltinStrategy::new(b));
     b.versions
@@ -221,8 +239,11 @@ fn builtin_infos(b: &'static BuiltinResource) -> Vec<ResourceInfo> {
                     verbs: strs(s.verbs),
                 })
                 .collect(),
-            storage_version: b.storage_version.to_string(),
-            storage_prefix: storage_prefix(b.group, b.resource),
+            storage_api_version: storage_api_version(b),
+            storage_prefix: shared_storage(b).map_or_else(
+                || storage_prefix(b.group, b.resource),
+                |(g, r)| storage_prefix(g, r),
+            ),
             strategy: strategy.clone(),
         })
         .collect()

@@ -52,7 +52,8 @@ pub trait Strategy: Send + Sync {
     /// Strategic-merge-patch metadata, or None when strategic merge patch is not supported.
     fn patch_meta(&self) -> Option<BuiltinPatchMeta>;
 
-    /// Convert an object to another served version (its apiVersion is rewritten by the caller).
+    /// Convert an object between apiVersions (`from`/`to` are full apiVersions such as
+    /// `autoscaling/v2`); its apiVersion field is rewritten by the caller.
     fn convert(&self, obj: Value, _from: &str, _to: &str) -> Result<Value, String> {
         Ok(obj)
     }
@@ -336,6 +337,10 @@ impl Strategy for BuiltinStrategy {
 
     fn patch_meta(&self) -> Option<BuiltinPatchMeta> {
         Some(BuiltinPatchMeta::for_kind(self.group, self.kind))
+    }
+
+    fn convert(&self, obj: Value, from: &str, to: &str) -> Result<Value, String> {
+        crate::conversion::convert(self.kind, obj, from, to)
     }
 
     fn return_deleted_object(&self) -> bool {

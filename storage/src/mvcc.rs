@@ -157,8 +157,8 @@ pub(crate) enum Op {
 /// A write that was refused, with the newest revision its decision depended on.
 pub(crate) struct Rejected {
     pub(crate) error: StoreError,
-    /// The store's newest assigned revision when the write was refused. A durable backend must
-    /// not report the refusal before this revision is durable (the refusal may depend on it).
+    /// The revision of the key's newest version (0 if none) when the write was refused: the
+    /// refusal depends on it, so a durable backend must not report it before that is durable.
     pub(crate) observed: Revision,
 }
 
@@ -324,27 +324,33 @@ impl Core {
         let millis = unix_millis(self.clock.now());
         let mut guard = self.state.write();
         let st = &mut *guard;
-        let reject = |error: StoreError, st: &State| Rejected {
-            error,
-            observed: st.current,
-        };
         if self.closed.load(Ordering::Acquire) {
-            return Err(reject(
-                StoreError::Unavailable("store is closed".into()),
-                st,
-            ));
+            let error = StoreError::Unavailable("store is closed".into());
+            return Err(Rejected { error, observed: 0 });
         }
         if let Some(err) = &st.failed {
-            return Err(reject(err.clone(), st));
+            return Err(Rejected {
+                error: err.clone(),
+                observed: 0,
+            });
         }
         let rev = st.current + 1;
-        let (key_arc, current) = match st.keys.get_key_value(key) {
-            Some((k, h)) => (k.clone(), latest(h).cloned()),
-            None => (Arc::<str>::from(key), None),
+        // A refusal depends only on this key's newest version (or on its absence).
+        let (key_arc, current, key_rev) = match st.keys.get_key_value(key) {
+            Some((k, h)) => (
+                k.clone(),
+                latest(h).cloned(),
+                h.last().map_or(0, Version::revision),
+            ),
+            None => (Arc::<str>::from(key), None, 0),
+        };
+        let reject = |error: StoreError| Rejected {
+            error,
+            observed: key_rev,
         };
         let (event, version) = match (op, current) {
             (Op::Create(_), Some(_)) => {
-                return Err(reject(StoreError::AlreadyExists(key.to_string()), st));
+                return Err(reject(StoreError::AlreadyExists(key.to_string())));
             }
             (Op::Create(value), None) => {
                 let kv = KeyValue {
@@ -364,7 +370,7 @@ impl Core {
                 )
             }
             (Op::Update(..) | Op::Delete(_), None) => {
-                return Err(reject(StoreError::NotFound(key.to_string()), st));
+                return Err(reject(StoreError::NotFound(key.to_string())));
             }
             (Op::Update(_, Some(expected)) | Op::Delete(Some(expected)), Some(cur))
                 if cur.mod_revision != expected =>
@@ -374,7 +380,7 @@ impl Core {
                     expected,
                     current: Some(Box::new(cur)),
                 };
-                return Err(reject(error, st));
+                return Err(reject(error));
             }
             (Op::Update(value, _), Some(cur)) => {
                 let kv = KeyValue {
@@ -945,6 +951,81 @@ impl Stream for Watcher {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    fn event(rev: Revision, key: &str) -> Arc<Event> {
+        let kv = KeyValue {
+            key: Arc::from(key),
+            value: Bytes::new(),
+            create_revision: rev,
+            mod_revision: rev,
+            version: 1,
+        };
+        Arc::new(Event {
+            kind: EventKind::Put,
+            kv,
+            prev: None,
+        })
+    }
+
+    fn slot(prefix: &str) -> Arc<Slot> {
+        Arc::new(Slot {
+            prefix: Arc::from(prefix),
+            queue: Mutex::new(Queue {
+                events: VecDeque::new(),
+                waker: None,
+                end: None,
+            }),
+        })
+    }
+
+    fn queued(slot: &Slot) -> Vec<Revision> {
+        slot.queue
+            .lock()
+            .events
+            .iter()
+            .map(|e| e.revision())
+            .collect()
+    }
+
+    #[test]
+    fn hub_delivers_in_revision_order_whatever_the_publish_order() {
+        let hub = Hub::new(1, 100);
+        let s = slot("/");
+        assert_eq!(hub.register(s.clone()).unwrap(), 0);
+        hub.publish(&[event(3, "/c")]);
+        hub.publish(&[event(2, "/b")]);
+        assert!(queued(&s).is_empty(), "nothing before revision 1 arrived");
+        hub.publish(&[event(1, "/a")]);
+        assert_eq!(queued(&s), [1, 2, 3]);
+        hub.publish(&[event(2, "/b"), event(5, "/e"), event(4, "/d")]);
+        assert_eq!(
+            queued(&s),
+            [1, 2, 3, 4, 5],
+            "duplicates are dropped, gaps wait"
+        );
+        assert_eq!(hub.register(slot("/")).unwrap(), 5);
+    }
+
+    #[test]
+    fn hub_cuts_off_a_full_watcher_and_forgets_dropped_ones() {
+        let hub = Hub::new(1, 2);
+        let full = slot("/");
+        let other = slot("/x");
+        hub.register(full.clone()).unwrap();
+        hub.register(other.clone()).unwrap();
+        hub.register(slot("/")).unwrap(); // its stream is gone at once
+        hub.publish(&[event(1, "/a"), event(2, "/b"), event(3, "/c")]);
+        let q = full.queue.lock();
+        assert!(q.events.is_empty());
+        assert!(matches!(q.end, Some(StoreError::Unavailable(_))));
+        drop(q);
+        assert!(queued(&other).is_empty());
+        assert_eq!(
+            hub.inner.lock().watchers.len(),
+            1,
+            "only the /x watcher is left"
+        );
+    }
 
     #[test]
     fn continue_token_round_trips() {

@@ -1,21 +1,26 @@
 //! The durable backend: the shared MVCC core, plus a write-ahead log of revisions in sled.
 //!
-//! On disk (one sled tree): `l` + big-endian revision → one record per write (the key-value, or a
-//! tombstone, plus the wall time of the write); `m/current` → the newest durable revision;
-//! `m/compacted` → the compacted revision. On open, the in-memory core is rebuilt from the log.
+//! On disk (one sled tree): `l` + big-endian revision → a *group*: the records of the writes of
+//! one group commit, each `[revision i64][length u32][record]` (a record is the key-value or a
+//! tombstone, plus the wall time of the write); the key is the group's first revision.
+//! `m/current` → the newest durable revision; `m/compacted` → the compacted revision. On open, the
+//! in-memory core is rebuilt from the groups, in revision order.
 //!
 //! Invariants:
 //! - A write is applied to the in-memory core under its lock (so preconditions see every earlier
 //!   write, durable or not) and queued for commit in revision order. A single committer thread
-//!   takes everything queued, writes it and `m/current` in ONE atomic sled batch, `flush`es
-//!   (fsync), and only then makes those revisions visible to readers and watchers and wakes the
-//!   writers: a write is acknowledged only once durable, and nothing non-durable is ever
-//!   observable. Concurrent writers share one flush (group commit).
+//!   takes everything queued, writes it as one group together with `m/current` in ONE atomic
+//!   sled batch, `flush`es (fsync), and only then makes those revisions visible to readers and
+//!   watchers and wakes the writers: a write is acknowledged only once durable, and nothing
+//!   non-durable is ever observable. Concurrent writers share one flush (group commit).
 //! - A refused write (Conflict, NotFound, AlreadyExists) is reported only once every revision its
 //!   decision depended on is durable, so errors never reveal state that a crash could lose.
-//! - Every revision above the compacted one has its record on disk. Compaction removes superseded
-//!   records (and tombstones together with everything they hide) and moves `m/compacted` in one
-//!   atomic batch, so a deleted key can never come back after a crash. Compactions are serialised.
+//! - Every revision above the compacted one has its record on disk. Compaction drops superseded
+//!   records (and tombstones together with everything they hide) by rewriting the groups that hold
+//!   them, and moves `m/compacted`, in one atomic batch: a deleted key can never come back after a
+//!   crash. Compactions are serialised.
+//! - Groups hold disjoint, increasing revision ranges, so reading them in key order replays the
+//!   log in revision order.
 //! - No lock of the core is held during IO.
 
 use std::path::Path;
@@ -170,6 +175,46 @@ fn decode_record(rev: Revision, bytes: &[u8]) -> StoreResult<Record> {
     })
 }
 
+/// Most records (and bytes) the committer puts in one group; a larger commit writes several.
+const GROUP_MAX_RECORDS: usize = 4096;
+const GROUP_MAX_BYTES: usize = 4 * 1024 * 1024;
+
+/// Append one `[revision][length][record]` entry to a group.
+fn push_entry(group: &mut Vec<u8>, rev: Revision, record: &[u8]) {
+    group.extend_from_slice(&rev.to_be_bytes());
+    group.extend_from_slice(
+        &u32::try_from(record.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
+    group.extend_from_slice(record);
+}
+
+/// The `(revision, record bytes)` entries of a group, in order.
+fn decode_group<'a>(key: &[u8], bytes: &'a [u8]) -> StoreResult<Vec<(Revision, &'a [u8])>> {
+    let first = decode_i64(key.get(1..).unwrap_or_default(), "log key")?;
+    let corrupt = || StoreError::Internal(format!("corrupt log group at revision {first}"));
+    let mut entries = Vec::new();
+    let mut rest = bytes;
+    let mut last = first - 1;
+    while !rest.is_empty() {
+        let rev = decode_i64(rest.get(..8).ok_or_else(corrupt)?, "log group")?;
+        let len: [u8; 4] = rest
+            .get(8..12)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(corrupt)?;
+        let end = 12 + usize::try_from(u32::from_be_bytes(len)).map_err(|_| corrupt())?;
+        let record = rest.get(12..end).ok_or_else(corrupt)?;
+        if rev <= last {
+            return Err(corrupt());
+        }
+        last = rev;
+        entries.push((rev, record));
+        rest = rest.get(end..).ok_or_else(corrupt)?;
+    }
+    Ok(entries)
+}
+
 impl SledStore {
     /// Open (or create) a store in directory `path` with default options.
     pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
@@ -202,8 +247,9 @@ impl SledStore {
         let mut restore = Restore::new(compacted);
         for item in tree.scan_prefix([LOG_PREFIX]) {
             let (k, v) = item.map_err(|e| io_error("cannot read log", e))?;
-            let rev = decode_i64(k.get(1..).unwrap_or_default(), "log key")?;
-            restore.push(rev, decode_record(rev, &v)?)?;
+            for (rev, record) in decode_group(&k, &v)? {
+                restore.push(rev, decode_record(rev, record)?)?;
+            }
         }
         let state = restore.finish(current)?;
         let core = Arc::new(Core::new(state, opts.clock, opts.watch_backlog, false));
@@ -303,10 +349,7 @@ impl Inner {
         if after <= before {
             return Ok(after);
         }
-        let mut batch = sled::Batch::default();
-        for rev in removed {
-            batch.remove(&log_key(rev)[..]);
-        }
+        let mut batch = self.drop_records(removed)?;
         batch.insert(META_COMPACTED, &after.to_be_bytes()[..]);
         self.tree
             .apply_batch(batch)
@@ -315,6 +358,44 @@ impl Inner {
             .flush()
             .map_err(|e| io_error("cannot flush compaction", e))?;
         Ok(after)
+    }
+
+    /// A batch that rewrites (or removes) every group holding one of the `removed` revisions,
+    /// without them.
+    fn drop_records(&self, mut removed: Vec<Revision>) -> StoreResult<sled::Batch> {
+        removed.sort_unstable();
+        let mut batch = sled::Batch::default();
+        let mut i = 0;
+        while let Some(&rev) = removed.get(i) {
+            let found = self
+                .tree
+                .range(&[LOG_PREFIX][..]..=&log_key(rev)[..])
+                .next_back()
+                .transpose()
+                .map_err(|e| io_error("cannot read log", e))?;
+            let Some((key, value)) = found else {
+                i += 1; // not on disk (cannot happen): nothing to drop
+                continue;
+            };
+            let entries = decode_group(&key, &value)?;
+            let last = entries.last().map_or(rev, |&(r, _)| r.max(rev));
+            let mut drop = std::collections::HashSet::new();
+            while let Some(&r) = removed.get(i).filter(|&&r| r <= last) {
+                drop.insert(r);
+                i += 1;
+            }
+            let kept: Vec<_> = entries.iter().filter(|(r, _)| !drop.contains(r)).collect();
+            if kept.is_empty() {
+                batch.remove(key);
+            } else if kept.len() < entries.len() {
+                let mut group = Vec::with_capacity(value.len());
+                for &&(r, record) in &kept {
+                    push_entry(&mut group, r, record);
+                }
+                batch.insert(key, group);
+            }
+        }
+        Ok(batch)
     }
 
     /// Stop the committer (after it drained its queue) and flush.
@@ -366,8 +447,22 @@ fn run_committer(
             continue;
         };
         let mut batch = sled::Batch::default();
+        let mut group = Vec::new();
+        let mut group_key = None;
+        let mut group_len = 0;
         for (ev, &ms) in events.iter().zip(&millis) {
-            batch.insert(&log_key(ev.revision())[..], encode_record(ev, ms));
+            if group_len == GROUP_MAX_RECORDS || group.len() >= GROUP_MAX_BYTES {
+                if let Some(first) = group_key.take() {
+                    batch.insert(&log_key(first)[..], std::mem::take(&mut group));
+                }
+                group_len = 0;
+            }
+            group_key.get_or_insert(ev.revision());
+            push_entry(&mut group, ev.revision(), &encode_record(ev, ms));
+            group_len += 1;
+        }
+        if let Some(first) = group_key {
+            batch.insert(&log_key(first)[..], group);
         }
         batch.insert(META_CURRENT, &last.to_be_bytes()[..]);
         let written = tree

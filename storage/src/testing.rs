@@ -307,6 +307,9 @@ macro_rules! store_suite {
     };
 }
 
+#[doc(inline)]
+pub use crate::store_suite;
+
 /// Implementation detail of [`store_suite!`].
 #[doc(hidden)]
 #[macro_export]

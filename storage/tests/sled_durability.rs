@@ -337,3 +337,59 @@ fn acknowledged_writes_survive_sigkill_of_the_writer_process() {
         assert_eq!(kv.mod_revision, before + 1);
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_inside_commit_groups_keeps_the_survivors_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (items, history, compacted) = {
+        let s = Arc::new(SledStore::open(dir.path()).unwrap());
+        let write_round = |round: usize| {
+            let tasks: Vec<_> = (0..16)
+                .map(|t| {
+                    let s = s.clone();
+                    tokio::spawn(async move {
+                        let key = format!("/g/{t:02}");
+                        match round {
+                            0 => drop(s.create(&key, b("0")).await.unwrap()),
+                            _ if round % 4 == t % 4 => drop(s.delete(&key, None).await),
+                            _ => {
+                                if s.update(&key, b(&round.to_string()), None).await.is_err() {
+                                    s.create(&key, b(&round.to_string())).await.unwrap();
+                                }
+                            }
+                        }
+                    })
+                })
+                .collect::<Vec<_>>();
+            async move {
+                for t in tasks {
+                    t.await.unwrap();
+                }
+            }
+        };
+        for round in 0..10 {
+            write_round(round).await;
+        }
+        let mid = s.current_revision().await.unwrap() / 2 + 3;
+        s.compact(mid).await.unwrap();
+        for round in 10..14 {
+            write_round(round).await;
+        }
+        let mut w = s.watch("/g/", mid + 1).await.unwrap();
+        let current = s.current_revision().await.unwrap();
+        let mut history = Vec::new();
+        for _ in mid + 1..=current {
+            history.push(w.next().await.unwrap().unwrap());
+        }
+        let items = snapshot(&*s).await;
+        s.close().await.unwrap();
+        (items, history, mid)
+    };
+    let s = SledStore::open(dir.path()).unwrap();
+    assert_eq!(s.compacted_revision().await.unwrap(), compacted);
+    assert_eq!(snapshot(&s).await, items);
+    let mut w = s.watch("/g/", compacted + 1).await.unwrap();
+    for expected in &history {
+        assert_eq!(&w.next().await.unwrap().unwrap(), expected);
+    }
+}

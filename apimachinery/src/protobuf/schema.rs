@@ -11,7 +11,7 @@ use super::table::{inline as i, map as m, msg, optional as o, optional_keep_zero
 use super::table::Message;
 
 /// API group -> proto package prefix (the version and kind follow), sorted by group.
-pub static GROUPS: &[(&str, &str)] = &[
+pub(crate) static GROUPS: &[(&str, &str)] = &[
     ("", "k8s.io.api.core"),
     ("admission.k8s.io", "k8s.io.api.admission"),
     ("admissionregistration.k8s.io", "k8s.io.api.admissionregistration"),
@@ -43,7 +43,7 @@ pub static GROUPS: &[(&str, &str)] = &[
 ];
 
 /// Every protobuf message, sorted by fully qualified name; `Kind::Message(i)` indexes it.
-pub static MESSAGES: &[Message] = &[
+pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.admission.v1.AdmissionRequest", None, &[ // 0
         z(1, "uid", Str),
         z(2, "kind", M(1187)), // GroupVersionKind

@@ -141,11 +141,7 @@ pub(crate) const fn inline(tag: u32, kind: Kind) -> Field {
 }
 
 /// A message.
-pub(crate) const fn msg(
-    name: &'static str,
-    special: Special,
-    fields: &'static [Field],
-) -> Message {
+pub(crate) const fn msg(name: &'static str, special: Special, fields: &'static [Field]) -> Message {
     Message {
         name,
         special,

@@ -1,0 +1,169 @@
+//! Writes `assets/kubernetes.json.z`: the OpenAPI v3 component schemas of every built-in kind
+//! kubox serves, generated from k8s-openapi's `schemars` implementations (Kubernetes 1.35).
+//!
+//! Run after bumping k8s-openapi or adding a kind:
+//!
+//! ```text
+//! cargo run -p kubox-openapi --features generate --bin generate-schemas
+//! ```
+//!
+//! The asset is zlib-compressed JSON:
+//! `{"kubernetes": "1.35", "kinds": [[group, version, kind, definition], ...], "definitions": {...}}`,
+//! definitions keyed by their OpenAPI names (`io.k8s.api.apps.v1.Deployment`) with
+//! `#/components/schemas/...` references, exactly as schemars writes them; each kind's definition
+//! also carries `x-kubernetes-group-version-kind`.
+#![allow(clippy::expect_used)]
+
+use schemars::generate::SchemaSettings;
+use schemars::{JsonSchema, SchemaGenerator};
+use serde_json::{json, Value};
+
+fn add<T: JsonSchema + k8s_openapi::Resource>(gen: &mut SchemaGenerator, kinds: &mut Vec<Value>) {
+    let reference = gen.subschema_for::<T>();
+    let name = reference
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.rsplit('/').next())
+        .expect("a named definition")
+        .to_string();
+    kinds.push(json!([T::GROUP, T::VERSION, T::KIND, name]));
+}
+
+macro_rules! kinds {
+    ($gen:expr, $kinds:expr, $($t:ty,)*) => {
+        $( add::<$t>($gen, $kinds); )*
+    };
+}
+
+fn main() {
+    let mut gen = SchemaSettings::openapi3().into_generator();
+    let mut kinds = Vec::new();
+    kinds!(
+        &mut gen,
+        &mut kinds,
+        k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration,
+        k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicy,
+        k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding,
+        k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration,
+        k8s_openapi::api::admissionregistration::v1alpha1::MutatingAdmissionPolicy,
+        k8s_openapi::api::admissionregistration::v1alpha1::MutatingAdmissionPolicyBinding,
+        k8s_openapi::api::admissionregistration::v1beta1::MutatingAdmissionPolicy,
+        k8s_openapi::api::admissionregistration::v1beta1::MutatingAdmissionPolicyBinding,
+        k8s_openapi::api::apiserverinternal::v1alpha1::StorageVersion,
+        k8s_openapi::api::apps::v1::ControllerRevision,
+        k8s_openapi::api::apps::v1::DaemonSet,
+        k8s_openapi::api::apps::v1::Deployment,
+        k8s_openapi::api::apps::v1::ReplicaSet,
+        k8s_openapi::api::apps::v1::StatefulSet,
+        k8s_openapi::api::authentication::v1::SelfSubjectReview,
+        k8s_openapi::api::authentication::v1::TokenRequest,
+        k8s_openapi::api::authentication::v1::TokenReview,
+        k8s_openapi::api::authorization::v1::LocalSubjectAccessReview,
+        k8s_openapi::api::authorization::v1::SelfSubjectAccessReview,
+        k8s_openapi::api::authorization::v1::SelfSubjectRulesReview,
+        k8s_openapi::api::authorization::v1::SubjectAccessReview,
+        k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler,
+        k8s_openapi::api::autoscaling::v1::Scale,
+        k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler,
+        k8s_openapi::api::batch::v1::CronJob,
+        k8s_openapi::api::batch::v1::Job,
+        k8s_openapi::api::certificates::v1::CertificateSigningRequest,
+        k8s_openapi::api::certificates::v1alpha1::ClusterTrustBundle,
+        k8s_openapi::api::certificates::v1beta1::ClusterTrustBundle,
+        k8s_openapi::api::certificates::v1beta1::PodCertificateRequest,
+        k8s_openapi::api::coordination::v1::Lease,
+        k8s_openapi::api::coordination::v1alpha2::LeaseCandidate,
+        k8s_openapi::api::coordination::v1beta1::LeaseCandidate,
+        k8s_openapi::api::core::v1::Binding,
+        k8s_openapi::api::core::v1::ComponentStatus,
+        k8s_openapi::api::core::v1::ConfigMap,
+        k8s_openapi::api::core::v1::Endpoints,
+        k8s_openapi::api::core::v1::Event,
+        k8s_openapi::api::core::v1::LimitRange,
+        k8s_openapi::api::core::v1::Namespace,
+        k8s_openapi::api::core::v1::Node,
+        k8s_openapi::api::core::v1::PersistentVolume,
+        k8s_openapi::api::core::v1::PersistentVolumeClaim,
+        k8s_openapi::api::core::v1::Pod,
+        k8s_openapi::api::core::v1::PodTemplate,
+        k8s_openapi::api::core::v1::ReplicationController,
+        k8s_openapi::api::core::v1::ResourceQuota,
+        k8s_openapi::api::core::v1::Secret,
+        k8s_openapi::api::core::v1::Service,
+        k8s_openapi::api::core::v1::ServiceAccount,
+        k8s_openapi::api::discovery::v1::EndpointSlice,
+        k8s_openapi::api::events::v1::Event,
+        k8s_openapi::api::flowcontrol::v1::FlowSchema,
+        k8s_openapi::api::flowcontrol::v1::PriorityLevelConfiguration,
+        k8s_openapi::api::networking::v1::IPAddress,
+        k8s_openapi::api::networking::v1::Ingress,
+        k8s_openapi::api::networking::v1::IngressClass,
+        k8s_openapi::api::networking::v1::NetworkPolicy,
+        k8s_openapi::api::networking::v1::ServiceCIDR,
+        k8s_openapi::api::networking::v1beta1::IPAddress,
+        k8s_openapi::api::networking::v1beta1::ServiceCIDR,
+        k8s_openapi::api::node::v1::RuntimeClass,
+        k8s_openapi::api::policy::v1::Eviction,
+        k8s_openapi::api::policy::v1::PodDisruptionBudget,
+        k8s_openapi::api::rbac::v1::ClusterRole,
+        k8s_openapi::api::rbac::v1::ClusterRoleBinding,
+        k8s_openapi::api::rbac::v1::Role,
+        k8s_openapi::api::rbac::v1::RoleBinding,
+        k8s_openapi::api::resource::v1::DeviceClass,
+        k8s_openapi::api::resource::v1::ResourceClaim,
+        k8s_openapi::api::resource::v1::ResourceClaimTemplate,
+        k8s_openapi::api::resource::v1::ResourceSlice,
+        k8s_openapi::api::resource::v1alpha3::DeviceTaintRule,
+        k8s_openapi::api::resource::v1beta1::DeviceClass,
+        k8s_openapi::api::resource::v1beta1::ResourceClaim,
+        k8s_openapi::api::resource::v1beta1::ResourceClaimTemplate,
+        k8s_openapi::api::resource::v1beta1::ResourceSlice,
+        k8s_openapi::api::resource::v1beta2::DeviceClass,
+        k8s_openapi::api::resource::v1beta2::ResourceClaim,
+        k8s_openapi::api::resource::v1beta2::ResourceClaimTemplate,
+        k8s_openapi::api::resource::v1beta2::ResourceSlice,
+        k8s_openapi::api::scheduling::v1::PriorityClass,
+        k8s_openapi::api::scheduling::v1alpha1::Workload,
+        k8s_openapi::api::storage::v1::CSIDriver,
+        k8s_openapi::api::storage::v1::CSINode,
+        k8s_openapi::api::storage::v1::CSIStorageCapacity,
+        k8s_openapi::api::storage::v1::StorageClass,
+        k8s_openapi::api::storage::v1::VolumeAttachment,
+        k8s_openapi::api::storage::v1::VolumeAttributesClass,
+        k8s_openapi::api::storage::v1beta1::VolumeAttributesClass,
+        k8s_openapi::api::storagemigration::v1beta1::StorageVersionMigration,
+        k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+        k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService,
+    );
+    let mut definitions = gen.take_definitions(true);
+    for k in &kinds {
+        let gvk = json!({"group": k[0], "kind": k[2], "version": k[1]});
+        let name = k[3].as_str().expect("name");
+        let def = definitions.get_mut(name).expect("definition of a kind");
+        let list = def
+            .as_object_mut()
+            .expect("object schema")
+            .entry("x-kubernetes-group-version-kind")
+            .or_insert_with(|| json!([]));
+        if let Some(a) = list.as_array_mut() {
+            a.push(gvk);
+        }
+    }
+    let doc = json!({
+        "kubernetes": "1.35",
+        "kinds": kinds,
+        "definitions": definitions,
+    });
+    let text = serde_json::to_vec(&doc).expect("serializable");
+    let packed = miniz_oxide::deflate::compress_to_vec_zlib(&text, 10);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/kubernetes.json.z");
+    std::fs::write(&path, &packed).expect("write asset");
+    println!(
+        "{}: {} kinds, {} definitions, {} bytes of JSON, {} compressed",
+        path.display(),
+        kinds.len(),
+        doc["definitions"].as_object().map_or(0, |d| d.len()),
+        text.len(),
+        packed.len()
+    );
+}

@@ -1,0 +1,36 @@
+//! OpenAPI schemas for kubox: which fields the Kubernetes kinds declare, and the schema parts
+//! of the `/openapi/v2` and `/openapi/v3` documents.
+//!
+//! kube-apiserver decodes built-in objects into Go structs, which drops undeclared fields and,
+//! with `fieldValidation=Strict|Warn`, reports them (`unknown field "spec.foo"`). kubox keeps
+//! objects as JSON, so it does the same with schemas:
+//!
+//! * [`Schemas::builtin`] holds the schema of every built-in kind kubox serves, from
+//!   k8s-openapi 0.29 (Kubernetes 1.35) via its `schemars` feature. They are generated ahead of
+//!   time into `assets/kubernetes.json.z` by `src/bin/generate.rs`
+//!   (`cargo run -p kubox-openapi --features generate --bin generate-schemas`), embedded in the
+//!   binary, and decoded lazily on first use — so neither the build nor server start-up pays
+//!   for schemars.
+//! * [`Structural`] is the walkable form of one schema; custom resources' `openAPIV3Schema`
+//!   parse into the same type ([`Structural::for_custom_resource`]).
+//! * [`prune`] drops undeclared fields from a JSON value; [`strict_errors`] lists what Go's strict
+//!   decoder would report for a document, in its order and wording; [`apply_errors`] what
+//!   server-side apply reports.
+//! * [`Schemas::v3_components`] and [`Schemas::v2_definitions`] are the schema sections of the
+//!   published OpenAPI documents (with `x-kubernetes-group-version-kind` on each kind and the
+//!   patch-strategy extensions kubox's strategic-merge-patch table knows).
+//!
+//! This crate knows schemas, not storage or HTTP.
+#![warn(missing_docs)]
+
+mod builtin;
+mod ordered;
+mod prune;
+mod structural;
+
+pub use builtin::Schemas;
+pub use ordered::OrderedValue;
+pub use prune::{
+    apply_error_message, apply_errors, prune, strict_decoding_error, strict_errors, unknown_field,
+};
+pub use structural::{Structural, Type};

@@ -1,0 +1,466 @@
+//! Structural schemas: the part of an OpenAPI schema that says which fields exist.
+//!
+//! A [`Structural`] is what pruning and strict field validation walk. It is built from OpenAPI v3
+//! JSON: the built-in definitions (a graph: `$ref`s, cycles through `JSONSchemaProps`) or a
+//! custom resource's self-contained `openAPIV3Schema` (a tree). Both land in the same arena of
+//! nodes, so one walker serves both.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+/// Index of a node in its arena.
+pub(crate) type NodeId = u32;
+
+/// The JSON type a schema node declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Type {
+    /// No type: anything (int-or-string, preserved, or a union resolved by value).
+    #[default]
+    Any,
+    /// `type: object`.
+    Object,
+    /// `type: array`.
+    Array,
+    /// `type: string`.
+    String,
+    /// `type: integer`.
+    Integer,
+    /// `type: number`.
+    Number,
+    /// `type: boolean`.
+    Boolean,
+}
+
+impl Type {
+    fn parse(s: &str) -> Type {
+        match s {
+            "object" => Type::Object,
+            "array" => Type::Array,
+            "string" => Type::String,
+            "integer" => Type::Integer,
+            "number" => Type::Number,
+            "boolean" => Type::Boolean,
+            _ => Type::Any,
+        }
+    }
+
+    /// Does a JSON value have this type (Any matches everything)?
+    pub(crate) fn matches(self, v: &Value) -> bool {
+        match self {
+            Type::Any => true,
+            Type::Object => v.is_object(),
+            Type::Array => v.is_array(),
+            Type::String => v.is_string(),
+            Type::Integer | Type::Number => v.is_number(),
+            Type::Boolean => v.is_boolean(),
+        }
+    }
+}
+
+/// One schema node.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Node {
+    pub ty: Type,
+    /// Declared properties, sorted by name.
+    pub properties: Vec<(Box<str>, NodeId)>,
+    /// The schema of array items.
+    pub items: Option<NodeId>,
+    /// The schema of map values (`additionalProperties`).
+    pub additional: Option<NodeId>,
+    /// Union members (`oneOf`/`anyOf` of an untyped node), chosen by the value's JSON type.
+    pub alternatives: Vec<NodeId>,
+    /// `x-kubernetes-preserve-unknown-fields`: undeclared fields are kept.
+    pub preserve_unknown: bool,
+    /// `x-kubernetes-int-or-string`: a scalar.
+    pub int_or_string: bool,
+    /// `x-kubernetes-embedded-resource`: apiVersion, kind and metadata (ObjectMeta) are allowed.
+    pub embedded: bool,
+    /// Below here, undeclared fields are dropped without being reported (Go types whose
+    /// `UnmarshalJSON` decodes non-strictly, like `JSONSchemaPropsOrArray`).
+    pub silent: bool,
+    /// `x-kubernetes-list-map-keys` of an associative list.
+    pub list_keys: Vec<Box<str>>,
+}
+
+impl Node {
+    pub fn property(&self, name: &str) -> Option<NodeId> {
+        self.properties
+            .binary_search_by(|(n, _)| n.as_ref().cmp(name))
+            .ok()
+            .map(|i| self.properties[i].1)
+    }
+
+    /// Nothing inside is ever pruned or reported.
+    pub fn is_opaque(&self) -> bool {
+        self.int_or_string
+            || (self.ty == Type::Any
+                && self.properties.is_empty()
+                && self.items.is_none()
+                && self.additional.is_none()
+                && self.alternatives.is_empty())
+            || (self.preserve_unknown
+                && self.properties.is_empty()
+                && self.items.is_none()
+                && self.additional.is_none())
+    }
+}
+
+/// The nodes of one or more schemas.
+#[derive(Debug, Default)]
+pub(crate) struct Arena {
+    pub nodes: Vec<Node>,
+    /// `ObjectMeta`, for the metadata of embedded resources and custom resource roots.
+    pub object_meta: Option<NodeId>,
+}
+
+impl Arena {
+    pub fn node(&self, id: NodeId) -> &Node {
+        // Ids are only ever made by this arena's builder, so they are in range.
+        &self.nodes[id as usize]
+    }
+
+    fn push(&mut self, n: Node) -> NodeId {
+        self.nodes.push(n);
+        (self.nodes.len() - 1) as NodeId
+    }
+
+    /// Copy the subgraph at `id` of `other` into this arena.
+    fn import(&mut self, other: &Arena, id: NodeId, memo: &mut HashMap<NodeId, NodeId>) -> NodeId {
+        if let Some(&mine) = memo.get(&id) {
+            return mine;
+        }
+        let mine = self.push(Node::default());
+        memo.insert(id, mine);
+        let src = other.node(id).clone();
+        let mut n = src.clone();
+        n.properties = src
+            .properties
+            .iter()
+            .map(|(k, c)| (k.clone(), self.import(other, *c, memo)))
+            .collect();
+        n.items = src.items.map(|c| self.import(other, c, memo));
+        n.additional = src.additional.map(|c| self.import(other, c, memo));
+        n.alternatives = src
+            .alternatives
+            .iter()
+            .map(|c| self.import(other, *c, memo))
+            .collect();
+        self.nodes[mine as usize] = n;
+        mine
+    }
+}
+
+/// A structural schema: which fields exist where, what is a map, a list, a preserved or an
+/// int-or-string value. Cheap to clone (the nodes are shared).
+#[derive(Debug, Clone)]
+pub struct Structural {
+    pub(crate) arena: Arc<Arena>,
+    pub(crate) root: NodeId,
+}
+
+impl Structural {
+    /// Parse a self-contained OpenAPI v3 schema (no `$ref`s), such as a
+    /// CustomResourceDefinition version's `schema.openAPIV3Schema`, as is: no field is implied.
+    pub fn from_openapi_v3(schema: &Value) -> Structural {
+        let empty = serde_json::Map::new();
+        let mut b = Builder::new(&empty, &[], &[]);
+        let root = b.node(schema);
+        Structural {
+            arena: Arc::new(b.arena),
+            root,
+        }
+    }
+
+    /// Parse a custom resource's `openAPIV3Schema` the way kube-apiserver prunes custom
+    /// resources: at the root `apiVersion` and `kind` are always allowed and `metadata` is an
+    /// `ObjectMeta` (whatever the schema says about it); embedded resources
+    /// (`x-kubernetes-embedded-resource`) get the same three fields.
+    pub fn for_custom_resource(schema: &Value) -> Structural {
+        let empty = serde_json::Map::new();
+        let mut b = Builder::new(&empty, &[], &[]);
+        let builtin = crate::Schemas::builtin();
+        if let Some(meta) = builtin.arena.object_meta {
+            let mut memo = HashMap::new();
+            let id = b.arena.import(&builtin.arena, meta, &mut memo);
+            b.arena.object_meta = Some(id);
+        }
+        let root = b.node(schema);
+        let mut n = b.arena.node(root).clone();
+        n.embedded = true;
+        if n.ty == Type::Any && !n.preserve_unknown {
+            n.ty = Type::Object;
+        }
+        n.properties
+            .retain(|(k, _)| !matches!(k.as_ref(), "apiVersion" | "kind" | "metadata"));
+        b.arena.nodes[root as usize] = n;
+        Structural {
+            arena: Arc::new(b.arena),
+            root,
+        }
+    }
+
+    pub(crate) fn node(&self) -> &Node {
+        self.arena.node(self.root)
+    }
+
+    /// The schema of a declared property, of map values or of array items, following a path
+    /// of field names (`["spec", "template", "spec", "containers", "image"]`; list items are
+    /// stepped through transparently).
+    pub fn field(&self, path: &[&str]) -> Option<Structural> {
+        let mut id = self.root;
+        for seg in path {
+            let mut n = self.arena.node(id);
+            while let Some(items) = n.items {
+                id = items;
+                n = self.arena.node(id);
+            }
+            id = match n.property(seg) {
+                Some(c) => c,
+                None => match (n.embedded, *seg) {
+                    (true, "metadata") => self.arena.object_meta?,
+                    _ => n.additional?,
+                },
+            };
+        }
+        Some(Structural {
+            arena: self.arena.clone(),
+            root: id,
+        })
+    }
+
+    /// The declared type of this node.
+    pub fn ty(&self) -> Type {
+        self.node().ty
+    }
+
+    /// The names of the declared properties, sorted.
+    pub fn property_names(&self) -> Vec<&str> {
+        self.node()
+            .properties
+            .iter()
+            .map(|(k, _)| k.as_ref())
+            .collect()
+    }
+
+    /// Is this `x-kubernetes-preserve-unknown-fields` (or otherwise opaque)?
+    pub fn preserves_unknown_fields(&self) -> bool {
+        let n = self.node();
+        n.preserve_unknown || n.is_opaque()
+    }
+}
+
+/// Builds nodes from OpenAPI JSON, resolving `#/components/schemas/` and `#/definitions/` refs
+/// against `defs`.
+pub(crate) struct Builder<'a> {
+    pub arena: Arena,
+    defs: &'a serde_json::Map<String, Value>,
+    def_ids: HashMap<String, NodeId>,
+    /// Definitions whose Go type keeps any JSON as is (RawExtension, JSON, FieldsV1).
+    opaque: &'a [&'a str],
+    /// Definitions whose Go type decodes its content non-strictly.
+    silent: &'a [&'a str],
+}
+
+impl<'a> Builder<'a> {
+    pub fn new(
+        defs: &'a serde_json::Map<String, Value>,
+        opaque: &'a [&'a str],
+        silent: &'a [&'a str],
+    ) -> Self {
+        Builder {
+            arena: Arena::default(),
+            defs,
+            def_ids: HashMap::new(),
+            opaque,
+            silent,
+        }
+    }
+
+    /// The node of a named definition (an empty object when it is missing).
+    pub fn definition(&mut self, name: &str) -> NodeId {
+        if let Some(&id) = self.def_ids.get(name) {
+            return id;
+        }
+        let id = self.arena.push(Node::default());
+        self.def_ids.insert(name.to_string(), id);
+        let node = if self.opaque.contains(&name) {
+            Node {
+                preserve_unknown: true,
+                ..Node::default()
+            }
+        } else {
+            let defs = self.defs;
+            let mut n = match defs.get(name) {
+                Some(s) => self.build(s),
+                None => Node {
+                    preserve_unknown: true,
+                    ..Node::default()
+                },
+            };
+            n.silent |= self.silent.contains(&name);
+            n
+        };
+        self.arena.nodes[id as usize] = node;
+        id
+    }
+
+    /// The node of a schema (a ref resolves to the definition's node).
+    pub fn node(&mut self, s: &Value) -> NodeId {
+        if let Some(name) = s.get("$ref").and_then(Value::as_str).and_then(ref_name) {
+            let name = name.to_string();
+            return self.definition(&name);
+        }
+        if let Some([only]) = s.get("allOf").and_then(Value::as_array).map(Vec::as_slice) {
+            let structural = ["type", "properties", "items", "additionalProperties"];
+            if !structural.iter().any(|k| s.get(*k).is_some()) {
+                return self.node(only);
+            }
+        }
+        let id = self.arena.push(Node::default());
+        let n = self.build(s);
+        self.arena.nodes[id as usize] = n;
+        id
+    }
+
+    fn build(&mut self, s: &Value) -> Node {
+        let flag = |k: &str| s.get(k).and_then(Value::as_bool) == Some(true);
+        let mut n = Node {
+            preserve_unknown: flag("x-kubernetes-preserve-unknown-fields"),
+            int_or_string: flag("x-kubernetes-int-or-string"),
+            embedded: flag("x-kubernetes-embedded-resource"),
+            ..Node::default()
+        };
+        let props = s.get("properties").and_then(Value::as_object);
+        n.ty = match s.get("type").and_then(Value::as_str) {
+            Some(t) => Type::parse(t),
+            None if props.is_some() || s.get("additionalProperties").is_some() => Type::Object,
+            None if s.get("items").is_some() => Type::Array,
+            None => Type::Any,
+        };
+        if n.int_or_string {
+            return n;
+        }
+        if s.get("x-kubernetes-list-type").and_then(Value::as_str) == Some("map") {
+            if let Some(keys) = s
+                .get("x-kubernetes-list-map-keys")
+                .and_then(Value::as_array)
+            {
+                n.list_keys = keys
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(Box::from)
+                    .collect();
+                n.list_keys.sort();
+            }
+        }
+        if let Some(props) = props {
+            let mut list: Vec<(Box<str>, NodeId)> = props
+                .iter()
+                .map(|(k, v)| (Box::from(k.as_str()), self.node(v)))
+                .collect();
+            list.sort_by(|a, b| a.0.cmp(&b.0));
+            n.properties = list;
+        }
+        n.items = match s.get("items") {
+            Some(i @ Value::Object(_)) => Some(self.node(i)),
+            _ => None,
+        };
+        n.additional = match s.get("additionalProperties") {
+            Some(Value::Bool(true)) => Some(self.anything()),
+            Some(Value::Object(m)) if m.is_empty() => Some(self.anything()),
+            Some(a @ Value::Object(_)) => Some(self.node(a)),
+            _ => None,
+        };
+        if n.ty == Type::Any && !n.preserve_unknown {
+            for key in ["oneOf", "anyOf"] {
+                if let Some(alts) = s.get(key).and_then(Value::as_array) {
+                    n.alternatives = alts.iter().map(|a| self.node(a)).collect();
+                }
+            }
+        }
+        n
+    }
+
+    /// A node any value satisfies, kept as is.
+    fn anything(&mut self) -> NodeId {
+        self.arena.push(Node {
+            preserve_unknown: true,
+            ..Node::default()
+        })
+    }
+
+    pub fn finish(self) -> Arena {
+        self.arena
+    }
+}
+
+/// `#/components/schemas/X` or `#/definitions/X` → `X`.
+fn ref_name(r: &str) -> Option<&str> {
+    r.strip_prefix("#/components/schemas/")
+        .or_else(|| r.strip_prefix("#/definitions/"))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_types_maps_lists() {
+        let s = Structural::from_openapi_v3(&json!({
+            "type": "object",
+            "properties": {
+                "spec": {"type": "object", "properties": {
+                    "replicas": {"type": "integer"},
+                    "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "ports": {"type": "array", "items": {"type": "object", "properties": {"port": {"type": "integer"}}}},
+                    "port": {"x-kubernetes-int-or-string": true},
+                    "raw": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+                }},
+            },
+        }));
+        assert_eq!(s.ty(), Type::Object);
+        assert_eq!(s.field(&["spec", "replicas"]).unwrap().ty(), Type::Integer);
+        assert_eq!(
+            s.field(&["spec", "labels", "a"]).unwrap().ty(),
+            Type::String
+        );
+        assert_eq!(
+            s.field(&["spec", "ports", "port"]).unwrap().ty(),
+            Type::Integer
+        );
+        assert!(s
+            .field(&["spec", "port"])
+            .unwrap()
+            .preserves_unknown_fields());
+        assert!(s
+            .field(&["spec", "raw"])
+            .unwrap()
+            .preserves_unknown_fields());
+        assert!(s.field(&["spec", "nope"]).is_none());
+        assert_eq!(
+            s.field(&["spec"]).unwrap().property_names(),
+            vec!["labels", "port", "ports", "raw", "replicas"]
+        );
+    }
+
+    #[test]
+    fn refs_and_cycles() {
+        let defs = json!({
+            "A": {"type": "object", "properties": {"b": {"allOf": [{"$ref": "#/components/schemas/B"}], "description": "x"}}},
+            "B": {"type": "object", "properties": {"a": {"$ref": "#/components/schemas/A"}, "n": {"type": "string"}}},
+        });
+        let defs = defs.as_object().unwrap();
+        let mut b = Builder::new(defs, &[], &[]);
+        let root = b.definition("A");
+        let s = Structural {
+            arena: Arc::new(b.finish()),
+            root,
+        };
+        assert_eq!(s.field(&["b", "a", "b", "n"]).unwrap().ty(), Type::String);
+        assert_eq!(s.arena.nodes.len(), 3);
+    }
+}
