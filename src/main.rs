@@ -1,5 +1,6 @@
 //! The `kubox` command: `kubox serve` runs the API server.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -42,6 +43,27 @@ enum Command {
     },
 }
 
+/// A future that completes on SIGINT or SIGTERM (Ctrl-C elsewhere); handlers are installed now.
+#[cfg(unix)]
+fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+    })
+}
+
+#[cfg(not(unix))]
+fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+}
+
 fn default_data_dir() -> PathBuf {
     dirs::data_local_dir()
         .unwrap_or_else(std::env::temp_dir)
@@ -71,6 +93,15 @@ async fn main() -> std::process::ExitCode {
                 Storage::Sled => StorageConfig::Sled(data_dir.join("db")),
                 Storage::Memory => StorageConfig::Memory,
             };
+            // Listen for Ctrl-C (and SIGTERM) before anything is printed, so a signal sent as soon
+            // as the address appears is handled, not fatal.
+            let stop = match stop_signal() {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("kubox: cannot install signal handlers: {e}");
+                    return std::process::ExitCode::FAILURE;
+                }
+            };
             let server = match Server::builder()
                 .listen(listen)
                 .storage(storage)
@@ -84,14 +115,22 @@ async fn main() -> std::process::ExitCode {
                     return std::process::ExitCode::FAILURE;
                 }
             };
-            println!(
+            // A closed stdout (the launcher went away) must not take the server down.
+            let mut out = std::io::stdout();
+            let _ = writeln!(
+                out,
                 "kubox is serving the Kubernetes 1.{} API at {}",
                 kubox::version::KUBERNETES_MINOR,
                 server.url()
             );
-            println!("kubeconfig written to {}", kubeconfig.display());
-            println!("use it with:  export KUBECONFIG={}", kubeconfig.display());
-            let _ = tokio::signal::ctrl_c().await;
+            let _ = writeln!(out, "kubeconfig written to {}", kubeconfig.display());
+            let _ = writeln!(
+                out,
+                "use it with:  export KUBECONFIG={}",
+                kubeconfig.display()
+            );
+            let _ = out.flush();
+            stop.await;
             eprintln!("kubox: shutting down");
             if let Err(e) = server.shutdown().await {
                 eprintln!("kubox: shutdown: {e}");

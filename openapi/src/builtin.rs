@@ -1,19 +1,19 @@
-//! The schemas of the built-in kinds, from `assets/kubernetes.json.z`.
+//! The schemas of the built-in kinds, from the embedded assets (see [`crate::assets`]).
 //!
-//! The asset is written by `src/bin/generate.rs` from k8s-openapi's schemars implementations; it
-//! is embedded in the binary and decoded the first time anything asks for a schema (about
-//! 190 KB compressed, 1 MB of JSON, a few milliseconds), so server start-up does not pay for it.
+//! Nothing is decoded at server start-up. The first write that needs a schema decodes the
+//! structural asset (what pruning needs, no descriptions); the first OpenAPI document served
+//! decodes the full definitions.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use kubox_apimachinery::patch_meta::BuiltinPatchMeta;
-use kubox_apimachinery::strategic::{FieldStrategy, PatchMeta};
 use serde_json::{json, Map, Value};
 
-use crate::structural::{Builder, Structural};
+use crate::assets::{self, OBJECT_META};
+use crate::structural::{Arena, Builder, Structural};
 
-const ASSET: &[u8] = include_bytes!("../assets/kubernetes.json.z");
+const STRUCTURAL: &[u8] = include_bytes!("../assets/structural.json.z");
+const FULL: &[u8] = include_bytes!("../assets/kubernetes.json.z");
 
 /// Go types whose `UnmarshalJSON` keeps any JSON as is: never pruned or reported inside.
 const OPAQUE: &[&str] = &[
@@ -30,8 +30,6 @@ const SILENT: &[&str] = &[
     "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrStringArray",
 ];
 
-const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
-
 /// One built-in kind.
 #[derive(Debug)]
 struct Kind {
@@ -43,9 +41,9 @@ struct Kind {
 #[derive(Debug)]
 pub struct Schemas {
     kinds: HashMap<(String, String, String), Kind>,
-    /// OpenAPI v3 definitions with `#/components/schemas/` references, patch extensions added.
-    definitions: Map<String, Value>,
-    pub(crate) arena: Arc<crate::structural::Arena>,
+    pub(crate) arena: Arc<Arena>,
+    /// The full OpenAPI v3 definitions (`#/components/schemas/` references), on first use.
+    definitions: OnceLock<Map<String, Value>>,
     components: Mutex<HashMap<(String, String), Arc<Value>>>,
     v2: OnceLock<Arc<Value>>,
 }
@@ -59,56 +57,29 @@ impl Schemas {
         BUILTIN.get_or_init(|| Schemas::load().unwrap_or_else(|_| Schemas::empty()))
     }
 
-    /// Decode the asset now (e.g. on a background thread at start-up) so that the first
-    /// request does not wait for it.
-    pub fn warm_up() {
-        let _ = Schemas::builtin();
-    }
-
     fn empty() -> Schemas {
         Schemas {
             kinds: HashMap::new(),
-            definitions: Map::new(),
             arena: Arc::default(),
+            definitions: OnceLock::new(),
             components: Mutex::default(),
             v2: OnceLock::new(),
         }
     }
 
     fn load() -> Result<Schemas, String> {
-        let t0 = std::time::Instant::now();
-        let text = miniz_oxide::inflate::decompress_to_vec_zlib(ASSET)
-            .map_err(|e| format!("inflate: {e:?}"))?;
-        eprintln!("inflated {:?}", t0.elapsed());
-        let mut doc: Value = serde_json::from_slice(&text).map_err(|e| e.to_string())?;
-        let mut definitions = match doc.get_mut("definitions").map(Value::take) {
-            Some(Value::Object(m)) => m,
-            _ => return Err("no definitions".into()),
-        };
-        let list: Vec<(String, String, String, String)> = doc["kinds"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|k| {
-                        let s = |i: usize| k.get(i).and_then(Value::as_str).map(str::to_string);
-                        Some((s(0)?, s(1)?, s(2)?, s(3)?))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        eprintln!("parsed {:?}", t0.elapsed());
-        annotate_patch_strategies(&mut definitions, &list);
-        eprintln!("annotated {:?}", t0.elapsed());
-        let mut b = Builder::new(&definitions, OPAQUE, SILENT);
+        let doc = assets::unpack(STRUCTURAL)?;
+        let definitions = doc["definitions"]
+            .as_object()
+            .ok_or("the structural asset has no definitions")?;
+        let list = assets::kinds(&doc);
+        let mut b = Builder::new(definitions, OPAQUE, SILENT);
         let meta = b.definition(OBJECT_META);
         let roots: Vec<_> = list
-            .iter()
+            .into_iter()
             .map(|(g, v, k, def)| {
-                (
-                    (g.clone(), v.clone(), k.clone()),
-                    def.clone(),
-                    b.definition(def),
-                )
+                let root = b.definition(&def);
+                ((g, v, k), def, root)
             })
             .collect();
         let mut arena = b.finish();
@@ -126,10 +97,19 @@ impl Schemas {
             .collect();
         Ok(Schemas {
             kinds,
-            definitions,
             arena,
+            definitions: OnceLock::new(),
             components: Mutex::default(),
             v2: OnceLock::new(),
+        })
+    }
+
+    fn definitions(&self) -> &Map<String, Value> {
+        self.definitions.get_or_init(|| {
+            match assets::unpack(FULL).map(|mut d| d["definitions"].take()) {
+                Ok(Value::Object(m)) => m,
+                _ => Map::new(),
+            }
         })
     }
 
@@ -159,14 +139,14 @@ impl Schemas {
             .map(|(g, v, k)| (g.as_str(), v.as_str(), k.as_str()))
     }
 
-    /// One OpenAPI v3 definition (`#/components/schemas/` references), if known.
+    /// One full OpenAPI v3 definition (`#/components/schemas/` references), if known.
     pub fn definition(&self, name: &str) -> Option<&Value> {
-        self.definitions.get(name)
+        self.definitions().get(name)
     }
 
     /// `components` of the `/openapi/v3/{api|apis/group}/{version}` document: the
-    /// definitions of the group version's kinds and everything they reference. Computed once
-    /// per group version.
+    /// definitions of the group version's kinds and everything they reference (empty for a
+    /// group version with no built-in kind). Computed once per group version.
     pub fn v3_components(&self, group: &str, version: &str) -> Arc<Value> {
         let key = (group.to_string(), version.to_string());
         if let Ok(cache) = self.components.lock() {
@@ -180,9 +160,10 @@ impl Schemas {
             .filter(|((g, v, _), _)| g == group && v == version)
             .map(|(_, k)| k.definition.as_str())
             .collect();
+        let definitions = self.definitions();
         let mut schemas = Map::new();
-        for name in self.closure(&roots) {
-            if let Some(d) = self.definitions.get(&name) {
+        for name in closure(definitions, &roots) {
+            if let Some(d) = definitions.get(&name) {
                 schemas.insert(name, d.clone());
             }
         }
@@ -199,29 +180,30 @@ impl Schemas {
     pub fn v2_definitions(&self) -> Arc<Value> {
         self.v2
             .get_or_init(|| {
-                let mut defs = Map::new();
-                for (name, d) in &self.definitions {
-                    defs.insert(name.clone(), to_v2(d));
-                }
+                let defs: Map<String, Value> = self
+                    .definitions()
+                    .iter()
+                    .map(|(name, d)| (name.clone(), to_v2(d)))
+                    .collect();
                 Arc::new(Value::Object(defs))
             })
             .clone()
     }
+}
 
-    /// The names of the definitions reachable from `roots`, sorted.
-    fn closure(&self, roots: &[&str]) -> BTreeSet<String> {
-        let mut seen = BTreeSet::new();
-        let mut todo: Vec<String> = roots.iter().map(|s| s.to_string()).collect();
-        while let Some(name) = todo.pop() {
-            if !seen.insert(name.clone()) {
-                continue;
-            }
-            if let Some(d) = self.definitions.get(&name) {
-                collect_refs(d, &mut todo);
-            }
+/// The names of the definitions reachable from `roots`, sorted.
+fn closure(definitions: &Map<String, Value>, roots: &[&str]) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let mut todo: Vec<String> = roots.iter().map(|s| s.to_string()).collect();
+    while let Some(name) = todo.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
         }
-        seen
+        if let Some(d) = definitions.get(&name) {
+            collect_refs(d, &mut todo);
+        }
     }
+    seen
 }
 
 fn collect_refs(v: &Value, out: &mut Vec<String>) {
@@ -277,145 +259,6 @@ fn to_v2(v: &Value) -> Value {
         }
         Value::Array(a) => Value::Array(a.iter().map(to_v2).collect()),
         other => other.clone(),
-    }
-}
-
-/// Lists whose `x-kubernetes-list-map-keys` are more than the patch merge key, and lists that
-/// are atomic for server-side apply although strategic merge patch merges them (from the
-/// `+listMapKey` / `+listType` markers of the Kubernetes 1.35 types).
-fn list_map_keys(definition: &str, field: &str, merge_key: &str) -> Option<Vec<String>> {
-    let keys: &[&str] = match (definition, field) {
-        ("io.k8s.api.core.v1.Container" | "io.k8s.api.core.v1.EphemeralContainer", "ports") => {
-            &["containerPort", "protocol"]
-        }
-        ("io.k8s.api.core.v1.ServiceSpec", "ports") => &["port", "protocol"],
-        ("io.k8s.api.core.v1.PodSpec", "topologySpreadConstraints") => {
-            &["topologyKey", "whenUnsatisfiable"]
-        }
-        ("io.k8s.api.core.v1.PodSpec", "imagePullSecrets") => return None,
-        _ => &[merge_key],
-    };
-    Some(keys.iter().map(|k| k.to_string()).collect())
-}
-
-/// Add `x-kubernetes-patch-strategy`, `x-kubernetes-patch-merge-key`, `x-kubernetes-list-type`
-/// and `x-kubernetes-list-map-keys` to the definitions, from kubox's strategic-merge-patch table
-/// (k8s-openapi does not carry them).
-fn annotate_patch_strategies(
-    defs: &mut Map<String, Value>,
-    kinds: &[(String, String, String, String)],
-) {
-    // (definition, property) → strategy, found by walking each kind's fields.
-    let mut found: BTreeMap<(String, String), FieldStrategy> = BTreeMap::new();
-    for (group, _, kind, def) in kinds {
-        let meta = BuiltinPatchMeta::for_kind(group, kind);
-        if meta.is_known_kind() {
-            let mut visited = HashSet::new();
-            walk_strategies(defs, def, &mut Vec::new(), &meta, &mut found, &mut visited);
-        }
-    }
-    // ObjectMeta's own (finalizers, ownerReferences), wherever it is used.
-    let meta = BuiltinPatchMeta::for_kind("", "ConfigMap");
-    let mut visited = HashSet::new();
-    let mut path = vec!["metadata".to_string()];
-    walk_strategies(
-        defs,
-        OBJECT_META,
-        &mut path,
-        &meta,
-        &mut found,
-        &mut visited,
-    );
-    for ((def, prop), strategy) in found {
-        let Some(p) = defs
-            .get_mut(&def)
-            .and_then(|d| d.get_mut("properties"))
-            .and_then(|p| p.get_mut(&prop))
-            .and_then(Value::as_object_mut)
-        else {
-            continue;
-        };
-        let (name, key) = match &strategy {
-            FieldStrategy::Replace => continue,
-            FieldStrategy::Merge { key } => ("merge", key.clone()),
-            FieldStrategy::RetainKeys => ("retainKeys", None),
-            FieldStrategy::MergeRetainKeys { key } => ("merge,retainKeys", key.clone()),
-        };
-        p.insert("x-kubernetes-patch-strategy".into(), json!(name));
-        let is_list = p.get("type").and_then(Value::as_str) == Some("array");
-        match key {
-            Some(k) => {
-                p.insert("x-kubernetes-patch-merge-key".into(), json!(k));
-                match list_map_keys(&def, &prop, &k) {
-                    Some(keys) if is_list => {
-                        p.insert("x-kubernetes-list-type".into(), json!("map"));
-                        p.insert("x-kubernetes-list-map-keys".into(), json!(keys));
-                    }
-                    None if is_list => {
-                        p.insert("x-kubernetes-list-type".into(), json!("atomic"));
-                    }
-                    _ => {}
-                }
-            }
-            None if is_list => {
-                p.insert("x-kubernetes-list-type".into(), json!("set"));
-            }
-            None => {}
-        }
-    }
-}
-
-/// The definition a property schema points to (`$ref`, `allOf: [{$ref}]`, or its items').
-fn referenced(prop: &Value) -> Option<String> {
-    let direct = |s: &Value| -> Option<String> {
-        if let Some(r) = s.get("$ref").and_then(Value::as_str) {
-            return r.strip_prefix("#/components/schemas/").map(str::to_string);
-        }
-        match s.get("allOf").and_then(Value::as_array).map(Vec::as_slice) {
-            Some([only]) => only
-                .get("$ref")
-                .and_then(Value::as_str)
-                .and_then(|r| r.strip_prefix("#/components/schemas/"))
-                .map(str::to_string),
-            _ => None,
-        }
-    };
-    direct(prop).or_else(|| prop.get("items").and_then(direct))
-}
-
-/// The deepest field the strategic-merge-patch table tags is 7 levels down
-/// (`spec.jobTemplate.spec.template.spec.containers.env` of a CronJob).
-const MAX_DEPTH: usize = 7;
-
-fn walk_strategies(
-    defs: &Map<String, Value>,
-    def: &str,
-    path: &mut Vec<String>,
-    meta: &BuiltinPatchMeta,
-    found: &mut BTreeMap<(String, String), FieldStrategy>,
-    visited: &mut HashSet<(String, Vec<String>)>,
-) {
-    if path.len() >= MAX_DEPTH || !visited.insert((def.to_string(), path.clone())) {
-        return;
-    }
-    let Some(props) = defs
-        .get(def)
-        .and_then(|d| d.get("properties"))
-        .and_then(Value::as_object)
-    else {
-        return;
-    };
-    for (name, prop) in props {
-        path.push(name.clone());
-        let segs: Vec<&str> = path.iter().map(String::as_str).collect();
-        let strategy = meta.lookup(&segs);
-        if strategy != FieldStrategy::Replace {
-            found.insert((def.to_string(), name.clone()), strategy);
-        }
-        if let Some(child) = referenced(prop) {
-            walk_strategies(defs, &child, path, meta, found, visited);
-        }
-        path.pop();
     }
 }
 
@@ -626,6 +469,10 @@ mod timing {
         let t = std::time::Instant::now();
         let c = s.v3_components("apps", "v1");
         let comp = t.elapsed();
+        let t = std::time::Instant::now();
+        let _ = s.v3_components("batch", "v1");
+        let comp2 = t.elapsed();
+        println!("batch/v1 components after the definitions were decoded: {comp2:?}");
         println!(
             "load {load:?}, nodes {}, apps/v1 components {comp:?} ({} bytes)",
             s.arena.nodes.len(),

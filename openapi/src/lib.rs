@@ -7,10 +7,10 @@
 //!
 //! * [`Schemas::builtin`] holds the schema of every built-in kind kubox serves, from
 //!   k8s-openapi 0.29 (Kubernetes 1.35) via its `schemars` feature. They are generated ahead of
-//!   time into `assets/kubernetes.json.z` by `src/bin/generate.rs`
+//!   time into `assets/` by `src/bin/generate.rs`
 //!   (`cargo run -p kubox-openapi --features generate --bin generate-schemas`), embedded in the
 //!   binary, and decoded lazily on first use — so neither the build nor server start-up pays
-//!   for schemars.
+//!   for schemars (see the `assets` module for the two files).
 //! * [`Structural`] is the walkable form of one schema; custom resources' `openAPIV3Schema`
 //!   parse into the same type ([`Structural::for_custom_resource`]).
 //! * [`prune`] drops undeclared fields from a JSON value; [`strict_errors`] lists what Go's strict
@@ -23,6 +23,8 @@
 //! This crate knows schemas, not storage or HTTP.
 #![warn(missing_docs)]
 
+#[doc(hidden)]
+pub mod assets;
 mod builtin;
 mod ordered;
 mod prune;

@@ -1,17 +1,18 @@
-//! Writes `assets/kubernetes.json.z`: the OpenAPI v3 component schemas of every built-in kind
-//! kubox serves, generated from k8s-openapi's `schemars` implementations (Kubernetes 1.35).
+//! Writes `assets/kubernetes.json.z` and `assets/structural.json.z`: the OpenAPI v3 component
+//! schemas of every built-in kind kubox serves, generated from k8s-openapi's `schemars`
+//! implementations (Kubernetes 1.35), with the patch-strategy extensions of kubox's
+//! strategic-merge-patch table added.
 //!
-//! Run after bumping k8s-openapi or adding a kind:
+//! Run after bumping k8s-openapi, adding a kind or changing
+//! `kubox-apimachinery`'s patch table (a test fails until then):
 //!
 //! ```text
 //! cargo run -p kubox-openapi --features generate --bin generate-schemas
 //! ```
 //!
-//! The asset is zlib-compressed JSON:
-//! `{"kubernetes": "1.35", "kinds": [[group, version, kind, definition], ...], "definitions": {...}}`,
-//! definitions keyed by their OpenAPI names (`io.k8s.api.apps.v1.Deployment`) with
-//! `#/components/schemas/...` references, exactly as schemars writes them; each kind's definition
-//! also carries `x-kubernetes-group-version-kind`.
+//! Definitions are keyed by their OpenAPI names (`io.k8s.api.apps.v1.Deployment`) with
+//! `#/components/schemas/...` references, as schemars writes them; each kind's definition also
+//! carries `x-kubernetes-group-version-kind`. See `kubox_openapi::assets` for the format.
 #![allow(clippy::expect_used)]
 
 use schemars::generate::SchemaSettings;
@@ -149,21 +150,36 @@ fn main() {
             a.push(gvk);
         }
     }
+    let kind_list: Vec<(String, String, String, String)> = kinds
+        .iter()
+        .map(|k| {
+            let s = |i: usize| k[i].as_str().expect("string").to_string();
+            (s(0), s(1), s(2), s(3))
+        })
+        .collect();
+    kubox_openapi::assets::annotate_patch_strategies(&mut definitions, &kind_list);
     let doc = json!({
         "kubernetes": "1.35",
         "kinds": kinds,
         "definitions": definitions,
     });
-    let text = serde_json::to_vec(&doc).expect("serializable");
-    let packed = miniz_oxide::deflate::compress_to_vec_zlib(&text, 10);
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/kubernetes.json.z");
-    std::fs::write(&path, &packed).expect("write asset");
+    let structural = kubox_openapi::assets::structural_only(&doc);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
+    for (file, d) in [
+        ("kubernetes.json.z", &doc),
+        ("structural.json.z", &structural),
+    ] {
+        let packed = kubox_openapi::assets::pack(d);
+        std::fs::write(dir.join(file), &packed).expect("write asset");
+        println!(
+            "{file}: {} bytes of JSON, {} compressed",
+            d.to_string().len(),
+            packed.len()
+        );
+    }
     println!(
-        "{}: {} kinds, {} definitions, {} bytes of JSON, {} compressed",
-        path.display(),
+        "{} kinds, {} definitions",
         kinds.len(),
         doc["definitions"].as_object().map_or(0, |d| d.len()),
-        text.len(),
-        packed.len()
     );
 }
