@@ -27,9 +27,13 @@ JSON encoder writes it even when zero). Fields without Go facts (kube-aggregator
 Re-run from the workspace root after bumping k8s-pb / k8s-openapi (and re-extracting the Go facts
 when the Kubernetes version changes):
 
-    cargo fetch            # unpacks the two crates into ~/.cargo/registry/src
+    cargo fetch            # unpacks k8s-openapi into ~/.cargo/registry/src
+    cargo info k8s-pb@0.9.0   # k8s-pb is no workspace dependency: this unpacks it, if missing
+    python3 scripts/extract-go-fields.py .tools/bin/kubectl-1.35 .tools/bin/helm \
+        > scripts/protobuf-go-fields.tsv     # only when the Kubernetes version changes
     python3 scripts/gen-protobuf-schema.py
-    cargo fmt --all
+
+The output is `#[rustfmt::skip]` (see apimachinery/src/protobuf/mod.rs): no formatting step.
 
 Unmatched fields make the script fail, listing them; add them to JSON_OVERRIDES.
 """

@@ -25,6 +25,8 @@ pub struct ApiState {
     pub advertise_address: String,
     /// Flips to true when the server shuts down: watches end.
     pub shutdown: watch::Receiver<bool>,
+    /// How far the CRD controller has got.
+    pub crds: crate::crd::Tracker,
     /// Cluster-IP allocation for Services.
     pub service_ips: crate::allocators::ServiceIps,
 }
@@ -36,12 +38,17 @@ pub async fn route(state: Arc<ApiState>, req: Request<Bytes>) -> Response<Body> 
         .get::<RequestInfo>()
         .cloned()
         .unwrap_or_default();
-    let result = if info.is_resource_request {
-        resource_request(&state, &info, req).await
-    } else {
-        non_resource_request(&state, &info, req).await
-    };
-    result.unwrap_or_else(|e| error_response(&e))
+    if info.is_resource_request {
+        // Handlers record `Warning` headers (fieldValidation=Warn) on the way.
+        let (result, warnings) =
+            crate::warning::collect(resource_request(&state, &info, req)).await;
+        let mut resp = result.unwrap_or_else(|e| error_response(&e));
+        crate::warning::add_headers(&mut resp, &warnings);
+        return resp;
+    }
+    non_resource_request(&state, &info, req)
+        .await
+        .unwrap_or_else(|e| error_response(&e))
 }
 
 async fn non_resource_request(

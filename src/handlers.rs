@@ -23,7 +23,7 @@ use crate::query::{parse_resource_version, Query};
 use crate::registry::ResourceInfo;
 use crate::request_info::RequestInfo;
 use crate::status::{self, ApiError, ApiResult};
-use crate::{patch, subresources};
+use crate::{field_validation, patch, subresources};
 
 /// Everything about one resource request.
 pub struct Ctx {
@@ -319,7 +319,7 @@ pub async fn list(ctx: Ctx) -> ApiResult<Response<Body>> {
             "items": items.iter().map(|o| encoding::partial_metadata(o, version)).collect::<Vec<_>>(),
         }),
         _ => {
-            for o in items.iter_mut() {
+            for o in items.iter_mut().filter(|_| !ctx.info.strategy.is_custom()) {
                 if let Some(m) = o.as_object_mut() {
                     m.remove("apiVersion");
                     m.remove("kind");
@@ -438,8 +438,10 @@ pub async fn create(ctx: Ctx) -> ApiResult<Response<Body>> {
         return Err(ApiError::method_not_supported(&ctx.gr(), "create"));
     }
     let format = encoding::content_format(&ctx.headers)?;
+    let directive = field_validation::directive(&ctx.query, "CreateOptions")?;
     let mut obj = encoding::decode_body(&ctx.body, format)?;
     check_type(&ctx.info, &mut obj)?;
+    field_validation::check_body(&ctx, format, directive, &mut obj)?;
     if crate::reviews::is_virtual(&ctx.info.group, &ctx.info.resource) {
         return crate::reviews::create(&ctx, obj).await;
     }
@@ -509,7 +511,17 @@ pub async fn create_object(ctx: &Ctx, mut obj: Value, dry_run: bool) -> ApiResul
         .await
         .map_err(|e| status::from_store(e, &ctx.gr(), &name))?;
     objects::set_resource_version(&mut obj, kv.mod_revision);
+    after_write(ctx, kv.mod_revision).await;
     Ok(obj)
+}
+
+/// Writes to CRDs return once the CRD controller has seen them, so the API they define is served
+/// (or gone) when the client gets its answer.
+async fn after_write(ctx: &Ctx, rev: i64) {
+    if ctx.info.group == "apiextensions.k8s.io" && ctx.info.resource == "customresourcedefinitions"
+    {
+        ctx.state.crds.wait_for(rev).await;
+    }
 }
 
 /// PUT a replacement object.
@@ -526,8 +538,10 @@ pub async fn update(ctx: Ctx) -> ApiResult<Response<Body>> {
         return Err(ApiError::method_not_supported(&ctx.gr(), "update"));
     }
     let format = encoding::content_format(&ctx.headers)?;
+    let directive = field_validation::directive(&ctx.query, "UpdateOptions")?;
     let mut obj = encoding::decode_body(&ctx.body, format)?;
     check_type(&ctx.info, &mut obj)?;
+    field_validation::check_body(&ctx, format, directive, &mut obj)?;
     let body_name = name_of(&obj).to_string();
     if body_name.is_empty() {
         obj["metadata"]["name"] = json!(ctx.req.name);
@@ -694,6 +708,7 @@ pub async fn update_object(
         .await
         .map_err(|e| status::from_store(e, &gr, &name))?;
     objects::set_resource_version(&mut new, kv.mod_revision);
+    after_write(ctx, kv.mod_revision).await;
     Ok((new, true))
 }
 
@@ -866,16 +881,27 @@ pub async fn delete_object(
             .await
             .map_err(|e| status::from_store(e, &gr, name))?;
         objects::set_resource_version(&mut obj, new.mod_revision);
+        after_write(ctx, new.mod_revision).await;
+        // A CRD whose custom resources are already gone is released by the controller.
+        if ctx.info.resource == "customresourcedefinitions" {
+            if let Err(kubox_storage::StoreError::NotFound(_)) =
+                ctx.state.store.get(&key, None).await
+            {
+                return Ok((obj, true));
+            }
+        }
         return Ok((obj, false));
     }
     if dry_run {
         return Ok((obj, true));
     }
-    ctx.state
+    let (_, rev) = ctx
+        .state
         .store
         .delete(&key, Some(kv.mod_revision))
         .await
         .map_err(|e| status::from_store(e, &gr, name))?;
+    after_write(ctx, rev).await;
     Ok((obj, true))
 }
 

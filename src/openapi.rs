@@ -1,7 +1,9 @@
 //! `/openapi/v3`: the discovery root and one document per group/version, computed from the
 //! registry. Each operation carries `x-kubernetes-group-version-kind` and its query parameters,
 //! which is how kubectl learns that the server validates fields itself (`fieldValidation`) and
-//! so skips client-side schema validation. Component schemas are not published yet.
+//! so skips client-side schema validation. `components.schemas` holds the built-in kinds'
+//! definitions (from `kubox-openapi`) and what they reference, which `kubectl explain` reads;
+//! operations reference their kind's schema.
 
 use http::{Response, StatusCode};
 use serde_json::{json, Map, Value};
@@ -34,7 +36,11 @@ pub fn serve(snap: &Snapshot, path: &str) -> ApiResult<Response<Body>> {
         for g in &snap.groups {
             for v in &g.versions {
                 let p = gv_path(&g.name, v);
-                let hash = doc_hash(&document(snap, &g.name, v));
+                // The components are fixed per build: hash the operations and the schema asset.
+                let hash = doc_hash(&json!([
+                    document(snap, &g.name, v),
+                    kubox_openapi::Schemas::content_hash()
+                ]));
                 paths.insert(
                     p.clone(),
                     json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={hash}")}),
@@ -52,10 +58,9 @@ pub fn serve(snap: &Snapshot, path: &str) -> ApiResult<Response<Body>> {
     if snap.resources(group, version).is_none() {
         return Err(ApiError::path_not_found());
     }
-    Ok(json_response(
-        StatusCode::OK,
-        &document(snap, group, version),
-    ))
+    let mut doc = document(snap, group, version);
+    doc["components"] = kubox_openapi::Schemas::builtin().v3_components(group, version);
+    Ok(json_response(StatusCode::OK, &doc))
 }
 
 fn param(name: &str) -> Value {
@@ -67,13 +72,25 @@ fn operation(r: &ResourceInfo, action: &str, query: &[&str]) -> Value {
     params.push(
         json!({"name": "pretty", "in": "query", "schema": {"type": "string", "uniqueItems": true}}),
     );
-    json!({
+    let mut op = json!({
         "operationId": format!("{action}{}", r.kind),
         "parameters": params,
         "responses": {"200": {"description": "OK"}},
         "x-kubernetes-action": action,
         "x-kubernetes-group-version-kind": {"group": r.group, "version": r.version, "kind": r.kind},
-    })
+    });
+    let definition =
+        kubox_openapi::Schemas::builtin().definition_name(&r.group, &r.version, &r.kind);
+    if let Some(def) = definition {
+        let schema = json!({"$ref": format!("#/components/schemas/{def}")});
+        if matches!(action, "get" | "put" | "post" | "patch") {
+            op["responses"]["200"]["content"] = json!({"application/json": {"schema": schema}});
+        }
+        if matches!(action, "put" | "post") {
+            op["requestBody"] = json!({"content": {"*/*": {"schema": schema}}, "required": true});
+        }
+    }
+    op
 }
 
 const WRITE_PARAMS: &[&str] = &["dryRun", "fieldManager", "fieldValidation"];

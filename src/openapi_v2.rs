@@ -1,7 +1,8 @@
 //! `/openapi/v2` in the protobuf form client-go downloads (gnostic `openapi.v2.Document`), and
 //! in JSON for clients that ask for it. Like `/openapi/v3`, it lists every operation with its
 //! `x-kubernetes-group-version-kind` and query parameters (older kubectl reads `fieldValidation`
-//! support from here); definitions are not published yet.
+//! support from here). The JSON form also carries the built-in kinds' `definitions` (from
+//! `kubox-openapi`) and operations reference them; the protobuf form has no definitions yet.
 
 use http::{HeaderMap, Response, StatusCode};
 use serde_json::{json, Map, Value};
@@ -198,16 +199,20 @@ fn json_doc(snap: &Snapshot) -> Value {
                 .iter()
                 .map(|p| json!({"name": p, "in": "query", "type": "string", "uniqueItems": true}))
                 .collect();
-            item_json.insert(
-                method.to_string(),
-                json!({
-                    "operationId": format!("{}{}", op.action, r.kind),
-                    "parameters": params,
-                    "responses": {"200": {"description": "OK"}},
-                    "x-kubernetes-action": op.action,
-                    "x-kubernetes-group-version-kind": {"group": r.group, "version": r.version, "kind": r.kind},
-                }),
-            );
+            let mut op_json = json!({
+                "operationId": format!("{}{}", op.action, r.kind),
+                "parameters": params,
+                "responses": {"200": {"description": "OK"}},
+                "x-kubernetes-action": op.action,
+                "x-kubernetes-group-version-kind": {"group": r.group, "version": r.version, "kind": r.kind},
+            });
+            let definition =
+                kubox_openapi::Schemas::builtin().definition_name(&r.group, &r.version, &r.kind);
+            if let (Some(def), "get" | "put" | "post" | "patch") = (definition, op.action) {
+                op_json["responses"]["200"]["schema"] =
+                    json!({"$ref": format!("#/definitions/{def}")});
+            }
+            item_json.insert(method.to_string(), op_json);
         }
         paths_json.insert(path, Value::Object(item_json));
     }
@@ -215,7 +220,7 @@ fn json_doc(snap: &Snapshot) -> Value {
         "swagger": "2.0",
         "info": {"title": "Kubernetes", "version": format!("v1.{}.0", crate::version::KUBERNETES_MINOR)},
         "paths": paths_json,
-        "definitions": {},
+        "definitions": kubox_openapi::Schemas::builtin().v2_definitions(),
     })
 }
 

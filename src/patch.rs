@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use crate::body::Body;
 use crate::encoding::{self, InFormat};
+use crate::field_validation;
 use crate::handlers::{self, check_type, Ctx};
 use crate::objects::{name_of, to_storage_version, to_version};
 use crate::status::{ApiError, ApiResult};
@@ -128,6 +129,7 @@ pub async fn patch(ctx: Ctx) -> ApiResult<Response<Body>> {
         ));
     }
     let dry_run = ctx.query.dry_run()?;
+    let directive = field_validation::directive(&ctx.query, "PatchOptions")?;
     if ty == PatchType::Apply && ctx.query.str("fieldManager").is_empty() {
         return Err(unprocessable_manager());
     }
@@ -150,6 +152,7 @@ pub async fn patch(ctx: Ctx) -> ApiResult<Response<Body>> {
             {
                 let mut obj = encoding::decode_body(&ctx.body, InFormat::Yaml)?;
                 check_type(&ctx.info, &mut obj)?;
+                field_validation::check_applied(&ctx)?;
                 if name_of(&obj) != ctx.req.name {
                     return Err(ApiError::bad_request(format!(
                         "the name of the object ({}) does not match the name on the URL ({})",
@@ -177,6 +180,11 @@ pub async fn patch(ctx: Ctx) -> ApiResult<Response<Body>> {
                 name_of(&patched),
                 ctx.req.name
             )));
+        }
+        if ty == PatchType::Apply {
+            field_validation::check_applied(&ctx)?;
+        } else {
+            field_validation::check_patched(&ctx, ty, directive, &mut patched)?;
         }
         // A resourceVersion in the patched result is a precondition.
         let pinned = patched["metadata"]["resourceVersion"]

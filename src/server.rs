@@ -147,9 +147,13 @@ impl ServerBuilder {
             clock: self.clock.clone(),
             advertise_address: addr.to_string(),
             shutdown: shutdown_rx.clone(),
+            crds: Default::default(),
             service_ips: Default::default(),
         });
         crate::bootstrap::run(&state)
+            .await
+            .map_err(|e| std::io::Error::other(e.message))?;
+        let crd_rev = crate::crd::load_all(&state)
             .await
             .map_err(|e| std::io::Error::other(e.message))?;
         let service = chain::build(state.clone(), self.limits);
@@ -163,6 +167,7 @@ impl ServerBuilder {
         let tasks = vec![
             tokio::spawn(accept_loop(listener, service.clone(), shutdown_rx.clone())),
             tokio::spawn(compaction_loop(store.clone(), shutdown_rx)),
+            tokio::spawn(crate::crd::run(state.clone(), crd_rev)),
         ];
         Ok(ServerHandle {
             addr,

@@ -100,8 +100,21 @@ fn selector_string(obj: &Value) -> String {
 }
 
 /// The autoscaling/v1 Scale of a workload.
-pub fn scale_of(_ctx: &Ctx, obj: &Value) -> Value {
+pub fn scale_of(ctx: &Ctx, obj: &Value) -> Value {
     let meta = &obj["metadata"];
+    let paths = ctx.info.strategy.scale_paths();
+    let read = |p: &str| {
+        crate::jsonpath::get_simple(obj, p)
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+    };
+    let selector = match &paths.label_selector {
+        Some(p) => crate::jsonpath::get_simple(obj, p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        None => selector_string(obj),
+    };
     json!({
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
@@ -112,8 +125,8 @@ pub fn scale_of(_ctx: &Ctx, obj: &Value) -> Value {
             "resourceVersion": meta["resourceVersion"],
             "creationTimestamp": meta["creationTimestamp"],
         },
-        "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(0)},
-        "status": {"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0), "selector": selector_string(obj)},
+        "spec": {"replicas": read(&paths.spec_replicas)},
+        "status": {"replicas": read(&paths.status_replicas), "selector": selector},
     })
 }
 
@@ -148,7 +161,8 @@ async fn write_scale(
         ));
     }
     let mut obj = to_version(&ctx.info, stored.clone())?;
-    obj["spec"]["replicas"] = json!(replicas.as_i64().unwrap_or(0));
+    let path = ctx.info.strategy.scale_paths().spec_replicas;
+    crate::jsonpath::set_simple(&mut obj, &path, json!(replicas.as_i64().unwrap_or(0)));
     let new = to_storage_version(&ctx.info, obj)?;
     let (written, _) = handlers::update_object(ctx, new, stored, kv.mod_revision, dry_run).await?;
     let scale = scale_of(ctx, &to_version(&ctx.info, written)?);

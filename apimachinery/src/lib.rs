@@ -1,5 +1,6 @@
 //! Kubernetes object machinery that knows neither HTTP nor storage: label and field selectors,
-//! strategic merge patch, and the validation of names, labels and annotations.
+//! strategic merge patch, the validation of names, labels and annotations, and the transcoding
+//! of Kubernetes protobuf request bodies to JSON.
 #![warn(missing_docs)]
 pub mod builtin;
 pub mod fields;

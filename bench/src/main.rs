@@ -69,9 +69,9 @@ struct Cli {
     #[arg(long, default_value_t = 100)]
     list_size: u64,
 
-    /// Watch: concurrent watch streams.
-    #[arg(long, default_value_t = 1000)]
-    watchers: usize,
+    /// Watch: concurrent watch stream counts, comma-separated (the aim is for 1000).
+    #[arg(long, value_delimiter = ',', default_values_t = [10, 1000])]
+    watchers: Vec<usize>,
     /// Watch: objects written while they watch.
     #[arg(long, default_value_t = 200)]
     watch_events: u64,
@@ -157,7 +157,7 @@ async fn run(cli: Cli, threads: usize) -> Result<()> {
                     &bin,
                     storages,
                     &watch::Options {
-                        watchers: cli.watchers,
+                        watchers: cli.watchers.clone(),
                         events: cli.watch_events,
                         rate: cli.watch_rate.clamp(0.1, 10_000.0),
                     },
@@ -165,6 +165,10 @@ async fn run(cli: Cli, threads: usize) -> Result<()> {
                 .await?
             }
         }
+        println!(
+            "  (load average after this section: {})\n",
+            stats::loadavg()
+        );
     }
     println!("Report finished in {:.0} s.", began.elapsed().as_secs_f64());
     Ok(())

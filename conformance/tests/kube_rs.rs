@@ -10,7 +10,8 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{
-    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions, WatchEvent,
+    WatchParams,
 };
 use kube::core::Status;
 use kube::runtime::controller::{Action, Controller};
@@ -362,6 +363,27 @@ async fn typed_crud(backend: Backend) {
         "the untouched container keeps its fields"
     );
     assert_eq!(patched.metadata.generation, Some(2));
+    let patched = deploys
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"spec": {"template": {"spec": {"containers": [
+                {"name": "sidecar", "$patch": "delete"}
+            ]}}}})),
+        )
+        .await
+        .unwrap();
+    let containers: Vec<String> = patched
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap()
+        .containers
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(containers, ["web"], "$patch: delete removes one container");
 
     // Server-side apply: creates, then updates.
     let ssa = PatchParams::apply("kube-rs-conformance");
@@ -503,6 +525,57 @@ async fn typed_crud(backend: Backend) {
     let err = api_error(cms.delete("gamma", &DeleteParams::default()).await);
     assert_eq!(err.code, 404);
 
+    // Delete preconditions: a stale resourceVersion or another uid conflicts.
+    let beta = cms.get("beta").await.unwrap();
+    for pre in [
+        Preconditions {
+            resource_version: Some("1".into()),
+            uid: None,
+        },
+        Preconditions {
+            resource_version: None,
+            uid: Some("00000000-0000-0000-0000-000000000000".into()),
+        },
+    ] {
+        let dp = DeleteParams {
+            preconditions: Some(pre),
+            ..Default::default()
+        };
+        let err = api_error(cms.delete("beta", &dp).await);
+        assert_eq!(
+            (err.code, err.reason.as_str()),
+            (409, "Conflict"),
+            "{err:?}"
+        );
+    }
+
+    // Metadata-only get and list (PartialObjectMetadata).
+    let meta = cms.get_metadata("beta").await.unwrap();
+    assert_eq!(meta.metadata.uid, beta.metadata.uid);
+    assert_eq!(meta.metadata.labels, beta.metadata.labels);
+    assert_eq!(
+        meta.types.as_ref().map(|t| t.kind.as_str()),
+        Some("PartialObjectMetadata")
+    );
+    let metas = cms
+        .list_metadata(&ListParams::default().labels("suite=crud"))
+        .await
+        .unwrap();
+    assert_eq!(names(metas), set(&["alpha", "beta", &gen_name]));
+
+    // deletecollection with a label selector answers the deleted objects.
+    let gone = cms
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels("suite=crud,app=gen"),
+        )
+        .await
+        .unwrap();
+    let gone = gone.left().expect("deletecollection answers a list");
+    assert_eq!(names(gone), set(&[gen_name.as_str()]));
+    assert!(cms.get_opt(&gen_name).await.unwrap().is_none());
+    assert!(cms.get_opt("beta").await.unwrap().is_some());
+
     // Finalizers hold a deleted object until they are removed.
     let mut held = configmap("held", &[], &[("k", "v")]);
     held.metadata.finalizers = Some(vec!["conformance.kubox.dev/hold".into()]);
@@ -586,6 +659,22 @@ async fn next<S: Stream + Unpin>(s: &mut S, what: &str) -> S::Item {
         .unwrap_or_else(|| panic!("stream ended while waiting for {what}"))
 }
 
+/// The next watcher event, skipping the `kube-root-ca.crt` ConfigMap a real cluster publishes in
+/// every namespace.
+async fn next_watcher_event<S>(s: &mut S, what: &str) -> Event<ConfigMap>
+where
+    S: Stream<Item = watcher::Result<Event<ConfigMap>>> + Unpin,
+{
+    loop {
+        let ev = next(s, what).await.unwrap();
+        match &ev {
+            Event::InitApply(o) | Event::Apply(o) | Event::Delete(o)
+                if o.name_any() == "kube-root-ca.crt" => {}
+            _ => return ev,
+        }
+    }
+}
+
 fn describe(ev: &Event<ConfigMap>) -> String {
     match ev {
         Event::Init => "Init".into(),
@@ -611,7 +700,7 @@ async fn watcher_sees_initial_list_then_later_changes() {
     let mut events = watcher(cms.clone(), watcher::Config::default()).boxed();
     let mut seen = Vec::new();
     loop {
-        let ev = next(&mut events, "initial events").await.unwrap();
+        let ev = next_watcher_event(&mut events, "initial events").await;
         let done = matches!(ev, Event::InitDone);
         seen.push(describe(&ev));
         if done {
@@ -638,18 +727,18 @@ async fn watcher_sees_initial_list_then_later_changes() {
     .unwrap();
     cms.delete("two", &DeleteParams::default()).await.unwrap();
 
-    match next(&mut events, "Apply(three)").await.unwrap() {
+    match next_watcher_event(&mut events, "Apply(three)").await {
         Event::Apply(o) => assert_eq!(o.name_any(), "three"),
         other => panic!("expected Apply(three), got {}", describe(&other)),
     }
-    match next(&mut events, "Apply(one)").await.unwrap() {
+    match next_watcher_event(&mut events, "Apply(one)").await {
         Event::Apply(o) => {
             assert_eq!(o.name_any(), "one");
             assert_eq!(data_of(&o)["v"], "1");
         }
         other => panic!("expected Apply(one), got {}", describe(&other)),
     }
-    match next(&mut events, "Delete(two)").await.unwrap() {
+    match next_watcher_event(&mut events, "Delete(two)").await {
         Event::Delete(o) => assert_eq!(o.name_any(), "two"),
         other => panic!("expected Delete(two), got {}", describe(&other)),
     }
@@ -761,13 +850,20 @@ async fn reflector_stays_in_sync_across_10000_updates_without_relisting() {
     for i in 0..OBJECTS {
         cms.create(
             &pp,
-            &configmap(&format!("cm-{i:03}"), &[], &[("v", "init")]),
+            &configmap(
+                &format!("cm-{i:03}"),
+                &[("suite", "reflector")],
+                &[("v", "init")],
+            ),
         )
         .await
         .unwrap();
     }
 
-    let mut reflected = Reflected::start(cms.clone(), watcher::Config::default());
+    let mut reflected = Reflected::start(
+        cms.clone(),
+        watcher::Config::default().labels("suite=reflector"),
+    );
     reflected
         .wait_until("the initial list is in the store", |s| {
             s.state().len() == OBJECTS
@@ -799,7 +895,10 @@ async fn reflector_stays_in_sync_across_10000_updates_without_relisting() {
     }
     let writing = started.elapsed();
 
-    let expected = cms.list(&ListParams::default()).await.unwrap();
+    let expected = cms
+        .list(&ListParams::default().labels("suite=reflector"))
+        .await
+        .unwrap();
     assert_eq!(expected.items.len(), OBJECTS);
     assert!(expected
         .items
@@ -976,6 +1075,9 @@ where
     assert_eq!(got, expected);
 }
 
+/// The label every object of the raw-watch scenario carries, and its watches select.
+const RAW: &str = "suite=raw";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raw_watch_semantics() {
     let target = Target::start(Backend::Memory).await;
@@ -984,14 +1086,14 @@ async fn raw_watch_semantics() {
     let pp = PostParams::default();
     let merge = |v: serde_json::Value| Patch::Merge(v);
     for name in ["a", "b"] {
-        cms.create(&pp, &configmap(name, &[], &[("v", "0")]))
+        cms.create(&pp, &configmap(name, &[("suite", "raw")], &[("v", "0")]))
             .await
             .unwrap();
     }
 
     // resourceVersion "0": ADDED for what exists, then live changes.
     let mut from_zero = cms
-        .watch(&WatchParams::default(), "0")
+        .watch(&WatchParams::default().labels(RAW), "0")
         .await
         .unwrap()
         .boxed();
@@ -1000,7 +1102,7 @@ async fn raw_watch_semantics() {
         initial.insert(change(&next_change(&mut from_zero, "initial ADDED").await));
     }
     assert_eq!(initial, set(&["ADDED a", "ADDED b"]));
-    cms.create(&pp, &configmap("c", &[], &[("v", "0")]))
+    cms.create(&pp, &configmap("c", &[("suite", "raw")], &[("v", "0")]))
         .await
         .unwrap();
     expect_changes(&mut from_zero, &["ADDED c"]).await;
@@ -1008,13 +1110,13 @@ async fn raw_watch_semantics() {
 
     // From a list's resourceVersion: exactly the later changes, in order.
     let rv = cms
-        .list(&ListParams::default())
+        .list(&ListParams::default().labels(RAW))
         .await
         .unwrap()
         .metadata
         .resource_version
         .unwrap();
-    cms.create(&pp, &configmap("d", &[], &[("v", "0")]))
+    cms.create(&pp, &configmap("d", &[("suite", "raw")], &[("v", "0")]))
         .await
         .unwrap();
     cms.patch(
@@ -1033,7 +1135,7 @@ async fn raw_watch_semantics() {
     .unwrap();
     cms.delete("d", &DeleteParams::default()).await.unwrap();
     let mut from_rv = cms
-        .watch(&WatchParams::default(), &rv)
+        .watch(&WatchParams::default().labels(RAW), &rv)
         .await
         .unwrap()
         .boxed();
@@ -1043,7 +1145,7 @@ async fn raw_watch_semantics() {
     )
     .await;
     // Nothing else is in between: the next change is a marker made now.
-    cms.create(&pp, &configmap("marker-1", &[], &[]))
+    cms.create(&pp, &configmap("marker-1", &[("suite", "raw")], &[]))
         .await
         .unwrap();
     expect_changes(&mut from_rv, &["ADDED marker-1"]).await;
@@ -1051,20 +1153,23 @@ async fn raw_watch_semantics() {
 
     // A label-selected watch: objects entering the selection are ADDED, leaving it DELETED.
     let rv = cms
-        .list(&ListParams::default())
+        .list(&ListParams::default().labels(RAW))
         .await
         .unwrap()
         .metadata
         .resource_version
         .unwrap();
     let mut selected = cms
-        .watch(&WatchParams::default().labels("tier=front"), &rv)
+        .watch(&WatchParams::default().labels("suite=raw,tier=front"), &rv)
         .await
         .unwrap()
         .boxed();
-    cms.create(&pp, &configmap("f", &[("tier", "back")], &[("v", "0")]))
-        .await
-        .unwrap();
+    cms.create(
+        &pp,
+        &configmap("f", &[("suite", "raw"), ("tier", "back")], &[("v", "0")]),
+    )
+    .await
+    .unwrap();
     cms.patch(
         "f",
         &PatchParams::default(),
@@ -1093,9 +1198,12 @@ async fn raw_watch_semantics() {
     )
     .await
     .unwrap();
-    cms.create(&pp, &configmap("g", &[("tier", "front")], &[]))
-        .await
-        .unwrap();
+    cms.create(
+        &pp,
+        &configmap("g", &[("suite", "raw"), ("tier", "front")], &[]),
+    )
+    .await
+    .unwrap();
     let first = next_change(&mut selected, "ADDED f").await;
     match &first {
         WatchEvent::Added(o) => {
@@ -1108,7 +1216,7 @@ async fn raw_watch_semantics() {
     drop(selected);
 
     // Streaming list: ADDED for every object, then a BOOKMARK marking the end of initial events.
-    let listed = cms.list(&ListParams::default()).await.unwrap();
+    let listed = cms.list(&ListParams::default().labels(RAW)).await.unwrap();
     let list_rv: i64 = listed
         .metadata
         .resource_version
@@ -1117,7 +1225,7 @@ async fn raw_watch_semantics() {
         .parse()
         .unwrap();
     let mut streaming = cms
-        .watch(&WatchParams::streaming_lists(), "0")
+        .watch(&WatchParams::streaming_lists().labels(RAW), "0")
         .await
         .unwrap()
         .boxed();
@@ -1144,7 +1252,9 @@ async fn raw_watch_semantics() {
     );
     let bookmark_rv: i64 = bookmark.metadata.resource_version.parse().unwrap();
     assert!(bookmark_rv >= list_rv, "{bookmark_rv} < {list_rv}");
-    cms.create(&pp, &configmap("h", &[], &[])).await.unwrap();
+    cms.create(&pp, &configmap("h", &[("suite", "raw")], &[]))
+        .await
+        .unwrap();
     expect_changes(&mut streaming, &["ADDED h"]).await;
     drop(streaming);
 

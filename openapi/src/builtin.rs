@@ -5,7 +5,7 @@
 //! decodes the full definitions.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use serde_json::{json, Map, Value};
 
@@ -44,8 +44,6 @@ pub struct Schemas {
     pub(crate) arena: Arc<Arena>,
     /// The full OpenAPI v3 definitions (`#/components/schemas/` references), on first use.
     definitions: OnceLock<Map<String, Value>>,
-    components: Mutex<HashMap<(String, String), Arc<Value>>>,
-    v2: OnceLock<Arc<Value>>,
 }
 
 static BUILTIN: OnceLock<Schemas> = OnceLock::new();
@@ -62,8 +60,6 @@ impl Schemas {
             kinds: HashMap::new(),
             arena: Arc::default(),
             definitions: OnceLock::new(),
-            components: Mutex::default(),
-            v2: OnceLock::new(),
         }
     }
 
@@ -99,8 +95,6 @@ impl Schemas {
             kinds,
             arena,
             definitions: OnceLock::new(),
-            components: Mutex::default(),
-            v2: OnceLock::new(),
         })
     }
 
@@ -144,16 +138,23 @@ impl Schemas {
         self.definitions().get(name)
     }
 
+    /// A hash of the embedded definitions: what the published schemas depend on besides the
+    /// served resources (for the `?hash=` of OpenAPI discovery).
+    pub fn content_hash() -> u64 {
+        use std::hash::{Hash, Hasher};
+        static HASH: OnceLock<u64> = OnceLock::new();
+        *HASH.get_or_init(|| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            FULL.hash(&mut h);
+            h.finish()
+        })
+    }
+
     /// `components` of the `/openapi/v3/{api|apis/group}/{version}` document: the
-    /// definitions of the group version's kinds and everything they reference (empty for a
-    /// group version with no built-in kind). Computed once per group version.
-    pub fn v3_components(&self, group: &str, version: &str) -> Arc<Value> {
-        let key = (group.to_string(), version.to_string());
-        if let Ok(cache) = self.components.lock() {
-            if let Some(c) = cache.get(&key) {
-                return c.clone();
-            }
-        }
+    /// definitions of the group version's kinds and everything they reference (no schema for
+    /// a group version with no built-in kind). Computed on each call (a few milliseconds;
+    /// clients cache documents by hash).
+    pub fn v3_components(&self, group: &str, version: &str) -> Value {
         let roots: Vec<&str> = self
             .kinds
             .iter()
@@ -167,27 +168,19 @@ impl Schemas {
                 schemas.insert(name, d.clone());
             }
         }
-        let c = Arc::new(json!({"schemas": schemas}));
-        if let Ok(mut cache) = self.components.lock() {
-            cache.insert(key, c.clone());
-        }
-        c
+        json!({"schemas": schemas})
     }
 
     /// `definitions` of the `/openapi/v2` document: every built-in definition, with
     /// `#/definitions/` references (a reference with a description is written as Swagger 2.0
     /// does, `$ref` beside `description`).
-    pub fn v2_definitions(&self) -> Arc<Value> {
-        self.v2
-            .get_or_init(|| {
-                let defs: Map<String, Value> = self
-                    .definitions()
-                    .iter()
-                    .map(|(name, d)| (name.clone(), to_v2(d)))
-                    .collect();
-                Arc::new(Value::Object(defs))
-            })
-            .clone()
+    pub fn v2_definitions(&self) -> Value {
+        Value::Object(
+            self.definitions()
+                .iter()
+                .map(|(name, d)| (name.clone(), to_v2(d)))
+                .collect(),
+        )
     }
 }
 
@@ -460,23 +453,65 @@ mod tests {
 
 #[cfg(test)]
 mod timing {
+    /// `cargo test --release -p kubox-openapi load_time -- --ignored --nocapture`
     #[test]
     #[ignore]
     fn load_time() {
-        let t = std::time::Instant::now();
-        let s = super::Schemas::load().unwrap_or_else(|_| super::Schemas::empty());
-        let load = t.elapsed();
-        let t = std::time::Instant::now();
-        let c = s.v3_components("apps", "v1");
-        let comp = t.elapsed();
-        let t = std::time::Instant::now();
-        let _ = s.v3_components("batch", "v1");
-        let comp2 = t.elapsed();
-        println!("batch/v1 components after the definitions were decoded: {comp2:?}");
+        let rss = || {
+            std::fs::read_to_string("/proc/self/statm")
+                .ok()
+                .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .unwrap_or(0)
+                * 4
+        };
+        let r0 = rss();
+        let s = super::Schemas::builtin();
+        let r1 = rss();
+        let _ = s.definition("x");
+        let r2 = rss();
+        for (g, v, _) in s.kinds().collect::<Vec<_>>() {
+            let _ = s.v3_components(g, v);
+        }
+        let _ = s.v2_definitions();
+        let r3 = rss();
         println!(
-            "load {load:?}, nodes {}, apps/v1 components {comp:?} ({} bytes)",
-            s.arena.nodes.len(),
-            c.to_string().len()
+            "RSS: structural +{} KiB, full definitions +{} KiB, every v3 components and v2 +{} KiB",
+            r1 - r0,
+            r2 - r1,
+            r3 - r2
+        );
+        let min = |f: &dyn Fn()| {
+            (0..20)
+                .map(|_| {
+                    let t = std::time::Instant::now();
+                    f();
+                    t.elapsed()
+                })
+                .min()
+                .unwrap_or_default()
+        };
+        let structural = min(&|| {
+            let _ = super::Schemas::load();
+        });
+        let unpack = min(&|| {
+            let _ = super::assets::unpack(super::STRUCTURAL);
+        });
+        let inflate = min(&|| {
+            let _ = miniz_oxide::inflate::decompress_to_vec_zlib(super::STRUCTURAL);
+        });
+        println!("structural inflate {inflate:?}, inflate+parse {unpack:?}");
+        let full = min(&|| {
+            let _ = super::assets::unpack(super::FULL);
+        });
+        let s = super::Schemas::builtin();
+        let _ = s.definition("x");
+        let components = min(&|| {
+            let _ = super::closure(s.definitions(), &["io.k8s.api.apps.v1.Deployment"]);
+        });
+        println!(
+            "structural schemas {structural:?} ({} nodes), full definitions {full:?}, \
+             apps/v1 Deployment closure {components:?}",
+            s.arena.nodes.len()
         );
     }
 }

@@ -33,6 +33,7 @@ mod structural;
 pub use builtin::Schemas;
 pub use ordered::OrderedValue;
 pub use prune::{
-    apply_error_message, apply_errors, prune, strict_decoding_error, strict_errors, unknown_field,
+    apply_error_message, apply_errors, duplicate_fields, prune, strict_decoding_error,
+    strict_errors, unknown_field,
 };
 pub use structural::{Structural, Type};

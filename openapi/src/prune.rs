@@ -45,6 +45,61 @@ pub fn strict_errors(schema: &Structural, doc: &OrderedValue) -> Vec<String> {
     s.out
 }
 
+/// The duplicate-field errors of a schemaless document (`map[string]interface{}` in Go, as
+/// patches are decoded): `duplicate field "spec.replicas"`, in document order, without repeats,
+/// at most 100. With `max_depth`, members nested deeper than that many objects are not looked
+/// at (1: only the members of top-level objects and of the objects of a top-level array).
+pub fn duplicate_fields(doc: &OrderedValue, max_depth: Option<usize>) -> Vec<String> {
+    fn walk(
+        v: &OrderedValue,
+        depth: usize,
+        max: Option<usize>,
+        path: &mut String,
+        out: &mut Vec<String>,
+    ) {
+        if max.is_some_and(|m| depth >= m) {
+            return;
+        }
+        match v {
+            OrderedValue::Object(members) => {
+                let mut seen = HashSet::new();
+                for (key, child) in members {
+                    let full = if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
+                    };
+                    if !seen.insert(key.as_str()) && out.len() < MAX_ERRORS {
+                        let msg = format!(
+                            "duplicate field {}",
+                            kubox_apimachinery::validation::go_quote(&full)
+                        );
+                        if !out.contains(&msg) {
+                            out.push(msg);
+                        }
+                    }
+                    let len = path.len();
+                    *path = full;
+                    walk(child, depth + 1, max, path, out);
+                    path.truncate(len);
+                }
+            }
+            OrderedValue::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let len = path.len();
+                    path.push_str(&format!("[{i}]"));
+                    walk(item, depth, max, path, out);
+                    path.truncate(len);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(doc, 0, max_depth, &mut String::new(), &mut out);
+    out
+}
+
 /// The message of one unknown field, as Go prints it: `unknown field "spec.foo"`.
 pub fn unknown_field(path: &str) -> String {
     format!(
@@ -463,6 +518,29 @@ mod tests {
         text.push_str("\"kind\": \"K\"}");
         let doc = OrderedValue::from_json(text.as_bytes()).unwrap();
         assert_eq!(strict_errors(&schema(), &doc).len(), 100);
+    }
+
+    #[test]
+    fn duplicates_of_schemaless_documents() {
+        let doc =
+            OrderedValue::from_json(br#"{"a": 1, "a": 2, "b": {"c": [{"d": 1, "d": 1}], "c": 0}}"#)
+                .unwrap();
+        assert_eq!(
+            duplicate_fields(&doc, None),
+            vec![
+                r#"duplicate field "a""#,
+                r#"duplicate field "b.c[0].d""#,
+                r#"duplicate field "b.c""#,
+            ]
+        );
+        let ops = OrderedValue::from_json(
+            br#"[{"op": "add", "op": "replace", "value": {"x": 1, "x": 2}}]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            duplicate_fields(&ops, Some(1)),
+            vec![r#"duplicate field "[0].op""#]
+        );
     }
 
     #[test]

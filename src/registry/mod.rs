@@ -119,7 +119,7 @@ pub struct GroupInfo {
 }
 
 /// An immutable view of everything served.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Snapshot {
     by_gvr: HashMap<(String, String, String), Arc<ResourceInfo>>,
     /// Groups in discovery order (core first).
@@ -182,13 +182,42 @@ impl Snapshot {
     }
 }
 
-/// The registry: a swappable snapshot.
+/// The registry: a swappable snapshot of the built-ins plus the custom resources CRDs add.
 pub struct Registry {
     current: RwLock<Arc<Snapshot>>,
+    builtin: Arc<Snapshot>,
+    custom: std::sync::Mutex<std::collections::BTreeMap<String, Vec<ResourceInfo>>>,
 }
 
 fn strs(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
+}
+
+/// Kubernetes' version priority as a sort key (smallest first = most preferred): GA before
+/// beta before alpha, higher numbers first; versions not shaped like `v1beta2` come last, by name.
+pub fn version_priority(v: &str) -> (u8, i64, i64, String) {
+    let parse = || -> Option<(u8, i64, i64)> {
+        let rest = v.strip_prefix('v')?;
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        let major: i64 = digits.parse().ok()?;
+        let tail = &rest[digits.len()..];
+        if tail.is_empty() {
+            return Some((0, -major, 0));
+        }
+        let (class, num) = if let Some(n) = tail.strip_prefix("beta") {
+            (1, n)
+        } else if let Some(n) = tail.strip_prefix("alpha") {
+            (2, n)
+        } else {
+            return None;
+        };
+        let minor: i64 = num.parse().ok()?;
+        Some((class, -major, -minor))
+    };
+    match parse() {
+        Some((c, ma, mi)) => (c, ma, mi, String::new()),
+        None => (3, 0, 0, v.to_string()),
+    }
 }
 
 /// Storage prefix: `/registry/{group}/{resource}/` (`core` for the core group).
@@ -265,9 +294,56 @@ impl Registry {
                 snap.insert(info);
             }
         }
+        let builtin = Arc::new(snap);
         Registry {
-            current: RwLock::new(Arc::new(snap)),
+            current: RwLock::new(builtin.clone()),
+            builtin,
+            custom: Default::default(),
         }
+    }
+
+    /// Serve (or re-serve) the resources of one CRD, replacing what it served before.
+    pub fn set_custom(&self, crd: &str, infos: Vec<ResourceInfo>) {
+        let mut custom = self.custom.lock().unwrap_or_else(|e| e.into_inner());
+        custom.insert(crd.to_string(), infos);
+        self.rebuild(&custom);
+    }
+
+    /// Stop serving one CRD's resources.
+    pub fn remove_custom(&self, crd: &str) {
+        let mut custom = self.custom.lock().unwrap_or_else(|e| e.into_inner());
+        if custom.remove(crd).is_some() {
+            self.rebuild(&custom);
+        }
+    }
+
+    /// Is something (built-in or another CRD) already serving this group/resource?
+    pub fn is_builtin(&self, group: &str, resource: &str) -> bool {
+        self.builtin.groups.iter().any(|g| g.name == group)
+            && self
+                .builtin
+                .by_gvr
+                .keys()
+                .any(|(g, _, r)| g == group && r == resource)
+    }
+
+    fn rebuild(&self, custom: &std::collections::BTreeMap<String, Vec<ResourceInfo>>) {
+        let mut snap = (*self.builtin).clone();
+        // Custom groups follow the built-ins, ordered by name (kube-aggregator gives CRD groups
+        // one priority); versions within a group come in the order the CRD's entries list them
+        // (preferred first).
+        let mut infos: Vec<&ResourceInfo> = custom.values().flatten().collect();
+        infos.sort_by(|a, b| a.group.cmp(&b.group));
+        for info in infos {
+            snap.insert(info.clone());
+        }
+        for g in snap.groups.iter_mut() {
+            if self.builtin.group(&g.name).is_none() {
+                g.versions
+                    .sort_by(|a, b| version_priority(a).cmp(&version_priority(b)));
+            }
+        }
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(snap);
     }
 
     /// The current snapshot.

@@ -58,10 +58,37 @@ pub trait Strategy: Send + Sync {
         Ok(obj)
     }
 
+    /// Where the scale subresource reads and writes replicas (built-in workloads: spec.replicas,
+    /// status.replicas, and a selector computed from spec.selector).
+    fn scale_paths(&self) -> ScalePaths {
+        ScalePaths {
+            spec_replicas: ".spec.replicas".into(),
+            status_replicas: ".status.replicas".into(),
+            label_selector: None,
+        }
+    }
+
+    /// Custom resources keep apiVersion and kind on list items; built-in lists drop them.
+    fn is_custom(&self) -> bool {
+        false
+    }
+
     /// Does a delete return the deleted object (true) or a Status (false)?
     fn return_deleted_object(&self) -> bool {
         false
     }
+}
+
+/// JSON paths of a scale subresource.
+#[derive(Debug, Clone)]
+pub struct ScalePaths {
+    /// Desired replicas (`.spec.replicas`).
+    pub spec_replicas: String,
+    /// Observed replicas (`.status.replicas`).
+    pub status_replicas: String,
+    /// A string label selector in the object (custom resources), or None to derive it from
+    /// `spec.selector`.
+    pub label_selector: Option<String>,
 }
 
 /// The strategy every built-in resource uses, parameterised by its catalogue entry.
@@ -170,6 +197,16 @@ impl Strategy for BuiltinStrategy {
         }
         if self.kind == "Namespace" && self.group.is_empty() {
             obj["spec"] = json!({"finalizers": ["kubernetes"]});
+        }
+        if self.kind == "CustomResourceDefinition" {
+            let mut f: Vec<Value> = obj["metadata"]["finalizers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if !f.contains(&json!(crate::crd::FINALIZER)) {
+                f.push(json!(crate::crd::FINALIZER));
+            }
+            obj["metadata"]["finalizers"] = json!(f);
         }
     }
 
@@ -418,6 +455,9 @@ fn kind_validation(group: &str, kind: &str, obj: &Value) -> Vec<FieldError> {
                     ));
                 }
             }
+        }
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            errs.extend(crate::crd::validation::validate_crd(obj))
         }
         _ => {}
     }

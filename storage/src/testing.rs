@@ -46,6 +46,7 @@ impl Default for SuiteConfig {
 pub struct Fixture {
     /// The store.
     pub store: Arc<dyn Store>,
+    // Declared after `store`, so dropped after it: a database closes before its directory goes.
     guard: Option<Box<dyn Any + Send + Sync>>,
 }
 
@@ -64,14 +65,6 @@ impl Fixture {
             store: Arc::new(store),
             guard: Some(Box::new(guard)),
         }
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        // Drop the store before the guard: a database must close before its directory goes.
-        self.store = Arc::new(MemoryStore::new());
-        self.guard.take();
     }
 }
 

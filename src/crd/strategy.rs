@@ -1,0 +1,327 @@
+//! The strategy of one served version of a custom resource, built from its CRD.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use kubox_apimachinery::patch_meta::BuiltinPatchMeta;
+use kubox_apimachinery::printers::{self, ColumnDefinition};
+use kubox_apimachinery::validation::{self, FieldError, NameValidation};
+use serde_json::{json, Value};
+
+use crate::jsonpath::Path;
+use crate::registry::strategy::{spec_of, ScalePaths, Strategy};
+
+/// A printer column of a CRD version.
+#[derive(Debug, Clone)]
+pub struct PrinterColumn {
+    /// Column name.
+    pub name: String,
+    /// OpenAPI type (`string`, `integer`, `number`, `boolean`, `date`).
+    pub type_: String,
+    /// OpenAPI format.
+    pub format: String,
+    /// Description.
+    pub description: String,
+    /// 0 = always shown, >0 = only with `-o wide`.
+    pub priority: i32,
+    /// The JSONPath that fills it.
+    pub path: Path,
+}
+
+/// Behaviour of one custom resource version.
+pub struct CustomResourceStrategy {
+    /// Group.
+    pub group: String,
+    /// Kind.
+    pub kind: String,
+    /// Namespaced or cluster-scoped.
+    pub namespaced: bool,
+    /// `subresources.status` is set.
+    pub status: bool,
+    /// `subresources.scale` paths.
+    pub scale: Option<ScalePaths>,
+    /// Printer columns (empty = the default NAME, AGE).
+    pub columns: Vec<PrinterColumn>,
+    /// Leaked, 'static column definitions for the Table encoder.
+    column_defs: &'static [ColumnDefinition],
+    /// Selectable fields (`spec.color`), from `selectableFields`.
+    pub selectable: &'static [&'static str],
+    /// Version-specific schema machinery (validation, pruning, defaulting, CEL).
+    pub schema: Option<Arc<dyn SchemaOps>>,
+    /// Conversion between versions.
+    pub conversion: Arc<dyn Converter>,
+}
+
+/// What a CRD's structural schema does to objects of one version.
+pub trait SchemaOps: Send + Sync {
+    /// Apply defaults (on create, update and read).
+    fn default(&self, obj: &mut Value);
+    /// Remove unknown fields; returns their paths.
+    fn prune(&self, obj: &mut Value) -> Vec<String>;
+    /// Validate (schema and CEL rules); `old` is set on update for transition rules.
+    fn validate(&self, obj: &Value, old: Option<&Value>) -> Vec<FieldError>;
+}
+
+/// Converts custom resources between versions (`None` strategy or a webhook).
+pub trait Converter: Send + Sync {
+    /// Convert `obj` from apiVersion `from` to `to`.
+    fn convert(&self, obj: Value, from: &str, to: &str) -> Result<Value, String>;
+}
+
+/// The `None` conversion strategy: only apiVersion changes.
+pub struct NoConversion;
+
+impl Converter for NoConversion {
+    fn convert(&self, obj: Value, _from: &str, _to: &str) -> Result<Value, String> {
+        Ok(obj)
+    }
+}
+
+fn leak_columns(cols: &[PrinterColumn]) -> &'static [ColumnDefinition] {
+    let mut defs = vec![ColumnDefinition {
+        name: "Name",
+        type_: "string",
+        format: "name",
+        description: "Name must be unique within a namespace.",
+        priority: 0,
+    }];
+    if cols.is_empty() {
+        defs.push(ColumnDefinition {
+            name: "Age",
+            type_: "date",
+            format: "",
+            description: "CreationTimestamp is a timestamp representing the server time when this object was created.",
+            priority: 0,
+        });
+    }
+    for c in cols {
+        defs.push(ColumnDefinition {
+            name: Box::leak(c.name.clone().into_boxed_str()),
+            type_: Box::leak(c.type_.clone().into_boxed_str()),
+            format: Box::leak(c.format.clone().into_boxed_str()),
+            description: Box::leak(c.description.clone().into_boxed_str()),
+            priority: c.priority,
+        });
+    }
+    Box::leak(defs.into_boxed_slice())
+}
+
+impl CustomResourceStrategy {
+    /// A strategy; column and selectable-field tables are built once here.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        group: &str,
+        kind: &str,
+        namespaced: bool,
+        status: bool,
+        scale: Option<ScalePaths>,
+        columns: Vec<PrinterColumn>,
+        selectable: Vec<String>,
+        schema: Option<Arc<dyn SchemaOps>>,
+        conversion: Arc<dyn Converter>,
+    ) -> Self {
+        // Column and field tables are leaked once per CRD version registration: bounded by the
+        // number of CRD changes, and what lets Strategy hand out 'static slices.
+        let column_defs = leak_columns(&columns);
+        let selectable: Vec<&'static str> = selectable
+            .into_iter()
+            .map(|s| &*Box::leak(s.into_boxed_str()))
+            .collect();
+        CustomResourceStrategy {
+            group: group.to_string(),
+            kind: kind.to_string(),
+            namespaced,
+            status,
+            scale,
+            columns,
+            column_defs,
+            selectable: Box::leak(selectable.into_boxed_slice()),
+            schema,
+            conversion,
+        }
+    }
+}
+
+fn cell(v: Option<&Value>, type_: &str, now: SystemTime) -> Value {
+    match v {
+        None | Some(Value::Null) => Value::Null,
+        Some(v) if type_ == "date" => match v
+            .as_str()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        {
+            Some(t) => {
+                let then: SystemTime = t.into();
+                json!(printers::human_duration(
+                    now.duration_since(then).unwrap_or_default()
+                ))
+            }
+            None => v.clone(),
+        },
+        Some(Value::Array(a)) if a.len() == 1 => a[0].clone(),
+        Some(v) => v.clone(),
+    }
+}
+
+impl Strategy for CustomResourceStrategy {
+    fn has_status(&self) -> bool {
+        self.status
+    }
+
+    fn prepare_for_create(&self, obj: &mut Value) {
+        if self.status {
+            if let Some(m) = obj.as_object_mut() {
+                m.remove("status");
+            }
+        }
+        obj["metadata"]["generation"] = json!(1);
+    }
+
+    fn prepare_for_update(&self, new: &mut Value, old: &Value, subresource: &str) {
+        if self.status {
+            if subresource == "status" {
+                let status = new.get("status").cloned();
+                let meta = new.get("metadata").cloned();
+                *new = old.clone();
+                match status {
+                    Some(s) => new["status"] = s,
+                    None => {
+                        if let Some(m) = new.as_object_mut() {
+                            m.remove("status");
+                        }
+                    }
+                }
+                if let Some(meta) = meta {
+                    for k in ["labels", "annotations", "resourceVersion"] {
+                        match meta.get(k) {
+                            Some(v) => new["metadata"][k] = v.clone(),
+                            None => {
+                                if let Some(m) = new["metadata"].as_object_mut() {
+                                    m.remove(k);
+                                }
+                            }
+                        }
+                    }
+                }
+            } else {
+                match old.get("status") {
+                    Some(s) => new["status"] = s.clone(),
+                    None => {
+                        if let Some(m) = new.as_object_mut() {
+                            m.remove("status");
+                        }
+                    }
+                }
+            }
+        }
+        let gen = old["metadata"]["generation"].as_i64().unwrap_or(1);
+        // Without a status subresource every non-metadata change counts; with one, spec_of
+        // already leaves status out.
+        let changed = if self.status {
+            spec_of(new) != spec_of(old)
+        } else {
+            let strip = |v: &Value| {
+                let mut o = v.clone();
+                if let Some(m) = o.as_object_mut() {
+                    m.remove("metadata");
+                    m.remove("apiVersion");
+                    m.remove("kind");
+                }
+                o
+            };
+            strip(new) != strip(old)
+        };
+        new["metadata"]["generation"] = json!(if changed { gen + 1 } else { gen });
+    }
+
+    fn default(&self, obj: &mut Value) {
+        if let Some(s) = &self.schema {
+            s.default(obj);
+            s.prune(obj);
+        }
+    }
+
+    fn validate(&self, obj: &Value) -> Result<Vec<FieldError>, String> {
+        let mut errs = validation::validate_object_meta(
+            &obj["metadata"],
+            self.namespaced,
+            NameValidation::Subdomain,
+        );
+        if let Some(s) = &self.schema {
+            errs.extend(s.validate(obj, None));
+        }
+        Ok(errs)
+    }
+
+    fn validate_update(&self, new: &Value, old: &Value) -> Result<Vec<FieldError>, String> {
+        let mut errs = validation::validate_object_meta(
+            &new["metadata"],
+            self.namespaced,
+            NameValidation::Subdomain,
+        );
+        errs.extend(validation::validate_object_meta_update(
+            &new["metadata"],
+            &old["metadata"],
+        ));
+        if let Some(s) = &self.schema {
+            errs.extend(s.validate(new, Some(old)));
+        }
+        Ok(errs)
+    }
+
+    fn selectable_fields(&self) -> &'static [&'static str] {
+        self.selectable
+    }
+
+    fn columns(&self) -> &'static [ColumnDefinition] {
+        self.column_defs
+    }
+
+    fn row_cells(&self, obj: &Value, now: SystemTime) -> Vec<Value> {
+        let mut cells = vec![obj["metadata"]["name"].clone()];
+        if self.columns.is_empty() {
+            cells.push(cell(obj["metadata"].get("creationTimestamp"), "date", now));
+        }
+        for c in &self.columns {
+            let values = c.path.values(obj);
+            let v = match values.len() {
+                0 => None,
+                1 => values.first().copied(),
+                _ => None,
+            };
+            let v = if values.len() > 1 {
+                Some(json!(values
+                    .iter()
+                    .map(|v| match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",")))
+            } else {
+                v.cloned()
+            };
+            cells.push(cell(v.as_ref(), &c.type_, now));
+        }
+        cells
+    }
+
+    fn patch_meta(&self) -> Option<BuiltinPatchMeta> {
+        None
+    }
+
+    fn is_custom(&self) -> bool {
+        true
+    }
+
+    fn convert(&self, obj: Value, from: &str, to: &str) -> Result<Value, String> {
+        self.conversion.convert(obj, from, to)
+    }
+
+    fn scale_paths(&self) -> ScalePaths {
+        self.scale.clone().unwrap_or(ScalePaths {
+            spec_replicas: ".spec.replicas".into(),
+            status_replicas: ".status.replicas".into(),
+            label_selector: None,
+        })
+    }
+}

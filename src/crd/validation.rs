@@ -1,0 +1,111 @@
+//! Validation of CustomResourceDefinition objects, and the schema machinery for their custom
+//! resources.
+
+use std::sync::Arc;
+
+use kubox_apimachinery::validation::{self, FieldError};
+use serde_json::Value;
+
+use super::strategy::SchemaOps;
+
+/// The schema operations for one version of a CRD (None when it has no schema).
+pub fn schema_ops(_crd: &Value, _version: &Value) -> Option<Arc<dyn SchemaOps>> {
+    None
+}
+
+/// Checks on a CRD beyond its shape: names, group, versions, scope.
+pub fn validate_crd(crd: &Value) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let spec = &crd["spec"];
+    let group = spec["group"].as_str().unwrap_or_default();
+    let plural = spec["names"]["plural"].as_str().unwrap_or_default();
+    let name = crd["metadata"]["name"].as_str().unwrap_or_default();
+    if group.is_empty() {
+        errs.push(FieldError::required("spec.group", ""));
+    } else {
+        if !group.contains('.') {
+            errs.push(FieldError::invalid(
+                "spec.group",
+                group,
+                "should be a domain with at least one dot",
+            ));
+        }
+        for m in validation::is_dns1123_subdomain(group) {
+            errs.push(FieldError::invalid("spec.group", group, m));
+        }
+    }
+    if plural.is_empty() {
+        errs.push(FieldError::required("spec.names.plural", ""));
+    } else {
+        for m in validation::is_dns1035_label(plural) {
+            errs.push(FieldError::invalid("spec.names.plural", plural, m));
+        }
+    }
+    if !plural.is_empty() && !group.is_empty() && name != format!("{plural}.{group}") {
+        errs.push(FieldError::invalid(
+            "metadata.name",
+            name,
+            "must be spec.names.plural+\".\"+spec.group",
+        ));
+    }
+    let kind = spec["names"]["kind"].as_str().unwrap_or_default();
+    if kind.is_empty() {
+        errs.push(FieldError::required("spec.names.kind", ""));
+    }
+    if let Some(singular) = spec["names"]["singular"].as_str().filter(|s| !s.is_empty()) {
+        for m in validation::is_dns1035_label(singular) {
+            errs.push(FieldError::invalid("spec.names.singular", singular, m));
+        }
+    }
+    match spec["scope"].as_str() {
+        Some("Namespaced") | Some("Cluster") => {}
+        Some(other) => errs.push(FieldError::not_supported(
+            "spec.scope",
+            other,
+            &["Cluster", "Namespaced"],
+        )),
+        None => errs.push(FieldError::required("spec.scope", "")),
+    }
+    let versions = spec["versions"].as_array().cloned().unwrap_or_default();
+    if versions.is_empty() {
+        errs.push(FieldError::invalid_rendered(
+            "spec.versions",
+            "null",
+            "must have exactly one version marked as storage version",
+        ));
+    } else {
+        let storage = versions.iter().filter(|v| v["storage"] == true).count();
+        if storage != 1 {
+            errs.push(FieldError::invalid_rendered(
+                "spec.versions",
+                "[]apiextensions.CustomResourceDefinitionVersion{...}",
+                "must have exactly one version marked as storage version",
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, v) in versions.iter().enumerate() {
+            let vn = v["name"].as_str().unwrap_or_default();
+            if !seen.insert(vn.to_string()) {
+                errs.push(FieldError::duplicate(
+                    format!("spec.versions[{i}].name"),
+                    vn,
+                ));
+            }
+            for m in validation::is_dns1035_label(vn) {
+                errs.push(FieldError::invalid(
+                    format!("spec.versions[{i}].name"),
+                    vn,
+                    m,
+                ));
+            }
+        }
+        if !versions.iter().any(|v| v["served"] == true) {
+            errs.push(FieldError::invalid_rendered(
+                "spec.versions",
+                "[]apiextensions.CustomResourceDefinitionVersion{...}",
+                "must have at least one version marked as served",
+            ));
+        }
+    }
+    errs
+}

@@ -1,0 +1,276 @@
+//! CustomResourceDefinitions: registration, serving, names, deletion, restart.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use http::Method;
+use serde_json::{json, Value};
+
+const CRDS: &str = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
+const WIDGETS: &str = "/apis/example.com/v1/namespaces/default/widgets";
+
+fn widget_crd() -> Value {
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "shortNames": ["wd"], "categories": ["all"]},
+            "versions": [
+                {"name": "v1", "served": true, "storage": true,
+                 "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "properties": {"size": {"type": "integer"}, "color": {"type": "string"}, "replicas": {"type": "integer"}}},
+                    "status": {"type": "object", "properties": {"ready": {"type": "boolean"}, "replicas": {"type": "integer"}, "selector": {"type": "string"}}}}}},
+                 "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas", "labelSelectorPath": ".status.selector"}},
+                 "additionalPrinterColumns": [
+                    {"name": "Color", "type": "string", "jsonPath": ".spec.color"},
+                    {"name": "Size", "type": "integer", "jsonPath": ".spec.size", "priority": 1}]},
+                {"name": "v1beta1", "served": true, "storage": false,
+                 "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}
+            ]
+        }
+    })
+}
+
+fn widget(name: &str) -> Value {
+    json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": name}, "spec": {"size": 3, "color": "blue", "replicas": 1}})
+}
+
+#[tokio::test]
+async fn creating_a_crd_serves_its_api_at_once_and_establishes_it() {
+    let h = server().await;
+    let r = post_json(&h, CRDS, &widget_crd()).await;
+    assert_eq!(
+        r.status.as_u16(),
+        201,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(
+        r.json()["metadata"]["finalizers"],
+        json!(["customresourcecleanup.apiextensions.k8s.io"])
+    );
+    let w = post_json(&h, WIDGETS, &widget("w1")).await;
+    assert_eq!(
+        w.status.as_u16(),
+        201,
+        "{}",
+        String::from_utf8_lossy(&w.body)
+    );
+    assert_eq!(w.json()["metadata"]["generation"], 1);
+    let crd = get(&h, &format!("{CRDS}/widgets.example.com")).await.json();
+    let conds = crd["status"]["conditions"].as_array().unwrap();
+    for ty in ["NamesAccepted", "Established"] {
+        assert!(
+            conds
+                .iter()
+                .any(|c| c["type"] == ty && c["status"] == "True"),
+            "{crd}"
+        );
+    }
+    assert_eq!(crd["status"]["storedVersions"], json!(["v1"]));
+    let disc = get(&h, "/apis/example.com").await.json();
+    assert_eq!(disc["preferredVersion"]["version"], "v1");
+    let res = get(&h, "/apis/example.com/v1").await.json();
+    let names: Vec<&str> = res["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["widgets", "widgets/status", "widgets/scale"]);
+    assert_eq!(res["resources"][0]["shortNames"], json!(["wd"]));
+}
+
+#[tokio::test]
+async fn custom_resources_are_served_at_every_served_version() {
+    let h = server().await;
+    post_json(&h, CRDS, &widget_crd()).await;
+    post_json(&h, WIDGETS, &widget("w1")).await;
+    let beta = get(
+        &h,
+        "/apis/example.com/v1beta1/namespaces/default/widgets/w1",
+    )
+    .await
+    .json();
+    assert_eq!(beta["apiVersion"], "example.com/v1beta1");
+    assert_eq!(beta["spec"]["color"], "blue");
+    let list = get(&h, "/apis/example.com/v1/widgets").await.json();
+    assert_eq!(list["kind"], "WidgetList");
+    assert_eq!(
+        list["items"][0]["kind"], "Widget",
+        "custom resource lists keep apiVersion/kind per item"
+    );
+}
+
+#[tokio::test]
+async fn custom_resources_support_status_scale_and_printer_columns() {
+    let h = server().await;
+    post_json(&h, CRDS, &widget_crd()).await;
+    post_json(&h, WIDGETS, &widget("w1")).await;
+    let r = patch(
+        &h,
+        &format!("{WIDGETS}/w1/status"),
+        "application/merge-patch+json",
+        r#"{"status":{"ready":true,"replicas":1,"selector":"app=w"},"spec":{"size":99}}"#,
+    )
+    .await
+    .json();
+    assert_eq!(
+        (r["status"]["ready"].as_bool(), r["spec"]["size"].as_i64()),
+        (Some(true), Some(3))
+    );
+    assert_eq!(r["metadata"]["generation"], 1);
+    let s = patch(
+        &h,
+        &format!("{WIDGETS}/w1/scale"),
+        "application/merge-patch+json",
+        r#"{"spec":{"replicas":4}}"#,
+    )
+    .await
+    .json();
+    assert_eq!(
+        (
+            s["spec"]["replicas"].as_i64(),
+            s["status"]["selector"].as_str()
+        ),
+        (Some(4), Some("app=w"))
+    );
+    let w = get(&h, &format!("{WIDGETS}/w1")).await.json();
+    assert_eq!(
+        (
+            w["spec"]["replicas"].as_i64(),
+            w["metadata"]["generation"].as_i64()
+        ),
+        (Some(4), Some(2))
+    );
+    let t = send_with(
+        &h,
+        Method::GET,
+        WIDGETS,
+        &[("accept", "application/json;as=Table;v=v1;g=meta.k8s.io")],
+        "",
+    )
+    .await
+    .json();
+    let cols: Vec<&str> = t["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(cols, vec!["Name", "Color", "Size"]);
+    assert_eq!(t["rows"][0]["cells"], json!(["w1", "blue", 3]));
+}
+
+#[tokio::test]
+async fn strategic_merge_patch_on_a_custom_resource_is_415() {
+    let h = server().await;
+    post_json(&h, CRDS, &widget_crd()).await;
+    post_json(&h, WIDGETS, &widget("w1")).await;
+    let r = patch(
+        &h,
+        &format!("{WIDGETS}/w1"),
+        "application/strategic-merge-patch+json",
+        r#"{"spec":{"size":1}}"#,
+    )
+    .await;
+    r.status_failure(415, "UnsupportedMediaType");
+}
+
+#[tokio::test]
+async fn conflicting_names_are_not_accepted() {
+    let h = server().await;
+    post_json(&h, CRDS, &widget_crd()).await;
+    let mut other = widget_crd();
+    other["metadata"]["name"] = json!("gadgets.example.com");
+    other["spec"]["names"] =
+        json!({"plural": "gadgets", "singular": "gadget", "kind": "Gadget", "shortNames": ["wd"]});
+    assert_eq!(post_json(&h, CRDS, &other).await.status.as_u16(), 201);
+    let crd = get(&h, &format!("{CRDS}/gadgets.example.com")).await.json();
+    let accepted = crd["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "NamesAccepted")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (accepted["status"].as_str(), accepted["reason"].as_str()),
+        (Some("False"), Some("ShortNamesConflict"))
+    );
+    get(&h, "/apis/example.com/v1/namespaces/default/gadgets")
+        .await
+        .status_failure(404, "NotFound");
+}
+
+#[tokio::test]
+async fn invalid_crds_are_refused_with_causes() {
+    let h = server().await;
+    let mut bad = widget_crd();
+    bad["metadata"]["name"] = json!("wrong.example.com");
+    bad["spec"]["versions"][1]["storage"] = json!(true);
+    let s = post_json(&h, CRDS, &bad)
+        .await
+        .status_failure(422, "Invalid");
+    let fields: Vec<&str> = s["details"]["causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["field"].as_str().unwrap())
+        .collect();
+    assert!(
+        fields.contains(&"metadata.name") && fields.contains(&"spec.versions"),
+        "{s}"
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_crd_deletes_its_resources_then_its_api() {
+    let h = server().await;
+    post_json(&h, CRDS, &widget_crd()).await;
+    post_json(&h, WIDGETS, &widget("w1")).await;
+    let r = send(
+        &h,
+        Method::DELETE,
+        &format!("{CRDS}/widgets.example.com"),
+        "",
+        "",
+    )
+    .await;
+    assert!(
+        r.status.is_success(),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    get(&h, &format!("{CRDS}/widgets.example.com"))
+        .await
+        .status_failure(404, "NotFound");
+    get(&h, "/apis/example.com/v1")
+        .await
+        .status_failure(404, "NotFound");
+    // A new CRD of the same name starts empty.
+    post_json(&h, CRDS, &widget_crd()).await;
+    let list = get(&h, WIDGETS).await.json();
+    assert_eq!(list["items"], json!([]));
+}
+
+#[tokio::test]
+async fn crds_and_custom_resources_survive_a_restart_on_sled() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Server::builder().sled(dir.path()).start().await.unwrap();
+    post_json(&h, CRDS, &widget_crd()).await;
+    post_json(&h, WIDGETS, &widget("kept")).await;
+    h.shutdown().await.unwrap();
+    let h = Server::builder().sled(dir.path()).start().await.unwrap();
+    let w = get(&h, &format!("{WIDGETS}/kept")).await;
+    assert_eq!(
+        w.status.as_u16(),
+        200,
+        "{}",
+        String::from_utf8_lossy(&w.body)
+    );
+    assert_eq!(w.json()["spec"]["color"], "blue");
+    h.shutdown().await.unwrap();
+}
