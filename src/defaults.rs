@@ -154,11 +154,16 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
             set_default(spec, "replicas", json!(1));
             set_default(spec, "podManagementPolicy", json!("OrderedReady"));
             set_default(spec, "revisionHistoryLimit", json!(10));
-            set_default(
-                spec,
-                "updateStrategy",
-                json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
-            );
+            set_default(spec, "updateStrategy", json!({}));
+            set_default(&mut spec["updateStrategy"], "type", json!("RollingUpdate"));
+            if spec["updateStrategy"]["type"] == json!("RollingUpdate") {
+                set_default(&mut spec["updateStrategy"], "rollingUpdate", json!({}));
+                set_default(
+                    &mut spec["updateStrategy"]["rollingUpdate"],
+                    "partition",
+                    json!(0),
+                );
+            }
             set_default(
                 spec,
                 "persistentVolumeClaimRetentionPolicy",
@@ -169,11 +174,14 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
         ("apps", "DaemonSet") if spec_present => {
             let spec = &mut obj["spec"];
             set_default(spec, "revisionHistoryLimit", json!(10));
-            set_default(
-                spec,
-                "updateStrategy",
-                json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}),
-            );
+            set_default(spec, "updateStrategy", json!({}));
+            set_default(&mut spec["updateStrategy"], "type", json!("RollingUpdate"));
+            if spec["updateStrategy"]["type"] == json!("RollingUpdate") {
+                set_default(&mut spec["updateStrategy"], "rollingUpdate", json!({}));
+                let ru = &mut spec["updateStrategy"]["rollingUpdate"];
+                set_default(ru, "maxUnavailable", json!(1));
+                set_default(ru, "maxSurge", json!(0));
+            }
             default_template(obj);
         }
         ("batch", "Job") if spec_present => {
@@ -284,6 +292,23 @@ mod tests {
         assert_eq!(
             d["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"],
             json!("IfNotPresent")
+        );
+    }
+
+    #[test]
+    fn empty_update_strategies_get_their_type_and_parameters() {
+        let tmpl = json!({"template": {"spec": {"containers": [{"name": "a", "image": "x:1"}]}}, "updateStrategy": {}});
+        let mut ss = json!({"spec": tmpl.clone()});
+        apply("apps", "StatefulSet", &mut ss);
+        assert_eq!(
+            ss["spec"]["updateStrategy"],
+            json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}})
+        );
+        let mut ds = json!({"spec": tmpl});
+        apply("apps", "DaemonSet", &mut ds);
+        assert_eq!(
+            ds["spec"]["updateStrategy"]["rollingUpdate"]["maxUnavailable"],
+            1
         );
     }
 }
