@@ -947,7 +947,7 @@ pub async fn delete_collection(ctx: Ctx) -> ApiResult<Response<Body>> {
         .current_revision()
         .await
         .map_err(|e| status::from_store(e, &ctx.gr(), ""))?;
-    for o in deleted.iter_mut() {
+    for o in deleted.iter_mut().filter(|_| !ctx.info.strategy.is_custom()) {
         if let Some(m) = o.as_object_mut() {
             m.remove("apiVersion");
             m.remove("kind");
