@@ -29,6 +29,9 @@ pub struct ApiState {
     pub crds: crate::crd::Tracker,
     /// Cluster-IP allocation for Services.
     pub service_ips: crate::allocators::ServiceIps,
+    /// The garbage collector runs: DELETE adds the `orphan` / `foregroundDeletion` finalizers
+    /// the propagation policy asks for (kube-apiserver's `--enable-garbage-collector`).
+    pub garbage_collection: bool,
 }
 
 /// Route one request (RequestInfo is already in its extensions).

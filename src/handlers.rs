@@ -125,6 +125,22 @@ pub async fn get(ctx: Ctx) -> ApiResult<Response<Body>> {
         return subresources::get(ctx).await;
     }
     let rv = parse_resource_version(ctx.query.str("resourceVersion"))?;
+    if rv.is_none() && ctx.out == OutFormat::Json && objects::servable_as_stored(&ctx.info) {
+        // Fast path: the stored bytes are the answer.
+        let kv = ctx
+            .state
+            .store
+            .get(&ctx.key(), None)
+            .await
+            .map_err(|e| status::from_store(e, &ctx.gr(), &ctx.req.name))?;
+        if let Some(bytes) = objects::stamp(&kv.value, kv.mod_revision) {
+            return Ok(crate::body::bytes_response(
+                StatusCode::OK,
+                "application/json",
+                bytes,
+            ));
+        }
+    }
     let (obj, _) = ctx.read().await?;
     if let Some(min) = rv.filter(|r| *r > 0) {
         let current = ctx
@@ -194,8 +210,10 @@ fn list_options(ctx: &Ctx) -> ApiResult<(ListOptions, Option<usize>)> {
 
 /// One page of a filtered list: items (stored form), list revision, continue, remaining.
 pub struct Page {
-    /// Matching objects at the storage version, resourceVersion set.
+    /// Matching objects at the storage version, resourceVersion set (when decoded).
     pub items: Vec<Value>,
+    /// Matching objects as stored (when the caller allowed it and nothing needed decoding).
+    pub raw: Vec<KeyValue>,
     /// The revision the list was served at.
     pub revision: i64,
     /// Continue token for the next page.
@@ -210,6 +228,7 @@ pub async fn list_page(
     filter: &Filter,
     mut opts: ListOptions,
     limit: Option<usize>,
+    raw_ok: bool,
 ) -> ApiResult<Page> {
     let prefix = ctx.info.collection_prefix(&ctx.req.namespace);
     let gr = ctx.gr();
@@ -229,9 +248,13 @@ pub async fn list_page(
         }
     }
     let mut items = Vec::new();
+    let mut raw = Vec::new();
     let mut revision = 0;
+    // Without selectors, objects need not be decoded to be selected; the caller decides
+    // whether it needs them decoded (`Page::items`) or can serve the stored bytes (`Page::raw`).
+    let decode = !(filter.is_everything() && raw_ok);
     loop {
-        let want = limit.map(|l| l - items.len());
+        let want = limit.map(|l| l - items.len() - raw.len());
         opts.limit = want;
         let page = ctx
             .state
@@ -249,13 +272,17 @@ pub async fn list_page(
             {
                 continue;
             }
+            if !decode {
+                raw.push(kv.clone());
+                continue;
+            }
             let obj = from_stored(kv)?;
             if filter.matches(&obj) {
                 items.push(obj);
             }
         }
         match page.continue_token {
-            Some(token) if limit.is_some_and(|l| items.len() < l) => {
+            Some(token) if limit.is_some_and(|l| items.len() + raw.len() < l) => {
                 opts = ListOptions {
                     revision: None,
                     limit: None,
@@ -270,6 +297,7 @@ pub async fn list_page(
                 };
                 return Ok(Page {
                     items,
+                    raw,
                     revision,
                     continue_token: token,
                     remaining,
@@ -277,6 +305,22 @@ pub async fn list_page(
             }
         }
     }
+}
+
+/// A `…List` document assembled from stored bytes (None if one of them lacks the layout).
+fn raw_list(info: &ResourceInfo, meta: &Value, kvs: &[KeyValue]) -> Option<Vec<u8>> {
+    let head = json!({"kind": list_kind(info), "apiVersion": info.api_version(), "metadata": meta});
+    let mut out = serde_json::to_vec(&head).ok()?;
+    out.pop();
+    out.extend_from_slice(b",\"items\":[");
+    for (i, kv) in kvs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&objects::stamp(&kv.value, kv.mod_revision)?);
+    }
+    out.extend_from_slice(b"]}");
+    Some(out)
 }
 
 fn opts_has_continue(q: &Query) -> bool {
@@ -287,13 +331,28 @@ fn opts_has_continue(q: &Query) -> bool {
 pub async fn list(ctx: Ctx) -> ApiResult<Response<Body>> {
     let filter = Filter::from_query(&ctx.query, &ctx.info)?;
     let (opts, limit) = list_options(&ctx)?;
-    let page = list_page(&ctx, &filter, opts, limit).await?;
+    let fast = ctx.out == OutFormat::Json && objects::servable_as_stored(&ctx.info);
+    let page = list_page(&ctx, &filter, opts, limit, fast).await?;
     let mut meta = json!({"resourceVersion": page.revision.to_string()});
     if let Some(c) = &page.continue_token {
         meta["continue"] = json!(c);
         if let Some(r) = page.remaining {
             meta["remainingItemCount"] = json!(r);
         }
+    }
+    if fast && page.items.is_empty() {
+        // Fast path: the list is written from the stored bytes, items keep apiVersion/kind.
+        if let Some(body) = raw_list(&ctx.info, &meta, &page.raw) {
+            return Ok(crate::body::bytes_response(
+                StatusCode::OK,
+                "application/json",
+                body,
+            ));
+        }
+    }
+    let mut page = page;
+    for kv in &page.raw {
+        page.items.push(from_stored(kv)?);
     }
     let mut items = Vec::with_capacity(page.items.len());
     for o in page.items {
@@ -685,11 +744,6 @@ pub async fn update_object(
             .await
             .map_err(|e| status::from_store(e, &gr, &name))?;
         objects::set_resource_version(&mut new, rev);
-        // The last finalizer in a terminating namespace may be what it waited for.
-        let ns = objects::namespace_of(&new).to_string();
-        if info.namespaced && namespace_terminating(ctx, &ns).await {
-            crate::namespace::finish_deletion(&ctx.state, &ns).await?;
-        }
         return Ok((new, false));
     }
     // A no-op update writes nothing and keeps the resourceVersion.
@@ -712,14 +766,6 @@ pub async fn update_object(
     Ok((new, true))
 }
 
-async fn namespace_terminating(ctx: &Ctx, ns: &str) -> bool {
-    let key = crate::registry::storage_prefix("", "namespaces") + ns;
-    match ctx.state.store.get(&key, None).await {
-        Ok(kv) => from_stored(&kv).is_ok_and(|o| o["status"]["phase"] == json!("Terminating")),
-        Err(_) => false,
-    }
-}
-
 /// PATCH an object (JSON patch, merge patch, strategic merge patch, apply).
 pub async fn patch(ctx: Ctx) -> ApiResult<Response<Body>> {
     patch::patch(ctx).await
@@ -738,6 +784,21 @@ fn delete_options(ctx: &Ctx) -> ApiResult<Value> {
     }
     if let Some(g) = ctx.query.int("gracePeriodSeconds")? {
         opts["gracePeriodSeconds"] = json!(g);
+    }
+    if let Some(o) = ctx.query.get("orphanDependents") {
+        opts["orphanDependents"] = json!(matches!(o, "true" | "1"));
+    }
+    if opts["orphanDependents"].is_boolean() && opts["propagationPolicy"].is_string() {
+        return Err(ApiError::invalid(
+            "DeleteOptions",
+            "",
+            "",
+            &[kubox_apimachinery::validation::FieldError::invalid(
+                "propagationPolicy",
+                opts["propagationPolicy"].as_str().unwrap_or_default(),
+                "orphanDependents and deletionPropagation cannot be both set",
+            )],
+        ));
     }
     if let Some(p) = opts.get("propagationPolicy").and_then(Value::as_str) {
         if !matches!(p, "Orphan" | "Background" | "Foreground") {
@@ -837,39 +898,70 @@ pub async fn delete_object(
             "this namespace may not be deleted",
         ));
     }
+    let deleting = obj["metadata"]
+        .get("deletionTimestamp")
+        .is_some_and(|v| !v.is_null());
+    let now = json!(objects::timestamp(ctx.state.clock.now()));
+    if is_namespace
+        && (!deleting
+            || obj["spec"]["finalizers"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty()))
+    {
+        // kube's namespace REST: the first delete turns the namespace Terminating (the namespace
+        // controller empties and finalizes it); later ones wait while spec.finalizers remain.
+        if deleting {
+            return Ok((obj, false));
+        }
+        obj["metadata"]["deletionTimestamp"] = now;
+        obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+        obj["status"]["phase"] = json!("Terminating");
+        if let Some(f) = crate::controllers::gc::namespace_deletion_finalizers(
+            ctx.state.garbage_collection,
+            &obj,
+            opts,
+        ) {
+            obj["metadata"]["finalizers"] = json!(f);
+        }
+        if dry_run {
+            return Ok((obj, false));
+        }
+        let new = ctx
+            .state
+            .store
+            .update(&key, to_stored(&obj)?, Some(kv.mod_revision))
+            .await
+            .map_err(|e| status::from_store(e, &gr, name))?;
+        objects::set_resource_version(&mut obj, new.mod_revision);
+        return Ok((obj, false));
+    }
+    // The garbage collector's finalizers for the propagation asked for (or the default).
+    let gc_changed = match crate::controllers::gc::deletion_finalizers(
+        ctx.state.garbage_collection,
+        &ctx.info,
+        &obj,
+        opts,
+    ) {
+        Some(f) => {
+            obj["metadata"]["finalizers"] = json!(f);
+            true
+        }
+        None => false,
+    };
     let has_finalizers = obj["metadata"]["finalizers"]
         .as_array()
         .is_some_and(|a| !a.is_empty());
-    if is_namespace && !dry_run {
-        if obj["metadata"]
-            .get("deletionTimestamp")
-            .is_none_or(|v| v.is_null())
-        {
-            obj["metadata"]["deletionTimestamp"] = json!(objects::timestamp(ctx.state.clock.now()));
-            obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-            obj["status"]["phase"] = json!("Terminating");
-            let new = ctx
-                .state
-                .store
-                .update(&key, to_stored(&obj)?, Some(kv.mod_revision))
-                .await
-                .map_err(|e| status::from_store(e, &gr, name))?;
-            objects::set_resource_version(&mut obj, new.mod_revision);
-        }
-        let gone = crate::namespace::finish_deletion(&ctx.state, name).await?;
-        return Ok((obj, gone));
-    }
     if has_finalizers {
-        if obj["metadata"]
-            .get("deletionTimestamp")
-            .is_some_and(|v| !v.is_null())
-        {
+        if deleting && !gc_changed {
             return Ok((obj, false));
         }
-        obj["metadata"]["deletionTimestamp"] = json!(objects::timestamp(ctx.state.clock.now()));
-        obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-        if ctx.info.kind == "Namespace" && ctx.info.group.is_empty() {
-            obj["status"]["phase"] = json!("Terminating");
+        if !deleting {
+            obj["metadata"]["deletionTimestamp"] = now;
+            obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+            // kube's markAsDeleting: generation moves when deletion starts.
+            if let Some(g) = obj["metadata"]["generation"].as_i64().filter(|g| *g > 0) {
+                obj["metadata"]["generation"] = json!(g + 1);
+            }
         }
         if dry_run {
             return Ok((obj, false));
@@ -917,7 +1009,7 @@ pub async fn delete_collection(ctx: Ctx) -> ApiResult<Response<Body>> {
     let opts = delete_options(&ctx)?;
     let dry_run = ctx.query.dry_run()?;
     let (list_opts, _) = list_options(&ctx)?;
-    let page = list_page(&ctx, &filter, list_opts, None).await?;
+    let page = list_page(&ctx, &filter, list_opts, None, false).await?;
     let mut deleted = Vec::new();
     for obj in page.items {
         let name = name_of(&obj).to_string();
@@ -947,7 +1039,10 @@ pub async fn delete_collection(ctx: Ctx) -> ApiResult<Response<Body>> {
         .current_revision()
         .await
         .map_err(|e| status::from_store(e, &ctx.gr(), ""))?;
-    for o in deleted.iter_mut().filter(|_| !ctx.info.strategy.is_custom()) {
+    for o in deleted
+        .iter_mut()
+        .filter(|_| !ctx.info.strategy.is_custom())
+    {
         if let Some(m) = o.as_object_mut() {
             m.remove("apiVersion");
             m.remove("kind");

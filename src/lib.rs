@@ -18,6 +18,7 @@ pub mod api;
 pub mod body;
 mod bootstrap;
 pub mod chain;
+pub mod controllers;
 mod conversion;
 mod crd;
 mod defaults;
@@ -46,5 +47,6 @@ pub mod version;
 mod warning;
 mod watch;
 
+pub use controllers::{Controller, ControllerSet};
 pub use kubox_storage::{Clock, ManualClock, SystemClock};
 pub use server::{Server, ServerBuilder, ServerError, ServerHandle, StorageConfig};

@@ -27,15 +27,70 @@ pub fn set_resource_version(obj: &mut Value, rev: i64) {
 }
 
 /// Encode an object for storage (resourceVersion removed).
+///
+/// Layout: `{"metadata":{...},"apiVersion":...}` — metadata first, so that [`stamp`] can add the
+/// resourceVersion to the stored bytes without decoding them.
 pub fn to_stored(obj: &Value) -> ApiResult<Bytes> {
-    let mut o = obj.clone();
-    if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("resourceVersion");
-        m.remove("selfLink");
+    let err = |e: serde_json::Error| ApiError::internal(e.to_string());
+    let Some(top) = obj.as_object() else {
+        return serde_json::to_vec(obj).map(Bytes::from).map_err(err);
+    };
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"{\"metadata\":");
+    match top.get("metadata").and_then(Value::as_object) {
+        Some(meta) => {
+            out.push(b'{');
+            let mut first = true;
+            for (k, v) in meta {
+                if k == "resourceVersion" || k == "selfLink" {
+                    continue;
+                }
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                serde_json::to_writer(&mut out, k).map_err(err)?;
+                out.push(b':');
+                serde_json::to_writer(&mut out, v).map_err(err)?;
+            }
+            out.push(b'}');
+        }
+        None => out.extend_from_slice(b"{}"),
     }
-    serde_json::to_vec(&o)
-        .map(Bytes::from)
-        .map_err(|e| ApiError::internal(e.to_string()))
+    for (k, v) in top {
+        if k == "metadata" {
+            continue;
+        }
+        out.push(b',');
+        serde_json::to_writer(&mut out, k).map_err(err)?;
+        out.push(b':');
+        serde_json::to_writer(&mut out, v).map_err(err)?;
+    }
+    out.push(b'}');
+    Ok(Bytes::from(out))
+}
+
+/// The stored bytes with `metadata.resourceVersion` added, without decoding them; None when the
+/// bytes do not have the metadata-first layout of [`to_stored`].
+pub fn stamp(stored: &[u8], rev: i64) -> Option<Vec<u8>> {
+    const HEAD: &[u8] = b"{\"metadata\":{";
+    let rest = stored.strip_prefix(HEAD)?;
+    let mut out = Vec::with_capacity(stored.len() + 32);
+    out.extend_from_slice(HEAD);
+    out.extend_from_slice(b"\"resourceVersion\":\"");
+    out.extend_from_slice(rev.to_string().as_bytes());
+    out.push(b'"');
+    if !rest.starts_with(b"}") {
+        out.push(b',');
+    }
+    out.extend_from_slice(rest);
+    Some(out)
+}
+
+/// Can this resource's stored bytes be served as they are (plus a resourceVersion)? True for
+/// built-ins served at their storage version: nothing is converted or defaulted on read.
+pub fn servable_as_stored(info: &ResourceInfo) -> bool {
+    !info.strategy.is_custom() && info.api_version() == info.storage_api_version
 }
 
 /// Convert a stored object to the version a request is served at.
@@ -50,6 +105,11 @@ pub fn to_version(info: &ResourceInfo, obj: Value) -> ApiResult<Value> {
     };
     obj["apiVersion"] = json!(served);
     obj["kind"] = json!(info.kind);
+    // Custom resources are defaulted and pruned when read, as kube-apiserver's storage decoder
+    // does: a default added to the CRD later shows on objects stored before.
+    if info.strategy.is_custom() {
+        info.strategy.default(&mut obj);
+    }
     Ok(obj)
 }
 
@@ -94,4 +154,29 @@ pub fn labels_of(obj: &Value) -> std::collections::BTreeMap<String, String> {
 pub fn timestamp(t: std::time::SystemTime) -> String {
     let dt: chrono::DateTime<chrono::Utc> = t.into();
     dt.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_bytes_put_metadata_first_and_stamp_adds_the_resource_version() {
+        let obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "b"},
+            "metadata": {"name": "x", "resourceVersion": "9", "uid": "u"}});
+        let stored = to_stored(&obj).unwrap();
+        assert!(stored.starts_with(b"{\"metadata\":{\"name\""));
+        let stamped: Value = serde_json::from_slice(&stamp(&stored, 42).unwrap()).unwrap();
+        let mut expected = obj.clone();
+        expected["metadata"]["resourceVersion"] = json!("42");
+        assert_eq!(stamped, expected);
+        let empty = to_stored(&json!({"kind": "X"})).unwrap();
+        let stamped: Value = serde_json::from_slice(&stamp(&empty, 1).unwrap()).unwrap();
+        assert_eq!(
+            stamped,
+            json!({"kind": "X", "metadata": {"resourceVersion": "1"}})
+        );
+        assert!(stamp(b"{\"kind\":\"X\"}", 1).is_none());
+    }
 }

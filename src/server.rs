@@ -20,6 +20,7 @@ use tower::ServiceExt;
 use crate::api::ApiState;
 use crate::body::{error_response, Body};
 use crate::chain::{self, ApiService, InFlightLimits};
+use crate::controllers::{Controller, ControllerOptions, ControllerSet, Controllers};
 use crate::registry::Registry;
 use crate::status::ApiError;
 
@@ -55,6 +56,7 @@ pub struct ServerBuilder {
     clock: Arc<dyn Clock>,
     kubeconfig_path: Option<PathBuf>,
     limits: InFlightLimits,
+    controllers: ControllerOptions,
 }
 
 /// The kubox API server.
@@ -69,6 +71,7 @@ impl Server {
             clock: Arc::new(SystemClock),
             kubeconfig_path: None,
             limits: InFlightLimits::default(),
+            controllers: ControllerOptions::default(),
         }
     }
 }
@@ -122,6 +125,31 @@ impl ServerBuilder {
         self
     }
 
+    /// Which built-in controllers run (all by default). See [`ControllerSet::parse`] for
+    /// kube-controller-manager's `--controllers` syntax.
+    pub fn controllers(mut self, set: ControllerSet) -> Self {
+        self.controllers.enabled = set;
+        self
+    }
+
+    /// Run this built-in controller (they all run by default).
+    pub fn enable_controller(mut self, c: Controller) -> Self {
+        self.controllers.enabled.enable(c);
+        self
+    }
+
+    /// Do not run this built-in controller.
+    pub fn disable_controller(mut self, c: Controller) -> Self {
+        self.controllers.enabled.disable(c);
+        self
+    }
+
+    /// How long Events live after their creation (default 1 h, kube-apiserver's `--event-ttl`).
+    pub fn event_ttl(mut self, ttl: Duration) -> Self {
+        self.controllers.event_ttl = ttl;
+        self
+    }
+
     /// Open storage, bootstrap, bind and start serving.
     pub async fn start(self) -> Result<ServerHandle, ServerError> {
         let store: DynStore = match self.storage {
@@ -149,6 +177,10 @@ impl ServerBuilder {
             shutdown: shutdown_rx.clone(),
             crds: Default::default(),
             service_ips: Default::default(),
+            garbage_collection: self
+                .controllers
+                .enabled
+                .contains(Controller::GarbageCollector),
         });
         crate::bootstrap::run(&state)
             .await
@@ -164,11 +196,13 @@ impl ServerBuilder {
             }
             std::fs::write(path, &kubeconfig)?;
         }
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(accept_loop(listener, service.clone(), shutdown_rx.clone())),
             tokio::spawn(compaction_loop(store.clone(), shutdown_rx)),
             tokio::spawn(crate::crd::run(state.clone(), crd_rev)),
         ];
+        let (controllers, controller_tasks) = crate::controllers::start(&state, &self.controllers);
+        tasks.extend(controller_tasks);
         Ok(ServerHandle {
             addr,
             kubeconfig,
@@ -177,6 +211,7 @@ impl ServerBuilder {
             store,
             shutdown_tx,
             tasks,
+            controllers,
         })
     }
 }
@@ -190,6 +225,7 @@ pub struct ServerHandle {
     store: DynStore,
     shutdown_tx: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    controllers: Controllers,
 }
 
 impl ServerHandle {
@@ -221,6 +257,21 @@ impl ServerHandle {
     /// The store.
     pub fn store(&self) -> DynStore {
         self.store.clone()
+    }
+
+    /// The built-in controllers that run.
+    pub fn controllers(&self) -> &Controllers {
+        &self.controllers
+    }
+
+    /// Wait until the built-in controllers have nothing left to do: for the store's current
+    /// revision, every running controller has observed every change, has nothing queued or
+    /// waiting for a retry and no timed work (event expiry) due at the server clock's current
+    /// time, and the store has not moved meanwhile (so their own writes were handled too).
+    /// Never sleeps for a fixed time; returns at once when no controller runs. Work that waits
+    /// on someone else (a finalizer nobody removes) does not hold it.
+    pub async fn settled(&self) {
+        self.controllers.settled().await;
     }
 
     /// Stop accepting, end watches, flush and close storage.

@@ -182,6 +182,10 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
         Err(e) => return Err(status::from_store(e, &gr, "")),
     };
 
+    let fast = filter.is_everything()
+        && name.is_none()
+        && ctx.out == OutFormat::Json
+        && crate::objects::servable_as_stored(&ctx.info);
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     let mut enc = Encoder {
         info: ctx.info.clone(),
@@ -238,6 +242,12 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
                         Some(Err(_)) | None => return,
                     };
                     last_rev = event.revision();
+                    if fast {
+                        if let Some(frame) = raw_frame(&event) {
+                            if tx.send(frame).await.is_err() { return; }
+                            continue;
+                        }
+                    }
                     if let Some((ty, obj)) = transform(&event, &filter, name.as_deref()) {
                         let Ok(obj) = to_version(&info, obj) else { continue };
                         if tx.send(enc.frame(ty, obj)).await.is_err() { return; }
@@ -256,6 +266,24 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
         HeaderValue::from_static("application/json"),
     );
     Ok(resp)
+}
+
+/// An event frame built from the stored bytes (no selection, plain JSON, storage version).
+fn raw_frame(ev: &Event) -> Option<Bytes> {
+    let (ty, kv) = match (ev.kind, &ev.prev) {
+        (EventKind::Put, None) => ("ADDED", &ev.kv),
+        (EventKind::Put, Some(_)) => ("MODIFIED", &ev.kv),
+        (EventKind::Delete, Some(prev)) => ("DELETED", prev),
+        (EventKind::Delete, None) => return None,
+    };
+    let object = crate::objects::stamp(&kv.value, ev.kv.mod_revision)?;
+    let mut out = Vec::with_capacity(object.len() + 32);
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(ty.as_bytes());
+    out.extend_from_slice(b"\",\"object\":");
+    out.extend_from_slice(&object);
+    out.extend_from_slice(b"}\n");
+    Some(Bytes::from(out))
 }
 
 fn selected(filter: &Filter, name: Option<&str>, obj: &Value) -> bool {

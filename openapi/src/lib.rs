@@ -37,3 +37,11 @@ pub use prune::{
     strict_errors, unknown_field,
 };
 pub use structural::{Structural, Type};
+
+// Custom resource schemas: validation, defaulting, CEL rules (see `crd_schema`).
+mod cel;
+pub mod crd_schema;
+mod defaults;
+mod formats;
+mod schema_node;
+mod validate;

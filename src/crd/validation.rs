@@ -4,13 +4,36 @@
 use std::sync::Arc;
 
 use kubox_apimachinery::validation::{self, FieldError};
+use kubox_openapi::crd_schema::{validate_crd_schema, CustomResourceSchema};
 use serde_json::Value;
 
 use super::strategy::SchemaOps;
 
-/// The schema operations for one version of a CRD (None when it has no schema).
-pub fn schema_ops(_crd: &Value, _version: &Value) -> Option<Arc<dyn SchemaOps>> {
-    None
+/// A CRD version's compiled `openAPIV3Schema`: defaulting, pruning, validation and CEL rules.
+struct CrdSchemaOps(CustomResourceSchema);
+
+impl SchemaOps for CrdSchemaOps {
+    fn default(&self, obj: &mut Value) {
+        self.0.default(obj);
+    }
+
+    fn prune(&self, obj: &mut Value) -> Vec<String> {
+        self.0.prune(obj)
+    }
+
+    fn validate(&self, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
+        self.0.validate(obj, old)
+    }
+}
+
+/// The schema operations for one version of a CRD (None when it has no schema). Built once per
+/// registration of the version: the schema is parsed and its CEL rules compiled here.
+pub fn schema_ops(_crd: &Value, version: &Value) -> Option<Arc<dyn SchemaOps>> {
+    let schema = version.get("schema")?.get("openAPIV3Schema")?;
+    if !schema.is_object() {
+        return None;
+    }
+    Some(Arc::new(CrdSchemaOps(CustomResourceSchema::new(schema))))
 }
 
 /// Checks on a CRD beyond its shape: names, group, versions, scope.
@@ -96,6 +119,14 @@ pub fn validate_crd(crd: &Value) -> Vec<FieldError> {
                     format!("spec.versions[{i}].name"),
                     vn,
                     m,
+                ));
+            }
+            // The schema: structural, kube's OpenAPI restrictions, valid defaults, CEL rules
+            // that compile within the cost limits.
+            if let Some(schema) = v["schema"].get("openAPIV3Schema") {
+                errs.extend(validate_crd_schema(
+                    schema,
+                    &format!("spec.versions[{i}].schema.openAPIV3Schema"),
                 ));
             }
         }

@@ -78,21 +78,27 @@ enum Kind {
     Cas,
 }
 
+/// `total` split over `parts`: the share of part `i`.
+fn share(total: usize, parts: usize, i: usize) -> usize {
+    total / parts + usize::from(i < total % parts)
+}
+
 /// Run `total` operations of `kind` split over `clients` concurrent tasks; return the elapsed time.
+/// Creates use keys `/bench/create/{round}/{client}/{i}`.
 async fn batch(
     store: &Arc<dyn Store>,
     keys: &Arc<Vec<String>>,
     kind: Kind,
     clients: usize,
     total: usize,
+    round: u64,
 ) -> Duration {
-    let round = ROUND.fetch_add(1, Ordering::Relaxed);
-    let per_client = total / clients;
     let value = Bytes::from_static(VALUE);
     let start = Instant::now();
     let tasks: Vec<_> = (0..clients)
         .map(|c| {
             let (s, keys, value) = (store.clone(), keys.clone(), value.clone());
+            let per_client = share(total, clients, c);
             tokio::spawn(async move {
                 match kind {
                     Kind::Create => {
@@ -130,6 +136,29 @@ async fn batch(
         t.await.unwrap();
     }
     start.elapsed()
+}
+
+/// Delete what `batch` created in `round`, with 64 concurrent clients.
+async fn remove_created(store: &Arc<dyn Store>, clients: usize, total: usize, round: u64) {
+    let keys: Vec<String> = (0..clients)
+        .flat_map(|c| {
+            (0..share(total, clients, c)).map(move |i| format!("/bench/create/{round}/{c}/{i}"))
+        })
+        .collect();
+    let keys = Arc::new(keys);
+    let tasks: Vec<_> = (0..64)
+        .map(|t| {
+            let (s, keys) = (store.clone(), keys.clone());
+            tokio::spawn(async move {
+                for key in keys.iter().skip(t).step_by(64) {
+                    s.delete(key, None).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
 }
 
 fn point_ops(c: &mut Criterion, rt: &Runtime) {
@@ -175,8 +204,13 @@ fn point_ops(c: &mut Criterion, rt: &Runtime) {
                             async move {
                                 let mut elapsed = Duration::ZERO;
                                 for _ in 0..iters {
-                                    elapsed += batch(&store, &keys, kind, clients, total).await;
-                                    // Keep memory bounded across batches (not measured).
+                                    let round = ROUND.fetch_add(1, Ordering::Relaxed);
+                                    elapsed +=
+                                        batch(&store, &keys, kind, clients, total, round).await;
+                                    // Keep the store's size and memory steady (not measured).
+                                    if let Kind::Create = kind {
+                                        remove_created(&store, clients, total, round).await;
+                                    }
                                     let current = store.current_revision().await.unwrap();
                                     store.compact(current).await.unwrap();
                                 }
@@ -250,10 +284,10 @@ async fn fan_out(store: &Arc<dyn Store>, writers: usize) -> Duration {
             }
         }));
     }
-    let per_writer = EVENTS / writers;
     let tasks: Vec<_> = (0..writers)
         .map(|t| {
             let (s, prefix) = (store.clone(), prefix.clone());
+            let per_writer = share(EVENTS, writers, t);
             tokio::spawn(async move {
                 for i in 0..per_writer {
                     s.create(&format!("{prefix}{t}/{i}"), Bytes::from_static(VALUE))

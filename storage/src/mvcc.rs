@@ -468,6 +468,9 @@ impl Core {
     /// revisions of the versions removed, so a durable backend can delete them too. The caller
     /// must hold [`Core::compact_lock`].
     pub(crate) fn compact(&self, target: Revision) -> StoreResult<Vec<Revision>> {
+        if self.is_closed() {
+            return Err(StoreError::Unavailable("store is closed".into()));
+        }
         let visible = self.visible_revision();
         if target > visible {
             return Err(StoreError::FutureRevision {

@@ -64,7 +64,9 @@ impl Default for SledOptions {
     }
 }
 
-/// A durable store in a sled database directory. Reads are served from memory.
+/// A durable store in a sled database directory. Reads are served from memory. Clones share the
+/// store; the database closes when the last clone is dropped (or on [`Store::close`]).
+#[derive(Clone)]
 pub struct SledStore {
     inner: Arc<Inner>,
 }

@@ -47,7 +47,7 @@ pub struct Fixture {
     /// The store.
     pub store: Arc<dyn Store>,
     // Declared after `store`, so dropped after it: a database closes before its directory goes.
-    guard: Option<Box<dyn Any + Send + Sync>>,
+    _guard: Option<Box<dyn Any + Send + Sync>>,
 }
 
 impl Fixture {
@@ -55,7 +55,7 @@ impl Fixture {
     pub fn new(store: impl Store) -> Self {
         Fixture {
             store: Arc::new(store),
-            guard: None,
+            _guard: None,
         }
     }
 
@@ -63,7 +63,7 @@ impl Fixture {
     pub fn with_guard(store: impl Store, guard: impl Any + Send + Sync) -> Self {
         Fixture {
             store: Arc::new(store),
-            guard: Some(Box::new(guard)),
+            _guard: Some(Box::new(guard)),
         }
     }
 }
@@ -1619,7 +1619,8 @@ pub mod cases {
         );
     }
 
-    /// After close, writes fail with Unavailable; what was written is still readable.
+    /// After close, writes (and compaction) fail with Unavailable; what was written is still
+    /// readable, and closing again is fine.
     pub async fn close_refuses_writes_but_keeps_reads(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
@@ -1635,6 +1636,10 @@ pub mod cases {
         ));
         assert!(matches!(
             s.delete("/a", None).await,
+            Err(StoreError::Unavailable(_))
+        ));
+        assert!(matches!(
+            s.compact(1).await,
             Err(StoreError::Unavailable(_))
         ));
         assert_eq!(s.get("/a", None).await.unwrap(), kv);

@@ -1,0 +1,680 @@
+//! The garbage collector (kube-controller-manager's `garbage-collector`): ownerReferences across
+//! every stored resource, built-in and custom, namespaced and cluster-scoped.
+//!
+//! The delete handler decides the propagation (kube-apiserver's
+//! `deletionFinalizersForGarbageCollection`, in `handlers::delete_object`): Background deletes the
+//! owner at once; Foreground keeps it with the `foregroundDeletion` finalizer and a
+//! deletionTimestamp; Orphan keeps it with the `orphan` finalizer. This controller does the rest,
+//! as kube's does:
+//!
+//! - **Graph.** From the dispatcher's list and watch it keeps, per stored object, its uid, its
+//!   owners' uids (with `blockOwnerDeletion`) and whether it is being deleted with `orphan` or
+//!   `foregroundDeletion`; and an index owner uid → dependent keys. Objects whose owner uid is not
+//!   in the graph are checked (a *dangling* reference: the owner is gone or never existed).
+//! - **Check a dependent** (not being deleted, has ownerReferences): each owner is looked up live
+//!   by apiVersion/kind/name (the dependent's namespace for a namespaced owner). Absent, or
+//!   present with another uid: *dangling*. Being deleted with `foregroundDeletion`: *waiting*.
+//!   Otherwise *solid*. With a solid owner, dangling and waiting references are removed from the
+//!   dependent; with none, the dependent is deleted — in Foreground when an owner waits and the
+//!   dependent has dependents of its own (after making its references non-blocking if one of its
+//!   dependents waits too, to break cycles), otherwise with the policy its own finalizers ask for
+//!   (`orphan`, `foregroundDeletion`, else Background). An owner whose kind no served resource
+//!   has, or a namespaced owner of a cluster-scoped object, is unresolvable: the dependent is left
+//!   alone (and re-checked when the registry changes, CRDs coming and going).
+//! - **An owner in foreground deletion**: its dependents are checked (so deleted); once no
+//!   dependent with `blockOwnerDeletion: true` is left, `foregroundDeletion` is removed and the
+//!   owner goes (unless other finalizers hold it).
+//! - **An owner being orphaned**: every dependent loses its references to the owner's uid, then
+//!   `orphan` is removed.
+//!
+//! Deletions go through `handlers::delete_object` with uid and resourceVersion preconditions, so
+//! the dependents' own finalizers are honoured; reference and finalizer removals through
+//! `handlers::update_object` (compare-and-swap, retried on Conflict).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use http::StatusCode;
+use kubox_storage::{EventKind, KeyValue};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{
+    finalizers_of, is_deleting, read, remove_finalizer, resource_for_kind, update_with, Controller,
+    Msg, Queue, Reconciler, ResourceIndex,
+};
+use crate::api::ApiState;
+use crate::handlers;
+use crate::registry::ResourceInfo;
+use crate::status::ApiResult;
+
+/// The finalizer that orphans dependents (metav1.FinalizerOrphanDependents).
+pub const ORPHAN: &str = "orphan";
+/// The finalizer that holds an owner until its blocking dependents are gone
+/// (metav1.FinalizerDeleteDependents).
+pub const FOREGROUND: &str = "foregroundDeletion";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Owner {
+    uid: String,
+    block: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Node {
+    uid: String,
+    owners: Vec<Owner>,
+    /// deletionTimestamp set.
+    deleting: bool,
+    foreground: bool,
+    orphan: bool,
+}
+
+impl Node {
+    fn waiting_for_dependents(&self) -> bool {
+        self.deleting && self.foreground
+    }
+}
+
+#[derive(Deserialize)]
+struct Stored {
+    metadata: Option<StoredMeta>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredMeta {
+    uid: Option<String>,
+    owner_references: Option<Vec<StoredOwner>>,
+    finalizers: Option<Vec<String>>,
+    deletion_timestamp: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredOwner {
+    uid: Option<String>,
+    block_owner_deletion: Option<bool>,
+}
+
+fn parse(kv: &KeyValue) -> Option<Node> {
+    let stored: Stored = serde_json::from_slice(&kv.value).ok()?;
+    let meta = stored.metadata?;
+    let uid = meta.uid.filter(|u| !u.is_empty())?;
+    let finalizers = meta.finalizers.unwrap_or_default();
+    Some(Node {
+        uid,
+        owners: meta
+            .owner_references
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|o| {
+                Some(Owner {
+                    uid: o.uid.filter(|u| !u.is_empty())?,
+                    block: o.block_owner_deletion == Some(true),
+                })
+            })
+            .collect(),
+        deleting: meta.deletion_timestamp.is_some(),
+        foreground: finalizers.iter().any(|f| f == FOREGROUND),
+        orphan: finalizers.iter().any(|f| f == ORPHAN),
+    })
+}
+
+/// How one ownerReference stands (kube's classifyReferences).
+enum Standing {
+    Solid,
+    Dangling,
+    Waiting,
+    Unresolvable,
+}
+
+/// The garbage collector's state: the dependency graph.
+#[derive(Default)]
+pub struct GarbageCollector {
+    nodes: HashMap<String, Node>,
+    by_uid: HashMap<String, String>,
+    dependents: HashMap<String, BTreeSet<String>>,
+    /// Dependents left alone because an owner's kind could not be resolved.
+    unresolved: BTreeSet<String>,
+    index: ResourceIndex,
+}
+
+impl GarbageCollector {
+    fn clear(&mut self) {
+        self.nodes.clear();
+        self.by_uid.clear();
+        self.dependents.clear();
+    }
+
+    fn remove(&mut self, key: &str) -> Option<Node> {
+        let old = self.nodes.remove(key)?;
+        if self.by_uid.get(&old.uid).is_some_and(|k| k == key) {
+            self.by_uid.remove(&old.uid);
+        }
+        for o in &old.owners {
+            if let Some(set) = self.dependents.get_mut(&o.uid) {
+                set.remove(key);
+                if set.is_empty() {
+                    self.dependents.remove(&o.uid);
+                }
+            }
+        }
+        Some(old)
+    }
+
+    fn insert(&mut self, key: &str, node: Node) -> Option<Node> {
+        let old = self.remove(key);
+        self.by_uid.insert(node.uid.clone(), key.to_string());
+        for o in &node.owners {
+            self.dependents
+                .entry(o.uid.clone())
+                .or_default()
+                .insert(key.to_string());
+        }
+        self.nodes.insert(key.to_string(), node);
+        old
+    }
+
+    fn node_by_uid(&self, uid: &str) -> Option<(&String, &Node)> {
+        let key = self.by_uid.get(uid)?;
+        Some((key, self.nodes.get(key)?))
+    }
+
+    fn owner_waiting(&self, uid: &str) -> Option<&String> {
+        self.node_by_uid(uid)
+            .filter(|(_, n)| n.waiting_for_dependents())
+            .map(|(k, _)| k)
+    }
+
+    /// Does this object need a look: being deleted with a GC finalizer, or an owner that is
+    /// absent from the graph or waiting for its dependents?
+    fn needs_check(&self, node: &Node) -> bool {
+        (node.deleting && (node.foreground || node.orphan))
+            || node
+                .owners
+                .iter()
+                .any(|o| !self.by_uid.contains_key(&o.uid) || self.owner_waiting(&o.uid).is_some())
+    }
+
+    fn dependents_of(&self, uid: &str) -> Vec<String> {
+        self.dependents
+            .get(uid)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn observe_put(&mut self, key: &str, kv: &KeyValue, queue: &mut Queue) {
+        let Some(node) = parse(kv) else {
+            if let Some(old) = self.remove(key) {
+                self.after_removal(&old, queue);
+            }
+            return;
+        };
+        let new_owners = node.owners.clone();
+        let deleting = node.deleting;
+        let old = self.insert(key, node);
+        if let Some(n) = self.nodes.get(key) {
+            if self.needs_check(n) {
+                queue.add(key);
+            }
+        }
+        // An owner waiting for its dependents re-checks when one of them changes what blocks it.
+        let changed = old
+            .as_ref()
+            .is_none_or(|o| o.owners != new_owners || o.deleting != deleting);
+        if changed {
+            let mut uids: Vec<&String> = new_owners.iter().map(|o| &o.uid).collect();
+            if let Some(o) = &old {
+                uids.extend(o.owners.iter().map(|o| &o.uid));
+            }
+            let owners: Vec<String> = uids
+                .into_iter()
+                .filter_map(|u| self.owner_waiting(u).cloned())
+                .collect();
+            for k in owners {
+                queue.add(k);
+            }
+        }
+    }
+
+    /// After an object left the graph: its dependents lost an owner; an owner waiting for it may
+    /// be free.
+    fn after_removal(&self, old: &Node, queue: &mut Queue) {
+        for d in self.dependents_of(&old.uid) {
+            queue.add(d);
+        }
+        for o in &old.owners {
+            if let Some(k) = self.owner_waiting(&o.uid) {
+                queue.add(k.clone());
+            }
+        }
+    }
+
+    async fn classify(
+        &self,
+        state: &Arc<ApiState>,
+        dependent_ns: &str,
+        reference: &Value,
+    ) -> ApiResult<Standing> {
+        let Some(snap) = self.index.snapshot() else {
+            return Ok(Standing::Unresolvable);
+        };
+        let api_version = reference["apiVersion"].as_str().unwrap_or_default();
+        let kind = reference["kind"].as_str().unwrap_or_default();
+        let name = reference["name"].as_str().unwrap_or_default();
+        let uid = reference["uid"].as_str().unwrap_or_default();
+        let Some(info) = resource_for_kind(snap, api_version, kind) else {
+            return Ok(Standing::Unresolvable);
+        };
+        if info.namespaced && dependent_ns.is_empty() {
+            // A cluster-scoped object cannot be owned by a namespaced one.
+            return Ok(Standing::Unresolvable);
+        }
+        let key = info.key(if info.namespaced { dependent_ns } else { "" }, name);
+        let Some((owner, _)) = read(state, &key).await? else {
+            return Ok(Standing::Dangling);
+        };
+        if owner["metadata"]["uid"].as_str() != Some(uid) {
+            return Ok(Standing::Dangling);
+        }
+        if is_deleting(&owner) && finalizers_of(&owner).iter().any(|f| f == FOREGROUND) {
+            return Ok(Standing::Waiting);
+        }
+        Ok(Standing::Solid)
+    }
+
+    /// Delete one object through the API's delete path.
+    async fn delete(
+        state: &Arc<ApiState>,
+        info: &Arc<ResourceInfo>,
+        obj: &Value,
+        rev: i64,
+        policy: &str,
+        key: &str,
+        queue: &mut Queue,
+    ) -> ApiResult<()> {
+        let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default();
+        let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+        let opts = json!({
+            "propagationPolicy": policy,
+            "preconditions": {"uid": obj["metadata"]["uid"], "resourceVersion": rev.to_string()},
+        });
+        let c = super::ctx(state, info.clone(), ns, name, "");
+        match handlers::delete_object(&c, name, &opts, false).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code == StatusCode::NOT_FOUND => Ok(()),
+            // Changed since it was read: look again.
+            Err(e) if e.code == StatusCode::CONFLICT => {
+                queue.add(key);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Remove the references to `uids` from one object.
+    async fn drop_references(
+        state: &Arc<ApiState>,
+        info: &Arc<ResourceInfo>,
+        key: &str,
+        uid: Option<&str>,
+        uids: &[String],
+    ) -> ApiResult<()> {
+        update_with(state, info, key, "", uid, |obj| {
+            let Some(refs) = obj["metadata"]["ownerReferences"].as_array() else {
+                return false;
+            };
+            let kept: Vec<Value> = refs
+                .iter()
+                .filter(|r| !uids.iter().any(|u| r["uid"].as_str() == Some(u)))
+                .cloned()
+                .collect();
+            if kept.len() == refs.len() {
+                return false;
+            }
+            if kept.is_empty() {
+                if let Some(m) = obj["metadata"].as_object_mut() {
+                    m.remove("ownerReferences");
+                }
+            } else {
+                obj["metadata"]["ownerReferences"] = json!(kept);
+            }
+            true
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn orphan_dependents(&mut self, state: &Arc<ApiState>, uid: &str) -> ApiResult<()> {
+        let owner = [uid.to_string()];
+        for d in self.dependents_of(uid) {
+            let Some(info) = self.index.for_key(&d) else {
+                continue;
+            };
+            Self::drop_references(state, &info, &d, None, &owner).await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Reconciler for GarbageCollector {
+    const CONTROLLER: Controller = Controller::GarbageCollector;
+
+    fn observe(&mut self, state: &ApiState, msg: &Msg, queue: &mut Queue) {
+        match msg {
+            Msg::Reset { items, .. } => {
+                self.clear();
+                for kv in items.iter() {
+                    if let Some(n) = parse(kv) {
+                        self.insert(&kv.key, n);
+                    }
+                }
+                let keys: Vec<&String> = self
+                    .nodes
+                    .iter()
+                    .filter(|(_, n)| self.needs_check(n))
+                    .map(|(k, _)| k)
+                    .collect();
+                for k in keys {
+                    queue.add(k.clone());
+                }
+            }
+            Msg::Change(ev) => match ev.kind {
+                EventKind::Put => self.observe_put(&ev.kv.key, &ev.kv, queue),
+                EventKind::Delete => {
+                    if let Some(old) = self.remove(&ev.kv.key) {
+                        self.after_removal(&old, queue);
+                    }
+                }
+            },
+        }
+        if self.index.refresh(state) {
+            for k in std::mem::take(&mut self.unresolved) {
+                queue.add(k);
+            }
+        }
+    }
+
+    async fn reconcile(
+        &mut self,
+        state: &Arc<ApiState>,
+        key: &str,
+        queue: &mut Queue,
+    ) -> ApiResult<()> {
+        self.index.refresh(state);
+        let Some((obj, rev)) = read(state, key).await? else {
+            return Ok(());
+        };
+        let Some(info) = self.index.for_key(key) else {
+            return Ok(());
+        };
+        let uid = obj["metadata"]["uid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let finalizers = finalizers_of(&obj);
+        if is_deleting(&obj) {
+            if finalizers.iter().any(|f| f == ORPHAN) {
+                self.orphan_dependents(state, &uid).await?;
+                remove_finalizer(state, &info, key, &uid, ORPHAN).await?;
+            } else if finalizers.iter().any(|f| f == FOREGROUND) {
+                let deps = self.dependents_of(&uid);
+                let blocking = deps.iter().any(|d| {
+                    self.nodes
+                        .get(d)
+                        .is_some_and(|n| n.owners.iter().any(|o| o.uid == uid && o.block))
+                });
+                if blocking {
+                    for d in deps {
+                        if self.nodes.get(&d).is_some_and(|n| !n.deleting) {
+                            queue.add(d);
+                        }
+                    }
+                } else {
+                    remove_finalizer(state, &info, key, &uid, FOREGROUND).await?;
+                }
+            }
+            // Otherwise: a one-way trip to deletion; its dependents are looked at once it is gone.
+            return Ok(());
+        }
+        let refs = obj["metadata"]["ownerReferences"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if refs.is_empty() {
+            return Ok(());
+        }
+        let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default();
+        let (mut solid, mut dangling, mut waiting) = (0, Vec::new(), Vec::new());
+        for r in &refs {
+            let ref_uid = r["uid"].as_str().unwrap_or_default().to_string();
+            match self.classify(state, ns, r).await? {
+                Standing::Solid => solid += 1,
+                Standing::Dangling => dangling.push(ref_uid),
+                Standing::Waiting => waiting.push(ref_uid),
+                Standing::Unresolvable => {
+                    tracing::debug!(%key, reference = %r, "owner cannot be resolved; leaving it");
+                    self.unresolved.insert(key.to_string());
+                    return Ok(());
+                }
+            }
+        }
+        if solid > 0 {
+            if dangling.is_empty() && waiting.is_empty() {
+                return Ok(());
+            }
+            let mut gone = dangling;
+            gone.extend(waiting);
+            return Self::drop_references(state, &info, key, Some(&uid), &gone).await;
+        }
+        let has_dependents = !self.dependents_of(&uid).is_empty();
+        if !waiting.is_empty() && has_dependents {
+            let cycle = self
+                .dependents_of(&uid)
+                .iter()
+                .any(|d| self.nodes.get(d).is_some_and(Node::waiting_for_dependents));
+            if cycle {
+                // Make this object's references non-blocking so its owners are not stuck on it.
+                update_with(state, &info, key, "", Some(&uid), |o| {
+                    let mut changed = false;
+                    if let Some(refs) = o["metadata"]["ownerReferences"].as_array_mut() {
+                        for r in refs.iter_mut() {
+                            if r["blockOwnerDeletion"] == json!(true) {
+                                r["blockOwnerDeletion"] = json!(false);
+                                changed = true;
+                            }
+                        }
+                    }
+                    changed
+                })
+                .await?;
+            }
+            let Some((obj, rev)) = read(state, key).await? else {
+                return Ok(());
+            };
+            return Self::delete(state, &info, &obj, rev, "Foreground", key, queue).await;
+        }
+        let policy = if finalizers.iter().any(|f| f == ORPHAN) {
+            "Orphan"
+        } else if finalizers.iter().any(|f| f == FOREGROUND) {
+            "Foreground"
+        } else {
+            "Background"
+        };
+        Self::delete(state, &info, &obj, rev, policy, key, queue).await
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The API side: which GC finalizers a DELETE puts on the object.
+
+/// A resource's default propagation when a DELETE names none (kube's
+/// `DefaultGarbageCollectionPolicy`, which depends on the group/version the request used).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DefaultPolicy {
+    /// Events: no GC finalizers ever (`rest.Unsupported`).
+    Unsupported,
+    /// `rest.OrphanDependents`: core/v1 ReplicationControllers, batch/v1 Jobs, and the old
+    /// extensions/v1beta1 and apps/v1beta1/v1beta2 workloads (kept "for back compatibility").
+    Orphan,
+    /// Everything else: background deletion.
+    Background,
+}
+
+fn default_policy(group: &str, version: &str, resource: &str) -> DefaultPolicy {
+    match (group, version, resource) {
+        ("" | "events.k8s.io", _, "events") => DefaultPolicy::Unsupported,
+        ("", "v1", "replicationcontrollers") | ("batch", "v1", "jobs") => DefaultPolicy::Orphan,
+        ("extensions", "v1beta1", _) | ("apps", "v1beta1" | "v1beta2", _) => DefaultPolicy::Orphan,
+        _ => DefaultPolicy::Background,
+    }
+}
+
+/// The object's finalizers after a DELETE with `opts`, when they change: kube-apiserver's
+/// `deletionFinalizersForGarbageCollection`. `orphanDependents` wins over `propagationPolicy`,
+/// which wins over a GC finalizer already present, which wins over the resource's default.
+/// Nothing changes when the garbage collector does not run (as with
+/// `--enable-garbage-collector=false`): nobody would remove the finalizers.
+pub(crate) fn deletion_finalizers(
+    gc_enabled: bool,
+    info: &ResourceInfo,
+    obj: &Value,
+    opts: &Value,
+) -> Option<Vec<String>> {
+    if !gc_enabled {
+        return None;
+    }
+    let default = default_policy(&info.group, &info.version, &info.resource);
+    if default == DefaultPolicy::Unsupported {
+        return None;
+    }
+    let current = finalizers_of(obj);
+    let existing = current
+        .iter()
+        .find(|f| *f == ORPHAN || *f == FOREGROUND)
+        .map(String::as_str);
+    let orphan_opt = opts["orphanDependents"].as_bool();
+    let policy = opts["propagationPolicy"].as_str();
+    let orphan = match (orphan_opt, policy, existing) {
+        (Some(o), _, _) => o,
+        (None, Some(p), _) => p == "Orphan",
+        (None, None, Some(f)) => f == ORPHAN,
+        (None, None, None) => default == DefaultPolicy::Orphan,
+    };
+    let foreground = match (orphan_opt, policy, existing) {
+        (Some(_), _, _) => false,
+        (None, Some(p), _) => p == "Foreground",
+        (None, None, Some(f)) => f == FOREGROUND,
+        (None, None, None) => false,
+    };
+    with_gc_finalizers(current, orphan, foreground)
+}
+
+/// The namespace REST's own rule (kube's `shouldHaveOrphanFinalizer` and
+/// `shouldHaveDeleteDependentsFinalizer`): no resource default, existing finalizers kept.
+pub(crate) fn namespace_deletion_finalizers(
+    gc_enabled: bool,
+    obj: &Value,
+    opts: &Value,
+) -> Option<Vec<String>> {
+    if !gc_enabled {
+        return None;
+    }
+    let current = finalizers_of(obj);
+    let has = |f: &str| current.iter().any(|c| c == f);
+    let (orphan, foreground) = match (
+        opts["orphanDependents"].as_bool(),
+        opts["propagationPolicy"].as_str(),
+    ) {
+        (Some(o), _) => (o, !o),
+        (None, Some(p)) => (p == "Orphan", p == "Foreground"),
+        (None, None) => (has(ORPHAN), has(FOREGROUND)),
+    };
+    with_gc_finalizers(current, orphan, foreground)
+}
+
+fn with_gc_finalizers(current: Vec<String>, orphan: bool, foreground: bool) -> Option<Vec<String>> {
+    let mut new: Vec<String> = current
+        .iter()
+        .filter(|f| *f != ORPHAN && *f != FOREGROUND)
+        .cloned()
+        .collect();
+    if orphan {
+        new.push(ORPHAN.to_string());
+    }
+    if foreground {
+        new.push(FOREGROUND.to_string());
+    }
+    let old_set: BTreeSet<&String> = current.iter().collect();
+    let new_set: BTreeSet<&String> = new.iter().collect();
+    (old_set != new_set).then_some(new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(group: &str, version: &str, resource: &str) -> ResourceInfo {
+        let snap = crate::registry::Registry::builtin().snapshot();
+        let mut i = (*snap.get("", "v1", "configmaps").expect("configmaps")).clone();
+        i.group = group.into();
+        i.version = version.into();
+        i.resource = resource.into();
+        i
+    }
+
+    #[test]
+    fn delete_finalizers_follow_kube_apiserver() {
+        let cm = info("", "v1", "configmaps");
+        let plain = json!({"metadata": {}});
+        let f = |i: &ResourceInfo, o: &Value, opts: Value| deletion_finalizers(true, i, o, &opts);
+        assert_eq!(f(&cm, &plain, json!({})), None);
+        assert_eq!(
+            f(&cm, &plain, json!({"propagationPolicy": "Foreground"})),
+            Some(vec![FOREGROUND.to_string()])
+        );
+        assert_eq!(
+            f(&cm, &plain, json!({"propagationPolicy": "Orphan"})),
+            Some(vec![ORPHAN.to_string()])
+        );
+        assert_eq!(f(&cm, &plain, json!({"orphanDependents": false})), None);
+        // Defaults: jobs and RCs orphan, events never get GC finalizers.
+        let job = info("batch", "v1", "jobs");
+        assert_eq!(f(&job, &plain, json!({})), Some(vec![ORPHAN.to_string()]));
+        assert_eq!(
+            f(&job, &plain, json!({"propagationPolicy": "Background"})),
+            None
+        );
+        let ev = info("", "v1", "events");
+        assert_eq!(f(&ev, &plain, json!({"propagationPolicy": "Orphan"})), None);
+        // An existing GC finalizer is kept without options and replaced by explicit ones.
+        let held = json!({"metadata": {"finalizers": ["x", "foregroundDeletion"]}});
+        assert_eq!(f(&cm, &held, json!({})), None);
+        assert_eq!(
+            f(&cm, &held, json!({"propagationPolicy": "Orphan"})),
+            Some(vec!["x".to_string(), ORPHAN.to_string()])
+        );
+        assert_eq!(
+            f(&cm, &held, json!({"propagationPolicy": "Background"})),
+            Some(vec!["x".to_string()])
+        );
+        assert_eq!(
+            deletion_finalizers(false, &cm, &plain, &json!({"propagationPolicy": "Orphan"})),
+            None
+        );
+        assert_eq!(
+            namespace_deletion_finalizers(
+                true,
+                &plain,
+                &json!({"propagationPolicy": "Foreground"})
+            ),
+            Some(vec![FOREGROUND.to_string()])
+        );
+        assert_eq!(
+            namespace_deletion_finalizers(true, &plain, &json!({"orphanDependents": false})),
+            Some(vec![FOREGROUND.to_string()])
+        );
+    }
+}

@@ -1,0 +1,942 @@
+//! The built-in controllers kube-controller-manager would run, in-process: the garbage collector
+//! ([`gc`]), namespace lifecycle ([`namespace`]), service accounts and the root CA ConfigMap
+//! ([`serviceaccount`]) and event expiry ([`event_ttl`]). Each is on by default and can be
+//! switched off ([`ControllerSet`], `kubox serve --controllers=*,-garbage-collector`).
+//!
+//! # Shape
+//!
+//! One *dispatcher* task lists the whole store at revision R, then watches it from R+1 (no gap,
+//! no duplicate; a watch that is cut off is followed by a fresh list). Every change goes to every
+//! enabled controller, in revision order, over an unbounded channel. Each controller is one task
+//! running a [`Reconciler`] in a loop:
+//!
+//! 1. take every change already waiting and let the reconciler update its caches and queue keys
+//!    (`observe`: synchronous, no IO);
+//! 2. move timed work that is due into the queue (`take_due`; only event expiry has any);
+//! 3. process one queued key (`reconcile`), then start over;
+//! 4. with nothing queued, publish its [`Progress`] and sleep until a change arrives, timed work
+//!    falls due, the clock is moved by hand ([`Clock::changes`]) or a retry's backoff ends.
+//!
+//! Nothing polls: an idle server spends no CPU here. Writes go through the API's own code
+//! (`handlers::create_object`, `update_object`, `delete_object`): defaults, validation,
+//! finalizers and the garbage collector's deletion finalizers apply to controllers as to clients,
+//! every update is a compare-and-swap on the resourceVersion just read, retried on Conflict.
+//! A key whose reconcile fails is retried after 10 ms, doubling, at most [`MAX_RETRIES`] times,
+//! then dropped until the next change that concerns it.
+//!
+//! # Settled
+//!
+//! [`Controllers::settled`] (and `ServerHandle::settled`) returns when, for the store's current
+//! revision R, every enabled controller has observed every change up to R, has nothing queued,
+//! nothing waiting for a retry and no timed work due at the clock's current time — and the store
+//! is still at R afterwards, so the controllers' own writes have been observed and handled too.
+//! It does not wait for work that depends on someone else: a namespace whose content waits on a
+//! finalizer nobody removes stays Terminating, and its controller is settled. Time-based work
+//! that is not yet due (an event that expires in an hour) does not hold it either.
+
+pub mod event_ttl;
+pub mod gc;
+pub mod namespace;
+pub mod serviceaccount;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http::{HeaderMap, StatusCode};
+use kubox_storage::{Clock, DynStore, Event, KeyValue, ListOptions, StoreError};
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::api::ApiState;
+use crate::encoding::OutFormat;
+use crate::handlers::{self, Ctx};
+use crate::objects::from_stored;
+use crate::query::Query;
+use crate::registry::{ResourceInfo, Snapshot};
+use crate::request_info::RequestInfo;
+use crate::status::{from_store, ApiError, ApiResult, GroupResource};
+
+/// How many times a failing key is retried (10 ms, 20 ms, … 320 ms) before it is dropped.
+pub const MAX_RETRIES: u32 = 6;
+
+/// How many compare-and-swap attempts one write makes before giving up with Conflict.
+const CAS_ATTEMPTS: usize = 16;
+
+/// One built-in controller. Names are kube-controller-manager's (`--controllers`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Controller {
+    /// `garbage-collector`: ownerReferences, cascading deletion (background, foreground, orphan).
+    GarbageCollector,
+    /// `namespace`: deletes a Terminating namespace's content, then the namespace.
+    Namespace,
+    /// `serviceaccount`: the `default` ServiceAccount and `kube-root-ca.crt` in every namespace.
+    ServiceAccount,
+    /// `event-ttl`: core/v1 and events.k8s.io/v1 Events expire after a TTL.
+    EventTtl,
+}
+
+impl Controller {
+    /// Every controller, in start order.
+    pub const ALL: [Controller; 4] = [
+        Controller::GarbageCollector,
+        Controller::Namespace,
+        Controller::ServiceAccount,
+        Controller::EventTtl,
+    ];
+
+    /// The name `--controllers` uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Controller::GarbageCollector => "garbage-collector",
+            Controller::Namespace => "namespace",
+            Controller::ServiceAccount => "serviceaccount",
+            Controller::EventTtl => "event-ttl",
+        }
+    }
+}
+
+impl fmt::Display for Controller {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Controller {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Controller::ALL
+            .into_iter()
+            .find(|c| c.name() == s)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Controller::ALL.iter().map(|c| c.name()).collect();
+                format!(
+                    "{s:?} is not in the list of known controllers ({})",
+                    known.join(", ")
+                )
+            })
+    }
+}
+
+/// Which controllers run. The default is all of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControllerSet {
+    enabled: BTreeSet<Controller>,
+}
+
+impl Default for ControllerSet {
+    fn default() -> Self {
+        ControllerSet::all()
+    }
+}
+
+impl ControllerSet {
+    /// Every controller.
+    pub fn all() -> Self {
+        ControllerSet {
+            enabled: Controller::ALL.into_iter().collect(),
+        }
+    }
+
+    /// No controller: objects are stored and served, nothing reacts to them.
+    pub fn none() -> Self {
+        ControllerSet {
+            enabled: BTreeSet::new(),
+        }
+    }
+
+    /// kube-controller-manager's `--controllers` syntax: a comma-separated list where `*` means
+    /// every controller that is on by default (here: all), `foo` enables `foo` and `-foo`
+    /// disables it. An empty list means `*`.
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let items: Vec<&str> = spec
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        if items.is_empty() {
+            return Ok(ControllerSet::all());
+        }
+        let mut set = ControllerSet::none();
+        let mut star = false;
+        let mut on = BTreeSet::new();
+        let mut off = BTreeSet::new();
+        for item in items {
+            if item == "*" {
+                star = true;
+            } else if let Some(name) = item.strip_prefix('-') {
+                off.insert(name.parse::<Controller>()?);
+            } else {
+                on.insert(item.parse::<Controller>()?);
+            }
+        }
+        for c in Controller::ALL {
+            if !off.contains(&c) && (star || on.contains(&c)) {
+                set.enabled.insert(c);
+            }
+        }
+        Ok(set)
+    }
+
+    /// Is `c` enabled?
+    pub fn contains(&self, c: Controller) -> bool {
+        self.enabled.contains(&c)
+    }
+
+    /// Enable `c`.
+    pub fn enable(&mut self, c: Controller) {
+        self.enabled.insert(c);
+    }
+
+    /// Disable `c`.
+    pub fn disable(&mut self, c: Controller) {
+        self.enabled.remove(&c);
+    }
+
+    /// The enabled controllers, in start order.
+    pub fn iter(&self) -> impl Iterator<Item = Controller> + '_ {
+        self.enabled.iter().copied()
+    }
+}
+
+impl fmt::Display for ControllerSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.iter().map(Controller::name).collect();
+        f.write_str(&names.join(","))
+    }
+}
+
+/// Everything the controllers are configured with.
+#[derive(Clone, Debug)]
+pub struct ControllerOptions {
+    /// Which controllers run.
+    pub enabled: ControllerSet,
+    /// How long an Event lives after its creation (kube-apiserver's `--event-ttl`, 1 h).
+    pub event_ttl: Duration,
+    /// The PEM bundle published as `ca.crt` in every namespace's `kube-root-ca.crt` ConfigMap.
+    /// Empty while kubox serves plain HTTP (no serving certificate exists).
+    pub root_ca: String,
+}
+
+impl Default for ControllerOptions {
+    fn default() -> Self {
+        ControllerOptions {
+            enabled: ControllerSet::all(),
+            event_ttl: Duration::from_secs(3600),
+            root_ca: String::new(),
+        }
+    }
+}
+
+/// Parse a Go-style duration (`1h`, `30m`, `1h0m0s`, `90s`, `500ms`), as kube flags take them.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("invalid duration {s:?} (use e.g. 1h, 30m, 1h30m, 90s, 500ms)");
+    let s = s.trim();
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        if num_len == 0 {
+            return Err(bad());
+        }
+        let value: f64 = rest[..num_len].parse().map_err(|_| bad())?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let secs = match &rest[..unit_len] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return Err(bad()),
+        };
+        total += value * secs;
+        rest = &rest[unit_len..];
+    }
+    Duration::try_from_secs_f64(total).map_err(|_| bad())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The loop every controller runs.
+
+/// What the dispatcher hands a controller.
+pub(crate) enum Msg {
+    /// Everything in the store at `revision` (a fresh list): rebuild caches from it.
+    Reset {
+        items: Arc<Vec<KeyValue>>,
+        revision: i64,
+    },
+    /// One change, in revision order after the last Reset.
+    Change(Arc<Event>),
+}
+
+impl Msg {
+    fn revision(&self) -> i64 {
+        match self {
+            Msg::Reset { revision, .. } => *revision,
+            Msg::Change(ev) => ev.revision(),
+        }
+    }
+}
+
+/// What a controller reports after each round (see the module docs, "Settled").
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Progress {
+    /// The last store revision whose change this controller has observed.
+    pub observed: i64,
+    /// Nothing queued and no retry pending.
+    pub idle: bool,
+    /// When its next timed work falls due (event expiry), by the server's clock.
+    pub next_due: Option<SystemTime>,
+}
+
+/// A controller's work queue: each key at most once; failures retried with backoff.
+#[derive(Default)]
+pub(crate) struct Queue {
+    ready: VecDeque<String>,
+    queued: HashSet<String>,
+    failures: HashMap<String, u32>,
+    delayed: Vec<(tokio::time::Instant, String)>,
+}
+
+impl Queue {
+    /// Queue `key` (once).
+    pub fn add(&mut self, key: impl Into<String>) {
+        let key = key.into();
+        if self.queued.insert(key.clone()) {
+            self.ready.push_back(key);
+        }
+    }
+
+    fn pop(&mut self) -> Option<String> {
+        let now = tokio::time::Instant::now();
+        let mut due = Vec::new();
+        self.delayed.retain(|(at, k)| {
+            if *at <= now {
+                due.push(k.clone());
+                false
+            } else {
+                true
+            }
+        });
+        for k in due {
+            self.add(k);
+        }
+        let key = self.ready.pop_front()?;
+        self.queued.remove(&key);
+        Some(key)
+    }
+
+    fn succeeded(&mut self, key: &str) {
+        self.failures.remove(key);
+    }
+
+    /// Schedule a retry; false when the key has failed too often and is dropped.
+    fn failed(&mut self, key: &str) -> bool {
+        let n = self.failures.entry(key.to_string()).or_insert(0);
+        *n += 1;
+        if *n > MAX_RETRIES {
+            self.failures.remove(key);
+            return false;
+        }
+        let delay = Duration::from_millis(10 << (*n - 1));
+        self.delayed
+            .push((tokio::time::Instant::now() + delay, key.to_string()));
+        true
+    }
+
+    fn next_retry(&self) -> Option<tokio::time::Instant> {
+        self.delayed.iter().map(|(at, _)| *at).min()
+    }
+
+    fn idle(&self) -> bool {
+        self.ready.is_empty() && self.delayed.is_empty()
+    }
+}
+
+/// One controller's logic; [`run`] drives it.
+#[async_trait::async_trait]
+pub(crate) trait Reconciler: Send + 'static {
+    /// The controller this is.
+    const CONTROLLER: Controller;
+
+    /// Update caches from one change (or a fresh list) and queue the keys it concerns. No IO.
+    fn observe(&mut self, state: &ApiState, msg: &Msg, queue: &mut Queue);
+
+    /// Bring one key in line. Errors are retried with backoff.
+    async fn reconcile(
+        &mut self,
+        state: &Arc<ApiState>,
+        key: &str,
+        queue: &mut Queue,
+    ) -> ApiResult<()>;
+
+    /// When the next timed work falls due (None: no timed work).
+    fn next_due(&self) -> Option<SystemTime> {
+        None
+    }
+
+    /// Queue the timed work due at `now`.
+    fn take_due(&mut self, _now: SystemTime, _queue: &mut Queue) {}
+}
+
+async fn clock_moved(rx: &mut Option<watch::Receiver<SystemTime>>) {
+    let closed = match rx.as_mut() {
+        Some(r) => r.changed().await.is_err(),
+        None => return std::future::pending().await,
+    };
+    if closed {
+        *rx = None;
+    }
+}
+
+async fn sleep_until_retry(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_for(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Drive one reconciler until shutdown.
+async fn run<R: Reconciler>(
+    mut r: R,
+    state: Arc<ApiState>,
+    mut rx: mpsc::UnboundedReceiver<Msg>,
+    progress: watch::Sender<Progress>,
+) {
+    let mut shutdown = state.shutdown.clone();
+    let mut clock_changes = state.clock.changes();
+    let mut queue = Queue::default();
+    let mut observed = 0;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        loop {
+            match rx.try_recv() {
+                Ok(msg) => {
+                    observed = msg.revision();
+                    r.observe(&state, &msg, &mut queue);
+                }
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => return,
+            }
+        }
+        r.take_due(state.clock.now(), &mut queue);
+        if let Some(key) = queue.pop() {
+            match r.reconcile(&state, &key, &mut queue).await {
+                Ok(()) => queue.succeeded(&key),
+                Err(e) => {
+                    if queue.failed(&key) {
+                        tracing::debug!(controller = %R::CONTROLLER, %key, error = %e.message, "will retry");
+                    } else {
+                        tracing::warn!(controller = %R::CONTROLLER, %key, error = %e.message, "giving up until the next change");
+                    }
+                }
+            }
+            continue;
+        }
+        let next_due = r.next_due();
+        progress.send_replace(Progress {
+            observed,
+            idle: queue.idle(),
+            next_due,
+        });
+        let due_in = next_due.map(|t| t.duration_since(state.clock.now()).unwrap_or_default());
+        let retry_at = queue.next_retry();
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            msg = rx.recv() => match msg {
+                Some(msg) => {
+                    observed = msg.revision();
+                    r.observe(&state, &msg, &mut queue);
+                }
+                None => return,
+            },
+            _ = sleep_for(due_in) => {}
+            _ = clock_moved(&mut clock_changes) => {}
+            _ = sleep_until_retry(retry_at) => {}
+        }
+    }
+}
+
+/// List everything, then watch from the list's revision; hand every change to every controller.
+async fn dispatch(
+    store: DynStore,
+    senders: Vec<mpsc::UnboundedSender<Msg>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let listed = tokio::select! {
+            _ = shutdown.changed() => return,
+            r = store.list("", ListOptions::default()) => r,
+        };
+        let list = match listed {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "controllers: list failed; retrying");
+                tokio::select! {
+                    _ = shutdown.changed() => return,
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => continue,
+                }
+            }
+        };
+        let revision = list.revision;
+        let items = Arc::new(list.items);
+        for s in &senders {
+            let _ = s.send(Msg::Reset {
+                items: items.clone(),
+                revision,
+            });
+        }
+        drop(items);
+        let mut stream = match store.watch("", revision + 1).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "controllers: watch failed; relisting");
+                continue;
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                item = stream.next() => match item {
+                    Some(Ok(ev)) => {
+                        for s in &senders {
+                            let _ = s.send(Msg::Change(ev.clone()));
+                        }
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "controllers: watch ended; relisting");
+                        break;
+                    }
+                    None => break,
+                }
+            }
+        }
+    }
+}
+
+/// The running controllers: what [`ServerHandle::settled`](crate::ServerHandle::settled) waits on.
+#[derive(Clone)]
+pub struct Controllers {
+    store: DynStore,
+    clock: Arc<dyn Clock>,
+    progress: Vec<(Controller, watch::Receiver<Progress>)>,
+}
+
+impl fmt::Debug for Controllers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<Controller> = self.progress.iter().map(|(c, _)| *c).collect();
+        f.debug_struct("Controllers")
+            .field("running", &names)
+            .finish()
+    }
+}
+
+impl Controllers {
+    /// The controllers that run.
+    pub fn running(&self) -> Vec<Controller> {
+        self.progress.iter().map(|(c, _)| *c).collect()
+    }
+
+    /// The last progress each controller reported.
+    pub fn progress(&self) -> Vec<(Controller, Progress)> {
+        self.progress
+            .iter()
+            .map(|(c, rx)| (*c, *rx.borrow()))
+            .collect()
+    }
+
+    /// Wait until the controllers have nothing left to do (see the module docs, "Settled").
+    /// Returns at once when no controller runs, and when the server is shutting down.
+    pub async fn settled(&self) {
+        if self.progress.is_empty() {
+            return;
+        }
+        loop {
+            let Ok(rev) = self.store.current_revision().await else {
+                return;
+            };
+            for (_, rx) in &self.progress {
+                let mut rx = rx.clone();
+                let clock = self.clock.clone();
+                let done = rx
+                    .wait_for(|p| {
+                        p.observed >= rev && p.idle && p.next_due.is_none_or(|t| t > clock.now())
+                    })
+                    .await;
+                if done.is_err() {
+                    return;
+                }
+            }
+            match self.store.current_revision().await {
+                Ok(now) if now == rev => return,
+                Ok(_) => continue,
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// Start the enabled controllers and their dispatcher; the tasks stop at shutdown.
+pub(crate) fn start(
+    state: &Arc<ApiState>,
+    opts: &ControllerOptions,
+) -> (Controllers, Vec<JoinHandle<()>>) {
+    let mut senders = Vec::new();
+    let mut progress = Vec::new();
+    let mut tasks = Vec::new();
+    for c in opts.enabled.iter() {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (ptx, prx) = watch::channel(Progress::default());
+        senders.push(tx);
+        progress.push((c, prx));
+        let state = state.clone();
+        tasks.push(match c {
+            Controller::GarbageCollector => {
+                tokio::spawn(run(gc::GarbageCollector::default(), state, rx, ptx))
+            }
+            Controller::Namespace => tokio::spawn(run(
+                namespace::NamespaceController::default(),
+                state,
+                rx,
+                ptx,
+            )),
+            Controller::ServiceAccount => tokio::spawn(run(
+                serviceaccount::ServiceAccountController::new(opts.root_ca.clone()),
+                state,
+                rx,
+                ptx,
+            )),
+            Controller::EventTtl => tokio::spawn(run(
+                event_ttl::EventTtl::new(opts.event_ttl),
+                state,
+                rx,
+                ptx,
+            )),
+        });
+    }
+    if !senders.is_empty() {
+        tasks.push(tokio::spawn(dispatch(
+            state.store.clone(),
+            senders,
+            state.shutdown.clone(),
+        )));
+    }
+    (
+        Controllers {
+            store: state.store.clone(),
+            clock: state.clock.clone(),
+            progress,
+        },
+        tasks,
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading and writing through the API's own code.
+
+/// `/registry/{group}/{resource}/` of a storage key.
+pub(crate) fn key_prefix(key: &str) -> Option<&str> {
+    let mut slashes = key.match_indices('/').map(|(i, _)| i);
+    let end = slashes.nth(3)?;
+    Some(&key[..=end])
+}
+
+/// The namespace of a namespaced object's storage key (`/registry/g/r/NS/name`).
+pub(crate) fn key_namespace(key: &str) -> Option<&str> {
+    let parts: Vec<&str> = key.split('/').collect();
+    match parts.as_slice() {
+        ["", "registry", _, _, ns, name] if !ns.is_empty() && !name.is_empty() => Some(ns),
+        _ => None,
+    }
+}
+
+/// Every stored resource by storage prefix, each as the version objects are stored at when that
+/// version is served (else the preferred one). Shared storage (events) appears once.
+pub(crate) fn resources_by_prefix(snap: &Snapshot) -> BTreeMap<String, Arc<ResourceInfo>> {
+    let mut out: BTreeMap<String, Arc<ResourceInfo>> = BTreeMap::new();
+    for g in &snap.groups {
+        for v in &g.versions {
+            for r in snap.resources(&g.name, v).unwrap_or_default() {
+                let stored_here = r.api_version() == r.storage_api_version;
+                match out.get(&r.storage_prefix) {
+                    Some(prev) if prev.api_version() == prev.storage_api_version => {}
+                    Some(_) if !stored_here => {}
+                    _ => {
+                        out.insert(r.storage_prefix.clone(), r.clone());
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// [`resources_by_prefix`] of the registry's current snapshot, rebuilt when CRDs change it.
+#[derive(Default)]
+pub(crate) struct ResourceIndex {
+    snapshot: Option<Arc<Snapshot>>,
+    by_prefix: BTreeMap<String, Arc<ResourceInfo>>,
+}
+
+impl ResourceIndex {
+    /// Bring the index up to date; true when the registry changed since the last call.
+    pub fn refresh(&mut self, state: &ApiState) -> bool {
+        let snap = state.registry.snapshot();
+        if self
+            .snapshot
+            .as_ref()
+            .is_some_and(|s| Arc::ptr_eq(s, &snap))
+        {
+            return false;
+        }
+        self.by_prefix = resources_by_prefix(&snap);
+        self.snapshot = Some(snap);
+        true
+    }
+
+    /// The registry snapshot the index was built from.
+    pub fn snapshot(&self) -> Option<&Arc<Snapshot>> {
+        self.snapshot.as_ref()
+    }
+
+    /// Every stored resource by storage prefix.
+    pub fn resources(&self) -> impl Iterator<Item = &Arc<ResourceInfo>> {
+        self.by_prefix.values()
+    }
+
+    /// The resource a storage key belongs to.
+    pub fn for_key(&self, key: &str) -> Option<Arc<ResourceInfo>> {
+        self.by_prefix.get(key_prefix(key)?).cloned()
+    }
+}
+
+/// The resource serving `kind` at `apiVersion` (another served version of the group if that one
+/// is not served, as a RESTMapper resolves group and kind).
+pub(crate) fn resource_for_kind(
+    snap: &Snapshot,
+    api_version: &str,
+    kind: &str,
+) -> Option<Arc<ResourceInfo>> {
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    if let Some(r) = snap.by_kind(group, version, kind) {
+        return Some(r);
+    }
+    snap.group(group)?
+        .versions
+        .iter()
+        .find_map(|v| snap.by_kind(group, v, kind))
+}
+
+/// A request context for a controller's write, as if a client had sent it.
+pub(crate) fn ctx(
+    state: &Arc<ApiState>,
+    info: Arc<ResourceInfo>,
+    namespace: &str,
+    name: &str,
+    subresource: &str,
+) -> Ctx {
+    let req = RequestInfo {
+        is_resource_request: true,
+        verb: String::new(),
+        api_prefix: if info.group.is_empty() { "api" } else { "apis" }.to_string(),
+        api_group: info.group.clone(),
+        api_version: info.version.clone(),
+        namespace: if info.namespaced {
+            namespace.to_string()
+        } else {
+            String::new()
+        },
+        resource: info.resource.clone(),
+        subresource: subresource.to_string(),
+        name: name.to_string(),
+        ..Default::default()
+    };
+    Ctx {
+        state: state.clone(),
+        info,
+        req,
+        headers: HeaderMap::new(),
+        query: Query::default(),
+        body: Bytes::new(),
+        out: OutFormat::Json,
+    }
+}
+
+/// Read one stored object: (object at the storage version, resourceVersion), None if absent.
+pub(crate) async fn read(state: &ApiState, key: &str) -> ApiResult<Option<(Value, i64)>> {
+    match state.store.get(key, None).await {
+        Ok(kv) => Ok(Some((from_stored(&kv)?, kv.mod_revision))),
+        Err(StoreError::NotFound(_)) => Ok(None),
+        Err(e) => Err(from_store(e, &GroupResource::default(), key)),
+    }
+}
+
+/// Read-modify-write one object through `handlers::update_object` (compare-and-swap, retried on
+/// Conflict). `change` edits the object and says whether it changed anything; nothing is written
+/// when it did not. With `uid`, an object that was replaced by a namesake is left alone.
+/// Returns whether a write happened (a removed last finalizer deletes the object).
+pub(crate) async fn update_with<F>(
+    state: &Arc<ApiState>,
+    info: &Arc<ResourceInfo>,
+    key: &str,
+    subresource: &str,
+    uid: Option<&str>,
+    mut change: F,
+) -> ApiResult<bool>
+where
+    F: FnMut(&mut Value) -> bool + Send,
+{
+    for _ in 0..CAS_ATTEMPTS {
+        let Some((old, rev)) = read(state, key).await? else {
+            return Ok(false);
+        };
+        if uid.is_some_and(|u| old["metadata"]["uid"].as_str() != Some(u)) {
+            return Ok(false);
+        }
+        let mut new = old.clone();
+        if !change(&mut new) {
+            return Ok(false);
+        }
+        let ns = old["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let name = old["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let c = ctx(state, info.clone(), &ns, &name, subresource);
+        match handlers::update_object(&c, new, old, rev, false).await {
+            Ok(_) => return Ok(true),
+            Err(e) if e.code == StatusCode::CONFLICT => continue,
+            Err(e) if e.code == StatusCode::NOT_FOUND => return Ok(false),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(ApiError::conflict(
+        &info.group_resource(),
+        key,
+        "too many concurrent writers",
+    ))
+}
+
+/// metadata.finalizers as strings.
+pub(crate) fn finalizers_of(obj: &Value) -> Vec<String> {
+    obj["metadata"]["finalizers"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Does the object carry a deletionTimestamp?
+pub(crate) fn is_deleting(obj: &Value) -> bool {
+    obj["metadata"]
+        .get("deletionTimestamp")
+        .is_some_and(|v| !v.is_null())
+}
+
+/// Remove one finalizer (through the update path: the last one going deletes the object).
+pub(crate) async fn remove_finalizer(
+    state: &Arc<ApiState>,
+    info: &Arc<ResourceInfo>,
+    key: &str,
+    uid: &str,
+    finalizer: &str,
+) -> ApiResult<bool> {
+    update_with(state, info, key, "", Some(uid), |obj| {
+        let before = finalizers_of(obj);
+        if !before.iter().any(|f| f == finalizer) {
+            return false;
+        }
+        let after: Vec<String> = before.into_iter().filter(|f| f != finalizer).collect();
+        obj["metadata"]["finalizers"] = serde_json::json!(after);
+        true
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controllers_flag_follows_kube_controller_manager() {
+        assert_eq!(ControllerSet::parse("*").unwrap(), ControllerSet::all());
+        assert_eq!(ControllerSet::parse("").unwrap(), ControllerSet::all());
+        let s = ControllerSet::parse("*,-garbage-collector").unwrap();
+        assert!(!s.contains(Controller::GarbageCollector));
+        assert!(s.contains(Controller::Namespace) && s.contains(Controller::EventTtl));
+        let s = ControllerSet::parse("namespace,event-ttl").unwrap();
+        assert_eq!(s.to_string(), "namespace,event-ttl");
+        let s = ControllerSet::parse("-namespace").unwrap();
+        assert_eq!(s, ControllerSet::none());
+        assert!(ControllerSet::parse("*,-replicaset")
+            .unwrap_err()
+            .contains("not in the list of known controllers"));
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_duration("1h0m0s").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        assert!(parse_duration("1 hour").is_err());
+        assert!(parse_duration("h").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn storage_keys() {
+        assert_eq!(
+            key_prefix("/registry/apps/deployments/ns/web"),
+            Some("/registry/apps/deployments/")
+        );
+        assert_eq!(
+            key_prefix("/registry/core/namespaces/ns"),
+            Some("/registry/core/namespaces/")
+        );
+        assert_eq!(
+            key_namespace("/registry/apps/deployments/ns/web"),
+            Some("ns")
+        );
+        assert_eq!(key_namespace("/registry/core/namespaces/ns"), None);
+    }
+}

@@ -1,0 +1,173 @@
+//! Service accounts (kube-controller-manager's `serviceaccount` controller and the root CA
+//! publisher behind `kube-root-ca.crt`).
+//!
+//! Invariants, for every namespace that is not being deleted:
+//! - a ServiceAccount named `default` exists (created when the namespace appears, re-created when
+//!   deleted);
+//! - a ConfigMap named `kube-root-ca.crt` exists with `data: {ca.crt: <root CA bundle>}` and the
+//!   `kubernetes.io/description` annotation kube puts on it (re-created when deleted, put back
+//!   when its data or annotation is changed).
+//!
+//! kubox serves plain HTTP, so there is no serving CA yet: `ca.crt` is the empty string until
+//! TLS exists and fills [`ControllerOptions::root_ca`](super::ControllerOptions::root_ca).
+//! Objects are created through the API's create path, so a namespace turning Terminating refuses
+//! them like any other client's.
+
+use std::sync::Arc;
+
+use http::StatusCode;
+use kubox_storage::EventKind;
+use serde_json::json;
+
+use super::{is_deleting, read, update_with, Controller, Msg, Queue, Reconciler, ResourceIndex};
+use crate::api::ApiState;
+use crate::handlers;
+use crate::objects::from_stored;
+use crate::registry::storage_prefix;
+use crate::status::ApiResult;
+
+/// The ServiceAccount every namespace gets.
+pub const DEFAULT_SERVICE_ACCOUNT: &str = "default";
+/// The ConfigMap with the cluster's root CA.
+pub const ROOT_CA_CONFIGMAP: &str = "kube-root-ca.crt";
+/// The annotation kube's root CA publisher sets on it.
+pub const DESCRIPTION_ANNOTATION: &str = "kubernetes.io/description";
+/// Its value.
+pub const DESCRIPTION: &str = "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.";
+
+/// The service account controller.
+pub struct ServiceAccountController {
+    root_ca: String,
+    index: ResourceIndex,
+}
+
+impl ServiceAccountController {
+    /// Publish `root_ca` as `ca.crt`.
+    pub fn new(root_ca: String) -> Self {
+        ServiceAccountController {
+            root_ca,
+            index: ResourceIndex::default(),
+        }
+    }
+}
+
+fn object_key(resource: &str, ns: &str, name: &str) -> String {
+    format!("{}{ns}/{name}", storage_prefix("", resource))
+}
+
+/// `ns` if `key` is `{prefix}{ns}/{name}`.
+fn namespace_of_named<'a>(key: &'a str, resource: &str, name: &str) -> Option<&'a str> {
+    let rest = key.strip_prefix(storage_prefix("", resource).as_str())?;
+    let (ns, n) = rest.split_once('/')?;
+    (n == name).then_some(ns)
+}
+
+#[async_trait::async_trait]
+impl Reconciler for ServiceAccountController {
+    const CONTROLLER: Controller = Controller::ServiceAccount;
+
+    fn observe(&mut self, _state: &ApiState, msg: &Msg, queue: &mut Queue) {
+        let ns_prefix = storage_prefix("", "namespaces");
+        match msg {
+            Msg::Reset { items, .. } => {
+                for kv in items.iter() {
+                    if let Some(name) = kv.key.strip_prefix(ns_prefix.as_str()) {
+                        if from_stored(kv).is_ok_and(|o| !is_deleting(&o)) {
+                            queue.add(name);
+                        }
+                    }
+                }
+            }
+            Msg::Change(ev) => {
+                let key = &ev.kv.key;
+                if let Some(name) = key.strip_prefix(ns_prefix.as_str()) {
+                    if ev.kind == EventKind::Put && ev.prev.is_none() {
+                        queue.add(name);
+                    }
+                } else if let Some(ns) =
+                    namespace_of_named(key, "serviceaccounts", DEFAULT_SERVICE_ACCOUNT)
+                {
+                    if ev.kind == EventKind::Delete {
+                        queue.add(ns);
+                    }
+                } else if let Some(ns) = namespace_of_named(key, "configmaps", ROOT_CA_CONFIGMAP) {
+                    queue.add(ns);
+                }
+            }
+        }
+    }
+
+    async fn reconcile(
+        &mut self,
+        state: &Arc<ApiState>,
+        ns: &str,
+        _queue: &mut Queue,
+    ) -> ApiResult<()> {
+        let ns_key = format!("{}{ns}", storage_prefix("", "namespaces"));
+        match read(state, &ns_key).await? {
+            Some((obj, _)) if !is_deleting(&obj) => {}
+            _ => return Ok(()),
+        }
+        self.index.refresh(state);
+        let sa_key = object_key("serviceaccounts", ns, DEFAULT_SERVICE_ACCOUNT);
+        let cm_key = object_key("configmaps", ns, ROOT_CA_CONFIGMAP);
+        let (Some(sa_info), Some(cm_info)) =
+            (self.index.for_key(&sa_key), self.index.for_key(&cm_key))
+        else {
+            return Ok(());
+        };
+        if read(state, &sa_key).await?.is_none() {
+            let sa = json!({
+                "apiVersion": "v1",
+                "kind": "ServiceAccount",
+                "metadata": {"name": DEFAULT_SERVICE_ACCOUNT, "namespace": ns},
+            });
+            let c = super::ctx(state, sa_info, ns, DEFAULT_SERVICE_ACCOUNT, "");
+            match handlers::create_object(&c, sa, false).await {
+                Ok(_) => {}
+                // Created meanwhile, or the namespace turned Terminating.
+                Err(e) if matches!(e.code, StatusCode::CONFLICT | StatusCode::FORBIDDEN) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let data = json!({"ca.crt": self.root_ca});
+        match read(state, &cm_key).await? {
+            None => {
+                let cm = json!({
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {
+                        "name": ROOT_CA_CONFIGMAP,
+                        "namespace": ns,
+                        "annotations": {DESCRIPTION_ANNOTATION: DESCRIPTION},
+                    },
+                    "data": data,
+                });
+                let c = super::ctx(state, cm_info, ns, ROOT_CA_CONFIGMAP, "");
+                match handlers::create_object(&c, cm, false).await {
+                    Ok(_) => {}
+                    Err(e) if matches!(e.code, StatusCode::CONFLICT | StatusCode::FORBIDDEN) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Some((cm, _)) => {
+                let annotated = cm["metadata"]["annotations"][DESCRIPTION_ANNOTATION]
+                    .as_str()
+                    .is_some_and(|s| !s.is_empty());
+                if cm["data"] != data || !annotated {
+                    let uid = cm["metadata"]["uid"].as_str().map(str::to_string);
+                    update_with(state, &cm_info, &cm_key, "", uid.as_deref(), |obj| {
+                        obj["data"] = data.clone();
+                        if !obj["metadata"]["annotations"].is_object() {
+                            obj["metadata"]["annotations"] = json!({});
+                        }
+                        obj["metadata"]["annotations"][DESCRIPTION_ANNOTATION] = json!(DESCRIPTION);
+                        true
+                    })
+                    .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
