@@ -9,7 +9,7 @@ use kubox_apimachinery::validation::{self, FieldError, NameValidation};
 use serde_json::{json, Value};
 
 use crate::jsonpath::Path;
-use crate::registry::strategy::{spec_of, ScalePaths, Strategy};
+use crate::registry::strategy::{spec_of, split_status, ScalePaths, Strategy};
 
 /// A printer column of a CRD version.
 #[derive(Debug, Clone)]
@@ -178,40 +178,7 @@ impl Strategy for CustomResourceStrategy {
 
     fn prepare_for_update(&self, new: &mut Value, old: &Value, subresource: &str) {
         if self.status {
-            if subresource == "status" {
-                let status = new.get("status").cloned();
-                let meta = new.get("metadata").cloned();
-                *new = old.clone();
-                match status {
-                    Some(s) => new["status"] = s,
-                    None => {
-                        if let Some(m) = new.as_object_mut() {
-                            m.remove("status");
-                        }
-                    }
-                }
-                if let Some(meta) = meta {
-                    for k in ["labels", "annotations", "resourceVersion"] {
-                        match meta.get(k) {
-                            Some(v) => new["metadata"][k] = v.clone(),
-                            None => {
-                                if let Some(m) = new["metadata"].as_object_mut() {
-                                    m.remove(k);
-                                }
-                            }
-                        }
-                    }
-                }
-            } else {
-                match old.get("status") {
-                    Some(s) => new["status"] = s.clone(),
-                    None => {
-                        if let Some(m) = new.as_object_mut() {
-                            m.remove("status");
-                        }
-                    }
-                }
-            }
+            split_status(new, old, subresource);
         }
         let gen = old["metadata"]["generation"].as_i64().unwrap_or(1);
         // Without a status subresource every non-metadata change counts; with one, spec_of

@@ -150,6 +150,32 @@ impl BuiltinStrategy {
     }
 }
 
+/// The spec/status split of an update: through `/status` only status (and labels, annotations)
+/// change; through the main resource status is kept as it was.
+pub fn split_status(new: &mut Value, old: &Value, subresource: &str) {
+    fn set_or_remove(obj: &mut Value, key: &str, v: Option<Value>) {
+        match v {
+            Some(v) => obj[key] = v,
+            None => {
+                if let Some(m) = obj.as_object_mut() {
+                    m.remove(key);
+                }
+            }
+        }
+    }
+    if subresource == "status" {
+        let status = new.get("status").cloned();
+        let meta = new.get("metadata").cloned().unwrap_or(Value::Null);
+        *new = old.clone();
+        set_or_remove(new, "status", status);
+        for k in ["labels", "annotations", "resourceVersion", "managedFields"] {
+            set_or_remove(&mut new["metadata"], k, meta.get(k).cloned());
+        }
+    } else {
+        set_or_remove(new, "status", old.get("status").cloned());
+    }
+}
+
 /// Everything of an object but metadata and status: what a "spec change" compares.
 pub fn spec_of(obj: &Value) -> Value {
     let mut o = obj.clone();
@@ -212,42 +238,7 @@ impl Strategy for BuiltinStrategy {
 
     fn prepare_for_update(&self, new: &mut Value, old: &Value, subresource: &str) {
         if self.has_status {
-            match subresource {
-                "status" => {
-                    // /status changes status (and metadata labels/annotations), never spec.
-                    let status = new.get("status").cloned();
-                    let meta = new.get("metadata").cloned();
-                    *new = old.clone();
-                    match status {
-                        Some(s) => new["status"] = s,
-                        None => {
-                            if let Some(m) = new.as_object_mut() {
-                                m.remove("status");
-                            }
-                        }
-                    }
-                    if let Some(meta) = meta {
-                        for k in ["labels", "annotations", "resourceVersion", "managedFields"] {
-                            match meta.get(k) {
-                                Some(v) => new["metadata"][k] = v.clone(),
-                                None => {
-                                    if let Some(m) = new["metadata"].as_object_mut() {
-                                        m.remove(k);
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-                _ => match old.get("status") {
-                    Some(s) => new["status"] = s.clone(),
-                    None => {
-                        if let Some(m) = new.as_object_mut() {
-                            m.remove("status");
-                        }
-                    }
-                },
-            }
+            split_status(new, old, subresource);
         }
         let old_gen = old["metadata"]["generation"].as_i64();
         if self.tracks_generation {
