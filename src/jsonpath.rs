@@ -8,7 +8,6 @@ use serde_json_path::JsonPath;
 /// A parsed Kubernetes JSONPath.
 #[derive(Debug, Clone)]
 pub struct Path {
-    raw: String,
     query: JsonPath,
 }
 
@@ -29,15 +28,7 @@ impl Path {
         };
         let query =
             JsonPath::parse(&rooted).map_err(|e| format!("invalid JSONPath {raw:?}: {e}"))?;
-        Ok(Path {
-            raw: raw.to_string(),
-            query,
-        })
-    }
-
-    /// The path as written.
-    pub fn as_str(&self) -> &str {
-        &self.raw
+        Ok(Path { query })
     }
 
     /// Every value the path selects.
@@ -46,6 +37,7 @@ impl Path {
     }
 
     /// The first selected value.
+    #[cfg(test)]
     pub fn first<'a>(&self, obj: &'a Value) -> Option<&'a Value> {
         self.values(obj).into_iter().next()
     }

@@ -421,8 +421,6 @@ pub fn build_infos(crd: &Value) -> Result<Vec<ResourceInfo>, String> {
             .collect();
         let schema = crate::crd::validation::schema_ops(crd, v);
         let strategy = CustomResourceStrategy::new(
-            &group,
-            &kind,
             namespaced,
             status,
             scale.clone(),

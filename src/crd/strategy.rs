@@ -30,10 +30,6 @@ pub struct PrinterColumn {
 
 /// Behaviour of one custom resource version.
 pub struct CustomResourceStrategy {
-    /// Group.
-    pub group: String,
-    /// Kind.
-    pub kind: String,
     /// Namespaced or cluster-scoped.
     pub namespaced: bool,
     /// `subresources.status` is set.
@@ -110,8 +106,6 @@ impl CustomResourceStrategy {
     /// A strategy; column and selectable-field tables are built once here.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        group: &str,
-        kind: &str,
         namespaced: bool,
         status: bool,
         scale: Option<ScalePaths>,
@@ -128,8 +122,6 @@ impl CustomResourceStrategy {
             .map(|s| &*Box::leak(s.into_boxed_str()))
             .collect();
         CustomResourceStrategy {
-            group: group.to_string(),
-            kind: kind.to_string(),
             namespaced,
             status,
             scale,
