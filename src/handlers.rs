@@ -446,7 +446,8 @@ pub async fn check_namespace(ctx: &Ctx, name: &str, creating: bool) -> ApiResult
     let key = crate::registry::storage_prefix("", "namespaces") + ns;
     match ctx.state.store.get(&key, None).await {
         Ok(kv) => {
-            if creating {
+            // Decode the namespace only when it may be terminating.
+            if creating && kv.value.windows(11).any(|w| w == b"Terminating") {
                 let nsobj = from_stored(&kv)?;
                 if nsobj["status"]["phase"] == json!("Terminating") {
                     let mut e = ApiError::forbidden(
