@@ -113,7 +113,11 @@ fn default_template(obj: &mut Value) {
 
 /// Apply defaults for one built-in kind.
 pub fn apply(group: &str, kind: &str, obj: &mut Value) {
-    canonicalize_quantities(obj);
+    // Not in CRDs: their schemas name properties `requests`, `limits`, `max`, `default`...
+    // whose numbers (maxProperties: 8, default values) must stay numbers.
+    if group != "apiextensions.k8s.io" {
+        canonicalize_quantities(obj);
+    }
     let spec_present = obj.get("spec").is_some_and(Value::is_object);
     match (group, kind) {
         ("", "Pod") => {

@@ -40,6 +40,14 @@ enum Command {
         /// Where to write the kubeconfig (default: DATA_DIR/kubeconfig).
         #[arg(long)]
         kubeconfig: Option<PathBuf>,
+        /// Built-in controllers to run, kube-controller-manager style: `*` is all of them, `foo`
+        /// enables foo, `-foo` disables it. Known: garbage-collector, namespace, serviceaccount,
+        /// event-ttl.
+        #[arg(long, default_value = "*", value_parser = kubox::ControllerSet::parse)]
+        controllers: kubox::ControllerSet,
+        /// How long Events live after their creation (Go duration: 1h, 30m, 90s).
+        #[arg(long, default_value = "1h", value_parser = kubox::controllers::parse_duration)]
+        event_ttl: std::time::Duration,
     },
 }
 
@@ -86,6 +94,8 @@ async fn main() -> std::process::ExitCode {
             storage,
             data_dir,
             kubeconfig,
+            controllers,
+            event_ttl,
         } => {
             let data_dir = data_dir.unwrap_or_else(default_data_dir);
             let kubeconfig = kubeconfig.unwrap_or_else(|| data_dir.join("kubeconfig"));
@@ -106,6 +116,8 @@ async fn main() -> std::process::ExitCode {
                 .listen(listen)
                 .storage(storage)
                 .kubeconfig_path(&kubeconfig)
+                .controllers(controllers)
+                .event_ttl(event_ttl)
                 .start()
                 .await
             {

@@ -150,7 +150,8 @@ impl ServerBuilder {
         self
     }
 
-    /// Open storage, bootstrap, bind and start serving.
+    /// Open storage, bootstrap, bind and start serving. Returns once the built-in controllers
+    /// have settled on what the store holds (see [`ServerHandle::settled`]).
     pub async fn start(self) -> Result<ServerHandle, ServerError> {
         let store: DynStore = match self.storage {
             StorageConfig::Memory => Arc::new(kubox_storage::memory::MemoryStore::with_clock(
@@ -203,6 +204,9 @@ impl ServerBuilder {
         ];
         let (controllers, controller_tasks) = crate::controllers::start(&state, &self.controllers);
         tasks.extend(controller_tasks);
+        // Like a cluster that is up: the controllers have handled what the store holds (every
+        // namespace has its default ServiceAccount and kube-root-ca.crt) before clients come.
+        controllers.settled().await;
         Ok(ServerHandle {
             addr,
             kubeconfig,

@@ -300,6 +300,8 @@ async fn deleting_a_namespace_deletes_its_content() {
     held["metadata"]["finalizers"] = json!(["example.com/hold"]);
     post_json(&h, "/api/v1/namespaces/gone/configmaps", &held).await;
     send(&h, Method::DELETE, "/api/v1/namespaces/gone", "", "").await;
+    // The namespace controller empties it in the background.
+    h.settled().await;
     let ns = get(&h, "/api/v1/namespaces/gone").await.json();
     assert_eq!(ns["status"]["phase"], "Terminating");
     get(&h, "/api/v1/namespaces/gone/configmaps/a")
@@ -314,6 +316,7 @@ async fn deleting_a_namespace_deletes_its_content() {
         r#"{"metadata":{"finalizers":null}}"#,
     )
     .await;
+    h.settled().await;
     get(&h, "/api/v1/namespaces/gone")
         .await
         .status_failure(404, "NotFound");

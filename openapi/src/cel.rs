@@ -64,6 +64,46 @@ pub(crate) enum Reason {
     Duplicate,
 }
 
+/// What part of `self` (and `oldSelf`) rules read: the fields reached by `self.a.b` chains,
+/// or all of it. Only that is converted to CEL values when the rules run.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Need {
+    /// These fields (CEL names, or map keys), each with what is read of it.
+    Fields(std::collections::BTreeMap<String, Need>),
+    /// The whole value.
+    All,
+}
+
+impl Default for Need {
+    fn default() -> Self {
+        Need::Fields(Default::default())
+    }
+}
+
+impl Need {
+    fn mark(&mut self, path: &[&str]) {
+        match (self, path.split_first()) {
+            (Need::All, _) => {}
+            (me, None) => *me = Need::All,
+            (Need::Fields(m), Some((first, rest))) => {
+                m.entry(first.to_string()).or_default().mark(rest);
+            }
+        }
+    }
+
+    pub(crate) fn merge(&mut self, other: &Need) {
+        match (self, other) {
+            (Need::All, _) => {}
+            (me, Need::All) => *me = Need::All,
+            (Need::Fields(a), Need::Fields(b)) => {
+                for (k, v) in b {
+                    a.entry(k.clone()).or_default().merge(v);
+                }
+            }
+        }
+    }
+}
+
 /// A compiled rule.
 #[derive(Debug)]
 pub(crate) struct Rule {
@@ -123,6 +163,19 @@ fn env() -> &'static Arc<Env> {
                 f,
             );
         }
+        let _ = env.add_overload(
+            "matches",
+            "matches(string,string)",
+            vec![STRING_TYPE, STRING_TYPE],
+            k8s_matches,
+        );
+        let _ = env.add_member_overload(
+            "matches",
+            "string.matches(string)",
+            STRING_TYPE,
+            vec![STRING_TYPE],
+            k8s_matches,
+        );
         let _ = env.add_member_overload(
             "find",
             "string.find(string)",
@@ -258,18 +311,48 @@ fn k8s_last_index_of<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> CelResult<'b, 'v> {
     owned(cel::Value::Int(i))
 }
 
+/// Compiled regular expressions by pattern: rules use a few literal patterns, compiled once.
+fn regex(pattern: &str, name: &str) -> Result<Arc<regex::Regex>, ExecutionError> {
+    type Cache = std::sync::Mutex<HashMap<String, Arc<regex::Regex>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(re) = cache.lock().ok().and_then(|c| c.get(pattern).cloned()) {
+        return Ok(re);
+    }
+    let re =
+        Arc::new(regex::Regex::new(pattern).map_err(|e| ExecutionError::function_error(name, e))?);
+    if let Ok(mut c) = cache.lock() {
+        if c.len() >= 4096 {
+            c.clear();
+        }
+        c.insert(pattern.to_string(), re.clone());
+    }
+    Ok(re)
+}
+
 fn regex_args(
     args: &[CowVal<'_, '_>],
     name: &str,
-) -> Result<(String, regex::Regex), ExecutionError> {
+) -> Result<(String, Arc<regex::Regex>), ExecutionError> {
     let v = values(args)?;
     match (&v[0], &v[1]) {
-        (cel::Value::String(s), cel::Value::String(p)) => {
-            let re = regex::Regex::new(p).map_err(|e| ExecutionError::function_error(name, e))?;
-            Ok((s.to_string(), re))
-        }
+        (cel::Value::String(s), cel::Value::String(p)) => Ok((s.to_string(), regex(p, name)?)),
         _ => Err(ExecutionError::function_error(name, "expected strings")),
     }
+}
+
+fn k8s_matches<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> CelResult<'b, 'v> {
+    let (s, p) = match (args.first(), args.get(1)) {
+        (Some(s), Some(p)) => (s, p),
+        _ => return Err(ExecutionError::invalid_argument_count(2, args.len())),
+    };
+    let text = |v: &CowVal<'_, '_>| -> Result<String, ExecutionError> {
+        let s: Result<&str, _> = v.as_ref().try_into();
+        s.map(str::to_string)
+            .map_err(|_| ExecutionError::function_error("matches", "expected string arguments"))
+    };
+    let (s, p) = (text(s)?, text(p)?);
+    owned(cel::Value::Bool(regex(&p, "matches")?.is_match(&s)))
 }
 
 fn k8s_find<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> CelResult<'b, 'v> {
@@ -473,6 +556,66 @@ pub(crate) fn to_val<'v>(v: &'v Value, n: Option<&Node>, resource: bool) -> Box<
     }
 }
 
+/// Like [`to_val`], converting only what `need` says the rules read.
+pub(crate) fn to_val_need<'v>(
+    v: &'v Value,
+    n: &Node,
+    resource: bool,
+    need: &Need,
+) -> Box<dyn Val + 'v> {
+    let (Need::Fields(fields), Value::Object(m)) = (need, v) else {
+        return to_val(v, Some(n), resource);
+    };
+    let mut out: HashMap<CelMapKey<'v>, Box<dyn Val + 'v>> = HashMap::with_capacity(fields.len());
+    if !n.properties.is_empty() || resource {
+        for (k, x) in m {
+            if let Some(p) = n.property(k) {
+                let Some(esc) = escape(k) else { continue };
+                if let Some(sub) = fields.get(&esc) {
+                    let name = if esc == *k {
+                        std::borrow::Cow::Borrowed(k.as_str())
+                    } else {
+                        std::borrow::Cow::Owned(esc)
+                    };
+                    out.insert(key(name), to_val_need(x, p, p.embedded, sub));
+                }
+            } else if resource && matches!(k.as_str(), "apiVersion" | "kind") {
+                if fields.contains_key(k.as_str()) {
+                    out.insert(key(k.as_str().into()), to_val(x, None, false));
+                }
+            } else if resource && k == "metadata" {
+                if fields.contains_key("metadata") {
+                    out.insert(key("metadata".into()), root_meta(x));
+                }
+            } else if let Some(a) = n.additional_schema() {
+                if let Some(sub) = fields.get(k.as_str()) {
+                    out.insert(key(k.as_str().into()), to_val_need(x, a, a.embedded, sub));
+                }
+            }
+        }
+    } else if let Some(a) = n.additional_schema() {
+        for (k, x) in m {
+            if let Some(sub) = fields.get(k.as_str()) {
+                out.insert(key(k.as_str().into()), to_val_need(x, a, a.embedded, sub));
+            }
+        }
+    } else {
+        return to_val(v, Some(n), resource);
+    }
+    Box::new(CelMap::from(out))
+}
+
+/// A resource root's `metadata`: only `name` and `generateName` are visible.
+fn root_meta<'v>(x: &'v Value) -> Box<dyn Val + 'v> {
+    let mut meta: HashMap<CelMapKey<'v>, Box<dyn Val + 'v>> = HashMap::new();
+    for f in ["name", "generateName"] {
+        if let Some(s @ Value::String(_)) = x.get(f) {
+            meta.insert(key(f.into()), to_val(s, None, false));
+        }
+    }
+    Box::new(CelMap::from(meta))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Static checks and cost estimation
 // ---------------------------------------------------------------------------------------------
@@ -658,6 +801,26 @@ struct Est<'a> {
     quiet: usize,
     uses_old_self: bool,
     nodes: usize,
+    need: Need,
+}
+
+/// `self.a.b` (or `oldSelf...`, or `has(self.a.b)`): the root and the field names.
+fn self_chain(e: &IdedExpr) -> Option<(&str, Vec<&str>)> {
+    let mut fields = Vec::new();
+    let mut cur = e;
+    loop {
+        match &cur.expr {
+            Expr::Select(sel) => {
+                fields.push(sel.field.as_str());
+                cur = &sel.operand;
+            }
+            Expr::Ident(name) if name == "self" || name == "oldSelf" => {
+                fields.reverse();
+                return Some((name.as_str(), fields));
+            }
+            _ => return None,
+        }
+    }
 }
 
 fn sat(x: f64) -> f64 {
@@ -673,6 +836,14 @@ impl<'a> Est<'a> {
         if self.quiet == 0 && !self.errors.iter().any(|(i, m)| *i == id && *m == msg) {
             self.errors.push((id, msg));
         }
+    }
+
+    /// `self` / `oldSelf` not shadowed by a comprehension variable.
+    fn is_root_var(&self, name: &str) -> bool {
+        self.vars
+            .iter()
+            .rposition(|(n, _)| n == name)
+            .is_some_and(|i| i < 2)
     }
 
     fn lookup(&self, name: &str) -> Option<Ty<'a>> {
@@ -699,6 +870,9 @@ impl<'a> Est<'a> {
                 if name == "oldSelf" {
                     self.uses_old_self = true;
                 }
+                if (name == "self" || name == "oldSelf") && self.is_root_var(name) {
+                    self.need.mark(&[]);
+                }
                 match self.lookup(name) {
                     Some(t) => (1.0, t),
                     None if TYPE_IDENTS.contains(&name.as_str()) => (1.0, Ty::Scalar),
@@ -712,6 +886,25 @@ impl<'a> Est<'a> {
                 }
             }
             Expr::Select(sel) => {
+                if let Some((root, fields)) = self_chain(e).filter(|(r, _)| self.is_root_var(r)) {
+                    if root == "oldSelf" {
+                        self.uses_old_self = true;
+                    }
+                    self.need.mark(&fields);
+                    self.nodes += fields.len();
+                    let mut t = self.lookup(root).unwrap_or(Ty::Dyn(MAX_REQUEST_BYTES));
+                    for f in &fields {
+                        t = match t.field(f) {
+                            Ok(ft) => ft,
+                            Err(msg) => {
+                                self.error(e.id, msg);
+                                Ty::Dyn(MAX_REQUEST_BYTES)
+                            }
+                        };
+                    }
+                    let cost = fields.len() as f64 + 1.0;
+                    return (cost, if sel.test { Ty::Scalar } else { t });
+                }
                 let (c, t) = self.expr(&sel.operand);
                 match t.field(&sel.field) {
                     Ok(ft) => (c + 1.0, if sel.test { Ty::Scalar } else { ft }),
@@ -1149,7 +1342,9 @@ fn format_errors(program: &Program, errors: &[(u64, String)]) -> String {
 }
 
 /// A rule compiled and checked: Ok(program, uses oldSelf, estimated cost) or the error detail.
-fn compile_expression(source: &str, self_ty: Ty<'_>) -> Result<(Program, bool, f64), String> {
+type Compiled = (Program, bool, f64, Need);
+
+fn compile_expression(source: &str, self_ty: Ty<'_>) -> Result<Compiled, String> {
     let program = env().compile(source).map_err(|e| e.to_string())?;
     let mut est = Est {
         vars: vec![
@@ -1160,6 +1355,7 @@ fn compile_expression(source: &str, self_ty: Ty<'_>) -> Result<(Program, bool, f
         quiet: 0,
         uses_old_self: false,
         nodes: 0,
+        need: Need::default(),
     };
     let (cost, _) = est.expr(program.expression());
     if est.nodes > MAX_AST_NODES {
@@ -1171,7 +1367,7 @@ fn compile_expression(source: &str, self_ty: Ty<'_>) -> Result<(Program, bool, f
     if !est.errors.is_empty() {
         return Err(format_errors(&program, &est.errors));
     }
-    Ok((program, est.uses_old_self, cost))
+    Ok((program, est.uses_old_self, cost, est.need))
 }
 
 /// Go's `%#v` of an `apiextensions.ValidationRule`, the value kube reports for a bad rule.
@@ -1240,7 +1436,8 @@ fn valid_field_path(path: &str, mut n: &Node) -> Result<String, String> {
 
 /// Compile the rules of one node. Returns the rules, the CRD errors, and the summed estimated
 /// cost (cost × cardinality).
-pub(crate) fn compile_node(n: &Node, site: &Site) -> (Vec<Rule>, Vec<FieldError>, f64) {
+pub(crate) fn compile_node(n: &Node, site: &Site) -> (Vec<Rule>, Vec<FieldError>, f64, Need) {
+    let mut need = Need::default();
     let mut rules = Vec::new();
     let mut errs = Vec::new();
     let mut total = 0.0;
@@ -1317,7 +1514,10 @@ pub(crate) fn compile_node(n: &Node, site: &Site) -> (Vec<Rule>, Vec<FieldError>
         };
         let self_ty = Ty::Schema(n, site.resource);
         let (program, uses_old_self, cost) = match compile_expression(rule, self_ty.clone()) {
-            Ok(c) => c,
+            Ok((p, o, c, nd)) => {
+                need.merge(&nd);
+                (p, o, c)
+            }
             Err(detail) => {
                 errs.push(FieldError::invalid_rendered(
                     format!("{base}.rule"),
@@ -1347,7 +1547,8 @@ pub(crate) fn compile_node(n: &Node, site: &Site) -> (Vec<Rule>, Vec<FieldError>
         let message_expression = match raw.get("messageExpression").and_then(Value::as_str) {
             None | Some("") => None,
             Some(me) => match compile_expression(me, self_ty) {
-                Ok((p, _, c)) => {
+                Ok((p, _, c, nd)) => {
+                    need.merge(&nd);
                     total += sat(c * site.cardinality);
                     Some(p)
                 }
@@ -1372,7 +1573,7 @@ pub(crate) fn compile_node(n: &Node, site: &Site) -> (Vec<Rule>, Vec<FieldError>
             optional_old_self: raw.get("optionalOldSelf").and_then(Value::as_bool) == Some(true),
         });
     }
-    (rules, errs, total)
+    (rules, errs, total, need)
 }
 
 /// kube's `getCostErrorMessage`.
@@ -1394,11 +1595,13 @@ pub(crate) fn cost_error_message(name: &str, cost: f64, limit: f64) -> String {
 pub(crate) fn compile_tree(n: &mut Node, site: Site) -> (Vec<FieldError>, f64) {
     let mut errs = Vec::new();
     let mut total = 0.0;
+    let mut need = Need::default();
     if !n.raw_rules.is_empty() {
-        let (rules, e, c) = compile_node(n, &site);
+        let (rules, e, c, nd) = compile_node(n, &site);
         n.rules = rules;
         errs.extend(e);
         total += c;
+        need.merge(&nd);
     }
     for (i, a) in n.all_of.iter_mut().enumerate() {
         if !a.raw_rules.is_empty() {
@@ -1407,12 +1610,14 @@ pub(crate) fn compile_tree(n: &mut Node, site: Site) -> (Vec<FieldError>, f64) {
                 path: format!("{}.allOf[{i}]", site.path),
                 ..site.clone()
             };
-            let (rules, e, c) = compile_node(a, &sub);
+            let (rules, e, c, nd) = compile_node(a, &sub);
             a.rules = rules;
             errs.extend(e);
             total += c;
+            need.merge(&nd);
         }
     }
+    n.need = need;
     let size = node_size(n);
     let correlatable = !n.map_atomic;
     for (k, p) in n.properties.iter_mut() {
@@ -1587,7 +1792,7 @@ impl RuleWalker {
 
     fn rules(&mut self, n: &Node, v: &Value, old: Option<&Value>, resource: bool) {
         let type_value = go_quote(&n.type_name);
-        let self_val = to_val(v, Some(n), resource);
+        let self_val = to_val_need(v, n, resource, &n.need);
         let mut ctx = Context::with_env(env().clone());
         ctx.add_variable_as_val("self", self_val);
         let needs_old = n
@@ -1598,7 +1803,7 @@ impl RuleWalker {
         let mut optional_ctx = None;
         if needs_old {
             if let Some(o) = old {
-                ctx.add_variable_as_val("oldSelf", to_val(o, Some(n), resource));
+                ctx.add_variable_as_val("oldSelf", to_val_need(o, n, resource, &n.need));
             }
             if n.rules
                 .iter()
@@ -1606,9 +1811,9 @@ impl RuleWalker {
                 .any(|r| r.optional_old_self)
             {
                 let mut c = Context::with_env(env().clone());
-                c.add_variable_as_val("self", to_val(v, Some(n), resource));
+                c.add_variable_as_val("self", to_val_need(v, n, resource, &n.need));
                 let opt = match old {
-                    Some(o) => CelOptional::of(to_val(o, Some(n), resource)),
+                    Some(o) => CelOptional::of(to_val_need(o, n, resource, &n.need)),
                     None => CelOptional::none(),
                 };
                 c.add_variable_as_val("oldSelf", Box::new(opt));

@@ -737,15 +737,15 @@ fn openapi_schema(v: &Value, path: &str, ssv: Ssv, is_root: bool, errs: &mut Vec
                         }
                     }
                 }
-                "object" => {
-                    if items.get("x-kubernetes-map-type").and_then(Value::as_str) != Some("atomic")
-                    {
-                        errs.push(FieldError::invalid_rendered(
-                            format!("{path}.items.x-kubernetes-map-type"),
-                            "\"set\"",
-                            "must be atomic as item of a list with x-kubernetes-list-type=set",
-                        ));
-                    }
+                "object"
+                    if items.get("x-kubernetes-map-type").and_then(Value::as_str)
+                        != Some("atomic") =>
+                {
+                    errs.push(FieldError::invalid_rendered(
+                        format!("{path}.items.x-kubernetes-map-type"),
+                        "\"set\"",
+                        "must be atomic as item of a list with x-kubernetes-list-type=set",
+                    ));
                 }
                 _ => {}
             }
@@ -1004,5 +1004,179 @@ mod tests {
                 r#"<nil>: Invalid value: "null": some validation rules were not checked because the object was invalid; correct the existing errors to complete validation"#,
             ]
         );
+    }
+
+    fn data_dir() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data")
+    }
+
+    fn data_crds() -> Vec<Value> {
+        let mut files: Vec<_> = std::fs::read_dir(data_dir().join("crds"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|p| serde_yaml::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+            .collect()
+    }
+
+    fn samples() -> Vec<Value> {
+        use serde::Deserialize;
+        let text = std::fs::read_to_string(data_dir().join("cr-samples.yaml")).unwrap();
+        serde_yaml::Deserializer::from_str(&text)
+            .map(|d| Value::deserialize(d).unwrap())
+            .collect()
+    }
+
+    fn schema_for(crds: &[Value], obj: &Value) -> CustomResourceSchema {
+        let (group, version) = obj["apiVersion"].as_str().unwrap().split_once('/').unwrap();
+        let crd = crds
+            .iter()
+            .find(|c| c["spec"]["group"] == group && c["spec"]["names"]["kind"] == obj["kind"])
+            .unwrap();
+        let v = crd["spec"]["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == version)
+            .unwrap();
+        CustomResourceSchema::new(&v["schema"]["openAPIV3Schema"])
+    }
+
+    #[test]
+    fn large_crds_are_valid_and_accept_their_samples() {
+        let crds = data_crds();
+        assert!(crds.len() >= 3);
+        for crd in &crds {
+            for (i, v) in crd["spec"]["versions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .enumerate()
+            {
+                let path = format!("spec.versions[{i}].schema.openAPIV3Schema");
+                let e = validate_crd_schema(&v["schema"]["openAPIV3Schema"], &path);
+                assert!(e.is_empty(), "{}: {e:#?}", crd["metadata"]["name"]);
+            }
+        }
+        for sample in samples() {
+            let s = schema_for(&crds, &sample);
+            let mut obj = sample.clone();
+            s.default(&mut obj);
+            assert_eq!(
+                s.prune(&mut obj),
+                Vec::<String>::new(),
+                "{}",
+                sample["kind"]
+            );
+            let e = s.validate(&obj, None);
+            assert!(e.is_empty(), "{}: {e:#?}", sample["kind"]);
+            // Updating to the same object passes the transition rules too.
+            assert!(s.validate(&obj, Some(&obj)).is_empty());
+        }
+    }
+
+    #[test]
+    fn large_crds_refuse_bad_objects() {
+        let crds = data_crds();
+        let all = samples();
+        let msgs =
+            |s: &CustomResourceSchema, obj: &mut Value, old: Option<&Value>| -> Vec<String> {
+                s.default(obj);
+                s.prune(obj);
+                s.validate(obj, old).iter().map(|e| e.to_string()).collect()
+            };
+        let mut w = all[0].clone();
+        let s = schema_for(&crds, &w);
+        w["spec"]["replicas"] = json!(5000);
+        w["spec"]["template"]["spec"]["containers"][1]["name"] = json!("web");
+        w["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = json!("http");
+        w["spec"]["strategy"]["rollingUpdate"]["maxSurge"] = json!("lots");
+        assert_eq!(
+            msgs(&s, &mut w, None),
+            vec![
+                "spec.replicas: Invalid value: 5000: spec.replicas in body should be less than or equal to 1000",
+                r#"spec.template.spec.containers[0].ports[0].containerPort: Invalid value: "string": spec.template.spec.containers[0].ports[0].containerPort in body must be of type integer: "string""#,
+                r#"spec.template.spec.containers[1]: Duplicate value: map[string]interface {}{"name":"web"}"#,
+                r#"<nil>: Invalid value: "null": some validation rules were not checked because the object was invalid; correct the existing errors to complete validation"#,
+            ]
+        );
+        let mut w = all[0].clone();
+        w["spec"]["strategy"]["rollingUpdate"]["maxSurge"] = json!("lots");
+        w["spec"]["autoscaling"]["minReplicas"] = json!(20);
+        w["spec"]["template"]["spec"]["volumes"][1]["configMap"] = json!({"name": "x"});
+        assert_eq!(
+            msgs(&s, &mut w, None),
+            vec![
+                "spec.autoscaling: Invalid value: minReplicas must not exceed maxReplicas",
+                r#"spec.strategy.rollingUpdate.maxSurge: Invalid value: "lots": must be a non-negative integer or a percentage"#,
+                "spec.template.spec.volumes[1]: Invalid value: exactly one volume source must be set",
+            ]
+        );
+        let mut old = all[1].clone();
+        let s = schema_for(&crds, &old);
+        s.default(&mut old);
+        let mut db = old.clone();
+        db["spec"]["instances"] = json!(4);
+        db["spec"]["storage"]["storageClassName"] = json!("slow");
+        db["spec"]["users"][1]["name"] = json!("root");
+        assert_eq!(
+            msgs(&s, &mut db, Some(&old)),
+            vec![
+                "spec.instances: Invalid value: 4: instances must be odd, got 4",
+                r#"spec.storage.storageClassName: Invalid value: "slow": storageClassName is immutable"#,
+                "spec.users: Invalid value: the root user is managed by the operator",
+            ]
+        );
+    }
+
+    /// `cargo test -p kubox-openapi --release -- --ignored --nocapture crd_schema_timing`
+    #[test]
+    #[ignore]
+    fn crd_schema_timing() {
+        let crds = data_crds();
+        for crd in &crds {
+            for v in crd["spec"]["versions"].as_array().unwrap() {
+                let schema = &v["schema"]["openAPIV3Schema"];
+                let t = std::time::Instant::now();
+                let n = 20;
+                for _ in 0..n {
+                    std::hint::black_box(CustomResourceSchema::new(schema));
+                }
+                let compile = t.elapsed() / n;
+                let t = std::time::Instant::now();
+                for _ in 0..n {
+                    std::hint::black_box(validate_crd_schema(schema, "p"));
+                }
+                println!(
+                    "{} {}: compile {:?}, CRD validation {:?}",
+                    crd["metadata"]["name"],
+                    v["name"],
+                    compile,
+                    t.elapsed() / n
+                );
+            }
+        }
+        for sample in samples() {
+            let s = schema_for(&crds, &sample);
+            let n = 20_000;
+            let t = std::time::Instant::now();
+            for _ in 0..n {
+                let mut obj = sample.clone();
+                s.default(&mut obj);
+                s.prune(&mut obj);
+                assert!(s.validate(&obj, Some(&sample)).is_empty());
+            }
+            let per = t.elapsed() / n;
+            println!(
+                "{}: default+prune+validate {:?} per object ({:.0}/s)",
+                sample["kind"],
+                per,
+                1.0 / per.as_secs_f64()
+            );
+        }
     }
 }

@@ -267,7 +267,7 @@ fn is_isbn10(s: &str) -> bool {
         };
         sum += (10 - i as u32) * v;
     }
-    sum % 11 == 0
+    sum.is_multiple_of(11)
 }
 
 fn is_isbn13(s: &str) -> bool {
@@ -284,7 +284,7 @@ fn is_isbn13(s: &str) -> bool {
         .enumerate()
         .map(|(i, v)| if i % 2 == 0 { *v } else { 3 * v })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn is_credit_card(s: &str) -> bool {

@@ -109,6 +109,8 @@ pub(crate) struct Node {
     pub raw_rules: Vec<Value>,
     /// Compiled `x-kubernetes-validations` (filled by [`crate::cel::compile_tree`]).
     pub rules: Vec<Rule>,
+    /// What of the value the rules here read (only that is converted to CEL values).
+    pub need: crate::cel::Need,
     /// Some property of this object has a default.
     pub prop_defaults: bool,
     /// Something below (or at) this node has a default, a declared property (null pruning)

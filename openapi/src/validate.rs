@@ -216,7 +216,8 @@ impl Walker {
         if types.is_empty() {
             return;
         }
-        if !(contains("number") || contains("integer")) && !n.format.is_empty() && string_or_slice {
+        let numeric = contains("number") || contains("integer");
+        if !numeric && !n.format.is_empty() && string_or_slice {
             return;
         }
         if !(contains(sch) || float_int || int_float) {
@@ -255,6 +256,9 @@ impl Walker {
     }
 
     fn composition(&mut self, n: &Node, value: &Value) {
+        if n.any_of.is_empty() && n.one_of.is_empty() && n.all_of.is_empty() && n.not.is_none() {
+            return;
+        }
         let q = go_quote(&self.path);
         if !n.any_of.is_empty() {
             let mut best: Option<Vec<FieldError>> = None;
@@ -364,6 +368,9 @@ impl Walker {
     fn number(&mut self, n: &Node, num: &serde_json::Number) {
         let is_int = num.is_i64() || num.is_u64();
         let data = num.as_f64().unwrap_or_default();
+        if n.multiple_of.is_none() && n.minimum.is_none() && n.maximum.is_none() {
+            return;
+        }
         let rendered = go_value(&Value::Number(num.clone()));
         if let Some(factor) = n.multiple_of {
             let name = self.name().to_string();
@@ -535,16 +542,21 @@ impl Walker {
         }
         let mut seen: HashMap<String, usize> = HashMap::new();
         for (i, x) in items.iter().enumerate() {
-            let mut key = Map::new();
-            for k in keys {
-                if let Some(v) = x.get(k) {
-                    key.insert(k.clone(), v.clone());
-                }
-            }
-            let key = Value::Object(key);
-            let times = seen.entry(key.to_string()).or_insert(0);
+            let id: String = keys
+                .iter()
+                .map(|k| x.get(k.as_str()).map_or_else(String::new, Value::to_string))
+                .collect::<Vec<_>>()
+                .join("\u{0}");
+            let times = seen.entry(id).or_insert(0);
             *times += 1;
             if *times >= 2 {
+                let mut key = Map::new();
+                for k in keys {
+                    if let Some(v) = x.get(k.as_str()) {
+                        key.insert(k.clone(), v.clone());
+                    }
+                }
+                let key = Value::Object(key);
                 let len = self.push_index(i);
                 let f = field_of(&self.path);
                 self.path.truncate(len);

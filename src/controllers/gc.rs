@@ -613,6 +613,7 @@ fn with_gc_finalizers(current: Vec<String>, orphan: bool, foreground: bool) -> O
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -891,6 +891,7 @@ pub(crate) async fn remove_finalizer(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -23,6 +23,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
+use futures::StreamExt;
 use http::StatusCode;
 use kubox_storage::EventKind;
 use serde_json::{json, Value};
@@ -71,6 +72,19 @@ const CONDITIONS: [(&str, &str, &str); 5] = [
 
 fn namespaces_prefix() -> String {
     storage_prefix("", "namespaces")
+}
+
+/// How many deletions of one namespace's content are in flight at once.
+const DELETE_CONCURRENCY: usize = 32;
+
+/// What became of one object of a Terminating namespace.
+enum Outcome {
+    Gone,
+    /// Still there (finalizers, or already being deleted).
+    Kept(Value),
+    /// Changed between list and delete.
+    Raced,
+    Failed(String),
 }
 
 /// What deleting a namespace's content left behind.
@@ -154,47 +168,59 @@ impl NamespaceController {
                 .list(&prefix, Default::default())
                 .await
                 .map_err(|e| from_store(e, &info.group_resource(), ""))?;
-            let mut left = 0;
-            let mut without_finalizers = 0;
+            let mut objs = Vec::with_capacity(list.items.len());
             for kv in &list.items {
-                let obj = from_stored(kv)?;
-                let name = obj["metadata"]["name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
-                let mut raced = false;
-                let kept = if is_deleting(&obj) {
-                    Some(obj)
-                } else {
+                objs.push(from_stored(kv)?);
+            }
+            // Deletions run DELETE_CONCURRENCY at a time (a durable store commits them together).
+            let outcomes: Vec<Outcome> = futures::stream::iter(objs.into_iter().map(|obj| {
+                let info = info.clone();
+                async move {
+                    if is_deleting(&obj) {
+                        return Outcome::Kept(obj);
+                    }
+                    let name = obj["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
                     let c = super::ctx(state, info.clone(), ns, &name, "");
                     let opts = json!({"propagationPolicy": "Background"});
                     match handlers::delete_object(&c, &name, &opts, false).await {
-                        Ok((_, true)) => None,
-                        Ok((o, false)) => Some(o),
-                        Err(e) if e.code == StatusCode::NOT_FOUND => None,
+                        Ok((_, true)) => Outcome::Gone,
+                        Ok((o, false)) => Outcome::Kept(o),
+                        Err(e) if e.code == StatusCode::NOT_FOUND => Outcome::Gone,
                         // Written meanwhile: its change event brings this namespace back.
-                        Err(e) if e.code == StatusCode::CONFLICT => {
-                            raced = true;
-                            Some(obj)
-                        }
-                        Err(e) => {
-                            content.errors.push(format!(
-                                "error deleting {} {name:?} in namespace {ns:?}: {}",
-                                info.group_resource(),
-                                e.message
-                            ));
-                            Some(obj)
-                        }
+                        Err(e) if e.code == StatusCode::CONFLICT => Outcome::Raced,
+                        Err(e) => Outcome::Failed(format!(
+                            "error deleting {} {name:?} in namespace {ns:?}: {}",
+                            info.group_resource(),
+                            e.message
+                        )),
                     }
-                };
-                if let Some(o) = kept {
-                    left += 1;
-                    let fs = finalizers_of(&o);
-                    if fs.is_empty() && !raced {
-                        without_finalizers += 1;
+                }
+            }))
+            .buffer_unordered(DELETE_CONCURRENCY)
+            .collect()
+            .await;
+            let mut left = 0;
+            let mut without_finalizers = 0;
+            for outcome in outcomes {
+                match outcome {
+                    Outcome::Gone => {}
+                    Outcome::Raced => left += 1,
+                    Outcome::Failed(e) => {
+                        left += 1;
+                        content.errors.push(e);
                     }
-                    for f in fs {
-                        *content.finalizers.entry(f).or_default() += 1;
+                    Outcome::Kept(o) => {
+                        left += 1;
+                        let fs = finalizers_of(&o);
+                        if fs.is_empty() {
+                            without_finalizers += 1;
+                        }
+                        for f in fs {
+                            *content.finalizers.entry(f).or_default() += 1;
+                        }
                     }
                 }
             }
@@ -357,6 +383,7 @@ impl Reconciler for NamespaceController {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

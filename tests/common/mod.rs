@@ -9,9 +9,13 @@ use tower::ServiceExt;
 
 pub use kubox::{Server, ServerHandle};
 
+/// A server for API tests. Namespaces stay as clients leave them: the serviceaccount controller
+/// (default ServiceAccount and kube-root-ca.crt in every namespace) is off; the other built-in
+/// controllers run. tests/controllers.rs covers the full set.
 pub async fn server() -> ServerHandle {
     Server::builder()
         .memory()
+        .disable_controller(kubox::Controller::ServiceAccount)
         .start()
         .await
         .expect("server starts")

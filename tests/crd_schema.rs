@@ -1,0 +1,830 @@
+//! Custom resource schemas: openAPIV3Schema validation with kube-apiserver's causes, pruning,
+//! defaulting (on write and on read), nullable, int-or-string, preserve-unknown-fields islands,
+//! embedded resources, list-type uniqueness, CEL rules (messages, message expressions,
+//! transition rules), CRD schema checks, and large real-world-style CRDs from tests/data.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+const CRDS: &str = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
+const GIZMOS: &str = "/apis/schema.example.com/v1/namespaces/default/gizmos";
+
+fn gizmo_crd(spec_schema: Value) -> Value {
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gizmos.schema.example.com"},
+        "spec": {
+            "group": "schema.example.com", "scope": "Namespaced",
+            "names": {"plural": "gizmos", "singular": "gizmo", "kind": "Gizmo"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": spec_schema}}}}]
+        }
+    })
+}
+
+fn gizmo(name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "schema.example.com/v1", "kind": "Gizmo", "metadata": {"name": name}, "spec": spec})
+}
+
+async fn register(h: &ServerHandle, crd: &Value) {
+    let r = post_json(h, CRDS, crd).await;
+    assert_eq!(
+        r.status.as_u16(),
+        201,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+}
+
+async fn created(h: &ServerHandle, path: &str, obj: &Value) -> Value {
+    let r = post_json(h, path, obj).await;
+    assert_eq!(
+        r.status.as_u16(),
+        201,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    r.json()
+}
+
+/// The Status causes as `(field, reason, message)`.
+fn causes(status: &Value) -> Vec<(String, String, String)> {
+    status["details"]["causes"]
+        .as_array()
+        .unwrap_or(&Vec::new())
+        .iter()
+        .map(|c| {
+            (
+                c["field"].as_str().unwrap_or_default().to_string(),
+                c["reason"].as_str().unwrap_or_default().to_string(),
+                c["message"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn cause(field: &str, reason: &str, message: &str) -> (String, String, String) {
+    (field.to_string(), reason.to_string(), message.to_string())
+}
+
+#[tokio::test]
+async fn invalid_custom_resources_are_refused_with_kube_causes() {
+    let h = server().await;
+    register(
+        &h,
+        &gizmo_crd(
+            json!({"type": "object", "required": ["name"], "properties": {
+                "name": {"type": "string", "maxLength": 8, "pattern": "^[a-z]+$"},
+                "replicas": {"type": "integer"},
+                "color": {"type": "string", "enum": ["red", "blue"]},
+                "size": {"type": "integer", "minimum": 1, "maximum": 100},
+                "id": {"type": "string", "format": "uuid"},
+                "tags": {"type": "array", "maxItems": 2, "items": {"type": "string"}},
+            }}),
+        ),
+    )
+    .await;
+    let r = post_json(
+        &h,
+        GIZMOS,
+        &gizmo(
+            "g1",
+            json!({"replicas": "string", "color": "pink", "size": 200, "id": "nope", "tags": ["a", "b", "c"]}),
+        ),
+    )
+    .await;
+    let s = r.status_failure(422, "Invalid");
+    assert_eq!(s["details"]["kind"], "Gizmo");
+    assert_eq!(s["details"]["group"], "schema.example.com");
+    assert_eq!(s["details"]["name"], "g1");
+    let c = causes(&s);
+    for want in [
+        cause(
+            "spec.color",
+            "FieldValueNotSupported",
+            r#"Unsupported value: "pink": supported values: "red", "blue""#,
+        ),
+        cause(
+            "spec.replicas",
+            "FieldValueTypeInvalid",
+            r#"Invalid value: "string": spec.replicas in body must be of type integer: "string""#,
+        ),
+        cause(
+            "spec.size",
+            "FieldValueInvalid",
+            "Invalid value: 200: spec.size in body should be less than or equal to 100",
+        ),
+        cause(
+            "spec.id",
+            "FieldValueTypeInvalid",
+            r#"Invalid value: "nope": spec.id in body must be of type uuid: "nope""#,
+        ),
+        cause(
+            "spec.tags",
+            "FieldValueTooMany",
+            "Too many: 3: must have at most 2 items",
+        ),
+        cause("spec.name", "FieldValueRequired", "Required value"),
+    ] {
+        assert!(c.contains(&want), "missing {want:?} in {c:#?}");
+    }
+    let msg = s["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with(r#"Gizmo.schema.example.com "g1" is invalid: ["#),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(r#"spec.color: Unsupported value: "pink": supported values: "red", "blue""#),
+        "{msg}"
+    );
+    assert!(msg.contains("spec.name: Required value"), "{msg}");
+
+    let r = post_json(&h, GIZMOS, &gizmo("g2", json!({"name": "Way-Too-Long"}))).await;
+    let s = r.status_failure(422, "Invalid");
+    assert_eq!(
+        causes(&s),
+        vec![cause(
+            "spec.name",
+            "FieldValueTooLong",
+            "Too long: may not be more than 8 bytes"
+        )]
+    );
+    let r = post_json(&h, GIZMOS, &gizmo("g3", json!({"name": "UPPER"}))).await;
+    let s = r.status_failure(422, "Invalid");
+    assert_eq!(
+        causes(&s),
+        vec![cause(
+            "spec.name",
+            "FieldValueInvalid",
+            r#"Invalid value: "UPPER": spec.name in body should match '^[a-z]+$'"#
+        )]
+    );
+    // A valid one goes through.
+    created(
+        &h,
+        GIZMOS,
+        &gizmo("g4", json!({"name": "ok", "size": 5, "color": "red"})),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_fields_are_pruned_and_preserved_islands_are_kept() {
+    let h = server().await;
+    register(
+        &h,
+        &gizmo_crd(json!({"type": "object", "properties": {
+            "name": {"type": "string"},
+            "nested": {"type": "object", "properties": {"x": {"type": "integer"}}},
+            "raw": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+            "partly": {"type": "object", "x-kubernetes-preserve-unknown-fields": true,
+                "properties": {"known": {"type": "object", "properties": {"a": {"type": "string"}}}}},
+            "items": {"type": "array", "items": {"type": "object", "properties": {"k": {"type": "string"}}}},
+        }})),
+    )
+    .await;
+    let mut obj = gizmo(
+        "p1",
+        json!({"name": "a", "bogus": 1, "nested": {"x": 1, "y": 2},
+            "raw": {"anything": {"deep": [1, {"goes": true}]}},
+            "partly": {"free": "kept", "known": {"a": "x", "b": "pruned"}},
+            "items": [{"k": "v", "drop": 1}]}),
+    );
+    obj["extra"] = json!("top-level");
+    let want = json!({"name": "a", "nested": {"x": 1},
+        "raw": {"anything": {"deep": [1, {"goes": true}]}},
+        "partly": {"free": "kept", "known": {"a": "x"}},
+        "items": [{"k": "v"}]});
+    let c = created(&h, GIZMOS, &obj).await;
+    assert_eq!(c["spec"], want);
+    assert!(c.get("extra").is_none());
+    let g = get(&h, &format!("{GIZMOS}/p1")).await.json();
+    assert_eq!(g["spec"], want);
+    assert!(g.get("extra").is_none());
+}
+
+#[tokio::test]
+async fn defaults_apply_on_create_and_when_read() {
+    let h = server().await;
+    let mut crd = gizmo_crd(json!({"type": "object", "properties": {
+        "replicas": {"type": "integer", "default": 1},
+        "ports": {"type": "array", "items": {"type": "object", "properties": {
+            "port": {"type": "integer"}, "protocol": {"type": "string", "default": "TCP"}}}},
+        "tuning": {"type": "object", "default": {}, "properties": {"level": {"type": "integer", "default": 3}}},
+    }}));
+    register(&h, &crd).await;
+    let c = created(
+        &h,
+        GIZMOS,
+        &gizmo(
+            "d1",
+            json!({"ports": [{"port": 80}, {"port": 53, "protocol": "UDP"}]}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        c["spec"],
+        json!({"replicas": 1, "tuning": {"level": 3},
+            "ports": [{"port": 80, "protocol": "TCP"}, {"port": 53, "protocol": "UDP"}]})
+    );
+    // A default added to the CRD later shows on objects read afterwards.
+    let current = get(&h, &format!("{CRDS}/gizmos.schema.example.com"))
+        .await
+        .json();
+    crd["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"].clone();
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+        ["mode"] = json!({"type": "string", "default": "auto"});
+    let r = put_json(&h, &format!("{CRDS}/gizmos.schema.example.com"), &crd).await;
+    assert_eq!(
+        r.status.as_u16(),
+        200,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let g = get(&h, &format!("{GIZMOS}/d1")).await.json();
+    assert_eq!(g["spec"]["mode"], "auto", "{g}");
+    assert_eq!(g["spec"]["replicas"], 1);
+    let list = get(&h, GIZMOS).await.json();
+    assert_eq!(list["items"][0]["spec"]["mode"], "auto");
+}
+
+#[tokio::test]
+async fn nullable_null_pruning_and_defaulting() {
+    let h = server().await;
+    register(
+        &h,
+        &gizmo_crd(json!({"type": "object", "properties": {
+            "keep": {"type": "string", "nullable": true},
+            "drop": {"type": "string"},
+            "dflt": {"type": "string", "default": "x"},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        }})),
+    )
+    .await;
+    let c = created(
+        &h,
+        GIZMOS,
+        &gizmo("n1", json!({"keep": null, "drop": null, "dflt": null})),
+    )
+    .await;
+    assert_eq!(c["spec"], json!({"keep": null, "dflt": "x"}));
+    // A null map value is not pruned; it is invalid.
+    let r = post_json(&h, GIZMOS, &gizmo("n2", json!({"labels": {"a": null}}))).await;
+    let s = r.status_failure(422, "Invalid");
+    assert_eq!(
+        causes(&s),
+        vec![cause(
+            "spec.labels.a",
+            "FieldValueTypeInvalid",
+            r#"Invalid value: "null": spec.labels.a in body must be of type string: "null""#
+        )]
+    );
+}
+
+#[tokio::test]
+async fn int_or_string_and_embedded_resources() {
+    let h = server().await;
+    register(
+        &h,
+        &gizmo_crd(json!({"type": "object", "properties": {
+            "port": {"x-kubernetes-int-or-string": true},
+            "template": {"type": "object", "x-kubernetes-embedded-resource": true, "x-kubernetes-preserve-unknown-fields": true},
+            "typed": {"type": "object", "x-kubernetes-embedded-resource": true, "properties": {
+                "spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}},
+        }})),
+    )
+    .await;
+    created(&h, GIZMOS, &gizmo("i1", json!({"port": 8080}))).await;
+    created(&h, GIZMOS, &gizmo("i2", json!({"port": "http"}))).await;
+    let r = post_json(&h, GIZMOS, &gizmo("i3", json!({"port": true}))).await;
+    let s = r.status_failure(422, "Invalid");
+    assert_eq!(
+        causes(&s),
+        vec![cause(
+            "spec.port",
+            "FieldValueTypeInvalid",
+            r#"Invalid value: "boolean": spec.port in body must be of type integer,string: "boolean""#
+        )]
+    );
+    // Embedded resources keep apiVersion, kind and metadata, and need the first two.
+    let c = created(
+        &h,
+        GIZMOS,
+        &gizmo("e1", json!({
+            "template": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "labels": {"a": "b"}}, "data": {"k": "v"}},
+            "typed": {"apiVersion": "v1", "kind": "Thing", "metadata": {"name": "t"}, "spec": {"size": 1, "gone": 2}, "gone": 3}})),
+    )
+    .await;
+    assert_eq!(c["spec"]["template"]["data"], json!({"k": "v"}));
+    assert_eq!(
+        c["spec"]["typed"],
+        json!({"apiVersion": "v1", "kind": "Thing", "metadata": {"name": "t"}, "spec": {"size": 1}})
+    );
+    let r = post_json(
+        &h,
+        GIZMOS,
+        &gizmo(
+            "e2",
+            json!({"template": {"apiVersion": "v1", "metadata": {"labels": {"bad": "no spaces"}}}}),
+        ),
+    )
+    .await;
+    let s = r.status_failure(422, "Invalid");
+    let c = causes(&s);
+    assert_eq!(
+        c[0],
+        cause(
+            "spec.template.kind",
+            "FieldValueRequired",
+            "Required value: must not be empty"
+        )
+    );
+    assert_eq!(c[1].0, "spec.template.metadata.labels");
+    assert_eq!(c.len(), 2, "{c:#?}");
+}
+
+#[tokio::test]
+async fn list_type_map_and_set_items_must_be_unique() {
+    let h = server().await;
+    register(
+        &h,
+        &gizmo_crd(json!({"type": "object", "properties": {
+            "ports": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+                "items": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "port": {"type": "integer"}}}},
+            "tags": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}},
+        }})),
+    )
+    .await;
+    let r = post_json(
+        &h,
+        GIZMOS,
+        &gizmo("l1", json!({"ports": [{"name": "http", "port": 80}, {"name": "http", "port": 8080}], "tags": ["a", "a"]})),
+    )
+    .await;
+    let s = r.status_failure(422, "Invalid");
+    assert_eq!(
+        causes(&s),
+        vec![
+            cause(
+                "spec.ports[1]",
+                "FieldValueDuplicate",
+                r#"Duplicate value: map[string]interface {}{"name":"http"}"#
+            ),
+            cause(
+                "spec.tags[1]",
+                "FieldValueDuplicate",
+                r#"Duplicate value: "a""#
+            ),
+        ]
+    );
+    created(
+        &h,
+        GIZMOS,
+        &gizmo(
+            "l2",
+            json!({"ports": [{"name": "http"}, {"name": "https"}], "tags": ["a", "b"]}),
+        ),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn cel_rules_report_messages_and_message_expressions() {
+    let h = server().await;
+    register(
+        &h,
+        &gizmo_crd(json!({"type": "object",
+            "x-kubernetes-validations": [
+                {"rule": "self.minReplicas <= self.maxReplicas", "message": "minReplicas must not exceed maxReplicas"},
+                {"rule": "!has(self.mode) || self.mode != 'legacy' || self.maxReplicas <= 3",
+                 "messageExpression": "'legacy mode allows 3 replicas, not ' + string(self.maxReplicas)",
+                 "fieldPath": ".maxReplicas", "reason": "FieldValueForbidden"},
+                {"rule": "self.name.startsWith('g-')"},
+            ],
+            "properties": {
+                "minReplicas": {"type": "integer", "default": 1},
+                "maxReplicas": {"type": "integer", "default": 1},
+                "mode": {"type": "string"},
+                "name": {"type": "string", "maxLength": 32, "default": "g-default"},
+                "hosts": {"type": "array", "maxItems": 8, "items": {"type": "string", "maxLength": 64,
+                    "x-kubernetes-validations": [{"rule": "self.endsWith('.example.com')", "message": "must be in example.com"}]}},
+            }})),
+    )
+    .await;
+    created(
+        &h,
+        GIZMOS,
+        &gizmo("c1", json!({"minReplicas": 1, "maxReplicas": 2})),
+    )
+    .await;
+    let r = post_json(
+        &h,
+        GIZMOS,
+        &gizmo("c2", json!({"minReplicas": 5, "maxReplicas": 4, "mode": "legacy", "name": "x", "hosts": ["a.example.com", "b.example.org"]})),
+    )
+    .await;
+    let s = r.status_failure(422, "Invalid");
+    assert_eq!(
+        causes(&s),
+        vec![
+            cause(
+                "spec",
+                "FieldValueInvalid",
+                "Invalid value: minReplicas must not exceed maxReplicas"
+            ),
+            cause(
+                "spec.maxReplicas",
+                "FieldValueForbidden",
+                "Forbidden: legacy mode allows 3 replicas, not 4"
+            ),
+            cause(
+                "spec",
+                "FieldValueInvalid",
+                "Invalid value: failed rule: self.name.startsWith('g-')"
+            ),
+            cause(
+                "spec.hosts[1]",
+                "FieldValueInvalid",
+                r#"Invalid value: "b.example.org": must be in example.com"#
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn cel_transition_rules_make_fields_immutable() {
+    let h = server().await;
+    register(
+        &h,
+        &gizmo_crd(json!({"type": "object", "properties": {
+            "storageClass": {"type": "string", "x-kubernetes-validations": [{"rule": "self == oldSelf", "message": "storageClass is immutable"}]},
+            "size": {"type": "integer"},
+        }})),
+    )
+    .await;
+    created(
+        &h,
+        GIZMOS,
+        &gizmo("t1", json!({"storageClass": "fast", "size": 1})),
+    )
+    .await;
+    let path = format!("{GIZMOS}/t1");
+    let ok = patch(
+        &h,
+        &path,
+        "application/merge-patch+json",
+        r#"{"spec": {"size": 2}}"#,
+    )
+    .await;
+    assert_eq!(
+        ok.status.as_u16(),
+        200,
+        "{}",
+        String::from_utf8_lossy(&ok.body)
+    );
+    let r = patch(
+        &h,
+        &path,
+        "application/merge-patch+json",
+        r#"{"spec": {"storageClass": "slow"}}"#,
+    )
+    .await;
+    let s = r.status_failure(422, "Invalid");
+    assert_eq!(
+        causes(&s),
+        vec![cause(
+            "spec.storageClass",
+            "FieldValueInvalid",
+            r#"Invalid value: "slow": storageClass is immutable"#
+        )]
+    );
+    assert_eq!(get(&h, &path).await.json()["spec"]["storageClass"], "fast");
+}
+
+#[tokio::test]
+async fn crds_with_non_structural_schemas_or_bad_rules_are_refused() {
+    let h = server().await;
+    let base = "spec.versions[0].schema.openAPIV3Schema";
+    let r = post_json(
+        &h,
+        CRDS,
+        &gizmo_crd(json!({"type": "object", "properties": {"x": {"properties": {"y": {"type": "string"}}}}})),
+    )
+    .await;
+    let s = r.status_failure(422, "Invalid");
+    assert_eq!(
+        causes(&s),
+        vec![cause(
+            &format!("{base}.properties[spec].properties[x].type"),
+            "FieldValueRequired",
+            "Required value: must not be empty for specified object fields"
+        )]
+    );
+    let r = post_json(
+        &h,
+        CRDS,
+        &gizmo_crd(
+            json!({"type": "object", "properties": {"a": {"type": "string"}},
+            "additionalProperties": {"type": "string"}}),
+        ),
+    )
+    .await;
+    let s = r.status_failure(422, "Invalid");
+    assert_eq!(
+        causes(&s),
+        vec![cause(
+            &format!("{base}.properties[spec].additionalProperties"),
+            "FieldValueForbidden",
+            "Forbidden: additionalProperties and properties are mutual exclusive"
+        )]
+    );
+    let r = post_json(
+        &h,
+        CRDS,
+        &gizmo_crd(
+            json!({"type": "object", "properties": {"a": {"type": "integer"}},
+            "x-kubernetes-validations": [{"rule": "self.a >"}, {"rule": "self.b == 1"}]}),
+        ),
+    )
+    .await;
+    let s = r.status_failure(422, "Invalid");
+    let c = causes(&s);
+    assert_eq!(c.len(), 2, "{c:#?}");
+    let field = format!("{base}.properties[spec].x-kubernetes-validations[0].rule");
+    assert_eq!(
+        (c[0].0.as_str(), c[0].1.as_str()),
+        (field.as_str(), "FieldValueInvalid")
+    );
+    assert!(
+        c[0].2.starts_with(
+            r#"Invalid value: apiextensions.ValidationRule{Rule:"self.a >", Message:"""#
+        ) && c[0].2.contains(": compilation failed: ERROR: <input>:1:"),
+        "{}",
+        c[0].2
+    );
+    assert!(
+        c[1].2
+            .contains("compilation failed: ERROR: <input>:1:5: undefined field 'b'"),
+        "{}",
+        c[1].2
+    );
+    // Rules that could run too long are refused.
+    let r = post_json(
+        &h,
+        CRDS,
+        &gizmo_crd(json!({"type": "object", "properties": {
+            "a": {"type": "array", "items": {"type": "string"}}, "b": {"type": "array", "items": {"type": "string"}}},
+            "x-kubernetes-validations": [{"rule": "self.a.all(x, self.b.all(y, x != y))"}]})),
+    )
+    .await;
+    let s = r.status_failure(422, "Invalid");
+    assert_eq!(
+        causes(&s),
+        vec![cause(
+            &format!("{base}.properties[spec].x-kubernetes-validations[0].rule"),
+            "FieldValueForbidden",
+            "Forbidden: estimated rule cost exceeds budget by factor of more than 100x (try simplifying the rule, or adding maxItems, maxProperties, and maxLength where arrays, maps, and strings are declared)"
+        ), cause(
+            base,
+            "FieldValueForbidden",
+            "Forbidden: x-kubernetes-validations estimated rule cost total for entire OpenAPIv3 schema exceeds budget by factor of more than 100x (try simplifying the rule, or adding maxItems, maxProperties, and maxLength where arrays, maps, and strings are declared)"
+        )]
+    );
+    // Nothing was registered.
+    assert_eq!(get(&h, GIZMOS).await.status.as_u16(), 404);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Large CRDs from tests/data
+// ---------------------------------------------------------------------------------------------
+
+fn data(path: &str) -> String {
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(path),
+    )
+    .unwrap()
+}
+
+fn data_crds() -> Vec<Value> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/crds");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|p| serde_yaml::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+        .collect()
+}
+
+fn samples() -> Vec<Value> {
+    use serde::Deserialize;
+    let text = data("cr-samples.yaml");
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|d| Value::deserialize(d).unwrap())
+        .collect()
+}
+
+fn collection(crds: &[Value], obj: &Value) -> String {
+    let api = obj["apiVersion"].as_str().unwrap();
+    let crd = crds
+        .iter()
+        .find(|c| {
+            api.starts_with(&format!("{}/", c["spec"]["group"].as_str().unwrap()))
+                && c["spec"]["names"]["kind"] == obj["kind"]
+        })
+        .unwrap();
+    format!(
+        "/apis/{api}/namespaces/default/{}",
+        crd["spec"]["names"]["plural"].as_str().unwrap()
+    )
+}
+
+#[tokio::test]
+async fn large_crds_register_and_validate_their_resources() {
+    let h = server().await;
+    let crds = data_crds();
+    assert!(crds.len() >= 3);
+    for crd in &crds {
+        register(&h, crd).await;
+    }
+    let all = samples();
+    for s in &all {
+        let c = created(&h, &collection(&crds, s), s).await;
+        assert_eq!(c["metadata"]["name"], s["metadata"]["name"]);
+    }
+    // Defaults from deep inside the schemas.
+    let w = get(&h, &format!("{}/storefront", collection(&crds, &all[0])))
+        .await
+        .json();
+    let web = &w["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(web["terminationMessagePolicy"], "File");
+    assert_eq!(web["ports"][0]["protocol"], "TCP");
+    assert_eq!(web["readinessProbe"]["timeoutSeconds"], 1);
+    assert_eq!(
+        w["spec"]["template"]["spec"]["volumes"][0]["configMap"]["defaultMode"],
+        420
+    );
+    assert_eq!(
+        w["spec"]["autoscaling"]["metrics"][1]["external"]["target"]["averageValue"],
+        "30"
+    );
+    let route = get(&h, &format!("{}/storefront", collection(&crds, &all[2])))
+        .await
+        .json();
+    assert_eq!(
+        route["spec"]["rules"][1]["matches"],
+        json!([{"path": {"type": "PathPrefix", "value": "/"}}])
+    );
+    assert_eq!(route["spec"]["parentRefs"][0]["sectionName"], "");
+
+    // Invalid objects are refused with the schema's and the rules' causes.
+    let mut bad = all[0].clone();
+    bad["metadata"]["name"] = json!("bad-workload");
+    bad["spec"]["autoscaling"]["minReplicas"] = json!(20);
+    bad["spec"]["template"]["spec"]["containers"][0]["securityContext"]["seccompProfile"] =
+        json!({"type": "Localhost"});
+    bad["spec"]["template"]["spec"]["tolerations"][0]["operator"] = json!("Exists");
+    let r = post_json(&h, &collection(&crds, &bad), &bad).await;
+    let s = r.status_failure(422, "Invalid");
+    assert_eq!(
+        causes(&s),
+        vec![
+            cause(
+                "spec.autoscaling",
+                "FieldValueInvalid",
+                "Invalid value: minReplicas must not exceed maxReplicas"
+            ),
+            cause(
+                "spec.template.spec.containers[0].securityContext.seccompProfile.localhostProfile",
+                "FieldValueRequired",
+                "Required value: localhostProfile must be set if and only if type is Localhost"
+            ),
+            cause(
+                "spec.template.spec.tolerations[0]",
+                "FieldValueInvalid",
+                "Invalid value: value must be empty when operator is Exists"
+            ),
+        ]
+    );
+    let mut bad = all[1].clone();
+    bad["metadata"]["name"] = json!("bad-db");
+    bad["spec"]["instances"] = json!(4);
+    bad["spec"]["backup"]["destination"]["volume"] = json!({"claimName": "x"});
+    let r = post_json(&h, &collection(&crds, &bad), &bad).await;
+    let s = r.status_failure(422, "Invalid");
+    assert_eq!(
+        causes(&s),
+        vec![
+            cause(
+                "spec.backup.destination",
+                "FieldValueInvalid",
+                "Invalid value: exactly one of s3 and volume must be set"
+            ),
+            cause(
+                "spec.instances",
+                "FieldValueInvalid",
+                "Invalid value: 4: instances must be odd, got 4"
+            ),
+        ]
+    );
+    // Transition rules on update.
+    let db_path = format!("{}/orders-db", collection(&crds, &all[1]));
+    let r = patch(
+        &h,
+        &db_path,
+        "application/merge-patch+json",
+        r#"{"spec": {"engine": "mysql", "storage": {"storageClassName": "slow"}}}"#,
+    )
+    .await;
+    let s = r.status_failure(422, "Invalid");
+    assert_eq!(
+        causes(&s),
+        vec![
+            cause(
+                "spec.version",
+                "FieldValueInvalid",
+                "Invalid value: only mysql 8.x is supported"
+            ),
+            cause(
+                "spec.engine",
+                "FieldValueInvalid",
+                r#"Invalid value: "mysql": engine is immutable"#
+            ),
+            cause(
+                "spec.storage.storageClassName",
+                "FieldValueInvalid",
+                r#"Invalid value: "slow": storageClassName is immutable"#
+            ),
+        ]
+    );
+    let r = patch(
+        &h,
+        &db_path,
+        "application/merge-patch+json",
+        r#"{"spec": {"instances": 5, "parameters": {"work_mem": "64MB"}}}"#,
+    )
+    .await;
+    assert_eq!(
+        r.status.as_u16(),
+        200,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(r.json()["spec"]["parameters"]["work_mem"], "64MB");
+}
+
+/// Throughput of validated creates of a large custom resource, in process (no sockets):
+/// `cargo test --release --test crd_schema -- --ignored --nocapture validated_creates_per_second`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn validated_creates_per_second() {
+    let h = std::sync::Arc::new(server().await);
+    let crds = data_crds();
+    let workloads = crds
+        .iter()
+        .find(|c| c["spec"]["names"]["kind"] == "Workload")
+        .unwrap();
+    let t = std::time::Instant::now();
+    register(&h, workloads).await;
+    println!(
+        "registering the Workload CRD ({} schema lines): {:?}",
+        data("crds/workloads.apps.kubox.example.yaml")
+            .lines()
+            .count(),
+        t.elapsed()
+    );
+    let sample = samples().remove(0);
+    let path = collection(&crds, &sample);
+    let n = 3000;
+    let t = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let h = h.clone();
+        let path = path.clone();
+        let sample = sample.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in (w..n).step_by(8) {
+                let mut obj = sample.clone();
+                obj["metadata"]["name"] = json!(format!("wl-{i}"));
+                let r = post_json(&h, &path, &obj).await;
+                assert_eq!(r.status.as_u16(), 201);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let e = t.elapsed();
+    println!(
+        "{n} validated creates in {e:?}: {:.0}/s",
+        n as f64 / e.as_secs_f64()
+    );
+}
