@@ -339,8 +339,7 @@ impl Registry {
         }
         for g in snap.groups.iter_mut() {
             if self.builtin.group(&g.name).is_none() {
-                g.versions
-                    .sort_by(|a, b| version_priority(a).cmp(&version_priority(b)));
+                g.versions.sort_by_key(|v| version_priority(v));
             }
         }
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(snap);
