@@ -830,7 +830,14 @@ pub async fn delete(ctx: Ctx) -> ApiResult<Response<Body>> {
             .is_some_and(|a| a.contains(&json!("All")));
     let (obj, deleted) = delete_object(&ctx, &ctx.req.name, &opts, dry_run).await?;
     if !deleted {
-        return ctx.respond(StatusCode::ACCEPTED, obj);
+        // Deletion waits on finalizers: the object comes back with 200, as kube-apiserver answers
+        // (202 only when orphanDependents=false was asked for).
+        let code = if opts["orphanDependents"] == json!(false) {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::OK
+        };
+        return ctx.respond(code, obj);
     }
     if ctx.info.strategy.return_deleted_object() {
         return ctx.respond(StatusCode::OK, obj);

@@ -239,7 +239,12 @@ async fn delete_with_finalizers_waits_until_the_last_one_is_removed() {
     cm["metadata"]["finalizers"] = json!(["example.com/hold"]);
     post_json(&h, CM, &cm).await;
     let r = send(&h, Method::DELETE, &format!("{CM}/f"), "", "").await;
-    assert_eq!(r.status.as_u16(), 202);
+    assert_eq!(
+        r.status.as_u16(),
+        200,
+        "a pending deletion answers 200 with the object"
+    );
+    assert!(r.json()["metadata"]["deletionTimestamp"].is_string());
     let live = get(&h, &format!("{CM}/f")).await.json();
     assert!(live["metadata"]["deletionTimestamp"].is_string());
     let r = patch(
