@@ -663,37 +663,18 @@ pub async fn update_object(
     dry_run: bool,
 ) -> ApiResult<(Value, bool)> {
     let info = &ctx.info;
-    // System fields come from the old object.
-    for k in [
-        "uid",
-        "creationTimestamp",
-        "deletionTimestamp",
-        "deletionGracePeriodSeconds",
-        "namespace",
-    ] {
-        let new_v = new["metadata"]
+    // System fields come from the old object: identity when the client left it out, deletion
+    // state always (an update cannot set or clear it).
+    for k in ["uid", "creationTimestamp", "namespace"] {
+        let given = new["metadata"]
             .get(k)
-            .filter(|v| !v.is_null() && *v != &json!(""));
-        if new_v.is_none() {
-            match old["metadata"].get(k) {
-                Some(v) => new["metadata"][k] = v.clone(),
-                None => {
-                    if let Some(m) = new["metadata"].as_object_mut() {
-                        m.remove(k);
-                    }
-                }
-            }
+            .is_some_and(|v| !v.is_null() && *v != json!(""));
+        if !given {
+            objects::set_or_remove(&mut new["metadata"], k, old["metadata"].get(k).cloned());
         }
     }
     for k in ["deletionTimestamp", "deletionGracePeriodSeconds"] {
-        match old["metadata"].get(k) {
-            Some(v) => new["metadata"][k] = v.clone(),
-            None => {
-                if let Some(m) = new["metadata"].as_object_mut() {
-                    m.remove(k);
-                }
-            }
-        }
+        objects::set_or_remove(&mut new["metadata"], k, old["metadata"].get(k).cloned());
     }
     objects::set_resource_version(&mut new, old_rev);
     info.strategy.default(&mut new);

@@ -128,6 +128,18 @@ pub fn to_storage_version(info: &ResourceInfo, obj: Value) -> ApiResult<Value> {
     Ok(obj)
 }
 
+/// Set `obj[key]` to `value`, or remove the key when there is no value.
+pub fn set_or_remove(obj: &mut Value, key: &str, value: Option<Value>) {
+    match value {
+        Some(v) => obj[key] = v,
+        None => {
+            if let Some(m) = obj.as_object_mut() {
+                m.remove(key);
+            }
+        }
+    }
+}
+
 /// metadata.name.
 pub fn name_of(obj: &Value) -> &str {
     obj["metadata"]["name"].as_str().unwrap_or_default()

@@ -153,26 +153,16 @@ impl BuiltinStrategy {
 /// The spec/status split of an update: through `/status` only status (and labels, annotations)
 /// change; through the main resource status is kept as it was.
 pub fn split_status(new: &mut Value, old: &Value, subresource: &str) {
-    fn set_or_remove(obj: &mut Value, key: &str, v: Option<Value>) {
-        match v {
-            Some(v) => obj[key] = v,
-            None => {
-                if let Some(m) = obj.as_object_mut() {
-                    m.remove(key);
-                }
-            }
-        }
-    }
     if subresource == "status" {
         let status = new.get("status").cloned();
         let meta = new.get("metadata").cloned().unwrap_or(Value::Null);
         *new = old.clone();
-        set_or_remove(new, "status", status);
+        crate::objects::set_or_remove(new, "status", status);
         for k in ["labels", "annotations", "resourceVersion", "managedFields"] {
-            set_or_remove(&mut new["metadata"], k, meta.get(k).cloned());
+            crate::objects::set_or_remove(&mut new["metadata"], k, meta.get(k).cloned());
         }
     } else {
-        set_or_remove(new, "status", old.get("status").cloned());
+        crate::objects::set_or_remove(new, "status", old.get("status").cloned());
     }
 }
 
