@@ -32,6 +32,8 @@ pub struct ApiState {
     /// The garbage collector runs: DELETE adds the `orphan` / `foregroundDeletion` finalizers
     /// the propagation policy asks for (kube-apiserver's `--enable-garbage-collector`).
     pub garbage_collection: bool,
+    /// Decides every request after authentication, and answers the access reviews.
+    pub authorizer: Arc<dyn crate::authz::Authorizer>,
 }
 
 /// Route one request (RequestInfo is already in its extensions).

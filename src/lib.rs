@@ -15,6 +15,8 @@
 
 mod allocators;
 pub mod api;
+pub mod authn;
+pub mod authz;
 pub mod body;
 mod bootstrap;
 pub mod chain;

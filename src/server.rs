@@ -182,6 +182,7 @@ impl ServerBuilder {
                 .controllers
                 .enabled
                 .contains(Controller::GarbageCollector),
+            authorizer: Arc::new(crate::authz::AlwaysAllow),
         });
         crate::bootstrap::run(&state)
             .await
