@@ -322,3 +322,57 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     }
     out
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_client_config_names_exactly_one_of_url_or_service_and_decodes_the_ca_bundle() {
+        let c = ClientConfig::from_json(&json!({"service": {"namespace": "ns", "name": "hook"},
+            "caBundle": "UEVN"}))
+        .unwrap();
+        assert_eq!(c.ca_bundle, b"PEM");
+        assert_eq!(
+            c.service,
+            Some(ServiceReference {
+                namespace: "ns".into(),
+                name: "hook".into(),
+                path: String::new(),
+                port: 443
+            })
+        );
+        assert!(ClientConfig::from_json(&json!({})).is_err());
+        assert!(
+            ClientConfig::from_json(&json!({"url": "https://a", "service": {"name": "b"}}))
+                .is_err()
+        );
+        assert!(ClientConfig::from_json(&json!({"url": "https://a", "caBundle": "%%"})).is_err());
+    }
+
+    #[test]
+    fn a_service_reference_is_resolved_and_must_present_its_service_name() {
+        struct At;
+        impl ServiceResolver for At {
+            fn resolve(&self, _: &str, _: &str, port: u16) -> Result<String, String> {
+                Ok(format!("https://10.0.0.1:{port}/"))
+            }
+        }
+        let client = WebhookClient::new(Arc::new(At));
+        let config =
+            ClientConfig::from_json(&json!({"service": {"namespace": "ns", "name": "hook",
+            "path": "convert", "port": 8443}}))
+            .unwrap();
+        assert_eq!(
+            client.target(&config).unwrap(),
+            (
+                "https://10.0.0.1:8443/convert".to_string(),
+                Some("hook.ns.svc".to_string())
+            )
+        );
+        let none = WebhookClient::new(Arc::new(NoServiceResolver));
+        assert!(matches!(none.target(&config), Err(WebhookError::Config(_))));
+    }
+}

@@ -600,3 +600,60 @@ async fn conversion_latency() {
         hook.calls()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_client_reports_status_timeout_and_connection_failures_as_typed_errors() {
+    use kubox::webhook::{ClientConfig, NoServiceResolver, WebhookClient, WebhookError};
+    let handler: webhook_server::Handler = Arc::new(|body: Value| match body["mode"].as_str() {
+        Some("fail") => None,
+        Some("slow") => {
+            // A webhook slower than the caller's timeout.
+            std::thread::sleep(Duration::from_millis(1500));
+            Some(json!({"ok": true}))
+        }
+        _ => Some(json!({"echo": body})),
+    });
+    let hook = WebhookServer::start(handler, &[]).await;
+    let client = WebhookClient::new(Arc::new(NoServiceResolver));
+    let config =
+        ClientConfig::from_json(&json!({"url": hook.url("/"), "caBundle": hook.ca_bundle()}))
+            .unwrap();
+    let timeout = Duration::from_millis(300);
+
+    let reply = client
+        .post(&config, &json!({"mode": "echo"}), timeout)
+        .await
+        .unwrap();
+    assert_eq!(reply, json!({"echo": {"mode": "echo"}}));
+    match client
+        .post(&config, &json!({"mode": "fail"}), timeout)
+        .await
+    {
+        Err(WebhookError::Status { code: 500, body }) => assert_eq!(body, "webhook failed"),
+        other => panic!("expected a status error, got {other:?}"),
+    }
+    match client
+        .post(&config, &json!({"mode": "slow"}), timeout)
+        .await
+    {
+        Err(WebhookError::Timeout { url }) => assert_eq!(url, hook.url("/")),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    let http = ClientConfig::from_json(&json!({"url": format!("http://{}/", hook.addr)})).unwrap();
+    assert!(matches!(
+        client.post(&http, &json!({}), timeout).await,
+        Err(WebhookError::Config(_))
+    ));
+    hook.stop();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while tokio::net::TcpStream::connect(hook.addr).await.is_ok() {
+        assert!(Instant::now() < deadline, "webhook still listening");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A fresh client: the cached one may hold a pooled connection to the stopped server.
+    let fresh = WebhookClient::new(Arc::new(NoServiceResolver));
+    assert!(matches!(
+        fresh.post(&config, &json!({}), timeout).await,
+        Err(WebhookError::Connection { .. })
+    ));
+}
