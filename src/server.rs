@@ -23,6 +23,7 @@ use crate::chain::{self, ApiService, InFlightLimits};
 use crate::controllers::{Controller, ControllerOptions, ControllerSet, Controllers};
 use crate::registry::Registry;
 use crate::status::ApiError;
+use crate::webhook::{NoServiceResolver, ServiceResolver, WebhookClient};
 
 /// Request bodies above this size are refused with 413 (kube-apiserver's limit).
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -57,6 +58,7 @@ pub struct ServerBuilder {
     kubeconfig_path: Option<PathBuf>,
     limits: InFlightLimits,
     controllers: ControllerOptions,
+    service_resolver: Arc<dyn ServiceResolver>,
 }
 
 /// The kubox API server.
@@ -72,6 +74,7 @@ impl Server {
             kubeconfig_path: None,
             limits: InFlightLimits::default(),
             controllers: ControllerOptions::default(),
+            service_resolver: Arc::new(NoServiceResolver),
         }
     }
 }
@@ -144,6 +147,14 @@ impl ServerBuilder {
         self
     }
 
+    /// How webhooks named by a service reference (`clientConfig.service`) are reached. kubox
+    /// runs no pods, so by default such a webhook cannot be called; a test maps the service to
+    /// the address its webhook listens on.
+    pub fn service_resolver(mut self, resolver: Arc<dyn ServiceResolver>) -> Self {
+        self.service_resolver = resolver;
+        self
+    }
+
     /// How long Events live after their creation (default 1 h, kube-apiserver's `--event-ttl`).
     pub fn event_ttl(mut self, ttl: Duration) -> Self {
         self.controllers.event_ttl = ttl;
@@ -178,6 +189,7 @@ impl ServerBuilder {
             shutdown: shutdown_rx.clone(),
             crds: Default::default(),
             service_ips: Default::default(),
+            webhooks: Arc::new(WebhookClient::new(self.service_resolver.clone())),
             garbage_collection: self
                 .controllers
                 .enabled
