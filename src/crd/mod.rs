@@ -23,6 +23,7 @@ use crate::status::{from_store, ApiResult, GroupResource};
 pub mod strategy;
 pub mod validation;
 
+use kubox_openapi::published::{CrdVersion, PublishedSchema};
 use strategy::{CustomResourceStrategy, NoConversion, PrinterColumn};
 
 /// The finalizer that holds a CRD until its custom resources are deleted.
@@ -428,7 +429,19 @@ pub fn build_infos(crd: &Value) -> Result<Vec<ResourceInfo>, String> {
             selectable,
             schema,
             Arc::new(NoConversion),
-        );
+        )
+        .with_published_schema(PublishedSchema::new(CrdVersion {
+            group: &group,
+            version: &version,
+            kind: &kind,
+            list_kind: names["listKind"].as_str().unwrap_or_default(),
+            plural: &plural,
+            schema: v
+                .get("schema")
+                .and_then(|s| s.get("openAPIV3Schema"))
+                .filter(|s| s.is_object()),
+            preserve_unknown_fields: spec["preserveUnknownFields"] == true,
+        }));
         let mut subresources = Vec::new();
         if status {
             subresources.push(SubresourceInfo {
