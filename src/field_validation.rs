@@ -1,11 +1,11 @@
-//! `fieldValidation` (Strict | Warn | Ignore) on create, update and patch of built-in objects.
+//! `fieldValidation` (Strict | Warn | Ignore) on create, update and patch.
 //!
 //! kube-apiserver decodes built-in objects into Go structs: undeclared fields are always
 //! dropped; its strict decoder reports them and duplicated fields, which `Strict` turns into a
 //! 400 (`Deployment in version "v1" cannot be handled as a Deployment: strict decoding error:
 //! unknown field "spec.foo"`), `Warn` (the default) into `Warning` headers, and `Ignore` drops
-//! silently. kubox prunes with the kind's schema from `kubox-openapi`. Custom resources have no
-//! built-in schema and are left alone here.
+//! silently. kubox prunes with the kind's schema from `kubox-openapi`; custom resources with their CRD
+//! version's structural schema, with the same messages (as kube-apiserver's pruning reports).
 
 use serde_json::Value;
 
@@ -51,8 +51,11 @@ pub fn directive(query: &Query, options_kind: &str) -> ApiResult<Directive> {
     }
 }
 
-fn schema(ctx: &Ctx) -> Option<&'static Structural> {
-    Schemas::builtin().for_kind(&ctx.info.group, &ctx.info.version, &ctx.info.kind)
+/// The built-in kind's schema, or the custom resource version's structural schema.
+fn schema(ctx: &Ctx) -> Option<&Structural> {
+    Schemas::builtin()
+        .for_kind(&ctx.info.group, &ctx.info.version, &ctx.info.kind)
+        .or_else(|| ctx.info.strategy.structural_schema())
 }
 
 /// A decoded create or update body (at the request's version, apiVersion and kind checked):

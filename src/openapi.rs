@@ -2,8 +2,9 @@
 //! registry. Each operation carries `x-kubernetes-group-version-kind` and its query parameters,
 //! which is how kubectl learns that the server validates fields itself (`fieldValidation`) and
 //! so skips client-side schema validation. `components.schemas` holds the built-in kinds'
-//! definitions (from `kubox-openapi`) and what they reference, which `kubectl explain` reads;
-//! operations reference their kind's schema.
+//! definitions (from `kubox-openapi`) and what they reference, which `kubectl explain` reads,
+//! plus each custom resource's kind and list kind as its CRD publishes them (built once when
+//! the CRD version is registered); operations reference their kind's schema.
 
 use http::{Response, StatusCode};
 use serde_json::{json, Map, Value};
@@ -36,10 +37,19 @@ pub fn serve(snap: &Snapshot, path: &str) -> ApiResult<Response<Body>> {
         for g in &snap.groups {
             for v in &g.versions {
                 let p = gv_path(&g.name, v);
-                // The components are fixed per build: hash the operations and the schema asset.
+                // Built-in components are fixed per build, custom resources' change with their
+                // CRD: hash the operations, the schema asset and the custom schemas.
+                let custom: Vec<u64> = snap
+                    .resources(&g.name, v)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|r| r.strategy.published_schema())
+                    .map(|p| p.content_hash())
+                    .collect();
                 let hash = doc_hash(&json!([
                     document(snap, &g.name, v),
-                    kubox_openapi::Schemas::content_hash()
+                    kubox_openapi::Schemas::content_hash(),
+                    custom,
                 ]));
                 paths.insert(
                     p.clone(),
@@ -59,8 +69,23 @@ pub fn serve(snap: &Snapshot, path: &str) -> ApiResult<Response<Body>> {
         return Err(ApiError::path_not_found());
     }
     let mut doc = document(snap, group, version);
-    doc["components"] = kubox_openapi::Schemas::builtin().v3_components(group, version);
+    let resources = snap.resources(group, version).unwrap_or_default();
+    let custom: Vec<(&str, &Value)> = resources
+        .iter()
+        .filter_map(|r| r.strategy.published_schema())
+        .flat_map(|p| p.v3_schemas())
+        .collect();
+    doc["components"] =
+        kubox_openapi::Schemas::builtin().v3_components_with(group, version, &custom);
     Ok(json_response(StatusCode::OK, &doc))
+}
+
+/// The component name of a resource's kind: built-in, or published by its CRD.
+pub(crate) fn definition_name(r: &ResourceInfo) -> Option<&str> {
+    match r.strategy.published_schema() {
+        Some(p) => Some(p.definition()),
+        None => kubox_openapi::Schemas::builtin().definition_name(&r.group, &r.version, &r.kind),
+    }
 }
 
 fn param(name: &str) -> Value {
@@ -79,9 +104,7 @@ fn operation(r: &ResourceInfo, action: &str, query: &[&str]) -> Value {
         "x-kubernetes-action": action,
         "x-kubernetes-group-version-kind": {"group": r.group, "version": r.version, "kind": r.kind},
     });
-    let definition =
-        kubox_openapi::Schemas::builtin().definition_name(&r.group, &r.version, &r.kind);
-    if let Some(def) = definition {
+    if let Some(def) = definition_name(r) {
         let schema = json!({"$ref": format!("#/components/schemas/{def}")});
         if matches!(action, "get" | "put" | "post" | "patch") {
             op["responses"]["200"]["content"] = json!({"application/json": {"schema": schema}});

@@ -206,8 +206,7 @@ fn json_doc(snap: &Snapshot) -> Value {
                 "x-kubernetes-action": op.action,
                 "x-kubernetes-group-version-kind": {"group": r.group, "version": r.version, "kind": r.kind},
             });
-            let definition =
-                kubox_openapi::Schemas::builtin().definition_name(&r.group, &r.version, &r.kind);
+            let definition = crate::openapi::definition_name(r);
             if let (Some(def), "get" | "put" | "post" | "patch") = (definition, op.action) {
                 op_json["responses"]["200"]["schema"] =
                     json!({"$ref": format!("#/definitions/{def}")});
@@ -216,11 +215,25 @@ fn json_doc(snap: &Snapshot) -> Value {
         }
         paths_json.insert(path, Value::Object(item_json));
     }
+    let mut definitions = kubox_openapi::Schemas::builtin().v2_definitions();
+    if let Some(defs) = definitions.as_object_mut() {
+        for g in &snap.groups {
+            for v in &g.versions {
+                for r in snap.resources(&g.name, v).unwrap_or_default() {
+                    if let Some(p) = r.strategy.published_schema() {
+                        for (name, schema) in p.v2_definitions() {
+                            defs.insert(name.to_string(), schema.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
     json!({
         "swagger": "2.0",
         "info": {"title": "Kubernetes", "version": format!("v1.{}.0", crate::version::KUBERNETES_MINOR)},
         "paths": paths_json,
-        "definitions": kubox_openapi::Schemas::builtin().v2_definitions(),
+        "definitions": definitions,
     })
 }
 

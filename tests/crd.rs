@@ -274,3 +274,173 @@ async fn crds_and_custom_resources_survive_a_restart_on_sled() {
     assert_eq!(w.json()["spec"]["color"], "blue");
     h.shutdown().await.unwrap();
 }
+
+/// The `serverRelativeURL` of a group version in the `/openapi/v3` root.
+async fn v3_url(h: &kubox::ServerHandle, gv: &str) -> Option<String> {
+    get(h, "/openapi/v3").await.json()["paths"][gv]["serverRelativeURL"]
+        .as_str()
+        .map(str::to_string)
+}
+
+#[tokio::test]
+async fn crd_schemas_are_published_in_openapi_v3_and_v2() {
+    let h = server().await;
+    let mut crd = widget_crd();
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+        ["size"]["description"] = json!("How big the widget is.");
+    assert_eq!(post_json(&h, CRDS, &crd).await.status.as_u16(), 201);
+
+    let url = v3_url(&h, "apis/example.com/v1").await.unwrap();
+    let doc = get(&h, &url).await.json();
+    let schemas = &doc["components"]["schemas"];
+    let widget = &schemas["com.example.v1.Widget"];
+    assert_eq!(
+        widget["x-kubernetes-group-version-kind"],
+        json!([{"group": "example.com", "version": "v1", "kind": "Widget"}])
+    );
+    assert_eq!(
+        widget["properties"]["spec"]["properties"]["size"]["description"],
+        "How big the widget is."
+    );
+    assert_eq!(
+        widget["properties"]["metadata"]["allOf"][0]["$ref"],
+        "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+    );
+    assert!(widget["properties"]["kind"]["description"]
+        .as_str()
+        .unwrap()
+        .starts_with("Kind is a string value"));
+    let list = &schemas["com.example.v1.WidgetList"];
+    assert_eq!(
+        list["properties"]["items"]["items"]["$ref"],
+        "#/components/schemas/com.example.v1.Widget"
+    );
+    // What they reference is in the same document.
+    for name in [
+        "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
+        "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta",
+        "io.k8s.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry",
+    ] {
+        assert!(schemas[name].is_object(), "{name} missing");
+    }
+    let get_op = &doc["paths"]["/apis/example.com/v1/namespaces/{namespace}/widgets/{name}"]["get"];
+    assert_eq!(
+        get_op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/com.example.v1.Widget"
+    );
+
+    let v2 = get(&h, "/openapi/v2").await.json();
+    let defs = &v2["definitions"];
+    assert_eq!(
+        defs["com.example.v1.Widget"]["properties"]["metadata"]["$ref"],
+        "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+    );
+    assert_eq!(
+        defs["com.example.v1.Widget"]["properties"]["spec"]["properties"]["size"]["type"],
+        "integer"
+    );
+    // v1beta1 preserves unknown fields at the root: a bare object in v2, so that v2 clients
+    // do not refuse fields, but its declared shape in v3.
+    assert_eq!(
+        defs["com.example.v1beta1.Widget"],
+        json!({"type": "object", "x-kubernetes-group-version-kind":
+            [{"group": "example.com", "version": "v1beta1", "kind": "Widget"}]})
+    );
+    assert!(defs["com.example.v1beta1.WidgetList"].is_object());
+    assert_eq!(
+        v2["paths"]["/apis/example.com/v1/namespaces/{namespace}/widgets/{name}"]["get"]
+            ["responses"]["200"]["schema"]["$ref"],
+        "#/definitions/com.example.v1.Widget"
+    );
+
+    // Changing the schema changes the v3 hash of that group version (clients refetch).
+    let beta_url = v3_url(&h, "apis/example.com/v1beta1").await.unwrap();
+    let mut current = get(&h, &format!("{CRDS}/widgets.example.com")).await.json();
+    current["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        ["properties"]["size"]["description"] = json!("Size in centimetres.");
+    let r = put_json(&h, &format!("{CRDS}/widgets.example.com"), &current).await;
+    assert_eq!(
+        r.status.as_u16(),
+        200,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let new_url = v3_url(&h, "apis/example.com/v1").await.unwrap();
+    assert_ne!(new_url, url);
+    assert_eq!(
+        v3_url(&h, "apis/example.com/v1beta1").await.unwrap(),
+        beta_url
+    );
+    let doc = get(&h, &new_url).await.json();
+    assert_eq!(
+        doc["components"]["schemas"]["com.example.v1.Widget"]["properties"]["spec"]["properties"]
+            ["size"]["description"],
+        "Size in centimetres."
+    );
+
+    // Deleting the CRD removes its group versions from the documents.
+    let r = send(
+        &h,
+        http::Method::DELETE,
+        &format!("{CRDS}/widgets.example.com"),
+        "",
+        "",
+    )
+    .await;
+    assert!(
+        r.status.is_success(),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while v3_url(&h, "apis/example.com/v1").await.is_some() {
+        assert!(std::time::Instant::now() < deadline, "still published");
+        tokio::task::yield_now().await;
+    }
+    let v2 = get(&h, "/openapi/v2").await.json();
+    assert!(v2["definitions"].get("com.example.v1.Widget").is_none());
+}
+
+#[tokio::test]
+async fn unknown_fields_of_custom_resources_follow_field_validation() {
+    let h = server().await;
+    assert_eq!(
+        post_json(&h, CRDS, &widget_crd()).await.status.as_u16(),
+        201
+    );
+    let mut bad = widget("w1");
+    bad["spec"]["bogus"] = json!(true);
+    let r = post_json(&h, &format!("{WIDGETS}?fieldValidation=Strict"), &bad).await;
+    let status = r.status_failure(400, "BadRequest");
+    assert_eq!(
+        status["message"],
+        r#"Widget in version "v1" cannot be handled as a Widget: strict decoding error: unknown field "spec.bogus""#
+    );
+    let r = post_json(&h, WIDGETS, &bad).await;
+    assert_eq!(r.status.as_u16(), 201);
+    let warning = r.headers.get("warning").unwrap().to_str().unwrap();
+    assert!(
+        warning.contains(r#"unknown field \"spec.bogus\""#),
+        "{warning}"
+    );
+    assert!(r.json()["spec"].get("bogus").is_none());
+    // v1beta1 preserves unknown fields: nothing to report.
+    let mut kept = widget("w2");
+    kept["apiVersion"] = json!("example.com/v1beta1");
+    kept["spec"]["bogus"] = json!(true);
+    let r = post_json(
+        &h,
+        &format!(
+            "{}?fieldValidation=Strict",
+            WIDGETS.replace("/v1/", "/v1beta1/")
+        ),
+        &kept,
+    )
+    .await;
+    assert_eq!(
+        r.status.as_u16(),
+        201,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+}

@@ -155,18 +155,36 @@ impl Schemas {
     /// a group version with no built-in kind). Computed on each call (a few milliseconds;
     /// clients cache documents by hash).
     pub fn v3_components(&self, group: &str, version: &str) -> Value {
-        let roots: Vec<&str> = self
+        self.v3_components_with(group, version, &[])
+    }
+
+    /// [`Schemas::v3_components`] plus `extra` schemas (custom resources' kinds) and the
+    /// built-in definitions they reference (`ObjectMeta`, `ListMeta`...).
+    pub fn v3_components_with(
+        &self,
+        group: &str,
+        version: &str,
+        extra: &[(&str, &Value)],
+    ) -> Value {
+        let mut roots: Vec<String> = self
             .kinds
             .iter()
             .filter(|((g, v, _), _)| g == group && v == version)
-            .map(|(_, k)| k.definition.as_str())
+            .map(|(_, k)| k.definition.clone())
             .collect();
+        for (_, schema) in extra {
+            collect_refs(schema, &mut roots);
+        }
+        let roots: Vec<&str> = roots.iter().map(String::as_str).collect();
         let definitions = self.definitions();
         let mut schemas = Map::new();
         for name in closure(definitions, &roots) {
             if let Some(d) = definitions.get(&name) {
                 schemas.insert(name, d.clone());
             }
+        }
+        for (name, schema) in extra {
+            schemas.insert(name.to_string(), (*schema).clone());
         }
         json!({"schemas": schemas})
     }
@@ -222,7 +240,7 @@ fn collect_refs(v: &Value, out: &mut Vec<String>) {
 
 /// A v3 schema in Swagger 2.0 form: `#/definitions/` references, `allOf: [{$ref}]` wrappers
 /// unwrapped.
-fn to_v2(v: &Value) -> Value {
+pub(crate) fn to_v2(v: &Value) -> Value {
     match v {
         Value::Object(m) => {
             let mut out = Map::new();

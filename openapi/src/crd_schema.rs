@@ -61,6 +61,11 @@ impl CustomResourceSchema {
         crate::prune(&self.structural, obj)
     }
 
+    /// The structural schema (what pruning and strict field validation walk).
+    pub fn structural(&self) -> &Structural {
+        &self.structural
+    }
+
     /// Validate an object (already defaulted and pruned) against the schema and its CEL rules;
     /// `old` is the object being updated, for transition rules.
     pub fn validate(&self, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {

@@ -19,6 +19,8 @@
 //! * [`Schemas::v3_components`] and [`Schemas::v2_definitions`] are the schema sections of the
 //!   published OpenAPI documents (with `x-kubernetes-group-version-kind` on each kind and the
 //!   patch-strategy extensions kubox's strategic-merge-patch table knows).
+//! * [`published::PublishedSchema`] is what a CRD version adds to those documents (its kind
+//!   and list kind, named and shaped as kube-apiserver publishes them, v3 and v2 forms).
 //!
 //! This crate knows schemas, not storage or HTTP.
 #![warn(missing_docs)]
@@ -28,6 +30,7 @@ pub mod assets;
 mod builtin;
 mod ordered;
 mod prune;
+pub mod published;
 mod structural;
 
 pub use builtin::Schemas;

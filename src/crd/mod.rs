@@ -25,6 +25,7 @@ pub mod strategy;
 pub mod validation;
 
 use conversion::{Converter, NoConversion, WebhookConverter};
+use kubox_openapi::published::{CrdVersion, PublishedSchema};
 use strategy::{CustomResourceStrategy, PrinterColumn};
 
 /// The finalizer that holds a CRD until its custom resources are deleted.
@@ -458,7 +459,19 @@ pub fn build_infos(
             schema,
             conversion.clone(),
             deprecation_warning(&group, &kind, v),
-        );
+        )
+        .with_published_schema(PublishedSchema::new(CrdVersion {
+            group: &group,
+            version: &version,
+            kind: &kind,
+            list_kind: names["listKind"].as_str().unwrap_or_default(),
+            plural: &plural,
+            schema: v
+                .get("schema")
+                .and_then(|s| s.get("openAPIV3Schema"))
+                .filter(|s| s.is_object()),
+            preserve_unknown_fields: spec["preserveUnknownFields"] == true,
+        }));
         let mut subresources = Vec::new();
         if status {
             subresources.push(SubresourceInfo {

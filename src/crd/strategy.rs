@@ -6,6 +6,8 @@ use std::time::SystemTime;
 use kubox_apimachinery::patch_meta::BuiltinPatchMeta;
 use kubox_apimachinery::printers::{self, ColumnDefinition};
 use kubox_apimachinery::validation::{self, FieldError, NameValidation};
+use kubox_openapi::published::PublishedSchema;
+use kubox_openapi::Structural;
 use serde_json::{json, Value};
 
 use crate::crd::conversion::Converter;
@@ -49,6 +51,8 @@ pub struct CustomResourceStrategy {
     pub conversion: Arc<dyn Converter>,
     /// The `Warning` requests to a deprecated version carry.
     pub deprecation_warning: Option<String>,
+    /// The kind's and list kind's published OpenAPI schemas.
+    pub published: Option<PublishedSchema>,
 }
 
 /// What a CRD's structural schema does to objects of one version.
@@ -59,6 +63,8 @@ pub trait SchemaOps: Send + Sync {
     fn prune(&self, obj: &mut Value) -> Vec<String>;
     /// Validate (schema and CEL rules); `old` is set on update for transition rules.
     fn validate(&self, obj: &Value, old: Option<&Value>) -> Vec<FieldError>;
+    /// The structural schema (for strict field validation).
+    fn structural(&self) -> &Structural;
 }
 
 fn leak_columns(cols: &[PrinterColumn]) -> &'static [ColumnDefinition] {
@@ -120,7 +126,14 @@ impl CustomResourceStrategy {
             schema,
             conversion,
             deprecation_warning,
+            published: None,
         }
+    }
+
+    /// With the schemas this version publishes in the OpenAPI documents.
+    pub fn with_published_schema(mut self, published: PublishedSchema) -> Self {
+        self.published = Some(published);
+        self
     }
 }
 
@@ -148,6 +161,14 @@ fn cell(v: Option<&Value>, type_: &str, now: SystemTime) -> Value {
 impl Strategy for CustomResourceStrategy {
     fn has_status(&self) -> bool {
         self.status
+    }
+
+    fn published_schema(&self) -> Option<&PublishedSchema> {
+        self.published.as_ref()
+    }
+
+    fn structural_schema(&self) -> Option<&Structural> {
+        self.schema.as_ref().map(|s| s.structural())
     }
 
     fn prepare_for_create(&self, obj: &mut Value) {

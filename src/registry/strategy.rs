@@ -115,6 +115,18 @@ pub trait Strategy: Send + Sync {
     fn return_deleted_object(&self) -> bool {
         false
     }
+
+    /// What a custom resource version publishes in `/openapi/v3` and `/openapi/v2` (built-in
+    /// kinds' schemas come from `kubox_openapi::Schemas`).
+    fn published_schema(&self) -> Option<&kubox_openapi::published::PublishedSchema> {
+        None
+    }
+
+    /// A custom resource version's structural schema: unknown fields are reported and pruned
+    /// with it as with a built-in kind's.
+    fn structural_schema(&self) -> Option<&kubox_openapi::Structural> {
+        None
+    }
 }
 
 /// JSON paths of a scale subresource.

@@ -136,6 +136,8 @@ fn main() {
         k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
         k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService,
     );
+    // Custom resources' list kinds reference ListMeta (no built-in list kind is published).
+    gen.subschema_for::<k8s_openapi::apimachinery::pkg::apis::meta::v1::ListMeta>();
     let mut definitions = gen.take_definitions(true);
     for k in &kinds {
         let gvk = json!({"group": k[0], "kind": k[2], "version": k[1]});
