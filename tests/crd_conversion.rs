@@ -657,3 +657,40 @@ async fn the_webhook_client_reports_status_timeout_and_connection_failures_as_ty
         Err(WebhookError::Connection { .. })
     ));
 }
+
+#[tokio::test]
+async fn a_watch_ends_when_an_event_cannot_be_converted() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let broken = Arc::new(AtomicBool::new(false));
+    let flag = broken.clone();
+    let handler: webhook_server::Handler = Arc::new(move |review| {
+        if flag.load(Ordering::SeqCst) {
+            None
+        } else {
+            Some(webhook_server::conversion_reply(
+                &review,
+                webhook_server::size_replicas,
+            ))
+        }
+    });
+    let (h, _hook) = with_webhook(handler).await;
+    let a = post_json(&h, V1, &widget_v1("a", "1")).await.json();
+    let rv = a["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let watcher = watch_events(&h, &format!("{V2}?watch=1&resourceVersion={rv}"), 1).await;
+    broken.store(true, Ordering::SeqCst);
+    assert_eq!(
+        post_json(&h, V1, &widget_v1("b", "2"))
+            .await
+            .status
+            .as_u16(),
+        201
+    );
+    let events = watcher.await.unwrap();
+    assert!(
+        events.is_empty(),
+        "the stream ends without the event: {events:?}"
+    );
+}

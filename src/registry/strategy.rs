@@ -31,7 +31,8 @@ pub fn api_version_of(obj: &Value) -> &str {
     obj["apiVersion"].as_str().unwrap_or_default()
 }
 
-/// Per-resource behaviour. Objects are JSON trees at the storage version unless said otherwise.
+/// Per-resource behaviour. Objects are JSON trees at the storage version for built-ins and at the
+/// request's version for custom resources ([`crate::objects::to_write_version`]).
 #[async_trait::async_trait]
 pub trait Strategy: Send + Sync {
     /// Does the resource have a status subresource (spec/status split)?
