@@ -353,6 +353,28 @@ async fn crd_schemas_are_published_in_openapi_v3_and_v2() {
         "#/definitions/com.example.v1.Widget"
     );
 
+    // The protobuf form (what client-go downloads) carries the same definitions.
+    let pb = send_with(
+        &h,
+        http::Method::GET,
+        "/openapi/v2",
+        &[(
+            "accept",
+            "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+        )],
+        "",
+    )
+    .await;
+    assert_eq!(pb.status.as_u16(), 200);
+    let contains = |needle: &str| {
+        pb.body
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes())
+    };
+    assert!(contains("com.example.v1.WidgetList"));
+    assert!(contains("How big the widget is."));
+    assert!(contains("io.k8s.api.apps.v1.Deployment"));
+
     // Changing the schema changes the v3 hash of that group version (clients refetch).
     let beta_url = v3_url(&h, "apis/example.com/v1beta1").await.unwrap();
     let mut current = get(&h, &format!("{CRDS}/widgets.example.com")).await.json();
