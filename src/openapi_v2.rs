@@ -8,7 +8,7 @@
 use http::{HeaderMap, Response, StatusCode};
 use serde_json::{json, Map, Value};
 
-use crate::body::{bytes_response, json_response, Body};
+use crate::body::{bytes_response, Body};
 use crate::registry::{ResourceInfo, Snapshot};
 
 /// Minimal protobuf writer: just what the OpenAPI document needs.
@@ -379,13 +379,35 @@ pub fn serve(snap: &Snapshot, headers: &HeaderMap) -> Response<Body> {
         .get(http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if accept.contains("protobuf") {
-        bytes_response(
-            StatusCode::OK,
+    let (content_type, body) = if accept.contains("protobuf") {
+        (
             "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
             protobuf(snap),
         )
     } else {
-        json_response(StatusCode::OK, &json_doc(snap))
+        (
+            "application/json",
+            serde_json::to_vec(&json_doc(snap)).unwrap_or_default(),
+        )
+    };
+    // An ETag of the content, so HTTP caches (kubectl's) revalidate instead of downloading.
+    let etag = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        body.hash(&mut h);
+        format!("\"{:016X}\"", h.finish())
+    };
+    let unchanged = headers
+        .get(http::header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let mut resp = if unchanged {
+        bytes_response(StatusCode::NOT_MODIFIED, content_type, Vec::new())
+    } else {
+        bytes_response(StatusCode::OK, content_type, body)
+    };
+    if let Ok(v) = http::HeaderValue::from_str(&etag) {
+        resp.headers_mut().insert(http::header::ETAG, v);
     }
+    resp
 }

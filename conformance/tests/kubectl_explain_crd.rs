@@ -173,11 +173,17 @@ fn scenario(k: &Kubectl, ns: &str, v2: bool) {
         ),
     )
     .success();
-    let out = k
-        .run(&["explain", "crontabs.spec.cronSpec"])
-        .success()
-        .stdout;
-    assert!(out.contains("The schedule, in cron syntax."), "{out}");
+    let formats: &[&[&str]] = if v2 {
+        &[&[], &["--output", "plaintext-openapiv2"]]
+    } else {
+        &[&[]]
+    };
+    for extra in formats {
+        let mut args = vec!["explain", "crontabs.spec.cronSpec"];
+        args.extend_from_slice(extra);
+        let out = k.run(&args).success().stdout;
+        assert!(out.contains("The schedule, in cron syntax."), "{out}");
+    }
 }
 
 fn run(version: &str, v2: bool) {
