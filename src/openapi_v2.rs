@@ -1,13 +1,14 @@
 //! `/openapi/v2` in the protobuf form client-go downloads (gnostic `openapi.v2.Document`), and
 //! in JSON for clients that ask for it. Like `/openapi/v3`, it lists every operation with its
 //! `x-kubernetes-group-version-kind` and query parameters (older kubectl reads `fieldValidation`
-//! support from here). The JSON form also carries the built-in kinds' `definitions` (from
-//! `kubox-openapi`) and operations reference them; the protobuf form has no definitions yet.
+//! support from here). Both forms carry `definitions`: the built-in kinds' (from
+//! `kubox-openapi`) and those the served CRD versions publish (`kubectl explain --output
+//! plaintext-openapiv2` reads them); the JSON form's operations reference their kind's.
 
 use http::{HeaderMap, Response, StatusCode};
 use serde_json::{json, Map, Value};
 
-use crate::body::{bytes_response, json_response, Body};
+use crate::body::{bytes_response, Body};
 use crate::registry::{ResourceInfo, Snapshot};
 
 /// Minimal protobuf writer: just what the OpenAPI document needs.
@@ -35,6 +36,126 @@ impl Pb {
     fn message(&mut self, field: u32, m: Pb) {
         self.bytes(field, &m.0);
     }
+    fn uint(&mut self, field: u32, v: u64) {
+        if v != 0 {
+            self.varint((field as u64) << 3);
+            self.varint(v);
+        }
+    }
+    fn double(&mut self, field: u32, v: f64) {
+        if v != 0.0 {
+            self.varint(((field as u64) << 3) | 1);
+            self.0.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+}
+
+/// A gnostic `Any` holding a JSON value as YAML (JSON is YAML's flow style).
+fn any(v: &Value) -> Pb {
+    let mut a = Pb::default();
+    a.string(2, &format!("{v}\n"));
+    a
+}
+
+/// One Swagger 2.0 schema (`#/definitions/` references) as a gnostic `openapi.v2.Schema`.
+fn schema_pb(s: &Value) -> Pb {
+    let mut pb = Pb::default();
+    let Some(m) = s.as_object() else {
+        return pb;
+    };
+    let str_of = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or_default();
+    let int_of = |k: &str| m.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let num_of = |k: &str| m.get(k).and_then(Value::as_f64).unwrap_or(0.0);
+    let bool_of = |k: &str| u64::from(m.get(k).and_then(Value::as_bool) == Some(true));
+    pb.string(1, str_of("$ref"));
+    pb.string(2, str_of("format"));
+    pb.string(3, str_of("title"));
+    pb.string(4, str_of("description"));
+    if let Some(d) = m.get("default") {
+        pb.message(5, any(d));
+    }
+    pb.double(6, num_of("multipleOf"));
+    pb.double(7, num_of("maximum"));
+    pb.uint(8, bool_of("exclusiveMaximum"));
+    pb.double(9, num_of("minimum"));
+    pb.uint(10, bool_of("exclusiveMinimum"));
+    pb.uint(11, int_of("maxLength"));
+    pb.uint(12, int_of("minLength"));
+    pb.string(13, str_of("pattern"));
+    pb.uint(14, int_of("maxItems"));
+    pb.uint(15, int_of("minItems"));
+    pb.uint(16, bool_of("uniqueItems"));
+    pb.uint(17, int_of("maxProperties"));
+    pb.uint(18, int_of("minProperties"));
+    for r in m
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        pb.string(19, r.as_str().unwrap_or_default());
+    }
+    for e in m
+        .get("enum")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        pb.message(20, any(e));
+    }
+    match m.get("additionalProperties") {
+        Some(Value::Bool(b)) => {
+            let mut item = Pb::default();
+            item.varint(2 << 3);
+            item.varint(u64::from(*b));
+            pb.message(21, item);
+        }
+        Some(a @ Value::Object(_)) => {
+            let mut item = Pb::default();
+            item.message(1, schema_pb(a));
+            pb.message(21, item);
+        }
+        _ => {}
+    }
+    if let Some(t) = m.get("type").and_then(Value::as_str) {
+        let mut ty = Pb::default();
+        ty.string(1, t);
+        pb.message(22, ty);
+    }
+    if let Some(i) = m.get("items").filter(|i| i.is_object()) {
+        let mut items = Pb::default();
+        items.message(1, schema_pb(i));
+        pb.message(23, items);
+    }
+    for a in m
+        .get("allOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        pb.message(24, schema_pb(a));
+    }
+    if let Some(props) = m.get("properties").and_then(Value::as_object) {
+        let mut p = Pb::default();
+        for (name, s) in props {
+            let mut named = Pb::default();
+            named.string(1, name);
+            named.message(2, schema_pb(s));
+            p.message(1, named);
+        }
+        pb.message(25, p);
+    }
+    pb.uint(27, bool_of("readOnly"));
+    if let Some(e) = m.get("example") {
+        pb.message(30, any(e));
+    }
+    for (k, v) in m.iter().filter(|(k, _)| k.starts_with("x-")) {
+        let mut named = Pb::default();
+        named.string(1, k);
+        named.message(2, any(v));
+        pb.message(31, named);
+    }
+    pb
 }
 
 struct Op {
@@ -186,6 +307,16 @@ fn protobuf(snap: &Snapshot) -> Vec<u8> {
         paths_pb.message(2, named);
     }
     doc.message(8, paths_pb);
+    let mut defs = Pb::default();
+    if let Value::Object(all) = definitions(snap) {
+        for (name, s) in &all {
+            let mut named = Pb::default();
+            named.string(1, name);
+            named.message(2, schema_pb(s));
+            defs.message(1, named);
+        }
+    }
+    doc.message(9, defs);
     doc.0
 }
 
@@ -215,6 +346,16 @@ fn json_doc(snap: &Snapshot) -> Value {
         }
         paths_json.insert(path, Value::Object(item_json));
     }
+    json!({
+        "swagger": "2.0",
+        "info": {"title": "Kubernetes", "version": format!("v1.{}.0", crate::version::KUBERNETES_MINOR)},
+        "paths": paths_json,
+        "definitions": definitions(snap),
+    })
+}
+
+/// Every definition: the built-in kinds' and those the served custom resources publish.
+fn definitions(snap: &Snapshot) -> Value {
     let mut definitions = kubox_openapi::Schemas::builtin().v2_definitions();
     if let Some(defs) = definitions.as_object_mut() {
         for g in &snap.groups {
@@ -229,12 +370,7 @@ fn json_doc(snap: &Snapshot) -> Value {
             }
         }
     }
-    json!({
-        "swagger": "2.0",
-        "info": {"title": "Kubernetes", "version": format!("v1.{}.0", crate::version::KUBERNETES_MINOR)},
-        "paths": paths_json,
-        "definitions": definitions,
-    })
+    definitions
 }
 
 /// Serve `/openapi/v2` (and the legacy `/swagger-2.0.0.pb-v1`).
@@ -243,13 +379,35 @@ pub fn serve(snap: &Snapshot, headers: &HeaderMap) -> Response<Body> {
         .get(http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if accept.contains("protobuf") {
-        bytes_response(
-            StatusCode::OK,
+    let (content_type, body) = if accept.contains("protobuf") {
+        (
             "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
             protobuf(snap),
         )
     } else {
-        json_response(StatusCode::OK, &json_doc(snap))
+        (
+            "application/json",
+            serde_json::to_vec(&json_doc(snap)).unwrap_or_default(),
+        )
+    };
+    // An ETag of the content, so HTTP caches (kubectl's) revalidate instead of downloading.
+    let etag = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        body.hash(&mut h);
+        format!("\"{:016X}\"", h.finish())
+    };
+    let unchanged = headers
+        .get(http::header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let mut resp = if unchanged {
+        bytes_response(StatusCode::NOT_MODIFIED, content_type, Vec::new())
+    } else {
+        bytes_response(StatusCode::OK, content_type, body)
+    };
+    if let Ok(v) = http::HeaderValue::from_str(&etag) {
+        resp.headers_mut().insert(http::header::ETAG, v);
     }
+    resp
 }

@@ -50,6 +50,25 @@ fn patch_type(ctx: &Ctx) -> ApiResult<PatchType> {
     }
 }
 
+/// A `test` of `null` at a path that is absent from an existing object or list passes, as in
+/// kube-apiserver's JSON patch (kube-rs' finalizer helper sends it before adding the first
+/// finalizer).
+fn tests_absent_as_null(doc: &Value, op: &json_patch::PatchOperation) -> bool {
+    let json_patch::PatchOperation::Test(t) = op else {
+        return false;
+    };
+    if !t.value.is_null() {
+        return false;
+    }
+    let path = t.path.as_str();
+    let parent = path.rfind('/').map(|i| &path[..i]);
+    doc.pointer(path).is_none()
+        && parent.is_some_and(|p| {
+            doc.pointer(p)
+                .is_some_and(|v| v.is_object() || v.is_array())
+        })
+}
+
 /// Apply one patch document to an object (both at the request's version).
 pub fn apply_patch(ctx: &Ctx, ty: PatchType, current: &Value, body: &[u8]) -> ApiResult<Value> {
     match ty {
@@ -57,7 +76,17 @@ pub fn apply_patch(ctx: &Ctx, ty: PatchType, current: &Value, body: &[u8]) -> Ap
             let ops: json_patch::Patch = serde_json::from_slice(body)
                 .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
             let mut doc = current.clone();
-            json_patch::patch(&mut doc, &ops).map_err(|e| unprocessable(e.to_string()))?;
+            for (i, op) in ops.0.iter().enumerate() {
+                if tests_absent_as_null(&doc, op) {
+                    continue;
+                }
+                json_patch::patch(&mut doc, std::slice::from_ref(op)).map_err(|e| {
+                    unprocessable(format!(
+                        "operation '/{i}' failed at path '{}': {}",
+                        e.path, e.kind
+                    ))
+                })?;
+            }
             Ok(doc)
         }
         PatchType::Merge => {

@@ -487,3 +487,66 @@ async fn oversized_body_is_413_over_http() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn json_patch_test_of_null_passes_for_an_absent_field() {
+    let h = server().await;
+    post_json(&h, CM, &configmap("t")).await;
+    let path = format!("{CM}/t");
+    // What kube-rs' finalizer helper sends to add the first finalizer.
+    let add_first = r#"[{"op": "test", "path": "/metadata/finalizers", "value": null},
+        {"op": "add", "path": "/metadata/finalizers", "value": ["example.com/f"]}]"#;
+    let r = patch(&h, &path, "application/json-patch+json", add_first).await;
+    assert_eq!(
+        r.status.as_u16(),
+        200,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(r.json()["metadata"]["finalizers"], json!(["example.com/f"]));
+    // Now present: the same test fails, naming the operation.
+    let s = patch(&h, &path, "application/json-patch+json", add_first)
+        .await
+        .status_failure(422, "Invalid");
+    assert!(
+        s["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("operation '/0' failed at path '/metadata/finalizers'"),
+        "{s}"
+    );
+    // A missing parent is still an error; later operations keep their index.
+    patch(
+        &h,
+        &path,
+        "application/json-patch+json",
+        r#"[{"op": "test", "path": "/nothing/here", "value": null}]"#,
+    )
+    .await
+    .status_failure(422, "Invalid");
+    let s = patch(
+        &h,
+        &path,
+        "application/json-patch+json",
+        r#"[{"op": "test", "path": "/data/absent", "value": null},
+            {"op": "remove", "path": "/data/missing"}]"#,
+    )
+    .await
+    .status_failure(422, "Invalid");
+    assert!(
+        s["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("operation '/1' failed"),
+        "{s}"
+    );
+    let cm = get(&h, &path).await.json();
+    assert_eq!(cm["metadata"]["finalizers"], json!(["example.com/f"]));
+    patch(
+        &h,
+        &path,
+        "application/json-patch+json",
+        r#"[{"op": "remove", "path": "/metadata/finalizers"}]"#,
+    )
+    .await;
+}

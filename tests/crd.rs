@@ -353,6 +353,52 @@ async fn crd_schemas_are_published_in_openapi_v3_and_v2() {
         "#/definitions/com.example.v1.Widget"
     );
 
+    // The protobuf form (what client-go downloads) carries the same definitions.
+    let pb = send_with(
+        &h,
+        http::Method::GET,
+        "/openapi/v2",
+        &[(
+            "accept",
+            "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+        )],
+        "",
+    )
+    .await;
+    assert_eq!(pb.status.as_u16(), 200);
+    let contains = |needle: &str| {
+        pb.body
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes())
+    };
+    assert!(contains("com.example.v1.WidgetList"));
+    assert!(contains("How big the widget is."));
+    assert!(contains("io.k8s.api.apps.v1.Deployment"));
+    // Served with an ETag; asking again with it is a 304 until a CRD changes.
+    let etag = pb.headers["etag"].to_str().unwrap().to_string();
+    let cached = |etag: String| {
+        let h = &h;
+        async move {
+            send_with(
+                h,
+                http::Method::GET,
+                "/openapi/v2",
+                &[
+                    (
+                        "accept",
+                        "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+                    ),
+                    ("if-none-match", &etag),
+                ],
+                "",
+            )
+            .await
+            .status
+            .as_u16()
+        }
+    };
+    assert_eq!(cached(etag.clone()).await, 304);
+
     // Changing the schema changes the v3 hash of that group version (clients refetch).
     let beta_url = v3_url(&h, "apis/example.com/v1beta1").await.unwrap();
     let mut current = get(&h, &format!("{CRDS}/widgets.example.com")).await.json();
@@ -367,6 +413,7 @@ async fn crd_schemas_are_published_in_openapi_v3_and_v2() {
     );
     let new_url = v3_url(&h, "apis/example.com/v1").await.unwrap();
     assert_ne!(new_url, url);
+    assert_eq!(cached(etag).await, 200);
     assert_eq!(
         v3_url(&h, "apis/example.com/v1beta1").await.unwrap(),
         beta_url
