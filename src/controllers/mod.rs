@@ -220,7 +220,7 @@ pub struct ControllerOptions {
     /// How long an Event lives after its creation (kube-apiserver's `--event-ttl`, 1 h).
     pub event_ttl: Duration,
     /// The PEM bundle published as `ca.crt` in every namespace's `kube-root-ca.crt` ConfigMap.
-    /// Empty while kubox serves plain HTTP (no serving certificate exists).
+    /// The server sets it to its CA at start.
     pub root_ca: String,
 }
 
@@ -789,6 +789,7 @@ pub(crate) fn ctx(
         query: Query::default(),
         body: Bytes::new(),
         out: OutFormat::Json,
+        user: crate::authn::UserInfo::loopback(),
     }
 }
 
