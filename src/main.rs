@@ -42,7 +42,7 @@ enum Command {
         kubeconfig: Option<PathBuf>,
         /// Built-in controllers to run, kube-controller-manager style: `*` is all of them, `foo`
         /// enables foo, `-foo` disables it. Known: garbage-collector, namespace, serviceaccount,
-        /// event-ttl.
+        /// serviceaccount-token, event-ttl.
         #[arg(long, default_value = "*", value_parser = kubox::ControllerSet::parse)]
         controllers: kubox::ControllerSet,
         /// How long Events live after their creation (Go duration: 1h, 30m, 90s).

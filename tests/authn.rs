@@ -525,3 +525,46 @@ async fn a_watch_streams_over_tls() {
     }
     h.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_service_account_token_secret_is_filled_and_its_token_authenticates_until_deleted() {
+    use base64::Engine;
+    let h = Server::builder().memory().start().await.unwrap();
+    create_sa(&h, "legacy").await;
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+        "metadata": {"name": "legacy-token", "annotations": {"kubernetes.io/service-account.name": "legacy"}}});
+    let r = post_json(&h, "/api/v1/namespaces/default/secrets", &secret).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json());
+    h.settled().await;
+    let got = get(&h, "/api/v1/namespaces/default/secrets/legacy-token")
+        .await
+        .json();
+    let decode = |v: &Value| {
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(v.as_str().unwrap_or_else(|| panic!("{got}")))
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(decode(&got["data"]["ca.crt"]), h.ca_pem());
+    assert_eq!(decode(&got["data"]["namespace"]), "default");
+    let token = decode(&got["data"]["token"]);
+    let r = as_token(&h, &token, Method::POST, SSR, &ssr_body()).await;
+    assert_eq!(
+        r.json()["status"]["userInfo"]["username"],
+        "system:serviceaccount:default:legacy"
+    );
+    let r = send(
+        &h,
+        Method::DELETE,
+        "/api/v1/namespaces/default/secrets/legacy-token",
+        "",
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = as_token(&h, &token, Method::GET, "/version", &json!(null)).await;
+    assert_unauthorized(r.status, &r.json());
+    h.shutdown().await.unwrap();
+}

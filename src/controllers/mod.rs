@@ -38,6 +38,7 @@ pub mod event_ttl;
 pub mod gc;
 pub mod namespace;
 pub mod serviceaccount;
+pub mod token;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
@@ -77,16 +78,19 @@ pub enum Controller {
     Namespace,
     /// `serviceaccount`: the `default` ServiceAccount and `kube-root-ca.crt` in every namespace.
     ServiceAccount,
+    /// `serviceaccount-token`: fills `kubernetes.io/service-account-token` Secrets.
+    ServiceAccountToken,
     /// `event-ttl`: core/v1 and events.k8s.io/v1 Events expire after a TTL.
     EventTtl,
 }
 
 impl Controller {
     /// Every controller, in start order.
-    pub const ALL: [Controller; 4] = [
+    pub const ALL: [Controller; 5] = [
         Controller::GarbageCollector,
         Controller::Namespace,
         Controller::ServiceAccount,
+        Controller::ServiceAccountToken,
         Controller::EventTtl,
     ];
 
@@ -96,6 +100,7 @@ impl Controller {
             Controller::GarbageCollector => "garbage-collector",
             Controller::Namespace => "namespace",
             Controller::ServiceAccount => "serviceaccount",
+            Controller::ServiceAccountToken => "serviceaccount-token",
             Controller::EventTtl => "event-ttl",
         }
     }
@@ -632,6 +637,12 @@ pub(crate) fn start(
             )),
             Controller::ServiceAccount => tokio::spawn(run(
                 serviceaccount::ServiceAccountController::new(opts.root_ca.clone()),
+                state,
+                rx,
+                ptx,
+            )),
+            Controller::ServiceAccountToken => tokio::spawn(run(
+                token::TokenController::new(opts.root_ca.clone()),
                 state,
                 rx,
                 ptx,
