@@ -36,6 +36,8 @@ pub struct ApiState {
     pub garbage_collection: bool,
     /// Decides every request after authentication, and answers the access reviews.
     pub authorizer: Arc<dyn crate::authz::Authorizer>,
+    /// Who sent a request; also answers TokenReview and signs ServiceAccount tokens.
+    pub authentication: Arc<crate::authn::Authentication>,
 }
 
 /// Route one request (RequestInfo is already in its extensions).

@@ -1,8 +1,9 @@
 //! The handler chain: every cross-cutting filter as a tower layer, built in ONE function.
 //!
-//! Order (outermost first): catch-panic → trace → request-info → max-in-flight → router.
-//! Authentication, impersonation and authorization slot in after max-in-flight, as in
-//! kube-apiserver. The top service is infallible: every failure is a response.
+//! Order (outermost first): catch-panic → trace → request-info → max-in-flight →
+//! authentication (`authn/layer.rs`) → impersonation (`authn/impersonation.rs`) → router.
+//! Authorization slots in after impersonation, as in kube-apiserver. The top service is
+//! infallible: every failure is a response.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -19,6 +20,8 @@ use tower::util::BoxCloneSyncService;
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 
 use crate::api::{route, ApiState};
+use crate::authn::impersonation::ImpersonationLayer;
+use crate::authn::layer::AuthenticationLayer;
 use crate::body::{error_response, Body};
 use crate::request_info::RequestInfo;
 use crate::status::ApiError;
@@ -48,6 +51,8 @@ impl Default for InFlightLimits {
 
 /// Build the chain around the router.
 pub fn build(state: Arc<ApiState>, limits: InFlightLimits) -> ApiService {
+    let authentication = AuthenticationLayer::new(state.authentication.clone());
+    let impersonation = ImpersonationLayer::new(state.authorizer.clone());
     let router = tower::service_fn(move |req: Request<Bytes>| {
         let state = state.clone();
         async move { Ok::<_, Infallible>(route(state, req).await) }
@@ -57,6 +62,8 @@ pub fn build(state: Arc<ApiState>, limits: InFlightLimits) -> ApiService {
         .layer(TraceLayer)
         .layer(RequestInfoLayer)
         .layer(MaxInFlightLayer::new(limits))
+        .layer(authentication)
+        .layer(impersonation)
         .service(router);
     BoxCloneSyncService::new(svc)
 }

@@ -41,6 +41,8 @@ pub struct Ctx {
     pub body: Bytes,
     /// What to answer in.
     pub out: OutFormat,
+    /// Who is asking (after impersonation).
+    pub user: crate::authn::UserInfo,
 }
 
 impl Ctx {
@@ -62,6 +64,11 @@ impl Ctx {
             query,
             body,
             out,
+            user: parts
+                .extensions
+                .get::<crate::authn::UserInfo>()
+                .cloned()
+                .unwrap_or_else(crate::authn::UserInfo::loopback),
         })
     }
 
@@ -1017,6 +1024,7 @@ pub async fn delete_collection(ctx: Ctx) -> ApiResult<Response<Body>> {
             query: ctx.query.clone(),
             body: Bytes::new(),
             out: ctx.out.clone(),
+            user: ctx.user.clone(),
         };
         match delete_object(&sub, &name, &opts, dry_run).await {
             Ok((o, _)) => deleted.push(o),

@@ -42,12 +42,31 @@ enum Command {
         kubeconfig: Option<PathBuf>,
         /// Built-in controllers to run, kube-controller-manager style: `*` is all of them, `foo`
         /// enables foo, `-foo` disables it. Known: garbage-collector, namespace, serviceaccount,
-        /// event-ttl.
+        /// serviceaccount-token, event-ttl.
         #[arg(long, default_value = "*", value_parser = kubox::ControllerSet::parse)]
         controllers: kubox::ControllerSet,
         /// How long Events live after their creation (Go duration: 1h, 30m, 90s).
         #[arg(long, default_value = "1h", value_parser = kubox::controllers::parse_duration)]
         event_ttl: std::time::Duration,
+        /// Extra subject alternative names (DNS names or IPs) for the generated serving
+        /// certificate; repeat or separate with commas.
+        #[arg(long = "tls-san", value_delimiter = ',')]
+        tls_sans: Vec<String>,
+        /// Serve this certificate (PEM) instead of one signed by the kubox CA.
+        #[arg(long, requires = "tls_private_key_file")]
+        tls_cert_file: Option<PathBuf>,
+        /// The key of --tls-cert-file (PEM).
+        #[arg(long, requires = "tls_cert_file")]
+        tls_private_key_file: Option<PathBuf>,
+        /// Serve plain HTTP instead of HTTPS (loopback addresses only).
+        #[arg(long)]
+        insecure_http: bool,
+        /// Static bearer tokens, kube-apiserver's CSV format: token,user,uid,"group1,group2".
+        #[arg(long)]
+        token_auth_file: Option<PathBuf>,
+        /// Let requests without credentials in as system:anonymous.
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        anonymous_auth: bool,
     },
 }
 
@@ -96,6 +115,12 @@ async fn main() -> std::process::ExitCode {
             kubeconfig,
             controllers,
             event_ttl,
+            tls_sans,
+            tls_cert_file,
+            tls_private_key_file,
+            insecure_http,
+            token_auth_file,
+            anonymous_auth,
         } => {
             let data_dir = data_dir.unwrap_or_else(default_data_dir);
             let kubeconfig = kubeconfig.unwrap_or_else(|| data_dir.join("kubeconfig"));
@@ -112,15 +137,25 @@ async fn main() -> std::process::ExitCode {
                     return std::process::ExitCode::FAILURE;
                 }
             };
-            let server = match Server::builder()
+            let mut builder = Server::builder()
                 .listen(listen)
                 .storage(storage)
+                .data_dir(&data_dir)
                 .kubeconfig_path(&kubeconfig)
                 .controllers(controllers)
                 .event_ttl(event_ttl)
-                .start()
-                .await
-            {
+                .tls_sans(tls_sans)
+                .anonymous_auth(anonymous_auth);
+            if let (Some(cert), Some(key)) = (tls_cert_file, tls_private_key_file) {
+                builder = builder.tls_cert_files(cert, key);
+            }
+            if insecure_http {
+                builder = builder.insecure_http();
+            }
+            if let Some(f) = token_auth_file {
+                builder = builder.token_auth_file(f);
+            }
+            let server = match builder.start().await {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("kubox: cannot start: {e}");

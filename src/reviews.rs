@@ -1,7 +1,7 @@
-//! Resources that are computed, never stored: the access reviews, SelfSubjectReview, TokenReview,
-//! and pod bindings. With no authorizer configured yet every access is allowed, and every
-//! request is anonymous, as kube-apiserver answers with `--authorization-mode=AlwaysAllow` and
-//! anonymous authentication.
+//! Resources that are computed, never stored: the access reviews, SelfSubjectReview (the
+//! request's user, after impersonation), TokenReview (the server's token authenticators), and
+//! pod bindings. With no authorizer configured yet every access is allowed, as kube-apiserver
+//! answers with `--authorization-mode=AlwaysAllow`.
 
 use http::{Response, StatusCode};
 use serde_json::{json, Value};
@@ -49,10 +49,10 @@ pub async fn create(ctx: &Ctx, mut obj: Value) -> ApiResult<Response<Body>> {
         }
         ("authorization.k8s.io", _) => obj["status"] = json!({"allowed": true}),
         ("authentication.k8s.io", "selfsubjectreviews") => {
-            obj["status"] = json!({"userInfo": {"username": "system:anonymous", "groups": ["system:unauthenticated"]}});
+            obj["status"] = json!({"userInfo": ctx.user});
         }
         ("authentication.k8s.io", "tokenreviews") => {
-            obj["status"] = json!({"authenticated": false, "user": {}, "error": "no token authenticator is configured"});
+            obj["status"] = token_review(ctx, &obj["spec"]).await?;
         }
         ("", "bindings") => {
             let pod = obj["metadata"]["name"]
@@ -73,6 +73,35 @@ pub async fn create(ctx: &Ctx, mut obj: Value) -> ApiResult<Response<Body>> {
     }
     obj["metadata"]["creationTimestamp"] = Value::Null;
     Ok(ctx.respond_object(StatusCode::CREATED, obj))
+}
+
+/// TokenReview: authenticate `spec.token` with the server's token authenticators, for
+/// `spec.audiences` (the API's own audiences when none are given).
+async fn token_review(ctx: &Ctx, spec: &Value) -> ApiResult<Value> {
+    let token = spec["token"].as_str().unwrap_or_default();
+    if token.is_empty() {
+        return Err(ApiError::bad_request(
+            "token is required for TokenReview in authentication",
+        ));
+    }
+    let authn = &ctx.state.authentication;
+    let asked: Vec<String> = spec["audiences"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let audiences = if asked.is_empty() {
+        authn.api_audiences.clone()
+    } else {
+        asked
+    };
+    Ok(match authn.tokens.authenticate(token, &audiences).await {
+        Ok(r) => json!({"authenticated": true, "user": r.user, "audiences": r.audiences}),
+        Err(e) => json!({"user": {}, "error": e.0}),
+    })
 }
 
 /// Bind a pod to a node (`pods/binding` or `bindings`): sets spec.nodeName once.

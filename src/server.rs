@@ -1,5 +1,8 @@
 //! The embeddable server: `Server::builder()…start().await` gives a [`ServerHandle`] with its
 //! address, a kubeconfig and `shutdown()`. No globals: many servers can run in one process.
+//!
+//! HTTPS by default (see `pki.rs` and `tls.rs`); the accept loop marks every request that came
+//! over the network with an [`crate::authn::Peer`] (address, client certificate chain).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,12 +21,22 @@ use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
 use crate::api::ApiState;
+use crate::authn::serviceaccount::Tokens as ServiceAccountTokens;
+use crate::authn::token_file::StaticTokens;
+use crate::authn::{Authentication, BearerToken, Peer, TokenUnion, UserInfo};
+use crate::authz::Authorizer;
 use crate::body::{error_response, Body};
 use crate::chain::{self, ApiService, InFlightLimits};
 use crate::controllers::{Controller, ControllerOptions, ControllerSet, Controllers};
+use crate::kubeconfig::Credential;
+use crate::pki::{CertAndKey, Pki, ServingConfig};
 use crate::registry::Registry;
 use crate::status::ApiError;
 use crate::webhook::{NoServiceResolver, ServiceResolver, WebhookClient};
+use crate::tls::TlsServing;
+
+/// The user of the kubeconfig kubox writes (as kubeadm's `admin.conf`, in `system:masters`).
+pub const ADMIN_USER: &str = "kubernetes-admin";
 
 /// Request bodies above this size are refused with 413 (kube-apiserver's limit).
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -48,6 +61,12 @@ pub enum ServerError {
     /// The store could not be opened.
     #[error("storage: {0}")]
     Storage(#[from] kubox_storage::StoreError),
+    /// An option is unusable (an unreadable token file, plain HTTP off loopback…).
+    #[error("{0}")]
+    Config(String),
+    /// A request made through the handle failed.
+    #[error("{0}")]
+    Api(String),
 }
 
 /// Builds a [`Server`].
@@ -59,6 +78,13 @@ pub struct ServerBuilder {
     limits: InFlightLimits,
     controllers: ControllerOptions,
     service_resolver: Arc<dyn ServiceResolver>,
+    data_dir: Option<PathBuf>,
+    serving: ServingConfig,
+    insecure_http: bool,
+    token_auth_file: Option<PathBuf>,
+    static_tokens: Vec<(String, UserInfo)>,
+    anonymous_auth: bool,
+    authorizer: Arc<dyn Authorizer>,
 }
 
 /// The kubox API server.
@@ -75,6 +101,13 @@ impl Server {
             limits: InFlightLimits::default(),
             controllers: ControllerOptions::default(),
             service_resolver: Arc::new(NoServiceResolver),
+            data_dir: None,
+            serving: ServingConfig::default(),
+            insecure_http: false,
+            token_auth_file: None,
+            static_tokens: Vec::new(),
+            anonymous_auth: true,
+            authorizer: Arc::new(crate::authz::AlwaysAllow),
         }
     }
 }
@@ -161,9 +194,95 @@ impl ServerBuilder {
         self
     }
 
+    /// Keep the CA, the serving certificate and the ServiceAccount signing key in
+    /// `dir/pki/` (created at first start, reused after). Without it they are ephemeral.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// Extra subject alternative names for the generated serving certificate (`--tls-san`).
+    pub fn tls_sans(mut self, sans: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.serving.sans.extend(sans.into_iter().map(Into::into));
+        self
+    }
+
+    /// Serve this certificate and key (PEM files) instead of one signed by the kubox CA.
+    pub fn tls_cert_files(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.serving.cert_files = Some((cert.into(), key.into()));
+        self
+    }
+
+    /// Serve plain HTTP (loopback addresses only). The kubeconfig then carries an admin token.
+    pub fn insecure_http(mut self) -> Self {
+        self.insecure_http = true;
+        self
+    }
+
+    /// Static bearer tokens from a file in kube-apiserver's CSV format
+    /// (`token,user,uid,"group1,group2"`).
+    pub fn token_auth_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.token_auth_file = Some(path.into());
+        self
+    }
+
+    /// Static bearer tokens: `(token, user)`.
+    pub fn static_tokens(mut self, tokens: impl IntoIterator<Item = (String, UserInfo)>) -> Self {
+        self.static_tokens.extend(tokens);
+        self
+    }
+
+    /// Let requests without credentials in as `system:anonymous` (on by default, as
+    /// kube-apiserver's `--anonymous-auth`).
+    pub fn anonymous_auth(mut self, on: bool) -> Self {
+        self.anonymous_auth = on;
+        self
+    }
+
+    /// The authorizer (default: allow everything).
+    pub fn authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
+        self.authorizer = authorizer;
+        self
+    }
+
     /// Open storage, bootstrap, bind and start serving. Returns once the built-in controllers
     /// have settled on what the store holds (see [`ServerHandle::settled`]).
-    pub async fn start(self) -> Result<ServerHandle, ServerError> {
+    pub async fn start(mut self) -> Result<ServerHandle, ServerError> {
+        if self.insecure_http && !self.listen.ip().is_loopback() {
+            return Err(ServerError::Config(format!(
+                "plain HTTP is only served on loopback addresses, not {}",
+                self.listen
+            )));
+        }
+        let mut static_tokens = StaticTokens::new(std::mem::take(&mut self.static_tokens));
+        if let Some(path) = &self.token_auth_file {
+            let text = std::fs::read_to_string(path)?;
+            let from_file = StaticTokens::parse_csv(&text).map_err(ServerError::Config)?;
+            static_tokens.extend(from_file);
+        }
+        let pki = Arc::new(Pki::load_or_create(
+            self.data_dir.as_deref(),
+            &self.serving,
+        )?);
+        let admin = pki.issue_client_cert(ADMIN_USER, &[crate::authn::MASTERS])?;
+        let credential = if self.insecure_http {
+            // No TLS, no client certificate: the kubeconfig's admin gets a token instead.
+            let token = uuid::Uuid::new_v4().simple().to_string();
+            static_tokens.insert(
+                token.clone(),
+                UserInfo {
+                    username: ADMIN_USER.to_string(),
+                    groups: vec![crate::authn::MASTERS.to_string()],
+                    ..Default::default()
+                },
+            );
+            Credential::Token(token)
+        } else {
+            Credential::ClientCert {
+                cert_pem: admin.cert_pem.clone(),
+                key_pem: admin.key_pem.clone(),
+            }
+        };
         let store: DynStore = match self.storage {
             StorageConfig::Memory => Arc::new(kubox_storage::memory::MemoryStore::with_clock(
                 self.clock.clone(),
@@ -181,6 +300,28 @@ impl ServerBuilder {
         let listener = TcpListener::bind(self.listen).await?;
         let addr = listener.local_addr()?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let service_accounts = Arc::new(ServiceAccountTokens::new(
+            pki.service_account_key_pem(),
+            store.clone(),
+            self.clock.clone(),
+        )?);
+        let api_audiences = vec![crate::authn::serviceaccount::ISSUER.to_string()];
+        let tokens = Arc::new(TokenUnion {
+            authenticators: vec![Arc::new(static_tokens), service_accounts.clone()],
+        });
+        let authentication = Arc::new(Authentication {
+            request: vec![
+                Arc::new(crate::authn::x509::ClientCert),
+                Arc::new(BearerToken {
+                    tokens: tokens.clone(),
+                    audiences: api_audiences.clone(),
+                }),
+            ],
+            tokens,
+            anonymous: self.anonymous_auth,
+            api_audiences,
+            service_accounts,
+        });
         let state = Arc::new(ApiState {
             store: store.clone(),
             registry: Registry::builtin(),
@@ -194,7 +335,8 @@ impl ServerBuilder {
                 .controllers
                 .enabled
                 .contains(Controller::GarbageCollector),
-            authorizer: Arc::new(crate::authz::AlwaysAllow),
+            authorizer: self.authorizer.clone(),
+            authentication,
         });
         crate::bootstrap::run(&state)
             .await
@@ -203,7 +345,14 @@ impl ServerBuilder {
             .await
             .map_err(|e| std::io::Error::other(e.message))?;
         let service = chain::build(state.clone(), self.limits);
-        let kubeconfig = crate::kubeconfig::render(&format!("http://{addr}"));
+        let tls = if self.insecure_http {
+            None
+        } else {
+            Some(pki.tls_serving()?)
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let ca = tls.as_ref().map(|_| pki.ca_pem());
+        let kubeconfig = crate::kubeconfig::render(&format!("{scheme}://{addr}"), ca, &credential);
         if let Some(path) = &self.kubeconfig_path {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
@@ -211,10 +360,16 @@ impl ServerBuilder {
             std::fs::write(path, &kubeconfig)?;
         }
         let mut tasks = vec![
-            tokio::spawn(accept_loop(listener, service.clone(), shutdown_rx.clone())),
+            tokio::spawn(accept_loop(
+                listener,
+                tls.clone(),
+                service.clone(),
+                shutdown_rx.clone(),
+            )),
             tokio::spawn(compaction_loop(store.clone(), shutdown_rx)),
             tokio::spawn(crate::crd::run(state.clone(), crd_rev)),
         ];
+        self.controllers.root_ca = pki.ca_pem().to_string();
         let (controllers, controller_tasks) = crate::controllers::start(&state, &self.controllers);
         tasks.extend(controller_tasks);
         // Like a cluster that is up: the controllers have handled what the store holds (every
@@ -222,6 +377,9 @@ impl ServerBuilder {
         controllers.settled().await;
         Ok(ServerHandle {
             addr,
+            scheme,
+            pki,
+            state: state.clone(),
             kubeconfig,
             kubeconfig_path: self.kubeconfig_path,
             service,
@@ -236,6 +394,9 @@ impl ServerBuilder {
 /// A running server.
 pub struct ServerHandle {
     addr: SocketAddr,
+    scheme: &'static str,
+    pki: Arc<Pki>,
+    state: Arc<ApiState>,
     kubeconfig: String,
     kubeconfig_path: Option<PathBuf>,
     service: ApiService,
@@ -251,9 +412,66 @@ impl ServerHandle {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `https://127.0.0.1:PORT` (`http://` with [`ServerBuilder::insecure_http`]).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
+    }
+
+    /// The CA certificate (PEM): it signed the serving certificate and signs accepted client
+    /// certificates.
+    pub fn ca_pem(&self) -> &str {
+        self.pki.ca_pem()
+    }
+
+    /// A client certificate (and its key) the server accepts, for `user` in `groups` (at most
+    /// two groups).
+    pub fn client_cert(&self, user: &str, groups: &[&str]) -> Result<CertAndKey, ServerError> {
+        Ok(self.pki.issue_client_cert(user, groups)?)
+    }
+
+    /// A kubeconfig for this server that authenticates as `user` in `groups` with a client
+    /// certificate (over plain HTTP: not possible, an error).
+    pub fn kubeconfig_for(&self, user: &str, groups: &[&str]) -> Result<String, ServerError> {
+        if self.scheme != "https" {
+            return Err(ServerError::Config(
+                "client certificates need TLS; the server serves plain HTTP".to_string(),
+            ));
+        }
+        let c = self.client_cert(user, groups)?;
+        Ok(crate::kubeconfig::render(
+            &self.url(),
+            Some(self.ca_pem()),
+            &Credential::ClientCert {
+                cert_pem: c.cert_pem,
+                key_pem: c.key_pem,
+            },
+        ))
+    }
+
+    /// A bound token of the ServiceAccount `namespace/name` (which must exist) for the API's
+    /// audiences, valid for `expiration` from the server clock's now.
+    pub async fn service_account_token(
+        &self,
+        namespace: &str,
+        name: &str,
+        expiration: Duration,
+    ) -> Result<String, ServerError> {
+        let key =
+            crate::registry::storage_prefix("", "serviceaccounts") + &format!("{namespace}/{name}");
+        let kv = self.store.get(&key, None).await?;
+        let sa = crate::objects::from_stored(&kv).map_err(|e| ServerError::Api(e.message))?;
+        let authn = &self.state.authentication;
+        let (token, _) = authn
+            .service_accounts
+            .issue(
+                namespace,
+                &sa,
+                &authn.api_audiences,
+                expiration.as_secs() as i64,
+                None,
+            )
+            .map_err(|e| ServerError::Api(e.message))?;
+        Ok(token)
     }
 
     /// The kubeconfig (YAML) that reaches this server.
@@ -302,8 +520,12 @@ impl ServerHandle {
     }
 }
 
+/// How long a client may take to complete the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn accept_loop(
     listener: TcpListener,
+    tls: Option<TlsServing>,
     service: ApiService,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -312,18 +534,30 @@ async fn accept_loop(
         tokio::select! {
             _ = shutdown.changed() => break,
             accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
+                let Ok((stream, addr)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);
+                let watcher = graceful.watcher();
                 let svc = service.clone();
-                let hyper_svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let svc = svc.clone();
-                    async move { Ok::<_, std::convert::Infallible>(handle(svc, req).await) }
-                });
-                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), hyper_svc).into_owned();
-                let conn = graceful.watch(conn);
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let _ = conn.await;
+                    let Some(tls) = tls else {
+                        let peer = Peer { addr, client_cert: None };
+                        serve_connection(TokioIo::new(stream), peer, svc, watcher).await;
+                        return;
+                    };
+                    let Ok(Ok(stream)) =
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor.accept(stream)).await
+                    else {
+                        return;
+                    };
+                    let client_cert = stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .filter(|c| !c.is_empty())
+                        .map(|chain| Arc::new(tls.policy.check(chain)));
+                    let peer = Peer { addr, client_cert };
+                    serve_connection(TokioIo::new(stream), peer, svc, watcher).await;
                 });
             }
         }
@@ -332,9 +566,31 @@ async fn accept_loop(
     let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
 }
 
+/// Serve HTTP/1.1 or h2 on one connection; every request carries the connection's [`Peer`].
+async fn serve_connection<I>(
+    io: I,
+    peer: Peer,
+    service: ApiService,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let hyper_svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let svc = service.clone();
+        let peer = peer.clone();
+        async move { Ok::<_, std::convert::Infallible>(handle(svc, peer, req).await) }
+    });
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let conn = builder
+        .serve_connection_with_upgrades(io, hyper_svc)
+        .into_owned();
+    let _ = watcher.watch(conn).await;
+}
+
 /// Read the whole body (bounded), then hand the request to the chain.
-async fn handle(service: ApiService, req: Request<Incoming>) -> Response<Body> {
-    let (parts, body) = req.into_parts();
+async fn handle(service: ApiService, peer: Peer, req: Request<Incoming>) -> Response<Body> {
+    let (mut parts, body) = req.into_parts();
+    parts.extensions.insert(peer);
     let bytes: Bytes = match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(c) => c.to_bytes(),
         Err(e) => {

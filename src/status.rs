@@ -160,6 +160,11 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, "Forbidden", msg).with_details(details(gr, name))
     }
 
+    /// 401: no credential, or one nobody accepts (kube-apiserver says no more than that).
+    pub fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized")
+    }
+
     /// 405 MethodNotAllowed.
     pub fn method_not_supported(gr: &GroupResource, verb: &str) -> Self {
         Self::new(

@@ -36,6 +36,7 @@ pub async fn create(ctx: Ctx) -> ApiResult<Response<Body>> {
             let binding = encoding::decode_body(&ctx.body, format)?;
             crate::reviews::bind(&ctx, &ctx.req.name, &binding).await
         }
+        ("serviceaccounts", "token") => crate::authn::serviceaccount::token_request(&ctx).await,
         ("pods", "eviction") => {
             let (obj, _) = ctx.read().await?;
             let opts = json!({});

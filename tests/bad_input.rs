@@ -465,7 +465,12 @@ async fn requests_beyond_the_in_flight_limit_get_429_with_retry_after() {
 #[tokio::test]
 async fn oversized_body_is_413_over_http() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let h = server().await;
+    let h = Server::builder()
+        .memory()
+        .insecure_http()
+        .start()
+        .await
+        .unwrap();
     let mut s = tokio::net::TcpStream::connect(h.addr()).await.unwrap();
     let size = 4 * 1024 * 1024;
     let head = format!(

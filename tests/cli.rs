@@ -36,21 +36,98 @@ fn start(home: &std::path::Path, extra: &[&str]) -> Running {
     }
 }
 
-/// One HTTP/1.1 request with `Connection: close`; returns (status line, body).
-fn http(url: &str, method: &str, path: &str, body: &str) -> (String, String) {
-    let addr = url.trim_start_matches("http://");
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+/// The credentials of a kubeconfig: (CA PEM, client cert PEM, client key PEM, token).
+fn credentials(kubeconfig: &str) -> (Option<String>, Option<(String, String)>, Option<String>) {
+    use base64::Engine;
+    let kc: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(kubeconfig).unwrap()).unwrap();
+    let field = |v: &serde_yaml::Value| {
+        v.as_str().map(|s| {
+            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(s).unwrap()).unwrap()
+        })
+    };
+    let ca = field(&kc["clusters"][0]["cluster"]["certificate-authority-data"]);
+    let user = &kc["users"][0]["user"];
+    let cert = field(&user["client-certificate-data"]).zip(field(&user["client-key-data"]));
+    let token = user["token"].as_str().map(str::to_string);
+    (ca, cert, token)
+}
+
+/// One HTTP/1.1 request with `Connection: close`, trusting `kubeconfig`'s CA, with its
+/// credentials when `authenticated`; returns (status line, body).
+fn http_as(
+    url: &str,
+    kubeconfig: &str,
+    authenticated: bool,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (String, String) {
+    use rustls_pki_types::pem::PemObject;
+    let (ca, mut cert, mut token) = credentials(kubeconfig);
+    if !authenticated {
+        (cert, token) = (None, None);
+    }
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let (https, addr) = match url.strip_prefix("https://") {
+        Some(a) => (true, a),
+        None => (false, url.trim_start_matches("http://")),
+    };
+    let tcp = TcpStream::connect(addr).unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
-    )
-    .unwrap();
+    );
     let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
+    if https {
+        let mut roots = rustls::RootCertStore::empty();
+        let ca = ca.expect("an https kubeconfig carries its CA");
+        for c in rustls_pki_types::CertificateDer::pem_slice_iter(ca.as_bytes()) {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots);
+        let cfg = match cert {
+            Some((c, k)) => builder
+                .with_client_auth_cert(
+                    rustls_pki_types::CertificateDer::pem_slice_iter(c.as_bytes())
+                        .map(|c| c.unwrap())
+                        .collect(),
+                    rustls_pki_types::PrivateKeyDer::from_pem_slice(k.as_bytes()).unwrap(),
+                )
+                .unwrap(),
+            None => builder.with_no_client_auth(),
+        };
+        let host = addr.rsplit_once(':').unwrap().0.to_string();
+        let conn = rustls::ClientConnection::new(
+            std::sync::Arc::new(cfg),
+            rustls_pki_types::ServerName::try_from(host).unwrap(),
+        )
+        .unwrap();
+        let mut s = rustls::StreamOwned::new(conn, tcp);
+        s.write_all(request.as_bytes()).unwrap();
+        // The server may close without close_notify; what was read is what counts.
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        out = String::from_utf8_lossy(&buf).into_owned();
+    } else {
+        let mut s = tcp;
+        s.write_all(request.as_bytes()).unwrap();
+        s.read_to_string(&mut out).unwrap();
+    }
     let status = out.lines().next().unwrap_or_default().to_string();
     let body = out.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
     (status, body)
+}
+
+/// A request as the kubeconfig's user.
+fn http(r: &Running, method: &str, path: &str, body: &str) -> (String, String) {
+    http_as(&r.url, &r.kubeconfig, true, method, path, body)
 }
 
 fn interrupt(mut r: Running) -> std::process::ExitStatus {
@@ -77,9 +154,95 @@ fn serve_writes_a_kubeconfig_in_the_default_data_dir_and_exits_cleanly_on_ctrl_c
         kc.contains(&r.url) && kc.contains("current-context: kubox"),
         "{kc}"
     );
-    let (status, body) = http(&r.url, "GET", "/version", "");
+    assert!(r.url.starts_with("https://"), "{}", r.url);
+    let (status, body) = http(&r, "GET", "/version", "");
     assert!(status.contains("200"), "{status}");
     assert!(body.contains("\"minor\":\"35\""), "{body}");
+    let (status, body) = http(&r, "POST", SSR, SSR_BODY);
+    assert!(status.contains("201"), "{status}");
+    assert!(body.contains("\"username\":\"kubernetes-admin\""), "{body}");
+    assert!(body.contains("system:masters"), "{body}");
+    assert!(interrupt(r).success());
+}
+
+const SSR: &str = "/apis/authentication.k8s.io/v1/selfsubjectreviews";
+const SSR_BODY: &str = r#"{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}"#;
+
+#[test]
+fn the_ca_is_kept_across_restarts_so_an_old_kubeconfig_still_works() {
+    let home = tempfile::tempdir().unwrap();
+    let r = start(home.path(), &[]);
+    let first = home.path().join("first-kubeconfig");
+    std::fs::copy(&r.kubeconfig, &first).unwrap();
+    let ca = credentials(&r.kubeconfig).0.unwrap();
+    assert!(interrupt(r).success());
+    let r = start(home.path(), &["--tls-san", "kubox.example"]);
+    assert_eq!(credentials(&r.kubeconfig).0.unwrap(), ca);
+    let (status, body) = http_as(&r.url, first.to_str().unwrap(), true, "POST", SSR, SSR_BODY);
+    assert!(status.contains("201"), "{status} {body}");
+    assert!(body.contains("kubernetes-admin"), "{body}");
+    assert!(interrupt(r).success());
+}
+
+#[test]
+fn without_credentials_a_request_is_anonymous_or_401_when_anonymous_auth_is_off() {
+    let home = tempfile::tempdir().unwrap();
+    let r = start(home.path(), &["--storage", "memory"]);
+    let (status, body) = http_as(&r.url, &r.kubeconfig, false, "POST", SSR, SSR_BODY);
+    assert!(status.contains("201"), "{status}");
+    assert!(body.contains("system:anonymous"), "{body}");
+    assert!(interrupt(r).success());
+    let r = start(
+        home.path(),
+        &["--storage", "memory", "--anonymous-auth=false"],
+    );
+    let (status, body) = http_as(&r.url, &r.kubeconfig, false, "GET", "/version", "");
+    assert!(status.contains("401"), "{status}");
+    assert!(body.contains("\"reason\":\"Unauthorized\""), "{body}");
+    assert!(interrupt(r).success());
+}
+
+#[test]
+fn insecure_http_serves_plain_http_and_the_kubeconfig_carries_an_admin_token() {
+    let home = tempfile::tempdir().unwrap();
+    let r = start(home.path(), &["--storage", "memory", "--insecure-http"]);
+    assert!(r.url.starts_with("http://"), "{}", r.url);
+    let (status, body) = http(&r, "POST", SSR, SSR_BODY);
+    assert!(status.contains("201"), "{status}");
+    assert!(body.contains("kubernetes-admin"), "{body}");
+    assert!(interrupt(r).success());
+}
+
+#[test]
+fn a_token_auth_file_authenticates_its_users() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("tokens.csv");
+    std::fs::write(&file, "s3cret,alice,uid-1,\"dev,ops\"\n").unwrap();
+    let r = start(
+        home.path(),
+        &[
+            "--storage",
+            "memory",
+            "--insecure-http",
+            "--token-auth-file",
+            file.to_str().unwrap(),
+        ],
+    );
+    // A kubeconfig of our own with alice's token.
+    let kc = std::fs::read_to_string(&r.kubeconfig).unwrap();
+    let token = credentials(&r.kubeconfig).2.unwrap();
+    let alice = home.path().join("alice");
+    std::fs::write(&alice, kc.replace(&token, "s3cret")).unwrap();
+    let (status, body) = http_as(&r.url, alice.to_str().unwrap(), true, "POST", SSR, SSR_BODY);
+    assert!(status.contains("201"), "{status}");
+    assert!(body.contains("\"username\":\"alice\""), "{body}");
+    assert!(
+        body.contains("\"dev\",\"ops\",\"system:authenticated\""),
+        "{body}"
+    );
+    std::fs::write(&alice, kc.replace(&token, "wrong")).unwrap();
+    let (status, _) = http_as(&r.url, alice.to_str().unwrap(), true, "GET", "/version", "");
+    assert!(status.contains("401"), "{status}");
     assert!(interrupt(r).success());
 }
 
@@ -91,16 +254,11 @@ fn sled_data_survives_a_restart() {
     let r = start(home.path(), &["--data-dir", dir_s]);
     let cm =
         r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"kept"},"data":{"k":"v"}}"#;
-    let (status, _) = http(&r.url, "POST", "/api/v1/namespaces/default/configmaps", cm);
+    let (status, _) = http(&r, "POST", "/api/v1/namespaces/default/configmaps", cm);
     assert!(status.contains("201"), "{status}");
     assert!(interrupt(r).success());
     let r = start(home.path(), &["--data-dir", dir_s]);
-    let (status, body) = http(
-        &r.url,
-        "GET",
-        "/api/v1/namespaces/default/configmaps/kept",
-        "",
-    );
+    let (status, body) = http(&r, "GET", "/api/v1/namespaces/default/configmaps/kept", "");
     assert!(status.contains("200"), "{status} {body}");
     assert!(body.contains("\"k\":\"v\""), "{body}");
     assert!(interrupt(r).success());
@@ -111,15 +269,10 @@ fn memory_storage_starts_empty_every_time() {
     let home = tempfile::tempdir().unwrap();
     let r = start(home.path(), &["--storage", "memory"]);
     let cm = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"gone"}}"#;
-    http(&r.url, "POST", "/api/v1/namespaces/default/configmaps", cm);
+    http(&r, "POST", "/api/v1/namespaces/default/configmaps", cm);
     assert!(interrupt(r).success());
     let r = start(home.path(), &["--storage", "memory"]);
-    let (status, _) = http(
-        &r.url,
-        "GET",
-        "/api/v1/namespaces/default/configmaps/gone",
-        "",
-    );
+    let (status, _) = http(&r, "GET", "/api/v1/namespaces/default/configmaps/gone", "");
     assert!(status.contains("404"), "{status}");
     assert!(interrupt(r).success());
 }

@@ -140,7 +140,7 @@ fn idle_cpu_over_60_seconds() {
         .ok()
         .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
         .unwrap_or(100);
-    let none = "-garbage-collector,-namespace,-serviceaccount,-event-ttl";
+    let none = "-garbage-collector,-namespace,-serviceaccount,-serviceaccount-token,-event-ttl";
     let runs = [
         ("memory", "*"),
         ("memory", none),

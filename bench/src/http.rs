@@ -3,6 +3,9 @@
 //! the helpers that build request bodies.
 
 use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -16,10 +19,109 @@ use tokio::net::TcpStream;
 
 use crate::Result;
 
+/// How to reach the server being measured: plain HTTP with a bearer token, or TLS with a
+/// client certificate (both from the kubeconfig `kubox serve` wrote).
+#[derive(Clone, Default)]
+pub struct Credentials {
+    /// TLS client configuration (trusts the server's CA, presents the admin certificate).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Bearer token (plain HTTP).
+    pub token: Option<String>,
+}
+
+/// The credentials of the kubox currently running (the bench runs one at a time).
+static CREDENTIALS: RwLock<Option<Credentials>> = RwLock::new(None);
+
+/// Serve HTTPS (else `--insecure-http`).
+static TLS: AtomicBool = AtomicBool::new(false);
+
+/// Measure over TLS from now on.
+pub fn use_tls(on: bool) {
+    TLS.store(on, Ordering::Relaxed);
+}
+
+/// Is the bench measuring over TLS?
+pub fn tls() -> bool {
+    TLS.load(Ordering::Relaxed)
+}
+
+fn credentials() -> Credentials {
+    CREDENTIALS
+        .read()
+        .map(|c| c.clone().unwrap_or_default())
+        .unwrap_or_default()
+}
+
+/// Forget the credentials (a new server is starting).
+pub fn clear_credentials() {
+    if let Ok(mut c) = CREDENTIALS.write() {
+        *c = None;
+    }
+}
+
+/// Read the credentials of the kubeconfig at `path`; false while it is not (fully) written.
+pub fn load_credentials(path: &Path) -> bool {
+    use rustls_pki_types::pem::PemObject;
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .map(|v| v.trim().to_string())
+    };
+    let decode = |v: String| {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(v)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+    };
+    let mut creds = Credentials {
+        token: field("token:"),
+        tls: None,
+    };
+    if text.contains("server: https://") {
+        let (Some(ca), Some(cert), Some(key)) = (
+            field("certificate-authority-data:").and_then(decode),
+            field("client-certificate-data:").and_then(decode),
+            field("client-key-data:").and_then(decode),
+        ) else {
+            return false;
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        for c in rustls_pki_types::CertificateDer::pem_slice_iter(ca.as_bytes()).flatten() {
+            let _ = roots.add(c);
+        }
+        let chain: Vec<_> = rustls_pki_types::CertificateDer::pem_slice_iter(cert.as_bytes())
+            .flatten()
+            .collect();
+        let Ok(key) = rustls_pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()) else {
+            return false;
+        };
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let Ok(cfg) = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map(|b| b.with_root_certificates(roots))
+            .and_then(|b| b.with_client_auth_cert(chain, key))
+        else {
+            return false;
+        };
+        creds.tls = Some(Arc::new(cfg));
+    } else if creds.token.is_none() {
+        return false;
+    }
+    if let Ok(mut c) = CREDENTIALS.write() {
+        *c = Some(creds);
+    }
+    true
+}
+
 /// One keep-alive connection to the server.
 pub struct Conn {
     sender: SendRequest<Full<Bytes>>,
     host: String,
+    authorization: Option<String>,
 }
 
 impl Conn {
@@ -30,13 +132,33 @@ impl Conn {
         }
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
+        let creds = credentials();
+        let sender = match creds.tls {
+            Some(cfg) => {
+                let name = rustls_pki_types::ServerName::IpAddress(addr.ip().into());
+                let tls = tokio_rustls::TlsConnector::from(cfg)
+                    .connect(name, stream)
+                    .await?;
+                let (sender, conn) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                sender
+            }
+            None => {
+                let (sender, conn) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                sender
+            }
+        };
         Ok(Conn {
             sender,
             host: addr.to_string(),
+            authorization: creds.token.map(|t| format!("Bearer {t}")),
         })
     }
 
@@ -68,6 +190,9 @@ impl Conn {
             .header(header::ACCEPT, "application/json");
         if body.is_some() {
             req = req.header(header::CONTENT_TYPE, "application/json");
+        }
+        if let Some(a) = &self.authorization {
+            req = req.header(header::AUTHORIZATION, a);
         }
         let req = req.body(Full::new(body.unwrap_or_default()))?;
         Ok(self.sender.send_request(req).await?)
@@ -138,17 +263,36 @@ pub fn configmap(name: &str, extra: &[(&str, String)]) -> Bytes {
 /// Any failure (refused, reset, other status) is simply "not ready yet".
 pub fn readyz_blocking(addr: SocketAddr) -> bool {
     use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+    let Ok(s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
         return false;
     };
     let _ = s.set_nodelay(true);
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    let req = format!("GET /readyz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    if s.write_all(req.as_bytes()).is_err() {
-        return false;
-    }
+    let creds = credentials();
+    let auth = creds
+        .token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let req = format!("GET /readyz HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n");
     let mut head = [0u8; 12];
-    s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
+    match creds.tls {
+        Some(cfg) => {
+            let name = rustls_pki_types::ServerName::IpAddress(addr.ip().into());
+            let Ok(conn) = rustls::ClientConnection::new(cfg, name) else {
+                return false;
+            };
+            let mut s = rustls::StreamOwned::new(conn, s);
+            s.write_all(req.as_bytes()).is_ok()
+                && s.read_exact(&mut head).is_ok()
+                && head.starts_with(b"HTTP/1.1 200")
+        }
+        None => {
+            let mut s = s;
+            s.write_all(req.as_bytes()).is_ok()
+                && s.read_exact(&mut head).is_ok()
+                && head.starts_with(b"HTTP/1.1 200")
+        }
+    }
 }
 
 /// Nanoseconds since `base` (fits u64 for 584 years).

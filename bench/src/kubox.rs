@@ -114,8 +114,13 @@ impl Kubox {
         let addr = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
         let stderr = std::fs::File::create(dir.path().join("stderr.log"))?;
         let started = Instant::now();
-        let mut child = Command::new(bin)
-            .arg("serve")
+        crate::http::clear_credentials();
+        let mut command = Command::new(bin);
+        command.arg("serve");
+        if !crate::http::tls() {
+            command.arg("--insecure-http");
+        }
+        let mut child = command
             .args(["--storage", storage.name()])
             .arg("--listen")
             .arg(addr.to_string())
@@ -136,8 +141,13 @@ impl Kubox {
             ready_after: Duration::ZERO,
             serving_line_after: None,
         };
+        let kubeconfig = kubox.dir.path().join("kubeconfig");
+        let mut have_credentials = false;
         loop {
-            if readyz_blocking(addr) {
+            if !have_credentials {
+                have_credentials = crate::http::load_credentials(&kubeconfig);
+            }
+            if have_credentials && readyz_blocking(addr) {
                 kubox.ready_after = started.elapsed();
                 break;
             }

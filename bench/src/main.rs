@@ -56,6 +56,10 @@ struct Cli {
     #[arg(long, default_value_t = 64)]
     rss_clients: usize,
 
+    /// Serve and measure over HTTPS (TLS 1.3, admin client certificate) instead of plain HTTP.
+    #[arg(long)]
+    tls: bool,
+
     /// Throughput: concurrent client counts, comma-separated (one connection each).
     #[arg(long, value_delimiter = ',', default_values_t = [1, 64])]
     clients: Vec<usize>,
@@ -92,6 +96,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    http::use_tls(cli.tls);
     let threads = cli.client_threads.unwrap_or_else(cores).max(1);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)

@@ -171,6 +171,16 @@ impl Kubectl {
         }
     }
 
+    /// kubectl `bin` (version `version`) with another kubeconfig (another user, same server).
+    pub fn with_kubeconfig(version: &str, bin: &Path, kubeconfig: &Path) -> Kubectl {
+        Kubectl {
+            bin: bin.to_path_buf(),
+            version: version.to_string(),
+            kubeconfig: kubeconfig.to_path_buf(),
+            cache: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
     /// The command, ready to run.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(&self.bin);

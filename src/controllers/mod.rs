@@ -38,6 +38,7 @@ pub mod event_ttl;
 pub mod gc;
 pub mod namespace;
 pub mod serviceaccount;
+pub mod token;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
@@ -77,16 +78,19 @@ pub enum Controller {
     Namespace,
     /// `serviceaccount`: the `default` ServiceAccount and `kube-root-ca.crt` in every namespace.
     ServiceAccount,
+    /// `serviceaccount-token`: fills `kubernetes.io/service-account-token` Secrets.
+    ServiceAccountToken,
     /// `event-ttl`: core/v1 and events.k8s.io/v1 Events expire after a TTL.
     EventTtl,
 }
 
 impl Controller {
     /// Every controller, in start order.
-    pub const ALL: [Controller; 4] = [
+    pub const ALL: [Controller; 5] = [
         Controller::GarbageCollector,
         Controller::Namespace,
         Controller::ServiceAccount,
+        Controller::ServiceAccountToken,
         Controller::EventTtl,
     ];
 
@@ -96,6 +100,7 @@ impl Controller {
             Controller::GarbageCollector => "garbage-collector",
             Controller::Namespace => "namespace",
             Controller::ServiceAccount => "serviceaccount",
+            Controller::ServiceAccountToken => "serviceaccount-token",
             Controller::EventTtl => "event-ttl",
         }
     }
@@ -220,7 +225,7 @@ pub struct ControllerOptions {
     /// How long an Event lives after its creation (kube-apiserver's `--event-ttl`, 1 h).
     pub event_ttl: Duration,
     /// The PEM bundle published as `ca.crt` in every namespace's `kube-root-ca.crt` ConfigMap.
-    /// Empty while kubox serves plain HTTP (no serving certificate exists).
+    /// The server sets it to its CA at start.
     pub root_ca: String,
 }
 
@@ -636,6 +641,12 @@ pub(crate) fn start(
                 rx,
                 ptx,
             )),
+            Controller::ServiceAccountToken => tokio::spawn(run(
+                token::TokenController::new(opts.root_ca.clone()),
+                state,
+                rx,
+                ptx,
+            )),
             Controller::EventTtl => tokio::spawn(run(
                 event_ttl::EventTtl::new(opts.event_ttl),
                 state,
@@ -789,6 +800,7 @@ pub(crate) fn ctx(
         query: Query::default(),
         body: Bytes::new(),
         out: OutFormat::Json,
+        user: crate::authn::UserInfo::loopback(),
     }
 }
 

@@ -8,8 +8,8 @@
 //!   `kubernetes.io/description` annotation kube puts on it (re-created when deleted, put back
 //!   when its data or annotation is changed).
 //!
-//! kubox serves plain HTTP, so there is no serving CA yet: `ca.crt` is the empty string until
-//! TLS exists and fills [`ControllerOptions::root_ca`](super::ControllerOptions::root_ca).
+//! `ca.crt` is the kubox CA (`pki.rs`), which the server fills into
+//! [`ControllerOptions::root_ca`](super::ControllerOptions::root_ca).
 //! Objects are created through the API's create path, so a namespace turning Terminating refuses
 //! them like any other client's.
 

@@ -1,0 +1,311 @@
+//! The server's keys and certificates: a CA (it signs the serving certificate and the client
+//! certificates it accepts, as kubeadm's `ca.crt`), the serving certificate, and the key that
+//! signs ServiceAccount tokens. Created at first start in `DATA_DIR/pki/` and reused after;
+//! without a data directory they are ephemeral (in memory, new at every start).
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+/// The subject alternative names every generated serving certificate carries.
+pub const DEFAULT_SANS: &[&str] = &[
+    "localhost",
+    "127.0.0.1",
+    "::1",
+    "kubernetes",
+    "kubernetes.default",
+    "kubernetes.default.svc",
+    "kubernetes.default.svc.cluster.local",
+];
+
+/// A PEM certificate and its PEM private key.
+#[derive(Debug, Clone)]
+pub struct CertAndKey {
+    /// `-----BEGIN CERTIFICATE-----…`
+    pub cert_pem: String,
+    /// `-----BEGIN PRIVATE KEY-----…`
+    pub key_pem: String,
+}
+
+/// Where the serving certificate comes from.
+#[derive(Debug, Clone, Default)]
+pub struct ServingConfig {
+    /// Extra subject alternative names (`--tls-san`).
+    pub sans: Vec<String>,
+    /// `--tls-cert-file` and `--tls-private-key-file`: serve this certificate instead of one
+    /// signed by the kubox CA.
+    pub cert_files: Option<(PathBuf, PathBuf)>,
+}
+
+/// The server's keys and certificates.
+pub struct Pki {
+    ca_pem: String,
+    ca: Issuer<'static, KeyPair>,
+    serving: CertAndKey,
+    service_account_key_pem: String,
+}
+
+fn other(e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+fn read_if_exists(path: &Path) -> std::io::Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Write a file readable by its owner only (keys).
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    std::fs::write(path, contents)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+fn new_ca() -> Result<(String, Issuer<'static, KeyPair>, String), rcgen::Error> {
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::default();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "kubox-ca");
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let cert = params.self_signed(&key)?;
+    let key_pem = key.serialize_pem();
+    Ok((cert.pem(), Issuer::new(params, key), key_pem))
+}
+
+fn issue_serving(
+    ca: &Issuer<'static, KeyPair>,
+    sans: &[String],
+) -> Result<CertAndKey, rcgen::Error> {
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(sans.to_vec())?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "kube-apiserver");
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let cert = params.signed_by(&key, ca)?;
+    Ok(CertAndKey {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
+}
+
+/// The SANs of the serving certificate: the defaults plus `extra`, without duplicates.
+fn all_sans(extra: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = DEFAULT_SANS.iter().map(|s| s.to_string()).collect();
+    for s in extra {
+        let s = s.trim();
+        if !s.is_empty() && !out.iter().any(|o| o == s) {
+            out.push(s.to_string());
+        }
+    }
+    out
+}
+
+fn new_service_account_key() -> std::io::Result<String> {
+    use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+        .map_err(|_| other("cannot generate the service account key"))?;
+    let der = PrivateKeyDer::Pkcs8(pkcs8.as_ref().to_vec().into());
+    pem_of_private_key(&der)
+}
+
+fn pem_of_private_key(der: &PrivateKeyDer<'_>) -> std::io::Result<String> {
+    let PrivateKeyDer::Pkcs8(p) = der else {
+        return Err(other("expected a PKCS#8 private key"));
+    };
+    let b64 = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        p.secret_pkcs8_der(),
+    );
+    let mut out = String::from("-----BEGIN PRIVATE KEY-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str("-----END PRIVATE KEY-----\n");
+    Ok(out)
+}
+
+impl Pki {
+    /// Load the PKI from `dir` (creating what is missing), or make an ephemeral one.
+    pub fn load_or_create(dir: Option<&Path>, serving: &ServingConfig) -> std::io::Result<Pki> {
+        let sans = all_sans(&serving.sans);
+        let Some(dir) = dir else {
+            let (ca_pem, ca, _) = new_ca().map_err(other)?;
+            let serving = Self::serving(&ca, &sans, serving)?;
+            return Ok(Pki {
+                ca_pem,
+                ca,
+                serving,
+                service_account_key_pem: new_service_account_key()?,
+            });
+        };
+        let dir = dir.join("pki");
+        std::fs::create_dir_all(&dir)?;
+        let (ca_crt, ca_key) = (dir.join("ca.crt"), dir.join("ca.key"));
+        let (ca_pem, ca) = match (read_if_exists(&ca_crt)?, read_if_exists(&ca_key)?) {
+            (Some(cert), Some(key)) => {
+                let key = KeyPair::from_pem(&key).map_err(other)?;
+                let ca = Issuer::from_ca_cert_pem(&cert, key).map_err(other)?;
+                (cert, ca)
+            }
+            _ => {
+                let (cert, ca, key) = new_ca().map_err(other)?;
+                write_private(&ca_key, &key)?;
+                std::fs::write(&ca_crt, &cert)?;
+                (cert, ca)
+            }
+        };
+        let serving = if serving.cert_files.is_some() {
+            Self::serving(&ca, &sans, serving)?
+        } else {
+            // Reused while the wanted SANs stay the same; reissued when `--tls-san` changes.
+            let (crt, key, sans_file) = (
+                dir.join("apiserver.crt"),
+                dir.join("apiserver.key"),
+                dir.join("apiserver.sans"),
+            );
+            let wanted = sans.join("\n");
+            match (
+                read_if_exists(&crt)?,
+                read_if_exists(&key)?,
+                read_if_exists(&sans_file)?,
+            ) {
+                (Some(cert_pem), Some(key_pem), Some(had)) if had == wanted => {
+                    CertAndKey { cert_pem, key_pem }
+                }
+                _ => {
+                    let s = issue_serving(&ca, &sans).map_err(other)?;
+                    write_private(&key, &s.key_pem)?;
+                    std::fs::write(&crt, &s.cert_pem)?;
+                    std::fs::write(&sans_file, &wanted)?;
+                    s
+                }
+            }
+        };
+        let sa_key = dir.join("sa.key");
+        let service_account_key_pem = match read_if_exists(&sa_key)? {
+            Some(k) => k,
+            None => {
+                let k = new_service_account_key()?;
+                write_private(&sa_key, &k)?;
+                k
+            }
+        };
+        Ok(Pki {
+            ca_pem,
+            ca,
+            serving,
+            service_account_key_pem,
+        })
+    }
+
+    fn serving(
+        ca: &Issuer<'static, KeyPair>,
+        sans: &[String],
+        serving: &ServingConfig,
+    ) -> std::io::Result<CertAndKey> {
+        match &serving.cert_files {
+            Some((cert, key)) => Ok(CertAndKey {
+                cert_pem: std::fs::read_to_string(cert)?,
+                key_pem: std::fs::read_to_string(key)?,
+            }),
+            None => issue_serving(ca, sans).map_err(other),
+        }
+    }
+
+    /// The CA certificate (PEM): clients trust it, and it signs accepted client certificates.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// The serving certificate and key.
+    pub fn serving_cert(&self) -> &CertAndKey {
+        &self.serving
+    }
+
+    /// The PKCS#8 PEM key that signs ServiceAccount tokens.
+    pub fn service_account_key_pem(&self) -> &str {
+        &self.service_account_key_pem
+    }
+
+    /// Issue a client certificate: CN = `user`, one O per group (at most two groups).
+    pub fn issue_client_cert(&self, user: &str, groups: &[&str]) -> std::io::Result<CertAndKey> {
+        if groups.len() > 2 {
+            return Err(other(
+                "a generated client certificate carries at most two groups",
+            ));
+        }
+        let key = KeyPair::generate().map_err(other)?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::CommonName, user);
+        // rcgen keeps one value per attribute type: the second O goes in under its bare OID.
+        if let Some(g) = groups.first() {
+            params.distinguished_name.push(DnType::OrganizationName, *g);
+        }
+        if let Some(g) = groups.get(1) {
+            params
+                .distinguished_name
+                .push(DnType::CustomDnType(vec![2, 5, 4, 10]), *g);
+        }
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = params.signed_by(&key, &self.ca).map_err(other)?;
+        Ok(CertAndKey {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+
+    /// TLS serving: the serving certificate, client certificates requested (not required) and
+    /// checked against the CA after the handshake, ALPN h2 and http/1.1.
+    pub fn tls_serving(&self) -> std::io::Result<crate::tls::TlsServing> {
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let chain: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(self.serving.cert_pem.as_bytes())
+                .collect::<Result<_, _>>()
+                .map_err(other)?;
+        let key = PrivateKeyDer::from_pem_slice(self.serving.key_pem.as_bytes()).map_err(other)?;
+        let policy = std::sync::Arc::new(crate::tls::ClientCertPolicy::new(
+            &self.ca_pem,
+            provider.clone(),
+        )?);
+        let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(other)?
+            .with_client_cert_verifier(policy.clone())
+            .with_single_cert(chain, key)
+            .map_err(other)?;
+        cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(crate::tls::TlsServing {
+            acceptor: tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(cfg)),
+            policy,
+        })
+    }
+}
