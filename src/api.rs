@@ -34,6 +34,9 @@ pub struct ApiState {
     pub garbage_collection: bool,
     /// Decides every request after authentication, and answers the access reviews.
     pub authorizer: Arc<dyn crate::authz::Authorizer>,
+    /// The RBAC objects, indexed by subject: the RBAC authorizer, the rules the access reviews
+    /// list, the escalation checks on role writes.
+    pub rbac: Arc<crate::authz::rbac::Rbac>,
 }
 
 /// Route one request (RequestInfo is already in its extensions).

@@ -1,8 +1,8 @@
 //! The handler chain: every cross-cutting filter as a tower layer, built in ONE function.
 //!
-//! Order (outermost first): catch-panic → trace → request-info → max-in-flight → router.
-//! Authentication, impersonation and authorization slot in after max-in-flight, as in
-//! kube-apiserver. The top service is infallible: every failure is a response.
+//! Order (outermost first): catch-panic → trace → request-info → max-in-flight →
+//! authorization (`authz/layer.rs`) → router. Authentication and impersonation slot in between
+//! max-in-flight and authorization, as in kube-apiserver. The top service is infallible: every failure is a response.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -19,6 +19,7 @@ use tower::util::BoxCloneSyncService;
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 
 use crate::api::{route, ApiState};
+use crate::authz::layer::AuthorizationLayer;
 use crate::body::{error_response, Body};
 use crate::request_info::RequestInfo;
 use crate::status::ApiError;
@@ -48,6 +49,7 @@ impl Default for InFlightLimits {
 
 /// Build the chain around the router.
 pub fn build(state: Arc<ApiState>, limits: InFlightLimits) -> ApiService {
+    let authorizer = state.authorizer.clone();
     let router = tower::service_fn(move |req: Request<Bytes>| {
         let state = state.clone();
         async move { Ok::<_, Infallible>(route(state, req).await) }
@@ -57,6 +59,7 @@ pub fn build(state: Arc<ApiState>, limits: InFlightLimits) -> ApiService {
         .layer(TraceLayer)
         .layer(RequestInfoLayer)
         .layer(MaxInFlightLayer::new(limits))
+        .layer(AuthorizationLayer::new(authorizer))
         .service(router);
     BoxCloneSyncService::new(svc)
 }

@@ -48,6 +48,10 @@ enum Command {
         /// How long Events live after their creation (Go duration: 1h, 30m, 90s).
         #[arg(long, default_value = "1h", value_parser = kubox::controllers::parse_duration)]
         event_ttl: std::time::Duration,
+        /// Authorization modes, comma-separated, asked in order: RBAC, AlwaysAllow, AlwaysDeny.
+        /// Members of system:masters are always allowed.
+        #[arg(long, default_value = "RBAC")]
+        authorization_mode: String,
     },
 }
 
@@ -96,7 +100,16 @@ async fn main() -> std::process::ExitCode {
             kubeconfig,
             controllers,
             event_ttl,
+            authorization_mode,
         } => {
+            let authorization_mode =
+                match kubox::authz::AuthorizationMode::parse_list(&authorization_mode) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        eprintln!("kubox: --authorization-mode: {e}");
+                        return std::process::ExitCode::FAILURE;
+                    }
+                };
             let data_dir = data_dir.unwrap_or_else(default_data_dir);
             let kubeconfig = kubeconfig.unwrap_or_else(|| data_dir.join("kubeconfig"));
             let storage = match storage {
@@ -118,6 +131,7 @@ async fn main() -> std::process::ExitCode {
                 .kubeconfig_path(&kubeconfig)
                 .controllers(controllers)
                 .event_ttl(event_ttl)
+                .authorization_mode(authorization_mode)
                 .start()
                 .await
             {

@@ -18,6 +18,8 @@ use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
 use crate::api::ApiState;
+use crate::authz::rbac::Rbac;
+use crate::authz::{AuthorizationMode, Authorizer};
 use crate::body::{error_response, Body};
 use crate::chain::{self, ApiService, InFlightLimits};
 use crate::controllers::{Controller, ControllerOptions, ControllerSet, Controllers};
@@ -57,6 +59,14 @@ pub struct ServerBuilder {
     kubeconfig_path: Option<PathBuf>,
     limits: InFlightLimits,
     controllers: ControllerOptions,
+    authorization: Authorization,
+}
+
+/// How requests are authorized.
+#[derive(Clone)]
+enum Authorization {
+    Modes(Vec<AuthorizationMode>),
+    Custom(Arc<dyn Authorizer>),
 }
 
 /// The kubox API server.
@@ -72,6 +82,7 @@ impl Server {
             kubeconfig_path: None,
             limits: InFlightLimits::default(),
             controllers: ControllerOptions::default(),
+            authorization: Authorization::Modes(AuthorizationMode::default_modes()),
         }
     }
 }
@@ -150,6 +161,19 @@ impl ServerBuilder {
         self
     }
 
+    /// The authorization modes, in order (kube-apiserver's `--authorization-mode`; default
+    /// `RBAC`). Members of `system:masters` are always allowed.
+    pub fn authorization_mode(mut self, modes: Vec<AuthorizationMode>) -> Self {
+        self.authorization = Authorization::Modes(modes);
+        self
+    }
+
+    /// Decide every request with this authorizer instead of the modes.
+    pub fn authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
+        self.authorization = Authorization::Custom(authorizer);
+        self
+    }
+
     /// Open storage, bootstrap, bind and start serving. Returns once the built-in controllers
     /// have settled on what the store holds (see [`ServerHandle::settled`]).
     pub async fn start(self) -> Result<ServerHandle, ServerError> {
@@ -170,6 +194,11 @@ impl ServerBuilder {
         let listener = TcpListener::bind(self.listen).await?;
         let addr = listener.local_addr()?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let rbac = Arc::new(Rbac::default());
+        let authorizer = match &self.authorization {
+            Authorization::Modes(modes) => crate::authz::build(modes, rbac.clone()),
+            Authorization::Custom(a) => a.clone(),
+        };
         let state = Arc::new(ApiState {
             store: store.clone(),
             registry: Registry::builtin(),
@@ -182,9 +211,13 @@ impl ServerBuilder {
                 .controllers
                 .enabled
                 .contains(Controller::GarbageCollector),
-            authorizer: Arc::new(crate::authz::AlwaysAllow),
+            authorizer,
+            rbac: rbac.clone(),
         });
         crate::bootstrap::run(&state)
+            .await
+            .map_err(|e| std::io::Error::other(e.message))?;
+        let rbac_rev = crate::authz::rbac::load_all(&state, &rbac)
             .await
             .map_err(|e| std::io::Error::other(e.message))?;
         let crd_rev = crate::crd::load_all(&state)
@@ -202,6 +235,7 @@ impl ServerBuilder {
             tokio::spawn(accept_loop(listener, service.clone(), shutdown_rx.clone())),
             tokio::spawn(compaction_loop(store.clone(), shutdown_rx)),
             tokio::spawn(crate::crd::run(state.clone(), crd_rev)),
+            tokio::spawn(crate::authz::rbac::run(state.clone(), rbac, rbac_rev)),
         ];
         let (controllers, controller_tasks) = crate::controllers::start(&state, &self.controllers);
         tasks.extend(controller_tasks);
