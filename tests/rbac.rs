@@ -354,6 +354,35 @@ async fn deleting_a_binding_takes_the_access_away_at_once() {
 }
 
 #[tokio::test]
+async fn a_namespace_object_is_authorized_in_its_own_namespace() {
+    let h = server().await;
+    namespace(&h, "team").await;
+    role(
+        &h,
+        "team",
+        "ns-reader",
+        rules_json(&[(&["get"], &[""], &["namespaces"])]),
+    )
+    .await;
+    role_binding(
+        &h,
+        "team",
+        "b",
+        "Role",
+        "ns-reader",
+        vec![subject("User", "jane")],
+    )
+    .await;
+    let r = send_as(&h, &jane(), Method::GET, "/api/v1/namespaces/team", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = send_as(&h, &jane(), Method::GET, "/api/v1/namespaces/default", None).await;
+    assert_eq!(
+        r.status_failure(403, "Forbidden")["message"],
+        r#"namespaces "default" is forbidden: User "jane" cannot get resource "namespaces" in API group "" in the namespace "default""#
+    );
+}
+
+#[tokio::test]
 async fn subresources_are_authorized_apart_from_their_resource() {
     let h = server().await;
     namespace(&h, "team").await;

@@ -43,10 +43,17 @@ pub struct Attributes<'a> {
 impl<'a> Attributes<'a> {
     /// The attributes of a parsed request, for `user`.
     pub fn of_request(user: &'a UserInfo, info: &'a RequestInfo) -> Attributes<'a> {
+        // A namespace object is in itself, as kube-apiserver's RequestInfo has it: a RoleBinding
+        // in `team` granting `get namespaces` lets its subjects read namespace `team`.
+        let namespace = if info.resource == "namespaces" && info.namespace.is_empty() {
+            &info.name
+        } else {
+            &info.namespace
+        };
         Attributes {
             user: Some(user),
             verb: &info.verb,
-            namespace: &info.namespace,
+            namespace,
             api_group: &info.api_group,
             api_version: &info.api_version,
             resource: &info.resource,
