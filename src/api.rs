@@ -38,6 +38,9 @@ pub struct ApiState {
     pub authorizer: Arc<dyn crate::authz::Authorizer>,
     /// Who sent a request; also answers TokenReview and signs ServiceAccount tokens.
     pub authentication: Arc<crate::authn::Authentication>,
+    /// The RBAC objects, indexed by subject: the RBAC authorizer, the rules the access reviews
+    /// list, the escalation checks on role writes.
+    pub rbac: Arc<crate::authz::rbac::Rbac>,
 }
 
 /// Route one request (RequestInfo is already in its extensions).

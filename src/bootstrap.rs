@@ -1,5 +1,6 @@
 //! What exists at start, as in a fresh cluster: the namespaces `default`, `kube-system`,
-//! `kube-public`, `kube-node-lease`, and the `kubernetes` Service. Idempotent across restarts.
+//! `kube-public`, `kube-node-lease`, the `kubernetes` Service and the RBAC bootstrap policy
+//! (`authz/policy.rs`). Idempotent across restarts: what exists is left as it is.
 
 use serde_json::{json, Value};
 
@@ -67,5 +68,31 @@ pub async fn run(state: &ApiState) -> ApiResult<()> {
         svc,
         &GroupResource::new("", "services"),
     )
-    .await
+    .await?;
+    let policy = [
+        ("clusterroles", crate::authz::policy::cluster_roles()),
+        (
+            "clusterrolebindings",
+            crate::authz::policy::cluster_role_bindings(),
+        ),
+    ];
+    for (resource, objects) in policy {
+        let gr = GroupResource::new(crate::authz::rbac::GROUP, resource);
+        for mut obj in objects {
+            let name = obj["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            obj["metadata"]["uid"] = json!(uuid::Uuid::new_v4().to_string());
+            obj["metadata"]["creationTimestamp"] = json!(now);
+            ensure(
+                state,
+                storage_prefix(crate::authz::rbac::GROUP, resource) + &name,
+                obj,
+                &gr,
+            )
+            .await?;
+        }
+    }
+    Ok(())
 }

@@ -1,8 +1,8 @@
 //! The handler chain: every cross-cutting filter as a tower layer, built in ONE function.
 //!
 //! Order (outermost first): catch-panic → trace → request-info → max-in-flight →
-//! authentication (`authn/layer.rs`) → impersonation (`authn/impersonation.rs`) → router.
-//! Authorization slots in after impersonation, as in kube-apiserver. The top service is
+//! authentication (`authn/layer.rs`) → impersonation (`authn/impersonation.rs`) →
+//! authorization (`authz/layer.rs`) → router, as in kube-apiserver. The top service is
 //! infallible: every failure is a response.
 
 use std::convert::Infallible;
@@ -22,6 +22,7 @@ use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 use crate::api::{route, ApiState};
 use crate::authn::impersonation::ImpersonationLayer;
 use crate::authn::layer::AuthenticationLayer;
+use crate::authz::layer::AuthorizationLayer;
 use crate::body::{error_response, Body};
 use crate::request_info::RequestInfo;
 use crate::status::ApiError;
@@ -53,6 +54,7 @@ impl Default for InFlightLimits {
 pub fn build(state: Arc<ApiState>, limits: InFlightLimits) -> ApiService {
     let authentication = AuthenticationLayer::new(state.authentication.clone());
     let impersonation = ImpersonationLayer::new(state.authorizer.clone());
+    let authorizer = state.authorizer.clone();
     let router = tower::service_fn(move |req: Request<Bytes>| {
         let state = state.clone();
         async move { Ok::<_, Infallible>(route(state, req).await) }
@@ -64,6 +66,7 @@ pub fn build(state: Arc<ApiState>, limits: InFlightLimits) -> ApiService {
         .layer(MaxInFlightLayer::new(limits))
         .layer(authentication)
         .layer(impersonation)
+        .layer(AuthorizationLayer::new(authorizer))
         .service(router);
     BoxCloneSyncService::new(svc)
 }

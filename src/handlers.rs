@@ -13,6 +13,7 @@ use kubox_storage::{KeyValue, ListOptions, StoreError};
 use serde_json::{json, Value};
 
 use crate::api::ApiState;
+use crate::authn::UserInfo;
 use crate::body::Body;
 use crate::encoding::{self, IncludeObject, OutFormat};
 use crate::filter::Filter;
@@ -42,7 +43,7 @@ pub struct Ctx {
     /// What to answer in.
     pub out: OutFormat,
     /// Who is asking (after impersonation).
-    pub user: crate::authn::UserInfo,
+    pub user: UserInfo,
 }
 
 impl Ctx {
@@ -56,7 +57,13 @@ impl Ctx {
         let (parts, body) = http.into_parts();
         let query = Query::parse(parts.uri.query().unwrap_or_default());
         let out = encoding::negotiate(&parts.headers)?;
+        let user = parts
+            .extensions
+            .get::<UserInfo>()
+            .cloned()
+            .unwrap_or_else(UserInfo::loopback);
         Ok(Ctx {
+            user,
             state,
             info,
             req,
@@ -64,11 +71,6 @@ impl Ctx {
             query,
             body,
             out,
-            user: parts
-                .extensions
-                .get::<crate::authn::UserInfo>()
-                .cloned()
-                .unwrap_or_else(crate::authn::UserInfo::loopback),
         })
     }
 
@@ -554,6 +556,7 @@ pub async fn create_object(ctx: &Ctx, mut obj: Value, dry_run: bool) -> ApiResul
     }
     info.strategy.default(&mut obj);
     info.strategy.prepare_for_create(&mut obj);
+    crate::authz::escalation::check(ctx, &obj, None)?;
     let errs = info
         .strategy
         .validate(&obj)
@@ -581,11 +584,15 @@ pub async fn create_object(ctx: &Ctx, mut obj: Value, dry_run: bool) -> ApiResul
 }
 
 /// Writes to CRDs return once the CRD controller has seen them, so the API they define is served
-/// (or gone) when the client gets its answer.
+/// (or gone) when the client gets its answer; writes to RBAC objects once the authorizer's index
+/// has them, so the next request is decided with them.
 async fn after_write(ctx: &Ctx, rev: i64) {
     if ctx.info.group == "apiextensions.k8s.io" && ctx.info.resource == "customresourcedefinitions"
     {
         ctx.state.crds.wait_for(rev).await;
+    }
+    if ctx.info.group == crate::authz::rbac::GROUP {
+        ctx.state.rbac.wait_for(rev).await;
     }
 }
 
@@ -688,6 +695,7 @@ pub async fn update_object(
     info.strategy.default(&mut new);
     info.strategy
         .prepare_for_update(&mut new, &old, &ctx.req.subresource);
+    crate::authz::escalation::check(ctx, &new, Some(&old))?;
     let mut errs = info
         .strategy
         .validate_update(&new, &old)

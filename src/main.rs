@@ -67,6 +67,10 @@ enum Command {
         /// Let requests without credentials in as system:anonymous.
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
         anonymous_auth: bool,
+        /// Authorization modes, comma-separated, asked in order: RBAC, AlwaysAllow, AlwaysDeny.
+        /// Members of system:masters are always allowed.
+        #[arg(long, default_value = "RBAC")]
+        authorization_mode: String,
     },
 }
 
@@ -121,7 +125,16 @@ async fn main() -> std::process::ExitCode {
             insecure_http,
             token_auth_file,
             anonymous_auth,
+            authorization_mode,
         } => {
+            let authorization_mode =
+                match kubox::authz::AuthorizationMode::parse_list(&authorization_mode) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        eprintln!("kubox: --authorization-mode: {e}");
+                        return std::process::ExitCode::FAILURE;
+                    }
+                };
             let data_dir = data_dir.unwrap_or_else(default_data_dir);
             let kubeconfig = kubeconfig.unwrap_or_else(|| data_dir.join("kubeconfig"));
             let storage = match storage {
@@ -145,7 +158,8 @@ async fn main() -> std::process::ExitCode {
                 .controllers(controllers)
                 .event_ttl(event_ttl)
                 .tls_sans(tls_sans)
-                .anonymous_auth(anonymous_auth);
+                .anonymous_auth(anonymous_auth)
+                .authorization_mode(authorization_mode);
             if let (Some(cert), Some(key)) = (tls_cert_file, tls_private_key_file) {
                 builder = builder.tls_cert_files(cert, key);
             }

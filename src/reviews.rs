@@ -1,11 +1,13 @@
 //! Resources that are computed, never stored: the access reviews, SelfSubjectReview (the
 //! request's user, after impersonation), TokenReview (the server's token authenticators), and
-//! pod bindings. With no authorizer configured yet every access is allowed, as kube-apiserver
-//! answers with `--authorization-mode=AlwaysAllow`.
+//! pod bindings. The access reviews ask the server's authorizer (the same one the chain
+//! asks); SelfSubjectRulesReview lists the RBAC rules the user holds in a namespace.
 
 use http::{Response, StatusCode};
 use serde_json::{json, Value};
 
+use crate::authn::UserInfo;
+use crate::authz::{Attributes, Decision};
 use crate::body::Body;
 use crate::handlers::Ctx;
 use crate::objects::{from_stored, to_stored};
@@ -23,11 +25,8 @@ pub fn is_virtual(group: &str, resource: &str) -> bool {
 pub async fn create(ctx: &Ctx, mut obj: Value) -> ApiResult<Response<Body>> {
     match (ctx.info.group.as_str(), ctx.info.resource.as_str()) {
         ("authorization.k8s.io", "selfsubjectrulesreviews") => {
-            obj["status"] = json!({
-                "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
-                "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
-                "incomplete": false,
-            });
+            let ns = obj["spec"]["namespace"].as_str().unwrap_or_default();
+            obj["status"] = rules_review(ctx, &ctx.user, ns);
         }
         ("authorization.k8s.io", "localsubjectaccessreviews") => {
             let ns = obj["spec"]["resourceAttributes"]["namespace"]
@@ -45,9 +44,16 @@ pub async fn create(ctx: &Ctx, mut obj: Value) -> ApiResult<Response<Body>> {
                     )],
                 ));
             }
-            obj["status"] = json!({"allowed": true});
+            let user = spec_user(&obj["spec"], "LocalSubjectAccessReview")?;
+            obj["status"] = access_review(ctx, &user, &obj["spec"], "LocalSubjectAccessReview")?;
         }
-        ("authorization.k8s.io", _) => obj["status"] = json!({"allowed": true}),
+        ("authorization.k8s.io", "subjectaccessreviews") => {
+            let user = spec_user(&obj["spec"], "SubjectAccessReview")?;
+            obj["status"] = access_review(ctx, &user, &obj["spec"], "SubjectAccessReview")?;
+        }
+        ("authorization.k8s.io", "selfsubjectaccessreviews") => {
+            obj["status"] = access_review(ctx, &ctx.user, &obj["spec"], "SelfSubjectAccessReview")?;
+        }
         ("authentication.k8s.io", "selfsubjectreviews") => {
             obj["status"] = json!({"userInfo": ctx.user});
         }
@@ -101,6 +107,119 @@ async fn token_review(ctx: &Ctx, spec: &Value) -> ApiResult<Value> {
     Ok(match authn.tokens.authenticate(token, &audiences).await {
         Ok(r) => json!({"authenticated": true, "user": r.user, "audiences": r.audiences}),
         Err(e) => json!({"user": {}, "error": e.0}),
+    })
+}
+
+fn review_invalid(kind: &str, field: &str, value: &str, detail: &str) -> ApiError {
+    ApiError::invalid(
+        kind,
+        "authorization.k8s.io",
+        "",
+        &[kubox_apimachinery::validation::FieldError::invalid(
+            field, value, detail,
+        )],
+    )
+}
+
+/// The user a (Local)SubjectAccessReview asks about.
+fn spec_user(spec: &Value, kind: &str) -> ApiResult<UserInfo> {
+    let user = UserInfo {
+        username: spec["user"].as_str().unwrap_or_default().to_string(),
+        uid: spec["uid"].as_str().unwrap_or_default().to_string(),
+        groups: serde_json::from_value(spec["groups"].clone()).unwrap_or_default(),
+        extra: serde_json::from_value(spec["extra"].clone()).unwrap_or_default(),
+    };
+    if user.username.is_empty() && user.groups.is_empty() {
+        return Err(review_invalid(
+            kind,
+            "spec.user",
+            "",
+            "at least one of user or group must be specified",
+        ));
+    }
+    Ok(user)
+}
+
+fn field<'a>(v: &'a Value, k: &str) -> &'a str {
+    v[k].as_str().unwrap_or_default()
+}
+
+/// Decide an access review's attributes for `user`: its `status`.
+fn access_review(ctx: &Ctx, user: &UserInfo, spec: &Value, kind: &str) -> ApiResult<Value> {
+    let res = spec.get("resourceAttributes").filter(|v| !v.is_null());
+    let non = spec.get("nonResourceAttributes").filter(|v| !v.is_null());
+    let attrs = match (res, non) {
+        (Some(r), None) => Attributes {
+            user: Some(user),
+            verb: field(r, "verb"),
+            namespace: field(r, "namespace"),
+            api_group: field(r, "group"),
+            api_version: field(r, "version"),
+            resource: field(r, "resource"),
+            subresource: field(r, "subresource"),
+            name: field(r, "name"),
+            resource_request: true,
+            path: "",
+        },
+        (None, Some(n)) => Attributes {
+            user: Some(user),
+            verb: field(n, "verb"),
+            path: field(n, "path"),
+            ..Default::default()
+        },
+        _ => {
+            return Err(review_invalid(
+                kind,
+                "spec.resourceAttributes",
+                "",
+                "exactly one of nonResourceAttributes or resourceAttributes must be specified",
+            ))
+        }
+    };
+    let mut status = json!({"allowed": false});
+    match ctx.state.authorizer.authorize(&attrs) {
+        Decision::Allow(reason) => {
+            status["allowed"] = json!(true);
+            if !reason.is_empty() {
+                status["reason"] = json!(reason);
+            }
+        }
+        Decision::Deny(reason) => {
+            status["denied"] = json!(true);
+            if !reason.is_empty() {
+                status["reason"] = json!(reason);
+            }
+        }
+        Decision::NoOpinion(reason) => {
+            if !reason.is_empty() {
+                status["reason"] = json!(reason);
+            }
+        }
+    }
+    Ok(status)
+}
+
+/// A SelfSubjectRulesReview's `status`: the RBAC rules `user` holds in `namespace`.
+fn rules_review(ctx: &Ctx, user: &UserInfo, namespace: &str) -> Value {
+    let mut resource_rules = Vec::new();
+    let mut non_resource_rules = Vec::new();
+    for r in ctx.state.rbac.rules_for(user, namespace) {
+        if r.non_resource_urls.is_empty() {
+            let mut v =
+                json!({"verbs": r.verbs, "apiGroups": r.api_groups, "resources": r.resources});
+            if !r.resource_names.is_empty() {
+                v["resourceNames"] = json!(r.resource_names);
+            }
+            resource_rules.push(v);
+        } else {
+            non_resource_rules
+                .push(json!({"verbs": r.verbs, "nonResourceURLs": r.non_resource_urls}));
+        }
+    }
+    json!({
+        "resourceRules": resource_rules,
+        "nonResourceRules": non_resource_rules,
+        "incomplete": false,
     })
 }
 

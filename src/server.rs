@@ -24,7 +24,8 @@ use crate::api::ApiState;
 use crate::authn::serviceaccount::Tokens as ServiceAccountTokens;
 use crate::authn::token_file::StaticTokens;
 use crate::authn::{Authentication, BearerToken, Peer, TokenUnion, UserInfo};
-use crate::authz::Authorizer;
+use crate::authz::rbac::Rbac;
+use crate::authz::{AuthorizationMode, Authorizer};
 use crate::body::{error_response, Body};
 use crate::chain::{self, ApiService, InFlightLimits};
 use crate::controllers::{Controller, ControllerOptions, ControllerSet, Controllers};
@@ -84,7 +85,14 @@ pub struct ServerBuilder {
     token_auth_file: Option<PathBuf>,
     static_tokens: Vec<(String, UserInfo)>,
     anonymous_auth: bool,
-    authorizer: Arc<dyn Authorizer>,
+    authorization: Authorization,
+}
+
+/// How requests are authorized.
+#[derive(Clone)]
+enum Authorization {
+    Modes(Vec<AuthorizationMode>),
+    Custom(Arc<dyn Authorizer>),
 }
 
 /// The kubox API server.
@@ -107,7 +115,7 @@ impl Server {
             token_auth_file: None,
             static_tokens: Vec::new(),
             anonymous_auth: true,
-            authorizer: Arc::new(crate::authz::AlwaysAllow),
+            authorization: Authorization::Modes(AuthorizationMode::default_modes()),
         }
     }
 }
@@ -239,9 +247,16 @@ impl ServerBuilder {
         self
     }
 
-    /// The authorizer (default: allow everything).
+    /// The authorization modes, in order (kube-apiserver's `--authorization-mode`; default
+    /// `RBAC`). Members of `system:masters` are always allowed.
+    pub fn authorization_mode(mut self, modes: Vec<AuthorizationMode>) -> Self {
+        self.authorization = Authorization::Modes(modes);
+        self
+    }
+
+    /// Decide every request with this authorizer instead of the modes.
     pub fn authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
-        self.authorizer = authorizer;
+        self.authorization = Authorization::Custom(authorizer);
         self
     }
 
@@ -322,6 +337,11 @@ impl ServerBuilder {
             api_audiences,
             service_accounts,
         });
+        let rbac = Arc::new(Rbac::default());
+        let authorizer = match &self.authorization {
+            Authorization::Modes(modes) => crate::authz::build(modes, rbac.clone()),
+            Authorization::Custom(a) => a.clone(),
+        };
         let state = Arc::new(ApiState {
             store: store.clone(),
             registry: Registry::builtin(),
@@ -335,10 +355,14 @@ impl ServerBuilder {
                 .controllers
                 .enabled
                 .contains(Controller::GarbageCollector),
-            authorizer: self.authorizer.clone(),
+            authorizer,
             authentication,
+            rbac: rbac.clone(),
         });
         crate::bootstrap::run(&state)
+            .await
+            .map_err(|e| std::io::Error::other(e.message))?;
+        let rbac_rev = crate::authz::rbac::load_all(&state, &rbac)
             .await
             .map_err(|e| std::io::Error::other(e.message))?;
         let crd_rev = crate::crd::load_all(&state)
@@ -368,6 +392,7 @@ impl ServerBuilder {
             )),
             tokio::spawn(compaction_loop(store.clone(), shutdown_rx)),
             tokio::spawn(crate::crd::run(state.clone(), crd_rev)),
+            tokio::spawn(crate::authz::rbac::run(state.clone(), rbac, rbac_rev)),
         ];
         self.controllers.root_ca = pki.ca_pem().to_string();
         let (controllers, controller_tasks) = crate::controllers::start(&state, &self.controllers);

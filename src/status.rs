@@ -152,7 +152,9 @@ impl ApiError {
 
     /// 403 Forbidden.
     pub fn forbidden(gr: &GroupResource, name: &str, why: &str) -> Self {
-        let msg = if name.is_empty() {
+        let msg = if gr.resource.is_empty() && gr.group.is_empty() {
+            format!("forbidden: {why}")
+        } else if name.is_empty() {
             format!("{gr} is forbidden: {why}")
         } else {
             format!("{gr} \"{name}\" is forbidden: {why}")

@@ -1,0 +1,589 @@
+//! The RBAC authorizer: Roles, ClusterRoles, RoleBindings and ClusterRoleBindings, held in
+//! memory and indexed by subject, so a decision only looks at the bindings of the asking user
+//! and its groups (1,000 bindings for other subjects cost nothing).
+//!
+//! [`Rbac`] is fed by a store watch ([`load_all`], then [`run`]); every change rebuilds an
+//! immutable [`Snapshot`] that decisions read without waiting on writers. Writes to RBAC objects
+//! return once the index has seen them ([`Rbac::wait_for`], called by the handlers), so the next
+//! request is decided with them. The same task runs the ClusterRole aggregation controller:
+//! a ClusterRole with an `aggregationRule` gets the rules of every ClusterRole its selectors
+//! match (`admin`, `edit`, `view` and the `aggregate-to-*` labels).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use futures::StreamExt;
+use kubox_apimachinery::labels::LabelSelector;
+use kubox_storage::EventKind;
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+use super::rules::PolicyRule;
+use super::{Attributes, Authorizer, Decision};
+use crate::api::ApiState;
+use crate::authn::UserInfo;
+use crate::objects::to_stored;
+use crate::status::{from_store, ApiResult, GroupResource};
+
+/// The API group of RBAC.
+pub const GROUP: &str = "rbac.authorization.k8s.io";
+
+/// Where every RBAC object is stored.
+pub fn storage_prefix() -> String {
+    format!("/registry/{GROUP}/")
+}
+
+#[derive(Debug, Clone)]
+struct StoredClusterRole {
+    rules: Arc<Vec<PolicyRule>>,
+    labels: BTreeMap<String, String>,
+    /// `aggregationRule.clusterRoleSelectors`, when the role is aggregated.
+    selectors: Option<Vec<LabelSelector>>,
+}
+
+#[derive(Debug, Clone)]
+struct Binding {
+    role_is_cluster: bool,
+    role: Arc<str>,
+    /// Subjects as index keys: (is_group, name); ServiceAccounts as their user name.
+    subjects: Vec<(bool, String, Arc<str>)>,
+}
+
+/// Every RBAC object, as the watch left them.
+#[derive(Debug, Default, Clone)]
+struct Objects {
+    cluster_roles: BTreeMap<String, StoredClusterRole>,
+    roles: BTreeMap<(String, String), Arc<Vec<PolicyRule>>>,
+    cluster_bindings: BTreeMap<String, Binding>,
+    bindings: BTreeMap<(String, String), Binding>,
+}
+
+/// One binding that applies to a subject.
+#[derive(Debug, Clone)]
+struct Grant {
+    /// `ClusterRoleBinding "x"` or `RoleBinding "x/ns"`.
+    binding: Arc<str>,
+    role_is_cluster: bool,
+    role: Arc<str>,
+    /// `User "jane"`, `Group "g"`, `ServiceAccount "ns/name"`.
+    subject: Arc<str>,
+}
+
+#[derive(Debug, Default)]
+struct SubjectIndex {
+    users: HashMap<String, Vec<Grant>>,
+    groups: HashMap<String, Vec<Grant>>,
+}
+
+impl SubjectIndex {
+    fn add(&mut self, is_group: bool, name: &str, grant: Grant) {
+        let map = if is_group {
+            &mut self.groups
+        } else {
+            &mut self.users
+        };
+        map.entry(name.to_string()).or_default().push(grant);
+    }
+
+    fn for_user<'a>(&'a self, user: &'a UserInfo) -> impl Iterator<Item = &'a Grant> + 'a {
+        let users = self.users.get(&user.username).into_iter().flatten();
+        let groups = user
+            .groups
+            .iter()
+            .filter_map(|g| self.groups.get(g))
+            .flatten();
+        users.chain(groups)
+    }
+}
+
+/// An immutable view of the RBAC objects, indexed by subject.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    cluster_roles: HashMap<String, Arc<Vec<PolicyRule>>>,
+    roles: HashMap<String, HashMap<String, Arc<Vec<PolicyRule>>>>,
+    cluster: SubjectIndex,
+    namespaced: HashMap<String, SubjectIndex>,
+}
+
+impl Snapshot {
+    fn build(o: &Objects) -> Snapshot {
+        let mut s = Snapshot {
+            cluster_roles: o
+                .cluster_roles
+                .iter()
+                .map(|(k, v)| (k.clone(), v.rules.clone()))
+                .collect(),
+            ..Default::default()
+        };
+        for ((ns, name), rules) in &o.roles {
+            s.roles
+                .entry(ns.clone())
+                .or_default()
+                .insert(name.clone(), rules.clone());
+        }
+        for (name, b) in &o.cluster_bindings {
+            let binding: Arc<str> = format!("ClusterRoleBinding {name:?}").into();
+            for (is_group, key, subject) in &b.subjects {
+                s.cluster.add(
+                    *is_group,
+                    key,
+                    Grant {
+                        binding: binding.clone(),
+                        role_is_cluster: true,
+                        role: b.role.clone(),
+                        subject: subject.clone(),
+                    },
+                );
+            }
+        }
+        for ((ns, name), b) in &o.bindings {
+            let binding: Arc<str> = format!("RoleBinding \"{name}/{ns}\"").into();
+            let index = s.namespaced.entry(ns.clone()).or_default();
+            for (is_group, key, subject) in &b.subjects {
+                index.add(
+                    *is_group,
+                    key,
+                    Grant {
+                        binding: binding.clone(),
+                        role_is_cluster: b.role_is_cluster,
+                        role: b.role.clone(),
+                        subject: subject.clone(),
+                    },
+                );
+            }
+        }
+        s
+    }
+
+    fn rules_of(&self, grant: &Grant, namespace: &str) -> Option<&Arc<Vec<PolicyRule>>> {
+        if grant.role_is_cluster {
+            self.cluster_roles.get(&*grant.role)
+        } else {
+            self.roles.get(namespace)?.get(&*grant.role)
+        }
+    }
+
+    /// Every (grant, rules) that applies to `user` in `namespace` ("" = cluster bindings only).
+    fn grants<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        namespace: &'a str,
+    ) -> impl Iterator<Item = (&'a Grant, &'a Arc<Vec<PolicyRule>>)> + 'a {
+        let cluster = self
+            .cluster
+            .for_user(user)
+            .filter_map(|g| Some((g, self.rules_of(g, "")?)));
+        let local = (!namespace.is_empty())
+            .then(|| self.namespaced.get(namespace))
+            .flatten()
+            .into_iter()
+            .flat_map(move |idx| idx.for_user(user))
+            .filter_map(move |g| Some((g, self.rules_of(g, namespace)?)));
+        cluster.chain(local)
+    }
+
+    /// Decide one request.
+    pub fn authorize(&self, a: &Attributes<'_>) -> Decision {
+        let Some(user) = a.user else {
+            return Decision::NoOpinion(String::new());
+        };
+        let ns = if a.resource_request { a.namespace } else { "" };
+        for (grant, rules) in self.grants(user, ns) {
+            if rules.iter().any(|r| r.allows(a)) {
+                let kind = if grant.role_is_cluster {
+                    "ClusterRole"
+                } else {
+                    "Role"
+                };
+                return Decision::Allow(format!(
+                    "RBAC: allowed by {} of {kind} {:?} to {}",
+                    grant.binding, grant.role, grant.subject
+                ));
+            }
+        }
+        Decision::NoOpinion(String::new())
+    }
+
+    /// Every rule `user` holds in `namespace` (cluster-wide rules included), as
+    /// kube-apiserver's `RulesFor`.
+    pub fn rules_for(&self, user: &UserInfo, namespace: &str) -> Vec<PolicyRule> {
+        let mut out: Vec<PolicyRule> = Vec::new();
+        for (_, rules) in self.grants(user, namespace) {
+            out.extend(rules.iter().cloned());
+        }
+        out
+    }
+}
+
+/// The RBAC authorizer and its index.
+pub struct Rbac {
+    objects: Mutex<Objects>,
+    snapshot: RwLock<Arc<Snapshot>>,
+    observed: watch::Sender<i64>,
+}
+
+impl Default for Rbac {
+    fn default() -> Self {
+        Rbac {
+            objects: Mutex::default(),
+            snapshot: RwLock::default(),
+            observed: watch::channel(0).0,
+        }
+    }
+}
+
+impl std::fmt::Debug for Rbac {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rbac").finish_non_exhaustive()
+    }
+}
+
+impl Rbac {
+    /// An index built from RBAC objects (each with its `kind`), without a store: for benches
+    /// and tests of the decision itself.
+    pub fn from_objects(objects: impl IntoIterator<Item = Value>) -> Rbac {
+        let rbac = Rbac::default();
+        {
+            let mut o = rbac.lock();
+            for obj in objects {
+                let resource = match obj["kind"].as_str() {
+                    Some("ClusterRole") => "clusterroles",
+                    Some("Role") => "roles",
+                    Some("ClusterRoleBinding") => "clusterrolebindings",
+                    Some("RoleBinding") => "rolebindings",
+                    _ => continue,
+                };
+                o.put(resource, &obj);
+            }
+            rbac.publish(&o);
+        }
+        rbac
+    }
+
+    /// The current snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Every rule `user` holds in `namespace`.
+    pub fn rules_for(&self, user: &UserInfo, namespace: &str) -> Vec<PolicyRule> {
+        self.snapshot().rules_for(user, namespace)
+    }
+
+    /// The rules of a role reference (None if the role does not exist).
+    pub fn role_rules(
+        &self,
+        cluster: bool,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Vec<PolicyRule>> {
+        let s = self.snapshot();
+        let rules = if cluster {
+            s.cluster_roles.get(name)
+        } else {
+            s.roles.get(namespace).and_then(|r| r.get(name))
+        };
+        rules.map(|r| r.to_vec())
+    }
+
+    /// Wait (bounded) until the index has seen revision `rev`.
+    pub async fn wait_for(&self, rev: i64) {
+        let mut rx = self.observed.subscribe();
+        let _ =
+            tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|seen| *seen >= rev)).await;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Objects> {
+        self.objects.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn publish(&self, o: &Objects) {
+        let snap = Arc::new(Snapshot::build(o));
+        *self
+            .snapshot
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = snap;
+    }
+}
+
+impl Authorizer for Rbac {
+    fn authorize(&self, attrs: &Attributes<'_>) -> Decision {
+        self.snapshot().authorize(attrs)
+    }
+}
+
+fn rules_of(obj: &Value) -> Arc<Vec<PolicyRule>> {
+    Arc::new(serde_json::from_value(obj["rules"].clone()).unwrap_or_default())
+}
+
+fn labels_of(obj: &Value) -> BTreeMap<String, String> {
+    serde_json::from_value(obj["metadata"]["labels"].clone()).unwrap_or_default()
+}
+
+fn binding_of(obj: &Value, namespace: &str) -> Binding {
+    let role_ref = &obj["roleRef"];
+    let subjects = obj["subjects"]
+        .as_array()
+        .map(|s| s.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|s| {
+            let name = s["name"].as_str()?;
+            match s["kind"].as_str()? {
+                "User" => Some((false, name.to_string(), format!("User {name:?}").into())),
+                "Group" => Some((true, name.to_string(), format!("Group {name:?}").into())),
+                "ServiceAccount" => {
+                    let ns = s["namespace"]
+                        .as_str()
+                        .filter(|n| !n.is_empty())
+                        .unwrap_or(namespace);
+                    Some((
+                        false,
+                        format!("system:serviceaccount:{ns}:{name}"),
+                        format!("ServiceAccount \"{ns}/{name}\"").into(),
+                    ))
+                }
+                _ => None,
+            }
+        })
+        .collect();
+    Binding {
+        role_is_cluster: role_ref["kind"].as_str() == Some("ClusterRole"),
+        role: role_ref["name"].as_str().unwrap_or_default().into(),
+        subjects,
+    }
+}
+
+impl Objects {
+    fn put(&mut self, resource: &str, obj: &Value) {
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let ns = obj["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        match resource {
+            "clusterroles" => {
+                let selectors = obj
+                    .get("aggregationRule")
+                    .filter(|a| !a.is_null())
+                    .map(|a| {
+                        a["clusterRoleSelectors"]
+                            .as_array()
+                            .map(|s| s.as_slice())
+                            .unwrap_or_default()
+                            .iter()
+                            .filter_map(|s| LabelSelector::from_label_selector_json(s).ok())
+                            .collect()
+                    });
+                self.cluster_roles.insert(
+                    name,
+                    StoredClusterRole {
+                        rules: rules_of(obj),
+                        labels: labels_of(obj),
+                        selectors,
+                    },
+                );
+            }
+            "roles" => {
+                self.roles.insert((ns, name), rules_of(obj));
+            }
+            "clusterrolebindings" => {
+                self.cluster_bindings.insert(name, binding_of(obj, ""));
+            }
+            "rolebindings" => {
+                let b = binding_of(obj, &ns);
+                self.bindings.insert((ns, name), b);
+            }
+            _ => {}
+        }
+    }
+
+    fn remove(&mut self, resource: &str, ns: &str, name: &str) {
+        match resource {
+            "clusterroles" => {
+                self.cluster_roles.remove(name);
+            }
+            "roles" => {
+                self.roles.remove(&(ns.to_string(), name.to_string()));
+            }
+            "clusterrolebindings" => {
+                self.cluster_bindings.remove(name);
+            }
+            "rolebindings" => {
+                self.bindings.remove(&(ns.to_string(), name.to_string()));
+            }
+            _ => {}
+        }
+    }
+
+    /// The rules each aggregated ClusterRole should have, where they differ from what it has.
+    fn aggregation_changes(&self) -> Vec<(String, Vec<PolicyRule>)> {
+        let mut out = Vec::new();
+        for (name, role) in &self.cluster_roles {
+            let Some(selectors) = &role.selectors else {
+                continue;
+            };
+            let mut rules: Vec<PolicyRule> = Vec::new();
+            for (other, o) in &self.cluster_roles {
+                if other == name || !selectors.iter().any(|s| s.matches(&o.labels)) {
+                    continue;
+                }
+                for r in o.rules.iter() {
+                    if !rules.contains(r) {
+                        rules.push(r.clone());
+                    }
+                }
+            }
+            if rules != *role.rules {
+                out.push((name.clone(), rules));
+            }
+        }
+        out
+    }
+}
+
+/// `(resource, namespace, name)` of an RBAC storage key.
+fn parse_key(key: &str) -> Option<(&str, &str, &str)> {
+    let rest = key.strip_prefix("/registry/")?.strip_prefix(GROUP)?;
+    let mut parts = rest.trim_start_matches('/').split('/');
+    let resource = parts.next()?;
+    let first = parts.next()?;
+    match parts.next() {
+        Some(name) => Some((resource, first, name)),
+        None => Some((resource, "", first)),
+    }
+}
+
+fn gr() -> GroupResource {
+    GroupResource::new(GROUP, "clusterroles")
+}
+
+/// Read every RBAC object into the index (at start, and after a watch is lost); returns the
+/// revision read at.
+pub async fn load_all(state: &ApiState, rbac: &Rbac) -> ApiResult<i64> {
+    let list = state
+        .store
+        .list(&storage_prefix(), Default::default())
+        .await
+        .map_err(|e| from_store(e, &gr(), ""))?;
+    let mut o = Objects::default();
+    for kv in &list.items {
+        if let (Some((resource, _, _)), Ok(obj)) = (
+            parse_key(&kv.key),
+            serde_json::from_slice::<Value>(&kv.value),
+        ) {
+            o.put(resource, &obj);
+        }
+    }
+    rbac.publish(&o);
+    *rbac.lock() = o;
+    aggregate(state, rbac).await;
+    rbac.observed.send_replace(list.revision);
+    Ok(list.revision)
+}
+
+/// Keep the index current from `from` until shutdown.
+pub async fn run(state: Arc<ApiState>, rbac: Arc<Rbac>, mut from: i64) {
+    let mut shutdown = state.shutdown.clone();
+    loop {
+        let mut stream = match state.store.watch(&storage_prefix(), from + 1).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "RBAC watch failed; relisting");
+                match load_all(&state, &rbac).await {
+                    Ok(rev) => from = rev,
+                    Err(_) => return,
+                }
+                continue;
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                item = stream.next() => match item {
+                    Some(Ok(ev)) => {
+                        if apply(&rbac, &ev) {
+                            aggregate(&state, &rbac).await;
+                        }
+                        from = ev.revision();
+                        rbac.observed.send_replace(from);
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "RBAC watch ended; relisting");
+                        match load_all(&state, &rbac).await {
+                            Ok(rev) => from = rev,
+                            Err(_) => return,
+                        }
+                        break;
+                    }
+                    None => return,
+                }
+            }
+        }
+    }
+}
+
+/// Apply one watch event to the index; true when a ClusterRole changed (aggregation may follow).
+fn apply(rbac: &Rbac, ev: &kubox_storage::Event) -> bool {
+    let Some((resource, ns, name)) = parse_key(&ev.kv.key) else {
+        return false;
+    };
+    let mut o = rbac.lock();
+    match ev.kind {
+        EventKind::Put => match serde_json::from_slice::<Value>(&ev.kv.value) {
+            Ok(obj) => o.put(resource, &obj),
+            Err(e) => tracing::warn!(key = %ev.kv.key, error = %e, "RBAC object is not JSON"),
+        },
+        EventKind::Delete => o.remove(resource, ns, name),
+    }
+    rbac.publish(&o);
+    resource == "clusterroles"
+}
+
+/// The ClusterRole aggregation controller: write the union of the selected roles' rules into
+/// each aggregated role, until nothing changes (admin ⊇ edit ⊇ view chain through labels).
+/// Applied to the index at once, so the write that triggered it is decided with the result.
+async fn aggregate(state: &ApiState, rbac: &Rbac) {
+    for _ in 0..8 {
+        let changes = rbac.lock().aggregation_changes();
+        if changes.is_empty() {
+            return;
+        }
+        for (name, rules) in changes {
+            if let Err(e) = write_rules(state, &name, &rules).await {
+                tracing::warn!(clusterrole = %name, error = %e.message, "aggregation failed");
+                return;
+            }
+            let mut o = rbac.lock();
+            if let Some(role) = o.cluster_roles.get_mut(&name) {
+                role.rules = Arc::new(rules);
+            }
+            rbac.publish(&o);
+        }
+    }
+}
+
+async fn write_rules(state: &ApiState, name: &str, rules: &[PolicyRule]) -> ApiResult<()> {
+    let key = format!("{}clusterroles/{name}", storage_prefix());
+    let kv = state
+        .store
+        .get(&key, None)
+        .await
+        .map_err(|e| from_store(e, &gr(), name))?;
+    let mut obj: Value = serde_json::from_slice(&kv.value)
+        .map_err(|e| crate::status::ApiError::internal(e.to_string()))?;
+    obj["rules"] = json!(rules);
+    state
+        .store
+        .update(&key, to_stored(&obj)?, Some(kv.mod_revision))
+        .await
+        .map_err(|e| from_store(e, &gr(), name))?;
+    Ok(())
+}
