@@ -34,6 +34,10 @@ pub struct ApiState {
     pub garbage_collection: bool,
     /// Decides every request after authentication, and answers the access reviews.
     pub authorizer: Arc<dyn crate::authz::Authorizer>,
+    /// The admission plugins every write goes through.
+    pub admission: crate::admission::Admission,
+    /// Where audit events go (None: no audit log).
+    pub audit: Option<Arc<crate::audit::AuditSink>>,
 }
 
 /// Route one request (RequestInfo is already in its extensions).

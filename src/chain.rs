@@ -1,8 +1,8 @@
 //! The handler chain: every cross-cutting filter as a tower layer, built in ONE function.
 //!
-//! Order (outermost first): catch-panic → trace → request-info → max-in-flight → router.
-//! Authentication, impersonation and authorization slot in after max-in-flight, as in
-//! kube-apiserver. The top service is infallible: every failure is a response.
+//! Order (outermost first): catch-panic → trace → request-info → max-in-flight → audit →
+//! router. Authentication slots in after max-in-flight, before audit (audit logs the user it
+//! found); impersonation and authorization after audit, as in kube-apiserver. The top service is infallible: every failure is a response.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -48,6 +48,7 @@ impl Default for InFlightLimits {
 
 /// Build the chain around the router.
 pub fn build(state: Arc<ApiState>, limits: InFlightLimits) -> ApiService {
+    let audit = state.audit.clone();
     let router = tower::service_fn(move |req: Request<Bytes>| {
         let state = state.clone();
         async move { Ok::<_, Infallible>(route(state, req).await) }
@@ -57,6 +58,7 @@ pub fn build(state: Arc<ApiState>, limits: InFlightLimits) -> ApiService {
         .layer(TraceLayer)
         .layer(RequestInfoLayer)
         .layer(MaxInFlightLayer::new(limits))
+        .layer(crate::audit::AuditLayer::new(audit))
         .service(router);
     BoxCloneSyncService::new(svc)
 }

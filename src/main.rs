@@ -48,7 +48,23 @@ enum Command {
         /// How long Events live after their creation (Go duration: 1h, 30m, 90s).
         #[arg(long, default_value = "1h", value_parser = kubox::controllers::parse_duration)]
         event_ttl: std::time::Duration,
+        /// Admission plugins to switch off, comma-separated (NamespaceLifecycle, LimitRanger,
+        /// ServiceAccount, ValidatingAdmissionPolicy, ResourceQuota).
+        #[arg(long, default_value = "", value_parser = parse_admission)]
+        disable_admission_plugins: kubox::admission::AdmissionConfig,
+        /// Write audit.k8s.io/v1 events as JSON lines to this file.
+        #[arg(long)]
+        audit_log_path: Option<PathBuf>,
+        /// Audit policy (audit.k8s.io/v1 Policy, YAML); default: everything at Metadata.
+        #[arg(long, requires = "audit_log_path")]
+        audit_policy_file: Option<PathBuf>,
     },
+}
+
+fn parse_admission(list: &str) -> Result<kubox::admission::AdmissionConfig, String> {
+    let mut c = kubox::admission::AdmissionConfig::default();
+    c.disable_list(list)?;
+    Ok(c)
 }
 
 /// A future that completes on SIGINT or SIGTERM (Ctrl-C elsewhere); handlers are installed now.
@@ -96,6 +112,9 @@ async fn main() -> std::process::ExitCode {
             kubeconfig,
             controllers,
             event_ttl,
+            disable_admission_plugins,
+            audit_log_path,
+            audit_policy_file,
         } => {
             let data_dir = data_dir.unwrap_or_else(default_data_dir);
             let kubeconfig = kubeconfig.unwrap_or_else(|| data_dir.join("kubeconfig"));
@@ -112,12 +131,26 @@ async fn main() -> std::process::ExitCode {
                     return std::process::ExitCode::FAILURE;
                 }
             };
-            let server = match Server::builder()
+            let mut builder = Server::builder();
+            if let Some(path) = audit_log_path {
+                builder = builder.audit_log(path);
+            }
+            if let Some(path) = audit_policy_file {
+                match kubox::audit::Policy::load(&path) {
+                    Ok(p) => builder = builder.audit_policy(p),
+                    Err(e) => {
+                        eprintln!("kubox: audit policy: {e}");
+                        return std::process::ExitCode::FAILURE;
+                    }
+                }
+            }
+            let server = match builder
                 .listen(listen)
                 .storage(storage)
                 .kubeconfig_path(&kubeconfig)
                 .controllers(controllers)
                 .event_ttl(event_ttl)
+                .admission(disable_admission_plugins)
                 .start()
                 .await
             {

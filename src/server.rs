@@ -57,6 +57,9 @@ pub struct ServerBuilder {
     kubeconfig_path: Option<PathBuf>,
     limits: InFlightLimits,
     controllers: ControllerOptions,
+    admission: crate::admission::AdmissionConfig,
+    audit_log: Option<PathBuf>,
+    audit_policy: Option<crate::audit::Policy>,
 }
 
 /// The kubox API server.
@@ -72,6 +75,9 @@ impl Server {
             kubeconfig_path: None,
             limits: InFlightLimits::default(),
             controllers: ControllerOptions::default(),
+            admission: Default::default(),
+            audit_log: None,
+            audit_policy: None,
         }
     }
 }
@@ -150,6 +156,32 @@ impl ServerBuilder {
         self
     }
 
+    /// Which admission plugins run (see [`crate::admission::AdmissionConfig`]).
+    pub fn admission(mut self, config: crate::admission::AdmissionConfig) -> Self {
+        self.admission = config;
+        self
+    }
+
+    /// Do not run this admission plugin (`NamespaceLifecycle`, `LimitRanger`,
+    /// `ServiceAccount`, `ValidatingAdmissionPolicy`, `ResourceQuota`).
+    pub fn disable_admission_plugin(mut self, name: &str) -> Self {
+        self.admission.disabled.push(name.to_string());
+        self
+    }
+
+    /// Write audit events as JSON lines to this file (kube-apiserver's `--audit-log-path`).
+    pub fn audit_log(mut self, path: impl Into<PathBuf>) -> Self {
+        self.audit_log = Some(path.into());
+        self
+    }
+
+    /// The audit policy (`--audit-policy-file`); without one, every request is logged at
+    /// `Metadata`.
+    pub fn audit_policy(mut self, policy: crate::audit::Policy) -> Self {
+        self.audit_policy = Some(policy);
+        self
+    }
+
     /// Open storage, bootstrap, bind and start serving. Returns once the built-in controllers
     /// have settled on what the store holds (see [`ServerHandle::settled`]).
     pub async fn start(self) -> Result<ServerHandle, ServerError> {
@@ -183,6 +215,14 @@ impl ServerBuilder {
                 .enabled
                 .contains(Controller::GarbageCollector),
             authorizer: Arc::new(crate::authz::AlwaysAllow),
+            admission: crate::admission::Admission::new(&self.admission),
+            audit: match &self.audit_log {
+                Some(path) => Some(Arc::new(crate::audit::AuditSink::open(
+                    path,
+                    self.audit_policy.clone().unwrap_or_default(),
+                )?)),
+                None => None,
+            },
         });
         crate::bootstrap::run(&state)
             .await

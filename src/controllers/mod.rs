@@ -789,6 +789,7 @@ pub(crate) fn ctx(
         query: Query::default(),
         body: Bytes::new(),
         out: OutFormat::Json,
+        user: crate::authn::UserInfo::loopback(),
     }
 }
 
