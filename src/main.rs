@@ -49,7 +49,8 @@ enum Command {
         #[arg(long, default_value = "1h", value_parser = kubox::controllers::parse_duration)]
         event_ttl: std::time::Duration,
         /// Admission plugins to switch off, comma-separated (NamespaceLifecycle, LimitRanger,
-        /// ServiceAccount, ValidatingAdmissionPolicy, ResourceQuota).
+        /// ServiceAccount, MutatingAdmissionWebhook, ValidatingAdmissionPolicy,
+        /// ValidatingAdmissionWebhook, ResourceQuota).
         #[arg(long, default_value = "", value_parser = parse_admission)]
         disable_admission_plugins: kubox::admission::AdmissionConfig,
         /// Write audit.k8s.io/v1 events as JSON lines to this file.

@@ -60,6 +60,7 @@ pub struct ServerBuilder {
     admission: crate::admission::AdmissionConfig,
     audit_log: Option<PathBuf>,
     audit_policy: Option<crate::audit::Policy>,
+    webhook_caller: Option<Arc<dyn crate::admission::webhook::WebhookCaller>>,
 }
 
 /// The kubox API server.
@@ -78,6 +79,7 @@ impl Server {
             admission: Default::default(),
             audit_log: None,
             audit_policy: None,
+            webhook_caller: None,
         }
     }
 }
@@ -162,10 +164,18 @@ impl ServerBuilder {
         self
     }
 
-    /// Do not run this admission plugin (`NamespaceLifecycle`, `LimitRanger`,
-    /// `ServiceAccount`, `ValidatingAdmissionPolicy`, `ResourceQuota`).
+    /// Do not run this admission plugin (one of [`crate::admission::PLUGINS`]).
     pub fn disable_admission_plugin(mut self, name: &str) -> Self {
         self.admission.disabled.push(name.to_string());
+        self
+    }
+
+    /// How admission webhooks are called (tests can answer reviews in-process).
+    pub fn webhook_caller(
+        mut self,
+        caller: Arc<dyn crate::admission::webhook::WebhookCaller>,
+    ) -> Self {
+        self.webhook_caller = Some(caller);
         self
     }
 
@@ -215,7 +225,12 @@ impl ServerBuilder {
                 .enabled
                 .contains(Controller::GarbageCollector),
             authorizer: Arc::new(crate::authz::AlwaysAllow),
-            admission: crate::admission::Admission::new(&self.admission),
+            admission: crate::admission::Admission::new(
+                &self.admission,
+                self.webhook_caller
+                    .clone()
+                    .unwrap_or_else(|| Arc::new(crate::admission::webhook::NoWebhooks)),
+            ),
             audit: match &self.audit_log {
                 Some(path) => Some(Arc::new(crate::audit::AuditSink::open(
                     path,

@@ -8,7 +8,8 @@
 //! too, since they go through the same handler functions.
 //!
 //! Built-in plugins, in kube-apiserver's order: `NamespaceLifecycle`, `LimitRanger`,
-//! `ServiceAccount`, `ValidatingAdmissionPolicy`, `ResourceQuota`. Each one reads its
+//! `ServiceAccount`, `MutatingAdmissionWebhook`, `ValidatingAdmissionPolicy`,
+//! `ValidatingAdmissionWebhook`, `ResourceQuota`. Each one reads its
 //! configuration (LimitRanges, ResourceQuotas, policies and bindings) from the store at the time
 //! of the request, so a configuration applies as soon as its create returns.
 
@@ -29,6 +30,7 @@ pub mod policy;
 pub mod quantity;
 mod resource_quota;
 mod service_account;
+pub mod webhook;
 
 /// What a request does to an object (admission's `Operation`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -130,7 +132,9 @@ pub const PLUGINS: &[&str] = &[
     "NamespaceLifecycle",
     "LimitRanger",
     "ServiceAccount",
+    "MutatingAdmissionWebhook",
     "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionWebhook",
     "ResourceQuota",
 ];
 
@@ -184,15 +188,18 @@ impl AdmissionConfig {
 }
 
 impl Admission {
-    /// The built-in chain, minus what `config` switches off.
-    pub fn new(config: &AdmissionConfig) -> Admission {
+    /// The built-in chain, minus what `config` switches off; webhooks are called through
+    /// `webhooks`.
+    pub fn new(config: &AdmissionConfig, webhooks: Arc<dyn webhook::WebhookCaller>) -> Admission {
         let all: Vec<Arc<dyn AdmissionPlugin>> = vec![
             Arc::new(namespace_lifecycle::NamespaceLifecycle),
             Arc::new(limit_ranger::LimitRanger),
             Arc::new(service_account::ServiceAccount {
                 mount_token: config.mount_service_account_token,
             }),
+            Arc::new(webhook::MutatingAdmissionWebhook(webhooks.clone())),
             Arc::new(policy::ValidatingAdmissionPolicy),
+            Arc::new(webhook::ValidatingAdmissionWebhook(webhooks)),
             Arc::new(resource_quota::ResourceQuota),
         ];
         Admission {

@@ -263,6 +263,10 @@ impl AdmissionPlugin for ValidatingAdmissionPolicy {
     }
 
     async fn validate(&self, state: &ApiState, a: &Attributes) -> ApiResult<()> {
+        // Admission configuration itself is exempt, so a bad policy cannot lock itself in.
+        if a.group() == GROUP {
+            return Ok(());
+        }
         let bindings =
             super::list_resource(state, GROUP, "validatingadmissionpolicybindings", "").await?;
         if bindings.is_empty() {
