@@ -29,6 +29,8 @@ pub struct ApiState {
     pub crds: crate::crd::Tracker,
     /// Cluster-IP allocation for Services.
     pub service_ips: crate::allocators::ServiceIps,
+    /// Calls webhooks (CRD conversion).
+    pub webhooks: Arc<crate::webhook::WebhookClient>,
     /// The garbage collector runs: DELETE adds the `orphan` / `foregroundDeletion` finalizers
     /// the propagation policy asks for (kube-apiserver's `--enable-garbage-collector`).
     pub garbage_collection: bool,
@@ -112,6 +114,9 @@ async fn resource_request(
     }
     if !info.subresource.is_empty() && res.subresource(&info.subresource).is_none() {
         return Err(ApiError::path_not_found());
+    }
+    if let Some(w) = res.strategy.deprecation_warning() {
+        crate::warning::add(w);
     }
     let ctx = handlers::Ctx::new(state.clone(), res, info.clone(), req)?;
     match info.verb.as_str() {

@@ -91,8 +91,8 @@ impl Ctx {
     }
 
     /// Encode one object (at the storage version) for the client.
-    pub fn respond(&self, code: StatusCode, stored_obj: Value) -> ApiResult<Response<Body>> {
-        let obj = to_version(&self.info, stored_obj)?;
+    pub async fn respond(&self, code: StatusCode, stored_obj: Value) -> ApiResult<Response<Body>> {
+        let obj = to_version(&self.info, stored_obj).await?;
         Ok(self.respond_object(code, obj))
     }
 
@@ -202,7 +202,7 @@ pub async fn get(ctx: Ctx) -> ApiResult<Response<Body>> {
             return Err(ApiError::too_large_resource_version(min, current));
         }
     }
-    ctx.respond(StatusCode::OK, obj)
+    ctx.respond(StatusCode::OK, obj).await
 }
 
 /// The list kind for a resource (`ConfigMapList`).
@@ -403,10 +403,7 @@ pub async fn list(ctx: Ctx) -> ApiResult<Response<Body>> {
     for kv in &page.raw {
         page.items.push(from_stored(kv)?);
     }
-    let mut items = Vec::with_capacity(page.items.len());
-    for o in page.items {
-        items.push(to_version(&ctx.info, o)?);
-    }
+    let mut items = objects::to_version_many(&ctx.info, page.items).await?;
     let body = match &ctx.out {
         OutFormat::Table { version } => {
             let include = IncludeObject::parse(ctx.query.str("includeObject"))?;
@@ -522,7 +519,7 @@ pub async fn create(ctx: Ctx) -> ApiResult<Response<Body>> {
     }
     let dry_run = ctx.query.dry_run()?;
     let obj = create_object(&ctx, obj, dry_run).await?;
-    ctx.respond(StatusCode::CREATED, obj)
+    ctx.respond(StatusCode::CREATED, obj).await
 }
 
 /// The create path shared by POST, PUT-creates and server-side apply.
@@ -550,7 +547,7 @@ pub async fn create_object(ctx: &Ctx, mut obj: Value, dry_run: bool) -> ApiResul
             obj["metadata"]["name"] = json!(format!("{gen}{}", generate_suffix()));
         }
     }
-    let mut obj = to_storage_version(info, obj)?;
+    let mut obj = objects::to_write_version(info, obj).await?;
     let now = ctx.state.clock.now();
     {
         let meta = &mut obj["metadata"];
@@ -593,10 +590,11 @@ pub async fn create_object(ctx: &Ctx, mut obj: Value, dry_run: bool) -> ApiResul
         return Ok(obj);
     }
     let key = info.key(&ctx.req.namespace, &name);
+    let stored = to_stored(&to_storage_version(info, obj.clone()).await?)?;
     let kv = ctx
         .state
         .store
-        .create(&key, to_stored(&obj)?)
+        .create(&key, stored)
         .await
         .map_err(|e| status::from_store(e, &ctx.gr(), &name))?;
     objects::set_resource_version(&mut obj, kv.mod_revision);
@@ -664,7 +662,7 @@ pub async fn update(ctx: Ctx) -> ApiResult<Response<Body>> {
             )],
         )
     })?;
-    let new = to_storage_version(&ctx.info, obj)?;
+    let new = objects::to_write_version(&ctx.info, obj).await?;
     let (old, old_kv) = match ctx.read().await {
         Ok(found) => found,
         Err(e)
@@ -673,7 +671,7 @@ pub async fn update(ctx: Ctx) -> ApiResult<Response<Body>> {
                 && ctx.req.subresource.is_empty() =>
         {
             let created = create_object(&ctx, new, dry_run).await?;
-            return ctx.respond(StatusCode::CREATED, created);
+            return ctx.respond(StatusCode::CREATED, created).await;
         }
         Err(e) => return Err(e),
     };
@@ -683,19 +681,22 @@ pub async fn update(ctx: Ctx) -> ApiResult<Response<Body>> {
         }
     }
     let (obj, _) = update_object(&ctx, new, old, old_kv.mod_revision, dry_run).await?;
-    ctx.respond(StatusCode::OK, obj)
+    ctx.respond(StatusCode::OK, obj).await
 }
 
-/// Write an updated object (storage version) over `old`, which was read at `old_rev`.
-/// Returns the stored object and whether it still exists (false when the last finalizer went).
+/// Write an updated object over `old` (as stored), which was read at `old_rev`. Both are
+/// brought to the write version ([`objects::to_write_version`]) first. Returns the object
+/// written, at that version, and whether it still exists (false when the last finalizer went).
 pub async fn update_object(
     ctx: &Ctx,
-    mut new: Value,
+    new: Value,
     old: Value,
     old_rev: i64,
     dry_run: bool,
 ) -> ApiResult<(Value, bool)> {
     let info = &ctx.info;
+    let mut new = objects::to_write_version(info, new).await?;
+    let old = objects::to_write_version(info, old).await?;
     // System fields come from the old object: identity when the client left it out, deletion
     // state always (an update cannot set or clear it).
     for k in ["uid", "creationTimestamp", "namespace"] {
@@ -785,10 +786,11 @@ pub async fn update_object(
         objects::set_resource_version(&mut new, old_rev);
         return Ok((new, true));
     }
+    let stored = to_stored(&to_storage_version(info, new.clone()).await?)?;
     let kv = ctx
         .state
         .store
-        .update(&key, to_stored(&new)?, Some(old_rev))
+        .update(&key, stored, Some(old_rev))
         .await
         .map_err(|e| status::from_store(e, &gr, &name))?;
     objects::set_resource_version(&mut new, kv.mod_revision);
@@ -866,10 +868,10 @@ pub async fn delete(ctx: Ctx) -> ApiResult<Response<Body>> {
         } else {
             StatusCode::OK
         };
-        return ctx.respond(code, obj);
+        return ctx.respond(code, obj).await;
     }
     if ctx.info.strategy.return_deleted_object() {
-        return ctx.respond(StatusCode::OK, obj);
+        return ctx.respond(StatusCode::OK, obj).await;
     }
     let status = status::success_status(&ctx.gr(), &ctx.req.name, obj["metadata"]["uid"].as_str());
     Ok(encoding::encode(&status, &ctx.out_plain(), StatusCode::OK))
@@ -1067,7 +1069,7 @@ pub async fn delete_collection(ctx: Ctx) -> ApiResult<Response<Body>> {
             user: ctx.user.clone(),
         };
         match delete_object(&sub, &name, &opts, dry_run).await {
-            Ok((o, _)) => deleted.push(to_version(&ctx.info, o)?),
+            Ok((o, _)) => deleted.push(o),
             Err(e) if e.code == StatusCode::NOT_FOUND => {}
             Err(e) => return Err(e),
         }
@@ -1078,6 +1080,7 @@ pub async fn delete_collection(ctx: Ctx) -> ApiResult<Response<Body>> {
         .current_revision()
         .await
         .map_err(|e| status::from_store(e, &ctx.gr(), ""))?;
+    let mut deleted = objects::to_version_many(&ctx.info, deleted).await?;
     for o in deleted
         .iter_mut()
         .filter(|_| !ctx.info.strategy.is_custom())

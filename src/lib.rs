@@ -50,7 +50,9 @@ mod typed;
 pub mod version;
 mod warning;
 mod watch;
+pub mod webhook;
 
 pub use controllers::{Controller, ControllerSet};
 pub use kubox_storage::{Clock, ManualClock, SystemClock};
 pub use server::{Server, ServerBuilder, ServerError, ServerHandle, StorageConfig};
+pub use webhook::{ServiceResolver, WebhookClient};

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use kubox_storage::KeyValue;
 use serde_json::{json, Value};
 
+use crate::registry::strategy::{api_version_of, ConversionError};
 use crate::registry::ResourceInfo;
 use crate::status::{ApiError, ApiResult};
 
@@ -94,38 +95,108 @@ pub fn servable_as_stored(info: &ResourceInfo) -> bool {
 }
 
 /// Convert a stored object to the version a request is served at.
-pub fn to_version(info: &ResourceInfo, obj: Value) -> ApiResult<Value> {
+pub async fn to_version(info: &ResourceInfo, obj: Value) -> ApiResult<Value> {
+    let mut out = to_version_many(info, vec![obj]).await?;
+    out.pop()
+        .ok_or_else(|| ApiError::internal("conversion returned no object"))
+}
+
+/// Convert stored objects to the version a request is served at, in one conversion call (one
+/// ConversionReview for a list). Objects already at that version are not sent.
+pub async fn to_version_many(info: &ResourceInfo, objs: Vec<Value>) -> ApiResult<Vec<Value>> {
     let served = info.api_version();
-    let mut obj = if served == info.storage_api_version {
-        obj
-    } else {
-        info.strategy
-            .convert(obj, &info.storage_api_version, &served)
-            .map_err(ApiError::internal)?
-    };
-    obj["apiVersion"] = json!(served);
-    obj["kind"] = json!(info.kind);
-    // Custom resources are defaulted and pruned when read, as kube-apiserver's storage decoder
-    // does: a default added to the CRD later shows on objects stored before.
-    if info.strategy.is_custom() {
-        info.strategy.default(&mut obj);
+    let mut objs = convert(info, objs, &served).await.map_err(|e| match e {
+        ConversionError::Invalid(m) => ApiError::internal(m),
+        ConversionError::Failed(m) => ApiError::conversion_failed(m),
+    })?;
+    for obj in &mut objs {
+        obj["apiVersion"] = json!(served);
+        obj["kind"] = json!(info.kind);
+        // Custom resources are defaulted and pruned when read, as kube-apiserver's storage
+        // decoder does: a default added to the CRD later shows on objects stored before.
+        if info.strategy.is_custom() {
+            info.strategy.default(obj);
+        }
     }
-    Ok(obj)
+    Ok(objs)
 }
 
 /// Convert an incoming object to the storage version.
-pub fn to_storage_version(info: &ResourceInfo, obj: Value) -> ApiResult<Value> {
-    let served = info.api_version();
-    let mut obj = if served == info.storage_api_version {
-        obj
-    } else {
-        info.strategy
-            .convert(obj, &served, &info.storage_api_version)
-            .map_err(ApiError::bad_request)?
-    };
+pub async fn to_storage_version(info: &ResourceInfo, obj: Value) -> ApiResult<Value> {
+    let mut out = convert(info, vec![obj], &info.storage_api_version)
+        .await
+        .map_err(|e| match e {
+            ConversionError::Invalid(m) => ApiError::bad_request(m),
+            ConversionError::Failed(m) => ApiError::conversion_failed(m),
+        })?;
+    let mut obj = out
+        .pop()
+        .ok_or_else(|| ApiError::internal("conversion returned no object"))?;
     obj["apiVersion"] = json!(info.storage_api_version);
     obj["kind"] = json!(info.kind);
     Ok(obj)
+}
+
+/// The version an incoming object is defaulted, prepared and validated at: custom resources at
+/// the version of the request (their schema is per version, as in kube-apiserver, and only the
+/// store sees the storage version), built-ins at their storage version.
+pub async fn to_write_version(info: &ResourceInfo, obj: Value) -> ApiResult<Value> {
+    if info.strategy.is_custom() {
+        to_version(info, obj).await
+    } else {
+        to_storage_version(info, obj).await
+    }
+}
+
+/// Convert the objects not yet at `to` (an object without apiVersion counts as stored at the
+/// storage version), keeping their order.
+async fn convert(
+    info: &ResourceInfo,
+    mut objs: Vec<Value>,
+    to: &str,
+) -> Result<Vec<Value>, ConversionError> {
+    let pending: Vec<bool> = objs
+        .iter()
+        .map(|o| {
+            let from = api_version_of(o);
+            let from = if from.is_empty() {
+                info.storage_api_version.as_str()
+            } else {
+                from
+            };
+            from != to
+        })
+        .collect();
+    let batch: Vec<Value> = objs
+        .iter_mut()
+        .zip(&pending)
+        .filter(|(_, p)| **p)
+        .map(|(o, _)| {
+            let mut o = std::mem::take(o);
+            if api_version_of(&o).is_empty() {
+                o["apiVersion"] = json!(info.storage_api_version);
+            }
+            o
+        })
+        .collect();
+    if batch.is_empty() {
+        return Ok(objs);
+    }
+    let sent = batch.len();
+    let converted = info.strategy.convert_objects(batch, to).await?;
+    if converted.len() != sent {
+        return Err(ConversionError::Failed(format!(
+            "expected {sent} converted objects, got {}",
+            converted.len()
+        )));
+    }
+    let mut converted = converted.into_iter();
+    for (o, _) in objs.iter_mut().zip(&pending).filter(|(_, p)| **p) {
+        if let Some(c) = converted.next() {
+            *o = c;
+        }
+    }
+    Ok(objs)
 }
 
 /// Set `obj[key]` to `value`, or remove the key when there is no value.

@@ -14,7 +14,7 @@ use crate::body::Body;
 use crate::encoding::{self, InFormat};
 use crate::field_validation;
 use crate::handlers::{self, check_type, Ctx};
-use crate::objects::{name_of, to_storage_version, to_version};
+use crate::objects::{name_of, to_version};
 use crate::status::{ApiError, ApiResult};
 use crate::subresources;
 
@@ -161,11 +161,11 @@ pub async fn patch(ctx: Ctx) -> ApiResult<Response<Body>> {
                     )));
                 }
                 let created = handlers::create_object(&ctx, obj, dry_run).await?;
-                return ctx.respond(StatusCode::CREATED, created);
+                return ctx.respond(StatusCode::CREATED, created).await;
             }
             Err(e) => return Err(e),
         };
-        let current = to_version(&ctx.info, stored.clone())?;
+        let current = to_version(&ctx.info, stored.clone()).await?;
         let mut patched = apply_patch(&ctx, ty, &current, &ctx.body)?;
         if patched.get("kind") != current.get("kind")
             || patched.get("apiVersion") != current.get("apiVersion")
@@ -202,9 +202,9 @@ pub async fn patch(ctx: Ctx) -> ApiResult<Response<Body>> {
         if let Some(m) = patched["metadata"].as_object_mut() {
             m.remove("resourceVersion");
         }
-        let new = to_storage_version(&ctx.info, patched)?;
+        let new = crate::objects::to_write_version(&ctx.info, patched).await?;
         match handlers::update_object(&ctx, new, stored, kv.mod_revision, dry_run).await {
-            Ok((obj, _)) => return ctx.respond(StatusCode::OK, obj),
+            Ok((obj, _)) => return ctx.respond(StatusCode::OK, obj).await,
             Err(e)
                 if e.code == StatusCode::CONFLICT && e.reason == "Conflict" && !pinned_by_patch =>
             {

@@ -23,6 +23,7 @@ use crate::chain::{self, ApiService, InFlightLimits};
 use crate::controllers::{Controller, ControllerOptions, ControllerSet, Controllers};
 use crate::registry::Registry;
 use crate::status::ApiError;
+use crate::webhook::{NoServiceResolver, ServiceResolver, WebhookClient};
 
 /// Request bodies above this size are refused with 413 (kube-apiserver's limit).
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -61,6 +62,7 @@ pub struct ServerBuilder {
     audit_log: Option<PathBuf>,
     audit_policy: Option<crate::audit::Policy>,
     webhook_caller: Option<Arc<dyn crate::admission::webhook::WebhookCaller>>,
+    service_resolver: Arc<dyn ServiceResolver>,
 }
 
 /// The kubox API server.
@@ -80,6 +82,7 @@ impl Server {
             audit_log: None,
             audit_policy: None,
             webhook_caller: None,
+            service_resolver: Arc::new(NoServiceResolver),
         }
     }
 }
@@ -152,6 +155,14 @@ impl ServerBuilder {
         self
     }
 
+    /// How webhooks named by a service reference (`clientConfig.service`) are reached. kubox
+    /// runs no pods, so by default such a webhook cannot be called; a test maps the service to
+    /// the address its webhook listens on.
+    pub fn service_resolver(mut self, resolver: Arc<dyn ServiceResolver>) -> Self {
+        self.service_resolver = resolver;
+        self
+    }
+
     /// How long Events live after their creation (default 1 h, kube-apiserver's `--event-ttl`).
     pub fn event_ttl(mut self, ttl: Duration) -> Self {
         self.controllers.event_ttl = ttl;
@@ -170,7 +181,8 @@ impl ServerBuilder {
         self
     }
 
-    /// How admission webhooks are called (tests can answer reviews in-process).
+    /// How admission webhooks are called (default: the server's HTTPS webhook client; tests
+    /// can answer reviews in-process).
     pub fn webhook_caller(
         mut self,
         caller: Arc<dyn crate::admission::webhook::WebhookCaller>,
@@ -212,6 +224,7 @@ impl ServerBuilder {
         let listener = TcpListener::bind(self.listen).await?;
         let addr = listener.local_addr()?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let webhooks = Arc::new(WebhookClient::new(self.service_resolver.clone()));
         let state = Arc::new(ApiState {
             store: store.clone(),
             registry: Registry::builtin(),
@@ -220,6 +233,7 @@ impl ServerBuilder {
             shutdown: shutdown_rx.clone(),
             crds: Default::default(),
             service_ips: Default::default(),
+            webhooks: webhooks.clone(),
             garbage_collection: self
                 .controllers
                 .enabled
@@ -227,9 +241,7 @@ impl ServerBuilder {
             authorizer: Arc::new(crate::authz::AlwaysAllow),
             admission: crate::admission::Admission::new(
                 &self.admission,
-                self.webhook_caller
-                    .clone()
-                    .unwrap_or_else(|| Arc::new(crate::admission::webhook::NoWebhooks)),
+                self.webhook_caller.clone().unwrap_or(webhooks),
             ),
             audit: match &self.audit_log {
                 Some(path) => Some(Arc::new(crate::audit::AuditSink::open(

@@ -272,6 +272,12 @@ impl ApiError {
         .with_details(json!({"causes": [{"message": message}]}))
     }
 
+    /// 500 without a reason, the message as it is: how kube-apiserver answers an error that is
+    /// not an API status, such as a failed conversion webhook.
+    pub fn conversion_failed(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "", message)
+    }
+
     /// 503 ServiceUnavailable.
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::body::Body;
 use crate::encoding;
 use crate::handlers::{self, Ctx};
-use crate::objects::{to_storage_version, to_version};
+use crate::objects::to_version;
 use crate::patch::{self, PatchType};
 use crate::status::{ApiError, ApiResult};
 
@@ -17,11 +17,11 @@ pub async fn get(ctx: Ctx) -> ApiResult<Response<Body>> {
     match ctx.req.subresource.as_str() {
         "status" => {
             let (obj, _) = ctx.read().await?;
-            ctx.respond(StatusCode::OK, obj)
+            ctx.respond(StatusCode::OK, obj).await
         }
         "scale" => {
             let (obj, _) = ctx.read().await?;
-            let scale = scale_of(&ctx, &to_version(&ctx.info, obj)?);
+            let scale = scale_of(&ctx, &to_version(&ctx.info, obj).await?);
             Ok(encoding::encode(&scale, &ctx.out_plain(), StatusCode::OK))
         }
         _ => no_node(&ctx).await,
@@ -160,12 +160,12 @@ async fn write_scale(
             ],
         ));
     }
-    let mut obj = to_version(&ctx.info, stored.clone())?;
+    let mut obj = to_version(&ctx.info, stored.clone()).await?;
     let path = ctx.info.strategy.scale_paths().spec_replicas;
     crate::jsonpath::set_simple(&mut obj, &path, json!(replicas.as_i64().unwrap_or(0)));
-    let new = to_storage_version(&ctx.info, obj)?;
+    let new = crate::objects::to_write_version(&ctx.info, obj).await?;
     let (written, _) = handlers::update_object(ctx, new, stored, kv.mod_revision, dry_run).await?;
-    let scale = scale_of(ctx, &to_version(&ctx.info, written)?);
+    let scale = scale_of(ctx, &to_version(&ctx.info, written).await?);
     Ok(encoding::encode(&scale, &ctx.out_plain(), StatusCode::OK))
 }
 
@@ -191,7 +191,7 @@ pub async fn update_scale(ctx: Ctx) -> ApiResult<Response<Body>> {
 /// PATCH on /scale: the patch applies to the Scale object.
 pub async fn patch_scale(ctx: Ctx, ty: PatchType, dry_run: bool) -> ApiResult<Response<Body>> {
     let (stored, _) = ctx.read().await?;
-    let current = scale_of(&ctx, &to_version(&ctx.info, stored)?);
+    let current = scale_of(&ctx, &to_version(&ctx.info, stored).await?);
     let meta = kubox_apimachinery::patch_meta::NoPatchMeta;
     let patched = match ty {
         PatchType::Strategic | PatchType::Apply => {

@@ -24,7 +24,7 @@ use crate::body::Body;
 use crate::encoding::{self, IncludeObject, OutFormat};
 use crate::filter::Filter;
 use crate::handlers::Ctx;
-use crate::objects::{from_stored, name_of, to_version};
+use crate::objects::{from_stored, name_of, to_version, to_version_many};
 use crate::query::parse_resource_version;
 use crate::status::{self, ApiError, ApiResult};
 
@@ -206,10 +206,15 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
             let _ = tx.send(enc.frame("ERROR", err.to_status())).await;
             return;
         };
+        // A conversion that fails ends the watch, as kube-apiserver's watch encoder does.
+        let initial_objects = match to_version_many(&info, initial_objects).await {
+            Ok(objs) => objs,
+            Err(e) => {
+                tracing::warn!(error = %e.message, "watch: initial objects not converted");
+                return;
+            }
+        };
         for obj in initial_objects {
-            let Ok(obj) = to_version(&info, obj) else {
-                continue;
-            };
             if tx.send(enc.frame("ADDED", obj)).await.is_err() {
                 return;
             }
@@ -249,7 +254,13 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
                         }
                     }
                     if let Some((ty, obj)) = transform(&event, &filter, name.as_deref()) {
-                        let Ok(obj) = to_version(&info, obj) else { continue };
+                        let obj = match to_version(&info, obj).await {
+                            Ok(obj) => obj,
+                            Err(e) => {
+                                tracing::warn!(error = %e.message, "watch: event not converted");
+                                return;
+                            }
+                        };
                         if tx.send(enc.frame(ty, obj)).await.is_err() { return; }
                     }
                 }

@@ -11,6 +11,8 @@ use std::process::{Command, Output, Stdio};
 
 use kubox::{Server, ServerHandle};
 
+pub mod webhook_server;
+
 /// Storage backends scenarios run against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

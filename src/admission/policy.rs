@@ -115,10 +115,9 @@ async fn params(
     }
     if let Some(name) = pref["name"].as_str().filter(|n| !n.is_empty()) {
         return match state.store.get(&info.key(&ns, name), None).await {
-            Ok(kv) => Ok(Ok(vec![crate::objects::to_version(
-                &info,
-                crate::objects::from_stored(&kv)?,
-            )?])),
+            Ok(kv) => Ok(Ok(vec![
+                crate::objects::to_version(&info, crate::objects::from_stored(&kv)?).await?,
+            ])),
             Err(kubox_storage::StoreError::NotFound(_)) => Ok(not_found()),
             Err(e) => Err(crate::status::from_store(e, &info.group_resource(), name)),
         };
@@ -129,7 +128,7 @@ async fn params(
     let mut found = Vec::new();
     for o in super::list_prefix(state, &info.collection_prefix(&ns)).await? {
         if sel.matches_value(&o) {
-            found.push(crate::objects::to_version(&info, o)?);
+            found.push(crate::objects::to_version(&info, o).await?);
         }
     }
     if found.is_empty() {

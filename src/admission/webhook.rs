@@ -17,8 +17,8 @@
 //! called one after another. Writes to admissionregistration.k8s.io objects are never sent to
 //! webhooks, so a broken webhook cannot lock its own configuration.
 //!
-//! Transport is behind [`WebhookCaller`] so the admission logic does not depend on how HTTPS
-//! calls are made.
+//! Calls go through [`WebhookCaller`], implemented by the server's HTTPS
+//! [`crate::webhook::WebhookClient`] (shared with CRD conversion); tests may substitute one.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,14 +49,19 @@ pub trait WebhookCaller: Send + Sync {
     ) -> Result<Value, String>;
 }
 
-/// The caller of a server that cannot reach webhooks: every call fails (and `failurePolicy`
-/// decides).
-pub struct NoWebhooks;
-
+/// The server's HTTPS client (`clientConfig` url or service through the resolver, caBundle).
 #[async_trait]
-impl WebhookCaller for NoWebhooks {
-    async fn call(&self, _: &Value, _: &Value, _: Duration) -> Result<Value, String> {
-        Err("this server was built without a webhook client".into())
+impl WebhookCaller for crate::webhook::WebhookClient {
+    async fn call(
+        &self,
+        client_config: &Value,
+        review: &Value,
+        timeout: Duration,
+    ) -> Result<Value, String> {
+        let config = crate::webhook::ClientConfig::from_json(client_config)?;
+        self.post(&config, review, timeout)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -217,9 +222,9 @@ fn conditions_hold(h: &Value, a: &Attributes, request: &Value) -> Result<bool, S
 }
 
 /// The object at the webhook's version (objects in attributes are at the storage version).
-fn at_version(info: &ResourceInfo, obj: &Option<Value>) -> ApiResult<Value> {
+async fn at_version(info: &ResourceInfo, obj: &Option<Value>) -> ApiResult<Value> {
     match obj {
-        Some(o) => crate::objects::to_version(info, o.clone()),
+        Some(o) => crate::objects::to_version(info, o.clone()).await,
         None => Ok(Value::Null),
     }
 }
@@ -250,8 +255,8 @@ async fn call(caller: &dyn WebhookCaller, m: &Matched, a: &Attributes) -> ApiRes
             "admission webhook \"{name}\" does not support dry run"
         )));
     }
-    request["object"] = at_version(&m.info, &a.object)?;
-    request["oldObject"] = at_version(&m.info, &a.old_object)?;
+    request["object"] = at_version(&m.info, &a.object).await?;
+    request["oldObject"] = at_version(&m.info, &a.old_object).await?;
     let versions: Vec<&str> = h["admissionReviewVersions"]
         .as_array()
         .into_iter()
@@ -310,7 +315,7 @@ async fn call(caller: &dyn WebhookCaller, m: &Matched, a: &Attributes) -> ApiRes
 }
 
 /// Apply a mutating webhook's JSONPatch to the object; true when it changed.
-fn apply_patch(m: &Matched, a: &mut Attributes, resp: &Value) -> ApiResult<bool> {
+async fn apply_patch(m: &Matched, a: &mut Attributes, resp: &Value) -> ApiResult<bool> {
     let name = hook_name(&m.hook);
     let Some(patch) = resp["patch"].as_str().filter(|p| !p.is_empty()) else {
         return Ok(false);
@@ -329,7 +334,7 @@ fn apply_patch(m: &Matched, a: &mut Attributes, resp: &Value) -> ApiResult<bool>
     let Some(obj) = &a.object else {
         return Ok(false);
     };
-    let mut doc = crate::objects::to_version(&m.info, obj.clone())?;
+    let mut doc = crate::objects::to_version(&m.info, obj.clone()).await?;
     let before = doc.clone();
     json_patch::patch(&mut doc, &ops).map_err(|e| {
         ApiError::internal(format!(
@@ -339,7 +344,7 @@ fn apply_patch(m: &Matched, a: &mut Attributes, resp: &Value) -> ApiResult<bool>
     if doc == before {
         return Ok(false);
     }
-    a.object = Some(crate::objects::to_storage_version(&m.info, doc)?);
+    a.object = Some(crate::objects::to_storage_version(&m.info, doc).await?);
     Ok(true)
 }
 
@@ -364,7 +369,7 @@ impl AdmissionPlugin for MutatingAdmissionWebhook {
         for (i, m) in hooks.iter().enumerate() {
             if let Some(resp) = call(self.0.as_ref(), m, a).await? {
                 called_at[i] = Some(i);
-                if apply_patch(m, a, &resp)? {
+                if apply_patch(m, a, &resp).await? {
                     last_change = Some(i);
                 }
             }
@@ -374,7 +379,7 @@ impl AdmissionPlugin for MutatingAdmissionWebhook {
             let if_needed = m.hook["reinvocationPolicy"].as_str() == Some("IfNeeded");
             if if_needed && called_at[i].is_some() && last_change.is_some_and(|c| c > i) {
                 if let Some(resp) = call(self.0.as_ref(), m, a).await? {
-                    apply_patch(m, a, &resp)?;
+                    apply_patch(m, a, &resp).await?;
                 }
             }
         }

@@ -20,10 +20,12 @@ use crate::registry::strategy::ScalePaths;
 use crate::registry::{storage_prefix, version_priority, ResourceInfo, SubresourceInfo};
 use crate::status::{from_store, ApiResult, GroupResource};
 
+pub mod conversion;
 pub mod strategy;
 pub mod validation;
 
-use strategy::{CustomResourceStrategy, NoConversion, PrinterColumn};
+use conversion::{Converter, NoConversion, WebhookConverter};
+use strategy::{CustomResourceStrategy, PrinterColumn};
 
 /// The finalizer that holds a CRD until its custom resources are deleted.
 pub const FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";
@@ -138,7 +140,7 @@ pub async fn reconcile(state: &ApiState, name: &str) -> ApiResult<()> {
     let now = timestamp(state.clock.now());
     match &conflict {
         None => {
-            match build_infos(&crd) {
+            match build_infos(&crd, &state.webhooks) {
                 Ok(infos) => state.registry.set_custom(name, infos),
                 Err(e) => tracing::warn!(crd = %name, error = %e, "CRD not servable"),
             }
@@ -339,8 +341,26 @@ async fn name_conflict(
     Ok(None)
 }
 
+/// The warning requests to a deprecated version carry: its `deprecationWarning`, or
+/// kube-apiserver's default `<group>/<version> <Kind> is deprecated`.
+fn deprecation_warning(group: &str, kind: &str, version: &Value) -> Option<String> {
+    if version["deprecated"] != true {
+        return None;
+    }
+    Some(match version["deprecationWarning"].as_str() {
+        Some(w) => w.to_string(),
+        None => format!(
+            "{group}/{} {kind} is deprecated",
+            version["name"].as_str().unwrap_or_default()
+        ),
+    })
+}
+
 /// The resources a CRD serves, one per served version, preferred version first.
-pub fn build_infos(crd: &Value) -> Result<Vec<ResourceInfo>, String> {
+pub fn build_infos(
+    crd: &Value,
+    webhooks: &Arc<crate::webhook::WebhookClient>,
+) -> Result<Vec<ResourceInfo>, String> {
     let spec = &crd["spec"];
     let group = spec["group"]
         .as_str()
@@ -364,6 +384,15 @@ pub fn build_infos(crd: &Value) -> Result<Vec<ResourceInfo>, String> {
             .filter_map(Value::as_str)
             .map(str::to_string)
             .collect()
+    };
+    let conversion: Arc<dyn Converter> = match spec["conversion"]["strategy"].as_str() {
+        Some("Webhook") => {
+            let config = crate::webhook::ClientConfig::from_json(
+                &spec["conversion"]["webhook"]["clientConfig"],
+            )?;
+            Arc::new(WebhookConverter::new(webhooks.clone(), config))
+        }
+        _ => Arc::new(NoConversion),
     };
     let mut versions: Vec<&Value> = spec["versions"]
         .as_array()
@@ -427,7 +456,8 @@ pub fn build_infos(crd: &Value) -> Result<Vec<ResourceInfo>, String> {
             columns,
             selectable,
             schema,
-            Arc::new(NoConversion),
+            conversion.clone(),
+            deprecation_warning(&group, &kind, v),
         );
         let mut subresources = Vec::new();
         if status {

@@ -8,8 +8,9 @@ use kubox_apimachinery::printers::{self, ColumnDefinition};
 use kubox_apimachinery::validation::{self, FieldError, NameValidation};
 use serde_json::{json, Value};
 
+use crate::crd::conversion::Converter;
 use crate::jsonpath::Path;
-use crate::registry::strategy::{spec_of, split_status, ScalePaths, Strategy};
+use crate::registry::strategy::{spec_of, split_status, ConversionError, ScalePaths, Strategy};
 
 /// A printer column of a CRD version.
 #[derive(Debug, Clone)]
@@ -46,6 +47,8 @@ pub struct CustomResourceStrategy {
     pub schema: Option<Arc<dyn SchemaOps>>,
     /// Conversion between versions.
     pub conversion: Arc<dyn Converter>,
+    /// The `Warning` requests to a deprecated version carry.
+    pub deprecation_warning: Option<String>,
 }
 
 /// What a CRD's structural schema does to objects of one version.
@@ -56,21 +59,6 @@ pub trait SchemaOps: Send + Sync {
     fn prune(&self, obj: &mut Value) -> Vec<String>;
     /// Validate (schema and CEL rules); `old` is set on update for transition rules.
     fn validate(&self, obj: &Value, old: Option<&Value>) -> Vec<FieldError>;
-}
-
-/// Converts custom resources between versions (`None` strategy or a webhook).
-pub trait Converter: Send + Sync {
-    /// Convert `obj` from apiVersion `from` to `to`.
-    fn convert(&self, obj: Value, from: &str, to: &str) -> Result<Value, String>;
-}
-
-/// The `None` conversion strategy: only apiVersion changes.
-pub struct NoConversion;
-
-impl Converter for NoConversion {
-    fn convert(&self, obj: Value, _from: &str, _to: &str) -> Result<Value, String> {
-        Ok(obj)
-    }
 }
 
 fn leak_columns(cols: &[PrinterColumn]) -> &'static [ColumnDefinition] {
@@ -113,6 +101,7 @@ impl CustomResourceStrategy {
         selectable: Vec<String>,
         schema: Option<Arc<dyn SchemaOps>>,
         conversion: Arc<dyn Converter>,
+        deprecation_warning: Option<String>,
     ) -> Self {
         // Column and field tables are leaked once per CRD version registration: bounded by the
         // number of CRD changes, and what lets Strategy hand out 'static slices.
@@ -130,6 +119,7 @@ impl CustomResourceStrategy {
             selectable: Box::leak(selectable.into_boxed_slice()),
             schema,
             conversion,
+            deprecation_warning,
         }
     }
 }
@@ -154,6 +144,7 @@ fn cell(v: Option<&Value>, type_: &str, now: SystemTime) -> Value {
     }
 }
 
+#[async_trait::async_trait]
 impl Strategy for CustomResourceStrategy {
     fn has_status(&self) -> bool {
         self.status
@@ -272,8 +263,16 @@ impl Strategy for CustomResourceStrategy {
         true
     }
 
-    fn convert(&self, obj: Value, from: &str, to: &str) -> Result<Value, String> {
-        self.conversion.convert(obj, from, to)
+    async fn convert_objects(
+        &self,
+        objs: Vec<Value>,
+        to: &str,
+    ) -> Result<Vec<Value>, ConversionError> {
+        self.conversion.convert(objs, to).await
+    }
+
+    fn deprecation_warning(&self) -> Option<&str> {
+        self.deprecation_warning.as_deref()
     }
 
     fn scale_paths(&self) -> ScalePaths {

@@ -138,5 +138,78 @@ pub fn validate_crd(crd: &Value) -> Vec<FieldError> {
             ));
         }
     }
+    errs.extend(validate_conversion(&spec["conversion"]));
+    errs
+}
+
+/// `spec.conversion`: paths and messages of kube-apiserver, which validates the internal form
+/// (`webhookClientConfig`, `conversionReviewVersions` directly under `conversion`).
+fn validate_conversion(conversion: &Value) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let webhook = conversion.get("webhook").filter(|w| !w.is_null());
+    match conversion["strategy"].as_str() {
+        None | Some("None") => {
+            if webhook.is_some_and(|w| w.get("clientConfig").is_some_and(|c| !c.is_null())) {
+                errs.push(FieldError::forbidden(
+                    "spec.conversion.webhookClientConfig",
+                    "should not be set when strategy is not set to Webhook",
+                ));
+            }
+        }
+        Some("Webhook") => {
+            let config = webhook
+                .and_then(|w| w.get("clientConfig"))
+                .filter(|c| !c.is_null());
+            match config {
+                None => errs.push(FieldError::required(
+                    "spec.conversion.webhookClientConfig",
+                    "required when strategy is set to Webhook",
+                )),
+                Some(c) => {
+                    let url = c["url"].as_str().filter(|u| !u.is_empty());
+                    let service = c.get("service").filter(|s| !s.is_null());
+                    if url.is_some() == service.is_some() {
+                        errs.push(FieldError::required(
+                            "spec.conversion.webhookClientConfig",
+                            "exactly one of url or service is required",
+                        ));
+                    }
+                    if let Some(u) = url.filter(|u| !u.starts_with("https://")) {
+                        errs.push(FieldError::invalid(
+                            "spec.conversion.webhookClientConfig.url",
+                            u,
+                            "'https' is the only allowed URL scheme",
+                        ));
+                    }
+                }
+            }
+            let versions: Vec<&str> = webhook
+                .and_then(|w| w["conversionReviewVersions"].as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let path = "spec.conversion.conversionReviewVersions";
+            if versions.is_empty() {
+                errs.push(FieldError::required(path, ""));
+            } else if !versions.iter().any(|v| *v == "v1" || *v == "v1beta1") {
+                let rendered = versions
+                    .iter()
+                    .map(|v| validation::go_quote(v))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                errs.push(FieldError::invalid_rendered(
+                    path,
+                    format!("[]string{{{rendered}}}"),
+                    "must include at least one of v1, v1beta1",
+                ));
+            }
+        }
+        Some(other) => errs.push(FieldError::not_supported(
+            "spec.conversion.strategy",
+            other,
+            &["None", "Webhook"],
+        )),
+    }
     errs
 }

@@ -15,7 +15,24 @@ use serde_json::{json, Value};
 use crate::defaults;
 use crate::typed;
 
+/// Why objects could not be converted between versions.
+#[derive(Debug, Clone)]
+pub enum ConversionError {
+    /// The object has no form at the target version (built-in conversion): 400 on writes, 500
+    /// on reads.
+    Invalid(String),
+    /// The converter itself failed (a conversion webhook): a 500 carrying this message on reads
+    /// and writes alike, as kube-apiserver answers.
+    Failed(String),
+}
+
+/// The apiVersion an object says it is at.
+pub fn api_version_of(obj: &Value) -> &str {
+    obj["apiVersion"].as_str().unwrap_or_default()
+}
+
 /// Per-resource behaviour. Objects are JSON trees at the storage version unless said otherwise.
+#[async_trait::async_trait]
 pub trait Strategy: Send + Sync {
     /// Does the resource have a status subresource (spec/status split)?
     fn has_status(&self) -> bool;
@@ -56,6 +73,27 @@ pub trait Strategy: Send + Sync {
     /// `autoscaling/v2`); its apiVersion field is rewritten by the caller.
     fn convert(&self, obj: Value, _from: &str, _to: &str) -> Result<Value, String> {
         Ok(obj)
+    }
+
+    /// Convert objects, each from the apiVersion it carries, to apiVersion `to`: one call for a
+    /// whole list, so a conversion webhook sees one review per request. Built-ins convert one
+    /// object at a time through [`Strategy::convert`].
+    async fn convert_objects(
+        &self,
+        objs: Vec<Value>,
+        to: &str,
+    ) -> Result<Vec<Value>, ConversionError> {
+        objs.into_iter()
+            .map(|o| {
+                let from = api_version_of(&o).to_string();
+                self.convert(o, &from, to).map_err(ConversionError::Invalid)
+            })
+            .collect()
+    }
+
+    /// The `Warning` every request to this version carries (a deprecated CRD version).
+    fn deprecation_warning(&self) -> Option<&str> {
+        None
     }
 
     /// Where the scale subresource reads and writes replicas (built-in workloads: spec.replicas,

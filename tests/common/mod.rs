@@ -118,3 +118,7 @@ pub fn configmap(name: &str) -> Value {
 }
 
 pub const CM: &str = "/api/v1/namespaces/default/configmaps";
+
+/// The HTTPS webhook written in the test (shared with the conformance scenarios).
+#[path = "../../conformance/src/webhook_server.rs"]
+pub mod webhook_server;

@@ -1,0 +1,602 @@
+//! CRD versions: conversion webhooks (ConversionReview v1 over HTTPS to a webhook written here),
+//! deprecation warnings, storedVersions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::webhook_server::{self, WebhookServer};
+use common::*;
+use http::Request;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+const CRDS: &str = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
+const V1: &str = "/apis/example.com/v1/namespaces/default/widgets";
+const V2: &str = "/apis/example.com/v2/namespaces/default/widgets";
+
+/// Widgets: v1 (storage) keeps `spec.size` as a string, v2 `spec.replicas` as an integer.
+fn widget_crd(client_config: Value) -> Value {
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "conversion": {"strategy": "Webhook", "webhook": {
+                "clientConfig": client_config, "conversionReviewVersions": ["v1"]}},
+            "versions": [
+                {"name": "v1", "served": true, "storage": true,
+                 "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "properties": {"size": {"type": "string"}, "color": {"type": "string"}}}}}}},
+                {"name": "v2", "served": true, "storage": false,
+                 "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "properties": {"replicas": {"type": "integer"}, "color": {"type": "string"}}}}}}}
+            ]
+        }
+    })
+}
+
+fn url_config(hook: &WebhookServer) -> Value {
+    json!({"url": hook.url("/convert"), "caBundle": hook.ca_bundle()})
+}
+
+fn widget_v1(name: &str, size: &str) -> Value {
+    json!({"apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": name}, "spec": {"size": size, "color": "blue"}})
+}
+
+async fn create_crd(h: &ServerHandle, crd: &Value) {
+    let r = post_json(h, CRDS, crd).await;
+    assert_eq!(
+        r.status.as_u16(),
+        201,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+}
+
+async fn with_webhook(handler: webhook_server::Handler) -> (ServerHandle, WebhookServer) {
+    let hook = WebhookServer::start(handler, &[]).await;
+    let h = server().await;
+    create_crd(&h, &widget_crd(url_config(&hook))).await;
+    (h, hook)
+}
+
+#[tokio::test]
+async fn objects_round_trip_between_versions_through_the_conversion_webhook() {
+    let (h, _hook) = with_webhook(webhook_server::size_replicas_handler()).await;
+    let created = post_json(&h, V1, &widget_v1("w1", "3")).await;
+    assert_eq!(created.status.as_u16(), 201, "{}", created.json());
+
+    let as_v2 = get(&h, &format!("{V2}/w1")).await.json();
+    assert_eq!(as_v2["apiVersion"], "example.com/v2");
+    assert_eq!(as_v2["spec"], json!({"replicas": 3, "color": "blue"}));
+    assert_eq!(as_v2["metadata"]["uid"], created.json()["metadata"]["uid"]);
+
+    let mut update = as_v2.clone();
+    update["spec"]["replicas"] = json!(5);
+    let updated = put_json(&h, &format!("{V2}/w1"), &update).await;
+    assert_eq!(updated.status.as_u16(), 200, "{}", updated.json());
+    assert_eq!(
+        updated.json()["spec"],
+        json!({"replicas": 5, "color": "blue"})
+    );
+    assert_eq!(updated.json()["metadata"]["generation"], 2);
+
+    let as_v1 = get(&h, &format!("{V1}/w1")).await.json();
+    assert_eq!(as_v1["apiVersion"], "example.com/v1");
+    assert_eq!(as_v1["spec"], json!({"size": "5", "color": "blue"}));
+
+    let patched = patch(
+        &h,
+        &format!("{V2}/w1"),
+        "application/merge-patch+json",
+        r#"{"spec":{"replicas":7}}"#,
+    )
+    .await;
+    assert_eq!(patched.status.as_u16(), 200, "{}", patched.json());
+    assert_eq!(patched.json()["spec"]["replicas"], 7);
+    assert_eq!(
+        get(&h, &format!("{V1}/w1")).await.json()["spec"]["size"],
+        "7"
+    );
+
+    let created_v2 = post_json(
+        &h,
+        V2,
+        &json!({"apiVersion": "example.com/v2", "kind": "Widget",
+            "metadata": {"name": "w2"}, "spec": {"replicas": 2}}),
+    )
+    .await;
+    assert_eq!(created_v2.status.as_u16(), 201, "{}", created_v2.json());
+    assert_eq!(
+        get(&h, &format!("{V1}/w2")).await.json()["spec"]["size"],
+        "2"
+    );
+}
+
+#[tokio::test]
+async fn a_list_is_converted_in_one_review_and_reads_at_the_storage_version_call_no_webhook() {
+    let (h, hook) = with_webhook(webhook_server::size_replicas_handler()).await;
+    for (i, size) in ["1", "2", "3"].iter().enumerate() {
+        let r = post_json(&h, V1, &widget_v1(&format!("w{i}"), size)).await;
+        assert_eq!(r.status.as_u16(), 201);
+    }
+    let before = hook.calls();
+    let list = get(&h, V2).await.json();
+    assert_eq!(hook.calls(), before + 1, "one review for the whole list");
+    assert_eq!(list["apiVersion"], "example.com/v2");
+    let replicas: Vec<i64> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            assert_eq!(i["apiVersion"], "example.com/v2");
+            i["spec"]["replicas"].as_i64().unwrap()
+        })
+        .collect();
+    assert_eq!(replicas, vec![1, 2, 3]);
+
+    let before = hook.calls();
+    let list = get(&h, V1).await.json();
+    assert_eq!(list["items"][0]["spec"]["size"], "1");
+    assert_eq!(
+        hook.calls(),
+        before,
+        "objects at the requested version are not sent"
+    );
+}
+
+/// Start a watch; the returned task reads frames until `n` events arrived (bounded by a timeout).
+async fn watch_events(
+    h: &ServerHandle,
+    path: &str,
+    n: usize,
+) -> tokio::task::JoinHandle<Vec<Value>> {
+    let req = Request::builder()
+        .uri(path)
+        .body(bytes::Bytes::new())
+        .unwrap();
+    let resp = h.service().oneshot(req).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let mut body = resp.into_body();
+    tokio::spawn(async move {
+        let mut buf = Vec::new();
+        let mut events = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while events.len() < n {
+                let Some(frame) = body.frame().await else {
+                    break;
+                };
+                if let Ok(data) = frame.unwrap().into_data() {
+                    buf.extend_from_slice(&data);
+                    while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+                        let line: Vec<u8> = buf.drain(..=pos).collect();
+                        events.push(serde_json::from_slice(&line).unwrap());
+                    }
+                }
+            }
+        })
+        .await
+        .expect("watch events arrive in time");
+        events
+    })
+}
+
+#[tokio::test]
+async fn a_watch_in_the_non_storage_version_gets_converted_events() {
+    let (h, _hook) = with_webhook(webhook_server::size_replicas_handler()).await;
+    assert_eq!(
+        post_json(&h, V1, &widget_v1("a", "1"))
+            .await
+            .status
+            .as_u16(),
+        201
+    );
+    let watcher = watch_events(&h, &format!("{V2}?watch=1&resourceVersion=0"), 3).await;
+    let b = post_json(&h, V1, &widget_v1("b", "2")).await;
+    assert_eq!(b.status.as_u16(), 201);
+    let mut b = b.json();
+    b["spec"]["size"] = json!("4");
+    assert_eq!(
+        put_json(&h, &format!("{V1}/b"), &b).await.status.as_u16(),
+        200
+    );
+    let events = watcher.await.unwrap();
+    let seen: Vec<(String, String, i64)> = events
+        .iter()
+        .map(|e| {
+            assert_eq!(e["object"]["apiVersion"], "example.com/v2", "{e}");
+            (
+                e["type"].as_str().unwrap().to_string(),
+                e["object"]["metadata"]["name"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                e["object"]["spec"]["replicas"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(seen.contains(&("ADDED".into(), "a".into(), 1)), "{seen:?}");
+    assert!(
+        seen.contains(&("MODIFIED".into(), "b".into(), 4)),
+        "{seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_webhook_fails_conversions_with_a_500_naming_the_kind() {
+    let (h, hook) = with_webhook(webhook_server::size_replicas_handler()).await;
+    assert_eq!(
+        post_json(&h, V1, &widget_v1("w", "1"))
+            .await
+            .status
+            .as_u16(),
+        201
+    );
+    hook.stop();
+    // Wait until the listener is closed (abort is asynchronous).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while tokio::net::TcpStream::connect(hook.addr).await.is_ok() {
+        assert!(Instant::now() < deadline, "webhook still listening");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let expected = format!(
+        "conversion webhook for example.com/v1, Kind=Widget failed: Post \"{}\"",
+        hook.url("/convert")
+    );
+    for r in [get(&h, &format!("{V2}/w")).await, get(&h, V2).await] {
+        let s = r.json();
+        assert_eq!(r.status.as_u16(), 500, "{s}");
+        assert_eq!(s["kind"], "Status");
+        assert!(
+            s.get("reason").is_none(),
+            "no reason, as kube-apiserver: {s}"
+        );
+        assert!(s["message"].as_str().unwrap().starts_with(&expected), "{s}");
+    }
+    let create = post_json(
+        &h,
+        V2,
+        &json!({"apiVersion": "example.com/v2", "kind": "Widget", "metadata": {"name": "x"}, "spec": {"replicas": 1}}),
+    )
+    .await;
+    assert_eq!(create.status.as_u16(), 500, "{}", create.json());
+    assert!(create.json()["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("conversion webhook for example.com/v2, Kind=Widget failed: Post"));
+    // Reads at the storage version need no webhook.
+    assert_eq!(get(&h, &format!("{V1}/w")).await.status.as_u16(), 200);
+}
+
+#[tokio::test]
+async fn a_reply_with_another_uid_is_refused() {
+    let handler: webhook_server::Handler = Arc::new(|review| {
+        let mut reply = webhook_server::conversion_reply(&review, webhook_server::size_replicas);
+        reply["response"]["uid"] = json!("not-the-request");
+        Some(reply)
+    });
+    let (h, _hook) = with_webhook(handler).await;
+    assert_eq!(
+        post_json(&h, V1, &widget_v1("w", "1"))
+            .await
+            .status
+            .as_u16(),
+        201
+    );
+    let r = get(&h, &format!("{V2}/w")).await;
+    assert_eq!(r.status.as_u16(), 500);
+    let message = r.json()["message"].as_str().unwrap().to_string();
+    assert!(
+        message.starts_with(
+            "conversion webhook for example.com/v1, Kind=Widget failed: expected response.uid="
+        ),
+        "{message}"
+    );
+    assert!(message.ends_with(", got \"not-the-request\""), "{message}");
+}
+
+#[tokio::test]
+async fn a_converted_object_at_the_wrong_api_version_is_refused() {
+    let handler: webhook_server::Handler = Arc::new(|review| {
+        Some(webhook_server::conversion_reply(&review, |o, _| {
+            webhook_server::size_replicas(o, "example.com/v3")
+        }))
+    });
+    let (h, _hook) = with_webhook(handler).await;
+    assert_eq!(
+        post_json(&h, V1, &widget_v1("w", "1"))
+            .await
+            .status
+            .as_u16(),
+        201
+    );
+    let r = get(&h, &format!("{V2}/w")).await;
+    assert_eq!(r.status.as_u16(), 500);
+    assert_eq!(
+        r.json()["message"],
+        "conversion webhook for example.com/v1, Kind=Widget returned invalid converted object at index 0: invalid groupVersion (expected example.com/v2, received example.com/v3)"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_result_reports_the_webhook_message() {
+    let handler: webhook_server::Handler = Arc::new(|review| {
+        Some(
+            json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview",
+            "response": {"uid": review["request"]["uid"],
+                "result": {"status": "Failure", "message": "cannot convert widgets today"}}}),
+        )
+    });
+    let (h, _hook) = with_webhook(handler).await;
+    assert_eq!(
+        post_json(&h, V1, &widget_v1("w", "1"))
+            .await
+            .status
+            .as_u16(),
+        201
+    );
+    let r = get(&h, &format!("{V2}/w")).await;
+    assert_eq!(r.status.as_u16(), 500);
+    assert_eq!(
+        r.json()["message"],
+        "conversion webhook for example.com/v1, Kind=Widget failed: cannot convert widgets today"
+    );
+}
+
+#[tokio::test]
+async fn only_label_and_annotation_changes_of_the_webhook_are_kept() {
+    let handler: webhook_server::Handler = Arc::new(|review| {
+        Some(webhook_server::conversion_reply(&review, |o, to| {
+            let mut o = webhook_server::size_replicas(o, to);
+            o["metadata"]["labels"] = json!({"converted-to": to.replace('/', "_")});
+            o["metadata"]["generation"] = json!(42);
+            o["metadata"]["finalizers"] = json!(["example.com/sneaky"]);
+            o
+        }))
+    });
+    let (h, _hook) = with_webhook(handler).await;
+    assert_eq!(
+        post_json(&h, V1, &widget_v1("w", "1"))
+            .await
+            .status
+            .as_u16(),
+        201
+    );
+    let w = get(&h, &format!("{V2}/w")).await.json();
+    assert_eq!(
+        w["metadata"]["labels"],
+        json!({"converted-to": "example.com_v2"})
+    );
+    assert_eq!(w["metadata"]["generation"], 1);
+    assert!(w["metadata"].get("finalizers").is_none(), "{w}");
+}
+
+struct LoopbackResolver {
+    port: u16,
+}
+
+impl kubox::ServiceResolver for LoopbackResolver {
+    fn resolve(&self, namespace: &str, name: &str, port: u16) -> Result<String, String> {
+        if (namespace, name, port) == ("webhooks", "widget-converter", 8443) {
+            Ok(format!("https://127.0.0.1:{}", self.port))
+        } else {
+            Err(format!("no such service {namespace}/{name}:{port}"))
+        }
+    }
+}
+
+fn service_config(hook: &WebhookServer) -> Value {
+    json!({"service": {"namespace": "webhooks", "name": "widget-converter", "path": "/convert", "port": 8443},
+        "caBundle": hook.ca_bundle()})
+}
+
+#[tokio::test]
+async fn a_service_reference_is_called_through_the_configured_resolver() {
+    let hook = WebhookServer::start(
+        webhook_server::size_replicas_handler(),
+        &["widget-converter.webhooks.svc"],
+    )
+    .await;
+    let h = Server::builder()
+        .memory()
+        .disable_controller(kubox::Controller::ServiceAccount)
+        .service_resolver(Arc::new(LoopbackResolver {
+            port: hook.addr.port(),
+        }))
+        .start()
+        .await
+        .unwrap();
+    create_crd(&h, &widget_crd(service_config(&hook))).await;
+    assert_eq!(
+        post_json(&h, V1, &widget_v1("w", "6"))
+            .await
+            .status
+            .as_u16(),
+        201
+    );
+    let w = get(&h, &format!("{V2}/w")).await.json();
+    assert_eq!(w["spec"]["replicas"], 6, "{w}");
+    assert!(hook.calls() > 0);
+}
+
+#[tokio::test]
+async fn a_service_reference_without_a_resolver_fails_with_an_explanation() {
+    let hook = WebhookServer::start(webhook_server::size_replicas_handler(), &[]).await;
+    let h = server().await;
+    create_crd(&h, &widget_crd(service_config(&hook))).await;
+    assert_eq!(
+        post_json(&h, V1, &widget_v1("w", "6"))
+            .await
+            .status
+            .as_u16(),
+        201
+    );
+    let r = get(&h, &format!("{V2}/w")).await;
+    assert_eq!(r.status.as_u16(), 500);
+    let message = r.json()["message"].as_str().unwrap().to_string();
+    assert!(
+        message.contains("service \"webhooks/widget-converter\" cannot be reached"),
+        "{message}"
+    );
+    assert_eq!(hook.calls(), 0);
+}
+
+#[tokio::test]
+async fn a_webhook_whose_certificate_is_not_signed_by_the_ca_bundle_is_not_called() {
+    let hook = WebhookServer::start(webhook_server::size_replicas_handler(), &[]).await;
+    let other = WebhookServer::start(webhook_server::size_replicas_handler(), &[]).await;
+    let h = server().await;
+    create_crd(
+        &h,
+        &widget_crd(json!({"url": hook.url("/convert"), "caBundle": other.ca_bundle()})),
+    )
+    .await;
+    assert_eq!(
+        post_json(&h, V1, &widget_v1("w", "6"))
+            .await
+            .status
+            .as_u16(),
+        201
+    );
+    let r = get(&h, &format!("{V2}/w")).await;
+    assert_eq!(r.status.as_u16(), 500, "{}", r.json());
+    assert_eq!(hook.calls(), 0);
+}
+
+#[tokio::test]
+async fn a_webhook_strategy_without_a_v1_review_version_is_invalid() {
+    let h = server().await;
+    let mut crd = widget_crd(json!({"url": "https://127.0.0.1:1/convert"}));
+    crd["spec"]["conversion"]["webhook"]["conversionReviewVersions"] = json!(["v2"]);
+    let r = post_json(&h, CRDS, &crd).await;
+    let s = r.status_failure(422, "Invalid");
+    assert!(
+        s["message"].as_str().unwrap().contains(
+            "spec.conversion.conversionReviewVersions: Invalid value: []string{\"v2\"}: must include at least one of v1, v1beta1"
+        ),
+        "{s}"
+    );
+    crd["spec"]["conversion"]["webhook"] = json!({"conversionReviewVersions": ["v1"]});
+    let r = post_json(&h, CRDS, &crd).await;
+    let s = r.status_failure(422, "Invalid");
+    assert!(
+        s["message"].as_str().unwrap().contains(
+            "spec.conversion.webhookClientConfig: Required value: required when strategy is set to Webhook"
+        ),
+        "{s}"
+    );
+}
+
+fn warnings(r: &Resp) -> Vec<String> {
+    r.headers
+        .get_all("warning")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn requests_to_a_deprecated_version_carry_a_warning() {
+    let h = server().await;
+    let mut crd = widget_crd(Value::Null);
+    crd["spec"]["conversion"] = json!({"strategy": "None"});
+    crd["spec"]["versions"][0]["deprecated"] = json!(true);
+    crd["spec"]["versions"][1]["deprecated"] = json!(true);
+    crd["spec"]["versions"][1]["deprecationWarning"] =
+        json!("example.com/v2 Widget is going away; use v3");
+    create_crd(&h, &crd).await;
+
+    let created = post_json(&h, V1, &widget_v1("w", "1")).await;
+    assert_eq!(created.status.as_u16(), 201);
+    let default_warning = vec!["299 - \"example.com/v1 Widget is deprecated\"".to_string()];
+    assert_eq!(warnings(&created), default_warning);
+    assert_eq!(warnings(&get(&h, V1).await), default_warning);
+    let missing = get(&h, &format!("{V1}/nope")).await;
+    assert_eq!(missing.status.as_u16(), 404);
+    assert_eq!(warnings(&missing), default_warning, "failures warn too");
+    assert_eq!(
+        warnings(&get(&h, &format!("{V2}/w")).await),
+        vec!["299 - \"example.com/v2 Widget is going away; use v3\"".to_string()]
+    );
+    let crd_read = get(&h, &format!("{CRDS}/widgets.example.com")).await;
+    assert!(warnings(&crd_read).is_empty());
+}
+
+#[tokio::test]
+async fn changing_the_storage_version_appends_to_stored_versions() {
+    let h = server().await;
+    let mut crd = widget_crd(Value::Null);
+    crd["spec"]["conversion"] = json!({"strategy": "None"});
+    create_crd(&h, &crd).await;
+    let path = format!("{CRDS}/widgets.example.com");
+    let mut current = get(&h, &path).await.json();
+    assert_eq!(current["status"]["storedVersions"], json!(["v1"]));
+    current["spec"]["versions"][0]["storage"] = json!(false);
+    current["spec"]["versions"][1]["storage"] = json!(true);
+    let r = put_json(&h, &path, &current).await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.json());
+    assert_eq!(
+        get(&h, &path).await.json()["status"]["storedVersions"],
+        json!(["v1", "v2"])
+    );
+    // New objects are stored at v2 now and read back at v1 unchanged (strategy None).
+    let w = post_json(
+        &h,
+        V2,
+        &json!({"apiVersion": "example.com/v2", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"color": "red"}}),
+    )
+    .await;
+    assert_eq!(w.status.as_u16(), 201);
+    let as_v1 = get(&h, &format!("{V1}/w")).await.json();
+    assert_eq!(as_v1["apiVersion"], "example.com/v1");
+    assert_eq!(as_v1["spec"]["color"], "red");
+}
+
+/// Conversion latency through the webhook (loopback HTTPS, keep-alive).
+/// `cargo test -p kubox --test crd_conversion -- --ignored --nocapture conversion_latency`
+#[tokio::test]
+#[ignore]
+async fn conversion_latency() {
+    let (h, hook) = with_webhook(webhook_server::size_replicas_handler()).await;
+    let n = 500;
+    for i in 0..n {
+        let r = post_json(&h, V1, &widget_v1(&format!("w{i}"), "3")).await;
+        assert_eq!(r.status.as_u16(), 201);
+    }
+    let gets = 500;
+    let start = Instant::now();
+    for i in 0..gets {
+        let r = get(&h, &format!("{V2}/w{}", i % n)).await;
+        assert_eq!(r.status.as_u16(), 200);
+    }
+    let per_get = start.elapsed() / gets;
+    let start = Instant::now();
+    for i in 0..gets {
+        let r = get(&h, &format!("{V1}/w{}", i % n)).await;
+        assert_eq!(r.status.as_u16(), 200);
+    }
+    let per_get_storage = start.elapsed() / gets;
+    let lists = 20;
+    let start = Instant::now();
+    for _ in 0..lists {
+        let r = get(&h, V2).await;
+        assert_eq!(r.json()["items"].as_array().unwrap().len(), n as usize);
+    }
+    let per_list = start.elapsed() / lists;
+    let start = Instant::now();
+    for _ in 0..lists {
+        let r = get(&h, V1).await;
+        assert_eq!(r.json()["items"].as_array().unwrap().len(), n as usize);
+    }
+    let per_list_storage = start.elapsed() / lists;
+    println!(
+        "get via webhook {per_get:?} (storage version {per_get_storage:?}); list of {n} via webhook {per_list:?} (storage version {per_list_storage:?}); webhook calls {}",
+        hook.calls()
+    );
+}
