@@ -1,7 +1,9 @@
-//! Mutating and validating admission webhooks, in-process: the server is built with a webhook
-//! caller that answers AdmissionReviews from handlers written here (the HTTPS transport is not
-//! part of these tests), so what is checked is the admission side: matching, the review sent,
-//! JSONPatch, denials, warnings, failurePolicy, timeouts, dry run, reinvocation.
+//! Mutating and validating admission webhooks. Most tests build the server with a webhook caller
+//! that answers AdmissionReviews from handlers written here, to check the admission side:
+//! matching, the review sent, JSONPatch, denials, warnings, failurePolicy, timeouts, dry run,
+//! reinvocation. The `https` module drives the server's own HTTPS client against a webhook
+//! served here (rustls, rcgen certificates): caBundle trust, service references through the
+//! resolver, a webhook that never answers, an untrusted certificate, nothing listening.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -646,4 +648,186 @@ async fn webhook_configuration_writes_are_never_sent_to_webhooks() {
     .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert!(hooks.calls("https://down.test/").is_empty());
+}
+
+// --- Over HTTPS: the server's own webhook client against a webhook written here ------------
+
+mod https {
+    use super::*;
+    use common::webhook_server::WebhookServer;
+
+    /// Maps every service to the test webhook's address.
+    struct LoopbackResolver(std::net::SocketAddr);
+
+    impl kubox::ServiceResolver for LoopbackResolver {
+        fn resolve(&self, _ns: &str, _name: &str, _port: u16) -> Result<String, String> {
+            Ok(format!("https://{}", self.0))
+        }
+    }
+
+    async fn https_server(resolver: Option<std::net::SocketAddr>) -> ServerHandle {
+        let mut b = kubox::Server::builder()
+            .memory()
+            .disable_controller(kubox::Controller::ServiceAccount);
+        if let Some(addr) = resolver {
+            b = b.service_resolver(Arc::new(LoopbackResolver(addr)));
+        }
+        b.start().await.unwrap()
+    }
+
+    fn url_hook(
+        name: &str,
+        ws: &WebhookServer,
+        path: &str,
+        resources: &[&str],
+        extra: Value,
+    ) -> Value {
+        let mut h = hook(name, "", resources, extra);
+        h["clientConfig"] = json!({"url": ws.url(path), "caBundle": ws.ca_bundle()});
+        h
+    }
+
+    #[tokio::test]
+    async fn https_mutating_webhook_trusted_by_ca_bundle_labels_a_pod() {
+        let ws = WebhookServer::start(
+            Arc::new(|r: Value| {
+                Some(allow_patch(
+                    &r,
+                    json!([{"op": "add", "path": "/metadata/labels", "value": {"injected": "true"}}]),
+                ))
+            }),
+            &[],
+        )
+        .await;
+        let h = https_server(None).await;
+        configure(
+            &h,
+            "mutating",
+            "m",
+            vec![url_hook("pods.test", &ws, "/mutate", &["pods"], json!({}))],
+        )
+        .await;
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                         "spec": {"containers": [{"name": "c", "image": "nginx"}]}});
+        let r = post_json(&h, "/api/v1/namespaces/default/pods", &pod).await;
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        let got = get(&h, "/api/v1/namespaces/default/pods/p").await.json();
+        assert_eq!(got["metadata"]["labels"]["injected"], "true");
+        assert_eq!(ws.calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn https_validating_webhook_reached_by_service_reference_denies() {
+        let ws = WebhookServer::start(
+            Arc::new(|r: Value| {
+                let mut resp = allow(&r);
+                resp["response"]["allowed"] = json!(false);
+                resp["response"]["status"] =
+                    json!({"code": 422, "reason": "Invalid", "message": "spec is not acceptable"});
+                Some(resp)
+            }),
+            &["hooks.webhooks.svc"],
+        )
+        .await;
+        let h = https_server(Some(ws.addr)).await;
+        let mut hk = hook("svc.test", "", &["configmaps"], json!({}));
+        hk["clientConfig"] = json!({"service": {"namespace": "webhooks", "name": "hooks", "path": "/validate"},
+                                    "caBundle": ws.ca_bundle()});
+        configure(&h, "validating", "v", vec![hk]).await;
+        let r = post_json(&h, CM, &configmap("a")).await;
+        let s = r.status_failure(422, "Invalid");
+        assert_eq!(
+            s["message"],
+            "admission webhook \"svc.test\" denied the request: spec is not acceptable"
+        );
+        assert_eq!(ws.calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn https_webhook_that_never_answers_fails_after_timeout_seconds() {
+        // Accepts connections (the kernel does) but never speaks TLS.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("https://{}/", silent.local_addr().unwrap());
+        let h = https_server(None).await;
+        let mut fail = hook(
+            "silent-fail.test",
+            "",
+            &["configmaps"],
+            json!({"timeoutSeconds": 1}),
+        );
+        fail["clientConfig"] = json!({"url": url});
+        let mut ignore = hook(
+            "silent-ignore.test",
+            "",
+            &["secrets"],
+            json!({"timeoutSeconds": 1, "failurePolicy": "Ignore"}),
+        );
+        ignore["clientConfig"] = json!({"url": url});
+        configure(&h, "validating", "v", vec![fail, ignore]).await;
+
+        let started = std::time::Instant::now();
+        let r = post_json(&h, CM, &configmap("a")).await;
+        let s = r.status_failure(500, "InternalError");
+        let elapsed = started.elapsed();
+        assert_eq!(
+            s["message"],
+            format!("Internal error occurred: failed calling webhook \"silent-fail.test\": failed to call webhook: Post \"{url}\": context deadline exceeded")
+        );
+        assert!(
+            elapsed >= Duration::from_millis(900) && elapsed < Duration::from_secs(5),
+            "{elapsed:?}"
+        );
+
+        let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}});
+        let r = post_json(&h, "/api/v1/namespaces/default/secrets", &secret).await;
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        drop(silent);
+    }
+
+    #[tokio::test]
+    async fn https_webhook_with_untrusted_certificate_or_nothing_listening_follows_failure_policy() {
+        let ws = WebhookServer::start(Arc::new(|r: Value| Some(allow(&r))), &[]).await;
+        let h = https_server(None).await;
+        // No caBundle: the system roots do not trust the test CA.
+        let mut untrusted = hook("untrusted.test", "", &["configmaps"], json!({}));
+        untrusted["clientConfig"] = json!({"url": ws.url("/")});
+        configure(&h, "validating", "v", vec![untrusted]).await;
+        let r = post_json(&h, CM, &configmap("a")).await;
+        let s = r.status_failure(500, "InternalError");
+        assert!(
+            s["message"].as_str().unwrap().starts_with(
+                "Internal error occurred: failed calling webhook \"untrusted.test\": failed to call webhook: Post"
+            ),
+            "{s}"
+        );
+        assert_eq!(ws.calls(), 0);
+
+        // Nothing listening: Ignore admits, Fail refuses.
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let mut ignore = hook(
+            "closed-ignore.test",
+            "",
+            &["secrets"],
+            json!({"failurePolicy": "Ignore"}),
+        );
+        ignore["clientConfig"] =
+            json!({"url": format!("https://{closed}/"), "caBundle": ws.ca_bundle()});
+        let mut fail = hook("closed-fail.test", "", &["services"], json!({}));
+        fail["clientConfig"] = ignore["clientConfig"].clone();
+        configure(&h, "validating", "w", vec![ignore, fail]).await;
+        let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}});
+        let r = post_json(&h, "/api/v1/namespaces/default/secrets", &secret).await;
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"},
+                         "spec": {"ports": [{"port": 80}]}});
+        let r = post_json(&h, "/api/v1/namespaces/default/services", &svc).await;
+        let s = r.status_failure(500, "InternalError");
+        assert!(
+            s["message"].as_str().unwrap().contains("closed-fail.test"),
+            "{s}"
+        );
+    }
 }
