@@ -785,7 +785,8 @@ mod https {
     }
 
     #[tokio::test]
-    async fn https_webhook_with_untrusted_certificate_or_nothing_listening_follows_failure_policy() {
+    async fn https_webhook_with_untrusted_certificate_or_nothing_listening_follows_failure_policy()
+    {
         let ws = WebhookServer::start(Arc::new(|r: Value| Some(allow(&r))), &[]).await;
         let h = https_server(None).await;
         // No caBundle: the system roots do not trust the test CA.

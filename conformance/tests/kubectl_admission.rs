@@ -1,8 +1,14 @@
 //! Admission through kubectl: a ValidatingAdmissionPolicy that denies (the error kubectl
-//! prints) and one that warns (the `Warning:` line kubectl prints), kubectl 1.27 and 1.35.
+//! prints) and one that warns (the `Warning:` line kubectl prints), and a mutating webhook
+//! (HTTPS, written here) whose change kubectl reads back; kubectl 1.27 and 1.35.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::sync::Arc;
+
+use base64::Engine;
+use kubox_conformance::webhook_server::WebhookServer;
 use kubox_conformance::{kubectl_binaries, Backend, Kubectl, Target};
+use serde_json::{json, Value};
 
 fn policy(name: &str, ns: &str, expression: &str, message: &str, action: &str) -> String {
     format!(
@@ -145,6 +151,90 @@ fn scenario(k: &Kubectl, ns: &str) {
         .success();
 }
 
+/// A mutating webhook adding the label `mutated-by: kubox-webhook` with a JSONPatch.
+fn label_webhook() -> Arc<dyn Fn(Value) -> Option<Value> + Send + Sync> {
+    Arc::new(|review: Value| {
+        let req = &review["request"];
+        let op = if req["object"]["metadata"]["labels"].is_object() {
+            json!({"op": "add", "path": "/metadata/labels/mutated-by", "value": "kubox-webhook"})
+        } else {
+            json!({"op": "add", "path": "/metadata/labels", "value": {"mutated-by": "kubox-webhook"}})
+        };
+        let patch = base64::engine::general_purpose::STANDARD
+            .encode(serde_json::to_vec(&json!([op])).unwrap());
+        Some(
+            json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "response": {"uid": req["uid"], "allowed": true, "patchType": "JSONPatch", "patch": patch,
+                         "warnings": ["labelled by the test webhook"]}}),
+        )
+    })
+}
+
+fn webhook_scenario(k: &Kubectl, ns: &str, ws: &WebhookServer) {
+    k.run_stdin(
+        &["create", "-f", "-"],
+        &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n  labels:\n    webhook-scenario: {ns}\n"),
+    )
+    .success();
+    let config = format!(
+        r#"apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata:
+  name: label-{ns}
+webhooks:
+- name: label.kubox.test
+  clientConfig:
+    url: {url}
+    caBundle: {ca}
+  rules:
+  - apiGroups: [""]
+    apiVersions: ["v1"]
+    operations: ["CREATE", "UPDATE"]
+    resources: ["configmaps"]
+  namespaceSelector:
+    matchLabels:
+      webhook-scenario: {ns}
+  sideEffects: None
+  admissionReviewVersions: ["v1"]
+  timeoutSeconds: 5
+"#,
+        url = ws.url("/mutate"),
+        ca = ws.ca_bundle()
+    );
+    k.run_stdin(&["apply", "-f", "-"], &config).success();
+    let run = k
+        .run_stdin(
+            &["apply", "-n", ns, "-f", "-"],
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: fast\n",
+        )
+        .success();
+    assert!(
+        run.stderr.contains("Warning: labelled by the test webhook"),
+        "{}",
+        run.stderr
+    );
+    let label = k
+        .run(&[
+            "get",
+            "configmap",
+            "settings",
+            "-n",
+            ns,
+            "-o",
+            "jsonpath={.metadata.labels.mutated-by}",
+        ])
+        .success()
+        .stdout;
+    assert_eq!(label, "kubox-webhook");
+    assert!(ws.calls() >= 1);
+    k.run(&[
+        "delete",
+        "mutatingwebhookconfiguration",
+        &format!("label-{ns}"),
+    ])
+    .success();
+}
+
 fn run(version: &str) {
     let (_, bin) = kubectl_binaries()
         .into_iter()
@@ -153,15 +243,22 @@ fn run(version: &str) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let target = rt.block_on(Target::start(Backend::Memory));
     scenario(&Kubectl::new(version, &bin, &target), &target.namespace);
+    let ws = rt.block_on(WebhookServer::start(label_webhook(), &[]));
+    webhook_scenario(
+        &Kubectl::new(version, &bin, &target),
+        &format!("{}-wh", target.namespace),
+        &ws,
+    );
+    ws.stop();
     rt.block_on(target.stop());
 }
 
 #[test]
-fn kubectl_1_27_shows_policy_denials_and_warnings() {
+fn kubectl_1_27_shows_policy_denials_warnings_and_webhook_mutations() {
     run("1.27");
 }
 
 #[test]
-fn kubectl_1_35_shows_policy_denials_and_warnings() {
+fn kubectl_1_35_shows_policy_denials_warnings_and_webhook_mutations() {
     run("1.35");
 }
