@@ -41,6 +41,10 @@ pub struct ApiState {
     /// The RBAC objects, indexed by subject: the RBAC authorizer, the rules the access reviews
     /// list, the escalation checks on role writes.
     pub rbac: Arc<crate::authz::rbac::Rbac>,
+    /// The admission plugins every write goes through.
+    pub admission: crate::admission::Admission,
+    /// Where audit events go (None: no audit log).
+    pub audit: Option<Arc<crate::audit::AuditSink>>,
 }
 
 /// Route one request (RequestInfo is already in its extensions).

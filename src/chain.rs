@@ -1,9 +1,9 @@
 //! The handler chain: every cross-cutting filter as a tower layer, built in ONE function.
 //!
 //! Order (outermost first): catch-panic → trace → request-info → max-in-flight →
-//! authentication (`authn/layer.rs`) → impersonation (`authn/impersonation.rs`) →
-//! authorization (`authz/layer.rs`) → router, as in kube-apiserver. The top service is
-//! infallible: every failure is a response.
+//! authentication (`authn/layer.rs`) → audit (`audit.rs`, logs the authenticated user) →
+//! impersonation (`authn/impersonation.rs`) → authorization (`authz/layer.rs`) → router,
+//! as in kube-apiserver. The top service is infallible: every failure is a response.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -55,6 +55,7 @@ pub fn build(state: Arc<ApiState>, limits: InFlightLimits) -> ApiService {
     let authentication = AuthenticationLayer::new(state.authentication.clone());
     let impersonation = ImpersonationLayer::new(state.authorizer.clone());
     let authorizer = state.authorizer.clone();
+    let audit = state.audit.clone();
     let router = tower::service_fn(move |req: Request<Bytes>| {
         let state = state.clone();
         async move { Ok::<_, Infallible>(route(state, req).await) }
@@ -65,6 +66,7 @@ pub fn build(state: Arc<ApiState>, limits: InFlightLimits) -> ApiService {
         .layer(RequestInfoLayer)
         .layer(MaxInFlightLayer::new(limits))
         .layer(authentication)
+        .layer(crate::audit::AuditLayer::new(audit))
         .layer(impersonation)
         .layer(AuthorizationLayer::new(authorizer))
         .service(router);

@@ -12,6 +12,7 @@ use http::{HeaderMap, Request, Response, StatusCode};
 use kubox_storage::{KeyValue, ListOptions, StoreError};
 use serde_json::{json, Value};
 
+use crate::admission::{Attributes, Operation};
 use crate::api::ApiState;
 use crate::authn::UserInfo;
 use crate::body::Body;
@@ -125,6 +126,46 @@ impl Ctx {
 
     fn gr(&self) -> status::GroupResource {
         self.info.group_resource()
+    }
+
+    /// Admission attributes for a write of this request.
+    fn attributes(
+        &self,
+        operation: Operation,
+        name: &str,
+        object: Option<Value>,
+        old_object: Option<Value>,
+        dry_run: bool,
+        options: Value,
+    ) -> Attributes {
+        Attributes {
+            operation,
+            info: self.info.clone(),
+            subresource: self.req.subresource.clone(),
+            namespace: if self.info.namespaced {
+                self.req.namespace.clone()
+            } else {
+                String::new()
+            },
+            name: name.to_string(),
+            object,
+            old_object,
+            user: self.user.clone(),
+            dry_run,
+            options,
+        }
+    }
+
+    /// The CreateOptions/UpdateOptions of this request, as admission reports them.
+    fn write_options(&self, kind: &str) -> Value {
+        let mut o = json!({"kind": kind, "apiVersion": "meta.k8s.io/v1"});
+        if let Some(d) = self.query.get("dryRun").filter(|d| !d.is_empty()) {
+            o["dryRun"] = json!([d]);
+        }
+        if let Some(m) = self.query.get("fieldManager").filter(|m| !m.is_empty()) {
+            o["fieldManager"] = json!(m);
+        }
+        o
     }
 }
 
@@ -443,43 +484,9 @@ pub fn check_type(info: &ResourceInfo, obj: &mut Value) -> ApiResult<()> {
     Ok(())
 }
 
-/// A namespaced write needs an existing, non-terminating namespace.
-pub async fn check_namespace(ctx: &Ctx, name: &str, creating: bool) -> ApiResult<()> {
-    if !ctx.info.namespaced {
-        return Ok(());
-    }
-    let ns = &ctx.req.namespace;
-    let key = crate::registry::storage_prefix("", "namespaces") + ns;
-    match ctx.state.store.get(&key, None).await {
-        Ok(kv) => {
-            // Decode the namespace only when it may be terminating.
-            if creating && kv.value.windows(11).any(|w| w == b"Terminating") {
-                let nsobj = from_stored(&kv)?;
-                if nsobj["status"]["phase"] == json!("Terminating") {
-                    let mut e = ApiError::forbidden(
-                        &ctx.gr(),
-                        name,
-                        &format!("unable to create new content in namespace {ns} because it is being terminated"),
-                    );
-                    if let Some(d) = e.details.as_mut() {
-                        d["causes"] = json!([{"reason": "NamespaceTerminating", "message": format!("namespace {ns} is being terminated"), "field": "metadata.namespace"}]);
-                    }
-                    return Err(e);
-                }
-            }
-            Ok(())
-        }
-        Err(StoreError::NotFound(_)) => Err(ApiError::not_found(
-            &status::GroupResource::new("", "namespaces"),
-            ns,
-        )),
-        Err(e) => Err(status::from_store(e, &ctx.gr(), name)),
-    }
-}
-
 const GENERATE_CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
-fn generate_suffix() -> String {
+pub(crate) fn generate_suffix() -> String {
     use rand::Rng;
     let mut rng = rand::rng();
     (0..5)
@@ -555,6 +562,17 @@ pub async fn create_object(ctx: &Ctx, mut obj: Value, dry_run: bool) -> ApiResul
         }
     }
     info.strategy.default(&mut obj);
+    let name = name_of(&obj).to_string();
+    let mut attrs = ctx.attributes(
+        Operation::Create,
+        &name,
+        Some(obj),
+        None,
+        dry_run,
+        ctx.write_options("CreateOptions"),
+    );
+    ctx.state.admission.admit(&ctx.state, &mut attrs).await?;
+    let mut obj = attrs.object.take().unwrap_or_default();
     info.strategy.prepare_for_create(&mut obj);
     crate::authz::escalation::check(ctx, &obj, None)?;
     let errs = info
@@ -565,7 +583,10 @@ pub async fn create_object(ctx: &Ctx, mut obj: Value, dry_run: bool) -> ApiResul
         return Err(invalid(info, &obj, &errs));
     }
     let name = name_of(&obj).to_string();
-    check_namespace(ctx, &name, true).await?;
+    attrs.name = name.clone();
+    attrs.object = Some(obj);
+    ctx.state.admission.validate(&ctx.state, &attrs).await?;
+    let mut obj = attrs.object.take().unwrap_or_default();
     crate::allocators::on_create(ctx, &mut obj).await?;
     if dry_run {
         return Ok(obj);
@@ -585,7 +606,8 @@ pub async fn create_object(ctx: &Ctx, mut obj: Value, dry_run: bool) -> ApiResul
 
 /// Writes to CRDs return once the CRD controller has seen them, so the API they define is served
 /// (or gone) when the client gets its answer; writes to RBAC objects once the authorizer's index
-/// has them, so the next request is decided with them.
+/// has them, so the next request is decided with them. Quotas in the namespace report the new
+/// usage before the client gets its answer.
 async fn after_write(ctx: &Ctx, rev: i64) {
     if ctx.info.group == "apiextensions.k8s.io" && ctx.info.resource == "customresourcedefinitions"
     {
@@ -593,6 +615,9 @@ async fn after_write(ctx: &Ctx, rev: i64) {
     }
     if ctx.info.group == crate::authz::rbac::GROUP {
         ctx.state.rbac.wait_for(rev).await;
+    }
+    if ctx.info.namespaced && ctx.req.subresource.is_empty() {
+        crate::admission::sync_quotas(&ctx.state, &ctx.info, &ctx.req.namespace).await;
     }
 }
 
@@ -693,6 +718,18 @@ pub async fn update_object(
     }
     objects::set_resource_version(&mut new, old_rev);
     info.strategy.default(&mut new);
+    let mut old_for_admission = old.clone();
+    objects::set_resource_version(&mut old_for_admission, old_rev);
+    let mut attrs = ctx.attributes(
+        Operation::Update,
+        name_of(&old),
+        Some(new),
+        Some(old_for_admission),
+        dry_run,
+        ctx.write_options("UpdateOptions"),
+    );
+    ctx.state.admission.admit(&ctx.state, &mut attrs).await?;
+    let mut new = attrs.object.take().unwrap_or_default();
     info.strategy
         .prepare_for_update(&mut new, &old, &ctx.req.subresource);
     crate::authz::escalation::check(ctx, &new, Some(&old))?;
@@ -720,6 +757,9 @@ pub async fn update_object(
     if !errs.is_empty() {
         return Err(invalid(info, &new, &errs));
     }
+    attrs.object = Some(new);
+    ctx.state.admission.validate(&ctx.state, &attrs).await?;
+    let mut new = attrs.object.take().unwrap_or_default();
     let name = name_of(&new).to_string();
     let key = info.key(&ctx.req.namespace, &name);
     let gr = ctx.gr();
@@ -897,13 +937,14 @@ pub async fn delete_object(
         }
     }
     let is_namespace = ctx.info.kind == "Namespace" && ctx.info.group.is_empty();
-    if is_namespace && crate::namespace::IMMORTAL.contains(&name) {
-        return Err(ApiError::forbidden(
-            &gr,
-            name,
-            "this namespace may not be deleted",
-        ));
-    }
+    let mut options = opts.clone();
+    options["kind"] = json!("DeleteOptions");
+    options["apiVersion"] = json!("meta.k8s.io/v1");
+    let mut old = obj.clone();
+    objects::set_resource_version(&mut old, kv.mod_revision);
+    let mut attrs = ctx.attributes(Operation::Delete, name, None, Some(old), dry_run, options);
+    ctx.state.admission.admit(&ctx.state, &mut attrs).await?;
+    ctx.state.admission.validate(&ctx.state, &attrs).await?;
     let deleting = obj["metadata"]
         .get("deletionTimestamp")
         .is_some_and(|v| !v.is_null());

@@ -13,8 +13,10 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod admission;
 mod allocators;
 pub mod api;
+pub mod audit;
 pub mod authn;
 pub mod authz;
 pub mod body;

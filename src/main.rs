@@ -71,7 +71,24 @@ enum Command {
         /// Members of system:masters are always allowed.
         #[arg(long, default_value = "RBAC")]
         authorization_mode: String,
+        /// Admission plugins to switch off, comma-separated (NamespaceLifecycle, LimitRanger,
+        /// ServiceAccount, MutatingAdmissionWebhook, ValidatingAdmissionPolicy,
+        /// ValidatingAdmissionWebhook, ResourceQuota).
+        #[arg(long, default_value = "", value_parser = parse_admission)]
+        disable_admission_plugins: kubox::admission::AdmissionConfig,
+        /// Write audit.k8s.io/v1 events as JSON lines to this file.
+        #[arg(long)]
+        audit_log_path: Option<PathBuf>,
+        /// Audit policy (audit.k8s.io/v1 Policy, YAML); default: everything at Metadata.
+        #[arg(long, requires = "audit_log_path")]
+        audit_policy_file: Option<PathBuf>,
     },
+}
+
+fn parse_admission(list: &str) -> Result<kubox::admission::AdmissionConfig, String> {
+    let mut c = kubox::admission::AdmissionConfig::default();
+    c.disable_list(list)?;
+    Ok(c)
 }
 
 /// A future that completes on SIGINT or SIGTERM (Ctrl-C elsewhere); handlers are installed now.
@@ -126,6 +143,9 @@ async fn main() -> std::process::ExitCode {
             token_auth_file,
             anonymous_auth,
             authorization_mode,
+            disable_admission_plugins,
+            audit_log_path,
+            audit_policy_file,
         } => {
             let authorization_mode =
                 match kubox::authz::AuthorizationMode::parse_list(&authorization_mode) {
@@ -150,7 +170,20 @@ async fn main() -> std::process::ExitCode {
                     return std::process::ExitCode::FAILURE;
                 }
             };
-            let mut builder = Server::builder()
+            let mut builder = Server::builder();
+            if let Some(path) = audit_log_path {
+                builder = builder.audit_log(path);
+            }
+            if let Some(path) = audit_policy_file {
+                match kubox::audit::Policy::load(&path) {
+                    Ok(p) => builder = builder.audit_policy(p),
+                    Err(e) => {
+                        eprintln!("kubox: audit policy: {e}");
+                        return std::process::ExitCode::FAILURE;
+                    }
+                }
+            }
+            let mut builder = builder
                 .listen(listen)
                 .storage(storage)
                 .data_dir(&data_dir)
@@ -159,7 +192,8 @@ async fn main() -> std::process::ExitCode {
                 .event_ttl(event_ttl)
                 .tls_sans(tls_sans)
                 .anonymous_auth(anonymous_auth)
-                .authorization_mode(authorization_mode);
+                .authorization_mode(authorization_mode)
+                .admission(disable_admission_plugins);
             if let (Some(cert), Some(key)) = (tls_cert_file, tls_private_key_file) {
                 builder = builder.tls_cert_files(cert, key);
             }

@@ -1,6 +1,6 @@
 //! Namespace deletion, API side. Deleting a namespace (in `handlers::delete_object`, following
 //! kube's namespace REST) sets its deletionTimestamp and phase Terminating; from then on new
-//! content is refused (`handlers::check_namespace`). The namespace controller
+//! content is refused (the `NamespaceLifecycle` admission plugin). The namespace controller
 //! (`controllers::namespace`) deletes the content, reports progress in the namespace's
 //! conditions and removes the `kubernetes` finalizer; the namespace goes with its last finalizer.
 

@@ -78,6 +78,10 @@ pub struct ServerBuilder {
     kubeconfig_path: Option<PathBuf>,
     limits: InFlightLimits,
     controllers: ControllerOptions,
+    admission: crate::admission::AdmissionConfig,
+    audit_log: Option<PathBuf>,
+    audit_policy: Option<crate::audit::Policy>,
+    webhook_caller: Option<Arc<dyn crate::admission::webhook::WebhookCaller>>,
     service_resolver: Arc<dyn ServiceResolver>,
     data_dir: Option<PathBuf>,
     serving: ServingConfig,
@@ -108,6 +112,10 @@ impl Server {
             kubeconfig_path: None,
             limits: InFlightLimits::default(),
             controllers: ControllerOptions::default(),
+            admission: Default::default(),
+            audit_log: None,
+            audit_policy: None,
+            webhook_caller: None,
             service_resolver: Arc::new(NoServiceResolver),
             data_dir: None,
             serving: ServingConfig::default(),
@@ -260,6 +268,41 @@ impl ServerBuilder {
         self
     }
 
+    /// Which admission plugins run (see [`crate::admission::AdmissionConfig`]).
+    pub fn admission(mut self, config: crate::admission::AdmissionConfig) -> Self {
+        self.admission = config;
+        self
+    }
+
+    /// Do not run this admission plugin (one of [`crate::admission::PLUGINS`]).
+    pub fn disable_admission_plugin(mut self, name: &str) -> Self {
+        self.admission.disabled.push(name.to_string());
+        self
+    }
+
+    /// How admission webhooks are called (default: the server's HTTPS webhook client; tests
+    /// can answer reviews in-process).
+    pub fn webhook_caller(
+        mut self,
+        caller: Arc<dyn crate::admission::webhook::WebhookCaller>,
+    ) -> Self {
+        self.webhook_caller = Some(caller);
+        self
+    }
+
+    /// Write audit events as JSON lines to this file (kube-apiserver's `--audit-log-path`).
+    pub fn audit_log(mut self, path: impl Into<PathBuf>) -> Self {
+        self.audit_log = Some(path.into());
+        self
+    }
+
+    /// The audit policy (`--audit-policy-file`); without one, every request is logged at
+    /// `Metadata`.
+    pub fn audit_policy(mut self, policy: crate::audit::Policy) -> Self {
+        self.audit_policy = Some(policy);
+        self
+    }
+
     /// Open storage, bootstrap, bind and start serving. Returns once the built-in controllers
     /// have settled on what the store holds (see [`ServerHandle::settled`]).
     pub async fn start(mut self) -> Result<ServerHandle, ServerError> {
@@ -342,6 +385,7 @@ impl ServerBuilder {
             Authorization::Modes(modes) => crate::authz::build(modes, rbac.clone()),
             Authorization::Custom(a) => a.clone(),
         };
+        let webhooks = Arc::new(WebhookClient::new(self.service_resolver.clone()));
         let state = Arc::new(ApiState {
             store: store.clone(),
             registry: Registry::builtin(),
@@ -350,7 +394,7 @@ impl ServerBuilder {
             shutdown: shutdown_rx.clone(),
             crds: Default::default(),
             service_ips: Default::default(),
-            webhooks: Arc::new(WebhookClient::new(self.service_resolver.clone())),
+            webhooks: webhooks.clone(),
             garbage_collection: self
                 .controllers
                 .enabled
@@ -358,6 +402,17 @@ impl ServerBuilder {
             authorizer,
             authentication,
             rbac: rbac.clone(),
+            admission: crate::admission::Admission::new(
+                &self.admission,
+                self.webhook_caller.clone().unwrap_or(webhooks),
+            ),
+            audit: match &self.audit_log {
+                Some(path) => Some(Arc::new(crate::audit::AuditSink::open(
+                    path,
+                    self.audit_policy.clone().unwrap_or_default(),
+                )?)),
+                None => None,
+            },
         });
         crate::bootstrap::run(&state)
             .await

@@ -85,6 +85,37 @@ impl ApiError {
         self
     }
 
+    /// An error whose code and reason come from elsewhere (an admission webhook's `Status`):
+    /// known reasons are kept, others become empty as an unknown reason reads in Go clients.
+    pub fn with_code_and_reason(
+        code: StatusCode,
+        reason: &str,
+        message: impl Into<String>,
+    ) -> Self {
+        const KNOWN: &[&str] = &[
+            "Unauthorized",
+            "Forbidden",
+            "NotFound",
+            "AlreadyExists",
+            "Conflict",
+            "Gone",
+            "Invalid",
+            "ServerTimeout",
+            "Timeout",
+            "TooManyRequests",
+            "BadRequest",
+            "MethodNotAllowed",
+            "NotAcceptable",
+            "RequestEntityTooLarge",
+            "UnsupportedMediaType",
+            "InternalError",
+            "Expired",
+            "ServiceUnavailable",
+        ];
+        let reason = KNOWN.iter().find(|k| **k == reason).copied().unwrap_or("");
+        Self::new(code, reason, message)
+    }
+
     /// 404 for a named object.
     pub fn not_found(gr: &GroupResource, name: &str) -> Self {
         Self::new(

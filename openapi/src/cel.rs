@@ -446,6 +446,83 @@ pub(crate) fn escape(ident: &str) -> Option<String> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Expressions outside schemas (admission policies, match conditions)
+// ---------------------------------------------------------------------------------------------
+
+/// A CEL expression over untyped JSON variables (`object`, `oldObject`, `request`, `params`…),
+/// compiled once with the same environment and libraries as CRD rules. Used by
+/// ValidatingAdmissionPolicy validations and webhook `matchConditions`.
+pub struct Expression {
+    source: String,
+    program: Program,
+}
+
+impl std::fmt::Debug for Expression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Expression").field(&self.source).finish()
+    }
+}
+
+impl Expression {
+    /// Compile `source`; Err carries the compiler's message.
+    pub fn compile(source: &str) -> Result<Expression, String> {
+        let program = env().compile(source).map_err(|e| e.to_string())?;
+        Ok(Expression {
+            source: source.to_string(),
+            program,
+        })
+    }
+
+    /// The source text.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Evaluate with these variables bound (JSON mapped naturally: objects are maps, numbers
+    /// ints when integral). The result comes back as JSON; Err carries the evaluation error.
+    pub fn eval(&self, vars: &[(&str, &Value)]) -> Result<Value, String> {
+        let mut ctx = Context::with_env(env().clone());
+        for (name, v) in vars {
+            ctx.add_variable_as_val(*name, to_val(v, None, false));
+        }
+        match self.program.execute(&ctx) {
+            Ok(v) => Ok(cel_to_json(&v)),
+            Err(ExecutionError::NoSuchOverload(_)) => Err("no such overload".to_string()),
+            Err(e) => Err(eval_error_text(&e)),
+        }
+    }
+}
+
+fn cel_to_json(v: &cel::Value) -> Value {
+    match v {
+        cel::Value::Bool(b) => Value::Bool(*b),
+        cel::Value::Int(i) => Value::from(*i),
+        cel::Value::UInt(u) => Value::from(*u),
+        cel::Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
+        cel::Value::String(s) => Value::String(s.to_string()),
+        cel::Value::Null => Value::Null,
+        cel::Value::List(l) => Value::Array(l.iter().map(cel_to_json).collect()),
+        cel::Value::Map(m) => Value::Object(
+            m.map
+                .iter()
+                .map(|(k, v)| {
+                    let k = match k {
+                        cel::objects::Key::String(s) => s.to_string(),
+                        cel::objects::Key::Int(i) => i.to_string(),
+                        cel::objects::Key::Uint(u) => u.to_string(),
+                        cel::objects::Key::Bool(b) => b.to_string(),
+                    };
+                    (k, cel_to_json(v))
+                })
+                .collect(),
+        ),
+        other => Value::String(cel_text(other)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // JSON → CEL values
 // ---------------------------------------------------------------------------------------------
 

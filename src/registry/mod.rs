@@ -156,6 +156,14 @@ impl Snapshot {
             .cloned()
     }
 
+    /// A resource of a group at its preferred version (any version shares its storage).
+    pub fn find_storage(&self, group: &str, resource: &str) -> Option<Arc<ResourceInfo>> {
+        self.group(group)?
+            .versions
+            .iter()
+            .find_map(|v| self.get(group, v, resource))
+    }
+
     fn insert(&mut self, info: ResourceInfo) {
         let info = Arc::new(info);
         let gv = (info.group.clone(), info.version.clone());

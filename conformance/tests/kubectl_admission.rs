@@ -1,0 +1,264 @@
+//! Admission through kubectl: a ValidatingAdmissionPolicy that denies (the error kubectl
+//! prints) and one that warns (the `Warning:` line kubectl prints), and a mutating webhook
+//! (HTTPS, written here) whose change kubectl reads back; kubectl 1.27 and 1.35.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use base64::Engine;
+use kubox_conformance::webhook_server::WebhookServer;
+use kubox_conformance::{kubectl_binaries, Backend, Kubectl, Target};
+use serde_json::{json, Value};
+
+fn policy(name: &str, ns: &str, expression: &str, message: &str, action: &str) -> String {
+    format!(
+        r#"apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: {name}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - apiGroups: ["apps"]
+      apiVersions: ["v1"]
+      operations: ["CREATE", "UPDATE"]
+      resources: ["deployments"]
+  validations:
+  - expression: "{expression}"
+    message: "{message}"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: {name}
+spec:
+  policyName: {name}
+  validationActions: [{action}]
+  matchResources:
+    namespaceSelector:
+      matchLabels:
+        admission-scenario: {ns}
+"#
+    )
+}
+
+fn deployment(name: &str, replicas: u32) -> String {
+    format!(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+spec:
+  replicas: {replicas}
+  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+      containers:
+      - name: web
+        image: nginx
+"#
+    )
+}
+
+fn scenario(k: &Kubectl, ns: &str) {
+    k.run_stdin(
+        &["create", "-f", "-"],
+        &format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n  labels:\n    admission-scenario: {ns}\n"
+        ),
+    )
+    .success();
+    let deny = format!("max-replicas-{ns}");
+    let warn = format!("ha-replicas-{ns}");
+    k.run_stdin(
+        &["apply", "-f", "-"],
+        &policy(
+            &deny,
+            ns,
+            "object.spec.replicas <= 5",
+            "replicas must be no greater than 5",
+            "Deny",
+        ),
+    )
+    .success();
+    k.run_stdin(
+        &["apply", "-f", "-"],
+        &policy(
+            &warn,
+            ns,
+            "object.spec.replicas >= 2",
+            "fewer than 2 replicas is not highly available",
+            "Warn",
+        ),
+    )
+    .success();
+
+    let err = k
+        .run_stdin(&["apply", "-n", ns, "-f", "-"], &deployment("big", 10))
+        .failure()
+        .stderr;
+    assert!(
+        err.contains(&format!(
+            "ValidatingAdmissionPolicy '{deny}' with binding '{deny}' denied request: replicas must be no greater than 5"
+        )),
+        "{err}"
+    );
+    k.run(&["get", "deployment", "big", "-n", ns]).failure();
+
+    let run = k
+        .run_stdin(&["apply", "-n", ns, "-f", "-"], &deployment("single", 1))
+        .success();
+    assert!(
+        run.stderr.contains(&format!(
+            "Warning: Validation failed for ValidatingAdmissionPolicy '{warn}' with binding '{warn}': fewer than 2 replicas is not highly available"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains("deployment.apps/single created"),
+        "{}",
+        run.stdout
+    );
+
+    // A patch over the limit is an update the policy refuses too.
+    let err = k
+        .run(&[
+            "patch",
+            "deployment",
+            "single",
+            "-n",
+            ns,
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"replicas":7}}"#,
+        ])
+        .failure()
+        .stderr;
+    assert!(err.contains("replicas must be no greater than 5"), "{err}");
+
+    for name in [&deny, &warn] {
+        k.run(&["delete", "validatingadmissionpolicybinding", name])
+            .success();
+        k.run(&["delete", "validatingadmissionpolicy", name])
+            .success();
+    }
+    k.run_stdin(&["apply", "-n", ns, "-f", "-"], &deployment("big", 10))
+        .success();
+}
+
+/// A mutating webhook adding the label `mutated-by: kubox-webhook` with a JSONPatch.
+fn label_webhook() -> Arc<dyn Fn(Value) -> Option<Value> + Send + Sync> {
+    Arc::new(|review: Value| {
+        let req = &review["request"];
+        let op = if req["object"]["metadata"]["labels"].is_object() {
+            json!({"op": "add", "path": "/metadata/labels/mutated-by", "value": "kubox-webhook"})
+        } else {
+            json!({"op": "add", "path": "/metadata/labels", "value": {"mutated-by": "kubox-webhook"}})
+        };
+        let patch = base64::engine::general_purpose::STANDARD
+            .encode(serde_json::to_vec(&json!([op])).unwrap());
+        Some(
+            json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "response": {"uid": req["uid"], "allowed": true, "patchType": "JSONPatch", "patch": patch,
+                         "warnings": ["labelled by the test webhook"]}}),
+        )
+    })
+}
+
+fn webhook_scenario(k: &Kubectl, ns: &str, ws: &WebhookServer) {
+    k.run_stdin(
+        &["create", "-f", "-"],
+        &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n  labels:\n    webhook-scenario: {ns}\n"),
+    )
+    .success();
+    let config = format!(
+        r#"apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata:
+  name: label-{ns}
+webhooks:
+- name: label.kubox.test
+  clientConfig:
+    url: {url}
+    caBundle: {ca}
+  rules:
+  - apiGroups: [""]
+    apiVersions: ["v1"]
+    operations: ["CREATE", "UPDATE"]
+    resources: ["configmaps"]
+  namespaceSelector:
+    matchLabels:
+      webhook-scenario: {ns}
+  sideEffects: None
+  admissionReviewVersions: ["v1"]
+  timeoutSeconds: 5
+"#,
+        url = ws.url("/mutate"),
+        ca = ws.ca_bundle()
+    );
+    k.run_stdin(&["apply", "-f", "-"], &config).success();
+    let run = k
+        .run_stdin(
+            &["apply", "-n", ns, "-f", "-"],
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: fast\n",
+        )
+        .success();
+    assert!(
+        run.stderr.contains("Warning: labelled by the test webhook"),
+        "{}",
+        run.stderr
+    );
+    let label = k
+        .run(&[
+            "get",
+            "configmap",
+            "settings",
+            "-n",
+            ns,
+            "-o",
+            "jsonpath={.metadata.labels.mutated-by}",
+        ])
+        .success()
+        .stdout;
+    assert_eq!(label, "kubox-webhook");
+    assert!(ws.calls() >= 1);
+    k.run(&[
+        "delete",
+        "mutatingwebhookconfiguration",
+        &format!("label-{ns}"),
+    ])
+    .success();
+}
+
+fn run(version: &str) {
+    let (_, bin) = kubectl_binaries()
+        .into_iter()
+        .find(|(v, _)| v == version)
+        .unwrap_or_else(|| panic!("kubectl {version} missing"));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let target = rt.block_on(Target::start(Backend::Memory));
+    scenario(&Kubectl::new(version, &bin, &target), &target.namespace);
+    let ws = rt.block_on(WebhookServer::start(label_webhook(), &[]));
+    webhook_scenario(
+        &Kubectl::new(version, &bin, &target),
+        &format!("{}-wh", target.namespace),
+        &ws,
+    );
+    ws.stop();
+    rt.block_on(target.stop());
+}
+
+#[test]
+fn kubectl_1_27_shows_policy_denials_warnings_and_webhook_mutations() {
+    run("1.27");
+}
+
+#[test]
+fn kubectl_1_35_shows_policy_denials_warnings_and_webhook_mutations() {
+    run("1.35");
+}

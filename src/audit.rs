@@ -1,0 +1,454 @@
+//! Audit log: `audit.k8s.io/v1` Events as JSON lines, one per stage, as kube-apiserver's
+//! `--audit-log-path` writes them, filtered by an audit `Policy` (`--audit-policy-file`).
+//!
+//! The policy's first matching rule gives the level: `None` (nothing logged), `Metadata` (who,
+//! what, when, the response code), `Request` (plus the request body), `RequestResponse` (plus the
+//! response body, for responses that are not streams). Rules match on `users`, `userGroups`,
+//! `verbs`, `resources` (group, resources with `pods/status` style subresources and `*`,
+//! `resourceNames`), `namespaces` and `nonResourceURLs` (exact or `prefix*`). Stages are
+//! `RequestReceived` and `ResponseComplete` (`ResponseStarted` for watches is not emitted);
+//! `omitStages` at the top and per rule drop them. Annotations recorded while the request is
+//! served (ValidatingAdmissionPolicy `Audit` actions and `auditAnnotations`) go on the
+//! `ResponseComplete` event. Without a policy file every request is logged at `Metadata`.
+//!
+//! The layer runs after authentication: it reads the [`UserInfo`] from the request's
+//! extensions (the loopback identity when there is none). Every response carries the
+//! `Audit-ID` header.
+
+use std::convert::Infallible;
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::{Layer, Service, ServiceExt};
+
+use crate::authn::UserInfo;
+use crate::body::Body;
+use crate::request_info::RequestInfo;
+
+/// How much of a request is logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Nothing.
+    None,
+    /// Request metadata and the response code.
+    Metadata,
+    /// Metadata and the request body.
+    Request,
+    /// Metadata, request and response bodies.
+    RequestResponse,
+}
+
+impl Level {
+    fn parse(s: &str) -> Result<Level, String> {
+        match s {
+            "None" => Ok(Level::None),
+            "Metadata" => Ok(Level::Metadata),
+            "Request" => Ok(Level::Request),
+            "RequestResponse" => Ok(Level::RequestResponse),
+            other => Err(format!("unknown audit level {other:?}")),
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Level::None => "None",
+            Level::Metadata => "Metadata",
+            Level::Request => "Request",
+            Level::RequestResponse => "RequestResponse",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct GroupResources {
+    group: String,
+    resources: Vec<String>,
+    resource_names: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    level: Level,
+    users: Vec<String>,
+    user_groups: Vec<String>,
+    verbs: Vec<String>,
+    resources: Vec<GroupResources>,
+    namespaces: Vec<String>,
+    non_resource_urls: Vec<String>,
+    omit_stages: Vec<String>,
+}
+
+/// An audit policy (`audit.k8s.io/v1` `Policy`).
+#[derive(Debug, Clone)]
+pub struct Policy {
+    rules: Vec<Rule>,
+    omit_stages: Vec<String>,
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}
+
+impl Default for Policy {
+    /// Everything at `Metadata`.
+    fn default() -> Self {
+        Policy {
+            rules: vec![Rule {
+                level: Level::Metadata,
+                users: vec![],
+                user_groups: vec![],
+                verbs: vec![],
+                resources: vec![],
+                namespaces: vec![],
+                non_resource_urls: vec![],
+                omit_stages: vec![],
+            }],
+            omit_stages: vec![],
+        }
+    }
+}
+
+impl Policy {
+    /// Parse a policy document (YAML or JSON).
+    pub fn parse(text: &str) -> Result<Policy, String> {
+        let v: Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+        if v["kind"] != json!("Policy") {
+            return Err("an audit policy must have kind: Policy".into());
+        }
+        let mut rules = Vec::new();
+        for r in v["rules"].as_array().into_iter().flatten() {
+            rules.push(Rule {
+                level: Level::parse(r["level"].as_str().unwrap_or_default())?,
+                users: strings(&r["users"]),
+                user_groups: strings(&r["userGroups"]),
+                verbs: strings(&r["verbs"]),
+                resources: r["resources"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|g| GroupResources {
+                        group: g["group"].as_str().unwrap_or_default().to_string(),
+                        resources: strings(&g["resources"]),
+                        resource_names: strings(&g["resourceNames"]),
+                    })
+                    .collect(),
+                namespaces: strings(&r["namespaces"]),
+                non_resource_urls: strings(&r["nonResourceURLs"]),
+                omit_stages: strings(&r["omitStages"]),
+            });
+        }
+        Ok(Policy {
+            rules,
+            omit_stages: strings(&v["omitStages"]),
+        })
+    }
+
+    /// Read a policy file.
+    pub fn load(path: &Path) -> Result<Policy, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("reading {}: {e}", path.display()))?;
+        Policy::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// The level and omitted stages for a request.
+    fn decide(&self, user: &UserInfo, ri: &RequestInfo) -> (Level, Vec<String>) {
+        for r in &self.rules {
+            if r.matches(user, ri) {
+                let mut omit = self.omit_stages.clone();
+                omit.extend(r.omit_stages.iter().cloned());
+                return (r.level, omit);
+            }
+        }
+        (Level::None, vec![])
+    }
+}
+
+impl Rule {
+    fn matches(&self, user: &UserInfo, ri: &RequestInfo) -> bool {
+        if !self.users.is_empty() && !self.users.contains(&user.username) {
+            return false;
+        }
+        if !self.user_groups.is_empty() && !self.user_groups.iter().any(|g| user.in_group(g)) {
+            return false;
+        }
+        if !self.verbs.is_empty() && !self.verbs.contains(&ri.verb) {
+            return false;
+        }
+        if ri.is_resource_request {
+            if !self.non_resource_urls.is_empty() {
+                return false;
+            }
+            if !self.namespaces.is_empty() && !self.namespaces.contains(&ri.namespace) {
+                return false;
+            }
+            if !self.resources.is_empty() {
+                let full = if ri.subresource.is_empty() {
+                    ri.resource.clone()
+                } else {
+                    format!("{}/{}", ri.resource, ri.subresource)
+                };
+                return self.resources.iter().any(|g| {
+                    g.group == ri.api_group
+                        && (g.resources.is_empty()
+                            || g.resources.iter().any(|r| {
+                                r == "*"
+                                    || *r == full
+                                    || (r == &format!("{}/*", ri.resource)
+                                        && !ri.subresource.is_empty())
+                                    || (r.starts_with("*/")
+                                        && r.get(2..) == Some(ri.subresource.as_str()))
+                            }))
+                        && (g.resource_names.is_empty() || g.resource_names.contains(&ri.name))
+                });
+            }
+            true
+        } else {
+            if !self.resources.is_empty() || !self.namespaces.is_empty() {
+                return false;
+            }
+            if self.non_resource_urls.is_empty() {
+                return true;
+            }
+            self.non_resource_urls
+                .iter()
+                .any(|u| match u.strip_suffix('*') {
+                    Some(prefix) => ri.path.starts_with(prefix),
+                    None => *u == ri.path,
+                })
+        }
+    }
+}
+
+/// Where events go: a policy and a JSON-lines file.
+pub struct AuditSink {
+    policy: Policy,
+    out: Mutex<Box<dyn Write + Send>>,
+}
+
+impl std::fmt::Debug for AuditSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditSink")
+            .field("policy", &self.policy)
+            .finish()
+    }
+}
+
+impl AuditSink {
+    /// Append events to the file at `path` (created if missing).
+    pub fn open(path: &Path, policy: Policy) -> std::io::Result<AuditSink> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(AuditSink {
+            policy,
+            out: Mutex::new(Box::new(file)),
+        })
+    }
+
+    fn write(&self, event: &Value) {
+        let mut line = serde_json::to_vec(event).unwrap_or_default();
+        line.push(b'\n');
+        if let Ok(mut out) = self.out.lock() {
+            if let Err(e) = out.write_all(&line).and_then(|_| out.flush()) {
+                tracing::warn!(error = %e, "writing the audit log failed");
+            }
+        }
+    }
+}
+
+/// The audit layer of the chain.
+#[derive(Clone)]
+pub struct AuditLayer {
+    sink: Option<Arc<AuditSink>>,
+}
+
+impl AuditLayer {
+    /// A layer writing to `sink` (None: only the `Audit-ID` header).
+    pub fn new(sink: Option<Arc<AuditSink>>) -> Self {
+        AuditLayer { sink }
+    }
+}
+
+impl<S> Layer<S> for AuditLayer {
+    type Service = Audit<S>;
+    fn layer(&self, inner: S) -> Audit<S> {
+        Audit {
+            inner,
+            sink: self.sink.clone(),
+        }
+    }
+}
+
+/// The audit service (see [`AuditLayer`]).
+#[derive(Clone)]
+pub struct Audit<S> {
+    inner: S,
+    sink: Option<Arc<AuditSink>>,
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+fn body_json(bytes: &[u8]) -> Option<Value> {
+    serde_json::from_slice(bytes).ok()
+}
+
+type BoxFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+impl<S> Service<Request<Bytes>> for Audit<S>
+where
+    S: Service<Request<Bytes>, Response = Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<Bytes>) -> BoxFuture {
+        let inner = self.inner.clone();
+        let sink = self.sink.clone();
+        Box::pin(async move {
+            let audit_id = uuid::Uuid::new_v4().to_string();
+            let ri = req
+                .extensions()
+                .get::<RequestInfo>()
+                .cloned()
+                .unwrap_or_default();
+            let user = req
+                .extensions()
+                .get::<UserInfo>()
+                .cloned()
+                .unwrap_or_else(UserInfo::loopback);
+            let (level, omit) = match &sink {
+                Some(s) => s.policy.decide(&user, &ri),
+                None => (Level::None, vec![]),
+            };
+            let mut event = Value::Null;
+            if level > Level::None {
+                let received = now();
+                event = json!({
+                    "kind": "Event",
+                    "apiVersion": "audit.k8s.io/v1",
+                    "level": level.as_str(),
+                    "auditID": audit_id,
+                    "stage": "RequestReceived",
+                    "requestURI": req.uri().to_string(),
+                    "verb": ri.verb,
+                    "user": user,
+                    "sourceIPs": ["127.0.0.1"],
+                    "requestReceivedTimestamp": received,
+                    "stageTimestamp": received,
+                });
+                if let Some(ua) = req
+                    .headers()
+                    .get(http::header::USER_AGENT)
+                    .and_then(|v| v.to_str().ok())
+                {
+                    event["userAgent"] = json!(ua);
+                }
+                if ri.is_resource_request {
+                    let mut r = json!({"resource": ri.resource, "apiVersion": ri.api_version});
+                    for (k, v) in [
+                        ("namespace", &ri.namespace),
+                        ("name", &ri.name),
+                        ("apiGroup", &ri.api_group),
+                        ("subresource", &ri.subresource),
+                    ] {
+                        if !v.is_empty() {
+                            r[k] = json!(v);
+                        }
+                    }
+                    event["objectRef"] = r;
+                }
+                if level >= Level::Request {
+                    if let Some(b) = body_json(req.body()) {
+                        event["requestObject"] = b;
+                    }
+                }
+                if let Some(s) = sink
+                    .as_ref()
+                    .filter(|_| !omit.iter().any(|o| o == "RequestReceived"))
+                {
+                    s.write(&event);
+                }
+            }
+            let (resp, annotations) =
+                crate::admission::policy::audit::collect(inner.oneshot(req)).await;
+            let mut resp = match resp {
+                Ok(r) => r,
+                Err(e) => match e {},
+            };
+            if let Ok(v) = HeaderValue::from_str(&audit_id) {
+                resp.headers_mut().insert("audit-id", v);
+            }
+            let Some(sink) = sink.filter(|_| level > Level::None) else {
+                return Ok(resp);
+            };
+            if omit.iter().any(|o| o == "ResponseComplete") {
+                return Ok(resp);
+            }
+            event["stage"] = json!("ResponseComplete");
+            event["stageTimestamp"] = json!(now());
+            let code = resp.status().as_u16();
+            event["responseStatus"] = json!({"metadata": {}, "code": code});
+            if !annotations.is_empty() {
+                event["annotations"] = Value::Object(
+                    annotations
+                        .into_iter()
+                        .map(|(k, v)| (k, Value::String(v)))
+                        .collect(),
+                );
+            }
+            let stream = ri.verb == "watch";
+            if !stream && (level == Level::RequestResponse || code >= 400) {
+                let (parts, body) = resp.into_parts();
+                let bytes = body
+                    .collect()
+                    .await
+                    .map(|c| c.to_bytes())
+                    .unwrap_or_default();
+                if let Some(b) = body_json(&bytes) {
+                    if code >= 400 {
+                        for k in ["status", "message", "reason"] {
+                            if let Some(v) = b.get(k) {
+                                event["responseStatus"][k] = v.clone();
+                            }
+                        }
+                    }
+                    if level == Level::RequestResponse {
+                        event["responseObject"] = b;
+                    }
+                }
+                resp = Response::from_parts(parts, crate::body::full(bytes));
+            }
+            sink.write(&event);
+            Ok(resp)
+        })
+    }
+}

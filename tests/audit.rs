@@ -1,0 +1,157 @@
+//! The audit log: audit.k8s.io/v1 events as JSON lines, filtered by a policy.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use http::Method;
+use serde_json::{json, Value};
+
+async fn audited(policy: &str) -> (ServerHandle, tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    let h = kubox::Server::builder()
+        .memory()
+        .disable_controller(kubox::Controller::ServiceAccount)
+        .audit_log(&path)
+        .audit_policy(kubox::audit::Policy::parse(policy).unwrap())
+        .start()
+        .await
+        .unwrap();
+    (h, dir, path)
+}
+
+fn events(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+const POLICY: &str = r#"
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: None
+  nonResourceURLs: ["/healthz*", "/version"]
+- level: RequestResponse
+  resources:
+  - group: ""
+    resources: ["configmaps"]
+- level: Metadata
+  verbs: ["delete", "get"]
+"#;
+
+#[tokio::test]
+async fn audit_log_writes_response_complete_events_at_the_policy_level() {
+    let (h, _dir, path) = audited(POLICY).await;
+    let r = post_json(&h, CM, &configmap("a")).await;
+    assert_eq!(r.status, 201);
+    let audit_id = r.headers["audit-id"].to_str().unwrap().to_string();
+    assert_eq!(get(&h, "/healthz").await.status, 200);
+    assert_eq!(
+        get(&h, "/api/v1/namespaces/default/secrets/none")
+            .await
+            .status,
+        404
+    );
+    // list of services matches no rule: not logged.
+    assert_eq!(get(&h, "/api/v1/services").await.status, 200);
+
+    let ev = events(&path);
+    assert_eq!(ev.len(), 2, "{ev:#?}");
+    let cm = &ev[0];
+    assert_eq!(cm["kind"], "Event");
+    assert_eq!(cm["apiVersion"], "audit.k8s.io/v1");
+    assert_eq!(cm["stage"], "ResponseComplete");
+    assert_eq!(cm["level"], "RequestResponse");
+    assert_eq!(cm["auditID"], audit_id);
+    assert_eq!(cm["verb"], "create");
+    assert_eq!(cm["requestURI"], CM);
+    assert_eq!(cm["user"]["username"], "system:apiserver");
+    assert_eq!(
+        cm["objectRef"],
+        json!({"resource": "configmaps", "namespace": "default", "apiVersion": "v1"})
+    );
+    assert_eq!(cm["responseStatus"]["code"], 201);
+    assert_eq!(cm["requestObject"]["metadata"]["name"], "a");
+    assert_eq!(cm["responseObject"]["metadata"]["name"], "a");
+
+    let missing = &ev[1];
+    assert_eq!(missing["level"], "Metadata");
+    assert_eq!(missing["verb"], "get");
+    assert_eq!(missing["objectRef"]["name"], "none");
+    assert_eq!(missing["responseStatus"]["code"], 404);
+    assert_eq!(missing["responseStatus"]["reason"], "NotFound");
+    assert!(missing.get("requestObject").is_none());
+    assert!(missing.get("responseObject").is_none());
+}
+
+#[tokio::test]
+async fn audit_log_without_omitted_stages_logs_request_received_first() {
+    let (h, _dir, path) = audited(
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n  users: [\"system:apiserver\"]\n",
+    )
+    .await;
+    let r = send(&h, Method::DELETE, &format!("{CM}/nope"), "", "").await;
+    assert_eq!(r.status, 404);
+    let ev = events(&path);
+    let stages: Vec<&str> = ev.iter().map(|e| e["stage"].as_str().unwrap()).collect();
+    assert_eq!(stages, ["RequestReceived", "ResponseComplete"]);
+    assert_eq!(ev[0]["auditID"], ev[1]["auditID"]);
+    assert!(ev[0].get("responseStatus").is_none());
+}
+
+#[tokio::test]
+async fn policy_audit_action_and_audit_annotations_reach_the_event() {
+    let (h, _dir, path) = audited(
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n  resources:\n  - group: \"\"\n    resources: [configmaps]\n",
+    )
+    .await;
+    let p = json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": "cm"},
+        "spec": {"matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                    "operations": ["CREATE"], "resources": ["configmaps"]}]},
+                 "validations": [{"expression": "!has(object.data.k)", "message": "no k"}],
+                 "auditAnnotations": [{"key": "name", "valueExpression": "object.metadata.name"}]}});
+    assert_eq!(
+        post_json(
+            &h,
+            "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies",
+            &p
+        )
+        .await
+        .status,
+        201
+    );
+    let b = json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": "cm-b"}, "spec": {"policyName": "cm", "validationActions": ["Audit"]}});
+    assert_eq!(
+        post_json(
+            &h,
+            "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings",
+            &b
+        )
+        .await
+        .status,
+        201
+    );
+    assert_eq!(post_json(&h, CM, &configmap("a")).await.status, 201);
+    let ev = events(&path);
+    let done = ev
+        .iter()
+        .find(|e| e["stage"] == "ResponseComplete" && e["verb"] == "create")
+        .unwrap();
+    assert_eq!(done["annotations"]["cm/name"], "a");
+    let failure: Value = serde_json::from_str(
+        done["annotations"]["validation.policy.admission.k8s.io/validation_failure"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(failure[0]["message"], "no k");
+    assert_eq!(failure[0]["policy"], "cm");
+}
