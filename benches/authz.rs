@@ -68,7 +68,7 @@ fn bench(c: &mut Criterion) {
     c.bench_function("authz/1000 bindings/allowed by a RoleBinding", |b| {
         b.iter(|| black_box(rbac.authorize(black_box(&allowed))))
     });
-    let via_group = resource(&alice, "update", "ns10", "apps", "deployments");
+    let via_group = resource(&alice, "update", "ns50", "apps", "deployments");
     assert!(rbac.authorize(&via_group).allowed());
     c.bench_function("authz/1000 bindings/allowed through a group", |b| {
         b.iter(|| black_box(rbac.authorize(black_box(&via_group))))
