@@ -56,6 +56,8 @@ pub trait SchemaOps: Send + Sync {
     fn prune(&self, obj: &mut Value) -> Vec<String>;
     /// Validate (schema and CEL rules); `old` is set on update for transition rules.
     fn validate(&self, obj: &Value, old: Option<&Value>) -> Vec<FieldError>;
+    /// Does defaulting add the top-level property `name` when an object lacks it?
+    fn defaults_absent(&self, name: &str) -> bool;
 }
 
 /// Converts custom resources between versions (`None` strategy or a webhook).
@@ -270,6 +272,16 @@ impl Strategy for CustomResourceStrategy {
 
     fn is_custom(&self) -> bool {
         true
+    }
+
+    fn settled_by_create(&self) -> bool {
+        // Defaulting then pruning is idempotent; of what prepare_for_create changes after it,
+        // only a dropped `status` could be defaulted back.
+        !(self.status
+            && self
+                .schema
+                .as_ref()
+                .is_some_and(|s| s.defaults_absent("status")))
     }
 
     fn convert(&self, obj: Value, from: &str, to: &str) -> Result<Value, String> {

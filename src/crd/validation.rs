@@ -24,6 +24,10 @@ impl SchemaOps for CrdSchemaOps {
     fn validate(&self, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
         self.0.validate(obj, old)
     }
+
+    fn defaults_absent(&self, name: &str) -> bool {
+        self.0.defaults_absent(name)
+    }
 }
 
 /// The schema operations for one version of a CRD (None when it has no schema). Built once per
