@@ -520,6 +520,11 @@ pub async fn create(ctx: Ctx) -> ApiResult<Response<Body>> {
     }
     let dry_run = ctx.query.dry_run()?;
     let obj = create_object(&ctx, obj, dry_run).await?;
+    if ctx.info.strategy.settled_by_create()
+        && ctx.info.api_version() == ctx.info.storage_api_version
+    {
+        return Ok(ctx.respond_object(StatusCode::CREATED, obj));
+    }
     ctx.respond(StatusCode::CREATED, obj).await
 }
 

@@ -64,11 +64,14 @@ pub(crate) enum Reason {
     Duplicate,
 }
 
-/// What part of `self` (and `oldSelf`) rules read: the fields reached by `self.a.b` chains,
-/// or all of it. Only that is converted to CEL values when the rules run.
+/// What part of `self` (and `oldSelf`) rules read: the fields reached by `self.a.b` chains
+/// (and by `x.a.b` where `x` iterates over a list of `self`), or all of it. Only that is
+/// converted to CEL values when the rules run.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Need {
-    /// These fields (CEL names, or map keys), each with what is read of it.
+    /// These fields (CEL names, or map keys), each with what is read of it; of a list,
+    /// [`LIST_ELEMENTS`] holds what is read of each element. A field whose need is empty
+    /// `Fields` is only tested for presence (`has()`).
     Fields(std::collections::BTreeMap<String, Need>),
     /// The whole value.
     All,
@@ -80,7 +83,21 @@ impl Default for Need {
     }
 }
 
+/// The [`Need`] key of a list's elements; no CEL field name or escaped property name has
+/// brackets.
+const LIST_ELEMENTS: &str = "[]";
+
 impl Need {
+    /// Only the presence of `path` is read: its parents become `Fields`, nothing becomes `All`.
+    fn mark_present(&mut self, path: &[&str]) {
+        match (self, path.split_first()) {
+            (Need::All, _) | (_, None) => {}
+            (Need::Fields(m), Some((first, rest))) => {
+                m.entry(first.to_string()).or_default().mark_present(rest);
+            }
+        }
+    }
+
     fn mark(&mut self, path: &[&str]) {
         match (self, path.split_first()) {
             (Need::All, _) => {}
@@ -641,6 +658,17 @@ pub(crate) fn to_val_need<'v>(
     need: &Need,
 ) -> Box<dyn Val + 'v> {
     let (Need::Fields(fields), Value::Object(m)) = (need, v) else {
+        if let (Need::Fields(fields), Value::Array(items), Some(item)) =
+            (need, v, n.items.as_deref())
+        {
+            if let Some(sub) = fields.get(LIST_ELEMENTS) {
+                let list: Vec<Box<dyn Val + 'v>> = items
+                    .iter()
+                    .map(|x| to_val_need(x, item, item.embedded, sub))
+                    .collect();
+                return Box::new(CelList::from(list));
+            }
+        }
         return to_val(v, Some(n), resource);
     };
     let mut out: HashMap<CelMapKey<'v>, Box<dyn Val + 'v>> = HashMap::with_capacity(fields.len());
@@ -873,7 +901,11 @@ const TYPE_IDENTS: &[&str] = &[
 ];
 
 struct Est<'a> {
-    vars: Vec<(String, Ty<'a>)>,
+    /// Variables in scope, innermost last: name, type, and for values taken from `self` (or
+    /// `oldSelf`) the [`Need`] path they come from (`[]` for `self`; a list's elements add `[]`).
+    vars: Vec<(String, Ty<'a>, Option<Vec<String>>)>,
+    /// Inside a field chain whose need is already marked: reading its root marks nothing more.
+    chain: usize,
     errors: Vec<(u64, String)>,
     quiet: usize,
     uses_old_self: bool,
@@ -881,8 +913,8 @@ struct Est<'a> {
     need: Need,
 }
 
-/// `self.a.b` (or `oldSelf...`, or `has(self.a.b)`): the root and the field names.
-fn self_chain(e: &IdedExpr) -> Option<(&str, Vec<&str>)> {
+/// `x.a.b` (or `has(x.a.b)`) on any identifier: the identifier and the field names.
+fn self_chain_of(e: &IdedExpr) -> Option<(&str, Vec<&str>)> {
     let mut fields = Vec::new();
     let mut cur = e;
     loop {
@@ -891,13 +923,18 @@ fn self_chain(e: &IdedExpr) -> Option<(&str, Vec<&str>)> {
                 fields.push(sel.field.as_str());
                 cur = &sel.operand;
             }
-            Expr::Ident(name) if name == "self" || name == "oldSelf" => {
+            Expr::Ident(name) => {
                 fields.reverse();
                 return Some((name.as_str(), fields));
             }
             _ => return None,
         }
     }
+}
+
+/// `self.a.b` (or `oldSelf...`, or `has(self.a.b)`): the root and the field names.
+fn self_chain(e: &IdedExpr) -> Option<(&str, Vec<&str>)> {
+    self_chain_of(e).filter(|(root, _)| matches!(*root, "self" | "oldSelf"))
 }
 
 fn sat(x: f64) -> f64 {
@@ -919,7 +956,7 @@ impl<'a> Est<'a> {
     fn is_root_var(&self, name: &str) -> bool {
         self.vars
             .iter()
-            .rposition(|(n, _)| n == name)
+            .rposition(|(n, _, _)| n == name)
             .is_some_and(|i| i < 2)
     }
 
@@ -927,8 +964,31 @@ impl<'a> Est<'a> {
         self.vars
             .iter()
             .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, t)| t.clone())
+            .find(|(n, _, _)| n == name)
+            .map(|(_, t, _)| t.clone())
+    }
+
+    /// The need path of a variable holding (part of) `self`.
+    fn need_path(&self, name: &str) -> Option<Vec<String>> {
+        self.vars
+            .iter()
+            .rev()
+            .find(|(n, _, _)| n == name)
+            .and_then(|(_, _, p)| p.clone())
+    }
+
+    /// Mark `path` (then `fields`) as read: all of it, or only its presence (`has()`).
+    fn mark(&mut self, path: &[String], fields: &[&str], presence: bool) {
+        let full: Vec<&str> = path
+            .iter()
+            .map(String::as_str)
+            .chain(fields.iter().copied())
+            .collect();
+        if presence {
+            self.need.mark_present(&full);
+        } else {
+            self.need.mark(&full);
+        }
     }
 
     fn expr(&mut self, e: &IdedExpr) -> (f64, Ty<'a>) {
@@ -947,8 +1007,10 @@ impl<'a> Est<'a> {
                 if name == "oldSelf" {
                     self.uses_old_self = true;
                 }
-                if (name == "self" || name == "oldSelf") && self.is_root_var(name) {
-                    self.need.mark(&[]);
+                if self.chain == 0 {
+                    if let Some(p) = self.need_path(name) {
+                        self.mark(&p, &[], false);
+                    }
                 }
                 match self.lookup(name) {
                     Some(t) => (1.0, t),
@@ -967,7 +1029,11 @@ impl<'a> Est<'a> {
                     if root == "oldSelf" {
                         self.uses_old_self = true;
                     }
-                    self.need.mark(&fields);
+                    if sel.test {
+                        self.need.mark_present(&fields);
+                    } else {
+                        self.need.mark(&fields);
+                    }
                     self.nodes += fields.len();
                     let mut t = self.lookup(root).unwrap_or(Ty::Dyn(MAX_REQUEST_BYTES));
                     for f in &fields {
@@ -982,7 +1048,22 @@ impl<'a> Est<'a> {
                     let cost = fields.len() as f64 + 1.0;
                     return (cost, if sel.test { Ty::Scalar } else { t });
                 }
+                // A chain on a variable holding part of `self` (a comprehension over a list of
+                // it): only the fields read are needed.
+                let chain = match self_chain_of(e) {
+                    Some((root, fields)) if self.chain == 0 => {
+                        self.need_path(root).map(|p| (p, fields))
+                    }
+                    _ => None,
+                };
+                if let Some((p, fields)) = &chain {
+                    self.mark(p, fields, sel.test);
+                    self.chain += 1;
+                }
                 let (c, t) = self.expr(&sel.operand);
+                if chain.is_some() {
+                    self.chain -= 1;
+                }
                 match t.field(&sel.field) {
                     Ok(ft) => (c + 1.0, if sel.test { Ty::Scalar } else { ft }),
                     Err(msg) => {
@@ -1045,7 +1126,28 @@ impl<'a> Est<'a> {
                 (1.0, Ty::Dyn(MAX_REQUEST_BYTES))
             }
             Expr::Comprehension(c) => {
+                // Over a list taken from `self`: its elements are needed only as far as the
+                // iteration variable is read.
+                let range_path = match self_chain_of(&c.iter_range) {
+                    Some((root, fields)) if self.chain == 0 && c.iter_var2.is_none() => self
+                        .need_path(root)
+                        .map(|p| p.into_iter().chain(fields.iter().map(|f| f.to_string())))
+                        .map(Iterator::collect::<Vec<String>>),
+                    _ => None,
+                };
+                let before = range_path.as_ref().map(|_| self.need.clone());
                 let (rc, rt) = self.expr(&c.iter_range);
+                let elem_path = match (range_path, before) {
+                    (Some(mut p), Some(before)) if matches!(rt, Ty::Schema(n, _) if n.ty == Some(JsonType::Array)) =>
+                    {
+                        self.need = before;
+                        let fields: Vec<&str> = p.iter().map(String::as_str).collect();
+                        self.need.mark_present(&fields);
+                        p.push(LIST_ELEMENTS.to_string());
+                        Some(p)
+                    }
+                    _ => None,
+                };
                 let n = rt.size();
                 let (elem, key) = match &c.iter_var2 {
                     Some(_) => (
@@ -1061,18 +1163,19 @@ impl<'a> Est<'a> {
                 let (ic, it) = self.expr(&c.accu_init);
                 let bind_iter = |s: &mut Self| match &c.iter_var2 {
                     Some(v2) => {
-                        s.vars.push((c.iter_var.clone(), key.clone()));
-                        s.vars.push((v2.clone(), elem.clone()));
+                        s.vars.push((c.iter_var.clone(), key.clone(), None));
+                        s.vars.push((v2.clone(), elem.clone(), None));
                         2
                     }
                     None => {
-                        s.vars.push((c.iter_var.clone(), elem.clone()));
+                        s.vars
+                            .push((c.iter_var.clone(), elem.clone(), elem_path.clone()));
                         1
                     }
                 };
                 // First pass (quiet): how the accumulator grows per iteration.
                 self.quiet += 1;
-                self.vars.push((c.accu_var.clone(), it.clone()));
+                self.vars.push((c.accu_var.clone(), it.clone(), None));
                 let k = bind_iter(self);
                 let (_, st) = self.expr(&c.loop_step);
                 for _ in 0..k {
@@ -1095,7 +1198,7 @@ impl<'a> Est<'a> {
                     }
                     _ => st.clone(),
                 };
-                self.vars.push((c.accu_var.clone(), accu));
+                self.vars.push((c.accu_var.clone(), accu, None));
                 let k = bind_iter(self);
                 let (cc, _) = self.expr(&c.loop_cond);
                 let (sc, _) = self.expr(&c.loop_step);
@@ -1425,9 +1528,10 @@ fn compile_expression(source: &str, self_ty: Ty<'_>) -> Result<Compiled, String>
     let program = env().compile(source).map_err(|e| e.to_string())?;
     let mut est = Est {
         vars: vec![
-            ("self".to_string(), self_ty.clone()),
-            ("oldSelf".to_string(), self_ty),
+            ("self".to_string(), self_ty.clone(), Some(Vec::new())),
+            ("oldSelf".to_string(), self_ty, Some(Vec::new())),
         ],
+        chain: 0,
         errors: Vec::new(),
         quiet: 0,
         uses_old_self: false,
@@ -1868,7 +1972,8 @@ impl RuleWalker {
     }
 
     fn rules(&mut self, n: &Node, v: &Value, old: Option<&Value>, resource: bool) {
-        let type_value = go_quote(&n.type_name);
+        // Only errors show it.
+        let type_value = || go_quote(&n.type_name);
         let self_val = to_val_need(v, n, resource, &n.need);
         let mut ctx = Context::with_env(env().clone());
         ctx.add_variable_as_val("self", self_val);
@@ -1909,7 +2014,7 @@ impl RuleWalker {
             if Instant::now() > self.deadline {
                 self.errs.push(FieldError::invalid_rendered(
                     self.field(),
-                    type_value,
+                    type_value(),
                     "validation failed due to running out of cost budget, no further validation rules will be run",
                 ));
                 self.exhausted = true;
@@ -1924,7 +2029,7 @@ impl RuleWalker {
                 Ok(cel::Value::Bool(false)) => self.failure(n, v, rule, c),
                 Ok(other) => self.errs.push(FieldError::invalid_rendered(
                     self.field(),
-                    type_value.clone(),
+                    type_value(),
                     format!(
                         "rule did not evaluate to a bool (got {}) evaluating rule: {}",
                         other.type_of(),
@@ -1934,7 +2039,7 @@ impl RuleWalker {
                 Err(ExecutionError::NoSuchOverload(_)) => {
                     self.errs.push(FieldError::invalid_rendered(
                         self.field(),
-                        type_value.clone(),
+                        type_value(),
                         format!(
                             "'no such overload': call arguments did not match a supported operator, function or macro signature for rule: {}",
                             rule.error_string()
@@ -1943,7 +2048,7 @@ impl RuleWalker {
                 }
                 Err(e) => self.errs.push(FieldError::invalid_rendered(
                     self.field(),
-                    type_value.clone(),
+                    type_value(),
                     format!("{} evaluating rule: {}", eval_error_text(&e), rule.error_string()),
                 )),
             }
@@ -2253,5 +2358,65 @@ mod tests {
                 r#"openAPIV3Schema.properties[spec].properties[list].items.x-kubernetes-validations[0].rule: Invalid value: "self == oldSelf": oldSelf cannot be used on the uncorrelatable portion of the schema within openAPIV3Schema.properties[spec].properties[list]"#
             ]
         );
+    }
+
+    #[test]
+    fn comprehension_variables_need_only_the_fields_they_read() {
+        let schema = json!({"type": "object", "properties": {"spec": {"type": "object",
+            "x-kubernetes-validations": [
+                {"rule": "self.items.all(i, i.name != '' && (!has(i.env) || i.env.size() < 3))"},
+                {"rule": "!has(self.extra) || self.pairs.exists(p, p.key == 'a')"}],
+            "properties": {
+                "items": {"type": "array", "maxItems": 10, "items": {"type": "object", "properties": {
+                    "name": {"type": "string", "maxLength": 8},
+                    "env": {"type": "array", "maxItems": 5, "items": {"type": "string", "maxLength": 8}},
+                    "big": {"type": "object", "properties": {"x": {"type": "string", "maxLength": 8}}}}}},
+                "pairs": {"type": "array", "maxItems": 10, "items": {"type": "object", "properties": {
+                    "key": {"type": "string", "maxLength": 8}}}},
+                "extra": {"type": "object", "properties": {"deep": {"type": "string", "maxLength": 8}}}}}}});
+        let (n, errs) = compiled(schema);
+        assert!(errs.is_empty(), "{errs:?}");
+        let spec = n.property("spec").unwrap();
+        let fields = |need: &Need| match need {
+            Need::Fields(m) => m.clone(),
+            Need::All => panic!("all of it"),
+        };
+        let top = fields(&spec.need);
+        let item = fields(&fields(&top["items"])[LIST_ELEMENTS]);
+        assert_eq!(item.keys().collect::<Vec<_>>(), ["env", "name"]);
+        assert_eq!(item["name"], Need::All);
+        assert_eq!(item["env"], Need::All);
+        assert_eq!(top["extra"], Need::default(), "has() reads presence only");
+        let pair = fields(&fields(&top["pairs"])[LIST_ELEMENTS]);
+        assert_eq!(pair.keys().collect::<Vec<_>>(), ["key"]);
+
+        let run = |spec: Value| -> Vec<String> {
+            let obj =
+                json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "n"}, "spec": spec});
+            validate(&n, &obj, None)
+                .iter()
+                .map(|e| e.to_string())
+                .collect()
+        };
+        assert!(run(
+            json!({"items": [{"name": "a", "big": {"x": "y"}}, {"name": "b", "env": ["1"]}],
+            "pairs": [{"key": "b"}]})
+        )
+        .is_empty());
+        assert_eq!(
+            run(json!({"items": [{"name": "a", "env": ["1", "2", "3"]}]})),
+            vec!["spec: Invalid value: failed rule: self.items.all(i, i.name != '' && (!has(i.env) || i.env.size() < 3))"]
+        );
+        assert_eq!(
+            run(json!({"items": [], "extra": {}, "pairs": [{"key": "b"}]})),
+            vec!["spec: Invalid value: failed rule: !has(self.extra) || self.pairs.exists(p, p.key == 'a')"]
+        );
+        assert!(
+            run(json!({"items": [], "extra": {"deep": "x"}, "pairs": [{"key": "a"}]})).is_empty()
+        );
+        // Used whole, the element is needed whole.
+        let (n, _) = compiled(rule_schema(json!([{"rule": "self.tags.all(t, t != '')"}])));
+        let top = fields(&n.property("spec").unwrap().need);
+        assert_eq!(fields(&top["tags"])[LIST_ELEMENTS], Need::All);
     }
 }

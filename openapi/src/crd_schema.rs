@@ -56,6 +56,13 @@ impl CustomResourceSchema {
         defaults::apply(&self.root, obj);
     }
 
+    /// Does defaulting add the top-level property `name` when an object lacks it?
+    pub fn defaults_absent(&self, name: &str) -> bool {
+        self.root
+            .property(name)
+            .is_some_and(|p| p.default.is_some())
+    }
+
     /// Drop unknown fields; returns their paths.
     pub fn prune(&self, obj: &mut Value) -> Vec<String> {
         crate::prune(&self.structural, obj)

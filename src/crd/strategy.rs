@@ -65,6 +65,8 @@ pub trait SchemaOps: Send + Sync {
     fn validate(&self, obj: &Value, old: Option<&Value>) -> Vec<FieldError>;
     /// The structural schema (for strict field validation).
     fn structural(&self) -> &Structural;
+    /// Does defaulting add the top-level property `name` when an object lacks it?
+    fn defaults_absent(&self, name: &str) -> bool;
 }
 
 fn leak_columns(cols: &[PrinterColumn]) -> &'static [ColumnDefinition] {
@@ -294,6 +296,16 @@ impl Strategy for CustomResourceStrategy {
 
     fn deprecation_warning(&self) -> Option<&str> {
         self.deprecation_warning.as_deref()
+    }
+
+    fn settled_by_create(&self) -> bool {
+        // Defaulting then pruning is idempotent; of what prepare_for_create changes after it,
+        // only a dropped `status` could be defaulted back.
+        !(self.status
+            && self
+                .schema
+                .as_ref()
+                .is_some_and(|s| s.defaults_absent("status")))
     }
 
     fn scale_paths(&self) -> ScalePaths {

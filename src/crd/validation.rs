@@ -28,6 +28,10 @@ impl SchemaOps for CrdSchemaOps {
     fn structural(&self) -> &kubox_openapi::Structural {
         self.0.structural()
     }
+
+    fn defaults_absent(&self, name: &str) -> bool {
+        self.0.defaults_absent(name)
+    }
 }
 
 /// The schema operations for one version of a CRD (None when it has no schema). Built once per

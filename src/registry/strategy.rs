@@ -112,6 +112,13 @@ pub trait Strategy: Send + Sync {
         false
     }
 
+    /// Is an object as `create_object` leaves it (defaulted, prepared, validated) already what
+    /// reading it back at the storage version gives? Custom resources are defaulted and pruned
+    /// when read; when this holds, the answer to a create skips doing that a second time.
+    fn settled_by_create(&self) -> bool {
+        false
+    }
+
     /// Does a delete return the deleted object (true) or a Status (false)?
     fn return_deleted_object(&self) -> bool {
         false
