@@ -535,7 +535,11 @@ async fn every_namespace_gets_a_default_service_account_and_the_root_ca() {
         let cm = get(&h, &format!("{NS}/{ns}/configmaps/kube-root-ca.crt"))
             .await
             .json();
-        assert_eq!(cm["data"], json!({"ca.crt": ""}), "no serving CA yet: {cm}");
+        assert_eq!(
+            cm["data"],
+            json!({"ca.crt": h.ca_pem()}),
+            "the server's CA: {cm}"
+        );
         assert!(cm["metadata"]["annotations"]["kubernetes.io/description"]
             .as_str()
             .unwrap()
@@ -555,7 +559,7 @@ async fn every_namespace_gets_a_default_service_account_and_the_root_ca() {
     let cm = get(&h, &format!("{NS}/fresh/configmaps/kube-root-ca.crt"))
         .await
         .json();
-    assert_eq!(cm["data"]["ca.crt"], "");
+    assert_eq!(cm["data"]["ca.crt"], h.ca_pem());
     delete(&h, &format!("{NS}/fresh/configmaps/kube-root-ca.crt")).await;
     h.settled().await;
     assert!(exists(&h, &format!("{NS}/fresh/configmaps/kube-root-ca.crt")).await);
@@ -638,7 +642,10 @@ async fn controllers_can_be_switched_off() {
         .start()
         .await
         .unwrap();
-    assert_eq!(h.controllers().running(), [Controller::EventTtl]);
+    assert_eq!(
+        h.controllers().running(),
+        [Controller::ServiceAccountToken, Controller::EventTtl]
+    );
     create_ns(&h, "quiet").await;
     let owner = create(
         &h,

@@ -27,7 +27,12 @@ pub struct Options {
 const LIST_NAMESPACE: &str = "bench-list";
 
 pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()> {
-    println!("## 3. Request throughput and latency (HTTP/1.1 keep-alive, loopback)");
+    let transport = if crate::http::tls() {
+        "over TLS 1.3"
+    } else {
+        "plain HTTP"
+    };
+    println!("## 3. Request throughput and latency (HTTP/1.1 keep-alive, loopback, {transport})");
     println!(
         "  Closed loop: each client has one connection and sends its next request when the last\n  \
          answered. Each phase runs {:?} or {} requests, whichever ends first. create = POST of a\n  \
