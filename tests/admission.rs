@@ -70,6 +70,7 @@ async fn pods_get_the_default_service_account_and_its_token_volume() {
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let p = r.json();
     assert_eq!(p["spec"]["serviceAccountName"], "default");
+    assert_eq!(p["spec"]["serviceAccount"], "default");
     let vol = &p["spec"]["volumes"][0];
     let vname = vol["name"].as_str().unwrap();
     assert!(vname.starts_with("kube-api-access-"), "{vol}");
@@ -523,4 +524,62 @@ async fn policy_eval_error_fails_closed_unless_failure_policy_ignore() {
     .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(post_json(&h, CM, &configmap("a")).await.status, 201);
+}
+
+// --- Figures --------------------------------------------------------------------------------
+
+async fn creates_per_second(h: &ServerHandle, n: usize, prefix: &str) -> f64 {
+    let started = std::time::Instant::now();
+    for i in 0..n {
+        let r = post_json(h, CM, &configmap(&format!("{prefix}-{i}"))).await;
+        assert_eq!(r.status, 201);
+    }
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Cost of admission on the create path (in-process, sequential ConfigMap creates). Run with
+/// `cargo test -p kubox --test admission -- --ignored --nocapture admission_overhead`.
+#[tokio::test]
+#[ignore = "a figure, not a check"]
+async fn admission_overhead() {
+    const N: usize = 3000;
+    let mut none = kubox::admission::AdmissionConfig::default();
+    none.disable_list(&kubox::admission::PLUGINS.join(","))
+        .unwrap();
+    let bare = kubox::Server::builder()
+        .memory()
+        .disable_controller(kubox::Controller::ServiceAccount)
+        .admission(none)
+        .start()
+        .await
+        .unwrap();
+    let bare_rate = creates_per_second(&bare, N, "a").await;
+    let h = server().await;
+    let default_rate = creates_per_second(&h, N, "a").await;
+    policy(
+        &h,
+        json!({"matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                   "operations": ["CREATE"], "resources": ["configmaps"]}]},
+               "validations": [{"expression": "size(object.data) < 10"}]}),
+    )
+    .await;
+    binding(
+        &h,
+        json!({"policyName": "replicas", "validationActions": ["Deny"]}),
+    )
+    .await;
+    let q = json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q"},
+                   "spec": {"hard": {"configmaps": "100000"}}});
+    assert_eq!(
+        post_json(&h, "/api/v1/namespaces/default/resourcequotas", &q)
+            .await
+            .status,
+        201
+    );
+    let configured_rate = creates_per_second(&h, N, "b").await;
+    println!(
+        "ConfigMap creates/s, in-process, sequential: no admission {bare_rate:.0}; \
+         default plugins, nothing configured {default_rate:.0}; \
+         one policy + binding and an object-count quota {configured_rate:.0}"
+    );
 }

@@ -133,11 +133,12 @@ async fn usage(
             let Some(info) = state.registry.snapshot().find_storage(&group, &resource) else {
                 continue;
             };
-            let objs = super::list_prefix(state, &info.collection_prefix(namespace)).await?;
+            let prefix = info.collection_prefix(namespace);
             let n = if group.is_empty() && resource == "pods" {
+                let objs = super::list_prefix(state, &prefix).await?;
                 objs.iter().filter(|p| !pod_terminal(p)).count()
             } else {
-                objs.len()
+                count(state, &prefix).await?
             };
             out.insert(name.clone(), n as f64);
         } else if COMPUTE.iter().any(|(n, _, _)| n == name) {
@@ -154,6 +155,23 @@ async fn usage(
         }
     }
     Ok(out)
+}
+
+/// How many objects are under `prefix`, without reading them: a one-item page and the store's
+/// count of the rest.
+async fn count(state: &ApiState, prefix: &str) -> ApiResult<usize> {
+    let page = state
+        .store
+        .list(
+            prefix,
+            kubox_storage::ListOptions {
+                limit: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| crate::status::from_store(e, &Default::default(), ""))?;
+    Ok(page.items.len() + page.remaining.unwrap_or(0))
 }
 
 #[async_trait]

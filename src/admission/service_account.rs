@@ -45,11 +45,18 @@ impl AdmissionPlugin for ServiceAccount {
         {
             return Ok(());
         }
-        let sa_name = match pod["spec"]["serviceAccountName"].as_str() {
-            Some(n) if !n.is_empty() => n.to_string(),
-            _ => "default".to_string(),
+        let named = |f: &str| {
+            pod["spec"][f]
+                .as_str()
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
         };
+        let sa_name = named("serviceAccountName")
+            .or_else(|| named("serviceAccount"))
+            .unwrap_or_else(|| "default".to_string());
         pod["spec"]["serviceAccountName"] = json!(sa_name);
+        // The deprecated alias, as kube's v1 conversion writes it.
+        pod["spec"]["serviceAccount"] = json!(sa_name);
         if !self.mount_token {
             return Ok(());
         }
