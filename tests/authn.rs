@@ -149,7 +149,26 @@ fn no_credentials(h: &ServerHandle) -> String {
 
 #[tokio::test]
 async fn a_network_request_without_credentials_is_anonymous() {
+    // Under RBAC (the default) anonymous users may not even ask who they are, as on a cluster:
+    // system:basic-user is bound to system:authenticated only.
     let h = Server::builder().memory().start().await.unwrap();
+    let c = client(&no_credentials(&h)).await;
+    let (status, body) = call(&c, Method::POST, SSR, &ssr_body()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("User \"system:anonymous\" cannot create resource \"selfsubjectreviews\""),
+        "{body}"
+    );
+    h.shutdown().await.unwrap();
+    let h = Server::builder()
+        .memory()
+        .authorization_mode(vec![kubox::authz::AuthorizationMode::AlwaysAllow])
+        .start()
+        .await
+        .unwrap();
     let user = whoami(&client(&no_credentials(&h)).await).await;
     assert_eq!(user["username"], "system:anonymous");
     assert_eq!(user["groups"], json!(["system:unauthenticated"]));

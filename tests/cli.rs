@@ -187,7 +187,10 @@ fn the_ca_is_kept_across_restarts_so_an_old_kubeconfig_still_works() {
 #[test]
 fn without_credentials_a_request_is_anonymous_or_401_when_anonymous_auth_is_off() {
     let home = tempfile::tempdir().unwrap();
-    let r = start(home.path(), &["--storage", "memory"]);
+    let r = start(
+        home.path(),
+        &["--storage", "memory", "--authorization-mode", "AlwaysAllow"],
+    );
     let (status, body) = http_as(&r.url, &r.kubeconfig, false, "POST", SSR, SSR_BODY);
     assert!(status.contains("201"), "{status}");
     assert!(body.contains("system:anonymous"), "{body}");

@@ -101,7 +101,10 @@ impl Schemas {
     fn definitions(&self) -> &Map<String, Value> {
         self.definitions.get_or_init(|| {
             match assets::unpack(FULL).map(|mut d| d["definitions"].take()) {
-                Ok(Value::Object(m)) => m,
+                Ok(Value::Object(mut m)) => {
+                    m.values_mut().for_each(metadata_not_required);
+                    m
+                }
                 _ => Map::new(),
             }
         })
@@ -273,11 +276,39 @@ pub(crate) fn to_v2(v: &Value) -> Value {
     }
 }
 
+/// k8s-openapi makes every kind's `metadata` a required field (it is not an `Option` there);
+/// kube-apiserver's documents never require it, and clients that validate against them
+/// (kubectl's client-side validation) refuse objects without it.
+fn metadata_not_required(def: &mut Value) {
+    if def.get("x-kubernetes-group-version-kind").is_none() {
+        return;
+    }
+    if let Some(Value::Array(req)) = def.get_mut("required") {
+        req.retain(|r| r != "metadata");
+        if req.is_empty() {
+            if let Some(m) = def.as_object_mut() {
+                m.remove("required");
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::prune::prune;
+
+    #[test]
+    fn no_kind_requires_metadata_as_kube_apiservers_documents() {
+        let s = Schemas::builtin();
+        let sar = s
+            .definition("io.k8s.api.authorization.v1.SubjectAccessReview")
+            .unwrap();
+        assert_eq!(sar["required"], json!(["spec"]));
+        let cm = s.definition("io.k8s.api.core.v1.ConfigMap").unwrap();
+        assert!(cm.get("required").is_none(), "{:?}", cm.get("required"));
+    }
 
     #[test]
     fn asset_decodes() {

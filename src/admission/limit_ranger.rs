@@ -98,7 +98,11 @@ impl AdmissionPlugin for LimitRanger {
         let mut notes = Vec::new();
         for item in &items {
             for (list, prefix) in container_lists() {
-                let Some(cs) = pod["spec"][list].as_array_mut() else {
+                let Some(cs) = pod
+                    .get_mut("spec")
+                    .and_then(|s| s.get_mut(list))
+                    .and_then(Value::as_array_mut)
+                else {
                     continue;
                 };
                 for c in cs.iter_mut() {

@@ -95,7 +95,11 @@ fn mount_token(pod: &mut Value) {
         }
     });
     for list in ["initContainers", "containers"] {
-        let Some(cs) = pod["spec"][list].as_array_mut() else {
+        let Some(cs) = pod
+            .get_mut("spec")
+            .and_then(|s| s.get_mut(list))
+            .and_then(Value::as_array_mut)
+        else {
             continue;
         };
         for c in cs {

@@ -150,7 +150,8 @@ pub struct Authentication {
 impl Authentication {
     /// Who sent this request? Credentials are tried in order; the first that authenticates
     /// wins. A request with a credential nobody accepts is Unauthorized. Without credentials:
-    /// in process → [`UserInfo::loopback`]; over the network → anonymous if enabled.
+    /// in process → the `UserInfo` the caller put into the request's extensions, else
+    /// [`UserInfo::loopback`]; over the network → anonymous if enabled.
     pub async fn authenticate(
         &self,
         parts: &http::request::Parts,
@@ -167,7 +168,13 @@ impl Authentication {
             return Err(Unauthorized(errors.join(", ")));
         }
         if parts.extensions.get::<Peer>().is_none() {
-            return Ok(UserInfo::loopback());
+            // In process: the caller may act as a user of its choosing (it could as well read
+            // the store directly); otherwise it is the privileged loopback client.
+            return Ok(parts
+                .extensions
+                .get::<UserInfo>()
+                .cloned()
+                .unwrap_or_else(UserInfo::loopback));
         }
         if self.anonymous {
             return Ok(UserInfo::anonymous());
