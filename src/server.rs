@@ -33,8 +33,8 @@ use crate::kubeconfig::Credential;
 use crate::pki::{CertAndKey, Pki, ServingConfig};
 use crate::registry::Registry;
 use crate::status::ApiError;
-use crate::webhook::{NoServiceResolver, ServiceResolver, WebhookClient};
 use crate::tls::TlsServing;
+use crate::webhook::{NoServiceResolver, ServiceResolver, WebhookClient};
 
 /// The user of the kubeconfig kubox writes (as kubeadm's `admin.conf`, in `system:masters`).
 pub const ADMIN_USER: &str = "kubernetes-admin";
