@@ -117,6 +117,40 @@ pub fn load_credentials(path: &Path) -> bool {
     true
 }
 
+/// From now on, authenticate with the bearer `token` over TLS (trusting the CA of the
+/// kubeconfig at `path`) and present no client certificate.
+pub fn use_bearer_token(path: &Path, token: &str) -> Result<()> {
+    use rustls_pki_types::pem::PemObject;
+    let text = std::fs::read_to_string(path)?;
+    let ca = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("certificate-authority-data:"))
+        .and_then(|v| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(v.trim())
+                .ok()
+        })
+        .ok_or("the kubeconfig has no CA")?;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pki_types::CertificateDer::pem_slice_iter(&ca).flatten() {
+        roots.add(c)?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let creds = Credentials {
+        tls: Some(Arc::new(cfg)),
+        token: Some(token.to_string()),
+    };
+    if let Ok(mut c) = CREDENTIALS.write() {
+        *c = Some(creds);
+    }
+    Ok(())
+}
+
 /// One keep-alive connection to the server.
 pub struct Conn {
     sender: SendRequest<Full<Bytes>>,

@@ -109,6 +109,11 @@ pub struct Kubox {
 impl Kubox {
     /// Spawn on a free loopback port and wait until `/readyz` answers 200.
     pub fn start(bin: &Path, storage: Storage) -> Result<Kubox> {
+        Kubox::start_with(bin, storage, &[])
+    }
+
+    /// Like [`Kubox::start`], with more `kubox serve` flags.
+    pub fn start_with(bin: &Path, storage: Storage, extra: &[String]) -> Result<Kubox> {
         let dir = tempfile::Builder::new().prefix("kubox-bench-").tempdir()?;
         // Pick a free port; the tiny window before kubox binds it again is harmless here.
         let addr = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
@@ -122,6 +127,7 @@ impl Kubox {
         }
         let mut child = command
             .args(["--storage", storage.name()])
+            .args(extra)
             .arg("--listen")
             .arg(addr.to_string())
             .arg("--data-dir")
@@ -166,6 +172,10 @@ impl Kubox {
         // The line is printed right after start() returns, so it is there by now or very soon.
         kubox.serving_line_after = serving.recv_timeout(Duration::from_secs(2)).ok();
         Ok(kubox)
+    }
+
+    pub fn kubeconfig(&self) -> std::path::PathBuf {
+        self.dir.path().join("kubeconfig")
     }
 
     pub fn addr(&self) -> SocketAddr {

@@ -6,6 +6,7 @@
 //! per measurement, and sends traffic only to 127.0.0.1. Every loop is bounded by a request count
 //! and a time limit. The report goes to stdout, progress to stderr.
 
+mod chain;
 mod http;
 mod kubox;
 mod load;
@@ -32,6 +33,8 @@ enum Section {
     Memory,
     Throughput,
     Watch,
+    /// The secure handler chain's cost (not in the default report).
+    Chain,
 }
 
 /// Load generator and performance report for kubox.
@@ -165,6 +168,20 @@ async fn run(cli: Cli, threads: usize) -> Result<()> {
                         watchers: cli.watchers.clone(),
                         events: cli.watch_events,
                         rate: cli.watch_rate.clamp(0.1, 10_000.0),
+                    },
+                )
+                .await?
+            }
+            Section::Chain => {
+                chain::run(
+                    &bin,
+                    storages.first().copied().unwrap_or(Storage::Memory),
+                    &chain::Options {
+                        clients: cli.clients.iter().copied().max().unwrap_or(64),
+                        phase_time: Duration::from_secs_f64(cli.phase_secs.clamp(0.1, 60.0)),
+                        max_ops: cli.max_ops,
+                        runs: 2,
+                        bindings: 1000,
                     },
                 )
                 .await?

@@ -35,6 +35,15 @@ pub struct Target {
 impl Target {
     /// Start (or connect to) a server for one scenario.
     pub async fn start(backend: Backend) -> Target {
+        Target::start_with(backend, |b| b).await
+    }
+
+    /// Like [`Target::start`], with the kubox builder adjusted by `configure` (static tokens,
+    /// authorization modes…) when this target starts its own server.
+    pub async fn start_with(
+        backend: Backend,
+        configure: impl FnOnce(kubox::ServerBuilder) -> kubox::ServerBuilder,
+    ) -> Target {
         let dir = tempfile::tempdir().expect("tempdir");
         let namespace = format!("conf-{}", std::process::id() as u64 * 1000 + rand_suffix());
         if let Ok(existing) = std::env::var("KUBOX_CONFORMANCE_KUBECONFIG") {
@@ -51,6 +60,7 @@ impl Target {
             Backend::Memory => builder.memory(),
             Backend::Sled => builder.sled(dir.path().join("db")),
         };
+        let builder = configure(builder);
         let server = builder.start().await.expect("kubox starts");
         Target {
             kubeconfig,
