@@ -481,6 +481,28 @@ impl std::fmt::Debug for Expression {
 }
 
 impl Expression {
+    /// Compile `source` once per process: later calls with the same source share the program
+    /// (admission policies and match conditions are read per request, their expressions rarely
+    /// change). The cache is bounded; when full it starts again.
+    pub fn cached(source: &str) -> Result<std::sync::Arc<Expression>, String> {
+        use std::collections::HashMap;
+        use std::sync::{Arc, Mutex, OnceLock};
+        const MAX: usize = 4096;
+        static CACHE: OnceLock<Mutex<HashMap<String, Arc<Expression>>>> = OnceLock::new();
+        let cache = CACHE.get_or_init(Default::default);
+        if let Some(e) = cache.lock().ok().and_then(|c| c.get(source).cloned()) {
+            return Ok(e);
+        }
+        let e = Arc::new(Expression::compile(source)?);
+        if let Ok(mut c) = cache.lock() {
+            if c.len() >= MAX {
+                c.clear();
+            }
+            c.insert(source.to_string(), e.clone());
+        }
+        Ok(e)
+    }
+
     /// Compile `source`; Err carries the compiler's message.
     pub fn compile(source: &str) -> Result<Expression, String> {
         let program = env().compile(source).map_err(|e| e.to_string())?;
@@ -2114,6 +2136,23 @@ impl RuleWalker {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn cached_expressions_are_compiled_once_and_evaluate_like_fresh_ones() {
+        let src = "object.spec.replicas <= params.max";
+        let a = Expression::cached(src).unwrap();
+        let b = Expression::cached(src).unwrap();
+        assert!(std::sync::Arc::ptr_eq(&a, &b));
+        let obj = json!({"spec": {"replicas": 3}});
+        let params = json!({"max": 2});
+        let vars = [("object", &obj), ("params", &params)];
+        assert_eq!(a.eval(&vars).unwrap(), json!(false));
+        assert_eq!(
+            Expression::compile(src).unwrap().eval(&vars).unwrap(),
+            json!(false)
+        );
+        assert!(Expression::cached("object.").is_err());
+    }
 
     fn compiled(schema: Value) -> (Node, Vec<String>) {
         let mut n = Node::parse(&schema);

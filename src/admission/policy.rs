@@ -37,7 +37,7 @@ struct Failure {
 
 /// Evaluate an expression; Err carries kube-style text for the failure.
 fn eval(src: &str, vars: &[(&str, &Value)]) -> Result<Value, String> {
-    let e = Expression::compile(src)
+    let e = Expression::cached(src)
         .map_err(|e| format!("compilation failed for expression '{src}': {e}"))?;
     e.eval(vars)
         .map_err(|e| format!("expression '{src}' resulted in error: {e}"))

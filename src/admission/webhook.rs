@@ -191,7 +191,7 @@ fn conditions_hold(h: &Value, a: &Attributes, request: &Value) -> Result<bool, S
     let old = a.old_object.clone().unwrap_or(Value::Null);
     for c in h["matchConditions"].as_array().into_iter().flatten() {
         let src = c["expression"].as_str().unwrap_or_default();
-        let e = kubox_openapi::Expression::compile(src).map_err(|e| {
+        let e = kubox_openapi::Expression::cached(src).map_err(|e| {
             format!(
                 "compilation failed for match condition {:?}: {e}",
                 c["name"]
