@@ -15,7 +15,6 @@
 //! extensions (the loopback identity when there is none). Every response carries the
 //! `Audit-ID` header.
 
-use std::convert::Infallible;
 use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -24,10 +23,10 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, Response};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use tower::{Layer, Service, ServiceExt};
+use tower::ServiceExt;
 
 use crate::authn::UserInfo;
-use crate::body::Body;
+use crate::chain::{BoxFuture, Filter, Next};
 use crate::request_info::RequestInfo;
 
 /// How much of a request is logged.
@@ -270,34 +269,17 @@ impl AuditSink {
     }
 }
 
-/// The audit layer of the chain.
+/// The audit filter of the chain.
 #[derive(Clone)]
-pub struct AuditLayer {
+pub struct AuditFilter {
     sink: Option<Arc<AuditSink>>,
 }
 
-impl AuditLayer {
-    /// A layer writing to `sink` (None: only the `Audit-ID` header).
+impl AuditFilter {
+    /// A filter writing to `sink` (None: only the `Audit-ID` header).
     pub fn new(sink: Option<Arc<AuditSink>>) -> Self {
-        AuditLayer { sink }
+        AuditFilter { sink }
     }
-}
-
-impl<S> Layer<S> for AuditLayer {
-    type Service = Audit<S>;
-    fn layer(&self, inner: S) -> Audit<S> {
-        Audit {
-            inner,
-            sink: self.sink.clone(),
-        }
-    }
-}
-
-/// The audit service (see [`AuditLayer`]).
-#[derive(Clone)]
-pub struct Audit<S> {
-    inner: S,
-    sink: Option<Arc<AuditSink>>,
 }
 
 fn now() -> String {
@@ -308,30 +290,8 @@ fn body_json(bytes: &[u8]) -> Option<Value> {
     serde_json::from_slice(bytes).ok()
 }
 
-type BoxFuture =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response<Body>, Infallible>> + Send>>;
-
-impl<S> Service<Request<Bytes>> for Audit<S>
-where
-    S: Service<Request<Bytes>, Response = Response<Body>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response<Body>;
-    type Error = Infallible;
-    type Future = BoxFuture;
-
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<Bytes>) -> BoxFuture {
-        let inner = self.inner.clone();
+impl Filter for AuditFilter {
+    fn call(&self, req: Request<Bytes>, next: Next) -> BoxFuture {
         let sink = self.sink.clone();
         Box::pin(async move {
             let audit_id = uuid::Uuid::new_v4().to_string();
@@ -399,7 +359,7 @@ where
                 }
             }
             let (resp, annotations) =
-                crate::admission::policy::audit::collect(inner.oneshot(req)).await;
+                crate::admission::policy::audit::collect(next.oneshot(req)).await;
             let mut resp = match resp {
                 Ok(r) => r,
                 Err(e) => match e {},

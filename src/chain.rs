@@ -1,4 +1,5 @@
-//! The handler chain: every cross-cutting filter as a tower layer, built in ONE function.
+//! The handler chain: every cross-cutting filter a [`Filter`] (one tower layer each, through
+//! [`filter`]), built in ONE function.
 //!
 //! Order (outermost first): catch-panic → trace → request-info → max-in-flight →
 //! authentication (`authn/layer.rs`) → audit (`audit.rs`, logs the authenticated user) →
@@ -20,9 +21,10 @@ use tower::util::BoxCloneSyncService;
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 
 use crate::api::{route, ApiState};
-use crate::authn::impersonation::ImpersonationLayer;
-use crate::authn::layer::AuthenticationLayer;
-use crate::authz::layer::AuthorizationLayer;
+use crate::audit::AuditFilter;
+use crate::authn::impersonation::ImpersonationFilter;
+use crate::authn::layer::AuthenticationFilter;
+use crate::authz::layer::AuthorizationFilter;
 use crate::body::{error_response, Body};
 use crate::request_info::RequestInfo;
 use crate::status::ApiError;
@@ -30,7 +32,8 @@ use crate::status::ApiError;
 /// The whole API as one service over fully-read requests.
 pub type ApiService = BoxCloneSyncService<Request<Bytes>, Response<Body>, Infallible>;
 
-type BoxFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+/// What a [`Filter`] answers with.
+pub type BoxFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
 
 /// Limits on concurrent requests (kube-apiserver's --max-requests-inflight defaults).
 #[derive(Debug, Clone, Copy)]
@@ -52,8 +55,8 @@ impl Default for InFlightLimits {
 
 /// Build the chain around the router.
 pub fn build(state: Arc<ApiState>, limits: InFlightLimits) -> ApiService {
-    let authentication = AuthenticationLayer::new(state.authentication.clone());
-    let impersonation = ImpersonationLayer::new(state.authorizer.clone());
+    let authentication = AuthenticationFilter::new(state.authentication.clone());
+    let impersonation = ImpersonationFilter::new(state.authorizer.clone());
     let authorizer = state.authorizer.clone();
     let audit = state.audit.clone();
     let router = tower::service_fn(move |req: Request<Bytes>| {
@@ -61,58 +64,87 @@ pub fn build(state: Arc<ApiState>, limits: InFlightLimits) -> ApiService {
         async move { Ok::<_, Infallible>(route(state, req).await) }
     });
     let svc = ServiceBuilder::new()
-        .layer(CatchPanicLayer)
-        .layer(TraceLayer)
-        .layer(RequestInfoLayer)
-        .layer(MaxInFlightLayer::new(limits))
-        .layer(authentication)
-        .layer(crate::audit::AuditLayer::new(audit))
-        .layer(impersonation)
-        .layer(AuthorizationLayer::new(authorizer))
+        .layer(filter(CatchPanic))
+        .layer(filter(Trace))
+        .layer(filter(RequestInfoFilter))
+        .layer(filter(MaxInFlight::new(limits)))
+        .layer(filter(authentication))
+        .layer(filter(AuditFilter::new(audit)))
+        .layer(filter(impersonation))
+        .layer(filter(AuthorizationFilter::new(authorizer)))
         .service(router);
     BoxCloneSyncService::new(svc)
 }
 
-macro_rules! simple_layer {
-    ($layer:ident, $svc:ident) => {
-        #[derive(Clone, Copy, Debug, Default)]
-        struct $layer;
-        impl<S> Layer<S> for $layer {
-            type Service = $svc<S>;
-            fn layer(&self, inner: S) -> $svc<S> {
-                $svc { inner }
-            }
-        }
-        #[derive(Clone)]
-        struct $svc<S> {
-            inner: S,
-        }
-    };
+/// The rest of the chain, as a [`Filter`] sees it.
+pub type Next = ApiService;
+
+/// One cross-cutting step of the chain: it sees the request and either answers it or passes it
+/// on to `next` (usually with `next.oneshot(req)`). Every filter of the chain is one of these, so
+/// each file holds only its logic; [`filter`] makes it a tower layer.
+pub trait Filter: Clone + Send + Sync + 'static {
+    /// Handle `req`.
+    fn call(&self, req: Request<Bytes>, next: Next) -> BoxFuture;
 }
 
-simple_layer!(CatchPanicLayer, CatchPanic);
+/// The tower layer of a [`Filter`].
+pub fn filter<F: Filter>(f: F) -> FilterLayer<F> {
+    FilterLayer(f)
+}
 
-/// A panic while handling one request becomes a 500 Status; the server keeps running.
-impl<S> Service<Request<Bytes>> for CatchPanic<S>
+/// See [`filter`].
+#[derive(Clone)]
+pub struct FilterLayer<F>(F);
+
+impl<F, S> Layer<S> for FilterLayer<F>
 where
+    F: Filter,
     S: Service<Request<Bytes>, Response = Response<Body>, Error = Infallible>
         + Clone
         + Send
+        + Sync
         + 'static,
     S::Future: Send + 'static,
 {
+    type Service = FilterService<F>;
+    fn layer(&self, inner: S) -> FilterService<F> {
+        FilterService {
+            filter: self.0.clone(),
+            next: BoxCloneSyncService::new(inner),
+        }
+    }
+}
+
+/// A [`Filter`] in front of the rest of the chain.
+#[derive(Clone)]
+pub struct FilterService<F> {
+    filter: F,
+    next: Next,
+}
+
+impl<F: Filter> Service<Request<Bytes>> for FilterService<F> {
     type Response = Response<Body>;
     type Error = Infallible;
     type Future = BoxFuture;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // The filter drives `next` to readiness itself (`oneshot`).
+        Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, req: Request<Bytes>) -> BoxFuture {
-        let inner = self.inner.clone();
+        self.filter.call(req, self.next.clone())
+    }
+}
+
+/// A panic while handling one request becomes a 500 Status; the server keeps running.
+#[derive(Clone, Copy)]
+struct CatchPanic;
+
+impl Filter for CatchPanic {
+    fn call(&self, req: Request<Bytes>, next: Next) -> BoxFuture {
         Box::pin(async move {
-            match AssertUnwindSafe(inner.oneshot(req)).catch_unwind().await {
+            match AssertUnwindSafe(next.oneshot(req)).catch_unwind().await {
                 Ok(r) => r,
                 Err(panic) => {
                     let msg = panic
@@ -129,113 +161,57 @@ where
     }
 }
 
-simple_layer!(TraceLayer, Trace);
-
 /// One debug line per request with its status and duration.
-impl<S> Service<Request<Bytes>> for Trace<S>
-where
-    S: Service<Request<Bytes>, Response = Response<Body>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response<Body>;
-    type Error = Infallible;
-    type Future = BoxFuture;
+#[derive(Clone, Copy)]
+struct Trace;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<Bytes>) -> BoxFuture {
+impl Filter for Trace {
+    fn call(&self, req: Request<Bytes>, next: Next) -> BoxFuture {
         let method = req.method().clone();
         let uri = req.uri().clone();
         let start = std::time::Instant::now();
-        let fut = self.inner.call(req);
         Box::pin(async move {
-            let resp = fut.await?;
+            let resp = next.oneshot(req).await?;
             tracing::debug!(%method, %uri, status = resp.status().as_u16(), elapsed_us = start.elapsed().as_micros() as u64, "request");
             Ok(resp)
         })
     }
 }
 
-simple_layer!(RequestInfoLayer, RequestInfoService);
-
 /// Parse the request line once into a [`RequestInfo`] extension.
-impl<S> Service<Request<Bytes>> for RequestInfoService<S>
-where
-    S: Service<Request<Bytes>, Response = Response<Body>, Error = Infallible>,
-{
-    type Response = Response<Body>;
-    type Error = Infallible;
-    type Future = S::Future;
+#[derive(Clone, Copy)]
+struct RequestInfoFilter;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<Bytes>) -> S::Future {
+impl Filter for RequestInfoFilter {
+    fn call(&self, mut req: Request<Bytes>, next: Next) -> BoxFuture {
         let info = RequestInfo::parse(
             req.method(),
             req.uri().path(),
             req.uri().query().unwrap_or_default(),
         );
         req.extensions_mut().insert(info);
-        self.inner.call(req)
+        Box::pin(next.oneshot(req))
     }
 }
 
 /// Reject requests beyond the in-flight limits with 429, as kube-apiserver's max-in-flight filter.
 #[derive(Clone)]
-struct MaxInFlightLayer {
+struct MaxInFlight {
     readonly: Arc<Semaphore>,
     mutating: Arc<Semaphore>,
 }
 
-impl MaxInFlightLayer {
+impl MaxInFlight {
     fn new(l: InFlightLimits) -> Self {
-        MaxInFlightLayer {
+        MaxInFlight {
             readonly: Arc::new(Semaphore::new(l.readonly)),
             mutating: Arc::new(Semaphore::new(l.mutating)),
         }
     }
 }
 
-impl<S> Layer<S> for MaxInFlightLayer {
-    type Service = MaxInFlight<S>;
-    fn layer(&self, inner: S) -> MaxInFlight<S> {
-        MaxInFlight {
-            inner,
-            limits: self.clone(),
-        }
-    }
-}
-
-#[derive(Clone)]
-struct MaxInFlight<S> {
-    inner: S,
-    limits: MaxInFlightLayer,
-}
-
-impl<S> Service<Request<Bytes>> for MaxInFlight<S>
-where
-    S: Service<Request<Bytes>, Response = Response<Body>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response<Body>;
-    type Error = Infallible;
-    type Future = BoxFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<Bytes>) -> BoxFuture {
+impl Filter for MaxInFlight {
+    fn call(&self, req: Request<Bytes>, next: Next) -> BoxFuture {
         let verb = req
             .extensions()
             .get::<RequestInfo>()
@@ -243,12 +219,10 @@ where
             .unwrap_or_default();
         let long_running = verb == "watch";
         let sem = match verb.as_str() {
-            "create" | "update" | "patch" | "delete" | "deletecollection" => {
-                self.limits.mutating.clone()
-            }
-            _ => self.limits.readonly.clone(),
+            "create" | "update" | "patch" | "delete" | "deletecollection" => self.mutating.clone(),
+            _ => self.readonly.clone(),
         };
-        let fut = self.inner.clone().oneshot(req);
+        let fut = next.oneshot(req);
         Box::pin(async move {
             if long_running {
                 return fut.await;

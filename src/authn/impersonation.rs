@@ -3,25 +3,20 @@
 //! allowed the `impersonate` verb on each requested user (or ServiceAccount), group, uid and
 //! extra; the request then goes on as the impersonated user. As kube-apiserver's filter.
 
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, Response};
-use tower::{Layer, Service, ServiceExt};
+use http::{HeaderMap, Request};
+use tower::ServiceExt;
 
 use super::{
     service_account_namespace_group, UserInfo, ANONYMOUS, AUTHENTICATED, SERVICE_ACCOUNTS,
     SERVICE_ACCOUNT_PREFIX, UNAUTHENTICATED,
 };
 use crate::authz::{Attributes, Authorizer, Decision};
-use crate::body::{error_response, Body};
+use crate::body::error_response;
+use crate::chain::{BoxFuture, Filter, Next};
 use crate::status::{ApiError, GroupResource};
-
-type BoxFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
 
 const USER: &str = "impersonate-user";
 const GROUP: &str = "impersonate-group";
@@ -30,32 +25,15 @@ const EXTRA_PREFIX: &str = "impersonate-extra-";
 
 /// Switches the request's user to the impersonated one, when allowed.
 #[derive(Clone)]
-pub struct ImpersonationLayer {
+pub struct ImpersonationFilter {
     authorizer: Arc<dyn Authorizer>,
 }
 
-impl ImpersonationLayer {
+impl ImpersonationFilter {
     /// Impersonation checked by `authorizer`.
     pub fn new(authorizer: Arc<dyn Authorizer>) -> Self {
-        ImpersonationLayer { authorizer }
+        ImpersonationFilter { authorizer }
     }
-}
-
-impl<S> Layer<S> for ImpersonationLayer {
-    type Service = Impersonation<S>;
-    fn layer(&self, inner: S) -> Impersonation<S> {
-        Impersonation {
-            inner,
-            authorizer: self.authorizer.clone(),
-        }
-    }
-}
-
-/// See [`ImpersonationLayer`].
-#[derive(Clone)]
-pub struct Impersonation<S> {
-    inner: S,
-    authorizer: Arc<dyn Authorizer>,
 }
 
 /// One thing asked for: (API group, resource, subresource, namespace, name).
@@ -250,24 +228,8 @@ fn check(
     Ok(())
 }
 
-impl<S> Service<Request<Bytes>> for Impersonation<S>
-where
-    S: Service<Request<Bytes>, Response = Response<Body>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response<Body>;
-    type Error = Infallible;
-    type Future = BoxFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<Bytes>) -> BoxFuture {
-        let inner = self.inner.clone();
+impl Filter for ImpersonationFilter {
+    fn call(&self, mut req: Request<Bytes>, next: Next) -> BoxFuture {
         let decided = requested(req.headers()).and_then(|r| {
             let Some((user, wanted)) = r else {
                 return Ok(None);
@@ -298,7 +260,7 @@ where
                     }
                     req.extensions_mut().insert(user);
                 }
-                Box::pin(inner.oneshot(req))
+                Box::pin(next.oneshot(req))
             }
         }
     }

@@ -5,67 +5,33 @@
 //! The user comes from the request's extensions (put there by authentication); a request
 //! without one is an in-process request and runs as [`UserInfo::loopback`].
 
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{Request, Response};
-use tower::{Layer, Service};
+use http::Request;
+use tower::ServiceExt;
 
 use super::{forbidden, Attributes, Authorizer, Decision};
 use crate::authn::UserInfo;
-use crate::body::{error_response, Body};
+use crate::body::error_response;
+use crate::chain::{BoxFuture, Filter, Next};
 use crate::request_info::RequestInfo;
 
 /// Authorize every request with `authorizer`.
 #[derive(Clone)]
-pub struct AuthorizationLayer {
+pub struct AuthorizationFilter {
     authorizer: Arc<dyn Authorizer>,
 }
 
-impl AuthorizationLayer {
-    /// A layer asking `authorizer`.
+impl AuthorizationFilter {
+    /// A filter asking `authorizer`.
     pub fn new(authorizer: Arc<dyn Authorizer>) -> Self {
-        AuthorizationLayer { authorizer }
+        AuthorizationFilter { authorizer }
     }
 }
 
-impl<S> Layer<S> for AuthorizationLayer {
-    type Service = Authorization<S>;
-    fn layer(&self, inner: S) -> Authorization<S> {
-        Authorization {
-            inner,
-            authorizer: self.authorizer.clone(),
-        }
-    }
-}
-
-/// The service [`AuthorizationLayer`] wraps around the router.
-#[derive(Clone)]
-pub struct Authorization<S> {
-    inner: S,
-    authorizer: Arc<dyn Authorizer>,
-}
-
-type BoxFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
-
-impl<S> Service<Request<Bytes>> for Authorization<S>
-where
-    S: Service<Request<Bytes>, Response = Response<Body>, Error = Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = Response<Body>;
-    type Error = Infallible;
-    type Future = BoxFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<Bytes>) -> BoxFuture {
+impl Filter for AuthorizationFilter {
+    fn call(&self, mut req: Request<Bytes>, next: Next) -> BoxFuture {
         if req.extensions().get::<UserInfo>().is_none() {
             req.extensions_mut().insert(UserInfo::loopback());
         }
@@ -99,7 +65,7 @@ where
         };
         match refused {
             Some(err) => Box::pin(async move { Ok(error_response(&err)) }),
-            None => Box::pin(self.inner.call(req)),
+            None => Box::pin(next.oneshot(req)),
         }
     }
 }
