@@ -85,6 +85,7 @@ async fn non_resource_request(
             &crate::version::info(),
         )),
         "/healthz" | "/livez" | "/readyz" => Ok(crate::health::check(
+            state,
             path,
             req.uri().query().unwrap_or_default(),
         )),
@@ -92,7 +93,7 @@ async fn non_resource_request(
             || p.starts_with("/livez/")
             || p.starts_with("/readyz/") =>
         {
-            Ok(crate::health::check(p, ""))
+            Ok(crate::health::check(state, p, ""))
         }
         "/openapi/v2" | "/swagger-2.0.0.pb-v1" => Ok(crate::openapi_v2::serve(
             &state.registry.snapshot(),

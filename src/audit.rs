@@ -120,7 +120,7 @@ impl Default for Policy {
 impl Policy {
     /// Parse a policy document (YAML or JSON).
     pub fn parse(text: &str) -> Result<Policy, String> {
-        let v: Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+        let v: Value = crate::encoding::from_yaml(text.as_bytes())?;
         if v["kind"] != json!("Policy") {
             return Err("an audit policy must have kind: Policy".into());
         }
@@ -245,13 +245,7 @@ impl std::fmt::Debug for AuditSink {
 impl AuditSink {
     /// Append events to the file at `path` (created if missing).
     pub fn open(path: &Path, policy: Policy) -> std::io::Result<AuditSink> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)?;
-        }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
+        let file = crate::files::append_private(path).map_err(std::io::Error::other)?;
         Ok(AuditSink {
             policy,
             out: Mutex::new(Box::new(file)),

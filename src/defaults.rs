@@ -237,7 +237,10 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
                 }
             }
         }
-        ("", "Secret") => set_default(obj, "type", json!("Opaque")),
+        ("", "Secret") => {
+            set_default(obj, "type", json!("Opaque"));
+            merge_string_data(obj);
+        }
         ("autoscaling", "HorizontalPodAutoscaler")
             if spec_present && obj["apiVersion"] == json!("autoscaling/v2") =>
         {
@@ -255,6 +258,28 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
     if let Some(m) = obj.as_object_mut() {
         if m.get("metadata").is_none() {
             m.insert("metadata".into(), Value::Object(Map::new()));
+        }
+    }
+}
+
+/// A Secret's write-only `stringData` goes into `data`, base64-encoded, each key overriding
+/// the one in `data` (kube's conversion from v1): it is never stored.
+fn merge_string_data(secret: &mut Value) {
+    use base64::Engine;
+    let Some(Value::Object(string_data)) =
+        secret.as_object_mut().and_then(|m| m.remove("stringData"))
+    else {
+        return;
+    };
+    if !secret["data"].is_object() {
+        secret["data"] = json!({});
+    }
+    if let Some(data) = secret["data"].as_object_mut() {
+        for (k, v) in string_data {
+            if let Some(text) = v.as_str() {
+                let encoded = base64::engine::general_purpose::STANDARD.encode(text);
+                data.insert(k, Value::String(encoded));
+            }
         }
     }
 }

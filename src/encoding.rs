@@ -137,8 +137,39 @@ pub fn content_format(headers: &HeaderMap) -> ApiResult<InFormat> {
     }
 }
 
+/// Parse YAML text, after a linear pre-scan refused flow collections nested deeper than
+/// [`kubox_apimachinery::yaml::MAX_FLOW_DEPTH`] (which the parser handles in quadratic time).
+pub fn from_yaml<T: serde::de::DeserializeOwned>(text: &[u8]) -> Result<T, String> {
+    kubox_apimachinery::yaml::check_flow_depth(text, kubox_apimachinery::yaml::MAX_FLOW_DEPTH)
+        .map_err(|e| e.to_string())?;
+    serde_yaml::from_slice(text).map_err(|e| e.to_string())
+}
+
+/// Bodies from this size on are decoded off the async worker (see [`cpu_heavy`]).
+pub(crate) const LARGE_BODY: usize = 64 * 1024;
+
+/// Run CPU-heavy work of one request without holding up the others: on a multi-threaded
+/// runtime the worker first hands its other tasks to another thread (`block_in_place`); on a
+/// current-thread runtime (a `#[tokio::test]`) it simply runs.
+pub fn cpu_heavy<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
+}
+
 /// Decode a request body into a JSON tree. Malformed input is a 400.
 pub fn decode_body(body: &[u8], format: InFormat) -> ApiResult<Value> {
+    if body.len() >= LARGE_BODY {
+        cpu_heavy(|| decode_body_here(body, format))
+    } else {
+        decode_body_here(body, format)
+    }
+}
+
+fn decode_body_here(body: &[u8], format: InFormat) -> ApiResult<Value> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request(
             "the request body is empty; an object is required",
@@ -148,7 +179,7 @@ pub fn decode_body(body: &[u8], format: InFormat) -> ApiResult<Value> {
         InFormat::Json => serde_json::from_slice(body).map_err(|e| {
             ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
         })?,
-        InFormat::Yaml => serde_yaml::from_slice(body).map_err(|e| {
+        InFormat::Yaml => from_yaml(body).map_err(|e| {
             ApiError::bad_request(format!("error converting YAML to JSON: yaml: {e}"))
         })?,
         InFormat::Protobuf => kubox_apimachinery::protobuf::decode_object(body)

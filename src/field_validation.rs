@@ -73,7 +73,7 @@ pub fn check_body(
     if directive != Directive::Ignore {
         let doc: Option<OrderedValue> = match format {
             InFormat::Json => serde_json::from_slice(&ctx.body).ok(),
-            InFormat::Yaml => serde_yaml::from_slice(&ctx.body).ok(),
+            InFormat::Yaml => crate::encoding::from_yaml(&ctx.body).ok(),
             // Protobuf has no strict decoding: unknown fields are dropped silently.
             InFormat::Protobuf => None,
         };

@@ -218,6 +218,9 @@ fn list_options(ctx: &Ctx) -> ApiResult<(ListOptions, Option<usize>)> {
     let rv = parse_resource_version(rv_str)?;
     let rv_match = q.str("resourceVersionMatch");
     let limit = q.int("limit")?.filter(|l| *l > 0).map(|l| l as usize);
+    // Not used by a list, but decoded as kube decodes ListOptions: a malformed or
+    // out-of-range value is a 400.
+    q.int("timeoutSeconds")?;
     let cont = q
         .get("continue")
         .filter(|c| !c.is_empty())
@@ -511,6 +514,7 @@ pub async fn create(ctx: Ctx) -> ApiResult<Response<Body>> {
         return Err(ApiError::method_not_supported(&ctx.gr(), "create"));
     }
     let format = encoding::content_format(&ctx.headers)?;
+    ctx.query.validate_write_options("CreateOptions", None)?;
     let directive = field_validation::directive(&ctx.query, "CreateOptions")?;
     let mut obj = encoding::decode_body(&ctx.body, format)?;
     check_type(&ctx.info, &mut obj)?;
@@ -518,7 +522,7 @@ pub async fn create(ctx: Ctx) -> ApiResult<Response<Body>> {
     if crate::reviews::is_virtual(&ctx.info.group, &ctx.info.resource) {
         return crate::reviews::create(&ctx, obj).await;
     }
-    let dry_run = ctx.query.dry_run()?;
+    let dry_run = ctx.query.dry_run("CreateOptions")?;
     let obj = create_object(&ctx, obj, dry_run).await?;
     if ctx.info.strategy.settled_by_create()
         && ctx.info.api_version() == ctx.info.storage_api_version
@@ -640,6 +644,7 @@ pub async fn update(ctx: Ctx) -> ApiResult<Response<Body>> {
         return Err(ApiError::method_not_supported(&ctx.gr(), "update"));
     }
     let format = encoding::content_format(&ctx.headers)?;
+    ctx.query.validate_write_options("UpdateOptions", None)?;
     let directive = field_validation::directive(&ctx.query, "UpdateOptions")?;
     let mut obj = encoding::decode_body(&ctx.body, format)?;
     check_type(&ctx.info, &mut obj)?;
@@ -653,7 +658,7 @@ pub async fn update(ctx: Ctx) -> ApiResult<Response<Body>> {
             ctx.req.name
         )));
     }
-    let dry_run = ctx.query.dry_run()?;
+    let dry_run = ctx.query.dry_run("UpdateOptions")?;
     let expected = parse_resource_version(
         obj["metadata"]["resourceVersion"]
             .as_str()
@@ -867,7 +872,7 @@ pub async fn delete(ctx: Ctx) -> ApiResult<Response<Body>> {
         return Err(ApiError::method_not_supported(&ctx.gr(), "delete"));
     }
     let opts = delete_options(&ctx)?;
-    let dry_run = ctx.query.dry_run()?
+    let dry_run = ctx.query.dry_run("DeleteOptions")?
         || opts["dryRun"]
             .as_array()
             .is_some_and(|a| a.contains(&json!("All")));
@@ -1059,7 +1064,7 @@ pub async fn delete_collection(ctx: Ctx) -> ApiResult<Response<Body>> {
     }
     let filter = Filter::from_query(&ctx.query, &ctx.info)?;
     let opts = delete_options(&ctx)?;
-    let dry_run = ctx.query.dry_run()?;
+    let dry_run = ctx.query.dry_run("DeleteOptions")?;
     let (list_opts, _) = list_options(&ctx)?;
     let page = list_page(&ctx, &filter, list_opts, None, false).await?;
     let mut deleted = Vec::new();

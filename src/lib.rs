@@ -19,9 +19,11 @@ pub mod api;
 pub mod audit;
 pub mod authn;
 pub mod authz;
+pub mod backoff;
 pub mod body;
 mod bootstrap;
 pub mod chain;
+pub mod conn;
 pub mod controllers;
 mod conversion;
 mod crd;
@@ -29,6 +31,7 @@ mod defaults;
 mod discovery;
 pub mod encoding;
 mod field_validation;
+pub mod files;
 mod filter;
 pub mod handlers;
 mod health;
@@ -56,5 +59,7 @@ pub mod webhook;
 
 pub use controllers::{Controller, ControllerSet};
 pub use kubox_storage::{Clock, ManualClock, SystemClock};
-pub use server::{Server, ServerBuilder, ServerError, ServerHandle, StorageConfig};
+pub use server::{
+    ConnectionLimits, Server, ServerBuilder, ServerError, ServerHandle, StorageConfig,
+};
 pub use webhook::{ServiceResolver, WebhookClient};

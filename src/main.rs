@@ -37,6 +37,10 @@ enum Command {
         /// Data directory (default: the per-user data directory, e.g. ~/.local/share/kubox).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Use a data directory that other users may read (refused by default: it holds every
+        /// Secret and the CA's key). Directories kubox creates are always private (0700).
+        #[arg(long)]
+        allow_shared_data_dir: bool,
         /// Where to write the kubeconfig (default: DATA_DIR/kubeconfig).
         #[arg(long)]
         kubeconfig: Option<PathBuf>,
@@ -112,6 +116,9 @@ fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
+/// How long shutdown may take before the process exits regardless.
+const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn default_data_dir() -> PathBuf {
     dirs::data_local_dir()
         .unwrap_or_else(std::env::temp_dir)
@@ -133,6 +140,7 @@ async fn main() -> std::process::ExitCode {
             listen,
             storage,
             data_dir,
+            allow_shared_data_dir,
             kubeconfig,
             controllers,
             event_ttl,
@@ -187,6 +195,7 @@ async fn main() -> std::process::ExitCode {
                 .listen(listen)
                 .storage(storage)
                 .data_dir(&data_dir)
+                .allow_shared_data_dir(allow_shared_data_dir)
                 .kubeconfig_path(&kubeconfig)
                 .controllers(controllers)
                 .event_ttl(event_ttl)
@@ -227,11 +236,23 @@ async fn main() -> std::process::ExitCode {
             let _ = out.flush();
             stop.await;
             eprintln!("kubox: shutting down");
-            if let Err(e) = server.shutdown().await {
-                eprintln!("kubox: shutdown: {e}");
-                return std::process::ExitCode::FAILURE;
-            }
-            std::process::ExitCode::SUCCESS
+            // Requests in progress get a grace period; whatever still runs after the deadline
+            // (work that does not yield) does not keep the process alive: exit at once rather
+            // than wait for the runtime to wind down.
+            let code = match tokio::time::timeout(SHUTDOWN_DEADLINE, server.shutdown()).await {
+                Ok(Ok(())) => 0,
+                Ok(Err(e)) => {
+                    eprintln!("kubox: shutdown: {e}");
+                    1
+                }
+                Err(_) => {
+                    eprintln!(
+                        "kubox: shutdown did not finish within {SHUTDOWN_DEADLINE:?}; exiting"
+                    );
+                    1
+                }
+            };
+            std::process::exit(code)
         }
     }
 }

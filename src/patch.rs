@@ -8,7 +8,7 @@
 //! resources); managedFields are not tracked.
 
 use http::{Response, StatusCode};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::body::Body;
 use crate::encoding::{self, InFormat};
@@ -75,12 +75,20 @@ pub fn apply_patch(ctx: &Ctx, ty: PatchType, current: &Value, body: &[u8]) -> Ap
         PatchType::Json => {
             let ops: json_patch::Patch = serde_json::from_slice(body)
                 .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+            if ops.0.len() > MAX_JSON_PATCH_OPERATIONS {
+                return Err(ApiError::entity_too_large(format!(
+                    "The allowed maximum operations in a JSON patch is {MAX_JSON_PATCH_OPERATIONS}, got {}",
+                    ops.0.len()
+                )));
+            }
             let mut doc = current.clone();
+            let mut bounds = JsonPatchBounds::default();
             for (i, op) in ops.0.iter().enumerate() {
                 if tests_absent_as_null(&doc, op) {
                     continue;
                 }
-                json_patch::patch(&mut doc, std::slice::from_ref(op)).map_err(|e| {
+                bounds.charge(&doc, op)?;
+                json_patch::patch_unsafe(&mut doc, std::slice::from_ref(op)).map_err(|e| {
                     unprocessable(format!(
                         "operation '/{i}' failed at path '{}': {}",
                         e.path, e.kind
@@ -103,14 +111,14 @@ pub fn apply_patch(ctx: &Ctx, ty: PatchType, current: &Value, body: &[u8]) -> Ap
                 ));
             };
             kubox_apimachinery::strategic::apply_strategic_merge_patch(current, &p, &meta)
-                .map_err(|e| ApiError::bad_request(e.to_string()))
+                .map_err(strategic_error)
         }
         PatchType::Apply => {
             let p = encoding::decode_body(body, InFormat::Yaml)?;
             match ctx.info.strategy.patch_meta() {
                 Some(meta) => {
                     kubox_apimachinery::strategic::apply_strategic_merge_patch(current, &p, &meta)
-                        .map_err(|e| ApiError::bad_request(e.to_string()))
+                        .map_err(strategic_error)
                 }
                 None => {
                     let mut doc = current.clone();
@@ -119,6 +127,91 @@ pub fn apply_patch(ctx: &Ctx, ty: PatchType, current: &Value, body: &[u8]) -> Ap
                 }
             }
         }
+    }
+}
+
+/// kube-apiserver's bound on the operations of one JSON patch (413 beyond it).
+pub const MAX_JSON_PATCH_OPERATIONS: usize = 10_000;
+/// kube-apiserver's bound on what the `copy` operations of one JSON patch may add in all, in
+/// bytes of JSON (`JSONPatchMaxCopyBytes`, the request body limit; 422 beyond it).
+pub const MAX_JSON_PATCH_COPY_BYTES: usize = crate::server::MAX_BODY_BYTES;
+/// The most array items one JSON patch may shift (an `add`, `remove` or `move` inside an array
+/// shifts the items after it): 10,000 operations on an array of 10,000 items.
+pub const MAX_JSON_PATCH_SHIFTS: usize = 100_000_000;
+
+/// What a JSON patch has cost so far.
+#[derive(Default)]
+struct JsonPatchBounds {
+    copied: usize,
+    shifted: usize,
+}
+
+impl JsonPatchBounds {
+    /// Charge `op` against the bounds before it is applied to `doc`.
+    fn charge(&mut self, doc: &Value, op: &json_patch::PatchOperation) -> ApiResult<()> {
+        use json_patch::PatchOperation as Op;
+        let (paths, copy_from): (&[&str], Option<&str>) = match op {
+            Op::Add(o) => (&[o.path.as_str()], None),
+            Op::Remove(o) => (&[o.path.as_str()], None),
+            Op::Move(o) => (&[o.from.as_str(), o.path.as_str()], None),
+            Op::Copy(o) => (&[o.path.as_str()], Some(o.from.as_str())),
+            Op::Replace(_) | Op::Test(_) => (&[], None),
+        };
+        for path in paths {
+            let parent = path.rfind('/').map_or("", |i| &path[..i]);
+            if let Some(Value::Array(items)) = doc.pointer(parent) {
+                self.shifted = self.shifted.saturating_add(items.len());
+            }
+        }
+        if self.shifted > MAX_JSON_PATCH_SHIFTS {
+            return Err(ApiError::entity_too_large(format!(
+                "the JSON patch shifts more than {MAX_JSON_PATCH_SHIFTS} array items"
+            )));
+        }
+        if let Some(value) = copy_from.and_then(|from| doc.pointer(from)) {
+            let room = MAX_JSON_PATCH_COPY_BYTES.saturating_sub(self.copied);
+            let size = json_size_within(value, room).unwrap_or(room.saturating_add(1));
+            self.copied = self.copied.saturating_add(size);
+            if self.copied > MAX_JSON_PATCH_COPY_BYTES {
+                return Err(unprocessable(format!(
+                    "Unable to complete the copy, the accumulated size increase of copy is more than the limit {MAX_JSON_PATCH_COPY_BYTES}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The size of `value` as compact JSON, or `None` when it is over `limit` (counted without
+/// writing more than `limit` bytes anywhere).
+fn json_size_within(value: &Value, limit: usize) -> Option<usize> {
+    struct Counter {
+        n: usize,
+        limit: usize,
+    }
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.n = self.n.saturating_add(buf.len());
+            if self.n > self.limit {
+                return Err(std::io::Error::other("over the limit"));
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Counter { n: 0, limit };
+    serde_json::to_writer(&mut c, value).ok()?;
+    Some(c.n)
+}
+
+/// A strategic merge patch (or apply) error as kube-apiserver answers it.
+fn strategic_error(e: kubox_apimachinery::strategic::StrategicMergeError) -> ApiError {
+    match e.status_code() {
+        413 => ApiError::entity_too_large(e.message()),
+        422 => unprocessable(e.message().to_string()),
+        _ => ApiError::bad_request(e.message()),
     }
 }
 
@@ -157,11 +250,10 @@ pub async fn patch(ctx: Ctx) -> ApiResult<Response<Body>> {
             "the body of the request was empty; a patch is required",
         ));
     }
-    let dry_run = ctx.query.dry_run()?;
+    ctx.query
+        .validate_write_options("PatchOptions", Some(ty == PatchType::Apply))?;
+    let dry_run = ctx.query.dry_run("PatchOptions")?;
     let directive = field_validation::directive(&ctx.query, "PatchOptions")?;
-    if ty == PatchType::Apply && ctx.query.str("fieldManager").is_empty() {
-        return Err(unprocessable_manager());
-    }
     if ctx.req.subresource == "scale" {
         return subresources::patch_scale(ctx, ty, dry_run).await;
     }
@@ -195,7 +287,11 @@ pub async fn patch(ctx: Ctx) -> ApiResult<Response<Body>> {
             Err(e) => return Err(e),
         };
         let current = to_version(&ctx.info, stored.clone()).await?;
-        let mut patched = apply_patch(&ctx, ty, &current, &ctx.body)?;
+        let mut patched = if ctx.body.len() + kv.value.len() >= encoding::LARGE_BODY {
+            encoding::cpu_heavy(|| apply_patch(&ctx, ty, &current, &ctx.body))?
+        } else {
+            apply_patch(&ctx, ty, &current, &ctx.body)?
+        };
         if patched.get("kind") != current.get("kind")
             || patched.get("apiVersion") != current.get("apiVersion")
         {
@@ -247,14 +343,4 @@ pub async fn patch(ctx: Ctx) -> ApiResult<Response<Body>> {
         &ctx.req.name,
         "the object has been modified too often while patching; please try again",
     ))
-}
-
-fn unprocessable_manager() -> ApiError {
-    let mut e = ApiError::bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch");
-    e.code = StatusCode::UNPROCESSABLE_ENTITY;
-    e.reason = "Invalid";
-    e.details = Some(
-        json!({"group": "meta.k8s.io", "kind": "PatchOptions", "causes": [{"reason": "FieldValueRequired", "message": "Required value: is required for apply patch", "field": "fieldManager"}]}),
-    );
-    e
 }

@@ -62,15 +62,9 @@ fn read_if_exists(path: &Path) -> std::io::Result<Option<String>> {
     }
 }
 
-/// Write a file readable by its owner only (keys).
+/// Write a file readable by its owner only (keys), atomically.
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    std::fs::write(path, contents)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(())
+    crate::files::write_private(path, contents.as_bytes()).map_err(std::io::Error::other)
 }
 
 fn new_ca() -> Result<(String, Issuer<'static, KeyPair>, String), rcgen::Error> {
@@ -164,7 +158,7 @@ impl Pki {
             });
         };
         let dir = dir.join("pki");
-        std::fs::create_dir_all(&dir)?;
+        crate::files::private_dir(&dir, true).map_err(std::io::Error::other)?;
         let (ca_crt, ca_key) = (dir.join("ca.crt"), dir.join("ca.key"));
         let (ca_pem, ca) = match (read_if_exists(&ca_crt)?, read_if_exists(&ca_key)?) {
             (Some(cert), Some(key)) => {

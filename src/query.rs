@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use kubox_apimachinery::validation::FieldError;
+
 use crate::status::{ApiError, ApiResult};
 
 /// Decoded query parameters (the first value of each key).
@@ -47,16 +49,98 @@ impl Query {
         }
     }
 
-    /// `dryRun=All`? Any other value is a 400, as in kube-apiserver.
-    pub fn dry_run(&self) -> ApiResult<bool> {
-        match self.get("dryRun") {
-            None | Some("") => Ok(false),
-            Some("All") => Ok(true),
-            Some(v) => Err(ApiError::bad_request(format!(
-                "dryRun: Unsupported value: \"{v}\": supported values: \"All\""
-            ))),
+    /// `dryRun=All`? Any other value is a 422 naming the request's options kind
+    /// (`CreateOptions`, `DeleteOptions`…), as kube-apiserver's options validation answers.
+    pub fn dry_run(&self, options_kind: &str) -> ApiResult<bool> {
+        match self.dry_run_error() {
+            Some(e) => Err(options_invalid(options_kind, &[e])),
+            None => Ok(self.str("dryRun") == "All"),
         }
     }
+
+    fn dry_run_error(&self) -> Option<FieldError> {
+        match self.get("dryRun") {
+            None | Some("") | Some("All") => None,
+            Some(v) => Some(FieldError::not_supported_rendered(
+                "dryRun",
+                serde_json::json!([v]).to_string(),
+                &["All"],
+            )),
+        }
+    }
+
+    /// kube's `ValidateCreateOptions`, `ValidateUpdateOptions` and `ValidatePatchOptions` (but
+    /// `fieldValidation`, see `field_validation::directive`): `fieldManager` at most 128 bytes
+    /// of printable characters, `dryRun` only `All`. 422 naming `options_kind`.
+    /// For a patch, `apply` says whether it is a server-side apply (which needs a
+    /// `fieldManager`; only it may `force`).
+    pub fn validate_write_options(&self, options_kind: &str, apply: Option<bool>) -> ApiResult<()> {
+        let mut errs = Vec::new();
+        match apply {
+            Some(true) if self.str("fieldManager").is_empty() => errs.push(FieldError::required(
+                "fieldManager",
+                "is required for apply patch",
+            )),
+            Some(false) if self.get("force").is_some() => errs.push(FieldError::forbidden(
+                "force",
+                "may not be specified for non-apply patch",
+            )),
+            _ => {}
+        }
+        errs.extend(field_manager_errors(self.str("fieldManager")));
+        errs.extend(self.dry_run_error());
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(options_invalid(options_kind, &errs))
+        }
+    }
+}
+
+/// The longest `fieldManager` kube accepts, in bytes.
+pub const FIELD_MANAGER_MAX_LENGTH: usize = 128;
+
+/// kube's `ValidateFieldManager`.
+fn field_manager_errors(manager: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    if manager.len() > FIELD_MANAGER_MAX_LENGTH {
+        errs.push(FieldError::too_long(
+            "fieldManager",
+            FIELD_MANAGER_MAX_LENGTH,
+        ));
+    }
+    for (i, c) in manager.char_indices() {
+        if !is_print(c) {
+            errs.push(FieldError::invalid(
+                "fieldManager",
+                manager,
+                format!("invalid character {} (at position {i})", go_sharp_u(c)),
+            ));
+        }
+    }
+    errs
+}
+
+/// Go's `unicode.IsPrint`: graphic characters and the ASCII space; not control, format or
+/// other space characters.
+fn is_print(c: char) -> bool {
+    c == ' '
+        || !(c.is_control()
+            || c.is_whitespace()
+            || matches!(c, '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{feff}'))
+}
+
+/// Go's `%#U`: `U+0078 'x'`, or only `U+0007` for a character it cannot print.
+fn go_sharp_u(c: char) -> String {
+    if is_print(c) {
+        format!("U+{:04X} '{c}'", c as u32)
+    } else {
+        format!("U+{:04X}", c as u32)
+    }
+}
+
+fn options_invalid(options_kind: &str, errs: &[FieldError]) -> ApiError {
+    ApiError::invalid(options_kind, "meta.k8s.io", "", errs)
 }
 
 /// Parse a resourceVersion parameter: "" → None, "N" → Some(N); anything else is a 400.

@@ -9,38 +9,28 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Request, Response};
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use kubox_storage::{Clock, CompactionPolicy, DynStore, SystemClock};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tower::ServiceExt;
 
 use crate::api::ApiState;
 use crate::authn::serviceaccount::Tokens as ServiceAccountTokens;
 use crate::authn::token_file::StaticTokens;
-use crate::authn::{Authentication, BearerToken, Peer, TokenUnion, UserInfo};
+use crate::authn::{Authentication, BearerToken, TokenUnion, UserInfo};
 use crate::authz::rbac::Rbac;
 use crate::authz::{AuthorizationMode, Authorizer};
-use crate::body::{error_response, Body};
 use crate::chain::{self, ApiService, InFlightLimits};
 use crate::controllers::{Controller, ControllerOptions, ControllerSet, Controllers};
 use crate::kubeconfig::Credential;
 use crate::pki::{CertAndKey, Pki, ServingConfig};
 use crate::registry::Registry;
-use crate::status::ApiError;
-use crate::tls::TlsServing;
 use crate::webhook::{NoServiceResolver, ServiceResolver, WebhookClient};
 
 /// The user of the kubeconfig kubox writes (as kubeadm's `admin.conf`, in `system:masters`).
 pub const ADMIN_USER: &str = "kubernetes-admin";
 
-/// Request bodies above this size are refused with 413 (kube-apiserver's limit).
-pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+pub use crate::conn::{ConnectionLimits, MAX_BODY_BYTES};
 
 /// Where objects are kept.
 #[derive(Clone)]
@@ -62,6 +52,9 @@ pub enum ServerError {
     /// The store could not be opened.
     #[error("storage: {0}")]
     Storage(#[from] kubox_storage::StoreError),
+    /// A file or directory could not be made or used (the message names the path).
+    #[error("{0}")]
+    File(#[from] crate::files::FileError),
     /// An option is unusable (an unreadable token file, plain HTTP off loopback…).
     #[error("{0}")]
     Config(String),
@@ -77,6 +70,7 @@ pub struct ServerBuilder {
     clock: Arc<dyn Clock>,
     kubeconfig_path: Option<PathBuf>,
     limits: InFlightLimits,
+    connection_limits: ConnectionLimits,
     controllers: ControllerOptions,
     admission: crate::admission::AdmissionConfig,
     audit_log: Option<PathBuf>,
@@ -84,6 +78,7 @@ pub struct ServerBuilder {
     webhook_caller: Option<Arc<dyn crate::admission::webhook::WebhookCaller>>,
     service_resolver: Arc<dyn ServiceResolver>,
     data_dir: Option<PathBuf>,
+    allow_shared_data_dir: bool,
     serving: ServingConfig,
     insecure_http: bool,
     token_auth_file: Option<PathBuf>,
@@ -111,6 +106,7 @@ impl Server {
             clock: Arc::new(SystemClock),
             kubeconfig_path: None,
             limits: InFlightLimits::default(),
+            connection_limits: ConnectionLimits::default(),
             controllers: ControllerOptions::default(),
             admission: Default::default(),
             audit_log: None,
@@ -118,6 +114,7 @@ impl Server {
             webhook_caller: None,
             service_resolver: Arc::new(NoServiceResolver),
             data_dir: None,
+            allow_shared_data_dir: false,
             serving: ServingConfig::default(),
             insecure_http: false,
             token_auth_file: None,
@@ -177,6 +174,12 @@ impl ServerBuilder {
         self
     }
 
+    /// Timeouts and size bounds of connections (kube-apiserver's by default).
+    pub fn connection_limits(mut self, limits: ConnectionLimits) -> Self {
+        self.connection_limits = limits;
+        self
+    }
+
     /// Which built-in controllers run (all by default). See [`ControllerSet::parse`] for
     /// kube-controller-manager's `--controllers` syntax.
     pub fn controllers(mut self, set: ControllerSet) -> Self {
@@ -214,6 +217,14 @@ impl ServerBuilder {
     /// `dir/pki/` (created at first start, reused after). Without it they are ephemeral.
     pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// Use a data directory (or sled directory) that other users may read. By default such a
+    /// directory is refused at start: it holds every Secret and the CA's key. Directories
+    /// kubox creates are always private (`0700`).
+    pub fn allow_shared_data_dir(mut self, allow: bool) -> Self {
+        self.allow_shared_data_dir = allow;
         self
     }
 
@@ -318,6 +329,9 @@ impl ServerBuilder {
             let from_file = StaticTokens::parse_csv(&text).map_err(ServerError::Config)?;
             static_tokens.extend(from_file);
         }
+        if let Some(dir) = &self.data_dir {
+            crate::files::private_dir(dir, self.allow_shared_data_dir)?;
+        }
         let pki = Arc::new(Pki::load_or_create(
             self.data_dir.as_deref(),
             &self.serving,
@@ -346,12 +360,22 @@ impl ServerBuilder {
                 self.clock.clone(),
             )),
             StorageConfig::Sled(dir) => {
-                std::fs::create_dir_all(&dir)?;
+                crate::files::private_dir(&dir, self.allow_shared_data_dir)?;
                 let opts = kubox_storage::sled_store::SledOptions {
                     clock: self.clock.clone(),
                     ..Default::default()
                 };
-                Arc::new(kubox_storage::sled_store::SledStore::open_with(&dir, opts)?)
+                let store =
+                    kubox_storage::sled_store::SledStore::open_with(&dir, opts).map_err(|e| {
+                        ServerError::Config(format!(
+                            "cannot open the store in {}: {e}",
+                            dir.display()
+                        ))
+                    })?;
+                // sled creates its files with the process's default mode; inside a private
+                // directory, make them private too.
+                crate::files::restrict_files(&dir)?;
+                Arc::new(store)
             }
             StorageConfig::Custom(s) => s,
         };
@@ -433,16 +457,14 @@ impl ServerBuilder {
         let ca = tls.as_ref().map(|_| pki.ca_pem());
         let kubeconfig = crate::kubeconfig::render(&format!("{scheme}://{addr}"), ca, &credential);
         if let Some(path) = &self.kubeconfig_path {
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::write(path, &kubeconfig)?;
+            crate::files::write_private(path, kubeconfig.as_bytes())?;
         }
         let mut tasks = vec![
-            tokio::spawn(accept_loop(
+            tokio::spawn(crate::conn::accept_loop(
                 listener,
                 tls.clone(),
                 service.clone(),
+                self.connection_limits.clone(),
                 shutdown_rx.clone(),
             )),
             tokio::spawn(compaction_loop(store.clone(), shutdown_rx)),
@@ -600,96 +622,6 @@ impl ServerHandle {
     }
 }
 
-/// How long a client may take to complete the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-async fn accept_loop(
-    listener: TcpListener,
-    tls: Option<TlsServing>,
-    service: ApiService,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    loop {
-        tokio::select! {
-            _ = shutdown.changed() => break,
-            accepted = listener.accept() => {
-                let Ok((stream, addr)) = accepted else { continue };
-                let _ = stream.set_nodelay(true);
-                let watcher = graceful.watcher();
-                let svc = service.clone();
-                let tls = tls.clone();
-                tokio::spawn(async move {
-                    let Some(tls) = tls else {
-                        let peer = Peer { addr, client_cert: None };
-                        serve_connection(TokioIo::new(stream), peer, svc, watcher).await;
-                        return;
-                    };
-                    let Ok(Ok(stream)) =
-                        tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor.accept(stream)).await
-                    else {
-                        return;
-                    };
-                    let client_cert = stream
-                        .get_ref()
-                        .1
-                        .peer_certificates()
-                        .filter(|c| !c.is_empty())
-                        .map(|chain| Arc::new(tls.policy.check(chain)));
-                    let peer = Peer { addr, client_cert };
-                    serve_connection(TokioIo::new(stream), peer, svc, watcher).await;
-                });
-            }
-        }
-    }
-    drop(listener);
-    let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
-}
-
-/// Serve HTTP/1.1 or h2 on one connection; every request carries the connection's [`Peer`].
-async fn serve_connection<I>(
-    io: I,
-    peer: Peer,
-    service: ApiService,
-    watcher: hyper_util::server::graceful::Watcher,
-) where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let hyper_svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-        let svc = service.clone();
-        let peer = peer.clone();
-        async move { Ok::<_, std::convert::Infallible>(handle(svc, peer, req).await) }
-    });
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    let conn = builder
-        .serve_connection_with_upgrades(io, hyper_svc)
-        .into_owned();
-    let _ = watcher.watch(conn).await;
-}
-
-/// Read the whole body (bounded), then hand the request to the chain.
-async fn handle(service: ApiService, peer: Peer, req: Request<Incoming>) -> Response<Body> {
-    let (mut parts, body) = req.into_parts();
-    parts.extensions.insert(peer);
-    let bytes: Bytes = match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(e) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                return error_response(&ApiError::too_large(MAX_BODY_BYTES));
-            }
-            return error_response(&ApiError::bad_request(format!(
-                "error reading the request body: {e}"
-            )));
-        }
-    };
-    match service.oneshot(Request::from_parts(parts, bytes)).await {
-        Ok(r) => r,
-        Err(never) => match never {},
-    }
-}
-
 /// Compact history on the storage's policy once a minute.
 async fn compaction_loop(store: DynStore, mut shutdown: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -698,6 +630,10 @@ async fn compaction_loop(store: DynStore, mut shutdown: watch::Receiver<bool>) {
         tokio::select! {
             _ = shutdown.changed() => return,
             _ = tick.tick() => {
+                // A store that refuses writes cannot compact either; /readyz says why.
+                if store.health().is_err() {
+                    continue;
+                }
                 if let Err(e) = store.compact_by_policy(CompactionPolicy::default()).await {
                     tracing::warn!(error = %e, "compaction failed");
                 }

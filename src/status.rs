@@ -226,12 +226,18 @@ impl ApiError {
         )
     }
 
-    /// 413 RequestEntityTooLarge.
+    /// 413 RequestEntityTooLarge for a body over `limit` bytes.
     pub fn too_large(limit: usize) -> Self {
+        Self::entity_too_large(format!("limit is {limit}"))
+    }
+
+    /// 413 RequestEntityTooLarge (`Request entity too large: <why>`, kube's
+    /// `NewRequestEntityTooLargeError`).
+    pub fn entity_too_large(why: impl std::fmt::Display) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "RequestEntityTooLarge",
-            format!("Request entity too large: limit is {limit}"),
+            format!("Request entity too large: {why}"),
         )
     }
 
@@ -283,6 +289,25 @@ impl ApiError {
     /// not an API status, such as a failed conversion webhook.
     pub fn conversion_failed(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "", message)
+    }
+
+    /// 504 Timeout (kube's `NewTimeoutError`: `Timeout: <message>`).
+    pub fn timeout(message: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "Timeout",
+            format!("Timeout: {message}"),
+        )
+        .with_details(json!({"retryAfterSeconds": 0}))
+    }
+
+    /// 431: the request line and headers are larger than the server reads.
+    pub fn header_fields_too_large(size: usize, limit: usize) -> Self {
+        Self::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "",
+            format!("Request Header Fields Too Large: the request line and headers are {size} bytes, more than the {limit} allowed"),
+        )
     }
 
     /// 503 ServiceUnavailable.

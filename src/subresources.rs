@@ -40,8 +40,13 @@ pub async fn create(ctx: Ctx) -> ApiResult<Response<Body>> {
         ("pods", "eviction") => {
             let (obj, _) = ctx.read().await?;
             let opts = json!({});
-            handlers::delete_object(&ctx, &ctx.req.name.clone(), &opts, ctx.query.dry_run()?)
-                .await?;
+            handlers::delete_object(
+                &ctx,
+                &ctx.req.name.clone(),
+                &opts,
+                ctx.query.dry_run("CreateOptions")?,
+            )
+            .await?;
             let _ = obj;
             Ok(encoding::encode(
                 &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
@@ -186,7 +191,13 @@ pub async fn update_scale(ctx: Ctx) -> ApiResult<Response<Body>> {
     let rv = scale["metadata"]["resourceVersion"]
         .as_str()
         .map(str::to_string);
-    write_scale(&ctx, &scale, rv.as_deref(), ctx.query.dry_run()?).await
+    write_scale(
+        &ctx,
+        &scale,
+        rv.as_deref(),
+        ctx.query.dry_run("UpdateOptions")?,
+    )
+    .await
 }
 
 /// PATCH on /scale: the patch applies to the Scale object.

@@ -85,7 +85,8 @@ impl ClientCertVerifier for ClientCertPolicy {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        let checked = self.inner.verify_tls12_signature(message, cert, dss);
+        unverifiable_is_no_failure(checked, cert)
     }
 
     fn verify_tls13_signature(
@@ -94,11 +95,29 @@ impl ClientCertVerifier for ClientCertPolicy {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        let checked = self.inner.verify_tls13_signature(message, cert, dss);
+        unverifiable_is_no_failure(checked, cert)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.inner.supported_verify_schemes()
+    }
+}
+
+/// A certificate webpki cannot even parse (an X.509 v1 certificate, say) cannot prove its key
+/// here; but then it can never pass [`ClientCertPolicy::check`] either, so it authenticates
+/// nobody. Such a handshake goes on, and the request is answered 401 as kube-apiserver answers
+/// it (Go parses these certificates and fails them when it verifies the chain). A certificate
+/// that parses must still prove its key.
+fn unverifiable_is_no_failure(
+    checked: Result<HandshakeSignatureValid, rustls::Error>,
+    cert: &CertificateDer<'_>,
+) -> Result<HandshakeSignatureValid, rustls::Error> {
+    match checked {
+        Err(_) if rustls::server::ParsedCertificate::try_from(cert).is_err() => {
+            Ok(HandshakeSignatureValid::assertion())
+        }
+        other => other,
     }
 }
 

@@ -11,3 +11,4 @@ pub mod validation;
 
 pub mod patch_meta;
 pub mod strategic;
+pub mod yaml;

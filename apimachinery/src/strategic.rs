@@ -115,7 +115,17 @@ pub enum StrategicMergeError {
     /// merge key, lists of lists, list items of different kinds. HTTP 422.
     #[error("{0}")]
     Unprocessable(String),
+    /// Merging would take more work than [`MAX_MERGE_WORK`] allows (lists so long that Go's
+    /// quadratic list algorithms, which these mirror, would run for minutes). HTTP 413.
+    #[error("{0}")]
+    TooComplex(String),
 }
+
+/// The most work one strategic merge patch may take, in list-item comparisons: kube's list
+/// merging is quadratic in the lengths of the lists merged, so a patch of a few megabytes could
+/// otherwise keep a core busy for hours. Real objects' lists stay far below it (two lists of
+/// 5,000 items each merge within it).
+pub const MAX_MERGE_WORK: u64 = 100_000_000;
 
 impl StrategicMergeError {
     /// The HTTP status code the API server answers with (400 or 422).
@@ -123,13 +133,16 @@ impl StrategicMergeError {
         match self {
             StrategicMergeError::BadRequest(_) => 400,
             StrategicMergeError::Unprocessable(_) => 422,
+            StrategicMergeError::TooComplex(_) => 413,
         }
     }
 
     /// The message for the API `Status`.
     pub fn message(&self) -> &str {
         match self {
-            StrategicMergeError::BadRequest(m) | StrategicMergeError::Unprocessable(m) => m,
+            StrategicMergeError::BadRequest(m)
+            | StrategicMergeError::Unprocessable(m)
+            | StrategicMergeError::TooComplex(m) => m,
         }
     }
 }
@@ -190,6 +203,7 @@ pub fn apply_strategic_merge_patch(
     let mut merger = Merger {
         meta,
         path: Vec::new(),
+        work: 0,
     };
     merger.merge_map(original_map, patch_map).map(Value::Object)
 }
@@ -607,6 +621,8 @@ struct Merger<'a> {
     meta: &'a dyn PatchMeta,
     /// The path of the field being merged (field names; list items add nothing).
     path: Vec<String>,
+    /// The work charged so far (see [`MAX_MERGE_WORK`]).
+    work: u64,
 }
 
 /// The result of merging a list: the merged list and, for `$setElementOrder`, the order of the
@@ -617,6 +633,19 @@ struct MergedList {
 }
 
 impl Merger<'_> {
+    /// Charges the work of comparing every item of a list of `a` items with every item of one
+    /// of `b` items (and re-ordering them): the bound of every list algorithm here.
+    fn charge(&mut self, a: usize, b: usize) -> Result<()> {
+        let n = (a as u64).saturating_add(b as u64).saturating_add(1);
+        self.work = self.work.saturating_add(n.saturating_mul(n));
+        if self.work > MAX_MERGE_WORK {
+            return Err(StrategicMergeError::TooComplex(format!(
+                "the strategic merge patch is too complex to apply: merging its lists would take more than {MAX_MERGE_WORK} item comparisons"
+            )));
+        }
+        Ok(())
+    }
+
     fn lookup(&self) -> FieldStrategy {
         let path: Vec<&str> = self.path.iter().map(String::as_str).collect();
         self.meta.lookup(&path)
@@ -639,6 +668,9 @@ impl Merger<'_> {
             };
         }
 
+        if let Some(Value::Array(retain)) = patch.get(RETAIN_KEYS_DIRECTIVE) {
+            self.charge(retain.len(), patch.len() + original.len())?;
+        }
         apply_retain_keys(&mut original, &mut patch)?;
         self.apply_set_element_order(&mut original, &mut patch)?;
 
@@ -691,6 +723,7 @@ impl Merger<'_> {
             if let (Some(Value::Array(current)), Value::Array(to_delete)) =
                 (original.get_mut(&field), &patch_value)
             {
+                self.charge(current.len(), to_delete.len())?;
                 current.retain(|v| !to_delete.iter().any(|d| json_eq(d, v)));
             }
         }
@@ -726,6 +759,7 @@ impl Merger<'_> {
                 server_order: Vec::new(),
             });
         }
+        self.charge(original.len(), patch.len())?;
         let elem = element_kind(&[&original, &patch])?;
         if elem != Some(Kind::Object) {
             // A set of primitives: union, then order.
@@ -767,7 +801,13 @@ impl Merger<'_> {
                         let value = m.get(key).ok_or_else(|| no_merge_key(&item, key))?;
                         while let Some(i) = find_by_key(&current, key, value)? {
                             current.remove(i);
-                            live[..current.len()].clone_from_slice(&current);
+                            // Go's `append(s[:i], s[i+1:]...)` in place: the tail shifts left
+                            // and the old last item stays behind, doubled.
+                            let last = current.len();
+                            if i < last {
+                                live[i..=last].rotate_left(1);
+                                live[last] = live[last - 1].clone();
+                            }
                         }
                     }
                     Some("replace") => replace = true,
@@ -894,6 +934,9 @@ impl Merger<'_> {
         }
         let key = strategy.merge_key().map(str::to_string);
         let key = key.as_deref();
+        let lengths =
+            original_list.as_ref().map_or(0, Vec::len) + patch_list.as_ref().map_or(0, Vec::len);
+        self.charge(order.len(), lengths)?;
 
         if let Some(p) = &patch_list {
             validate_set_element_order(p, order, key)?;

@@ -143,13 +143,14 @@ impl FieldError {
         Self::new(field, FieldErrorKind::Forbidden, None, detail)
     }
 
-    /// `field.TooLong`: the value exceeds `max_bytes` (message `must have at most N bytes`).
+    /// `field.TooLong`: the value exceeds `max_bytes` (message `may not be more than N bytes`).
     pub fn too_long(field: impl Into<String>, max_bytes: usize) -> Self {
+        let unit = if max_bytes == 1 { "byte" } else { "bytes" };
         Self::new(
             field,
             FieldErrorKind::TooLong,
             None,
-            format!("must have at most {max_bytes} bytes"),
+            format!("may not be more than {max_bytes} {unit}"),
         )
     }
 
@@ -160,6 +161,15 @@ impl FieldError {
 
     /// `field.NotSupported` for a string value, listing the supported values.
     pub fn not_supported(field: impl Into<String>, value: &str, supported: &[&str]) -> Self {
+        Self::not_supported_rendered(field, go_quote(value), supported)
+    }
+
+    /// `field.NotSupported` for a value already rendered as Go would (a list of values).
+    pub fn not_supported_rendered(
+        field: impl Into<String>,
+        rendered: impl Into<String>,
+        supported: &[&str],
+    ) -> Self {
         let detail = if supported.is_empty() {
             String::new()
         } else {
@@ -169,7 +179,7 @@ impl FieldError {
         Self::new(
             field,
             FieldErrorKind::NotSupported,
-            Some(go_quote(value)),
+            Some(rendered.into()),
             detail,
         )
     }
@@ -1660,7 +1670,7 @@ mod tests {
         let t = FieldError::too_long("metadata.annotations", 262_144);
         assert_eq!(
             t.to_string(),
-            "metadata.annotations: Too long: must have at most 262144 bytes"
+            "metadata.annotations: Too long: may not be more than 262144 bytes"
         );
         assert_eq!(t.reason(), "FieldValueTooLong");
         let d = FieldError::duplicate("spec.x[1]", "a");
@@ -1845,7 +1855,7 @@ mod tests {
         let errs = validate_object_meta(&meta, false, NameValidation::Subdomain);
         assert_eq!(
             msgs(&errs),
-            vec!["metadata.annotations: Too long: must have at most 262144 bytes"]
+            vec!["metadata.annotations: Too long: may not be more than 262144 bytes"]
         );
         let exact = "x".repeat(TOTAL_ANNOTATION_SIZE_LIMIT_BYTES - 1);
         let meta = json!({"name": "a", "annotations": {"k": exact}});

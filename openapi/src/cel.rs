@@ -52,6 +52,195 @@ const MAX_REQUEST_BYTES: f64 = 3.0 * 1024.0 * 1024.0;
 const RUNTIME_BUDGET: Duration = Duration::from_secs(1);
 /// Largest rule, in AST nodes.
 const MAX_AST_NODES: usize = 10_000;
+/// cel-go's bound on an expression's length, in code points.
+const MAX_EXPRESSION_CODE_POINTS: usize = 100_000;
+/// The deepest expression tree accepted (cel-go's parser recursion limit).
+const MAX_AST_DEPTH: usize = 250;
+/// Expression trees deeper than this are evaluated on a thread with a large stack: the
+/// interpreter recurses once per level, and a debug build's frames can fill a 2 MiB stack
+/// (a tokio worker's) within a hundred levels.
+const INLINE_EVAL_DEPTH: usize = 24;
+/// The stack reserved for parsing and for deep evaluations (virtual memory; what is touched
+/// is what counts).
+const BIG_STACK: usize = 256 << 20;
+
+/// Runs `f` on a thread of its own with a [`BIG_STACK`], waiting for it.
+fn on_big_stack<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, String> {
+    std::thread::scope(|s| {
+        let handle = std::thread::Builder::new()
+            .name("kubox-cel".into())
+            .stack_size(BIG_STACK)
+            .spawn_scoped(s, f)
+            .map_err(|e| format!("cannot start a thread to compile the expression: {e}"))?;
+        handle
+            .join()
+            .map_err(|_| "the expression could not be parsed".to_string())
+    })
+}
+
+/// An upper bound, from the text alone, of how deep `source`'s tree goes: how deeply `(`, `[`
+/// and `{` nest, or how many operators one chain strings together at one level (`1 + 1 + …`
+/// and `a.b.c…` nest one level per operator; `&&`, `||`, `,`, `?` and `:` end a chain).
+/// String literals are skipped.
+fn nesting_estimate(source: &str) -> usize {
+    let b = source.as_bytes();
+    let (mut i, mut deepest) = (0, 0);
+    // One operator count per open bracket, the outermost first.
+    let mut chains = vec![0usize];
+    let reset = |chains: &mut Vec<usize>| {
+        if let Some(n) = chains.last_mut() {
+            *n = 0;
+        }
+    };
+    let count = |chains: &mut Vec<usize>| {
+        if let Some(n) = chains.last_mut() {
+            *n += 1;
+        }
+    };
+    while let Some(&c) = b.get(i) {
+        let next = b.get(i + 1).copied();
+        match c {
+            b'\'' | b'"' => {
+                i = skip_string(b, i);
+                continue;
+            }
+            b'(' | b'[' | b'{' => chains.push(0),
+            b')' | b']' | b'}' if chains.len() > 1 => {
+                chains.pop();
+            }
+            b',' | b'?' | b':' => reset(&mut chains),
+            b'&' | b'|' if next == Some(c) => {
+                reset(&mut chains);
+                i += 1;
+            }
+            b'+' | b'-' | b'*' | b'/' | b'%' | b'<' | b'>' => count(&mut chains),
+            b'=' | b'!' if next == Some(b'=') => {
+                count(&mut chains);
+                i += 1;
+            }
+            b'.' => {
+                let in_number =
+                    i > 0 && b[i - 1].is_ascii_digit() && next.is_some_and(|d| d.is_ascii_digit());
+                if !in_number {
+                    count(&mut chains);
+                }
+            }
+            _ => {}
+        }
+        deepest = deepest
+            .max(chains.len() - 1)
+            .max(chains.last().copied().unwrap_or(0));
+        i += 1;
+    }
+    deepest
+}
+
+/// The index after the string literal that starts at `b[start]` (`'…'`, `"…"`, their tripled
+/// forms, raw when an `r` precedes).
+fn skip_string(b: &[u8], start: usize) -> usize {
+    let q = b[start];
+    let tripled = |i: usize| b.get(i..i + 3).is_some_and(|t| t.iter().all(|&x| x == q));
+    let triple = tripled(start);
+    let raw = start > 0 && matches!(b[start - 1], b'r' | b'R');
+    let mut i = start + if triple { 3 } else { 1 };
+    while let Some(&c) = b.get(i) {
+        if c == b'\\' && !raw {
+            i += 2;
+        } else if c == q && !triple {
+            return i + 1;
+        } else if c == q && tripled(i) {
+            return i + 3;
+        } else {
+            i += 1;
+        }
+    }
+    i
+}
+
+/// The depth of an expression tree, counted without recursion.
+fn ast_depth(root: &IdedExpr) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(root, 1usize)];
+    while let Some((e, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        stack.extend(children(e).into_iter().map(|c| (c, d + 1)));
+    }
+    deepest
+}
+
+/// The direct subexpressions of `e`.
+fn children(e: &IdedExpr) -> Vec<&IdedExpr> {
+    use cel::common::ast::EntryExpr;
+    match &e.expr {
+        Expr::Call(c) => c.target.as_deref().into_iter().chain(&c.args).collect(),
+        Expr::Comprehension(c) => vec![
+            &c.iter_range,
+            &c.accu_init,
+            &c.loop_cond,
+            &c.loop_step,
+            &c.result,
+        ],
+        Expr::List(l) => l.elements.iter().collect(),
+        Expr::Map(m) => m
+            .entries
+            .iter()
+            .flat_map(|entry| match &entry.expr {
+                EntryExpr::MapEntry(me) => vec![&me.key, &me.value],
+                EntryExpr::StructField(f) => vec![&f.value],
+            })
+            .collect(),
+        Expr::Struct(st) => st
+            .entries
+            .iter()
+            .flat_map(|entry| match &entry.expr {
+                EntryExpr::MapEntry(me) => vec![&me.key, &me.value],
+                EntryExpr::StructField(f) => vec![&f.value],
+            })
+            .collect(),
+        Expr::Select(sel) => vec![&sel.operand],
+        Expr::Unspecified | Expr::Ident(_) | Expr::Literal(_) => Vec::new(),
+    }
+}
+
+/// Parses `source` as kube-apiserver bounds it (size, then depth). Ok carries the tree's
+/// depth. Call it on a large stack ([`on_big_stack`]): the parser recurses once per level of
+/// nesting, and so does dropping a tree refused for its depth.
+fn parse_bounded(source: &str) -> Result<(Program, usize), String> {
+    let size = source.chars().count();
+    if size > MAX_EXPRESSION_CODE_POINTS {
+        return Err(format!(
+            "expression code point size exceeds limit: size: {size}, limit {MAX_EXPRESSION_CODE_POINTS}"
+        ));
+    }
+    // Refuse absurd nesting before the parser sees it: it takes time quadratic in the depth.
+    // (The estimate may count a chain of mixed operators twice: twice the limit is certain.)
+    if nesting_estimate(source) > 2 * MAX_AST_DEPTH {
+        return Err(format!(
+            "expression recursion limit exceeded: {MAX_AST_DEPTH}"
+        ));
+    }
+    let program = env().compile(source).map_err(|e| e.to_string())?;
+    let depth = ast_depth(program.expression());
+    if depth > MAX_AST_DEPTH {
+        return Err(format!(
+            "expression recursion limit exceeded: {MAX_AST_DEPTH}"
+        ));
+    }
+    Ok((program, depth))
+}
+
+/// Runs a program, on a large stack when its tree is deep.
+fn execute(
+    program: &Program,
+    depth: usize,
+    ctx: &Context<'_, '_>,
+) -> Result<cel::Value, ExecutionError> {
+    if depth <= INLINE_EVAL_DEPTH {
+        return program.execute(ctx);
+    }
+    on_big_stack(|| program.execute(ctx))
+        .unwrap_or_else(|e| Err(ExecutionError::function_error("cel", e)))
+}
 /// kube's `MaxEvaluatedMessageExpressionSizeBytes`.
 const MAX_MESSAGE_BYTES: usize = 5 * 1024;
 
@@ -126,11 +315,13 @@ impl Need {
 pub(crate) struct Rule {
     pub rule: String,
     pub message: String,
-    pub message_expression: Option<Program>,
+    pub message_expression: Option<(Program, usize)>,
     pub reason: Option<Reason>,
     /// The normalized `fieldPath` (`foo.bar`, `foo[key]`), appended to the node's path.
     pub field_path: Option<String>,
     pub program: Program,
+    /// The depth of `program`'s tree.
+    pub depth: usize,
     pub uses_old_self: bool,
     pub optional_old_self: bool,
 }
@@ -472,6 +663,7 @@ pub(crate) fn escape(ident: &str) -> Option<String> {
 pub struct Expression {
     source: String,
     program: Program,
+    depth: usize,
 }
 
 impl std::fmt::Debug for Expression {
@@ -505,10 +697,11 @@ impl Expression {
 
     /// Compile `source`; Err carries the compiler's message.
     pub fn compile(source: &str) -> Result<Expression, String> {
-        let program = env().compile(source).map_err(|e| e.to_string())?;
+        let (program, depth) = on_big_stack(|| parse_bounded(source))??;
         Ok(Expression {
             source: source.to_string(),
             program,
+            depth,
         })
     }
 
@@ -524,7 +717,7 @@ impl Expression {
         for (name, v) in vars {
             ctx.add_variable_as_val(*name, to_val(v, None, false));
         }
-        match self.program.execute(&ctx) {
+        match execute(&self.program, self.depth, &ctx) {
             Ok(v) => Ok(cel_to_json(&v)),
             Err(ExecutionError::NoSuchOverload(_)) => Err("no such overload".to_string()),
             Err(e) => Err(eval_error_text(&e)),
@@ -1544,10 +1737,16 @@ fn format_errors(program: &Program, errors: &[(u64, String)]) -> String {
 }
 
 /// A rule compiled and checked: Ok(program, uses oldSelf, estimated cost) or the error detail.
-type Compiled = (Program, bool, f64, Need);
+type Compiled = ((Program, usize), bool, f64, Need);
 
+/// Compiles and checks a rule on a large stack (see [`parse_bounded`]; the estimator recurses
+/// over the tree too).
 fn compile_expression(source: &str, self_ty: Ty<'_>) -> Result<Compiled, String> {
-    let program = env().compile(source).map_err(|e| e.to_string())?;
+    on_big_stack(|| compile_expression_here(source, self_ty))?
+}
+
+fn compile_expression_here(source: &str, self_ty: Ty<'_>) -> Result<Compiled, String> {
+    let (program, depth) = parse_bounded(source)?;
     let mut est = Est {
         vars: vec![
             ("self".to_string(), self_ty.clone(), Some(Vec::new())),
@@ -1570,7 +1769,7 @@ fn compile_expression(source: &str, self_ty: Ty<'_>) -> Result<Compiled, String>
     if !est.errors.is_empty() {
         return Err(format_errors(&program, &est.errors));
     }
-    Ok((program, est.uses_old_self, cost, est.need))
+    Ok(((program, depth), est.uses_old_self, cost, est.need))
 }
 
 /// Go's `%#v` of an `apiextensions.ValidationRule`, the value kube reports for a bad rule.
@@ -1716,20 +1915,21 @@ pub(crate) fn compile_node(n: &Node, site: &Site) -> (Vec<Rule>, Vec<FieldError>
             },
         };
         let self_ty = Ty::Schema(n, site.resource);
-        let (program, uses_old_self, cost) = match compile_expression(rule, self_ty.clone()) {
-            Ok((p, o, c, nd)) => {
-                need.merge(&nd);
-                (p, o, c)
-            }
-            Err(detail) => {
-                errs.push(FieldError::invalid_rendered(
-                    format!("{base}.rule"),
-                    go_rule(raw),
-                    format!("compilation failed: {detail}"),
-                ));
-                continue;
-            }
-        };
+        let ((program, depth), uses_old_self, cost) =
+            match compile_expression(rule, self_ty.clone()) {
+                Ok((p, o, c, nd)) => {
+                    need.merge(&nd);
+                    (p, o, c)
+                }
+                Err(detail) => {
+                    errs.push(FieldError::invalid_rendered(
+                        format!("{base}.rule"),
+                        go_rule(raw),
+                        format!("compilation failed: {detail}"),
+                    ));
+                    continue;
+                }
+            };
         let expression_cost = sat(cost * site.cardinality);
         if expression_cost > PER_RULE_COST_LIMIT {
             errs.push(FieldError::forbidden(
@@ -1772,6 +1972,7 @@ pub(crate) fn compile_node(n: &Node, site: &Site) -> (Vec<Rule>, Vec<FieldError>
             reason,
             field_path,
             program,
+            depth,
             uses_old_self,
             optional_old_self: raw.get("optionalOldSelf").and_then(Value::as_bool) == Some(true),
         });
@@ -2046,7 +2247,7 @@ impl RuleWalker {
                 (Some(oc), true) => oc,
                 _ => &ctx,
             };
-            match rule.program.execute(c) {
+            match execute(&rule.program, rule.depth, c) {
                 Ok(cel::Value::Bool(true)) => {}
                 Ok(cel::Value::Bool(false)) => self.failure(n, v, rule, c),
                 Ok(other) => self.errs.push(FieldError::invalid_rendered(
@@ -2079,8 +2280,8 @@ impl RuleWalker {
 
     fn failure(&mut self, n: &Node, v: &Value, rule: &Rule, ctx: &Context<'_, '_>) {
         let mut detail = None;
-        if let Some(me) = &rule.message_expression {
-            if let Ok(cel::Value::String(s)) = me.execute(ctx) {
+        if let Some((me, depth)) = &rule.message_expression {
+            if let Ok(cel::Value::String(s)) = execute(me, *depth, ctx) {
                 let t = s.trim();
                 if !t.is_empty() && t.len() <= MAX_MESSAGE_BYTES && !t.contains('\n') {
                     detail = Some(t.to_string());
@@ -2134,6 +2335,18 @@ impl RuleWalker {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    #[test]
+    fn nesting_estimate_counts_brackets_and_chains_outside_strings() {
+        use super::nesting_estimate as est;
+        assert_eq!(est("[[1], (2)]"), 2);
+        assert_eq!(est(r#"'((((' + "[[[[\"" + [1]"#), 2);
+        assert_eq!(est(r#"'''(('((''' + r'\' + ({})"#), 2);
+        assert_eq!(est(r#"b"{{" == b'' && size([]) == 0"#), 2);
+        assert_eq!(est("self.a.b.c > 1.5"), 4);
+        assert_eq!(est("a + b && c + d || e + f"), 1);
+        assert_eq!(est("f(a + b, c + d, e + f)"), 1);
+    }
+
     use super::*;
     use serde_json::json;
 

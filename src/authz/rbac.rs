@@ -492,23 +492,40 @@ pub async fn load_all(state: &ApiState, rbac: &Rbac) -> ApiResult<i64> {
 /// Keep the index current from `from` until shutdown.
 pub async fn run(state: Arc<ApiState>, rbac: Arc<Rbac>, mut from: i64) {
     let mut shutdown = state.shutdown.clone();
+    let mut backoff = crate::backoff::Backoff::standard("the RBAC watch");
+    // `from` is current: watch from there; when a watch fails, wait, relist, watch again.
+    let mut relist = false;
     loop {
+        if relist {
+            match load_all(&state, &rbac).await {
+                Ok(rev) => from = rev,
+                Err(e) => {
+                    let d = backoff.failed(&e.message);
+                    if !crate::backoff::wait(d, &mut shutdown).await {
+                        return;
+                    }
+                    continue;
+                }
+            }
+        }
         let mut stream = match state.store.watch(&storage_prefix(), from + 1).await {
             Ok(s) => s,
             Err(e) => {
-                tracing::warn!(error = %e, "RBAC watch failed; relisting");
-                match load_all(&state, &rbac).await {
-                    Ok(rev) => from = rev,
-                    Err(_) => return,
+                relist = true;
+                let d = backoff.failed(&e);
+                if !crate::backoff::wait(d, &mut shutdown).await {
+                    return;
                 }
                 continue;
             }
         };
+        relist = true;
         loop {
             tokio::select! {
                 _ = shutdown.changed() => return,
                 item = stream.next() => match item {
                     Some(Ok(ev)) => {
+                        backoff.succeeded();
                         if apply(&rbac, &ev) {
                             aggregate(&state, &rbac).await;
                         }
@@ -516,10 +533,9 @@ pub async fn run(state: Arc<ApiState>, rbac: Arc<Rbac>, mut from: i64) {
                         rbac.observed.send_replace(from);
                     }
                     Some(Err(e)) => {
-                        tracing::warn!(error = %e, "RBAC watch ended; relisting");
-                        match load_all(&state, &rbac).await {
-                            Ok(rev) => from = rev,
-                            Err(_) => return,
+                        let d = backoff.failed(&e);
+                        if !crate::backoff::wait(d, &mut shutdown).await {
+                            return;
                         }
                         break;
                     }

@@ -495,6 +495,7 @@ async fn dispatch(
     senders: Vec<mpsc::UnboundedSender<Msg>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut backoff = crate::backoff::Backoff::standard("the controllers' list and watch");
     loop {
         if *shutdown.borrow() {
             return;
@@ -506,11 +507,11 @@ async fn dispatch(
         let list = match listed {
             Ok(l) => l,
             Err(e) => {
-                tracing::warn!(error = %e, "controllers: list failed; retrying");
-                tokio::select! {
-                    _ = shutdown.changed() => return,
-                    _ = tokio::time::sleep(Duration::from_millis(100)) => continue,
+                let d = backoff.failed(&e);
+                if !crate::backoff::wait(d, &mut shutdown).await {
+                    return;
                 }
+                continue;
             }
         };
         let revision = list.revision;
@@ -525,7 +526,10 @@ async fn dispatch(
         let mut stream = match store.watch("", revision + 1).await {
             Ok(s) => s,
             Err(e) => {
-                tracing::warn!(error = %e, "controllers: watch failed; relisting");
+                let d = backoff.failed(&e);
+                if !crate::backoff::wait(d, &mut shutdown).await {
+                    return;
+                }
                 continue;
             }
         };
@@ -534,12 +538,16 @@ async fn dispatch(
                 _ = shutdown.changed() => return,
                 item = stream.next() => match item {
                     Some(Ok(ev)) => {
+                        backoff.succeeded();
                         for s in &senders {
                             let _ = s.send(Msg::Change(ev.clone()));
                         }
                     }
                     Some(Err(e)) => {
-                        tracing::warn!(error = %e, "controllers: watch ended; relisting");
+                        let d = backoff.failed(&e);
+                        if !crate::backoff::wait(d, &mut shutdown).await {
+                            return;
+                        }
                         break;
                     }
                     None => break,

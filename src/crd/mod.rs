@@ -79,23 +79,40 @@ pub async fn load_all(state: &ApiState) -> ApiResult<i64> {
 /// The controller loop: watch CRDs from `from` and reconcile each change until shutdown.
 pub async fn run(state: Arc<ApiState>, mut from: i64) {
     let mut shutdown = state.shutdown.clone();
+    let mut backoff = crate::backoff::Backoff::standard("the CRD watch");
+    // `from` is current: watch from there; when a watch fails, wait, relist, watch again.
+    let mut relist = false;
     loop {
+        if relist {
+            match load_all(&state).await {
+                Ok(rev) => from = rev,
+                Err(e) => {
+                    let d = backoff.failed(&e.message);
+                    if !crate::backoff::wait(d, &mut shutdown).await {
+                        return;
+                    }
+                    continue;
+                }
+            }
+        }
         let mut stream = match state.store.watch(&crd_prefix(), from + 1).await {
             Ok(s) => s,
             Err(e) => {
-                tracing::warn!(error = %e, "CRD watch failed; relisting");
-                match load_all(&state).await {
-                    Ok(rev) => from = rev,
-                    Err(_) => return,
+                relist = true;
+                let d = backoff.failed(&e);
+                if !crate::backoff::wait(d, &mut shutdown).await {
+                    return;
                 }
                 continue;
             }
         };
+        relist = true;
         loop {
             tokio::select! {
                 _ = shutdown.changed() => return,
                 item = stream.next() => match item {
                     Some(Ok(ev)) => {
+                        backoff.succeeded();
                         let name = ev.kv.key.rsplit('/').next().unwrap_or_default().to_string();
                         if let Err(e) = reconcile(&state, &name).await {
                             tracing::warn!(crd = %name, error = %e.message, "CRD reconcile failed");
@@ -104,10 +121,9 @@ pub async fn run(state: Arc<ApiState>, mut from: i64) {
                         state.crds.observed.send_replace(from);
                     }
                     Some(Err(e)) => {
-                        tracing::warn!(error = %e, "CRD watch ended; relisting");
-                        match load_all(&state).await {
-                            Ok(rev) => from = rev,
-                            Err(_) => return,
+                        let d = backoff.failed(&e);
+                        if !crate::backoff::wait(d, &mut shutdown).await {
+                            return;
                         }
                         break;
                     }

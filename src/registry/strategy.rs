@@ -498,7 +498,90 @@ fn kind_validation(group: &str, kind: &str, obj: &Value) -> Vec<FieldError> {
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             errs.extend(crate::crd::validation::validate_crd(obj))
         }
+        // Admission CEL expressions are compiled when their object is written (kube's
+        // ValidateValidatingAdmissionPolicy and webhook matchConditions): one that cannot
+        // compile is refused then, not at every request it would judge.
+        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy") => {
+            let spec = &obj["spec"];
+            let lists: [(&str, &[&str]); 4] = [
+                ("validations", &["expression", "messageExpression"]),
+                ("matchConditions", &["expression"]),
+                ("variables", &["expression"]),
+                ("auditAnnotations", &["valueExpression"]),
+            ];
+            for (list, fields) in lists {
+                errs.extend(expression_errors(
+                    spec,
+                    &format!("spec.{list}"),
+                    list,
+                    fields,
+                ));
+            }
+        }
+        ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration")
+        | ("admissionregistration.k8s.io", "MutatingWebhookConfiguration") => {
+            for (i, hook) in obj["webhooks"].as_array().into_iter().flatten().enumerate() {
+                errs.extend(expression_errors(
+                    hook,
+                    &format!("webhooks[{i}].matchConditions"),
+                    "matchConditions",
+                    &["expression"],
+                ));
+            }
+        }
+        // kube's ValidateConfigMap / ValidateSecret: what the data holds, decoded, is at most
+        // 1 MiB (for a ConfigMap the error names the whole object: field `[]`).
+        ("", "ConfigMap") => {
+            let size = string_values_len(&obj["data"], false)
+                .saturating_add(string_values_len(&obj["binaryData"], true));
+            if size > MAX_DATA_BYTES {
+                errs.push(FieldError::too_long("[]", MAX_DATA_BYTES));
+            }
+        }
+        ("", "Secret") if string_values_len(&obj["data"], true) > MAX_DATA_BYTES => {
+            errs.push(FieldError::too_long("data", MAX_DATA_BYTES));
+        }
         _ => {}
     }
     errs
+}
+
+/// The compile errors of the CEL expressions in `parent[list][*][field]`, at `path[i].field`.
+fn expression_errors(parent: &Value, path: &str, list: &str, fields: &[&str]) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    for (i, item) in parent[list].as_array().into_iter().flatten().enumerate() {
+        for field in fields {
+            let Some(expression) = item[*field].as_str().filter(|e| !e.trim().is_empty()) else {
+                continue;
+            };
+            if let Err(e) = kubox_openapi::Expression::cached(expression) {
+                errs.push(FieldError::invalid(
+                    format!("{path}[{i}].{field}"),
+                    expression,
+                    format!("compilation failed: {e}"),
+                ));
+            }
+        }
+    }
+    errs
+}
+
+/// The most a ConfigMap's or a Secret's data may hold, in bytes (kube's `MaxSecretSize`).
+pub const MAX_DATA_BYTES: usize = 1024 * 1024;
+
+/// The summed length of a map's string values; with `base64`, of the bytes they encode.
+fn string_values_len(map: &Value, base64: bool) -> usize {
+    map.as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(_, v)| v.as_str())
+        .map(|v| {
+            if base64 {
+                let padding = v.bytes().rev().take_while(|b| *b == b'=').count();
+                (v.len() / 4 * 3).saturating_sub(padding)
+            } else {
+                v.len()
+            }
+        })
+        .fold(0usize, usize::saturating_add)
 }

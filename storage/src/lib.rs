@@ -221,6 +221,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Make every acknowledged write durable and stop accepting writes; watches end.
     async fn close(&self) -> StoreResult<()>;
+
+    /// Whether the store can take writes: Err says why not (a failed disk). Reads and watches
+    /// of what is stored go on either way.
+    fn health(&self) -> StoreResult<()> {
+        Ok(())
+    }
 }
 
 /// A shared, dynamically dispatched store: what the server holds.

@@ -458,10 +458,15 @@ impl Core {
         self.hub.close(error);
     }
 
-    /// The store is broken (e.g. the disk failed): refuse writes and end watches with `error`.
+    /// The store is broken (e.g. the disk failed): refuse writes with `error` from now on.
+    /// Reads and watches go on over what is durable (no event comes that is not).
     pub(crate) fn fail(&self, error: StoreError) {
-        self.state.write().failed = Some(error.clone());
-        self.hub.close(error);
+        self.state.write().failed = Some(error);
+    }
+
+    /// Why the store refuses writes, if it does.
+    pub(crate) fn failure(&self) -> Option<StoreError> {
+        self.state.read().failed.clone()
     }
 
     /// Forget history at and below `target` (no-op when already compacted that far). Returns the

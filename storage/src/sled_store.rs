@@ -101,8 +101,9 @@ struct QueueState {
 
 struct Inner {
     core: Arc<Core>,
-    db: sled::Db,
-    tree: sled::Tree,
+    /// The database (and its tree): `None` only while being dropped, see `Drop`.
+    db: Option<sled::Db>,
+    tree: Option<sled::Tree>,
     queue: Arc<CommitQueue>,
     durable: watch::Receiver<Durable>,
     committer: Mutex<Option<JoinHandle<()>>>,
@@ -274,8 +275,8 @@ impl SledStore {
         Ok(SledStore {
             inner: Arc::new(Inner {
                 core,
-                db,
-                tree,
+                db: Some(db),
+                tree: Some(tree),
                 queue,
                 durable: durable_rx,
                 committer: Mutex::new(Some(committer)),
@@ -322,6 +323,18 @@ impl SledStore {
 }
 
 impl Inner {
+    fn db(&self) -> StoreResult<&sled::Db> {
+        self.db
+            .as_ref()
+            .ok_or_else(|| StoreError::Unavailable("store is closed".into()))
+    }
+
+    fn tree(&self) -> StoreResult<&sled::Tree> {
+        self.tree
+            .as_ref()
+            .ok_or_else(|| StoreError::Unavailable("store is closed".into()))
+    }
+
     /// Wait until revision `rev` is durable (and so visible).
     async fn wait_durable(&self, rev: Revision) -> StoreResult<()> {
         if self.durable.borrow().rev >= rev {
@@ -353,10 +366,10 @@ impl Inner {
         }
         let mut batch = self.drop_records(removed)?;
         batch.insert(META_COMPACTED, &after.to_be_bytes()[..]);
-        self.tree
+        self.tree()?
             .apply_batch(batch)
             .map_err(|e| io_error("cannot write compaction", e))?;
-        self.db
+        self.db()?
             .flush()
             .map_err(|e| io_error("cannot flush compaction", e))?;
         Ok(after)
@@ -370,7 +383,7 @@ impl Inner {
         let mut i = 0;
         while let Some(&rev) = removed.get(i) {
             let found = self
-                .tree
+                .tree()?
                 .range(&[LOG_PREFIX][..]..=&log_key(rev)[..])
                 .next_back()
                 .transpose()
@@ -410,7 +423,14 @@ impl Inner {
                 .join()
                 .map_err(|_| StoreError::Internal("committer thread panicked".into()))?;
         }
-        self.db.flush().map_err(|e| io_error("cannot flush", e))?;
+        if let Some(failure) = self.core.failure() {
+            // sled after a failed write (a full disk) may wait forever to make anything more
+            // stable: there is nothing left to flush that was acknowledged anyway.
+            return Err(failure);
+        }
+        self.db()?
+            .flush()
+            .map_err(|e| io_error("cannot flush", e))?;
         Ok(())
     }
 }
@@ -419,6 +439,12 @@ impl Drop for Inner {
     fn drop(&mut self) {
         if let Err(err) = self.shutdown() {
             tracing::error!(%err, "closing the sled store failed");
+        }
+        if self.core.failure().is_some() {
+            // Dropping sled's last handle flushes, and after a failed write (a full disk) that
+            // flush waits forever: leave the handles to the process's end instead.
+            std::mem::forget(self.tree.take());
+            std::mem::forget(self.db.take());
         }
     }
 }
@@ -477,8 +503,12 @@ fn run_committer(
                 durable.send_modify(|d| d.rev = last);
             }
             Err(err) => {
-                tracing::error!(%err, "sled commit failed; the store refuses further writes");
-                core.fail(err.clone());
+                tracing::error!(%err, "sled commit failed; the store refuses further writes until kubox restarts (reads and watches go on)");
+                // The writes waiting on this commit get its error; later ones are refused up
+                // front. What was applied in memory but never made durable is never visible.
+                core.fail(StoreError::Unavailable(format!(
+                    "the store refuses writes since a commit failed ({err}); restart kubox once the cause is fixed"
+                )));
                 durable.send_modify(|d| d.error = Some(err));
                 return;
             }
@@ -560,6 +590,13 @@ impl Store for SledStore {
             }
         })
         .await
+    }
+
+    fn health(&self) -> StoreResult<()> {
+        match self.inner.core.failure() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     async fn close(&self) -> StoreResult<()> {

@@ -1,0 +1,420 @@
+//! Connections: the accept loop and what bounds every connection and request on it before the
+//! handler chain sees the request.
+//!
+//! kube-apiserver's limits, where it has them: 32 s to read a request's headers (on a kept-alive
+//! HTTP/1.1 connection, also to start the next request), 90 s before an idle connection is
+//! closed, 1 MiB of request line and headers, 1,000 streams per HTTP/2 connection, the request
+//! body (3 MiB) read within the request deadline (60 s), the handler answering within it
+//! (`504 Timeout` otherwise). Beyond kube-apiserver: a cap on the connections one client
+//! address may hold, and an accept loop that backs off (and says so, once) when the process runs
+//! out of file descriptors instead of spinning.
+//!
+//! A refused body keeps its stream open until the answer is sent, so that an HTTP/2 client
+//! reads the `413` Status instead of a reset stream.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::{Request, Response};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tower::ServiceExt;
+
+use crate::authn::Peer;
+use crate::body::{error_response, Body};
+use crate::chain::ApiService;
+use crate::status::ApiError;
+use crate::tls::TlsServing;
+
+/// Request bodies above this size are refused with 413 (kube-apiserver's limit).
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// Bounds on every connection and on every request read from one.
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    /// Time for a TLS handshake.
+    pub handshake_timeout: Duration,
+    /// Time to read a request's line and headers; on a kept-alive HTTP/1.1 connection the clock
+    /// runs from the previous answer (kube-apiserver: `ReadHeaderTimeout`, 32 s).
+    pub header_read_timeout: Duration,
+    /// A connection with no request in progress is closed after this long (kube-apiserver:
+    /// `IdleTimeout`, 90 s).
+    pub idle_timeout: Duration,
+    /// Time for one request: to read its body and for the handler to answer (kube-apiserver's
+    /// `--request-timeout`, 60 s). A watch's stream, once answered, is not bound by it.
+    pub request_timeout: Duration,
+    /// The most bytes of request line and headers (Go's `MaxHeaderBytes`, 1 MiB): beyond, a
+    /// `431` Status.
+    pub max_header_bytes: usize,
+    /// The most connections one client address may hold open at once; more are closed as
+    /// soon as they are accepted.
+    pub max_connections_per_address: usize,
+    /// The most streams at once on one HTTP/2 connection (kube-apiserver's
+    /// `--http2-max-streams-per-connection`, 1,000).
+    pub max_streams_per_connection: u32,
+    /// How long shutdown waits for requests in progress before it ends their connections.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            handshake_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(32),
+            idle_timeout: Duration::from_secs(90),
+            request_timeout: Duration::from_secs(60),
+            max_header_bytes: 1 << 20,
+            max_connections_per_address: 4096,
+            max_streams_per_connection: 1000,
+            shutdown_grace: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Open connections per client address.
+#[derive(Default)]
+struct AddressCounts(Mutex<HashMap<IpAddr, usize>>);
+
+/// One counted connection; uncounted when dropped.
+struct Counted {
+    counts: Arc<AddressCounts>,
+    ip: IpAddr,
+}
+
+impl AddressCounts {
+    fn admit(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<Counted> {
+        let mut counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = counts.entry(ip).or_default();
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(Counted {
+            counts: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let mut counts = self.counts.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = counts.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Accept connections until `shutdown`, then drain them (within the grace period) and end what
+/// is left.
+pub async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsServing>,
+    service: ApiService,
+    limits: ConnectionLimits,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let limits = Arc::new(limits);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let counts = Arc::new(AddressCounts::default());
+    let mut connections = JoinSet::new();
+    let mut backoff = Duration::ZERO;
+    let mut refused_addresses = false;
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => {
+                let (stream, addr) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors (or another passing failure): wait, as Go's
+                        // http.Server does, 5 ms doubling up to 1 s; say so once per episode.
+                        if backoff.is_zero() {
+                            tracing::warn!(error = %e, "accepting connections failed; backing off");
+                            backoff = Duration::from_millis(5);
+                        } else {
+                            backoff = (backoff * 2).min(Duration::from_secs(1));
+                        }
+                        tokio::select! {
+                            _ = shutdown.changed() => break,
+                            _ = tokio::time::sleep(backoff) => {}
+                        }
+                        continue;
+                    }
+                };
+                if !backoff.is_zero() {
+                    tracing::info!("accepting connections again");
+                    backoff = Duration::ZERO;
+                }
+                let Some(counted) = counts.admit(addr.ip(), limits.max_connections_per_address) else {
+                    if !refused_addresses {
+                        tracing::warn!(address = %addr.ip(), max = limits.max_connections_per_address,
+                            "a client address holds the most connections allowed; closing its new ones");
+                        refused_addresses = true;
+                    }
+                    continue; // dropped: closed
+                };
+                let _ = stream.set_nodelay(true);
+                let watcher = graceful.watcher();
+                let svc = service.clone();
+                let tls = tls.clone();
+                let limits = limits.clone();
+                connections.spawn(async move {
+                    let _counted = counted;
+                    let Some(tls) = tls else {
+                        let peer = Peer { addr, client_cert: None };
+                        serve_connection(TokioIo::new(stream), peer, svc, limits, watcher).await;
+                        return;
+                    };
+                    let Ok(Ok(stream)) =
+                        tokio::time::timeout(limits.handshake_timeout, tls.acceptor.accept(stream)).await
+                    else {
+                        return;
+                    };
+                    let client_cert = stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .filter(|c| !c.is_empty())
+                        .map(|chain| Arc::new(tls.policy.check(chain)));
+                    let peer = Peer { addr, client_cert };
+                    serve_connection(TokioIo::new(stream), peer, svc, limits, watcher).await;
+                });
+            }
+        }
+    }
+    drop(listener);
+    let grace = limits.shutdown_grace;
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open = connections.len(),
+            "requests still in progress after {grace:?}; closing their connections"
+        );
+    }
+    connections.abort_all();
+}
+
+/// Requests in progress on one connection, and since when none is.
+struct Activity {
+    in_progress: AtomicUsize,
+    idle_since: Mutex<Instant>,
+}
+
+impl Activity {
+    fn begin(self: &Arc<Self>) -> InProgress {
+        self.in_progress.fetch_add(1, Ordering::SeqCst);
+        InProgress(self.clone())
+    }
+
+    /// When the connection has been idle long enough to close, or None while it is busy.
+    fn idle_deadline(&self, idle: Duration) -> Option<Instant> {
+        if self.in_progress.load(Ordering::SeqCst) > 0 {
+            return None;
+        }
+        Some(*self.idle_since.lock().unwrap_or_else(|p| p.into_inner()) + idle)
+    }
+}
+
+/// One request in progress; over when its answer has been sent (or abandoned).
+struct InProgress(Arc<Activity>);
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        *self.0.idle_since.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        self.0.in_progress.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Serve HTTP/1.1 or h2 on one connection; every request carries the connection's [`Peer`].
+async fn serve_connection<I>(
+    io: I,
+    peer: Peer,
+    service: ApiService,
+    limits: Arc<ConnectionLimits>,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let activity = Arc::new(Activity {
+        in_progress: AtomicUsize::new(0),
+        idle_since: Mutex::new(Instant::now()),
+    });
+    let hyper_svc = {
+        let (activity, limits) = (activity.clone(), limits.clone());
+        hyper::service::service_fn(move |req: Request<Incoming>| {
+            let (svc, peer, limits) = (service.clone(), peer.clone(), limits.clone());
+            let in_progress = activity.begin();
+            async move {
+                let resp = handle(svc, peer, &limits, req).await;
+                Ok::<_, std::convert::Infallible>(resp.map(|body| {
+                    Body::new(Tracked {
+                        body,
+                        _keep: Some(Box::new(in_progress)),
+                    })
+                }))
+            }
+        })
+    };
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        // Room for the largest head we answer with a Status (`max_header_bytes`) and then some;
+        // beyond, hyper answers 431 itself.
+        .max_buf_size(limits.max_header_bytes.saturating_mul(2).max(8192))
+        .max_headers(1000);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.max_streams_per_connection)
+        .max_header_list_size(u32::try_from(limits.max_header_bytes * 2).unwrap_or(u32::MAX));
+    let conn = builder
+        .serve_connection_with_upgrades(io, hyper_svc)
+        .into_owned();
+    let conn = watcher.watch(conn);
+    tokio::pin!(conn);
+    loop {
+        let wake = match activity.idle_deadline(limits.idle_timeout) {
+            Some(deadline) => deadline,
+            // Busy: look again in a while (an answer ending resets the idle clock).
+            None => Instant::now() + limits.idle_timeout,
+        };
+        tokio::select! {
+            _ = &mut conn => return,
+            _ = tokio::time::sleep_until(wake) => {
+                if activity
+                    .idle_deadline(limits.idle_timeout)
+                    .is_some_and(|d| d <= Instant::now())
+                {
+                    return; // idle too long: dropping the connection closes it
+                }
+            }
+        }
+    }
+}
+
+/// Read the body (bounded in size and time), then hand the request to the chain, answering
+/// within the request deadline.
+async fn handle(
+    service: ApiService,
+    peer: Peer,
+    limits: &ConnectionLimits,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    let deadline = Instant::now() + limits.request_timeout;
+    let (mut parts, mut body) = req.into_parts();
+    let head = head_size(&parts);
+    if head > limits.max_header_bytes {
+        return error_response(&ApiError::header_fields_too_large(
+            head,
+            limits.max_header_bytes,
+        ));
+    }
+    parts.extensions.insert(peer);
+    let declared = body.size_hint().exact().unwrap_or(0);
+    let read = if declared > MAX_BODY_BYTES as u64 {
+        Err(ApiError::too_large(MAX_BODY_BYTES))
+    } else {
+        match tokio::time::timeout_at(deadline, read_body(&mut body, MAX_BODY_BYTES)).await {
+            Ok(read) => read,
+            Err(_) => Err(ApiError::timeout(
+                "request did not complete within the allotted timeout",
+            )),
+        }
+    };
+    let bytes = match read {
+        Ok(bytes) => bytes,
+        // The rest of the body stays unread but open until the answer is out.
+        Err(e) => return keep_until_sent(error_response(&e), body),
+    };
+    let answer = service.oneshot(Request::from_parts(parts, bytes));
+    match tokio::time::timeout_at(deadline, answer).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(never)) => match never {},
+        Err(_) => error_response(&ApiError::timeout(
+            "request did not complete within the allotted timeout",
+        )),
+    }
+}
+
+/// Bytes of request line and headers, as they came.
+fn head_size(parts: &http::request::Parts) -> usize {
+    let uri = parts.uri.to_string().len();
+    parts
+        .headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .fold(uri + 16, usize::saturating_add)
+}
+
+async fn read_body(body: &mut Incoming, limit: usize) -> Result<Bytes, ApiError> {
+    let mut buf = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| ApiError::bad_request(format!("error reading the request body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                return Err(ApiError::too_large(limit));
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// `resp`, holding `body` open until it has been sent.
+fn keep_until_sent(resp: Response<Body>, body: Incoming) -> Response<Body> {
+    resp.map(|b| {
+        Body::new(Tracked {
+            body: b,
+            _keep: Some(Box::new(body)),
+        })
+    })
+}
+
+/// A response body that holds something (a request in progress, an unread request body)
+/// until it is done with.
+struct Tracked {
+    body: Body,
+    _keep: Option<Box<dyn Send + Sync>>,
+}
+
+impl HttpBody for Tracked {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
