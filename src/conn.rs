@@ -344,8 +344,15 @@ async fn handle(
     };
     let bytes = match read {
         Ok(bytes) => bytes,
-        // The rest of the body stays unread but open until the answer is out.
-        Err(e) => return keep_until_sent(error_response(&e), body),
+        Err(e) => {
+            if e.code == http::StatusCode::PAYLOAD_TOO_LARGE && declared <= DRAIN_BYTES as u64 {
+                // Read (and drop) a body somewhat over the limit, so that a client that writes
+                // all of it before it reads the answer gets to read the 413.
+                let _ = tokio::time::timeout_at(deadline, drain(&mut body, DRAIN_BYTES)).await;
+            }
+            // The rest of the body stays unread but open until the answer is out.
+            return keep_until_sent(error_response(&e), body);
+        }
     };
     let answer = service.oneshot(Request::from_parts(parts, bytes));
     match tokio::time::timeout_at(deadline, answer).await {
@@ -380,6 +387,22 @@ async fn read_body(body: &mut Incoming, limit: usize) -> Result<Bytes, ApiError>
         }
     }
     Ok(buf.freeze())
+}
+
+/// How much of a refused body is read and dropped before the 413 (see `handle`).
+const DRAIN_BYTES: usize = 2 * MAX_BODY_BYTES;
+
+/// Read and drop the body, at most `limit` bytes.
+async fn drain(body: &mut Incoming, limit: usize) {
+    let mut seen = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Ok(data) = frame.into_data() {
+            seen += data.len();
+            if seen > limit {
+                return;
+            }
+        }
+    }
 }
 
 /// `resp`, holding `body` open until it has been sent.

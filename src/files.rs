@@ -4,8 +4,9 @@
 //! created `0700`; a file holding a secret (keys, the kubeconfig, the audit log) is written
 //! `0600` through a temporary file created with that mode and renamed into place, so there is
 //! no moment at which another user could read it. An existing data directory that other users
-//! may read is refused (as etcd refuses its data directory), unless the caller says otherwise.
-//! Every error names the path and the cause.
+//! may read is refused (as etcd refuses its data directory), unless the caller says otherwise;
+//! an empty one (a fresh temporary directory) is made private first, as nothing in it could
+//! have been read. Every error names the path and the cause.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -34,8 +35,8 @@ impl FileError {
 }
 
 /// Make sure `dir` exists as a private directory: created `0700` (with any missing parents)
-/// when absent; when present, refused if other users have any access to it, unless
-/// `allow_shared` (then used as it is).
+/// when absent; made `0700` when present but empty; when it holds anything, refused if other
+/// users have any access to it, unless `allow_shared` (then used as it is).
 pub fn private_dir(dir: &Path, allow_shared: bool) -> Result<(), FileError> {
     match std::fs::metadata(dir) {
         Ok(meta) if !meta.is_dir() => Err(FileError::new(
@@ -45,20 +46,38 @@ pub fn private_dir(dir: &Path, allow_shared: bool) -> Result<(), FileError> {
         )),
         Ok(meta) => {
             let mode = permissions(&meta);
-            if mode & 0o077 != 0 && !allow_shared {
-                return Err(FileError::new(
-                    "use data dir",
-                    dir,
-                    std::io::Error::other(format!(
-                        "its permissions are {mode:04o}, so other users may read what it holds \
-                         (Secrets, keys); make it private (chmod 700 {}) or allow it explicitly",
-                        dir.display()
-                    )),
-                ));
+            if mode & 0o077 == 0 || allow_shared {
+                return Ok(());
             }
-            Ok(())
+            let empty = std::fs::read_dir(dir)
+                .map_err(|e| FileError::new("read data dir", dir, e))?
+                .next()
+                .is_none();
+            if empty {
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                        .map_err(|e| FileError::new("make private the data dir", dir, e))?;
+                }
+                return Ok(());
+            }
+            Err(FileError::new(
+                "use data dir",
+                dir,
+                std::io::Error::other(format!(
+                    "its permissions are {mode:04o}, so other users may read what it holds \
+                     (Secrets, keys); make it private (chmod 700 {}) or allow it explicitly",
+                    dir.display()
+                )),
+            ))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
             let mut builder = std::fs::DirBuilder::new();
             builder.recursive(true);
             #[cfg(unix)]
@@ -177,10 +196,21 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_shared_data_dir_is_made_private() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("fresh");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        private_dir(&dir, false).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+    }
+
+    #[test]
     fn a_data_dir_others_can_read_is_refused_unless_allowed() {
         let t = tempfile::tempdir().unwrap();
         let dir = t.path().join("shared");
         std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("kubeconfig"), "").unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         let e = private_dir(&dir, false).unwrap_err().to_string();
         assert!(

@@ -622,9 +622,10 @@ impl ServerHandle {
     }
 }
 
-/// Compact history on the storage's policy once a minute.
+/// Compact history on the storage's policy every ten seconds (the policy keeps five minutes
+/// of history, or less when it grows past its byte bound).
 async fn compaction_loop(store: DynStore, mut shutdown: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
     tick.tick().await;
     loop {
         tokio::select! {

@@ -407,7 +407,12 @@ async fn bad_dry_run_and_propagation_values_are_rejected() {
         serde_json::to_vec(&configmap("b")).unwrap(),
     )
     .await;
-    r.status_failure(400, "BadRequest");
+    // kube-apiserver's ValidateCreateOptions: 422 naming CreateOptions.
+    let s = r.status_failure(422, "Invalid");
+    assert_eq!(
+        s["message"],
+        "CreateOptions.meta.k8s.io \"\" is invalid: dryRun: Unsupported value: [\"Sometimes\"]: supported values: \"All\""
+    );
     let r = send(
         &h,
         Method::DELETE,

@@ -11,6 +11,7 @@ mod http;
 mod kubox;
 mod load;
 mod memory;
+mod soak;
 mod startup;
 mod stats;
 mod throughput;
@@ -35,6 +36,8 @@ enum Section {
     Watch,
     /// The secure handler chain's cost (not in the default report).
     Chain,
+    /// Memory through a mixed load and after it (not in the default report).
+    Soak,
 }
 
 /// Load generator and performance report for kubox.
@@ -85,6 +88,16 @@ struct Cli {
     /// Watch: writes per second.
     #[arg(long, default_value_t = 40.0)]
     watch_rate: f64,
+
+    /// Soak: seconds of mixed load.
+    #[arg(long, default_value_t = 300.0)]
+    soak_secs: f64,
+    /// Soak: seconds of idle after the load.
+    #[arg(long, default_value_t = 60.0)]
+    soak_idle_secs: f64,
+    /// Soak: names in the pool of ConfigMaps.
+    #[arg(long, default_value_t = 31_000)]
+    soak_names: u64,
 
     /// The kubox binary to run (default: `kubox` beside this executable, built first).
     #[arg(long)]
@@ -168,6 +181,19 @@ async fn run(cli: Cli, threads: usize) -> Result<()> {
                         watchers: cli.watchers.clone(),
                         events: cli.watch_events,
                         rate: cli.watch_rate.clamp(0.1, 10_000.0),
+                    },
+                )
+                .await?
+            }
+            Section::Soak => {
+                soak::run(
+                    &bin,
+                    storages,
+                    &soak::Options {
+                        clients: cli.rss_clients,
+                        load_time: Duration::from_secs_f64(cli.soak_secs.clamp(1.0, 3600.0)),
+                        idle_time: Duration::from_secs_f64(cli.soak_idle_secs.clamp(0.0, 3600.0)),
+                        names: cli.soak_names,
                     },
                 )
                 .await?

@@ -155,10 +155,13 @@ pub type WatchStream = Pin<Box<dyn Stream<Item = StoreResult<Arc<Event>>> + Send
 /// How much history compaction keeps: both bounds hold (the stricter wins).
 #[derive(Clone, Copy, Debug)]
 pub struct CompactionPolicy {
-    /// Keep every revision written within this long.
+    /// Keep every revision written within this long...
     pub min_age: Duration,
-    /// Keep at least this many most recent revisions.
+    /// ...and at least this many most recent revisions...
     pub min_revisions: i64,
+    /// ...unless the history kept (the values written since the compacted revision) grows
+    /// beyond this many bytes: then compact until it holds half of it, whatever its age.
+    pub max_history_bytes: u64,
 }
 
 impl Default for CompactionPolicy {
@@ -166,6 +169,7 @@ impl Default for CompactionPolicy {
         CompactionPolicy {
             min_age: Duration::from_secs(300),
             min_revisions: 10_000,
+            max_history_bytes: 128 * 1024 * 1024,
         }
     }
 }

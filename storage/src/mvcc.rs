@@ -84,6 +84,8 @@ pub(crate) struct State {
     compacted: Revision,
     keys: BTreeMap<Arc<str>, History>,
     log: VecDeque<Arc<Event>>,
+    /// What the events in `log` hold, in bytes (see [`event_bytes`]).
+    log_bytes: u64,
     /// `(unix millis, first revision written in that millisecond)`, increasing in both.
     marks: VecDeque<(i64, Revision)>,
     failed: Option<StoreError>,
@@ -97,9 +99,15 @@ impl State {
             compacted: 0,
             keys: BTreeMap::new(),
             log: VecDeque::new(),
+            log_bytes: 0,
             marks: VecDeque::new(),
             failed: None,
         }
+    }
+
+    fn push_event(&mut self, event: Arc<Event>) {
+        self.log_bytes += event_bytes(&event);
+        self.log.push_back(event);
     }
 
     fn mark(&mut self, millis: i64, rev: Revision) {
@@ -120,6 +128,13 @@ impl State {
             self.marks.pop_front();
         }
     }
+}
+
+/// What one event of the history holds: its key and value, and the previous value it keeps
+/// alive, plus a fixed overhead.
+fn event_bytes(ev: &Event) -> u64 {
+    let prev = ev.prev.as_ref().map_or(0, |p| p.value.len());
+    (ev.kv.key.len() + ev.kv.value.len() + prev + 128) as u64
 }
 
 /// Drop the versions of `key` that compaction at `upto` makes unreachable; record their revisions.
@@ -424,7 +439,7 @@ impl Core {
                 st.keys.insert(key_arc, vec![version]);
             }
         }
-        st.log.push_back(event.clone());
+        st.push_event(event.clone());
         st.current = rev;
         st.mark(millis, rev);
         on_apply(&event, millis);
@@ -494,8 +509,16 @@ impl Core {
             let n = usize::try_from(upto - st.compacted)
                 .unwrap_or(0)
                 .min(st.log.len());
-            let touched: HashSet<Arc<str>> =
-                st.log.drain(..n).map(|ev| ev.kv.key.clone()).collect();
+            let mut freed = 0;
+            let touched: HashSet<Arc<str>> = st
+                .log
+                .drain(..n)
+                .map(|ev| {
+                    freed += event_bytes(&ev);
+                    ev.kv.key.clone()
+                })
+                .collect();
+            st.log_bytes -= freed;
             for key in touched {
                 prune_key(&mut st.keys, &key, upto, &mut removed);
             }
@@ -518,9 +541,24 @@ impl Core {
             Some(&(_, rev)) => rev - 1,
             None => st.current,
         };
-        by_age
+        let by_age = by_age
             .min(visible)
-            .min(visible.saturating_sub(policy.min_revisions.max(0)))
+            .min(visible.saturating_sub(policy.min_revisions.max(0)));
+        if st.log_bytes <= policy.max_history_bytes {
+            return by_age;
+        }
+        // Over the byte bound: drop the oldest events until half of it is left (never the
+        // newest revision, nor anything not yet visible).
+        let mut left = st.log_bytes;
+        let mut by_bytes = st.compacted;
+        for ev in &st.log {
+            if left <= policy.max_history_bytes / 2 || ev.revision() >= visible {
+                break;
+            }
+            left -= event_bytes(ev);
+            by_bytes = ev.revision();
+        }
+        by_age.max(by_bytes)
     }
 
     /// Start a watch of `prefix` from `start` (0 = live only).
@@ -667,7 +705,7 @@ impl Restore {
                 )));
             }
             let prev = st.keys.get(&*rec.key).and_then(latest).cloned();
-            st.log.push_back(Arc::new(Event {
+            st.push_event(Arc::new(Event {
                 kind: rec.kind,
                 kv,
                 prev,

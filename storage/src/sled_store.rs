@@ -227,12 +227,25 @@ impl SledStore {
     /// Open (or create) a store in directory `path`. Rebuilds the in-memory state from disk; the
     /// revision counter, the compacted revision and every acknowledged write survive a crash.
     pub fn open_with(path: impl AsRef<Path>, opts: SledOptions) -> StoreResult<Self> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(path.as_ref())
             .cache_capacity(opts.cache_capacity)
-            .flush_every_ms(None)
-            .open()
-            .map_err(|e| io_error("cannot open sled database", e))?;
+            .flush_every_ms(None);
+        // A store of this process dropped just before may still hold the directory's lock for
+        // a moment (sled's I/O threads finish their last writes): wait a little for it.
+        let mut wait = std::time::Duration::from_millis(10);
+        let db = loop {
+            match config.open() {
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock")
+                        && wait < std::time::Duration::from_secs(2) =>
+                {
+                    std::thread::sleep(wait);
+                    wait *= 2;
+                }
+                other => break other.map_err(|e| io_error("cannot open sled database", e))?,
+            }
+        };
         let tree = db
             .open_tree(TREE_NAME)
             .map_err(|e| io_error("cannot open sled tree", e))?;

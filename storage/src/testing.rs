@@ -279,6 +279,7 @@ macro_rules! store_suite {
             compact_by_policy_keeps_at_least_min_revisions,
             compact_by_policy_keeps_revisions_younger_than_min_age,
             compact_by_policy_does_nothing_when_all_history_is_young,
+            compact_by_policy_bounds_the_bytes_of_history_whatever_its_age,
             watch_from_compacted_revision_returns_compacted,
             watch_from_future_revision_returns_future_revision,
             watch_from_zero_only_sees_later_writes,
@@ -1249,6 +1250,7 @@ pub mod cases {
         let policy = CompactionPolicy {
             min_age: Duration::from_secs(300),
             min_revisions: 10,
+            ..Default::default()
         };
         assert_eq!(s.compact_by_policy(policy).await.unwrap(), 40);
         assert_eq!(s.compacted_revision().await.unwrap(), 40);
@@ -1278,6 +1280,7 @@ pub mod cases {
         let policy = CompactionPolicy {
             min_age: Duration::from_secs(300),
             min_revisions: 0,
+            ..Default::default()
         };
         assert_eq!(s.compact_by_policy(policy).await.unwrap(), 10);
         // The new writes happened at t+0s..t+9s and it is now t+70s. At t+304.5s the first five
@@ -1309,9 +1312,51 @@ pub mod cases {
         let policy = CompactionPolicy {
             min_age: Duration::from_secs(300),
             min_revisions: 0,
+            ..Default::default()
         };
         assert_eq!(s.compact_by_policy(policy).await.unwrap(), 0);
         assert!(s.get("/p/0000", Some(1)).await.is_ok());
+    }
+
+    /// Past `max_history_bytes`, the policy compacts young history too, until half is left.
+    pub async fn compact_by_policy_bounds_the_bytes_of_history_whatever_its_age(f: &dyn Factory) {
+        let clock = ManualClock::default();
+        let fx = f
+            .make(SuiteConfig {
+                clock: Arc::new(clock.clone()),
+                ..Default::default()
+            })
+            .await;
+        let s = &*fx.store;
+        let value = Bytes::from(vec![b'x'; 1000]);
+        s.create("/big", value.clone()).await.unwrap();
+        for _ in 1..100 {
+            s.update("/big", value.clone(), None).await.unwrap();
+        }
+        let policy = CompactionPolicy {
+            min_age: Duration::from_secs(300),
+            min_revisions: 1000,
+            max_history_bytes: 40_000,
+        };
+        // ~2,100 bytes an update (new value, previous value, overhead): 100 writes are ~200 KB.
+        let compacted = s.compact_by_policy(policy).await.unwrap();
+        assert!(
+            compacted > 80 && compacted < 100,
+            "compacted to {compacted}"
+        );
+        assert_eq!(s.get("/big", None).await.unwrap().value, value);
+        // Under the bound, nothing more goes.
+        assert_eq!(s.compact_by_policy(policy).await.unwrap(), compacted);
+        // Nothing goes under the default bound.
+        let fx2 = fresh(f).await;
+        fx2.store.create("/k", value).await.unwrap();
+        assert_eq!(
+            fx2.store
+                .compact_by_policy(CompactionPolicy::default())
+                .await
+                .unwrap(),
+            0
+        );
     }
 
     /// A watch starting at or below the compacted revision is Compacted.

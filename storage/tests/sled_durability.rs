@@ -182,6 +182,7 @@ async fn write_times_survive_restart_for_compaction_by_age() {
     let policy = CompactionPolicy {
         min_age: Duration::from_secs(300),
         min_revisions: 0,
+        ..Default::default()
     };
     assert_eq!(s.compact_by_policy(policy).await.unwrap(), 10);
 }
