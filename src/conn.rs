@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -179,7 +179,7 @@ pub async fn accept_loop(
                     let _counted = counted;
                     let Some(tls) = tls else {
                         let peer = Peer { addr, client_cert: None };
-                        serve_connection(TokioIo::new(stream), peer, svc, limits, watcher).await;
+                        serve_connection(stream, peer, svc, limits, watcher).await;
                         return;
                     };
                     let Ok(Ok(stream)) =
@@ -194,7 +194,7 @@ pub async fn accept_loop(
                         .filter(|c| !c.is_empty())
                         .map(|chain| Arc::new(tls.policy.check(chain)));
                     let peer = Peer { addr, client_cert };
-                    serve_connection(TokioIo::new(stream), peer, svc, limits, watcher).await;
+                    serve_connection(stream, peer, svc, limits, watcher).await;
                 });
             }
         }
@@ -213,10 +213,33 @@ pub async fn accept_loop(
     connections.abort_all();
 }
 
-/// Requests in progress on one connection, and since when none is.
+/// What one connection is doing: requests in progress, bytes read, and since when it has
+/// been idle or has been sending the head of a request.
 struct Activity {
     in_progress: AtomicUsize,
-    idle_since: Mutex<Instant>,
+    /// Bytes read from the client so far (after TLS).
+    read: AtomicU64,
+    /// The client speaks HTTP/2: its control frames (pings, window updates) arrive while it is
+    /// idle, so only the idle bound applies (a stream's headers are one frame).
+    h2: AtomicBool,
+    watch: Mutex<Watch>,
+}
+
+struct Watch {
+    /// Since when no request has been in progress.
+    idle_since: Instant,
+    /// `read` when the last request ended: bytes beyond it belong to the next request's head.
+    read_when_idle: u64,
+    /// Since when the next request's head has been arriving (first seen).
+    head_since: Option<Instant>,
+}
+
+/// Why the watchdog ends a connection.
+enum Verdict {
+    Busy,
+    Fine,
+    TooSlowHead,
+    TooLongIdle,
 }
 
 impl Activity {
@@ -225,12 +248,24 @@ impl Activity {
         InProgress(self.clone())
     }
 
-    /// When the connection has been idle long enough to close, or None while it is busy.
-    fn idle_deadline(&self, idle: Duration) -> Option<Instant> {
+    /// Whether the connection may stay open: no request in progress, it may send the head of
+    /// the next one for `header` at most, or send nothing for `idle` at most.
+    fn judge(&self, header: Duration, idle: Duration) -> Verdict {
         if self.in_progress.load(Ordering::SeqCst) > 0 {
-            return None;
+            return Verdict::Busy;
         }
-        Some(*self.idle_since.lock().unwrap_or_else(|p| p.into_inner()) + idle)
+        let now = Instant::now();
+        let read = self.read.load(Ordering::SeqCst);
+        let mut w = self.watch.lock().unwrap_or_else(|p| p.into_inner());
+        if read > w.read_when_idle && !self.h2.load(Ordering::SeqCst) {
+            let since = *w.head_since.get_or_insert(now);
+            if now.duration_since(since) >= header {
+                return Verdict::TooSlowHead;
+            }
+        } else if now.duration_since(w.idle_since) >= idle {
+            return Verdict::TooLongIdle;
+        }
+        Verdict::Fine
     }
 }
 
@@ -239,24 +274,90 @@ struct InProgress(Arc<Activity>);
 
 impl Drop for InProgress {
     fn drop(&mut self) {
-        *self.0.idle_since.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        let mut w = self.0.watch.lock().unwrap_or_else(|p| p.into_inner());
+        w.idle_since = Instant::now();
+        w.read_when_idle = self.0.read.load(Ordering::SeqCst);
+        w.head_since = None;
         self.0.in_progress.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
-/// Serve HTTP/1.1 or h2 on one connection; every request carries the connection's [`Peer`].
-async fn serve_connection<I>(
+/// The connection's byte stream, counting what is read into [`Activity::read`].
+struct Metered<I> {
     io: I,
+    activity: Arc<Activity>,
+}
+
+impl<I: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Metered<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
+        let n = buf.filled().len().saturating_sub(before);
+        let total = self.activity.read.fetch_add(n as u64, Ordering::SeqCst);
+        if total == 0 && buf.filled()[before..].starts_with(b"PRI * HTTP/2.0") {
+            self.activity.h2.store(true, Ordering::SeqCst);
+        }
+        polled
+    }
+}
+
+impl<I: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Metered<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+}
+
+/// Serve HTTP/1.1 or h2 on one connection; every request carries the connection's [`Peer`].
+async fn serve_connection<S>(
+    stream: S,
     peer: Peer,
     service: ApiService,
     limits: Arc<ConnectionLimits>,
     watcher: hyper_util::server::graceful::Watcher,
 ) where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let activity = Arc::new(Activity {
         in_progress: AtomicUsize::new(0),
-        idle_since: Mutex::new(Instant::now()),
+        read: AtomicU64::new(0),
+        h2: AtomicBool::new(false),
+        watch: Mutex::new(Watch {
+            idle_since: Instant::now(),
+            read_when_idle: 0,
+            head_since: None,
+        }),
+    });
+    let io = TokioIo::new(Metered {
+        io: stream,
+        activity: activity.clone(),
     });
     let hyper_svc = {
         let (activity, limits) = (activity.clone(), limits.clone());
@@ -278,7 +379,9 @@ async fn serve_connection<I>(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
+        // hyper's clock runs from the previous answer: the idle bound. The watchdog below
+        // holds the head of a request to the (shorter) header read timeout.
+        .header_read_timeout(limits.idle_timeout.max(limits.header_read_timeout))
         // Room for the largest head we answer with a Status (`max_header_bytes`) and then some;
         // beyond, hyper answers 431 itself.
         .max_buf_size(limits.max_header_bytes.saturating_mul(2).max(8192))
@@ -293,20 +396,21 @@ async fn serve_connection<I>(
         .into_owned();
     let conn = watcher.watch(conn);
     tokio::pin!(conn);
+    // Look a few times per bound: a head or an idle spell is cut within a quarter of its
+    // bound past it.
+    let tick = limits
+        .header_read_timeout
+        .min(limits.idle_timeout)
+        .max(Duration::from_millis(20))
+        / 4;
     loop {
-        let wake = match activity.idle_deadline(limits.idle_timeout) {
-            Some(deadline) => deadline,
-            // Busy: look again in a while (an answer ending resets the idle clock).
-            None => Instant::now() + limits.idle_timeout,
-        };
         tokio::select! {
             _ = &mut conn => return,
-            _ = tokio::time::sleep_until(wake) => {
-                if activity
-                    .idle_deadline(limits.idle_timeout)
-                    .is_some_and(|d| d <= Instant::now())
-                {
-                    return; // idle too long: dropping the connection closes it
+            _ = tokio::time::sleep(tick) => {
+                match activity.judge(limits.header_read_timeout, limits.idle_timeout) {
+                    Verdict::Busy | Verdict::Fine => {}
+                    // Dropping the connection closes it.
+                    Verdict::TooSlowHead | Verdict::TooLongIdle => return,
                 }
             }
         }

@@ -382,7 +382,13 @@ async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headers_sent_a_byte_at_a_time_are_cut_off_at_the_header_read_timeout() {
-    let h = start_with(short_limits()).await;
+    // A short header bound and a long idle one: the idle bound must not be what cuts it off.
+    let h = start_with(ConnectionLimits {
+        header_read_timeout: Duration::from_millis(500),
+        idle_timeout: Duration::from_secs(3600),
+        ..Default::default()
+    })
+    .await;
     let addr = h.addr();
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream
@@ -404,7 +410,12 @@ async fn headers_sent_a_byte_at_a_time_are_cut_off_at_the_header_read_timeout() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_are_closed_over_http1_and_http2() {
-    let h = start_with(short_limits()).await;
+    let h = start_with(ConnectionLimits {
+        header_read_timeout: Duration::from_secs(3600),
+        idle_timeout: Duration::from_millis(500),
+        ..Default::default()
+    })
+    .await;
     let addr = h.addr();
     // HTTP/1.1: one request, then nothing.
     let mut stream = TcpStream::connect(addr).await.unwrap();
