@@ -169,7 +169,7 @@ impl Default for CompactionPolicy {
         CompactionPolicy {
             min_age: Duration::from_secs(300),
             min_revisions: 10_000,
-            max_history_bytes: 128 * 1024 * 1024,
+            max_history_bytes: 64 * 1024 * 1024,
         }
     }
 }

@@ -59,7 +59,7 @@ impl Default for SledOptions {
         SledOptions {
             clock: Arc::new(SystemClock),
             watch_backlog: DEFAULT_WATCH_BACKLOG,
-            cache_capacity: 128 * 1024 * 1024,
+            cache_capacity: 16 * 1024 * 1024,
         }
     }
 }
