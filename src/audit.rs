@@ -284,6 +284,36 @@ fn body_json(bytes: &[u8]) -> Option<Value> {
     serde_json::from_slice(bytes).ok()
 }
 
+/// The client's addresses as kube's `utilnet.SourceIPs` gives them: those `X-Forwarded-For`
+/// names, then `X-Real-Ip`, then the connection's peer (127.0.0.1 for an in-process request),
+/// each once.
+fn source_ips(req: &Request<Bytes>) -> Vec<String> {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
+    let mut ips: Vec<std::net::IpAddr> = Vec::new();
+    let forwarded = header("x-forwarded-for").split(',');
+    for candidate in forwarded.chain(std::iter::once(header("x-real-ip"))) {
+        if let Ok(ip) = candidate.trim().parse() {
+            if !ips.contains(&ip) {
+                ips.push(ip);
+            }
+        }
+    }
+    let peer = req
+        .extensions()
+        .get::<crate::authn::Peer>()
+        .map(|p| p.addr.ip())
+        .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+    if !ips.contains(&peer) {
+        ips.push(peer);
+    }
+    ips.into_iter().map(|ip| ip.to_string()).collect()
+}
+
 impl Filter for AuditFilter {
     fn call(&self, req: Request<Bytes>, next: Next) -> BoxFuture {
         let sink = self.sink.clone();
@@ -315,7 +345,7 @@ impl Filter for AuditFilter {
                     "requestURI": req.uri().to_string(),
                     "verb": ri.verb,
                     "user": user,
-                    "sourceIPs": ["127.0.0.1"],
+                    "sourceIPs": source_ips(&req),
                     "requestReceivedTimestamp": received,
                     "stageTimestamp": received,
                 });

@@ -835,7 +835,7 @@ fn delete_options(ctx: &Ctx) -> ApiResult<Value> {
         opts["gracePeriodSeconds"] = json!(g);
     }
     if let Some(o) = ctx.query.get("orphanDependents") {
-        opts["orphanDependents"] = json!(matches!(o, "true" | "1"));
+        opts["orphanDependents"] = json!(crate::request_info::kube_bool(o));
     }
     if opts["orphanDependents"].is_boolean() && opts["propagationPolicy"].is_string() {
         return Err(ApiError::invalid(

@@ -34,9 +34,10 @@ impl Query {
         self.get(key).unwrap_or_default()
     }
 
-    /// A boolean parameter (`true`/`1`).
+    /// A boolean parameter, decoded as kube-apiserver decodes it: present and not `0` or
+    /// `false` (in any case).
     pub fn flag(&self, key: &str) -> bool {
-        matches!(self.get(key), Some("true") | Some("1"))
+        self.get(key).is_some_and(crate::request_info::kube_bool)
     }
 
     /// An integer parameter; a malformed one is a 400.

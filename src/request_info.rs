@@ -31,12 +31,34 @@ pub struct RequestInfo {
     pub name: String,
 }
 
+/// A boolean query parameter as kube-apiserver decodes it (`Convert_Slice_string_To_bool`): set
+/// unless its first value is `0` or `false` in any case (`?watch`, `watch=True`, `watch=1` are
+/// all true).
+pub fn kube_bool(value: &str) -> bool {
+    !(value == "0" || value.eq_ignore_ascii_case("false"))
+}
+
+/// The first value of a query parameter, decoded.
+fn query_param(query: &str, key: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
 /// Query parameters that change the verb.
 fn query_flag(query: &str, key: &str) -> bool {
-    query.split('&').any(|kv| {
-        let mut it = kv.splitn(2, '=');
-        it.next() == Some(key) && matches!(it.next(), Some("true") | Some("1"))
-    })
+    query_param(query, key).is_some_and(|v| kube_bool(&v))
+}
+
+/// The name a list or watch asks for through `fieldSelector=metadata.name=X`, as kube's
+/// RequestInfo takes it (so that RBAC `resourceNames` apply to it). Only a name that is a valid
+/// path segment counts.
+fn selected_name(query: &str) -> Option<String> {
+    let selector = query_param(query, "fieldSelector")?;
+    let parsed = kubox_apimachinery::fields::FieldSelector::parse(&selector).ok()?;
+    let name = parsed.requires_exact_match("metadata.name")?;
+    let valid = !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '%']);
+    valid.then(|| name.to_string())
 }
 
 impl RequestInfo {
@@ -120,6 +142,11 @@ impl RequestInfo {
         if info.verb == "get" && info.name.is_empty() {
             info.verb = "list".to_string();
         }
+        if matches!(info.verb.as_str(), "list" | "watch") && info.name.is_empty() {
+            if let Some(name) = selected_name(query) {
+                info.name = name;
+            }
+        }
         if info.verb == "delete" && info.name.is_empty() {
             info.verb = "deletecollection".to_string();
         }
@@ -173,6 +200,53 @@ mod tests {
             p(Method::DELETE, "/api/v1/namespaces/a/pods", "").verb,
             "deletecollection"
         );
+    }
+
+    #[test]
+    fn watch_is_a_boolean_as_kube_decodes_it() {
+        for q in [
+            "watch=true",
+            "watch=True",
+            "watch=1",
+            "watch=yes",
+            "watch",
+            "watch=",
+        ] {
+            assert_eq!(p(Method::GET, "/api/v1/pods", q).verb, "watch", "{q}");
+        }
+        for q in ["watch=false", "watch=FALSE", "watch=0", ""] {
+            assert_eq!(p(Method::GET, "/api/v1/pods", q).verb, "list", "{q}");
+        }
+    }
+
+    #[test]
+    fn a_name_field_selector_names_the_object_of_a_list_or_watch() {
+        let i = p(
+            Method::GET,
+            "/api/v1/namespaces/a/pods",
+            "fieldSelector=metadata.name%3Dweb&watch=1",
+        );
+        assert_eq!((i.verb.as_str(), i.name.as_str()), ("watch", "web"));
+        let i = p(
+            Method::GET,
+            "/api/v1/namespaces/a/pods",
+            "fieldSelector=status.phase%3DRunning,metadata.name%3D%3Dweb",
+        );
+        assert_eq!((i.verb.as_str(), i.name.as_str()), ("list", "web"));
+        for q in [
+            "fieldSelector=metadata.name!%3Dweb",
+            "fieldSelector=metadata.name%3D..",
+            "fieldSelector=status.phase%3DRunning",
+        ] {
+            assert_eq!(p(Method::GET, "/api/v1/pods", q).name, "", "{q}");
+        }
+        // Deletecollection is not narrowed (kube only narrows list and watch).
+        let i = p(
+            Method::DELETE,
+            "/api/v1/namespaces/a/pods",
+            "fieldSelector=metadata.name%3Dweb",
+        );
+        assert_eq!((i.verb.as_str(), i.name.as_str()), ("deletecollection", ""));
     }
 
     #[test]

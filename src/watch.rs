@@ -96,16 +96,10 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
     };
     let rv_str = q.str("resourceVersion").to_string();
     let rv = parse_resource_version(&rv_str)?;
-    let send_initial = match q.get("sendInitialEvents") {
-        Some("true") => Some(true),
-        Some("false") => Some(false),
-        None => None,
-        Some(v) => {
-            return Err(ApiError::bad_request(format!(
-                "sendInitialEvents: invalid value {v:?}"
-            )))
-        }
-    };
+    // Decoded as kube decodes a *bool: any value but `0`/`false` is true.
+    let send_initial = q
+        .get("sendInitialEvents")
+        .map(crate::request_info::kube_bool);
     let allow_bookmarks = q.flag("allowWatchBookmarks");
     let rv_match = q.str("resourceVersionMatch");
     if send_initial.is_some() {

@@ -143,6 +143,9 @@ pub enum WebhookError {
 
 type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
+/// The most HTTPS clients kept (kube-apiserver's webhook client cache size).
+const MAX_CACHED_CLIENTS: usize = 200;
+
 /// A cached client's key: the caBundle and the server name the certificate must carry.
 type ClientKey = (Vec<u8>, Option<String>);
 
@@ -259,6 +262,14 @@ impl WebhookClient {
         }
         let client = build_client(ca_bundle, key.1.clone())?;
         if let Ok(mut clients) = self.clients.lock() {
+            // Bounded (kube's webhook client cache holds 200): rotating CA bundles must not
+            // add clients forever. A full cache forgets one client to make room.
+            if clients.len() >= MAX_CACHED_CLIENTS {
+                let victim = clients.keys().next().cloned();
+                if let Some(victim) = victim {
+                    clients.remove(&victim);
+                }
+            }
             clients.insert(key, client.clone());
         }
         Ok(client)
@@ -328,6 +339,22 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_client_cache_is_bounded_whatever_the_bundles_and_names() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let ca = rcgen::CertificateParams::new(vec!["ca.example".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap()
+            .pem();
+        let w = WebhookClient::new(Arc::new(NoServiceResolver));
+        for i in 0..(MAX_CACHED_CLIENTS + 50) {
+            w.client(ca.as_bytes(), Some(format!("s{i}.example")))
+                .unwrap();
+        }
+        assert_eq!(w.clients.lock().unwrap().len(), MAX_CACHED_CLIENTS);
+    }
 
     #[test]
     fn a_client_config_names_exactly_one_of_url_or_service_and_decodes_the_ca_bundle() {

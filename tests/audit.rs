@@ -155,3 +155,54 @@ async fn policy_audit_action_and_audit_annotations_reach_the_event() {
     assert_eq!(failure[0]["message"], "no k");
     assert_eq!(failure[0]["policy"], "cm");
 }
+
+/// `sourceIPs` are the client's, as kube gives them: forwarded addresses first, then the
+/// connection's own; the audit log file is private.
+#[tokio::test]
+async fn audit_events_carry_the_clients_addresses_and_the_log_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logs/audit.log");
+    let h = kubox::Server::builder()
+        .memory()
+        .insecure_http()
+        .static_tokens([(
+            "t".to_string(),
+            kubox::authn::UserInfo {
+                username: "admin".into(),
+                groups: vec!["system:masters".into()],
+                ..Default::default()
+            },
+        )])
+        .audit_log(&path)
+        .audit_policy(kubox::audit::Policy::parse(POLICY).unwrap())
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    for forwarded in ["", "X-Forwarded-For: 10.1.2.3, bogus, 10.1.2.4\r\n"] {
+        let mut s = tokio::net::TcpStream::connect(h.addr()).await.unwrap();
+        let req = format!(
+            "GET /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n{forwarded}Connection: close\r\n\r\n"
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    }
+    let lists: Vec<Value> = events(&path)
+        .into_iter()
+        .filter(|e| e["verb"] == "list")
+        .collect();
+    assert_eq!(lists.len(), 2, "{lists:?}");
+    assert_eq!(lists[0]["sourceIPs"], json!(["127.0.0.1"]));
+    assert_eq!(
+        lists[1]["sourceIPs"],
+        json!(["10.1.2.3", "10.1.2.4", "127.0.0.1"])
+    );
+    h.shutdown().await.unwrap();
+}

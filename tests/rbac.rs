@@ -469,6 +469,65 @@ async fn resource_names_limit_a_rule_to_the_named_objects() {
     );
 }
 
+/// kube's RequestInfo names the object of a list or watch by its `metadata.name` field
+/// selector (how `kubectl get cm a -w` and informers on one object ask), so `resourceNames`
+/// rules apply to them; `watch` is a boolean as kube decodes it.
+#[tokio::test]
+async fn resource_names_apply_to_a_list_or_watch_of_one_name() {
+    let h = server().await;
+    namespace(&h, "team").await;
+    create(
+        &h,
+        "/api/v1/namespaces/team/configmaps",
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}),
+    )
+    .await;
+    create(
+        &h,
+        &format!("{RBAC}/namespaces/team/roles"),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "one"},
+            "rules": [{"verbs": ["list", "watch"], "apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["a"]}]}),
+    )
+    .await;
+    role_binding(
+        &h,
+        "team",
+        "b",
+        "Role",
+        "one",
+        vec![subject("User", "jane")],
+    )
+    .await;
+    let base = "/api/v1/namespaces/team/configmaps";
+    let r = send_as(
+        &h,
+        &jane(),
+        Method::GET,
+        &format!("{base}?fieldSelector=metadata.name%3Da"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["items"][0]["metadata"]["name"], "a");
+    for q in ["fieldSelector=metadata.name%3Db", "labelSelector=x%3Dy"] {
+        let r = send_as(&h, &jane(), Method::GET, &format!("{base}?{q}"), None).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{q}");
+    }
+    // A watch of that one name, with `watch=True`: the stream starts (its first event is `a`).
+    let mut req = Request::builder()
+        .uri(format!("{base}?fieldSelector=metadata.name%3Da&watch=True"))
+        .body(Bytes::new())
+        .unwrap();
+    req.extensions_mut().insert(jane());
+    let resp = h.service().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body();
+    let frame = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    let event: Value = serde_json::from_slice(&frame).unwrap();
+    assert_eq!(event["type"], "ADDED", "{event}");
+    assert_eq!(event["object"]["metadata"]["name"], "a");
+}
+
 #[tokio::test]
 async fn non_resource_urls_match_exactly_or_by_star_suffix() {
     let h = server().await;
