@@ -505,6 +505,14 @@ fn invalid(
     ApiError::invalid(&info.kind, &info.group, name_of(obj), errs)
 }
 
+/// A built-in object's shape against its typed definition: a value of the wrong type is a 400.
+fn check_shape(info: &ResourceInfo, obj: &Value) -> ApiResult<()> {
+    if info.strategy.is_custom() {
+        return Ok(());
+    }
+    crate::typed::check_shape(&info.group, &info.kind, obj).map_err(ApiError::bad_request)
+}
+
 /// POST a new object.
 pub async fn create(ctx: Ctx) -> ApiResult<Response<Body>> {
     if !ctx.req.subresource.is_empty() || !ctx.req.name.is_empty() {
@@ -558,6 +566,9 @@ pub async fn create_object(ctx: &Ctx, mut obj: Value, dry_run: bool) -> ApiResul
         }
     }
     let mut obj = objects::to_write_version(info, obj).await?;
+    // A value of the wrong type is a 400 before defaulting or admission work on the object
+    // (kube decodes into typed objects first); validation checks again what admission made.
+    check_shape(info, &obj)?;
     let now = ctx.state.clock.now();
     {
         let meta = &mut obj["metadata"];
@@ -727,6 +738,7 @@ pub async fn update_object(
         objects::set_or_remove(&mut new["metadata"], k, old["metadata"].get(k).cloned());
     }
     objects::set_resource_version(&mut new, old_rev);
+    check_shape(info, &new)?;
     info.strategy.default(&mut new);
     let mut old_for_admission = old.clone();
     objects::set_resource_version(&mut old_for_admission, old_rev);

@@ -133,6 +133,78 @@ async fn wrong_field_types_are_400_with_kube_apiserver_decode_message() {
     );
 }
 
+/// A value of the wrong type where admission plugins and defaulting reach (a Pod's `spec`, a
+/// workload's pod template, a Service's `spec`) is a 400 before they touch it: never a 500.
+#[tokio::test]
+async fn wrong_shapes_are_400_before_admission_and_defaulting_on_every_write() {
+    let h = server().await;
+    let cases = [
+        (
+            "/api/v1/namespaces/default/pods",
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": "x"}),
+        ),
+        (
+            "/api/v1/namespaces/default/pods",
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "i", "env": "x"}]}}),
+        ),
+        (
+            "/api/v1/namespaces/default/services",
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": "x"}),
+        ),
+        (
+            "/apis/apps/v1/namespaces/default/deployments",
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"template": {"spec": "x"}}}),
+        ),
+        (
+            "/apis/batch/v1/namespaces/default/jobs",
+            json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"}, "spec": {"template": "x"}}),
+        ),
+        (
+            "/api/v1/namespaces/default/limitranges",
+            json!({"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "l"}, "spec": {"limits": "x"}}),
+        ),
+        (
+            "/api/v1/namespaces/default/resourcequotas",
+            json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q"}, "spec": "x"}),
+        ),
+    ];
+    for (path, obj) in &cases {
+        let r = post_json(&h, path, obj).await;
+        let s = r.status_failure(400, "BadRequest");
+        assert!(
+            s["message"]
+                .as_str()
+                .unwrap()
+                .contains("cannot be handled as a"),
+            "{s}"
+        );
+    }
+    // The same through an update and a merge patch of an existing Pod.
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "ok"},
+        "spec": {"containers": [{"name": "c", "image": "i"}]}});
+    post_json(&h, "/api/v1/namespaces/default/pods", &pod).await;
+    let mut bad = pod.clone();
+    bad["spec"] = json!("x");
+    let r = send(
+        &h,
+        Method::PUT,
+        "/api/v1/namespaces/default/pods/ok",
+        "application/json",
+        serde_json::to_vec(&bad).unwrap(),
+    )
+    .await;
+    r.status_failure(400, "BadRequest");
+    let r = send(
+        &h,
+        Method::PATCH,
+        "/api/v1/namespaces/default/pods/ok",
+        "application/merge-patch+json",
+        r#"{"spec": "x"}"#,
+    )
+    .await;
+    r.status_failure(400, "BadRequest");
+}
+
 #[tokio::test]
 async fn invalid_name_is_422_with_field_causes() {
     let h = server().await;
