@@ -690,26 +690,44 @@ pub async fn update(ctx: Ctx) -> ApiResult<Response<Body>> {
         )
     })?;
     let new = objects::to_write_version(&ctx.info, obj).await?;
-    let (old, old_kv) = match ctx.read().await {
-        Ok(found) => found,
-        Err(e)
-            if e.code == StatusCode::NOT_FOUND
-                && ctx.info.strategy.allow_create_on_update()
-                && ctx.req.subresource.is_empty() =>
-        {
-            let created = create_object(&ctx, new, dry_run).await?;
-            return ctx.respond(StatusCode::CREATED, created).await;
+    // Without a resourceVersion an update of a built-in is unconditional: a race with another
+    // writer is retried on the newer object, as kube's GuaranteedUpdate does.
+    let unconditional = expected.is_none_or(|e| e == 0) && !ctx.info.strategy.is_custom();
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let (old, old_kv) = match ctx.read().await {
+            Ok(found) => found,
+            Err(e)
+                if e.code == StatusCode::NOT_FOUND
+                    && ctx.info.strategy.allow_create_on_update()
+                    && ctx.req.subresource.is_empty() =>
+            {
+                let created = create_object(&ctx, new, dry_run).await?;
+                return ctx.respond(StatusCode::CREATED, created).await;
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(exp) = expected.filter(|e| *e > 0) {
+            if exp != old_kv.mod_revision {
+                return Err(ApiError::stale_update(&ctx.gr(), &ctx.req.name));
+            }
         }
-        Err(e) => return Err(e),
-    };
-    if let Some(exp) = expected.filter(|e| *e > 0) {
-        if exp != old_kv.mod_revision {
-            return Err(ApiError::stale_update(&ctx.gr(), &ctx.req.name));
+        match update_object(&ctx, new.clone(), old, old_kv.mod_revision, dry_run).await {
+            Ok((obj, _)) => return ctx.respond(StatusCode::OK, obj).await,
+            Err(e)
+                if unconditional
+                    && attempts < UNCONDITIONAL_RETRIES
+                    && e.code == StatusCode::CONFLICT
+                    && e.reason == "Conflict" => {}
+            Err(e) => return Err(e),
         }
     }
-    let (obj, _) = update_object(&ctx, new, old, old_kv.mod_revision, dry_run).await?;
-    ctx.respond(StatusCode::OK, obj).await
 }
+
+/// How often an unconditional update is tried against a newer object before the conflict is
+/// reported.
+const UNCONDITIONAL_RETRIES: usize = 16;
 
 /// Write an updated object over `old` (as stored), which was read at `old_rev`. Both are
 /// brought to the write version ([`objects::to_write_version`]) first. Returns the object

@@ -757,3 +757,40 @@ async fn pods_bind_to_a_node_once() {
         .await
         .status_failure(409, "Conflict");
 }
+
+/// An update without a resourceVersion is unconditional: racing writers all succeed (kube
+/// retries on the newer object), none gets a 409. With a stale resourceVersion it is a 409.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unconditional_updates_of_racing_writers_all_succeed() {
+    let h = std::sync::Arc::new(server().await);
+    let path = "/api/v1/namespaces/default/configmaps";
+    post_json(
+        &h,
+        path,
+        &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "race"}}),
+    )
+    .await;
+    let tasks: Vec<_> = (0..16)
+        .map(|t| {
+            let h = h.clone();
+            tokio::spawn(async move {
+                let mut codes = Vec::new();
+                for i in 0..20 {
+                    let body = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                        "metadata": {"name": "race"}, "data": {"writer": format!("{t}-{i}")}});
+                    let r = put_json(&h, &format!("{path}/race"), &body).await;
+                    codes.push(r.status.as_u16());
+                }
+                codes
+            })
+        })
+        .collect();
+    for t in tasks {
+        let codes = t.await.unwrap();
+        assert!(codes.iter().all(|c| *c == 200), "{codes:?}");
+    }
+    let stale = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "race", "resourceVersion": "1"}});
+    let r = put_json(&h, &format!("{path}/race"), &stale).await;
+    r.status_failure(409, "Conflict");
+}
