@@ -85,7 +85,18 @@ impl WebhookServer {
                         async move {
                             counter.fetch_add(1, Ordering::SeqCst);
                             let body = req.into_body().collect().await?.to_bytes();
-                            let reply = serde_json::from_slice(&body).ok().and_then(|v| handler(v));
+                            // Handlers may block (a slow webhook sleeps): off the runtime's
+                            // workers, so the caller's timers keep running.
+                            let reply = match serde_json::from_slice::<Value>(&body) {
+                                Ok(v) => {
+                                    let handler = handler.clone();
+                                    tokio::task::spawn_blocking(move || handler(v))
+                                        .await
+                                        .ok()
+                                        .flatten()
+                                }
+                                Err(_) => None,
+                            };
                             let resp = match reply {
                                 Some(v) => Response::builder()
                                     .status(200)
