@@ -122,7 +122,9 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
         .int("timeoutSeconds")?
         .filter(|t| *t > 0)
         .map(|t| Duration::from_secs(t as u64))
-        .unwrap_or(DEFAULT_TIMEOUT);
+        // kube-apiserver: min-request-timeout (30 min) times a random factor in [1, 2), so
+        // watches opened together do not all end together.
+        .unwrap_or_else(|| DEFAULT_TIMEOUT.mul_f64(1.0 + rand::random::<f64>()));
     let include = IncludeObject::parse(q.str("includeObject"))?;
 
     let store = ctx.state.store.clone();
@@ -227,6 +229,8 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
             tokio::select! {
                 _ = &mut deadline => return,
                 _ = shutdown.changed() => return,
+                // The client went away: stop now, not at the next event.
+                _ = tx.closed() => return,
                 _ = bookmarks.tick(), if allow_bookmarks => {
                     if tx.send(enc.bookmark(last_rev, false)).await.is_err() { return; }
                 }
