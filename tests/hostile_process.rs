@@ -61,7 +61,8 @@ fn serve(wrapper: &[&str], data_dir: &Path, extra: &[&str]) -> Result<Running, S
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let Some(Ok(first)) = lines.next() else {
         let status = child.wait().unwrap();
-        let said: Vec<String> = log.try_iter().collect();
+        // The process is gone: its stderr ends, and so does this (every line it said).
+        let said: Vec<String> = log.iter().collect();
         return Err(format!("{status}: {}", said.join("\n")));
     };
     let addr = first.rsplit("http://").next().unwrap().to_string();
@@ -278,7 +279,7 @@ fn a_full_disk_fails_the_write_promptly_fails_readyz_keeps_reads_and_stops_on_si
     // Background loops do not spin: the failure is logged a handful of times, not per retry.
     let status = terminate(&mut r, Duration::from_secs(5));
     assert!(!status.success(), "a store that failed reports it at exit");
-    let log: Vec<String> = r.log.try_iter().collect();
+    let log: Vec<String> = r.log.iter().collect();
     assert!(
         log.len() < 50,
         "{} log lines:\n{}",
