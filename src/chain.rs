@@ -1,10 +1,11 @@
 //! The handler chain: every cross-cutting filter a [`Filter`] (one tower layer each, through
 //! [`filter`]), built in ONE function.
 //!
-//! Order (outermost first): catch-panic → trace → request-info → max-in-flight →
-//! authentication (`authn/layer.rs`) → audit (`audit.rs`, logs the authenticated user) →
-//! impersonation (`authn/impersonation.rs`) → authorization (`authz/layer.rs`) → router,
-//! as in kube-apiserver. The top service is infallible: every failure is a response.
+//! Order (outermost first): catch-panic → trace → request-info → authentication
+//! (`authn/layer.rs`) → audit (`audit.rs`, logs the authenticated user) → impersonation
+//! (`authn/impersonation.rs`) → max-in-flight (knows the user: `system:masters` is exempt) →
+//! authorization (`authz/layer.rs`) → router, as in kube-apiserver. The top service is
+//! infallible: every failure is a response.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -67,10 +68,10 @@ pub fn build(state: Arc<ApiState>, limits: InFlightLimits) -> ApiService {
         .layer(filter(CatchPanic))
         .layer(filter(Trace))
         .layer(filter(RequestInfoFilter))
-        .layer(filter(MaxInFlight::new(limits)))
         .layer(filter(authentication))
         .layer(filter(AuditFilter::new(audit)))
         .layer(filter(impersonation))
+        .layer(filter(MaxInFlight::new(limits)))
         .layer(filter(AuthorizationFilter::new(authorizer)))
         .service(router);
     BoxCloneSyncService::new(svc)
@@ -194,7 +195,9 @@ impl Filter for RequestInfoFilter {
     }
 }
 
-/// Reject requests beyond the in-flight limits with 429, as kube-apiserver's max-in-flight filter.
+/// Reject requests beyond the in-flight limits with 429, as kube-apiserver's max-in-flight filter:
+/// long-running requests (watches, proxies, logs, exec, attach, port-forward) and members of
+/// `system:masters` are not counted.
 #[derive(Clone)]
 struct MaxInFlight {
     readonly: Arc<Semaphore>,
@@ -212,19 +215,28 @@ impl MaxInFlight {
 
 impl Filter for MaxInFlight {
     fn call(&self, req: Request<Bytes>, next: Next) -> BoxFuture {
-        let verb = req
+        let info = req
             .extensions()
             .get::<RequestInfo>()
-            .map(|i| i.verb.clone())
+            .cloned()
             .unwrap_or_default();
-        let long_running = verb == "watch";
+        let verb = info.verb;
+        let masters = req
+            .extensions()
+            .get::<crate::authn::UserInfo>()
+            .is_some_and(|u| u.groups.iter().any(|g| g == crate::authn::MASTERS));
+        let long_running = matches!(verb.as_str(), "watch" | "proxy")
+            || matches!(
+                info.subresource.as_str(),
+                "attach" | "exec" | "proxy" | "log" | "portforward"
+            );
         let sem = match verb.as_str() {
             "create" | "update" | "patch" | "delete" | "deletecollection" => self.mutating.clone(),
             _ => self.readonly.clone(),
         };
         let fut = next.oneshot(req);
         Box::pin(async move {
-            if long_running {
+            if long_running || masters {
                 return fut.await;
             }
             let Ok(_permit) = sem.try_acquire_owned() else {

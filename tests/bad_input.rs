@@ -4,8 +4,10 @@
 mod common;
 
 use common::*;
-use http::Method;
+use http::{Method, StatusCode};
+use http_body_util::BodyExt;
 use serde_json::json;
+use tower::ServiceExt;
 
 #[tokio::test]
 async fn malformed_json_body_is_400_bad_request() {
@@ -534,9 +536,29 @@ async fn requests_beyond_the_in_flight_limit_get_429_with_retry_after() {
         .start()
         .await
         .unwrap();
-    let r = get(&h, CM).await;
-    r.status_failure(429, "TooManyRequests");
-    assert_eq!(r.headers.get("retry-after").unwrap(), "1");
+    // Members of system:masters (the in-process caller here) are not limited, as in kube.
+    assert_eq!(get(&h, CM).await.status, StatusCode::OK);
+    let jane = kubox::authn::UserInfo {
+        username: "jane".into(),
+        groups: vec!["system:authenticated".into()],
+        ..Default::default()
+    };
+    let as_jane = |path: &str| {
+        let mut req = http::Request::get(path).body(bytes::Bytes::new()).unwrap();
+        req.extensions_mut().insert(jane.clone());
+        h.service().oneshot(req)
+    };
+    let r = as_jane(CM).await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.headers().get("retry-after").unwrap(), "1");
+    let body = r.into_body().collect().await.unwrap().to_bytes();
+    let s: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(s["reason"], "TooManyRequests", "{s}");
+    // Long-running requests are not counted either (jane may not read logs: 403, not 429).
+    let r = as_jane("/api/v1/namespaces/default/pods/p/log")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
