@@ -1,7 +1,7 @@
 //! The handler chain: every cross-cutting filter a [`Filter`] (one tower layer each, through
 //! [`filter`]), built in ONE function.
 //!
-//! Order (outermost first): catch-panic → trace → request-info → authentication
+//! Order (outermost first): catch-panic → trace → request-info → request deadline → authentication
 //! (`authn/layer.rs`) → audit (`audit.rs`, logs the authenticated user) → impersonation
 //! (`authn/impersonation.rs`) → max-in-flight (knows the user: `system:masters` is exempt) →
 //! authorization (`authz/layer.rs`) → router, as in kube-apiserver. The top service is
@@ -54,8 +54,13 @@ impl Default for InFlightLimits {
     }
 }
 
-/// Build the chain around the router.
-pub fn build(state: Arc<ApiState>, limits: InFlightLimits) -> ApiService {
+/// Build the chain around the router; `request_timeout` bounds a request that is not
+/// long-running (kube-apiserver's `--request-timeout`, what `?timeout=` may shorten).
+pub fn build(
+    state: Arc<ApiState>,
+    limits: InFlightLimits,
+    request_timeout: std::time::Duration,
+) -> ApiService {
     let authentication = AuthenticationFilter::new(state.authentication.clone());
     let impersonation = ImpersonationFilter::new(state.authorizer.clone());
     let authorizer = state.authorizer.clone();
@@ -68,6 +73,9 @@ pub fn build(state: Arc<ApiState>, limits: InFlightLimits) -> ApiService {
         .layer(filter(CatchPanic))
         .layer(filter(Trace))
         .layer(filter(RequestInfoFilter))
+        .layer(filter(RequestDeadline {
+            max: request_timeout,
+        }))
         .layer(filter(authentication))
         .layer(filter(AuditFilter::new(audit)))
         .layer(filter(impersonation))
@@ -195,6 +203,70 @@ impl Filter for RequestInfoFilter {
     }
 }
 
+/// kube-apiserver's long-running requests: watches, proxies, and the streaming subresources.
+fn is_long_running(info: &RequestInfo) -> bool {
+    matches!(info.verb.as_str(), "watch" | "proxy")
+        || matches!(
+            info.subresource.as_str(),
+            "attach" | "exec" | "proxy" | "log" | "portforward"
+        )
+}
+
+/// kube-apiserver's request deadline: a request that is not long-running is answered within
+/// `?timeout=` (a Go duration; 0, negative or beyond the maximum means the maximum) or the
+/// maximum, else `504 Timeout`; a malformed `timeout` is a 400.
+#[derive(Clone, Copy)]
+struct RequestDeadline {
+    max: std::time::Duration,
+}
+
+impl Filter for RequestDeadline {
+    fn call(&self, req: Request<Bytes>, next: Next) -> BoxFuture {
+        let long_running = req
+            .extensions()
+            .get::<RequestInfo>()
+            .is_some_and(is_long_running);
+        if long_running {
+            return Box::pin(next.oneshot(req));
+        }
+        let asked = form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
+            .find(|(k, _)| k == "timeout")
+            .map(|(_, v)| v.into_owned())
+            .filter(|v| !v.is_empty());
+        let timeout = match asked.as_deref().map(go_duration) {
+            None => self.max,
+            Some(Err(e)) => {
+                let err = ApiError::bad_request(format!(
+                    "invalid timeout specified in the request URL - {e}"
+                ));
+                return Box::pin(async move { Ok(error_response(&err)) });
+            }
+            Some(Ok(Some(d))) if !d.is_zero() && d < self.max => d,
+            Some(Ok(_)) => self.max,
+        };
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, next.oneshot(req)).await {
+                Ok(answer) => answer,
+                Err(_) => Ok(error_response(&ApiError::timeout(
+                    "request did not complete within the allotted timeout",
+                ))),
+            }
+        })
+    }
+}
+
+/// A Go duration (`time.ParseDuration`): Ok(None) for a negative one, Go's error text for a
+/// malformed one.
+fn go_duration(v: &str) -> Result<Option<std::time::Duration>, String> {
+    let (negative, unsigned) = match v.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, v.strip_prefix('+').unwrap_or(v)),
+    };
+    let d = crate::controllers::parse_duration(unsigned)
+        .map_err(|_| format!("time: invalid duration {v:?}"))?;
+    Ok((!negative).then_some(d))
+}
+
 /// Reject requests beyond the in-flight limits with 429, as kube-apiserver's max-in-flight filter:
 /// long-running requests (watches, proxies, logs, exec, attach, port-forward) and members of
 /// `system:masters` are not counted.
@@ -220,17 +292,12 @@ impl Filter for MaxInFlight {
             .get::<RequestInfo>()
             .cloned()
             .unwrap_or_default();
-        let verb = info.verb;
         let masters = req
             .extensions()
             .get::<crate::authn::UserInfo>()
             .is_some_and(|u| u.groups.iter().any(|g| g == crate::authn::MASTERS));
-        let long_running = matches!(verb.as_str(), "watch" | "proxy")
-            || matches!(
-                info.subresource.as_str(),
-                "attach" | "exec" | "proxy" | "log" | "portforward"
-            );
-        let sem = match verb.as_str() {
+        let long_running = is_long_running(&info);
+        let sem = match info.verb.as_str() {
             "create" | "update" | "patch" | "delete" | "deletecollection" => self.mutating.clone(),
             _ => self.readonly.clone(),
         };

@@ -447,7 +447,11 @@ impl ServerBuilder {
         let crd_rev = crate::crd::load_all(&state)
             .await
             .map_err(|e| std::io::Error::other(e.message))?;
-        let service = chain::build(state.clone(), self.limits);
+        let service = chain::build(
+            state.clone(),
+            self.limits,
+            self.connection_limits.request_timeout,
+        );
         let tls = if self.insecure_http {
             None
         } else {

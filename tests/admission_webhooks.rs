@@ -832,3 +832,49 @@ mod https {
         );
     }
 }
+
+/// `?timeout=` shortens a request's deadline as kube-apiserver's request deadline does: a
+/// create held by a webhook that never answers is a 504 at the asked time, not at the webhook's;
+/// a malformed timeout is a 400.
+#[tokio::test]
+async fn a_request_timeout_parameter_bounds_the_request() {
+    let hooks = Hooks::default();
+    hooks.on("https://stuck.test/", |_| None);
+    let h = server_with(&hooks).await;
+    configure(
+        &h,
+        "validating",
+        "v",
+        vec![hook(
+            "stuck.test",
+            "https://stuck.test/",
+            &["configmaps"],
+            json!({"timeoutSeconds": 30}),
+        )],
+    )
+    .await;
+    let r = send(
+        &h,
+        Method::POST,
+        &format!("{CM}?timeout=1s"),
+        "application/json",
+        serde_json::to_vec(&configmap("a")).unwrap(),
+    )
+    .await;
+    let s = r.status_failure(504, "Timeout");
+    assert_eq!(
+        s["message"],
+        "Timeout: request did not complete within the allotted timeout"
+    );
+    let r = send(&h, Method::GET, &format!("{CM}?timeout=bogus"), "", "").await;
+    let s = r.status_failure(400, "BadRequest");
+    assert_eq!(
+        s["message"],
+        "invalid timeout specified in the request URL - time: invalid duration \"bogus\""
+    );
+    // 0 and negative timeouts mean the server's own bound.
+    for t in ["0", "-5s"] {
+        let r = send(&h, Method::GET, &format!("{CM}?timeout={t}"), "", "").await;
+        assert_eq!(r.status.as_u16(), 200, "{t}");
+    }
+}
