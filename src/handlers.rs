@@ -607,20 +607,33 @@ pub async fn create_object(ctx: &Ctx, mut obj: Value, dry_run: bool) -> ApiResul
     attrs.object = Some(obj);
     ctx.state.admission.validate(&ctx.state, &attrs).await?;
     let mut obj = attrs.object.take().unwrap_or_default();
-    crate::allocators::on_create(ctx, &mut obj).await?;
     if dry_run {
+        crate::allocators::on_create(ctx, &mut obj).await?;
         return Ok(obj);
     }
-    let key = info.key(&ctx.req.namespace, &name);
-    let stored = to_stored(&to_storage_version(info, obj.clone()).await?)?;
-    let kv = ctx
-        .state
-        .store
-        .create(&key, stored)
-        .await
-        .map_err(|e| status::from_store(e, &ctx.gr(), &name))?;
+    let stored = async {
+        crate::allocators::on_create(ctx, &mut obj).await?;
+        let key = info.key(&ctx.req.namespace, &name);
+        let stored = to_stored(&to_storage_version(info, obj.clone()).await?)?;
+        ctx.state
+            .store
+            .create(&key, stored)
+            .await
+            .map_err(|e| status::from_store(e, &ctx.gr(), &name))
+    }
+    .await;
+    let kv = match stored {
+        Ok(kv) => kv,
+        Err(e) => {
+            // Admission charged the namespace's quotas with this object: count them again.
+            if info.namespaced {
+                crate::admission::sync_quotas(&ctx.state, info, &ctx.req.namespace, true).await;
+            }
+            return Err(e);
+        }
+    };
     objects::set_resource_version(&mut obj, kv.mod_revision);
-    after_write(ctx, kv.mod_revision).await;
+    after_write(ctx, kv.mod_revision, false).await;
     Ok(obj)
 }
 
@@ -628,7 +641,7 @@ pub async fn create_object(ctx: &Ctx, mut obj: Value, dry_run: bool) -> ApiResul
 /// (or gone) when the client gets its answer; writes to RBAC objects once the authorizer's index
 /// has them, so the next request is decided with them. Quotas in the namespace report the new
 /// usage before the client gets its answer.
-async fn after_write(ctx: &Ctx, rev: i64) {
+async fn after_write(ctx: &Ctx, rev: i64, released: bool) {
     if ctx.info.group == "apiextensions.k8s.io" && ctx.info.resource == "customresourcedefinitions"
     {
         ctx.state.crds.wait_for(rev).await;
@@ -637,7 +650,7 @@ async fn after_write(ctx: &Ctx, rev: i64) {
         ctx.state.rbac.wait_for(rev).await;
     }
     if ctx.info.namespaced && ctx.req.subresource.is_empty() {
-        crate::admission::sync_quotas(&ctx.state, &ctx.info, &ctx.req.namespace).await;
+        crate::admission::sync_quotas(&ctx.state, &ctx.info, &ctx.req.namespace, released).await;
     }
 }
 
@@ -841,7 +854,7 @@ pub async fn update_object(
         .await
         .map_err(|e| status::from_store(e, &gr, &name))?;
     objects::set_resource_version(&mut new, kv.mod_revision);
-    after_write(ctx, kv.mod_revision).await;
+    after_write(ctx, kv.mod_revision, false).await;
     Ok((new, true))
 }
 
@@ -1060,7 +1073,7 @@ pub async fn delete_object(
             .await
             .map_err(|e| status::from_store(e, &gr, name))?;
         objects::set_resource_version(&mut obj, new.mod_revision);
-        after_write(ctx, new.mod_revision).await;
+        after_write(ctx, new.mod_revision, true).await;
         // A CRD whose custom resources are already gone is released by the controller.
         if ctx.info.resource == "customresourcedefinitions" {
             if let Err(kubox_storage::StoreError::NotFound(_)) =
@@ -1080,7 +1093,7 @@ pub async fn delete_object(
         .delete(&key, Some(kv.mod_revision))
         .await
         .map_err(|e| status::from_store(e, &gr, name))?;
-    after_write(ctx, rev).await;
+    after_write(ctx, rev, true).await;
     Ok((obj, true))
 }
 

@@ -249,6 +249,61 @@ async fn object_count_quota_refuses_the_create_over_it_and_reports_usage() {
     assert_eq!(post_json(&h, CM, &configmap("c")).await.status, 201);
 }
 
+/// Racing creates cannot both take the last free slot: each is charged to the quota through
+/// its resourceVersion (kube's quota admission). A create that fails after it was charged
+/// (a duplicate name) gives its charge back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_never_exceed_an_object_count_quota() {
+    // On sled a create waits for its commit: requests overlap between admission and storage.
+    let dir = tempfile::tempdir().unwrap();
+    let h = kubox::Server::builder()
+        .sled(dir.path())
+        .disable_controller(kubox::Controller::ServiceAccount)
+        .start()
+        .await
+        .unwrap();
+    let h = std::sync::Arc::new(h);
+    let q = json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q"},
+                   "spec": {"hard": {"configmaps": "5"}}});
+    let r = post_json(&h, "/api/v1/namespaces/default/resourcequotas", &q).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let tasks: Vec<_> = (0..24)
+        .map(|i| {
+            let h = h.clone();
+            tokio::spawn(
+                async move { post_json(&h, CM, &configmap(&format!("c{i}"))).await.status },
+            )
+        })
+        .collect();
+    let mut created = 0;
+    for t in tasks {
+        let status = t.await.unwrap();
+        assert!(status == 201 || status == 403, "{status}");
+        created += usize::from(status == 201);
+    }
+    assert_eq!(created, 5);
+    let list = get(&h, CM).await.json();
+    assert_eq!(list["items"].as_array().unwrap().len(), 5);
+    // A duplicate is refused by the store after admission charged it: the charge goes back.
+    let first = list["items"][0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = send(&h, Method::DELETE, &format!("{CM}/{first}"), "", "").await;
+    assert_eq!(r.status, 200);
+    let existing = list["items"][1]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = post_json(&h, CM, &configmap(&existing)).await;
+    assert_eq!(r.status, 409);
+    let q = get(&h, "/api/v1/namespaces/default/resourcequotas/q")
+        .await
+        .json();
+    assert_eq!(q["status"]["used"]["configmaps"], "4", "{q}");
+    assert_eq!(post_json(&h, CM, &configmap("last")).await.status, 201);
+}
+
 #[tokio::test]
 async fn compute_quota_counts_pod_requests() {
     let h = server().await;

@@ -235,14 +235,21 @@ impl Admission {
 
 /// After a write to a namespaced resource: the namespace's quotas report the new usage (when the
 /// `ResourceQuota` plugin runs).
-pub(crate) async fn sync_quotas(state: &ApiState, info: &ResourceInfo, namespace: &str) {
+/// `released`: the write may have freed quota (a delete, a create that failed after admission
+/// charged it); else usage only grows and charges of requests still in flight are kept.
+pub(crate) async fn sync_quotas(
+    state: &ApiState,
+    info: &ResourceInfo,
+    namespace: &str,
+    released: bool,
+) {
     if state
         .admission
         .plugins
         .iter()
         .any(|p| p.name() == "ResourceQuota")
     {
-        resource_quota::sync(state, &info.group, &info.resource, namespace).await;
+        resource_quota::sync(state, &info.group, &info.resource, namespace, released).await;
     }
 }
 

@@ -4,11 +4,12 @@
 //! `requests.memory`, `limits.cpu`, `limits.memory`, `cpu`, `memory`).
 //!
 //! A create that would take usage over a quota's `spec.hard` is refused with kube's
-//! `exceeded quota: …` Forbidden. Usage is counted from the store at the time of the request;
-//! [`sync`] keeps `status.hard`/`status.used` current after every write in a namespace with
-//! quotas (kube-controller-manager's quota controller does this in a cluster). Quotas with
-//! `scopes` or a `scopeSelector` are not enforced. Two concurrent creates can both pass the last
-//! free slot (kube serializes them through the quota's resourceVersion).
+//! `exceeded quota: …` Forbidden. Usage is what the store holds or what the quota was charged
+//! with, whichever is more; a request that fits is charged to the quota's `status.used` through
+//! the quota's resourceVersion before it goes on, so two concurrent creates cannot both take
+//! the last free slot (kube's quota admission). [`sync`] recounts `status` from the store after
+//! every write in a namespace with quotas (kube-controller-manager's quota controller does this
+//! in a cluster). Quotas with `scopes` or a `scopeSelector` are not enforced.
 
 use std::collections::BTreeMap;
 
@@ -188,64 +189,131 @@ impl AdmissionPlugin for ResourceQuota {
         if !a.info.namespaced || a.namespace.is_empty() || !a.subresource.is_empty() {
             return Ok(());
         }
-        let quotas = super::list_resource(state, "", "resourcequotas", &a.namespace).await?;
-        if quotas.is_empty() {
-            return Ok(());
-        }
-        let names = count_names(a.group(), a.resource());
-        let is_pod = a.is_core("pods");
-        let mut requested: BTreeMap<String, f64> = BTreeMap::new();
-        for n in &names {
-            requested.insert(n.clone(), 1.0);
-        }
-        if is_pod {
-            if let Some(pod) = &a.object {
-                for (n, _, _) in COMPUTE {
-                    if let Some(u) = pod_usage(pod, n).filter(|u| *u > 0.0) {
-                        requested.insert(n.to_string(), u);
-                    }
-                }
+        // A quota charged by a concurrent request changes under us: check again against it.
+        for _ in 0..CHARGE_ATTEMPTS {
+            if admit_once(state, a).await? {
+                return Ok(());
             }
         }
-        for q in quotas.iter().filter(|q| unscoped(q)) {
-            let Some(hard) = q["spec"]["hard"].as_object() else {
-                continue;
-            };
-            let tracked: serde_json::Map<String, Value> = hard
-                .iter()
-                .filter(|(k, _)| requested.contains_key(k.as_str()))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            if tracked.is_empty() {
-                continue;
-            }
-            let used = usage(state, &a.namespace, &tracked).await?;
-            let mut over = Vec::new();
-            for (k, limit) in &tracked {
-                let limit_s = limit.as_str().unwrap_or_default();
-                let limit_v = quantity::parse(limit_s).unwrap_or_default();
-                let u = used.get(k).copied().unwrap_or_default();
-                let r = requested.get(k).copied().unwrap_or_default();
-                if u + r > limit_v {
-                    over.push((k.clone(), r, u, limit_s.to_string()));
-                }
-            }
-            if !over.is_empty() {
-                let list = |f: &dyn Fn(&(String, f64, f64, String)) -> String| {
-                    over.iter().map(f).collect::<Vec<_>>().join(",")
-                };
-                let msg = format!(
-                    "exceeded quota: {}, requested: {}, used: {}, limited: {}",
-                    crate::objects::name_of(q),
-                    list(&|(k, r, _, _)| format!("{k}={}", fmt_quantity(k, *r))),
-                    list(&|(k, _, u, _)| format!("{k}={}", fmt_quantity(k, *u))),
-                    list(&|(k, _, _, l)| format!("{k}={l}")),
-                );
-                return Err(ApiError::forbidden(&a.group_resource(), &a.name, &msg));
-            }
-        }
-        Ok(())
+        Err(ApiError::conflict(
+            &a.group_resource(),
+            &a.name,
+            "the resource quotas of the namespace changed too often while this request was charged to them; please try again",
+        ))
     }
+}
+
+/// A quota name the request would take over its limit: (name, requested, used, limit).
+type Over = (String, f64, f64, String);
+
+/// How often a request tries to charge quotas that change under it.
+const CHARGE_ATTEMPTS: usize = 16;
+
+/// One pass: Ok(true) when the request fits every quota and was charged to them, Ok(false)
+/// when a quota changed meanwhile, Err when it does not fit.
+async fn admit_once(state: &ApiState, a: &Attributes) -> ApiResult<bool> {
+    let prefix = format!(
+        "{}{}/",
+        crate::registry::storage_prefix("", "resourcequotas"),
+        a.namespace
+    );
+    let page = state
+        .store
+        .list(&prefix, Default::default())
+        .await
+        .map_err(|e| crate::status::from_store(e, &Default::default(), ""))?;
+    if page.items.is_empty() {
+        return Ok(true);
+    }
+    let names = count_names(a.group(), a.resource());
+    let is_pod = a.is_core("pods");
+    let mut requested: BTreeMap<String, f64> = BTreeMap::new();
+    for n in &names {
+        requested.insert(n.clone(), 1.0);
+    }
+    if is_pod {
+        if let Some(pod) = &a.object {
+            for (n, _, _) in COMPUTE {
+                if let Some(u) = pod_usage(pod, n).filter(|u| *u > 0.0) {
+                    requested.insert(n.to_string(), u);
+                }
+            }
+        }
+    }
+    for kv in &page.items {
+        let mut q = crate::objects::from_stored(kv)?;
+        if !unscoped(&q) {
+            continue;
+        }
+        let Some(hard) = q["spec"]["hard"].as_object().cloned() else {
+            continue;
+        };
+        let tracked: serde_json::Map<String, Value> = hard
+            .iter()
+            .filter(|(k, _)| requested.contains_key(k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if tracked.is_empty() {
+            continue;
+        }
+        // What is in use: counted from the store, or what the quota was charged with by
+        // requests still on their way to the store, whichever is more.
+        let counted = usage(state, &a.namespace, &tracked).await?;
+        let charged = |k: &str| {
+            q["status"]["used"][k]
+                .as_str()
+                .and_then(quantity::parse)
+                .unwrap_or_default()
+        };
+        let mut over: Vec<Over> = Vec::new();
+        let mut used_after = Vec::new();
+        for (k, limit) in &tracked {
+            let limit_s = limit.as_str().unwrap_or_default();
+            let limit_v = quantity::parse(limit_s).unwrap_or_default();
+            let u = counted.get(k).copied().unwrap_or_default().max(charged(k));
+            let r = requested.get(k).copied().unwrap_or_default();
+            if u + r > limit_v {
+                over.push((k.clone(), r, u, limit_s.to_string()));
+            }
+            used_after.push((k.clone(), u + r));
+        }
+        if !over.is_empty() {
+            let list =
+                |f: &dyn Fn(&Over) -> String| over.iter().map(f).collect::<Vec<_>>().join(",");
+            let msg = format!(
+                "exceeded quota: {}, requested: {}, used: {}, limited: {}",
+                crate::objects::name_of(&q),
+                list(&|(k, r, _, _)| format!("{k}={}", fmt_quantity(k, *r))),
+                list(&|(k, _, u, _)| format!("{k}={}", fmt_quantity(k, *u))),
+                list(&|(k, _, _, l)| format!("{k}={l}")),
+            );
+            return Err(ApiError::forbidden(&a.group_resource(), &a.name, &msg));
+        }
+        if a.dry_run {
+            continue;
+        }
+        // Charge the quota through its resourceVersion, as kube's quota admission does: of
+        // two requests racing for the last slot, one wins, the other checks again.
+        q["status"]["hard"] = Value::Object(hard.clone());
+        if !q["status"]["used"].is_object() {
+            q["status"]["used"] = json!({});
+        }
+        for (k, v) in used_after {
+            q["status"]["used"][k.as_str()] = json!(fmt_quantity(&k, v));
+        }
+        let bytes = crate::objects::to_stored(&q)?;
+        match state
+            .store
+            .update(&kv.key, bytes, Some(kv.mod_revision))
+            .await
+        {
+            Ok(_) => {}
+            Err(kubox_storage::StoreError::Conflict { .. }) => return Ok(false),
+            Err(kubox_storage::StoreError::NotFound(_)) => {}
+            Err(e) => return Err(crate::status::from_store(e, &Default::default(), "")),
+        }
+    }
+    Ok(true)
 }
 
 /// Does a write to `group`/`resource` change what some quota in the namespace reports?
@@ -266,12 +334,18 @@ fn affects(group: &str, resource: &str, quota: &Value) -> bool {
 
 /// Recompute `status` of the quotas in `namespace` that a write to `group`/`resource` affects.
 /// Failures are logged: the write itself has already happened.
-pub(crate) async fn sync(state: &ApiState, group: &str, resource: &str, namespace: &str) {
+pub(crate) async fn sync(
+    state: &ApiState,
+    group: &str,
+    resource: &str,
+    namespace: &str,
+    released: bool,
+) {
     if namespace.is_empty() {
         return;
     }
     for _ in 0..3 {
-        match sync_once(state, group, resource, namespace).await {
+        match sync_once(state, group, resource, namespace, released).await {
             Ok(true) => return,
             Ok(false) => continue,
             Err(e) => {
@@ -288,6 +362,7 @@ async fn sync_once(
     group: &str,
     resource: &str,
     namespace: &str,
+    released: bool,
 ) -> ApiResult<bool> {
     let prefix = format!(
         "{}{namespace}/",
@@ -305,10 +380,20 @@ async fn sync_once(
         }
         let hard = q["spec"]["hard"].as_object().cloned().unwrap_or_default();
         let used = usage(state, namespace, &hard).await?;
+        let charged = |k: &str| {
+            q["status"]["used"][k]
+                .as_str()
+                .and_then(quantity::parse)
+                .unwrap_or_default()
+        };
         let used: serde_json::Map<String, Value> = hard
             .keys()
             .map(|k| {
-                let v = used.get(k).copied().unwrap_or_default();
+                let mut v = used.get(k).copied().unwrap_or_default();
+                if !released {
+                    // Requests admitted but not yet stored are in the charge, not the count.
+                    v = v.max(charged(k));
+                }
                 (k.clone(), json!(fmt_quantity(k, v)))
             })
             .collect();
