@@ -284,6 +284,11 @@ fn body_json(bytes: &[u8]) -> Option<Value> {
     serde_json::from_slice(bytes).ok()
 }
 
+/// Where the impersonation filter (after this one) records whom a request impersonates, for the
+/// `impersonatedUser` of the request's ResponseComplete event.
+#[derive(Clone, Default)]
+pub struct ImpersonatedSlot(pub Arc<Mutex<Option<UserInfo>>>);
+
 /// The client's addresses as kube's `utilnet.SourceIPs` gives them: those `X-Forwarded-For`
 /// names, then `X-Real-Ip`, then the connection's peer (127.0.0.1 for an in-process request),
 /// each once.
@@ -382,6 +387,9 @@ impl Filter for AuditFilter {
                     s.write(&event);
                 }
             }
+            let impersonated = ImpersonatedSlot::default();
+            let mut req = req;
+            req.extensions_mut().insert(impersonated.clone());
             let (resp, annotations) =
                 crate::admission::policy::audit::collect(next.oneshot(req)).await;
             let mut resp = match resp {
@@ -398,6 +406,9 @@ impl Filter for AuditFilter {
                 return Ok(resp);
             }
             event["stage"] = json!("ResponseComplete");
+            if let Some(user) = impersonated.0.lock().ok().and_then(|u| u.clone()) {
+                event["impersonatedUser"] = json!(user);
+            }
             event["stageTimestamp"] = json!(now());
             let code = resp.status().as_u16();
             event["responseStatus"] = json!({"metadata": {}, "code": code});

@@ -206,3 +206,34 @@ async fn audit_events_carry_the_clients_addresses_and_the_log_is_private() {
     );
     h.shutdown().await.unwrap();
 }
+
+/// An impersonating request's event names both: `user` is who authenticated, `impersonatedUser`
+/// whom the request acted as.
+#[tokio::test]
+async fn audit_events_name_the_impersonated_user() {
+    let (h, _dir, path) = audited(POLICY).await;
+    let r = send_with(
+        &h,
+        Method::GET,
+        "/api/v1/namespaces/default/configmaps",
+        &[("impersonate-user", "jane"), ("impersonate-group", "devs")],
+        "",
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 403, "jane may not list configmaps");
+    let lists: Vec<Value> = events(&path)
+        .into_iter()
+        .filter(|e| e["verb"] == "list")
+        .collect();
+    assert_eq!(lists.len(), 1, "{lists:?}");
+    assert_eq!(
+        lists[0]["user"]["username"], "system:apiserver",
+        "{}",
+        lists[0]
+    );
+    assert_eq!(lists[0]["impersonatedUser"]["username"], "jane");
+    assert_eq!(
+        lists[0]["impersonatedUser"]["groups"],
+        json!(["devs", "system:authenticated"])
+    );
+}

@@ -258,6 +258,11 @@ impl Filter for ImpersonationFilter {
                     {
                         h.remove(k);
                     }
+                    if let Some(slot) = req.extensions().get::<crate::audit::ImpersonatedSlot>() {
+                        if let Ok(mut s) = slot.0.lock() {
+                            *s = Some(user.clone());
+                        }
+                    }
                     req.extensions_mut().insert(user);
                 }
                 Box::pin(next.oneshot(req))
