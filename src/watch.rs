@@ -251,7 +251,19 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
                             continue;
                         }
                     }
-                    if let Some((ty, obj)) = transform(&event, &filter, name.as_deref()) {
+                    let transformed = match transform(&event, &filter, name.as_deref()) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            // As kube's watcher: the error goes to the client, and the watch ends.
+                            tracing::warn!(key = %event.kv.key, error = %e, "watch: an event cannot be decoded");
+                            let err = ApiError::internal(format!(
+                                "unable to decode an event from the watch stream: {e}"
+                            ));
+                            let _ = tx.send(enc.frame("ERROR", err.to_status())).await;
+                            return;
+                        }
+                    };
+                    if let Some((ty, obj)) = transformed {
                         let obj = match to_version(&info, obj).await {
                             Ok(obj) => obj,
                             Err(e) => {
@@ -299,29 +311,33 @@ fn selected(filter: &Filter, name: Option<&str>, obj: &Value) -> bool {
     name.is_none_or(|n| name_of(obj) == n) && filter.matches(obj)
 }
 
-/// A store event as the client sees it, or None when it is outside the selection.
-fn transform(ev: &Event, filter: &Filter, name: Option<&str>) -> Option<(&'static str, Value)> {
+/// A store event as the client sees it, None when it is outside the selection, Err when the
+/// stored object cannot be decoded.
+fn transform(
+    ev: &Event,
+    filter: &Filter,
+    name: Option<&str>,
+) -> Result<Option<(&'static str, Value)>, String> {
     let prev = ev.prev.as_ref().and_then(|kv| from_stored(kv).ok());
     let prev_in = prev.as_ref().is_some_and(|p| selected(filter, name, p));
     match ev.kind {
         EventKind::Put => {
-            let mut obj = from_stored(&ev.kv).ok()?;
+            let mut obj = from_stored(&ev.kv).map_err(|e| e.message)?;
             crate::objects::set_resource_version(&mut obj, ev.kv.mod_revision);
             let now_in = selected(filter, name, &obj);
-            match (prev_in, now_in) {
+            Ok(match (prev_in, now_in) {
                 (true, true) => Some(("MODIFIED", obj)),
                 (false, true) => Some(("ADDED", obj)),
                 (true, false) => Some(("DELETED", obj)),
                 (false, false) => None,
-            }
+            })
         }
         EventKind::Delete => {
-            let mut obj = prev?;
-            if !prev_in {
-                return None;
-            }
+            let Some(mut obj) = prev.filter(|_| prev_in) else {
+                return Ok(None);
+            };
             crate::objects::set_resource_version(&mut obj, ev.kv.mod_revision);
-            Some(("DELETED", obj))
+            Ok(Some(("DELETED", obj)))
         }
     }
 }

@@ -794,3 +794,40 @@ async fn unconditional_updates_of_racing_writers_all_succeed() {
     let r = put_json(&h, &format!("{path}/race"), &stale).await;
     r.status_failure(409, "Conflict");
 }
+
+/// An event whose stored object cannot be decoded is not dropped silently: the watch sends an
+/// ERROR event with an InternalError Status, then ends (kube's watcher does the same).
+#[tokio::test]
+async fn an_undecodable_event_is_an_error_event_that_ends_the_watch() {
+    let h = server().await;
+    let path = "/api/v1/namespaces/default/configmaps";
+    let list = get(&h, path).await.json();
+    let rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let req = Request::get(format!("{path}?watch=1&resourceVersion={rv}"))
+        .body(bytes::Bytes::new())
+        .unwrap();
+    let resp = h.service().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), http::StatusCode::OK);
+    let key = kubox::registry::storage_prefix("", "configmaps") + "default/broken";
+    h.store()
+        .create(&key, bytes::Bytes::from_static(b"{not json"))
+        .await
+        .unwrap();
+    let body = tokio::time::timeout(Duration::from_secs(30), resp.into_body().collect())
+        .await
+        .expect("the watch ends after its ERROR event")
+        .unwrap()
+        .to_bytes();
+    let frames: Vec<Value> = body
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    assert_eq!(frames[0]["type"], "ERROR");
+    assert_eq!(frames[0]["object"]["code"], 500);
+    assert_eq!(frames[0]["object"]["reason"], "InternalError");
+}
