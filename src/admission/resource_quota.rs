@@ -259,18 +259,16 @@ async fn admit_once(state: &ApiState, a: &Attributes) -> ApiResult<bool> {
         // What is in use: counted from the store, or what the quota was charged with by
         // requests still on their way to the store, whichever is more.
         let counted = usage(state, &a.namespace, &tracked).await?;
-        let charged = |k: &str| {
-            q["status"]["used"][k]
-                .as_str()
-                .and_then(quantity::parse)
-                .unwrap_or_default()
-        };
         let mut over: Vec<Over> = Vec::new();
         let mut used_after = Vec::new();
         for (k, limit) in &tracked {
             let limit_s = limit.as_str().unwrap_or_default();
             let limit_v = quantity::parse(limit_s).unwrap_or_default();
-            let u = counted.get(k).copied().unwrap_or_default().max(charged(k));
+            let u = counted
+                .get(k)
+                .copied()
+                .unwrap_or_default()
+                .max(charged(&q, k));
             let r = requested.get(k).copied().unwrap_or_default();
             if u + r > limit_v {
                 over.push((k.clone(), r, u, limit_s.to_string()));
@@ -301,19 +299,38 @@ async fn admit_once(state: &ApiState, a: &Attributes) -> ApiResult<bool> {
         for (k, v) in used_after {
             q["status"]["used"][k.as_str()] = json!(fmt_quantity(&k, v));
         }
-        let bytes = crate::objects::to_stored(&q)?;
-        match state
-            .store
-            .update(&kv.key, bytes, Some(kv.mod_revision))
-            .await
-        {
-            Ok(_) => {}
-            Err(kubox_storage::StoreError::Conflict { .. }) => return Ok(false),
-            Err(kubox_storage::StoreError::NotFound(_)) => {}
-            Err(e) => return Err(crate::status::from_store(e, &Default::default(), "")),
+        if !write_quota(state, kv, &q).await? {
+            return Ok(false);
         }
     }
     Ok(true)
+}
+
+/// What `quota`'s status says is used of `name`.
+fn charged(quota: &Value, name: &str) -> f64 {
+    quota["status"]["used"][name]
+        .as_str()
+        .and_then(quantity::parse)
+        .unwrap_or_default()
+}
+
+/// Write `quota` over the version `kv` was read at: Ok(false) when it changed meanwhile (a
+/// quota deleted meanwhile needs nothing more).
+async fn write_quota(
+    state: &ApiState,
+    kv: &kubox_storage::KeyValue,
+    quota: &Value,
+) -> ApiResult<bool> {
+    let bytes = crate::objects::to_stored(quota)?;
+    match state
+        .store
+        .update(&kv.key, bytes, Some(kv.mod_revision))
+        .await
+    {
+        Ok(_) | Err(kubox_storage::StoreError::NotFound(_)) => Ok(true),
+        Err(kubox_storage::StoreError::Conflict { .. }) => Ok(false),
+        Err(e) => Err(crate::status::from_store(e, &Default::default(), "")),
+    }
 }
 
 /// Does a write to `group`/`resource` change what some quota in the namespace reports?
@@ -380,19 +397,13 @@ async fn sync_once(
         }
         let hard = q["spec"]["hard"].as_object().cloned().unwrap_or_default();
         let used = usage(state, namespace, &hard).await?;
-        let charged = |k: &str| {
-            q["status"]["used"][k]
-                .as_str()
-                .and_then(quantity::parse)
-                .unwrap_or_default()
-        };
         let used: serde_json::Map<String, Value> = hard
             .keys()
             .map(|k| {
                 let mut v = used.get(k).copied().unwrap_or_default();
                 if !released {
                     // Requests admitted but not yet stored are in the charge, not the count.
-                    v = v.max(charged(k));
+                    v = v.max(charged(&q, k));
                 }
                 (k.clone(), json!(fmt_quantity(k, v)))
             })
@@ -402,16 +413,8 @@ async fn sync_once(
             continue;
         }
         q["status"] = status;
-        let bytes = crate::objects::to_stored(&q)?;
-        match state
-            .store
-            .update(&kv.key, bytes, Some(kv.mod_revision))
-            .await
-        {
-            Ok(_) => {}
-            Err(kubox_storage::StoreError::Conflict { .. }) => return Ok(false),
-            Err(kubox_storage::StoreError::NotFound(_)) => {}
-            Err(e) => return Err(crate::status::from_store(e, &Default::default(), "")),
+        if !write_quota(state, kv, &q).await? {
+            return Ok(false);
         }
     }
     Ok(true)
