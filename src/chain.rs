@@ -212,6 +212,12 @@ fn is_long_running(info: &RequestInfo) -> bool {
         )
 }
 
+/// When a request arrived (its head read), put in by the connection layer: the request
+/// deadline counts from it, so reading the body is part of the time allowed. A request without
+/// it (in process) counts from when the chain sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Received(pub tokio::time::Instant);
+
 /// kube-apiserver's request deadline: a request that is not long-running is answered within
 /// `?timeout=` (a Go duration; 0, negative or beyond the maximum means the maximum) or the
 /// maximum, else `504 Timeout`; a malformed `timeout` is a 400.
@@ -229,10 +235,13 @@ impl Filter for RequestDeadline {
         if long_running {
             return Box::pin(next.oneshot(req));
         }
-        let asked = form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
-            .find(|(k, _)| k == "timeout")
-            .map(|(_, v)| v.into_owned())
-            .filter(|v| !v.is_empty());
+        let asked =
+            crate::request_info::query_param(req.uri().query().unwrap_or_default(), "timeout")
+                .filter(|v| !v.is_empty());
+        let started = req
+            .extensions()
+            .get::<Received>()
+            .map_or_else(tokio::time::Instant::now, |r| r.0);
         let timeout = match asked.as_deref().map(go_duration) {
             None => self.max,
             Some(Err(e)) => {
@@ -245,7 +254,7 @@ impl Filter for RequestDeadline {
             Some(Ok(_)) => self.max,
         };
         Box::pin(async move {
-            match tokio::time::timeout(timeout, next.oneshot(req)).await {
+            match tokio::time::timeout_at(started + timeout, next.oneshot(req)).await {
                 Ok(answer) => answer,
                 Err(_) => Ok(error_response(&ApiError::timeout(
                     "request did not complete within the allotted timeout",

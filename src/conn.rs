@@ -417,15 +417,16 @@ async fn serve_connection<S>(
     }
 }
 
-/// Read the body (bounded in size and time), then hand the request to the chain, answering
-/// within the request deadline.
+/// Read the body (bounded in size and time), then hand the request to the chain; the chain's
+/// request deadline counts from when the request arrived (`Received`).
 async fn handle(
     service: ApiService,
     peer: Peer,
     limits: &ConnectionLimits,
     req: Request<Incoming>,
 ) -> Response<Body> {
-    let deadline = Instant::now() + limits.request_timeout;
+    let started = Instant::now();
+    let deadline = started + limits.request_timeout;
     let (mut parts, mut body) = req.into_parts();
     let head = head_size(&parts);
     if head > limits.max_header_bytes {
@@ -435,6 +436,7 @@ async fn handle(
         ));
     }
     parts.extensions.insert(peer);
+    parts.extensions.insert(crate::chain::Received(started));
     let declared = body.size_hint().exact().unwrap_or(0);
     let read = if declared > MAX_BODY_BYTES as u64 {
         Err(ApiError::too_large(MAX_BODY_BYTES))
@@ -458,13 +460,9 @@ async fn handle(
             return keep_until_sent(error_response(&e), body);
         }
     };
-    let answer = service.oneshot(Request::from_parts(parts, bytes));
-    match tokio::time::timeout_at(deadline, answer).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(never)) => match never {},
-        Err(_) => error_response(&ApiError::timeout(
-            "request did not complete within the allotted timeout",
-        )),
+    match service.oneshot(Request::from_parts(parts, bytes)).await {
+        Ok(r) => r,
+        Err(never) => match never {},
     }
 }
 

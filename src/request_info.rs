@@ -39,7 +39,7 @@ pub fn kube_bool(value: &str) -> bool {
 }
 
 /// The first value of a query parameter, decoded.
-fn query_param(query: &str, key: &str) -> Option<String> {
+pub(crate) fn query_param(query: &str, key: &str) -> Option<String> {
     form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.into_owned())
