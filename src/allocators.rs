@@ -7,8 +7,8 @@ use std::net::Ipv4Addr;
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
-use crate::handlers::Ctx;
 use crate::objects::from_stored;
+use crate::registry::store::Scope;
 use crate::status::{ApiError, ApiResult};
 
 const BASE: u32 = u32::from_be_bytes([10, 96, 0, 0]);
@@ -42,7 +42,7 @@ fn invalid(field: &str, value: &str, message: &str) -> ApiError {
 }
 
 /// Allocate what a new object needs (Services: cluster IP and node ports).
-pub async fn on_create(ctx: &Ctx, obj: &mut Value) -> ApiResult<()> {
+pub async fn on_create(ctx: &Scope, obj: &mut Value) -> ApiResult<()> {
     if !(ctx.info.group.is_empty() && ctx.info.kind == "Service") {
         return Ok(());
     }

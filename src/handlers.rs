@@ -12,16 +12,14 @@ use http::{HeaderMap, Request, Response, StatusCode};
 use kubox_storage::{KeyValue, ListOptions, StoreError};
 use serde_json::{json, Value};
 
-use crate::admission::{Attributes, Operation};
 use crate::api::ApiState;
 use crate::authn::UserInfo;
 use crate::body::Body;
 use crate::encoding::{self, IncludeObject, OutFormat};
 use crate::filter::Filter;
-use crate::objects::{
-    self, from_stored, name_of, namespace_of, to_storage_version, to_stored, to_version,
-};
+use crate::objects::{self, from_stored, name_of, namespace_of, to_version};
 use crate::query::{parse_resource_version, Query};
+use crate::registry::store::{self, CreateOptions, DeleteOptions, Scope, UpdateOptions};
 use crate::registry::ResourceInfo;
 use crate::request_info::RequestInfo;
 use crate::status::{self, ApiError, ApiResult};
@@ -126,46 +124,6 @@ impl Ctx {
 
     fn gr(&self) -> status::GroupResource {
         self.info.group_resource()
-    }
-
-    /// Admission attributes for a write of this request.
-    fn attributes(
-        &self,
-        operation: Operation,
-        name: &str,
-        object: Option<Value>,
-        old_object: Option<Value>,
-        dry_run: bool,
-        options: Value,
-    ) -> Attributes {
-        Attributes {
-            operation,
-            info: self.info.clone(),
-            subresource: self.req.subresource.clone(),
-            namespace: if self.info.namespaced {
-                self.req.namespace.clone()
-            } else {
-                String::new()
-            },
-            name: name.to_string(),
-            object,
-            old_object,
-            user: self.user.clone(),
-            dry_run,
-            options,
-        }
-    }
-
-    /// The CreateOptions/UpdateOptions of this request, as admission reports them.
-    fn write_options(&self, kind: &str) -> Value {
-        let mut o = json!({"kind": kind, "apiVersion": "meta.k8s.io/v1"});
-        if let Some(d) = self.query.get("dryRun").filter(|d| !d.is_empty()) {
-            o["dryRun"] = json!([d]);
-        }
-        if let Some(m) = self.query.get("fieldManager").filter(|m| !m.is_empty()) {
-            o["fieldManager"] = json!(m);
-        }
-        o
     }
 }
 
@@ -487,32 +445,6 @@ pub fn check_type(info: &ResourceInfo, obj: &mut Value) -> ApiResult<()> {
     Ok(())
 }
 
-const GENERATE_CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-
-pub(crate) fn generate_suffix() -> String {
-    use rand::Rng;
-    let mut rng = rand::rng();
-    (0..5)
-        .map(|_| GENERATE_CHARS[rng.random_range(0..GENERATE_CHARS.len())] as char)
-        .collect()
-}
-
-fn invalid(
-    info: &ResourceInfo,
-    obj: &Value,
-    errs: &[kubox_apimachinery::validation::FieldError],
-) -> ApiError {
-    ApiError::invalid(&info.kind, &info.group, name_of(obj), errs)
-}
-
-/// A built-in object's shape against its typed definition: a value of the wrong type is a 400.
-fn check_shape(info: &ResourceInfo, obj: &Value) -> ApiResult<()> {
-    if info.strategy.is_custom() {
-        return Ok(());
-    }
-    crate::typed::check_shape(&info.group, &info.kind, obj).map_err(ApiError::bad_request)
-}
-
 /// POST a new object.
 pub async fn create(ctx: Ctx) -> ApiResult<Response<Body>> {
     if !ctx.req.subresource.is_empty() || !ctx.req.name.is_empty() {
@@ -530,128 +462,14 @@ pub async fn create(ctx: Ctx) -> ApiResult<Response<Body>> {
     if crate::reviews::is_virtual(&ctx.info.group, &ctx.info.resource) {
         return crate::reviews::create(&ctx, obj).await;
     }
-    let dry_run = ctx.query.dry_run("CreateOptions")?;
-    let obj = create_object(&ctx, obj, dry_run).await?;
+    let opts = ctx.create_options()?;
+    let obj = store::create(&ctx.scope(), obj, &opts).await?;
     if ctx.info.strategy.settled_by_create()
         && ctx.info.api_version() == ctx.info.storage_api_version
     {
         return Ok(ctx.respond_object(StatusCode::CREATED, obj));
     }
     ctx.respond(StatusCode::CREATED, obj).await
-}
-
-/// The create path shared by POST, PUT-creates and server-side apply.
-pub async fn create_object(ctx: &Ctx, mut obj: Value, dry_run: bool) -> ApiResult<Value> {
-    let info = &ctx.info;
-    // Namespace: from the URL, and the body must agree.
-    if info.namespaced {
-        let body_ns = namespace_of(&obj).to_string();
-        if !body_ns.is_empty() && body_ns != ctx.req.namespace {
-            return Err(ApiError::bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request",
-            ));
-        }
-        obj["metadata"]["namespace"] = json!(ctx.req.namespace);
-    } else if let Some(m) = obj["metadata"].as_object_mut() {
-        if m.get("namespace").and_then(Value::as_str) == Some("") {
-            m.remove("namespace");
-        }
-    }
-    if name_of(&obj).is_empty() {
-        if let Some(gen) = obj["metadata"]["generateName"]
-            .as_str()
-            .filter(|g| !g.is_empty())
-        {
-            obj["metadata"]["name"] = json!(format!("{gen}{}", generate_suffix()));
-        }
-    }
-    let mut obj = objects::to_write_version(info, obj).await?;
-    // A value of the wrong type is a 400 before defaulting or admission work on the object
-    // (kube decodes into typed objects first); validation checks again what admission made.
-    check_shape(info, &obj)?;
-    let now = ctx.state.clock.now();
-    {
-        let meta = &mut obj["metadata"];
-        meta["uid"] = json!(uuid::Uuid::new_v4().to_string());
-        meta["creationTimestamp"] = json!(objects::timestamp(now));
-        if let Some(m) = meta.as_object_mut() {
-            m.remove("resourceVersion");
-            m.remove("deletionTimestamp");
-            m.remove("deletionGracePeriodSeconds");
-            m.remove("selfLink");
-        }
-    }
-    info.strategy.default(&mut obj);
-    let name = name_of(&obj).to_string();
-    let mut attrs = ctx.attributes(
-        Operation::Create,
-        &name,
-        Some(obj),
-        None,
-        dry_run,
-        ctx.write_options("CreateOptions"),
-    );
-    ctx.state.admission.admit(&ctx.state, &mut attrs).await?;
-    let mut obj = attrs.object.take().unwrap_or_default();
-    info.strategy.prepare_for_create(&mut obj);
-    crate::authz::escalation::check(ctx, &obj, None)?;
-    let errs = info
-        .strategy
-        .validate(&obj)
-        .map_err(ApiError::bad_request)?;
-    if !errs.is_empty() {
-        return Err(invalid(info, &obj, &errs));
-    }
-    let name = name_of(&obj).to_string();
-    attrs.name = name.clone();
-    attrs.object = Some(obj);
-    ctx.state.admission.validate(&ctx.state, &attrs).await?;
-    let mut obj = attrs.object.take().unwrap_or_default();
-    if dry_run {
-        crate::allocators::on_create(ctx, &mut obj).await?;
-        return Ok(obj);
-    }
-    let stored = async {
-        crate::allocators::on_create(ctx, &mut obj).await?;
-        let key = info.key(&ctx.req.namespace, &name);
-        let stored = to_stored(&to_storage_version(info, obj.clone()).await?)?;
-        ctx.state
-            .store
-            .create(&key, stored)
-            .await
-            .map_err(|e| status::from_store(e, &ctx.gr(), &name))
-    }
-    .await;
-    let kv = match stored {
-        Ok(kv) => kv,
-        Err(e) => {
-            // Admission charged the namespace's quotas with this object: count them again.
-            if info.namespaced {
-                crate::admission::sync_quotas(&ctx.state, info, &ctx.req.namespace, true).await;
-            }
-            return Err(e);
-        }
-    };
-    objects::set_resource_version(&mut obj, kv.mod_revision);
-    after_write(ctx, kv.mod_revision, false).await;
-    Ok(obj)
-}
-
-/// Writes to CRDs return once the CRD controller has seen them, so the API they define is served
-/// (or gone) when the client gets its answer; writes to RBAC objects once the authorizer's index
-/// has them, so the next request is decided with them. Quotas in the namespace report the new
-/// usage before the client gets its answer.
-async fn after_write(ctx: &Ctx, rev: i64, released: bool) {
-    if ctx.info.group == "apiextensions.k8s.io" && ctx.info.resource == "customresourcedefinitions"
-    {
-        ctx.state.crds.wait_for(rev).await;
-    }
-    if ctx.info.group == crate::authz::rbac::GROUP {
-        ctx.state.rbac.wait_for(rev).await;
-    }
-    if ctx.info.namespaced && ctx.req.subresource.is_empty() {
-        crate::admission::sync_quotas(&ctx.state, &ctx.info, &ctx.req.namespace, released).await;
-    }
 }
 
 /// PUT a replacement object.
@@ -682,7 +500,7 @@ pub async fn update(ctx: Ctx) -> ApiResult<Response<Body>> {
             ctx.req.name
         )));
     }
-    let dry_run = ctx.query.dry_run("UpdateOptions")?;
+    let opts = ctx.update_options()?;
     let expected = parse_resource_version(
         obj["metadata"]["resourceVersion"]
             .as_str()
@@ -702,160 +520,14 @@ pub async fn update(ctx: Ctx) -> ApiResult<Response<Body>> {
             )],
         )
     })?;
-    let new = objects::to_write_version(&ctx.info, obj).await?;
-    // Without a resourceVersion an update of a built-in is unconditional: a race with another
-    // writer is retried on the newer object, as kube's GuaranteedUpdate does.
-    let unconditional = expected.is_none_or(|e| e == 0) && !ctx.info.strategy.is_custom();
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        let (old, old_kv) = match ctx.read().await {
-            Ok(found) => found,
-            Err(e)
-                if e.code == StatusCode::NOT_FOUND
-                    && ctx.info.strategy.allow_create_on_update()
-                    && ctx.req.subresource.is_empty() =>
-            {
-                let created = create_object(&ctx, new, dry_run).await?;
-                return ctx.respond(StatusCode::CREATED, created).await;
-            }
-            Err(e) => return Err(e),
-        };
-        if let Some(exp) = expected.filter(|e| *e > 0) {
-            if exp != old_kv.mod_revision {
-                return Err(ApiError::stale_update(&ctx.gr(), &ctx.req.name));
-            }
-        }
-        match update_object(&ctx, new.clone(), old, old_kv.mod_revision, dry_run).await {
-            Ok((obj, _)) => return ctx.respond(StatusCode::OK, obj).await,
-            Err(e)
-                if unconditional
-                    && attempts < UNCONDITIONAL_RETRIES
-                    && e.code == StatusCode::CONFLICT
-                    && e.reason == "Conflict" => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// How often an unconditional update is tried against a newer object before the conflict is
-/// reported.
-const UNCONDITIONAL_RETRIES: usize = 16;
-
-/// Write an updated object over `old` (as stored), which was read at `old_rev`. Both are
-/// brought to the write version ([`objects::to_write_version`]) first. Returns the object
-/// written, at that version, and whether it still exists (false when the last finalizer went).
-pub async fn update_object(
-    ctx: &Ctx,
-    new: Value,
-    old: Value,
-    old_rev: i64,
-    dry_run: bool,
-) -> ApiResult<(Value, bool)> {
-    let info = &ctx.info;
-    let mut new = objects::to_write_version(info, new).await?;
-    let old = objects::to_write_version(info, old).await?;
-    // System fields come from the old object: identity when the client left it out, deletion
-    // state always (an update cannot set or clear it).
-    for k in ["uid", "creationTimestamp", "namespace"] {
-        let given = new["metadata"]
-            .get(k)
-            .is_some_and(|v| !v.is_null() && *v != json!(""));
-        if !given {
-            objects::set_or_remove(&mut new["metadata"], k, old["metadata"].get(k).cloned());
-        }
-    }
-    for k in ["deletionTimestamp", "deletionGracePeriodSeconds"] {
-        objects::set_or_remove(&mut new["metadata"], k, old["metadata"].get(k).cloned());
-    }
-    objects::set_resource_version(&mut new, old_rev);
-    check_shape(info, &new)?;
-    info.strategy.default(&mut new);
-    let mut old_for_admission = old.clone();
-    objects::set_resource_version(&mut old_for_admission, old_rev);
-    let mut attrs = ctx.attributes(
-        Operation::Update,
-        name_of(&old),
-        Some(new),
-        Some(old_for_admission),
-        dry_run,
-        ctx.write_options("UpdateOptions"),
-    );
-    ctx.state.admission.admit(&ctx.state, &mut attrs).await?;
-    let mut new = attrs.object.take().unwrap_or_default();
-    info.strategy
-        .prepare_for_update(&mut new, &old, &ctx.req.subresource);
-    crate::authz::escalation::check(ctx, &new, Some(&old))?;
-    let mut errs = info
-        .strategy
-        .validate_update(&new, &old)
-        .map_err(ApiError::bad_request)?;
-    let deleting = old["metadata"]
-        .get("deletionTimestamp")
-        .is_some_and(|v| !v.is_null());
-    if deleting {
-        let old_f: Vec<&Value> = old["metadata"]["finalizers"]
-            .as_array()
-            .map(|a| a.iter().collect())
-            .unwrap_or_default();
-        if let Some(new_f) = new["metadata"]["finalizers"].as_array() {
-            if new_f.iter().any(|f| !old_f.contains(&f)) {
-                errs.push(kubox_apimachinery::validation::FieldError::forbidden(
-                    "metadata.finalizers",
-                    "no new finalizers can be added if the object is being deleted",
-                ));
-            }
-        }
-    }
-    if !errs.is_empty() {
-        return Err(invalid(info, &new, &errs));
-    }
-    attrs.object = Some(new);
-    ctx.state.admission.validate(&ctx.state, &attrs).await?;
-    let mut new = attrs.object.take().unwrap_or_default();
-    let name = name_of(&new).to_string();
-    let key = info.key(&ctx.req.namespace, &name);
-    let gr = ctx.gr();
-    let is_namespace = info.kind == "Namespace" && info.group.is_empty();
-    let no_finalizers = new["metadata"]["finalizers"]
-        .as_array()
-        .is_none_or(|a| a.is_empty())
-        && (!is_namespace
-            || new["spec"]["finalizers"]
-                .as_array()
-                .is_none_or(|a| a.is_empty()));
-    if deleting && no_finalizers {
-        if dry_run {
-            return Ok((new, false));
-        }
-        let (_, rev) = ctx
-            .state
-            .store
-            .delete(&key, Some(old_rev))
-            .await
-            .map_err(|e| status::from_store(e, &gr, &name))?;
-        objects::set_resource_version(&mut new, rev);
-        return Ok((new, false));
-    }
-    // A no-op update writes nothing and keeps the resourceVersion.
-    let mut old_cmp = old.clone();
-    objects::set_resource_version(&mut old_cmp, old_rev);
-    let mut new_cmp = new.clone();
-    objects::set_resource_version(&mut new_cmp, old_rev);
-    if old_cmp == new_cmp || dry_run {
-        objects::set_resource_version(&mut new, old_rev);
-        return Ok((new, true));
-    }
-    let stored = to_stored(&to_storage_version(info, new.clone()).await?)?;
-    let kv = ctx
-        .state
-        .store
-        .update(&key, stored, Some(old_rev))
-        .await
-        .map_err(|e| status::from_store(e, &gr, &name))?;
-    objects::set_resource_version(&mut new, kv.mod_revision);
-    after_write(ctx, kv.mod_revision, false).await;
-    Ok((new, true))
+    let (obj, created) =
+        store::update_by_name(&ctx.scope(), &ctx.req.name, obj, expected, &opts).await?;
+    let code = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    ctx.respond(code, obj).await
 }
 
 /// PATCH an object (JSON patch, merge patch, strategic merge patch, apply).
@@ -863,67 +535,17 @@ pub async fn patch(ctx: Ctx) -> ApiResult<Response<Body>> {
     patch::patch(ctx).await
 }
 
-/// Parse DeleteOptions from the body and the query.
-fn delete_options(ctx: &Ctx) -> ApiResult<Value> {
-    let mut opts = if ctx.body.iter().all(u8::is_ascii_whitespace) {
-        json!({})
-    } else {
-        let format = encoding::content_format(&ctx.headers)?;
-        encoding::decode_body(&ctx.body, format)?
-    };
-    if let Some(p) = ctx.query.get("propagationPolicy") {
-        opts["propagationPolicy"] = json!(p);
-    }
-    if let Some(g) = ctx.query.int("gracePeriodSeconds")? {
-        opts["gracePeriodSeconds"] = json!(g);
-    }
-    if let Some(o) = ctx.query.get("orphanDependents") {
-        opts["orphanDependents"] = json!(crate::request_info::kube_bool(o));
-    }
-    if opts["orphanDependents"].is_boolean() && opts["propagationPolicy"].is_string() {
-        return Err(ApiError::invalid(
-            "DeleteOptions",
-            "",
-            "",
-            &[kubox_apimachinery::validation::FieldError::invalid(
-                "propagationPolicy",
-                opts["propagationPolicy"].as_str().unwrap_or_default(),
-                "orphanDependents and deletionPropagation cannot be both set",
-            )],
-        ));
-    }
-    if let Some(p) = opts.get("propagationPolicy").and_then(Value::as_str) {
-        if !matches!(p, "Orphan" | "Background" | "Foreground") {
-            return Err(ApiError::invalid(
-                "DeleteOptions",
-                "",
-                "",
-                &[kubox_apimachinery::validation::FieldError::not_supported(
-                    "propagationPolicy",
-                    p,
-                    &["Foreground", "Background", "Orphan", "nil"],
-                )],
-            ));
-        }
-    }
-    Ok(opts)
-}
-
 /// DELETE one object.
 pub async fn delete(ctx: Ctx) -> ApiResult<Response<Body>> {
     if !ctx.req.subresource.is_empty() || !ctx.info.has_verb("delete") {
         return Err(ApiError::method_not_supported(&ctx.gr(), "delete"));
     }
-    let opts = delete_options(&ctx)?;
-    let dry_run = ctx.query.dry_run("DeleteOptions")?
-        || opts["dryRun"]
-            .as_array()
-            .is_some_and(|a| a.contains(&json!("All")));
-    let (obj, deleted) = delete_object(&ctx, &ctx.req.name, &opts, dry_run).await?;
+    let opts = ctx.delete_options()?;
+    let (obj, deleted) = store::delete(&ctx.scope(), &ctx.req.name, &opts).await?;
     if !deleted {
         // Deletion waits on finalizers: the object comes back with 200, as kube-apiserver answers
         // (202 only when orphanDependents=false was asked for).
-        let code = if opts["orphanDependents"] == json!(false) {
+        let code = if opts.orphan_dependents == Some(false) {
             StatusCode::ACCEPTED
         } else {
             StatusCode::OK
@@ -946,155 +568,75 @@ impl Ctx {
             OutFormat::Json
         }
     }
-}
 
-/// Delete one object by name; returns the object and whether it is gone (false = finalizers wait).
-pub async fn delete_object(
-    ctx: &Ctx,
-    name: &str,
-    opts: &Value,
-    dry_run: bool,
-) -> ApiResult<(Value, bool)> {
-    let key = ctx.info.key(&ctx.req.namespace, name);
-    let gr = ctx.gr();
-    let kv = ctx
-        .state
-        .store
-        .get(&key, None)
-        .await
-        .map_err(|e| status::from_store(e, &gr, name))?;
-    let mut obj = from_stored(&kv)?;
-    let pre = &opts["preconditions"];
-    if let Some(uid) = pre["uid"].as_str() {
-        if obj["metadata"]["uid"].as_str() != Some(uid) {
-            return Err(ApiError::conflict(
-                &gr,
-                name,
-                &format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                    obj["metadata"]["uid"].as_str().unwrap_or_default()
-                ),
-            ));
-        }
+    /// The scope of this request's writes: its resource, namespace, subresource and user.
+    pub fn scope(&self) -> Scope {
+        Scope::new(
+            self.state.clone(),
+            self.info.clone(),
+            &self.req.namespace,
+            &self.req.subresource,
+            self.user.clone(),
+        )
     }
-    if let Some(rv) = pre["resourceVersion"].as_str() {
-        if rv != kv.mod_revision.to_string() {
-            return Err(ApiError::conflict(
-                &gr,
-                name,
-                &format!(
-                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                    kv.mod_revision
-                ),
-            ));
-        }
+
+    /// CreateOptions from the query (`dryRun`, `fieldManager`).
+    pub fn create_options(&self) -> ApiResult<CreateOptions> {
+        Ok(CreateOptions {
+            dry_run: self.query.dry_run("CreateOptions")?,
+            field_manager: self.field_manager(),
+        })
     }
-    let is_namespace = ctx.info.kind == "Namespace" && ctx.info.group.is_empty();
-    let mut options = opts.clone();
-    options["kind"] = json!("DeleteOptions");
-    options["apiVersion"] = json!("meta.k8s.io/v1");
-    let mut old = obj.clone();
-    objects::set_resource_version(&mut old, kv.mod_revision);
-    let mut attrs = ctx.attributes(Operation::Delete, name, None, Some(old), dry_run, options);
-    ctx.state.admission.admit(&ctx.state, &mut attrs).await?;
-    ctx.state.admission.validate(&ctx.state, &attrs).await?;
-    let deleting = obj["metadata"]
-        .get("deletionTimestamp")
-        .is_some_and(|v| !v.is_null());
-    let now = json!(objects::timestamp(ctx.state.clock.now()));
-    if is_namespace
-        && (!deleting
-            || obj["spec"]["finalizers"]
-                .as_array()
-                .is_some_and(|a| !a.is_empty()))
-    {
-        // kube's namespace REST: the first delete turns the namespace Terminating (the namespace
-        // controller empties and finalizes it); later ones wait while spec.finalizers remain.
-        if deleting {
-            return Ok((obj, false));
-        }
-        obj["metadata"]["deletionTimestamp"] = now;
-        obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-        obj["status"]["phase"] = json!("Terminating");
-        if let Some(f) = crate::controllers::gc::namespace_deletion_finalizers(
-            ctx.state.garbage_collection,
-            &obj,
-            opts,
-        ) {
-            obj["metadata"]["finalizers"] = json!(f);
-        }
-        if dry_run {
-            return Ok((obj, false));
-        }
-        let new = ctx
-            .state
-            .store
-            .update(&key, to_stored(&obj)?, Some(kv.mod_revision))
-            .await
-            .map_err(|e| status::from_store(e, &gr, name))?;
-        objects::set_resource_version(&mut obj, new.mod_revision);
-        return Ok((obj, false));
+
+    /// UpdateOptions from the query; `kind` names them in errors (`UpdateOptions`,
+    /// `PatchOptions`).
+    pub fn update_options_as(&self, kind: &str) -> ApiResult<UpdateOptions> {
+        Ok(UpdateOptions {
+            dry_run: self.query.dry_run(kind)?,
+            field_manager: self.field_manager(),
+        })
     }
-    // The garbage collector's finalizers for the propagation asked for (or the default).
-    let gc_changed = match crate::controllers::gc::deletion_finalizers(
-        ctx.state.garbage_collection,
-        &ctx.info,
-        &obj,
-        opts,
-    ) {
-        Some(f) => {
-            obj["metadata"]["finalizers"] = json!(f);
-            true
-        }
-        None => false,
-    };
-    let has_finalizers = obj["metadata"]["finalizers"]
-        .as_array()
-        .is_some_and(|a| !a.is_empty());
-    if has_finalizers {
-        if deleting && !gc_changed {
-            return Ok((obj, false));
-        }
-        if !deleting {
-            obj["metadata"]["deletionTimestamp"] = now;
-            obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-            // kube's markAsDeleting: generation moves when deletion starts.
-            if let Some(g) = obj["metadata"]["generation"].as_i64().filter(|g| *g > 0) {
-                obj["metadata"]["generation"] = json!(g + 1);
+
+    /// UpdateOptions from the query.
+    pub fn update_options(&self) -> ApiResult<UpdateOptions> {
+        self.update_options_as("UpdateOptions")
+    }
+
+    fn field_manager(&self) -> Option<String> {
+        self.query
+            .get("fieldManager")
+            .filter(|m| !m.is_empty())
+            .map(str::to_string)
+    }
+
+    /// DeleteOptions from the body (JSON or YAML) and the query, which wins.
+    pub fn delete_options(&self) -> ApiResult<DeleteOptions> {
+        let mut opts = if self.body.iter().all(u8::is_ascii_whitespace) {
+            json!({})
+        } else {
+            let format = encoding::content_format(&self.headers)?;
+            let v = encoding::decode_body(&self.body, format)?;
+            if !v.is_object() {
+                return Err(ApiError::bad_request(format!(
+                    "json: cannot unmarshal {} into Go value of type v1.DeleteOptions",
+                    encoding::json_type(&v)
+                )));
             }
+            v
+        };
+        if let Some(p) = self.query.get("propagationPolicy") {
+            opts["propagationPolicy"] = json!(p);
         }
-        if dry_run {
-            return Ok((obj, false));
+        if let Some(g) = self.query.int("gracePeriodSeconds")? {
+            opts["gracePeriodSeconds"] = json!(g);
         }
-        let new = ctx
-            .state
-            .store
-            .update(&key, to_stored(&obj)?, Some(kv.mod_revision))
-            .await
-            .map_err(|e| status::from_store(e, &gr, name))?;
-        objects::set_resource_version(&mut obj, new.mod_revision);
-        after_write(ctx, new.mod_revision, true).await;
-        // A CRD whose custom resources are already gone is released by the controller.
-        if ctx.info.resource == "customresourcedefinitions" {
-            if let Err(kubox_storage::StoreError::NotFound(_)) =
-                ctx.state.store.get(&key, None).await
-            {
-                return Ok((obj, true));
-            }
+        if let Some(o) = self.query.get("orphanDependents") {
+            opts["orphanDependents"] = json!(crate::request_info::kube_bool(o));
         }
-        return Ok((obj, false));
+        let mut opts = DeleteOptions::from_value(&opts)?;
+        opts.dry_run |= self.query.dry_run("DeleteOptions")?;
+        Ok(opts)
     }
-    if dry_run {
-        return Ok((obj, true));
-    }
-    let (_, rev) = ctx
-        .state
-        .store
-        .delete(&key, Some(kv.mod_revision))
-        .await
-        .map_err(|e| status::from_store(e, &gr, name))?;
-    after_write(ctx, rev, true).await;
-    Ok((obj, true))
 }
 
 /// DELETE a collection: every object the selectors match; answers the list of what was deleted.
@@ -1106,29 +648,15 @@ pub async fn delete_collection(ctx: Ctx) -> ApiResult<Response<Body>> {
         ));
     }
     let filter = Filter::from_query(&ctx.query, &ctx.info)?;
-    let opts = delete_options(&ctx)?;
-    let dry_run = ctx.query.dry_run("DeleteOptions")?;
+    let opts = ctx.delete_options()?;
     let (list_opts, _) = list_options(&ctx)?;
     let page = list_page(&ctx, &filter, list_opts, None, false).await?;
+    let scope = ctx.scope();
     let mut deleted = Vec::new();
     for obj in page.items {
         let name = name_of(&obj).to_string();
-        let ns = namespace_of(&obj).to_string();
-        let sub = Ctx {
-            state: ctx.state.clone(),
-            info: ctx.info.clone(),
-            req: RequestInfo {
-                namespace: ns,
-                name: name.clone(),
-                ..ctx.req.clone()
-            },
-            headers: ctx.headers.clone(),
-            query: ctx.query.clone(),
-            body: Bytes::new(),
-            out: ctx.out.clone(),
-            user: ctx.user.clone(),
-        };
-        match delete_object(&sub, &name, &opts, dry_run).await {
+        let scope = scope.in_namespace(namespace_of(&obj));
+        match store::delete(&scope, &name, &opts).await {
             Ok((o, _)) => deleted.push(o),
             Err(e) if e.code == StatusCode::NOT_FOUND => {}
             Err(e) => return Err(e),

@@ -1,4 +1,4 @@
-//! Namespace deletion, API side. Deleting a namespace (in `handlers::delete_object`, following
+//! Namespace deletion, API side. Deleting a namespace (in `registry::store::delete`, following
 //! kube's namespace REST) sets its deletionTimestamp and phase Terminating; from then on new
 //! content is refused (the `NamespaceLifecycle` admission plugin). The namespace controller
 //! (`controllers::namespace`) deletes the content, reports progress in the namespace's

@@ -13,8 +13,9 @@ use serde_json::Value;
 use crate::body::Body;
 use crate::encoding::{self, InFormat};
 use crate::field_validation;
-use crate::handlers::{self, check_type, Ctx};
+use crate::handlers::{check_type, Ctx};
 use crate::objects::{name_of, to_version};
+use crate::registry::store::{self, CreateOptions};
 use crate::status::{ApiError, ApiResult};
 use crate::subresources;
 
@@ -252,7 +253,8 @@ pub async fn patch(ctx: Ctx) -> ApiResult<Response<Body>> {
     }
     ctx.query
         .validate_write_options("PatchOptions", Some(ty == PatchType::Apply))?;
-    let dry_run = ctx.query.dry_run("PatchOptions")?;
+    let opts = ctx.update_options_as("PatchOptions")?;
+    let dry_run = opts.dry_run;
     let directive = field_validation::directive(&ctx.query, "PatchOptions")?;
     if ctx.req.subresource == "scale" {
         return subresources::patch_scale(ctx, ty, dry_run).await;
@@ -281,7 +283,8 @@ pub async fn patch(ctx: Ctx) -> ApiResult<Response<Body>> {
                         ctx.req.name
                     )));
                 }
-                let created = handlers::create_object(&ctx, obj, dry_run).await?;
+                let created =
+                    store::create(&ctx.scope(), obj, &CreateOptions::from_update(&opts)).await?;
                 return ctx.respond(StatusCode::CREATED, created).await;
             }
             Err(e) => return Err(e),
@@ -328,7 +331,7 @@ pub async fn patch(ctx: Ctx) -> ApiResult<Response<Body>> {
             m.remove("resourceVersion");
         }
         let new = crate::objects::to_write_version(&ctx.info, patched).await?;
-        match handlers::update_object(&ctx, new, stored, kv.mod_revision, dry_run).await {
+        match store::update(&ctx.scope(), new, stored, kv.mod_revision, &opts).await {
             Ok((obj, _)) => return ctx.respond(StatusCode::OK, obj).await,
             Err(e)
                 if e.code == StatusCode::CONFLICT && e.reason == "Conflict" && !pinned_by_patch =>

@@ -4,6 +4,7 @@
 //! HTTPS by default (see `pki.rs` and `tls.rs`); the accept loop marks every request that came
 //! over the network with an [`crate::authn::Peer`] (address, client certificate chain).
 
+use crate::registry::store::NameGenerator;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -85,6 +86,7 @@ pub struct ServerBuilder {
     static_tokens: Vec<(String, UserInfo)>,
     anonymous_auth: bool,
     authorization: Authorization,
+    name_seed: Option<u64>,
 }
 
 /// How requests are authorized.
@@ -121,6 +123,7 @@ impl Server {
             static_tokens: Vec::new(),
             anonymous_auth: true,
             authorization: Authorization::Modes(AuthorizationMode::default_modes()),
+            name_seed: None,
         }
     }
 }
@@ -159,6 +162,13 @@ impl ServerBuilder {
     /// The clock for timestamps and compaction.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Generate the names `metadata.generateName` asks for from this seed: the same seed gives
+    /// the same names in the same order, so a test run can be reproduced. Default: random.
+    pub fn name_seed(mut self, seed: u64) -> Self {
+        self.name_seed = Some(seed);
         self
     }
 
@@ -426,6 +436,9 @@ impl ServerBuilder {
             authorizer,
             authentication,
             rbac: rbac.clone(),
+            names: self
+                .name_seed
+                .map_or_else(NameGenerator::random, NameGenerator::seeded),
             admission: crate::admission::Admission::new(
                 &self.admission,
                 self.webhook_caller.clone().unwrap_or(webhooks),

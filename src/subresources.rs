@@ -7,9 +7,10 @@ use serde_json::{json, Value};
 
 use crate::body::Body;
 use crate::encoding;
-use crate::handlers::{self, Ctx};
+use crate::handlers::Ctx;
 use crate::objects::to_version;
 use crate::patch::{self, PatchType};
+use crate::registry::store::{self, DeleteOptions, UpdateOptions};
 use crate::status::{ApiError, ApiResult};
 
 /// GET on a subresource.
@@ -38,16 +39,11 @@ pub async fn create(ctx: Ctx) -> ApiResult<Response<Body>> {
         }
         ("serviceaccounts", "token") => crate::authn::serviceaccount::token_request(&ctx).await,
         ("pods", "eviction") => {
-            let (obj, _) = ctx.read().await?;
-            let opts = json!({});
-            handlers::delete_object(
-                &ctx,
-                &ctx.req.name.clone(),
-                &opts,
-                ctx.query.dry_run("CreateOptions")?,
-            )
-            .await?;
-            let _ = obj;
+            let opts = DeleteOptions {
+                dry_run: ctx.query.dry_run("CreateOptions")?,
+                ..Default::default()
+            };
+            store::delete(&ctx.scope(), &ctx.req.name, &opts).await?;
             Ok(encoding::encode(
                 &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
                 &ctx.out_plain(),
@@ -170,7 +166,11 @@ async fn write_scale(
     let path = ctx.info.strategy.scale_paths().spec_replicas;
     crate::jsonpath::set_simple(&mut obj, &path, json!(replicas.as_i64().unwrap_or(0)));
     let new = crate::objects::to_write_version(&ctx.info, obj).await?;
-    let (written, _) = handlers::update_object(ctx, new, stored, kv.mod_revision, dry_run).await?;
+    let opts = UpdateOptions {
+        dry_run,
+        ..ctx.update_options_as("UpdateOptions")?
+    };
+    let (written, _) = store::update(&ctx.scope(), new, stored, kv.mod_revision, &opts).await?;
     let scale = scale_of(ctx, &to_version(&ctx.info, written).await?);
     Ok(encoding::encode(&scale, &ctx.out_plain(), StatusCode::OK))
 }

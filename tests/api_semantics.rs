@@ -128,6 +128,41 @@ async fn create_sets_system_fields_and_generate_name() {
     );
 }
 
+/// A generated name that is taken is retried with a new one, as kube's store does
+/// (maxNameGenerationCreateAttempts); a seed makes the names reproducible.
+#[tokio::test]
+async fn generate_name_collisions_are_retried_and_names_follow_the_seed() {
+    let seeded = || async {
+        Server::builder()
+            .memory()
+            .name_seed(7)
+            .start()
+            .await
+            .expect("server starts")
+    };
+    let generated =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "gen-"}});
+    let first = seeded().await;
+    let r = post_json(&first, CM, &generated).await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.json());
+    let name = r.json()["metadata"]["name"].as_str().unwrap().to_string();
+    // The same seed gives the same first name: it is taken here, so the create must try again.
+    let h = seeded().await;
+    let taken = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}});
+    assert_eq!(post_json(&h, CM, &taken).await.status.as_u16(), 201);
+    let r = post_json(&h, CM, &generated).await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.json());
+    let second = r.json()["metadata"]["name"].as_str().unwrap().to_string();
+    assert!(
+        second.starts_with("gen-") && second != name,
+        "{second} after {name}"
+    );
+    // Without generateName a taken name is still AlreadyExists.
+    post_json(&h, CM, &taken)
+        .await
+        .status_failure(409, "AlreadyExists");
+}
+
 #[tokio::test]
 async fn generation_bumps_only_on_spec_change() {
     let h = server().await;

@@ -1,11 +1,11 @@
 //! Admission: plugins that see every write after decoding and before storage, as
 //! kube-apiserver's admission chain does (k8s.io/apiserver/pkg/admission).
 //!
-//! The handlers call [`Admission::admit`] (mutating phase, every plugin in order, each may change
-//! the object) before the strategy prepares and validates the object, and
-//! [`Admission::validate`] (validating phase) after, just before the store write. Create, update
-//! (PUT, PATCH, apply, status and scale writes) and delete take this path; controllers' writes
-//! too, since they go through the same handler functions.
+//! The registry store (`registry::store`) calls [`Admission::admit`] (mutating phase, every
+//! plugin in order, each may change the object) before the strategy prepares and validates the
+//! object, and [`Admission::validate`] (validating phase) after, just before the storage write.
+//! Create, update (PUT, PATCH, apply, status and scale writes) and delete take this path;
+//! controllers' writes too, since they go through the same store.
 //!
 //! Built-in plugins, in kube-apiserver's order: `NamespaceLifecycle`, `LimitRanger`,
 //! `ServiceAccount`, `MutatingAdmissionWebhook`, `ValidatingAdmissionPolicy`,

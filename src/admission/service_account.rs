@@ -89,7 +89,10 @@ fn mount_token(pod: &mut Value) {
         .find(|n| n.starts_with(VOLUME_PREFIX))
         .cloned();
     let name = existing.clone().unwrap_or_else(|| loop {
-        let n = format!("{VOLUME_PREFIX}{}", crate::handlers::generate_suffix());
+        let n = format!(
+            "{VOLUME_PREFIX}{}",
+            crate::registry::store::generate_suffix()
+        );
         if !volumes.contains(&n) {
             break n;
         }

@@ -10,7 +10,7 @@ use super::rbac::GROUP;
 use super::rules::{go_quoted, missing, PolicyRule};
 use super::Attributes;
 use crate::authn::MASTERS;
-use crate::handlers::Ctx;
+use crate::registry::store::Scope;
 use crate::status::{ApiError, ApiResult, GroupResource};
 
 fn rules(obj: &Value) -> Vec<PolicyRule> {
@@ -23,7 +23,7 @@ fn has_aggregation(obj: &Value) -> bool {
 
 /// Refuse a create (`old` None) or update of an RBAC object that would grant more than its
 /// author holds.
-pub fn check(ctx: &Ctx, new: &Value, old: Option<&Value>) -> ApiResult<()> {
+pub fn check(ctx: &Scope, new: &Value, old: Option<&Value>) -> ApiResult<()> {
     if ctx.info.group != GROUP || ctx.user.in_group(MASTERS) {
         return Ok(());
     }
@@ -50,7 +50,7 @@ pub fn check(ctx: &Ctx, new: &Value, old: Option<&Value>) -> ApiResult<()> {
             let unchanged = old.is_some_and(|o| {
                 rules(o) == rules(new) && o.get("aggregationRule") == new.get("aggregationRule")
             });
-            if unchanged || allowed("escalate", resource, &ctx.req.name) {
+            if unchanged || allowed("escalate", resource, name) {
                 return Ok(());
             }
             if has_aggregation(new) {

@@ -2,7 +2,7 @@
 //! every stored resource, built-in and custom, namespaced and cluster-scoped.
 //!
 //! The delete handler decides the propagation (kube-apiserver's
-//! `deletionFinalizersForGarbageCollection`, in `handlers::delete_object`): Background deletes the
+//! `deletionFinalizersForGarbageCollection`, in `registry::store::delete`): Background deletes the
 //! owner at once; Foreground keeps it with the `foregroundDeletion` finalizer and a
 //! deletionTimestamp; Orphan keeps it with the `orphan` finalizer. This controller does the rest,
 //! as kube's does:
@@ -27,9 +27,9 @@
 //! - **An owner being orphaned**: every dependent loses its references to the owner's uid, then
 //!   `orphan` is removed.
 //!
-//! Deletions go through `handlers::delete_object` with uid and resourceVersion preconditions, so
+//! Deletions go through `registry::store::delete` with uid and resourceVersion preconditions, so
 //! the dependents' own finalizers are honoured; reference and finalizer removals through
-//! `handlers::update_object` (compare-and-swap, retried on Conflict).
+//! `registry::store::guaranteed_update` (compare-and-swap, retried on Conflict).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -44,7 +44,7 @@ use super::{
     Msg, Queue, Reconciler, ResourceIndex,
 };
 use crate::api::ApiState;
-use crate::handlers;
+use crate::registry::store::{self, DeleteOptions, Preconditions, Propagation, Scope};
 use crate::registry::ResourceInfo;
 use crate::status::ApiResult;
 
@@ -290,18 +290,22 @@ impl GarbageCollector {
         info: &Arc<ResourceInfo>,
         obj: &Value,
         rev: i64,
-        policy: &str,
+        policy: Propagation,
         key: &str,
         queue: &mut Queue,
     ) -> ApiResult<()> {
         let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default();
         let name = obj["metadata"]["name"].as_str().unwrap_or_default();
-        let opts = json!({
-            "propagationPolicy": policy,
-            "preconditions": {"uid": obj["metadata"]["uid"], "resourceVersion": rev.to_string()},
-        });
-        let c = super::ctx(state, info.clone(), ns, name, "");
-        match handlers::delete_object(&c, name, &opts, false).await {
+        let opts = DeleteOptions {
+            propagation: Some(policy),
+            preconditions: Preconditions {
+                uid: obj["metadata"]["uid"].as_str().map(str::to_string),
+                resource_version: Some(rev.to_string()),
+            },
+            ..Default::default()
+        };
+        let scope = Scope::system(state, info.clone(), ns, "");
+        match store::delete(&scope, name, &opts).await {
             Ok(_) => Ok(()),
             Err(e) if e.code == StatusCode::NOT_FOUND => Ok(()),
             // Changed since it was read: look again.
@@ -494,14 +498,15 @@ impl Reconciler for GarbageCollector {
             let Some((obj, rev)) = read(state, key).await? else {
                 return Ok(());
             };
-            return Self::delete(state, &info, &obj, rev, "Foreground", key, queue).await;
+            return Self::delete(state, &info, &obj, rev, Propagation::Foreground, key, queue)
+                .await;
         }
         let policy = if finalizers.iter().any(|f| f == ORPHAN) {
-            "Orphan"
+            Propagation::Orphan
         } else if finalizers.iter().any(|f| f == FOREGROUND) {
-            "Foreground"
+            Propagation::Foreground
         } else {
-            "Background"
+            Propagation::Background
         };
         Self::delete(state, &info, &obj, rev, policy, key, queue).await
     }
@@ -541,7 +546,7 @@ pub(crate) fn deletion_finalizers(
     gc_enabled: bool,
     info: &ResourceInfo,
     obj: &Value,
-    opts: &Value,
+    opts: &DeleteOptions,
 ) -> Option<Vec<String>> {
     if !gc_enabled {
         return None;
@@ -555,8 +560,8 @@ pub(crate) fn deletion_finalizers(
         .iter()
         .find(|f| *f == ORPHAN || *f == FOREGROUND)
         .map(String::as_str);
-    let orphan_opt = opts["orphanDependents"].as_bool();
-    let policy = opts["propagationPolicy"].as_str();
+    let orphan_opt = opts.orphan_dependents;
+    let policy = opts.propagation.map(Propagation::as_str);
     let orphan = match (orphan_opt, policy, existing) {
         (Some(o), _, _) => o,
         (None, Some(p), _) => p == "Orphan",
@@ -577,7 +582,7 @@ pub(crate) fn deletion_finalizers(
 pub(crate) fn namespace_deletion_finalizers(
     gc_enabled: bool,
     obj: &Value,
-    opts: &Value,
+    opts: &DeleteOptions,
 ) -> Option<Vec<String>> {
     if !gc_enabled {
         return None;
@@ -585,8 +590,8 @@ pub(crate) fn namespace_deletion_finalizers(
     let current = finalizers_of(obj);
     let has = |f: &str| current.iter().any(|c| c == f);
     let (orphan, foreground) = match (
-        opts["orphanDependents"].as_bool(),
-        opts["propagationPolicy"].as_str(),
+        opts.orphan_dependents,
+        opts.propagation.map(Propagation::as_str),
     ) {
         (Some(o), _) => (o, !o),
         (None, Some(p)) => (p == "Orphan", p == "Foreground"),
@@ -617,6 +622,10 @@ fn with_gc_finalizers(current: Vec<String>, orphan: bool, foreground: bool) -> O
 mod tests {
     use super::*;
 
+    fn opts(v: Value) -> DeleteOptions {
+        DeleteOptions::from_value(&v).unwrap()
+    }
+
     fn info(group: &str, version: &str, resource: &str) -> ResourceInfo {
         let snap = crate::registry::Registry::builtin().snapshot();
         let mut i = (*snap.get("", "v1", "configmaps").expect("configmaps")).clone();
@@ -630,7 +639,9 @@ mod tests {
     fn delete_finalizers_follow_kube_apiserver() {
         let cm = info("", "v1", "configmaps");
         let plain = json!({"metadata": {}});
-        let f = |i: &ResourceInfo, o: &Value, opts: Value| deletion_finalizers(true, i, o, &opts);
+        let f = |i: &ResourceInfo, o: &Value, opts: Value| {
+            deletion_finalizers(true, i, o, &DeleteOptions::from_value(&opts).unwrap())
+        };
         assert_eq!(f(&cm, &plain, json!({})), None);
         assert_eq!(
             f(&cm, &plain, json!({"propagationPolicy": "Foreground"})),
@@ -662,19 +673,24 @@ mod tests {
             Some(vec!["x".to_string()])
         );
         assert_eq!(
-            deletion_finalizers(false, &cm, &plain, &json!({"propagationPolicy": "Orphan"})),
+            deletion_finalizers(
+                false,
+                &cm,
+                &plain,
+                &opts(json!({"propagationPolicy": "Orphan"}))
+            ),
             None
         );
         assert_eq!(
             namespace_deletion_finalizers(
                 true,
                 &plain,
-                &json!({"propagationPolicy": "Foreground"})
+                &opts(json!({"propagationPolicy": "Foreground"}))
             ),
             Some(vec![FOREGROUND.to_string()])
         );
         assert_eq!(
-            namespace_deletion_finalizers(true, &plain, &json!({"orphanDependents": false})),
+            namespace_deletion_finalizers(true, &plain, &opts(json!({"orphanDependents": false}))),
             Some(vec![FOREGROUND.to_string()])
         );
     }

@@ -18,7 +18,7 @@
 //!    falls due, the clock is moved by hand ([`Clock::changes`]) or a retry's backoff ends.
 //!
 //! Nothing polls: an idle server spends no CPU here. Writes go through the API's own code
-//! (`handlers::create_object`, `update_object`, `delete_object`): defaults, validation,
+//! (`registry::store::create`, `guaranteed_update`, `delete`): defaults, validation,
 //! finalizers and the garbage collector's deletion finalizers apply to controllers as to clients,
 //! every update is a compare-and-swap on the resourceVersion just read, retried on Conflict.
 //! A key whose reconcile fails is retried after 10 ms, doubling, at most [`MAX_RETRIES`] times,
@@ -46,28 +46,20 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
 use futures::StreamExt;
-use http::{HeaderMap, StatusCode};
 use kubox_storage::{Clock, DynStore, Event, KeyValue, ListOptions, StoreError};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::api::ApiState;
-use crate::encoding::OutFormat;
-use crate::handlers::{self, Ctx};
 use crate::objects::from_stored;
-use crate::query::Query;
+use crate::registry::store::{self, Scope};
 use crate::registry::{ResourceInfo, Snapshot};
-use crate::request_info::RequestInfo;
-use crate::status::{from_store, ApiError, ApiResult, GroupResource};
+use crate::status::{from_store, ApiResult, GroupResource};
 
 /// How many times a failing key is retried (10 ms, 20 ms, … 320 ms) before it is dropped.
 pub const MAX_RETRIES: u32 = 6;
-
-/// How many compare-and-swap attempts one write makes before giving up with Conflict.
-const CAS_ATTEMPTS: usize = 16;
 
 /// One built-in controller. Names are kube-controller-manager's (`--controllers`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -776,40 +768,25 @@ pub(crate) fn resource_for_kind(
         .find_map(|v| snap.by_kind(group, v, kind))
 }
 
-/// A request context for a controller's write, as if a client had sent it.
-pub(crate) fn ctx(
+/// The scope of a controller's write to the object stored at `key` (a key of `info`), and the
+/// object's name.
+pub(crate) fn scope_for_key(
     state: &Arc<ApiState>,
-    info: Arc<ResourceInfo>,
-    namespace: &str,
-    name: &str,
+    info: &Arc<ResourceInfo>,
+    key: &str,
     subresource: &str,
-) -> Ctx {
-    let req = RequestInfo {
-        is_resource_request: true,
-        verb: String::new(),
-        api_prefix: if info.group.is_empty() { "api" } else { "apis" }.to_string(),
-        api_group: info.group.clone(),
-        api_version: info.version.clone(),
-        namespace: if info.namespaced {
-            namespace.to_string()
-        } else {
-            String::new()
-        },
-        resource: info.resource.clone(),
-        subresource: subresource.to_string(),
-        name: name.to_string(),
-        ..Default::default()
+) -> (Scope, String) {
+    let rest = key
+        .strip_prefix(info.storage_prefix.as_str())
+        .unwrap_or(key);
+    let (ns, name) = match rest.split_once('/') {
+        Some((ns, name)) if info.namespaced => (ns, name),
+        _ => ("", rest),
     };
-    Ctx {
-        state: state.clone(),
-        info,
-        req,
-        headers: HeaderMap::new(),
-        query: Query::default(),
-        body: Bytes::new(),
-        out: OutFormat::Json,
-        user: crate::authn::UserInfo::loopback(),
-    }
+    (
+        Scope::system(state, info.clone(), ns, subresource),
+        name.to_string(),
+    )
 }
 
 /// Read one stored object: (object at the storage version, resourceVersion), None if absent.
@@ -821,8 +798,8 @@ pub(crate) async fn read(state: &ApiState, key: &str) -> ApiResult<Option<(Value
     }
 }
 
-/// Read-modify-write one object through `handlers::update_object` (compare-and-swap, retried on
-/// Conflict). `change` edits the object and says whether it changed anything; nothing is written
+/// Read-modify-write one object through the registry store ([`store::guaranteed_update`]:
+/// compare-and-swap, retried on Conflict). `change` edits the object and says whether it changed anything; nothing is written
 /// when it did not. With `uid`, an object that was replaced by a namesake is left alone.
 /// Returns whether a write happened (a removed last finalizer deletes the object).
 pub(crate) async fn update_with<F>(
@@ -831,43 +808,13 @@ pub(crate) async fn update_with<F>(
     key: &str,
     subresource: &str,
     uid: Option<&str>,
-    mut change: F,
+    change: F,
 ) -> ApiResult<bool>
 where
     F: FnMut(&mut Value) -> bool + Send,
 {
-    for _ in 0..CAS_ATTEMPTS {
-        let Some((old, rev)) = read(state, key).await? else {
-            return Ok(false);
-        };
-        if uid.is_some_and(|u| old["metadata"]["uid"].as_str() != Some(u)) {
-            return Ok(false);
-        }
-        let mut new = old.clone();
-        if !change(&mut new) {
-            return Ok(false);
-        }
-        let ns = old["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let name = old["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let c = ctx(state, info.clone(), &ns, &name, subresource);
-        match handlers::update_object(&c, new, old, rev, false).await {
-            Ok(_) => return Ok(true),
-            Err(e) if e.code == StatusCode::CONFLICT => continue,
-            Err(e) if e.code == StatusCode::NOT_FOUND => return Ok(false),
-            Err(e) => return Err(e),
-        }
-    }
-    Err(ApiError::conflict(
-        &info.group_resource(),
-        key,
-        "too many concurrent writers",
-    ))
+    let (scope, name) = scope_for_key(state, info, key, subresource);
+    store::guaranteed_update(&scope, &name, uid, change).await
 }
 
 /// metadata.finalizers as strings.
@@ -885,9 +832,7 @@ pub(crate) fn finalizers_of(obj: &Value) -> Vec<String> {
 
 /// Does the object carry a deletionTimestamp?
 pub(crate) fn is_deleting(obj: &Value) -> bool {
-    obj["metadata"]
-        .get("deletionTimestamp")
-        .is_some_and(|v| !v.is_null())
+    store::is_deleting(obj)
 }
 
 /// Remove one finalizer (through the update path: the last one going deletes the object).

@@ -33,9 +33,9 @@ use super::{
     Reconciler, ResourceIndex,
 };
 use crate::api::ApiState;
-use crate::handlers;
 use crate::objects::{from_stored, timestamp};
 use crate::registry::storage_prefix;
+use crate::registry::store::{self, DeleteOptions, Propagation, Scope};
 use crate::status::{from_store, ApiError, ApiResult};
 
 /// The finalizer in `spec.finalizers` that this controller owns.
@@ -183,9 +183,12 @@ impl NamespaceController {
                         .as_str()
                         .unwrap_or_default()
                         .to_string();
-                    let c = super::ctx(state, info.clone(), ns, &name, "");
-                    let opts = json!({"propagationPolicy": "Background"});
-                    match handlers::delete_object(&c, &name, &opts, false).await {
+                    let scope = Scope::system(state, info.clone(), ns, "");
+                    let opts = DeleteOptions {
+                        propagation: Some(Propagation::Background),
+                        ..Default::default()
+                    };
+                    match store::delete(&scope, &name, &opts).await {
                         Ok((_, true)) => Outcome::Gone,
                         Ok((o, false)) => Outcome::Kept(o),
                         Err(e) if e.code == StatusCode::NOT_FOUND => Outcome::Gone,

@@ -21,9 +21,9 @@ use serde_json::json;
 
 use super::{is_deleting, read, update_with, Controller, Msg, Queue, Reconciler, ResourceIndex};
 use crate::api::ApiState;
-use crate::handlers;
 use crate::objects::from_stored;
 use crate::registry::storage_prefix;
+use crate::registry::store::{self, CreateOptions, Scope};
 use crate::status::ApiResult;
 
 /// The ServiceAccount every namespace gets.
@@ -122,8 +122,8 @@ impl Reconciler for ServiceAccountController {
                 "kind": "ServiceAccount",
                 "metadata": {"name": DEFAULT_SERVICE_ACCOUNT, "namespace": ns},
             });
-            let c = super::ctx(state, sa_info, ns, DEFAULT_SERVICE_ACCOUNT, "");
-            match handlers::create_object(&c, sa, false).await {
+            let scope = Scope::system(state, sa_info, ns, "");
+            match store::create(&scope, sa, &CreateOptions::default()).await {
                 Ok(_) => {}
                 // Created meanwhile, or the namespace turned Terminating.
                 Err(e) if matches!(e.code, StatusCode::CONFLICT | StatusCode::FORBIDDEN) => {}
@@ -143,8 +143,8 @@ impl Reconciler for ServiceAccountController {
                     },
                     "data": data,
                 });
-                let c = super::ctx(state, cm_info, ns, ROOT_CA_CONFIGMAP, "");
-                match handlers::create_object(&c, cm, false).await {
+                let scope = Scope::system(state, cm_info, ns, "");
+                match store::create(&scope, cm, &CreateOptions::default()).await {
                     Ok(_) => {}
                     Err(e) if matches!(e.code, StatusCode::CONFLICT | StatusCode::FORBIDDEN) => {}
                     Err(e) => return Err(e),

@@ -533,6 +533,7 @@ pub fn build_infos(
             storage_api_version: format!("{group}/{storage}"),
             storage_prefix: storage_prefix(&group, &plural),
             strategy: Arc::new(strategy),
+            hooks: Arc::new(crate::registry::store::NoHooks),
         });
     }
     Ok(infos)

@@ -8,6 +8,8 @@ use std::sync::{Arc, RwLock};
 
 use kubox_apimachinery::builtin::{self, BuiltinResource};
 
+pub mod hooks;
+pub mod store;
 pub mod strategy;
 
 pub use strategy::{BuiltinStrategy, Strategy};
@@ -57,6 +59,8 @@ pub struct ResourceInfo {
     pub storage_prefix: String,
     /// Per-resource behaviour.
     pub strategy: Arc<dyn Strategy>,
+    /// What the resource adds to the generic store (allocation, waits, its own deletion).
+    pub hooks: Arc<dyn store::Hooks>,
 }
 
 impl std::fmt::Debug for ResourceInfo {
@@ -253,6 +257,7 @@ fn storage_api_version(b: &BuiltinResource) -> String {
 
 fn builtin_infos(b: &'static BuiltinResource) -> Vec<ResourceInfo> {
     let strategy: Arc<dyn Strategy> = Arc::new(BuiltinStrategy::new(b));
+    let hooks = hooks::for_builtin(b.group, b.resource);
     b.versions
         .iter()
         .map(|v| ResourceInfo {
@@ -282,6 +287,7 @@ fn builtin_infos(b: &'static BuiltinResource) -> Vec<ResourceInfo> {
                 |(g, r)| storage_prefix(g, r),
             ),
             strategy: strategy.clone(),
+            hooks: hooks.clone(),
         })
         .collect()
 }

@@ -1,0 +1,109 @@
+//! The resources that add to the generic store ([`Hooks`]), as kube-apiserver's per-resource
+//! storage does: Services allocate cluster IPs and node ports, RBAC objects are checked against
+//! their author's rights and wait for the RBAC index, CRDs wait for their controller, namespaces
+//! are deleted by turning Terminating.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+
+use super::store::{self, DeleteOptions, Hooks, NoHooks, Scope};
+use crate::objects;
+use crate::status::ApiResult;
+
+/// The hooks of a built-in resource (every other resource has none).
+pub fn for_builtin(group: &str, resource: &str) -> Arc<dyn Hooks> {
+    match (group, resource) {
+        ("", "services") => Arc::new(Services),
+        ("", "namespaces") => Arc::new(Namespaces),
+        ("apiextensions.k8s.io", "customresourcedefinitions") => Arc::new(Crds),
+        (crate::authz::rbac::GROUP, _) => Arc::new(Rbac),
+        _ => Arc::new(NoHooks),
+    }
+}
+
+/// Services: a cluster IP and node ports on create.
+struct Services;
+
+#[async_trait]
+impl Hooks for Services {
+    async fn before_create(&self, scope: &Scope, obj: &mut Value) -> ApiResult<()> {
+        crate::allocators::on_create(scope, obj).await
+    }
+}
+
+/// RBAC objects: escalation prevention; writes return once the authorizer's index has them,
+/// so the next request is decided with them.
+struct Rbac;
+
+#[async_trait]
+impl Hooks for Rbac {
+    fn authorize_write(&self, scope: &Scope, new: &Value, old: Option<&Value>) -> ApiResult<()> {
+        crate::authz::escalation::check(scope, new, old)
+    }
+
+    async fn after_write(&self, scope: &Scope, rev: i64) {
+        scope.state.rbac.wait_for(rev).await;
+    }
+}
+
+/// CRDs: writes return once the CRD controller has seen them, so the API they define is served
+/// (or gone) when the client gets its answer.
+struct Crds;
+
+#[async_trait]
+impl Hooks for Crds {
+    async fn after_write(&self, scope: &Scope, rev: i64) {
+        scope.state.crds.wait_for(rev).await;
+    }
+
+    async fn gone_after_marking(&self, _scope: &Scope) -> bool {
+        true
+    }
+}
+
+/// Namespaces (kube's namespace REST): the first delete turns the namespace Terminating (the
+/// namespace controller empties and finalizes it); later ones wait while spec.finalizers remain.
+struct Namespaces;
+
+#[async_trait]
+impl Hooks for Namespaces {
+    fn held_by_spec(&self, obj: &Value) -> bool {
+        obj["spec"]["finalizers"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    }
+
+    async fn delete(
+        &self,
+        scope: &Scope,
+        mut obj: Value,
+        rev: i64,
+        opts: &DeleteOptions,
+    ) -> Option<ApiResult<(Value, bool)>> {
+        let deleting = store::is_deleting(&obj);
+        if deleting && !self.held_by_spec(&obj) {
+            // Only metadata.finalizers remain: the generic deletion.
+            return None;
+        }
+        if deleting {
+            return Some(Ok((obj, false)));
+        }
+        obj["metadata"]["deletionTimestamp"] = json!(objects::timestamp(scope.state.clock.now()));
+        obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+        obj["status"]["phase"] = json!("Terminating");
+        if let Some(f) = crate::controllers::gc::namespace_deletion_finalizers(
+            scope.state.garbage_collection,
+            &obj,
+            opts,
+        ) {
+            obj["metadata"]["finalizers"] = json!(f);
+        }
+        Some(
+            store::write_marked(scope, obj, rev, opts.dry_run)
+                .await
+                .map(|o| (o, false)),
+        )
+    }
+}
