@@ -43,6 +43,8 @@ pub struct ApiState {
     pub rbac: Arc<crate::authz::rbac::Rbac>,
     /// The admission plugins every write goes through.
     pub admission: crate::admission::Admission,
+    /// Decoded copies of the resources admission reads on every write.
+    pub informers: Arc<crate::informer::Informers>,
     /// The names `generateName` gives.
     pub names: crate::registry::store::NameGenerator,
     /// Where audit events go (None: no audit log).

@@ -29,6 +29,11 @@ fn checks(state: &ApiState, endpoint: &str) -> Vec<Check> {
         ok("poststarthook/start-kubox-controllers"),
     ];
     if endpoint == "readyz" {
+        let behind = state.informers.out_of_sync();
+        out.push(Check {
+            name: "informer-sync",
+            failure: (!behind.is_empty()).then(|| format!("not in sync: {}", behind.join(", "))),
+        });
         out.push(Check {
             name: "shutdown",
             failure: (*state.shutdown.borrow()).then(|| "the server is shutting down".to_string()),

@@ -35,6 +35,7 @@ pub mod files;
 mod filter;
 pub mod handlers;
 mod health;
+pub mod informer;
 mod jsonpath;
 pub mod kubeconfig;
 mod namespace;

@@ -436,6 +436,7 @@ impl ServerBuilder {
             authorizer,
             authentication,
             rbac: rbac.clone(),
+            informers: Default::default(),
             names: self
                 .name_seed
                 .map_or_else(NameGenerator::random, NameGenerator::seeded),
@@ -451,6 +452,7 @@ impl ServerBuilder {
                 None => None,
             },
         });
+        let informer_tasks = state.informers.start(&store, &shutdown_rx).await;
         crate::bootstrap::run(&state)
             .await
             .map_err(|e| std::io::Error::other(e.message))?;
@@ -488,6 +490,7 @@ impl ServerBuilder {
             tokio::spawn(crate::crd::run(state.clone(), crd_rev)),
             tokio::spawn(crate::authz::rbac::run(state.clone(), rbac, rbac_rev)),
         ];
+        tasks.extend(informer_tasks);
         self.controllers.root_ca = pki.ca_pem().to_string();
         let (controllers, controller_tasks) = crate::controllers::start(&state, &self.controllers);
         tasks.extend(controller_tasks);

@@ -40,7 +40,9 @@ async fn health_endpoints_answer_ok_and_verbose_lists_checks() {
     let r = get(&h, "/readyz?verbose").await;
     let text = String::from_utf8_lossy(&r.body).to_string();
     assert!(
-        text.contains("[+]ping ok") && text.ends_with("readyz check passed\n"),
+        text.contains("[+]ping ok")
+            && text.contains("[+]informer-sync ok")
+            && text.ends_with("readyz check passed\n"),
         "{text}"
     );
 }

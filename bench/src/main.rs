@@ -6,6 +6,7 @@
 //! per measurement, and sends traffic only to 127.0.0.1. Every loop is bounded by a request count
 //! and a time limit. The report goes to stdout, progress to stderr.
 
+mod admission;
 mod chain;
 mod http;
 mod kubox;
@@ -38,6 +39,8 @@ enum Section {
     Chain,
     /// Memory through a mixed load and after it (not in the default report).
     Soak,
+    /// What one policy and one quota cost on the create path (not in the default report).
+    Admission,
 }
 
 /// Load generator and performance report for kubox.
@@ -194,6 +197,19 @@ async fn run(cli: Cli, threads: usize) -> Result<()> {
                         load_time: Duration::from_secs_f64(cli.soak_secs.clamp(1.0, 3600.0)),
                         idle_time: Duration::from_secs_f64(cli.soak_idle_secs.clamp(0.0, 3600.0)),
                         names: cli.soak_names,
+                    },
+                )
+                .await?
+            }
+            Section::Admission => {
+                admission::run(
+                    &bin,
+                    storages.first().copied().unwrap_or(Storage::Memory),
+                    &admission::Options {
+                        clients: cli.clients.iter().copied().max().unwrap_or(64),
+                        phase_time: Duration::from_secs_f64(cli.phase_secs.clamp(0.1, 60.0)),
+                        max_ops: cli.max_ops,
+                        runs: 2,
                     },
                 )
                 .await?

@@ -656,6 +656,8 @@ pub struct Expression {
     source: String,
     program: Program,
     depth: usize,
+    /// The variables the expression refers to: only those are converted when it runs.
+    variables: Vec<String>,
 }
 
 impl std::fmt::Debug for Expression {
@@ -690,10 +692,17 @@ impl Expression {
     /// Compile `source`; Err carries the compiler's message.
     pub fn compile(source: &str) -> Result<Expression, String> {
         let (program, depth) = on_big_stack(|| parse_bounded(source))??;
+        let variables = program
+            .references()
+            .variables()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
         Ok(Expression {
             source: source.to_string(),
             program,
             depth,
+            variables,
         })
     }
 
@@ -706,7 +715,10 @@ impl Expression {
     /// ints when integral). The result comes back as JSON; Err carries the evaluation error.
     pub fn eval(&self, vars: &[(&str, &Value)]) -> Result<Value, String> {
         let mut ctx = Context::with_env(env().clone());
-        for (name, v) in vars {
+        for (name, v) in vars
+            .iter()
+            .filter(|(name, _)| self.variables.iter().any(|r| r == name))
+        {
             ctx.add_variable_as_val(*name, to_val(v, None, false));
         }
         match execute(&self.program, self.depth, &ctx) {

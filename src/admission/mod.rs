@@ -253,8 +253,16 @@ pub(crate) async fn sync_quotas(
     }
 }
 
-/// List the objects under a storage prefix, decoded (configuration lookups).
+/// List the objects under a storage prefix, decoded (configuration lookups): from the
+/// resource's informer when it has one, else from the store.
 pub(crate) async fn list_prefix(state: &ApiState, prefix: &str) -> ApiResult<Vec<Value>> {
+    if let Some(inf) = informer_of(state, prefix) {
+        return Ok(inf
+            .list(prefix)
+            .into_iter()
+            .map(|c| Value::clone(&c.object))
+            .collect());
+    }
     let page = state
         .store
         .list(prefix, Default::default())
@@ -265,6 +273,19 @@ pub(crate) async fn list_prefix(state: &ApiState, prefix: &str) -> ApiResult<Vec
         out.push(crate::objects::from_stored(kv)?);
     }
     Ok(out)
+}
+
+/// The informer caching the resource whose collection `prefix` is (a storage prefix, or one
+/// namespace of it).
+fn informer_of<'a>(
+    state: &'a ApiState,
+    prefix: &str,
+) -> Option<&'a Arc<crate::informer::Informer>> {
+    let rest = prefix.strip_prefix("/registry/")?;
+    let mut parts = rest.splitn(3, '/');
+    let (group, resource) = (parts.next()?, parts.next()?);
+    let group = if group == "core" { "" } else { group };
+    state.informers.for_resource(group, resource)
 }
 
 /// The stored objects of a built-in resource in one namespace ("" = all).
@@ -296,6 +317,14 @@ pub(crate) async fn get_resource(
         key.push('/');
     }
     key.push_str(name);
+    if let Some(inf) = state.informers.for_resource(group, resource) {
+        if let Some(c) = inf.get(&key) {
+            return Ok(Some(Value::clone(&c.object)));
+        }
+    }
+    // Not in the informer: it may not have seen a write that just returned (a namespace
+    // created by another server process sharing the store); ask the store, as kube's
+    // lifecycle plugin does on a miss.
     match state.store.get(&key, None).await {
         Ok(kv) => Ok(Some(crate::objects::from_stored(&kv)?)),
         Err(kubox_storage::StoreError::NotFound(_)) => Ok(None),

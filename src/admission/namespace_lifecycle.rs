@@ -2,12 +2,11 @@
 //! system namespaces (`default`, `kube-system`, `kube-public`) cannot be deleted.
 
 use async_trait::async_trait;
-use kubox_storage::StoreError;
 use serde_json::json;
 
 use super::{AdmissionPlugin, Attributes, Operation};
 use crate::api::ApiState;
-use crate::status::{self, ApiError, ApiResult, GroupResource};
+use crate::status::{ApiError, ApiResult, GroupResource};
 
 pub(super) struct NamespaceLifecycle;
 
@@ -36,14 +35,8 @@ impl AdmissionPlugin for NamespaceLifecycle {
             return Ok(());
         }
         let ns = &a.namespace;
-        let key = crate::registry::storage_prefix("", "namespaces") + ns;
-        match state.store.get(&key, None).await {
-            Ok(kv) => {
-                // Decode the namespace only when it may be terminating.
-                if !kv.value.windows(11).any(|w| w == b"Terminating") {
-                    return Ok(());
-                }
-                let nsobj = crate::objects::from_stored(&kv)?;
+        match super::get_resource(state, "", "namespaces", "", ns).await {
+            Ok(Some(nsobj)) => {
                 if nsobj["status"]["phase"] != json!("Terminating") {
                     return Ok(());
                 }
@@ -57,11 +50,11 @@ impl AdmissionPlugin for NamespaceLifecycle {
                 }
                 Err(e)
             }
-            Err(StoreError::NotFound(_)) => Err(ApiError::not_found(
+            Ok(None) => Err(ApiError::not_found(
                 &GroupResource::new("", "namespaces"),
                 ns,
             )),
-            Err(e) => Err(status::from_store(e, &a.group_resource(), &a.name)),
+            Err(e) => Err(e),
         }
     }
 }

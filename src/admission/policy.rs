@@ -149,9 +149,9 @@ fn evaluate(policy: &Value, binding: &Value, vars: &mut Map<String, Value>) -> V
             });
         }
     };
-    let bind = |vars: &Map<String, Value>| -> Vec<(String, Value)> {
-        vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-    };
+    fn refs(vars: &Map<String, Value>) -> Vec<(&str, &Value)> {
+        vars.iter().map(|(k, v)| (k.as_str(), v)).collect()
+    }
     // matchConditions: all true, or the policy does not apply.
     for c in policy["spec"]["matchConditions"]
         .as_array()
@@ -159,9 +159,7 @@ fn evaluate(policy: &Value, binding: &Value, vars: &mut Map<String, Value>) -> V
         .flatten()
     {
         let src = c["expression"].as_str().unwrap_or_default();
-        let owned = bind(vars);
-        let refs: Vec<(&str, &Value)> = owned.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        match eval(src, &refs) {
+        match eval(src, &refs(vars)) {
             Ok(Value::Bool(true)) => {}
             Ok(Value::Bool(false)) => return out,
             Ok(other) => {
@@ -178,19 +176,17 @@ fn evaluate(policy: &Value, binding: &Value, vars: &mut Map<String, Value>) -> V
         }
     }
     // variables, in order; each may use the ones before it.
-    let mut computed = Map::new();
+    vars.insert("variables".into(), Value::Object(Map::new()));
     for v in policy["spec"]["variables"].as_array().into_iter().flatten() {
         let name = v["name"].as_str().unwrap_or_default();
-        vars.insert("variables".into(), Value::Object(computed.clone()));
-        let owned = bind(vars);
-        let refs: Vec<(&str, &Value)> = owned.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        if let Ok(val) = eval(v["expression"].as_str().unwrap_or_default(), &refs) {
-            computed.insert(name.to_string(), val);
+        let src = v["expression"].as_str().unwrap_or_default();
+        if let Ok(val) = eval(src, &refs(vars)) {
+            if let Some(Value::Object(m)) = vars.get_mut("variables") {
+                m.insert(name.to_string(), val);
+            }
         }
     }
-    vars.insert("variables".into(), Value::Object(computed));
-    let owned = bind(vars);
-    let refs: Vec<(&str, &Value)> = owned.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let refs = refs(vars);
     for val in policy["spec"]["validations"]
         .as_array()
         .into_iter()

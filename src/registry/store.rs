@@ -582,16 +582,45 @@ async fn create_once(
         }
     };
     objects::set_resource_version(&mut obj, kv.mod_revision);
-    after_write(scope, kv.mod_revision, false).await;
+    after_write(scope, kv.mod_revision, Written::Created).await;
     Ok(obj)
 }
 
-/// After every durable write: the resource's hook (CRD controller, RBAC index), then the
-/// namespace's quotas report the new usage before the client gets its answer.
-async fn after_write(scope: &Scope, rev: i64, released: bool) {
+/// What a durable write did, for the quotas of its namespace.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Written {
+    /// A new object: admission has already charged the quotas with it.
+    Created,
+    /// A changed object: usage changes only for pods (phase, resources) and quotas themselves.
+    Updated,
+    /// An object gone (or a create that failed after admission charged it): usage may drop.
+    Released,
+}
+
+/// After every durable write: the resource's hook (CRD controller, RBAC index), the informer
+/// that caches the resource, then the namespace's quotas report the new usage where it changed
+/// before the client gets its answer.
+async fn after_write(scope: &Scope, rev: i64, written: Written) {
     scope.info.hooks.after_write(scope, rev).await;
-    if scope.info.namespaced && scope.subresource.is_empty() {
-        crate::admission::sync_quotas(&scope.state, &scope.info, &scope.namespace, released).await;
+    // What admission reads from an informer applies to the next request.
+    if let Some(informer) = scope.state.informers.for_prefix(&scope.info.storage_prefix) {
+        informer.wait_for(rev).await;
+    }
+    let info = &scope.info;
+    let own = info.group.is_empty() && matches!(info.resource.as_str(), "resourcequotas" | "pods");
+    let recount = match written {
+        Written::Released => true,
+        Written::Created => own && info.resource == "resourcequotas",
+        Written::Updated => own,
+    };
+    if recount && info.namespaced && matches!(scope.subresource.as_str(), "" | "status") {
+        crate::admission::sync_quotas(
+            &scope.state,
+            info,
+            &scope.namespace,
+            written == Written::Released,
+        )
+        .await;
     }
 }
 
@@ -732,6 +761,7 @@ pub async fn update(
             .await
             .map_err(|e| status::from_store(e, &gr, &name))?;
         objects::set_resource_version(&mut new, rev);
+        after_write(scope, rev, Written::Released).await;
         return Ok((new, false));
     }
     // A no-op update writes nothing and keeps the resourceVersion.
@@ -751,7 +781,7 @@ pub async fn update(
         .await
         .map_err(|e| status::from_store(e, &gr, &name))?;
     objects::set_resource_version(&mut new, kv.mod_revision);
-    after_write(scope, kv.mod_revision, false).await;
+    after_write(scope, kv.mod_revision, Written::Updated).await;
     Ok((new, true))
 }
 
@@ -905,7 +935,7 @@ pub async fn delete(scope: &Scope, name: &str, opts: &DeleteOptions) -> ApiResul
             .await
             .map_err(|e| status::from_store(e, &gr, name))?;
         objects::set_resource_version(&mut obj, new.mod_revision);
-        after_write(scope, new.mod_revision, true).await;
+        after_write(scope, new.mod_revision, Written::Released).await;
         let gone = scope.info.hooks.gone_after_marking(scope).await
             && matches!(
                 scope.state.store.get(&key, None).await,
@@ -922,7 +952,7 @@ pub async fn delete(scope: &Scope, name: &str, opts: &DeleteOptions) -> ApiResul
         .delete(&key, Some(kv.mod_revision))
         .await
         .map_err(|e| status::from_store(e, &gr, name))?;
-    after_write(scope, rev, true).await;
+    after_write(scope, rev, Written::Released).await;
     Ok((obj, true))
 }
 
@@ -945,5 +975,6 @@ pub async fn write_marked(
         .await
         .map_err(|e| status::from_store(e, &scope.gr(), &name))?;
     objects::set_resource_version(&mut obj, new.mod_revision);
+    after_write(scope, new.mod_revision, Written::Updated).await;
     Ok(obj)
 }
