@@ -38,6 +38,8 @@ pub struct Cached {
 /// A decoded copy of one storage prefix, kept current by a list and a watch.
 pub struct Informer {
     name: &'static str,
+    group: &'static str,
+    resource: &'static str,
     prefix: String,
     objects: RwLock<BTreeMap<Arc<str>, Cached>>,
     observed: watch::Sender<i64>,
@@ -48,10 +50,12 @@ pub struct Informer {
 const WAIT_LIMIT: Duration = Duration::from_secs(5);
 
 impl Informer {
-    fn new(name: &'static str, prefix: String) -> Informer {
+    fn new(name: &'static str, group: &'static str, resource: &'static str) -> Informer {
         Informer {
             name,
-            prefix,
+            group,
+            resource,
+            prefix: storage_prefix(group, resource),
             objects: RwLock::default(),
             observed: watch::channel(0).0,
             in_sync: AtomicBool::new(false),
@@ -262,7 +266,7 @@ impl Default for Informers {
         Informers {
             all: CACHED
                 .iter()
-                .map(|(name, g, r)| Arc::new(Informer::new(name, storage_prefix(g, r))))
+                .map(|(name, g, r)| Arc::new(Informer::new(name, g, r)))
                 .collect(),
         }
     }
@@ -302,7 +306,9 @@ impl Informers {
 
     /// The informer of a built-in `group`/`resource`, if cached.
     pub fn for_resource(&self, group: &str, resource: &str) -> Option<&Arc<Informer>> {
-        self.for_prefix(&storage_prefix(group, resource))
+        self.all
+            .iter()
+            .find(|i| i.resource == resource && i.group == group)
     }
 
     /// The names of informers not in sync (empty: all are).

@@ -706,6 +706,11 @@ impl Expression {
         })
     }
 
+    /// Does the expression refer to variable `name`?
+    pub fn uses(&self, name: &str) -> bool {
+        self.variables.iter().any(|v| v == name)
+    }
+
     /// The source text.
     pub fn source(&self) -> &str {
         &self.source

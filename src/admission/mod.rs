@@ -10,7 +10,8 @@
 //! Built-in plugins, in kube-apiserver's order: `NamespaceLifecycle`, `LimitRanger`,
 //! `ServiceAccount`, `MutatingAdmissionWebhook`, `ValidatingAdmissionPolicy`,
 //! `ValidatingAdmissionWebhook`, `ResourceQuota`. Each one reads its
-//! configuration (LimitRanges, ResourceQuotas, policies and bindings) from the store at the time
+//! configuration (LimitRanges, ResourceQuotas, policies and bindings) from the server's
+//! informers (`crate::informer`), which have seen every configuration write that returned, at the time
 //! of the request, so a configuration applies as soon as its create returns.
 
 use std::sync::Arc;
@@ -200,7 +201,7 @@ impl Admission {
             Arc::new(webhook::MutatingAdmissionWebhook(webhooks.clone())),
             Arc::new(policy::ValidatingAdmissionPolicy),
             Arc::new(webhook::ValidatingAdmissionWebhook(webhooks)),
-            Arc::new(resource_quota::ResourceQuota),
+            Arc::new(resource_quota::ResourceQuota::default()),
         ];
         Admission {
             plugins: all

@@ -137,8 +137,9 @@ async fn params(
     Ok(Ok(found))
 }
 
-/// Evaluate one policy for one param: the failures (empty = admitted).
-fn evaluate(policy: &Value, binding: &Value, vars: &mut Map<String, Value>) -> Vec<Failure> {
+/// Evaluate one policy for one param: the failures (empty = admitted). `base` binds object,
+/// oldObject, request, params and namespaceObject; `variables` is computed here.
+fn evaluate(policy: &Value, base: &[(&str, &Value)]) -> Vec<Failure> {
     let fail_closed = policy["spec"]["failurePolicy"].as_str() != Some("Ignore");
     let mut out = Vec::new();
     let on_error = |out: &mut Vec<Failure>, msg: String| {
@@ -149,8 +150,11 @@ fn evaluate(policy: &Value, binding: &Value, vars: &mut Map<String, Value>) -> V
             });
         }
     };
-    fn refs(vars: &Map<String, Value>) -> Vec<(&str, &Value)> {
-        vars.iter().map(|(k, v)| (k.as_str(), v)).collect()
+    let mut variables = Value::Object(Map::new());
+    fn refs<'a>(base: &[(&'a str, &'a Value)], variables: &'a Value) -> Vec<(&'a str, &'a Value)> {
+        let mut r = base.to_vec();
+        r.push(("variables", variables));
+        r
     }
     // matchConditions: all true, or the policy does not apply.
     for c in policy["spec"]["matchConditions"]
@@ -159,7 +163,7 @@ fn evaluate(policy: &Value, binding: &Value, vars: &mut Map<String, Value>) -> V
         .flatten()
     {
         let src = c["expression"].as_str().unwrap_or_default();
-        match eval(src, &refs(vars)) {
+        match eval(src, &refs(base, &variables)) {
             Ok(Value::Bool(true)) => {}
             Ok(Value::Bool(false)) => return out,
             Ok(other) => {
@@ -176,17 +180,15 @@ fn evaluate(policy: &Value, binding: &Value, vars: &mut Map<String, Value>) -> V
         }
     }
     // variables, in order; each may use the ones before it.
-    vars.insert("variables".into(), Value::Object(Map::new()));
     for v in policy["spec"]["variables"].as_array().into_iter().flatten() {
         let name = v["name"].as_str().unwrap_or_default();
         let src = v["expression"].as_str().unwrap_or_default();
-        if let Ok(val) = eval(src, &refs(vars)) {
-            if let Some(Value::Object(m)) = vars.get_mut("variables") {
-                m.insert(name.to_string(), val);
-            }
+        let value = eval(src, &refs(base, &variables));
+        if let (Ok(val), Value::Object(m)) = (value, &mut variables) {
+            m.insert(name.to_string(), val);
         }
     }
-    let refs = refs(vars);
+    let refs = refs(base, &variables);
     for val in policy["spec"]["validations"]
         .as_array()
         .into_iter()
@@ -233,8 +235,59 @@ fn evaluate(policy: &Value, binding: &Value, vars: &mut Map<String, Value>) -> V
             audit::add(format!("{}/{key}", crate::objects::name_of(policy)), s);
         }
     }
-    let _ = binding;
     out
+}
+
+/// Does any expression of the policy refer to variable `name`? (An expression that does not
+/// compile counts as using it: its evaluation reports the error.)
+fn policy_uses(policy: &Value, name: &str) -> bool {
+    let spec = &policy["spec"];
+    let field = |list: &str, f: &'static str| {
+        spec[list]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(move |e| e[f].as_str())
+    };
+    field("matchConditions", "expression")
+        .chain(field("variables", "expression"))
+        .chain(field("validations", "expression"))
+        .chain(field("validations", "messageExpression"))
+        .chain(field("auditAnnotations", "valueExpression"))
+        .any(|src| Expression::cached(src).map_or(true, |e| e.uses(name)))
+}
+
+/// Every object of one admissionregistration resource, from its informer (no copies).
+async fn configuration(state: &ApiState, resource: &str) -> ApiResult<Vec<std::sync::Arc<Value>>> {
+    match state.informers.for_resource(GROUP, resource) {
+        Some(inf) => Ok(inf
+            .list(inf.prefix())
+            .into_iter()
+            .map(|c| c.object)
+            .collect()),
+        None => Ok(super::list_resource(state, GROUP, resource, "")
+            .await?
+            .into_iter()
+            .map(std::sync::Arc::new)
+            .collect()),
+    }
+}
+
+/// The ValidatingAdmissionPolicy of this name.
+async fn policy_named(state: &ApiState, name: &str) -> ApiResult<Option<std::sync::Arc<Value>>> {
+    if let Some(inf) = state
+        .informers
+        .for_resource(GROUP, "validatingadmissionpolicies")
+    {
+        return Ok(inf
+            .get(&format!("{}{name}", inf.prefix()))
+            .map(|c| c.object));
+    }
+    Ok(
+        super::get_resource(state, GROUP, "validatingadmissionpolicies", "", name)
+            .await?
+            .map(std::sync::Arc::new),
+    )
 }
 
 /// A validation's `reason` and the code kube answers it with (`Invalid`, 422, by default).
@@ -262,20 +315,20 @@ impl AdmissionPlugin for ValidatingAdmissionPolicy {
         if a.group() == GROUP {
             return Ok(());
         }
-        let bindings =
-            super::list_resource(state, GROUP, "validatingadmissionpolicybindings", "").await?;
+        let bindings = configuration(state, "validatingadmissionpolicybindings").await?;
         if bindings.is_empty() {
             return Ok(());
         }
         let mut ns_obj: Option<Option<Value>> = None;
+        let mut request: Option<Value> = None;
+        const NULL: &Value = &Value::Null;
         for binding in &bindings {
+            let binding: &Value = binding;
             let policy_name = binding["spec"]["policyName"].as_str().unwrap_or_default();
-            let Some(policy) =
-                super::get_resource(state, GROUP, "validatingadmissionpolicies", "", policy_name)
-                    .await?
-            else {
+            let Some(policy) = policy_named(state, policy_name).await? else {
                 continue;
             };
+            let policy: &Value = &policy;
             if ns_obj.is_none() {
                 ns_obj = Some(matching::namespace_object(state, a).await?);
             }
@@ -293,24 +346,29 @@ impl AdmissionPlugin for ValidatingAdmissionPolicy {
                     continue;
                 }
             }
-            let failures = match params(state, &policy, binding, a).await? {
+            let failures = match params(state, policy, binding, a).await? {
                 Err(message) => vec![Failure {
                     message,
                     reason: "Invalid".into(),
                 }],
                 Ok(ps) => {
+                    let request: &Value = request.get_or_insert_with(|| {
+                        if policy_uses(policy, "request") {
+                            matching::request_json(a, "")
+                        } else {
+                            Value::Null
+                        }
+                    });
                     let mut failures = Vec::new();
-                    for p in ps {
-                        let mut vars = Map::new();
-                        vars.insert("object".into(), a.object.clone().unwrap_or(Value::Null));
-                        vars.insert(
-                            "oldObject".into(),
-                            a.old_object.clone().unwrap_or(Value::Null),
-                        );
-                        vars.insert("request".into(), matching::request_json(a, ""));
-                        vars.insert("params".into(), p);
-                        vars.insert("namespaceObject".into(), ns.cloned().unwrap_or(Value::Null));
-                        failures.extend(evaluate(&policy, binding, &mut vars));
+                    for p in &ps {
+                        let base = [
+                            ("object", a.object.as_ref().unwrap_or(NULL)),
+                            ("oldObject", a.old_object.as_ref().unwrap_or(NULL)),
+                            ("request", request),
+                            ("params", p),
+                            ("namespaceObject", ns.unwrap_or(NULL)),
+                        ];
+                        failures.extend(evaluate(policy, &base));
                     }
                     failures
                 }

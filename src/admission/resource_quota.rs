@@ -11,7 +11,8 @@
 //! every write in a namespace with quotas (kube-controller-manager's quota controller does this
 //! in a cluster). Quotas with `scopes` or a `scopeSelector` are not enforced.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use serde_json::{json, Value};
@@ -19,9 +20,15 @@ use serde_json::{json, Value};
 use super::quantity;
 use super::{AdmissionPlugin, Attributes, Operation};
 use crate::api::ApiState;
-use crate::status::{ApiError, ApiResult};
+use crate::status::{ApiError, ApiResult, GroupResource};
+use kubox_storage::DynStore;
+use tokio::sync::oneshot;
 
-pub(super) struct ResourceQuota;
+/// The plugin; its charger batches the charges of concurrent requests per namespace.
+#[derive(Default)]
+pub(super) struct ResourceQuota {
+    charger: Arc<Charger>,
+}
 
 /// The quota resource names that count one object of `group`/`resource`.
 fn count_names(group: &str, resource: &str) -> Vec<String> {
@@ -189,18 +196,260 @@ impl AdmissionPlugin for ResourceQuota {
         if !a.info.namespaced || a.namespace.is_empty() || !a.subresource.is_empty() {
             return Ok(());
         }
+        let prefix = quota_prefix(&a.namespace);
+        // No quota in the namespace (its informer has seen every quota write that returned).
+        if let Some(inf) = state.informers.for_resource("", "resourcequotas") {
+            if inf.in_sync() && !inf.any(&prefix) {
+                return Ok(());
+            }
+        }
+        // Concurrent requests in a namespace are charged together: one quota write for all
+        // of them, as kube's quota evaluator batches them.
+        let (reply, outcome) = oneshot::channel();
+        let pending = Pending {
+            gr: a.group_resource(),
+            name: a.name.clone(),
+            requested: requested(a),
+            dry_run: a.dry_run,
+            reply,
+        };
+        self.charger.enqueue(&state.store, &a.namespace, pending);
+        match outcome.await {
+            Ok(Outcome::Charged) => return Ok(()),
+            Ok(Outcome::Refused(e)) => return Err(e),
+            // A quota whose status does not yet cover the names asked for (or the worker is
+            // gone): count from the store, one request at a time.
+            Ok(Outcome::Unknown) | Err(_) => {}
+        }
         // A quota charged by a concurrent request changes under us: check again against it.
         for _ in 0..CHARGE_ATTEMPTS {
             if admit_once(state, a).await? {
                 return Ok(());
             }
         }
-        Err(ApiError::conflict(
-            &a.group_resource(),
-            &a.name,
-            "the resource quotas of the namespace changed too often while this request was charged to them; please try again",
-        ))
+        Err(too_busy(&a.group_resource(), &a.name))
     }
+}
+
+fn too_busy(gr: &GroupResource, name: &str) -> ApiError {
+    ApiError::conflict(
+        gr,
+        name,
+        "the resource quotas of the namespace changed too often while this request was charged to them; please try again",
+    )
+}
+
+fn quota_prefix(namespace: &str) -> String {
+    format!(
+        "{}{namespace}/",
+        crate::registry::storage_prefix("", "resourcequotas")
+    )
+}
+
+/// What a request asks of quotas: one of each count name, and a pod's compute.
+fn requested(a: &Attributes) -> BTreeMap<String, f64> {
+    let mut requested: BTreeMap<String, f64> = count_names(a.group(), a.resource())
+        .into_iter()
+        .map(|n| (n, 1.0))
+        .collect();
+    if a.is_core("pods") {
+        if let Some(pod) = &a.object {
+            for (n, _, _) in COMPUTE {
+                if let Some(u) = pod_usage(pod, n).filter(|u| *u > 0.0) {
+                    requested.insert(n.to_string(), u);
+                }
+            }
+        }
+    }
+    requested
+}
+
+/// One request waiting to be charged.
+struct Pending {
+    gr: GroupResource,
+    name: String,
+    requested: BTreeMap<String, f64>,
+    dry_run: bool,
+    reply: oneshot::Sender<Outcome>,
+}
+
+/// How a request's charge went.
+enum Outcome {
+    /// It fits every quota and is charged to them.
+    Charged,
+    /// It does not fit (or the quotas changed too often).
+    Refused(ApiError),
+    /// A quota's status does not cover what it asks: count instead.
+    Unknown,
+}
+
+/// Requests waiting per namespace; a namespace present in the map has a worker charging them.
+#[derive(Default)]
+struct Charger {
+    queues: Mutex<HashMap<String, Vec<Pending>>>,
+}
+
+impl Charger {
+    fn enqueue(self: &Arc<Self>, store: &DynStore, namespace: &str, p: Pending) {
+        let mut queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(waiting) = queues.get_mut(namespace) {
+            waiting.push(p);
+            return;
+        }
+        queues.insert(namespace.to_string(), vec![p]);
+        drop(queues);
+        // The worker is a task of its own, so a request that goes away cannot strand the
+        // others waiting behind it.
+        tokio::spawn(self.clone().work(store.clone(), namespace.to_string()));
+    }
+
+    /// Charge batches until none is waiting.
+    async fn work(self: Arc<Self>, store: DynStore, namespace: String) {
+        loop {
+            let batch = {
+                let mut queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
+                match queues.get_mut(&namespace) {
+                    Some(waiting) if !waiting.is_empty() => std::mem::take(waiting),
+                    _ => {
+                        queues.remove(&namespace);
+                        return;
+                    }
+                }
+            };
+            charge_batch(&store, &namespace, batch).await;
+        }
+    }
+}
+
+/// Charge a batch against the namespace's quotas with one write per quota; retried as a whole
+/// when a quota changes meanwhile.
+async fn charge_batch(store: &DynStore, namespace: &str, batch: Vec<Pending>) {
+    let prefix = quota_prefix(namespace);
+    for _ in 0..CHARGE_ATTEMPTS {
+        let page = match store.list(&prefix, Default::default()).await {
+            Ok(p) => p,
+            Err(e) => {
+                let e = crate::status::from_store(e, &Default::default(), "");
+                for p in batch {
+                    let _ = p.reply.send(Outcome::Refused(e.clone()));
+                }
+                return;
+            }
+        };
+        let mut quotas: Vec<(&kubox_storage::KeyValue, Value, bool)> = Vec::new();
+        for kv in &page.items {
+            match crate::objects::from_stored(kv) {
+                Ok(q) if unscoped(&q) && q["spec"]["hard"].is_object() => {
+                    quotas.push((kv, q, false))
+                }
+                _ => {}
+            }
+        }
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for p in &batch {
+            outcomes.push(charge_one(&mut quotas, p));
+        }
+        let mut conflict = false;
+        for (kv, q, changed) in quotas.iter().filter(|(_, _, c)| *c) {
+            let _ = changed;
+            match crate::objects::to_stored(q) {
+                Ok(bytes) => match store.update(&kv.key, bytes, Some(kv.mod_revision)).await {
+                    Ok(_) | Err(kubox_storage::StoreError::NotFound(_)) => {}
+                    Err(kubox_storage::StoreError::Conflict { .. }) => {
+                        conflict = true;
+                        break;
+                    }
+                    Err(e) => {
+                        let e = crate::status::from_store(e, &Default::default(), "");
+                        for p in batch {
+                            let _ = p.reply.send(Outcome::Refused(e.clone()));
+                        }
+                        return;
+                    }
+                },
+                Err(e) => {
+                    for p in batch {
+                        let _ = p.reply.send(Outcome::Refused(e.clone()));
+                    }
+                    return;
+                }
+            }
+        }
+        if conflict {
+            continue;
+        }
+        for (p, o) in batch.into_iter().zip(outcomes) {
+            let _ = p.reply.send(o);
+        }
+        return;
+    }
+    for p in batch {
+        let e = too_busy(&p.gr, &p.name);
+        let _ = p.reply.send(Outcome::Refused(e));
+    }
+}
+
+/// Check one request against the quotas (as charged so far in this batch) and charge it.
+fn charge_one(quotas: &mut [(&kubox_storage::KeyValue, Value, bool)], p: &Pending) -> Outcome {
+    let mut charges: Vec<(usize, Vec<(String, f64)>)> = Vec::new();
+    for (i, (_, q, _)) in quotas.iter().enumerate() {
+        let hard = &q["spec"]["hard"];
+        let tracked: Vec<(&String, &Value)> = hard
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| p.requested.contains_key(k.as_str()))
+            .collect();
+        if tracked.is_empty() {
+            continue;
+        }
+        let known = tracked.iter().all(|(k, v)| {
+            q["status"]["hard"].get(k.as_str()) == Some(*v)
+                && q["status"]["used"].get(k.as_str()).is_some()
+        });
+        if !known {
+            return Outcome::Unknown;
+        }
+        let mut over: Vec<Over> = Vec::new();
+        let mut after = Vec::new();
+        for (k, limit) in &tracked {
+            let limit_s = limit.as_str().unwrap_or_default();
+            let limit_v = quantity::parse(limit_s).unwrap_or_default();
+            let u = charged(q, k);
+            let r = p.requested.get(k.as_str()).copied().unwrap_or_default();
+            if u + r > limit_v {
+                over.push(((*k).clone(), r, u, limit_s.to_string()));
+            }
+            after.push(((*k).clone(), u + r));
+        }
+        if !over.is_empty() {
+            return Outcome::Refused(exceeded(&p.gr, &p.name, q, &over));
+        }
+        charges.push((i, after));
+    }
+    if !p.dry_run {
+        for (i, after) in charges {
+            let (_, q, changed) = &mut quotas[i];
+            for (k, v) in after {
+                q["status"]["used"][k.as_str()] = json!(fmt_quantity(&k, v));
+            }
+            *changed = true;
+        }
+    }
+    Outcome::Charged
+}
+
+/// kube's `exceeded quota` Forbidden.
+fn exceeded(gr: &GroupResource, name: &str, q: &Value, over: &[Over]) -> ApiError {
+    let list = |f: &dyn Fn(&Over) -> String| over.iter().map(f).collect::<Vec<_>>().join(",");
+    let msg = format!(
+        "exceeded quota: {}, requested: {}, used: {}, limited: {}",
+        crate::objects::name_of(q),
+        list(&|(k, r, _, _)| format!("{k}={}", fmt_quantity(k, *r))),
+        list(&|(k, _, u, _)| format!("{k}={}", fmt_quantity(k, *u))),
+        list(&|(k, _, _, l)| format!("{k}={l}")),
+    );
+    ApiError::forbidden(gr, name, &msg)
 }
 
 /// A quota name the request would take over its limit: (name, requested, used, limit).
@@ -212,17 +461,7 @@ const CHARGE_ATTEMPTS: usize = 16;
 /// One pass: Ok(true) when the request fits every quota and was charged to them, Ok(false)
 /// when a quota changed meanwhile, Err when it does not fit.
 async fn admit_once(state: &ApiState, a: &Attributes) -> ApiResult<bool> {
-    let prefix = format!(
-        "{}{}/",
-        crate::registry::storage_prefix("", "resourcequotas"),
-        a.namespace
-    );
-    // No quota in the namespace (its informer has seen every quota write that returned).
-    if let Some(inf) = state.informers.for_resource("", "resourcequotas") {
-        if inf.in_sync() && !inf.any(&prefix) {
-            return Ok(true);
-        }
-    }
+    let prefix = quota_prefix(&a.namespace);
     let page = state
         .store
         .list(&prefix, Default::default())
@@ -231,21 +470,7 @@ async fn admit_once(state: &ApiState, a: &Attributes) -> ApiResult<bool> {
     if page.items.is_empty() {
         return Ok(true);
     }
-    let names = count_names(a.group(), a.resource());
-    let is_pod = a.is_core("pods");
-    let mut requested: BTreeMap<String, f64> = BTreeMap::new();
-    for n in &names {
-        requested.insert(n.clone(), 1.0);
-    }
-    if is_pod {
-        if let Some(pod) = &a.object {
-            for (n, _, _) in COMPUTE {
-                if let Some(u) = pod_usage(pod, n).filter(|u| *u > 0.0) {
-                    requested.insert(n.to_string(), u);
-                }
-            }
-        }
-    }
+    let requested = requested(a);
     for kv in &page.items {
         let mut q = crate::objects::from_stored(kv)?;
         if !unscoped(&q) {
@@ -290,16 +515,7 @@ async fn admit_once(state: &ApiState, a: &Attributes) -> ApiResult<bool> {
             used_after.push((k.clone(), u + r));
         }
         if !over.is_empty() {
-            let list =
-                |f: &dyn Fn(&Over) -> String| over.iter().map(f).collect::<Vec<_>>().join(",");
-            let msg = format!(
-                "exceeded quota: {}, requested: {}, used: {}, limited: {}",
-                crate::objects::name_of(&q),
-                list(&|(k, r, _, _)| format!("{k}={}", fmt_quantity(k, *r))),
-                list(&|(k, _, u, _)| format!("{k}={}", fmt_quantity(k, *u))),
-                list(&|(k, _, _, l)| format!("{k}={l}")),
-            );
-            return Err(ApiError::forbidden(&a.group_resource(), &a.name, &msg));
+            return Err(exceeded(&a.group_resource(), &a.name, &q, &over));
         }
         if a.dry_run {
             continue;
