@@ -12,8 +12,14 @@
 //! `ResponseComplete` event. Without a policy file every request is logged at `Metadata`.
 //!
 //! The layer runs after authentication: it reads the [`UserInfo`] from the request's
-//! extensions (the loopback identity when there is none). Every response carries the
-//! `Audit-ID` header.
+//! extensions (the loopback identity when there is none). A request nobody authenticates is
+//! audited by the authentication layer ([`AuditSink::failed_authentication`]). Every response
+//! carries the `Audit-ID` header.
+//!
+//! Events are written by a thread of their own: requests queue them (a bounded queue: a request
+//! waits to hand its event over, never blocking a runtime thread), the thread writes everything
+//! queued with one write and one flush, and a request's ResponseComplete event is in the file
+//! before its answer is sent.
 
 use std::io::Write;
 use std::path::Path;
@@ -228,11 +234,20 @@ impl Rule {
     }
 }
 
-/// Where events go: a policy and a JSON-lines file.
+/// Where events go: a policy and a JSON-lines file, written by a thread of its own.
 pub struct AuditSink {
     policy: Policy,
-    out: Mutex<Box<dyn Write + Send>>,
+    lines: tokio::sync::mpsc::Sender<Line>,
 }
+
+/// One event for the writer; `written` hears when it is in the file.
+struct Line {
+    bytes: Vec<u8>,
+    written: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// Events waiting for the writer at most (then requests wait to hand theirs over).
+const QUEUE: usize = 4096;
 
 impl std::fmt::Debug for AuditSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -244,21 +259,129 @@ impl std::fmt::Debug for AuditSink {
 
 impl AuditSink {
     /// Append events to the file at `path` (created if missing).
+    /// The writer thread takes every event queued, writes them with one write and one flush,
+    /// then tells the requests waiting for theirs (group commit): no request thread blocks on
+    /// the file, and a request's ResponseComplete event is in the file before its answer goes.
     pub fn open(path: &Path, policy: Policy) -> std::io::Result<AuditSink> {
         let file = crate::files::append_private(path).map_err(std::io::Error::other)?;
-        Ok(AuditSink {
-            policy,
-            out: Mutex::new(Box::new(file)),
-        })
+        let (lines, rx) = tokio::sync::mpsc::channel(QUEUE);
+        std::thread::Builder::new()
+            .name("kubox-audit".into())
+            .spawn(move || write_lines(file, rx))?;
+        Ok(AuditSink { policy, lines })
     }
 
-    fn write(&self, event: &Value) {
-        let mut line = serde_json::to_vec(event).unwrap_or_default();
-        line.push(b'\n');
-        if let Ok(mut out) = self.out.lock() {
-            if let Err(e) = out.write_all(&line).and_then(|_| out.flush()) {
+    /// Queue an event; with `wait`, return once it is written.
+    async fn write(&self, event: &Value, wait: bool) {
+        let mut bytes = serde_json::to_vec(event).unwrap_or_default();
+        bytes.push(b'\n');
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let line = Line {
+            bytes,
+            written: wait.then_some(tx),
+        };
+        if self.lines.send(line).await.is_err() {
+            tracing::warn!("the audit log writer has stopped");
+            return;
+        }
+        if wait {
+            let _ = rx.await;
+        }
+    }
+
+    /// The event kube-apiserver logs for a request nobody authenticated (stage
+    /// ResponseStarted, an empty user, why in responseStatus.message), when the policy logs
+    /// such requests.
+    pub async fn failed_authentication(&self, req: &http::request::Parts) {
+        let ri = req
+            .extensions
+            .get::<RequestInfo>()
+            .cloned()
+            .unwrap_or_default();
+        let (level, omit) = self.policy.decide(&UserInfo::default(), &ri);
+        if level == Level::None || omit.iter().any(|o| o == "ResponseStarted") {
+            return;
+        }
+        let header = |name: &str| {
+            req.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        };
+        let mut methods = Vec::new();
+        let authorization = header("authorization");
+        let scheme = authorization
+            .split(' ')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if scheme == "basic" {
+            methods.push("basic");
+        }
+        if scheme == "bearer" && authorization.contains(' ') {
+            methods.push("bearer");
+        }
+        if req.uri.query().is_some_and(|q| {
+            q.split('&')
+                .any(|kv| kv.starts_with("access_token=") && kv.len() > 13)
+        }) {
+            methods.push("access_token");
+        }
+        if req
+            .extensions
+            .get::<crate::authn::Peer>()
+            .is_some_and(|p| p.client_cert.is_some())
+        {
+            methods.push("x509");
+        }
+        let message = if methods.is_empty() {
+            "Authentication failed, no credentials provided".to_string()
+        } else {
+            format!("Authentication failed, attempted: {}", methods.join(", "))
+        };
+        let at = now();
+        let mut event = json!({
+            "kind": "Event",
+            "apiVersion": "audit.k8s.io/v1",
+            "level": level.as_str(),
+            "auditID": uuid::Uuid::new_v4().to_string(),
+            "stage": "ResponseStarted",
+            "requestURI": req.uri.to_string(),
+            "verb": ri.verb,
+            "user": {},
+            "sourceIPs": source_ips(&req.headers, &req.extensions),
+            "responseStatus": {"metadata": {}, "message": message, "code": 401},
+            "requestReceivedTimestamp": at,
+            "stageTimestamp": at,
+        });
+        let ua = header("user-agent");
+        if !ua.is_empty() {
+            event["userAgent"] = json!(ua);
+        }
+        self.write(&event, true).await;
+    }
+}
+
+/// The writer thread: every queued line, one write and one flush, then the acknowledgements.
+fn write_lines(file: std::fs::File, mut rx: tokio::sync::mpsc::Receiver<Line>) {
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, file);
+    while let Some(first) = rx.blocking_recv() {
+        let mut done = Vec::new();
+        let mut next = Some(first);
+        while let Some(line) = next {
+            if let Err(e) = out.write_all(&line.bytes) {
                 tracing::warn!(error = %e, "writing the audit log failed");
             }
+            done.extend(line.written);
+            next = rx.try_recv().ok();
+        }
+        if let Err(e) = out.flush() {
+            tracing::warn!(error = %e, "writing the audit log failed");
+        }
+        for d in done {
+            let _ = d.send(());
         }
     }
 }
@@ -292,9 +415,9 @@ pub struct ImpersonatedSlot(pub Arc<Mutex<Option<UserInfo>>>);
 /// The client's addresses as kube's `utilnet.SourceIPs` gives them: those `X-Forwarded-For`
 /// names, then `X-Real-Ip`, then the connection's peer (127.0.0.1 for an in-process request),
 /// each once.
-fn source_ips(req: &Request<Bytes>) -> Vec<String> {
+fn source_ips(headers: &http::HeaderMap, extensions: &http::Extensions) -> Vec<String> {
     let header = |name: &str| {
-        req.headers()
+        headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
@@ -308,8 +431,7 @@ fn source_ips(req: &Request<Bytes>) -> Vec<String> {
             }
         }
     }
-    let peer = req
-        .extensions()
+    let peer = extensions
         .get::<crate::authn::Peer>()
         .map(|p| p.addr.ip())
         .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
@@ -350,7 +472,7 @@ impl Filter for AuditFilter {
                     "requestURI": req.uri().to_string(),
                     "verb": ri.verb,
                     "user": user,
-                    "sourceIPs": source_ips(&req),
+                    "sourceIPs": source_ips(req.headers(), req.extensions()),
                     "requestReceivedTimestamp": received,
                     "stageTimestamp": received,
                 });
@@ -384,7 +506,7 @@ impl Filter for AuditFilter {
                     .as_ref()
                     .filter(|_| !omit.iter().any(|o| o == "RequestReceived"))
                 {
-                    s.write(&event);
+                    s.write(&event, false).await;
                 }
             }
             let impersonated = ImpersonatedSlot::default();
@@ -442,7 +564,7 @@ impl Filter for AuditFilter {
                 }
                 resp = Response::from_parts(parts, crate::body::full(bytes));
             }
-            sink.write(&event);
+            sink.write(&event, true).await;
             Ok(resp)
         })
     }

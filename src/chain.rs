@@ -61,7 +61,8 @@ pub fn build(
     limits: InFlightLimits,
     request_timeout: std::time::Duration,
 ) -> ApiService {
-    let authentication = AuthenticationFilter::new(state.authentication.clone());
+    let authentication =
+        AuthenticationFilter::new(state.authentication.clone(), state.audit.clone());
     let impersonation = ImpersonationFilter::new(state.authorizer.clone());
     let authorizer = state.authorizer.clone();
     let audit = state.audit.clone();

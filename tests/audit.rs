@@ -237,3 +237,57 @@ async fn audit_events_name_the_impersonated_user() {
         json!(["devs", "system:authenticated"])
     );
 }
+
+/// A request nobody authenticates is audited as kube-apiserver's
+/// WithFailedAuthenticationAudit does: stage ResponseStarted, an empty user, the 401 and which
+/// credentials were tried; the event is in the file before the 401 is answered.
+#[tokio::test]
+async fn failed_authentications_are_audited() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    let h = kubox::Server::builder()
+        .memory()
+        .insecure_http()
+        .anonymous_auth(false)
+        .audit_log(&path)
+        .audit_policy(kubox::audit::Policy::parse(POLICY).unwrap())
+        .start()
+        .await
+        .unwrap();
+    for credentials in ["Authorization: Bearer not-a-token\r\n", ""] {
+        let mut s = tokio::net::TcpStream::connect(h.addr()).await.unwrap();
+        let req = format!(
+            "GET /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: x\r\nUser-Agent: probe/1\r\n{credentials}Connection: close\r\n\r\n"
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        assert!(out.starts_with("HTTP/1.1 401"), "{out}");
+    }
+    let failed: Vec<Value> = events(&path)
+        .into_iter()
+        .filter(|e| e["responseStatus"]["code"] == 401)
+        .collect();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    for (e, message) in failed.iter().zip([
+        "Authentication failed, attempted: bearer",
+        "Authentication failed, no credentials provided",
+    ]) {
+        assert_eq!(e["stage"], "ResponseStarted", "{e}");
+        assert_eq!(e["user"], json!({}), "{e}");
+        assert_eq!(e["verb"], "list", "{e}");
+        assert_eq!(
+            e["level"], "RequestResponse",
+            "the policy's level for configmaps: {e}"
+        );
+        assert_eq!(e["responseStatus"]["message"], message, "{e}");
+        assert_eq!(e["sourceIPs"], json!(["127.0.0.1"]), "{e}");
+        assert_eq!(e["userAgent"], "probe/1", "{e}");
+        assert_eq!(
+            e["requestURI"], "/api/v1/namespaces/default/configmaps",
+            "{e}"
+        );
+    }
+    h.shutdown().await.unwrap();
+}

@@ -16,18 +16,21 @@ use crate::status::ApiError;
 #[derive(Clone)]
 pub struct AuthenticationFilter {
     authn: Arc<Authentication>,
+    audit: Option<Arc<crate::audit::AuditSink>>,
 }
 
 impl AuthenticationFilter {
-    /// Authenticate with these authenticators.
-    pub fn new(authn: Arc<Authentication>) -> Self {
-        AuthenticationFilter { authn }
+    /// Authenticate with these authenticators; failures are audited to `audit` (kube's
+    /// WithFailedAuthenticationAudit).
+    pub fn new(authn: Arc<Authentication>, audit: Option<Arc<crate::audit::AuditSink>>) -> Self {
+        AuthenticationFilter { authn, audit }
     }
 }
 
 impl Filter for AuthenticationFilter {
     fn call(&self, req: Request<Bytes>, next: Next) -> BoxFuture {
         let authn = self.authn.clone();
+        let audit = self.audit.clone();
         Box::pin(async move {
             let (mut parts, body) = req.into_parts();
             match authn.authenticate(&parts).await {
@@ -37,6 +40,9 @@ impl Filter for AuthenticationFilter {
                 }
                 Err(e) => {
                     tracing::debug!(uri = %parts.uri, reason = %e.0, "unauthorized");
+                    if let Some(sink) = &audit {
+                        sink.failed_authentication(&parts).await;
+                    }
                     Ok(error_response(&ApiError::unauthorized()))
                 }
             }
