@@ -335,6 +335,50 @@ async fn compute_quota_counts_pod_requests() {
     );
 }
 
+/// Quota usage is summed exactly and printed as kube prints quantities: 0.1 + 0.2 cores is
+/// `300m` (not a float's 0.30000000000000004), 512Mi + 1Gi is `1536Mi`, and the last
+/// millicore fits exactly.
+#[tokio::test]
+async fn compute_quota_sums_quantities_exactly() {
+    let h = server().await;
+    let q = json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "exact"},
+                   "spec": {"hard": {"requests.cpu": "300m", "requests.memory": "2Gi"}}});
+    assert_eq!(
+        post_json(&h, "/api/v1/namespaces/default/resourcequotas", &q)
+            .await
+            .status,
+        201
+    );
+    for (name, cpu, memory) in [("a", "0.1", "512Mi"), ("b", "200m", "1Gi")] {
+        let r = post_json(
+            &h,
+            PODS,
+            &pod_with(name, json!({"requests": {"cpu": cpu, "memory": memory}})),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    }
+    let quota = get(&h, "/api/v1/namespaces/default/resourcequotas/exact")
+        .await
+        .json();
+    assert_eq!(
+        quota["status"]["used"],
+        json!({"requests.cpu": "300m", "requests.memory": "1536Mi"}),
+        "{quota}"
+    );
+    let r = post_json(
+        &h,
+        PODS,
+        &pod_with("c", json!({"requests": {"cpu": "1m", "memory": "1Mi"}})),
+    )
+    .await;
+    let s = r.status_failure(403, "Forbidden");
+    assert_eq!(
+        s["message"],
+        "pods \"c\" is forbidden: exceeded quota: exact, requested: requests.cpu=1m, used: requests.cpu=300m, limited: requests.cpu=300m"
+    );
+}
+
 // --- ValidatingAdmissionPolicy -------------------------------------------------------------
 
 async fn policy(h: &ServerHandle, spec: Value) {

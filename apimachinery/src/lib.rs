@@ -7,6 +7,7 @@ pub mod fields;
 pub mod labels;
 pub mod printers;
 pub mod protobuf;
+pub mod quantity;
 pub mod validation;
 
 pub mod patch_meta;

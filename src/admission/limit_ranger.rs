@@ -218,10 +218,11 @@ fn check(item: &Item, res: &Value, errs: &mut Vec<String>) {
             ));
             continue;
         };
-        if r > 0.0 && l / r > e {
+        let ratio = l.as_f64() / r.as_f64();
+        if !r.is_zero() && ratio > e.as_f64() {
             errs.push(format!(
                 "{k} max limit to request ratio per Container is {enforced}, but provided ratio is {:.6}",
-                l / r
+                ratio
             ));
         }
     }

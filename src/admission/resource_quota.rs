@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::quantity;
+use super::quantity::{self, Quantity};
 use super::{AdmissionPlugin, Attributes, Operation};
 use crate::api::ApiState;
 use crate::status::{ApiError, ApiResult, GroupResource};
@@ -84,25 +84,23 @@ const COMPUTE: &[(&str, &str, &str)] = &[
 ];
 
 /// A pod's compute usage for a quota name (sum over containers; init containers by max).
-fn pod_usage(pod: &Value, name: &str) -> Option<f64> {
+fn pod_usage(pod: &Value, name: &str) -> Option<Quantity> {
     let (_, field, res) = COMPUTE.iter().find(|(n, _, _)| *n == name)?;
-    let sum = |list: &str| -> f64 {
+    let quantities = |list: &str| {
         pod["spec"][list]
             .as_array()
             .into_iter()
             .flatten()
             .filter_map(|c| c["resources"][*field][*res].as_str())
             .filter_map(quantity::parse)
-            .sum()
+            .collect::<Vec<Quantity>>()
     };
-    let init_max = pod["spec"]["initContainers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c["resources"][*field][*res].as_str())
-        .filter_map(quantity::parse)
-        .fold(0.0, f64::max);
-    Some(sum("containers").max(init_max))
+    let mut sum = Quantity::zero();
+    for q in quantities("containers") {
+        sum = sum.checked_add(&q)?;
+    }
+    let init_max = quantities("initContainers").into_iter().max();
+    Some(init_max.map_or(sum, |m| sum.max(m)))
 }
 
 fn pod_terminal(pod: &Value) -> bool {
@@ -117,15 +115,14 @@ fn unscoped(q: &Value) -> bool {
         && q["spec"]["scopeSelector"].is_null()
 }
 
-/// Format a quantity the way kube prints usage: integers plain, fractions of cores in `m`.
-fn fmt_quantity(name: &str, v: f64) -> String {
-    if v.fract() == 0.0 {
-        format!("{}", v as i64)
-    } else if name.ends_with("cpu") {
-        format!("{}m", (v * 1000.0).round() as i64)
-    } else {
-        format!("{v}")
-    }
+/// A quantity as kube prints usage (Go's canonical form: `3`, `600m`, `1536Mi`).
+fn fmt_quantity(_name: &str, v: Quantity) -> String {
+    v.to_string()
+}
+
+/// `a + b`, saturating at `a` on overflow (a sum too large to represent cannot be charged).
+fn plus(a: Quantity, b: Quantity) -> Quantity {
+    a.checked_add(&b).unwrap_or(a)
 }
 
 /// Usage of every name in `hard`, counted from the store.
@@ -133,7 +130,7 @@ async fn usage(
     state: &ApiState,
     namespace: &str,
     hard: &serde_json::Map<String, Value>,
-) -> ApiResult<BTreeMap<String, f64>> {
+) -> ApiResult<BTreeMap<String, Quantity>> {
     let mut out = BTreeMap::new();
     let mut pods: Option<Vec<Value>> = None;
     for name in hard.keys() {
@@ -148,7 +145,10 @@ async fn usage(
             } else {
                 count(state, &prefix).await?
             };
-            out.insert(name.clone(), n as f64);
+            out.insert(
+                name.clone(),
+                Quantity::from_int(i64::try_from(n).unwrap_or(i64::MAX)),
+            );
         } else if COMPUTE.iter().any(|(n, _, _)| n == name) {
             if pods.is_none() {
                 pods = Some(super::list_resource(state, "", "pods", namespace).await?);
@@ -158,7 +158,7 @@ async fn usage(
                 .flatten()
                 .filter(|p| !pod_terminal(p))
                 .filter_map(|p| pod_usage(p, name))
-                .sum();
+                .fold(Quantity::zero(), plus);
             out.insert(name.clone(), total);
         }
     }
@@ -247,15 +247,15 @@ fn quota_prefix(namespace: &str) -> String {
 }
 
 /// What a request asks of quotas: one of each count name, and a pod's compute.
-fn requested(a: &Attributes) -> BTreeMap<String, f64> {
-    let mut requested: BTreeMap<String, f64> = count_names(a.group(), a.resource())
+fn requested(a: &Attributes) -> BTreeMap<String, Quantity> {
+    let mut requested: BTreeMap<String, Quantity> = count_names(a.group(), a.resource())
         .into_iter()
-        .map(|n| (n, 1.0))
+        .map(|n| (n, Quantity::from_int(1)))
         .collect();
     if a.is_core("pods") {
         if let Some(pod) = &a.object {
             for (n, _, _) in COMPUTE {
-                if let Some(u) = pod_usage(pod, n).filter(|u| *u > 0.0) {
+                if let Some(u) = pod_usage(pod, n).filter(|u| !u.is_zero()) {
                     requested.insert(n.to_string(), u);
                 }
             }
@@ -268,7 +268,7 @@ fn requested(a: &Attributes) -> BTreeMap<String, f64> {
 struct Pending {
     gr: GroupResource,
     name: String,
-    requested: BTreeMap<String, f64>,
+    requested: BTreeMap<String, Quantity>,
     dry_run: bool,
     reply: oneshot::Sender<Outcome>,
 }
@@ -391,7 +391,7 @@ async fn charge_batch(store: &DynStore, namespace: &str, batch: Vec<Pending>) {
 
 /// Check one request against the quotas (as charged so far in this batch) and charge it.
 fn charge_one(quotas: &mut [(&kubox_storage::KeyValue, Value, bool)], p: &Pending) -> Outcome {
-    let mut charges: Vec<(usize, Vec<(String, f64)>)> = Vec::new();
+    let mut charges: Vec<(usize, Vec<(String, Quantity)>)> = Vec::new();
     for (i, (_, q, _)) in quotas.iter().enumerate() {
         let hard = &q["spec"]["hard"];
         let tracked: Vec<(&String, &Value)> = hard
@@ -417,10 +417,10 @@ fn charge_one(quotas: &mut [(&kubox_storage::KeyValue, Value, bool)], p: &Pendin
             let limit_v = quantity::parse(limit_s).unwrap_or_default();
             let u = charged(q, k);
             let r = p.requested.get(k.as_str()).copied().unwrap_or_default();
-            if u + r > limit_v {
+            if plus(u, r) > limit_v {
                 over.push(((*k).clone(), r, u, limit_s.to_string()));
             }
-            after.push(((*k).clone(), u + r));
+            after.push(((*k).clone(), plus(u, r)));
         }
         if !over.is_empty() {
             return Outcome::Refused(exceeded(&p.gr, &p.name, q, &over));
@@ -453,7 +453,7 @@ fn exceeded(gr: &GroupResource, name: &str, q: &Value, over: &[Over]) -> ApiErro
 }
 
 /// A quota name the request would take over its limit: (name, requested, used, limit).
-type Over = (String, f64, f64, String);
+type Over = (String, Quantity, Quantity, String);
 
 /// How often a request tries to charge quotas that change under it.
 const CHARGE_ATTEMPTS: usize = 16;
@@ -509,10 +509,10 @@ async fn admit_once(state: &ApiState, a: &Attributes) -> ApiResult<bool> {
                 .unwrap_or_default()
                 .max(charged(&q, k));
             let r = requested.get(k).copied().unwrap_or_default();
-            if u + r > limit_v {
+            if plus(u, r) > limit_v {
                 over.push((k.clone(), r, u, limit_s.to_string()));
             }
-            used_after.push((k.clone(), u + r));
+            used_after.push((k.clone(), plus(u, r)));
         }
         if !over.is_empty() {
             return Err(exceeded(&a.group_resource(), &a.name, &q, &over));
@@ -537,7 +537,7 @@ async fn admit_once(state: &ApiState, a: &Attributes) -> ApiResult<bool> {
 }
 
 /// What `quota`'s status says is used of `name`.
-fn charged(quota: &Value, name: &str) -> f64 {
+fn charged(quota: &Value, name: &str) -> Quantity {
     quota["status"]["used"][name]
         .as_str()
         .and_then(quantity::parse)
@@ -681,7 +681,22 @@ mod tests {
             ],
             "initContainers": [{"resources": {"requests": {"cpu": "1"}}}]
         }});
-        assert_eq!(pod_usage(&pod, "requests.cpu"), Some(1.0));
-        assert_eq!(fmt_quantity("requests.cpu", 0.3), "300m");
+        assert_eq!(
+            pod_usage(&pod, "requests.cpu").map(|q| q.to_string()),
+            Some("1".to_string())
+        );
+        let small = json!({"spec": {"containers": [
+            {"resources": {"requests": {"cpu": "100m", "memory": "512Mi"}}},
+            {"resources": {"requests": {"cpu": "0.2", "memory": "1Gi"}}}
+        ]}});
+        // Exact sums, printed as kube prints them (floats made 0.30000000000000004).
+        assert_eq!(
+            pod_usage(&small, "requests.cpu").map(|q| q.to_string()),
+            Some("300m".to_string())
+        );
+        assert_eq!(
+            pod_usage(&small, "requests.memory").map(|q| q.to_string()),
+            Some("1536Mi".to_string())
+        );
     }
 }
