@@ -137,6 +137,9 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
 
     // Initial state (at a revision R), then live events from R+1.
     let mut initial_objects = Vec::new();
+    // An initial object that cannot be decoded: the watch starts, sends what came before it,
+    // then an ERROR event and ends, as a live event that cannot be decoded does.
+    let mut undecodable: Option<ApiError> = None;
     let start = if initial {
         let mut opts = ListOptions::default();
         let mut rev = 0;
@@ -147,12 +150,25 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
                 .map_err(|e| status::from_store(e, &gr, ""))?;
             rev = if rev == 0 { page.revision } else { rev };
             for kv in &page.items {
-                let obj = from_stored(kv)?;
-                if selected(&filter, name.as_deref(), &obj) {
-                    initial_objects.push(obj);
+                if undecodable.is_some() {
+                    break;
+                }
+                match from_stored(kv) {
+                    Ok(obj) => {
+                        if selected(&filter, name.as_deref(), &obj) {
+                            initial_objects.push(obj);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(key = %kv.key, error = %e.message, "watch: a stored object cannot be decoded");
+                        undecodable = Some(ApiError::internal(format!(
+                            "unable to decode an event from the watch stream: {}",
+                            e.message
+                        )));
+                    }
                 }
             }
-            match page.continue_token {
+            match page.continue_token.filter(|_| undecodable.is_none()) {
                 Some(t) => {
                     opts = ListOptions {
                         continue_token: Some(t),
@@ -202,11 +218,13 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
             let _ = tx.send(enc.frame("ERROR", err.to_status())).await;
             return;
         };
-        // A conversion that fails ends the watch, as kube-apiserver's watch encoder does.
+        // A conversion that fails ends the watch with an ERROR event carrying its Status, as
+        // kube-apiserver's watch encoder does.
         let initial_objects = match to_version_many(&info, initial_objects).await {
             Ok(objs) => objs,
             Err(e) => {
                 tracing::warn!(error = %e.message, "watch: initial objects not converted");
+                let _ = tx.send(enc.frame("ERROR", e.to_status())).await;
                 return;
             }
         };
@@ -214,6 +232,10 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
             if tx.send(enc.frame("ADDED", obj)).await.is_err() {
                 return;
             }
+        }
+        if let Some(err) = undecodable {
+            let _ = tx.send(enc.frame("ERROR", err.to_status())).await;
+            return;
         }
         let mut last_rev = start;
         if send_initial == Some(true) && tx.send(enc.bookmark(start, true)).await.is_err() {
@@ -268,6 +290,7 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
                             Ok(obj) => obj,
                             Err(e) => {
                                 tracing::warn!(error = %e.message, "watch: event not converted");
+                                let _ = tx.send(enc.frame("ERROR", e.to_status())).await;
                                 return;
                             }
                         };

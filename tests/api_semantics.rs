@@ -868,3 +868,39 @@ async fn an_undecodable_event_is_an_error_event_that_ends_the_watch() {
     assert_eq!(frames[0]["object"]["code"], 500);
     assert_eq!(frames[0]["object"]["reason"], "InternalError");
 }
+
+/// An object in the initial state of a watch that cannot be decoded: the watch starts, sends
+/// the objects before it, then an ERROR event (InternalError) and ends, never a silent gap.
+#[tokio::test]
+async fn an_undecodable_object_in_a_watchs_initial_state_is_an_error_event() {
+    let h = server().await;
+    let path = "/api/v1/namespaces/default/configmaps";
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a-good"}});
+    assert_eq!(post_json(&h, path, &cm).await.status.as_u16(), 201);
+    let key = kubox::registry::storage_prefix("", "configmaps") + "default/b-broken";
+    h.store()
+        .create(&key, bytes::Bytes::from_static(b"{not json"))
+        .await
+        .unwrap();
+    let req = Request::get(format!("{path}?watch=1"))
+        .body(bytes::Bytes::new())
+        .unwrap();
+    let resp = h.service().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), http::StatusCode::OK);
+    let body = tokio::time::timeout(Duration::from_secs(30), resp.into_body().collect())
+        .await
+        .expect("the watch ends after its ERROR event")
+        .unwrap()
+        .to_bytes();
+    let frames: Vec<Value> = body
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert_eq!(frames.len(), 2, "{frames:?}");
+    assert_eq!(frames[0]["type"], "ADDED");
+    assert_eq!(frames[0]["object"]["metadata"]["name"], "a-good");
+    assert_eq!(frames[1]["type"], "ERROR");
+    assert_eq!(frames[1]["object"]["code"], 500);
+    assert_eq!(frames[1]["object"]["reason"], "InternalError");
+}
