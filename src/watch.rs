@@ -218,13 +218,13 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
             let _ = tx.send(enc.frame("ERROR", err.to_status())).await;
             return;
         };
-        // A conversion that fails ends the watch with an ERROR event carrying its Status, as
-        // kube-apiserver's watch encoder does.
+        // A conversion that fails ends the watch (logged, no event), as kube-apiserver's watch
+        // server does when an event cannot be encoded; a stored object that cannot be decoded
+        // is an ERROR event, as kube's storage watcher sends it.
         let initial_objects = match to_version_many(&info, initial_objects).await {
             Ok(objs) => objs,
             Err(e) => {
                 tracing::warn!(error = %e.message, "watch: initial objects not converted");
-                let _ = tx.send(enc.frame("ERROR", e.to_status())).await;
                 return;
             }
         };
@@ -290,7 +290,6 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
                             Ok(obj) => obj,
                             Err(e) => {
                                 tracing::warn!(error = %e.message, "watch: event not converted");
-                                let _ = tx.send(enc.frame("ERROR", e.to_status())).await;
                                 return;
                             }
                         };
