@@ -44,6 +44,7 @@ use super::{
     Msg, Queue, Reconciler, ResourceIndex,
 };
 use crate::api::ApiState;
+use crate::registry::spec::GcDefault;
 use crate::registry::store::{self, DeleteOptions, Preconditions, Propagation, Scope};
 use crate::registry::ResourceInfo;
 use crate::status::ApiResult;
@@ -517,24 +518,9 @@ impl Reconciler for GarbageCollector {
 
 /// A resource's default propagation when a DELETE names none (kube's
 /// `DefaultGarbageCollectionPolicy`, which depends on the group/version the request used).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum DefaultPolicy {
-    /// Events: no GC finalizers ever (`rest.Unsupported`).
-    Unsupported,
-    /// `rest.OrphanDependents`: core/v1 ReplicationControllers, batch/v1 Jobs, and the old
-    /// extensions/v1beta1 and apps/v1beta1/v1beta2 workloads (kept "for back compatibility").
-    Orphan,
-    /// Everything else: background deletion.
-    Background,
-}
-
-fn default_policy(group: &str, version: &str, resource: &str) -> DefaultPolicy {
-    match (group, version, resource) {
-        ("" | "events.k8s.io", _, "events") => DefaultPolicy::Unsupported,
-        ("", "v1", "replicationcontrollers") | ("batch", "v1", "jobs") => DefaultPolicy::Orphan,
-        ("extensions", "v1beta1", _) | ("apps", "v1beta1" | "v1beta2", _) => DefaultPolicy::Orphan,
-        _ => DefaultPolicy::Background,
-    }
+/// The default propagation of a resource: its kind's spec (custom resources: background).
+fn default_policy(info: &ResourceInfo) -> GcDefault {
+    info.spec.map_or(GcDefault::Background, |s| s.gc)
 }
 
 /// The object's finalizers after a DELETE with `opts`, when they change: kube-apiserver's
@@ -551,8 +537,8 @@ pub(crate) fn deletion_finalizers(
     if !gc_enabled {
         return None;
     }
-    let default = default_policy(&info.group, &info.version, &info.resource);
-    if default == DefaultPolicy::Unsupported {
+    let default = default_policy(info);
+    if default == GcDefault::Unsupported {
         return None;
     }
     let current = finalizers_of(obj);
@@ -566,7 +552,7 @@ pub(crate) fn deletion_finalizers(
         (Some(o), _, _) => o,
         (None, Some(p), _) => p == "Orphan",
         (None, None, Some(f)) => f == ORPHAN,
-        (None, None, None) => default == DefaultPolicy::Orphan,
+        (None, None, None) => default == GcDefault::Orphan,
     };
     let foreground = match (orphan_opt, policy, existing) {
         (Some(_), _, _) => false,
@@ -628,11 +614,10 @@ mod tests {
 
     fn info(group: &str, version: &str, resource: &str) -> ResourceInfo {
         let snap = crate::registry::Registry::builtin().snapshot();
-        let mut i = (*snap.get("", "v1", "configmaps").expect("configmaps")).clone();
-        i.group = group.into();
-        i.version = version.into();
-        i.resource = resource.into();
-        i
+        (*snap
+            .get(group, version, resource)
+            .expect("a built-in resource"))
+        .clone()
     }
 
     #[test]

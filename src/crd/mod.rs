@@ -534,6 +534,7 @@ pub fn build_infos(
             storage_prefix: storage_prefix(&group, &plural),
             strategy: Arc::new(strategy),
             hooks: Arc::new(crate::registry::store::NoHooks),
+            spec: None,
         });
     }
     Ok(infos)

@@ -8,18 +8,19 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
+use super::spec::{HooksKind, KindSpec};
 use super::store::{self, DeleteOptions, Hooks, NoHooks, Scope};
 use crate::objects;
 use crate::status::ApiResult;
 
-/// The hooks of a built-in resource (every other resource has none).
-pub fn for_builtin(group: &str, resource: &str) -> Arc<dyn Hooks> {
-    match (group, resource) {
-        ("", "services") => Arc::new(Services),
-        ("", "namespaces") => Arc::new(Namespaces),
-        ("apiextensions.k8s.io", "customresourcedefinitions") => Arc::new(Crds),
-        (crate::authz::rbac::GROUP, _) => Arc::new(Rbac),
-        _ => Arc::new(NoHooks),
+/// The hooks a built-in kind's spec names (resources without a spec have none).
+pub fn for_spec(spec: Option<&KindSpec>) -> Arc<dyn Hooks> {
+    match spec.map(|s| s.hooks) {
+        Some(HooksKind::Services) => Arc::new(Services),
+        Some(HooksKind::Namespaces) => Arc::new(Namespaces),
+        Some(HooksKind::Crds) => Arc::new(Crds),
+        Some(HooksKind::Rbac) => Arc::new(Rbac),
+        Some(HooksKind::None) | None => Arc::new(NoHooks),
     }
 }
 

@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock};
 use kubox_apimachinery::builtin::{self, BuiltinResource};
 
 pub mod hooks;
+pub mod spec;
 pub mod store;
 pub mod strategy;
 
@@ -61,6 +62,8 @@ pub struct ResourceInfo {
     pub strategy: Arc<dyn Strategy>,
     /// What the resource adds to the generic store (allocation, waits, its own deletion).
     pub hooks: Arc<dyn store::Hooks>,
+    /// A built-in kind's spec (None for custom resources).
+    pub spec: Option<&'static spec::KindSpec>,
 }
 
 impl std::fmt::Debug for ResourceInfo {
@@ -257,7 +260,8 @@ fn storage_api_version(b: &BuiltinResource) -> String {
 
 fn builtin_infos(b: &'static BuiltinResource) -> Vec<ResourceInfo> {
     let strategy: Arc<dyn Strategy> = Arc::new(BuiltinStrategy::new(b));
-    let hooks = hooks::for_builtin(b.group, b.resource);
+    let kind_spec = spec::of(b);
+    let hooks = hooks::for_spec(kind_spec);
     b.versions
         .iter()
         .map(|v| ResourceInfo {
@@ -288,6 +292,7 @@ fn builtin_infos(b: &'static BuiltinResource) -> Vec<ResourceInfo> {
             ),
             strategy: strategy.clone(),
             hooks: hooks.clone(),
+            spec: kind_spec,
         })
         .collect()
 }

@@ -9,9 +9,10 @@ use std::time::SystemTime;
 use kubox_apimachinery::builtin::BuiltinResource;
 use kubox_apimachinery::patch_meta::BuiltinPatchMeta;
 use kubox_apimachinery::printers::{self, ColumnDefinition};
-use kubox_apimachinery::validation::{self, FieldError, NameValidation};
+use kubox_apimachinery::validation::{self, FieldError};
 use serde_json::{json, Value};
 
+use super::spec::{KindSpec, Validation};
 use crate::defaults;
 use crate::typed;
 
@@ -149,42 +150,15 @@ pub struct ScalePaths {
     pub label_selector: Option<String>,
 }
 
-/// The strategy every built-in resource uses, parameterised by its catalogue entry.
+/// The strategy every built-in resource uses, parameterised by its catalogue entry and its
+/// [`KindSpec`].
 pub struct BuiltinStrategy {
     group: &'static str,
     kind: &'static str,
     namespaced: bool,
     has_status: bool,
-    tracks_generation: bool,
+    spec: &'static KindSpec,
 }
-
-/// Kinds whose metadata.generation kube-apiserver maintains.
-const GENERATION_KINDS: &[&str] = &[
-    "Deployment",
-    "ReplicaSet",
-    "StatefulSet",
-    "DaemonSet",
-    "Job",
-    "CronJob",
-    "ReplicationController",
-    "HorizontalPodAutoscaler",
-    "PodDisruptionBudget",
-    "Pod",
-    "CustomResourceDefinition",
-    "NetworkPolicy",
-    "ValidatingAdmissionPolicy",
-    "ValidatingAdmissionPolicyBinding",
-    "MutatingAdmissionPolicy",
-    "MutatingAdmissionPolicyBinding",
-    "ValidatingWebhookConfiguration",
-    "MutatingWebhookConfiguration",
-    "FlowSchema",
-    "PriorityLevelConfiguration",
-    "ResourceClaim",
-    "DeviceClass",
-    "ResourceSlice",
-    "ServiceCIDR",
-];
 
 impl BuiltinStrategy {
     /// The strategy for a catalogue entry.
@@ -194,16 +168,7 @@ impl BuiltinStrategy {
             kind: b.kind,
             namespaced: b.namespaced,
             has_status: b.subresources.iter().any(|s| s.name == "status"),
-            tracks_generation: GENERATION_KINDS.contains(&b.kind),
-        }
-    }
-
-    fn name_validation(&self) -> NameValidation {
-        match (self.group, self.kind) {
-            ("", "Namespace") => NameValidation::Label,
-            ("", "Service") => NameValidation::Dns1035Label,
-            ("rbac.authorization.k8s.io", _) => NameValidation::PathSegment,
-            _ => NameValidation::Subdomain,
+            spec: super::spec::of(b).unwrap_or(&KindSpec::PLAIN),
         }
     }
 }
@@ -236,17 +201,6 @@ pub fn spec_of(obj: &Value) -> Value {
     o
 }
 
-fn initial_status(group: &str, kind: &str) -> Option<Value> {
-    Some(match (group, kind) {
-        ("", "Pod") => json!({"phase": "Pending", "qosClass": "BestEffort"}),
-        ("", "Namespace") => json!({"phase": "Active"}),
-        ("", "PersistentVolumeClaim") => json!({"phase": "Pending"}),
-        ("", "PersistentVolume") => json!({"phase": "Pending"}),
-        ("", "Service") => json!({"loadBalancer": {}}),
-        _ => json!({}),
-    })
-}
-
 impl Strategy for BuiltinStrategy {
     fn has_status(&self) -> bool {
         self.has_status
@@ -254,17 +208,20 @@ impl Strategy for BuiltinStrategy {
 
     fn prepare_for_create(&self, obj: &mut Value) {
         if self.has_status {
-            if let Some(s) = initial_status(self.group, self.kind) {
-                if s.as_object().is_some_and(|m| m.is_empty()) && self.kind != "Service" {
+            match self
+                .spec
+                .initial_status
+                .and_then(|s| serde_json::from_str::<Value>(s).ok())
+            {
+                Some(s) => obj["status"] = s,
+                None => {
                     if let Some(m) = obj.as_object_mut() {
                         m.remove("status");
                     }
-                } else {
-                    obj["status"] = s;
                 }
             }
         }
-        if self.tracks_generation {
+        if self.spec.generation {
             obj["metadata"]["generation"] = json!(1);
         } else if let Some(m) = obj["metadata"].as_object_mut() {
             m.remove("generation");
@@ -289,7 +246,7 @@ impl Strategy for BuiltinStrategy {
             split_status(new, old, subresource);
         }
         let old_gen = old["metadata"]["generation"].as_i64();
-        if self.tracks_generation {
+        if self.spec.generation {
             let gen = old_gen.unwrap_or(1);
             let gen = if spec_of(new) != spec_of(old) {
                 gen + 1
@@ -312,12 +269,11 @@ impl Strategy for BuiltinStrategy {
 
     fn validate(&self, obj: &Value) -> Result<Vec<FieldError>, String> {
         typed::check_shape(self.group, self.kind, obj)?;
-        let mut errs = validation::validate_object_meta(
-            &obj["metadata"],
-            self.namespaced,
-            self.name_validation(),
-        );
-        errs.extend(kind_validation(self.group, self.kind, obj));
+        let mut errs =
+            validation::validate_object_meta(&obj["metadata"], self.namespaced, self.spec.names);
+        if self.spec.validation == Validation::Kube {
+            errs.extend(kind_validation(self.group, self.kind, obj));
+        }
         Ok(errs)
     }
 
@@ -354,46 +310,11 @@ impl Strategy for BuiltinStrategy {
     }
 
     fn selectable_fields(&self) -> &'static [&'static str] {
-        match (self.group, self.kind) {
-            ("", "Pod") => &[
-                "spec.nodeName",
-                "spec.restartPolicy",
-                "spec.schedulerName",
-                "spec.serviceAccountName",
-                "spec.hostNetwork",
-                "status.phase",
-                "status.podIP",
-                "status.nominatedNodeName",
-            ],
-            ("", "Event") | ("events.k8s.io", "Event") => &[
-                "involvedObject.kind",
-                "involvedObject.namespace",
-                "involvedObject.name",
-                "involvedObject.uid",
-                "involvedObject.apiVersion",
-                "involvedObject.resourceVersion",
-                "involvedObject.fieldPath",
-                "reason",
-                "reportingComponent",
-                "source",
-                "type",
-            ],
-            ("", "Secret") => &["type"],
-            ("", "Namespace") => &["status.phase"],
-            ("", "Node") => &["spec.unschedulable"],
-            ("", "ReplicationController") | ("apps", "ReplicaSet") => &["status.replicas"],
-            ("batch", "Job") => &["status.successful"],
-            ("", "Service") => &["spec.clusterIP", "spec.type"],
-            ("certificates.k8s.io", "CertificateSigningRequest") => &["spec.signerName"],
-            _ => &[],
-        }
+        self.spec.selectable
     }
 
     fn allow_create_on_update(&self) -> bool {
-        matches!(
-            (self.group, self.kind),
-            ("", "Endpoints") | ("", "Event") | ("coordination.k8s.io", "Lease")
-        )
+        self.spec.create_on_update
     }
 
     fn columns(&self) -> &'static [ColumnDefinition] {
@@ -421,7 +342,7 @@ impl Strategy for BuiltinStrategy {
 
     fn return_deleted_object(&self) -> bool {
         // Graceful-deletion resources return the object, as kube-apiserver does for pods.
-        matches!((self.group, self.kind), ("", "Pod"))
+        self.spec.returns_deleted
     }
 }
 
