@@ -18,8 +18,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use futures::StreamExt;
-use kubox_storage::{DynStore, EventKind};
+use kubox_storage::{DynStore, Event, EventKind, KeyValue};
 use serde_json::Value;
 use tokio::sync::watch;
 
@@ -43,7 +44,7 @@ pub struct Informer {
     prefix: String,
     objects: RwLock<BTreeMap<Arc<str>, Cached>>,
     observed: watch::Sender<i64>,
-    in_sync: AtomicBool,
+    synced: Arc<AtomicBool>,
 }
 
 /// How long a write waits for an informer to see it before it returns anyway.
@@ -58,7 +59,7 @@ impl Informer {
             prefix: storage_prefix(group, resource),
             objects: RwLock::default(),
             observed: watch::channel(0).0,
-            in_sync: AtomicBool::new(false),
+            synced: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -103,76 +104,103 @@ impl Informer {
 
     /// Listed and watching (false before the first list and while a lost watch is relisted).
     pub fn in_sync(&self) -> bool {
-        self.in_sync.load(Ordering::Acquire)
+        self.synced.load(Ordering::Acquire)
     }
 
-    /// Replace everything with a fresh list; returns the revision it was read at.
-    async fn relist(&self, store: &DynStore) -> Result<i64, String> {
-        let page = store
-            .list(&self.prefix, Default::default())
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut fresh = BTreeMap::new();
-        for kv in &page.items {
-            match serde_json::from_slice::<Value>(&kv.value) {
-                Ok(obj) => {
-                    fresh.insert(
-                        kv.key.clone(),
-                        Cached {
-                            object: Arc::new(obj),
-                            revision: kv.mod_revision,
-                        },
-                    );
-                }
-                Err(e) => tracing::warn!(key = %kv.key, error = %e, "stored object is not JSON"),
+    fn put(&self, kv: &KeyValue, objects: &mut BTreeMap<Arc<str>, Cached>) {
+        match serde_json::from_slice::<Value>(&kv.value) {
+            Ok(obj) => {
+                objects.insert(
+                    kv.key.clone(),
+                    Cached {
+                        object: Arc::new(obj),
+                        revision: kv.mod_revision,
+                    },
+                );
             }
+            Err(e) => {
+                tracing::warn!(key = %kv.key, error = %e, "stored object is not JSON");
+                objects.remove(&*kv.key);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Handler for Informer {
+    async fn relisted(&self, items: Vec<KeyValue>, revision: i64) -> Result<(), String> {
+        let mut fresh = BTreeMap::new();
+        for kv in &items {
+            self.put(kv, &mut fresh);
         }
         *self.objects.write().unwrap_or_else(PoisonError::into_inner) = fresh;
-        self.observed.send_replace(page.revision);
-        self.in_sync.store(true, Ordering::Release);
-        Ok(page.revision)
+        self.observed.send_replace(revision);
+        Ok(())
     }
 
-    fn apply(&self, ev: &kubox_storage::Event) {
-        let mut objects = self.objects.write().unwrap_or_else(PoisonError::into_inner);
-        match ev.kind {
-            EventKind::Put => match serde_json::from_slice::<Value>(&ev.kv.value) {
-                Ok(obj) => {
-                    objects.insert(
-                        ev.kv.key.clone(),
-                        Cached {
-                            object: Arc::new(obj),
-                            revision: ev.kv.mod_revision,
-                        },
-                    );
-                }
-                Err(e) => {
-                    tracing::warn!(key = %ev.kv.key, error = %e, "stored object is not JSON");
+    async fn changed(&self, ev: &Event) {
+        {
+            let mut objects = self.objects.write().unwrap_or_else(PoisonError::into_inner);
+            match ev.kind {
+                EventKind::Put => self.put(&ev.kv, &mut objects),
+                EventKind::Delete => {
                     objects.remove(&*ev.kv.key);
                 }
-            },
-            EventKind::Delete => {
-                objects.remove(&*ev.kv.key);
             }
         }
+        self.observed.send_replace(ev.revision());
     }
+}
 
-    /// Keep the copy current from revision `from` (just listed) until shutdown.
-    /// (`from` None: not listed yet, list first).
-    async fn run(
-        self: Arc<Self>,
-        store: DynStore,
-        from: Option<i64>,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
-        let mut backoff = Backoff::standard(self.name);
-        let mut relist = from.is_none();
-        let mut from = from.unwrap_or_default();
-        loop {
-            if relist {
-                self.in_sync.store(false, Ordering::Release);
-                match self.relist(&store).await {
-                    Ok(rev) => from = rev,
+/// What an informer's list and watch feed, in revision order: the RBAC index, the CRD
+/// controller and the cached copies all take this one loop ([`list_and_watch`]).
+#[async_trait]
+pub trait Handler: Send + Sync {
+    /// Everything under the prefix, listed at `revision` (at start, and after a lost watch).
+    /// An error makes the loop list again after a backoff.
+    async fn relisted(&self, items: Vec<KeyValue>, revision: i64) -> Result<(), String>;
+
+    /// One change after the list.
+    async fn changed(&self, event: &Event);
+}
+
+/// List `prefix` once into `handler`; returns the revision it was read at.
+pub async fn list_into(
+    store: &DynStore,
+    prefix: &str,
+    handler: &dyn Handler,
+) -> Result<i64, String> {
+    let page = store
+        .list(prefix, Default::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let revision = page.revision;
+    handler.relisted(page.items, revision).await?;
+    Ok(revision)
+}
+
+/// Keep `handler` current with `prefix` until shutdown: (when `from` is None, list first;)
+/// watch from the revision after the list; when the watch fails or ends, wait (backoff,
+/// logged once per run of failures), list again and watch from there. `synced` says whether
+/// the loop is listed and watching (`/readyz`'s informer-sync).
+pub async fn list_and_watch(
+    name: &'static str,
+    store: DynStore,
+    prefix: String,
+    handler: Arc<dyn Handler>,
+    from: Option<i64>,
+    synced: Arc<AtomicBool>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut backoff = Backoff::standard(name);
+    let mut from = from;
+    loop {
+        let start = match from.take() {
+            Some(rev) => rev,
+            None => {
+                synced.store(false, Ordering::Release);
+                match list_into(&store, &prefix, handler.as_ref()).await {
+                    Ok(rev) => rev,
                     Err(e) => {
                         let d = backoff.failed(&e);
                         if !crate::backoff::wait(d, &mut shutdown).await {
@@ -182,46 +210,41 @@ impl Informer {
                     }
                 }
             }
-            relist = true;
-            let mut stream = match store.watch(&self.prefix, from + 1).await {
-                Ok(s) => s,
-                Err(e) => {
-                    let d = backoff.failed(&e);
-                    if !crate::backoff::wait(d, &mut shutdown).await {
-                        return;
-                    }
-                    continue;
+        };
+        let mut stream = match store.watch(&prefix, start + 1).await {
+            Ok(s) => s,
+            Err(e) => {
+                synced.store(false, Ordering::Release);
+                let d = backoff.failed(&e);
+                if !crate::backoff::wait(d, &mut shutdown).await {
+                    return;
                 }
-            };
-            loop {
-                tokio::select! {
-                    _ = shutdown.changed() => return,
-                    item = stream.next() => match item {
-                        Some(Ok(ev)) => {
-                            backoff.succeeded();
-                            self.apply(&ev);
-                            from = ev.revision();
-                            self.observed.send_replace(from);
+                continue;
+            }
+        };
+        synced.store(true, Ordering::Release);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                item = stream.next() => match item {
+                    Some(Ok(ev)) => {
+                        backoff.succeeded();
+                        handler.changed(&ev).await;
+                    }
+                    other => {
+                        if *shutdown.borrow() {
+                            return;
                         }
-                        Some(Err(e)) => {
-                            self.in_sync.store(false, Ordering::Release);
-                            let d = backoff.failed(&e);
-                            if !crate::backoff::wait(d, &mut shutdown).await {
-                                return;
-                            }
-                            break;
+                        synced.store(false, Ordering::Release);
+                        let why = match other {
+                            Some(Err(e)) => e.to_string(),
+                            _ => "the watch ended".to_string(),
+                        };
+                        let d = backoff.failed(&why);
+                        if !crate::backoff::wait(d, &mut shutdown).await {
+                            return;
                         }
-                        None => {
-                            if *shutdown.borrow() {
-                                return;
-                            }
-                            self.in_sync.store(false, Ordering::Release);
-                            let d = backoff.failed(&"the watch ended");
-                            if !crate::backoff::wait(d, &mut shutdown).await {
-                                return;
-                            }
-                            break;
-                        }
+                        break;
                     }
                 }
             }
@@ -259,6 +282,8 @@ const CACHED: &[(&str, &str, &str)] = &[
 /// The server's informers.
 pub struct Informers {
     all: Vec<Arc<Informer>>,
+    /// Other list-and-watch loops (the RBAC index, the CRD controller), for readiness.
+    others: std::sync::Mutex<Vec<(&'static str, Arc<AtomicBool>)>>,
 }
 
 impl Default for Informers {
@@ -268,6 +293,7 @@ impl Default for Informers {
                 .iter()
                 .map(|(name, g, r)| Arc::new(Informer::new(name, g, r)))
                 .collect(),
+            others: Default::default(),
         }
     }
 }
@@ -283,20 +309,35 @@ impl Informers {
     ) -> Vec<tokio::task::JoinHandle<()>> {
         let mut tasks = Vec::with_capacity(self.all.len());
         for inf in &self.all {
-            let from = match inf.relist(store).await {
+            let from = match list_into(store, &inf.prefix, inf.as_ref()).await {
                 Ok(rev) => Some(rev),
                 Err(e) => {
                     tracing::warn!(error = %e, "{} could not list; retrying", inf.name);
                     None
                 }
             };
-            tasks.push(tokio::spawn(inf.clone().run(
+            tasks.push(tokio::spawn(list_and_watch(
+                inf.name,
                 store.clone(),
+                inf.prefix.clone(),
+                inf.clone(),
                 from,
+                inf.synced.clone(),
                 shutdown.clone(),
             )));
         }
         tasks
+    }
+
+    /// A flag for another list-and-watch loop, reported by [`Informers::out_of_sync`]
+    /// (`listed`: it has listed already).
+    pub fn track(&self, name: &'static str, listed: bool) -> Arc<AtomicBool> {
+        let flag = Arc::new(AtomicBool::new(listed));
+        self.others
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((name, flag.clone()));
+        flag
     }
 
     /// The informer of the resource stored under `prefix` (its storage prefix), if cached.
@@ -313,10 +354,115 @@ impl Informers {
 
     /// The names of informers not in sync (empty: all are).
     pub fn out_of_sync(&self) -> Vec<&'static str> {
-        self.all
+        let mut out: Vec<&'static str> = self
+            .all
             .iter()
             .filter(|i| !i.in_sync())
             .map(|i| i.name)
-            .collect()
+            .collect();
+        let others = self.others.lock().unwrap_or_else(PoisonError::into_inner);
+        out.extend(
+            others
+                .iter()
+                .filter(|(_, f)| !f.load(Ordering::Acquire))
+                .map(|(n, _)| *n),
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use kubox_storage::memory::{MemoryOptions, MemoryStore};
+    use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    /// Records what it is fed; its first change waits for `gate`.
+    struct Recorder {
+        keys: std::sync::Mutex<BTreeSet<String>>,
+        lists: watch::Sender<usize>,
+        changes: watch::Sender<i64>,
+        gate: tokio::sync::Semaphore,
+    }
+
+    #[async_trait]
+    impl Handler for Recorder {
+        async fn relisted(&self, items: Vec<KeyValue>, _revision: i64) -> Result<(), String> {
+            *self.keys.lock().unwrap() = items.iter().map(|kv| kv.key.to_string()).collect();
+            self.lists.send_modify(|n| *n += 1);
+            Ok(())
+        }
+
+        async fn changed(&self, event: &Event) {
+            let _permit = self.gate.acquire().await.unwrap();
+            self.keys.lock().unwrap().insert(event.kv.key.to_string());
+            self.changes.send_replace(event.revision());
+        }
+    }
+
+    /// A watch cut off because its consumer fell behind is not the end: the loop lists again,
+    /// reports itself out of sync meanwhile and watches on from the new list.
+    #[tokio::test]
+    async fn a_lost_watch_is_relisted_and_watched_again() {
+        let store: DynStore = Arc::new(MemoryStore::with_options(MemoryOptions {
+            watch_backlog: 4,
+            ..Default::default()
+        }));
+        let put = |k: String| {
+            let store = store.clone();
+            async move {
+                store
+                    .create(&k, Bytes::from_static(b"{}"))
+                    .await
+                    .unwrap()
+                    .mod_revision
+            }
+        };
+        put("/p/a".into()).await;
+        let rec = Arc::new(Recorder {
+            keys: Default::default(),
+            lists: watch::channel(0).0,
+            changes: watch::channel(0).0,
+            gate: tokio::sync::Semaphore::new(0),
+        });
+        let synced = Arc::new(AtomicBool::new(false));
+        let (_stop, shutdown) = watch::channel(false);
+        let mut lists = rec.lists.subscribe();
+        tokio::spawn(list_and_watch(
+            "a test informer",
+            store.clone(),
+            "/p/".into(),
+            rec.clone(),
+            None,
+            synced.clone(),
+            shutdown,
+        ));
+        let wait = Duration::from_secs(30);
+        tokio::time::timeout(wait, lists.wait_for(|n| *n == 1))
+            .await
+            .unwrap()
+            .unwrap();
+        // The first change blocks the handler; the writes after it overflow the watch.
+        for i in 0..12 {
+            put(format!("/p/k{i:02}")).await;
+        }
+        rec.gate.add_permits(1_000);
+        tokio::time::timeout(wait, lists.wait_for(|n| *n == 2))
+            .await
+            .expect("the informer lists again")
+            .unwrap();
+        assert_eq!(rec.keys.lock().unwrap().len(), 13);
+        // Watching again: a later write arrives as a change.
+        let mut changes = rec.changes.subscribe();
+        let rev = put("/p/z".into()).await;
+        tokio::time::timeout(wait, changes.wait_for(|r| *r >= rev))
+            .await
+            .expect("the informer watches again")
+            .unwrap();
+        assert!(synced.load(Ordering::Acquire));
+        assert!(rec.keys.lock().unwrap().contains("/p/z"));
     }
 }

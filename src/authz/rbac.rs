@@ -13,7 +13,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use futures::StreamExt;
 use kubox_apimachinery::labels::LabelSelector;
 use kubox_storage::EventKind;
 use serde_json::{json, Value};
@@ -465,85 +464,73 @@ fn gr() -> GroupResource {
     GroupResource::new(GROUP, "clusterroles")
 }
 
-/// Read every RBAC object into the index (at start, and after a watch is lost); returns the
-/// revision read at.
-pub async fn load_all(state: &ApiState, rbac: &Rbac) -> ApiResult<i64> {
-    let list = state
-        .store
-        .list(&storage_prefix(), Default::default())
-        .await
-        .map_err(|e| from_store(e, &gr(), ""))?;
-    let mut o = Objects::default();
-    for kv in &list.items {
-        if let (Some((resource, _, _)), Ok(obj)) = (
-            parse_key(&kv.key),
-            serde_json::from_slice::<Value>(&kv.value),
-        ) {
-            o.put(resource, &obj);
-        }
-    }
-    rbac.publish(&o);
-    *rbac.lock() = o;
-    aggregate(state, rbac).await;
-    rbac.observed.send_replace(list.revision);
-    Ok(list.revision)
+/// What feeds the index: the informer loop's list and watch of the RBAC prefix
+/// ([`crate::informer::list_and_watch`]).
+pub struct Feed {
+    state: Arc<ApiState>,
+    rbac: Arc<Rbac>,
 }
 
-/// Keep the index current from `from` until shutdown.
-pub async fn run(state: Arc<ApiState>, rbac: Arc<Rbac>, mut from: i64) {
-    let mut shutdown = state.shutdown.clone();
-    let mut backoff = crate::backoff::Backoff::standard("the RBAC watch");
-    // `from` is current: watch from there; when a watch fails, wait, relist, watch again.
-    let mut relist = false;
-    loop {
-        if relist {
-            match load_all(&state, &rbac).await {
-                Ok(rev) => from = rev,
-                Err(e) => {
-                    let d = backoff.failed(&e.message);
-                    if !crate::backoff::wait(d, &mut shutdown).await {
-                        return;
-                    }
-                    continue;
-                }
-            }
-        }
-        let mut stream = match state.store.watch(&storage_prefix(), from + 1).await {
-            Ok(s) => s,
-            Err(e) => {
-                relist = true;
-                let d = backoff.failed(&e);
-                if !crate::backoff::wait(d, &mut shutdown).await {
-                    return;
-                }
-                continue;
-            }
-        };
-        relist = true;
-        loop {
-            tokio::select! {
-                _ = shutdown.changed() => return,
-                item = stream.next() => match item {
-                    Some(Ok(ev)) => {
-                        backoff.succeeded();
-                        if apply(&rbac, &ev) {
-                            aggregate(&state, &rbac).await;
-                        }
-                        from = ev.revision();
-                        rbac.observed.send_replace(from);
-                    }
-                    Some(Err(e)) => {
-                        let d = backoff.failed(&e);
-                        if !crate::backoff::wait(d, &mut shutdown).await {
-                            return;
-                        }
-                        break;
-                    }
-                    None => return,
-                }
-            }
-        }
+impl Feed {
+    /// The feed of `rbac`, whose aggregation writes go to `state`'s store.
+    pub fn new(state: Arc<ApiState>, rbac: Arc<Rbac>) -> Feed {
+        Feed { state, rbac }
     }
+}
+
+#[async_trait::async_trait]
+impl crate::informer::Handler for Feed {
+    async fn relisted(
+        &self,
+        items: Vec<kubox_storage::KeyValue>,
+        revision: i64,
+    ) -> Result<(), String> {
+        let mut o = Objects::default();
+        for kv in &items {
+            if let (Some((resource, _, _)), Ok(obj)) = (
+                parse_key(&kv.key),
+                serde_json::from_slice::<Value>(&kv.value),
+            ) {
+                o.put(resource, &obj);
+            }
+        }
+        self.rbac.publish(&o);
+        *self.rbac.lock() = o;
+        aggregate(&self.state, &self.rbac).await;
+        self.rbac.observed.send_replace(revision);
+        Ok(())
+    }
+
+    async fn changed(&self, ev: &kubox_storage::Event) {
+        if apply(&self.rbac, ev) {
+            aggregate(&self.state, &self.rbac).await;
+        }
+        self.rbac.observed.send_replace(ev.revision());
+    }
+}
+
+/// Read every RBAC object into the index (at start); returns the revision read at.
+pub async fn load_all(state: &Arc<ApiState>, rbac: &Arc<Rbac>) -> ApiResult<i64> {
+    let feed = Feed::new(state.clone(), rbac.clone());
+    crate::informer::list_into(&state.store, &storage_prefix(), &feed)
+        .await
+        .map_err(crate::status::ApiError::internal)
+}
+
+/// Keep the index current from `from` until shutdown (relisting after a lost watch).
+pub async fn run(state: Arc<ApiState>, rbac: Arc<Rbac>, from: i64) {
+    let synced = state.informers.track("the RBAC index", true);
+    let feed = Arc::new(Feed::new(state.clone(), rbac));
+    crate::informer::list_and_watch(
+        "the RBAC watch",
+        state.store.clone(),
+        storage_prefix(),
+        feed,
+        Some(from),
+        synced,
+        state.shutdown.clone(),
+    )
+    .await;
 }
 
 /// Apply one watch event to the index; true when a ClusterRole changed (aggregation may follow).

@@ -10,7 +10,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
@@ -61,77 +60,67 @@ fn gr() -> GroupResource {
     GroupResource::new("apiextensions.k8s.io", "customresourcedefinitions")
 }
 
-/// Register every stored CRD (at start); returns the revision the list was read at.
-pub async fn load_all(state: &ApiState) -> ApiResult<i64> {
-    let list = state
-        .store
-        .list(&crd_prefix(), Default::default())
-        .await
-        .map_err(|e| from_store(e, &gr(), ""))?;
-    for kv in &list.items {
-        let name = kv.key.rsplit('/').next().unwrap_or_default().to_string();
-        reconcile(state, &name).await?;
-    }
-    state.crds.observed.send_replace(list.revision);
-    Ok(list.revision)
+/// What feeds the CRD controller: the informer loop's list and watch of CRDs.
+struct Feed {
+    state: Arc<ApiState>,
 }
 
-/// The controller loop: watch CRDs from `from` and reconcile each change until shutdown.
-pub async fn run(state: Arc<ApiState>, mut from: i64) {
-    let mut shutdown = state.shutdown.clone();
-    let mut backoff = crate::backoff::Backoff::standard("the CRD watch");
-    // `from` is current: watch from there; when a watch fails, wait, relist, watch again.
-    let mut relist = false;
-    loop {
-        if relist {
-            match load_all(&state).await {
-                Ok(rev) => from = rev,
-                Err(e) => {
-                    let d = backoff.failed(&e.message);
-                    if !crate::backoff::wait(d, &mut shutdown).await {
-                        return;
-                    }
-                    continue;
-                }
-            }
+fn name_of_key(key: &str) -> String {
+    key.rsplit('/').next().unwrap_or_default().to_string()
+}
+
+#[async_trait::async_trait]
+impl crate::informer::Handler for Feed {
+    async fn relisted(
+        &self,
+        items: Vec<kubox_storage::KeyValue>,
+        revision: i64,
+    ) -> Result<(), String> {
+        for kv in &items {
+            reconcile(&self.state, &name_of_key(&kv.key))
+                .await
+                .map_err(|e| e.message)?;
         }
-        let mut stream = match state.store.watch(&crd_prefix(), from + 1).await {
-            Ok(s) => s,
-            Err(e) => {
-                relist = true;
-                let d = backoff.failed(&e);
-                if !crate::backoff::wait(d, &mut shutdown).await {
-                    return;
-                }
-                continue;
-            }
-        };
-        relist = true;
-        loop {
-            tokio::select! {
-                _ = shutdown.changed() => return,
-                item = stream.next() => match item {
-                    Some(Ok(ev)) => {
-                        backoff.succeeded();
-                        let name = ev.kv.key.rsplit('/').next().unwrap_or_default().to_string();
-                        if let Err(e) = reconcile(&state, &name).await {
-                            tracing::warn!(crd = %name, error = %e.message, "CRD reconcile failed");
-                        }
-                        from = ev.revision();
-                        state.crds.observed.send_replace(from);
-                    }
-                    Some(Err(e)) => {
-                        let d = backoff.failed(&e);
-                        if !crate::backoff::wait(d, &mut shutdown).await {
-                            return;
-                        }
-                        break;
-                    }
-                    None => return,
-                }
-            }
-        }
+        self.state.crds.observed.send_replace(revision);
+        Ok(())
     }
+
+    async fn changed(&self, ev: &kubox_storage::Event) {
+        let name = name_of_key(&ev.kv.key);
+        if let Err(e) = reconcile(&self.state, &name).await {
+            tracing::warn!(crd = %name, error = %e.message, "CRD reconcile failed");
+        }
+        self.state.crds.observed.send_replace(ev.revision());
+    }
+}
+
+/// Register every stored CRD (at start); returns the revision read at.
+pub async fn load_all(state: &Arc<ApiState>) -> ApiResult<i64> {
+    let feed = Feed {
+        state: state.clone(),
+    };
+    crate::informer::list_into(&state.store, &crd_prefix(), &feed)
+        .await
+        .map_err(crate::status::ApiError::internal)
+}
+
+/// The controller loop: watch CRDs from `from` and reconcile each change until shutdown
+/// (relisting after a lost watch).
+pub async fn run(state: Arc<ApiState>, from: i64) {
+    let synced = state.informers.track("the CRD controller", true);
+    let feed = Arc::new(Feed {
+        state: state.clone(),
+    });
+    crate::informer::list_and_watch(
+        "the CRD watch",
+        state.store.clone(),
+        crd_prefix(),
+        feed,
+        Some(from),
+        synced,
+        state.shutdown.clone(),
+    )
+    .await;
 }
 
 /// Bring one CRD's served API in line with its stored object.
