@@ -1143,3 +1143,79 @@ async fn the_bootstrap_policy_is_created_and_annotated() {
         .json();
     assert_eq!(b["subjects"][0]["name"], "system:masters");
 }
+
+/// The aggregation writes through the API's store with admission, as kube's
+/// clusterrole-aggregation controller does: a ValidatingAdmissionPolicy refusing updates of
+/// the aggregated role keeps it as it was; once the policy is unbound, aggregation resumes.
+#[tokio::test]
+async fn cluster_role_aggregation_is_admitted_like_any_write() {
+    let h = server().await;
+    let vap = "/apis/admissionregistration.k8s.io/v1";
+    create(
+        &h,
+        &format!("{RBAC}/clusterroles"),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": "gadgets"},
+            "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"aggregate-to-gadgets": "true"}}]}}),
+    )
+    .await;
+    create(
+        &h,
+        &format!("{vap}/validatingadmissionpolicies"),
+        json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": "frozen-gadgets"},
+            "spec": {"matchConstraints": {"resourceRules": [{"apiGroups": ["rbac.authorization.k8s.io"],
+                        "apiVersions": ["v1"], "operations": ["UPDATE"], "resources": ["clusterroles"]}]},
+                     "validations": [{"expression": "object.metadata.name != 'gadgets'"}]}}),
+    )
+    .await;
+    create(
+        &h,
+        &format!("{vap}/validatingadmissionpolicybindings"),
+        json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": "frozen-gadgets"},
+            "spec": {"policyName": "frozen-gadgets", "validationActions": ["Deny"]}}),
+    )
+    .await;
+    let labelled = |name: &str, resource: &str| {
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": name, "labels": {"aggregate-to-gadgets": "true"}},
+            "rules": [{"verbs": ["get"], "apiGroups": ["example.com"], "resources": [resource]}]})
+    };
+    create(
+        &h,
+        &format!("{RBAC}/clusterroles"),
+        labelled("gadgets-a", "as"),
+    )
+    .await;
+    let role = get(&h, &format!("{RBAC}/clusterroles/gadgets"))
+        .await
+        .json();
+    assert!(
+        role["rules"].as_array().is_none_or(|r| r.is_empty()),
+        "admission refused the aggregation: {role}"
+    );
+    let r = send(
+        &h,
+        Method::DELETE,
+        &format!("{vap}/validatingadmissionpolicybindings/frozen-gadgets"),
+        "application/json",
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    create(
+        &h,
+        &format!("{RBAC}/clusterroles"),
+        labelled("gadgets-b", "bs"),
+    )
+    .await;
+    let role = get(&h, &format!("{RBAC}/clusterroles/gadgets"))
+        .await
+        .json();
+    assert_eq!(
+        role["rules"].as_array().map(Vec::len),
+        Some(2),
+        "both labelled roles aggregated: {role}"
+    );
+}

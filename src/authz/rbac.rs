@@ -22,8 +22,7 @@ use super::rules::PolicyRule;
 use super::{Attributes, Authorizer, Decision};
 use crate::api::ApiState;
 use crate::authn::UserInfo;
-use crate::objects::to_stored;
-use crate::status::{from_store, ApiResult, GroupResource};
+use crate::status::ApiResult;
 
 /// The API group of RBAC.
 pub const GROUP: &str = "rbac.authorization.k8s.io";
@@ -460,10 +459,6 @@ fn parse_key(key: &str) -> Option<(&str, &str, &str)> {
     }
 }
 
-fn gr() -> GroupResource {
-    GroupResource::new(GROUP, "clusterroles")
-}
-
 /// What feeds the index: the informer loop's list and watch of the RBAC prefix
 /// ([`crate::informer::list_and_watch`]).
 pub struct Feed {
@@ -553,7 +548,7 @@ fn apply(rbac: &Rbac, ev: &kubox_storage::Event) -> bool {
 /// The ClusterRole aggregation controller: write the union of the selected roles' rules into
 /// each aggregated role, until nothing changes (admin ⊇ edit ⊇ view chain through labels).
 /// Applied to the index at once, so the write that triggered it is decided with the result.
-async fn aggregate(state: &ApiState, rbac: &Rbac) {
+async fn aggregate(state: &Arc<ApiState>, rbac: &Rbac) {
     for _ in 0..8 {
         let changes = rbac.lock().aggregation_changes();
         if changes.is_empty() {
@@ -573,20 +568,36 @@ async fn aggregate(state: &ApiState, rbac: &Rbac) {
     }
 }
 
-async fn write_rules(state: &ApiState, name: &str, rules: &[PolicyRule]) -> ApiResult<()> {
-    let key = format!("{}clusterroles/{name}", storage_prefix());
-    let kv = state
-        .store
-        .get(&key, None)
-        .await
-        .map_err(|e| from_store(e, &gr(), name))?;
-    let mut obj: Value = serde_json::from_slice(&kv.value)
-        .map_err(|e| crate::status::ApiError::internal(e.to_string()))?;
-    obj["rules"] = json!(rules);
-    state
-        .store
-        .update(&key, to_stored(&obj)?, Some(kv.mod_revision))
-        .await
-        .map_err(|e| from_store(e, &gr(), name))?;
+/// Write an aggregated role's rules through the registry store, with admission, as
+/// kube-controller-manager's clusterrole-aggregation controller writes them through the API.
+async fn write_rules(state: &Arc<ApiState>, name: &str, rules: &[PolicyRule]) -> ApiResult<()> {
+    let Some(info) = state.registry.snapshot().get(GROUP, "v1", "clusterroles") else {
+        return Ok(());
+    };
+    let scope = crate::registry::store::Scope::system(state, info, "", "");
+    let rules = json!(rules);
+    // The index's own write: it must not wait for the index, which is busy running it.
+    INSIDE_INDEX
+        .scope(
+            (),
+            crate::registry::store::guaranteed_update(&scope, name, None, |obj| {
+                if obj["rules"] == rules {
+                    return false;
+                }
+                obj["rules"] = rules.clone();
+                true
+            }),
+        )
+        .await?;
     Ok(())
+}
+
+tokio::task_local! {
+    /// Set while the index's own loop writes (the aggregation).
+    static INSIDE_INDEX: ();
+}
+
+/// Is this the index's own loop writing? (Its writes do not wait for the index.)
+pub fn inside_index() -> bool {
+    INSIDE_INDEX.try_with(|_| ()).is_ok()
 }
