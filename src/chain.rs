@@ -78,6 +78,7 @@ pub fn build(
             max: request_timeout,
         }))
         .layer(filter(authentication))
+        .layer(filter(crate::conn::ReadBody))
         .layer(filter(AuditFilter::new(audit)))
         .layer(filter(impersonation))
         .layer(filter(MaxInFlight::new(limits)))
@@ -272,7 +273,7 @@ fn go_duration(v: &str) -> Result<Option<std::time::Duration>, String> {
         Some(rest) => (true, rest),
         None => (false, v.strip_prefix('+').unwrap_or(v)),
     };
-    let d = crate::controllers::parse_duration(unsigned)
+    let d = crate::query::parse_duration(unsigned)
         .map_err(|_| format!("time: invalid duration {v:?}"))?;
     Ok((!negative).then_some(d))
 }

@@ -417,8 +417,10 @@ async fn serve_connection<S>(
     }
 }
 
-/// Read the body (bounded in size and time), then hand the request to the chain; the chain's
-/// request deadline counts from when the request arrived (`Received`).
+/// Hand the request to the chain, its body still unread ([`UnreadBody`]): the chain reads it
+/// after authentication ([`ReadBody`]), so an unauthenticated client cannot make the server read
+/// and hold 3 MiB; the chain's request deadline counts from when the request arrived
+/// (`Received`).
 async fn handle(
     service: ApiService,
     peer: Peer,
@@ -426,8 +428,7 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Response<Body> {
     let started = Instant::now();
-    let deadline = started + limits.request_timeout;
-    let (mut parts, mut body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let head = head_size(&parts);
     if head > limits.max_header_bytes {
         return error_response(&ApiError::header_fields_too_large(
@@ -437,32 +438,62 @@ async fn handle(
     }
     parts.extensions.insert(peer);
     parts.extensions.insert(crate::chain::Received(started));
-    let declared = body.size_hint().exact().unwrap_or(0);
-    let read = if declared > MAX_BODY_BYTES as u64 {
-        Err(ApiError::too_large(MAX_BODY_BYTES))
-    } else {
-        match tokio::time::timeout_at(deadline, read_body(&mut body, MAX_BODY_BYTES)).await {
-            Ok(read) => read,
-            Err(_) => Err(ApiError::timeout(
-                "request did not complete within the allotted timeout",
-            )),
-        }
-    };
-    let bytes = match read {
-        Ok(bytes) => bytes,
-        Err(e) => {
-            if e.code == http::StatusCode::PAYLOAD_TOO_LARGE && declared <= DRAIN_BYTES as u64 {
-                // Read (and drop) a body somewhat over the limit, so that a client that writes
-                // all of it before it reads the answer gets to read the 413.
-                let _ = tokio::time::timeout_at(deadline, drain(&mut body, DRAIN_BYTES)).await;
-            }
-            // The rest of the body stays unread but open until the answer is out.
-            return keep_until_sent(error_response(&e), body);
-        }
-    };
-    match service.oneshot(Request::from_parts(parts, bytes)).await {
+    if !body.is_end_stream() {
+        parts
+            .extensions
+            .insert(UnreadBody(Arc::new(Mutex::new(Some(body)))));
+    }
+    match service
+        .oneshot(Request::from_parts(parts, Bytes::new()))
+        .await
+    {
         Ok(r) => r,
         Err(never) => match never {},
+    }
+}
+
+/// A request body not read yet (a request from the network); [`ReadBody`] reads it.
+#[derive(Clone)]
+pub struct UnreadBody(Arc<Mutex<Option<Incoming>>>);
+
+/// The chain's step that reads a network request's body, after authentication: at most
+/// 3 MiB (413 beyond, the refused body drained a little so a client that writes all of it
+/// before reading gets the answer), within the request deadline the chain already runs under.
+#[derive(Clone, Copy)]
+pub struct ReadBody;
+
+impl crate::chain::Filter for ReadBody {
+    fn call(&self, req: Request<Bytes>, next: crate::chain::Next) -> crate::chain::BoxFuture {
+        Box::pin(async move {
+            let (mut parts, bytes) = req.into_parts();
+            let unread = parts
+                .extensions
+                .remove::<UnreadBody>()
+                .and_then(|u| u.0.lock().ok().and_then(|mut b| b.take()));
+            let Some(mut body) = unread else {
+                return next.oneshot(Request::from_parts(parts, bytes)).await;
+            };
+            let declared = body.size_hint().exact().unwrap_or(0);
+            let read = if declared > MAX_BODY_BYTES as u64 {
+                Err(ApiError::too_large(MAX_BODY_BYTES))
+            } else {
+                read_body(&mut body, MAX_BODY_BYTES).await
+            };
+            match read {
+                Ok(bytes) => next.oneshot(Request::from_parts(parts, bytes)).await,
+                Err(e) => {
+                    if e.code == http::StatusCode::PAYLOAD_TOO_LARGE
+                        && declared <= DRAIN_BYTES as u64
+                    {
+                        // Read (and drop) a body somewhat over the limit, so that a client
+                        // that writes all of it before it reads the answer gets to read the 413.
+                        drain(&mut body, DRAIN_BYTES).await;
+                    }
+                    // The rest of the body stays unread but open until the answer is out.
+                    Ok(keep_until_sent(error_response(&e), body))
+                }
+            }
+        })
     }
 }
 

@@ -52,6 +52,7 @@ pub mod server;
 pub mod status;
 mod subresources;
 pub mod tls;
+mod token_request;
 mod typed;
 pub mod version;
 mod warning;

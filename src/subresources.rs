@@ -37,7 +37,7 @@ pub async fn create(ctx: Ctx) -> ApiResult<Response<Body>> {
             let binding = encoding::decode_body(&ctx.body, format)?;
             crate::reviews::bind(&ctx, &ctx.req.name, &binding).await
         }
-        ("serviceaccounts", "token") => crate::authn::serviceaccount::token_request(&ctx).await,
+        ("serviceaccounts", "token") => crate::token_request::token_request(&ctx).await,
         ("pods", "eviction") => {
             let opts = DeleteOptions {
                 dry_run: ctx.query.dry_run("CreateOptions")?,

@@ -961,3 +961,31 @@ async fn an_x509_v1_client_certificate_from_a_foreign_ca_is_401_not_a_tls_alert(
     assert!(text.contains(r#""reason":"Unauthorized""#), "{text}");
     h.shutdown().await.unwrap();
 }
+
+/// The body is read after authentication: a client nobody authenticates is answered 401 at
+/// once, whatever body it announces, without the server waiting for (or holding) that body.
+#[tokio::test]
+async fn unauthenticated_requests_are_answered_before_their_body_is_read() {
+    let h = start().await;
+    let addr = h.addr();
+    with_readyz_probe(addr, async {
+        for declared in [1_000_000usize, 50_000_000] {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            let head = format!(
+                "POST {CM} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer forged\r\nContent-Type: application/json\r\nContent-Length: {declared}\r\nConnection: close\r\n\r\n{{\"a\":"
+            );
+            stream.write_all(head.as_bytes()).await.unwrap();
+            // The rest of the body never comes: the answer must not wait for it.
+            let mut got = vec![0u8; 12];
+            tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut got))
+                .await
+                .expect("answered without the body")
+                .unwrap();
+            assert_eq!(&got, b"HTTP/1.1 401", "{}", String::from_utf8_lossy(&got));
+        }
+    })
+    .await;
+    // An authenticated client still gets its body read, and its oversized one refused.
+    let r = post(addr, CM, &configmap("read-after-authn")).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+}

@@ -96,7 +96,7 @@ impl Hooks for Namespaces {
         obj["metadata"]["deletionTimestamp"] = json!(objects::timestamp(scope.state.clock.now()));
         obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
         obj["status"]["phase"] = json!("Terminating");
-        if let Some(f) = crate::controllers::gc::namespace_deletion_finalizers(
+        if let Some(f) = super::gc_finalizers::namespace_deletion_finalizers(
             scope.state.garbage_collection,
             &obj,
             opts,

@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use kubox_apimachinery::builtin::{self, BuiltinResource};
 
+pub mod gc_finalizers;
 pub mod hooks;
 pub mod spec;
 pub mod store;

@@ -897,7 +897,7 @@ pub async fn delete(scope: &Scope, name: &str, opts: &DeleteOptions) -> ApiResul
     }
     let deleting = is_deleting(&obj);
     // The garbage collector's finalizers for the propagation asked for (or the default).
-    let gc_changed = match crate::controllers::gc::deletion_finalizers(
+    let gc_changed = match super::gc_finalizers::deletion_finalizers(
         scope.state.garbage_collection,
         &scope.info,
         &obj,
