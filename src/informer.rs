@@ -138,7 +138,7 @@ impl Handler for Informer {
         Ok(())
     }
 
-    async fn changed(&self, ev: &Event) {
+    async fn changed(&self, ev: &Arc<Event>) {
         {
             let mut objects = self.objects.write().unwrap_or_else(PoisonError::into_inner);
             match ev.kind {
@@ -161,7 +161,7 @@ pub trait Handler: Send + Sync {
     async fn relisted(&self, items: Vec<KeyValue>, revision: i64) -> Result<(), String>;
 
     /// One change after the list.
-    async fn changed(&self, event: &Event);
+    async fn changed(&self, event: &Arc<Event>);
 }
 
 /// List `prefix` once into `handler`; returns the revision it was read at.
@@ -195,12 +195,14 @@ pub async fn list_and_watch(
     let mut backoff = Backoff::standard(name);
     let mut from = from;
     loop {
-        let start = match from.take() {
-            Some(rev) => rev,
+        // A list at R (unless the caller has just listed), a watch from R+1, then the list is
+        // handed over: in sync from the moment both exist.
+        let (start, listed) = match from.take() {
+            Some(rev) => (rev, None),
             None => {
                 synced.store(false, Ordering::Release);
-                match list_into(&store, &prefix, handler.as_ref()).await {
-                    Ok(rev) => rev,
+                match store.list(&prefix, Default::default()).await {
+                    Ok(page) => (page.revision, Some(page.items)),
                     Err(e) => {
                         let d = backoff.failed(&e);
                         if !crate::backoff::wait(d, &mut shutdown).await {
@@ -223,6 +225,16 @@ pub async fn list_and_watch(
             }
         };
         synced.store(true, Ordering::Release);
+        if let Some(items) = listed {
+            if let Err(e) = handler.relisted(items, start).await {
+                synced.store(false, Ordering::Release);
+                let d = backoff.failed(&e);
+                if !crate::backoff::wait(d, &mut shutdown).await {
+                    return;
+                }
+                continue;
+            }
+        }
         loop {
             tokio::select! {
                 _ = shutdown.changed() => return,
@@ -396,7 +408,7 @@ mod tests {
             Ok(())
         }
 
-        async fn changed(&self, event: &Event) {
+        async fn changed(&self, event: &Arc<Event>) {
             let _permit = self.gate.acquire().await.unwrap();
             self.keys.lock().unwrap().insert(event.kv.key.to_string());
             self.changes.send_replace(event.revision());

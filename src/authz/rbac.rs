@@ -496,7 +496,7 @@ impl crate::informer::Handler for Feed {
         Ok(())
     }
 
-    async fn changed(&self, ev: &kubox_storage::Event) {
+    async fn changed(&self, ev: &Arc<kubox_storage::Event>) {
         if apply(&self.rbac, ev) {
             aggregate(&self.state, &self.rbac).await;
         }

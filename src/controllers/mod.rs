@@ -46,8 +46,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use futures::StreamExt;
-use kubox_storage::{Clock, DynStore, Event, KeyValue, ListOptions, StoreError};
+use kubox_storage::{Clock, DynStore, Event, KeyValue, StoreError};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -444,70 +443,28 @@ async fn run<R: Reconciler>(
     }
 }
 
-/// List everything, then watch from the list's revision; hand every change to every controller.
-async fn dispatch(
-    store: DynStore,
+/// What feeds the controllers: the informer loop's list and watch of the whole store; every
+/// list and every change goes to every controller.
+struct Dispatch {
     senders: Vec<mpsc::UnboundedSender<Msg>>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut backoff = crate::backoff::Backoff::standard("the controllers' list and watch");
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        let listed = tokio::select! {
-            _ = shutdown.changed() => return,
-            r = store.list("", ListOptions::default()) => r,
-        };
-        let list = match listed {
-            Ok(l) => l,
-            Err(e) => {
-                let d = backoff.failed(&e);
-                if !crate::backoff::wait(d, &mut shutdown).await {
-                    return;
-                }
-                continue;
-            }
-        };
-        let revision = list.revision;
-        let items = Arc::new(list.items);
-        for s in &senders {
+}
+
+#[async_trait::async_trait]
+impl crate::informer::Handler for Dispatch {
+    async fn relisted(&self, items: Vec<KeyValue>, revision: i64) -> Result<(), String> {
+        let items = Arc::new(items);
+        for s in &self.senders {
             let _ = s.send(Msg::Reset {
                 items: items.clone(),
                 revision,
             });
         }
-        drop(items);
-        let mut stream = match store.watch("", revision + 1).await {
-            Ok(s) => s,
-            Err(e) => {
-                let d = backoff.failed(&e);
-                if !crate::backoff::wait(d, &mut shutdown).await {
-                    return;
-                }
-                continue;
-            }
-        };
-        loop {
-            tokio::select! {
-                _ = shutdown.changed() => return,
-                item = stream.next() => match item {
-                    Some(Ok(ev)) => {
-                        backoff.succeeded();
-                        for s in &senders {
-                            let _ = s.send(Msg::Change(ev.clone()));
-                        }
-                    }
-                    Some(Err(e)) => {
-                        let d = backoff.failed(&e);
-                        if !crate::backoff::wait(d, &mut shutdown).await {
-                            return;
-                        }
-                        break;
-                    }
-                    None => break,
-                }
-            }
+        Ok(())
+    }
+
+    async fn changed(&self, event: &Arc<Event>) {
+        for s in &self.senders {
+            let _ = s.send(Msg::Change(event.clone()));
         }
     }
 }
@@ -619,9 +576,15 @@ pub(crate) fn start(
         });
     }
     if !senders.is_empty() {
-        tasks.push(tokio::spawn(dispatch(
+        tasks.push(tokio::spawn(crate::informer::list_and_watch(
+            "the controllers' list and watch",
             state.store.clone(),
-            senders,
+            String::new(),
+            Arc::new(Dispatch { senders }),
+            None,
+            state
+                .informers
+                .track("the controllers' list and watch", false),
             state.shutdown.clone(),
         )));
     }

@@ -85,7 +85,7 @@ impl crate::informer::Handler for Feed {
         Ok(())
     }
 
-    async fn changed(&self, ev: &kubox_storage::Event) {
+    async fn changed(&self, ev: &Arc<kubox_storage::Event>) {
         let name = name_of_key(&ev.kv.key);
         if let Err(e) = reconcile(&self.state, &name).await {
             tracing::warn!(crd = %name, error = %e.message, "CRD reconcile failed");
