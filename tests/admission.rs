@@ -379,6 +379,58 @@ async fn compute_quota_sums_quantities_exactly() {
     );
 }
 
+/// Quota charges are written as kube's quota admission writes them: an update of
+/// `resourcequotas/status` through the API, admitted like any other write. A policy that
+/// refuses such updates therefore refuses the creates that would be charged.
+#[tokio::test]
+async fn quota_charges_are_admitted_status_updates() {
+    let h = server().await;
+    let q = json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q"},
+                   "spec": {"hard": {"configmaps": "10"}}});
+    assert_eq!(
+        post_json(&h, "/api/v1/namespaces/default/resourcequotas", &q)
+            .await
+            .status,
+        201
+    );
+    let p = json!({"apiVersion": "admissionregistration.k8s.io/v1",
+                   "kind": "ValidatingAdmissionPolicy", "metadata": {"name": "frozen-quotas"},
+                   "spec": {"matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                                "operations": ["UPDATE"], "resources": ["resourcequotas/status"]}]},
+                            "validations": [{"expression": "false", "message": "quota usage is frozen"}]}});
+    assert_eq!(post_json(&h, VAP, &p).await.status, 201);
+    let b = json!({"apiVersion": "admissionregistration.k8s.io/v1",
+                   "kind": "ValidatingAdmissionPolicyBinding", "metadata": {"name": "frozen-quotas"},
+                   "spec": {"policyName": "frozen-quotas", "validationActions": ["Deny"]}});
+    assert_eq!(
+        post_json(
+            &h,
+            "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings",
+            &b
+        )
+        .await
+        .status,
+        201
+    );
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "charged"}});
+    let r = post_json(&h, "/api/v1/namespaces/default/configmaps", &cm).await;
+    let s = r.status_failure(422, "Invalid");
+    assert!(
+        s["message"]
+            .as_str()
+            .unwrap()
+            .contains("quota usage is frozen"),
+        "{s}"
+    );
+    // Outside the quota's namespace nothing is charged, so nothing is refused.
+    assert_eq!(
+        post_json(&h, "/api/v1/namespaces/kube-public/configmaps", &cm)
+            .await
+            .status,
+        201
+    );
+}
+
 // --- ValidatingAdmissionPolicy -------------------------------------------------------------
 
 async fn policy(h: &ServerHandle, spec: Value) {

@@ -3,6 +3,8 @@
 //! `kubernetes.io/limit-ranger` as kube does) and bound them (`min`, `max`,
 //! `maxLimitRequestRatio`), with kube's messages.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
@@ -87,7 +89,7 @@ impl AdmissionPlugin for LimitRanger {
         op == Operation::Create
     }
 
-    async fn admit(&self, state: &ApiState, a: &mut Attributes) -> ApiResult<()> {
+    async fn admit(&self, state: &Arc<ApiState>, a: &mut Attributes) -> ApiResult<()> {
         if !applies(a) {
             return Ok(());
         }
@@ -133,7 +135,7 @@ impl AdmissionPlugin for LimitRanger {
         Ok(())
     }
 
-    async fn validate(&self, state: &ApiState, a: &Attributes) -> ApiResult<()> {
+    async fn validate(&self, state: &Arc<ApiState>, a: &Attributes) -> ApiResult<()> {
         if !applies(a) {
             return Ok(());
         }

@@ -119,11 +119,11 @@ pub trait AdmissionPlugin: Send + Sync {
     /// Does this plugin care about `op` at all?
     fn handles(&self, op: Operation) -> bool;
     /// Mutating phase: may change `attrs.object`.
-    async fn admit(&self, _state: &ApiState, _attrs: &mut Attributes) -> ApiResult<()> {
+    async fn admit(&self, _state: &Arc<ApiState>, _attrs: &mut Attributes) -> ApiResult<()> {
         Ok(())
     }
     /// Validating phase: may only refuse.
-    async fn validate(&self, _state: &ApiState, _attrs: &Attributes) -> ApiResult<()> {
+    async fn validate(&self, _state: &Arc<ApiState>, _attrs: &Attributes) -> ApiResult<()> {
         Ok(())
     }
 }
@@ -217,7 +217,7 @@ impl Admission {
     }
 
     /// Mutating phase: every plugin's `admit`, in order.
-    pub async fn admit(&self, state: &ApiState, attrs: &mut Attributes) -> ApiResult<()> {
+    pub async fn admit(&self, state: &Arc<ApiState>, attrs: &mut Attributes) -> ApiResult<()> {
         let op = attrs.operation;
         for p in self.plugins.iter().filter(|p| p.handles(op)) {
             p.admit(state, attrs).await?;
@@ -226,7 +226,7 @@ impl Admission {
     }
 
     /// Validating phase: every plugin's `validate`, in order; the first refusal wins.
-    pub async fn validate(&self, state: &ApiState, attrs: &Attributes) -> ApiResult<()> {
+    pub async fn validate(&self, state: &Arc<ApiState>, attrs: &Attributes) -> ApiResult<()> {
         for p in self.plugins.iter().filter(|p| p.handles(attrs.operation)) {
             p.validate(state, attrs).await?;
         }
@@ -239,7 +239,7 @@ impl Admission {
 /// `released`: the write may have freed quota (a delete, a create that failed after admission
 /// charged it); else usage only grows and charges of requests still in flight are kept.
 pub(crate) async fn sync_quotas(
-    state: &ApiState,
+    state: &Arc<ApiState>,
     info: &ResourceInfo,
     namespace: &str,
     released: bool,

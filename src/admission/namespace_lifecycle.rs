@@ -1,6 +1,8 @@
 //! `NamespaceLifecycle`: no new objects in a namespace that is missing or Terminating, and the
 //! system namespaces (`default`, `kube-system`, `kube-public`) cannot be deleted.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde_json::json;
 
@@ -20,7 +22,7 @@ impl AdmissionPlugin for NamespaceLifecycle {
         matches!(op, Operation::Create | Operation::Delete)
     }
 
-    async fn validate(&self, state: &ApiState, a: &Attributes) -> ApiResult<()> {
+    async fn validate(&self, state: &Arc<ApiState>, a: &Attributes) -> ApiResult<()> {
         if a.operation == Operation::Delete {
             if a.is_core("namespaces") && crate::namespace::IMMORTAL.contains(&a.name.as_str()) {
                 return Err(ApiError::forbidden(

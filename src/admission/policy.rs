@@ -15,6 +15,8 @@
 //! CEL variables: `object`, `oldObject`, `request`, `params`, `namespaceObject`, `variables`
 //! (untyped: `status.typeChecking` is never filled in). No `authorizer` variable.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use http::StatusCode;
 use kubox_openapi::Expression;
@@ -310,7 +312,7 @@ impl AdmissionPlugin for ValidatingAdmissionPolicy {
         true
     }
 
-    async fn validate(&self, state: &ApiState, a: &Attributes) -> ApiResult<()> {
+    async fn validate(&self, state: &Arc<ApiState>, a: &Attributes) -> ApiResult<()> {
         // Admission configuration itself is exempt, so a bad policy cannot lock itself in.
         if a.group() == GROUP {
             return Ok(());

@@ -21,7 +21,6 @@ use super::quantity::{self, Quantity};
 use super::{AdmissionPlugin, Attributes, Operation};
 use crate::api::ApiState;
 use crate::status::{ApiError, ApiResult, GroupResource};
-use kubox_storage::DynStore;
 use tokio::sync::oneshot;
 
 /// The plugin; its charger batches the charges of concurrent requests per namespace.
@@ -192,7 +191,7 @@ impl AdmissionPlugin for ResourceQuota {
         op == Operation::Create
     }
 
-    async fn validate(&self, state: &ApiState, a: &Attributes) -> ApiResult<()> {
+    async fn validate(&self, state: &Arc<ApiState>, a: &Attributes) -> ApiResult<()> {
         if !a.info.namespaced || a.namespace.is_empty() || !a.subresource.is_empty() {
             return Ok(());
         }
@@ -213,7 +212,7 @@ impl AdmissionPlugin for ResourceQuota {
             dry_run: a.dry_run,
             reply,
         };
-        self.charger.enqueue(&state.store, &a.namespace, pending);
+        self.charger.enqueue(state, &a.namespace, pending);
         match outcome.await {
             Ok(Outcome::Charged) => return Ok(()),
             Ok(Outcome::Refused(e)) => return Err(e),
@@ -290,7 +289,7 @@ struct Charger {
 }
 
 impl Charger {
-    fn enqueue(self: &Arc<Self>, store: &DynStore, namespace: &str, p: Pending) {
+    fn enqueue(self: &Arc<Self>, state: &Arc<ApiState>, namespace: &str, p: Pending) {
         let mut queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(waiting) = queues.get_mut(namespace) {
             waiting.push(p);
@@ -300,11 +299,11 @@ impl Charger {
         drop(queues);
         // The worker is a task of its own, so a request that goes away cannot strand the
         // others waiting behind it.
-        tokio::spawn(self.clone().work(store.clone(), namespace.to_string()));
+        tokio::spawn(self.clone().work(state.clone(), namespace.to_string()));
     }
 
     /// Charge batches until none is waiting.
-    async fn work(self: Arc<Self>, store: DynStore, namespace: String) {
+    async fn work(self: Arc<Self>, state: Arc<ApiState>, namespace: String) {
         loop {
             let batch = {
                 let mut queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
@@ -316,17 +315,17 @@ impl Charger {
                     }
                 }
             };
-            charge_batch(&store, &namespace, batch).await;
+            charge_batch(&state, &namespace, batch).await;
         }
     }
 }
 
 /// Charge a batch against the namespace's quotas with one write per quota; retried as a whole
 /// when a quota changes meanwhile.
-async fn charge_batch(store: &DynStore, namespace: &str, batch: Vec<Pending>) {
+async fn charge_batch(state: &Arc<ApiState>, namespace: &str, batch: Vec<Pending>) {
     let prefix = quota_prefix(namespace);
     for _ in 0..CHARGE_ATTEMPTS {
-        let page = match store.list(&prefix, Default::default()).await {
+        let page = match state.store.list(&prefix, Default::default()).await {
             Ok(p) => p,
             Err(e) => {
                 let e = crate::status::from_store(e, &Default::default(), "");
@@ -350,23 +349,13 @@ async fn charge_batch(store: &DynStore, namespace: &str, batch: Vec<Pending>) {
             outcomes.push(charge_one(&mut quotas, p));
         }
         let mut conflict = false;
-        for (kv, q, changed) in quotas.iter().filter(|(_, _, c)| *c) {
-            let _ = changed;
-            match crate::objects::to_stored(q) {
-                Ok(bytes) => match store.update(&kv.key, bytes, Some(kv.mod_revision)).await {
-                    Ok(_) | Err(kubox_storage::StoreError::NotFound(_)) => {}
-                    Err(kubox_storage::StoreError::Conflict { .. }) => {
-                        conflict = true;
-                        break;
-                    }
-                    Err(e) => {
-                        let e = crate::status::from_store(e, &Default::default(), "");
-                        for p in batch {
-                            let _ = p.reply.send(Outcome::Refused(e.clone()));
-                        }
-                        return;
-                    }
-                },
+        for (kv, q, _) in quotas.iter().filter(|(_, _, c)| *c) {
+            match write_quota(state, namespace, kv, q).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    conflict = true;
+                    break;
+                }
                 Err(e) => {
                     for p in batch {
                         let _ = p.reply.send(Outcome::Refused(e.clone()));
@@ -460,7 +449,7 @@ const CHARGE_ATTEMPTS: usize = 16;
 
 /// One pass: Ok(true) when the request fits every quota and was charged to them, Ok(false)
 /// when a quota changed meanwhile, Err when it does not fit.
-async fn admit_once(state: &ApiState, a: &Attributes) -> ApiResult<bool> {
+async fn admit_once(state: &Arc<ApiState>, a: &Attributes) -> ApiResult<bool> {
     let prefix = quota_prefix(&a.namespace);
     let page = state
         .store
@@ -529,7 +518,7 @@ async fn admit_once(state: &ApiState, a: &Attributes) -> ApiResult<bool> {
         for (k, v) in used_after {
             q["status"]["used"][k.as_str()] = json!(fmt_quantity(&k, v));
         }
-        if !write_quota(state, kv, &q).await? {
+        if !write_quota(state, &a.namespace, kv, &q).await? {
             return Ok(false);
         }
     }
@@ -544,23 +533,32 @@ fn charged(quota: &Value, name: &str) -> Quantity {
         .unwrap_or_default()
 }
 
-/// Write `quota` over the version `kv` was read at: Ok(false) when it changed meanwhile (a
-/// quota deleted meanwhile needs nothing more).
-async fn write_quota(
-    state: &ApiState,
-    kv: &kubox_storage::KeyValue,
-    quota: &Value,
-) -> ApiResult<bool> {
-    let bytes = crate::objects::to_stored(quota)?;
-    match state
-        .store
-        .update(&kv.key, bytes, Some(kv.mod_revision))
-        .await
-    {
-        Ok(_) | Err(kubox_storage::StoreError::NotFound(_)) => Ok(true),
-        Err(kubox_storage::StoreError::Conflict { .. }) => Ok(false),
-        Err(e) => Err(crate::status::from_store(e, &Default::default(), "")),
-    }
+/// Write `quota`'s status over the version `kv` was read at, through the registry store with
+/// admission (as kube's quota admission and controller update `resourcequotas/status` through
+/// the API): Ok(false) when it changed meanwhile (a quota deleted meanwhile needs nothing more).
+/// (A boxed future: a quota write runs the store's after-write step, which may recount quotas.)
+fn write_quota<'a>(
+    state: &'a Arc<ApiState>,
+    namespace: &'a str,
+    kv: &'a kubox_storage::KeyValue,
+    quota: &'a Value,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ApiResult<bool>> + Send + 'a>> {
+    Box::pin(async move {
+        let Some(info) = state.registry.snapshot().get("", "v1", "resourcequotas") else {
+            return Ok(true);
+        };
+        let scope = crate::registry::store::Scope::system(state, info, namespace, "status");
+        let old = crate::objects::from_stored(kv)?;
+        let opts = crate::registry::store::UpdateOptions::default();
+        match crate::registry::store::update(&scope, quota.clone(), old, kv.mod_revision, &opts)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.code == http::StatusCode::NOT_FOUND => Ok(true),
+            Err(e) if e.code == http::StatusCode::CONFLICT && e.reason == "Conflict" => Ok(false),
+            Err(e) => Err(e),
+        }
+    })
 }
 
 /// Does a write to `group`/`resource` change what some quota in the namespace reports?
@@ -582,7 +580,7 @@ fn affects(group: &str, resource: &str, quota: &Value) -> bool {
 /// Recompute `status` of the quotas in `namespace` that a write to `group`/`resource` affects.
 /// Failures are logged: the write itself has already happened.
 pub(crate) async fn sync(
-    state: &ApiState,
+    state: &Arc<ApiState>,
     group: &str,
     resource: &str,
     namespace: &str,
@@ -605,7 +603,7 @@ pub(crate) async fn sync(
 
 /// One pass; Ok(false) when a quota changed under us.
 async fn sync_once(
-    state: &ApiState,
+    state: &Arc<ApiState>,
     group: &str,
     resource: &str,
     namespace: &str,
@@ -643,7 +641,7 @@ async fn sync_once(
             continue;
         }
         q["status"] = status;
-        if !write_quota(state, kv, &q).await? {
+        if !write_quota(state, namespace, kv, &q).await? {
             return Ok(false);
         }
     }

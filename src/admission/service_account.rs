@@ -7,6 +7,8 @@
 //! Unlike kube-apiserver, a pod whose ServiceAccount does not exist (yet) is not refused: the
 //! ServiceAccount controller may be switched off, and nothing here issues tokens.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
@@ -31,7 +33,7 @@ impl AdmissionPlugin for ServiceAccount {
         op == Operation::Create
     }
 
-    async fn admit(&self, state: &ApiState, a: &mut Attributes) -> ApiResult<()> {
+    async fn admit(&self, state: &Arc<ApiState>, a: &mut Attributes) -> ApiResult<()> {
         if !a.is_core("pods") {
             return Ok(());
         }

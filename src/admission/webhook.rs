@@ -358,7 +358,7 @@ impl AdmissionPlugin for MutatingAdmissionWebhook {
         op != Operation::Connect
     }
 
-    async fn admit(&self, state: &ApiState, a: &mut Attributes) -> ApiResult<()> {
+    async fn admit(&self, state: &Arc<ApiState>, a: &mut Attributes) -> ApiResult<()> {
         let hooks = matching_hooks(state, a, Kind::Mutating).await?;
         if hooks.is_empty() {
             return Ok(());
@@ -397,7 +397,7 @@ impl AdmissionPlugin for ValidatingAdmissionWebhook {
         op != Operation::Connect
     }
 
-    async fn validate(&self, state: &ApiState, a: &Attributes) -> ApiResult<()> {
+    async fn validate(&self, state: &Arc<ApiState>, a: &Attributes) -> ApiResult<()> {
         for m in matching_hooks(state, a, Kind::Validating).await? {
             call(self.0.as_ref(), &m, a).await?;
         }

@@ -607,13 +607,18 @@ async fn after_write(scope: &Scope, rev: i64, written: Written) {
         informer.wait_for(rev).await;
     }
     let info = &scope.info;
-    let own = info.group.is_empty() && matches!(info.resource.as_str(), "resourcequotas" | "pods");
+    let core = info.group.is_empty();
+    let sub = scope.subresource.as_str();
     let recount = match written {
-        Written::Released => true,
-        Written::Created => own && info.resource == "resourcequotas",
-        Written::Updated => own,
+        Written::Released => sub.is_empty(),
+        // A new quota's usage; a quota's changed limits (not its own status writes).
+        Written::Created => core && info.resource == "resourcequotas",
+        Written::Updated => {
+            core && ((info.resource == "pods" && matches!(sub, "" | "status"))
+                || (info.resource == "resourcequotas" && sub.is_empty()))
+        }
     };
-    if recount && info.namespaced && matches!(scope.subresource.as_str(), "" | "status") {
+    if recount && info.namespaced {
         crate::admission::sync_quotas(
             &scope.state,
             info,
