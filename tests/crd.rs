@@ -491,3 +491,29 @@ async fn unknown_fields_of_custom_resources_follow_field_validation() {
         String::from_utf8_lossy(&r.body)
     );
 }
+
+/// A custom resource has no unconditional update (kube's CRD strategy): a PUT without
+/// `metadata.resourceVersion` is 422 with kube's message, one with it is applied.
+#[tokio::test]
+async fn a_put_of_a_custom_resource_must_carry_its_resource_version() {
+    let h = server().await;
+    assert_eq!(post_json(&h, CRDS, &widget_crd()).await.status, 201);
+    let created = post_json(&h, WIDGETS, &widget("w")).await.json();
+    let mut replacement = widget("w");
+    replacement["spec"] = json!({"size": 2});
+    let r = put_json(&h, &format!("{WIDGETS}/w"), &replacement).await;
+    let s = r.status_failure(422, "Invalid");
+    assert_eq!(
+        s["message"],
+        "widgets.example.com \"w\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update",
+        "{s}"
+    );
+    assert_eq!(s["details"]["kind"], "widgets", "{s}");
+    replacement["metadata"]["resourceVersion"] = created["metadata"]["resourceVersion"].clone();
+    let r = put_json(&h, &format!("{WIDGETS}/w"), &replacement).await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.json());
+    // A missing object is still NotFound (custom resources are not created by PUT).
+    put_json(&h, &format!("{WIDGETS}/nope"), &widget("nope"))
+        .await
+        .status_failure(404, "NotFound");
+}

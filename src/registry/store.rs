@@ -631,7 +631,7 @@ async fn after_write(scope: &Scope, rev: i64, written: Written) {
 
 /// PUT by name (kube's `Store.Update` with the object as given): `expected` is the body's
 /// resourceVersion (None or 0: unconditional, retried against newer objects for built-ins as
-/// kube's GuaranteedUpdate does). A missing object is created where the resource allows it.
+/// kube's GuaranteedUpdate does; refused with 422 for custom resources). A missing object is created where the resource allows it.
 /// Returns the object written and whether it was created.
 pub async fn update_by_name(
     scope: &Scope,
@@ -661,6 +661,19 @@ pub async fn update_by_name(
             if exp != old_kv.mod_revision {
                 return Err(ApiError::stale_update(&scope.gr(), name));
             }
+        } else if scope.info.strategy.is_custom() {
+            // Custom resources allow no unconditional update (kube's CRD strategy); the
+            // error names the resource where the kind would go, as kube's store does.
+            return Err(ApiError::invalid(
+                &scope.info.resource,
+                &scope.info.group,
+                name,
+                &[FieldError::invalid_rendered(
+                    "metadata.resourceVersion",
+                    "0x0",
+                    "must be specified for an update",
+                )],
+            ));
         }
         match update(scope, new.clone(), old, old_kv.mod_revision, opts).await {
             Ok((obj, _)) => return Ok((obj, false)),
