@@ -3,6 +3,7 @@
 //! of Kubernetes protobuf request bodies to JSON.
 #![warn(missing_docs)]
 pub mod builtin;
+pub mod fieldpath;
 pub mod fields;
 pub mod labels;
 pub mod printers;

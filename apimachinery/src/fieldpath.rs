@@ -1,0 +1,707 @@
+//! Field sets as server-side apply records them in `managedFields` (`fieldsType: FieldsV1`):
+//! paths into an object made of path elements (`f:` field names, `k:` list-map keys, `v:` set
+//! values, `i:` list indexes), kept as a sorted tree, serialized byte for byte as
+//! sigs.k8s.io/structured-merge-diff's `Set.ToJSON` writes them, and parsed back.
+//!
+//! A node's members are paths that end there (`{}` in the JSON, or `"."` when the node also has
+//! children); its children are paths that go on. Elements are ordered as structured-merge-diff
+//! orders them: field names before keys before values before indexes, each by its own order.
+
+use std::cmp::Ordering;
+use std::fmt::Write as _;
+
+use serde_json::{Map, Value};
+
+/// One step of a path.
+#[derive(Debug, Clone)]
+pub enum PathElement {
+    /// A field of a struct or map (`f:name`).
+    Field(String),
+    /// An item of an associative list, by its key fields sorted by name (`k:{"name":"c"}`).
+    Key(Vec<(String, Value)>),
+    /// An item of a set list, by its value (`v:"a"`).
+    Value(Value),
+    /// An item of an atomic-per-item list by position (`i:0`).
+    Index(i64),
+}
+
+impl PathElement {
+    /// A key element; its fields are sorted by name.
+    pub fn key(mut fields: Vec<(String, Value)>) -> PathElement {
+        fields.sort_by(|a, b| a.0.cmp(&b.0));
+        PathElement::Key(fields)
+    }
+
+    fn rank(&self) -> u8 {
+        match self {
+            PathElement::Field(_) => 0,
+            PathElement::Key(_) => 1,
+            PathElement::Value(_) => 2,
+            PathElement::Index(_) => 3,
+        }
+    }
+
+    /// The element as a FieldsV1 key (`f:name`, `k:{...}`, `v:...`, `i:N`).
+    pub fn serialize(&self) -> String {
+        let mut out = String::new();
+        match self {
+            PathElement::Field(name) => {
+                out.push_str("f:");
+                out.push_str(name);
+            }
+            PathElement::Key(fields) => {
+                out.push_str("k:{");
+                for (i, (name, value)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_string(&mut out, name);
+                    out.push(':');
+                    write_value(&mut out, value);
+                }
+                out.push('}');
+            }
+            PathElement::Value(v) => {
+                out.push_str("v:");
+                write_value(&mut out, v);
+            }
+            PathElement::Index(i) => {
+                let _ = write!(out, "i:{i}");
+            }
+        }
+        out
+    }
+
+    /// Parse a FieldsV1 key; Ok(None) for an element type this version does not know (skipped,
+    /// as structured-merge-diff skips it).
+    pub fn deserialize(s: &str) -> Result<Option<PathElement>, String> {
+        if s.len() < 2 {
+            return Err(format!("key must be 2 characters long: {s:?}"));
+        }
+        let (kind, rest) = s.split_at(2);
+        if !kind.ends_with(':') {
+            return Err(format!("missing colon: {s}"));
+        }
+        Ok(Some(match &kind[..1] {
+            "f" => PathElement::Field(rest.to_string()),
+            "v" => PathElement::Value(
+                serde_json::from_str(rest).map_err(|e| format!("value {rest:?}: {e}"))?,
+            ),
+            "k" => {
+                let map: Map<String, Value> =
+                    serde_json::from_str(rest).map_err(|e| format!("key {rest:?}: {e}"))?;
+                PathElement::key(map.into_iter().collect())
+            }
+            "i" => PathElement::Index(rest.parse().map_err(|e| format!("index {rest:?}: {e}"))?),
+            _ => return Ok(None),
+        }))
+    }
+}
+
+impl PartialEq for PathElement {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for PathElement {}
+
+impl PartialOrd for PathElement {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for PathElement {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (PathElement::Field(a), PathElement::Field(b)) => a.cmp(b),
+            (PathElement::Key(a), PathElement::Key(b)) => {
+                for ((an, av), (bn, bv)) in a.iter().zip(b.iter()) {
+                    let c = an.cmp(bn).then_with(|| compare_values(av, bv));
+                    if c != Ordering::Equal {
+                        return c;
+                    }
+                }
+                a.len().cmp(&b.len())
+            }
+            (PathElement::Value(a), PathElement::Value(b)) => compare_values(a, b),
+            (PathElement::Index(a), PathElement::Index(b)) => a.cmp(b),
+            _ => self.rank().cmp(&other.rank()),
+        }
+    }
+}
+
+/// structured-merge-diff's total order of values: numbers (compared numerically), then
+/// strings, booleans, lists, maps, null.
+pub fn compare_values(a: &Value, b: &Value) -> Ordering {
+    fn rank(v: &Value) -> u8 {
+        match v {
+            Value::Number(_) => 0,
+            Value::String(_) => 1,
+            Value::Bool(_) => 2,
+            Value::Array(_) => 3,
+            Value::Object(_) => 4,
+            Value::Null => 5,
+        }
+    }
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(i), Some(j)) => i.cmp(&j),
+            _ => {
+                let (f, g) = (x.as_f64().unwrap_or(0.0), y.as_f64().unwrap_or(0.0));
+                f.partial_cmp(&g).unwrap_or(Ordering::Equal)
+            }
+        },
+        (Value::String(x), Value::String(y)) => x.cmp(y),
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        (Value::Array(x), Value::Array(y)) => {
+            for (p, q) in x.iter().zip(y.iter()) {
+                let c = compare_values(p, q);
+                if c != Ordering::Equal {
+                    return c;
+                }
+            }
+            x.len().cmp(&y.len())
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            if x.is_empty() && y.is_empty() {
+                return Ordering::Equal;
+            }
+            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for (i, k) in keys.iter().enumerate() {
+                let c = if i == x.len() {
+                    Ordering::Less
+                } else if i == y.len() {
+                    Ordering::Greater
+                } else {
+                    match (x.get(*k), y.get(*k)) {
+                        (None, _) => Ordering::Greater,
+                        (_, None) => Ordering::Less,
+                        (Some(p), Some(q)) => compare_values(p, q),
+                    }
+                };
+                if c != Ordering::Equal {
+                    return c;
+                }
+            }
+            Ordering::Equal
+        }
+        _ => rank(a).cmp(&rank(b)),
+    }
+}
+
+/// A set of paths: the members that end here and the children that go on, each sorted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Set {
+    members: Vec<PathElement>,
+    children: Vec<(PathElement, Set)>,
+}
+
+impl Set {
+    /// The empty set.
+    pub fn new() -> Set {
+        Set::default()
+    }
+
+    /// Does it hold no path?
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty() && self.children.iter().all(|(_, c)| c.is_empty())
+    }
+
+    /// Add one path (a path of no elements adds nothing).
+    pub fn insert(&mut self, path: &[PathElement]) {
+        match path {
+            [] => {}
+            [last] => {
+                if let Err(i) = self.members.binary_search(last) {
+                    self.members.insert(i, last.clone());
+                }
+            }
+            [first, rest @ ..] => self.child_mut(first).insert(rest),
+        }
+    }
+
+    fn child_mut(&mut self, pe: &PathElement) -> &mut Set {
+        let i = match self.children.binary_search_by(|(p, _)| p.cmp(pe)) {
+            Ok(i) => i,
+            Err(i) => {
+                self.children.insert(i, (pe.clone(), Set::new()));
+                i
+            }
+        };
+        &mut self.children[i].1
+    }
+
+    fn child(&self, pe: &PathElement) -> Option<&Set> {
+        self.children
+            .binary_search_by(|(p, _)| p.cmp(pe))
+            .ok()
+            .map(|i| &self.children[i].1)
+    }
+
+    /// Is this exact path a member?
+    pub fn has(&self, path: &[PathElement]) -> bool {
+        match path {
+            [] => false,
+            [last] => self.members.binary_search(last).is_ok(),
+            [first, rest @ ..] => self.child(first).is_some_and(|c| c.has(rest)),
+        }
+    }
+
+    /// Every path, in order.
+    pub fn paths(&self) -> Vec<Vec<PathElement>> {
+        let mut out = Vec::new();
+        self.collect(&mut Vec::new(), &mut out);
+        out
+    }
+
+    fn collect(&self, prefix: &mut Vec<PathElement>, out: &mut Vec<Vec<PathElement>>) {
+        let (mut m, mut c) = (0, 0);
+        while m < self.members.len() || c < self.children.len() {
+            let take_member = match (self.members.get(m), self.children.get(c)) {
+                (Some(pe), Some((cpe, _))) => pe <= cpe,
+                (Some(_), None) => true,
+                _ => false,
+            };
+            if take_member {
+                prefix.push(self.members[m].clone());
+                out.push(prefix.clone());
+                prefix.pop();
+                m += 1;
+            } else {
+                let (pe, child) = &self.children[c];
+                prefix.push(pe.clone());
+                child.collect(prefix, out);
+                prefix.pop();
+                c += 1;
+            }
+        }
+    }
+
+    /// Paths in either.
+    pub fn union(&self, other: &Set) -> Set {
+        let mut out = self.clone();
+        for p in other.paths() {
+            out.insert(&p);
+        }
+        out
+    }
+
+    /// Paths in `self` and not in `other`.
+    pub fn difference(&self, other: &Set) -> Set {
+        let mut out = Set::new();
+        for p in self.paths().into_iter().filter(|p| !other.has(p)) {
+            out.insert(&p);
+        }
+        out
+    }
+
+    /// Paths in both.
+    pub fn intersection(&self, other: &Set) -> Set {
+        let mut out = Set::new();
+        for p in self.paths().into_iter().filter(|p| other.has(p)) {
+            out.insert(&p);
+        }
+        out
+    }
+
+    /// The FieldsV1 JSON, byte for byte as structured-merge-diff writes it.
+    pub fn to_json(&self) -> String {
+        let mut out = String::from("{");
+        self.emit(false, &mut out);
+        out.push('}');
+        out
+    }
+
+    fn emit(&self, include_self: bool, out: &mut String) {
+        let mut first = true;
+        let mut sep = |out: &mut String| {
+            if !std::mem::take(&mut first) {
+                out.push(',');
+            }
+        };
+        if include_self && !(self.members.is_empty() && self.children.is_empty()) {
+            sep(out);
+            out.push_str("\".\":{}");
+        }
+        let (mut m, mut c) = (0, 0);
+        while m < self.members.len() || c < self.children.len() {
+            let order = match (self.members.get(m), self.children.get(c)) {
+                (Some(pe), Some((cpe, _))) => pe.cmp(cpe),
+                (Some(_), None) => Ordering::Less,
+                _ => Ordering::Greater,
+            };
+            sep(out);
+            match order {
+                Ordering::Less => {
+                    write_string(out, &self.members[m].serialize());
+                    out.push_str(":{}");
+                    m += 1;
+                }
+                Ordering::Greater | Ordering::Equal => {
+                    let (pe, child) = &self.children[c];
+                    write_string(out, &pe.serialize());
+                    out.push_str(":{");
+                    child.emit(order == Ordering::Equal, out);
+                    out.push('}');
+                    if order == Ordering::Equal {
+                        m += 1;
+                    }
+                    c += 1;
+                }
+            }
+        }
+    }
+
+    /// Parse FieldsV1 JSON.
+    pub fn from_json(text: &str) -> Result<Set, String> {
+        let v: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let Value::Object(map) = v else {
+            return Err("FieldsV1 must be a JSON object".to_string());
+        };
+        let (set, _) = Set::read(&map)?;
+        Ok(set.unwrap_or_default())
+    }
+
+    /// (children, whether the node itself is a member) of one JSON object.
+    fn read(map: &Map<String, Value>) -> Result<(Option<Set>, bool), String> {
+        let mut children: Option<Set> = None;
+        let mut is_member = false;
+        for (key, v) in map {
+            if key == "." {
+                is_member = true;
+                continue;
+            }
+            let Some(pe) = PathElement::deserialize(key)? else {
+                continue;
+            };
+            let Value::Object(inner) = v else {
+                return Err(format!("{key}: expected an object"));
+            };
+            let (grandchildren, child_is_member) = Set::read(inner)?;
+            let set = children.get_or_insert_with(Set::new);
+            if child_is_member {
+                set.insert(std::slice::from_ref(&pe));
+            }
+            if let Some(g) = grandchildren {
+                let slot = set.child_mut(&pe);
+                *slot = slot.union(&g);
+            }
+        }
+        if children.is_none() {
+            is_member = true;
+        }
+        Ok((children, is_member))
+    }
+}
+
+/// A JSON string as encoding/json (and jsoniter's standard-library-compatible mode) writes it:
+/// HTML characters escaped, U+2028 and U+2029 escaped, other control characters as `\u00XX`.
+fn write_string(out: &mut String, s: &str) {
+    out.push('"');
+    for ch in s.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                let _ = write!(out, "\\u{:04x}", ch as u32);
+            }
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// A value as encoding/json writes it (map keys sorted).
+fn write_value(out: &mut String, v: &Value) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::String(s) => write_string(out, s),
+        Value::Array(a) => {
+            out.push('[');
+            for (i, item) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(out, k);
+                out.push(':');
+                write_value(out, &m[k.as_str()]);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// How a list is merged, and so how its items are named in a field set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListType {
+    /// Owned as a whole (`x-kubernetes-list-type: atomic`, the default).
+    Atomic,
+    /// Scalars, each owned by value (`set`).
+    Set,
+    /// Objects, each owned by its key fields (`map` with `x-kubernetes-list-map-keys`).
+    Map(Vec<String>),
+}
+
+/// What the schema says about the value at a path.
+pub trait Schema {
+    /// How the list at `path` is merged.
+    fn list_type(&self, path: &[PathElement]) -> ListType;
+
+    /// Is the map or struct at `path` owned as a whole (`x-kubernetes-map-type: atomic`)?
+    fn atomic_map(&self, _path: &[PathElement]) -> bool {
+        false
+    }
+
+    /// Is the object at `path` a struct (declared fields) rather than a map (free keys)? A map's
+    /// keys are members of the set themselves, a struct's fields only through what they hold.
+    fn is_struct(&self, _path: &[PathElement]) -> bool {
+        false
+    }
+}
+
+/// A schema that knows nothing (structured-merge-diff's deduced type): every list atomic,
+/// every object a granular map.
+pub struct Untyped;
+
+impl Schema for Untyped {
+    fn list_type(&self, _path: &[PathElement]) -> ListType {
+        ListType::Atomic
+    }
+}
+
+/// The fields an object sets, as server-side apply records them: every leaf, every atomic
+/// list or map as one member, every list-map or set item by its key or value (with its own
+/// fields below it).
+pub fn fields_of(obj: &Value, schema: &dyn Schema) -> Set {
+    let mut set = Set::new();
+    let mut path = Vec::new();
+    if let Value::Object(m) = obj {
+        walk_map(m, schema, &mut path, &mut set);
+    }
+    set
+}
+
+fn walk_map(
+    m: &Map<String, Value>,
+    schema: &dyn Schema,
+    path: &mut Vec<PathElement>,
+    set: &mut Set,
+) {
+    let is_struct = schema.is_struct(path);
+    for (k, v) in m {
+        path.push(PathElement::Field(k.clone()));
+        walk(v, schema, path, set);
+        let empty = v.is_null() || v.as_object().is_some_and(|o| o.is_empty());
+        if empty || !is_struct {
+            set.insert(path);
+        }
+        path.pop();
+    }
+}
+
+fn walk(v: &Value, schema: &dyn Schema, path: &mut Vec<PathElement>, set: &mut Set) {
+    match v {
+        Value::Object(m) if !schema.atomic_map(path) => walk_map(m, schema, path, set),
+        Value::Array(items) => match schema.list_type(path) {
+            ListType::Atomic => set.insert(path),
+            ListType::Set => {
+                for item in items {
+                    path.push(PathElement::Value(item.clone()));
+                    set.insert(path);
+                    path.pop();
+                }
+            }
+            ListType::Map(keys) => {
+                for item in items {
+                    let fields: Vec<(String, Value)> = keys
+                        .iter()
+                        .filter_map(|k| item.get(k).map(|v| (k.clone(), v.clone())))
+                        .collect();
+                    path.push(PathElement::key(fields));
+                    set.insert(path);
+                    if let Value::Object(m) = item {
+                        walk_map(m, schema, path, set);
+                    }
+                    path.pop();
+                }
+            }
+        },
+        _ => set.insert(path),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn f(name: &str) -> PathElement {
+        PathElement::Field(name.to_string())
+    }
+
+    /// The structs of a ConfigMap and a Deployment (labels, annotations and data are maps).
+    fn is_struct(path: &[PathElement]) -> bool {
+        !matches!(
+            path.last(),
+            Some(PathElement::Field(n)) if matches!(n.as_str(), "labels" | "annotations" | "data")
+        )
+    }
+
+    struct ConfigMap;
+
+    impl Schema for ConfigMap {
+        fn list_type(&self, _path: &[PathElement]) -> ListType {
+            ListType::Atomic
+        }
+
+        fn is_struct(&self, path: &[PathElement]) -> bool {
+            is_struct(path)
+        }
+    }
+
+    /// The containers and ports of a Deployment as kube's schema merges them.
+    struct Deployment;
+
+    impl Schema for Deployment {
+        fn is_struct(&self, path: &[PathElement]) -> bool {
+            is_struct(path)
+        }
+
+        fn list_type(&self, path: &[PathElement]) -> ListType {
+            let names: Vec<String> = path
+                .iter()
+                .filter_map(|p| match p {
+                    PathElement::Field(n) => Some(n.clone()),
+                    _ => None,
+                })
+                .collect();
+            match names.last().map(String::as_str) {
+                Some("containers") => ListType::Map(vec!["name".into()]),
+                Some("ports") => ListType::Map(vec!["containerPort".into(), "protocol".into()]),
+                Some("finalizers") => ListType::Set,
+                _ => ListType::Atomic,
+            }
+        }
+    }
+
+    #[test]
+    fn a_configmaps_fields_serialize_as_kube_writes_them() {
+        let cm = json!({"data": {"b": "2", "a": "1"},
+                        "metadata": {"labels": {"app": "web"}, "annotations": {"x<y": "z"}}});
+        let set = fields_of(&cm, &ConfigMap);
+        assert_eq!(
+            set.to_json(),
+            r#"{"f:data":{"f:a":{},"f:b":{}},"f:metadata":{"f:annotations":{"f:x\u003cy":{}},"f:labels":{"f:app":{}}}}"#
+        );
+        assert_eq!(Set::from_json(&set.to_json()).unwrap(), set);
+        // Without a schema every object is a map: its keys are members too (".").
+        assert_eq!(
+            fields_of(
+                &json!({"metadata": {"labels": {"app": "web"}}, "n": null, "e": {}}),
+                &Untyped
+            )
+            .to_json(),
+            r#"{"f:e":{},"f:metadata":{".":{},"f:labels":{".":{},"f:app":{}}},"f:n":{}}"#
+        );
+    }
+
+    #[test]
+    fn list_items_are_named_by_key_value_or_index() {
+        let d = json!({"metadata": {"finalizers": ["b", "a"]},
+                       "spec": {"replicas": 2, "template": {"spec": {"containers": [
+                           {"name": "web", "image": "nginx",
+                            "ports": [{"containerPort": 80, "protocol": "TCP"}]}]}}}});
+        let set = fields_of(&d, &Deployment);
+        assert_eq!(
+            set.to_json(),
+            concat!(
+                r#"{"f:metadata":{"f:finalizers":{"v:\"a\"":{},"v:\"b\"":{}}},"#,
+                r#""f:spec":{"f:replicas":{},"f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"web\"}":{"#,
+                r#"".":{},"f:image":{},"f:name":{},"f:ports":{"k:{\"containerPort\":80,\"protocol\":\"TCP\"}":{"#,
+                r#"".":{},"f:containerPort":{},"f:protocol":{}}}}}}}}}"#
+            )
+        );
+        assert_eq!(Set::from_json(&set.to_json()).unwrap(), set);
+        assert!(set.has(&[f("spec"), f("replicas")]));
+        assert!(set.has(&[
+            f("spec"),
+            f("template"),
+            f("spec"),
+            f("containers"),
+            PathElement::key(vec![("name".into(), json!("web"))]),
+        ]));
+    }
+
+    #[test]
+    fn elements_order_fields_keys_values_then_indexes() {
+        let mut s = Set::new();
+        for pe in [
+            PathElement::Index(1),
+            PathElement::Value(json!("x")),
+            PathElement::Value(json!(2)),
+            PathElement::key(vec![("name".into(), json!("a"))]),
+            f("z"),
+            f("a"),
+            PathElement::Index(0),
+        ] {
+            s.insert(&[pe]);
+        }
+        assert_eq!(
+            s.to_json(),
+            r#"{"f:a":{},"f:z":{},"k:{\"name\":\"a\"}":{},"v:2":{},"v:\"x\"":{},"i:0":{},"i:1":{}}"#
+        );
+    }
+
+    #[test]
+    fn set_algebra() {
+        let a = Set::from_json(
+            r#"{"f:data":{"f:a":{},"f:b":{}},"f:metadata":{"f:labels":{"f:x":{}}}}"#,
+        )
+        .unwrap();
+        let b = Set::from_json(r#"{"f:data":{"f:b":{},"f:c":{}}}"#).unwrap();
+        assert_eq!(
+            a.union(&b).to_json(),
+            r#"{"f:data":{"f:a":{},"f:b":{},"f:c":{}},"f:metadata":{"f:labels":{"f:x":{}}}}"#
+        );
+        assert_eq!(
+            a.difference(&b).to_json(),
+            r#"{"f:data":{"f:a":{}},"f:metadata":{"f:labels":{"f:x":{}}}}"#
+        );
+        assert_eq!(a.intersection(&b).to_json(), r#"{"f:data":{"f:b":{}}}"#);
+        assert!(Set::new().is_empty());
+        assert_eq!(Set::new().to_json(), "{}");
+    }
+
+    #[test]
+    fn parsing_skips_unknown_element_types_and_rejects_bad_ones() {
+        let s = Set::from_json(r#"{"f:a":{},"x:future":{}}"#).unwrap();
+        assert_eq!(s.to_json(), r#"{"f:a":{}}"#);
+        assert!(Set::from_json(r#"{"fa":{}}"#).is_err());
+        assert!(Set::from_json(r#"{"i:x":{}}"#).is_err());
+        assert!(Set::from_json("[]").is_err());
+    }
+}
