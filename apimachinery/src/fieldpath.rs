@@ -476,9 +476,10 @@ pub trait Schema {
         false
     }
 
-    /// Is the object at `path` a struct (declared fields) rather than a map (free keys)? A map's
-    /// keys are members of the set themselves, a struct's fields only through what they hold.
-    fn is_struct(&self, _path: &[PathElement]) -> bool {
+    /// Is `key` a declared field of the struct at `path` (rather than a key of a map, or an
+    /// undeclared field)? A map's keys are members of the set themselves, a struct's fields
+    /// only through what they hold.
+    fn is_field(&self, _path: &[PathElement], _key: &str) -> bool {
         false
     }
 }
@@ -511,12 +512,12 @@ fn walk_map(
     path: &mut Vec<PathElement>,
     set: &mut Set,
 ) {
-    let is_struct = schema.is_struct(path);
     for (k, v) in m {
+        let field = schema.is_field(path, k);
         path.push(PathElement::Field(k.clone()));
         walk(v, schema, path, set);
         let empty = v.is_null() || v.as_object().is_some_and(|o| o.is_empty());
-        if empty || !is_struct {
+        if empty || !field {
             set.insert(path);
         }
         path.pop();
@@ -564,7 +565,7 @@ mod tests {
     }
 
     /// The structs of a ConfigMap and a Deployment (labels, annotations and data are maps).
-    fn is_struct(path: &[PathElement]) -> bool {
+    fn is_field(path: &[PathElement], _key: &str) -> bool {
         !matches!(
             path.last(),
             Some(PathElement::Field(n)) if matches!(n.as_str(), "labels" | "annotations" | "data")
@@ -578,8 +579,8 @@ mod tests {
             ListType::Atomic
         }
 
-        fn is_struct(&self, path: &[PathElement]) -> bool {
-            is_struct(path)
+        fn is_field(&self, path: &[PathElement], key: &str) -> bool {
+            is_field(path, key)
         }
     }
 
@@ -587,8 +588,8 @@ mod tests {
     struct Deployment;
 
     impl Schema for Deployment {
-        fn is_struct(&self, path: &[PathElement]) -> bool {
-            is_struct(path)
+        fn is_field(&self, path: &[PathElement], key: &str) -> bool {
+            is_field(path, key)
         }
 
         fn list_type(&self, path: &[PathElement]) -> ListType {

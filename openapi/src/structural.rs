@@ -6,6 +6,8 @@
 //! nodes, so one walker serves both.
 
 use std::collections::HashMap;
+
+use kubox_apimachinery::fieldpath::{ListType, PathElement, Schema as FieldSchema};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -82,6 +84,10 @@ pub(crate) struct Node {
     pub silent: bool,
     /// `x-kubernetes-list-map-keys` of an associative list.
     pub list_keys: Vec<Box<str>>,
+    /// `x-kubernetes-list-type: set`.
+    pub list_set: bool,
+    /// `x-kubernetes-map-type: atomic`.
+    pub map_atomic: bool,
 }
 
 impl Node {
@@ -251,6 +257,49 @@ impl Structural {
     }
 }
 
+impl Structural {
+    /// The node a field-set path leads to (None where the schema says nothing).
+    fn at_path(&self, path: &[PathElement]) -> Option<&Node> {
+        let mut id = self.root;
+        for pe in path {
+            let n = self.arena.node(id);
+            id = match pe {
+                PathElement::Field(name) => match n.property(name) {
+                    Some(c) => c,
+                    None if n.embedded && name == "metadata" => self.arena.object_meta?,
+                    None => n.additional?,
+                },
+                _ => n.items?,
+            };
+        }
+        Some(self.arena.node(id))
+    }
+}
+
+/// The schema server-side apply reads: list types, atomic maps, declared fields.
+impl FieldSchema for Structural {
+    fn list_type(&self, path: &[PathElement]) -> ListType {
+        match self.at_path(path) {
+            Some(n) if !n.list_keys.is_empty() => {
+                ListType::Map(n.list_keys.iter().map(|k| k.to_string()).collect())
+            }
+            Some(n) if n.list_set => ListType::Set,
+            _ => ListType::Atomic,
+        }
+    }
+
+    fn atomic_map(&self, path: &[PathElement]) -> bool {
+        self.at_path(path).is_some_and(|n| n.map_atomic)
+    }
+
+    fn is_field(&self, path: &[PathElement], key: &str) -> bool {
+        self.at_path(path).is_some_and(|n| {
+            n.property(key).is_some()
+                || (n.embedded && matches!(key, "apiVersion" | "kind" | "metadata"))
+        })
+    }
+}
+
 /// Builds nodes from OpenAPI JSON, resolving `#/components/schemas/` and `#/definitions/` refs
 /// against `defs`.
 pub(crate) struct Builder<'a> {
@@ -342,6 +391,8 @@ impl<'a> Builder<'a> {
         if n.int_or_string {
             return n;
         }
+        n.list_set = s.get("x-kubernetes-list-type").and_then(Value::as_str) == Some("set");
+        n.map_atomic = s.get("x-kubernetes-map-type").and_then(Value::as_str) == Some("atomic");
         if s.get("x-kubernetes-list-type").and_then(Value::as_str) == Some("map") {
             if let Some(keys) = s
                 .get("x-kubernetes-list-map-keys")
