@@ -578,6 +578,12 @@ impl Ctx {
             &self.req.subresource,
             self.user.clone(),
         )
+        .with_user_agent(
+            self.headers
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default(),
+        )
     }
 
     /// CreateOptions from the query (`dryRun`, `fieldManager`).
@@ -585,6 +591,7 @@ impl Ctx {
         Ok(CreateOptions {
             dry_run: self.query.dry_run("CreateOptions")?,
             field_manager: self.field_manager(),
+            applied: None,
         })
     }
 
@@ -594,6 +601,7 @@ impl Ctx {
         Ok(UpdateOptions {
             dry_run: self.query.dry_run(kind)?,
             field_manager: self.field_manager(),
+            applied: None,
         })
     }
 

@@ -253,7 +253,11 @@ pub async fn patch(ctx: Ctx) -> ApiResult<Response<Body>> {
     }
     ctx.query
         .validate_write_options("PatchOptions", Some(ty == PatchType::Apply))?;
-    let opts = ctx.update_options_as("PatchOptions")?;
+    let mut opts = ctx.update_options_as("PatchOptions")?;
+    if ty == PatchType::Apply {
+        // The configuration applied: what the applier owns afterwards.
+        opts.applied = encoding::decode_body(&ctx.body, InFormat::Yaml).ok();
+    }
     let dry_run = opts.dry_run;
     let directive = field_validation::directive(&ctx.query, "PatchOptions")?;
     if ctx.req.subresource == "scale" {

@@ -904,3 +904,78 @@ async fn an_undecodable_object_in_a_watchs_initial_state_is_an_error_event() {
     assert_eq!(frames[1]["object"]["code"], 500);
     assert_eq!(frames[1]["object"]["reason"], "InternalError");
 }
+
+/// managedFields as kube keeps them for updates: a manager per write (`fieldManager`, else the
+/// user agent's product), at most 10 Update entries (older ones merge into `ancient-changes`),
+/// and `managedFields: [{}]` strips them.
+#[tokio::test]
+async fn managed_fields_are_kept_capped_and_can_be_stripped() {
+    let h = server().await;
+    let path = "/api/v1/namespaces/default/configmaps";
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "m"}, "data": {"k0": "v"}});
+    let req = Request::post(path)
+        .header("content-type", "application/json")
+        .header("user-agent", "my-operator/1.2 (linux)")
+        .body(bytes::Bytes::from(cm.to_string()))
+        .unwrap();
+    let created: Value = serde_json::from_slice(
+        &h.service()
+            .oneshot(req)
+            .await
+            .unwrap()
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes(),
+    )
+    .unwrap();
+    let entries = created["metadata"]["managedFields"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{created}");
+    assert_eq!(entries[0]["manager"], "my-operator");
+    assert_eq!(
+        entries[0]["fieldsV1"],
+        json!({"f:data": {".": {}, "f:k0": {}}})
+    );
+    // Twelve more managers, each adding a key: ten Update entries remain.
+    for i in 1..=12 {
+        let r = patch(
+            &h,
+            &format!("{path}/m?fieldManager=m{i:02}"),
+            "application/merge-patch+json",
+            &json!({"data": {format!("k{i}"): "v"}}).to_string(),
+        )
+        .await;
+        assert_eq!(r.status.as_u16(), 200, "{}", r.json());
+    }
+    let obj = get(&h, &format!("{path}/m")).await.json();
+    let entries = obj["metadata"]["managedFields"].as_array().unwrap();
+    assert_eq!(entries.len(), 10, "{obj}");
+    let ancient = entries
+        .iter()
+        .find(|e| e["manager"] == "ancient-changes")
+        .unwrap_or_else(|| panic!("older managers merged: {obj}"));
+    assert_eq!(ancient["operation"], "Update");
+    assert!(entries.iter().any(|e| e["manager"] == "m12"), "{obj}");
+    // `[{}]` strips them; `[]` does not (kube keeps them from clients that do not know them).
+    let r = patch(
+        &h,
+        &format!("{path}/m"),
+        "application/merge-patch+json",
+        r#"{"metadata":{"managedFields":[]}}"#,
+    )
+    .await;
+    assert!(r.json()["metadata"]["managedFields"].is_array());
+    let r = patch(
+        &h,
+        &format!("{path}/m"),
+        "application/merge-patch+json",
+        r#"{"metadata":{"managedFields":[{}]}}"#,
+    )
+    .await;
+    assert!(
+        r.json()["metadata"].get("managedFields").is_none(),
+        "{}",
+        r.json()
+    );
+}

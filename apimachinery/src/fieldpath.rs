@@ -706,3 +706,192 @@ mod tests {
         assert!(Set::from_json("[]").is_err());
     }
 }
+
+/// What changed between two versions of an object, as structured-merge-diff's `Compare`
+/// reports it: leaves (scalars, atomic lists and maps, empty containers) added, removed or
+/// modified, and containers added or removed as a whole.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Comparison {
+    /// Paths only in the new object.
+    pub added: Set,
+    /// Leaves in both whose values differ.
+    pub modified: Set,
+    /// Paths only in the old object.
+    pub removed: Set,
+}
+
+/// Compare two objects under `schema`.
+pub fn compare(old: &Value, new: &Value, schema: &dyn Schema) -> Comparison {
+    let mut c = Comparison::default();
+    let mut path = Vec::new();
+    compare_at(Some(old), Some(new), schema, &mut path, &mut c);
+    c
+}
+
+fn compare_at(
+    lhs: Option<&Value>,
+    rhs: Option<&Value>,
+    schema: &dyn Schema,
+    path: &mut Vec<PathElement>,
+    c: &mut Comparison,
+) {
+    let leaf = match (lhs, rhs) {
+        (l, r) if is_map(l) || is_map(r) => {
+            let empty =
+                |v: Option<&Value>| v.and_then(Value::as_object).is_none_or(|m| m.is_empty());
+            if schema.atomic_map(path) || (empty(lhs) && empty(rhs)) || !both_or_one(l, r, is_map) {
+                true
+            } else {
+                let lm = l.and_then(Value::as_object);
+                let rm = r.and_then(Value::as_object);
+                let mut keys: Vec<&String> = lm.into_iter().flat_map(|m| m.keys()).collect();
+                keys.extend(rm.into_iter().flat_map(|m| m.keys()));
+                keys.sort();
+                keys.dedup();
+                for k in keys {
+                    path.push(PathElement::Field(k.clone()));
+                    compare_at(
+                        lm.and_then(|m| m.get(k)),
+                        rm.and_then(|m| m.get(k)),
+                        schema,
+                        path,
+                        c,
+                    );
+                    path.pop();
+                }
+                false
+            }
+        }
+        (l, r) if is_list(l) || is_list(r) => {
+            let empty =
+                |v: Option<&Value>| v.and_then(Value::as_array).is_none_or(|a| a.is_empty());
+            let list_type = schema.list_type(path);
+            if list_type == ListType::Atomic
+                || (empty(lhs) && empty(rhs))
+                || !both_or_one(l, r, is_list)
+            {
+                true
+            } else {
+                compare_items(l, r, &list_type, schema, path, c);
+                false
+            }
+        }
+        _ => true,
+    };
+    if leaf {
+        match (lhs, rhs) {
+            (None, Some(_)) => c.added.insert(path),
+            (Some(_), None) => c.removed.insert(path),
+            (Some(l), Some(r)) if l != r => c.modified.insert(path),
+            _ => {}
+        }
+    } else if lhs.is_none() {
+        c.added.insert(path);
+    } else if rhs.is_none() {
+        c.removed.insert(path);
+    }
+}
+
+fn is_map(v: Option<&Value>) -> bool {
+    v.is_some_and(Value::is_object)
+}
+
+fn is_list(v: Option<&Value>) -> bool {
+    v.is_some_and(Value::is_array)
+}
+
+/// Are the present sides all of the kind (a map and a string compare as leaves)?
+fn both_or_one(l: Option<&Value>, r: Option<&Value>, kind: fn(Option<&Value>) -> bool) -> bool {
+    (l.is_none() || kind(l)) && (r.is_none() || kind(r))
+}
+
+/// The path element naming a list item.
+fn item_element(item: &Value, list_type: &ListType) -> PathElement {
+    match list_type {
+        ListType::Map(keys) => PathElement::key(
+            keys.iter()
+                .filter_map(|k| item.get(k).map(|v| (k.clone(), v.clone())))
+                .collect(),
+        ),
+        _ => PathElement::Value(item.clone()),
+    }
+}
+
+fn compare_items(
+    l: Option<&Value>,
+    r: Option<&Value>,
+    list_type: &ListType,
+    schema: &dyn Schema,
+    path: &mut Vec<PathElement>,
+    c: &mut Comparison,
+) {
+    fn group<'v>(v: Option<&'v Value>, list_type: &ListType) -> Vec<(PathElement, Vec<&'v Value>)> {
+        let mut out: Vec<(PathElement, Vec<&Value>)> = Vec::new();
+        for item in v.and_then(Value::as_array).into_iter().flatten() {
+            let pe = item_element(item, list_type);
+            match out.iter_mut().find(|(p, _)| *p == pe) {
+                Some((_, items)) => items.push(item),
+                None => out.push((pe, vec![item])),
+            }
+        }
+        out
+    }
+    let lg = group(l, list_type);
+    let rg = group(r, list_type);
+    let mut all: Vec<&PathElement> = lg.iter().map(|(p, _)| p).collect();
+    for (p, _) in &rg {
+        if !all.contains(&p) {
+            all.push(p);
+        }
+    }
+    let find = |g: &[(PathElement, Vec<&Value>)], pe: &PathElement| -> Vec<Value> {
+        g.iter()
+            .find(|(p, _)| p == pe)
+            .map(|(_, items)| items.iter().map(|v| (*v).clone()).collect())
+            .unwrap_or_default()
+    };
+    for pe in all {
+        let (li, ri) = (find(&lg, pe), find(&rg, pe));
+        path.push(pe.clone());
+        match (li.len(), ri.len()) {
+            (a, b) if a <= 1 && b <= 1 => compare_at(li.first(), ri.first(), schema, path, c),
+            (a, b) if a >= 2 && b >= 2 => {
+                if li != ri {
+                    c.modified.insert(path);
+                }
+            }
+            (a, _) if a >= 2 => {
+                if let Some(first) = ri.first() {
+                    compare_at(None, Some(first), schema, path, c);
+                }
+                c.removed.insert(path);
+            }
+            _ => {
+                if let Some(first) = li.first() {
+                    compare_at(Some(first), None, schema, path, c);
+                }
+                c.added.insert(path);
+            }
+        }
+        path.pop();
+    }
+}
+
+#[cfg(test)]
+mod compare_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn added_modified_and_removed_leaves_and_containers() {
+        let old = json!({"data": {"a": "1", "b": "2"}, "spec": {"list": [1, 2]}});
+        let new = json!({"data": {"a": "9", "c": "3"}, "metadata": {"labels": {"x": "y"}}, "spec": {"list": [1, 2]}});
+        let c = compare(&old, &new, &Untyped);
+        assert_eq!(
+            c.added.to_json(),
+            r#"{"f:data":{"f:c":{}},"f:metadata":{".":{},"f:labels":{".":{},"f:x":{}}}}"#
+        );
+        assert_eq!(c.modified.to_json(), r#"{"f:data":{"f:a":{}}}"#);
+        assert_eq!(c.removed.to_json(), r#"{"f:data":{"f:b":{}}}"#);
+    }
+}

@@ -10,6 +10,7 @@ use kubox_apimachinery::builtin::{self, BuiltinResource};
 
 pub mod gc_finalizers;
 pub mod hooks;
+pub mod managed;
 pub mod spec;
 pub mod store;
 pub mod strategy;

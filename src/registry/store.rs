@@ -40,6 +40,8 @@ pub struct Scope {
     pub subresource: String,
     /// Who writes (after impersonation); controllers write as the loopback user.
     pub user: UserInfo,
+    /// The client's user agent (names the field manager when `fieldManager` is not given).
+    pub user_agent: String,
 }
 
 impl Scope {
@@ -62,7 +64,14 @@ impl Scope {
             namespace,
             subresource: subresource.to_string(),
             user,
+            user_agent: String::new(),
         }
+    }
+
+    /// The same scope for a client with this user agent.
+    pub fn with_user_agent(mut self, user_agent: &str) -> Scope {
+        self.user_agent = user_agent.to_string();
+        self
     }
 
     /// A write by the server itself (controllers, bootstrap): the loopback user.
@@ -79,6 +88,7 @@ impl Scope {
             subresource,
             UserInfo::loopback(),
         )
+        .with_user_agent("kube-controller-manager")
     }
 
     /// The same resource and user in another namespace.
@@ -90,6 +100,12 @@ impl Scope {
             &self.subresource,
             self.user.clone(),
         )
+        .with_user_agent(&self.user_agent)
+    }
+
+    /// The field manager of a write with these options.
+    fn manager(&self, field_manager: &Option<String>) -> String {
+        super::managed::manager_name(field_manager.as_deref(), &self.user_agent)
     }
 
     /// The storage key of the named object.
@@ -145,6 +161,8 @@ pub struct CreateOptions {
     pub dry_run: bool,
     /// `fieldManager`.
     pub field_manager: Option<String>,
+    /// A server-side apply's configuration (the write is an `Apply` operation).
+    pub applied: Option<Value>,
 }
 
 /// metav1.UpdateOptions (PATCH and apply write through them too).
@@ -154,6 +172,8 @@ pub struct UpdateOptions {
     pub dry_run: bool,
     /// `fieldManager`.
     pub field_manager: Option<String>,
+    /// A server-side apply's configuration (the write is an `Apply` operation).
+    pub applied: Option<Value>,
 }
 
 fn options_value(kind: &str, dry_run: bool, field_manager: &Option<String>) -> Value {
@@ -178,6 +198,7 @@ impl CreateOptions {
         CreateOptions {
             dry_run: o.dry_run,
             field_manager: o.field_manager.clone(),
+            applied: o.applied.clone(),
         }
     }
 }
@@ -491,6 +512,15 @@ pub async fn create(scope: &Scope, mut obj: Value, opts: &CreateOptions) -> ApiR
         }
     }
     info.strategy.default(&mut obj);
+    super::managed::track(
+        info,
+        None,
+        &mut obj,
+        &scope.manager(&opts.field_manager),
+        &scope.subresource,
+        &objects::timestamp(scope.state.clock.now()),
+        opts.applied.as_ref(),
+    );
     // Mutating admission sees the object as the client sent it, defaulted: a generated name,
     // uid and creationTimestamp come after, as kube's store sets them.
     let name = name_of(&obj).to_string();
@@ -717,6 +747,15 @@ pub async fn update(
     objects::set_resource_version(&mut new, old_rev);
     check_shape(info, &new)?;
     info.strategy.default(&mut new);
+    super::managed::track(
+        info,
+        Some(&old),
+        &mut new,
+        &scope.manager(&opts.field_manager),
+        &scope.subresource,
+        &objects::timestamp(scope.state.clock.now()),
+        opts.applied.as_ref(),
+    );
     let mut old_for_admission = old.clone();
     objects::set_resource_version(&mut old_for_admission, old_rev);
     let mut attrs = scope.attributes(

@@ -1,0 +1,145 @@
+//! `metadata.managedFields` as kubectl sees them (`get --show-managed-fields`): each kubectl
+//! command writes as its own field manager (`kubectl-create`, `kubectl-label`, …), owns what it
+//! added or changed, takes a changed field from whoever owned it, and `kubectl apply
+//! --server-side` records an `Apply` entry for its manager.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use kubox_conformance::{kubectl_binaries, Backend, Kubectl, Target};
+use serde_json::{json, Value};
+
+fn entry<'a>(obj: &'a Value, manager: &str) -> &'a Value {
+    obj["metadata"]["managedFields"]
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["manager"] == manager))
+        .unwrap_or_else(|| panic!("no managedFields entry for {manager}: {obj}"))
+}
+
+fn managed_fields(k: &Kubectl, ns: &str) {
+    k.run(&["create", "namespace", ns]).success();
+    let cm = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: owned\n  namespace: {ns}\ndata:\n  a: \"1\"\n  b: \"2\"\n"
+    );
+    k.run_stdin(&["create", "-f", "-"], &cm).success();
+    let get = || {
+        k.run(&[
+            "get",
+            "-n",
+            ns,
+            "configmap",
+            "owned",
+            "-o",
+            "json",
+            "--show-managed-fields",
+        ])
+        .success()
+        .json()
+    };
+    let obj = get();
+    let created = entry(&obj, "kubectl-create");
+    assert_eq!(created["operation"], "Update", "{created}");
+    assert_eq!(created["apiVersion"], "v1", "{created}");
+    assert_eq!(created["fieldsType"], "FieldsV1", "{created}");
+    assert!(
+        created["time"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{created}"
+    );
+    assert_eq!(
+        created["fieldsV1"],
+        json!({"f:data": {".": {}, "f:a": {}, "f:b": {}}}),
+        "{created}"
+    );
+    // kubectl label owns the label it adds.
+    k.run(&["label", "-n", ns, "configmap", "owned", "tier=web"])
+        .success();
+    // A merge patch by another manager takes data.a from kubectl-create.
+    k.run(&[
+        "patch",
+        "-n",
+        ns,
+        "configmap",
+        "owned",
+        "--type=merge",
+        "--field-manager=operator",
+        "-p",
+        r#"{"data":{"a":"9"}}"#,
+    ])
+    .success();
+    let obj = get();
+    assert_eq!(
+        entry(&obj, "kubectl-label")["fieldsV1"],
+        json!({"f:metadata": {"f:labels": {".": {}, "f:tier": {}}}}),
+        "{obj}"
+    );
+    assert_eq!(
+        entry(&obj, "operator")["fieldsV1"],
+        json!({"f:data": {"f:a": {}}}),
+        "{obj}"
+    );
+    assert_eq!(
+        entry(&obj, "kubectl-create")["fieldsV1"],
+        json!({"f:data": {".": {}, "f:b": {}}}),
+        "{obj}"
+    );
+    // Server-side apply records an Apply entry with the applied fields.
+    let applied = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: applied\n  namespace: {ns}\ndata:\n  c: \"3\"\n"
+    );
+    k.run_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "alice",
+            "-f",
+            "-",
+        ],
+        &applied,
+    )
+    .success();
+    let obj = k
+        .run(&[
+            "get",
+            "-n",
+            ns,
+            "configmap",
+            "applied",
+            "-o",
+            "json",
+            "--show-managed-fields",
+        ])
+        .success()
+        .json();
+    let alice = entry(&obj, "alice");
+    assert_eq!(alice["operation"], "Apply", "{alice}");
+    assert_eq!(alice["fieldsV1"], json!({"f:data": {"f:c": {}}}), "{alice}");
+    // Without --show-managed-fields kubectl hides them, as on a cluster.
+    let plain = k
+        .run(&["get", "-n", ns, "configmap", "owned", "-o", "json"])
+        .success()
+        .json();
+    assert!(plain["metadata"].get("managedFields").is_none(), "{plain}");
+}
+
+fn run(version: &str) {
+    let (_, bin) = kubectl_binaries()
+        .into_iter()
+        .find(|(v, _)| v == version)
+        .unwrap_or_else(|| {
+            panic!("kubectl {version} is not installed (run scripts/install-tools)")
+        });
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let target = rt.block_on(Target::start(Backend::Memory));
+    let k = Kubectl::new(version, &bin, &target);
+    managed_fields(&k, &target.namespace);
+    rt.block_on(target.stop());
+}
+
+#[test]
+fn kubectl_1_35_sees_managed_fields() {
+    run("1.35");
+}
+
+#[test]
+fn kubectl_1_27_sees_managed_fields() {
+    run("1.27");
+}

@@ -1,0 +1,300 @@
+//! `metadata.managedFields` on every write, as kube-apiserver's field manager keeps them for
+//! `Update` operations (creates, updates, patches, subresource writes): the fields a write
+//! adds or changes go to its manager, and leave every other manager's set; removed fields leave
+//! every set; each entry names its manager, operation, apiVersion, subresource and the time its
+//! set last changed; at most 10 `Update` entries are kept (older ones merge into
+//! `ancient-changes`); `managedFields: [{}]` strips them all.
+//!
+//! The manager is `?fieldManager=` or the user agent up to its first `/` (kube's
+//! `managerOrUserAgent`); the server's own controllers are `kube-controller-manager`.
+//! Server-side apply's own operation (`Apply`, conflicts, removal) is not here yet.
+
+use kubox_apimachinery::fieldpath::{self, PathElement, Schema, Set, Untyped};
+use serde_json::{json, Value};
+
+use super::ResourceInfo;
+
+/// One `managedFields` entry.
+#[derive(Debug, Clone, PartialEq)]
+struct Entry {
+    manager: String,
+    operation: String,
+    api_version: String,
+    time: Option<String>,
+    fields: Set,
+    subresource: String,
+}
+
+impl Entry {
+    /// kube's manager identifier: apply entries are one per manager whatever the version.
+    fn same_owner(&self, other: &Entry) -> bool {
+        self.manager == other.manager
+            && self.operation == other.operation
+            && self.subresource == other.subresource
+            && (self.operation == "Apply" || self.api_version == other.api_version)
+    }
+
+    fn to_json(&self) -> Value {
+        let mut e = json!({
+            "manager": self.manager,
+            "operation": self.operation,
+            "apiVersion": self.api_version,
+        });
+        if let Some(t) = &self.time {
+            e["time"] = json!(t);
+        }
+        e["fieldsType"] = json!("FieldsV1");
+        e["fieldsV1"] = serde_json::from_str(&self.fields.to_json()).unwrap_or_else(|_| json!({}));
+        if !self.subresource.is_empty() {
+            e["subresource"] = json!(self.subresource);
+        }
+        e
+    }
+}
+
+/// The entries of a `managedFields` list; None when absent, empty or not decodable (kube then
+/// keeps the live object's).
+fn decode(list: Option<&Value>) -> Option<Vec<Entry>> {
+    let items = list?.as_array()?;
+    if items.is_empty() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for e in items {
+        let s = |k: &str| e.get(k).and_then(Value::as_str).map(str::to_string);
+        if e.get("fieldsType").and_then(Value::as_str) != Some("FieldsV1") {
+            return None;
+        }
+        let fields = Set::from_json(&e.get("fieldsV1")?.to_string()).ok()?;
+        out.push(Entry {
+            manager: s("manager")?,
+            operation: s("operation")?,
+            api_version: s("apiVersion").unwrap_or_default(),
+            time: s("time"),
+            fields,
+            subresource: s("subresource").unwrap_or_default(),
+        });
+    }
+    Some(out)
+}
+
+/// kube's order: operation, time (seconds), manager, apiVersion, subresource.
+fn encode(mut entries: Vec<Entry>) -> Value {
+    entries.sort_by(|p, q| {
+        p.operation
+            .cmp(&q.operation)
+            .then_with(|| p.time.cmp(&q.time))
+            .then_with(|| p.manager.cmp(&q.manager))
+            .then_with(|| p.api_version.cmp(&q.api_version))
+            .then_with(|| p.subresource.cmp(&q.subresource))
+    });
+    Value::Array(entries.iter().map(Entry::to_json).collect())
+}
+
+/// Fields never tracked (kube's strip set): identity and server-set metadata.
+fn strip_set() -> Set {
+    let mut s = Set::new();
+    let f = |n: &str| PathElement::Field(n.to_string());
+    s.insert(&[f("apiVersion")]);
+    s.insert(&[f("kind")]);
+    s.insert(&[f("metadata")]);
+    for m in [
+        "name",
+        "namespace",
+        "creationTimestamp",
+        "selfLink",
+        "uid",
+        "clusterName",
+        "generation",
+        "managedFields",
+        "resourceVersion",
+    ] {
+        s.insert(&[f("metadata"), f(m)]);
+    }
+    s
+}
+
+/// `set` without every path under `prefix` (kube's reset fields, a recursive difference).
+fn without_prefix(set: &Set, prefix: &str) -> Set {
+    let mut out = Set::new();
+    for p in set.paths() {
+        if !matches!(p.first(), Some(PathElement::Field(n)) if n == prefix) {
+            out.insert(&p);
+        }
+    }
+    out
+}
+
+/// Most `Update` entries kept; older ones merge into one `ancient-changes` entry per version.
+const MAX_UPDATE_MANAGERS: usize = 10;
+
+/// The manager of a write: `?fieldManager=`, else the user agent's product (kube's
+/// `managerOrUserAgent`).
+pub fn manager_name(field_manager: Option<&str>, user_agent: &str) -> String {
+    match field_manager.filter(|m| !m.is_empty()) {
+        Some(m) => m.to_string(),
+        None => user_agent.split('/').next().unwrap_or_default().to_string(),
+    }
+}
+
+/// The schema field sets of `info`'s objects follow.
+fn schema_of(info: &ResourceInfo) -> Option<&kubox_openapi::Structural> {
+    info.strategy.structural_schema().or_else(|| {
+        kubox_openapi::Schemas::builtin().for_kind(&info.group, &info.version, &info.kind)
+    })
+}
+
+/// Set `new`'s `managedFields` for a write by `manager` over `live` (None for a create), at
+/// `now` (RFC 3339, seconds): an `Update`, or an `Apply` of `applied` (the applier then owns
+/// exactly the fields it applied; conflicts and removals are not checked yet).
+pub fn track(
+    info: &ResourceInfo,
+    live: Option<&Value>,
+    new: &mut Value,
+    manager: &str,
+    subresource: &str,
+    now: &str,
+    applied: Option<&Value>,
+) {
+    let given = new["metadata"].get("managedFields");
+    // `[{}]`: the client strips managedFields (kube's documented reset).
+    if given
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.len() == 1 && a[0].as_object().is_some_and(|o| o.is_empty()))
+    {
+        if let Some(m) = new["metadata"].as_object_mut() {
+            m.remove("managedFields");
+        }
+        return;
+    }
+    let live_entries = live.and_then(|l| decode(l["metadata"].get("managedFields")));
+    // Entries the client sets itself are taken as they are; otherwise the live object's.
+    let user_set = decode(given).filter(|e| Some(e) != live_entries.as_ref());
+    let mut entries = user_set.or(live_entries).unwrap_or_default();
+
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(m) = v["metadata"].as_object_mut() {
+            m.remove("managedFields");
+        }
+        v
+    };
+    let empty = json!({});
+    let old = strip(live.unwrap_or(&empty));
+    let next = strip(new);
+    let schema: &dyn Schema = match schema_of(info) {
+        Some(s) => s,
+        None => &Untyped,
+    };
+    let c = fieldpath::compare(&old, &next, schema);
+    let stripped = strip_set();
+    // What this subresource does not own (kube's reset fields): status through the main
+    // resource, spec through /status.
+    let reset = |s: &Set| -> Set {
+        let s = s.difference(&stripped);
+        match (info.strategy.has_status(), subresource) {
+            (true, "") => without_prefix(&s, "status"),
+            (true, "status") => without_prefix(&s, "spec"),
+            _ => s,
+        }
+    };
+    let changed = reset(&c.modified.union(&c.added));
+    let removed = reset(&c.removed);
+    let me = Entry {
+        manager: manager.to_string(),
+        operation: if applied.is_some() { "Apply" } else { "Update" }.to_string(),
+        api_version: info.api_version(),
+        time: None,
+        fields: Set::new(),
+        subresource: subresource.to_string(),
+    };
+    let mine_before = entries.iter().position(|e| e.same_owner(&me));
+    for e in entries.iter_mut().filter(|e| !e.same_owner(&me)) {
+        e.fields = e.fields.difference(&changed).difference(&removed);
+    }
+    let mut mine = match mine_before {
+        Some(i) => entries.remove(i),
+        None => me,
+    };
+    let before = mine.fields.clone();
+    mine.fields = match applied {
+        Some(config) => reset(&fieldpath::fields_of(config, schema)),
+        None => mine.fields.union(&changed).difference(&removed),
+    };
+    mine.api_version = info.api_version();
+    if mine.fields != before || mine.time.is_none() {
+        mine.time = Some(now.to_string());
+    }
+    entries.push(mine);
+    entries.retain(|e| !e.fields.is_empty());
+    cap_updates(&mut entries);
+    if entries.is_empty() {
+        if let Some(m) = new["metadata"].as_object_mut() {
+            m.remove("managedFields");
+        }
+    } else {
+        new["metadata"]["managedFields"] = encode(entries);
+    }
+}
+
+/// Merge the oldest `Update` entries (per apiVersion) into `ancient-changes` until at most
+/// [`MAX_UPDATE_MANAGERS`] remain, as kube's capManagersManager does.
+fn cap_updates(entries: &mut Vec<Entry>) {
+    let count = |es: &Vec<Entry>| es.iter().filter(|e| e.operation == "Update").count();
+    if count(entries) <= MAX_UPDATE_MANAGERS {
+        return;
+    }
+    let mut order: Vec<usize> = (0..entries.len())
+        .filter(|i| entries[*i].operation == "Update")
+        .collect();
+    order.sort_by(|a, b| entries[*a].time.cmp(&entries[*b].time));
+    let mut first_of_version: Vec<(String, usize)> = Vec::new();
+    let mut gone = vec![false; entries.len()];
+    let mut length = order.len();
+    for i in order {
+        if length <= MAX_UPDATE_MANAGERS {
+            break;
+        }
+        let version = entries[i].api_version.clone();
+        match first_of_version.iter().find(|(v, _)| *v == version) {
+            Some((_, first)) => {
+                let first = *first;
+                entries[first].manager = "ancient-changes".to_string();
+                entries[first].subresource = String::new();
+                entries[first].fields = entries[first].fields.union(&entries[i].fields);
+                entries[first].time = entries[i].time.clone();
+                gone[i] = true;
+                length -= 1;
+            }
+            None => first_of_version.push((version, i)),
+        }
+    }
+    let mut i = 0;
+    entries.retain(|_| {
+        let keep = !gone[i];
+        i += 1;
+        keep
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn managers_are_named_by_field_manager_or_user_agent() {
+        assert_eq!(
+            manager_name(Some("kubectl-create"), "kubectl/v1.35.0 (linux/amd64)"),
+            "kubectl-create"
+        );
+        assert_eq!(
+            manager_name(None, "kubectl/v1.35.0 (linux/amd64)"),
+            "kubectl"
+        );
+        assert_eq!(
+            manager_name(Some(""), "python-requests/2.31"),
+            "python-requests"
+        );
+        assert_eq!(manager_name(None, ""), "");
+    }
+}
