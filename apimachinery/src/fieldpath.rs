@@ -283,29 +283,106 @@ impl Set {
 
     /// Paths in either.
     pub fn union(&self, other: &Set) -> Set {
-        let mut out = self.clone();
-        for p in other.paths() {
-            out.insert(&p);
+        let mut members = self.members.clone();
+        for m in &other.members {
+            if let Err(i) = members.binary_search(m) {
+                members.insert(i, m.clone());
+            }
         }
-        out
+        let mut children = self.children.clone();
+        for (pe, child) in &other.children {
+            match children.binary_search_by(|(p, _)| p.cmp(pe)) {
+                Ok(i) => children[i].1 = children[i].1.union(child),
+                Err(i) => children.insert(i, (pe.clone(), child.clone())),
+            }
+        }
+        Set { members, children }
     }
 
     /// Paths in `self` and not in `other`.
     pub fn difference(&self, other: &Set) -> Set {
-        let mut out = Set::new();
-        for p in self.paths().into_iter().filter(|p| !other.has(p)) {
-            out.insert(&p);
-        }
-        out
+        let members = self
+            .members
+            .iter()
+            .filter(|m| other.members.binary_search(m).is_err())
+            .cloned()
+            .collect();
+        let children = self
+            .children
+            .iter()
+            .filter_map(|(pe, child)| {
+                let rest = match other.child(pe) {
+                    Some(o) => child.difference(o),
+                    None => child.clone(),
+                };
+                (!rest.is_empty()).then(|| (pe.clone(), rest))
+            })
+            .collect();
+        Set { members, children }
     }
 
     /// Paths in both.
     pub fn intersection(&self, other: &Set) -> Set {
-        let mut out = Set::new();
-        for p in self.paths().into_iter().filter(|p| other.has(p)) {
-            out.insert(&p);
+        let members = self
+            .members
+            .iter()
+            .filter(|m| other.members.binary_search(m).is_ok())
+            .cloned()
+            .collect();
+        let children = self
+            .children
+            .iter()
+            .filter_map(|(pe, child)| {
+                let both = child.intersection(other.child(pe)?);
+                (!both.is_empty()).then(|| (pe.clone(), both))
+            })
+            .collect();
+        Set { members, children }
+    }
+
+    /// `self` without everything under the top-level field `name` (a recursive difference).
+    pub fn without_field(&self, name: &str) -> Set {
+        let is = |pe: &PathElement| matches!(pe, PathElement::Field(n) if n == name);
+        Set {
+            members: self.members.iter().filter(|m| !is(m)).cloned().collect(),
+            children: self
+                .children
+                .iter()
+                .filter(|(pe, _)| !is(pe))
+                .cloned()
+                .collect(),
         }
-        out
+    }
+
+    /// The FieldsV1 object as a JSON value (for a `managedFields` entry).
+    pub fn to_value(&self) -> Value {
+        let mut m = Map::new();
+        self.emit_value(false, &mut m);
+        Value::Object(m)
+    }
+
+    fn emit_value(&self, include_self: bool, m: &mut Map<String, Value>) {
+        if include_self && !(self.members.is_empty() && self.children.is_empty()) {
+            m.insert(".".into(), Value::Object(Map::new()));
+        }
+        for pe in &self.members {
+            m.insert(pe.serialize(), Value::Object(Map::new()));
+        }
+        for (pe, child) in &self.children {
+            let member = self.members.binary_search(pe).is_ok();
+            let mut inner = Map::new();
+            child.emit_value(member, &mut inner);
+            m.insert(pe.serialize(), Value::Object(inner));
+        }
+    }
+
+    /// Parse a FieldsV1 object already decoded as JSON.
+    pub fn from_value(v: &Value) -> Result<Set, String> {
+        let Value::Object(map) = v else {
+            return Err("FieldsV1 must be a JSON object".to_string());
+        };
+        let (set, _) = Set::read(map)?;
+        Ok(set.unwrap_or_default())
     }
 
     /// The FieldsV1 JSON, byte for byte as structured-merge-diff writes it.
@@ -749,6 +826,12 @@ fn compare_at(
                 keys.sort();
                 keys.dedup();
                 for k in keys {
+                    // managedFields never compare (kube removes them first).
+                    if k == "managedFields"
+                        && matches!(path.as_slice(), [PathElement::Field(m)] if m == "metadata")
+                    {
+                        continue;
+                    }
                     path.push(PathElement::Field(k.clone()));
                     compare_at(
                         lm.and_then(|m| m.get(k)),

@@ -44,7 +44,7 @@ impl Entry {
             e["time"] = json!(t);
         }
         e["fieldsType"] = json!("FieldsV1");
-        e["fieldsV1"] = serde_json::from_str(&self.fields.to_json()).unwrap_or_else(|_| json!({}));
+        e["fieldsV1"] = self.fields.to_value();
         if !self.subresource.is_empty() {
             e["subresource"] = json!(self.subresource);
         }
@@ -65,7 +65,7 @@ fn decode(list: Option<&Value>) -> Option<Vec<Entry>> {
         if e.get("fieldsType").and_then(Value::as_str) != Some("FieldsV1") {
             return None;
         }
-        let fields = Set::from_json(&e.get("fieldsV1")?.to_string()).ok()?;
+        let fields = Set::from_value(e.get("fieldsV1")?).ok()?;
         out.push(Entry {
             manager: s("manager")?,
             operation: s("operation")?,
@@ -112,17 +112,6 @@ fn strip_set() -> Set {
         s.insert(&[f("metadata"), f(m)]);
     }
     s
-}
-
-/// `set` without every path under `prefix` (kube's reset fields, a recursive difference).
-fn without_prefix(set: &Set, prefix: &str) -> Set {
-    let mut out = Set::new();
-    for p in set.paths() {
-        if !matches!(p.first(), Some(PathElement::Field(n)) if n == prefix) {
-            out.insert(&p);
-        }
-    }
-    out
 }
 
 /// Most `Update` entries kept; older ones merge into one `ancient-changes` entry per version.
@@ -172,29 +161,21 @@ pub fn track(
     let user_set = decode(given).filter(|e| Some(e) != live_entries.as_ref());
     let mut entries = user_set.or(live_entries).unwrap_or_default();
 
-    let strip = |v: &Value| {
-        let mut v = v.clone();
-        if let Some(m) = v["metadata"].as_object_mut() {
-            m.remove("managedFields");
-        }
-        v
-    };
     let empty = json!({});
-    let old = strip(live.unwrap_or(&empty));
-    let next = strip(new);
     let schema: &dyn Schema = match schema_of(info) {
         Some(s) => s,
         None => &Untyped,
     };
-    let c = fieldpath::compare(&old, &next, schema);
+    // (metadata.managedFields are not compared.)
+    let c = fieldpath::compare(live.unwrap_or(&empty), new, schema);
     let stripped = strip_set();
     // What this subresource does not own (kube's reset fields): status through the main
     // resource, spec through /status.
     let reset = |s: &Set| -> Set {
         let s = s.difference(&stripped);
         match (info.strategy.has_status(), subresource) {
-            (true, "") => without_prefix(&s, "status"),
-            (true, "status") => without_prefix(&s, "spec"),
+            (true, "") => s.without_field("status"),
+            (true, "status") => s.without_field("spec"),
             _ => s,
         }
     };
