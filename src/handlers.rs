@@ -602,6 +602,10 @@ impl Ctx {
             dry_run: self.query.dry_run(kind)?,
             field_manager: self.field_manager(),
             applied: None,
+            force: self
+                .query
+                .get("force")
+                .is_some_and(crate::request_info::kube_bool),
         })
     }
 

@@ -338,7 +338,10 @@ pub async fn patch(ctx: Ctx) -> ApiResult<Response<Body>> {
         match store::update(&ctx.scope(), new, stored, kv.mod_revision, &opts).await {
             Ok((obj, _)) => return ctx.respond(StatusCode::OK, obj).await,
             Err(e)
-                if e.code == StatusCode::CONFLICT && e.reason == "Conflict" && !pinned_by_patch =>
+                if e.code == StatusCode::CONFLICT
+                    && e.reason == "Conflict"
+                    && !pinned_by_patch
+                    && !e.is_apply_conflict() =>
             {
                 continue
             }

@@ -181,6 +181,20 @@ impl ApiError {
         .with_details(status["details"].clone())
     }
 
+    /// 409 Conflict of a server-side apply (kube's `NewApplyConflict`): the message as given,
+    /// one cause per conflicting field.
+    pub fn apply_conflict(message: String, causes: Vec<Value>) -> Self {
+        Self::new(StatusCode::CONFLICT, "Conflict", message)
+            .with_details(serde_json::json!({"causes": causes}))
+    }
+
+    /// Is this a server-side apply conflict (not a stale resourceVersion to retry)?
+    pub fn is_apply_conflict(&self) -> bool {
+        self.details
+            .as_ref()
+            .is_some_and(|d| d["causes"][0]["reason"].as_str() == Some("FieldManagerConflict"))
+    }
+
     /// 403 Forbidden.
     pub fn forbidden(gr: &GroupResource, name: &str, why: &str) -> Self {
         let msg = if gr.resource.is_empty() && gr.group.is_empty() {

@@ -72,6 +72,27 @@ impl PathElement {
         out
     }
 
+    /// The element as structured-merge-diff prints paths (`.name`, `[name="c"]`, `[="a"]`,
+    /// `[0]`).
+    pub fn display(&self) -> String {
+        let scalar = |v: &Value| match v {
+            Value::String(s) => format!("{s:?}"),
+            other => other.to_string(),
+        };
+        match self {
+            PathElement::Field(n) => format!(".{n}"),
+            PathElement::Key(fields) => {
+                let parts: Vec<String> = fields
+                    .iter()
+                    .map(|(n, v)| format!("{n}={}", scalar(v)))
+                    .collect();
+                format!("[{}]", parts.join(","))
+            }
+            PathElement::Value(v) => format!("[={}]", scalar(v)),
+            PathElement::Index(i) => format!("[{i}]"),
+        }
+    }
+
     /// Parse a FieldsV1 key; Ok(None) for an element type this version does not know (skipped,
     /// as structured-merge-diff skips it).
     pub fn deserialize(s: &str) -> Result<Option<PathElement>, String> {
@@ -529,6 +550,57 @@ fn write_value(out: &mut String, v: &Value) {
             }
             out.push('}');
         }
+    }
+}
+
+/// A path as structured-merge-diff prints it (`.spec.containers[name="web"].image`).
+pub fn display_path(path: &[PathElement]) -> String {
+    path.iter().map(PathElement::display).collect()
+}
+
+/// Remove from `obj` every path of `set` (map keys, list-map items by key, set items by
+/// value): what server-side apply prunes when an applier stops applying a field.
+pub fn remove_paths(obj: &mut Value, set: &Set, list_type_of: &dyn Fn(&[PathElement]) -> ListType) {
+    for p in set.paths() {
+        remove_path(obj, &p, list_type_of, &mut Vec::new());
+    }
+}
+
+fn remove_path(
+    v: &mut Value,
+    path: &[PathElement],
+    list_type_of: &dyn Fn(&[PathElement]) -> ListType,
+    at: &mut Vec<PathElement>,
+) {
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
+    match (first, v) {
+        (PathElement::Field(name), Value::Object(m)) => {
+            if rest.is_empty() {
+                m.remove(name);
+            } else if let Some(child) = m.get_mut(name) {
+                at.push(first.clone());
+                remove_path(child, rest, list_type_of, at);
+                at.pop();
+            }
+        }
+        (pe @ (PathElement::Key(_) | PathElement::Value(_)), Value::Array(items)) => {
+            let list_type = list_type_of(at);
+            let position = items
+                .iter()
+                .position(|item| item_element(item, &list_type) == *pe);
+            if let Some(i) = position {
+                if rest.is_empty() {
+                    items.remove(i);
+                } else {
+                    at.push(first.clone());
+                    remove_path(&mut items[i], rest, list_type_of, at);
+                    at.pop();
+                }
+            }
+        }
+        _ => {}
     }
 }
 

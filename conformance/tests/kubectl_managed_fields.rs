@@ -112,6 +112,57 @@ fn managed_fields(k: &Kubectl, ns: &str) {
     let alice = entry(&obj, "alice");
     assert_eq!(alice["operation"], "Apply", "{alice}");
     assert_eq!(alice["fieldsV1"], json!({"f:data": {"f:c": {}}}), "{alice}");
+    // Two appliers: bob changing alice's field is a conflict naming her field, until forced.
+    let config = |manager_data: &str| {
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\n  namespace: {ns}\ndata:\n{manager_data}")
+    };
+    let apply = |manager: &str, data: &str, force: bool| {
+        let mut args = vec![
+            "apply",
+            "--server-side",
+            "--field-manager",
+            manager,
+            "-f",
+            "-",
+        ];
+        if force {
+            args.push("--force-conflicts");
+        }
+        k.run_stdin(&args, &config(data))
+    };
+    apply("alice", "  a: \"1\"\n  b: \"2\"\n", false).success();
+    let run = apply("bob", "  a: \"9\"\n", false).failure();
+    assert!(
+        run.stderr
+            .contains(r#"Apply failed with 1 conflict: conflict with "alice": .data.a"#),
+        "{}",
+        run.stderr
+    );
+    apply("bob", "  a: \"9\"\n", true).success();
+    // alice stops applying a and b: b goes (nobody else owns it), a stays (bob's now).
+    apply("alice", "  c: \"3\"\n", false).success();
+    let shared = k
+        .run(&[
+            "get",
+            "-n",
+            ns,
+            "configmap",
+            "shared",
+            "-o",
+            "json",
+            "--show-managed-fields",
+        ])
+        .success()
+        .json();
+    assert_eq!(shared["data"], json!({"a": "9", "c": "3"}), "{shared}");
+    assert_eq!(
+        entry(&shared, "bob")["fieldsV1"],
+        json!({"f:data": {"f:a": {}}})
+    );
+    assert_eq!(
+        entry(&shared, "alice")["fieldsV1"],
+        json!({"f:data": {"f:c": {}}})
+    );
     // Without --show-managed-fields kubectl hides them, as on a cluster.
     let plain = k
         .run(&["get", "-n", ns, "configmap", "owned", "-o", "json"])

@@ -7,12 +7,15 @@
 //!
 //! The manager is `?fieldManager=` or the user agent up to its first `/` (kube's
 //! `managerOrUserAgent`); the server's own controllers are `kube-controller-manager`.
-//! Server-side apply's own operation (`Apply`, conflicts, removal) is not here yet.
+//! An apply (`Apply` entries) owns exactly the fields it applies; changing a field another
+//! manager owns is a 409 conflict unless forced; fields it applied before and no longer does,
+//! that nobody else owns, are removed.
 
 use kubox_apimachinery::fieldpath::{self, PathElement, Schema, Set, Untyped};
 use serde_json::{json, Value};
 
 use super::ResourceInfo;
+use crate::status::{ApiError, ApiResult};
 
 /// One `managedFields` entry.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,8 +137,10 @@ fn schema_of(info: &ResourceInfo) -> Option<&kubox_openapi::Structural> {
 }
 
 /// Set `new`'s `managedFields` for a write by `manager` over `live` (None for a create), at
-/// `now` (RFC 3339, seconds): an `Update`, or an `Apply` of `applied` (the applier then owns
-/// exactly the fields it applied; conflicts and removals are not checked yet).
+/// `now` (RFC 3339, seconds): an `Update`, or an `Apply` of `applied` (with its `force`): the
+/// applier owns exactly the fields it applies; fields it applied before and applies no more,
+/// that nobody else owns, are removed from `new`; a change to a field another manager owns is
+/// a 409 conflict unless forced, and forced it leaves that manager.
 pub fn track(
     info: &ResourceInfo,
     live: Option<&Value>,
@@ -143,8 +148,8 @@ pub fn track(
     manager: &str,
     subresource: &str,
     now: &str,
-    applied: Option<&Value>,
-) {
+    applied: Option<(&Value, bool)>,
+) -> ApiResult<()> {
     let given = new["metadata"].get("managedFields");
     // `[{}]`: the client strips managedFields (kube's documented reset).
     if given
@@ -154,7 +159,7 @@ pub fn track(
         if let Some(m) = new["metadata"].as_object_mut() {
             m.remove("managedFields");
         }
-        return;
+        return Ok(());
     }
     let live_entries = live.and_then(|l| decode(l["metadata"].get("managedFields")));
     // Entries the client sets itself are taken as they are; otherwise the live object's.
@@ -166,8 +171,6 @@ pub fn track(
         Some(s) => s,
         None => &Untyped,
     };
-    // (metadata.managedFields are not compared.)
-    let c = fieldpath::compare(live.unwrap_or(&empty), new, schema);
     let stripped = strip_set();
     // What this subresource does not own (kube's reset fields): status through the main
     // resource, spec through /status.
@@ -179,8 +182,6 @@ pub fn track(
             _ => s,
         }
     };
-    let changed = reset(&c.modified.union(&c.added));
-    let removed = reset(&c.removed);
     let me = Entry {
         manager: manager.to_string(),
         operation: if applied.is_some() { "Apply" } else { "Update" }.to_string(),
@@ -190,6 +191,37 @@ pub fn track(
         subresource: subresource.to_string(),
     };
     let mine_before = entries.iter().position(|e| e.same_owner(&me));
+    let applied_set = applied.map(|(config, _)| reset(&fieldpath::fields_of(config, schema)));
+    if let (Some(now_applied), Some(i)) = (&applied_set, mine_before) {
+        // What the applier applied before and applies no more, unless someone else owns it.
+        let others = entries
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .fold(Set::new(), |acc, (_, e)| acc.union(&e.fields));
+        let dropped = entries[i]
+            .fields
+            .difference(now_applied)
+            .difference(&others);
+        if !dropped.is_empty() {
+            fieldpath::remove_paths(new, &dropped, &|p| schema.list_type(p));
+        }
+    }
+    // (metadata.managedFields are not compared.)
+    let c = fieldpath::compare(live.unwrap_or(&empty), new, schema);
+    let changed = reset(&c.modified.union(&c.added));
+    let removed = reset(&c.removed);
+    if let Some((_, false)) = applied {
+        let conflicts: Vec<(&Entry, Set)> = entries
+            .iter()
+            .filter(|e| !e.same_owner(&me))
+            .map(|e| (e, e.fields.intersection(&changed)))
+            .filter(|(_, c)| !c.is_empty())
+            .collect();
+        if !conflicts.is_empty() {
+            return Err(conflict_error(&conflicts));
+        }
+    }
     for e in entries.iter_mut().filter(|e| !e.same_owner(&me)) {
         e.fields = e.fields.difference(&changed).difference(&removed);
     }
@@ -198,8 +230,8 @@ pub fn track(
         None => me,
     };
     let before = mine.fields.clone();
-    mine.fields = match applied {
-        Some(config) => reset(&fieldpath::fields_of(config, schema)),
+    mine.fields = match applied_set {
+        Some(set) => set,
         None => mine.fields.union(&changed).difference(&removed),
     };
     mine.api_version = info.api_version();
@@ -216,6 +248,54 @@ pub fn track(
     } else {
         new["metadata"]["managedFields"] = encode(entries);
     }
+    Ok(())
+}
+
+/// How kube prints a manager in a conflict: `"name"`, with its subresource, and for Update
+/// entries the apiVersion it wrote at.
+fn print_manager(e: &Entry) -> String {
+    let mut s = format!("{:?}", e.manager);
+    if !e.subresource.is_empty() {
+        s = format!("{s} with subresource {:?}", e.subresource);
+    }
+    if e.operation == "Update" {
+        s = format!("{s} using {}", e.api_version);
+    }
+    s
+}
+
+/// kube's apply conflict: 409, reason Conflict, a cause per field.
+fn conflict_error(conflicts: &[(&Entry, Set)]) -> ApiError {
+    let mut all: Vec<(String, String)> = Vec::new();
+    for (e, set) in conflicts {
+        for p in set.paths() {
+            all.push((print_manager(e), fieldpath::display_path(&p)));
+        }
+    }
+    all.sort();
+    let message = if let [(m, p)] = all.as_slice() {
+        format!("Apply failed with 1 conflict: conflict with {m}: {p}")
+    } else {
+        let mut lines = Vec::new();
+        let mut last: Option<&str> = None;
+        for (m, p) in &all {
+            if last != Some(m.as_str()) {
+                lines.push(format!("conflicts with {m}:"));
+                last = Some(m);
+            }
+            lines.push(format!("- {p}"));
+        }
+        format!(
+            "Apply failed with {} conflicts: {}",
+            all.len(),
+            lines.join("\n")
+        )
+    };
+    let causes: Vec<Value> = all
+        .iter()
+        .map(|(m, p)| json!({"reason": "FieldManagerConflict", "message": format!("conflict with {m}"), "field": p}))
+        .collect();
+    ApiError::apply_conflict(message, causes)
 }
 
 /// Merge the oldest `Update` entries (per apiVersion) into `ancient-changes` until at most

@@ -174,6 +174,8 @@ pub struct UpdateOptions {
     pub field_manager: Option<String>,
     /// A server-side apply's configuration (the write is an `Apply` operation).
     pub applied: Option<Value>,
+    /// `force`: an apply takes the fields it conflicts on.
+    pub force: bool,
 }
 
 fn options_value(kind: &str, dry_run: bool, field_manager: &Option<String>) -> Value {
@@ -519,8 +521,8 @@ pub async fn create(scope: &Scope, mut obj: Value, opts: &CreateOptions) -> ApiR
         &scope.manager(&opts.field_manager),
         &scope.subresource,
         &objects::timestamp(scope.state.clock.now()),
-        opts.applied.as_ref(),
-    );
+        opts.applied.as_ref().map(|a| (a, true)),
+    )?;
     // Mutating admission sees the object as the client sent it, defaulted: a generated name,
     // uid and creationTimestamp come after, as kube's store sets them.
     let name = name_of(&obj).to_string();
@@ -754,8 +756,8 @@ pub async fn update(
         &scope.manager(&opts.field_manager),
         &scope.subresource,
         &objects::timestamp(scope.state.clock.now()),
-        opts.applied.as_ref(),
-    );
+        opts.applied.as_ref().map(|a| (a, opts.force)),
+    )?;
     let mut old_for_admission = old.clone();
     objects::set_resource_version(&mut old_for_admission, old_rev);
     let mut attrs = scope.attributes(
