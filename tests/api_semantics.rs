@@ -979,3 +979,42 @@ async fn managed_fields_are_kept_capped_and_can_be_stripped() {
         r.json()
     );
 }
+
+/// What helm's upgrades rely on: an applier that changes a Service port and drops an
+/// annotation leaves neither the old port nor the annotation behind.
+#[tokio::test]
+async fn an_apply_that_changes_a_port_and_drops_an_annotation_removes_the_old_ones() {
+    let h = server().await;
+    let path = "/api/v1/namespaces/default/services/web?fieldManager=helm&force=true";
+    let apply = |port: u16, annotated: bool| {
+        let mut svc = json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "web"},
+            "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": port}]}});
+        if annotated {
+            svc["metadata"]["annotations"] = json!({"release": "1"});
+        }
+        svc.to_string()
+    };
+    let r = patch(&h, path, "application/apply-patch+yaml", &apply(80, true)).await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.json());
+    let r = patch(
+        &h,
+        path,
+        "application/apply-patch+yaml",
+        &apply(8080, false),
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.json());
+    let svc = r.json();
+    let ports: Vec<i64> = svc["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["port"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ports, vec![8080], "{svc}");
+    assert!(
+        svc["metadata"]["annotations"].get("release").is_none(),
+        "{svc}"
+    );
+}

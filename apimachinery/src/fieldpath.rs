@@ -560,16 +560,16 @@ pub fn display_path(path: &[PathElement]) -> String {
 
 /// Remove from `obj` every path of `set` (map keys, list-map items by key, set items by
 /// value): what server-side apply prunes when an applier stops applying a field.
-pub fn remove_paths(obj: &mut Value, set: &Set, list_type_of: &dyn Fn(&[PathElement]) -> ListType) {
+pub fn remove_paths(obj: &mut Value, set: &Set, schema: &dyn Schema) {
     for p in set.paths() {
-        remove_path(obj, &p, list_type_of, &mut Vec::new());
+        remove_path(obj, &p, schema, &mut Vec::new());
     }
 }
 
 fn remove_path(
     v: &mut Value,
     path: &[PathElement],
-    list_type_of: &dyn Fn(&[PathElement]) -> ListType,
+    schema: &dyn Schema,
     at: &mut Vec<PathElement>,
 ) {
     let Some((first, rest)) = path.split_first() else {
@@ -581,21 +581,22 @@ fn remove_path(
                 m.remove(name);
             } else if let Some(child) = m.get_mut(name) {
                 at.push(first.clone());
-                remove_path(child, rest, list_type_of, at);
+                remove_path(child, rest, schema, at);
                 at.pop();
             }
         }
         (pe @ (PathElement::Key(_) | PathElement::Value(_)), Value::Array(items)) => {
-            let list_type = list_type_of(at);
+            let list_type = schema.list_type(at);
+            let default = |k: &str| schema.key_default(at, k);
             let position = items
                 .iter()
-                .position(|item| item_element(item, &list_type) == *pe);
+                .position(|item| item_element(item, &list_type, &default) == *pe);
             if let Some(i) = position {
                 if rest.is_empty() {
                     items.remove(i);
                 } else {
                     at.push(first.clone());
-                    remove_path(&mut items[i], rest, list_type_of, at);
+                    remove_path(&mut items[i], rest, schema, at);
                     at.pop();
                 }
             }
@@ -619,6 +620,12 @@ pub enum ListType {
 pub trait Schema {
     /// How the list at `path` is merged.
     fn list_type(&self, path: &[PathElement]) -> ListType;
+
+    /// The default of key field `key` of the items of the list at `path`, used when an item
+    /// leaves it out (structured-merge-diff reads it from the schema).
+    fn key_default(&self, _path: &[PathElement], _key: &str) -> Option<Value> {
+        None
+    }
 
     /// Is the map or struct at `path` owned as a whole (`x-kubernetes-map-type: atomic`)?
     fn atomic_map(&self, _path: &[PathElement]) -> bool {
@@ -689,7 +696,12 @@ fn walk(v: &Value, schema: &dyn Schema, path: &mut Vec<PathElement>, set: &mut S
                 for item in items {
                     let fields: Vec<(String, Value)> = keys
                         .iter()
-                        .filter_map(|k| item.get(k).map(|v| (k.clone(), v.clone())))
+                        .filter_map(|k| {
+                            item.get(k)
+                                .cloned()
+                                .or_else(|| schema.key_default(path, k))
+                                .map(|v| (k.clone(), v))
+                        })
                         .collect();
                     path.push(PathElement::key(fields));
                     set.insert(path);
@@ -960,12 +972,21 @@ fn both_or_one(l: Option<&Value>, r: Option<&Value>, kind: fn(Option<&Value>) ->
     (l.is_none() || kind(l)) && (r.is_none() || kind(r))
 }
 
-/// The path element naming a list item.
-fn item_element(item: &Value, list_type: &ListType) -> PathElement {
+/// The path element naming a list item (missing key fields take their schema defaults).
+fn item_element(
+    item: &Value,
+    list_type: &ListType,
+    key_default: &dyn Fn(&str) -> Option<Value>,
+) -> PathElement {
     match list_type {
         ListType::Map(keys) => PathElement::key(
             keys.iter()
-                .filter_map(|k| item.get(k).map(|v| (k.clone(), v.clone())))
+                .filter_map(|k| {
+                    item.get(k)
+                        .cloned()
+                        .or_else(|| key_default(k))
+                        .map(|v| (k.clone(), v))
+                })
                 .collect(),
         ),
         _ => PathElement::Value(item.clone()),
@@ -980,29 +1001,30 @@ fn compare_items(
     path: &mut Vec<PathElement>,
     c: &mut Comparison,
 ) {
-    fn group<'v>(v: Option<&'v Value>, list_type: &ListType) -> Vec<(PathElement, Vec<&'v Value>)> {
-        let mut out: Vec<(PathElement, Vec<&Value>)> = Vec::new();
+    let default = |k: &str| schema.key_default(path, k);
+    let group = |v: Option<&'_ Value>| -> Vec<(PathElement, Vec<Value>)> {
+        let mut out: Vec<(PathElement, Vec<Value>)> = Vec::new();
         for item in v.and_then(Value::as_array).into_iter().flatten() {
-            let pe = item_element(item, list_type);
+            let pe = item_element(item, list_type, &default);
             match out.iter_mut().find(|(p, _)| *p == pe) {
-                Some((_, items)) => items.push(item),
-                None => out.push((pe, vec![item])),
+                Some((_, items)) => items.push(item.clone()),
+                None => out.push((pe, vec![item.clone()])),
             }
         }
         out
-    }
-    let lg = group(l, list_type);
-    let rg = group(r, list_type);
+    };
+    let lg = group(l);
+    let rg = group(r);
     let mut all: Vec<&PathElement> = lg.iter().map(|(p, _)| p).collect();
     for (p, _) in &rg {
         if !all.contains(&p) {
             all.push(p);
         }
     }
-    let find = |g: &[(PathElement, Vec<&Value>)], pe: &PathElement| -> Vec<Value> {
+    let find = |g: &[(PathElement, Vec<Value>)], pe: &PathElement| -> Vec<Value> {
         g.iter()
             .find(|(p, _)| p == pe)
-            .map(|(_, items)| items.iter().map(|v| (*v).clone()).collect())
+            .map(|(_, items)| items.clone())
             .unwrap_or_default()
     };
     for pe in all {

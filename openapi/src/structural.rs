@@ -292,6 +292,14 @@ impl FieldSchema for Structural {
         self.at_path(path).is_some_and(|n| n.map_atomic)
     }
 
+    /// Kubernetes' list-map keys with a default: the `protocol` of container, service and
+    /// endpoint ports (`+default="TCP"`), the one key default the built-in types declare.
+    fn key_default(&self, path: &[PathElement], key: &str) -> Option<Value> {
+        let keys = &self.at_path(path)?.list_keys;
+        (key == "protocol" && keys.iter().any(|k| k.as_ref() == "protocol"))
+            .then(|| Value::String("TCP".into()))
+    }
+
     fn is_field(&self, path: &[PathElement], key: &str) -> bool {
         self.at_path(path).is_some_and(|n| {
             n.property(key).is_some()

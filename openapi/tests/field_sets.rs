@@ -50,3 +50,17 @@ fn a_configmaps_data_keys_are_map_keys() {
         r#"{"f:data":{"f:a":{}},"f:metadata":{"f:annotations":{"f:note":{}}}}"#
     );
 }
+
+/// A list-map key left out takes its default: a Service port without `protocol` is the item
+/// `k:{"port":80,"protocol":"TCP"}`, as kube names it.
+#[test]
+fn defaulted_list_map_keys_name_the_item() {
+    let schema = Schemas::builtin()
+        .for_kind("", "v1", "Service")
+        .expect("the Service schema");
+    let svc = json!({"spec": {"ports": [{"port": 80}]}});
+    assert_eq!(
+        fields_of(&svc, schema).to_json(),
+        r#"{"f:spec":{"f:ports":{"k:{\"port\":80,\"protocol\":\"TCP\"}":{".":{},"f:port":{}}}}}"#
+    );
+}

@@ -204,7 +204,7 @@ pub fn track(
             .difference(now_applied)
             .difference(&others);
         if !dropped.is_empty() {
-            fieldpath::remove_paths(new, &dropped, &|p| schema.list_type(p));
+            fieldpath::remove_paths(new, &dropped, schema);
         }
     }
     // (metadata.managedFields are not compared.)
