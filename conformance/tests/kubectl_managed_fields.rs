@@ -163,6 +163,21 @@ fn managed_fields(k: &Kubectl, ns: &str) {
         entry(&shared, "alice")["fieldsV1"],
         json!({"f:data": {"f:c": {}}})
     );
+    // Right after an apply, a server-side diff of the same configuration is clean.
+    let same = config("  c: \"3\"\n");
+    let diff = k.run_stdin(
+        &[
+            "diff",
+            "--server-side",
+            "--field-manager",
+            "alice",
+            "-f",
+            "-",
+        ],
+        &same,
+    );
+    assert!(diff.ok, "diff not clean: {}{}", diff.stdout, diff.stderr);
+    assert!(diff.stdout.trim().is_empty(), "{}", diff.stdout);
     // Without --show-managed-fields kubectl hides them, as on a cluster.
     let plain = k
         .run(&["get", "-n", ns, "configmap", "owned", "-o", "json"])
