@@ -121,11 +121,16 @@ pub fn apply_patch(ctx: &Ctx, ty: PatchType, current: &Value, body: &[u8]) -> Ap
                     kubox_apimachinery::strategic::apply_strategic_merge_patch(current, &p, &meta)
                         .map_err(strategic_error)
                 }
-                None => {
-                    let mut doc = current.clone();
-                    json_patch::merge(&mut doc, &p);
-                    Ok(doc)
-                }
+                // Custom resources merge as server-side apply merges, by their schema's list
+                // and map types.
+                None => Ok(match ctx.info.strategy.structural_schema() {
+                    Some(schema) => kubox_apimachinery::fieldpath::merge(current, &p, schema),
+                    None => kubox_apimachinery::fieldpath::merge(
+                        current,
+                        &p,
+                        &kubox_apimachinery::fieldpath::Untyped,
+                    ),
+                }),
             }
         }
     }

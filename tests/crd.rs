@@ -517,3 +517,62 @@ async fn a_put_of_a_custom_resource_must_carry_its_resource_version() {
         .await
         .status_failure(404, "NotFound");
 }
+
+/// Server-side apply on a custom resource merges by the CRD schema's list types: two appliers
+/// each own their item of an associative list (`x-kubernetes-list-type: map`), and an item one
+/// of them stops applying goes while the other's stays.
+#[tokio::test]
+async fn appliers_share_a_custom_resources_associative_list() {
+    let h = server().await;
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "routers.example.com"},
+        "spec": {
+            "group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "routers", "singular": "router", "kind": "Router"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "properties": {
+                        "routes": {"type": "array", "x-kubernetes-list-type": "map",
+                                   "x-kubernetes-list-map-keys": ["name"],
+                                   "items": {"type": "object", "required": ["name"], "properties": {
+                                       "name": {"type": "string"}, "to": {"type": "string"}}}}}}}}}}]
+        }
+    });
+    assert_eq!(post_json(&h, CRDS, &crd).await.status.as_u16(), 201);
+    let path = "/apis/example.com/v1/namespaces/default/routers/r";
+    let apply = |manager: &str, routes: Value| {
+        let body = json!({"apiVersion": "example.com/v1", "kind": "Router",
+                          "metadata": {"name": "r"}, "spec": {"routes": routes}})
+        .to_string();
+        let url = format!("{path}?fieldManager={manager}");
+        let h = &h;
+        async move { patch(h, &url, "application/apply-patch+yaml", &body).await }
+    };
+    let r = apply("team-a", json!([{"name": "a", "to": "svc-a"}])).await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.json());
+    let r = apply("team-b", json!([{"name": "b", "to": "svc-b"}])).await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.json());
+    assert_eq!(
+        r.json()["spec"]["routes"],
+        json!([{"name": "a", "to": "svc-a"}, {"name": "b", "to": "svc-b"}])
+    );
+    // team-a changing team-b's route conflicts.
+    let r = apply(
+        "team-a",
+        json!([{"name": "a", "to": "svc-a"}, {"name": "b", "to": "mine"}]),
+    )
+    .await;
+    let s = r.status_failure(409, "Conflict");
+    assert_eq!(
+        s["message"],
+        "Apply failed with 1 conflict: conflict with \"team-b\": .spec.routes[name=\"b\"].to"
+    );
+    // team-a stops applying its route: it goes, team-b's stays.
+    let r = apply("team-a", json!([])).await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.json());
+    assert_eq!(
+        r.json()["spec"]["routes"],
+        json!([{"name": "b", "to": "svc-b"}])
+    );
+}

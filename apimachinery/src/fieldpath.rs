@@ -1072,3 +1072,109 @@ mod compare_tests {
         assert_eq!(c.removed.to_json(), r#"{"f:data":{"f:b":{}}}"#);
     }
 }
+
+/// Merge an applied configuration into the live object as server-side apply does under
+/// `schema`: maps and structs field by field (atomic ones replaced), atomic lists replaced,
+/// set lists united, associative lists item by item on their keys (live items keep their
+/// place, new ones follow in the configuration's order); a `null` in the configuration
+/// removes the field.
+pub fn merge(live: &Value, config: &Value, schema: &dyn Schema) -> Value {
+    merge_at(live, config, schema, &mut Vec::new())
+}
+
+fn merge_at(
+    live: &Value,
+    config: &Value,
+    schema: &dyn Schema,
+    path: &mut Vec<PathElement>,
+) -> Value {
+    match (live, config) {
+        (Value::Object(l), Value::Object(c)) if !schema.atomic_map(path) => {
+            let mut out = l.clone();
+            for (k, v) in c {
+                if v.is_null() {
+                    out.remove(k);
+                    continue;
+                }
+                path.push(PathElement::Field(k.clone()));
+                let merged = match l.get(k) {
+                    Some(lv) => merge_at(lv, v, schema, path),
+                    None => v.clone(),
+                };
+                path.pop();
+                out.insert(k.clone(), merged);
+            }
+            Value::Object(out)
+        }
+        (Value::Array(l), Value::Array(c)) => match schema.list_type(path) {
+            ListType::Atomic => config.clone(),
+            ListType::Set => {
+                let mut out = l.clone();
+                for item in c {
+                    if !out.contains(item) {
+                        out.push(item.clone());
+                    }
+                }
+                Value::Array(out)
+            }
+            list_type @ ListType::Map(_) => {
+                let here = path.clone();
+                let default = |k: &str| schema.key_default(&here, k);
+                let key_of = |item: &Value| item_element(item, &list_type, &default);
+                let config_keys: Vec<PathElement> = c.iter().map(key_of).collect();
+                let live_keys: Vec<PathElement> = l.iter().map(key_of).collect();
+                let mut out = Vec::with_capacity(l.len() + c.len());
+                let mut used = vec![false; c.len()];
+                for (item, pe) in l.iter().zip(live_keys) {
+                    match config_keys.iter().position(|k| *k == pe) {
+                        Some(i) => {
+                            used[i] = true;
+                            path.push(pe);
+                            out.push(merge_at(item, &c[i], schema, path));
+                            path.pop();
+                        }
+                        None => out.push(item.clone()),
+                    }
+                }
+                for (i, item) in c.iter().enumerate() {
+                    if !used[i] {
+                        out.push(item.clone());
+                    }
+                }
+                Value::Array(out)
+            }
+        },
+        _ => config.clone(),
+    }
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::*;
+    use serde_json::json;
+
+    struct Lists;
+
+    impl Schema for Lists {
+        fn list_type(&self, path: &[PathElement]) -> ListType {
+            match path.last() {
+                Some(PathElement::Field(n)) if n == "items" => ListType::Map(vec!["name".into()]),
+                Some(PathElement::Field(n)) if n == "tags" => ListType::Set,
+                _ => ListType::Atomic,
+            }
+        }
+    }
+
+    #[test]
+    fn apply_merges_by_list_type() {
+        let live = json!({"spec": {"items": [{"name": "a", "v": 1}, {"name": "b", "v": 2}],
+                                   "tags": ["x"], "args": ["1", "2"], "keep": true}});
+        let config = json!({"spec": {"items": [{"name": "c", "v": 3}, {"name": "a", "v": 9}],
+                                     "tags": ["y", "x"], "args": ["3"], "keep": null}});
+        assert_eq!(
+            merge(&live, &config, &Lists),
+            json!({"spec": {"items": [{"name": "a", "v": 9}, {"name": "b", "v": 2}, {"name": "c", "v": 3}],
+                            "tags": ["x", "y"], "args": ["3"]}})
+        );
+    }
+}
