@@ -272,6 +272,18 @@ impl Set {
         }
     }
 
+    /// Does any path go on below `path` (the node at `path` has children)?
+    pub fn has_below(&self, path: &[PathElement]) -> bool {
+        let mut node = self;
+        for pe in path {
+            match node.child(pe) {
+                Some(c) => node = c,
+                None => return false,
+            }
+        }
+        !node.is_empty()
+    }
+
     /// Every path, in order.
     pub fn paths(&self) -> Vec<Vec<PathElement>> {
         let mut out = Vec::new();

@@ -178,6 +178,26 @@ fn managed_fields(k: &Kubectl, ns: &str) {
     );
     assert!(diff.ok, "diff not clean: {}{}", diff.stdout, diff.stderr);
     assert!(diff.stdout.trim().is_empty(), "{}", diff.stdout);
+    // Client-side apply, then server-side apply of a configuration without one key: kubectl
+    // migrates the client-side owner, and the key the new configuration drops goes.
+    let migrating = |data: &str| {
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: migrated\n  namespace: {ns}\ndata:\n{data}")
+    };
+    k.run_stdin(
+        &["apply", "-f", "-"],
+        &migrating("  x: \"1\"\n  y: \"2\"\n"),
+    )
+    .success();
+    k.run_stdin(
+        &["apply", "--server-side", "-f", "-"],
+        &migrating("  x: \"1\"\n"),
+    )
+    .success();
+    let migrated = k
+        .run(&["get", "-n", ns, "configmap", "migrated", "-o", "json"])
+        .success()
+        .json();
+    assert_eq!(migrated["data"], json!({"x": "1"}), "{migrated}");
     // Without --show-managed-fields kubectl hides them, as on a cluster.
     let plain = k
         .run(&["get", "-n", ns, "configmap", "owned", "-o", "json"])

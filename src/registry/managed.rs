@@ -199,10 +199,15 @@ pub fn track(
             .enumerate()
             .filter(|(j, _)| *j != i)
             .fold(Set::new(), |acc, (_, e)| acc.union(&e.fields));
-        let dropped = entries[i]
-            .fields
-            .difference(now_applied)
-            .difference(&others);
+        let owned = others.union(now_applied);
+        // A container stays while anything below it is still owned (structured-merge-diff
+        // adds owned items back after removing the dropped ones).
+        let mut dropped = Set::new();
+        for p in entries[i].fields.difference(&owned).paths() {
+            if !owned.has_below(&p) {
+                dropped.insert(&p);
+            }
+        }
         if !dropped.is_empty() {
             fieldpath::remove_paths(new, &dropped, schema);
         }
