@@ -308,6 +308,45 @@ impl FieldSchema for Structural {
     }
 }
 
+/// Kubernetes 1.35 types server-side apply owns whole (`+structType=atomic`,
+/// `+mapType=atomic` on the type): k8s-openapi's schemas do not carry the marker.
+const ATOMIC_STRUCTS: &[&str] = &[
+    "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference",
+    "io.k8s.api.core.v1.SecretReference",
+    "io.k8s.api.core.v1.FileKeySelector",
+    "io.k8s.api.core.v1.ObjectFieldSelector",
+    "io.k8s.api.core.v1.ResourceFieldSelector",
+    "io.k8s.api.core.v1.ConfigMapKeySelector",
+    "io.k8s.api.core.v1.SecretKeySelector",
+    "io.k8s.api.core.v1.NodeSelector",
+    "io.k8s.api.core.v1.NodeSelectorTerm",
+    "io.k8s.api.core.v1.TopologySelectorTerm",
+    "io.k8s.api.core.v1.EndpointAddress",
+    "io.k8s.api.core.v1.EndpointPort",
+    "io.k8s.api.core.v1.ObjectReference",
+    "io.k8s.api.core.v1.LocalObjectReference",
+    "io.k8s.api.core.v1.TypedLocalObjectReference",
+    "io.k8s.api.core.v1.ScopeSelector",
+    "io.k8s.api.autoscaling.v1.CrossVersionObjectReference",
+    "io.k8s.api.discovery.v1.EndpointPort",
+    "io.k8s.api.networking.v1.ServiceBackendPort",
+    "io.k8s.api.rbac.v1.Subject",
+    "io.k8s.api.rbac.v1.RoleRef",
+    "io.k8s.api.admissionregistration.v1.ParamKind",
+    "io.k8s.api.admissionregistration.v1.ParamRef",
+    "io.k8s.api.admissionregistration.v1.Variable",
+    "io.k8s.api.admissionregistration.v1.MatchResources",
+    "io.k8s.api.admissionregistration.v1.NamedRuleWithOperations",
+];
+
+/// Map fields marked `+mapType=atomic` in Kubernetes 1.35: (definition, field).
+const ATOMIC_MAP_FIELDS: &[(&str, &str)] = &[
+    ("io.k8s.api.core.v1.PodSpec", "nodeSelector"),
+    ("io.k8s.api.core.v1.ReplicationControllerSpec", "selector"),
+    ("io.k8s.api.core.v1.ServiceSpec", "selector"),
+];
+
 /// Builds nodes from OpenAPI JSON, resolving `#/components/schemas/` and `#/definitions/` refs
 /// against `defs`.
 pub(crate) struct Builder<'a> {
@@ -342,6 +381,7 @@ impl<'a> Builder<'a> {
         }
         let id = self.arena.push(Node::default());
         self.def_ids.insert(name.to_string(), id);
+        let mut atomic_fields: Vec<(Box<str>, NodeId)> = Vec::new();
         let node = if self.opaque.contains(&name) {
             Node {
                 preserve_unknown: true,
@@ -357,8 +397,24 @@ impl<'a> Builder<'a> {
                 },
             };
             n.silent |= self.silent.contains(&name);
+            n.map_atomic |= ATOMIC_STRUCTS.contains(&name);
+            for (field, child) in &n.properties {
+                if ATOMIC_MAP_FIELDS.contains(&(name, field.as_ref())) {
+                    // A field-level marker: the map this field holds is owned whole.
+                    let mut c = self.arena.node(*child).clone();
+                    c.map_atomic = true;
+                    let cid = self.arena.push(c);
+                    atomic_fields.push((field.clone(), cid));
+                }
+            }
             n
         };
+        let mut node = node;
+        for (field, cid) in atomic_fields {
+            if let Some(slot) = node.properties.iter_mut().find(|(f, _)| *f == field) {
+                slot.1 = cid;
+            }
+        }
         self.arena.nodes[id as usize] = node;
         id
     }

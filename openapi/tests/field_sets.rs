@@ -19,9 +19,11 @@ fn a_deployments_fields_follow_its_schema() {
         "metadata": {"labels": {"app": "web"}, "finalizers": ["example.com/hold"]},
         "spec": {
             "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
             "template": {
                 "metadata": {"labels": {"app": "web"}},
-                "spec": {"containers": [{"name": "web", "image": "nginx",
+                "spec": {"nodeSelector": {"disk": "ssd"},
+                         "containers": [{"name": "web", "image": "nginx",
                                           "env": [{"name": "A", "value": "1"}]}]}
             }
         }
@@ -30,9 +32,9 @@ fn a_deployments_fields_follow_its_schema() {
         fields_of(&d, schema).to_json(),
         concat!(
             r#"{"f:metadata":{"f:finalizers":{"v:\"example.com/hold\"":{}},"f:labels":{"f:app":{}}},"#,
-            r#""f:spec":{"f:replicas":{},"f:template":{"f:metadata":{"f:labels":{"f:app":{}}},"#,
+            r#""f:spec":{"f:replicas":{},"f:selector":{},"f:template":{"f:metadata":{"f:labels":{"f:app":{}}},"#,
             r#""f:spec":{"f:containers":{"k:{\"name\":\"web\"}":{".":{},"f:env":{"k:{\"name\":\"A\"}":{"#,
-            r#"".":{},"f:name":{},"f:value":{}}},"f:image":{},"f:name":{}}}}}}}"#
+            r#"".":{},"f:name":{},"f:value":{}}},"f:image":{},"f:name":{}}},"f:nodeSelector":{}}}}}"#
         )
     );
 }
