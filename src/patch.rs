@@ -116,22 +116,20 @@ pub fn apply_patch(ctx: &Ctx, ty: PatchType, current: &Value, body: &[u8]) -> Ap
         }
         PatchType::Apply => {
             let p = encoding::decode_body(body, InFormat::Yaml)?;
-            match ctx.info.strategy.patch_meta() {
-                Some(meta) => {
-                    kubox_apimachinery::strategic::apply_strategic_merge_patch(current, &p, &meta)
-                        .map_err(strategic_error)
-                }
-                // Custom resources merge as server-side apply merges, by their schema's list
-                // and map types.
-                None => Ok(match ctx.info.strategy.structural_schema() {
-                    Some(schema) => kubox_apimachinery::fieldpath::merge(current, &p, schema),
-                    None => kubox_apimachinery::fieldpath::merge(
-                        current,
-                        &p,
-                        &kubox_apimachinery::fieldpath::Untyped,
-                    ),
-                }),
-            }
+            // Server-side apply merges by the object's schema (list and map types), built-in
+            // and custom resources alike, as structured-merge-diff does.
+            let info = &ctx.info;
+            let schema = info.strategy.structural_schema().or_else(|| {
+                kubox_openapi::Schemas::builtin().for_kind(&info.group, &info.version, &info.kind)
+            });
+            Ok(match schema {
+                Some(schema) => kubox_apimachinery::fieldpath::merge(current, &p, schema),
+                None => kubox_apimachinery::fieldpath::merge(
+                    current,
+                    &p,
+                    &kubox_apimachinery::fieldpath::Untyped,
+                ),
+            })
         }
     }
 }

@@ -1018,3 +1018,51 @@ async fn an_apply_that_changes_a_port_and_drops_an_annotation_removes_the_old_on
         "{svc}"
     );
 }
+
+/// Apply merges built-in objects by their schema as kube does: Service ports are keyed by port
+/// *and* protocol, so a second applier's UDP port 53 is an item of its own beside the first
+/// applier's TCP port 53 (strategic merge patch, keyed by port alone, would merge them).
+#[tokio::test]
+async fn apply_merges_built_in_lists_by_their_schema_keys() {
+    let h = server().await;
+    let svc = |ports: Value| {
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "dns"},
+               "spec": {"selector": {"app": "dns"}, "ports": ports}})
+        .to_string()
+    };
+    let path = "/api/v1/namespaces/default/services/dns";
+    let r = patch(
+        &h,
+        &format!("{path}?fieldManager=tcp"),
+        "application/apply-patch+yaml",
+        &svc(json!([{"name": "dns-tcp", "port": 53, "protocol": "TCP"}])),
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.json());
+    let r = patch(
+        &h,
+        &format!("{path}?fieldManager=udp"),
+        "application/apply-patch+yaml",
+        &svc(json!([{"name": "dns-udp", "port": 53, "protocol": "UDP"}])),
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.json());
+    let ports: Vec<(String, String)> = r.json()["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["protocol"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ports,
+        vec![
+            ("dns-tcp".to_string(), "TCP".to_string()),
+            ("dns-udp".to_string(), "UDP".to_string())
+        ]
+    );
+}
