@@ -1066,3 +1066,26 @@ async fn apply_merges_built_in_lists_by_their_schema_keys() {
         ]
     );
 }
+
+/// An apply of an unchanged configuration is a no-op: nothing written, the same
+/// resourceVersion, the same managedFields.
+#[tokio::test]
+async fn an_unchanged_apply_writes_nothing() {
+    let h = server().await;
+    let path = "/api/v1/namespaces/default/configmaps/same?fieldManager=me";
+    let cfg = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "same"},
+                     "data": {"a": "1", "b": "2"}})
+    .to_string();
+    let first = patch(&h, path, "application/apply-patch+yaml", &cfg).await;
+    assert_eq!(first.status.as_u16(), 201, "{}", first.json());
+    let second = patch(&h, path, "application/apply-patch+yaml", &cfg).await;
+    assert_eq!(second.status.as_u16(), 200, "{}", second.json());
+    assert_eq!(
+        first.json()["metadata"]["resourceVersion"],
+        second.json()["metadata"]["resourceVersion"]
+    );
+    assert_eq!(
+        first.json()["metadata"]["managedFields"],
+        second.json()["metadata"]["managedFields"]
+    );
+}

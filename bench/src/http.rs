@@ -209,6 +209,30 @@ impl Conn {
         Ok((status, bytes))
     }
 
+    /// Send a request with a body of `content_type`; return its status and whole body.
+    pub async fn call_typed(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+        content_type: &str,
+    ) -> Result<(StatusCode, Bytes)> {
+        self.sender.ready().await?;
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, &self.host)
+            .header(header::ACCEPT, "application/json")
+            .header(header::CONTENT_TYPE, content_type);
+        if let Some(a) = &self.authorization {
+            req = req.header(header::AUTHORIZATION, a);
+        }
+        let resp = self.sender.send_request(req.body(Full::new(body))?).await?;
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await?.to_bytes();
+        Ok((status, bytes))
+    }
+
     /// Send a request and return the response with its body unread (for watch streams).
     pub async fn send(
         &mut self,

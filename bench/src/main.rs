@@ -7,6 +7,7 @@
 //! and a time limit. The report goes to stdout, progress to stderr.
 
 mod admission;
+mod apply;
 mod chain;
 mod http;
 mod kubox;
@@ -41,6 +42,8 @@ enum Section {
     Soak,
     /// What one policy and one quota cost on the create path (not in the default report).
     Admission,
+    /// Server-side apply against merge patch and update (not in the default report).
+    Apply,
 }
 
 /// Load generator and performance report for kubox.
@@ -197,6 +200,17 @@ async fn run(cli: Cli, threads: usize) -> Result<()> {
                         load_time: Duration::from_secs_f64(cli.soak_secs.clamp(1.0, 3600.0)),
                         idle_time: Duration::from_secs_f64(cli.soak_idle_secs.clamp(0.0, 3600.0)),
                         names: cli.soak_names,
+                    },
+                )
+                .await?
+            }
+            Section::Apply => {
+                apply::run(
+                    &bin,
+                    storages.first().copied().unwrap_or(Storage::Memory),
+                    &apply::Options {
+                        clients: cli.clients.iter().copied().max().unwrap_or(64),
+                        phase_time: Duration::from_secs_f64(cli.phase_secs.clamp(0.1, 60.0)),
                     },
                 )
                 .await?
