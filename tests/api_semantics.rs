@@ -1089,3 +1089,29 @@ async fn an_unchanged_apply_writes_nothing() {
         second.json()["metadata"]["managedFields"]
     );
 }
+
+/// Explicit nulls in a built-in object are dropped as a Go round trip drops them (a chart that
+/// renders `annotations:` empty, or `data: null`); a custom resource keeps its own.
+#[tokio::test]
+async fn explicit_nulls_in_built_in_objects_are_dropped() {
+    let h = server().await;
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "nulls", "annotations": null, "labels": {"a": "b"}},
+                    "data": null, "binaryData": null});
+    let r = post_json(&h, CM, &cm).await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.json());
+    let got = get(&h, &format!("{CM}/nulls")).await.json();
+    assert!(got["metadata"].get("annotations").is_none(), "{got}");
+    assert!(
+        got.get("data").is_none() && got.get("binaryData").is_none(),
+        "{got}"
+    );
+    assert_eq!(got["metadata"]["labels"], json!({"a": "b"}));
+    // And on update.
+    let mut upd = got.clone();
+    upd["data"] = Value::Null;
+    upd["metadata"]["labels"] = Value::Null;
+    let r = put_json(&h, &format!("{CM}/nulls"), &upd).await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.json());
+    assert!(r.json()["metadata"].get("labels").is_none(), "{}", r.json());
+}

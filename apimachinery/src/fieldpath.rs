@@ -1190,3 +1190,37 @@ mod merge_tests {
         );
     }
 }
+
+/// Drop explicit `null`s of declared fields, as decoding into Go structs and encoding again
+/// drops them from a built-in object (`"annotations": null`, `"resources": null`).
+pub fn drop_null_fields(obj: &mut Value, schema: &dyn Schema) {
+    drop_nulls_at(obj, schema, &mut Vec::new());
+}
+
+fn drop_nulls_at(v: &mut Value, schema: &dyn Schema, path: &mut Vec<PathElement>) {
+    match v {
+        Value::Object(m) => {
+            let nulls: Vec<String> = m
+                .iter()
+                .filter(|(k, v)| v.is_null() && schema.is_field(path, k))
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in nulls {
+                m.remove(&k);
+            }
+            for (k, child) in m.iter_mut() {
+                path.push(PathElement::Field(k.clone()));
+                drop_nulls_at(child, schema, path);
+                path.pop();
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                path.push(PathElement::Index(i as i64));
+                drop_nulls_at(item, schema, path);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}

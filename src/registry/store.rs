@@ -479,6 +479,18 @@ pub(crate) fn check_shape(info: &ResourceInfo, obj: &Value) -> ApiResult<()> {
     crate::typed::check_shape(&info.group, &info.kind, obj).map_err(ApiError::bad_request)
 }
 
+/// A built-in object as a Go round trip leaves it: explicit nulls of its fields dropped.
+fn drop_go_nulls(info: &ResourceInfo, obj: &mut Value) {
+    if info.strategy.is_custom() {
+        return;
+    }
+    if let Some(schema) =
+        kubox_openapi::Schemas::builtin().for_kind(&info.group, &info.version, &info.kind)
+    {
+        kubox_apimachinery::fieldpath::drop_null_fields(obj, schema);
+    }
+}
+
 /// Create an object (POST, a PUT or apply that creates, controllers). Returns the object written
 /// at the write version, with its resourceVersion.
 pub async fn create(scope: &Scope, mut obj: Value, opts: &CreateOptions) -> ApiResult<Value> {
@@ -501,6 +513,7 @@ pub async fn create(scope: &Scope, mut obj: Value, opts: &CreateOptions) -> ApiR
     // A value of the wrong type is a 400 before defaulting or admission work on the object
     // (kube decodes into typed objects first); validation checks again what admission made.
     check_shape(info, &obj)?;
+    drop_go_nulls(info, &mut obj);
     if let Some(m) = obj["metadata"].as_object_mut() {
         for k in [
             "resourceVersion",
@@ -748,6 +761,7 @@ pub async fn update(
     }
     objects::set_resource_version(&mut new, old_rev);
     check_shape(info, &new)?;
+    drop_go_nulls(info, &mut new);
     info.strategy.default(&mut new);
     super::managed::track(
         info,
