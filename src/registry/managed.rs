@@ -166,7 +166,16 @@ pub fn track(
     let user_set = decode(given).filter(|e| Some(e) != live_entries.as_ref());
     let mut entries = user_set.or(live_entries).unwrap_or_default();
 
-    let empty = json!({});
+    // A create compares with the kind's zero value: a built-in's top-level structs (spec,
+    // status) exist in it, as a Go zero value has them, so they are not "added" themselves.
+    let mut empty = json!({"metadata": {}});
+    if !info.strategy.is_custom() {
+        for top in ["spec", "status"] {
+            if schema_of(info).is_some_and(|s| s.property_names().contains(&top)) {
+                empty[top] = json!({});
+            }
+        }
+    }
     let schema: &dyn Schema = match schema_of(info) {
         Some(s) => s,
         None => &Untyped,
@@ -344,8 +353,43 @@ fn cap_updates(entries: &mut Vec<Entry>) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    /// The fieldsV1 a create by `m` records on a built-in object, for each kind of list and map:
+    /// set lists by value, associative lists by key, atomic lists and maps whole, granular maps
+    /// key by key (what kube records for the same creates).
+    #[test]
+    fn created_fields_by_list_and_map_type() {
+        let snap = crate::registry::Registry::builtin().snapshot();
+        let cases = [
+            (
+                "configmaps",
+                json!({"metadata": {"name": "x", "finalizers": ["a"], "labels": {"k": "v"}}, "data": {"d": "1"}}),
+                json!({"f:data": {".": {}, "f:d": {}},
+                       "f:metadata": {"f:finalizers": {".": {}, "v:\"a\"": {}}, "f:labels": {".": {}, "f:k": {}}}}),
+            ),
+            (
+                "services",
+                json!({"metadata": {"name": "s"},
+                       "spec": {"selector": {"app": "a"}, "externalIPs": ["1.2.3.4"],
+                                "ports": [{"port": 80}]}}),
+                json!({"f:spec": {"f:externalIPs": {}, "f:ports": {".": {},
+                           "k:{\"port\":80,\"protocol\":\"TCP\"}": {".": {}, "f:port": {}}},
+                       "f:selector": {}}}),
+            ),
+        ];
+        for (resource, obj, want) in cases {
+            let info = snap.get("", "v1", resource).unwrap();
+            let mut obj = obj;
+            track(&info, None, &mut obj, "m", "", "2026-01-01T00:00:00Z", None).unwrap();
+            let got = &obj["metadata"]["managedFields"][0];
+            assert_eq!(got["manager"], "m");
+            assert_eq!(got["operation"], "Update");
+            assert_eq!(got["fieldsV1"], want, "{resource}");
+        }
+    }
 
     #[test]
     fn managers_are_named_by_field_manager_or_user_agent() {
