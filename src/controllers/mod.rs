@@ -743,18 +743,7 @@ where
     store::guaranteed_update(&scope, &name, uid, change).await
 }
 
-/// metadata.finalizers as strings.
-pub(crate) fn finalizers_of(obj: &Value) -> Vec<String> {
-    obj["metadata"]["finalizers"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
+pub(crate) use crate::registry::gc_finalizers::finalizers_of;
 
 /// Does the object carry a deletionTimestamp?
 pub(crate) fn is_deleting(obj: &Value) -> bool {

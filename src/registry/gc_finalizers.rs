@@ -16,7 +16,8 @@ pub const ORPHAN: &str = "orphan";
 /// (metav1.FinalizerDeleteDependents).
 pub const FOREGROUND: &str = "foregroundDeletion";
 
-fn finalizers_of(obj: &Value) -> Vec<String> {
+/// metadata.finalizers as strings.
+pub(crate) fn finalizers_of(obj: &Value) -> Vec<String> {
     obj["metadata"]["finalizers"]
         .as_array()
         .map(|a| {
