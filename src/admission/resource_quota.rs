@@ -335,11 +335,12 @@ async fn charge_batch(state: &Arc<ApiState>, namespace: &str, batch: Vec<Pending
                 return;
             }
         };
-        let mut quotas: Vec<(&kubox_storage::KeyValue, Value, bool)> = Vec::new();
+        // (as read, as charged, whether charged)
+        let mut quotas: Vec<(&kubox_storage::KeyValue, Value, Value, bool)> = Vec::new();
         for kv in &page.items {
             match crate::objects::from_stored(kv) {
                 Ok(q) if unscoped(&q) && q["spec"]["hard"].is_object() => {
-                    quotas.push((kv, q, false))
+                    quotas.push((kv, q.clone(), q, false))
                 }
                 _ => {}
             }
@@ -349,8 +350,8 @@ async fn charge_batch(state: &Arc<ApiState>, namespace: &str, batch: Vec<Pending
             outcomes.push(charge_one(&mut quotas, p));
         }
         let mut conflict = false;
-        for (kv, q, _) in quotas.iter().filter(|(_, _, c)| *c) {
-            match write_quota(state, namespace, kv, q).await {
+        for (kv, old, q, _) in quotas.iter().filter(|(_, _, _, c)| *c) {
+            match write_quota(state, namespace, old, kv.mod_revision, q).await {
                 Ok(true) => {}
                 Ok(false) => {
                     conflict = true;
@@ -379,46 +380,27 @@ async fn charge_batch(state: &Arc<ApiState>, namespace: &str, batch: Vec<Pending
 }
 
 /// Check one request against the quotas (as charged so far in this batch) and charge it.
-fn charge_one(quotas: &mut [(&kubox_storage::KeyValue, Value, bool)], p: &Pending) -> Outcome {
+fn charge_one(
+    quotas: &mut [(&kubox_storage::KeyValue, Value, Value, bool)],
+    p: &Pending,
+) -> Outcome {
     let mut charges: Vec<(usize, Vec<(String, Quantity)>)> = Vec::new();
-    for (i, (_, q, _)) in quotas.iter().enumerate() {
-        let hard = &q["spec"]["hard"];
-        let tracked: Vec<(&String, &Value)> = hard
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter(|(k, _)| p.requested.contains_key(k.as_str()))
-            .collect();
+    for (i, (_, _, q, _)) in quotas.iter().enumerate() {
+        let tracked = tracked(q, &p.requested);
         if tracked.is_empty() {
             continue;
         }
-        let known = tracked.iter().all(|(k, v)| {
-            q["status"]["hard"].get(k.as_str()) == Some(*v)
-                && q["status"]["used"].get(k.as_str()).is_some()
-        });
-        if !known {
+        if !status_covers(q, &tracked) {
             return Outcome::Unknown;
         }
-        let mut over: Vec<Over> = Vec::new();
-        let mut after = Vec::new();
-        for (k, limit) in &tracked {
-            let limit_s = limit.as_str().unwrap_or_default();
-            let limit_v = quantity::parse(limit_s).unwrap_or_default();
-            let u = charged(q, k);
-            let r = p.requested.get(k.as_str()).copied().unwrap_or_default();
-            if plus(u, r) > limit_v {
-                over.push(((*k).clone(), r, u, limit_s.to_string()));
-            }
-            after.push(((*k).clone(), plus(u, r)));
+        match fit(q, &tracked, &p.requested, &BTreeMap::new()) {
+            Ok(after) => charges.push((i, after)),
+            Err(over) => return Outcome::Refused(exceeded(&p.gr, &p.name, q, &over)),
         }
-        if !over.is_empty() {
-            return Outcome::Refused(exceeded(&p.gr, &p.name, q, &over));
-        }
-        charges.push((i, after));
     }
     if !p.dry_run {
         for (i, after) in charges {
-            let (_, q, changed) = &mut quotas[i];
+            let (_, _, q, changed) = &mut quotas[i];
             for (k, v) in after {
                 q["status"]["used"][k.as_str()] = json!(fmt_quantity(&k, v));
             }
@@ -426,6 +408,60 @@ fn charge_one(quotas: &mut [(&kubox_storage::KeyValue, Value, bool)], p: &Pendin
         }
     }
     Outcome::Charged
+}
+
+/// The names of `q`'s limits the request asks for, with their limits.
+fn tracked<'q>(
+    q: &'q Value,
+    requested: &BTreeMap<String, Quantity>,
+) -> Vec<(&'q String, &'q Value)> {
+    q["spec"]["hard"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| requested.contains_key(k.as_str()))
+        .collect()
+}
+
+/// Does `q`'s status cover these names (its controller has counted them), so that admission
+/// may trust `status.used` as kube's quota admission does?
+fn status_covers(q: &Value, tracked: &[(&String, &Value)]) -> bool {
+    tracked.iter().all(|(k, v)| {
+        q["status"]["hard"].get(k.as_str()) == Some(*v)
+            && q["status"]["used"].get(k.as_str()).is_some()
+    })
+}
+
+/// The usage of each tracked name once `requested` is charged to `q` — in use is what `q`'s
+/// status says or what `counted` found, whichever is more — or the names it would take over
+/// their limits.
+fn fit(
+    q: &Value,
+    tracked: &[(&String, &Value)],
+    requested: &BTreeMap<String, Quantity>,
+    counted: &BTreeMap<String, Quantity>,
+) -> Result<Vec<(String, Quantity)>, Vec<Over>> {
+    let mut over: Vec<Over> = Vec::new();
+    let mut after = Vec::new();
+    for (k, limit) in tracked {
+        let limit_s = limit.as_str().unwrap_or_default();
+        let limit_v = quantity::parse(limit_s).unwrap_or_default();
+        let u = counted
+            .get(k.as_str())
+            .copied()
+            .unwrap_or_default()
+            .max(charged(q, k));
+        let r = requested.get(k.as_str()).copied().unwrap_or_default();
+        if plus(u, r) > limit_v {
+            over.push(((*k).clone(), r, u, limit_s.to_string()));
+        }
+        after.push(((*k).clone(), plus(u, r)));
+    }
+    if over.is_empty() {
+        Ok(after)
+    } else {
+        Err(over)
+    }
 }
 
 /// kube's `exceeded quota` Forbidden.
@@ -461,64 +497,44 @@ async fn admit_once(state: &Arc<ApiState>, a: &Attributes) -> ApiResult<bool> {
     }
     let requested = requested(a);
     for kv in &page.items {
-        let mut q = crate::objects::from_stored(kv)?;
-        if !unscoped(&q) {
+        let old = crate::objects::from_stored(kv)?;
+        if !unscoped(&old) {
             continue;
         }
-        let Some(hard) = q["spec"]["hard"].as_object().cloned() else {
-            continue;
-        };
-        let tracked: serde_json::Map<String, Value> = hard
-            .iter()
-            .filter(|(k, _)| requested.contains_key(k.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let tracked = tracked(&old, &requested);
         if tracked.is_empty() {
             continue;
         }
         // What is in use: what the quota's status says (charged by admission, recounted after
         // deletes) once its status covers these names, as kube's quota admission trusts it;
         // before that, counted from the store (or the charge, whichever is more).
-        let known = tracked.iter().all(|(k, v)| {
-            q["status"]["hard"].get(k) == Some(v) && q["status"]["used"].get(k).is_some()
-        });
-        let counted = if known {
+        let counted = if status_covers(&old, &tracked) {
             BTreeMap::new()
         } else {
-            usage(state, &a.namespace, &tracked).await?
+            let names: serde_json::Map<String, Value> = tracked
+                .iter()
+                .map(|(k, v)| ((*k).clone(), (*v).clone()))
+                .collect();
+            usage(state, &a.namespace, &names).await?
         };
-        let mut over: Vec<Over> = Vec::new();
-        let mut used_after = Vec::new();
-        for (k, limit) in &tracked {
-            let limit_s = limit.as_str().unwrap_or_default();
-            let limit_v = quantity::parse(limit_s).unwrap_or_default();
-            let u = counted
-                .get(k)
-                .copied()
-                .unwrap_or_default()
-                .max(charged(&q, k));
-            let r = requested.get(k).copied().unwrap_or_default();
-            if plus(u, r) > limit_v {
-                over.push((k.clone(), r, u, limit_s.to_string()));
-            }
-            used_after.push((k.clone(), plus(u, r)));
-        }
-        if !over.is_empty() {
-            return Err(exceeded(&a.group_resource(), &a.name, &q, &over));
-        }
+        let used_after = match fit(&old, &tracked, &requested, &counted) {
+            Ok(after) => after,
+            Err(over) => return Err(exceeded(&a.group_resource(), &a.name, &old, &over)),
+        };
         if a.dry_run {
             continue;
         }
         // Charge the quota through its resourceVersion, as kube's quota admission does: of
         // two requests racing for the last slot, one wins, the other checks again.
-        q["status"]["hard"] = Value::Object(hard.clone());
+        let mut q = old.clone();
+        q["status"]["hard"] = q["spec"]["hard"].clone();
         if !q["status"]["used"].is_object() {
             q["status"]["used"] = json!({});
         }
         for (k, v) in used_after {
             q["status"]["used"][k.as_str()] = json!(fmt_quantity(&k, v));
         }
-        if !write_quota(state, &a.namespace, kv, &q).await? {
+        if !write_quota(state, &a.namespace, &old, kv.mod_revision, &q).await? {
             return Ok(false);
         }
     }
@@ -533,14 +549,15 @@ fn charged(quota: &Value, name: &str) -> Quantity {
         .unwrap_or_default()
 }
 
-/// Write `quota`'s status over the version `kv` was read at, through the registry store with
+/// Write `quota`'s status over `old`, read at `rev`, through the registry store with
 /// admission (as kube's quota admission and controller update `resourcequotas/status` through
 /// the API): Ok(false) when it changed meanwhile (a quota deleted meanwhile needs nothing more).
 /// (A boxed future: a quota write runs the store's after-write step, which may recount quotas.)
 fn write_quota<'a>(
     state: &'a Arc<ApiState>,
     namespace: &'a str,
-    kv: &'a kubox_storage::KeyValue,
+    old: &'a Value,
+    rev: i64,
     quota: &'a Value,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ApiResult<bool>> + Send + 'a>> {
     Box::pin(async move {
@@ -548,11 +565,8 @@ fn write_quota<'a>(
             return Ok(true);
         };
         let scope = crate::registry::store::Scope::system(state, info, namespace, "status");
-        let old = crate::objects::from_stored(kv)?;
         let opts = crate::registry::store::UpdateOptions::default();
-        match crate::registry::store::update(&scope, quota.clone(), old, kv.mod_revision, &opts)
-            .await
-        {
+        match crate::registry::store::update(&scope, quota.clone(), old.clone(), rev, &opts).await {
             Ok(_) => Ok(true),
             Err(e) if e.code == http::StatusCode::NOT_FOUND => Ok(true),
             Err(e) if e.code == http::StatusCode::CONFLICT && e.reason == "Conflict" => Ok(false),
@@ -609,21 +623,17 @@ async fn sync_once(
     namespace: &str,
     released: bool,
 ) -> ApiResult<bool> {
-    let prefix = format!(
-        "{}{namespace}/",
-        crate::registry::storage_prefix("", "resourcequotas")
-    );
     let page = state
         .store
-        .list(&prefix, Default::default())
+        .list(&quota_prefix(namespace), Default::default())
         .await
         .map_err(|e| crate::status::from_store(e, &Default::default(), ""))?;
     for kv in &page.items {
-        let mut q = crate::objects::from_stored(kv)?;
-        if !affects(group, resource, &q) {
+        let old = crate::objects::from_stored(kv)?;
+        if !affects(group, resource, &old) {
             continue;
         }
-        let hard = q["spec"]["hard"].as_object().cloned().unwrap_or_default();
+        let hard = old["spec"]["hard"].as_object().cloned().unwrap_or_default();
         let used = usage(state, namespace, &hard).await?;
         let used: serde_json::Map<String, Value> = hard
             .keys()
@@ -631,17 +641,18 @@ async fn sync_once(
                 let mut v = used.get(k).copied().unwrap_or_default();
                 if !released {
                     // Requests admitted but not yet stored are in the charge, not the count.
-                    v = v.max(charged(&q, k));
+                    v = v.max(charged(&old, k));
                 }
                 (k.clone(), json!(fmt_quantity(k, v)))
             })
             .collect();
         let status = json!({"hard": hard, "used": used});
-        if q["status"] == status {
+        if old["status"] == status {
             continue;
         }
+        let mut q = old.clone();
         q["status"] = status;
-        if !write_quota(state, namespace, kv, &q).await? {
+        if !write_quota(state, namespace, &old, kv.mod_revision, &q).await? {
             return Ok(false);
         }
     }
