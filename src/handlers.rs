@@ -80,13 +80,7 @@ impl Ctx {
 
     /// Read the named object as stored (storage version).
     pub async fn read(&self) -> ApiResult<(Value, KeyValue)> {
-        let kv = self
-            .state
-            .store
-            .get(&self.key(), None)
-            .await
-            .map_err(|e| status::from_store(e, &self.info.group_resource(), &self.req.name))?;
-        Ok((from_stored(&kv)?, kv))
+        store::read(&self.state, &self.info, &self.req.namespace, &self.req.name).await
     }
 
     /// Encode one object (at the storage version) for the client.

@@ -120,13 +120,7 @@ impl Scope {
 
     /// Read the named object as stored (storage version).
     pub async fn read(&self, name: &str) -> ApiResult<(Value, KeyValue)> {
-        let kv = self
-            .state
-            .store
-            .get(&self.key(name), None)
-            .await
-            .map_err(|e| status::from_store(e, &self.gr(), name))?;
-        Ok((from_stored(&kv)?, kv))
+        read(&self.state, &self.info, &self.namespace, name).await
     }
 
     /// Admission attributes for a write in this scope.
@@ -856,6 +850,22 @@ pub async fn update(
     objects::set_resource_version(&mut new, kv.mod_revision);
     after_write(scope, kv.mod_revision, Written::Updated).await;
     Ok((new, true))
+}
+
+/// Read one stored object of `info` as stored (storage version) with its key-value; a missing
+/// one is a 404 Status.
+pub async fn read(
+    state: &ApiState,
+    info: &ResourceInfo,
+    namespace: &str,
+    name: &str,
+) -> ApiResult<(Value, KeyValue)> {
+    let kv = state
+        .store
+        .get(&info.key(namespace, name), None)
+        .await
+        .map_err(|e| status::from_store(e, &info.group_resource(), name))?;
+    Ok((from_stored(&kv)?, kv))
 }
 
 /// Read one stored object: (object at the storage version, resourceVersion), None if absent.
