@@ -341,15 +341,24 @@ impl Informers {
         tasks
     }
 
-    /// A flag for another list-and-watch loop, reported by [`Informers::out_of_sync`]
-    /// (`listed`: it has listed already).
-    pub fn track(&self, name: &'static str, listed: bool) -> Arc<AtomicBool> {
-        let flag = Arc::new(AtomicBool::new(listed));
+    /// Run another list-and-watch loop ([`list_and_watch`]) feeding `handler` until shutdown,
+    /// reported under `name` by [`Informers::out_of_sync`]; `from`: the revision its caller
+    /// has just listed at (None: list first).
+    pub async fn run(
+        &self,
+        name: &'static str,
+        store: DynStore,
+        prefix: String,
+        handler: Arc<dyn Handler>,
+        from: Option<i64>,
+        shutdown: watch::Receiver<bool>,
+    ) {
+        let synced = Arc::new(AtomicBool::new(from.is_some()));
         self.others
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push((name, flag.clone()));
-        flag
+            .push((name, synced.clone()));
+        list_and_watch(name, store, prefix, handler, from, synced, shutdown).await;
     }
 
     /// The informer of the resource stored under `prefix` (its storage prefix), if cached.

@@ -514,18 +514,18 @@ pub async fn load_all(state: &Arc<ApiState>, rbac: &Arc<Rbac>) -> ApiResult<i64>
 
 /// Keep the index current from `from` until shutdown (relisting after a lost watch).
 pub async fn run(state: Arc<ApiState>, rbac: Arc<Rbac>, from: i64) {
-    let synced = state.informers.track("the RBAC index", true);
     let feed = Arc::new(Feed::new(state.clone(), rbac));
-    crate::informer::list_and_watch(
-        "the RBAC watch",
-        state.store.clone(),
-        storage_prefix(),
-        feed,
-        Some(from),
-        synced,
-        state.shutdown.clone(),
-    )
-    .await;
+    state
+        .informers
+        .run(
+            "the RBAC index",
+            state.store.clone(),
+            storage_prefix(),
+            feed,
+            Some(from),
+            state.shutdown.clone(),
+        )
+        .await;
 }
 
 /// Apply one watch event to the index; true when a ClusterRole changed (aggregation may follow).

@@ -576,17 +576,20 @@ pub(crate) fn start(
         });
     }
     if !senders.is_empty() {
-        tasks.push(tokio::spawn(crate::informer::list_and_watch(
-            "the controllers' list and watch",
-            state.store.clone(),
-            String::new(),
-            Arc::new(Dispatch { senders }),
-            None,
-            state
-                .informers
-                .track("the controllers' list and watch", false),
-            state.shutdown.clone(),
-        )));
+        let informers = state.informers.clone();
+        let (store, shutdown) = (state.store.clone(), state.shutdown.clone());
+        tasks.push(tokio::spawn(async move {
+            informers
+                .run(
+                    "the controllers' list and watch",
+                    store,
+                    String::new(),
+                    Arc::new(Dispatch { senders }),
+                    None,
+                    shutdown,
+                )
+                .await
+        }));
     }
     (
         Controllers {

@@ -107,20 +107,20 @@ pub async fn load_all(state: &Arc<ApiState>) -> ApiResult<i64> {
 /// The controller loop: watch CRDs from `from` and reconcile each change until shutdown
 /// (relisting after a lost watch).
 pub async fn run(state: Arc<ApiState>, from: i64) {
-    let synced = state.informers.track("the CRD controller", true);
     let feed = Arc::new(Feed {
         state: state.clone(),
     });
-    crate::informer::list_and_watch(
-        "the CRD watch",
-        state.store.clone(),
-        crd_prefix(),
-        feed,
-        Some(from),
-        synced,
-        state.shutdown.clone(),
-    )
-    .await;
+    state
+        .informers
+        .run(
+            "the CRD controller",
+            state.store.clone(),
+            crd_prefix(),
+            feed,
+            Some(from),
+            state.shutdown.clone(),
+        )
+        .await;
 }
 
 /// Bring one CRD's served API in line with its stored object.
