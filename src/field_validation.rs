@@ -10,7 +10,7 @@
 use serde_json::Value;
 
 use kubox_apimachinery::validation::FieldError;
-use kubox_openapi::{OrderedValue, Schemas, Structural};
+use kubox_openapi::OrderedValue;
 
 use crate::encoding::{self, InFormat};
 use crate::handlers::Ctx;
@@ -51,13 +51,6 @@ pub fn directive(query: &Query, options_kind: &str) -> ApiResult<Directive> {
     }
 }
 
-/// The built-in kind's schema, or the custom resource version's structural schema.
-fn schema(ctx: &Ctx) -> Option<&Structural> {
-    Schemas::builtin()
-        .for_kind(&ctx.info.group, &ctx.info.version, &ctx.info.kind)
-        .or_else(|| ctx.info.strategy.structural_schema())
-}
-
 /// A decoded create or update body (at the request's version, apiVersion and kind checked):
 /// drop undeclared fields; with `Strict` refuse them and duplicated fields (400), with `Warn`
 /// warn about them, in the order and words of kube's strict decoder.
@@ -67,7 +60,7 @@ pub fn check_body(
     directive: Directive,
     obj: &mut Value,
 ) -> ApiResult<()> {
-    let Some(schema) = schema(ctx) else {
+    let Some(schema) = ctx.info.schema() else {
         return Ok(());
     };
     if directive != Directive::Ignore {
@@ -108,7 +101,7 @@ pub fn check_patched(
     directive: Directive,
     patched: &mut Value,
 ) -> ApiResult<()> {
-    let Some(schema) = schema(ctx) else {
+    let Some(schema) = ctx.info.schema() else {
         return Ok(());
     };
     if directive == Directive::Ignore {
@@ -155,7 +148,7 @@ pub fn check_patched(
 /// not declare fail the request whatever `fieldValidation` says, as structured-merge-diff
 /// refuses to type the patch (a 500 without reason, as kube-apiserver answers).
 pub fn check_applied(ctx: &Ctx) -> ApiResult<()> {
-    let Some(schema) = schema(ctx) else {
+    let Some(schema) = ctx.info.schema() else {
         return Ok(());
     };
     let Ok(applied) = encoding::decode_body(&ctx.body, InFormat::Yaml) else {

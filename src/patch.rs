@@ -118,11 +118,7 @@ pub fn apply_patch(ctx: &Ctx, ty: PatchType, current: &Value, body: &[u8]) -> Ap
             let p = encoding::decode_body(body, InFormat::Yaml)?;
             // Server-side apply merges by the object's schema (list and map types), built-in
             // and custom resources alike, as structured-merge-diff does.
-            let info = &ctx.info;
-            let schema = info.strategy.structural_schema().or_else(|| {
-                kubox_openapi::Schemas::builtin().for_kind(&info.group, &info.version, &info.kind)
-            });
-            Ok(match schema {
+            Ok(match ctx.info.schema() {
                 Some(schema) => kubox_apimachinery::fieldpath::merge(current, &p, schema),
                 None => kubox_apimachinery::fieldpath::merge(
                     current,

@@ -704,18 +704,10 @@ fn walk(v: &Value, schema: &dyn Schema, path: &mut Vec<PathElement>, set: &mut S
                     path.pop();
                 }
             }
-            ListType::Map(keys) => {
+            list_type @ ListType::Map(_) => {
                 for item in items {
-                    let fields: Vec<(String, Value)> = keys
-                        .iter()
-                        .filter_map(|k| {
-                            item.get(k)
-                                .cloned()
-                                .or_else(|| schema.key_default(path, k))
-                                .map(|v| (k.clone(), v))
-                        })
-                        .collect();
-                    path.push(PathElement::key(fields));
+                    let pe = item_element(item, &list_type, &|k| schema.key_default(path, k));
+                    path.push(pe);
                     set.insert(path);
                     if let Value::Object(m) = item {
                         walk_map(m, schema, path, set);

@@ -95,6 +95,8 @@ fn encode(mut entries: Vec<Entry>) -> Value {
 }
 
 /// Fields never tracked (kube's strip set): identity and server-set metadata.
+static STRIP_SET: std::sync::LazyLock<Set> = std::sync::LazyLock::new(strip_set);
+
 fn strip_set() -> Set {
     let mut s = Set::new();
     let f = |n: &str| PathElement::Field(n.to_string());
@@ -129,13 +131,6 @@ pub fn manager_name(field_manager: Option<&str>, user_agent: &str) -> String {
     }
 }
 
-/// The schema field sets of `info`'s objects follow.
-fn schema_of(info: &ResourceInfo) -> Option<&kubox_openapi::Structural> {
-    info.strategy.structural_schema().or_else(|| {
-        kubox_openapi::Schemas::builtin().for_kind(&info.group, &info.version, &info.kind)
-    })
-}
-
 /// Set `new`'s `managedFields` for a write by `manager` over `live` (None for a create), at
 /// `now` (RFC 3339, seconds): an `Update`, or an `Apply` of `applied` (with its `force`): the
 /// applier owns exactly the fields it applies; fields it applied before and applies no more,
@@ -166,25 +161,27 @@ pub fn track(
     let user_set = decode(given).filter(|e| Some(e) != live_entries.as_ref());
     let mut entries = user_set.or(live_entries).unwrap_or_default();
 
+    let structural = info.schema();
     // A create compares with the kind's zero value: a built-in's top-level structs (spec,
     // status) exist in it, as a Go zero value has them, so they are not "added" themselves.
     let mut empty = json!({"metadata": {}});
-    if !info.strategy.is_custom() {
+    if let Some(s) = structural.filter(|_| !info.strategy.is_custom()) {
+        let declared = s.property_names();
         for top in ["spec", "status"] {
-            if schema_of(info).is_some_and(|s| s.property_names().contains(&top)) {
+            if declared.contains(&top) {
                 empty[top] = json!({});
             }
         }
     }
-    let schema: &dyn Schema = match schema_of(info) {
+    let schema: &dyn Schema = match structural {
         Some(s) => s,
         None => &Untyped,
     };
-    let stripped = strip_set();
+    let stripped: &Set = &STRIP_SET;
     // What this subresource does not own (kube's reset fields): status through the main
     // resource, spec through /status.
     let reset = |s: &Set| -> Set {
-        let s = s.difference(&stripped);
+        let s = s.difference(stripped);
         match (info.strategy.has_status(), subresource) {
             (true, "") => s.without_field("status"),
             (true, "status") => s.without_field("spec"),

@@ -99,6 +99,14 @@ impl ResourceInfo {
         self.subresources.iter().find(|s| s.name == name)
     }
 
+    /// The structural schema of this resource's objects at the version it serves: a custom
+    /// resource version's, or the built-in kind's.
+    pub fn schema(&self) -> Option<&kubox_openapi::Structural> {
+        self.strategy.structural_schema().or_else(|| {
+            kubox_openapi::Schemas::builtin().for_kind(&self.group, &self.version, &self.kind)
+        })
+    }
+
     /// The storage key of one object.
     pub fn key(&self, namespace: &str, name: &str) -> String {
         if self.namespaced {

@@ -478,9 +478,7 @@ fn drop_go_nulls(info: &ResourceInfo, obj: &mut Value) {
     if info.strategy.is_custom() {
         return;
     }
-    if let Some(schema) =
-        kubox_openapi::Schemas::builtin().for_kind(&info.group, &info.version, &info.kind)
-    {
+    if let Some(schema) = info.schema() {
         kubox_apimachinery::fieldpath::drop_null_fields(obj, schema);
     }
 }
