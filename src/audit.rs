@@ -341,27 +341,48 @@ impl AuditSink {
         } else {
             format!("Authentication failed, attempted: {}", methods.join(", "))
         };
-        let at = now();
-        let mut event = json!({
-            "kind": "Event",
-            "apiVersion": "audit.k8s.io/v1",
-            "level": level.as_str(),
-            "auditID": uuid::Uuid::new_v4().to_string(),
-            "stage": "ResponseStarted",
-            "requestURI": req.uri.to_string(),
-            "verb": ri.verb,
-            "user": {},
-            "sourceIPs": source_ips(&req.headers, &req.extensions),
-            "responseStatus": {"metadata": {}, "message": message, "code": 401},
-            "requestReceivedTimestamp": at,
-            "stageTimestamp": at,
-        });
+        let mut event = new_event(
+            level,
+            &uuid::Uuid::new_v4().to_string(),
+            "ResponseStarted",
+            &req.uri,
+            &ri.verb,
+            json!({}),
+            source_ips(&req.headers, &req.extensions),
+        );
+        event["responseStatus"] = json!({"metadata": {}, "message": message, "code": 401});
         let ua = header("user-agent");
         if !ua.is_empty() {
             event["userAgent"] = json!(ua);
         }
         self.write(&event, true).await;
     }
+}
+
+/// An event's common fields at `stage`, received now.
+fn new_event(
+    level: Level,
+    audit_id: &str,
+    stage: &str,
+    uri: &http::Uri,
+    verb: &str,
+    user: Value,
+    source_ips: Vec<String>,
+) -> Value {
+    let received = now();
+    json!({
+        "kind": "Event",
+        "apiVersion": "audit.k8s.io/v1",
+        "level": level.as_str(),
+        "auditID": audit_id,
+        "stage": stage,
+        "requestURI": uri.to_string(),
+        "verb": verb,
+        "user": user,
+        "sourceIPs": source_ips,
+        "requestReceivedTimestamp": received,
+        "stageTimestamp": received,
+    })
 }
 
 /// The writer thread: every queued line, one write and one flush, then the acknowledgements.
@@ -462,20 +483,15 @@ impl Filter for AuditFilter {
             };
             let mut event = Value::Null;
             if level > Level::None {
-                let received = now();
-                event = json!({
-                    "kind": "Event",
-                    "apiVersion": "audit.k8s.io/v1",
-                    "level": level.as_str(),
-                    "auditID": audit_id,
-                    "stage": "RequestReceived",
-                    "requestURI": req.uri().to_string(),
-                    "verb": ri.verb,
-                    "user": user,
-                    "sourceIPs": source_ips(req.headers(), req.extensions()),
-                    "requestReceivedTimestamp": received,
-                    "stageTimestamp": received,
-                });
+                event = new_event(
+                    level,
+                    &audit_id,
+                    "RequestReceived",
+                    req.uri(),
+                    &ri.verb,
+                    json!(user),
+                    source_ips(req.headers(), req.extensions()),
+                );
                 if let Some(ua) = req
                     .headers()
                     .get(http::header::USER_AGENT)
