@@ -115,6 +115,26 @@ pub fn kubectl_binaries() -> Vec<(String, PathBuf)> {
     out
 }
 
+/// The installed kubectl of `version` (`1.27` … `1.35`); a missing one fails the scenario,
+/// naming the script that installs it.
+pub fn kubectl_bin(version: &str) -> PathBuf {
+    kubectl_binaries()
+        .into_iter()
+        .find(|(v, _)| v == version)
+        .map(|(_, bin)| bin)
+        .unwrap_or_else(|| panic!("kubectl {version} is not installed (run scripts/install-tools)"))
+}
+
+/// Run `scenario` with kubectl `version` against a fresh kubox (memory storage): it gets the
+/// kubectl and the namespace the scenario may create and use.
+pub fn with_kubectl(version: &str, scenario: impl FnOnce(&Kubectl, &str)) {
+    let bin = kubectl_bin(version);
+    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let target = rt.block_on(Target::start(Backend::Memory));
+    scenario(&Kubectl::new(version, &bin, &target), &target.namespace);
+    rt.block_on(target.stop());
+}
+
 /// One kubectl binary pointed at one target, with its own discovery cache.
 pub struct Kubectl {
     /// The binary.

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kubox_conformance::{kubectl_binaries, Backend, Kubectl, Target};
+use kubox_conformance::{kubectl_bin, Backend, Kubectl, Target};
 
 fn helm_bin() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/helm");
@@ -55,10 +55,7 @@ fn write_chart(dir: &Path) {
 
 #[test]
 fn helm_install_upgrade_rollback_uninstall() {
-    let (_, kubectl) = kubectl_binaries()
-        .into_iter()
-        .find(|(v, _)| v == "1.35")
-        .expect("kubectl 1.35 (run scripts/install-tools)");
+    let kubectl = kubectl_bin("1.35");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let target = rt.block_on(Target::start(Backend::Memory));
     let k = Kubectl::new("1.35", &kubectl, &target);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use kubox_conformance::webhook_server::WebhookServer;
-use kubox_conformance::{kubectl_binaries, Backend, Kubectl, Target};
+use kubox_conformance::{kubectl_bin, Backend, Kubectl, Target};
 use serde_json::{json, Value};
 
 fn policy(name: &str, ns: &str, expression: &str, message: &str, action: &str) -> String {
@@ -236,10 +236,7 @@ webhooks:
 }
 
 fn run(version: &str) {
-    let (_, bin) = kubectl_binaries()
-        .into_iter()
-        .find(|(v, _)| v == version)
-        .unwrap_or_else(|| panic!("kubectl {version} missing"));
+    let bin = kubectl_bin(version);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let target = rt.block_on(Target::start(Backend::Memory));
     scenario(&Kubectl::new(version, &bin, &target), &target.namespace);

@@ -1,7 +1,7 @@
 //! CustomResourceDefinitions through kubectl: apply, wait for Established, use the new API.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use kubox_conformance::{kubectl_binaries, Backend, Kubectl, Target};
+use kubox_conformance::{with_kubectl, Kubectl};
 
 const CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
@@ -146,14 +146,7 @@ fn scenario(k: &Kubectl, ns: &str) {
 }
 
 fn run(version: &str) {
-    let (_, bin) = kubectl_binaries()
-        .into_iter()
-        .find(|(v, _)| v == version)
-        .unwrap_or_else(|| panic!("kubectl {version} missing"));
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let target = rt.block_on(Target::start(Backend::Memory));
-    scenario(&Kubectl::new(version, &bin, &target), &target.namespace);
-    rt.block_on(target.stop());
+    with_kubectl(version, scenario);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use kubox_conformance::webhook_server::{size_replicas_handler, WebhookServer};
-use kubox_conformance::{kubectl_binaries, Backend, Kubectl, Target};
+use kubox_conformance::{kubectl_bin, Backend, Kubectl, Target};
 use serde_json::json;
 
 /// v1 (storage, deprecated) keeps `spec.size` as a string, v2 `spec.replicas` as an integer.
@@ -144,10 +144,7 @@ fn scenario(k: &Kubectl, ns: &str, hook: &WebhookServer) {
 }
 
 fn run(version: &str) {
-    let (_, bin) = kubectl_binaries()
-        .into_iter()
-        .find(|(v, _)| v == version)
-        .unwrap_or_else(|| panic!("kubectl {version} missing"));
+    let bin = kubectl_bin(version);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let hook = rt.block_on(WebhookServer::start(size_replicas_handler(), &[]));
     let target = rt.block_on(Target::start(Backend::Memory));

@@ -2,7 +2,7 @@
 //! (`fieldValidation=Strict`, which kubectl ≥ 1.27 sends by default) through real kubectl.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use kubox_conformance::{kubectl_binaries, Backend, Kubectl, Target};
+use kubox_conformance::{with_kubectl, Kubectl};
 
 fn deployment(name: &str, extra_spec: &str) -> String {
     format!(
@@ -114,17 +114,7 @@ fn explain_and_validate(k: &Kubectl, ns: &str) {
 }
 
 fn run(version: &str) {
-    let (_, bin) = kubectl_binaries()
-        .into_iter()
-        .find(|(v, _)| v == version)
-        .unwrap_or_else(|| {
-            panic!("kubectl {version} is not installed (run scripts/install-tools)")
-        });
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let target = rt.block_on(Target::start(Backend::Memory));
-    let k = Kubectl::new(version, &bin, &target);
-    explain_and_validate(&k, &target.namespace);
-    rt.block_on(target.stop());
+    with_kubectl(version, explain_and_validate);
 }
 
 #[test]

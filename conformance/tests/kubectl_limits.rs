@@ -3,7 +3,7 @@
 //! over 128 bytes. Each is an error message kubectl prints, the server goes on.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use kubox_conformance::{kubectl_binaries, Backend, Kubectl, Target};
+use kubox_conformance::{with_kubectl, Kubectl};
 
 fn configmap(name: &str, ns: &str, bytes: usize) -> String {
     format!(
@@ -78,17 +78,7 @@ fn limits(k: &Kubectl, ns: &str) {
 }
 
 fn run(version: &str) {
-    let (_, bin) = kubectl_binaries()
-        .into_iter()
-        .find(|(v, _)| v == version)
-        .unwrap_or_else(|| {
-            panic!("kubectl {version} is not installed (run scripts/install-tools)")
-        });
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let target = rt.block_on(Target::start(Backend::Memory));
-    let k = Kubectl::new(version, &bin, &target);
-    limits(&k, &target.namespace);
-    rt.block_on(target.stop());
+    with_kubectl(version, limits);
 }
 
 #[test]

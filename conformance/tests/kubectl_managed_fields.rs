@@ -4,7 +4,7 @@
 //! --server-side` records an `Apply` entry for its manager.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use kubox_conformance::{kubectl_binaries, Backend, Kubectl, Target};
+use kubox_conformance::{with_kubectl, Kubectl};
 use serde_json::{json, Value};
 
 fn entry<'a>(obj: &'a Value, manager: &str) -> &'a Value {
@@ -207,17 +207,7 @@ fn managed_fields(k: &Kubectl, ns: &str) {
 }
 
 fn run(version: &str) {
-    let (_, bin) = kubectl_binaries()
-        .into_iter()
-        .find(|(v, _)| v == version)
-        .unwrap_or_else(|| {
-            panic!("kubectl {version} is not installed (run scripts/install-tools)")
-        });
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let target = rt.block_on(Target::start(Backend::Memory));
-    let k = Kubectl::new(version, &bin, &target);
-    managed_fields(&k, &target.namespace);
-    rt.block_on(target.stop());
+    with_kubectl(version, managed_fields);
 }
 
 #[test]

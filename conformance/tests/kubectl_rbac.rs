@@ -2,7 +2,7 @@
 //! SubjectAccessReview, `kubectl auth can-i` (and `--list`) as the admin the kubeconfig names.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use kubox_conformance::{kubectl_binaries, Backend, Kubectl, Target};
+use kubox_conformance::{with_kubectl, Kubectl};
 
 fn sar(user: &str, verb: &str, ns: &str) -> String {
     format!(
@@ -100,14 +100,7 @@ fn scenario(k: &Kubectl, ns: &str) {
 }
 
 fn run(version: &str) {
-    let (_, bin) = kubectl_binaries()
-        .into_iter()
-        .find(|(v, _)| v == version)
-        .unwrap_or_else(|| panic!("kubectl {version} missing"));
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let target = rt.block_on(Target::start(Backend::Memory));
-    scenario(&Kubectl::new(version, &bin, &target), &target.namespace);
-    rt.block_on(target.stop());
+    with_kubectl(version, scenario);
 }
 
 #[test]
