@@ -102,14 +102,7 @@ pub async fn run(bin: &Path, storage: Storage, opts: &Options) -> Result<()> {
         }
     }
     table.print();
-    let mean = |m: Mode| {
-        let r: Vec<f64> = rates
-            .iter()
-            .filter(|(x, _)| *x == m)
-            .map(|(_, r)| *r)
-            .collect();
-        r.iter().sum::<f64>() / r.len().max(1) as f64
-    };
+    let mean = |m: Mode| crate::stats::mean_of(&rates, m);
     let (a, b) = (mean(Mode::Nothing), mean(Mode::PolicyAndQuota));
     if a > 0.0 {
         println!(
