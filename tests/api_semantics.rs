@@ -1067,6 +1067,108 @@ async fn apply_merges_built_in_lists_by_their_schema_keys() {
     );
 }
 
+/// Fields are tracked at the version a write is made through, as kube's field manager tracks
+/// them on the versioned object, although HorizontalPodAutoscalers are stored as
+/// `autoscaling/v2`: an apply through `autoscaling/v1` owns `spec.targetCPUUtilizationPercentage`
+/// (stored as a v2 metric), a second applier changing it conflicts on that path, and a merge
+/// patch through v1 records its manager at v1.
+#[tokio::test]
+async fn fields_are_tracked_at_the_version_of_the_request() {
+    let h = server().await;
+    let path = "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers/web";
+    let hpa = |spec: Value| {
+        json!({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler",
+               "metadata": {"name": "web"}, "spec": spec})
+        .to_string()
+    };
+    let r = patch(
+        &h,
+        &format!("{path}?fieldManager=a"),
+        "application/apply-patch+yaml",
+        &hpa(
+            json!({"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                    "minReplicas": 1, "maxReplicas": 3, "targetCPUUtilizationPercentage": 50}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.json());
+    let entry = &r.json()["metadata"]["managedFields"][0];
+    assert_eq!(entry["apiVersion"], "autoscaling/v1", "{entry}");
+    assert!(
+        entry["fieldsV1"]["f:spec"]
+            .get("f:targetCPUUtilizationPercentage")
+            .is_some(),
+        "{entry}"
+    );
+    let r = patch(
+        &h,
+        &format!("{path}?fieldManager=b"),
+        "application/apply-patch+yaml",
+        &hpa(json!({"targetCPUUtilizationPercentage": 70})),
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 409, "{}", r.json());
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains(".spec.targetCPUUtilizationPercentage"),
+        "{}",
+        r.json()
+    );
+    let r = patch(
+        &h,
+        &format!("{path}?fieldManager=c"),
+        "application/merge-patch+json",
+        r#"{"spec":{"targetCPUUtilizationPercentage":60}}"#,
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.json());
+    // Read at v2, the entries are what the writes recorded.
+    let v2 = get(
+        &h,
+        "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/web",
+    )
+    .await
+    .json();
+    let entries = v2["metadata"]["managedFields"].as_array().unwrap();
+    let c = entries
+        .iter()
+        .find(|e| e["manager"] == "c")
+        .unwrap_or_else(|| panic!("{v2}"));
+    assert_eq!(c["apiVersion"], "autoscaling/v1");
+    assert_eq!(
+        c["fieldsV1"],
+        json!({"f:spec": {"f:targetCPUUtilizationPercentage": {}}}),
+        "{v2}"
+    );
+    let a = entries.iter().find(|e| e["manager"] == "a").unwrap();
+    assert!(
+        a["fieldsV1"]["f:spec"]
+            .get("f:targetCPUUtilizationPercentage")
+            .is_none(),
+        "the changed field left a: {v2}"
+    );
+}
+
+/// Explicit nulls are dropped from the object as it is stored: an `events.k8s.io/v1` Event is
+/// stored as a core Event, whose fields are not the ones it was sent with.
+#[tokio::test]
+async fn explicit_nulls_are_dropped_at_the_storage_version() {
+    let h = server().await;
+    let ev = json!({"apiVersion": "events.k8s.io/v1", "kind": "Event",
+        "metadata": {"name": "e1"}, "eventTime": "2026-01-01T00:00:00.000000Z",
+        "reportingController": "me", "reportingInstance": "me-1", "action": "Do",
+        "reason": "Done", "type": "Normal", "note": null, "series": null,
+        "regarding": {"kind": "Pod", "name": "p", "namespace": "default"}});
+    let r = post_json(&h, "/apis/events.k8s.io/v1/namespaces/default/events", &ev).await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.json());
+    let core = get(&h, "/api/v1/namespaces/default/events/e1").await.json();
+    for k in ["message", "series"] {
+        assert!(core.get(k).is_none(), "{k}: {core}");
+    }
+}
+
 /// An apply of an unchanged configuration is a no-op: nothing written, the same
 /// resourceVersion, the same managedFields.
 #[tokio::test]

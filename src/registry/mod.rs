@@ -107,6 +107,21 @@ impl ResourceInfo {
         })
     }
 
+    /// The structural schema of this resource's objects at the version they are written at
+    /// (see [`crate::objects::to_write_version`]): the storage version's for a built-in kind
+    /// (HorizontalPodAutoscalers are stored as `autoscaling/v2` whatever version serves them,
+    /// `events.k8s.io` Events as core `v1` Events), the served version's for a custom resource.
+    pub fn write_schema(&self) -> Option<&kubox_openapi::Structural> {
+        if self.strategy.is_custom() || self.api_version() == self.storage_api_version {
+            return self.schema();
+        }
+        let (group, version) = match self.storage_api_version.split_once('/') {
+            Some((g, v)) => (g, v),
+            None => ("", self.storage_api_version.as_str()),
+        };
+        kubox_openapi::Schemas::builtin().for_kind(group, version, &self.kind)
+    }
+
     /// The storage key of one object.
     pub fn key(&self, namespace: &str, name: &str) -> String {
         if self.namespaced {

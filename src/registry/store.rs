@@ -478,9 +478,43 @@ fn drop_go_nulls(info: &ResourceInfo, obj: &mut Value) {
     if info.strategy.is_custom() {
         return;
     }
-    if let Some(schema) = info.schema() {
+    if let Some(schema) = info.write_schema() {
         kubox_apimachinery::fieldpath::drop_null_fields(obj, schema);
     }
+}
+
+/// Keep `new`'s managedFields ([`super::managed::track`]). Fields are tracked at the version of
+/// the request, as kube's field manager tracks them on the versioned object: a built-in written
+/// through a version other than its storage version (`autoscaling/v1`, `events.k8s.io/v1`) is
+/// compared there, and brought back to the storage version after.
+async fn track_managed_fields(
+    info: &ResourceInfo,
+    live: Option<&Value>,
+    new: &mut Value,
+    manager: &str,
+    subresource: &str,
+    now: &str,
+    applied: Option<(&Value, bool)>,
+) -> ApiResult<()> {
+    if info.strategy.is_custom() || info.api_version() == info.storage_api_version {
+        return super::managed::track(info, live, new, manager, subresource, now, applied);
+    }
+    let mut served = objects::to_version(info, std::mem::take(new)).await?;
+    let live = match live {
+        Some(l) => Some(objects::to_version(info, l.clone()).await?),
+        None => None,
+    };
+    super::managed::track(
+        info,
+        live.as_ref(),
+        &mut served,
+        manager,
+        subresource,
+        now,
+        applied,
+    )?;
+    *new = objects::to_storage_version(info, served).await?;
+    Ok(())
 }
 
 /// Create an object (POST, a PUT or apply that creates, controllers). Returns the object written
@@ -519,7 +553,7 @@ pub async fn create(scope: &Scope, mut obj: Value, opts: &CreateOptions) -> ApiR
         }
     }
     info.strategy.default(&mut obj);
-    super::managed::track(
+    track_managed_fields(
         info,
         None,
         &mut obj,
@@ -527,7 +561,8 @@ pub async fn create(scope: &Scope, mut obj: Value, opts: &CreateOptions) -> ApiR
         &scope.subresource,
         &objects::timestamp(scope.state.clock.now()),
         opts.applied.as_ref().map(|a| (a, true)),
-    )?;
+    )
+    .await?;
     // Mutating admission sees the object as the client sent it, defaulted: a generated name,
     // uid and creationTimestamp come after, as kube's store sets them.
     let name = name_of(&obj).to_string();
@@ -755,7 +790,7 @@ pub async fn update(
     check_shape(info, &new)?;
     drop_go_nulls(info, &mut new);
     info.strategy.default(&mut new);
-    super::managed::track(
+    track_managed_fields(
         info,
         Some(&old),
         &mut new,
@@ -763,7 +798,8 @@ pub async fn update(
         &scope.subresource,
         &objects::timestamp(scope.state.clock.now()),
         opts.applied.as_ref().map(|a| (a, opts.force)),
-    )?;
+    )
+    .await?;
     let mut old_for_admission = old.clone();
     objects::set_resource_version(&mut old_for_admission, old_rev);
     let mut attrs = scope.attributes(
