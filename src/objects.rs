@@ -148,6 +148,23 @@ pub async fn to_write_version(info: &ResourceInfo, obj: Value) -> ApiResult<Valu
     }
 }
 
+/// Convert objects to any apiVersion the resource is served at (`apiVersion` and `kind` set).
+pub async fn to_api_version(
+    info: &ResourceInfo,
+    objs: Vec<Value>,
+    to: &str,
+) -> ApiResult<Vec<Value>> {
+    let mut objs = convert(info, objs, to).await.map_err(|e| match e {
+        ConversionError::Invalid(m) => ApiError::internal(m),
+        ConversionError::Failed(m) => ApiError::conversion_failed(m),
+    })?;
+    for obj in &mut objs {
+        obj["apiVersion"] = json!(to);
+        obj["kind"] = json!(info.kind);
+    }
+    Ok(objs)
+}
+
 /// Convert the objects not yet at `to` (an object without apiVersion counts as stored at the
 /// storage version), keeping their order.
 async fn convert(

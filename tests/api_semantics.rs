@@ -1151,6 +1151,74 @@ async fn fields_are_tracked_at_the_version_of_the_request() {
     );
 }
 
+/// A manager's fields are compared at the version it wrote at: an applier of
+/// `autoscaling/v2` metrics changes what an `autoscaling/v1` applier sees as
+/// `spec.targetCPUUtilizationPercentage`, a conflict with it (kube converts both objects to each
+/// manager's version); forced, the field leaves the v1 manager.
+#[tokio::test]
+async fn conflicts_are_found_at_each_managers_version() {
+    let h = server().await;
+    let v1 = "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers/api";
+    let v2 = "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/api";
+    let r = patch(
+        &h,
+        &format!("{v1}?fieldManager=old-tool"),
+        "application/apply-patch+yaml",
+        &json!({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler",
+                "metadata": {"name": "api"},
+                "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"},
+                         "maxReplicas": 4, "targetCPUUtilizationPercentage": 50}})
+        .to_string(),
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.json());
+    let metrics = json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "api"},
+        "spec": {"metrics": [{"type": "Resource", "resource": {"name": "cpu",
+                  "target": {"type": "Utilization", "averageUtilization": 70}}}]}})
+    .to_string();
+    let r = patch(
+        &h,
+        &format!("{v2}?fieldManager=new-tool"),
+        "application/apply-patch+yaml",
+        &metrics,
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 409, "{}", r.json());
+    let message = r.json()["message"].as_str().unwrap().to_string();
+    assert!(
+        message.contains(r#"conflict with "old-tool": .spec.targetCPUUtilizationPercentage"#),
+        "{message}"
+    );
+    let r = patch(
+        &h,
+        &format!("{v2}?fieldManager=new-tool&force=true"),
+        "application/apply-patch+yaml",
+        &metrics,
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.json());
+    let entries = r.json()["metadata"]["managedFields"].clone();
+    let old = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["manager"] == "old-tool")
+        .unwrap_or_else(|| panic!("{entries}"))
+        .clone();
+    assert_eq!(old["apiVersion"], "autoscaling/v1");
+    assert!(
+        old["fieldsV1"]["f:spec"]
+            .get("f:targetCPUUtilizationPercentage")
+            .is_none(),
+        "{entries}"
+    );
+    assert!(
+        old["fieldsV1"]["f:spec"].get("f:maxReplicas").is_some(),
+        "{entries}"
+    );
+}
+
 /// Explicit nulls are dropped from the object as it is stored: an `events.k8s.io/v1` Event is
 /// stored as a core Event, whose fields are not the ones it was sent with.
 #[tokio::test]

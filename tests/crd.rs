@@ -576,3 +576,49 @@ async fn appliers_share_a_custom_resources_associative_list() {
         json!([{"name": "b", "to": "svc-b"}])
     );
 }
+
+/// Managers are compared at the version they wrote at: `spec.weights` is a granular map in v1
+/// and an atomic one in v2, so an applier of v2 replacing it changes a key a v1 applier owns — a
+/// conflict at v1 that v2's schema alone would not show.
+#[tokio::test]
+async fn custom_resource_managers_are_compared_at_their_own_version() {
+    let h = server().await;
+    let schema = |atomic: bool| {
+        let mut weights = json!({"type": "object", "additionalProperties": {"type": "integer"}});
+        if atomic {
+            weights["x-kubernetes-map-type"] = json!("atomic");
+        }
+        json!({"openAPIV3Schema": {"type": "object", "properties": {
+            "spec": {"type": "object", "properties": {"weights": weights}}}}})
+    };
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "splits.example.com"},
+        "spec": {
+            "group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "splits", "singular": "split", "kind": "Split"},
+            "versions": [
+                {"name": "v1", "served": true, "storage": true, "schema": schema(false)},
+                {"name": "v2", "served": true, "storage": false, "schema": schema(true)}]
+        }
+    });
+    assert_eq!(post_json(&h, CRDS, &crd).await.status.as_u16(), 201);
+    let apply = |version: &str, manager: &str, weights: Value| {
+        let body = json!({"apiVersion": format!("example.com/{version}"), "kind": "Split",
+                          "metadata": {"name": "s"}, "spec": {"weights": weights}})
+        .to_string();
+        let url = format!(
+            "/apis/example.com/{version}/namespaces/default/splits/s?fieldManager={manager}"
+        );
+        let h = &h;
+        async move { patch(h, &url, "application/apply-patch+yaml", &body).await }
+    };
+    let r = apply("v1", "old", json!({"a": 1})).await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.json());
+    let r = apply("v2", "new", json!({"a": 2, "b": 1})).await;
+    let s = r.status_failure(409, "Conflict");
+    assert_eq!(
+        s["message"],
+        "Apply failed with 1 conflict: conflict with \"old\": .spec.weights.a"
+    );
+}

@@ -131,8 +131,45 @@ pub fn manager_name(field_manager: Option<&str>, user_agent: &str) -> String {
     }
 }
 
-/// Set `new`'s `managedFields` for a write by `manager` over `live` (None for a create), at
-/// `now` (RFC 3339, seconds): an `Update`, or an `Apply` of `applied` (with its `force`): the
+/// What a write changed, as the managers that wrote at another apiVersion see it: the
+/// comparison of the live and new objects converted to that version (see `store.rs`).
+pub type OtherVersions = std::collections::HashMap<String, fieldpath::Comparison>;
+
+/// One write, as [`track`] records it.
+pub struct Write<'a> {
+    /// Who writes ([`manager_name`]).
+    pub manager: &'a str,
+    /// The subresource written ("" for the resource itself).
+    pub subresource: &'a str,
+    /// RFC 3339, seconds.
+    pub now: &'a str,
+    /// An apply: the configuration applied, and whether forced.
+    pub applied: Option<(&'a Value, bool)>,
+    /// The change at the other versions managers wrote at.
+    pub others: &'a OtherVersions,
+}
+
+/// The apiVersions, other than `version`, at which the entries of `live` (or those the client
+/// sets on `new`) were written.
+pub fn other_versions(live: Option<&Value>, new: &Value, version: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for obj in [live, Some(new)].into_iter().flatten() {
+        let Some(entries) = obj["metadata"]["managedFields"].as_array() else {
+            continue;
+        };
+        for e in entries {
+            if let Some(v) = e.get("apiVersion").and_then(Value::as_str) {
+                if v != version && !v.is_empty() && !out.iter().any(|o| o == v) {
+                    out.push(v.to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Set `new`'s `managedFields` for a write `w` over `live` (None for a create): an `Update`,
+/// or an `Apply` of `w.applied` (with its `force`): the
 /// applier owns exactly the fields it applies; fields it applied before and applies no more,
 /// that nobody else owns, are removed from `new`; a change to a field another manager owns is
 /// a 409 conflict unless forced, and forced it leaves that manager.
@@ -140,11 +177,9 @@ pub fn track(
     info: &ResourceInfo,
     live: Option<&Value>,
     new: &mut Value,
-    manager: &str,
-    subresource: &str,
-    now: &str,
-    applied: Option<(&Value, bool)>,
+    w: &Write<'_>,
 ) -> ApiResult<()> {
+    let (manager, subresource, now, applied) = (w.manager, w.subresource, w.now, w.applied);
     let given = new["metadata"].get("managedFields");
     // `[{}]`: the client strips managedFields (kube's documented reset).
     if given
@@ -222,11 +257,27 @@ pub fn track(
     let c = fieldpath::compare(live.unwrap_or(&empty), new, schema);
     let changed = reset(&c.modified.union(&c.added));
     let removed = reset(&c.removed);
+    // Every other manager sees the change at the version it wrote at (structured-merge-diff
+    // converts both objects there).
+    let at_versions: std::collections::HashMap<&str, (Set, Set)> = w
+        .others
+        .iter()
+        .map(|(v, c)| {
+            let sets = (reset(&c.modified.union(&c.added)), reset(&c.removed));
+            (v.as_str(), sets)
+        })
+        .collect();
+    let seen = |e: &Entry| -> (&Set, &Set) {
+        match at_versions.get(e.api_version.as_str()) {
+            Some((ch, rm)) => (ch, rm),
+            None => (&changed, &removed),
+        }
+    };
     if let Some((_, false)) = applied {
         let conflicts: Vec<(&Entry, Set)> = entries
             .iter()
             .filter(|e| !e.same_owner(&me))
-            .map(|e| (e, e.fields.intersection(&changed)))
+            .map(|e| (e, e.fields.intersection(seen(e).0)))
             .filter(|(_, c)| !c.is_empty())
             .collect();
         if !conflicts.is_empty() {
@@ -234,7 +285,8 @@ pub fn track(
         }
     }
     for e in entries.iter_mut().filter(|e| !e.same_owner(&me)) {
-        e.fields = e.fields.difference(&changed).difference(&removed);
+        let (ch, rm) = seen(e);
+        e.fields = e.fields.difference(ch).difference(rm);
     }
     let mut mine = match mine_before {
         Some(i) => entries.remove(i),
@@ -380,7 +432,14 @@ mod tests {
         for (resource, obj, want) in cases {
             let info = snap.get("", "v1", resource).unwrap();
             let mut obj = obj;
-            track(&info, None, &mut obj, "m", "", "2026-01-01T00:00:00Z", None).unwrap();
+            let w = Write {
+                manager: "m",
+                subresource: "",
+                now: "2026-01-01T00:00:00Z",
+                applied: None,
+                others: &OtherVersions::new(),
+            };
+            track(&info, None, &mut obj, &w).unwrap();
             let got = &obj["metadata"]["managedFields"][0];
             assert_eq!(got["manager"], "m");
             assert_eq!(got["operation"], "Update");

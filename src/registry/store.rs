@@ -24,6 +24,7 @@ use crate::admission::{Attributes, Operation};
 use crate::api::ApiState;
 use crate::authn::UserInfo;
 use crate::objects::{self, from_stored, name_of, namespace_of, to_storage_version, to_stored};
+use crate::registry::managed::Write;
 use crate::registry::ResourceInfo;
 use crate::status::{self, ApiError, ApiResult, GroupResource};
 
@@ -488,33 +489,84 @@ fn drop_go_nulls(info: &ResourceInfo, obj: &mut Value) {
 /// through a version other than its storage version (`autoscaling/v1`, `events.k8s.io/v1`) is
 /// compared there, and brought back to the storage version after.
 async fn track_managed_fields(
-    info: &ResourceInfo,
+    scope: &Scope,
     live: Option<&Value>,
     new: &mut Value,
     manager: &str,
-    subresource: &str,
-    now: &str,
     applied: Option<(&Value, bool)>,
 ) -> ApiResult<()> {
+    let info = &scope.info;
+    let now = objects::timestamp(scope.state.clock.now());
+    let sub = scope.subresource.as_str();
     if info.strategy.is_custom() || info.api_version() == info.storage_api_version {
-        return super::managed::track(info, live, new, manager, subresource, now, applied);
+        let others = compare_at_other_versions(scope, live, new).await?;
+        let w = Write {
+            manager,
+            subresource: sub,
+            now: &now,
+            applied,
+            others: &others,
+        };
+        return super::managed::track(info, live, new, &w);
     }
     let mut served = objects::to_version(info, std::mem::take(new)).await?;
     let live = match live {
         Some(l) => Some(objects::to_version(info, l.clone()).await?),
         None => None,
     };
-    super::managed::track(
-        info,
-        live.as_ref(),
-        &mut served,
+    let others = compare_at_other_versions(scope, live.as_ref(), &served).await?;
+    let w = Write {
         manager,
-        subresource,
-        now,
+        subresource: sub,
+        now: &now,
         applied,
-    )?;
+        others: &others,
+    };
+    super::managed::track(info, live.as_ref(), &mut served, &w)?;
     *new = objects::to_storage_version(info, served).await?;
     Ok(())
+}
+
+/// The change from `live` to `new` (both at the request's version) as seen at each other
+/// apiVersion a manager of the object wrote at: both converted there and compared under that
+/// version's schema, as structured-merge-diff does. (A version no longer served is left out:
+/// its managers see the change as the request's version does.)
+async fn compare_at_other_versions(
+    scope: &Scope,
+    live: Option<&Value>,
+    new: &Value,
+) -> ApiResult<super::managed::OtherVersions> {
+    let info = &scope.info;
+    let mut out = super::managed::OtherVersions::new();
+    let Some(live) = live else {
+        return Ok(out);
+    };
+    let versions = super::managed::other_versions(Some(live), new, &info.api_version());
+    if versions.is_empty() {
+        return Ok(out);
+    }
+    let snapshot = scope.state.registry.snapshot();
+    for v in versions {
+        let (group, version) = v.split_once('/').unwrap_or(("", v.as_str()));
+        // A version not served (any more) is compared as the request's version is.
+        let Some(there) = snapshot
+            .get(group, version, &info.resource)
+            .filter(|i| i.kind == info.kind)
+        else {
+            continue;
+        };
+        let both = objects::to_api_version(info, vec![live.clone(), new.clone()], &v).await?;
+        let c = match there.schema() {
+            Some(s) => kubox_apimachinery::fieldpath::compare(&both[0], &both[1], s),
+            None => kubox_apimachinery::fieldpath::compare(
+                &both[0],
+                &both[1],
+                &kubox_apimachinery::fieldpath::Untyped,
+            ),
+        };
+        out.insert(v, c);
+    }
+    Ok(out)
 }
 
 /// Create an object (POST, a PUT or apply that creates, controllers). Returns the object written
@@ -554,12 +606,10 @@ pub async fn create(scope: &Scope, mut obj: Value, opts: &CreateOptions) -> ApiR
     }
     info.strategy.default(&mut obj);
     track_managed_fields(
-        info,
+        scope,
         None,
         &mut obj,
         &scope.manager(&opts.field_manager),
-        &scope.subresource,
-        &objects::timestamp(scope.state.clock.now()),
         opts.applied.as_ref().map(|a| (a, true)),
     )
     .await?;
@@ -791,12 +841,10 @@ pub async fn update(
     drop_go_nulls(info, &mut new);
     info.strategy.default(&mut new);
     track_managed_fields(
-        info,
+        scope,
         Some(&old),
         &mut new,
         &scope.manager(&opts.field_manager),
-        &scope.subresource,
-        &objects::timestamp(scope.state.clock.now()),
         opts.applied.as_ref().map(|a| (a, opts.force)),
     )
     .await?;
