@@ -795,6 +795,51 @@ mod tests {
         );
     }
 
+    /// A `null` is a present, empty container to compare with (structured-merge-diff's
+    /// reading): null → items records the items, not the list or map itself; a map or list
+    /// that was absent is added itself; null → `{}` and `[]` → null are changed leaves.
+    #[test]
+    fn null_is_a_present_empty_container() {
+        let spec = |containers: Value, labels: Value| json!({"spec": {"containers": containers}, "metadata": {"labels": labels}});
+        let c = compare(
+            &spec(json!(null), json!(null)),
+            &spec(json!([{"name": "a"}]), json!({"x": "1"})),
+            &Deployment,
+        );
+        assert_eq!(
+            c.added.to_json(),
+            r#"{"f:metadata":{"f:labels":{"f:x":{}}},"f:spec":{"f:containers":{"k:{\"name\":\"a\"}":{".":{},"f:name":{}}}}}"#
+        );
+        assert!(c.modified.is_empty() && c.removed.is_empty());
+        let c = compare(
+            &json!({"spec": {}}),
+            &spec(json!([{"name": "a"}]), json!({"x": "1"})),
+            &Deployment,
+        );
+        assert_eq!(
+            c.added.to_json(),
+            r#"{"f:metadata":{".":{},"f:labels":{".":{},"f:x":{}}},"f:spec":{"f:containers":{".":{},"k:{\"name\":\"a\"}":{".":{},"f:name":{}}}}}"#
+        );
+        let c = compare(
+            &spec(json!(null), json!([])),
+            &spec(json!([]), json!(null)),
+            &Deployment,
+        );
+        assert_eq!(
+            c.modified.to_json(),
+            r#"{"f:metadata":{"f:labels":{}},"f:spec":{"f:containers":{}}}"#
+        );
+        let c = compare(
+            &spec(json!([{"name": "a"}]), json!({"x": "1"})),
+            &spec(json!(null), json!(null)),
+            &Deployment,
+        );
+        assert_eq!(
+            c.removed.to_json(),
+            r#"{"f:metadata":{"f:labels":{"f:x":{}}},"f:spec":{"f:containers":{"k:{\"name\":\"a\"}":{".":{},"f:name":{}}}}}"#
+        );
+    }
+
     #[test]
     fn list_items_are_named_by_key_value_or_index() {
         let d = json!({"metadata": {"finalizers": ["b", "a"]},
@@ -971,9 +1016,13 @@ fn is_list(v: Option<&Value>) -> bool {
     v.is_some_and(Value::is_array)
 }
 
-/// Are the present sides all of the kind (a map and a string compare as leaves)?
+/// Are the present sides all of the kind (a map and a string compare as leaves)? A `null` on
+/// one side is an empty one of the other's kind, as structured-merge-diff reads it: the items
+/// below are compared, and the container itself, present on both sides, is neither added nor
+/// removed.
 fn both_or_one(l: Option<&Value>, r: Option<&Value>, kind: fn(Option<&Value>) -> bool) -> bool {
-    (l.is_none() || kind(l)) && (r.is_none() || kind(r))
+    let fits = |v: Option<&Value>| v.is_none_or(Value::is_null) || kind(v);
+    fits(l) && fits(r) && (kind(l) || kind(r))
 }
 
 /// The path element naming a list item (missing key fields take their schema defaults).

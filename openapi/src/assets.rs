@@ -64,6 +64,7 @@ const STRUCTURAL_KEYS: &[&str] = &[
     "x-kubernetes-embedded-resource",
     "x-kubernetes-list-type",
     "x-kubernetes-list-map-keys",
+    "default",
 ];
 
 /// The structural asset of a full one: every schema reduced to [`STRUCTURAL_KEYS`].
@@ -100,6 +101,72 @@ pub fn structural_only(full: &Value) -> Value {
         .map(|d| d.iter().map(|(n, s)| (n.clone(), schema(s))).collect())
         .unwrap_or_default();
     json!({"kubernetes": full["kubernetes"], "kinds": full["kinds"], "definitions": defs})
+}
+
+/// Mark `default: {}` on the properties that hold a struct by value (`fields`: definition and
+/// JSON field of every Go field of a named type that is neither a pointer, a slice nor a map),
+/// as kube's OpenAPI marks them: such a field is present, as `{}`, in the Go zero value of its
+/// parent. A named type is a struct when its schema is an object with properties (types that
+/// encode as strings or numbers, such as `Time` and `Quantity`, and maps are not).
+pub fn annotate_value_structs(defs: &mut Map<String, Value>, fields: &[(String, String)]) {
+    let is_struct = |defs: &Map<String, Value>, s: &Value| -> bool {
+        let target = s
+            .get("$ref")
+            .or_else(|| {
+                s.get("allOf")
+                    .and_then(|a| a.get(0))
+                    .and_then(|x| x.get("$ref"))
+            })
+            .and_then(Value::as_str)
+            .and_then(|r| r.rsplit('/').next())
+            .and_then(|n| defs.get(n));
+        target.is_some_and(|d| {
+            d.get("properties")
+                .and_then(Value::as_object)
+                .is_some_and(|p| !p.is_empty())
+                && d.get("type")
+                    .and_then(Value::as_str)
+                    .is_none_or(|t| t == "object")
+        })
+    };
+    let mut marked = Vec::new();
+    for (def, field) in fields {
+        if let Some(prop) = defs.get(def).and_then(|d| d["properties"].get(field)) {
+            if is_struct(defs, prop) {
+                marked.push((def.clone(), field.clone()));
+            }
+        }
+    }
+    for (def, field) in marked {
+        if let Some(prop) = defs
+            .get_mut(&def)
+            .and_then(|d| d.get_mut("properties"))
+            .and_then(|p| p.get_mut(&field))
+            .and_then(Value::as_object_mut)
+        {
+            prop.insert("default".to_string(), json!({}));
+        }
+    }
+}
+
+/// The structural asset's marker of a field that is `null` in its parent's Go zero value (a
+/// pointer, slice or map without `omitempty`, such as a PodSpec's `containers`): not part of
+/// kube's OpenAPI, so kept out of the published definitions.
+pub const NULL_IN_ZERO_VALUE: &str = "x-kubox-null-in-zero-value";
+
+/// Mark [`NULL_IN_ZERO_VALUE`] on the given (definition, JSON field) properties of a structural
+/// asset.
+pub fn annotate_null_in_zero_value(structural: &mut Value, fields: &[(String, String)]) {
+    for (def, field) in fields {
+        if let Some(prop) = structural["definitions"]
+            .get_mut(def)
+            .and_then(|d| d.get_mut("properties"))
+            .and_then(|p| p.get_mut(field))
+            .and_then(Value::as_object_mut)
+        {
+            prop.insert(NULL_IN_ZERO_VALUE.to_string(), json!(true));
+        }
+    }
 }
 
 /// Lists whose `x-kubernetes-list-map-keys` are more than the patch merge key, and lists that
@@ -252,11 +319,27 @@ mod tests {
 
     #[test]
     fn structural_asset_matches_the_full_one() {
-        let structural = unpack(include_bytes!("../assets/structural.json.z")).unwrap();
+        let mut structural = unpack(include_bytes!("../assets/structural.json.z")).unwrap();
+        // The zero-value markers are the structural asset's own (from the Go sources).
+        let mut marked = 0;
+        for def in structural["definitions"]
+            .as_object_mut()
+            .unwrap()
+            .values_mut()
+        {
+            if let Some(props) = def.get_mut("properties").and_then(Value::as_object_mut) {
+                for p in props.values_mut() {
+                    if let Some(p) = p.as_object_mut() {
+                        marked += usize::from(p.remove(NULL_IN_ZERO_VALUE).is_some());
+                    }
+                }
+            }
+        }
+        assert!(marked > 0, "no {NULL_IN_ZERO_VALUE} markers");
         assert_eq!(
             structural,
             structural_only(&full()),
-            "assets are stale: run `cargo run -p kubox-openapi --features generate --bin generate-schemas`"
+            "assets are stale: run `KUBE_GO_SOURCES=… cargo run -p kubox-openapi --features generate --bin generate-schemas`"
         );
     }
 

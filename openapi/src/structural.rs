@@ -88,6 +88,12 @@ pub(crate) struct Node {
     pub list_set: bool,
     /// `x-kubernetes-map-type: atomic`.
     pub map_atomic: bool,
+    /// Properties whose schema says `default: {}`: in a built-in type, the fields that hold a
+    /// struct by value, present in the Go zero value (sorted).
+    pub zero_fields: Vec<Box<str>>,
+    /// Properties `null` in a built-in type's Go zero value (pointers, slices and maps without
+    /// `omitempty`; [`crate::assets::NULL_IN_ZERO_VALUE`]), sorted.
+    pub null_fields: Vec<Box<str>>,
 }
 
 impl Node {
@@ -248,6 +254,32 @@ impl Structural {
             .iter()
             .map(|(k, _)| k.as_ref())
             .collect()
+    }
+
+    /// The zero value of a built-in type as its Go struct encodes it, for the containers it
+    /// holds: every field holding a struct by value (`default: {}` in the schema) present, as
+    /// that struct's zero value, and pointers, slices and maps without `omitempty` as `null`
+    /// (scalars are left out). `{"metadata": {}, "spec": {"selector": null, "strategy": {},
+    /// "template": {"metadata": {}, "spec": {"containers": null}}}, "status": {}}` for a
+    /// Deployment.
+    pub fn zero_value(&self) -> Value {
+        fn walk(arena: &Arena, id: NodeId, depth: usize) -> Value {
+            let n = arena.node(id);
+            let mut out = serde_json::Map::new();
+            // Go structs cannot hold themselves by value; the bound only guards odd schemas.
+            if depth < 32 {
+                for name in &n.null_fields {
+                    out.insert(name.to_string(), Value::Null);
+                }
+                for name in &n.zero_fields {
+                    if let Some(child) = n.property(name) {
+                        out.insert(name.to_string(), walk(arena, child, depth + 1));
+                    }
+                }
+            }
+            Value::Object(out)
+        }
+        walk(&self.arena, self.root, 0)
     }
 
     /// Is this `x-kubernetes-preserve-unknown-fields` (or otherwise opaque)?
@@ -477,6 +509,26 @@ impl<'a> Builder<'a> {
                 .collect();
             list.sort_by(|a, b| a.0.cmp(&b.0));
             n.properties = list;
+            n.zero_fields = props
+                .iter()
+                .filter(|(_, v)| {
+                    v.get("default")
+                        .and_then(Value::as_object)
+                        .is_some_and(|d| d.is_empty())
+                })
+                .map(|(k, _)| Box::from(k.as_str()))
+                .collect();
+            n.zero_fields.sort();
+            n.null_fields = props
+                .iter()
+                .filter(|(_, v)| {
+                    v.get(crate::assets::NULL_IN_ZERO_VALUE)
+                        .and_then(Value::as_bool)
+                        == Some(true)
+                })
+                .map(|(k, _)| Box::from(k.as_str()))
+                .collect();
+            n.null_fields.sort();
         }
         n.items = match s.get("items") {
             Some(i @ Value::Object(_)) => Some(self.node(i)),

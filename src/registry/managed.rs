@@ -197,17 +197,13 @@ pub fn track(
     let mut entries = user_set.or(live_entries).unwrap_or_default();
 
     let structural = info.schema();
-    // A create compares with the kind's zero value: a built-in's top-level structs (spec,
-    // status) exist in it, as a Go zero value has them, so they are not "added" themselves.
-    let mut empty = json!({"metadata": {}});
-    if let Some(s) = structural.filter(|_| !info.strategy.is_custom()) {
-        let declared = s.property_names();
-        for top in ["spec", "status"] {
-            if declared.contains(&top) {
-                empty[top] = json!({});
-            }
-        }
-    }
+    // A create compares with the kind's zero value: the structs a built-in type holds by value
+    // (metadata, spec, a Deployment's template and strategy…) exist in it, as in the Go zero
+    // value kube compares with, so they are not "added" themselves; a custom resource's is `{}`.
+    let empty = match structural.filter(|_| !info.strategy.is_custom()) {
+        Some(s) => s.zero_value(),
+        None => json!({}),
+    };
     let schema: &dyn Schema = match structural {
         Some(s) => s,
         None => &Untyped,
@@ -445,6 +441,48 @@ mod tests {
             assert_eq!(got["operation"], "Update");
             assert_eq!(got["fieldsV1"], want, "{resource}");
         }
+    }
+
+    /// A create compares with the Go zero value: the structs a Deployment holds by value
+    /// (spec, strategy, template, the template's metadata and spec) are in it, so only what is
+    /// new below them is recorded — no `.` for them, as kube records the same create — while
+    /// the maps and list items the create adds, and structs inside a new list item, have theirs.
+    #[test]
+    fn a_create_is_compared_with_the_go_zero_value() {
+        let snap = crate::registry::Registry::builtin().snapshot();
+        let info = snap.get("apps", "v1", "deployments").unwrap();
+        let mut obj = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "labels": {"app": "web"}},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                     "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}},
+                     "template": {"metadata": {"labels": {"app": "web"}},
+                                  "spec": {"containers": [{"name": "c", "image": "nginx",
+                                           "resources": {"limits": {"cpu": "1"}}}]}}}});
+        let w = Write {
+            manager: "kubectl-create",
+            subresource: "",
+            now: "2026-01-01T00:00:00Z",
+            applied: None,
+            others: &OtherVersions::new(),
+        };
+        track(&info, None, &mut obj, &w).unwrap();
+        assert_eq!(
+            obj["metadata"]["managedFields"][0]["fieldsV1"],
+            json!({
+                "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+                "f:spec": {
+                    "f:replicas": {},
+                    "f:selector": {},
+                    "f:strategy": {"f:rollingUpdate": {".": {}, "f:maxSurge": {}}, "f:type": {}},
+                    "f:template": {
+                        "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+                        "f:spec": {"f:containers": {"k:{\"name\":\"c\"}": {
+                            ".": {}, "f:image": {}, "f:name": {},
+                            "f:resources": {".": {}, "f:limits": {".": {}, "f:cpu": {}}}}}}
+                    }
+                }
+            })
+        );
     }
 
     #[test]

@@ -4,10 +4,14 @@
 //! strategic-merge-patch table added.
 //!
 //! Run after bumping k8s-openapi, adding a kind or changing
-//! `kubox-apimachinery`'s patch table (a test fails until then):
+//! `kubox-apimachinery`'s patch table (a test fails until then), with `KUBE_GO_SOURCES` naming a
+//! directory that holds the Go sources of the same Kubernetes release's types, one folder per
+//! repository (`api`, `apimachinery`, `apiextensions-apiserver`, `kube-aggregator`, e.g. each
+//! repository's `v0.35.0` tag): they tell which fields hold a struct by value, not through a
+//! pointer (k8s-openapi does not carry it), which kube's OpenAPI marks `default: {}`.
 //!
 //! ```text
-//! cargo run -p kubox-openapi --features generate --bin generate-schemas
+//! KUBE_GO_SOURCES=/path/to/sources cargo run -p kubox-openapi --features generate --bin generate-schemas
 //! ```
 //!
 //! Definitions are keyed by their OpenAPI names (`io.k8s.api.apps.v1.Deployment`) with
@@ -160,12 +164,27 @@ fn main() {
         })
         .collect();
     kubox_openapi::assets::annotate_patch_strategies(&mut definitions, &kind_list);
+    let sources = std::env::var_os("KUBE_GO_SOURCES")
+        .expect("KUBE_GO_SOURCES: a directory holding the Go sources of the Kubernetes 1.35 types");
+    let fields = go_fields(std::path::Path::new(&sources), &definitions);
+    let by_value: Vec<(String, String)> = fields
+        .iter()
+        .filter(|f| f.by_value)
+        .map(|f| (f.definition.clone(), f.json.clone()))
+        .collect();
+    kubox_openapi::assets::annotate_value_structs(&mut definitions, &by_value);
+    let null_in_zero: Vec<(String, String)> = fields
+        .iter()
+        .filter(|f| f.null_in_zero)
+        .map(|f| (f.definition.clone(), f.json.clone()))
+        .collect();
     let doc = json!({
         "kubernetes": "1.35",
         "kinds": kinds,
         "definitions": definitions,
     });
-    let structural = kubox_openapi::assets::structural_only(&doc);
+    let mut structural = kubox_openapi::assets::structural_only(&doc);
+    kubox_openapi::assets::annotate_null_in_zero_value(&mut structural, &null_in_zero);
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
     for (file, d) in [
         ("kubernetes.json.z", &doc),
@@ -184,4 +203,88 @@ fn main() {
         kinds.len(),
         doc["definitions"].as_object().map_or(0, |d| d.len()),
     );
+}
+
+/// How the Go zero value of a definition holds one of its fields.
+struct GoField {
+    definition: String,
+    json: String,
+    /// A named type held by value (not through a pointer, slice or map).
+    by_value: bool,
+    /// A pointer, slice or map without `omitempty`: `null` in the zero value.
+    null_in_zero: bool,
+}
+
+/// The fields of the definitions as their Go sources declare them: `Name Type `json:"name..."``
+/// (or an embedded `pkg.Type `json:"name"``), read from the Go sources of each definition's
+/// package (`io.k8s.api.apps.v1.X` → `api/apps/v1/*.go`, `io.k8s.apimachinery.pkg.apis.meta.v1.X`
+/// → `apimachinery/pkg/apis/meta/v1/*.go`). Which named types are structs is for the schema to
+/// say ([`kubox_openapi::assets::annotate_value_structs`]).
+fn go_fields(root: &std::path::Path, definitions: &serde_json::Map<String, Value>) -> Vec<GoField> {
+    let field_re = regex::Regex::new(
+        r#"^\s+(?:[A-Z]\w*\s+)?(\*|\[\]|map\[[^\]]*\])?([A-Za-z_][\w.\[\]*]*)\s+`[^`]*json:"([^",]+)((?:,[a-z]+)*)""#,
+    )
+    .expect("field pattern");
+    let type_re = regex::Regex::new(r"^type\s+(\w+)\s+struct\s*\{").expect("type pattern");
+    let mut by_package: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for name in definitions.keys() {
+        if let Some((package, ty)) = name.rsplit_once('.') {
+            by_package
+                .entry(package.to_string())
+                .or_default()
+                .push(ty.to_string());
+        }
+    }
+    let mut out = Vec::new();
+    for (package, types) in by_package {
+        let Some(rest) = package.strip_prefix("io.k8s.") else {
+            continue;
+        };
+        let Some((repo, path)) = rest.split_once('.') else {
+            continue;
+        };
+        let dir = root.join(repo).join(path.replace('.', "/"));
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            panic!("no Go sources for {package} in {}", dir.display());
+        };
+        let mut files: Vec<_> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.extension().is_some_and(|x| x == "go")
+                    && !p.to_string_lossy().ends_with("_test.go")
+            })
+            .collect();
+        files.sort();
+        for file in files {
+            let text = std::fs::read_to_string(&file).expect("read Go source");
+            let mut current: Option<String> = None;
+            for line in text.lines() {
+                if let Some(c) = type_re.captures(line) {
+                    current = Some(c[1].to_string()).filter(|t| types.contains(t));
+                    continue;
+                }
+                if line.starts_with('}') {
+                    current = None;
+                    continue;
+                }
+                let Some(ty) = &current else { continue };
+                let Some(c) = field_re.captures(line) else {
+                    continue;
+                };
+                if &c[3] == "-" {
+                    continue;
+                }
+                let indirect = c.get(1).is_some();
+                let omitempty = c[4].split(',').any(|o| o == "omitempty" || o == "omitzero");
+                out.push(GoField {
+                    definition: format!("{package}.{ty}"),
+                    json: c[3].to_string(),
+                    by_value: !indirect,
+                    null_in_zero: indirect && !omitempty,
+                });
+            }
+        }
+    }
+    out
 }
