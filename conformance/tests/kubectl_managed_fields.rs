@@ -204,6 +204,44 @@ fn managed_fields(k: &Kubectl, ns: &str) {
         .success()
         .json();
     assert!(plain["metadata"].get("managedFields").is_none(), "{plain}");
+    // A create is compared with the Go zero value: the structs a Deployment holds by value
+    // (strategy, template and its metadata and spec) and the containers list (null in it) get
+    // no "." of their own; what the create added below them has theirs.
+    k.run(&["create", "deployment", "web", "-n", ns, "--image", "nginx"])
+        .success();
+    let web = k
+        .run(&[
+            "get",
+            "-n",
+            ns,
+            "deployment",
+            "web",
+            "-o",
+            "json",
+            "--show-managed-fields",
+        ])
+        .success()
+        .json();
+    let fields = &entry(&web, "kubectl-create")["fieldsV1"];
+    let spec = &fields["f:spec"];
+    assert_eq!(spec["f:selector"], json!({}), "{fields}");
+    assert_eq!(fields["f:metadata"]["f:labels"]["."], json!({}), "{fields}");
+    for (what, set) in [
+        ("spec", spec),
+        ("strategy", &spec["f:strategy"]),
+        ("template", &spec["f:template"]),
+        ("template metadata", &spec["f:template"]["f:metadata"]),
+        ("template spec", &spec["f:template"]["f:spec"]),
+        ("containers", &spec["f:template"]["f:spec"]["f:containers"]),
+    ] {
+        assert!(
+            set.is_object() && set.get(".").is_none(),
+            "{what}: {fields}"
+        );
+    }
+    let container = &spec["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"nginx\"}"];
+    assert_eq!(container["."], json!({}), "{fields}");
+    assert_eq!(container["f:image"], json!({}), "{fields}");
 }
 
 fn run(version: &str) {
