@@ -222,6 +222,8 @@ struct Activity {
     /// The client speaks HTTP/2: its control frames (pings, window updates) arrive while it is
     /// idle, so only the idle bound applies (a stream's headers are one frame).
     h2: AtomicBool,
+    /// A request ended since the last read: the next bytes begin a request line.
+    next_line: AtomicBool,
     watch: Mutex<Watch>,
 }
 
@@ -278,14 +280,61 @@ impl Drop for InProgress {
         w.idle_since = Instant::now();
         w.read_when_idle = self.0.read.load(Ordering::SeqCst);
         w.head_since = None;
+        self.0.next_line.store(true, Ordering::SeqCst);
         self.0.in_progress.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
-/// The connection's byte stream, counting what is read into [`Activity::read`].
+/// The longest request target the HTTP layer can represent (the `http` crate's URI limit).
+/// kube-apiserver takes up to 1 MiB of request line and headers; a longer HTTP/1.1 target is
+/// answered here, with a Status, since the request cannot reach the handlers.
+pub const MAX_REQUEST_TARGET: usize = 65_534;
+
+/// Where the request line of the HTTP/1.1 request being read stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Line {
+    /// In the method token.
+    Method,
+    /// In the request target, this many bytes so far.
+    Target(usize),
+    /// Past the target (or not a request line): nothing to watch until the next request.
+    Done,
+}
+
+impl Line {
+    /// Follow `bytes`; true when the target has grown past [`MAX_REQUEST_TARGET`].
+    fn follow(&mut self, bytes: &[u8]) -> bool {
+        for &b in bytes {
+            *self = match *self {
+                Line::Done => return false,
+                Line::Method if b.is_ascii_uppercase() => Line::Method,
+                Line::Method if b == b' ' => Line::Target(0),
+                Line::Method => Line::Done,
+                Line::Target(_) if matches!(b, b' ' | b'\r' | b'\n') => Line::Done,
+                Line::Target(n) if n + 1 > MAX_REQUEST_TARGET => return true,
+                Line::Target(n) => Line::Target(n + 1),
+            };
+        }
+        false
+    }
+}
+
+/// The connection's byte stream, counting what is read into [`Activity::read`], and watching
+/// each HTTP/1.1 request line: a target too long for the HTTP layer ends hyper's reading, and
+/// the stream is handed back (`handoff`) to answer it with a Status.
 struct Metered<I> {
-    io: I,
+    /// None once handed back.
+    io: Option<I>,
     activity: Arc<Activity>,
+    line: Line,
+    handoff: Option<tokio::sync::oneshot::Sender<I>>,
+}
+
+fn handed_back() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        "request target too long for the HTTP layer",
+    )
 }
 
 impl<I: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Metered<I> {
@@ -295,11 +344,29 @@ impl<I: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Metered<I> {
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
-        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
+        let Some(io) = self.io.as_mut() else {
+            return Poll::Ready(Err(handed_back()));
+        };
+        let polled = Pin::new(io).poll_read(cx, buf);
         let n = buf.filled().len().saturating_sub(before);
         let total = self.activity.read.fetch_add(n as u64, Ordering::SeqCst);
         if total == 0 && buf.filled()[before..].starts_with(b"PRI * HTTP/2.0") {
             self.activity.h2.store(true, Ordering::SeqCst);
+        }
+        if n > 0 && !self.activity.h2.load(Ordering::SeqCst) {
+            // A request ended: the next bytes begin the next request line.
+            if self.activity.next_line.swap(false, Ordering::SeqCst) {
+                self.line = Line::Method;
+            }
+            let mut line = self.line;
+            let too_long = line.follow(&buf.filled()[before..]);
+            self.line = line;
+            if too_long {
+                if let (Some(io), Some(tx)) = (self.io.take(), self.handoff.take()) {
+                    let _ = tx.send(io);
+                }
+                return Poll::Ready(Err(handed_back()));
+            }
         }
         polled
     }
@@ -311,19 +378,28 @@ impl<I: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Metered<I> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        match self.io.as_mut() {
+            Some(io) => Pin::new(io).poll_write(cx, buf),
+            None => Poll::Ready(Err(handed_back())),
+        }
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        match self.io.as_mut() {
+            Some(io) => Pin::new(io).poll_flush(cx),
+            None => Poll::Ready(Err(handed_back())),
+        }
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
+        match self.io.as_mut() {
+            Some(io) => Pin::new(io).poll_shutdown(cx),
+            None => Poll::Ready(Err(handed_back())),
+        }
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
+        self.io.as_ref().is_some_and(|io| io.is_write_vectored())
     }
 
     fn poll_write_vectored(
@@ -331,8 +407,31 @@ impl<I: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Metered<I> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        match self.io.as_mut() {
+            Some(io) => Pin::new(io).poll_write_vectored(cx, bufs),
+            None => Poll::Ready(Err(handed_back())),
+        }
     }
+}
+
+/// Answer a request whose target is too long for the HTTP layer: 414 with a Status, then close.
+async fn answer_target_too_long<S>(mut io: S)
+where
+    S: tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::AsyncWriteExt;
+    let err = ApiError::uri_too_long(MAX_REQUEST_TARGET);
+    let body = serde_json::to_vec(&err.to_status()).unwrap_or_default();
+    let head = format!(
+        "HTTP/1.1 414 URI Too Long\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let write = async {
+        io.write_all(head.as_bytes()).await?;
+        io.write_all(&body).await?;
+        io.shutdown().await
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), write).await;
 }
 
 /// Serve HTTP/1.1 or h2 on one connection; every request carries the connection's [`Peer`].
@@ -349,15 +448,19 @@ async fn serve_connection<S>(
         in_progress: AtomicUsize::new(0),
         read: AtomicU64::new(0),
         h2: AtomicBool::new(false),
+        next_line: AtomicBool::new(false),
         watch: Mutex::new(Watch {
             idle_since: Instant::now(),
             read_when_idle: 0,
             head_since: None,
         }),
     });
+    let (handoff, mut handed_back) = tokio::sync::oneshot::channel();
     let io = TokioIo::new(Metered {
-        io: stream,
+        io: Some(stream),
         activity: activity.clone(),
+        line: Line::Method,
+        handoff: Some(handoff),
     });
     let hyper_svc = {
         let (activity, limits) = (activity.clone(), limits.clone());
@@ -405,7 +508,12 @@ async fn serve_connection<S>(
         / 4;
     loop {
         tokio::select! {
-            _ = &mut conn => return,
+            _ = &mut conn => {
+                if let Ok(io) = handed_back.try_recv() {
+                    answer_target_too_long(io).await;
+                }
+                return;
+            }
             _ = tokio::time::sleep(tick) => {
                 match activity.judge(limits.header_read_timeout, limits.idle_timeout) {
                     Verdict::Busy | Verdict::Fine => {}

@@ -324,6 +324,15 @@ impl ApiError {
         )
     }
 
+    /// 414: a request target longer than the HTTP layer can take.
+    pub fn uri_too_long(limit: usize) -> Self {
+        Self::new(
+            StatusCode::URI_TOO_LONG,
+            "",
+            format!("Request-URI Too Long: the request target is more than the {limit} bytes this server takes"),
+        )
+    }
+
     /// 503 ServiceUnavailable.
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(
