@@ -88,6 +88,21 @@ impl Quantity {
         Some(q)
     }
 
+    /// The value as an int64, when it is a whole number that fits.
+    pub fn as_i64(&self) -> Option<i64> {
+        let v = if self.exp10 >= 0 {
+            self.mantissa
+                .checked_mul(pow10(u32::try_from(self.exp10).ok()?)?)?
+        } else {
+            let d = pow10(u32::try_from(-self.exp10).ok()?)?;
+            if self.mantissa % d != 0 {
+                return None;
+            }
+            self.mantissa / d
+        };
+        i64::try_from(v).ok()
+    }
+
     /// The value as a float (approximate; for display and ratios only).
     pub fn as_f64(&self) -> f64 {
         self.mantissa as f64 * 10f64.powi(self.exp10)

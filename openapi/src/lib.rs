@@ -43,6 +43,7 @@ pub use structural::{Structural, Type};
 
 // Custom resource schemas: validation, defaulting, CEL rules (see `crd_schema`).
 mod cel;
+mod cel_lib;
 pub use cel::Expression;
 pub mod crd_schema;
 mod defaults;
