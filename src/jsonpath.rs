@@ -1,47 +1,11 @@
-//! The JSONPath Kubernetes uses in CRD printer columns, scale paths and selectable fields
-//! (`.spec.replicas`, `.status.conditions[?(@.type=="Ready")].status`), evaluated with
-//! serde_json_path (RFC 9535) after turning the Kubernetes form into a `$`-rooted query.
+//! The JSONPath Kubernetes uses in CRD printer columns (`.spec.replicas`,
+//! `.status.conditions[?(@.type=="Ready")].status`, `.metadata.annotations.example\.com/key`):
+//! kube's own dialect ([`kubox_apimachinery::jsonpath`]), and the simple dotted paths of scale
+//! subresources.
 
 use serde_json::Value;
-use serde_json_path::JsonPath;
 
-/// A parsed Kubernetes JSONPath.
-#[derive(Debug, Clone)]
-pub struct Path {
-    query: JsonPath,
-}
-
-impl Path {
-    /// Parse `.spec.x` / `{.spec.x}` / `$.spec.x`.
-    pub fn parse(raw: &str) -> Result<Path, String> {
-        let inner = raw
-            .trim()
-            .trim_start_matches('{')
-            .trim_end_matches('}')
-            .trim();
-        let rooted = if inner.starts_with('$') {
-            inner.to_string()
-        } else if inner.starts_with('.') || inner.starts_with('[') {
-            format!("${inner}")
-        } else {
-            format!("$.{inner}")
-        };
-        let query =
-            JsonPath::parse(&rooted).map_err(|e| format!("invalid JSONPath {raw:?}: {e}"))?;
-        Ok(Path { query })
-    }
-
-    /// Every value the path selects.
-    pub fn values<'a>(&self, obj: &'a Value) -> Vec<&'a Value> {
-        self.query.query(obj).all()
-    }
-
-    /// The first selected value.
-    #[cfg(test)]
-    pub fn first<'a>(&self, obj: &'a Value) -> Option<&'a Value> {
-        self.values(obj).into_iter().next()
-    }
-}
+pub use kubox_apimachinery::jsonpath::{text_of, Template as Path};
 
 /// Dotted field path (`.spec.replicas`, no filters) as its segments.
 pub fn simple_segments(path: &str) -> Vec<String> {
@@ -83,19 +47,6 @@ pub fn set_simple(obj: &mut Value, path: &str, value: Value) {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn kubernetes_paths_with_filters_select_values() {
-        let obj = json!({"status": {"conditions": [{"type": "Ready", "status": "True"}, {"type": "Other", "status": "False"}]}});
-        let p = Path::parse(".status.conditions[?(@.type==\"Ready\")].status").unwrap();
-        assert_eq!(p.first(&obj), Some(&json!("True")));
-        assert_eq!(
-            Path::parse("{.status.conditions[1].type}")
-                .unwrap()
-                .first(&obj),
-            Some(&json!("Other"))
-        );
-    }
 
     #[test]
     fn simple_paths_read_and_write() {

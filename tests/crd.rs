@@ -622,3 +622,90 @@ async fn custom_resource_managers_are_compared_at_their_own_version() {
         "Apply failed with 1 conflict: conflict with \"old\": .spec.weights.a"
     );
 }
+
+/// Printer columns as kube serves them: kube's JSONPath (an escaped dot in an annotation key, a
+/// filter, a quoted key), the first selected value, typed as the column says (an integer column
+/// of a string is empty, a string column of a list prints JSON); a column kube's JSONPath cannot
+/// parse keeps the version served with the columns before it.
+#[tokio::test]
+async fn printer_columns_use_kubes_jsonpath_and_never_keep_a_crd_from_being_served() {
+    let h = server().await;
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gadgets.example.com"},
+        "spec": {
+            "group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
+                "additionalPrinterColumns": [
+                    {"name": "Owner", "type": "string", "jsonPath": ".metadata.annotations.example\\.com/owner"},
+                    {"name": "Ready", "type": "string", "jsonPath": ".status.conditions[?(@.type==\"Ready\")].status"},
+                    {"name": "Zones", "type": "string", "jsonPath": ".spec['zones']"},
+                    {"name": "Count", "type": "integer", "jsonPath": ".spec.count"},
+                    {"name": "Broken", "type": "string", "jsonPath": ".spec[?(@.x"},
+                    {"name": "After", "type": "string", "jsonPath": ".spec.count"}]}]
+        }
+    });
+    let r = post_json(&h, CRDS, &crd).await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.json());
+    let stored = get(&h, &format!("{CRDS}/gadgets.example.com")).await.json();
+    let established = stored["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["type"] == "Established" && c["status"] == "True");
+    assert!(established, "{stored}");
+    let path = "/apis/example.com/v1/namespaces/default/gadgets";
+    let g = json!({"apiVersion": "example.com/v1", "kind": "Gadget",
+        "metadata": {"name": "g", "annotations": {"example.com/owner": "team-a"}},
+        "spec": {"zones": ["a", "b"], "count": "three"},
+        "status": {"conditions": [{"type": "Synced", "status": "False"}, {"type": "Ready", "status": "True"}]}});
+    let r = post_json(&h, path, &g).await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.json());
+    let t = send_with(
+        &h,
+        Method::GET,
+        path,
+        &[("accept", "application/json;as=Table;v=v1;g=meta.k8s.io")],
+        "",
+    )
+    .await
+    .json();
+    let cols: Vec<&str> = t["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(cols, vec!["Name", "Owner", "Ready", "Zones", "Count"]);
+    assert_eq!(
+        t["rows"][0]["cells"],
+        json!(["g", "team-a", "True", "[\"a\",\"b\"]", null])
+    );
+}
+
+/// A printer column is checked as kube checks it: type and format from its sets, a JSONPath
+/// starting with a dot.
+#[tokio::test]
+async fn invalid_printer_columns_are_refused_with_kubes_messages() {
+    let h = server().await;
+    let mut crd = widget_crd();
+    crd["spec"]["versions"][0]["additionalPrinterColumns"] = json!([
+        {"name": "A", "type": "text", "jsonPath": "spec.a"},
+        {"name": "", "type": "string", "format": "uuid", "jsonPath": ".spec.b"},
+        {"name": "C", "type": "", "jsonPath": ""}]);
+    let r = post_json(&h, CRDS, &crd).await;
+    let s = r.status_failure(422, "Invalid");
+    let message = s["message"].as_str().unwrap();
+    for part in [
+        r#"spec.versions[0].additionalPrinterColumns[0].type: Invalid value: "text": must be one of boolean,date,integer,number,string"#,
+        r#"spec.versions[0].additionalPrinterColumns[0].JSONPath: Invalid value: "spec.a": must be a simple json path starting with ."#,
+        "spec.versions[0].additionalPrinterColumns[1].name: Required value",
+        r#"spec.versions[0].additionalPrinterColumns[1].format: Invalid value: "uuid": must be one of byte,date,date-time,double,float,int32,int64,password"#,
+        "spec.versions[0].additionalPrinterColumns[2].type: Required value: must be one of boolean,date,integer,number,string",
+        "spec.versions[0].additionalPrinterColumns[2].JSONPath: Required value",
+    ] {
+        assert!(message.contains(part), "{part}\n{message}");
+    }
+}

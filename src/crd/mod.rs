@@ -146,10 +146,6 @@ pub async fn reconcile(state: &ApiState, name: &str) -> ApiResult<()> {
     let now = timestamp(state.clock.now());
     match &conflict {
         None => {
-            match build_infos(&crd, &state.webhooks) {
-                Ok(infos) => state.registry.set_custom(name, infos),
-                Err(e) => tracing::warn!(crd = %name, error = %e, "CRD not servable"),
-            }
             status["acceptedNames"] = accepted_names(&crd);
             set_condition(
                 &mut status,
@@ -159,14 +155,32 @@ pub async fn reconcile(state: &ApiState, name: &str) -> ApiResult<()> {
                 "no conflicts found",
                 &now,
             );
-            set_condition(
-                &mut status,
-                "Established",
-                "True",
-                "InitialNamesAccepted",
-                "the initial names have been accepted",
-                &now,
-            );
+            // Established means served: it turns True only once the versions are registered.
+            match build_infos(&crd, &state.webhooks) {
+                Ok(infos) => {
+                    state.registry.set_custom(name, infos);
+                    set_condition(
+                        &mut status,
+                        "Established",
+                        "True",
+                        "InitialNamesAccepted",
+                        "the initial names have been accepted",
+                        &now,
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(crd = %name, error = %e, "CRD not servable");
+                    state.registry.remove_custom(name);
+                    set_condition(
+                        &mut status,
+                        "Established",
+                        "False",
+                        "Installing",
+                        &format!("the resource cannot be served: {e}"),
+                        &now,
+                    );
+                }
+            }
         }
         Some((reason, message)) => {
             state.registry.remove_custom(name);
@@ -437,7 +451,19 @@ pub fn build_infos(
             .into_iter()
             .flatten()
         {
-            let path = crate::jsonpath::Path::parse(c["jsonPath"].as_str().unwrap_or_default())?;
+            let raw = c["jsonPath"].as_str().unwrap_or_default();
+            // A column kube's JSONPath cannot parse does not keep the version from being
+            // served: as kube-apiserver, the columns before it are printed and the rest dropped.
+            let path = match crate::jsonpath::Path::parse_path(raw) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::info!(
+                        crd = %crate::objects::name_of(crd),
+                        "the CRD has an invalid printer column {raw:?} ({e}); printing the columns before it"
+                    );
+                    break;
+                }
+            };
             columns.push(PrinterColumn {
                 name: c["name"].as_str().unwrap_or_default().to_string(),
                 type_: c["type"].as_str().unwrap_or("string").to_string(),

@@ -139,23 +139,32 @@ impl CustomResourceStrategy {
     }
 }
 
+/// A printer column's cell as kube-apiserver makes it (`cellForJSONValue`): the value when it
+/// has the column's type (an integer column truncates floats, a number column takes integers),
+/// a string column prints any value (strings bare, lists and objects as JSON), a date column
+/// shows the age of a timestamp (`<invalid>` when it is not one); otherwise null.
 fn cell(v: Option<&Value>, type_: &str, now: SystemTime) -> Value {
-    match v {
-        None | Some(Value::Null) => Value::Null,
-        Some(v) if type_ == "date" => match v
-            .as_str()
-            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-        {
-            Some(t) => {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Value::Null;
+    };
+    match (type_, v) {
+        ("integer", Value::Number(n)) => match n.as_i64() {
+            Some(i) => json!(i),
+            None => n.as_f64().map_or(Value::Null, |f| json!(f as i64)),
+        },
+        ("number", Value::Number(_)) => v.clone(),
+        ("boolean", Value::Bool(_)) => v.clone(),
+        ("string", v) => json!(crate::jsonpath::text_of(v)),
+        ("date", Value::String(s)) => match chrono::DateTime::parse_from_rfc3339(s) {
+            Ok(t) => {
                 let then: SystemTime = t.into();
                 json!(printers::human_duration(
                     now.duration_since(then).unwrap_or_default()
                 ))
             }
-            None => v.clone(),
+            Err(_) => json!("<invalid>"),
         },
-        Some(Value::Array(a)) if a.len() == 1 => a[0].clone(),
-        Some(v) => v.clone(),
+        _ => Value::Null,
     }
 }
 
@@ -255,25 +264,9 @@ impl Strategy for CustomResourceStrategy {
             cells.push(cell(obj["metadata"].get("creationTimestamp"), "date", now));
         }
         for c in &self.columns {
+            // The first value the path selects, as kube's table convertor takes it.
             let values = c.path.values(obj);
-            let v = match values.len() {
-                0 => None,
-                1 => values.first().copied(),
-                _ => None,
-            };
-            let v = if values.len() > 1 {
-                Some(json!(values
-                    .iter()
-                    .map(|v| match v {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(",")))
-            } else {
-                v.cloned()
-            };
-            cells.push(cell(v.as_ref(), &c.type_, now));
+            cells.push(cell(values.first().map(|v| v.as_ref()), &c.type_, now));
         }
         cells
     }

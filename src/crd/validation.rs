@@ -44,6 +44,48 @@ pub fn schema_ops(_crd: &Value, version: &Value) -> Option<Arc<dyn SchemaOps>> {
     Some(Arc::new(CrdSchemaOps(CustomResourceSchema::new(schema))))
 }
 
+/// kube's checks of a printer column (`ValidateCustomResourceColumnDefinition`): name and type
+/// required, type and format from kube's sets, the JSONPath a path starting with `.` (kube names
+/// that field `JSONPath` in its messages). Whether kube's JSONPath parser takes the path is not
+/// checked, as kube does not: a column it cannot parse is dropped when serving.
+fn validate_column(c: &Value, at: &str, errs: &mut Vec<FieldError>) {
+    const TYPES: &str = "boolean,date,integer,number,string";
+    const FORMATS: &str = "byte,date,date-time,double,float,int32,int64,password";
+    let s = |k: &str| c[k].as_str().unwrap_or_default();
+    if s("name").is_empty() {
+        errs.push(FieldError::required(format!("{at}.name"), ""));
+    }
+    match s("type") {
+        "" => errs.push(FieldError::required(
+            format!("{at}.type"),
+            format!("must be one of {TYPES}"),
+        )),
+        t if !TYPES.split(',').any(|x| x == t) => errs.push(FieldError::invalid(
+            format!("{at}.type"),
+            t,
+            format!("must be one of {TYPES}"),
+        )),
+        _ => {}
+    }
+    let format = s("format");
+    if !format.is_empty() && !FORMATS.split(',').any(|x| x == format) {
+        errs.push(FieldError::invalid(
+            format!("{at}.format"),
+            format,
+            format!("must be one of {FORMATS}"),
+        ));
+    }
+    match s("jsonPath") {
+        "" => errs.push(FieldError::required(format!("{at}.JSONPath"), "")),
+        p if !p.starts_with('.') => errs.push(FieldError::invalid(
+            format!("{at}.JSONPath"),
+            p,
+            "must be a simple json path starting with .",
+        )),
+        _ => {}
+    }
+}
+
 /// Checks on a CRD beyond its shape: names, group, versions, scope.
 pub fn validate_crd(crd: &Value) -> Vec<FieldError> {
     let mut errs = Vec::new();
@@ -115,6 +157,18 @@ pub fn validate_crd(crd: &Value) -> Vec<FieldError> {
         }
         let mut seen = std::collections::BTreeSet::new();
         for (i, v) in versions.iter().enumerate() {
+            for (j, c) in v["additionalPrinterColumns"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                validate_column(
+                    c,
+                    &format!("spec.versions[{i}].additionalPrinterColumns[{j}]"),
+                    &mut errs,
+                );
+            }
             let vn = v["name"].as_str().unwrap_or_default();
             if !seen.insert(vn.to_string()) {
                 errs.push(FieldError::duplicate(
