@@ -253,6 +253,32 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
             );
         }
         ("", "ServiceAccount") | ("", "ConfigMap") => {}
+        // apiextensions' SetDefaults_CustomResourceDefinitionSpec and _ServiceReference.
+        ("apiextensions.k8s.io", "CustomResourceDefinition") if spec_present => {
+            let spec = &mut obj["spec"];
+            let kind = spec["names"]["kind"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if spec["names"].is_object() {
+                let empty = |v: &Value| v.as_str().is_none_or(str::is_empty);
+                if empty(&spec["names"]["singular"]) {
+                    spec["names"]["singular"] = json!(kind.to_lowercase());
+                }
+                if empty(&spec["names"]["listKind"]) && !kind.is_empty() {
+                    spec["names"]["listKind"] = json!(format!("{kind}List"));
+                }
+            }
+            set_default(spec, "conversion", json!({"strategy": "None"}));
+            if let Some(service) = spec["conversion"]
+                .get_mut("webhook")
+                .and_then(|w| w.get_mut("clientConfig"))
+                .and_then(|c| c.get_mut("service"))
+                .filter(|s| s.is_object())
+            {
+                set_default(service, "port", json!(443));
+            }
+        }
         _ => {}
     }
     if let Some(m) = obj.as_object_mut() {

@@ -1067,6 +1067,46 @@ async fn apply_merges_built_in_lists_by_their_schema_keys() {
     );
 }
 
+/// Empty values of `omitempty` fields are dropped from built-in objects as a Go round trip
+/// drops them (`labels: {}`, `data: {}`, `args: []`, `hostPort: 0`, `workingDir: ""`,
+/// `stdin: false`), while pointers keep their zero (`replicas: 0`) and required fields stay.
+#[tokio::test]
+async fn empty_omitempty_fields_are_dropped_from_built_in_objects() {
+    let h = server().await;
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "empty", "labels": {}, "annotations": {}, "finalizers": []},
+        "data": {}});
+    let r = post_json(&h, "/api/v1/namespaces/default/configmaps", &cm).await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.json());
+    let got = get(&h, "/api/v1/namespaces/default/configmaps/empty")
+        .await
+        .json();
+    assert!(got.get("data").is_none(), "{got}");
+    for k in ["labels", "annotations", "finalizers"] {
+        assert!(got["metadata"].get(k).is_none(), "{k}: {got}");
+    }
+    let mut d = deployment("lean");
+    d["spec"]["replicas"] = json!(0);
+    d["spec"]["template"]["spec"]["containers"][0]["args"] = json!([]);
+    d["spec"]["template"]["spec"]["containers"][0]["workingDir"] = json!("");
+    d["spec"]["template"]["spec"]["containers"][0]["stdin"] = json!(false);
+    d["spec"]["template"]["spec"]["containers"][0]["ports"] =
+        json!([{"containerPort": 80, "hostPort": 0}]);
+    let r = post_json(&h, DEP, &d).await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.json());
+    let got = get(&h, &format!("{DEP}/lean")).await.json();
+    assert_eq!(got["spec"]["replicas"], 0, "{got}");
+    let c = &got["spec"]["template"]["spec"]["containers"][0];
+    for k in ["args", "workingDir", "stdin"] {
+        assert!(c.get(k).is_none(), "{k}: {c}");
+    }
+    assert_eq!(
+        c["ports"],
+        json!([{"containerPort": 80, "protocol": "TCP"}]),
+        "{c}"
+    );
+}
+
 /// Fields are tracked at the version a write is made through, as kube's field manager tracks
 /// them on the versioned object, although HorizontalPodAutoscalers are stored as
 /// `autoscaling/v2`: an apply through `autoscaling/v1` owns `spec.targetCPUUtilizationPercentage`

@@ -709,3 +709,87 @@ async fn invalid_printer_columns_are_refused_with_kubes_messages() {
         assert!(message.contains(part), "{part}\n{message}");
     }
 }
+
+/// A CRD as kube stores it: `names.singular` and `names.listKind` and `conversion` defaulted
+/// (`{strategy: None}`), a webhook service's port defaulted to 443, and the created object's
+/// status holding the storage version.
+#[tokio::test]
+async fn crds_are_defaulted_as_kube_defaults_them() {
+    let h = server().await;
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "plainthings.example.com"},
+        "spec": {"group": "example.com", "scope": "Cluster",
+            "names": {"plural": "plainthings", "kind": "PlainThing"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object"}}}]}
+    });
+    let r = post_json(&h, CRDS, &crd).await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.json());
+    let created = r.json();
+    assert_eq!(
+        created["status"]["storedVersions"],
+        json!(["v1"]),
+        "{created}"
+    );
+    let got = get(&h, &format!("{CRDS}/plainthings.example.com"))
+        .await
+        .json();
+    assert_eq!(got["spec"]["names"]["singular"], "plainthing", "{got}");
+    assert_eq!(got["spec"]["names"]["listKind"], "PlainThingList", "{got}");
+    assert_eq!(
+        got["spec"]["conversion"],
+        json!({"strategy": "None"}),
+        "{got}"
+    );
+    let mut hooked = crd.clone();
+    hooked["metadata"]["name"] = json!("hookedthings.example.com");
+    hooked["spec"]["names"] = json!({"plural": "hookedthings", "kind": "HookedThing"});
+    hooked["spec"]["versions"] = json!([
+        {"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object"}}},
+        {"name": "v2", "served": true, "storage": false, "schema": {"openAPIV3Schema": {"type": "object"}}}]);
+    hooked["spec"]["conversion"] = json!({"strategy": "Webhook", "webhook": {
+        "conversionReviewVersions": ["v1"],
+        "clientConfig": {"service": {"namespace": "default", "name": "converter"}}}});
+    let r = post_json(&h, CRDS, &hooked).await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.json());
+    assert_eq!(
+        r.json()["spec"]["conversion"]["webhook"]["clientConfig"]["service"]["port"],
+        443,
+        "{}",
+        r.json()
+    );
+}
+
+/// A CRD's schema as kube stores it: what a Go round trip of JSONSchemaProps drops (`properties:
+/// {}`, `required: []`, `description: ""`, `nullable: false`) is dropped; pointers keep their
+/// zero (`minimum: 0`, `maxProperties: 0`).
+#[tokio::test]
+async fn crd_schemas_drop_what_a_go_round_trip_drops() {
+    let h = server().await;
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "sparsethings.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "sparsethings", "kind": "SparseThing"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "description": "",
+                    "required": [], "properties": {
+                        "spec": {"type": "object", "properties": {}, "nullable": false,
+                                 "maxProperties": 0},
+                        "count": {"type": "integer", "minimum": 0, "description": ""}}}}}]}
+    });
+    let r = post_json(&h, CRDS, &crd).await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.json());
+    let got = get(&h, &format!("{CRDS}/sparsethings.example.com"))
+        .await
+        .json();
+    let schema = &got["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+    assert_eq!(
+        schema,
+        &json!({"type": "object", "properties": {
+            "spec": {"type": "object", "maxProperties": 0},
+            "count": {"type": "integer", "minimum": 0}}}),
+        "{got}"
+    );
+}

@@ -650,6 +650,12 @@ pub trait Schema {
     fn is_field(&self, _path: &[PathElement], _key: &str) -> bool {
         false
     }
+
+    /// Does a Go round trip drop field `key` of the struct at `path` when it is empty
+    /// (`omitempty` on a slice, a map or a basic scalar)?
+    fn omit_empty(&self, _path: &[PathElement], _key: &str) -> bool {
+        false
+    }
 }
 
 /// A schema that knows nothing (structured-merge-diff's deduced type): every list atomic,
@@ -1232,10 +1238,24 @@ mod merge_tests {
     }
 }
 
-/// Drop explicit `null`s of declared fields, as decoding into Go structs and encoding again
-/// drops them from a built-in object (`"annotations": null`, `"resources": null`).
+/// Drop what decoding into Go structs and encoding again drops from a built-in object:
+/// explicit `null`s of declared fields (`"annotations": null`, `"resources": null`), and empty
+/// values of `omitempty` fields (`"labels": {}`, `"args": []`, `"description": ""`,
+/// `"nullable": false`, `"hostPort": 0`).
 pub fn drop_null_fields(obj: &mut Value, schema: &dyn Schema) {
     drop_nulls_at(obj, schema, &mut Vec::new());
+}
+
+/// `""`, `false`, `0`, `[]` or `{}`.
+fn is_empty_value(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.is_empty(),
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(m) => m.is_empty(),
+        Value::Null => false,
+    }
 }
 
 fn drop_nulls_at(v: &mut Value, schema: &dyn Schema, path: &mut Vec<PathElement>) {
@@ -1243,7 +1263,10 @@ fn drop_nulls_at(v: &mut Value, schema: &dyn Schema, path: &mut Vec<PathElement>
         Value::Object(m) => {
             let nulls: Vec<String> = m
                 .iter()
-                .filter(|(k, v)| v.is_null() && schema.is_field(path, k))
+                .filter(|(k, v)| {
+                    (v.is_null() && schema.is_field(path, k))
+                        || (is_empty_value(v) && schema.omit_empty(path, k))
+                })
                 .map(|(k, _)| k.clone())
                 .collect();
             for k in nulls {

@@ -154,9 +154,18 @@ pub fn annotate_value_structs(defs: &mut Map<String, Value>, fields: &[(String, 
 /// kube's OpenAPI, so kept out of the published definitions.
 pub const NULL_IN_ZERO_VALUE: &str = "x-kubox-null-in-zero-value";
 
+/// The structural asset's marker of a field a Go round trip drops when empty (`omitempty` on a
+/// slice, a map, or a basic scalar: `[]`, `{}`, `""`, `false`, `0`).
+pub const OMIT_EMPTY: &str = "x-kubox-omit-empty";
+
 /// Mark [`NULL_IN_ZERO_VALUE`] on the given (definition, JSON field) properties of a structural
 /// asset.
 pub fn annotate_null_in_zero_value(structural: &mut Value, fields: &[(String, String)]) {
+    annotate_marker(structural, NULL_IN_ZERO_VALUE, fields);
+}
+
+/// Mark `marker: true` on the given (definition, JSON field) properties of a structural asset.
+pub fn annotate_marker(structural: &mut Value, marker: &str, fields: &[(String, String)]) {
     for (def, field) in fields {
         if let Some(prop) = structural["definitions"]
             .get_mut(def)
@@ -164,7 +173,7 @@ pub fn annotate_null_in_zero_value(structural: &mut Value, fields: &[(String, St
             .and_then(|p| p.get_mut(field))
             .and_then(Value::as_object_mut)
         {
-            prop.insert(NULL_IN_ZERO_VALUE.to_string(), json!(true));
+            prop.insert(marker.to_string(), json!(true));
         }
     }
 }
@@ -331,6 +340,7 @@ mod tests {
                 for p in props.values_mut() {
                     if let Some(p) = p.as_object_mut() {
                         marked += usize::from(p.remove(NULL_IN_ZERO_VALUE).is_some());
+                        p.remove(OMIT_EMPTY);
                     }
                 }
             }

@@ -94,6 +94,9 @@ pub(crate) struct Node {
     /// Properties `null` in a built-in type's Go zero value (pointers, slices and maps without
     /// `omitempty`; [`crate::assets::NULL_IN_ZERO_VALUE`]), sorted.
     pub null_fields: Vec<Box<str>>,
+    /// Properties a built-in type's Go round trip drops when empty (`omitempty` slices, maps
+    /// and basic scalars; [`crate::assets::OMIT_EMPTY`]), sorted.
+    pub omit_empty: Vec<Box<str>>,
 }
 
 impl Node {
@@ -338,6 +341,14 @@ impl FieldSchema for Structural {
                 || (n.embedded && matches!(key, "apiVersion" | "kind" | "metadata"))
         })
     }
+
+    fn omit_empty(&self, path: &[PathElement], key: &str) -> bool {
+        self.at_path(path).is_some_and(|n| {
+            n.omit_empty
+                .binary_search_by(|k| k.as_ref().cmp(key))
+                .is_ok()
+        })
+    }
 }
 
 /// Kubernetes 1.35 types server-side apply owns whole (`+structType=atomic`,
@@ -529,6 +540,14 @@ impl<'a> Builder<'a> {
                 .map(|(k, _)| Box::from(k.as_str()))
                 .collect();
             n.null_fields.sort();
+            n.omit_empty = props
+                .iter()
+                .filter(|(_, v)| {
+                    v.get(crate::assets::OMIT_EMPTY).and_then(Value::as_bool) == Some(true)
+                })
+                .map(|(k, _)| Box::from(k.as_str()))
+                .collect();
+            n.omit_empty.sort();
         }
         n.items = match s.get("items") {
             Some(i @ Value::Object(_)) => Some(self.node(i)),

@@ -573,6 +573,7 @@ pub static SPECS: &[KindSpec] = &[
         resource: "customresourcedefinitions",
         kind: "CustomResourceDefinition",
         generation: true,
+        defaults: Defaults::Kube,
         validation: Validation::Kube,
         hooks: HooksKind::Crds,
         ..BASE

@@ -238,6 +238,18 @@ impl Strategy for BuiltinStrategy {
                 f.push(json!(crate::crd::FINALIZER));
             }
             obj["metadata"]["finalizers"] = json!(f);
+            // kube's PrepareForCreate: a fresh status (Go's zero acceptedNames) that records
+            // the storage version as stored.
+            let storage: Vec<Value> = obj["spec"]["versions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|v| v["storage"] == true)
+                .take(1)
+                .map(|v| v["name"].clone())
+                .collect();
+            obj["status"] = json!({"acceptedNames": {"kind": "", "plural": ""},
+                                   "storedVersions": storage});
         }
     }
 

@@ -183,8 +183,18 @@ fn main() {
         "kinds": kinds,
         "definitions": definitions,
     });
+    let omit_empty: Vec<(String, String)> = fields
+        .iter()
+        .filter(|f| f.omit_empty)
+        .map(|f| (f.definition.clone(), f.json.clone()))
+        .collect();
     let mut structural = kubox_openapi::assets::structural_only(&doc);
     kubox_openapi::assets::annotate_null_in_zero_value(&mut structural, &null_in_zero);
+    kubox_openapi::assets::annotate_marker(
+        &mut structural,
+        kubox_openapi::assets::OMIT_EMPTY,
+        &omit_empty,
+    );
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
     for (file, d) in [
         ("kubernetes.json.z", &doc),
@@ -213,6 +223,31 @@ struct GoField {
     by_value: bool,
     /// A pointer, slice or map without `omitempty`: `null` in the zero value.
     null_in_zero: bool,
+    /// `omitempty` on a slice, a map, or a scalar of a basic kind (or a local type of one):
+    /// an empty value is dropped by a Go round trip.
+    omit_empty: bool,
+}
+
+/// Go's basic scalar types.
+fn is_basic(ty: &str) -> bool {
+    matches!(
+        ty,
+        "string"
+            | "bool"
+            | "byte"
+            | "int"
+            | "int8"
+            | "int16"
+            | "int32"
+            | "int64"
+            | "uint"
+            | "uint8"
+            | "uint16"
+            | "uint32"
+            | "uint64"
+            | "float32"
+            | "float64"
+    )
 }
 
 /// The fields of the definitions as their Go sources declare them: `Name Type `json:"name..."``
@@ -226,6 +261,8 @@ fn go_fields(root: &std::path::Path, definitions: &serde_json::Map<String, Value
     )
     .expect("field pattern");
     let type_re = regex::Regex::new(r"^type\s+(\w+)\s+struct\s*\{").expect("type pattern");
+    // `type Protocol string`, `type ResourceList map[ResourceName]resource.Quantity`.
+    let alias_re = regex::Regex::new(r"^type\s+(\w+)\s+(\[\]|map\[)?(\w+)").expect("alias pattern");
     let mut by_package: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for name in definitions.keys() {
         if let Some((package, ty)) = name.rsplit_once('.') {
@@ -256,6 +293,18 @@ fn go_fields(root: &std::path::Path, definitions: &serde_json::Map<String, Value
             })
             .collect();
         files.sort();
+        // Local named types whose values a Go round trip omits when empty.
+        let mut emptiable: std::collections::HashSet<String> = Default::default();
+        for file in &files {
+            let text = std::fs::read_to_string(file).expect("read Go source");
+            for line in text.lines() {
+                if let Some(c) = alias_re.captures(line) {
+                    if c.get(2).is_some() || is_basic(&c[3]) {
+                        emptiable.insert(c[1].to_string());
+                    }
+                }
+            }
+        }
         for file in files {
             let text = std::fs::read_to_string(&file).expect("read Go source");
             let mut current: Option<String> = None;
@@ -277,11 +326,18 @@ fn go_fields(root: &std::path::Path, definitions: &serde_json::Map<String, Value
                 }
                 let indirect = c.get(1).is_some();
                 let omitempty = c[4].split(',').any(|o| o == "omitempty" || o == "omitzero");
+                let container = c
+                    .get(1)
+                    .is_some_and(|m| m.as_str() == "[]" || m.as_str().starts_with("map["));
+                let named = &c[2];
                 out.push(GoField {
                     definition: format!("{package}.{ty}"),
                     json: c[3].to_string(),
                     by_value: !indirect,
                     null_in_zero: indirect && !omitempty,
+                    omit_empty: omitempty
+                        && (container
+                            || (!indirect && (is_basic(named) || emptiable.contains(named)))),
                 });
             }
         }
