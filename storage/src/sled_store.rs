@@ -17,8 +17,8 @@
 //!   decision depended on is durable, so errors never reveal state that a crash could lose.
 //! - Every revision above the compacted one has its record on disk. Compaction drops superseded
 //!   records (and tombstones together with everything they hide) by rewriting the groups that hold
-//!   them, and moves `m/compacted`, in one atomic batch: a deleted key can never come back after a
-//!   crash. Compactions are serialised.
+//!   them, and moves `m/compacted`, in one atomic batch per step of at most 2,000 revisions: a
+//!   deleted key can never come back after a crash. Compactions are serialised.
 //! - Groups hold disjoint, increasing revision ranges, so reading them in key order replays the
 //!   log in revision order.
 //! - No lock of the core is held during IO.
@@ -41,6 +41,8 @@ const LOG_PREFIX: u8 = b'l';
 const META_CURRENT: &[u8] = b"m/current";
 const META_COMPACTED: &[u8] = b"m/compacted";
 const TREE_NAME: &[u8] = b"kubox-revisions";
+/// The most revisions one compaction batch covers (see [`Inner::compact`]).
+const COMPACTION_STEP: Revision = 2_000;
 
 /// Options for [`SledStore::open_with`].
 #[derive(Clone, Debug)]
@@ -365,27 +367,35 @@ impl Inner {
         outcome
     }
 
-    /// Compact memory and disk to `target` (serialised with other compactions).
+    /// Compact memory and disk to `target` (serialised with other compactions), in steps of at
+    /// most [`COMPACTION_STEP`] revisions, each one atomic batch (its rewritten groups and the
+    /// new `m/compacted`) and one flush. sled keeps everything one batch replaces until the
+    /// batch ends, and the allocator keeps that peak: one batch for a whole compaction of a busy
+    /// store took the process from ~75 to ~240 MiB of heap, steps keep it near 80.
     fn compact(&self, target: Revision) -> StoreResult<Revision> {
         let _serial = self.core.compact_lock.lock();
-        if self.core.is_closed() {
-            return Err(StoreError::Unavailable("store is closed".into()));
+        let mut done = self.core.compacted_revision();
+        while done < target {
+            if self.core.is_closed() {
+                return Err(StoreError::Unavailable("store is closed".into()));
+            }
+            let step = target.min(done.saturating_add(COMPACTION_STEP));
+            let removed = self.core.compact(step)?;
+            let after = self.core.compacted_revision();
+            if after <= done {
+                break;
+            }
+            let mut batch = self.drop_records(removed)?;
+            batch.insert(META_COMPACTED, &after.to_be_bytes()[..]);
+            self.tree()?
+                .apply_batch(batch)
+                .map_err(|e| io_error("cannot write compaction", e))?;
+            self.db()?
+                .flush()
+                .map_err(|e| io_error("cannot flush compaction", e))?;
+            done = after;
         }
-        let before = self.core.compacted_revision();
-        let removed = self.core.compact(target)?;
-        let after = self.core.compacted_revision();
-        if after <= before {
-            return Ok(after);
-        }
-        let mut batch = self.drop_records(removed)?;
-        batch.insert(META_COMPACTED, &after.to_be_bytes()[..]);
-        self.tree()?
-            .apply_batch(batch)
-            .map_err(|e| io_error("cannot write compaction", e))?;
-        self.db()?
-            .flush()
-            .map_err(|e| io_error("cannot flush compaction", e))?;
-        Ok(after)
+        Ok(self.core.compacted_revision())
     }
 
     /// A batch that rewrites (or removes) every group holding one of the `removed` revisions,

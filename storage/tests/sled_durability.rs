@@ -394,3 +394,60 @@ async fn compaction_inside_commit_groups_keeps_the_survivors_after_restart() {
         assert_eq!(&w.next().await.unwrap().unwrap(), expected);
     }
 }
+
+/// A compaction spanning many steps (thousands of revisions, each step its own batch) leaves
+/// exactly what one compaction would: the newest version of each key, deleted keys gone, and
+/// the compacted revision, after a restart too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_compaction_in_steps_keeps_the_newest_versions_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (current, expected) = {
+        let s = SledStore::open(dir.path()).unwrap();
+        let mut expected = BTreeMap::new();
+        for i in 0..50 {
+            s.create(&format!("/s/{i:02}"), b("0")).await.unwrap();
+        }
+        for round in 1..=150 {
+            for i in 0..50 {
+                let key = format!("/s/{i:02}");
+                s.update(&key, b(&round.to_string()), None).await.unwrap();
+                expected.insert(key, round.to_string());
+            }
+        }
+        for i in (0..50).step_by(5) {
+            let key = format!("/s/{i:02}");
+            s.delete(&key, None).await.unwrap();
+            expected.remove(&key);
+        }
+        let current = s.current_revision().await.unwrap();
+        assert!(current > 7_000, "{current}");
+        s.compact(current).await.unwrap();
+        assert_eq!(s.compacted_revision().await.unwrap(), current);
+        s.close().await.unwrap();
+        (current, expected)
+    };
+    let s = SledStore::open(dir.path()).unwrap();
+    assert_eq!(s.compacted_revision().await.unwrap(), current);
+    assert_eq!(s.current_revision().await.unwrap(), current);
+    let got: BTreeMap<String, String> = snapshot(&s)
+        .await
+        .into_iter()
+        .map(|kv| {
+            (
+                kv.key.to_string(),
+                String::from_utf8(kv.value.to_vec()).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+    let old = s
+        .list(
+            "/s/",
+            ListOptions {
+                revision: Some(current - 1),
+                ..Default::default()
+            },
+        )
+        .await;
+    assert!(matches!(old, Err(StoreError::Compacted { .. })), "{old:?}");
+}
