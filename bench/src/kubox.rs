@@ -187,6 +187,24 @@ impl Kubox {
     }
 
     /// Resident set size of the server process (VmRSS), in bytes.
+    /// Bytes in the server's data directory (the sled database; the memory store writes none).
+    pub fn disk_bytes(&self) -> u64 {
+        fn walk(p: &std::path::Path) -> u64 {
+            let Ok(entries) = std::fs::read_dir(p) else {
+                return 0;
+            };
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => walk(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        }
+        walk(&self.dir.path().join("data"))
+    }
+
     pub fn rss(&self) -> Result<u64> {
         proc_status_kib(self.pid(), "VmRSS:").map(|k| k * 1024)
     }

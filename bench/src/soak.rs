@@ -37,7 +37,7 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
         "  {} clients for {:?}: each request picks the next name of a pool of {} and creates,\n  \
          replaces (PUT, 3 times in 5) or deletes it; then {:?} with no requests.\n  \
          before = idle RSS after start; peak = VmHWM; end = at the end of the load;\n  \
-         after = after the idle period.\n",
+         after = after the idle period; disk = the data directory then.\n",
         opts.clients,
         opts.load_time,
         thousands(opts.names),
@@ -52,6 +52,7 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
         "end of load",
         "after idle",
         "kept",
+        "disk",
         "aim",
     ]);
     for &storage in storages {
@@ -104,6 +105,7 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
             mib(end),
             mib(after),
             mib(after.saturating_sub(before)),
+            mib(kubox.disk_bytes()),
             verdict(after < before + 64 * 1024 * 1024, "kept < 64 MiB"),
         ]);
     }

@@ -232,7 +232,10 @@ impl SledStore {
         let config = sled::Config::new()
             .path(path.as_ref())
             .cache_capacity(opts.cache_capacity)
-            .flush_every_ms(None);
+            // sled cleans its log segments only from its periodic flusher: without it the
+            // directory kept growing (300 MiB after the bench's soak, 237 MiB with it). Our
+            // commits flush (fsync) themselves; the flusher's own are extra.
+            .flush_every_ms(Some(1000));
         // A store of this process dropped just before may still hold the directory's lock for
         // a moment (sled's I/O threads finish their last writes): wait a little for it.
         let mut wait = std::time::Duration::from_millis(10);
