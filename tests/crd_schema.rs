@@ -780,3 +780,99 @@ async fn large_crds_register_and_validate_their_resources() {
     );
     assert_eq!(r.json()["spec"]["parameters"]["work_mem"], "64MB");
 }
+
+/// Validation ratcheting (kube's CRDValidationRatcheting): after the schema tightens, an object
+/// that no longer fits can still be updated where its invalid values are left as they are — a
+/// label, another field — and a ratcheted rule failure comes back as a warning; changing an
+/// invalid value to another invalid one, or into a map-list item that is new, is refused.
+#[tokio::test]
+async fn validation_ratchets_on_unchanged_values() {
+    let h = server().await;
+    let loose = json!({"type": "object", "properties": {
+        "size": {"type": "integer"}, "mode": {"type": "string"}, "note": {"type": "string"},
+        "ports": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+                  "items": {"type": "object", "required": ["name"], "properties": {
+                      "name": {"type": "string"}, "port": {"type": "integer"}}}}}});
+    register(&h, &gizmo_crd(loose.clone())).await;
+    let spec = json!({"size": 10, "mode": "fast", "ports": [{"name": "a", "port": 70000}]});
+    created(&h, GIZMOS, &gizmo("old", spec)).await;
+    // The schema tightens: sizes up to 5, modes from a list, ports in range, and a rule.
+    let mut strict = loose;
+    strict["properties"]["size"]["maximum"] = json!(5);
+    strict["properties"]["mode"]["enum"] = json!(["slow"]);
+    strict["properties"]["ports"]["items"]["properties"]["port"]["maximum"] = json!(65535);
+    strict["properties"]["size"]["x-kubernetes-validations"] =
+        json!([{"rule": "self <= 5", "message": "too big"}]);
+    let mut crd = get(&h, &format!("{CRDS}/gizmos.schema.example.com"))
+        .await
+        .json();
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"] = strict;
+    let r = put_json(&h, &format!("{CRDS}/gizmos.schema.example.com"), &crd).await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.json());
+    let path = format!("{GIZMOS}/old");
+    // A label and an unrelated field: accepted, the rule's failure a warning.
+    let r = patch(
+        &h,
+        &path,
+        "application/merge-patch+json",
+        r#"{"metadata":{"labels":{"team":"a"}},"spec":{"note":"hello"}}"#,
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.json());
+    let warning = r
+        .headers
+        .get("warning")
+        .map(|v| v.to_str().unwrap().to_string());
+    assert!(
+        warning.as_deref().is_some_and(|w| w.contains("too big")),
+        "{warning:?}"
+    );
+    // The invalid size changed to another invalid size: refused, by the schema and the rule.
+    let r = patch(
+        &h,
+        &path,
+        "application/merge-patch+json",
+        r#"{"spec":{"size":11}}"#,
+    )
+    .await;
+    let s = r.status_failure(422, "Invalid");
+    let message = s["message"].as_str().unwrap();
+    assert!(
+        message.contains(
+            "spec.size: Invalid value: 11: spec.size in body should be less than or equal to 5"
+        ) && message.contains("too big"),
+        "{message}"
+    );
+    // A new port item is checked; the unchanged old item is not.
+    let r = patch(
+        &h,
+        &path,
+        "application/merge-patch+json",
+        r#"{"spec":{"ports":[{"name":"a","port":70000},{"name":"b","port":70001}]}}"#,
+    )
+    .await;
+    let s = r.status_failure(422, "Invalid");
+    let message = s["message"].as_str().unwrap();
+    assert!(message.contains("spec.ports[1].port"), "{message}");
+    assert!(!message.contains("spec.ports[0].port"), "{message}");
+    // Mode changed to another value outside the enum: refused; fixing size is accepted.
+    let r = patch(
+        &h,
+        &path,
+        "application/merge-patch+json",
+        r#"{"spec":{"mode":"medium"}}"#,
+    )
+    .await;
+    r.status_failure(422, "Invalid");
+    let r = patch(
+        &h,
+        &path,
+        "application/merge-patch+json",
+        r#"{"spec":{"size":4}}"#,
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.json());
+    // A create is never ratcheted.
+    let r = post_json(&h, GIZMOS, &gizmo("new", json!({"size": 10}))).await;
+    r.status_failure(422, "Invalid");
+}

@@ -2165,27 +2165,49 @@ fn cel_text(v: &cel::Value) -> String {
     }
 }
 
-struct RuleWalker {
+struct RuleWalker<'a> {
     /// kube's field.Path of the current node, rendered.
     path: String,
     errs: Vec<FieldError>,
     deadline: Instant,
     exhausted: bool,
+    /// The correlated (node, new, old) pairs from the root to the current node, and whether
+    /// each is unchanged (computed when a failure asks).
+    correlated: Vec<(&'a Node, &'a Value, &'a Value, Option<bool>)>,
+    /// Failures ratcheted into warnings.
+    warnings: Vec<String>,
 }
 
-/// Evaluate every rule of the tree on `obj` (`old` on update).
-pub(crate) fn validate(root: &Node, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
+/// Evaluate every rule of the tree on `obj` (`old` on update). Returns the failures, and the
+/// failures ratcheted into warnings: on an update, a failure of a rule without `oldSelf` is a
+/// warning when its node — or, where the node has no correlated old value, its nearest
+/// correlated ancestor — is unchanged (kube's CRDValidationRatcheting).
+pub(crate) fn validate(
+    root: &Node,
+    obj: &Value,
+    old: Option<&Value>,
+) -> (Vec<FieldError>, Vec<String>) {
     let mut w = RuleWalker {
         path: String::new(),
         errs: Vec::new(),
         deadline: Instant::now() + RUNTIME_BUDGET,
         exhausted: false,
+        correlated: Vec::new(),
+        warnings: Vec::new(),
     };
     w.node(root, obj, old, true);
-    w.errs
+    (w.errs, w.warnings)
 }
 
-impl RuleWalker {
+impl<'a> RuleWalker<'a> {
+    /// Are failures at the current node ratcheted (its nearest correlated node unchanged)?
+    fn should_ratchet(&mut self) -> bool {
+        let Some((n, new, old, memo)) = self.correlated.last_mut() else {
+            return false;
+        };
+        *memo.get_or_insert_with(|| crate::validate::unchanged(n, new, old))
+    }
+
     fn field(&self) -> String {
         if self.path.is_empty() {
             "<nil>".into()
@@ -2194,11 +2216,21 @@ impl RuleWalker {
         }
     }
 
-    fn node(&mut self, n: &Node, v: &Value, old: Option<&Value>, resource: bool) {
+    fn node(&mut self, n: &'a Node, v: &'a Value, old: Option<&'a Value>, resource: bool) {
+        let old = old.filter(|o| !o.is_null());
+        if let Some(o) = old {
+            self.correlated.push((n, v, o, None));
+        }
+        self.node_here(n, v, old, resource);
+        if old.is_some() {
+            self.correlated.pop();
+        }
+    }
+
+    fn node_here(&mut self, n: &'a Node, v: &'a Value, old: Option<&'a Value>, resource: bool) {
         if v.is_null() || !n.walk_rules || self.exhausted {
             return;
         }
-        let old = old.filter(|o| !o.is_null());
         if !n.rules.is_empty() || n.all_of.iter().any(|a| !a.rules.is_empty()) {
             self.rules(n, v, old, resource);
         }
@@ -2304,6 +2336,19 @@ impl RuleWalker {
                 (Some(oc), true) => oc,
                 _ => &ctx,
             };
+            let mark = self.errs.len();
+            self.evaluate_rule(n, v, rule, c);
+            if !rule.uses_old_self && self.errs.len() > mark && self.should_ratchet() {
+                let ratcheted: Vec<FieldError> = self.errs.drain(mark..).collect();
+                self.warnings
+                    .extend(ratcheted.iter().map(ToString::to_string));
+            }
+        }
+    }
+
+    fn evaluate_rule(&mut self, n: &Node, v: &Value, rule: &Rule, c: &Context<'_, '_>) {
+        let type_value = || go_quote(&n.type_name);
+        {
             match execute(&rule.program, rule.depth, c) {
                 Ok(cel::Value::Bool(true)) => {}
                 Ok(cel::Value::Bool(false)) => self.failure(n, v, rule, c),
@@ -2463,6 +2508,7 @@ mod tests {
             |o| json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "n"}, "spec": o}),
         );
         validate(&n, &obj, old.as_ref())
+            .0
             .iter()
             .map(|e| e.to_string())
             .collect()
@@ -2626,6 +2672,7 @@ mod tests {
         let obj =
             json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "other"}, "spec": {}});
         let errs: Vec<String> = validate(&n, &obj, None)
+            .0
             .iter()
             .map(|e| e.to_string())
             .collect();
@@ -2656,6 +2703,7 @@ mod tests {
             &json!({"spec": {"name": "b"}}),
             Some(&json!({"spec": {"name": "a"}})),
         )
+        .0
         .iter()
         .map(|e| e.to_string())
         .collect();
@@ -2759,6 +2807,7 @@ mod tests {
             let obj =
                 json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "n"}, "spec": spec});
             validate(&n, &obj, None)
+                .0
                 .iter()
                 .map(|e| e.to_string())
                 .collect()

@@ -76,7 +76,22 @@ impl CustomResourceSchema {
     /// Validate an object (already defaulted and pruned) against the schema and its CEL rules;
     /// `old` is the object being updated, for transition rules.
     pub fn validate(&self, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
-        let errs = validate::validate(&self.root, obj);
+        self.validate_with_warnings(obj, old).0
+    }
+
+    /// [`validate`](Self::validate), and the rule failures ratcheted into warnings. On an
+    /// update (`old`), validation ratchets as kube-apiserver's does (CRDValidationRatcheting):
+    /// what fails on a value unchanged from the old object is not an error.
+    pub fn validate_with_warnings(
+        &self,
+        obj: &Value,
+        old: Option<&Value>,
+    ) -> (Vec<FieldError>, Vec<String>) {
+        let errs = match old {
+            Some(o) => validate::validate_update(&self.root, obj, o),
+            None => validate::validate(&self.root, obj),
+        };
+        let mut warnings = Vec::new();
         let mut all = errs.schema;
         all.extend(errs.extra);
         if self.root.walk_rules {
@@ -93,10 +108,12 @@ impl CustomResourceSchema {
                     "some validation rules were not checked because the object was invalid; correct the existing errors to complete validation",
                 ));
             } else {
-                all.extend(cel::validate(&self.root, obj, old));
+                let (errs, ratcheted) = cel::validate(&self.root, obj, old);
+                all.extend(errs);
+                warnings = ratcheted;
             }
         }
-        all
+        (all, warnings)
     }
 }
 

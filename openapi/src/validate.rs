@@ -32,8 +32,65 @@ pub(crate) fn validate(root: &Node, value: &Value) -> Errors {
         out: Errors::default(),
         extra: true,
     };
-    w.value(root, value);
+    w.value(root, value, None);
     w.out
+}
+
+/// Validate an update of `old` to `value` with kube's validation ratcheting
+/// (CRDValidationRatcheting, on since 1.30): the schema errors a node raises (its own and its
+/// descendants') are dropped when the node is unchanged from its correlated old value. Values
+/// correlate through object fields and through the items of `x-kubernetes-list-type: map`
+/// lists (by key); items of other lists do not, though such a list unchanged as a whole is.
+pub(crate) fn validate_update(root: &Node, value: &Value, old: &Value) -> Errors {
+    let mut w = Walker {
+        path: String::new(),
+        out: Errors::default(),
+        extra: true,
+    };
+    w.value(root, value, Some(old));
+    w.out
+}
+
+/// The old item of a map-list correlated with `item` (the same values of the keys).
+pub(crate) fn correlated_item<'a>(n: &Node, old: &'a Value, item: &Value) -> Option<&'a Value> {
+    if n.list_type != ListType::Map || n.list_map_keys.is_empty() {
+        return None;
+    }
+    old.as_array()?.iter().find(|o| {
+        n.list_map_keys
+            .iter()
+            .all(|k| o.get(k.as_str()) == item.get(k.as_str()))
+    })
+}
+
+/// kube's `CachedDeepEqual` of a correlated pair: objects field by field (a field without a
+/// schema never compares equal), map-lists item by correlated item in any order, other lists
+/// and scalars by value.
+pub(crate) fn unchanged(n: &Node, new: &Value, old: &Value) -> bool {
+    match (new, old) {
+        (Value::Object(a), Value::Object(b)) => {
+            a.len() == b.len()
+                && a.iter().all(|(k, x)| {
+                    let schema = n.property(k).or_else(|| n.additional_schema());
+                    match (schema, b.get(k)) {
+                        (Some(s), Some(y)) => unchanged(s, x, y),
+                        _ => false,
+                    }
+                })
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            if a.len() != b.len() {
+                return false;
+            }
+            match n.items.as_deref() {
+                Some(item) if n.list_type == ListType::Map && !n.list_map_keys.is_empty() => a
+                    .iter()
+                    .all(|x| correlated_item(n, old, x).is_some_and(|y| unchanged(item, x, y))),
+                _ => json_eq(new, old),
+            }
+        }
+        _ => json_eq(new, old),
+    }
 }
 
 struct Walker {
@@ -136,11 +193,22 @@ impl Walker {
             out: Errors::default(),
             extra: false,
         };
-        w.value(n, value);
+        w.value(n, value, None);
         w.out.schema
     }
 
-    fn value(&mut self, n: &Node, value: &Value) {
+    /// Validate `value` at `n`; `old` is its correlated old value on an update (ratcheting).
+    fn value(&mut self, n: &Node, value: &Value, old: Option<&Value>) {
+        let mark = self.out.schema.len();
+        self.value_here(n, value, old);
+        if let Some(o) = old {
+            if self.out.schema.len() > mark && unchanged(n, value, o) {
+                self.out.schema.truncate(mark);
+            }
+        }
+    }
+
+    fn value_here(&mut self, n: &Node, value: &Value, old: Option<&Value>) {
         if value.is_null() {
             self.type_check(n, value);
             self.enum_check(n, value);
@@ -164,12 +232,12 @@ impl Walker {
                 }
             }
             Value::Number(num) => self.number(n, num),
-            Value::Array(items) => self.array(n, items),
+            Value::Array(items) => self.array(n, items, old),
             _ => {}
         }
         self.enum_check(n, value);
         if let Value::Object(m) = value {
-            self.object(n, m);
+            self.object(n, m, old);
         }
     }
 
@@ -446,11 +514,12 @@ impl Walker {
         }
     }
 
-    fn array(&mut self, n: &Node, items: &[Value]) {
+    fn array(&mut self, n: &Node, items: &[Value], old: Option<&Value>) {
         if let Some(item) = &n.items {
             for (i, x) in items.iter().enumerate() {
                 let len = self.push_index(i);
-                self.value(item, x);
+                let old_x = old.and_then(|o| correlated_item(n, o, x));
+                self.value(item, x, old_x);
                 self.path.truncate(len);
             }
         }
@@ -570,7 +639,8 @@ impl Walker {
         }
     }
 
-    fn object(&mut self, n: &Node, m: &Map<String, Value>) {
+    fn object(&mut self, n: &Node, m: &Map<String, Value>, old: Option<&Value>) {
+        let old_of = |k: &str| old.and_then(Value::as_object).and_then(|o| o.get(k));
         if self.extra && n.embedded {
             self.embedded(m);
         }
@@ -597,7 +667,7 @@ impl Walker {
             match n.property(k) {
                 Some(p) => {
                     let len = self.push(k);
-                    self.value(p, child);
+                    self.value(p, child, old_of(k));
                     self.path.truncate(len);
                 }
                 None if forbid_others => {
@@ -611,7 +681,7 @@ impl Walker {
                 None => {
                     if let Some(a) = additional {
                         let len = self.push(k);
-                        self.value(a, child);
+                        self.value(a, child, old_of(k));
                         self.path.truncate(len);
                     }
                 }

@@ -22,7 +22,12 @@ impl SchemaOps for CrdSchemaOps {
     }
 
     fn validate(&self, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
-        self.0.validate(obj, old)
+        let (errs, ratcheted) = self.0.validate_with_warnings(obj, old);
+        // kube-apiserver returns a ratcheted rule failure as a warning.
+        for w in ratcheted {
+            crate::warning::add(w);
+        }
+        errs
     }
 
     fn structural(&self) -> &kubox_openapi::Structural {
