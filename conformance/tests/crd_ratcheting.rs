@@ -9,9 +9,7 @@ use kubox_conformance::{with_kubectl, Backend, Kubectl, Target};
 use serde_json::json;
 
 fn crd(max_replicas: Option<i64>) -> String {
-    let bound = max_replicas.map_or(String::new(), |m| {
-        format!("\n                maximum: {m}")
-    });
+    let bound = max_replicas.map_or(String::new(), |m| format!("\n                maximum: {m}"));
     format!(
         r#"apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition

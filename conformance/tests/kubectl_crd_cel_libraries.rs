@@ -57,18 +57,28 @@ spec:
                 x-kubernetes-validations:
                 - rule: isSemver(self, true) && semver(self, true).isGreaterThan(semver('1.0.0'))
                   message: minVersion must be a version above 1.0.0
+              zone:
+                type: string
+                maxLength: 63
+                x-kubernetes-validations:
+                - rule: "!format.dns1123Label().validate(self).hasValue()"
+                  messageExpression: "'zone: ' + format.dns1123Label().validate(self).value()[0]"
+              tiers:
+                type: array
+                maxItems: 8
+                items: {type: string, maxLength: 16}
+                x-kubernetes-validations:
+                - rule: sets.contains(['gold', 'silver', 'bronze'], self)
+                  message: tiers must be gold, silver or bronze
 "#;
 
+/// A Backend: endpoint, address, network, memory, minVersion, zone and tier.
 fn backend(
     ns: &str,
-    endpoint: &str,
-    address: &str,
-    network: &str,
-    memory: &str,
-    version: &str,
+    [endpoint, address, network, memory, version, zone, tier]: [&str; 7],
 ) -> String {
     format!(
-        "apiVersion: libs.kubox.dev/v1\nkind: Backend\nmetadata:\n  name: b1\n  namespace: {ns}\nspec:\n  endpoint: {endpoint:?}\n  address: {address:?}\n  network: {network:?}\n  memory: {memory:?}\n  minVersion: {version:?}\n"
+        "apiVersion: libs.kubox.dev/v1\nkind: Backend\nmetadata:\n  name: b1\n  namespace: {ns}\nspec:\n  endpoint: {endpoint:?}\n  address: {address:?}\n  network: {network:?}\n  memory: {memory:?}\n  minVersion: {version:?}\n  zone: {zone:?}\n  tiers: [{tier:?}]\n"
     )
 }
 
@@ -90,11 +100,15 @@ fn scenario(k: &Kubectl, ns: &str, server_side: bool) {
         &apply,
         &backend(
             ns,
-            "https://api.example.com:8443/v1",
-            "10.1.2.3",
-            "10.0.0.0/8",
-            "2Gi",
-            "v1.4",
+            [
+                "https://api.example.com:8443/v1",
+                "10.1.2.3",
+                "10.0.0.0/8",
+                "2Gi",
+                "v1.4",
+                "eu-west-1",
+                "gold",
+            ],
         ),
     )
     .success();
@@ -103,11 +117,15 @@ fn scenario(k: &Kubectl, ns: &str, server_side: bool) {
             &apply,
             &backend(
                 ns,
-                "ftp://example.com/",
-                "2001:DB8::1",
-                "10.0.0.0/4",
-                "128Gi",
-                "0.9.0",
+                [
+                    "ftp://example.com/",
+                    "2001:DB8::1",
+                    "10.0.0.0/4",
+                    "128Gi",
+                    "0.9.0",
+                    "EU_West",
+                    "platinum",
+                ],
             ),
         )
         .failure();
@@ -117,6 +135,8 @@ fn scenario(k: &Kubectl, ns: &str, server_side: bool) {
         "network must be a CIDR of /8 or longer",
         "memory must be a quantity under 64Gi",
         "minVersion must be a version above 1.0.0",
+        "zone: a lowercase RFC 1123 label must consist of",
+        "tiers must be gold, silver or bronze",
     ] {
         assert!(bad.stderr.contains(message), "{message}: {}", bad.stderr);
     }
@@ -125,11 +145,15 @@ fn scenario(k: &Kubectl, ns: &str, server_side: bool) {
             &apply,
             &backend(
                 ns,
-                "https://x/",
-                "192.168.1.1",
-                "10.0.0.0/8",
-                "1Gi",
-                "2.0.0",
+                [
+                    "https://x/",
+                    "192.168.1.1",
+                    "10.0.0.0/8",
+                    "1Gi",
+                    "2.0.0",
+                    "z",
+                    "silver",
+                ],
             ),
         )
         .failure();

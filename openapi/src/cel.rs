@@ -1449,7 +1449,7 @@ impl<'a> Est<'a> {
         {
             if matches!(
                 ns.as_str(),
-                "math" | "strings" | "lists" | "optional" | "ip"
+                "math" | "strings" | "lists" | "optional" | "ip" | "sets" | "format"
             ) && self.lookup(ns).is_none()
             {
                 name = format!("{ns}.{name}");
@@ -1730,6 +1730,18 @@ fn call_cost<'a>(
         | "major"
         | "minor"
         | "patch" => (1.0, Ty::Scalar),
+        "sets.contains" | "sets.equivalent" | "sets.intersects" => {
+            (1.0 + size(&arg(0)) * size(&arg(1)).max(1.0), Ty::Scalar)
+        }
+        // A named format's check runs its regular expressions over the string.
+        "validate" => {
+            let a = arg(0);
+            (
+                1.0 + 32.0 * scan(&a),
+                Ty::List(Box::new(Ty::Str(size(&a))), 8.0),
+            )
+        }
+        n if n.starts_with("format.") => (1.0, Ty::Scalar),
         "containsIP" | "containsCIDR" => {
             // Two addresses of 4 or 16 bytes compared (and, for a CIDR, masked), plus parsing
             // a string argument.
@@ -2608,6 +2620,36 @@ mod tests {
             "self.name.lowerAscii() == 'ab' && self.name.split('').size() >= 0",
             json!({"name": "AB"}),
         );
+    }
+
+    /// kube's sets and named-format libraries.
+    #[test]
+    fn sets_and_formats() {
+        let ok = |rule: &str| {
+            let errs = check(
+                json!([{"rule": rule}]),
+                json!({"name": "abz", "tags": ["a", "b"]}),
+                None,
+            );
+            assert!(errs.is_empty(), "{rule}: {errs:?}");
+        };
+        for rule in [
+            "sets.contains(self.tags, ['a']) && !sets.contains(self.tags, ['c'])",
+            "sets.equivalent(self.tags, ['b', 'a', 'a']) && !sets.equivalent(self.tags, ['a'])",
+            "sets.intersects(self.tags, ['x', 'b']) && !sets.intersects(self.tags, ['x'])",
+            "sets.contains([1, 2], [1.0])",
+            "!format.dns1123Label().validate(self.name).hasValue()",
+            "format.dns1123Label().validate('Not_A_Label').hasValue()",
+            "format.dns1123Label().validate('A').value()[0].startsWith('a lowercase RFC 1123 label')",
+            "format.named('dns1123Subdomain').hasValue() && !format.named('nope').hasValue()",
+            "!format.named('labelValue').value().validate('ok-1').hasValue()",
+            "!format.dns1123LabelPrefix().validate('web-').hasValue()",
+            "format.uuid().validate('x').value() == ['does not match the UUID format']",
+            "!format.uri().validate('https://example.com/').hasValue()",
+            "!format.date().validate('2024-02-29').hasValue() && format.datetime().validate('x').hasValue()",
+        ] {
+            ok(rule);
+        }
     }
 
     /// kube's URL, IP, CIDR, quantity and semver libraries, with the examples kube documents:

@@ -699,9 +699,136 @@ cel_fn!(sv_less, |a| bool_val(
 ));
 cel_fn!(sv_compare, |a| int_val(ordering(sv_cmp(&a, "compareTo")?)));
 
+// Sets (cel-go's ext.Sets): membership by CEL equality.
+fn list_of(a: &[CowVal<'_, '_>], i: usize, f: &str) -> Result<Vec<cel::Value>, ExecutionError> {
+    match arg(a, i, f)? {
+        cel::Value::List(l) => Ok(l.iter().cloned().collect()),
+        other => Err(fail(f, format!("expected a list, got {}", other.type_of()))),
+    }
+}
+fn contains_all(a: &[cel::Value], b: &[cel::Value]) -> bool {
+    b.iter().all(|x| a.iter().any(|y| y == x))
+}
+cel_fn!(sets_contains, |a| {
+    let (x, y) = (
+        list_of(&a, 0, "sets.contains")?,
+        list_of(&a, 1, "sets.contains")?,
+    );
+    bool_val(contains_all(&x, &y))
+});
+cel_fn!(sets_equivalent, |a| {
+    let (x, y) = (
+        list_of(&a, 0, "sets.equivalent")?,
+        list_of(&a, 1, "sets.equivalent")?,
+    );
+    bool_val(contains_all(&x, &y) && contains_all(&y, &x))
+});
+cel_fn!(sets_intersects, |a| {
+    let (x, y) = (
+        list_of(&a, 0, "sets.intersects")?,
+        list_of(&a, 1, "sets.intersects")?,
+    );
+    bool_val(y.iter().any(|v| x.contains(v)))
+});
+
+// Named formats (kube's format library): `format.dns1123Label().validate(s)` is
+// `optional.none()` when `s` is valid, else an optional list of the reasons.
+const FORMAT: &str = "kubernetes.NamedFormat";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct NamedFormat(&'static str);
+
+impl Opaque for NamedFormat {
+    fn runtime_type_name(&self) -> &str {
+        FORMAT
+    }
+}
+
+/// Why `s` is not in format `name` (empty when it is).
+fn format_errors(name: &str, s: &str) -> Vec<String> {
+    use kubox_apimachinery::validation as v;
+    // A generateName prefix may end in a dash (kube masks it before checking).
+    let prefix = |s: &str| -> String {
+        match s.strip_suffix('-') {
+            Some(rest) => format!("{rest}a"),
+            None => s.to_string(),
+        }
+    };
+    let fails = |format: &str| !crate::formats::check(format, s);
+    match name {
+        "dns1123Label" => v::is_dns1123_label(s),
+        "dns1123Subdomain" => v::is_dns1123_subdomain(s),
+        "dns1035Label" => v::is_dns1035_label(s),
+        "qualifiedName" => v::is_qualified_name(s),
+        "dns1123LabelPrefix" => v::is_dns1123_label(&prefix(s)),
+        "dns1123SubdomainPrefix" => v::is_dns1123_subdomain(&prefix(s)),
+        "dns1035LabelPrefix" => v::is_dns1035_label(&prefix(s)),
+        "labelValue" => v::is_valid_label_value(s),
+        "uri" => parse_url(s).err().into_iter().collect(),
+        "uuid" if fails("uuid") => vec!["does not match the UUID format".into()],
+        "byte" if fails("byte") => vec!["invalid base64".into()],
+        "date" if fails("date") => vec!["invalid date".into()],
+        "datetime" if fails("date-time") => vec!["invalid datetime".into()],
+        _ => Vec::new(),
+    }
+}
+
+fn optional_value<'b, 'v>(v: Option<cel::Value>) -> CelResult<'b, 'v> {
+    let o = match v {
+        Some(v) => cel::objects::OptionalValue::of(v),
+        None => cel::objects::OptionalValue::none(),
+    };
+    owned(cel::Value::Opaque(Arc::new(o)))
+}
+
+cel_fn!(format_named, |a| {
+    let name = string_arg(&a, 0, "format.named")?;
+    match FORMAT_CTORS.iter().find(|(n, _)| *n == name) {
+        Some((n, _)) => optional_value(Some(cel::Value::Opaque(Arc::new(NamedFormat(n))))),
+        None => optional_value(None),
+    }
+});
+cel_fn!(format_validate, |a| {
+    let f = opaque_arg::<NamedFormat>(&a, 0, "validate")?;
+    let s = string_arg(&a, 1, "validate")?;
+    let errs = format_errors(f.0, &s);
+    if errs.is_empty() {
+        optional_value(None)
+    } else {
+        optional_value(Some(cel::Value::from(
+            errs.into_iter().map(cel::Value::from).collect::<Vec<_>>(),
+        )))
+    }
+});
+
+macro_rules! format_ctor {
+    ($($f:ident => $name:literal),* $(,)?) => {
+        $( cel_fn!($f, |_a| opaque(NamedFormat($name))); )*
+        /// The formats kube's library names, as `format.<name>()`.
+        const FORMAT_CTORS: &[(&str, cel::common::functions::Function)] = &[
+            $( ($name, $f), )*
+        ];
+    };
+}
+format_ctor!(
+    f_dns1123_label => "dns1123Label",
+    f_dns1123_subdomain => "dns1123Subdomain",
+    f_dns1035_label => "dns1035Label",
+    f_qualified_name => "qualifiedName",
+    f_dns1123_label_prefix => "dns1123LabelPrefix",
+    f_dns1123_subdomain_prefix => "dns1123SubdomainPrefix",
+    f_dns1035_label_prefix => "dns1035LabelPrefix",
+    f_label_value => "labelValue",
+    f_uri => "uri",
+    f_uuid => "uuid",
+    f_byte => "byte",
+    f_date => "date",
+    f_datetime => "datetime",
+);
+
 /// Declare the libraries in `env`.
 pub(crate) fn register(env: &mut Env) {
-    for t in [URL, IP, CIDR, QUANTITY, SEMVER] {
+    for t in [URL, IP, CIDR, QUANTITY, SEMVER, FORMAT] {
         let _ = env.add_type(ty(t));
     }
     // (Registration fails only on duplicate declarations, which these are not.)
@@ -749,6 +876,39 @@ pub(crate) fn register(env: &mut Env) {
         vec![STRING_TYPE, BOOL_TYPE],
         semver_of_n,
     );
+    let list = || cel::common::types::LIST_TYPE;
+    global(
+        "sets.contains",
+        "list_sets_contains_list",
+        vec![list(), list()],
+        sets_contains,
+    );
+    global(
+        "sets.equivalent",
+        "list_sets_equivalent_list",
+        vec![list(), list()],
+        sets_equivalent,
+    );
+    global(
+        "sets.intersects",
+        "list_sets_intersects_list",
+        vec![list(), list()],
+        sets_intersects,
+    );
+    global(
+        "format.named",
+        "format_named",
+        vec![STRING_TYPE],
+        format_named,
+    );
+    for (name, f) in FORMAT_CTORS {
+        global(
+            &format!("format.{name}"),
+            &format!("format_{name}"),
+            vec![],
+            *f,
+        );
+    }
     let mut member = |name: &str,
                       id: &str,
                       on: &'static str,
@@ -893,6 +1053,13 @@ pub(crate) fn register(env: &mut Env) {
         QUANTITY,
         vec![ty(QUANTITY)],
         q_compare,
+    );
+    member(
+        "validate",
+        "format_validate",
+        FORMAT,
+        vec![STRING_TYPE],
+        format_validate,
     );
     member("major", "semver_major", SEMVER, vec![], sv_major);
     member("minor", "semver_minor", SEMVER, vec![], sv_minor);
