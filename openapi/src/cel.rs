@@ -1742,6 +1742,15 @@ fn call_cost<'a>(
             )
         }
         n if n.starts_with("format.") => (1.0, Ty::Scalar),
+        // The two-variable comprehensions' helpers (`cel_macros`).
+        "@kubox_keys" => {
+            let r = arg(0);
+            (1.0 + size(&r), Ty::List(Box::new(Ty::Scalar), size(&r)))
+        }
+        "@kubox_mapInsert" | "@kubox_mapMerge" => {
+            let m = arg(0);
+            (1.0, Ty::Dyn(sat(size(&m) + 1.0)))
+        }
         "containsIP" | "containsCIDR" => {
             // Two addresses of 4 or 16 bytes compared (and, for a CIDR, masked), plus parsing
             // a string argument.
@@ -2619,6 +2628,46 @@ mod tests {
         ok(
             "self.name.lowerAscii() == 'ab' && self.name.split('').size() >= 0",
             json!({"name": "AB"}),
+        );
+    }
+
+    /// Two-variable comprehensions (cel-go's ext.TwoVarComprehensions): index and value over a
+    /// list, key and value over a map, with kube's documented results.
+    #[test]
+    fn two_variable_comprehensions() {
+        let ok = |rule: &str| {
+            let errs = check(
+                json!([{"rule": rule}]),
+                json!({"name": "abz", "tags": ["a", "b"]}),
+                None,
+            );
+            assert!(errs.is_empty(), "{rule}: {errs:?}");
+        };
+        for rule in [
+            "self.tags.all(i, t, i < 2 && t != '')",
+            "self.tags.exists(i, t, i == 1 && t == 'b') && !self.tags.exists(i, t, i == 0 && t == 'b')",
+            "self.tags.existsOne(i, t, t == 'a')",
+            "{'a': 1, 'b': 2}.all(k, v, v > 0 && k != '')",
+            "{'a': 1, 'b': 2}.exists(k, v, k == 'b' && v == 2)",
+            "self.tags.transformList(i, t, t + string(i)) == ['a0', 'b1']",
+            "self.tags.transformList(i, t, i > 0, t) == ['b']",
+            "self.tags.transformMap(i, t, t) == {0: 'a', 1: 'b'}",
+            "{'a': 1, 'b': 2}.transformMap(k, v, v > 1, v * 10) == {'b': 20}",
+            "{'a': 1}.transformMapEntry(k, v, {v: k}) == {1: 'a'}",
+            "[1, 2].transformMapEntry(i, v, {string(v): i}) == {'1': 0, '2': 1}",
+            "self.tags.all(i, t, self.tags.exists(j, u, j == i && u == t))",
+            "self.tags.all(i, t, [t].all(t, t != ''))",
+        ] {
+            ok(rule);
+        }
+        let errs = check(
+            json!([{"rule": "[1, 1].transformMapEntry(i, v, {v: i}) == {}"}]),
+            json!({"name": "abz", "tags": ["a"]}),
+            None,
+        );
+        assert!(
+            errs.len() == 1 && errs[0].contains("already exists"),
+            "{errs:?}"
         );
     }
 

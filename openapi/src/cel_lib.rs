@@ -826,8 +826,79 @@ format_ctor!(
     f_datetime => "datetime",
 );
 
+// Helpers of the two-variable comprehensions (`cel_macros`).
+cel_fn!(kubox_keys, |a| match arg(&a, 0, "keys")? {
+    cel::Value::List(l) => owned(cel::Value::from(
+        (0..l.len() as i64).map(cel::Value::Int).collect::<Vec<_>>(),
+    )),
+    cel::Value::Map(m) => owned(cel::Value::from(
+        m.map
+            .keys()
+            .cloned()
+            .map(cel::Value::from)
+            .collect::<Vec<_>>(),
+    )),
+    other => Err(fail(
+        "comprehension",
+        format!("cannot iterate over {}", other.type_of()),
+    )),
+});
+
+fn map_arg(
+    a: &[CowVal<'_, '_>],
+    i: usize,
+) -> Result<HashMap<cel::objects::Key, cel::Value>, ExecutionError> {
+    match arg(a, i, "transformMap")? {
+        cel::Value::Map(m) => Ok((*m.map).clone()),
+        other => Err(fail(
+            "transformMap",
+            format!("expected a map, got {}", other.type_of()),
+        )),
+    }
+}
+
+fn insert_new(
+    map: &mut HashMap<cel::objects::Key, cel::Value>,
+    k: cel::Value,
+    v: cel::Value,
+) -> Result<(), ExecutionError> {
+    let key: cel::objects::Key = k.clone().try_into().map_err(|_| {
+        fail(
+            "transformMap",
+            format!("unsupported key type {}", k.type_of()),
+        )
+    })?;
+    if map.contains_key(&key) {
+        return Err(fail(
+            "transformMapEntry",
+            format!("insert failed: key {k:?} already exists"),
+        ));
+    }
+    map.insert(key, v);
+    Ok(())
+}
+
+cel_fn!(kubox_map_insert, |a| {
+    let mut map = map_arg(&a, 0)?;
+    insert_new(
+        &mut map,
+        arg(&a, 1, "transformMap")?,
+        arg(&a, 2, "transformMap")?,
+    )?;
+    owned(cel::Value::Map(cel::objects::Map { map: Arc::new(map) }))
+});
+
+cel_fn!(kubox_map_merge, |a| {
+    let mut map = map_arg(&a, 0)?;
+    for (k, v) in map_arg(&a, 1)? {
+        insert_new(&mut map, cel::Value::from(k), v)?;
+    }
+    owned(cel::Value::Map(cel::objects::Map { map: Arc::new(map) }))
+});
+
 /// Declare the libraries in `env`.
 pub(crate) fn register(env: &mut Env) {
+    crate::cel_macros::register(env);
     for t in [URL, IP, CIDR, QUANTITY, SEMVER, FORMAT] {
         let _ = env.add_type(ty(t));
     }
@@ -909,6 +980,25 @@ pub(crate) fn register(env: &mut Env) {
             *f,
         );
     }
+    let dyn_t = || cel::common::types::DYN_TYPE;
+    global(
+        crate::cel_macros::KEYS,
+        "kubox_keys",
+        vec![dyn_t()],
+        kubox_keys,
+    );
+    global(
+        crate::cel_macros::MAP_INSERT,
+        "kubox_map_insert",
+        vec![dyn_t(), dyn_t(), dyn_t()],
+        kubox_map_insert,
+    );
+    global(
+        crate::cel_macros::MAP_MERGE,
+        "kubox_map_merge",
+        vec![dyn_t(), dyn_t()],
+        kubox_map_merge,
+    );
     let mut member = |name: &str,
                       id: &str,
                       on: &'static str,
