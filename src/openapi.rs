@@ -75,8 +75,10 @@ pub fn serve(snap: &Snapshot, path: &str) -> ApiResult<Response<Body>> {
         .filter_map(|r| r.strategy.published_schema())
         .flat_map(|p| p.v3_schemas())
         .collect();
+    let scale = resources.iter().any(|r| r.subresource("scale").is_some());
+    let more: &[&str] = if scale { &[SCALE_DEFINITION] } else { &[] };
     doc["components"] =
-        kubox_openapi::Schemas::builtin().v3_components_with(group, version, &custom);
+        kubox_openapi::Schemas::builtin().v3_components_with_roots(group, version, &custom, more);
     Ok(json_response(StatusCode::OK, &doc))
 }
 
@@ -117,6 +119,62 @@ fn operation(r: &ResourceInfo, action: &str, query: &[&str]) -> Value {
 }
 
 const WRITE_PARAMS: &[&str] = &["dryRun", "fieldManager", "fieldValidation"];
+
+/// The kind every `/scale` subresource reads and writes.
+const SCALE_DEFINITION: &str = "io.k8s.api.autoscaling.v1.Scale";
+
+/// The operations of subresource `sub` of `r` (`/status`, `/scale`, …): its object's schema is
+/// the resource's own for `status`, autoscaling/v1 Scale for `scale`.
+fn subresource_item(
+    r: &ResourceInfo,
+    sub: &crate::registry::SubresourceInfo,
+) -> Map<String, Value> {
+    let definition = match sub.name.as_str() {
+        "scale" => Some(SCALE_DEFINITION.to_string()),
+        "status" => definition_name(r).map(str::to_string),
+        _ => None,
+    };
+    let suffix = {
+        let mut c = sub.name.chars();
+        c.next()
+            .map(|f| f.to_uppercase().chain(c).collect::<String>())
+            .unwrap_or_default()
+    };
+    let op = |action: &str, query: &[&str]| -> Value {
+        let mut op = operation(r, action, query);
+        op["operationId"] = json!(format!("{action}{}{suffix}", r.kind));
+        if let Some(def) = &definition {
+            let schema = json!({"$ref": format!("#/components/schemas/{def}")});
+            op["responses"]["200"]["content"] = json!({"application/json": {"schema": schema}});
+            if action == "put" {
+                op["requestBody"] =
+                    json!({"content": {"*/*": {"schema": schema}}, "required": true});
+            }
+        }
+        op
+    };
+    let has = |verb: &str| sub.verbs.iter().any(|v| v == verb);
+    let mut item = Map::new();
+    if has("get") {
+        item.insert("get".into(), op("get", &[]));
+    }
+    if has("update") {
+        item.insert("put".into(), op("put", WRITE_PARAMS));
+    }
+    if has("patch") {
+        item.insert(
+            "patch".into(),
+            op(
+                "patch",
+                &["dryRun", "fieldManager", "fieldValidation", "force"],
+            ),
+        );
+    }
+    if has("create") {
+        item.insert("post".into(), op("post", WRITE_PARAMS));
+    }
+    item
+}
 
 fn document(snap: &Snapshot, group: &str, version: &str) -> Value {
     let mut paths = Map::new();
@@ -190,6 +248,15 @@ fn document(snap: &Snapshot, group: &str, version: &str) -> Value {
         }
         if !item.is_empty() {
             paths.insert(format!("{collection}/{{name}}"), Value::Object(item));
+        }
+        for sub in &r.subresources {
+            let item = subresource_item(r, sub);
+            if !item.is_empty() {
+                paths.insert(
+                    format!("{collection}/{{name}}/{}", sub.name),
+                    Value::Object(item),
+                );
+            }
         }
     }
     json!({

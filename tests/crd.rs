@@ -793,3 +793,37 @@ async fn crd_schemas_drop_what_a_go_round_trip_drops() {
         "{got}"
     );
 }
+
+/// A CRD's `/status` and `/scale` subresources are operations of its `/openapi/v3` document,
+/// `/scale` reading and writing autoscaling/v1 Scale (included in its components), as kube
+/// publishes them; built-ins' subresources too.
+#[tokio::test]
+async fn subresources_are_published_in_openapi_v3() {
+    let h = server().await;
+    post_json(&h, CRDS, &widget_crd()).await;
+    let url = v3_url(&h, "apis/example.com/v1").await.unwrap();
+    let doc = get(&h, &url).await.json();
+    let base = "/apis/example.com/v1/namespaces/{namespace}/widgets/{name}";
+    let status = &doc["paths"][format!("{base}/status")];
+    for op in ["get", "put", "patch"] {
+        assert!(status.get(op).is_some(), "{op}: {status}");
+    }
+    assert_eq!(
+        status["get"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/com.example.v1.Widget"
+    );
+    let scale = &doc["paths"][format!("{base}/scale")];
+    assert_eq!(
+        scale["put"]["requestBody"]["content"]["*/*"]["schema"]["$ref"],
+        "#/components/schemas/io.k8s.api.autoscaling.v1.Scale",
+        "{scale}"
+    );
+    assert!(doc["components"]["schemas"]
+        .get("io.k8s.api.autoscaling.v1.Scale")
+        .is_some());
+    let url = v3_url(&h, "apis/apps/v1").await.unwrap();
+    let apps = get(&h, &url).await.json();
+    let d = "/apis/apps/v1/namespaces/{namespace}/deployments/{name}";
+    assert!(apps["paths"].get(format!("{d}/status")).is_some());
+    assert!(apps["paths"].get(format!("{d}/scale")).is_some());
+}

@@ -169,12 +169,25 @@ impl Schemas {
         version: &str,
         extra: &[(&str, &Value)],
     ) -> Value {
+        self.v3_components_with_roots(group, version, extra, &[])
+    }
+
+    /// [`v3_components_with`](Self::v3_components_with), with more built-in definitions the
+    /// document refers to (`io.k8s.api.autoscaling.v1.Scale` for `/scale` subresources).
+    pub fn v3_components_with_roots(
+        &self,
+        group: &str,
+        version: &str,
+        extra: &[(&str, &Value)],
+        more_roots: &[&str],
+    ) -> Value {
         let mut roots: Vec<String> = self
             .kinds
             .iter()
             .filter(|((g, v, _), _)| g == group && v == version)
             .map(|(_, k)| k.definition.clone())
             .collect();
+        roots.extend(more_roots.iter().map(|r| r.to_string()));
         for (_, schema) in extra {
             collect_refs(schema, &mut roots);
         }
