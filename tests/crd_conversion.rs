@@ -694,3 +694,51 @@ async fn a_watch_ends_when_an_event_cannot_be_converted() {
         "the stream ends without the event: {events:?}"
     );
 }
+
+/// What a conversion webhook returns is pruned against the schema of the version it converted
+/// to, as kube-apiserver prunes it: a field the webhook invents is neither stored nor served.
+#[tokio::test]
+async fn webhook_output_is_pruned_against_the_target_schema() {
+    let handler: webhook_server::Handler = Arc::new(|review| {
+        Some(webhook_server::conversion_reply(&review, |obj, desired| {
+            let mut out = webhook_server::size_replicas(obj, desired);
+            out["spec"]["invented"] = json!("by the webhook");
+            out
+        }))
+    });
+    let (h, _hook) = with_webhook(handler).await;
+    let v2 = json!({"apiVersion": "example.com/v2", "kind": "Widget",
+        "metadata": {"name": "w9"}, "spec": {"replicas": 2, "color": "red"}});
+    let created = post_json(&h, V2, &v2).await;
+    assert_eq!(created.status.as_u16(), 201, "{}", created.json());
+    assert!(
+        created.json()["spec"].get("invented").is_none(),
+        "{}",
+        created.json()
+    );
+    let as_v2 = get(&h, &format!("{V2}/w9")).await.json();
+    assert_eq!(
+        as_v2["spec"],
+        json!({"replicas": 2, "color": "red"}),
+        "{as_v2}"
+    );
+    // Stored at v1 without it.
+    let as_v1 = get(&h, &format!("{V1}/w9")).await.json();
+    assert_eq!(
+        as_v1["spec"],
+        json!({"size": "2", "color": "red"}),
+        "{as_v1}"
+    );
+    let page = h
+        .store()
+        .list("", kubox_storage::ListOptions::default())
+        .await
+        .unwrap();
+    let stored = page
+        .items
+        .iter()
+        .find(|kv| kv.key.ends_with("/default/w9"))
+        .expect("stored");
+    let text = String::from_utf8_lossy(&stored.value);
+    assert!(!text.contains("invented"), "{text}");
+}

@@ -45,12 +45,23 @@ impl Converter for NoConversion {
 pub struct WebhookConverter {
     client: Arc<WebhookClient>,
     config: ClientConfig,
+    /// Each version's schema (by apiVersion): what a webhook returns is pruned against the
+    /// schema of the version it converted to, as kube-apiserver prunes it.
+    schemas: BTreeMap<String, Arc<dyn crate::crd::strategy::SchemaOps>>,
 }
 
 impl WebhookConverter {
     /// A converter calling the webhook `config` describes.
-    pub fn new(client: Arc<WebhookClient>, config: ClientConfig) -> Self {
-        WebhookConverter { client, config }
+    pub fn new(
+        client: Arc<WebhookClient>,
+        config: ClientConfig,
+        schemas: BTreeMap<String, Arc<dyn crate::crd::strategy::SchemaOps>>,
+    ) -> Self {
+        WebhookConverter {
+            client,
+            config,
+            schemas,
+        }
     }
 }
 
@@ -111,6 +122,9 @@ impl Converter for WebhookConverter {
                     "returned invalid metadata in object at index {i}: {why}"
                 ))
             })?;
+            if let Some(schema) = self.schemas.get(to) {
+                schema.prune(&mut converted);
+            }
             out.push(converted);
         }
         Ok(out)

@@ -410,7 +410,18 @@ pub fn build_infos(
             let config = crate::webhook::ClientConfig::from_json(
                 &spec["conversion"]["webhook"]["clientConfig"],
             )?;
-            Arc::new(WebhookConverter::new(webhooks.clone(), config))
+            let group = spec["group"].as_str().unwrap_or_default();
+            let schemas = spec["versions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| {
+                    let name = v["name"].as_str()?;
+                    let ops = crate::crd::validation::schema_ops(crd, v)?;
+                    Some((format!("{group}/{name}"), ops))
+                })
+                .collect();
+            Arc::new(WebhookConverter::new(webhooks.clone(), config, schemas))
         }
         _ => Arc::new(NoConversion),
     };
