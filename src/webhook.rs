@@ -164,7 +164,7 @@ impl WebhookClient {
         }
     }
 
-    /// POST `body` as JSON to the webhook and return its JSON reply; the whole call (connect,
+    /// POST `body` as JSON to the webhook (with `?timeout=` as client-go adds it) and return its JSON reply; the whole call (connect,
     /// TLS, reply) is bounded by `timeout`.
     pub async fn post(
         &self,
@@ -173,6 +173,9 @@ impl WebhookClient {
         timeout: Duration,
     ) -> Result<Value, WebhookError> {
         let (url, server_name) = self.target(config)?;
+        // kube-apiserver tells the webhook how long it waits (client-go's `?timeout=`), and
+        // its errors name the URL with it.
+        let url = with_timeout(&url, timeout);
         let client = self.client(&config.ca_bundle, server_name)?;
         let payload = serde_json::to_vec(body).map_err(|e| WebhookError::Body(e.to_string()))?;
         let req = Request::post(url.as_str())
@@ -401,5 +404,49 @@ mod tests {
         );
         let none = WebhookClient::new(Arc::new(NoServiceResolver));
         assert!(matches!(none.target(&config), Err(WebhookError::Config(_))));
+    }
+}
+
+/// `url` with client-go's `timeout` query parameter (a Go duration: `10s`, `1m30s`).
+fn with_timeout(url: &str, timeout: Duration) -> String {
+    let ms = timeout.as_millis();
+    let value = if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms % 1000 != 0 {
+        format!("{}s", ms as f64 / 1000.0)
+    } else {
+        let secs = ms / 1000;
+        match (secs / 3600, secs % 3600 / 60, secs % 60) {
+            (0, 0, s) => format!("{s}s"),
+            (0, m, s) => format!("{m}m{s}s"),
+            (h, m, s) => format!("{h}h{m}m{s}s"),
+        }
+    };
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}timeout={value}")
+}
+
+#[cfg(test)]
+mod timeout_tests {
+    use super::*;
+
+    #[test]
+    fn the_timeout_parameter_is_a_go_duration() {
+        assert_eq!(
+            with_timeout("https://h/convert", Duration::from_secs(30)),
+            "https://h/convert?timeout=30s"
+        );
+        assert_eq!(
+            with_timeout("https://h/x?a=b", Duration::from_secs(90)),
+            "https://h/x?a=b&timeout=1m30s"
+        );
+        assert_eq!(
+            with_timeout("https://h/", Duration::from_millis(1500)),
+            "https://h/?timeout=1.5s"
+        );
+        assert_eq!(
+            with_timeout("https://h/", Duration::from_millis(300)),
+            "https://h/?timeout=300ms"
+        );
     }
 }

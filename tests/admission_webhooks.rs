@@ -771,7 +771,7 @@ mod https {
         let elapsed = started.elapsed();
         assert_eq!(
             s["message"],
-            format!("Internal error occurred: failed calling webhook \"silent-fail.test\": failed to call webhook: Post \"{url}\": context deadline exceeded")
+            format!("Internal error occurred: failed calling webhook \"silent-fail.test\": failed to call webhook: Post \"{url}?timeout=1s\": context deadline exceeded")
         );
         assert!(
             elapsed >= Duration::from_millis(900) && elapsed < Duration::from_secs(5),

@@ -246,7 +246,7 @@ async fn an_unreachable_webhook_fails_conversions_with_a_500_naming_the_kind() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let expected = format!(
-        "conversion webhook for example.com/v1, Kind=Widget failed: Post \"{}\"",
+        "conversion webhook for example.com/v1, Kind=Widget failed: Post \"{}?timeout=30s\"",
         hook.url("/convert")
     );
     for r in [get(&h, &format!("{V2}/w")).await, get(&h, V2).await] {
@@ -636,7 +636,9 @@ async fn the_webhook_client_reports_status_timeout_and_connection_failures_as_ty
         .post(&config, &json!({"mode": "slow"}), timeout)
         .await
     {
-        Err(WebhookError::Timeout { url }) => assert_eq!(url, hook.url("/")),
+        Err(WebhookError::Timeout { url }) => {
+            assert_eq!(url, format!("{}?timeout=300ms", hook.url("/")))
+        }
         other => panic!("expected a timeout, got {other:?}"),
     }
     let http = ClientConfig::from_json(&json!({"url": format!("http://{}/", hook.addr)})).unwrap();
