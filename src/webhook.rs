@@ -412,7 +412,7 @@ fn with_timeout(url: &str, timeout: Duration) -> String {
     let ms = timeout.as_millis();
     let value = if ms < 1000 {
         format!("{ms}ms")
-    } else if ms % 1000 != 0 {
+    } else if !ms.is_multiple_of(1000) {
         format!("{}s", ms as f64 / 1000.0)
     } else {
         let secs = ms / 1000;
