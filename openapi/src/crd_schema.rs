@@ -79,6 +79,12 @@ impl CustomResourceSchema {
         self.validate_with_warnings(obj, old).0
     }
 
+    /// The errors of an apply configuration's explicit `null`s (see kube's apply of custom
+    /// resources: they are validated, not pruned).
+    pub fn applied_null_errors(&self, config: &Value) -> Vec<FieldError> {
+        validate::applied_nulls(&self.root, config)
+    }
+
     /// [`validate`](Self::validate), and the rule failures ratcheted into warnings. On an
     /// update (`old`), validation ratchets as kube-apiserver's does (CRDValidationRatcheting):
     /// what fails on a value unchanged from the old object is not an error.

@@ -51,6 +51,20 @@ pub(crate) fn validate_update(root: &Node, value: &Value, old: &Value) -> Errors
     w.out
 }
 
+/// The errors of the explicit `null`s of an apply configuration: a `null` where the schema
+/// declares a field that is neither nullable nor defaulted is "must be of type …", as kube's
+/// field manager leaves such nulls in the applied object for validation to refuse (a create or
+/// update decodes them away instead).
+pub(crate) fn applied_nulls(root: &Node, config: &Value) -> Vec<FieldError> {
+    let mut w = Walker {
+        path: String::new(),
+        out: Errors::default(),
+        extra: false,
+    };
+    w.nulls(root, config);
+    w.out.schema
+}
+
 /// The old item of a map-list correlated with `item` (the same values of the keys).
 pub(crate) fn correlated_item<'a>(n: &Node, old: &'a Value, item: &Value) -> Option<&'a Value> {
     if n.list_type != ListType::Map || n.list_map_keys.is_empty() {
@@ -195,6 +209,38 @@ impl Walker {
         };
         w.value(n, value, None);
         w.out.schema
+    }
+
+    /// Type errors of the `null`s of declared, non-nullable, non-defaulted fields in `value`.
+    fn nulls(&mut self, n: &Node, value: &Value) {
+        match value {
+            Value::Object(m) => {
+                for (k, child) in m {
+                    let Some(p) = n.property(k).or_else(|| n.additional_schema()) else {
+                        continue;
+                    };
+                    let len = self.push(k);
+                    if child.is_null() {
+                        if p.default.is_none() {
+                            self.type_check(p, child);
+                        }
+                    } else {
+                        self.nulls(p, child);
+                    }
+                    self.path.truncate(len);
+                }
+            }
+            Value::Array(items) => {
+                if let Some(item) = &n.items {
+                    for (i, x) in items.iter().enumerate() {
+                        let len = self.push_index(i);
+                        self.nulls(item, x);
+                        self.path.truncate(len);
+                    }
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Validate `value` at `n`; `old` is its correlated old value on an update (ratcheting).

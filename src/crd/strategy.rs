@@ -67,6 +67,8 @@ pub trait SchemaOps: Send + Sync {
     fn structural(&self) -> &Structural;
     /// Does defaulting add the top-level property `name` when an object lacks it?
     fn defaults_absent(&self, name: &str) -> bool;
+    /// The errors of an apply configuration's explicit `null`s of typed fields.
+    fn applied_null_errors(&self, config: &Value) -> Vec<FieldError>;
 }
 
 fn leak_columns(cols: &[PrinterColumn]) -> &'static [ColumnDefinition] {
@@ -232,6 +234,13 @@ impl Strategy for CustomResourceStrategy {
             errs.extend(s.validate(obj, None));
         }
         Ok(errs)
+    }
+
+    fn applied_null_errors(&self, config: &Value) -> Vec<FieldError> {
+        match &self.schema {
+            Some(s) => s.applied_null_errors(config),
+            None => Vec::new(),
+        }
     }
 
     fn validate_update(&self, new: &Value, old: &Value) -> Result<Vec<FieldError>, String> {

@@ -37,6 +37,10 @@ impl SchemaOps for CrdSchemaOps {
     fn defaults_absent(&self, name: &str) -> bool {
         self.0.defaults_absent(name)
     }
+
+    fn applied_null_errors(&self, config: &Value) -> Vec<FieldError> {
+        self.0.applied_null_errors(config)
+    }
 }
 
 /// The schema operations for one version of a CRD (None when it has no schema). Built once per

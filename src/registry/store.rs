@@ -666,10 +666,13 @@ async fn create_once(
     }
     info.strategy.prepare_for_create(&mut obj);
     info.hooks.authorize_write(scope, &obj, None)?;
-    let errs = info
+    let mut errs = info
         .strategy
         .validate(&obj)
         .map_err(ApiError::bad_request)?;
+    if let Some(config) = &opts.applied {
+        errs.extend(info.strategy.applied_null_errors(config));
+    }
     if !errs.is_empty() {
         return Err(invalid(info, &obj, &errs));
     }
@@ -871,6 +874,9 @@ pub async fn update(
         .strategy
         .validate_update(&new, &old)
         .map_err(ApiError::bad_request)?;
+    if let Some(config) = &opts.applied {
+        errs.extend(info.strategy.applied_null_errors(config));
+    }
     let deleting = is_deleting(&old);
     if deleting {
         let old_f: Vec<&Value> = old["metadata"]["finalizers"]

@@ -54,6 +54,13 @@ pub trait Strategy: Send + Sync {
     /// Validate an update against the old object.
     fn validate_update(&self, new: &Value, old: &Value) -> Result<Vec<FieldError>, String>;
 
+    /// The errors of the explicit `null`s a server-side apply configuration sets: a custom
+    /// resource's typed, non-nullable fields refuse them (kube validates the applied object
+    /// as merged); built-ins drop them as a Go round trip does.
+    fn applied_null_errors(&self, _config: &Value) -> Vec<FieldError> {
+        Vec::new()
+    }
+
     /// Field-selector fields besides metadata.name and metadata.namespace.
     fn selectable_fields(&self) -> &'static [&'static str];
 
