@@ -149,7 +149,23 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
             }
             default_template(obj);
         }
-        ("apps", "ReplicaSet") | ("", "ReplicationController") if spec_present => {
+        ("apps", "ReplicaSet") if spec_present => {
+            set_default(&mut obj["spec"], "replicas", json!(1));
+            default_template(obj);
+        }
+        ("", "ReplicationController") if spec_present => {
+            // SetDefaults_ReplicationController: the selector and the object's labels come
+            // from the template's labels when they are empty.
+            let labels = obj["spec"]["template"]["metadata"]["labels"].clone();
+            if labels.as_object().is_some_and(|l| !l.is_empty()) {
+                let empty = |v: &Value| v.as_object().is_none_or(|m| m.is_empty());
+                if empty(&obj["spec"]["selector"]) {
+                    obj["spec"]["selector"] = labels.clone();
+                }
+                if obj["metadata"].is_object() && empty(&obj["metadata"]["labels"]) {
+                    obj["metadata"]["labels"] = labels;
+                }
+            }
             set_default(&mut obj["spec"], "replicas", json!(1));
             default_template(obj);
         }

@@ -1107,6 +1107,50 @@ async fn empty_omitempty_fields_are_dropped_from_built_in_objects() {
     );
 }
 
+/// kube's strategies fill what controllers rely on: a Job without `manualSelector` gets its
+/// template labelled with its name and uid and a selector on the uid; a ReplicationController
+/// gets its selector and labels from its template's labels.
+#[tokio::test]
+async fn jobs_and_replication_controllers_get_their_selectors() {
+    let h = server().await;
+    let job = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "pi"},
+        "spec": {"template": {"spec": {"restartPolicy": "Never",
+            "containers": [{"name": "pi", "image": "perl"}]}}}});
+    let r = post_json(&h, "/apis/batch/v1/namespaces/default/jobs", &job).await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.json());
+    let j = r.json();
+    let uid = j["metadata"]["uid"].as_str().unwrap();
+    assert_eq!(
+        j["spec"]["selector"],
+        json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}})
+    );
+    assert_eq!(
+        j["spec"]["template"]["metadata"]["labels"],
+        json!({"batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": "pi",
+               "controller-uid": uid, "job-name": "pi"})
+    );
+    let mut manual = job.clone();
+    manual["metadata"]["name"] = json!("manual");
+    manual["spec"]["manualSelector"] = json!(true);
+    manual["spec"]["selector"] = json!({"matchLabels": {"app": "x"}});
+    manual["spec"]["template"]["metadata"] = json!({"labels": {"app": "x"}});
+    let r = post_json(&h, "/apis/batch/v1/namespaces/default/jobs", &manual).await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.json());
+    assert_eq!(
+        r.json()["spec"]["template"]["metadata"]["labels"],
+        json!({"app": "x"})
+    );
+    let rc = json!({"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": "rc"},
+        "spec": {"template": {"metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}});
+    let r = post_json(&h, "/api/v1/namespaces/default/replicationcontrollers", &rc).await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.json());
+    let rc = r.json();
+    assert_eq!(rc["spec"]["selector"], json!({"app": "web"}), "{rc}");
+    assert_eq!(rc["metadata"]["labels"], json!({"app": "web"}), "{rc}");
+    assert_eq!(rc["spec"]["replicas"], 1);
+}
+
 /// Fields are tracked at the version a write is made through, as kube's field manager tracks
 /// them on the versioned object, although HorizontalPodAutoscalers are stored as
 /// `autoscaling/v2`: an apply through `autoscaling/v1` owns `spec.targetCPUUtilizationPercentage`

@@ -214,6 +214,9 @@ impl Strategy for BuiltinStrategy {
     }
 
     fn prepare_for_create(&self, obj: &mut Value) {
+        if self.group == "batch" && self.kind == "Job" && obj["spec"]["manualSelector"] != true {
+            generate_job_selector(obj);
+        }
         if self.has_status {
             match self
                 .spec
@@ -524,4 +527,50 @@ fn string_values_len(map: &Value, base64: bool) -> usize {
             }
         })
         .fold(0usize, usize::saturating_add)
+}
+
+/// kube's job strategy (`generateSelector`): the pod template is labelled with the job's name
+/// and uid (`batch.kubernetes.io/job-name`, `batch.kubernetes.io/controller-uid`, and the
+/// legacy `job-name`, `controller-uid`), and the selector matches the uid, where the user left
+/// them unset.
+fn generate_job_selector(obj: &mut Value) {
+    let name = obj["metadata"]["name"].clone();
+    let uid = obj["metadata"]["uid"].clone();
+    if !obj["spec"].is_object() {
+        return;
+    }
+    let template = &mut obj["spec"]["template"];
+    if !template.is_object() {
+        *template = json!({});
+    }
+    if !template["metadata"].is_object() {
+        template["metadata"] = json!({});
+    }
+    if !template["metadata"]["labels"].is_object() {
+        template["metadata"]["labels"] = json!({});
+    }
+    let labels = &mut template["metadata"]["labels"];
+    for (key, value) in [
+        ("job-name", &name),
+        ("batch.kubernetes.io/job-name", &name),
+        ("controller-uid", &uid),
+        ("batch.kubernetes.io/controller-uid", &uid),
+    ] {
+        if labels.get(key).is_none() {
+            labels[key] = value.clone();
+        }
+    }
+    let selector = &mut obj["spec"]["selector"];
+    if !selector.is_object() {
+        *selector = json!({});
+    }
+    if !selector["matchLabels"].is_object() {
+        selector["matchLabels"] = json!({});
+    }
+    if selector["matchLabels"]
+        .get("batch.kubernetes.io/controller-uid")
+        .is_none()
+    {
+        selector["matchLabels"]["batch.kubernetes.io/controller-uid"] = uid;
+    }
 }
