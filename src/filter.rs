@@ -27,8 +27,11 @@ impl Filter {
         };
         let fields = match q.get("fieldSelector").filter(|s| !s.trim().is_empty()) {
             Some(s) => {
-                let sel =
+                let mut sel =
                     FieldSelector::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?;
+                if info.group == "events.k8s.io" {
+                    sel = sel.renamed(events_field_label);
+                }
                 let own = info.strategy.selectable_fields();
                 let checked = if own.is_empty() {
                     sel.check_default_supported()
@@ -58,7 +61,7 @@ impl Filter {
             }
         }
         if let Some(f) = &self.fields {
-            if !f.matches(|path| fields::object_field(obj, path)) {
+            if !f.matches(|path| selectable_value(obj, path)) {
                 return false;
             }
         }
@@ -72,4 +75,37 @@ impl Filter {
             .and_then(|f| f.requires_exact_match("metadata.name"))
             .map(str::to_string)
     }
+}
+
+/// events.k8s.io's field labels as the stored (core) Event names them (kube's field label
+/// conversion for events.k8s.io/v1).
+fn events_field_label(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "regarding.kind" => "involvedObject.kind",
+        "regarding.namespace" => "involvedObject.namespace",
+        "regarding.name" => "involvedObject.name",
+        "regarding.uid" => "involvedObject.uid",
+        "regarding.apiVersion" => "involvedObject.apiVersion",
+        "regarding.resourceVersion" => "involvedObject.resourceVersion",
+        "regarding.fieldPath" => "involvedObject.fieldPath",
+        "reportingController" => "reportingComponent",
+        _ => return None,
+    })
+}
+
+/// A selectable field's value as kube's `ToSelectableFields` formats it: an unset field is its
+/// Go zero value (`false` for `spec.unschedulable` and `spec.hostNetwork`, `0` for the replica
+/// and success counts, `""` otherwise), and an Event's `source` is its source component.
+fn selectable_value(obj: &Value, path: &str) -> Option<String> {
+    if path == "source" && obj["source"].is_object() {
+        return fields::object_field(obj, "source.component");
+    }
+    fields::object_field(obj, path).or_else(|| {
+        let zero = match path {
+            "spec.unschedulable" | "spec.hostNetwork" => "false",
+            "status.replicas" | "status.successful" => "0",
+            _ => return None,
+        };
+        Some(zero.to_string())
+    })
 }

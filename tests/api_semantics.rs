@@ -1151,6 +1151,57 @@ async fn jobs_and_replication_controllers_get_their_selectors() {
     assert_eq!(rc["spec"]["replicas"], 1);
 }
 
+/// Field selectors see what kube's selectable-field functions give: an unset boolean or count
+/// is its Go zero value (`spec.unschedulable=false` matches a Node that never set it), an
+/// Event's `source` is its component, and events.k8s.io selects by its own field names
+/// (`regarding.name`, `reportingController`).
+#[tokio::test]
+async fn field_selectors_see_kubes_selectable_values() {
+    let h = server().await;
+    let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}, "spec": {}});
+    assert_eq!(
+        post_json(&h, "/api/v1/nodes", &node).await.status.as_u16(),
+        201
+    );
+    let names = |r: Resp| -> Vec<String> {
+        r.json()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let r = get(&h, "/api/v1/nodes?fieldSelector=spec.unschedulable%3Dfalse").await;
+    assert_eq!(names(r), vec!["n1"]);
+    let r = get(&h, "/api/v1/nodes?fieldSelector=spec.unschedulable%3Dtrue").await;
+    assert!(names(r).is_empty());
+    let ev = json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e1"},
+        "involvedObject": {"kind": "Pod", "name": "p1", "namespace": "default"},
+        "reason": "Started", "source": {"component": "kubelet"}, "type": "Normal",
+        "reportingComponent": "kubelet"});
+    let r = post_json(&h, "/api/v1/namespaces/default/events", &ev).await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.json());
+    let r = get(
+        &h,
+        "/api/v1/namespaces/default/events?fieldSelector=source%3Dkubelet",
+    )
+    .await;
+    assert_eq!(names(r), vec!["e1"]);
+    let r = get(
+        &h,
+        "/apis/events.k8s.io/v1/namespaces/default/events?fieldSelector=regarding.name%3Dp1,reportingController%3Dkubelet",
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.json());
+    assert_eq!(names(r), vec!["e1"]);
+    let r = get(
+        &h,
+        "/apis/events.k8s.io/v1/namespaces/default/events?fieldSelector=regarding.name%3Dother",
+    )
+    .await;
+    assert!(names(r).is_empty());
+}
+
 /// Fields are tracked at the version a write is made through, as kube's field manager tracks
 /// them on the versioned object, although HorizontalPodAutoscalers are stored as
 /// `autoscaling/v2`: an apply through `autoscaling/v1` owns `spec.targetCPUUtilizationPercentage`

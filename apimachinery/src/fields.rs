@@ -109,6 +109,23 @@ impl FieldSelector {
         Ok(FieldSelector { terms })
     }
 
+    /// The selector with its field names renamed by `rename` (a version's field label
+    /// conversion: events.k8s.io's `regarding.name` is the stored Event's
+    /// `involvedObject.name`); terms `rename` leaves (None) keep their names.
+    pub fn renamed(&self, rename: impl Fn(&str) -> Option<&'static str>) -> Self {
+        let mut terms: Vec<FieldRequirement> = self
+            .terms
+            .iter()
+            .map(|t| FieldRequirement {
+                field: rename(&t.field).map_or_else(|| t.field.clone(), str::to_string),
+                operator: t.operator,
+                value: t.value.clone(),
+            })
+            .collect();
+        terms.sort_by(|a, b| a.to_string().cmp(&b.to_string()));
+        FieldSelector { terms }
+    }
+
     /// The terms, in canonical (sorted) order, for the server to check each field is
     /// supported by the resource.
     pub fn requirements(&self) -> &[FieldRequirement] {
