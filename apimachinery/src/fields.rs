@@ -122,7 +122,7 @@ impl FieldSelector {
                 value: t.value.clone(),
             })
             .collect();
-        terms.sort_by(|a, b| a.to_string().cmp(&b.to_string()));
+        terms.sort_by_key(|t| t.to_string());
         FieldSelector { terms }
     }
 
