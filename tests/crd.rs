@@ -827,3 +827,20 @@ async fn subresources_are_published_in_openapi_v3() {
     assert!(apps["paths"].get(format!("{d}/status")).is_some());
     assert!(apps["paths"].get(format!("{d}/scale")).is_some());
 }
+
+/// `/openapi/v2` as Go clients parse it: JSONSchemaProps' property named `$ref` is a schema
+/// (a string), not a reference emptied by the v3 → v2 rewrite.
+#[tokio::test]
+async fn openapi_v2_keeps_properties_named_like_keywords() {
+    let h = server().await;
+    let v2 = get(&h, "/openapi/v2").await.json();
+    let props = &v2["definitions"]
+        ["io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps"]["properties"];
+    assert_eq!(props["$ref"]["type"], "string", "{}", props["$ref"]);
+    assert_eq!(props["$schema"]["type"], "string");
+    // And references stay references.
+    assert_eq!(
+        v2["definitions"]["io.k8s.api.apps.v1.Deployment"]["properties"]["spec"]["$ref"],
+        "#/definitions/io.k8s.api.apps.v1.DeploymentSpec"
+    );
+}

@@ -278,6 +278,18 @@ pub(crate) fn to_v2(v: &Value) -> Value {
                             out.insert(k.clone(), to_v2(x));
                         }
                     }
+                } else if matches!(
+                    k.as_str(),
+                    "properties" | "patternProperties" | "definitions"
+                ) && x.is_object()
+                {
+                    // Property names, not keywords: a property called `$ref` (JSONSchemaProps
+                    // has one) is a schema like any other.
+                    let props = x
+                        .as_object()
+                        .map(|p| p.iter().map(|(n, s)| (n.clone(), to_v2(s))).collect())
+                        .unwrap_or_default();
+                    out.insert(k.clone(), Value::Object(props));
                 } else {
                     out.insert(k.clone(), to_v2(x));
                 }
