@@ -122,6 +122,20 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
     match (group, kind) {
         ("", "Pod") => {
             if let Some(spec) = obj.get_mut("spec") {
+                // SetDefaults_Pod (a Pod's, not a template's): requests default to limits.
+                for key in ["containers", "initContainers"] {
+                    for c in spec[key].as_array_mut().into_iter().flatten() {
+                        let Some(limits) = c["resources"]["limits"].as_object().cloned() else {
+                            continue;
+                        };
+                        if !c["resources"]["requests"].is_object() {
+                            c["resources"]["requests"] = json!({});
+                        }
+                        for (name, q) in limits {
+                            set_default(&mut c["resources"]["requests"], &name, q);
+                        }
+                    }
+                }
                 default_pod_spec(spec);
                 set_default(spec, "enableServiceLinks", json!(true));
                 set_default(spec, "preemptionPolicy", json!("PreemptLowerPriority"));

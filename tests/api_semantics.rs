@@ -1202,6 +1202,50 @@ async fn field_selectors_see_kubes_selectable_values() {
     assert!(names(r).is_empty());
 }
 
+/// A Node keeps the status it is created with, as a kubelet registering its node relies on.
+#[tokio::test]
+async fn a_node_keeps_its_status_on_create() {
+    let h = server().await;
+    let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "worker"},
+        "status": {"capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+                   "conditions": [{"type": "Ready", "status": "True"}]}});
+    let r = post_json(&h, "/api/v1/nodes", &node).await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.json());
+    let got = get(&h, "/api/v1/nodes/worker").await.json();
+    assert_eq!(got["status"]["capacity"]["cpu"], "4", "{got}");
+    assert_eq!(got["status"]["conditions"][0]["type"], "Ready", "{got}");
+}
+
+/// A new Pod's status is what kube's strategy makes it: Pending, and the QoS class its
+/// containers' resources give (limits alone default the requests: Guaranteed).
+#[tokio::test]
+async fn pods_start_pending_with_their_qos_class() {
+    let h = server().await;
+    let pod = |name: &str, resources: Value| {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+               "spec": {"containers": [{"name": "c", "image": "nginx", "resources": resources}]}})
+    };
+    for (name, resources, class) in [
+        ("besteffort", json!({}), "BestEffort"),
+        (
+            "burstable",
+            json!({"requests": {"memory": "64Mi"}}),
+            "Burstable",
+        ),
+        (
+            "guaranteed",
+            json!({"limits": {"cpu": "500m", "memory": "128Mi"}}),
+            "Guaranteed",
+        ),
+    ] {
+        let r = post_json(&h, "/api/v1/namespaces/default/pods", &pod(name, resources)).await;
+        assert_eq!(r.status.as_u16(), 201, "{}", r.json());
+        let status = &r.json()["status"];
+        assert_eq!(status["phase"], "Pending", "{status}");
+        assert_eq!(status["qosClass"], class, "{name}: {status}");
+    }
+}
+
 /// Fields are tracked at the version a write is made through, as kube's field manager tracks
 /// them on the versioned object, although HorizontalPodAutoscalers are stored as
 /// `autoscaling/v2`: an apply through `autoscaling/v1` owns `spec.targetCPUUtilizationPercentage`

@@ -217,7 +217,9 @@ impl Strategy for BuiltinStrategy {
         if self.group == "batch" && self.kind == "Job" && obj["spec"]["manualSelector"] != true {
             generate_job_selector(obj);
         }
-        if self.has_status {
+        // A Node keeps the status it is created with (kubelets register with theirs).
+        let keeps_status = self.group.is_empty() && self.kind == "Node";
+        if self.has_status && !keeps_status {
             match self
                 .spec
                 .initial_status
@@ -230,6 +232,9 @@ impl Strategy for BuiltinStrategy {
                     }
                 }
             }
+        }
+        if self.group.is_empty() && self.kind == "Pod" && obj["status"].is_object() {
+            obj["status"]["qosClass"] = json!(pod_qos_class(&obj["spec"]));
         }
         if self.spec.generation {
             obj["metadata"]["generation"] = json!(1);
@@ -572,5 +577,96 @@ fn generate_job_selector(obj: &mut Value) {
         .is_none()
     {
         selector["matchLabels"]["batch.kubernetes.io/controller-uid"] = uid;
+    }
+}
+
+/// A Pod's quality-of-service class as kube computes it (`GetPodQOS`) from its containers'
+/// and init containers' CPU and memory: no request or limit anywhere is BestEffort; limits on
+/// both in every container, with the summed requests equal to the summed limits, Guaranteed;
+/// anything else Burstable.
+fn pod_qos_class(spec: &Value) -> &'static str {
+    use kubox_apimachinery::quantity::Quantity;
+    use std::collections::BTreeMap;
+    let supported = |name: &str| matches!(name, "cpu" | "memory");
+    let mut requests: BTreeMap<String, Quantity> = BTreeMap::new();
+    let mut limits: BTreeMap<String, Quantity> = BTreeMap::new();
+    let mut guaranteed = true;
+    let containers = ["containers", "initContainers"]
+        .iter()
+        .flat_map(|k| spec[*k].as_array().into_iter().flatten());
+    let add = |into: &mut BTreeMap<String, Quantity>, name: &str, q: Quantity| {
+        let sum = match into.get(name) {
+            Some(prev) => prev.checked_add(&q).unwrap_or(q),
+            None => q,
+        };
+        into.insert(name.to_string(), sum);
+    };
+    for c in containers {
+        let positive = |v: &Value| {
+            v.as_str()
+                .map(str::to_string)
+                .or_else(|| v.as_i64().map(|i| i.to_string()))
+                .and_then(|s| Quantity::parse(&s))
+                .filter(|q| *q > Quantity::zero())
+        };
+        for (name, v) in c["resources"]["requests"].as_object().into_iter().flatten() {
+            if let Some(q) = positive(v).filter(|_| supported(name)) {
+                add(&mut requests, name, q);
+            }
+        }
+        let mut found = Vec::new();
+        for (name, v) in c["resources"]["limits"].as_object().into_iter().flatten() {
+            if let Some(q) = positive(v).filter(|_| supported(name)) {
+                found.push(name.clone());
+                add(&mut limits, name, q);
+            }
+        }
+        if !(found.iter().any(|n| n == "cpu") && found.iter().any(|n| n == "memory")) {
+            guaranteed = false;
+        }
+    }
+    if requests.is_empty() && limits.is_empty() {
+        return "BestEffort";
+    }
+    if guaranteed
+        && requests.iter().all(|(n, q)| limits.get(n) == Some(q))
+        && requests.len() == limits.len()
+    {
+        return "Guaranteed";
+    }
+    "Burstable"
+}
+
+#[cfg(test)]
+mod qos_tests {
+    use super::*;
+
+    #[test]
+    fn pods_get_kubes_qos_classes() {
+        let pod = |resources: Value| json!({"containers": [{"name": "c", "resources": resources}]});
+        assert_eq!(pod_qos_class(&pod(json!({}))), "BestEffort");
+        assert_eq!(
+            pod_qos_class(&pod(json!({"requests": {"cpu": "100m"}}))),
+            "Burstable"
+        );
+        assert_eq!(
+            pod_qos_class(&pod(json!({"requests": {"cpu": "1", "memory": "1Gi"},
+                                      "limits": {"cpu": "1000m", "memory": "1024Mi"}}))),
+            "Guaranteed"
+        );
+        assert_eq!(
+            pod_qos_class(&pod(json!({"requests": {"cpu": "1", "memory": "1Gi"},
+                                      "limits": {"cpu": "2", "memory": "1Gi"}}))),
+            "Burstable"
+        );
+        assert_eq!(
+            pod_qos_class(&pod(json!({"limits": {"nvidia.com/gpu": "1"}}))),
+            "BestEffort"
+        );
+        // An init container without limits keeps the pod from being Guaranteed.
+        let mixed = json!({"containers": [{"name": "c", "resources": {
+                "requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}}],
+            "initContainers": [{"name": "i", "resources": {"requests": {"cpu": "1"}}}]});
+        assert_eq!(pod_qos_class(&mixed), "Burstable");
     }
 }
