@@ -1202,6 +1202,46 @@ async fn field_selectors_see_kubes_selectable_values() {
     assert!(names(r).is_empty());
 }
 
+/// A CertificateSigningRequest records who asked: kube replaces the username, uid, groups and
+/// extra a client sets with the requesting user's, and a request cannot be created approved.
+#[tokio::test]
+async fn certificate_signing_requests_record_the_requesting_user() {
+    let h = server().await;
+    let csr = json!({"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+        "metadata": {"name": "csr1"},
+        "spec": {"request": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURSBSRVFVRVNULS0tLS0K",
+                 "signerName": "example.com/signer", "usages": ["client auth"],
+                 "username": "forged", "groups": ["system:masters-forged"]},
+        "status": {"conditions": [{"type": "Approved", "status": "True"}]}});
+    let r = send_with(
+        &h,
+        Method::POST,
+        "/apis/certificates.k8s.io/v1/certificatesigningrequests",
+        &[
+            ("content-type", "application/json"),
+            ("impersonate-user", "alice"),
+            ("impersonate-group", "system:masters"),
+            ("impersonate-group", "devs"),
+        ],
+        csr.to_string(),
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.json());
+    let got = r.json();
+    assert_eq!(got["spec"]["username"], "alice", "{got}");
+    let groups: Vec<&str> = got["spec"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g.as_str().unwrap())
+        .collect();
+    assert!(
+        groups.contains(&"devs") && !groups.contains(&"system:masters-forged"),
+        "{got}"
+    );
+    assert!(got["status"].get("conditions").is_none(), "{got}");
+}
+
 /// A Node keeps the status it is created with, as a kubelet registering its node relies on.
 #[tokio::test]
 async fn a_node_keeps_its_status_on_create() {

@@ -20,7 +20,39 @@ pub fn for_spec(spec: Option<&KindSpec>) -> Arc<dyn Hooks> {
         Some(HooksKind::Namespaces) => Arc::new(Namespaces),
         Some(HooksKind::Crds) => Arc::new(Crds),
         Some(HooksKind::Rbac) => Arc::new(Rbac),
+        Some(HooksKind::Csrs) => Arc::new(Csrs),
         Some(HooksKind::None) | None => Arc::new(NoHooks),
+    }
+}
+
+/// CertificateSigningRequests: kube's PrepareForCreate replaces whatever the client set in
+/// `spec.username`, `uid`, `groups` and `extra` by the requesting user (after impersonation),
+/// and a new request has no conditions (it cannot be created approved).
+struct Csrs;
+
+#[async_trait]
+impl Hooks for Csrs {
+    fn prepare_for_create(&self, scope: &Scope, obj: &mut Value) {
+        let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
+            return;
+        };
+        for k in ["username", "uid", "groups", "extra"] {
+            spec.remove(k);
+        }
+        let user = &scope.user;
+        if !user.username.is_empty() {
+            spec.insert("username".into(), json!(user.username));
+        }
+        if !user.uid.is_empty() {
+            spec.insert("uid".into(), json!(user.uid));
+        }
+        if !user.groups.is_empty() {
+            spec.insert("groups".into(), json!(user.groups));
+        }
+        if !user.extra.is_empty() {
+            spec.insert("extra".into(), json!(user.extra));
+        }
+        obj["status"] = json!({});
     }
 }
 

@@ -106,6 +106,8 @@ pub enum HooksKind {
     Crds,
     /// Escalation checks; writes wait for the RBAC index.
     Rbac,
+    /// The requesting user recorded on create.
+    Csrs,
 }
 
 const BASE: KindSpec = KindSpec {
@@ -405,6 +407,7 @@ pub static SPECS: &[KindSpec] = &[
         resource: "certificatesigningrequests",
         kind: "CertificateSigningRequest",
         selectable: &["spec.signerName"],
+        hooks: HooksKind::Csrs,
         printer: Printer::Kube,
         ..BASE
     },

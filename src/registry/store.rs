@@ -362,6 +362,10 @@ impl DeleteOptions {
 /// Decorator) and per-resource REST overrides. Every method has a do-nothing default.
 #[async_trait]
 pub trait Hooks: Send + Sync {
+    /// With the strategy's PrepareForCreate: what a create takes from its author (a
+    /// CertificateSigningRequest's requesting user).
+    fn prepare_for_create(&self, _scope: &Scope, _obj: &mut Value) {}
+
     /// After validation, before validating admission: checks that need the author (RBAC's
     /// escalation prevention). `old` is None on create.
     fn authorize_write(&self, _scope: &Scope, _new: &Value, _old: Option<&Value>) -> ApiResult<()> {
@@ -665,6 +669,7 @@ async fn create_once(
         meta["creationTimestamp"] = json!(objects::timestamp(now));
     }
     info.strategy.prepare_for_create(&mut obj);
+    info.hooks.prepare_for_create(scope, &mut obj);
     info.hooks.authorize_write(scope, &obj, None)?;
     let mut errs = info
         .strategy
