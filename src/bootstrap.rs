@@ -1,6 +1,7 @@
 //! What exists at start, as in a fresh cluster: the namespaces `default`, `kube-system`,
-//! `kube-public`, `kube-node-lease`, the `kubernetes` Service and the RBAC bootstrap policy
-//! (`authz/policy.rs`). Idempotent across restarts: what exists is left as it is.
+//! `kube-public`, `kube-node-lease`, the `kubernetes` Service, the
+//! `kube-system/extension-apiserver-authentication` ConfigMap (the client CA) and the RBAC
+//! bootstrap policy (`authz/policy.rs`). Idempotent across restarts: what exists is left as it is.
 
 use serde_json::{json, Value};
 
@@ -16,8 +17,9 @@ async fn ensure(state: &ApiState, key: String, obj: Value, gr: &GroupResource) -
     }
 }
 
-/// Create the built-in objects that are missing.
-pub async fn run(state: &ApiState) -> ApiResult<()> {
+/// Create the built-in objects that are missing. `client_ca` is the CA client certificates
+/// are checked against, published as kube-apiserver publishes it.
+pub async fn run(state: &ApiState, client_ca: Option<&str>) -> ApiResult<()> {
     let now = timestamp(state.clock.now());
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         let obj = json!({
@@ -69,6 +71,29 @@ pub async fn run(state: &ApiState) -> ApiResult<()> {
         &GroupResource::new("", "services"),
     )
     .await?;
+    // `kube-system/extension-apiserver-authentication`: where extension API servers and
+    // kube-controller-manager find the client CA (kube-apiserver's cluster authentication
+    // trust controller; no request-header keys, kubox has no front proxy).
+    if let Some(ca) = client_ca {
+        let cm = json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": "extension-apiserver-authentication",
+                "namespace": "kube-system",
+                "uid": uuid::Uuid::new_v4().to_string(),
+                "creationTimestamp": now,
+            },
+            "data": {"client-ca-file": ca},
+        });
+        ensure(
+            state,
+            storage_prefix("", "configmaps") + "kube-system/extension-apiserver-authentication",
+            cm,
+            &GroupResource::new("", "configmaps"),
+        )
+        .await?;
+    }
     let policy = [
         ("clusterroles", crate::authz::policy::cluster_roles()),
         (

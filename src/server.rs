@@ -453,7 +453,8 @@ impl ServerBuilder {
             },
         });
         let informer_tasks = state.informers.start(&store, &shutdown_rx).await;
-        crate::bootstrap::run(&state)
+        let client_ca = (!self.insecure_http).then(|| pki.ca_pem());
+        crate::bootstrap::run(&state, client_ca)
             .await
             .map_err(|e| std::io::Error::other(e.message))?;
         let rbac_rev = crate::authz::rbac::load_all(&state, &rbac)

@@ -1202,6 +1202,26 @@ async fn field_selectors_see_kubes_selectable_values() {
     assert!(names(r).is_empty());
 }
 
+/// `kube-system/extension-apiserver-authentication` holds the client CA, as kube-apiserver
+/// publishes it for extension API servers and kube-controller-manager: the CA that signed the
+/// admin's client certificate.
+#[tokio::test]
+async fn the_client_ca_is_published_for_extension_servers() {
+    let h = server().await;
+    let cm = get(
+        &h,
+        "/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication",
+    )
+    .await
+    .json();
+    let ca = cm["data"]["client-ca-file"].as_str().unwrap_or_default();
+    assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"), "{cm}");
+    let root = get(&h, "/api/v1/namespaces/default/configmaps/kube-root-ca.crt").await;
+    if root.status.as_u16() == 200 {
+        assert_eq!(root.json()["data"]["ca.crt"], ca);
+    }
+}
+
 /// A CertificateSigningRequest records who asked: kube replaces the username, uid, groups and
 /// extra a client sets with the requesting user's, and a request cannot be created approved.
 #[tokio::test]
