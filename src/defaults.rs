@@ -124,7 +124,8 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
             if let Some(spec) = obj.get_mut("spec") {
                 // SetDefaults_Pod (a Pod's, not a template's): requests default to limits.
                 for key in ["containers", "initContainers"] {
-                    for c in spec[key].as_array_mut().into_iter().flatten() {
+                    let list = spec.get_mut(key).and_then(Value::as_array_mut);
+                    for c in list.into_iter().flatten() {
                         let Some(limits) = c["resources"]["limits"].as_object().cloned() else {
                             continue;
                         };
@@ -283,6 +284,8 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
             );
         }
         ("", "ServiceAccount") | ("", "ConfigMap") => {}
+        // SetDefaults_Namespace: the name as the `kubernetes.io/metadata.name` label, always.
+        ("", "Namespace") => label_namespace_name(obj),
         // apiextensions' SetDefaults_CustomResourceDefinitionSpec and _ServiceReference.
         ("apiextensions.k8s.io", "CustomResourceDefinition") if spec_present => {
             let spec = &mut obj["spec"];
@@ -396,4 +399,21 @@ mod tests {
             1
         );
     }
+}
+
+/// A Namespace's `kubernetes.io/metadata.name` label: its name (kube's defaulting and its
+/// namespace strategy's Canonicalize keep it so; a nameless one, `generateName`, gets it once
+/// named).
+pub fn label_namespace_name(obj: &mut Value) {
+    let Some(name) = obj["metadata"]["name"]
+        .as_str()
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+    else {
+        return;
+    };
+    if !obj["metadata"]["labels"].is_object() {
+        obj["metadata"]["labels"] = json!({});
+    }
+    obj["metadata"]["labels"]["kubernetes.io/metadata.name"] = json!(name);
 }

@@ -1262,6 +1262,48 @@ async fn certificate_signing_requests_record_the_requesting_user() {
     assert!(got["status"].get("conditions").is_none(), "{got}");
 }
 
+/// Every Namespace carries its name as the `kubernetes.io/metadata.name` label, also one named
+/// by `generateName`, and an update cannot take it away or change it.
+#[tokio::test]
+async fn namespaces_carry_their_name_as_a_label() {
+    let h = server().await;
+    let r = post_json(
+        &h,
+        "/api/v1/namespaces",
+        &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}}),
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.json());
+    assert_eq!(
+        r.json()["metadata"]["labels"],
+        json!({"kubernetes.io/metadata.name": "team-a"})
+    );
+    let r = post_json(
+        &h,
+        "/api/v1/namespaces",
+        &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"generateName": "tmp-"}}),
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.json());
+    let ns = r.json();
+    assert_eq!(
+        ns["metadata"]["labels"]["kubernetes.io/metadata.name"],
+        ns["metadata"]["name"]
+    );
+    let r = patch(
+        &h,
+        "/api/v1/namespaces/team-a",
+        "application/merge-patch+json",
+        r#"{"metadata":{"labels":{"kubernetes.io/metadata.name":"other","x":"y"}}}"#,
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.json());
+    assert_eq!(
+        r.json()["metadata"]["labels"],
+        json!({"kubernetes.io/metadata.name": "team-a", "x": "y"})
+    );
+}
+
 /// A Node keeps the status it is created with, as a kubelet registering its node relies on.
 #[tokio::test]
 async fn a_node_keeps_its_status_on_create() {

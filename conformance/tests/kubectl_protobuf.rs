@@ -262,6 +262,12 @@ fn comparable(mut v: Value) -> Value {
                                 | "clusterIPs"
                         )
                 });
+                // A Job's generated selector and labels carry its uid.
+                for (k, v) in map.iter_mut() {
+                    if k.ends_with("controller-uid") {
+                        *v = Value::String("<uid>".into());
+                    }
+                }
                 map.values_mut().for_each(strip);
             }
             Value::Array(items) => items.iter_mut().for_each(strip),

@@ -242,6 +242,7 @@ impl Strategy for BuiltinStrategy {
             m.remove("generation");
         }
         if self.kind == "Namespace" && self.group.is_empty() {
+            crate::defaults::label_namespace_name(obj);
             obj["spec"] = json!({"finalizers": ["kubernetes"]});
         }
         if self.kind == "CustomResourceDefinition" {
