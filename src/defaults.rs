@@ -343,6 +343,23 @@ fn merge_string_data(secret: &mut Value) {
     }
 }
 
+/// A Namespace's `kubernetes.io/metadata.name` label: its name (kube's defaulting and its
+/// namespace strategy's Canonicalize keep it so; a nameless one, `generateName`, gets it once
+/// named).
+pub fn label_namespace_name(obj: &mut Value) {
+    let Some(name) = obj["metadata"]["name"]
+        .as_str()
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+    else {
+        return;
+    };
+    if !obj["metadata"]["labels"].is_object() {
+        obj["metadata"]["labels"] = json!({});
+    }
+    obj["metadata"]["labels"]["kubernetes.io/metadata.name"] = json!(name);
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -399,21 +416,4 @@ mod tests {
             1
         );
     }
-}
-
-/// A Namespace's `kubernetes.io/metadata.name` label: its name (kube's defaulting and its
-/// namespace strategy's Canonicalize keep it so; a nameless one, `generateName`, gets it once
-/// named).
-pub fn label_namespace_name(obj: &mut Value) {
-    let Some(name) = obj["metadata"]["name"]
-        .as_str()
-        .filter(|n| !n.is_empty())
-        .map(str::to_string)
-    else {
-        return;
-    };
-    if !obj["metadata"]["labels"].is_object() {
-        obj["metadata"]["labels"] = json!({});
-    }
-    obj["metadata"]["labels"]["kubernetes.io/metadata.name"] = json!(name);
 }
