@@ -472,7 +472,10 @@ pub async fn update(ctx: Ctx) -> ApiResult<Response<Body>> {
         return subresources::update_scale(ctx).await;
     }
     if !ctx.req.subresource.is_empty()
-        && !matches!(ctx.req.subresource.as_str(), "status" | "finalize")
+        && !matches!(
+            ctx.req.subresource.as_str(),
+            "status" | "finalize" | "ephemeralcontainers"
+        )
     {
         return Err(ApiError::method_not_supported(&ctx.gr(), "update"));
     }

@@ -262,7 +262,12 @@ pub async fn patch(ctx: Ctx) -> ApiResult<Response<Body>> {
     if ctx.req.subresource == "scale" {
         return subresources::patch_scale(ctx, ty, dry_run).await;
     }
-    if !ctx.req.subresource.is_empty() && ctx.req.subresource != "status" {
+    if !ctx.req.subresource.is_empty()
+        && !matches!(
+            ctx.req.subresource.as_str(),
+            "status" | "ephemeralcontainers"
+        )
+    {
         return Err(ApiError::method_not_supported(
             &ctx.info.group_resource(),
             "patch",

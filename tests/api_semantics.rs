@@ -1566,3 +1566,65 @@ async fn explicit_nulls_in_built_in_objects_are_dropped() {
     assert_eq!(r.status.as_u16(), 200, "{}", r.json());
     assert!(r.json()["metadata"].get("labels").is_none(), "{}", r.json());
 }
+
+/// `pods/ephemeralcontainers`: a patch adds an ephemeral container and changes nothing else of
+/// the Pod; an existing one cannot be changed, and a name already used is refused.
+#[tokio::test]
+async fn ephemeral_containers_are_added_through_their_subresource() {
+    let h = server().await;
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "nginx"}]}});
+    assert_eq!(
+        post_json(&h, "/api/v1/namespaces/default/pods", &pod)
+            .await
+            .status
+            .as_u16(),
+        201
+    );
+    let path = "/api/v1/namespaces/default/pods/p/ephemeralcontainers";
+    let r = patch(
+        &h,
+        path,
+        "application/strategic-merge-patch+json",
+        r#"{"metadata":{"labels":{"x":"y"}},"spec":{"containers":[{"name":"c","image":"evil"}],
+            "ephemeralContainers":[{"name":"dbg","image":"busybox"}]}}"#,
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.json());
+    let got = r.json();
+    assert_eq!(
+        got["spec"]["ephemeralContainers"][0]["name"], "dbg",
+        "{got}"
+    );
+    assert_eq!(got["spec"]["containers"][0]["image"], "nginx", "{got}");
+    assert!(got["metadata"].get("labels").is_none(), "{got}");
+    let r = patch(
+        &h,
+        path,
+        "application/strategic-merge-patch+json",
+        r#"{"spec":{"ephemeralContainers":[{"name":"dbg","image":"alpine"}]}}"#,
+    )
+    .await;
+    let s = r.status_failure(422, "Invalid");
+    assert_eq!(
+        s["message"],
+        "Pod \"p\" is invalid: spec.ephemeralContainers: Forbidden: existing ephemeral containers \"dbg\" may not be changed"
+    );
+    let r = patch(
+        &h,
+        path,
+        "application/strategic-merge-patch+json",
+        r#"{"spec":{"ephemeralContainers":[{"name":"c","image":"alpine"}]}}"#,
+    )
+    .await;
+    let s = r.status_failure(422, "Invalid");
+    assert!(
+        s["message"]
+            .as_str()
+            .unwrap()
+            .contains("].name: Duplicate value: \"c\""),
+        "{s}"
+    );
+    let got = get(&h, path).await.json();
+    assert_eq!(got["kind"], "Pod");
+}

@@ -879,6 +879,10 @@ pub async fn update(
         .strategy
         .validate_update(&new, &old)
         .map_err(ApiError::bad_request)?;
+    errs.extend(
+        info.strategy
+            .validate_subresource_update(&scope.subresource, &new, &old),
+    );
     if let Some(config) = &opts.applied {
         errs.extend(info.strategy.applied_null_errors(config));
     }

@@ -54,6 +54,17 @@ pub trait Strategy: Send + Sync {
     /// Validate an update against the old object.
     fn validate_update(&self, new: &Value, old: &Value) -> Result<Vec<FieldError>, String>;
 
+    /// What an update through subresource `sub` may not do beyond the resource's own rules
+    /// (a Pod's existing ephemeral containers may not change through `ephemeralcontainers`).
+    fn validate_subresource_update(
+        &self,
+        _sub: &str,
+        _new: &Value,
+        _old: &Value,
+    ) -> Vec<FieldError> {
+        Vec::new()
+    }
+
     /// The errors of the explicit `null`s a server-side apply configuration sets: a custom
     /// resource's typed, non-nullable fields refuse them (kube validates the applied object
     /// as merged); built-ins drop them as a Go round trip does.
@@ -270,6 +281,15 @@ impl Strategy for BuiltinStrategy {
     }
 
     fn prepare_for_update(&self, new: &mut Value, old: &Value, subresource: &str) {
+        if subresource == "ephemeralcontainers" {
+            // kube's dropNonEphemeralContainerUpdates: only the ephemeral containers change.
+            let ephemeral = new["spec"].get("ephemeralContainers").cloned();
+            let rv = new["metadata"].get("resourceVersion").cloned();
+            *new = old.clone();
+            crate::objects::set_or_remove(&mut new["spec"], "ephemeralContainers", ephemeral);
+            crate::objects::set_or_remove(&mut new["metadata"], "resourceVersion", rv);
+            return;
+        }
         if self.has_status {
             split_status(new, old, subresource);
         }
@@ -293,6 +313,14 @@ impl Strategy for BuiltinStrategy {
 
     fn default(&self, obj: &mut Value) {
         defaults::apply(self.group, self.kind, obj);
+    }
+
+    fn validate_subresource_update(&self, sub: &str, new: &Value, old: &Value) -> Vec<FieldError> {
+        if sub == "ephemeralcontainers" {
+            ephemeral_container_errors(new, old)
+        } else {
+            Vec::new()
+        }
     }
 
     fn validate(&self, obj: &Value) -> Result<Vec<FieldError>, String> {
@@ -636,6 +664,44 @@ fn pod_qos_class(spec: &Value) -> &'static str {
         return "Guaranteed";
     }
     "Burstable"
+}
+
+/// kube's checks of an ephemeral-containers update: the existing ones stay as they are (none
+/// removed or changed), and a new one's name is not any other container's.
+fn ephemeral_container_errors(new: &Value, old: &Value) -> Vec<FieldError> {
+    let list = |o: &Value| -> Vec<Value> {
+        o["spec"]["ephemeralContainers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (new_list, old_list) = (list(new), list(old));
+    let mut errs = Vec::new();
+    for o in &old_list {
+        let name = o["name"].as_str().unwrap_or_default();
+        if !new_list.iter().any(|n| n == o) {
+            errs.push(FieldError::forbidden(
+                "spec.ephemeralContainers",
+                format!("existing ephemeral containers {name:?} may not be changed"),
+            ));
+        }
+    }
+    let mut names: Vec<&str> = ["containers", "initContainers"]
+        .iter()
+        .flat_map(|k| new["spec"][*k].as_array().into_iter().flatten())
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    for (i, c) in new_list.iter().enumerate() {
+        let name = c["name"].as_str().unwrap_or_default();
+        if names.contains(&name) {
+            errs.push(FieldError::duplicate(
+                format!("spec.ephemeralContainers[{i}].name"),
+                name,
+            ));
+        }
+        names.push(name);
+    }
+    errs
 }
 
 #[cfg(test)]
