@@ -474,7 +474,7 @@ pub async fn update(ctx: Ctx) -> ApiResult<Response<Body>> {
     if !ctx.req.subresource.is_empty()
         && !matches!(
             ctx.req.subresource.as_str(),
-            "status" | "finalize" | "ephemeralcontainers"
+            "status" | "finalize" | "ephemeralcontainers" | "approval"
         )
     {
         return Err(ApiError::method_not_supported(&ctx.gr(), "update"));

@@ -281,6 +281,19 @@ impl Strategy for BuiltinStrategy {
     }
 
     fn prepare_for_update(&self, new: &mut Value, old: &Value, subresource: &str) {
+        if subresource == "approval" {
+            // kube's csrApprovalStrategy: only the conditions change, each stamped.
+            let conditions = new["status"].get("conditions").cloned();
+            let rv = new["metadata"].get("resourceVersion").cloned();
+            *new = old.clone();
+            if !new["status"].is_object() {
+                new["status"] = json!({});
+            }
+            crate::objects::set_or_remove(&mut new["status"], "conditions", conditions);
+            crate::objects::set_or_remove(&mut new["metadata"], "resourceVersion", rv);
+            stamp_conditions(new, old);
+            return;
+        }
         if subresource == "ephemeralcontainers" {
             // kube's dropNonEphemeralContainerUpdates: only the ephemeral containers change.
             let ephemeral = new["spec"].get("ephemeralContainers").cloned();
@@ -664,6 +677,35 @@ fn pod_qos_class(spec: &Value) -> &'static str {
         return "Guaranteed";
     }
     "Burstable"
+}
+
+/// kube's `populateConditionTimestamps` for CertificateSigningRequest conditions: a new or
+/// changed condition gets `lastUpdateTime` (and `lastTransitionTime` when its status changed)
+/// set to now where the client left them out.
+fn stamp_conditions(new: &mut Value, old: &Value) {
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let olds: Vec<Value> = old["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for c in new["status"]
+        .get_mut("conditions")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        let before = olds.iter().find(|o| o["type"] == c["type"]);
+        if c.get("lastUpdateTime").is_none_or(Value::is_null) {
+            c["lastUpdateTime"] = json!(now);
+        }
+        let status_changed = before.is_none_or(|o| o["status"] != c["status"]);
+        if c.get("lastTransitionTime").is_none_or(Value::is_null) {
+            c["lastTransitionTime"] = match before {
+                Some(o) if !status_changed => o["lastTransitionTime"].clone(),
+                _ => json!(now),
+            };
+        }
+    }
 }
 
 /// kube's checks of an ephemeral-containers update: the existing ones stay as they are (none
