@@ -919,3 +919,34 @@ async fn an_apply_with_null_for_a_typed_field_is_refused() {
     let r = post_json(&h, GIZMOS, &gizmo("c", json!({"a": null}))).await;
     assert_eq!(r.status.as_u16(), 201, "{}", r.json());
 }
+
+/// Strict field validation reads preserved fields too: a key given twice inside
+/// `x-kubernetes-preserve-unknown-fields` is a duplicate field, as kube's strict decoder reports.
+#[tokio::test]
+async fn duplicates_inside_preserved_fields_fail_strict_validation() {
+    let h = server().await;
+    register(
+        &h,
+        &gizmo_crd(json!({"type": "object", "properties": {
+            "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}})),
+    )
+    .await;
+    let body = r#"{"apiVersion":"schema.example.com/v1","kind":"Gizmo","metadata":{"name":"d"},
+        "spec":{"free":{"a":1,"a":2}}}"#;
+    let r = send_with(
+        &h,
+        http::Method::POST,
+        &format!("{GIZMOS}?fieldValidation=Strict"),
+        &[("content-type", "application/json")],
+        body.to_string(),
+    )
+    .await;
+    let s = r.status_failure(400, "BadRequest");
+    assert!(
+        s["message"]
+            .as_str()
+            .unwrap()
+            .contains(r#"strict decoding error: duplicate field "spec.free.a""#),
+        "{s}"
+    );
+}

@@ -317,12 +317,48 @@ impl Strict<'_> {
         }
     }
 
+    /// Duplicate keys inside a preserved value (no schema below).
+    fn kept(&mut self, v: &OrderedValue) {
+        match v {
+            OrderedValue::Object(members) => {
+                let mut seen: HashSet<&str> = HashSet::new();
+                for (key, child) in members {
+                    if !seen.insert(key.as_str()) {
+                        self.report("duplicate", key);
+                    }
+                    let len = self.path.len();
+                    if !self.path.is_empty() {
+                        self.path.push('.');
+                    }
+                    self.path.push_str(key);
+                    self.kept(child);
+                    self.path.truncate(len);
+                }
+            }
+            OrderedValue::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let len = self.path.len();
+                    self.path.push_str(&format!("[{i}]"));
+                    self.kept(item);
+                    self.path.truncate(len);
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn value(&mut self, id: NodeId, v: &OrderedValue, silent: bool) {
         let arena = self.arena;
         let silent = silent || arena.node(id).silent;
         let id = pick(arena, id, |t| v.type_matches(t));
         let n = arena.node(id);
         let silent = silent || n.silent;
+        // A preserved object (`x-kubernetes-preserve-unknown-fields` without properties) is
+        // still read by the strict decoder: its keys may not repeat either.
+        if n.preserve_unknown && n.ty == Type::Object && n.properties.is_empty() && !silent {
+            self.kept(v);
+            return;
+        }
         match v {
             OrderedValue::Object(members) if walks_objects(n) => {
                 let mut declared_seen: HashSet<&str> = HashSet::new();
@@ -340,7 +376,22 @@ impl Strict<'_> {
                             self.value(c, child, silent);
                             self.path.truncate(len);
                         }
-                        Member::Kept => {}
+                        Member::Kept => {
+                            // Preserved fields are still JSON a strict decoder reads: keys
+                            // given twice are duplicates, at any depth.
+                            if !declared_seen.insert(key.as_str()) && !silent {
+                                self.report("duplicate", key);
+                            }
+                            if !silent {
+                                let len = self.path.len();
+                                if !self.path.is_empty() {
+                                    self.path.push('.');
+                                }
+                                self.path.push_str(key);
+                                self.kept(child);
+                                self.path.truncate(len);
+                            }
+                        }
                         Member::Undeclared => {
                             if !silent {
                                 self.report("unknown", key);
@@ -506,6 +557,25 @@ mod tests {
                 &OrderedValue::from_json(br#"{"spec": {"foo": 1}, "bar": 2}"#).unwrap()
             )),
             r#"strict decoding error: unknown field "spec.foo", unknown field "bar""#
+        );
+    }
+
+    /// Preserved fields are JSON a strict decoder reads too: a key given twice inside a
+    /// preserved island, at any depth, is a duplicate.
+    #[test]
+    fn duplicates_inside_preserved_fields_are_reported() {
+        let doc = OrderedValue::from_json(
+            br#"{"spec": {"raw": {"x": 1, "x": 2, "deep": [{"y": 1, "y": 2}]},
+                          "partly": {"free": 1, "free": 2}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            strict_errors(&schema(), &doc),
+            vec![
+                r#"duplicate field "spec.raw.x""#,
+                r#"duplicate field "spec.raw.deep[0].y""#,
+                r#"duplicate field "spec.partly.free""#,
+            ]
         );
     }
 
