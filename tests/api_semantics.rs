@@ -1222,6 +1222,88 @@ async fn the_client_ca_is_published_for_extension_servers() {
     }
 }
 
+/// A DELETE answers with the deleted object for the resources whose kube registry sets
+/// `ReturnDeletedObject` (pods, services, serviceaccounts, volumes and claims, quotas, storage
+/// and DRA kinds…), and with a Status for the others.
+#[tokio::test]
+async fn deletes_return_the_object_where_kube_does() {
+    let h = server().await;
+    let cases: Vec<(&str, Value, bool)> = vec![
+        (
+            "/api/v1/namespaces/default/podtemplates",
+            json!({"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "x"},
+                   "template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}),
+            true,
+        ),
+        (
+            "/api/v1/namespaces/default/serviceaccounts",
+            json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "x"}}),
+            true,
+        ),
+        (
+            "/api/v1/namespaces/default/services",
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"},
+                   "spec": {"ports": [{"port": 80}]}}),
+            true,
+        ),
+        (
+            "/api/v1/namespaces/default/resourcequotas",
+            json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "x"},
+                   "spec": {"hard": {"pods": "10"}}}),
+            true,
+        ),
+        (
+            "/api/v1/namespaces/default/persistentvolumeclaims",
+            json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "x"},
+                   "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}),
+            true,
+        ),
+        (
+            "/api/v1/persistentvolumes",
+            json!({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "x"},
+                   "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                            "hostPath": {"path": "/tmp/x"}}}),
+            true,
+        ),
+        (
+            "/apis/storage.k8s.io/v1/storageclasses",
+            json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                   "metadata": {"name": "x"}, "provisioner": "example.com/p"}),
+            true,
+        ),
+        (
+            "/apis/storage.k8s.io/v1/csidrivers",
+            json!({"apiVersion": "storage.k8s.io/v1", "kind": "CSIDriver",
+                   "metadata": {"name": "x.example.com"}, "spec": {}}),
+            true,
+        ),
+        (
+            "/api/v1/namespaces/default/configmaps",
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}),
+            false,
+        ),
+        (
+            "/apis/apps/v1/namespaces/default/deployments",
+            deployment("x"),
+            false,
+        ),
+    ];
+    for (collection, obj, returns_object) in cases {
+        let kind = obj["kind"].as_str().unwrap().to_string();
+        let name = obj["metadata"]["name"].as_str().unwrap().to_string();
+        let r = post_json(&h, collection, &obj).await;
+        assert_eq!(r.status.as_u16(), 201, "{kind}: {}", r.json());
+        let r = send(&h, Method::DELETE, &format!("{collection}/{name}"), "", "").await;
+        assert_eq!(r.status.as_u16(), 200, "{kind}: {}", r.json());
+        let got = r.json();
+        if returns_object {
+            assert_eq!(got["kind"], kind, "{got}");
+        } else {
+            assert_eq!(got["kind"], "Status", "{kind}: {got}");
+        }
+    }
+}
+
 /// A CertificateSigningRequest records who asked: kube replaces the username, uid, groups and
 /// extra a client sets with the requesting user's, and a request cannot be created approved.
 #[tokio::test]

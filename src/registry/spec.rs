@@ -190,6 +190,7 @@ pub static SPECS: &[KindSpec] = &[
         printer: Printer::Kube,
         merge_keys: MergeKeys::Kube,
         hooks: HooksKind::Namespaces,
+        returns_deleted: true,
         ..BASE
     },
     KindSpec {
@@ -208,6 +209,7 @@ pub static SPECS: &[KindSpec] = &[
         initial_status: Some(r#"{"phase":"Pending"}"#),
         printer: Printer::Kube,
         merge_keys: MergeKeys::Kube,
+        returns_deleted: true,
         ..BASE
     },
     KindSpec {
@@ -217,6 +219,7 @@ pub static SPECS: &[KindSpec] = &[
         initial_status: Some(r#"{"phase":"Pending"}"#),
         printer: Printer::Kube,
         merge_keys: MergeKeys::Kube,
+        returns_deleted: true,
         ..BASE
     },
     KindSpec {
@@ -249,6 +252,7 @@ pub static SPECS: &[KindSpec] = &[
         printer: Printer::Kube,
         merge_keys: MergeKeys::Kube,
         defaults: Defaults::Kube,
+        returns_deleted: true,
         ..BASE
     },
     KindSpec {
@@ -269,6 +273,7 @@ pub static SPECS: &[KindSpec] = &[
         kind: "ResourceQuota",
         printer: Printer::Kube,
         merge_keys: MergeKeys::Kube,
+        returns_deleted: true,
         ..BASE
     },
     KindSpec {
@@ -288,6 +293,7 @@ pub static SPECS: &[KindSpec] = &[
         kind: "ServiceAccount",
         printer: Printer::Kube,
         merge_keys: MergeKeys::Kube,
+        returns_deleted: true,
         ..BASE
     },
     KindSpec {
@@ -301,6 +307,7 @@ pub static SPECS: &[KindSpec] = &[
         merge_keys: MergeKeys::Kube,
         defaults: Defaults::Kube,
         hooks: HooksKind::Services,
+        returns_deleted: true,
         ..BASE
     },
     KindSpec {
@@ -497,6 +504,7 @@ pub static SPECS: &[KindSpec] = &[
         resource: "csidrivers",
         kind: "CSIDriver",
         printer: Printer::Kube,
+        returns_deleted: true,
         ..BASE
     },
     KindSpec {
@@ -505,6 +513,7 @@ pub static SPECS: &[KindSpec] = &[
         kind: "CSINode",
         printer: Printer::Kube,
         merge_keys: MergeKeys::Kube,
+        returns_deleted: true,
         ..BASE
     },
     KindSpec {
@@ -519,6 +528,7 @@ pub static SPECS: &[KindSpec] = &[
         resource: "storageclasses",
         kind: "StorageClass",
         printer: Printer::Kube,
+        returns_deleted: true,
         ..BASE
     },
     KindSpec {
@@ -526,6 +536,7 @@ pub static SPECS: &[KindSpec] = &[
         resource: "volumeattachments",
         kind: "VolumeAttachment",
         printer: Printer::Kube,
+        returns_deleted: true,
         ..BASE
     },
     KindSpec {
@@ -533,6 +544,7 @@ pub static SPECS: &[KindSpec] = &[
         resource: "volumeattributesclasses",
         kind: "VolumeAttributesClass",
         printer: Printer::Kube,
+        returns_deleted: true,
         ..BASE
     },
     KindSpec {
@@ -616,6 +628,7 @@ pub static SPECS: &[KindSpec] = &[
         kind: "DeviceClass",
         generation: true,
         printer: Printer::Kube,
+        returns_deleted: true,
         ..BASE
     },
     KindSpec {
@@ -625,6 +638,7 @@ pub static SPECS: &[KindSpec] = &[
         generation: true,
         printer: Printer::Kube,
         merge_keys: MergeKeys::Kube,
+        returns_deleted: true,
         ..BASE
     },
     KindSpec {
@@ -632,6 +646,7 @@ pub static SPECS: &[KindSpec] = &[
         resource: "resourceclaimtemplates",
         kind: "ResourceClaimTemplate",
         printer: Printer::Kube,
+        returns_deleted: true,
         ..BASE
     },
     KindSpec {
@@ -640,6 +655,7 @@ pub static SPECS: &[KindSpec] = &[
         kind: "ResourceSlice",
         generation: true,
         printer: Printer::Kube,
+        returns_deleted: true,
         ..BASE
     },
     KindSpec {
