@@ -126,6 +126,16 @@ pub async fn get(ctx: Ctx) -> ApiResult<Response<Body>> {
     if !ctx.req.subresource.is_empty() {
         return subresources::get(ctx).await;
     }
+    if is_component_statuses(&ctx.info) {
+        let name = ctx.req.name.clone();
+        return match component_statuses(&ctx)
+            .into_iter()
+            .find(|c| c["metadata"]["name"] == json!(name))
+        {
+            Some(c) => ctx.respond(StatusCode::OK, c).await,
+            None => Err(ApiError::not_found(&ctx.gr(), &name)),
+        };
+    }
     let rv = parse_resource_version(ctx.query.str("resourceVersion"))?;
     if rv.is_none() && ctx.out == OutFormat::Json && objects::servable_as_stored(&ctx.info) {
         // Fast path: the stored bytes are the answer.
@@ -332,8 +342,43 @@ fn opts_has_continue(q: &Query) -> bool {
     q.get("continue").is_some_and(|c| !c.is_empty())
 }
 
+/// The `componentstatuses` kube-apiserver computes on each read (deprecated since 1.19, still
+/// served): the scheduler (kubox runs none), the controller manager (kubox's controllers run
+/// in-process) and the store as `etcd-0`.
+fn component_statuses(ctx: &Ctx) -> Vec<Value> {
+    let status = |name: &str, healthy: Result<(), String>| {
+        let condition = match healthy {
+            Ok(()) => json!({"type": "Healthy", "status": "True", "message": "ok"}),
+            Err(e) => json!({"type": "Healthy", "status": "False", "message": e, "error": e}),
+        };
+        json!({"apiVersion": "v1", "kind": "ComponentStatus", "metadata": {"name": name},
+               "conditions": [condition]})
+    };
+    vec![
+        status("scheduler", Err("kubox runs no scheduler".into())),
+        status("controller-manager", Ok(())),
+        status(
+            "etcd-0",
+            ctx.state.store.health().map_err(|e| e.to_string()),
+        ),
+    ]
+}
+
+/// Is it `componentstatuses`? (Every read of it carries kube's deprecation warning.)
+fn is_component_statuses(info: &ResourceInfo) -> bool {
+    let yes = info.group.is_empty() && info.resource == "componentstatuses";
+    if yes {
+        crate::warning::add("v1 ComponentStatus is deprecated in v1.19+");
+    }
+    yes
+}
+
 /// GET a collection.
 pub async fn list(ctx: Ctx) -> ApiResult<Response<Body>> {
+    if is_component_statuses(&ctx.info) {
+        let items = component_statuses(&ctx);
+        return encode_list(&ctx, items, json!({}));
+    }
     let filter = Filter::from_query(&ctx.query, &ctx.info)?;
     let (opts, limit) = list_options(&ctx)?;
     let fast = ctx.out == OutFormat::Json && objects::servable_as_stored(&ctx.info);
@@ -359,7 +404,12 @@ pub async fn list(ctx: Ctx) -> ApiResult<Response<Body>> {
     for kv in &page.raw {
         page.items.push(from_stored(kv)?);
     }
-    let mut items = objects::to_version_many(&ctx.info, page.items).await?;
+    let items = objects::to_version_many(&ctx.info, page.items).await?;
+    encode_list(&ctx, items, meta)
+}
+
+/// A list answer in the format asked for (JSON/YAML list, Table, PartialObjectMetadataList).
+fn encode_list(ctx: &Ctx, mut items: Vec<Value>, meta: Value) -> ApiResult<Response<Body>> {
     let body = match &ctx.out {
         OutFormat::Table { version } => {
             let include = IncludeObject::parse(ctx.query.str("includeObject"))?;
