@@ -1709,4 +1709,18 @@ async fn ephemeral_containers_are_added_through_their_subresource() {
     );
     let got = get(&h, path).await.json();
     assert_eq!(got["kind"], "Pod");
+    // The write is recorded with its subresource, as any subresource write is.
+    let dbg = got["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["subresource"] == "ephemeralcontainers")
+        .unwrap_or_else(|| panic!("{got}"))
+        .clone();
+    assert!(
+        dbg["fieldsV1"]["f:spec"]
+            .get("f:ephemeralContainers")
+            .is_some(),
+        "{dbg}"
+    );
 }

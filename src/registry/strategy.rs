@@ -195,16 +195,43 @@ impl BuiltinStrategy {
 /// change; through the main resource status is kept as it was.
 pub fn split_status(new: &mut Value, old: &Value, subresource: &str) {
     if subresource == "status" {
-        let status = new.get("status").cloned();
-        let meta = new.get("metadata").cloned().unwrap_or(Value::Null);
-        *new = old.clone();
-        crate::objects::set_or_remove(new, "status", status);
-        for k in ["labels", "annotations", "resourceVersion", "managedFields"] {
-            crate::objects::set_or_remove(&mut new["metadata"], k, meta.get(k).cloned());
-        }
+        keep_only(
+            new,
+            old,
+            &[
+                &["status"],
+                &["metadata", "labels"],
+                &["metadata", "annotations"],
+            ],
+        );
     } else {
         crate::objects::set_or_remove(new, "status", old.get("status").cloned());
     }
+}
+
+/// A write through a subresource that changes only `paths`: `new` becomes `old` with those
+/// paths (and the write's resourceVersion precondition and managedFields) taken from `new`.
+fn keep_only(new: &mut Value, old: &Value, paths: &[&[&str]]) {
+    let mut out = old.clone();
+    let paths = paths.iter().copied().chain([
+        &["metadata", "resourceVersion"][..],
+        &["metadata", "managedFields"][..],
+    ]);
+    for path in paths {
+        let Some((last, parents)) = path.split_last() else {
+            continue;
+        };
+        let value = path.iter().try_fold(&*new, |v, k| v.get(*k)).cloned();
+        let mut at = &mut out;
+        for k in parents {
+            if !at[*k].is_object() {
+                at[*k] = json!({});
+            }
+            at = &mut at[*k];
+        }
+        crate::objects::set_or_remove(at, last, value);
+    }
+    *new = out;
 }
 
 /// Everything of an object but metadata and status: what a "spec change" compares.
@@ -283,24 +310,13 @@ impl Strategy for BuiltinStrategy {
     fn prepare_for_update(&self, new: &mut Value, old: &Value, subresource: &str) {
         if subresource == "approval" {
             // kube's csrApprovalStrategy: only the conditions change, each stamped.
-            let conditions = new["status"].get("conditions").cloned();
-            let rv = new["metadata"].get("resourceVersion").cloned();
-            *new = old.clone();
-            if !new["status"].is_object() {
-                new["status"] = json!({});
-            }
-            crate::objects::set_or_remove(&mut new["status"], "conditions", conditions);
-            crate::objects::set_or_remove(&mut new["metadata"], "resourceVersion", rv);
+            keep_only(new, old, &[&["status", "conditions"]]);
             stamp_conditions(new, old);
             return;
         }
         if subresource == "ephemeralcontainers" {
             // kube's dropNonEphemeralContainerUpdates: only the ephemeral containers change.
-            let ephemeral = new["spec"].get("ephemeralContainers").cloned();
-            let rv = new["metadata"].get("resourceVersion").cloned();
-            *new = old.clone();
-            crate::objects::set_or_remove(&mut new["spec"], "ephemeralContainers", ephemeral);
-            crate::objects::set_or_remove(&mut new["metadata"], "resourceVersion", rv);
+            keep_only(new, old, &[&["spec", "ephemeralContainers"]]);
             return;
         }
         if self.has_status {
