@@ -346,6 +346,8 @@ fn opts_has_continue(q: &Query) -> bool {
 /// served): the scheduler (kubox runs none), the controller manager (kubox's controllers run
 /// in-process) and the store as `etcd-0`.
 fn component_statuses(ctx: &Ctx) -> Vec<Value> {
+    // Every read carries kube's deprecation warning.
+    crate::warning::add("v1 ComponentStatus is deprecated in v1.19+");
     let status = |name: &str, healthy: Result<(), String>| {
         let condition = match healthy {
             Ok(()) => json!({"type": "Healthy", "status": "True", "message": "ok"}),
@@ -364,13 +366,8 @@ fn component_statuses(ctx: &Ctx) -> Vec<Value> {
     ]
 }
 
-/// Is it `componentstatuses`? (Every read of it carries kube's deprecation warning.)
 fn is_component_statuses(info: &ResourceInfo) -> bool {
-    let yes = info.group.is_empty() && info.resource == "componentstatuses";
-    if yes {
-        crate::warning::add("v1 ComponentStatus is deprecated in v1.19+");
-    }
-    yes
+    info.group.is_empty() && info.resource == "componentstatuses"
 }
 
 /// GET a collection.

@@ -104,19 +104,11 @@ pub async fn to_version(info: &ResourceInfo, obj: Value) -> ApiResult<Value> {
 /// Convert stored objects to the version a request is served at, in one conversion call (one
 /// ConversionReview for a list). Objects already at that version are not sent.
 pub async fn to_version_many(info: &ResourceInfo, objs: Vec<Value>) -> ApiResult<Vec<Value>> {
-    let served = info.api_version();
-    let mut objs = convert(info, objs, &served).await.map_err(|e| match e {
-        ConversionError::Invalid(m) => ApiError::internal(m),
-        ConversionError::Failed(m) => ApiError::conversion_failed(m),
-    })?;
-    for obj in &mut objs {
-        obj["apiVersion"] = json!(served);
-        obj["kind"] = json!(info.kind);
-        // Custom resources are defaulted and pruned when read, as kube-apiserver's storage
-        // decoder does: a default added to the CRD later shows on objects stored before.
-        if info.strategy.is_custom() {
-            info.strategy.default(obj);
-        }
+    let mut objs = to_api_version(info, objs, &info.api_version()).await?;
+    // Custom resources are defaulted and pruned when read, as kube-apiserver's storage
+    // decoder does: a default added to the CRD later shows on objects stored before.
+    if info.strategy.is_custom() {
+        objs.iter_mut().for_each(|obj| info.strategy.default(obj));
     }
     Ok(objs)
 }

@@ -158,12 +158,6 @@ pub const NULL_IN_ZERO_VALUE: &str = "x-kubox-null-in-zero-value";
 /// slice, a map, or a basic scalar: `[]`, `{}`, `""`, `false`, `0`).
 pub const OMIT_EMPTY: &str = "x-kubox-omit-empty";
 
-/// Mark [`NULL_IN_ZERO_VALUE`] on the given (definition, JSON field) properties of a structural
-/// asset.
-pub fn annotate_null_in_zero_value(structural: &mut Value, fields: &[(String, String)]) {
-    annotate_marker(structural, NULL_IN_ZERO_VALUE, fields);
-}
-
 /// Mark `marker: true` on the given (definition, JSON field) properties of a structural asset.
 pub fn annotate_marker(structural: &mut Value, marker: &str, fields: &[(String, String)]) {
     for (def, field) in fields {

@@ -186,17 +186,10 @@ fn parse_url(raw: &str) -> Result<Url, String> {
 
 /// A URL host: `[v6]` or a name, then an optional `:digits` port.
 fn check_host(host: &str) -> Result<(), String> {
-    let port = if let Some(inner) = host.strip_prefix('[') {
-        let Some(end) = inner.find(']') else {
-            return Err("missing ']' in host".into());
-        };
-        &inner[end + 1..]
-    } else {
-        match host.rfind(':') {
-            Some(i) => &host[i..],
-            None => "",
-        }
-    };
+    if host.starts_with('[') && !host.contains(']') {
+        return Err("missing ']' in host".into());
+    }
+    let (_, port) = split_host(host);
     let digits = |p: &str| {
         p.strip_prefix(':')
             .is_some_and(|d| d.bytes().all(|b| b.is_ascii_digit()))
@@ -205,6 +198,18 @@ fn check_host(host: &str) -> Result<(), String> {
         return Err(format!("invalid port {port:?} after host"));
     }
     Ok(())
+}
+
+/// A URL host as its name (an IPv6 address without brackets) and what follows it (`:port`, or
+/// empty).
+fn split_host(host: &str) -> (&str, &str) {
+    match host.strip_prefix('[') {
+        Some(inner) => inner.split_once(']').unwrap_or((inner, "")),
+        None => match host.rfind(':') {
+            Some(i) => (&host[..i], &host[i..]),
+            None => (host, ""),
+        },
+    }
 }
 
 /// Every `%` starts two hex digits.
@@ -405,21 +410,11 @@ cel_fn!(url_host, |a| str_val(
 ));
 cel_fn!(url_hostname, |a| {
     let host = opaque_arg::<Url>(&a, 0, "getHostname")?.host;
-    let name = match host.strip_prefix('[') {
-        Some(inner) => inner.split(']').next().unwrap_or_default().to_string(),
-        None => host
-            .rsplit_once(':')
-            .map_or(host.clone(), |(h, _)| h.to_string()),
-    };
-    str_val(name)
+    str_val(split_host(&host).0.to_string())
 });
 cel_fn!(url_port, |a| {
     let host = opaque_arg::<Url>(&a, 0, "getPort")?.host;
-    let after = match host.strip_prefix('[') {
-        Some(inner) => inner.split_once(']').map_or("", |(_, p)| p),
-        None => host.rfind(':').map_or("", |i| &host[i..]),
-    };
-    str_val(after.strip_prefix(':').unwrap_or_default().to_string())
+    str_val(split_host(&host).1.trim_start_matches(':').to_string())
 });
 cel_fn!(url_path, |a| str_val(
     opaque_arg::<Url>(&a, 0, "getEscapedPath")?.escaped_path

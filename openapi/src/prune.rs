@@ -317,6 +317,16 @@ impl Strict<'_> {
         }
     }
 
+    /// Step into field `key` of the current path; returns the length to truncate back to.
+    fn enter(&mut self, key: &str) -> usize {
+        let len = self.path.len();
+        if !self.path.is_empty() {
+            self.path.push('.');
+        }
+        self.path.push_str(key);
+        len
+    }
+
     /// Duplicate keys inside a preserved value (no schema below).
     fn kept(&mut self, v: &OrderedValue) {
         match v {
@@ -326,11 +336,7 @@ impl Strict<'_> {
                     if !seen.insert(key.as_str()) {
                         self.report("duplicate", key);
                     }
-                    let len = self.path.len();
-                    if !self.path.is_empty() {
-                        self.path.push('.');
-                    }
-                    self.path.push_str(key);
+                    let len = self.enter(key);
                     self.kept(child);
                     self.path.truncate(len);
                 }
@@ -368,11 +374,7 @@ impl Strict<'_> {
                             if !declared_seen.insert(key.as_str()) && !silent {
                                 self.report("duplicate", key);
                             }
-                            let len = self.path.len();
-                            if !self.path.is_empty() {
-                                self.path.push('.');
-                            }
-                            self.path.push_str(key);
+                            let len = self.enter(key);
                             self.value(c, child, silent);
                             self.path.truncate(len);
                         }
@@ -383,11 +385,7 @@ impl Strict<'_> {
                                 self.report("duplicate", key);
                             }
                             if !silent {
-                                let len = self.path.len();
-                                if !self.path.is_empty() {
-                                    self.path.push('.');
-                                }
-                                self.path.push_str(key);
+                                let len = self.enter(key);
                                 self.kept(child);
                                 self.path.truncate(len);
                             }

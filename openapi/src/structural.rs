@@ -520,34 +520,24 @@ impl<'a> Builder<'a> {
                 .collect();
             list.sort_by(|a, b| a.0.cmp(&b.0));
             n.properties = list;
-            n.zero_fields = props
-                .iter()
-                .filter(|(_, v)| {
-                    v.get("default")
-                        .and_then(Value::as_object)
-                        .is_some_and(|d| d.is_empty())
-                })
-                .map(|(k, _)| Box::from(k.as_str()))
-                .collect();
-            n.zero_fields.sort();
-            n.null_fields = props
-                .iter()
-                .filter(|(_, v)| {
-                    v.get(crate::assets::NULL_IN_ZERO_VALUE)
-                        .and_then(Value::as_bool)
-                        == Some(true)
-                })
-                .map(|(k, _)| Box::from(k.as_str()))
-                .collect();
-            n.null_fields.sort();
-            n.omit_empty = props
-                .iter()
-                .filter(|(_, v)| {
-                    v.get(crate::assets::OMIT_EMPTY).and_then(Value::as_bool) == Some(true)
-                })
-                .map(|(k, _)| Box::from(k.as_str()))
-                .collect();
-            n.omit_empty.sort();
+            // The properties a marker is on, sorted.
+            let marked = |on: &dyn Fn(&Value) -> bool| -> Vec<Box<str>> {
+                let mut names: Vec<Box<str>> = props
+                    .iter()
+                    .filter(|(_, v)| on(v))
+                    .map(|(k, _)| Box::from(k.as_str()))
+                    .collect();
+                names.sort();
+                names
+            };
+            let flag = |v: &Value, key: &str| v.get(key).and_then(Value::as_bool) == Some(true);
+            n.zero_fields = marked(&|v| {
+                v.get("default")
+                    .and_then(Value::as_object)
+                    .is_some_and(|d| d.is_empty())
+            });
+            n.null_fields = marked(&|v| flag(v, crate::assets::NULL_IN_ZERO_VALUE));
+            n.omit_empty = marked(&|v| flag(v, crate::assets::OMIT_EMPTY));
         }
         n.items = match s.get("items") {
             Some(i @ Value::Object(_)) => Some(self.node(i)),

@@ -501,17 +501,19 @@ async fn track_managed_fields(
 ) -> ApiResult<()> {
     let info = &scope.info;
     let now = objects::timestamp(scope.state.clock.now());
-    let sub = scope.subresource.as_str();
-    if info.strategy.is_custom() || info.api_version() == info.storage_api_version {
-        let others = compare_at_other_versions(scope, live, new).await?;
+    let track = |live: Option<&Value>, new: &mut Value, others: &super::managed::OtherVersions| {
         let w = Write {
             manager,
-            subresource: sub,
+            subresource: &scope.subresource,
             now: &now,
             applied,
-            others: &others,
+            others,
         };
-        return super::managed::track(info, live, new, &w);
+        super::managed::track(info, live, new, &w)
+    };
+    if info.strategy.is_custom() || info.api_version() == info.storage_api_version {
+        let others = compare_at_other_versions(scope, live, new).await?;
+        return track(live, new, &others);
     }
     let mut served = objects::to_version(info, std::mem::take(new)).await?;
     let live = match live {
@@ -519,14 +521,7 @@ async fn track_managed_fields(
         None => None,
     };
     let others = compare_at_other_versions(scope, live.as_ref(), &served).await?;
-    let w = Write {
-        manager,
-        subresource: sub,
-        now: &now,
-        applied,
-        others: &others,
-    };
-    super::managed::track(info, live.as_ref(), &mut served, &w)?;
+    track(live.as_ref(), &mut served, &others)?;
     *new = objects::to_storage_version(info, served).await?;
     Ok(())
 }

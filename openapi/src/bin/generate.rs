@@ -189,7 +189,11 @@ fn main() {
         .map(|f| (f.definition.clone(), f.json.clone()))
         .collect();
     let mut structural = kubox_openapi::assets::structural_only(&doc);
-    kubox_openapi::assets::annotate_null_in_zero_value(&mut structural, &null_in_zero);
+    kubox_openapi::assets::annotate_marker(
+        &mut structural,
+        kubox_openapi::assets::NULL_IN_ZERO_VALUE,
+        &null_in_zero,
+    );
     kubox_openapi::assets::annotate_marker(
         &mut structural,
         kubox_openapi::assets::OMIT_EMPTY,
