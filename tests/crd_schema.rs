@@ -400,7 +400,7 @@ async fn cel_rules_report_messages_and_message_expressions() {
             "x-kubernetes-validations": [
                 {"rule": "self.minReplicas <= self.maxReplicas", "message": "minReplicas must not exceed maxReplicas"},
                 {"rule": "!has(self.mode) || self.mode != 'legacy' || self.maxReplicas <= 3",
-                 "messageExpression": "'legacy mode allows 3 replicas, not ' + string(self.maxReplicas)",
+                 "messageExpression": "'legacy mode allows 3 replicas, not %d'.format([self.maxReplicas])",
                  "fieldPath": ".maxReplicas", "reason": "FieldValueForbidden"},
                 {"rule": "self.name.startsWith('g-')"},
             ],
@@ -587,6 +587,10 @@ async fn crds_with_non_structural_schemas_or_bad_rules_are_refused() {
             &format!("{base}.properties[spec].x-kubernetes-validations[0].rule"),
             "FieldValueForbidden",
             "Forbidden: estimated rule cost exceeds budget by factor of more than 100x (try simplifying the rule, or adding maxItems, maxProperties, and maxLength where arrays, maps, and strings are declared)"
+        ), cause(
+            &format!("{base}.properties[spec].x-kubernetes-validations[0].rule"),
+            "FieldValueForbidden",
+            "Forbidden: contributed to estimated rule cost total exceeding cost limit for entire OpenAPIv3 schema"
         ), cause(
             base,
             "FieldValueForbidden",

@@ -15,20 +15,20 @@
 //!   `map`, `filter`), cel-rust's strings, lists and math extensions, and Kubernetes' list
 //!   library (`isSorted`, `sum`, `min`, `max`, `indexOf`, `lastIndexOf`) and regex library
 //!   (`find`, `findAll`).
-//! * **Compile-time checks**, as cel-go's checker would make them: unknown identifiers,
-//!   functions and (for declared objects) fields are errors.
-//! * **Cost**: each rule's worst-case cost is estimated statically from the schema (maxItems,
-//!   maxProperties, maxLength, or what a 3 MiB request could hold when unset), multiplied by how
-//!   many times the rule can run (the sizes of the lists and maps above it) and checked against
-//!   kube-apiserver's limits (10M per rule, 100M per CRD); a CRD over them is refused with kube's
-//!   messages. At run time a wall-clock budget per object stops further rules once spent.
+//! * **Compile-time checks and cost** ([`crate::cel_check`]): what cel-go's checker refuses in
+//!   kube's environment (unknown identifiers, functions and fields; fields a
+//!   preserve-unknown-fields object does not declare; a rule that is not a bool), and kube's
+//!   static cost estimate, number for number: sizes from `maxItems`, `maxProperties`,
+//!   `maxLength` (or what a 3 MiB request could hold), each rule's estimate times the number of
+//!   times it can run, checked against kube-apiserver's limits (10M per rule, 100M per CRD) with
+//!   kube's messages. At run time a wall-clock budget per object stops further rules once spent.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use cel::common::ast::{Expr, IdedExpr, LiteralValue};
+use cel::common::ast::{Expr, IdedExpr};
 use cel::common::types::{
     CelBool, CelBytes, CelDouble, CelDuration, CelInt, CelList, CelMap, CelMapKey, CelNull,
     CelOptional, CelString, CelTimestamp, CelUInt, LIST_TYPE, STRING_TYPE,
@@ -43,11 +43,9 @@ use crate::schema_node::{go_value, Additional, JsonType, ListType, Node};
 
 /// kube-apiserver's `StaticEstimatedCostLimit`: the most one rule may cost, times the number of
 /// times it can be evaluated.
-pub(crate) const PER_RULE_COST_LIMIT: f64 = 10_000_000.0;
+pub(crate) const PER_RULE_COST_LIMIT: u64 = 10_000_000;
 /// kube-apiserver's `StaticEstimatedCRDCostLimit`: the most all rules of a schema may cost.
-pub(crate) const CRD_COST_LIMIT: f64 = 100_000_000.0;
-/// kube-apiserver's request size limit, which bounds unbounded lists, maps and strings.
-const MAX_REQUEST_BYTES: f64 = 3.0 * 1024.0 * 1024.0;
+pub(crate) const CRD_COST_LIMIT: u64 = 100_000_000;
 /// Wall-clock CEL budget for the rules of one object.
 const RUNTIME_BUDGET: Duration = Duration::from_secs(1);
 /// Largest rule, in AST nodes.
@@ -266,11 +264,11 @@ impl Default for Need {
 
 /// The [`Need`] key of a list's elements; no CEL field name or escaped property name has
 /// brackets.
-const LIST_ELEMENTS: &str = "[]";
+pub(crate) const LIST_ELEMENTS: &str = "[]";
 
 impl Need {
     /// Only the presence of `path` is read: its parents become `Fields`, nothing becomes `All`.
-    fn mark_present(&mut self, path: &[&str]) {
+    pub(crate) fn mark_present(&mut self, path: &[&str]) {
         match (self, path.split_first()) {
             (Need::All, _) | (_, None) => {}
             (Need::Fields(m), Some((first, rest))) => {
@@ -279,7 +277,7 @@ impl Need {
         }
     }
 
-    fn mark(&mut self, path: &[&str]) {
+    pub(crate) fn mark(&mut self, path: &[&str]) {
         match (self, path.split_first()) {
             (Need::All, _) => {}
             (me, None) => *me = Need::All,
@@ -947,823 +945,6 @@ fn root_meta<'v>(x: &'v Value) -> Box<dyn Val + 'v> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Static checks and cost estimation
-// ---------------------------------------------------------------------------------------------
-
-/// What is known statically about a value.
-#[derive(Clone, Debug)]
-enum Ty<'a> {
-    /// Described by a schema node (`true`: a resource root).
-    Schema(&'a Node, bool),
-    /// The metadata of a resource root: `name` and `generateName`.
-    RootMeta,
-    List(Box<Ty<'a>>, f64),
-    Map(Box<Ty<'a>>, f64),
-    Str(f64),
-    Bytes(f64),
-    Scalar,
-    /// Anything, at most this big.
-    Dyn(f64),
-}
-
-fn min_size(n: &Node) -> f64 {
-    if n.int_or_string {
-        return 1.0;
-    }
-    match n.ty {
-        Some(JsonType::String) => 2.0 + n.min_length.unwrap_or(0).max(0) as f64,
-        Some(JsonType::Integer) | Some(JsonType::Number) => 1.0,
-        Some(JsonType::Boolean) => 4.0,
-        Some(JsonType::Object) | Some(JsonType::Array) => 2.0,
-        None => 1.0,
-    }
-}
-
-fn est_items(item: Option<&Node>) -> f64 {
-    let m = item.map_or(1.0, min_size);
-    ((MAX_REQUEST_BYTES - 2.0) / (m + 1.0)).floor()
-}
-
-fn est_props(value: Option<&Node>) -> f64 {
-    let m = value.map_or(1.0, min_size);
-    ((MAX_REQUEST_BYTES - 2.0) / (m + 4.0)).floor()
-}
-
-/// How many elements (list items, map entries, string characters) a node's value can have.
-fn node_size(n: &Node) -> f64 {
-    if n.int_or_string {
-        return n.max_length.map_or(MAX_REQUEST_BYTES - 2.0, |m| m as f64);
-    }
-    match n.ty {
-        Some(JsonType::Array) => n
-            .max_items
-            .map_or_else(|| est_items(n.items.as_deref()), |m| m as f64),
-        Some(JsonType::Object) => match &n.additional {
-            Additional::Schema(a) => n
-                .max_properties
-                .map_or_else(|| est_props(Some(a)), |m| m as f64),
-            Additional::Bool(true) => n
-                .max_properties
-                .map_or_else(|| est_props(None), |m| m as f64),
-            _ if n.preserve_unknown && n.properties.is_empty() => n
-                .max_properties
-                .map_or_else(|| est_props(None), |m| m as f64),
-            _ => n.properties.len().max(1) as f64,
-        },
-        Some(JsonType::String) => n.max_length.map_or(MAX_REQUEST_BYTES - 2.0, |m| m as f64),
-        Some(_) => 1.0,
-        None => MAX_REQUEST_BYTES,
-    }
-}
-
-impl<'a> Ty<'a> {
-    fn size(&self) -> f64 {
-        match self {
-            Ty::Schema(n, _) => node_size(n),
-            Ty::RootMeta => 2.0,
-            Ty::List(_, s) | Ty::Map(_, s) | Ty::Str(s) | Ty::Bytes(s) | Ty::Dyn(s) => *s,
-            Ty::Scalar => 1.0,
-        }
-    }
-
-    fn is_stringy(&self) -> bool {
-        match self {
-            Ty::Str(_) | Ty::Bytes(_) => true,
-            Ty::Schema(n, _) => n.ty == Some(JsonType::String) || n.int_or_string,
-            _ => false,
-        }
-    }
-
-    /// What iterating it yields (map keys for maps).
-    fn iter_elem(&self) -> Ty<'a> {
-        match self {
-            Ty::Schema(n, _) => match n.ty {
-                Some(JsonType::Array) => match &n.items {
-                    Some(i) => Ty::Schema(i, i.embedded),
-                    None => Ty::Dyn(MAX_REQUEST_BYTES),
-                },
-                Some(JsonType::Object) => Ty::Str(MAX_REQUEST_BYTES),
-                _ => Ty::Dyn(MAX_REQUEST_BYTES),
-            },
-            Ty::List(e, _) => (**e).clone(),
-            Ty::Map(_, _) | Ty::RootMeta => Ty::Str(MAX_REQUEST_BYTES),
-            _ => Ty::Dyn(MAX_REQUEST_BYTES),
-        }
-    }
-
-    /// What indexing it yields (map values for maps).
-    fn index_elem(&self) -> Ty<'a> {
-        match self {
-            Ty::Schema(n, _) => match (n.ty, n.additional_schema()) {
-                (Some(JsonType::Array), _) => self.iter_elem(),
-                (_, Some(a)) => Ty::Schema(a, a.embedded),
-                _ => Ty::Dyn(MAX_REQUEST_BYTES),
-            },
-            Ty::List(e, _) | Ty::Map(e, _) => (**e).clone(),
-            Ty::RootMeta => Ty::Str(253.0),
-            _ => Ty::Dyn(MAX_REQUEST_BYTES),
-        }
-    }
-
-    /// The type of `self.<field>`; Err(message) for an undefined field.
-    fn field(&self, name: &str) -> Result<Ty<'a>, String> {
-        match self {
-            Ty::Schema(n, resource) => {
-                if n.ty == Some(JsonType::Object) || *resource || !n.properties.is_empty() {
-                    if *resource && (name == "apiVersion" || name == "kind") {
-                        return Ok(Ty::Str(MAX_REQUEST_BYTES));
-                    }
-                    if *resource && name == "metadata" {
-                        return Ok(Ty::RootMeta);
-                    }
-                    if let Some((_, p)) = n
-                        .properties
-                        .iter()
-                        .find(|(k, _)| escape(k).as_deref() == Some(name))
-                    {
-                        return Ok(Ty::Schema(p, p.embedded));
-                    }
-                    if let Some(a) = n.additional_schema() {
-                        return Ok(Ty::Schema(a, a.embedded));
-                    }
-                    if n.preserve_unknown || matches!(n.additional, Additional::Bool(true)) {
-                        return Ok(Ty::Dyn(MAX_REQUEST_BYTES));
-                    }
-                    if n.ty == Some(JsonType::Object) || *resource {
-                        return Err(format!("undefined field '{name}'"));
-                    }
-                }
-                Ok(Ty::Dyn(MAX_REQUEST_BYTES))
-            }
-            Ty::RootMeta => match name {
-                "name" | "generateName" => Ok(Ty::Str(253.0)),
-                _ => Err(format!("undefined field '{name}'")),
-            },
-            Ty::Map(e, _) => Ok((**e).clone()),
-            _ => Ok(Ty::Dyn(MAX_REQUEST_BYTES)),
-        }
-    }
-}
-
-/// Identifiers that name types or function namespaces.
-const TYPE_IDENTS: &[&str] = &[
-    "int",
-    "uint",
-    "double",
-    "bool",
-    "string",
-    "bytes",
-    "list",
-    "map",
-    "null_type",
-    "type",
-    "dyn",
-    "google",
-    "math",
-    "strings",
-    "lists",
-    "optional",
-];
-
-struct Est<'a> {
-    /// Variables in scope, innermost last: name, type, and for values taken from `self` (or
-    /// `oldSelf`) the [`Need`] path they come from (`[]` for `self`; a list's elements add `[]`).
-    vars: Vec<(String, Ty<'a>, Option<Vec<String>>)>,
-    /// Inside a field chain whose need is already marked: reading its root marks nothing more.
-    chain: usize,
-    errors: Vec<(u64, String)>,
-    quiet: usize,
-    uses_old_self: bool,
-    nodes: usize,
-    need: Need,
-}
-
-/// `x.a.b` (or `has(x.a.b)`) on any identifier: the identifier and the field names.
-fn self_chain_of(e: &IdedExpr) -> Option<(&str, Vec<&str>)> {
-    let mut fields = Vec::new();
-    let mut cur = e;
-    loop {
-        match &cur.expr {
-            Expr::Select(sel) => {
-                fields.push(sel.field.as_str());
-                cur = &sel.operand;
-            }
-            Expr::Ident(name) => {
-                fields.reverse();
-                return Some((name.as_str(), fields));
-            }
-            _ => return None,
-        }
-    }
-}
-
-/// `self.a.b` (or `oldSelf...`, or `has(self.a.b)`): the root and the field names.
-fn self_chain(e: &IdedExpr) -> Option<(&str, Vec<&str>)> {
-    self_chain_of(e).filter(|(root, _)| matches!(*root, "self" | "oldSelf"))
-}
-
-fn sat(x: f64) -> f64 {
-    if x.is_finite() {
-        x
-    } else {
-        f64::MAX
-    }
-}
-
-impl<'a> Est<'a> {
-    fn error(&mut self, id: u64, msg: String) {
-        if self.quiet == 0 && !self.errors.iter().any(|(i, m)| *i == id && *m == msg) {
-            self.errors.push((id, msg));
-        }
-    }
-
-    /// `self` / `oldSelf` not shadowed by a comprehension variable.
-    fn is_root_var(&self, name: &str) -> bool {
-        self.vars
-            .iter()
-            .rposition(|(n, _, _)| n == name)
-            .is_some_and(|i| i < 2)
-    }
-
-    fn lookup(&self, name: &str) -> Option<Ty<'a>> {
-        self.vars
-            .iter()
-            .rev()
-            .find(|(n, _, _)| n == name)
-            .map(|(_, t, _)| t.clone())
-    }
-
-    /// The need path of a variable holding (part of) `self`.
-    fn need_path(&self, name: &str) -> Option<Vec<String>> {
-        self.vars
-            .iter()
-            .rev()
-            .find(|(n, _, _)| n == name)
-            .and_then(|(_, _, p)| p.clone())
-    }
-
-    /// Mark `path` (then `fields`) as read: all of it, or only its presence (`has()`).
-    fn mark(&mut self, path: &[String], fields: &[&str], presence: bool) {
-        let full: Vec<&str> = path
-            .iter()
-            .map(String::as_str)
-            .chain(fields.iter().copied())
-            .collect();
-        if presence {
-            self.need.mark_present(&full);
-        } else {
-            self.need.mark(&full);
-        }
-    }
-
-    fn expr(&mut self, e: &IdedExpr) -> (f64, Ty<'a>) {
-        self.nodes += 1;
-        match &e.expr {
-            Expr::Unspecified => (0.0, Ty::Dyn(MAX_REQUEST_BYTES)),
-            Expr::Literal(l) => (
-                0.0,
-                match l {
-                    LiteralValue::String(s) => Ty::Str(s.inner().chars().count() as f64),
-                    LiteralValue::Bytes(b) => Ty::Bytes(b.inner().len() as f64),
-                    _ => Ty::Scalar,
-                },
-            ),
-            Expr::Ident(name) => {
-                if name == "oldSelf" {
-                    self.uses_old_self = true;
-                }
-                if self.chain == 0 {
-                    if let Some(p) = self.need_path(name) {
-                        self.mark(&p, &[], false);
-                    }
-                }
-                match self.lookup(name) {
-                    Some(t) => (1.0, t),
-                    None if TYPE_IDENTS.contains(&name.as_str()) => (1.0, Ty::Scalar),
-                    None => {
-                        self.error(
-                            e.id,
-                            format!("undeclared reference to '{name}' (in container '')"),
-                        );
-                        (1.0, Ty::Dyn(MAX_REQUEST_BYTES))
-                    }
-                }
-            }
-            Expr::Select(sel) => {
-                if let Some((root, fields)) = self_chain(e).filter(|(r, _)| self.is_root_var(r)) {
-                    if root == "oldSelf" {
-                        self.uses_old_self = true;
-                    }
-                    if sel.test {
-                        self.need.mark_present(&fields);
-                    } else {
-                        self.need.mark(&fields);
-                    }
-                    self.nodes += fields.len();
-                    let mut t = self.lookup(root).unwrap_or(Ty::Dyn(MAX_REQUEST_BYTES));
-                    for f in &fields {
-                        t = match t.field(f) {
-                            Ok(ft) => ft,
-                            Err(msg) => {
-                                self.error(e.id, msg);
-                                Ty::Dyn(MAX_REQUEST_BYTES)
-                            }
-                        };
-                    }
-                    let cost = fields.len() as f64 + 1.0;
-                    return (cost, if sel.test { Ty::Scalar } else { t });
-                }
-                // A chain on a variable holding part of `self` (a comprehension over a list of
-                // it): only the fields read are needed.
-                let chain = match self_chain_of(e) {
-                    Some((root, fields)) if self.chain == 0 => {
-                        self.need_path(root).map(|p| (p, fields))
-                    }
-                    _ => None,
-                };
-                if let Some((p, fields)) = &chain {
-                    self.mark(p, fields, sel.test);
-                    self.chain += 1;
-                }
-                let (c, t) = self.expr(&sel.operand);
-                if chain.is_some() {
-                    self.chain -= 1;
-                }
-                match t.field(&sel.field) {
-                    Ok(ft) => (c + 1.0, if sel.test { Ty::Scalar } else { ft }),
-                    Err(msg) => {
-                        self.error(e.id, msg);
-                        (c + 1.0, Ty::Dyn(MAX_REQUEST_BYTES))
-                    }
-                }
-            }
-            Expr::List(list) => {
-                let mut cost = 10.0;
-                let mut elem: Option<Ty<'a>> = None;
-                for x in &list.elements {
-                    let (c, t) = self.expr(x);
-                    cost += c;
-                    elem = Some(match elem {
-                        Some(prev) if prev.size() >= t.size() => prev,
-                        _ => t,
-                    });
-                }
-                (
-                    cost,
-                    Ty::List(
-                        Box::new(elem.unwrap_or(Ty::Dyn(0.0))),
-                        list.elements.len() as f64,
-                    ),
-                )
-            }
-            Expr::Map(map) => {
-                let mut cost = 30.0;
-                let mut elem: Option<Ty<'a>> = None;
-                for entry in &map.entries {
-                    match &entry.expr {
-                        cel::common::ast::EntryExpr::MapEntry(me) => {
-                            cost += self.expr(&me.key).0;
-                            let (c, t) = self.expr(&me.value);
-                            cost += c;
-                            elem = Some(t);
-                        }
-                        cel::common::ast::EntryExpr::StructField(sf) => {
-                            cost += self.expr(&sf.value).0;
-                        }
-                    }
-                }
-                (
-                    cost,
-                    Ty::Map(
-                        Box::new(elem.unwrap_or(Ty::Dyn(0.0))),
-                        map.entries.len() as f64,
-                    ),
-                )
-            }
-            Expr::Struct(s) => {
-                self.error(
-                    e.id,
-                    format!(
-                        "undeclared reference to '{}' (in container '')",
-                        s.type_name
-                    ),
-                );
-                (1.0, Ty::Dyn(MAX_REQUEST_BYTES))
-            }
-            Expr::Comprehension(c) => {
-                // Over a list taken from `self`: its elements are needed only as far as the
-                // iteration variable is read.
-                let range_path = match self_chain_of(&c.iter_range) {
-                    Some((root, fields)) if self.chain == 0 && c.iter_var2.is_none() => self
-                        .need_path(root)
-                        .map(|p| p.into_iter().chain(fields.iter().map(|f| f.to_string())))
-                        .map(Iterator::collect::<Vec<String>>),
-                    _ => None,
-                };
-                let before = range_path.as_ref().map(|_| self.need.clone());
-                let (rc, rt) = self.expr(&c.iter_range);
-                let elem_path = match (range_path, before) {
-                    (Some(mut p), Some(before)) if matches!(rt, Ty::Schema(n, _) if n.ty == Some(JsonType::Array)) =>
-                    {
-                        self.need = before;
-                        let fields: Vec<&str> = p.iter().map(String::as_str).collect();
-                        self.need.mark_present(&fields);
-                        p.push(LIST_ELEMENTS.to_string());
-                        Some(p)
-                    }
-                    _ => None,
-                };
-                let n = rt.size();
-                let (elem, key) = match &c.iter_var2 {
-                    Some(_) => (
-                        rt.index_elem(),
-                        match rt {
-                            Ty::List(..) => Ty::Scalar,
-                            Ty::Schema(n, _) if n.ty == Some(JsonType::Array) => Ty::Scalar,
-                            _ => Ty::Str(MAX_REQUEST_BYTES),
-                        },
-                    ),
-                    None => (rt.iter_elem(), Ty::Scalar),
-                };
-                let (ic, it) = self.expr(&c.accu_init);
-                let bind_iter = |s: &mut Self| match &c.iter_var2 {
-                    Some(v2) => {
-                        s.vars.push((c.iter_var.clone(), key.clone(), None));
-                        s.vars.push((v2.clone(), elem.clone(), None));
-                        2
-                    }
-                    None => {
-                        s.vars
-                            .push((c.iter_var.clone(), elem.clone(), elem_path.clone()));
-                        1
-                    }
-                };
-                // First pass (quiet): how the accumulator grows per iteration.
-                self.quiet += 1;
-                self.vars.push((c.accu_var.clone(), it.clone(), None));
-                let k = bind_iter(self);
-                let (_, st) = self.expr(&c.loop_step);
-                for _ in 0..k {
-                    self.vars.pop();
-                }
-                self.vars.pop();
-                self.quiet -= 1;
-                let accu = match (&it, &st) {
-                    (_, Ty::List(e, s)) => {
-                        let grow = (s - it.size()).max(0.0);
-                        Ty::List(e.clone(), sat(it.size() + n * grow))
-                    }
-                    (_, Ty::Map(e, s)) => {
-                        let grow = (s - it.size()).max(0.0);
-                        Ty::Map(e.clone(), sat(it.size() + n * grow))
-                    }
-                    (_, Ty::Str(s)) => {
-                        let grow = (s - it.size()).max(0.0);
-                        Ty::Str(sat(it.size() + n * grow))
-                    }
-                    _ => st.clone(),
-                };
-                self.vars.push((c.accu_var.clone(), accu, None));
-                let k = bind_iter(self);
-                let (cc, _) = self.expr(&c.loop_cond);
-                let (sc, _) = self.expr(&c.loop_step);
-                for _ in 0..k {
-                    self.vars.pop();
-                }
-                let (resc, rest) = self.expr(&c.result);
-                self.vars.pop();
-                (sat(rc + ic + n * (cc + sc + 1.0) + resc), rest)
-            }
-            Expr::Call(call) => self.call(e.id, call),
-        }
-    }
-
-    fn call(&mut self, id: u64, call: &cel::common::ast::CallExpr) -> (f64, Ty<'a>) {
-        // `ns.f(x)` parses as a member call on the identifier `ns`.
-        let mut name = call.func_name.clone();
-        let mut target = call.target.as_deref();
-        if let Some(IdedExpr {
-            expr: Expr::Ident(ns),
-            ..
-        }) = target
-        {
-            if matches!(
-                ns.as_str(),
-                "math" | "strings" | "lists" | "optional" | "ip" | "sets" | "format"
-            ) && self.lookup(ns).is_none()
-            {
-                name = format!("{ns}.{name}");
-                target = None;
-            }
-        }
-        let mut cost = 0.0;
-        let t = target.map(|t| {
-            let (c, ty) = self.expr(t);
-            cost += c;
-            ty
-        });
-        let mut args = Vec::with_capacity(call.args.len());
-        for a in &call.args {
-            let (c, ty) = self.expr(a);
-            cost += c;
-            args.push(ty);
-        }
-        let literal_int = call.args.first().and_then(|a| match &a.expr {
-            Expr::Literal(LiteralValue::Int(i)) => Some(*i.inner() as f64),
-            _ => None,
-        });
-        match call_cost(&name, t.as_ref(), &args, literal_int) {
-            Some((c, ty)) => (sat(cost + c), ty),
-            None => {
-                self.error(
-                    id,
-                    format!("undeclared reference to '{name}' (in container '')"),
-                );
-                (cost + 1.0, Ty::Dyn(MAX_REQUEST_BYTES))
-            }
-        }
-    }
-}
-
-/// The cost and result type of a function or operator call, None when it is not declared.
-fn call_cost<'a>(
-    name: &str,
-    target: Option<&Ty<'a>>,
-    args: &[Ty<'a>],
-    literal_int: Option<f64>,
-) -> Option<(f64, Ty<'a>)> {
-    let arg = |i: usize| args.get(i).cloned().unwrap_or(Ty::Scalar);
-    let recv = || {
-        target
-            .cloned()
-            .or_else(|| args.first().cloned())
-            .unwrap_or(Ty::Scalar)
-    };
-    let size = |t: &Ty| t.size();
-    let scan = |t: &Ty| 0.1 * t.size();
-    Some(match name {
-        "_&&_" | "_||_" | "!_" | "@not_strictly_false" | "-_" | "_-_" | "_*_" | "_/_" | "_%_" => {
-            (1.0, Ty::Scalar)
-        }
-        "_?_:_" => {
-            let (a, b) = (arg(1), arg(2));
-            (1.0, if a.size() >= b.size() { a } else { b })
-        }
-        "_==_" | "_!=_" => {
-            let (a, b) = (arg(0), arg(1));
-            (1.0 + 0.1 * size(&a).min(size(&b)), Ty::Scalar)
-        }
-        "_<_" | "_<=_" | "_>_" | "_>=_" => {
-            let a = arg(0);
-            let c = if a.is_stringy() { 1.0 + scan(&a) } else { 1.0 };
-            (c, Ty::Scalar)
-        }
-        "_+_" => {
-            let (a, b) = (arg(0), arg(1));
-            let total = sat(size(&a) + size(&b));
-            let ty = match (&a, &b) {
-                (Ty::List(e, _), _) | (_, Ty::List(e, _)) => Ty::List(e.clone(), total),
-                _ if a.is_stringy() || b.is_stringy() => Ty::Str(total),
-                (Ty::Schema(n, _), _) if n.ty == Some(JsonType::Array) => {
-                    Ty::List(Box::new(a.iter_elem()), total)
-                }
-                (Ty::Dyn(_), _) | (_, Ty::Dyn(_)) => Ty::Dyn(total),
-                _ => Ty::Scalar,
-            };
-            let c = if matches!(ty, Ty::Scalar) {
-                1.0
-            } else {
-                1.0 + 0.1 * total
-            };
-            (c, ty)
-        }
-        "_[_]" | "_[?_]" => (1.0, arg(0).index_elem()),
-        "_?._" => (1.0, Ty::Dyn(MAX_REQUEST_BYTES)),
-        "@in" => {
-            let c = arg(1);
-            let is_list = matches!(c, Ty::List(..))
-                || matches!(c, Ty::Schema(n, _) if n.ty == Some(JsonType::Array));
-            (if is_list { 1.0 + size(&c) } else { 1.0 }, Ty::Scalar)
-        }
-        "size"
-        | "int"
-        | "uint"
-        | "double"
-        | "bool"
-        | "type"
-        | "duration"
-        | "timestamp"
-        | "getFullYear"
-        | "getMonth"
-        | "getDayOfYear"
-        | "getDayOfMonth"
-        | "getDate"
-        | "getDayOfWeek"
-        | "getHours"
-        | "getMinutes"
-        | "getSeconds"
-        | "getMilliseconds"
-        | "hasValue"
-        | "value"
-        | "optional.of"
-        | "optional.none"
-        | "optional.ofNonZeroValue"
-        | "or"
-        | "orValue"
-        | "math.ceil"
-        | "math.floor"
-        | "math.round"
-        | "math.trunc"
-        | "math.abs"
-        | "math.sign"
-        | "math.isInf"
-        | "math.isNaN"
-        | "math.isFinite"
-        | "math.bitAnd"
-        | "math.bitOr"
-        | "math.bitXor"
-        | "math.bitNot"
-        | "math.bitShiftLeft"
-        | "math.bitShiftRight"
-        | "math.sqrt" => (1.0, Ty::Scalar),
-        "dyn" => (1.0, arg(0)),
-        "string" => (1.0 + scan(&arg(0)), Ty::Str(size(&arg(0)).max(32.0))),
-        "bytes" => (1.0 + scan(&arg(0)), Ty::Bytes(size(&arg(0)))),
-        "contains" => {
-            let (r, a) = (recv(), arg(if target.is_some() { 0 } else { 1 }));
-            (
-                1.0 + (0.1 * size(&r)).ceil() * (0.1 * size(&a)).ceil().max(1.0),
-                Ty::Scalar,
-            )
-        }
-        "startsWith" | "endsWith" => {
-            let a = arg(if target.is_some() { 0 } else { 1 });
-            (1.0 + scan(&a), Ty::Scalar)
-        }
-        "matches" | "find" => {
-            let (r, a) = (recv(), arg(if target.is_some() { 0 } else { 1 }));
-            let c = 1.0 + (0.1 * size(&r)).ceil() * (0.1 * size(&a)).ceil().max(1.0);
-            (
-                c,
-                if name == "find" {
-                    Ty::Str(size(&r))
-                } else {
-                    Ty::Scalar
-                },
-            )
-        }
-        "findAll" => {
-            let (r, a) = (recv(), arg(0));
-            let c = 1.0 + (0.1 * size(&r)).ceil() * (0.1 * size(&a)).ceil().max(1.0);
-            (c, Ty::List(Box::new(Ty::Str(size(&r))), size(&r)))
-        }
-        "charAt" => (1.0 + scan(&recv()), Ty::Str(1.0)),
-        "indexOf" | "lastIndexOf" | "isSorted" | "sum" | "min" | "max" => {
-            let r = recv();
-            (
-                1.0 + size(&r),
-                if matches!(name, "min" | "max") {
-                    r.iter_elem()
-                } else {
-                    Ty::Scalar
-                },
-            )
-        }
-        "lowerAscii" | "upperAscii" | "trim" | "reverse" | "substring" => {
-            let r = recv();
-            if r.is_stringy() {
-                (1.0 + scan(&r), Ty::Str(size(&r)))
-            } else {
-                (1.0 + size(&r), r)
-            }
-        }
-        "replace" => {
-            let r = recv();
-            let grow = size(&arg(1)).max(1.0);
-            (1.0 + scan(&r), Ty::Str(sat(size(&r) * grow)))
-        }
-        "split" => {
-            let r = recv();
-            (
-                1.0 + scan(&r),
-                Ty::List(Box::new(Ty::Str(size(&r))), size(&r)),
-            )
-        }
-        "join" => {
-            let r = recv();
-            let total = sat(size(&r) * size(&r.iter_elem()) + size(&r) * size(&arg(0)));
-            (1.0 + 0.1 * total, Ty::Str(total))
-        }
-        "format" => {
-            let r = recv();
-            let total = sat(size(&r) + size(&arg(0)) * size(&arg(0).iter_elem()));
-            (1.0 + 0.1 * total, Ty::Str(total))
-        }
-        "strings.quote" => {
-            let a = arg(0);
-            (1.0 + scan(&a), Ty::Str(sat(2.0 * size(&a) + 2.0)))
-        }
-        "slice" | "distinct" | "sort" | "@sortByAssociatedKeys" => {
-            let r = recv();
-            let n = size(&r);
-            let c = if name == "distinct" {
-                1.0 + n * n * 0.1
-            } else {
-                1.0 + n * n.max(2.0).log2()
-            };
-            (sat(c), Ty::List(Box::new(r.iter_elem()), n))
-        }
-        "flatten" => {
-            let r = recv();
-            let inner = r.iter_elem();
-            let total = sat(size(&r) * size(&inner));
-            (1.0 + total, Ty::List(Box::new(inner.iter_elem()), total))
-        }
-        "lists.range" => {
-            let n = literal_int.unwrap_or(1_000_000.0).max(0.0);
-            (1.0 + n, Ty::List(Box::new(Ty::Scalar), n))
-        }
-        "math.greatest" | "math.least" => {
-            let n: f64 = args
-                .iter()
-                .map(|a| match a {
-                    Ty::List(..) => a.size(),
-                    _ => 1.0,
-                })
-                .sum();
-            (1.0 + n, Ty::Scalar)
-        }
-        // Kubernetes' URL, IP, CIDR, quantity and semver libraries (`cel_lib`): parsing
-        // traverses the string once; accessors and comparisons are nominal.
-        "url" if target.is_none() => {
-            let a = arg(0);
-            (1.0 + scan(&a), Ty::Str(size(&a)))
-        }
-        "cidr" | "isIP" | "isCIDR" | "quantity" | "isQuantity" | "semver" | "isSemver" => {
-            (1.0 + scan(&arg(0)), Ty::Scalar)
-        }
-        "ip" if target.is_none() => (1.0 + scan(&arg(0)), Ty::Scalar),
-        "ip.isCanonical" => (1.0 + 2.0 * scan(&arg(0)), Ty::Scalar),
-        "getScheme" | "getHost" | "getHostname" | "getPort" | "getEscapedPath" => {
-            (1.0, Ty::Str(size(&recv())))
-        }
-        "getQuery" => (1.0, Ty::Dyn(size(&recv()))),
-        "isURL"
-        | "ip"
-        | "masked"
-        | "prefixLength"
-        | "family"
-        | "isUnspecified"
-        | "isLoopback"
-        | "isLinkLocalMulticast"
-        | "isLinkLocalUnicast"
-        | "isGlobalUnicast"
-        | "sign"
-        | "asInteger"
-        | "isInteger"
-        | "asApproximateFloat"
-        | "isGreaterThan"
-        | "isLessThan"
-        | "compareTo"
-        | "add"
-        | "sub"
-        | "major"
-        | "minor"
-        | "patch" => (1.0, Ty::Scalar),
-        "sets.contains" | "sets.equivalent" | "sets.intersects" => {
-            (1.0 + size(&arg(0)) * size(&arg(1)).max(1.0), Ty::Scalar)
-        }
-        // A named format's check runs its regular expressions over the string.
-        "validate" => {
-            let a = arg(0);
-            (
-                1.0 + 32.0 * scan(&a),
-                Ty::List(Box::new(Ty::Str(size(&a))), 8.0),
-            )
-        }
-        n if n.starts_with("format.") => (1.0, Ty::Scalar),
-        // The two-variable comprehensions' helpers (`cel_macros`).
-        "@kubox_keys" => {
-            let r = arg(0);
-            (1.0 + size(&r), Ty::List(Box::new(Ty::Scalar), size(&r)))
-        }
-        "@kubox_mapInsert" | "@kubox_mapMerge" => {
-            let m = arg(0);
-            (1.0, Ty::Dyn(sat(size(&m) + 1.0)))
-        }
-        "containsIP" | "containsCIDR" => {
-            // Two addresses of 4 or 16 bytes compared (and, for a CIDR, masked), plus parsing
-            // a string argument.
-            let a = arg(0);
-            let base = if name == "containsIP" { 3.2 } else { 5.8 };
-            let parse = if a.is_stringy() { scan(&a) } else { 0.0 };
-            (1.0 + base + parse, Ty::Scalar)
-        }
-        _ => return None,
-    })
-}
-
-// ---------------------------------------------------------------------------------------------
 // Compilation
 // ---------------------------------------------------------------------------------------------
 
@@ -1772,12 +953,33 @@ fn call_cost<'a>(
 pub(crate) struct Site {
     /// The schema path (`spec.versions[0].schema.openAPIV3Schema.properties[spec]`).
     pub path: String,
-    /// How many times a rule here can run (product of the list and map sizes above).
-    pub cardinality: f64,
+    /// How many times a rule here can run, when the `maxItems` and `maxProperties` of every
+    /// list and map above bound it (kube's `CELSchemaContext.MaxCardinality`).
+    pub cardinality: Option<u64>,
     /// The first ancestor below which old values do not correlate.
     pub uncorrelatable: Option<String>,
     /// A resource root (the custom resource or an embedded resource).
     pub resource: bool,
+}
+
+/// The estimated costs of a schema's rules: their total, and the most expensive ones (those
+/// over 1% of the limit, at most four, costliest first), as kube's `TotalCost` keeps them.
+#[derive(Debug, Default)]
+pub(crate) struct Costs {
+    pub total: u64,
+    pub most_expensive: Vec<(String, u64)>,
+}
+
+impl Costs {
+    fn observe(&mut self, path: String, cost: u64) {
+        self.total = self.total.saturating_add(cost);
+        if cost < CRD_COST_LIMIT / 100 {
+            return;
+        }
+        self.most_expensive.push((path, cost));
+        self.most_expensive.sort_by_key(|e| std::cmp::Reverse(e.1));
+        self.most_expensive.truncate(4);
+    }
 }
 
 /// Where `id` is in `source`: 1-based line, 0-based column (cel-go prints column + 1).
@@ -1814,40 +1016,82 @@ fn format_errors(program: &Program, errors: &[(u64, String)]) -> String {
     out
 }
 
-/// A rule compiled and checked: Ok(program, uses oldSelf, estimated cost) or the error detail.
-type Compiled = ((Program, usize), bool, f64, Need);
+/// A rule compiled and checked: the program (and its depth), whether it uses `oldSelf`, its
+/// estimated cost (the upper end of kube's estimate), what of `self` it reads.
+type Compiled = ((Program, usize), bool, u64, Need);
 
-/// Compiles and checks a rule on a large stack (see [`parse_bounded`]; the estimator recurses
-/// over the tree too).
-fn compile_expression(source: &str, self_ty: Ty<'_>) -> Result<Compiled, String> {
-    on_big_stack(|| compile_expression_here(source, self_ty))?
+/// The environment of the checker's parse: cel-go's expansion of every macro.
+fn check_env() -> &'static Env {
+    static ENV: OnceLock<Env> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Env::stdlib();
+        crate::cel_macros::register_checked(&mut env);
+        env
+    })
 }
 
-fn compile_expression_here(source: &str, self_ty: Ty<'_>) -> Result<Compiled, String> {
-    let (program, depth) = parse_bounded(source)?;
-    let mut est = Est {
-        vars: vec![
-            ("self".to_string(), self_ty.clone(), Some(Vec::new())),
-            ("oldSelf".to_string(), self_ty, Some(Vec::new())),
-        ],
-        chain: 0,
-        errors: Vec::new(),
-        quiet: 0,
-        uses_old_self: false,
-        nodes: 0,
-        need: Need::default(),
-    };
-    let (cost, _) = est.expr(program.expression());
-    if est.nodes > MAX_AST_NODES {
-        return Err(format!(
+/// What an expression must evaluate to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Output {
+    Bool,
+    String,
+}
+
+/// Compiles and checks a rule on a large stack (see [`parse_bounded`]; the checker recurses
+/// over the tree too).
+fn compile_expression(
+    source: &str,
+    n: &Node,
+    site: &Site,
+    optional_old_self: bool,
+    output: Output,
+    prefix: &str,
+) -> Result<Compiled, String> {
+    on_big_stack(|| compile_expression_here(source, n, site, optional_old_self, output, prefix))?
+}
+
+/// Err carries kube's detail: `prefix` and the compiler's message, or a wrong output type.
+fn compile_expression_here(
+    source: &str,
+    n: &Node,
+    site: &Site,
+    optional_old_self: bool,
+    output: Output,
+    prefix: &str,
+) -> Result<Compiled, String> {
+    let failed = |detail: String| format!("{prefix}{detail}");
+    let (program, depth) = parse_bounded(source).map_err(failed)?;
+    // The same source parses for the interpreter and for the checker; only the expansion of
+    // two-variable comprehensions differs.
+    let checked = check_env()
+        .compile(source)
+        .map_err(|e| failed(e.to_string()))?;
+    let mut checker = crate::cel_check::Checker::new(n, site.resource, optional_old_self);
+    let (cost, ty) = checker.check(checked.expression());
+    if checker.nodes > MAX_AST_NODES {
+        return Err(failed(format!(
             "expression has {} nodes, more than the {MAX_AST_NODES} allowed",
-            est.nodes
-        ));
+            checker.nodes
+        )));
     }
-    if !est.errors.is_empty() {
-        return Err(format_errors(&program, &est.errors));
+    if !checker.errors.is_empty() {
+        return Err(failed(format_errors(&checked, &checker.errors)));
     }
-    Ok(((program, depth), est.uses_old_self, cost, est.need))
+    match (output, ty) {
+        (Output::Bool, Some(t)) if t != "bool" => {
+            return Err("cel expression must evaluate to a bool".into())
+        }
+        (Output::String, Some(t)) if t != "string" => {
+            return Err("messageExpression must evaluate to a string".into())
+        }
+        _ => {}
+    }
+    Ok((
+        (program, depth),
+        checker.uses_old_self,
+        cost.max,
+        checker.need,
+    ))
 }
 
 /// Go's `%#v` of an `apiextensions.ValidationRule`, the value kube reports for a bad rule.
@@ -1914,13 +1158,16 @@ fn valid_field_path(path: &str, mut n: &Node) -> Result<String, String> {
     Ok(out)
 }
 
-/// Compile the rules of one node. Returns the rules, the CRD errors, and the summed estimated
-/// cost (cost × cardinality).
-pub(crate) fn compile_node(n: &Node, site: &Site) -> (Vec<Rule>, Vec<FieldError>, f64, Need) {
+/// Compile the rules of one node. Returns the rules, the CRD errors and what the rules read;
+/// their estimated costs (rules: times the cardinality) go to `costs`.
+pub(crate) fn compile_node(
+    n: &Node,
+    site: &Site,
+    costs: &mut Costs,
+) -> (Vec<Rule>, Vec<FieldError>, Need) {
     let mut need = Need::default();
     let mut rules = Vec::new();
     let mut errs = Vec::new();
-    let mut total = 0.0;
     for (i, raw) in n.raw_rules.iter().enumerate() {
         let base = format!("{}.x-kubernetes-validations[{i}]", site.path);
         let rule = raw.get("rule").and_then(Value::as_str).unwrap_or_default();
@@ -1992,57 +1239,98 @@ pub(crate) fn compile_node(n: &Node, site: &Site) -> (Vec<Rule>, Vec<FieldError>
                 }
             },
         };
-        let self_ty = Ty::Schema(n, site.resource);
-        let ((program, depth), uses_old_self, cost) =
-            match compile_expression(rule, self_ty.clone()) {
-                Ok((p, o, c, nd)) => {
-                    need.merge(&nd);
-                    (p, o, c)
-                }
-                Err(detail) => {
-                    errs.push(FieldError::invalid_rendered(
-                        format!("{base}.rule"),
-                        go_rule(raw),
-                        format!("compilation failed: {detail}"),
-                    ));
-                    continue;
-                }
-            };
-        let expression_cost = sat(cost * site.cardinality);
+        let optional_old_self = raw.get("optionalOldSelf").and_then(Value::as_bool);
+        let compiled = compile_expression(
+            rule,
+            n,
+            site,
+            optional_old_self == Some(true),
+            Output::Bool,
+            "compilation failed: ",
+        );
+        let cost = compiled.as_ref().map_or(0, |(_, _, c, _)| *c);
+        let cardinality = site
+            .cardinality
+            .unwrap_or_else(|| crate::cel_check::max_cardinality(n));
+        let expression_cost = cost.saturating_mul(cardinality);
         if expression_cost > PER_RULE_COST_LIMIT {
             errs.push(FieldError::forbidden(
                 format!("{base}.rule"),
                 cost_error_message("estimated rule cost", expression_cost, PER_RULE_COST_LIMIT),
             ));
         }
-        total += expression_cost;
-        if uses_old_self {
-            if let Some(u) = &site.uncorrelatable {
-                errs.push(FieldError::invalid(
+        costs.observe(format!("{base}.rule"), expression_cost);
+        let uses_old_self = compiled.as_ref().is_ok_and(|(_, o, _, _)| *o);
+        let old_self_error = if uses_old_self {
+            site.uncorrelatable.as_ref().map(|u| {
+                FieldError::invalid(
                     format!("{base}.rule"),
                     rule,
                     format!("oldSelf cannot be used on the uncorrelatable portion of the schema within {u}"),
-                ));
+                )
+            })
+        } else {
+            optional_old_self.map(|o| {
+                FieldError::invalid_rendered(
+                    format!("{base}.optionalOldSelf"),
+                    o.to_string(),
+                    "may not be set if oldSelf is not used in rule",
+                )
+            })
+        };
+        let (program, depth) = match compiled {
+            Ok((p, _, _, nd)) => {
+                need.merge(&nd);
+                p
             }
-        }
+            Err(detail) => {
+                errs.push(FieldError::invalid_rendered(
+                    format!("{base}.rule"),
+                    go_rule(raw),
+                    detail,
+                ));
+                errs.extend(old_self_error);
+                continue;
+            }
+        };
         let message_expression = match raw.get("messageExpression").and_then(Value::as_str) {
             None | Some("") => None,
-            Some(me) => match compile_expression(me, self_ty) {
+            Some(me) => match compile_expression(
+                me,
+                n,
+                site,
+                optional_old_self == Some(true),
+                Output::String,
+                "messageExpression compilation failed: ",
+            ) {
                 Ok((p, _, c, nd)) => {
                     need.merge(&nd);
-                    total += sat(c * site.cardinality);
+                    // kube does not multiply a message's cost by the rule's cardinality.
+                    if c > PER_RULE_COST_LIMIT {
+                        errs.push(FieldError::forbidden(
+                            format!("{base}.messageExpression"),
+                            cost_error_message(
+                                "estimated messageExpression cost",
+                                c,
+                                PER_RULE_COST_LIMIT,
+                            ),
+                        ));
+                    }
+                    costs.observe(format!("{base}.messageExpression"), c);
                     Some(p)
                 }
                 Err(detail) => {
                     errs.push(FieldError::invalid_rendered(
                         format!("{base}.messageExpression"),
                         go_rule(raw),
-                        format!("messageExpression compilation failed: {detail}"),
+                        detail,
                     ));
+                    errs.extend(old_self_error);
                     continue;
                 }
             },
         };
+        errs.extend(old_self_error);
         rules.push(Rule {
             rule: rule.to_string(),
             message: message.to_string(),
@@ -2052,15 +1340,15 @@ pub(crate) fn compile_node(n: &Node, site: &Site) -> (Vec<Rule>, Vec<FieldError>
             program,
             depth,
             uses_old_self,
-            optional_old_self: raw.get("optionalOldSelf").and_then(Value::as_bool) == Some(true),
+            optional_old_self: optional_old_self == Some(true),
         });
     }
-    (rules, errs, total, need)
+    (rules, errs, need)
 }
 
 /// kube's `getCostErrorMessage`.
-pub(crate) fn cost_error_message(name: &str, cost: f64, limit: f64) -> String {
-    let factor = cost / limit;
+pub(crate) fn cost_error_message(name: &str, cost: u64, limit: u64) -> String {
+    let factor = cost as f64 / limit as f64;
     let factor = if factor > 100.0 {
         "more than 100x".to_string()
     } else if factor < 1.5 {
@@ -2073,16 +1361,27 @@ pub(crate) fn cost_error_message(name: &str, cost: f64, limit: f64) -> String {
     )
 }
 
-/// Compile the rules of a whole tree in place; returns the CRD errors and the total cost.
-pub(crate) fn compile_tree(n: &mut Node, site: Site) -> (Vec<FieldError>, f64) {
+/// kube's `extractMaxElements`: how many values a node holds below it (None: unbounded).
+fn max_children(n: &Node) -> Option<u64> {
+    let non_negative = |v: i64| v.max(0) as u64;
+    match n.type_name.as_str() {
+        "object" if !matches!(n.additional, Additional::Absent) => {
+            n.max_properties.map(non_negative)
+        }
+        "array" => n.max_items.map(non_negative),
+        _ => Some(1),
+    }
+}
+
+/// Compile the rules of a whole tree in place; returns the CRD errors. The estimated costs go
+/// to `costs`.
+pub(crate) fn compile_tree(n: &mut Node, site: Site, costs: &mut Costs) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    let mut total = 0.0;
     let mut need = Need::default();
     if !n.raw_rules.is_empty() {
-        let (rules, e, c, nd) = compile_node(n, &site);
+        let (rules, e, nd) = compile_node(n, &site, costs);
         n.rules = rules;
         errs.extend(e);
-        total += c;
         need.merge(&nd);
     }
     for (i, a) in n.all_of.iter_mut().enumerate() {
@@ -2092,15 +1391,16 @@ pub(crate) fn compile_tree(n: &mut Node, site: Site) -> (Vec<FieldError>, f64) {
                 path: format!("{}.allOf[{i}]", site.path),
                 ..site.clone()
             };
-            let (rules, e, c, nd) = compile_node(a, &sub);
+            let (rules, e, nd) = compile_node(a, &sub, costs);
             a.rules = rules;
             errs.extend(e);
-            total += c;
             need.merge(&nd);
         }
     }
     n.need = need;
-    let size = node_size(n);
+    let cardinality = site
+        .cardinality
+        .and_then(|c| max_children(n).map(|m| c.saturating_mul(m)));
     let correlatable = !n.map_atomic;
     for (k, p) in n.properties.iter_mut() {
         let path = format!("{}.properties[{k}]", site.path);
@@ -2108,55 +1408,54 @@ pub(crate) fn compile_tree(n: &mut Node, site: Site) -> (Vec<FieldError>, f64) {
             .uncorrelatable
             .clone()
             .or_else(|| (!correlatable).then(|| site.path.clone()));
-        let (e, c) = compile_tree(
+        let resource = p.embedded;
+        errs.extend(compile_tree(
             p,
             Site {
                 path,
-                cardinality: site.cardinality,
+                cardinality,
                 uncorrelatable,
-                resource: p.embedded,
+                resource,
             },
-        );
-        errs.extend(e);
-        total += c;
+            costs,
+        ));
     }
     if let Some(items) = n.items.as_deref_mut() {
         let uncorrelatable = site
             .uncorrelatable
             .clone()
             .or_else(|| (n.list_type != ListType::Map).then(|| site.path.clone()));
-        let (e, c) = compile_tree(
+        let resource = items.embedded;
+        errs.extend(compile_tree(
             items,
             Site {
                 path: format!("{}.items", site.path),
-                cardinality: sat(site.cardinality * size),
+                cardinality,
                 uncorrelatable,
-                resource: items.embedded,
+                resource,
             },
-        );
-        errs.extend(e);
-        total += c;
+            costs,
+        ));
     }
     if let Additional::Schema(a) = &mut n.additional {
         let uncorrelatable = site
             .uncorrelatable
             .clone()
             .or_else(|| (!correlatable).then(|| site.path.clone()));
-        let embedded = a.embedded;
-        let (e, c) = compile_tree(
+        let resource = a.embedded;
+        errs.extend(compile_tree(
             a,
             Site {
                 path: format!("{}.additionalProperties", site.path),
-                cardinality: sat(site.cardinality * size),
+                cardinality,
                 uncorrelatable,
-                resource: embedded,
+                resource,
             },
-        );
-        errs.extend(e);
-        total += c;
+            costs,
+        ));
     }
     n.compute_flags();
-    (errs, total)
+    errs
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2492,14 +1791,15 @@ mod tests {
 
     fn compiled(schema: Value) -> (Node, Vec<String>) {
         let mut n = Node::parse(&schema);
-        let (errs, _) = compile_tree(
+        let errs = compile_tree(
             &mut n,
             Site {
                 path: "openAPIV3Schema".into(),
-                cardinality: 1.0,
+                cardinality: Some(1),
                 uncorrelatable: None,
                 resource: true,
             },
+            &mut Costs::default(),
         );
         (n, errs.iter().map(|e| e.to_string()).collect())
     }
@@ -2521,8 +1821,8 @@ mod tests {
     }
 
     fn check(rules: Value, spec: Value, old: Option<Value>) -> Vec<String> {
-        let (n, errs) = compiled(rule_schema(rules));
-        assert!(errs.is_empty(), "{errs:?}");
+        let (n, errs) = compiled(rule_schema(rules.clone()));
+        assert!(errs.is_empty(), "{rules}: {errs:?}");
         let obj =
             json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "n"}, "spec": spec});
         let old = old.map(
@@ -2572,7 +1872,7 @@ mod tests {
         );
         assert_eq!(
             check(
-                json!([{"rule": "self.replicas <= self.max", "messageExpression": "'replicas ' + string(self.replicas) + ' > ' + string(self.max)"}]),
+                json!([{"rule": "self.replicas <= self.max", "messageExpression": "'replicas %d > %d'.format([self.replicas, self.max])"}]),
                 json!({"replicas": 3, "max": 2}),
                 None
             ),
@@ -2649,7 +1949,7 @@ mod tests {
             "self.tags.existsOne(i, t, t == 'a')",
             "{'a': 1, 'b': 2}.all(k, v, v > 0 && k != '')",
             "{'a': 1, 'b': 2}.exists(k, v, k == 'b' && v == 2)",
-            "self.tags.transformList(i, t, t + string(i)) == ['a0', 'b1']",
+            "self.tags.transformList(i, t, t.size() + i) == [1, 2]",
             "self.tags.transformList(i, t, i > 0, t) == ['b']",
             "self.tags.transformMap(i, t, t) == {0: 'a', 1: 'b'}",
             "{'a': 1, 'b': 2}.transformMap(k, v, v > 1, v * 10) == {'b': 20}",
@@ -2722,7 +2022,7 @@ mod tests {
             "ip('0.0.0.0').isUnspecified() && ip('224.0.0.1').isLinkLocalMulticast() && ip('fe80::1').isLinkLocalUnicast()",
             "ip(self.ip).isGlobalUnicast() && !ip('255.255.255.255').isGlobalUnicast()",
             "ip.isCanonical('2001:db8::1') && !ip.isCanonical('2001:DB8::1') && string(ip('2001:DB8::1')) == '2001:db8::1'",
-            "ip('10.1.2.3') == ip(self.ip) && ip('10.1.2.3') != ip('10.1.2.4')",
+            "ip('10.1.2.3') == ip(self.ip) && !(ip('10.1.2.3') == ip('10.1.2.4'))",
             "isCIDR(self.net) && !isCIDR('10.0.0.0/33') && cidr(self.net).containsIP(self.ip) && cidr(self.net).containsIP(ip('10.9.9.9'))",
             "cidr('10.0.0.0/8').containsCIDR('10.1.0.0/16') && !cidr('10.1.0.0/16').containsCIDR(cidr('10.0.0.0/8'))",
             "cidr('192.168.1.5/24').masked() == cidr('192.168.1.0/24') && cidr('192.168.1.5/24').prefixLength() == 24",

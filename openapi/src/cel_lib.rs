@@ -776,6 +776,11 @@ fn optional_value<'b, 'v>(v: Option<cel::Value>) -> CelResult<'b, 'v> {
     owned(cel::Value::Opaque(Arc::new(o)))
 }
 
+/// Does kube's format library name this format (`format.<name>()`)?
+pub(crate) fn is_named_format(name: &str) -> bool {
+    FORMAT_CTORS.iter().any(|(n, _)| *n == name)
+}
+
 cel_fn!(format_named, |a| {
     let name = string_arg(&a, 0, "format.named")?;
     match FORMAT_CTORS.iter().find(|(n, _)| *n == name) {

@@ -370,3 +370,124 @@ pub(crate) fn register(env: &mut Env) {
         let _ = env.add_macro(m);
     }
 }
+
+/// cel-go's expansion of the two-variable macros, into comprehensions with two iteration
+/// variables. The interpreter cannot run them; the checker costs them ([`crate::cel_check`]),
+/// so each costs what it costs in kube.
+fn checked(name: &'static str, arity: usize) -> Macro {
+    Macro::receiver(name, arity, move |h, target, args| {
+        let range = target
+            .take()
+            .ok_or_else(|| h.new_error(0, "a receiver is required"))?;
+        let first = ident_of(h, &args[0])?;
+        let second = ident_of(h, &args[1])?;
+        if first == second {
+            return Err(h.new_error(args[1].id, "duplicate variable name"));
+        }
+        let bool_lit = |b: bool| Expr::Literal(LiteralValue::Boolean(b.into()));
+        let (filter, transform) = if arity == 4 {
+            (Some(args[2].clone()), args[3].clone())
+        } else {
+            (None, args[2].clone())
+        };
+        let (init, cond, mut step, result) = match name {
+            "all" => {
+                let a = accu(h);
+                let cond = call(h, operators::NOT_STRICTLY_FALSE, None, vec![a]);
+                let a = accu(h);
+                let step = call(h, operators::LOGICAL_AND, None, vec![a, transform]);
+                (bool_lit(true), Some(cond), step, None)
+            }
+            "exists" => {
+                let a = accu(h);
+                let not = call(h, operators::LOGICAL_NOT, None, vec![a]);
+                let cond = call(h, operators::NOT_STRICTLY_FALSE, None, vec![not]);
+                let a = accu(h);
+                let step = call(h, operators::LOGICAL_OR, None, vec![a, transform]);
+                (bool_lit(false), Some(cond), step, None)
+            }
+            "existsOne" => {
+                let a = accu(h);
+                let one = h.next_expr(Expr::Literal(LiteralValue::Int(1.into())));
+                let plus = call(h, operators::ADD, None, vec![a, one]);
+                let a = accu(h);
+                let step = call(h, operators::CONDITIONAL, None, vec![transform, plus, a]);
+                let a = accu(h);
+                let one = h.next_expr(Expr::Literal(LiteralValue::Int(1.into())));
+                let result = call(h, operators::EQUALS, None, vec![a, one]);
+                (
+                    Expr::Literal(LiteralValue::Int(0.into())),
+                    None,
+                    step,
+                    Some(result),
+                )
+            }
+            "transformList" => {
+                let item = h.next_expr(Expr::List(ListExpr {
+                    elements: vec![transform],
+                    optional_indices: vec![],
+                }));
+                let a = accu(h);
+                let step = call(h, operators::ADD, None, vec![a, item]);
+                let empty = Expr::List(ListExpr {
+                    elements: vec![],
+                    optional_indices: vec![],
+                });
+                (empty, None, step, None)
+            }
+            _ => {
+                let mut step_args = vec![accu(h)];
+                if name == "transformMap" {
+                    step_args.push(h.next_expr(Expr::Ident(first.clone())));
+                }
+                step_args.push(transform);
+                let step = call(h, "cel.@mapInsert", None, step_args);
+                (Expr::Map(MapExpr { entries: vec![] }), None, step, None)
+            }
+        };
+        if let Some(f) = filter {
+            let a = accu(h);
+            step = call(h, operators::CONDITIONAL, None, vec![f, step, a]);
+        }
+        let accu_init = h.next_expr(init);
+        let loop_cond = match cond {
+            Some(c) => c,
+            None => h.next_expr(bool_lit(true)),
+        };
+        let result = match result {
+            Some(r) => r,
+            None => accu(h),
+        };
+        Ok(Some(h.next_expr(Expr::Comprehension(Box::new(
+            ComprehensionExpr {
+                iter_range: range,
+                iter_var: first,
+                iter_var2: Some(second),
+                accu_var: ACCU.to_string(),
+                accu_init,
+                loop_cond,
+                loop_step: step,
+                result,
+            },
+        )))))
+    })
+}
+
+/// Declare the two-variable macros as cel-go expands them (for the checker's parse).
+pub(crate) fn register_checked(env: &mut Env) {
+    let macros = [
+        checked("all", 3),
+        checked("exists", 3),
+        checked("existsOne", 3),
+        checked("transformList", 3),
+        checked("transformList", 4),
+        checked("transformMap", 3),
+        checked("transformMap", 4),
+        checked("transformMapEntry", 3),
+        checked("transformMapEntry", 4),
+    ];
+    for m in macros {
+        // Registration fails only for a duplicate, which these are not.
+        let _ = env.add_macro(m);
+    }
+}

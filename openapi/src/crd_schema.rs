@@ -33,7 +33,7 @@ impl std::fmt::Debug for CustomResourceSchema {
 fn root_site(path: &str) -> Site {
     Site {
         path: path.to_string(),
-        cardinality: 1.0,
+        cardinality: Some(1),
         uncorrelatable: None,
         resource: true,
     }
@@ -44,7 +44,11 @@ impl CustomResourceSchema {
     /// is refused by [`validate_crd_schema`] when it is written).
     pub fn new(schema: &Value) -> CustomResourceSchema {
         let mut root = Node::parse(schema);
-        let _ = cel::compile_tree(&mut root, root_site("openAPIV3Schema"));
+        let _ = cel::compile_tree(
+            &mut root,
+            root_site("openAPIV3Schema"),
+            &mut cel::Costs::default(),
+        );
         CustomResourceSchema {
             root,
             structural: Structural::for_custom_resource(schema),
@@ -156,14 +160,20 @@ pub fn validate_crd_schema(schema: &Value, path: &str) -> Vec<FieldError> {
     errs.extend(openapi);
     if errs.is_empty() && openapi_ok {
         let mut root = Node::parse(schema);
-        let (cel_errs, total) = cel::compile_tree(&mut root, root_site(path));
-        errs.extend(cel_errs);
-        if total > cel::CRD_COST_LIMIT {
+        let mut costs = cel::Costs::default();
+        errs.extend(cel::compile_tree(&mut root, root_site(path), &mut costs));
+        if costs.total > cel::CRD_COST_LIMIT {
+            for (rule, _) in &costs.most_expensive {
+                errs.push(FieldError::forbidden(
+                    rule.as_str(),
+                    "contributed to estimated rule cost total exceeding cost limit for entire OpenAPIv3 schema",
+                ));
+            }
             errs.push(FieldError::forbidden(
                 path,
                 cel::cost_error_message(
                     "x-kubernetes-validations estimated rule cost total for entire OpenAPIv3 schema",
-                    total,
+                    costs.total,
                     cel::CRD_COST_LIMIT,
                 ),
             ));
@@ -1005,6 +1015,157 @@ mod tests {
             "{}",
             e[0]
         );
+    }
+
+    /// The estimated costs are kube's, rule by rule and for the whole schema, with kube's errors.
+    #[test]
+    fn cel_costs_are_estimated_and_limited_as_kube_does() {
+        let limit = "(try simplifying the rule, or adding maxItems, maxProperties, and maxLength where arrays, maps, and strings are declared)";
+        // Concatenating a string of unknown size (kubernetes/kubernetes#124234).
+        let e = errs(
+            json!({"type": "object", "properties": {"spec": {"type": "object",
+            "properties": {"config": {"type": "object",
+                "x-kubernetes-validations": [{"rule": "self.attempts >= 0",
+                    "messageExpression": "'invalid attempts: ' + string(self.attempts)"}],
+                "properties": {"attempts": {"type": "integer"}}}}}}}),
+        );
+        let message = format!(
+            "{P}.properties[spec].properties[config].x-kubernetes-validations[0].messageExpression"
+        );
+        assert_eq!(
+            e,
+            vec![
+                format!("{message}: Forbidden: estimated messageExpression cost exceeds budget by factor of more than 100x {limit}"),
+                format!("{message}: Forbidden: contributed to estimated rule cost total exceeding cost limit for entire OpenAPIv3 schema"),
+                format!("{P}: Forbidden: x-kubernetes-validations estimated rule cost total for entire OpenAPIv3 schema exceeds budget by factor of more than 100x {limit}"),
+            ]
+        );
+        // The same message with `format` is cheap.
+        assert!(errs(
+            json!({"type": "object", "properties": {"spec": {"type": "object",
+            "x-kubernetes-validations": [{"rule": "self.attempts >= 0",
+                "messageExpression": "'invalid attempts: %d'.format([self.attempts])"}],
+            "properties": {"attempts": {"type": "integer"}}}}})
+        )
+        .is_empty());
+
+        // A rule on the items of a list inside a list runs (outer maxItems × inner maxItems)
+        // times; with the inner list unbounded, as often as 3 MiB of minimal items allow.
+        let nested = |inner_max: Option<i64>| {
+            let mut ports = json!({"type": "array", "items": {"type": "string", "maxLength": 10,
+                "x-kubernetes-validations": [{"rule": "self.matches('^[a-z]+$')"}]}});
+            if let Some(m) = inner_max {
+                ports["maxItems"] = json!(m);
+            }
+            json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+                "groups": {"type": "array", "maxItems": 100, "items": {"type": "object",
+                    "properties": {"ports": ports}}}}}}})
+        };
+        // (⌈(40 + 1) × 0.1⌉ = 5) × (⌈8 × 0.25⌉ = 2) + 1 = 11 per run.
+        assert!(errs(nested(Some(100))).is_empty());
+        let e = errs(nested(None));
+        assert_eq!(
+            e,
+            vec![format!("{P}.properties[spec].properties[groups].items.properties[ports].items.x-kubernetes-validations[0].rule: Forbidden: estimated rule cost exceeds budget by factor of 1.153434x {limit}")],
+            "11 × 3145728 / 3 = 11534336"
+        );
+
+        // The whole schema's total: each rule under the per-rule limit, together over 100M; the
+        // four costliest are named.
+        let mut props = serde_json::Map::new();
+        let mut total = 0u64;
+        for i in 0..240 {
+            props.insert(
+                format!("s{i:03}"),
+                json!({"type": "string",
+                "x-kubernetes-validations": [{"rule": "self.matches('abcd')"}]}),
+            );
+            total += 314_573 + 1;
+        }
+        for (name, f) in [
+            ("big20", 20u64),
+            ("big21", 21),
+            ("big22", 22),
+            ("big23", 23),
+        ] {
+            let regex = "a".repeat(f as usize * 4);
+            props.insert(
+                name.to_string(),
+                json!({"type": "string",
+                "x-kubernetes-validations": [{"rule": format!("self.matches('{regex}')")}]}),
+            );
+            total += 314_573 * f + 1;
+        }
+        let e = errs(
+            json!({"type": "object", "properties": {"spec": {"type": "object", "properties": props}}}),
+        );
+        let rule = |p: &str| {
+            format!("{P}.properties[spec].properties[{p}].x-kubernetes-validations[0].rule: Forbidden: contributed to estimated rule cost total exceeding cost limit for entire OpenAPIv3 schema")
+        };
+        assert_eq!(
+            e,
+            vec![
+                rule("big23"),
+                rule("big22"),
+                rule("big21"),
+                rule("big20"),
+                format!("{P}: Forbidden: x-kubernetes-validations estimated rule cost total for entire OpenAPIv3 schema exceeds budget by factor of {:.6}x {limit}", total as f64 / 1e8),
+            ]
+        );
+    }
+
+    /// What cel-go's checker refuses in kube's environment for CRD rules.
+    #[test]
+    fn cel_rules_are_type_checked_as_kube_checks_them() {
+        let one = |schema: Value| {
+            let e = errs(schema);
+            assert_eq!(e.len(), 1, "{e:?}");
+            e.into_iter().next().unwrap()
+        };
+        // Fields that a preserve-unknown-fields object does not declare are not visible.
+        let e = one(
+            json!({"type": "object", "properties": {"spec": {"type": "object",
+            "x-kubernetes-preserve-unknown-fields": true,
+            "x-kubernetes-validations": [{"rule": "self.foo == 'x'"}]}}}),
+        );
+        assert!(
+            e.contains("compilation failed: ERROR: <input>:1:5: undefined field 'foo'"),
+            "{e}"
+        );
+        // A rule must be a bool, a message expression a string.
+        let e = one(
+            json!({"type": "object", "properties": {"spec": {"type": "object",
+            "x-kubernetes-validations": [{"rule": "self.a"}],
+            "properties": {"a": {"type": "integer"}}}}}),
+        );
+        assert!(
+            e.ends_with(": cel expression must evaluate to a bool"),
+            "{e}"
+        );
+        let e = one(
+            json!({"type": "object", "properties": {"spec": {"type": "object",
+            "x-kubernetes-validations": [{"rule": "self.a > 0", "messageExpression": "self.a"}],
+            "properties": {"a": {"type": "integer"}}}}}),
+        );
+        assert!(e.contains(".messageExpression: Invalid value: "), "{e}");
+        assert!(
+            e.ends_with(": messageExpression must evaluate to a string"),
+            "{e}"
+        );
+        // optionalOldSelf needs a rule that uses oldSelf.
+        let e = one(
+            json!({"type": "object", "properties": {"spec": {"type": "object",
+            "x-kubernetes-validations": [{"rule": "self.a > 0", "optionalOldSelf": true}],
+            "properties": {"a": {"type": "integer"}}}}}),
+        );
+        assert_eq!(e, format!("{P}.properties[spec].x-kubernetes-validations[0].optionalOldSelf: Invalid value: true: may not be set if oldSelf is not used in rule"));
+        // kube's environment has no math extension.
+        let e = one(
+            json!({"type": "object", "properties": {"spec": {"type": "object",
+            "x-kubernetes-validations": [{"rule": "math.greatest(self.a, 1) == 1"}],
+            "properties": {"a": {"type": "integer"}}}}}),
+        );
+        assert!(e.contains("undeclared reference to 'math.greatest'"), "{e}");
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub use structural::{Structural, Type};
 
 // Custom resource schemas: validation, defaulting, CEL rules (see `crd_schema`).
 mod cel;
+mod cel_check;
 mod cel_lib;
 mod cel_macros;
 pub use cel::Expression;
