@@ -68,6 +68,23 @@ impl Filter {
         true
     }
 
+    /// Must objects be converted to the request's version before they are matched? For a
+    /// custom resource when the field selector reads more than the metadata and the request is
+    /// not at the storage version: each version has its own selectable fields, read from the
+    /// object at that version. (Built-in field labels name the stored object's fields, as
+    /// kube's field label conversion maps them to the internal type.)
+    pub fn selects_at_request_version(&self, info: &ResourceInfo) -> bool {
+        if !info.strategy.is_custom() {
+            return false;
+        }
+        let object_fields = self.fields.as_ref().is_some_and(|f| {
+            f.requirements()
+                .iter()
+                .any(|r| !matches!(r.field.as_str(), "metadata.name" | "metadata.namespace"))
+        });
+        object_fields && info.api_version() != info.storage_api_version
+    }
+
     /// The single object name a `metadata.name=x` field selector pins, if any.
     pub fn exact_name(&self) -> Option<String> {
         self.fields

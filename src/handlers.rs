@@ -268,6 +268,7 @@ pub async fn list_page(
     // Without selectors, objects need not be decoded to be selected; the caller decides
     // whether it needs them decoded (`Page::items`) or can serve the stored bytes (`Page::raw`).
     let decode = !(filter.is_everything() && raw_ok);
+    let at_version = filter.selects_at_request_version(&ctx.info);
     loop {
         let want = limit.map(|l| l - items.len() - raw.len());
         opts.limit = want;
@@ -282,6 +283,7 @@ pub async fn list_page(
         } else {
             revision
         };
+        let mut decoded = Vec::new();
         for kv in &page.items {
             if ctx.info.namespaced && !ctx.req.namespace.is_empty() && !kv.key.starts_with(&prefix)
             {
@@ -291,11 +293,12 @@ pub async fn list_page(
                 raw.push(kv.clone());
                 continue;
             }
-            let obj = from_stored(kv)?;
-            if filter.matches(&obj) {
-                items.push(obj);
-            }
+            decoded.push(from_stored(kv)?);
         }
+        if at_version {
+            decoded = objects::to_version_many(&ctx.info, decoded).await?;
+        }
+        items.extend(decoded.into_iter().filter(|obj| filter.matches(obj)));
         match page.continue_token {
             Some(token) if limit.is_some_and(|l| items.len() + raw.len() < l) => {
                 opts = ListOptions {

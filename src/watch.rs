@@ -134,6 +134,7 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
     };
     let gr = ctx.info.group_resource();
     let initial = send_initial.unwrap_or(matches!(rv, None | Some(0)));
+    let at_version = filter.selects_at_request_version(&ctx.info);
 
     // Initial state (at a revision R), then live events from R+1.
     let mut initial_objects = Vec::new();
@@ -155,7 +156,7 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
                 }
                 match from_stored(kv) {
                     Ok(obj) => {
-                        if selected(&filter, name.as_deref(), &obj) {
+                        if at_version || selected(&filter, name.as_deref(), &obj) {
                             initial_objects.push(obj);
                         }
                     }
@@ -229,6 +230,9 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
             }
         };
         for obj in initial_objects {
+            if at_version && !selected(&filter, name.as_deref(), &obj) {
+                continue;
+            }
             if tx.send(enc.frame("ADDED", obj)).await.is_err() {
                 return;
             }
@@ -273,7 +277,7 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
                             continue;
                         }
                     }
-                    let transformed = match transform(&event, &filter, name.as_deref()) {
+                    let transformed = match transform(&event, &filter, name.as_deref(), at_version.then_some(&*info)).await {
                         Ok(t) => t,
                         Err(e) => {
                             // As kube's watcher: the error goes to the client, and the watch ends.
@@ -334,32 +338,47 @@ fn selected(filter: &Filter, name: Option<&str>, obj: &Value) -> bool {
 }
 
 /// A store event as the client sees it, None when it is outside the selection, Err when the
-/// stored object cannot be decoded.
-fn transform(
+/// stored object cannot be decoded. With `info` (selectors on fields of a version other than
+/// the storage version) the objects are converted to the request's version before they are
+/// matched, as kube's per-version storage selects on converted objects.
+async fn transform(
     ev: &Event,
     filter: &Filter,
     name: Option<&str>,
+    info: Option<&crate::registry::ResourceInfo>,
 ) -> Result<Option<(&'static str, Value)>, String> {
-    let prev = ev.prev.as_ref().and_then(|kv| from_stored(kv).ok());
-    let prev_in = prev.as_ref().is_some_and(|p| selected(filter, name, p));
-    match ev.kind {
+    let mut prev = ev.prev.as_ref().and_then(|kv| from_stored(kv).ok());
+    let mut cur = match ev.kind {
         EventKind::Put => {
             let mut obj = from_stored(&ev.kv).map_err(|e| e.message)?;
             crate::objects::set_resource_version(&mut obj, ev.kv.mod_revision);
+            Some(obj)
+        }
+        EventKind::Delete => None,
+    };
+    if let Some(info) = info {
+        let objs: Vec<Value> = prev.iter().chain(cur.iter()).cloned().collect();
+        let mut converted = to_version_many(info, objs)
+            .await
+            .map_err(|e| e.message)?
+            .into_iter();
+        prev = prev.and_then(|_| converted.next());
+        cur = cur.and_then(|_| converted.next());
+    }
+    let prev_in = prev.as_ref().is_some_and(|p| selected(filter, name, p));
+    Ok(match cur {
+        Some(obj) => {
             let now_in = selected(filter, name, &obj);
-            Ok(match (prev_in, now_in) {
+            match (prev_in, now_in) {
                 (true, true) => Some(("MODIFIED", obj)),
                 (false, true) => Some(("ADDED", obj)),
                 (true, false) => Some(("DELETED", obj)),
                 (false, false) => None,
-            })
+            }
         }
-        EventKind::Delete => {
-            let Some(mut obj) = prev.filter(|_| prev_in) else {
-                return Ok(None);
-            };
+        None => prev.filter(|_| prev_in).map(|mut obj| {
             crate::objects::set_resource_version(&mut obj, ev.kv.mod_revision);
-            Ok(Some(("DELETED", obj)))
-        }
-    }
+            ("DELETED", obj)
+        }),
+    })
 }

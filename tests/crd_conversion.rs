@@ -228,6 +228,78 @@ async fn a_watch_in_the_non_storage_version_gets_converted_events() {
     );
 }
 
+/// Selectable fields are each version's own, matched on the object at the request's version
+/// (as kube's per-version storage converts before it selects): v1 selects on `spec.size`, v2 on
+/// `spec.replicas`, which only the webhook's conversion produces.
+#[tokio::test]
+async fn selectable_fields_are_matched_at_the_version_of_the_request() {
+    let hook = WebhookServer::start(webhook_server::size_replicas_handler(), &[]).await;
+    let h = server().await;
+    let mut crd = widget_crd(url_config(&hook));
+    crd["spec"]["versions"][0]["selectableFields"] = json!([{"jsonPath": ".spec.size"}]);
+    crd["spec"]["versions"][1]["selectableFields"] = json!([{"jsonPath": ".spec.replicas"}]);
+    create_crd(&h, &crd).await;
+    for (name, size) in [("a", "3"), ("b", "5")] {
+        assert_eq!(
+            post_json(&h, V1, &widget_v1(name, size))
+                .await
+                .status
+                .as_u16(),
+            201
+        );
+    }
+    let names = |list: Value| -> Vec<String> {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let at_v2 = get(&h, &format!("{V2}?fieldSelector=spec.replicas%3D3")).await;
+    assert_eq!(at_v2.status.as_u16(), 200, "{}", at_v2.json());
+    assert_eq!(names(at_v2.json()), ["a"]);
+    let at_v1 = get(&h, &format!("{V1}?fieldSelector=spec.size%3D5")).await;
+    assert_eq!(names(at_v1.json()), ["b"]);
+    // Each version accepts only its own fields.
+    let wrong = get(&h, &format!("{V2}?fieldSelector=spec.size%3D5")).await;
+    assert_eq!(wrong.status.as_u16(), 400, "{}", wrong.json());
+
+    // A watch at v2 sees b enter the selection when its size becomes 3.
+    let watcher = watch_events(
+        &h,
+        &format!("{V2}?watch=1&fieldSelector=spec.replicas%3D3"),
+        2,
+    )
+    .await;
+    let mut b = get(&h, &format!("{V1}/b")).await.json();
+    b["spec"]["size"] = json!("3");
+    assert_eq!(
+        put_json(&h, &format!("{V1}/b"), &b).await.status.as_u16(),
+        200
+    );
+    let events = watcher.await.unwrap();
+    let seen: Vec<(String, String)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap().to_string(),
+                e["object"]["metadata"]["name"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("ADDED".to_string(), "a".to_string()),
+            ("ADDED".into(), "b".into())
+        ]
+    );
+}
+
 #[tokio::test]
 async fn an_unreachable_webhook_fails_conversions_with_a_500_naming_the_kind() {
     let (h, hook) = with_webhook(webhook_server::size_replicas_handler()).await;

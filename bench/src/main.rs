@@ -9,6 +9,7 @@
 mod admission;
 mod apply;
 mod chain;
+mod crd;
 mod http;
 mod kubox;
 mod load;
@@ -44,6 +45,9 @@ enum Section {
     Admission,
     /// Server-side apply against merge patch and update (not in the default report).
     Apply,
+    /// CRD create to Established, and creates of a custom resource with 40 CEL rules (not in
+    /// the default report).
+    Crd,
 }
 
 /// Load generator and performance report for kubox.
@@ -224,6 +228,19 @@ async fn run(cli: Cli, threads: usize) -> Result<()> {
                         phase_time: Duration::from_secs_f64(cli.phase_secs.clamp(0.1, 60.0)),
                         max_ops: cli.max_ops,
                         runs: 2,
+                    },
+                )
+                .await?
+            }
+            Section::Crd => {
+                crd::run(
+                    &bin,
+                    storages.first().copied().unwrap_or(Storage::Memory),
+                    &crd::Options {
+                        clients: cli.clients.iter().copied().max().unwrap_or(64),
+                        phase_time: Duration::from_secs_f64(cli.phase_secs.clamp(0.1, 60.0)),
+                        max_ops: cli.max_ops,
+                        crds: 15,
                     },
                 )
                 .await?
