@@ -21,12 +21,14 @@
 //!   static cost estimate, number for number: sizes from `maxItems`, `maxProperties`,
 //!   `maxLength` (or what a 3 MiB request could hold), each rule's estimate times the number of
 //!   times it can run, checked against kube-apiserver's limits (10M per rule, 100M per CRD) with
-//!   kube's messages. At run time a wall-clock budget per object stops further rules once spent.
+//!   kube's messages.
+//! * **Runtime cost**: each run is charged kube's estimate for the values it runs on, against
+//!   kube's limits (1M units a run, 10M an object), with kube's messages; the same object costs
+//!   the same on any machine.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
 
 use cel::common::ast::{Expr, IdedExpr};
 use cel::common::types::{
@@ -46,8 +48,10 @@ use crate::schema_node::{go_value, Additional, JsonType, ListType, Node};
 pub(crate) const PER_RULE_COST_LIMIT: u64 = 10_000_000;
 /// kube-apiserver's `StaticEstimatedCRDCostLimit`: the most all rules of a schema may cost.
 pub(crate) const CRD_COST_LIMIT: u64 = 100_000_000;
-/// Wall-clock CEL budget for the rules of one object.
-const RUNTIME_BUDGET: Duration = Duration::from_secs(1);
+/// kube-apiserver's `RuntimeCELCostBudget`: what the rules of one object may cost together.
+const RUNTIME_BUDGET: u64 = 10_000_000;
+/// kube-apiserver's `PerCallLimit`: what one run of one expression may cost.
+const PER_CALL_LIMIT: u64 = 1_000_000;
 /// Largest rule, in AST nodes.
 const MAX_AST_NODES: usize = 10_000;
 /// cel-go's bound on an expression's length, in code points.
@@ -300,18 +304,33 @@ impl Need {
     }
 }
 
+/// A compiled `messageExpression`.
+#[derive(Debug)]
+pub(crate) struct MessageExpression {
+    pub source: String,
+    pub program: Program,
+    pub depth: usize,
+    /// The checker's parse, and its estimated cost.
+    pub checked: Program,
+    pub cost: u64,
+}
+
 /// A compiled rule.
 #[derive(Debug)]
 pub(crate) struct Rule {
     pub rule: String,
     pub message: String,
-    pub message_expression: Option<(Program, usize)>,
+    pub message_expression: Option<MessageExpression>,
     pub reason: Option<Reason>,
     /// The normalized `fieldPath` (`foo.bar`, `foo[key]`), appended to the node's path.
     pub field_path: Option<String>,
     pub program: Program,
     /// The depth of `program`'s tree.
     pub depth: usize,
+    /// The checker's parse (to estimate one run on given values), and the estimated cost of a
+    /// run on any value the schema allows.
+    pub checked: Program,
+    pub cost: u64,
     pub uses_old_self: bool,
     pub optional_old_self: bool,
 }
@@ -1017,8 +1036,9 @@ fn format_errors(program: &Program, errors: &[(u64, String)]) -> String {
 }
 
 /// A rule compiled and checked: the program (and its depth), whether it uses `oldSelf`, its
-/// estimated cost (the upper end of kube's estimate), what of `self` it reads.
-type Compiled = ((Program, usize), bool, u64, Need);
+/// estimated cost (the upper end of kube's estimate), what of `self` it reads, and the
+/// checker's parse (to estimate a run on given values).
+type Compiled = ((Program, usize), bool, u64, Need, Program);
 
 /// The environment of the checker's parse: cel-go's expansion of every macro.
 fn check_env() -> &'static Env {
@@ -1086,12 +1106,8 @@ fn compile_expression_here(
         }
         _ => {}
     }
-    Ok((
-        (program, depth),
-        checker.uses_old_self,
-        cost.max,
-        checker.need,
-    ))
+    let (uses_old_self, need) = (checker.uses_old_self, checker.need);
+    Ok(((program, depth), uses_old_self, cost.max, need, checked))
 }
 
 /// Go's `%#v` of an `apiextensions.ValidationRule`, the value kube reports for a bad rule.
@@ -1248,7 +1264,7 @@ pub(crate) fn compile_node(
             Output::Bool,
             "compilation failed: ",
         );
-        let cost = compiled.as_ref().map_or(0, |(_, _, c, _)| *c);
+        let cost = compiled.as_ref().map_or(0, |(_, _, c, _, _)| *c);
         let cardinality = site
             .cardinality
             .unwrap_or_else(|| crate::cel_check::max_cardinality(n));
@@ -1260,7 +1276,7 @@ pub(crate) fn compile_node(
             ));
         }
         costs.observe(format!("{base}.rule"), expression_cost);
-        let uses_old_self = compiled.as_ref().is_ok_and(|(_, o, _, _)| *o);
+        let uses_old_self = compiled.as_ref().is_ok_and(|(_, o, _, _, _)| *o);
         let old_self_error = if uses_old_self {
             site.uncorrelatable.as_ref().map(|u| {
                 FieldError::invalid(
@@ -1278,10 +1294,10 @@ pub(crate) fn compile_node(
                 )
             })
         };
-        let (program, depth) = match compiled {
-            Ok((p, _, _, nd)) => {
+        let ((program, depth), checked) = match compiled {
+            Ok((p, _, _, nd, checked)) => {
                 need.merge(&nd);
-                p
+                (p, checked)
             }
             Err(detail) => {
                 errs.push(FieldError::invalid_rendered(
@@ -1303,7 +1319,7 @@ pub(crate) fn compile_node(
                 Output::String,
                 "messageExpression compilation failed: ",
             ) {
-                Ok((p, _, c, nd)) => {
+                Ok(((p, depth), _, c, nd, message_checked)) => {
                     need.merge(&nd);
                     // kube does not multiply a message's cost by the rule's cardinality.
                     if c > PER_RULE_COST_LIMIT {
@@ -1317,7 +1333,13 @@ pub(crate) fn compile_node(
                         ));
                     }
                     costs.observe(format!("{base}.messageExpression"), c);
-                    Some(p)
+                    Some(MessageExpression {
+                        source: me.to_string(),
+                        program: p,
+                        depth,
+                        checked: message_checked,
+                        cost: c,
+                    })
                 }
                 Err(detail) => {
                     errs.push(FieldError::invalid_rendered(
@@ -1339,6 +1361,8 @@ pub(crate) fn compile_node(
             field_path,
             program,
             depth,
+            checked,
+            cost,
             uses_old_self,
             optional_old_self: optional_old_self == Some(true),
         });
@@ -1485,11 +1509,93 @@ fn cel_text(v: &cel::Value) -> String {
     }
 }
 
+/// One run of an expression: the checker's parse and the values it runs on.
+struct Run<'a> {
+    checked: &'a Program,
+    node: &'a Node,
+    resource: bool,
+    optional_old_self: bool,
+    value: &'a Value,
+    old: Option<&'a Value>,
+    /// The estimate for any value the schema allows.
+    bound: u64,
+}
+
+impl Run<'_> {
+    /// The estimate for the values it runs on.
+    fn cost(&self) -> u64 {
+        crate::cel_check::run_cost(
+            self.checked.expression(),
+            self.node,
+            self.resource,
+            self.optional_old_self,
+            (self.value, self.old),
+        )
+    }
+}
+
+/// Why a run may not happen.
+enum Over {
+    /// The object's budget is spent.
+    Budget,
+    /// The run alone costs more than one call may.
+    Call,
+}
+
+/// The CEL budget of one object, in kube's cost units (deterministic: the same object costs
+/// the same on any machine). Each run is charged what kube's estimator gives for the values it
+/// runs on. While the schema's bounds of all runs so far fit the budget together, no run can
+/// spend it, so those runs are charged their bound without estimating them again; once they do
+/// not, every run so far is estimated on its values and from then each run is.
+#[derive(Default)]
+struct Meter<'a> {
+    bounds: u64,
+    exact: bool,
+    spent: u64,
+    runs: Vec<Run<'a>>,
+}
+
+impl<'a> Meter<'a> {
+    fn spent_all(&self) -> bool {
+        self.exact && self.spent >= RUNTIME_BUDGET
+    }
+
+    fn charge(&mut self, run: Run<'a>) -> Result<(), Over> {
+        if !self.exact && self.bounds.saturating_add(run.bound) > RUNTIME_BUDGET {
+            self.exact = true;
+            self.spent = self
+                .runs
+                .drain(..)
+                .fold(0u64, |sum, r| sum.saturating_add(r.cost()));
+        }
+        let cost = if self.exact || run.bound > PER_CALL_LIMIT {
+            run.cost()
+        } else {
+            run.bound
+        };
+        if self.exact {
+            if cost > RUNTIME_BUDGET.saturating_sub(self.spent) {
+                return Err(Over::Budget);
+            }
+            self.spent += cost;
+        } else {
+            self.bounds += run.bound;
+        }
+        if cost > PER_CALL_LIMIT {
+            return Err(Over::Call);
+        }
+        if !self.exact {
+            self.runs.push(run);
+        }
+        Ok(())
+    }
+}
+
 struct RuleWalker<'a> {
     /// kube's field.Path of the current node, rendered.
     path: String,
     errs: Vec<FieldError>,
-    deadline: Instant,
+    meter: Meter<'a>,
     exhausted: bool,
     /// The correlated (node, new, old) pairs from the root to the current node, and whether
     /// each is unchanged (computed when a failure asks).
@@ -1510,7 +1616,7 @@ pub(crate) fn validate(
     let mut w = RuleWalker {
         path: String::new(),
         errs: Vec::new(),
-        deadline: Instant::now() + RUNTIME_BUDGET,
+        meter: Meter::default(),
         exhausted: false,
         correlated: Vec::new(),
         warnings: Vec::new(),
@@ -1526,6 +1632,22 @@ impl<'a> RuleWalker<'a> {
             return false;
         };
         *memo.get_or_insert_with(|| crate::validate::unchanged(n, new, old))
+    }
+
+    /// The field a rule's failure is reported at: the node, then the rule's `fieldPath`.
+    fn rule_field(&self, rule: &Rule) -> String {
+        let mut path = self.path.clone();
+        if let Some(fp) = &rule.field_path {
+            if !path.is_empty() && !fp.starts_with('[') {
+                path.push('.');
+            }
+            path.push_str(fp);
+        }
+        if path.is_empty() {
+            "<nil>".to_string()
+        } else {
+            path
+        }
     }
 
     fn field(&self) -> String {
@@ -1603,27 +1725,39 @@ impl<'a> RuleWalker<'a> {
         }
     }
 
-    fn rules(&mut self, n: &Node, v: &Value, old: Option<&Value>, resource: bool) {
+    fn rules(&mut self, n: &'a Node, v: &'a Value, old: Option<&'a Value>, resource: bool) {
         // Only errors show it.
         let type_value = || go_quote(&n.type_name);
+        if self.meter.spent_all() {
+            self.errs.push(FieldError::invalid_rendered(
+                self.field(),
+                type_value(),
+                "validation failed due to running out of cost budget, no further validation rules will be run",
+            ));
+            self.exhausted = true;
+            return;
+        }
         let self_val = to_val_need(v, n, resource, &n.need);
         let mut ctx = Context::with_env(env().clone());
         ctx.add_variable_as_val("self", self_val);
-        let needs_old = n
+        // Each rule with the node it was compiled on (allOf rules on their allOf schema).
+        let all: Vec<(&'a Rule, &'a Node)> = n
             .rules
             .iter()
-            .chain(n.all_of.iter().flat_map(|a| a.rules.iter()))
-            .any(|r| r.uses_old_self);
+            .map(|r| (r, n))
+            .chain(
+                n.all_of
+                    .iter()
+                    .flat_map(|a| a.rules.iter().map(move |r| (r, a))),
+            )
+            .collect();
+        let needs_old = all.iter().any(|(r, _)| r.uses_old_self);
         let mut optional_ctx = None;
         if needs_old {
             if let Some(o) = old {
                 ctx.add_variable_as_val("oldSelf", to_val_need(o, n, resource, &n.need));
             }
-            if n.rules
-                .iter()
-                .chain(n.all_of.iter().flat_map(|a| a.rules.iter()))
-                .any(|r| r.optional_old_self)
-            {
+            if all.iter().any(|(r, _)| r.optional_old_self) {
                 let mut c = Context::with_env(env().clone());
                 c.add_variable_as_val("self", to_val_need(v, n, resource, &n.need));
                 let opt = match old {
@@ -1634,44 +1768,73 @@ impl<'a> RuleWalker<'a> {
                 optional_ctx = Some(c);
             }
         }
-        let all: Vec<&Rule> = n
-            .rules
-            .iter()
-            .chain(n.all_of.iter().flat_map(|a| a.rules.iter()))
-            .collect();
-        for rule in all {
+        for (rule, compiled_on) in all {
             if rule.uses_old_self && old.is_none() && !rule.optional_old_self {
                 continue;
             }
-            if Instant::now() > self.deadline {
-                self.errs.push(FieldError::invalid_rendered(
-                    self.field(),
-                    type_value(),
-                    "validation failed due to running out of cost budget, no further validation rules will be run",
-                ));
-                self.exhausted = true;
-                return;
+            let run = Run {
+                checked: &rule.checked,
+                node: compiled_on,
+                resource,
+                optional_old_self: rule.optional_old_self,
+                value: v,
+                old,
+                bound: rule.cost,
+            };
+            match self.meter.charge(run) {
+                Ok(()) => {}
+                Err(over) => {
+                    let detail = match over {
+                        Over::Budget => "validation failed due to running out of cost budget, no further validation rules will be run".to_string(),
+                        Over::Call => format!(
+                            "'operation cancelled: actual cost limit exceeded': no further validation rules will be run due to call cost exceeds limit for rule: {}",
+                            rule.error_string()
+                        ),
+                    };
+                    self.errs.push(FieldError::invalid_rendered(
+                        self.field(),
+                        type_value(),
+                        detail,
+                    ));
+                    self.exhausted = true;
+                    return;
+                }
             }
             let c = match (&optional_ctx, rule.optional_old_self) {
                 (Some(oc), true) => oc,
                 _ => &ctx,
             };
             let mark = self.errs.len();
-            self.evaluate_rule(n, v, rule, c);
+            self.evaluate_rule(n, v, old, resource, rule, compiled_on, c);
             if !rule.uses_old_self && self.errs.len() > mark && self.should_ratchet() {
                 let ratcheted: Vec<FieldError> = self.errs.drain(mark..).collect();
                 self.warnings
                     .extend(ratcheted.iter().map(ToString::to_string));
             }
+            if self.exhausted {
+                return;
+            }
         }
     }
 
-    fn evaluate_rule(&mut self, n: &Node, v: &Value, rule: &Rule, c: &Context<'_, '_>) {
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate_rule(
+        &mut self,
+        n: &'a Node,
+        v: &'a Value,
+        old: Option<&'a Value>,
+        resource: bool,
+        rule: &'a Rule,
+        compiled_on: &'a Node,
+        c: &Context<'_, '_>,
+    ) {
         let type_value = || go_quote(&n.type_name);
         {
             match execute(&rule.program, rule.depth, c) {
                 Ok(cel::Value::Bool(true)) => {}
-                Ok(cel::Value::Bool(false)) => self.failure(n, v, rule, c),
+                Ok(cel::Value::Bool(false)) => {
+                    self.failure(n, v, old, resource, rule, compiled_on, c)
+                }
                 Ok(other) => self.errs.push(FieldError::invalid_rendered(
                     self.field(),
                     type_value(),
@@ -1700,10 +1863,46 @@ impl<'a> RuleWalker<'a> {
         }
     }
 
-    fn failure(&mut self, n: &Node, v: &Value, rule: &Rule, ctx: &Context<'_, '_>) {
+    #[allow(clippy::too_many_arguments)]
+    fn failure(
+        &mut self,
+        n: &'a Node,
+        v: &'a Value,
+        old: Option<&'a Value>,
+        resource: bool,
+        rule: &'a Rule,
+        compiled_on: &'a Node,
+        ctx: &Context<'_, '_>,
+    ) {
         let mut detail = None;
-        if let Some((me, depth)) = &rule.message_expression {
-            if let Ok(cel::Value::String(s)) = execute(me, *depth, ctx) {
+        if let Some(me) = &rule.message_expression {
+            let run = Run {
+                checked: &me.checked,
+                node: compiled_on,
+                resource,
+                optional_old_self: rule.optional_old_self,
+                value: v,
+                old,
+                bound: me.cost,
+            };
+            if let Err(over) = self.meter.charge(run) {
+                let detail = match over {
+                    Over::Budget => "messageExpression evaluation failed due to running out of cost budget, no further validation rules will be run".to_string(),
+                    Over::Call => format!(
+                        "no further validation rules will be run due to call cost exceeds limit for messageExpression: {}",
+                        go_quote(&me.source)
+                    ),
+                };
+                let field = self.rule_field(rule);
+                self.errs.push(FieldError::invalid_rendered(
+                    field,
+                    go_quote(&n.type_name),
+                    detail,
+                ));
+                self.exhausted = true;
+                return;
+            }
+            if let Ok(cel::Value::String(s)) = execute(&me.program, me.depth, ctx) {
                 let t = s.trim();
                 if !t.is_empty() && t.len() <= MAX_MESSAGE_BYTES && !t.contains('\n') {
                     detail = Some(t.to_string());
@@ -1718,18 +1917,7 @@ impl<'a> RuleWalker<'a> {
                 m.to_string()
             }
         });
-        let mut path = self.path.clone();
-        if let Some(fp) = &rule.field_path {
-            if !path.is_empty() && !fp.starts_with('[') {
-                path.push('.');
-            }
-            path.push_str(fp);
-        }
-        let field = if path.is_empty() {
-            "<nil>".to_string()
-        } else {
-            path
-        };
+        let field = self.rule_field(rule);
         let value = match (n.ty, v) {
             (Some(JsonType::Object | JsonType::Array), _)
             | (_, Value::Object(_) | Value::Array(_)) => None,
@@ -2161,6 +2349,53 @@ mod tests {
             vec![
                 r#"openAPIV3Schema.properties[spec].properties[list].items.x-kubernetes-validations[0].rule: Invalid value: "self == oldSelf": oldSelf cannot be used on the uncorrelatable portion of the schema within openAPIV3Schema.properties[spec].properties[list]"#
             ]
+        );
+    }
+
+    /// Runs are charged kube's cost units for the values they run on: the same object passes
+    /// or fails the same way on any machine.
+    #[test]
+    fn runs_are_charged_in_cost_units_against_kubes_limits() {
+        let run = |n: &Node, spec: Value| -> Vec<String> {
+            let obj =
+                json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "n"}, "spec": spec});
+            validate(n, &obj, None)
+                .0
+                .iter()
+                .map(|e| e.to_string())
+                .collect()
+        };
+        // One run over a 1,400-item list inside a loop over it: accepted by the estimate
+        // (bounded by maxItems), over the per-call limit when the list is full.
+        let rule = "self.a.all(x, self.a.all(y, x >= 0))";
+        let (n, errs) = compiled(json!({"type": "object", "properties": {"spec": {
+            "type": "object", "x-kubernetes-validations": [{"rule": rule}],
+            "properties": {"a": {"type": "array", "maxItems": 1400, "items": {"type": "integer"}}}}}}));
+        assert!(errs.is_empty(), "{errs:?}");
+        assert!(run(&n, json!({"a": vec![1; 100]})).is_empty());
+        let full = json!({"a": vec![1; 1400]});
+        let want = vec![format!("spec: Invalid value: \"object\": 'operation cancelled: actual cost limit exceeded': no further validation rules will be run due to call cost exceeds limit for rule: {rule}")];
+        assert_eq!(run(&n, full.clone()), want);
+        assert_eq!(run(&n, full), want, "the same object, the same answer");
+
+        // Five rules on each of 24 items, 100,102 units a run on 10,000-character strings
+        // (2 for `self.s`, ⌈10,001 × 0.1⌉ × ⌈400 × 0.25⌉ for the match): the 100th run would
+        // pass the object's 10M budget, so it stops at items[19].
+        let regex = format!("^a*{}$", "(b?)".repeat(99));
+        assert_eq!(regex.len(), 400);
+        let rules: Vec<Value> = (0..5)
+            .map(|_| json!({"rule": format!("self.s.matches('{regex}')")}))
+            .collect();
+        let (n, errs) = compiled(json!({"type": "object", "properties": {"spec": {
+            "type": "object", "properties": {"items": {"type": "array", "maxItems": 24,
+                "items": {"type": "object", "x-kubernetes-validations": rules,
+                    "properties": {"s": {"type": "string", "maxLength": 10000}}}}}}}}));
+        assert!(errs.is_empty(), "{errs:?}");
+        let item = json!({"s": "a".repeat(10_000)});
+        assert!(run(&n, json!({"items": vec![item.clone(); 19]})).is_empty());
+        assert_eq!(
+            run(&n, json!({"items": vec![item; 24]})),
+            vec!["spec.items[19]: Invalid value: \"object\": validation failed due to running out of cost budget, no further validation rules will be run"]
         );
     }
 

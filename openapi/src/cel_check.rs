@@ -18,6 +18,8 @@ use std::collections::HashMap;
 
 use cel::common::ast::{CallExpr, ComprehensionExpr, EntryExpr, Expr, IdedExpr, LiteralValue};
 
+use serde_json::Value;
+
 use crate::cel::{escape, Need, LIST_ELEMENTS};
 use crate::schema_node::{JsonType, Node};
 
@@ -484,6 +486,108 @@ fn declared_size(root: &Node, resource: bool, path: &[String]) -> Option<Range> 
     Some(Range { min: 0, max })
 }
 
+/// The size a path reaches in the values a rule runs on (`self`, `oldSelf`): the largest of the
+/// strings, lists or maps it reaches (a list's items or a map's values all count), 0 for
+/// scalars and objects as their declared size is. With it the estimate is of the run on these
+/// values instead of the worst case the schema allows.
+fn actual_size(
+    root: &Node,
+    resource: bool,
+    values: (&Value, Option<&Value>),
+    path: &[String],
+) -> Option<Range> {
+    // As kube's size estimator, any root (a type name too) stands for `self`'s type.
+    let start = match path.first()?.as_str() {
+        "oldSelf" => values.1?,
+        _ => values.0,
+    };
+    let mut cur: Vec<(Decl<'_>, &Value)> = vec![(Decl::Node(root, resource), start)];
+    for step in &path[1..] {
+        let mut next = Vec::new();
+        for (decl, v) in cur {
+            match (decl, step.as_str()) {
+                (Decl::Node(n, _), "@items" | "@values") => {
+                    let (elem, vals): (&Node, Vec<&Value>) = match node_kind(n)? {
+                        Kind::List => (
+                            n.items.as_deref()?,
+                            v.as_array().into_iter().flatten().collect(),
+                        ),
+                        Kind::Map => (
+                            n.additional_schema()?,
+                            v.as_object().into_iter().flat_map(|m| m.values()).collect(),
+                        ),
+                        _ => return None,
+                    };
+                    next.extend(
+                        vals.into_iter()
+                            .map(|x| (Decl::Node(elem, elem.embedded), x)),
+                    );
+                }
+                (Decl::Node(n, _), "@keys") if node_kind(n)? == Kind::Map => {
+                    // Keys are sized by their length (a bare string value stands for it).
+                    let longest = v
+                        .as_object()
+                        .into_iter()
+                        .flat_map(|m| m.keys())
+                        .map(|k| k.chars().count() as u64)
+                        .max()
+                        .unwrap_or(0);
+                    return Some(Range {
+                        min: 0,
+                        max: longest,
+                    });
+                }
+                (Decl::Node(n, resource), name) if node_kind(n)? == Kind::Struct => {
+                    let decl = if resource
+                        && !declares_type_meta(n)
+                        && matches!(name, "apiVersion" | "kind")
+                    {
+                        Decl::Str
+                    } else if resource && !declares_type_meta(n) && name == "metadata" {
+                        Decl::Meta
+                    } else {
+                        let (_, p) = n.properties.iter().find(|(k, p)| {
+                            escape(k).as_deref() == Some(name) && node_kind(p).is_some()
+                        })?;
+                        Decl::Node(p, p.embedded)
+                    };
+                    let key = v.as_object().and_then(|m| {
+                        m.keys()
+                            .find(|k| escape(k).as_deref() == Some(name))
+                            .cloned()
+                    });
+                    if let Some(x) = key.and_then(|k| v.get(k)) {
+                        next.push((decl, x));
+                    }
+                }
+                (Decl::Meta, "name" | "generateName") => {
+                    if let Some(x) = v.get(step.as_str()) {
+                        next.push((Decl::Str, x));
+                    }
+                }
+                _ => return None,
+            }
+        }
+        cur = next;
+    }
+    let size = |decl: Decl<'_>, v: &Value| -> u64 {
+        let chars = |v: &Value| v.as_str().map_or(0, |s| s.chars().count() as u64);
+        match decl {
+            Decl::Node(n, _) => match node_kind(n) {
+                Some(Kind::List) => v.as_array().map_or(0, |a| a.len() as u64),
+                Some(Kind::Map) => v.as_object().map_or(0, |m| m.len() as u64),
+                Some(Kind::Bytes) => chars(v) * 3 / 4,
+                Some(Kind::Str | Kind::Dyn | Kind::Duration | Kind::Timestamp) => chars(v),
+                _ => 0,
+            },
+            Decl::Str | Decl::Key => chars(v),
+            Decl::Meta => 0,
+        }
+    };
+    let max = cur.into_iter().map(|(d, v)| size(d, v)).max().unwrap_or(0);
+    Some(Range { min: 0, max })
+}
+
 // ---------------------------------------------------------------------------------------------
 // The walk
 // ---------------------------------------------------------------------------------------------
@@ -577,10 +681,27 @@ enum Ov {
     ListSort(f64),
 }
 
+/// The estimated cost of one run of a (checked) expression on these values of `self` and
+/// `oldSelf`: kube's estimate with the sizes of the values instead of the schema's bounds. It is
+/// what a run costs at most in kube's units, and the same for the same values on any machine.
+pub(crate) fn run_cost(
+    expr: &IdedExpr,
+    n: &Node,
+    resource: bool,
+    optional_old_self: bool,
+    values: (&Value, Option<&Value>),
+) -> u64 {
+    let mut c = Checker::new(n, resource, optional_old_self);
+    c.actual = Some(values);
+    c.check(expr).0.max
+}
+
 /// The checker and coster of one expression.
 pub(crate) struct Checker<'a> {
     root: &'a Node,
     resource: bool,
+    /// The values of `self` and `oldSelf`, when estimating one run on them.
+    actual: Option<(&'a Value, Option<&'a Value>)>,
     optional_old_self: bool,
     locals: HashMap<String, Vec<Local<'a>>>,
     paths: HashMap<u64, Vec<String>>,
@@ -661,6 +782,7 @@ impl<'a> Checker<'a> {
         Checker {
             root,
             resource,
+            actual: None,
             optional_old_self,
             locals: HashMap::new(),
             paths: HashMap::new(),
@@ -746,7 +868,11 @@ impl<'a> Checker<'a> {
             return Some(s);
         }
         let path = self.path_of(e);
-        if let Some(s) = declared_size(self.root, self.resource, &path) {
+        let sized = match self.actual {
+            Some(values) => actual_size(self.root, self.resource, values, &path),
+            None => declared_size(self.root, self.resource, &path),
+        };
+        if let Some(s) = sized {
             self.sizes.insert(e.id, s);
             return Some(s);
         }
@@ -1710,7 +1836,11 @@ impl<'a> Checker<'a> {
             return Range::UNKNOWN;
         }
         path.push("@items".into());
-        declared_size(self.root, self.resource, &path).unwrap_or(Range::UNKNOWN)
+        match self.actual {
+            Some(values) => actual_size(self.root, self.resource, values, &path),
+            None => declared_size(self.root, self.resource, &path),
+        }
+        .unwrap_or(Range::UNKNOWN)
     }
 }
 
