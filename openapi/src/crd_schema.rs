@@ -1166,6 +1166,28 @@ mod tests {
             "properties": {"a": {"type": "integer"}}}}}),
         );
         assert!(e.contains("undeclared reference to 'math.greatest'"), "{e}");
+        // Nor cel.bind, nor the strings extension's reverse (version 3); lists' reverse is there.
+        let e = one(
+            json!({"type": "object", "properties": {"spec": {"type": "object",
+            "x-kubernetes-validations": [{"rule": "cel.bind(x, self.a, x > 0)"}],
+            "properties": {"a": {"type": "integer"}}}}}),
+        );
+        assert!(e.contains("undeclared reference to 'cel.bind'"), "{e}");
+        let e = one(
+            json!({"type": "object", "properties": {"spec": {"type": "object",
+            "x-kubernetes-validations": [{"rule": "self.s.reverse() == 'x'"}],
+            "properties": {"s": {"type": "string", "maxLength": 8}}}}}),
+        );
+        assert!(
+            e.contains("found no matching overload for 'reverse'"),
+            "{e}"
+        );
+        assert!(errs(
+            json!({"type": "object", "properties": {"spec": {"type": "object",
+            "x-kubernetes-validations": [{"rule": "self.l.reverse() == [1]"}],
+            "properties": {"l": {"type": "array", "maxItems": 4, "items": {"type": "integer"}}}}}})
+        )
+        .is_empty());
     }
 
     #[test]
