@@ -49,6 +49,8 @@ pub struct ApiState {
     pub names: crate::registry::store::NameGenerator,
     /// Where audit events go (None: no audit log).
     pub audit: Option<Arc<crate::audit::AuditSink>>,
+    /// Request and storage metrics (`/metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Route one request (RequestInfo is already in its extensions).
@@ -99,6 +101,7 @@ async fn non_resource_request(
         {
             Ok(crate::health::check(state, p, ""))
         }
+        "/metrics" => Ok(crate::metrics::serve(state).await),
         "/openapi/v2" | "/swagger-2.0.0.pb-v1" => Ok(crate::openapi_v2::serve(
             &state.registry.snapshot(),
             req.headers(),

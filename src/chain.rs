@@ -66,6 +66,7 @@ pub fn build(
     let impersonation = ImpersonationFilter::new(state.authorizer.clone());
     let authorizer = state.authorizer.clone();
     let audit = state.audit.clone();
+    let metrics = state.metrics.clone();
     let router = tower::service_fn(move |req: Request<Bytes>| {
         let state = state.clone();
         async move { Ok::<_, Infallible>(route(state, req).await) }
@@ -74,6 +75,9 @@ pub fn build(
         .layer(filter(CatchPanic))
         .layer(filter(Trace))
         .layer(filter(RequestInfoFilter))
+        .layer(filter(crate::metrics::MetricsFilter {
+            metrics: metrics.clone(),
+        }))
         .layer(filter(RequestDeadline {
             max: request_timeout,
         }))
@@ -206,7 +210,7 @@ impl Filter for RequestInfoFilter {
 }
 
 /// kube-apiserver's long-running requests: watches, proxies, and the streaming subresources.
-fn is_long_running(info: &RequestInfo) -> bool {
+pub(crate) fn is_long_running(info: &RequestInfo) -> bool {
     matches!(info.verb.as_str(), "watch" | "proxy")
         || matches!(
             info.subresource.as_str(),

@@ -38,6 +38,7 @@ mod health;
 pub mod informer;
 mod jsonpath;
 pub mod kubeconfig;
+mod metrics;
 mod namespace;
 pub mod objects;
 mod openapi;

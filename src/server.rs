@@ -451,6 +451,7 @@ impl ServerBuilder {
                 )?)),
                 None => None,
             },
+            metrics: Arc::default(),
         });
         let informer_tasks = state.informers.start(&store, &shutdown_rx).await;
         let client_ca = (!self.insecure_http).then(|| pki.ca_pem());

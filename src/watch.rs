@@ -208,6 +208,11 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
         clock: ctx.state.clock.clone(),
     };
     let info = ctx.info.clone();
+    let metrics = ctx.state.metrics.clone();
+    let count = {
+        let info = info.clone();
+        move || metrics.watch_event(&info.group, &info.version, &info.resource)
+    };
     let mut shutdown = ctx.state.shutdown.clone();
     let compacted_rv = rv_str.clone();
     tokio::spawn(async move {
@@ -233,6 +238,7 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
             if at_version && !selected(&filter, name.as_deref(), &obj) {
                 continue;
             }
+            count();
             if tx.send(enc.frame("ADDED", obj)).await.is_err() {
                 return;
             }
@@ -273,6 +279,7 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
                     last_rev = event.revision();
                     if fast {
                         if let Some(frame) = raw_frame(&event) {
+                            count();
                             if tx.send(frame).await.is_err() { return; }
                             continue;
                         }
@@ -297,6 +304,7 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
                                 return;
                             }
                         };
+                        count();
                         if tx.send(enc.frame(ty, obj)).await.is_err() { return; }
                     }
                 }

@@ -1,0 +1,368 @@
+//! `/metrics`: kube-apiserver's request and storage metrics in Prometheus' text format (0.0.4),
+//! with its metric names and labels, plus the process metrics: requests by verb, resource and
+//! code (`apiserver_request_total`), their latency (`apiserver_request_duration_seconds`, not
+//! for long-running requests), requests in flight, watch events sent, and the objects stored per
+//! resource. The chain records every request ([`MetricsFilter`]); reading is permitted as kube
+//! permits it (the `/metrics` non-resource URL).
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::RwLock;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use tower::ServiceExt;
+
+use crate::body::{bytes_response, Body};
+use crate::chain::{BoxFuture, Filter, Next};
+use crate::request_info::RequestInfo;
+
+/// kube's buckets for `apiserver_request_duration_seconds`.
+const BUCKETS: [f64; 23] = [
+    0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0,
+    10.0, 15.0, 20.0, 30.0, 45.0, 60.0,
+];
+
+/// What a request is counted under (kube's labels, without the code).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Labels {
+    verb: String,
+    group: String,
+    version: String,
+    resource: String,
+    subresource: String,
+    scope: String,
+    dry_run: String,
+}
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_nanos: AtomicU64,
+}
+
+/// A family of series: each found under a read lock once it exists, its value updated
+/// atomically.
+struct Family<K, V>(RwLock<HashMap<K, Arc<V>>>);
+
+impl<K, V> Default for Family<K, V> {
+    fn default() -> Self {
+        Family(RwLock::new(HashMap::new()))
+    }
+}
+
+impl<K: Hash + Eq + Clone + Ord, V: Default> Family<K, V> {
+    fn get(&self, key: &K) -> Arc<V> {
+        if let Some(v) = self.0.read().ok().and_then(|m| m.get(key).cloned()) {
+            return v;
+        }
+        match self.0.write() {
+            Ok(mut m) => m.entry(key.clone()).or_default().clone(),
+            Err(_) => Arc::default(),
+        }
+    }
+
+    /// The series, sorted by key.
+    fn sorted(&self) -> Vec<(K, Arc<V>)> {
+        let mut all: Vec<(K, Arc<V>)> = self
+            .0
+            .read()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+}
+
+/// The server's metrics.
+#[derive(Default)]
+pub struct Metrics {
+    requests: Family<(Labels, u16), AtomicU64>,
+    durations: Family<Labels, Histogram>,
+    inflight_mutating: AtomicI64,
+    inflight_readonly: AtomicI64,
+    watch_events: Family<(String, String, String), AtomicU64>,
+}
+
+impl Metrics {
+    /// One watch event sent for this group, version and resource.
+    pub fn watch_event(&self, group: &str, version: &str, resource: &str) {
+        let key = (group.to_string(), version.to_string(), resource.to_string());
+        self.watch_events.get(&key).fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn record(&self, labels: Labels, code: u16, elapsed: Option<std::time::Duration>) {
+        if let Some(d) = elapsed {
+            let h = self.durations.get(&labels);
+            let secs = d.as_secs_f64();
+            for (i, le) in BUCKETS.iter().enumerate() {
+                if secs <= *le {
+                    h.buckets[i].fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            h.count.fetch_add(1, Ordering::Relaxed);
+            h.sum_nanos.fetch_add(
+                u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            );
+        }
+        self.requests
+            .get(&(labels, code))
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The text exposition; `objects` are the stored objects per resource (kube's
+    /// `group.resource` form, `resource` for the core group).
+    pub fn render(&self, objects: &[(String, usize)]) -> String {
+        let mut out = String::with_capacity(16 * 1024);
+        let esc = |s: &str| {
+            s.replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n")
+        };
+        let labels = |l: &Labels| {
+            format!(
+                "component=\"apiserver\",dry_run=\"{}\",group=\"{}\",resource=\"{}\",scope=\"{}\",subresource=\"{}\",verb=\"{}\",version=\"{}\"",
+                esc(&l.dry_run),
+                esc(&l.group),
+                esc(&l.resource),
+                esc(&l.scope),
+                esc(&l.subresource),
+                esc(&l.verb),
+                esc(&l.version)
+            )
+        };
+        out.push_str("# HELP apiserver_request_total [STABLE] Counter of apiserver requests broken out for each verb, dry run value, group, version, resource, scope, component, and HTTP response code.\n# TYPE apiserver_request_total counter\n");
+        for ((l, code), n) in self.requests.sorted() {
+            let n = n.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "apiserver_request_total{{code=\"{code}\",{}}} {n}",
+                labels(&l)
+            );
+        }
+        out.push_str("# HELP apiserver_request_duration_seconds [STABLE] Response latency distribution in seconds for each verb, dry run value, group, version, resource, subresource, scope and component.\n# TYPE apiserver_request_duration_seconds histogram\n");
+        for (l, h) in self.durations.sorted() {
+            let ls = labels(&l);
+            for (i, le) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "apiserver_request_duration_seconds_bucket{{{ls},le=\"{le}\"}} {}",
+                    h.buckets[i].load(Ordering::Relaxed)
+                );
+            }
+            let count = h.count.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "apiserver_request_duration_seconds_bucket{{{ls},le=\"+Inf\"}} {count}"
+            );
+            let _ = writeln!(
+                out,
+                "apiserver_request_duration_seconds_sum{{{ls}}} {}",
+                h.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9
+            );
+            let _ = writeln!(
+                out,
+                "apiserver_request_duration_seconds_count{{{ls}}} {count}"
+            );
+        }
+        out.push_str("# HELP apiserver_current_inflight_requests [STABLE] Maximal number of currently used inflight request limit of this apiserver per request kind in last second.\n# TYPE apiserver_current_inflight_requests gauge\n");
+        let _ = writeln!(
+            out,
+            "apiserver_current_inflight_requests{{request_kind=\"mutating\"}} {}",
+            self.inflight_mutating.load(Ordering::Relaxed).max(0)
+        );
+        let _ = writeln!(
+            out,
+            "apiserver_current_inflight_requests{{request_kind=\"readOnly\"}} {}",
+            self.inflight_readonly.load(Ordering::Relaxed).max(0)
+        );
+        out.push_str("# HELP apiserver_watch_events_total [ALPHA] Number of events sent in watch clients\n# TYPE apiserver_watch_events_total counter\n");
+        for ((group, version, resource), n) in self.watch_events.sorted() {
+            let n = n.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "apiserver_watch_events_total{{group=\"{}\",resource=\"{}\",version=\"{}\"}} {n}",
+                esc(&group),
+                esc(&resource),
+                esc(&version)
+            );
+        }
+        out.push_str("# HELP apiserver_storage_objects [STABLE] Number of stored objects at the time of last check split by kind.\n# TYPE apiserver_storage_objects gauge\n");
+        for (resource, n) in objects {
+            let _ = writeln!(
+                out,
+                "apiserver_storage_objects{{resource=\"{}\"}} {n}",
+                esc(resource)
+            );
+        }
+        process_metrics(&mut out);
+        out
+    }
+}
+
+/// `process_*` metrics from `/proc/self` (Linux; absent elsewhere).
+fn process_metrics(out: &mut String) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    // utime and stime are fields 14 and 15 of stat (1-based), in clock ticks of 1/100 s.
+    if let (Some(u), Some(s)) = (field(11), field(12)) {
+        let _ = writeln!(out, "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total {}", (u + s) / 100.0);
+    }
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    if let Some(pages) = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse::<u64>().ok())
+    {
+        let _ = writeln!(out, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {}", pages * 4096);
+    }
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        let _ = writeln!(out, "# HELP process_open_fds Number of open file descriptors.\n# TYPE process_open_fds gauge\nprocess_open_fds {}", fds.count());
+    }
+    let _ = writeln!(out, "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds {}", start_time());
+}
+
+/// When the process started (seconds since the epoch): when metrics were first asked for, or
+/// earlier when the server recorded it.
+fn start_time() -> f64 {
+    static START: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *START.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())
+    })
+}
+
+/// kube's reported verb (`CleanVerb`).
+fn verb(info: &RequestInfo, req: &Request<Bytes>) -> String {
+    if !info.is_resource_request {
+        return req.method().as_str().to_string();
+    }
+    let apply = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/apply-patch"));
+    match info.verb.as_str() {
+        "get" => "GET",
+        "list" => "LIST",
+        "watch" => "WATCH",
+        "create" => "POST",
+        "update" => "PUT",
+        "patch" if apply => "APPLY",
+        "patch" => "PATCH",
+        "delete" => "DELETE",
+        "deletecollection" => "DELETECOLLECTION",
+        other => return other.to_ascii_uppercase(),
+    }
+    .to_string()
+}
+
+/// kube's scope label (`CleanScope`).
+fn scope(info: &RequestInfo) -> &'static str {
+    if !info.name.is_empty() || info.verb == "create" {
+        "resource"
+    } else if !info.namespace.is_empty() {
+        "namespace"
+    } else if info.is_resource_request {
+        "cluster"
+    } else {
+        ""
+    }
+}
+
+/// Records every request: counted by its labels and code, timed unless long-running, counted
+/// in flight while it runs.
+#[derive(Clone)]
+pub struct MetricsFilter {
+    pub metrics: Arc<Metrics>,
+}
+
+impl Filter for MetricsFilter {
+    fn call(&self, req: Request<Bytes>, next: Next) -> BoxFuture {
+        let info = req
+            .extensions()
+            .get::<RequestInfo>()
+            .cloned()
+            .unwrap_or_default();
+        let dry_run =
+            crate::request_info::query_param(req.uri().query().unwrap_or_default(), "dryRun")
+                .unwrap_or_default();
+        let labels = Labels {
+            verb: verb(&info, &req),
+            group: info.api_group.clone(),
+            version: info.api_version.clone(),
+            resource: info.resource.clone(),
+            subresource: info.subresource.clone(),
+            scope: scope(&info).to_string(),
+            dry_run,
+        };
+        let long_running = crate::chain::is_long_running(&info);
+        let mutating = matches!(
+            info.verb.as_str(),
+            "create" | "update" | "patch" | "delete" | "deletecollection"
+        );
+        let metrics = self.metrics.clone();
+        Box::pin(async move {
+            let gauge = if mutating {
+                &metrics.inflight_mutating
+            } else {
+                &metrics.inflight_readonly
+            };
+            if !long_running {
+                gauge.fetch_add(1, Ordering::Relaxed);
+            }
+            let started = Instant::now();
+            let resp = next.oneshot(req).await;
+            if !long_running {
+                gauge.fetch_sub(1, Ordering::Relaxed);
+            }
+            let code = resp.as_ref().map_or(500, |r| r.status().as_u16());
+            metrics.record(labels, code, (!long_running).then(|| started.elapsed()));
+            resp
+        })
+    }
+}
+
+/// The `/metrics` answer.
+pub async fn serve(state: &crate::api::ApiState) -> Response<Body> {
+    let snap = state.registry.snapshot();
+    let mut objects: Vec<(String, usize)> = Vec::new();
+    for group in &snap.groups {
+        for version in &group.versions {
+            for info in snap.resources(&group.name, version).unwrap_or_default() {
+                if !info.has_verb("list") {
+                    continue;
+                }
+                let name = if info.group.is_empty() {
+                    info.resource.clone()
+                } else {
+                    format!("{}.{}", info.resource, info.group)
+                };
+                if objects.iter().any(|(n, _)| *n == name) {
+                    continue;
+                }
+                if let Ok(n) = state.store.count(&info.collection_prefix("")).await {
+                    objects.push((name, n));
+                }
+            }
+        }
+    }
+    objects.sort();
+    bytes_response(
+        StatusCode::OK,
+        "text/plain; version=0.0.4; charset=utf-8",
+        state.metrics.render(&objects),
+    )
+}
