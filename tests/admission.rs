@@ -677,6 +677,41 @@ async fn policy_eval_error_fails_closed_unless_failure_policy_ignore() {
     assert_eq!(post_json(&h, CM, &configmap("a")).await.status, 201);
 }
 
+/// Policy expressions are bounded by kube's cost units for the values they run on: a loop
+/// over a loop of a large map is over the per-call limit (the same answer on any machine), the
+/// same expression on a small map runs.
+#[tokio::test]
+async fn policy_expressions_are_bounded_by_cost_units() {
+    let h = server().await;
+    let expression = "object.data.all(k, object.data.all(j, k == j || k != j))";
+    policy(
+        &h,
+        json!({"matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                   "operations": ["CREATE"], "resources": ["configmaps"]}]},
+               "validations": [{"expression": expression}]}),
+    )
+    .await;
+    binding(
+        &h,
+        json!({"policyName": "replicas", "validationActions": ["Deny"]}),
+    )
+    .await;
+    let with_keys = |name: &str, n: usize| {
+        let data: serde_json::Map<String, Value> =
+            (0..n).map(|i| (format!("k{i}"), json!("v"))).collect();
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data})
+    };
+    assert_eq!(post_json(&h, CM, &with_keys("small", 10)).await.status, 201);
+    for _ in 0..2 {
+        let r = post_json(&h, CM, &with_keys("large", 1000)).await;
+        let s = r.status_failure(422, "Invalid");
+        assert_eq!(
+            s["message"],
+            format!("configmaps \"large\" is forbidden: ValidatingAdmissionPolicy 'replicas' with binding 'replicas-b' denied request: expression '{expression}' resulted in error: operation cancelled: actual cost limit exceeded")
+        );
+    }
+}
+
 // --- Figures --------------------------------------------------------------------------------
 
 async fn creates_per_second(h: &ServerHandle, n: usize, prefix: &str) -> f64 {

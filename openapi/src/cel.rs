@@ -676,6 +676,32 @@ pub struct Expression {
     depth: usize,
     /// The variables the expression refers to: only those are converted when it runs.
     variables: Vec<String>,
+    /// The checker's parse, and the estimated cost of a run on any values (`u64::MAX` where
+    /// it depends on their sizes).
+    checked: Program,
+    bound: u64,
+}
+
+/// What the CEL expressions of one admission decision may cost together, in kube's units.
+#[derive(Debug)]
+pub struct CostBudget {
+    remaining: u64,
+}
+
+impl CostBudget {
+    /// kube's `RuntimeCELCostBudget`: the expressions of one policy evaluation.
+    pub fn policy() -> CostBudget {
+        CostBudget {
+            remaining: RUNTIME_BUDGET,
+        }
+    }
+
+    /// kube's `RuntimeCELCostBudgetMatchConditions`: a webhook's match conditions.
+    pub fn match_conditions() -> CostBudget {
+        CostBudget {
+            remaining: 2_500_000,
+        }
+    }
 }
 
 impl std::fmt::Debug for Expression {
@@ -716,12 +742,49 @@ impl Expression {
             .into_iter()
             .map(str::to_string)
             .collect();
+        let checked = on_big_stack(|| check_env().compile(source).map_err(|e| e.to_string()))??;
+        let bound = on_big_stack(|| crate::cel_check::untyped_cost(checked.expression(), &[]))?;
         Ok(Expression {
             source: source.to_string(),
             program,
             depth,
             variables,
+            checked,
+            bound,
         })
+    }
+
+    /// [`Expression::eval`], charged to `budget` what kube's estimator gives for these values
+    /// (deterministic): a run over kube's per-call limit, or over what is left of the budget,
+    /// is an error instead.
+    pub fn eval_within(
+        &self,
+        vars: &[(&str, &Value)],
+        budget: &mut CostBudget,
+    ) -> Result<Value, String> {
+        let cost = if self.bound <= PER_CALL_LIMIT {
+            self.bound
+        } else {
+            let checked = &self.checked;
+            let estimate = || crate::cel_check::untyped_cost(checked.expression(), vars);
+            if self.depth <= INLINE_EVAL_DEPTH {
+                estimate()
+            } else {
+                on_big_stack(estimate)?
+            }
+        };
+        if cost > budget.remaining {
+            budget.remaining = 0;
+            return Err(
+                "validation failed due to running out of cost budget, no further validation rules will be run"
+                    .into(),
+            );
+        }
+        if cost > PER_CALL_LIMIT {
+            return Err("operation cancelled: actual cost limit exceeded".into());
+        }
+        budget.remaining -= cost;
+        self.eval(vars)
     }
 
     /// Does the expression refer to variable `name`?
@@ -1512,6 +1575,8 @@ fn cel_text(v: &cel::Value) -> String {
 /// One run of an expression: the checker's parse and the values it runs on.
 struct Run<'a> {
     checked: &'a Program,
+    /// The depth of the tree (deep ones are estimated on a large stack).
+    depth: usize,
     node: &'a Node,
     resource: bool,
     optional_old_self: bool,
@@ -1524,13 +1589,20 @@ struct Run<'a> {
 impl Run<'_> {
     /// The estimate for the values it runs on.
     fn cost(&self) -> u64 {
-        crate::cel_check::run_cost(
-            self.checked.expression(),
-            self.node,
-            self.resource,
-            self.optional_old_self,
-            (self.value, self.old),
-        )
+        let estimate = || {
+            crate::cel_check::run_cost(
+                self.checked.expression(),
+                self.node,
+                self.resource,
+                self.optional_old_self,
+                (self.value, self.old),
+            )
+        };
+        if self.depth <= INLINE_EVAL_DEPTH {
+            estimate()
+        } else {
+            on_big_stack(estimate).unwrap_or(u64::MAX)
+        }
     }
 }
 
@@ -1774,6 +1846,7 @@ impl<'a> RuleWalker<'a> {
             }
             let run = Run {
                 checked: &rule.checked,
+                depth: rule.depth,
                 node: compiled_on,
                 resource,
                 optional_old_self: rule.optional_old_self,
@@ -1878,6 +1951,7 @@ impl<'a> RuleWalker<'a> {
         if let Some(me) = &rule.message_expression {
             let run = Run {
                 checked: &me.checked,
+                depth: me.depth,
                 node: compiled_on,
                 resource,
                 optional_old_self: rule.optional_old_self,

@@ -696,12 +696,76 @@ pub(crate) fn run_cost(
     c.check(expr).0.max
 }
 
+/// The size a path reaches in untyped variables' values (the variable's name first): the
+/// largest string (characters), list or map (entries) it reaches. Without values (`vars` empty)
+/// nothing is known.
+fn untyped_size(vars: &[(&str, &Value)], path: &[String]) -> Option<Range> {
+    let first = path.first()?;
+    let (_, start) = vars.iter().find(|(n, _)| *n == first.as_str())?;
+    let mut cur: Vec<&Value> = vec![start];
+    for step in &path[1..] {
+        let mut next = Vec::new();
+        for v in cur {
+            match step.as_str() {
+                "@items" | "@values" => match v {
+                    Value::Array(a) => next.extend(a.iter()),
+                    Value::Object(m) => next.extend(m.values()),
+                    _ => {}
+                },
+                "@keys" => {
+                    let longest = v
+                        .as_object()
+                        .into_iter()
+                        .flat_map(|m| m.keys())
+                        .map(|k| k.chars().count() as u64)
+                        .max()
+                        .unwrap_or(0);
+                    return Some(Range {
+                        min: 0,
+                        max: longest,
+                    });
+                }
+                "@indices" => return None,
+                field => {
+                    if let Some(x) = v.get(field) {
+                        next.push(x);
+                    }
+                }
+            }
+        }
+        cur = next;
+    }
+    let max = cur
+        .into_iter()
+        .map(|v| match v {
+            Value::String(s) => s.chars().count() as u64,
+            Value::Array(a) => a.len() as u64,
+            Value::Object(m) => m.len() as u64,
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0);
+    Some(Range { min: 0, max })
+}
+
+/// The estimated cost of an expression over untyped variables: for any values (`vars` empty:
+/// unbounded where sizes matter), or for these values.
+pub(crate) fn untyped_cost(expr: &IdedExpr, vars: &[(&str, &Value)]) -> u64 {
+    let root = Node::default();
+    let mut c = Checker::new(&root, false, false);
+    c.untyped = Some(vars);
+    c.check(expr).0.max
+}
+
 /// The checker and coster of one expression.
 pub(crate) struct Checker<'a> {
     root: &'a Node,
     resource: bool,
     /// The values of `self` and `oldSelf`, when estimating one run on them.
     actual: Option<(&'a Value, Option<&'a Value>)>,
+    /// Untyped variables (admission policies, match conditions): every free identifier is a
+    /// dyn variable; with values, sizes come from them.
+    untyped: Option<&'a [(&'a str, &'a Value)]>,
     optional_old_self: bool,
     locals: HashMap<String, Vec<Local<'a>>>,
     paths: HashMap<u64, Vec<String>>,
@@ -783,6 +847,7 @@ impl<'a> Checker<'a> {
             root,
             resource,
             actual: None,
+            untyped: None,
             optional_old_self,
             locals: HashMap::new(),
             paths: HashMap::new(),
@@ -848,6 +913,9 @@ impl<'a> Checker<'a> {
         if let Some(l) = self.local(name) {
             return Some((l.ty.clone(), l.need.clone()));
         }
+        if self.untyped.is_some() {
+            return Some((Ty::Dyn, None));
+        }
         let root = Ty::Schema(self.root, self.resource);
         match name {
             "self" => Some((root, Some(Vec::new()))),
@@ -868,9 +936,10 @@ impl<'a> Checker<'a> {
             return Some(s);
         }
         let path = self.path_of(e);
-        let sized = match self.actual {
-            Some(values) => actual_size(self.root, self.resource, values, &path),
-            None => declared_size(self.root, self.resource, &path),
+        let sized = match (self.untyped, self.actual) {
+            (Some(vars), _) => untyped_size(vars, &path),
+            (None, Some(values)) => actual_size(self.root, self.resource, values, &path),
+            (None, None) => declared_size(self.root, self.resource, &path),
         };
         if let Some(s) = sized {
             self.sizes.insert(e.id, s);
@@ -1836,9 +1905,10 @@ impl<'a> Checker<'a> {
             return Range::UNKNOWN;
         }
         path.push("@items".into());
-        match self.actual {
-            Some(values) => actual_size(self.root, self.resource, values, &path),
-            None => declared_size(self.root, self.resource, &path),
+        match (self.untyped, self.actual) {
+            (Some(vars), _) => untyped_size(vars, &path),
+            (None, Some(values)) => actual_size(self.root, self.resource, values, &path),
+            (None, None) => declared_size(self.root, self.resource, &path),
         }
         .unwrap_or(Range::UNKNOWN)
     }

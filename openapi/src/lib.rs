@@ -46,7 +46,7 @@ mod cel;
 mod cel_check;
 mod cel_lib;
 mod cel_macros;
-pub use cel::Expression;
+pub use cel::{CostBudget, Expression};
 pub mod crd_schema;
 mod defaults;
 mod formats;

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use http::StatusCode;
-use kubox_openapi::Expression;
+use kubox_openapi::{CostBudget, Expression};
 use serde_json::{json, Map, Value};
 
 use super::matching;
@@ -37,11 +37,12 @@ struct Failure {
     reason: String,
 }
 
-/// Evaluate an expression; Err carries kube-style text for the failure.
-fn eval(src: &str, vars: &[(&str, &Value)]) -> Result<Value, String> {
+/// Evaluate an expression, charged to `budget` in kube's cost units; Err carries kube-style
+/// text for the failure.
+fn eval(src: &str, vars: &[(&str, &Value)], budget: &mut CostBudget) -> Result<Value, String> {
     let e = Expression::cached(src)
         .map_err(|e| format!("compilation failed for expression '{src}': {e}"))?;
-    e.eval(vars)
+    e.eval_within(vars, budget)
         .map_err(|e| format!("expression '{src}' resulted in error: {e}"))
 }
 
@@ -153,6 +154,10 @@ fn evaluate(policy: &Value, base: &[(&str, &Value)]) -> Vec<Failure> {
         }
     };
     let mut variables = Value::Object(Map::new());
+    // Match conditions have their own budget; variables, validations, messages and audit
+    // annotations share the policy's.
+    let mut conditions_budget = CostBudget::match_conditions();
+    let mut budget = CostBudget::policy();
     fn refs<'a>(base: &[(&'a str, &'a Value)], variables: &'a Value) -> Vec<(&'a str, &'a Value)> {
         let mut r = base.to_vec();
         r.push(("variables", variables));
@@ -165,7 +170,7 @@ fn evaluate(policy: &Value, base: &[(&str, &Value)]) -> Vec<Failure> {
         .flatten()
     {
         let src = c["expression"].as_str().unwrap_or_default();
-        match eval(src, &refs(base, &variables)) {
+        match eval(src, &refs(base, &variables), &mut conditions_budget) {
             Ok(Value::Bool(true)) => {}
             Ok(Value::Bool(false)) => return out,
             Ok(other) => {
@@ -185,7 +190,7 @@ fn evaluate(policy: &Value, base: &[(&str, &Value)]) -> Vec<Failure> {
     for v in policy["spec"]["variables"].as_array().into_iter().flatten() {
         let name = v["name"].as_str().unwrap_or_default();
         let src = v["expression"].as_str().unwrap_or_default();
-        let value = eval(src, &refs(base, &variables));
+        let value = eval(src, &refs(base, &variables), &mut budget);
         if let (Ok(val), Value::Object(m)) = (value, &mut variables) {
             m.insert(name.to_string(), val);
         }
@@ -198,12 +203,12 @@ fn evaluate(policy: &Value, base: &[(&str, &Value)]) -> Vec<Failure> {
     {
         let src = val["expression"].as_str().unwrap_or_default();
         let reason = val["reason"].as_str().unwrap_or("Invalid").to_string();
-        match eval(src, &refs) {
+        match eval(src, &refs, &mut budget) {
             Ok(Value::Bool(true)) => {}
             Ok(Value::Bool(false)) => {
                 let from_expr = val["messageExpression"]
                     .as_str()
-                    .and_then(|me| eval(me, &refs).ok())
+                    .and_then(|me| eval(me, &refs, &mut budget).ok())
                     .and_then(|m| m.as_str().map(|s| s.trim().to_string()))
                     .filter(|m| !m.is_empty() && !m.contains('\n'));
                 let message = from_expr.unwrap_or_else(|| {
@@ -231,9 +236,11 @@ fn evaluate(policy: &Value, base: &[(&str, &Value)]) -> Vec<Failure> {
         .flatten()
     {
         let key = an["key"].as_str().unwrap_or_default();
-        if let Ok(Value::String(s)) =
-            eval(an["valueExpression"].as_str().unwrap_or_default(), &refs)
-        {
+        if let Ok(Value::String(s)) = eval(
+            an["valueExpression"].as_str().unwrap_or_default(),
+            &refs,
+            &mut budget,
+        ) {
             audit::add(format!("{}/{key}", crate::objects::name_of(policy)), s);
         }
     }

@@ -189,6 +189,7 @@ async fn matching_hooks(state: &ApiState, a: &Attributes, kind: Kind) -> ApiResu
 fn conditions_hold(h: &Value, a: &Attributes, request: &Value) -> Result<bool, String> {
     let object = a.object.clone().unwrap_or(Value::Null);
     let old = a.old_object.clone().unwrap_or(Value::Null);
+    let mut budget = kubox_openapi::CostBudget::match_conditions();
     for c in h["matchConditions"].as_array().into_iter().flatten() {
         let src = c["expression"].as_str().unwrap_or_default();
         let e = kubox_openapi::Expression::cached(src).map_err(|e| {
@@ -197,11 +198,14 @@ fn conditions_hold(h: &Value, a: &Attributes, request: &Value) -> Result<bool, S
                 c["name"]
             )
         })?;
-        match e.eval(&[
-            ("object", &object),
-            ("oldObject", &old),
-            ("request", request),
-        ]) {
+        match e.eval_within(
+            &[
+                ("object", &object),
+                ("oldObject", &old),
+                ("request", request),
+            ],
+            &mut budget,
+        ) {
             Ok(Value::Bool(true)) => {}
             Ok(Value::Bool(false)) => return Ok(false),
             Ok(other) => {
