@@ -130,6 +130,9 @@ fn resource_list(snap: &Snapshot, group: &str, version: &str) -> ApiResult<Respo
         if !r.categories.is_empty() {
             entry["categories"] = json!(r.categories);
         }
+        if let Some(hash) = storage_version_hash(r) {
+            entry["storageVersionHash"] = json!(hash);
+        }
         out.push(entry);
         for s in &r.subresources {
             let mut sub = json!({
@@ -152,6 +155,23 @@ fn resource_list(snap: &Snapshot, group: &str, version: &str) -> ApiResult<Respo
         StatusCode::OK,
         &json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv(group, version), "resources": out}),
     ))
+}
+
+/// kube's `storageVersionHash` of a stored resource: the first 8 bytes of the SHA-256 of
+/// `group/version/kind` at its storage version, base64. Resources without storage (reviews,
+/// bindings, componentstatuses: nothing to watch) have none.
+fn storage_version_hash(r: &ResourceInfo) -> Option<String> {
+    use base64::Engine as _;
+    if !r.verbs.iter().any(|v| v == "watch") {
+        return None;
+    }
+    let (group, version) = r
+        .storage_api_version
+        .rsplit_once('/')
+        .unwrap_or(("", r.storage_api_version.as_str()));
+    let gvk = format!("{group}/{version}/{}", r.kind);
+    let digest = ring::digest::digest(&ring::digest::SHA256, gvk.as_bytes());
+    Some(base64::engine::general_purpose::STANDARD.encode(&digest.as_ref()[..8]))
 }
 
 fn discovery_resource(r: &ResourceInfo) -> Value {

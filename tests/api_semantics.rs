@@ -47,6 +47,45 @@ async fn health_endpoints_answer_ok_and_verbose_lists_checks() {
     );
 }
 
+/// Stored resources carry kube's storageVersionHash (SHA-256 of group/version/kind at the
+/// storage version, 8 bytes, base64): the same for every version that shares a storage
+/// version; resources without storage carry none.
+#[tokio::test]
+async fn discovery_carries_storage_version_hashes() {
+    let h = server().await;
+    let hash = |doc: &Value, name: &str| -> Option<String> {
+        doc["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {doc}"))
+            .get("storageVersionHash")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let core = get(&h, "/api/v1").await.json();
+    // kube-apiserver's own values.
+    assert_eq!(hash(&core, "pods").as_deref(), Some("xPOwRZ+Yhw8="));
+    assert_eq!(hash(&core, "configmaps").as_deref(), Some("qFsyl6wFWjQ="));
+    assert_eq!(hash(&core, "bindings"), None);
+    assert_eq!(hash(&core, "componentstatuses"), None);
+    assert_eq!(hash(&core, "pods/status"), None, "subresources have none");
+    let apps = get(&h, "/apis/apps/v1").await.json();
+    assert_eq!(hash(&apps, "deployments").as_deref(), Some("8aSe+NMegvE="));
+    let reviews = get(&h, "/apis/authentication.k8s.io/v1").await.json();
+    assert_eq!(hash(&reviews, "tokenreviews"), None);
+    let v1 = get(&h, "/apis/autoscaling/v1").await.json();
+    let v2 = get(&h, "/apis/autoscaling/v2").await.json();
+    let hpa = hash(&v2, "horizontalpodautoscalers");
+    assert!(hpa.is_some());
+    assert_eq!(
+        hash(&v1, "horizontalpodautoscalers"),
+        hpa,
+        "one storage version"
+    );
+}
+
 #[tokio::test]
 async fn aggregated_discovery_is_served_with_its_content_type() {
     let h = server().await;
