@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, Response};
 use kubox_storage::{Clock, DynStore};
 use tokio::sync::watch;
 
@@ -86,10 +86,7 @@ async fn non_resource_request(
     }
     let path = info.path.trim_end_matches('/');
     match path {
-        "/version" => Ok(crate::body::json_response(
-            StatusCode::OK,
-            &crate::version::info(),
-        )),
+        "/version" => Ok(crate::version::response()),
         "/healthz" | "/livez" | "/readyz" => Ok(crate::health::check(
             state,
             path,

@@ -46,3 +46,42 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
     }
     resp
 }
+
+/// A body of `bytes` and then a newline, without copying `bytes`; its length is exact, so the
+/// answer keeps a Content-Length.
+pub fn with_newline(bytes: Bytes) -> Body {
+    TwoChunks {
+        first: Some(bytes),
+        second: Some(Bytes::from_static(b"\n")),
+    }
+    .boxed()
+}
+
+struct TwoChunks {
+    first: Option<Bytes>,
+    second: Option<Bytes>,
+}
+
+impl http_body::Body for TwoChunks {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        let next = this.first.take().or_else(|| this.second.take());
+        std::task::Poll::Ready(next.map(|b| Ok(http_body::Frame::data(b))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.first.is_none() && self.second.is_none()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        let len =
+            self.first.as_ref().map_or(0, Bytes::len) + self.second.as_ref().map_or(0, Bytes::len);
+        http_body::SizeHint::with_exact(len as u64)
+    }
+}

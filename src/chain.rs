@@ -75,6 +75,7 @@ pub fn build(
         .layer(filter(CatchPanic))
         .layer(filter(Trace))
         .layer(filter(RequestInfoFilter))
+        .layer(filter(crate::encoding::JsonFraming))
         .layer(filter(crate::metrics::MetricsFilter {
             metrics: metrics.clone(),
         }))

@@ -296,3 +296,86 @@ pub fn table(
         "rows": rows,
     })
 }
+
+/// JSON answers framed as kube-apiserver's serializer frames them: API answers (objects,
+/// lists, Status, discovery, Tables) end with a newline, or are indented (two spaces, no
+/// newline) when the request asks with `?pretty=` (Go's `ParseBool`) or comes from curl, Wget
+/// or a browser; `/version` is always indented. Watch streams and the other documents are left
+/// as they are.
+#[derive(Clone, Copy)]
+pub struct JsonFraming;
+
+/// Go's `strconv.ParseBool`.
+fn go_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// kube's `isPrettyPrint`.
+fn pretty_requested(req: &http::Request<Bytes>) -> bool {
+    let query = req.uri().query().unwrap_or_default();
+    if query.contains("pretty") {
+        if let Some(v) = crate::request_info::query_param(query, "pretty").filter(|v| !v.is_empty())
+        {
+            return go_bool(&v).unwrap_or(false);
+        }
+    }
+    let agent = req
+        .headers()
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    agent.starts_with("curl") || agent.starts_with("Wget") || agent.starts_with("Mozilla/5.0")
+}
+
+impl crate::chain::Filter for JsonFraming {
+    fn call(&self, req: http::Request<Bytes>, next: crate::chain::Next) -> crate::chain::BoxFuture {
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+        let path = req.uri().path().to_string();
+        let api = path == "/api"
+            || path == "/apis"
+            || path.starts_with("/api/")
+            || path.starts_with("/apis/");
+        let version = path.trim_end_matches('/') == "/version";
+        let watch = req
+            .extensions()
+            .get::<crate::request_info::RequestInfo>()
+            .is_some_and(|i| i.verb == "watch");
+        let pretty = pretty_requested(&req);
+        Box::pin(async move {
+            let resp = next.oneshot(req).await?;
+            // `/version` writes its document indented itself, in its own field order.
+            if version && resp.status().is_success() {
+                return Ok(resp);
+            }
+            let json = resp
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|t| t.starts_with("application/json"));
+            if !json || watch || !(api || version) {
+                return Ok(resp);
+            }
+            let (mut parts, body) = resp.into_parts();
+            let Ok(collected) = body.collect().await;
+            let bytes = collected.to_bytes();
+            let out = if pretty {
+                match serde_json::from_slice::<Value>(&bytes)
+                    .ok()
+                    .and_then(|v| serde_json::to_vec_pretty(&v).ok())
+                {
+                    Some(p) => crate::body::full(p),
+                    None => crate::body::full(bytes),
+                }
+            } else {
+                crate::body::with_newline(bytes)
+            };
+            parts.headers.remove(http::header::CONTENT_LENGTH);
+            Ok(http::Response::from_parts(parts, out))
+        })
+    }
+}

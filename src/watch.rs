@@ -63,9 +63,15 @@ impl Encoder {
             (OutFormat::Metadata { version }, _) => encoding::partial_metadata(&obj, version),
             _ => obj,
         };
-        let mut line =
-            serde_json::to_vec(&json!({"type": ty, "object": object})).unwrap_or_default();
-        line.push(b'\n');
+        // metav1.WatchEvent's field order: type, then object.
+        let mut line = Vec::with_capacity(256);
+        line.extend_from_slice(b"{\"type\":\"");
+        line.extend_from_slice(ty.as_bytes());
+        line.extend_from_slice(b"\",\"object\":");
+        if serde_json::to_writer(&mut line, &object).is_err() {
+            line.extend_from_slice(b"null");
+        }
+        line.extend_from_slice(b"}\n");
         Bytes::from(line)
     }
 

@@ -47,6 +47,87 @@ async fn health_endpoints_answer_ok_and_verbose_lists_checks() {
     );
 }
 
+/// JSON answers are framed as kube's serializer frames them: a newline after API answers;
+/// indented (no newline) for `?pretty=true` and for curl, Wget and browsers; `/version` always
+/// indented; watch streams untouched.
+#[tokio::test]
+async fn json_answers_end_with_a_newline_or_are_indented_on_request() {
+    let h = server().await;
+    let ua = |agent: &'static str| [("user-agent", agent)];
+    let ns = "/api/v1/namespaces/default";
+    let body = |r: &Resp| String::from_utf8(r.body.to_vec()).unwrap();
+    let plain = body(&send_with(&h, Method::GET, ns, &ua("kubectl/v1.35.0"), "").await);
+    assert!(
+        plain.starts_with("{\"")
+            && plain.ends_with("}\n")
+            && !plain[..plain.len() - 1].contains('\n'),
+        "{plain}"
+    );
+    for (path, agent) in [
+        (format!("{ns}?pretty=true"), "kubectl/v1.35.0"),
+        (format!("{ns}?pretty=1"), "kubectl/v1.35.0"),
+        (ns.to_string(), "curl/8.5.0"),
+        (ns.to_string(), "Wget/1.21"),
+    ] {
+        let p = body(&send_with(&h, Method::GET, &path, &ua(agent), "").await);
+        assert!(
+            p.starts_with("{\n  \"") && p.ends_with('}'),
+            "{path} {agent}: {p}"
+        );
+        let a: Value = serde_json::from_str(&p).unwrap();
+        let b: Value = serde_json::from_str(&plain).unwrap();
+        assert_eq!(a, b);
+    }
+    let not_pretty = body(
+        &send_with(
+            &h,
+            Method::GET,
+            &format!("{ns}?pretty=false"),
+            &ua("curl/8.5.0"),
+            "",
+        )
+        .await,
+    );
+    assert!(
+        not_pretty.ends_with("}\n") && !not_pretty.starts_with("{\n"),
+        "{not_pretty}"
+    );
+    // Errors, lists and discovery alike.
+    for path in [
+        "/api/v1/namespaces/default/configmaps/none",
+        "/api/v1/namespaces/default/configmaps",
+        "/api",
+        "/apis/apps/v1",
+    ] {
+        let b = body(&send_with(&h, Method::GET, path, &ua("kubectl/v1.35.0"), "").await);
+        assert!(b.ends_with("}\n"), "{path}: {b}");
+    }
+    let version = body(&send_with(&h, Method::GET, "/version", &ua("kubectl/v1.35.0"), "").await);
+    assert!(version.starts_with("{\n  \"major\": \"1\",\n"), "{version}");
+    // A watch's frames are one line each, nothing added.
+    assert_eq!(
+        post_json(&h, "/api/v1/namespaces/default/configmaps", &configmap("w"))
+            .await
+            .status
+            .as_u16(),
+        201
+    );
+    let w = body(
+        &send_with(
+            &h,
+            Method::GET,
+            "/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=1",
+            &ua("curl/8.5.0"),
+            "",
+        )
+        .await,
+    );
+    assert!(
+        w.starts_with("{\"type\":\"ADDED\"") && w.ends_with("}\n") && w.matches('\n').count() == 1,
+        "{w}"
+    );
+}
+
 /// Stored resources carry kube's storageVersionHash (SHA-256 of group/version/kind at the
 /// storage version, 8 bytes, base64): the same for every version that shares a storage
 /// version; resources without storage carry none.

@@ -157,7 +157,12 @@ fn serve_writes_a_kubeconfig_in_the_default_data_dir_and_exits_cleanly_on_ctrl_c
     assert!(r.url.starts_with("https://"), "{}", r.url);
     let (status, body) = http(&r, "GET", "/version", "");
     assert!(status.contains("200"), "{status}");
-    assert!(body.contains("\"minor\":\"35\""), "{body}");
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["minor"], "35", "{body}");
+    assert!(
+        body.contains("\n  \"minor\": \"35\","),
+        "indented as kube's: {body}"
+    );
     let (status, body) = http(&r, "POST", SSR, SSR_BODY);
     assert!(status.contains("201"), "{status}");
     assert!(body.contains("\"username\":\"kubernetes-admin\""), "{body}");
