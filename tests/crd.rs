@@ -777,7 +777,11 @@ async fn crd_schemas_drop_what_a_go_round_trip_drops() {
                     "required": [], "properties": {
                         "spec": {"type": "object", "properties": {}, "nullable": false,
                                  "maxProperties": 0},
-                        "count": {"type": "integer", "minimum": 0, "description": ""}}}}}]}
+                        "count": {"type": "integer", "minimum": 0, "description": ""},
+                        "tags": {"type": "array", "items": {"type": "string", "description": "",
+                                 "required": [], "nullable": false}},
+                        "labels": {"type": "object", "additionalProperties": {"type": "string",
+                                   "description": "", "enum": []}}}}}}]}
     });
     let r = post_json(&h, CRDS, &crd).await;
     assert_eq!(r.status.as_u16(), 201, "{}", r.json());
@@ -789,7 +793,9 @@ async fn crd_schemas_drop_what_a_go_round_trip_drops() {
         schema,
         &json!({"type": "object", "properties": {
             "spec": {"type": "object", "maxProperties": 0},
-            "count": {"type": "integer", "minimum": 0}}}),
+            "count": {"type": "integer", "minimum": 0},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}}}}),
         "{got}"
     );
 }

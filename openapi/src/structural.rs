@@ -297,6 +297,20 @@ impl Structural {
     fn at_path(&self, path: &[PathElement]) -> Option<&Node> {
         let mut id = self.root;
         for pe in path {
+            // A union (`JSONSchemaPropsOrArray`, `…OrBool`) is its object member below a
+            // field step, its array member below an index.
+            let member = |want: Type| {
+                let n = self.arena.node(id);
+                n.alternatives
+                    .iter()
+                    .copied()
+                    .find(|a| self.arena.node(*a).ty == want)
+                    .unwrap_or(id)
+            };
+            id = match pe {
+                PathElement::Field(_) => member(Type::Object),
+                _ => member(Type::Array),
+            };
             let n = self.arena.node(id);
             id = match pe {
                 PathElement::Field(name) => match n.property(name) {
@@ -307,6 +321,14 @@ impl Structural {
                 _ => n.items?,
             };
         }
+        let n = self.arena.node(id);
+        // Where the path ends on a union, what is asked is about its object member.
+        let id = n
+            .alternatives
+            .iter()
+            .copied()
+            .find(|a| self.arena.node(*a).ty == Type::Object)
+            .unwrap_or(id);
         Some(self.arena.node(id))
     }
 }
