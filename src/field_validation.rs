@@ -177,6 +177,40 @@ pub fn check_applied(ctx: &Ctx) -> ApiResult<()> {
     })
 }
 
+/// The live object of a server-side apply, at the request's version, must have the types that
+/// version's schema declares, as structured-merge-diff types it before merging: a custom
+/// resource stored at a version whose field types differ fails with kube's 500 (`failed to
+/// create typed live object`).
+pub fn check_live(ctx: &Ctx, live: &serde_json::Value) -> ApiResult<()> {
+    if !ctx.info.strategy.is_custom() {
+        return Ok(());
+    }
+    let Some(schema) = ctx.info.schema() else {
+        return Ok(());
+    };
+    let errors = kubox_openapi::type_errors(schema, live);
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let meta = &live["metadata"];
+    let gvk = format!(
+        "{}/{}, Kind={}",
+        ctx.info.group, ctx.info.version, ctx.info.kind
+    );
+    Err(ApiError {
+        code: http::StatusCode::INTERNAL_SERVER_ERROR,
+        reason: "",
+        message: format!(
+            "failed to create typed live object ({}/{}; {gvk}): {}",
+            meta["namespace"].as_str().unwrap_or_default(),
+            meta["name"].as_str().unwrap_or_default(),
+            kubox_openapi::apply_error_message(&errors)
+        ),
+        details: None,
+        retry_after: None,
+    })
+}
+
 /// A JSON value as Go's `fmt` `%+v` prints the `map[string]interface{}` it decodes to.
 fn go_value(v: &Value) -> String {
     match v {

@@ -298,6 +298,11 @@ pub async fn patch(ctx: Ctx) -> ApiResult<Response<Body>> {
             Err(e) => return Err(e),
         };
         let current = to_version(&ctx.info, stored.clone()).await?;
+        if ty == PatchType::Apply {
+            // structured-merge-diff types the applied configuration, then the live object.
+            field_validation::check_applied(&ctx)?;
+            field_validation::check_live(&ctx, &current)?;
+        }
         let mut patched = if ctx.body.len() + kv.value.len() >= encoding::LARGE_BODY {
             encoding::cpu_heavy(|| apply_patch(&ctx, ty, &current, &ctx.body))?
         } else {
@@ -317,9 +322,7 @@ pub async fn patch(ctx: Ctx) -> ApiResult<Response<Body>> {
                 ctx.req.name
             )));
         }
-        if ty == PatchType::Apply {
-            field_validation::check_applied(&ctx)?;
-        } else {
+        if ty != PatchType::Apply {
             field_validation::check_patched(&ctx, ty, directive, &mut patched)?;
         }
         // A resourceVersion in the patched result is a precondition.

@@ -850,3 +850,67 @@ async fn openapi_v2_keeps_properties_named_like_keywords() {
         "#/definitions/io.k8s.api.apps.v1.DeploymentSpec"
     );
 }
+
+/// A server-side apply types the live object with the schema of the request's version (as
+/// structured-merge-diff does): an object stored through another version whose field has
+/// another type there is refused with kube's 500; the same apply at the storage version, and
+/// other patches, go through.
+#[tokio::test]
+async fn an_apply_over_an_object_that_no_longer_fits_its_version_is_refused() {
+    let h = server().await;
+    let version = |name: &str, storage: bool, size: &str| {
+        json!({"name": name, "served": true, "storage": storage,
+            "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                "spec": {"type": "object", "properties": {"size": {"type": size}}}}}}})
+    };
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gadgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "gadgets", "kind": "Gadget"},
+            "versions": [version("v1", true, "string"), version("v2", false, "integer")]}
+    });
+    assert_eq!(post_json(&h, CRDS, &crd).await.status.as_u16(), 201);
+    let v1 = "/apis/example.com/v1/namespaces/default/gadgets";
+    let v2 = "/apis/example.com/v2/namespaces/default/gadgets";
+    let g = json!({"apiVersion": "example.com/v1", "kind": "Gadget",
+        "metadata": {"name": "g1"}, "spec": {"size": "3"}});
+    assert_eq!(post_json(&h, v1, &g).await.status.as_u16(), 201);
+    let apply = |path: String, api_version: &str| {
+        let body = format!(
+            r#"{{"apiVersion":"{api_version}","kind":"Gadget","metadata":{{"name":"g1","labels":{{"a":"b"}}}}}}"#
+        );
+        let h = &h;
+        async move {
+            send(
+                h,
+                http::Method::PATCH,
+                &path,
+                "application/apply-patch+yaml",
+                body,
+            )
+            .await
+        }
+    };
+    let r = apply(format!("{v2}/g1?fieldManager=t"), "example.com/v2").await;
+    assert_eq!(r.status.as_u16(), 500, "{}", r.json());
+    let s = r.json();
+    assert_eq!(
+        s["message"],
+        "failed to create typed live object (default/g1; example.com/v2, Kind=Gadget): .spec.size: expected numeric (int or float), got string"
+    );
+    assert!(
+        s.get("reason").is_none(),
+        "no reason, as kube's unknown errors: {s}"
+    );
+    let r = apply(format!("{v1}/g1?fieldManager=t"), "example.com/v1").await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.json());
+    let r = patch(
+        &h,
+        &format!("{v2}/g1"),
+        "application/merge-patch+json",
+        r#"{"metadata":{"labels":{"c":"d"}}}"#,
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.json());
+}

@@ -37,7 +37,7 @@ pub use builtin::Schemas;
 pub use ordered::OrderedValue;
 pub use prune::{
     apply_error_message, apply_errors, duplicate_fields, prune, strict_decoding_error,
-    strict_errors, unknown_field,
+    strict_errors, type_errors, unknown_field,
 };
 pub use structural::{Structural, Type};
 

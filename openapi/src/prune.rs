@@ -128,6 +128,60 @@ pub fn apply_errors(schema: &Structural, value: &Value) -> Vec<String> {
         .collect()
 }
 
+/// What structured-merge-diff reports when it types an object whose values do not have the
+/// schema's types (a stored custom resource read through a version whose schema changed a
+/// field's type): `.spec.size: expected numeric (int or float), got string`.
+pub fn type_errors(schema: &Structural, value: &Value) -> Vec<String> {
+    let mut copy = value.clone();
+    let mut w = Walk::new(&schema.arena, Style::Smd);
+    w.types = true;
+    w.value(schema.root, &mut copy, false);
+    w.out
+}
+
+/// Go's `%#v` of a decoded JSON value.
+fn go_sharp(v: &Value) -> String {
+    match v {
+        Value::Null => "interface {}(nil)".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => kubox_apimachinery::validation::go_quote(s),
+        Value::Array(a) => format!(
+            "[]interface {{}}{{{}}}",
+            a.iter().map(go_sharp).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(m) => format!(
+            "map[string]interface {{}}{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!(
+                    "{}:{}",
+                    kubox_apimachinery::validation::go_quote(k),
+                    go_sharp(v)
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// Go's `%v` of a decoded JSON value.
+fn go_plain(v: &Value) -> String {
+    match v {
+        Value::Null => "<nil>".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        Value::Array(a) => format!("[{}]", a.iter().map(go_plain).collect::<Vec<_>>().join(" ")),
+        Value::Object(m) => format!(
+            "map[{}]",
+            m.iter()
+                .map(|(k, v)| format!("{k}:{}", go_plain(v)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+    }
+}
+
 /// Join apply errors as structured-merge-diff's `ValidationErrors` does.
 pub fn apply_error_message(errors: &[String]) -> String {
     match errors {
@@ -207,6 +261,9 @@ struct Walk<'a> {
     style: Style,
     path: String,
     out: Vec<String>,
+    /// Report values of the wrong JSON type (structured-merge-diff's typing of an object)
+    /// instead of undeclared fields.
+    types: bool,
 }
 
 impl<'a> Walk<'a> {
@@ -216,7 +273,34 @@ impl<'a> Walk<'a> {
             style,
             path: String::new(),
             out: Vec::new(),
+            types: false,
         }
+    }
+
+    /// structured-merge-diff's complaint about a value of the wrong type here, if any.
+    fn type_error(n: &Node, v: &Value) -> Option<String> {
+        if v.is_null() || n.int_or_string || n.is_opaque() || n.ty.matches(v) {
+            return None;
+        }
+        Some(match n.ty {
+            Type::Integer | Type::Number => format!(
+                "expected numeric (int or float), got {}",
+                match v {
+                    Value::String(_) => "string",
+                    Value::Bool(_) => "bool",
+                    Value::Object(_) => "map[string]interface {}",
+                    _ => "[]interface {}",
+                }
+            ),
+            Type::String => format!(
+                "expected string, got &value.valueUnstructured{{Value:{}}}",
+                go_sharp(v)
+            ),
+            Type::Boolean => format!("expected boolean, got &{{{}}}", go_plain(v)),
+            Type::Object => format!("expected map, got &{{{}}}", go_plain(v)),
+            Type::Array => format!("expected list, got &{{{}}}", go_plain(v)),
+            Type::Any => return None,
+        })
     }
 
     fn push_key(&mut self, key: &str) -> usize {
@@ -253,6 +337,12 @@ impl<'a> Walk<'a> {
         let id = pick(arena, id, |t| t.matches(v));
         let n = arena.node(id);
         let silent = silent || n.silent;
+        if self.types {
+            if let Some(e) = Self::type_error(n, v) {
+                self.out.push(format!("{}: {e}", self.path));
+                return;
+            }
+        }
         match v {
             Value::Object(map) if walks_objects(n) => {
                 let keys: Vec<String> = map.keys().cloned().collect();
@@ -268,7 +358,7 @@ impl<'a> Walk<'a> {
                         Member::Kept => {}
                         Member::Undeclared => {
                             map.remove(&key);
-                            if !silent {
+                            if !silent && !self.types {
                                 let len = self.push_key(&key);
                                 self.out.push(self.path.clone());
                                 self.path.truncate(len);
@@ -629,5 +719,28 @@ mod tests {
             ".spec.byName.k.y: field not declared in schema"
         );
         assert!(apply_error_message(&errs).starts_with("errors:\n  .spec.byName.k.y"));
+    }
+
+    #[test]
+    fn type_errors_are_worded_as_structured_merge_diffs() {
+        let schema = Structural::for_custom_resource(&json!({"type": "object", "properties": {
+            "spec": {"type": "object", "properties": {
+                "n": {"type": "integer"}, "s": {"type": "string"}, "b": {"type": "boolean"},
+                "m": {"type": "object", "properties": {"x": {"type": "string"}}},
+                "l": {"type": "array", "items": {"type": "string"}},
+                "ok": {"type": "string"}, "any": {"x-kubernetes-int-or-string": true}}}}}));
+        let obj = json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "a"},
+            "spec": {"n": "3", "s": 3, "b": "yes", "m": "x", "l": {"a": 1}, "ok": "fine",
+                     "any": "50%"}});
+        assert_eq!(
+            type_errors(&schema, &obj),
+            vec![
+                ".spec.b: expected boolean, got &{yes}",
+                ".spec.l: expected list, got &{map[a:1]}",
+                ".spec.m: expected map, got &{x}",
+                ".spec.n: expected numeric (int or float), got string",
+                ".spec.s: expected string, got &value.valueUnstructured{Value:3}",
+            ]
+        );
     }
 }
