@@ -312,6 +312,47 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
                 set_default(service, "port", json!(443));
             }
         }
+        // admissionregistration/v1 SetDefaults_*: webhooks, policies and bindings.
+        (
+            "admissionregistration.k8s.io",
+            "ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration",
+        ) => {
+            let mutating = kind == "MutatingWebhookConfiguration";
+            let hooks = obj.get_mut("webhooks").and_then(Value::as_array_mut);
+            for hook in hooks.into_iter().flatten().filter(|h| h.is_object()) {
+                set_default(hook, "failurePolicy", json!("Fail"));
+                set_default(hook, "matchPolicy", json!("Equivalent"));
+                set_default(hook, "namespaceSelector", json!({}));
+                set_default(hook, "objectSelector", json!({}));
+                set_default(hook, "timeoutSeconds", json!(10));
+                if mutating {
+                    set_default(hook, "reinvocationPolicy", json!("Never"));
+                }
+                default_rules(hook.get_mut("rules"));
+                if let Some(service) = hook
+                    .get_mut("clientConfig")
+                    .and_then(|c| c.get_mut("service"))
+                    .filter(|s| s.is_object())
+                {
+                    set_default(service, "port", json!(443));
+                }
+            }
+        }
+        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy") if spec_present => {
+            let spec = &mut obj["spec"];
+            set_default(spec, "failurePolicy", json!("Fail"));
+            if let Some(m) = spec.get_mut("matchConstraints").filter(|m| m.is_object()) {
+                default_match_resources(m);
+            }
+        }
+        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding") if spec_present => {
+            if let Some(m) = obj["spec"]
+                .get_mut("matchResources")
+                .filter(|m| m.is_object())
+            {
+                default_match_resources(m);
+            }
+        }
         _ => {}
     }
     if let Some(m) = obj.as_object_mut() {
@@ -358,6 +399,23 @@ pub fn label_namespace_name(obj: &mut Value) {
         obj["metadata"]["labels"] = json!({});
     }
     obj["metadata"]["labels"]["kubernetes.io/metadata.name"] = json!(name);
+}
+
+/// `rules[].scope` defaults to `*` (admissionregistration/v1 `SetDefaults_Rule`).
+fn default_rules(rules: Option<&mut Value>) {
+    let rules = rules.and_then(Value::as_array_mut);
+    for rule in rules.into_iter().flatten().filter(|r| r.is_object()) {
+        set_default(rule, "scope", json!("*"));
+    }
+}
+
+/// `SetDefaults_MatchResources`: match policy, selectors, and the rules' scope.
+fn default_match_resources(m: &mut Value) {
+    set_default(m, "matchPolicy", json!("Equivalent"));
+    set_default(m, "namespaceSelector", json!({}));
+    set_default(m, "objectSelector", json!({}));
+    default_rules(m.get_mut("resourceRules"));
+    default_rules(m.get_mut("excludeResourceRules"));
 }
 
 #[cfg(test)]

@@ -712,6 +712,106 @@ async fn policy_expressions_are_bounded_by_cost_units() {
     }
 }
 
+/// Admission configurations are validated (after kube's defaults) as kube validates them.
+#[tokio::test]
+async fn admission_configurations_are_validated_as_kube_validates_them() {
+    let h = server().await;
+    let invalid = |r: Resp| -> Vec<String> {
+        let s = r.status_failure(422, "Invalid");
+        s["details"]["causes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}: {}",
+                    c["field"].as_str().unwrap(),
+                    c["message"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    // A policy's rules need operations; a binding needs actions.
+    let p = json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": "p"}, "spec": {
+            "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                "resources": ["configmaps"]}]},
+            "validations": [{"expression": "true", "reason": "Teapot"}]}});
+    assert_eq!(
+        invalid(post_json(&h, VAP, &p).await),
+        [
+            "spec.matchConstraints.resourceRules[0].operations: Required value",
+            "spec.validations[0].reason: Unsupported value: \"Teapot\": supported values: \"Forbidden\", \"Invalid\", \"RequestEntityTooLarge\"",
+        ]
+    );
+    let b = json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": "b"}, "spec": {"policyName": "p", "validationActions": ["Deny", "Warn", "Nope"]}});
+    assert_eq!(
+        invalid(post_json(&h, VAPB, &b).await),
+        [
+            "spec.validationActions[2]: Unsupported value: \"Nope\": supported values: \"Audit\", \"Deny\", \"Warn\"",
+            "spec.validationActions: Invalid value: []admissionregistration.ValidationAction{\"Deny\", \"Warn\", \"Nope\"}: must not contain both Deny and Warn (repeating the same validation failure information in the API response and headers serves no purpose)",
+        ]
+    );
+    // Webhooks: a qualified name, rules, side effects, review versions, one client config.
+    let w = json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": "w"}, "webhooks": [
+            {"name": "short.test", "clientConfig": {"url": "http://example.com/x"},
+             "rules": [{"operations": ["CREATE", "PATCH"], "apiGroups": [""], "apiVersions": ["v1"], "resources": []}],
+             "timeoutSeconds": 60, "admissionReviewVersions": []},
+            {"name": "ok.kubox.test", "clientConfig": {}, "sideEffects": "None", "admissionReviewVersions": ["v1"]},
+            {"name": "ok.kubox.test", "clientConfig": {"service": {"name": "s", "namespace": "n"}},
+             "sideEffects": "None", "admissionReviewVersions": ["v2"]}]});
+    assert_eq!(
+        invalid(post_json(&h, "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations", &w).await),
+        [
+            "webhooks[0].name: Invalid value: \"short.test\": should be a domain with at least three segments separated by dots",
+            "webhooks[0].rules[0].operations[1]: Unsupported value: \"PATCH\": supported values: \"*\", \"CONNECT\", \"CREATE\", \"DELETE\", \"UPDATE\"",
+            "webhooks[0].rules[0].resources: Required value",
+            "webhooks[0].sideEffects: Required value: must specify one of None, NoneOnDryRun",
+            "webhooks[0].timeoutSeconds: Invalid value: 60: the timeout value must be between 1 and 30 seconds",
+            "webhooks[0].clientConfig.url: Invalid value: \"http://example.com/x\": 'https' is the only allowed URL scheme",
+            "webhooks[0].admissionReviewVersions: Required value: must specify one of v1, v1beta1",
+            "webhooks[1].clientConfig: Required value: exactly one of url or service is required",
+            "webhooks[2].admissionReviewVersions: Invalid value: []string{\"v2\"}: must include at least one of v1, v1beta1",
+            "webhooks[2].name: Duplicate value: \"ok.kubox.test\"",
+        ]
+    );
+    // Valid ones are stored with kube's defaults.
+    let w = json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+        "metadata": {"name": "m"}, "webhooks": [{"name": "ok.kubox.test", "sideEffects": "None",
+            "clientConfig": {"service": {"name": "s", "namespace": "n"}}, "admissionReviewVersions": ["v1"],
+            "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}]}]});
+    let r = post_json(
+        &h,
+        "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
+        &w,
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let hook = &r.json()["webhooks"][0];
+    assert_eq!(
+        (
+            &hook["failurePolicy"],
+            &hook["matchPolicy"],
+            &hook["timeoutSeconds"],
+            &hook["reinvocationPolicy"]
+        ),
+        (
+            &json!("Fail"),
+            &json!("Equivalent"),
+            &json!(10),
+            &json!("Never")
+        )
+    );
+    assert_eq!(hook["rules"][0]["scope"], "*");
+    assert_eq!(hook["clientConfig"]["service"]["port"], 443);
+    assert_eq!(
+        (&hook["namespaceSelector"], &hook["objectSelector"]),
+        (&json!({}), &json!({}))
+    );
+}
+
 // --- Figures --------------------------------------------------------------------------------
 
 async fn creates_per_second(h: &ServerHandle, n: usize, prefix: &str) -> f64 {

@@ -148,7 +148,7 @@ async fn mutating_webhook_json_patch_adds_a_label_that_reads_back() {
         "mutating",
         "m",
         vec![hook(
-            "label.test",
+            "hook.label.test",
             "https://mutate.test/cm",
             &["configmaps"],
             json!({}),
@@ -220,7 +220,7 @@ async fn validating_webhook_denial_carries_its_status_and_kube_message() {
         "validating",
         "v",
         vec![hook(
-            "names.test",
+            "hook.names.test",
             "https://deny.test/",
             &["configmaps"],
             json!({}),
@@ -231,7 +231,7 @@ async fn validating_webhook_denial_carries_its_status_and_kube_message() {
     let s = r.status_failure(403, "Forbidden");
     assert_eq!(
         s["message"],
-        "admission webhook \"names.test\" denied the request: name is reserved"
+        "admission webhook \"hook.names.test\" denied the request: name is reserved"
     );
     assert_eq!(get(&h, &format!("{CM}/forbidden")).await.status, 404);
     assert_eq!(post_json(&h, CM, &configmap("fine")).await.status, 201);
@@ -251,7 +251,7 @@ async fn denial_without_status_is_400_without_explanation() {
         "validating",
         "v",
         vec![hook(
-            "bare.test",
+            "hook.bare.test",
             "https://deny.test/",
             &["configmaps"],
             json!({}),
@@ -263,7 +263,7 @@ async fn denial_without_status_is_400_without_explanation() {
     assert_eq!(r.status, 400, "{s}");
     assert_eq!(
         s["message"],
-        "admission webhook \"bare.test\" denied the request without explanation"
+        "admission webhook \"hook.bare.test\" denied the request without explanation"
     );
 }
 
@@ -281,7 +281,7 @@ async fn webhook_warnings_become_warning_headers() {
         "validating",
         "v",
         vec![hook(
-            "warn.test",
+            "hook.warn.test",
             "https://warn.test/",
             &["configmaps"],
             json!({}),
@@ -304,13 +304,13 @@ async fn failure_policy_fail_refuses_and_ignore_admits_when_the_webhook_is_down(
         "v",
         vec![
             hook(
-                "down-ignore.test",
+                "hook.down-ignore.test",
                 "https://down.test/a",
                 &["configmaps"],
                 json!({"failurePolicy": "Ignore"}),
             ),
             hook(
-                "down-fail.test",
+                "hook.down-fail.test",
                 "https://down.test/b",
                 &["secrets"],
                 json!({"failurePolicy": "Fail"}),
@@ -324,7 +324,7 @@ async fn failure_policy_fail_refuses_and_ignore_admits_when_the_webhook_is_down(
     let s = r.status_failure(500, "InternalError");
     assert_eq!(
         s["message"],
-        "Internal error occurred: failed calling webhook \"down-fail.test\": failed to call webhook: Post \"https://down.test/b\": dial tcp: connect: connection refused"
+        "Internal error occurred: failed calling webhook \"hook.down-fail.test\": failed to call webhook: Post \"https://down.test/b\": dial tcp: connect: connection refused"
     );
     // failurePolicy defaults to Fail.
     configure(
@@ -332,7 +332,7 @@ async fn failure_policy_fail_refuses_and_ignore_admits_when_the_webhook_is_down(
         "mutating",
         "m",
         vec![hook(
-            "down-default.test",
+            "hook.down-default.test",
             "https://down.test/c",
             &["services"],
             json!({}),
@@ -356,7 +356,7 @@ async fn webhook_that_never_answers_times_out_after_timeout_seconds() {
         "validating",
         "v",
         vec![hook(
-            "slow.test",
+            "hook.slow.test",
             "https://slow.test/",
             &["configmaps"],
             json!({"timeoutSeconds": 1}),
@@ -382,7 +382,7 @@ async fn webhook_that_never_answers_times_out_after_timeout_seconds() {
 }
 
 #[tokio::test]
-async fn dry_run_is_refused_by_webhooks_with_side_effects_and_sent_to_the_others() {
+async fn dry_runs_reach_side_effect_free_webhooks_and_side_effects_cannot_be_configured() {
     let hooks = Hooks::default();
     hooks.on("https://ok.test/", |r| Some(allow(r)));
     let h = server_with(&hooks).await;
@@ -392,16 +392,16 @@ async fn dry_run_is_refused_by_webhooks_with_side_effects_and_sent_to_the_others
         "v",
         vec![
             hook(
-                "pure.test",
+                "hook.pure.test",
                 "https://ok.test/",
                 &["configmaps"],
                 json!({"sideEffects": "None"}),
             ),
             hook(
-                "effects.test",
+                "hook.effects.test",
                 "https://ok.test/",
                 &["secrets"],
-                json!({"sideEffects": "Some"}),
+                json!({"sideEffects": "NoneOnDryRun"}),
             ),
         ],
     )
@@ -414,19 +414,28 @@ async fn dry_run_is_refused_by_webhooks_with_side_effects_and_sent_to_the_others
     );
     assert_eq!(get(&h, &format!("{CM}/a")).await.status, 404);
 
+    // NoneOnDryRun: called for a dry run too.
     let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}});
     let r = post_json(&h, "/api/v1/namespaces/default/secrets?dryRun=All", &secret).await;
-    let s = r.status_failure(400, "BadRequest");
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(hooks.calls("https://ok.test/").len(), 2);
+    // A webhook with side effects cannot be configured any more (admissionregistration/v1).
+    let cfg = json!({"apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration", "metadata": {"name": "effects"},
+        "webhooks": [{"name": "hook.some.test", "sideEffects": "Some",
+            "clientConfig": {"url": "https://ok.test/"}, "admissionReviewVersions": ["v1"],
+            "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
+                       "resources": ["secrets"]}]}]});
+    let r = post_json(
+        &h,
+        "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
+        &cfg,
+    )
+    .await;
+    let s = r.status_failure(422, "Invalid");
     assert_eq!(
         s["message"],
-        "admission webhook \"effects.test\" does not support dry run"
-    );
-    // Without dryRun the same webhook is called.
-    assert_eq!(
-        post_json(&h, "/api/v1/namespaces/default/secrets", &secret)
-            .await
-            .status,
-        201
+        "ValidatingWebhookConfiguration.admissionregistration.k8s.io \"effects\" is invalid: webhooks[0].sideEffects: Unsupported value: \"Some\": supported values: \"None\", \"NoneOnDryRun\""
     );
 }
 
@@ -447,7 +456,7 @@ async fn match_conditions_and_namespace_selector_decide_which_requests_are_sent(
         "validating",
         "v",
         vec![hook(
-            "sel.test",
+            "hook.sel.test",
             "https://sel.test/",
             &["configmaps"],
             json!({
@@ -500,7 +509,7 @@ async fn mutating_webhook_on_a_custom_resource_sees_and_patches_it() {
         "mutating",
         "m",
         vec![hook(
-            "widgets.test",
+            "hook.widgets.test",
             "https://cr.test/",
             &["widgets"],
             json!({}),
@@ -541,7 +550,7 @@ async fn reinvocation_if_needed_calls_an_earlier_webhook_again_after_a_later_cha
         "mutating",
         "a-first",
         vec![hook(
-            "first.test",
+            "hook.first.test",
             "https://first.test/",
             &["configmaps"],
             json!({"reinvocationPolicy": "IfNeeded"}),
@@ -553,7 +562,7 @@ async fn reinvocation_if_needed_calls_an_earlier_webhook_again_after_a_later_cha
         "mutating",
         "b-second",
         vec![hook(
-            "second.test",
+            "hook.second.test",
             "https://second.test/",
             &["configmaps"],
             json!({}),
@@ -574,7 +583,7 @@ async fn match_policy_equivalent_sends_the_object_at_the_version_the_rule_names(
     hooks.on("https://hpa.test/", |r| Some(allow(r)));
     let h = server_with(&hooks).await;
     let mut rule_v2 = hook(
-        "hpa.test",
+        "hook.hpa.test",
         "https://hpa.test/",
         &["horizontalpodautoscalers"],
         json!({}),
@@ -601,7 +610,7 @@ async fn match_policy_equivalent_sends_the_object_at_the_version_the_rule_names(
 
     // matchPolicy Exact: the v1 request is not sent.
     let mut exact = hook(
-        "hpa.test",
+        "hook.hpa.test",
         "https://hpa.test/",
         &["horizontalpodautoscalers"],
         json!({"matchPolicy": "Exact"}),
@@ -635,7 +644,12 @@ async fn webhook_configuration_writes_are_never_sent_to_webhooks() {
         &h,
         "validating",
         "v",
-        vec![hook("all.test", "https://down.test/", &["*"], json!({}))],
+        vec![hook(
+            "hook.all.test",
+            "https://down.test/",
+            &["*"],
+            json!({}),
+        )],
     )
     .await;
     let r = send(
@@ -704,7 +718,13 @@ mod https {
             &h,
             "mutating",
             "m",
-            vec![url_hook("pods.test", &ws, "/mutate", &["pods"], json!({}))],
+            vec![url_hook(
+                "hook.pods.test",
+                &ws,
+                "/mutate",
+                &["pods"],
+                json!({}),
+            )],
         )
         .await;
         let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
@@ -730,7 +750,7 @@ mod https {
         )
         .await;
         let h = https_server(Some(ws.addr)).await;
-        let mut hk = hook("svc.test", "", &["configmaps"], json!({}));
+        let mut hk = hook("hook.svc.test", "", &["configmaps"], json!({}));
         hk["clientConfig"] = json!({"service": {"namespace": "webhooks", "name": "hooks", "path": "/validate"},
                                     "caBundle": ws.ca_bundle()});
         configure(&h, "validating", "v", vec![hk]).await;
@@ -738,7 +758,7 @@ mod https {
         let s = r.status_failure(422, "Invalid");
         assert_eq!(
             s["message"],
-            "admission webhook \"svc.test\" denied the request: spec is not acceptable"
+            "admission webhook \"hook.svc.test\" denied the request: spec is not acceptable"
         );
         assert_eq!(ws.calls(), 1);
     }
@@ -750,14 +770,14 @@ mod https {
         let url = format!("https://{}/", silent.local_addr().unwrap());
         let h = https_server(None).await;
         let mut fail = hook(
-            "silent-fail.test",
+            "hook.silent-fail.test",
             "",
             &["configmaps"],
             json!({"timeoutSeconds": 1}),
         );
         fail["clientConfig"] = json!({"url": url});
         let mut ignore = hook(
-            "silent-ignore.test",
+            "hook.silent-ignore.test",
             "",
             &["secrets"],
             json!({"timeoutSeconds": 1, "failurePolicy": "Ignore"}),
@@ -771,7 +791,7 @@ mod https {
         let elapsed = started.elapsed();
         assert_eq!(
             s["message"],
-            format!("Internal error occurred: failed calling webhook \"silent-fail.test\": failed to call webhook: Post \"{url}?timeout=1s\": context deadline exceeded")
+            format!("Internal error occurred: failed calling webhook \"hook.silent-fail.test\": failed to call webhook: Post \"{url}?timeout=1s\": context deadline exceeded")
         );
         assert!(
             elapsed >= Duration::from_millis(900) && elapsed < Duration::from_secs(5),
@@ -790,14 +810,14 @@ mod https {
         let ws = WebhookServer::start(Arc::new(|r: Value| Some(allow(&r))), &[]).await;
         let h = https_server(None).await;
         // No caBundle: the system roots do not trust the test CA.
-        let mut untrusted = hook("untrusted.test", "", &["configmaps"], json!({}));
+        let mut untrusted = hook("hook.untrusted.test", "", &["configmaps"], json!({}));
         untrusted["clientConfig"] = json!({"url": ws.url("/")});
         configure(&h, "validating", "v", vec![untrusted]).await;
         let r = post_json(&h, CM, &configmap("a")).await;
         let s = r.status_failure(500, "InternalError");
         assert!(
             s["message"].as_str().unwrap().starts_with(
-                "Internal error occurred: failed calling webhook \"untrusted.test\": failed to call webhook: Post"
+                "Internal error occurred: failed calling webhook \"hook.untrusted.test\": failed to call webhook: Post"
             ),
             "{s}"
         );
@@ -809,14 +829,14 @@ mod https {
             l.local_addr().unwrap()
         };
         let mut ignore = hook(
-            "closed-ignore.test",
+            "hook.closed-ignore.test",
             "",
             &["secrets"],
             json!({"failurePolicy": "Ignore"}),
         );
         ignore["clientConfig"] =
             json!({"url": format!("https://{closed}/"), "caBundle": ws.ca_bundle()});
-        let mut fail = hook("closed-fail.test", "", &["services"], json!({}));
+        let mut fail = hook("hook.closed-fail.test", "", &["services"], json!({}));
         fail["clientConfig"] = ignore["clientConfig"].clone();
         configure(&h, "validating", "w", vec![ignore, fail]).await;
         let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}});
@@ -827,7 +847,10 @@ mod https {
         let r = post_json(&h, "/api/v1/namespaces/default/services", &svc).await;
         let s = r.status_failure(500, "InternalError");
         assert!(
-            s["message"].as_str().unwrap().contains("closed-fail.test"),
+            s["message"]
+                .as_str()
+                .unwrap()
+                .contains("hook.closed-fail.test"),
             "{s}"
         );
     }
@@ -846,7 +869,7 @@ async fn a_request_timeout_parameter_bounds_the_request() {
         "validating",
         "v",
         vec![hook(
-            "stuck.test",
+            "hook.stuck.test",
             "https://stuck.test/",
             &["configmaps"],
             json!({"timeoutSeconds": 30}),

@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use kubox_apimachinery::builtin::{self, BuiltinResource};
 
+mod admissionregistration;
 pub mod gc_finalizers;
 pub mod hooks;
 pub mod managed;

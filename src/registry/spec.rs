@@ -554,6 +554,7 @@ pub static SPECS: &[KindSpec] = &[
         generation: true,
         printer: Printer::Kube,
         merge_keys: MergeKeys::Kube,
+        validation: Validation::Kube,
         ..BASE
     },
     KindSpec {
@@ -563,6 +564,7 @@ pub static SPECS: &[KindSpec] = &[
         generation: true,
         printer: Printer::Kube,
         validation: Validation::Kube,
+        defaults: Defaults::Kube,
         ..BASE
     },
     KindSpec {
@@ -571,6 +573,7 @@ pub static SPECS: &[KindSpec] = &[
         kind: "ValidatingAdmissionPolicyBinding",
         generation: true,
         printer: Printer::Kube,
+        validation: Validation::Kube,
         ..BASE
     },
     KindSpec {

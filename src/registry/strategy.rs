@@ -507,7 +507,11 @@ fn kind_validation(group: &str, kind: &str, obj: &Value) -> Vec<FieldError> {
         // Admission CEL expressions are compiled when their object is written (kube's
         // ValidateValidatingAdmissionPolicy and webhook matchConditions): one that cannot
         // compile is refused then, not at every request it would judge.
+        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding") => {
+            errs.extend(super::admissionregistration::binding_errors(obj));
+        }
         ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy") => {
+            errs.extend(super::admissionregistration::policy_errors(obj));
             let spec = &obj["spec"];
             let lists: [(&str, &[&str]); 4] = [
                 ("validations", &["expression", "messageExpression"]),
@@ -526,6 +530,10 @@ fn kind_validation(group: &str, kind: &str, obj: &Value) -> Vec<FieldError> {
         }
         ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration")
         | ("admissionregistration.k8s.io", "MutatingWebhookConfiguration") => {
+            errs.extend(super::admissionregistration::webhook_configuration_errors(
+                obj,
+                kind == "MutatingWebhookConfiguration",
+            ));
             for (i, hook) in obj["webhooks"].as_array().into_iter().flatten().enumerate() {
                 errs.extend(expression_errors(
                     hook,
