@@ -462,6 +462,22 @@ pub fn check_type(info: &ResourceInfo, obj: &mut Value) -> ApiResult<()> {
     if kind.is_empty() {
         obj["kind"] = json!(info.kind);
     } else if kind != info.kind {
+        // A built-in kind kube decodes, then cannot convert to the endpoint's internal type.
+        let (group, version) = av.rsplit_once('/').unwrap_or(("", av.as_str()));
+        let known = !info.strategy.is_custom()
+            && kubox_openapi::Schemas::builtin()
+                .for_kind(group, version, &kind)
+                .is_some();
+        if known {
+            let internal = match info.group.split('.').next() {
+                Some("") | None => "core",
+                Some(g) => g,
+            };
+            return Err(ApiError::bad_request(format!(
+                "{kind} in version {version:?} cannot be handled as a {expected}: converting ({version}.{kind}) to ({internal}.{expected}): unknown conversion",
+                expected = info.kind
+            )));
+        }
         return Err(ApiError::bad_request(format!(
             "the kind in the data ({kind}) does not match the expected kind ({}) for {}",
             info.kind,

@@ -108,9 +108,30 @@ async fn wrong_kind_or_api_version_for_the_endpoint_is_400() {
     let h = server().await;
     let mut d = configmap("w");
     d["kind"] = json!("Secret");
-    post_json(&h, CM, &d)
+    let s = post_json(&h, CM, &d)
         .await
         .status_failure(400, "BadRequest");
+    // kube decodes the Secret, then cannot convert it to the endpoint's internal type.
+    assert_eq!(
+        s["message"],
+        "Secret in version \"v1\" cannot be handled as a ConfigMap: converting (v1.Secret) to (core.ConfigMap): unknown conversion"
+    );
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}});
+    let s = post_json(&h, "/api/v1/namespaces", &pod)
+        .await
+        .status_failure(400, "BadRequest");
+    assert_eq!(
+        s["message"],
+        "Pod in version \"v1\" cannot be handled as a Namespace: converting (v1.Pod) to (core.Namespace): unknown conversion"
+    );
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "d"}});
+    let s = post_json(&h, "/apis/apps/v1/namespaces/default/deployments", &cm)
+        .await
+        .status_failure(400, "BadRequest");
+    assert_eq!(
+        s["message"],
+        "ConfigMap in version \"v1\" cannot be handled as a Deployment: converting (v1.ConfigMap) to (apps.Deployment): unknown conversion"
+    );
     let mut d = configmap("w");
     d["apiVersion"] = json!("apps/v1");
     post_json(&h, CM, &d)
