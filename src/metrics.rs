@@ -28,6 +28,9 @@ const BUCKETS: [f64; 23] = [
     10.0, 15.0, 20.0, 30.0, 45.0, 60.0,
 ];
 
+/// How many request series are kept with their resource labels.
+const MAX_SERIES: usize = 5000;
+
 /// What a request is counted under (kube's labels, without the code).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct Labels {
@@ -68,6 +71,14 @@ impl<K: Hash + Eq + Clone + Ord, V: Default> Family<K, V> {
         }
     }
 
+    fn contains(&self, key: &K) -> bool {
+        self.0.read().is_ok_and(|m| m.contains_key(key))
+    }
+
+    fn len(&self) -> usize {
+        self.0.read().map_or(0, |m| m.len())
+    }
+
     /// The series, sorted by key.
     fn sorted(&self) -> Vec<(K, Arc<V>)> {
         let mut all: Vec<(K, Arc<V>)> = self
@@ -97,7 +108,16 @@ impl Metrics {
         self.watch_events.get(&key).fetch_add(1, Ordering::Relaxed);
     }
 
-    fn record(&self, labels: Labels, code: u16, elapsed: Option<std::time::Duration>) {
+    fn record(&self, mut labels: Labels, code: u16, elapsed: Option<std::time::Duration>) {
+        // Resource names come from request paths: past a bound, new label sets (requests for
+        // resources nobody serves, mostly) are counted without their resource, so no client
+        // can grow the series without limit.
+        if self.requests.len() >= MAX_SERIES && !self.requests.contains(&(labels.clone(), code)) {
+            labels.group.clear();
+            labels.version.clear();
+            labels.resource.clear();
+            labels.subresource.clear();
+        }
         if let Some(d) = elapsed {
             let h = self.durations.get(&labels);
             let secs = d.as_secs_f64();
@@ -248,7 +268,11 @@ fn start_time() -> f64 {
 /// kube's reported verb (`CleanVerb`).
 fn verb(info: &RequestInfo, req: &Request<Bytes>) -> String {
     if !info.is_resource_request {
-        return req.method().as_str().to_string();
+        let m = req.method().as_str();
+        let known = [
+            "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT",
+        ];
+        return if known.contains(&m) { m } else { "other" }.to_string();
     }
     let apply = req
         .headers()

@@ -130,3 +130,27 @@ async fn metrics_are_readable_only_as_rbac_permits() {
         "forbidden: User \"alice\" cannot get path \"/metrics\""
     );
 }
+
+/// Resource labels come from request paths; requests for resources nobody serves cannot grow
+/// the series without bound.
+#[tokio::test]
+async fn request_series_are_bounded() {
+    let h = server().await;
+    for i in 0..5100 {
+        let r = get(&h, &format!("/apis/made-up-{i}.example.com/v1/things")).await;
+        assert_eq!(r.status.as_u16(), 404);
+    }
+    let text = String::from_utf8(get(&h, "/metrics").await.body.to_vec()).unwrap();
+    let count = text
+        .lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+        .count();
+    assert!(count <= 5010, "{count} series");
+    assert!(text.contains("group=\"made-up-0.example.com\""));
+    assert!(!text.contains("group=\"made-up-5099.example.com\""));
+    let unlabelled = "apiserver_request_total{code=\"404\",component=\"apiserver\",dry_run=\"\",group=\"\",resource=\"\",scope=\"cluster\",subresource=\"\",verb=\"LIST\",version=\"\"}";
+    assert!(
+        series(&text, unlabelled).is_some_and(|n| n >= 100.0),
+        "{unlabelled}"
+    );
+}
