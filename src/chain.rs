@@ -211,6 +211,14 @@ impl Filter for RequestInfoFilter {
 }
 
 /// kube-apiserver's long-running requests: watches, proxies, and the streaming subresources.
+/// A write (kube's max-in-flight and metrics count writes apart from reads).
+pub(crate) fn is_mutating(info: &RequestInfo) -> bool {
+    matches!(
+        info.verb.as_str(),
+        "create" | "update" | "patch" | "delete" | "deletecollection"
+    )
+}
+
 pub(crate) fn is_long_running(info: &RequestInfo) -> bool {
     matches!(info.verb.as_str(), "watch" | "proxy")
         || matches!(
@@ -313,9 +321,10 @@ impl Filter for MaxInFlight {
             .get::<crate::authn::UserInfo>()
             .is_some_and(|u| u.groups.iter().any(|g| g == crate::authn::MASTERS));
         let long_running = is_long_running(&info);
-        let sem = match info.verb.as_str() {
-            "create" | "update" | "patch" | "delete" | "deletecollection" => self.mutating.clone(),
-            _ => self.readonly.clone(),
+        let sem = if is_mutating(&info) {
+            self.mutating.clone()
+        } else {
+            self.readonly.clone()
         };
         let fut = next.oneshot(req);
         Box::pin(async move {

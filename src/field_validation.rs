@@ -158,23 +158,29 @@ pub fn check_applied(ctx: &Ctx) -> ApiResult<()> {
     if errors.is_empty() {
         return Ok(());
     }
-    let meta = &applied["metadata"];
+    Err(typing_error(ctx, "patch", &applied, &errors))
+}
+
+/// structured-merge-diff's failure to type an object (`patch` or `live`): a 500 without
+/// reason, as kube-apiserver answers it.
+fn typing_error(ctx: &Ctx, which: &str, obj: &serde_json::Value, errors: &[String]) -> ApiError {
+    let meta = &obj["metadata"];
     let gvk = format!(
         "{}/{}, Kind={}",
         ctx.info.group, ctx.info.version, ctx.info.kind
     );
-    Err(ApiError {
+    ApiError {
         code: http::StatusCode::INTERNAL_SERVER_ERROR,
         reason: "",
         message: format!(
-            "failed to create typed patch object ({}/{}; {gvk}): {}",
+            "failed to create typed {which} object ({}/{}; {gvk}): {}",
             meta["namespace"].as_str().unwrap_or_default(),
             meta["name"].as_str().unwrap_or_default(),
-            kubox_openapi::apply_error_message(&errors)
+            kubox_openapi::apply_error_message(errors)
         ),
         details: None,
         retry_after: None,
-    })
+    }
 }
 
 /// The live object of a server-side apply, at the request's version, must have the types that
@@ -192,23 +198,7 @@ pub fn check_live(ctx: &Ctx, live: &serde_json::Value) -> ApiResult<()> {
     if errors.is_empty() {
         return Ok(());
     }
-    let meta = &live["metadata"];
-    let gvk = format!(
-        "{}/{}, Kind={}",
-        ctx.info.group, ctx.info.version, ctx.info.kind
-    );
-    Err(ApiError {
-        code: http::StatusCode::INTERNAL_SERVER_ERROR,
-        reason: "",
-        message: format!(
-            "failed to create typed live object ({}/{}; {gvk}): {}",
-            meta["namespace"].as_str().unwrap_or_default(),
-            meta["name"].as_str().unwrap_or_default(),
-            kubox_openapi::apply_error_message(&errors)
-        ),
-        details: None,
-        retry_after: None,
-    })
+    Err(typing_error(ctx, "live", live, &errors))
 }
 
 /// A JSON value as Go's `fmt` `%+v` prints the `map[string]interface{}` it decodes to.

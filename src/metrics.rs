@@ -333,10 +333,7 @@ impl Filter for MetricsFilter {
             dry_run,
         };
         let long_running = crate::chain::is_long_running(&info);
-        let mutating = matches!(
-            info.verb.as_str(),
-            "create" | "update" | "patch" | "delete" | "deletecollection"
-        );
+        let mutating = crate::chain::is_mutating(&info);
         let metrics = self.metrics.clone();
         Box::pin(async move {
             let gauge = if mutating {

@@ -1572,6 +1572,17 @@ fn cel_text(v: &cel::Value) -> String {
     }
 }
 
+/// Where a rule runs: its node (and the node it was compiled on: an allOf member's rules are
+/// compiled on the member), the value, the old value, and whether the node is a resource root.
+#[derive(Clone, Copy)]
+struct At<'a> {
+    node: &'a Node,
+    compiled_on: &'a Node,
+    value: &'a Value,
+    old: Option<&'a Value>,
+    resource: bool,
+}
+
 /// One run of an expression: the checker's parse and the values it runs on.
 struct Run<'a> {
     checked: &'a Program,
@@ -1878,7 +1889,14 @@ impl<'a> RuleWalker<'a> {
                 _ => &ctx,
             };
             let mark = self.errs.len();
-            self.evaluate_rule(n, v, old, resource, rule, compiled_on, c);
+            let at = At {
+                node: n,
+                compiled_on,
+                value: v,
+                old,
+                resource,
+            };
+            self.evaluate_rule(at, rule, c);
             if !rule.uses_old_self && self.errs.len() > mark && self.should_ratchet() {
                 let ratcheted: Vec<FieldError> = self.errs.drain(mark..).collect();
                 self.warnings
@@ -1890,24 +1908,12 @@ impl<'a> RuleWalker<'a> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn evaluate_rule(
-        &mut self,
-        n: &'a Node,
-        v: &'a Value,
-        old: Option<&'a Value>,
-        resource: bool,
-        rule: &'a Rule,
-        compiled_on: &'a Node,
-        c: &Context<'_, '_>,
-    ) {
-        let type_value = || go_quote(&n.type_name);
+    fn evaluate_rule(&mut self, at: At<'a>, rule: &'a Rule, c: &Context<'_, '_>) {
+        let type_value = || go_quote(&at.node.type_name);
         {
             match execute(&rule.program, rule.depth, c) {
                 Ok(cel::Value::Bool(true)) => {}
-                Ok(cel::Value::Bool(false)) => {
-                    self.failure(n, v, old, resource, rule, compiled_on, c)
-                }
+                Ok(cel::Value::Bool(false)) => self.failure(at, rule, c),
                 Ok(other) => self.errs.push(FieldError::invalid_rendered(
                     self.field(),
                     type_value(),
@@ -1936,27 +1942,18 @@ impl<'a> RuleWalker<'a> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn failure(
-        &mut self,
-        n: &'a Node,
-        v: &'a Value,
-        old: Option<&'a Value>,
-        resource: bool,
-        rule: &'a Rule,
-        compiled_on: &'a Node,
-        ctx: &Context<'_, '_>,
-    ) {
+    fn failure(&mut self, at: At<'a>, rule: &'a Rule, ctx: &Context<'_, '_>) {
+        let (n, v) = (at.node, at.value);
         let mut detail = None;
         if let Some(me) = &rule.message_expression {
             let run = Run {
                 checked: &me.checked,
                 depth: me.depth,
-                node: compiled_on,
-                resource,
+                node: at.compiled_on,
+                resource: at.resource,
                 optional_old_self: rule.optional_old_self,
                 value: v,
-                old,
+                old: at.old,
                 bound: me.cost,
             };
             if let Err(over) = self.meter.charge(run) {

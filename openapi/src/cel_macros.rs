@@ -259,44 +259,58 @@ fn accu(h: &mut MacroExprHelper<'_>) -> IdedExpr {
     h.next_expr(Expr::Ident(ACCU.to_string()))
 }
 
+/// The accumulator's start, loop condition, step and result of `all`, `exists` and
+/// `existsOne` over a predicate (as cel-go expands them; None: `true`, or the accumulator).
+type Quantifier = (Expr, Option<IdedExpr>, IdedExpr, Option<IdedExpr>);
+
+fn quantifier_parts(h: &mut MacroExprHelper<'_>, name: &str, pred: IdedExpr) -> Quantifier {
+    let bool_lit = |b: bool| Expr::Literal(LiteralValue::Boolean(b.into()));
+    match name {
+        "all" => {
+            let a = accu(h);
+            let cond = call(h, operators::NOT_STRICTLY_FALSE, None, vec![a]);
+            let a = accu(h);
+            let step = call(h, operators::LOGICAL_AND, None, vec![a, pred]);
+            (bool_lit(true), Some(cond), step, None)
+        }
+        "exists" => {
+            let a = accu(h);
+            let not = call(h, operators::LOGICAL_NOT, None, vec![a]);
+            let cond = call(h, operators::NOT_STRICTLY_FALSE, None, vec![not]);
+            let a = accu(h);
+            let step = call(h, operators::LOGICAL_OR, None, vec![a, pred]);
+            (bool_lit(false), Some(cond), step, None)
+        }
+        _ => {
+            // existsOne: count the matches, then compare with one.
+            let a = accu(h);
+            let one = h.next_expr(Expr::Literal(LiteralValue::Int(1.into())));
+            let plus = call(h, operators::ADD, None, vec![a, one]);
+            let a = accu(h);
+            let step = call(h, operators::CONDITIONAL, None, vec![pred, plus, a]);
+            let a = accu(h);
+            let one = h.next_expr(Expr::Literal(LiteralValue::Int(1.into())));
+            let result = call(h, operators::EQUALS, None, vec![a, one]);
+            (
+                Expr::Literal(LiteralValue::Int(0.into())),
+                None,
+                step,
+                Some(result),
+            )
+        }
+    }
+}
+
 /// `all`, `exists`, `existsOne` with two variables (expanded as the one-variable macros are).
 fn quantifier(name: &'static str) -> Macro {
     Macro::receiver(name, 3, move |h, target, args| {
         let p = parts(h, target, args)?;
         let keys = p.keys(h);
         let pred = p.bind(h, &args[2]);
-        let bool_lit = |b: bool| Expr::Literal(LiteralValue::Boolean(b.into()));
-        let expanded = match name {
-            "all" => {
-                let a = accu(h);
-                let cond = call(h, operators::NOT_STRICTLY_FALSE, None, vec![a]);
-                let a = accu(h);
-                let step = call(h, operators::LOGICAL_AND, None, vec![a, pred]);
-                comprehension(h, keys, &p.first, bool_lit(true), Some(cond), step, None)
-            }
-            "exists" => {
-                let a = accu(h);
-                let not = call(h, operators::LOGICAL_NOT, None, vec![a]);
-                let cond = call(h, operators::NOT_STRICTLY_FALSE, None, vec![not]);
-                let a = accu(h);
-                let step = call(h, operators::LOGICAL_OR, None, vec![a, pred]);
-                comprehension(h, keys, &p.first, bool_lit(false), Some(cond), step, None)
-            }
-            _ => {
-                // existsOne: count the matches, then compare with one.
-                let a = accu(h);
-                let one = h.next_expr(Expr::Literal(LiteralValue::Int(1.into())));
-                let plus = call(h, operators::ADD, None, vec![a, one]);
-                let a = accu(h);
-                let step = call(h, operators::CONDITIONAL, None, vec![pred, plus, a]);
-                let a = accu(h);
-                let one = h.next_expr(Expr::Literal(LiteralValue::Int(1.into())));
-                let result = call(h, operators::EQUALS, None, vec![a, one]);
-                let zero = Expr::Literal(LiteralValue::Int(0.into()));
-                comprehension(h, keys, &p.first, zero, None, step, Some(result))
-            }
-        };
-        Ok(Some(expanded))
+        let (init, cond, step, result) = quantifier_parts(h, name, pred);
+        Ok(Some(comprehension(
+            h, keys, &p.first, init, cond, step, result,
+        )))
     })
 }
 
@@ -391,37 +405,7 @@ fn checked(name: &'static str, arity: usize) -> Macro {
             (None, args[2].clone())
         };
         let (init, cond, mut step, result) = match name {
-            "all" => {
-                let a = accu(h);
-                let cond = call(h, operators::NOT_STRICTLY_FALSE, None, vec![a]);
-                let a = accu(h);
-                let step = call(h, operators::LOGICAL_AND, None, vec![a, transform]);
-                (bool_lit(true), Some(cond), step, None)
-            }
-            "exists" => {
-                let a = accu(h);
-                let not = call(h, operators::LOGICAL_NOT, None, vec![a]);
-                let cond = call(h, operators::NOT_STRICTLY_FALSE, None, vec![not]);
-                let a = accu(h);
-                let step = call(h, operators::LOGICAL_OR, None, vec![a, transform]);
-                (bool_lit(false), Some(cond), step, None)
-            }
-            "existsOne" => {
-                let a = accu(h);
-                let one = h.next_expr(Expr::Literal(LiteralValue::Int(1.into())));
-                let plus = call(h, operators::ADD, None, vec![a, one]);
-                let a = accu(h);
-                let step = call(h, operators::CONDITIONAL, None, vec![transform, plus, a]);
-                let a = accu(h);
-                let one = h.next_expr(Expr::Literal(LiteralValue::Int(1.into())));
-                let result = call(h, operators::EQUALS, None, vec![a, one]);
-                (
-                    Expr::Literal(LiteralValue::Int(0.into())),
-                    None,
-                    step,
-                    Some(result),
-                )
-            }
+            "all" | "exists" | "existsOne" => quantifier_parts(h, name, transform),
             "transformList" => {
                 let item = h.next_expr(Expr::List(ListExpr {
                     elements: vec![transform],
