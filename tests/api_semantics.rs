@@ -47,6 +47,36 @@ async fn health_endpoints_answer_ok_and_verbose_lists_checks() {
     );
 }
 
+/// A create resets the status to what kube's strategies reset it to: the Go zero value of the
+/// kind's status struct, `{}` for the workloads (clients read `status` without a nil check).
+#[tokio::test]
+async fn creates_start_from_the_zero_status() {
+    let h = server().await;
+    let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+        "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}},
+            "spec": {"containers": [{"name": "c", "image": "i"}]}}},
+        "status": {"replicas": 5, "readyReplicas": 5}});
+    let r = post_json(&h, "/apis/apps/v1/namespaces/default/deployments", &d).await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.json());
+    assert_eq!(r.json()["status"], json!({}));
+    let got = get(&h, "/apis/apps/v1/namespaces/default/deployments/d")
+        .await
+        .json();
+    assert_eq!(got["status"], json!({}));
+    let cj = json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "c"},
+        "spec": {"schedule": "*/5 * * * *", "jobTemplate": {"spec": {"template": {"spec": {
+            "restartPolicy": "Never", "containers": [{"name": "c", "image": "i"}]}}}}},
+        "status": {"lastScheduleTime": "2026-01-01T00:00:00Z"}});
+    let r = post_json(&h, "/apis/batch/v1/namespaces/default/cronjobs", &cj).await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.json());
+    assert_eq!(r.json()["status"], json!({}));
+    // Kinds with their own initial status keep it.
+    let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+        "spec": {"ports": [{"port": 80}]}});
+    let r = post_json(&h, "/api/v1/namespaces/default/services", &svc).await;
+    assert_eq!(r.json()["status"], json!({"loadBalancer": {}}));
+}
+
 /// JSON answers are framed as kube's serializer frames them: a newline after API answers;
 /// indented (no newline) for `?pretty=true` and for curl, Wget and browsers; `/version` always
 /// indented; watch streams untouched.

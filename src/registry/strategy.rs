@@ -173,9 +173,13 @@ pub struct ScalePaths {
 pub struct BuiltinStrategy {
     group: &'static str,
     kind: &'static str,
+    storage_version: &'static str,
     namespaced: bool,
     has_status: bool,
     spec: &'static KindSpec,
+    /// The status a create starts from when the kind declares none: the Go zero value of its
+    /// status struct (`{}`, what kube's strategies reset it to), computed once.
+    zero_status: std::sync::OnceLock<Option<Value>>,
 }
 
 impl BuiltinStrategy {
@@ -184,10 +188,23 @@ impl BuiltinStrategy {
         BuiltinStrategy {
             group: b.group,
             kind: b.kind,
+            storage_version: b.storage_version,
             namespaced: b.namespaced,
             has_status: b.subresources.iter().any(|s| s.name == "status"),
             spec: super::spec::of(b).unwrap_or(&KindSpec::PLAIN),
+            zero_status: std::sync::OnceLock::new(),
         }
+    }
+
+    fn zero_status(&self) -> Option<&Value> {
+        self.zero_status
+            .get_or_init(|| {
+                kubox_openapi::Schemas::builtin()
+                    .for_kind(self.group, self.storage_version, self.kind)
+                    .map(|s| s.zero_value()["status"].clone())
+                    .filter(Value::is_object)
+            })
+            .as_ref()
     }
 }
 
@@ -264,11 +281,14 @@ impl Strategy for BuiltinStrategy {
                 .and_then(|s| serde_json::from_str::<Value>(s).ok())
             {
                 Some(s) => obj["status"] = s,
-                None => {
-                    if let Some(m) = obj.as_object_mut() {
-                        m.remove("status");
+                None => match self.zero_status() {
+                    Some(zero) => obj["status"] = zero.clone(),
+                    None => {
+                        if let Some(m) = obj.as_object_mut() {
+                            m.remove("status");
+                        }
                     }
-                }
+                },
             }
         }
         if self.group.is_empty() && self.kind == "Pod" && obj["status"].is_object() {
