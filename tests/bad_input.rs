@@ -675,3 +675,70 @@ async fn json_patch_test_of_null_passes_for_an_absent_field() {
     )
     .await;
 }
+
+/// ConfigMap and Secret data as kube validates it: keys, keys in both bags, what each Secret type
+/// requires, and a Secret's type never changes.
+#[tokio::test]
+async fn config_map_and_secret_data_are_validated_as_kube_validates_them() {
+    let h = server().await;
+    let causes = |s: &serde_json::Value| -> Vec<String> {
+        s["details"]["causes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}: {}",
+                    c["field"].as_str().unwrap(),
+                    c["message"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
+        "data": {"bad key": "x", "..hidden": "y", "a": "1"}, "binaryData": {"a": "MQ=="}});
+    let s = post_json(&h, CM, &cm).await.status_failure(422, "Invalid");
+    assert_eq!(
+        causes(&s),
+        [
+            "data[..hidden]: Invalid value: \"..hidden\": must not start with '..'",
+            "data[a]: Invalid value: \"a\": duplicate of key present in binaryData",
+            "data[bad key]: Invalid value: \"bad key\": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')",
+        ]
+    );
+    let secrets = "/api/v1/namespaces/default/secrets";
+    let secret = |name: &str, ty: &str, data: serde_json::Value| json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "type": ty, "data": data});
+    for (ty, data, want) in [
+        ("kubernetes.io/tls", json!({"tls.crt": "YQ=="}), vec!["data[tls.key]: Required value"]),
+        (
+            "kubernetes.io/dockerconfigjson",
+            json!({".dockerconfigjson": "W10="}),
+            vec!["data[.dockerconfigjson]: Invalid value: \"<secret contents redacted>\": json: cannot unmarshal array into Go value of type map[string]interface {}"],
+        ),
+        ("kubernetes.io/basic-auth", json!({}), vec!["data[%s][username]: Required value", "data[%s][password]: Required value"]),
+        ("kubernetes.io/ssh-auth", json!({}), vec!["data[%s][ssh-privatekey]: Required value"]),
+        (
+            "kubernetes.io/service-account-token",
+            json!({}),
+            vec!["metadata.annotations[kubernetes.io/service-account.name]: Required value"],
+        ),
+    ] {
+        let s = post_json(&h, secrets, &secret("s", ty, data)).await.status_failure(422, "Invalid");
+        assert_eq!(causes(&s), want, "{ty}");
+    }
+    let ok = secret(
+        "t",
+        "kubernetes.io/tls",
+        json!({"tls.crt": "YQ==", "tls.key": "Yg=="}),
+    );
+    assert_eq!(post_json(&h, secrets, &ok).await.status, 201);
+    let mut changed = ok.clone();
+    changed["type"] = json!("Opaque");
+    let s = put_json(&h, &format!("{secrets}/t"), &changed)
+        .await
+        .status_failure(422, "Invalid");
+    assert_eq!(
+        causes(&s),
+        ["type: Invalid value: \"Opaque\": field is immutable"]
+    );
+}

@@ -384,6 +384,13 @@ impl Strategy for BuiltinStrategy {
 
     fn validate_update(&self, new: &Value, old: &Value) -> Result<Vec<FieldError>, String> {
         let mut errs = self.validate(new)?;
+        if (self.group, self.kind) == ("", "Secret") && new.get("type") != old.get("type") {
+            errs.push(FieldError::invalid(
+                "type",
+                new["type"].as_str().unwrap_or_default(),
+                "field is immutable",
+            ));
+        }
         errs.extend(validation::validate_object_meta_update(
             &new["metadata"],
             &old["metadata"],
@@ -566,18 +573,131 @@ fn kind_validation(group: &str, kind: &str, obj: &Value) -> Vec<FieldError> {
         // kube's ValidateConfigMap / ValidateSecret: what the data holds, decoded, is at most
         // 1 MiB (for a ConfigMap the error names the whole object: field `[]`).
         ("", "ConfigMap") => {
+            let binary = obj["binaryData"].as_object();
+            for key in obj["data"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, _)| k)
+            {
+                key_errors(&mut errs, "data", key);
+                if binary.is_some_and(|b| b.contains_key(key)) {
+                    errs.push(FieldError::invalid(
+                        format!("data[{key}]"),
+                        key,
+                        "duplicate of key present in binaryData",
+                    ));
+                }
+            }
+            for key in binary.into_iter().flatten().map(|(k, _)| k) {
+                key_errors(&mut errs, "binaryData", key);
+            }
             let size = string_values_len(&obj["data"], false)
                 .saturating_add(string_values_len(&obj["binaryData"], true));
             if size > MAX_DATA_BYTES {
                 errs.push(FieldError::too_long("[]", MAX_DATA_BYTES));
             }
         }
-        ("", "Secret") if string_values_len(&obj["data"], true) > MAX_DATA_BYTES => {
-            errs.push(FieldError::too_long("data", MAX_DATA_BYTES));
+        ("", "Secret") => errs.extend(secret_errors(obj)),
+        _ => {}
+    }
+    errs
+}
+
+/// kube's `IsConfigMapKey` errors of a data key, at `path[key]`.
+fn key_errors(errs: &mut Vec<FieldError>, path: &str, key: &str) {
+    for msg in validation::is_config_map_key(key) {
+        errs.push(FieldError::invalid(format!("{path}[{key}]"), key, msg));
+    }
+}
+
+/// kube's `ValidateSecret` beyond metadata: keys, size, and what each type requires.
+fn secret_errors(obj: &Value) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let data = obj["data"].as_object();
+    for key in data.into_iter().flatten().map(|(k, _)| k) {
+        key_errors(&mut errs, "data", key);
+    }
+    if string_values_len(&obj["data"], true) > MAX_DATA_BYTES {
+        errs.push(FieldError::too_long("data", MAX_DATA_BYTES));
+    }
+    let has = |k: &str| data.is_some_and(|d| d.contains_key(k));
+    let decoded = |k: &str| {
+        use base64::Engine as _;
+        data.and_then(|d| d.get(k))
+            .and_then(Value::as_str)
+            .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
+    };
+    let json_errors = |errs: &mut Vec<FieldError>, key: &str| match decoded(key) {
+        None => errs.push(FieldError::required(format!("data[{key}]"), "")),
+        Some(bytes) => {
+            if let Some(e) = go_json_object_error(&bytes) {
+                errs.push(FieldError::invalid(
+                    format!("data[{key}]"),
+                    "<secret contents redacted>",
+                    e,
+                ));
+            }
+        }
+    };
+    match obj["type"].as_str().unwrap_or_default() {
+        "kubernetes.io/service-account-token" => {
+            let name = obj["metadata"]["annotations"]["kubernetes.io/service-account.name"]
+                .as_str()
+                .unwrap_or_default();
+            if name.is_empty() {
+                errs.push(FieldError::required(
+                    "metadata.annotations[kubernetes.io/service-account.name]",
+                    "",
+                ));
+            }
+        }
+        "kubernetes.io/dockercfg" => json_errors(&mut errs, ".dockercfg"),
+        "kubernetes.io/dockerconfigjson" => json_errors(&mut errs, ".dockerconfigjson"),
+        // kube builds these two paths from "data[%s]", and its messages carry it.
+        "kubernetes.io/basic-auth" if !has("username") && !has("password") => {
+            errs.push(FieldError::required("data[%s][username]", ""));
+            errs.push(FieldError::required("data[%s][password]", ""));
+        }
+        "kubernetes.io/ssh-auth" if decoded("ssh-privatekey").is_none_or(|b| b.is_empty()) => {
+            errs.push(FieldError::required("data[%s][ssh-privatekey]", ""));
+        }
+        "kubernetes.io/tls" => {
+            for key in ["tls.crt", "tls.key"] {
+                if !has(key) {
+                    errs.push(FieldError::required(format!("data[{key}]"), ""));
+                }
+            }
         }
         _ => {}
     }
     errs
+}
+
+/// Why Go's `json.Unmarshal` of `bytes` into a `map[string]interface{}` fails, in its words.
+fn go_json_object_error(bytes: &[u8]) -> Option<String> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(_) | Value::Null) => None,
+        Ok(v) => Some(format!(
+            "json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
+            match v {
+                Value::Array(_) => "array",
+                Value::String(_) => "string",
+                Value::Number(_) => "number",
+                _ => "bool",
+            }
+        )),
+        Err(e) if e.is_eof() => Some("unexpected end of JSON input".into()),
+        Err(_) => {
+            let first = bytes
+                .iter()
+                .find(|b| !b.is_ascii_whitespace())
+                .map_or(' ', |b| *b as char);
+            Some(format!(
+                "invalid character '{first}' looking for beginning of value"
+            ))
+        }
+    }
 }
 
 /// The compile errors of the CEL expressions in `parent[list][*][field]`, at `path[i].field`.
