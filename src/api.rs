@@ -4,49 +4,22 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Method, Request, Response};
-use kubox_storage::{Clock, DynStore};
-use tokio::sync::watch;
 
 use crate::body::{error_response, Body};
-use crate::registry::Registry;
+use crate::registry::Backend;
 use crate::request_info::RequestInfo;
 use crate::status::{ApiError, ApiResult};
 use crate::{discovery, handlers, watch as watch_handler};
 
-/// Everything a request may need, shared by all requests of one server.
+/// Everything a request may need, shared by all requests of one server: the registry layer's
+/// [`Backend`] and what only the HTTP side uses.
 pub struct ApiState {
-    /// The store.
-    pub store: DynStore,
-    /// The served resources.
-    pub registry: Registry,
-    /// Time as the server sees it.
-    pub clock: Arc<dyn Clock>,
+    /// The write path below the endpoints (store, registry, admission, hooks' needs).
+    pub backend: Arc<Backend>,
     /// The address clients reach the server at (for discovery's serverAddressByClientCIDRs).
     pub advertise_address: String,
-    /// Flips to true when the server shuts down: watches end.
-    pub shutdown: watch::Receiver<bool>,
-    /// How far the CRD controller has got.
-    pub crds: crate::crd::Tracker,
-    /// Cluster-IP allocation for Services.
-    pub service_ips: crate::allocators::ServiceIps,
-    /// Calls webhooks (CRD conversion).
-    pub webhooks: Arc<crate::webhook::WebhookClient>,
-    /// The garbage collector runs: DELETE adds the `orphan` / `foregroundDeletion` finalizers
-    /// the propagation policy asks for (kube-apiserver's `--enable-garbage-collector`).
-    pub garbage_collection: bool,
-    /// Decides every request after authentication, and answers the access reviews.
-    pub authorizer: Arc<dyn crate::authz::Authorizer>,
     /// Who sent a request; also answers TokenReview and signs ServiceAccount tokens.
     pub authentication: Arc<crate::authn::Authentication>,
-    /// The RBAC objects, indexed by subject: the RBAC authorizer, the rules the access reviews
-    /// list, the escalation checks on role writes.
-    pub rbac: Arc<crate::authz::rbac::Rbac>,
-    /// The admission plugins every write goes through.
-    pub admission: crate::admission::Admission,
-    /// Decoded copies of the resources admission reads on every write.
-    pub informers: Arc<crate::informer::Informers>,
-    /// The names `generateName` gives.
-    pub names: crate::registry::store::NameGenerator,
     /// Where audit events go (None: no audit log).
     pub audit: Option<Arc<crate::audit::AuditSink>>,
     /// Request and storage metrics (`/metrics`).
@@ -100,11 +73,11 @@ async fn non_resource_request(
         }
         "/metrics" => Ok(crate::metrics::serve(state).await),
         "/openapi/v2" | "/swagger-2.0.0.pb-v1" => Ok(crate::openapi_v2::serve(
-            &state.registry.snapshot(),
+            &state.backend.registry.snapshot(),
             req.headers(),
         )),
         p if p == "/openapi/v3" || p.starts_with("/openapi/v3/") => {
-            crate::openapi::serve(&state.registry.snapshot(), p)
+            crate::openapi::serve(&state.backend.registry.snapshot(), p)
         }
         _ => discovery::serve(state, info, &req),
     }
@@ -115,7 +88,7 @@ async fn resource_request(
     info: &RequestInfo,
     req: Request<Bytes>,
 ) -> ApiResult<Response<Body>> {
-    let snap = state.registry.snapshot();
+    let snap = state.backend.registry.snapshot();
     let Some(res) = snap.get(&info.api_group, &info.api_version, &info.resource) else {
         return Err(ApiError::path_not_found());
     };

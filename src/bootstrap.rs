@@ -5,12 +5,12 @@
 
 use serde_json::{json, Value};
 
-use crate::api::ApiState;
 use crate::objects::{timestamp, to_stored};
 use crate::registry::storage_prefix;
+use crate::registry::Backend;
 use crate::status::{from_store, ApiResult, GroupResource};
 
-async fn ensure(state: &ApiState, key: String, obj: Value, gr: &GroupResource) -> ApiResult<()> {
+async fn ensure(state: &Backend, key: String, obj: Value, gr: &GroupResource) -> ApiResult<()> {
     match state.store.create(&key, to_stored(&obj)?).await {
         Ok(_) | Err(kubox_storage::StoreError::AlreadyExists(_)) => Ok(()),
         Err(e) => Err(from_store(e, gr, "")),
@@ -19,7 +19,7 @@ async fn ensure(state: &ApiState, key: String, obj: Value, gr: &GroupResource) -
 
 /// Create the built-in objects that are missing. `client_ca` is the CA client certificates
 /// are checked against, published as kube-apiserver publishes it.
-pub async fn run(state: &ApiState, client_ca: Option<&str>) -> ApiResult<()> {
+pub async fn run(state: &Backend, client_ca: Option<&str>) -> ApiResult<()> {
     let now = timestamp(state.clock.now());
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         let obj = json!({

@@ -63,8 +63,8 @@ pub fn build(
 ) -> ApiService {
     let authentication =
         AuthenticationFilter::new(state.authentication.clone(), state.audit.clone());
-    let impersonation = ImpersonationFilter::new(state.authorizer.clone());
-    let authorizer = state.authorizer.clone();
+    let impersonation = ImpersonationFilter::new(state.backend.authorizer.clone());
+    let authorizer = state.backend.authorizer.clone();
     let audit = state.audit.clone();
     let metrics = state.metrics.clone();
     let router = tower::service_fn(move |req: Request<Bytes>| {

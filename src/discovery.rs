@@ -53,7 +53,7 @@ pub fn serve(
     info: &RequestInfo,
     req: &Request<Bytes>,
 ) -> ApiResult<Response<Body>> {
-    let snap = state.registry.snapshot();
+    let snap = state.backend.registry.snapshot();
     let path = info.path.trim_end_matches('/');
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match parts.as_slice() {

@@ -80,7 +80,13 @@ impl Ctx {
 
     /// Read the named object as stored (storage version).
     pub async fn read(&self) -> ApiResult<(Value, KeyValue)> {
-        store::read(&self.state, &self.info, &self.req.namespace, &self.req.name).await
+        store::read(
+            &self.state.backend,
+            &self.info,
+            &self.req.namespace,
+            &self.req.name,
+        )
+        .await
     }
 
     /// Encode one object (at the storage version) for the client.
@@ -103,7 +109,7 @@ impl Ctx {
                     version,
                     include,
                     true,
-                    self.state.clock.now(),
+                    self.state.backend.clock.now(),
                 );
                 encoding::encode(&t, &OutFormat::Json, code)
             }
@@ -141,6 +147,7 @@ pub async fn get(ctx: Ctx) -> ApiResult<Response<Body>> {
         // Fast path: the stored bytes are the answer.
         let kv = ctx
             .state
+            .backend
             .store
             .get(&ctx.key(), None)
             .await
@@ -157,6 +164,7 @@ pub async fn get(ctx: Ctx) -> ApiResult<Response<Body>> {
     if let Some(min) = rv.filter(|r| *r > 0) {
         let current = ctx
             .state
+            .backend
             .store
             .current_revision()
             .await
@@ -256,7 +264,13 @@ pub async fn list_page(
     // resourceVersion=N (NotOlderThan): the store must have reached N.
     if let Ok(Some(min)) = parse_resource_version(ctx.query.str("resourceVersion")) {
         if opts.revision.is_none() && min > 0 {
-            let current = ctx.state.store.current_revision().await.map_err(map_err)?;
+            let current = ctx
+                .state
+                .backend
+                .store
+                .current_revision()
+                .await
+                .map_err(map_err)?;
             if min > current {
                 return Err(ApiError::too_large_resource_version(min, current));
             }
@@ -274,6 +288,7 @@ pub async fn list_page(
         opts.limit = want;
         let page = ctx
             .state
+            .backend
             .store
             .list(&prefix, opts.clone())
             .await
@@ -364,7 +379,7 @@ fn component_statuses(ctx: &Ctx) -> Vec<Value> {
         status("controller-manager", Ok(())),
         status(
             "etcd-0",
-            ctx.state.store.health().map_err(|e| e.to_string()),
+            ctx.state.backend.store.health().map_err(|e| e.to_string()),
         ),
     ]
 }
@@ -420,7 +435,7 @@ fn encode_list(ctx: &Ctx, mut items: Vec<Value>, meta: Value) -> ApiResult<Respo
                 version,
                 include,
                 true,
-                ctx.state.clock.now(),
+                ctx.state.backend.clock.now(),
             )
         }
         OutFormat::Metadata { version } => json!({
@@ -635,7 +650,7 @@ impl Ctx {
     /// The scope of this request's writes: its resource, namespace, subresource and user.
     pub fn scope(&self) -> Scope {
         Scope::new(
-            self.state.clone(),
+            self.state.backend.clone(),
             self.info.clone(),
             &self.req.namespace,
             &self.req.subresource,
@@ -739,6 +754,7 @@ pub async fn delete_collection(ctx: Ctx) -> ApiResult<Response<Body>> {
     }
     let rev = ctx
         .state
+        .backend
         .store
         .current_revision()
         .await

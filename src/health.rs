@@ -24,19 +24,20 @@ fn checks(state: &ApiState, endpoint: &str) -> Vec<Check> {
         ok("log"),
         Check {
             name: "etcd",
-            failure: state.store.health().err().map(|e| e.to_string()),
+            failure: state.backend.store.health().err().map(|e| e.to_string()),
         },
         ok("poststarthook/start-kubox-controllers"),
     ];
     if endpoint == "readyz" {
-        let behind = state.informers.out_of_sync();
+        let behind = state.backend.informers.out_of_sync();
         out.push(Check {
             name: "informer-sync",
             failure: (!behind.is_empty()).then(|| format!("not in sync: {}", behind.join(", "))),
         });
         out.push(Check {
             name: "shutdown",
-            failure: (*state.shutdown.borrow()).then(|| "the server is shutting down".to_string()),
+            failure: (*state.backend.shutdown.borrow())
+                .then(|| "the server is shutting down".to_string()),
         });
     }
     out

@@ -358,7 +358,7 @@ impl Filter for MetricsFilter {
 
 /// The `/metrics` answer.
 pub async fn serve(state: &crate::api::ApiState) -> Response<Body> {
-    let snap = state.registry.snapshot();
+    let snap = state.backend.registry.snapshot();
     let mut objects: Vec<(String, usize)> = Vec::new();
     for group in &snap.groups {
         for version in &group.versions {
@@ -374,7 +374,7 @@ pub async fn serve(state: &crate::api::ApiState) -> Response<Body> {
                 if objects.iter().any(|(n, _)| *n == name) {
                     continue;
                 }
-                if let Ok(n) = state.store.count(&info.collection_prefix("")).await {
+                if let Ok(n) = state.backend.store.count(&info.collection_prefix("")).await {
                     objects.push((name, n));
                 }
             }

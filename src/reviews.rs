@@ -177,7 +177,7 @@ fn access_review(ctx: &Ctx, user: &UserInfo, spec: &Value, kind: &str) -> ApiRes
         }
     };
     let mut status = json!({"allowed": false});
-    match ctx.state.authorizer.authorize(&attrs) {
+    match ctx.state.backend.authorizer.authorize(&attrs) {
         Decision::Allow(reason) => {
             status["allowed"] = json!(true);
             if !reason.is_empty() {
@@ -203,7 +203,7 @@ fn access_review(ctx: &Ctx, user: &UserInfo, spec: &Value, kind: &str) -> ApiRes
 fn rules_review(ctx: &Ctx, user: &UserInfo, namespace: &str) -> Value {
     let mut resource_rules = Vec::new();
     let mut non_resource_rules = Vec::new();
-    for r in ctx.state.rbac.rules_for(user, namespace) {
+    for r in ctx.state.backend.rbac.rules_for(user, namespace) {
         if r.non_resource_urls.is_empty() {
             let mut v =
                 json!({"verbs": r.verbs, "apiGroups": r.api_groups, "resources": r.resources});
@@ -241,6 +241,7 @@ pub async fn bind(ctx: &Ctx, pod: &str, binding: &Value) -> ApiResult<Response<B
     let key = crate::registry::storage_prefix("", "pods") + &format!("{}/{pod}", ctx.req.namespace);
     let kv = ctx
         .state
+        .backend
         .store
         .get(&key, None)
         .await
@@ -261,6 +262,7 @@ pub async fn bind(ctx: &Ctx, pod: &str, binding: &Value) -> ApiResult<Response<B
     }
     obj["spec"]["nodeName"] = json!(node);
     ctx.state
+        .backend
         .store
         .update(&key, to_stored(&obj)?, Some(kv.mod_revision))
         .await

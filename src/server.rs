@@ -25,7 +25,7 @@ use crate::chain::{self, ApiService, InFlightLimits};
 use crate::controllers::{Controller, ControllerOptions, ControllerSet, Controllers};
 use crate::kubeconfig::Credential;
 use crate::pki::{CertAndKey, Pki, ServingConfig};
-use crate::registry::Registry;
+use crate::registry::{Backend, Registry};
 use crate::webhook::{NoServiceResolver, ServiceResolver, WebhookClient};
 
 /// The user of the kubeconfig kubox writes (as kubeadm's `admin.conf`, in `system:masters`).
@@ -420,11 +420,10 @@ impl ServerBuilder {
             Authorization::Custom(a) => a.clone(),
         };
         let webhooks = Arc::new(WebhookClient::new(self.service_resolver.clone()));
-        let state = Arc::new(ApiState {
+        let backend = Arc::new(Backend {
             store: store.clone(),
             registry: Registry::builtin(),
             clock: self.clock.clone(),
-            advertise_address: addr.to_string(),
             shutdown: shutdown_rx.clone(),
             crds: Default::default(),
             service_ips: Default::default(),
@@ -434,7 +433,6 @@ impl ServerBuilder {
                 .enabled
                 .contains(Controller::GarbageCollector),
             authorizer,
-            authentication,
             rbac: rbac.clone(),
             informers: Default::default(),
             names: self
@@ -444,6 +442,11 @@ impl ServerBuilder {
                 &self.admission,
                 self.webhook_caller.clone().unwrap_or(webhooks),
             ),
+        });
+        let state = Arc::new(ApiState {
+            backend: backend.clone(),
+            advertise_address: addr.to_string(),
+            authentication,
             audit: match &self.audit_log {
                 Some(path) => Some(Arc::new(crate::audit::AuditSink::open(
                     path,
@@ -453,15 +456,15 @@ impl ServerBuilder {
             },
             metrics: Arc::default(),
         });
-        let informer_tasks = state.informers.start(&store, &shutdown_rx).await;
+        let informer_tasks = backend.informers.start(&store, &shutdown_rx).await;
         let client_ca = (!self.insecure_http).then(|| pki.ca_pem());
-        crate::bootstrap::run(&state, client_ca)
+        crate::bootstrap::run(&backend, client_ca)
             .await
             .map_err(|e| std::io::Error::other(e.message))?;
-        let rbac_rev = crate::authz::rbac::load_all(&state, &rbac)
+        let rbac_rev = crate::authz::rbac::load_all(&backend, &rbac)
             .await
             .map_err(|e| std::io::Error::other(e.message))?;
-        let crd_rev = crate::crd::load_all(&state)
+        let crd_rev = crate::crd::load_all(&backend)
             .await
             .map_err(|e| std::io::Error::other(e.message))?;
         let service = chain::build(
@@ -489,12 +492,16 @@ impl ServerBuilder {
                 shutdown_rx.clone(),
             )),
             tokio::spawn(compaction_loop(store.clone(), shutdown_rx)),
-            tokio::spawn(crate::crd::run(state.clone(), crd_rev)),
-            tokio::spawn(crate::authz::rbac::run(state.clone(), rbac, rbac_rev)),
+            tokio::spawn(crate::crd::run(backend.clone(), crd_rev)),
+            tokio::spawn(crate::authz::rbac::run(backend.clone(), rbac, rbac_rev)),
         ];
         tasks.extend(informer_tasks);
         self.controllers.root_ca = pki.ca_pem().to_string();
-        let (controllers, controller_tasks) = crate::controllers::start(&state, &self.controllers);
+        let (controllers, controller_tasks) = crate::controllers::start(
+            &backend,
+            &self.controllers,
+            &state.authentication.service_accounts,
+        );
         tasks.extend(controller_tasks);
         // Like a cluster that is up: the controllers have handled what the store holds (every
         // namespace has its default ServiceAccount and kube-root-ca.crt) before clients come.

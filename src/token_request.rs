@@ -79,6 +79,7 @@ pub async fn token_request(ctx: &Ctx) -> ApiResult<Response<Body>> {
         let gr = GroupResource::new("", resource);
         let kv = ctx
             .state
+            .backend
             .store
             .get(&key, None)
             .await
@@ -117,7 +118,7 @@ pub async fn token_request(ctx: &Ctx) -> ApiResult<Response<Body>> {
         "metadata": {
             "name": name,
             "namespace": ns,
-            "creationTimestamp": crate::objects::timestamp(ctx.state.clock.now()),
+            "creationTimestamp": crate::objects::timestamp(ctx.state.backend.clock.now()),
         },
         "spec": req["spec"],
         "status": {

@@ -133,7 +133,7 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
         .unwrap_or_else(|| DEFAULT_TIMEOUT.mul_f64(1.0 + rand::random::<f64>()));
     let include = IncludeObject::parse(q.str("includeObject"))?;
 
-    let store = ctx.state.store.clone();
+    let store = ctx.state.backend.store.clone();
     let prefix = match &name {
         Some(n) => ctx.info.key(&ctx.req.namespace, n),
         None => ctx.info.collection_prefix(&ctx.req.namespace),
@@ -211,7 +211,7 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
         out: ctx.out.clone(),
         include,
         columns_sent: false,
-        clock: ctx.state.clock.clone(),
+        clock: ctx.state.backend.clock.clone(),
     };
     let info = ctx.info.clone();
     let metrics = ctx.state.metrics.clone();
@@ -219,7 +219,7 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
         let info = info.clone();
         move || metrics.watch_event(&info.group, &info.version, &info.resource)
     };
-    let mut shutdown = ctx.state.shutdown.clone();
+    let mut shutdown = ctx.state.backend.shutdown.clone();
     let compacted_rv = rv_str.clone();
     tokio::spawn(async move {
         let Some(mut stream) = stream else {

@@ -70,3 +70,33 @@ fn lower_layers_do_not_reach_into_the_endpoints_or_the_controllers() {
     }
     assert!(found.is_empty(), "layering broken:\n{}", found.join("\n"));
 }
+
+#[test]
+fn only_the_endpoints_hold_the_api_state() {
+    // Below the endpoints, code is given the registry layer's `Backend` (or less), never the
+    // HTTP side's `ApiState` with its authentication, audit and metrics.
+    let mut found = Vec::new();
+    for module in [
+        "registry",
+        "admission",
+        "authn",
+        "authz",
+        "controllers",
+        "informer",
+        "crd",
+        "bootstrap",
+        "allocators",
+        "webhook",
+        "conversion",
+    ] {
+        for (file, line) in code_of(module) {
+            if let Some(f) = ["ApiState", "crate::api"]
+                .iter()
+                .find(|f| line.contains(**f))
+            {
+                found.push(format!("{}: uses {f}: {}", file.display(), line.trim()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "layering broken:\n{}", found.join("\n"));
+}

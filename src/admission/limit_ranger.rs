@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::quantity;
 use super::{AdmissionPlugin, Attributes, Operation};
-use crate::api::ApiState;
+use crate::registry::Backend;
 use crate::status::{ApiError, ApiResult};
 
 pub(super) struct LimitRanger;
@@ -62,7 +62,7 @@ fn container_items(ranges: &[Value]) -> Vec<Item> {
     out
 }
 
-async fn ranges(state: &ApiState, a: &Attributes) -> ApiResult<Vec<Item>> {
+async fn ranges(state: &Backend, a: &Attributes) -> ApiResult<Vec<Item>> {
     let list = super::list_resource(state, "", "limitranges", &a.namespace).await?;
     Ok(container_items(&list))
 }
@@ -89,7 +89,7 @@ impl AdmissionPlugin for LimitRanger {
         op == Operation::Create
     }
 
-    async fn admit(&self, state: &Arc<ApiState>, a: &mut Attributes) -> ApiResult<()> {
+    async fn admit(&self, state: &Arc<Backend>, a: &mut Attributes) -> ApiResult<()> {
         if !applies(a) {
             return Ok(());
         }
@@ -135,7 +135,7 @@ impl AdmissionPlugin for LimitRanger {
         Ok(())
     }
 
-    async fn validate(&self, state: &Arc<ApiState>, a: &Attributes) -> ApiResult<()> {
+    async fn validate(&self, state: &Arc<Backend>, a: &Attributes) -> ApiResult<()> {
         if !applies(a) {
             return Ok(());
         }

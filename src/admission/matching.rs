@@ -6,7 +6,7 @@ use kubox_apimachinery::labels::LabelSelector;
 use serde_json::{json, Value};
 
 use super::{Attributes, Operation};
-use crate::api::ApiState;
+use crate::registry::Backend;
 use crate::status::ApiResult;
 
 fn strs(v: &Value) -> Vec<&str> {
@@ -68,7 +68,7 @@ fn selector(v: &Value) -> LabelSelector {
 }
 
 /// The namespace object of a namespaced request (None for cluster-scoped ones or when missing).
-pub async fn namespace_object(state: &ApiState, a: &Attributes) -> ApiResult<Option<Value>> {
+pub async fn namespace_object(state: &Backend, a: &Attributes) -> ApiResult<Option<Value>> {
     if !a.info.namespaced || a.namespace.is_empty() {
         return Ok(None);
     }

@@ -19,8 +19,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use crate::api::ApiState;
 use crate::authn::UserInfo;
+use crate::registry::Backend;
 use crate::registry::ResourceInfo;
 use crate::status::ApiResult;
 
@@ -119,11 +119,11 @@ pub trait AdmissionPlugin: Send + Sync {
     /// Does this plugin care about `op` at all?
     fn handles(&self, op: Operation) -> bool;
     /// Mutating phase: may change `attrs.object`.
-    async fn admit(&self, _state: &Arc<ApiState>, _attrs: &mut Attributes) -> ApiResult<()> {
+    async fn admit(&self, _state: &Arc<Backend>, _attrs: &mut Attributes) -> ApiResult<()> {
         Ok(())
     }
     /// Validating phase: may only refuse.
-    async fn validate(&self, _state: &Arc<ApiState>, _attrs: &Attributes) -> ApiResult<()> {
+    async fn validate(&self, _state: &Arc<Backend>, _attrs: &Attributes) -> ApiResult<()> {
         Ok(())
     }
 }
@@ -217,7 +217,7 @@ impl Admission {
     }
 
     /// Mutating phase: every plugin's `admit`, in order.
-    pub async fn admit(&self, state: &Arc<ApiState>, attrs: &mut Attributes) -> ApiResult<()> {
+    pub async fn admit(&self, state: &Arc<Backend>, attrs: &mut Attributes) -> ApiResult<()> {
         let op = attrs.operation;
         for p in self.plugins.iter().filter(|p| p.handles(op)) {
             p.admit(state, attrs).await?;
@@ -226,7 +226,7 @@ impl Admission {
     }
 
     /// Validating phase: every plugin's `validate`, in order; the first refusal wins.
-    pub async fn validate(&self, state: &Arc<ApiState>, attrs: &Attributes) -> ApiResult<()> {
+    pub async fn validate(&self, state: &Arc<Backend>, attrs: &Attributes) -> ApiResult<()> {
         for p in self.plugins.iter().filter(|p| p.handles(attrs.operation)) {
             p.validate(state, attrs).await?;
         }
@@ -239,7 +239,7 @@ impl Admission {
 /// `released`: the write may have freed quota (a delete, a create that failed after admission
 /// charged it); else usage only grows and charges of requests still in flight are kept.
 pub(crate) async fn sync_quotas(
-    state: &Arc<ApiState>,
+    state: &Arc<Backend>,
     info: &ResourceInfo,
     namespace: &str,
     released: bool,
@@ -256,7 +256,7 @@ pub(crate) async fn sync_quotas(
 
 /// List the objects under a storage prefix, decoded (configuration lookups): from the
 /// resource's informer when it has one, else from the store.
-pub(crate) async fn list_prefix(state: &ApiState, prefix: &str) -> ApiResult<Vec<Value>> {
+pub(crate) async fn list_prefix(state: &Backend, prefix: &str) -> ApiResult<Vec<Value>> {
     if let Some(inf) = informer_of(state, prefix) {
         return Ok(inf
             .list(prefix)
@@ -278,10 +278,7 @@ pub(crate) async fn list_prefix(state: &ApiState, prefix: &str) -> ApiResult<Vec
 
 /// The informer caching the resource whose collection `prefix` is (a storage prefix, or one
 /// namespace of it).
-fn informer_of<'a>(
-    state: &'a ApiState,
-    prefix: &str,
-) -> Option<&'a Arc<crate::informer::Informer>> {
+fn informer_of<'a>(state: &'a Backend, prefix: &str) -> Option<&'a Arc<crate::informer::Informer>> {
     let rest = prefix.strip_prefix("/registry/")?;
     let mut parts = rest.splitn(3, '/');
     let (group, resource) = (parts.next()?, parts.next()?);
@@ -291,7 +288,7 @@ fn informer_of<'a>(
 
 /// The stored objects of a built-in resource in one namespace ("" = all).
 pub(crate) async fn list_resource(
-    state: &ApiState,
+    state: &Backend,
     group: &str,
     resource: &str,
     namespace: &str,
@@ -306,7 +303,7 @@ pub(crate) async fn list_resource(
 
 /// Read one stored object of a built-in resource (None if absent).
 pub(crate) async fn get_resource(
-    state: &ApiState,
+    state: &Backend,
     group: &str,
     resource: &str,
     namespace: &str,

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde_json::json;
 
 use super::{AdmissionPlugin, Attributes, Operation};
-use crate::api::ApiState;
+use crate::registry::Backend;
 use crate::status::{ApiError, ApiResult, GroupResource};
 
 pub(super) struct NamespaceLifecycle;
@@ -22,7 +22,7 @@ impl AdmissionPlugin for NamespaceLifecycle {
         matches!(op, Operation::Create | Operation::Delete)
     }
 
-    async fn validate(&self, state: &Arc<ApiState>, a: &Attributes) -> ApiResult<()> {
+    async fn validate(&self, state: &Arc<Backend>, a: &Attributes) -> ApiResult<()> {
         if a.operation == Operation::Delete {
             if a.is_core("namespaces") && crate::namespace::IMMORTAL.contains(&a.name.as_str()) {
                 return Err(ApiError::forbidden(

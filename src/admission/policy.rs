@@ -24,7 +24,7 @@ use serde_json::{json, Map, Value};
 
 use super::matching;
 use super::{AdmissionPlugin, Attributes, Operation};
-use crate::api::ApiState;
+use crate::registry::Backend;
 use crate::status::{ApiError, ApiResult};
 
 pub(super) struct ValidatingAdmissionPolicy;
@@ -75,7 +75,7 @@ pub mod audit {
 /// The params a binding selects (one evaluation per param; `[Null]` without a paramKind).
 /// Err(message) when params are required and missing (Deny).
 async fn params(
-    state: &ApiState,
+    state: &Backend,
     policy: &Value,
     binding: &Value,
     a: &Attributes,
@@ -267,7 +267,7 @@ fn policy_uses(policy: &Value, name: &str) -> bool {
 }
 
 /// Every object of one admissionregistration resource, from its informer (no copies).
-async fn configuration(state: &ApiState, resource: &str) -> ApiResult<Vec<std::sync::Arc<Value>>> {
+async fn configuration(state: &Backend, resource: &str) -> ApiResult<Vec<std::sync::Arc<Value>>> {
     match state.informers.for_resource(GROUP, resource) {
         Some(inf) => Ok(inf
             .list(inf.prefix())
@@ -283,7 +283,7 @@ async fn configuration(state: &ApiState, resource: &str) -> ApiResult<Vec<std::s
 }
 
 /// The ValidatingAdmissionPolicy of this name.
-async fn policy_named(state: &ApiState, name: &str) -> ApiResult<Option<std::sync::Arc<Value>>> {
+async fn policy_named(state: &Backend, name: &str) -> ApiResult<Option<std::sync::Arc<Value>>> {
     if let Some(inf) = state
         .informers
         .for_resource(GROUP, "validatingadmissionpolicies")
@@ -319,7 +319,7 @@ impl AdmissionPlugin for ValidatingAdmissionPolicy {
         true
     }
 
-    async fn validate(&self, state: &Arc<ApiState>, a: &Attributes) -> ApiResult<()> {
+    async fn validate(&self, state: &Arc<Backend>, a: &Attributes) -> ApiResult<()> {
         // Admission configuration itself is exempt, so a bad policy cannot lock itself in.
         if a.group() == GROUP {
             return Ok(());

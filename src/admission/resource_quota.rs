@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use super::quantity::{self, Quantity};
 use super::{AdmissionPlugin, Attributes, Operation};
-use crate::api::ApiState;
+use crate::registry::Backend;
 use crate::status::{ApiError, ApiResult, GroupResource};
 use tokio::sync::oneshot;
 
@@ -126,7 +126,7 @@ fn plus(a: Quantity, b: Quantity) -> Quantity {
 
 /// Usage of every name in `hard`, counted from the store.
 async fn usage(
-    state: &ApiState,
+    state: &Backend,
     namespace: &str,
     hard: &serde_json::Map<String, Value>,
 ) -> ApiResult<BTreeMap<String, Quantity>> {
@@ -166,7 +166,7 @@ async fn usage(
 
 /// How many objects are under `prefix`, without reading them: a one-item page and the store's
 /// count of the rest.
-async fn count(state: &ApiState, prefix: &str) -> ApiResult<usize> {
+async fn count(state: &Backend, prefix: &str) -> ApiResult<usize> {
     let page = state
         .store
         .list(
@@ -191,7 +191,7 @@ impl AdmissionPlugin for ResourceQuota {
         op == Operation::Create
     }
 
-    async fn validate(&self, state: &Arc<ApiState>, a: &Attributes) -> ApiResult<()> {
+    async fn validate(&self, state: &Arc<Backend>, a: &Attributes) -> ApiResult<()> {
         if !a.info.namespaced || a.namespace.is_empty() || !a.subresource.is_empty() {
             return Ok(());
         }
@@ -289,7 +289,7 @@ struct Charger {
 }
 
 impl Charger {
-    fn enqueue(self: &Arc<Self>, state: &Arc<ApiState>, namespace: &str, p: Pending) {
+    fn enqueue(self: &Arc<Self>, state: &Arc<Backend>, namespace: &str, p: Pending) {
         let mut queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(waiting) = queues.get_mut(namespace) {
             waiting.push(p);
@@ -303,7 +303,7 @@ impl Charger {
     }
 
     /// Charge batches until none is waiting.
-    async fn work(self: Arc<Self>, state: Arc<ApiState>, namespace: String) {
+    async fn work(self: Arc<Self>, state: Arc<Backend>, namespace: String) {
         loop {
             let batch = {
                 let mut queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
@@ -322,7 +322,7 @@ impl Charger {
 
 /// Charge a batch against the namespace's quotas with one write per quota; retried as a whole
 /// when a quota changes meanwhile.
-async fn charge_batch(state: &Arc<ApiState>, namespace: &str, batch: Vec<Pending>) {
+async fn charge_batch(state: &Arc<Backend>, namespace: &str, batch: Vec<Pending>) {
     let prefix = quota_prefix(namespace);
     for _ in 0..CHARGE_ATTEMPTS {
         let page = match state.store.list(&prefix, Default::default()).await {
@@ -485,7 +485,7 @@ const CHARGE_ATTEMPTS: usize = 16;
 
 /// One pass: Ok(true) when the request fits every quota and was charged to them, Ok(false)
 /// when a quota changed meanwhile, Err when it does not fit.
-async fn admit_once(state: &Arc<ApiState>, a: &Attributes) -> ApiResult<bool> {
+async fn admit_once(state: &Arc<Backend>, a: &Attributes) -> ApiResult<bool> {
     let prefix = quota_prefix(&a.namespace);
     let page = state
         .store
@@ -554,7 +554,7 @@ fn charged(quota: &Value, name: &str) -> Quantity {
 /// the API): Ok(false) when it changed meanwhile (a quota deleted meanwhile needs nothing more).
 /// (A boxed future: a quota write runs the store's after-write step, which may recount quotas.)
 fn write_quota<'a>(
-    state: &'a Arc<ApiState>,
+    state: &'a Arc<Backend>,
     namespace: &'a str,
     old: &'a Value,
     rev: i64,
@@ -594,7 +594,7 @@ fn affects(group: &str, resource: &str, quota: &Value) -> bool {
 /// Recompute `status` of the quotas in `namespace` that a write to `group`/`resource` affects.
 /// Failures are logged: the write itself has already happened.
 pub(crate) async fn sync(
-    state: &Arc<ApiState>,
+    state: &Arc<Backend>,
     group: &str,
     resource: &str,
     namespace: &str,
@@ -617,7 +617,7 @@ pub(crate) async fn sync(
 
 /// One pass; Ok(false) when a quota changed under us.
 async fn sync_once(
-    state: &Arc<ApiState>,
+    state: &Arc<Backend>,
     group: &str,
     resource: &str,
     namespace: &str,

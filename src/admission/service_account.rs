@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 
 use super::{AdmissionPlugin, Attributes, Operation};
-use crate::api::ApiState;
+use crate::registry::Backend;
 use crate::status::ApiResult;
 
 pub(super) struct ServiceAccount {
@@ -33,7 +33,7 @@ impl AdmissionPlugin for ServiceAccount {
         op == Operation::Create
     }
 
-    async fn admit(&self, state: &Arc<ApiState>, a: &mut Attributes) -> ApiResult<()> {
+    async fn admit(&self, state: &Arc<Backend>, a: &mut Attributes) -> ApiResult<()> {
         if !a.is_core("pods") {
             return Ok(());
         }

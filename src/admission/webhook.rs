@@ -30,7 +30,7 @@ use serde_json::{json, Value};
 
 use super::matching;
 use super::{AdmissionPlugin, Attributes, Operation};
-use crate::api::ApiState;
+use crate::registry::Backend;
 use crate::registry::ResourceInfo;
 use crate::status::{ApiError, ApiResult};
 
@@ -82,7 +82,7 @@ struct Matched {
 }
 
 /// The webhooks of every configuration of one kind, configurations in name order.
-async fn webhooks(state: &ApiState, kind: Kind) -> ApiResult<Vec<Value>> {
+async fn webhooks(state: &Backend, kind: Kind) -> ApiResult<Vec<Value>> {
     let resource = match kind {
         Kind::Mutating => "mutatingwebhookconfigurations",
         Kind::Validating => "validatingwebhookconfigurations",
@@ -107,7 +107,7 @@ fn fail_open(h: &Value) -> bool {
 }
 
 /// The resource version a webhook's rules match the request at (None: no match).
-fn rules_match(state: &ApiState, h: &Value, a: &Attributes) -> Option<Arc<ResourceInfo>> {
+fn rules_match(state: &Backend, h: &Value, a: &Attributes) -> Option<Arc<ResourceInfo>> {
     let rules = h["rules"].as_array()?;
     if rules.iter().any(|r| matching::rule_matches(r, a)) {
         return Some(a.info.clone());
@@ -161,7 +161,7 @@ fn denied(name: &str, status: &Value) -> ApiError {
 }
 
 /// Collect what matches, in order: the webhooks to call and the version each sees.
-async fn matching_hooks(state: &ApiState, a: &Attributes, kind: Kind) -> ApiResult<Vec<Matched>> {
+async fn matching_hooks(state: &Backend, a: &Attributes, kind: Kind) -> ApiResult<Vec<Matched>> {
     if a.group() == GROUP {
         return Ok(Vec::new());
     }
@@ -362,7 +362,7 @@ impl AdmissionPlugin for MutatingAdmissionWebhook {
         op != Operation::Connect
     }
 
-    async fn admit(&self, state: &Arc<ApiState>, a: &mut Attributes) -> ApiResult<()> {
+    async fn admit(&self, state: &Arc<Backend>, a: &mut Attributes) -> ApiResult<()> {
         let hooks = matching_hooks(state, a, Kind::Mutating).await?;
         if hooks.is_empty() {
             return Ok(());
@@ -401,7 +401,7 @@ impl AdmissionPlugin for ValidatingAdmissionWebhook {
         op != Operation::Connect
     }
 
-    async fn validate(&self, state: &Arc<ApiState>, a: &Attributes) -> ApiResult<()> {
+    async fn validate(&self, state: &Arc<Backend>, a: &Attributes) -> ApiResult<()> {
         for m in matching_hooks(state, a, Kind::Validating).await? {
             call(self.0.as_ref(), &m, a).await?;
         }

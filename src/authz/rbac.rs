@@ -20,8 +20,8 @@ use tokio::sync::watch;
 
 use super::rules::PolicyRule;
 use super::{Attributes, Authorizer, Decision};
-use crate::api::ApiState;
 use crate::authn::UserInfo;
+use crate::registry::Backend;
 use crate::status::ApiResult;
 
 /// The API group of RBAC.
@@ -462,13 +462,13 @@ fn parse_key(key: &str) -> Option<(&str, &str, &str)> {
 /// What feeds the index: the informer loop's list and watch of the RBAC prefix
 /// ([`crate::informer::list_and_watch`]).
 pub struct Feed {
-    state: Arc<ApiState>,
+    state: Arc<Backend>,
     rbac: Arc<Rbac>,
 }
 
 impl Feed {
     /// The feed of `rbac`, whose aggregation writes go to `state`'s store.
-    pub fn new(state: Arc<ApiState>, rbac: Arc<Rbac>) -> Feed {
+    pub fn new(state: Arc<Backend>, rbac: Arc<Rbac>) -> Feed {
         Feed { state, rbac }
     }
 }
@@ -505,7 +505,7 @@ impl crate::informer::Handler for Feed {
 }
 
 /// Read every RBAC object into the index (at start); returns the revision read at.
-pub async fn load_all(state: &Arc<ApiState>, rbac: &Arc<Rbac>) -> ApiResult<i64> {
+pub async fn load_all(state: &Arc<Backend>, rbac: &Arc<Rbac>) -> ApiResult<i64> {
     let feed = Feed::new(state.clone(), rbac.clone());
     crate::informer::list_into(&state.store, &storage_prefix(), &feed)
         .await
@@ -513,7 +513,7 @@ pub async fn load_all(state: &Arc<ApiState>, rbac: &Arc<Rbac>) -> ApiResult<i64>
 }
 
 /// Keep the index current from `from` until shutdown (relisting after a lost watch).
-pub async fn run(state: Arc<ApiState>, rbac: Arc<Rbac>, from: i64) {
+pub async fn run(state: Arc<Backend>, rbac: Arc<Rbac>, from: i64) {
     let feed = Arc::new(Feed::new(state.clone(), rbac));
     state
         .informers
@@ -548,7 +548,7 @@ fn apply(rbac: &Rbac, ev: &kubox_storage::Event) -> bool {
 /// The ClusterRole aggregation controller: write the union of the selected roles' rules into
 /// each aggregated role, until nothing changes (admin ⊇ edit ⊇ view chain through labels).
 /// Applied to the index at once, so the write that triggered it is decided with the result.
-async fn aggregate(state: &Arc<ApiState>, rbac: &Rbac) {
+async fn aggregate(state: &Arc<Backend>, rbac: &Rbac) {
     for _ in 0..8 {
         let changes = rbac.lock().aggregation_changes();
         if changes.is_empty() {
@@ -570,7 +570,7 @@ async fn aggregate(state: &Arc<ApiState>, rbac: &Rbac) {
 
 /// Write an aggregated role's rules through the registry store, with admission, as
 /// kube-controller-manager's clusterrole-aggregation controller writes them through the API.
-async fn write_rules(state: &Arc<ApiState>, name: &str, rules: &[PolicyRule]) -> ApiResult<()> {
+async fn write_rules(state: &Arc<Backend>, name: &str, rules: &[PolicyRule]) -> ApiResult<()> {
     let Some(info) = state.registry.snapshot().get(GROUP, "v1", "clusterroles") else {
         return Ok(());
     };

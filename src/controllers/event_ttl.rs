@@ -18,8 +18,8 @@ use std::time::{Duration, SystemTime};
 use kubox_storage::{EventKind, KeyValue, StoreError};
 
 use super::{Controller, Msg, Queue, Reconciler};
-use crate::api::ApiState;
 use crate::registry::storage_prefix;
+use crate::registry::Backend;
 use crate::status::{from_store, ApiResult, GroupResource};
 
 /// The event TTL controller.
@@ -79,7 +79,7 @@ impl EventTtl {
 impl Reconciler for EventTtl {
     const CONTROLLER: Controller = Controller::EventTtl;
 
-    fn observe(&mut self, state: &ApiState, msg: &Msg, _queue: &mut Queue) {
+    fn observe(&mut self, state: &Backend, msg: &Msg, _queue: &mut Queue) {
         let prefix = storage_prefix("", "events");
         let now = state.clock.now();
         match msg {
@@ -114,7 +114,7 @@ impl Reconciler for EventTtl {
 
     async fn reconcile(
         &mut self,
-        state: &Arc<ApiState>,
+        state: &Arc<Backend>,
         key: &str,
         _queue: &mut Queue,
     ) -> ApiResult<()> {

@@ -43,9 +43,9 @@ use super::{
     finalizers_of, is_deleting, read, remove_finalizer, resource_for_kind, update_with, Controller,
     Msg, Queue, Reconciler, ResourceIndex,
 };
-use crate::api::ApiState;
 pub use crate::registry::gc_finalizers::{FOREGROUND, ORPHAN};
 use crate::registry::store::{self, DeleteOptions, Preconditions, Propagation, Scope};
+use crate::registry::Backend;
 use crate::registry::ResourceInfo;
 use crate::status::ApiResult;
 
@@ -248,7 +248,7 @@ impl GarbageCollector {
 
     async fn classify(
         &self,
-        state: &Arc<ApiState>,
+        state: &Arc<Backend>,
         dependent_ns: &str,
         reference: &Value,
     ) -> ApiResult<Standing> {
@@ -281,7 +281,7 @@ impl GarbageCollector {
 
     /// Delete one object through the API's delete path.
     async fn delete(
-        state: &Arc<ApiState>,
+        state: &Arc<Backend>,
         info: &Arc<ResourceInfo>,
         obj: &Value,
         rev: i64,
@@ -314,7 +314,7 @@ impl GarbageCollector {
 
     /// Remove the references to `uids` from one object.
     async fn drop_references(
-        state: &Arc<ApiState>,
+        state: &Arc<Backend>,
         info: &Arc<ResourceInfo>,
         key: &str,
         uid: Option<&str>,
@@ -345,7 +345,7 @@ impl GarbageCollector {
         .map(|_| ())
     }
 
-    async fn orphan_dependents(&mut self, state: &Arc<ApiState>, uid: &str) -> ApiResult<()> {
+    async fn orphan_dependents(&mut self, state: &Arc<Backend>, uid: &str) -> ApiResult<()> {
         let owner = [uid.to_string()];
         for d in self.dependents_of(uid) {
             let Some(info) = self.index.for_key(&d) else {
@@ -361,7 +361,7 @@ impl GarbageCollector {
 impl Reconciler for GarbageCollector {
     const CONTROLLER: Controller = Controller::GarbageCollector;
 
-    fn observe(&mut self, state: &ApiState, msg: &Msg, queue: &mut Queue) {
+    fn observe(&mut self, state: &Backend, msg: &Msg, queue: &mut Queue) {
         match msg {
             Msg::Reset { items, .. } => {
                 self.clear();
@@ -398,7 +398,7 @@ impl Reconciler for GarbageCollector {
 
     async fn reconcile(
         &mut self,
-        state: &Arc<ApiState>,
+        state: &Arc<Backend>,
         key: &str,
         queue: &mut Queue,
     ) -> ApiResult<()> {

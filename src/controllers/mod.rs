@@ -51,9 +51,9 @@ use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::api::ApiState;
 use crate::objects::from_stored;
 use crate::registry::store::{self, Scope};
+use crate::registry::Backend;
 use crate::registry::{ResourceInfo, Snapshot};
 use crate::status::{from_store, ApiResult, GroupResource};
 
@@ -337,12 +337,12 @@ pub(crate) trait Reconciler: Send + 'static {
     const CONTROLLER: Controller;
 
     /// Update caches from one change (or a fresh list) and queue the keys it concerns. No IO.
-    fn observe(&mut self, state: &ApiState, msg: &Msg, queue: &mut Queue);
+    fn observe(&mut self, state: &Backend, msg: &Msg, queue: &mut Queue);
 
     /// Bring one key in line. Errors are retried with backoff.
     async fn reconcile(
         &mut self,
-        state: &Arc<ApiState>,
+        state: &Arc<Backend>,
         key: &str,
         queue: &mut Queue,
     ) -> ApiResult<()>;
@@ -383,7 +383,7 @@ async fn sleep_for(d: Option<Duration>) {
 /// Drive one reconciler until shutdown.
 async fn run<R: Reconciler>(
     mut r: R,
-    state: Arc<ApiState>,
+    state: Arc<Backend>,
     mut rx: mpsc::UnboundedReceiver<Msg>,
     progress: watch::Sender<Progress>,
 ) {
@@ -533,8 +533,9 @@ impl Controllers {
 
 /// Start the enabled controllers and their dispatcher; the tasks stop at shutdown.
 pub(crate) fn start(
-    state: &Arc<ApiState>,
+    state: &Arc<Backend>,
     opts: &ControllerOptions,
+    signer: &Arc<crate::authn::serviceaccount::Tokens>,
 ) -> (Controllers, Vec<JoinHandle<()>>) {
     let mut senders = Vec::new();
     let mut progress = Vec::new();
@@ -562,7 +563,7 @@ pub(crate) fn start(
                 ptx,
             )),
             Controller::ServiceAccountToken => tokio::spawn(run(
-                token::TokenController::new(opts.root_ca.clone()),
+                token::TokenController::new(opts.root_ca.clone(), signer.clone()),
                 state,
                 rx,
                 ptx,
@@ -650,7 +651,7 @@ pub(crate) struct ResourceIndex {
 
 impl ResourceIndex {
     /// Bring the index up to date; true when the registry changed since the last call.
-    pub fn refresh(&mut self, state: &ApiState) -> bool {
+    pub fn refresh(&mut self, state: &Backend) -> bool {
         let snap = state.registry.snapshot();
         if self
             .snapshot
@@ -700,7 +701,7 @@ pub(crate) fn resource_for_kind(
 /// The scope of a controller's write to the object stored at `key` (a key of `info`), and the
 /// object's name.
 pub(crate) fn scope_for_key(
-    state: &Arc<ApiState>,
+    state: &Arc<Backend>,
     info: &Arc<ResourceInfo>,
     key: &str,
     subresource: &str,
@@ -719,7 +720,7 @@ pub(crate) fn scope_for_key(
 }
 
 /// Read one stored object: (object at the storage version, resourceVersion), None if absent.
-pub(crate) async fn read(state: &ApiState, key: &str) -> ApiResult<Option<(Value, i64)>> {
+pub(crate) async fn read(state: &Backend, key: &str) -> ApiResult<Option<(Value, i64)>> {
     match state.store.get(key, None).await {
         Ok(kv) => Ok(Some((from_stored(&kv)?, kv.mod_revision))),
         Err(StoreError::NotFound(_)) => Ok(None),
@@ -732,7 +733,7 @@ pub(crate) async fn read(state: &ApiState, key: &str) -> ApiResult<Option<(Value
 /// when it did not. With `uid`, an object that was replaced by a namesake is left alone.
 /// Returns whether a write happened (a removed last finalizer deletes the object).
 pub(crate) async fn update_with<F>(
-    state: &Arc<ApiState>,
+    state: &Arc<Backend>,
     info: &Arc<ResourceInfo>,
     key: &str,
     subresource: &str,
@@ -755,7 +756,7 @@ pub(crate) fn is_deleting(obj: &Value) -> bool {
 
 /// Remove one finalizer (through the update path: the last one going deletes the object).
 pub(crate) async fn remove_finalizer(
-    state: &Arc<ApiState>,
+    state: &Arc<Backend>,
     info: &Arc<ResourceInfo>,
     key: &str,
     uid: &str,

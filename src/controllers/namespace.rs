@@ -32,10 +32,10 @@ use super::{
     finalizers_of, is_deleting, key_namespace, read, update_with, Controller, Msg, Queue,
     Reconciler, ResourceIndex,
 };
-use crate::api::ApiState;
 use crate::objects::{from_stored, timestamp};
 use crate::registry::storage_prefix;
 use crate::registry::store::{self, DeleteOptions, Propagation, Scope};
+use crate::registry::Backend;
 use crate::status::{from_store, ApiError, ApiResult};
 
 /// The finalizer in `spec.finalizers` that this controller owns.
@@ -152,7 +152,7 @@ pub struct NamespaceController {
 
 impl NamespaceController {
     /// Delete what is in `ns`; report what is left.
-    async fn delete_content(&mut self, state: &Arc<ApiState>, ns: &str) -> ApiResult<Content> {
+    async fn delete_content(&mut self, state: &Arc<Backend>, ns: &str) -> ApiResult<Content> {
         self.index.refresh(state);
         let mut content = Content::default();
         let resources: Vec<_> = self
@@ -247,7 +247,7 @@ impl NamespaceController {
 impl Reconciler for NamespaceController {
     const CONTROLLER: Controller = Controller::Namespace;
 
-    fn observe(&mut self, _state: &ApiState, msg: &Msg, queue: &mut Queue) {
+    fn observe(&mut self, _state: &Backend, msg: &Msg, queue: &mut Queue) {
         let prefix = namespaces_prefix();
         match msg {
             Msg::Reset { items, .. } => {
@@ -283,7 +283,7 @@ impl Reconciler for NamespaceController {
 
     async fn reconcile(
         &mut self,
-        state: &Arc<ApiState>,
+        state: &Arc<Backend>,
         name: &str,
         _queue: &mut Queue,
     ) -> ApiResult<()> {

@@ -20,10 +20,10 @@ use kubox_storage::EventKind;
 use serde_json::json;
 
 use super::{is_deleting, read, update_with, Controller, Msg, Queue, Reconciler, ResourceIndex};
-use crate::api::ApiState;
 use crate::objects::from_stored;
 use crate::registry::storage_prefix;
 use crate::registry::store::{self, CreateOptions, Scope};
+use crate::registry::Backend;
 use crate::status::ApiResult;
 
 /// The ServiceAccount every namespace gets.
@@ -66,7 +66,7 @@ fn namespace_of_named<'a>(key: &'a str, resource: &str, name: &str) -> Option<&'
 impl Reconciler for ServiceAccountController {
     const CONTROLLER: Controller = Controller::ServiceAccount;
 
-    fn observe(&mut self, _state: &ApiState, msg: &Msg, queue: &mut Queue) {
+    fn observe(&mut self, _state: &Backend, msg: &Msg, queue: &mut Queue) {
         let ns_prefix = storage_prefix("", "namespaces");
         match msg {
             Msg::Reset { items, .. } => {
@@ -99,7 +99,7 @@ impl Reconciler for ServiceAccountController {
 
     async fn reconcile(
         &mut self,
-        state: &Arc<ApiState>,
+        state: &Arc<Backend>,
         ns: &str,
         _queue: &mut Queue,
     ) -> ApiResult<()> {

@@ -16,10 +16,10 @@ use kubox_storage::EventKind;
 use serde_json::{json, Value};
 
 use super::{read, update_with, Controller, Msg, Queue, Reconciler, ResourceIndex};
-use crate::api::ApiState;
-use crate::authn::serviceaccount::SECRET_TYPE;
+use crate::authn::serviceaccount::{Tokens as ServiceAccountTokens, SECRET_TYPE};
 use crate::objects::from_stored;
 use crate::registry::storage_prefix;
+use crate::registry::Backend;
 use crate::status::ApiResult;
 
 /// The annotation naming the ServiceAccount.
@@ -30,16 +30,19 @@ pub const UID_ANNOTATION: &str = "kubernetes.io/service-account.uid";
 /// Fills service-account-token Secrets.
 pub struct TokenController {
     root_ca: String,
+    /// Signs the tokens (the server's ServiceAccount key).
+    signer: Arc<ServiceAccountTokens>,
     index: ResourceIndex,
     /// Secrets (`ns/name`) waiting for their ServiceAccount, by `ns/serviceaccount`.
     waiting: HashMap<String, HashSet<String>>,
 }
 
 impl TokenController {
-    /// Publish `root_ca` as each token Secret's `ca.crt`.
-    pub fn new(root_ca: String) -> Self {
+    /// Publish `root_ca` as each token Secret's `ca.crt`; tokens are signed by `signer`.
+    pub fn new(root_ca: String, signer: Arc<ServiceAccountTokens>) -> Self {
         TokenController {
             root_ca,
+            signer,
             index: ResourceIndex::default(),
             waiting: HashMap::new(),
         }
@@ -58,7 +61,7 @@ fn b64(s: &str) -> String {
 impl Reconciler for TokenController {
     const CONTROLLER: Controller = Controller::ServiceAccountToken;
 
-    fn observe(&mut self, _state: &ApiState, msg: &Msg, queue: &mut Queue) {
+    fn observe(&mut self, _state: &Backend, msg: &Msg, queue: &mut Queue) {
         let secrets = storage_prefix("", "secrets");
         let accounts = storage_prefix("", "serviceaccounts");
         match msg {
@@ -90,7 +93,7 @@ impl Reconciler for TokenController {
 
     async fn reconcile(
         &mut self,
-        state: &Arc<ApiState>,
+        state: &Arc<Backend>,
         key: &str,
         _queue: &mut Queue,
     ) -> ApiResult<()> {
@@ -136,10 +139,7 @@ impl Reconciler for TokenController {
         let Some(info) = self.index.for_key(&secret_key) else {
             return Ok(());
         };
-        let token = state
-            .authentication
-            .service_accounts
-            .issue_legacy(ns, &sa_name, &sa_uid, name)?;
+        let token = self.signer.issue_legacy(ns, &sa_name, &sa_uid, name)?;
         let uid = secret["metadata"]["uid"].as_str().map(str::to_string);
         let (ca, namespace) = (b64(&self.root_ca), b64(ns));
         update_with(state, &info, &secret_key, "", uid.as_deref(), |obj| {

@@ -13,9 +13,9 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
-use crate::api::ApiState;
 use crate::objects::{from_stored, timestamp, to_stored};
 use crate::registry::strategy::ScalePaths;
+use crate::registry::Backend;
 use crate::registry::{storage_prefix, version_priority, ResourceInfo, SubresourceInfo};
 use crate::status::{from_store, ApiResult, GroupResource};
 
@@ -62,7 +62,7 @@ fn gr() -> GroupResource {
 
 /// What feeds the CRD controller: the informer loop's list and watch of CRDs.
 struct Feed {
-    state: Arc<ApiState>,
+    state: Arc<Backend>,
 }
 
 fn name_of_key(key: &str) -> String {
@@ -95,7 +95,7 @@ impl crate::informer::Handler for Feed {
 }
 
 /// Register every stored CRD (at start); returns the revision read at.
-pub async fn load_all(state: &Arc<ApiState>) -> ApiResult<i64> {
+pub async fn load_all(state: &Arc<Backend>) -> ApiResult<i64> {
     let feed = Feed {
         state: state.clone(),
     };
@@ -106,7 +106,7 @@ pub async fn load_all(state: &Arc<ApiState>) -> ApiResult<i64> {
 
 /// The controller loop: watch CRDs from `from` and reconcile each change until shutdown
 /// (relisting after a lost watch).
-pub async fn run(state: Arc<ApiState>, from: i64) {
+pub async fn run(state: Arc<Backend>, from: i64) {
     let feed = Arc::new(Feed {
         state: state.clone(),
     });
@@ -124,7 +124,7 @@ pub async fn run(state: Arc<ApiState>, from: i64) {
 }
 
 /// Bring one CRD's served API in line with its stored object.
-pub async fn reconcile(state: &ApiState, name: &str) -> ApiResult<()> {
+pub async fn reconcile(state: &Backend, name: &str) -> ApiResult<()> {
     let key = format!("{}{name}", crd_prefix());
     let kv = match state.store.get(&key, None).await {
         Ok(kv) => kv,
@@ -271,7 +271,7 @@ fn storage_version(crd: &Value) -> Option<String> {
 
 /// Another CRD of the same group already using one of our names (the older one wins).
 async fn name_conflict(
-    state: &ApiState,
+    state: &Backend,
     crd: &Value,
     created: i64,
 ) -> ApiResult<Option<(String, String)>> {
@@ -567,7 +567,7 @@ pub fn build_infos(
 }
 
 /// A deleted CRD: mark it Terminating, delete its custom resources, then release it.
-async fn finish_deletion(state: &ApiState, key: &str, mut crd: Value, rev: i64) -> ApiResult<()> {
+async fn finish_deletion(state: &Backend, key: &str, mut crd: Value, rev: i64) -> ApiResult<()> {
     let name = crd["metadata"]["name"]
         .as_str()
         .unwrap_or_default()

@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock};
 use kubox_apimachinery::builtin::{self, BuiltinResource};
 
 mod admissionregistration;
+pub mod backend;
 pub mod gc_finalizers;
 pub mod hooks;
 pub mod managed;
@@ -16,6 +17,7 @@ pub mod spec;
 pub mod store;
 pub mod strategy;
 
+pub use backend::Backend;
 pub use strategy::{BuiltinStrategy, Strategy};
 
 /// A subresource as discovery lists it.

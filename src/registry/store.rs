@@ -21,10 +21,10 @@ use kubox_storage::{KeyValue, StoreError};
 use serde_json::{json, Value};
 
 use crate::admission::{Attributes, Operation};
-use crate::api::ApiState;
 use crate::authn::UserInfo;
 use crate::objects::{self, from_stored, name_of, namespace_of, to_storage_version, to_stored};
 use crate::registry::managed::Write;
+use crate::registry::Backend;
 use crate::registry::ResourceInfo;
 use crate::status::{self, ApiError, ApiResult, GroupResource};
 
@@ -32,7 +32,7 @@ use crate::status::{self, ApiError, ApiResult, GroupResource};
 #[derive(Clone)]
 pub struct Scope {
     /// The server's parts the write needs (store, admission, clock, indexes).
-    pub state: Arc<ApiState>,
+    pub state: Arc<Backend>,
     /// The resource written.
     pub info: Arc<ResourceInfo>,
     /// The namespace ("" for cluster-scoped resources).
@@ -48,7 +48,7 @@ pub struct Scope {
 impl Scope {
     /// A scope; the namespace is dropped for cluster-scoped resources.
     pub fn new(
-        state: Arc<ApiState>,
+        state: Arc<Backend>,
         info: Arc<ResourceInfo>,
         namespace: &str,
         subresource: &str,
@@ -77,7 +77,7 @@ impl Scope {
 
     /// A write by the server itself (controllers, bootstrap): the loopback user.
     pub fn system(
-        state: &Arc<ApiState>,
+        state: &Arc<Backend>,
         info: Arc<ResourceInfo>,
         namespace: &str,
         subresource: &str,
@@ -947,7 +947,7 @@ pub async fn update(
 /// Read one stored object of `info` as stored (storage version) with its key-value; a missing
 /// one is a 404 Status.
 pub async fn read(
-    state: &ApiState,
+    state: &Backend,
     info: &ResourceInfo,
     namespace: &str,
     name: &str,
