@@ -18,8 +18,7 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
 
 /// A JSON response.
 pub fn json_response(code: StatusCode, value: &serde_json::Value) -> Response<Body> {
-    let bytes = serde_json::to_vec(value).unwrap_or_default();
-    bytes_response(code, "application/json", bytes)
+    bytes_response(code, "application/json", crate::encoding::json_bytes(value))
 }
 
 /// A response with a content type.

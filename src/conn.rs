@@ -421,7 +421,7 @@ where
 {
     use tokio::io::AsyncWriteExt;
     let err = ApiError::uri_too_long(MAX_REQUEST_TARGET);
-    let body = serde_json::to_vec(&err.to_status()).unwrap_or_default();
+    let body = crate::encoding::json_bytes(&err.to_status());
     let head = format!(
         "HTTP/1.1 414 URI Too Long\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
         body.len()

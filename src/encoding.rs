@@ -213,11 +213,92 @@ pub fn encode(value: &Value, format: &OutFormat, code: StatusCode) -> http::Resp
             Ok(s) => bytes_response(code, "application/yaml", Bytes::from(s)),
             Err(e) => crate::body::error_response(&ApiError::internal(e.to_string())),
         },
-        _ => bytes_response(
-            code,
-            "application/json",
-            serde_json::to_vec(value).unwrap_or_default(),
-        ),
+        _ => bytes_response(code, "application/json", json_bytes(value)),
+    }
+}
+
+/// JSON text indented by two spaces per level, members kept in their order, as Go's
+/// `json.MarshalIndent` writes it for `?pretty=true` (empty objects and arrays stay
+/// `{}` and `[]`).
+pub fn indent(compact: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(compact.len() * 2);
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    let newline = |out: &mut Vec<u8>, depth: usize| {
+        out.push(b'\n');
+        out.extend(std::iter::repeat_n(b' ', depth * 2));
+    };
+    let mut i = 0;
+    while let Some(&c) = compact.get(i) {
+        i += 1;
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            b'"' => {
+                in_string = true;
+                out.push(c);
+            }
+            b'{' | b'[' => {
+                let close = if c == b'{' { b'}' } else { b']' };
+                let next = compact[i..].iter().position(|b| !b.is_ascii_whitespace());
+                if next.is_some_and(|n| compact[i + n] == close) {
+                    out.extend_from_slice(&[c, close]);
+                    i += next.unwrap_or(0) + 1;
+                } else {
+                    out.push(c);
+                    depth += 1;
+                    newline(&mut out, depth);
+                }
+            }
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(c);
+            }
+            b',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            b':' => out.extend_from_slice(b": "),
+            c if c.is_ascii_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The JSON text kube-apiserver writes for `value`: built-in objects, their typed lists (items
+/// without `kind` and `apiVersion`), Status and the discovery documents in their Go structs'
+/// field order; anything else (custom resources, which kube holds as maps) with sorted keys.
+pub fn json_bytes(value: &Value) -> Vec<u8> {
+    let schemas = kubox_openapi::Schemas::builtin();
+    match schemas.for_answer(value) {
+        Some(kubox_openapi::Answer::Object(s)) => s.to_go_json(value),
+        Some(kubox_openapi::Answer::List(item)) => match value.get("items") {
+            Some(Value::Array(items)) => {
+                let mut out = Vec::with_capacity(1024);
+                item.write_go_list(
+                    value["kind"].as_str().unwrap_or_default(),
+                    value["apiVersion"].as_str().unwrap_or_default(),
+                    &value["metadata"],
+                    schemas.meta_type("ListMeta"),
+                    items,
+                    &mut out,
+                );
+                out
+            }
+            _ => serde_json::to_vec(value).unwrap_or_default(),
+        },
+        None => serde_json::to_vec(value).unwrap_or_default(),
     }
 }
 
@@ -364,13 +445,7 @@ impl crate::chain::Filter for JsonFraming {
             let Ok(collected) = body.collect().await;
             let bytes = collected.to_bytes();
             let out = if pretty {
-                match serde_json::from_slice::<Value>(&bytes)
-                    .ok()
-                    .and_then(|v| serde_json::to_vec_pretty(&v).ok())
-                {
-                    Some(p) => crate::body::full(p),
-                    None => crate::body::full(bytes),
-                }
+                crate::body::full(indent(&bytes))
             } else {
                 crate::body::with_newline(bytes)
             };

@@ -342,15 +342,19 @@ pub async fn list_page(
 
 /// A `…List` document assembled from stored bytes (None if one of them lacks the layout).
 fn raw_list(info: &ResourceInfo, meta: &Value, kvs: &[KeyValue]) -> Option<Vec<u8>> {
-    let head = json!({"kind": list_kind(info), "apiVersion": info.api_version(), "metadata": meta});
-    let mut out = serde_json::to_vec(&head).ok()?;
-    out.pop();
-    out.extend_from_slice(b",\"items\":[");
+    // A typed list as kube writes it: kind, apiVersion, metadata (a ListMeta), items without
+    // their kind and apiVersion.
+    let head = json!({"kind": list_kind(info), "apiVersion": info.api_version(), "metadata": meta, "items": []});
+    let mut out = encoding::json_bytes(&head);
+    if !out.ends_with(b"[]}") {
+        return None;
+    }
+    out.truncate(out.len() - 2);
     for (i, kv) in kvs.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(&objects::stamp(&kv.value, kv.mod_revision)?);
+        out.extend_from_slice(&objects::stamp_list_item(&kv.value, kv.mod_revision)?);
     }
     out.extend_from_slice(b"]}");
     Some(out)
@@ -406,7 +410,7 @@ pub async fn list(ctx: Ctx) -> ApiResult<Response<Body>> {
         }
     }
     if fast && page.items.is_empty() {
-        // Fast path: the list is written from the stored bytes, items keep apiVersion/kind.
+        // Fast path: the list is written from the stored bytes.
         if let Some(body) = raw_list(&ctx.info, &meta, &page.raw) {
             return Ok(crate::body::bytes_response(
                 StatusCode::OK,

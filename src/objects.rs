@@ -29,9 +29,19 @@ pub fn set_resource_version(obj: &mut Value, rev: i64) {
 
 /// Encode an object for storage (resourceVersion removed).
 ///
-/// Layout: `{"metadata":{...},"apiVersion":...}` — metadata first, so that [`stamp`] can add the
-/// resourceVersion to the stored bytes without decoding them.
+/// A built-in object is written as kube-apiserver writes it, in its Go struct's field order
+/// (`{"kind":…,"apiVersion":…,"metadata":{"name":…`), so that its stored bytes plus a
+/// resourceVersion ([`stamp`]) are the answer to a read. Anything else is written metadata
+/// first, then sorted.
 pub fn to_stored(obj: &Value) -> ApiResult<Bytes> {
+    const NOT_STORED: &[&str] = &["resourceVersion", "selfLink"];
+    if let Some(kubox_openapi::Answer::Object(schema)) =
+        kubox_openapi::Schemas::builtin().for_answer(obj)
+    {
+        let mut out = Vec::with_capacity(256);
+        schema.write_go_json(obj, NOT_STORED, &mut out);
+        return Ok(Bytes::from(out));
+    }
     let err = |e: serde_json::Error| ApiError::internal(e.to_string());
     let Some(top) = obj.as_object() else {
         return serde_json::to_vec(obj).map(Bytes::from).map_err(err);
@@ -43,7 +53,7 @@ pub fn to_stored(obj: &Value) -> ApiResult<Bytes> {
             out.push(b'{');
             let mut first = true;
             for (k, v) in meta {
-                if k == "resourceVersion" || k == "selfLink" {
+                if NOT_STORED.contains(&k.as_str()) {
                     continue;
                 }
                 if !first {
@@ -71,21 +81,174 @@ pub fn to_stored(obj: &Value) -> ApiResult<Bytes> {
     Ok(Bytes::from(out))
 }
 
-/// The stored bytes with `metadata.resourceVersion` added, without decoding them; None when the
-/// bytes do not have the metadata-first layout of [`to_stored`].
+/// The stored bytes with `metadata.resourceVersion` added where Go's encoder writes it (after
+/// `name`, `generateName`, `namespace`, `selfLink` and `uid`), without decoding them; None when
+/// the bytes are not an object with a `metadata` object.
 pub fn stamp(stored: &[u8], rev: i64) -> Option<Vec<u8>> {
-    const HEAD: &[u8] = b"{\"metadata\":{";
-    let rest = stored.strip_prefix(HEAD)?;
-    let mut out = Vec::with_capacity(stored.len() + 32);
-    out.extend_from_slice(HEAD);
-    out.extend_from_slice(b"\"resourceVersion\":\"");
-    out.extend_from_slice(rev.to_string().as_bytes());
-    out.push(b'"');
-    if !rest.starts_with(b"}") {
-        out.push(b',');
+    stamp_as(stored, rev, false)
+}
+
+/// [`stamp`] for an item of a typed list: its `kind` and `apiVersion` left out, as kube's typed
+/// lists (`PodList`) leave them out.
+pub fn stamp_list_item(stored: &[u8], rev: i64) -> Option<Vec<u8>> {
+    stamp_as(stored, rev, true)
+}
+
+fn stamp_as(stored: &[u8], rev: i64, list_item: bool) -> Option<Vec<u8>> {
+    /// ObjectMeta's fields Go writes before `resourceVersion`.
+    const BEFORE: &[&[u8]] = &[b"name", b"generateName", b"namespace", b"selfLink", b"uid"];
+    let mut rv = Vec::with_capacity(40);
+    rv.extend_from_slice(b"\"resourceVersion\":\"");
+    rv.extend_from_slice(rev.to_string().as_bytes());
+    rv.push(b'"');
+    let mut s = Scan { b: stored, i: 0 };
+    let mut out = Vec::with_capacity(stored.len() + 40);
+    s.eat(b'{')?;
+    out.push(b'{');
+    let mut first = true;
+    let mut stamped = false;
+    while !s.at(b'}') {
+        let start = s.i;
+        let key = s.string()?;
+        s.eat(b':')?;
+        if list_item && (key == b"kind" || key == b"apiVersion") {
+            s.value()?;
+            s.comma();
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        if key != b"metadata" {
+            s.value()?;
+            out.extend_from_slice(&stored[start..s.i]);
+            s.comma();
+            continue;
+        }
+        out.extend_from_slice(&stored[start..s.i]);
+        s.eat(b'{')?;
+        out.push(b'{');
+        let mut first_member = true;
+        while !s.at(b'}') {
+            let member = s.i;
+            let k = s.string()?;
+            s.eat(b':')?;
+            s.value()?;
+            if !stamped && !BEFORE.contains(&k) {
+                if !first_member {
+                    out.push(b',');
+                }
+                out.extend_from_slice(&rv);
+                first_member = false;
+                stamped = true;
+            }
+            if k != b"resourceVersion" {
+                if !first_member {
+                    out.push(b',');
+                }
+                out.extend_from_slice(&stored[member..s.i]);
+                first_member = false;
+            }
+            s.comma();
+        }
+        if !stamped {
+            if !first_member {
+                out.push(b',');
+            }
+            out.extend_from_slice(&rv);
+            stamped = true;
+        }
+        s.eat(b'}')?;
+        out.push(b'}');
+        s.comma();
     }
-    out.extend_from_slice(rest);
-    Some(out)
+    out.push(b'}');
+    stamped.then_some(out)
+}
+
+/// A cursor over compact JSON text (as [`to_stored`] writes it), for [`stamp`].
+struct Scan<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Scan<'a> {
+    fn skip_space(&mut self) {
+        while self.b.get(self.i).is_some_and(u8::is_ascii_whitespace) {
+            self.i += 1;
+        }
+    }
+
+    fn at(&mut self, c: u8) -> bool {
+        self.skip_space();
+        self.b.get(self.i) == Some(&c)
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        self.at(c).then(|| self.i += 1)
+    }
+
+    fn comma(&mut self) {
+        if self.at(b',') {
+            self.i += 1;
+        }
+    }
+
+    /// A string's raw contents (escapes left as they are).
+    fn string(&mut self) -> Option<&'a [u8]> {
+        self.eat(b'"')?;
+        let start = self.i;
+        loop {
+            match self.b.get(self.i)? {
+                b'\\' => self.i += 2,
+                b'"' => {
+                    self.i += 1;
+                    return self.b.get(start..self.i - 1);
+                }
+                _ => self.i += 1,
+            }
+        }
+    }
+
+    /// Skip one value.
+    fn value(&mut self) -> Option<()> {
+        self.skip_space();
+        match self.b.get(self.i)? {
+            b'"' => self.string().map(|_| ()),
+            b'{' | b'[' => {
+                let mut depth = 0usize;
+                loop {
+                    match self.b.get(self.i)? {
+                        b'"' => {
+                            self.string()?;
+                            continue;
+                        }
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                self.i += 1;
+                                return Some(());
+                            }
+                        }
+                        _ => {}
+                    }
+                    self.i += 1;
+                }
+            }
+            _ => {
+                while self
+                    .b
+                    .get(self.i)
+                    .is_some_and(|c| !matches!(c, b',' | b'}' | b']') && !c.is_ascii_whitespace())
+                {
+                    self.i += 1;
+                }
+                Some(())
+            }
+        }
+    }
 }
 
 /// Can this resource's stored bytes be served as they are (plus a resourceVersion)? True for
@@ -254,15 +417,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stored_bytes_put_metadata_first_and_stamp_adds_the_resource_version() {
+    fn built_in_objects_are_stored_in_go_order_and_stamped_in_place() {
         let obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "b"},
-            "metadata": {"name": "x", "resourceVersion": "9", "uid": "u"}});
+            "metadata": {"name": "x", "resourceVersion": "9", "uid": "u", "labels": {"l": "v"}}});
         let stored = to_stored(&obj).unwrap();
-        assert!(stored.starts_with(b"{\"metadata\":{\"name\""));
-        let stamped: Value = serde_json::from_slice(&stamp(&stored, 42).unwrap()).unwrap();
-        let mut expected = obj.clone();
-        expected["metadata"]["resourceVersion"] = json!("42");
-        assert_eq!(stamped, expected);
+        assert_eq!(
+            std::str::from_utf8(&stored).unwrap(),
+            r#"{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"x","uid":"u","labels":{"l":"v"}},"data":{"a":"b"}}"#
+        );
+        assert_eq!(
+            std::str::from_utf8(&stamp(&stored, 42).unwrap()).unwrap(),
+            r#"{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"x","uid":"u","resourceVersion":"42","labels":{"l":"v"}},"data":{"a":"b"}}"#
+        );
+        assert_eq!(
+            std::str::from_utf8(&stamp_list_item(&stored, 42).unwrap()).unwrap(),
+            r#"{"metadata":{"name":"x","uid":"u","resourceVersion":"42","labels":{"l":"v"}},"data":{"a":"b"}}"#
+        );
+    }
+
+    #[test]
+    fn stamp_reads_any_layout_and_refuses_what_has_no_metadata() {
+        // Custom resources (and objects stored by earlier releases) are metadata first.
+        let cr = to_stored(
+            &json!({"apiVersion": "x.io/v1", "kind": "X", "spec": {"a": "}\"{"},
+            "metadata": {"name": "n", "resourceVersion": "3"}}),
+        )
+        .unwrap();
+        let stamped: Value = serde_json::from_slice(&stamp(&cr, 7).unwrap()).unwrap();
+        assert_eq!(
+            stamped,
+            json!({"apiVersion": "x.io/v1", "kind": "X", "spec": {"a": "}\"{"},
+                   "metadata": {"name": "n", "resourceVersion": "7"}})
+        );
         let empty = to_stored(&json!({"kind": "X"})).unwrap();
         let stamped: Value = serde_json::from_slice(&stamp(&empty, 1).unwrap()).unwrap();
         assert_eq!(
@@ -270,5 +456,7 @@ mod tests {
             json!({"kind": "X", "metadata": {"resourceVersion": "1"}})
         );
         assert!(stamp(b"{\"kind\":\"X\"}", 1).is_none());
+        assert!(stamp(b"{\"metadata\":{\"name\":", 1).is_none());
+        assert!(stamp(b"[]", 1).is_none());
     }
 }

@@ -68,9 +68,7 @@ impl Encoder {
         line.extend_from_slice(b"{\"type\":\"");
         line.extend_from_slice(ty.as_bytes());
         line.extend_from_slice(b"\",\"object\":");
-        if serde_json::to_writer(&mut line, &object).is_err() {
-            line.extend_from_slice(b"null");
-        }
+        line.extend_from_slice(&encoding::json_bytes(&object));
         line.extend_from_slice(b"}\n");
         Bytes::from(line)
     }

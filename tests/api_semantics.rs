@@ -158,6 +158,121 @@ async fn json_answers_end_with_a_newline_or_are_indented_on_request() {
     );
 }
 
+/// Answers are written as kube-apiserver's Go encoder writes them: built-in objects, their
+/// typed lists (items without kind and apiVersion), Status and discovery documents in the
+/// field order of their Go structs (clients that grep answers depend on it); map keys sorted;
+/// custom resources sorted, as kube holds them as maps.
+#[tokio::test]
+async fn answers_are_written_in_go_field_order() {
+    let h = server().await;
+    let text = |r: Resp| String::from_utf8(r.body.to_vec()).unwrap();
+    // Discovery, as kubectl's own command tests grep it.
+    let core = text(get(&h, "/api/v1").await);
+    assert!(
+        core.contains(concat!(
+            r#"{"name":"configmaps","singularName":"configmap","namespaced":true,"kind":"ConfigMap","#,
+            r#""verbs":["create","delete","deletecollection","get","list","patch","update","watch"],"#,
+            r#""shortNames":["cm"],"storageVersionHash":"#
+        )),
+        "{core}"
+    );
+    let pods = &core[core.find(r#""name":"pods""#).unwrap()..];
+    assert!(
+        pods[..pods.find('}').unwrap()].contains(r#""categories":["all"]"#),
+        "{pods}"
+    );
+    assert!(core.starts_with(r#"{"kind":"APIResourceList","apiVersion":"v1","groupVersion":"v1","resources":[{"name":"#), "{core}");
+    let api = text(get(&h, "/api").await);
+    assert!(
+        api.starts_with(r#"{"kind":"APIVersions","versions":["v1"],"serverAddressByClientCIDRs":[{"clientCIDR":"0.0.0.0/0","serverAddress":""#),
+        "{api}"
+    );
+    let apis = text(get(&h, "/apis").await);
+    assert!(
+        apis.starts_with(r#"{"kind":"APIGroupList","apiVersion":"v1","groups":[{"name":"#)
+            && apis.contains(r#"{"name":"apps","versions":[{"groupVersion":"apps/v1","version":"v1"}],"preferredVersion":{"groupVersion":"apps/v1","version":"v1"}}"#),
+        "{apis}"
+    );
+    // An object, from the write's answer, a read, a list and a watch.
+    let mut cm = configmap("cm");
+    cm["metadata"]["labels"] = json!({"z": "1", "a": "2"});
+    let created = text(post_json(&h, "/api/v1/namespaces/default/configmaps", &cm).await);
+    let read = text(get(&h, "/api/v1/namespaces/default/configmaps/cm").await);
+    for answer in [&created, &read] {
+        assert!(
+            answer.starts_with(r#"{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"cm","namespace":"default","uid":""#),
+            "{answer}"
+        );
+        let meta_order = [
+            "\"uid\"",
+            "\"resourceVersion\"",
+            "\"creationTimestamp\"",
+            "\"labels\":{\"a\":\"2\",\"z\":\"1\"}",
+            "\"managedFields\"",
+        ];
+        let at: Vec<usize> = meta_order
+            .iter()
+            .map(|k| answer.find(k).unwrap_or_else(|| panic!("{k} in {answer}")))
+            .collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{answer}");
+        assert!(
+            answer.find("\"managedFields\"").unwrap() < answer.find("\"data\"").unwrap(),
+            "{answer}"
+        );
+    }
+    let list = text(get(&h, "/api/v1/namespaces/default/configmaps?labelSelector=z").await);
+    assert!(
+        list.starts_with(
+            r#"{"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":""#
+        ) && list.contains(r#""items":[{"metadata":{"name":"cm","namespace":"default","uid":""#),
+        "{list}"
+    );
+    post_json(
+        &h,
+        "/api/v1/namespaces/default/configmaps",
+        &configmap("other"),
+    )
+    .await;
+    let paged = text(get(&h, "/api/v1/namespaces/default/configmaps?limit=1").await);
+    assert!(
+        paged.starts_with(
+            r#"{"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":""#
+        ) && paged.contains(r#"","continue":""#)
+            && paged.contains(r#""items":[{"metadata":{"name":""#),
+        "{paged}"
+    );
+    let watched = text(get(&h, "/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=1&fieldSelector=metadata.name=cm").await);
+    assert!(
+        watched.starts_with(r#"{"type":"ADDED","object":{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"cm","namespace":"default","uid":""#),
+        "{watched}"
+    );
+    // Nested structs: a Deployment's spec and its pod template.
+    let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+        "spec": {"selector": {"matchLabels": {"app": "d"}}, "template": {
+            "metadata": {"labels": {"app": "d"}},
+            "spec": {"containers": [{"name": "c", "image": "i:1", "ports": [{"containerPort": 80}]}]}}}});
+    let dep = text(post_json(&h, "/apis/apps/v1/namespaces/default/deployments", &d).await);
+    assert!(dep.contains(r#""spec":{"replicas":1,"selector":{"matchLabels":{"app":"d"}},"template":{"metadata":{"labels":{"app":"d"}},"spec":{"containers":[{"name":"c","image":"i:1","ports":[{"containerPort":80,"protocol":"TCP"}],"resources":{},"terminationMessagePath":"/dev/termination-log","terminationMessagePolicy":"File","imagePullPolicy":"IfNotPresent"}],"restartPolicy":"Always","#), "{dep}");
+    assert!(dep.contains(r#"},"strategy":{"type":"RollingUpdate","rollingUpdate":{"maxUnavailable":"25%","maxSurge":"25%"}},"revisionHistoryLimit":10,"progressDeadlineSeconds":600},"status":{}}"#), "{dep}");
+    // Status.
+    let missing = text(get(&h, "/api/v1/namespaces/default/configmaps/none").await);
+    assert_eq!(
+        missing,
+        concat!(
+            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","#,
+            r#""message":"configmaps \"none\" not found","reason":"NotFound","#,
+            r#""details":{"name":"none","kind":"configmaps"},"code":404}"#,
+            "\n"
+        )
+    );
+    // Indented on request, in the same order.
+    let pretty = text(get(&h, "/api/v1/namespaces/default/configmaps/cm?pretty=true").await);
+    assert!(
+        pretty.starts_with("{\n  \"kind\": \"ConfigMap\",\n  \"apiVersion\": \"v1\",\n  \"metadata\": {\n    \"name\": \"cm\",\n"),
+        "{pretty}"
+    );
+}
+
 /// Stored resources carry kube's storageVersionHash (SHA-256 of group/version/kind at the
 /// storage version, 8 bytes, base64): the same for every version that shares a storage
 /// version; resources without storage carry none.

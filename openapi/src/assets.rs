@@ -158,6 +158,22 @@ pub const NULL_IN_ZERO_VALUE: &str = "x-kubox-null-in-zero-value";
 /// slice, a map, or a basic scalar: `[]`, `{}`, `""`, `false`, `0`).
 pub const OMIT_EMPTY: &str = "x-kubox-omit-empty";
 
+/// The structural asset's list of a definition's JSON fields in the order the Go struct declares
+/// them, which is the order Go's encoder writes them in (kube-apiserver's answers).
+pub const GO_ORDER: &str = "x-kubox-go-order";
+
+/// Record each definition's Go field order ([`GO_ORDER`]) in a structural asset.
+pub fn annotate_go_order(structural: &mut Value, orders: &[(String, Vec<String>)]) {
+    for (def, order) in orders {
+        if let Some(d) = structural["definitions"]
+            .get_mut(def)
+            .and_then(Value::as_object_mut)
+        {
+            d.insert(GO_ORDER.to_string(), json!(order));
+        }
+    }
+}
+
 /// Mark `marker: true` on the given (definition, JSON field) properties of a structural asset.
 pub fn annotate_marker(structural: &mut Value, marker: &str, fields: &[(String, String)]) {
     for (def, field) in fields {
@@ -325,11 +341,17 @@ mod tests {
         let mut structural = unpack(include_bytes!("../assets/structural.json.z")).unwrap();
         // The zero-value markers are the structural asset's own (from the Go sources).
         let mut marked = 0;
+        let mut ordered = 0;
         for def in structural["definitions"]
             .as_object_mut()
             .unwrap()
             .values_mut()
         {
+            ordered += usize::from(
+                def.as_object_mut()
+                    .and_then(|d| d.remove(GO_ORDER))
+                    .is_some(),
+            );
             if let Some(props) = def.get_mut("properties").and_then(Value::as_object_mut) {
                 for p in props.values_mut() {
                     if let Some(p) = p.as_object_mut() {
@@ -340,6 +362,7 @@ mod tests {
             }
         }
         assert!(marked > 0, "no {NULL_IN_ZERO_VALUE} markers");
+        assert!(ordered > 600, "{ordered} definitions with a {GO_ORDER}");
         assert_eq!(
             structural,
             structural_only(&full()),

@@ -41,12 +41,35 @@ struct Kind {
 #[derive(Debug)]
 pub struct Schemas {
     kinds: HashMap<(String, String, String), Kind>,
+    /// `meta/v1` types that are no kind of their own: ListMeta, Status, discovery documents.
+    meta: HashMap<&'static str, Structural>,
     pub(crate) arena: Arc<Arena>,
     /// The full OpenAPI v3 definitions (`#/components/schemas/` references), on first use.
     definitions: OnceLock<Map<String, Value>>,
 }
 
 static BUILTIN: OnceLock<Schemas> = OnceLock::new();
+
+const META_PACKAGE: &str = "io.k8s.apimachinery.pkg.apis.meta.v1";
+
+/// The `meta/v1` types [`Schemas::meta_type`] knows.
+const META_TYPES: &[&str] = &[
+    "ListMeta",
+    "Status",
+    "APIResourceList",
+    "APIGroupList",
+    "APIGroup",
+    "APIVersions",
+];
+
+/// What [`Schemas::for_answer`] found.
+#[derive(Debug, Clone, Copy)]
+pub enum Answer<'a> {
+    /// One object of this schema.
+    Object(&'a Structural),
+    /// A list whose items have this schema.
+    List(&'a Structural),
+}
 
 impl Schemas {
     /// The built-in schemas, decoded on first use. Should the embedded asset not decode (a
@@ -58,6 +81,7 @@ impl Schemas {
     fn empty() -> Schemas {
         Schemas {
             kinds: HashMap::new(),
+            meta: HashMap::new(),
             arena: Arc::default(),
             definitions: OnceLock::new(),
         }
@@ -78,9 +102,24 @@ impl Schemas {
                 ((g, v, k), def, root)
             })
             .collect();
+        let meta_roots: Vec<(&'static str, _)> = META_TYPES
+            .iter()
+            .filter(|t| definitions.contains_key(&format!("{META_PACKAGE}.{t}")))
+            .map(|t| (*t, b.definition(&format!("{META_PACKAGE}.{t}"))))
+            .collect();
         let mut arena = b.finish();
         arena.object_meta = Some(meta);
         let arena = Arc::new(arena);
+        let meta_types = meta_roots
+            .into_iter()
+            .map(|(t, root)| {
+                let schema = Structural {
+                    arena: arena.clone(),
+                    root,
+                };
+                (t, schema)
+            })
+            .collect();
         let kinds = roots
             .into_iter()
             .map(|(gvk, definition, root)| {
@@ -93,6 +132,7 @@ impl Schemas {
             .collect();
         Ok(Schemas {
             kinds,
+            meta: meta_types,
             arena,
             definitions: OnceLock::new(),
         })
@@ -120,6 +160,40 @@ impl Schemas {
         self.kinds
             .get(&(group.to_string(), version.to_string(), kind.to_string()))
             .map(|k| &k.schema)
+    }
+
+    /// A `meta/v1` type that is no kind of its own (one of `ListMeta`, `Status`,
+    /// `APIResourceList`, `APIGroupList`, `APIGroup`, `APIVersions`).
+    pub fn meta_type(&self, name: &str) -> Option<&Structural> {
+        self.meta.get(name)
+    }
+
+    /// The schema `value` is written with when kube-apiserver answers it: a built-in kind's, a
+    /// built-in kind's list (`PodList`: the second of the pair is the items' schema), or one of
+    /// the [`meta_type`](Self::meta_type)s, by its `apiVersion` and `kind`. None for anything
+    /// else (custom resources, which kube holds as maps and writes sorted).
+    pub fn for_answer(&self, value: &Value) -> Option<Answer<'_>> {
+        let kind = value.get("kind")?.as_str()?;
+        // `/api`'s APIVersions is written without an apiVersion.
+        let api_version = match value.get("apiVersion") {
+            Some(v) => v.as_str()?,
+            None if kind == "APIVersions" => "v1",
+            None => return None,
+        };
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        if let Some(s) = self.for_kind(group, version, kind) {
+            return Some(Answer::Object(s));
+        }
+        if let Some(item) = kind
+            .strip_suffix("List")
+            .and_then(|k| self.for_kind(group, version, k))
+        {
+            return Some(Answer::List(item));
+        }
+        if group.is_empty() && version == "v1" {
+            return self.meta_type(kind).map(Answer::Object);
+        }
+        None
     }
 
     /// The OpenAPI definition name of a built-in kind (`io.k8s.api.apps.v1.Deployment`).

@@ -28,12 +28,13 @@
 #[doc(hidden)]
 pub mod assets;
 mod builtin;
+mod go_json;
 mod ordered;
 mod prune;
 pub mod published;
 mod structural;
 
-pub use builtin::Schemas;
+pub use builtin::{Answer, Schemas};
 pub use ordered::OrderedValue;
 pub use prune::{
     apply_error_message, apply_errors, duplicate_fields, prune, strict_decoding_error,

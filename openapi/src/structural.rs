@@ -97,6 +97,9 @@ pub(crate) struct Node {
     /// Properties a built-in type's Go round trip drops when empty (`omitempty` slices, maps
     /// and basic scalars; [`crate::assets::OMIT_EMPTY`]), sorted.
     pub omit_empty: Vec<Box<str>>,
+    /// Indexes into `properties` in the order the built-in type's Go struct declares its fields
+    /// ([`crate::assets::GO_ORDER`]); empty for other schemas.
+    pub go_order: Vec<u32>,
 }
 
 impl Node {
@@ -560,6 +563,18 @@ impl<'a> Builder<'a> {
             });
             n.null_fields = marked(&|v| flag(v, crate::assets::NULL_IN_ZERO_VALUE));
             n.omit_empty = marked(&|v| flag(v, crate::assets::OMIT_EMPTY));
+            if let Some(order) = s.get(crate::assets::GO_ORDER).and_then(Value::as_array) {
+                n.go_order = order
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .filter_map(|f| {
+                        n.properties
+                            .binary_search_by(|(k, _)| k.as_ref().cmp(f))
+                            .ok()
+                    })
+                    .map(|i| i as u32)
+                    .collect();
+            }
         }
         n.items = match s.get("items") {
             Some(i @ Value::Object(_)) => Some(self.node(i)),

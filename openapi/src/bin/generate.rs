@@ -140,8 +140,17 @@ fn main() {
         k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
         k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService,
     );
-    // Custom resources' list kinds reference ListMeta (no built-in list kind is published).
-    gen.subschema_for::<k8s_openapi::apimachinery::pkg::apis::meta::v1::ListMeta>();
+    // Custom resources' list kinds reference ListMeta (no built-in list kind is published);
+    // Status and the discovery documents are encoded in their Go field order.
+    {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
+        gen.subschema_for::<meta::ListMeta>();
+        gen.subschema_for::<meta::Status>();
+        gen.subschema_for::<meta::APIResourceList>();
+        gen.subschema_for::<meta::APIGroupList>();
+        gen.subschema_for::<meta::APIGroup>();
+        gen.subschema_for::<meta::APIVersions>();
+    }
     let mut definitions = gen.take_definitions(true);
     for k in &kinds {
         let gvk = json!({"group": k[0], "kind": k[2], "version": k[1]});
@@ -183,6 +192,7 @@ fn main() {
         "kinds": kinds,
         "definitions": definitions,
     });
+    let orders = go_orders(std::path::Path::new(&sources), &definitions);
     let omit_empty: Vec<(String, String)> = fields
         .iter()
         .filter(|f| f.omit_empty)
@@ -199,6 +209,7 @@ fn main() {
         kubox_openapi::assets::OMIT_EMPTY,
         &omit_empty,
     );
+    kubox_openapi::assets::annotate_go_order(&mut structural, &orders);
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
     for (file, d) in [
         ("kubernetes.json.z", &doc),
@@ -343,6 +354,112 @@ fn go_fields(root: &std::path::Path, definitions: &serde_json::Map<String, Value
                         && (container
                             || (!indirect && (is_basic(named) || emptiable.contains(named)))),
                 });
+            }
+        }
+    }
+    out
+}
+
+/// The JSON field names of every struct type of the definitions' packages, in the order the Go
+/// source declares them, with embedded `json:",inline"` structs spliced in where they are
+/// embedded (`metav1.TypeMeta` is `kind`, `apiVersion`): the order Go's encoder writes them in.
+fn go_orders(
+    root: &std::path::Path,
+    definitions: &serde_json::Map<String, Value>,
+) -> Vec<(String, Vec<String>)> {
+    enum Entry {
+        Field(String),
+        Inline(String),
+    }
+    let field_re = regex::Regex::new(r#"^\s+(?:[A-Z]\w*\s+)?(?:\*|\[\]|map\[[^\]]*\])?[A-Za-z_][\w.\[\]*]*\s+`[^`]*json:"([^",]+)"#)
+        .expect("field pattern");
+    let inline_re = regex::Regex::new(r#"^\s+\*?(?:\w+\.)?(\w+)\s+`[^`]*json:",inline"#)
+        .expect("inline pattern");
+    let type_re = regex::Regex::new(r"^type\s+(\w+)\s+struct\s*\{").expect("type pattern");
+    let packages: std::collections::BTreeSet<String> = definitions
+        .keys()
+        .filter_map(|n| n.rsplit_once('.').map(|(p, _)| p.to_string()))
+        .collect();
+    let mut out = Vec::new();
+    for package in packages {
+        let Some((repo, path)) = package
+            .strip_prefix("io.k8s.")
+            .and_then(|r| r.split_once('.'))
+        else {
+            continue;
+        };
+        let dir = root.join(repo).join(path.replace('.', "/"));
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut files: Vec<_> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.extension().is_some_and(|x| x == "go")
+                    && !p.to_string_lossy().ends_with("_test.go")
+            })
+            .collect();
+        files.sort();
+        let mut structs: std::collections::HashMap<String, Vec<Entry>> = Default::default();
+        for file in files {
+            let text = std::fs::read_to_string(&file).expect("read Go source");
+            let mut current: Option<String> = None;
+            for line in text.lines() {
+                if let Some(c) = type_re.captures(line) {
+                    current = Some(c[1].to_string());
+                    structs.entry(c[1].to_string()).or_default();
+                    continue;
+                }
+                if line.starts_with('}') {
+                    current = None;
+                    continue;
+                }
+                let Some(ty) = &current else { continue };
+                let entry = if let Some(c) = inline_re.captures(line) {
+                    Entry::Inline(c[1].to_string())
+                } else if let Some(c) = field_re.captures(line) {
+                    if &c[1] == "-" {
+                        continue;
+                    }
+                    Entry::Field(c[1].to_string())
+                } else {
+                    continue;
+                };
+                structs.entry(ty.clone()).or_default().push(entry);
+            }
+        }
+        fn resolve(
+            ty: &str,
+            structs: &std::collections::HashMap<String, Vec<Entry>>,
+            depth: usize,
+            out: &mut Vec<String>,
+        ) {
+            if ty == "TypeMeta" && !structs.contains_key(ty) {
+                out.extend(["kind".to_string(), "apiVersion".to_string()]);
+                return;
+            }
+            let Some(entries) = structs.get(ty).filter(|_| depth < 8) else {
+                return;
+            };
+            for e in entries {
+                match e {
+                    Entry::Field(f) => out.push(f.clone()),
+                    Entry::Inline(t) => resolve(t, structs, depth + 1, out),
+                }
+            }
+        }
+        for name in definitions.keys() {
+            let Some((p, ty)) = name.rsplit_once('.') else {
+                continue;
+            };
+            if p != package || !structs.contains_key(ty) {
+                continue;
+            }
+            let mut order = Vec::new();
+            resolve(ty, &structs, 0, &mut order);
+            if !order.is_empty() {
+                out.push((name.clone(), order));
             }
         }
     }

@@ -1,0 +1,297 @@
+//! JSON text as kube-apiserver's Go encoder writes it: the fields of a built-in type in the order
+//! its Go struct declares them (`kind`, `apiVersion`, `metadata`, `spec`, `status`; inside
+//! `metadata` `name`, `generateName`, `namespace`, `selfLink`, `uid`, `resourceVersion`…), map
+//! keys sorted (Go's encoder sorts them). Fields a schema does not declare, and every object of a
+//! schema without a Go order (custom resources, whose objects kube holds as maps), come sorted.
+
+use serde_json::{Map, Value};
+
+use crate::structural::{Arena, NodeId, Structural, Type};
+
+impl Structural {
+    /// The JSON text of `v` under this schema.
+    pub fn to_go_json(&self, v: &Value) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        self.write_go_json(v, &[], &mut out);
+        out
+    }
+
+    /// Append the JSON text of `v` under this schema to `out`, leaving out the members of the
+    /// top-level `metadata` named in `skip_metadata` (what storage does not keep).
+    pub fn write_go_json(&self, v: &Value, skip_metadata: &[&str], out: &mut Vec<u8>) {
+        match v {
+            Value::Object(m) if !skip_metadata.is_empty() => {
+                let n = self.arena.node(self.root);
+                let meta = n.property("metadata");
+                write_object(
+                    &self.arena,
+                    Some(self.root),
+                    m,
+                    out,
+                    &|k, child, out| match (k, child) {
+                        ("metadata", Value::Object(mm)) => {
+                            let kept = |key: &str| !skip_metadata.contains(&key);
+                            write_object_where(&self.arena, meta, mm, &kept, out);
+                        }
+                        _ => write(
+                            &self.arena,
+                            member(&self.arena, Some(self.root), k),
+                            child,
+                            out,
+                        ),
+                    },
+                );
+            }
+            _ => write(&self.arena, Some(self.root), v, out),
+        }
+    }
+
+    /// A list of this schema's objects as kube writes a typed list (`PodList`): `kind`,
+    /// `apiVersion`, `metadata` (a ListMeta), `items`, each item without its `kind` and
+    /// `apiVersion` (kube's typed lists do not repeat them). `list_meta` orders the metadata.
+    pub fn write_go_list(
+        &self,
+        kind: &str,
+        api_version: &str,
+        metadata: &Value,
+        list_meta: Option<&Structural>,
+        items: &[Value],
+        out: &mut Vec<u8>,
+    ) {
+        out.extend_from_slice(b"{\"kind\":");
+        push_json(out, &Value::from(kind));
+        out.extend_from_slice(b",\"apiVersion\":");
+        push_json(out, &Value::from(api_version));
+        out.extend_from_slice(b",\"metadata\":");
+        match list_meta {
+            Some(s) => write(&s.arena, Some(s.root), metadata, out),
+            None => push_json(out, metadata),
+        }
+        out.extend_from_slice(b",\"items\":[");
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            match item {
+                Value::Object(m) => {
+                    let kept = |key: &str| key != "kind" && key != "apiVersion";
+                    write_object_where(&self.arena, Some(self.root), m, &kept, out);
+                }
+                other => write(&self.arena, Some(self.root), other, out),
+            }
+        }
+        out.extend_from_slice(b"]}");
+    }
+}
+
+fn push_json(out: &mut Vec<u8>, v: &Value) {
+    // Writing a Value into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, v);
+}
+
+fn push_key(out: &mut Vec<u8>, k: &str) {
+    let _ = serde_json::to_writer(&mut *out, k);
+    out.push(b':');
+}
+
+/// The node of a union member matching the value's JSON type, else the node itself.
+fn resolve(arena: &Arena, id: NodeId, v: &Value) -> NodeId {
+    resolve_where(arena, id, |t| t.matches(v))
+}
+
+fn resolve_where(arena: &Arena, id: NodeId, matches: impl Fn(Type) -> bool) -> NodeId {
+    let n = arena.node(id);
+    n.alternatives
+        .iter()
+        .copied()
+        .find(|a| {
+            let t = arena.node(*a).ty;
+            t != Type::Any && matches(t)
+        })
+        .unwrap_or(id)
+}
+
+/// The schema of member `k` of an object under `id`.
+fn member(arena: &Arena, id: Option<NodeId>, k: &str) -> Option<NodeId> {
+    let n = arena.node(id?);
+    n.property(k).or(n.additional).or_else(|| {
+        (n.embedded && k == "metadata")
+            .then_some(arena.object_meta)
+            .flatten()
+    })
+}
+
+fn write(arena: &Arena, id: Option<NodeId>, v: &Value, out: &mut Vec<u8>) {
+    let id = id.map(|i| resolve(arena, i, v));
+    match v {
+        Value::Object(m) => write_object(arena, id, m, out, &|k, child, out| {
+            write(arena, member(arena, id, k), child, out)
+        }),
+        Value::Array(a) => {
+            let items = id.and_then(|i| arena.node(i).items);
+            out.push(b'[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write(arena, items, x, out);
+            }
+            out.push(b']');
+        }
+        scalar => push_json(out, scalar),
+    }
+}
+
+fn write_object_where(
+    arena: &Arena,
+    id: Option<NodeId>,
+    m: &Map<String, Value>,
+    kept: &dyn Fn(&str) -> bool,
+    out: &mut Vec<u8>,
+) {
+    let id = id.map(|i| resolve_where(arena, i, |t| t == Type::Object));
+    let mut first = true;
+    write_members(arena, id, m, out, &mut |k, child, out| {
+        if !kept(k) {
+            return;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        push_key(out, k);
+        write(arena, member(arena, id, k), child, out);
+    });
+}
+
+fn write_object(
+    arena: &Arena,
+    id: Option<NodeId>,
+    m: &Map<String, Value>,
+    out: &mut Vec<u8>,
+    value: &dyn Fn(&str, &Value, &mut Vec<u8>),
+) {
+    let mut first = true;
+    write_members(arena, id, m, out, &mut |k, child, out| {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        push_key(out, k);
+        value(k, child, out);
+    });
+}
+
+/// Call `each` for the members of `m` in the order Go writes them, between the braces.
+fn write_members(
+    arena: &Arena,
+    id: Option<NodeId>,
+    m: &Map<String, Value>,
+    out: &mut Vec<u8>,
+    each: &mut dyn FnMut(&str, &Value, &mut Vec<u8>),
+) {
+    out.push(b'{');
+    let n = id.map(|i| arena.node(i));
+    match n.filter(|n| !n.go_order.is_empty()) {
+        Some(n) => {
+            for &i in &n.go_order {
+                let Some((name, _)) = n.properties.get(i as usize) else {
+                    continue;
+                };
+                if let Some(child) = m.get(name.as_ref()) {
+                    each(name, child, out);
+                }
+            }
+            // Fields outside the Go order (none for a built-in object that fits its type).
+            for (k, child) in m {
+                let ordered = n
+                    .properties
+                    .binary_search_by(|(p, _)| p.as_ref().cmp(k))
+                    .is_ok_and(|pos| n.go_order.contains(&(pos as u32)));
+                if !ordered {
+                    each(k, child, out);
+                }
+            }
+        }
+        None => {
+            for (k, child) in m {
+                each(k, child, out);
+            }
+        }
+    }
+    out.push(b'}');
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use serde_json::json;
+
+    use crate::Schemas;
+
+    fn text(group: &str, version: &str, kind: &str, v: &serde_json::Value) -> String {
+        let s = Schemas::builtin().for_kind(group, version, kind).unwrap();
+        String::from_utf8(s.to_go_json(v)).unwrap()
+    }
+
+    #[test]
+    fn built_in_objects_are_written_in_go_field_order() {
+        let pod = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"labels": {"b": "1", "a": "2"}, "uid": "u", "name": "p", "namespace": "d",
+                         "resourceVersion": "7", "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"restartPolicy": "Always", "containers": [
+                {"name": "c", "image": "i", "ports": [{"protocol": "TCP", "containerPort": 80}]}]},
+            "status": {"phase": "Pending", "qosClass": "BestEffort"},
+        });
+        assert_eq!(
+            text("", "v1", "Pod", &pod),
+            concat!(
+                r#"{"kind":"Pod","apiVersion":"v1","metadata":{"name":"p","namespace":"d","uid":"u","#,
+                r#""resourceVersion":"7","creationTimestamp":"2026-01-01T00:00:00Z","labels":{"a":"2","b":"1"}},"#,
+                r#""spec":{"containers":[{"name":"c","image":"i","ports":[{"containerPort":80,"protocol":"TCP"}]}],"#,
+                r#""restartPolicy":"Always"},"status":{"phase":"Pending","qosClass":"BestEffort"}}"#
+            )
+        );
+    }
+
+    #[test]
+    fn undeclared_fields_follow_the_declared_ones_sorted() {
+        let cm = json!({"kind": "ConfigMap", "apiVersion": "v1", "zz": 1, "aa": 2,
+                        "metadata": {"name": "x"}, "data": {"k": "v"}});
+        assert_eq!(
+            text("", "v1", "ConfigMap", &cm),
+            r#"{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"x"},"data":{"k":"v"},"aa":2,"zz":1}"#
+        );
+    }
+
+    #[test]
+    fn metadata_members_can_be_left_out_and_lists_drop_item_types() {
+        let s = Schemas::builtin().for_kind("", "v1", "ConfigMap").unwrap();
+        let cm = json!({"kind": "ConfigMap", "apiVersion": "v1",
+                        "metadata": {"name": "x", "resourceVersion": "3", "uid": "u"}});
+        let mut out = Vec::new();
+        s.write_go_json(&cm, &["resourceVersion"], &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"x","uid":"u"}}"#
+        );
+        let list_meta = Schemas::builtin().meta_type("ListMeta");
+        let mut out = Vec::new();
+        s.write_go_list(
+            "ConfigMapList",
+            "v1",
+            &json!({"continue": "c", "resourceVersion": "9"}),
+            list_meta,
+            &[cm],
+            &mut out,
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            concat!(
+                r#"{"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":"9","continue":"c"},"#,
+                r#""items":[{"metadata":{"name":"x","uid":"u","resourceVersion":"3"}}]}"#
+            )
+        );
+    }
+}
