@@ -354,7 +354,9 @@ fn raw_list(info: &ResourceInfo, meta: &Value, kvs: &[KeyValue]) -> Option<Vec<u
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(&objects::stamp_list_item(&kv.value, kv.mod_revision)?);
+        if !objects::stamp_into(&kv.value, kv.mod_revision, true, &mut out) {
+            return None;
+        }
     }
     out.extend_from_slice(b"]}");
     Some(out)

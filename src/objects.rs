@@ -85,28 +85,121 @@ pub fn to_stored(obj: &Value) -> ApiResult<Bytes> {
 /// `name`, `generateName`, `namespace`, `selfLink` and `uid`), without decoding them; None when
 /// the bytes are not an object with a `metadata` object.
 pub fn stamp(stored: &[u8], rev: i64) -> Option<Vec<u8>> {
-    stamp_as(stored, rev, false)
+    let mut out = Vec::with_capacity(stored.len() + 40);
+    stamp_into(stored, rev, false, &mut out).then_some(out)
 }
 
 /// [`stamp`] for an item of a typed list: its `kind` and `apiVersion` left out, as kube's typed
 /// lists (`PodList`) leave them out.
 pub fn stamp_list_item(stored: &[u8], rev: i64) -> Option<Vec<u8>> {
-    stamp_as(stored, rev, true)
+    let mut out = Vec::with_capacity(stored.len() + 40);
+    stamp_into(stored, rev, true, &mut out).then_some(out)
 }
 
-fn stamp_as(stored: &[u8], rev: i64, list_item: bool) -> Option<Vec<u8>> {
+/// Append [`stamp`] (or, for a list item, [`stamp_list_item`]) of `stored` to `out`; false,
+/// with `out` as it was, when the bytes are not an object with a `metadata` object.
+pub fn stamp_into(stored: &[u8], rev: i64, list_item: bool, out: &mut Vec<u8>) -> bool {
+    if stamp_go_layout(stored, rev, list_item, out) {
+        return true;
+    }
+    let before = out.len();
+    let done = stamp_as(stored, rev, list_item, out).is_some();
+    if !done {
+        out.truncate(before);
+    }
+    done
+}
+
+/// [`stamp_into`] for the layout [`to_stored`] writes built-ins in (`{"kind":"…","apiVersion":
+/// "…","metadata":{"name":"…",…`), without parsing: the members before `resourceVersion` are
+/// names and a uid, strings without escapes. False, with `out` untouched, for anything else.
+fn stamp_go_layout(stored: &[u8], rev: i64, list_item: bool, out: &mut Vec<u8>) -> bool {
+    /// After `"`: the closing quote of a string without escapes.
+    fn plain_string_end(b: &[u8], from: usize) -> Option<usize> {
+        let len = b
+            .get(from..)?
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\')?;
+        (b.get(from + len) == Some(&b'"')).then_some(from + len)
+    }
+    let mut i = 0;
+    let take = |prefix: &[u8], i: &mut usize| -> Option<()> {
+        stored
+            .get(*i..)?
+            .starts_with(prefix)
+            .then(|| *i += prefix.len())
+    };
+    let parsed = (|| {
+        take(br#"{"kind":""#, &mut i)?;
+        let kind_end = plain_string_end(stored, i)?;
+        i = kind_end + 1;
+        take(br#","apiVersion":""#, &mut i)?;
+        i = plain_string_end(stored, i)? + 1;
+        let types_end = i;
+        take(br#","metadata":{"#, &mut i)?;
+        let meta_start = i;
+        for key in [
+            &br#""name":""#[..],
+            br#""generateName":""#,
+            br#""namespace":""#,
+            br#""uid":""#,
+        ] {
+            if take(key, &mut i).is_some() {
+                i = plain_string_end(stored, i)? + 1;
+                if stored.get(i) == Some(&b',') {
+                    i += 1;
+                } else if stored.get(i) != Some(&b'}') {
+                    return None;
+                }
+            }
+        }
+        Some((types_end, meta_start))
+    })();
+    let Some((types_end, meta_start)) = parsed else {
+        return false;
+    };
+    if stored.get(i).is_none() {
+        return false;
+    }
+    if list_item {
+        out.extend_from_slice(b"{");
+        // `,"metadata":{…` without its comma.
+        out.extend_from_slice(&stored[types_end + 1..i]);
+    } else {
+        out.extend_from_slice(&stored[..i]);
+    }
+    let closes = stored.get(i) == Some(&b'}');
+    if closes && i > meta_start {
+        // Every member came before resourceVersion: it goes last, after a comma.
+        out.push(b',');
+    }
+    {
+        use std::io::Write;
+        // Writing into a Vec cannot fail.
+        let _ = write!(out, "\"resourceVersion\":\"{rev}\"");
+    }
+    if !closes {
+        out.push(b',');
+    }
+    out.extend_from_slice(&stored[i..]);
+    true
+}
+
+fn stamp_as(stored: &[u8], rev: i64, list_item: bool, out: &mut Vec<u8>) -> Option<()> {
     /// ObjectMeta's fields Go writes before `resourceVersion`.
     const BEFORE: &[&[u8]] = &[b"name", b"generateName", b"namespace", b"selfLink", b"uid"];
-    let mut rv = Vec::with_capacity(40);
-    rv.extend_from_slice(b"\"resourceVersion\":\"");
-    rv.extend_from_slice(rev.to_string().as_bytes());
-    rv.push(b'"');
+    let rv = |out: &mut Vec<u8>| {
+        use std::io::Write;
+        // Writing into a Vec cannot fail.
+        let _ = write!(out, "\"resourceVersion\":\"{rev}\"");
+    };
     let mut s = Scan { b: stored, i: 0 };
-    let mut out = Vec::with_capacity(stored.len() + 40);
     s.eat(b'{')?;
     out.push(b'{');
     let mut first = true;
     let mut stamped = false;
+    // A list item's `kind` and `apiVersion` still to be left out (Go order has them first).
+    let mut types_left = if list_item { 2 } else { 0 };
     while !s.at(b'}') {
         let start = s.i;
         let key = s.string()?;
@@ -114,13 +207,14 @@ fn stamp_as(stored: &[u8], rev: i64, list_item: bool) -> Option<Vec<u8>> {
         if list_item && (key == b"kind" || key == b"apiVersion") {
             s.value()?;
             s.comma();
+            types_left -= 1;
             continue;
         }
         if !first {
             out.push(b',');
         }
         first = false;
-        if key != b"metadata" {
+        if key != b"metadata" || stamped {
             s.value()?;
             out.extend_from_slice(&stored[start..s.i]);
             s.comma();
@@ -133,16 +227,22 @@ fn stamp_as(stored: &[u8], rev: i64, list_item: bool) -> Option<Vec<u8>> {
         while !s.at(b'}') {
             let member = s.i;
             let k = s.string()?;
-            s.eat(b':')?;
-            s.value()?;
             if !stamped && !BEFORE.contains(&k) {
                 if !first_member {
                     out.push(b',');
                 }
-                out.extend_from_slice(&rv);
+                rv(out);
                 first_member = false;
                 stamped = true;
+                if k != b"resourceVersion" && types_left == 0 {
+                    // Nothing else changes: the rest is copied as it is.
+                    out.push(b',');
+                    out.extend_from_slice(&stored[member..]);
+                    return Some(());
+                }
             }
+            s.eat(b':')?;
+            s.value()?;
             if k != b"resourceVersion" {
                 if !first_member {
                     out.push(b',');
@@ -156,15 +256,20 @@ fn stamp_as(stored: &[u8], rev: i64, list_item: bool) -> Option<Vec<u8>> {
             if !first_member {
                 out.push(b',');
             }
-            out.extend_from_slice(&rv);
+            rv(out);
             stamped = true;
         }
         s.eat(b'}')?;
         out.push(b'}');
         s.comma();
+        if types_left == 0 && !s.at(b'}') {
+            out.push(b',');
+            out.extend_from_slice(&stored[s.i..]);
+            return Some(());
+        }
     }
     out.push(b'}');
-    stamped.then_some(out)
+    stamped.then_some(())
 }
 
 /// A cursor over compact JSON text (as [`to_stored`] writes it), for [`stamp`].
@@ -200,14 +305,13 @@ impl<'a> Scan<'a> {
         self.eat(b'"')?;
         let start = self.i;
         loop {
-            match self.b.get(self.i)? {
-                b'\\' => self.i += 2,
-                b'"' => {
-                    self.i += 1;
-                    return self.b.get(start..self.i - 1);
-                }
-                _ => self.i += 1,
+            let rest = self.b.get(self.i..)?;
+            self.i += rest.iter().position(|&c| c == b'"' || c == b'\\')?;
+            if self.b.get(self.i) == Some(&b'"') {
+                self.i += 1;
+                return self.b.get(start..self.i - 1);
             }
+            self.i += 2;
         }
     }
 
@@ -454,6 +558,27 @@ mod tests {
         assert_eq!(
             stamped,
             json!({"kind": "X", "metadata": {"resourceVersion": "1"}})
+        );
+        let text = |b: Option<Vec<u8>>| String::from_utf8(b.unwrap()).unwrap();
+        let name_only =
+            br#"{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"x"},"data":{}}"#;
+        assert_eq!(
+            text(stamp(name_only, 4)),
+            r#"{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"x","resourceVersion":"4"},"data":{}}"#
+        );
+        assert_eq!(
+            text(stamp_list_item(name_only, 4)),
+            r#"{"metadata":{"name":"x","resourceVersion":"4"},"data":{}}"#
+        );
+        // Metadata first, as earlier releases stored built-ins.
+        let old = br#"{"metadata":{"creationTimestamp":"t","name":"x"},"apiVersion":"v1","data":{},"kind":"ConfigMap"}"#;
+        assert_eq!(
+            text(stamp_list_item(old, 5)),
+            r#"{"metadata":{"resourceVersion":"5","creationTimestamp":"t","name":"x"},"data":{}}"#
+        );
+        assert_eq!(
+            text(stamp(old, 5)),
+            r#"{"metadata":{"resourceVersion":"5","creationTimestamp":"t","name":"x"},"apiVersion":"v1","data":{},"kind":"ConfigMap"}"#
         );
         assert!(stamp(b"{\"kind\":\"X\"}", 1).is_none());
         assert!(stamp(b"{\"metadata\":{\"name\":", 1).is_none());

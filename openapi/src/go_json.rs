@@ -191,26 +191,25 @@ fn write_members(
     each: &mut dyn FnMut(&str, &Value, &mut Vec<u8>),
 ) {
     out.push(b'{');
-    let n = id.map(|i| arena.node(i));
-    match n.filter(|n| !n.go_order.is_empty()) {
+    match id.map(|i| arena.node(i)).filter(|n| !n.go_rank.is_empty()) {
         Some(n) => {
-            for &i in &n.go_order {
-                let Some((name, _)) = n.properties.get(i as usize) else {
-                    continue;
-                };
-                if let Some(child) = m.get(name.as_ref()) {
-                    each(name, child, out);
-                }
-            }
-            // Fields outside the Go order (none for a built-in object that fits its type).
-            for (k, child) in m {
-                let ordered = n
-                    .properties
-                    .binary_search_by(|(p, _)| p.as_ref().cmp(k))
-                    .is_ok_and(|pos| n.go_order.contains(&(pos as u32)));
-                if !ordered {
-                    each(k, child, out);
-                }
+            // Declared fields by their Go rank; the others (none for an object that fits its
+            // type) after them, sorted, as the map iterates (the sort is stable).
+            let mut members: Vec<(u32, &str, &Value)> = m
+                .iter()
+                .map(|(k, v)| {
+                    let rank = n
+                        .properties
+                        .binary_search_by(|(p, _)| p.as_ref().cmp(k))
+                        .ok()
+                        .and_then(|i| n.go_rank.get(i).copied())
+                        .unwrap_or(u32::MAX);
+                    (rank, k.as_str(), v)
+                })
+                .collect();
+            members.sort_by_key(|(rank, _, _)| *rank);
+            for (_, k, v) in members {
+                each(k, v, out);
             }
         }
         None => {

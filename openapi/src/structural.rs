@@ -97,9 +97,10 @@ pub(crate) struct Node {
     /// Properties a built-in type's Go round trip drops when empty (`omitempty` slices, maps
     /// and basic scalars; [`crate::assets::OMIT_EMPTY`]), sorted.
     pub omit_empty: Vec<Box<str>>,
-    /// Indexes into `properties` in the order the built-in type's Go struct declares its fields
-    /// ([`crate::assets::GO_ORDER`]); empty for other schemas.
-    pub go_order: Vec<u32>,
+    /// Per property (same index as `properties`), its place in the order the built-in type's Go
+    /// struct declares its fields ([`crate::assets::GO_ORDER`]; `u32::MAX` for a property the
+    /// Go struct does not have); empty for other schemas.
+    pub go_rank: Vec<u32>,
 }
 
 impl Node {
@@ -564,16 +565,16 @@ impl<'a> Builder<'a> {
             n.null_fields = marked(&|v| flag(v, crate::assets::NULL_IN_ZERO_VALUE));
             n.omit_empty = marked(&|v| flag(v, crate::assets::OMIT_EMPTY));
             if let Some(order) = s.get(crate::assets::GO_ORDER).and_then(Value::as_array) {
-                n.go_order = order
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .filter_map(|f| {
-                        n.properties
-                            .binary_search_by(|(k, _)| k.as_ref().cmp(f))
-                            .ok()
-                    })
-                    .map(|i| i as u32)
-                    .collect();
+                let mut rank = vec![u32::MAX; n.properties.len()];
+                for (place, field) in order.iter().filter_map(Value::as_str).enumerate() {
+                    if let Ok(i) = n
+                        .properties
+                        .binary_search_by(|(k, _)| k.as_ref().cmp(field))
+                    {
+                        rank[i] = place as u32;
+                    }
+                }
+                n.go_rank = rank;
             }
         }
         n.items = match s.get("items") {
