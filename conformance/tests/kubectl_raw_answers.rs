@@ -1,0 +1,154 @@
+//! What clients that read answers as text see, as on a cluster: `kubectl get --raw` discovery
+//! in Go field order (the strings kubectl's own command tests grep for), `?pretty=true`
+//! indentation in that order, and the same through `kubectl proxy` (metrics included); and the
+//! everyday commands that depend on kube's strategies: `expose rc` and `get all -l` on a
+//! ReplicationController made without labels, a Secret written with `stringData`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::Stdio;
+
+use kubox_conformance::{with_kubectl, Kubectl};
+
+/// `GET path` over plain HTTP (what curl does against `kubectl proxy`): status line and body.
+fn http_get(addr: &str, path: &str) -> (String, String) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.lines().next().unwrap_or_default().to_string();
+    // Chunked bodies: the chunk sizes are on lines of their own; drop them.
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let body = if chunked {
+        let mut out = String::new();
+        let mut rest = body;
+        while let Some((size, tail)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 || tail.len() < n {
+                break;
+            }
+            out.push_str(&tail[..n]);
+            rest = tail[n..].trim_start_matches("\r\n");
+        }
+        out
+    } else {
+        body.to_string()
+    };
+    (status, body)
+}
+
+fn scenario(k: &Kubectl, ns: &str) {
+    k.run(&["create", "namespace", ns]).success();
+    // Discovery as kubectl's command tests grep it.
+    let core = k.run(&["get", "--raw", "/api/v1"]).success().stdout;
+    assert!(
+        core.contains(concat!(
+            r#"{"name":"configmaps","singularName":"configmap","namespaced":true,"kind":"ConfigMap","#,
+            r#""verbs":["create","delete","deletecollection","get","list","patch","update","watch"],"#,
+            r#""shortNames":["cm"],"storageVersionHash":"#
+        )),
+        "{core}"
+    );
+    let pods = &core[core.find(r#""name":"pods""#).unwrap()..];
+    assert!(pods[..pods.find('}').unwrap()].contains(r#""categories":["all"]"#));
+
+    k.run(&["create", "configmap", "m", "-n", ns, "--from-literal=a=b"])
+        .success();
+    let path = format!("/api/v1/namespaces/{ns}/configmaps/m");
+    let pretty_head = "{\n  \"kind\": \"ConfigMap\",\n  \"apiVersion\": \"v1\",\n  \"metadata\": {\n    \"name\": \"m\",\n    \"namespace\": ";
+    let pretty = k
+        .run(&["get", "--raw", &format!("{path}?pretty=true")])
+        .success()
+        .stdout;
+    assert!(pretty.starts_with(pretty_head), "{pretty}");
+
+    // The same through `kubectl proxy`, read as curl reads it.
+    let mut proxy = k
+        .command(&["proxy", "--port=0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(proxy.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert!(addr.starts_with("127.0.0.1:"), "proxy said {line:?}");
+    let (status, metrics) = http_get(&addr, "/metrics");
+    let (pretty_status, through_proxy) = http_get(&addr, &format!("{path}?pretty=true"));
+    let (_, curl) = http_get(&addr, &path);
+    proxy.kill().unwrap();
+    proxy.wait().unwrap();
+    assert!(status.contains(" 200"), "{status}");
+    assert!(
+        metrics.contains("# TYPE apiserver_request_total counter"),
+        "{metrics}"
+    );
+    assert!(pretty_status.contains(" 200"), "{pretty_status}");
+    assert!(through_proxy.starts_with(pretty_head), "{through_proxy}");
+    // curl's user agent alone asks for indentation, as kube-apiserver does.
+    assert!(curl.starts_with(pretty_head), "{curl}");
+
+    // A ReplicationController made without labels: its selector and labels come from the
+    // template, so `expose` and `get all -l` find it.
+    let rc = format!(
+        "apiVersion: v1\nkind: ReplicationController\nmetadata:\n  name: web\n  namespace: {ns}\nspec:\n  replicas: 1\n  template:\n    metadata:\n      labels:\n        app: web\n    spec:\n      containers:\n      - name: c\n        image: nginx:1.27\n        ports:\n        - containerPort: 80\n"
+    );
+    k.run_stdin(&["create", "-f", "-"], &rc).success();
+    k.run(&["expose", "rc", "web", "-n", ns, "--port=80"])
+        .success();
+    let svc = k
+        .run(&["get", "service", "web", "-n", ns, "-o", "json"])
+        .success()
+        .json();
+    assert_eq!(svc["spec"]["selector"], serde_json::json!({"app": "web"}));
+    assert_eq!(svc["spec"]["ports"][0]["targetPort"], 80);
+    let all = k
+        .run(&["get", "all", "-l", "app=web", "-n", ns, "-o", "name"])
+        .success()
+        .stdout;
+    assert!(
+        all.lines().any(|l| l == "replicationcontroller/web"),
+        "{all}"
+    );
+
+    // stringData is merged into data and not kept.
+    let secret = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: {ns}\nstringData:\n  user: admin\ndata:\n  pass: c2VjcmV0\n"
+    );
+    k.run_stdin(&["create", "-f", "-"], &secret).success();
+    let got = k
+        .run(&["get", "secret", "s", "-n", ns, "-o", "json"])
+        .success()
+        .json();
+    assert_eq!(
+        got["data"],
+        serde_json::json!({"pass": "c2VjcmV0", "user": "YWRtaW4="})
+    );
+    assert!(got.get("stringData").is_none(), "{got}");
+}
+
+#[test]
+fn kubectl_1_27_reads_answers_as_text() {
+    with_kubectl("1.27", scenario);
+}
+
+#[test]
+fn kubectl_1_35_reads_answers_as_text() {
+    with_kubectl("1.35", scenario);
+}
