@@ -160,56 +160,71 @@ fn schema_pb(s: &Value) -> Pb {
 
 struct Op {
     action: &'static str,
-    params: &'static [&'static str],
+    /// The query parameters: (option type declaring it, name).
+    params: Vec<(&'static str, &'static str)>,
 }
 
+/// The query parameters kube publishes for each operation, by the option type that declares
+/// them.
+const LIST: &[&str] = &[
+    "allowWatchBookmarks",
+    "continue",
+    "fieldSelector",
+    "labelSelector",
+    "limit",
+    "resourceVersion",
+    "resourceVersionMatch",
+    "sendInitialEvents",
+    "timeoutSeconds",
+    "watch",
+];
 const WRITE: &[&str] = &["dryRun", "fieldManager", "fieldValidation"];
+const PATCH: &[&str] = &["dryRun", "fieldManager", "fieldValidation", "force"];
+const DELETE: &[&str] = &[
+    "dryRun",
+    "gracePeriodSeconds",
+    "ignoreStoreReadErrorWithClusterBreakingPotential",
+    "orphanDependents",
+    "propagationPolicy",
+];
 
 fn ops(r: &ResourceInfo, item: bool) -> Vec<(&'static str, Op)> {
     let mut v = Vec::new();
-    let mut add = |method, verb: &str, action, params| {
+    let mut add = |method, verb: &str, action, params: &[(&'static str, &[&'static str])]| {
         if r.has_verb(verb) {
+            let params = params
+                .iter()
+                .flat_map(|(options, names)| names.iter().map(move |n| (*options, *n)))
+                .collect();
             v.push((method, Op { action, params }));
         }
     };
     if item {
-        add("get", "get", "get", &[] as &[&str]);
-        add("put", "update", "put", WRITE);
-        add(
-            "patch",
-            "patch",
-            "patch",
-            &["dryRun", "fieldManager", "fieldValidation", "force"],
-        );
-        add(
-            "delete",
-            "delete",
-            "delete",
-            &["dryRun", "gracePeriodSeconds", "propagationPolicy"],
-        );
+        add("get", "get", "get", &[]);
+        add("put", "update", "put", &[("UpdateOptions", WRITE)]);
+        add("patch", "patch", "patch", &[("PatchOptions", PATCH)]);
+        add("delete", "delete", "delete", &[("DeleteOptions", DELETE)]);
     } else {
-        add(
-            "get",
-            "list",
-            "list",
-            &[
-                "labelSelector",
-                "fieldSelector",
-                "limit",
-                "continue",
-                "resourceVersion",
-                "watch",
-            ],
-        );
-        add("post", "create", "post", WRITE);
+        add("get", "list", "list", &[("ListOptions", LIST)]);
+        add("post", "create", "post", &[("CreateOptions", WRITE)]);
         add(
             "delete",
             "deletecollection",
             "deletecollection",
-            &["labelSelector", "fieldSelector"],
+            &[("DeleteOptions", DELETE), ("ListOptions", LIST)],
         );
     }
     v
+}
+
+/// A query parameter's type and description, from the option type declaring it.
+fn parameter(options: &str, name: &str) -> (&'static str, &'static str) {
+    let p = kubox_openapi::Schemas::builtin().parameter(options, name);
+    let ty = p.and_then(|p| p["type"].as_str()).unwrap_or("string");
+    let description = p
+        .and_then(|p| p["description"].as_str())
+        .unwrap_or_default();
+    (ty, description)
 }
 
 fn paths(snap: &Snapshot) -> Vec<(String, &ResourceInfo, bool)> {
@@ -265,11 +280,13 @@ fn protobuf(snap: &Snapshot) -> Vec<u8> {
         for (method, op) in ops(r, item) {
             let mut op_pb = Pb::default();
             op_pb.string(5, &format!("{}{}", op.action, r.kind));
-            for p in op.params {
+            for (options, p) in &op.params {
+                let (ty, description) = parameter(options, p);
                 let mut q = Pb::default();
                 q.string(2, "query");
+                q.string(3, description);
                 q.string(4, p);
-                q.string(6, "string");
+                q.string(6, ty);
                 let mut nbp = Pb::default();
                 nbp.message(3, q);
                 let mut param = Pb::default();
@@ -328,7 +345,10 @@ fn json_doc(snap: &Snapshot) -> Value {
             let params: Vec<Value> = op
                 .params
                 .iter()
-                .map(|p| json!({"name": p, "in": "query", "type": "string", "uniqueItems": true}))
+                .map(|(options, p)| {
+                    let (ty, description) = parameter(options, p);
+                    json!({"name": p, "in": "query", "type": ty, "description": description, "uniqueItems": true})
+                })
                 .collect();
             let mut op_json = json!({
                 "operationId": format!("{}{}", op.action, r.kind),
@@ -338,9 +358,22 @@ fn json_doc(snap: &Snapshot) -> Value {
                 "x-kubernetes-group-version-kind": {"group": r.group, "version": r.version, "kind": r.kind},
             });
             let definition = crate::openapi::definition_name(r);
-            if let (Some(def), "get" | "put" | "post" | "patch") = (definition, op.action) {
-                op_json["responses"]["200"]["schema"] =
-                    json!({"$ref": format!("#/definitions/{def}")});
+            match (definition, op.action) {
+                (Some(def), "get" | "put" | "post" | "patch") => {
+                    op_json["responses"]["200"]["schema"] =
+                        json!({"$ref": format!("#/definitions/{def}")});
+                }
+                // Built-in lists are published as their own definitions.
+                (Some(def), "list")
+                    if !r.strategy.is_custom()
+                        && kubox_openapi::Schemas::builtin()
+                            .definition(&format!("{def}List"))
+                            .is_some() =>
+                {
+                    op_json["responses"]["200"]["schema"] =
+                        json!({"$ref": format!("#/definitions/{def}List")});
+                }
+                _ => {}
             }
             item_json.insert(method.to_string(), op_json);
         }

@@ -1989,3 +1989,85 @@ async fn ephemeral_containers_are_added_through_their_subresource() {
         "{dbg}"
     );
 }
+
+/// `/openapi/v2` publishes the operations as kube does: each with its query parameters, typed
+/// and described as the option types declare them, and list operations answering the built-in
+/// list kinds, which are published among the definitions (kubectl's command tests grep the
+/// document for these texts).
+#[tokio::test]
+async fn openapi_v2_publishes_parameters_and_list_kinds() {
+    let h = server().await;
+    let r = get(&h, "/openapi/v2").await;
+    let text = String::from_utf8(r.body.to_vec()).unwrap();
+    for needle in [
+        "list of returned",
+        "List of services",
+        "Watch for changes to the described resources",
+    ] {
+        assert!(text.contains(needle), "no {needle:?} in /openapi/v2");
+    }
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    let list = &doc["paths"]["/api/v1/namespaces/{namespace}/services"]["get"];
+    let param = |op: &Value, name: &str| -> Value {
+        op["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} in {op}"))
+    };
+    let watch = param(list, "watch");
+    assert_eq!(watch["type"], "boolean");
+    assert_eq!(watch["in"], "query");
+    assert!(watch["description"]
+        .as_str()
+        .unwrap()
+        .starts_with("Watch for changes to the described resources and return them"));
+    assert_eq!(param(list, "limit")["type"], "integer");
+    assert!(param(list, "labelSelector")["description"]
+        .as_str()
+        .unwrap()
+        .contains("list of returned objects by their labels"));
+    assert_eq!(
+        list["responses"]["200"]["schema"]["$ref"],
+        "#/definitions/io.k8s.api.core.v1.ServiceList"
+    );
+    let service_list = &doc["definitions"]["io.k8s.api.core.v1.ServiceList"];
+    assert_eq!(
+        service_list["properties"]["items"]["description"],
+        "List of services"
+    );
+    assert_eq!(
+        service_list["properties"]["items"]["items"]["$ref"],
+        "#/definitions/io.k8s.api.core.v1.Service"
+    );
+    assert_eq!(
+        service_list["x-kubernetes-group-version-kind"],
+        json!([{"group": "", "kind": "ServiceList", "version": "v1"}])
+    );
+    let delete = &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["delete"];
+    assert_eq!(param(delete, "gracePeriodSeconds")["type"], "integer");
+    assert_eq!(param(delete, "propagationPolicy")["type"], "string");
+    let patch = &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
+    assert_eq!(param(patch, "force")["type"], "boolean");
+    // Every reference resolves.
+    let mut refs = Vec::new();
+    fn collect(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(r) = m.get("$ref").and_then(Value::as_str) {
+                    out.push(r.to_string());
+                }
+                m.values().for_each(|x| collect(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| collect(x, out)),
+            _ => {}
+        }
+    }
+    collect(&doc, &mut refs);
+    for r in refs {
+        let name = r.strip_prefix("#/definitions/").unwrap();
+        assert!(doc["definitions"].get(name).is_some(), "dangling {r}");
+    }
+}

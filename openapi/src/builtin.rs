@@ -46,6 +46,8 @@ pub struct Schemas {
     pub(crate) arena: Arc<Arena>,
     /// The full OpenAPI v3 definitions (`#/components/schemas/` references), on first use.
     definitions: OnceLock<Map<String, Value>>,
+    /// The operations' query parameters by option type, on first use.
+    parameters: OnceLock<Map<String, Value>>,
 }
 
 static BUILTIN: OnceLock<Schemas> = OnceLock::new();
@@ -84,6 +86,7 @@ impl Schemas {
             meta: HashMap::new(),
             arena: Arc::default(),
             definitions: OnceLock::new(),
+            parameters: OnceLock::new(),
         }
     }
 
@@ -135,6 +138,7 @@ impl Schemas {
             meta: meta_types,
             arena,
             definitions: OnceLock::new(),
+            parameters: OnceLock::new(),
         })
     }
 
@@ -148,6 +152,20 @@ impl Schemas {
                 _ => Map::new(),
             }
         })
+    }
+
+    /// A query parameter of the operations kube publishes, as the option type declares it
+    /// (`("ListOptions", "labelSelector")`): `{"type": …, "description": …}`.
+    pub fn parameter(&self, options: &str, name: &str) -> Option<&Value> {
+        self.parameters
+            .get_or_init(
+                || match assets::unpack(FULL).map(|mut d| d["parameters"].take()) {
+                    Ok(Value::Object(m)) => m,
+                    _ => Map::new(),
+                },
+            )
+            .get(options)?
+            .get(name)
     }
 
     /// No schema at all (the asset did not decode)?

@@ -175,6 +175,11 @@ fn main() {
     kubox_openapi::assets::annotate_patch_strategies(&mut definitions, &kind_list);
     let sources = std::env::var_os("KUBE_GO_SOURCES")
         .expect("KUBE_GO_SOURCES: a directory holding the Go sources of the Kubernetes 1.35 types");
+    let docs = GoDocs::read(std::path::Path::new(&sources), &definitions);
+    for (name, def) in list_definitions(&docs, &kind_list, &definitions) {
+        definitions.insert(name, def);
+    }
+    let parameters = option_parameters(&docs);
     let fields = go_fields(std::path::Path::new(&sources), &definitions);
     let by_value: Vec<(String, String)> = fields
         .iter()
@@ -191,6 +196,7 @@ fn main() {
         "kubernetes": "1.35",
         "kinds": kinds,
         "definitions": definitions,
+        "parameters": parameters,
     });
     let orders = go_orders(std::path::Path::new(&sources), &definitions);
     let omit_empty: Vec<(String, String)> = fields
@@ -464,4 +470,190 @@ fn go_orders(
         }
     }
     out
+}
+
+/// The documented structs of the definitions' packages, as their Go sources declare them.
+struct GoDocs {
+    /// `package.Type` → (the type's doc comment, its fields: JSON name, Go type, doc comment).
+    structs: std::collections::HashMap<String, (String, Vec<(String, String, String)>)>,
+}
+
+/// A Go doc comment as kube's OpenAPI generator publishes it: marker lines (`+…`) left out,
+/// the lines of a paragraph joined by spaces, paragraphs by a blank line.
+fn doc_text(lines: &[String]) -> String {
+    let mut paragraphs: Vec<String> = vec![String::new()];
+    for l in lines {
+        let l = l.trim();
+        if l.starts_with('+') {
+            continue;
+        }
+        if l.is_empty() {
+            if paragraphs.last().is_some_and(|p| !p.is_empty()) {
+                paragraphs.push(String::new());
+            }
+            continue;
+        }
+        let p = paragraphs.last_mut().expect("one paragraph");
+        if !p.is_empty() {
+            p.push(' ');
+        }
+        p.push_str(l);
+    }
+    paragraphs.retain(|p| !p.is_empty());
+    paragraphs.join("\n\n")
+}
+
+impl GoDocs {
+    fn read(root: &std::path::Path, definitions: &serde_json::Map<String, Value>) -> GoDocs {
+        let field_re = regex::Regex::new(
+            r#"^\s+(?:[A-Z]\w*\s+)?((?:\*|\[\]|map\[[^\]]*\])?[A-Za-z_][\w.\[\]*]*)\s+`[^`]*json:"([^",]+)"#,
+        )
+        .expect("field pattern");
+        let type_re = regex::Regex::new(r"^type\s+(\w+)\s+struct\s*\{").expect("type pattern");
+        let packages: std::collections::BTreeSet<String> = definitions
+            .keys()
+            .filter_map(|n| n.rsplit_once('.').map(|(p, _)| p.to_string()))
+            .collect();
+        let mut structs = std::collections::HashMap::new();
+        for package in packages {
+            let Some((repo, path)) = package
+                .strip_prefix("io.k8s.")
+                .and_then(|r| r.split_once('.'))
+            else {
+                continue;
+            };
+            let dir = root.join(repo).join(path.replace('.', "/"));
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            let mut files: Vec<_> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.extension().is_some_and(|x| x == "go")
+                        && !p.to_string_lossy().ends_with("_test.go")
+                })
+                .collect();
+            files.sort();
+            for file in files {
+                let text = std::fs::read_to_string(&file).expect("read Go source");
+                let mut comment: Vec<String> = Vec::new();
+                let mut current: Option<(String, String, Vec<(String, String, String)>)> = None;
+                for line in text.lines() {
+                    let t = line.trim();
+                    if let Some(c) = t.strip_prefix("//") {
+                        comment.push(c.strip_prefix(' ').unwrap_or(c).to_string());
+                        continue;
+                    }
+                    if let Some(c) = type_re.captures(line) {
+                        current = Some((c[1].to_string(), doc_text(&comment), Vec::new()));
+                        comment.clear();
+                        continue;
+                    }
+                    if line.starts_with('}') {
+                        if let Some((name, doc, fields)) = current.take() {
+                            structs.insert(format!("{package}.{name}"), (doc, fields));
+                        }
+                        comment.clear();
+                        continue;
+                    }
+                    if let (Some(cur), Some(c)) = (current.as_mut(), field_re.captures(line)) {
+                        if &c[2] != "-" {
+                            cur.2
+                                .push((c[2].to_string(), c[1].to_string(), doc_text(&comment)));
+                        }
+                    }
+                    comment.clear();
+                }
+            }
+        }
+        GoDocs { structs }
+    }
+}
+
+/// The list kind of every kind that has one (`io.k8s.api.core.v1.ServiceList`), as kube
+/// publishes it: apiVersion and kind as the kind's, `metadata` a ListMeta, `items` the kind's
+/// objects, with the descriptions of the Go list type.
+fn list_definitions(
+    docs: &GoDocs,
+    kinds: &[(String, String, String, String)],
+    definitions: &serde_json::Map<String, Value>,
+) -> Vec<(String, Value)> {
+    const REF: &str = "#/components/schemas/";
+    let mut out = Vec::new();
+    for (group, version, _kind, def) in kinds {
+        let list = format!("{def}List");
+        let Some((doc, fields)) = docs.structs.get(&list) else {
+            continue;
+        };
+        if definitions.contains_key(&list) {
+            continue;
+        }
+        let field_doc = |json: &str| {
+            fields
+                .iter()
+                .find(|f| f.0 == json)
+                .map(|f| f.2.clone())
+                .unwrap_or_default()
+        };
+        let kind_props = &definitions[def.as_str()]["properties"];
+        let list_kind = list.rsplit('.').next().unwrap_or_default();
+        out.push((
+            list.clone(),
+            json!({
+                "description": doc,
+                "properties": {
+                    "apiVersion": kind_props["apiVersion"],
+                    "items": {
+                        "description": field_doc("items"),
+                        "items": {"$ref": format!("{REF}{def}")},
+                        "type": "array",
+                    },
+                    "kind": kind_props["kind"],
+                    "metadata": {
+                        "allOf": [{"$ref": format!("{REF}io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta")}],
+                        "description": field_doc("metadata"),
+                    },
+                },
+                "required": ["items"],
+                "type": "object",
+                "x-kubernetes-group-version-kind": [{"group": group, "kind": list_kind, "version": version}],
+            }),
+        ));
+    }
+    out
+}
+
+/// The query parameters of the operations, from the option types' fields (`ListOptions`,
+/// `DeleteOptions`, …): name → `{type, description}`, by option type.
+fn option_parameters(docs: &GoDocs) -> Value {
+    let mut out = serde_json::Map::new();
+    for options in [
+        "ListOptions",
+        "GetOptions",
+        "DeleteOptions",
+        "CreateOptions",
+        "UpdateOptions",
+        "PatchOptions",
+    ] {
+        let Some((_, fields)) = docs
+            .structs
+            .get(&format!("io.k8s.apimachinery.pkg.apis.meta.v1.{options}"))
+        else {
+            continue;
+        };
+        let mut params = serde_json::Map::new();
+        for (json_name, go_type, doc) in fields {
+            let ty = match go_type.trim_start_matches('*') {
+                "bool" => "boolean",
+                "int64" | "int32" | "int" => "integer",
+                "string" | "ResourceVersionMatch" | "DeletionPropagation" => "string",
+                t if t.starts_with("[]string") => "array",
+                _ => continue,
+            };
+            params.insert(json_name.clone(), json!({"type": ty, "description": doc}));
+        }
+        out.insert(options.to_string(), Value::Object(params));
+    }
+    Value::Object(out)
 }
