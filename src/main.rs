@@ -73,6 +73,10 @@ enum Command {
         /// Static bearer tokens, kube-apiserver's CSV format: token,user,uid,"group1,group2".
         #[arg(long)]
         token_auth_file: Option<PathBuf>,
+        /// Also trust client certificates signed by the CAs in this PEM bundle (user: the
+        /// common name, groups: the organizations).
+        #[arg(long)]
+        client_ca_file: Option<PathBuf>,
         /// Let requests without credentials in as system:anonymous.
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
         anonymous_auth: bool,
@@ -154,6 +158,7 @@ async fn main() -> std::process::ExitCode {
             tls_private_key_file,
             insecure_http,
             token_auth_file,
+            client_ca_file,
             anonymous_auth,
             authorization_mode,
             disable_admission_plugins,
@@ -216,6 +221,9 @@ async fn main() -> std::process::ExitCode {
             }
             if let Some(f) = token_auth_file {
                 builder = builder.token_auth_file(f);
+            }
+            if let Some(f) = client_ca_file {
+                builder = builder.client_ca_file(f);
             }
             let server = match builder.start().await {
                 Ok(s) => s,

@@ -278,8 +278,8 @@ impl Pki {
     }
 
     /// TLS serving: the serving certificate, client certificates requested (not required) and
-    /// checked against the CA after the handshake, ALPN h2 and http/1.1.
-    pub fn tls_serving(&self) -> std::io::Result<crate::tls::TlsServing> {
+    /// checked against `client_ca` (PEM bundle) after the handshake, ALPN h2 and http/1.1.
+    pub fn tls_serving(&self, client_ca: &str) -> std::io::Result<crate::tls::TlsServing> {
         let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
         let chain: Vec<CertificateDer<'static>> =
             CertificateDer::pem_slice_iter(self.serving.cert_pem.as_bytes())
@@ -287,7 +287,7 @@ impl Pki {
                 .map_err(other)?;
         let key = PrivateKeyDer::from_pem_slice(self.serving.key_pem.as_bytes()).map_err(other)?;
         let policy = std::sync::Arc::new(crate::tls::ClientCertPolicy::new(
-            &self.ca_pem,
+            client_ca,
             provider.clone(),
         )?);
         let mut cfg = rustls::ServerConfig::builder_with_provider(provider)

@@ -83,6 +83,7 @@ pub struct ServerBuilder {
     serving: ServingConfig,
     insecure_http: bool,
     token_auth_file: Option<PathBuf>,
+    client_ca_file: Option<PathBuf>,
     static_tokens: Vec<(String, UserInfo)>,
     anonymous_auth: bool,
     authorization: Authorization,
@@ -120,6 +121,7 @@ impl Server {
             serving: ServingConfig::default(),
             insecure_http: false,
             token_auth_file: None,
+            client_ca_file: None,
             static_tokens: Vec::new(),
             anonymous_auth: true,
             authorization: Authorization::Modes(AuthorizationMode::default_modes()),
@@ -263,6 +265,15 @@ impl ServerBuilder {
         self
     }
 
+    /// Trust client certificates signed by the CAs in this PEM bundle (kube-apiserver's
+    /// `--client-ca-file`), besides those kubox's own CA signs (its kubeconfig's): the user is
+    /// the certificate's common name, the groups its organizations. The bundle is published in
+    /// `kube-system/extension-apiserver-authentication` with kubox's CA.
+    pub fn client_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.client_ca_file = Some(path.into());
+        self
+    }
+
     /// Static bearer tokens: `(token, user)`.
     pub fn static_tokens(mut self, tokens: impl IntoIterator<Item = (String, UserInfo)>) -> Self {
         self.static_tokens.extend(tokens);
@@ -342,10 +353,27 @@ impl ServerBuilder {
         if let Some(dir) = &self.data_dir {
             crate::files::private_dir(dir, self.allow_shared_data_dir)?;
         }
+        let extra_client_ca = match &self.client_ca_file {
+            Some(path) => {
+                let pem = std::fs::read_to_string(path).map_err(|e| {
+                    ServerError::Config(format!("--client-ca-file {}: {e}", path.display()))
+                })?;
+                crate::tls::check_ca_bundle(&pem).map_err(|e| {
+                    ServerError::Config(format!("--client-ca-file {}: {e}", path.display()))
+                })?;
+                Some(pem)
+            }
+            None => None,
+        };
         let pki = Arc::new(Pki::load_or_create(
             self.data_dir.as_deref(),
             &self.serving,
         )?);
+        // The CAs client certificates are verified with: kubox's own, then the given bundle.
+        let client_ca_bundle = match &extra_client_ca {
+            Some(extra) => format!("{}\n{}", pki.ca_pem().trim_end(), extra.trim()),
+            None => pki.ca_pem().to_string(),
+        };
         let admin = pki.issue_client_cert(ADMIN_USER, &[crate::authn::MASTERS])?;
         let credential = if self.insecure_http {
             // No TLS, no client certificate: the kubeconfig's admin gets a token instead.
@@ -457,7 +485,7 @@ impl ServerBuilder {
             metrics: Arc::default(),
         });
         let informer_tasks = backend.informers.start(&store, &shutdown_rx).await;
-        let client_ca = (!self.insecure_http).then(|| pki.ca_pem());
+        let client_ca = (!self.insecure_http).then_some(client_ca_bundle.as_str());
         crate::bootstrap::run(&backend, client_ca)
             .await
             .map_err(|e| std::io::Error::other(e.message))?;
@@ -475,7 +503,7 @@ impl ServerBuilder {
         let tls = if self.insecure_http {
             None
         } else {
-            Some(pki.tls_serving()?)
+            Some(pki.tls_serving(&client_ca_bundle)?)
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
         let ca = tls.as_ref().map(|_| pki.ca_pem());

@@ -16,6 +16,20 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 
 use crate::authn::PeerCertificate;
 
+/// Check that a PEM bundle holds at least one certificate a client CA store accepts.
+pub fn check_ca_bundle(pem: &str) -> Result<(), String> {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+        roots
+            .add(cert.map_err(|e| format!("not a PEM certificate bundle: {e}"))?)
+            .map_err(|e| format!("not a CA certificate: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err("no certificate in the file".to_string());
+    }
+    Ok(())
+}
+
 /// Client certificates: requested, verified against the client CA after the handshake.
 #[derive(Debug)]
 pub struct ClientCertPolicy {

@@ -587,3 +587,62 @@ async fn a_service_account_token_secret_is_filled_and_its_token_authenticates_un
     assert_unauthorized(r.status, &r.json());
     h.shutdown().await.unwrap();
 }
+
+/// `--client-ca-file`: certificates signed by the CAs of the bundle are accepted (user from the
+/// common name, groups from the organizations), as well as kubox's own; the bundle is
+/// published for extension servers; a file that is no CA bundle stops the start.
+#[tokio::test]
+async fn a_client_ca_file_adds_the_cas_client_certificates_are_accepted_from() {
+    let external = Server::builder().memory().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("client-ca.crt");
+    std::fs::write(&bundle, external.ca_pem()).unwrap();
+    let h = Server::builder()
+        .memory()
+        .client_ca_file(&bundle)
+        .start()
+        .await
+        .unwrap();
+    let cert = external.client_cert("jane", &["dev"]).unwrap();
+    let kc = kubox::kubeconfig::render(
+        &h.url(),
+        Some(h.ca_pem()),
+        &kubox::kubeconfig::Credential::ClientCert {
+            cert_pem: cert.cert_pem,
+            key_pem: cert.key_pem,
+        },
+    );
+    let user = whoami(&client(&kc).await).await;
+    assert_eq!(user["username"], "jane");
+    assert_eq!(user["groups"], json!(["dev", "system:authenticated"]));
+    // kubox's own credentials still work.
+    let admin = whoami(&client(h.kubeconfig()).await).await;
+    assert!(admin["groups"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("system:masters")));
+    let published = get(
+        &h,
+        "/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication",
+    )
+    .await
+    .json();
+    let cas = published["data"]["client-ca-file"].as_str().unwrap();
+    assert!(cas.contains(external.ca_pem().trim()) && cas.contains(h.ca_pem().trim()));
+    h.shutdown().await.unwrap();
+    external.shutdown().await.unwrap();
+
+    std::fs::write(&bundle, "not a certificate").unwrap();
+    let refused = Server::builder()
+        .memory()
+        .client_ca_file(&bundle)
+        .start()
+        .await;
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("--client-ca-file")),
+        "{:?}",
+        refused.err()
+    );
+}

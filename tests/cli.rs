@@ -255,6 +255,65 @@ fn a_token_auth_file_authenticates_its_users() {
 }
 
 #[test]
+fn a_client_ca_file_lets_in_certificates_of_an_external_ca() {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    };
+    // A test harness's own CA and a client certificate it signs.
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::default();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "harness-ca");
+    let ca_pem = ca_params.self_signed(&ca_key).unwrap().pem();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::default();
+    params.distinguished_name.push(DnType::CommonName, "robot");
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "harness");
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let cert_pem = params.signed_by(&key, &issuer).unwrap().pem();
+
+    let home = tempfile::tempdir().unwrap();
+    let ca_file = home.path().join("client-ca.crt");
+    std::fs::write(&ca_file, &ca_pem).unwrap();
+    let r = start(
+        home.path(),
+        &[
+            "--storage",
+            "memory",
+            "--client-ca-file",
+            ca_file.to_str().unwrap(),
+        ],
+    );
+    let server_ca = credentials(&r.kubeconfig).0.unwrap();
+    let robot = home.path().join("robot");
+    std::fs::write(
+        &robot,
+        kubox::kubeconfig::render(
+            &r.url,
+            Some(&server_ca),
+            &kubox::kubeconfig::Credential::ClientCert {
+                cert_pem,
+                key_pem: key.serialize_pem(),
+            },
+        ),
+    )
+    .unwrap();
+    let (status, body) = http_as(&r.url, robot.to_str().unwrap(), true, "POST", SSR, SSR_BODY);
+    assert!(status.contains("201"), "{status} {body}");
+    assert!(body.contains("\"username\":\"robot\""), "{body}");
+    assert!(
+        body.contains("\"harness\",\"system:authenticated\""),
+        "{body}"
+    );
+    assert!(interrupt(r).success());
+}
+
+#[test]
 fn sled_data_survives_a_restart() {
     let home = tempfile::tempdir().unwrap();
     let dir = home.path().join("state");
