@@ -39,6 +39,9 @@ pub enum OutFormat {
     Metadata {
         /// `v1` or `v1beta1`.
         version: String,
+        /// PartialObjectMetadataList was asked for (a single object cannot be one, a list
+        /// cannot be a PartialObjectMetadata: both are 406, as in kube).
+        list: bool,
     },
 }
 
@@ -108,10 +111,13 @@ pub fn negotiate(headers: &HeaderMap) -> ApiResult<OutFormat> {
                 Some("Table") if g == "meta.k8s.io" && (v == "v1" || v == "v1beta1") => {
                     return Ok(OutFormat::Table { version: v })
                 }
-                Some("PartialObjectMetadata") | Some("PartialObjectMetadataList")
+                Some(kind @ ("PartialObjectMetadata" | "PartialObjectMetadataList"))
                     if g == "meta.k8s.io" && (v == "v1" || v == "v1beta1") =>
                 {
-                    return Ok(OutFormat::Metadata { version: v })
+                    return Ok(OutFormat::Metadata {
+                        version: v,
+                        list: kind == "PartialObjectMetadataList",
+                    })
                 }
                 _ => continue,
             },

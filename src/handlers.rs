@@ -113,7 +113,13 @@ impl Ctx {
                 );
                 encoding::encode(&t, &OutFormat::Json, code)
             }
-            OutFormat::Metadata { version } => encoding::encode(
+            OutFormat::Metadata { list: true, .. } => {
+                crate::body::error_response(&ApiError::not_acceptable_conversion(format!(
+                    "you requested PartialObjectMetadataList, but the requested object is not a list ({})",
+                    go_type_name(&self.info, false)
+                )))
+            }
+            OutFormat::Metadata { version, .. } => encoding::encode(
                 &encoding::partial_metadata(&obj, version),
                 &OutFormat::Json,
                 code,
@@ -444,7 +450,13 @@ fn encode_list(ctx: &Ctx, mut items: Vec<Value>, meta: Value) -> ApiResult<Respo
                 ctx.state.backend.clock.now(),
             )
         }
-        OutFormat::Metadata { version } => json!({
+        OutFormat::Metadata { list: false, .. } => {
+            return Err(ApiError::not_acceptable_conversion(format!(
+                "you requested PartialObjectMetadata, but the requested object is a list ({})",
+                go_type_name(&ctx.info, true)
+            )))
+        }
+        OutFormat::Metadata { version, .. } => json!({
             "kind": "PartialObjectMetadataList",
             "apiVersion": format!("meta.k8s.io/{version}"),
             "metadata": meta,
@@ -466,6 +478,31 @@ fn encode_list(ctx: &Ctx, mut items: Vec<Value>, meta: Value) -> ApiResult<Respo
         OutFormat::Json
     };
     Ok(encoding::encode(&body, &fmt, StatusCode::OK))
+}
+
+/// The Go package kube-apiserver holds a built-in resource's objects in (its internal
+/// version): `core` for the core group, else the group's first label (`apps`, `rbac`…).
+fn internal_package(info: &ResourceInfo) -> &str {
+    match info.storage_api_version.rsplit_once('/') {
+        Some((group, _)) => match group.split('.').next() {
+            Some("internal") => "apiserverinternal",
+            Some(g) => g,
+            None => "core",
+        },
+        None => "core",
+    }
+}
+
+/// The Go type (`%T`) kube-apiserver names a resource's object or list by in messages:
+/// `*core.ConfigMap`, `*apps.DeploymentList`, `*unstructured.Unstructured` for custom
+/// resources.
+fn go_type_name(info: &ResourceInfo, list: bool) -> String {
+    let suffix = if list { "List" } else { "" };
+    if info.strategy.is_custom() {
+        format!("*unstructured.Unstructured{suffix}")
+    } else {
+        format!("*{}.{}{suffix}", internal_package(info), info.kind)
+    }
 }
 
 /// Check and complete the apiVersion/kind of a decoded body against the endpoint.
@@ -490,13 +527,10 @@ pub fn check_type(info: &ResourceInfo, obj: &mut Value) -> ApiResult<()> {
                 .for_kind(group, version, &kind)
                 .is_some();
         if known {
-            let internal = match info.group.split('.').next() {
-                Some("") | None => "core",
-                Some(g) => g,
-            };
             return Err(ApiError::bad_request(format!(
                 "{kind} in version {version:?} cannot be handled as a {expected}: converting ({version}.{kind}) to ({internal}.{expected}): unknown conversion",
-                expected = info.kind
+                expected = info.kind,
+                internal = internal_package(info),
             )));
         }
         return Err(ApiError::bad_request(format!(

@@ -231,6 +231,11 @@ impl ApiError {
         )
     }
 
+    /// 406 NotAcceptable with kube's message for a conversion the object does not allow.
+    pub fn not_acceptable_conversion(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_ACCEPTABLE, "NotAcceptable", message.into())
+    }
+
     /// 415 UnsupportedMediaType.
     pub fn unsupported_media_type(content_type: &str) -> Self {
         Self::new(

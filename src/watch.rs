@@ -60,7 +60,7 @@ impl Encoder {
                     self.clock.now(),
                 )
             }
-            (OutFormat::Metadata { version }, _) => encoding::partial_metadata(&obj, version),
+            (OutFormat::Metadata { version, .. }, _) => encoding::partial_metadata(&obj, version),
             _ => obj,
         };
         // metav1.WatchEvent's field order: type, then object.

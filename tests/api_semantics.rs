@@ -772,6 +772,31 @@ async fn table_and_partial_metadata_encodings() {
     assert_eq!(m["kind"], "PartialObjectMetadataList");
     assert_eq!(m["items"][0]["metadata"]["name"], "t");
     assert!(m["items"][0].get("data").is_none());
+    // A list cannot be a PartialObjectMetadata, nor an object a PartialObjectMetadataList:
+    // kube answers 406 naming its Go type.
+    let meta_as = |kind: &str| format!("application/json;as={kind};v=v1;g=meta.k8s.io");
+    let one = send_with(
+        &h,
+        Method::GET,
+        &format!("{CM}/t"),
+        &[("accept", &meta_as("PartialObjectMetadata"))],
+        "",
+    )
+    .await;
+    assert_eq!(one.status.as_u16(), 200);
+    assert_eq!(one.json()["kind"], "PartialObjectMetadata");
+    for (path, kind, message) in [
+        (format!("{CM}/t"), "PartialObjectMetadataList",
+         "you requested PartialObjectMetadataList, but the requested object is not a list (*core.ConfigMap)"),
+        (CM.to_string(), "PartialObjectMetadata",
+         "you requested PartialObjectMetadata, but the requested object is a list (*core.ConfigMapList)"),
+        ("/apis/apps/v1/deployments".to_string(), "PartialObjectMetadata",
+         "you requested PartialObjectMetadata, but the requested object is a list (*apps.DeploymentList)"),
+    ] {
+        let r = send_with(&h, Method::GET, &path, &[("accept", &meta_as(kind))], "").await;
+        let status = r.status_failure(406, "NotAcceptable");
+        assert_eq!(status["message"], message);
+    }
     let y = send_with(
         &h,
         Method::GET,
