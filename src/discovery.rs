@@ -174,68 +174,149 @@ fn storage_version_hash(r: &ResourceInfo) -> Option<String> {
     Some(base64::engine::general_purpose::STANDARD.encode(&digest.as_ref()[..8]))
 }
 
-fn discovery_resource(r: &ResourceInfo) -> Value {
-    let mut e = json!({
-        "resource": r.resource,
-        "responseKind": {"group": r.group, "version": r.version, "kind": r.kind},
-        "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
-        "singularResource": r.singular,
-        "verbs": r.verbs,
-    });
-    if !r.short_names.is_empty() {
-        e["shortNames"] = json!(r.short_names);
+// The aggregated discovery document (apidiscovery.k8s.io/v2), its fields declared in the Go
+// structs' order, which is the order kube-apiserver writes them in.
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GroupDiscoveryList {
+    kind: &'static str,
+    api_version: String,
+    metadata: Empty,
+    items: Vec<GroupDiscovery>,
+}
+
+#[derive(serde::Serialize)]
+struct Empty {}
+
+#[derive(serde::Serialize)]
+struct GroupDiscovery {
+    metadata: GroupMeta,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    versions: Vec<VersionDiscovery>,
+}
+
+#[derive(serde::Serialize)]
+struct GroupMeta {
+    #[serde(skip_serializing_if = "str::is_empty")]
+    name: String,
+}
+
+#[derive(serde::Serialize)]
+struct VersionDiscovery {
+    version: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    resources: Vec<ResourceDiscovery>,
+    freshness: &'static str,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResourceDiscovery {
+    resource: String,
+    response_kind: Gvk,
+    scope: &'static str,
+    singular_resource: String,
+    verbs: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    short_names: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    categories: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    subresources: Vec<SubresourceDiscovery>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SubresourceDiscovery {
+    subresource: String,
+    response_kind: Gvk,
+    verbs: Vec<String>,
+}
+
+#[derive(serde::Serialize)]
+struct Gvk {
+    group: String,
+    version: String,
+    kind: String,
+}
+
+fn discovery_resource(r: &ResourceInfo) -> ResourceDiscovery {
+    ResourceDiscovery {
+        resource: r.resource.clone(),
+        response_kind: Gvk {
+            group: r.group.clone(),
+            version: r.version.clone(),
+            kind: r.kind.clone(),
+        },
+        scope: if r.namespaced {
+            "Namespaced"
+        } else {
+            "Cluster"
+        },
+        singular_resource: r.singular.clone(),
+        verbs: r.verbs.clone(),
+        short_names: r.short_names.clone(),
+        categories: r.categories.clone(),
+        subresources: r
+            .subresources
+            .iter()
+            .map(|s| {
+                let inherit = s.group.is_empty() && s.version.is_empty();
+                SubresourceDiscovery {
+                    subresource: s.name.clone(),
+                    response_kind: Gvk {
+                        group: if inherit {
+                            r.group.clone()
+                        } else {
+                            s.group.clone()
+                        },
+                        version: if s.version.is_empty() {
+                            r.version.clone()
+                        } else {
+                            s.version.clone()
+                        },
+                        kind: s.kind.clone(),
+                    },
+                    verbs: s.verbs.clone(),
+                }
+            })
+            .collect(),
     }
-    if !r.categories.is_empty() {
-        e["categories"] = json!(r.categories);
-    }
-    let subs: Vec<Value> = r
-        .subresources
-        .iter()
-        .map(|s| {
-            let group = if s.group.is_empty() && s.version.is_empty() { r.group.as_str() } else { s.group.as_str() };
-            let version = if s.version.is_empty() { r.version.as_str() } else { s.version.as_str() };
-            json!({"subresource": s.name, "responseKind": {"group": group, "version": version, "kind": s.kind}, "verbs": s.verbs})
-        })
-        .collect();
-    if !subs.is_empty() {
-        e["subresources"] = json!(subs);
-    }
-    e
 }
 
 /// The aggregated discovery document for `/api` (core only) or `/apis` (every other group).
 fn aggregated(snap: &Snapshot, core: bool, version: &str) -> Response<Body> {
-    let items: Vec<Value> = snap
+    let items = snap
         .groups
         .iter()
         .filter(|g| g.name.is_empty() == core)
-        .map(|g| {
-            let versions: Vec<Value> = g
+        .map(|g| GroupDiscovery {
+            metadata: GroupMeta {
+                name: g.name.clone(),
+            },
+            versions: g
                 .versions
                 .iter()
-                .map(|v| {
-                    let resources: Vec<Value> = snap
+                .map(|v| VersionDiscovery {
+                    version: v.clone(),
+                    resources: snap
                         .resources(&g.name, v)
                         .unwrap_or_default()
                         .iter()
                         .map(|r| discovery_resource(r))
-                        .collect();
-                    json!({"version": v, "resources": resources, "freshness": "Current"})
+                        .collect(),
+                    freshness: "Current",
                 })
-                .collect();
-            let mut meta = json!({"creationTimestamp": null});
-            if !g.name.is_empty() {
-                meta["name"] = json!(g.name);
-            }
-            json!({"metadata": meta, "versions": versions})
+                .collect(),
         })
         .collect();
-    let body = json!({
-        "kind": "APIGroupDiscoveryList",
-        "apiVersion": format!("apidiscovery.k8s.io/{version}"),
-        "metadata": {},
-        "items": items,
-    });
+    let body = GroupDiscoveryList {
+        kind: "APIGroupDiscoveryList",
+        api_version: format!("apidiscovery.k8s.io/{version}"),
+        metadata: Empty {},
+        items,
+    };
     bytes_response(
         StatusCode::OK,
         &format!("application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList"),

@@ -342,9 +342,24 @@ async fn aggregated_discovery_is_served_with_its_content_type() {
         .unwrap()
         .iter()
         .any(|s| s["subresource"] == "scale"));
-    let core = send_with(&h, Method::GET, "/api", &[("accept", accept)], "")
-        .await
-        .json();
+    // Written in the Go structs' field order.
+    let text = String::from_utf8(r.body.to_vec()).unwrap();
+    assert!(
+        text.starts_with(r#"{"kind":"APIGroupDiscoveryList","apiVersion":"apidiscovery.k8s.io/v2","metadata":{},"items":[{"metadata":{"name":"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"{"resource":"deployments","responseKind":{"group":"apps","version":"v1","kind":"Deployment"},"scope":"Namespaced","singularResource":"deployment","verbs":["#),
+        "{text}"
+    );
+    assert!(text.contains(r#"{"subresource":"scale","responseKind":{"group":"autoscaling","version":"v1","kind":"Scale"},"verbs":["get","patch","update"]}"#), "{text}");
+    let core = send_with(&h, Method::GET, "/api", &[("accept", accept)], "").await;
+    let core_text = String::from_utf8(core.body.to_vec()).unwrap();
+    assert!(
+        core_text.starts_with(r#"{"kind":"APIGroupDiscoveryList","apiVersion":"apidiscovery.k8s.io/v2","metadata":{},"items":[{"metadata":{},"versions":[{"version":"v1","resources":[{"resource":"#),
+        "{core_text}"
+    );
+    let core = core.json();
     assert_eq!(core["items"][0]["versions"][0]["version"], "v1");
     let legacy = get(&h, "/apis").await.json();
     assert_eq!(legacy["kind"], "APIGroupList");
