@@ -742,3 +742,51 @@ async fn config_map_and_secret_data_are_validated_as_kube_validates_them() {
         ["type: Invalid value: \"Opaque\": field is immutable"]
     );
 }
+
+/// Label keys and values are checked with Kubernetes 1.35's label-key rules: lengths counted
+/// in bytes, and "a valid label key" for a key with more than one `/`. Annotation keys and
+/// finalizers alike.
+#[tokio::test]
+async fn label_keys_and_values_are_checked_with_kubes_label_key_rules() {
+    let h = server().await;
+    let long = "v".repeat(64);
+    let mut cm = configmap("labels");
+    cm["metadata"]["labels"] = json!({"a/b/c": "x", "k": long});
+    cm["metadata"]["annotations"] = json!({format!("{long}.io/{long}"): "x"});
+    let r = post_json(&h, "/api/v1/namespaces/default/configmaps", &cm).await;
+    let status = r.status_failure(422, "Invalid");
+    let causes: Vec<(String, String)> = status["details"]["causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["field"].as_str().unwrap().to_string(),
+                c["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let has = |field: &str, message: &str| {
+        assert!(
+            causes
+                .iter()
+                .any(|(f, m)| f == field && m.ends_with(message)),
+            "no {field}: …{message} in {causes:?}"
+        );
+    };
+    has(
+        "metadata.labels",
+        "with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
+    );
+    assert!(causes
+        .iter()
+        .any(|(_, m)| m.contains(": a valid label key must consist of")));
+    has(
+        "metadata.labels",
+        &format!("Invalid value: \"{long}\": must be no more than 63 bytes"),
+    );
+    has(
+        "metadata.annotations",
+        "name part must be no more than 63 bytes",
+    );
+}

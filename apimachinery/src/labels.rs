@@ -1025,13 +1025,13 @@ mod tests {
         );
         assert_eq!(
             err("a/b/c"),
-            "unable to parse requirement: <nil>: Invalid value: \"a/b/c\": a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+            "unable to parse requirement: <nil>: Invalid value: \"a/b/c\": a valid label key must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
         );
         let long_key = "k".repeat(64);
         assert_eq!(
             err(&long_key),
             format!(
-                "unable to parse requirement: <nil>: Invalid value: \"{long_key}\": name part must be no more than 63 characters"
+                "unable to parse requirement: <nil>: Invalid value: \"{long_key}\": name part must be no more than 63 bytes"
             )
         );
         assert_eq!(
@@ -1042,7 +1042,7 @@ mod tests {
         assert_eq!(
             err(&format!("a={long}")),
             format!(
-                "unable to parse requirement: values[0][a]: Invalid value: \"{long}\": must be no more than 63 characters"
+                "unable to parse requirement: values[0][a]: Invalid value: \"{long}\": must be no more than 63 bytes"
             )
         );
         assert_eq!(

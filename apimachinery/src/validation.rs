@@ -423,6 +423,11 @@ pub fn max_len_error(length: usize) -> String {
     format!("must be no more than {length} characters")
 }
 
+/// The `content` package's `MaxLenError` (label keys and values since Kubernetes 1.35).
+pub fn max_bytes_error(length: usize) -> String {
+    format!("must be no more than {length} bytes")
+}
+
 /// Go's `validation.EmptyError`.
 pub fn empty_error() -> String {
     "must be non-empty".to_string()
@@ -576,6 +581,8 @@ pub fn is_dns1035_label(value: &str) -> Vec<String> {
 /// Checks a "qualified name" (`[prefix/]name`), the syntax of label and annotation keys and
 /// finalizers. Returns the problems.
 pub fn is_qualified_name(value: &str) -> Vec<String> {
+    // Kubernetes 1.35 checks qualified names with the `content` package's label-key rules,
+    // whose length messages count bytes.
     let mut errs = Vec::new();
     let parts: Vec<&str> = value.split('/').collect();
     let name = match parts.as_slice() {
@@ -584,15 +591,22 @@ pub fn is_qualified_name(value: &str) -> Vec<String> {
             if prefix.is_empty() {
                 errs.push(format!("prefix part {}", empty_error()));
             } else {
-                for m in is_dns1123_subdomain(prefix) {
-                    errs.push(format!("prefix part {m}"));
+                let mut msgs = Vec::new();
+                if prefix.len() > DNS1123_SUBDOMAIN_MAX_LENGTH {
+                    msgs.push(max_bytes_error(DNS1123_SUBDOMAIN_MAX_LENGTH));
                 }
+                msgs.extend(
+                    is_dns1123_subdomain(prefix)
+                        .into_iter()
+                        .filter(|m| !m.starts_with("must be no more than")),
+                );
+                errs.extend(msgs.into_iter().map(|m| format!("prefix part {m}")));
             }
             *name
         }
         _ => {
             errs.push(format!(
-                "a qualified name {} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
+                "a valid label key {} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
                 regex_error(
                     QUALIFIED_NAME_ERR_MSG,
                     QUALIFIED_NAME_FMT,
@@ -607,7 +621,7 @@ pub fn is_qualified_name(value: &str) -> Vec<String> {
     } else if name.len() > QUALIFIED_NAME_MAX_LENGTH {
         errs.push(format!(
             "name part {}",
-            max_len_error(QUALIFIED_NAME_MAX_LENGTH)
+            max_bytes_error(QUALIFIED_NAME_MAX_LENGTH)
         ));
     }
     if !matches_qualified_name_part(name) {
@@ -628,7 +642,7 @@ pub fn is_qualified_name(value: &str) -> Vec<String> {
 pub fn is_valid_label_value(value: &str) -> Vec<String> {
     let mut errs = Vec::new();
     if value.len() > LABEL_VALUE_MAX_LENGTH {
-        errs.push(max_len_error(LABEL_VALUE_MAX_LENGTH));
+        errs.push(max_bytes_error(LABEL_VALUE_MAX_LENGTH));
     }
     if !value.is_empty() && !matches_qualified_name_part(value) {
         errs.push(regex_error(
@@ -1605,11 +1619,11 @@ mod tests {
         );
         assert_eq!(
             is_qualified_name("a/b/c"),
-            vec!["a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')".to_string()]
+            vec!["a valid label key must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')".to_string()]
         );
         assert_eq!(
             is_qualified_name(&"a".repeat(64)),
-            vec!["name part must be no more than 63 characters".to_string()]
+            vec!["name part must be no more than 63 bytes".to_string()]
         );
     }
 
@@ -1628,7 +1642,7 @@ mod tests {
         );
         assert_eq!(
             is_valid_label_value(&"x".repeat(64)),
-            vec!["must be no more than 63 characters".to_string()]
+            vec!["must be no more than 63 bytes".to_string()]
         );
         assert_eq!(
             is_valid_label_value(&format!("{}-", "x".repeat(64))).len(),
@@ -1906,7 +1920,7 @@ mod tests {
         assert_eq!(errs.len(), 2);
         assert!(errs[0]
             .to_string()
-            .starts_with("metadata.finalizers: Invalid value: \"a/b/c\": a qualified name"));
+            .starts_with("metadata.finalizers: Invalid value: \"a/b/c\": a valid label key"));
         assert_eq!(
             errs[1].to_string(),
             "metadata.finalizers: Invalid value: []string{\"a/b/c\", \"orphan\", \"foregroundDeletion\"}: finalizer orphan and foregroundDeletion cannot be both set"
