@@ -256,14 +256,42 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
             if ty != "ExternalName" {
                 set_default(spec, "internalTrafficPolicy", json!("Cluster"));
             }
-            if ty == "NodePort" || ty == "LoadBalancer" {
+            let external_ips = spec["externalIPs"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty());
+            if ty == "NodePort" || ty == "LoadBalancer" || (ty == "ClusterIP" && external_ips) {
                 set_default(spec, "externalTrafficPolicy", json!("Cluster"));
+            }
+            if ty == "LoadBalancer" {
+                set_default(spec, "allocateLoadBalancerNodePorts", json!(true));
+            }
+            match spec["sessionAffinity"].as_str() {
+                Some("None") => {
+                    if let Some(m) = spec.as_object_mut() {
+                        m.remove("sessionAffinityConfig");
+                    }
+                }
+                Some("ClientIP")
+                    if spec["sessionAffinityConfig"]["clientIP"]["timeoutSeconds"].is_null() =>
+                {
+                    spec["sessionAffinityConfig"] = json!({"clientIP": {"timeoutSeconds": 10800}});
+                }
+                _ => {}
             }
             if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
                 for p in ports {
                     set_default(p, "protocol", json!("TCP"));
-                    if let Some(port) = p.get("port").cloned() {
-                        set_default(p, "targetPort", port);
+                    // SetDefaults_Service: a missing, 0 or "" targetPort is the port.
+                    let unset = match p.get("targetPort") {
+                        None | Some(Value::Null) => true,
+                        Some(Value::Number(n)) => n.as_i64() == Some(0),
+                        Some(Value::String(s)) => s.is_empty(),
+                        _ => false,
+                    };
+                    if unset {
+                        if let Some(port) = p.get("port").cloned() {
+                            p["targetPort"] = port;
+                        }
                     }
                 }
             }

@@ -308,6 +308,7 @@ pub static SPECS: &[KindSpec] = &[
         defaults: Defaults::Kube,
         hooks: HooksKind::Services,
         returns_deleted: true,
+        validation: Validation::Kube,
         ..BASE
     },
     KindSpec {

@@ -339,6 +339,9 @@ impl Strategy for BuiltinStrategy {
             keep_only(new, old, &[&["spec", "ephemeralContainers"]]);
             return;
         }
+        if self.group.is_empty() && self.kind == "Service" && subresource.is_empty() {
+            super::services::keep_allocated(new, old);
+        }
         if self.has_status {
             split_status(new, old, subresource);
         }
@@ -395,6 +398,9 @@ impl Strategy for BuiltinStrategy {
             &new["metadata"],
             &old["metadata"],
         ));
+        if (self.group, self.kind) == ("", "Service") && self.spec.validation == Validation::Kube {
+            errs.extend(super::services::service_update_errors(new, old));
+        }
         if matches!((self.group, self.kind), ("", "ConfigMap") | ("", "Secret"))
             && old.get("immutable").and_then(Value::as_bool) == Some(true)
         {
@@ -599,6 +605,7 @@ fn kind_validation(group: &str, kind: &str, obj: &Value) -> Vec<FieldError> {
             }
         }
         ("", "Secret") => errs.extend(secret_errors(obj)),
+        ("", "Service") => errs.extend(super::services::service_errors(obj)),
         _ => {}
     }
     errs
