@@ -156,3 +156,179 @@ async fn services_are_validated_as_kube_validates_them() {
     assert_eq!(r.status.as_u16(), 200, "{}", r.json());
     assert_eq!(r.json()["spec"]["clusterIP"], plain["spec"]["clusterIP"]);
 }
+
+fn pod_template(labels: Value, restart: Option<&str>) -> Value {
+    let mut spec = json!({"containers": [{"name": "c", "image": "nginx:1.27"}]});
+    if let Some(r) = restart {
+        spec["restartPolicy"] = json!(r);
+    }
+    json!({"metadata": {"labels": labels}, "spec": spec})
+}
+
+fn workload(kind: &str, name: &str, spec: Value) -> Value {
+    let api_version = if matches!(kind, "Job" | "CronJob") {
+        "batch/v1"
+    } else {
+        "apps/v1"
+    };
+    json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": name}, "spec": spec})
+}
+
+fn collection(kind: &str) -> String {
+    let (group, plural) = match kind {
+        "Deployment" => ("apps", "deployments"),
+        "ReplicaSet" => ("apps", "replicasets"),
+        "StatefulSet" => ("apps", "statefulsets"),
+        "DaemonSet" => ("apps", "daemonsets"),
+        "Job" => ("batch", "jobs"),
+        _ => ("batch", "cronjobs"),
+    };
+    format!("/apis/{group}/v1/namespaces/default/{plural}")
+}
+
+#[tokio::test]
+async fn workloads_are_validated_as_kube_validates_them() {
+    let h = server().await;
+    let app = json!({"app": "w"});
+    let sel = json!({"matchLabels": {"app": "w"}});
+    let tmpl = pod_template(app.clone(), None);
+    let job_tmpl = pod_template(json!({}), Some("Never"));
+    // Accepted, defaults and all.
+    for (kind, spec) in [
+        ("Deployment", json!({"selector": sel, "template": tmpl})),
+        ("ReplicaSet", json!({"selector": sel, "template": tmpl})),
+        (
+            "StatefulSet",
+            json!({"selector": sel, "template": tmpl, "serviceName": "w"}),
+        ),
+        ("DaemonSet", json!({"selector": sel, "template": tmpl})),
+        ("Job", json!({"template": job_tmpl})),
+        (
+            "CronJob",
+            json!({"schedule": "*/5 * * * *", "jobTemplate": {"spec": {"template": job_tmpl}}}),
+        ),
+    ] {
+        let r = post_json(&h, &collection(kind), &workload(kind, "ok", spec)).await;
+        assert_eq!(r.status.as_u16(), 201, "{kind}: {}", r.json());
+    }
+    let cases: Vec<(&str, Value, Vec<&str>)> = vec![
+        ("Deployment", json!({"replicas": -1, "selector": sel, "template": tmpl}),
+         vec!["spec.replicas: Invalid value: -1: must be greater than or equal to 0"]),
+        ("Deployment", json!({"template": tmpl}),
+         vec!["spec.selector: Required value",
+              r#"spec.template.metadata.labels: Invalid value: {"app":"w"}: `selector` does not match template `labels`"#]),
+        ("Deployment", json!({"selector": {"matchLabels": {"app": "x"}}, "template": tmpl}),
+         vec![r#"spec.template.metadata.labels: Invalid value: {"app":"w"}: `selector` does not match template `labels`"#]),
+        ("Deployment", json!({"selector": {}, "template": tmpl}),
+         vec!["spec.selector: Invalid value: {}: empty selector is invalid for deployment"]),
+        ("Deployment", json!({"selector": sel, "template": pod_template(app.clone(), Some("Never"))}),
+         vec![r#"spec.template.spec.restartPolicy: Unsupported value: "Never": supported values: "Always""#]),
+        ("Deployment", json!({"selector": sel, "template": tmpl, "strategy": {"type": "Recreate", "rollingUpdate": {"maxSurge": 1}}}),
+         vec!["spec.strategy.rollingUpdate: Forbidden: may not be specified when strategy `type` is 'Recreate'"]),
+        ("Deployment", json!({"selector": sel, "template": tmpl, "strategy": {"rollingUpdate": {"maxSurge": 0, "maxUnavailable": "0%"}}}),
+         vec![r#"spec.strategy.rollingUpdate.maxUnavailable: Invalid value: "0%": may not be 0 when `maxSurge` is 0"#]),
+        ("Deployment", json!({"selector": sel, "template": tmpl, "strategy": {"rollingUpdate": {"maxSurge": "x", "maxUnavailable": "150%"}}}),
+         vec![r#"spec.strategy.rollingUpdate.maxSurge: Invalid value: "x": a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')"#,
+              r#"spec.strategy.rollingUpdate.maxUnavailable: Invalid value: "150%": must not be greater than 100%"#]),
+        ("Deployment", json!({"selector": sel, "template": tmpl, "minReadySeconds": 700}),
+         vec!["spec.progressDeadlineSeconds: Invalid value: 600: must be greater than minReadySeconds"]),
+        ("Deployment", json!({"selector": sel, "template": pod_template(app.clone(), None), "revisionHistoryLimit": -2}),
+         vec!["spec.revisionHistoryLimit: Invalid value: -2: must be greater than or equal to 0"]),
+        ("ReplicaSet", json!({"selector": {}, "template": tmpl}),
+         vec!["spec.selector: Invalid value: {}: empty selector is invalid for deployment"]),
+        ("StatefulSet", json!({"selector": sel, "template": tmpl, "serviceName": "Web_1"}),
+         vec![r#"spec.serviceName: Invalid value: "Web_1": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"#]),
+        ("StatefulSet", json!({"selector": sel, "template": tmpl, "podManagementPolicy": "Random"}),
+         vec![r#"spec.podManagementPolicy: Invalid value: "Random": must be 'OrderedReady' or 'Parallel'"#]),
+        ("StatefulSet", json!({"selector": sel, "template": tmpl, "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Keep"}}),
+         vec![r#"spec.persistentVolumeClaimRetentionPolicy.whenDeleted: Unsupported value: "Keep": supported values: "Retain", "Delete""#]),
+        ("DaemonSet", json!({"template": tmpl}),
+         vec![r#"spec.template.metadata.labels: Invalid value: {"app":"w"}: `selector` does not match template `labels`"#]),
+        ("DaemonSet", json!({"selector": sel, "template": tmpl, "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 1}}}),
+         vec!["spec.updateStrategy.rollingUpdate.maxSurge: Invalid value: 1: may not be set when maxUnavailable is non-zero"]),
+        ("Job", json!({"template": pod_template(json!({}), None)}),
+         vec![r#"spec.template.spec.restartPolicy: Required value: valid values: "OnFailure", "Never""#]),
+        ("Job", json!({"template": job_tmpl, "parallelism": -1, "backoffLimit": -1}),
+         vec!["spec.parallelism: Invalid value: -1: must be greater than or equal to 0",
+              "spec.backoffLimit: Invalid value: -1: must be greater than or equal to 0"]),
+        ("Job", json!({"template": job_tmpl, "completionMode": "Sometimes"}),
+         vec![r#"spec.completionMode: Unsupported value: "Sometimes": supported values: "NonIndexed", "Indexed""#]),
+        ("CronJob", json!({"schedule": "foo", "jobTemplate": {"spec": {"template": job_tmpl}}}),
+         vec![r#"spec.schedule: Invalid value: "foo": expected exactly 5 fields, found 1: [foo]"#]),
+        ("CronJob", json!({"schedule": "TZ=UTC 0 * * * *", "jobTemplate": {"spec": {"template": job_tmpl}}}),
+         vec![r#"spec.schedule: Invalid value: "TZ=UTC 0 * * * *": cannot use TZ or CRON_TZ in schedule, use timeZone field instead"#]),
+        ("CronJob", json!({"schedule": "0 * * * *", "concurrencyPolicy": "Sometimes", "jobTemplate": {"spec": {"template": job_tmpl}}}),
+         vec![r#"spec.concurrencyPolicy: Unsupported value: "Sometimes": supported values: "Allow", "Forbid", "Replace""#]),
+        ("CronJob", json!({"schedule": "0 * * * *", "timeZone": "Local", "jobTemplate": {"spec": {"template": job_tmpl}}}),
+         vec![r#"spec.timeZone: Invalid value: "Local": timeZone must be an explicit time zone as defined in https://www.iana.org/time-zones"#]),
+        ("CronJob", json!({"schedule": "0 * * * *", "jobTemplate": {"spec": {"template": pod_template(json!({}), Some("Always"))}}}),
+         vec![r#"spec.jobTemplate.spec.template.spec.restartPolicy: Required value: valid values: "OnFailure", "Never""#]),
+    ];
+    for (i, (kind, spec, expected)) in cases.into_iter().enumerate() {
+        let r = post_json(
+            &h,
+            &collection(kind),
+            &workload(kind, &format!("bad-{i}"), spec),
+        )
+        .await;
+        assert_eq!(
+            causes(&r),
+            Ok(expected.iter().map(|s| s.to_string()).collect()),
+            "case {i} ({kind})"
+        );
+    }
+    let long = "c".repeat(53);
+    let r = post_json(
+        &h,
+        &collection("CronJob"),
+        &workload(
+            "CronJob",
+            &long,
+            json!({"schedule": "0 * * * *", "jobTemplate": {"spec": {"template": job_tmpl}}}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        causes(&r),
+        Ok(vec![format!(
+            "metadata.name: Invalid value: \"{long}\": must be no more than 52 characters"
+        )])
+    );
+    // Updates.
+    let path = |kind: &str| format!("{}/ok", collection(kind));
+    let mut d = get(&h, &path("Deployment")).await.json();
+    d["spec"]["selector"] = json!({"matchLabels": {"app": "w", "tier": "x"}});
+    d["spec"]["template"]["metadata"]["labels"]["tier"] = json!("x");
+    assert_eq!(
+        causes(&put_json(&h, &path("Deployment"), &d).await),
+        Ok(vec![r#"spec.selector: Invalid value: {"matchLabels":{"app":"w","tier":"x"}}: field is immutable"#.to_string()])
+    );
+    let mut s = get(&h, &path("StatefulSet")).await.json();
+    s["spec"]["serviceName"] = json!("other");
+    assert_eq!(
+        causes(&put_json(&h, &path("StatefulSet"), &s).await),
+        Ok(vec!["spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden".to_string()])
+    );
+    s = get(&h, &path("StatefulSet")).await.json();
+    s["spec"]["replicas"] = json!(3);
+    assert_eq!(
+        put_json(&h, &path("StatefulSet"), &s).await.status.as_u16(),
+        200
+    );
+    let mut j = get(&h, &path("Job")).await.json();
+    j["spec"]["template"]["spec"]["containers"][0]["image"] = json!("busybox:1");
+    let r = put_json(&h, &path("Job"), &j).await;
+    let c = causes(&r).unwrap();
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert!(
+        c[0].starts_with("spec.template: Invalid value: {")
+            && c[0].ends_with("}: field is immutable"),
+        "{c:?}"
+    );
+    let mut cj = get(&h, &path("CronJob")).await.json();
+    cj["spec"]["schedule"] = json!("@daily");
+    assert_eq!(
+        put_json(&h, &path("CronJob"), &cj).await.status.as_u16(),
+        200
+    );
+}

@@ -17,6 +17,7 @@ mod services;
 pub mod spec;
 pub mod store;
 pub mod strategy;
+mod workloads;
 
 pub use backend::Backend;
 pub use strategy::{BuiltinStrategy, Strategy};

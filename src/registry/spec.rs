@@ -335,6 +335,7 @@ pub static SPECS: &[KindSpec] = &[
         printer: Printer::Kube,
         merge_keys: MergeKeys::Kube,
         defaults: Defaults::Kube,
+        validation: Validation::Kube,
         ..BASE
     },
     KindSpec {
@@ -357,6 +358,7 @@ pub static SPECS: &[KindSpec] = &[
         printer: Printer::Kube,
         merge_keys: MergeKeys::Kube,
         defaults: Defaults::Kube,
+        validation: Validation::Kube,
         ..BASE
     },
     KindSpec {
@@ -367,6 +369,7 @@ pub static SPECS: &[KindSpec] = &[
         printer: Printer::Kube,
         merge_keys: MergeKeys::Kube,
         defaults: Defaults::Kube,
+        validation: Validation::Kube,
         ..BASE
     },
     KindSpec {
@@ -396,6 +399,7 @@ pub static SPECS: &[KindSpec] = &[
         printer: Printer::Kube,
         merge_keys: MergeKeys::Kube,
         defaults: Defaults::Kube,
+        validation: Validation::Kube,
         ..BASE
     },
     KindSpec {
@@ -408,6 +412,7 @@ pub static SPECS: &[KindSpec] = &[
         merge_keys: MergeKeys::Kube,
         defaults: Defaults::Kube,
         gc: GcDefault::Orphan,
+        validation: Validation::Kube,
         ..BASE
     },
     KindSpec {

@@ -183,6 +183,21 @@ pub struct BuiltinStrategy {
 }
 
 impl BuiltinStrategy {
+    /// Validate a new object (`old`: the object it replaces, on update).
+    fn validate_against(
+        &self,
+        obj: &Value,
+        old: Option<&Value>,
+    ) -> Result<Vec<FieldError>, String> {
+        typed::check_shape(self.group, self.kind, obj)?;
+        let mut errs =
+            validation::validate_object_meta(&obj["metadata"], self.namespaced, self.spec.names);
+        if self.spec.validation == Validation::Kube {
+            errs.extend(kind_validation(self.group, self.kind, obj, old));
+        }
+        Ok(errs)
+    }
+
     /// The strategy for a catalogue entry.
     pub fn new(b: &'static BuiltinResource) -> Self {
         BuiltinStrategy {
@@ -376,17 +391,11 @@ impl Strategy for BuiltinStrategy {
     }
 
     fn validate(&self, obj: &Value) -> Result<Vec<FieldError>, String> {
-        typed::check_shape(self.group, self.kind, obj)?;
-        let mut errs =
-            validation::validate_object_meta(&obj["metadata"], self.namespaced, self.spec.names);
-        if self.spec.validation == Validation::Kube {
-            errs.extend(kind_validation(self.group, self.kind, obj));
-        }
-        Ok(errs)
+        self.validate_against(obj, None)
     }
 
     fn validate_update(&self, new: &Value, old: &Value) -> Result<Vec<FieldError>, String> {
-        let mut errs = self.validate(new)?;
+        let mut errs = self.validate_against(new, Some(old))?;
         if (self.group, self.kind) == ("", "Secret") && new.get("type") != old.get("type") {
             errs.push(FieldError::invalid(
                 "type",
@@ -400,6 +409,9 @@ impl Strategy for BuiltinStrategy {
         ));
         if (self.group, self.kind) == ("", "Service") && self.spec.validation == Validation::Kube {
             errs.extend(super::services::service_update_errors(new, old));
+        }
+        if matches!(self.group, "apps" | "batch") && self.spec.validation == Validation::Kube {
+            errs.extend(super::workloads::update_errors(self.kind, new, old));
         }
         if matches!((self.group, self.kind), ("", "ConfigMap") | ("", "Secret"))
             && old.get("immutable").and_then(Value::as_bool) == Some(true)
@@ -469,7 +481,7 @@ fn immutable_error(field: &str, message: &str) -> FieldError {
 }
 
 /// Checks beyond metadata that clients rely on seeing refused.
-fn kind_validation(group: &str, kind: &str, obj: &Value) -> Vec<FieldError> {
+fn kind_validation(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let required = |errs: &mut Vec<FieldError>, path: &str, present: bool| {
         if !present {
@@ -497,43 +509,14 @@ fn kind_validation(group: &str, kind: &str, obj: &Value) -> Vec<FieldError> {
                 );
             }
         }
-        ("apps", "Deployment")
-        | ("apps", "ReplicaSet")
-        | ("apps", "StatefulSet")
-        | ("apps", "DaemonSet") => {
-            required(
-                &mut errs,
-                "spec.selector",
-                obj["spec"]["selector"].is_object(),
-            );
-            let tmpl = &obj["spec"]["template"];
-            let containers = tmpl["spec"]["containers"].as_array();
-            required(
-                &mut errs,
-                "spec.template.spec.containers",
-                containers.is_some_and(|c| !c.is_empty()),
-            );
-            if let (Some(sel), Some(labels)) = (
-                obj["spec"]["selector"]["matchLabels"].as_object(),
-                tmpl["metadata"]["labels"].as_object(),
-            ) {
-                if sel.iter().any(|(k, v)| labels.get(k) != Some(v)) {
-                    let rendered = format!(
-                        "map[string]string{{{}}}",
-                        labels
-                            .iter()
-                            .map(|(k, v)| format!("{k:?}:{v}"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    );
-                    errs.push(FieldError::invalid_rendered(
-                        "spec.template.metadata.labels",
-                        rendered,
-                        "`selector` does not match template `labels`",
-                    ));
-                }
-            }
+        ("apps", "Deployment") => errs.extend(super::workloads::deployment_errors(obj)),
+        ("apps", "ReplicaSet") => errs.extend(super::workloads::replica_set_errors(obj)),
+        ("apps", "StatefulSet") => {
+            errs.extend(super::workloads::stateful_set_errors(obj, old.is_none()))
         }
+        ("apps", "DaemonSet") => errs.extend(super::workloads::daemon_set_errors(obj)),
+        ("batch", "Job") => errs.extend(super::workloads::job_errors(obj)),
+        ("batch", "CronJob") => errs.extend(super::workloads::cron_job_errors(obj, old)),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             errs.extend(crate::crd::validation::validate_crd(obj))
         }
