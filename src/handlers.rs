@@ -595,7 +595,7 @@ pub async fn update(ctx: Ctx) -> ApiResult<Response<Body>> {
     if !ctx.req.subresource.is_empty()
         && !matches!(
             ctx.req.subresource.as_str(),
-            "status" | "finalize" | "ephemeralcontainers" | "approval"
+            "status" | "finalize" | "ephemeralcontainers" | "approval" | "resize"
         )
     {
         return Err(ApiError::method_not_supported(&ctx.gr(), "update"));

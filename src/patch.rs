@@ -265,7 +265,7 @@ pub async fn patch(ctx: Ctx) -> ApiResult<Response<Body>> {
     if !ctx.req.subresource.is_empty()
         && !matches!(
             ctx.req.subresource.as_str(),
-            "status" | "ephemeralcontainers" | "approval"
+            "status" | "ephemeralcontainers" | "approval" | "resize"
         )
     {
         return Err(ApiError::method_not_supported(

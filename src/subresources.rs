@@ -16,7 +16,7 @@ use crate::status::{ApiError, ApiResult};
 /// GET on a subresource.
 pub async fn get(ctx: Ctx) -> ApiResult<Response<Body>> {
     match ctx.req.subresource.as_str() {
-        "status" | "ephemeralcontainers" | "approval" => {
+        "status" | "ephemeralcontainers" | "approval" | "resize" => {
             let (obj, _) = ctx.read().await?;
             ctx.respond(StatusCode::OK, obj).await
         }

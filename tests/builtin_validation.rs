@@ -332,3 +332,48 @@ async fn workloads_are_validated_as_kube_validates_them() {
         200
     );
 }
+
+/// `pods/resize`: only CPU and memory of the containers change, the QoS class may not; the rest
+/// of the request is ignored.
+#[tokio::test]
+async fn pods_are_resized_through_their_resize_subresource() {
+    let h = server().await;
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "r", "labels": {"a": "1"}},
+        "spec": {"containers": [{"name": "c", "image": "nginx:1.27",
+            "resources": {"requests": {"cpu": "100m", "memory": "64Mi", "ephemeral-storage": "1Gi"}}}]}});
+    let r = post_json(&h, "/api/v1/namespaces/default/pods", &pod).await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.json());
+    assert_eq!(r.json()["status"]["qosClass"], "Burstable");
+    let resize = "/api/v1/namespaces/default/pods/r/resize";
+    assert_eq!(get(&h, resize).await.json()["kind"], "Pod");
+    let merge = "application/strategic-merge-patch+json";
+    let r = patch(&h, resize, merge,
+        r#"{"metadata": {"labels": {"a": "2"}}, "spec": {"containers": [{"name": "c", "image": "busybox:1", "resources": {"requests": {"cpu": "250m"}}}]}}"#).await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.json());
+    let p = r.json();
+    assert_eq!(
+        p["spec"]["containers"][0]["resources"]["requests"]["cpu"],
+        "250m"
+    );
+    assert_eq!(
+        p["spec"]["containers"][0]["image"], "nginx:1.27",
+        "only resources change"
+    );
+    assert_eq!(p["metadata"]["labels"]["a"], "1", "labels are not resized");
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        (r#"{"spec": {"containers": [{"name": "c", "resources": {"limits": {"cpu": "250m", "memory": "64Mi"}, "requests": {"cpu": "250m", "memory": "64Mi", "ephemeral-storage": "1Gi"}}}]}}"#,
+         vec![r#"spec: Invalid value: "Burstable": Pod QOS Class may not change as a result of resizing"#]),
+        (r#"{"spec": {"containers": [{"name": "c", "resources": {"requests": {"ephemeral-storage": "2Gi"}}}]}}"#,
+         vec!["spec: Forbidden: only cpu and memory resources are mutable"]),
+        (r#"{"spec": {"containers": [{"name": "c", "resources": {"requests": {"memory": null}}}]}}"#,
+         vec!["spec.containers[0].resources.requests: Forbidden: resource requests cannot be removed"]),
+    ];
+    for (body, expected) in cases {
+        let r = patch(&h, resize, merge, body).await;
+        assert_eq!(
+            causes(&r),
+            Ok(expected.iter().map(|s| s.to_string()).collect()),
+            "{body}"
+        );
+    }
+}

@@ -13,6 +13,7 @@ pub mod backend;
 pub mod gc_finalizers;
 pub mod hooks;
 pub mod managed;
+mod pods;
 mod services;
 pub mod spec;
 pub mod store;

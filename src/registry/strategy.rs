@@ -354,6 +354,10 @@ impl Strategy for BuiltinStrategy {
             keep_only(new, old, &[&["spec", "ephemeralContainers"]]);
             return;
         }
+        if subresource == "resize" {
+            // kube's resize strategy: only the containers' resources and resize policies.
+            super::pods::prepare_resize(new, old);
+        }
         if self.group.is_empty() && self.kind == "Service" && subresource.is_empty() {
             super::services::keep_allocated(new, old);
         }
@@ -383,10 +387,10 @@ impl Strategy for BuiltinStrategy {
     }
 
     fn validate_subresource_update(&self, sub: &str, new: &Value, old: &Value) -> Vec<FieldError> {
-        if sub == "ephemeralcontainers" {
-            ephemeral_container_errors(new, old)
-        } else {
-            Vec::new()
+        match sub {
+            "ephemeralcontainers" => ephemeral_container_errors(new, old),
+            "resize" => super::pods::resize_errors(new, old, pod_qos_class),
+            _ => Vec::new(),
         }
     }
 
