@@ -377,3 +377,45 @@ async fn pods_are_resized_through_their_resize_subresource() {
         );
     }
 }
+
+/// A pod's spec changes through the pod only where kube allows it (images, deadlines, added
+/// tolerations); its metadata may change.
+#[tokio::test]
+async fn pod_updates_change_only_what_kube_allows() {
+    let h = server().await;
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "u"},
+        "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]}});
+    assert_eq!(
+        post_json(&h, "/api/v1/namespaces/default/pods", &pod)
+            .await
+            .status
+            .as_u16(),
+        201
+    );
+    let path = "/api/v1/namespaces/default/pods/u";
+    let mut p = get(&h, path).await.json();
+    p["spec"]["containers"][0]["image"] = json!("nginx:1.28");
+    p["metadata"]["labels"] = json!({"x": "y"});
+    p["spec"]["tolerations"] = json!([{"key": "k", "operator": "Exists"}]);
+    let r = put_json(&h, path, &p).await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.json());
+    let mut p = r.json();
+    p["spec"]["containers"][0]["env"] = json!([{"name": "A", "value": "1"}]);
+    let c = causes(&put_json(&h, path, &p).await).unwrap();
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert!(
+        c[0].starts_with("spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)\n"),
+        "{c:?}"
+    );
+    let mut p = get(&h, path).await.json();
+    p["spec"]["containers"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "d", "image": "busybox:1"}));
+    assert_eq!(
+        causes(&put_json(&h, path, &p).await),
+        Ok(vec![
+            "spec.containers: Forbidden: pod updates may not add or remove containers".to_string()
+        ])
+    );
+}

@@ -207,3 +207,99 @@ pub fn resize_errors(
     }
     errs
 }
+
+/// What kube's `ValidatePodUpdate` allows a pod's spec to change through the pod itself: the
+/// containers' and init containers' images, `activeDeadlineSeconds`, added tolerations and
+/// `terminationGracePeriodSeconds` (from a negative value to 1); scheduling gates may be
+/// removed. Anything else is one Forbidden error at `spec`, followed by the differing fields.
+pub fn pod_update_errors(new: &Value, old: &Value) -> Vec<FieldError> {
+    let (spec, old_spec) = (&new["spec"], &old["spec"]);
+    for list in LISTS {
+        if names(spec, list).len() != names(old_spec, list).len() {
+            return vec![FieldError::forbidden(
+                format!("spec.{list}"),
+                "pod updates may not add or remove containers",
+            )];
+        }
+    }
+    // The new spec with what may change taken from the old one.
+    let mut munged = spec.clone();
+    for list in LISTS {
+        for (i, c) in old_spec[list].as_array().into_iter().flatten().enumerate() {
+            if let Some(image) = c.get("image") {
+                munged[list][i]["image"] = image.clone();
+            }
+        }
+    }
+    crate::objects::set_or_remove(
+        &mut munged,
+        "activeDeadlineSeconds",
+        old_spec.get("activeDeadlineSeconds").cloned(),
+    );
+    let old_tolerations = old_spec["tolerations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let kept_tolerations = spec["tolerations"]
+        .as_array()
+        .is_none_or(|now| old_tolerations.iter().all(|t| now.contains(t)));
+    if kept_tolerations {
+        crate::objects::set_or_remove(
+            &mut munged,
+            "tolerations",
+            old_spec.get("tolerations").cloned(),
+        );
+    }
+    let grace = |s: &Value| s["terminationGracePeriodSeconds"].as_i64();
+    if grace(old_spec).is_some_and(|g| g < 0) && grace(spec) == Some(1) {
+        crate::objects::set_or_remove(
+            &mut munged,
+            "terminationGracePeriodSeconds",
+            old_spec.get("terminationGracePeriodSeconds").cloned(),
+        );
+    }
+    let old_gates = old_spec["schedulingGates"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if spec["schedulingGates"]
+        .as_array()
+        .is_none_or(|now| now.iter().all(|g| old_gates.contains(g)))
+    {
+        crate::objects::set_or_remove(
+            &mut munged,
+            "schedulingGates",
+            old_spec.get("schedulingGates").cloned(),
+        );
+    }
+    if &munged == old_spec {
+        return Vec::new();
+    }
+    // kube appends a diff of the specs; this one names each differing field.
+    let mut diff = Vec::new();
+    let empty = serde_json::Map::new();
+    let (now, before) = (
+        munged.as_object().unwrap_or(&empty),
+        old_spec.as_object().unwrap_or(&empty),
+    );
+    let mut keys: Vec<&String> = now.keys().chain(before.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    for k in keys {
+        if now.get(k) != before.get(k) {
+            let show = |v: Option<&Value>| v.map_or("nil".to_string(), |v| v.to_string());
+            diff.push(format!(
+                "- {k}: {}\n+ {k}: {}",
+                show(before.get(k)),
+                show(now.get(k))
+            ));
+        }
+    }
+    vec![FieldError::forbidden(
+        "spec",
+        format!(
+            "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)\n{}",
+            diff.join("\n")
+        ),
+    )]
+}

@@ -390,6 +390,9 @@ impl Strategy for BuiltinStrategy {
         match sub {
             "ephemeralcontainers" => ephemeral_container_errors(new, old),
             "resize" => super::pods::resize_errors(new, old, pod_qos_class),
+            "" if (self.group, self.kind) == ("", "Pod") => {
+                super::pods::pod_update_errors(new, old)
+            }
             _ => Vec::new(),
         }
     }
