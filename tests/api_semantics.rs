@@ -70,6 +70,39 @@ async fn creates_start_from_the_zero_status() {
     let r = post_json(&h, "/apis/batch/v1/namespaces/default/cronjobs", &cj).await;
     assert_eq!(r.status.as_u16(), 201, "{}", r.json());
     assert_eq!(r.json()["status"], json!({}));
+    // Scalars Go holds by value without omitempty are written as zeros.
+    for (path, obj, status) in [
+        (
+            "/apis/apps/v1/namespaces/default/replicasets",
+            json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "rs"},
+                "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}},
+                    "spec": {"containers": [{"name": "c", "image": "i"}]}}}}),
+            json!({"replicas": 0}),
+        ),
+        (
+            "/apis/apps/v1/namespaces/default/daemonsets",
+            json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "ds"},
+                "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}},
+                    "spec": {"containers": [{"name": "c", "image": "i"}]}}}}),
+            json!({"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0, "numberReady": 0}),
+        ),
+        (
+            "/apis/policy/v1/namespaces/default/poddisruptionbudgets",
+            json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "pdb"},
+                "spec": {"minAvailable": 1, "selector": {"matchLabels": {"a": "b"}}}}),
+            json!({"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0}),
+        ),
+        (
+            "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers",
+            json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "hpa"},
+                "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "d"}, "maxReplicas": 3}}),
+            json!({"desiredReplicas": 0, "currentMetrics": null}),
+        ),
+    ] {
+        let r = post_json(&h, path, &obj).await;
+        assert_eq!(r.status.as_u16(), 201, "{path}: {}", r.json());
+        assert_eq!(r.json()["status"], status, "{path}");
+    }
     // Kinds with their own initial status keep it.
     let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
         "spec": {"ports": [{"port": 80}]}});

@@ -174,6 +174,25 @@ pub fn annotate_go_order(structural: &mut Value, orders: &[(String, Vec<String>)
     }
 }
 
+/// The structural asset's marker of a scalar field a Go struct holds by value without
+/// `omitempty`: its zero value, which Go writes in the zero value of the struct
+/// (`{"replicas": 0}` for a ReplicaSet's status).
+pub const ZERO_SCALAR: &str = "x-kubox-zero-scalar";
+
+/// Mark [`ZERO_SCALAR`] with the zero value on the given (definition, JSON field) properties.
+pub fn annotate_zero_scalars(structural: &mut Value, fields: &[(String, String, Value)]) {
+    for (def, field, zero) in fields {
+        if let Some(prop) = structural["definitions"]
+            .get_mut(def)
+            .and_then(|d| d.get_mut("properties"))
+            .and_then(|p| p.get_mut(field))
+            .and_then(Value::as_object_mut)
+        {
+            prop.insert(ZERO_SCALAR.to_string(), zero.clone());
+        }
+    }
+}
+
 /// Mark `marker: true` on the given (definition, JSON field) properties of a structural asset.
 pub fn annotate_marker(structural: &mut Value, marker: &str, fields: &[(String, String)]) {
     for (def, field) in fields {
@@ -357,6 +376,7 @@ mod tests {
                     if let Some(p) = p.as_object_mut() {
                         marked += usize::from(p.remove(NULL_IN_ZERO_VALUE).is_some());
                         p.remove(OMIT_EMPTY);
+                        p.remove(ZERO_SCALAR);
                     }
                 }
             }

@@ -101,6 +101,9 @@ pub(crate) struct Node {
     /// struct declares its fields ([`crate::assets::GO_ORDER`]; `u32::MAX` for a property the
     /// Go struct does not have); empty for other schemas.
     pub go_rank: Vec<u32>,
+    /// Scalars held by value without `omitempty` and their zero values
+    /// ([`crate::assets::ZERO_SCALAR`]), sorted.
+    pub zero_scalars: Vec<(Box<str>, Value)>,
 }
 
 impl Node {
@@ -270,7 +273,18 @@ impl Structural {
     /// "template": {"metadata": {}, "spec": {"containers": null}}}, "status": {}}` for a
     /// Deployment.
     pub fn zero_value(&self) -> Value {
-        fn walk(arena: &Arena, id: NodeId, depth: usize) -> Value {
+        self.zero(false)
+    }
+
+    /// The zero value as Go's encoder writes it: [`zero_value`](Self::zero_value) with the
+    /// scalars held by value without `omitempty` too (`{"replicas": 0}` for a ReplicaSet's
+    /// status) — what a create that resets a status answers.
+    pub fn encoded_zero_value(&self) -> Value {
+        self.zero(true)
+    }
+
+    fn zero(&self, scalars: bool) -> Value {
+        fn walk(arena: &Arena, id: NodeId, depth: usize, scalars: bool) -> Value {
             let n = arena.node(id);
             let mut out = serde_json::Map::new();
             // Go structs cannot hold themselves by value; the bound only guards odd schemas.
@@ -278,15 +292,20 @@ impl Structural {
                 for name in &n.null_fields {
                     out.insert(name.to_string(), Value::Null);
                 }
+                if scalars {
+                    for (name, zero) in &n.zero_scalars {
+                        out.insert(name.to_string(), zero.clone());
+                    }
+                }
                 for name in &n.zero_fields {
                     if let Some(child) = n.property(name) {
-                        out.insert(name.to_string(), walk(arena, child, depth + 1));
+                        out.insert(name.to_string(), walk(arena, child, depth + 1, scalars));
                     }
                 }
             }
             Value::Object(out)
         }
-        walk(&self.arena, self.root, 0)
+        walk(&self.arena, self.root, 0, scalars)
     }
 
     /// Is this `x-kubernetes-preserve-unknown-fields` (or otherwise opaque)?
@@ -564,6 +583,14 @@ impl<'a> Builder<'a> {
             });
             n.null_fields = marked(&|v| flag(v, crate::assets::NULL_IN_ZERO_VALUE));
             n.omit_empty = marked(&|v| flag(v, crate::assets::OMIT_EMPTY));
+            n.zero_scalars = props
+                .iter()
+                .filter_map(|(k, v)| {
+                    v.get(crate::assets::ZERO_SCALAR)
+                        .map(|z| (Box::from(k.as_str()), z.clone()))
+                })
+                .collect();
+            n.zero_scalars.sort_by(|a, b| a.0.cmp(&b.0));
             if let Some(order) = s.get(crate::assets::GO_ORDER).and_then(Value::as_array) {
                 let mut rank = vec![u32::MAX; n.properties.len()];
                 for (place, field) in order.iter().filter_map(Value::as_str).enumerate() {

@@ -216,7 +216,7 @@ impl BuiltinStrategy {
             .get_or_init(|| {
                 kubox_openapi::Schemas::builtin()
                     .for_kind(self.group, self.storage_version, self.kind)
-                    .map(|s| s.zero_value()["status"].clone())
+                    .map(|s| s.encoded_zero_value()["status"].clone())
                     .filter(Value::is_object)
             })
             .as_ref()

@@ -199,6 +199,14 @@ fn main() {
         "parameters": parameters,
     });
     let orders = go_orders(std::path::Path::new(&sources), &definitions);
+    let zero_scalars: Vec<(String, String, Value)> = fields
+        .iter()
+        .filter_map(|f| {
+            f.zero_scalar
+                .clone()
+                .map(|z| (f.definition.clone(), f.json.clone(), z))
+        })
+        .collect();
     let omit_empty: Vec<(String, String)> = fields
         .iter()
         .filter(|f| f.omit_empty)
@@ -216,6 +224,7 @@ fn main() {
         &omit_empty,
     );
     kubox_openapi::assets::annotate_go_order(&mut structural, &orders);
+    kubox_openapi::assets::annotate_zero_scalars(&mut structural, &zero_scalars);
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
     for (file, d) in [
         ("kubernetes.json.z", &doc),
@@ -247,6 +256,9 @@ struct GoField {
     /// `omitempty` on a slice, a map, or a scalar of a basic kind (or a local type of one):
     /// an empty value is dropped by a Go round trip.
     omit_empty: bool,
+    /// A scalar of a basic kind (or a local type of one) held by value without `omitempty`:
+    /// its zero (`0`, `""`, `false`) is written in the zero value of its struct.
+    zero_scalar: Option<Value>,
 }
 
 /// Go's basic scalar types.
@@ -316,12 +328,17 @@ fn go_fields(root: &std::path::Path, definitions: &serde_json::Map<String, Value
         files.sort();
         // Local named types whose values a Go round trip omits when empty.
         let mut emptiable: std::collections::HashSet<String> = Default::default();
+        // Local named types of a basic scalar type, by name: the basic type.
+        let mut scalar_aliases: std::collections::HashMap<String, String> = Default::default();
         for file in &files {
             let text = std::fs::read_to_string(file).expect("read Go source");
             for line in text.lines() {
                 if let Some(c) = alias_re.captures(line) {
                     if c.get(2).is_some() || is_basic(&c[3]) {
                         emptiable.insert(c[1].to_string());
+                    }
+                    if c.get(2).is_none() && is_basic(&c[3]) {
+                        scalar_aliases.insert(c[1].to_string(), c[3].to_string());
                     }
                 }
             }
@@ -351,6 +368,16 @@ fn go_fields(root: &std::path::Path, definitions: &serde_json::Map<String, Value
                     .get(1)
                     .is_some_and(|m| m.as_str() == "[]" || m.as_str().starts_with("map["));
                 let named = &c[2];
+                let basic = if is_basic(named) {
+                    Some(named)
+                } else {
+                    scalar_aliases.get(named).map(String::as_str)
+                };
+                let zero_scalar = basic.filter(|_| !indirect && !omitempty).map(|b| match b {
+                    "string" => json!(""),
+                    "bool" => json!(false),
+                    _ => json!(0),
+                });
                 out.push(GoField {
                     definition: format!("{package}.{ty}"),
                     json: c[3].to_string(),
@@ -359,6 +386,7 @@ fn go_fields(root: &std::path::Path, definitions: &serde_json::Map<String, Value
                     omit_empty: omitempty
                         && (container
                             || (!indirect && (is_basic(named) || emptiable.contains(named)))),
+                    zero_scalar,
                 });
             }
         }
