@@ -716,21 +716,7 @@ async fn policy_expressions_are_bounded_by_cost_units() {
 #[tokio::test]
 async fn admission_configurations_are_validated_as_kube_validates_them() {
     let h = server().await;
-    let invalid = |r: Resp| -> Vec<String> {
-        let s = r.status_failure(422, "Invalid");
-        s["details"]["causes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| {
-                format!(
-                    "{}: {}",
-                    c["field"].as_str().unwrap(),
-                    c["message"].as_str().unwrap()
-                )
-            })
-            .collect()
-    };
+    let invalid = |r: Resp| -> Vec<String> { r.invalid_causes() };
     // A policy's rules need operations; a binding needs actions.
     let p = json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
         "metadata": {"name": "p"}, "spec": {

@@ -13,20 +13,7 @@ fn causes(r: &Resp) -> Result<Vec<String>, String> {
     if r.status.as_u16() != 422 {
         return Err(format!("{}: {}", r.status, r.json()));
     }
-    let s = r.json();
-    assert_eq!(s["reason"], "Invalid", "{s}");
-    Ok(s["details"]["causes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            format!(
-                "{}: {}",
-                c["field"].as_str().unwrap(),
-                c["message"].as_str().unwrap()
-            )
-        })
-        .collect())
+    Ok(r.invalid_causes())
 }
 
 fn service(name: &str, spec: Value) -> Value {

@@ -96,19 +96,7 @@ fn push_key(out: &mut Vec<u8>, k: &str) {
 
 /// The node of a union member matching the value's JSON type, else the node itself.
 fn resolve(arena: &Arena, id: NodeId, v: &Value) -> NodeId {
-    resolve_where(arena, id, |t| t.matches(v))
-}
-
-fn resolve_where(arena: &Arena, id: NodeId, matches: impl Fn(Type) -> bool) -> NodeId {
-    let n = arena.node(id);
-    n.alternatives
-        .iter()
-        .copied()
-        .find(|a| {
-            let t = arena.node(*a).ty;
-            t != Type::Any && matches(t)
-        })
-        .unwrap_or(id)
+    crate::prune::pick(arena, id, |t| t.matches(v))
 }
 
 /// The schema of member `k` of an object under `id`.
@@ -149,7 +137,7 @@ fn write_object_where(
     kept: &dyn Fn(&str) -> bool,
     out: &mut Vec<u8>,
 ) {
-    let id = id.map(|i| resolve_where(arena, i, |t| t == Type::Object));
+    let id = id.map(|i| crate::prune::pick(arena, i, |t| t == Type::Object));
     let mut first = true;
     write_members(arena, id, m, out, &mut |k, child, out| {
         if !kept(k) {

@@ -233,7 +233,7 @@ fn member(arena: &Arena, n: &Node, key: &str) -> Member {
 }
 
 /// Resolve a union node to the member matching the value's type.
-fn pick(arena: &Arena, id: NodeId, matches: impl Fn(Type) -> bool) -> NodeId {
+pub(crate) fn pick(arena: &Arena, id: NodeId, matches: impl Fn(Type) -> bool) -> NodeId {
     let n = arena.node(id);
     n.alternatives
         .iter()

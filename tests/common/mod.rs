@@ -35,6 +35,24 @@ impl Resp {
 
     /// Assert a Status failure with this code and reason; returns the Status.
     #[track_caller]
+    /// The causes of a 422 Invalid, as `field: message` lines (panics on any other answer).
+    #[allow(dead_code)]
+    pub fn invalid_causes(&self) -> Vec<String> {
+        let s = self.status_failure(422, "Invalid");
+        s["details"]["causes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                format!(
+                    "{}: {}",
+                    c["field"].as_str().unwrap_or_default(),
+                    c["message"].as_str().unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+
     pub fn status_failure(&self, code: u16, reason: &str) -> Value {
         let s = self.json();
         assert_eq!(self.status.as_u16(), code, "HTTP code; body: {s}");

@@ -410,31 +410,8 @@ fn go_orders(
     let inline_re = regex::Regex::new(r#"^\s+\*?(?:\w+\.)?(\w+)\s+`[^`]*json:",inline"#)
         .expect("inline pattern");
     let type_re = regex::Regex::new(r"^type\s+(\w+)\s+struct\s*\{").expect("type pattern");
-    let packages: std::collections::BTreeSet<String> = definitions
-        .keys()
-        .filter_map(|n| n.rsplit_once('.').map(|(p, _)| p.to_string()))
-        .collect();
     let mut out = Vec::new();
-    for package in packages {
-        let Some((repo, path)) = package
-            .strip_prefix("io.k8s.")
-            .and_then(|r| r.split_once('.'))
-        else {
-            continue;
-        };
-        let dir = root.join(repo).join(path.replace('.', "/"));
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        let mut files: Vec<_> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| {
-                p.extension().is_some_and(|x| x == "go")
-                    && !p.to_string_lossy().ends_with("_test.go")
-            })
-            .collect();
-        files.sort();
+    for (package, files) in package_sources(root, definitions) {
         let mut structs: std::collections::HashMap<String, Vec<Entry>> = Default::default();
         for file in files {
             let text = std::fs::read_to_string(&file).expect("read Go source");
@@ -538,31 +515,8 @@ impl GoDocs {
         )
         .expect("field pattern");
         let type_re = regex::Regex::new(r"^type\s+(\w+)\s+struct\s*\{").expect("type pattern");
-        let packages: std::collections::BTreeSet<String> = definitions
-            .keys()
-            .filter_map(|n| n.rsplit_once('.').map(|(p, _)| p.to_string()))
-            .collect();
         let mut structs = std::collections::HashMap::new();
-        for package in packages {
-            let Some((repo, path)) = package
-                .strip_prefix("io.k8s.")
-                .and_then(|r| r.split_once('.'))
-            else {
-                continue;
-            };
-            let dir = root.join(repo).join(path.replace('.', "/"));
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            let mut files: Vec<_> = entries
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.extension().is_some_and(|x| x == "go")
-                        && !p.to_string_lossy().ends_with("_test.go")
-                })
-                .collect();
-            files.sort();
+        for (package, files) in package_sources(root, definitions) {
             for file in files {
                 let text = std::fs::read_to_string(&file).expect("read Go source");
                 let mut comment: Vec<String> = Vec::new();
@@ -684,4 +638,41 @@ fn option_parameters(docs: &GoDocs) -> Value {
         out.insert(options.to_string(), Value::Object(params));
     }
     Value::Object(out)
+}
+
+/// The Go source files (tests left out, sorted) of each package the definitions come from
+/// (`io.k8s.api.apps.v1.X` → `api/apps/v1/*.go`), by package; packages without sources are
+/// left out.
+fn package_sources(
+    root: &std::path::Path,
+    definitions: &serde_json::Map<String, Value>,
+) -> Vec<(String, Vec<std::path::PathBuf>)> {
+    let packages: std::collections::BTreeSet<String> = definitions
+        .keys()
+        .filter_map(|n| n.rsplit_once('.').map(|(p, _)| p.to_string()))
+        .collect();
+    let mut out = Vec::new();
+    for package in packages {
+        let Some((repo, path)) = package
+            .strip_prefix("io.k8s.")
+            .and_then(|r| r.split_once('.'))
+        else {
+            continue;
+        };
+        let dir = root.join(repo).join(path.replace('.', "/"));
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut files: Vec<_> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.extension().is_some_and(|x| x == "go")
+                    && !p.to_string_lossy().ends_with("_test.go")
+            })
+            .collect();
+        files.sort();
+        out.push((package, files));
+    }
+    out
 }
