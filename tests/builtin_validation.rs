@@ -406,3 +406,91 @@ async fn pod_updates_change_only_what_kube_allows() {
         ])
     );
 }
+
+#[tokio::test]
+async fn pod_specs_are_validated_as_kube_validates_them() {
+    let h = server().await;
+    let pods = "/api/v1/namespaces/default/pods";
+    let pod = |name: &str, spec: Value| json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec});
+    let c = |extra: Value| {
+        let mut c = json!({"name": "c", "image": "nginx:1.27"});
+        for (k, v) in extra.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        c
+    };
+    let ok = pod(
+        "ok",
+        json!({
+        "volumes": [{"name": "data", "emptyDir": {}}, {"name": "cfg", "configMap": {"name": "x"}}],
+        "initContainers": [{"name": "init", "image": "busybox:1"}],
+        "containers": [c(json!({"ports": [{"name": "http", "containerPort": 80}, {"containerPort": 53, "protocol": "UDP"}],
+            "env": [{"name": "1 odd.name", "value": "x"}, {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+            "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "cfg", "mountPath": "/cfg"}],
+            "resources": {"requests": {"cpu": "100m"}, "limits": {"cpu": "1"}},
+            "livenessProbe": {"httpGet": {"path": "/", "port": "http"}}}))]}),
+    );
+    let r = post_json(&h, pods, &ok).await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.json());
+    let cases: Vec<(&str, Value, Vec<&str>)> = vec![
+        ("no containers", json!({"containers": []}), vec!["spec.containers: Required value"]),
+        ("container name", json!({"containers": [{"name": "Web", "image": "i:1"}]}),
+         vec![r#"spec.containers[0].name: Invalid value: "Web": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"#]),
+        ("duplicate containers", json!({"containers": [c(json!({})), c(json!({}))]}),
+         vec![r#"spec.containers[1].name: Duplicate value: "c""#]),
+        ("init container named like a container", json!({"containers": [c(json!({}))], "initContainers": [c(json!({}))]}),
+         vec![r#"spec.initContainers[0].name: Duplicate value: "c""#]),
+        ("ports", json!({"containers": [c(json!({"ports": [{"containerPort": 70000}, {"name": "http", "containerPort": 80, "protocol": "tcp"}, {"name": "http", "containerPort": 81}]}))]}),
+         vec!["spec.containers[0].ports[0].containerPort: Invalid value: 70000: must be between 1 and 65535, inclusive",
+              r#"spec.containers[0].ports[1].protocol: Unsupported value: "tcp": supported values: "SCTP", "TCP", "UDP""#,
+              r#"spec.containers[0].ports[2].name: Duplicate value: "http""#]),
+        ("port name", json!({"containers": [c(json!({"ports": [{"name": "web_port", "containerPort": 80}]}))]}),
+         vec![r#"spec.containers[0].ports[0].name: Invalid value: "web_port": must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)"#]),
+        ("env", json!({"containers": [c(json!({"env": [{"name": "A=B"}, {"name": "C", "value": "x", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}, {"name": "D", "valueFrom": {}}]}))]}),
+         vec![r#"spec.containers[0].env[0].name: Invalid value: "A=B": a valid environment variable name must consist only of printable ASCII characters other than '='"#,
+              r#"spec.containers[0].env[1].valueFrom: Invalid value: "": may not be specified when `value` is not empty"#,
+              r#"spec.containers[0].env[2].valueFrom: Invalid value: "": must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef`, `secretKeyRef` or `fileKeyRef`"#]),
+        ("requests over limits", json!({"containers": [c(json!({"resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}}))]}),
+         vec![r#"spec.containers[0].resources.requests: Invalid value: "2": must be less than or equal to cpu limit of 1"#]),
+        ("volumes", json!({"volumes": [{"name": "v", "emptyDir": {}, "configMap": {"name": "x"}}, {"name": "w", "emptyDir": {}}, {"name": "w", "emptyDir": {}}],
+                          "containers": [c(json!({"volumeMounts": [{"name": "nope", "mountPath": "/a"}, {"name": "w", "mountPath": "/a"}]}))]}),
+         vec!["spec.volumes[0].configMap: Forbidden: may not specify more than 1 volume type",
+              r#"spec.volumes[2].name: Duplicate value: "w""#,
+              r#"spec.containers[0].volumeMounts[0].name: Not found: "nope""#,
+              r#"spec.containers[0].volumeMounts[1].mountPath: Invalid value: "/a": must be unique"#]),
+        ("probes", json!({"containers": [c(json!({"livenessProbe": {"successThreshold": 2, "exec": {"command": ["true"]}},
+                                                   "readinessProbe": {"exec": {"command": ["true"]}, "tcpSocket": {"port": 80}}}))]}),
+         vec!["spec.containers[0].livenessProbe.successThreshold: Invalid value: 2: must be 1",
+              "spec.containers[0].readinessProbe.tcpSocket: Forbidden: may not specify more than 1 handler type"]),
+        ("pull policy", json!({"containers": [c(json!({"imagePullPolicy": "always"}))]}),
+         vec![r#"spec.containers[0].imagePullPolicy: Unsupported value: "always": supported values: "Always", "IfNotPresent", "Never""#]),
+        ("restart and dns policies", json!({"containers": [c(json!({}))], "restartPolicy": "Sometimes", "dnsPolicy": "Cluster"}),
+         vec![r#"spec.restartPolicy: Unsupported value: "Sometimes": supported values: "Always", "OnFailure", "Never""#,
+              r#"spec.dnsPolicy: Unsupported value: "Cluster": supported values: "ClusterFirstWithHostNet", "ClusterFirst", "Default", "None""#]),
+        ("deadline and hostname", json!({"containers": [c(json!({}))], "activeDeadlineSeconds": 0, "hostname": "a.b"}),
+         vec!["spec.activeDeadlineSeconds: Invalid value: 0: must be between 1 and 2147483647, inclusive",
+              r#"spec.hostname: Invalid value: "a.b": must not contain dots"#]),
+        ("host ports", json!({"containers": [c(json!({"ports": [{"containerPort": 80, "hostPort": 8080}]})),
+                                             {"name": "d", "image": "i:1", "ports": [{"containerPort": 81, "hostPort": 8080}]}]}),
+         vec![r#"spec.containers[1].ports[0].hostPort: Duplicate value: "TCP//8080""#]),
+    ];
+    for (i, (what, spec, expected)) in cases.into_iter().enumerate() {
+        let r = post_json(&h, pods, &pod(&format!("bad-{i}"), spec)).await;
+        assert_eq!(
+            causes(&r),
+            Ok(expected.iter().map(|s| s.to_string()).collect()),
+            "{what}"
+        );
+    }
+    // A workload's pod template is checked at its own path.
+    let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+        "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}},
+            "spec": {"containers": [c(json!({"ports": [{"containerPort": 0}]}))]}}}});
+    let r = post_json(&h, "/apis/apps/v1/namespaces/default/deployments", &d).await;
+    assert_eq!(
+        causes(&r),
+        Ok(vec![
+            "spec.template.spec.containers[0].ports[0].containerPort: Required value".to_string()
+        ])
+    );
+}

@@ -154,6 +154,11 @@ impl FieldError {
         )
     }
 
+    /// `field.NotFound` for a string value (a reference to something that does not exist).
+    pub fn not_found(field: impl Into<String>, value: &str) -> Self {
+        Self::new(field, FieldErrorKind::NotFound, Some(go_quote(value)), "")
+    }
+
     /// `field.Duplicate` for a string value.
     pub fn duplicate(field: impl Into<String>, value: &str) -> Self {
         Self::new(field, FieldErrorKind::Duplicate, Some(go_quote(value)), "")

@@ -303,3 +303,545 @@ pub fn pod_update_errors(new: &Value, old: &Value) -> Vec<FieldError> {
         ),
     )]
 }
+
+// ---------------------------------------------------------------------------------------------
+// A pod spec validated as kube's `ValidatePodSpec` validates it (the rules users hit: names,
+// images, ports, env, resources, volumes and mounts, probes, pull and restart policies).
+
+use kubox_apimachinery::quantity::Quantity;
+use kubox_apimachinery::validation as v;
+
+fn s<'a>(x: &'a Value, k: &str) -> &'a str {
+    x.get(k).and_then(Value::as_str).unwrap_or_default()
+}
+
+fn items<'a>(x: &'a Value, k: &str) -> &'a [Value] {
+    x.get(k)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+}
+
+fn label_errors(errs: &mut Vec<FieldError>, path: &str, value: &str) {
+    for m in v::is_dns1123_label(value) {
+        errs.push(FieldError::invalid(path, value, m));
+    }
+}
+
+fn port_name_errors(errs: &mut Vec<FieldError>, path: &str, name: &str) -> bool {
+    let before = errs.len();
+    if name.len() > 15 {
+        errs.push(FieldError::invalid(
+            path,
+            name,
+            "must be no more than 15 characters",
+        ));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        errs.push(FieldError::invalid(
+            path,
+            name,
+            "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)",
+        ));
+    }
+    if !name.bytes().any(|b| b.is_ascii_lowercase()) {
+        errs.push(FieldError::invalid(
+            path,
+            name,
+            "must contain at least one letter (a-z)",
+        ));
+    }
+    if name.contains("--") {
+        errs.push(FieldError::invalid(
+            path,
+            name,
+            "must not contain consecutive hyphens",
+        ));
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        errs.push(FieldError::invalid(
+            path,
+            name,
+            "must not begin or end with a hyphen",
+        ));
+    }
+    errs.len() == before
+}
+
+const PORT_RANGE: &str = "must be between 1 and 65535, inclusive";
+
+fn port_number(errs: &mut Vec<FieldError>, path: &str, port: &Value) {
+    match port {
+        Value::Number(n) => {
+            let n = n.as_i64().unwrap_or(0);
+            if !(1..=65535).contains(&n) {
+                errs.push(FieldError::invalid_rendered(
+                    path,
+                    n.to_string(),
+                    PORT_RANGE,
+                ));
+            }
+        }
+        Value::String(name) => {
+            port_name_errors(errs, path, name);
+        }
+        _ => {}
+    }
+}
+
+const VOLUME_SOURCES: &[&str] = &[
+    "emptyDir",
+    "hostPath",
+    "gitRepo",
+    "gcePersistentDisk",
+    "awsElasticBlockStore",
+    "secret",
+    "nfs",
+    "iscsi",
+    "glusterfs",
+    "flocker",
+    "persistentVolumeClaim",
+    "rbd",
+    "cinder",
+    "cephfs",
+    "quobyte",
+    "downwardAPI",
+    "fc",
+    "flexVolume",
+    "configMap",
+    "azureFile",
+    "vsphereVolume",
+    "photonPersistentDisk",
+    "portworxVolume",
+    "azureDisk",
+    "storageos",
+    "projected",
+    "scaleIO",
+    "csi",
+    "ephemeral",
+    "image",
+];
+
+/// The volumes' errors; the names of the volumes without errors (what mounts may name).
+fn volume_errors(spec: &Value, path: &str, errs: &mut Vec<FieldError>) -> Vec<String> {
+    let mut valid: Vec<String> = Vec::new();
+    for (i, vol) in items(spec, "volumes").iter().enumerate() {
+        let at = format!("{path}.volumes[{i}]");
+        let before = errs.len();
+        let mut found = false;
+        for src in VOLUME_SOURCES {
+            if vol.get(*src).is_none_or(Value::is_null) {
+                continue;
+            }
+            if found {
+                // kube's paths, quirks included.
+                let name = match *src {
+                    "downwardAPI" => "downwarAPI",
+                    "cephfs" => "cephFS",
+                    other => other,
+                };
+                errs.push(FieldError::forbidden(
+                    format!("{at}.{name}"),
+                    "may not specify more than 1 volume type",
+                ));
+            }
+            found = true;
+        }
+        if !found {
+            errs.push(FieldError::required(&at, "must specify a volume type"));
+        }
+        let name = s(vol, "name");
+        if name.is_empty() {
+            errs.push(FieldError::required(format!("{at}.name"), ""));
+        } else {
+            label_errors(errs, &format!("{at}.name"), name);
+        }
+        if errs.len() == before {
+            if valid.iter().any(|n| n == name) {
+                errs.push(FieldError::duplicate(format!("{at}.name"), name));
+            } else {
+                valid.push(name.to_string());
+            }
+        }
+    }
+    valid
+}
+
+fn quantity_of(x: &Value) -> Option<Quantity> {
+    match x {
+        Value::String(t) => Quantity::parse(t),
+        Value::Number(n) => Quantity::parse(&n.to_string()),
+        _ => None,
+    }
+}
+
+fn resource_errors(c: &Value, at: &str, errs: &mut Vec<FieldError>) {
+    let res = &c["resources"];
+    let zero = Quantity::zero();
+    for kind in ["limits", "requests"] {
+        for (name, q) in res[kind].as_object().into_iter().flatten() {
+            if quantity_of(q).is_some_and(|q| q < zero) {
+                let shown = quantity_of(q).map(|q| q.to_string()).unwrap_or_default();
+                errs.push(FieldError::invalid(
+                    format!("{at}.resources.{kind}[{name}]"),
+                    &shown,
+                    "must be greater than or equal to 0",
+                ));
+            }
+        }
+    }
+    for (name, req) in res["requests"].as_object().into_iter().flatten() {
+        let (Some(req), Some(limit)) = (
+            quantity_of(req),
+            res["limits"].get(name).and_then(quantity_of),
+        ) else {
+            continue;
+        };
+        let overcommittable = !(name.starts_with("hugepages-") || name.contains('/'));
+        if overcommittable && req > limit {
+            errs.push(FieldError::invalid(
+                format!("{at}.resources.requests"),
+                &req.to_string(),
+                format!("must be less than or equal to {name} limit of {limit}"),
+            ));
+        } else if !overcommittable && req != limit {
+            errs.push(FieldError::invalid(
+                format!("{at}.resources.requests"),
+                &req.to_string(),
+                format!("must be equal to {name} limit of {limit}"),
+            ));
+        }
+    }
+}
+
+fn probe_errors(c: &Value, at: &str, errs: &mut Vec<FieldError>) {
+    for kind in ["livenessProbe", "readinessProbe", "startupProbe"] {
+        let probe = &c[kind];
+        if !probe.is_object() {
+            continue;
+        }
+        let p = format!("{at}.{kind}");
+        let mut found = false;
+        for handler in ["exec", "httpGet", "tcpSocket", "grpc"] {
+            let h = &probe[handler];
+            if h.is_null() {
+                continue;
+            }
+            if found {
+                errs.push(FieldError::forbidden(
+                    format!("{p}.{handler}"),
+                    "may not specify more than 1 handler type",
+                ));
+                continue;
+            }
+            found = true;
+            match handler {
+                "exec" if items(h, "command").is_empty() => {
+                    errs.push(FieldError::required(format!("{p}.exec.command"), ""))
+                }
+                "httpGet" | "tcpSocket" | "grpc" => {
+                    port_number(errs, &format!("{p}.{handler}.port"), &h["port"])
+                }
+                _ => {}
+            }
+        }
+        if !found {
+            errs.push(FieldError::required(&p, "must specify a handler type"));
+        }
+        for field in [
+            "initialDelaySeconds",
+            "timeoutSeconds",
+            "periodSeconds",
+            "successThreshold",
+            "failureThreshold",
+        ] {
+            if let Some(n) = probe[field].as_i64().filter(|n| *n < 0) {
+                errs.push(FieldError::invalid_rendered(
+                    format!("{p}.{field}"),
+                    n.to_string(),
+                    "must be greater than or equal to 0",
+                ));
+            }
+        }
+        if let Some(n) = probe["terminationGracePeriodSeconds"].as_i64() {
+            if kind == "readinessProbe" {
+                errs.push(FieldError::invalid_rendered(
+                    format!("{p}.terminationGracePeriodSeconds"),
+                    n.to_string(),
+                    "must not be set for readinessProbes",
+                ));
+            } else if n <= 0 {
+                errs.push(FieldError::invalid_rendered(
+                    format!("{p}.terminationGracePeriodSeconds"),
+                    n.to_string(),
+                    "must be greater than 0",
+                ));
+            }
+        }
+        if kind != "readinessProbe" {
+            if let Some(n) = probe["successThreshold"].as_i64().filter(|n| *n != 1) {
+                errs.push(FieldError::invalid_rendered(
+                    format!("{p}.successThreshold"),
+                    n.to_string(),
+                    "must be 1",
+                ));
+            }
+        }
+    }
+}
+
+/// One container's own checks, in kube's order (`validateContainerCommon`).
+fn container_errors(c: &Value, at: &str, volumes: &[String], errs: &mut Vec<FieldError>) {
+    let name = s(c, "name");
+    if name.is_empty() {
+        errs.push(FieldError::required(format!("{at}.name"), ""));
+    } else {
+        label_errors(errs, &format!("{at}.name"), name);
+    }
+    if s(c, "image").is_empty() {
+        errs.push(FieldError::required(format!("{at}.image"), ""));
+    }
+    const MESSAGE_POLICIES: &[&str] = &["File", "FallbackToLogsOnError"];
+    match s(c, "terminationMessagePolicy") {
+        "" => {}
+        p if !MESSAGE_POLICIES.contains(&p) => errs.push(FieldError::not_supported(
+            format!("{at}.terminationMessagePolicy"),
+            p,
+            MESSAGE_POLICIES,
+        )),
+        _ => {}
+    }
+    let mut port_names: Vec<&str> = Vec::new();
+    for (j, port) in items(c, "ports").iter().enumerate() {
+        let p = format!("{at}.ports[{j}]");
+        let pname = s(port, "name");
+        if !pname.is_empty() && port_name_errors(errs, &format!("{p}.name"), pname) {
+            if port_names.contains(&pname) {
+                errs.push(FieldError::duplicate(format!("{p}.name"), pname));
+            } else {
+                port_names.push(pname);
+            }
+        }
+        match port["containerPort"].as_i64().unwrap_or(0) {
+            0 => errs.push(FieldError::required(format!("{p}.containerPort"), "")),
+            n if !(1..=65535).contains(&n) => errs.push(FieldError::invalid_rendered(
+                format!("{p}.containerPort"),
+                n.to_string(),
+                PORT_RANGE,
+            )),
+            _ => {}
+        }
+        if let Some(n) = port["hostPort"].as_i64().filter(|n| *n != 0) {
+            if !(1..=65535).contains(&n) {
+                errs.push(FieldError::invalid_rendered(
+                    format!("{p}.hostPort"),
+                    n.to_string(),
+                    PORT_RANGE,
+                ));
+            }
+        }
+        const PROTOCOLS: &[&str] = &["SCTP", "TCP", "UDP"];
+        let proto = s(port, "protocol");
+        if !proto.is_empty() && !PROTOCOLS.contains(&proto) {
+            errs.push(FieldError::not_supported(
+                format!("{p}.protocol"),
+                proto,
+                PROTOCOLS,
+            ));
+        }
+    }
+    for (k, env) in items(c, "env").iter().enumerate() {
+        let p = format!("{at}.env[{k}]");
+        let ename = s(env, "name");
+        if ename.is_empty() {
+            errs.push(FieldError::required(format!("{p}.name"), ""));
+        } else if !ename
+            .bytes()
+            .all(|b| (0x20..=0x7e).contains(&b) && b != b'=')
+        {
+            errs.push(FieldError::invalid(
+                format!("{p}.name"),
+                ename,
+                "a valid environment variable name must consist only of printable ASCII characters other than '='",
+            ));
+        }
+        let from = &env["valueFrom"];
+        if from.is_object() {
+            let sources = [
+                "fieldRef",
+                "resourceFieldRef",
+                "configMapKeyRef",
+                "secretKeyRef",
+                "fileKeyRef",
+            ]
+            .iter()
+            .filter(|k| !from[**k].is_null())
+            .count();
+            let message = if sources == 0 {
+                Some("must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef`, `secretKeyRef` or `fileKeyRef`")
+            } else if !s(env, "value").is_empty() {
+                Some("may not be specified when `value` is not empty")
+            } else if sources > 1 {
+                Some("may not have more than one field specified at a time")
+            } else {
+                None
+            };
+            if let Some(m) = message {
+                errs.push(FieldError::invalid(format!("{p}.valueFrom"), "", m));
+            }
+        }
+    }
+    let mut mount_paths: Vec<&str> = Vec::new();
+    for (m, mount) in items(c, "volumeMounts").iter().enumerate() {
+        let p = format!("{at}.volumeMounts[{m}]");
+        let mname = s(mount, "name");
+        if mname.is_empty() {
+            errs.push(FieldError::required(format!("{p}.name"), ""));
+        }
+        if !volumes.iter().any(|v| v == mname) {
+            errs.push(FieldError::not_found(format!("{p}.name"), mname));
+        }
+        let mpath = s(mount, "mountPath");
+        if mpath.is_empty() {
+            errs.push(FieldError::required(format!("{p}.mountPath"), ""));
+        }
+        if mount_paths.contains(&mpath) {
+            errs.push(FieldError::invalid(
+                format!("{p}.mountPath"),
+                mpath,
+                "must be unique",
+            ));
+        } else {
+            mount_paths.push(mpath);
+        }
+    }
+    const PULL: &[&str] = &["Always", "IfNotPresent", "Never"];
+    let pull = s(c, "imagePullPolicy");
+    if !pull.is_empty() && !PULL.contains(&pull) {
+        errs.push(FieldError::not_supported(
+            format!("{at}.imagePullPolicy"),
+            pull,
+            PULL,
+        ));
+    }
+    resource_errors(c, at, errs);
+}
+
+/// A pod spec at `path` (`spec`, or a template's `spec.template.spec`).
+pub fn pod_spec_errors(spec: &Value, path: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let volumes = volume_errors(spec, path, &mut errs);
+    let containers = items(spec, "containers");
+    if containers.is_empty() {
+        errs.push(FieldError::required(format!("{path}.containers"), ""));
+    }
+    let mut names: Vec<&str> = Vec::new();
+    for (i, c) in containers.iter().enumerate() {
+        let at = format!("{path}.containers[{i}]");
+        container_errors(c, &at, &volumes, &mut errs);
+        let name = s(c, "name");
+        if names.contains(&name) {
+            errs.push(FieldError::duplicate(format!("{at}.name"), name));
+        }
+        names.push(name);
+        probe_errors(c, &at, &mut errs);
+    }
+    let mut host_ports: Vec<String> = Vec::new();
+    for (i, c) in containers.iter().enumerate() {
+        for (j, port) in items(c, "ports").iter().enumerate() {
+            let Some(hp) = port["hostPort"].as_i64().filter(|p| *p != 0) else {
+                continue;
+            };
+            let key = format!("{}/{}/{hp}", s(port, "protocol"), s(port, "hostIP"));
+            if host_ports.contains(&key) {
+                errs.push(FieldError::duplicate(
+                    format!("{path}.containers[{i}].ports[{j}].hostPort"),
+                    &key,
+                ));
+            } else {
+                host_ports.push(key);
+            }
+        }
+    }
+    for (i, c) in items(spec, "initContainers").iter().enumerate() {
+        let at = format!("{path}.initContainers[{i}]");
+        container_errors(c, &at, &volumes, &mut errs);
+        let name = s(c, "name");
+        if !name.is_empty() {
+            if names.contains(&name) {
+                errs.push(FieldError::duplicate(format!("{at}.name"), name));
+            }
+            names.push(name);
+        }
+        if c["restartPolicy"] == "Always" {
+            probe_errors(c, &at, &mut errs);
+        } else {
+            for field in [
+                "lifecycle",
+                "livenessProbe",
+                "readinessProbe",
+                "startupProbe",
+            ] {
+                if !c[field].is_null() {
+                    errs.push(FieldError::forbidden(
+                        format!("{at}.{field}"),
+                        "may not be set for init containers without restartPolicy=Always",
+                    ));
+                }
+            }
+        }
+    }
+    const RESTART: &[&str] = &["Always", "OnFailure", "Never"];
+    let restart = s(spec, "restartPolicy");
+    if !restart.is_empty() && !RESTART.contains(&restart) {
+        errs.push(FieldError::not_supported(
+            format!("{path}.restartPolicy"),
+            restart,
+            RESTART,
+        ));
+    }
+    const DNS: &[&str] = &["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"];
+    let dns = s(spec, "dnsPolicy");
+    if !dns.is_empty() && !DNS.contains(&dns) {
+        errs.push(FieldError::not_supported(
+            format!("{path}.dnsPolicy"),
+            dns,
+            DNS,
+        ));
+    }
+    if dns == "None" && spec["dnsConfig"].is_null() {
+        errs.push(FieldError::required(
+            format!("{path}.dnsConfig"),
+            "must provide `dnsConfig` when `dnsPolicy` is None",
+        ));
+    }
+    let account = s(spec, "serviceAccountName");
+    if !account.is_empty() {
+        for m in v::is_dns1123_subdomain(account) {
+            errs.push(FieldError::invalid(
+                format!("{path}.serviceAccountName"),
+                account,
+                m,
+            ));
+        }
+    }
+    if let Some(n) = spec["activeDeadlineSeconds"].as_i64() {
+        if !(1..=2_147_483_647).contains(&n) {
+            errs.push(FieldError::invalid_rendered(
+                format!("{path}.activeDeadlineSeconds"),
+                n.to_string(),
+                "must be between 1 and 2147483647, inclusive",
+            ));
+        }
+    }
+    for field in ["hostname", "subdomain"] {
+        let value = s(spec, field);
+        if !value.is_empty() {
+            label_errors(&mut errs, &format!("{path}.{field}"), value);
+        }
+    }
+    errs
+}

@@ -490,32 +490,8 @@ fn immutable_error(field: &str, message: &str) -> FieldError {
 /// Checks beyond metadata that clients rely on seeing refused.
 fn kind_validation(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    let required = |errs: &mut Vec<FieldError>, path: &str, present: bool| {
-        if !present {
-            errs.push(FieldError::required(path, ""));
-        }
-    };
     match (group, kind) {
-        ("", "Pod") => {
-            let containers = obj["spec"]["containers"].as_array();
-            required(
-                &mut errs,
-                "spec.containers",
-                containers.is_some_and(|c| !c.is_empty()),
-            );
-            for (i, c) in containers.into_iter().flatten().enumerate() {
-                required(
-                    &mut errs,
-                    &format!("spec.containers[{i}].name"),
-                    c["name"].as_str().is_some_and(|s| !s.is_empty()),
-                );
-                required(
-                    &mut errs,
-                    &format!("spec.containers[{i}].image"),
-                    c["image"].as_str().is_some_and(|s| !s.is_empty()),
-                );
-            }
-        }
+        ("", "Pod") => errs.extend(super::pods::pod_spec_errors(&obj["spec"], "spec")),
         ("apps", "Deployment") => errs.extend(super::workloads::deployment_errors(obj)),
         ("apps", "ReplicaSet") => errs.extend(super::workloads::replica_set_errors(obj)),
         ("apps", "StatefulSet") => {

@@ -144,24 +144,11 @@ fn selector_errors(spec: &Value, required: bool, empty_message: &str, errs: &mut
     }
 }
 
-/// What kube's pod template validation checks here: containers present, named, with an image;
-/// the pod's restart policy; no ephemeral containers.
+/// kube's pod template validation: the pod spec's rules at `<path>.spec`, and no ephemeral
+/// containers.
 fn pod_template_errors(tmpl: &Value, path: &str, errs: &mut Vec<FieldError>) {
     let spec = &tmpl["spec"];
-    let containers = spec["containers"].as_array();
-    if containers.is_none_or(|c| c.is_empty()) {
-        errs.push(FieldError::required(format!("{path}.spec.containers"), ""));
-    }
-    for (i, c) in containers.into_iter().flatten().enumerate() {
-        for field in ["name", "image"] {
-            if str_of(c, field).is_empty() {
-                errs.push(FieldError::required(
-                    format!("{path}.spec.containers[{i}].{field}"),
-                    "",
-                ));
-            }
-        }
-    }
+    errs.extend(super::pods::pod_spec_errors(spec, &format!("{path}.spec")));
     if spec["ephemeralContainers"]
         .as_array()
         .is_some_and(|a| !a.is_empty())
@@ -171,18 +158,11 @@ fn pod_template_errors(tmpl: &Value, path: &str, errs: &mut Vec<FieldError>) {
             "ephemeral containers not allowed in pod template",
         ));
     }
-    const POLICIES: &[&str] = &["Always", "OnFailure", "Never"];
-    match str_of(spec, "restartPolicy") {
-        "" => errs.push(FieldError::required(
+    if str_of(spec, "restartPolicy").is_empty() {
+        errs.push(FieldError::required(
             format!("{path}.spec.restartPolicy"),
             "",
-        )),
-        p if !POLICIES.contains(&p) => errs.push(FieldError::not_supported(
-            format!("{path}.spec.restartPolicy"),
-            p,
-            POLICIES,
-        )),
-        _ => {}
+        ));
     }
 }
 
