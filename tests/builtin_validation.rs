@@ -494,3 +494,107 @@ async fn pod_specs_are_validated_as_kube_validates_them() {
         ])
     );
 }
+
+#[tokio::test]
+async fn more_kinds_are_validated_as_kube_validates_them() {
+    let h = server().await;
+    let ns = "/apis/{g}/namespaces/default/{r}";
+    let at = |g: &str, r: &str, namespaced: bool| {
+        if namespaced {
+            ns.replace("{g}", g).replace("{r}", r)
+        } else {
+            format!("/apis/{g}/{r}")
+        }
+    };
+    let target = json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "d"});
+    let backend = json!({"service": {"name": "web", "port": {"number": 80}}});
+    // (path, object, expected causes; empty = accepted)
+    let cases: Vec<(String, Value, Vec<&str>)> = vec![
+        (at("autoscaling/v2", "horizontalpodautoscalers", true),
+         json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "ok"},
+                "spec": {"scaleTargetRef": target, "maxReplicas": 3}}), vec![]),
+        (at("autoscaling/v2", "horizontalpodautoscalers", true),
+         json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "h1"},
+                "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment"}}}),
+         vec!["spec.maxReplicas: Invalid value: 0: must be greater than 0",
+              "spec.maxReplicas: Invalid value: 0: must be greater than or equal to `minReplicas`",
+              "spec.scaleTargetRef.name: Required value"]),
+        (at("autoscaling/v2", "horizontalpodautoscalers", true),
+         json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "h2"},
+                "spec": {"scaleTargetRef": target, "maxReplicas": 3, "metrics": [{"type": "Memory"}]}}),
+         vec![r#"spec.metrics[0].type: Unsupported value: "Memory": supported values: "ContainerResource", "External", "Object", "Pods", "Resource""#,
+              r#"spec.metrics[0].type: Unsupported value: "Memory": supported values: "ContainerResource", "External", "Object", "Pods", "Resource""#]),
+        (at("policy/v1", "poddisruptionbudgets", true),
+         json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "p1"},
+                "spec": {"minAvailable": 1, "maxUnavailable": "50%", "selector": {"matchLabels": {"app": "x"}}}}),
+         vec![r#"spec: Invalid value: {"MinAvailable":1,"Selector":{"matchLabels":{"app":"x"}},"MaxUnavailable":"50%","UnhealthyPodEvictionPolicy":null}: minAvailable and maxUnavailable cannot be both set"#]),
+        (at("policy/v1", "poddisruptionbudgets", true),
+         json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "p2"},
+                "spec": {"minAvailable": "150%", "unhealthyPodEvictionPolicy": "Never"}}),
+         vec![r#"spec.minAvailable: Invalid value: "150%": must not be greater than 100%"#,
+              r#"spec.unhealthyPodEvictionPolicy: Unsupported value: "Never": supported values: "AlwaysAllow", "IfHealthyBudget""#]),
+        (at("networking.k8s.io/v1", "ingresses", true),
+         json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "ok"},
+                "spec": {"rules": [{"host": "*.example.com", "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]}}]}}), vec![]),
+        (at("networking.k8s.io/v1", "ingresses", true),
+         json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "i1"}, "spec": {}}),
+         vec!["spec: Invalid value: null: either `defaultBackend` or `rules` must be specified"]),
+        (at("networking.k8s.io/v1", "ingresses", true),
+         json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "i2"},
+                "spec": {"rules": [{"host": "10.0.0.1", "http": {"paths": [
+                    {"path": "api", "pathType": "Prefix", "backend": backend},
+                    {"path": "/", "pathType": "Regex", "backend": {"service": {"name": "web"}}}]}}]}}),
+         vec![r#"spec.rules[0].host: Invalid value: "10.0.0.1": must be a DNS name, not an IP address"#,
+              r#"spec.rules[0].http.paths[0].path: Invalid value: "api": must be an absolute path"#,
+              r#"spec.rules[0].http.paths[1].pathType: Unsupported value: "Regex": supported values: "Exact", "ImplementationSpecific", "Prefix""#,
+              "spec.rules[0].http.paths[1].backend: Required value: port name or number is required"]),
+        (at("networking.k8s.io/v1", "ingressclasses", false),
+         json!({"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass", "metadata": {"name": "c1"},
+                "spec": {"controller": "nginx"}}),
+         vec![r#"spec.controller: Invalid value: "nginx": must be a domain-prefixed path (such as "acme.io/foo")"#]),
+        (at("networking.k8s.io/v1", "networkpolicies", true),
+         json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "n1"},
+                "spec": {"podSelector": {}, "policyTypes": ["ingress"],
+                         "ingress": [{"ports": [{"port": 8080, "endPort": 80}],
+                                      "from": [{"ipBlock": {"cidr": "10.0.0.0/16", "except": ["10.1.0.0/24"]}}, {}]}]}}),
+         vec!["spec.ingress[0].ports[0].endPort: Invalid value: 8080: must be greater than or equal to `port`",
+              r#"spec.ingress[0].from[0].ipBlock.except[0]: Invalid value: "10.1.0.0/24": must be a strict subset of `cidr`"#,
+              "spec.ingress[0].from[1]: Required value: must specify a peer",
+              r#"spec.policyTypes[0]: Unsupported value: "ingress": supported values: "Ingress", "Egress""#]),
+        (at("scheduling.k8s.io/v1", "priorityclasses", false),
+         json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": "huge"}, "value": 2000000000}),
+         vec!["value: Forbidden: maximum allowed value of a user defined priority is 1000000000"]),
+        (at("scheduling.k8s.io/v1", "priorityclasses", false),
+         json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": "system-mine"}, "value": 10}),
+         vec!["metadata.name: Forbidden: priority class names with 'system-' prefix are reserved for system use only. error: system-mine is not a known system priority class"]),
+        (at("coordination.k8s.io/v1", "leases", true),
+         json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "l1"},
+                "spec": {"leaseDurationSeconds": 0}}),
+         vec!["spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0"]),
+    ];
+    for (path, obj, expected) in cases {
+        let r = post_json(&h, &path, &obj).await;
+        if expected.is_empty() {
+            assert_eq!(r.status.as_u16(), 201, "{path}: {}", r.json());
+        } else {
+            assert_eq!(
+                causes(&r),
+                Ok(expected.iter().map(|s| s.to_string()).collect()),
+                "{path} {}",
+                obj["metadata"]["name"]
+            );
+        }
+    }
+    // A PriorityClass's value may not change.
+    let pc = json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": "p"}, "value": 10});
+    let path = at("scheduling.k8s.io/v1", "priorityclasses", false);
+    assert_eq!(post_json(&h, &path, &pc).await.status.as_u16(), 201);
+    let mut changed = get(&h, &format!("{path}/p")).await.json();
+    changed["value"] = json!(11);
+    assert_eq!(
+        causes(&put_json(&h, &format!("{path}/p"), &changed).await),
+        Ok(vec![
+            "value: Forbidden: may not be changed in an update.".to_string()
+        ])
+    );
+}

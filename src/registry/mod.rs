@@ -12,6 +12,7 @@ mod admissionregistration;
 pub mod backend;
 pub mod gc_finalizers;
 pub mod hooks;
+mod kinds;
 pub mod managed;
 mod pods;
 mod services;

@@ -389,6 +389,7 @@ pub static SPECS: &[KindSpec] = &[
         printer: Printer::Kube,
         merge_keys: MergeKeys::Kube,
         defaults: Defaults::Kube,
+        validation: Validation::Kube,
         ..BASE
     },
     KindSpec {
@@ -429,6 +430,7 @@ pub static SPECS: &[KindSpec] = &[
         resource: "ingressclasses",
         kind: "IngressClass",
         printer: Printer::Kube,
+        validation: Validation::Kube,
         ..BASE
     },
     KindSpec {
@@ -436,6 +438,7 @@ pub static SPECS: &[KindSpec] = &[
         resource: "ingresses",
         kind: "Ingress",
         printer: Printer::Kube,
+        validation: Validation::Kube,
         ..BASE
     },
     KindSpec {
@@ -451,6 +454,7 @@ pub static SPECS: &[KindSpec] = &[
         kind: "NetworkPolicy",
         generation: true,
         printer: Printer::Kube,
+        validation: Validation::Kube,
         ..BASE
     },
     KindSpec {
@@ -469,6 +473,7 @@ pub static SPECS: &[KindSpec] = &[
         generation: true,
         printer: Printer::Kube,
         merge_keys: MergeKeys::Kube,
+        validation: Validation::Kube,
         ..BASE
     },
     KindSpec {
@@ -607,6 +612,7 @@ pub static SPECS: &[KindSpec] = &[
         resource: "priorityclasses",
         kind: "PriorityClass",
         printer: Printer::Kube,
+        validation: Validation::Kube,
         ..BASE
     },
     KindSpec {
@@ -615,6 +621,7 @@ pub static SPECS: &[KindSpec] = &[
         kind: "Lease",
         create_on_update: true,
         printer: Printer::Kube,
+        validation: Validation::Kube,
         ..BASE
     },
     KindSpec {

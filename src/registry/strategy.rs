@@ -492,6 +492,21 @@ fn kind_validation(group: &str, kind: &str, obj: &Value, old: Option<&Value>) ->
     let mut errs = Vec::new();
     match (group, kind) {
         ("", "Pod") => errs.extend(super::pods::pod_spec_errors(&obj["spec"], "spec")),
+        ("autoscaling", "HorizontalPodAutoscaler") => errs.extend(super::kinds::hpa_errors(obj)),
+        ("policy", "PodDisruptionBudget") => errs.extend(super::kinds::pdb_errors(obj)),
+        ("networking.k8s.io", "Ingress") => {
+            errs.extend(super::kinds::ingress_errors(obj, old.is_none()))
+        }
+        ("networking.k8s.io", "IngressClass") => {
+            errs.extend(super::kinds::ingress_class_errors(obj, old))
+        }
+        ("networking.k8s.io", "NetworkPolicy") => {
+            errs.extend(super::kinds::network_policy_errors(obj))
+        }
+        ("scheduling.k8s.io", "PriorityClass") => {
+            errs.extend(super::kinds::priority_class_errors(obj, old))
+        }
+        ("coordination.k8s.io", "Lease") => errs.extend(super::kinds::lease_errors(obj)),
         ("apps", "Deployment") => errs.extend(super::workloads::deployment_errors(obj)),
         ("apps", "ReplicaSet") => errs.extend(super::workloads::replica_set_errors(obj)),
         ("apps", "StatefulSet") => {
