@@ -311,6 +311,29 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
                 json!([{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]),
             );
         }
+        // SetDefaults_RoleBinding / _ClusterRoleBinding / _Subject: the RBAC group where left out.
+        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
+            const RBAC: &str = "rbac.authorization.k8s.io";
+            if let Some(role_ref) = obj.get_mut("roleRef").filter(|r| r.is_object()) {
+                if role_ref["apiGroup"].as_str().is_none_or(str::is_empty) {
+                    role_ref["apiGroup"] = json!(RBAC);
+                }
+            }
+            for subject in obj
+                .get_mut("subjects")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                if !subject["apiGroup"].as_str().is_none_or(str::is_empty) {
+                    continue;
+                }
+                // A ServiceAccount's group is "", which a Go round trip leaves out.
+                if matches!(subject["kind"].as_str(), Some("User" | "Group")) {
+                    subject["apiGroup"] = json!(RBAC);
+                }
+            }
+        }
         ("", "ServiceAccount") | ("", "ConfigMap") => {}
         // SetDefaults_Namespace: the name as the `kubernetes.io/metadata.name` label, always.
         ("", "Namespace") => label_namespace_name(obj),

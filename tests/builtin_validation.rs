@@ -598,3 +598,75 @@ async fn more_kinds_are_validated_as_kube_validates_them() {
         ])
     );
 }
+
+#[tokio::test]
+async fn rbac_objects_are_validated_as_kube_validates_them() {
+    let h = server().await;
+    let roles = "/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles";
+    let bindings = "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings";
+    let cluster_bindings = "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings";
+    let role = |name: &str, rules: Value| json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": name}, "rules": rules});
+    assert_eq!(
+        post_json(
+            &h,
+            roles,
+            &role(
+                "ok",
+                json!([{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}])
+            )
+        )
+        .await
+        .status
+        .as_u16(),
+        201
+    );
+    assert_eq!(
+        causes(&post_json(&h, roles, &role("r1", json!([{"resources": ["pods"]}, {"nonResourceURLs": ["/healthz"], "verbs": ["get"]}]))).await),
+        Ok(vec![
+            "rules[0].verbs: Required value: verbs must contain at least one value".to_string(),
+            "rules[0].apiGroups: Required value: resource rules must supply at least one api group".to_string(),
+            r#"rules[1].nonResourceURLs: Invalid value: ["/healthz"]: namespaced rules cannot apply to non-resource URLs"#.to_string(),
+        ])
+    );
+    let binding = |kind: &str, name: &str, role_kind: &str, subjects: Value| {
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind,
+        "metadata": {"name": name}, "roleRef": {"kind": role_kind, "name": "ok"}, "subjects": subjects})
+    };
+    // Groups left out are defaulted, as kube defaults them.
+    let r = post_json(&h, bindings, &binding("RoleBinding", "ok", "Role", json!([{"kind": "User", "name": "jane"}, {"kind": "ServiceAccount", "name": "default"}]))).await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.json());
+    assert_eq!(r.json()["roleRef"]["apiGroup"], "rbac.authorization.k8s.io");
+    assert_eq!(
+        r.json()["subjects"][0]["apiGroup"],
+        "rbac.authorization.k8s.io"
+    );
+    assert_eq!(
+        causes(&post_json(&h, bindings, &binding("RoleBinding", "b1", "Roles", json!([{"kind": "user", "name": "x"}]))).await),
+        Ok(vec![
+            r#"roleRef.kind: Unsupported value: "Roles": supported values: "Role", "ClusterRole""#.to_string(),
+            r#"subjects[0].kind: Unsupported value: "user": supported values: "ServiceAccount", "User", "Group""#.to_string(),
+        ])
+    );
+    assert_eq!(
+        causes(
+            &post_json(
+                &h,
+                cluster_bindings,
+                &binding(
+                    "ClusterRoleBinding",
+                    "b2",
+                    "ClusterRole",
+                    json!([{"kind": "ServiceAccount", "name": "default"}])
+                )
+            )
+            .await
+        ),
+        Ok(vec!["subjects[0].namespace: Required value".to_string()])
+    );
+    let mut changed = get(&h, &format!("{bindings}/ok")).await.json();
+    changed["roleRef"]["name"] = json!("other");
+    assert_eq!(
+        causes(&put_json(&h, &format!("{bindings}/ok"), &changed).await),
+        Ok(vec![r#"roleRef: Invalid value: {"APIGroup":"rbac.authorization.k8s.io","Kind":"Role","Name":"other"}: cannot change roleRef"#.to_string()])
+    );
+}

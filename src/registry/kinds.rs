@@ -898,3 +898,157 @@ pub fn lease_errors(obj: &Value) -> Vec<FieldError> {
     }
     errs
 }
+
+/// A Role or ClusterRole's rules (`namespaced`: a Role) and a ClusterRole's aggregation rule.
+pub fn role_errors(obj: &Value, namespaced: bool) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let non_empty = |r: &Value, k: &str| r[k].as_array().is_some_and(|a| !a.is_empty());
+    for (i, rule) in obj["rules"].as_array().into_iter().flatten().enumerate() {
+        let at = format!("rules[{i}]");
+        if !non_empty(rule, "verbs") {
+            errs.push(FieldError::required(
+                format!("{at}.verbs"),
+                "verbs must contain at least one value",
+            ));
+        }
+        if non_empty(rule, "nonResourceURLs") {
+            let urls = json_text(&rule["nonResourceURLs"]);
+            if namespaced {
+                errs.push(FieldError::invalid_rendered(
+                    format!("{at}.nonResourceURLs"),
+                    urls.clone(),
+                    "namespaced rules cannot apply to non-resource URLs",
+                ));
+            }
+            if ["apiGroups", "resources", "resourceNames"]
+                .iter()
+                .any(|k| non_empty(rule, k))
+            {
+                errs.push(FieldError::invalid_rendered(
+                    format!("{at}.nonResourceURLs"),
+                    urls,
+                    "rules cannot apply to both regular resources and non-resource URLs",
+                ));
+            }
+            continue;
+        }
+        if !non_empty(rule, "apiGroups") {
+            errs.push(FieldError::required(
+                format!("{at}.apiGroups"),
+                "resource rules must supply at least one api group",
+            ));
+        }
+        if !non_empty(rule, "resources") {
+            errs.push(FieldError::required(
+                format!("{at}.resources"),
+                "resource rules must supply at least one resource",
+            ));
+        }
+    }
+    let aggregation = &obj["aggregationRule"];
+    if aggregation.is_object() {
+        let selectors = aggregation["clusterRoleSelectors"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        if selectors.is_empty() {
+            errs.push(FieldError::required(
+                "aggregationRule.clusterRoleSelectors",
+                "at least one clusterRoleSelector required if aggregationRule is non-nil",
+            ));
+        }
+        for (i, sel) in selectors.iter().enumerate() {
+            errs.extend(v::validate_label_selector(
+                sel,
+                &format!("aggregationRule.clusterRoleSelectors[{i}]"),
+            ));
+        }
+    }
+    errs
+}
+
+/// A RoleBinding or ClusterRoleBinding (`cluster`); `old` on update (roleRef is immutable).
+pub fn binding_errors(obj: &Value, cluster: bool, old: Option<&Value>) -> Vec<FieldError> {
+    const RBAC: &str = "rbac.authorization.k8s.io";
+    let mut errs = Vec::new();
+    let role_ref = &obj["roleRef"];
+    let group = s(role_ref, "apiGroup");
+    if group != RBAC {
+        errs.push(FieldError::not_supported(
+            "roleRef.apiGroup",
+            group,
+            &[RBAC],
+        ));
+    }
+    let kinds: &[&str] = if cluster {
+        &["ClusterRole"]
+    } else {
+        &["Role", "ClusterRole"]
+    };
+    let kind = s(role_ref, "kind");
+    if !kinds.contains(&kind) {
+        errs.push(FieldError::not_supported("roleRef.kind", kind, kinds));
+    }
+    let name = s(role_ref, "name");
+    if name.is_empty() {
+        errs.push(FieldError::required("roleRef.name", ""));
+    } else {
+        path_segment("roleRef.name", name, &mut errs);
+    }
+    for (i, subject) in obj["subjects"].as_array().into_iter().flatten().enumerate() {
+        let at = format!("subjects[{i}]");
+        let sname = s(subject, "name");
+        if sname.is_empty() {
+            errs.push(FieldError::required(format!("{at}.name"), ""));
+        }
+        let sgroup = s(subject, "apiGroup");
+        match s(subject, "kind") {
+            "ServiceAccount" => {
+                if !sname.is_empty() {
+                    subdomain(&format!("{at}.name"), sname, &mut errs);
+                }
+                if !sgroup.is_empty() {
+                    errs.push(FieldError::not_supported(
+                        format!("{at}.apiGroup"),
+                        sgroup,
+                        &[""],
+                    ));
+                }
+                if cluster && s(subject, "namespace").is_empty() {
+                    errs.push(FieldError::required(format!("{at}.namespace"), ""));
+                }
+            }
+            "User" | "Group" => {
+                if sgroup != RBAC {
+                    errs.push(FieldError::not_supported(
+                        format!("{at}.apiGroup"),
+                        sgroup,
+                        &[RBAC],
+                    ));
+                }
+            }
+            other => errs.push(FieldError::not_supported(
+                format!("{at}.kind"),
+                other,
+                &["ServiceAccount", "User", "Group"],
+            )),
+        }
+    }
+    if let Some(o) = old {
+        if o["roleRef"] != obj["roleRef"] {
+            // kube reports its internal RoleRef, whose fields have no json tags.
+            let rendered = format!(
+                "{{\"APIGroup\":{},\"Kind\":{},\"Name\":{}}}",
+                json_text(&Value::from(group)),
+                json_text(&Value::from(kind)),
+                json_text(&Value::from(name)),
+            );
+            errs.push(FieldError::invalid_rendered(
+                "roleRef",
+                rendered,
+                "cannot change roleRef",
+            ));
+        }
+    }
+    errs
+}

@@ -483,6 +483,7 @@ pub static SPECS: &[KindSpec] = &[
         names: NameValidation::PathSegment,
         printer: Printer::Kube,
         hooks: HooksKind::Rbac,
+        validation: Validation::Kube,
         ..BASE
     },
     KindSpec {
@@ -491,6 +492,7 @@ pub static SPECS: &[KindSpec] = &[
         kind: "ClusterRole",
         names: NameValidation::PathSegment,
         hooks: HooksKind::Rbac,
+        validation: Validation::Kube,
         ..BASE
     },
     KindSpec {
@@ -500,6 +502,7 @@ pub static SPECS: &[KindSpec] = &[
         names: NameValidation::PathSegment,
         printer: Printer::Kube,
         hooks: HooksKind::Rbac,
+        validation: Validation::Kube,
         ..BASE
     },
     KindSpec {
@@ -508,6 +511,7 @@ pub static SPECS: &[KindSpec] = &[
         kind: "Role",
         names: NameValidation::PathSegment,
         hooks: HooksKind::Rbac,
+        validation: Validation::Kube,
         ..BASE
     },
     KindSpec {

@@ -507,6 +507,12 @@ fn kind_validation(group: &str, kind: &str, obj: &Value, old: Option<&Value>) ->
             errs.extend(super::kinds::priority_class_errors(obj, old))
         }
         ("coordination.k8s.io", "Lease") => errs.extend(super::kinds::lease_errors(obj)),
+        ("rbac.authorization.k8s.io", "Role" | "ClusterRole") => {
+            errs.extend(super::kinds::role_errors(obj, kind == "Role"))
+        }
+        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => errs.extend(
+            super::kinds::binding_errors(obj, kind == "ClusterRoleBinding", old),
+        ),
         ("apps", "Deployment") => errs.extend(super::workloads::deployment_errors(obj)),
         ("apps", "ReplicaSet") => errs.extend(super::workloads::replica_set_errors(obj)),
         ("apps", "StatefulSet") => {
