@@ -24,6 +24,9 @@ pub struct ApiState {
     pub audit: Option<Arc<crate::audit::AuditSink>>,
     /// Request and storage metrics (`/metrics`).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Every start step has finished (bootstrap, CRD and RBAC loads, controllers settled):
+    /// the post-start health checks pass from then on.
+    pub started: std::sync::atomic::AtomicBool,
 }
 
 /// Route one request (RequestInfo is already in its extensions).

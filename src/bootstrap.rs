@@ -1,7 +1,7 @@
 //! What exists at start, as in a fresh cluster: the namespaces `default`, `kube-system`,
 //! `kube-public`, `kube-node-lease`, the `kubernetes` Service, the
 //! `kube-system/extension-apiserver-authentication` ConfigMap (the client CA) and the RBAC
-//! bootstrap policy (`authz/policy.rs`). Idempotent across restarts: what exists is left as it is.
+//! bootstrap policy (`authz/policy.rs`), the system PriorityClasses. Idempotent across restarts: what exists is left as it is.
 
 use serde_json::{json, Value};
 
@@ -118,6 +118,41 @@ pub async fn run(state: &Backend, client_ca: Option<&str>) -> ApiResult<()> {
             )
             .await?;
         }
+    }
+    // The two system priority classes kube-apiserver's scheduling bootstrap creates.
+    let classes = [
+        (
+            "system-node-critical",
+            2_000_001_000,
+            "Used for system critical pods that must not be moved from their current node.",
+        ),
+        (
+            "system-cluster-critical",
+            2_000_000_000,
+            "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary.",
+        ),
+    ];
+    let gr = GroupResource::new("scheduling.k8s.io", "priorityclasses");
+    for (name, value, description) in classes {
+        let obj = json!({
+            "apiVersion": "scheduling.k8s.io/v1",
+            "kind": "PriorityClass",
+            "metadata": {
+                "name": name,
+                "uid": uuid::Uuid::new_v4().to_string(),
+                "creationTimestamp": now,
+            },
+            "value": value,
+            "description": description,
+            "preemptionPolicy": "PreemptLowerPriority",
+        });
+        ensure(
+            state,
+            storage_prefix("scheduling.k8s.io", "priorityclasses") + name,
+            obj,
+            &gr,
+        )
+        .await?;
     }
     Ok(())
 }

@@ -95,8 +95,10 @@ fn header_str(headers: &HeaderMap, name: http::header::HeaderName) -> &str {
         .unwrap_or_default()
 }
 
-/// Decide the response format from the Accept header.
-pub fn negotiate(headers: &HeaderMap) -> ApiResult<OutFormat> {
+/// Decide the response format from the Accept header. `tables`: the endpoint converts to
+/// Tables (kube's endpoints whose storage has no table convertor — the reviews, bindings,
+/// evictions, token requests — skip a Table media type and take the next one, 406 if none).
+pub fn negotiate(headers: &HeaderMap, tables: bool) -> ApiResult<OutFormat> {
     let accept = header_str(headers, http::header::ACCEPT);
     if accept.trim().is_empty() {
         return Ok(OutFormat::Json);
@@ -108,7 +110,7 @@ pub fn negotiate(headers: &HeaderMap) -> ApiResult<OutFormat> {
         match mt.essence.as_str() {
             "application/json" | "*/*" | "application/*" => match as_ {
                 None => return Ok(OutFormat::Json),
-                Some("Table") if g == "meta.k8s.io" && (v == "v1" || v == "v1beta1") => {
+                Some("Table") if tables && g == "meta.k8s.io" && (v == "v1" || v == "v1beta1") => {
                     return Ok(OutFormat::Table { version: v })
                 }
                 Some(kind @ ("PartialObjectMetadata" | "PartialObjectMetadataList"))
@@ -125,7 +127,7 @@ pub fn negotiate(headers: &HeaderMap) -> ApiResult<OutFormat> {
             _ => continue,
         }
     }
-    Err(ApiError::not_acceptable(accept))
+    Err(ApiError::not_acceptable())
 }
 
 /// The format of a request body. Unknown types are a 415.

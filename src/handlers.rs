@@ -55,7 +55,11 @@ impl Ctx {
     ) -> ApiResult<Ctx> {
         let (parts, body) = http.into_parts();
         let query = Query::parse(parts.uri.query().unwrap_or_default());
-        let out = encoding::negotiate(&parts.headers)?;
+        // kube's lister storages all convert to Tables; the create-only ones (reviews,
+        // `bindings`) and the binding, eviction and token subresources do not.
+        let tables = info.verbs.iter().any(|v| v == "list")
+            && !matches!(req.subresource.as_str(), "binding" | "eviction" | "token");
+        let out = encoding::negotiate(&parts.headers, tables)?;
         let user = parts
             .extensions
             .get::<UserInfo>()

@@ -9,33 +9,60 @@ use crate::body::{bytes_response, Body};
 
 /// One named check and, when it fails, why.
 struct Check {
-    name: &'static str,
+    name: String,
     failure: Option<String>,
 }
 
+/// The start steps kube-apiserver reports as post-start hooks, by kube's names, that kubox
+/// runs too: admission and informers set up, CRDs loaded and their controller running, the
+/// bootstrap objects (namespaces, the `kubernetes` Service, RBAC policy, system priority
+/// classes, the cluster authentication ConfigMap) written, the object counts tracked; and
+/// kubox's own controllers settled. They pass once the server has finished starting.
+const POST_START_HOOKS: [&str; 12] = [
+    "start-apiserver-admission-initializer",
+    "generic-apiserver-start-informers",
+    "storage-object-count-tracker-hook",
+    "start-apiextensions-informers",
+    "start-apiextensions-controllers",
+    "crd-informer-synced",
+    "start-system-namespaces-controller",
+    "start-cluster-authentication-info-controller",
+    "rbac/bootstrap-roles",
+    "scheduling/bootstrap-system-priority-classes",
+    "bootstrap-controller",
+    "start-kubox-controllers",
+];
+
 /// The checks of `endpoint`, run now.
 fn checks(state: &ApiState, endpoint: &str) -> Vec<Check> {
-    let ok = |name| Check {
-        name,
+    let ok = |name: &str| Check {
+        name: name.to_string(),
         failure: None,
     };
     let mut out = vec![
         ok("ping"),
         ok("log"),
         Check {
-            name: "etcd",
+            name: "etcd".to_string(),
             failure: state.backend.store.health().err().map(|e| e.to_string()),
         },
-        ok("poststarthook/start-kubox-controllers"),
     ];
-    if endpoint == "readyz" {
+    let readyz = endpoint == "readyz";
+    if readyz {
         let behind = state.backend.informers.out_of_sync();
         out.push(Check {
-            name: "informer-sync",
+            name: "informer-sync".to_string(),
             failure: (!behind.is_empty()).then(|| format!("not in sync: {}", behind.join(", "))),
         });
+    }
+    let started = state.started.load(std::sync::atomic::Ordering::Acquire);
+    out.extend(POST_START_HOOKS.iter().map(|hook| Check {
+        name: format!("poststarthook/{hook}"),
+        failure: (!started).then(|| "not finished".to_string()),
+    }));
+    if readyz {
         out.push(Check {
-            name: "shutdown",
+            name: "shutdown".to_string(),
             failure: (*state.backend.shutdown.borrow())
                 .then(|| "the server is shutting down".to_string()),
         });
@@ -64,7 +91,7 @@ pub fn check(state: &ApiState, path: &str, query: &str) -> Response<Body> {
                 failure: Some(why),
                 name,
             }) => {
-                tracing::warn!(check = name, reason = %why, "{endpoint} check failed");
+                tracing::warn!(check = %name, reason = %why, "{endpoint} check failed");
                 text(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal server error: reason withheld\n",
@@ -85,7 +112,7 @@ pub fn check(state: &ApiState, path: &str, query: &str) -> Response<Body> {
         match &c.failure {
             None => out.push_str(&format!("[+]{} ok\n", c.name)),
             Some(why) => {
-                tracing::warn!(check = c.name, reason = %why, "{endpoint} check failed");
+                tracing::warn!(check = %c.name, reason = %why, "{endpoint} check failed");
                 out.push_str(&format!("[-]{} failed: reason withheld\n", c.name));
             }
         }

@@ -483,6 +483,7 @@ impl ServerBuilder {
                 None => None,
             },
             metrics: Arc::default(),
+            started: Default::default(),
         });
         let informer_tasks = backend.informers.start(&store, &shutdown_rx).await;
         let client_ca = (!self.insecure_http).then_some(client_ca_bundle.as_str());
@@ -534,6 +535,9 @@ impl ServerBuilder {
         // Like a cluster that is up: the controllers have handled what the store holds (every
         // namespace has its default ServiceAccount and kube-root-ca.crt) before clients come.
         controllers.settled().await;
+        state
+            .started
+            .store(true, std::sync::atomic::Ordering::Release);
         Ok(ServerHandle {
             addr,
             scheme,

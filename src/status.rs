@@ -223,11 +223,11 @@ impl ApiError {
     }
 
     /// 406 NotAcceptable.
-    pub fn not_acceptable(accept: &str) -> Self {
+    pub fn not_acceptable() -> Self {
         Self::new(
             StatusCode::NOT_ACCEPTABLE,
             "NotAcceptable",
-            format!("only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf (asked for {accept:?})"),
+            "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf",
         )
     }
 

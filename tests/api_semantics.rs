@@ -45,6 +45,37 @@ async fn health_endpoints_answer_ok_and_verbose_lists_checks() {
             && text.ends_with("readyz check passed\n"),
         "{text}"
     );
+    // kube-apiserver's post-start hook names, on every endpoint and one by one.
+    for p in ["/healthz?verbose=1", "/livez?verbose=1"] {
+        let text = String::from_utf8_lossy(&get(&h, p).await.body).to_string();
+        for hook in [
+            "start-apiserver-admission-initializer",
+            "crd-informer-synced",
+            "scheduling/bootstrap-system-priority-classes",
+            "rbac/bootstrap-roles",
+        ] {
+            assert!(
+                text.lines()
+                    .any(|l| l == format!("[+]poststarthook/{hook} ok")),
+                "{p} lacks {hook}: {text}"
+            );
+        }
+    }
+    let r = get(&h, "/livez/poststarthook/bootstrap-controller").await;
+    assert_eq!((r.status.as_u16(), &r.body[..]), (200, &b"ok"[..]));
+    let r = get(&h, "/livez/poststarthook/no-such-hook").await;
+    assert_eq!(r.status.as_u16(), 404);
+    // What the scheduling bootstrap hook creates.
+    let pc = get(
+        &h,
+        "/apis/scheduling.k8s.io/v1/priorityclasses/system-node-critical",
+    )
+    .await
+    .json();
+    assert_eq!(
+        (pc["value"].as_i64(), pc["preemptionPolicy"].as_str()),
+        (Some(2_000_001_000), Some("PreemptLowerPriority"))
+    );
 }
 
 /// A create resets the status to what kube's strategies reset it to: the Go zero value of the
@@ -777,6 +808,60 @@ async fn list_filters_by_label_and_field_selectors() {
         .json();
     assert_eq!(all["kind"], "ConfigMapList");
     assert_eq!(names(all), vec!["a", "b"]);
+}
+
+/// Endpoints whose kube storage has no table convertor (reviews, bindings, evictions, token
+/// requests) skip a Table media type: the next one asked for is used, 406 when none is left.
+#[tokio::test]
+async fn endpoints_without_tables_refuse_only_tables() {
+    let h = server().await;
+    let ssar = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+        "spec": {"nonResourceAttributes": {"path": "/", "verb": "get"}}})
+    .to_string();
+    let path = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
+    let json_ct = ("content-type", "application/json");
+    let only = ("accept", "application/json;as=Table;v=v1;g=meta.k8s.io");
+    let r = send_with(&h, Method::POST, path, &[json_ct, only], ssar.clone()).await;
+    assert_eq!(r.status.as_u16(), 406, "{}", r.json());
+    assert_eq!(
+        (r.json()["reason"].as_str(), r.json()["message"].as_str()),
+        (Some("NotAcceptable"), Some("only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf"))
+    );
+    let then_json = (
+        "accept",
+        "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+    );
+    let r = send_with(&h, Method::POST, path, &[json_ct, then_json], ssar).await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.json());
+    assert_eq!(r.json()["kind"], "SelfSubjectAccessReview");
+    // An eviction likewise; a lister (pods) converts.
+    post_json(
+        &h,
+        "/api/v1/namespaces/default/pods",
+        &json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "i"}]}}),
+    )
+    .await;
+    let ev = json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "p"}})
+        .to_string();
+    let r = send_with(
+        &h,
+        Method::POST,
+        "/api/v1/namespaces/default/pods/p/eviction",
+        &[json_ct, only],
+        ev,
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 406, "{}", r.json());
+    let r = send_with(
+        &h,
+        Method::GET,
+        "/api/v1/namespaces/default/pods/p",
+        &[only],
+        "",
+    )
+    .await;
+    assert_eq!(r.json()["kind"], "Table");
 }
 
 #[tokio::test]

@@ -2,7 +2,8 @@
 //! in Go field order (the strings kubectl's own command tests grep for), `?pretty=true`
 //! indentation in that order, and the same through `kubectl proxy` (metrics included); and the
 //! everyday commands that depend on kube's strategies: `expose rc` and `get all -l` on a
-//! ReplicationController made without labels, a Secret written with `stringData`.
+//! ReplicationController made without labels, a Secret written with `stringData`; health
+//! checks by kube's names.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -103,6 +104,50 @@ fn scenario(k: &Kubectl, ns: &str) {
     assert!(through_proxy.starts_with(pretty_head), "{through_proxy}");
     // curl's user agent alone asks for indentation, as kube-apiserver does.
     assert!(curl.starts_with(pretty_head), "{curl}");
+
+    // Health checks by kube-apiserver's names (a subset of what kube's e2e health test
+    // requires: the checks that need no aggregation), and the system priority classes its
+    // scheduling bootstrap creates.
+    for (path, end) in [
+        ("/healthz?verbose=1", "healthz check passed"),
+        ("/livez?verbose=1", "livez check passed"),
+        ("/readyz?verbose=1", "readyz check passed"),
+    ] {
+        let text = k.run(&["get", "--raw", path]).success().stdout;
+        let lines: Vec<&str> = text.lines().collect();
+        for check in [
+            "[+]ping ok",
+            "[+]etcd ok",
+            "[+]poststarthook/generic-apiserver-start-informers ok",
+            "[+]poststarthook/start-apiextensions-informers ok",
+            "[+]poststarthook/start-apiextensions-controllers ok",
+            "[+]poststarthook/crd-informer-synced ok",
+            "[+]poststarthook/bootstrap-controller ok",
+            "[+]poststarthook/scheduling/bootstrap-system-priority-classes ok",
+            "[+]poststarthook/start-cluster-authentication-info-controller ok",
+            "[+]poststarthook/rbac/bootstrap-roles ok",
+            end,
+        ] {
+            assert!(lines.contains(&check), "{path} lacks {check}:\n{text}");
+        }
+    }
+    let one = k
+        .run(&["get", "--raw", "/readyz/poststarthook/rbac/bootstrap-roles"])
+        .success()
+        .stdout;
+    assert_eq!(one, "ok");
+    let classes = k
+        .run(&["get", "priorityclasses", "-o", "name"])
+        .success()
+        .stdout;
+    for name in ["system-node-critical", "system-cluster-critical"] {
+        assert!(
+            classes
+                .lines()
+                .any(|l| l == format!("priorityclass.scheduling.k8s.io/{name}")),
+            "{classes}"
+        );
+    }
 
     // A ReplicationController made without labels: its selector and labels come from the
     // template, so `expose` and `get all -l` find it.
