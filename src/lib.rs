@@ -42,6 +42,7 @@ mod metrics;
 mod namespace;
 pub mod objects;
 mod openapi;
+mod openapi_routes;
 mod openapi_v2;
 mod patch;
 pub mod pki;

@@ -10,6 +10,7 @@ use http::{Response, StatusCode};
 use serde_json::{json, Map, Value};
 
 use crate::body::{json_response, Body};
+use crate::openapi_routes::{Param, Returns};
 use crate::registry::{ResourceInfo, Snapshot};
 use crate::status::{ApiError, ApiResult};
 
@@ -47,7 +48,7 @@ pub fn serve(snap: &Snapshot, path: &str) -> ApiResult<Response<Body>> {
                     .map(|p| p.content_hash())
                     .collect();
                 let hash = doc_hash(&json!([
-                    document(snap, &g.name, v),
+                    document(snap, &g.name, v).0,
                     kubox_openapi::Schemas::content_hash(),
                     custom,
                 ]));
@@ -68,17 +69,23 @@ pub fn serve(snap: &Snapshot, path: &str) -> ApiResult<Response<Body>> {
     if snap.resources(group, version).is_none() {
         return Err(ApiError::path_not_found());
     }
-    let mut doc = document(snap, group, version);
+    let (mut doc, refs) = document(snap, group, version);
     let resources = snap.resources(group, version).unwrap_or_default();
     let custom: Vec<(&str, &Value)> = resources
         .iter()
         .filter_map(|r| r.strategy.published_schema())
         .flat_map(|p| p.v3_schemas())
         .collect();
-    let scale = resources.iter().any(|r| r.subresource("scale").is_some());
-    let more: &[&str] = if scale { &[SCALE_DEFINITION] } else { &[] };
+    // Besides the group/version's kinds, what the operations read and answer (Status,
+    // WatchEvent, DeleteOptions, Patch, Scale, the subresources' kinds).
+    let custom_names: std::collections::HashSet<&str> = custom.iter().map(|(n, _)| *n).collect();
+    let more: Vec<&str> = refs
+        .iter()
+        .map(String::as_str)
+        .filter(|r| !custom_names.contains(r))
+        .collect();
     doc["components"] =
-        kubox_openapi::Schemas::builtin().v3_components_with_roots(group, version, &custom, more);
+        kubox_openapi::Schemas::builtin().v3_components_with_roots(group, version, &custom, &more);
     Ok(json_response(StatusCode::OK, &doc))
 }
 
@@ -90,179 +97,91 @@ pub(crate) fn definition_name(r: &ResourceInfo) -> Option<&str> {
     }
 }
 
-fn param(name: &str) -> Value {
-    json!({"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": true}})
+fn v3_param(p: &Param) -> Value {
+    let mut v = json!({"name": p.name, "in": p.location, "description": p.description,
+        "schema": {"type": p.ty, "uniqueItems": true}});
+    if p.required {
+        v["required"] = json!(true);
+    }
+    v
 }
 
-fn operation(r: &ResourceInfo, action: &str, query: &[&str]) -> Value {
-    let mut params: Vec<Value> = query.iter().map(|q| param(q)).collect();
-    params.push(
-        json!({"name": "pretty", "in": "query", "schema": {"type": "string", "uniqueItems": true}}),
-    );
-    let mut op = json!({
-        "operationId": format!("{action}{}", r.kind),
-        "parameters": params,
-        "responses": {"200": {"description": "OK"}},
-        "x-kubernetes-action": action,
-        "x-kubernetes-group-version-kind": {"group": r.group, "version": r.version, "kind": r.kind},
-    });
-    if let Some(def) = definition_name(r) {
-        let schema = json!({"$ref": format!("#/components/schemas/{def}")});
-        if matches!(action, "get" | "put" | "post" | "patch") {
-            op["responses"]["200"]["content"] = json!({"application/json": {"schema": schema}});
-        }
-        if matches!(action, "put" | "post") {
-            op["requestBody"] = json!({"content": {"*/*": {"schema": schema}}, "required": true});
-        }
+fn v3_schema(r: &Returns) -> Value {
+    match r {
+        Returns::Definition(d) => json!({"$ref": format!("#/components/schemas/{d}")}),
+        Returns::Text => json!({"type": "string"}),
     }
-    op
 }
 
-const WRITE_PARAMS: &[&str] = &["dryRun", "fieldManager", "fieldValidation"];
-
-/// The kind every `/scale` subresource reads and writes.
-const SCALE_DEFINITION: &str = "io.k8s.api.autoscaling.v1.Scale";
-
-/// The operations of subresource `sub` of `r` (`/status`, `/scale`, …): its object's schema is
-/// the resource's own for `status`, autoscaling/v1 Scale for `scale`.
-fn subresource_item(
-    r: &ResourceInfo,
-    sub: &crate::registry::SubresourceInfo,
-) -> Map<String, Value> {
-    let definition = match sub.name.as_str() {
-        "scale" => Some(SCALE_DEFINITION.to_string()),
-        "status" => definition_name(r).map(str::to_string),
-        _ => None,
-    };
-    let suffix = {
-        let mut c = sub.name.chars();
-        c.next()
-            .map(|f| f.to_uppercase().chain(c).collect::<String>())
-            .unwrap_or_default()
-    };
-    let op = |action: &str, query: &[&str]| -> Value {
-        let mut op = operation(r, action, query);
-        op["operationId"] = json!(format!("{action}{}{suffix}", r.kind));
-        if let Some(def) = &definition {
-            let schema = json!({"$ref": format!("#/components/schemas/{def}")});
-            op["responses"]["200"]["content"] = json!({"application/json": {"schema": schema}});
-            if action == "put" {
-                op["requestBody"] =
-                    json!({"content": {"*/*": {"schema": schema}}, "required": true});
-            }
-        }
-        op
-    };
-    let has = |verb: &str| sub.verbs.iter().any(|v| v == verb);
-    let mut item = Map::new();
-    if has("get") {
-        item.insert("get".into(), op("get", &[]));
-    }
-    if has("update") {
-        item.insert("put".into(), op("put", WRITE_PARAMS));
-    }
-    if has("patch") {
-        item.insert(
-            "patch".into(),
-            op(
-                "patch",
-                &["dryRun", "fieldManager", "fieldValidation", "force"],
-            ),
-        );
-    }
-    if has("create") {
-        item.insert("post".into(), op("post", WRITE_PARAMS));
-    }
-    item
-}
-
-fn document(snap: &Snapshot, group: &str, version: &str) -> Value {
+/// The group/version's document without its components, and the definitions its operations
+/// refer to.
+fn document(snap: &Snapshot, group: &str, version: &str) -> (Value, Vec<String>) {
     let mut paths = Map::new();
-    let prefix = if group.is_empty() {
-        format!("/api/{version}")
-    } else {
-        format!("/apis/{group}/{version}")
-    };
-    for r in snap.resources(group, version).unwrap_or_default() {
-        let collection = if r.namespaced {
-            format!("{prefix}/namespaces/{{namespace}}/{}", r.resource)
-        } else {
-            format!("{prefix}/{}", r.resource)
-        };
-        let mut coll = Map::new();
-        if r.has_verb("list") {
-            coll.insert(
-                "get".into(),
-                operation(
-                    r,
-                    "list",
-                    &[
-                        "labelSelector",
-                        "fieldSelector",
-                        "limit",
-                        "continue",
-                        "resourceVersion",
-                        "watch",
-                    ],
-                ),
-            );
-        }
-        if r.has_verb("create") {
-            coll.insert("post".into(), operation(r, "post", WRITE_PARAMS));
-        }
-        if r.has_verb("deletecollection") {
-            coll.insert(
-                "delete".into(),
-                operation(r, "deletecollection", &["labelSelector", "fieldSelector"]),
-            );
-        }
-        if !coll.is_empty() {
-            paths.insert(collection.clone(), Value::Object(coll));
-        }
-        let mut item = Map::new();
-        if r.has_verb("get") {
-            item.insert("get".into(), operation(r, "get", &[]));
-        }
-        if r.has_verb("update") {
-            item.insert("put".into(), operation(r, "put", WRITE_PARAMS));
-        }
-        if r.has_verb("patch") {
-            item.insert(
-                "patch".into(),
-                operation(
-                    r,
-                    "patch",
-                    &["dryRun", "fieldManager", "fieldValidation", "force"],
-                ),
-            );
-        }
-        if r.has_verb("delete") {
-            item.insert(
-                "delete".into(),
-                operation(
-                    r,
-                    "delete",
-                    &["dryRun", "gracePeriodSeconds", "propagationPolicy"],
-                ),
-            );
-        }
-        if !item.is_empty() {
-            paths.insert(format!("{collection}/{{name}}"), Value::Object(item));
-        }
-        for sub in &r.subresources {
-            let item = subresource_item(r, sub);
-            if !item.is_empty() {
-                paths.insert(
-                    format!("{collection}/{{name}}/{}", sub.name),
-                    Value::Object(item),
-                );
+    let mut refs = std::collections::BTreeSet::new();
+    for item in crate::openapi_routes::paths(snap, Some((group, version))) {
+        let mut item_json = Map::new();
+        for op in &item.ops {
+            let mut responses = Map::new();
+            for (code, description, returns) in &op.responses {
+                let mut r = json!({"description": description});
+                if let Some(ret) = returns {
+                    if let Returns::Definition(d) = ret {
+                        refs.insert(d.clone());
+                    }
+                    let content: Map<String, Value> = op
+                        .produces
+                        .iter()
+                        .map(|m| (m.to_string(), json!({"schema": v3_schema(ret)})))
+                        .collect();
+                    r["content"] = Value::Object(content);
+                }
+                responses.insert(code.to_string(), r);
             }
+            let (g, v, k) = &op.gvk;
+            let mut op_json = json!({
+                "tags": [op.tag],
+                "description": op.description,
+                "operationId": op.id,
+                "responses": responses,
+                "x-kubernetes-action": op.action,
+                "x-kubernetes-group-version-kind": {"group": g, "version": v, "kind": k},
+            });
+            let params: Vec<Value> = op
+                .params
+                .iter()
+                .filter(|p| p.location != "body")
+                .map(v3_param)
+                .collect();
+            if !params.is_empty() {
+                op_json["parameters"] = json!(params);
+            }
+            if let Some(b) = op.params.iter().find(|p| p.location == "body") {
+                if let Some(def) = &b.schema {
+                    refs.insert(def.clone());
+                    let schema = json!({"$ref": format!("#/components/schemas/{def}")});
+                    let content: Map<String, Value> = op
+                        .consumes
+                        .iter()
+                        .map(|m| (m.to_string(), json!({"schema": schema})))
+                        .collect();
+                    op_json["requestBody"] = json!({"content": content, "required": b.required});
+                }
+            }
+            item_json.insert(op.method.to_string(), op_json);
         }
+        if !item.params.is_empty() {
+            item_json.insert(
+                "parameters".into(),
+                item.params.iter().map(v3_param).collect(),
+            );
+        }
+        paths.insert(item.path, Value::Object(item_json));
     }
-    json!({
+    let doc = json!({
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": format!("v1.{}.0", crate::version::KUBERNETES_MINOR)},
         "paths": paths,
         "components": {"schemas": {}},
-    })
+    });
+    (doc, refs.into_iter().collect())
 }

@@ -1,15 +1,17 @@
 //! `/openapi/v2` in the protobuf form client-go downloads (gnostic `openapi.v2.Document`), and
-//! in JSON for clients that ask for it. Like `/openapi/v3`, it lists every operation with its
-//! `x-kubernetes-group-version-kind` and query parameters (older kubectl reads `fieldValidation`
-//! support from here). Both forms carry `definitions`: the built-in kinds' (from
-//! `kubox-openapi`) and those the served CRD versions publish (`kubectl explain --output
-//! plaintext-openapiv2` reads them); the JSON form's operations reference their kind's.
+//! in JSON for clients that ask for it: every route kube-apiserver publishes for the served
+//! resources (`openapi_routes.rs`: ids, tags, descriptions, media types, path, query and body
+//! parameters with their descriptions, responses, `x-kubernetes-action` and
+//! `x-kubernetes-group-version-kind`; older kubectl reads `fieldValidation` support from
+//! here). Both forms carry `definitions`: the built-in kinds' (from `kubox-openapi`) and those
+//! the served CRD versions publish (`kubectl explain --output plaintext-openapiv2` reads them).
 
 use http::{HeaderMap, Response, StatusCode};
 use serde_json::{json, Map, Value};
 
 use crate::body::{bytes_response, Body};
-use crate::registry::{ResourceInfo, Snapshot};
+use crate::openapi_routes::{paths, Param, Returns};
+use crate::registry::Snapshot;
 
 /// Minimal protobuf writer: just what the OpenAPI document needs.
 #[derive(Default)]
@@ -158,113 +160,65 @@ fn schema_pb(s: &Value) -> Pb {
     pb
 }
 
-struct Op {
-    action: &'static str,
-    /// The query parameters: (option type declaring it, name).
-    params: Vec<(&'static str, &'static str)>,
-}
-
-/// The query parameters kube publishes for each operation, by the option type that declares
-/// them.
-const LIST: &[&str] = &[
-    "allowWatchBookmarks",
-    "continue",
-    "fieldSelector",
-    "labelSelector",
-    "limit",
-    "resourceVersion",
-    "resourceVersionMatch",
-    "sendInitialEvents",
-    "timeoutSeconds",
-    "watch",
-];
-const WRITE: &[&str] = &["dryRun", "fieldManager", "fieldValidation"];
-const PATCH: &[&str] = &["dryRun", "fieldManager", "fieldValidation", "force"];
-const DELETE: &[&str] = &[
-    "dryRun",
-    "gracePeriodSeconds",
-    "ignoreStoreReadErrorWithClusterBreakingPotential",
-    "orphanDependents",
-    "propagationPolicy",
-];
-
-fn ops(r: &ResourceInfo, item: bool) -> Vec<(&'static str, Op)> {
-    let mut v = Vec::new();
-    let mut add = |method, verb: &str, action, params: &[(&'static str, &[&'static str])]| {
-        if r.has_verb(verb) {
-            let params = params
-                .iter()
-                .flat_map(|(options, names)| names.iter().map(move |n| (*options, *n)))
-                .collect();
-            v.push((method, Op { action, params }));
-        }
-    };
-    if item {
-        add("get", "get", "get", &[]);
-        add("put", "update", "put", &[("UpdateOptions", WRITE)]);
-        add("patch", "patch", "patch", &[("PatchOptions", PATCH)]);
-        add("delete", "delete", "delete", &[("DeleteOptions", DELETE)]);
-    } else {
-        add("get", "list", "list", &[("ListOptions", LIST)]);
-        add("post", "create", "post", &[("CreateOptions", WRITE)]);
-        add(
-            "delete",
-            "deletecollection",
-            "deletecollection",
-            &[("DeleteOptions", DELETE), ("ListOptions", LIST)],
-        );
-    }
-    v
-}
-
-/// A query parameter's type and description, from the option type declaring it.
-fn parameter(options: &str, name: &str) -> (&'static str, &'static str) {
-    let p = kubox_openapi::Schemas::builtin().parameter(options, name);
-    let ty = p.and_then(|p| p["type"].as_str()).unwrap_or("string");
-    let description = p
-        .and_then(|p| p["description"].as_str())
-        .unwrap_or_default();
-    (ty, description)
-}
-
-fn paths(snap: &Snapshot) -> Vec<(String, &ResourceInfo, bool)> {
-    let mut out = Vec::new();
-    for g in &snap.groups {
-        for v in &g.versions {
-            let prefix = if g.name.is_empty() {
-                format!("/api/{v}")
-            } else {
-                format!("/apis/{}/{v}", g.name)
-            };
-            for r in snap.resources(&g.name, v).unwrap_or_default() {
-                let coll = if r.namespaced {
-                    format!("{prefix}/namespaces/{{namespace}}/{}", r.resource)
-                } else {
-                    format!("{prefix}/{}", r.resource)
-                };
-                out.push((coll.clone(), r.as_ref(), false));
-                out.push((format!("{coll}/{{name}}"), r.as_ref(), true));
-            }
-        }
-    }
-    out
-}
-
 fn method_field(method: &str) -> u32 {
     match method {
         "get" => 2,
         "put" => 3,
         "post" => 4,
         "delete" => 5,
+        "options" => 6,
+        "head" => 7,
         _ => 8,
     }
 }
 
-fn gvk_yaml(r: &ResourceInfo) -> String {
-    format!(
-        "group: \"{}\"\nkind: {}\nversion: {}\n",
-        r.group, r.kind, r.version
-    )
+fn gvk_yaml((group, version, kind): &(String, String, String)) -> String {
+    format!("group: \"{group}\"\nkind: {kind}\nversion: {version}\n")
+}
+
+/// A gnostic `ParametersItem`.
+fn param_pb(p: &Param) -> Pb {
+    let mut param = Pb::default();
+    if p.location == "body" {
+        let mut b = Pb::default();
+        b.string(2, &p.name);
+        b.string(3, "body");
+        b.uint(4, u64::from(p.required));
+        if let Some(def) = &p.schema {
+            b.message(
+                5,
+                schema_pb(&json!({"$ref": format!("#/definitions/{def}")})),
+            );
+        }
+        param.message(1, b);
+    } else {
+        // Query and path sub-schemas differ from `type` on (query has allowEmptyValue).
+        let (sub_field, type_field, unique_field) = if p.location == "path" {
+            (4, 5, 19)
+        } else {
+            (3, 6, 20)
+        };
+        let mut q = Pb::default();
+        q.uint(1, u64::from(p.required));
+        q.string(2, p.location);
+        q.string(3, &p.description);
+        q.string(4, &p.name);
+        q.string(type_field, p.ty);
+        q.uint(unique_field, 1);
+        let mut nbp = Pb::default();
+        nbp.message(sub_field, q);
+        param.message(2, nbp);
+    }
+    let mut item = Pb::default();
+    item.message(1, param);
+    item
+}
+
+fn returns_json(r: &Returns) -> Value {
+    match r {
+        Returns::Definition(d) => json!({"$ref": format!("#/definitions/{d}")}),
+        Returns::Text => json!({"type": "string"}),
+    }
 }
 
 fn protobuf(snap: &Snapshot) -> Vec<u8> {
@@ -275,39 +229,43 @@ fn protobuf(snap: &Snapshot) -> Vec<u8> {
     info.string(2, &format!("v1.{}.0", crate::version::KUBERNETES_MINOR));
     doc.message(2, info);
     let mut paths_pb = Pb::default();
-    for (path, r, item) in paths(snap) {
+    for item in paths(snap, None) {
         let mut item_pb = Pb::default();
-        for (method, op) in ops(r, item) {
+        for op in &item.ops {
             let mut op_pb = Pb::default();
-            op_pb.string(5, &format!("{}{}", op.action, r.kind));
-            for (options, p) in &op.params {
-                let (ty, description) = parameter(options, p);
-                let mut q = Pb::default();
-                q.string(2, "query");
-                q.string(3, description);
-                q.string(4, p);
-                q.string(6, ty);
-                let mut nbp = Pb::default();
-                nbp.message(3, q);
-                let mut param = Pb::default();
-                param.message(2, nbp);
-                let mut pi = Pb::default();
-                pi.message(1, param);
-                op_pb.message(8, pi);
+            op_pb.string(1, &op.tag);
+            op_pb.string(3, &op.description);
+            op_pb.string(5, &op.id);
+            for p in &op.produces {
+                op_pb.string(6, p);
             }
-            let mut resp = Pb::default();
-            resp.string(1, "OK");
-            let mut rv = Pb::default();
-            rv.message(1, resp);
-            let mut nrv = Pb::default();
-            nrv.string(1, "200");
-            nrv.message(2, rv);
+            for c in op.consumes {
+                op_pb.string(7, c);
+            }
+            for p in &op.params {
+                op_pb.message(8, param_pb(p));
+            }
             let mut responses = Pb::default();
-            responses.message(1, nrv);
+            for (code, description, returns) in &op.responses {
+                let mut resp = Pb::default();
+                resp.string(1, description);
+                if let Some(r) = returns {
+                    let mut item = Pb::default();
+                    item.message(1, schema_pb(&returns_json(r)));
+                    resp.message(2, item);
+                }
+                let mut rv = Pb::default();
+                rv.message(1, resp);
+                let mut nrv = Pb::default();
+                nrv.string(1, &code.to_string());
+                nrv.message(2, rv);
+                responses.message(1, nrv);
+            }
             op_pb.message(9, responses);
+            op_pb.string(10, "https");
             for (name, yaml) in [
                 ("x-kubernetes-action", format!("{}\n", op.action)),
-                ("x-kubernetes-group-version-kind", gvk_yaml(r)),
+                ("x-kubernetes-group-version-kind", gvk_yaml(&op.gvk)),
             ] {
                 let mut any = Pb::default();
                 any.string(2, &yaml);
@@ -316,10 +274,13 @@ fn protobuf(snap: &Snapshot) -> Vec<u8> {
                 named.message(2, any);
                 op_pb.message(13, named);
             }
-            item_pb.message(method_field(method), op_pb);
+            item_pb.message(method_field(op.method), op_pb);
+        }
+        for p in &item.params {
+            item_pb.message(9, param_pb(p));
         }
         let mut named = Pb::default();
-        named.string(1, &path);
+        named.string(1, &item.path);
         named.message(2, item_pb);
         paths_pb.message(2, named);
     }
@@ -337,47 +298,59 @@ fn protobuf(snap: &Snapshot) -> Vec<u8> {
     doc.0
 }
 
+fn param_json(p: &Param) -> Value {
+    if p.location == "body" {
+        let mut v = json!({"in": "body", "name": p.name, "required": p.required});
+        if let Some(def) = &p.schema {
+            v["schema"] = json!({"$ref": format!("#/definitions/{def}")});
+        }
+        return v;
+    }
+    let mut v = json!({"description": p.description, "in": p.location, "name": p.name,
+        "type": p.ty, "uniqueItems": true});
+    if p.required {
+        v["required"] = json!(true);
+    }
+    v
+}
+
 fn json_doc(snap: &Snapshot) -> Value {
     let mut paths_json = Map::new();
-    for (path, r, item) in paths(snap) {
+    for item in paths(snap, None) {
         let mut item_json = Map::new();
-        for (method, op) in ops(r, item) {
-            let params: Vec<Value> = op
-                .params
-                .iter()
-                .map(|(options, p)| {
-                    let (ty, description) = parameter(options, p);
-                    json!({"name": p, "in": "query", "type": ty, "description": description, "uniqueItems": true})
-                })
-                .collect();
-            let mut op_json = json!({
-                "operationId": format!("{}{}", op.action, r.kind),
-                "parameters": params,
-                "responses": {"200": {"description": "OK"}},
-                "x-kubernetes-action": op.action,
-                "x-kubernetes-group-version-kind": {"group": r.group, "version": r.version, "kind": r.kind},
-            });
-            let definition = crate::openapi::definition_name(r);
-            match (definition, op.action) {
-                (Some(def), "get" | "put" | "post" | "patch") => {
-                    op_json["responses"]["200"]["schema"] =
-                        json!({"$ref": format!("#/definitions/{def}")});
+        for op in &item.ops {
+            let mut responses = Map::new();
+            for (code, description, returns) in &op.responses {
+                let mut r = json!({"description": description});
+                if let Some(ret) = returns {
+                    r["schema"] = returns_json(ret);
                 }
-                // Built-in lists are published as their own definitions.
-                (Some(def), "list")
-                    if !r.strategy.is_custom()
-                        && kubox_openapi::Schemas::builtin()
-                            .definition(&format!("{def}List"))
-                            .is_some() =>
-                {
-                    op_json["responses"]["200"]["schema"] =
-                        json!({"$ref": format!("#/definitions/{def}List")});
-                }
-                _ => {}
+                responses.insert(code.to_string(), r);
             }
-            item_json.insert(method.to_string(), op_json);
+            let (group, version, kind) = &op.gvk;
+            let mut op_json = json!({
+                "consumes": op.consumes,
+                "description": op.description,
+                "operationId": op.id,
+                "produces": op.produces,
+                "responses": responses,
+                "schemes": ["https"],
+                "tags": [op.tag],
+                "x-kubernetes-action": op.action,
+                "x-kubernetes-group-version-kind": {"group": group, "kind": kind, "version": version},
+            });
+            if !op.params.is_empty() {
+                op_json["parameters"] = op.params.iter().map(param_json).collect();
+            }
+            item_json.insert(op.method.to_string(), op_json);
         }
-        paths_json.insert(path, Value::Object(item_json));
+        if !item.params.is_empty() {
+            item_json.insert(
+                "parameters".to_string(),
+                item.params.iter().map(param_json).collect(),
+            );
+        }
+        paths_json.insert(item.path, Value::Object(item_json));
     }
     json!({
         "swagger": "2.0",

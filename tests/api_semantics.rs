@@ -2152,6 +2152,205 @@ async fn ephemeral_containers_are_added_through_their_subresource() {
 /// and described as the option types declare them, and list operations answering the built-in
 /// list kinds, which are published among the definitions (kubectl's command tests grep the
 /// document for these texts).
+/// Every route kube-apiserver publishes, named as it names them: items, collections, lists
+/// across namespaces, the deprecated watch paths, subresources and connections, with the
+/// parameters all of a path's operations share on the path; `/openapi/v3` agrees.
+#[tokio::test]
+async fn openapi_publishes_kubes_routes() {
+    let h = server().await;
+    let doc = get(&h, "/openapi/v2").await.json();
+    let names = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|p| p["name"].as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let path = |p: &str| -> Value {
+        let v = doc["paths"][p].clone();
+        assert!(v.is_object(), "no path {p}");
+        v
+    };
+    let pod = path("/api/v1/namespaces/{namespace}/pods/{name}");
+    assert_eq!(names(&pod["parameters"]), ["name", "namespace", "pretty"]);
+    assert_eq!(pod["parameters"][0]["description"], "name of the Pod");
+    assert_eq!(pod["parameters"][0]["in"], "path");
+    assert_eq!(pod["parameters"][0]["required"], true);
+    assert_eq!(pod["get"]["operationId"], "readCoreV1NamespacedPod");
+    assert_eq!(pod["get"]["description"], "read the specified Pod");
+    assert_eq!(pod["get"]["tags"], json!(["core_v1"]));
+    assert_eq!(pod["get"]["schemes"], json!(["https"]));
+    assert_eq!(
+        pod["get"]["responses"]["401"]["description"],
+        "Unauthorized"
+    );
+    assert_eq!(pod["put"]["operationId"], "replaceCoreV1NamespacedPod");
+    assert_eq!(pod["delete"]["description"], "delete a Pod");
+    assert_eq!(
+        names(&pod["delete"]["parameters"]),
+        [
+            "body",
+            "dryRun",
+            "gracePeriodSeconds",
+            "ignoreStoreReadErrorWithClusterBreakingPotential",
+            "orphanDependents",
+            "propagationPolicy"
+        ]
+    );
+    assert_eq!(
+        pod["patch"]["consumes"],
+        json!([
+            "application/json-patch+json",
+            "application/merge-patch+json",
+            "application/strategic-merge-patch+json",
+            "application/apply-patch+yaml"
+        ])
+    );
+    assert_eq!(
+        pod["patch"]["parameters"][0]["schema"]["$ref"],
+        "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"
+    );
+    let pods = path("/api/v1/namespaces/{namespace}/pods");
+    assert_eq!(pods["get"]["operationId"], "listCoreV1NamespacedPod");
+    assert_eq!(
+        pods["get"]["description"],
+        "list or watch objects of kind Pod"
+    );
+    assert_eq!(
+        pods["get"]["responses"]["200"]["schema"]["$ref"],
+        "#/definitions/io.k8s.api.core.v1.PodList"
+    );
+    assert_eq!(
+        pods["delete"]["operationId"],
+        "deleteCoreV1CollectionNamespacedPod"
+    );
+    assert!(!names(&pods["delete"]["parameters"]).contains(&"watch".to_string()));
+    assert_eq!(pods["post"]["responses"]["202"]["description"], "Accepted");
+    // A path with one operation shares all its parameters.
+    let all = path("/api/v1/pods");
+    assert_eq!(all["get"]["operationId"], "listCoreV1PodForAllNamespaces");
+    assert!(all["get"].get("parameters").is_none(), "{}", all["get"]);
+    assert_eq!(
+        names(&all["parameters"]),
+        [
+            "allowWatchBookmarks",
+            "continue",
+            "fieldSelector",
+            "labelSelector",
+            "limit",
+            "pretty",
+            "resourceVersion",
+            "resourceVersionMatch",
+            "sendInitialEvents",
+            "timeoutSeconds",
+            "watch"
+        ]
+    );
+    for (p, id, action) in [
+        (
+            "/api/v1/watch/namespaces/{namespace}/pods/{name}",
+            "watchCoreV1NamespacedPod",
+            "watch",
+        ),
+        (
+            "/api/v1/watch/namespaces/{namespace}/pods",
+            "watchCoreV1NamespacedPodList",
+            "watchlist",
+        ),
+        (
+            "/api/v1/watch/pods",
+            "watchCoreV1PodListForAllNamespaces",
+            "watchlist",
+        ),
+        (
+            "/api/v1/namespaces/{namespace}/pods/{name}/log",
+            "readCoreV1NamespacedPodLog",
+            "get",
+        ),
+        (
+            "/api/v1/namespaces/{namespace}/pods/{name}/exec",
+            "connectCoreV1GetNamespacedPodExec",
+            "connect",
+        ),
+        (
+            "/api/v1/namespaces/{namespace}/pods/{name}/proxy/{path}",
+            "connectCoreV1GetNamespacedPodProxyWithPath",
+            "connect",
+        ),
+        (
+            "/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale",
+            "readAppsV1NamespacedDeploymentScale",
+            "get",
+        ),
+        (
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles/{name}",
+            "readRbacAuthorizationV1ClusterRole",
+            "get",
+        ),
+        (
+            "/api/v1/namespaces/{name}/status",
+            "readCoreV1NamespaceStatus",
+            "get",
+        ),
+    ] {
+        let op = &path(p)["get"];
+        assert_eq!(
+            (
+                op["operationId"].as_str(),
+                op["x-kubernetes-action"].as_str()
+            ),
+            (Some(id), Some(action)),
+            "{p}"
+        );
+    }
+    let exec = path("/api/v1/namespaces/{namespace}/pods/{name}/exec");
+    assert_eq!(
+        exec["post"]["operationId"],
+        "connectCoreV1PostNamespacedPodExec"
+    );
+    assert_eq!(
+        exec["get"]["x-kubernetes-group-version-kind"]["kind"],
+        "PodExecOptions"
+    );
+    assert!(names(&exec["parameters"]).contains(&"command".to_string()));
+    let log = path("/api/v1/namespaces/{namespace}/pods/{name}/log");
+    assert!(names(&log["parameters"]).contains(&"tailLines".to_string()));
+    let scale = path("/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale");
+    assert_eq!(
+        scale["get"]["responses"]["200"]["schema"]["$ref"],
+        "#/definitions/io.k8s.api.autoscaling.v1.Scale"
+    );
+    assert_eq!(
+        scale["get"]["x-kubernetes-group-version-kind"],
+        json!({"group": "autoscaling", "kind": "Scale", "version": "v1"})
+    );
+    let binding = path("/api/v1/namespaces/{namespace}/pods/{name}/binding");
+    assert_eq!(
+        binding["post"]["operationId"],
+        "createCoreV1NamespacedPodBinding"
+    );
+    // /openapi/v3 names them alike, and its references resolve.
+    let v3 = get(&h, "/openapi/v3/api/v1").await.json();
+    assert_eq!(
+        v3["paths"]["/api/v1/watch/pods"]["get"]["operationId"],
+        "watchCoreV1PodListForAllNamespaces"
+    );
+    assert_eq!(
+        v3["paths"]["/api/v1/namespaces/{namespace}/pods/{name}"]["parameters"][0]["schema"],
+        json!({"type": "string", "uniqueItems": true})
+    );
+    let text = v3.to_string();
+    for r in text.split("\"#/components/schemas/").skip(1) {
+        let name = &r[..r.find('"').unwrap()];
+        assert!(
+            v3["components"]["schemas"].get(name).is_some(),
+            "dangling {name} in v3"
+        );
+    }
+}
+
 #[tokio::test]
 async fn openapi_v2_publishes_parameters_and_list_kinds() {
     let h = server().await;

@@ -157,15 +157,26 @@ impl Schemas {
     /// A query parameter of the operations kube publishes, as the option type declares it
     /// (`("ListOptions", "labelSelector")`): `{"type": …, "description": …}`.
     pub fn parameter(&self, options: &str, name: &str) -> Option<&Value> {
-        self.parameters
-            .get_or_init(
-                || match assets::unpack(FULL).map(|mut d| d["parameters"].take()) {
-                    Ok(Value::Object(m)) => m,
-                    _ => Map::new(),
-                },
-            )
-            .get(options)?
-            .get(name)
+        self.option_types().get(options)?.get(name)
+    }
+
+    /// Every query parameter an option type declares (`PodLogOptions`, `ListOptions`…), by
+    /// name: `{"type": …, "description": …}`.
+    pub fn parameters_of(&self, options: &str) -> Vec<(&str, &Value)> {
+        self.option_types()
+            .get(options)
+            .and_then(Value::as_object)
+            .map(|m| m.iter().map(|(k, v)| (k.as_str(), v)).collect())
+            .unwrap_or_default()
+    }
+
+    fn option_types(&self) -> &Map<String, Value> {
+        self.parameters.get_or_init(|| {
+            match assets::unpack(FULL).map(|mut d| d["parameters"].take()) {
+                Ok(Value::Object(m)) => m,
+                _ => Map::new(),
+            }
+        })
     }
 
     /// No schema at all (the asset did not decode)?

@@ -150,6 +150,10 @@ fn main() {
         gen.subschema_for::<meta::APIGroupList>();
         gen.subschema_for::<meta::APIGroup>();
         gen.subschema_for::<meta::APIVersions>();
+        // What the operations read and answer besides the kinds.
+        gen.subschema_for::<meta::Patch>();
+        gen.subschema_for::<meta::DeleteOptions>();
+        gen.subschema_for::<meta::WatchEvent<k8s_openapi::apimachinery::pkg::runtime::RawExtension>>();
     }
     let mut definitions = gen.take_definitions(true);
     for k in &kinds {
@@ -610,27 +614,43 @@ fn list_definitions(
 /// `DeleteOptions`, …): name → `{type, description}`, by option type.
 fn option_parameters(docs: &GoDocs) -> Value {
     let mut out = serde_json::Map::new();
-    for options in [
+    let meta = [
         "ListOptions",
         "GetOptions",
         "DeleteOptions",
         "CreateOptions",
         "UpdateOptions",
         "PatchOptions",
-    ] {
-        let Some((_, fields)) = docs
-            .structs
-            .get(&format!("io.k8s.apimachinery.pkg.apis.meta.v1.{options}"))
-        else {
+    ]
+    .map(|o| (o, "io.k8s.apimachinery.pkg.apis.meta.v1"));
+    // The options of the subresources that take their own (logs, connections, proxies).
+    let core = [
+        "PodLogOptions",
+        "PodExecOptions",
+        "PodAttachOptions",
+        "PodPortForwardOptions",
+        "PodProxyOptions",
+        "ServiceProxyOptions",
+        "NodeProxyOptions",
+    ]
+    .map(|o| (o, "io.k8s.api.core.v1"));
+    for (options, package) in meta.into_iter().chain(core) {
+        let Some((_, fields)) = docs.structs.get(&format!("{package}.{options}")) else {
             continue;
         };
         let mut params = serde_json::Map::new();
         for (json_name, go_type, doc) in fields {
+            // The query parameter types kube's installer gives Go field types (its
+            // `typeToJSON`): slices are repeated scalars, times and enums strings; struct
+            // fields are no parameters.
             let ty = match go_type.trim_start_matches('*') {
                 "bool" => "boolean",
-                "int64" | "int32" | "int" => "integer",
-                "string" | "ResourceVersionMatch" | "DeletionPropagation" => "string",
-                t if t.starts_with("[]string") => "array",
+                "int64" | "int32" | "int" | "[]int32" => "integer",
+                "string"
+                | "[]string"
+                | "ResourceVersionMatch"
+                | "DeletionPropagation"
+                | "metav1.Time" => "string",
                 _ => continue,
             };
             params.insert(json_name.clone(), json!({"type": ty, "description": doc}));
