@@ -385,15 +385,26 @@ pub fn serve(snap: &Snapshot, headers: &HeaderMap) -> Response<Body> {
         .get(http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
+    // Rendered once per snapshot of the served resources: it changes with CRDs only.
     let (content_type, body) = if accept.contains("protobuf") {
         (
             "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
-            protobuf(snap),
+            snap.openapi_v2
+                .protobuf
+                .get_or_init(|| protobuf(snap).into())
+                .clone(),
         )
     } else {
         (
             "application/json",
-            serde_json::to_vec(&json_doc(snap)).unwrap_or_default(),
+            snap.openapi_v2
+                .json
+                .get_or_init(|| {
+                    serde_json::to_vec(&json_doc(snap))
+                        .unwrap_or_default()
+                        .into()
+                })
+                .clone(),
         )
     };
     // An ETag of the content, so HTTP caches (kubectl's) revalidate instead of downloading.

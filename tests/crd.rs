@@ -285,6 +285,9 @@ async fn v3_url(h: &kubox::ServerHandle, gv: &str) -> Option<String> {
 #[tokio::test]
 async fn crd_schemas_are_published_in_openapi_v3_and_v2() {
     let h = server().await;
+    // Read once before the CRD exists: what is rendered then is not served after.
+    let before = get(&h, "/openapi/v2").await.json();
+    assert!(before["definitions"].get("com.example.v1.Widget").is_none());
     let mut crd = widget_crd();
     crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
         ["size"]["description"] = json!("How big the widget is.");
@@ -330,6 +333,11 @@ async fn crd_schemas_are_published_in_openapi_v3_and_v2() {
     );
 
     let v2 = get(&h, "/openapi/v2").await.json();
+    assert_eq!(
+        v2["paths"]["/apis/example.com/v1/watch/namespaces/{namespace}/widgets"]["get"]
+            ["operationId"],
+        "watchExampleComV1NamespacedWidgetList"
+    );
     let defs = &v2["definitions"];
     assert_eq!(
         defs["com.example.v1.Widget"]["properties"]["metadata"]["$ref"],

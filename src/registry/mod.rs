@@ -165,6 +165,24 @@ pub struct Snapshot {
     pub groups: Vec<GroupInfo>,
     /// Resources per group/version, in discovery order.
     by_gv: HashMap<(String, String), Vec<Arc<ResourceInfo>>>,
+    /// `/openapi/v2` rendered from this snapshot (JSON, protobuf), on first use.
+    pub openapi_v2: Rendered,
+}
+
+/// Documents rendered from one snapshot, computed once on first use; a clone (a snapshot
+/// being changed into the next) starts empty.
+#[derive(Default)]
+pub struct Rendered {
+    /// The JSON form.
+    pub json: std::sync::OnceLock<bytes::Bytes>,
+    /// The protobuf form.
+    pub protobuf: std::sync::OnceLock<bytes::Bytes>,
+}
+
+impl Clone for Rendered {
+    fn clone(&self) -> Self {
+        Rendered::default()
+    }
 }
 
 impl Snapshot {
