@@ -137,6 +137,25 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
                         }
                     }
                 }
+                // SetDefaults_Pod: with the host's network, a port's host port is its
+                // container port (templates keep theirs unset).
+                if spec["hostNetwork"] == json!(true) {
+                    for key in ["containers", "initContainers"] {
+                        let list = spec.get_mut(key).and_then(Value::as_array_mut);
+                        for c in list.into_iter().flatten() {
+                            let ports = c.get_mut("ports").and_then(Value::as_array_mut);
+                            for p in ports.into_iter().flatten().filter_map(Value::as_object_mut) {
+                                let unset =
+                                    p.get("hostPort").and_then(Value::as_i64).unwrap_or(0) == 0;
+                                let port =
+                                    p.get("containerPort").filter(|v| v.is_number()).cloned();
+                                if let (true, Some(port)) = (unset, port) {
+                                    p.insert("hostPort".into(), port);
+                                }
+                            }
+                        }
+                    }
+                }
                 default_pod_spec(spec);
                 set_default(spec, "enableServiceLinks", json!(true));
                 set_default(spec, "preemptionPolicy", json!("PreemptLowerPriority"));
@@ -336,7 +355,27 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
         }
         ("", "ServiceAccount") | ("", "ConfigMap") => {}
         // SetDefaults_Namespace: the name as the `kubernetes.io/metadata.name` label, always.
-        ("", "Namespace") => label_namespace_name(obj),
+        ("", "Namespace") => {
+            label_namespace_name(obj);
+            default_phase(obj, "Active");
+        }
+        ("", "Node") => default_node(obj),
+        ("", "PersistentVolume") => default_persistent_volume(obj),
+        ("", "PersistentVolumeClaim") => {
+            default_phase(obj, "Pending");
+            set_default(obj, "spec", json!({}));
+            set_default(&mut obj["spec"], "volumeMode", json!("Filesystem"));
+        }
+        // SetDefaults_Endpoints: a port's protocol is TCP.
+        ("", "Endpoints") => {
+            let subsets = obj.get_mut("subsets").and_then(Value::as_array_mut);
+            for subset in subsets.into_iter().flatten() {
+                let ports = subset.get_mut("ports").and_then(Value::as_array_mut);
+                for p in ports.into_iter().flatten() {
+                    set_default_if_empty(p, "protocol", "TCP");
+                }
+            }
+        }
         // apiextensions' SetDefaults_CustomResourceDefinitionSpec and _ServiceReference.
         ("apiextensions.k8s.io", "CustomResourceDefinition") if spec_present => {
             let spec = &mut obj["spec"];
@@ -404,12 +443,153 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
                 default_match_resources(m);
             }
         }
+        ("storage.k8s.io", "StorageClass") => {
+            set_default(obj, "reclaimPolicy", json!("Delete"));
+            set_default(obj, "volumeBindingMode", json!("Immediate"));
+        }
+        ("discovery.k8s.io", "EndpointSlice") => {
+            for p in obj
+                .get_mut("ports")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                set_default(p, "name", json!(""));
+                set_default(p, "protocol", json!("TCP"));
+            }
+        }
+        ("", "LimitRange") => default_limit_range_items(obj),
         _ => {}
     }
     if let Some(m) = obj.as_object_mut() {
         if m.get("metadata").is_none() {
             m.insert("metadata".into(), Value::Object(Map::new()));
         }
+    }
+}
+
+/// kube's SetDefaults_LimitRangeItem, for `Container` items only: a missing `default` is
+/// `max`, a missing `defaultRequest` is `default`, else `min`.
+fn default_limit_range_items(obj: &mut Value) {
+    let limits = obj
+        .get_mut("spec")
+        .and_then(|s| s.get_mut("limits"))
+        .and_then(Value::as_array_mut);
+    for item in limits.into_iter().flatten() {
+        if item.get("type").and_then(Value::as_str) != Some("Container") {
+            continue;
+        }
+        let map = |k: &str| {
+            item.get(k)
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let (max, min) = (map("max"), map("min"));
+        let mut default = map("default");
+        for (k, v) in max {
+            default.entry(k).or_insert(v);
+        }
+        let mut request = map("defaultRequest");
+        for (k, v) in default.iter().chain(&min) {
+            request.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        if let Some(m) = item.as_object_mut() {
+            if !default.is_empty() {
+                m.insert("default".into(), Value::Object(default));
+            }
+            if !request.is_empty() {
+                m.insert("defaultRequest".into(), Value::Object(request));
+            }
+        }
+    }
+}
+
+/// Set `obj[key]` to `value` when it is absent, null or "" (Go's check of a string field).
+fn set_default_if_empty(obj: &mut Value, key: &str, value: &str) {
+    if let Some(m) = obj.as_object_mut() {
+        if m.get(key).is_none_or(|v| v.is_null() || v == "") {
+            m.insert(key.to_string(), json!(value));
+        }
+    }
+}
+
+/// `status.phase` when it is empty (the status is a struct by value in Go: always there).
+fn default_phase(obj: &mut Value, phase: &str) {
+    let Some(m) = obj.as_object_mut() else {
+        return;
+    };
+    let status = m.entry("status").or_insert_with(|| json!({}));
+    if status.is_null() {
+        *status = json!({});
+    }
+    set_default_if_empty(status, "phase", phase);
+}
+
+/// A Node: `spec.podCIDR` and `spec.podCIDRs` agree as a round trip through kube's internal
+/// form leaves them (`podCIDR` wins when it differs from the first of `podCIDRs`), and
+/// SetDefaults_NodeStatus: allocatable is the capacity when left out.
+fn default_node(obj: &mut Value) {
+    if let Some(spec) = obj.get_mut("spec").filter(|s| s.is_object()) {
+        let first = spec["podCIDRs"][0].as_str().map(str::to_string);
+        match spec["podCIDR"].as_str().filter(|c| !c.is_empty()) {
+            Some(cidr) if first.as_deref() != Some(cidr) => {
+                spec["podCIDRs"] = json!([cidr]);
+            }
+            Some(_) => {}
+            None => {
+                if let Some(first) = first {
+                    spec["podCIDR"] = json!(first);
+                }
+            }
+        }
+    }
+    if let Some(status) = obj.get_mut("status").filter(|s| s.is_object()) {
+        if status.get("allocatable").is_none_or(Value::is_null) {
+            if let Some(capacity) = status.get("capacity").filter(|c| c.is_object()).cloned() {
+                status["allocatable"] = capacity;
+            }
+        }
+    }
+}
+
+/// SetDefaults_PersistentVolume and those of its volume sources.
+fn default_persistent_volume(obj: &mut Value) {
+    default_phase(obj, "Pending");
+    set_default(obj, "spec", json!({}));
+    let Some(spec) = obj.get_mut("spec").filter(|s| s.is_object()) else {
+        return;
+    };
+    set_default_if_empty(spec, "persistentVolumeReclaimPolicy", "Retain");
+    set_default(spec, "volumeMode", json!("Filesystem"));
+    let mut source = |key: &str, defaults: &[(&str, &str)]| {
+        if let Some(src) = spec.get_mut(key).filter(|s| s.is_object()) {
+            for (k, v) in defaults {
+                set_default_if_empty(src, k, v);
+            }
+        }
+    };
+    source(
+        "rbd",
+        &[
+            ("pool", "rbd"),
+            ("user", "admin"),
+            ("keyring", "/etc/ceph/keyring"),
+        ],
+    );
+    source("iscsi", &[("iscsiInterface", "default")]);
+    source(
+        "scaleIO",
+        &[("storageMode", "ThinProvisioned"), ("fsType", "xfs")],
+    );
+    if let Some(hp) = spec.get_mut("hostPath").filter(|s| s.is_object()) {
+        set_default(hp, "type", json!(""));
+    }
+    if let Some(disk) = spec.get_mut("azureDisk").filter(|s| s.is_object()) {
+        set_default(disk, "cachingMode", json!("ReadWrite"));
+        set_default(disk, "kind", json!("Shared"));
+        set_default(disk, "fsType", json!("ext4"));
+        set_default(disk, "readOnly", json!(false));
     }
 }
 

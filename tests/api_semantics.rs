@@ -1729,12 +1729,13 @@ async fn deletes_return_the_object_where_kube_does() {
 
 /// A CertificateSigningRequest records who asked: kube replaces the username, uid, groups and
 /// extra a client sets with the requesting user's, and a request cannot be created approved.
+/// (`spec.request` is a real PKCS#10 request: kube checks its PEM block and signature.)
 #[tokio::test]
 async fn certificate_signing_requests_record_the_requesting_user() {
     let h = server().await;
     let csr = json!({"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
         "metadata": {"name": "csr1"},
-        "spec": {"request": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURSBSRVFVRVNULS0tLS0K",
+        "spec": {"request": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURSBSRVFVRVNULS0tLS0KTUlIUU1IY0NBUUF3RlRFVE1CRUdBMVVFQXd3S2EzVmliM2d0ZEdWemREQlpNQk1HQnlxR1NNNDlBZ0VHQ0NxRwpTTTQ5QXdFSEEwSUFCSmVUczJPTG9ZNFh6aHlTcWd6c1kwSlZmZ25oU21WOFF0WkZiY2Y0NVgyWnBRR1k4dnFnCm5wUUpZV2FKQlljUzNyUnR5RFpNcENUTGJhbDNYZzN6OC9HZ0FEQUtCZ2dxaGtqT1BRUURBZ05KQURCR0FpRUEKOG5RTzBoKzlJLytueEc0OUhub2YzM2RCSG80TDhEcytrNnFOSEVjVlJNZ0NJUURFbFdKclpMTk1NOEh3UzF3cApvZkVEQ0N2NEFBUlBTVVBDUnJTbUlBbm41QT09Ci0tLS0tRU5EIENFUlRJRklDQVRFIFJFUVVFU1QtLS0tLQo=",
                  "signerName": "example.com/signer", "usages": ["client auth"],
                  "username": "forged", "groups": ["system:masters-forged"]},
         "status": {"conditions": [{"type": "Approved", "status": "True"}]}});

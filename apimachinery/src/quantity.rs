@@ -103,6 +103,43 @@ impl Quantity {
         i64::try_from(v).ok()
     }
 
+    /// kube's `ScaledValue(scale)`: the value in units of 10^`scale`, a fraction rounded away
+    /// from zero (as kube's int64 arithmetic rounds it), saturating at the int64 bounds. `Value()` is scale 0,
+    /// `MilliValue()` scale -3.
+    pub fn scaled_value(&self, scale: i32) -> i64 {
+        let d = i64::from(self.exp10) - i64::from(scale);
+        let v = if d >= 0 {
+            u32::try_from(d)
+                .ok()
+                .and_then(pow10)
+                .and_then(|p| self.mantissa.checked_mul(p))
+                .unwrap_or(if self.mantissa < 0 {
+                    i128::MIN
+                } else {
+                    i128::MAX
+                })
+        } else {
+            match u32::try_from(-d).ok().and_then(pow10) {
+                Some(div) => {
+                    let q = self.mantissa / div;
+                    match self.mantissa % div {
+                        0 => q,
+                        _ if self.mantissa > 0 => q + 1,
+                        _ => q - 1,
+                    }
+                }
+                // Smaller than any unit of this scale.
+                None => self.mantissa.signum(),
+            }
+        };
+        i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
+    }
+
+    /// Is it below zero?
+    pub fn is_negative(&self) -> bool {
+        self.mantissa < 0
+    }
+
     /// The value as a float (approximate; for display and ratios only).
     pub fn as_f64(&self) -> f64 {
         self.mantissa as f64 * 10f64.powi(self.exp10)
@@ -348,5 +385,17 @@ mod tests {
         );
         assert_eq!(q("1.5Gi").to_string(), "1536Mi");
         assert_eq!(q("0.5").to_string(), "500m");
+    }
+
+    #[test]
+    fn scaled_values_round_up_as_kube_rounds_them() {
+        assert_eq!(q("1500m").scaled_value(0), 2);
+        assert_eq!(q("1500m").scaled_value(-3), 1500);
+        assert_eq!(q("1n").scaled_value(-3), 1);
+        assert_eq!(q("-1500m").scaled_value(0), -2);
+        assert_eq!(q("-1n").scaled_value(-3), -1);
+        assert_eq!(q("2Ki").scaled_value(0), 2048);
+        assert_eq!(q("1E").scaled_value(-3), i64::MAX);
+        assert!(q("-1").is_negative() && !q("0").is_negative());
     }
 }

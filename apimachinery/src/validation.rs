@@ -154,6 +154,18 @@ impl FieldError {
         )
     }
 
+    /// `field.TooMany`: a list of `actual` items where at most `max` are allowed (message
+    /// `must have at most N items`).
+    pub fn too_many(field: impl Into<String>, actual: usize, max: usize) -> Self {
+        let unit = if max == 1 { "item" } else { "items" };
+        Self::new(
+            field,
+            FieldErrorKind::TooMany,
+            Some(actual.to_string()),
+            format!("must have at most {max} {unit}"),
+        )
+    }
+
     /// `field.NotFound` for a string value (a reference to something that does not exist).
     pub fn not_found(field: impl Into<String>, value: &str) -> Self {
         Self::new(field, FieldErrorKind::NotFound, Some(go_quote(value)), "")
@@ -1457,6 +1469,17 @@ fn format_go_time(secs: i64) -> String {
 /// `path` (e.g. `spec.selector`): matchLabels keys and values, each matchExpressions entry's
 /// operator, values and key. `null` is valid.
 pub fn validate_label_selector(selector: &Value, path: &str) -> Vec<FieldError> {
+    validate_label_selector_values(selector, path, false)
+}
+
+/// [`validate_label_selector`], and with `check_values` each `matchExpressions[i].values[j]`
+/// checked as a label value after the key (kube's `ValidateLabelSelector` without
+/// `AllowInvalidLabelValueInSelector`).
+pub fn validate_label_selector_values(
+    selector: &Value,
+    path: &str,
+    check_values: bool,
+) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let obj = match selector {
         Value::Null => return errs,
@@ -1516,6 +1539,13 @@ pub fn validate_label_selector(selector: &Value, path: &str) -> Vec<FieldError> 
         }
         let key = get_str(e, "key", &p, &mut errs);
         errs.extend(validate_label_name(key, &format!("{p}.key")));
+        if check_values {
+            for (j, value) in values.iter().enumerate() {
+                for msg in is_valid_label_value(value) {
+                    errs.push(FieldError::invalid(format!("{p}.values[{j}]"), value, msg));
+                }
+            }
+        }
     }
     errs
 }

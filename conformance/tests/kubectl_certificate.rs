@@ -5,9 +5,10 @@
 
 use kubox_conformance::{with_kubectl, Kubectl};
 
+/// A CSR whose `spec.request` is a real PKCS#10 request (kube checks its signature).
 fn csr(name: &str) -> String {
     format!(
-        "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  name: {name}\nspec:\n  request: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURSBSRVFVRVNULS0tLS0K\n  signerName: example.com/signer\n  usages: [client auth]\n"
+        "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  name: {name}\nspec:\n  request: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURSBSRVFVRVNULS0tLS0KTUlIUU1IY0NBUUF3RlRFVE1CRUdBMVVFQXd3S2EzVmliM2d0ZEdWemREQlpNQk1HQnlxR1NNNDlBZ0VHQ0NxRwpTTTQ5QXdFSEEwSUFCSmVUczJPTG9ZNFh6aHlTcWd6c1kwSlZmZ25oU21WOFF0WkZiY2Y0NVgyWnBRR1k4dnFnCm5wUUpZV2FKQlljUzNyUnR5RFpNcENUTGJhbDNYZzN6OC9HZ0FEQUtCZ2dxaGtqT1BRUURBZ05KQURCR0FpRUEKOG5RTzBoKzlJLytueEc0OUhub2YzM2RCSG80TDhEcytrNnFOSEVjVlJNZ0NJUURFbFdKclpMTk1NOEh3UzF3cApvZkVEQ0N2NEFBUlBTVVBDUnJTbUlBbm41QT09Ci0tLS0tRU5EIENFUlRJRklDQVRFIFJFUVVFU1QtLS0tLQo=\n  signerName: example.com/signer\n  usages: [client auth]\n"
     )
 }
 

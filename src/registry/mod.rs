@@ -10,10 +10,12 @@ use kubox_apimachinery::builtin::{self, BuiltinResource};
 
 mod admissionregistration;
 pub mod backend;
+mod core_kinds;
 pub mod gc_finalizers;
 pub mod hooks;
 mod kinds;
 pub mod managed;
+mod more_kinds;
 mod pods;
 mod services;
 pub mod spec;

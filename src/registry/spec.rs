@@ -160,6 +160,7 @@ pub static SPECS: &[KindSpec] = &[
         create_on_update: true,
         printer: Printer::Kube,
         merge_keys: MergeKeys::Kube,
+        validation: Validation::Kube,
         ..BASE
     },
     KindSpec {
@@ -177,7 +178,9 @@ pub static SPECS: &[KindSpec] = &[
         group: "",
         resource: "limitranges",
         kind: "LimitRange",
+        create_on_update: true,
         merge_keys: MergeKeys::Kube,
+        validation: Validation::Kube,
         ..BASE
     },
     KindSpec {
@@ -191,6 +194,8 @@ pub static SPECS: &[KindSpec] = &[
         merge_keys: MergeKeys::Kube,
         hooks: HooksKind::Namespaces,
         returns_deleted: true,
+        defaults: Defaults::Kube,
+        validation: Validation::Kube,
         ..BASE
     },
     KindSpec {
@@ -200,6 +205,7 @@ pub static SPECS: &[KindSpec] = &[
         selectable: &["spec.unschedulable"],
         printer: Printer::Kube,
         merge_keys: MergeKeys::Kube,
+        validation: Validation::Kube,
         ..BASE
     },
     KindSpec {
@@ -210,6 +216,8 @@ pub static SPECS: &[KindSpec] = &[
         printer: Printer::Kube,
         merge_keys: MergeKeys::Kube,
         returns_deleted: true,
+        defaults: Defaults::Kube,
+        validation: Validation::Kube,
         ..BASE
     },
     KindSpec {
@@ -220,6 +228,8 @@ pub static SPECS: &[KindSpec] = &[
         printer: Printer::Kube,
         merge_keys: MergeKeys::Kube,
         returns_deleted: true,
+        defaults: Defaults::Kube,
+        validation: Validation::Kube,
         ..BASE
     },
     KindSpec {
@@ -274,6 +284,7 @@ pub static SPECS: &[KindSpec] = &[
         printer: Printer::Kube,
         merge_keys: MergeKeys::Kube,
         returns_deleted: true,
+        validation: Validation::Kube,
         ..BASE
     },
     KindSpec {
@@ -294,6 +305,7 @@ pub static SPECS: &[KindSpec] = &[
         printer: Printer::Kube,
         merge_keys: MergeKeys::Kube,
         returns_deleted: true,
+        validation: Validation::Kube,
         ..BASE
     },
     KindSpec {
@@ -420,9 +432,12 @@ pub static SPECS: &[KindSpec] = &[
         group: "certificates.k8s.io",
         resource: "certificatesigningrequests",
         kind: "CertificateSigningRequest",
+        // kube's ValidateCertificateRequestName accepts any name (a path segment).
+        names: NameValidation::PathSegment,
         selectable: &["spec.signerName"],
         hooks: HooksKind::Csrs,
         printer: Printer::Kube,
+        validation: Validation::Kube,
         ..BASE
     },
     KindSpec {
@@ -544,6 +559,8 @@ pub static SPECS: &[KindSpec] = &[
         kind: "StorageClass",
         printer: Printer::Kube,
         returns_deleted: true,
+        defaults: Defaults::Kube,
+        validation: Validation::Kube,
         ..BASE
     },
     KindSpec {
@@ -639,7 +656,9 @@ pub static SPECS: &[KindSpec] = &[
         group: "discovery.k8s.io",
         resource: "endpointslices",
         kind: "EndpointSlice",
+        generation: true,
         printer: Printer::Kube,
+        validation: Validation::Kube,
         ..BASE
     },
     KindSpec {

@@ -314,10 +314,11 @@ impl Strategy for BuiltinStrategy {
         } else if let Some(m) = obj["metadata"].as_object_mut() {
             m.remove("generation");
         }
+        super::more_kinds::prepare_for_create(self.group, self.kind, obj);
         if self.kind == "Namespace" && self.group.is_empty() {
             crate::defaults::label_namespace_name(obj);
-            obj["spec"] = json!({"finalizers": ["kubernetes"]});
         }
+        super::core_kinds::prepare_for_create(self.group, self.kind, obj);
         if self.kind == "CustomResourceDefinition" {
             let mut f: Vec<Value> = obj["metadata"]["finalizers"]
                 .as_array()
@@ -364,6 +365,7 @@ impl Strategy for BuiltinStrategy {
         if self.has_status {
             split_status(new, old, subresource);
         }
+        super::core_kinds::prepare_for_update(self.group, self.kind, new, old, subresource);
         let old_gen = old["metadata"]["generation"].as_i64();
         if self.spec.generation {
             let gen = old_gen.unwrap_or(1);
@@ -380,6 +382,7 @@ impl Strategy for BuiltinStrategy {
             // spec.finalizers changes only through /finalize.
             new["spec"] = old.get("spec").cloned().unwrap_or(json!({}));
         }
+        super::more_kinds::prepare_for_update(self.group, self.kind, new, old, subresource);
     }
 
     fn default(&self, obj: &mut Value) {
@@ -393,7 +396,7 @@ impl Strategy for BuiltinStrategy {
             "" if (self.group, self.kind) == ("", "Pod") => {
                 super::pods::pod_update_errors(new, old)
             }
-            _ => Vec::new(),
+            _ => super::more_kinds::subresource_update_errors(self.group, self.kind, sub, new, old),
         }
     }
 
@@ -593,8 +596,19 @@ fn kind_validation(group: &str, kind: &str, obj: &Value, old: Option<&Value>) ->
         }
         ("", "Secret") => errs.extend(secret_errors(obj)),
         ("", "Service") => errs.extend(super::services::service_errors(obj)),
+        ("", "Namespace") => errs.extend(super::core_kinds::namespace_errors(obj, old)),
+        ("", "Node") => errs.extend(super::core_kinds::node_errors(obj, old)),
+        ("", "ServiceAccount") => errs.extend(super::core_kinds::service_account_errors(obj, old)),
+        ("", "PersistentVolume") => {
+            errs.extend(super::core_kinds::persistent_volume_errors(obj, old))
+        }
+        ("", "PersistentVolumeClaim") => {
+            errs.extend(super::core_kinds::persistent_volume_claim_errors(obj, old))
+        }
+        ("", "Endpoints") => errs.extend(super::core_kinds::endpoints_errors(obj, old)),
         _ => {}
     }
+    errs.extend(super::more_kinds::errors(group, kind, obj, old));
     errs
 }
 
@@ -837,10 +851,10 @@ fn pod_qos_class(spec: &Value) -> &'static str {
     "Burstable"
 }
 
-/// kube's `populateConditionTimestamps` for CertificateSigningRequest conditions: a new or
-/// changed condition gets `lastUpdateTime` (and `lastTransitionTime` when its status changed)
-/// set to now where the client left them out.
-fn stamp_conditions(new: &mut Value, old: &Value) {
+/// kube's `populateConditionTimestamps` for CertificateSigningRequest conditions: where the
+/// client left them out, `lastUpdateTime` is now and `lastTransitionTime` is that of an old
+/// condition of the same type and status (now when there is none).
+pub(super) fn stamp_conditions(new: &mut Value, old: &Value) {
     let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let olds: Vec<Value> = old["status"]["conditions"]
         .as_array()
@@ -852,15 +866,18 @@ fn stamp_conditions(new: &mut Value, old: &Value) {
         .into_iter()
         .flatten()
     {
-        let before = olds.iter().find(|o| o["type"] == c["type"]);
         if c.get("lastUpdateTime").is_none_or(Value::is_null) {
             c["lastUpdateTime"] = json!(now);
         }
-        let status_changed = before.is_none_or(|o| o["status"] != c["status"]);
         if c.get("lastTransitionTime").is_none_or(Value::is_null) {
+            let before = olds.iter().find(|o| {
+                o["type"] == c["type"]
+                    && o["status"] == c["status"]
+                    && o["lastTransitionTime"].is_string()
+            });
             c["lastTransitionTime"] = match before {
-                Some(o) if !status_changed => o["lastTransitionTime"].clone(),
-                _ => json!(now),
+                Some(o) => o["lastTransitionTime"].clone(),
+                None => json!(now),
             };
         }
     }
