@@ -16,6 +16,7 @@ pub mod hooks;
 mod kinds;
 pub mod managed;
 mod more_kinds;
+mod pod_spec_more;
 mod pods;
 mod services;
 pub mod spec;

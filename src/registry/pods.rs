@@ -306,7 +306,9 @@ pub fn pod_update_errors(new: &Value, old: &Value) -> Vec<FieldError> {
 
 // ---------------------------------------------------------------------------------------------
 // A pod spec validated as kube's `ValidatePodSpec` validates it (the rules users hit: names,
-// images, ports, env, resources, volumes and mounts, probes, pull and restart policies).
+// images, ports, env, resources, volumes and mounts, probes, pull and restart policies; the
+// security contexts, scheduling fields, DNS, tolerations, overhead and OS are in
+// `pod_spec_more.rs`, called from here in kube's order).
 
 use kubox_apimachinery::quantity::Quantity;
 use kubox_apimachinery::validation as v;
@@ -594,7 +596,13 @@ fn probe_errors(c: &Value, at: &str, errs: &mut Vec<FieldError>) {
 }
 
 /// One container's own checks, in kube's order (`validateContainerCommon`).
-fn container_errors(c: &Value, at: &str, volumes: &[String], errs: &mut Vec<FieldError>) {
+fn container_errors(
+    c: &Value,
+    at: &str,
+    volumes: &[String],
+    host_users: bool,
+    errs: &mut Vec<FieldError>,
+) {
     let name = s(c, "name");
     if name.is_empty() {
         errs.push(FieldError::required(format!("{at}.name"), ""));
@@ -728,11 +736,14 @@ fn container_errors(c: &Value, at: &str, volumes: &[String], errs: &mut Vec<Fiel
         ));
     }
     resource_errors(c, at, errs);
+    super::pod_spec_more::container_security_context(c, at, host_users, errs);
 }
 
 /// A pod spec at `path` (`spec`, or a template's `spec.template.spec`).
 pub fn pod_spec_errors(spec: &Value, path: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
+    // `hostUsers` unset means the host's user namespace.
+    let host_users = spec["hostUsers"].as_bool() != Some(false);
     let volumes = volume_errors(spec, path, &mut errs);
     let containers = items(spec, "containers");
     if containers.is_empty() {
@@ -741,7 +752,7 @@ pub fn pod_spec_errors(spec: &Value, path: &str) -> Vec<FieldError> {
     let mut names: Vec<&str> = Vec::new();
     for (i, c) in containers.iter().enumerate() {
         let at = format!("{path}.containers[{i}]");
-        container_errors(c, &at, &volumes, &mut errs);
+        container_errors(c, &at, &volumes, host_users, &mut errs);
         let name = s(c, "name");
         if names.contains(&name) {
             errs.push(FieldError::duplicate(format!("{at}.name"), name));
@@ -768,7 +779,7 @@ pub fn pod_spec_errors(spec: &Value, path: &str) -> Vec<FieldError> {
     }
     for (i, c) in items(spec, "initContainers").iter().enumerate() {
         let at = format!("{path}.initContainers[{i}]");
-        container_errors(c, &at, &volumes, &mut errs);
+        container_errors(c, &at, &volumes, host_users, &mut errs);
         let name = s(c, "name");
         if !name.is_empty() {
             if names.contains(&name) {
@@ -794,6 +805,7 @@ pub fn pod_spec_errors(spec: &Value, path: &str) -> Vec<FieldError> {
             }
         }
     }
+    super::pod_spec_more::after_containers(spec, path, &mut errs);
     const RESTART: &[&str] = &["Always", "OnFailure", "Never"];
     let restart = s(spec, "restartPolicy");
     if !restart.is_empty() && !RESTART.contains(&restart) {
@@ -812,12 +824,7 @@ pub fn pod_spec_errors(spec: &Value, path: &str) -> Vec<FieldError> {
             DNS,
         ));
     }
-    if dns == "None" && spec["dnsConfig"].is_null() {
-        errs.push(FieldError::required(
-            format!("{path}.dnsConfig"),
-            "must provide `dnsConfig` when `dnsPolicy` is None",
-        ));
-    }
+    super::pod_spec_more::after_dns_policy(spec, path, &mut errs);
     let account = s(spec, "serviceAccountName");
     if !account.is_empty() {
         for m in v::is_dns1123_subdomain(account) {
@@ -843,5 +850,6 @@ pub fn pod_spec_errors(spec: &Value, path: &str) -> Vec<FieldError> {
             label_errors(&mut errs, &format!("{path}.{field}"), value);
         }
     }
+    super::pod_spec_more::after_subdomain(spec, path, &mut errs);
     errs
 }
