@@ -7,6 +7,7 @@
 //! API writes to CRDs wait until the controller has seen them, so a client that creates a CRD
 //! can use the new API as soon as the create returns.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,11 +21,12 @@ use crate::registry::{storage_prefix, version_priority, ResourceInfo, Subresourc
 use crate::status::{from_store, ApiResult, GroupResource};
 
 pub mod conversion;
+mod shared;
 pub mod strategy;
 pub mod validation;
 
 use conversion::{Converter, NoConversion, WebhookConverter};
-use kubox_openapi::published::{CrdVersion, PublishedSchema};
+use kubox_openapi::published::CrdVersion;
 use strategy::{CustomResourceStrategy, PrinterColumn};
 
 /// The finalizer that holds a CRD until its custom resources are deleted.
@@ -33,13 +35,66 @@ pub const FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";
 /// Tracks how far the controller has got, so writers can wait for it.
 pub struct Tracker {
     observed: watch::Sender<i64>,
+    /// Each stored CRD's name, group and accepted names, by key, at its mod revision: the
+    /// name-conflict check reads every CRD at every reconcile, and decoding them all each
+    /// time made loading N large CRDs quadratic.
+    names: std::sync::Mutex<NamesByKey>,
+}
+
+/// Stored CRDs' names by key, with the mod revision they were read at.
+type NamesByKey = HashMap<Arc<str>, (i64, Arc<CrdNames>)>;
+
+/// What the name-conflict check reads of a CRD.
+struct CrdNames {
+    name: String,
+    group: String,
+    accepted: Value,
 }
 
 impl Default for Tracker {
     fn default() -> Self {
         Tracker {
             observed: watch::channel(0).0,
+            names: Default::default(),
         }
+    }
+}
+
+impl Tracker {
+    /// The names of the CRD stored as `kv`, decoded once per revision; entries of CRDs not
+    /// in the current list are dropped by [`Tracker::forget_others`].
+    fn names_of(&self, kv: &kubox_storage::KeyValue) -> ApiResult<Arc<CrdNames>> {
+        let mut cache = self
+            .names
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((rev, names)) = cache.get(&kv.key) {
+            if *rev == kv.mod_revision {
+                return Ok(names.clone());
+            }
+        }
+        let crd = from_stored(kv)?;
+        let names = Arc::new(CrdNames {
+            name: crd["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            group: crd["spec"]["group"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            accepted: accepted_names(&crd),
+        });
+        cache.insert(kv.key.clone(), (kv.mod_revision, names.clone()));
+        Ok(names)
+    }
+
+    fn forget_others(&self, live: &[kubox_storage::KeyValue]) {
+        let keep: std::collections::HashSet<&str> = live.iter().map(|kv| &*kv.key).collect();
+        self.names
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|k, _| keep.contains(&**k));
     }
 }
 
@@ -290,16 +345,16 @@ async fn name_conflict(
         .list(&crd_prefix(), Default::default())
         .await
         .map_err(|e| from_store(e, &gr(), ""))?;
+    state.crds.forget_others(&list.items);
     for kv in &list.items {
-        let other = from_stored(kv)?;
-        let other_name = other["metadata"]["name"].as_str().unwrap_or_default();
-        if other_name == my_name || other["spec"]["group"].as_str() != Some(group) {
+        let other = state.crds.names_of(kv)?;
+        if other.name == my_name || other.group != group {
             continue;
         }
         if kv.create_revision > created {
             continue;
         }
-        let theirs = accepted_names(&other);
+        let theirs = &other.accepted;
         let mut their_words: Vec<&str> = ["plural", "singular"]
             .iter()
             .filter_map(|k| theirs[*k].as_str())
@@ -491,7 +546,8 @@ pub fn build_infos(
             .filter_map(|f| f["jsonPath"].as_str())
             .map(|p| p.trim_start_matches('.').to_string())
             .collect();
-        let schema = crate::crd::validation::schema_ops(crd, v);
+        // Compiled once per process for a given schema (forks of a snapshot share it).
+        let schema = shared::schema_ops(crd, v);
         let strategy = CustomResourceStrategy::new(
             namespaced,
             status,
@@ -502,7 +558,7 @@ pub fn build_infos(
             conversion.clone(),
             deprecation_warning(&group, &kind, v),
         )
-        .with_published_schema(PublishedSchema::new(CrdVersion {
+        .with_published_schema(shared::published_schema(CrdVersion {
             group: &group,
             version: &version,
             kind: &kind,

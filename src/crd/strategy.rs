@@ -52,7 +52,7 @@ pub struct CustomResourceStrategy {
     /// The `Warning` requests to a deprecated version carry.
     pub deprecation_warning: Option<String>,
     /// The kind's and list kind's published OpenAPI schemas.
-    pub published: Option<PublishedSchema>,
+    pub published: Option<Arc<PublishedSchema>>,
 }
 
 /// What a CRD's structural schema does to objects of one version.
@@ -135,8 +135,8 @@ impl CustomResourceStrategy {
     }
 
     /// With the schemas this version publishes in the OpenAPI documents.
-    pub fn with_published_schema(mut self, published: PublishedSchema) -> Self {
-        self.published = Some(published);
+    pub fn with_published_schema(mut self, published: Option<Arc<PublishedSchema>>) -> Self {
+        self.published = published;
         self
     }
 }
@@ -177,7 +177,7 @@ impl Strategy for CustomResourceStrategy {
     }
 
     fn published_schema(&self) -> Option<&PublishedSchema> {
-        self.published.as_ref()
+        self.published.as_deref()
     }
 
     fn structural_schema(&self) -> Option<&Structural> {
