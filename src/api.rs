@@ -27,6 +27,12 @@ pub struct ApiState {
     /// Every start step has finished (bootstrap, CRD and RBAC loads, controllers settled):
     /// the post-start health checks pass from then on.
     pub started: std::sync::atomic::AtomicBool,
+    /// Every request answered, when recording is on (see `recording`).
+    pub recorder: Arc<crate::recorder::Recorder>,
+    /// Whether the chain records requests.
+    pub recording: bool,
+    /// The injected faults.
+    pub faults: Arc<crate::faults::Faults>,
 }
 
 /// Route one request (RequestInfo is already in its extensions).
@@ -54,6 +60,9 @@ async fn non_resource_request(
     info: &RequestInfo,
     req: Request<Bytes>,
 ) -> ApiResult<Response<Body>> {
+    if info.path.trim_end_matches('/') == "/kubox/v1/faults" {
+        return faults_endpoint(state, req);
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return Err(ApiError::method_not_supported(
             &Default::default(),
@@ -75,6 +84,18 @@ async fn non_resource_request(
             Ok(crate::health::check(state, p, ""))
         }
         "/metrics" => Ok(crate::metrics::serve(state).await),
+        // kubox's own: a consistent image of the store, in the snapshot file format (RBAC
+        // grants this path to cluster admins only).
+        "/kubox/v1/snapshot" => {
+            let image = kubox_storage::Image::read(state.backend.store.as_ref())
+                .await
+                .map_err(|e| crate::status::from_store(e, &Default::default(), ""))?;
+            Ok(crate::body::bytes_response(
+                http::StatusCode::OK,
+                "application/jsonl",
+                crate::snapshot::Snapshot::from_image(image).to_bytes(),
+            ))
+        }
         "/openapi/v2" | "/swagger-2.0.0.pb-v1" => Ok(crate::openapi_v2::serve(
             &state.backend.registry.snapshot(),
             req.headers(),
@@ -84,6 +105,29 @@ async fn non_resource_request(
         }
         _ => discovery::serve(state, info, &req),
     }
+}
+
+/// `/kubox/v1/faults`: GET the rules and how often each fired, PUT a `FaultsSpec` (JSON or
+/// YAML) to replace them, DELETE them all. RBAC grants it to cluster admins only.
+fn faults_endpoint(state: &Arc<ApiState>, req: Request<Bytes>) -> ApiResult<Response<Body>> {
+    let faults = &state.faults;
+    match *req.method() {
+        Method::GET => {}
+        Method::DELETE => faults.clear(),
+        Method::PUT => {
+            let spec =
+                crate::faults::FaultsSpec::parse(req.body()).map_err(ApiError::bad_request)?;
+            faults.set(spec).map_err(ApiError::bad_request)?;
+        }
+        ref m => {
+            return Err(ApiError::method_not_supported(
+                &Default::default(),
+                m.as_str(),
+            ))
+        }
+    }
+    let report = serde_json::json!({"rules": faults.report()});
+    Ok(crate::body::json_response(http::StatusCode::OK, &report))
 }
 
 async fn resource_request(

@@ -67,6 +67,10 @@ pub fn build(
     let authorizer = state.backend.authorizer.clone();
     let audit = state.audit.clone();
     let metrics = state.metrics.clone();
+    let recorder = state
+        .recording
+        .then(|| crate::recorder::RecorderFilter::new(state.recorder.clone()));
+    let faults = crate::faults::FaultFilter::new(state.faults.clone());
     let router = tower::service_fn(move |req: Request<Bytes>| {
         let state = state.clone();
         async move { Ok::<_, Infallible>(route(state, req).await) }
@@ -75,6 +79,7 @@ pub fn build(
         .layer(filter(CatchPanic))
         .layer(filter(Trace))
         .layer(filter(RequestInfoFilter))
+        .layer(filter(crate::faults::CutConnections))
         .layer(filter(crate::encoding::JsonFraming))
         .layer(filter(crate::metrics::MetricsFilter {
             metrics: metrics.clone(),
@@ -86,6 +91,8 @@ pub fn build(
         .layer(filter(crate::conn::ReadBody))
         .layer(filter(AuditFilter::new(audit)))
         .layer(filter(impersonation))
+        .option_layer(recorder.map(filter))
+        .layer(filter(faults))
         .layer(filter(MaxInFlight::new(limits)))
         .layer(filter(AuthorizationFilter::new(authorizer)))
         .service(router);

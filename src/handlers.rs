@@ -43,6 +43,8 @@ pub struct Ctx {
     pub out: OutFormat,
     /// Who is asking (after impersonation).
     pub user: UserInfo,
+    /// An injected fault asks a watch to answer as for a compacted resourceVersion.
+    pub watch_gone: bool,
 }
 
 impl Ctx {
@@ -65,8 +67,13 @@ impl Ctx {
             .get::<UserInfo>()
             .cloned()
             .unwrap_or_else(UserInfo::loopback);
+        let watch_gone = parts
+            .extensions
+            .get::<crate::faults::WatchGoneInjected>()
+            .is_some();
         Ok(Ctx {
             user,
+            watch_gone,
             state,
             info,
             req,

@@ -30,6 +30,7 @@ mod crd;
 mod defaults;
 mod discovery;
 pub mod encoding;
+pub mod faults;
 mod field_validation;
 pub mod files;
 mod filter;
@@ -47,10 +48,12 @@ mod openapi_v2;
 mod patch;
 pub mod pki;
 pub mod query;
+pub mod recorder;
 pub mod registry;
 pub mod request_info;
 mod reviews;
 pub mod server;
+pub mod snapshot;
 pub mod status;
 mod subresources;
 pub mod tls;
@@ -66,4 +69,5 @@ pub use kubox_storage::{Clock, ManualClock, SystemClock};
 pub use server::{
     ConnectionLimits, Server, ServerBuilder, ServerError, ServerHandle, StorageConfig,
 };
+pub use snapshot::Snapshot;
 pub use webhook::{ServiceResolver, WebhookClient};

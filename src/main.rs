@@ -30,6 +30,7 @@ enum Storage {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once, at start
 enum Command {
     /// Serve the Kubernetes API.
     Serve {
@@ -95,7 +96,65 @@ enum Command {
         /// Audit policy (audit.k8s.io/v1 Policy, YAML); default: everything at Metadata.
         #[arg(long, requires = "audit_log_path")]
         audit_policy_file: Option<PathBuf>,
+        /// Start holding what this snapshot file holds (`kubox snapshot save`): with
+        /// `--storage memory`, or a data directory that holds no store yet.
+        #[arg(long)]
+        from_snapshot: Option<PathBuf>,
+        /// Append every request to this file as a JSON line (user, verb, resource, namespace,
+        /// name, field manager, dry run, code); 0600.
+        #[arg(long)]
+        record: Option<PathBuf>,
+        /// Start with these injected faults (YAML or JSON: `seed`, `rules` of `match`,
+        /// `action`, `times`, `probability`); `/kubox/v1/faults` changes them while serving.
+        #[arg(long)]
+        faults: Option<PathBuf>,
     },
+    /// Snapshots of a running server.
+    Snapshot {
+        #[command(subcommand)]
+        command: SnapshotCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SnapshotCommand {
+    /// Save everything a running server holds, at one revision, to FILE (through its API, as
+    /// a cluster admin; the file is 0600, it holds every Secret).
+    Save {
+        /// Where to write the snapshot.
+        file: PathBuf,
+        /// The kubeconfig to reach the server with (default: $KUBECONFIG, then ~/.kube/config).
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+    },
+}
+
+/// `kubox snapshot save`: GET /kubox/v1/snapshot, check it reads back, write it.
+async fn snapshot_save(
+    file: &std::path::Path,
+    kubeconfig: Option<PathBuf>,
+) -> Result<String, String> {
+    let path = kubeconfig
+        .or_else(|| std::env::var_os("KUBECONFIG").and_then(|v| std::env::split_paths(&v).next()))
+        .or_else(|| dirs::home_dir().map(|h| h.join(".kube").join("config")))
+        .ok_or("no kubeconfig: pass --kubeconfig")?;
+    let access = kubox::kubeconfig::Access::load(&path).map_err(|e| e.to_string())?;
+    let (status, body) = access.get("/kubox/v1/snapshot").await?;
+    if !status.is_success() {
+        let message = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|s| s["message"].as_str().map(str::to_string))
+            .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+        return Err(format!("{}: {status}: {message}", access.server));
+    }
+    let snapshot = kubox::Snapshot::read_from(&body[..]).map_err(|e| e.to_string())?;
+    snapshot.save(file).map_err(|e| e.to_string())?;
+    Ok(format!(
+        "saved {} keys at revision {} to {}",
+        snapshot.len(),
+        snapshot.revision(),
+        file.display()
+    ))
 }
 
 fn parse_admission(list: &str) -> Result<kubox::admission::AdmissionConfig, String> {
@@ -164,6 +223,9 @@ async fn main() -> std::process::ExitCode {
             disable_admission_plugins,
             audit_log_path,
             audit_policy_file,
+            from_snapshot,
+            record,
+            faults,
         } => {
             let authorization_mode =
                 match kubox::authz::AuthorizationMode::parse_list(&authorization_mode) {
@@ -225,6 +287,31 @@ async fn main() -> std::process::ExitCode {
             if let Some(f) = client_ca_file {
                 builder = builder.client_ca_file(f);
             }
+            builder = match record {
+                Some(path) => builder.record_to(path),
+                None => builder.no_recorder(),
+            };
+            if let Some(path) = faults {
+                let spec = std::fs::read(&path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|text| kubox::faults::FaultsSpec::parse(&text));
+                match spec {
+                    Ok(spec) => builder = builder.faults(spec),
+                    Err(e) => {
+                        eprintln!("kubox: --faults {}: {e}", path.display());
+                        return std::process::ExitCode::FAILURE;
+                    }
+                }
+            }
+            if let Some(f) = from_snapshot {
+                match kubox::Snapshot::load(&f) {
+                    Ok(snap) => builder = builder.from_snapshot(&snap),
+                    Err(e) => {
+                        eprintln!("kubox: --from-snapshot: {e}");
+                        return std::process::ExitCode::FAILURE;
+                    }
+                }
+            }
             let server = match builder.start().await {
                 Ok(s) => s,
                 Err(e) => {
@@ -267,5 +354,17 @@ async fn main() -> std::process::ExitCode {
             };
             std::process::exit(code)
         }
+        Command::Snapshot {
+            command: SnapshotCommand::Save { file, kubeconfig },
+        } => match snapshot_save(&file, kubeconfig).await {
+            Ok(said) => {
+                println!("{said}");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("kubox: snapshot save: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        },
     }
 }

@@ -88,6 +88,10 @@ pub struct ServerBuilder {
     anonymous_auth: bool,
     authorization: Authorization,
     name_seed: Option<u64>,
+    snapshot: Option<crate::snapshot::Snapshot>,
+    recorder: Option<crate::recorder::RecorderOptions>,
+    record_file: Option<PathBuf>,
+    faults: Option<crate::faults::FaultsSpec>,
 }
 
 /// How requests are authorized.
@@ -126,11 +130,69 @@ impl Server {
             anonymous_auth: true,
             authorization: Authorization::Modes(AuthorizationMode::default_modes()),
             name_seed: None,
+            snapshot: None,
+            recorder: Some(crate::recorder::RecorderOptions {
+                capacity: 10_000,
+                bodies: false,
+            }),
+            record_file: None,
+            faults: None,
         }
     }
 }
 
 impl ServerBuilder {
+    /// Start holding exactly what `snapshot` holds: every object, CRD and RBAC rule, the
+    /// revision counter (resourceVersions continue from the snapshot's revision), and — for a
+    /// snapshot taken from a handle in this process — the same keys and certificates, so
+    /// credentials and ServiceAccount tokens of the original are accepted. Each server gets its
+    /// own store (the objects' bytes are shared); a sled data directory must not hold a store
+    /// yet, and a store the caller built cannot be loaded.
+    ///
+    /// ```
+    /// # async fn demo() -> Result<(), kubox::server::ServerError> {
+    /// use kubox::server::Server;
+    /// let seed = Server::builder().start().await?;
+    /// // … create the objects every test needs through `seed` …
+    /// let snap = seed.snapshot().await?;
+    /// let fork = Server::builder().from_snapshot(&snap).start().await?;
+    /// assert_eq!(fork.ca_pem(), seed.ca_pem());
+    /// # fork.shutdown().await?; seed.shutdown().await?; Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub fn from_snapshot(mut self, snapshot: &crate::snapshot::Snapshot) -> Self {
+        self.snapshot = Some(snapshot.clone());
+        self
+    }
+
+    /// How the request recorder keeps requests ([`ServerHandle::recorder`]); on by default,
+    /// keeping the newest 10,000.
+    pub fn recorder(mut self, options: crate::recorder::RecorderOptions) -> Self {
+        self.recorder = Some(options);
+        self
+    }
+
+    /// Record no request (what `kubox serve` does without `--record`).
+    pub fn no_recorder(mut self) -> Self {
+        self.recorder = None;
+        self
+    }
+
+    /// Also append every request to `path` as a JSON line (`kubox serve --record`).
+    pub fn record_to(mut self, path: impl Into<PathBuf>) -> Self {
+        self.record_file = Some(path.into());
+        if self.recorder.is_none() {
+            self.recorder = Some(Default::default());
+        }
+        self
+    }
+
+    /// Start with these fault rules ([`ServerHandle::faults`] changes them later).
+    pub fn faults(mut self, spec: crate::faults::FaultsSpec) -> Self {
+        self.faults = Some(spec);
+        self
+    }
+
     /// Listen address (port 0 picks a free port).
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.listen = addr;
@@ -365,10 +427,13 @@ impl ServerBuilder {
             }
             None => None,
         };
-        let pki = Arc::new(Pki::load_or_create(
-            self.data_dir.as_deref(),
-            &self.serving,
-        )?);
+        let pki = match self.snapshot.as_ref().and_then(|s| s.pki.clone()) {
+            Some(pki) => pki,
+            None => Arc::new(Pki::load_or_create(
+                self.data_dir.as_deref(),
+                &self.serving,
+            )?),
+        };
         // The CAs client certificates are verified with: kubox's own, then the given bundle.
         let client_ca_bundle = match &extra_client_ca {
             Some(extra) => format!("{}\n{}", pki.ca_pem().trim_end(), extra.trim()),
@@ -393,30 +458,53 @@ impl ServerBuilder {
                 key_pem: admin.key_pem.clone(),
             }
         };
+        let image = self.snapshot.as_ref().map(|s| &s.image);
         let store: DynStore = match self.storage {
-            StorageConfig::Memory => Arc::new(kubox_storage::memory::MemoryStore::with_clock(
-                self.clock.clone(),
-            )),
+            StorageConfig::Memory => match image {
+                None => Arc::new(kubox_storage::memory::MemoryStore::with_clock(
+                    self.clock.clone(),
+                )),
+                Some(image) => Arc::new(kubox_storage::memory::MemoryStore::from_image(
+                    image,
+                    kubox_storage::memory::MemoryOptions {
+                        clock: self.clock.clone(),
+                        ..Default::default()
+                    },
+                )?),
+            },
             StorageConfig::Sled(dir) => {
                 crate::files::private_dir(&dir, self.allow_shared_data_dir)?;
                 let opts = kubox_storage::sled_store::SledOptions {
                     clock: self.clock.clone(),
                     ..Default::default()
                 };
-                let store =
-                    kubox_storage::sled_store::SledStore::open_with(&dir, opts).map_err(|e| {
-                        ServerError::Config(format!(
-                            "cannot open the store in {}: {e}",
-                            dir.display()
-                        ))
-                    })?;
+                let opened = match image {
+                    None => kubox_storage::sled_store::SledStore::open_with(&dir, opts),
+                    Some(image) => {
+                        kubox_storage::sled_store::SledStore::create_from_image(&dir, image, opts)
+                    }
+                };
+                let store = opened.map_err(|e| {
+                    ServerError::Config(format!("cannot open the store in {}: {e}", dir.display()))
+                })?;
                 // sled creates its files with the process's default mode; inside a private
                 // directory, make them private too.
                 crate::files::restrict_files(&dir)?;
                 Arc::new(store)
             }
+            StorageConfig::Custom(_) if image.is_some() => {
+                return Err(ServerError::Config(
+                    "a snapshot cannot be loaded into a store the caller built".to_string(),
+                ))
+            }
             StorageConfig::Custom(s) => s,
         };
+        let faults = Arc::new(crate::faults::Faults::new(store.clone()));
+        if let Some(spec) = self.faults.take() {
+            faults
+                .set(spec)
+                .map_err(|e| ServerError::Config(format!("faults: {e}")))?;
+        }
         let listener = TcpListener::bind(self.listen).await?;
         let addr = listener.local_addr()?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -484,6 +572,15 @@ impl ServerBuilder {
             },
             metrics: Arc::default(),
             started: Default::default(),
+            recording: self.recorder.is_some(),
+            recorder: Arc::new(match &self.record_file {
+                Some(path) => crate::recorder::Recorder::with_file(
+                    self.recorder.clone().unwrap_or_default(),
+                    path,
+                )?,
+                None => crate::recorder::Recorder::new(self.recorder.clone().unwrap_or_default()),
+            }),
+            faults: faults.clone(),
         });
         let informer_tasks = backend.informers.start(&store, &shutdown_rx).await;
         let client_ca = (!self.insecure_http).then_some(client_ca_bundle.as_str());
@@ -655,6 +752,48 @@ impl ServerHandle {
     /// The store.
     pub fn store(&self) -> DynStore {
         self.store.clone()
+    }
+
+    /// Every request the server answered (when recording is on, as it is by default in
+    /// process): count, list and wait for them in tests.
+    pub fn recorder(&self) -> &crate::recorder::Recorder {
+        &self.state.recorder
+    }
+
+    /// The injected fault rules: add, report, clear.
+    ///
+    /// ```
+    /// # async fn demo() -> Result<(), kubox::server::ServerError> {
+    /// use kubox::faults::{Action, Match, Rule, StatusFault};
+    /// let server = kubox::Server::builder().start().await?;
+    /// // The next two status updates of any Deployment are answered 409 Conflict.
+    /// let rule = server
+    ///     .faults()
+    ///     .add(
+    ///         Rule::new(
+    ///             Match { subresource: Some("status".into()), ..Match::verb_resource("update", "deployments") },
+    ///             Action::Status(StatusFault { code: 409, reason: None, message: None, retry_after_seconds: None }),
+    ///         )
+    ///         .times(2),
+    ///     )
+    ///     .expect("a valid rule");
+    /// assert_eq!(server.faults().fired(rule), 0);
+    /// # server.shutdown().await?; Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub fn faults(&self) -> &crate::faults::Faults {
+        &self.state.faults
+    }
+
+    /// A consistent image of everything the server holds, at its current revision, with its
+    /// keys and certificates: start servers from it with [`ServerBuilder::from_snapshot`], or
+    /// [`crate::snapshot::Snapshot::save`] it.
+    pub async fn snapshot(&self) -> Result<crate::snapshot::Snapshot, ServerError> {
+        let image = kubox_storage::Image::read(self.store.as_ref()).await?;
+        Ok(crate::snapshot::Snapshot {
+            image,
+            pki: Some(self.pki.clone()),
+        })
     }
 
     /// The built-in controllers that run.

@@ -191,6 +191,8 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
         rv.unwrap_or(0)
     };
     let stream = match store.watch(&prefix, start + 1).await {
+        // An injected fault: the watch meets a compacted resourceVersion.
+        Ok(_) if ctx.watch_gone => None,
         Ok(s) => Some(s),
         Err(StoreError::FutureRevision { requested, current }) => {
             return Err(ApiError::too_large_resource_version(requested - 1, current))

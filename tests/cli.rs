@@ -343,3 +343,129 @@ fn memory_storage_starts_empty_every_time() {
     assert!(status.contains("404"), "{status}");
     assert!(interrupt(r).success());
 }
+
+/// `kubox snapshot save` through a running server's API (as its admin; anonymous is refused),
+/// and `kubox serve --from-snapshot`: the new server holds the same objects at the same
+/// resourceVersions (kubectl reads them), and refuses a data directory that holds a store.
+#[test]
+fn snapshot_save_and_serve_from_it() {
+    let home = tempfile::tempdir().unwrap();
+    let r = start(
+        home.path(),
+        &[
+            "--storage",
+            "memory",
+            "--data-dir",
+            home.path().join("a").to_str().unwrap(),
+        ],
+    );
+    let cm =
+        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"seeded"},"data":{"k":"v"}}"#;
+    let (status, body) = http(&r, "POST", "/api/v1/namespaces/default/configmaps", cm);
+    assert!(status.contains("201"), "{status}");
+    let created: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let rv = created["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let file = home.path().join("seed.snapshot");
+    let save = Command::new(env!("CARGO_BIN_EXE_kubox"))
+        .args([
+            "snapshot",
+            "save",
+            file.to_str().unwrap(),
+            "--kubeconfig",
+            &r.kubeconfig,
+        ])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&save.stdout);
+    assert!(
+        save.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&save.stderr)
+    );
+    assert!(
+        said.starts_with("saved ") && said.contains(" keys at revision "),
+        "{said}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // Without the admin's credentials: refused.
+    let mut anonymous: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&r.kubeconfig).unwrap()).unwrap();
+    anonymous["users"][0]["user"] = serde_yaml::Value::Mapping(Default::default());
+    let anon_path = home.path().join("anonymous.kubeconfig");
+    std::fs::write(&anon_path, serde_yaml::to_string(&anonymous).unwrap()).unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_kubox"))
+        .args([
+            "snapshot",
+            "save",
+            home.path().join("no").to_str().unwrap(),
+            "--kubeconfig",
+            anon_path.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && err.contains("403"), "{err}");
+    assert!(!home.path().join("no").exists());
+    assert!(interrupt(r).success());
+
+    let b = start(
+        home.path(),
+        &[
+            "--storage",
+            "memory",
+            "--data-dir",
+            home.path().join("b").to_str().unwrap(),
+            "--from-snapshot",
+            file.to_str().unwrap(),
+        ],
+    );
+    let got = Command::new("kubectl")
+        .args([
+            "--kubeconfig",
+            &b.kubeconfig,
+            "get",
+            "configmap",
+            "seeded",
+            "-o",
+            "jsonpath={.metadata.resourceVersion} {.data.k}",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout),
+        format!("{rv} v"),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    assert!(interrupt(b).success());
+
+    // A sled data directory that already holds a store is not overwritten.
+    let dir = home.path().join("c");
+    let c = start(home.path(), &["--data-dir", dir.to_str().unwrap()]);
+    assert!(interrupt(c).success());
+    let out = Command::new(env!("CARGO_BIN_EXE_kubox"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--from-snapshot",
+            file.to_str().unwrap(),
+        ])
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("already holds a store"),
+        "{err}"
+    );
+}

@@ -17,12 +17,14 @@ use bytes::Bytes;
 use futures::Stream;
 
 pub mod clock;
+pub mod image;
 pub mod memory;
 mod mvcc;
 pub mod sled_store;
 pub mod testing;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use image::Image;
 
 /// A store-wide revision. Strictly increasing, bumped once per write, always > 0 once written.
 pub type Revision = i64;

@@ -67,6 +67,20 @@ impl MemoryStore {
         })
     }
 
+    /// A store holding exactly what `image` holds, its history compacted at the image's
+    /// revision (the next write gets the revision after it). The values' bytes are shared with
+    /// the image.
+    pub fn from_image(image: &crate::Image, opts: MemoryOptions) -> StoreResult<Self> {
+        Ok(MemoryStore {
+            core: Arc::new(Core::new(
+                crate::image::state_of(image)?,
+                opts.clock,
+                opts.watch_backlog,
+                true,
+            )),
+        })
+    }
+
     /// An empty store with explicit options.
     pub fn with_options(opts: MemoryOptions) -> Self {
         MemoryStore {

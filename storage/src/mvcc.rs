@@ -656,6 +656,20 @@ pub(crate) struct Record {
     pub(crate) millis: i64,
 }
 
+impl Record {
+    /// The record of a key's live value (written at an unknown wall time).
+    pub(crate) fn put(kv: &KeyValue) -> Record {
+        Record {
+            kind: EventKind::Put,
+            key: kv.key.clone(),
+            value: kv.value.clone(),
+            create_revision: kv.create_revision,
+            version: kv.version,
+            millis: 0,
+        }
+    }
+}
+
 impl Restore {
     /// Start a restore of a store compacted at `compacted`.
     pub(crate) fn new(compacted: Revision) -> Self {

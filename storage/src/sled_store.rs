@@ -180,6 +180,36 @@ fn decode_record(rev: Revision, bytes: &[u8]) -> StoreResult<Record> {
     })
 }
 
+/// Open (or create) the sled database in `path` and its log tree.
+fn open_tree(path: &Path, cache_capacity: u64) -> StoreResult<(sled::Db, sled::Tree)> {
+    let config = sled::Config::new()
+        .path(path)
+        .cache_capacity(cache_capacity)
+        // sled cleans its log segments only from its periodic flusher: without it the
+        // directory kept growing (300 MiB after the bench's soak, 237 MiB with it). Our
+        // commits flush (fsync) themselves; the flusher's own are extra.
+        .flush_every_ms(Some(1000));
+    // A store of this process dropped just before may still hold the directory's lock for
+    // a moment (sled's I/O threads finish their last writes): wait a little for it.
+    let mut wait = std::time::Duration::from_millis(10);
+    let db = loop {
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && wait < std::time::Duration::from_secs(2) =>
+            {
+                std::thread::sleep(wait);
+                wait *= 2;
+            }
+            other => break other.map_err(|e| io_error("cannot open sled database", e))?,
+        }
+    };
+    let tree = db
+        .open_tree(TREE_NAME)
+        .map_err(|e| io_error("cannot open sled tree", e))?;
+    Ok((db, tree))
+}
+
 /// Most records (and bytes) the committer puts in one group; a larger commit writes several.
 const GROUP_MAX_RECORDS: usize = 4096;
 const GROUP_MAX_BYTES: usize = 4 * 1024 * 1024;
@@ -229,31 +259,57 @@ impl SledStore {
     /// Open (or create) a store in directory `path`. Rebuilds the in-memory state from disk; the
     /// revision counter, the compacted revision and every acknowledged write survive a crash.
     pub fn open_with(path: impl AsRef<Path>, opts: SledOptions) -> StoreResult<Self> {
-        let config = sled::Config::new()
-            .path(path.as_ref())
-            .cache_capacity(opts.cache_capacity)
-            // sled cleans its log segments only from its periodic flusher: without it the
-            // directory kept growing (300 MiB after the bench's soak, 237 MiB with it). Our
-            // commits flush (fsync) themselves; the flusher's own are extra.
-            .flush_every_ms(Some(1000));
-        // A store of this process dropped just before may still hold the directory's lock for
-        // a moment (sled's I/O threads finish their last writes): wait a little for it.
-        let mut wait = std::time::Duration::from_millis(10);
-        let db = loop {
-            match config.open() {
-                Err(sled::Error::Io(e))
-                    if e.to_string().contains("could not acquire lock")
-                        && wait < std::time::Duration::from_secs(2) =>
-                {
-                    std::thread::sleep(wait);
-                    wait *= 2;
-                }
-                other => break other.map_err(|e| io_error("cannot open sled database", e))?,
+        let (db, tree) = open_tree(path.as_ref(), opts.cache_capacity)?;
+        Self::from_tree(db, tree, opts)
+    }
+
+    /// Create a store in directory `path`, which must not hold one yet, holding exactly what
+    /// `image` holds, its history compacted at the image's revision (the next write gets the
+    /// revision after it).
+    pub fn create_from_image(
+        path: impl AsRef<Path>,
+        image: &crate::Image,
+        opts: SledOptions,
+    ) -> StoreResult<Self> {
+        crate::image::state_of(image)?;
+        let (db, tree) = open_tree(path.as_ref(), opts.cache_capacity)?;
+        if tree
+            .first()
+            .map_err(|e| io_error("cannot read log", e))?
+            .is_some()
+        {
+            return Err(StoreError::Internal(format!(
+                "{} already holds a store",
+                path.as_ref().display()
+            )));
+        }
+        let mut kvs: Vec<&KeyValue> = image.kvs.iter().collect();
+        kvs.sort_by_key(|kv| kv.mod_revision);
+        let mut batch = sled::Batch::default();
+        for chunk in kvs.chunks(GROUP_MAX_RECORDS) {
+            let mut group = Vec::new();
+            for kv in chunk {
+                let event = Event {
+                    kind: EventKind::Put,
+                    kv: (*kv).clone(),
+                    prev: None,
+                };
+                push_entry(&mut group, kv.mod_revision, &encode_record(&event, 0));
             }
-        };
-        let tree = db
-            .open_tree(TREE_NAME)
-            .map_err(|e| io_error("cannot open sled tree", e))?;
+            if let Some(first) = chunk.first() {
+                batch.insert(&log_key(first.mod_revision), group);
+            }
+        }
+        batch.insert(META_COMPACTED, &image.revision.to_be_bytes());
+        batch.insert(META_CURRENT, &image.revision.to_be_bytes());
+        tree.apply_batch(batch)
+            .map_err(|e| io_error("cannot write the image", e))?;
+        db.flush()
+            .map_err(|e| io_error("cannot flush the image", e))?;
+        Self::from_tree(db, tree, opts)
+    }
+
+    fn from_tree(db: sled::Db, tree: sled::Tree, opts: SledOptions) -> StoreResult<Self> {
         let read_meta = |key: &[u8]| -> StoreResult<Revision> {
             match tree
                 .get(key)
