@@ -469,3 +469,133 @@ fn snapshot_save_and_serve_from_it() {
         "{err}"
     );
 }
+
+/// `kubox serve --faults FILE --record FILE` driven by the official Python client and kubectl:
+/// the Python client sees the injected 500 as the Status it is and creates again; kubectl
+/// (matched by its user agent) retries an injected 503 with Retry-After and gets the object; `/kubox/v1/faults`
+/// reports both rules fired once; the record file holds every request as a JSON line with kube's
+/// verb, the user, the client's user agent and the code.
+#[test]
+fn faults_and_record_files_through_python_and_kubectl() {
+    let home = tempfile::tempdir().unwrap();
+    let faults = home.path().join("faults.yaml");
+    std::fs::write(
+        &faults,
+        "seed: 1\nrules:\n\
+         - match: {verb: create, resource: configmaps}\n  action: {status: {code: 500, message: injected by the test}}\n  times: 1\n\
+         - match: {verb: get, resource: configmaps, name: from-python, userAgent: kubectl}\n  action: {status: {code: 503, retryAfterSeconds: 1}}\n  times: 1\n",
+    )
+    .unwrap();
+    let record = home.path().join("requests.jsonl");
+    let r = start(
+        home.path(),
+        &[
+            "--storage",
+            "memory",
+            "--data-dir",
+            home.path().join("d").to_str().unwrap(),
+            "--faults",
+            faults.to_str().unwrap(),
+            "--record",
+            record.to_str().unwrap(),
+        ],
+    );
+    let python_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/python");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("conformance/python/faults_and_record.py");
+    let py = Command::new("python3")
+        .arg(&script)
+        .env("PYTHONPATH", &python_path)
+        .env("KUBECONFIG", &r.kubeconfig)
+        .output()
+        .unwrap();
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&py.stdout).unwrap();
+    assert_eq!(
+        (seen["first"].as_i64(), seen["first_reason"].as_str()),
+        (Some(500), Some("InternalError"))
+    );
+    assert_eq!(seen["read"], serde_json::json!({"k": "v"}));
+    let got = Command::new("kubectl")
+        .args([
+            "--kubeconfig",
+            &r.kubeconfig,
+            "get",
+            "configmap",
+            "from-python",
+            "-o",
+            "jsonpath={.data.k}",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout),
+        "v",
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    let report = Command::new("kubectl")
+        .args([
+            "--kubeconfig",
+            &r.kubeconfig,
+            "get",
+            "--raw",
+            "/kubox/v1/faults",
+        ])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    let fired: Vec<i64> = report["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["fired"].as_i64().unwrap())
+        .collect();
+    assert_eq!(fired, [1, 1]);
+    assert!(interrupt(r).success());
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&record)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let of = |verb: &str, name: &str| -> Vec<(i64, String)> {
+        lines
+            .iter()
+            .filter(|l| {
+                l["verb"] == verb
+                    && l["resource"] == "configmaps"
+                    && (name.is_empty() || l["name"] == name)
+            })
+            .map(|l| {
+                (
+                    l["code"].as_i64().unwrap(),
+                    l["userAgent"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    };
+    let creates = of("create", "");
+    assert_eq!(creates.iter().map(|c| c.0).collect::<Vec<_>>(), [500, 201]);
+    assert!(
+        creates
+            .iter()
+            .all(|c| c.1.starts_with("OpenAPI-Generator/")),
+        "{creates:?}"
+    );
+    let gets: Vec<i64> = of("get", "from-python").iter().map(|g| g.0).collect();
+    // Python's read, then kubectl's injected 503 and its retry.
+    assert_eq!(gets, [200, 503, 200]);
+    assert!(
+        lines.iter().all(|l| l["user"] == "kubernetes-admin"),
+        "{lines:?}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&record).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
