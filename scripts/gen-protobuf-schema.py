@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Generate apimachinery/src/protobuf/schema.rs: the table that drives kubox's protobuf decoder.
+"""Generate apimachinery/src/protobuf/schema.rs: the table that drives kubox's protobuf decoder and
+encoder.
 
 Inputs (all local; Python standard library only):
 
@@ -23,6 +24,12 @@ IntOrString 0 or "") unless the field's `keep_zero` is set: the Go field is a po
 on the wire only when set, so `replicas: 0` is meant) or its JSON tag has no `omitempty` (Go's
 JSON encoder writes it even when zero). Fields without Go facts (kube-aggregator types) take
 `keep_zero` from KEEP_ZERO below.
+
+The encoder (apimachinery/src/protobuf/encode.rs) needs a second fact: whether gogo writes an
+optional field only when it is set. That is so when the Go field can be nil (`nullable`): a
+pointer (`*int32`, `*ObjectReference`), a `[]byte` (every proto `bytes` field) or a named slice
+wrapped in a message (`Verbs`). Every other optional field (plain scalars and non-pointer
+structs) is written always, zero or not. Fields without Go facts take it from NULLABLE below.
 
 Re-run from the workspace root after bumping k8s-pb / k8s-openapi (and re-extracting the Go facts
 when the Kubernetes version changes):
@@ -52,7 +59,7 @@ SKIP_PACKAGES = (
     "k8s.io.metrics.",
     "k8s.io.apimachinery.pkg.apis.testapigroup.",
 )
-# The envelope itself: decoded by hand in apimachinery/src/protobuf/mod.rs.
+# The envelope itself: decoded and encoded by hand (apimachinery/src/protobuf/mod.rs, encode.rs).
 SKIP_MESSAGES = ("k8s.io.apimachinery.pkg.runtime.Unknown",)
 
 # (message, prost field) -> JSON name, for fields neither k8s-openapi nor the Go facts name.
@@ -72,6 +79,46 @@ KEEP_ZERO = {
     "k8s.io.kube_aggregator.pkg.apis.apiregistration.v1beta1.ServiceReference.port",
     "k8s.io.kube_aggregator.pkg.apis.apiregistration.v1beta1.APIServiceSpec.groupPriorityMinimum",
     "k8s.io.kube_aggregator.pkg.apis.apiregistration.v1beta1.APIServiceSpec.versionPriority",
+}
+
+# Fields without Go facts that are Go pointers (`[]byte` fields are nullable whatever the facts):
+# types no client binary links (the kube-aggregator types, autoscaling/v1's metric types kept
+# only in annotations, core/v1 Preconditions and PodSignature, resource/v1alpha3 DeviceSelector).
+NULLABLE = {
+    "k8s.io.api.autoscaling.v1.ContainerResourceMetricSource.targetAverageUtilization",
+    "k8s.io.api.autoscaling.v1.ContainerResourceMetricSource.targetAverageValue",
+    "k8s.io.api.autoscaling.v1.ContainerResourceMetricStatus.currentAverageUtilization",
+    "k8s.io.api.autoscaling.v1.ExternalMetricSource.metricSelector",
+    "k8s.io.api.autoscaling.v1.ExternalMetricSource.targetValue",
+    "k8s.io.api.autoscaling.v1.ExternalMetricSource.targetAverageValue",
+    "k8s.io.api.autoscaling.v1.ExternalMetricStatus.metricSelector",
+    "k8s.io.api.autoscaling.v1.ExternalMetricStatus.currentAverageValue",
+    "k8s.io.api.autoscaling.v1.MetricSpec.object",
+    "k8s.io.api.autoscaling.v1.MetricSpec.pods",
+    "k8s.io.api.autoscaling.v1.MetricSpec.resource",
+    "k8s.io.api.autoscaling.v1.MetricSpec.external",
+    "k8s.io.api.autoscaling.v1.MetricSpec.containerResource",
+    "k8s.io.api.autoscaling.v1.MetricStatus.object",
+    "k8s.io.api.autoscaling.v1.MetricStatus.pods",
+    "k8s.io.api.autoscaling.v1.MetricStatus.resource",
+    "k8s.io.api.autoscaling.v1.MetricStatus.external",
+    "k8s.io.api.autoscaling.v1.MetricStatus.containerResource",
+    "k8s.io.api.autoscaling.v1.ObjectMetricSource.selector",
+    "k8s.io.api.autoscaling.v1.ObjectMetricSource.averageValue",
+    "k8s.io.api.autoscaling.v1.ObjectMetricStatus.selector",
+    "k8s.io.api.autoscaling.v1.ObjectMetricStatus.averageValue",
+    "k8s.io.api.autoscaling.v1.PodsMetricSource.selector",
+    "k8s.io.api.autoscaling.v1.PodsMetricStatus.selector",
+    "k8s.io.api.autoscaling.v1.ResourceMetricSource.targetAverageUtilization",
+    "k8s.io.api.autoscaling.v1.ResourceMetricSource.targetAverageValue",
+    "k8s.io.api.autoscaling.v1.ResourceMetricStatus.currentAverageUtilization",
+    "k8s.io.api.core.v1.PodSignature.podController",
+    "k8s.io.api.core.v1.Preconditions.uid",
+    "k8s.io.api.resource.v1alpha3.DeviceSelector.cel",
+    "k8s.io.kube_aggregator.pkg.apis.apiregistration.v1.APIServiceSpec.service",
+    "k8s.io.kube_aggregator.pkg.apis.apiregistration.v1.ServiceReference.port",
+    "k8s.io.kube_aggregator.pkg.apis.apiregistration.v1beta1.APIServiceSpec.service",
+    "k8s.io.kube_aggregator.pkg.apis.apiregistration.v1beta1.ServiceReference.port",
 }
 
 META = "k8s.io.apimachinery.pkg.apis.meta.v1."
@@ -327,6 +374,7 @@ def main():
             json = None
             inline = False
             keep_zero = False
+            nullable = f.kind == "bytes"
             gofact = go.get(f.tag)
             if gofact:
                 gname, gotype, jsontag = gofact
@@ -336,6 +384,7 @@ def main():
                 elif parts[0] and parts[0] != "-":
                     json = parts[0]
                 keep_zero = gotype.startswith("*") or ("omitempty" not in parts[1:] and "omitzero" not in parts[1:])
+                nullable = nullable or gotype.startswith("*")
                 if gname and norm(gname) != norm(f.rust):
                     errors.append(f"{full}: tag {f.tag} is {f.rust} in k8s-pb but {gname} in the Go protobuf tag")
             oa = oa_json.get(norm(f.rust))
@@ -354,12 +403,17 @@ def main():
                 continue
             if not gofact and f"{full}.{json}" in KEEP_ZERO:
                 keep_zero = True
+            if not gofact and f"{full}.{json}" in NULLABLE:
+                nullable = True
             ref = None
             if f.ref is not None:
                 ref = names.get(f.ref)
                 if ref is None:
                     errors.append(f"{full}.{f.rust}: unknown message {f.ref}")
                     continue
+                # A named []string (Verbs) held in a wrapper message: nil unless set.
+                if SPECIAL.get(ref) == "StringList" or ref.rsplit(".", 1)[1] in STRING_LIST_NAMES:
+                    nullable = True
             if f.kind == "btree_map":
                 label = "Map"
                 kind = f.map_value
@@ -378,7 +432,9 @@ def main():
             if kind is None:
                 errors.append(f"{full}.{f.rust}: unsupported prost attribute {f.attr}")
                 continue
-            fields.append(dict(tag=f.tag, json=json or "", kind=kind, ref=ref, label=label, keep_zero=keep_zero, inline=inline))
+            if label != "Optional" or inline:
+                nullable = False
+            fields.append(dict(tag=f.tag, json=json or "", kind=kind, ref=ref, label=label, keep_zero=keep_zero, nullable=nullable, inline=inline))
         special = SPECIAL.get(full)
         if special is None and full.rsplit(".", 1)[1] in STRING_LIST_NAMES:
             special = "StringList"
@@ -412,10 +468,12 @@ def main():
     w.append("//")
     w.append("// Field constructors: o = optional (a zero scalar is dropped), z = optional keeping zero")
     w.append("// (Go pointer or no omitempty), r = repeated, m = map<string, _>, i = inlined message.")
+    w.append("// o and z are written by gogo always; their nullable forms (a Go pointer, []byte or named")
+    w.append("// slice: written only when set) are n (zero dropped) and p (zero kept).")
     w.append("")
     w.append("use super::table::Kind::{Bool, Bytes, Double, Int32, Int64, Message as M, String as Str};")
     w.append("use super::table::Special::*;")
-    w.append("use super::table::{inline as i, map as m, msg, optional as o, optional_keep_zero as z, repeated as r};")
+    w.append("use super::table::{inline as i, map as m, msg, nullable as n, nullable_keep_zero as p, optional as o, optional_keep_zero as z, repeated as r};")
     w.append("use super::table::Message;")
     w.append("")
     w.append("/// API group -> proto package prefix (the version and kind follow), sorted by group.")
@@ -440,7 +498,12 @@ def main():
             if x["inline"]:
                 w.append(f'        i({x["tag"]}, {kind}),{comment}')
                 continue
-            ctor = {"Repeated": "r", "Map": "m"}.get(x["label"]) or ("z" if x["keep_zero"] else "o")
+            ctor = {"Repeated": "r", "Map": "m"}.get(x["label"]) or {
+                (False, False): "o",
+                (True, False): "z",
+                (False, True): "n",
+                (True, True): "p",
+            }[(x["keep_zero"], x["nullable"])]
             w.append(f'        {ctor}({x["tag"]}, "{x["json"]}", {kind}),{comment}')
         w.append("    ]),")
     w.append("];")

@@ -1,5 +1,7 @@
-//! Kubernetes protobuf request bodies (`application/vnd.kubernetes.protobuf`), transcoded to the
-//! JSON that kube-apiserver would produce for the same object.
+//! Kubernetes protobuf bodies (`application/vnd.kubernetes.protobuf`): requests transcoded to the
+//! JSON that kube-apiserver would produce for the same object, and objects (and watch events)
+//! encoded as kube-apiserver writes them (`encode_object`, `encode_watch_event`; see `encode.rs`
+//! for the rules and the watch framing).
 //!
 //! A body is the 4-byte magic `k8s\0` followed by a `runtime.Unknown` envelope:
 //! `{typeMeta = 1 {apiVersion = 1, kind = 2}, raw = 2, contentEncoding = 3, contentType = 4}`.
@@ -21,9 +23,14 @@
 //! structs. Zero Time/MicroTime values, which Go renders as `null` (or omits with `omitzero`), are
 //! omitted. Repeated fields and map values are kept as they are.
 
+mod encode;
 #[rustfmt::skip]
 mod schema;
 mod table;
+
+pub use encode::{
+    encode_message, encode_object, encode_watch_event, is_encodable, WATCH_CONTENT_TYPE,
+};
 
 use base64::Engine as _;
 use serde_json::{Map, Number, Value};
@@ -39,7 +46,7 @@ pub const CONTENT_TYPE: &str = "application/vnd.kubernetes.protobuf";
 /// Deepest message nesting accepted (JSONSchemaProps nests itself).
 const MAX_DEPTH: usize = 100;
 
-/// Why a protobuf body could not be decoded.
+/// Why a protobuf body could not be decoded (or an object encoded).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProtobufError {
     /// The body lacks the `k8s\0` prefix.
@@ -50,7 +57,7 @@ pub enum ProtobufError {
     /// The input ended inside a field.
     #[error("unable to decode protobuf: unexpected end of input")]
     Truncated,
-    /// Malformed wire data.
+    /// Malformed wire data (or, encoding, a JSON value of the wrong type).
     #[error("unable to decode protobuf: {0}")]
     Malformed(String),
     /// The envelope names no apiVersion or kind.

@@ -4,10 +4,12 @@
 //
 // Field constructors: o = optional (a zero scalar is dropped), z = optional keeping zero
 // (Go pointer or no omitempty), r = repeated, m = map<string, _>, i = inlined message.
+// o and z are written by gogo always; their nullable forms (a Go pointer, []byte or named
+// slice: written only when set) are n (zero dropped) and p (zero kept).
 
 use super::table::Kind::{Bool, Bytes, Double, Int32, Int64, Message as M, String as Str};
 use super::table::Special::*;
-use super::table::{inline as i, map as m, msg, optional as o, optional_keep_zero as z, repeated as r};
+use super::table::{inline as i, map as m, msg, nullable as n, nullable_keep_zero as p, optional as o, optional_keep_zero as z, repeated as r};
 use super::table::Message;
 
 /// API group -> proto package prefix (the version and kind follow), sorted by group.
@@ -55,24 +57,24 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(8, "userInfo", M(205)), // UserInfo
         o(9, "object", M(1216)), // RawExtension
         o(10, "oldObject", M(1216)), // RawExtension
-        z(11, "dryRun", Bool),
+        p(11, "dryRun", Bool),
         o(12, "options", M(1216)), // RawExtension
-        z(13, "requestKind", M(1187)), // GroupVersionKind
-        z(14, "requestResource", M(1188)), // GroupVersionResource
+        p(13, "requestKind", M(1187)), // GroupVersionKind
+        p(14, "requestResource", M(1188)), // GroupVersionResource
         o(15, "requestSubResource", Str),
     ]),
     msg("k8s.io.api.admission.v1.AdmissionResponse", None, &[ // 1
         z(1, "uid", Str),
         z(2, "allowed", Bool),
-        z(3, "status", M(1205)), // Status
-        o(4, "patch", Bytes),
-        z(5, "patchType", Str),
+        p(3, "status", M(1205)), // Status
+        n(4, "patch", Bytes),
+        p(5, "patchType", Str),
         m(6, "auditAnnotations", Str),
         r(7, "warnings", Str),
     ]),
     msg("k8s.io.api.admission.v1.AdmissionReview", None, &[ // 2
-        z(1, "request", M(0)), // AdmissionRequest
-        z(2, "response", M(1)), // AdmissionResponse
+        p(1, "request", M(0)), // AdmissionRequest
+        p(2, "response", M(1)), // AdmissionResponse
     ]),
     msg("k8s.io.api.admission.v1beta1.AdmissionRequest", None, &[ // 3
         z(1, "uid", Str),
@@ -85,24 +87,24 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(8, "userInfo", M(205)), // UserInfo
         o(9, "object", M(1216)), // RawExtension
         o(10, "oldObject", M(1216)), // RawExtension
-        z(11, "dryRun", Bool),
+        p(11, "dryRun", Bool),
         o(12, "options", M(1216)), // RawExtension
-        z(13, "requestKind", M(1187)), // GroupVersionKind
-        z(14, "requestResource", M(1188)), // GroupVersionResource
+        p(13, "requestKind", M(1187)), // GroupVersionKind
+        p(14, "requestResource", M(1188)), // GroupVersionResource
         o(15, "requestSubResource", Str),
     ]),
     msg("k8s.io.api.admission.v1beta1.AdmissionResponse", None, &[ // 4
         z(1, "uid", Str),
         z(2, "allowed", Bool),
-        z(3, "status", M(1205)), // Status
-        o(4, "patch", Bytes),
-        z(5, "patchType", Str),
+        p(3, "status", M(1205)), // Status
+        n(4, "patch", Bytes),
+        p(5, "patchType", Str),
         m(6, "auditAnnotations", Str),
         r(7, "warnings", Str),
     ]),
     msg("k8s.io.api.admission.v1beta1.AdmissionReview", None, &[ // 5
-        z(1, "request", M(3)), // AdmissionRequest
-        z(2, "response", M(4)), // AdmissionResponse
+        p(1, "request", M(3)), // AdmissionRequest
+        p(2, "response", M(4)), // AdmissionResponse
     ]),
     msg("k8s.io.api.admissionregistration.v1.AuditAnnotation", None, &[ // 6
         z(1, "key", Str),
@@ -117,24 +119,24 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(2, "expression", Str),
     ]),
     msg("k8s.io.api.admissionregistration.v1.MatchResources", None, &[ // 9
-        z(1, "namespaceSelector", M(1189)), // LabelSelector
-        z(2, "objectSelector", M(1189)), // LabelSelector
+        p(1, "namespaceSelector", M(1189)), // LabelSelector
+        p(2, "objectSelector", M(1189)), // LabelSelector
         r(3, "resourceRules", M(13)), // NamedRuleWithOperations
         r(4, "excludeResourceRules", M(13)), // NamedRuleWithOperations
-        z(7, "matchPolicy", Str),
+        p(7, "matchPolicy", Str),
     ]),
     msg("k8s.io.api.admissionregistration.v1.MutatingWebhook", None, &[ // 10
         z(1, "name", Str),
         z(2, "clientConfig", M(32)), // WebhookClientConfig
         r(3, "rules", M(17)), // RuleWithOperations
-        z(4, "failurePolicy", Str),
-        z(5, "namespaceSelector", M(1189)), // LabelSelector
-        z(6, "sideEffects", Str),
-        z(7, "timeoutSeconds", Int32),
+        p(4, "failurePolicy", Str),
+        p(5, "namespaceSelector", M(1189)), // LabelSelector
+        p(6, "sideEffects", Str),
+        p(7, "timeoutSeconds", Int32),
         r(8, "admissionReviewVersions", Str),
-        z(9, "matchPolicy", Str),
-        z(10, "reinvocationPolicy", Str),
-        z(11, "objectSelector", M(1189)), // LabelSelector
+        p(9, "matchPolicy", Str),
+        p(10, "reinvocationPolicy", Str),
+        p(11, "objectSelector", M(1189)), // LabelSelector
         r(12, "matchConditions", M(8)), // MatchCondition
     ]),
     msg("k8s.io.api.admissionregistration.v1.MutatingWebhookConfiguration", None, &[ // 11
@@ -156,14 +158,14 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.admissionregistration.v1.ParamRef", None, &[ // 15
         o(1, "name", Str),
         o(2, "namespace", Str),
-        z(3, "selector", M(1189)), // LabelSelector
-        z(4, "parameterNotFoundAction", Str),
+        p(3, "selector", M(1189)), // LabelSelector
+        p(4, "parameterNotFoundAction", Str),
     ]),
     msg("k8s.io.api.admissionregistration.v1.Rule", None, &[ // 16
         r(1, "apiGroups", Str),
         r(2, "apiVersions", Str),
         r(3, "resources", Str),
-        z(4, "scope", Str),
+        p(4, "scope", Str),
     ]),
     msg("k8s.io.api.admissionregistration.v1.RuleWithOperations", None, &[ // 17
         r(1, "operations", Str),
@@ -172,8 +174,8 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.admissionregistration.v1.ServiceReference", None, &[ // 18
         z(1, "namespace", Str),
         z(2, "name", Str),
-        z(3, "path", Str),
-        z(4, "port", Int32),
+        p(3, "path", Str),
+        p(4, "port", Int32),
     ]),
     msg("k8s.io.api.admissionregistration.v1.TypeChecking", None, &[ // 19
         r(1, "expressionWarnings", M(7)), // ExpressionWarning
@@ -193,8 +195,8 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.admissionregistration.v1.ValidatingAdmissionPolicyBindingSpec", None, &[ // 23
         o(1, "policyName", Str),
-        z(2, "paramRef", M(15)), // ParamRef
-        z(3, "matchResources", M(9)), // MatchResources
+        p(2, "paramRef", M(15)), // ParamRef
+        p(3, "matchResources", M(9)), // MatchResources
         r(4, "validationActions", Str),
     ]),
     msg("k8s.io.api.admissionregistration.v1.ValidatingAdmissionPolicyList", None, &[ // 24
@@ -202,30 +204,30 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(20)), // ValidatingAdmissionPolicy
     ]),
     msg("k8s.io.api.admissionregistration.v1.ValidatingAdmissionPolicySpec", None, &[ // 25
-        z(1, "paramKind", M(14)), // ParamKind
-        z(2, "matchConstraints", M(9)), // MatchResources
+        p(1, "paramKind", M(14)), // ParamKind
+        p(2, "matchConstraints", M(9)), // MatchResources
         r(3, "validations", M(30)), // Validation
-        z(4, "failurePolicy", Str),
+        p(4, "failurePolicy", Str),
         r(5, "auditAnnotations", M(6)), // AuditAnnotation
         r(6, "matchConditions", M(8)), // MatchCondition
         r(7, "variables", M(31)), // Variable
     ]),
     msg("k8s.io.api.admissionregistration.v1.ValidatingAdmissionPolicyStatus", None, &[ // 26
         o(1, "observedGeneration", Int64),
-        z(2, "typeChecking", M(19)), // TypeChecking
+        p(2, "typeChecking", M(19)), // TypeChecking
         r(3, "conditions", M(1176)), // Condition
     ]),
     msg("k8s.io.api.admissionregistration.v1.ValidatingWebhook", None, &[ // 27
         z(1, "name", Str),
         z(2, "clientConfig", M(32)), // WebhookClientConfig
         r(3, "rules", M(17)), // RuleWithOperations
-        z(4, "failurePolicy", Str),
-        z(5, "namespaceSelector", M(1189)), // LabelSelector
-        z(6, "sideEffects", Str),
-        z(7, "timeoutSeconds", Int32),
+        p(4, "failurePolicy", Str),
+        p(5, "namespaceSelector", M(1189)), // LabelSelector
+        p(6, "sideEffects", Str),
+        p(7, "timeoutSeconds", Int32),
         r(8, "admissionReviewVersions", Str),
-        z(9, "matchPolicy", Str),
-        z(10, "objectSelector", M(1189)), // LabelSelector
+        p(9, "matchPolicy", Str),
+        p(10, "objectSelector", M(1189)), // LabelSelector
         r(11, "matchConditions", M(8)), // MatchCondition
     ]),
     msg("k8s.io.api.admissionregistration.v1.ValidatingWebhookConfiguration", None, &[ // 28
@@ -239,7 +241,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.admissionregistration.v1.Validation", None, &[ // 30
         z(1, "expression", Str),
         o(2, "message", Str),
-        z(3, "reason", Str),
+        p(3, "reason", Str),
         o(4, "messageExpression", Str),
     ]),
     msg("k8s.io.api.admissionregistration.v1.Variable", None, &[ // 31
@@ -247,9 +249,9 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(2, "expression", Str),
     ]),
     msg("k8s.io.api.admissionregistration.v1.WebhookClientConfig", None, &[ // 32
-        z(1, "service", M(18)), // ServiceReference
-        o(2, "caBundle", Bytes),
-        z(3, "url", Str),
+        p(1, "service", M(18)), // ServiceReference
+        n(2, "caBundle", Bytes),
+        p(3, "url", Str),
     ]),
     msg("k8s.io.api.admissionregistration.v1alpha1.ApplyConfiguration", None, &[ // 33
         o(1, "expression", Str),
@@ -270,11 +272,11 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(2, "expression", Str),
     ]),
     msg("k8s.io.api.admissionregistration.v1alpha1.MatchResources", None, &[ // 38
-        z(1, "namespaceSelector", M(1189)), // LabelSelector
-        z(2, "objectSelector", M(1189)), // LabelSelector
+        p(1, "namespaceSelector", M(1189)), // LabelSelector
+        p(2, "objectSelector", M(1189)), // LabelSelector
         r(3, "resourceRules", M(46)), // NamedRuleWithOperations
         r(4, "excludeResourceRules", M(46)), // NamedRuleWithOperations
-        z(7, "matchPolicy", Str),
+        p(7, "matchPolicy", Str),
     ]),
     msg("k8s.io.api.admissionregistration.v1alpha1.MutatingAdmissionPolicy", None, &[ // 39
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -290,26 +292,26 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.admissionregistration.v1alpha1.MutatingAdmissionPolicyBindingSpec", None, &[ // 42
         o(1, "policyName", Str),
-        z(2, "paramRef", M(48)), // ParamRef
-        z(3, "matchResources", M(38)), // MatchResources
+        p(2, "paramRef", M(48)), // ParamRef
+        p(3, "matchResources", M(38)), // MatchResources
     ]),
     msg("k8s.io.api.admissionregistration.v1alpha1.MutatingAdmissionPolicyList", None, &[ // 43
         o(1, "metadata", M(1192)), // ListMeta
         r(2, "items", M(39)), // MutatingAdmissionPolicy
     ]),
     msg("k8s.io.api.admissionregistration.v1alpha1.MutatingAdmissionPolicySpec", None, &[ // 44
-        z(1, "paramKind", M(47)), // ParamKind
-        z(2, "matchConstraints", M(38)), // MatchResources
+        p(1, "paramKind", M(47)), // ParamKind
+        p(2, "matchConstraints", M(38)), // MatchResources
         r(3, "variables", M(58)), // Variable
         r(4, "mutations", M(45)), // Mutation
-        z(5, "failurePolicy", Str),
+        p(5, "failurePolicy", Str),
         r(6, "matchConditions", M(37)), // MatchCondition
         o(7, "reinvocationPolicy", Str),
     ]),
     msg("k8s.io.api.admissionregistration.v1alpha1.Mutation", None, &[ // 45
         z(2, "patchType", Str),
-        z(3, "applyConfiguration", M(33)), // ApplyConfiguration
-        z(4, "jsonPatch", M(36)), // JSONPatch
+        p(3, "applyConfiguration", M(33)), // ApplyConfiguration
+        p(4, "jsonPatch", M(36)), // JSONPatch
     ]),
     msg("k8s.io.api.admissionregistration.v1alpha1.NamedRuleWithOperations", None, &[ // 46
         r(1, "resourceNames", Str),
@@ -322,8 +324,8 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.admissionregistration.v1alpha1.ParamRef", None, &[ // 48
         o(1, "name", Str),
         o(2, "namespace", Str),
-        z(3, "selector", M(1189)), // LabelSelector
-        z(4, "parameterNotFoundAction", Str),
+        p(3, "selector", M(1189)), // LabelSelector
+        p(4, "parameterNotFoundAction", Str),
     ]),
     msg("k8s.io.api.admissionregistration.v1alpha1.TypeChecking", None, &[ // 49
         r(1, "expressionWarnings", M(35)), // ExpressionWarning
@@ -343,8 +345,8 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.admissionregistration.v1alpha1.ValidatingAdmissionPolicyBindingSpec", None, &[ // 53
         o(1, "policyName", Str),
-        z(2, "paramRef", M(48)), // ParamRef
-        z(3, "matchResources", M(38)), // MatchResources
+        p(2, "paramRef", M(48)), // ParamRef
+        p(3, "matchResources", M(38)), // MatchResources
         r(4, "validationActions", Str),
     ]),
     msg("k8s.io.api.admissionregistration.v1alpha1.ValidatingAdmissionPolicyList", None, &[ // 54
@@ -352,23 +354,23 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(50)), // ValidatingAdmissionPolicy
     ]),
     msg("k8s.io.api.admissionregistration.v1alpha1.ValidatingAdmissionPolicySpec", None, &[ // 55
-        z(1, "paramKind", M(47)), // ParamKind
-        z(2, "matchConstraints", M(38)), // MatchResources
+        p(1, "paramKind", M(47)), // ParamKind
+        p(2, "matchConstraints", M(38)), // MatchResources
         r(3, "validations", M(57)), // Validation
-        z(4, "failurePolicy", Str),
+        p(4, "failurePolicy", Str),
         r(5, "auditAnnotations", M(34)), // AuditAnnotation
         r(6, "matchConditions", M(37)), // MatchCondition
         r(7, "variables", M(58)), // Variable
     ]),
     msg("k8s.io.api.admissionregistration.v1alpha1.ValidatingAdmissionPolicyStatus", None, &[ // 56
         o(1, "observedGeneration", Int64),
-        z(2, "typeChecking", M(49)), // TypeChecking
+        p(2, "typeChecking", M(49)), // TypeChecking
         r(3, "conditions", M(1176)), // Condition
     ]),
     msg("k8s.io.api.admissionregistration.v1alpha1.Validation", None, &[ // 57
         z(1, "expression", Str),
         o(2, "message", Str),
-        z(3, "reason", Str),
+        p(3, "reason", Str),
         o(4, "messageExpression", Str),
     ]),
     msg("k8s.io.api.admissionregistration.v1alpha1.Variable", None, &[ // 58
@@ -394,11 +396,11 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(2, "expression", Str),
     ]),
     msg("k8s.io.api.admissionregistration.v1beta1.MatchResources", None, &[ // 64
-        z(1, "namespaceSelector", M(1189)), // LabelSelector
-        z(2, "objectSelector", M(1189)), // LabelSelector
+        p(1, "namespaceSelector", M(1189)), // LabelSelector
+        p(2, "objectSelector", M(1189)), // LabelSelector
         r(3, "resourceRules", M(75)), // NamedRuleWithOperations
         r(4, "excludeResourceRules", M(75)), // NamedRuleWithOperations
-        z(7, "matchPolicy", Str),
+        p(7, "matchPolicy", Str),
     ]),
     msg("k8s.io.api.admissionregistration.v1beta1.MutatingAdmissionPolicy", None, &[ // 65
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -414,19 +416,19 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.admissionregistration.v1beta1.MutatingAdmissionPolicyBindingSpec", None, &[ // 68
         o(1, "policyName", Str),
-        z(2, "paramRef", M(77)), // ParamRef
-        z(3, "matchResources", M(64)), // MatchResources
+        p(2, "paramRef", M(77)), // ParamRef
+        p(3, "matchResources", M(64)), // MatchResources
     ]),
     msg("k8s.io.api.admissionregistration.v1beta1.MutatingAdmissionPolicyList", None, &[ // 69
         o(1, "metadata", M(1192)), // ListMeta
         r(2, "items", M(65)), // MutatingAdmissionPolicy
     ]),
     msg("k8s.io.api.admissionregistration.v1beta1.MutatingAdmissionPolicySpec", None, &[ // 70
-        z(1, "paramKind", M(76)), // ParamKind
-        z(2, "matchConstraints", M(64)), // MatchResources
+        p(1, "paramKind", M(76)), // ParamKind
+        p(2, "matchConstraints", M(64)), // MatchResources
         r(3, "variables", M(91)), // Variable
         r(4, "mutations", M(74)), // Mutation
-        z(5, "failurePolicy", Str),
+        p(5, "failurePolicy", Str),
         r(6, "matchConditions", M(63)), // MatchCondition
         o(7, "reinvocationPolicy", Str),
     ]),
@@ -434,14 +436,14 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(1, "name", Str),
         z(2, "clientConfig", M(92)), // WebhookClientConfig
         r(3, "rules", M(17)), // RuleWithOperations
-        z(4, "failurePolicy", Str),
-        z(5, "namespaceSelector", M(1189)), // LabelSelector
-        z(6, "sideEffects", Str),
-        z(7, "timeoutSeconds", Int32),
+        p(4, "failurePolicy", Str),
+        p(5, "namespaceSelector", M(1189)), // LabelSelector
+        p(6, "sideEffects", Str),
+        p(7, "timeoutSeconds", Int32),
         r(8, "admissionReviewVersions", Str),
-        z(9, "matchPolicy", Str),
-        z(10, "reinvocationPolicy", Str),
-        z(11, "objectSelector", M(1189)), // LabelSelector
+        p(9, "matchPolicy", Str),
+        p(10, "reinvocationPolicy", Str),
+        p(11, "objectSelector", M(1189)), // LabelSelector
         r(12, "matchConditions", M(63)), // MatchCondition
     ]),
     msg("k8s.io.api.admissionregistration.v1beta1.MutatingWebhookConfiguration", None, &[ // 72
@@ -454,8 +456,8 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.admissionregistration.v1beta1.Mutation", None, &[ // 74
         z(2, "patchType", Str),
-        z(3, "applyConfiguration", M(59)), // ApplyConfiguration
-        z(4, "jsonPatch", M(62)), // JSONPatch
+        p(3, "applyConfiguration", M(59)), // ApplyConfiguration
+        p(4, "jsonPatch", M(62)), // JSONPatch
     ]),
     msg("k8s.io.api.admissionregistration.v1beta1.NamedRuleWithOperations", None, &[ // 75
         r(1, "resourceNames", Str),
@@ -468,14 +470,14 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.admissionregistration.v1beta1.ParamRef", None, &[ // 77
         o(1, "name", Str),
         o(2, "namespace", Str),
-        z(3, "selector", M(1189)), // LabelSelector
-        z(4, "parameterNotFoundAction", Str),
+        p(3, "selector", M(1189)), // LabelSelector
+        p(4, "parameterNotFoundAction", Str),
     ]),
     msg("k8s.io.api.admissionregistration.v1beta1.ServiceReference", None, &[ // 78
         z(1, "namespace", Str),
         z(2, "name", Str),
-        z(3, "path", Str),
-        z(4, "port", Int32),
+        p(3, "path", Str),
+        p(4, "port", Int32),
     ]),
     msg("k8s.io.api.admissionregistration.v1beta1.TypeChecking", None, &[ // 79
         r(1, "expressionWarnings", M(61)), // ExpressionWarning
@@ -495,8 +497,8 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.admissionregistration.v1beta1.ValidatingAdmissionPolicyBindingSpec", None, &[ // 83
         o(1, "policyName", Str),
-        z(2, "paramRef", M(77)), // ParamRef
-        z(3, "matchResources", M(64)), // MatchResources
+        p(2, "paramRef", M(77)), // ParamRef
+        p(3, "matchResources", M(64)), // MatchResources
         r(4, "validationActions", Str),
     ]),
     msg("k8s.io.api.admissionregistration.v1beta1.ValidatingAdmissionPolicyList", None, &[ // 84
@@ -504,30 +506,30 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(80)), // ValidatingAdmissionPolicy
     ]),
     msg("k8s.io.api.admissionregistration.v1beta1.ValidatingAdmissionPolicySpec", None, &[ // 85
-        z(1, "paramKind", M(76)), // ParamKind
-        z(2, "matchConstraints", M(64)), // MatchResources
+        p(1, "paramKind", M(76)), // ParamKind
+        p(2, "matchConstraints", M(64)), // MatchResources
         r(3, "validations", M(90)), // Validation
-        z(4, "failurePolicy", Str),
+        p(4, "failurePolicy", Str),
         r(5, "auditAnnotations", M(60)), // AuditAnnotation
         r(6, "matchConditions", M(63)), // MatchCondition
         r(7, "variables", M(91)), // Variable
     ]),
     msg("k8s.io.api.admissionregistration.v1beta1.ValidatingAdmissionPolicyStatus", None, &[ // 86
         o(1, "observedGeneration", Int64),
-        z(2, "typeChecking", M(79)), // TypeChecking
+        p(2, "typeChecking", M(79)), // TypeChecking
         r(3, "conditions", M(1176)), // Condition
     ]),
     msg("k8s.io.api.admissionregistration.v1beta1.ValidatingWebhook", None, &[ // 87
         z(1, "name", Str),
         z(2, "clientConfig", M(92)), // WebhookClientConfig
         r(3, "rules", M(17)), // RuleWithOperations
-        z(4, "failurePolicy", Str),
-        z(5, "namespaceSelector", M(1189)), // LabelSelector
-        z(6, "sideEffects", Str),
-        z(7, "timeoutSeconds", Int32),
+        p(4, "failurePolicy", Str),
+        p(5, "namespaceSelector", M(1189)), // LabelSelector
+        p(6, "sideEffects", Str),
+        p(7, "timeoutSeconds", Int32),
         r(8, "admissionReviewVersions", Str),
-        z(9, "matchPolicy", Str),
-        z(10, "objectSelector", M(1189)), // LabelSelector
+        p(9, "matchPolicy", Str),
+        p(10, "objectSelector", M(1189)), // LabelSelector
         r(11, "matchConditions", M(63)), // MatchCondition
     ]),
     msg("k8s.io.api.admissionregistration.v1beta1.ValidatingWebhookConfiguration", None, &[ // 88
@@ -541,7 +543,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.admissionregistration.v1beta1.Validation", None, &[ // 90
         z(1, "expression", Str),
         o(2, "message", Str),
-        z(3, "reason", Str),
+        p(3, "reason", Str),
         o(4, "messageExpression", Str),
     ]),
     msg("k8s.io.api.admissionregistration.v1beta1.Variable", None, &[ // 91
@@ -549,9 +551,9 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(2, "expression", Str),
     ]),
     msg("k8s.io.api.admissionregistration.v1beta1.WebhookClientConfig", None, &[ // 92
-        z(1, "service", M(78)), // ServiceReference
-        o(2, "caBundle", Bytes),
-        z(3, "url", Str),
+        p(1, "service", M(78)), // ServiceReference
+        n(2, "caBundle", Bytes),
+        p(3, "url", Str),
     ]),
     msg("k8s.io.api.apidiscovery.v2.APIGroupDiscovery", None, &[ // 93
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -563,7 +565,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.apidiscovery.v2.APIResourceDiscovery", None, &[ // 95
         z(1, "resource", Str),
-        z(2, "responseKind", M(1187)), // GroupVersionKind
+        p(2, "responseKind", M(1187)), // GroupVersionKind
         z(3, "scope", Str),
         z(4, "singularResource", Str),
         r(5, "verbs", Str),
@@ -573,7 +575,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.apidiscovery.v2.APISubresourceDiscovery", None, &[ // 96
         z(1, "subresource", Str),
-        z(2, "responseKind", M(1187)), // GroupVersionKind
+        p(2, "responseKind", M(1187)), // GroupVersionKind
         r(3, "acceptedTypes", M(1187)), // GroupVersionKind
         r(4, "verbs", Str),
     ]),
@@ -592,7 +594,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.apidiscovery.v2beta1.APIResourceDiscovery", None, &[ // 100
         z(1, "resource", Str),
-        z(2, "responseKind", M(1187)), // GroupVersionKind
+        p(2, "responseKind", M(1187)), // GroupVersionKind
         z(3, "scope", Str),
         z(4, "singularResource", Str),
         r(5, "verbs", Str),
@@ -602,7 +604,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.apidiscovery.v2beta1.APISubresourceDiscovery", None, &[ // 101
         z(1, "subresource", Str),
-        z(2, "responseKind", M(1187)), // GroupVersionKind
+        p(2, "responseKind", M(1187)), // GroupVersionKind
         r(3, "acceptedTypes", M(1187)), // GroupVersionKind
         r(4, "verbs", Str),
     ]),
@@ -638,7 +640,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.apiserverinternal.v1alpha1.StorageVersionStatus", None, &[ // 108
         r(1, "storageVersions", M(103)), // ServerStorageVersion
-        z(2, "commonEncodingVersion", Str),
+        p(2, "commonEncodingVersion", Str),
         r(3, "conditions", M(105)), // StorageVersionCondition
     ]),
     msg("k8s.io.api.apps.v1.ControllerRevision", None, &[ // 109
@@ -667,11 +669,11 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(111)), // DaemonSet
     ]),
     msg("k8s.io.api.apps.v1.DaemonSetSpec", None, &[ // 114
-        z(1, "selector", M(1189)), // LabelSelector
+        p(1, "selector", M(1189)), // LabelSelector
         z(2, "template", M(550)), // PodTemplateSpec
         o(3, "updateStrategy", M(116)), // DaemonSetUpdateStrategy
         o(4, "minReadySeconds", Int32),
-        z(6, "revisionHistoryLimit", Int32),
+        p(6, "revisionHistoryLimit", Int32),
     ]),
     msg("k8s.io.api.apps.v1.DaemonSetStatus", None, &[ // 115
         z(1, "currentNumberScheduled", Int32),
@@ -682,12 +684,12 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(6, "updatedNumberScheduled", Int32),
         o(7, "numberAvailable", Int32),
         o(8, "numberUnavailable", Int32),
-        z(9, "collisionCount", Int32),
+        p(9, "collisionCount", Int32),
         r(10, "conditions", M(112)), // DaemonSetCondition
     ]),
     msg("k8s.io.api.apps.v1.DaemonSetUpdateStrategy", None, &[ // 116
         o(1, "type", Str),
-        z(2, "rollingUpdate", M(128)), // RollingUpdateDaemonSet
+        p(2, "rollingUpdate", M(128)), // RollingUpdateDaemonSet
     ]),
     msg("k8s.io.api.apps.v1.Deployment", None, &[ // 117
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -707,14 +709,14 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(117)), // Deployment
     ]),
     msg("k8s.io.api.apps.v1.DeploymentSpec", None, &[ // 120
-        z(1, "replicas", Int32),
-        z(2, "selector", M(1189)), // LabelSelector
+        p(1, "replicas", Int32),
+        p(2, "selector", M(1189)), // LabelSelector
         z(3, "template", M(550)), // PodTemplateSpec
         o(4, "strategy", M(122)), // DeploymentStrategy
         o(5, "minReadySeconds", Int32),
-        z(6, "revisionHistoryLimit", Int32),
+        p(6, "revisionHistoryLimit", Int32),
         o(7, "paused", Bool),
-        z(9, "progressDeadlineSeconds", Int32),
+        p(9, "progressDeadlineSeconds", Int32),
     ]),
     msg("k8s.io.api.apps.v1.DeploymentStatus", None, &[ // 121
         o(1, "observedGeneration", Int64),
@@ -724,12 +726,12 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(5, "unavailableReplicas", Int32),
         r(6, "conditions", M(118)), // DeploymentCondition
         o(7, "readyReplicas", Int32),
-        z(8, "collisionCount", Int32),
-        z(9, "terminatingReplicas", Int32),
+        p(8, "collisionCount", Int32),
+        p(9, "terminatingReplicas", Int32),
     ]),
     msg("k8s.io.api.apps.v1.DeploymentStrategy", None, &[ // 122
         o(1, "type", Str),
-        z(2, "rollingUpdate", M(129)), // RollingUpdateDeployment
+        p(2, "rollingUpdate", M(129)), // RollingUpdateDeployment
     ]),
     msg("k8s.io.api.apps.v1.ReplicaSet", None, &[ // 123
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -748,8 +750,8 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(123)), // ReplicaSet
     ]),
     msg("k8s.io.api.apps.v1.ReplicaSetSpec", None, &[ // 126
-        z(1, "replicas", Int32),
-        z(2, "selector", M(1189)), // LabelSelector
+        p(1, "replicas", Int32),
+        p(2, "selector", M(1189)), // LabelSelector
         o(3, "template", M(550)), // PodTemplateSpec
         o(4, "minReadySeconds", Int32),
     ]),
@@ -760,19 +762,19 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(4, "readyReplicas", Int32),
         o(5, "availableReplicas", Int32),
         r(6, "conditions", M(124)), // ReplicaSetCondition
-        z(7, "terminatingReplicas", Int32),
+        p(7, "terminatingReplicas", Int32),
     ]),
     msg("k8s.io.api.apps.v1.RollingUpdateDaemonSet", None, &[ // 128
-        z(1, "maxUnavailable", M(1218)), // IntOrString
-        z(2, "maxSurge", M(1218)), // IntOrString
+        p(1, "maxUnavailable", M(1218)), // IntOrString
+        p(2, "maxSurge", M(1218)), // IntOrString
     ]),
     msg("k8s.io.api.apps.v1.RollingUpdateDeployment", None, &[ // 129
-        z(1, "maxUnavailable", M(1218)), // IntOrString
-        z(2, "maxSurge", M(1218)), // IntOrString
+        p(1, "maxUnavailable", M(1218)), // IntOrString
+        p(2, "maxSurge", M(1218)), // IntOrString
     ]),
     msg("k8s.io.api.apps.v1.RollingUpdateStatefulSetStrategy", None, &[ // 130
-        z(1, "partition", Int32),
-        z(2, "maxUnavailable", M(1218)), // IntOrString
+        p(1, "partition", Int32),
+        p(2, "maxUnavailable", M(1218)), // IntOrString
     ]),
     msg("k8s.io.api.apps.v1.StatefulSet", None, &[ // 131
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -798,17 +800,17 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(2, "whenScaled", Str),
     ]),
     msg("k8s.io.api.apps.v1.StatefulSetSpec", None, &[ // 136
-        z(1, "replicas", Int32),
-        z(2, "selector", M(1189)), // LabelSelector
+        p(1, "replicas", Int32),
+        p(2, "selector", M(1189)), // LabelSelector
         z(3, "template", M(550)), // PodTemplateSpec
         r(4, "volumeClaimTemplates", M(510)), // PersistentVolumeClaim
         z(5, "serviceName", Str),
         o(6, "podManagementPolicy", Str),
         o(7, "updateStrategy", M(138)), // StatefulSetUpdateStrategy
-        z(8, "revisionHistoryLimit", Int32),
+        p(8, "revisionHistoryLimit", Int32),
         o(9, "minReadySeconds", Int32),
-        z(10, "persistentVolumeClaimRetentionPolicy", M(135)), // StatefulSetPersistentVolumeClaimRetentionPolicy
-        z(11, "ordinals", M(134)), // StatefulSetOrdinals
+        p(10, "persistentVolumeClaimRetentionPolicy", M(135)), // StatefulSetPersistentVolumeClaimRetentionPolicy
+        p(11, "ordinals", M(134)), // StatefulSetOrdinals
     ]),
     msg("k8s.io.api.apps.v1.StatefulSetStatus", None, &[ // 137
         o(1, "observedGeneration", Int64),
@@ -818,13 +820,13 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(5, "updatedReplicas", Int32),
         o(6, "currentRevision", Str),
         o(7, "updateRevision", Str),
-        z(9, "collisionCount", Int32),
+        p(9, "collisionCount", Int32),
         r(10, "conditions", M(132)), // StatefulSetCondition
         z(11, "availableReplicas", Int32),
     ]),
     msg("k8s.io.api.apps.v1.StatefulSetUpdateStrategy", None, &[ // 138
         o(1, "type", Str),
-        z(2, "rollingUpdate", M(130)), // RollingUpdateStatefulSetStrategy
+        p(2, "rollingUpdate", M(130)), // RollingUpdateStatefulSetStrategy
     ]),
     msg("k8s.io.api.apps.v1beta1.ControllerRevision", None, &[ // 139
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -858,15 +860,15 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(3, "rollbackTo", M(148)), // RollbackConfig
     ]),
     msg("k8s.io.api.apps.v1beta1.DeploymentSpec", None, &[ // 145
-        z(1, "replicas", Int32),
-        z(2, "selector", M(1189)), // LabelSelector
+        p(1, "replicas", Int32),
+        p(2, "selector", M(1189)), // LabelSelector
         z(3, "template", M(550)), // PodTemplateSpec
         o(4, "strategy", M(147)), // DeploymentStrategy
         o(5, "minReadySeconds", Int32),
-        z(6, "revisionHistoryLimit", Int32),
+        p(6, "revisionHistoryLimit", Int32),
         o(7, "paused", Bool),
-        z(8, "rollbackTo", M(148)), // RollbackConfig
-        z(9, "progressDeadlineSeconds", Int32),
+        p(8, "rollbackTo", M(148)), // RollbackConfig
+        p(9, "progressDeadlineSeconds", Int32),
     ]),
     msg("k8s.io.api.apps.v1beta1.DeploymentStatus", None, &[ // 146
         o(1, "observedGeneration", Int64),
@@ -876,23 +878,23 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(5, "unavailableReplicas", Int32),
         r(6, "conditions", M(142)), // DeploymentCondition
         o(7, "readyReplicas", Int32),
-        z(8, "collisionCount", Int32),
-        z(9, "terminatingReplicas", Int32),
+        p(8, "collisionCount", Int32),
+        p(9, "terminatingReplicas", Int32),
     ]),
     msg("k8s.io.api.apps.v1beta1.DeploymentStrategy", None, &[ // 147
         o(1, "type", Str),
-        z(2, "rollingUpdate", M(149)), // RollingUpdateDeployment
+        p(2, "rollingUpdate", M(149)), // RollingUpdateDeployment
     ]),
     msg("k8s.io.api.apps.v1beta1.RollbackConfig", None, &[ // 148
         o(1, "revision", Int64),
     ]),
     msg("k8s.io.api.apps.v1beta1.RollingUpdateDeployment", None, &[ // 149
-        z(1, "maxUnavailable", M(1218)), // IntOrString
-        z(2, "maxSurge", M(1218)), // IntOrString
+        p(1, "maxUnavailable", M(1218)), // IntOrString
+        p(2, "maxSurge", M(1218)), // IntOrString
     ]),
     msg("k8s.io.api.apps.v1beta1.RollingUpdateStatefulSetStrategy", None, &[ // 150
-        z(1, "partition", Int32),
-        z(2, "maxUnavailable", M(1218)), // IntOrString
+        p(1, "partition", Int32),
+        p(2, "maxUnavailable", M(1218)), // IntOrString
     ]),
     msg("k8s.io.api.apps.v1beta1.Scale", None, &[ // 151
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -931,33 +933,33 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(2, "whenScaled", Str),
     ]),
     msg("k8s.io.api.apps.v1beta1.StatefulSetSpec", None, &[ // 159
-        z(1, "replicas", Int32),
-        z(2, "selector", M(1189)), // LabelSelector
+        p(1, "replicas", Int32),
+        p(2, "selector", M(1189)), // LabelSelector
         z(3, "template", M(550)), // PodTemplateSpec
         r(4, "volumeClaimTemplates", M(510)), // PersistentVolumeClaim
         z(5, "serviceName", Str),
         o(6, "podManagementPolicy", Str),
         o(7, "updateStrategy", M(161)), // StatefulSetUpdateStrategy
-        z(8, "revisionHistoryLimit", Int32),
+        p(8, "revisionHistoryLimit", Int32),
         o(9, "minReadySeconds", Int32),
-        z(10, "persistentVolumeClaimRetentionPolicy", M(158)), // StatefulSetPersistentVolumeClaimRetentionPolicy
-        z(11, "ordinals", M(157)), // StatefulSetOrdinals
+        p(10, "persistentVolumeClaimRetentionPolicy", M(158)), // StatefulSetPersistentVolumeClaimRetentionPolicy
+        p(11, "ordinals", M(157)), // StatefulSetOrdinals
     ]),
     msg("k8s.io.api.apps.v1beta1.StatefulSetStatus", None, &[ // 160
-        z(1, "observedGeneration", Int64),
+        p(1, "observedGeneration", Int64),
         z(2, "replicas", Int32),
         o(3, "readyReplicas", Int32),
         o(4, "currentReplicas", Int32),
         o(5, "updatedReplicas", Int32),
         o(6, "currentRevision", Str),
         o(7, "updateRevision", Str),
-        z(9, "collisionCount", Int32),
+        p(9, "collisionCount", Int32),
         r(10, "conditions", M(155)), // StatefulSetCondition
         z(11, "availableReplicas", Int32),
     ]),
     msg("k8s.io.api.apps.v1beta1.StatefulSetUpdateStrategy", None, &[ // 161
         o(1, "type", Str),
-        z(2, "rollingUpdate", M(150)), // RollingUpdateStatefulSetStrategy
+        p(2, "rollingUpdate", M(150)), // RollingUpdateStatefulSetStrategy
     ]),
     msg("k8s.io.api.apps.v1beta2.ControllerRevision", None, &[ // 162
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -985,11 +987,11 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(164)), // DaemonSet
     ]),
     msg("k8s.io.api.apps.v1beta2.DaemonSetSpec", None, &[ // 167
-        z(1, "selector", M(1189)), // LabelSelector
+        p(1, "selector", M(1189)), // LabelSelector
         z(2, "template", M(550)), // PodTemplateSpec
         o(3, "updateStrategy", M(169)), // DaemonSetUpdateStrategy
         o(4, "minReadySeconds", Int32),
-        z(6, "revisionHistoryLimit", Int32),
+        p(6, "revisionHistoryLimit", Int32),
     ]),
     msg("k8s.io.api.apps.v1beta2.DaemonSetStatus", None, &[ // 168
         z(1, "currentNumberScheduled", Int32),
@@ -1000,12 +1002,12 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(6, "updatedNumberScheduled", Int32),
         o(7, "numberAvailable", Int32),
         o(8, "numberUnavailable", Int32),
-        z(9, "collisionCount", Int32),
+        p(9, "collisionCount", Int32),
         r(10, "conditions", M(165)), // DaemonSetCondition
     ]),
     msg("k8s.io.api.apps.v1beta2.DaemonSetUpdateStrategy", None, &[ // 169
         o(1, "type", Str),
-        z(2, "rollingUpdate", M(181)), // RollingUpdateDaemonSet
+        p(2, "rollingUpdate", M(181)), // RollingUpdateDaemonSet
     ]),
     msg("k8s.io.api.apps.v1beta2.Deployment", None, &[ // 170
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -1025,14 +1027,14 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(170)), // Deployment
     ]),
     msg("k8s.io.api.apps.v1beta2.DeploymentSpec", None, &[ // 173
-        z(1, "replicas", Int32),
-        z(2, "selector", M(1189)), // LabelSelector
+        p(1, "replicas", Int32),
+        p(2, "selector", M(1189)), // LabelSelector
         z(3, "template", M(550)), // PodTemplateSpec
         o(4, "strategy", M(175)), // DeploymentStrategy
         o(5, "minReadySeconds", Int32),
-        z(6, "revisionHistoryLimit", Int32),
+        p(6, "revisionHistoryLimit", Int32),
         o(7, "paused", Bool),
-        z(9, "progressDeadlineSeconds", Int32),
+        p(9, "progressDeadlineSeconds", Int32),
     ]),
     msg("k8s.io.api.apps.v1beta2.DeploymentStatus", None, &[ // 174
         o(1, "observedGeneration", Int64),
@@ -1042,12 +1044,12 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(5, "unavailableReplicas", Int32),
         r(6, "conditions", M(171)), // DeploymentCondition
         o(7, "readyReplicas", Int32),
-        z(8, "collisionCount", Int32),
-        z(9, "terminatingReplicas", Int32),
+        p(8, "collisionCount", Int32),
+        p(9, "terminatingReplicas", Int32),
     ]),
     msg("k8s.io.api.apps.v1beta2.DeploymentStrategy", None, &[ // 175
         o(1, "type", Str),
-        z(2, "rollingUpdate", M(182)), // RollingUpdateDeployment
+        p(2, "rollingUpdate", M(182)), // RollingUpdateDeployment
     ]),
     msg("k8s.io.api.apps.v1beta2.ReplicaSet", None, &[ // 176
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -1066,8 +1068,8 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(176)), // ReplicaSet
     ]),
     msg("k8s.io.api.apps.v1beta2.ReplicaSetSpec", None, &[ // 179
-        z(1, "replicas", Int32),
-        z(2, "selector", M(1189)), // LabelSelector
+        p(1, "replicas", Int32),
+        p(2, "selector", M(1189)), // LabelSelector
         o(3, "template", M(550)), // PodTemplateSpec
         o(4, "minReadySeconds", Int32),
     ]),
@@ -1078,19 +1080,19 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(4, "readyReplicas", Int32),
         o(5, "availableReplicas", Int32),
         r(6, "conditions", M(177)), // ReplicaSetCondition
-        z(7, "terminatingReplicas", Int32),
+        p(7, "terminatingReplicas", Int32),
     ]),
     msg("k8s.io.api.apps.v1beta2.RollingUpdateDaemonSet", None, &[ // 181
-        z(1, "maxUnavailable", M(1218)), // IntOrString
-        z(2, "maxSurge", M(1218)), // IntOrString
+        p(1, "maxUnavailable", M(1218)), // IntOrString
+        p(2, "maxSurge", M(1218)), // IntOrString
     ]),
     msg("k8s.io.api.apps.v1beta2.RollingUpdateDeployment", None, &[ // 182
-        z(1, "maxUnavailable", M(1218)), // IntOrString
-        z(2, "maxSurge", M(1218)), // IntOrString
+        p(1, "maxUnavailable", M(1218)), // IntOrString
+        p(2, "maxSurge", M(1218)), // IntOrString
     ]),
     msg("k8s.io.api.apps.v1beta2.RollingUpdateStatefulSetStrategy", None, &[ // 183
-        z(1, "partition", Int32),
-        z(2, "maxUnavailable", M(1218)), // IntOrString
+        p(1, "partition", Int32),
+        p(2, "maxUnavailable", M(1218)), // IntOrString
     ]),
     msg("k8s.io.api.apps.v1beta2.Scale", None, &[ // 184
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -1129,17 +1131,17 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(2, "whenScaled", Str),
     ]),
     msg("k8s.io.api.apps.v1beta2.StatefulSetSpec", None, &[ // 192
-        z(1, "replicas", Int32),
-        z(2, "selector", M(1189)), // LabelSelector
+        p(1, "replicas", Int32),
+        p(2, "selector", M(1189)), // LabelSelector
         z(3, "template", M(550)), // PodTemplateSpec
         r(4, "volumeClaimTemplates", M(510)), // PersistentVolumeClaim
         z(5, "serviceName", Str),
         o(6, "podManagementPolicy", Str),
         o(7, "updateStrategy", M(194)), // StatefulSetUpdateStrategy
-        z(8, "revisionHistoryLimit", Int32),
+        p(8, "revisionHistoryLimit", Int32),
         o(9, "minReadySeconds", Int32),
-        z(10, "persistentVolumeClaimRetentionPolicy", M(191)), // StatefulSetPersistentVolumeClaimRetentionPolicy
-        z(11, "ordinals", M(190)), // StatefulSetOrdinals
+        p(10, "persistentVolumeClaimRetentionPolicy", M(191)), // StatefulSetPersistentVolumeClaimRetentionPolicy
+        p(11, "ordinals", M(190)), // StatefulSetOrdinals
     ]),
     msg("k8s.io.api.apps.v1beta2.StatefulSetStatus", None, &[ // 193
         o(1, "observedGeneration", Int64),
@@ -1149,13 +1151,13 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(5, "updatedReplicas", Int32),
         o(6, "currentRevision", Str),
         o(7, "updateRevision", Str),
-        z(9, "collisionCount", Int32),
+        p(9, "collisionCount", Int32),
         r(10, "conditions", M(188)), // StatefulSetCondition
         z(11, "availableReplicas", Int32),
     ]),
     msg("k8s.io.api.apps.v1beta2.StatefulSetUpdateStrategy", None, &[ // 194
         o(1, "type", Str),
-        z(2, "rollingUpdate", M(183)), // RollingUpdateStatefulSetStrategy
+        p(2, "rollingUpdate", M(183)), // RollingUpdateStatefulSetStrategy
     ]),
     msg("k8s.io.api.authentication.v1.BoundObjectReference", None, &[ // 195
         o(1, "kind", Str),
@@ -1180,8 +1182,8 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.authentication.v1.TokenRequestSpec", None, &[ // 200
         r(1, "audiences", Str),
-        z(3, "boundObjectRef", M(195)), // BoundObjectReference
-        z(4, "expirationSeconds", Int64),
+        p(3, "boundObjectRef", M(195)), // BoundObjectReference
+        p(4, "expirationSeconds", Int64),
     ]),
     msg("k8s.io.api.authentication.v1.TokenRequestStatus", None, &[ // 201
         z(1, "token", Str),
@@ -1278,8 +1280,8 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(5, "resource", Str),
         o(6, "subresource", Str),
         o(7, "name", Str),
-        z(8, "fieldSelector", M(216)), // FieldSelectorAttributes
-        z(9, "labelSelector", M(217)), // LabelSelectorAttributes
+        p(8, "fieldSelector", M(216)), // FieldSelectorAttributes
+        p(9, "labelSelector", M(217)), // LabelSelectorAttributes
     ]),
     msg("k8s.io.api.authorization.v1.ResourceRule", None, &[ // 222
         r(1, "verbs", Str),
@@ -1293,8 +1295,8 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(3, "status", M(229)), // SubjectAccessReviewStatus
     ]),
     msg("k8s.io.api.authorization.v1.SelfSubjectAccessReviewSpec", None, &[ // 224
-        z(1, "resourceAttributes", M(221)), // ResourceAttributes
-        z(2, "nonResourceAttributes", M(219)), // NonResourceAttributes
+        p(1, "resourceAttributes", M(221)), // ResourceAttributes
+        p(2, "nonResourceAttributes", M(219)), // NonResourceAttributes
     ]),
     msg("k8s.io.api.authorization.v1.SelfSubjectRulesReview", None, &[ // 225
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -1310,8 +1312,8 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(3, "status", M(229)), // SubjectAccessReviewStatus
     ]),
     msg("k8s.io.api.authorization.v1.SubjectAccessReviewSpec", None, &[ // 228
-        z(1, "resourceAttributes", M(221)), // ResourceAttributes
-        z(2, "nonResourceAttributes", M(219)), // NonResourceAttributes
+        p(1, "resourceAttributes", M(221)), // ResourceAttributes
+        p(2, "nonResourceAttributes", M(219)), // NonResourceAttributes
         o(3, "user", Str),
         r(4, "groups", Str),
         m(5, "extra", M(215)), // ExtraValue
@@ -1353,8 +1355,8 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(5, "resource", Str),
         o(6, "subresource", Str),
         o(7, "name", Str),
-        z(8, "fieldSelector", M(216)), // FieldSelectorAttributes
-        z(9, "labelSelector", M(217)), // LabelSelectorAttributes
+        p(8, "fieldSelector", M(216)), // FieldSelectorAttributes
+        p(9, "labelSelector", M(217)), // LabelSelectorAttributes
     ]),
     msg("k8s.io.api.authorization.v1beta1.ResourceRule", None, &[ // 236
         r(1, "verbs", Str),
@@ -1368,8 +1370,8 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(3, "status", M(243)), // SubjectAccessReviewStatus
     ]),
     msg("k8s.io.api.authorization.v1beta1.SelfSubjectAccessReviewSpec", None, &[ // 238
-        z(1, "resourceAttributes", M(235)), // ResourceAttributes
-        z(2, "nonResourceAttributes", M(233)), // NonResourceAttributes
+        p(1, "resourceAttributes", M(235)), // ResourceAttributes
+        p(2, "nonResourceAttributes", M(233)), // NonResourceAttributes
     ]),
     msg("k8s.io.api.authorization.v1beta1.SelfSubjectRulesReview", None, &[ // 239
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -1385,8 +1387,8 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(3, "status", M(243)), // SubjectAccessReviewStatus
     ]),
     msg("k8s.io.api.authorization.v1beta1.SubjectAccessReviewSpec", None, &[ // 242
-        z(1, "resourceAttributes", M(235)), // ResourceAttributes
-        z(2, "nonResourceAttributes", M(233)), // NonResourceAttributes
+        p(1, "resourceAttributes", M(235)), // ResourceAttributes
+        p(2, "nonResourceAttributes", M(233)), // NonResourceAttributes
         o(3, "user", Str),
         r(4, "group", Str),
         m(5, "extra", M(231)), // ExtraValue
@@ -1406,13 +1408,13 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.autoscaling.v1.ContainerResourceMetricSource", None, &[ // 245
         o(1, "name", Str),
-        o(2, "targetAverageUtilization", Int32),
-        o(3, "targetAverageValue", M(1168)), // Quantity
+        n(2, "targetAverageUtilization", Int32),
+        n(3, "targetAverageValue", M(1168)), // Quantity
         o(5, "container", Str),
     ]),
     msg("k8s.io.api.autoscaling.v1.ContainerResourceMetricStatus", None, &[ // 246
         o(1, "name", Str),
-        o(2, "currentAverageUtilization", Int32),
+        n(2, "currentAverageUtilization", Int32),
         o(3, "currentAverageValue", M(1168)), // Quantity
         o(4, "container", Str),
     ]),
@@ -1423,15 +1425,15 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.autoscaling.v1.ExternalMetricSource", None, &[ // 248
         o(1, "metricName", Str),
-        o(2, "metricSelector", M(1189)), // LabelSelector
-        o(3, "targetValue", M(1168)), // Quantity
-        o(4, "targetAverageValue", M(1168)), // Quantity
+        n(2, "metricSelector", M(1189)), // LabelSelector
+        n(3, "targetValue", M(1168)), // Quantity
+        n(4, "targetAverageValue", M(1168)), // Quantity
     ]),
     msg("k8s.io.api.autoscaling.v1.ExternalMetricStatus", None, &[ // 249
         o(1, "metricName", Str),
-        o(2, "metricSelector", M(1189)), // LabelSelector
+        n(2, "metricSelector", M(1189)), // LabelSelector
         o(3, "currentValue", M(1168)), // Quantity
-        o(4, "currentAverageValue", M(1168)), // Quantity
+        n(4, "currentAverageValue", M(1168)), // Quantity
     ]),
     msg("k8s.io.api.autoscaling.v1.HorizontalPodAutoscaler", None, &[ // 250
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -1451,65 +1453,65 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.autoscaling.v1.HorizontalPodAutoscalerSpec", None, &[ // 253
         z(1, "scaleTargetRef", M(247)), // CrossVersionObjectReference
-        z(2, "minReplicas", Int32),
+        p(2, "minReplicas", Int32),
         z(3, "maxReplicas", Int32),
-        z(4, "targetCPUUtilizationPercentage", Int32),
+        p(4, "targetCPUUtilizationPercentage", Int32),
     ]),
     msg("k8s.io.api.autoscaling.v1.HorizontalPodAutoscalerStatus", None, &[ // 254
-        z(1, "observedGeneration", Int64),
-        z(2, "lastScaleTime", M(1209)), // Time
+        p(1, "observedGeneration", Int64),
+        p(2, "lastScaleTime", M(1209)), // Time
         z(3, "currentReplicas", Int32),
         z(4, "desiredReplicas", Int32),
-        z(5, "currentCPUUtilizationPercentage", Int32),
+        p(5, "currentCPUUtilizationPercentage", Int32),
     ]),
     msg("k8s.io.api.autoscaling.v1.MetricSpec", None, &[ // 255
         o(1, "type", Str),
-        o(2, "object", M(257)), // ObjectMetricSource
-        o(3, "pods", M(259)), // PodsMetricSource
-        o(4, "resource", M(261)), // ResourceMetricSource
-        o(5, "external", M(248)), // ExternalMetricSource
-        o(7, "containerResource", M(245)), // ContainerResourceMetricSource
+        n(2, "object", M(257)), // ObjectMetricSource
+        n(3, "pods", M(259)), // PodsMetricSource
+        n(4, "resource", M(261)), // ResourceMetricSource
+        n(5, "external", M(248)), // ExternalMetricSource
+        n(7, "containerResource", M(245)), // ContainerResourceMetricSource
     ]),
     msg("k8s.io.api.autoscaling.v1.MetricStatus", None, &[ // 256
         o(1, "type", Str),
-        o(2, "object", M(258)), // ObjectMetricStatus
-        o(3, "pods", M(260)), // PodsMetricStatus
-        o(4, "resource", M(262)), // ResourceMetricStatus
-        o(5, "external", M(249)), // ExternalMetricStatus
-        o(7, "containerResource", M(246)), // ContainerResourceMetricStatus
+        n(2, "object", M(258)), // ObjectMetricStatus
+        n(3, "pods", M(260)), // PodsMetricStatus
+        n(4, "resource", M(262)), // ResourceMetricStatus
+        n(5, "external", M(249)), // ExternalMetricStatus
+        n(7, "containerResource", M(246)), // ContainerResourceMetricStatus
     ]),
     msg("k8s.io.api.autoscaling.v1.ObjectMetricSource", None, &[ // 257
         o(1, "target", M(247)), // CrossVersionObjectReference
         o(2, "metricName", Str),
         o(3, "targetValue", M(1168)), // Quantity
-        o(4, "selector", M(1189)), // LabelSelector
-        o(5, "averageValue", M(1168)), // Quantity
+        n(4, "selector", M(1189)), // LabelSelector
+        n(5, "averageValue", M(1168)), // Quantity
     ]),
     msg("k8s.io.api.autoscaling.v1.ObjectMetricStatus", None, &[ // 258
         o(1, "target", M(247)), // CrossVersionObjectReference
         o(2, "metricName", Str),
         o(3, "currentValue", M(1168)), // Quantity
-        o(4, "selector", M(1189)), // LabelSelector
-        o(5, "averageValue", M(1168)), // Quantity
+        n(4, "selector", M(1189)), // LabelSelector
+        n(5, "averageValue", M(1168)), // Quantity
     ]),
     msg("k8s.io.api.autoscaling.v1.PodsMetricSource", None, &[ // 259
         o(1, "metricName", Str),
         o(2, "targetAverageValue", M(1168)), // Quantity
-        o(3, "selector", M(1189)), // LabelSelector
+        n(3, "selector", M(1189)), // LabelSelector
     ]),
     msg("k8s.io.api.autoscaling.v1.PodsMetricStatus", None, &[ // 260
         o(1, "metricName", Str),
         o(2, "currentAverageValue", M(1168)), // Quantity
-        o(3, "selector", M(1189)), // LabelSelector
+        n(3, "selector", M(1189)), // LabelSelector
     ]),
     msg("k8s.io.api.autoscaling.v1.ResourceMetricSource", None, &[ // 261
         o(1, "name", Str),
-        o(2, "targetAverageUtilization", Int32),
-        o(3, "targetAverageValue", M(1168)), // Quantity
+        n(2, "targetAverageUtilization", Int32),
+        n(3, "targetAverageValue", M(1168)), // Quantity
     ]),
     msg("k8s.io.api.autoscaling.v1.ResourceMetricStatus", None, &[ // 262
         o(1, "name", Str),
-        o(2, "currentAverageUtilization", Int32),
+        n(2, "currentAverageUtilization", Int32),
         o(3, "currentAverageValue", M(1168)), // Quantity
     ]),
     msg("k8s.io.api.autoscaling.v1.Scale", None, &[ // 263
@@ -1553,10 +1555,10 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(3, "periodSeconds", Int32),
     ]),
     msg("k8s.io.api.autoscaling.v2.HPAScalingRules", None, &[ // 272
-        z(1, "selectPolicy", Str),
+        p(1, "selectPolicy", Str),
         r(2, "policies", M(271)), // HPAScalingPolicy
-        z(3, "stabilizationWindowSeconds", Int32),
-        z(4, "tolerance", M(1168)), // Quantity
+        p(3, "stabilizationWindowSeconds", Int32),
+        p(4, "tolerance", M(1168)), // Quantity
     ]),
     msg("k8s.io.api.autoscaling.v2.HorizontalPodAutoscaler", None, &[ // 273
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -1564,8 +1566,8 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(3, "status", M(278)), // HorizontalPodAutoscalerStatus
     ]),
     msg("k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerBehavior", None, &[ // 274
-        z(1, "scaleUp", M(272)), // HPAScalingRules
-        z(2, "scaleDown", M(272)), // HPAScalingRules
+        p(1, "scaleUp", M(272)), // HPAScalingRules
+        p(2, "scaleDown", M(272)), // HPAScalingRules
     ]),
     msg("k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerCondition", None, &[ // 275
         z(1, "type", Str),
@@ -1580,14 +1582,14 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerSpec", None, &[ // 277
         z(1, "scaleTargetRef", M(268)), // CrossVersionObjectReference
-        z(2, "minReplicas", Int32),
+        p(2, "minReplicas", Int32),
         z(3, "maxReplicas", Int32),
         r(4, "metrics", M(280)), // MetricSpec
-        z(5, "behavior", M(274)), // HorizontalPodAutoscalerBehavior
+        p(5, "behavior", M(274)), // HorizontalPodAutoscalerBehavior
     ]),
     msg("k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerStatus", None, &[ // 278
-        z(1, "observedGeneration", Int64),
-        z(2, "lastScaleTime", M(1209)), // Time
+        p(1, "observedGeneration", Int64),
+        p(2, "lastScaleTime", M(1209)), // Time
         o(3, "currentReplicas", Int32),
         z(4, "desiredReplicas", Int32),
         r(5, "currentMetrics", M(281)), // MetricStatus
@@ -1595,34 +1597,34 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.autoscaling.v2.MetricIdentifier", None, &[ // 279
         z(1, "name", Str),
-        z(2, "selector", M(1189)), // LabelSelector
+        p(2, "selector", M(1189)), // LabelSelector
     ]),
     msg("k8s.io.api.autoscaling.v2.MetricSpec", None, &[ // 280
         z(1, "type", Str),
-        z(2, "object", M(284)), // ObjectMetricSource
-        z(3, "pods", M(286)), // PodsMetricSource
-        z(4, "resource", M(288)), // ResourceMetricSource
-        z(5, "external", M(269)), // ExternalMetricSource
-        z(7, "containerResource", M(266)), // ContainerResourceMetricSource
+        p(2, "object", M(284)), // ObjectMetricSource
+        p(3, "pods", M(286)), // PodsMetricSource
+        p(4, "resource", M(288)), // ResourceMetricSource
+        p(5, "external", M(269)), // ExternalMetricSource
+        p(7, "containerResource", M(266)), // ContainerResourceMetricSource
     ]),
     msg("k8s.io.api.autoscaling.v2.MetricStatus", None, &[ // 281
         z(1, "type", Str),
-        z(2, "object", M(285)), // ObjectMetricStatus
-        z(3, "pods", M(287)), // PodsMetricStatus
-        z(4, "resource", M(289)), // ResourceMetricStatus
-        z(5, "external", M(270)), // ExternalMetricStatus
-        z(7, "containerResource", M(267)), // ContainerResourceMetricStatus
+        p(2, "object", M(285)), // ObjectMetricStatus
+        p(3, "pods", M(287)), // PodsMetricStatus
+        p(4, "resource", M(289)), // ResourceMetricStatus
+        p(5, "external", M(270)), // ExternalMetricStatus
+        p(7, "containerResource", M(267)), // ContainerResourceMetricStatus
     ]),
     msg("k8s.io.api.autoscaling.v2.MetricTarget", None, &[ // 282
         z(1, "type", Str),
-        z(2, "value", M(1168)), // Quantity
-        z(3, "averageValue", M(1168)), // Quantity
-        z(4, "averageUtilization", Int32),
+        p(2, "value", M(1168)), // Quantity
+        p(3, "averageValue", M(1168)), // Quantity
+        p(4, "averageUtilization", Int32),
     ]),
     msg("k8s.io.api.autoscaling.v2.MetricValueStatus", None, &[ // 283
-        z(1, "value", M(1168)), // Quantity
-        z(2, "averageValue", M(1168)), // Quantity
-        z(3, "averageUtilization", Int32),
+        p(1, "value", M(1168)), // Quantity
+        p(2, "averageValue", M(1168)), // Quantity
+        p(3, "averageUtilization", Int32),
     ]),
     msg("k8s.io.api.autoscaling.v2.ObjectMetricSource", None, &[ // 284
         z(1, "describedObject", M(268)), // CrossVersionObjectReference
@@ -1652,13 +1654,13 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.autoscaling.v2beta1.ContainerResourceMetricSource", None, &[ // 290
         z(1, "name", Str),
-        z(2, "targetAverageUtilization", Int32),
-        z(3, "targetAverageValue", M(1168)), // Quantity
+        p(2, "targetAverageUtilization", Int32),
+        p(3, "targetAverageValue", M(1168)), // Quantity
         z(4, "container", Str),
     ]),
     msg("k8s.io.api.autoscaling.v2beta1.ContainerResourceMetricStatus", None, &[ // 291
         z(1, "name", Str),
-        z(2, "currentAverageUtilization", Int32),
+        p(2, "currentAverageUtilization", Int32),
         z(3, "currentAverageValue", M(1168)), // Quantity
         z(4, "container", Str),
     ]),
@@ -1669,15 +1671,15 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.autoscaling.v2beta1.ExternalMetricSource", None, &[ // 293
         z(1, "metricName", Str),
-        z(2, "metricSelector", M(1189)), // LabelSelector
-        z(3, "targetValue", M(1168)), // Quantity
-        z(4, "targetAverageValue", M(1168)), // Quantity
+        p(2, "metricSelector", M(1189)), // LabelSelector
+        p(3, "targetValue", M(1168)), // Quantity
+        p(4, "targetAverageValue", M(1168)), // Quantity
     ]),
     msg("k8s.io.api.autoscaling.v2beta1.ExternalMetricStatus", None, &[ // 294
         z(1, "metricName", Str),
-        z(2, "metricSelector", M(1189)), // LabelSelector
+        p(2, "metricSelector", M(1189)), // LabelSelector
         z(3, "currentValue", M(1168)), // Quantity
-        z(4, "currentAverageValue", M(1168)), // Quantity
+        p(4, "currentAverageValue", M(1168)), // Quantity
     ]),
     msg("k8s.io.api.autoscaling.v2beta1.HorizontalPodAutoscaler", None, &[ // 295
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -1697,13 +1699,13 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.autoscaling.v2beta1.HorizontalPodAutoscalerSpec", None, &[ // 298
         z(1, "scaleTargetRef", M(292)), // CrossVersionObjectReference
-        z(2, "minReplicas", Int32),
+        p(2, "minReplicas", Int32),
         z(3, "maxReplicas", Int32),
         r(4, "metrics", M(300)), // MetricSpec
     ]),
     msg("k8s.io.api.autoscaling.v2beta1.HorizontalPodAutoscalerStatus", None, &[ // 299
-        z(1, "observedGeneration", Int64),
-        z(2, "lastScaleTime", M(1209)), // Time
+        p(1, "observedGeneration", Int64),
+        p(2, "lastScaleTime", M(1209)), // Time
         z(3, "currentReplicas", Int32),
         z(4, "desiredReplicas", Int32),
         r(5, "currentMetrics", M(301)), // MetricStatus
@@ -1711,52 +1713,52 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.autoscaling.v2beta1.MetricSpec", None, &[ // 300
         z(1, "type", Str),
-        z(2, "object", M(302)), // ObjectMetricSource
-        z(3, "pods", M(304)), // PodsMetricSource
-        z(4, "resource", M(306)), // ResourceMetricSource
-        z(5, "external", M(293)), // ExternalMetricSource
-        z(7, "containerResource", M(290)), // ContainerResourceMetricSource
+        p(2, "object", M(302)), // ObjectMetricSource
+        p(3, "pods", M(304)), // PodsMetricSource
+        p(4, "resource", M(306)), // ResourceMetricSource
+        p(5, "external", M(293)), // ExternalMetricSource
+        p(7, "containerResource", M(290)), // ContainerResourceMetricSource
     ]),
     msg("k8s.io.api.autoscaling.v2beta1.MetricStatus", None, &[ // 301
         z(1, "type", Str),
-        z(2, "object", M(303)), // ObjectMetricStatus
-        z(3, "pods", M(305)), // PodsMetricStatus
-        z(4, "resource", M(307)), // ResourceMetricStatus
-        z(5, "external", M(294)), // ExternalMetricStatus
-        z(7, "containerResource", M(291)), // ContainerResourceMetricStatus
+        p(2, "object", M(303)), // ObjectMetricStatus
+        p(3, "pods", M(305)), // PodsMetricStatus
+        p(4, "resource", M(307)), // ResourceMetricStatus
+        p(5, "external", M(294)), // ExternalMetricStatus
+        p(7, "containerResource", M(291)), // ContainerResourceMetricStatus
     ]),
     msg("k8s.io.api.autoscaling.v2beta1.ObjectMetricSource", None, &[ // 302
         z(1, "target", M(292)), // CrossVersionObjectReference
         z(2, "metricName", Str),
         z(3, "targetValue", M(1168)), // Quantity
-        z(4, "selector", M(1189)), // LabelSelector
-        z(5, "averageValue", M(1168)), // Quantity
+        p(4, "selector", M(1189)), // LabelSelector
+        p(5, "averageValue", M(1168)), // Quantity
     ]),
     msg("k8s.io.api.autoscaling.v2beta1.ObjectMetricStatus", None, &[ // 303
         z(1, "target", M(292)), // CrossVersionObjectReference
         z(2, "metricName", Str),
         z(3, "currentValue", M(1168)), // Quantity
-        z(4, "selector", M(1189)), // LabelSelector
-        z(5, "averageValue", M(1168)), // Quantity
+        p(4, "selector", M(1189)), // LabelSelector
+        p(5, "averageValue", M(1168)), // Quantity
     ]),
     msg("k8s.io.api.autoscaling.v2beta1.PodsMetricSource", None, &[ // 304
         z(1, "metricName", Str),
         z(2, "targetAverageValue", M(1168)), // Quantity
-        z(3, "selector", M(1189)), // LabelSelector
+        p(3, "selector", M(1189)), // LabelSelector
     ]),
     msg("k8s.io.api.autoscaling.v2beta1.PodsMetricStatus", None, &[ // 305
         z(1, "metricName", Str),
         z(2, "currentAverageValue", M(1168)), // Quantity
-        z(3, "selector", M(1189)), // LabelSelector
+        p(3, "selector", M(1189)), // LabelSelector
     ]),
     msg("k8s.io.api.autoscaling.v2beta1.ResourceMetricSource", None, &[ // 306
         z(1, "name", Str),
-        z(2, "targetAverageUtilization", Int32),
-        z(3, "targetAverageValue", M(1168)), // Quantity
+        p(2, "targetAverageUtilization", Int32),
+        p(3, "targetAverageValue", M(1168)), // Quantity
     ]),
     msg("k8s.io.api.autoscaling.v2beta1.ResourceMetricStatus", None, &[ // 307
         z(1, "name", Str),
-        z(2, "currentAverageUtilization", Int32),
+        p(2, "currentAverageUtilization", Int32),
         z(3, "currentAverageValue", M(1168)), // Quantity
     ]),
     msg("k8s.io.api.autoscaling.v2beta2.ContainerResourceMetricSource", None, &[ // 308
@@ -1788,9 +1790,9 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(3, "periodSeconds", Int32),
     ]),
     msg("k8s.io.api.autoscaling.v2beta2.HPAScalingRules", None, &[ // 314
-        z(1, "selectPolicy", Str),
+        p(1, "selectPolicy", Str),
         r(2, "policies", M(313)), // HPAScalingPolicy
-        z(3, "stabilizationWindowSeconds", Int32),
+        p(3, "stabilizationWindowSeconds", Int32),
     ]),
     msg("k8s.io.api.autoscaling.v2beta2.HorizontalPodAutoscaler", None, &[ // 315
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -1798,8 +1800,8 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(3, "status", M(320)), // HorizontalPodAutoscalerStatus
     ]),
     msg("k8s.io.api.autoscaling.v2beta2.HorizontalPodAutoscalerBehavior", None, &[ // 316
-        z(1, "scaleUp", M(314)), // HPAScalingRules
-        z(2, "scaleDown", M(314)), // HPAScalingRules
+        p(1, "scaleUp", M(314)), // HPAScalingRules
+        p(2, "scaleDown", M(314)), // HPAScalingRules
     ]),
     msg("k8s.io.api.autoscaling.v2beta2.HorizontalPodAutoscalerCondition", None, &[ // 317
         z(1, "type", Str),
@@ -1814,14 +1816,14 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.autoscaling.v2beta2.HorizontalPodAutoscalerSpec", None, &[ // 319
         z(1, "scaleTargetRef", M(310)), // CrossVersionObjectReference
-        z(2, "minReplicas", Int32),
+        p(2, "minReplicas", Int32),
         z(3, "maxReplicas", Int32),
         r(4, "metrics", M(322)), // MetricSpec
-        z(5, "behavior", M(316)), // HorizontalPodAutoscalerBehavior
+        p(5, "behavior", M(316)), // HorizontalPodAutoscalerBehavior
     ]),
     msg("k8s.io.api.autoscaling.v2beta2.HorizontalPodAutoscalerStatus", None, &[ // 320
-        z(1, "observedGeneration", Int64),
-        z(2, "lastScaleTime", M(1209)), // Time
+        p(1, "observedGeneration", Int64),
+        p(2, "lastScaleTime", M(1209)), // Time
         z(3, "currentReplicas", Int32),
         z(4, "desiredReplicas", Int32),
         r(5, "currentMetrics", M(323)), // MetricStatus
@@ -1829,34 +1831,34 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.autoscaling.v2beta2.MetricIdentifier", None, &[ // 321
         z(1, "name", Str),
-        z(2, "selector", M(1189)), // LabelSelector
+        p(2, "selector", M(1189)), // LabelSelector
     ]),
     msg("k8s.io.api.autoscaling.v2beta2.MetricSpec", None, &[ // 322
         z(1, "type", Str),
-        z(2, "object", M(326)), // ObjectMetricSource
-        z(3, "pods", M(328)), // PodsMetricSource
-        z(4, "resource", M(330)), // ResourceMetricSource
-        z(5, "external", M(311)), // ExternalMetricSource
-        z(7, "containerResource", M(308)), // ContainerResourceMetricSource
+        p(2, "object", M(326)), // ObjectMetricSource
+        p(3, "pods", M(328)), // PodsMetricSource
+        p(4, "resource", M(330)), // ResourceMetricSource
+        p(5, "external", M(311)), // ExternalMetricSource
+        p(7, "containerResource", M(308)), // ContainerResourceMetricSource
     ]),
     msg("k8s.io.api.autoscaling.v2beta2.MetricStatus", None, &[ // 323
         z(1, "type", Str),
-        z(2, "object", M(327)), // ObjectMetricStatus
-        z(3, "pods", M(329)), // PodsMetricStatus
-        z(4, "resource", M(331)), // ResourceMetricStatus
-        z(5, "external", M(312)), // ExternalMetricStatus
-        z(7, "containerResource", M(309)), // ContainerResourceMetricStatus
+        p(2, "object", M(327)), // ObjectMetricStatus
+        p(3, "pods", M(329)), // PodsMetricStatus
+        p(4, "resource", M(331)), // ResourceMetricStatus
+        p(5, "external", M(312)), // ExternalMetricStatus
+        p(7, "containerResource", M(309)), // ContainerResourceMetricStatus
     ]),
     msg("k8s.io.api.autoscaling.v2beta2.MetricTarget", None, &[ // 324
         z(1, "type", Str),
-        z(2, "value", M(1168)), // Quantity
-        z(3, "averageValue", M(1168)), // Quantity
-        z(4, "averageUtilization", Int32),
+        p(2, "value", M(1168)), // Quantity
+        p(3, "averageValue", M(1168)), // Quantity
+        p(4, "averageUtilization", Int32),
     ]),
     msg("k8s.io.api.autoscaling.v2beta2.MetricValueStatus", None, &[ // 325
-        z(1, "value", M(1168)), // Quantity
-        z(2, "averageValue", M(1168)), // Quantity
-        z(3, "averageUtilization", Int32),
+        p(1, "value", M(1168)), // Quantity
+        p(2, "averageValue", M(1168)), // Quantity
+        p(3, "averageUtilization", Int32),
     ]),
     msg("k8s.io.api.autoscaling.v2beta2.ObjectMetricSource", None, &[ // 326
         z(1, "describedObject", M(310)), // CrossVersionObjectReference
@@ -1895,18 +1897,18 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.batch.v1.CronJobSpec", None, &[ // 334
         z(1, "schedule", Str),
-        z(2, "startingDeadlineSeconds", Int64),
+        p(2, "startingDeadlineSeconds", Int64),
         o(3, "concurrencyPolicy", Str),
-        z(4, "suspend", Bool),
+        p(4, "suspend", Bool),
         z(5, "jobTemplate", M(341)), // JobTemplateSpec
-        z(6, "successfulJobsHistoryLimit", Int32),
-        z(7, "failedJobsHistoryLimit", Int32),
-        z(8, "timeZone", Str),
+        p(6, "successfulJobsHistoryLimit", Int32),
+        p(7, "failedJobsHistoryLimit", Int32),
+        p(8, "timeZone", Str),
     ]),
     msg("k8s.io.api.batch.v1.CronJobStatus", None, &[ // 335
         r(1, "active", M(508)), // ObjectReference
-        z(4, "lastScheduleTime", M(1209)), // Time
-        z(5, "lastSuccessfulTime", M(1209)), // Time
+        p(4, "lastScheduleTime", M(1209)), // Time
+        p(5, "lastSuccessfulTime", M(1209)), // Time
     ]),
     msg("k8s.io.api.batch.v1.Job", None, &[ // 336
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -1926,35 +1928,35 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(336)), // Job
     ]),
     msg("k8s.io.api.batch.v1.JobSpec", None, &[ // 339
-        z(1, "parallelism", Int32),
-        z(2, "completions", Int32),
-        z(3, "activeDeadlineSeconds", Int64),
-        z(4, "selector", M(1189)), // LabelSelector
-        z(5, "manualSelector", Bool),
+        p(1, "parallelism", Int32),
+        p(2, "completions", Int32),
+        p(3, "activeDeadlineSeconds", Int64),
+        p(4, "selector", M(1189)), // LabelSelector
+        p(5, "manualSelector", Bool),
         z(6, "template", M(550)), // PodTemplateSpec
-        z(7, "backoffLimit", Int32),
-        z(8, "ttlSecondsAfterFinished", Int32),
-        z(9, "completionMode", Str),
-        z(10, "suspend", Bool),
-        z(11, "podFailurePolicy", M(342)), // PodFailurePolicy
-        z(12, "backoffLimitPerIndex", Int32),
-        z(13, "maxFailedIndexes", Int32),
-        z(14, "podReplacementPolicy", Str),
-        z(15, "managedBy", Str),
-        z(16, "successPolicy", M(346)), // SuccessPolicy
+        p(7, "backoffLimit", Int32),
+        p(8, "ttlSecondsAfterFinished", Int32),
+        p(9, "completionMode", Str),
+        p(10, "suspend", Bool),
+        p(11, "podFailurePolicy", M(342)), // PodFailurePolicy
+        p(12, "backoffLimitPerIndex", Int32),
+        p(13, "maxFailedIndexes", Int32),
+        p(14, "podReplacementPolicy", Str),
+        p(15, "managedBy", Str),
+        p(16, "successPolicy", M(346)), // SuccessPolicy
     ]),
     msg("k8s.io.api.batch.v1.JobStatus", None, &[ // 340
         r(1, "conditions", M(337)), // JobCondition
-        z(2, "startTime", M(1209)), // Time
-        z(3, "completionTime", M(1209)), // Time
+        p(2, "startTime", M(1209)), // Time
+        p(3, "completionTime", M(1209)), // Time
         o(4, "active", Int32),
         o(5, "succeeded", Int32),
         o(6, "failed", Int32),
         o(7, "completedIndexes", Str),
-        z(8, "uncountedTerminatedPods", M(348)), // UncountedTerminatedPods
-        z(9, "ready", Int32),
-        z(10, "failedIndexes", Str),
-        z(11, "terminating", Int32),
+        p(8, "uncountedTerminatedPods", M(348)), // UncountedTerminatedPods
+        p(9, "ready", Int32),
+        p(10, "failedIndexes", Str),
+        p(11, "terminating", Int32),
     ]),
     msg("k8s.io.api.batch.v1.JobTemplateSpec", None, &[ // 341
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -1964,7 +1966,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(1, "rules", M(345)), // PodFailurePolicyRule
     ]),
     msg("k8s.io.api.batch.v1.PodFailurePolicyOnExitCodesRequirement", None, &[ // 343
-        z(1, "containerName", Str),
+        p(1, "containerName", Str),
         z(2, "operator", Str),
         r(3, "values", Int32),
     ]),
@@ -1974,15 +1976,15 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.batch.v1.PodFailurePolicyRule", None, &[ // 345
         z(1, "action", Str),
-        z(2, "onExitCodes", M(343)), // PodFailurePolicyOnExitCodesRequirement
+        p(2, "onExitCodes", M(343)), // PodFailurePolicyOnExitCodesRequirement
         r(3, "onPodConditions", M(344)), // PodFailurePolicyOnPodConditionsPattern
     ]),
     msg("k8s.io.api.batch.v1.SuccessPolicy", None, &[ // 346
         r(1, "rules", M(347)), // SuccessPolicyRule
     ]),
     msg("k8s.io.api.batch.v1.SuccessPolicyRule", None, &[ // 347
-        z(1, "succeededIndexes", Str),
-        z(2, "succeededCount", Int32),
+        p(1, "succeededIndexes", Str),
+        p(2, "succeededCount", Int32),
     ]),
     msg("k8s.io.api.batch.v1.UncountedTerminatedPods", None, &[ // 348
         r(1, "succeeded", Str),
@@ -1999,18 +2001,18 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.batch.v1beta1.CronJobSpec", None, &[ // 351
         z(1, "schedule", Str),
-        z(2, "startingDeadlineSeconds", Int64),
+        p(2, "startingDeadlineSeconds", Int64),
         o(3, "concurrencyPolicy", Str),
-        z(4, "suspend", Bool),
+        p(4, "suspend", Bool),
         z(5, "jobTemplate", M(353)), // JobTemplateSpec
-        z(6, "successfulJobsHistoryLimit", Int32),
-        z(7, "failedJobsHistoryLimit", Int32),
-        z(8, "timeZone", Str),
+        p(6, "successfulJobsHistoryLimit", Int32),
+        p(7, "failedJobsHistoryLimit", Int32),
+        p(8, "timeZone", Str),
     ]),
     msg("k8s.io.api.batch.v1beta1.CronJobStatus", None, &[ // 352
         r(1, "active", M(508)), // ObjectReference
-        z(4, "lastScheduleTime", M(1209)), // Time
-        z(5, "lastSuccessfulTime", M(1209)), // Time
+        p(4, "lastScheduleTime", M(1209)), // Time
+        p(5, "lastSuccessfulTime", M(1209)), // Time
     ]),
     msg("k8s.io.api.batch.v1beta1.JobTemplateSpec", None, &[ // 353
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -2034,18 +2036,18 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(354)), // CertificateSigningRequest
     ]),
     msg("k8s.io.api.certificates.v1.CertificateSigningRequestSpec", None, &[ // 357
-        z(1, "request", Bytes),
+        p(1, "request", Bytes),
         o(2, "username", Str),
         o(3, "uid", Str),
         r(4, "groups", Str),
         r(5, "usages", Str),
         m(6, "extra", M(359)), // ExtraValue
         z(7, "signerName", Str),
-        z(8, "expirationSeconds", Int32),
+        p(8, "expirationSeconds", Int32),
     ]),
     msg("k8s.io.api.certificates.v1.CertificateSigningRequestStatus", None, &[ // 358
         r(1, "conditions", M(355)), // CertificateSigningRequestCondition
-        o(2, "certificate", Bytes),
+        n(2, "certificate", Bytes),
     ]),
     msg("k8s.io.api.certificates.v1.ExtraValue", StringList, &[ // 359
         r(1, "items", Str),
@@ -2080,18 +2082,18 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(363)), // CertificateSigningRequest
     ]),
     msg("k8s.io.api.certificates.v1beta1.CertificateSigningRequestSpec", None, &[ // 366
-        z(1, "request", Bytes),
+        p(1, "request", Bytes),
         o(2, "username", Str),
         o(3, "uid", Str),
         r(4, "groups", Str),
         r(5, "usages", Str),
         m(6, "extra", M(371)), // ExtraValue
-        z(7, "signerName", Str),
-        z(8, "expirationSeconds", Int32),
+        p(7, "signerName", Str),
+        p(8, "expirationSeconds", Int32),
     ]),
     msg("k8s.io.api.certificates.v1beta1.CertificateSigningRequestStatus", None, &[ // 367
         r(1, "conditions", M(364)), // CertificateSigningRequestCondition
-        o(2, "certificate", Bytes),
+        n(2, "certificate", Bytes),
     ]),
     msg("k8s.io.api.certificates.v1beta1.ClusterTrustBundle", None, &[ // 368
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -2125,17 +2127,17 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(5, "serviceAccountUID", Str),
         z(6, "nodeName", Str),
         z(7, "nodeUID", Str),
-        z(8, "maxExpirationSeconds", Int32),
-        z(9, "pkixPublicKey", Bytes),
-        z(10, "proofOfPossession", Bytes),
+        p(8, "maxExpirationSeconds", Int32),
+        p(9, "pkixPublicKey", Bytes),
+        p(10, "proofOfPossession", Bytes),
         m(11, "unverifiedUserAnnotations", Str),
     ]),
     msg("k8s.io.api.certificates.v1beta1.PodCertificateRequestStatus", None, &[ // 375
         r(1, "conditions", M(1176)), // Condition
         o(2, "certificateChain", Str),
-        z(4, "notBefore", M(1209)), // Time
-        z(5, "beginRefreshAt", M(1209)), // Time
-        z(6, "notAfter", M(1209)), // Time
+        p(4, "notBefore", M(1209)), // Time
+        p(5, "beginRefreshAt", M(1209)), // Time
+        p(6, "notAfter", M(1209)), // Time
     ]),
     msg("k8s.io.api.coordination.v1.Lease", None, &[ // 376
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -2146,13 +2148,13 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(376)), // Lease
     ]),
     msg("k8s.io.api.coordination.v1.LeaseSpec", None, &[ // 378
-        z(1, "holderIdentity", Str),
-        z(2, "leaseDurationSeconds", Int32),
-        z(3, "acquireTime", M(1195)), // MicroTime
-        z(4, "renewTime", M(1195)), // MicroTime
-        z(5, "leaseTransitions", Int32),
-        z(6, "strategy", Str),
-        z(7, "preferredHolder", Str),
+        p(1, "holderIdentity", Str),
+        p(2, "leaseDurationSeconds", Int32),
+        p(3, "acquireTime", M(1195)), // MicroTime
+        p(4, "renewTime", M(1195)), // MicroTime
+        p(5, "leaseTransitions", Int32),
+        p(6, "strategy", Str),
+        p(7, "preferredHolder", Str),
     ]),
     msg("k8s.io.api.coordination.v1alpha2.LeaseCandidate", None, &[ // 379
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -2164,8 +2166,8 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.coordination.v1alpha2.LeaseCandidateSpec", None, &[ // 381
         z(1, "leaseName", Str),
-        z(2, "pingTime", M(1195)), // MicroTime
-        z(3, "renewTime", M(1195)), // MicroTime
+        p(2, "pingTime", M(1195)), // MicroTime
+        p(3, "renewTime", M(1195)), // MicroTime
         z(4, "binaryVersion", Str),
         o(5, "emulationVersion", Str),
         o(6, "strategy", Str),
@@ -2184,8 +2186,8 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.coordination.v1beta1.LeaseCandidateSpec", None, &[ // 385
         z(1, "leaseName", Str),
-        z(2, "pingTime", M(1195)), // MicroTime
-        z(3, "renewTime", M(1195)), // MicroTime
+        p(2, "pingTime", M(1195)), // MicroTime
+        p(3, "renewTime", M(1195)), // MicroTime
         z(4, "binaryVersion", Str),
         o(5, "emulationVersion", Str),
         o(6, "strategy", Str),
@@ -2195,13 +2197,13 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(382)), // Lease
     ]),
     msg("k8s.io.api.coordination.v1beta1.LeaseSpec", None, &[ // 387
-        z(1, "holderIdentity", Str),
-        z(2, "leaseDurationSeconds", Int32),
-        z(3, "acquireTime", M(1195)), // MicroTime
-        z(4, "renewTime", M(1195)), // MicroTime
-        z(5, "leaseTransitions", Int32),
-        z(6, "strategy", Str),
-        z(7, "preferredHolder", Str),
+        p(1, "holderIdentity", Str),
+        p(2, "leaseDurationSeconds", Int32),
+        p(3, "acquireTime", M(1195)), // MicroTime
+        p(4, "renewTime", M(1195)), // MicroTime
+        p(5, "leaseTransitions", Int32),
+        p(6, "strategy", Str),
+        p(7, "preferredHolder", Str),
     ]),
     msg("k8s.io.api.core.v1.AWSElasticBlockStoreVolumeSource", None, &[ // 388
         z(1, "volumeID", Str),
@@ -2210,13 +2212,13 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(4, "readOnly", Bool),
     ]),
     msg("k8s.io.api.core.v1.Affinity", None, &[ // 389
-        z(1, "nodeAffinity", M(490)), // NodeAffinity
-        z(2, "podAffinity", M(523)), // PodAffinity
-        z(3, "podAntiAffinity", M(525)), // PodAntiAffinity
+        p(1, "nodeAffinity", M(490)), // NodeAffinity
+        p(2, "podAffinity", M(523)), // PodAffinity
+        p(3, "podAntiAffinity", M(525)), // PodAntiAffinity
     ]),
     msg("k8s.io.api.core.v1.AppArmorProfile", None, &[ // 390
         z(1, "type", Str),
-        z(2, "localhostProfile", Str),
+        p(2, "localhostProfile", Str),
     ]),
     msg("k8s.io.api.core.v1.AttachedVolume", None, &[ // 391
         z(1, "name", Str),
@@ -2228,16 +2230,16 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.core.v1.AzureDiskVolumeSource", None, &[ // 393
         z(1, "diskName", Str),
         z(2, "diskURI", Str),
-        z(3, "cachingMode", Str),
-        z(4, "fsType", Str),
-        z(5, "readOnly", Bool),
-        z(6, "kind", Str),
+        p(3, "cachingMode", Str),
+        p(4, "fsType", Str),
+        p(5, "readOnly", Bool),
+        p(6, "kind", Str),
     ]),
     msg("k8s.io.api.core.v1.AzureFilePersistentVolumeSource", None, &[ // 394
         z(1, "secretName", Str),
         z(2, "shareName", Str),
         o(3, "readOnly", Bool),
-        z(4, "secretNamespace", Str),
+        p(4, "secretNamespace", Str),
     ]),
     msg("k8s.io.api.core.v1.AzureFileVolumeSource", None, &[ // 395
         z(1, "secretName", Str),
@@ -2254,18 +2256,18 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(3, "readOnly", Bool),
         o(4, "fsType", Str),
         m(5, "volumeAttributes", Str),
-        z(6, "controllerPublishSecretRef", M(588)), // SecretReference
-        z(7, "nodeStageSecretRef", M(588)), // SecretReference
-        z(8, "nodePublishSecretRef", M(588)), // SecretReference
-        z(9, "controllerExpandSecretRef", M(588)), // SecretReference
-        z(10, "nodeExpandSecretRef", M(588)), // SecretReference
+        p(6, "controllerPublishSecretRef", M(588)), // SecretReference
+        p(7, "nodeStageSecretRef", M(588)), // SecretReference
+        p(8, "nodePublishSecretRef", M(588)), // SecretReference
+        p(9, "controllerExpandSecretRef", M(588)), // SecretReference
+        p(10, "nodeExpandSecretRef", M(588)), // SecretReference
     ]),
     msg("k8s.io.api.core.v1.CSIVolumeSource", None, &[ // 398
         z(1, "driver", Str),
-        z(2, "readOnly", Bool),
-        z(3, "fsType", Str),
+        p(2, "readOnly", Bool),
+        p(3, "fsType", Str),
         m(4, "volumeAttributes", Str),
-        z(5, "nodePublishSecretRef", M(479)), // LocalObjectReference
+        p(5, "nodePublishSecretRef", M(479)), // LocalObjectReference
     ]),
     msg("k8s.io.api.core.v1.Capabilities", None, &[ // 399
         r(1, "add", Str),
@@ -2276,7 +2278,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(2, "path", Str),
         o(3, "user", Str),
         o(4, "secretFile", Str),
-        z(5, "secretRef", M(588)), // SecretReference
+        p(5, "secretRef", M(588)), // SecretReference
         o(6, "readOnly", Bool),
     ]),
     msg("k8s.io.api.core.v1.CephFSVolumeSource", None, &[ // 401
@@ -2284,30 +2286,30 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(2, "path", Str),
         o(3, "user", Str),
         o(4, "secretFile", Str),
-        z(5, "secretRef", M(479)), // LocalObjectReference
+        p(5, "secretRef", M(479)), // LocalObjectReference
         o(6, "readOnly", Bool),
     ]),
     msg("k8s.io.api.core.v1.CinderPersistentVolumeSource", None, &[ // 402
         z(1, "volumeID", Str),
         o(2, "fsType", Str),
         o(3, "readOnly", Bool),
-        z(4, "secretRef", M(588)), // SecretReference
+        p(4, "secretRef", M(588)), // SecretReference
     ]),
     msg("k8s.io.api.core.v1.CinderVolumeSource", None, &[ // 403
         z(1, "volumeID", Str),
         o(2, "fsType", Str),
         o(3, "readOnly", Bool),
-        z(4, "secretRef", M(479)), // LocalObjectReference
+        p(4, "secretRef", M(479)), // LocalObjectReference
     ]),
     msg("k8s.io.api.core.v1.ClientIPConfig", None, &[ // 404
-        z(1, "timeoutSeconds", Int32),
+        p(1, "timeoutSeconds", Int32),
     ]),
     msg("k8s.io.api.core.v1.ClusterTrustBundleProjection", None, &[ // 405
-        z(1, "name", Str),
-        z(2, "signerName", Str),
-        z(3, "labelSelector", M(1189)), // LabelSelector
+        p(1, "name", Str),
+        p(2, "signerName", Str),
+        p(3, "labelSelector", M(1189)), // LabelSelector
         z(4, "path", Str),
-        z(5, "optional", Bool),
+        p(5, "optional", Bool),
     ]),
     msg("k8s.io.api.core.v1.ComponentCondition", None, &[ // 406
         z(1, "type", Str),
@@ -2327,16 +2329,16 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(1, "metadata", M(1196)), // ObjectMeta
         m(2, "data", Str),
         m(3, "binaryData", Bytes),
-        z(4, "immutable", Bool),
+        p(4, "immutable", Bool),
     ]),
     msg("k8s.io.api.core.v1.ConfigMapEnvSource", None, &[ // 410
         i(1, M(479)), // LocalObjectReference
-        z(2, "optional", Bool),
+        p(2, "optional", Bool),
     ]),
     msg("k8s.io.api.core.v1.ConfigMapKeySelector", None, &[ // 411
         i(1, M(479)), // LocalObjectReference
         z(2, "key", Str),
-        z(3, "optional", Bool),
+        p(3, "optional", Bool),
     ]),
     msg("k8s.io.api.core.v1.ConfigMapList", None, &[ // 412
         o(1, "metadata", M(1192)), // ListMeta
@@ -2352,13 +2354,13 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.core.v1.ConfigMapProjection", None, &[ // 414
         i(1, M(479)), // LocalObjectReference
         r(2, "items", M(468)), // KeyToPath
-        z(4, "optional", Bool),
+        p(4, "optional", Bool),
     ]),
     msg("k8s.io.api.core.v1.ConfigMapVolumeSource", None, &[ // 415
         i(1, M(479)), // LocalObjectReference
         r(2, "items", M(468)), // KeyToPath
-        z(3, "defaultMode", Int32),
-        z(4, "optional", Bool),
+        p(3, "defaultMode", Int32),
+        p(4, "optional", Bool),
     ]),
     msg("k8s.io.api.core.v1.Container", None, &[ // 416
         z(1, "name", Str),
@@ -2370,21 +2372,21 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(7, "env", M(440)), // EnvVar
         o(8, "resources", M(575)), // ResourceRequirements
         r(9, "volumeMounts", M(616)), // VolumeMount
-        z(10, "livenessProbe", M(556)), // Probe
-        z(11, "readinessProbe", M(556)), // Probe
-        z(12, "lifecycle", M(469)), // Lifecycle
+        p(10, "livenessProbe", M(556)), // Probe
+        p(11, "readinessProbe", M(556)), // Probe
+        p(12, "lifecycle", M(469)), // Lifecycle
         o(13, "terminationMessagePath", Str),
         o(14, "imagePullPolicy", Str),
-        z(15, "securityContext", M(590)), // SecurityContext
+        p(15, "securityContext", M(590)), // SecurityContext
         o(16, "stdin", Bool),
         o(17, "stdinOnce", Bool),
         o(18, "tty", Bool),
         r(19, "envFrom", M(439)), // EnvFromSource
         o(20, "terminationMessagePolicy", Str),
         r(21, "volumeDevices", M(615)), // VolumeDevice
-        z(22, "startupProbe", M(556)), // Probe
+        p(22, "startupProbe", M(556)), // Probe
         r(23, "resizePolicy", M(420)), // ContainerResizePolicy
-        z(24, "restartPolicy", Str),
+        p(24, "restartPolicy", Str),
         r(25, "restartPolicyRules", M(421)), // ContainerRestartRule
     ]),
     msg("k8s.io.api.core.v1.ContainerExtendedResourceRequest", None, &[ // 417
@@ -2409,16 +2411,16 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.core.v1.ContainerRestartRule", None, &[ // 421
         o(1, "action", Str),
-        z(2, "exitCodes", M(422)), // ContainerRestartRuleOnExitCodes
+        p(2, "exitCodes", M(422)), // ContainerRestartRuleOnExitCodes
     ]),
     msg("k8s.io.api.core.v1.ContainerRestartRuleOnExitCodes", None, &[ // 422
         o(1, "operator", Str),
         r(2, "values", Int32),
     ]),
     msg("k8s.io.api.core.v1.ContainerState", None, &[ // 423
-        z(1, "waiting", M(426)), // ContainerStateWaiting
-        z(2, "running", M(424)), // ContainerStateRunning
-        z(3, "terminated", M(425)), // ContainerStateTerminated
+        p(1, "waiting", M(426)), // ContainerStateWaiting
+        p(2, "running", M(424)), // ContainerStateRunning
+        p(3, "terminated", M(425)), // ContainerStateTerminated
     ]),
     msg("k8s.io.api.core.v1.ContainerStateRunning", None, &[ // 424
         o(1, "startedAt", M(1209)), // Time
@@ -2445,16 +2447,16 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(6, "image", Str),
         z(7, "imageID", Str),
         o(8, "containerID", Str),
-        z(9, "started", Bool),
+        p(9, "started", Bool),
         m(10, "allocatedResources", M(1168)), // Quantity
-        z(11, "resources", M(575)), // ResourceRequirements
+        p(11, "resources", M(575)), // ResourceRequirements
         r(12, "volumeMounts", M(617)), // VolumeMountStatus
-        z(13, "user", M(428)), // ContainerUser
+        p(13, "user", M(428)), // ContainerUser
         r(14, "allocatedResourcesStatus", M(576)), // ResourceStatus
-        z(15, "stopSignal", Str),
+        p(15, "stopSignal", Str),
     ]),
     msg("k8s.io.api.core.v1.ContainerUser", None, &[ // 428
-        z(1, "linux", M(475)), // LinuxContainerUser
+        p(1, "linux", M(475)), // LinuxContainerUser
     ]),
     msg("k8s.io.api.core.v1.DaemonEndpoint", None, &[ // 429
         z(1, "Port", Int32),
@@ -2464,29 +2466,29 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.core.v1.DownwardAPIVolumeFile", None, &[ // 431
         z(1, "path", Str),
-        z(2, "fieldRef", M(507)), // ObjectFieldSelector
-        z(3, "resourceFieldRef", M(569)), // ResourceFieldSelector
-        z(4, "mode", Int32),
+        p(2, "fieldRef", M(507)), // ObjectFieldSelector
+        p(3, "resourceFieldRef", M(569)), // ResourceFieldSelector
+        p(4, "mode", Int32),
     ]),
     msg("k8s.io.api.core.v1.DownwardAPIVolumeSource", None, &[ // 432
         r(1, "items", M(431)), // DownwardAPIVolumeFile
-        z(2, "defaultMode", Int32),
+        p(2, "defaultMode", Int32),
     ]),
     msg("k8s.io.api.core.v1.EmptyDirVolumeSource", None, &[ // 433
         o(1, "medium", Str),
-        z(2, "sizeLimit", M(1168)), // Quantity
+        p(2, "sizeLimit", M(1168)), // Quantity
     ]),
     msg("k8s.io.api.core.v1.EndpointAddress", None, &[ // 434
         z(1, "ip", Str),
-        z(2, "targetRef", M(508)), // ObjectReference
+        p(2, "targetRef", M(508)), // ObjectReference
         o(3, "hostname", Str),
-        z(4, "nodeName", Str),
+        p(4, "nodeName", Str),
     ]),
     msg("k8s.io.api.core.v1.EndpointPort", None, &[ // 435
         o(1, "name", Str),
         z(2, "port", Int32),
         o(3, "protocol", Str),
-        z(4, "appProtocol", Str),
+        p(4, "appProtocol", Str),
     ]),
     msg("k8s.io.api.core.v1.EndpointSubset", None, &[ // 436
         r(1, "addresses", M(434)), // EndpointAddress
@@ -2503,20 +2505,20 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.core.v1.EnvFromSource", None, &[ // 439
         o(1, "prefix", Str),
-        z(2, "configMapRef", M(410)), // ConfigMapEnvSource
-        z(3, "secretRef", M(584)), // SecretEnvSource
+        p(2, "configMapRef", M(410)), // ConfigMapEnvSource
+        p(3, "secretRef", M(584)), // SecretEnvSource
     ]),
     msg("k8s.io.api.core.v1.EnvVar", None, &[ // 440
         z(1, "name", Str),
         o(2, "value", Str),
-        z(3, "valueFrom", M(441)), // EnvVarSource
+        p(3, "valueFrom", M(441)), // EnvVarSource
     ]),
     msg("k8s.io.api.core.v1.EnvVarSource", None, &[ // 441
-        z(1, "fieldRef", M(507)), // ObjectFieldSelector
-        z(2, "resourceFieldRef", M(569)), // ResourceFieldSelector
-        z(3, "configMapKeyRef", M(411)), // ConfigMapKeySelector
-        z(4, "secretKeyRef", M(585)), // SecretKeySelector
-        z(5, "fileKeyRef", M(451)), // FileKeySelector
+        p(1, "fieldRef", M(507)), // ObjectFieldSelector
+        p(2, "resourceFieldRef", M(569)), // ResourceFieldSelector
+        p(3, "configMapKeyRef", M(411)), // ConfigMapKeySelector
+        p(4, "secretKeyRef", M(585)), // SecretKeySelector
+        p(5, "fileKeyRef", M(451)), // FileKeySelector
     ]),
     msg("k8s.io.api.core.v1.EphemeralContainer", None, &[ // 442
         i(1, M(443)), // EphemeralContainerCommon
@@ -2532,25 +2534,25 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(7, "env", M(440)), // EnvVar
         o(8, "resources", M(575)), // ResourceRequirements
         r(9, "volumeMounts", M(616)), // VolumeMount
-        z(10, "livenessProbe", M(556)), // Probe
-        z(11, "readinessProbe", M(556)), // Probe
-        z(12, "lifecycle", M(469)), // Lifecycle
+        p(10, "livenessProbe", M(556)), // Probe
+        p(11, "readinessProbe", M(556)), // Probe
+        p(12, "lifecycle", M(469)), // Lifecycle
         o(13, "terminationMessagePath", Str),
         o(14, "imagePullPolicy", Str),
-        z(15, "securityContext", M(590)), // SecurityContext
+        p(15, "securityContext", M(590)), // SecurityContext
         o(16, "stdin", Bool),
         o(17, "stdinOnce", Bool),
         o(18, "tty", Bool),
         r(19, "envFrom", M(439)), // EnvFromSource
         o(20, "terminationMessagePolicy", Str),
         r(21, "volumeDevices", M(615)), // VolumeDevice
-        z(22, "startupProbe", M(556)), // Probe
+        p(22, "startupProbe", M(556)), // Probe
         r(23, "resizePolicy", M(420)), // ContainerResizePolicy
-        z(24, "restartPolicy", Str),
+        p(24, "restartPolicy", Str),
         r(25, "restartPolicyRules", M(421)), // ContainerRestartRule
     ]),
     msg("k8s.io.api.core.v1.EphemeralVolumeSource", None, &[ // 444
-        z(1, "volumeClaimTemplate", M(515)), // PersistentVolumeClaimTemplate
+        p(1, "volumeClaimTemplate", M(515)), // PersistentVolumeClaimTemplate
     ]),
     msg("k8s.io.api.core.v1.Event", None, &[ // 445
         z(1, "metadata", M(1196)), // ObjectMeta
@@ -2563,9 +2565,9 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(8, "count", Int32),
         o(9, "type", Str),
         o(10, "eventTime", M(1195)), // MicroTime
-        z(11, "series", M(447)), // EventSeries
+        p(11, "series", M(447)), // EventSeries
         o(12, "action", Str),
-        z(13, "related", M(508)), // ObjectReference
+        p(13, "related", M(508)), // ObjectReference
         z(14, "reportingComponent", Str),
         z(15, "reportingInstance", Str),
     ]),
@@ -2586,7 +2588,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.core.v1.FCVolumeSource", None, &[ // 450
         r(1, "targetWWNs", Str),
-        z(2, "lun", Int32),
+        p(2, "lun", Int32),
         o(3, "fsType", Str),
         o(4, "readOnly", Bool),
         r(5, "wwids", Str),
@@ -2595,19 +2597,19 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(1, "volumeName", Str),
         z(2, "path", Str),
         z(3, "key", Str),
-        z(4, "optional", Bool),
+        p(4, "optional", Bool),
     ]),
     msg("k8s.io.api.core.v1.FlexPersistentVolumeSource", None, &[ // 452
         z(1, "driver", Str),
         o(2, "fsType", Str),
-        z(3, "secretRef", M(588)), // SecretReference
+        p(3, "secretRef", M(588)), // SecretReference
         o(4, "readOnly", Bool),
         m(5, "options", Str),
     ]),
     msg("k8s.io.api.core.v1.FlexVolumeSource", None, &[ // 453
         z(1, "driver", Str),
         o(2, "fsType", Str),
-        z(3, "secretRef", M(479)), // LocalObjectReference
+        p(3, "secretRef", M(479)), // LocalObjectReference
         o(4, "readOnly", Bool),
         m(5, "options", Str),
     ]),
@@ -2623,7 +2625,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.core.v1.GRPCAction", None, &[ // 456
         z(1, "port", Int32),
-        z(2, "service", Str),
+        p(2, "service", Str),
     ]),
     msg("k8s.io.api.core.v1.GitRepoVolumeSource", None, &[ // 457
         z(1, "repository", Str),
@@ -2634,7 +2636,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(1, "endpoints", Str),
         z(2, "path", Str),
         o(3, "readOnly", Bool),
-        z(4, "endpointsNamespace", Str),
+        p(4, "endpointsNamespace", Str),
     ]),
     msg("k8s.io.api.core.v1.GlusterfsVolumeSource", None, &[ // 459
         z(1, "endpoints", Str),
@@ -2661,7 +2663,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.core.v1.HostPathVolumeSource", None, &[ // 464
         z(1, "path", Str),
-        z(2, "type", Str),
+        p(2, "type", Str),
     ]),
     msg("k8s.io.api.core.v1.ISCSIPersistentVolumeSource", None, &[ // 465
         z(1, "targetPortal", Str),
@@ -2672,9 +2674,9 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(6, "readOnly", Bool),
         r(7, "portals", Str),
         o(8, "chapAuthDiscovery", Bool),
-        z(10, "secretRef", M(588)), // SecretReference
+        p(10, "secretRef", M(588)), // SecretReference
         o(11, "chapAuthSession", Bool),
-        z(12, "initiatorName", Str),
+        p(12, "initiatorName", Str),
     ]),
     msg("k8s.io.api.core.v1.ISCSIVolumeSource", None, &[ // 466
         z(1, "targetPortal", Str),
@@ -2685,9 +2687,9 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(6, "readOnly", Bool),
         r(7, "portals", Str),
         o(8, "chapAuthDiscovery", Bool),
-        z(10, "secretRef", M(479)), // LocalObjectReference
+        p(10, "secretRef", M(479)), // LocalObjectReference
         o(11, "chapAuthSession", Bool),
-        z(12, "initiatorName", Str),
+        p(12, "initiatorName", Str),
     ]),
     msg("k8s.io.api.core.v1.ImageVolumeSource", None, &[ // 467
         o(1, "reference", Str),
@@ -2696,18 +2698,18 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.core.v1.KeyToPath", None, &[ // 468
         z(1, "key", Str),
         z(2, "path", Str),
-        z(3, "mode", Int32),
+        p(3, "mode", Int32),
     ]),
     msg("k8s.io.api.core.v1.Lifecycle", None, &[ // 469
-        z(1, "postStart", M(470)), // LifecycleHandler
-        z(2, "preStop", M(470)), // LifecycleHandler
-        z(3, "stopSignal", Str),
+        p(1, "postStart", M(470)), // LifecycleHandler
+        p(2, "preStop", M(470)), // LifecycleHandler
+        p(3, "stopSignal", Str),
     ]),
     msg("k8s.io.api.core.v1.LifecycleHandler", None, &[ // 470
-        z(1, "exec", M(449)), // ExecAction
-        z(2, "httpGet", M(460)), // HTTPGetAction
-        z(3, "tcpSocket", M(606)), // TCPSocketAction
-        z(4, "sleep", M(602)), // SleepAction
+        p(1, "exec", M(449)), // ExecAction
+        p(2, "httpGet", M(460)), // HTTPGetAction
+        p(3, "tcpSocket", M(606)), // TCPSocketAction
+        p(4, "sleep", M(602)), // SleepAction
     ]),
     msg("k8s.io.api.core.v1.LimitRange", None, &[ // 471
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -2740,7 +2742,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.core.v1.LoadBalancerIngress", None, &[ // 477
         o(1, "ip", Str),
         o(2, "hostname", Str),
-        z(3, "ipMode", Str),
+        p(3, "ipMode", Str),
         r(4, "ports", M(551)), // PortStatus
     ]),
     msg("k8s.io.api.core.v1.LoadBalancerStatus", None, &[ // 478
@@ -2751,7 +2753,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.core.v1.LocalVolumeSource", None, &[ // 480
         z(1, "path", Str),
-        z(2, "fsType", Str),
+        p(2, "fsType", Str),
     ]),
     msg("k8s.io.api.core.v1.ModifyVolumeStatus", None, &[ // 481
         o(1, "targetVolumeAttributesClassName", Str),
@@ -2795,7 +2797,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(2, "address", Str),
     ]),
     msg("k8s.io.api.core.v1.NodeAffinity", None, &[ // 490
-        z(1, "requiredDuringSchedulingIgnoredDuringExecution", M(500)), // NodeSelector
+        p(1, "requiredDuringSchedulingIgnoredDuringExecution", M(500)), // NodeSelector
         r(2, "preferredDuringSchedulingIgnoredDuringExecution", M(555)), // PreferredSchedulingTerm
     ]),
     msg("k8s.io.api.core.v1.NodeCondition", None, &[ // 491
@@ -2807,19 +2809,19 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(6, "message", Str),
     ]),
     msg("k8s.io.api.core.v1.NodeConfigSource", None, &[ // 492
-        z(2, "configMap", M(413)), // ConfigMapNodeConfigSource
+        p(2, "configMap", M(413)), // ConfigMapNodeConfigSource
     ]),
     msg("k8s.io.api.core.v1.NodeConfigStatus", None, &[ // 493
-        z(1, "assigned", M(492)), // NodeConfigSource
-        z(2, "active", M(492)), // NodeConfigSource
-        z(3, "lastKnownGood", M(492)), // NodeConfigSource
+        p(1, "assigned", M(492)), // NodeConfigSource
+        p(2, "active", M(492)), // NodeConfigSource
+        p(3, "lastKnownGood", M(492)), // NodeConfigSource
         o(4, "error", Str),
     ]),
     msg("k8s.io.api.core.v1.NodeDaemonEndpoints", None, &[ // 494
         o(1, "kubeletEndpoint", M(429)), // DaemonEndpoint
     ]),
     msg("k8s.io.api.core.v1.NodeFeatures", None, &[ // 495
-        z(1, "supplementalGroupsPolicy", Bool),
+        p(1, "supplementalGroupsPolicy", Bool),
     ]),
     msg("k8s.io.api.core.v1.NodeList", None, &[ // 496
         o(1, "metadata", M(1192)), // ListMeta
@@ -2830,11 +2832,11 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.core.v1.NodeRuntimeHandler", None, &[ // 498
         z(1, "name", Str),
-        z(2, "features", M(499)), // NodeRuntimeHandlerFeatures
+        p(2, "features", M(499)), // NodeRuntimeHandlerFeatures
     ]),
     msg("k8s.io.api.core.v1.NodeRuntimeHandlerFeatures", None, &[ // 499
-        z(1, "recursiveReadOnlyMounts", Bool),
-        z(2, "userNamespaces", Bool),
+        p(1, "recursiveReadOnlyMounts", Bool),
+        p(2, "userNamespaces", Bool),
     ]),
     msg("k8s.io.api.core.v1.NodeSelector", None, &[ // 500
         r(1, "nodeSelectorTerms", M(502)), // NodeSelectorTerm
@@ -2854,7 +2856,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(3, "providerID", Str),
         o(4, "unschedulable", Bool),
         r(5, "taints", M(607)), // Taint
-        z(6, "configSource", M(492)), // NodeConfigSource
+        p(6, "configSource", M(492)), // NodeConfigSource
         r(7, "podCIDRs", Str),
     ]),
     msg("k8s.io.api.core.v1.NodeStatus", None, &[ // 504
@@ -2868,13 +2870,13 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(8, "images", M(418)), // ContainerImage
         r(9, "volumesInUse", Str),
         r(10, "volumesAttached", M(391)), // AttachedVolume
-        z(11, "config", M(493)), // NodeConfigStatus
+        p(11, "config", M(493)), // NodeConfigStatus
         r(12, "runtimeHandlers", M(498)), // NodeRuntimeHandler
-        z(13, "features", M(495)), // NodeFeatures
+        p(13, "features", M(495)), // NodeFeatures
         r(14, "declaredFeatures", Str),
     ]),
     msg("k8s.io.api.core.v1.NodeSwapStatus", None, &[ // 505
-        z(1, "capacity", Int64),
+        p(1, "capacity", Int64),
     ]),
     msg("k8s.io.api.core.v1.NodeSystemInfo", None, &[ // 506
         z(1, "machineID", Str),
@@ -2887,7 +2889,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(8, "kubeProxyVersion", Str),
         z(9, "operatingSystem", Str),
         z(10, "architecture", Str),
-        z(11, "swap", M(505)), // NodeSwapStatus
+        p(11, "swap", M(505)), // NodeSwapStatus
     ]),
     msg("k8s.io.api.core.v1.ObjectFieldSelector", None, &[ // 507
         o(1, "apiVersion", Str),
@@ -2928,12 +2930,12 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(1, "accessModes", Str),
         o(2, "resources", M(620)), // VolumeResourceRequirements
         o(3, "volumeName", Str),
-        z(4, "selector", M(1189)), // LabelSelector
-        z(5, "storageClassName", Str),
-        z(6, "volumeMode", Str),
-        z(7, "dataSource", M(612)), // TypedLocalObjectReference
-        z(8, "dataSourceRef", M(613)), // TypedObjectReference
-        z(9, "volumeAttributesClassName", Str),
+        p(4, "selector", M(1189)), // LabelSelector
+        p(5, "storageClassName", Str),
+        p(6, "volumeMode", Str),
+        p(7, "dataSource", M(612)), // TypedLocalObjectReference
+        p(8, "dataSourceRef", M(613)), // TypedObjectReference
+        p(9, "volumeAttributesClassName", Str),
     ]),
     msg("k8s.io.api.core.v1.PersistentVolumeClaimStatus", None, &[ // 514
         o(1, "phase", Str),
@@ -2942,8 +2944,8 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(4, "conditions", M(511)), // PersistentVolumeClaimCondition
         m(5, "allocatedResources", M(1168)), // Quantity
         m(7, "allocatedResourceStatuses", Str),
-        z(8, "currentVolumeAttributesClassName", Str),
-        z(9, "modifyVolumeStatus", M(481)), // ModifyVolumeStatus
+        p(8, "currentVolumeAttributesClassName", Str),
+        p(9, "modifyVolumeStatus", M(481)), // ModifyVolumeStatus
     ]),
     msg("k8s.io.api.core.v1.PersistentVolumeClaimTemplate", None, &[ // 515
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -2958,46 +2960,46 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(509)), // PersistentVolume
     ]),
     msg("k8s.io.api.core.v1.PersistentVolumeSource", None, &[ // 518
-        z(1, "gcePersistentDisk", M(455)), // GCEPersistentDiskVolumeSource
-        z(2, "awsElasticBlockStore", M(388)), // AWSElasticBlockStoreVolumeSource
-        z(3, "hostPath", M(464)), // HostPathVolumeSource
-        z(4, "glusterfs", M(458)), // GlusterfsPersistentVolumeSource
-        z(5, "nfs", M(482)), // NFSVolumeSource
-        z(6, "rbd", M(560)), // RBDPersistentVolumeSource
-        z(7, "iscsi", M(465)), // ISCSIPersistentVolumeSource
-        z(8, "cinder", M(402)), // CinderPersistentVolumeSource
-        z(9, "cephfs", M(400)), // CephFSPersistentVolumeSource
-        z(10, "fc", M(450)), // FCVolumeSource
-        z(11, "flocker", M(454)), // FlockerVolumeSource
-        z(12, "flexVolume", M(452)), // FlexPersistentVolumeSource
-        z(13, "azureFile", M(394)), // AzureFilePersistentVolumeSource
-        z(14, "vsphereVolume", M(622)), // VsphereVirtualDiskVolumeSource
-        z(15, "quobyte", M(559)), // QuobyteVolumeSource
-        z(16, "azureDisk", M(393)), // AzureDiskVolumeSource
-        z(17, "photonPersistentDisk", M(521)), // PhotonPersistentDiskVolumeSource
-        z(18, "portworxVolume", M(552)), // PortworxVolumeSource
-        z(19, "scaleIO", M(578)), // ScaleIOPersistentVolumeSource
-        z(20, "local", M(480)), // LocalVolumeSource
-        z(21, "storageos", M(603)), // StorageOSPersistentVolumeSource
-        z(22, "csi", M(397)), // CSIPersistentVolumeSource
+        p(1, "gcePersistentDisk", M(455)), // GCEPersistentDiskVolumeSource
+        p(2, "awsElasticBlockStore", M(388)), // AWSElasticBlockStoreVolumeSource
+        p(3, "hostPath", M(464)), // HostPathVolumeSource
+        p(4, "glusterfs", M(458)), // GlusterfsPersistentVolumeSource
+        p(5, "nfs", M(482)), // NFSVolumeSource
+        p(6, "rbd", M(560)), // RBDPersistentVolumeSource
+        p(7, "iscsi", M(465)), // ISCSIPersistentVolumeSource
+        p(8, "cinder", M(402)), // CinderPersistentVolumeSource
+        p(9, "cephfs", M(400)), // CephFSPersistentVolumeSource
+        p(10, "fc", M(450)), // FCVolumeSource
+        p(11, "flocker", M(454)), // FlockerVolumeSource
+        p(12, "flexVolume", M(452)), // FlexPersistentVolumeSource
+        p(13, "azureFile", M(394)), // AzureFilePersistentVolumeSource
+        p(14, "vsphereVolume", M(622)), // VsphereVirtualDiskVolumeSource
+        p(15, "quobyte", M(559)), // QuobyteVolumeSource
+        p(16, "azureDisk", M(393)), // AzureDiskVolumeSource
+        p(17, "photonPersistentDisk", M(521)), // PhotonPersistentDiskVolumeSource
+        p(18, "portworxVolume", M(552)), // PortworxVolumeSource
+        p(19, "scaleIO", M(578)), // ScaleIOPersistentVolumeSource
+        p(20, "local", M(480)), // LocalVolumeSource
+        p(21, "storageos", M(603)), // StorageOSPersistentVolumeSource
+        p(22, "csi", M(397)), // CSIPersistentVolumeSource
     ]),
     msg("k8s.io.api.core.v1.PersistentVolumeSpec", None, &[ // 519
         m(1, "capacity", M(1168)), // Quantity
         i(2, M(518)), // PersistentVolumeSource
         r(3, "accessModes", Str),
-        z(4, "claimRef", M(508)), // ObjectReference
+        p(4, "claimRef", M(508)), // ObjectReference
         o(5, "persistentVolumeReclaimPolicy", Str),
         o(6, "storageClassName", Str),
         r(7, "mountOptions", Str),
-        z(8, "volumeMode", Str),
-        z(9, "nodeAffinity", M(618)), // VolumeNodeAffinity
-        z(10, "volumeAttributesClassName", Str),
+        p(8, "volumeMode", Str),
+        p(9, "nodeAffinity", M(618)), // VolumeNodeAffinity
+        p(10, "volumeAttributesClassName", Str),
     ]),
     msg("k8s.io.api.core.v1.PersistentVolumeStatus", None, &[ // 520
         o(1, "phase", Str),
         o(2, "message", Str),
         o(3, "reason", Str),
-        z(4, "lastPhaseTransitionTime", M(1209)), // Time
+        p(4, "lastPhaseTransitionTime", M(1209)), // Time
     ]),
     msg("k8s.io.api.core.v1.PhotonPersistentDiskVolumeSource", None, &[ // 521
         z(1, "pdID", Str),
@@ -3013,10 +3015,10 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "preferredDuringSchedulingIgnoredDuringExecution", M(623)), // WeightedPodAffinityTerm
     ]),
     msg("k8s.io.api.core.v1.PodAffinityTerm", None, &[ // 524
-        z(1, "labelSelector", M(1189)), // LabelSelector
+        p(1, "labelSelector", M(1189)), // LabelSelector
         r(2, "namespaces", Str),
         z(3, "topologyKey", Str),
-        z(4, "namespaceSelector", M(1189)), // LabelSelector
+        p(4, "namespaceSelector", M(1189)), // LabelSelector
         r(5, "matchLabelKeys", Str),
         r(6, "mismatchLabelKeys", Str),
     ]),
@@ -3034,7 +3036,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.core.v1.PodCertificateProjection", None, &[ // 527
         o(1, "signerName", Str),
         o(2, "keyType", Str),
-        z(3, "maxExpirationSeconds", Int32),
+        p(3, "maxExpirationSeconds", Int32),
         o(4, "credentialBundlePath", Str),
         o(5, "keyPath", Str),
         o(6, "certificateChainPath", Str),
@@ -3056,7 +3058,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.core.v1.PodDNSConfigOption", None, &[ // 530
         o(1, "name", Str),
-        z(2, "value", Str),
+        p(2, "value", Str),
     ]),
     msg("k8s.io.api.core.v1.PodExecOptions", None, &[ // 531
         o(1, "stdin", Bool),
@@ -3081,13 +3083,13 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(1, "container", Str),
         o(2, "follow", Bool),
         o(3, "previous", Bool),
-        z(4, "sinceSeconds", Int64),
-        z(5, "sinceTime", M(1209)), // Time
+        p(4, "sinceSeconds", Int64),
+        p(5, "sinceTime", M(1209)), // Time
         o(6, "timestamps", Bool),
-        z(7, "tailLines", Int64),
-        z(8, "limitBytes", Int64),
+        p(7, "tailLines", Int64),
+        p(8, "limitBytes", Int64),
         o(9, "insecureSkipTLSVerifyBackend", Bool),
-        z(10, "stream", Str),
+        p(10, "stream", Str),
     ]),
     msg("k8s.io.api.core.v1.PodOS", None, &[ // 536
         z(1, "name", Str),
@@ -3103,40 +3105,40 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.core.v1.PodResourceClaim", None, &[ // 540
         z(1, "name", Str),
-        z(3, "resourceClaimName", Str),
-        z(4, "resourceClaimTemplateName", Str),
+        p(3, "resourceClaimName", Str),
+        p(4, "resourceClaimTemplateName", Str),
     ]),
     msg("k8s.io.api.core.v1.PodResourceClaimStatus", None, &[ // 541
         z(1, "name", Str),
-        z(2, "resourceClaimName", Str),
+        p(2, "resourceClaimName", Str),
     ]),
     msg("k8s.io.api.core.v1.PodSchedulingGate", None, &[ // 542
         z(1, "name", Str),
     ]),
     msg("k8s.io.api.core.v1.PodSecurityContext", None, &[ // 543
-        z(1, "seLinuxOptions", M(577)), // SELinuxOptions
-        z(2, "runAsUser", Int64),
-        z(3, "runAsNonRoot", Bool),
+        p(1, "seLinuxOptions", M(577)), // SELinuxOptions
+        p(2, "runAsUser", Int64),
+        p(3, "runAsNonRoot", Bool),
         r(4, "supplementalGroups", Int64),
-        z(5, "fsGroup", Int64),
-        z(6, "runAsGroup", Int64),
+        p(5, "fsGroup", Int64),
+        p(6, "runAsGroup", Int64),
         r(7, "sysctls", M(605)), // Sysctl
-        z(8, "windowsOptions", M(624)), // WindowsSecurityContextOptions
-        z(9, "fsGroupChangePolicy", Str),
-        z(10, "seccompProfile", M(582)), // SeccompProfile
-        z(11, "appArmorProfile", M(390)), // AppArmorProfile
-        z(12, "supplementalGroupsPolicy", Str),
-        z(13, "seLinuxChangePolicy", Str),
+        p(8, "windowsOptions", M(624)), // WindowsSecurityContextOptions
+        p(9, "fsGroupChangePolicy", Str),
+        p(10, "seccompProfile", M(582)), // SeccompProfile
+        p(11, "appArmorProfile", M(390)), // AppArmorProfile
+        p(12, "supplementalGroupsPolicy", Str),
+        p(13, "seLinuxChangePolicy", Str),
     ]),
     msg("k8s.io.api.core.v1.PodSignature", None, &[ // 544
-        o(1, "podController", M(1197)), // OwnerReference
+        n(1, "podController", M(1197)), // OwnerReference
     ]),
     msg("k8s.io.api.core.v1.PodSpec", None, &[ // 545
         r(1, "volumes", M(614)), // Volume
         r(2, "containers", M(416)), // Container
         o(3, "restartPolicy", Str),
-        z(4, "terminationGracePeriodSeconds", Int64),
-        z(5, "activeDeadlineSeconds", Int64),
+        p(4, "terminationGracePeriodSeconds", Int64),
+        p(5, "activeDeadlineSeconds", Int64),
         o(6, "dnsPolicy", Str),
         m(7, "nodeSelector", Str),
         o(8, "serviceAccountName", Str),
@@ -3145,35 +3147,35 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(11, "hostNetwork", Bool),
         o(12, "hostPID", Bool),
         o(13, "hostIPC", Bool),
-        z(14, "securityContext", M(543)), // PodSecurityContext
+        p(14, "securityContext", M(543)), // PodSecurityContext
         r(15, "imagePullSecrets", M(479)), // LocalObjectReference
         o(16, "hostname", Str),
         o(17, "subdomain", Str),
-        z(18, "affinity", M(389)), // Affinity
+        p(18, "affinity", M(389)), // Affinity
         o(19, "schedulerName", Str),
         r(20, "initContainers", M(416)), // Container
-        z(21, "automountServiceAccountToken", Bool),
+        p(21, "automountServiceAccountToken", Bool),
         r(22, "tolerations", M(608)), // Toleration
         r(23, "hostAliases", M(462)), // HostAlias
         o(24, "priorityClassName", Str),
-        z(25, "priority", Int32),
-        z(26, "dnsConfig", M(529)), // PodDNSConfig
-        z(27, "shareProcessNamespace", Bool),
+        p(25, "priority", Int32),
+        p(26, "dnsConfig", M(529)), // PodDNSConfig
+        p(27, "shareProcessNamespace", Bool),
         r(28, "readinessGates", M(539)), // PodReadinessGate
-        z(29, "runtimeClassName", Str),
-        z(30, "enableServiceLinks", Bool),
-        z(31, "preemptionPolicy", Str),
+        p(29, "runtimeClassName", Str),
+        p(30, "enableServiceLinks", Bool),
+        p(31, "preemptionPolicy", Str),
         m(32, "overhead", M(1168)), // Quantity
         r(33, "topologySpreadConstraints", M(611)), // TopologySpreadConstraint
         r(34, "ephemeralContainers", M(442)), // EphemeralContainer
-        z(35, "setHostnameAsFQDN", Bool),
-        z(36, "os", M(536)), // PodOS
-        z(37, "hostUsers", Bool),
+        p(35, "setHostnameAsFQDN", Bool),
+        p(36, "os", M(536)), // PodOS
+        p(37, "hostUsers", Bool),
         r(38, "schedulingGates", M(542)), // PodSchedulingGate
         r(39, "resourceClaims", M(540)), // PodResourceClaim
-        z(40, "resources", M(575)), // ResourceRequirements
-        z(41, "hostnameOverride", Str),
-        z(42, "workloadRef", M(625)), // WorkloadReference
+        p(40, "resources", M(575)), // ResourceRequirements
+        p(41, "hostnameOverride", Str),
+        p(42, "workloadRef", M(625)), // WorkloadReference
     ]),
     msg("k8s.io.api.core.v1.PodStatus", None, &[ // 546
         o(1, "phase", Str),
@@ -3182,7 +3184,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(4, "reason", Str),
         o(5, "hostIP", Str),
         o(6, "podIP", Str),
-        z(7, "startTime", M(1209)), // Time
+        p(7, "startTime", M(1209)), // Time
         r(8, "containerStatuses", M(427)), // ContainerStatus
         o(9, "qosClass", Str),
         r(10, "initContainerStatuses", M(427)), // ContainerStatus
@@ -3193,9 +3195,9 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(15, "resourceClaimStatuses", M(541)), // PodResourceClaimStatus
         r(16, "hostIPs", M(463)), // HostIP
         o(17, "observedGeneration", Int64),
-        z(18, "extendedResourceClaimStatus", M(532)), // PodExtendedResourceClaimStatus
+        p(18, "extendedResourceClaimStatus", M(532)), // PodExtendedResourceClaimStatus
         m(19, "allocatedResources", M(1168)), // Quantity
-        z(20, "resources", M(575)), // ResourceRequirements
+        p(20, "resources", M(575)), // ResourceRequirements
     ]),
     msg("k8s.io.api.core.v1.PodStatusResult", None, &[ // 547
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -3216,7 +3218,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.core.v1.PortStatus", None, &[ // 551
         z(1, "port", Int32),
         z(2, "protocol", Str),
-        z(3, "error", Str),
+        p(3, "error", Str),
     ]),
     msg("k8s.io.api.core.v1.PortworxVolumeSource", None, &[ // 552
         z(1, "volumeID", Str),
@@ -3224,7 +3226,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(3, "readOnly", Bool),
     ]),
     msg("k8s.io.api.core.v1.Preconditions", None, &[ // 553
-        o(1, "uid", Str),
+        n(1, "uid", Str),
     ]),
     msg("k8s.io.api.core.v1.PreferAvoidPodsEntry", None, &[ // 554
         o(1, "podSignature", M(544)), // PodSignature
@@ -3243,17 +3245,17 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(4, "periodSeconds", Int32),
         o(5, "successThreshold", Int32),
         o(6, "failureThreshold", Int32),
-        z(7, "terminationGracePeriodSeconds", Int64),
+        p(7, "terminationGracePeriodSeconds", Int64),
     ]),
     msg("k8s.io.api.core.v1.ProbeHandler", None, &[ // 557
-        z(1, "exec", M(449)), // ExecAction
-        z(2, "httpGet", M(460)), // HTTPGetAction
-        z(3, "tcpSocket", M(606)), // TCPSocketAction
-        z(4, "grpc", M(456)), // GRPCAction
+        p(1, "exec", M(449)), // ExecAction
+        p(2, "httpGet", M(460)), // HTTPGetAction
+        p(3, "tcpSocket", M(606)), // TCPSocketAction
+        p(4, "grpc", M(456)), // GRPCAction
     ]),
     msg("k8s.io.api.core.v1.ProjectedVolumeSource", None, &[ // 558
         r(1, "sources", M(619)), // VolumeProjection
-        z(2, "defaultMode", Int32),
+        p(2, "defaultMode", Int32),
     ]),
     msg("k8s.io.api.core.v1.QuobyteVolumeSource", None, &[ // 559
         z(1, "registry", Str),
@@ -3270,7 +3272,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(4, "pool", Str),
         o(5, "user", Str),
         o(6, "keyring", Str),
-        z(7, "secretRef", M(588)), // SecretReference
+        p(7, "secretRef", M(588)), // SecretReference
         o(8, "readOnly", Bool),
     ]),
     msg("k8s.io.api.core.v1.RBDVolumeSource", None, &[ // 561
@@ -3280,13 +3282,13 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(4, "pool", Str),
         o(5, "user", Str),
         o(6, "keyring", Str),
-        z(7, "secretRef", M(479)), // LocalObjectReference
+        p(7, "secretRef", M(479)), // LocalObjectReference
         o(8, "readOnly", Bool),
     ]),
     msg("k8s.io.api.core.v1.RangeAllocation", None, &[ // 562
         o(1, "metadata", M(1196)), // ObjectMeta
         z(2, "range", Str),
-        z(3, "data", Bytes),
+        p(3, "data", Bytes),
     ]),
     msg("k8s.io.api.core.v1.ReplicationController", None, &[ // 563
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -3305,9 +3307,9 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(563)), // ReplicationController
     ]),
     msg("k8s.io.api.core.v1.ReplicationControllerSpec", None, &[ // 566
-        z(1, "replicas", Int32),
+        p(1, "replicas", Int32),
         m(2, "selector", Str),
-        z(3, "template", M(550)), // PodTemplateSpec
+        p(3, "template", M(550)), // PodTemplateSpec
         o(4, "minReadySeconds", Int32),
     ]),
     msg("k8s.io.api.core.v1.ReplicationControllerStatus", None, &[ // 567
@@ -3343,7 +3345,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.core.v1.ResourceQuotaSpec", None, &[ // 573
         m(1, "hard", M(1168)), // Quantity
         r(2, "scopes", Str),
-        z(3, "scopeSelector", M(580)), // ScopeSelector
+        p(3, "scopeSelector", M(580)), // ScopeSelector
     ]),
     msg("k8s.io.api.core.v1.ResourceQuotaStatus", None, &[ // 574
         m(1, "hard", M(1168)), // Quantity
@@ -3367,7 +3369,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.core.v1.ScaleIOPersistentVolumeSource", None, &[ // 578
         z(1, "gateway", Str),
         z(2, "system", Str),
-        z(3, "secretRef", M(588)), // SecretReference
+        p(3, "secretRef", M(588)), // SecretReference
         o(4, "sslEnabled", Bool),
         o(5, "protectionDomain", Str),
         o(6, "storagePool", Str),
@@ -3379,7 +3381,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.core.v1.ScaleIOVolumeSource", None, &[ // 579
         z(1, "gateway", Str),
         z(2, "system", Str),
-        z(3, "secretRef", M(479)), // LocalObjectReference
+        p(3, "secretRef", M(479)), // LocalObjectReference
         o(4, "sslEnabled", Bool),
         o(5, "protectionDomain", Str),
         o(6, "storagePool", Str),
@@ -3398,23 +3400,23 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.core.v1.SeccompProfile", None, &[ // 582
         z(1, "type", Str),
-        z(2, "localhostProfile", Str),
+        p(2, "localhostProfile", Str),
     ]),
     msg("k8s.io.api.core.v1.Secret", None, &[ // 583
         o(1, "metadata", M(1196)), // ObjectMeta
         m(2, "data", Bytes),
         o(3, "type", Str),
         m(4, "stringData", Str),
-        z(5, "immutable", Bool),
+        p(5, "immutable", Bool),
     ]),
     msg("k8s.io.api.core.v1.SecretEnvSource", None, &[ // 584
         i(1, M(479)), // LocalObjectReference
-        z(2, "optional", Bool),
+        p(2, "optional", Bool),
     ]),
     msg("k8s.io.api.core.v1.SecretKeySelector", None, &[ // 585
         i(1, M(479)), // LocalObjectReference
         z(2, "key", Str),
-        z(3, "optional", Bool),
+        p(3, "optional", Bool),
     ]),
     msg("k8s.io.api.core.v1.SecretList", None, &[ // 586
         o(1, "metadata", M(1192)), // ListMeta
@@ -3423,7 +3425,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.core.v1.SecretProjection", None, &[ // 587
         i(1, M(479)), // LocalObjectReference
         r(2, "items", M(468)), // KeyToPath
-        z(4, "optional", Bool),
+        p(4, "optional", Bool),
     ]),
     msg("k8s.io.api.core.v1.SecretReference", None, &[ // 588
         o(1, "name", Str),
@@ -3432,22 +3434,22 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.core.v1.SecretVolumeSource", None, &[ // 589
         o(1, "secretName", Str),
         r(2, "items", M(468)), // KeyToPath
-        z(3, "defaultMode", Int32),
-        z(4, "optional", Bool),
+        p(3, "defaultMode", Int32),
+        p(4, "optional", Bool),
     ]),
     msg("k8s.io.api.core.v1.SecurityContext", None, &[ // 590
-        z(1, "capabilities", M(399)), // Capabilities
-        z(2, "privileged", Bool),
-        z(3, "seLinuxOptions", M(577)), // SELinuxOptions
-        z(4, "runAsUser", Int64),
-        z(5, "runAsNonRoot", Bool),
-        z(6, "readOnlyRootFilesystem", Bool),
-        z(7, "allowPrivilegeEscalation", Bool),
-        z(8, "runAsGroup", Int64),
-        z(9, "procMount", Str),
-        z(10, "windowsOptions", M(624)), // WindowsSecurityContextOptions
-        z(11, "seccompProfile", M(582)), // SeccompProfile
-        z(12, "appArmorProfile", M(390)), // AppArmorProfile
+        p(1, "capabilities", M(399)), // Capabilities
+        p(2, "privileged", Bool),
+        p(3, "seLinuxOptions", M(577)), // SELinuxOptions
+        p(4, "runAsUser", Int64),
+        p(5, "runAsNonRoot", Bool),
+        p(6, "readOnlyRootFilesystem", Bool),
+        p(7, "allowPrivilegeEscalation", Bool),
+        p(8, "runAsGroup", Int64),
+        p(9, "procMount", Str),
+        p(10, "windowsOptions", M(624)), // WindowsSecurityContextOptions
+        p(11, "seccompProfile", M(582)), // SeccompProfile
+        p(12, "appArmorProfile", M(390)), // AppArmorProfile
     ]),
     msg("k8s.io.api.core.v1.SerializedReference", None, &[ // 591
         o(1, "reference", M(508)), // ObjectReference
@@ -3461,7 +3463,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(1, "metadata", M(1196)), // ObjectMeta
         r(2, "secrets", M(508)), // ObjectReference
         r(3, "imagePullSecrets", M(479)), // LocalObjectReference
-        z(4, "automountServiceAccountToken", Bool),
+        p(4, "automountServiceAccountToken", Bool),
     ]),
     msg("k8s.io.api.core.v1.ServiceAccountList", None, &[ // 594
         o(1, "metadata", M(1192)), // ListMeta
@@ -3469,7 +3471,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.core.v1.ServiceAccountTokenProjection", None, &[ // 595
         o(1, "audience", Str),
-        z(2, "expirationSeconds", Int64),
+        p(2, "expirationSeconds", Int64),
         z(3, "path", Str),
     ]),
     msg("k8s.io.api.core.v1.ServiceList", None, &[ // 596
@@ -3482,7 +3484,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(3, "port", Int32),
         o(4, "targetPort", M(1218)), // IntOrString
         o(5, "nodePort", Int32),
-        z(6, "appProtocol", Str),
+        p(6, "appProtocol", Str),
     ]),
     msg("k8s.io.api.core.v1.ServiceProxyOptions", None, &[ // 598
         o(1, "path", Str),
@@ -3500,21 +3502,21 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(11, "externalTrafficPolicy", Str),
         o(12, "healthCheckNodePort", Int32),
         o(13, "publishNotReadyAddresses", Bool),
-        z(14, "sessionAffinityConfig", M(601)), // SessionAffinityConfig
-        z(17, "ipFamilyPolicy", Str),
+        p(14, "sessionAffinityConfig", M(601)), // SessionAffinityConfig
+        p(17, "ipFamilyPolicy", Str),
         r(18, "clusterIPs", Str),
         r(19, "ipFamilies", Str),
-        z(20, "allocateLoadBalancerNodePorts", Bool),
-        z(21, "loadBalancerClass", Str),
-        z(22, "internalTrafficPolicy", Str),
-        z(23, "trafficDistribution", Str),
+        p(20, "allocateLoadBalancerNodePorts", Bool),
+        p(21, "loadBalancerClass", Str),
+        p(22, "internalTrafficPolicy", Str),
+        p(23, "trafficDistribution", Str),
     ]),
     msg("k8s.io.api.core.v1.ServiceStatus", None, &[ // 600
         o(1, "loadBalancer", M(478)), // LoadBalancerStatus
         r(2, "conditions", M(1176)), // Condition
     ]),
     msg("k8s.io.api.core.v1.SessionAffinityConfig", None, &[ // 601
-        z(1, "clientIP", M(404)), // ClientIPConfig
+        p(1, "clientIP", M(404)), // ClientIPConfig
     ]),
     msg("k8s.io.api.core.v1.SleepAction", None, &[ // 602
         z(1, "seconds", Int64),
@@ -3524,14 +3526,14 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(2, "volumeNamespace", Str),
         o(3, "fsType", Str),
         o(4, "readOnly", Bool),
-        z(5, "secretRef", M(508)), // ObjectReference
+        p(5, "secretRef", M(508)), // ObjectReference
     ]),
     msg("k8s.io.api.core.v1.StorageOSVolumeSource", None, &[ // 604
         o(1, "volumeName", Str),
         o(2, "volumeNamespace", Str),
         o(3, "fsType", Str),
         o(4, "readOnly", Bool),
-        z(5, "secretRef", M(479)), // LocalObjectReference
+        p(5, "secretRef", M(479)), // LocalObjectReference
     ]),
     msg("k8s.io.api.core.v1.Sysctl", None, &[ // 605
         z(1, "name", Str),
@@ -3545,14 +3547,14 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(1, "key", Str),
         o(2, "value", Str),
         z(3, "effect", Str),
-        z(4, "timeAdded", M(1209)), // Time
+        p(4, "timeAdded", M(1209)), // Time
     ]),
     msg("k8s.io.api.core.v1.Toleration", None, &[ // 608
         o(1, "key", Str),
         o(2, "operator", Str),
         o(3, "value", Str),
         o(4, "effect", Str),
-        z(5, "tolerationSeconds", Int64),
+        p(5, "tolerationSeconds", Int64),
     ]),
     msg("k8s.io.api.core.v1.TopologySelectorLabelRequirement", None, &[ // 609
         z(1, "key", Str),
@@ -3565,22 +3567,22 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(1, "maxSkew", Int32),
         z(2, "topologyKey", Str),
         z(3, "whenUnsatisfiable", Str),
-        z(4, "labelSelector", M(1189)), // LabelSelector
-        z(5, "minDomains", Int32),
-        z(6, "nodeAffinityPolicy", Str),
-        z(7, "nodeTaintsPolicy", Str),
+        p(4, "labelSelector", M(1189)), // LabelSelector
+        p(5, "minDomains", Int32),
+        p(6, "nodeAffinityPolicy", Str),
+        p(7, "nodeTaintsPolicy", Str),
         r(8, "matchLabelKeys", Str),
     ]),
     msg("k8s.io.api.core.v1.TypedLocalObjectReference", None, &[ // 612
-        z(1, "apiGroup", Str),
+        p(1, "apiGroup", Str),
         z(2, "kind", Str),
         z(3, "name", Str),
     ]),
     msg("k8s.io.api.core.v1.TypedObjectReference", None, &[ // 613
-        z(1, "apiGroup", Str),
+        p(1, "apiGroup", Str),
         z(2, "kind", Str),
         z(3, "name", Str),
-        z(4, "namespace", Str),
+        p(4, "namespace", Str),
     ]),
     msg("k8s.io.api.core.v1.Volume", None, &[ // 614
         z(1, "name", Str),
@@ -3595,62 +3597,62 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(2, "readOnly", Bool),
         z(3, "mountPath", Str),
         o(4, "subPath", Str),
-        z(5, "mountPropagation", Str),
+        p(5, "mountPropagation", Str),
         o(6, "subPathExpr", Str),
-        z(7, "recursiveReadOnly", Str),
+        p(7, "recursiveReadOnly", Str),
     ]),
     msg("k8s.io.api.core.v1.VolumeMountStatus", None, &[ // 617
         z(1, "name", Str),
         z(2, "mountPath", Str),
         o(3, "readOnly", Bool),
-        z(4, "recursiveReadOnly", Str),
+        p(4, "recursiveReadOnly", Str),
     ]),
     msg("k8s.io.api.core.v1.VolumeNodeAffinity", None, &[ // 618
-        z(1, "required", M(500)), // NodeSelector
+        p(1, "required", M(500)), // NodeSelector
     ]),
     msg("k8s.io.api.core.v1.VolumeProjection", None, &[ // 619
-        z(1, "secret", M(587)), // SecretProjection
-        z(2, "downwardAPI", M(430)), // DownwardAPIProjection
-        z(3, "configMap", M(414)), // ConfigMapProjection
-        z(4, "serviceAccountToken", M(595)), // ServiceAccountTokenProjection
-        z(5, "clusterTrustBundle", M(405)), // ClusterTrustBundleProjection
-        z(6, "podCertificate", M(527)), // PodCertificateProjection
+        p(1, "secret", M(587)), // SecretProjection
+        p(2, "downwardAPI", M(430)), // DownwardAPIProjection
+        p(3, "configMap", M(414)), // ConfigMapProjection
+        p(4, "serviceAccountToken", M(595)), // ServiceAccountTokenProjection
+        p(5, "clusterTrustBundle", M(405)), // ClusterTrustBundleProjection
+        p(6, "podCertificate", M(527)), // PodCertificateProjection
     ]),
     msg("k8s.io.api.core.v1.VolumeResourceRequirements", None, &[ // 620
         m(1, "limits", M(1168)), // Quantity
         m(2, "requests", M(1168)), // Quantity
     ]),
     msg("k8s.io.api.core.v1.VolumeSource", None, &[ // 621
-        z(1, "hostPath", M(464)), // HostPathVolumeSource
-        z(2, "emptyDir", M(433)), // EmptyDirVolumeSource
-        z(3, "gcePersistentDisk", M(455)), // GCEPersistentDiskVolumeSource
-        z(4, "awsElasticBlockStore", M(388)), // AWSElasticBlockStoreVolumeSource
-        z(5, "gitRepo", M(457)), // GitRepoVolumeSource
-        z(6, "secret", M(589)), // SecretVolumeSource
-        z(7, "nfs", M(482)), // NFSVolumeSource
-        z(8, "iscsi", M(466)), // ISCSIVolumeSource
-        z(9, "glusterfs", M(459)), // GlusterfsVolumeSource
-        z(10, "persistentVolumeClaim", M(516)), // PersistentVolumeClaimVolumeSource
-        z(11, "rbd", M(561)), // RBDVolumeSource
-        z(12, "flexVolume", M(453)), // FlexVolumeSource
-        z(13, "cinder", M(403)), // CinderVolumeSource
-        z(14, "cephfs", M(401)), // CephFSVolumeSource
-        z(15, "flocker", M(454)), // FlockerVolumeSource
-        z(16, "downwardAPI", M(432)), // DownwardAPIVolumeSource
-        z(17, "fc", M(450)), // FCVolumeSource
-        z(18, "azureFile", M(395)), // AzureFileVolumeSource
-        z(19, "configMap", M(415)), // ConfigMapVolumeSource
-        z(20, "vsphereVolume", M(622)), // VsphereVirtualDiskVolumeSource
-        z(21, "quobyte", M(559)), // QuobyteVolumeSource
-        z(22, "azureDisk", M(393)), // AzureDiskVolumeSource
-        z(23, "photonPersistentDisk", M(521)), // PhotonPersistentDiskVolumeSource
-        z(24, "portworxVolume", M(552)), // PortworxVolumeSource
-        z(25, "scaleIO", M(579)), // ScaleIOVolumeSource
-        z(26, "projected", M(558)), // ProjectedVolumeSource
-        z(27, "storageos", M(604)), // StorageOSVolumeSource
-        z(28, "csi", M(398)), // CSIVolumeSource
-        z(29, "ephemeral", M(444)), // EphemeralVolumeSource
-        z(30, "image", M(467)), // ImageVolumeSource
+        p(1, "hostPath", M(464)), // HostPathVolumeSource
+        p(2, "emptyDir", M(433)), // EmptyDirVolumeSource
+        p(3, "gcePersistentDisk", M(455)), // GCEPersistentDiskVolumeSource
+        p(4, "awsElasticBlockStore", M(388)), // AWSElasticBlockStoreVolumeSource
+        p(5, "gitRepo", M(457)), // GitRepoVolumeSource
+        p(6, "secret", M(589)), // SecretVolumeSource
+        p(7, "nfs", M(482)), // NFSVolumeSource
+        p(8, "iscsi", M(466)), // ISCSIVolumeSource
+        p(9, "glusterfs", M(459)), // GlusterfsVolumeSource
+        p(10, "persistentVolumeClaim", M(516)), // PersistentVolumeClaimVolumeSource
+        p(11, "rbd", M(561)), // RBDVolumeSource
+        p(12, "flexVolume", M(453)), // FlexVolumeSource
+        p(13, "cinder", M(403)), // CinderVolumeSource
+        p(14, "cephfs", M(401)), // CephFSVolumeSource
+        p(15, "flocker", M(454)), // FlockerVolumeSource
+        p(16, "downwardAPI", M(432)), // DownwardAPIVolumeSource
+        p(17, "fc", M(450)), // FCVolumeSource
+        p(18, "azureFile", M(395)), // AzureFileVolumeSource
+        p(19, "configMap", M(415)), // ConfigMapVolumeSource
+        p(20, "vsphereVolume", M(622)), // VsphereVirtualDiskVolumeSource
+        p(21, "quobyte", M(559)), // QuobyteVolumeSource
+        p(22, "azureDisk", M(393)), // AzureDiskVolumeSource
+        p(23, "photonPersistentDisk", M(521)), // PhotonPersistentDiskVolumeSource
+        p(24, "portworxVolume", M(552)), // PortworxVolumeSource
+        p(25, "scaleIO", M(579)), // ScaleIOVolumeSource
+        p(26, "projected", M(558)), // ProjectedVolumeSource
+        p(27, "storageos", M(604)), // StorageOSVolumeSource
+        p(28, "csi", M(398)), // CSIVolumeSource
+        p(29, "ephemeral", M(444)), // EphemeralVolumeSource
+        p(30, "image", M(467)), // ImageVolumeSource
     ]),
     msg("k8s.io.api.core.v1.VsphereVirtualDiskVolumeSource", None, &[ // 622
         z(1, "volumePath", Str),
@@ -3663,10 +3665,10 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(2, "podAffinityTerm", M(524)), // PodAffinityTerm
     ]),
     msg("k8s.io.api.core.v1.WindowsSecurityContextOptions", None, &[ // 624
-        z(1, "gmsaCredentialSpecName", Str),
-        z(2, "gmsaCredentialSpec", Str),
-        z(3, "runAsUserName", Str),
-        z(4, "hostProcess", Bool),
+        p(1, "gmsaCredentialSpecName", Str),
+        p(2, "gmsaCredentialSpec", Str),
+        p(3, "runAsUserName", Str),
+        p(4, "hostProcess", Bool),
     ]),
     msg("k8s.io.api.core.v1.WorkloadReference", None, &[ // 625
         z(1, "name", Str),
@@ -3676,27 +3678,27 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.discovery.v1.Endpoint", None, &[ // 626
         r(1, "addresses", Str),
         o(2, "conditions", M(627)), // EndpointConditions
-        z(3, "hostname", Str),
-        z(4, "targetRef", M(508)), // ObjectReference
+        p(3, "hostname", Str),
+        p(4, "targetRef", M(508)), // ObjectReference
         m(5, "deprecatedTopology", Str),
-        z(6, "nodeName", Str),
-        z(7, "zone", Str),
-        z(8, "hints", M(628)), // EndpointHints
+        p(6, "nodeName", Str),
+        p(7, "zone", Str),
+        p(8, "hints", M(628)), // EndpointHints
     ]),
     msg("k8s.io.api.discovery.v1.EndpointConditions", None, &[ // 627
-        z(1, "ready", Bool),
-        z(2, "serving", Bool),
-        z(3, "terminating", Bool),
+        p(1, "ready", Bool),
+        p(2, "serving", Bool),
+        p(3, "terminating", Bool),
     ]),
     msg("k8s.io.api.discovery.v1.EndpointHints", None, &[ // 628
         r(1, "forZones", M(633)), // ForZone
         r(2, "forNodes", M(632)), // ForNode
     ]),
     msg("k8s.io.api.discovery.v1.EndpointPort", None, &[ // 629
-        z(1, "name", Str),
-        z(2, "protocol", Str),
-        z(3, "port", Int32),
-        z(4, "appProtocol", Str),
+        p(1, "name", Str),
+        p(2, "protocol", Str),
+        p(3, "port", Int32),
+        p(4, "appProtocol", Str),
     ]),
     msg("k8s.io.api.discovery.v1.EndpointSlice", None, &[ // 630
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -3717,26 +3719,26 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.discovery.v1beta1.Endpoint", None, &[ // 634
         r(1, "addresses", Str),
         o(2, "conditions", M(635)), // EndpointConditions
-        z(3, "hostname", Str),
-        z(4, "targetRef", M(508)), // ObjectReference
+        p(3, "hostname", Str),
+        p(4, "targetRef", M(508)), // ObjectReference
         m(5, "topology", Str),
-        z(6, "nodeName", Str),
-        z(7, "hints", M(636)), // EndpointHints
+        p(6, "nodeName", Str),
+        p(7, "hints", M(636)), // EndpointHints
     ]),
     msg("k8s.io.api.discovery.v1beta1.EndpointConditions", None, &[ // 635
-        z(1, "ready", Bool),
-        z(2, "serving", Bool),
-        z(3, "terminating", Bool),
+        p(1, "ready", Bool),
+        p(2, "serving", Bool),
+        p(3, "terminating", Bool),
     ]),
     msg("k8s.io.api.discovery.v1beta1.EndpointHints", None, &[ // 636
         r(1, "forZones", M(641)), // ForZone
         r(2, "forNodes", M(640)), // ForNode
     ]),
     msg("k8s.io.api.discovery.v1beta1.EndpointPort", None, &[ // 637
-        z(1, "name", Str),
-        z(2, "protocol", Str),
-        z(3, "port", Int32),
-        z(4, "appProtocol", Str),
+        p(1, "name", Str),
+        p(2, "protocol", Str),
+        p(3, "port", Int32),
+        p(4, "appProtocol", Str),
     ]),
     msg("k8s.io.api.discovery.v1beta1.EndpointSlice", None, &[ // 638
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -3757,13 +3759,13 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.events.v1.Event", None, &[ // 642
         z(1, "metadata", M(1196)), // ObjectMeta
         z(2, "eventTime", M(1195)), // MicroTime
-        z(3, "series", M(644)), // EventSeries
+        p(3, "series", M(644)), // EventSeries
         o(4, "reportingController", Str),
         o(5, "reportingInstance", Str),
         o(6, "action", Str),
         o(7, "reason", Str),
         o(8, "regarding", M(508)), // ObjectReference
-        z(9, "related", M(508)), // ObjectReference
+        p(9, "related", M(508)), // ObjectReference
         o(10, "note", Str),
         o(11, "type", Str),
         o(12, "deprecatedSource", M(448)), // EventSource
@@ -3782,13 +3784,13 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.events.v1beta1.Event", None, &[ // 645
         z(1, "metadata", M(1196)), // ObjectMeta
         z(2, "eventTime", M(1195)), // MicroTime
-        z(3, "series", M(647)), // EventSeries
+        p(3, "series", M(647)), // EventSeries
         o(4, "reportingController", Str),
         o(5, "reportingInstance", Str),
         o(6, "action", Str),
         o(7, "reason", Str),
         o(8, "regarding", M(508)), // ObjectReference
-        z(9, "related", M(508)), // ObjectReference
+        p(9, "related", M(508)), // ObjectReference
         o(10, "note", Str),
         o(11, "type", Str),
         o(12, "deprecatedSource", M(448)), // EventSource
@@ -3821,12 +3823,12 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(648)), // DaemonSet
     ]),
     msg("k8s.io.api.extensions.v1beta1.DaemonSetSpec", None, &[ // 651
-        z(1, "selector", M(1189)), // LabelSelector
+        p(1, "selector", M(1189)), // LabelSelector
         z(2, "template", M(550)), // PodTemplateSpec
         o(3, "updateStrategy", M(653)), // DaemonSetUpdateStrategy
         o(4, "minReadySeconds", Int32),
         o(5, "templateGeneration", Int64),
-        z(6, "revisionHistoryLimit", Int32),
+        p(6, "revisionHistoryLimit", Int32),
     ]),
     msg("k8s.io.api.extensions.v1beta1.DaemonSetStatus", None, &[ // 652
         z(1, "currentNumberScheduled", Int32),
@@ -3837,12 +3839,12 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(6, "updatedNumberScheduled", Int32),
         o(7, "numberAvailable", Int32),
         o(8, "numberUnavailable", Int32),
-        z(9, "collisionCount", Int32),
+        p(9, "collisionCount", Int32),
         r(10, "conditions", M(649)), // DaemonSetCondition
     ]),
     msg("k8s.io.api.extensions.v1beta1.DaemonSetUpdateStrategy", None, &[ // 653
         o(1, "type", Str),
-        z(2, "rollingUpdate", M(688)), // RollingUpdateDaemonSet
+        p(2, "rollingUpdate", M(688)), // RollingUpdateDaemonSet
     ]),
     msg("k8s.io.api.extensions.v1beta1.Deployment", None, &[ // 654
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -3867,15 +3869,15 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(3, "rollbackTo", M(687)), // RollbackConfig
     ]),
     msg("k8s.io.api.extensions.v1beta1.DeploymentSpec", None, &[ // 658
-        z(1, "replicas", Int32),
-        z(2, "selector", M(1189)), // LabelSelector
+        p(1, "replicas", Int32),
+        p(2, "selector", M(1189)), // LabelSelector
         z(3, "template", M(550)), // PodTemplateSpec
         o(4, "strategy", M(660)), // DeploymentStrategy
         o(5, "minReadySeconds", Int32),
-        z(6, "revisionHistoryLimit", Int32),
+        p(6, "revisionHistoryLimit", Int32),
         o(7, "paused", Bool),
-        z(8, "rollbackTo", M(687)), // RollbackConfig
-        z(9, "progressDeadlineSeconds", Int32),
+        p(8, "rollbackTo", M(687)), // RollbackConfig
+        p(9, "progressDeadlineSeconds", Int32),
     ]),
     msg("k8s.io.api.extensions.v1beta1.DeploymentStatus", None, &[ // 659
         o(1, "observedGeneration", Int64),
@@ -3885,17 +3887,17 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(5, "unavailableReplicas", Int32),
         r(6, "conditions", M(655)), // DeploymentCondition
         o(7, "readyReplicas", Int32),
-        z(8, "collisionCount", Int32),
-        z(9, "terminatingReplicas", Int32),
+        p(8, "collisionCount", Int32),
+        p(9, "terminatingReplicas", Int32),
     ]),
     msg("k8s.io.api.extensions.v1beta1.DeploymentStrategy", None, &[ // 660
         o(1, "type", Str),
-        z(2, "rollingUpdate", M(689)), // RollingUpdateDeployment
+        p(2, "rollingUpdate", M(689)), // RollingUpdateDeployment
     ]),
     msg("k8s.io.api.extensions.v1beta1.HTTPIngressPath", None, &[ // 661
         o(1, "path", Str),
         z(2, "backend", M(665)), // IngressBackend
-        z(3, "pathType", Str),
+        p(3, "pathType", Str),
     ]),
     msg("k8s.io.api.extensions.v1beta1.HTTPIngressRuleValue", None, &[ // 662
         r(1, "paths", M(661)), // HTTPIngressPath
@@ -3912,7 +3914,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.extensions.v1beta1.IngressBackend", None, &[ // 665
         o(1, "serviceName", Str),
         o(2, "servicePort", M(1218)), // IntOrString
-        z(3, "resource", M(612)), // TypedLocalObjectReference
+        p(3, "resource", M(612)), // TypedLocalObjectReference
     ]),
     msg("k8s.io.api.extensions.v1beta1.IngressList", None, &[ // 666
         o(1, "metadata", M(1192)), // ListMeta
@@ -3929,20 +3931,20 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.extensions.v1beta1.IngressPortStatus", None, &[ // 669
         z(1, "port", Int32),
         z(2, "protocol", Str),
-        z(3, "error", Str),
+        p(3, "error", Str),
     ]),
     msg("k8s.io.api.extensions.v1beta1.IngressRule", None, &[ // 670
         o(1, "host", Str),
         i(2, M(671)), // IngressRuleValue
     ]),
     msg("k8s.io.api.extensions.v1beta1.IngressRuleValue", None, &[ // 671
-        z(1, "http", M(662)), // HTTPIngressRuleValue
+        p(1, "http", M(662)), // HTTPIngressRuleValue
     ]),
     msg("k8s.io.api.extensions.v1beta1.IngressSpec", None, &[ // 672
-        z(1, "backend", M(665)), // IngressBackend
+        p(1, "backend", M(665)), // IngressBackend
         r(2, "tls", M(674)), // IngressTLS
         r(3, "rules", M(670)), // IngressRule
-        z(4, "ingressClassName", Str),
+        p(4, "ingressClassName", Str),
     ]),
     msg("k8s.io.api.extensions.v1beta1.IngressStatus", None, &[ // 673
         o(1, "loadBalancer", M(668)), // IngressLoadBalancerStatus
@@ -3968,14 +3970,14 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(675)), // NetworkPolicy
     ]),
     msg("k8s.io.api.extensions.v1beta1.NetworkPolicyPeer", None, &[ // 679
-        z(1, "podSelector", M(1189)), // LabelSelector
-        z(2, "namespaceSelector", M(1189)), // LabelSelector
-        z(3, "ipBlock", M(663)), // IPBlock
+        p(1, "podSelector", M(1189)), // LabelSelector
+        p(2, "namespaceSelector", M(1189)), // LabelSelector
+        p(3, "ipBlock", M(663)), // IPBlock
     ]),
     msg("k8s.io.api.extensions.v1beta1.NetworkPolicyPort", None, &[ // 680
-        z(1, "protocol", Str),
-        z(2, "port", M(1218)), // IntOrString
-        z(3, "endPort", Int32),
+        p(1, "protocol", Str),
+        p(2, "port", M(1218)), // IntOrString
+        p(3, "endPort", Int32),
     ]),
     msg("k8s.io.api.extensions.v1beta1.NetworkPolicySpec", None, &[ // 681
         z(1, "podSelector", M(1189)), // LabelSelector
@@ -4000,8 +4002,8 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(682)), // ReplicaSet
     ]),
     msg("k8s.io.api.extensions.v1beta1.ReplicaSetSpec", None, &[ // 685
-        z(1, "replicas", Int32),
-        z(2, "selector", M(1189)), // LabelSelector
+        p(1, "replicas", Int32),
+        p(2, "selector", M(1189)), // LabelSelector
         o(3, "template", M(550)), // PodTemplateSpec
         o(4, "minReadySeconds", Int32),
     ]),
@@ -4012,18 +4014,18 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(4, "readyReplicas", Int32),
         o(5, "availableReplicas", Int32),
         r(6, "conditions", M(683)), // ReplicaSetCondition
-        z(7, "terminatingReplicas", Int32),
+        p(7, "terminatingReplicas", Int32),
     ]),
     msg("k8s.io.api.extensions.v1beta1.RollbackConfig", None, &[ // 687
         o(1, "revision", Int64),
     ]),
     msg("k8s.io.api.extensions.v1beta1.RollingUpdateDaemonSet", None, &[ // 688
-        z(1, "maxUnavailable", M(1218)), // IntOrString
-        z(2, "maxSurge", M(1218)), // IntOrString
+        p(1, "maxUnavailable", M(1218)), // IntOrString
+        p(2, "maxSurge", M(1218)), // IntOrString
     ]),
     msg("k8s.io.api.extensions.v1beta1.RollingUpdateDeployment", None, &[ // 689
-        z(1, "maxUnavailable", M(1218)), // IntOrString
-        z(2, "maxSurge", M(1218)), // IntOrString
+        p(1, "maxUnavailable", M(1218)), // IntOrString
+        p(2, "maxSurge", M(1218)), // IntOrString
     ]),
     msg("k8s.io.api.extensions.v1beta1.Scale", None, &[ // 690
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -4039,8 +4041,8 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(3, "targetSelector", Str),
     ]),
     msg("k8s.io.api.flowcontrol.v1.ExemptPriorityLevelConfiguration", None, &[ // 693
-        z(1, "nominalConcurrencyShares", Int32),
-        z(2, "lendablePercent", Int32),
+        p(1, "nominalConcurrencyShares", Int32),
+        p(2, "lendablePercent", Int32),
     ]),
     msg("k8s.io.api.flowcontrol.v1.FlowDistinguisherMethod", None, &[ // 694
         z(1, "type", Str),
@@ -4064,7 +4066,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.flowcontrol.v1.FlowSchemaSpec", None, &[ // 698
         z(1, "priorityLevelConfiguration", M(708)), // PriorityLevelConfigurationReference
         z(2, "matchingPrecedence", Int32),
-        z(3, "distinguisherMethod", M(694)), // FlowDistinguisherMethod
+        p(3, "distinguisherMethod", M(694)), // FlowDistinguisherMethod
         r(4, "rules", M(704)), // PolicyRulesWithSubjects
     ]),
     msg("k8s.io.api.flowcontrol.v1.FlowSchemaStatus", None, &[ // 699
@@ -4075,13 +4077,13 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.flowcontrol.v1.LimitResponse", None, &[ // 701
         z(1, "type", Str),
-        z(2, "queuing", M(711)), // QueuingConfiguration
+        p(2, "queuing", M(711)), // QueuingConfiguration
     ]),
     msg("k8s.io.api.flowcontrol.v1.LimitedPriorityLevelConfiguration", None, &[ // 702
-        z(1, "nominalConcurrencyShares", Int32),
+        p(1, "nominalConcurrencyShares", Int32),
         o(2, "limitResponse", M(701)), // LimitResponse
-        z(3, "lendablePercent", Int32),
-        z(4, "borrowingLimitPercent", Int32),
+        p(3, "lendablePercent", Int32),
+        p(4, "borrowingLimitPercent", Int32),
     ]),
     msg("k8s.io.api.flowcontrol.v1.NonResourcePolicyRule", None, &[ // 703
         r(1, "verbs", Str),
@@ -4113,8 +4115,8 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.flowcontrol.v1.PriorityLevelConfigurationSpec", None, &[ // 709
         z(1, "type", Str),
-        z(2, "limited", M(702)), // LimitedPriorityLevelConfiguration
-        z(3, "exempt", M(693)), // ExemptPriorityLevelConfiguration
+        p(2, "limited", M(702)), // LimitedPriorityLevelConfiguration
+        p(3, "exempt", M(693)), // ExemptPriorityLevelConfiguration
     ]),
     msg("k8s.io.api.flowcontrol.v1.PriorityLevelConfigurationStatus", None, &[ // 710
         r(1, "conditions", M(706)), // PriorityLevelConfigurationCondition
@@ -4137,16 +4139,16 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.flowcontrol.v1.Subject", None, &[ // 714
         z(1, "kind", Str),
-        z(2, "user", M(715)), // UserSubject
-        z(3, "group", M(700)), // GroupSubject
-        z(4, "serviceAccount", M(713)), // ServiceAccountSubject
+        p(2, "user", M(715)), // UserSubject
+        p(3, "group", M(700)), // GroupSubject
+        p(4, "serviceAccount", M(713)), // ServiceAccountSubject
     ]),
     msg("k8s.io.api.flowcontrol.v1.UserSubject", None, &[ // 715
         z(1, "name", Str),
     ]),
     msg("k8s.io.api.flowcontrol.v1beta1.ExemptPriorityLevelConfiguration", None, &[ // 716
-        z(1, "nominalConcurrencyShares", Int32),
-        z(2, "lendablePercent", Int32),
+        p(1, "nominalConcurrencyShares", Int32),
+        p(2, "lendablePercent", Int32),
     ]),
     msg("k8s.io.api.flowcontrol.v1beta1.FlowDistinguisherMethod", None, &[ // 717
         z(1, "type", Str),
@@ -4170,7 +4172,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.flowcontrol.v1beta1.FlowSchemaSpec", None, &[ // 721
         z(1, "priorityLevelConfiguration", M(731)), // PriorityLevelConfigurationReference
         z(2, "matchingPrecedence", Int32),
-        z(3, "distinguisherMethod", M(717)), // FlowDistinguisherMethod
+        p(3, "distinguisherMethod", M(717)), // FlowDistinguisherMethod
         r(4, "rules", M(727)), // PolicyRulesWithSubjects
     ]),
     msg("k8s.io.api.flowcontrol.v1beta1.FlowSchemaStatus", None, &[ // 722
@@ -4181,13 +4183,13 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.flowcontrol.v1beta1.LimitResponse", None, &[ // 724
         z(1, "type", Str),
-        z(2, "queuing", M(734)), // QueuingConfiguration
+        p(2, "queuing", M(734)), // QueuingConfiguration
     ]),
     msg("k8s.io.api.flowcontrol.v1beta1.LimitedPriorityLevelConfiguration", None, &[ // 725
         z(1, "assuredConcurrencyShares", Int32),
         o(2, "limitResponse", M(724)), // LimitResponse
-        z(3, "lendablePercent", Int32),
-        z(4, "borrowingLimitPercent", Int32),
+        p(3, "lendablePercent", Int32),
+        p(4, "borrowingLimitPercent", Int32),
     ]),
     msg("k8s.io.api.flowcontrol.v1beta1.NonResourcePolicyRule", None, &[ // 726
         r(1, "verbs", Str),
@@ -4219,8 +4221,8 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.flowcontrol.v1beta1.PriorityLevelConfigurationSpec", None, &[ // 732
         z(1, "type", Str),
-        z(2, "limited", M(725)), // LimitedPriorityLevelConfiguration
-        z(3, "exempt", M(716)), // ExemptPriorityLevelConfiguration
+        p(2, "limited", M(725)), // LimitedPriorityLevelConfiguration
+        p(3, "exempt", M(716)), // ExemptPriorityLevelConfiguration
     ]),
     msg("k8s.io.api.flowcontrol.v1beta1.PriorityLevelConfigurationStatus", None, &[ // 733
         r(1, "conditions", M(729)), // PriorityLevelConfigurationCondition
@@ -4243,16 +4245,16 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.flowcontrol.v1beta1.Subject", None, &[ // 737
         z(1, "kind", Str),
-        z(2, "user", M(738)), // UserSubject
-        z(3, "group", M(723)), // GroupSubject
-        z(4, "serviceAccount", M(736)), // ServiceAccountSubject
+        p(2, "user", M(738)), // UserSubject
+        p(3, "group", M(723)), // GroupSubject
+        p(4, "serviceAccount", M(736)), // ServiceAccountSubject
     ]),
     msg("k8s.io.api.flowcontrol.v1beta1.UserSubject", None, &[ // 738
         z(1, "name", Str),
     ]),
     msg("k8s.io.api.flowcontrol.v1beta2.ExemptPriorityLevelConfiguration", None, &[ // 739
-        z(1, "nominalConcurrencyShares", Int32),
-        z(2, "lendablePercent", Int32),
+        p(1, "nominalConcurrencyShares", Int32),
+        p(2, "lendablePercent", Int32),
     ]),
     msg("k8s.io.api.flowcontrol.v1beta2.FlowDistinguisherMethod", None, &[ // 740
         z(1, "type", Str),
@@ -4276,7 +4278,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.flowcontrol.v1beta2.FlowSchemaSpec", None, &[ // 744
         z(1, "priorityLevelConfiguration", M(754)), // PriorityLevelConfigurationReference
         z(2, "matchingPrecedence", Int32),
-        z(3, "distinguisherMethod", M(740)), // FlowDistinguisherMethod
+        p(3, "distinguisherMethod", M(740)), // FlowDistinguisherMethod
         r(4, "rules", M(750)), // PolicyRulesWithSubjects
     ]),
     msg("k8s.io.api.flowcontrol.v1beta2.FlowSchemaStatus", None, &[ // 745
@@ -4287,13 +4289,13 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.flowcontrol.v1beta2.LimitResponse", None, &[ // 747
         z(1, "type", Str),
-        z(2, "queuing", M(757)), // QueuingConfiguration
+        p(2, "queuing", M(757)), // QueuingConfiguration
     ]),
     msg("k8s.io.api.flowcontrol.v1beta2.LimitedPriorityLevelConfiguration", None, &[ // 748
         z(1, "assuredConcurrencyShares", Int32),
         o(2, "limitResponse", M(747)), // LimitResponse
-        z(3, "lendablePercent", Int32),
-        z(4, "borrowingLimitPercent", Int32),
+        p(3, "lendablePercent", Int32),
+        p(4, "borrowingLimitPercent", Int32),
     ]),
     msg("k8s.io.api.flowcontrol.v1beta2.NonResourcePolicyRule", None, &[ // 749
         r(1, "verbs", Str),
@@ -4325,8 +4327,8 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.flowcontrol.v1beta2.PriorityLevelConfigurationSpec", None, &[ // 755
         z(1, "type", Str),
-        z(2, "limited", M(748)), // LimitedPriorityLevelConfiguration
-        z(3, "exempt", M(739)), // ExemptPriorityLevelConfiguration
+        p(2, "limited", M(748)), // LimitedPriorityLevelConfiguration
+        p(3, "exempt", M(739)), // ExemptPriorityLevelConfiguration
     ]),
     msg("k8s.io.api.flowcontrol.v1beta2.PriorityLevelConfigurationStatus", None, &[ // 756
         r(1, "conditions", M(752)), // PriorityLevelConfigurationCondition
@@ -4349,16 +4351,16 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.flowcontrol.v1beta2.Subject", None, &[ // 760
         z(1, "kind", Str),
-        z(2, "user", M(761)), // UserSubject
-        z(3, "group", M(746)), // GroupSubject
-        z(4, "serviceAccount", M(759)), // ServiceAccountSubject
+        p(2, "user", M(761)), // UserSubject
+        p(3, "group", M(746)), // GroupSubject
+        p(4, "serviceAccount", M(759)), // ServiceAccountSubject
     ]),
     msg("k8s.io.api.flowcontrol.v1beta2.UserSubject", None, &[ // 761
         z(1, "name", Str),
     ]),
     msg("k8s.io.api.flowcontrol.v1beta3.ExemptPriorityLevelConfiguration", None, &[ // 762
-        z(1, "nominalConcurrencyShares", Int32),
-        z(2, "lendablePercent", Int32),
+        p(1, "nominalConcurrencyShares", Int32),
+        p(2, "lendablePercent", Int32),
     ]),
     msg("k8s.io.api.flowcontrol.v1beta3.FlowDistinguisherMethod", None, &[ // 763
         z(1, "type", Str),
@@ -4382,7 +4384,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.flowcontrol.v1beta3.FlowSchemaSpec", None, &[ // 767
         z(1, "priorityLevelConfiguration", M(777)), // PriorityLevelConfigurationReference
         z(2, "matchingPrecedence", Int32),
-        z(3, "distinguisherMethod", M(763)), // FlowDistinguisherMethod
+        p(3, "distinguisherMethod", M(763)), // FlowDistinguisherMethod
         r(4, "rules", M(773)), // PolicyRulesWithSubjects
     ]),
     msg("k8s.io.api.flowcontrol.v1beta3.FlowSchemaStatus", None, &[ // 768
@@ -4393,13 +4395,13 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.flowcontrol.v1beta3.LimitResponse", None, &[ // 770
         z(1, "type", Str),
-        z(2, "queuing", M(780)), // QueuingConfiguration
+        p(2, "queuing", M(780)), // QueuingConfiguration
     ]),
     msg("k8s.io.api.flowcontrol.v1beta3.LimitedPriorityLevelConfiguration", None, &[ // 771
         z(1, "nominalConcurrencyShares", Int32),
         o(2, "limitResponse", M(770)), // LimitResponse
-        z(3, "lendablePercent", Int32),
-        z(4, "borrowingLimitPercent", Int32),
+        p(3, "lendablePercent", Int32),
+        p(4, "borrowingLimitPercent", Int32),
     ]),
     msg("k8s.io.api.flowcontrol.v1beta3.NonResourcePolicyRule", None, &[ // 772
         r(1, "verbs", Str),
@@ -4431,8 +4433,8 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.flowcontrol.v1beta3.PriorityLevelConfigurationSpec", None, &[ // 778
         z(1, "type", Str),
-        z(2, "limited", M(771)), // LimitedPriorityLevelConfiguration
-        z(3, "exempt", M(762)), // ExemptPriorityLevelConfiguration
+        p(2, "limited", M(771)), // LimitedPriorityLevelConfiguration
+        p(3, "exempt", M(762)), // ExemptPriorityLevelConfiguration
     ]),
     msg("k8s.io.api.flowcontrol.v1beta3.PriorityLevelConfigurationStatus", None, &[ // 779
         r(1, "conditions", M(775)), // PriorityLevelConfigurationCondition
@@ -4455,9 +4457,9 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.flowcontrol.v1beta3.Subject", None, &[ // 783
         z(1, "kind", Str),
-        z(2, "user", M(784)), // UserSubject
-        z(3, "group", M(769)), // GroupSubject
-        z(4, "serviceAccount", M(782)), // ServiceAccountSubject
+        p(2, "user", M(784)), // UserSubject
+        p(3, "group", M(769)), // GroupSubject
+        p(4, "serviceAccount", M(782)), // ServiceAccountSubject
     ]),
     msg("k8s.io.api.flowcontrol.v1beta3.UserSubject", None, &[ // 784
         z(1, "name", Str),
@@ -4483,7 +4485,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.networking.v1.HTTPIngressPath", None, &[ // 789
         o(1, "path", Str),
         z(2, "backend", M(796)), // IngressBackend
-        z(3, "pathType", Str),
+        p(3, "pathType", Str),
     ]),
     msg("k8s.io.api.networking.v1.HTTPIngressRuleValue", None, &[ // 790
         r(1, "paths", M(789)), // HTTPIngressPath
@@ -4497,7 +4499,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(791)), // IPAddress
     ]),
     msg("k8s.io.api.networking.v1.IPAddressSpec", None, &[ // 793
-        z(1, "parentRef", M(818)), // ParentReference
+        p(1, "parentRef", M(818)), // ParentReference
     ]),
     msg("k8s.io.api.networking.v1.IPBlock", None, &[ // 794
         z(1, "cidr", Str),
@@ -4509,8 +4511,8 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(3, "status", M(809)), // IngressStatus
     ]),
     msg("k8s.io.api.networking.v1.IngressBackend", None, &[ // 796
-        z(3, "resource", M(612)), // TypedLocalObjectReference
-        z(4, "service", M(807)), // IngressServiceBackend
+        p(3, "resource", M(612)), // TypedLocalObjectReference
+        p(4, "service", M(807)), // IngressServiceBackend
     ]),
     msg("k8s.io.api.networking.v1.IngressClass", None, &[ // 797
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -4521,15 +4523,15 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(797)), // IngressClass
     ]),
     msg("k8s.io.api.networking.v1.IngressClassParametersReference", None, &[ // 799
-        z(1, "apiGroup", Str),
+        p(1, "apiGroup", Str),
         z(2, "kind", Str),
         z(3, "name", Str),
-        z(4, "scope", Str),
-        z(5, "namespace", Str),
+        p(4, "scope", Str),
+        p(5, "namespace", Str),
     ]),
     msg("k8s.io.api.networking.v1.IngressClassSpec", None, &[ // 800
         o(1, "controller", Str),
-        z(2, "parameters", M(799)), // IngressClassParametersReference
+        p(2, "parameters", M(799)), // IngressClassParametersReference
     ]),
     msg("k8s.io.api.networking.v1.IngressList", None, &[ // 801
         o(1, "metadata", M(1192)), // ListMeta
@@ -4546,24 +4548,24 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.networking.v1.IngressPortStatus", None, &[ // 804
         z(1, "port", Int32),
         z(2, "protocol", Str),
-        z(3, "error", Str),
+        p(3, "error", Str),
     ]),
     msg("k8s.io.api.networking.v1.IngressRule", None, &[ // 805
         o(1, "host", Str),
         i(2, M(806)), // IngressRuleValue
     ]),
     msg("k8s.io.api.networking.v1.IngressRuleValue", None, &[ // 806
-        z(1, "http", M(790)), // HTTPIngressRuleValue
+        p(1, "http", M(790)), // HTTPIngressRuleValue
     ]),
     msg("k8s.io.api.networking.v1.IngressServiceBackend", None, &[ // 807
         z(1, "name", Str),
         o(2, "port", M(819)), // ServiceBackendPort
     ]),
     msg("k8s.io.api.networking.v1.IngressSpec", None, &[ // 808
-        z(1, "defaultBackend", M(796)), // IngressBackend
+        p(1, "defaultBackend", M(796)), // IngressBackend
         r(2, "tls", M(810)), // IngressTLS
         r(3, "rules", M(805)), // IngressRule
-        z(4, "ingressClassName", Str),
+        p(4, "ingressClassName", Str),
     ]),
     msg("k8s.io.api.networking.v1.IngressStatus", None, &[ // 809
         o(1, "loadBalancer", M(803)), // IngressLoadBalancerStatus
@@ -4589,14 +4591,14 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(811)), // NetworkPolicy
     ]),
     msg("k8s.io.api.networking.v1.NetworkPolicyPeer", None, &[ // 815
-        z(1, "podSelector", M(1189)), // LabelSelector
-        z(2, "namespaceSelector", M(1189)), // LabelSelector
-        z(3, "ipBlock", M(794)), // IPBlock
+        p(1, "podSelector", M(1189)), // LabelSelector
+        p(2, "namespaceSelector", M(1189)), // LabelSelector
+        p(3, "ipBlock", M(794)), // IPBlock
     ]),
     msg("k8s.io.api.networking.v1.NetworkPolicyPort", None, &[ // 816
-        z(1, "protocol", Str),
-        z(2, "port", M(1218)), // IntOrString
-        z(3, "endPort", Int32),
+        p(1, "protocol", Str),
+        p(2, "port", M(1218)), // IntOrString
+        p(3, "endPort", Int32),
     ]),
     msg("k8s.io.api.networking.v1.NetworkPolicySpec", None, &[ // 817
         z(1, "podSelector", M(1189)), // LabelSelector
@@ -4632,7 +4634,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.networking.v1beta1.HTTPIngressPath", None, &[ // 824
         o(1, "path", Str),
         z(2, "backend", M(830)), // IngressBackend
-        z(3, "pathType", Str),
+        p(3, "pathType", Str),
     ]),
     msg("k8s.io.api.networking.v1beta1.HTTPIngressRuleValue", None, &[ // 825
         r(1, "paths", M(824)), // HTTPIngressPath
@@ -4646,7 +4648,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(826)), // IPAddress
     ]),
     msg("k8s.io.api.networking.v1beta1.IPAddressSpec", None, &[ // 828
-        z(1, "parentRef", M(844)), // ParentReference
+        p(1, "parentRef", M(844)), // ParentReference
     ]),
     msg("k8s.io.api.networking.v1beta1.Ingress", None, &[ // 829
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -4656,7 +4658,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.networking.v1beta1.IngressBackend", None, &[ // 830
         o(1, "serviceName", Str),
         o(2, "servicePort", M(1218)), // IntOrString
-        z(3, "resource", M(612)), // TypedLocalObjectReference
+        p(3, "resource", M(612)), // TypedLocalObjectReference
     ]),
     msg("k8s.io.api.networking.v1beta1.IngressClass", None, &[ // 831
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -4667,15 +4669,15 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(831)), // IngressClass
     ]),
     msg("k8s.io.api.networking.v1beta1.IngressClassParametersReference", None, &[ // 833
-        z(1, "apiGroup", Str),
+        p(1, "apiGroup", Str),
         z(2, "kind", Str),
         z(3, "name", Str),
-        z(4, "scope", Str),
-        z(5, "namespace", Str),
+        p(4, "scope", Str),
+        p(5, "namespace", Str),
     ]),
     msg("k8s.io.api.networking.v1beta1.IngressClassSpec", None, &[ // 834
         o(1, "controller", Str),
-        z(2, "parameters", M(833)), // IngressClassParametersReference
+        p(2, "parameters", M(833)), // IngressClassParametersReference
     ]),
     msg("k8s.io.api.networking.v1beta1.IngressList", None, &[ // 835
         o(1, "metadata", M(1192)), // ListMeta
@@ -4692,20 +4694,20 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.networking.v1beta1.IngressPortStatus", None, &[ // 838
         z(1, "port", Int32),
         z(2, "protocol", Str),
-        z(3, "error", Str),
+        p(3, "error", Str),
     ]),
     msg("k8s.io.api.networking.v1beta1.IngressRule", None, &[ // 839
         o(1, "host", Str),
         i(2, M(840)), // IngressRuleValue
     ]),
     msg("k8s.io.api.networking.v1beta1.IngressRuleValue", None, &[ // 840
-        z(1, "http", M(825)), // HTTPIngressRuleValue
+        p(1, "http", M(825)), // HTTPIngressRuleValue
     ]),
     msg("k8s.io.api.networking.v1beta1.IngressSpec", None, &[ // 841
-        z(1, "backend", M(830)), // IngressBackend
+        p(1, "backend", M(830)), // IngressBackend
         r(2, "tls", M(843)), // IngressTLS
         r(3, "rules", M(839)), // IngressRule
-        z(4, "ingressClassName", Str),
+        p(4, "ingressClassName", Str),
     ]),
     msg("k8s.io.api.networking.v1beta1.IngressStatus", None, &[ // 842
         o(1, "loadBalancer", M(837)), // IngressLoadBalancerStatus
@@ -4741,8 +4743,8 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.node.v1.RuntimeClass", None, &[ // 850
         o(1, "metadata", M(1196)), // ObjectMeta
         z(2, "handler", Str),
-        z(3, "overhead", M(849)), // Overhead
-        z(4, "scheduling", M(852)), // Scheduling
+        p(3, "overhead", M(849)), // Overhead
+        p(4, "scheduling", M(852)), // Scheduling
     ]),
     msg("k8s.io.api.node.v1.RuntimeClassList", None, &[ // 851
         o(1, "metadata", M(1192)), // ListMeta
@@ -4765,8 +4767,8 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.node.v1alpha1.RuntimeClassSpec", None, &[ // 856
         z(1, "runtimeHandler", Str),
-        z(2, "overhead", M(853)), // Overhead
-        z(3, "scheduling", M(857)), // Scheduling
+        p(2, "overhead", M(853)), // Overhead
+        p(3, "scheduling", M(857)), // Scheduling
     ]),
     msg("k8s.io.api.node.v1alpha1.Scheduling", None, &[ // 857
         m(1, "nodeSelector", Str),
@@ -4778,8 +4780,8 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.node.v1beta1.RuntimeClass", None, &[ // 859
         o(1, "metadata", M(1196)), // ObjectMeta
         z(2, "handler", Str),
-        z(3, "overhead", M(858)), // Overhead
-        z(4, "scheduling", M(861)), // Scheduling
+        p(3, "overhead", M(858)), // Overhead
+        p(4, "scheduling", M(861)), // Scheduling
     ]),
     msg("k8s.io.api.node.v1beta1.RuntimeClassList", None, &[ // 860
         o(1, "metadata", M(1192)), // ListMeta
@@ -4791,7 +4793,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.policy.v1.Eviction", None, &[ // 862
         o(1, "metadata", M(1196)), // ObjectMeta
-        z(2, "deleteOptions", M(1178)), // DeleteOptions
+        p(2, "deleteOptions", M(1178)), // DeleteOptions
     ]),
     msg("k8s.io.api.policy.v1.PodDisruptionBudget", None, &[ // 863
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -4803,10 +4805,10 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(863)), // PodDisruptionBudget
     ]),
     msg("k8s.io.api.policy.v1.PodDisruptionBudgetSpec", None, &[ // 865
-        z(1, "minAvailable", M(1218)), // IntOrString
-        z(2, "selector", M(1189)), // LabelSelector
-        z(3, "maxUnavailable", M(1218)), // IntOrString
-        z(4, "unhealthyPodEvictionPolicy", Str),
+        p(1, "minAvailable", M(1218)), // IntOrString
+        p(2, "selector", M(1189)), // LabelSelector
+        p(3, "maxUnavailable", M(1218)), // IntOrString
+        p(4, "unhealthyPodEvictionPolicy", Str),
     ]),
     msg("k8s.io.api.policy.v1.PodDisruptionBudgetStatus", None, &[ // 866
         o(1, "observedGeneration", Int64),
@@ -4819,7 +4821,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.policy.v1beta1.Eviction", None, &[ // 867
         o(1, "metadata", M(1196)), // ObjectMeta
-        z(2, "deleteOptions", M(1178)), // DeleteOptions
+        p(2, "deleteOptions", M(1178)), // DeleteOptions
     ]),
     msg("k8s.io.api.policy.v1beta1.PodDisruptionBudget", None, &[ // 868
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -4831,10 +4833,10 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(868)), // PodDisruptionBudget
     ]),
     msg("k8s.io.api.policy.v1beta1.PodDisruptionBudgetSpec", None, &[ // 870
-        z(1, "minAvailable", M(1218)), // IntOrString
-        z(2, "selector", M(1189)), // LabelSelector
-        z(3, "maxUnavailable", M(1218)), // IntOrString
-        z(4, "unhealthyPodEvictionPolicy", Str),
+        p(1, "minAvailable", M(1218)), // IntOrString
+        p(2, "selector", M(1189)), // LabelSelector
+        p(3, "maxUnavailable", M(1218)), // IntOrString
+        p(4, "unhealthyPodEvictionPolicy", Str),
     ]),
     msg("k8s.io.api.policy.v1beta1.PodDisruptionBudgetStatus", None, &[ // 871
         o(1, "observedGeneration", Int64),
@@ -4851,7 +4853,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.rbac.v1.ClusterRole", None, &[ // 873
         o(1, "metadata", M(1196)), // ObjectMeta
         r(2, "rules", M(877)), // PolicyRule
-        z(3, "aggregationRule", M(872)), // AggregationRule
+        p(3, "aggregationRule", M(872)), // AggregationRule
     ]),
     msg("k8s.io.api.rbac.v1.ClusterRoleBinding", None, &[ // 874
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -4907,7 +4909,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.rbac.v1alpha1.ClusterRole", None, &[ // 885
         o(1, "metadata", M(1196)), // ObjectMeta
         r(2, "rules", M(889)), // PolicyRule
-        z(3, "aggregationRule", M(884)), // AggregationRule
+        p(3, "aggregationRule", M(884)), // AggregationRule
     ]),
     msg("k8s.io.api.rbac.v1alpha1.ClusterRoleBinding", None, &[ // 886
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -4963,7 +4965,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.rbac.v1beta1.ClusterRole", None, &[ // 897
         o(1, "metadata", M(1196)), // ObjectMeta
         r(2, "rules", M(901)), // PolicyRule
-        z(3, "aggregationRule", M(896)), // AggregationRule
+        p(3, "aggregationRule", M(896)), // AggregationRule
     ]),
     msg("k8s.io.api.rbac.v1beta1.ClusterRoleBinding", None, &[ // 898
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -5018,27 +5020,27 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(2, "pool", Str),
         z(3, "device", Str),
         r(4, "conditions", M(1176)), // Condition
-        z(5, "data", M(1216)), // RawExtension
-        z(6, "networkData", M(937)), // NetworkDeviceData
-        z(7, "shareID", Str),
+        p(5, "data", M(1216)), // RawExtension
+        p(6, "networkData", M(937)), // NetworkDeviceData
+        p(7, "shareID", Str),
     ]),
     msg("k8s.io.api.resource.v1.AllocationResult", None, &[ // 909
         o(1, "devices", M(918)), // DeviceAllocationResult
-        z(3, "nodeSelector", M(500)), // NodeSelector
-        z(5, "allocationTimestamp", M(1209)), // Time
+        p(3, "nodeSelector", M(500)), // NodeSelector
+        p(5, "allocationTimestamp", M(1209)), // Time
     ]),
     msg("k8s.io.api.resource.v1.CELDeviceSelector", None, &[ // 910
         z(1, "expression", Str),
     ]),
     msg("k8s.io.api.resource.v1.CapacityRequestPolicy", None, &[ // 911
-        z(1, "default", M(1168)), // Quantity
+        p(1, "default", M(1168)), // Quantity
         r(3, "validValues", M(1168)), // Quantity
-        z(4, "validRange", M(912)), // CapacityRequestPolicyRange
+        p(4, "validRange", M(912)), // CapacityRequestPolicyRange
     ]),
     msg("k8s.io.api.resource.v1.CapacityRequestPolicyRange", None, &[ // 912
-        z(1, "min", M(1168)), // Quantity
-        z(2, "max", M(1168)), // Quantity
-        z(3, "step", M(1168)), // Quantity
+        p(1, "min", M(1168)), // Quantity
+        p(2, "max", M(1168)), // Quantity
+        p(3, "step", M(1168)), // Quantity
     ]),
     msg("k8s.io.api.resource.v1.CapacityRequirements", None, &[ // 913
         m(1, "requests", M(1168)), // Quantity
@@ -5055,14 +5057,14 @@ pub(crate) static MESSAGES: &[Message] = &[
         m(2, "attributes", M(919)), // DeviceAttribute
         m(3, "capacity", M(920)), // DeviceCapacity
         r(4, "consumesCounters", M(929)), // DeviceCounterConsumption
-        z(5, "nodeName", Str),
-        z(6, "nodeSelector", M(500)), // NodeSelector
-        z(7, "allNodes", Bool),
+        p(5, "nodeName", Str),
+        p(6, "nodeSelector", M(500)), // NodeSelector
+        p(7, "allNodes", Bool),
         r(8, "taints", M(934)), // DeviceTaint
-        z(9, "bindsToNode", Bool),
+        p(9, "bindsToNode", Bool),
         r(10, "bindingConditions", Str),
         r(11, "bindingFailureConditions", Str),
-        z(12, "allowMultipleAllocations", Bool),
+        p(12, "allowMultipleAllocations", Bool),
     ]),
     msg("k8s.io.api.resource.v1.DeviceAllocationConfiguration", None, &[ // 917
         z(1, "source", Str),
@@ -5074,14 +5076,14 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "config", M(917)), // DeviceAllocationConfiguration
     ]),
     msg("k8s.io.api.resource.v1.DeviceAttribute", None, &[ // 919
-        z(2, "int", Int64),
-        z(3, "bool", Bool),
-        z(4, "string", Str),
-        z(5, "version", Str),
+        p(2, "int", Int64),
+        p(3, "bool", Bool),
+        p(4, "string", Str),
+        p(5, "version", Str),
     ]),
     msg("k8s.io.api.resource.v1.DeviceCapacity", None, &[ // 920
         z(1, "value", M(1168)), // Quantity
-        z(2, "requestPolicy", M(911)), // CapacityRequestPolicy
+        p(2, "requestPolicy", M(911)), // CapacityRequestPolicy
     ]),
     msg("k8s.io.api.resource.v1.DeviceClaim", None, &[ // 921
         r(1, "requests", M(930)), // DeviceRequest
@@ -5106,15 +5108,15 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.resource.v1.DeviceClassSpec", None, &[ // 926
         r(1, "selectors", M(932)), // DeviceSelector
         r(2, "config", M(924)), // DeviceClassConfiguration
-        z(4, "extendedResourceName", Str),
+        p(4, "extendedResourceName", Str),
     ]),
     msg("k8s.io.api.resource.v1.DeviceConfiguration", None, &[ // 927
-        z(1, "opaque", M(938)), // OpaqueDeviceConfiguration
+        p(1, "opaque", M(938)), // OpaqueDeviceConfiguration
     ]),
     msg("k8s.io.api.resource.v1.DeviceConstraint", None, &[ // 928
         r(1, "requests", Str),
-        z(2, "matchAttribute", Str),
-        z(3, "distinctAttribute", Str),
+        p(2, "matchAttribute", Str),
+        p(3, "distinctAttribute", Str),
     ]),
     msg("k8s.io.api.resource.v1.DeviceCounterConsumption", None, &[ // 929
         z(1, "counterSet", Str),
@@ -5122,7 +5124,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.resource.v1.DeviceRequest", None, &[ // 930
         z(1, "name", Str),
-        z(2, "exactly", M(936)), // ExactDeviceRequest
+        p(2, "exactly", M(936)), // ExactDeviceRequest
         r(3, "firstAvailable", M(933)), // DeviceSubRequest
     ]),
     msg("k8s.io.api.resource.v1.DeviceRequestAllocationResult", None, &[ // 931
@@ -5130,15 +5132,15 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(2, "driver", Str),
         z(3, "pool", Str),
         z(4, "device", Str),
-        z(5, "adminAccess", Bool),
+        p(5, "adminAccess", Bool),
         r(6, "tolerations", M(935)), // DeviceToleration
         r(7, "bindingConditions", Str),
         r(8, "bindingFailureConditions", Str),
-        z(9, "shareID", Str),
+        p(9, "shareID", Str),
         m(10, "consumedCapacity", M(1168)), // Quantity
     ]),
     msg("k8s.io.api.resource.v1.DeviceSelector", None, &[ // 932
-        z(1, "cel", M(910)), // CELDeviceSelector
+        p(1, "cel", M(910)), // CELDeviceSelector
     ]),
     msg("k8s.io.api.resource.v1.DeviceSubRequest", None, &[ // 933
         z(1, "name", Str),
@@ -5147,29 +5149,29 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(4, "allocationMode", Str),
         o(5, "count", Int64),
         r(6, "tolerations", M(935)), // DeviceToleration
-        z(7, "capacity", M(913)), // CapacityRequirements
+        p(7, "capacity", M(913)), // CapacityRequirements
     ]),
     msg("k8s.io.api.resource.v1.DeviceTaint", None, &[ // 934
         z(1, "key", Str),
         o(2, "value", Str),
         z(3, "effect", Str),
-        z(4, "timeAdded", M(1209)), // Time
+        p(4, "timeAdded", M(1209)), // Time
     ]),
     msg("k8s.io.api.resource.v1.DeviceToleration", None, &[ // 935
         o(1, "key", Str),
         o(2, "operator", Str),
         o(3, "value", Str),
         o(4, "effect", Str),
-        z(5, "tolerationSeconds", Int64),
+        p(5, "tolerationSeconds", Int64),
     ]),
     msg("k8s.io.api.resource.v1.ExactDeviceRequest", None, &[ // 936
         z(1, "deviceClassName", Str),
         r(2, "selectors", M(932)), // DeviceSelector
         o(3, "allocationMode", Str),
         o(4, "count", Int64),
-        z(5, "adminAccess", Bool),
+        p(5, "adminAccess", Bool),
         r(6, "tolerations", M(935)), // DeviceToleration
-        z(7, "capacity", M(913)), // CapacityRequirements
+        p(7, "capacity", M(913)), // CapacityRequirements
     ]),
     msg("k8s.io.api.resource.v1.NetworkDeviceData", None, &[ // 937
         o(1, "interfaceName", Str),
@@ -5199,7 +5201,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(1, "devices", M(921)), // DeviceClaim
     ]),
     msg("k8s.io.api.resource.v1.ResourceClaimStatus", None, &[ // 943
-        z(1, "allocation", M(909)), // AllocationResult
+        p(1, "allocation", M(909)), // AllocationResult
         r(2, "reservedFor", M(940)), // ResourceClaimConsumerReference
         r(4, "devices", M(908)), // AllocatedDeviceStatus
     ]),
@@ -5231,24 +5233,24 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.resource.v1.ResourceSliceSpec", None, &[ // 950
         z(1, "driver", Str),
         z(2, "pool", M(947)), // ResourcePool
-        z(3, "nodeName", Str),
-        z(4, "nodeSelector", M(500)), // NodeSelector
-        z(5, "allNodes", Bool),
+        p(3, "nodeName", Str),
+        p(4, "nodeSelector", M(500)), // NodeSelector
+        p(5, "allNodes", Bool),
         r(6, "devices", M(916)), // Device
-        z(7, "perDeviceNodeSelection", Bool),
+        p(7, "perDeviceNodeSelection", Bool),
         r(8, "sharedCounters", M(915)), // CounterSet
     ]),
     msg("k8s.io.api.resource.v1alpha3.CelDeviceSelector", None, &[ // 951
         o(1, "expression", Str),
     ]),
     msg("k8s.io.api.resource.v1alpha3.DeviceSelector", None, &[ // 952
-        o(1, "cel", M(951)), // CelDeviceSelector
+        n(1, "cel", M(951)), // CelDeviceSelector
     ]),
     msg("k8s.io.api.resource.v1alpha3.DeviceTaint", None, &[ // 953
         z(1, "key", Str),
         o(2, "value", Str),
         z(3, "effect", Str),
-        z(4, "timeAdded", M(1209)), // Time
+        p(4, "timeAdded", M(1209)), // Time
     ]),
     msg("k8s.io.api.resource.v1alpha3.DeviceTaintRule", None, &[ // 954
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -5260,56 +5262,56 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(954)), // DeviceTaintRule
     ]),
     msg("k8s.io.api.resource.v1alpha3.DeviceTaintRuleSpec", None, &[ // 956
-        z(1, "deviceSelector", M(958)), // DeviceTaintSelector
+        p(1, "deviceSelector", M(958)), // DeviceTaintSelector
         o(2, "taint", M(953)), // DeviceTaint
     ]),
     msg("k8s.io.api.resource.v1alpha3.DeviceTaintRuleStatus", None, &[ // 957
         r(1, "conditions", M(1176)), // Condition
     ]),
     msg("k8s.io.api.resource.v1alpha3.DeviceTaintSelector", None, &[ // 958
-        z(2, "driver", Str),
-        z(3, "pool", Str),
-        z(4, "device", Str),
+        p(2, "driver", Str),
+        p(3, "pool", Str),
+        p(4, "device", Str),
     ]),
     msg("k8s.io.api.resource.v1beta1.AllocatedDeviceStatus", None, &[ // 959
         z(1, "driver", Str),
         z(2, "pool", Str),
         z(3, "device", Str),
         r(4, "conditions", M(1176)), // Condition
-        z(5, "data", M(1216)), // RawExtension
-        z(6, "networkData", M(988)), // NetworkDeviceData
-        z(7, "shareID", Str),
+        p(5, "data", M(1216)), // RawExtension
+        p(6, "networkData", M(988)), // NetworkDeviceData
+        p(7, "shareID", Str),
     ]),
     msg("k8s.io.api.resource.v1beta1.AllocationResult", None, &[ // 960
         o(1, "devices", M(970)), // DeviceAllocationResult
-        z(3, "nodeSelector", M(500)), // NodeSelector
-        z(5, "allocationTimestamp", M(1209)), // Time
+        p(3, "nodeSelector", M(500)), // NodeSelector
+        p(5, "allocationTimestamp", M(1209)), // Time
     ]),
     msg("k8s.io.api.resource.v1beta1.BasicDevice", None, &[ // 961
         m(1, "attributes", M(971)), // DeviceAttribute
         m(2, "capacity", M(972)), // DeviceCapacity
         r(3, "consumesCounters", M(981)), // DeviceCounterConsumption
-        z(4, "nodeName", Str),
-        z(5, "nodeSelector", M(500)), // NodeSelector
-        z(6, "allNodes", Bool),
+        p(4, "nodeName", Str),
+        p(5, "nodeSelector", M(500)), // NodeSelector
+        p(6, "allNodes", Bool),
         r(7, "taints", M(986)), // DeviceTaint
-        z(8, "bindsToNode", Bool),
+        p(8, "bindsToNode", Bool),
         r(9, "bindingConditions", Str),
         r(10, "bindingFailureConditions", Str),
-        z(11, "allowMultipleAllocations", Bool),
+        p(11, "allowMultipleAllocations", Bool),
     ]),
     msg("k8s.io.api.resource.v1beta1.CELDeviceSelector", None, &[ // 962
         z(1, "expression", Str),
     ]),
     msg("k8s.io.api.resource.v1beta1.CapacityRequestPolicy", None, &[ // 963
-        z(1, "default", M(1168)), // Quantity
+        p(1, "default", M(1168)), // Quantity
         r(3, "validValues", M(1168)), // Quantity
-        z(4, "validRange", M(964)), // CapacityRequestPolicyRange
+        p(4, "validRange", M(964)), // CapacityRequestPolicyRange
     ]),
     msg("k8s.io.api.resource.v1beta1.CapacityRequestPolicyRange", None, &[ // 964
-        z(1, "min", M(1168)), // Quantity
-        z(2, "max", M(1168)), // Quantity
-        z(3, "step", M(1168)), // Quantity
+        p(1, "min", M(1168)), // Quantity
+        p(2, "max", M(1168)), // Quantity
+        p(3, "step", M(1168)), // Quantity
     ]),
     msg("k8s.io.api.resource.v1beta1.CapacityRequirements", None, &[ // 965
         m(1, "requests", M(1168)), // Quantity
@@ -5323,7 +5325,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.resource.v1beta1.Device", None, &[ // 968
         z(1, "name", Str),
-        z(2, "basic", M(961)), // BasicDevice
+        p(2, "basic", M(961)), // BasicDevice
     ]),
     msg("k8s.io.api.resource.v1beta1.DeviceAllocationConfiguration", None, &[ // 969
         z(1, "source", Str),
@@ -5335,14 +5337,14 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "config", M(969)), // DeviceAllocationConfiguration
     ]),
     msg("k8s.io.api.resource.v1beta1.DeviceAttribute", None, &[ // 971
-        z(2, "int", Int64),
-        z(3, "bool", Bool),
-        z(4, "string", Str),
-        z(5, "version", Str),
+        p(2, "int", Int64),
+        p(3, "bool", Bool),
+        p(4, "string", Str),
+        p(5, "version", Str),
     ]),
     msg("k8s.io.api.resource.v1beta1.DeviceCapacity", None, &[ // 972
         z(1, "value", M(1168)), // Quantity
-        z(2, "requestPolicy", M(963)), // CapacityRequestPolicy
+        p(2, "requestPolicy", M(963)), // CapacityRequestPolicy
     ]),
     msg("k8s.io.api.resource.v1beta1.DeviceClaim", None, &[ // 973
         r(1, "requests", M(982)), // DeviceRequest
@@ -5367,15 +5369,15 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.resource.v1beta1.DeviceClassSpec", None, &[ // 978
         r(1, "selectors", M(984)), // DeviceSelector
         r(2, "config", M(976)), // DeviceClassConfiguration
-        z(4, "extendedResourceName", Str),
+        p(4, "extendedResourceName", Str),
     ]),
     msg("k8s.io.api.resource.v1beta1.DeviceConfiguration", None, &[ // 979
-        z(1, "opaque", M(989)), // OpaqueDeviceConfiguration
+        p(1, "opaque", M(989)), // OpaqueDeviceConfiguration
     ]),
     msg("k8s.io.api.resource.v1beta1.DeviceConstraint", None, &[ // 980
         r(1, "requests", Str),
-        z(2, "matchAttribute", Str),
-        z(3, "distinctAttribute", Str),
+        p(2, "matchAttribute", Str),
+        p(3, "distinctAttribute", Str),
     ]),
     msg("k8s.io.api.resource.v1beta1.DeviceCounterConsumption", None, &[ // 981
         z(1, "counterSet", Str),
@@ -5387,25 +5389,25 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(3, "selectors", M(984)), // DeviceSelector
         o(4, "allocationMode", Str),
         o(5, "count", Int64),
-        z(6, "adminAccess", Bool),
+        p(6, "adminAccess", Bool),
         r(7, "firstAvailable", M(985)), // DeviceSubRequest
         r(8, "tolerations", M(987)), // DeviceToleration
-        z(9, "capacity", M(965)), // CapacityRequirements
+        p(9, "capacity", M(965)), // CapacityRequirements
     ]),
     msg("k8s.io.api.resource.v1beta1.DeviceRequestAllocationResult", None, &[ // 983
         z(1, "request", Str),
         z(2, "driver", Str),
         z(3, "pool", Str),
         z(4, "device", Str),
-        z(5, "adminAccess", Bool),
+        p(5, "adminAccess", Bool),
         r(6, "tolerations", M(987)), // DeviceToleration
         r(7, "bindingConditions", Str),
         r(8, "bindingFailureConditions", Str),
-        z(9, "shareID", Str),
+        p(9, "shareID", Str),
         m(10, "consumedCapacity", M(1168)), // Quantity
     ]),
     msg("k8s.io.api.resource.v1beta1.DeviceSelector", None, &[ // 984
-        z(1, "cel", M(962)), // CELDeviceSelector
+        p(1, "cel", M(962)), // CELDeviceSelector
     ]),
     msg("k8s.io.api.resource.v1beta1.DeviceSubRequest", None, &[ // 985
         z(1, "name", Str),
@@ -5414,20 +5416,20 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(4, "allocationMode", Str),
         o(5, "count", Int64),
         r(7, "tolerations", M(987)), // DeviceToleration
-        z(8, "capacity", M(965)), // CapacityRequirements
+        p(8, "capacity", M(965)), // CapacityRequirements
     ]),
     msg("k8s.io.api.resource.v1beta1.DeviceTaint", None, &[ // 986
         z(1, "key", Str),
         o(2, "value", Str),
         z(3, "effect", Str),
-        z(4, "timeAdded", M(1209)), // Time
+        p(4, "timeAdded", M(1209)), // Time
     ]),
     msg("k8s.io.api.resource.v1beta1.DeviceToleration", None, &[ // 987
         o(1, "key", Str),
         o(2, "operator", Str),
         o(3, "value", Str),
         o(4, "effect", Str),
-        z(5, "tolerationSeconds", Int64),
+        p(5, "tolerationSeconds", Int64),
     ]),
     msg("k8s.io.api.resource.v1beta1.NetworkDeviceData", None, &[ // 988
         o(1, "interfaceName", Str),
@@ -5457,7 +5459,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(1, "devices", M(973)), // DeviceClaim
     ]),
     msg("k8s.io.api.resource.v1beta1.ResourceClaimStatus", None, &[ // 994
-        z(1, "allocation", M(960)), // AllocationResult
+        p(1, "allocation", M(960)), // AllocationResult
         r(2, "reservedFor", M(991)), // ResourceClaimConsumerReference
         r(4, "devices", M(959)), // AllocatedDeviceStatus
     ]),
@@ -5490,10 +5492,10 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(1, "driver", Str),
         z(2, "pool", M(998)), // ResourcePool
         o(3, "nodeName", Str),
-        z(4, "nodeSelector", M(500)), // NodeSelector
+        p(4, "nodeSelector", M(500)), // NodeSelector
         o(5, "allNodes", Bool),
         r(6, "devices", M(968)), // Device
-        z(7, "perDeviceNodeSelection", Bool),
+        p(7, "perDeviceNodeSelection", Bool),
         r(8, "sharedCounters", M(967)), // CounterSet
     ]),
     msg("k8s.io.api.resource.v1beta2.AllocatedDeviceStatus", None, &[ // 1002
@@ -5501,27 +5503,27 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(2, "pool", Str),
         z(3, "device", Str),
         r(4, "conditions", M(1176)), // Condition
-        z(5, "data", M(1216)), // RawExtension
-        z(6, "networkData", M(1031)), // NetworkDeviceData
-        z(7, "shareID", Str),
+        p(5, "data", M(1216)), // RawExtension
+        p(6, "networkData", M(1031)), // NetworkDeviceData
+        p(7, "shareID", Str),
     ]),
     msg("k8s.io.api.resource.v1beta2.AllocationResult", None, &[ // 1003
         o(1, "devices", M(1012)), // DeviceAllocationResult
-        z(3, "nodeSelector", M(500)), // NodeSelector
-        z(5, "allocationTimestamp", M(1209)), // Time
+        p(3, "nodeSelector", M(500)), // NodeSelector
+        p(5, "allocationTimestamp", M(1209)), // Time
     ]),
     msg("k8s.io.api.resource.v1beta2.CELDeviceSelector", None, &[ // 1004
         z(1, "expression", Str),
     ]),
     msg("k8s.io.api.resource.v1beta2.CapacityRequestPolicy", None, &[ // 1005
-        z(1, "default", M(1168)), // Quantity
+        p(1, "default", M(1168)), // Quantity
         r(3, "validValues", M(1168)), // Quantity
-        z(4, "validRange", M(1006)), // CapacityRequestPolicyRange
+        p(4, "validRange", M(1006)), // CapacityRequestPolicyRange
     ]),
     msg("k8s.io.api.resource.v1beta2.CapacityRequestPolicyRange", None, &[ // 1006
-        z(1, "min", M(1168)), // Quantity
-        z(2, "max", M(1168)), // Quantity
-        z(3, "step", M(1168)), // Quantity
+        p(1, "min", M(1168)), // Quantity
+        p(2, "max", M(1168)), // Quantity
+        p(3, "step", M(1168)), // Quantity
     ]),
     msg("k8s.io.api.resource.v1beta2.CapacityRequirements", None, &[ // 1007
         m(1, "requests", M(1168)), // Quantity
@@ -5538,14 +5540,14 @@ pub(crate) static MESSAGES: &[Message] = &[
         m(2, "attributes", M(1013)), // DeviceAttribute
         m(3, "capacity", M(1014)), // DeviceCapacity
         r(4, "consumesCounters", M(1023)), // DeviceCounterConsumption
-        z(5, "nodeName", Str),
-        z(6, "nodeSelector", M(500)), // NodeSelector
-        z(7, "allNodes", Bool),
+        p(5, "nodeName", Str),
+        p(6, "nodeSelector", M(500)), // NodeSelector
+        p(7, "allNodes", Bool),
         r(8, "taints", M(1028)), // DeviceTaint
-        z(9, "bindsToNode", Bool),
+        p(9, "bindsToNode", Bool),
         r(10, "bindingConditions", Str),
         r(11, "bindingFailureConditions", Str),
-        z(12, "allowMultipleAllocations", Bool),
+        p(12, "allowMultipleAllocations", Bool),
     ]),
     msg("k8s.io.api.resource.v1beta2.DeviceAllocationConfiguration", None, &[ // 1011
         z(1, "source", Str),
@@ -5557,14 +5559,14 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "config", M(1011)), // DeviceAllocationConfiguration
     ]),
     msg("k8s.io.api.resource.v1beta2.DeviceAttribute", None, &[ // 1013
-        z(2, "int", Int64),
-        z(3, "bool", Bool),
-        z(4, "string", Str),
-        z(5, "version", Str),
+        p(2, "int", Int64),
+        p(3, "bool", Bool),
+        p(4, "string", Str),
+        p(5, "version", Str),
     ]),
     msg("k8s.io.api.resource.v1beta2.DeviceCapacity", None, &[ // 1014
         z(1, "value", M(1168)), // Quantity
-        z(2, "requestPolicy", M(1005)), // CapacityRequestPolicy
+        p(2, "requestPolicy", M(1005)), // CapacityRequestPolicy
     ]),
     msg("k8s.io.api.resource.v1beta2.DeviceClaim", None, &[ // 1015
         r(1, "requests", M(1024)), // DeviceRequest
@@ -5589,15 +5591,15 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.resource.v1beta2.DeviceClassSpec", None, &[ // 1020
         r(1, "selectors", M(1026)), // DeviceSelector
         r(2, "config", M(1018)), // DeviceClassConfiguration
-        z(4, "extendedResourceName", Str),
+        p(4, "extendedResourceName", Str),
     ]),
     msg("k8s.io.api.resource.v1beta2.DeviceConfiguration", None, &[ // 1021
-        z(1, "opaque", M(1032)), // OpaqueDeviceConfiguration
+        p(1, "opaque", M(1032)), // OpaqueDeviceConfiguration
     ]),
     msg("k8s.io.api.resource.v1beta2.DeviceConstraint", None, &[ // 1022
         r(1, "requests", Str),
-        z(2, "matchAttribute", Str),
-        z(3, "distinctAttribute", Str),
+        p(2, "matchAttribute", Str),
+        p(3, "distinctAttribute", Str),
     ]),
     msg("k8s.io.api.resource.v1beta2.DeviceCounterConsumption", None, &[ // 1023
         z(1, "counterSet", Str),
@@ -5605,7 +5607,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.resource.v1beta2.DeviceRequest", None, &[ // 1024
         z(1, "name", Str),
-        z(2, "exactly", M(1030)), // ExactDeviceRequest
+        p(2, "exactly", M(1030)), // ExactDeviceRequest
         r(3, "firstAvailable", M(1027)), // DeviceSubRequest
     ]),
     msg("k8s.io.api.resource.v1beta2.DeviceRequestAllocationResult", None, &[ // 1025
@@ -5613,15 +5615,15 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(2, "driver", Str),
         z(3, "pool", Str),
         z(4, "device", Str),
-        z(5, "adminAccess", Bool),
+        p(5, "adminAccess", Bool),
         r(6, "tolerations", M(1029)), // DeviceToleration
         r(7, "bindingConditions", Str),
         r(8, "bindingFailureConditions", Str),
-        z(9, "shareID", Str),
+        p(9, "shareID", Str),
         m(10, "consumedCapacity", M(1168)), // Quantity
     ]),
     msg("k8s.io.api.resource.v1beta2.DeviceSelector", None, &[ // 1026
-        z(1, "cel", M(1004)), // CELDeviceSelector
+        p(1, "cel", M(1004)), // CELDeviceSelector
     ]),
     msg("k8s.io.api.resource.v1beta2.DeviceSubRequest", None, &[ // 1027
         z(1, "name", Str),
@@ -5630,29 +5632,29 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(4, "allocationMode", Str),
         o(5, "count", Int64),
         r(6, "tolerations", M(1029)), // DeviceToleration
-        z(7, "capacity", M(1007)), // CapacityRequirements
+        p(7, "capacity", M(1007)), // CapacityRequirements
     ]),
     msg("k8s.io.api.resource.v1beta2.DeviceTaint", None, &[ // 1028
         z(1, "key", Str),
         o(2, "value", Str),
         z(3, "effect", Str),
-        z(4, "timeAdded", M(1209)), // Time
+        p(4, "timeAdded", M(1209)), // Time
     ]),
     msg("k8s.io.api.resource.v1beta2.DeviceToleration", None, &[ // 1029
         o(1, "key", Str),
         o(2, "operator", Str),
         o(3, "value", Str),
         o(4, "effect", Str),
-        z(5, "tolerationSeconds", Int64),
+        p(5, "tolerationSeconds", Int64),
     ]),
     msg("k8s.io.api.resource.v1beta2.ExactDeviceRequest", None, &[ // 1030
         z(1, "deviceClassName", Str),
         r(2, "selectors", M(1026)), // DeviceSelector
         o(3, "allocationMode", Str),
         o(4, "count", Int64),
-        z(5, "adminAccess", Bool),
+        p(5, "adminAccess", Bool),
         r(6, "tolerations", M(1029)), // DeviceToleration
-        z(7, "capacity", M(1007)), // CapacityRequirements
+        p(7, "capacity", M(1007)), // CapacityRequirements
     ]),
     msg("k8s.io.api.resource.v1beta2.NetworkDeviceData", None, &[ // 1031
         o(1, "interfaceName", Str),
@@ -5682,7 +5684,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(1, "devices", M(1015)), // DeviceClaim
     ]),
     msg("k8s.io.api.resource.v1beta2.ResourceClaimStatus", None, &[ // 1037
-        z(1, "allocation", M(1003)), // AllocationResult
+        p(1, "allocation", M(1003)), // AllocationResult
         r(2, "reservedFor", M(1034)), // ResourceClaimConsumerReference
         r(4, "devices", M(1002)), // AllocatedDeviceStatus
     ]),
@@ -5714,11 +5716,11 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.resource.v1beta2.ResourceSliceSpec", None, &[ // 1044
         z(1, "driver", Str),
         z(2, "pool", M(1041)), // ResourcePool
-        z(3, "nodeName", Str),
-        z(4, "nodeSelector", M(500)), // NodeSelector
-        z(5, "allNodes", Bool),
+        p(3, "nodeName", Str),
+        p(4, "nodeSelector", M(500)), // NodeSelector
+        p(5, "allNodes", Bool),
         r(6, "devices", M(1010)), // Device
-        z(7, "perDeviceNodeSelection", Bool),
+        p(7, "perDeviceNodeSelection", Bool),
         r(8, "sharedCounters", M(1009)), // CounterSet
     ]),
     msg("k8s.io.api.scheduling.v1.PriorityClass", None, &[ // 1045
@@ -5726,7 +5728,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(2, "value", Int32),
         o(3, "globalDefault", Bool),
         o(4, "description", Str),
-        z(5, "preemptionPolicy", Str),
+        p(5, "preemptionPolicy", Str),
     ]),
     msg("k8s.io.api.scheduling.v1.PriorityClassList", None, &[ // 1046
         o(1, "metadata", M(1192)), // ListMeta
@@ -5742,15 +5744,15 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(3, "policy", M(1050)), // PodGroupPolicy
     ]),
     msg("k8s.io.api.scheduling.v1alpha1.PodGroupPolicy", None, &[ // 1050
-        z(2, "basic", M(1047)), // BasicSchedulingPolicy
-        z(3, "gang", M(1048)), // GangSchedulingPolicy
+        p(2, "basic", M(1047)), // BasicSchedulingPolicy
+        p(3, "gang", M(1048)), // GangSchedulingPolicy
     ]),
     msg("k8s.io.api.scheduling.v1alpha1.PriorityClass", None, &[ // 1051
         o(1, "metadata", M(1196)), // ObjectMeta
         z(2, "value", Int32),
         o(3, "globalDefault", Bool),
         o(4, "description", Str),
-        z(5, "preemptionPolicy", Str),
+        p(5, "preemptionPolicy", Str),
     ]),
     msg("k8s.io.api.scheduling.v1alpha1.PriorityClassList", None, &[ // 1052
         o(1, "metadata", M(1192)), // ListMeta
@@ -5770,7 +5772,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(1054)), // Workload
     ]),
     msg("k8s.io.api.scheduling.v1alpha1.WorkloadSpec", None, &[ // 1056
-        z(1, "controllerRef", M(1053)), // TypedLocalObjectReference
+        p(1, "controllerRef", M(1053)), // TypedLocalObjectReference
         r(2, "podGroups", M(1049)), // PodGroup
     ]),
     msg("k8s.io.api.scheduling.v1beta1.PriorityClass", None, &[ // 1057
@@ -5778,7 +5780,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(2, "value", Int32),
         o(3, "globalDefault", Bool),
         o(4, "description", Str),
-        z(5, "preemptionPolicy", Str),
+        p(5, "preemptionPolicy", Str),
     ]),
     msg("k8s.io.api.scheduling.v1beta1.PriorityClassList", None, &[ // 1058
         o(1, "metadata", M(1192)), // ListMeta
@@ -5793,16 +5795,16 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(1059)), // CSIDriver
     ]),
     msg("k8s.io.api.storage.v1.CSIDriverSpec", None, &[ // 1061
-        z(1, "attachRequired", Bool),
-        z(2, "podInfoOnMount", Bool),
+        p(1, "attachRequired", Bool),
+        p(2, "podInfoOnMount", Bool),
         r(3, "volumeLifecycleModes", Str),
-        z(4, "storageCapacity", Bool),
-        z(5, "fsGroupPolicy", Str),
+        p(4, "storageCapacity", Bool),
+        p(5, "fsGroupPolicy", Str),
         r(6, "tokenRequests", M(1070)), // TokenRequest
-        z(7, "requiresRepublish", Bool),
-        z(8, "seLinuxMount", Bool),
-        z(9, "nodeAllocatableUpdatePeriodSeconds", Int64),
-        z(10, "serviceAccountTokenInSecrets", Bool),
+        p(7, "requiresRepublish", Bool),
+        p(8, "seLinuxMount", Bool),
+        p(9, "nodeAllocatableUpdatePeriodSeconds", Int64),
+        p(10, "serviceAccountTokenInSecrets", Bool),
     ]),
     msg("k8s.io.api.storage.v1.CSINode", None, &[ // 1062
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -5812,7 +5814,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(1, "name", Str),
         z(2, "nodeID", Str),
         r(3, "topologyKeys", Str),
-        z(4, "allocatable", M(1079)), // VolumeNodeResources
+        p(4, "allocatable", M(1079)), // VolumeNodeResources
     ]),
     msg("k8s.io.api.storage.v1.CSINodeList", None, &[ // 1064
         o(1, "metadata", M(1192)), // ListMeta
@@ -5823,10 +5825,10 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.storage.v1.CSIStorageCapacity", None, &[ // 1066
         o(1, "metadata", M(1196)), // ObjectMeta
-        z(2, "nodeTopology", M(1189)), // LabelSelector
+        p(2, "nodeTopology", M(1189)), // LabelSelector
         z(3, "storageClassName", Str),
-        z(4, "capacity", M(1168)), // Quantity
-        z(5, "maximumVolumeSize", M(1168)), // Quantity
+        p(4, "capacity", M(1168)), // Quantity
+        p(5, "maximumVolumeSize", M(1168)), // Quantity
     ]),
     msg("k8s.io.api.storage.v1.CSIStorageCapacityList", None, &[ // 1067
         o(1, "metadata", M(1192)), // ListMeta
@@ -5836,10 +5838,10 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(1, "metadata", M(1196)), // ObjectMeta
         z(2, "provisioner", Str),
         m(3, "parameters", Str),
-        z(4, "reclaimPolicy", Str),
+        p(4, "reclaimPolicy", Str),
         r(5, "mountOptions", Str),
-        z(6, "allowVolumeExpansion", Bool),
-        z(7, "volumeBindingMode", Str),
+        p(6, "allowVolumeExpansion", Bool),
+        p(7, "volumeBindingMode", Str),
         r(8, "allowedTopologies", M(610)), // TopologySelectorTerm
     ]),
     msg("k8s.io.api.storage.v1.StorageClassList", None, &[ // 1069
@@ -5848,7 +5850,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.storage.v1.TokenRequest", None, &[ // 1070
         z(1, "audience", Str),
-        z(2, "expirationSeconds", Int64),
+        p(2, "expirationSeconds", Int64),
     ]),
     msg("k8s.io.api.storage.v1.VolumeAttachment", None, &[ // 1071
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -5860,8 +5862,8 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(1071)), // VolumeAttachment
     ]),
     msg("k8s.io.api.storage.v1.VolumeAttachmentSource", None, &[ // 1073
-        z(1, "persistentVolumeName", Str),
-        z(2, "inlineVolumeSpec", M(519)), // PersistentVolumeSpec
+        p(1, "persistentVolumeName", Str),
+        p(2, "inlineVolumeSpec", M(519)), // PersistentVolumeSpec
     ]),
     msg("k8s.io.api.storage.v1.VolumeAttachmentSpec", None, &[ // 1074
         z(1, "attacher", Str),
@@ -5871,8 +5873,8 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.storage.v1.VolumeAttachmentStatus", None, &[ // 1075
         z(1, "attached", Bool),
         m(2, "attachmentMetadata", Str),
-        z(3, "attachError", M(1078)), // VolumeError
-        z(4, "detachError", M(1078)), // VolumeError
+        p(3, "attachError", M(1078)), // VolumeError
+        p(4, "detachError", M(1078)), // VolumeError
     ]),
     msg("k8s.io.api.storage.v1.VolumeAttributesClass", None, &[ // 1076
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -5886,17 +5888,17 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.storage.v1.VolumeError", None, &[ // 1078
         o(1, "time", M(1209)), // Time
         o(2, "message", Str),
-        z(3, "errorCode", Int32),
+        p(3, "errorCode", Int32),
     ]),
     msg("k8s.io.api.storage.v1.VolumeNodeResources", None, &[ // 1079
-        z(1, "count", Int32),
+        p(1, "count", Int32),
     ]),
     msg("k8s.io.api.storage.v1alpha1.CSIStorageCapacity", None, &[ // 1080
         o(1, "metadata", M(1196)), // ObjectMeta
-        z(2, "nodeTopology", M(1189)), // LabelSelector
+        p(2, "nodeTopology", M(1189)), // LabelSelector
         z(3, "storageClassName", Str),
-        z(4, "capacity", M(1168)), // Quantity
-        z(5, "maximumVolumeSize", M(1168)), // Quantity
+        p(4, "capacity", M(1168)), // Quantity
+        p(5, "maximumVolumeSize", M(1168)), // Quantity
     ]),
     msg("k8s.io.api.storage.v1alpha1.CSIStorageCapacityList", None, &[ // 1081
         o(1, "metadata", M(1192)), // ListMeta
@@ -5912,8 +5914,8 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(1082)), // VolumeAttachment
     ]),
     msg("k8s.io.api.storage.v1alpha1.VolumeAttachmentSource", None, &[ // 1084
-        z(1, "persistentVolumeName", Str),
-        z(2, "inlineVolumeSpec", M(519)), // PersistentVolumeSpec
+        p(1, "persistentVolumeName", Str),
+        p(2, "inlineVolumeSpec", M(519)), // PersistentVolumeSpec
     ]),
     msg("k8s.io.api.storage.v1alpha1.VolumeAttachmentSpec", None, &[ // 1085
         z(1, "attacher", Str),
@@ -5923,8 +5925,8 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.storage.v1alpha1.VolumeAttachmentStatus", None, &[ // 1086
         z(1, "attached", Bool),
         m(2, "attachmentMetadata", Str),
-        z(3, "attachError", M(1089)), // VolumeError
-        z(4, "detachError", M(1089)), // VolumeError
+        p(3, "attachError", M(1089)), // VolumeError
+        p(4, "detachError", M(1089)), // VolumeError
     ]),
     msg("k8s.io.api.storage.v1alpha1.VolumeAttributesClass", None, &[ // 1087
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -5938,7 +5940,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.storage.v1alpha1.VolumeError", None, &[ // 1089
         o(1, "time", M(1209)), // Time
         o(2, "message", Str),
-        z(3, "errorCode", Int32),
+        p(3, "errorCode", Int32),
     ]),
     msg("k8s.io.api.storage.v1beta1.CSIDriver", None, &[ // 1090
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -5949,16 +5951,16 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(1090)), // CSIDriver
     ]),
     msg("k8s.io.api.storage.v1beta1.CSIDriverSpec", None, &[ // 1092
-        z(1, "attachRequired", Bool),
-        z(2, "podInfoOnMount", Bool),
+        p(1, "attachRequired", Bool),
+        p(2, "podInfoOnMount", Bool),
         r(3, "volumeLifecycleModes", Str),
-        z(4, "storageCapacity", Bool),
-        z(5, "fsGroupPolicy", Str),
+        p(4, "storageCapacity", Bool),
+        p(5, "fsGroupPolicy", Str),
         r(6, "tokenRequests", M(1101)), // TokenRequest
-        z(7, "requiresRepublish", Bool),
-        z(8, "seLinuxMount", Bool),
-        z(9, "nodeAllocatableUpdatePeriodSeconds", Int64),
-        z(10, "serviceAccountTokenInSecrets", Bool),
+        p(7, "requiresRepublish", Bool),
+        p(8, "seLinuxMount", Bool),
+        p(9, "nodeAllocatableUpdatePeriodSeconds", Int64),
+        p(10, "serviceAccountTokenInSecrets", Bool),
     ]),
     msg("k8s.io.api.storage.v1beta1.CSINode", None, &[ // 1093
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -5968,7 +5970,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(1, "name", Str),
         z(2, "nodeID", Str),
         r(3, "topologyKeys", Str),
-        z(4, "allocatable", M(1110)), // VolumeNodeResources
+        p(4, "allocatable", M(1110)), // VolumeNodeResources
     ]),
     msg("k8s.io.api.storage.v1beta1.CSINodeList", None, &[ // 1095
         o(1, "metadata", M(1192)), // ListMeta
@@ -5979,10 +5981,10 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.storage.v1beta1.CSIStorageCapacity", None, &[ // 1097
         o(1, "metadata", M(1196)), // ObjectMeta
-        z(2, "nodeTopology", M(1189)), // LabelSelector
+        p(2, "nodeTopology", M(1189)), // LabelSelector
         z(3, "storageClassName", Str),
-        z(4, "capacity", M(1168)), // Quantity
-        z(5, "maximumVolumeSize", M(1168)), // Quantity
+        p(4, "capacity", M(1168)), // Quantity
+        p(5, "maximumVolumeSize", M(1168)), // Quantity
     ]),
     msg("k8s.io.api.storage.v1beta1.CSIStorageCapacityList", None, &[ // 1098
         o(1, "metadata", M(1192)), // ListMeta
@@ -5992,10 +5994,10 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(1, "metadata", M(1196)), // ObjectMeta
         z(2, "provisioner", Str),
         m(3, "parameters", Str),
-        z(4, "reclaimPolicy", Str),
+        p(4, "reclaimPolicy", Str),
         r(5, "mountOptions", Str),
-        z(6, "allowVolumeExpansion", Bool),
-        z(7, "volumeBindingMode", Str),
+        p(6, "allowVolumeExpansion", Bool),
+        p(7, "volumeBindingMode", Str),
         r(8, "allowedTopologies", M(610)), // TopologySelectorTerm
     ]),
     msg("k8s.io.api.storage.v1beta1.StorageClassList", None, &[ // 1100
@@ -6004,7 +6006,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.api.storage.v1beta1.TokenRequest", None, &[ // 1101
         z(1, "audience", Str),
-        z(2, "expirationSeconds", Int64),
+        p(2, "expirationSeconds", Int64),
     ]),
     msg("k8s.io.api.storage.v1beta1.VolumeAttachment", None, &[ // 1102
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -6016,8 +6018,8 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(1102)), // VolumeAttachment
     ]),
     msg("k8s.io.api.storage.v1beta1.VolumeAttachmentSource", None, &[ // 1104
-        z(1, "persistentVolumeName", Str),
-        z(2, "inlineVolumeSpec", M(519)), // PersistentVolumeSpec
+        p(1, "persistentVolumeName", Str),
+        p(2, "inlineVolumeSpec", M(519)), // PersistentVolumeSpec
     ]),
     msg("k8s.io.api.storage.v1beta1.VolumeAttachmentSpec", None, &[ // 1105
         z(1, "attacher", Str),
@@ -6027,8 +6029,8 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.storage.v1beta1.VolumeAttachmentStatus", None, &[ // 1106
         z(1, "attached", Bool),
         m(2, "attachmentMetadata", Str),
-        z(3, "attachError", M(1109)), // VolumeError
-        z(4, "detachError", M(1109)), // VolumeError
+        p(3, "attachError", M(1109)), // VolumeError
+        p(4, "detachError", M(1109)), // VolumeError
     ]),
     msg("k8s.io.api.storage.v1beta1.VolumeAttributesClass", None, &[ // 1107
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -6042,10 +6044,10 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.api.storage.v1beta1.VolumeError", None, &[ // 1109
         o(1, "time", M(1209)), // Time
         o(2, "message", Str),
-        z(3, "errorCode", Int32),
+        p(3, "errorCode", Int32),
     ]),
     msg("k8s.io.api.storage.v1beta1.VolumeNodeResources", None, &[ // 1110
-        z(1, "count", Int32),
+        p(1, "count", Int32),
     ]),
     msg("k8s.io.api.storagemigration.v1beta1.StorageVersionMigration", None, &[ // 1111
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -6074,8 +6076,8 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(3, "result", M(1205)), // Status
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.ConversionReview", None, &[ // 1117
-        z(1, "request", M(1115)), // ConversionRequest
-        z(2, "response", M(1116)), // ConversionResponse
+        p(1, "request", M(1115)), // ConversionRequest
+        p(2, "response", M(1116)), // ConversionResponse
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.CustomResourceColumnDefinition", None, &[ // 1118
         z(1, "name", Str),
@@ -6087,7 +6089,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.CustomResourceConversion", None, &[ // 1119
         z(1, "strategy", Str),
-        z(2, "webhook", M(1141)), // WebhookConversion
+        p(2, "webhook", M(1141)), // WebhookConversion
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition", None, &[ // 1120
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -6119,7 +6121,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(3, "names", M(1123)), // CustomResourceDefinitionNames
         z(4, "scope", Str),
         r(7, "versions", M(1126)), // CustomResourceDefinitionVersion
-        z(9, "conversion", M(1119)), // CustomResourceConversion
+        p(9, "conversion", M(1119)), // CustomResourceConversion
         o(10, "preserveUnknownFields", Bool),
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionStatus", None, &[ // 1125
@@ -6132,90 +6134,90 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(1, "name", Str),
         z(2, "served", Bool),
         z(3, "storage", Bool),
-        z(4, "schema", M(1130)), // CustomResourceValidation
-        z(5, "subresources", M(1129)), // CustomResourceSubresources
+        p(4, "schema", M(1130)), // CustomResourceValidation
+        p(5, "subresources", M(1129)), // CustomResourceSubresources
         r(6, "additionalPrinterColumns", M(1118)), // CustomResourceColumnDefinition
         o(7, "deprecated", Bool),
-        z(8, "deprecationWarning", Str),
+        p(8, "deprecationWarning", Str),
         r(9, "selectableFields", M(1137)), // SelectableField
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresourceScale", None, &[ // 1127
         z(1, "specReplicasPath", Str),
         z(2, "statusReplicasPath", Str),
-        z(3, "labelSelectorPath", Str),
+        p(3, "labelSelectorPath", Str),
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresourceStatus", None, &[ // 1128
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresources", None, &[ // 1129
-        z(1, "status", M(1128)), // CustomResourceSubresourceStatus
-        z(2, "scale", M(1127)), // CustomResourceSubresourceScale
+        p(1, "status", M(1128)), // CustomResourceSubresourceStatus
+        p(2, "scale", M(1127)), // CustomResourceSubresourceScale
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.CustomResourceValidation", None, &[ // 1130
-        z(1, "openAPIV3Schema", M(1133)), // JSONSchemaProps
+        p(1, "openAPIV3Schema", M(1133)), // JSONSchemaProps
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.ExternalDocumentation", None, &[ // 1131
         o(1, "description", Str),
         o(2, "url", Str),
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.JSON", RawJson, &[ // 1132
-        z(1, "raw", Bytes),
+        p(1, "raw", Bytes),
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps", None, &[ // 1133
         o(1, "id", Str),
         o(2, "$schema", Str),
-        z(3, "$ref", Str),
+        p(3, "$ref", Str),
         o(4, "description", Str),
         o(5, "type", Str),
         o(6, "format", Str),
         o(7, "title", Str),
-        z(8, "default", M(1132)), // JSON
-        z(9, "maximum", Double),
+        p(8, "default", M(1132)), // JSON
+        p(9, "maximum", Double),
         o(10, "exclusiveMaximum", Bool),
-        z(11, "minimum", Double),
+        p(11, "minimum", Double),
         o(12, "exclusiveMinimum", Bool),
-        z(13, "maxLength", Int64),
-        z(14, "minLength", Int64),
+        p(13, "maxLength", Int64),
+        p(14, "minLength", Int64),
         o(15, "pattern", Str),
-        z(16, "maxItems", Int64),
-        z(17, "minItems", Int64),
+        p(16, "maxItems", Int64),
+        p(17, "minItems", Int64),
         o(18, "uniqueItems", Bool),
-        z(19, "multipleOf", Double),
+        p(19, "multipleOf", Double),
         r(20, "enum", M(1132)), // JSON
-        z(21, "maxProperties", Int64),
-        z(22, "minProperties", Int64),
+        p(21, "maxProperties", Int64),
+        p(22, "minProperties", Int64),
         r(23, "required", Str),
-        z(24, "items", M(1134)), // JSONSchemaPropsOrArray
+        p(24, "items", M(1134)), // JSONSchemaPropsOrArray
         r(25, "allOf", M(1133)), // JSONSchemaProps
         r(26, "oneOf", M(1133)), // JSONSchemaProps
         r(27, "anyOf", M(1133)), // JSONSchemaProps
-        z(28, "not", M(1133)), // JSONSchemaProps
+        p(28, "not", M(1133)), // JSONSchemaProps
         m(29, "properties", M(1133)), // JSONSchemaProps
-        z(30, "additionalProperties", M(1135)), // JSONSchemaPropsOrBool
+        p(30, "additionalProperties", M(1135)), // JSONSchemaPropsOrBool
         m(31, "patternProperties", M(1133)), // JSONSchemaProps
         m(32, "dependencies", M(1136)), // JSONSchemaPropsOrStringArray
-        z(33, "additionalItems", M(1135)), // JSONSchemaPropsOrBool
+        p(33, "additionalItems", M(1135)), // JSONSchemaPropsOrBool
         m(34, "definitions", M(1133)), // JSONSchemaProps
-        z(35, "externalDocs", M(1131)), // ExternalDocumentation
-        z(36, "example", M(1132)), // JSON
+        p(35, "externalDocs", M(1131)), // ExternalDocumentation
+        p(36, "example", M(1132)), // JSON
         o(37, "nullable", Bool),
-        z(38, "x-kubernetes-preserve-unknown-fields", Bool),
+        p(38, "x-kubernetes-preserve-unknown-fields", Bool),
         o(39, "x-kubernetes-embedded-resource", Bool),
         o(40, "x-kubernetes-int-or-string", Bool),
         r(41, "x-kubernetes-list-map-keys", Str),
-        z(42, "x-kubernetes-list-type", Str),
-        z(43, "x-kubernetes-map-type", Str),
+        p(42, "x-kubernetes-list-type", Str),
+        p(43, "x-kubernetes-map-type", Str),
         r(44, "x-kubernetes-validations", M(1139)), // ValidationRule
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrArray", SchemaOrArray, &[ // 1134
-        z(1, "schema", M(1133)), // JSONSchemaProps
+        p(1, "schema", M(1133)), // JSONSchemaProps
         r(2, "j_son_schemas", M(1133)), // JSONSchemaProps
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrBool", SchemaOrBool, &[ // 1135
         z(1, "allows", Bool),
-        z(2, "schema", M(1133)), // JSONSchemaProps
+        p(2, "schema", M(1133)), // JSONSchemaProps
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrStringArray", SchemaOrStringArray, &[ // 1136
-        z(1, "schema", M(1133)), // JSONSchemaProps
+        p(1, "schema", M(1133)), // JSONSchemaProps
         r(2, "property", Str),
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.SelectableField", None, &[ // 1137
@@ -6224,24 +6226,24 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.ServiceReference", None, &[ // 1138
         z(1, "namespace", Str),
         z(2, "name", Str),
-        z(3, "path", Str),
-        z(4, "port", Int32),
+        p(3, "path", Str),
+        p(4, "port", Int32),
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.ValidationRule", None, &[ // 1139
         z(1, "rule", Str),
         o(2, "message", Str),
         o(3, "messageExpression", Str),
-        z(4, "reason", Str),
+        p(4, "reason", Str),
         o(5, "fieldPath", Str),
-        z(6, "optionalOldSelf", Bool),
+        p(6, "optionalOldSelf", Bool),
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.WebhookClientConfig", None, &[ // 1140
-        z(1, "service", M(1138)), // ServiceReference
-        o(2, "caBundle", Bytes),
-        z(3, "url", Str),
+        p(1, "service", M(1138)), // ServiceReference
+        n(2, "caBundle", Bytes),
+        p(3, "url", Str),
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.WebhookConversion", None, &[ // 1141
-        z(2, "clientConfig", M(1140)), // WebhookClientConfig
+        p(2, "clientConfig", M(1140)), // WebhookClientConfig
         r(3, "conversionReviewVersions", Str),
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1beta1.ConversionRequest", None, &[ // 1142
@@ -6255,8 +6257,8 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(3, "result", M(1205)), // Status
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1beta1.ConversionReview", None, &[ // 1144
-        z(1, "request", M(1142)), // ConversionRequest
-        z(2, "response", M(1143)), // ConversionResponse
+        p(1, "request", M(1142)), // ConversionRequest
+        p(2, "response", M(1143)), // ConversionResponse
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceColumnDefinition", None, &[ // 1145
         z(1, "name", Str),
@@ -6268,7 +6270,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceConversion", None, &[ // 1146
         z(1, "strategy", Str),
-        z(2, "webhookClientConfig", M(1167)), // WebhookClientConfig
+        p(2, "webhookClientConfig", M(1167)), // WebhookClientConfig
         r(3, "conversionReviewVersions", Str),
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceDefinition", None, &[ // 1147
@@ -6301,12 +6303,12 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(2, "version", Str),
         z(3, "names", M(1150)), // CustomResourceDefinitionNames
         z(4, "scope", Str),
-        z(5, "validation", M(1157)), // CustomResourceValidation
-        z(6, "subresources", M(1156)), // CustomResourceSubresources
+        p(5, "validation", M(1157)), // CustomResourceValidation
+        p(6, "subresources", M(1156)), // CustomResourceSubresources
         r(7, "versions", M(1153)), // CustomResourceDefinitionVersion
         r(8, "additionalPrinterColumns", M(1145)), // CustomResourceColumnDefinition
-        z(9, "conversion", M(1146)), // CustomResourceConversion
-        z(10, "preserveUnknownFields", Bool),
+        p(9, "conversion", M(1146)), // CustomResourceConversion
+        p(10, "preserveUnknownFields", Bool),
         r(11, "selectableFields", M(1164)), // SelectableField
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceDefinitionStatus", None, &[ // 1152
@@ -6319,90 +6321,90 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(1, "name", Str),
         z(2, "served", Bool),
         z(3, "storage", Bool),
-        z(4, "schema", M(1157)), // CustomResourceValidation
-        z(5, "subresources", M(1156)), // CustomResourceSubresources
+        p(4, "schema", M(1157)), // CustomResourceValidation
+        p(5, "subresources", M(1156)), // CustomResourceSubresources
         r(6, "additionalPrinterColumns", M(1145)), // CustomResourceColumnDefinition
         o(7, "deprecated", Bool),
-        z(8, "deprecationWarning", Str),
+        p(8, "deprecationWarning", Str),
         r(9, "selectableFields", M(1164)), // SelectableField
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceSubresourceScale", None, &[ // 1154
         z(1, "specReplicasPath", Str),
         z(2, "statusReplicasPath", Str),
-        z(3, "labelSelectorPath", Str),
+        p(3, "labelSelectorPath", Str),
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceSubresourceStatus", None, &[ // 1155
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceSubresources", None, &[ // 1156
-        z(1, "status", M(1155)), // CustomResourceSubresourceStatus
-        z(2, "scale", M(1154)), // CustomResourceSubresourceScale
+        p(1, "status", M(1155)), // CustomResourceSubresourceStatus
+        p(2, "scale", M(1154)), // CustomResourceSubresourceScale
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceValidation", None, &[ // 1157
-        z(1, "openAPIV3Schema", M(1160)), // JSONSchemaProps
+        p(1, "openAPIV3Schema", M(1160)), // JSONSchemaProps
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1beta1.ExternalDocumentation", None, &[ // 1158
         o(1, "description", Str),
         o(2, "url", Str),
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1beta1.JSON", RawJson, &[ // 1159
-        z(1, "raw", Bytes),
+        p(1, "raw", Bytes),
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1beta1.JSONSchemaProps", None, &[ // 1160
         o(1, "id", Str),
         o(2, "$schema", Str),
-        z(3, "$ref", Str),
+        p(3, "$ref", Str),
         o(4, "description", Str),
         o(5, "type", Str),
         o(6, "format", Str),
         o(7, "title", Str),
-        z(8, "default", M(1159)), // JSON
-        z(9, "maximum", Double),
+        p(8, "default", M(1159)), // JSON
+        p(9, "maximum", Double),
         o(10, "exclusiveMaximum", Bool),
-        z(11, "minimum", Double),
+        p(11, "minimum", Double),
         o(12, "exclusiveMinimum", Bool),
-        z(13, "maxLength", Int64),
-        z(14, "minLength", Int64),
+        p(13, "maxLength", Int64),
+        p(14, "minLength", Int64),
         o(15, "pattern", Str),
-        z(16, "maxItems", Int64),
-        z(17, "minItems", Int64),
+        p(16, "maxItems", Int64),
+        p(17, "minItems", Int64),
         o(18, "uniqueItems", Bool),
-        z(19, "multipleOf", Double),
+        p(19, "multipleOf", Double),
         r(20, "enum", M(1159)), // JSON
-        z(21, "maxProperties", Int64),
-        z(22, "minProperties", Int64),
+        p(21, "maxProperties", Int64),
+        p(22, "minProperties", Int64),
         r(23, "required", Str),
-        z(24, "items", M(1161)), // JSONSchemaPropsOrArray
+        p(24, "items", M(1161)), // JSONSchemaPropsOrArray
         r(25, "allOf", M(1160)), // JSONSchemaProps
         r(26, "oneOf", M(1160)), // JSONSchemaProps
         r(27, "anyOf", M(1160)), // JSONSchemaProps
-        z(28, "not", M(1160)), // JSONSchemaProps
+        p(28, "not", M(1160)), // JSONSchemaProps
         m(29, "properties", M(1160)), // JSONSchemaProps
-        z(30, "additionalProperties", M(1162)), // JSONSchemaPropsOrBool
+        p(30, "additionalProperties", M(1162)), // JSONSchemaPropsOrBool
         m(31, "patternProperties", M(1160)), // JSONSchemaProps
         m(32, "dependencies", M(1163)), // JSONSchemaPropsOrStringArray
-        z(33, "additionalItems", M(1162)), // JSONSchemaPropsOrBool
+        p(33, "additionalItems", M(1162)), // JSONSchemaPropsOrBool
         m(34, "definitions", M(1160)), // JSONSchemaProps
-        z(35, "externalDocs", M(1158)), // ExternalDocumentation
-        z(36, "example", M(1159)), // JSON
+        p(35, "externalDocs", M(1158)), // ExternalDocumentation
+        p(36, "example", M(1159)), // JSON
         o(37, "nullable", Bool),
-        z(38, "x-kubernetes-preserve-unknown-fields", Bool),
+        p(38, "x-kubernetes-preserve-unknown-fields", Bool),
         o(39, "x-kubernetes-embedded-resource", Bool),
         o(40, "x-kubernetes-int-or-string", Bool),
         r(41, "x-kubernetes-list-map-keys", Str),
-        z(42, "x-kubernetes-list-type", Str),
-        z(43, "x-kubernetes-map-type", Str),
+        p(42, "x-kubernetes-list-type", Str),
+        p(43, "x-kubernetes-map-type", Str),
         r(44, "x-kubernetes-validations", M(1166)), // ValidationRule
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1beta1.JSONSchemaPropsOrArray", SchemaOrArray, &[ // 1161
-        z(1, "schema", M(1160)), // JSONSchemaProps
+        p(1, "schema", M(1160)), // JSONSchemaProps
         r(2, "j_son_schemas", M(1160)), // JSONSchemaProps
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1beta1.JSONSchemaPropsOrBool", SchemaOrBool, &[ // 1162
         z(1, "allows", Bool),
-        z(2, "schema", M(1160)), // JSONSchemaProps
+        p(2, "schema", M(1160)), // JSONSchemaProps
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1beta1.JSONSchemaPropsOrStringArray", SchemaOrStringArray, &[ // 1163
-        z(1, "schema", M(1160)), // JSONSchemaProps
+        p(1, "schema", M(1160)), // JSONSchemaProps
         r(2, "property", Str),
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1beta1.SelectableField", None, &[ // 1164
@@ -6411,21 +6413,21 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1beta1.ServiceReference", None, &[ // 1165
         z(1, "namespace", Str),
         z(2, "name", Str),
-        z(3, "path", Str),
-        z(4, "port", Int32),
+        p(3, "path", Str),
+        p(4, "port", Int32),
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1beta1.ValidationRule", None, &[ // 1166
         z(1, "rule", Str),
         o(2, "message", Str),
         o(3, "messageExpression", Str),
-        z(4, "reason", Str),
+        p(4, "reason", Str),
         o(5, "fieldPath", Str),
-        z(6, "optionalOldSelf", Bool),
+        p(6, "optionalOldSelf", Bool),
     ]),
     msg("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1beta1.WebhookClientConfig", None, &[ // 1167
-        z(1, "service", M(1165)), // ServiceReference
-        o(2, "caBundle", Bytes),
-        z(3, "url", Str),
+        p(1, "service", M(1165)), // ServiceReference
+        n(2, "caBundle", Bytes),
+        p(3, "url", Str),
     ]),
     msg("k8s.io.apimachinery.pkg.api.resource.Quantity", Quantity, &[ // 1168
         o(1, "string", Str),
@@ -6446,7 +6448,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(1, "name", Str),
         z(2, "namespaced", Bool),
         z(3, "kind", Str),
-        z(4, "verbs", M(1213)), // Verbs
+        p(4, "verbs", M(1213)), // Verbs
         r(5, "shortNames", Str),
         z(6, "singularName", Str),
         r(7, "categories", Str),
@@ -6481,12 +6483,12 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(4, "fieldValidation", Str),
     ]),
     msg("k8s.io.apimachinery.pkg.apis.meta.v1.DeleteOptions", None, &[ // 1178
-        z(1, "gracePeriodSeconds", Int64),
-        z(2, "preconditions", M(1202)), // Preconditions
-        z(3, "orphanDependents", Bool),
-        z(4, "propagationPolicy", Str),
+        p(1, "gracePeriodSeconds", Int64),
+        p(2, "preconditions", M(1202)), // Preconditions
+        p(3, "orphanDependents", Bool),
+        p(4, "propagationPolicy", Str),
         r(5, "dryRun", Str),
-        z(6, "ignoreStoreReadErrorWithClusterBreakingPotential", Bool),
+        p(6, "ignoreStoreReadErrorWithClusterBreakingPotential", Bool),
     ]),
     msg("k8s.io.apimachinery.pkg.apis.meta.v1.Duration", Duration, &[ // 1179
         z(1, "duration", Int64),
@@ -6497,7 +6499,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(3, "values", Str),
     ]),
     msg("k8s.io.apimachinery.pkg.apis.meta.v1.FieldsV1", RawJson, &[ // 1181
-        z(1, "raw", Bytes),
+        p(1, "raw", Bytes),
     ]),
     msg("k8s.io.apimachinery.pkg.apis.meta.v1.GetOptions", None, &[ // 1182
         o(1, "resourceVersion", Str),
@@ -6545,27 +6547,27 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(1, "selfLink", Str),
         o(2, "resourceVersion", Str),
         o(3, "continue", Str),
-        z(4, "remainingItemCount", Int64),
+        p(4, "remainingItemCount", Int64),
     ]),
     msg("k8s.io.apimachinery.pkg.apis.meta.v1.ListOptions", None, &[ // 1193
         o(1, "labelSelector", Str),
         o(2, "fieldSelector", Str),
         o(3, "watch", Bool),
         o(4, "resourceVersion", Str),
-        z(5, "timeoutSeconds", Int64),
+        p(5, "timeoutSeconds", Int64),
         o(7, "limit", Int64),
         o(8, "continue", Str),
         o(9, "allowWatchBookmarks", Bool),
         o(10, "resourceVersionMatch", Str),
-        z(11, "sendInitialEvents", Bool),
+        p(11, "sendInitialEvents", Bool),
     ]),
     msg("k8s.io.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry", None, &[ // 1194
         o(1, "manager", Str),
         o(2, "operation", Str),
         o(3, "apiVersion", Str),
-        z(4, "time", M(1209)), // Time
+        p(4, "time", M(1209)), // Time
         o(6, "fieldsType", Str),
-        z(7, "fieldsV1", M(1181)), // FieldsV1
+        p(7, "fieldsV1", M(1181)), // FieldsV1
         o(8, "subresource", Str),
     ]),
     msg("k8s.io.apimachinery.pkg.apis.meta.v1.MicroTime", MicroTime, &[ // 1195
@@ -6581,8 +6583,8 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(6, "resourceVersion", Str),
         o(7, "generation", Int64),
         o(8, "creationTimestamp", M(1209)), // Time
-        z(9, "deletionTimestamp", M(1209)), // Time
-        z(10, "deletionGracePeriodSeconds", Int64),
+        p(9, "deletionTimestamp", M(1209)), // Time
+        p(10, "deletionGracePeriodSeconds", Int64),
         m(11, "labels", Str),
         m(12, "annotations", Str),
         r(13, "ownerReferences", M(1197)), // OwnerReference
@@ -6594,8 +6596,8 @@ pub(crate) static MESSAGES: &[Message] = &[
         z(3, "name", Str),
         z(4, "uid", Str),
         z(5, "apiVersion", Str),
-        z(6, "controller", Bool),
-        z(7, "blockOwnerDeletion", Bool),
+        p(6, "controller", Bool),
+        p(7, "blockOwnerDeletion", Bool),
     ]),
     msg("k8s.io.apimachinery.pkg.apis.meta.v1.PartialObjectMetadata", None, &[ // 1198
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -6608,13 +6610,13 @@ pub(crate) static MESSAGES: &[Message] = &[
     ]),
     msg("k8s.io.apimachinery.pkg.apis.meta.v1.PatchOptions", None, &[ // 1201
         r(1, "dryRun", Str),
-        z(2, "force", Bool),
+        p(2, "force", Bool),
         o(3, "fieldManager", Str),
         o(4, "fieldValidation", Str),
     ]),
     msg("k8s.io.apimachinery.pkg.apis.meta.v1.Preconditions", None, &[ // 1202
-        z(1, "uid", Str),
-        z(2, "resourceVersion", Str),
+        p(1, "uid", Str),
+        p(2, "resourceVersion", Str),
     ]),
     msg("k8s.io.apimachinery.pkg.apis.meta.v1.RootPaths", None, &[ // 1203
         r(1, "paths", Str),
@@ -6628,7 +6630,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(2, "status", Str),
         o(3, "message", Str),
         o(4, "reason", Str),
-        z(5, "details", M(1207)), // StatusDetails
+        p(5, "details", M(1207)), // StatusDetails
         o(6, "code", Int32),
     ]),
     msg("k8s.io.apimachinery.pkg.apis.meta.v1.StatusCause", None, &[ // 1206
@@ -6676,7 +6678,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         o(2, "metadata", M(1192)), // ListMeta
     ]),
     msg("k8s.io.apimachinery.pkg.runtime.RawExtension", RawJson, &[ // 1216
-        z(1, "raw", Bytes),
+        p(1, "raw", Bytes),
     ]),
     msg("k8s.io.apimachinery.pkg.runtime.TypeMeta", None, &[ // 1217
         o(1, "apiVersion", Str),
@@ -6704,11 +6706,11 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(1219)), // APIService
     ]),
     msg("k8s.io.kube_aggregator.pkg.apis.apiregistration.v1.APIServiceSpec", None, &[ // 1222
-        o(1, "service", M(1224)), // ServiceReference
+        n(1, "service", M(1224)), // ServiceReference
         o(2, "group", Str),
         o(3, "version", Str),
         o(4, "insecureSkipTLSVerify", Bool),
-        o(5, "caBundle", Bytes),
+        n(5, "caBundle", Bytes),
         z(7, "groupPriorityMinimum", Int32),
         z(8, "versionPriority", Int32),
     ]),
@@ -6718,7 +6720,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.kube_aggregator.pkg.apis.apiregistration.v1.ServiceReference", None, &[ // 1224
         o(1, "namespace", Str),
         o(2, "name", Str),
-        z(3, "port", Int32),
+        p(3, "port", Int32),
     ]),
     msg("k8s.io.kube_aggregator.pkg.apis.apiregistration.v1beta1.APIService", None, &[ // 1225
         o(1, "metadata", M(1196)), // ObjectMeta
@@ -6737,11 +6739,11 @@ pub(crate) static MESSAGES: &[Message] = &[
         r(2, "items", M(1225)), // APIService
     ]),
     msg("k8s.io.kube_aggregator.pkg.apis.apiregistration.v1beta1.APIServiceSpec", None, &[ // 1228
-        o(1, "service", M(1230)), // ServiceReference
+        n(1, "service", M(1230)), // ServiceReference
         o(2, "group", Str),
         o(3, "version", Str),
         o(4, "insecureSkipTLSVerify", Bool),
-        o(5, "caBundle", Bytes),
+        n(5, "caBundle", Bytes),
         z(7, "groupPriorityMinimum", Int32),
         z(8, "versionPriority", Int32),
     ]),
@@ -6751,6 +6753,6 @@ pub(crate) static MESSAGES: &[Message] = &[
     msg("k8s.io.kube_aggregator.pkg.apis.apiregistration.v1beta1.ServiceReference", None, &[ // 1230
         o(1, "namespace", Str),
         o(2, "name", Str),
-        z(3, "port", Int32),
+        p(3, "port", Int32),
     ]),
 ];

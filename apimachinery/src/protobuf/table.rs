@@ -1,5 +1,6 @@
 //! The shape of the generated protobuf schema (`schema.rs`, made by
-//! `scripts/gen-protobuf-schema.py`): messages, their fields and how each field maps to JSON.
+//! `scripts/gen-protobuf-schema.py`): messages, their fields, how each field maps to JSON and
+//! when gogo-protobuf writes it.
 
 /// The wire kind of a field (of a map's value, for `Label::Map`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +73,10 @@ pub(crate) struct Field {
     /// Keep the zero value ("" / 0 / false / IntOrString 0) of an optional field: the Go field
     /// is a pointer or its JSON tag has no `omitempty`.
     pub keep_zero: bool,
+    /// The Go field can be nil (a pointer, `[]byte` or a named slice): gogo writes it only when
+    /// set. Other optional fields (plain scalars, non-pointer structs) are written always, zero
+    /// or not. Always false for repeated, map and inlined fields.
+    pub nullable: bool,
     /// `json:",inline"`: the nested message's fields belong to this JSON object.
     pub inline: bool,
 }
@@ -97,47 +102,84 @@ impl Message {
     }
 }
 
-const fn field(
-    tag: u32,
-    json: &'static str,
-    kind: Kind,
+/// What a field is besides its tag, JSON name and kind.
+#[derive(Clone, Copy)]
+struct Flags {
     label: Label,
     keep_zero: bool,
+    nullable: bool,
     inline: bool,
-) -> Field {
+}
+
+const fn field(tag: u32, json: &'static str, kind: Kind, flags: Flags) -> Field {
     Field {
         tag,
         json,
         kind,
-        label,
-        keep_zero,
-        inline,
+        label: flags.label,
+        keep_zero: flags.keep_zero,
+        nullable: flags.nullable,
+        inline: flags.inline,
     }
 }
 
-/// An optional field whose zero value is dropped.
-pub(crate) const fn optional(tag: u32, json: &'static str, kind: Kind) -> Field {
-    field(tag, json, kind, Label::Optional, false, false)
+const fn optional_flags(keep_zero: bool, nullable: bool) -> Flags {
+    Flags {
+        label: Label::Optional,
+        keep_zero,
+        nullable,
+        inline: false,
+    }
 }
 
-/// An optional field whose zero value is kept.
+/// An optional field, always written, whose zero value is dropped from JSON.
+pub(crate) const fn optional(tag: u32, json: &'static str, kind: Kind) -> Field {
+    field(tag, json, kind, optional_flags(false, false))
+}
+
+/// An optional field, always written, whose zero value is kept in JSON.
 pub(crate) const fn optional_keep_zero(tag: u32, json: &'static str, kind: Kind) -> Field {
-    field(tag, json, kind, Label::Optional, true, false)
+    field(tag, json, kind, optional_flags(true, false))
+}
+
+/// A nullable optional field (written only when set) whose zero value is dropped from JSON.
+pub(crate) const fn nullable(tag: u32, json: &'static str, kind: Kind) -> Field {
+    field(tag, json, kind, optional_flags(false, true))
+}
+
+/// A nullable optional field (written only when set) whose zero value is kept in JSON.
+pub(crate) const fn nullable_keep_zero(tag: u32, json: &'static str, kind: Kind) -> Field {
+    field(tag, json, kind, optional_flags(true, true))
+}
+
+const fn list_flags(label: Label) -> Flags {
+    Flags {
+        label,
+        keep_zero: false,
+        nullable: false,
+        inline: false,
+    }
 }
 
 /// A repeated field.
 pub(crate) const fn repeated(tag: u32, json: &'static str, kind: Kind) -> Field {
-    field(tag, json, kind, Label::Repeated, false, false)
+    field(tag, json, kind, list_flags(Label::Repeated))
 }
 
 /// A `map<string, kind>` field.
 pub(crate) const fn map(tag: u32, json: &'static str, kind: Kind) -> Field {
-    field(tag, json, kind, Label::Map, false, false)
+    field(tag, json, kind, list_flags(Label::Map))
 }
 
 /// An inlined message field.
 pub(crate) const fn inline(tag: u32, kind: Kind) -> Field {
-    field(tag, "", kind, Label::Optional, true, true)
+    let flags = Flags {
+        label: Label::Optional,
+        keep_zero: true,
+        nullable: false,
+        inline: true,
+    };
+    field(tag, "", kind, flags)
 }
 
 /// A message.
