@@ -33,6 +33,16 @@ pub struct ApiState {
     pub recording: bool,
     /// The injected faults.
     pub faults: Arc<crate::faults::Faults>,
+    /// The APIServices: remote group/versions proxied, their discovery merged.
+    pub aggregator: Arc<crate::aggregator::Aggregator>,
+}
+
+/// The group and version of a request under `/apis/<group>/<version>`.
+fn apis_group_version(path: &str) -> Option<(&str, &str)> {
+    let mut parts = path.strip_prefix("/apis/")?.split('/');
+    let group = parts.next().filter(|g| !g.is_empty())?;
+    let version = parts.next().filter(|v| !v.is_empty())?;
+    Some((group, version))
 }
 
 /// Route one request (RequestInfo is already in its extensions).
@@ -42,6 +52,19 @@ pub async fn route(state: Arc<ApiState>, req: Request<Bytes>) -> Response<Body> 
         .get::<RequestInfo>()
         .cloned()
         .unwrap_or_default();
+    // A group/version served by an extension API server: passed on, already authorized.
+    if let Some((group, version)) = apis_group_version(&info.path) {
+        if let Some(remote) = state.aggregator.remote(group, version) {
+            let user = req
+                .extensions()
+                .get::<crate::authn::UserInfo>()
+                .cloned()
+                .unwrap_or_else(crate::authn::UserInfo::anonymous);
+            let discovery = !info.is_resource_request
+                && info.path.trim_end_matches('/').matches('/').count() == 3;
+            return state.aggregator.proxy(&remote, req, &user, discovery).await;
+        }
+    }
     if info.is_resource_request {
         // Handlers record `Warning` headers (fieldValidation=Warn) on the way.
         let (result, warnings) =

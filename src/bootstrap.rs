@@ -17,9 +17,10 @@ async fn ensure(state: &Backend, key: String, obj: Value, gr: &GroupResource) ->
     }
 }
 
-/// Create the built-in objects that are missing. `client_ca` is the CA client certificates
-/// are checked against, published as kube-apiserver publishes it.
-pub async fn run(state: &Backend, client_ca: Option<&str>) -> ApiResult<()> {
+/// Create the built-in objects that are missing. `trust`: the CA client certificates are
+/// checked against and the front proxy's identity, published as kube-apiserver publishes them
+/// (None when serving plain HTTP).
+pub async fn run(state: &Backend, trust: Option<(&str, &crate::pki::FrontProxy)>) -> ApiResult<()> {
     let now = timestamp(state.clock.now());
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         let obj = json!({
@@ -72,27 +73,52 @@ pub async fn run(state: &Backend, client_ca: Option<&str>) -> ApiResult<()> {
     )
     .await?;
     // `kube-system/extension-apiserver-authentication`: where extension API servers and
-    // kube-controller-manager find the client CA (kube-apiserver's cluster authentication
-    // trust controller; no request-header keys, kubox has no front proxy).
-    if let Some(ca) = client_ca {
-        let cm = json!({
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {
-                "name": "extension-apiserver-authentication",
-                "namespace": "kube-system",
-                "uid": uuid::Uuid::new_v4().to_string(),
-                "creationTimestamp": now,
-            },
-            "data": {"client-ca-file": ca},
+    // kube-controller-manager find the client CA and the front proxy's request-header
+    // configuration (kube-apiserver's cluster authentication trust controller). Kept current:
+    // a changed `--client-ca-file` or front-proxy CA replaces what an earlier start wrote.
+    if let Some((ca, front_proxy)) = trust {
+        let data = json!({
+            "client-ca-file": ca,
+            "requestheader-allowed-names": format!("[\"{}\"]", crate::pki::FRONT_PROXY_CLIENT),
+            "requestheader-client-ca-file": front_proxy.ca_pem,
+            "requestheader-extra-headers-prefix": "[\"X-Remote-Extra-\"]",
+            "requestheader-group-headers": "[\"X-Remote-Group\"]",
+            "requestheader-username-headers": "[\"X-Remote-User\"]",
         });
-        ensure(
-            state,
-            storage_prefix("", "configmaps") + "kube-system/extension-apiserver-authentication",
-            cm,
-            &GroupResource::new("", "configmaps"),
-        )
-        .await?;
+        let key =
+            storage_prefix("", "configmaps") + "kube-system/extension-apiserver-authentication";
+        let gr = GroupResource::new("", "configmaps");
+        match state.store.get(&key, None).await {
+            Ok(kv) => {
+                let mut cm: Value = crate::objects::from_stored(&kv)?;
+                if cm["data"] != data {
+                    cm["data"] = data;
+                    match state
+                        .store
+                        .update(&key, to_stored(&cm)?, Some(kv.mod_revision))
+                        .await
+                    {
+                        Ok(_) | Err(kubox_storage::StoreError::Conflict { .. }) => {}
+                        Err(e) => return Err(from_store(e, &gr, "")),
+                    }
+                }
+            }
+            Err(kubox_storage::StoreError::NotFound(_)) => {
+                let cm = json!({
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {
+                        "name": "extension-apiserver-authentication",
+                        "namespace": "kube-system",
+                        "uid": uuid::Uuid::new_v4().to_string(),
+                        "creationTimestamp": now,
+                    },
+                    "data": data,
+                });
+                ensure(state, key, cm, &gr).await?;
+            }
+            Err(e) => return Err(from_store(e, &gr, "")),
+        }
     }
     let policy = [
         ("clusterroles", crate::authz::policy::cluster_roles()),

@@ -459,6 +459,12 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
             }
         }
         ("", "LimitRange") => default_limit_range_items(obj),
+        ("apiregistration.k8s.io", "APIService") => {
+            let svc = obj.get_mut("spec").and_then(|s| s.get_mut("service"));
+            if let Some(svc) = svc.filter(|s| s.is_object()) {
+                set_default(svc, "port", json!(443));
+            }
+        }
         _ => {}
     }
     if let Some(m) = obj.as_object_mut() {

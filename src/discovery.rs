@@ -58,7 +58,7 @@ pub fn serve(
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match parts.as_slice() {
         ["api"] => match aggregated_version(req) {
-            Some(v) => Ok(aggregated(&snap, true, v)),
+            Some(v) => Ok(aggregated(state, &snap, true, v, &[])),
             None => Ok(json_response(
                 StatusCode::OK,
                 &json!({
@@ -68,27 +68,43 @@ pub fn serve(
                 }),
             )),
         },
-        ["apis"] => match aggregated_version(req) {
-            Some(v) => Ok(aggregated(&snap, false, v)),
-            None => {
-                let groups: Vec<Value> = snap
-                    .groups
-                    .iter()
-                    .filter(|g| !g.name.is_empty())
-                    .map(|g| group_json(&g.name, &g.versions))
-                    .collect();
-                Ok(json_response(
-                    StatusCode::OK,
-                    &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}),
-                ))
+        ["apis"] => {
+            let remotes = state.aggregator.remote_groups(|g| snap.group(g).is_some());
+            match aggregated_version(req) {
+                Some(v) => Ok(aggregated(state, &snap, false, v, &remotes)),
+                None => {
+                    let mut groups: Vec<Value> = snap
+                        .groups
+                        .iter()
+                        .filter(|g| !g.name.is_empty())
+                        .map(|g| group_json(&g.name, &g.versions))
+                        .collect();
+                    let order = local_order(state, &snap);
+                    // Insert from the last so earlier positions stay right.
+                    for r in remotes.iter().rev() {
+                        let at = crate::aggregator::discovery::position(&order, r);
+                        let versions: Vec<String> =
+                            r.versions.iter().map(|v| v.version.clone()).collect();
+                        groups.insert(at, group_json(&r.name, &versions));
+                    }
+                    Ok(json_response(
+                        StatusCode::OK,
+                        &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}),
+                    ))
+                }
             }
-        },
+        }
         ["apis", group] => {
-            let g = snap
-                .group(group)
-                .filter(|g| !g.name.is_empty())
-                .ok_or_else(ApiError::path_not_found)?;
-            let mut body = group_json(&g.name, &g.versions);
+            let mut body = match snap.group(group).filter(|g| !g.name.is_empty()) {
+                Some(g) => group_json(&g.name, &g.versions),
+                None => {
+                    let remotes = state.aggregator.remote_groups(|g| g != *group);
+                    let r = remotes.first().ok_or_else(ApiError::path_not_found)?;
+                    let versions: Vec<String> =
+                        r.versions.iter().map(|v| v.version.clone()).collect();
+                    group_json(&r.name, &versions)
+                }
+            };
             body["kind"] = json!("APIGroup");
             body["apiVersion"] = json!("v1");
             Ok(json_response(StatusCode::OK, &body))
@@ -285,9 +301,115 @@ fn discovery_resource(r: &ResourceInfo) -> ResourceDiscovery {
     }
 }
 
-/// The aggregated discovery document for `/api` (core only) or `/apis` (every other group).
-fn aggregated(snap: &Snapshot, core: bool, version: &str) -> Response<Body> {
-    let items = snap
+/// The local `/apis` groups in discovery order, with their priorities.
+fn local_order(state: &ApiState, snap: &Snapshot) -> Vec<(String, i64)> {
+    let services = state.aggregator.api_services();
+    snap.groups
+        .iter()
+        .filter(|g| !g.name.is_empty())
+        .map(|g| {
+            (
+                g.name.clone(),
+                crate::aggregator::group_priority(&services, &g.name),
+            )
+        })
+        .collect()
+}
+
+/// A remote group as aggregated discovery shows it: each version's resources from the
+/// extension server's last discovery document.
+fn remote_group_discovery(r: &crate::aggregator::discovery::RemoteGroup) -> GroupDiscovery {
+    GroupDiscovery {
+        metadata: GroupMeta {
+            name: r.name.clone(),
+        },
+        versions: r
+            .versions
+            .iter()
+            .map(|v| VersionDiscovery {
+                version: v.version.clone(),
+                resources: v
+                    .discovered
+                    .list
+                    .as_deref()
+                    .map(|l| remote_resources(&r.name, &v.version, l))
+                    .unwrap_or_default(),
+                freshness: if v.discovered.fresh {
+                    "Current"
+                } else {
+                    "Stale"
+                },
+            })
+            .collect(),
+    }
+}
+
+/// An `APIResourceList` in aggregated discovery's shape: subresources (`pods/status`) under
+/// their resource, kinds defaulting to the group/version's.
+fn remote_resources(group: &str, version: &str, list: &Value) -> Vec<ResourceDiscovery> {
+    let items = list["resources"].as_array().cloned().unwrap_or_default();
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect()
+    };
+    let gvk = |r: &Value| Gvk {
+        group: r["group"].as_str().unwrap_or(group).to_string(),
+        version: r["version"]
+            .as_str()
+            .filter(|v| !v.is_empty())
+            .unwrap_or(version)
+            .to_string(),
+        kind: r["kind"].as_str().unwrap_or_default().to_string(),
+    };
+    let mut out: Vec<ResourceDiscovery> = Vec::new();
+    for r in items.iter() {
+        let name = r["name"].as_str().unwrap_or_default();
+        if name.is_empty() || name.contains('/') {
+            continue;
+        }
+        out.push(ResourceDiscovery {
+            resource: name.to_string(),
+            response_kind: gvk(r),
+            scope: if r["namespaced"].as_bool().unwrap_or(false) {
+                "Namespaced"
+            } else {
+                "Cluster"
+            },
+            singular_resource: r["singularName"].as_str().unwrap_or_default().to_string(),
+            verbs: strings(&r["verbs"]),
+            short_names: strings(&r["shortNames"]),
+            categories: strings(&r["categories"]),
+            subresources: Vec::new(),
+        });
+    }
+    for r in items.iter() {
+        let Some((parent, sub)) = r["name"].as_str().and_then(|n| n.split_once('/')) else {
+            continue;
+        };
+        if let Some(p) = out.iter_mut().find(|p| p.resource == parent) {
+            p.subresources.push(SubresourceDiscovery {
+                subresource: sub.to_string(),
+                response_kind: gvk(r),
+                verbs: strings(&r["verbs"]),
+            });
+        }
+    }
+    out
+}
+
+/// The aggregated discovery document for `/api` (core only) or `/apis` (every other group,
+/// with the remote APIServices' groups among them).
+fn aggregated(
+    state: &ApiState,
+    snap: &Snapshot,
+    core: bool,
+    version: &str,
+    remotes: &[crate::aggregator::discovery::RemoteGroup],
+) -> Response<Body> {
+    let mut items: Vec<GroupDiscovery> = snap
         .groups
         .iter()
         .filter(|g| g.name.is_empty() == core)
@@ -311,6 +433,13 @@ fn aggregated(snap: &Snapshot, core: bool, version: &str) -> Response<Body> {
                 .collect(),
         })
         .collect();
+    if !remotes.is_empty() {
+        let order = local_order(state, snap);
+        for r in remotes.iter().rev() {
+            let at = crate::aggregator::discovery::position(&order, r);
+            items.insert(at, remote_group_discovery(r));
+        }
+    }
     let body = GroupDiscoveryList {
         kind: "APIGroupDiscoveryList",
         api_version: format!("apidiscovery.k8s.io/{version}"),

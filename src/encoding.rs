@@ -437,6 +437,14 @@ impl crate::chain::Filter for JsonFraming {
         let pretty = pretty_requested(&req);
         Box::pin(async move {
             let resp = next.oneshot(req).await?;
+            // An extension server's answer is passed on as it wrote it.
+            if resp
+                .extensions()
+                .get::<crate::aggregator::proxy::Proxied>()
+                .is_some()
+            {
+                return Ok(resp);
+            }
             // `/version` writes its document indented itself, in its own field order.
             if version && resp.status().is_success() {
                 return Ok(resp);

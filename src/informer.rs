@@ -10,7 +10,9 @@
 //!
 //! [`Informers`] holds the server's informers, one per cached resource: the admission plugins'
 //! configuration (webhook configurations, ValidatingAdmissionPolicies and their bindings,
-//! LimitRanges, ResourceQuotas) and namespaces.
+//! LimitRanges, ResourceQuotas), namespaces, and the Services, EndpointSlices and Endpoints that
+//! service references are routed through ([`crate::routing`]), and the APIServices the
+//! aggregator serves ([`crate::aggregator`]).
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -100,6 +102,11 @@ impl Informer {
     pub async fn wait_for(&self, rev: i64) {
         let mut rx = self.observed.subscribe();
         let _ = tokio::time::timeout(WAIT_LIMIT, rx.wait_for(|seen| *seen >= rev)).await;
+    }
+
+    /// The revisions it has seen, as they come (a change to await).
+    pub fn changes(&self) -> watch::Receiver<i64> {
+        self.observed.subscribe()
     }
 
     /// Listed and watching (false before the first list and while a lost watch is relisted).
@@ -267,6 +274,18 @@ pub async fn list_and_watch(
 /// The resources the server keeps informers for: `(name, group, resource)`.
 const CACHED: &[(&str, &str, &str)] = &[
     ("the namespaces informer", "", "namespaces"),
+    ("the services informer", "", "services"),
+    ("the endpoints informer", "", "endpoints"),
+    (
+        "the endpointslices informer",
+        "discovery.k8s.io",
+        "endpointslices",
+    ),
+    (
+        "the apiservices informer",
+        "apiregistration.k8s.io",
+        "apiservices",
+    ),
     ("the limitranges informer", "", "limitranges"),
     ("the resourcequotas informer", "", "resourcequotas"),
     (

@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 pub mod admission;
+pub mod aggregator;
 mod allocators;
 pub mod api;
 pub mod audit;
@@ -52,6 +53,7 @@ pub mod recorder;
 pub mod registry;
 pub mod request_info;
 mod reviews;
+pub mod routing;
 pub mod server;
 pub mod snapshot;
 pub mod status;

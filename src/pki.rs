@@ -1,6 +1,7 @@
 //! The server's keys and certificates: a CA (it signs the serving certificate and the client
 //! certificates it accepts, as kubeadm's `ca.crt`), the serving certificate, and the key that
-//! signs ServiceAccount tokens. Created at first start in `DATA_DIR/pki/` and reused after;
+//! signs ServiceAccount tokens, and the front proxy's CA and client certificate (what extension
+//! API servers are called with). Created at first start in `DATA_DIR/pki/` and reused after;
 //! without a data directory they are ephemeral (in memory, new at every start).
 
 use std::path::{Path, PathBuf};
@@ -48,6 +49,90 @@ pub struct Pki {
     ca: Issuer<'static, KeyPair>,
     serving: CertAndKey,
     service_account_key_pem: String,
+    front_proxy: FrontProxy,
+}
+
+/// The front proxy's identity (kube-apiserver's `--requestheader-client-ca-file` and
+/// `--proxy-client-cert-file`): a CA of its own, and the client certificate kubox presents to
+/// extension API servers when it passes a request on with the caller's identity in
+/// `X-Remote-*` headers. Extension servers trust the CA for those headers only.
+#[derive(Debug, Clone)]
+pub struct FrontProxy {
+    /// The request-header CA (PEM).
+    pub ca_pem: String,
+    /// The client certificate (CN [`FRONT_PROXY_CLIENT`]) and its key.
+    pub client: CertAndKey,
+}
+
+/// The common name of the front proxy's client certificate (`requestheader-allowed-names`).
+pub const FRONT_PROXY_CLIENT: &str = "front-proxy-client";
+
+impl FrontProxy {
+    fn create() -> std::io::Result<(FrontProxy, String)> {
+        let (ca_pem, ca, ca_key) = new_named_ca("front-proxy-ca").map_err(other)?;
+        let client = issue_client(&ca, FRONT_PROXY_CLIENT, &[])?;
+        Ok((FrontProxy { ca_pem, client }, ca_key))
+    }
+
+    fn load_or_create(dir: &Path) -> std::io::Result<FrontProxy> {
+        let paths = [
+            dir.join("front-proxy-ca.crt"),
+            dir.join("front-proxy-ca.key"),
+            dir.join("front-proxy-client.crt"),
+            dir.join("front-proxy-client.key"),
+        ];
+        if let (Some(ca_pem), Some(cert_pem), Some(key_pem)) = (
+            read_if_exists(&paths[0])?,
+            read_if_exists(&paths[2])?,
+            read_if_exists(&paths[3])?,
+        ) {
+            return Ok(FrontProxy {
+                ca_pem,
+                client: CertAndKey { cert_pem, key_pem },
+            });
+        }
+        let (fp, ca_key) = FrontProxy::create()?;
+        write_private(&paths[1], &ca_key)?;
+        std::fs::write(&paths[0], &fp.ca_pem)?;
+        write_private(&paths[3], &fp.client.key_pem)?;
+        std::fs::write(&paths[2], &fp.client.cert_pem)?;
+        Ok(fp)
+    }
+}
+
+/// A client certificate signed by `ca`: CN = `user`, one O per group (at most two).
+fn issue_client(
+    ca: &Issuer<'static, KeyPair>,
+    user: &str,
+    groups: &[&str],
+) -> std::io::Result<CertAndKey> {
+    if groups.len() > 2 {
+        return Err(other(
+            "a generated client certificate carries at most two groups",
+        ));
+    }
+    let key = KeyPair::generate().map_err(other)?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name.push(DnType::CommonName, user);
+    // rcgen keeps one value per attribute type: the second O goes in under its bare OID.
+    if let Some(g) = groups.first() {
+        params.distinguished_name.push(DnType::OrganizationName, *g);
+    }
+    if let Some(g) = groups.get(1) {
+        params
+            .distinguished_name
+            .push(DnType::CustomDnType(vec![2, 5, 4, 10]), *g);
+    }
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = params.signed_by(&key, ca).map_err(other)?;
+    Ok(CertAndKey {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
 }
 
 fn other(e: impl std::fmt::Display) -> std::io::Error {
@@ -68,12 +153,18 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 }
 
 fn new_ca() -> Result<(String, Issuer<'static, KeyPair>, String), rcgen::Error> {
+    new_named_ca("kubox-ca")
+}
+
+fn new_named_ca(
+    common_name: &str,
+) -> Result<(String, Issuer<'static, KeyPair>, String), rcgen::Error> {
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::default();
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params
         .distinguished_name
-        .push(DnType::CommonName, "kubox-ca");
+        .push(DnType::CommonName, common_name);
     params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
@@ -155,6 +246,7 @@ impl Pki {
                 ca,
                 serving,
                 service_account_key_pem: new_service_account_key()?,
+                front_proxy: FrontProxy::create()?.0,
             });
         };
         let dir = dir.join("pki");
@@ -214,6 +306,7 @@ impl Pki {
             ca,
             serving,
             service_account_key_pem,
+            front_proxy: FrontProxy::load_or_create(&dir)?,
         })
     }
 
@@ -248,33 +341,12 @@ impl Pki {
 
     /// Issue a client certificate: CN = `user`, one O per group (at most two groups).
     pub fn issue_client_cert(&self, user: &str, groups: &[&str]) -> std::io::Result<CertAndKey> {
-        if groups.len() > 2 {
-            return Err(other(
-                "a generated client certificate carries at most two groups",
-            ));
-        }
-        let key = KeyPair::generate().map_err(other)?;
-        let mut params = CertificateParams::default();
-        params.distinguished_name.push(DnType::CommonName, user);
-        // rcgen keeps one value per attribute type: the second O goes in under its bare OID.
-        if let Some(g) = groups.first() {
-            params.distinguished_name.push(DnType::OrganizationName, *g);
-        }
-        if let Some(g) = groups.get(1) {
-            params
-                .distinguished_name
-                .push(DnType::CustomDnType(vec![2, 5, 4, 10]), *g);
-        }
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        let cert = params.signed_by(&key, &self.ca).map_err(other)?;
-        Ok(CertAndKey {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-        })
+        issue_client(&self.ca, user, groups)
+    }
+
+    /// The front proxy's CA and client certificate.
+    pub fn front_proxy(&self) -> &FrontProxy {
+        &self.front_proxy
     }
 
     /// TLS serving: the serving certificate, client certificates requested (not required) and

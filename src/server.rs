@@ -26,7 +26,7 @@ use crate::controllers::{Controller, ControllerOptions, ControllerSet, Controlle
 use crate::kubeconfig::Credential;
 use crate::pki::{CertAndKey, Pki, ServingConfig};
 use crate::registry::{Backend, Registry};
-use crate::webhook::{NoServiceResolver, ServiceResolver, WebhookClient};
+use crate::webhook::{ServiceResolver, WebhookClient};
 
 /// The user of the kubeconfig kubox writes (as kubeadm's `admin.conf`, in `system:masters`).
 pub const ADMIN_USER: &str = "kubernetes-admin";
@@ -77,7 +77,7 @@ pub struct ServerBuilder {
     audit_log: Option<PathBuf>,
     audit_policy: Option<crate::audit::Policy>,
     webhook_caller: Option<Arc<dyn crate::admission::webhook::WebhookCaller>>,
-    service_resolver: Arc<dyn ServiceResolver>,
+    service_resolver: Option<Arc<dyn ServiceResolver>>,
     data_dir: Option<PathBuf>,
     allow_shared_data_dir: bool,
     serving: ServingConfig,
@@ -119,7 +119,7 @@ impl Server {
             audit_log: None,
             audit_policy: None,
             webhook_caller: None,
-            service_resolver: Arc::new(NoServiceResolver),
+            service_resolver: None,
             data_dir: None,
             allow_shared_data_dir: false,
             serving: ServingConfig::default(),
@@ -273,11 +273,13 @@ impl ServerBuilder {
         self
     }
 
-    /// How webhooks named by a service reference (`clientConfig.service`) are reached. kubox
-    /// runs no pods, so by default such a webhook cannot be called; a test maps the service to
-    /// the address its webhook listens on.
+    /// How service references (a webhook's `clientConfig.service`, an APIService's
+    /// `spec.service`) are reached. By default, as kube-apiserver's endpoint routing: through
+    /// the Service's EndpointSlices (or its Endpoints), so a selector-less Service with an
+    /// EndpointSlice naming `127.0.0.1` reaches a process on this machine
+    /// ([`crate::routing`]); a test may map services to addresses itself.
     pub fn service_resolver(mut self, resolver: Arc<dyn ServiceResolver>) -> Self {
-        self.service_resolver = resolver;
+        self.service_resolver = Some(resolver);
         self
     }
 
@@ -535,7 +537,17 @@ impl ServerBuilder {
             Authorization::Modes(modes) => crate::authz::build(modes, rbac.clone()),
             Authorization::Custom(a) => a.clone(),
         };
-        let webhooks = Arc::new(WebhookClient::new(self.service_resolver.clone()));
+        let informers: Arc<crate::informer::Informers> = Default::default();
+        let resolver = self
+            .service_resolver
+            .clone()
+            .unwrap_or_else(|| Arc::new(crate::routing::EndpointsResolver::new(informers.clone())));
+        let webhooks = Arc::new(WebhookClient::new(resolver.clone()));
+        let aggregator = Arc::new(crate::aggregator::Aggregator::new(
+            informers.clone(),
+            resolver,
+            pki.front_proxy().clone(),
+        ));
         let backend = Arc::new(Backend {
             store: store.clone(),
             registry: Registry::builtin(),
@@ -550,7 +562,7 @@ impl ServerBuilder {
                 .contains(Controller::GarbageCollector),
             authorizer,
             rbac: rbac.clone(),
-            informers: Default::default(),
+            informers,
             names: self
                 .name_seed
                 .map_or_else(NameGenerator::random, NameGenerator::seeded),
@@ -581,10 +593,14 @@ impl ServerBuilder {
                 None => crate::recorder::Recorder::new(self.recorder.clone().unwrap_or_default()),
             }),
             faults: faults.clone(),
+            aggregator: aggregator.clone(),
         });
         let informer_tasks = backend.informers.start(&store, &shutdown_rx).await;
         let client_ca = (!self.insecure_http).then_some(client_ca_bundle.as_str());
-        crate::bootstrap::run(&backend, client_ca)
+        crate::bootstrap::run(&backend, client_ca.map(|ca| (ca, pki.front_proxy())))
+            .await
+            .map_err(|e| std::io::Error::other(e.message))?;
+        crate::aggregator::register_builtin(&backend)
             .await
             .map_err(|e| std::io::Error::other(e.message))?;
         let rbac_rev = crate::authz::rbac::load_all(&backend, &rbac)
@@ -620,6 +636,10 @@ impl ServerBuilder {
             tokio::spawn(compaction_loop(store.clone(), shutdown_rx)),
             tokio::spawn(crate::crd::run(backend.clone(), crd_rev)),
             tokio::spawn(crate::authz::rbac::run(backend.clone(), rbac, rbac_rev)),
+            tokio::spawn(crate::aggregator::available::run(
+                backend.clone(),
+                aggregator,
+            )),
         ];
         tasks.extend(informer_tasks);
         self.controllers.root_ca = pki.ca_pem().to_string();

@@ -3,7 +3,8 @@
 //! One client for every webhook kube-apiserver calls (CRD conversion now, admission later). A
 //! webhook is named by a `clientConfig` as in `apiextensions.k8s.io/v1` and
 //! `admissionregistration.k8s.io/v1`: a `url`, or a `service` reference resolved by the
-//! server's [`ServiceResolver`] (kubox runs no pods, so by default a service cannot be reached),
+//! server's [`ServiceResolver`] (by default through the Service's EndpointSlices, as
+//! kube-apiserver's endpoint routing: [`crate::routing`]),
 //! and a `caBundle` (base64 PEM) that is the only trust root when set; the system roots are used
 //! when it is empty. For a service the certificate must name `<service>.<namespace>.svc`, as
 //! kube-apiserver requires. HTTPS clients are cached per (caBundle, server name).
@@ -33,7 +34,7 @@ pub trait ServiceResolver: Send + Sync {
     fn resolve(&self, namespace: &str, name: &str, port: u16) -> Result<String, String>;
 }
 
-/// The default resolver: kubox runs no pods, so no service has endpoints to call.
+/// A resolver that reaches no service (a server that must never call out through one).
 pub struct NoServiceResolver;
 
 impl ServiceResolver for NoServiceResolver {
@@ -319,6 +320,11 @@ fn build_client(
     };
     let connector = connector.enable_http1().build();
     Ok(Client::builder(TokioExecutor::new()).build(connector))
+}
+
+/// An error and its sources on one line (`client error (Connect): tcp connect error: …`).
+pub(crate) fn error_chain_text<E: std::error::Error + 'static>(e: &E) -> String {
+    error_chain(e)
 }
 
 /// An error and its sources, as Go prints a wrapped error (`client error (Connect): tcp connect

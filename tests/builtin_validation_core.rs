@@ -1028,10 +1028,6 @@ async fn endpoints_are_validated_as_kube_validates_them() {
          vec![format!(r#"{ip}: Invalid value: "0.0.0.0": may not be unspecified (0.0.0.0)"#)]),
         ("unspecified IPv6", one_address("::"),
          vec![format!(r#"{ip}: Invalid value: "::": may not be unspecified (::)"#)]),
-        ("loopback", one_address("127.0.0.1"),
-         vec![format!(r#"{ip}: Invalid value: "127.0.0.1": may not be in the loopback range (127.0.0.0/8, ::1/128)"#)]),
-        ("mapped loopback", one_address("::ffff:127.0.0.1"),
-         vec![format!(r#"{ip}: Invalid value: "::ffff:127.0.0.1": may not be in the loopback range (127.0.0.0/8, ::1/128)"#)]),
         ("link-local", one_address("169.254.169.254"),
          vec![format!(r#"{ip}: Invalid value: "169.254.169.254": may not be in the link-local range (169.254.0.0/16, fe80::/10)"#)]),
         ("link-local IPv6", one_address("fe80::1"),
@@ -1040,8 +1036,8 @@ async fn endpoints_are_validated_as_kube_validates_them() {
          vec![format!(r#"{ip}: Invalid value: "224.0.0.251": may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)"#)]),
         ("link-local multicast IPv6", one_address("ff12::1"),
          vec![format!(r#"{ip}: Invalid value: "ff12::1": may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)"#)]),
-        ("not-ready address", json!([{"notReadyAddresses": [{"ip": "127.0.0.1"}]}]),
-         vec![r#"subsets[0].notReadyAddresses[0].ip: Invalid value: "127.0.0.1": may not be in the loopback range (127.0.0.0/8, ::1/128)"#.into()]),
+        ("not-ready address", json!([{"notReadyAddresses": [{"ip": "169.254.1.1"}]}]),
+         vec![r#"subsets[0].notReadyAddresses[0].ip: Invalid value: "169.254.1.1": may not be in the link-local range (169.254.0.0/16, fe80::/10)"#.into()]),
         ("hostname and node name", json!([{"addresses": [{"ip": "10.1.1.1", "hostname": "Web_0", "nodeName": "Node_1"}]}]),
          vec![format!(r#"subsets[0].addresses[0].hostname: Invalid value: "Web_0": {LABEL_MSG}"#),
               format!(r#"subsets[0].addresses[0].nodeName: Invalid value: "Node_1": {SUBDOMAIN_MSG}"#)]),
@@ -1074,13 +1070,29 @@ async fn endpoints_are_validated_as_kube_validates_them() {
     let path = format!("{ENDPOINTS}/ok");
     let stored = fetch(&h, &path).await;
     let mut e = stored.clone();
-    e["subsets"] = one_address("127.0.0.2");
+    e["subsets"] = one_address("169.254.0.2");
     assert_eq!(
         causes(&put_json(&h, &path, &e).await),
         lines(&[format!(
-            r#"{ip}: Invalid value: "127.0.0.2": may not be in the loopback range (127.0.0.0/8, ::1/128)"#
+            r#"{ip}: Invalid value: "169.254.0.2": may not be in the link-local range (169.254.0.0/16, fe80::/10)"#
         )])
     );
+    // Loopback addresses (kube refuses them) are accepted with a warning: they are how a
+    // Service reaches a process on the machine kubox runs on.
+    for (i, addr) in ["127.0.0.1", "::ffff:127.0.0.1"].into_iter().enumerate() {
+        let r = post_json(
+            &h,
+            ENDPOINTS,
+            &endpoints(&format!("local-{i}"), one_address(addr)),
+        )
+        .await;
+        assert_eq!(r.status.as_u16(), 201, "{addr}");
+        let warning = r.headers["warning"].to_str().unwrap();
+        assert!(
+            warning.contains("a loopback address, accepted by kubox"),
+            "{warning}"
+        );
+    }
     let mut e = stored.clone();
     e["metadata"]["finalizers"] = json!(["bad"]);
     let twice = format!("metadata.finalizers[0]: {BAD_FINALIZER}");

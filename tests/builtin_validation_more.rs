@@ -388,13 +388,6 @@ async fn endpoint_slices_are_validated_as_kube_validates_them() {
             ]),
         ),
         (
-            "loopback",
-            a(json!(["127.0.0.1"])),
-            lines(&[
-                r#"endpoints[0].addresses[0]: Invalid value: "127.0.0.1": may not be in the loopback range (127.0.0.0/8, ::1/128)"#,
-            ]),
-        ),
-        (
             "link-local",
             a(json!(["169.254.169.254"])),
             lines(&[
@@ -551,12 +544,23 @@ async fn endpoint_slice_updates_keep_the_address_type_and_count_label_changes() 
     );
     // Changed endpoints are validated.
     let mut bad = got.clone();
-    bad["endpoints"] = json!([{"addresses": ["127.0.0.1"]}]);
+    bad["endpoints"] = json!([{"addresses": ["169.254.0.1"]}]);
     assert_eq!(
         causes(&put_json(&h, &path, &bad).await),
         Ok(lines(&[
-            r#"endpoints[0].addresses[0]: Invalid value: "127.0.0.1": may not be in the loopback range (127.0.0.0/8, ::1/128)"#
+            r#"endpoints[0].addresses[0]: Invalid value: "169.254.0.1": may not be in the link-local range (169.254.0.0/16, fe80::/10)"#
         ]))
+    );
+    // A loopback address (kube refuses it) is accepted with a warning: it is how a Service
+    // reaches a process on the machine kubox runs on.
+    let mut local = got.clone();
+    local["endpoints"] = json!([{"addresses": ["127.0.0.1"]}]);
+    let r = put_json(&h, &path, &local).await;
+    assert_eq!(r.status.as_u16(), 200);
+    let warning = r.headers["warning"].to_str().unwrap();
+    assert!(
+        warning.contains("127.0.0.1: a loopback address, accepted by kubox"),
+        "{warning}"
     );
 }
 

@@ -497,9 +497,16 @@ async fn a_service_reference_is_called_through_the_configured_resolver() {
     assert!(hook.calls() > 0);
 }
 
+/// Without a resolver, a service reference is routed as kube-apiserver routes it: through
+/// the Service's EndpointSlices. No Service: kube's error; a selector-less Service whose
+/// EndpointSlice names 127.0.0.1: the webhook is called.
 #[tokio::test]
-async fn a_service_reference_without_a_resolver_fails_with_an_explanation() {
-    let hook = WebhookServer::start(webhook_server::size_replicas_handler(), &[]).await;
+async fn a_service_reference_is_routed_through_the_services_endpointslice() {
+    let hook = WebhookServer::start(
+        webhook_server::size_replicas_handler(),
+        &["widget-converter.webhooks.svc"],
+    )
+    .await;
     let h = server().await;
     create_crd(&h, &widget_crd(service_config(&hook))).await;
     assert_eq!(
@@ -513,10 +520,41 @@ async fn a_service_reference_without_a_resolver_fails_with_an_explanation() {
     assert_eq!(r.status.as_u16(), 500);
     let message = r.json()["message"].as_str().unwrap().to_string();
     assert!(
-        message.contains("service \"webhooks/widget-converter\" cannot be reached"),
+        message.contains("service \"widget-converter\" not found"),
         "{message}"
     );
     assert_eq!(hook.calls(), 0);
+    for (path, obj) in [
+        (
+            "/api/v1/namespaces",
+            json!({"metadata": {"name": "webhooks"}}),
+        ),
+        (
+            "/api/v1/namespaces/webhooks/services",
+            json!({"metadata": {"name": "widget-converter"},
+                   "spec": {"ports": [{"name": "https", "port": 8443, "targetPort": 9443}]}}),
+        ),
+        (
+            "/apis/discovery.k8s.io/v1/namespaces/webhooks/endpointslices",
+            json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                   "metadata": {"name": "widget-converter-1",
+                                "labels": {"kubernetes.io/service-name": "widget-converter"}},
+                   "addressType": "IPv4",
+                   "ports": [{"name": "https", "port": hook.addr.port(), "protocol": "TCP"}],
+                   "endpoints": [{"addresses": ["127.0.0.1"]}]}),
+        ),
+    ] {
+        let r = post_json(&h, path, &obj).await;
+        assert_eq!(
+            r.status.as_u16(),
+            201,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    let w = get(&h, &format!("{V2}/w")).await.json();
+    assert_eq!(w["spec"]["replicas"], 6, "{w}");
+    assert!(hook.calls() > 0);
 }
 
 #[tokio::test]

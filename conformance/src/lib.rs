@@ -11,6 +11,7 @@ use std::process::{Command, Output, Stdio};
 
 use kubox::{Server, ServerHandle};
 
+pub mod extension_server;
 pub mod webhook_server;
 
 /// Storage backends scenarios run against.

@@ -1,6 +1,8 @@
 //! Admission through kubectl: a ValidatingAdmissionPolicy that denies (the error kubectl
 //! prints) and one that warns (the `Warning:` line kubectl prints), and a mutating webhook
-//! (HTTPS, written here) whose change kubectl reads back; kubectl 1.27 and 1.35.
+//! (HTTPS, written here) whose change kubectl reads back, called by URL and through a `service`
+//! reference routed by a selector-less Service's EndpointSlice on 127.0.0.1; kubectl 1.27 and
+//! 1.35.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -235,6 +237,115 @@ webhooks:
     .success();
 }
 
+/// The same webhook named by a `service` reference: a Service without selector and an
+/// EndpointSlice naming 127.0.0.1 route it, as on a cluster for a process outside it. Without a
+/// ready endpoint the call fails with kube's routing error, and succeeds again once the endpoint
+/// is ready.
+fn service_webhook_scenario(k: &Kubectl, ns: &str, ws: &WebhookServer) {
+    k.run_stdin(
+        &["create", "-f", "-"],
+        &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n  labels:\n    webhook-scenario: {ns}\n"),
+    )
+    .success();
+    let port = ws.addr.port();
+    let routing = |ready: bool| {
+        format!(
+            r#"apiVersion: v1
+kind: Service
+metadata:
+  name: label-hook
+  namespace: {ns}
+spec:
+  ports:
+  - name: https
+    port: 443
+    targetPort: {port}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: label-hook-1
+  namespace: {ns}
+  labels:
+    kubernetes.io/service-name: label-hook
+addressType: IPv4
+ports:
+- name: https
+  port: {port}
+  protocol: TCP
+endpoints:
+- addresses: ["127.0.0.1"]
+  conditions:
+    ready: {ready}
+"#
+        )
+    };
+    k.run_stdin(&["apply", "-f", "-"], &routing(false))
+        .success();
+    let config = format!(
+        r#"apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata:
+  name: label-{ns}
+webhooks:
+- name: label.kubox.test
+  clientConfig:
+    service:
+      namespace: {ns}
+      name: label-hook
+      path: /mutate
+    caBundle: {ca}
+  rules:
+  - apiGroups: [""]
+    apiVersions: ["v1"]
+    operations: ["CREATE", "UPDATE"]
+    resources: ["configmaps"]
+  namespaceSelector:
+    matchLabels:
+      webhook-scenario: {ns}
+  failurePolicy: Fail
+  sideEffects: None
+  admissionReviewVersions: ["v1"]
+  timeoutSeconds: 5
+"#,
+        ca = ws.ca_bundle()
+    );
+    k.run_stdin(&["apply", "-f", "-"], &config).success();
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: fast\n";
+    let refused = k.run_stdin(&["apply", "-n", ns, "-f", "-"], cm).failure();
+    assert!(
+        refused
+            .stderr
+            .contains("failed calling webhook \"label.kubox.test\"")
+            && refused
+                .stderr
+                .contains("no endpoints available for service \"label-hook\""),
+        "{}",
+        refused.stderr
+    );
+    k.run_stdin(&["apply", "-f", "-"], &routing(true)).success();
+    k.run_stdin(&["apply", "-n", ns, "-f", "-"], cm).success();
+    let label = k
+        .run(&[
+            "get",
+            "configmap",
+            "settings",
+            "-n",
+            ns,
+            "-o",
+            "jsonpath={.metadata.labels.mutated-by}",
+        ])
+        .success()
+        .stdout;
+    assert_eq!(label, "kubox-webhook");
+    k.run(&[
+        "delete",
+        "mutatingwebhookconfiguration",
+        &format!("label-{ns}"),
+    ])
+    .success();
+}
+
 fn run(version: &str) {
     let bin = kubectl_bin(version);
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -246,6 +357,13 @@ fn run(version: &str) {
         &format!("{}-wh", target.namespace),
         &ws,
     );
+    ws.stop();
+    let svc_ns = format!("{}-svc", target.namespace);
+    let ws = rt.block_on(WebhookServer::start(
+        label_webhook(),
+        &[&format!("label-hook.{svc_ns}.svc")],
+    ));
+    service_webhook_scenario(&Kubectl::new(version, &bin, &target), &svc_ns, &ws);
     ws.stop();
     rt.block_on(target.stop());
 }

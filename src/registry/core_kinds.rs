@@ -1749,11 +1749,7 @@ fn endpoint_address_errors(a: &Value, at: &str, errs: &mut Vec<FieldError>) {
         ));
     }
     if addr.is_loopback() {
-        errs.push(FieldError::invalid(
-            &ip_path,
-            ip,
-            "may not be in the loopback range (127.0.0.0/8, ::1/128)",
-        ));
+        super::more_kinds::loopback_warning(ip);
     }
     let (link_local, link_local_multicast) = match addr {
         IpAddr::V4(a) => (a.is_link_local(), a.octets()[..3] == [224, 0, 0]),

@@ -1052,3 +1052,99 @@ pub fn binding_errors(obj: &Value, cluster: bool, old: Option<&Value>) -> Vec<Fi
     }
     errs
 }
+
+/// kube-aggregator's ValidateAPIService (beyond metadata): the name is `version.group`, the
+/// group a DNS subdomain (only `v1` may have none), the version a DNS-1035 label, both
+/// priorities in range; a local APIService (no service) carries no caBundle or
+/// insecureSkipTLSVerify; a remote one names its service and a valid port, and not both a
+/// caBundle and insecureSkipTLSVerify.
+pub fn api_service_errors(obj: &Value) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let spec = &obj["spec"];
+    let (group, version) = (s(spec, "group"), s(spec, "version"));
+    let required = format!("{version}.{group}");
+    let name = s(&obj["metadata"], "name");
+    if !name.is_empty() && v::is_valid_path_segment_name(name).is_empty() && name != required {
+        errs.push(FieldError::invalid(
+            "metadata.name",
+            name,
+            format!("must be `spec.version+\".\"+spec.group`: {:?}", required),
+        ));
+    }
+    if group.is_empty() && version != "v1" {
+        errs.push(FieldError::required(
+            "spec.group",
+            "only v1 may have an empty group and it better be legacy kube",
+        ));
+    }
+    if !group.is_empty() {
+        for m in v::is_dns1123_subdomain(group) {
+            errs.push(FieldError::invalid("spec.group", group, m));
+        }
+    }
+    for m in v::is_dns1035_label(version) {
+        errs.push(FieldError::invalid("spec.version", version, m));
+    }
+    let int = |k: &str| spec[k].as_i64().unwrap_or(0);
+    let group_priority = int("groupPriorityMinimum");
+    if group_priority <= 0 || group_priority > 20000 {
+        errs.push(FieldError::invalid_rendered(
+            "spec.groupPriorityMinimum",
+            group_priority.to_string(),
+            "must be positive and less than 20000",
+        ));
+    }
+    let version_priority = int("versionPriority");
+    if version_priority <= 0 || version_priority > 1000 {
+        errs.push(FieldError::invalid_rendered(
+            "spec.versionPriority",
+            version_priority.to_string(),
+            "must be positive and less than 1000",
+        ));
+    }
+    let ca_bundle = s(spec, "caBundle");
+    let insecure = spec["insecureSkipTLSVerify"].as_bool().unwrap_or(false);
+    let service = &spec["service"];
+    if !service.is_object() {
+        if !ca_bundle.is_empty() {
+            let bytes =
+                base64::Engine::decode(&base64::engine::general_purpose::STANDARD, ca_bundle)
+                    .map_or(ca_bundle.len(), |b| b.len());
+            errs.push(FieldError::invalid(
+                "spec.caBundle",
+                &format!("{bytes} bytes"),
+                "local APIServices may not have a caBundle",
+            ));
+        }
+        if insecure {
+            errs.push(FieldError::invalid_rendered(
+                "spec.insecureSkipTLSVerify",
+                "true",
+                "local APIServices may not have insecureSkipTLSVerify",
+            ));
+        }
+        return errs;
+    }
+    if s(service, "namespace").is_empty() {
+        errs.push(FieldError::required("spec.service.namespace", ""));
+    }
+    if s(service, "name").is_empty() {
+        errs.push(FieldError::required("spec.service.name", ""));
+    }
+    let port = service["port"].as_i64().unwrap_or(443);
+    if !(1..=65535).contains(&port) {
+        errs.push(FieldError::invalid_rendered(
+            "spec.service.port",
+            port.to_string(),
+            format!("port is not valid: {PORT_RANGE}"),
+        ));
+    }
+    if insecure && !ca_bundle.is_empty() {
+        errs.push(FieldError::invalid_rendered(
+            "spec.insecureSkipTLSVerify",
+            "true",
+            "may not be true if caBundle is present",
+        ));
+    }
+    errs
+}

@@ -255,6 +255,8 @@ pub struct Registry {
     current: RwLock<Arc<Snapshot>>,
     builtin: Arc<Snapshot>,
     custom: std::sync::Mutex<std::collections::BTreeMap<String, Vec<ResourceInfo>>>,
+    /// Counts the snapshots made since start (a change to await).
+    generation: tokio::sync::watch::Sender<u64>,
 }
 
 fn strs(v: &[&str]) -> Vec<String> {
@@ -371,6 +373,7 @@ impl Registry {
             current: RwLock::new(builtin.clone()),
             builtin,
             custom: Default::default(),
+            generation: tokio::sync::watch::channel(0).0,
         }
     }
 
@@ -415,6 +418,17 @@ impl Registry {
             }
         }
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(snap);
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    /// Wakes when the served resources change (a CRD's versions served or gone).
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
+    /// The built-in groups and their versions, in discovery order.
+    pub fn builtin_groups(&self) -> &[GroupInfo] {
+        &self.builtin.groups
     }
 
     /// The current snapshot.

@@ -507,14 +507,23 @@ fn parse_ipv4_sloppy(text: &str) -> Option<std::net::Ipv4Addr> {
     Some(octets.into())
 }
 
-/// kube's ValidateEndpointIP: addresses an endpoint may not have.
+/// The warning for an endpoint address kube-apiserver would refuse and kubox accepts.
+pub fn loopback_warning(ip: &str) {
+    crate::warning::add(format!(
+        "{ip}: a loopback address, accepted by kubox (kube-apiserver refuses it: may not be in the loopback range (127.0.0.0/8, ::1/128)); it reaches processes on the machine kubox runs on"
+    ));
+}
+
+/// kube's ValidateEndpointIP: addresses an endpoint may not have (kubox accepts loopback).
 fn endpoint_ip_problems(ip: IpAddr, text: &str) -> Vec<String> {
     let mut out = Vec::new();
     if ip.is_unspecified() {
         out.push(format!("may not be unspecified ({text})"));
     }
+    // Loopback addresses are where kubox's neighbours live (extension API servers and webhooks
+    // on the developer's machine): accepted, unlike kube-apiserver, with a warning saying so.
     if ip.is_loopback() {
-        out.push("may not be in the loopback range (127.0.0.0/8, ::1/128)".into());
+        loopback_warning(text);
     }
     let (link_local, link_local_multicast) = match ip {
         IpAddr::V4(a) => (a.is_link_local(), a.octets()[..3] == [224, 0, 0]),

@@ -329,6 +329,9 @@ pub static SPECS: &[KindSpec] = &[
         kind: "APIService",
         printer: Printer::Kube,
         merge_keys: MergeKeys::Kube,
+        names: NameValidation::PathSegment,
+        defaults: Defaults::Kube,
+        validation: Validation::Kube,
         ..BASE
     },
     KindSpec {
@@ -799,8 +802,9 @@ mod tests {
             } else {
                 format!("{}/{}", b.group, b.storage_version)
             };
+            // (`service`: an APIService's defaults are its service reference's.)
             let mut obj = json!({"apiVersion": stored_as, "kind": b.kind, "metadata": {},
-                                 "spec": {"template": {"spec": pod_spec}},
+                                 "spec": {"template": {"spec": pod_spec}, "service": {}},
                                  "template": {"spec": pod_spec}});
             let before = obj.clone();
             crate::defaults::apply(b.group, b.kind, &mut obj);

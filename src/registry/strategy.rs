@@ -510,6 +510,9 @@ fn kind_validation(group: &str, kind: &str, obj: &Value, old: Option<&Value>) ->
             errs.extend(super::kinds::priority_class_errors(obj, old))
         }
         ("coordination.k8s.io", "Lease") => errs.extend(super::kinds::lease_errors(obj)),
+        ("apiregistration.k8s.io", "APIService") => {
+            errs.extend(super::kinds::api_service_errors(obj))
+        }
         ("rbac.authorization.k8s.io", "Role" | "ClusterRole") => {
             errs.extend(super::kinds::role_errors(obj, kind == "Role"))
         }

@@ -140,3 +140,6 @@ pub const CM: &str = "/api/v1/namespaces/default/configmaps";
 /// The HTTPS webhook written in the test (shared with the conformance scenarios).
 #[path = "../../conformance/src/webhook_server.rs"]
 pub mod webhook_server;
+
+#[path = "../../conformance/src/extension_server.rs"]
+pub mod extension_server;
