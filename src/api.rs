@@ -66,10 +66,12 @@ pub async fn route(state: Arc<ApiState>, req: Request<Bytes>) -> Response<Body> 
         }
     }
     if info.is_resource_request {
+        // Errors are answered in protobuf to a client that prefers it, as kube writes them.
+        let protobuf = crate::encoding::prefers_protobuf(req.headers());
         // Handlers record `Warning` headers (fieldValidation=Warn) on the way.
         let (result, warnings) =
             crate::warning::collect(resource_request(&state, &info, req)).await;
-        let mut resp = result.unwrap_or_else(|e| error_response(&e));
+        let mut resp = result.unwrap_or_else(|e| crate::body::error_response_as(&e, protobuf));
         crate::warning::add_headers(&mut resp, &warnings);
         return resp;
     }

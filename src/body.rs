@@ -37,7 +37,16 @@ pub fn bytes_response(
 
 /// The response for an error: its Status as JSON, with Retry-After where it has one.
 pub fn error_response(err: &ApiError) -> Response<Body> {
-    let mut resp = json_response(err.code, &err.to_status());
+    error_response_as(err, false)
+}
+
+/// The response for an error, its Status in Kubernetes protobuf when `protobuf`.
+pub fn error_response_as(err: &ApiError, protobuf: bool) -> Response<Body> {
+    let mut resp = if protobuf {
+        crate::encoding::protobuf_response(&err.to_status(), err.code)
+    } else {
+        json_response(err.code, &err.to_status())
+    };
     if let Some(secs) = err.retry_after {
         if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
             resp.headers_mut().insert(header::RETRY_AFTER, v);

@@ -1,6 +1,8 @@
 //! Content negotiation: what the client sent (JSON, YAML or Kubernetes protobuf) and what it
-//! wants back (JSON, YAML, Table, PartialObjectMetadata(List)). Protobuf request bodies are
-//! transcoded to JSON; responses are never protobuf, so client-go takes JSON back.
+//! wants back (JSON, YAML, Table, PartialObjectMetadata(List)), and in which encoding: built-in
+//! objects, lists, Status and watch events are answered in Kubernetes protobuf
+//! (`application/vnd.kubernetes.protobuf`) when the client prefers it, as client-go based tools
+//! do; custom resources and Tables stay JSON, as kube's have no protobuf form.
 
 use std::time::SystemTime;
 
@@ -95,39 +97,104 @@ fn header_str(headers: &HeaderMap, name: http::header::HeaderName) -> &str {
         .unwrap_or_default()
 }
 
-/// Decide the response format from the Accept header. `tables`: the endpoint converts to
-/// Tables (kube's endpoints whose storage has no table convertor — the reviews, bindings,
-/// evictions, token requests — skip a Table media type and take the next one, 406 if none).
-pub fn negotiate(headers: &HeaderMap, tables: bool) -> ApiResult<OutFormat> {
+/// Decide the response format from the Accept header, and whether it is written in protobuf.
+/// `tables`: the endpoint converts to Tables (kube's endpoints whose storage has no table
+/// convertor — the reviews, bindings, evictions, token requests — skip a Table media type and
+/// take the next one, 406 if none). `protobuf`: the endpoint's objects have a protobuf form
+/// (built-in kinds); without one a protobuf media type is skipped, as kube skips it for custom
+/// resources.
+pub fn negotiate(
+    headers: &HeaderMap,
+    tables: bool,
+    protobuf: bool,
+) -> ApiResult<(OutFormat, bool)> {
     let accept = header_str(headers, http::header::ACCEPT);
     if accept.trim().is_empty() {
-        return Ok(OutFormat::Json);
+        return Ok((OutFormat::Json, false));
     }
     for mt in parse_media_types(accept) {
         let as_ = mt.param("as");
         let g = mt.param("g").unwrap_or_default();
         let v = mt.param("v").unwrap_or("v1").to_string();
-        match mt.essence.as_str() {
+        if mt.essence == kubox_apimachinery::protobuf::CONTENT_TYPE {
+            if !protobuf {
+                continue;
+            }
+            match as_ {
+                None => return Ok((OutFormat::Json, true)),
+                // Tables have no protobuf form in kube: the next media type decides.
+                Some(kind @ ("PartialObjectMetadata" | "PartialObjectMetadataList"))
+                    if g == "meta.k8s.io" && (v == "v1" || v == "v1beta1") =>
+                {
+                    return Ok((
+                        OutFormat::Metadata {
+                            version: v,
+                            list: kind == "PartialObjectMetadataList",
+                        },
+                        true,
+                    ))
+                }
+                _ => continue,
+            }
+        }
+        let found = match mt.essence.as_str() {
             "application/json" | "*/*" | "application/*" => match as_ {
-                None => return Ok(OutFormat::Json),
+                None => Some(OutFormat::Json),
                 Some("Table") if tables && g == "meta.k8s.io" && (v == "v1" || v == "v1beta1") => {
-                    return Ok(OutFormat::Table { version: v })
+                    Some(OutFormat::Table { version: v })
                 }
                 Some(kind @ ("PartialObjectMetadata" | "PartialObjectMetadataList"))
                     if g == "meta.k8s.io" && (v == "v1" || v == "v1beta1") =>
                 {
-                    return Ok(OutFormat::Metadata {
+                    Some(OutFormat::Metadata {
                         version: v,
                         list: kind == "PartialObjectMetadataList",
                     })
                 }
-                _ => continue,
+                _ => None,
             },
-            "application/yaml" if as_.is_none() => return Ok(OutFormat::Yaml),
-            _ => continue,
+            "application/yaml" if as_.is_none() => Some(OutFormat::Yaml),
+            _ => None,
+        };
+        if let Some(f) = found {
+            return Ok((f, false));
         }
     }
     Err(ApiError::not_acceptable())
+}
+
+/// Does the client put protobuf first (the encoding its errors are answered in)?
+pub fn prefers_protobuf(headers: &HeaderMap) -> bool {
+    parse_media_types(header_str(headers, http::header::ACCEPT))
+        .first()
+        .is_some_and(|m| {
+            m.essence == kubox_apimachinery::protobuf::CONTENT_TYPE && m.param("as").is_none()
+        })
+}
+
+/// `value` (an object, list or Status with apiVersion and kind) in Kubernetes protobuf; JSON
+/// when it has no protobuf form.
+pub fn protobuf_response(value: &Value, code: StatusCode) -> http::Response<Body> {
+    match kubox_apimachinery::protobuf::encode_object(value) {
+        Ok(bytes) => bytes_response(code, kubox_apimachinery::protobuf::CONTENT_TYPE, bytes),
+        Err(e) => {
+            tracing::debug!(error = %e, "no protobuf form: answered in JSON");
+            bytes_response(code, "application/json", json_bytes(value))
+        }
+    }
+}
+
+/// Encode a value in the negotiated format and encoding.
+pub fn encode_as(
+    value: &Value,
+    format: &OutFormat,
+    protobuf: bool,
+    code: StatusCode,
+) -> http::Response<Body> {
+    if protobuf && !matches!(format, OutFormat::Yaml | OutFormat::Table { .. }) {
+        return protobuf_response(value, code);
+    }
+    encode(value, format, code)
 }
 
 /// The format of a request body. Unknown types are a 415.

@@ -45,6 +45,8 @@ pub struct Ctx {
     pub user: UserInfo,
     /// An injected fault asks a watch to answer as for a compacted resourceVersion.
     pub watch_gone: bool,
+    /// Answer in Kubernetes protobuf (the client prefers it and the kind has the form).
+    pub protobuf: bool,
 }
 
 impl Ctx {
@@ -61,7 +63,9 @@ impl Ctx {
         // `bindings`) and the binding, eviction and token subresources do not.
         let tables = info.verbs.iter().any(|v| v == "list")
             && !matches!(req.subresource.as_str(), "binding" | "eviction" | "token");
-        let out = encoding::negotiate(&parts.headers, tables)?;
+        // Built-in kinds have a protobuf form; custom resources answer in JSON.
+        let (out, protobuf) =
+            encoding::negotiate(&parts.headers, tables, !info.strategy.is_custom())?;
         let user = parts
             .extensions
             .get::<UserInfo>()
@@ -74,6 +78,7 @@ impl Ctx {
         Ok(Ctx {
             user,
             watch_gone,
+            protobuf,
             state,
             info,
             req,
@@ -130,12 +135,13 @@ impl Ctx {
                     go_type_name(&self.info, false)
                 )))
             }
-            OutFormat::Metadata { version, .. } => encoding::encode(
+            OutFormat::Metadata { version, .. } => encoding::encode_as(
                 &encoding::partial_metadata(&obj, version),
                 &OutFormat::Json,
+                self.protobuf,
                 code,
             ),
-            f => encoding::encode(&obj, f, code),
+            f => encoding::encode_as(&obj, f, self.protobuf, code),
         }
     }
 
@@ -160,7 +166,11 @@ pub async fn get(ctx: Ctx) -> ApiResult<Response<Body>> {
         };
     }
     let rv = parse_resource_version(ctx.query.str("resourceVersion"))?;
-    if rv.is_none() && ctx.out == OutFormat::Json && objects::servable_as_stored(&ctx.info) {
+    if rv.is_none()
+        && ctx.out == OutFormat::Json
+        && !ctx.protobuf
+        && objects::servable_as_stored(&ctx.info)
+    {
         // Fast path: the stored bytes are the answer.
         let kv = ctx
             .state
@@ -419,7 +429,8 @@ pub async fn list(ctx: Ctx) -> ApiResult<Response<Body>> {
     }
     let filter = Filter::from_query(&ctx.query, &ctx.info)?;
     let (opts, limit) = list_options(&ctx)?;
-    let fast = ctx.out == OutFormat::Json && objects::servable_as_stored(&ctx.info);
+    let fast =
+        ctx.out == OutFormat::Json && !ctx.protobuf && objects::servable_as_stored(&ctx.info);
     let page = list_page(&ctx, &filter, opts, limit, fast).await?;
     let mut meta = json!({"resourceVersion": page.revision.to_string()});
     if let Some(c) = &page.continue_token {
@@ -488,7 +499,12 @@ fn encode_list(ctx: &Ctx, mut items: Vec<Value>, meta: Value) -> ApiResult<Respo
     } else {
         OutFormat::Json
     };
-    Ok(encoding::encode(&body, &fmt, StatusCode::OK))
+    Ok(encoding::encode_as(
+        &body,
+        &fmt,
+        ctx.protobuf,
+        StatusCode::OK,
+    ))
 }
 
 /// The Go package kube-apiserver holds a built-in resource's objects in (its internal
@@ -685,7 +701,12 @@ pub async fn delete(ctx: Ctx) -> ApiResult<Response<Body>> {
         return ctx.respond(StatusCode::OK, obj).await;
     }
     let status = status::success_status(&ctx.gr(), &ctx.req.name, obj["metadata"]["uid"].as_str());
-    Ok(encoding::encode(&status, &ctx.out_plain(), StatusCode::OK))
+    Ok(encoding::encode_as(
+        &status,
+        &ctx.out_plain(),
+        ctx.protobuf,
+        StatusCode::OK,
+    ))
 }
 
 impl Ctx {
@@ -821,5 +842,10 @@ pub async fn delete_collection(ctx: Ctx) -> ApiResult<Response<Body>> {
         }
     }
     let body = json!({"kind": list_kind(&ctx.info), "apiVersion": ctx.info.api_version(), "metadata": {"resourceVersion": rev.to_string()}, "items": deleted});
-    Ok(encoding::encode(&body, &ctx.out_plain(), StatusCode::OK))
+    Ok(encoding::encode_as(
+        &body,
+        &ctx.out_plain(),
+        ctx.protobuf,
+        StatusCode::OK,
+    ))
 }

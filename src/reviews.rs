@@ -268,9 +268,10 @@ pub async fn bind(ctx: &Ctx, pod: &str, binding: &Value) -> ApiResult<Response<B
         .await
         .map_err(|e| status::from_store(e, &gr, pod))?;
     let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
-    Ok(crate::encoding::encode(
+    Ok(crate::encoding::encode_as(
         &body,
         &ctx.out_plain(),
+        ctx.protobuf,
         StatusCode::CREATED,
     ))
 }

@@ -23,7 +23,12 @@ pub async fn get(ctx: Ctx) -> ApiResult<Response<Body>> {
         "scale" => {
             let (obj, _) = ctx.read().await?;
             let scale = scale_of(&ctx, &to_version(&ctx.info, obj).await?);
-            Ok(encoding::encode(&scale, &ctx.out_plain(), StatusCode::OK))
+            Ok(encoding::encode_as(
+                &scale,
+                &ctx.out_plain(),
+                ctx.protobuf,
+                StatusCode::OK,
+            ))
         }
         _ => no_node(&ctx).await,
     }
@@ -44,9 +49,10 @@ pub async fn create(ctx: Ctx) -> ApiResult<Response<Body>> {
                 ..Default::default()
             };
             store::delete(&ctx.scope(), &ctx.req.name, &opts).await?;
-            Ok(encoding::encode(
+            Ok(encoding::encode_as(
                 &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
                 &ctx.out_plain(),
+                ctx.protobuf,
                 StatusCode::CREATED,
             ))
         }
@@ -172,7 +178,12 @@ async fn write_scale(
     };
     let (written, _) = store::update(&ctx.scope(), new, stored, kv.mod_revision, &opts).await?;
     let scale = scale_of(ctx, &to_version(&ctx.info, written).await?);
-    Ok(encoding::encode(&scale, &ctx.out_plain(), StatusCode::OK))
+    Ok(encoding::encode_as(
+        &scale,
+        &ctx.out_plain(),
+        ctx.protobuf,
+        StatusCode::OK,
+    ))
 }
 
 /// PUT on /scale.

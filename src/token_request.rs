@@ -126,9 +126,10 @@ pub async fn token_request(ctx: &Ctx) -> ApiResult<Response<Body>> {
             "expirationTimestamp": crate::objects::timestamp(exp),
         },
     });
-    Ok(crate::encoding::encode(
+    Ok(crate::encoding::encode_as(
         &out,
         &ctx.out_plain(),
+        ctx.protobuf,
         StatusCode::CREATED,
     ))
 }

@@ -36,6 +36,8 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
 struct Encoder {
     info: Arc<crate::registry::ResourceInfo>,
     out: OutFormat,
+    /// Frames in Kubernetes protobuf (length-prefixed WatchEvents) instead of JSON lines.
+    protobuf: bool,
     include: IncludeObject,
     columns_sent: bool,
     clock: Arc<dyn kubox_storage::Clock>,
@@ -63,6 +65,9 @@ impl Encoder {
             (OutFormat::Metadata { version, .. }, _) => encoding::partial_metadata(&obj, version),
             _ => obj,
         };
+        if self.protobuf {
+            return Bytes::from(protobuf_frame(ty, &object));
+        }
         // metav1.WatchEvent's field order: type, then object.
         let mut line = Vec::with_capacity(256);
         line.extend_from_slice(b"{\"type\":\"");
@@ -80,6 +85,21 @@ impl Encoder {
         }
         let obj = json!({"kind": self.info.kind, "apiVersion": self.info.api_version(), "metadata": meta});
         self.frame("BOOKMARK", obj)
+    }
+}
+
+/// One protobuf watch frame; an object without a protobuf form becomes an ERROR event (a
+/// protobuf stream cannot carry JSON).
+fn protobuf_frame(ty: &str, object: &Value) -> Vec<u8> {
+    use kubox_apimachinery::protobuf::{encode_object, encode_watch_event};
+    match encode_object(object) {
+        Ok(bytes) => encode_watch_event(ty, &bytes),
+        Err(e) => {
+            let status =
+                ApiError::internal(format!("the object cannot be encoded as protobuf: {e}"))
+                    .to_status();
+            encode_watch_event("ERROR", &encode_object(&status).unwrap_or_default())
+        }
     }
 }
 
@@ -204,11 +224,13 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
     let fast = filter.is_everything()
         && name.is_none()
         && ctx.out == OutFormat::Json
+        && !ctx.protobuf
         && crate::objects::servable_as_stored(&ctx.info);
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     let mut enc = Encoder {
         info: ctx.info.clone(),
         out: ctx.out.clone(),
+        protobuf: ctx.protobuf,
         include,
         columns_sent: false,
         clock: ctx.state.backend.clock.clone(),
@@ -324,7 +346,11 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
     *resp.status_mut() = StatusCode::OK;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
+        HeaderValue::from_static(if ctx.protobuf {
+            kubox_apimachinery::protobuf::WATCH_CONTENT_TYPE
+        } else {
+            "application/json"
+        }),
     );
     Ok(resp)
 }

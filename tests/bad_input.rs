@@ -94,7 +94,11 @@ async fn unacceptable_accept_header_is_406() {
         &h,
         Method::GET,
         CM,
-        &[("accept", "application/vnd.kubernetes.protobuf")],
+        // Tables have no protobuf form.
+        &[(
+            "accept",
+            "application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io",
+        )],
         "",
     )
     .await;

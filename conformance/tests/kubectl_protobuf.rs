@@ -1,5 +1,5 @@
 //! kubectl's typed `create` commands: kubectl 1.32 and later send built-in objects as Kubernetes
-//! protobuf (`application/vnd.kubernetes.protobuf`), older ones as JSON. Every object must come
+//! protobuf (`application/vnd.kubernetes.protobuf`) and take protobuf answers, older ones JSON. Every object must come
 //! back intact, without the zero values gogo-protobuf puts on the wire (`generateName: ""`,
 //! `stdin: false`, ...), and the same whichever encoding the client used.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -305,6 +305,22 @@ fn scenario(version: &str, protobuf: bool) {
         .lines()
         .any(|l| l.contains("Content-Type: application/vnd.kubernetes.protobuf"));
     assert_eq!(sent_protobuf, protobuf, "{}", run.stderr);
+    // And which one kubox answered in: protobuf to a client that prefers it.
+    let answer: Vec<&str> = run
+        .stderr
+        .lines()
+        .skip_while(|l| !l.contains("\"Response\"") && !l.contains("Response Headers"))
+        .take_while(|l| !l.trim_start().starts_with('>'))
+        .collect();
+    let answered_protobuf = answer
+        .iter()
+        .any(|l| l.contains("Content-Type: application/vnd.kubernetes.protobuf"));
+    assert_eq!(answered_protobuf, protobuf, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("configmap/probe created"),
+        "{}",
+        run.stdout
+    );
     check_all(&k, ns, protobuf);
     rt.block_on(target.stop());
 }

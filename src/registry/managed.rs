@@ -39,10 +39,13 @@ impl Entry {
 
     fn to_json(&self) -> Value {
         let mut e = json!({
-            "manager": self.manager,
             "operation": self.operation,
             "apiVersion": self.api_version,
         });
+        // `manager` is omitempty: a request without a user agent has none.
+        if !self.manager.is_empty() {
+            e["manager"] = json!(self.manager);
+        }
         if let Some(t) = &self.time {
             e["time"] = json!(t);
         }
@@ -70,7 +73,7 @@ fn decode(list: Option<&Value>) -> Option<Vec<Entry>> {
         }
         let fields = Set::from_value(e.get("fieldsV1")?).ok()?;
         out.push(Entry {
-            manager: s("manager")?,
+            manager: s("manager").unwrap_or_default(),
             operation: s("operation")?,
             api_version: s("apiVersion").unwrap_or_default(),
             time: s("time"),
