@@ -126,7 +126,28 @@ async fn non_resource_request(
             req.headers(),
         )),
         p if p == "/openapi/v3" || p.starts_with("/openapi/v3/") => {
-            crate::openapi::serve(&state.backend.registry.snapshot(), p)
+            if let Some((group, version)) = p
+                .strip_prefix("/openapi/v3/apis/")
+                .and_then(|gv| gv.split_once('/'))
+            {
+                if state.aggregator.remote(group, version).is_some() {
+                    return match state.aggregator.openapi_v3_document(group, version).await {
+                        Some(doc) => Ok(crate::body::bytes_response(
+                            http::StatusCode::OK,
+                            "application/json",
+                            doc,
+                        )),
+                        None => Err(ApiError::unavailable(format!(
+                            "the OpenAPI document of {group}/{version} cannot be fetched from its APIService"
+                        ))),
+                    };
+                }
+            }
+            crate::openapi::serve(
+                &state.backend.registry.snapshot(),
+                p,
+                &state.aggregator.openapi_v3_paths(),
+            )
         }
         _ => discovery::serve(state, info, &req),
     }

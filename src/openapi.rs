@@ -31,10 +31,23 @@ fn doc_hash(doc: &Value) -> String {
 }
 
 /// Serve `/openapi/v3` and `/openapi/v3/{api|apis/...}`.
-pub fn serve(snap: &Snapshot, path: &str) -> ApiResult<Response<Body>> {
+pub fn serve(
+    snap: &Snapshot,
+    path: &str,
+    remote: &[(String, String)],
+) -> ApiResult<Response<Body>> {
     let rest = path.trim_start_matches("/openapi/v3").trim_matches('/');
     if rest.is_empty() {
         let mut paths = Map::new();
+        // Extension servers' group/versions: their documents are fetched from them when asked
+        // for; the hash is the one they publish.
+        for (p, url) in remote {
+            let hash = url.split_once("hash=").map(|(_, h)| h).unwrap_or_default();
+            paths.insert(
+                p.clone(),
+                json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={hash}")}),
+            );
+        }
         for g in &snap.groups {
             for v in &g.versions {
                 let p = gv_path(&g.name, v);

@@ -333,4 +333,17 @@ async fn a_remote_group_is_discovered_in_its_place_and_its_requests_passed_on() 
         .any(|s| s.user == creator && s.request.starts_with("POST")));
     let list = get(&h, "/apis/wardle.example.com/v1alpha1").await.json();
     assert_eq!(list["kind"], "APIResourceList");
+
+    // Its OpenAPI v3 document is listed with the extension server's hash and fetched from it.
+    let index = get(&h, "/openapi/v3").await.json();
+    let url = index["paths"]["apis/wardle.example.com/v1alpha1"]["serverRelativeURL"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        url,
+        "/openapi/v3/apis/wardle.example.com/v1alpha1?hash=F1UNDE12"
+    );
+    let doc = get(&h, &url).await.json();
+    assert!(doc["components"]["schemas"]["com.example.wardle.v1alpha1.Flunder"].is_object());
 }

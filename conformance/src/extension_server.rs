@@ -1,6 +1,6 @@
 //! An extension API server written in the test, as sample-apiserver is one: HTTPS on
 //! 127.0.0.1, serving the group `wardle.example.com/v1alpha1` with one namespaced resource,
-//! `flunders` (get, list, watch, create; Tables for kubectl). It trusts the caller's identity
+//! `flunders` (get, list, watch, create; Tables for kubectl; an OpenAPI v3 document). It trusts the caller's identity
 //! only from a client certificate signed by the request-header CA it is given (what kube-system's
 //! `extension-apiserver-authentication` publishes), reads it from `X-Remote-User` and
 //! `X-Remote-Group`, records it, and stamps the creator on each created object
@@ -108,6 +108,43 @@ fn resource_list() -> Value {
             "kind": "Flunder", "verbs": ["create", "get", "list", "watch"],
             "shortNames": ["fl"],
         }],
+    })
+}
+
+/// The OpenAPI v3 index and the group/version's document (Flunder, with its GVK).
+fn openapi_index() -> Value {
+    json!({"paths": {format!("apis/{GROUP_VERSION}"): {
+        "serverRelativeURL": format!("/openapi/v3/apis/{GROUP_VERSION}?hash=F1UNDE12")}}})
+}
+
+fn openapi_document() -> Value {
+    json!({
+        "openapi": "3.0.0",
+        "info": {"title": "wardle", "version": "v1alpha1"},
+        "paths": {format!("/apis/{GROUP_VERSION}/namespaces/{{namespace}}/flunders/{{name}}"): {
+            "get": {
+                "operationId": "readWardleV1alpha1NamespacedFlunder",
+                "responses": {"200": {"description": "OK", "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/com.example.wardle.v1alpha1.Flunder"}}}}},
+                "x-kubernetes-action": "get",
+                "x-kubernetes-group-version-kind":
+                    {"group": "wardle.example.com", "version": "v1alpha1", "kind": "Flunder"},
+            },
+        }},
+        "components": {"schemas": {"com.example.wardle.v1alpha1.Flunder": {
+            "type": "object",
+            "description": "A Flunder is what the wardle server keeps.",
+            "properties": {
+                "apiVersion": {"type": "string", "description": "The API version."},
+                "kind": {"type": "string", "description": "The kind."},
+                "metadata": {"type": "object", "description": "Standard object metadata."},
+                "spec": {"type": "object", "description": "What the flunder should be.",
+                         "properties": {"reference": {"type": "string",
+                             "description": "The name of the flunder it refers to."}}},
+            },
+            "x-kubernetes-group-version-kind": [
+                {"group": "wardle.example.com", "version": "v1alpha1", "kind": "Flunder"}],
+        }}},
     })
 }
 
@@ -267,6 +304,12 @@ async fn serve(state: &Arc<Shared>, req: Request<Incoming>, proxied: bool) -> Re
     let prefix = format!("/apis/{GROUP_VERSION}");
     if path == prefix {
         return json_response(200, &resource_list());
+    }
+    if path == "/openapi/v3" {
+        return json_response(200, &openapi_index());
+    }
+    if path == format!("/openapi/v3/apis/{GROUP_VERSION}") {
+        return json_response(200, &openapi_document());
     }
     let Some(rest) = path.strip_prefix(&format!("{prefix}/namespaces/")) else {
         return status(

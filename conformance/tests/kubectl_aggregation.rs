@@ -141,6 +141,15 @@ fn scenario(k: &Kubectl, ns: &str) {
     );
     let groups = k.run(&["api-versions"]).success().stdout;
     assert!(groups.contains("wardle.example.com/v1alpha1"), "{groups}");
+    // The extension server's OpenAPI v3 document, through kubox's /openapi/v3.
+    if k.version == "1.35" {
+        let explain = k.run(&["explain", "flunders.spec"]).success().stdout;
+        assert!(
+            explain.contains("reference")
+                && explain.contains("The name of the flunder it refers to."),
+            "{explain}"
+        );
+    }
 
     // Create and read through kubox; the creator is who kubox authenticated.
     k.run_stdin(&["create", "-n", ns, "-f", "-"], &flunder("alpha"))

@@ -91,6 +91,18 @@ async fn desired(agg: &Aggregator, obj: &Value) -> (&'static str, String, String
     match agg.get_from(&remote, &path).await {
         Ok(body) => {
             agg.discovered(group, version, serde_json::from_slice(&body).ok());
+            // Where its OpenAPI v3 document is (optional: an extension server may publish none).
+            let openapi = agg
+                .get_from(&remote, "/openapi/v3")
+                .await
+                .ok()
+                .and_then(|b| {
+                    let index: Value = serde_json::from_slice(&b).ok()?;
+                    index["paths"][path.trim_start_matches('/')]["serverRelativeURL"]
+                        .as_str()
+                        .map(str::to_string)
+                });
+            agg.openapi_v3_found(group, version, openapi);
             ("True", "Passed".into(), "all checks passed".into())
         }
         Err(e) => {

@@ -17,6 +17,9 @@ pub struct Discovered {
     pub list: Option<Arc<Value>>,
     /// The last fetch succeeded.
     pub fresh: bool,
+    /// Where the extension server's `/openapi/v3` index says this group/version's document
+    /// is (its `serverRelativeURL`, hash included), when it publishes one.
+    pub openapi_v3: Option<String>,
 }
 
 /// One remote version in discovery.
@@ -56,6 +59,49 @@ impl Aggregator {
             }
             None => entry.fresh = false,
         }
+    }
+
+    /// Record where the extension server publishes `group`/`version`'s OpenAPI v3 document.
+    pub fn openapi_v3_found(&self, group: &str, version: &str, url: Option<String>) {
+        let mut map = self
+            .discovered
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.entry((group.to_string(), version.to_string()))
+            .or_default()
+            .openapi_v3 = url;
+    }
+
+    /// The OpenAPI v3 entries of available remote group/versions: (`apis/<g>/<v>`, the
+    /// extension server's URL for it).
+    pub fn openapi_v3_paths(&self) -> Vec<(String, String)> {
+        let map = self
+            .discovered
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut out: Vec<(String, String)> = map
+            .iter()
+            .filter_map(|((g, v), d)| {
+                let url = d.openapi_v3.clone()?;
+                self.remote(g, v).filter(|r| r.available)?;
+                Some((format!("apis/{g}/{v}"), url))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// `group`/`version`'s OpenAPI v3 document, fetched from its extension server now.
+    pub async fn openapi_v3_document(&self, group: &str, version: &str) -> Option<bytes::Bytes> {
+        let remote = self.remote(group, version).filter(|r| r.available)?;
+        let url = self
+            .discovered
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&(group.to_string(), version.to_string()))?
+            .openapi_v3
+            .clone()?;
+        self.get_from(&remote, &url).await.ok()
     }
 
     /// Forget what was fetched for APIServices that no longer exist.
