@@ -124,6 +124,7 @@ async fn non_resource_request(
         "/openapi/v2" | "/swagger-2.0.0.pb-v1" => Ok(crate::openapi_v2::serve(
             &state.backend.registry.snapshot(),
             req.headers(),
+            &state.aggregator.openapi_v2_documents(),
         )),
         p if p == "/openapi/v3" || p.starts_with("/openapi/v3/") => {
             if let Some((group, version)) = p

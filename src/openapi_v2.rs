@@ -6,6 +6,8 @@
 //! here). Both forms carry `definitions`: the built-in kinds' (from `kubox-openapi`) and those
 //! the served CRD versions publish (`kubectl explain --output plaintext-openapiv2` reads them).
 
+use std::sync::Arc;
+
 use http::{HeaderMap, Response, StatusCode};
 use serde_json::{json, Map, Value};
 
@@ -380,13 +382,30 @@ fn definitions(snap: &Snapshot) -> Value {
 }
 
 /// Serve `/openapi/v2` (and the legacy `/swagger-2.0.0.pb-v1`).
-pub fn serve(snap: &Snapshot, headers: &HeaderMap) -> Response<Body> {
+pub fn serve(snap: &Snapshot, headers: &HeaderMap, remote: &[Arc<Value>]) -> Response<Body> {
     let accept = headers
         .get(http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    // Rendered once per snapshot of the served resources: it changes with CRDs only.
-    let (content_type, body) = if accept.contains("protobuf") {
+    // Rendered once per snapshot of the served resources: it changes with CRDs only. Extension
+    // servers' paths and definitions join the JSON form (kube-aggregator's merge; a name
+    // already taken keeps kubox's).
+    let (content_type, body) = if !remote.is_empty() && !accept.contains("protobuf") {
+        let mut doc = json_doc(snap);
+        for r in remote {
+            for key in ["paths", "definitions"] {
+                if let (Some(into), Some(from)) = (doc[key].as_object_mut(), r[key].as_object()) {
+                    for (k, v) in from {
+                        into.entry(k.clone()).or_insert_with(|| v.clone());
+                    }
+                }
+            }
+        }
+        (
+            "application/json",
+            bytes::Bytes::from(serde_json::to_vec(&doc).unwrap_or_default()),
+        )
+    } else if accept.contains("protobuf") {
         (
             "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
             snap.openapi_v2

@@ -346,4 +346,12 @@ async fn a_remote_group_is_discovered_in_its_place_and_its_requests_passed_on() 
     );
     let doc = get(&h, &url).await.json();
     assert!(doc["components"]["schemas"]["com.example.wardle.v1alpha1.Flunder"].is_object());
+    // /openapi/v2 merges its paths and definitions with kubox's.
+    let v2 = get(&h, "/openapi/v2").await.json();
+    assert!(v2["definitions"]["com.example.wardle.v1alpha1.Flunder"].is_object());
+    assert!(v2["definitions"]["io.k8s.api.core.v1.Pod"].is_object());
+    assert!(
+        v2["paths"]["/apis/wardle.example.com/v1alpha1/namespaces/{namespace}/flunders"]["get"]
+            .is_object()
+    );
 }

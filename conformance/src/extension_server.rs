@@ -148,6 +148,27 @@ fn openapi_document() -> Value {
     })
 }
 
+/// The OpenAPI v2 document: the list path and the Flunder definition.
+fn openapi_v2() -> Value {
+    json!({
+        "swagger": "2.0",
+        "info": {"title": "wardle", "version": "v1alpha1"},
+        "paths": {format!("/apis/{GROUP_VERSION}/namespaces/{{namespace}}/flunders"): {"get": {
+            "operationId": "listWardleV1alpha1NamespacedFlunder",
+            "responses": {"200": {"description": "OK"}},
+            "x-kubernetes-action": "list",
+            "x-kubernetes-group-version-kind":
+                {"group": "wardle.example.com", "version": "v1alpha1", "kind": "Flunder"},
+        }}},
+        "definitions": {"com.example.wardle.v1alpha1.Flunder": {
+            "type": "object",
+            "description": "A Flunder is what the wardle server keeps.",
+            "x-kubernetes-group-version-kind":
+                [{"group": "wardle.example.com", "version": "v1alpha1", "kind": "Flunder"}],
+        }},
+    })
+}
+
 fn table(objects: &[Value], revision: u64) -> Value {
     let rows: Vec<Value> = objects
         .iter()
@@ -304,6 +325,9 @@ async fn serve(state: &Arc<Shared>, req: Request<Incoming>, proxied: bool) -> Re
     let prefix = format!("/apis/{GROUP_VERSION}");
     if path == prefix {
         return json_response(200, &resource_list());
+    }
+    if path == "/openapi/v2" {
+        return json_response(200, &openapi_v2());
     }
     if path == "/openapi/v3" {
         return json_response(200, &openapi_index());

@@ -103,6 +103,13 @@ async fn desired(agg: &Aggregator, obj: &Value) -> (&'static str, String, String
                         .map(str::to_string)
                 });
             agg.openapi_v3_found(group, version, openapi);
+            let v2 = agg
+                .get_from(&remote, "/openapi/v2")
+                .await
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                .filter(|d| d["paths"].is_object());
+            agg.openapi_v2_found(group, version, v2);
             ("True", "Passed".into(), "all checks passed".into())
         }
         Err(e) => {

@@ -20,6 +20,8 @@ pub struct Discovered {
     /// Where the extension server's `/openapi/v3` index says this group/version's document
     /// is (its `serverRelativeURL`, hash included), when it publishes one.
     pub openapi_v3: Option<String>,
+    /// The extension server's `/openapi/v2` document, when it publishes one.
+    pub openapi_v2: Option<Arc<Value>>,
 }
 
 /// One remote version in discovery.
@@ -70,6 +72,32 @@ impl Aggregator {
         map.entry((group.to_string(), version.to_string()))
             .or_default()
             .openapi_v3 = url;
+    }
+
+    /// Record the extension server's `/openapi/v2` document for `group`/`version`.
+    pub fn openapi_v2_found(&self, group: &str, version: &str, doc: Option<Value>) {
+        let mut map = self
+            .discovered
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.entry((group.to_string(), version.to_string()))
+            .or_default()
+            .openapi_v2 = doc.map(Arc::new);
+    }
+
+    /// The `/openapi/v2` documents of available remote group/versions, in name order.
+    pub fn openapi_v2_documents(&self) -> Vec<Arc<Value>> {
+        let map = self
+            .discovered
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut keyed: Vec<(&(String, String), Arc<Value>)> = map
+            .iter()
+            .filter(|((g, v), _)| self.remote(g, v).is_some_and(|r| r.available))
+            .filter_map(|(k, d)| Some((k, d.openapi_v2.clone()?)))
+            .collect();
+        keyed.sort_by(|a, b| a.0.cmp(b.0));
+        keyed.into_iter().map(|(_, d)| d).collect()
     }
 
     /// The OpenAPI v3 entries of available remote group/versions: (`apis/<g>/<v>`, the
