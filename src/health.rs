@@ -16,9 +16,10 @@ struct Check {
 /// The start steps kube-apiserver reports as post-start hooks, by kube's names, that kubox
 /// runs too: admission and informers set up, CRDs loaded and their controller running, the
 /// bootstrap objects (namespaces, the `kubernetes` Service, RBAC policy, system priority
-/// classes, the cluster authentication ConfigMap) written, the object counts tracked; and
-/// kubox's own controllers settled. They pass once the server has finished starting.
-const POST_START_HOOKS: [&str; 12] = [
+/// classes, the cluster authentication ConfigMap) written, the object counts tracked; the
+/// aggregator's informers, local APIServices and controllers (availability, discovery, OpenAPI)
+/// running; and kubox's own controllers settled. They pass once the server has finished starting.
+const POST_START_HOOKS: [&str; 21] = [
     "start-apiserver-admission-initializer",
     "generic-apiserver-start-informers",
     "storage-object-count-tracker-hook",
@@ -30,6 +31,15 @@ const POST_START_HOOKS: [&str; 12] = [
     "rbac/bootstrap-roles",
     "scheduling/bootstrap-system-priority-classes",
     "bootstrap-controller",
+    "aggregator-reload-proxy-client-cert",
+    "start-kube-aggregator-informers",
+    "apiservice-status-local-available-controller",
+    "apiservice-status-remote-available-controller",
+    "apiservice-registration-controller",
+    "apiservice-discovery-controller",
+    "kube-apiserver-autoregistration",
+    "apiservice-openapi-controller",
+    "apiservice-openapiv3-controller",
     "start-kubox-controllers",
 ];
 
@@ -60,6 +70,12 @@ fn checks(state: &ApiState, endpoint: &str) -> Vec<Check> {
         name: format!("poststarthook/{hook}"),
         failure: (!started).then(|| "not finished".to_string()),
     }));
+    // kube-aggregator's boot-sequence check: every local APIService registered at start is
+    // Available (they are once start has registered them).
+    out.push(Check {
+        name: "autoregister-completion".to_string(),
+        failure: (!started).then(|| "missing APIService: the start has not finished".to_string()),
+    });
     if readyz {
         out.push(Check {
             name: "shutdown".to_string(),

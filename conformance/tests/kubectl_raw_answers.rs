@@ -105,9 +105,9 @@ fn scenario(k: &Kubectl, ns: &str) {
     // curl's user agent alone asks for indentation, as kube-apiserver does.
     assert!(curl.starts_with(pretty_head), "{curl}");
 
-    // Health checks by kube-apiserver's names (a subset of what kube's e2e health test
-    // requires: the checks that need no aggregation), and the system priority classes its
-    // scheduling bootstrap creates.
+    // Health checks by kube-apiserver's names (what kube's e2e health test requires, the
+    // aggregator's included), and the system priority classes its scheduling bootstrap
+    // creates.
     for (path, end) in [
         ("/healthz?verbose=1", "healthz check passed"),
         ("/livez?verbose=1", "livez check passed"),
@@ -126,6 +126,13 @@ fn scenario(k: &Kubectl, ns: &str) {
             "[+]poststarthook/scheduling/bootstrap-system-priority-classes ok",
             "[+]poststarthook/start-cluster-authentication-info-controller ok",
             "[+]poststarthook/rbac/bootstrap-roles ok",
+            "[+]poststarthook/start-kube-aggregator-informers ok",
+            "[+]poststarthook/apiservice-registration-controller ok",
+            "[+]poststarthook/apiservice-status-local-available-controller ok",
+            "[+]poststarthook/apiservice-status-remote-available-controller ok",
+            "[+]poststarthook/apiservice-discovery-controller ok",
+            "[+]poststarthook/kube-apiserver-autoregistration ok",
+            "[+]autoregister-completion ok",
             end,
         ] {
             assert!(lines.contains(&check), "{path} lacks {check}:\n{text}");
