@@ -82,21 +82,32 @@ async fn call(
     (status, resp.into_body().collect().await.unwrap().to_bytes())
 }
 
-/// Frames of a watch body so far: JSON lines, or length-prefixed protobuf events.
-fn count_frames(buf: &[u8], protobuf: bool) -> usize {
-    if !protobuf {
-        return buf.iter().filter(|b| **b == b'\n').count();
-    }
-    let (mut at, mut n) = (0, 0);
-    while at + 4 <= buf.len() {
-        let len = u32::from_be_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]) as usize;
-        if at + 4 + len > buf.len() {
-            break;
+/// Counts the frames of a watch body as its chunks arrive: JSON lines, or length-prefixed
+/// protobuf events (each chunk is looked at once).
+#[derive(Default)]
+struct Frames {
+    buf: Vec<u8>,
+    at: usize,
+    count: usize,
+}
+
+impl Frames {
+    fn push(&mut self, data: &[u8], protobuf: bool) {
+        if !protobuf {
+            self.count += data.iter().filter(|b| **b == b'\n').count();
+            return;
         }
-        at += 4 + len;
-        n += 1;
+        self.buf.extend_from_slice(data);
+        while self.at + 4 <= self.buf.len() {
+            let b = &self.buf[self.at..];
+            let len = u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
+            if self.at + 4 + len > self.buf.len() {
+                break;
+            }
+            self.at += 4 + len;
+            self.count += 1;
+        }
     }
-    n
 }
 
 async fn watch_initial(h: &ServerHandle, accept: &str, pods: usize) -> (Duration, usize) {
@@ -108,14 +119,16 @@ async fn watch_initial(h: &ServerHandle, accept: &str, pods: usize) -> (Duration
         .body(Bytes::new())
         .unwrap();
     let mut body = h.service().oneshot(req).await.unwrap().into_body();
-    let mut buf = Vec::new();
-    while count_frames(&buf, protobuf) < pods {
+    let mut frames = Frames::default();
+    let mut bytes = 0;
+    while frames.count < pods {
         let frame = body.frame().await.unwrap().unwrap();
         if let Ok(data) = frame.into_data() {
-            buf.extend_from_slice(&data);
+            bytes += data.len();
+            frames.push(&data, protobuf);
         }
     }
-    (start.elapsed(), buf.len())
+    (start.elapsed(), bytes)
 }
 
 async fn run(pods: usize, rounds: usize) {

@@ -129,6 +129,16 @@ impl Table {
     }
 }
 
+/// The mean of the figures recorded for `key` (0 when there are none).
+pub fn mean_of<K: PartialEq>(figures: &[(K, f64)], key: K) -> f64 {
+    let mine: Vec<f64> = figures
+        .iter()
+        .filter(|(k, _)| *k == key)
+        .map(|(_, f)| *f)
+        .collect();
+    mine.iter().sum::<f64>() / mine.len().max(1) as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,14 +163,4 @@ mod tests {
         assert_eq!(ms(Duration::from_micros(250)), "250 µs");
         assert_eq!(ms(Duration::from_micros(12_345)), "12.35 ms");
     }
-}
-
-/// The mean of the figures recorded for `key` (0 when there are none).
-pub fn mean_of<K: PartialEq>(figures: &[(K, f64)], key: K) -> f64 {
-    let mine: Vec<f64> = figures
-        .iter()
-        .filter(|(k, _)| *k == key)
-        .map(|(_, f)| *f)
-        .collect();
-    mine.iter().sum::<f64>() / mine.len().max(1) as f64
 }
