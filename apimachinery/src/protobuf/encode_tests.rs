@@ -807,6 +807,144 @@ fn nesting_is_bounded() {
     assert_eq!(encode_object(&crd), Err(ProtobufError::TooDeep));
 }
 
+// --- lookups and the writer ---------------------------------------------------------------------
+
+#[test]
+fn every_field_is_found_by_its_json_name() {
+    for (index, msg) in schema::MESSAGES.iter().enumerate() {
+        // Positions are stored in a byte.
+        assert!(msg.fields.len() < 255, "{}", msg.name);
+        let (fields, table) = FIELD_INDEX.of(index);
+        for (pos, field) in msg.fields.iter().enumerate() {
+            if !field.inline {
+                assert_eq!(
+                    find(fields, table, field.json),
+                    Some(pos),
+                    "{}.{}",
+                    msg.name,
+                    field.json
+                );
+            }
+        }
+        for unknown in ["", "apiVersion", "kind", "no such field"] {
+            if msg.fields.iter().all(|f| f.inline || f.json != unknown) {
+                assert_eq!(find(fields, table, unknown), None, "{}", msg.name);
+            }
+        }
+    }
+}
+
+/// A RawExtension's bytes: raw (1) with the text.
+fn raw_extension(text: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x0a];
+    let mut n = text.len();
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+    out.extend_from_slice(text);
+    out
+}
+
+#[test]
+fn raw_json_is_written_as_serde_json_writes_it() {
+    let every_ascii: String = (0u8..0x80).map(char::from).collect();
+    let mut values = vec![
+        json!(null),
+        json!(true),
+        json!(false),
+        json!(0),
+        json!(7),
+        json!(-1),
+        json!(i64::MIN),
+        json!(i64::MAX),
+        json!(u64::MAX),
+        json!(1.5),
+        json!(-0.0),
+        json!(1e300),
+        json!(0.1),
+        json!(""),
+        json!("plain"),
+        json!(every_ascii),
+        json!("é ✓ 😀 \u{7f} \u{2028}"),
+        json!([]),
+        json!({}),
+        json!([[], {}, [1, [2, [3]]], {"a": {}}]),
+        json!({"f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+               "f:spec": {"f:containers": {"k:{\"name\":\"web\"}": {".": {}, "f:image": {}}}}}),
+        json!({"": 1, "a\"b": "c\\d", "tab\there": ["\n", "\r", "\u{8}", "\u{c}", "\u{1}"]}),
+    ];
+    // Each character to escape at every position of strings around the 8-byte words.
+    for len in 0..20 {
+        for at in 0..len {
+            for special in ['"', '\\', '\n', '\u{0}', '\u{1f}'] {
+                let text: String = (0..len)
+                    .map(|i| if i == at { special } else { 'x' })
+                    .collect();
+                values.push(json!(text));
+            }
+        }
+        values.push(json!("y".repeat(len)));
+    }
+    for v in values {
+        let got = encode_message("k8s.io.apimachinery.pkg.runtime.RawExtension", &v).unwrap();
+        let want = if v.is_null() {
+            vec![]
+        } else {
+            raw_extension(&serde_json::to_vec(&v).unwrap())
+        };
+        assert_eq!(got, want, "{v}");
+    }
+}
+
+#[test]
+fn canonical_quantities_are_recognised_as_they_print() {
+    // The empty number too.
+    let numbers = "0 1 5 10 12 100 999 1000 1001 1010 1100 1024 1536 2048 3000 3072 10000 123000 \
+                   123456789 1234567890 01 1.5 0.5 -1 +1 .5 1e3";
+    let numbers = numbers.split_whitespace().chain([""]);
+    let suffixes = [
+        "", "n", "u", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "e3",
+        "E3", "x", " ",
+    ];
+    for number in numbers {
+        for suffix in suffixes {
+            let text = format!("{number}{suffix}");
+            let printed = match crate::quantity::Quantity::parse(&text) {
+                Some(q) => q.to_string(),
+                None => text.clone(),
+            };
+            assert_eq!(canonical_quantity(&text), printed, "{text}");
+            if is_canonical_quantity(&text) {
+                assert_eq!(printed, text);
+            }
+        }
+    }
+}
+
+#[test]
+fn writer_grows_backwards() {
+    // A buffer of one byte grows again and again. Each write comes before the earlier ones:
+    // the last pair first.
+    let mut w = Back::with_capacity(1);
+    for i in 0..1000u32 {
+        w.varint(u64::from(i));
+        w.put(b"ab");
+    }
+    let mut want = Vec::new();
+    for i in (0..1000u32).rev() {
+        want.extend_from_slice(b"ab");
+        let mut n = i;
+        while n >= 0x80 {
+            want.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        want.push(n as u8);
+    }
+    assert_eq!(w.finish(), want);
+}
+
 // --- Go formats ---------------------------------------------------------------------------------
 
 #[test]
@@ -864,4 +1002,7 @@ fn times_parse_like_go() {
     assert_eq!(parse_time("2024-01-01T24:00:00Z"), None);
     assert_eq!(parse_time("2024-01-01T00:00:00"), None);
     assert_eq!(parse_time("2024-01-01T00:00:00.Z"), None);
+    assert_eq!(parse_time("2024-0a-01T00:00:00Z"), None);
+    assert_eq!(parse_time("+024-01-01T00:00:00Z"), None);
+    assert_eq!(parse_time("2024-01-01T00:00:0 Z"), None);
 }

@@ -117,14 +117,17 @@ pub fn decode_message(type_name: &str, bytes: &[u8]) -> Result<Value, ProtobufEr
 /// are not in their group's package (DeleteOptions, CreateOptions, ... sent with the group's
 /// apiVersion) are looked up in meta/v1.
 pub fn message_type(api_version: &str, kind: &str) -> Option<&'static str> {
+    message_index(api_version, kind).map(|i| schema::MESSAGES[i].name)
+}
+
+/// The table index of `message_type`'s message.
+fn message_index(api_version: &str, kind: &str) -> Option<usize> {
     let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
     let in_group = schema::GROUPS
         .binary_search_by(|(g, _)| (*g).cmp(group))
         .ok()
         .and_then(|i| find_message(&format!("{}.{version}.{kind}", schema::GROUPS[i].1)));
-    in_group
-        .or_else(|| find_message(&format!("k8s.io.apimachinery.pkg.apis.meta.v1.{kind}")))
-        .map(|i| schema::MESSAGES[i].name)
+    in_group.or_else(|| find_message(&format!("k8s.io.apimachinery.pkg.apis.meta.v1.{kind}")))
 }
 
 fn find_message(name: &str) -> Option<usize> {
@@ -161,12 +164,10 @@ fn decode_unknown(bytes: &[u8], depth: usize) -> Result<Value, ProtobufError> {
     if api_version.is_empty() || kind.is_empty() {
         return Err(ProtobufError::MissingKind { api_version, kind });
     }
-    let index = message_type(&api_version, &kind)
-        .and_then(find_message)
-        .ok_or_else(|| ProtobufError::UnknownKind {
-            api_version: api_version.clone(),
-            kind: kind.clone(),
-        })?;
+    let index = message_index(&api_version, &kind).ok_or_else(|| ProtobufError::UnknownKind {
+        api_version: api_version.clone(),
+        kind: kind.clone(),
+    })?;
     let mut object = match decode(index, raw, depth)? {
         Value::Object(map) => map,
         _ => return Err(ProtobufError::UnknownKind { api_version, kind }),
