@@ -203,6 +203,16 @@ pub async fn get(ctx: Ctx) -> ApiResult<Response<Body>> {
     ctx.respond(StatusCode::OK, obj).await
 }
 
+/// A list object holding `items` (moved in: `json!` would copy every item).
+fn list_value(info: &ResourceInfo, meta: Value, items: Vec<Value>) -> Value {
+    let mut m = serde_json::Map::new();
+    m.insert("kind".into(), Value::String(list_kind(info)));
+    m.insert("apiVersion".into(), Value::String(info.api_version()));
+    m.insert("metadata".into(), meta);
+    m.insert("items".into(), Value::Array(items));
+    Value::Object(m)
+}
+
 /// The list kind for a resource (`ConfigMapList`).
 pub fn list_kind(info: &ResourceInfo) -> String {
     format!("{}List", info.kind)
@@ -478,12 +488,22 @@ fn encode_list(ctx: &Ctx, mut items: Vec<Value>, meta: Value) -> ApiResult<Respo
                 go_type_name(&ctx.info, true)
             )))
         }
-        OutFormat::Metadata { version, .. } => json!({
-            "kind": "PartialObjectMetadataList",
-            "apiVersion": format!("meta.k8s.io/{version}"),
-            "metadata": meta,
-            "items": items.iter().map(|o| encoding::partial_metadata(o, version)).collect::<Vec<_>>(),
-        }),
+        OutFormat::Metadata { version, .. } => {
+            let mut m = serde_json::Map::new();
+            m.insert("kind".into(), json!("PartialObjectMetadataList"));
+            m.insert("apiVersion".into(), json!(format!("meta.k8s.io/{version}")));
+            m.insert("metadata".into(), meta);
+            m.insert(
+                "items".into(),
+                Value::Array(
+                    items
+                        .iter()
+                        .map(|o| encoding::partial_metadata(o, version))
+                        .collect(),
+                ),
+            );
+            Value::Object(m)
+        }
         _ => {
             for o in items.iter_mut().filter(|_| !ctx.info.strategy.is_custom()) {
                 if let Some(m) = o.as_object_mut() {
@@ -491,7 +511,7 @@ fn encode_list(ctx: &Ctx, mut items: Vec<Value>, meta: Value) -> ApiResult<Respo
                     m.remove("kind");
                 }
             }
-            json!({"kind": list_kind(&ctx.info), "apiVersion": ctx.info.api_version(), "metadata": meta, "items": items})
+            list_value(&ctx.info, meta, items)
         }
     };
     let fmt = if matches!(ctx.out, OutFormat::Yaml) {
@@ -841,7 +861,11 @@ pub async fn delete_collection(ctx: Ctx) -> ApiResult<Response<Body>> {
             m.remove("kind");
         }
     }
-    let body = json!({"kind": list_kind(&ctx.info), "apiVersion": ctx.info.api_version(), "metadata": {"resourceVersion": rev.to_string()}, "items": deleted});
+    let body = list_value(
+        &ctx.info,
+        json!({"resourceVersion": rev.to_string()}),
+        deleted,
+    );
     Ok(encoding::encode_as(
         &body,
         &ctx.out_plain(),
