@@ -211,7 +211,7 @@ pub async fn reconcile(state: &Backend, name: &str) -> ApiResult<()> {
                 &now,
             );
             // Established means served: it turns True only once the versions are registered.
-            match build_infos(&crd, &state.webhooks) {
+            match build_infos(&crd, &state.webhooks, shared::fingerprint(&kv.value)) {
                 Ok(infos) => {
                     state.registry.set_custom(name, infos);
                     set_condition(
@@ -435,6 +435,7 @@ fn deprecation_warning(group: &str, kind: &str, version: &Value) -> Option<Strin
 pub fn build_infos(
     crd: &Value,
     webhooks: &Arc<crate::webhook::WebhookClient>,
+    stored: shared::Fingerprint,
 ) -> Result<Vec<ResourceInfo>, String> {
     let spec = &crd["spec"];
     let group = spec["group"]
@@ -547,7 +548,7 @@ pub fn build_infos(
             .map(|p| p.trim_start_matches('.').to_string())
             .collect();
         // Compiled once per process for a given schema (forks of a snapshot share it).
-        let schema = shared::schema_ops(crd, v);
+        let schema = shared::schema_ops(stored, crd, v);
         let strategy = CustomResourceStrategy::new(
             namespaced,
             status,
@@ -558,18 +559,21 @@ pub fn build_infos(
             conversion.clone(),
             deprecation_warning(&group, &kind, v),
         )
-        .with_published_schema(shared::published_schema(CrdVersion {
-            group: &group,
-            version: &version,
-            kind: &kind,
-            list_kind: names["listKind"].as_str().unwrap_or_default(),
-            plural: &plural,
-            schema: v
-                .get("schema")
-                .and_then(|s| s.get("openAPIV3Schema"))
-                .filter(|s| s.is_object()),
-            preserve_unknown_fields: spec["preserveUnknownFields"] == true,
-        }));
+        .with_published_schema(shared::published_schema(
+            stored,
+            CrdVersion {
+                group: &group,
+                version: &version,
+                kind: &kind,
+                list_kind: names["listKind"].as_str().unwrap_or_default(),
+                plural: &plural,
+                schema: v
+                    .get("schema")
+                    .and_then(|s| s.get("openAPIV3Schema"))
+                    .filter(|s| s.is_object()),
+                preserve_unknown_fields: spec["preserveUnknownFields"] == true,
+            },
+        ));
         let mut subresources = Vec::new();
         if status {
             subresources.push(SubresourceInfo {
