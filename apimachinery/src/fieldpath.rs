@@ -727,6 +727,7 @@ fn walk(v: &Value, schema: &dyn Schema, path: &mut Vec<PathElement>, set: &mut S
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -1114,6 +1115,7 @@ fn compare_items(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod compare_tests {
     use super::*;
     use serde_json::json;
@@ -1208,6 +1210,7 @@ fn merge_at(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod merge_tests {
     use super::*;
     use serde_json::json;

@@ -346,6 +346,7 @@ fn canonical(q: &Quantity) -> Option<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

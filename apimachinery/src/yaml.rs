@@ -213,6 +213,7 @@ pub fn check_flow_depth(text: &[u8], max: usize) -> Result<(), TooDeep> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

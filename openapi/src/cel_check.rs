@@ -1959,6 +1959,7 @@ fn replace_size(s: Range, from: Range, to: Range) -> Range {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::{json, Value};

@@ -1178,6 +1178,7 @@ pub(crate) fn register(env: &mut Env) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
