@@ -216,6 +216,195 @@ fn param_pb(p: &Param) -> Pb {
     item
 }
 
+/// A Swagger 2.0 parameter (JSON) as a gnostic `ParametersItem`: a `$ref`, a body parameter,
+/// or a header, formData, query or path one.
+fn json_param_pb(p: &Value) -> Pb {
+    let str_of = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or_default();
+    let mut item = Pb::default();
+    if let Some(r) = p.get("$ref").and_then(Value::as_str) {
+        let mut reference = Pb::default();
+        reference.string(1, r);
+        item.message(2, reference);
+        return item;
+    }
+    let required = u64::from(p.get("required").and_then(Value::as_bool) == Some(true));
+    let mut param = Pb::default();
+    if str_of("in") == "body" {
+        let mut b = Pb::default();
+        b.string(1, str_of("description"));
+        b.string(2, str_of("name"));
+        b.string(3, "body");
+        b.uint(4, required);
+        if let Some(schema) = p.get("schema") {
+            b.message(5, schema_pb(schema));
+        }
+        param.message(1, b);
+    } else {
+        // gnostic's sub-schemas: header 1, formData 2, query 3, path 4; their `type` and
+        // `uniqueItems` fields sit at different numbers.
+        let (sub_field, type_field, unique_field) = match str_of("in") {
+            "path" => (4, 5, 19),
+            "header" => (1, 5, 19),
+            "formData" => (2, 6, 20),
+            _ => (3, 6, 20),
+        };
+        let mut q = Pb::default();
+        q.uint(1, required);
+        q.string(2, str_of("in"));
+        q.string(3, str_of("description"));
+        q.string(4, str_of("name"));
+        q.string(type_field, str_of("type"));
+        q.uint(
+            unique_field,
+            u64::from(p.get("uniqueItems").and_then(Value::as_bool) == Some(true)),
+        );
+        let mut nbp = Pb::default();
+        nbp.message(sub_field, q);
+        param.message(2, nbp);
+    }
+    item.message(1, param);
+    item
+}
+
+/// Vendor extensions (`x-…`) of a JSON object as gnostic `NamedAny`s in `field`.
+fn extensions_pb(pb: &mut Pb, field: u32, v: &Value) {
+    for (k, x) in v
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| k.starts_with("x-"))
+    {
+        let mut named = Pb::default();
+        named.string(1, k);
+        named.message(2, any(x));
+        pb.message(field, named);
+    }
+}
+
+/// A Swagger 2.0 operation (JSON) as a gnostic `Operation`.
+fn json_operation_pb(op: &Value) -> Pb {
+    let strs = |k: &str| -> Vec<&str> {
+        op.get(k)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect()
+    };
+    let str_of = |k: &str| op.get(k).and_then(Value::as_str).unwrap_or_default();
+    let mut pb = Pb::default();
+    for t in strs("tags") {
+        pb.string(1, t);
+    }
+    pb.string(2, str_of("summary"));
+    pb.string(3, str_of("description"));
+    pb.string(5, str_of("operationId"));
+    for p in strs("produces") {
+        pb.string(6, p);
+    }
+    for c in strs("consumes") {
+        pb.string(7, c);
+    }
+    for p in op
+        .get("parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        pb.message(8, json_param_pb(p));
+    }
+    let mut responses = Pb::default();
+    for (code, r) in op
+        .get("responses")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        let mut resp = Pb::default();
+        resp.string(
+            1,
+            r.get("description")
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+        );
+        if let Some(schema) = r.get("schema") {
+            let mut item = Pb::default();
+            item.message(1, schema_pb(schema));
+            resp.message(2, item);
+        }
+        let mut rv = Pb::default();
+        rv.message(1, resp);
+        let mut nrv = Pb::default();
+        nrv.string(1, code);
+        nrv.message(2, rv);
+        responses.message(1, nrv);
+    }
+    pb.message(9, responses);
+    for s in strs("schemes") {
+        pb.string(10, s);
+    }
+    pb.uint(
+        11,
+        u64::from(op.get("deprecated").and_then(Value::as_bool) == Some(true)),
+    );
+    extensions_pb(&mut pb, 13, op);
+    pb
+}
+
+/// An extension server's paths and definitions (JSON), minus the names kubox already has, as
+/// the two top-level `Document` fields (paths 8, definitions 9). A protobuf parser merges a
+/// message field that occurs twice, so these follow kubox's own document as they are.
+fn remote_pb(snap: &Snapshot, remote: &[Arc<Value>]) -> Vec<u8> {
+    let local_paths: std::collections::HashSet<String> = paths(snap, None)
+        .into_iter()
+        .map(|i| i.path.clone())
+        .collect();
+    let local_defs = definitions(snap);
+    let mut seen_paths = std::collections::HashSet::new();
+    let mut seen_defs = std::collections::HashSet::new();
+    let mut paths_pb = Pb::default();
+    let mut defs_pb = Pb::default();
+    for doc in remote {
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            if local_paths.contains(path) || !seen_paths.insert(path.clone()) {
+                continue;
+            }
+            let mut item_pb = Pb::default();
+            for method in ["get", "put", "post", "delete", "options", "head", "patch"] {
+                if let Some(op) = item.get(method) {
+                    item_pb.message(method_field(method), json_operation_pb(op));
+                }
+            }
+            for p in item
+                .get("parameters")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                item_pb.message(9, json_param_pb(p));
+            }
+            extensions_pb(&mut item_pb, 10, item);
+            let mut named = Pb::default();
+            named.string(1, path);
+            named.message(2, item_pb);
+            paths_pb.message(2, named);
+        }
+        for (name, schema) in doc["definitions"].as_object().into_iter().flatten() {
+            if local_defs.get(name).is_some() || !seen_defs.insert(name.clone()) {
+                continue;
+            }
+            let mut named = Pb::default();
+            named.string(1, name);
+            named.message(2, schema_pb(schema));
+            defs_pb.message(1, named);
+        }
+    }
+    let mut out = Pb::default();
+    out.message(8, paths_pb);
+    out.message(9, defs_pb);
+    out.0
+}
+
 fn returns_json(r: &Returns) -> Value {
     match r {
         Returns::Definition(d) => json!({"$ref": format!("#/definitions/{d}")}),
@@ -388,9 +577,21 @@ pub fn serve(snap: &Snapshot, headers: &HeaderMap, remote: &[Arc<Value>]) -> Res
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     // Rendered once per snapshot of the served resources: it changes with CRDs only. Extension
-    // servers' paths and definitions join the JSON form (kube-aggregator's merge; a name
-    // already taken keeps kubox's).
-    let (content_type, body) = if !remote.is_empty() && !accept.contains("protobuf") {
+    // servers' paths and definitions join both forms (kube-aggregator's merge; a name already
+    // taken keeps kubox's).
+    let (content_type, body) = if !remote.is_empty() && accept.contains("protobuf") {
+        let local = snap
+            .openapi_v2
+            .protobuf
+            .get_or_init(|| protobuf(snap).into())
+            .clone();
+        let mut merged = local.to_vec();
+        merged.extend_from_slice(&remote_pb(snap, remote));
+        (
+            "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+            bytes::Bytes::from(merged),
+        )
+    } else if !remote.is_empty() {
         let mut doc = json_doc(snap);
         for r in remote {
             for key in ["paths", "definitions"] {

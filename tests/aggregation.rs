@@ -354,4 +354,27 @@ async fn a_remote_group_is_discovered_in_its_place_and_its_requests_passed_on() 
         v2["paths"]["/apis/wardle.example.com/v1alpha1/namespaces/{namespace}/flunders"]["get"]
             .is_object()
     );
+    // Its protobuf form too (kubox's document, then the extension server's paths and
+    // definitions as further occurrences of the same fields, which protobuf merges).
+    let pb = send_with(
+        &h,
+        http::Method::GET,
+        "/openapi/v2",
+        &[(
+            "accept",
+            "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+        )],
+        "",
+    )
+    .await;
+    let contains = |needle: &str| {
+        pb.body
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes())
+    };
+    assert!(contains("com.example.wardle.v1alpha1.Flunder"));
+    assert!(contains(
+        "/apis/wardle.example.com/v1alpha1/namespaces/{namespace}/flunders"
+    ));
+    assert!(contains("io.k8s.api.core.v1.Pod"));
 }

@@ -162,7 +162,7 @@ fn openapi_v2() -> Value {
         }}},
         "definitions": {"com.example.wardle.v1alpha1.Flunder": {
             "type": "object",
-            "description": "A Flunder is what the wardle server keeps.",
+            "description": "A Flunder, as OpenAPI v2 describes it.",
             "x-kubernetes-group-version-kind":
                 [{"group": "wardle.example.com", "version": "v1alpha1", "kind": "Flunder"}],
         }},

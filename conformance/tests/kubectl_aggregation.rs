@@ -141,6 +141,18 @@ fn scenario(k: &Kubectl, ns: &str) {
     );
     let groups = k.run(&["api-versions"]).success().stdout;
     assert!(groups.contains("wardle.example.com/v1alpha1"), "{groups}");
+    // The extension server's OpenAPI v2 definitions, merged into kubox's /openapi/v2 (kubectl's
+    // `plaintext-openapiv2` explain reads its protobuf form).
+    {
+        let explain = k
+            .run(&["explain", "flunders", "--output=plaintext-openapiv2"])
+            .success()
+            .stdout;
+        assert!(
+            explain.contains("A Flunder, as OpenAPI v2 describes it."),
+            "{explain}"
+        );
+    }
     // The extension server's OpenAPI v3 document, through kubox's /openapi/v3.
     if k.version == "1.35" {
         let explain = k.run(&["explain", "flunders.spec"]).success().stdout;
