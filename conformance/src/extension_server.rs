@@ -34,6 +34,8 @@ pub struct Seen {
     pub groups: Vec<String>,
     /// The method and path.
     pub request: String,
+    /// `X-Forwarded-For`.
+    pub forwarded_for: Option<String>,
 }
 
 #[derive(Default)]
@@ -313,6 +315,7 @@ async fn serve(state: &Arc<Shared>, req: Request<Incoming>, proxied: bool) -> Re
         user: user.clone(),
         groups,
         request: format!("{} {path}", req.method()),
+        forwarded_for: header_values("x-forwarded-for").into_iter().next(),
     });
     let as_table = req
         .headers()

@@ -246,6 +246,7 @@ fn scenario(k: &Kubectl, ns: &str) {
         .find(|s| s.user == "jane")
         .expect("the extension server saw jane");
     assert_eq!(jane.groups, ["devs", "system:authenticated"]);
+    assert_eq!(jane.forwarded_for.as_deref(), Some("127.0.0.1"));
 
     // Availability follows the endpoint, the Service and the server, and comes back.
     k.run_stdin(

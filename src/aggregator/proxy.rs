@@ -216,6 +216,10 @@ impl Aggregator {
             Err(e) => return plain(StatusCode::INTERNAL_SERVER_ERROR, &e),
         };
         let (parts, body) = req.into_parts();
+        let client_ip = parts
+            .extensions
+            .get::<crate::authn::Peer>()
+            .map(|p| p.addr.ip().to_string());
         let path_and_query = parts
             .uri
             .path_and_query()
@@ -230,6 +234,17 @@ impl Aggregator {
                 }
             }
             identity_headers(h, user);
+            // The caller's address appended, as Go's reverse proxy does (extension servers
+            // audit it as a source IP).
+            if let Some(ip) = &client_ip {
+                let forwarded = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+                    Some(prior) => format!("{prior}, {ip}"),
+                    None => ip.clone(),
+                };
+                if let Ok(v) = HeaderValue::from_str(&forwarded) {
+                    h.insert("x-forwarded-for", v);
+                }
+            }
         }
         let out = match out.body(Full::new(body)) {
             Ok(r) => r,
