@@ -78,13 +78,8 @@ impl EndpointsResolver {
         if !matches!(kind, "ClusterIP" | "NodePort" | "LoadBalancer") {
             return Err(RouteError::UnsupportedType(kind.to_string()));
         }
-        let port_name = spec["ports"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|p| p["port"].as_u64() == Some(u64::from(port)))
-            .map(|p| p["name"].as_str().unwrap_or_default().to_string())
-            .ok_or_else(|| RouteError::NoServicePort {
+        let port_name =
+            service_port_name(&svc.object, port).ok_or_else(|| RouteError::NoServicePort {
                 name: name.to_string(),
                 port,
             })?;
@@ -162,6 +157,16 @@ impl EndpointsResolver {
         }
         random(candidates)
     }
+}
+
+/// The name (`""` when unnamed) of the port of Service `svc` whose `port` is `port`.
+pub fn service_port_name(svc: &Value, port: u16) -> Option<String> {
+    svc["spec"]["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["port"].as_u64() == Some(u64::from(port)))
+        .map(|p| p["name"].as_str().unwrap_or_default().to_string())
 }
 
 impl ServiceResolver for EndpointsResolver {

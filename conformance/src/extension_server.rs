@@ -62,22 +62,6 @@ pub struct ExtensionServer {
     connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
-fn certificates(names: &[String]) -> (String, Vec<u8>, Vec<u8>) {
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "wardle test CA");
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
-    let mut all = vec!["127.0.0.1".to_string(), "localhost".to_string()];
-    all.extend(names.iter().cloned());
-    let params = rcgen::CertificateParams::new(all).unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &ca).unwrap();
-    (ca.pem(), cert.der().to_vec(), key.serialize_der())
-}
-
 fn json_response(code: u16, v: &Value) -> Response<BoxBody> {
     Response::builder()
         .status(code)
@@ -203,7 +187,8 @@ impl ExtensionServer {
 
     /// As [`ExtensionServer::start`], on `addr`.
     pub async fn start_on(addr: &str, names: &[String], requestheader_ca: &str) -> ExtensionServer {
-        let (ca_pem, cert, key) = certificates(names);
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let (ca_pem, cert, key) = super::webhook_server::certificates(&names);
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = rustls::RootCertStore::empty();
         for c in rustls::pki_types::CertificateDer::pem_slice_iter(requestheader_ca.as_bytes()) {

@@ -29,13 +29,14 @@ pub struct WebhookServer {
     task: JoinHandle<()>,
 }
 
-/// A CA and a serving certificate for 127.0.0.1, localhost and `extra_names`.
-fn certificates(extra_names: &[&str]) -> (String, Vec<u8>, Vec<u8>) {
+/// A CA and a serving certificate for 127.0.0.1, localhost and `extra_names`: the CA's PEM, the
+/// certificate's DER and its key's PKCS#8 DER.
+pub fn certificates(extra_names: &[&str]) -> (String, Vec<u8>, Vec<u8>) {
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     ca_params
         .distinguished_name
-        .push(rcgen::DnType::CommonName, "kubox test webhook CA");
+        .push(rcgen::DnType::CommonName, "kubox test CA");
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
     let mut names = vec!["127.0.0.1".to_string(), "localhost".to_string()];

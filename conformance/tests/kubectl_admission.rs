@@ -172,13 +172,10 @@ fn label_webhook() -> Arc<dyn Fn(Value) -> Option<Value> + Send + Sync> {
     })
 }
 
-fn webhook_scenario(k: &Kubectl, ns: &str, ws: &WebhookServer) {
-    k.run_stdin(
-        &["create", "-f", "-"],
-        &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n  labels:\n    webhook-scenario: {ns}\n"),
-    )
-    .success();
-    let config = format!(
+/// The labelling webhook's configuration for configmaps in namespace `ns`, reached through
+/// `client_config` (the lines under `clientConfig:`, indented by four spaces after the first).
+fn label_webhook_config(ns: &str, client_config: &str) -> String {
+    format!(
         r#"apiVersion: admissionregistration.k8s.io/v1
 kind: MutatingWebhookConfiguration
 metadata:
@@ -186,8 +183,7 @@ metadata:
 webhooks:
 - name: label.kubox.test
   clientConfig:
-    url: {url}
-    caBundle: {ca}
+    {client_config}
   rules:
   - apiGroups: [""]
     apiVersions: ["v1"]
@@ -196,12 +192,27 @@ webhooks:
   namespaceSelector:
     matchLabels:
       webhook-scenario: {ns}
+  failurePolicy: Fail
   sideEffects: None
   admissionReviewVersions: ["v1"]
   timeoutSeconds: 5
-"#,
-        url = ws.url("/mutate"),
-        ca = ws.ca_bundle()
+"#
+    )
+}
+
+fn webhook_scenario(k: &Kubectl, ns: &str, ws: &WebhookServer) {
+    k.run_stdin(
+        &["create", "-f", "-"],
+        &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n  labels:\n    webhook-scenario: {ns}\n"),
+    )
+    .success();
+    let config = label_webhook_config(
+        ns,
+        &format!(
+            "url: {}\n    caBundle: {}",
+            ws.url("/mutate"),
+            ws.ca_bundle()
+        ),
     );
     k.run_stdin(&["apply", "-f", "-"], &config).success();
     let run = k
@@ -282,33 +293,12 @@ endpoints:
     };
     k.run_stdin(&["apply", "-f", "-"], &routing(false))
         .success();
-    let config = format!(
-        r#"apiVersion: admissionregistration.k8s.io/v1
-kind: MutatingWebhookConfiguration
-metadata:
-  name: label-{ns}
-webhooks:
-- name: label.kubox.test
-  clientConfig:
-    service:
-      namespace: {ns}
-      name: label-hook
-      path: /mutate
-    caBundle: {ca}
-  rules:
-  - apiGroups: [""]
-    apiVersions: ["v1"]
-    operations: ["CREATE", "UPDATE"]
-    resources: ["configmaps"]
-  namespaceSelector:
-    matchLabels:
-      webhook-scenario: {ns}
-  failurePolicy: Fail
-  sideEffects: None
-  admissionReviewVersions: ["v1"]
-  timeoutSeconds: 5
-"#,
-        ca = ws.ca_bundle()
+    let config = label_webhook_config(
+        ns,
+        &format!(
+            "service:\n      namespace: {ns}\n      name: label-hook\n      path: /mutate\n    caBundle: {}",
+            ws.ca_bundle()
+        ),
     );
     k.run_stdin(&["apply", "-f", "-"], &config).success();
     let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: fast\n";

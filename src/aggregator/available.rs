@@ -43,13 +43,7 @@ async fn desired(agg: &Aggregator, obj: &Value) -> (&'static str, String, String
     };
     let spec = &svc.object["spec"];
     if spec["type"].as_str().unwrap_or("ClusterIP") == "ClusterIP" {
-        let Some(port_name) = spec["ports"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|p| p["port"].as_u64() == Some(u64::from(remote.port)))
-            .map(|p| p["name"].as_str().unwrap_or_default().to_string())
-        else {
+        let Some(port_name) = crate::routing::service_port_name(&svc.object, remote.port) else {
             return (
                 "False",
                 "ServicePortError".into(),

@@ -45,44 +45,37 @@ pub struct RemoteGroup {
 }
 
 impl Aggregator {
-    /// Record what a fetch of `group`/`version`'s discovery document gave (None: it failed).
-    pub fn discovered(&self, group: &str, version: &str, list: Option<Value>) {
+    /// Change what is known of `group`/`version`.
+    fn record(&self, group: &str, version: &str, change: impl FnOnce(&mut Discovered)) {
         let mut map = self
             .discovered
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let entry = map
-            .entry((group.to_string(), version.to_string()))
-            .or_default();
-        match list {
+        change(
+            map.entry((group.to_string(), version.to_string()))
+                .or_default(),
+        );
+    }
+
+    /// Record what a fetch of `group`/`version`'s discovery document gave (None: it failed).
+    pub fn discovered(&self, group: &str, version: &str, list: Option<Value>) {
+        self.record(group, version, |entry| match list {
             Some(l) => {
                 entry.list = Some(Arc::new(l));
                 entry.fresh = true;
             }
             None => entry.fresh = false,
-        }
+        })
     }
 
     /// Record where the extension server publishes `group`/`version`'s OpenAPI v3 document.
     pub fn openapi_v3_found(&self, group: &str, version: &str, url: Option<String>) {
-        let mut map = self
-            .discovered
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.entry((group.to_string(), version.to_string()))
-            .or_default()
-            .openapi_v3 = url;
+        self.record(group, version, |e| e.openapi_v3 = url);
     }
 
     /// Record the extension server's `/openapi/v2` document for `group`/`version`.
     pub fn openapi_v2_found(&self, group: &str, version: &str, doc: Option<Value>) {
-        let mut map = self
-            .discovered
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.entry((group.to_string(), version.to_string()))
-            .or_default()
-            .openapi_v2 = doc.map(Arc::new);
+        self.record(group, version, |e| e.openapi_v2 = doc.map(Arc::new));
     }
 
     /// The `/openapi/v2` documents of available remote group/versions, in name order.

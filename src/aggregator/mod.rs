@@ -184,14 +184,6 @@ impl Aggregator {
         ))?;
         Remote::from_api_service(&cached.object)
     }
-
-    /// Are there remote APIServices at all? (Most servers have none: discovery then costs
-    /// nothing more.)
-    pub fn has_remotes(&self) -> bool {
-        self.api_services()
-            .iter()
-            .any(|a| a["spec"]["service"].is_object())
-    }
 }
 
 /// The local APIService object for `group`/`version`.

@@ -46,25 +46,27 @@ const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone, Copy)]
 pub struct Proxied;
 
-/// Headers that are not passed on: hop-by-hop ones, the caller's credentials and
-/// impersonation, and any front-proxy header the caller sent itself.
+/// Hop-by-hop headers: they describe one connection, never passed on either way.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Request headers that are not passed on: hop-by-hop ones, the host and length (the new
+/// request has its own), the caller's credentials and impersonation, and any front-proxy
+/// header the caller sent itself.
 fn dropped(name: &HeaderName) -> bool {
     let n = name.as_str();
-    matches!(
-        n,
-        "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "host"
-            | "content-length"
-            | "authorization"
-    ) || n.starts_with("impersonate-")
+    HOP_BY_HOP.contains(&n)
+        || matches!(n, "host" | "content-length" | "authorization")
+        || n.starts_with("impersonate-")
         || n.starts_with("x-remote-")
 }
 
@@ -262,7 +264,9 @@ impl Aggregator {
         match resp {
             Ok(resp) => {
                 let (mut parts, incoming) = resp.into_parts();
-                parts.headers.retain_hop_by_hop_free();
+                for h in HOP_BY_HOP {
+                    parts.headers.remove(*h);
+                }
                 // Streamed as it comes (a watch for as long as both ends keep it); a failure
                 // midway ends the body, a client gone ends the upstream request.
                 let (tx, rx) = tokio::sync::mpsc::channel::<Frame<Bytes>>(16);
@@ -360,25 +364,6 @@ impl Aggregator {
         }
         clients.insert(key, c.clone());
         Ok(c)
-    }
-}
-
-trait RetainHopByHopFree {
-    fn retain_hop_by_hop_free(&mut self);
-}
-
-impl RetainHopByHopFree for HeaderMap {
-    fn retain_hop_by_hop_free(&mut self) {
-        for h in [
-            "connection",
-            "keep-alive",
-            "proxy-connection",
-            "transfer-encoding",
-            "upgrade",
-            "trailer",
-        ] {
-            self.remove(h);
-        }
     }
 }
 
