@@ -509,6 +509,36 @@ pub fn labels_of(obj: &Value) -> std::collections::BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// Set condition `ty` in `conditions` as kube's condition helpers do: an existing one takes the
+/// new status, reason and message, and its `lastTransitionTime` moves to `now` only when the
+/// status changes; a new one starts at `now`.
+pub fn set_condition(
+    conditions: &mut Vec<Value>,
+    ty: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    now: &str,
+) {
+    match conditions.iter_mut().find(|c| c["type"] == ty) {
+        Some(c) => {
+            if c["status"] != status {
+                c["status"] = Value::from(status);
+                c["lastTransitionTime"] = Value::from(now);
+            }
+            c["reason"] = Value::from(reason);
+            c["message"] = Value::from(message);
+        }
+        None => conditions.push(serde_json::json!({
+            "type": ty,
+            "status": status,
+            "lastTransitionTime": now,
+            "reason": reason,
+            "message": message,
+        })),
+    }
+}
+
 /// RFC 3339 timestamp at second precision, as metav1.Time.
 pub fn timestamp(t: std::time::SystemTime) -> String {
     let dt: chrono::DateTime<chrono::Utc> = t.into();

@@ -123,23 +123,7 @@ fn with_available(
     now: &str,
 ) -> Vec<Value> {
     let mut conditions: Vec<Value> = conditions.as_array().cloned().unwrap_or_default();
-    match conditions.iter_mut().find(|c| c["type"] == "Available") {
-        Some(c) => {
-            if c["status"] != status {
-                c["status"] = json!(status);
-                c["lastTransitionTime"] = json!(now);
-            }
-            c["reason"] = json!(reason);
-            c["message"] = json!(message);
-        }
-        None => conditions.push(json!({
-            "type": "Available",
-            "status": status,
-            "lastTransitionTime": now,
-            "reason": reason,
-            "message": message,
-        })),
-    }
+    crate::objects::set_condition(&mut conditions, "Available", status, reason, message, now);
     conditions
 }
 

@@ -119,23 +119,9 @@ fn update_conditions(
             Some((r, m)) => ("True", r.as_str(), m.as_str()),
             None => ("False", ok_reason, ok_message),
         };
-        match conds.iter_mut().find(|c| c["type"] == ty) {
-            None => {
-                conds.push(json!({"type": ty, "status": value, "lastTransitionTime": now, "reason": reason, "message": message}));
-                changed = true;
-            }
-            Some(c) => {
-                if c["status"] != value || c["reason"] != reason || c["message"] != message {
-                    if c["status"] != value {
-                        c["lastTransitionTime"] = json!(now);
-                    }
-                    c["status"] = json!(value);
-                    c["reason"] = json!(reason);
-                    c["message"] = json!(message);
-                    changed = true;
-                }
-            }
-        }
+        let before = conds.clone();
+        crate::objects::set_condition(&mut conds, ty, value, reason, message, now);
+        changed |= conds != before;
     }
     if changed {
         status["conditions"] = json!(conds);

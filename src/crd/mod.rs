@@ -286,17 +286,7 @@ fn set_condition(
     now: &str,
 ) {
     let mut conds: Vec<Value> = status["conditions"].as_array().cloned().unwrap_or_default();
-    match conds.iter_mut().find(|c| c["type"] == ty) {
-        Some(c) => {
-            if c["status"] != value {
-                c["lastTransitionTime"] = json!(now);
-            }
-            c["status"] = json!(value);
-            c["reason"] = json!(reason);
-            c["message"] = json!(message);
-        }
-        None => conds.push(json!({"type": ty, "status": value, "lastTransitionTime": now, "reason": reason, "message": message})),
-    }
+    crate::objects::set_condition(&mut conds, ty, value, reason, message, now);
     status["conditions"] = json!(conds);
 }
 
