@@ -595,6 +595,30 @@ pub fn is_dns1035_label(value: &str) -> Vec<String> {
     errs
 }
 
+/// Checks a port name (kube's `IsValidPortName`: an IANA service name). Returns the problems.
+pub fn is_valid_port_name(name: &str) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if name.len() > 15 {
+        out.push("must be no more than 15 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        out.push("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)");
+    }
+    if !name.bytes().any(|b| b.is_ascii_lowercase()) {
+        out.push("must contain at least one letter (a-z)");
+    }
+    if name.contains("--") {
+        out.push("must not contain consecutive hyphens");
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        out.push("must not begin or end with a hyphen");
+    }
+    out
+}
+
 /// Checks a "qualified name" (`[prefix/]name`), the syntax of label and annotation keys and
 /// finalizers. Returns the problems.
 pub fn is_qualified_name(value: &str) -> Vec<String> {

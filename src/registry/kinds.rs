@@ -414,7 +414,9 @@ fn backend_errors(b: &Value, path: &str, errs: &mut Vec<FieldError>) {
                 "",
                 "cannot set both port name & port number",
             )),
-            (false, _) => port_name_messages(&format!("{path}.service.port.name"), pname, errs),
+            (false, _) => {
+                super::pods::port_name_errors(errs, &format!("{path}.service.port.name"), pname);
+            }
             (true, 0) => errs.push(FieldError::required(
                 path,
                 "port name or number is required",
@@ -431,47 +433,6 @@ fn backend_errors(b: &Value, path: &str, errs: &mut Vec<FieldError>) {
             path,
             "",
             "resource or service backend is required",
-        ));
-    }
-}
-
-fn port_name_messages(path: &str, name: &str, errs: &mut Vec<FieldError>) {
-    if name.len() > 15 {
-        errs.push(FieldError::invalid(
-            path,
-            name,
-            "must be no more than 15 characters",
-        ));
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
-        errs.push(FieldError::invalid(
-            path,
-            name,
-            "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)",
-        ));
-    }
-    if !name.bytes().any(|b| b.is_ascii_lowercase()) {
-        errs.push(FieldError::invalid(
-            path,
-            name,
-            "must contain at least one letter (a-z)",
-        ));
-    }
-    if name.contains("--") {
-        errs.push(FieldError::invalid(
-            path,
-            name,
-            "must not contain consecutive hyphens",
-        ));
-    }
-    if name.starts_with('-') || name.ends_with('-') {
-        errs.push(FieldError::invalid(
-            path,
-            name,
-            "must not begin or end with a hyphen",
         ));
     }
 }
@@ -732,7 +693,7 @@ pub fn network_policy_errors(obj: &Value) -> Vec<FieldError> {
                                 "may not be specified when `port` is non-numeric",
                             ));
                         }
-                        port_name_messages(&format!("{q}.port"), name, &mut errs);
+                        super::pods::port_name_errors(&mut errs, &format!("{q}.port"), name);
                     }
                     _ => {
                         if let Some(e) = end {

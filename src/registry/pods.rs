@@ -330,47 +330,13 @@ fn label_errors(errs: &mut Vec<FieldError>, path: &str, value: &str) {
     }
 }
 
-fn port_name_errors(errs: &mut Vec<FieldError>, path: &str, name: &str) -> bool {
-    let before = errs.len();
-    if name.len() > 15 {
-        errs.push(FieldError::invalid(
-            path,
-            name,
-            "must be no more than 15 characters",
-        ));
+/// kube's port-name check at `path`; true when the name is valid.
+pub(super) fn port_name_errors(errs: &mut Vec<FieldError>, path: &str, name: &str) -> bool {
+    let problems = kubox_apimachinery::validation::is_valid_port_name(name);
+    for m in &problems {
+        errs.push(FieldError::invalid(path, name, *m));
     }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
-        errs.push(FieldError::invalid(
-            path,
-            name,
-            "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)",
-        ));
-    }
-    if !name.bytes().any(|b| b.is_ascii_lowercase()) {
-        errs.push(FieldError::invalid(
-            path,
-            name,
-            "must contain at least one letter (a-z)",
-        ));
-    }
-    if name.contains("--") {
-        errs.push(FieldError::invalid(
-            path,
-            name,
-            "must not contain consecutive hyphens",
-        ));
-    }
-    if name.starts_with('-') || name.ends_with('-') {
-        errs.push(FieldError::invalid(
-            path,
-            name,
-            "must not begin or end with a hyphen",
-        ));
-    }
-    errs.len() == before
+    problems.is_empty()
 }
 
 const PORT_RANGE: &str = "must be between 1 and 65535, inclusive";

@@ -369,7 +369,7 @@ fn port_errors<'a>(
                 }
             }
             Value::String(s) => {
-                for m in port_name_errors(s) {
+                for m in kubox_apimachinery::validation::is_valid_port_name(s) {
                     errs.push(FieldError::invalid(at("targetPort"), s, m));
                 }
             }
@@ -381,30 +381,6 @@ fn port_errors<'a>(
             errs.push(FieldError::invalid(at("appProtocol"), app, m));
         }
     }
-}
-
-/// kube's `IsValidPortName` (IANA_SVC_NAME) messages.
-fn port_name_errors(name: &str) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    if name.len() > 15 {
-        out.push("must be no more than 15 characters");
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
-        out.push("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)");
-    }
-    if !name.bytes().any(|b| b.is_ascii_lowercase()) {
-        out.push("must contain at least one letter (a-z)");
-    }
-    if name.contains("--") {
-        out.push("must not contain consecutive hyphens");
-    }
-    if name.starts_with('-') || name.ends_with('-') {
-        out.push("must not begin or end with a hyphen");
-    }
-    out
 }
 
 fn session_affinity_errors(spec: &Value, errs: &mut Vec<FieldError>) {
