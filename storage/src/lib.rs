@@ -154,6 +154,29 @@ pub struct ListResult {
 /// store closed).
 pub type WatchStream = Pin<Box<dyn Stream<Item = StoreResult<Arc<Event>>> + Send>>;
 
+/// One item of a watch that reports its progress: an event, or `Progress(r)`, which says every
+/// event at or below revision `r` under the watched prefix has been yielded (etcd's progress
+/// notification).
+#[derive(Clone, Debug)]
+pub enum WatchItem {
+    /// A write under the prefix.
+    Event(Arc<Event>),
+    /// Every event at or below this revision was yielded before.
+    Progress(Revision),
+}
+
+/// A watch that reports progress when asked: [`WatchStream`]'s events and errors, with
+/// [`WatchItem::Progress`] in between.
+pub type ProgressWatchStream = Pin<Box<dyn Stream<Item = StoreResult<WatchItem>> + Send>>;
+
+/// Asks a [`ProgressWatchStream`] where it stands (etcd's `RequestProgress`): the stream then
+/// yields a [`WatchItem::Progress`] at the newest revision the store has dispatched to watchers,
+/// after every event up to it.
+pub trait ProgressRequester: Send + Sync {
+    /// Ask for one progress item (requests before it is yielded are answered together).
+    fn request_progress(&self);
+}
+
 /// How much history compaction keeps: both bounds hold (the stricter wins).
 #[derive(Clone, Copy, Debug)]
 pub struct CompactionPolicy {
@@ -214,6 +237,15 @@ pub trait Store: Send + Sync + 'static {
     /// Watch every key starting with `prefix`, from revision `start` (inclusive; `0` = only live
     /// events after the current revision).
     async fn watch(&self, prefix: &str, start: Revision) -> StoreResult<WatchStream>;
+
+    /// [`Store::watch`], reporting progress when asked through the returned requester: what a
+    /// cache above the store uses to learn it is as fresh as the store although nothing under
+    /// its prefix changed.
+    async fn watch_progress(
+        &self,
+        prefix: &str,
+        start: Revision,
+    ) -> StoreResult<(ProgressWatchStream, Arc<dyn ProgressRequester>)>;
 
     /// Forget history at and below `revision`: reads and watches at or below it fail with
     /// [`StoreError::Compacted`]. The latest value of each live key is kept.

@@ -10,8 +10,8 @@ use bytes::Bytes;
 
 use crate::mvcc::{Core, Op, State, DEFAULT_WATCH_BACKLOG};
 use crate::{
-    Clock, CompactionPolicy, KeyValue, ListOptions, ListResult, Revision, Store, StoreError,
-    StoreResult, SystemClock, WatchStream,
+    Clock, CompactionPolicy, KeyValue, ListOptions, ListResult, ProgressRequester,
+    ProgressWatchStream, Revision, Store, StoreError, StoreResult, SystemClock, WatchStream,
 };
 
 /// Options for [`MemoryStore::with_options`].
@@ -144,6 +144,14 @@ impl Store for MemoryStore {
 
     async fn watch(&self, prefix: &str, start: Revision) -> StoreResult<WatchStream> {
         self.core.watch(prefix, start)
+    }
+
+    async fn watch_progress(
+        &self,
+        prefix: &str,
+        start: Revision,
+    ) -> StoreResult<(ProgressWatchStream, Arc<dyn ProgressRequester>)> {
+        self.core.watch_progress(prefix, start)
     }
 
     async fn compact(&self, revision: Revision) -> StoreResult<()> {

@@ -21,16 +21,17 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::ops::Bound;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use parking_lot::{Mutex, RwLock};
 
 use crate::{
     unix_millis, Clock, CompactionPolicy, Event, EventKind, KeyValue, ListOptions, ListResult,
-    Revision, StoreError, StoreResult, WatchStream,
+    ProgressRequester, ProgressWatchStream, Revision, StoreError, StoreResult, WatchItem,
+    WatchStream,
 };
 
 /// Default bound on events queued for one watcher before it is cut off.
@@ -567,12 +568,29 @@ impl Core {
         prefix: &str,
         start: Revision,
     ) -> StoreResult<WatchStream> {
+        let (stream, _) = self.watch_progress(prefix, start)?;
+        Ok(Box::pin(stream.filter_map(|item| {
+            std::future::ready(match item {
+                Ok(WatchItem::Event(ev)) => Some(Ok(ev)),
+                Ok(WatchItem::Progress(_)) => None,
+                Err(e) => Some(Err(e)),
+            })
+        })))
+    }
+
+    /// [`Core::watch`] with progress reports on request.
+    pub(crate) fn watch_progress(
+        self: &Arc<Self>,
+        prefix: &str,
+        start: Revision,
+    ) -> StoreResult<(ProgressWatchStream, Arc<dyn ProgressRequester>)> {
         let slot = Arc::new(Slot {
             prefix: Arc::from(prefix),
             queue: Mutex::new(Queue {
                 events: VecDeque::new(),
                 waker: None,
                 end: None,
+                progress: None,
             }),
         });
         let dispatched = self.hub.register(slot.clone())?;
@@ -594,7 +612,11 @@ impl Core {
             start
         };
         drop(st);
-        Ok(Box::pin(Watcher {
+        let requester = Arc::new(Requester {
+            core: Arc::downgrade(self),
+            slot: Arc::downgrade(&slot),
+        });
+        let watcher = Watcher {
             core: self.clone(),
             prefix: slot.prefix.clone(),
             slot,
@@ -603,7 +625,8 @@ impl Core {
             history_end: dispatched,
             buf: VecDeque::new(),
             done: false,
-        }))
+        };
+        Ok((Box::pin(watcher), requester))
     }
 
     /// Copy history events in `[from, min(to, from + chunk)]` matching `prefix` into `out`.
@@ -814,6 +837,22 @@ struct Queue {
     waker: Option<Waker>,
     /// Set when the watch must end: delivered after the queued events.
     end: Option<StoreError>,
+    /// A progress report asked for: every event at or below it is queued or was delivered.
+    progress: Option<Revision>,
+}
+
+/// Asks one watcher's stream for a progress report.
+struct Requester {
+    core: Weak<Core>,
+    slot: Weak<Slot>,
+}
+
+impl ProgressRequester for Requester {
+    fn request_progress(&self) {
+        if let (Some(core), Some(slot)) = (self.core.upgrade(), self.slot.upgrade()) {
+            core.hub.request_progress(&slot);
+        }
+    }
 }
 
 /// Fans events out to watchers, in revision order.
@@ -889,6 +928,24 @@ impl Hub {
         h.scratch = ready;
     }
 
+    /// Queue a progress report for `slot`: the newest revision dispatched, which the hub has
+    /// handed to every watcher it concerns (under this lock, so nothing is in between).
+    fn request_progress(&self, slot: &Slot) {
+        let h = self.inner.lock();
+        let mut q = slot.queue.lock();
+        if q.end.is_some() {
+            return;
+        }
+        let at = h.next - 1;
+        q.progress = Some(q.progress.map_or(at, |p| p.max(at)));
+        let waker = q.waker.take();
+        drop(q);
+        drop(h);
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
     fn close(&self, error: StoreError) {
         let mut h = self.inner.lock();
         if h.closed.is_some() {
@@ -960,7 +1017,7 @@ struct Watcher {
 }
 
 impl Stream for Watcher {
-    type Item = StoreResult<Arc<Event>>;
+    type Item = StoreResult<WatchItem>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
@@ -970,7 +1027,7 @@ impl Stream for Watcher {
             }
             if let Some(ev) = this.buf.pop_front() {
                 if ev.revision() >= this.from {
-                    return Poll::Ready(Some(Ok(ev)));
+                    return Poll::Ready(Some(Ok(WatchItem::Event(ev))));
                 }
                 continue;
             }
@@ -993,6 +1050,9 @@ impl Stream for Watcher {
             if !q.events.is_empty() {
                 std::mem::swap(&mut q.events, &mut this.buf);
                 continue;
+            }
+            if let Some(rev) = q.progress.take() {
+                return Poll::Ready(Some(Ok(WatchItem::Progress(rev))));
             }
             if let Some(err) = q.end.take() {
                 this.done = true;
@@ -1034,6 +1094,7 @@ mod tests {
                 events: VecDeque::new(),
                 waker: None,
                 end: None,
+                progress: None,
             }),
         })
     }

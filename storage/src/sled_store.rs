@@ -33,8 +33,9 @@ use tokio::sync::watch;
 
 use crate::mvcc::{Core, Op, Record, Restore, DEFAULT_WATCH_BACKLOG};
 use crate::{
-    Clock, CompactionPolicy, Event, EventKind, KeyValue, ListOptions, ListResult, Revision, Store,
-    StoreError, StoreResult, SystemClock, WatchStream,
+    Clock, CompactionPolicy, Event, EventKind, KeyValue, ListOptions, ListResult,
+    ProgressRequester, ProgressWatchStream, Revision, Store, StoreError, StoreResult, SystemClock,
+    WatchStream,
 };
 
 const LOG_PREFIX: u8 = b'l';
@@ -650,6 +651,14 @@ impl Store for SledStore {
 
     async fn watch(&self, prefix: &str, start: Revision) -> StoreResult<WatchStream> {
         self.inner.core.watch(prefix, start)
+    }
+
+    async fn watch_progress(
+        &self,
+        prefix: &str,
+        start: Revision,
+    ) -> StoreResult<(ProgressWatchStream, Arc<dyn ProgressRequester>)> {
+        self.inner.core.watch_progress(prefix, start)
     }
 
     async fn compact(&self, revision: Revision) -> StoreResult<()> {

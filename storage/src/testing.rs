@@ -287,6 +287,8 @@ macro_rules! store_suite {
             watch_replays_history_then_streams_live_events,
             watch_only_sees_keys_under_its_prefix,
             watch_events_carry_previous_values,
+            progress_reports_the_revision_reached_although_nothing_under_the_prefix_changed,
+            progress_comes_after_every_event_it_covers,
             delete_event_has_empty_value_and_delete_revision,
             watch_history_live_seam_has_no_gap_or_duplicate_under_concurrent_writes,
             watch_sees_every_revision_once_in_order_under_8_concurrent_writers,
@@ -331,7 +333,7 @@ pub mod cases {
     use super::{Factory, Fixture, SuiteConfig};
     use crate::{
         CompactionPolicy, Event, EventKind, KeyValue, ListOptions, ManualClock, Revision, Store,
-        StoreError, WatchStream,
+        StoreError, WatchItem, WatchStream,
     };
 
     const WAIT: Duration = Duration::from_secs(60);
@@ -1455,6 +1457,61 @@ pub mod cases {
         // Nothing else is queued for the prefix watcher: the next event is the next /a/ write.
         s.create("/a/3", b("v")).await.unwrap();
         assert_eq!(&*next(&mut w).await.kv.key, "/a/3");
+    }
+
+    async fn next_item(w: &mut crate::ProgressWatchStream) -> WatchItem {
+        match tokio::time::timeout(WAIT, w.next())
+            .await
+            .expect("watch item in time")
+        {
+            Some(Ok(item)) => item,
+            Some(Err(e)) => panic!("watch failed: {e}"),
+            None => panic!("watch ended"),
+        }
+    }
+
+    /// A progress request is answered with the store's revision even when every write since
+    /// the watch began was under another prefix; nothing is reported unasked.
+    pub async fn progress_reports_the_revision_reached_although_nothing_under_the_prefix_changed(
+        f: &dyn Factory,
+    ) {
+        let fx = fresh(f).await;
+        let s = &*fx.store;
+        let (mut w, progress) = s.watch_progress("/a/", 0).await.unwrap();
+        fill(s, "/b/", 3).await;
+        progress.request_progress();
+        match next_item(&mut w).await {
+            WatchItem::Progress(rev) => assert_eq!(rev, 3),
+            WatchItem::Event(ev) => panic!("unexpected event {:?}", ev.kv.key),
+        }
+        // Unasked, the next item is the next event under the prefix.
+        s.create("/b/x", b("v")).await.unwrap();
+        s.create("/a/1", b("v")).await.unwrap();
+        match next_item(&mut w).await {
+            WatchItem::Event(ev) => assert_eq!((&*ev.kv.key, ev.revision()), ("/a/1", 5)),
+            WatchItem::Progress(rev) => panic!("unasked progress {rev}"),
+        }
+    }
+
+    /// A progress report never overtakes an event at or below its revision, history included.
+    pub async fn progress_comes_after_every_event_it_covers(f: &dyn Factory) {
+        let fx = fresh(f).await;
+        let s = &*fx.store;
+        fill(s, "/a/", 5).await;
+        let (mut w, progress) = s.watch_progress("/a/", 2).await.unwrap();
+        s.create("/a/live", b("v")).await.unwrap();
+        progress.request_progress();
+        let mut seen = Vec::new();
+        loop {
+            match next_item(&mut w).await {
+                WatchItem::Event(ev) => seen.push(ev.revision()),
+                WatchItem::Progress(rev) => {
+                    assert_eq!(rev, 6);
+                    break;
+                }
+            }
+        }
+        assert_eq!(seen, [2, 3, 4, 5, 6]);
     }
 
     /// Put events carry the previous value (None for a create); deletes carry the deleted value.
