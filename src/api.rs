@@ -49,7 +49,7 @@ fn apis_group_version(path: &str) -> Option<(&str, &str)> {
 pub async fn route(state: Arc<ApiState>, req: Request<Bytes>) -> Response<Body> {
     let info = req
         .extensions()
-        .get::<RequestInfo>()
+        .get::<Arc<RequestInfo>>()
         .cloned()
         .unwrap_or_default();
     // A group/version served by an extension API server: passed on, already authorized.
@@ -62,7 +62,7 @@ pub async fn route(state: Arc<ApiState>, req: Request<Bytes>) -> Response<Body> 
                 .unwrap_or_else(crate::authn::UserInfo::anonymous);
             let discovery = !info.is_resource_request
                 && info.path.trim_end_matches('/').matches('/').count() == 3;
-            return state.aggregator.proxy(&remote, req, &user, discovery).await;
+            return Box::pin(state.aggregator.proxy(&remote, req, &user, discovery)).await;
         }
     }
     if info.is_resource_request {
@@ -75,7 +75,7 @@ pub async fn route(state: Arc<ApiState>, req: Request<Bytes>) -> Response<Body> 
         crate::warning::add_headers(&mut resp, &warnings);
         return resp;
     }
-    non_resource_request(&state, &info, req)
+    Box::pin(non_resource_request(&state, &info, req))
         .await
         .unwrap_or_else(|e| error_response(&e))
 }
@@ -196,15 +196,17 @@ async fn resource_request(
         crate::warning::add(w);
     }
     let ctx = handlers::Ctx::new(state.clone(), res, info.clone(), req)?;
+    // Every handler but GET's is boxed: this future (moved into a box by the chain for every
+    // request) stays the size of the smallest, not of the largest write path.
     match info.verb.as_str() {
         "get" => handlers::get(ctx).await,
-        "list" => handlers::list(ctx).await,
-        "watch" => watch_handler::watch(ctx).await,
-        "create" => handlers::create(ctx).await,
-        "update" => handlers::update(ctx).await,
-        "patch" => handlers::patch(ctx).await,
-        "delete" => handlers::delete(ctx).await,
-        "deletecollection" => handlers::delete_collection(ctx).await,
+        "list" => Box::pin(handlers::list(ctx)).await,
+        "watch" => Box::pin(watch_handler::watch(ctx)).await,
+        "create" => Box::pin(handlers::create(ctx)).await,
+        "update" => Box::pin(handlers::update(ctx)).await,
+        "patch" => Box::pin(handlers::patch(ctx)).await,
+        "delete" => Box::pin(handlers::delete(ctx)).await,
+        "deletecollection" => Box::pin(handlers::delete_collection(ctx)).await,
         other => Err(ApiError::method_not_supported(
             &ctx.info.group_resource(),
             other,

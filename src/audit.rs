@@ -29,7 +29,6 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, Response};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
 use crate::authn::UserInfo;
 use crate::chain::{BoxFuture, Filter, Next};
@@ -295,7 +294,7 @@ impl AuditSink {
     pub async fn failed_authentication(&self, req: &http::request::Parts) {
         let ri = req
             .extensions
-            .get::<RequestInfo>()
+            .get::<Arc<RequestInfo>>()
             .cloned()
             .unwrap_or_default();
         let (level, omit) = self.policy.decide(&UserInfo::default(), &ri);
@@ -469,7 +468,7 @@ impl Filter for AuditFilter {
             let audit_id = uuid::Uuid::new_v4().to_string();
             let ri = req
                 .extensions()
-                .get::<RequestInfo>()
+                .get::<Arc<RequestInfo>>()
                 .cloned()
                 .unwrap_or_default();
             let user = req

@@ -19,7 +19,7 @@ use futures::FutureExt;
 use http::{Request, Response};
 use tokio::sync::Semaphore;
 use tower::util::BoxCloneSyncService;
-use tower::{Layer, Service, ServiceBuilder, ServiceExt};
+use tower::Service;
 
 use crate::api::{route, ApiState};
 use crate::audit::AuditFilter;
@@ -71,93 +71,116 @@ pub fn build(
         .recording
         .then(|| crate::recorder::RecorderFilter::new(state.recorder.clone()));
     let faults = crate::faults::FaultFilter::new(state.faults.clone());
-    let router = tower::service_fn(move |req: Request<Bytes>| {
-        let state = state.clone();
-        async move { Ok::<_, Infallible>(route(state, req).await) }
-    });
-    let svc = ServiceBuilder::new()
-        .layer(filter(CatchPanic))
-        .layer(filter(Trace))
-        .layer(filter(RequestInfoFilter))
-        .layer(filter(crate::faults::CutConnections))
-        .layer(filter(crate::encoding::JsonFraming))
-        .layer(filter(crate::metrics::MetricsFilter {
+    let router = Next(Arc::new(Router(state)));
+    // Outermost first, as kube-apiserver's handler chain.
+    let steps: Vec<Box<dyn Wrap>> = vec![
+        Box::new(CatchPanic),
+        Box::new(Trace),
+        Box::new(RequestInfoFilter),
+        Box::new(crate::faults::CutConnections),
+        Box::new(crate::encoding::JsonFraming),
+        Box::new(crate::metrics::MetricsFilter {
             metrics: metrics.clone(),
-        }))
-        .layer(filter(RequestDeadline {
+        }),
+        Box::new(RequestDeadline {
             max: request_timeout,
-        }))
-        .layer(filter(authentication))
-        .layer(filter(crate::conn::ReadBody))
-        .layer(filter(AuditFilter::new(audit)))
-        .layer(filter(impersonation))
-        .option_layer(recorder.map(filter))
-        .layer(filter(faults))
-        .layer(filter(MaxInFlight::new(limits)))
-        .layer(filter(AuthorizationFilter::new(authorizer)))
-        .service(router);
-    BoxCloneSyncService::new(svc)
+        }),
+        Box::new(authentication),
+        Box::new(crate::conn::ReadBody),
+        Box::new(AuditFilter::new(audit)),
+        Box::new(impersonation),
+    ];
+    let rest: Vec<Box<dyn Wrap>> = vec![
+        Box::new(faults),
+        Box::new(MaxInFlight::new(limits)),
+        Box::new(AuthorizationFilter::new(authorizer)),
+    ];
+    let recorder = recorder.map(|r| Box::new(r) as Box<dyn Wrap>);
+    let top = steps
+        .into_iter()
+        .chain(recorder)
+        .chain(rest)
+        .rev()
+        .fold(router, |next, step| step.wrap(next));
+    BoxCloneSyncService::new(Chain(top))
 }
 
-/// The rest of the chain, as a [`Filter`] sees it.
-pub type Next = ApiService;
-
-/// One cross-cutting step of the chain: it sees the request and either answers it or passes it
-/// on to `next` (usually with `next.oneshot(req)`). Every filter of the chain is one of these, so
-/// each file holds only its logic; [`filter`] makes it a tower layer.
-pub trait Filter: Clone + Send + Sync + 'static {
-    /// Handle `req`.
-    fn call(&self, req: Request<Bytes>, next: Next) -> BoxFuture;
-}
-
-/// The tower layer of a [`Filter`].
-pub fn filter<F: Filter>(f: F) -> FilterLayer<F> {
-    FilterLayer(f)
-}
-
-/// See [`filter`].
+/// The rest of the chain, as a [`Filter`] sees it: shared, so passing it on costs one
+/// reference count, whatever the chain's length.
 #[derive(Clone)]
-pub struct FilterLayer<F>(F);
+pub struct Next(Arc<dyn Step>);
 
-impl<F, S> Layer<S> for FilterLayer<F>
-where
-    F: Filter,
-    S: Service<Request<Bytes>, Response = Response<Body>, Error = Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-{
-    type Service = FilterService<F>;
-    fn layer(&self, inner: S) -> FilterService<F> {
-        FilterService {
-            filter: self.0.clone(),
-            next: BoxCloneSyncService::new(inner),
-        }
+impl Next {
+    /// Hand the request to the rest of the chain.
+    pub fn oneshot(self, req: Request<Bytes>) -> BoxFuture {
+        self.0.call(req)
     }
 }
 
-/// A [`Filter`] in front of the rest of the chain.
-#[derive(Clone)]
-pub struct FilterService<F> {
+/// One link of the chain: a filter with the rest behind it, or the router.
+trait Step: Send + Sync {
+    fn call(&self, req: Request<Bytes>) -> BoxFuture;
+}
+
+/// Puts a filter in front of the rest of the chain.
+trait Wrap {
+    fn wrap(self: Box<Self>, next: Next) -> Next;
+}
+
+impl<F: Filter> Wrap for F {
+    fn wrap(self: Box<Self>, next: Next) -> Next {
+        Next(Arc::new(FilterStep {
+            filter: *self,
+            next,
+        }))
+    }
+}
+
+struct FilterStep<F> {
     filter: F,
     next: Next,
 }
 
-impl<F: Filter> Service<Request<Bytes>> for FilterService<F> {
+impl<F: Filter> Step for FilterStep<F> {
+    fn call(&self, req: Request<Bytes>) -> BoxFuture {
+        self.filter.call(req, self.next.clone())
+    }
+}
+
+/// The end of the chain: the router.
+struct Router(Arc<ApiState>);
+
+impl Step for Router {
+    fn call(&self, req: Request<Bytes>) -> BoxFuture {
+        let state = self.0.clone();
+        Box::pin(async move { Ok(route(state, req).await) })
+    }
+}
+
+/// The whole chain as a tower service.
+#[derive(Clone)]
+struct Chain(Next);
+
+impl Service<Request<Bytes>> for Chain {
     type Response = Response<Body>;
     type Error = Infallible;
     type Future = BoxFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        // The filter drives `next` to readiness itself (`oneshot`).
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, req: Request<Bytes>) -> BoxFuture {
-        self.filter.call(req, self.next.clone())
+        self.0.clone().oneshot(req)
     }
+}
+
+/// One cross-cutting step of the chain: it sees the request and either answers it or passes it
+/// on to `next` (usually with `next.oneshot(req)`). Every filter of the chain is one of these, so
+/// each file holds only its logic; [`build`] puts them in order.
+pub trait Filter: Send + Sync + 'static {
+    /// Handle `req`.
+    fn call(&self, req: Request<Bytes>, next: Next) -> BoxFuture;
 }
 
 /// A panic while handling one request becomes a 500 Status; the server keeps running.
@@ -212,7 +235,8 @@ impl Filter for RequestInfoFilter {
             req.uri().path(),
             req.uri().query().unwrap_or_default(),
         );
-        req.extensions_mut().insert(info);
+        // Shared: every later step reads it without a copy of its strings.
+        req.extensions_mut().insert(Arc::new(info));
         Box::pin(next.oneshot(req))
     }
 }
@@ -252,8 +276,8 @@ impl Filter for RequestDeadline {
     fn call(&self, req: Request<Bytes>, next: Next) -> BoxFuture {
         let long_running = req
             .extensions()
-            .get::<RequestInfo>()
-            .is_some_and(is_long_running);
+            .get::<Arc<RequestInfo>>()
+            .is_some_and(|i| is_long_running(i));
         if long_running {
             return Box::pin(next.oneshot(req));
         }
@@ -320,7 +344,7 @@ impl Filter for MaxInFlight {
     fn call(&self, req: Request<Bytes>, next: Next) -> BoxFuture {
         let info = req
             .extensions()
-            .get::<RequestInfo>()
+            .get::<Arc<RequestInfo>>()
             .cloned()
             .unwrap_or_default();
         let masters = req

@@ -487,8 +487,9 @@ async fn serve_connection<S>(
         .header_read_timeout(limits.idle_timeout.max(limits.header_read_timeout))
         // Room for the largest head we answer with a Status (`max_header_bytes`) and then some;
         // beyond, hyper answers 431 itself.
-        .max_buf_size(limits.max_header_bytes.saturating_mul(2).max(8192))
-        .max_headers(1000);
+        .max_buf_size(limits.max_header_bytes.saturating_mul(2).max(8192));
+    // hyper's default bound on header fields (100) keeps their index on the stack; a larger
+    // bound costs every request a heap allocation of that many slots.
     builder
         .http2()
         .timer(TokioTimer::new())

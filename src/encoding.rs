@@ -490,7 +490,6 @@ fn pretty_requested(req: &http::Request<Bytes>) -> bool {
 impl crate::chain::Filter for JsonFraming {
     fn call(&self, req: http::Request<Bytes>, next: crate::chain::Next) -> crate::chain::BoxFuture {
         use http_body_util::BodyExt;
-        use tower::ServiceExt;
         let path = req.uri().path().to_string();
         let api = path == "/api"
             || path == "/apis"
@@ -499,7 +498,7 @@ impl crate::chain::Filter for JsonFraming {
         let version = path.trim_end_matches('/') == "/version";
         let watch = req
             .extensions()
-            .get::<crate::request_info::RequestInfo>()
+            .get::<std::sync::Arc<crate::request_info::RequestInfo>>()
             .is_some_and(|i| i.verb == "watch");
         let pretty = pretty_requested(&req);
         Box::pin(async move {

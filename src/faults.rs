@@ -33,7 +33,6 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
-use tower::ServiceExt;
 
 use crate::authn::UserInfo;
 use crate::body::{error_response, Body};
@@ -454,7 +453,7 @@ impl Filter for FaultFilter {
         Box::pin(async move {
             let info = req
                 .extensions()
-                .get::<RequestInfo>()
+                .get::<Arc<RequestInfo>>()
                 .cloned()
                 .unwrap_or_default();
             // kubox's own admin paths are never faulted (a test could not take its rules back).

@@ -87,9 +87,14 @@ impl Filter {
 
     /// The single object name a `metadata.name=x` field selector pins, if any.
     pub fn exact_name(&self) -> Option<String> {
+        self.exact_field("metadata.name")
+    }
+
+    /// The single value an `f=x` field selector pins field `f` to, if any.
+    pub fn exact_field(&self, field: &str) -> Option<String> {
         self.fields
             .as_ref()
-            .and_then(|f| f.requires_exact_match("metadata.name"))
+            .and_then(|f| f.requires_exact_match(field))
             .map(str::to_string)
     }
 }

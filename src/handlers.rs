@@ -152,24 +152,13 @@ impl Ctx {
 
 /// GET one object.
 pub async fn get(ctx: Ctx) -> ApiResult<Response<Body>> {
-    if !ctx.req.subresource.is_empty() {
-        return subresources::get(ctx).await;
-    }
-    if is_component_statuses(&ctx.info) {
-        let name = ctx.req.name.clone();
-        return match component_statuses(&ctx)
-            .into_iter()
-            .find(|c| c["metadata"]["name"] == json!(name))
-        {
-            Some(c) => ctx.respond(StatusCode::OK, c).await,
-            None => Err(ApiError::not_found(&ctx.gr(), &name)),
-        };
-    }
     let rv = parse_resource_version(ctx.query.str("resourceVersion"))?;
     if rv.is_none()
+        && ctx.req.subresource.is_empty()
         && ctx.out == OutFormat::Json
         && !ctx.protobuf
         && objects::servable_as_stored(&ctx.info)
+        && !is_component_statuses(&ctx.info)
     {
         // Fast path: the stored bytes are the answer.
         let kv = ctx
@@ -186,6 +175,26 @@ pub async fn get(ctx: Ctx) -> ApiResult<Response<Body>> {
                 bytes,
             ));
         }
+    }
+    // Boxed: the fast path's future stays small.
+    Box::pin(get_decoded(ctx, rv)).await
+}
+
+/// GET of a subresource, of a computed object, at a resourceVersion, or in another form than
+/// the stored JSON.
+async fn get_decoded(ctx: Ctx, rv: Option<i64>) -> ApiResult<Response<Body>> {
+    if !ctx.req.subresource.is_empty() {
+        return subresources::get(ctx).await;
+    }
+    if is_component_statuses(&ctx.info) {
+        let name = ctx.req.name.clone();
+        return match component_statuses(&ctx)
+            .into_iter()
+            .find(|c| c["metadata"]["name"] == json!(name))
+        {
+            Some(c) => ctx.respond(StatusCode::OK, c).await,
+            None => Err(ApiError::not_found(&ctx.gr(), &name)),
+        };
     }
     let (obj, _) = ctx.read().await?;
     if let Some(min) = rv.filter(|r| *r > 0) {

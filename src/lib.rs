@@ -64,6 +64,7 @@ mod typed;
 pub mod version;
 mod warning;
 mod watch;
+pub mod watch_cache;
 pub mod webhook;
 
 pub use controllers::{Controller, ControllerSet};

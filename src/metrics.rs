@@ -16,7 +16,6 @@ use std::sync::RwLock;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use tower::ServiceExt;
 
 use crate::body::{bytes_response, Body};
 use crate::chain::{BoxFuture, Filter, Next};
@@ -41,6 +40,48 @@ struct Labels {
     subresource: String,
     scope: String,
     dry_run: String,
+}
+
+/// One label set's series: its request counts per code and its latency histogram, found with
+/// one lookup per request.
+#[derive(Default)]
+struct Series {
+    codes: RwLock<Vec<(u16, AtomicU64)>>,
+    latency: Histogram,
+}
+
+impl Series {
+    fn count(&self, code: u16) {
+        if let Ok(codes) = self.codes.read() {
+            if let Some((_, n)) = codes.iter().find(|(c, _)| *c == code) {
+                n.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        if let Ok(mut codes) = self.codes.write() {
+            match codes.iter().find(|(c, _)| *c == code) {
+                Some((_, n)) => {
+                    n.fetch_add(1, Ordering::Relaxed);
+                }
+                None => codes.push((code, AtomicU64::new(1))),
+            }
+        }
+    }
+
+    /// The counts per code, by code.
+    fn codes(&self) -> Vec<(u16, u64)> {
+        let mut out: Vec<(u16, u64)> = self
+            .codes
+            .read()
+            .map(|c| {
+                c.iter()
+                    .map(|(c, n)| (*c, n.load(Ordering::Relaxed)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort_unstable();
+        out
+    }
 }
 
 #[derive(Default)]
@@ -94,32 +135,33 @@ impl<K: Hash + Eq + Clone + Ord, V: Default> Family<K, V> {
 /// The server's metrics.
 #[derive(Default)]
 pub struct Metrics {
-    requests: Family<(Labels, u16), AtomicU64>,
-    durations: Family<Labels, Histogram>,
+    requests: Family<Labels, Series>,
     inflight_mutating: AtomicI64,
     inflight_readonly: AtomicI64,
     watch_events: Family<(String, String, String), AtomicU64>,
 }
 
 impl Metrics {
-    /// One watch event sent for this group, version and resource.
-    pub fn watch_event(&self, group: &str, version: &str, resource: &str) {
+    /// The counter of watch events sent for this group, version and resource (a watch looks
+    /// it up once and counts each event it sends with one atomic add).
+    pub fn watch_events(&self, group: &str, version: &str, resource: &str) -> Arc<AtomicU64> {
         let key = (group.to_string(), version.to_string(), resource.to_string());
-        self.watch_events.get(&key).fetch_add(1, Ordering::Relaxed);
+        self.watch_events.get(&key)
     }
 
     fn record(&self, mut labels: Labels, code: u16, elapsed: Option<std::time::Duration>) {
         // Resource names come from request paths: past a bound, new label sets (requests for
         // resources nobody serves, mostly) are counted without their resource, so no client
         // can grow the series without limit.
-        if self.requests.len() >= MAX_SERIES && !self.requests.contains(&(labels.clone(), code)) {
+        if self.requests.len() >= MAX_SERIES && !self.requests.contains(&labels) {
             labels.group.clear();
             labels.version.clear();
             labels.resource.clear();
             labels.subresource.clear();
         }
+        let series = self.requests.get(&labels);
         if let Some(d) = elapsed {
-            let h = self.durations.get(&labels);
+            let h = &series.latency;
             let secs = d.as_secs_f64();
             for (i, le) in BUCKETS.iter().enumerate() {
                 if secs <= *le {
@@ -132,9 +174,7 @@ impl Metrics {
                 Ordering::Relaxed,
             );
         }
-        self.requests
-            .get(&(labels, code))
-            .fetch_add(1, Ordering::Relaxed);
+        series.count(code);
     }
 
     /// The text exposition; `objects` are the stored objects per resource (kube's
@@ -159,17 +199,24 @@ impl Metrics {
             )
         };
         out.push_str("# HELP apiserver_request_total [STABLE] Counter of apiserver requests broken out for each verb, dry run value, group, version, resource, scope, component, and HTTP response code.\n# TYPE apiserver_request_total counter\n");
-        for ((l, code), n) in self.requests.sorted() {
-            let n = n.load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "apiserver_request_total{{code=\"{code}\",{}}} {n}",
-                labels(&l)
-            );
+        let series = self.requests.sorted();
+        for (l, s) in &series {
+            for (code, n) in s.codes() {
+                let _ = writeln!(
+                    out,
+                    "apiserver_request_total{{code=\"{code}\",{}}} {n}",
+                    labels(l)
+                );
+            }
         }
         out.push_str("# HELP apiserver_request_duration_seconds [STABLE] Response latency distribution in seconds for each verb, dry run value, group, version, resource, subresource, scope and component.\n# TYPE apiserver_request_duration_seconds histogram\n");
-        for (l, h) in self.durations.sorted() {
-            let ls = labels(&l);
+        // Long-running requests (watches) are counted, not timed.
+        for (l, s) in series
+            .iter()
+            .filter(|(_, s)| s.latency.count.load(Ordering::Relaxed) > 0)
+        {
+            let h = &s.latency;
+            let ls = labels(l);
             for (i, le) in BUCKETS.iter().enumerate() {
                 let _ = writeln!(
                     out,
@@ -317,7 +364,7 @@ impl Filter for MetricsFilter {
     fn call(&self, req: Request<Bytes>, next: Next) -> BoxFuture {
         let info = req
             .extensions()
-            .get::<RequestInfo>()
+            .get::<Arc<RequestInfo>>()
             .cloned()
             .unwrap_or_default();
         let dry_run =

@@ -31,7 +31,6 @@ use bytes::Bytes;
 use http::Request;
 use serde::Serialize;
 use std::sync::{Mutex, MutexGuard};
-use tower::ServiceExt;
 
 use crate::authn::UserInfo;
 use crate::chain::{BoxFuture, Filter as ChainFilter, Next};
@@ -344,7 +343,7 @@ impl ChainFilter for RecorderFilter {
         Box::pin(async move {
             let info = req
                 .extensions()
-                .get::<RequestInfo>()
+                .get::<Arc<RequestInfo>>()
                 .cloned()
                 .unwrap_or_default();
             let user = req

@@ -549,6 +549,7 @@ impl ServerBuilder {
             pki.front_proxy().clone(),
         ));
         let backend = Arc::new(Backend {
+            watch_caches: crate::watch_cache::WatchCaches::new(store.clone(), shutdown_rx.clone()),
             store: store.clone(),
             registry: Registry::builtin(),
             clock: self.clock.clone(),

@@ -66,6 +66,7 @@ impl ClientCertPolicy {
         PeerCertificate {
             chain: chain.to_vec(),
             verified,
+            user: Default::default(),
         }
     }
 }

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderMap, Request};
-use tower::ServiceExt;
 
 use super::{
     service_account_namespace_group, UserInfo, ANONYMOUS, AUTHENTICATED, SERVICE_ACCOUNTS,

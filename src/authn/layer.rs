@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::Request;
-use tower::ServiceExt;
 
 use super::Authentication;
 use crate::body::error_response;

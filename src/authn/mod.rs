@@ -97,6 +97,8 @@ pub struct PeerCertificate {
     pub chain: Vec<CertificateDer<'static>>,
     /// Ok when the chain leads to the client CA and is valid now; else why not.
     pub verified: Result<(), String>,
+    /// The user the end entity names, read once per connection (x509.rs).
+    pub user: std::sync::OnceLock<Result<UserInfo, Unauthorized>>,
 }
 
 /// Authentication failed: the request is answered 401 (the message is only logged).

@@ -28,7 +28,11 @@ impl Authenticator for ClientCert {
         if let Err(e) = &cert.verified {
             return Err(Unauthorized(format!("verifying certificate failed: {e}")));
         }
-        user_of(end.as_ref()).map(Some)
+        // Parsed once per connection: its requests all present the same certificate.
+        cert.user
+            .get_or_init(|| user_of(end.as_ref()))
+            .clone()
+            .map(Some)
     }
 }
 

@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::Request;
-use tower::ServiceExt;
 
 use super::{forbidden, Attributes, Authorizer, Decision};
 use crate::authn::UserInfo;
@@ -39,7 +38,7 @@ impl Filter for AuthorizationFilter {
             let ext = req.extensions();
             // The request-info layer runs first; parse here only if it did not (fail closed).
             let parsed;
-            let info = match ext.get::<RequestInfo>() {
+            let info: &RequestInfo = match ext.get::<Arc<RequestInfo>>() {
                 Some(info) => info,
                 None => {
                     parsed = RequestInfo::parse(

@@ -18,6 +18,8 @@ use crate::registry::Registry;
 pub struct Backend {
     /// The store.
     pub store: DynStore,
+    /// The watch caches every API watch is served from, one per watched resource.
+    pub watch_caches: crate::watch_cache::WatchCaches,
     /// The served resources.
     pub registry: Registry,
     /// Time as the server sees it.
