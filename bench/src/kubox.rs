@@ -174,6 +174,11 @@ impl Kubox {
         Ok(kubox)
     }
 
+    /// The server's data directory (its `pki/` holds the serving certificate).
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+
     pub fn kubeconfig(&self) -> std::path::PathBuf {
         self.dir.path().join("kubeconfig")
     }

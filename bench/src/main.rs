@@ -12,6 +12,7 @@ mod chain;
 mod crd;
 mod http;
 mod kubox;
+mod limit;
 mod load;
 mod memory;
 mod soak;
@@ -37,6 +38,8 @@ enum Section {
     Memory,
     Throughput,
     Watch,
+    /// GET from kubox against a bare hyper (+ rustls) server answering the same bytes.
+    Limit,
     /// The secure handler chain's cost (not in the default report).
     Chain,
     /// Memory through a mixed load and after it (not in the default report).
@@ -55,7 +58,7 @@ enum Section {
 #[command(name = "kubox-bench")]
 struct Cli {
     /// Sections to run, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Section::Startup, Section::Memory, Section::Throughput, Section::Watch])]
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Section::Startup, Section::Memory, Section::Throughput, Section::Limit, Section::Watch])]
     sections: Vec<Section>,
     /// Storage backends to measure, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Storage::Sled, Storage::Memory])]
@@ -118,10 +121,28 @@ struct Cli {
     /// Worker threads of the load generator's runtime (default: all cores).
     #[arg(long)]
     client_threads: Option<usize>,
+    /// Memory: bytes of JSON per ConfigMap.
+    #[arg(long, default_value_t = 400)]
+    rss_object_bytes: usize,
+    /// Limit: runs per client count (kubox and the limit server alternate).
+    #[arg(long, default_value_t = 2)]
+    limit_runs: usize,
+    /// Run as the limit server of the `limit` section, answering from this directory.
+    #[arg(long, hide = true)]
+    serve_limit: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(dir) = &cli.serve_limit {
+        return match limit::serve(dir, cli.tls) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("kubox-bench limit server: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     http::use_tls(cli.tls);
     let threads = cli.client_threads.unwrap_or_else(cores).max(1);
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -164,6 +185,7 @@ async fn run(cli: Cli, threads: usize) -> Result<()> {
                     storages,
                     &memory::Options {
                         objects: cli.rss_objects,
+                        object_bytes: cli.rss_object_bytes,
                         clients: cli.rss_clients,
                         max_time: Duration::from_secs(120),
                     },
@@ -191,6 +213,19 @@ async fn run(cli: Cli, threads: usize) -> Result<()> {
                         watchers: cli.watchers.clone(),
                         events: cli.watch_events,
                         rate: cli.watch_rate.clamp(0.1, 10_000.0),
+                    },
+                )
+                .await?
+            }
+            Section::Limit => {
+                limit::run(
+                    &bin,
+                    storages.first().copied().unwrap_or(Storage::Memory),
+                    &limit::Options {
+                        clients: cli.clients.clone(),
+                        phase_time: Duration::from_secs_f64(cli.phase_secs.clamp(0.1, 60.0)),
+                        max_ops: cli.max_ops,
+                        runs: cli.limit_runs.max(1),
                     },
                 )
                 .await?

@@ -15,6 +15,8 @@ use crate::Result;
 pub struct Options {
     /// ConfigMaps to create.
     pub objects: u64,
+    /// Bytes of JSON per ConfigMap (at least the ~400 of the plain one).
+    pub object_bytes: usize,
     /// Concurrent connections creating them.
     pub clients: usize,
     /// Give up creating after this long.
@@ -28,10 +30,11 @@ const SETTLE: Duration = Duration::from_millis(500);
 pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()> {
     println!("## 2. Resident memory (VmRSS of the kubox process)");
     println!(
-        "  idle: {SETTLE:?} after /readyz answered 200. loaded: after creating {} ConfigMaps (~400 B\n  \
+        "  idle: {SETTLE:?} after /readyz answered 200. loaded: after creating {} ConfigMaps (~{} B\n  \
          of JSON each) in one namespace over {} connections, then {SETTLE:?} of rest.\n  \
          peak = VmHWM. RSS/object = (loaded - idle) / created.\n",
         thousands(opts.objects),
+        opts.object_bytes.max(configmap("cm-0", &[]).len()),
         opts.clients,
     );
     let mut table = Table::new(&[
@@ -56,6 +59,11 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
         let idle = kubox.rss()?;
         ensure_namespace(kubox.addr(), NAMESPACE).await?;
         let path = configmaps(NAMESPACE);
+        // `"pad":"…"` brings each object to the size asked for.
+        let pad = opts
+            .object_bytes
+            .saturating_sub(configmap("cm-0", &[]).len() + 9);
+        let pad = "x".repeat(pad);
         let out = drive(
             kubox.addr(),
             opts.clients,
@@ -64,7 +72,7 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
             move |i| Op {
                 method: Method::POST,
                 path: path.clone(),
-                body: Some(configmap(&format!("cm-{i}"), &[])),
+                body: Some(configmap(&format!("cm-{i}"), &[("pad", pad.clone())])),
             },
         )
         .await?;

@@ -1,0 +1,266 @@
+//! Section `limit`: GET of one ConfigMap from kubox against "the limit" — a bare hyper (+ rustls)
+//! server in its own process answering every request with the bytes and headers kubox answered,
+//! over the same transport and certificate. Runs alternate (kubox, limit, kubox, limit) so both
+//! see the same machine; the ratio of the rates is the figure, the load average beside it.
+//!
+//! The limit server is this binary run again with `--serve-limit DIR`: `DIR` holds the answer
+//! (`body`, `headers`: one `name: value` per line), `addr`, and for TLS the serving certificate and
+//! key kubox wrote into its data directory (`apiserver.crt`, `apiserver.key`).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Method, Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+
+use crate::http::{configmap, configmaps, ensure_namespace, readyz_blocking, Conn};
+use crate::kubox::{process_cpu, Kubox, Storage};
+use crate::load::{drive, Op, Outcome};
+use crate::startup::verdict;
+use crate::stats::{ms, thousands, Table};
+use crate::Result;
+
+pub struct Options {
+    pub clients: Vec<usize>,
+    pub phase_time: Duration,
+    pub max_ops: u64,
+    pub runs: usize,
+}
+
+const NAMESPACE: &str = "bench-limit";
+
+pub async fn run(bin: &Path, storage: Storage, opts: &Options) -> Result<()> {
+    let transport = if crate::http::tls() {
+        "TLS 1.3"
+    } else {
+        "plain HTTP"
+    };
+    println!("## GET against the limit ({transport}, HTTP/1.1 keep-alive, loopback)");
+    println!(
+        "  The same GET of one ConfigMap from kubox ({} storage) and from a bare hyper{} server\n  \
+         answering kubox's bytes and headers, {} runs each, alternating; each run {:?} or {} requests.\n  \
+         ratio = kubox req/s / limit req/s of the same run pair.\n",
+        storage.name(),
+        if crate::http::tls() { " + rustls" } else { "" },
+        opts.runs,
+        opts.phase_time,
+        thousands(opts.max_ops)
+    );
+    let kubox = Kubox::start(bin, storage)?;
+    let addr = kubox.addr();
+    ensure_namespace(addr, NAMESPACE).await?;
+    let path = format!("{}/limit", configmaps(NAMESPACE));
+    let mut conn = Conn::connect(addr).await?;
+    conn.call(
+        Method::POST,
+        &configmaps(NAMESPACE),
+        Some(configmap("limit", &[])),
+    )
+    .await?;
+    let resp = conn.send(Method::GET, &path, None).await?;
+    let headers: String = resp
+        .headers()
+        .iter()
+        .filter(|(n, _)| !matches!(n.as_str(), "date" | "content-length"))
+        .filter_map(|(n, v)| Some(format!("{}: {}\n", n, v.to_str().ok()?)))
+        .collect();
+    let body = resp.into_body().collect().await?.to_bytes();
+
+    let dir = tempfile::Builder::new().prefix("kubox-limit-").tempdir()?;
+    std::fs::write(dir.path().join("body"), &body)?;
+    std::fs::write(dir.path().join("headers"), headers)?;
+    let pki = kubox.data_dir().join("pki");
+    for f in ["apiserver.crt", "apiserver.key"] {
+        std::fs::copy(pki.join(f), dir.path().join(f))?;
+    }
+    let limit_addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    std::fs::write(dir.path().join("addr"), limit_addr.to_string())?;
+    let limit = LimitServer::spawn(dir.path(), limit_addr)?;
+
+    let mut table = Table::new(&[
+        "clients",
+        "run",
+        "kubox req/s",
+        "limit req/s",
+        "ratio",
+        "kubox p99",
+        "limit p99",
+        "kubox CPU/req",
+        "limit CPU/req",
+        "aim",
+    ]);
+    for &clients in &opts.clients {
+        for run in 1..=opts.runs {
+            eprintln!("limit: {clients} clients, run {run} …");
+            let (k, k_cpu) = phase(addr, kubox.pid(), clients, opts, &path).await?;
+            let (l, l_cpu) = phase(limit_addr, limit.child.id(), clients, opts, &path).await?;
+            let ratio = k.rate() / l.rate().max(1.0);
+            table.row(vec![
+                clients.to_string(),
+                run.to_string(),
+                thousands(k.rate() as u64),
+                thousands(l.rate() as u64),
+                format!("{ratio:.2}"),
+                ms(k.latency.p99),
+                ms(l.latency.p99),
+                ms(k_cpu / k.ok.max(1) as u32),
+                ms(l_cpu / l.ok.max(1) as u32),
+                if clients > 1 {
+                    verdict(ratio >= 0.8, "≥ 0.8× the limit")
+                } else {
+                    String::new()
+                },
+            ]);
+        }
+    }
+    table.print();
+    Ok(())
+}
+
+async fn phase(
+    addr: SocketAddr,
+    pid: u32,
+    clients: usize,
+    opts: &Options,
+    path: &str,
+) -> Result<(Outcome, Duration)> {
+    let cpu0 = process_cpu(pid)?;
+    let path = path.to_string();
+    let out = drive(addr, clients, opts.max_ops, opts.phase_time, move |_| Op {
+        method: Method::GET,
+        path: path.clone(),
+        body: None,
+    })
+    .await?;
+    if out.errors > 0 {
+        return Err(format!(
+            "GET from {addr}: {} errors, first: {:?}",
+            out.errors, out.first_error
+        )
+        .into());
+    }
+    Ok((out, process_cpu(pid)?.saturating_sub(cpu0)))
+}
+
+/// The limit server process.
+struct LimitServer {
+    child: Child,
+}
+
+impl LimitServer {
+    fn spawn(dir: &Path, addr: SocketAddr) -> Result<LimitServer> {
+        let mut command = Command::new(std::env::current_exe()?);
+        command.arg("--serve-limit").arg(dir);
+        if crate::http::tls() {
+            command.arg("--tls");
+        }
+        let child = command.stdin(Stdio::null()).spawn()?;
+        let server = LimitServer { child };
+        let started = Instant::now();
+        while !readyz_blocking(addr) {
+            if started.elapsed() > Duration::from_secs(10) {
+                return Err("the limit server did not answer within 10 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Ok(server)
+    }
+}
+
+impl Drop for LimitServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The answer the limit server gives to every request.
+struct Answer {
+    body: Bytes,
+    headers: Vec<(http::HeaderName, http::HeaderValue)>,
+}
+
+/// Run the limit server (the `--serve-limit DIR` mode); returns only on error.
+pub fn serve(dir: &Path, tls: bool) -> Result<()> {
+    let read = |name: &str| -> Result<Vec<u8>> { Ok(std::fs::read(dir.join(name))?) };
+    let addr: SocketAddr = String::from_utf8(read("addr")?)?.trim().parse()?;
+    let headers = String::from_utf8(read("headers")?)?
+        .lines()
+        .filter_map(|l| {
+            let (n, v) = l.split_once(": ")?;
+            Some((n.parse().ok()?, v.parse().ok()?))
+        })
+        .collect();
+    let answer = Arc::new(Answer {
+        body: Bytes::from(read("body")?),
+        headers,
+    });
+    let acceptor = if tls {
+        Some(acceptor(
+            &dir.join("apiserver.crt"),
+            &dir.join("apiserver.key"),
+        )?)
+    } else {
+        None
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        loop {
+            let (tcp, _) = listener.accept().await?;
+            let _ = tcp.set_nodelay(true);
+            let (answer, acceptor) = (answer.clone(), acceptor.clone());
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let answer = answer.clone();
+                    async move { Ok::<_, Infallible>(respond(&answer, req.uri().path())) }
+                });
+                let http = hyper::server::conn::http1::Builder::new();
+                match acceptor {
+                    Some(acceptor) => {
+                        if let Ok(stream) = acceptor.accept(tcp).await {
+                            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                        }
+                    }
+                    None => {
+                        let _ = http.serve_connection(TokioIo::new(tcp), service).await;
+                    }
+                }
+            });
+        }
+    })
+}
+
+fn respond(answer: &Answer, path: &str) -> Response<Full<Bytes>> {
+    if path == "/readyz" {
+        return Response::new(Full::new(Bytes::from_static(b"ok")));
+    }
+    let mut resp = Response::new(Full::new(answer.body.clone()));
+    for (n, v) in &answer.headers {
+        resp.headers_mut().append(n.clone(), v.clone());
+    }
+    resp
+}
+
+fn acceptor(cert: &PathBuf, key: &PathBuf) -> Result<tokio_rustls::TlsAcceptor> {
+    use rustls_pki_types::pem::PemObject;
+    let chain = rustls_pki_types::CertificateDer::pem_file_iter(cert)?
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_file(key)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
+}
