@@ -634,7 +634,19 @@ pub async fn create(ctx: Ctx) -> ApiResult<Response<Body>> {
         return crate::reviews::create(&ctx, obj).await;
     }
     let opts = ctx.create_options()?;
-    let obj = store::create(&ctx.scope(), obj, &opts).await?;
+    let (obj, kv) = store::create_stored(&ctx.scope(), obj, &opts).await?;
+    // The stored bytes with the resourceVersion are the answer, as a GET's.
+    if let Some(kv) = kv.filter(|_| {
+        ctx.out == OutFormat::Json && !ctx.protobuf && objects::servable_as_stored(&ctx.info)
+    }) {
+        if let Some(bytes) = objects::stamp(&kv.value, kv.mod_revision) {
+            return Ok(crate::body::bytes_response(
+                StatusCode::CREATED,
+                "application/json",
+                bytes,
+            ));
+        }
+    }
     if ctx.info.strategy.settled_by_create()
         && ctx.info.api_version() == ctx.info.storage_api_version
     {

@@ -40,11 +40,11 @@ pub fn to_stored(obj: &Value) -> ApiResult<Bytes> {
     {
         let mut out = Vec::with_capacity(256);
         schema.write_go_json(obj, NOT_STORED, &mut out);
-        return Ok(Bytes::from(out));
+        return Ok(exact(out));
     }
     let err = |e: serde_json::Error| ApiError::internal(e.to_string());
     let Some(top) = obj.as_object() else {
-        return serde_json::to_vec(obj).map(Bytes::from).map_err(err);
+        return serde_json::to_vec(obj).map(exact).map_err(err);
     };
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(b"{\"metadata\":");
@@ -78,7 +78,14 @@ pub fn to_stored(obj: &Value) -> ApiResult<Bytes> {
         serde_json::to_writer(&mut out, v).map_err(err)?;
     }
     out.push(b'}');
-    Ok(Bytes::from(out))
+    Ok(exact(out))
+}
+
+/// Bytes that keep no spare capacity: the store holds them as long as the object lives (a
+/// vector grown by doubling would keep up to twice its length).
+fn exact(mut out: Vec<u8>) -> Bytes {
+    out.shrink_to_fit();
+    Bytes::from(out)
 }
 
 /// The stored bytes with `metadata.resourceVersion` added where Go's encoder writes it (after

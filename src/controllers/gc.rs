@@ -57,7 +57,8 @@ struct Owner {
 
 #[derive(Debug, Clone)]
 struct Node {
-    uid: String,
+    /// Shared with the graph's uid index.
+    uid: Arc<str>,
     owners: Vec<Owner>,
     /// deletionTimestamp set.
     deleting: bool,
@@ -98,7 +99,7 @@ fn parse(kv: &KeyValue) -> Option<Node> {
     let uid = meta.uid.filter(|u| !u.is_empty())?;
     let finalizers = meta.finalizers.unwrap_or_default();
     Some(Node {
-        uid,
+        uid: Arc::from(uid),
         owners: meta
             .owner_references
             .unwrap_or_default()
@@ -127,9 +128,10 @@ enum Standing {
 /// The garbage collector's state: the dependency graph.
 #[derive(Default)]
 pub struct GarbageCollector {
-    nodes: HashMap<String, Node>,
-    by_uid: HashMap<String, String>,
-    dependents: HashMap<String, BTreeSet<String>>,
+    /// Keys are the store's own (one allocation per object, shared by the three maps).
+    nodes: HashMap<Arc<str>, Node>,
+    by_uid: HashMap<Arc<str>, Arc<str>>,
+    dependents: HashMap<String, BTreeSet<Arc<str>>>,
     /// Dependents left alone because an owner's kind could not be resolved.
     unresolved: BTreeSet<String>,
     index: ResourceIndex,
@@ -144,7 +146,7 @@ impl GarbageCollector {
 
     fn remove(&mut self, key: &str) -> Option<Node> {
         let old = self.nodes.remove(key)?;
-        if self.by_uid.get(&old.uid).is_some_and(|k| k == key) {
+        if self.by_uid.get(&old.uid).is_some_and(|k| &**k == key) {
             self.by_uid.remove(&old.uid);
         }
         for o in &old.owners {
@@ -158,25 +160,25 @@ impl GarbageCollector {
         Some(old)
     }
 
-    fn insert(&mut self, key: &str, node: Node) -> Option<Node> {
+    fn insert(&mut self, key: &Arc<str>, node: Node) -> Option<Node> {
         let old = self.remove(key);
-        self.by_uid.insert(node.uid.clone(), key.to_string());
+        self.by_uid.insert(node.uid.clone(), key.clone());
         for o in &node.owners {
             self.dependents
                 .entry(o.uid.clone())
                 .or_default()
-                .insert(key.to_string());
+                .insert(key.clone());
         }
-        self.nodes.insert(key.to_string(), node);
+        self.nodes.insert(key.clone(), node);
         old
     }
 
-    fn node_by_uid(&self, uid: &str) -> Option<(&String, &Node)> {
+    fn node_by_uid(&self, uid: &str) -> Option<(&Arc<str>, &Node)> {
         let key = self.by_uid.get(uid)?;
         Some((key, self.nodes.get(key)?))
     }
 
-    fn owner_waiting(&self, uid: &str) -> Option<&String> {
+    fn owner_waiting(&self, uid: &str) -> Option<&Arc<str>> {
         self.node_by_uid(uid)
             .filter(|(_, n)| n.waiting_for_dependents())
             .map(|(k, _)| k)
@@ -186,20 +188,20 @@ impl GarbageCollector {
     /// absent from the graph or waiting for its dependents?
     fn needs_check(&self, node: &Node) -> bool {
         (node.deleting && (node.foreground || node.orphan))
-            || node
-                .owners
-                .iter()
-                .any(|o| !self.by_uid.contains_key(&o.uid) || self.owner_waiting(&o.uid).is_some())
+            || node.owners.iter().any(|o| {
+                !self.by_uid.contains_key(o.uid.as_str()) || self.owner_waiting(&o.uid).is_some()
+            })
     }
 
     fn dependents_of(&self, uid: &str) -> Vec<String> {
         self.dependents
             .get(uid)
-            .map(|s| s.iter().cloned().collect())
+            .map(|s| s.iter().map(|k| k.to_string()).collect())
             .unwrap_or_default()
     }
 
-    fn observe_put(&mut self, key: &str, kv: &KeyValue, queue: &mut Queue) {
+    fn observe_put(&mut self, kv: &KeyValue, queue: &mut Queue) {
+        let key = &kv.key;
         let Some(node) = parse(kv) else {
             if let Some(old) = self.remove(key) {
                 self.after_removal(&old, queue);
@@ -211,7 +213,7 @@ impl GarbageCollector {
         let old = self.insert(key, node);
         if let Some(n) = self.nodes.get(key) {
             if self.needs_check(n) {
-                queue.add(key);
+                queue.add(&**key);
             }
         }
         // An owner waiting for its dependents re-checks when one of them changes what blocks it.
@@ -225,7 +227,7 @@ impl GarbageCollector {
             }
             let owners: Vec<String> = uids
                 .into_iter()
-                .filter_map(|u| self.owner_waiting(u).cloned())
+                .filter_map(|u| self.owner_waiting(u).map(|k| k.to_string()))
                 .collect();
             for k in owners {
                 queue.add(k);
@@ -241,7 +243,7 @@ impl GarbageCollector {
         }
         for o in &old.owners {
             if let Some(k) = self.owner_waiting(&o.uid) {
-                queue.add(k.clone());
+                queue.add(&**k);
             }
         }
     }
@@ -370,18 +372,18 @@ impl Reconciler for GarbageCollector {
                         self.insert(&kv.key, n);
                     }
                 }
-                let keys: Vec<&String> = self
+                let keys: Vec<&Arc<str>> = self
                     .nodes
                     .iter()
                     .filter(|(_, n)| self.needs_check(n))
                     .map(|(k, _)| k)
                     .collect();
                 for k in keys {
-                    queue.add(k.clone());
+                    queue.add(&**k);
                 }
             }
             Msg::Change(ev) => match ev.kind {
-                EventKind::Put => self.observe_put(&ev.kv.key, &ev.kv, queue),
+                EventKind::Put => self.observe_put(&ev.kv, queue),
                 EventKind::Delete => {
                     if let Some(old) = self.remove(&ev.kv.key) {
                         self.after_removal(&old, queue);
@@ -422,12 +424,12 @@ impl Reconciler for GarbageCollector {
                 let deps = self.dependents_of(&uid);
                 let blocking = deps.iter().any(|d| {
                     self.nodes
-                        .get(d)
+                        .get(d.as_str())
                         .is_some_and(|n| n.owners.iter().any(|o| o.uid == uid && o.block))
                 });
                 if blocking {
                     for d in deps {
-                        if self.nodes.get(&d).is_some_and(|n| !n.deleting) {
+                        if self.nodes.get(d.as_str()).is_some_and(|n| !n.deleting) {
                             queue.add(d);
                         }
                     }
@@ -470,10 +472,11 @@ impl Reconciler for GarbageCollector {
         }
         let has_dependents = !self.dependents_of(&uid).is_empty();
         if !waiting.is_empty() && has_dependents {
-            let cycle = self
-                .dependents_of(&uid)
-                .iter()
-                .any(|d| self.nodes.get(d).is_some_and(Node::waiting_for_dependents));
+            let cycle = self.dependents_of(&uid).iter().any(|d| {
+                self.nodes
+                    .get(d.as_str())
+                    .is_some_and(Node::waiting_for_dependents)
+            });
             if cycle {
                 // Make this object's references non-blocking so its owners are not stuck on it.
                 update_with(state, &info, key, "", Some(&uid), |o| {

@@ -570,7 +570,17 @@ async fn compare_at_other_versions(
 
 /// Create an object (POST, a PUT or apply that creates, controllers). Returns the object written
 /// at the write version, with its resourceVersion.
-pub async fn create(scope: &Scope, mut obj: Value, opts: &CreateOptions) -> ApiResult<Value> {
+pub async fn create(scope: &Scope, obj: Value, opts: &CreateOptions) -> ApiResult<Value> {
+    create_stored(scope, obj, opts).await.map(|(obj, _)| obj)
+}
+
+/// [`create`], with what the store holds (None for a dry run): for a built-in at its storage
+/// version, the stored bytes plus the resourceVersion are the answer.
+pub async fn create_stored(
+    scope: &Scope,
+    mut obj: Value,
+    opts: &CreateOptions,
+) -> ApiResult<(Value, Option<KeyValue>)> {
     let info = &scope.info;
     // Namespace: from the scope, and the object must agree.
     if info.namespaced {
@@ -633,9 +643,11 @@ pub async fn create(scope: &Scope, mut obj: Value, opts: &CreateOptions) -> ApiR
         && obj["metadata"]["generateName"]
             .as_str()
             .is_some_and(|g| !g.is_empty());
-    let attempts = if generate { GENERATE_NAME_ATTEMPTS } else { 1 };
+    if !generate {
+        return create_once(scope, obj, opts, &mut attrs, false).await;
+    }
     let mut last = None;
-    for _ in 0..attempts {
+    for _ in 0..GENERATE_NAME_ATTEMPTS {
         match create_once(scope, obj.clone(), opts, &mut attrs, generate).await {
             Err(e) if generate && e.reason == "AlreadyExists" => last = Some(e),
             done => return done,
@@ -651,7 +663,7 @@ async fn create_once(
     opts: &CreateOptions,
     attrs: &mut Attributes,
     generate: bool,
-) -> ApiResult<Value> {
+) -> ApiResult<(Value, Option<KeyValue>)> {
     let info = &scope.info;
     let now = scope.state.clock.now();
     {
@@ -660,7 +672,7 @@ async fn create_once(
             let prefix = meta["generateName"].as_str().unwrap_or_default();
             meta["name"] = json!(scope.state.names.generate(prefix));
         }
-        meta["uid"] = json!(uuid::Uuid::new_v4().to_string());
+        meta["uid"] = json!(crate::audit::random_uuid());
         meta["creationTimestamp"] = json!(objects::timestamp(now));
     }
     info.strategy.prepare_for_create(&mut obj);
@@ -683,11 +695,16 @@ async fn create_once(
     let mut obj = attrs.object.take().unwrap_or_default();
     if opts.dry_run {
         info.hooks.before_create(scope, &mut obj).await?;
-        return Ok(obj);
+        return Ok((obj, None));
     }
     let stored = async {
         info.hooks.before_create(scope, &mut obj).await?;
-        let stored = to_stored(&to_storage_version(info, obj.clone()).await?)?;
+        // A built-in at its storage version is stored as it is (no copy to convert).
+        let stored = if objects::servable_as_stored(info) {
+            to_stored(&obj)?
+        } else {
+            to_stored(&to_storage_version(info, obj.clone()).await?)?
+        };
         scope
             .state
             .store
@@ -708,7 +725,7 @@ async fn create_once(
     };
     objects::set_resource_version(&mut obj, kv.mod_revision);
     after_write(scope, kv.mod_revision, Written::Created).await;
-    Ok(obj)
+    Ok((obj, Some(kv)))
 }
 
 /// What a durable write did, for the quotas of its namespace.
