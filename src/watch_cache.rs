@@ -91,8 +91,14 @@ impl WatchCaches {
         indexed_field: Option<&'static str>,
     ) -> Arc<Cache> {
         let mut caches = self.caches.locked();
-        if let Some(c) = caches.get(prefix) {
-            return c.clone();
+        match caches.get(prefix) {
+            Some(c) if c.namespaced == namespaced => return c.clone(),
+            // A resource served again with another scope (a CRD deleted and created anew):
+            // its old cache stops, and its watchers end.
+            Some(old) => {
+                old.retired.send_replace(true);
+            }
+            None => {}
         }
         let cache = Arc::new(Cache::new(prefix, namespaced, indexed_field));
         caches.insert(prefix.to_string(), cache.clone());
@@ -130,6 +136,8 @@ pub struct Cache {
     /// The revision the cache has reached; -1 until its first list is in.
     revision: watch::Sender<Revision>,
     progress: Mutex<Option<Arc<dyn ProgressRequester>>>,
+    /// Set when another cache took this one's place: its loop stops.
+    retired: watch::Sender<bool>,
 }
 
 struct Inner {
@@ -212,6 +220,7 @@ impl Cache {
             }),
             revision: watch::channel(-1).0,
             progress: Mutex::new(None),
+            retired: watch::channel(false).0,
         }
     }
 
@@ -724,10 +733,22 @@ pub fn json_frame(ty: &str, object: &[u8]) -> Bytes {
 }
 
 /// The cache's loop: list, then watch from the list's revision; list again after a lost watch.
-async fn feed(cache: Arc<Cache>, store: DynStore, mut shutdown: watch::Receiver<bool>) {
+async fn feed(cache: Arc<Cache>, store: DynStore, shutdown: watch::Receiver<bool>) {
     let mut backoff = Backoff::standard("the watch cache's list and watch");
+    // Stop on the server's shutdown or when the cache is retired.
+    let (stop_tx, mut stop) = watch::channel(false);
+    let mut retired = cache.retired.subscribe();
+    let mut server = shutdown;
+    let _stopper = tokio::spawn(async move {
+        tokio::select! {
+            _ = server.wait_for(|s| *s) => {}
+            _ = retired.wait_for(|r| *r) => {}
+        }
+        let _ = stop_tx.send(true);
+    });
+    let mut shutdown = stop.clone();
     loop {
-        if *shutdown.borrow() {
+        if *stop.borrow_and_update() {
             cache.lost();
             return;
         }
@@ -1049,6 +1070,31 @@ mod tests {
             slow.next().await.map(|r| r.err()),
             Some(Some(End::FellBehind))
         );
+    }
+
+    /// A resource served again with another scope gets a new cache; the old one's watchers end.
+    #[tokio::test]
+    async fn a_resource_served_with_another_scope_gets_a_new_cache() {
+        let fx = fixture();
+        let prefix = "/registry/example.com/widgets/";
+        let cluster = fx.caches.cache(prefix, false, None);
+        assert!(cluster.wait_for(0).await.is_ok());
+        let mut events = cluster
+            .register(interest(None, None, None), Start::Objects)
+            .unwrap()
+            .events;
+        assert!(Arc::ptr_eq(&cluster, &fx.caches.cache(prefix, false, None)));
+        let namespaced = fx.caches.cache(prefix, true, None);
+        assert!(!Arc::ptr_eq(&cluster, &namespaced));
+        assert_eq!(
+            tokio::time::timeout(WAIT, events.next())
+                .await
+                .ok()
+                .flatten()
+                .map(|r| r.err()),
+            Some(Some(End::Reset))
+        );
+        assert!(namespaced.wait_for(0).await.is_ok());
     }
 
     /// A lost store watch ends every watcher (their clients watch again).
