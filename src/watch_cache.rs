@@ -705,9 +705,11 @@ impl CachedEvent {
 
     /// The indexed field's value now and before the event.
     fn field_values(&self, field: &str) -> (Option<String>, Option<String>) {
+        // An absent field is the empty string, as in the field selector (Go's zero value): the
+        // scheduler watches `spec.nodeName=` for the Pods not bound yet.
         let read = |obj: &Value| {
             let v = field.split('.').fold(obj, |v, part| &v[part]);
-            v.as_str().map(str::to_string)
+            Some(v.as_str().unwrap_or_default().to_string())
         };
         let now = match self.event.kind {
             EventKind::Put => self.object().ok().and_then(read),
@@ -985,6 +987,28 @@ mod tests {
         assert!(cache.wait_for(back).await.is_ok());
         assert_eq!(next(&mut n2).await.revision(), moved);
         assert_eq!(next(&mut n2).await.revision(), back);
+    }
+
+    /// The watcher of `spec.nodeName=` (the scheduler's) hears of Pods without a node, and of
+    /// one that gets a node (to send DELETED).
+    #[tokio::test]
+    async fn the_watcher_of_unbound_pods_sees_pods_without_a_node() {
+        let fx = fixture();
+        let cache = fx.pods().await;
+        let mut unbound = cache
+            .register(interest(None, None, Some("")), Start::Objects)
+            .unwrap()
+            .events;
+        let k = key("a", "p");
+        let bare = Bytes::from_static(br#"{"kind":"Pod","apiVersion":"v1","metadata":{"name":"p","namespace":"a"},"spec":{}}"#);
+        let created = fx.store.create(&k, bare).await.unwrap().mod_revision;
+        let bound = fx.put("a", "p", "n1").await;
+        fx.put("a", "q", "n2").await;
+        let last = fx.put("a", "p", "n2").await;
+        assert!(cache.wait_for(last).await.is_ok());
+        assert_eq!(next(&mut unbound).await.revision(), created);
+        assert_eq!(next(&mut unbound).await.revision(), bound);
+        assert!(queued(&mut unbound).is_empty());
     }
 
     /// A watch from a revision replays the window; older than the window it is not served (the

@@ -107,6 +107,9 @@ async fn every_watch_gets_exactly_what_it_watches() {
     let mut one: Changes = pods.watch(&by_name, &rv).await.unwrap().boxed();
     let by_node = WatchParams::default().fields("spec.nodeName=node-a");
     let mut node_a: Changes = all.watch(&by_node, &rv).await.unwrap().boxed();
+    // The scheduler's watch: the Pods no node has yet.
+    let unbound_pods = WatchParams::default().fields("spec.nodeName=");
+    let mut unbound: Changes = all.watch(&unbound_pods, &rv).await.unwrap().boxed();
 
     let pp = PostParams::default();
     pods.create(&pp, &pod("p1", None)).await.unwrap();
@@ -152,6 +155,13 @@ async fn every_watch_gets_exactly_what_it_watches() {
     .await;
     // Nothing more for the watch of p1: p1-x and the other namespace's p1 are not it.
     pods.create(&pp, &pod("p3", None)).await.unwrap();
+    // Unbound Pods: p1 until its binding, then p3.
+    expect(
+        &mut unbound,
+        &["ADDED p1", "DELETED p1", "ADDED p3"],
+        "watch of unbound Pods",
+    )
+    .await;
     let quiet = tokio::time::timeout(Duration::from_millis(200), one.next()).await;
     assert!(
         quiet.is_err(),
