@@ -518,6 +518,25 @@ async fn one_address_cannot_hold_more_than_its_share_of_connections() {
     h.shutdown().await.unwrap();
 }
 
+/// Over HTTP/1.1 a request head of up to 100 header fields is read; more are answered 431 by
+/// the HTTP layer, whatever their bytes.
+#[tokio::test]
+async fn more_than_100_header_fields_are_answered_431() {
+    let h = start().await;
+    let addr = h.addr();
+    for (fields, expected) in [(90, "HTTP/1.1 200"), (120, "HTTP/1.1 431")] {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let extra: String = (0..fields).map(|i| format!("X-F{i}: v\r\n")).collect();
+        let head = format!(
+            "GET /readyz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\n{extra}Connection: close\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let got = read_until_closed(&mut stream, Duration::from_secs(30)).await;
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with(expected), "{fields} fields: {text}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_headers_are_answered_431_and_oversized_urls_414() {
     let h = start().await;
