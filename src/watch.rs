@@ -31,9 +31,7 @@ use crate::handlers::Ctx;
 use crate::objects::{from_stored, name_of, to_version, to_version_many};
 use crate::query::parse_resource_version;
 use crate::status::{self, ApiError, ApiResult};
-use crate::watch_cache::{
-    indexed_field, json_frame, CachedEvent, Interest, NotServed, Registered, Start,
-};
+use crate::watch_cache::{json_frame, CachedEvent, Interest, NotServed, Registered, Start};
 
 /// How often an idle watch with `allowWatchBookmarks` gets a BOOKMARK.
 const BOOKMARK_INTERVAL: Duration = Duration::from_secs(60);
@@ -85,6 +83,32 @@ impl Encoder {
         }
         let obj = json!({"kind": self.info.kind, "apiVersion": self.info.api_version(), "metadata": meta});
         self.frame("BOOKMARK", obj)
+    }
+}
+
+/// The error that ends a watch whose next object cannot be decoded (logged; kube's storage
+/// watcher sends it as an ERROR event).
+fn undecodable(key: &str, error: &str) -> ApiError {
+    tracing::warn!(%key, %error, "watch: an event cannot be decoded");
+    ApiError::internal(format!(
+        "unable to decode an event from the watch stream: {error}"
+    ))
+}
+
+/// The 410 of a watch from a compacted resourceVersion.
+fn too_old(requested: impl std::fmt::Display, compacted: i64) -> ApiError {
+    ApiError::gone(format!(
+        "too old resource version: {requested} ({compacted})"
+    ))
+}
+
+/// The type of an update seen through a selection: entering it is ADDED, leaving it DELETED.
+fn transition(before_in: bool, now_in: bool) -> Option<&'static str> {
+    match (before_in, now_in) {
+        (true, true) => Some("MODIFIED"),
+        (false, true) => Some("ADDED"),
+        (true, false) => Some("DELETED"),
+        (false, false) => None,
     }
 }
 
@@ -161,15 +185,15 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
     let store = ctx.state.backend.store.clone();
     let gr = info.group_resource();
     let initial = send_initial.unwrap_or(matches!(rv, None | Some(0)));
-    let cache = ctx.state.backend.watch_caches.cache(
-        &info.storage_prefix,
-        info.namespaced,
-        indexed_field(&info.storage_prefix),
-    );
+    let cache = ctx
+        .state
+        .backend
+        .watch_caches
+        .cache(&info.storage_prefix, info.namespaced);
     let interest = Interest {
         namespace: (!ctx.req.namespace.is_empty()).then(|| ctx.req.namespace.clone()),
         name: name.clone(),
-        field_value: indexed_field(&info.storage_prefix).and_then(|f| filter.exact_field(f)),
+        field_value: cache.indexed_field().and_then(|f| filter.exact_field(f)),
     };
     let current = store
         .current_revision()
@@ -233,7 +257,7 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
     let watch = Watch {
         filter,
         name,
-        initial_end: (send_initial == Some(true)).then_some(()),
+        initial_end: send_initial == Some(true),
         allow_bookmarks,
         sent,
     };
@@ -282,8 +306,8 @@ enum Source {
 struct Watch {
     filter: Filter,
     name: Option<String>,
-    /// Send the BOOKMARK that ends the initial events.
-    initial_end: Option<()>,
+    /// Send the BOOKMARK that ends the initial events (cleared once sent).
+    initial_end: bool,
     allow_bookmarks: bool,
     /// The watch-event metric of the request's resource.
     sent: Arc<AtomicU64>,
@@ -305,12 +329,7 @@ impl Watch {
             EventKind::Put => {
                 let now_in = self.selected(ev.object()?);
                 let before_in = ev.previous().is_some_and(|p| self.selected(p));
-                Ok(match (before_in, now_in) {
-                    (true, true) => Some("MODIFIED"),
-                    (false, true) => Some("ADDED"),
-                    (true, false) => Some("DELETED"),
-                    (false, false) => None,
-                })
+                Ok(transition(before_in, now_in))
             }
             EventKind::Delete => Ok(ev
                 .object()
@@ -378,12 +397,8 @@ impl Direct {
             Ok(obj) if self.watch.selected(&obj) => Some(self.enc.frame("ADDED", obj)),
             Ok(_) => None,
             Err(e) => {
-                tracing::warn!(key = %kv.key, error = %e.message, "watch: a stored object cannot be decoded");
                 self.done = true;
-                let err = ApiError::internal(format!(
-                    "unable to decode an event from the watch stream: {}",
-                    e.message
-                ));
+                let err = undecodable(&kv.key, &e.message);
                 Some(self.enc.frame("ERROR", err.to_status()))
             }
         }
@@ -391,11 +406,8 @@ impl Direct {
 
     /// The ERROR frame that ends the watch when an event's object cannot be decoded.
     fn undecodable(&mut self, ev: &CachedEvent, e: &str) -> Bytes {
-        tracing::warn!(key = %ev.event.kv.key, error = %e, "watch: an event cannot be decoded");
         self.done = true;
-        let err = ApiError::internal(format!(
-            "unable to decode an event from the watch stream: {e}"
-        ));
+        let err = undecodable(&ev.event.kv.key, e);
         self.enc.frame("ERROR", err.to_status())
     }
 
@@ -461,7 +473,7 @@ impl futures::Stream for Direct {
                     return Poll::Pending;
                 }
             }
-            if this.watch.initial_end.take().is_some() {
+            if std::mem::take(&mut this.watch.initial_end) {
                 return data(this.enc.bookmark(this.initial_revision, true));
             }
             if let Some(timer) = &mut this.bookmark {
@@ -513,7 +525,7 @@ async fn converted(
     let (objects, start, mut events) = match source {
         Source::Gone => {
             let compact = store.compacted_revision().await.unwrap_or(0);
-            let err = ApiError::gone(format!("too old resource version: {requested} ({compact})"));
+            let err = too_old(requested, compact);
             let _ = tx.send(enc.frame("ERROR", err.to_status())).await;
             return;
         }
@@ -523,17 +535,13 @@ async fn converted(
     // The initial objects, a chunk at a time: decoded, selected, converted, sent.
     for chunk in objects.chunks(CONVERT_CHUNK) {
         let mut decoded = Vec::with_capacity(chunk.len());
-        let mut undecodable = None;
+        let mut failed = None;
         for kv in chunk {
             match from_stored(kv) {
                 Ok(obj) if at_version || watch.selected(&obj) => decoded.push(obj),
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(key = %kv.key, error = %e.message, "watch: a stored object cannot be decoded");
-                    undecodable = Some(ApiError::internal(format!(
-                        "unable to decode an event from the watch stream: {}",
-                        e.message
-                    )));
+                    failed = Some(undecodable(&kv.key, &e.message));
                     break;
                 }
             }
@@ -556,14 +564,14 @@ async fn converted(
                 return;
             }
         }
-        if let Some(err) = undecodable {
+        if let Some(err) = failed {
             let _ = tx.send(enc.frame("ERROR", err.to_status())).await;
             return;
         }
     }
     drop(objects);
     let mut last_rev = start;
-    if watch.initial_end.take().is_some() && tx.send(enc.bookmark(start, true)).await.is_err() {
+    if std::mem::take(&mut watch.initial_end) && tx.send(enc.bookmark(start, true)).await.is_err() {
         return;
     }
     let deadline = tokio::time::sleep(timeout);
@@ -595,10 +603,7 @@ async fn converted(
                     Ok(t) => t,
                     Err(e) => {
                         // As kube's watcher: the error goes to the client, and the watch ends.
-                        tracing::warn!(key = %event.event.kv.key, error = %e, "watch: an event cannot be decoded");
-                        let err = ApiError::internal(format!(
-                            "unable to decode an event from the watch stream: {e}"
-                        ));
+                        let err = undecodable(&event.event.kv.key, &e);
                         let _ = tx.send(enc.frame("ERROR", err.to_status())).await;
                         return;
                     }
@@ -635,9 +640,7 @@ impl Events {
                 Err(StoreError::Compacted {
                     requested,
                     compact_revision,
-                }) => Err(Some(ApiError::gone(format!(
-                    "too old resource version: {requested} ({compact_revision})"
-                )))),
+                }) => Err(Some(too_old(requested, compact_revision))),
                 Err(_) => Err(None),
             }),
         }
@@ -661,7 +664,7 @@ async fn transform(
         let Some(ty) = watch.event_type(ev)? else {
             return Ok(None);
         };
-        return Ok(ev.object().ok().map(|o| (ty, o.clone())));
+        return Ok(Some((ty, ev.object()?.clone())));
     };
     let (mut prev, mut cur) = match ev.event.kind {
         EventKind::Put => (ev.previous().cloned(), Some(ev.object()?.clone())),
@@ -676,12 +679,7 @@ async fn transform(
     cur = cur.and_then(|_| converted.next());
     let prev_in = prev.as_ref().is_some_and(|p| watch.selected(p));
     Ok(match cur {
-        Some(obj) => match (prev_in, watch.selected(&obj)) {
-            (true, true) => Some(("MODIFIED", obj)),
-            (false, true) => Some(("ADDED", obj)),
-            (true, false) => Some(("DELETED", obj)),
-            (false, false) => None,
-        },
+        Some(obj) => transition(prev_in, watch.selected(&obj)).map(|ty| (ty, obj)),
         None => prev.filter(|_| prev_in).map(|obj| ("DELETED", obj)),
     })
 }

@@ -82,14 +82,8 @@ impl WatchCaches {
     }
 
     /// The cache of a storage prefix (every key of a resource: `/registry/pods/`), started if
-    /// it was not. `namespaced`: keys are `prefix + namespace/name`; `indexed_field`: the field
-    /// whose exact-match selectors are indexed.
-    pub fn cache(
-        &self,
-        prefix: &str,
-        namespaced: bool,
-        indexed_field: Option<&'static str>,
-    ) -> Arc<Cache> {
+    /// it was not. `namespaced`: keys are `prefix + namespace/name`.
+    pub fn cache(&self, prefix: &str, namespaced: bool) -> Arc<Cache> {
         let mut caches = self.caches.locked();
         match caches.get(prefix) {
             Some(c) if c.namespaced == namespaced => return c.clone(),
@@ -100,7 +94,7 @@ impl WatchCaches {
             }
             None => {}
         }
-        let cache = Arc::new(Cache::new(prefix, namespaced, indexed_field));
+        let cache = Arc::new(Cache::new(prefix, namespaced, indexed_field(prefix)));
         caches.insert(prefix.to_string(), cache.clone());
         tokio::spawn(feed(
             cache.clone(),
@@ -109,22 +103,12 @@ impl WatchCaches {
         ));
         cache
     }
-
-    /// How many caches run (for tests and metrics).
-    pub fn len(&self) -> usize {
-        self.caches.locked().len()
-    }
-
-    /// Whether no cache runs yet.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// The field kube indexes watchers of a resource by (`spec.nodeName` for Pods: every kubelet
 /// watches the Pods of its node).
-pub fn indexed_field(storage_prefix: &str) -> Option<&'static str> {
-    (storage_prefix == "/registry/pods/").then_some("spec.nodeName")
+fn indexed_field(storage_prefix: &str) -> Option<&'static str> {
+    (storage_prefix == crate::registry::storage_prefix("", "pods")).then_some("spec.nodeName")
 }
 
 /// One resource's cache.
@@ -222,6 +206,11 @@ impl Cache {
             progress: Mutex::new(None),
             retired: watch::channel(false).0,
         }
+    }
+
+    /// The field whose exact-match selectors index this cache's watchers, if any.
+    pub fn indexed_field(&self) -> Option<&'static str> {
+        self.indexed_field
     }
 
     /// The revision the cache has reached (-1 before its first list).
@@ -854,8 +843,13 @@ mod tests {
         )
     }
 
+    /// Where the server stores Pods: the index by `spec.nodeName` is this prefix's.
+    fn pods_prefix() -> String {
+        crate::registry::storage_prefix("", "pods")
+    }
+
     fn key(ns: &str, name: &str) -> String {
-        format!("/registry/pods/{ns}/{name}")
+        format!("{}{ns}/{name}", pods_prefix())
     }
 
     struct Fixture {
@@ -877,9 +871,8 @@ mod tests {
 
     impl Fixture {
         async fn pods(&self) -> Arc<Cache> {
-            let cache =
-                self.caches
-                    .cache("/registry/pods/", true, indexed_field("/registry/pods/"));
+            let cache = self.caches.cache(&pods_prefix(), true);
+            assert_eq!(cache.indexed_field(), Some("spec.nodeName"));
             let now = self.store.current_revision().await.unwrap_or_default();
             assert!(cache.wait_for(now).await.is_ok());
             cache
@@ -1101,14 +1094,14 @@ mod tests {
     async fn a_resource_served_with_another_scope_gets_a_new_cache() {
         let fx = fixture();
         let prefix = "/registry/example.com/widgets/";
-        let cluster = fx.caches.cache(prefix, false, None);
+        let cluster = fx.caches.cache(prefix, false);
         assert!(cluster.wait_for(0).await.is_ok());
         let mut events = cluster
             .register(interest(None, None, None), Start::Objects)
             .unwrap()
             .events;
-        assert!(Arc::ptr_eq(&cluster, &fx.caches.cache(prefix, false, None)));
-        let namespaced = fx.caches.cache(prefix, true, None);
+        assert!(Arc::ptr_eq(&cluster, &fx.caches.cache(prefix, false)));
+        let namespaced = fx.caches.cache(prefix, true);
         assert!(!Arc::ptr_eq(&cluster, &namespaced));
         assert_eq!(
             tokio::time::timeout(WAIT, events.next())

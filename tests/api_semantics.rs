@@ -1292,6 +1292,43 @@ async fn an_undecodable_event_is_an_error_event_that_ends_the_watch() {
     assert_eq!(frames[0]["object"]["reason"], "InternalError");
 }
 
+/// The same through a watch whose objects are converted (HorizontalPodAutoscalers served at
+/// autoscaling/v1, stored at v2): the undecodable event is an ERROR event, never skipped.
+#[tokio::test]
+async fn an_undecodable_event_of_a_converted_watch_is_an_error_event() {
+    let h = server().await;
+    let path = "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers";
+    let list = get(&h, path).await.json();
+    let rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let req = Request::get(format!("{path}?watch=1&resourceVersion={rv}"))
+        .body(bytes::Bytes::new())
+        .unwrap();
+    let resp = h.service().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), http::StatusCode::OK);
+    let key = kubox::registry::storage_prefix("autoscaling", "horizontalpodautoscalers")
+        + "default/broken";
+    h.store()
+        .create(&key, bytes::Bytes::from_static(b"{not json"))
+        .await
+        .unwrap();
+    let body = tokio::time::timeout(Duration::from_secs(30), resp.into_body().collect())
+        .await
+        .expect("the watch ends after its ERROR event")
+        .unwrap()
+        .to_bytes();
+    let frames: Vec<Value> = body
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    assert_eq!(frames[0]["type"], "ERROR");
+    assert_eq!(frames[0]["object"]["reason"], "InternalError");
+}
+
 /// An object in the initial state of a watch that cannot be decoded: the watch starts, sends
 /// the objects before it, then an ERROR event (InternalError) and ends, never a silent gap.
 #[tokio::test]
