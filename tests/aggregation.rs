@@ -360,18 +360,11 @@ async fn a_remote_group_is_discovered_in_its_place_and_its_requests_passed_on() 
         &h,
         http::Method::GET,
         "/openapi/v2",
-        &[(
-            "accept",
-            "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
-        )],
+        &[("accept", OPENAPI_V2_PROTOBUF)],
         "",
     )
     .await;
-    let contains = |needle: &str| {
-        pb.body
-            .windows(needle.len())
-            .any(|w| w == needle.as_bytes())
-    };
+    let contains = |needle: &str| pb.body_contains(needle);
     assert!(contains("com.example.wardle.v1alpha1.Flunder"));
     assert!(contains(
         "/apis/wardle.example.com/v1alpha1/namespaces/{namespace}/flunders"

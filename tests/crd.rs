@@ -366,19 +366,12 @@ async fn crd_schemas_are_published_in_openapi_v3_and_v2() {
         &h,
         http::Method::GET,
         "/openapi/v2",
-        &[(
-            "accept",
-            "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
-        )],
+        &[("accept", OPENAPI_V2_PROTOBUF)],
         "",
     )
     .await;
     assert_eq!(pb.status.as_u16(), 200);
-    let contains = |needle: &str| {
-        pb.body
-            .windows(needle.len())
-            .any(|w| w == needle.as_bytes())
-    };
+    let contains = |needle: &str| pb.body_contains(needle);
     assert!(contains("com.example.v1.WidgetList"));
     assert!(contains("How big the widget is."));
     assert!(contains("io.k8s.api.apps.v1.Deployment"));
@@ -391,13 +384,7 @@ async fn crd_schemas_are_published_in_openapi_v3_and_v2() {
                 h,
                 http::Method::GET,
                 "/openapi/v2",
-                &[
-                    (
-                        "accept",
-                        "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
-                    ),
-                    ("if-none-match", &etag),
-                ],
+                &[("accept", OPENAPI_V2_PROTOBUF), ("if-none-match", &etag)],
                 "",
             )
             .await

@@ -27,7 +27,17 @@ pub struct Resp {
     pub body: Bytes,
 }
 
+/// The media type of `/openapi/v2` in protobuf, as client-go asks for it.
+pub const OPENAPI_V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+
 impl Resp {
+    /// Whether the body holds these bytes anywhere (a protobuf document's strings).
+    pub fn body_contains(&self, needle: &str) -> bool {
+        self.body
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes())
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
