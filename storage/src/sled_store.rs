@@ -3,16 +3,18 @@
 //! On disk (one sled tree): `l` + big-endian revision → a *group*: the records of the writes of
 //! one group commit, each `[revision i64][length u32][record]` (a record is the key-value or a
 //! tombstone, plus the wall time of the write); the key is the group's first revision.
-//! `m/current` → the newest durable revision; `m/compacted` → the compacted revision. On open, the
-//! in-memory core is rebuilt from the groups, in revision order.
+//! `m/compacted` → the compacted revision; `m/current` → a revision the log must reach (written
+//! with an image, checked on open). On open, the in-memory core is rebuilt from the groups, in
+//! revision order; the current revision is the newest record's, or the compacted one.
 //!
 //! Invariants:
 //! - A write is applied to the in-memory core under its lock (so preconditions see every earlier
 //!   write, durable or not) and queued for commit in revision order. A single committer thread
-//!   takes everything queued, writes it as one group together with `m/current` in ONE atomic
-//!   sled batch, `flush`es (fsync), and only then makes those revisions visible to readers and
-//!   watchers and wakes the writers: a write is acknowledged only once durable, and nothing
-//!   non-durable is ever observable. Concurrent writers share one flush (group commit).
+//!   takes everything queued, writes it as one group in ONE sled insert (a large commit as
+//!   several groups in one atomic batch), `flush`es (fsync), and only then makes those revisions
+//!   visible to readers and watchers and wakes the writers: a write is acknowledged only once
+//!   durable, and nothing non-durable is ever observable. Concurrent writers share one flush
+//!   (group commit).
 //! - A refused write (Conflict, NotFound, AlreadyExists) is reported only once every revision its
 //!   decision depended on is durable, so errors never reveal state that a crash could lose.
 //! - Every revision above the compacted one has its record on disk. Compaction drops superseded
@@ -557,29 +559,39 @@ fn run_committer(
         let Some(last) = events.last().map(|ev| ev.revision()) else {
             continue;
         };
-        let mut batch = sled::Batch::default();
-        let mut group = Vec::new();
-        let mut group_key = None;
+        let mut groups: Vec<(Revision, Vec<u8>)> = Vec::new();
         let mut group_len = 0;
         for (ev, &ms) in events.iter().zip(&millis) {
-            if group_len == GROUP_MAX_RECORDS || group.len() >= GROUP_MAX_BYTES {
-                if let Some(first) = group_key.take() {
-                    batch.insert(&log_key(first)[..], std::mem::take(&mut group));
-                }
+            let full = groups
+                .last()
+                .is_none_or(|(_, g)| group_len == GROUP_MAX_RECORDS || g.len() >= GROUP_MAX_BYTES);
+            if full {
+                groups.push((ev.revision(), Vec::new()));
                 group_len = 0;
             }
-            group_key.get_or_insert(ev.revision());
-            push_entry(&mut group, ev.revision(), &encode_record(ev, ms));
+            if let Some((_, group)) = groups.last_mut() {
+                push_entry(group, ev.revision(), &encode_record(ev, ms));
+            }
             group_len += 1;
         }
-        if let Some(first) = group_key {
-            batch.insert(&log_key(first)[..], group);
+        // One group is one insert: sled writes a batch of several keys as two log buffers,
+        // each written and synced on its own, so a batch would double the commit's IO.
+        let written = if let [(first, group)] = &mut groups[..] {
+            tree.insert(&log_key(*first)[..], std::mem::take(group))
+                .map(drop)
+        } else {
+            let mut batch = sled::Batch::default();
+            for (first, group) in groups {
+                batch.insert(&log_key(first)[..], group);
+            }
+            tree.apply_batch(batch)
         }
-        batch.insert(META_CURRENT, &last.to_be_bytes()[..]);
-        let written = tree
-            .apply_batch(batch)
-            .map_err(|e| io_error("cannot write log", e))
-            .and_then(|()| db.flush().map_err(|e| io_error("cannot flush log", e)));
+        .map_err(|e| io_error("cannot write log", e))
+        .and_then(|()| {
+            db.flush()
+                .map(drop)
+                .map_err(|e| io_error("cannot flush log", e))
+        });
         match written {
             Ok(_) => {
                 core.advance_visible(last, &events);
