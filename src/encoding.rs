@@ -237,6 +237,21 @@ pub fn cpu_heavy<T>(work: impl FnOnce() -> T) -> T {
 
 /// Decode a request body into a JSON tree. Malformed input is a 400.
 pub fn decode_body(body: &[u8], format: InFormat) -> ApiResult<Value> {
+    decode_object(body, format).map(|d| d.value)
+}
+
+/// A decoded create or update body.
+pub struct Decoded {
+    /// The object.
+    pub value: Value,
+    /// Whether an object in the body may repeat a key: known for JSON, always for YAML (whose
+    /// decoder keeps the last), never for protobuf.
+    pub maybe_repeated: bool,
+}
+
+/// [`decode_body`], noting whether the body may repeat keys (which strict field validation
+/// reports).
+pub fn decode_object(body: &[u8], format: InFormat) -> ApiResult<Decoded> {
     if body.len() >= LARGE_BODY {
         cpu_heavy(|| decode_body_here(body, format))
     } else {
@@ -244,21 +259,27 @@ pub fn decode_body(body: &[u8], format: InFormat) -> ApiResult<Value> {
     }
 }
 
-fn decode_body_here(body: &[u8], format: InFormat) -> ApiResult<Value> {
+fn decode_body_here(body: &[u8], format: InFormat) -> ApiResult<Decoded> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request(
             "the request body is empty; an object is required",
         ));
     }
-    let v: Value = match format {
-        InFormat::Json => serde_json::from_slice(body).map_err(|e| {
+    let (v, maybe_repeated) = match format {
+        InFormat::Json => crate::json_decode::from_slice(body).map_err(|e| {
             ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
         })?,
-        InFormat::Yaml => from_yaml(body).map_err(|e| {
-            ApiError::bad_request(format!("error converting YAML to JSON: yaml: {e}"))
-        })?,
-        InFormat::Protobuf => kubox_apimachinery::protobuf::decode_object(body)
-            .map_err(|e| ApiError::bad_request(e.to_string()))?,
+        InFormat::Yaml => (
+            from_yaml(body).map_err(|e| {
+                ApiError::bad_request(format!("error converting YAML to JSON: yaml: {e}"))
+            })?,
+            true,
+        ),
+        InFormat::Protobuf => (
+            kubox_apimachinery::protobuf::decode_object(body)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?,
+            false,
+        ),
     };
     if !v.is_object() {
         return Err(ApiError::bad_request(format!(
@@ -266,7 +287,10 @@ fn decode_body_here(body: &[u8], format: InFormat) -> ApiResult<Value> {
             json_type(&v)
         )));
     }
-    Ok(v)
+    Ok(Decoded {
+        value: v,
+        maybe_repeated,
+    })
 }
 
 /// Go's name for a JSON value's type in unmarshal errors.

@@ -53,63 +53,73 @@ pub fn directive(query: &Query, options_kind: &str) -> ApiResult<Directive> {
 
 /// A decoded create or update body (at the request's version, apiVersion and kind checked):
 /// drop undeclared fields; with `Strict` refuse them and duplicated fields (400), with `Warn`
-/// warn about them, in the order and words of kube's strict decoder.
+/// warn about them, in the order and words of kube's strict decoder. `maybe_repeated`: whether
+/// the body may repeat a key (see [`encoding::Decoded`]); a body that repeats none and has no
+/// undeclared field is parsed once.
 pub fn check_body(
     ctx: &Ctx,
     format: InFormat,
     directive: Directive,
+    maybe_repeated: bool,
     obj: &mut Value,
 ) -> ApiResult<()> {
     let Some(schema) = ctx.info.schema() else {
         return Ok(());
     };
-    if directive != Directive::Ignore {
-        let doc: Option<OrderedValue> = match format {
-            InFormat::Json => serde_json::from_slice(&ctx.body).ok(),
-            InFormat::Yaml => crate::encoding::from_yaml(&ctx.body).ok(),
-            // Protobuf has no strict decoding: unknown fields are dropped silently.
-            InFormat::Protobuf => None,
-        };
-        let errors = doc
-            .map(|d| kubox_openapi::strict_errors(schema, &d))
-            .unwrap_or_default();
-        if !errors.is_empty() {
-            if directive == Directive::Strict {
-                // A value of the wrong type is the error Go's decoder reports instead.
-                crate::typed::check_shape(&ctx.info.group, &ctx.info.kind, obj)
-                    .map_err(ApiError::bad_request)?;
-                let kind = &ctx.info.kind;
-                return Err(ApiError::bad_request(format!(
-                    "{kind} in version \"{}\" cannot be handled as a {kind}: {}",
-                    ctx.info.version,
-                    kubox_openapi::strict_decoding_error(&errors)
-                )));
-            }
-            errors.into_iter().for_each(warning::add);
-        }
+    let removed = kubox_openapi::prune(schema, obj);
+    if directive == Directive::Ignore || (removed.is_empty() && !maybe_repeated) {
+        return Ok(());
     }
-    kubox_openapi::prune(schema, obj);
+    // Something to report: its words and order come from the document as sent.
+    let doc: Option<OrderedValue> = match format {
+        InFormat::Json => serde_json::from_slice(&ctx.body).ok(),
+        InFormat::Yaml => crate::encoding::from_yaml(&ctx.body).ok(),
+        // Protobuf has no strict decoding: unknown fields are dropped silently.
+        InFormat::Protobuf => None,
+    };
+    let errors = doc
+        .map(|d| kubox_openapi::strict_errors(schema, &d))
+        .unwrap_or_default();
+    if errors.is_empty() {
+        return Ok(());
+    }
+    if directive == Directive::Strict {
+        // A value of the wrong type is the error Go's decoder reports instead.
+        crate::typed::check_shape(&ctx.info.group, &ctx.info.kind, obj)
+            .map_err(ApiError::bad_request)?;
+        let kind = &ctx.info.kind;
+        return Err(ApiError::bad_request(format!(
+            "{kind} in version \"{}\" cannot be handled as a {kind}: {}",
+            ctx.info.version,
+            kubox_openapi::strict_decoding_error(&errors)
+        )));
+    }
+    errors.into_iter().for_each(warning::add);
     Ok(())
 }
 
 /// A patched object (at the request's version) of a JSON, merge or strategic merge patch:
 /// drop undeclared fields; with `Strict` refuse them and fields duplicated in the patch (422,
-/// `patch: Invalid value: …: strict decoding error: …`), with `Warn` warn.
+/// `patch: Invalid value: …: strict decoding error: …`), with `Warn` warn. `maybe_repeated`:
+/// whether the patch document may repeat a key (see [`crate::patch::apply_patch`]).
 pub fn check_patched(
     ctx: &Ctx,
     ty: PatchType,
     directive: Directive,
+    maybe_repeated: bool,
     patched: &mut Value,
 ) -> ApiResult<()> {
     let Some(schema) = ctx.info.schema() else {
         return Ok(());
     };
-    if directive == Directive::Ignore {
-        kubox_openapi::prune(schema, patched);
+    // Strict's message quotes the patched object before pruning (a strategic patch's quotes
+    // the patch instead).
+    let before =
+        (directive == Directive::Strict && ty != PatchType::Strategic).then(|| patched.clone());
+    let removed = kubox_openapi::prune(schema, patched);
+    if directive == Directive::Ignore || (removed.is_empty() && !maybe_repeated) {
         return Ok(());
     }
-    let before = patched.clone();
-    let removed = kubox_openapi::prune(schema, patched);
     // Duplicates in the patch document come first (kube's `appliedStrictErrs`); JSON patch
     // operations are decoded as maps of raw values, so only their own keys count.
     let depth = (ty == PatchType::Json).then_some(1);
@@ -130,7 +140,7 @@ pub fn check_patched(
             .map(|p| go_value(&p))
             .unwrap_or_default()
     } else {
-        before.to_string()
+        before.map(|b| b.to_string()).unwrap_or_default()
     };
     Err(ApiError::invalid(
         "",

@@ -627,9 +627,10 @@ pub async fn create(ctx: Ctx) -> ApiResult<Response<Body>> {
     let format = encoding::content_format(&ctx.headers)?;
     ctx.query.validate_write_options("CreateOptions", None)?;
     let directive = field_validation::directive(&ctx.query, "CreateOptions")?;
-    let mut obj = encoding::decode_body(&ctx.body, format)?;
+    let decoded = encoding::decode_object(&ctx.body, format)?;
+    let mut obj = decoded.value;
     check_type(&ctx.info, &mut obj)?;
-    field_validation::check_body(&ctx, format, directive, &mut obj)?;
+    field_validation::check_body(&ctx, format, directive, decoded.maybe_repeated, &mut obj)?;
     if crate::reviews::is_virtual(&ctx.info.group, &ctx.info.resource) {
         return crate::reviews::create(&ctx, obj).await;
     }
@@ -674,9 +675,10 @@ pub async fn update(ctx: Ctx) -> ApiResult<Response<Body>> {
     let format = encoding::content_format(&ctx.headers)?;
     ctx.query.validate_write_options("UpdateOptions", None)?;
     let directive = field_validation::directive(&ctx.query, "UpdateOptions")?;
-    let mut obj = encoding::decode_body(&ctx.body, format)?;
+    let decoded = encoding::decode_object(&ctx.body, format)?;
+    let mut obj = decoded.value;
     check_type(&ctx.info, &mut obj)?;
-    field_validation::check_body(&ctx, format, directive, &mut obj)?;
+    field_validation::check_body(&ctx, format, directive, decoded.maybe_repeated, &mut obj)?;
     let body_name = name_of(&obj).to_string();
     if body_name.is_empty() {
         obj["metadata"]["name"] = json!(ctx.req.name);

@@ -38,6 +38,7 @@ mod filter;
 pub mod handlers;
 mod health;
 pub mod informer;
+mod json_decode;
 mod jsonpath;
 pub mod kubeconfig;
 mod metrics;

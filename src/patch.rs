@@ -70,9 +70,16 @@ fn tests_absent_as_null(doc: &Value, op: &json_patch::PatchOperation) -> bool {
         })
 }
 
-/// Apply one patch document to an object (both at the request's version).
-pub fn apply_patch(ctx: &Ctx, ty: PatchType, current: &Value, body: &[u8]) -> ApiResult<Value> {
-    match ty {
+/// Apply one patch document to an object (both at the request's version). The flag: whether the
+/// patch document may repeat a key (what strict field validation reports); only merge and
+/// strategic merge patches are known not to.
+pub fn apply_patch(
+    ctx: &Ctx,
+    ty: PatchType,
+    current: &Value,
+    body: &[u8],
+) -> ApiResult<(Value, bool)> {
+    let patched = match ty {
         PatchType::Json => {
             let ops: json_patch::Patch = serde_json::from_slice(body)
                 .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
@@ -96,38 +103,42 @@ pub fn apply_patch(ctx: &Ctx, ty: PatchType, current: &Value, body: &[u8]) -> Ap
                     ))
                 })?;
             }
-            Ok(doc)
+            (doc, true)
         }
         PatchType::Merge => {
-            let p = patch_doc(body)?;
+            let (p, repeated) = patch_doc(body)?;
             let mut doc = current.clone();
             json_patch::merge(&mut doc, &p);
-            Ok(doc)
+            (doc, repeated)
         }
         PatchType::Strategic => {
-            let p = patch_doc(body)?;
+            let (p, repeated) = patch_doc(body)?;
             let Some(meta) = ctx.info.strategy.patch_meta() else {
                 return Err(ApiError::unsupported_media_type(
                     "application/strategic-merge-patch+json",
                 ));
             };
-            kubox_apimachinery::strategic::apply_strategic_merge_patch(current, &p, &meta)
-                .map_err(strategic_error)
+            let doc =
+                kubox_apimachinery::strategic::apply_strategic_merge_patch(current, &p, &meta)
+                    .map_err(strategic_error)?;
+            (doc, repeated)
         }
         PatchType::Apply => {
             let p = encoding::decode_body(body, InFormat::Yaml)?;
             // Server-side apply merges by the object's schema (list and map types), built-in
             // and custom resources alike, as structured-merge-diff does.
-            Ok(match ctx.info.schema() {
+            let doc = match ctx.info.schema() {
                 Some(schema) => kubox_apimachinery::fieldpath::merge(current, &p, schema),
                 None => kubox_apimachinery::fieldpath::merge(
                     current,
                     &p,
                     &kubox_apimachinery::fieldpath::Untyped,
                 ),
-            })
+            };
+            (doc, true)
         }
-    }
+    };
+    Ok(patched)
 }
 
 /// kube-apiserver's bound on the operations of one JSON patch (413 beyond it).
@@ -222,8 +233,9 @@ fn unprocessable(message: String) -> ApiError {
     e
 }
 
-fn patch_doc(body: &[u8]) -> ApiResult<Value> {
-    let v: Value = serde_json::from_slice(body)
+/// A merge patch document, and whether it repeats a key.
+fn patch_doc(body: &[u8]) -> ApiResult<(Value, bool)> {
+    let (v, repeated) = crate::json_decode::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
     if !v.is_object() {
         return Err(ApiError::bad_request(format!(
@@ -231,7 +243,7 @@ fn patch_doc(body: &[u8]) -> ApiResult<Value> {
             encoding::json_type(&v)
         )));
     }
-    Ok(v)
+    Ok((v, repeated))
 }
 
 const MAX_RETRIES: usize = 8;
@@ -303,11 +315,12 @@ pub async fn patch(ctx: Ctx) -> ApiResult<Response<Body>> {
             field_validation::check_applied(&ctx)?;
             field_validation::check_live(&ctx, &current)?;
         }
-        let mut patched = if ctx.body.len() + kv.value.len() >= encoding::LARGE_BODY {
-            encoding::cpu_heavy(|| apply_patch(&ctx, ty, &current, &ctx.body))?
-        } else {
-            apply_patch(&ctx, ty, &current, &ctx.body)?
-        };
+        let (mut patched, maybe_repeated) =
+            if ctx.body.len() + kv.value.len() >= encoding::LARGE_BODY {
+                encoding::cpu_heavy(|| apply_patch(&ctx, ty, &current, &ctx.body))?
+            } else {
+                apply_patch(&ctx, ty, &current, &ctx.body)?
+            };
         if patched.get("kind") != current.get("kind")
             || patched.get("apiVersion") != current.get("apiVersion")
         {
@@ -323,7 +336,7 @@ pub async fn patch(ctx: Ctx) -> ApiResult<Response<Body>> {
             )));
         }
         if ty != PatchType::Apply {
-            field_validation::check_patched(&ctx, ty, directive, &mut patched)?;
+            field_validation::check_patched(&ctx, ty, directive, maybe_repeated, &mut patched)?;
         }
         // A resourceVersion in the patched result is a precondition.
         let pinned = patched["metadata"]["resourceVersion"]

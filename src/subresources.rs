@@ -222,7 +222,7 @@ pub async fn patch_scale(ctx: Ctx, ty: PatchType, dry_run: bool) -> ApiResult<Re
             kubox_apimachinery::strategic::apply_strategic_merge_patch(&current, &p, &meta)
                 .map_err(|e| ApiError::bad_request(e.to_string()))?
         }
-        _ => patch::apply_patch(&ctx, ty, &current, &ctx.body)?,
+        _ => patch::apply_patch(&ctx, ty, &current, &ctx.body)?.0,
     };
     let pinned = patched["metadata"]["resourceVersion"]
         .as_str()

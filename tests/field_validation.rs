@@ -373,3 +373,82 @@ async fn openapi_v3_documents_carry_schemas() {
         "#/definitions/io.k8s.api.apps.v1.DeploymentSpec"
     );
 }
+
+/// A body whose only fault is a repeated key is reported as one with undeclared fields is:
+/// creates and updates (JSON and YAML), merge and strategic merge patches.
+#[tokio::test]
+async fn a_repeated_key_alone_is_reported() {
+    let h = server().await;
+    let body = deployment("web", r#""replicas": 2,"#, "");
+    let r = post(&h, "?fieldValidation=Strict", &body).await;
+    let s = r.status_failure(400, "BadRequest");
+    assert_eq!(
+        s["message"],
+        r#"Deployment in version "v1" cannot be handled as a Deployment: strict decoding error: duplicate field "spec.replicas""#
+    );
+    let r = post(&h, "", &body).await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.json());
+    assert_eq!(
+        warnings(&r),
+        vec![r#"299 - "duplicate field \"spec.replicas\"""#]
+    );
+    // The last of the repeated values is kept, as Go's decoder keeps it.
+    assert_eq!(r.json()["spec"]["replicas"], 2);
+
+    let path = format!("{DEPLOYS}/web");
+    let mut current = r.json();
+    current["spec"]["replicas"] = json!(3);
+    let text = current.to_string().replacen(
+        r#""metadata":{"#,
+        r#""metadata":{"labels":{"a":"1"},"labels":{"a":"2"},"#,
+        1,
+    );
+    let r = send(&h, Method::PUT, &path, "application/json", text).await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.json());
+    assert_eq!(
+        warnings(&r),
+        vec![r#"299 - "duplicate field \"metadata.labels\"""#]
+    );
+
+    let r = send(
+        &h,
+        Method::PATCH,
+        &path,
+        "application/merge-patch+json",
+        r#"{"spec": {"paused": true, "paused": false}}"#,
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.json());
+    assert_eq!(
+        warnings(&r),
+        vec![r#"299 - "duplicate field \"spec.paused\"""#]
+    );
+    let r = send(
+        &h,
+        Method::PATCH,
+        &format!("{path}?fieldValidation=Strict"),
+        "application/strategic-merge-patch+json",
+        r#"{"spec": {"minReadySeconds": 1, "minReadySeconds": 2}}"#,
+    )
+    .await;
+    let s = r.status_failure(422, "Invalid");
+    assert_eq!(
+        s["message"],
+        r#" "" is invalid: patch: Invalid value: "map[spec:map[minReadySeconds:2]]": strict decoding error: duplicate field "spec.minReadySeconds""#
+    );
+
+    let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: y\ndata:\n  a: b\n  a: c\n";
+    let r = send(
+        &h,
+        Method::POST,
+        &format!("{CM}?fieldValidation=Strict"),
+        "application/yaml",
+        yaml,
+    )
+    .await;
+    let s = r.status_failure(400, "BadRequest");
+    assert_eq!(
+        s["message"],
+        r#"ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: duplicate field "data.a""#
+    );
+}
