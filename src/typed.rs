@@ -16,20 +16,39 @@ fn check<T: DeserializeOwned>(obj: &Value) -> Result<(), String> {
 }
 
 /// Check an object's shape against its typed definition (chosen by its apiVersion and kind).
-/// Kinds with no typed definition pass. The error is kube-apiserver's decode message.
+/// Kinds with no typed definition pass. The error is kube-apiserver's decode message. An object
+/// whose values all have their schema's types plainly is not decoded
+/// ([`kubox_openapi::decodes_plainly`]).
 pub fn check_shape(_group: &str, kind: &str, obj: &Value) -> Result<(), String> {
-    let version = obj
+    let api_version = obj
         .get("apiVersion")
         .and_then(Value::as_str)
-        .unwrap_or_default()
-        .rsplit('/')
-        .next()
-        .unwrap_or_default()
-        .to_string();
+        .unwrap_or_default();
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    if kubox_openapi::Schemas::builtin()
+        .for_kind(group, version, kind)
+        .is_some_and(|schema| kubox_openapi::decodes_plainly(schema, obj, &parses))
+    {
+        return Ok(());
+    }
     let result = typed_result(kind, obj);
     result
         .unwrap_or(Ok(()))
         .map_err(|e| format!("{kind} in version \"{version}\" cannot be handled as a {kind}: {e}"))
+}
+
+/// Does a time or base64 string parse as the typed decode parses it?
+fn parses(format: kubox_openapi::StringFormat, s: &str) -> bool {
+    use serde::de::value::{Error, StrDeserializer};
+    use serde::Deserialize;
+    let text = StrDeserializer::<Error>::new(s);
+    match format {
+        // `Time` and `MicroTime` hold a jiff timestamp, which decodes the string itself.
+        kubox_openapi::StringFormat::DateTime => {
+            k8s_openapi::jiff::Timestamp::deserialize(text).is_ok()
+        }
+        kubox_openapi::StringFormat::Byte => k8s_openapi::ByteString::deserialize(text).is_ok(),
+    }
 }
 
 /// The typed check of `obj` as `kind` at its apiVersion; None when there is no typed definition.
@@ -141,4 +160,160 @@ fn typed_result(kind: &str, obj: &Value) -> Option<Result<(), String>> {
 pub fn knows(api_version: &str, kind: &str) -> bool {
     let obj = serde_json::json!({"apiVersion": api_version, "kind": kind});
     typed_result(kind, &obj).is_some()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use serde_json::{json, Value};
+
+    /// A value for every declared field of `schema` (OpenAPI v3 JSON, refs into the built-in
+    /// definitions), `depth` levels down.
+    fn sample(schema: &Value, depth: usize) -> Value {
+        let defs = kubox_openapi::Schemas::builtin();
+        if let Some(name) = schema
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| r.rsplit('/').next())
+        {
+            return match defs.definition(name) {
+                Some(d) => sample(d, depth),
+                None => json!({}),
+            };
+        }
+        if let Some([only]) = schema
+            .get("allOf")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+        {
+            return sample(only, depth);
+        }
+        if schema.get("x-kubernetes-int-or-string") == Some(&json!(true)) {
+            return json!("1");
+        }
+        let ty = schema.get("type").and_then(Value::as_str).unwrap_or("");
+        match ty {
+            "string" => match schema.get("format").and_then(Value::as_str) {
+                Some("date-time") => json!("2024-01-02T03:04:05Z"),
+                Some("byte") => json!("YQ=="),
+                _ => json!("s"),
+            },
+            "integer" => json!(1),
+            "number" => json!(1.5),
+            "boolean" => json!(true),
+            "array" if depth > 0 => json!([sample(&schema["items"], depth - 1)]),
+            "array" => json!([]),
+            _ if depth == 0 => json!({}),
+            _ => {
+                let mut out = serde_json::Map::new();
+                if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+                    for (k, p) in props {
+                        out.insert(k.clone(), sample(p, depth - 1));
+                    }
+                } else if let Some(a) = schema.get("additionalProperties").filter(|a| a.is_object())
+                {
+                    out.insert("key".into(), sample(a, depth - 1));
+                }
+                // An embedded object (a StatefulSet's claim templates) names its own kind.
+                if let Some(gvk) = schema["x-kubernetes-group-version-kind"].get(0) {
+                    let (g, v) = (gvk["group"].as_str(), gvk["version"].as_str());
+                    let api_version = match (g, v) {
+                        (Some(""), Some(v)) => v.to_string(),
+                        (Some(g), Some(v)) => format!("{g}/{v}"),
+                        _ => String::new(),
+                    };
+                    out.insert("apiVersion".into(), json!(api_version));
+                    out.insert("kind".into(), gvk["kind"].clone());
+                }
+                Value::Object(out)
+            }
+        }
+    }
+
+    /// Every JSON pointer in `v`.
+    fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => m.iter().for_each(|(k, c)| {
+                let p = format!("{at}/{k}");
+                out.push(p.clone());
+                pointers(c, p, out);
+            }),
+            Value::Array(a) => a.iter().enumerate().for_each(|(i, c)| {
+                let p = format!("{at}/{i}");
+                out.push(p.clone());
+                pointers(c, p, out);
+            }),
+            _ => {}
+        }
+    }
+
+    /// Whenever the schema walk calls an object plain, the typed decode accepts it: every
+    /// built-in kind, every field replaced by every kind of JSON value.
+    #[test]
+    fn a_plain_object_always_decodes() {
+        let replacements = [
+            Value::Null,
+            json!("s"),
+            json!("2024-01-02T03:04:05Z"),
+            json!("2024-01-02T03:04:05.123456+02:00"),
+            json!("2023-02-29T00:00:00Z"),
+            json!("2024-01-02T24:00:00Z"),
+            json!("2024-01-02 03:04:05Z"),
+            json!("YQ=="),
+            json!("YQ"),
+            json!("!!"),
+            json!(1),
+            json!(-1),
+            json!(3_000_000_000_i64),
+            json!(u64::MAX),
+            json!(1.5),
+            json!(true),
+            json!([]),
+            json!(["s"]),
+            json!([null]),
+            json!({}),
+            json!({"k": "s"}),
+            json!({"k": null}),
+        ];
+        let schemas = kubox_openapi::Schemas::builtin();
+        let (mut kinds, mut plain, mut checked) = (0, 0, 0);
+        for (group, version, kind) in schemas.kinds() {
+            let api_version = if group.is_empty() {
+                version.to_string()
+            } else {
+                format!("{group}/{version}")
+            };
+            if !super::knows(&api_version, kind) {
+                continue;
+            }
+            let schema = schemas.for_kind(group, version, kind).unwrap();
+            let definition = schemas.definition_name(group, version, kind).unwrap();
+            let mut obj = sample(schemas.definition(definition).unwrap(), 7);
+            obj["apiVersion"] = json!(api_version);
+            obj["kind"] = json!(kind);
+            kinds += 1;
+            plain += usize::from(kubox_openapi::decodes_plainly(schema, &obj, &super::parses));
+            let mut paths = Vec::new();
+            pointers(&obj, String::new(), &mut paths);
+            // k8s-openapi checks an embedded object's apiVersion and kind, which Go does not.
+            paths.retain(|p| !p.ends_with("/apiVersion") && !p.ends_with("/kind"));
+            for path in paths.iter().step_by(paths.len().div_ceil(60).max(1)) {
+                for r in &replacements {
+                    let mut v = obj.clone();
+                    *v.pointer_mut(path).unwrap() = r.clone();
+                    if kubox_openapi::decodes_plainly(schema, &v, &super::parses) {
+                        checked += 1;
+                        let typed = super::typed_result(kind, &v).unwrap();
+                        assert!(
+                            typed.is_ok(),
+                            "{api_version} {kind}: {path} = {r}: {typed:?}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(kinds > 80, "{kinds} kinds");
+        assert!(checked > 10_000, "{checked} plain variants");
+        assert!(plain * 2 > kinds, "{plain} of {kinds} samples plain");
+    }
 }

@@ -49,9 +49,10 @@ pub fn kinds(doc: &Value) -> Vec<(String, String, String, String)> {
         .unwrap_or_default()
 }
 
-/// Schema keys pruning looks at.
+/// Schema keys pruning and shape checks look at.
 const STRUCTURAL_KEYS: &[&str] = &[
     "type",
+    "format",
     "properties",
     "items",
     "additionalProperties",

@@ -32,6 +32,7 @@ mod go_json;
 mod ordered;
 mod prune;
 pub mod published;
+mod shape;
 mod structural;
 
 pub use builtin::{Answer, Schemas};
@@ -40,6 +41,7 @@ pub use prune::{
     apply_error_message, apply_errors, duplicate_fields, prune, strict_decoding_error,
     strict_errors, type_errors, unknown_field,
 };
+pub use shape::{decodes_plainly, StringFormat};
 pub use structural::{Structural, Type};
 
 // Custom resource schemas: validation, defaulting, CEL rules (see `crd_schema`).

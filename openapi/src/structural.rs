@@ -61,10 +61,40 @@ impl Type {
     }
 }
 
+/// The formats of a schema node that tell how a built-in type decodes its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Format {
+    /// None, or one that changes nothing in decoding (`double`).
+    #[default]
+    Plain,
+    /// `int32`: an integer within 32 bits.
+    Int32,
+    /// `int64`.
+    Int64,
+    /// `byte`: base64 text.
+    Byte,
+    /// `date-time`: an RFC 3339 time.
+    DateTime,
+}
+
+impl Format {
+    fn parse(s: &str) -> Format {
+        match s {
+            "int32" => Format::Int32,
+            "int64" => Format::Int64,
+            "byte" => Format::Byte,
+            "date-time" => Format::DateTime,
+            _ => Format::Plain,
+        }
+    }
+}
+
 /// One schema node.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Node {
     pub ty: Type,
+    /// `format`, where it matters to decoding.
+    pub format: Format,
     /// Declared properties, sorted by name.
     pub properties: Vec<(Box<str>, NodeId)>,
     /// The schema of array items.
@@ -540,6 +570,10 @@ impl<'a> Builder<'a> {
             None if s.get("items").is_some() => Type::Array,
             None => Type::Any,
         };
+        n.format = s
+            .get("format")
+            .and_then(Value::as_str)
+            .map_or(Format::Plain, Format::parse);
         if n.int_or_string {
             return n;
         }
