@@ -316,6 +316,12 @@ impl Set {
 
     /// Paths in either.
     pub fn union(&self, other: &Set) -> Set {
+        if other.members.is_empty() && other.children.is_empty() {
+            return self.clone();
+        }
+        if self.members.is_empty() && self.children.is_empty() {
+            return other.clone();
+        }
         let mut members = self.members.clone();
         for m in &other.members {
             if let Err(i) = members.binary_search(m) {

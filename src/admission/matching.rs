@@ -68,7 +68,10 @@ fn selector(v: &Value) -> LabelSelector {
 }
 
 /// The namespace object of a namespaced request (None for cluster-scoped ones or when missing).
-pub async fn namespace_object(state: &Backend, a: &Attributes) -> ApiResult<Option<Value>> {
+pub async fn namespace_object(
+    state: &Backend,
+    a: &Attributes,
+) -> ApiResult<Option<std::sync::Arc<Value>>> {
     if !a.info.namespaced || a.namespace.is_empty() {
         return Ok(None);
     }

@@ -308,7 +308,7 @@ pub(crate) async fn get_resource(
     resource: &str,
     namespace: &str,
     name: &str,
-) -> ApiResult<Option<Value>> {
+) -> ApiResult<Option<Arc<Value>>> {
     let mut key = crate::registry::storage_prefix(group, resource);
     if !namespace.is_empty() {
         key.push_str(namespace);
@@ -317,14 +317,14 @@ pub(crate) async fn get_resource(
     key.push_str(name);
     if let Some(inf) = state.informers.for_resource(group, resource) {
         if let Some(c) = inf.get(&key) {
-            return Ok(Some(Value::clone(&c.object)));
+            return Ok(Some(c.object));
         }
     }
     // Not in the informer: it may not have seen a write that just returned (a namespace
     // created by another server process sharing the store); ask the store, as kube's
     // lifecycle plugin does on a miss.
     match state.store.get(&key, None).await {
-        Ok(kv) => Ok(Some(crate::objects::from_stored(&kv)?)),
+        Ok(kv) => Ok(Some(Arc::new(crate::objects::from_stored(&kv)?))),
         Err(kubox_storage::StoreError::NotFound(_)) => Ok(None),
         Err(e) => Err(crate::status::from_store(e, &Default::default(), name)),
     }

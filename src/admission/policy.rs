@@ -292,11 +292,7 @@ async fn policy_named(state: &Backend, name: &str) -> ApiResult<Option<std::sync
             .get(&format!("{}{name}", inf.prefix()))
             .map(|c| c.object));
     }
-    Ok(
-        super::get_resource(state, GROUP, "validatingadmissionpolicies", "", name)
-            .await?
-            .map(std::sync::Arc::new),
-    )
+    super::get_resource(state, GROUP, "validatingadmissionpolicies", "", name).await
 }
 
 /// A validation's `reason` and the code kube answers it with (`Invalid`, 422, by default).
@@ -328,7 +324,7 @@ impl AdmissionPlugin for ValidatingAdmissionPolicy {
         if bindings.is_empty() {
             return Ok(());
         }
-        let mut ns_obj: Option<Option<Value>> = None;
+        let mut ns_obj: Option<Option<std::sync::Arc<Value>>> = None;
         let mut request: Option<Value> = None;
         const NULL: &Value = &Value::Null;
         for binding in &bindings {
@@ -341,7 +337,7 @@ impl AdmissionPlugin for ValidatingAdmissionPolicy {
             if ns_obj.is_none() {
                 ns_obj = Some(matching::namespace_object(state, a).await?);
             }
-            let ns = ns_obj.as_ref().and_then(Option::as_ref);
+            let ns = ns_obj.as_ref().and_then(Option::as_deref);
             if !matching::match_resources(&policy["spec"]["matchConstraints"], a, ns) {
                 continue;
             }

@@ -175,7 +175,7 @@ async fn matching_hooks(state: &Backend, a: &Attributes, kind: Kind) -> ApiResul
         let Some(info) = rules_match(state, &h, a) else {
             continue;
         };
-        if !matching::namespace_matches(&h["namespaceSelector"], a, ns.as_ref())
+        if !matching::namespace_matches(&h["namespaceSelector"], a, ns.as_deref())
             || !matching::object_matches(&h["objectSelector"], a)
         {
             continue;
