@@ -181,19 +181,23 @@ async fn invalid_field_validation_value_is_refused() {
 async fn yaml_bodies_are_checked_too() {
     let h = server().await;
     let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: y\n  nope: 1\ndata:\n  a: b\nextra: true\n";
+    assert_eq!(
+        strict_yaml_refusal(&h, yaml).await,
+        r#"ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field "metadata.nope", unknown field "extra""#
+    );
+}
+
+/// The message of the 400 a strict create of a YAML ConfigMap gets.
+async fn strict_yaml_refusal(h: &ServerHandle, yaml: &str) -> Value {
     let r = send(
-        &h,
+        h,
         Method::POST,
         &format!("{CM}?fieldValidation=Strict"),
         "application/yaml",
-        yaml,
+        yaml.to_string(),
     )
     .await;
-    let s = r.status_failure(400, "BadRequest");
-    assert_eq!(
-        s["message"],
-        r#"ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field "metadata.nope", unknown field "extra""#
-    );
+    r.status_failure(400, "BadRequest")["message"].clone()
 }
 
 #[tokio::test]
@@ -438,17 +442,8 @@ async fn a_repeated_key_alone_is_reported() {
     );
 
     let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: y\ndata:\n  a: b\n  a: c\n";
-    let r = send(
-        &h,
-        Method::POST,
-        &format!("{CM}?fieldValidation=Strict"),
-        "application/yaml",
-        yaml,
-    )
-    .await;
-    let s = r.status_failure(400, "BadRequest");
     assert_eq!(
-        s["message"],
+        strict_yaml_refusal(&h, yaml).await,
         r#"ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: duplicate field "data.a""#
     );
 }
