@@ -40,7 +40,8 @@ struct Kind {
 /// The schemas of every built-in kind kubox serves (Kubernetes 1.35), built once per process.
 #[derive(Debug)]
 pub struct Schemas {
-    kinds: HashMap<(String, String, String), Kind>,
+    /// By (group, version, kind), sorted: looked up without allocating.
+    kinds: Vec<((String, String, String), Kind)>,
     /// `meta/v1` types that are no kind of their own: ListMeta, Status, discovery documents.
     meta: HashMap<&'static str, Structural>,
     pub(crate) arena: Arc<Arena>,
@@ -82,7 +83,7 @@ impl Schemas {
 
     fn empty() -> Schemas {
         Schemas {
-            kinds: HashMap::new(),
+            kinds: Vec::new(),
             meta: HashMap::new(),
             arena: Arc::default(),
             definitions: OnceLock::new(),
@@ -123,7 +124,7 @@ impl Schemas {
                 (t, schema)
             })
             .collect();
-        let kinds = roots
+        let mut kinds: Vec<_> = roots
             .into_iter()
             .map(|(gvk, definition, root)| {
                 let schema = Structural {
@@ -133,6 +134,8 @@ impl Schemas {
                 (gvk, Kind { definition, schema })
             })
             .collect();
+        kinds.sort_by(|a, b| a.0.cmp(&b.0));
+        kinds.dedup_by(|a, b| a.0 == b.0);
         Ok(Schemas {
             kinds,
             meta: meta_types,
@@ -186,9 +189,16 @@ impl Schemas {
 
     /// The structural schema of a built-in kind (`("apps", "v1", "Deployment")`).
     pub fn for_kind(&self, group: &str, version: &str, kind: &str) -> Option<&Structural> {
+        self.kind(group, version, kind).map(|k| &k.schema)
+    }
+
+    fn kind(&self, group: &str, version: &str, kind: &str) -> Option<&Kind> {
         self.kinds
-            .get(&(group.to_string(), version.to_string(), kind.to_string()))
-            .map(|k| &k.schema)
+            .binary_search_by(|((g, v, k), _)| {
+                (g.as_str(), v.as_str(), k.as_str()).cmp(&(group, version, kind))
+            })
+            .ok()
+            .map(|i| &self.kinds[i].1)
     }
 
     /// A `meta/v1` type that is no kind of its own (one of `ListMeta`, `Status`,
@@ -227,16 +237,15 @@ impl Schemas {
 
     /// The OpenAPI definition name of a built-in kind (`io.k8s.api.apps.v1.Deployment`).
     pub fn definition_name(&self, group: &str, version: &str, kind: &str) -> Option<&str> {
-        self.kinds
-            .get(&(group.to_string(), version.to_string(), kind.to_string()))
+        self.kind(group, version, kind)
             .map(|k| k.definition.as_str())
     }
 
     /// Every (group, version, kind) with a schema.
     pub fn kinds(&self) -> impl Iterator<Item = (&str, &str, &str)> {
         self.kinds
-            .keys()
-            .map(|(g, v, k)| (g.as_str(), v.as_str(), k.as_str()))
+            .iter()
+            .map(|((g, v, k), _)| (g.as_str(), v.as_str(), k.as_str()))
     }
 
     /// One full OpenAPI v3 definition (`#/components/schemas/` references), if known.
