@@ -254,7 +254,11 @@ pub fn track(
     }
     // (metadata.managedFields are not compared.)
     let c = fieldpath::compare(live.unwrap_or(&empty), new, schema);
-    let changed = reset(&c.modified.union(&c.added));
+    let changed = if c.modified.is_empty() {
+        reset(&c.added)
+    } else {
+        reset(&c.modified.union(&c.added))
+    };
     let removed = reset(&c.removed);
     // Every other manager sees the change at the version it wrote at (structured-merge-diff
     // converts both objects there).
@@ -294,6 +298,8 @@ pub fn track(
     let before = mine.fields.clone();
     mine.fields = match applied_set {
         Some(set) => set,
+        // A create's manager owns exactly what changed.
+        None if mine.fields.is_empty() && removed.is_empty() => changed,
         None => mine.fields.union(&changed).difference(&removed),
     };
     mine.api_version = info.api_version();
