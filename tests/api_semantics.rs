@@ -1255,13 +1255,10 @@ async fn unconditional_updates_of_racing_writers_all_succeed() {
     r.status_failure(409, "Conflict");
 }
 
-/// An event whose stored object cannot be decoded is not dropped silently: the watch sends an
-/// ERROR event with an InternalError Status, then ends (kube's watcher does the same).
-#[tokio::test]
-async fn an_undecodable_event_is_an_error_event_that_ends_the_watch() {
-    let h = server().await;
-    let path = "/api/v1/namespaces/default/configmaps";
-    let list = get(&h, path).await.json();
+/// Watch `path` from its list's resourceVersion, write bytes that do not decode at `key`
+/// straight into the store, and collect every frame the watch sends until it ends.
+async fn frames_after_undecodable(h: &ServerHandle, path: &str, key: &str) -> Vec<Value> {
+    let list = get(h, path).await.json();
     let rv = list["metadata"]["resourceVersion"]
         .as_str()
         .unwrap()
@@ -1271,21 +1268,33 @@ async fn an_undecodable_event_is_an_error_event_that_ends_the_watch() {
         .unwrap();
     let resp = h.service().oneshot(req).await.unwrap();
     assert_eq!(resp.status(), http::StatusCode::OK);
-    let key = kubox::registry::storage_prefix("", "configmaps") + "default/broken";
     h.store()
-        .create(&key, bytes::Bytes::from_static(b"{not json"))
+        .create(key, bytes::Bytes::from_static(b"{not json"))
         .await
         .unwrap();
+    frames_to_the_end(resp).await
+}
+
+/// Every frame of a watch response, read until the watch ends after its ERROR event.
+async fn frames_to_the_end(resp: http::Response<kubox::body::Body>) -> Vec<Value> {
     let body = tokio::time::timeout(Duration::from_secs(30), resp.into_body().collect())
         .await
         .expect("the watch ends after its ERROR event")
         .unwrap()
         .to_bytes();
-    let frames: Vec<Value> = body
-        .split(|b| *b == b'\n')
+    body.split(|b| *b == b'\n')
         .filter(|l| !l.is_empty())
         .map(|l| serde_json::from_slice(l).unwrap())
-        .collect();
+        .collect()
+}
+
+/// An event whose stored object cannot be decoded is not dropped silently: the watch sends an
+/// ERROR event with an InternalError Status, then ends (kube's watcher does the same).
+#[tokio::test]
+async fn an_undecodable_event_is_an_error_event_that_ends_the_watch() {
+    let h = server().await;
+    let key = kubox::registry::storage_prefix("", "configmaps") + "default/broken";
+    let frames = frames_after_undecodable(&h, "/api/v1/namespaces/default/configmaps", &key).await;
     assert_eq!(frames.len(), 1, "{frames:?}");
     assert_eq!(frames[0]["type"], "ERROR");
     assert_eq!(frames[0]["object"]["code"], 500);
@@ -1297,33 +1306,14 @@ async fn an_undecodable_event_is_an_error_event_that_ends_the_watch() {
 #[tokio::test]
 async fn an_undecodable_event_of_a_converted_watch_is_an_error_event() {
     let h = server().await;
-    let path = "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers";
-    let list = get(&h, path).await.json();
-    let rv = list["metadata"]["resourceVersion"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let req = Request::get(format!("{path}?watch=1&resourceVersion={rv}"))
-        .body(bytes::Bytes::new())
-        .unwrap();
-    let resp = h.service().oneshot(req).await.unwrap();
-    assert_eq!(resp.status(), http::StatusCode::OK);
     let key = kubox::registry::storage_prefix("autoscaling", "horizontalpodautoscalers")
         + "default/broken";
-    h.store()
-        .create(&key, bytes::Bytes::from_static(b"{not json"))
-        .await
-        .unwrap();
-    let body = tokio::time::timeout(Duration::from_secs(30), resp.into_body().collect())
-        .await
-        .expect("the watch ends after its ERROR event")
-        .unwrap()
-        .to_bytes();
-    let frames: Vec<Value> = body
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_slice(l).unwrap())
-        .collect();
+    let frames = frames_after_undecodable(
+        &h,
+        "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers",
+        &key,
+    )
+    .await;
     assert_eq!(frames.len(), 1, "{frames:?}");
     assert_eq!(frames[0]["type"], "ERROR");
     assert_eq!(frames[0]["object"]["reason"], "InternalError");
@@ -1347,16 +1337,7 @@ async fn an_undecodable_object_in_a_watchs_initial_state_is_an_error_event() {
         .unwrap();
     let resp = h.service().oneshot(req).await.unwrap();
     assert_eq!(resp.status(), http::StatusCode::OK);
-    let body = tokio::time::timeout(Duration::from_secs(30), resp.into_body().collect())
-        .await
-        .expect("the watch ends after its ERROR event")
-        .unwrap()
-        .to_bytes();
-    let frames: Vec<Value> = body
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_slice(l).unwrap())
-        .collect();
+    let frames = frames_to_the_end(resp).await;
     assert_eq!(frames.len(), 2, "{frames:?}");
     assert_eq!(frames[0]["type"], "ADDED");
     assert_eq!(frames[0]["object"]["metadata"]["name"], "a-good");
