@@ -17,6 +17,10 @@ use bytes::Bytes;
 use futures::Stream;
 
 pub mod clock;
+#[cfg(feature = "etcd")]
+pub mod etcd;
+#[cfg(feature = "etcd")]
+pub mod etcd_process;
 pub mod image;
 pub mod memory;
 mod mvcc;

@@ -777,7 +777,7 @@ impl Restore {
 const CONTINUE_VERSION: &str = "k1";
 
 /// An opaque continue token: format version, revision and the last key returned (hex).
-fn encode_continue(rev: Revision, last_key: &str) -> String {
+pub(crate) fn encode_continue(rev: Revision, last_key: &str) -> String {
     let mut s = String::with_capacity(CONTINUE_VERSION.len() + 24 + last_key.len() * 2);
     s.push_str(CONTINUE_VERSION);
     s.push('.');
@@ -792,7 +792,7 @@ fn encode_continue(rev: Revision, last_key: &str) -> String {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-fn decode_continue(token: &str) -> StoreResult<(Revision, String)> {
+pub(crate) fn decode_continue(token: &str) -> StoreResult<(Revision, String)> {
     let bad = |why: &str| StoreError::InvalidContinue(why.to_string());
     let mut parts = token.splitn(3, '.');
     if parts.next() != Some(CONTINUE_VERSION) {

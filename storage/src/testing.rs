@@ -10,6 +10,10 @@
 //!
 //! Invariants: every case gets a fresh store; cases synchronise only on store results and stream
 //! items (never on sleeps); a time-out only turns a hang into a failure.
+//!
+//! A fresh store has no keys and nothing compacted, but its revision need not be 0 (a backend may
+//! start higher, or a fixture may have written and deleted keys): cases read it before writing
+//! and count every revision from there.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::any::Any;
@@ -237,7 +241,7 @@ pub mod crash {
 macro_rules! store_suite {
     ($factory:expr) => {
         $crate::__store_suite_cases!($factory;
-            empty_store_starts_at_revision_zero,
+            empty_store_has_no_keys_and_nothing_compacted,
             create_sets_version_one_and_both_revisions,
             create_of_existing_key_fails_with_already_exists,
             every_write_bumps_the_revision_by_exactly_one,
@@ -377,6 +381,12 @@ pub mod cases {
         out
     }
 
+    /// The revision of a fresh store before the case writes: 0, or above for a backend that
+    /// starts higher. Its first write gets `base + 1`.
+    async fn base_revision(s: &dyn Store) -> Revision {
+        s.current_revision().await.unwrap()
+    }
+
     fn assert_consecutive(events: &[Arc<Event>], first: Revision) {
         for (i, ev) in events.iter().enumerate() {
             assert_eq!(
@@ -387,11 +397,13 @@ pub mod cases {
         }
     }
 
-    /// A new store has revision 0, nothing compacted and no keys.
-    pub async fn empty_store_starts_at_revision_zero(f: &dyn Factory) {
+    /// A new store has no keys and nothing compacted (0); lists are served at its current
+    /// revision (0 or above, depending on the backend), and reads do not move it.
+    pub async fn empty_store_has_no_keys_and_nothing_compacted(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
-        assert_eq!(s.current_revision().await.unwrap(), 0);
+        let base = base_revision(s).await;
+        assert!(base >= 0, "revision {base}");
         assert_eq!(s.compacted_revision().await.unwrap(), 0);
         assert!(matches!(
             s.get("/a", None).await,
@@ -399,61 +411,72 @@ pub mod cases {
         ));
         let list = s.list("", ListOptions::default()).await.unwrap();
         assert!(list.items.is_empty());
-        assert_eq!(list.revision, 0);
+        assert_eq!(list.revision, base);
         assert_eq!(s.count("").await.unwrap(), 0);
+        assert_eq!(s.current_revision().await.unwrap(), base);
     }
 
     /// Create stores version 1 with create_revision = mod_revision = the new revision.
     pub async fn create_sets_version_one_and_both_revisions(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         let kv = s.create("/a", b("1")).await.unwrap();
         assert_eq!(
             (&*kv.key, kv.value.as_ref(), kv.version),
             ("/a", &b"1"[..], 1)
         );
-        assert_eq!((kv.create_revision, kv.mod_revision), (1, 1));
+        assert_eq!((kv.create_revision, kv.mod_revision), (base + 1, base + 1));
         assert_eq!(s.get("/a", None).await.unwrap(), kv);
-        assert_eq!(s.current_revision().await.unwrap(), 1);
+        assert_eq!(s.current_revision().await.unwrap(), base + 1);
     }
 
     /// A second create of the same key fails and changes nothing.
     pub async fn create_of_existing_key_fails_with_already_exists(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         let kv = s.create("/a", b("1")).await.unwrap();
         assert_eq!(
             s.create("/a", b("2")).await,
             Err(StoreError::AlreadyExists("/a".into()))
         );
         assert_eq!(s.get("/a", None).await.unwrap(), kv);
-        assert_eq!(s.current_revision().await.unwrap(), 1);
+        assert_eq!(s.current_revision().await.unwrap(), base + 1);
     }
 
     /// Creates, updates and deletes each move the store revision by exactly one.
     pub async fn every_write_bumps_the_revision_by_exactly_one(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
-        assert_eq!(s.create("/a", b("1")).await.unwrap().mod_revision, 1);
-        assert_eq!(s.create("/b", b("1")).await.unwrap().mod_revision, 2);
-        assert_eq!(s.update("/a", b("2"), None).await.unwrap().mod_revision, 3);
-        assert_eq!(s.delete("/b", None).await.unwrap().1, 4);
-        assert_eq!(s.create("/b", b("again")).await.unwrap().mod_revision, 5);
-        assert_eq!(s.current_revision().await.unwrap(), 5);
+        let base = base_revision(s).await;
+        assert_eq!(s.create("/a", b("1")).await.unwrap().mod_revision, base + 1);
+        assert_eq!(s.create("/b", b("1")).await.unwrap().mod_revision, base + 2);
+        assert_eq!(
+            s.update("/a", b("2"), None).await.unwrap().mod_revision,
+            base + 3
+        );
+        assert_eq!(s.delete("/b", None).await.unwrap().1, base + 4);
+        assert_eq!(
+            s.create("/b", b("again")).await.unwrap().mod_revision,
+            base + 5
+        );
+        assert_eq!(s.current_revision().await.unwrap(), base + 5);
     }
 
     /// Refused writes (exists, missing, conflict) leave the revision alone.
     pub async fn refused_writes_do_not_bump_the_revision(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         s.create("/a", b("1")).await.unwrap();
         assert!(s.create("/a", b("1")).await.is_err());
         assert!(s.update("/missing", b("1"), None).await.is_err());
-        assert!(s.update("/a", b("1"), Some(99)).await.is_err());
-        assert!(s.delete("/a", Some(99)).await.is_err());
+        assert!(s.update("/a", b("1"), Some(base + 99)).await.is_err());
+        assert!(s.delete("/a", Some(base + 99)).await.is_err());
         assert!(s.delete("/missing", None).await.is_err());
-        assert_eq!(s.current_revision().await.unwrap(), 1);
-        assert_eq!(s.create("/b", b("1")).await.unwrap().mod_revision, 2);
+        assert_eq!(s.current_revision().await.unwrap(), base + 1);
+        assert_eq!(s.create("/b", b("1")).await.unwrap().mod_revision, base + 2);
     }
 
     /// Get of a key that never existed is NotFound.
@@ -503,6 +526,7 @@ pub mod cases {
     pub async fn update_increments_version_and_keeps_create_revision(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         s.create("/other", b("x")).await.unwrap();
         let created = s.create("/a", b("1")).await.unwrap();
         let u1 = s.update("/a", b("2"), None).await.unwrap();
@@ -512,7 +536,7 @@ pub mod cases {
             (u1.create_revision, u2.create_revision),
             (created.create_revision, created.create_revision)
         );
-        assert_eq!((u1.mod_revision, u2.mod_revision), (3, 4));
+        assert_eq!((u1.mod_revision, u2.mod_revision), (base + 3, base + 4));
         assert_eq!(s.get("/a", None).await.unwrap(), u2);
     }
 
@@ -520,12 +544,13 @@ pub mod cases {
     pub async fn update_of_missing_key_returns_not_found(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         assert_eq!(
             s.update("/a", b("1"), None).await,
             Err(StoreError::NotFound("/a".into()))
         );
         assert!(matches!(
-            s.update("/a", b("1"), Some(1)).await,
+            s.update("/a", b("1"), Some(base + 1)).await,
             Err(StoreError::NotFound(_))
         ));
         s.create("/a", b("1")).await.unwrap();
@@ -591,12 +616,13 @@ pub mod cases {
     pub async fn delete_returns_previous_value_and_delete_revision(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         s.create("/a", b("1")).await.unwrap();
         let cur = s.update("/a", b("2"), None).await.unwrap();
         let (prev, rev) = s.delete("/a", None).await.unwrap();
         assert_eq!(prev, cur);
-        assert_eq!(rev, 3);
-        assert_eq!(s.current_revision().await.unwrap(), 3);
+        assert_eq!(rev, base + 3);
+        assert_eq!(s.current_revision().await.unwrap(), base + 3);
         assert!(matches!(
             s.get("/a", None).await,
             Err(StoreError::NotFound(_))
@@ -607,6 +633,7 @@ pub mod cases {
     pub async fn delete_of_missing_key_returns_not_found(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         assert_eq!(
             s.delete("/a", None).await,
             Err(StoreError::NotFound("/a".into()))
@@ -618,7 +645,7 @@ pub mod cases {
             Err(StoreError::NotFound(_))
         ));
         assert!(matches!(
-            s.delete("/a", Some(1)).await,
+            s.delete("/a", Some(base + 1)).await,
             Err(StoreError::NotFound(_))
         ));
     }
@@ -645,10 +672,11 @@ pub mod cases {
     pub async fn delete_with_matching_mod_revision_deletes(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         let kv = s.create("/a", b("1")).await.unwrap();
         let (prev, rev) = s.delete("/a", Some(kv.mod_revision)).await.unwrap();
         assert_eq!(prev, kv);
-        assert_eq!(rev, 2);
+        assert_eq!(rev, base + 2);
         assert!(matches!(
             s.get("/a", None).await,
             Err(StoreError::NotFound(_))
@@ -659,29 +687,31 @@ pub mod cases {
     pub async fn recreate_after_delete_resets_version_and_create_revision(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         s.create("/a", b("1")).await.unwrap();
         s.update("/a", b("2"), None).await.unwrap();
         s.delete("/a", None).await.unwrap();
         let again = s.create("/a", b("3")).await.unwrap();
         assert_eq!(again.version, 1);
-        assert_eq!(again.create_revision, 4);
-        assert_eq!(again.mod_revision, 4);
+        assert_eq!(again.create_revision, base + 4);
+        assert_eq!(again.mod_revision, base + 4);
         let u = s.update("/a", b("4"), None).await.unwrap();
-        assert_eq!((u.version, u.create_revision), (2, 4));
+        assert_eq!((u.version, u.create_revision), (2, base + 4));
     }
 
     /// Get at a past revision returns the value as it was then.
     pub async fn get_at_past_revision_returns_value_as_of_then(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         let v1 = s.create("/a", b("1")).await.unwrap();
         s.create("/b", b("x")).await.unwrap();
         let v2 = s.update("/a", b("2"), None).await.unwrap();
         s.update("/a", b("3"), None).await.unwrap();
-        assert_eq!(s.get("/a", Some(1)).await.unwrap(), v1);
-        assert_eq!(s.get("/a", Some(2)).await.unwrap(), v1);
-        assert_eq!(s.get("/a", Some(3)).await.unwrap(), v2);
-        assert_eq!(s.get("/a", Some(4)).await.unwrap().value, b("3"));
+        assert_eq!(s.get("/a", Some(base + 1)).await.unwrap(), v1);
+        assert_eq!(s.get("/a", Some(base + 2)).await.unwrap(), v1);
+        assert_eq!(s.get("/a", Some(base + 3)).await.unwrap(), v2);
+        assert_eq!(s.get("/a", Some(base + 4)).await.unwrap().value, b("3"));
         assert_eq!(s.get("/a", Some(0)).await.unwrap().value, b("3"));
     }
 
@@ -689,13 +719,14 @@ pub mod cases {
     pub async fn get_at_revision_before_creation_returns_not_found(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         s.create("/x", b("x")).await.unwrap();
         s.create("/a", b("1")).await.unwrap();
         assert!(matches!(
-            s.get("/a", Some(1)).await,
+            s.get("/a", Some(base + 1)).await,
             Err(StoreError::NotFound(_))
         ));
-        assert!(s.get("/a", Some(2)).await.is_ok());
+        assert!(s.get("/a", Some(base + 2)).await.is_ok());
     }
 
     /// After a delete, the key is still readable at earlier revisions, and NotFound after.
@@ -720,16 +751,17 @@ pub mod cases {
     pub async fn get_at_future_revision_returns_future_revision(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         s.create("/a", b("1")).await.unwrap();
         assert_eq!(
-            s.get("/a", Some(2)).await,
+            s.get("/a", Some(base + 2)).await,
             Err(StoreError::FutureRevision {
-                requested: 2,
-                current: 1
+                requested: base + 2,
+                current: base + 1
             })
         );
         assert!(matches!(
-            s.get("/missing", Some(50)).await,
+            s.get("/missing", Some(base + 50)).await,
             Err(StoreError::FutureRevision { .. })
         ));
     }
@@ -738,25 +770,29 @@ pub mod cases {
     pub async fn get_at_compacted_revision_returns_compacted_and_just_above_works(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         for i in 0..6 {
             s.create(&format!("/k{i}"), b("v")).await.unwrap();
         }
-        s.compact(3).await.unwrap();
-        assert_eq!(s.compacted_revision().await.unwrap(), 3);
+        s.compact(base + 3).await.unwrap();
+        assert_eq!(s.compacted_revision().await.unwrap(), base + 3);
         assert_eq!(
-            s.get("/k0", Some(3)).await,
+            s.get("/k0", Some(base + 3)).await,
             Err(StoreError::Compacted {
-                requested: 3,
-                compact_revision: 3
+                requested: base + 3,
+                compact_revision: base + 3
             })
         );
         assert!(matches!(
-            s.get("/k0", Some(1)).await,
+            s.get("/k0", Some(base + 1)).await,
             Err(StoreError::Compacted { .. })
         ));
-        assert_eq!(s.get("/k0", Some(4)).await.unwrap().mod_revision, 1);
+        assert_eq!(
+            s.get("/k0", Some(base + 4)).await.unwrap().mod_revision,
+            base + 1
+        );
         assert!(matches!(
-            s.get("/k4", Some(4)).await,
+            s.get("/k4", Some(base + 4)).await,
             Err(StoreError::NotFound(_))
         ));
         assert!(s.get("/k0", None).await.is_ok());
@@ -766,6 +802,7 @@ pub mod cases {
     pub async fn list_returns_prefix_matches_in_key_order(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         for k in ["/b/2", "/a", "/b/1", "/bb", "/b/10", "/c", "/b/"] {
             s.create(k, b(k)).await.unwrap();
         }
@@ -773,7 +810,7 @@ pub mod cases {
         let keys: Vec<&str> = list.items.iter().map(|kv| &*kv.key).collect();
         assert_eq!(keys, ["/b/", "/b/1", "/b/10", "/b/2"]);
         assert!(list.items.iter().all(|kv| kv.value == b(&kv.key)));
-        assert_eq!(list.revision, 7);
+        assert_eq!(list.revision, base + 7);
         assert_eq!(
             s.list("", ListOptions::default())
                 .await
@@ -838,32 +875,34 @@ pub mod cases {
     pub async fn list_at_future_revision_returns_future_revision(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         fill(s, "/p/", 2).await;
         let res = s
             .list(
                 "/p/",
                 ListOptions {
-                    revision: Some(3),
+                    revision: Some(base + 3),
                     ..Default::default()
                 },
             )
             .await;
-        assert!(matches!(
-            res,
-            Err(StoreError::FutureRevision {
-                requested: 3,
-                current: 2
-            })
-        ));
+        assert_eq!(
+            res.unwrap_err(),
+            StoreError::FutureRevision {
+                requested: base + 3,
+                current: base + 2
+            }
+        );
     }
 
     /// A list with an explicit revision at or below the compacted one is Compacted.
     pub async fn list_below_compaction_returns_compacted(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         fill(s, "/p/", 5).await;
-        s.compact(4).await.unwrap();
-        for rev in [1, 4] {
+        s.compact(base + 4).await.unwrap();
+        for rev in [base + 1, base + 4] {
             let res = s
                 .list(
                     "/p/",
@@ -877,7 +916,7 @@ pub mod cases {
                 res.unwrap_err(),
                 StoreError::Compacted {
                     requested: rev,
-                    compact_revision: 4
+                    compact_revision: base + 4
                 }
             );
         }
@@ -885,7 +924,7 @@ pub mod cases {
             s.list(
                 "/p/",
                 ListOptions {
-                    revision: Some(5),
+                    revision: Some(base + 5),
                     ..Default::default()
                 }
             )
@@ -931,6 +970,7 @@ pub mod cases {
     pub async fn list_pages_with_limit_and_continue_token(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         let all = fill(s, "/p/", 25).await;
         s.create("/q", b("outside")).await.unwrap();
         let mut got = Vec::new();
@@ -949,7 +989,7 @@ pub mod cases {
                 .await
                 .unwrap();
             pages += 1;
-            assert_eq!(page.revision, 26);
+            assert_eq!(page.revision, base + 26);
             got.extend(page.items.iter().cloned());
             match page.continue_token {
                 Some(t) => {
@@ -1032,13 +1072,22 @@ pub mod cases {
     pub async fn malformed_continue_token_returns_invalid_continue(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         fill(s, "/p/", 3).await;
-        for token in ["", "garbage", "k1.2", "k1.x.2f70", "k1.2.zz", "k1.999.2f70"] {
+        let tokens = [
+            String::new(),
+            "garbage".into(),
+            format!("k1.{}", base + 2),
+            "k1.x.2f70".into(),
+            format!("k1.{}.zz", base + 2),
+            format!("k1.{}.2f70", base + 999),
+        ];
+        for token in tokens {
             let res = s
                 .list(
                     "/p/",
                     ListOptions {
-                        continue_token: Some(token.into()),
+                        continue_token: Some(token.clone()),
                         ..Default::default()
                     },
                 )
@@ -1097,6 +1146,7 @@ pub mod cases {
     pub async fn continue_token_whose_revision_was_compacted_returns_compacted(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         fill(s, "/p/", 10).await;
         let page = s
             .list(
@@ -1122,8 +1172,8 @@ pub mod cases {
         assert_eq!(
             res.unwrap_err(),
             StoreError::Compacted {
-                requested: 10,
-                compact_revision: 10
+                requested: base + 10,
+                compact_revision: base + 10
             }
         );
     }
@@ -1146,21 +1196,22 @@ pub mod cases {
     pub async fn compaction_makes_old_revisions_unreadable(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         s.create("/a", b("1")).await.unwrap();
         for i in 2..=10 {
             s.update("/a", b(&i.to_string()), None).await.unwrap();
         }
-        s.compact(7).await.unwrap();
-        for rev in 1..=7 {
+        s.compact(base + 7).await.unwrap();
+        for rev in base + 1..=base + 7 {
             assert_eq!(
                 s.get("/a", Some(rev)).await,
                 Err(StoreError::Compacted {
                     requested: rev,
-                    compact_revision: 7
+                    compact_revision: base + 7
                 })
             );
         }
-        assert_eq!(s.get("/a", Some(8)).await.unwrap().value, b("8"));
+        assert_eq!(s.get("/a", Some(base + 8)).await.unwrap().value, b("8"));
         assert_eq!(s.get("/a", None).await.unwrap().value, b("10"));
     }
 
@@ -1168,6 +1219,7 @@ pub mod cases {
     pub async fn compaction_keeps_latest_value_of_every_live_key(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         fill(s, "/p/", 20).await;
         for i in (0..20).step_by(2) {
             s.update(&format!("/p/{i:04}"), b("second"), None)
@@ -1184,7 +1236,7 @@ pub mod cases {
         let next = s.update("/p/0000", b("third"), None).await.unwrap();
         assert_eq!(
             (next.version, next.create_revision, next.mod_revision),
-            (3, 1, current + 1)
+            (3, base + 1, current + 1)
         );
     }
 
@@ -1192,30 +1244,32 @@ pub mod cases {
     pub async fn deleted_key_stays_deleted_after_compaction(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         s.create("/a", b("1")).await.unwrap();
         s.update("/a", b("2"), None).await.unwrap();
         s.delete("/a", None).await.unwrap();
         s.create("/b", b("1")).await.unwrap();
-        s.compact(4).await.unwrap();
+        s.compact(base + 4).await.unwrap();
         assert!(matches!(
             s.get("/a", None).await,
             Err(StoreError::NotFound(_))
         ));
         assert_eq!(s.count("").await.unwrap(), 1);
         let again = s.create("/a", b("3")).await.unwrap();
-        assert_eq!((again.version, again.create_revision), (1, 5));
+        assert_eq!((again.version, again.create_revision), (1, base + 5));
     }
 
     /// Compacting above the current revision is FutureRevision.
     pub async fn compact_to_future_revision_returns_future_revision(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         fill(s, "/p/", 3).await;
         assert_eq!(
-            s.compact(4).await,
+            s.compact(base + 4).await,
             Err(StoreError::FutureRevision {
-                requested: 4,
-                current: 3
+                requested: base + 4,
+                current: base + 3
             })
         );
         assert_eq!(s.compacted_revision().await.unwrap(), 0);
@@ -1225,13 +1279,14 @@ pub mod cases {
     pub async fn compaction_never_moves_backwards(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         fill(s, "/p/", 8).await;
-        s.compact(5).await.unwrap();
-        s.compact(3).await.unwrap();
-        s.compact(5).await.unwrap();
-        assert_eq!(s.compacted_revision().await.unwrap(), 5);
-        assert!(s.get("/p/0007", Some(6)).await.is_err());
-        assert!(s.get("/p/0007", Some(8)).await.is_ok());
+        s.compact(base + 5).await.unwrap();
+        s.compact(base + 3).await.unwrap();
+        s.compact(base + 5).await.unwrap();
+        assert_eq!(s.compacted_revision().await.unwrap(), base + 5);
+        assert!(s.get("/p/0007", Some(base + 6)).await.is_err());
+        assert!(s.get("/p/0007", Some(base + 8)).await.is_ok());
     }
 
     /// The policy keeps at least `min_revisions` revisions even when all are old.
@@ -1244,6 +1299,7 @@ pub mod cases {
             })
             .await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         for i in 0..50 {
             s.create(&format!("/p/{i}"), b("v")).await.unwrap();
             clock.advance(Duration::from_millis(3));
@@ -1254,10 +1310,10 @@ pub mod cases {
             min_revisions: 10,
             ..Default::default()
         };
-        assert_eq!(s.compact_by_policy(policy).await.unwrap(), 40);
-        assert_eq!(s.compacted_revision().await.unwrap(), 40);
-        assert!(s.get("/p/49", Some(41)).await.is_err());
-        assert_eq!(s.compact_by_policy(policy).await.unwrap(), 40);
+        assert_eq!(s.compact_by_policy(policy).await.unwrap(), base + 40);
+        assert_eq!(s.compacted_revision().await.unwrap(), base + 40);
+        assert!(s.get("/p/49", Some(base + 41)).await.is_err());
+        assert_eq!(s.compact_by_policy(policy).await.unwrap(), base + 40);
     }
 
     /// The policy keeps every revision written within `min_age`, using the store's clock.
@@ -1270,6 +1326,7 @@ pub mod cases {
             })
             .await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         for i in 0..10 {
             s.create(&format!("/old/{i}"), b("v")).await.unwrap();
         }
@@ -1284,18 +1341,18 @@ pub mod cases {
             min_revisions: 0,
             ..Default::default()
         };
-        assert_eq!(s.compact_by_policy(policy).await.unwrap(), 10);
+        assert_eq!(s.compact_by_policy(policy).await.unwrap(), base + 10);
         // The new writes happened at t+0s..t+9s and it is now t+70s. At t+304.5s the first five
         // (t+0s..t+4s) are older than 5 minutes, the sixth (t+5s) is not.
         clock.advance(Duration::from_millis(234_500));
-        assert_eq!(s.compact_by_policy(policy).await.unwrap(), 15);
+        assert_eq!(s.compact_by_policy(policy).await.unwrap(), base + 15);
         // The default policy also keeps 10,000 revisions: nothing more goes.
         clock.advance(Duration::from_secs(3600));
         assert_eq!(
             s.compact_by_policy(CompactionPolicy::default())
                 .await
                 .unwrap(),
-            15
+            base + 15
         );
     }
 
@@ -1309,6 +1366,7 @@ pub mod cases {
             })
             .await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         fill(s, "/p/", 20).await;
         clock.advance(Duration::from_secs(100));
         let policy = CompactionPolicy {
@@ -1317,7 +1375,7 @@ pub mod cases {
             ..Default::default()
         };
         assert_eq!(s.compact_by_policy(policy).await.unwrap(), 0);
-        assert!(s.get("/p/0000", Some(1)).await.is_ok());
+        assert!(s.get("/p/0000", Some(base + 1)).await.is_ok());
     }
 
     /// Past `max_history_bytes`, the policy compacts young history too, until half is left.
@@ -1330,6 +1388,7 @@ pub mod cases {
             })
             .await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         let value = Bytes::from(vec![b'x'; 1000]);
         s.create("/big", value.clone()).await.unwrap();
         for _ in 1..100 {
@@ -1343,7 +1402,7 @@ pub mod cases {
         // ~2,100 bytes an update (new value, previous value, overhead): 100 writes are ~200 KB.
         let compacted = s.compact_by_policy(policy).await.unwrap();
         assert!(
-            compacted > 80 && compacted < 100,
+            compacted > base + 80 && compacted < base + 100,
             "compacted to {compacted}"
         );
         assert_eq!(s.get("/big", None).await.unwrap().value, value);
@@ -1365,35 +1424,37 @@ pub mod cases {
     pub async fn watch_from_compacted_revision_returns_compacted(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         fill(s, "/p/", 6).await;
-        s.compact(4).await.unwrap();
-        for start in [1, 4] {
+        s.compact(base + 4).await.unwrap();
+        for start in [base + 1, base + 4] {
             match s.watch("/p/", start).await {
                 Err(err) => assert_eq!(
                     err,
                     StoreError::Compacted {
                         requested: start,
-                        compact_revision: 4
+                        compact_revision: base + 4
                     }
                 ),
                 Ok(_) => panic!("watch from {start} must fail"),
             }
         }
-        let mut w = s.watch("/p/", 5).await.unwrap();
-        assert_eq!(next(&mut w).await.revision(), 5);
+        let mut w = s.watch("/p/", base + 5).await.unwrap();
+        assert_eq!(next(&mut w).await.revision(), base + 5);
     }
 
     /// A watch starting beyond the next revision is FutureRevision.
     pub async fn watch_from_future_revision_returns_future_revision(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         fill(s, "/p/", 3).await;
-        match s.watch("/p/", 5).await {
+        match s.watch("/p/", base + 5).await {
             Err(err) => assert_eq!(
                 err,
                 StoreError::FutureRevision {
-                    requested: 5,
-                    current: 3
+                    requested: base + 5,
+                    current: base + 3
                 }
             ),
             Ok(_) => panic!("watch from the future must fail"),
@@ -1404,13 +1465,14 @@ pub mod cases {
     pub async fn watch_from_zero_only_sees_later_writes(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         fill(s, "/p/", 5).await;
         let mut w = s.watch("/p/", 0).await.unwrap();
         s.create("/p/new", b("n")).await.unwrap();
         let ev = next(&mut w).await;
         assert_eq!(
             (&*ev.kv.key, ev.revision(), ev.kind),
-            ("/p/new", 6, EventKind::Put)
+            ("/p/new", base + 6, EventKind::Put)
         );
     }
 
@@ -1418,22 +1480,24 @@ pub mod cases {
     pub async fn watch_from_next_revision_is_live_only(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         fill(s, "/p/", 5).await;
-        let mut w = s.watch("/p/", 6).await.unwrap();
+        let mut w = s.watch("/p/", base + 6).await.unwrap();
         fill(s, "/p/x", 3).await;
         let events = collect(&mut w, 3).await;
-        assert_consecutive(&events, 6);
+        assert_consecutive(&events, base + 6);
     }
 
     /// A watch from a past revision replays history, then continues with live writes.
     pub async fn watch_replays_history_then_streams_live_events(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         fill(s, "/p/", 10).await;
-        let mut w = s.watch("/p/", 4).await.unwrap();
+        let mut w = s.watch("/p/", base + 4).await.unwrap();
         fill(s, "/p/live", 5).await;
         let events = collect(&mut w, 12).await;
-        assert_consecutive(&events, 4);
+        assert_consecutive(&events, base + 4);
         assert_eq!(&*events[0].kv.key, "/p/0003");
         assert_eq!(&*events[7].kv.key, "/p/live0000");
     }
@@ -1442,6 +1506,7 @@ pub mod cases {
     pub async fn watch_only_sees_keys_under_its_prefix(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         let mut w = s.watch("/a/", 0).await.unwrap();
         let mut all = s.watch("", 0).await.unwrap();
         for k in ["/a/1", "/b/1", "/ab", "/a/2", "/a"] {
@@ -1453,7 +1518,7 @@ pub mod cases {
             .map(|e| e.kv.key.to_string())
             .collect();
         assert_eq!(mine, ["/a/1", "/a/2"]);
-        assert_consecutive(&collect(&mut all, 5).await, 1);
+        assert_consecutive(&collect(&mut all, 5).await, base + 1);
         // Nothing else is queued for the prefix watcher: the next event is the next /a/ write.
         s.create("/a/3", b("v")).await.unwrap();
         assert_eq!(&*next(&mut w).await.kv.key, "/a/3");
@@ -1477,18 +1542,19 @@ pub mod cases {
     ) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         let (mut w, progress) = s.watch_progress("/a/", 0).await.unwrap();
         fill(s, "/b/", 3).await;
         progress.request_progress();
         match next_item(&mut w).await {
-            WatchItem::Progress(rev) => assert_eq!(rev, 3),
+            WatchItem::Progress(rev) => assert_eq!(rev, base + 3),
             WatchItem::Event(ev) => panic!("unexpected event {:?}", ev.kv.key),
         }
         // Unasked, the next item is the next event under the prefix.
         s.create("/b/x", b("v")).await.unwrap();
         s.create("/a/1", b("v")).await.unwrap();
         match next_item(&mut w).await {
-            WatchItem::Event(ev) => assert_eq!((&*ev.kv.key, ev.revision()), ("/a/1", 5)),
+            WatchItem::Event(ev) => assert_eq!((&*ev.kv.key, ev.revision()), ("/a/1", base + 5)),
             WatchItem::Progress(rev) => panic!("unasked progress {rev}"),
         }
     }
@@ -1497,8 +1563,9 @@ pub mod cases {
     pub async fn progress_comes_after_every_event_it_covers(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         fill(s, "/a/", 5).await;
-        let (mut w, progress) = s.watch_progress("/a/", 2).await.unwrap();
+        let (mut w, progress) = s.watch_progress("/a/", base + 2).await.unwrap();
         s.create("/a/live", b("v")).await.unwrap();
         progress.request_progress();
         let mut seen = Vec::new();
@@ -1506,18 +1573,19 @@ pub mod cases {
             match next_item(&mut w).await {
                 WatchItem::Event(ev) => seen.push(ev.revision()),
                 WatchItem::Progress(rev) => {
-                    assert_eq!(rev, 6);
+                    assert_eq!(rev, base + 6);
                     break;
                 }
             }
         }
-        assert_eq!(seen, [2, 3, 4, 5, 6]);
+        assert_eq!(seen, [2, 3, 4, 5, 6].map(|n| base + n));
     }
 
     /// Put events carry the previous value (None for a create); deletes carry the deleted value.
     pub async fn watch_events_carry_previous_values(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         let mut w = s.watch("/a", 0).await.unwrap();
         let c = s.create("/a", b("1")).await.unwrap();
         let u = s.update("/a", b("2"), None).await.unwrap();
@@ -1532,7 +1600,7 @@ pub mod cases {
         assert_eq!(events[3].prev, None);
         assert_eq!(events[3].kv, again);
         // The same prev values come back when the events are replayed from history.
-        let mut replay = s.watch("/a", 1).await.unwrap();
+        let mut replay = s.watch("/a", base + 1).await.unwrap();
         let replayed = collect(&mut replay, 4).await;
         assert_eq!(replayed, events);
     }
@@ -1559,6 +1627,7 @@ pub mod cases {
     ) {
         let fx = fresh(f).await;
         let s = fx.store.clone();
+        let base = base_revision(&*s).await;
         fill(&*s, "/p/seed", 50).await;
         let writers: Vec<_> = (0..4)
             .map(|t| {
@@ -1570,11 +1639,11 @@ pub mod cases {
                 })
             })
             .collect();
-        let total: Revision = 50 + 4 * 150;
+        let last: Revision = base + 50 + 4 * 150;
         let mut watches = Vec::new();
         for round in 0..6 {
             let current = s.current_revision().await.unwrap();
-            let start = (current - 20 * round).max(1);
+            let start = (current - 20 * round).max(base + 1);
             watches.push((start, s.watch("/p/", start).await.unwrap()));
             tokio::task::yield_now().await;
         }
@@ -1582,7 +1651,7 @@ pub mod cases {
             w.await.unwrap();
         }
         for (start, mut w) in watches {
-            let events = collect(&mut w, usize::try_from(total - start + 1).unwrap()).await;
+            let events = collect(&mut w, usize::try_from(last - start + 1).unwrap()).await;
             assert_consecutive(&events, start);
         }
     }
@@ -1593,6 +1662,7 @@ pub mod cases {
     ) {
         let fx = fresh(f).await;
         let s = fx.store.clone();
+        let base = base_revision(&*s).await;
         let mut w = s.watch("/w/", 0).await.unwrap();
         let writers: Vec<_> = (0..8)
             .map(|t| {
@@ -1613,10 +1683,10 @@ pub mod cases {
         for h in writers {
             h.await.unwrap();
         }
-        assert_consecutive(&events, 1);
+        assert_consecutive(&events, base + 1);
         let keys: HashSet<&str> = events.iter().map(|e| &*e.kv.key).collect();
         assert_eq!(keys.len(), 400);
-        assert_eq!(s.current_revision().await.unwrap(), 2000);
+        assert_eq!(s.current_revision().await.unwrap(), base + 2000);
     }
 
     /// A watcher that stops reading is cut off with Unavailable; writers are not slowed down.
@@ -1628,6 +1698,7 @@ pub mod cases {
             })
             .await;
         let s = fx.store.clone();
+        let base = base_revision(&*s).await;
         let mut slow = s.watch("/p/", 0).await.unwrap();
         let writers: Vec<_> = (0..4)
             .map(|t| {
@@ -1642,7 +1713,7 @@ pub mod cases {
         for h in writers {
             h.await.unwrap();
         }
-        assert_eq!(s.current_revision().await.unwrap(), 200);
+        assert_eq!(s.current_revision().await.unwrap(), base + 200);
         let mut delivered = 0;
         let err = loop {
             match tokio::time::timeout(super::cases::WAIT, slow.next())
@@ -1667,8 +1738,8 @@ pub mod cases {
             "the stream ends after the error"
         );
         // The store and other watchers are fine.
-        let mut fresh_watch = s.watch("/p/", 190).await.unwrap();
-        assert_consecutive(&collect(&mut fresh_watch, 11).await, 190);
+        let mut fresh_watch = s.watch("/p/", base + 190).await.unwrap();
+        assert_consecutive(&collect(&mut fresh_watch, 11).await, base + 190);
     }
 
     /// Dropping watch streams frees them: writes go on and live watchers keep up.
@@ -1680,13 +1751,14 @@ pub mod cases {
             })
             .await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         for _ in 0..50 {
             drop(s.watch("/p/", 0).await.unwrap());
         }
         let mut live = s.watch("/p/", 0).await.unwrap();
         for i in 0..40 {
             s.create(&format!("/p/{i}"), b("v")).await.unwrap();
-            assert_eq!(next(&mut live).await.revision(), i + 1);
+            assert_eq!(next(&mut live).await.revision(), base + i + 1);
         }
     }
 
@@ -1694,6 +1766,7 @@ pub mod cases {
     pub async fn close_ends_watches_with_unavailable(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         let mut w = s.watch("/p/", 0).await.unwrap();
         let mut idle = s.watch("/other/", 0).await.unwrap();
         s.create("/p/1", b("v")).await.unwrap();
@@ -1702,7 +1775,7 @@ pub mod cases {
         loop {
             match tokio::time::timeout(WAIT, w.next()).await.unwrap() {
                 Some(Ok(ev)) => {
-                    assert_eq!(ev.revision(), 1);
+                    assert_eq!(ev.revision(), base + 1);
                     got += 1;
                 }
                 Some(Err(e)) => {
@@ -1726,6 +1799,7 @@ pub mod cases {
     pub async fn close_refuses_writes_but_keeps_reads(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         let kv = s.create("/a", b("1")).await.unwrap();
         s.close().await.unwrap();
         assert!(matches!(
@@ -1741,11 +1815,11 @@ pub mod cases {
             Err(StoreError::Unavailable(_))
         ));
         assert!(matches!(
-            s.compact(1).await,
+            s.compact(base + 1).await,
             Err(StoreError::Unavailable(_))
         ));
         assert_eq!(s.get("/a", None).await.unwrap(), kv);
-        assert_eq!(s.current_revision().await.unwrap(), 1);
+        assert_eq!(s.current_revision().await.unwrap(), base + 1);
         s.close().await.unwrap();
     }
 
@@ -1753,6 +1827,7 @@ pub mod cases {
     pub async fn watch_after_close_returns_unavailable(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = &*fx.store;
+        let base = base_revision(s).await;
         s.create("/a", b("1")).await.unwrap();
         s.close().await.unwrap();
         assert!(matches!(
@@ -1760,7 +1835,7 @@ pub mod cases {
             Err(StoreError::Unavailable(_))
         ));
         assert!(matches!(
-            s.watch("/", 1).await,
+            s.watch("/", base + 1).await,
             Err(StoreError::Unavailable(_))
         ));
     }
@@ -1769,6 +1844,7 @@ pub mod cases {
     pub async fn concurrent_creates_of_one_key_let_exactly_one_win(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = fx.store.clone();
+        let base = base_revision(&*s).await;
         let tasks: Vec<_> = (0..16)
             .map(|t| {
                 let s = s.clone();
@@ -1785,7 +1861,7 @@ pub mod cases {
         }
         assert_eq!(wins.len(), 1);
         assert_eq!(s.get("/race", None).await.unwrap(), wins[0]);
-        assert_eq!(s.current_revision().await.unwrap(), 1);
+        assert_eq!(s.current_revision().await.unwrap(), base + 1);
     }
 
     /// 16 tasks each CAS-increment one counter 1,000 times, retrying on Conflict with the value
@@ -1793,6 +1869,7 @@ pub mod cases {
     pub async fn sixteen_tasks_cas_incrementing_one_key_end_at_16000(f: &dyn Factory) {
         let fx = fresh(f).await;
         let s = fx.store.clone();
+        let base = base_revision(&*s).await;
         s.create("/counter", b("0")).await.unwrap();
         let tasks: Vec<_> = (0..16)
             .map(|_| {
@@ -1831,9 +1908,9 @@ pub mod cases {
         let kv = s.get("/counter", None).await.unwrap();
         assert_eq!(kv.value, b("16000"));
         assert_eq!(kv.version, 16_001);
-        assert_eq!(s.current_revision().await.unwrap(), 16_001);
+        assert_eq!(s.current_revision().await.unwrap(), base + 16_001);
         // Every increment is one revision: the history holds each value exactly once.
-        let mut w = s.watch("/counter", 2).await.unwrap();
+        let mut w = s.watch("/counter", base + 2).await.unwrap();
         let values: BTreeMap<Revision, Bytes> = collect(&mut w, 16_000)
             .await
             .iter()
@@ -1841,6 +1918,6 @@ pub mod cases {
             .collect();
         assert!(values
             .iter()
-            .all(|(rev, v)| v == &b(&(rev - 1).to_string())));
+            .all(|(rev, v)| v == &b(&(rev - base - 1).to_string())));
     }
 }
