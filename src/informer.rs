@@ -385,6 +385,14 @@ impl Informers {
         self.all.iter().find(|i| i.prefix == prefix)
     }
 
+    /// The informer whose storage prefix begins `prefix` (a storage prefix, or one namespace of
+    /// it), if cached.
+    pub fn covering(&self, prefix: &str) -> Option<&Arc<Informer>> {
+        self.all
+            .iter()
+            .find(|i| prefix.starts_with(i.prefix.as_str()))
+    }
+
     /// The informer of a built-in `group`/`resource`, if cached.
     pub fn for_resource(&self, group: &str, resource: &str) -> Option<&Arc<Informer>> {
         self.all

@@ -71,7 +71,7 @@ pub mod webhook;
 pub use controllers::{Controller, ControllerSet};
 pub use kubox_storage::{Clock, ManualClock, SystemClock};
 pub use server::{
-    ConnectionLimits, Server, ServerBuilder, ServerError, ServerHandle, StorageConfig,
+    ConnectionLimits, EtcdConfig, Server, ServerBuilder, ServerError, ServerHandle, StorageConfig,
 };
 pub use snapshot::Snapshot;
 pub use webhook::{ServiceResolver, WebhookClient};

@@ -27,6 +27,7 @@ struct Cli {
 enum Storage {
     Sled,
     Memory,
+    Etcd,
 }
 
 #[derive(Subcommand)]
@@ -40,6 +41,24 @@ enum Command {
         /// Storage backend.
         #[arg(long, value_enum, default_value = "sled")]
         storage: Storage,
+        /// etcd members' client URLs, comma-separated (with `--storage etcd`).
+        #[arg(long, value_delimiter = ',', default_value = "http://127.0.0.1:2379")]
+        etcd_servers: Vec<String>,
+        /// The root of every key in etcd.
+        #[arg(long, default_value = "/registry")]
+        etcd_prefix: String,
+        /// The CA (PEM) that etcd's serving certificates chain to.
+        #[arg(long)]
+        etcd_cafile: Option<PathBuf>,
+        /// Client certificate (PEM) shown to etcd.
+        #[arg(long, requires = "etcd_keyfile")]
+        etcd_certfile: Option<PathBuf>,
+        /// The key of --etcd-certfile (PEM).
+        #[arg(long, requires = "etcd_certfile")]
+        etcd_keyfile: Option<PathBuf>,
+        /// How often etcd's history is compacted (Go duration; 0 never).
+        #[arg(long, default_value = "5m", value_parser = kubox::controllers::parse_duration)]
+        etcd_compaction_interval: std::time::Duration,
         /// Data directory (default: the per-user data directory, e.g. ~/.local/share/kubox).
         #[arg(long)]
         data_dir: Option<PathBuf>,
@@ -207,6 +226,12 @@ async fn main() -> std::process::ExitCode {
         Command::Serve {
             listen,
             storage,
+            etcd_servers,
+            etcd_prefix,
+            etcd_cafile,
+            etcd_certfile,
+            etcd_keyfile,
+            etcd_compaction_interval,
             data_dir,
             allow_shared_data_dir,
             kubeconfig,
@@ -240,6 +265,14 @@ async fn main() -> std::process::ExitCode {
             let storage = match storage {
                 Storage::Sled => StorageConfig::Sled(data_dir.join("db")),
                 Storage::Memory => StorageConfig::Memory,
+                Storage::Etcd => StorageConfig::Etcd(kubox::EtcdConfig {
+                    prefix: etcd_prefix,
+                    cafile: etcd_cafile,
+                    certfile: etcd_certfile,
+                    keyfile: etcd_keyfile,
+                    compaction_interval: etcd_compaction_interval,
+                    ..kubox::EtcdConfig::new(etcd_servers)
+                }),
             };
             // Listen for Ctrl-C (and SIGTERM) before anything is printed, so a signal sent as soon
             // as the address appears is handled, not fatal.

@@ -40,8 +40,90 @@ pub enum StorageConfig {
     Memory,
     /// The embedded sled store in this directory.
     Sled(PathBuf),
+    /// An etcd v3 cluster (kube-apiserver's `--etcd-*` flags).
+    Etcd(EtcdConfig),
     /// A store the caller built.
     Custom(DynStore),
+}
+
+/// How to reach etcd, with kube-apiserver's flag names and defaults.
+#[derive(Clone, Debug)]
+pub struct EtcdConfig {
+    /// `--etcd-servers`: client URLs of the members.
+    pub servers: Vec<String>,
+    /// `--etcd-prefix`: the root of every key (default `/registry`).
+    pub prefix: String,
+    /// `--etcd-cafile`: the CA (PEM) etcd's serving certificates chain to.
+    pub cafile: Option<PathBuf>,
+    /// `--etcd-certfile`: the client certificate (PEM) shown to etcd.
+    pub certfile: Option<PathBuf>,
+    /// `--etcd-keyfile`: its key (PEM).
+    pub keyfile: Option<PathBuf>,
+    /// `--etcd-compaction-interval`: how often history older than this is compacted (zero:
+    /// never; default 5 minutes).
+    pub compaction_interval: Duration,
+}
+
+impl EtcdConfig {
+    /// The members at `servers`, everything else at kube-apiserver's defaults.
+    pub fn new(servers: Vec<String>) -> Self {
+        EtcdConfig {
+            servers,
+            prefix: "/registry".to_string(),
+            cafile: None,
+            certfile: None,
+            keyfile: None,
+            compaction_interval: Duration::from_secs(300),
+        }
+    }
+
+    async fn connect(&self, clock: Arc<dyn Clock>) -> Result<DynStore, ServerError> {
+        let read = |path: &PathBuf, what: &str| {
+            std::fs::read(path).map_err(|e| {
+                ServerError::Config(format!(
+                    "cannot read the etcd {what} {}: {e}",
+                    path.display()
+                ))
+            })
+        };
+        let ca_pem = self
+            .cafile
+            .as_ref()
+            .map(|p| read(p, "CA file"))
+            .transpose()?;
+        let client_pem = match (&self.certfile, &self.keyfile) {
+            (Some(cert), Some(key)) => Some((read(cert, "certificate")?, read(key, "key")?)),
+            (None, None) => None,
+            _ => {
+                return Err(ServerError::Config(
+                    "--etcd-certfile and --etcd-keyfile go together".to_string(),
+                ))
+            }
+        };
+        let tls = (ca_pem.is_some() || client_pem.is_some())
+            .then_some(kubox_storage::etcd::EtcdTls { ca_pem, client_pem });
+        let prefix = self.prefix.trim_end_matches('/');
+        if !prefix.starts_with('/') {
+            return Err(ServerError::Config(format!(
+                "--etcd-prefix must begin with '/': {:?}",
+                self.prefix
+            )));
+        }
+        let opts = kubox_storage::etcd::EtcdOptions {
+            endpoints: self.servers.clone(),
+            root: Some(kubox_storage::etcd::KeyRoot {
+                kubox: "/registry".to_string(),
+                etcd: prefix.to_string(),
+            }),
+            tls,
+            clock,
+            ..Default::default()
+        };
+        let store = kubox_storage::etcd::EtcdStore::connect(opts)
+            .await
+            .map_err(|e| ServerError::Config(format!("etcd: {e}")))?;
+        Ok(Arc::new(store))
+    }
 }
 
 /// Errors starting a server.
@@ -461,6 +543,17 @@ impl ServerBuilder {
             }
         };
         let image = self.snapshot.as_ref().map(|s| &s.image);
+        let compaction = match &self.storage {
+            StorageConfig::Etcd(etcd) if etcd.compaction_interval.is_zero() => None,
+            // As kube-apiserver: what was current one interval ago, with no count of revisions
+            // kept and no byte bound (etcd has its own quota).
+            StorageConfig::Etcd(etcd) => Some(CompactionPolicy {
+                min_age: etcd.compaction_interval,
+                min_revisions: 0,
+                max_history_bytes: u64::MAX,
+            }),
+            _ => Some(CompactionPolicy::default()),
+        };
         let store: DynStore = match self.storage {
             StorageConfig::Memory => match image {
                 None => Arc::new(kubox_storage::memory::MemoryStore::with_clock(
@@ -494,6 +587,13 @@ impl ServerBuilder {
                 crate::files::restrict_files(&dir)?;
                 Arc::new(store)
             }
+            StorageConfig::Etcd(_) if image.is_some() => {
+                return Err(ServerError::Config(
+                    "a snapshot cannot be loaded into etcd (start from it with the memory or sled store)"
+                        .to_string(),
+                ))
+            }
+            StorageConfig::Etcd(etcd) => etcd.connect(self.clock.clone()).await?,
             StorageConfig::Custom(_) if image.is_some() => {
                 return Err(ServerError::Config(
                     "a snapshot cannot be loaded into a store the caller built".to_string(),
@@ -501,6 +601,10 @@ impl ServerBuilder {
             }
             StorageConfig::Custom(s) => s,
         };
+        let moved = crate::registry::migrate_former_layout(&store).await?;
+        if moved > 0 {
+            tracing::info!(moved, "objects moved to kube-apiserver's key layout");
+        }
         let faults = Arc::new(crate::faults::Faults::new(store.clone()));
         if let Some(spec) = self.faults.take() {
             faults
@@ -634,7 +738,7 @@ impl ServerBuilder {
                 self.connection_limits.clone(),
                 shutdown_rx.clone(),
             )),
-            tokio::spawn(compaction_loop(store.clone(), shutdown_rx)),
+            tokio::spawn(compaction_loop(store.clone(), compaction, shutdown_rx)),
             tokio::spawn(crate::crd::run(backend.clone(), crd_rev)),
             tokio::spawn(crate::authz::rbac::run(backend.clone(), rbac, rbac_rev)),
             tokio::spawn(crate::aggregator::available::run(
@@ -843,9 +947,16 @@ impl ServerHandle {
     }
 }
 
-/// Compact history on the storage's policy every ten seconds (the policy keeps five minutes
-/// of history, or less when it grows past its byte bound).
-async fn compaction_loop(store: DynStore, mut shutdown: watch::Receiver<bool>) {
+/// Compact history by `policy` every ten seconds (the default policy keeps five minutes of
+/// history, or less when it grows past its byte bound); `None`: never.
+async fn compaction_loop(
+    store: DynStore,
+    policy: Option<CompactionPolicy>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let Some(policy) = policy else {
+        return;
+    };
     let mut tick = tokio::time::interval(Duration::from_secs(10));
     tick.tick().await;
     loop {
@@ -856,7 +967,7 @@ async fn compaction_loop(store: DynStore, mut shutdown: watch::Receiver<bool>) {
                 if store.health().is_err() {
                     continue;
                 }
-                if let Err(e) = store.compact_by_policy(CompactionPolicy::default()).await {
+                if let Err(e) = store.compact_by_policy(policy).await {
                     tracing::warn!(error = %e, "compaction failed");
                 }
             }

@@ -395,7 +395,13 @@ pub fn from_store(err: kubox_storage::StoreError, gr: &GroupResource, name: &str
         E::FutureRevision { requested, current } => {
             ApiError::too_large_resource_version(requested, current)
         }
-        E::Unavailable(m) => ApiError::unavailable(m),
+        E::Unavailable(m) => {
+            // The store will be back (an etcd that went away, a store closing): ask to retry.
+            let mut e = ApiError::unavailable(m);
+            e.retry_after = Some(1);
+            e.details = Some(json!({"retryAfterSeconds": 1}));
+            e
+        }
         E::InvalidContinue(m) => ApiError::bad_request(format!("continue key is not valid: {m}")),
         E::Internal(m) => ApiError::internal(m),
     }

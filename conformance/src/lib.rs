@@ -21,6 +21,8 @@ pub enum Backend {
     Memory,
     /// Embedded sled store in a temporary directory.
     Sled,
+    /// A single-member etcd (Debian's etcd-server) started for the scenario on loopback.
+    Etcd,
 }
 
 /// A server under test: a kubeconfig file, and the kubox instance when we started one.
@@ -30,6 +32,8 @@ pub struct Target {
     /// A namespace for this scenario's objects.
     pub namespace: String,
     server: Option<ServerHandle>,
+    // Dropped after the server stopped: the etcd it stored into.
+    _etcd: Option<kubox_storage::etcd_process::EtcdCluster>,
     _dir: tempfile::TempDir,
 }
 
@@ -52,14 +56,26 @@ impl Target {
                 kubeconfig: PathBuf::from(existing),
                 namespace,
                 server: None,
+                _etcd: None,
                 _dir: dir,
             };
         }
         let kubeconfig = dir.path().join("kubeconfig");
         let builder = Server::builder().kubeconfig_path(&kubeconfig);
+        let mut etcd = None;
         let builder = match backend {
             Backend::Memory => builder.memory(),
             Backend::Sled => builder.sled(dir.path().join("db")),
+            Backend::Etcd => {
+                let cluster = tokio::task::spawn_blocking(|| {
+                    kubox_storage::etcd_process::EtcdCluster::start(1)
+                })
+                .await
+                .expect("etcd starts");
+                let config = kubox::EtcdConfig::new(cluster.endpoints());
+                etcd = Some(cluster);
+                builder.storage(kubox::StorageConfig::Etcd(config))
+            }
         };
         let builder = configure(builder);
         let server = builder.start().await.expect("kubox starts");
@@ -67,6 +83,7 @@ impl Target {
             kubeconfig,
             namespace,
             server: Some(server),
+            _etcd: etcd,
             _dir: dir,
         }
     }

@@ -55,9 +55,18 @@ fn write_chart(dir: &Path) {
 
 #[test]
 fn helm_install_upgrade_rollback_uninstall() {
+    helm_scenario(Backend::Memory);
+}
+
+#[test]
+fn helm_install_upgrade_rollback_uninstall_on_etcd() {
+    helm_scenario(Backend::Etcd);
+}
+
+fn helm_scenario(backend: Backend) {
     let kubectl = kubectl_bin("1.35");
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let target = rt.block_on(Target::start(Backend::Memory));
+    let target = rt.block_on(Target::start(backend));
     let k = Kubectl::new("1.35", &kubectl, &target);
     let ns = target.namespace.clone();
     k.run(&["create", "namespace", &ns]).success();

@@ -651,6 +651,11 @@ async fn typed_crud_through_kube_api_on_sled() {
     typed_crud(Backend::Sled).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_crud_through_kube_api_on_etcd() {
+    typed_crud(Backend::Etcd).await;
+}
+
 /// The next item of a stream, within [`WAIT`].
 async fn next<S: Stream + Unpin>(s: &mut S, what: &str) -> S::Item {
     tokio::time::timeout(WAIT, s.next())

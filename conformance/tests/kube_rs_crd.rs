@@ -298,3 +298,8 @@ async fn kube_derive_crd_with_a_runtime_controller() {
 async fn kube_derive_crd_with_a_runtime_controller_on_sled() {
     scenario(Backend::Sled).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_derive_crd_with_a_runtime_controller_on_etcd() {
+    scenario(Backend::Etcd).await;
+}

@@ -408,4 +408,6 @@ everyday_tests! {
     kubectl_1_35_everyday_commands => "1.35", Backend::Memory;
     kubectl_1_33_everyday_commands_on_sled => "1.33", Backend::Sled;
     kubectl_1_35_everyday_commands_on_sled => "1.35", Backend::Sled;
+    kubectl_1_27_everyday_commands_on_etcd => "1.27", Backend::Etcd;
+    kubectl_1_35_everyday_commands_on_etcd => "1.35", Backend::Etcd;
 }

@@ -279,11 +279,7 @@ pub(crate) async fn list_prefix(state: &Backend, prefix: &str) -> ApiResult<Vec<
 /// The informer caching the resource whose collection `prefix` is (a storage prefix, or one
 /// namespace of it).
 fn informer_of<'a>(state: &'a Backend, prefix: &str) -> Option<&'a Arc<crate::informer::Informer>> {
-    let rest = prefix.strip_prefix("/registry/")?;
-    let mut parts = rest.splitn(3, '/');
-    let (group, resource) = (parts.next()?, parts.next()?);
-    let group = if group == "core" { "" } else { group };
-    state.informers.for_resource(group, resource)
+    state.informers.covering(prefix)
 }
 
 /// The stored objects of a built-in resource in one namespace ("" = all).

@@ -27,9 +27,25 @@ use crate::status::ApiResult;
 /// The API group of RBAC.
 pub const GROUP: &str = "rbac.authorization.k8s.io";
 
-/// Where every RBAC object is stored.
-pub fn storage_prefix() -> String {
-    format!("/registry/{GROUP}/")
+/// The RBAC resources, each stored under its own prefix (kube's layout), each fed to the index
+/// by its own list and watch, with the name `/readyz` gives that loop.
+const RESOURCES: [(&str, &str); 4] = [
+    ("clusterroles", "the RBAC index (clusterroles)"),
+    (
+        "clusterrolebindings",
+        "the RBAC index (clusterrolebindings)",
+    ),
+    ("roles", "the RBAC index (roles)"),
+    ("rolebindings", "the RBAC index (rolebindings)"),
+];
+
+/// Where the RBAC objects of `resource` are stored.
+pub fn storage_prefix(resource: &str) -> String {
+    crate::registry::storage_prefix(GROUP, resource)
+}
+
+fn position(resource: &str) -> Option<usize> {
+    RESOURCES.iter().position(|(r, _)| *r == resource)
 }
 
 #[derive(Debug, Clone)]
@@ -218,7 +234,8 @@ impl Snapshot {
 pub struct Rbac {
     objects: Mutex<Objects>,
     snapshot: RwLock<Arc<Snapshot>>,
-    observed: watch::Sender<i64>,
+    /// The revision each resource's feed has seen (in [`RESOURCES`] order).
+    observed: [watch::Sender<i64>; 4],
 }
 
 impl Default for Rbac {
@@ -226,7 +243,7 @@ impl Default for Rbac {
         Rbac {
             objects: Mutex::default(),
             snapshot: RwLock::default(),
-            observed: watch::channel(0).0,
+            observed: std::array::from_fn(|_| watch::channel(0).0),
         }
     }
 }
@@ -288,9 +305,12 @@ impl Rbac {
         rules.map(|r| r.to_vec())
     }
 
-    /// Wait (bounded) until the index has seen revision `rev`.
-    pub async fn wait_for(&self, rev: i64) {
-        let mut rx = self.observed.subscribe();
+    /// Wait (bounded) until the index has seen revision `rev` of `resource`.
+    pub async fn wait_for(&self, resource: &str, rev: i64) {
+        let Some(observed) = position(resource).and_then(|i| self.observed.get(i)) else {
+            return;
+        };
+        let mut rx = observed.subscribe();
         let _ =
             tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|seen| *seen >= rev)).await;
     }
@@ -403,6 +423,17 @@ impl Objects {
         }
     }
 
+    /// Forget every object of `resource` (before its relist).
+    fn clear(&mut self, resource: &str) {
+        match resource {
+            "clusterroles" => self.cluster_roles.clear(),
+            "roles" => self.roles.clear(),
+            "clusterrolebindings" => self.cluster_bindings.clear(),
+            "rolebindings" => self.bindings.clear(),
+            _ => {}
+        }
+    }
+
     fn remove(&mut self, resource: &str, ns: &str, name: &str) {
         match resource {
             "clusterroles" => {
@@ -447,16 +478,10 @@ impl Objects {
     }
 }
 
-/// `(resource, namespace, name)` of an RBAC storage key.
-fn parse_key(key: &str) -> Option<(&str, &str, &str)> {
-    let rest = key.strip_prefix("/registry/")?.strip_prefix(GROUP)?;
-    let mut parts = rest.trim_start_matches('/').split('/');
-    let resource = parts.next()?;
-    let first = parts.next()?;
-    match parts.next() {
-        Some(name) => Some((resource, first, name)),
-        None => Some((resource, "", first)),
-    }
+/// `(namespace, name)` of a storage key under `prefix` (namespace "" when cluster-scoped).
+fn parse_key<'k>(prefix: &str, key: &'k str) -> Option<(&'k str, &'k str)> {
+    let rest = key.strip_prefix(prefix)?;
+    Some(rest.split_once('/').unwrap_or(("", rest)))
 }
 
 /// What feeds the index: the informer loop's list and watch of the RBAC prefix
@@ -464,12 +489,29 @@ fn parse_key(key: &str) -> Option<(&str, &str, &str)> {
 pub struct Feed {
     state: Arc<Backend>,
     rbac: Arc<Rbac>,
+    /// Which of [`RESOURCES`] it feeds.
+    index: usize,
+    resource: &'static str,
+    prefix: String,
 }
 
 impl Feed {
-    /// The feed of `rbac`, whose aggregation writes go to `state`'s store.
-    pub fn new(state: Arc<Backend>, rbac: Arc<Rbac>) -> Feed {
-        Feed { state, rbac }
+    /// The feed of `rbac`'s `index`-th resource, whose aggregation writes go to `state`'s store.
+    fn new(state: Arc<Backend>, rbac: Arc<Rbac>, index: usize) -> Feed {
+        let resource = RESOURCES.get(index).map_or("", |(r, _)| *r);
+        Feed {
+            state,
+            rbac,
+            index,
+            resource,
+            prefix: storage_prefix(resource),
+        }
+    }
+
+    fn observed(&self, revision: i64) {
+        if let Some(o) = self.rbac.observed.get(self.index) {
+            o.send_replace(revision);
+        }
     }
 }
 
@@ -480,57 +522,71 @@ impl crate::informer::Handler for Feed {
         items: Vec<kubox_storage::KeyValue>,
         revision: i64,
     ) -> Result<(), String> {
-        let mut o = Objects::default();
-        for kv in &items {
-            if let (Some((resource, _, _)), Ok(obj)) = (
-                parse_key(&kv.key),
-                serde_json::from_slice::<Value>(&kv.value),
-            ) {
-                o.put(resource, &obj);
+        {
+            let mut o = self.rbac.lock();
+            o.clear(self.resource);
+            for kv in &items {
+                if let Ok(obj) = serde_json::from_slice::<Value>(&kv.value) {
+                    o.put(self.resource, &obj);
+                }
             }
+            self.rbac.publish(&o);
         }
-        self.rbac.publish(&o);
-        *self.rbac.lock() = o;
         aggregate(&self.state, &self.rbac).await;
-        self.rbac.observed.send_replace(revision);
+        self.observed(revision);
         Ok(())
     }
 
     async fn changed(&self, ev: &Arc<kubox_storage::Event>) {
-        if apply(&self.rbac, ev) {
+        if apply(&self.rbac, self.resource, &self.prefix, ev) {
             aggregate(&self.state, &self.rbac).await;
         }
-        self.rbac.observed.send_replace(ev.revision());
+        self.observed(ev.revision());
     }
 }
 
-/// Read every RBAC object into the index (at start); returns the revision read at.
-pub async fn load_all(state: &Arc<Backend>, rbac: &Arc<Rbac>) -> ApiResult<i64> {
-    let feed = Feed::new(state.clone(), rbac.clone());
-    crate::informer::list_into(&state.store, &storage_prefix(), &feed)
-        .await
-        .map_err(crate::status::ApiError::internal)
+/// Read every RBAC object into the index (at start); returns the revision each resource was
+/// read at.
+pub async fn load_all(state: &Arc<Backend>, rbac: &Arc<Rbac>) -> ApiResult<[i64; 4]> {
+    let mut revisions = [0; 4];
+    for (i, rev) in revisions.iter_mut().enumerate() {
+        let feed = Feed::new(state.clone(), rbac.clone(), i);
+        *rev = crate::informer::list_into(&state.store, &feed.prefix, &feed)
+            .await
+            .map_err(crate::status::ApiError::internal)?;
+    }
+    Ok(revisions)
 }
 
-/// Keep the index current from `from` until shutdown (relisting after a lost watch).
-pub async fn run(state: Arc<Backend>, rbac: Arc<Rbac>, from: i64) {
-    let feed = Arc::new(Feed::new(state.clone(), rbac));
-    state
-        .informers
-        .run(
-            "the RBAC index",
-            state.store.clone(),
-            storage_prefix(),
-            feed,
-            Some(from),
-            state.shutdown.clone(),
-        )
-        .await;
+/// Keep the index current from the revisions [`load_all`] read at until shutdown (relisting
+/// after a lost watch): one list and watch per resource.
+pub async fn run(state: Arc<Backend>, rbac: Arc<Rbac>, from: [i64; 4]) {
+    let loops = from.into_iter().enumerate().map(|(i, rev)| {
+        let feed = Arc::new(Feed::new(state.clone(), rbac.clone(), i));
+        let name = RESOURCES.get(i).map_or("the RBAC index", |(_, n)| *n);
+        let state = state.clone();
+        async move {
+            let prefix = feed.prefix.clone();
+            state
+                .informers
+                .run(
+                    name,
+                    state.store.clone(),
+                    prefix,
+                    feed,
+                    Some(rev),
+                    state.shutdown.clone(),
+                )
+                .await;
+        }
+    });
+    futures::future::join_all(loops).await;
 }
 
-/// Apply one watch event to the index; true when a ClusterRole changed (aggregation may follow).
-fn apply(rbac: &Rbac, ev: &kubox_storage::Event) -> bool {
-    let Some((resource, ns, name)) = parse_key(&ev.kv.key) else {
+/// Apply one watch event of `resource` to the index; true when a ClusterRole changed
+/// (aggregation may follow).
+fn apply(rbac: &Rbac, resource: &str, prefix: &str, ev: &kubox_storage::Event) -> bool {
+    let Some((ns, name)) = parse_key(prefix, &ev.kv.key) else {
         return false;
     };
     let mut o = rbac.lock();

@@ -605,22 +605,6 @@ pub(crate) fn start(
 // ---------------------------------------------------------------------------------------------
 // Reading and writing through the API's own code.
 
-/// `/registry/{group}/{resource}/` of a storage key.
-pub(crate) fn key_prefix(key: &str) -> Option<&str> {
-    let mut slashes = key.match_indices('/').map(|(i, _)| i);
-    let end = slashes.nth(3)?;
-    Some(&key[..=end])
-}
-
-/// The namespace of a namespaced object's storage key (`/registry/g/r/NS/name`).
-pub(crate) fn key_namespace(key: &str) -> Option<&str> {
-    let parts: Vec<&str> = key.split('/').collect();
-    match parts.as_slice() {
-        ["", "registry", _, _, ns, name] if !ns.is_empty() && !name.is_empty() => Some(ns),
-        _ => None,
-    }
-}
-
 /// Every stored resource by storage prefix, each as the version objects are stored at when that
 /// version is served (else the preferred one). Shared storage (events) appears once.
 pub(crate) fn resources_by_prefix(snap: &Snapshot) -> BTreeMap<String, Arc<ResourceInfo>> {
@@ -640,6 +624,15 @@ pub(crate) fn resources_by_prefix(snap: &Snapshot) -> BTreeMap<String, Arc<Resou
         }
     }
     out
+}
+
+/// The entry whose storage prefix begins `key`. No storage prefix begins another, so it is the
+/// greatest prefix not after the key, if that one begins it.
+fn prefix_of<'m, V>(by_prefix: &'m BTreeMap<String, V>, key: &str) -> Option<(&'m String, &'m V)> {
+    by_prefix
+        .range::<str, _>((std::ops::Bound::Unbounded, std::ops::Bound::Included(key)))
+        .next_back()
+        .filter(|(prefix, _)| key.starts_with(prefix.as_str()))
 }
 
 /// [`resources_by_prefix`] of the registry's current snapshot, rebuilt when CRDs change it.
@@ -677,7 +670,18 @@ impl ResourceIndex {
 
     /// The resource a storage key belongs to.
     pub fn for_key(&self, key: &str) -> Option<Arc<ResourceInfo>> {
-        self.by_prefix.get(key_prefix(key)?).cloned()
+        prefix_of(&self.by_prefix, key).map(|(_, info)| info.clone())
+    }
+
+    /// The namespace of a namespaced object's storage key (None for a cluster-scoped one or a
+    /// key of no known resource).
+    pub fn namespace_of<'k>(&self, key: &'k str) -> Option<&'k str> {
+        let (prefix, info) = prefix_of(&self.by_prefix, key)?;
+        if !info.namespaced {
+            return None;
+        }
+        let (ns, name) = key.get(prefix.len()..)?.split_once('/')?;
+        (!ns.is_empty() && !name.is_empty()).then_some(ns)
     }
 }
 
@@ -809,19 +813,43 @@ mod tests {
     }
 
     #[test]
-    fn storage_keys() {
+    fn storage_keys_resolve_to_their_resource_whatever_the_depth_of_its_prefix() {
+        let prefixes: BTreeMap<String, bool> = [
+            ("/registry/deployments/", true),
+            ("/registry/namespaces/", false),
+            ("/registry/services/specs/", true),
+            ("/registry/services/endpoints/", true),
+            ("/registry/example.com/widgets/", true),
+            ("/registry/example.com/gadgets/", false),
+        ]
+        .into_iter()
+        .map(|(p, n)| (p.to_string(), n))
+        .collect();
+        let of = |key: &str| prefix_of(&prefixes, key).map(|(p, _)| p.as_str());
         assert_eq!(
-            key_prefix("/registry/apps/deployments/ns/web"),
-            Some("/registry/apps/deployments/")
+            of("/registry/deployments/ns/web"),
+            Some("/registry/deployments/")
+        );
+        assert_eq!(of("/registry/namespaces/ns"), Some("/registry/namespaces/"));
+        assert_eq!(
+            of("/registry/services/specs/default/kubernetes"),
+            Some("/registry/services/specs/")
         );
         assert_eq!(
-            key_prefix("/registry/core/namespaces/ns"),
-            Some("/registry/core/namespaces/")
+            of("/registry/services/endpoints/default/kubernetes"),
+            Some("/registry/services/endpoints/")
         );
         assert_eq!(
-            key_namespace("/registry/apps/deployments/ns/web"),
-            Some("ns")
+            of("/registry/example.com/widgets/ns/w"),
+            Some("/registry/example.com/widgets/")
         );
-        assert_eq!(key_namespace("/registry/core/namespaces/ns"), None);
+        assert_eq!(
+            of("/registry/example.com/gadgets/g"),
+            Some("/registry/example.com/gadgets/")
+        );
+        // Between two prefixes, beginning neither.
+        assert_eq!(of("/registry/example.com/other/x"), None);
+        assert_eq!(of("/registry/pods/ns/p"), None);
+        assert_eq!(of("/registry/zzz"), None);
     }
 }

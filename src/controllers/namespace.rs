@@ -29,8 +29,8 @@ use kubox_storage::EventKind;
 use serde_json::{json, Value};
 
 use super::{
-    finalizers_of, is_deleting, key_namespace, read, update_with, Controller, Msg, Queue,
-    Reconciler, ResourceIndex,
+    finalizers_of, is_deleting, read, update_with, Controller, Msg, Queue, Reconciler,
+    ResourceIndex,
 };
 use crate::objects::{from_stored, timestamp};
 use crate::registry::storage_prefix;
@@ -233,7 +233,7 @@ impl NamespaceController {
 impl Reconciler for NamespaceController {
     const CONTROLLER: Controller = Controller::Namespace;
 
-    fn observe(&mut self, _state: &Backend, msg: &Msg, queue: &mut Queue) {
+    fn observe(&mut self, state: &Backend, msg: &Msg, queue: &mut Queue) {
         let prefix = namespaces_prefix();
         match msg {
             Msg::Reset { items, .. } => {
@@ -258,7 +258,11 @@ impl Reconciler for NamespaceController {
                     } else {
                         self.terminating.remove(name);
                     }
-                } else if let Some(ns) = key_namespace(&ev.kv.key) {
+                } else if !self.terminating.is_empty() {
+                    self.index.refresh(state);
+                    let Some(ns) = self.index.namespace_of(&ev.kv.key) else {
+                        return;
+                    };
                     if self.terminating.contains(ns) {
                         queue.add(ns);
                     }

@@ -17,7 +17,9 @@ use tokio::sync::watch;
 use crate::objects::{from_stored, timestamp, to_stored};
 use crate::registry::strategy::ScalePaths;
 use crate::registry::Backend;
-use crate::registry::{storage_prefix, version_priority, ResourceInfo, SubresourceInfo};
+use crate::registry::{
+    custom_storage_prefix, storage_prefix, version_priority, ResourceInfo, SubresourceInfo,
+};
 use crate::status::{from_store, ApiResult, GroupResource};
 
 pub mod conversion;
@@ -607,7 +609,7 @@ pub fn build_infos(
             .collect(),
             subresources,
             storage_api_version: format!("{group}/{storage}"),
-            storage_prefix: storage_prefix(&group, &plural),
+            storage_prefix: custom_storage_prefix(&group, &plural),
             strategy: Arc::new(strategy),
             hooks: Arc::new(crate::registry::store::NoHooks),
             spec: None,
@@ -640,7 +642,7 @@ async fn finish_deletion(state: &Backend, key: &str, mut crd: Value, rev: i64) -
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let prefix = storage_prefix(&group, &plural);
+    let prefix = custom_storage_prefix(&group, &plural);
     let list = state
         .store
         .list(&prefix, Default::default())

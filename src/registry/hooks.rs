@@ -78,7 +78,7 @@ impl Hooks for Rbac {
 
     async fn after_write(&self, scope: &Scope, rev: i64) {
         if !crate::authz::rbac::inside_index() {
-            scope.state.rbac.wait_for(rev).await;
+            scope.state.rbac.wait_for(&scope.info.resource, rev).await;
         }
     }
 }

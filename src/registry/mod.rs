@@ -290,8 +290,37 @@ pub fn version_priority(v: &str) -> (u8, i64, i64, String) {
     }
 }
 
-/// Storage prefix: `/registry/{group}/{resource}/` (`core` for the core group).
+/// A built-in resource's storage prefix, laid out as kube-apiserver lays out its etcd keys:
+/// `/registry/{resource}/` (whatever the group), but for the resources kube stores elsewhere
+/// (services under `services/specs`, endpoints under `services/endpoints`, nodes as `minions`,
+/// replication controllers as `controllers`, ingresses as `ingress`), and for the API servers
+/// kube-apiserver embeds (`apiextensions.k8s.io`, `apiregistration.k8s.io`), whose resources
+/// sit under their group: `/registry/{group}/{resource}/`. Objects are at `{prefix}{name}` or
+/// `{prefix}{namespace}/{name}`.
 pub fn storage_prefix(group: &str, resource: &str) -> String {
+    let path = match (group, resource) {
+        ("", "replicationcontrollers") => "controllers",
+        ("", "endpoints") => "services/endpoints",
+        ("", "nodes") => "minions",
+        ("", "services") => "services/specs",
+        ("networking.k8s.io" | "extensions", "ingresses") => "ingress",
+        ("apiextensions.k8s.io" | "apiregistration.k8s.io", _) => {
+            return format!("/registry/{group}/{resource}/")
+        }
+        _ => resource,
+    };
+    format!("/registry/{path}/")
+}
+
+/// A custom resource's storage prefix, as kube-apiextensions-apiserver lays it out:
+/// `/registry/{group}/{plural}/`.
+pub fn custom_storage_prefix(group: &str, plural: &str) -> String {
+    format!("/registry/{group}/{plural}/")
+}
+
+/// Where kubox before kube's layout kept a built-in resource: `/registry/{group}/{resource}/`
+/// (`core` for the core group). Read once, by the migration of an older data directory.
+pub(crate) fn former_storage_prefix(group: &str, resource: &str) -> String {
     let g = if group.is_empty() { "core" } else { group };
     format!("/registry/{g}/{resource}/")
 }
@@ -302,6 +331,57 @@ fn shared_storage(b: &BuiltinResource) -> Option<(&'static str, &'static str)> {
         ("events.k8s.io", "events") => Some(("", "events")),
         _ => None,
     }
+}
+
+/// Move the objects of a data directory written before kube's key layout to their kube keys
+/// (values kept, each under a new revision). Returns how many moved; a store already laid out
+/// as kube's moves nothing. Objects already at their new key stay (a migration cut short is
+/// finished by the next start).
+pub async fn migrate_former_layout(
+    store: &kubox_storage::DynStore,
+) -> kubox_storage::StoreResult<usize> {
+    let mut moved = 0;
+    for b in builtin::BUILTIN_RESOURCES {
+        if shared_storage(b).is_some() {
+            continue;
+        }
+        let (old, new) = (
+            former_storage_prefix(b.group, b.resource),
+            storage_prefix(b.group, b.resource),
+        );
+        if old == new {
+            continue;
+        }
+        loop {
+            let page = store
+                .list(
+                    &old,
+                    kubox_storage::ListOptions {
+                        limit: Some(500),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            if page.items.is_empty() {
+                break;
+            }
+            for kv in page.items {
+                let Some(rest) = kv.key.strip_prefix(old.as_str()) else {
+                    continue;
+                };
+                match store
+                    .create(&format!("{new}{rest}"), kv.value.clone())
+                    .await
+                {
+                    Ok(_) | Err(kubox_storage::StoreError::AlreadyExists(_)) => {}
+                    Err(e) => return Err(e),
+                }
+                store.delete(&kv.key, Some(kv.mod_revision)).await?;
+                moved += 1;
+            }
+        }
+    }
+    Ok(moved)
 }
 
 fn storage_api_version(b: &BuiltinResource) -> String {
@@ -437,5 +517,65 @@ impl Registry {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keys resolve to their resource by the storage prefix that begins them
+    /// (`ResourceIndex::for_key`, the informers' `covering`): no prefix may begin another.
+    #[test]
+    fn no_builtin_storage_prefix_begins_another() {
+        let prefixes: Vec<(String, &str)> = builtin::BUILTIN_RESOURCES
+            .iter()
+            .filter(|b| shared_storage(b).is_none())
+            .map(|b| (storage_prefix(b.group, b.resource), b.resource))
+            .collect();
+        assert!(prefixes.len() > 50);
+        for (i, (a, ra)) in prefixes.iter().enumerate() {
+            for (j, (b, rb)) in prefixes.iter().enumerate() {
+                assert!(
+                    i == j || !b.starts_with(a.as_str()),
+                    "{ra} at {a} begins {rb} at {b}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn kube_apiservers_exceptions_to_the_layout() {
+        assert_eq!(storage_prefix("", "pods"), "/registry/pods/");
+        assert_eq!(
+            storage_prefix("apps", "deployments"),
+            "/registry/deployments/"
+        );
+        assert_eq!(storage_prefix("", "services"), "/registry/services/specs/");
+        assert_eq!(
+            storage_prefix("", "endpoints"),
+            "/registry/services/endpoints/"
+        );
+        assert_eq!(storage_prefix("", "nodes"), "/registry/minions/");
+        assert_eq!(
+            storage_prefix("", "replicationcontrollers"),
+            "/registry/controllers/"
+        );
+        assert_eq!(
+            storage_prefix("networking.k8s.io", "ingresses"),
+            "/registry/ingress/"
+        );
+        assert_eq!(
+            storage_prefix("apiextensions.k8s.io", "customresourcedefinitions"),
+            "/registry/apiextensions.k8s.io/customresourcedefinitions/"
+        );
+        assert_eq!(
+            storage_prefix("apiregistration.k8s.io", "apiservices"),
+            "/registry/apiregistration.k8s.io/apiservices/"
+        );
+        assert_eq!(
+            custom_storage_prefix("example.com", "widgets"),
+            "/registry/example.com/widgets/"
+        );
     }
 }

@@ -122,6 +122,9 @@ struct Inner {
     compacted: AtomicI64,
     /// Why etcd cannot be used right now (None: it answered last time).
     unhealthy: Mutex<Option<String>>,
+    /// Set when no member answered within the time-out (and until one does): requests fail at
+    /// once instead of each waiting out the time-out; the probe finds out when etcd is back.
+    tripped: AtomicBool,
     policy: Mutex<PolicyLog>,
 }
 
@@ -243,6 +246,7 @@ impl EtcdStore {
             close_tx: watch::channel(false).0,
             compacted: AtomicI64::new(0),
             unhealthy: Mutex::new(None),
+            tripped: AtomicBool::new(false),
             policy: Mutex::new(PolicyLog::default()),
         });
         tokio::spawn(probe(Arc::downgrade(&inner)));
@@ -255,7 +259,7 @@ async fn probe(inner: Weak<Inner>) {
     loop {
         let pause = match inner.upgrade() {
             Some(i) if !i.closed.load(Ordering::Acquire) => {
-                let _ = i.current_revision().await;
+                let _ = i.probe().await;
                 if i.unhealthy.lock().is_some() {
                     Duration::from_secs(1)
                 } else {
@@ -323,24 +327,68 @@ impl Inner {
         })
     }
 
-    /// Run one etcd request under the time-out, noting whether etcd answered.
+    /// Run one etcd request under the time-out, noting whether etcd answered; at once
+    /// [`Failure::Unavailable`] while no member answers.
     async fn call<T>(
         &self,
         request: impl Future<Output = Result<T, ec::Error>>,
     ) -> Result<T, Failure> {
+        if self.tripped.load(Ordering::Acquire) {
+            let why = self.unhealthy.lock().clone();
+            return Err(Failure::Unavailable(
+                why.unwrap_or_else(|| "etcd does not answer".to_string()),
+            ));
+        }
+        self.call_anyway(request).await
+    }
+
+    /// [`Inner::call`] even while no member answered last time (the probe).
+    async fn call_anyway<T>(
+        &self,
+        request: impl Future<Output = Result<T, ec::Error>>,
+    ) -> Result<T, Failure> {
         let outcome = match tokio::time::timeout(self.timeout, request).await {
-            Err(_) => Err(Failure::Unavailable(format!(
-                "etcd did not answer within {:?}",
-                self.timeout
-            ))),
+            Err(_) => {
+                self.tripped.store(true, Ordering::Release);
+                Err(Failure::Unavailable(format!(
+                    "etcd did not answer within {:?}",
+                    self.timeout
+                )))
+            }
             Ok(Err(e)) => Err(Failure::classify(e)),
             Ok(Ok(v)) => Ok(v),
         };
         match &outcome {
             Err(Failure::Unavailable(why)) => *self.unhealthy.lock() = Some(why.clone()),
-            _ => *self.unhealthy.lock() = None,
+            _ => {
+                *self.unhealthy.lock() = None;
+                self.tripped.store(false, Ordering::Release);
+            }
         }
         outcome
+    }
+
+    /// Ask etcd for its revision even while it does not answer. Failing twice in a row (a
+    /// refused connection, not only a time-out) also makes requests fail at once until it
+    /// answers; once may be a connection to a member that just went away.
+    async fn probe(&self) -> Result<Revision, Failure> {
+        let mut last = None;
+        for _ in 0..2 {
+            let mut kv = self.kv_client();
+            let opts = ec::GetOptions::new().with_count_only().with_limit(1);
+            match self
+                .call_anyway(kv.get(self.etcd_key("/"), Some(opts)))
+                .await
+            {
+                Ok(resp) => return Ok(resp.header().map_or(0, |h| h.revision())),
+                Err(Failure::Unavailable(why)) => last = Some(why),
+                Err(f) => return Err(f),
+            }
+        }
+        self.tripped.store(true, Ordering::Release);
+        Err(Failure::Unavailable(
+            last.unwrap_or_else(|| "etcd does not answer".to_string()),
+        ))
     }
 
     fn kv_client(&self) -> ec::KvClient {

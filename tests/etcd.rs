@@ -1,0 +1,556 @@
+//! `kubox serve --storage etcd` as an operator runs it: real kubox processes on real etcd
+//! members (Debian's etcd-server on free loopback ports), driven through kube-rs. etcd or kubox
+//! killed with SIGKILL under write load, etcd gone and back, several kubox replicas on one
+//! etcd cluster.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
+use kubox_storage::etcd::{EtcdOptions, EtcdStore};
+use kubox_storage::etcd_process::EtcdCluster;
+use kubox_storage::Store;
+
+/// How long a recovery (etcd back, a replica learning a change) may take before the scenario
+/// fails; polling stops as soon as it happened.
+const RECOVERY: Duration = Duration::from_secs(30);
+
+/// One `kubox serve` process.
+struct Kubox {
+    child: Child,
+    kubeconfig: PathBuf,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for Kubox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Kubox {
+    /// `kubox serve --storage etcd` on 127.0.0.1:0, PKI in `dir` (shared by replicas), its own
+    /// kubeconfig `dir/<name>.kubeconfig`.
+    fn serve(dir: &Path, name: &str, etcd: &[String], extra: &[&str]) -> Kubox {
+        let kubeconfig = dir.join(format!("{name}.kubeconfig"));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kubox"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--storage", "etcd"])
+            .arg("--etcd-servers")
+            .arg(etcd.join(","))
+            .arg("--data-dir")
+            .arg(dir)
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(extra)
+            .env("KUBOX_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubox runs");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        match lines.next() {
+            Some(Ok(first)) if first.contains("serving") => {}
+            other => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "kubox {name} did not start ({other:?}):\n{}",
+                    log.lock().unwrap().join("\n")
+                );
+            }
+        }
+        std::thread::spawn(move || lines.for_each(drop));
+        Kubox {
+            child,
+            kubeconfig,
+            log,
+        }
+    }
+
+    async fn client(&self) -> kube::Client {
+        client_of(&self.kubeconfig, None).await
+    }
+
+    /// A client that does not retry 503s itself (kube-rs does by default): what the server
+    /// answers, as it answers it.
+    async fn client_without_retries(&self) -> kube::Client {
+        let yaml = std::fs::read_to_string(&self.kubeconfig).expect("kubeconfig readable");
+        let kc: kube::config::Kubeconfig = serde_yaml::from_str(&yaml).expect("kubeconfig parses");
+        let mut cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .expect("kube config");
+        cfg.default_retry = false;
+        kube::Client::try_from(cfg).expect("kube client")
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn said(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+}
+
+/// A kube-rs client from a kubeconfig, optionally impersonating `user`.
+async fn client_of(kubeconfig: &Path, user: Option<&str>) -> kube::Client {
+    let yaml = std::fs::read_to_string(kubeconfig).expect("kubeconfig readable");
+    let kc: kube::config::Kubeconfig = serde_yaml::from_str(&yaml).expect("kubeconfig parses");
+    let mut cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .expect("kube config");
+    if let Some(user) = user {
+        cfg.auth_info.impersonate = Some(user.to_string());
+    }
+    kube::Client::try_from(cfg).expect("kube client")
+}
+
+fn start_etcd(members: usize) -> EtcdCluster {
+    EtcdCluster::start(members)
+}
+
+fn cm(name: &str, value: &str) -> ConfigMap {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "data": {"v": value},
+    }))
+    .unwrap()
+}
+
+/// Poll `check` until it holds, at most [`RECOVERY`]; panics with `what` otherwise.
+async fn eventually<F, Fut>(what: &str, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < RECOVERY, "{what} within {RECOVERY:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Names of the ConfigMaps in `default` whose name starts with `prefix`.
+async fn stored_names(client: &kube::Client, prefix: &str) -> BTreeSet<String> {
+    let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    api.list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .filter(|n| n.starts_with(prefix))
+        .collect()
+}
+
+/// `writers` tasks creating ConfigMaps `<prefix>-<task>-<i>` through `client` until `stop`,
+/// retrying refused attempts; returns the names whose create was acknowledged (201).
+fn write_load(
+    client: kube::Client,
+    prefix: &'static str,
+    writers: usize,
+    acked: Arc<Mutex<Vec<String>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<usize>> {
+    (0..writers)
+        .map(|t| {
+            let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
+            let acked = acked.clone();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut refused = 0;
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                    let name = format!("{prefix}-{t}-{i}");
+                    match api.create(&PostParams::default(), &cm(&name, "v")).await {
+                        Ok(_) => {
+                            acked.lock().unwrap().push(name);
+                            i += 1;
+                        }
+                        // Created before the failure answered: it counts as written.
+                        Err(kube::Error::Api(e)) if e.code == 409 => i += 1,
+                        Err(_) => {
+                            refused += 1;
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    }
+                }
+                refused
+            })
+        })
+        .collect()
+}
+
+async fn wait_acked(acked: &Arc<Mutex<Vec<String>>>, n: usize) {
+    eventually(&format!("{n} acknowledged creates"), || {
+        let count = acked.lock().unwrap().len();
+        async move { count >= n }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_live_under_the_etcd_prefix_as_kube_apiserver_lays_them_out() {
+    let etcd = start_etcd(1);
+    let dir = tempfile::tempdir().unwrap();
+    let kubox = Kubox::serve(
+        dir.path(),
+        "a",
+        &etcd.endpoints(),
+        &["--etcd-prefix", "/team-a/registry"],
+    );
+    let client = kubox.client().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    api.create(&PostParams::default(), &cm("prefixed", "1"))
+        .await
+        .unwrap();
+    // etcd itself, read without kubox's mapping.
+    let raw = EtcdStore::connect(EtcdOptions {
+        endpoints: etcd.endpoints(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let cm = raw
+        .get("/team-a/registry/configmaps/default/prefixed", None)
+        .await
+        .unwrap();
+    let stored: serde_json::Value = serde_json::from_slice(&cm.value).unwrap();
+    assert_eq!(stored["data"]["v"], "1");
+    // The object's resourceVersion is etcd's revision of the key.
+    let served = api.get("prefixed").await.unwrap();
+    assert_eq!(
+        served.metadata.resource_version.unwrap(),
+        cm.mod_revision.to_string()
+    );
+    for key in [
+        "/team-a/registry/namespaces/default",
+        "/team-a/registry/services/specs/default/kubernetes",
+        "/team-a/registry/clusterroles/cluster-admin",
+    ] {
+        raw.get(key, None)
+            .await
+            .unwrap_or_else(|e| panic!("{key}: {e}"));
+    }
+    assert_eq!(raw.count("/registry/").await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_gone_answers_503_and_fails_readyz_until_it_returns() {
+    let mut etcd = start_etcd(1);
+    let dir = tempfile::tempdir().unwrap();
+    let kubox = Kubox::serve(dir.path(), "a", &etcd.endpoints(), &[]);
+    let client = kubox.client_without_retries().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    api.create(&PostParams::default(), &cm("before", "1"))
+        .await
+        .unwrap();
+    etcd.kill(0);
+
+    // Reads and writes: 503 with Retry-After, answered (not hung) while etcd is away.
+    let req = http::Request::get("/api/v1/namespaces/default/configmaps/before")
+        .body(Vec::new())
+        .unwrap();
+    let started = Instant::now();
+    let resp = client.send(req.map(Into::into)).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 503, "{}", kubox.said());
+    assert_eq!(
+        resp.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+    match api.create(&PostParams::default(), &cm("during", "1")).await {
+        Err(kube::Error::Api(e)) => {
+            assert_eq!((e.code, e.reason.as_str()), (503, "ServiceUnavailable"))
+        }
+        other => panic!("a create while etcd is away: {other:?}"),
+    }
+    // /readyz fails its etcd check; the process itself answers (/livez/ping).
+    let readyz = client
+        .request_text(
+            http::Request::get("/readyz?verbose")
+                .body(Vec::new())
+                .unwrap(),
+        )
+        .await;
+    match readyz {
+        Err(kube::Error::Api(e)) => assert!(e.message.contains("[-]etcd failed"), "{e:?}"),
+        other => panic!("/readyz while etcd is away: {other:?}"),
+    }
+    client
+        .request_text(http::Request::get("/livez/ping").body(Vec::new()).unwrap())
+        .await
+        .unwrap();
+
+    // etcd back: kubox recovers by itself.
+    etcd.restart(0);
+    let took = eventually("/readyz passing again", || {
+        let client = client.clone();
+        async move {
+            client
+                .request_text(http::Request::get("/readyz").body(Vec::new()).unwrap())
+                .await
+                .is_ok()
+        }
+    })
+    .await;
+    eprintln!("readyz passed again {took:?} after etcd was back");
+    assert_eq!(
+        api.get("before").await.unwrap().data.unwrap()["v"],
+        "1".to_string()
+    );
+    api.create(&PostParams::default(), &cm("after", "1"))
+        .await
+        .unwrap();
+    // The watch-backed parts followed too: a watch from the newest revision sees a new write.
+    let list = api.list(&ListParams::default()).await.unwrap();
+    let rv = list.metadata.resource_version.unwrap();
+    let mut watch = api
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    api.create(&PostParams::default(), &cm("watched", "1"))
+        .await
+        .unwrap();
+    let ev = tokio::time::timeout(RECOVERY, watch.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    match ev {
+        WatchEvent::Added(c) => assert_eq!(c.metadata.name.as_deref(), Some("watched")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_kubox_under_write_load_loses_no_acknowledged_write() {
+    let etcd = start_etcd(1);
+    let dir = tempfile::tempdir().unwrap();
+    let mut kubox = Kubox::serve(dir.path(), "a", &etcd.endpoints(), &[]);
+    let client = kubox.client().await;
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers = write_load(client, "load", 8, acked.clone(), stop.clone());
+    wait_acked(&acked, 300).await;
+    kubox.kill();
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    for w in writers {
+        let _ = w.await;
+    }
+    let acked: Vec<String> = acked.lock().unwrap().clone();
+    let again = Kubox::serve(dir.path(), "b", &etcd.endpoints(), &[]);
+    let stored = stored_names(&again.client().await, "load-").await;
+    let lost: Vec<&String> = acked.iter().filter(|n| !stored.contains(*n)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged creates lost: {lost:?}",
+        lost.len(),
+        acked.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_one_etcd_member_of_three_under_load_loses_nothing_and_writes_go_on() {
+    let mut etcd = start_etcd(3);
+    let dir = tempfile::tempdir().unwrap();
+    let kubox = Kubox::serve(dir.path(), "a", &etcd.endpoints(), &[]);
+    let client = kubox.client().await;
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers = write_load(client.clone(), "three", 8, acked.clone(), stop.clone());
+    wait_acked(&acked, 200).await;
+    etcd.kill(0);
+    let at_kill = acked.lock().unwrap().len();
+    // Requests continue on the two members left.
+    wait_acked(&acked, at_kill + 300).await;
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    let mut refused = 0;
+    for w in writers {
+        refused += w.await.unwrap();
+    }
+    eprintln!("creates refused around the member's death, then retried: {refused}");
+    let acked: Vec<String> = acked.lock().unwrap().clone();
+    let stored = stored_names(&client, "three-").await;
+    let lost: Vec<&String> = acked.iter().filter(|n| !stored.contains(*n)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged creates lost: {lost:?}",
+        lost.len(),
+        acked.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_on_one_etcd_cluster_serve_one_api() {
+    let etcd = start_etcd(3);
+    let dir = tempfile::tempdir().unwrap();
+    // Replicas share the PKI (one CA, one ServiceAccount key): the first one makes it.
+    let a = Kubox::serve(dir.path(), "a", &etcd.endpoints(), &[]);
+    let b = Kubox::serve(dir.path(), "b", &etcd.endpoints(), &[]);
+    let c = Kubox::serve(dir.path(), "c", &etcd.endpoints(), &[]);
+    let (ca, cb, cc) = (a.client().await, b.client().await, c.client().await);
+    let (api_a, api_b, api_c): (Api<ConfigMap>, Api<ConfigMap>, Api<ConfigMap>) = (
+        Api::default_namespaced(ca.clone()),
+        Api::default_namespaced(cb.clone()),
+        Api::default_namespaced(cc.clone()),
+    );
+
+    // A watcher on B sees every write made through A and C, once each, in order.
+    let rv = api_b
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut watch = api_b
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    let mut written = Vec::new();
+    for i in 0..20 {
+        let (via, name) = if i % 2 == 0 {
+            (&api_a, format!("r-{i}"))
+        } else {
+            (&api_c, format!("r-{i}"))
+        };
+        let created = via
+            .create(&PostParams::default(), &cm(&name, "1"))
+            .await
+            .unwrap();
+        written.push((
+            name.clone(),
+            created.metadata.resource_version.clone().unwrap(),
+        ));
+        let mut changed = created.clone();
+        changed.data = Some([("v".to_string(), "2".to_string())].into());
+        // Updated through the other replica.
+        let other = if i % 2 == 0 { &api_c } else { &api_a };
+        let updated = other
+            .replace(&name, &PostParams::default(), &changed)
+            .await
+            .unwrap();
+        written.push((name, updated.metadata.resource_version.unwrap()));
+    }
+    let mut seen = Vec::new();
+    while seen.len() < written.len() {
+        let ev = tokio::time::timeout(RECOVERY, watch.try_next())
+            .await
+            .expect("B's watch delivers in time")
+            .unwrap()
+            .expect("B's watch goes on");
+        match ev {
+            WatchEvent::Added(c) | WatchEvent::Modified(c) => seen.push((
+                c.metadata.name.unwrap(),
+                c.metadata.resource_version.unwrap(),
+            )),
+            WatchEvent::Bookmark(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        seen, written,
+        "B's watch, against the writes through A and C"
+    );
+
+    // A CRD created through A is served by B within a second.
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(ca.clone());
+    let crd = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "gadgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+                 "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
+                 "versions": [{"name": "v1", "served": true, "storage": true,
+                               "schema": {"openAPIV3Schema": {"type": "object",
+                               "x-kubernetes-preserve-unknown-fields": true}}}]}
+    }))
+    .unwrap();
+    crds.create(&PostParams::default(), &crd).await.unwrap();
+    let took = eventually("B serving the CRD's resource", || {
+        let cb = cb.clone();
+        async move {
+            cb.request_text(
+                http::Request::get("/apis/example.com/v1/namespaces/default/gadgets")
+                    .body(Vec::new())
+                    .unwrap(),
+            )
+            .await
+            .is_ok()
+        }
+    })
+    .await;
+    assert!(
+        took < Duration::from_secs(1),
+        "B served the CRD {took:?} after A created it"
+    );
+
+    // An RBAC change made through A is enforced by B.
+    let jane_b = client_of(&b.kubeconfig, Some("jane")).await;
+    let jane_api: Api<ConfigMap> = Api::default_namespaced(jane_b);
+    match jane_api.get("r-0").await {
+        Err(kube::Error::Api(e)) => assert_eq!(e.code, 403),
+        other => panic!("jane before the binding: {other:?}"),
+    }
+    let roles: Api<k8s_openapi::api::rbac::v1::Role> = Api::default_namespaced(ca.clone());
+    roles
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "cm-reader"},
+                "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let bindings: Api<k8s_openapi::api::rbac::v1::RoleBinding> =
+        Api::default_namespaced(ca.clone());
+    bindings
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "jane-reads"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "cm-reader"},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "jane"}]
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let took = eventually("B letting jane read", || {
+        let jane_api = jane_api.clone();
+        async move { jane_api.get("r-0").await.is_ok() }
+    })
+    .await;
+    assert!(
+        took < Duration::from_secs(1),
+        "B enforced the binding {took:?} after A wrote it"
+    );
+    drop((a, b, c));
+}
