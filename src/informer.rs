@@ -377,7 +377,12 @@ impl Informers {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push((name, synced.clone()));
-        list_and_watch(name, store, prefix, handler, from, synced, shutdown).await;
+        list_and_watch(name, store, prefix, handler, from, synced.clone(), shutdown).await;
+        // A loop that ended (its controllers lost their leadership) no longer counts.
+        self.others
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|(_, f)| !Arc::ptr_eq(f, &synced));
     }
 
     /// The informer of the resource stored under `prefix` (its storage prefix), if cached.

@@ -41,6 +41,7 @@ pub mod informer;
 mod json_decode;
 mod jsonpath;
 pub mod kubeconfig;
+pub mod leader;
 mod metrics;
 mod namespace;
 pub mod objects;

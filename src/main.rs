@@ -74,6 +74,20 @@ enum Command {
         /// serviceaccount-token, event-ttl.
         #[arg(long, default_value = "*", value_parser = kubox::ControllerSet::parse)]
         controllers: kubox::ControllerSet,
+        /// Run the built-in controllers only on the replica that holds the Lease
+        /// kube-system/kube-controller-manager (kube-controller-manager's leader election), for
+        /// several kubox on one etcd. Default: on with `--storage etcd`, off otherwise.
+        #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+        leader_elect: Option<bool>,
+        /// How long a leader's lease is honoured after its last renewal.
+        #[arg(long, default_value = "15s", value_parser = kubox::controllers::parse_duration)]
+        leader_elect_lease_duration: std::time::Duration,
+        /// How long a leader tries to renew before it stops its controllers.
+        #[arg(long, default_value = "10s", value_parser = kubox::controllers::parse_duration)]
+        leader_elect_renew_deadline: std::time::Duration,
+        /// How often candidates try for the lease and the leader renews it.
+        #[arg(long, default_value = "2s", value_parser = kubox::controllers::parse_duration)]
+        leader_elect_retry_period: std::time::Duration,
         /// How long Events live after their creation (Go duration: 1h, 30m, 90s).
         #[arg(long, default_value = "1h", value_parser = kubox::controllers::parse_duration)]
         event_ttl: std::time::Duration,
@@ -236,6 +250,10 @@ async fn main() -> std::process::ExitCode {
             allow_shared_data_dir,
             kubeconfig,
             controllers,
+            leader_elect,
+            leader_elect_lease_duration,
+            leader_elect_renew_deadline,
+            leader_elect_retry_period,
             event_ttl,
             tls_sans,
             tls_cert_file,
@@ -262,6 +280,7 @@ async fn main() -> std::process::ExitCode {
                 };
             let data_dir = data_dir.unwrap_or_else(default_data_dir);
             let kubeconfig = kubeconfig.unwrap_or_else(|| data_dir.join("kubeconfig"));
+            let leader_elect = leader_elect.unwrap_or(matches!(storage, Storage::Etcd));
             let storage = match storage {
                 Storage::Sled => StorageConfig::Sled(data_dir.join("db")),
                 Storage::Memory => StorageConfig::Memory,
@@ -303,6 +322,12 @@ async fn main() -> std::process::ExitCode {
                 .allow_shared_data_dir(allow_shared_data_dir)
                 .kubeconfig_path(&kubeconfig)
                 .controllers(controllers)
+                .leader_election(leader_elect.then(|| kubox::leader::LeaderElection {
+                    lease_duration: leader_elect_lease_duration,
+                    renew_deadline: leader_elect_renew_deadline,
+                    retry_period: leader_elect_retry_period,
+                    ..Default::default()
+                }))
                 .event_ttl(event_ttl)
                 .tls_sans(tls_sans)
                 .anonymous_auth(anonymous_auth)

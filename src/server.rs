@@ -174,6 +174,7 @@ pub struct ServerBuilder {
     recorder: Option<crate::recorder::RecorderOptions>,
     record_file: Option<PathBuf>,
     faults: Option<crate::faults::FaultsSpec>,
+    leader_election: Option<crate::leader::LeaderElection>,
 }
 
 /// How requests are authorized.
@@ -219,6 +220,7 @@ impl Server {
             }),
             record_file: None,
             faults: None,
+            leader_election: None,
         }
     }
 }
@@ -362,6 +364,15 @@ impl ServerBuilder {
     /// ([`crate::routing`]); a test may map services to addresses itself.
     pub fn service_resolver(mut self, resolver: Arc<dyn ServiceResolver>) -> Self {
         self.service_resolver = Some(resolver);
+        self
+    }
+
+    /// Run the built-in controllers only while this server holds the controllers' Lease
+    /// (`kube-system/kube-controller-manager`), as kube-controller-manager with
+    /// `--leader-elect`: for replicas sharing one store. Off by default (`None`): the
+    /// controllers run at once.
+    pub fn leader_election(mut self, election: Option<crate::leader::LeaderElection>) -> Self {
+        self.leader_election = election;
         self
     }
 
@@ -748,15 +759,38 @@ impl ServerBuilder {
         ];
         tasks.extend(informer_tasks);
         self.controllers.root_ca = pki.ca_pem().to_string();
-        let (controllers, controller_tasks) = crate::controllers::start(
-            &backend,
-            &self.controllers,
-            &state.authentication.service_accounts,
-        );
-        tasks.extend(controller_tasks);
-        // Like a cluster that is up: the controllers have handled what the store holds (every
-        // namespace has its default ServiceAccount and kube-root-ca.crt) before clients come.
-        controllers.settled().await;
+        let controllers = match self.leader_election.clone() {
+            Some(election) if self.controllers.enabled.iter().next().is_some() => {
+                // Replicas on one store: the controllers run where the lease is held.
+                let controllers = Controllers::idle(store.clone(), self.clock.clone());
+                let (term_backend, opts, signer) = (
+                    backend.clone(),
+                    self.controllers.clone(),
+                    state.authentication.service_accounts.clone(),
+                );
+                tasks.push(tokio::spawn(crate::leader::run(
+                    backend.clone(),
+                    election,
+                    controllers.clone(),
+                    move |stop| crate::controllers::start(&term_backend, &opts, &signer, stop),
+                )));
+                controllers
+            }
+            _ => {
+                let (controllers, controller_tasks) = crate::controllers::start(
+                    &backend,
+                    &self.controllers,
+                    &state.authentication.service_accounts,
+                    backend.shutdown.clone(),
+                );
+                tasks.extend(controller_tasks);
+                // Like a cluster that is up: the controllers have handled what the store holds
+                // (every namespace has its default ServiceAccount and kube-root-ca.crt) before
+                // clients come.
+                controllers.settled().await;
+                controllers
+            }
+        };
         state
             .started
             .store(true, std::sync::atomic::Ordering::Release);

@@ -554,3 +554,88 @@ async fn three_replicas_on_one_etcd_cluster_serve_one_api() {
     );
     drop((a, b, c));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controllers_run_on_one_replica_and_move_when_it_dies() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    use k8s_openapi::api::core::v1::Namespace;
+    let etcd = start_etcd(1);
+    let dir = tempfile::tempdir().unwrap();
+    let election = [
+        "--leader-elect-lease-duration",
+        "3s",
+        "--leader-elect-renew-deadline",
+        "2s",
+        "--leader-elect-retry-period",
+        "500ms",
+    ];
+    let mut replicas: Vec<Kubox> = ["a", "b", "c"]
+        .iter()
+        .map(|name| Kubox::serve(dir.path(), name, &etcd.endpoints(), &election))
+        .collect();
+    let holding = |k: &Kubox| k.said().contains("holding the controllers' lease");
+    eventually("one replica holding the controllers' lease", || {
+        let n = replicas.iter().filter(|k| holding(k)).count();
+        async move { n >= 1 }
+    })
+    .await;
+    let leaders: Vec<usize> = (0..3).filter(|&i| holding(&replicas[i])).collect();
+    assert_eq!(leaders.len(), 1, "one leader, not {leaders:?}");
+    let leader = leaders[0];
+    let survivor = (leader + 1) % 3;
+    let client = replicas[survivor].client().await;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system");
+    let before = leases.get("kube-controller-manager").await.unwrap();
+    let before_holder = before
+        .spec
+        .as_ref()
+        .unwrap()
+        .holder_identity
+        .clone()
+        .unwrap();
+
+    // The leader dies; a namespace deletion waits for the namespace controller.
+    replicas[leader].kill();
+    let killed = Instant::now();
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": "doomed"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "doomed");
+    cms.create(&PostParams::default(), &cm("inside", "1"))
+        .await
+        .unwrap();
+    namespaces
+        .delete("doomed", &Default::default())
+        .await
+        .unwrap();
+    let took = eventually("the namespace deletion finished by the new leader", || {
+        let namespaces = namespaces.clone();
+        async move {
+            matches!(namespaces.get("doomed").await, Err(kube::Error::Api(e)) if e.code == 404)
+        }
+    })
+    .await;
+    let since_kill = killed.elapsed();
+    eprintln!("namespace deleted {took:?} after the delete, {since_kill:?} after the leader died");
+    // Within the lease duration (3 s), a retry period and the namespace's own work.
+    assert!(
+        since_kill < Duration::from_secs(8),
+        "the controllers took {since_kill:?} to take over"
+    );
+    let after = leases.get("kube-controller-manager").await.unwrap();
+    let spec = after.spec.unwrap();
+    assert_ne!(spec.holder_identity.unwrap(), before_holder);
+    assert_eq!(
+        spec.lease_transitions.unwrap(),
+        before.spec.unwrap().lease_transitions.unwrap() + 1
+    );
+    let new_leaders: Vec<usize> = (0..3)
+        .filter(|&i| i != leader && holding(&replicas[i]))
+        .collect();
+    assert_eq!(new_leaders.len(), 1, "one new leader, not {new_leaders:?}");
+}

@@ -474,12 +474,16 @@ impl crate::informer::Handler for Dispatch {
 pub struct Controllers {
     store: DynStore,
     clock: Arc<dyn Clock>,
-    progress: Vec<(Controller, watch::Receiver<Progress>)>,
+    /// Those running now (none on a replica that does not hold the controllers' lease).
+    progress: Arc<std::sync::Mutex<Running>>,
 }
+
+/// Each running controller with its progress.
+type Running = Vec<(Controller, watch::Receiver<Progress>)>;
 
 impl fmt::Debug for Controllers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<Controller> = self.progress.iter().map(|(c, _)| *c).collect();
+        let names = self.running();
         f.debug_struct("Controllers")
             .field("running", &names)
             .finish()
@@ -487,30 +491,56 @@ impl fmt::Debug for Controllers {
 }
 
 impl Controllers {
-    /// The controllers that run.
+    fn current(&self) -> Running {
+        self.progress
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The controllers that run (in this process: none while another replica leads).
     pub fn running(&self) -> Vec<Controller> {
-        self.progress.iter().map(|(c, _)| *c).collect()
+        self.current().iter().map(|(c, _)| *c).collect()
     }
 
     /// The last progress each controller reported.
     pub fn progress(&self) -> Vec<(Controller, Progress)> {
-        self.progress
+        self.current()
             .iter()
             .map(|(c, rx)| (*c, *rx.borrow()))
             .collect()
     }
 
+    /// A handle with no controller running yet (a replica waiting for leadership).
+    pub(crate) fn idle(store: DynStore, clock: Arc<dyn Clock>) -> Controllers {
+        Controllers {
+            store,
+            clock,
+            progress: Arc::default(),
+        }
+    }
+
+    /// Report `term`'s controllers through this handle from now on (None: none run).
+    pub(crate) fn adopt(&self, term: Option<&Controllers>) {
+        let list = term.map(Controllers::current).unwrap_or_default();
+        *self
+            .progress
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = list;
+    }
+
     /// Wait until the controllers have nothing left to do (see the module docs, "Settled").
     /// Returns at once when no controller runs, and when the server is shutting down.
     pub async fn settled(&self) {
-        if self.progress.is_empty() {
+        let progress = self.current();
+        if progress.is_empty() {
             return;
         }
         loop {
             let Ok(rev) = self.store.current_revision().await else {
                 return;
             };
-            for (_, rx) in &self.progress {
+            for (_, rx) in &progress {
                 let mut rx = rx.clone();
                 let clock = self.clock.clone();
                 let done = rx
@@ -531,11 +561,13 @@ impl Controllers {
     }
 }
 
-/// Start the enabled controllers and their dispatcher; the tasks stop at shutdown.
+/// Start the enabled controllers and their dispatcher; the tasks stop when `stop` turns true
+/// (the server's shutdown, or the end of a leadership term).
 pub(crate) fn start(
     state: &Arc<Backend>,
     opts: &ControllerOptions,
     signer: &Arc<crate::authn::serviceaccount::Tokens>,
+    stop: watch::Receiver<bool>,
 ) -> (Controllers, Vec<JoinHandle<()>>) {
     let mut senders = Vec::new();
     let mut progress = Vec::new();
@@ -578,13 +610,13 @@ pub(crate) fn start(
     }
     if !senders.is_empty() {
         let informers = state.informers.clone();
-        let (store, shutdown) = (state.store.clone(), state.shutdown.clone());
+        let (store, shutdown) = (state.store.clone(), stop);
         tasks.push(tokio::spawn(async move {
             informers
                 .run(
                     "the controllers' list and watch",
                     store,
-                    String::new(),
+                    "/registry/".to_string(),
                     Arc::new(Dispatch { senders }),
                     None,
                     shutdown,
@@ -596,7 +628,7 @@ pub(crate) fn start(
         Controllers {
             store: state.store.clone(),
             clock: state.clock.clone(),
-            progress,
+            progress: Arc::new(std::sync::Mutex::new(progress)),
         },
         tasks,
     )
