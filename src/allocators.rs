@@ -1,5 +1,11 @@
 //! Service cluster IPs (10.96.0.0/12, as kube-apiserver's default range) and node ports
 //! (30000-32767), allocated on create.
+//!
+//! Each allocation is claimed in the store (`/registry/kubox/serviceips/<ip>`,
+//! `/registry/kubox/nodeports/<port>`, holding the Service's `namespace/name`) by a create that
+//! only one writer can win, so replicas sharing one store never hand out one address twice;
+//! the in-memory view only spares the claims already known to be taken. A dry run checks the
+//! claims and writes none.
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -41,8 +47,33 @@ fn invalid(field: &str, value: &str, message: &str) -> ApiError {
     )
 }
 
+const IP_CLAIMS: &str = "/registry/kubox/serviceips/";
+const PORT_CLAIMS: &str = "/registry/kubox/nodeports/";
+
+/// Claim `key` for `owner` (`namespace/name`): true when it is now the owner's (claimed here,
+/// or claimed by the same Service before), false when another holds it. A dry run only looks.
+async fn claim(ctx: &Scope, key: &str, owner: &str, dry_run: bool) -> ApiResult<bool> {
+    let store = &ctx.state.store;
+    let failed = |e| crate::status::from_store(e, &ctx.info.group_resource(), "");
+    if !dry_run {
+        match store
+            .create(key, bytes::Bytes::copy_from_slice(owner.as_bytes()))
+            .await
+        {
+            Ok(_) => return Ok(true),
+            Err(kubox_storage::StoreError::AlreadyExists(_)) => {}
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    match store.get(key, None).await {
+        Ok(kv) => Ok(kv.value.as_ref() == owner.as_bytes()),
+        Err(kubox_storage::StoreError::NotFound(_)) => Ok(true),
+        Err(e) => Err(failed(e)),
+    }
+}
+
 /// Allocate what a new object needs (Services: cluster IP and node ports).
-pub async fn on_create(ctx: &Scope, obj: &mut Value) -> ApiResult<()> {
+pub async fn on_create(ctx: &Scope, obj: &mut Value, dry_run: bool) -> ApiResult<()> {
     if !(ctx.info.group.is_empty() && ctx.info.kind == "Service") {
         return Ok(());
     }
@@ -80,6 +111,11 @@ pub async fn on_create(ctx: &Scope, obj: &mut Value) -> ApiResult<()> {
     let Some(a) = guard.as_mut() else {
         return Ok(());
     };
+    let owner = format!(
+        "{}/{}",
+        ctx.namespace,
+        obj["metadata"]["name"].as_str().unwrap_or_default()
+    );
     let spec = &mut obj["spec"];
     let ty = spec["type"].as_str().unwrap_or("ClusterIP").to_string();
     if ty != "ExternalName" {
@@ -99,23 +135,37 @@ pub async fn on_create(ctx: &Scope, obj: &mut Value) -> ApiResult<()> {
                 if off >= SIZE {
                     return Err(invalid("spec.clusterIPs", ip, "failed to allocate IP: the provided IP is not in the valid range. The range of valid IPs is 10.96.0.0/12"));
                 }
-                if !a.ips.insert(off) {
+                let taken = a.ips.contains(&off)
+                    || !claim(ctx, &format!("{IP_CLAIMS}{ip}"), &owner, dry_run).await?;
+                if taken {
                     return Err(invalid(
                         "spec.clusterIPs",
                         ip,
                         &format!("failed to allocate IP {ip}: provided IP is already allocated"),
                     ));
                 }
+                if !dry_run {
+                    a.ips.insert(off);
+                }
                 spec["clusterIPs"] = json!([ip]);
             }
             None => {
                 let mut off = a.next_ip;
-                while a.ips.contains(&off) {
-                    off = if off + 1 >= SIZE { 10 } else { off + 1 };
+                let ip = loop {
+                    while a.ips.contains(&off) {
+                        off = if off + 1 >= SIZE { 10 } else { off + 1 };
+                    }
+                    let ip = Ipv4Addr::from(BASE + off).to_string();
+                    if claim(ctx, &format!("{IP_CLAIMS}{ip}"), &owner, dry_run).await? {
+                        break ip;
+                    }
+                    // Another replica took it.
+                    a.ips.insert(off);
+                };
+                if !dry_run {
+                    a.ips.insert(off);
+                    a.next_ip = off + 1;
                 }
-                a.ips.insert(off);
-                a.next_ip = off + 1;
-                let ip = Ipv4Addr::from(BASE + off).to_string();
                 spec["clusterIP"] = json!(ip);
                 spec["clusterIPs"] = json!([ip]);
             }
@@ -131,21 +181,34 @@ pub async fn on_create(ctx: &Scope, obj: &mut Value) -> ApiResult<()> {
         if let Some(ports) = spec["ports"].as_array_mut() {
             for p in ports {
                 if let Some(np) = p["nodePort"].as_i64() {
-                    if !a.ports.insert(np) {
+                    let taken = a.ports.contains(&np)
+                        || !claim(ctx, &format!("{PORT_CLAIMS}{np}"), &owner, dry_run).await?;
+                    if taken {
                         return Err(invalid(
                             "spec.ports[0].nodePort",
                             &np.to_string(),
                             "provided port is already allocated",
                         ));
                     }
+                    if !dry_run {
+                        a.ports.insert(np);
+                    }
                     continue;
                 }
                 let mut port = a.next_port;
-                while a.ports.contains(&port) {
-                    port = if port >= 32767 { 30000 } else { port + 1 };
+                loop {
+                    while a.ports.contains(&port) {
+                        port = if port >= 32767 { 30000 } else { port + 1 };
+                    }
+                    if claim(ctx, &format!("{PORT_CLAIMS}{port}"), &owner, dry_run).await? {
+                        break;
+                    }
+                    a.ports.insert(port);
                 }
-                a.ports.insert(port);
-                a.next_port = if port >= 32767 { 30000 } else { port + 1 };
+                if !dry_run {
+                    a.ports.insert(port);
+                    a.next_port = if port >= 32767 { 30000 } else { port + 1 };
+                }
                 p["nodePort"] = json!(port);
             }
         }

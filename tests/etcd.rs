@@ -123,6 +123,35 @@ async fn client_of(kubeconfig: &Path, user: Option<&str>) -> kube::Client {
     kube::Client::try_from(cfg).expect("kube client")
 }
 
+/// Run kubectl (1.35 from `.tools`, or a preinstalled `kubectl.1.NN`) against `kubeconfig`.
+fn kubectl(version: &str, kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> String {
+    use std::io::Write;
+    let bin = if version == "1.35" {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/kubectl-1.35")
+    } else {
+        PathBuf::from(format!("/usr/lib/google-cloud-sdk/bin/kubectl.{version}"))
+    };
+    let mut child = Command::new(&bin)
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{} ({e}): run scripts/install-tools", bin.display()));
+    if let Some(s) = stdin {
+        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl {version} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn start_etcd(members: usize) -> EtcdCluster {
     EtcdCluster::start(members)
 }
@@ -478,6 +507,72 @@ async fn three_replicas_on_one_etcd_cluster_serve_one_api() {
         seen, written,
         "B's watch, against the writes through A and C"
     );
+
+    // kubectl spread over the replicas: applied through C (1.35, server-side), read through
+    // A (1.27), patched through B, read back through C.
+    let manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: applied\n  namespace: default\ndata:\n  v: one\n";
+    kubectl(
+        "1.35",
+        &c.kubeconfig,
+        &["apply", "--server-side", "-f", "-"],
+        Some(manifest),
+    );
+    let read = |version, k: &Kubox| {
+        kubectl(
+            version,
+            &k.kubeconfig,
+            &["get", "configmap", "applied", "-o", "jsonpath={.data.v}"],
+            None,
+        )
+    };
+    assert_eq!(read("1.27", &a), "one");
+    kubectl(
+        "1.35",
+        &b.kubeconfig,
+        &[
+            "patch",
+            "configmap",
+            "applied",
+            "-p",
+            r#"{"data":{"v":"two"}}"#,
+        ],
+        None,
+    );
+    assert_eq!(read("1.35", &c), "two");
+
+    // Services created at once through all three: no address or node port is handed out twice.
+    let creates = [&ca, &cb, &cc]
+        .into_iter()
+        .enumerate()
+        .flat_map(|(r, client)| {
+            (0..10).map(move |i| {
+                let api: Api<k8s_openapi::api::core::v1::Service> =
+                    Api::default_namespaced(client.clone());
+                async move {
+                    let svc = serde_json::from_value(serde_json::json!({
+                        "metadata": {"name": format!("svc-{r}-{i}")},
+                        "spec": {"type": "NodePort", "selector": {"app": "x"},
+                                 "ports": [{"port": 80}]}
+                    }))
+                    .unwrap();
+                    api.create(&PostParams::default(), &svc).await.unwrap()
+                }
+            })
+        });
+    let services = futures::future::join_all(creates).await;
+    let ips: BTreeSet<String> = services
+        .iter()
+        .map(|s| s.spec.as_ref().unwrap().cluster_ip.clone().unwrap())
+        .collect();
+    let ports: BTreeSet<i32> = services
+        .iter()
+        .map(|s| {
+            s.spec.as_ref().unwrap().ports.as_ref().unwrap()[0]
+                .node_port
+                .unwrap()
+        })
+        .collect();
+    assert_eq!((ips.len(), ports.len()), (30, 30), "{ips:?} {ports:?}");
 
     // A CRD created through A is served by B within a second.
     let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =

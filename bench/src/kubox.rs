@@ -27,6 +27,10 @@ const POLL_PAUSE: Duration = Duration::from_micros(200);
 pub enum Storage {
     Sled,
     Memory,
+    /// A single-member etcd started for the run (Debian's etcd-server).
+    Etcd,
+    /// A three-member etcd cluster started for the run.
+    Etcd3,
 }
 
 impl Storage {
@@ -34,6 +38,17 @@ impl Storage {
         match self {
             Storage::Sled => "sled",
             Storage::Memory => "memory",
+            Storage::Etcd => "etcd",
+            Storage::Etcd3 => "etcd3",
+        }
+    }
+
+    /// The etcd members to start for this storage (0: none).
+    fn etcd_members(self) -> usize {
+        match self {
+            Storage::Etcd => 1,
+            Storage::Etcd3 => 3,
+            Storage::Sled | Storage::Memory => 0,
         }
     }
 }
@@ -100,6 +115,8 @@ pub struct Kubox {
     child: Child,
     addr: SocketAddr,
     dir: tempfile::TempDir,
+    /// The etcd the server stores into (stopped after it).
+    _etcd: Option<kubox_storage::etcd_process::EtcdCluster>,
     /// From spawn until `/readyz` answered 200.
     pub ready_after: Duration,
     /// From spawn until the "kubox is serving" line appeared on stdout.
@@ -125,8 +142,17 @@ impl Kubox {
         if !crate::http::tls() {
             command.arg("--insecure-http");
         }
+        let etcd = match storage.etcd_members() {
+            0 => None,
+            n => Some(kubox_storage::etcd_process::EtcdCluster::start(n)),
+        };
+        match &etcd {
+            Some(cluster) => command
+                .args(["--storage", "etcd", "--etcd-servers"])
+                .arg(cluster.endpoints().join(",")),
+            None => command.args(["--storage", storage.name()]),
+        };
         let mut child = command
-            .args(["--storage", storage.name()])
             .args(extra)
             .arg("--listen")
             .arg(addr.to_string())
@@ -144,6 +170,7 @@ impl Kubox {
             child,
             addr,
             dir,
+            _etcd: etcd,
             ready_after: Duration::ZERO,
             serving_line_after: None,
         };

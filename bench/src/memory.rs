@@ -92,7 +92,7 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
             format!("{per_object} B"),
             match storage {
                 Storage::Sled => mib(kubox.disk_usage()),
-                Storage::Memory => "-".to_string(),
+                Storage::Memory | Storage::Etcd | Storage::Etcd3 => "-".to_string(),
             },
             verdict(idle < 20 * 1024 * 1024, "< 20 MiB"),
         ]);

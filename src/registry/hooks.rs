@@ -61,8 +61,8 @@ struct Services;
 
 #[async_trait]
 impl Hooks for Services {
-    async fn before_create(&self, scope: &Scope, obj: &mut Value) -> ApiResult<()> {
-        crate::allocators::on_create(scope, obj).await
+    async fn before_create(&self, scope: &Scope, obj: &mut Value, dry_run: bool) -> ApiResult<()> {
+        crate::allocators::on_create(scope, obj, dry_run).await
     }
 }
 

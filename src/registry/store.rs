@@ -374,7 +374,12 @@ pub trait Hooks: Send + Sync {
 
     /// Just before a new object is stored (also on a dry run, as kube's allocators dry-run):
     /// allocate what it needs (a Service's cluster IP and node ports).
-    async fn before_create(&self, _scope: &Scope, _obj: &mut Value) -> ApiResult<()> {
+    async fn before_create(
+        &self,
+        _scope: &Scope,
+        _obj: &mut Value,
+        _dry_run: bool,
+    ) -> ApiResult<()> {
         Ok(())
     }
 
@@ -694,11 +699,11 @@ async fn create_once(
     scope.state.admission.validate(&scope.state, attrs).await?;
     let mut obj = attrs.object.take().unwrap_or_default();
     if opts.dry_run {
-        info.hooks.before_create(scope, &mut obj).await?;
+        info.hooks.before_create(scope, &mut obj, true).await?;
         return Ok((obj, None));
     }
     let stored = async {
-        info.hooks.before_create(scope, &mut obj).await?;
+        info.hooks.before_create(scope, &mut obj, false).await?;
         // A built-in at its storage version is stored as it is (no copy to convert).
         let stored = if objects::servable_as_stored(info) {
             to_stored(&obj)?

@@ -784,11 +784,16 @@ impl Store for EtcdStore {
         };
         let etcd_prefix = inner.etcd_key(prefix);
         // How many keys its events start from: what a progress check compares with.
-        let live = inner
-            .count_at(&etcd_prefix, from - 1)
-            .await
-            .ok()
-            .map(|(n, _)| n);
+        let live = if from <= 1 {
+            // Before etcd's first revision nothing exists (0 would mean "now" to etcd).
+            Some(0)
+        } else {
+            inner
+                .count_at(&etcd_prefix, from - 1)
+                .await
+                .ok()
+                .map(|(n, _)| n)
+        };
         let opts = ec::WatchOptions::new()
             .with_prefix()
             .with_start_revision(from)
