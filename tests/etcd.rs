@@ -734,3 +734,70 @@ async fn the_controllers_run_on_one_replica_and_move_when_it_dies() {
         .collect();
     assert_eq!(new_leaders.len(), 1, "one new leader, not {new_leaders:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resource_version_etcd_compacted_away_is_410_gone() {
+    let etcd = start_etcd(1);
+    let dir = tempfile::tempdir().unwrap();
+    let kubox = Kubox::serve(
+        dir.path(),
+        "a",
+        &etcd.endpoints(),
+        &["--etcd-compaction-interval", "0"],
+    );
+    let client = kubox.client_without_retries().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let first = api
+        .create(&PostParams::default(), &cm("old", "0"))
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    for i in 1..5 {
+        api.replace("old", &PostParams::default(), &{
+            let mut c = api.get("old").await.unwrap();
+            c.data = Some([("v".to_string(), i.to_string())].into());
+            c
+        })
+        .await
+        .unwrap();
+    }
+    // Someone (another replica, an operator with etcdctl) compacts etcd.
+    let raw = EtcdStore::connect(EtcdOptions {
+        endpoints: etcd.endpoints(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let current = raw.current_revision().await.unwrap();
+    raw.compact(current - 1).await.unwrap();
+
+    // A list at the compacted revision: 410 Expired, as kube-apiserver answers.
+    let path = format!(
+        "/api/v1/namespaces/default/configmaps?resourceVersion={first}&resourceVersionMatch=Exact"
+    );
+    match client
+        .request_text(http::Request::get(&path).body(Vec::new()).unwrap())
+        .await
+    {
+        Err(kube::Error::Api(e)) => assert_eq!((e.code, e.reason.as_str()), (410, "Expired")),
+        other => panic!("a list at a compacted revision: {other:?}"),
+    }
+    // A watch from it: a 410 Gone error event (kube-rs's watcher relists on it).
+    let mut watch = api
+        .watch(&WatchParams::default(), &first)
+        .await
+        .unwrap()
+        .boxed();
+    match tokio::time::timeout(RECOVERY, watch.try_next()).await {
+        Ok(Ok(Some(WatchEvent::Error(e)))) => assert_eq!(e.code, 410, "{e:?}"),
+        Ok(Err(kube::Error::Api(e))) => assert_eq!(e.code, 410, "{e:?}"),
+        other => panic!("a watch from a compacted revision: {other:?}"),
+    }
+    // The newest state is still served.
+    assert_eq!(
+        api.get("old").await.unwrap().data.unwrap()["v"],
+        "4".to_string()
+    );
+}
