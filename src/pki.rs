@@ -251,6 +251,14 @@ impl Pki {
         };
         let dir = dir.join("pki");
         crate::files::private_dir(&dir, true).map_err(std::io::Error::other)?;
+        // Replicas sharing one data directory may start at the same moment: one makes what is
+        // missing while the others wait, then read it (an advisory lock, gone with the process).
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(".lock"))?;
+        lock.lock()?;
         let (ca_crt, ca_key) = (dir.join("ca.crt"), dir.join("ca.key"));
         let (ca_pem, ca) = match (read_if_exists(&ca_crt)?, read_if_exists(&ca_key)?) {
             (Some(cert), Some(key)) => {

@@ -801,3 +801,35 @@ async fn a_resource_version_etcd_compacted_away_is_410_gone() {
         "4".to_string()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_started_at_once_on_one_data_directory_share_one_ca() {
+    let etcd = start_etcd(1);
+    let dir = tempfile::tempdir().unwrap();
+    let endpoints = etcd.endpoints();
+    let starts: Vec<_> = ["a", "b", "c"]
+        .into_iter()
+        .map(|name| {
+            let (path, endpoints) = (dir.path().to_path_buf(), endpoints.clone());
+            std::thread::spawn(move || Kubox::serve(&path, name, &endpoints, &[]))
+        })
+        .collect();
+    let replicas: Vec<Kubox> = starts.into_iter().map(|t| t.join().unwrap()).collect();
+    let cas: BTreeSet<String> = replicas
+        .iter()
+        .map(|k| {
+            let yaml = std::fs::read_to_string(&k.kubeconfig).unwrap();
+            yaml.lines()
+                .find_map(|l| l.trim().strip_prefix("certificate-authority-data: "))
+                .expect("a CA in the kubeconfig")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(cas.len(), 1, "one CA for every replica");
+    // And every kubeconfig works (its client certificate from the shared CA).
+    for k in &replicas {
+        let client = k.client().await;
+        let api: Api<ConfigMap> = Api::default_namespaced(client);
+        api.list(&ListParams::default()).await.unwrap();
+    }
+}
