@@ -120,6 +120,8 @@ struct Inner {
     close_tx: watch::Sender<bool>,
     /// The compacted revision as this process knows it.
     compacted: AtomicI64,
+    /// Whether etcd's compaction before this process was learned ([`Inner::learn_compaction`]).
+    learned: AtomicBool,
     /// Why etcd cannot be used right now (None: it answered last time).
     unhealthy: Mutex<Option<String>>,
     /// Set when no member answered within the time-out (and until one does): requests fail at
@@ -245,6 +247,7 @@ impl EtcdStore {
             closed: AtomicBool::new(false),
             close_tx: watch::channel(false).0,
             compacted: AtomicI64::new(0),
+            learned: AtomicBool::new(false),
             unhealthy: Mutex::new(None),
             tripped: AtomicBool::new(false),
             policy: Mutex::new(PolicyLog::default()),
@@ -259,7 +262,11 @@ async fn probe(inner: Weak<Inner>) {
     loop {
         let pause = match inner.upgrade() {
             Some(i) if !i.closed.load(Ordering::Acquire) => {
-                let _ = i.probe().await;
+                if let Ok(current) = i.probe().await {
+                    if !i.learned.load(Ordering::Acquire) {
+                        let _ = i.learn_compaction(current).await;
+                    }
+                }
                 if i.unhealthy.lock().is_some() {
                     Duration::from_secs(1)
                 } else {
@@ -366,6 +373,42 @@ impl Inner {
             }
         }
         outcome
+    }
+
+    /// Learn how far etcd was compacted before this process (by another replica, an earlier
+    /// run, an operator): the oldest revision it still reads, found by bisection between
+    /// revision 1 and `current` (etcd reads every revision from its compaction on).
+    async fn learn_compaction(&self, current: Revision) -> Result<(), Failure> {
+        let key = self.etcd_key("/");
+        let readable = |rev: Revision| {
+            let mut kv = self.kv_client();
+            let opts = ec::GetOptions::new().with_count_only().with_revision(rev);
+            let key = key.clone();
+            async move {
+                match self.call(kv.get(key, Some(opts))).await {
+                    Ok(_) => Ok(true),
+                    Err(Failure::Compacted) => Ok(false),
+                    Err(f) => Err(f),
+                }
+            }
+        };
+        if current <= 1 || readable(1).await? {
+            self.learned.store(true, Ordering::Release);
+            return Ok(());
+        }
+        // Revision `lo` is refused, `hi` is read.
+        let (mut lo, mut hi) = (1, current);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if readable(mid).await? {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        self.compacted.fetch_max(hi - 1, Ordering::AcqRel);
+        self.learned.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// Ask etcd for its revision even while it does not answer. Failing twice in a row (a
@@ -849,7 +892,15 @@ impl Store for EtcdStore {
     }
 
     async fn compacted_revision(&self) -> StoreResult<Revision> {
-        Ok(self.inner.compacted())
+        let inner = &*self.inner;
+        if !inner.learned.load(Ordering::Acquire) {
+            let current = inner.current_revision().await?;
+            inner
+                .learn_compaction(current)
+                .await
+                .map_err(|f| inner.plain(f))?;
+        }
+        Ok(inner.compacted())
     }
 
     async fn compact_by_policy(&self, policy: CompactionPolicy) -> StoreResult<Revision> {
