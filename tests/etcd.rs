@@ -90,13 +90,7 @@ impl Kubox {
     /// A client that does not retry 503s itself (kube-rs does by default): what the server
     /// answers, as it answers it.
     async fn client_without_retries(&self) -> kube::Client {
-        let yaml = std::fs::read_to_string(&self.kubeconfig).expect("kubeconfig readable");
-        let kc: kube::config::Kubeconfig = serde_yaml::from_str(&yaml).expect("kubeconfig parses");
-        let mut cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-            .await
-            .expect("kube config");
-        cfg.default_retry = false;
-        kube::Client::try_from(cfg).expect("kube client")
+        client_with(&self.kubeconfig, |cfg| cfg.default_retry = false).await
     }
 
     /// SIGKILL, and wait for the process to be gone.
@@ -112,14 +106,20 @@ impl Kubox {
 
 /// A kube-rs client from a kubeconfig, optionally impersonating `user`.
 async fn client_of(kubeconfig: &Path, user: Option<&str>) -> kube::Client {
+    client_with(kubeconfig, |cfg| {
+        cfg.auth_info.impersonate = user.map(str::to_string);
+    })
+    .await
+}
+
+/// A kube-rs client from a kubeconfig, its configuration adjusted by `adjust`.
+async fn client_with(kubeconfig: &Path, adjust: impl FnOnce(&mut kube::Config)) -> kube::Client {
     let yaml = std::fs::read_to_string(kubeconfig).expect("kubeconfig readable");
     let kc: kube::config::Kubeconfig = serde_yaml::from_str(&yaml).expect("kubeconfig parses");
     let mut cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
         .await
         .expect("kube config");
-    if let Some(user) = user {
-        cfg.auth_info.impersonate = Some(user.to_string());
-    }
+    adjust(&mut cfg);
     kube::Client::try_from(cfg).expect("kube client")
 }
 

@@ -511,6 +511,45 @@ impl Inner {
         self.call(kv.txn(txn)).await.map_err(|f| self.plain(f))
     }
 
+    /// Run `op` on an existing key (at `expected` mod_revision when given) in one transaction;
+    /// a refusal reads the key, to say NotFound or Conflict with its current value.
+    async fn on_existing(
+        &self,
+        key: &str,
+        k: Vec<u8>,
+        expected: Option<Revision>,
+        op: ec::TxnOp,
+        what: &str,
+    ) -> StoreResult<ec::TxnResponse> {
+        let mut when = vec![ec::Compare::version(k.clone(), ec::CompareOp::Greater, 0)];
+        if let Some(e) = expected {
+            when.push(ec::Compare::mod_revision(
+                k.clone(),
+                ec::CompareOp::Equal,
+                e,
+            ));
+        }
+        let txn = ec::Txn::new()
+            .when(when)
+            .and_then([op])
+            .or_else([ec::TxnOp::get(k, None)]);
+        let resp = self.txn(txn).await?;
+        if resp.succeeded() {
+            return Ok(resp);
+        }
+        Err(match (self.refused_read(&resp), expected) {
+            (None, _) => StoreError::NotFound(key.to_string()),
+            (Some(current), Some(expected)) => StoreError::Conflict {
+                key: key.to_string(),
+                expected,
+                current: Some(Box::new(current)),
+            },
+            (Some(_), None) => {
+                StoreError::Internal(format!("etcd refused an unconditional {what} of {key}"))
+            }
+        })
+    }
+
     /// The key's current value, read in the else branch of a refused transaction.
     fn refused_read(&self, resp: &ec::TxnResponse) -> Option<KeyValue> {
         resp.op_responses().into_iter().find_map(|op| match op {
@@ -693,37 +732,12 @@ impl Store for EtcdStore {
         let inner = &*self.inner;
         inner.check_writable()?;
         let k = inner.etcd_key(key);
-        let mut when = vec![ec::Compare::version(k.clone(), ec::CompareOp::Greater, 0)];
-        if let Some(e) = expected {
-            when.push(ec::Compare::mod_revision(
-                k.clone(),
-                ec::CompareOp::Equal,
-                e,
-            ));
-        }
         let put = ec::TxnOp::put(
             k.clone(),
             value.to_vec(),
             Some(ec::PutOptions::new().with_prev_key()),
         );
-        let txn = ec::Txn::new()
-            .when(when)
-            .and_then([put])
-            .or_else([ec::TxnOp::get(k, None)]);
-        let resp = inner.txn(txn).await?;
-        if !resp.succeeded() {
-            return Err(match (inner.refused_read(&resp), expected) {
-                (None, _) => StoreError::NotFound(key.to_string()),
-                (Some(current), Some(expected)) => StoreError::Conflict {
-                    key: key.to_string(),
-                    expected,
-                    current: Some(Box::new(current)),
-                },
-                (Some(_), None) => {
-                    StoreError::Internal(format!("etcd refused an unconditional update of {key}"))
-                }
-            });
-        }
+        let resp = inner.on_existing(key, k, expected, put, "update").await?;
         let rev = resp.header().map_or(0, |h| h.revision());
         let prev = resp.op_responses().into_iter().find_map(|op| match op {
             ec::TxnOpResponse::Put(put) => put.prev_key().map(|kv| inner.kv(kv)),
@@ -752,33 +766,8 @@ impl Store for EtcdStore {
         let inner = &*self.inner;
         inner.check_writable()?;
         let k = inner.etcd_key(key);
-        let mut when = vec![ec::Compare::version(k.clone(), ec::CompareOp::Greater, 0)];
-        if let Some(e) = expected {
-            when.push(ec::Compare::mod_revision(
-                k.clone(),
-                ec::CompareOp::Equal,
-                e,
-            ));
-        }
         let del = ec::TxnOp::delete(k.clone(), Some(ec::DeleteOptions::new().with_prev_key()));
-        let txn = ec::Txn::new()
-            .when(when)
-            .and_then([del])
-            .or_else([ec::TxnOp::get(k, None)]);
-        let resp = inner.txn(txn).await?;
-        if !resp.succeeded() {
-            return Err(match (inner.refused_read(&resp), expected) {
-                (None, _) => StoreError::NotFound(key.to_string()),
-                (Some(current), Some(expected)) => StoreError::Conflict {
-                    key: key.to_string(),
-                    expected,
-                    current: Some(Box::new(current)),
-                },
-                (Some(_), None) => {
-                    StoreError::Internal(format!("etcd refused an unconditional delete of {key}"))
-                }
-            });
-        }
+        let resp = inner.on_existing(key, k, expected, del, "delete").await?;
         let rev = resp.header().map_or(0, |h| h.revision());
         let prev = resp.op_responses().into_iter().find_map(|op| match op {
             ec::TxnOpResponse::Delete(del) => del.prev_kvs().first().map(|kv| inner.kv(kv)),
