@@ -46,6 +46,9 @@ pub enum StorageConfig {
     Custom(DynStore),
 }
 
+/// How long a start waits for etcd to answer.
+const ETCD_START_WAIT: Duration = Duration::from_secs(60);
+
 /// How to reach etcd, with kube-apiserver's flag names and defaults.
 #[derive(Clone, Debug)]
 pub struct EtcdConfig {
@@ -122,6 +125,26 @@ impl EtcdConfig {
         let store = kubox_storage::etcd::EtcdStore::connect(opts)
             .await
             .map_err(|e| ServerError::Config(format!("etcd: {e}")))?;
+        // As kube-apiserver, wait for etcd to answer before starting (it may be starting too).
+        let deadline = tokio::time::Instant::now() + ETCD_START_WAIT;
+        let mut said = false;
+        loop {
+            match kubox_storage::Store::current_revision(&store).await {
+                Ok(_) => break,
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    if !said {
+                        tracing::warn!(error = %e, "waiting for etcd to answer");
+                        said = true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => {
+                    return Err(ServerError::Config(format!(
+                        "etcd did not answer within {ETCD_START_WAIT:?}: {e}"
+                    )))
+                }
+            }
+        }
         Ok(Arc::new(store))
     }
 }

@@ -833,3 +833,125 @@ async fn replicas_started_at_once_on_one_data_directory_share_one_ca() {
         api.list(&ListParams::default()).await.unwrap();
     }
 }
+
+/// A CA, etcd's serving certificate (127.0.0.1) and a client certificate, as PEM files in `dir`:
+/// (ca, serving cert, serving key, client cert, client key).
+fn etcd_pki(dir: &Path) -> [PathBuf; 5] {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::default();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "etcd-ca");
+    let ca_pem = ca_params.self_signed(&ca_key).unwrap().pem();
+    let ca = Issuer::new(ca_params, ca_key);
+    let issue = |sans: Vec<String>, cn: &str, usage: ExtendedKeyUsagePurpose| {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(sans).unwrap();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.extended_key_usages = vec![usage];
+        (
+            params.signed_by(&key, &ca).unwrap().pem(),
+            key.serialize_pem(),
+        )
+    };
+    let (serving, serving_key) = issue(
+        vec!["127.0.0.1".into(), "localhost".into()],
+        "etcd",
+        ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let (client, client_key) = issue(vec![], "kubox", ExtendedKeyUsagePurpose::ClientAuth);
+    let files = [
+        ("ca.crt", ca_pem),
+        ("etcd.crt", serving),
+        ("etcd.key", serving_key),
+        ("client.crt", client),
+        ("client.key", client_key),
+    ];
+    files.map(|(name, pem)| {
+        let path = dir.join(name);
+        std::fs::write(&path, pem).unwrap();
+        path
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_over_tls_with_a_client_certificate() {
+    let pki = tempfile::tempdir().unwrap();
+    let [ca, cert, key, client_cert, client_key] = etcd_pki(pki.path());
+    let etcd = EtcdCluster::start_with(
+        1,
+        Some(kubox_storage::etcd_process::ServerTls {
+            cert_file: cert,
+            key_file: key,
+            client_ca_file: Some(ca.clone()),
+        }),
+    );
+    assert!(etcd.endpoints()[0].starts_with("https://"));
+    let path = |p: &PathBuf| p.to_str().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let kubox = Kubox::serve(
+        dir.path(),
+        "a",
+        &etcd.endpoints(),
+        &[
+            "--etcd-cafile",
+            &path(&ca),
+            "--etcd-certfile",
+            &path(&client_cert),
+            "--etcd-keyfile",
+            &path(&client_key),
+        ],
+    );
+    let api: Api<ConfigMap> = Api::default_namespaced(kubox.client().await);
+    api.create(&PostParams::default(), &cm("over-tls", "1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        api.get("over-tls").await.unwrap().data.unwrap()["v"],
+        "1".to_string()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubox_started_before_etcd_waits_for_it() {
+    let mut etcd = start_etcd(1);
+    etcd.kill(0);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("a.kubeconfig");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kubox"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--storage", "etcd"])
+        .arg("--etcd-servers")
+        .arg(etcd.endpoints().join(","))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .env("KUBOX_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // kubox says it waits; only then does etcd come up.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let waiting = stderr
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.contains("waiting for etcd"));
+    assert!(waiting, "kubox never said it was waiting for etcd");
+    std::thread::spawn(move || stderr.for_each(drop));
+    etcd.restart(0);
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = stdout.next().unwrap().unwrap();
+    assert!(first.contains("serving"), "{first}");
+    std::thread::spawn(move || stdout.for_each(drop));
+    let api: Api<ConfigMap> = Api::default_namespaced(client_of(&kubeconfig, None).await);
+    api.create(&PostParams::default(), &cm("late", "1"))
+        .await
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -20,6 +20,8 @@ struct Member {
     name: String,
     client_port: u16,
     peer_port: u16,
+    /// Plain-HTTP `/health` (etcd's metrics listener), whatever the client URLs' scheme.
+    health_port: u16,
     data_dir: PathBuf,
     log: PathBuf,
     child: Option<Child>,
@@ -30,6 +32,19 @@ pub struct EtcdCluster {
     members: Vec<Member>,
     root: PathBuf,
     token: String,
+    tls: Option<ServerTls>,
+}
+
+/// TLS for the members' client URLs (PEM files): they serve `cert_file`, and with
+/// `client_ca_file` require client certificates signed by it.
+#[derive(Clone, Debug)]
+pub struct ServerTls {
+    /// The serving certificate (SAN 127.0.0.1).
+    pub cert_file: PathBuf,
+    /// Its key.
+    pub key_file: PathBuf,
+    /// The CA client certificates must chain to (None: no client certificates asked for).
+    pub client_ca_file: Option<PathBuf>,
 }
 
 fn free_port() -> std::io::Result<u16> {
@@ -55,11 +70,17 @@ impl EtcdCluster {
     /// Start `size` members on fresh loopback ports and wait until every one is healthy.
     /// Panics with what went wrong (and the end of the member's log) when one does not start.
     pub fn start(size: usize) -> EtcdCluster {
+        EtcdCluster::start_with(size, None)
+    }
+
+    /// [`EtcdCluster::start`], with `https://` client URLs when `tls` is given.
+    pub fn start_with(size: usize, tls: Option<ServerTls>) -> EtcdCluster {
         // Ports are picked free, then bound by etcd: another process may take one in between.
         let mut attempt = 0;
         loop {
             attempt += 1;
             let mut cluster = EtcdCluster::prepare(size);
+            cluster.tls = tls.clone();
             for i in 0..size {
                 cluster.spawn(i, "new");
             }
@@ -93,6 +114,7 @@ impl EtcdCluster {
                     name,
                     client_port: free_port().expect("a free port"),
                     peer_port: free_port().expect("a free port"),
+                    health_port: free_port().expect("a free port"),
                     child: None,
                 }
             })
@@ -101,6 +123,7 @@ impl EtcdCluster {
             members,
             root,
             token,
+            tls: None,
         }
     }
 
@@ -112,18 +135,41 @@ impl EtcdCluster {
             .join(",")
     }
 
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
     fn spawn(&mut self, i: usize, state: &str) {
         let initial = self.initial_cluster();
+        let scheme = self.scheme();
+        let tls = self.tls.clone();
         let m = self.members.get_mut(i).expect("member index");
-        let client = format!("http://127.0.0.1:{}", m.client_port);
+        let client = format!("{scheme}://127.0.0.1:{}", m.client_port);
+        let health = format!("http://127.0.0.1:{}", m.health_port);
         let peer = format!("http://127.0.0.1:{}", m.peer_port);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&m.log)
             .expect("open the etcd log");
-        let child = Command::new(etcd_binary())
+        let mut command = Command::new(etcd_binary());
+        if let Some(tls) = &tls {
+            command.arg("--cert-file").arg(&tls.cert_file);
+            command.arg("--key-file").arg(&tls.key_file);
+            if let Some(ca) = &tls.client_ca_file {
+                command
+                    .arg("--client-cert-auth")
+                    .arg("--trusted-ca-file")
+                    .arg(ca);
+            }
+        }
+        let child = command
             .args(["--name", &m.name])
+            .args(["--listen-metrics-urls", &health])
             .arg("--data-dir")
             .arg(&m.data_dir)
             .args(["--listen-client-urls", &client])
@@ -150,7 +196,7 @@ impl EtcdCluster {
         let deadline = Instant::now() + START_WAIT;
         loop {
             let m = self.members.get_mut(i).expect("member index");
-            if healthy(m.client_port) {
+            if healthy(m.health_port) {
                 return Ok(());
             }
             if let Some(child) = m.child.as_mut() {
@@ -176,9 +222,10 @@ impl EtcdCluster {
 
     /// Client URLs of every member.
     pub fn endpoints(&self) -> Vec<String> {
+        let scheme = self.scheme();
         self.members
             .iter()
-            .map(|m| format!("http://127.0.0.1:{}", m.client_port))
+            .map(|m| format!("{scheme}://127.0.0.1:{}", m.client_port))
             .collect()
     }
 
@@ -206,7 +253,7 @@ impl EtcdCluster {
 
     /// Whether member `i` answers `/health` with true.
     pub fn is_healthy(&self, i: usize) -> bool {
-        self.members.get(i).is_some_and(|m| healthy(m.client_port))
+        self.members.get(i).is_some_and(|m| healthy(m.health_port))
     }
 }
 
@@ -219,7 +266,7 @@ impl Drop for EtcdCluster {
     }
 }
 
-/// `GET /health` on a member's client port.
+/// `GET /health` on a member's plain-HTTP metrics port.
 fn healthy(port: u16) -> bool {
     let Ok(mut conn) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
