@@ -379,17 +379,11 @@ impl Inner {
     /// run, an operator): the oldest revision it still reads, found by bisection between
     /// revision 1 and `current` (etcd reads every revision from its compaction on).
     async fn learn_compaction(&self, current: Revision) -> Result<(), Failure> {
-        let key = self.etcd_key("/");
-        let readable = |rev: Revision| {
-            let mut kv = self.kv_client();
-            let opts = ec::GetOptions::new().with_count_only().with_revision(rev);
-            let key = key.clone();
-            async move {
-                match self.call(kv.get(key, Some(opts))).await {
-                    Ok(_) => Ok(true),
-                    Err(Failure::Compacted) => Ok(false),
-                    Err(f) => Err(f),
-                }
+        let readable = |rev: Revision| async move {
+            match self.call(self.revision_read(rev)).await {
+                Ok(_) => Ok(true),
+                Err(Failure::Compacted) => Ok(false),
+                Err(f) => Err(f),
             }
         };
         if current <= 1 || readable(1).await? {
@@ -417,12 +411,7 @@ impl Inner {
     async fn probe(&self) -> Result<Revision, Failure> {
         let mut last = None;
         for _ in 0..2 {
-            let mut kv = self.kv_client();
-            let opts = ec::GetOptions::new().with_count_only().with_limit(1);
-            match self
-                .call_anyway(kv.get(self.etcd_key("/"), Some(opts)))
-                .await
-            {
+            match self.call_anyway(self.revision_read(0)).await {
                 Ok(resp) => return Ok(resp.header().map_or(0, |h| h.revision())),
                 Err(Failure::Unavailable(why)) => last = Some(why),
                 Err(f) => return Err(f),
@@ -436,6 +425,29 @@ impl Inner {
 
     fn kv_client(&self) -> ec::KvClient {
         self.client.kv_client()
+    }
+
+    /// A read of no value, for etcd's revision (`at` 0) or to learn whether revision `at` is
+    /// still readable.
+    fn revision_read(
+        &self,
+        at: Revision,
+    ) -> impl Future<Output = Result<ec::GetResponse, ec::Error>> + use<> {
+        let mut kv = self.kv_client();
+        let mut opts = ec::GetOptions::new().with_count_only().with_limit(1);
+        if at > 0 {
+            opts = opts.with_revision(at);
+        }
+        let key = self.etcd_key("/");
+        async move { kv.get(key, Some(opts)).await }
+    }
+
+    /// Compacted when `requested` is at or below the compacted revision this process knows.
+    fn check_not_compacted(&self, requested: Revision) -> StoreResult<()> {
+        if requested <= self.compacted() {
+            return Err(self.compacted_error(requested));
+        }
+        Ok(())
     }
 
     fn now_millis(&self) -> i64 {
@@ -486,11 +498,8 @@ impl Inner {
     }
 
     async fn current_revision(&self) -> StoreResult<Revision> {
-        let key = self.etcd_key("/");
-        let opts = ec::GetOptions::new().with_count_only().with_limit(1);
-        let mut kv = self.kv_client();
         let resp = self
-            .call(kv.get(key, Some(opts)))
+            .call(self.revision_read(0))
             .await
             .map_err(|f| self.plain(f))?;
         let rev = resp.header().map_or(0, |h| h.revision());
@@ -602,9 +611,7 @@ impl Store for EtcdStore {
         let mut opts = ec::GetOptions::new();
         let requested = revision.filter(|&r| r > 0);
         if let Some(r) = requested {
-            if r <= inner.compacted() {
-                return Err(inner.compacted_error(r));
-            }
+            inner.check_not_compacted(r)?;
             opts = opts.with_revision(r);
         }
         let mut kv = inner.kv_client();
@@ -623,23 +630,14 @@ impl Store for EtcdStore {
         let etcd_prefix = inner.etcd_key(prefix);
         let (at, after) = match &opts.continue_token {
             Some(token) => {
-                let (rev, after) = decode_continue(token)?;
-                if !after.starts_with(prefix) {
-                    return Err(StoreError::InvalidContinue(format!(
-                        "token does not belong to a list of prefix {prefix:?}"
-                    )));
-                }
-                if rev <= inner.compacted() {
-                    return Err(inner.compacted_error(rev));
-                }
+                let (rev, after) = decode_continue(token, prefix)?;
+                inner.check_not_compacted(rev)?;
                 (Some(rev), Some(after))
             }
             None => {
                 let at = opts.revision.filter(|&r| r > 0);
                 if let Some(r) = at {
-                    if r <= inner.compacted() {
-                        return Err(inner.compacted_error(r));
-                    }
+                    inner.check_not_compacted(r)?;
                 }
                 (at, None)
             }
@@ -804,14 +802,13 @@ impl Store for EtcdStore {
         let current = inner.current_revision().await?;
         let from = if start <= 0 {
             current + 1
-        } else if start <= inner.compacted() {
-            return Err(inner.compacted_error(start));
         } else if start > current + 1 {
             return Err(StoreError::FutureRevision {
                 requested: start,
                 current,
             });
         } else {
+            inner.check_not_compacted(start)?;
             start
         };
         let etcd_prefix = inner.etcd_key(prefix);

@@ -265,12 +265,7 @@ impl Core {
         let st = self.state.read();
         let (at, after) = match &opts.continue_token {
             Some(token) => {
-                let (rev, after) = decode_continue(token)?;
-                if !after.starts_with(prefix) {
-                    return Err(StoreError::InvalidContinue(format!(
-                        "token does not belong to a list of prefix {prefix:?}"
-                    )));
-                }
+                let (rev, after) = decode_continue(token, prefix)?;
                 if rev > self.visible_revision() {
                     return Err(StoreError::InvalidContinue(
                         "token revision is not known to this store".into(),
@@ -792,7 +787,18 @@ pub(crate) fn encode_continue(rev: Revision, last_key: &str) -> String {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-pub(crate) fn decode_continue(token: &str) -> StoreResult<(Revision, String)> {
+/// The revision and last key of a continue token of a list of `prefix`.
+pub(crate) fn decode_continue(token: &str, prefix: &str) -> StoreResult<(Revision, String)> {
+    let (rev, after) = decode_token(token)?;
+    if !after.starts_with(prefix) {
+        return Err(StoreError::InvalidContinue(format!(
+            "token does not belong to a list of prefix {prefix:?}"
+        )));
+    }
+    Ok((rev, after))
+}
+
+fn decode_token(token: &str) -> StoreResult<(Revision, String)> {
     let bad = |why: &str| StoreError::InvalidContinue(why.to_string());
     let mut parts = token.splitn(3, '.');
     if parts.next() != Some(CONTINUE_VERSION) {
@@ -1152,7 +1158,7 @@ mod tests {
     fn continue_token_round_trips() {
         let token = encode_continue(42, "/registry/pods/ns/ä");
         assert_eq!(
-            decode_continue(&token).unwrap(),
+            decode_token(&token).unwrap(),
             (42, "/registry/pods/ns/ä".to_string())
         );
     }
@@ -1163,7 +1169,7 @@ mod tests {
             "", "k1", "k1.x.00", "k1.0.00", "k1.5.0", "k1.5.zz", "k2.5.00", "k1.5.ff",
         ] {
             assert!(
-                matches!(decode_continue(token), Err(StoreError::InvalidContinue(_))),
+                matches!(decode_token(token), Err(StoreError::InvalidContinue(_))),
                 "{token}"
             );
         }
