@@ -22,9 +22,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::controllers::{read, update_with, Controllers, ResourceIndex};
+use crate::controllers::{update_with, Controllers, ResourceIndex};
 use crate::registry::store::{self, CreateOptions, Scope};
 use crate::registry::Backend;
+use crate::registry::ResourceInfo;
 use crate::status::ApiResult;
 
 /// Namespace and name of the controllers' lease (kube-controller-manager's).
@@ -75,6 +76,13 @@ fn lease_key() -> String {
     )
 }
 
+/// The Lease resource, from an index kept across tries (rebuilt only when the registry
+/// changed).
+fn lease_info(state: &Backend, index: &mut ResourceIndex) -> Option<Arc<ResourceInfo>> {
+    index.refresh(state);
+    index.for_key(&lease_key())
+}
+
 /// A MicroTime as Kubernetes writes it (RFC 3339, microseconds, UTC).
 fn micro_time(t: std::time::SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(t)
@@ -93,17 +101,45 @@ struct Observed {
 async fn try_acquire_or_renew(
     state: &Arc<Backend>,
     election: &LeaderElection,
+    index: &mut ResourceIndex,
     observed: &mut Observed,
 ) -> ApiResult<bool> {
-    let key = lease_key();
-    let mut index = ResourceIndex::default();
-    index.refresh(state);
-    let Some(info) = index.for_key(&key) else {
+    let Some(info) = lease_info(state, index) else {
         return Ok(false);
     };
     let now = state.clock.now();
     let seconds = i64::try_from(election.lease_duration.as_secs().max(1)).unwrap_or(i64::MAX);
-    if read(state, &key).await?.is_none() {
+    let mut seen = false;
+    // A write happened exactly when this replica took or renewed the lease.
+    let holds = update_with(state, &info, &lease_key(), "", None, |lease| {
+        seen = true;
+        let spec = lease.get("spec").cloned().unwrap_or(Value::Null);
+        if observed.spec.as_ref() != Some(&spec) {
+            observed.spec = Some(spec.clone());
+            observed.at = Some(Instant::now());
+        }
+        let holder = spec["holderIdentity"].as_str().unwrap_or_default();
+        let mine = holder == election.identity;
+        let fresh = observed
+            .at
+            .is_some_and(|at| at.elapsed() < election.lease_duration);
+        if !holder.is_empty() && !mine && fresh {
+            return false;
+        }
+        let transitions = spec["leaseTransitions"].as_i64().unwrap_or(0);
+        let spec = &mut lease["spec"];
+        if !mine {
+            spec["acquireTime"] = json!(micro_time(now));
+            spec["leaseTransitions"] = json!(transitions + 1);
+        }
+        spec["holderIdentity"] = json!(election.identity);
+        spec["leaseDurationSeconds"] = json!(seconds);
+        spec["renewTime"] = json!(micro_time(now));
+        true
+    })
+    .await?;
+    if !seen {
+        // No lease yet: the first to create it holds it.
         let lease = json!({
             "apiVersion": "coordination.k8s.io/v1",
             "kind": "Lease",
@@ -123,35 +159,6 @@ async fn try_acquire_or_renew(
             Err(e) => Err(e),
         };
     }
-    let mut holds = false;
-    update_with(state, &info, &key, "", None, |lease| {
-        let spec = lease.get("spec").cloned().unwrap_or(Value::Null);
-        if observed.spec.as_ref() != Some(&spec) {
-            observed.spec = Some(spec.clone());
-            observed.at = Some(Instant::now());
-        }
-        let holder = spec["holderIdentity"].as_str().unwrap_or_default();
-        let mine = holder == election.identity;
-        let fresh = observed
-            .at
-            .is_some_and(|at| at.elapsed() < election.lease_duration);
-        if !holder.is_empty() && !mine && fresh {
-            holds = false;
-            return false;
-        }
-        let transitions = spec["leaseTransitions"].as_i64().unwrap_or(0);
-        let spec = &mut lease["spec"];
-        if !mine {
-            spec["acquireTime"] = json!(micro_time(now));
-            spec["leaseTransitions"] = json!(transitions + 1);
-        }
-        spec["holderIdentity"] = json!(election.identity);
-        spec["leaseDurationSeconds"] = json!(seconds);
-        spec["renewTime"] = json!(micro_time(now));
-        holds = true;
-        true
-    })
-    .await?;
     if holds {
         // What this replica wrote is the record it observes from now on (seen as a change on
         // the next try, at that time).
@@ -161,15 +168,12 @@ async fn try_acquire_or_renew(
 }
 
 /// Give the lease up (at shutdown): the holder emptied, so the next candidate takes it at once.
-async fn release(state: &Arc<Backend>, election: &LeaderElection) {
-    let key = lease_key();
-    let mut index = ResourceIndex::default();
-    index.refresh(state);
-    let Some(info) = index.for_key(&key) else {
+async fn release(state: &Arc<Backend>, election: &LeaderElection, index: &mut ResourceIndex) {
+    let Some(info) = lease_info(state, index) else {
         return;
     };
     let now = state.clock.now();
-    let outcome = update_with(state, &info, &key, "", None, |lease| {
+    let outcome = update_with(state, &info, &lease_key(), "", None, |lease| {
         if lease["spec"]["holderIdentity"].as_str() != Some(election.identity.as_str()) {
             return false;
         }
@@ -196,13 +200,14 @@ pub(crate) async fn run<F>(
 {
     let mut shutdown = state.shutdown.clone();
     let mut observed = Observed::default();
+    let mut index = ResourceIndex::default();
     loop {
         // A candidate.
         loop {
             if *shutdown.borrow() {
                 return;
             }
-            match try_acquire_or_renew(&state, &election, &mut observed).await {
+            match try_acquire_or_renew(&state, &election, &mut index, &mut observed).await {
                 Ok(true) => break,
                 Ok(false) => {}
                 Err(e) => tracing::debug!(error = %e.message, "the controllers' lease: will retry"),
@@ -224,8 +229,11 @@ pub(crate) async fn run<F>(
                 _ = tokio::time::sleep(election.retry_period) => {}
             }
             let left = election.renew_deadline.saturating_sub(renewed.elapsed());
-            match tokio::time::timeout(left, try_acquire_or_renew(&state, &election, &mut observed))
-                .await
+            match tokio::time::timeout(
+                left,
+                try_acquire_or_renew(&state, &election, &mut index, &mut observed),
+            )
+            .await
             {
                 Ok(Ok(true)) => renewed = Instant::now(),
                 // Someone else holds it.
@@ -240,7 +248,7 @@ pub(crate) async fn run<F>(
             let _ = task.await;
         }
         if !lost {
-            release(&state, &election).await;
+            release(&state, &election, &mut index).await;
             return;
         }
         tracing::warn!(identity = %election.identity, "lost the controllers' lease: the controllers stopped here");
