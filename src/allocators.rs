@@ -72,6 +72,26 @@ async fn claim(ctx: &Scope, key: &str, owner: &str, dry_run: bool) -> ApiResult<
     }
 }
 
+/// Take `value` (claimed at `key`) unless it is taken: true when it is now `owner`'s. Whatever
+/// is found taken is remembered in `taken`; a dry run remembers nothing it took itself.
+async fn take<T: Ord>(
+    ctx: &Scope,
+    taken: &mut BTreeSet<T>,
+    value: T,
+    key: &str,
+    owner: &str,
+    dry_run: bool,
+) -> ApiResult<bool> {
+    if taken.contains(&value) {
+        return Ok(false);
+    }
+    let mine = claim(ctx, key, owner, dry_run).await?;
+    if !(mine && dry_run) {
+        taken.insert(value);
+    }
+    Ok(mine)
+}
+
 /// Allocate what a new object needs (Services: cluster IP and node ports).
 pub async fn on_create(ctx: &Scope, obj: &mut Value, dry_run: bool) -> ApiResult<()> {
     if !(ctx.info.group.is_empty() && ctx.info.kind == "Service") {
@@ -135,17 +155,13 @@ pub async fn on_create(ctx: &Scope, obj: &mut Value, dry_run: bool) -> ApiResult
                 if off >= SIZE {
                     return Err(invalid("spec.clusterIPs", ip, "failed to allocate IP: the provided IP is not in the valid range. The range of valid IPs is 10.96.0.0/12"));
                 }
-                let taken = a.ips.contains(&off)
-                    || !claim(ctx, &format!("{IP_CLAIMS}{ip}"), &owner, dry_run).await?;
-                if taken {
+                let key = format!("{IP_CLAIMS}{ip}");
+                if !take(ctx, &mut a.ips, off, &key, &owner, dry_run).await? {
                     return Err(invalid(
                         "spec.clusterIPs",
                         ip,
                         &format!("failed to allocate IP {ip}: provided IP is already allocated"),
                     ));
-                }
-                if !dry_run {
-                    a.ips.insert(off);
                 }
                 spec["clusterIPs"] = json!([ip]);
             }
@@ -156,14 +172,13 @@ pub async fn on_create(ctx: &Scope, obj: &mut Value, dry_run: bool) -> ApiResult
                         off = if off + 1 >= SIZE { 10 } else { off + 1 };
                     }
                     let ip = Ipv4Addr::from(BASE + off).to_string();
-                    if claim(ctx, &format!("{IP_CLAIMS}{ip}"), &owner, dry_run).await? {
+                    let key = format!("{IP_CLAIMS}{ip}");
+                    // Not ours: another replica took it, and the search goes on past it.
+                    if take(ctx, &mut a.ips, off, &key, &owner, dry_run).await? {
                         break ip;
                     }
-                    // Another replica took it.
-                    a.ips.insert(off);
                 };
                 if !dry_run {
-                    a.ips.insert(off);
                     a.next_ip = off + 1;
                 }
                 spec["clusterIP"] = json!(ip);
@@ -181,17 +196,13 @@ pub async fn on_create(ctx: &Scope, obj: &mut Value, dry_run: bool) -> ApiResult
         if let Some(ports) = spec["ports"].as_array_mut() {
             for p in ports {
                 if let Some(np) = p["nodePort"].as_i64() {
-                    let taken = a.ports.contains(&np)
-                        || !claim(ctx, &format!("{PORT_CLAIMS}{np}"), &owner, dry_run).await?;
-                    if taken {
+                    let key = format!("{PORT_CLAIMS}{np}");
+                    if !take(ctx, &mut a.ports, np, &key, &owner, dry_run).await? {
                         return Err(invalid(
                             "spec.ports[0].nodePort",
                             &np.to_string(),
                             "provided port is already allocated",
                         ));
-                    }
-                    if !dry_run {
-                        a.ports.insert(np);
                     }
                     continue;
                 }
@@ -200,13 +211,12 @@ pub async fn on_create(ctx: &Scope, obj: &mut Value, dry_run: bool) -> ApiResult
                     while a.ports.contains(&port) {
                         port = if port >= 32767 { 30000 } else { port + 1 };
                     }
-                    if claim(ctx, &format!("{PORT_CLAIMS}{port}"), &owner, dry_run).await? {
+                    let key = format!("{PORT_CLAIMS}{port}");
+                    if take(ctx, &mut a.ports, port, &key, &owner, dry_run).await? {
                         break;
                     }
-                    a.ports.insert(port);
                 }
                 if !dry_run {
-                    a.ports.insert(port);
                     a.next_port = if port >= 32767 { 30000 } else { port + 1 };
                 }
                 p["nodePort"] = json!(port);
