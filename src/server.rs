@@ -577,6 +577,8 @@ impl ServerBuilder {
             }
         };
         let image = self.snapshot.as_ref().map(|s| &s.image);
+        // kubox never wrote etcd with its former key layout: nothing there to move.
+        let former_layout_possible = !matches!(self.storage, StorageConfig::Etcd(_));
         let compaction = match &self.storage {
             StorageConfig::Etcd(etcd) if etcd.compaction_interval.is_zero() => None,
             // As kube-apiserver: what was current one interval ago, with no count of revisions
@@ -635,9 +637,11 @@ impl ServerBuilder {
             }
             StorageConfig::Custom(s) => s,
         };
-        let moved = crate::registry::migrate_former_layout(&store).await?;
-        if moved > 0 {
-            tracing::info!(moved, "objects moved to kube-apiserver's key layout");
+        if former_layout_possible {
+            let moved = crate::registry::migrate_former_layout(&store).await?;
+            if moved > 0 {
+                tracing::info!(moved, "objects moved to kube-apiserver's key layout");
+            }
         }
         let faults = Arc::new(crate::faults::Faults::new(store.clone()));
         if let Some(spec) = self.faults.take() {
