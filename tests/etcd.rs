@@ -4,7 +4,11 @@
 //! etcd cluster.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeSet;
+
+use common::kubectl;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -39,9 +43,11 @@ impl Drop for Kubox {
 impl Kubox {
     /// `kubox serve --storage etcd` on 127.0.0.1:0, PKI in `dir` (shared by replicas), its own
     /// kubeconfig `dir/<name>.kubeconfig`.
-    fn serve(dir: &Path, name: &str, etcd: &[String], extra: &[&str]) -> Kubox {
+    /// The process of [`Kubox::serve`], spawned, with its kubeconfig's path; stdout and stderr
+    /// piped.
+    fn spawn(dir: &Path, name: &str, etcd: &[String], extra: &[&str]) -> (Child, PathBuf) {
         let kubeconfig = dir.join(format!("{name}.kubeconfig"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kubox"))
+        let child = Command::new(env!("CARGO_BIN_EXE_kubox"))
             .args(["serve", "--listen", "127.0.0.1:0", "--storage", "etcd"])
             .arg("--etcd-servers")
             .arg(etcd.join(","))
@@ -55,6 +61,11 @@ impl Kubox {
             .stderr(Stdio::piped())
             .spawn()
             .expect("kubox runs");
+        (child, kubeconfig)
+    }
+
+    fn serve(dir: &Path, name: &str, etcd: &[String], extra: &[&str]) -> Kubox {
+        let (mut child, kubeconfig) = Kubox::spawn(dir, name, etcd, extra);
         let log = Arc::new(Mutex::new(Vec::new()));
         let stderr = child.stderr.take().unwrap();
         let sink = log.clone();
@@ -123,33 +134,14 @@ async fn client_with(kubeconfig: &Path, adjust: impl FnOnce(&mut kube::Config)) 
     kube::Client::try_from(cfg).expect("kube client")
 }
 
-/// Run kubectl (1.35 from `.tools`, or a preinstalled `kubectl.1.NN`) against `kubeconfig`.
-fn kubectl(version: &str, kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> String {
-    use std::io::Write;
-    let bin = if version == "1.35" {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/kubectl-1.35")
-    } else {
-        PathBuf::from(format!("/usr/lib/google-cloud-sdk/bin/kubectl.{version}"))
-    };
-    let mut child = Command::new(&bin)
-        .args(args)
-        .env("KUBECONFIG", kubeconfig)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{} ({e}): run scripts/install-tools", bin.display()));
-    if let Some(s) = stdin {
-        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "kubectl {version} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+/// A store on `etcd` itself, without kubox's key mapping: what etcd holds, as it holds it.
+async fn raw_store(etcd: &EtcdCluster) -> EtcdStore {
+    EtcdStore::connect(EtcdOptions {
+        endpoints: etcd.endpoints(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
 }
 
 fn start_etcd(members: usize) -> EtcdCluster {
@@ -255,12 +247,7 @@ async fn keys_live_under_the_etcd_prefix_as_kube_apiserver_lays_them_out() {
         .await
         .unwrap();
     // etcd itself, read without kubox's mapping.
-    let raw = EtcdStore::connect(EtcdOptions {
-        endpoints: etcd.endpoints(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let raw = raw_store(&etcd).await;
     let cm = raw
         .get("/team-a/registry/configmaps/default/prefixed", None)
         .await
@@ -764,12 +751,7 @@ async fn a_resource_version_etcd_compacted_away_is_410_gone() {
         .unwrap();
     }
     // Someone (another replica, an operator with etcdctl) compacts etcd.
-    let raw = EtcdStore::connect(EtcdOptions {
-        endpoints: etcd.endpoints(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let raw = raw_store(&etcd).await;
     let current = raw.current_revision().await.unwrap();
     raw.compact(current - 1).await.unwrap();
 
@@ -921,20 +903,7 @@ async fn kubox_started_before_etcd_waits_for_it() {
     let mut etcd = start_etcd(1);
     etcd.kill(0);
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("a.kubeconfig");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kubox"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--storage", "etcd"])
-        .arg("--etcd-servers")
-        .arg(etcd.endpoints().join(","))
-        .arg("--data-dir")
-        .arg(dir.path())
-        .arg("--kubeconfig")
-        .arg(&kubeconfig)
-        .env("KUBOX_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (mut child, kubeconfig) = Kubox::spawn(dir.path(), "a", &etcd.endpoints(), &[]);
     // kubox says it waits; only then does etcd come up.
     let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
     let waiting = stderr

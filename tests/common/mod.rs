@@ -153,3 +153,39 @@ pub mod webhook_server;
 
 #[path = "../../conformance/src/extension_server.rs"]
 pub mod extension_server;
+
+/// Run kubectl `version` (1.35 from `.tools/bin`, else the preinstalled `kubectl.1.NN`) against
+/// `kubeconfig`, with `stdin`; panics with its stderr unless it succeeds. Returns its stdout.
+pub fn kubectl(
+    version: &str,
+    kubeconfig: &std::path::Path,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> String {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let bin = if version == "1.35" {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/kubectl-1.35")
+    } else {
+        std::path::PathBuf::from(format!("/usr/lib/google-cloud-sdk/bin/kubectl.{version}"))
+    };
+    let mut child = Command::new(&bin)
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{} ({e}): run scripts/install-tools", bin.display()));
+    if let Some(s) = stdin {
+        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl {version} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
