@@ -247,7 +247,13 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
             set_default(spec, "backoffLimit", json!(6));
             set_default(spec, "completionMode", json!("NonIndexed"));
             set_default(spec, "suspend", json!(false));
-            set_default(spec, "podReplacementPolicy", json!("TerminatingOrFailed"));
+            // With a pod failure policy, a pod is replaced only once it has failed.
+            let replacement = if spec["podFailurePolicy"].is_null() {
+                "TerminatingOrFailed"
+            } else {
+                "Failed"
+            };
+            set_default(spec, "podReplacementPolicy", json!(replacement));
             default_template(obj);
         }
         ("batch", "CronJob") if spec_present => {

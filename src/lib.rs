@@ -69,7 +69,7 @@ mod watch;
 pub mod watch_cache;
 pub mod webhook;
 
-pub use controllers::{Controller, ControllerSet};
+pub use controllers::{Controller, ControllerSet, NodeOptions};
 pub use kubox_storage::{Clock, ManualClock, SystemClock};
 pub use server::{
     ConnectionLimits, EtcdConfig, Server, ServerBuilder, ServerError, ServerHandle, StorageConfig,

@@ -69,11 +69,23 @@ enum Command {
         /// Where to write the kubeconfig (default: DATA_DIR/kubeconfig).
         #[arg(long)]
         kubeconfig: Option<PathBuf>,
-        /// Built-in controllers to run, kube-controller-manager style: `*` is all of them, `foo`
-        /// enables foo, `-foo` disables it. Known: garbage-collector, namespace, serviceaccount,
-        /// serviceaccount-token, event-ttl.
+        /// Built-in controllers to run, kube-controller-manager style: `*` is every one on by
+        /// default, `foo` enables foo, `-foo` disables it. Known: garbage-collector, namespace,
+        /// serviceaccount, serviceaccount-token, event-ttl, and the workload controllers
+        /// (deployment, replicaset, replicationcontroller, statefulset, daemonset, job, cronjob,
+        /// endpoints, endpointslice, disruption, podgc), which `*` includes only with --nodes.
         #[arg(long, default_value = "*", value_parser = kubox::ControllerSet::parse)]
         controllers: kubox::ControllerSet,
+        /// Simulate this many nodes: Ready Nodes with Leases in kube-node-lease, a scheduler
+        /// binding pending pods to them, kubelets running those pods without containers, and
+        /// the workload controllers. 0: no nodes, pods stay Pending.
+        #[arg(long, default_value_t = 0)]
+        nodes: u32,
+        /// How long a simulated pod that runs to completion (restartPolicy Never or OnFailure)
+        /// runs, on the server clock (Go duration; the pod annotation kubox.dev/run-for
+        /// overrides it).
+        #[arg(long, default_value = "0s", value_parser = kubox::controllers::parse_duration)]
+        pod_run_time: std::time::Duration,
         /// Run the built-in controllers only on the replica that holds the Lease
         /// kube-system/kube-controller-manager (kube-controller-manager's leader election), for
         /// several kubox on one etcd. Default: on with `--storage etcd`, off otherwise.
@@ -250,6 +262,8 @@ async fn main() -> std::process::ExitCode {
             allow_shared_data_dir,
             kubeconfig,
             controllers,
+            nodes,
+            pod_run_time,
             leader_elect,
             leader_elect_lease_duration,
             leader_elect_renew_deadline,
@@ -322,6 +336,11 @@ async fn main() -> std::process::ExitCode {
                 .allow_shared_data_dir(allow_shared_data_dir)
                 .kubeconfig_path(&kubeconfig)
                 .controllers(controllers)
+                .node_options(kubox::NodeOptions {
+                    count: nodes,
+                    pod_run_time,
+                    ..Default::default()
+                })
                 .leader_election(leader_elect.then(|| kubox::leader::LeaderElection {
                     lease_duration: leader_elect_lease_duration,
                     renew_deadline: leader_elect_renew_deadline,

@@ -10,8 +10,7 @@ use crate::authn::UserInfo;
 use crate::authz::{Attributes, Decision};
 use crate::body::Body;
 use crate::handlers::Ctx;
-use crate::objects::{from_stored, to_stored};
-use crate::status::{self, ApiError, ApiResult, GroupResource};
+use crate::status::{ApiError, ApiResult};
 
 /// Is this resource computed rather than stored?
 pub fn is_virtual(group: &str, resource: &str) -> bool {
@@ -226,7 +225,6 @@ fn rules_review(ctx: &Ctx, user: &UserInfo, namespace: &str) -> Value {
 /// Bind a pod to a node (`pods/binding` or `bindings`): sets spec.nodeName once.
 pub async fn bind(ctx: &Ctx, pod: &str, binding: &Value) -> ApiResult<Response<Body>> {
     let node = binding["target"]["name"].as_str().unwrap_or_default();
-    let gr = GroupResource::new("", "pods");
     if node.is_empty() {
         return Err(ApiError::invalid(
             "Binding",
@@ -238,35 +236,14 @@ pub async fn bind(ctx: &Ctx, pod: &str, binding: &Value) -> ApiResult<Response<B
             )],
         ));
     }
-    let key = crate::registry::storage_prefix("", "pods") + &format!("{}/{pod}", ctx.req.namespace);
-    let kv = ctx
-        .state
-        .backend
-        .store
-        .get(&key, None)
-        .await
-        .map_err(|e| status::from_store(e, &gr, pod))?;
-    let mut obj = from_stored(&kv)?;
-    if obj["spec"]["nodeName"]
-        .as_str()
-        .is_some_and(|n| !n.is_empty())
-    {
-        return Err(ApiError::conflict(
-            &gr,
-            pod,
-            &format!(
-                "pod {pod} is already assigned to node {:?}",
-                obj["spec"]["nodeName"].as_str().unwrap_or_default()
-            ),
-        ));
-    }
-    obj["spec"]["nodeName"] = json!(node);
-    ctx.state
-        .backend
-        .store
-        .update(&key, to_stored(&obj)?, Some(kv.mod_revision))
-        .await
-        .map_err(|e| status::from_store(e, &gr, pod))?;
+    crate::registry::pods::assign(
+        &ctx.state.backend,
+        &ctx.req.namespace,
+        pod,
+        node,
+        &binding["metadata"]["annotations"],
+    )
+    .await?;
     let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
     Ok(crate::encoding::encode_as(
         &body,

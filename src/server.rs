@@ -22,7 +22,7 @@ use crate::authn::{Authentication, BearerToken, TokenUnion, UserInfo};
 use crate::authz::rbac::Rbac;
 use crate::authz::{AuthorizationMode, Authorizer};
 use crate::chain::{self, ApiService, InFlightLimits};
-use crate::controllers::{Controller, ControllerOptions, ControllerSet, Controllers};
+use crate::controllers::{Controller, ControllerOptions, ControllerSet, Controllers, NodeOptions};
 use crate::kubeconfig::Credential;
 use crate::pki::{CertAndKey, Pki, ServingConfig};
 use crate::registry::{Backend, Registry};
@@ -399,6 +399,21 @@ impl ServerBuilder {
         self
     }
 
+    /// Simulate `count` nodes (`kubox serve --nodes N`): they register as Ready Nodes and
+    /// renew their Leases in `kube-node-lease`; a scheduler binds pending pods to them and their
+    /// simulated kubelets run those pods without containers; the workload controllers
+    /// (deployment, replicaset, job…) are on unless switched off. See [`NodeOptions`].
+    pub fn nodes(mut self, count: u32) -> Self {
+        self.controllers.nodes.count = count;
+        self
+    }
+
+    /// Simulated nodes with every option ([`NodeOptions`]).
+    pub fn node_options(mut self, nodes: NodeOptions) -> Self {
+        self.controllers.nodes = nodes;
+        self
+    }
+
     /// How long Events live after their creation (default 1 h, kube-apiserver's `--event-ttl`).
     pub fn event_ttl(mut self, ttl: Duration) -> Self {
         self.controllers.event_ttl = ttl;
@@ -703,6 +718,7 @@ impl ServerBuilder {
                 .controllers
                 .enabled
                 .contains(Controller::GarbageCollector),
+            kubelets: self.controllers.nodes.count > 0,
             authorizer,
             rbac: rbac.clone(),
             informers,

@@ -65,8 +65,15 @@ pub async fn create(ctx: Ctx) -> ApiResult<Response<Body>> {
 }
 
 async fn no_node(ctx: &Ctx) -> ApiResult<Response<Body>> {
-    // The object must exist; then the answer is what a node-less cluster gives.
-    ctx.read().await?;
+    // The object must exist; then the answer is what a node-less cluster gives, or, for a
+    // pod on a simulated node, that nothing runs there to answer.
+    let (obj, _) = ctx.read().await?;
+    if let Some(node) = obj["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
+        return Err(ApiError::bad_request(format!(
+            "{} \"{}\" runs on the simulated node {node:?}: kubox runs no containers to serve {}",
+            ctx.info.resource, ctx.req.name, ctx.req.subresource
+        )));
+    }
     Err(ApiError::bad_request(format!(
         "{} \"{}\" has no node to serve {}: kubox runs no nodes",
         ctx.info.resource, ctx.req.name, ctx.req.subresource

@@ -121,7 +121,7 @@ async fn settled_returns_on_an_idle_server() {
     let h = server().await;
     h.settled().await;
     h.settled().await;
-    assert_eq!(h.controllers().running(), Controller::ALL.to_vec());
+    assert_eq!(h.controllers().running(), Controller::CORE.to_vec());
     h.shutdown().await.unwrap();
 }
 

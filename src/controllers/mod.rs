@@ -34,11 +34,26 @@
 //! finalizer nobody removes stays Terminating, and its controller is settled. Time-based work
 //! that is not yet due (an event that expires in an hour) does not hold it either.
 
+pub mod cronjob;
+pub mod daemonset;
+pub mod deployment;
+pub mod disruption;
+pub mod endpoints;
+pub mod endpointslice;
 pub mod event_ttl;
 pub mod gc;
+pub mod job;
+pub mod kubelet;
 pub mod namespace;
+pub mod podgc;
+pub mod replicaset;
+pub mod scheduler;
 pub mod serviceaccount;
+pub mod statefulset;
 pub mod token;
+pub(crate) mod workload;
+
+pub use kubelet::NodeOptions;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
@@ -60,7 +75,8 @@ use crate::status::{from_store, ApiResult, GroupResource};
 /// How many times a failing key is retried (10 ms, 20 ms, … 320 ms) before it is dropped.
 pub const MAX_RETRIES: u32 = 6;
 
-/// One built-in controller. Names are kube-controller-manager's (`--controllers`).
+/// One built-in controller. Names are kube-controller-manager's (`--controllers`); the
+/// scheduler and the simulated kubelets run beside them when the server simulates nodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Controller {
     /// `garbage-collector`: ownerReferences, cascading deletion (background, foreground, orphan).
@@ -73,16 +89,80 @@ pub enum Controller {
     ServiceAccountToken,
     /// `event-ttl`: core/v1 and events.k8s.io/v1 Events expire after a TTL.
     EventTtl,
+    /// `deployment`: ReplicaSets for each revision of a Deployment's template, rolled out.
+    Deployment,
+    /// `replicaset`: a ReplicaSet's pods.
+    ReplicaSet,
+    /// `replicationcontroller`: a ReplicationController's pods.
+    ReplicationController,
+    /// `statefulset`: ordinal pods and their claims.
+    StatefulSet,
+    /// `daemonset`: one pod per matching node.
+    DaemonSet,
+    /// `job`: pods until completions, or failure after the backoff limit.
+    Job,
+    /// `cronjob`: Jobs on a schedule, by the server's clock.
+    CronJob,
+    /// `endpoints`: a Service's Endpoints from its ready pods.
+    Endpoints,
+    /// `endpointslice`: a Service's EndpointSlices from its pods.
+    EndpointSlice,
+    /// `disruption`: PodDisruptionBudget status.
+    Disruption,
+    /// `podgc`: terminated pods above the threshold, pods of nodes that are gone.
+    PodGc,
+    /// The scheduler (`kube-scheduler`): binds pending pods to simulated nodes. Runs with
+    /// simulated nodes; not named by `--controllers`.
+    Scheduler,
+    /// The simulated kubelets: register nodes, renew their Leases, run pods without
+    /// containers. Run with simulated nodes; not named by `--controllers`.
+    Kubelet,
 }
 
 impl Controller {
-    /// Every controller, in start order.
-    pub const ALL: [Controller; 5] = [
+    /// Every controller `--controllers` names, in start order.
+    pub const ALL: [Controller; 16] = [
         Controller::GarbageCollector,
         Controller::Namespace,
         Controller::ServiceAccount,
         Controller::ServiceAccountToken,
         Controller::EventTtl,
+        Controller::Deployment,
+        Controller::ReplicaSet,
+        Controller::ReplicationController,
+        Controller::StatefulSet,
+        Controller::DaemonSet,
+        Controller::Job,
+        Controller::CronJob,
+        Controller::Endpoints,
+        Controller::EndpointSlice,
+        Controller::Disruption,
+        Controller::PodGc,
+    ];
+
+    /// The controllers that run by default whether or not nodes are simulated.
+    pub const CORE: [Controller; 5] = [
+        Controller::GarbageCollector,
+        Controller::Namespace,
+        Controller::ServiceAccount,
+        Controller::ServiceAccountToken,
+        Controller::EventTtl,
+    ];
+
+    /// The workload controllers: on by default when nodes are simulated (`--nodes`), off
+    /// otherwise unless named.
+    pub const WORKLOADS: [Controller; 11] = [
+        Controller::Deployment,
+        Controller::ReplicaSet,
+        Controller::ReplicationController,
+        Controller::StatefulSet,
+        Controller::DaemonSet,
+        Controller::Job,
+        Controller::CronJob,
+        Controller::Endpoints,
+        Controller::EndpointSlice,
+        Controller::Disruption,
+        Controller::PodGc,
     ];
 
     /// The name `--controllers` uses.
@@ -93,6 +173,30 @@ impl Controller {
             Controller::ServiceAccount => "serviceaccount",
             Controller::ServiceAccountToken => "serviceaccount-token",
             Controller::EventTtl => "event-ttl",
+            Controller::Deployment => "deployment",
+            Controller::ReplicaSet => "replicaset",
+            Controller::ReplicationController => "replicationcontroller",
+            Controller::StatefulSet => "statefulset",
+            Controller::DaemonSet => "daemonset",
+            Controller::Job => "job",
+            Controller::CronJob => "cronjob",
+            Controller::Endpoints => "endpoints",
+            Controller::EndpointSlice => "endpointslice",
+            Controller::Disruption => "disruption",
+            Controller::PodGc => "podgc",
+            Controller::Scheduler => "kube-scheduler",
+            Controller::Kubelet => "kubelet",
+        }
+    }
+
+    /// Other names kube-controller-manager accepts for it (its `-controller` names, older
+    /// aliases).
+    fn aliases(self) -> &'static [&'static str] {
+        match self {
+            Controller::GarbageCollector => &["garbagecollector"],
+            Controller::Endpoints => &["endpoint"],
+            Controller::PodGc => &["pod-garbage-collector"],
+            _ => &[],
         }
     }
 }
@@ -107,9 +211,10 @@ impl FromStr for Controller {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
+        let bare = s.strip_suffix("-controller").unwrap_or(s);
         Controller::ALL
             .into_iter()
-            .find(|c| c.name() == s)
+            .find(|c| c.name() == bare || c.aliases().contains(&bare))
             .ok_or_else(|| {
                 let known: Vec<&str> = Controller::ALL.iter().map(|c| c.name()).collect();
                 format!(
@@ -120,10 +225,15 @@ impl FromStr for Controller {
     }
 }
 
-/// Which controllers run. The default is all of them.
+/// Which controllers run. The default (`*`) is every core controller, and the workload
+/// controllers too when nodes are simulated ([`ControllerSet::effective`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ControllerSet {
     enabled: BTreeSet<Controller>,
+    /// Built from `*`: the workload controllers follow `--nodes` unless disabled.
+    star: bool,
+    /// What a `*` set had switched off by name.
+    disabled: BTreeSet<Controller>,
 }
 
 impl Default for ControllerSet {
@@ -133,10 +243,13 @@ impl Default for ControllerSet {
 }
 
 impl ControllerSet {
-    /// Every controller.
+    /// Every controller on by default (`*`): the core ones, and the workload ones when nodes
+    /// are simulated.
     pub fn all() -> Self {
         ControllerSet {
-            enabled: Controller::ALL.into_iter().collect(),
+            enabled: Controller::CORE.into_iter().collect(),
+            star: true,
+            disabled: BTreeSet::new(),
         }
     }
 
@@ -144,12 +257,14 @@ impl ControllerSet {
     pub fn none() -> Self {
         ControllerSet {
             enabled: BTreeSet::new(),
+            star: false,
+            disabled: BTreeSet::new(),
         }
     }
 
     /// kube-controller-manager's `--controllers` syntax: a comma-separated list where `*` means
-    /// every controller that is on by default (here: all), `foo` enables `foo` and `-foo`
-    /// disables it. An empty list means `*`.
+    /// every controller that is on by default, `foo` enables `foo` and `-foo` disables it. An
+    /// empty list means `*`. Names are kube's (`deployment`, `deployment-controller`).
     pub fn parse(spec: &str) -> Result<Self, String> {
         let items: Vec<&str> = spec
             .split(',')
@@ -159,7 +274,6 @@ impl ControllerSet {
         if items.is_empty() {
             return Ok(ControllerSet::all());
         }
-        let mut set = ControllerSet::none();
         let mut star = false;
         let mut on = BTreeSet::new();
         let mut off = BTreeSet::new();
@@ -172,15 +286,21 @@ impl ControllerSet {
                 on.insert(item.parse::<Controller>()?);
             }
         }
-        for c in Controller::ALL {
-            if !off.contains(&c) && (star || on.contains(&c)) {
-                set.enabled.insert(c);
-            }
+        let mut set = if star {
+            ControllerSet::all()
+        } else {
+            ControllerSet::none()
+        };
+        for c in on {
+            set.enable(c);
+        }
+        for c in off {
+            set.disable(c);
         }
         Ok(set)
     }
 
-    /// Is `c` enabled?
+    /// Is `c` enabled (leaving aside what simulated nodes add)?
     pub fn contains(&self, c: Controller) -> bool {
         self.enabled.contains(&c)
     }
@@ -188,16 +308,34 @@ impl ControllerSet {
     /// Enable `c`.
     pub fn enable(&mut self, c: Controller) {
         self.enabled.insert(c);
+        self.disabled.remove(&c);
     }
 
     /// Disable `c`.
     pub fn disable(&mut self, c: Controller) {
         self.enabled.remove(&c);
+        if self.star {
+            self.disabled.insert(c);
+        }
     }
 
     /// The enabled controllers, in start order.
     pub fn iter(&self) -> impl Iterator<Item = Controller> + '_ {
         self.enabled.iter().copied()
+    }
+
+    /// What runs: with simulated nodes, a `*` set adds every workload controller it did not
+    /// switch off.
+    pub fn effective(&self, nodes: bool) -> ControllerSet {
+        let mut out = self.clone();
+        if nodes && self.star {
+            for c in Controller::WORKLOADS {
+                if !self.disabled.contains(&c) {
+                    out.enabled.insert(c);
+                }
+            }
+        }
+        out
     }
 }
 
@@ -218,6 +356,9 @@ pub struct ControllerOptions {
     /// The PEM bundle published as `ca.crt` in every namespace's `kube-root-ca.crt` ConfigMap.
     /// The server sets it to its CA at start.
     pub root_ca: String,
+    /// Simulated nodes (none by default): with some, the scheduler, the simulated kubelets and
+    /// the workload controllers run.
+    pub nodes: NodeOptions,
 }
 
 impl Default for ControllerOptions {
@@ -226,6 +367,7 @@ impl Default for ControllerOptions {
             enabled: ControllerSet::all(),
             event_ttl: Duration::from_secs(3600),
             root_ca: String::new(),
+            nodes: NodeOptions::default(),
         }
     }
 }
@@ -240,10 +382,51 @@ pub(crate) enum Msg {
     /// Everything in the store at `revision` (a fresh list): rebuild caches from it.
     Reset {
         items: Arc<Vec<KeyValue>>,
+        /// `items` decoded, each at most once whichever controllers ask.
+        decoded: Arc<Vec<Decoded>>,
         revision: i64,
     },
     /// One change, in revision order after the last Reset.
-    Change(Arc<Event>),
+    Change(Arc<Change>),
+}
+
+/// A value decoded at most once, by the first controller that asks, shared by the others
+/// (a dozen controllers follow pods: each change is parsed once, not a dozen times).
+#[derive(Default)]
+pub(crate) struct Decoded(std::sync::OnceLock<Option<Arc<Value>>>);
+
+impl Decoded {
+    /// The stored object, decoded (None if it does not decode).
+    pub fn get(&self, kv: &KeyValue) -> Option<Arc<Value>> {
+        self.0
+            .get_or_init(|| from_stored(kv).ok().map(Arc::new))
+            .clone()
+    }
+}
+
+/// One change of the store as the controllers receive it: the event, and its new value decoded
+/// once for all of them.
+pub(crate) struct Change {
+    event: Arc<Event>,
+    decoded: Decoded,
+}
+
+impl Change {
+    /// The object after a Put (None after a Delete, or when it does not decode).
+    pub fn object(&self) -> Option<Arc<Value>> {
+        match self.event.kind {
+            kubox_storage::EventKind::Put => self.decoded.get(&self.event.kv),
+            kubox_storage::EventKind::Delete => None,
+        }
+    }
+}
+
+impl std::ops::Deref for Change {
+    type Target = Event;
+
+    fn deref(&self) -> &Event {
+        &self.event
+    }
 }
 
 impl Msg {
@@ -417,6 +600,9 @@ async fn run<R: Reconciler>(
                     }
                 }
             }
+            // A reconcile that never waited must not starve the dispatcher (and the rest of
+            // a single-threaded runtime).
+            tokio::task::yield_now().await;
             continue;
         }
         let next_due = r.next_due();
@@ -452,10 +638,12 @@ struct Dispatch {
 #[async_trait::async_trait]
 impl crate::informer::Handler for Dispatch {
     async fn relisted(&self, items: Vec<KeyValue>, revision: i64) -> Result<(), String> {
+        let decoded = Arc::new(items.iter().map(|_| Decoded::default()).collect());
         let items = Arc::new(items);
         for s in &self.senders {
             let _ = s.send(Msg::Reset {
                 items: items.clone(),
+                decoded: Arc::clone(&decoded),
                 revision,
             });
         }
@@ -463,8 +651,12 @@ impl crate::informer::Handler for Dispatch {
     }
 
     async fn changed(&self, event: &Arc<Event>) {
+        let change = Arc::new(Change {
+            event: event.clone(),
+            decoded: Decoded::default(),
+        });
         for s in &self.senders {
-            let _ = s.send(Msg::Change(event.clone()));
+            let _ = s.send(Msg::Change(change.clone()));
         }
     }
 }
@@ -572,13 +764,16 @@ pub(crate) fn start(
     let mut senders = Vec::new();
     let mut progress = Vec::new();
     let mut tasks = Vec::new();
-    for c in opts.enabled.iter() {
+    let simulated = opts.nodes.count > 0;
+    let mut running: Vec<Controller> = opts.enabled.effective(simulated).iter().collect();
+    if simulated {
+        running.extend([Controller::Scheduler, Controller::Kubelet]);
+    }
+    for c in running {
         let (tx, rx) = mpsc::unbounded_channel();
         let (ptx, prx) = watch::channel(Progress::default());
-        senders.push(tx);
-        progress.push((c, prx));
         let state = state.clone();
-        tasks.push(match c {
+        let task = match c {
             Controller::GarbageCollector => {
                 tokio::spawn(run(gc::GarbageCollector::default(), state, rx, ptx))
             }
@@ -606,7 +801,72 @@ pub(crate) fn start(
                 rx,
                 ptx,
             )),
-        });
+            Controller::Deployment => tokio::spawn(run(
+                deployment::DeploymentController::default(),
+                state,
+                rx,
+                ptx,
+            )),
+            Controller::ReplicaSet => tokio::spawn(run(
+                replicaset::ReplicaSetController::replica_sets(),
+                state,
+                rx,
+                ptx,
+            )),
+            Controller::ReplicationController => tokio::spawn(run(
+                replicaset::ReplicaSetController::replication_controllers(),
+                state,
+                rx,
+                ptx,
+            )),
+            Controller::Scheduler => {
+                tokio::spawn(run(scheduler::Scheduler::default(), state, rx, ptx))
+            }
+            Controller::Kubelet => tokio::spawn(run(
+                kubelet::Kubelets::new(opts.nodes.clone()),
+                state,
+                rx,
+                ptx,
+            )),
+            Controller::Job => tokio::spawn(run(job::JobController::new(), state, rx, ptx)),
+            Controller::CronJob => {
+                tokio::spawn(run(cronjob::CronJobController::new(), state, rx, ptx))
+            }
+            Controller::Endpoints => tokio::spawn(run(
+                endpoints::EndpointsController::default(),
+                state,
+                rx,
+                ptx,
+            )),
+            Controller::EndpointSlice => tokio::spawn(run(
+                endpointslice::EndpointSliceController::default(),
+                state,
+                rx,
+                ptx,
+            )),
+            Controller::Disruption => tokio::spawn(run(
+                disruption::DisruptionController::default(),
+                state,
+                rx,
+                ptx,
+            )),
+            Controller::PodGc => tokio::spawn(run(podgc::PodGc::default(), state, rx, ptx)),
+            Controller::StatefulSet => tokio::spawn(run(
+                statefulset::StatefulSetController::default(),
+                state,
+                rx,
+                ptx,
+            )),
+            Controller::DaemonSet => tokio::spawn(run(
+                daemonset::DaemonSetController::default(),
+                state,
+                rx,
+                ptx,
+            )),
+        };
+        senders.push(tx);
+        progress.push((c, prx));
+        tasks.push(task);
     }
     if !senders.is_empty() {
         let informers = state.informers.clone();
@@ -826,7 +1086,7 @@ mod tests {
         assert_eq!(s.to_string(), "namespace,event-ttl");
         let s = ControllerSet::parse("-namespace").unwrap();
         assert_eq!(s, ControllerSet::none());
-        assert!(ControllerSet::parse("*,-replicaset")
+        assert!(ControllerSet::parse("*,-bogus")
             .unwrap_err()
             .contains("not in the list of known controllers"));
     }

@@ -35,6 +35,9 @@ pub struct Backend {
     /// The garbage collector runs: DELETE adds the `orphan` / `foregroundDeletion` finalizers
     /// the propagation policy asks for (kube-apiserver's `--enable-garbage-collector`).
     pub garbage_collection: bool,
+    /// Simulated kubelets run: a pod on a node is deleted gracefully (its kubelet finishes
+    /// the deletion), as on a cluster.
+    pub kubelets: bool,
     /// How far the CRD controller has got (CRD writes wait for it).
     pub crds: crate::crd::Tracker,
     /// Cluster-IP allocation for Services.

@@ -21,6 +21,7 @@ pub fn for_spec(spec: Option<&KindSpec>) -> Arc<dyn Hooks> {
         Some(HooksKind::Crds) => Arc::new(Crds),
         Some(HooksKind::Rbac) => Arc::new(Rbac),
         Some(HooksKind::Csrs) => Arc::new(Csrs),
+        Some(HooksKind::Pods) => Arc::new(Pods),
         Some(HooksKind::None) | None => Arc::new(NoHooks),
     }
 }
@@ -130,6 +131,76 @@ impl Hooks for Namespaces {
         obj["status"]["phase"] = json!("Terminating");
         if let Some(f) = super::gc_finalizers::namespace_deletion_finalizers(
             scope.state.garbage_collection,
+            &obj,
+            opts,
+        ) {
+            obj["metadata"]["finalizers"] = json!(f);
+        }
+        Some(
+            store::write_marked(scope, obj, rev, opts.dry_run)
+                .await
+                .map(|o| (o, false)),
+        )
+    }
+}
+
+/// Pods (kube's pod strategy, CheckGracefulDelete): while simulated kubelets run, a pod bound
+/// to a node and not finished is deleted gracefully — it gets a deletionTimestamp
+/// `gracePeriodSeconds` ahead (the request's, else `spec.terminationGracePeriodSeconds`, else
+/// 30) and stays Terminating until its kubelet deletes it. A later delete may only shorten the
+/// period; a period of 0 deletes at once. Unbound and finished pods go at once, as without
+/// kubelets.
+struct Pods;
+
+#[async_trait]
+impl Hooks for Pods {
+    async fn delete(
+        &self,
+        scope: &Scope,
+        mut obj: Value,
+        rev: i64,
+        opts: &DeleteOptions,
+    ) -> Option<ApiResult<(Value, bool)>> {
+        if !scope.state.kubelets {
+            return None;
+        }
+        let bound = obj["spec"]["nodeName"]
+            .as_str()
+            .is_some_and(|n| !n.is_empty());
+        let finished = matches!(
+            obj["status"]["phase"].as_str(),
+            Some("Succeeded" | "Failed")
+        );
+        let grace = opts
+            .grace_period_seconds
+            .or_else(|| obj["spec"]["terminationGracePeriodSeconds"].as_i64())
+            .unwrap_or(30);
+        if store::is_deleting(&obj) {
+            let current = obj["metadata"]["deletionGracePeriodSeconds"]
+                .as_i64()
+                .unwrap_or(0);
+            if grace >= current {
+                return Some(Ok((obj, false)));
+            }
+            let held = obj["metadata"]["finalizers"]
+                .as_array()
+                .is_some_and(|f| !f.is_empty());
+            if grace <= 0 && !held {
+                return None;
+            }
+        } else if !bound || finished || grace <= 0 {
+            return None;
+        }
+        let now = scope.state.clock.now();
+        let grace = grace.max(0);
+        let at = now
+            .checked_add(std::time::Duration::from_secs(grace.unsigned_abs()))
+            .unwrap_or(now);
+        obj["metadata"]["deletionTimestamp"] = json!(objects::timestamp(at));
+        obj["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
+        if let Some(f) = super::gc_finalizers::deletion_finalizers(
+            scope.state.garbage_collection,
+            &scope.info,
             &obj,
             opts,
         ) {

@@ -17,7 +17,7 @@ mod kinds;
 pub mod managed;
 mod more_kinds;
 mod pod_spec_more;
-mod pods;
+pub(crate) mod pods;
 mod services;
 pub mod spec;
 pub mod store;

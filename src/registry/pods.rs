@@ -819,3 +819,73 @@ pub fn pod_spec_errors(spec: &Value, path: &str) -> Vec<FieldError> {
     super::pod_spec_more::after_subdomain(spec, path, &mut errs);
     errs
 }
+
+/// Bind a pod to a node (kube's binding REST, setPodNodeAndMetadata): `spec.nodeName` set once,
+/// the binding's annotations copied, the `PodScheduled` condition True. A pod being deleted or
+/// already bound is a Conflict. Returns the write's revision.
+pub async fn assign(
+    state: &super::Backend,
+    namespace: &str,
+    pod: &str,
+    node: &str,
+    annotations: &Value,
+) -> crate::status::ApiResult<i64> {
+    use crate::status::{self, ApiError, GroupResource};
+    let gr = GroupResource::new("", "pods");
+    let key = super::storage_prefix("", "pods") + &format!("{namespace}/{pod}");
+    let kv = state
+        .store
+        .get(&key, None)
+        .await
+        .map_err(|e| status::from_store(e, &gr, pod))?;
+    let mut obj = crate::objects::from_stored(&kv)?;
+    if super::store::is_deleting(&obj) {
+        return Err(ApiError::conflict(
+            &gr,
+            pod,
+            &format!("pod {pod} is being deleted, cannot be assigned to a host"),
+        ));
+    }
+    if let Some(bound) = obj["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
+        return Err(ApiError::conflict(
+            &gr,
+            pod,
+            &format!("pod {pod} is already assigned to node {bound:?}"),
+        ));
+    }
+    obj["spec"]["nodeName"] = Value::from(node);
+    if let Some(a) = annotations.as_object().filter(|a| !a.is_empty()) {
+        if !obj["metadata"]["annotations"].is_object() {
+            obj["metadata"]["annotations"] = serde_json::json!({});
+        }
+        for (k, v) in a {
+            obj["metadata"]["annotations"][k] = v.clone();
+        }
+    }
+    if !obj["status"].is_object() {
+        obj["status"] = serde_json::json!({});
+    }
+    let mut conds: Vec<Value> = obj["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let now = crate::objects::timestamp(state.clock.now());
+    crate::objects::set_condition(&mut conds, "PodScheduled", "True", "", "", &now);
+    for c in conds.iter_mut().filter(|c| c["type"] == "PodScheduled") {
+        if let Some(m) = c.as_object_mut() {
+            m.retain(|k, v| !(matches!(k.as_str(), "reason" | "message") && v == ""));
+            m.entry("lastProbeTime").or_insert(Value::Null);
+        }
+    }
+    obj["status"]["conditions"] = Value::Array(conds);
+    let written = state
+        .store
+        .update(
+            &key,
+            crate::objects::to_stored(&obj)?,
+            Some(kv.mod_revision),
+        )
+        .await
+        .map_err(|e| status::from_store(e, &gr, pod))?;
+    Ok(written.mod_revision)
+}

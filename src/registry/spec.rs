@@ -108,6 +108,8 @@ pub enum HooksKind {
     Rbac,
     /// The requesting user recorded on create.
     Csrs,
+    /// Graceful deletion while simulated kubelets run.
+    Pods,
 }
 
 const BASE: KindSpec = KindSpec {
@@ -253,6 +255,7 @@ pub static SPECS: &[KindSpec] = &[
         merge_keys: MergeKeys::Kube,
         defaults: Defaults::Kube,
         validation: Validation::Kube,
+        hooks: HooksKind::Pods,
         ..BASE
     },
     KindSpec {

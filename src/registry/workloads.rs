@@ -364,7 +364,30 @@ pub fn stateful_set_errors(obj: &Value, create: bool) -> Vec<FieldError> {
         "empty selector is invalid for statefulset",
         &mut errs,
     );
-    always_restarting_template(spec, "StatefulSet", &mut errs);
+    // The claims the set makes are the pods' volumes too: mounts may name them.
+    let mut with_claims = spec.clone();
+    let claims: Vec<String> = spec["volumeClaimTemplates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["metadata"]["name"].as_str().map(str::to_string))
+        .collect();
+    if !claims.is_empty() {
+        let volumes = &mut with_claims["template"]["spec"]["volumes"];
+        if !volumes.is_array() {
+            *volumes = Value::Array(Vec::new());
+        }
+        if let Some(list) = volumes.as_array_mut() {
+            for c in claims {
+                if !list.iter().any(|v| v["name"] == c.as_str()) {
+                    list.push(
+                        serde_json::json!({"name": c, "persistentVolumeClaim": {"claimName": c}}),
+                    );
+                }
+            }
+        }
+    }
+    always_restarting_template(&with_claims, "StatefulSet", &mut errs);
     errs
 }
 
@@ -658,6 +681,9 @@ fn time_zone_error(tz: &str) -> Option<String> {
             "timeZone must be an explicit time zone as defined in https://www.iana.org/time-zones"
                 .to_string(),
         );
+    }
+    if tz.parse::<chrono_tz::Tz>().is_err() {
+        return Some(format!("unknown time zone {tz}"));
     }
     None
 }
