@@ -20,6 +20,7 @@ mod startup;
 mod stats;
 mod throughput;
 mod watch;
+mod workloads;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +52,9 @@ enum Section {
     /// CRD create to Established, and creates of a custom resource with 40 CEL rules (not in
     /// the default report).
     Crd,
+    /// A 1,000-replica Deployment on simulated nodes to available, then idle CPU (not in the
+    /// default report).
+    Workloads,
 }
 
 /// Load generator and performance report for kubox.
@@ -263,6 +267,18 @@ async fn run(cli: Cli, threads: usize) -> Result<()> {
                         phase_time: Duration::from_secs_f64(cli.phase_secs.clamp(0.1, 60.0)),
                         max_ops: cli.max_ops,
                         runs: 2,
+                    },
+                )
+                .await?
+            }
+            Section::Workloads => {
+                workloads::run(
+                    &bin,
+                    storages,
+                    &workloads::Options {
+                        replicas: 1000,
+                        nodes: 10,
+                        idle: Duration::from_secs(10),
                     },
                 )
                 .await?
