@@ -86,6 +86,12 @@ enum Command {
         /// overrides it).
         #[arg(long, default_value = "0s", value_parser = kubox::controllers::parse_duration)]
         pod_run_time: std::time::Duration,
+        /// How many finished pods may exist before the pod GC deletes the oldest (0: never).
+        #[arg(long, default_value_t = 12500)]
+        terminated_pod_gc_threshold: usize,
+        /// The most endpoints in one EndpointSlice (1 … 1000).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        max_endpoints_per_slice: u16,
         /// Run the built-in controllers only on the replica that holds the Lease
         /// kube-system/kube-controller-manager (kube-controller-manager's leader election), for
         /// several kubox on one etcd. Default: on with `--storage etcd`, off otherwise.
@@ -264,6 +270,8 @@ async fn main() -> std::process::ExitCode {
             controllers,
             nodes,
             pod_run_time,
+            terminated_pod_gc_threshold,
+            max_endpoints_per_slice,
             leader_elect,
             leader_elect_lease_duration,
             leader_elect_renew_deadline,
@@ -341,6 +349,8 @@ async fn main() -> std::process::ExitCode {
                     pod_run_time,
                     ..Default::default()
                 })
+                .terminated_pod_gc_threshold(terminated_pod_gc_threshold)
+                .max_endpoints_per_slice(usize::from(max_endpoints_per_slice))
                 .leader_election(leader_elect.then(|| kubox::leader::LeaderElection {
                     lease_duration: leader_elect_lease_duration,
                     renew_deadline: leader_elect_renew_deadline,

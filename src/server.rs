@@ -414,6 +414,19 @@ impl ServerBuilder {
         self
     }
 
+    /// How many finished pods may exist before the pod GC deletes the oldest (default 12,500,
+    /// kube-controller-manager's `--terminated-pod-gc-threshold`; 0: never).
+    pub fn terminated_pod_gc_threshold(mut self, threshold: usize) -> Self {
+        self.controllers.terminated_pod_gc_threshold = threshold;
+        self
+    }
+
+    /// The most endpoints in one EndpointSlice (default 100, `--max-endpoints-per-slice`).
+    pub fn max_endpoints_per_slice(mut self, max: usize) -> Self {
+        self.controllers.max_endpoints_per_slice = max.clamp(1, 1000);
+        self
+    }
+
     /// How long Events live after their creation (default 1 h, kube-apiserver's `--event-ttl`).
     pub fn event_ttl(mut self, ttl: Duration) -> Self {
         self.controllers.event_ttl = ttl;

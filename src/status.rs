@@ -80,6 +80,20 @@ impl ApiError {
         }
     }
 
+    /// The same error with these `details.causes` (kept beside its other details).
+    pub fn with_causes(mut self, causes: Vec<Value>) -> Self {
+        let mut details = self.details.take().unwrap_or_else(|| json!({}));
+        if details.get("retryAfterSeconds") == Some(&json!(0)) {
+            if let Some(m) = details.as_object_mut() {
+                m.remove("retryAfterSeconds");
+            }
+            self.retry_after = None;
+        }
+        details["causes"] = Value::Array(causes);
+        self.details = Some(details);
+        self
+    }
+
     fn with_details(mut self, details: Value) -> Self {
         self.details = Some(details);
         self

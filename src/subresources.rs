@@ -44,10 +44,18 @@ pub async fn create(ctx: Ctx) -> ApiResult<Response<Body>> {
         }
         ("serviceaccounts", "token") => crate::token_request::token_request(&ctx).await,
         ("pods", "eviction") => {
-            let opts = DeleteOptions {
-                dry_run: ctx.query.dry_run("CreateOptions")?,
-                ..Default::default()
+            let format = encoding::content_format(&ctx.headers)?;
+            let eviction = if ctx.body.is_empty() {
+                json!({})
+            } else {
+                encoding::decode_body(&ctx.body, format)?
             };
+            let mut opts = match eviction.get("deleteOptions").filter(|o| !o.is_null()) {
+                Some(o) => DeleteOptions::from_value(o)?,
+                None => DeleteOptions::default(),
+            };
+            opts.dry_run |= ctx.query.dry_run("CreateOptions")?;
+            evict(&ctx, &opts).await?;
             store::delete(&ctx.scope(), &ctx.req.name, &opts).await?;
             Ok(encoding::encode_as(
                 &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
@@ -61,6 +69,149 @@ pub async fn create(ctx: Ctx) -> ApiResult<Response<Body>> {
             "create",
         )),
         _ => no_node(&ctx).await,
+    }
+}
+
+/// The most pods a budget lists as disrupted before evictions wait for its controller.
+const MAX_DISRUPTED_PODS: usize = 2000;
+
+/// kube's eviction check: a pod that is finished, pending or being deleted goes; otherwise the
+/// one PodDisruptionBudget selecting it (more than one is an error) must allow a disruption,
+/// which is taken (`disruptionsAllowed` − 1, the pod listed in `disruptedPods`) before the pod
+/// is deleted. An unready pod goes when the budget is already met (`IfHealthyBudget`) or its
+/// policy is `AlwaysAllow`.
+async fn evict(ctx: &Ctx, opts: &DeleteOptions) -> ApiResult<()> {
+    let (pod, _) = ctx.read().await?;
+    let phase = pod["status"]["phase"].as_str().unwrap_or_default();
+    if matches!(phase, "Succeeded" | "Failed" | "Pending" | "") || store::is_deleting(&pod) {
+        return Ok(());
+    }
+    let state = &ctx.state.backend;
+    let ns = &ctx.req.namespace;
+    let Some(info) = state
+        .registry
+        .snapshot()
+        .find_storage("policy", "poddisruptionbudgets")
+    else {
+        return Ok(());
+    };
+    let prefix = info.collection_prefix(ns);
+    let listed = state
+        .store
+        .list(&prefix, Default::default())
+        .await
+        .map_err(|e| crate::status::from_store(e, &info.group_resource(), ""))?;
+    let mut budgets = Vec::new();
+    for kv in &listed.items {
+        let pdb = crate::objects::from_stored(kv)?;
+        let selector = &pdb["spec"]["selector"];
+        let selects = !selector.is_null()
+            && kubox_apimachinery::labels::LabelSelector::from_label_selector_json(selector)
+                .is_ok_and(|s| s.matches_value(&pod));
+        if selects {
+            budgets.push(pdb);
+        }
+    }
+    let pdb = match budgets.len() {
+        0 => return Ok(()),
+        1 => budgets.remove(0),
+        _ => {
+            return Err(ApiError::internal(
+                "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.",
+            ))
+        }
+    };
+    let ready = pod["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Ready" && c["status"] == "True");
+    let status = &pdb["status"];
+    let healthy = status["currentHealthy"].as_i64().unwrap_or(0);
+    let desired = status["desiredHealthy"].as_i64().unwrap_or(0);
+    if !ready {
+        if pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow" {
+            return Ok(());
+        }
+        if healthy >= desired && desired > 0 {
+            return Ok(());
+        }
+    }
+    let pdb_name = crate::objects::name_of(&pdb).to_string();
+    let refuse = |cause: String| {
+        ApiError::too_many_requests(
+            "Cannot evict pod as it would violate the pod's disruption budget.",
+            0,
+        )
+        .with_causes(vec![
+            json!({"reason": "DisruptionBudget", "message": cause}),
+        ])
+    };
+    if status["observedGeneration"].as_i64().unwrap_or(0)
+        < pdb["metadata"]["generation"].as_i64().unwrap_or(0)
+    {
+        return Err(refuse(format!(
+            "The disruption budget {pdb_name} is still being processed by the server."
+        )));
+    }
+    let allowed = status["disruptionsAllowed"].as_i64().unwrap_or(0);
+    let gr = info.group_resource();
+    if allowed < 0 {
+        return Err(ApiError::forbidden(
+            &gr,
+            &pdb_name,
+            "pdb disruptions allowed is negative",
+        ));
+    }
+    if status["disruptedPods"]
+        .as_object()
+        .is_some_and(|m| m.len() > MAX_DISRUPTED_PODS)
+    {
+        return Err(ApiError::forbidden(
+            &gr,
+            &pdb_name,
+            "DisruptedPods map too big - too many evictions not confirmed by PDB controller",
+        ));
+    }
+    if allowed == 0 {
+        return Err(refuse(format!(
+            "The disruption budget {pdb_name} needs {desired} healthy pods and has {healthy} currently"
+        )));
+    }
+    if opts.dry_run {
+        return Ok(());
+    }
+    // Take the disruption: compare-and-swap on the budget read.
+    let mut taken = pdb.clone();
+    taken["status"]["disruptionsAllowed"] = json!(allowed - 1);
+    if !taken["status"]["disruptedPods"].is_object() {
+        taken["status"]["disruptedPods"] = json!({});
+    }
+    let now = crate::objects::timestamp(state.clock.now());
+    taken["status"]["disruptedPods"][crate::objects::name_of(&pod)] = json!(now);
+    let rev = pdb["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|r| r.parse::<i64>().ok());
+    let key = info.key(ns, &pdb_name);
+    let kv = listed
+        .items
+        .iter()
+        .find(|kv| kv.key.as_ref() == key.as_str())
+        .map(|kv| kv.mod_revision)
+        .or(rev)
+        .unwrap_or(0);
+    match state
+        .store
+        .update(&key, crate::objects::to_stored(&taken)?, Some(kv))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kubox_storage::StoreError::Conflict { .. }) => Err(ApiError::conflict(
+            &gr,
+            &pdb_name,
+            "the object has been modified; please apply your changes to the latest version and try again",
+        )),
+        Err(e) => Err(crate::status::from_store(e, &gr, &pdb_name)),
     }
 }
 

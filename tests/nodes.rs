@@ -341,3 +341,35 @@ async fn without_nodes_nothing_runs_and_pods_stay_pending() {
         .contains(&kubox::Controller::Deployment));
     h.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn finished_pods_above_the_gc_threshold_are_deleted_oldest_first() {
+    let clock = ManualClock::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000));
+    let h = Server::builder()
+        .memory()
+        .clock(Arc::new(clock.clone()))
+        .nodes(1)
+        .terminated_pod_gc_threshold(2)
+        .start()
+        .await
+        .unwrap();
+    for i in 0..4 {
+        post_json(
+            &h,
+            PODS,
+            &pod(&format!("done-{i}"), json!({"restartPolicy": "Never"})),
+        )
+        .await;
+        h.settled().await;
+        clock.advance(Duration::from_secs(1));
+    }
+    h.settled().await;
+    let left: Vec<String> = get(&h, PODS).await.json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(left, ["done-2", "done-3"]);
+    h.shutdown().await.unwrap();
+}

@@ -529,3 +529,76 @@ async fn deleting_a_deployment_removes_its_replica_sets_and_pods() {
     assert!(pods_of(&h, "web").await.is_empty());
     h.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn eviction_honours_the_pods_disruption_budget() {
+    let (h, _) = cluster(2).await;
+    post_json(&h, DEPLOYS, &deployment("web", 3, "nginx")).await;
+    let pdb = json!({
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        "metadata": {"name": "web"},
+        "spec": {"minAvailable": 3, "selector": {"matchLabels": {"app": "web"}}},
+    });
+    let pdbs = "/apis/policy/v1/namespaces/default/poddisruptionbudgets";
+    assert_eq!(post_json(&h, pdbs, &pdb).await.status, 201);
+    h.settled().await;
+    let victim = pods_of(&h, "web").await[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let eviction =
+        json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": victim}});
+    let path = format!("{PODS}/{victim}/eviction");
+    let r = post_json(&h, &path, &eviction).await;
+    let s = r.status_failure(429, "TooManyRequests");
+    assert_eq!(
+        s["message"],
+        "Cannot evict pod as it would violate the pod's disruption budget."
+    );
+    assert_eq!(s["details"]["causes"][0]["reason"], "DisruptionBudget");
+    assert_eq!(
+        s["details"]["causes"][0]["message"],
+        "The disruption budget web needs 3 healthy pods and has 3 currently"
+    );
+    assert!(r.headers.get("retry-after").is_none());
+    // One disruption allowed: taken by the eviction, the pod replaced.
+    let r = patch(
+        &h,
+        &format!("{pdbs}/web"),
+        MERGE,
+        r#"{"spec":{"minAvailable":2}}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    h.settled().await;
+    let r = post_json(&h, &path, &eviction).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let budget = get(&h, &format!("{pdbs}/web")).await.json();
+    assert_eq!(budget["status"]["disruptionsAllowed"], 0, "{budget}");
+    assert!(budget["status"]["disruptedPods"][&victim].is_string());
+    h.settled().await;
+    assert_eq!(get(&h, &path.replace("/eviction", "")).await.status, 404);
+    let pods = pods_of(&h, "web").await;
+    assert_eq!(pods.len(), 3);
+    assert!(pods.iter().all(|p| p["status"]["phase"] == "Running"));
+    let budget = get(&h, &format!("{pdbs}/web")).await.json();
+    assert_eq!(budget["status"]["disruptionsAllowed"], 1);
+    // Two budgets over one pod: kube refuses to choose.
+    let mut second = pdb.clone();
+    second["metadata"]["name"] = json!("other");
+    post_json(&h, pdbs, &second).await;
+    h.settled().await;
+    let other = pods[0]["metadata"]["name"].as_str().unwrap();
+    let r = post_json(
+        &h,
+        &format!("{PODS}/{other}/eviction"),
+        &json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": other}}),
+    )
+    .await;
+    let s = r.status_failure(500, "InternalError");
+    assert!(s["message"]
+        .as_str()
+        .unwrap()
+        .contains("more than one PodDisruptionBudget"));
+    h.shutdown().await.unwrap();
+}

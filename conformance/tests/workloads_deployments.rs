@@ -203,6 +203,104 @@ fn kubectl_1_35_rolls_a_deployment_out_scales_updates_and_undoes_it() {
     rollout("1.35");
 }
 
+/// `kubectl drain`: the node is cordoned, its pods evicted within the budget and scheduled on
+/// the other nodes; `uncordon` makes it schedulable again.
+fn drain(version: &str) {
+    let (rt, target) = start();
+    let k = Kubectl::new(version, &kubectl_bin(version), &target);
+    let ns = target.namespace.as_str();
+    k.run(&["create", "namespace", ns]).success();
+    k.run(&[
+        "create",
+        "deployment",
+        "web",
+        "-n",
+        ns,
+        "--image",
+        "nginx",
+        "--replicas",
+        "6",
+    ])
+    .success();
+    k.run(&[
+        "create",
+        "poddisruptionbudget",
+        "web",
+        "-n",
+        ns,
+        "--selector",
+        "app=web",
+        "--max-unavailable",
+        "1",
+    ])
+    .success();
+    rollout_status(&k, ns);
+    let on_node = |node: &str| {
+        k.run(&[
+            "get",
+            "pods",
+            "-n",
+            ns,
+            "--field-selector",
+            &format!("spec.nodeName={node}"),
+            "-o",
+            "name",
+        ])
+        .success()
+        .stdout
+        .lines()
+        .count()
+    };
+    assert!(
+        on_node("kubox-node-0") > 0,
+        "the pods spread over the nodes"
+    );
+    k.run(&[
+        "drain",
+        "kubox-node-0",
+        "--ignore-daemonsets",
+        "--timeout=120s",
+    ])
+    .success();
+    let node = k
+        .run(&[
+            "get",
+            "node",
+            "kubox-node-0",
+            "-o",
+            "jsonpath={.spec.unschedulable}",
+        ])
+        .success()
+        .stdout;
+    assert_eq!(node, "true");
+    rollout_status(&k, ns);
+    assert_eq!(on_node("kubox-node-0"), 0);
+    assert_eq!(images(&k, ns).len(), 6);
+    k.run(&["uncordon", "kubox-node-0"]).success();
+    let node = k
+        .run(&[
+            "get",
+            "node",
+            "kubox-node-0",
+            "-o",
+            "jsonpath={.spec.unschedulable}",
+        ])
+        .success()
+        .stdout;
+    assert_eq!(node, "");
+    rt.block_on(target.stop());
+}
+
+#[test]
+fn kubectl_1_27_drains_a_node_within_a_disruption_budget() {
+    drain("1.27");
+}
+
+#[test]
+fn kubectl_1_35_drains_a_node_within_a_disruption_budget() {
+    drain("1.35");
+}
+
 /// What a controller author writes: an operator that creates a Deployment and waits until it is
 /// Available, the test waiting on settled() rather than sleeping.
 #[test]

@@ -359,6 +359,11 @@ pub struct ControllerOptions {
     /// Simulated nodes (none by default): with some, the scheduler, the simulated kubelets and
     /// the workload controllers run.
     pub nodes: NodeOptions,
+    /// How many finished pods may exist before the pod GC deletes the oldest
+    /// (kube-controller-manager's `--terminated-pod-gc-threshold`, 12,500; 0: never).
+    pub terminated_pod_gc_threshold: usize,
+    /// The most endpoints in one EndpointSlice (`--max-endpoints-per-slice`, 100).
+    pub max_endpoints_per_slice: usize,
 }
 
 impl Default for ControllerOptions {
@@ -368,6 +373,8 @@ impl Default for ControllerOptions {
             event_ttl: Duration::from_secs(3600),
             root_ca: String::new(),
             nodes: NodeOptions::default(),
+            terminated_pod_gc_threshold: podgc::DEFAULT_TERMINATED_POD_THRESHOLD,
+            max_endpoints_per_slice: endpointslice::MAX_ENDPOINTS_PER_SLICE,
         }
     }
 }
@@ -839,7 +846,7 @@ pub(crate) fn start(
                 ptx,
             )),
             Controller::EndpointSlice => tokio::spawn(run(
-                endpointslice::EndpointSliceController::default(),
+                endpointslice::EndpointSliceController::new(opts.max_endpoints_per_slice),
                 state,
                 rx,
                 ptx,
@@ -850,7 +857,12 @@ pub(crate) fn start(
                 rx,
                 ptx,
             )),
-            Controller::PodGc => tokio::spawn(run(podgc::PodGc::default(), state, rx, ptx)),
+            Controller::PodGc => tokio::spawn(run(
+                podgc::PodGc::new(opts.terminated_pod_gc_threshold),
+                state,
+                rx,
+                ptx,
+            )),
             Controller::StatefulSet => tokio::spawn(run(
                 statefulset::StatefulSetController::default(),
                 state,
