@@ -596,12 +596,14 @@ async fn slices_hold_at_most_a_hundred_endpoints() {
     ips.sort();
     ips.dedup();
     assert_eq!(ips.len(), 130);
-    let mut sizes: Vec<usize> = ss
+    let sizes: Vec<usize> = ss
         .iter()
         .map(|s| s["endpoints"].as_array().map_or(0, Vec::len))
         .collect();
-    sizes.sort_unstable();
-    assert_eq!(sizes, vec![30, 100]);
+    // How the 130 are split depends on how many became ready in each sync (kube's reconciler
+    // does not rewrite a slice only to fill it); none holds more than 100, and two suffice.
+    assert_eq!(sizes.len(), 2, "{sizes:?}");
+    assert!(sizes.iter().all(|n| *n <= 100), "{sizes:?}");
     assert_eq!(slice_endpoints(&ss).len(), 130);
     let ep = must(&h, &format!("{EPS}/big")).await;
     assert_eq!(addresses(&ep, "addresses").len(), 130);

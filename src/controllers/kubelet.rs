@@ -28,6 +28,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use futures::future::join_all;
 use serde_json::{json, Value};
 
 use super::workload::{
@@ -49,6 +50,8 @@ pub const STOP_AFTER_ANNOTATION: &str = "kubox.dev/stop-after";
 /// The label and annotation marking a node as simulated.
 pub const SIMULATED_LABEL: &str = "kubox.dev/simulated";
 
+/// How many pods one round handles at once.
+const POD_BATCH: usize = 64;
 /// How often a node's Lease is renewed.
 const LEASE_RENEW: Duration = Duration::from_secs(10);
 /// A node Lease's duration.
@@ -364,12 +367,17 @@ impl Kubelets {
         Ok(())
     }
 
-    async fn reconcile_pod(&mut self, state: &Arc<Backend>, key: &str) -> ApiResult<bool> {
+    async fn reconcile_pod(
+        &self,
+        state: &Arc<Backend>,
+        key: &str,
+    ) -> ApiResult<(bool, Option<SystemTime>)> {
+        let mut timer = None;
         let Some(pod) = self.pods.get(key).cloned() else {
-            return Ok(false);
+            return Ok((false, timer));
         };
         let Some(i) = self.node_of(&pod) else {
-            return Ok(false);
+            return Ok((false, timer));
         };
         let kubelet = Writer { agent: "kubelet" };
         let (ns, name) = (namespace_of(&pod).to_string(), name_of(&pod).to_string());
@@ -377,7 +385,7 @@ impl Kubelets {
         if store::is_deleting(&pod) {
             if pod["metadata"]["deletionGracePeriodSeconds"].as_i64() == Some(0) {
                 // Deleted already; finalizers hold it.
-                return Ok(false);
+                return Ok((false, timer));
             }
             if !is_terminal(&pod) && pod["status"]["startTime"].is_string() {
                 // The containers stop at once, or after `kubox.dev/stop-after` (at most the
@@ -398,8 +406,8 @@ impl Kubelets {
                     .unwrap_or(deadline)
                     + asked;
                 if stops > now {
-                    self.timers.at(key, stops);
-                    return Ok(false);
+                    timer = Some(stops);
+                    return Ok((false, timer));
                 }
                 // … and the pod is reported in its terminal phase (exit code 137) before it is
                 // deleted, as the kubelet does.
@@ -430,15 +438,15 @@ impl Kubelets {
                         true
                     })
                     .await?;
-                return Ok(true);
+                return Ok((true, timer));
             }
             return kubelet
                 .delete(state, "", "pods", &ns, &name, Some(&uid), None, Some(0))
                 .await
-                .map(|_| true);
+                .map(|_| (true, timer));
         }
         if is_terminal(&pod) {
-            return Ok(false);
+            return Ok((false, timer));
         }
         let now = state.clock.now();
         let at = stamp(now);
@@ -448,20 +456,16 @@ impl Kubelets {
         if !started {
             let host_network = pod["spec"]["hostNetwork"] == true;
             let host_ip = self.nodes[i].host_ip.clone();
+            // The address was reserved before the batch ran (see `reserve_ip`).
             let pod_ip = if host_network {
                 Some(host_ip.clone())
-            } else if let Some((_, ip)) = self.ips.get(key) {
-                Some(ip.clone())
             } else {
-                self.free_ip(i)
+                self.ips.get(key).map(|(_, ip)| ip.clone())
             };
             let Some(pod_ip) = pod_ip else {
                 // No address left on the node: it stays Pending.
-                return Ok(false);
+                return Ok((false, timer));
             };
-            if !host_network {
-                self.ips.insert(key.to_string(), (i, pod_ip.clone()));
-            }
             let status = running_status(&pod, &host_ip, &pod_ip, &at);
             kubelet
                 .update(state, "", "pods", &ns, &name, "status", Some(&uid), |p| {
@@ -476,9 +480,9 @@ impl Kubelets {
                 })
                 .await?;
             if policy != "Always" {
-                self.timers.at(key, now + self.run_for(&pod));
+                timer = Some(now + self.run_for(&pod));
             }
-            return Ok(true);
+            return Ok((true, timer));
         }
         // Readiness gates: Ready follows the conditions others set.
         let gated = pod["spec"]["readinessGates"]
@@ -499,11 +503,11 @@ impl Kubelets {
                         ready(p) != before
                     })
                     .await?;
-                return Ok(true);
+                return Ok((true, timer));
             }
         }
         if policy == "Always" {
-            return Ok(false);
+            return Ok((false, timer));
         }
         // Runs to completion: when the current run ends, or a back-off is over.
         let statuses = pod["status"]["containerStatuses"]
@@ -526,8 +530,8 @@ impl Kubelets {
                 .unwrap_or(now);
             let due = finished + backoff(restarts);
             if due > now {
-                self.timers.at(key, due);
-                return Ok(false);
+                timer = Some(due);
+                return Ok((false, timer));
             }
             kubelet
                 .update(state, "", "pods", &ns, &name, "status", Some(&uid), |p| {
@@ -543,8 +547,8 @@ impl Kubelets {
                     true
                 })
                 .await?;
-            self.timers.at(key, now + self.run_for(&pod));
-            return Ok(true);
+            timer = Some(now + self.run_for(&pod));
+            return Ok((true, timer));
         }
         let began = statuses
             .iter()
@@ -553,8 +557,8 @@ impl Kubelets {
             .unwrap_or(now);
         let ends = began + self.run_for(&pod);
         if ends > now {
-            self.timers.at(key, ends);
-            return Ok(false);
+            timer = Some(ends);
+            return Ok((false, timer));
         }
         let code = pod["metadata"]["annotations"][EXIT_CODE_ANNOTATION]
             .as_str()
@@ -598,8 +602,8 @@ impl Kubelets {
                     true
                 })
                 .await?;
-            self.timers.at(key, now + backoff(1));
-            return Ok(true);
+            timer = Some(now + backoff(1));
+            return Ok((true, timer));
         }
         let phase = if code == 0 { "Succeeded" } else { "Failed" };
         kubelet
@@ -629,7 +633,24 @@ impl Kubelets {
                 true
             })
             .await?;
-        Ok(true)
+        Ok((true, timer))
+    }
+
+    /// Reserve a pod IP for a pod about to start (before pods start concurrently).
+    fn reserve_ip(&mut self, key: &str) {
+        let Some(pod) = self.pods.get(key) else {
+            return;
+        };
+        let Some(i) = self.node_of(pod) else {
+            return;
+        };
+        let starting =
+            !pod["status"]["startTime"].is_string() && pod["spec"]["hostNetwork"] != true;
+        if starting && !self.ips.contains_key(key) {
+            if let Some(ip) = self.free_ip(i) {
+                self.ips.insert(key.to_string(), (i, ip));
+            }
+        }
     }
 
     fn run_for(&self, pod: &Value) -> Duration {
@@ -858,7 +879,7 @@ impl Reconciler for Kubelets {
         &mut self,
         state: &Arc<Backend>,
         key: &str,
-        _queue: &mut Queue,
+        queue: &mut Queue,
     ) -> ApiResult<()> {
         if let Some(node) = key.strip_prefix("n/") {
             let Some(i) = self.by_name.get(node).copied() else {
@@ -866,15 +887,54 @@ impl Reconciler for Kubelets {
             };
             return self.reconcile_node(state, i).await;
         }
-        if let Some(pod) = key.strip_prefix("p/") {
-            if !self.expect.satisfied(key) {
-                return Ok(());
+        if let Some(first) = key.strip_prefix("p/") {
+            // Pods are handled in batches, their writes concurrent: each waits for its own
+            // commit (sled's fsync), not for the others'.
+            let mut keys = vec![first.to_string()];
+            let mut others = Vec::new();
+            while keys.len() < POD_BATCH {
+                match queue.pop() {
+                    Some(k) => match k.strip_prefix("p/") {
+                        Some(p) => keys.push(p.to_string()),
+                        None => others.push(k),
+                    },
+                    None => break,
+                }
             }
-            let rev = self.reconcile_pod(state, pod).await?;
-            if rev {
-                self.expect.wait_for_store(state, key).await;
+            for k in others {
+                queue.add(k);
             }
-            return Ok(());
+            keys.retain(|k| self.expect.satisfied(&format!("p/{k}")));
+            for k in &keys {
+                self.reserve_ip(k);
+            }
+            let results = join_all(keys.iter().map(|k| self.reconcile_pod(state, k))).await;
+            let mut wrote = Vec::new();
+            let mut first_error = None;
+            for (k, r) in keys.iter().zip(results) {
+                match r {
+                    Ok((w, timer)) => {
+                        if let Some(t) = timer {
+                            self.timers.at(k, t);
+                        }
+                        if w {
+                            wrote.push(k);
+                        }
+                    }
+                    Err(e) if k == first => first_error = Some(e),
+                    Err(_) => {
+                        queue.failed(&format!("p/{k}"));
+                    }
+                }
+            }
+            if !wrote.is_empty() {
+                if let Ok(rev) = state.store.current_revision().await {
+                    for k in wrote {
+                        self.expect.wait(&format!("p/{k}"), rev);
+                    }
+                }
+            }
+            return first_error.map_or(Ok(()), Err);
         }
         Ok(())
     }

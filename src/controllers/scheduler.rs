@@ -22,6 +22,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use futures::future::join_all;
 use kubox_apimachinery::labels::LabelSelector;
 use kubox_apimachinery::quantity::Quantity;
 use serde_json::Value;
@@ -54,6 +55,9 @@ pub struct Scheduler {
     /// Pods that fit nowhere last time: tried again when nodes or pods change.
     unschedulable: BTreeSet<String>,
 }
+
+/// How many pending pods one round decides.
+const BATCH: usize = 64;
 
 impl Default for Scheduler {
     fn default() -> Self {
@@ -466,12 +470,14 @@ impl Scheduler {
         None
     }
 
-    async fn schedule(&mut self, state: &Arc<Backend>, key: &str) -> ApiResult<()> {
+    /// Decide where one pending pod goes (a bind is assumed at once, so the next decision of
+    /// the batch counts it), or why it fits nowhere.
+    fn decide(&mut self, key: &str) -> Decision {
         let Some(pod) = self.pods.get(key).cloned() else {
-            return Ok(());
+            return Decision::Nothing;
         };
         if !is_pending(&pod) || self.placed.contains_key(key) {
-            return Ok(());
+            return Decision::Nothing;
         }
         let nodes_cache = &self.nodes;
         let mut by_node: HashMap<&str, Vec<&Placed>> = HashMap::new();
@@ -502,24 +508,9 @@ impl Scheduler {
             fits.push((score, on_node.len(), name.to_string()));
         }
         drop(by_node);
-        let (ns, name) = (namespace_of(&pod).to_string(), name_of(&pod).to_string());
-        let uid = uid_of(&pod).to_string();
-        let scheduler = Writer {
-            agent: "kube-scheduler",
-        };
-        let at = stamp(state.clock.now());
         if let Some((_, _, node)) = fits.into_iter().min() {
-            match crate::registry::pods::assign(state, &ns, &name, &node, &Value::Null).await {
-                Ok(_) => {
-                    self.unschedulable.remove(key);
-                    self.place(key, &pod, &node);
-                }
-                // Bound or deleted meanwhile: its next change says.
-                Err(e) if e.code == http::StatusCode::CONFLICT => {}
-                Err(e) if e.code == http::StatusCode::NOT_FOUND => {}
-                Err(e) => return Err(e),
-            }
-            return Ok(());
+            self.place(key, &pod, &node);
+            return Decision::Bind { pod, node };
         }
         let message = if total == 0 {
             "no nodes available to schedule pods".to_string()
@@ -535,30 +526,69 @@ impl Scheduler {
             )
         };
         self.unschedulable.insert(key.to_string());
-        scheduler
-            .update(state, "", "pods", &ns, &name, "status", Some(&uid), |p| {
-                if !is_pending(p) {
-                    return false;
-                }
-                let same = super::workload::condition(p, "PodScheduled").is_some_and(|c| {
-                    c["status"] == "False"
-                        && c["reason"] == "Unschedulable"
-                        && c["message"] == message.as_str()
-                });
-                if same {
-                    return false;
-                }
-                put_condition(p, "PodScheduled", "False", "Unschedulable", &message, &at);
-                if let Some(c) = p["status"]["conditions"]
-                    .as_array_mut()
-                    .and_then(|c| c.iter_mut().find(|c| c["type"] == "PodScheduled"))
+        Decision::Unschedulable { pod, message }
+    }
+}
+
+/// What the scheduler decided for one pod.
+enum Decision {
+    /// Nothing to do (gone, bound, or not pending).
+    Nothing,
+    /// Bind it to `node`.
+    Bind { pod: Arc<Value>, node: String },
+    /// It fits nowhere, for this reason.
+    Unschedulable { pod: Arc<Value>, message: String },
+}
+
+/// Carry a decision out: the binding, or the `PodScheduled=False` condition. Ok(false) when the
+/// binding was refused because the pod changed meanwhile (its next change says more).
+async fn carry_out(state: &Arc<Backend>, decision: &Decision) -> ApiResult<bool> {
+    match decision {
+        Decision::Nothing => Ok(true),
+        Decision::Bind { pod, node } => {
+            let (ns, name) = (namespace_of(pod), name_of(pod));
+            match crate::registry::pods::assign(state, ns, name, node, &Value::Null).await {
+                Ok(_) => Ok(true),
+                Err(e)
+                    if e.code == http::StatusCode::CONFLICT
+                        || e.code == http::StatusCode::NOT_FOUND =>
                 {
-                    c["lastProbeTime"] = Value::Null;
+                    Ok(false)
                 }
-                true
-            })
-            .await?;
-        Ok(())
+                Err(e) => Err(e),
+            }
+        }
+        Decision::Unschedulable { pod, message } => {
+            let scheduler = Writer {
+                agent: "kube-scheduler",
+            };
+            let at = stamp(state.clock.now());
+            let (ns, name, uid) = (namespace_of(pod), name_of(pod), uid_of(pod));
+            scheduler
+                .update(state, "", "pods", ns, name, "status", Some(uid), |p| {
+                    if !is_pending(p) {
+                        return false;
+                    }
+                    let same = super::workload::condition(p, "PodScheduled").is_some_and(|c| {
+                        c["status"] == "False"
+                            && c["reason"] == "Unschedulable"
+                            && c["message"] == message.as_str()
+                    });
+                    if same {
+                        return false;
+                    }
+                    put_condition(p, "PodScheduled", "False", "Unschedulable", message, &at);
+                    if let Some(c) = p["status"]["conditions"]
+                        .as_array_mut()
+                        .and_then(|c| c.iter_mut().find(|c| c["type"] == "PodScheduled"))
+                    {
+                        c["lastProbeTime"] = Value::Null;
+                    }
+                    true
+                })
+                .await?;
+            Ok(true)
+        }
     }
 }
 
@@ -607,9 +637,42 @@ impl Reconciler for Scheduler {
         &mut self,
         state: &Arc<Backend>,
         key: &str,
-        _queue: &mut Queue,
+        queue: &mut Queue,
     ) -> ApiResult<()> {
-        self.schedule(state, key).await
+        // Pending pods are decided one after the other, then bound concurrently: each binding
+        // waits for its own commit, not for the others'.
+        let mut keys = vec![key.to_string()];
+        while keys.len() < BATCH {
+            match queue.pop() {
+                Some(k) => keys.push(k),
+                None => break,
+            }
+        }
+        let decisions: Vec<Decision> = keys.iter().map(|k| self.decide(k)).collect();
+        let results = join_all(decisions.iter().map(|d| carry_out(state, d))).await;
+        let mut first_error = None;
+        for (k, r) in keys.iter().zip(results) {
+            match r {
+                Ok(true) => {
+                    if self.placed.contains_key(k) {
+                        self.unschedulable.remove(k);
+                    }
+                }
+                Ok(false) => {
+                    // Refused: forget the assumption; the pod's next change says where it is.
+                    self.placed.remove(k);
+                }
+                Err(e) => {
+                    self.placed.remove(k);
+                    if k == key {
+                        first_error = Some(e);
+                    } else {
+                        queue.failed(k);
+                    }
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 }
 
