@@ -48,7 +48,7 @@ use serde_json::{json, Value};
 use super::statefulset::{
     availability, bump_collision_count, claim, delete_pod, name_of, new_revision, queue_owners,
     renumber_revision, revision_data, revision_number, scaled, sort_revisions, truncate,
-    write_claims, REVISION_LABEL,
+    write_owned_claims, REVISION_LABEL,
 };
 use super::workload::{
     controller_ref, generation_of, is_ready, phase_of, pod_from_template, selector_of,
@@ -511,17 +511,7 @@ impl DaemonSetController {
             self.revisions.in_namespace(&r.ns).map(|(_, v)| v),
             |_| true,
         );
-        if write_claims(state, "", "pods", &r.ns, &owner_ref, &pod_claims).await?
-            | write_claims(
-                state,
-                "apps",
-                "controllerrevisions",
-                &r.ns,
-                &owner_ref,
-                &rev_claims,
-            )
-            .await?
-        {
+        if write_owned_claims(state, &r.ns, &owner_ref, &pod_claims, &rev_claims).await? {
             r.wrote = true;
             return Ok(());
         }

@@ -118,6 +118,28 @@ pub(super) fn claim<'a>(
 
 /// Write `claims`: adopted objects get `owner_ref`, released ones lose every reference to the
 /// owner's uid. Returns whether anything was written.
+/// Write an owner's claims on its pods and its ControllerRevisions; true when anything was
+/// written.
+pub(super) async fn write_owned_claims(
+    state: &Arc<Backend>,
+    ns: &str,
+    owner_ref: &Value,
+    pods: &Claims,
+    revisions: &Claims,
+) -> ApiResult<bool> {
+    let pods = write_claims(state, "", "pods", ns, owner_ref, pods).await?;
+    let revisions = write_claims(
+        state,
+        "apps",
+        "controllerrevisions",
+        ns,
+        owner_ref,
+        revisions,
+    )
+    .await?;
+    Ok(pods || revisions)
+}
+
 pub(super) async fn write_claims(
     state: &Arc<Backend>,
     group: &str,
@@ -803,17 +825,7 @@ impl StatefulSetController {
             self.revisions.in_namespace(&r.ns).map(|(_, v)| v),
             |_| true,
         );
-        if write_claims(state, "", "pods", &r.ns, &owner_ref, &pod_claims).await?
-            | write_claims(
-                state,
-                "apps",
-                "controllerrevisions",
-                &r.ns,
-                &owner_ref,
-                &rev_claims,
-            )
-            .await?
-        {
+        if write_owned_claims(state, &r.ns, &owner_ref, &pod_claims, &rev_claims).await? {
             r.wrote = true;
             return Ok(());
         }
