@@ -11,7 +11,7 @@ use crate::handlers::Ctx;
 use crate::objects::to_version;
 use crate::patch::{self, PatchType};
 use crate::registry::store::{self, DeleteOptions, UpdateOptions};
-use crate::status::{ApiError, ApiResult};
+use crate::status::{ApiError, ApiResult, GroupResource};
 
 /// GET on a subresource.
 pub async fn get(ctx: Ctx) -> ApiResult<Response<Body>> {
@@ -81,10 +81,30 @@ const MAX_DISRUPTED_PODS: usize = 2000;
 /// is deleted. An unready pod goes when the budget is already met (`IfHealthyBudget`) or its
 /// policy is `AlwaysAllow`.
 async fn evict(ctx: &Ctx, opts: &DeleteOptions) -> ApiResult<()> {
+    // Concurrent evictions (kubectl drain's) race for the budget: a lost race reads it again,
+    // as kube's eviction retries on conflict.
+    for _ in 0..EVICTION_ATTEMPTS {
+        if evict_once(ctx, opts).await? {
+            return Ok(());
+        }
+    }
+    Err(ApiError::conflict(
+        &GroupResource::new("policy", "poddisruptionbudgets"),
+        "",
+        "too many concurrent evictions; please try again",
+    ))
+}
+
+/// How often an eviction reads the budget again after losing a race for it.
+const EVICTION_ATTEMPTS: usize = 20;
+
+/// One try: Ok(true) when the pod may go (a disruption taken if one was needed), Ok(false)
+/// when the budget changed under the write.
+async fn evict_once(ctx: &Ctx, opts: &DeleteOptions) -> ApiResult<bool> {
     let (pod, _) = ctx.read().await?;
     let phase = pod["status"]["phase"].as_str().unwrap_or_default();
     if matches!(phase, "Succeeded" | "Failed" | "Pending" | "") || store::is_deleting(&pod) {
-        return Ok(());
+        return Ok(true);
     }
     let state = &ctx.state.backend;
     let ns = &ctx.req.namespace;
@@ -93,7 +113,7 @@ async fn evict(ctx: &Ctx, opts: &DeleteOptions) -> ApiResult<()> {
         .snapshot()
         .find_storage("policy", "poddisruptionbudgets")
     else {
-        return Ok(());
+        return Ok(true);
     };
     let prefix = info.collection_prefix(ns);
     let listed = state
@@ -113,7 +133,7 @@ async fn evict(ctx: &Ctx, opts: &DeleteOptions) -> ApiResult<()> {
         }
     }
     let pdb = match budgets.len() {
-        0 => return Ok(()),
+        0 => return Ok(true),
         1 => budgets.remove(0),
         _ => {
             return Err(ApiError::internal(
@@ -131,10 +151,10 @@ async fn evict(ctx: &Ctx, opts: &DeleteOptions) -> ApiResult<()> {
     let desired = status["desiredHealthy"].as_i64().unwrap_or(0);
     if !ready {
         if pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow" {
-            return Ok(());
+            return Ok(true);
         }
         if healthy >= desired && desired > 0 {
-            return Ok(());
+            return Ok(true);
         }
     }
     let pdb_name = crate::objects::name_of(&pdb).to_string();
@@ -179,7 +199,7 @@ async fn evict(ctx: &Ctx, opts: &DeleteOptions) -> ApiResult<()> {
         )));
     }
     if opts.dry_run {
-        return Ok(());
+        return Ok(true);
     }
     // Take the disruption: compare-and-swap on the budget read.
     let mut taken = pdb.clone();
@@ -205,12 +225,8 @@ async fn evict(ctx: &Ctx, opts: &DeleteOptions) -> ApiResult<()> {
         .update(&key, crate::objects::to_stored(&taken)?, Some(kv))
         .await
     {
-        Ok(_) => Ok(()),
-        Err(kubox_storage::StoreError::Conflict { .. }) => Err(ApiError::conflict(
-            &gr,
-            &pdb_name,
-            "the object has been modified; please apply your changes to the latest version and try again",
-        )),
+        Ok(_) => Ok(true),
+        Err(kubox_storage::StoreError::Conflict { .. }) => Ok(false),
         Err(e) => Err(crate::status::from_store(e, &gr, &pdb_name)),
     }
 }

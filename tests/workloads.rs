@@ -602,3 +602,40 @@ async fn eviction_honours_the_pods_disruption_budget() {
         .contains("more than one PodDisruptionBudget"));
     h.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_evictions_take_the_budget_once_and_the_rest_wait() {
+    let (h, _) = cluster(2).await;
+    post_json(&h, DEPLOYS, &deployment("web", 24, "nginx")).await;
+    let pdb = json!({
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        "metadata": {"name": "web"},
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "web"}}},
+    });
+    let pdbs = "/apis/policy/v1/namespaces/default/poddisruptionbudgets";
+    post_json(&h, pdbs, &pdb).await;
+    h.settled().await;
+    let names: Vec<String> = pods_of(&h, "web")
+        .await
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    let h = Arc::new(h);
+    // Every eviction at once, on several threads: they race for the one disruption allowed.
+    let tasks: Vec<_> = names
+        .iter()
+        .map(|n| {
+            let body =
+                json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": n}});
+            let path = format!("{PODS}/{n}/eviction");
+            let h = h.clone();
+            tokio::spawn(async move { post_json(&h, &path, &body).await.status.as_u16() })
+        })
+        .collect();
+    let mut counts = std::collections::BTreeMap::<u16, usize>::new();
+    for t in tasks {
+        *counts.entry(t.await.unwrap()).or_default() += 1;
+    }
+    assert_eq!(counts.get(&201), Some(&1), "{counts:?}");
+    assert_eq!(counts.get(&429), Some(&23), "{counts:?}");
+}
