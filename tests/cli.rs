@@ -599,3 +599,63 @@ fn faults_and_record_files_through_python_and_kubectl() {
         0o600
     );
 }
+
+/// `kubox serve --nodes 2 --pod-run-time 1h`: the nodes are registered before the server says
+/// it is up, and a pod that runs to completion is still running an hour's job (the flag reached
+/// the kubelets); kubectl waits for it through its watch.
+#[test]
+fn serve_with_simulated_nodes_runs_pods_for_the_pod_run_time() {
+    let home = tempfile::tempdir().unwrap();
+    let r = start(
+        home.path(),
+        &[
+            "--storage",
+            "memory",
+            "--nodes",
+            "2",
+            "--pod-run-time",
+            "1h",
+            "--terminated-pod-gc-threshold",
+            "5",
+            "--max-endpoints-per-slice",
+            "50",
+        ],
+    );
+    let (status, body) = http(&r, "GET", "/api/v1/nodes", "");
+    assert!(status.contains("200"), "{status}");
+    let nodes: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let names: Vec<&str> = nodes["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["kubox-node-0", "kubox-node-1"]);
+    let pod = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"batch"},
+        "spec":{"restartPolicy":"Never","containers":[{"name":"c","image":"busybox"}]}}"#;
+    let (status, _) = http(&r, "POST", "/api/v1/namespaces/default/pods", pod);
+    assert!(status.contains("201"), "{status}");
+    let kubeconfig = std::path::PathBuf::from(&r.kubeconfig);
+    let run = |args: &[&str]| {
+        let out = Command::new("kubectl")
+            .args(args)
+            .env("KUBECONFIG", &kubeconfig)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    run(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/batch",
+        "--timeout=60s",
+    ]);
+    let phase = run(&["get", "pod", "batch", "-o", "jsonpath={.status.phase}"]);
+    assert_eq!(phase, "Running");
+    assert!(interrupt(r).success());
+}
