@@ -639,3 +639,56 @@ async fn concurrent_evictions_take_the_budget_once_and_the_rest_wait() {
     assert_eq!(counts.get(&201), Some(&1), "{counts:?}");
     assert_eq!(counts.get(&429), Some(&23), "{counts:?}");
 }
+
+#[tokio::test]
+async fn a_deployment_created_again_adopts_the_replica_set_an_orphaning_delete_left() {
+    let (h, _) = cluster(1).await;
+    post_json(&h, DEPLOYS, &deployment("web", 2, "nginx")).await;
+    h.settled().await;
+    let pods_before: Vec<String> = pods_of(&h, "web")
+        .await
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    let r = send(
+        &h,
+        http::Method::DELETE,
+        &format!("{DEPLOYS}/web?propagationPolicy=Orphan"),
+        "application/json",
+        "",
+    )
+    .await;
+    assert!(r.status.is_success());
+    h.settled().await;
+    let rss = items(&h, RSS).await;
+    assert_eq!(rss.len(), 1);
+    assert!(rss[0]["metadata"]["ownerReferences"]
+        .as_array()
+        .is_none_or(|r| r.is_empty()));
+    let created = post_json(&h, DEPLOYS, &deployment("web", 2, "nginx"))
+        .await
+        .json();
+    h.settled().await;
+    let rss = items(&h, RSS).await;
+    assert_eq!(
+        rss.len(),
+        1,
+        "the old ReplicaSet is taken back, no new one made"
+    );
+    assert_eq!(
+        rss[0]["metadata"]["ownerReferences"][0]["uid"],
+        created["metadata"]["uid"]
+    );
+    let mut pods_after: Vec<String> = pods_of(&h, "web")
+        .await
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    pods_after.sort();
+    let mut before = pods_before.clone();
+    before.sort();
+    assert_eq!(pods_after, before, "the same pods keep running");
+    let d = get(&h, &format!("{DEPLOYS}/web")).await.json();
+    assert_eq!(d["status"]["availableReplicas"], 2);
+    h.shutdown().await.unwrap();
+}

@@ -28,7 +28,8 @@
 //! - **History**: old ReplicaSets scaled to 0 beyond `revisionHistoryLimit` are deleted, oldest
 //!   revision first.
 //!
-//! Not done: adopting orphan ReplicaSets that match the selector (they are left alone).
+//! Orphan ReplicaSets the selector matches are adopted, and controlled ones it no longer
+//! matches released, before anything else (kube's ClaimReplicaSets).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -37,8 +38,9 @@ use std::time::{Duration, SystemTime};
 use serde_json::{json, Value};
 
 use super::workload::{
-    controller_named, controller_of, controller_ref, generation_of, is_terminal, plus_secs, stamp,
-    template_hash, time_at, uid_of, without_hash, Cache, Expectations, Timers, CONTROLLER_MANAGER,
+    controller_named, controller_of, controller_ref, generation_of, is_terminal, plus_secs,
+    selector_of, selects, stamp, template_hash, time_at, uid_of, without_hash, Cache, Expectations,
+    Timers, CONTROLLER_MANAGER,
 };
 use super::{Controller, Msg, Queue, Reconciler};
 use crate::objects::{name_of, namespace_of};
@@ -296,6 +298,80 @@ impl DeploymentController {
         out
     }
 
+    /// Adopt matching orphan ReplicaSets, release controlled ones the selector no longer
+    /// matches (kube's ClaimReplicaSets); true when anything was written.
+    async fn claim(&self, state: &Arc<Backend>, d: &Value) -> ApiResult<bool> {
+        let selector = selector_of(d);
+        if selector.matches_nothing() || store::is_deleting(d) {
+            return Ok(false);
+        }
+        let uid = uid_of(d).to_string();
+        let ns = namespace_of(d).to_string();
+        let reference = controller_ref(d, "apps/v1", "Deployment");
+        let mut adopt = Vec::new();
+        let mut release = Vec::new();
+        for (_, rs) in self.replica_sets.in_namespace(&ns) {
+            if store::is_deleting(rs) {
+                continue;
+            }
+            match controller_of(rs) {
+                None if selects(&selector, rs) => adopt.push(rs.clone()),
+                Some(r) if r["uid"] == uid.as_str() && !selects(&selector, rs) => {
+                    release.push(rs.clone())
+                }
+                _ => {}
+            }
+        }
+        let mut wrote = false;
+        for rs in &adopt {
+            wrote |= CONTROLLER_MANAGER
+                .update(
+                    state,
+                    "apps",
+                    "replicasets",
+                    &ns,
+                    name_of(rs),
+                    "",
+                    Some(uid_of(rs)),
+                    |o| {
+                        if controller_of(o).is_some() {
+                            return false;
+                        }
+                        let mut refs = o["metadata"]["ownerReferences"]
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default();
+                        refs.push(reference.clone());
+                        o["metadata"]["ownerReferences"] = Value::Array(refs);
+                        true
+                    },
+                )
+                .await?;
+        }
+        for rs in &release {
+            wrote |= CONTROLLER_MANAGER
+                .update(
+                    state,
+                    "apps",
+                    "replicasets",
+                    &ns,
+                    name_of(rs),
+                    "",
+                    Some(uid_of(rs)),
+                    |o| {
+                        let Some(refs) = o["metadata"]["ownerReferences"].as_array_mut() else {
+                            return false;
+                        };
+                        let before = refs.len();
+                        refs.retain(|r| r["uid"] != uid.as_str());
+                        refs.len() != before
+                    },
+                )
+                .await?;
+        }
+        Ok(wrote)
+    }
+
     /// Pods of these ReplicaSets still running (Recreate waits for none).
     fn pods_running(&self, ns: &str, sets: &[Rs]) -> bool {
         let uids: Vec<&str> = sets.iter().map(|r| uid_of(&r.obj)).collect();
@@ -331,6 +407,13 @@ impl DeploymentController {
             wrote: false,
         };
 
+        // Claim: orphan ReplicaSets the selector matches are adopted (a Deployment deleted with
+        // --cascade=orphan and created again takes its ReplicaSets back); controlled ones it no
+        // longer matches are released. The next round works from what was written.
+        if self.claim(state, &d).await? {
+            self.expect.wait_for_store(state, key).await;
+            return Ok(());
+        }
         let mut sets = self.owned_sets(&d);
         // The new ReplicaSet: the oldest whose template is the Deployment's.
         let new_at = sets
@@ -1047,6 +1130,13 @@ impl Reconciler for DeploymentController {
             for o in [&ch.old, &ch.new].into_iter().flatten() {
                 if let Some(k) = self.deployment_of_rs(o) {
                     keys.push(k);
+                } else if controller_of(o).is_none() && !store::is_deleting(o) {
+                    // An orphan: the Deployments that would adopt it.
+                    for (k, d) in self.deployments.in_namespace(namespace_of(o)) {
+                        if selects(&selector_of(d), o) {
+                            keys.push(k.clone());
+                        }
+                    }
                 }
             }
         }
