@@ -325,47 +325,27 @@ impl DeploymentController {
         let mut wrote = false;
         for rs in &adopt {
             wrote |= CONTROLLER_MANAGER
-                .update(
+                .adopt(
                     state,
                     "apps",
                     "replicasets",
                     &ns,
                     name_of(rs),
-                    "",
-                    Some(uid_of(rs)),
-                    |o| {
-                        if controller_of(o).is_some() {
-                            return false;
-                        }
-                        let mut refs = o["metadata"]["ownerReferences"]
-                            .as_array()
-                            .cloned()
-                            .unwrap_or_default();
-                        refs.push(reference.clone());
-                        o["metadata"]["ownerReferences"] = Value::Array(refs);
-                        true
-                    },
+                    uid_of(rs),
+                    &reference,
                 )
                 .await?;
         }
         for rs in &release {
             wrote |= CONTROLLER_MANAGER
-                .update(
+                .release(
                     state,
                     "apps",
                     "replicasets",
                     &ns,
                     name_of(rs),
-                    "",
-                    Some(uid_of(rs)),
-                    |o| {
-                        let Some(refs) = o["metadata"]["ownerReferences"].as_array_mut() else {
-                            return false;
-                        };
-                        let before = refs.len();
-                        refs.retain(|r| r["uid"] != uid.as_str());
-                        refs.len() != before
-                    },
+                    uid_of(rs),
+                    &uid,
                 )
                 .await?;
         }

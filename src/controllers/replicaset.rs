@@ -328,28 +328,15 @@ impl Reconciler for ReplicaSetController {
         let reference = controller_ref(&owner, k.api_version, k.kind);
         for summary in &adopt {
             let pod = &summary.obj;
-            let r = reference.clone();
             let adopted = CONTROLLER_MANAGER
-                .update(
+                .adopt(
                     state,
                     "",
                     "pods",
                     &ns,
                     name_of(pod),
-                    "",
-                    Some(uid_of(pod)),
-                    |p| {
-                        if controller_of(p).is_some() {
-                            return false;
-                        }
-                        let mut refs = p["metadata"]["ownerReferences"]
-                            .as_array()
-                            .cloned()
-                            .unwrap_or_default();
-                        refs.push(r.clone());
-                        p["metadata"]["ownerReferences"] = Value::Array(refs);
-                        true
-                    },
+                    uid_of(pod),
+                    &reference,
                 )
                 .await?;
             wrote |= adopted;
@@ -359,23 +346,7 @@ impl Reconciler for ReplicaSetController {
         }
         for pod in &release {
             wrote |= CONTROLLER_MANAGER
-                .update(
-                    state,
-                    "",
-                    "pods",
-                    &ns,
-                    name_of(pod),
-                    "",
-                    Some(uid_of(pod)),
-                    |p| {
-                        let Some(refs) = p["metadata"]["ownerReferences"].as_array_mut() else {
-                            return false;
-                        };
-                        let before = refs.len();
-                        refs.retain(|r| r["uid"] != uid.as_str());
-                        refs.len() != before
-                    },
-                )
+                .release(state, "", "pods", &ns, name_of(pod), uid_of(pod), &uid)
                 .await?;
         }
 

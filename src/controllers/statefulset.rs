@@ -116,8 +116,6 @@ pub(super) fn claim<'a>(
     (owned, claims)
 }
 
-/// Write `claims`: adopted objects get `owner_ref`, released ones lose every reference to the
-/// owner's uid. Returns whether anything was written.
 /// Write an owner's claims on its pods and its ControllerRevisions; true when anything was
 /// written.
 pub(super) async fn write_owned_claims(
@@ -140,6 +138,8 @@ pub(super) async fn write_owned_claims(
     Ok(pods || revisions)
 }
 
+/// Write `claims`: adopted objects get `owner_ref`, released ones lose every reference to the
+/// owner's uid. Returns whether anything was written.
 pub(super) async fn write_claims(
     state: &Arc<Backend>,
     group: &str,
@@ -152,31 +152,12 @@ pub(super) async fn write_claims(
     let mut wrote = false;
     for (name, uid) in &claims.adopt {
         wrote |= CONTROLLER_MANAGER
-            .update(state, group, resource, ns, name, "", Some(uid), |obj| {
-                if controller_of(obj).is_some() || is_deleting(obj) {
-                    return false;
-                }
-                let mut refs = obj["metadata"]["ownerReferences"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
-                refs.retain(|r| r["uid"] != owner_ref["uid"]);
-                refs.push(owner_ref.clone());
-                obj["metadata"]["ownerReferences"] = Value::Array(refs);
-                true
-            })
+            .adopt(state, group, resource, ns, name, uid, owner_ref)
             .await?;
     }
     for (name, uid) in &claims.release {
         wrote |= CONTROLLER_MANAGER
-            .update(state, group, resource, ns, name, "", Some(uid), |obj| {
-                let Some(refs) = obj["metadata"]["ownerReferences"].as_array_mut() else {
-                    return false;
-                };
-                let before = refs.len();
-                refs.retain(|r| r["uid"] != owner_uid);
-                before != refs.len()
-            })
+            .release(state, group, resource, ns, name, uid, owner_uid)
             .await?;
     }
     Ok(wrote)

@@ -487,6 +487,58 @@ impl Writer {
         store::guaranteed_update(&scope, name, uid, change).await
     }
 
+    /// Adopt an object (kube's ControllerRefManager): `owner_ref` added unless it has a
+    /// controller already or is being deleted. Whether it was written.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn adopt(
+        self,
+        state: &Arc<Backend>,
+        group: &str,
+        resource: &str,
+        ns: &str,
+        name: &str,
+        uid: &str,
+        owner_ref: &Value,
+    ) -> ApiResult<bool> {
+        self.update(state, group, resource, ns, name, "", Some(uid), |obj| {
+            if controller_of(obj).is_some() || store::is_deleting(obj) {
+                return false;
+            }
+            let mut refs = obj["metadata"]["ownerReferences"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            refs.retain(|r| r["uid"] != owner_ref["uid"]);
+            refs.push(owner_ref.clone());
+            obj["metadata"]["ownerReferences"] = Value::Array(refs);
+            true
+        })
+        .await
+    }
+
+    /// Release an object: every reference to `owner_uid` dropped. Whether it was written.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn release(
+        self,
+        state: &Arc<Backend>,
+        group: &str,
+        resource: &str,
+        ns: &str,
+        name: &str,
+        uid: &str,
+        owner_uid: &str,
+    ) -> ApiResult<bool> {
+        self.update(state, group, resource, ns, name, "", Some(uid), |obj| {
+            let Some(refs) = obj["metadata"]["ownerReferences"].as_array_mut() else {
+                return false;
+            };
+            let before = refs.len();
+            refs.retain(|r| r["uid"] != owner_uid);
+            refs.len() != before
+        })
+        .await
+    }
+
     /// Delete an object (with its uid as precondition); gone already is fine.
     #[allow(clippy::too_many_arguments)]
     pub async fn delete(
