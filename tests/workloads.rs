@@ -605,8 +605,23 @@ async fn eviction_honours_the_pods_disruption_budget() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_evictions_take_the_budget_once_and_the_rest_wait() {
-    let (h, _) = cluster(2).await;
-    post_json(&h, DEPLOYS, &deployment("web", 24, "nginx")).await;
+    // One node with room for exactly the 24 pods, whose containers take an hour to stop: the
+    // evicted pod keeps its place while it terminates, so its replacement cannot run and the
+    // budget stays spent for the whole race.
+    let h = Server::builder()
+        .memory()
+        .node_options(kubox::NodeOptions {
+            count: 1,
+            pods: 24,
+            ..Default::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let mut d = deployment("web", 24, "nginx");
+    d["spec"]["template"]["metadata"]["annotations"] = json!({"kubox.dev/stop-after": "1h"});
+    d["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = json!(3600);
+    post_json(&h, DEPLOYS, &d).await;
     let pdb = json!({
         "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
         "metadata": {"name": "web"},
