@@ -46,10 +46,11 @@ use std::time::{Duration, SystemTime};
 use serde_json::{json, Value};
 
 use super::statefulset::{
-    availability, bump_collision_count, claim, delete_pod, name_of, new_revision, queue_owners,
+    availability, bump_collision_count, delete_pod, name_of, new_revision, queue_owners,
     renumber_revision, revision_data, revision_number, scaled, sort_revisions, truncate,
     write_owned_claims, REVISION_LABEL,
 };
+use super::workload::claim;
 use super::workload::{
     controller_ref, generation_of, is_ready, phase_of, pod_from_template, selector_of,
     template_hash, time_at, uid_of, Cache, Changed, Expectations, Timers, CONTROLLER_MANAGER,

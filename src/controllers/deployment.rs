@@ -38,9 +38,9 @@ use std::time::{Duration, SystemTime};
 use serde_json::{json, Value};
 
 use super::workload::{
-    controller_named, controller_of, controller_ref, generation_of, is_terminal, plus_secs,
-    selector_of, selects, stamp, template_hash, time_at, uid_of, without_hash, Cache, Expectations,
-    Timers, CONTROLLER_MANAGER,
+    claim, controller_named, controller_of, controller_ref, generation_of, is_terminal, plus_secs,
+    selector_of, selects, stamp, template_hash, time_at, uid_of, without_hash, write_claims, Cache,
+    Expectations, Timers, CONTROLLER_MANAGER,
 };
 use super::{Controller, Msg, Queue, Reconciler};
 use crate::objects::{name_of, namespace_of};
@@ -305,51 +305,11 @@ impl DeploymentController {
         if selector.matches_nothing() || store::is_deleting(d) {
             return Ok(false);
         }
-        let uid = uid_of(d).to_string();
-        let ns = namespace_of(d).to_string();
+        let ns = namespace_of(d);
+        let sets = self.replica_sets.in_namespace(ns).map(|(_, rs)| rs);
+        let (_, claims) = claim(d, &selector, sets, |_| true);
         let reference = controller_ref(d, "apps/v1", "Deployment");
-        let mut adopt = Vec::new();
-        let mut release = Vec::new();
-        for (_, rs) in self.replica_sets.in_namespace(&ns) {
-            if store::is_deleting(rs) {
-                continue;
-            }
-            match controller_of(rs) {
-                None if selects(&selector, rs) => adopt.push(rs.clone()),
-                Some(r) if r["uid"] == uid.as_str() && !selects(&selector, rs) => {
-                    release.push(rs.clone())
-                }
-                _ => {}
-            }
-        }
-        let mut wrote = false;
-        for rs in &adopt {
-            wrote |= CONTROLLER_MANAGER
-                .adopt(
-                    state,
-                    "apps",
-                    "replicasets",
-                    &ns,
-                    name_of(rs),
-                    uid_of(rs),
-                    &reference,
-                )
-                .await?;
-        }
-        for rs in &release {
-            wrote |= CONTROLLER_MANAGER
-                .release(
-                    state,
-                    "apps",
-                    "replicasets",
-                    &ns,
-                    name_of(rs),
-                    uid_of(rs),
-                    &uid,
-                )
-                .await?;
-        }
-        Ok(wrote)
+        write_claims(state, "apps", "replicasets", ns, &reference, &claims).await
     }
 
     /// Pods of these ReplicaSets still running (Recreate waits for none).

@@ -39,13 +39,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use kubox_apimachinery::labels::LabelSelector;
 use serde_json::{json, Value};
 
 use super::workload::{
-    available_at, controller_of, controller_ref, controller_uid, generation_of, is_ready, phase_of,
-    pod_from_template, selector_of, selects, template_hash, uid_of, Cache, Changed, Expectations,
-    Timers, CONTROLLER_MANAGER,
+    available_at, claim, controller_of, controller_ref, generation_of, is_ready, phase_of,
+    pod_from_template, selector_of, selects, template_hash, uid_of, write_claims, Cache, Changed,
+    Claims, Expectations, Timers, CONTROLLER_MANAGER,
 };
 use super::{is_deleting, Controller, Msg, Queue, Reconciler};
 use crate::registry::Backend;
@@ -63,58 +62,6 @@ pub const REVISION_HASH_LABEL: &str = "controller.kubernetes.io/hash";
 
 // ---------------------------------------------------------------------------------------------
 // What the StatefulSet and DaemonSet controllers share: claiming objects, revisions.
-
-/// Which of a namespace's objects an owner adopts (orphans it selects and `may_adopt` allows)
-/// and releases (its own that it no longer selects): (name, uid) each.
-pub(super) struct Claims {
-    pub adopt: Vec<(String, String)>,
-    pub release: Vec<(String, String)>,
-}
-
-/// Sort `objects` (those of one namespace) into what `owner` controls, adopts or releases
-/// (kube's ControllerRefManager). An owner being deleted adopts nothing.
-pub(super) fn claim<'a>(
-    owner: &Value,
-    selector: &LabelSelector,
-    objects: impl Iterator<Item = &'a Arc<Value>>,
-    may_adopt: impl Fn(&Value) -> bool,
-) -> (Vec<Arc<Value>>, Claims) {
-    let uid = uid_of(owner);
-    let deleting = is_deleting(owner);
-    let mut owned = Vec::new();
-    let mut claims = Claims {
-        adopt: Vec::new(),
-        release: Vec::new(),
-    };
-    for obj in objects {
-        let name = obj["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let id = uid_of(obj).to_string();
-        match controller_uid(obj) {
-            Some(c) if c == uid => {
-                if selects(selector, obj) || deleting {
-                    owned.push(obj.clone());
-                } else if !is_deleting(obj) {
-                    claims.release.push((name, id));
-                }
-            }
-            Some(_) => {}
-            None => {
-                if !deleting
-                    && !is_deleting(obj)
-                    && selects(selector, obj)
-                    && may_adopt(obj)
-                    && !uid.is_empty()
-                {
-                    claims.adopt.push((name, id));
-                }
-            }
-        }
-    }
-    (owned, claims)
-}
 
 /// Write an owner's claims on its pods and its ControllerRevisions; true when anything was
 /// written.
@@ -136,31 +83,6 @@ pub(super) async fn write_owned_claims(
     )
     .await?;
     Ok(pods || revisions)
-}
-
-/// Write `claims`: adopted objects get `owner_ref`, released ones lose every reference to the
-/// owner's uid. Returns whether anything was written.
-pub(super) async fn write_claims(
-    state: &Arc<Backend>,
-    group: &str,
-    resource: &str,
-    ns: &str,
-    owner_ref: &Value,
-    claims: &Claims,
-) -> ApiResult<bool> {
-    let owner_uid = owner_ref["uid"].as_str().unwrap_or_default();
-    let mut wrote = false;
-    for (name, uid) in &claims.adopt {
-        wrote |= CONTROLLER_MANAGER
-            .adopt(state, group, resource, ns, name, uid, owner_ref)
-            .await?;
-    }
-    for (name, uid) in &claims.release {
-        wrote |= CONTROLLER_MANAGER
-            .release(state, group, resource, ns, name, uid, owner_uid)
-            .await?;
-    }
-    Ok(wrote)
 }
 
 /// What a ControllerRevision of `owner` holds: its pod template as a strategic merge patch

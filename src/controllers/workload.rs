@@ -570,6 +570,86 @@ impl Writer {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Claiming (kube's ControllerRefManager).
+
+/// Which of a namespace's objects an owner adopts (orphans it selects and `may_adopt` allows)
+/// and releases (its own that it no longer selects): (name, uid) each.
+pub(crate) struct Claims {
+    pub adopt: Vec<(String, String)>,
+    pub release: Vec<(String, String)>,
+}
+
+/// Sort `objects` (those of one namespace) into what `owner` controls, adopts or releases
+/// (kube's ControllerRefManager). An owner being deleted adopts nothing.
+pub(crate) fn claim<'a>(
+    owner: &Value,
+    selector: &LabelSelector,
+    objects: impl Iterator<Item = &'a Arc<Value>>,
+    may_adopt: impl Fn(&Value) -> bool,
+) -> (Vec<Arc<Value>>, Claims) {
+    let uid = uid_of(owner);
+    let deleting = store::is_deleting(owner);
+    let mut owned = Vec::new();
+    let mut claims = Claims {
+        adopt: Vec::new(),
+        release: Vec::new(),
+    };
+    for obj in objects {
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let id = uid_of(obj).to_string();
+        match controller_uid(obj) {
+            Some(c) if c == uid => {
+                if selects(selector, obj) || deleting {
+                    owned.push(obj.clone());
+                } else if !store::is_deleting(obj) {
+                    claims.release.push((name, id));
+                }
+            }
+            Some(_) => {}
+            None => {
+                if !deleting
+                    && !store::is_deleting(obj)
+                    && selects(selector, obj)
+                    && may_adopt(obj)
+                    && !uid.is_empty()
+                {
+                    claims.adopt.push((name, id));
+                }
+            }
+        }
+    }
+    (owned, claims)
+}
+
+/// Write `claims`: adopted objects get `owner_ref`, released ones lose every reference to the
+/// owner's uid. Returns whether anything was written.
+pub(crate) async fn write_claims(
+    state: &Arc<Backend>,
+    group: &str,
+    resource: &str,
+    ns: &str,
+    owner_ref: &Value,
+    claims: &Claims,
+) -> ApiResult<bool> {
+    let owner_uid = owner_ref["uid"].as_str().unwrap_or_default();
+    let mut wrote = false;
+    for (name, uid) in &claims.adopt {
+        wrote |= CONTROLLER_MANAGER
+            .adopt(state, group, resource, ns, name, uid, owner_ref)
+            .await?;
+    }
+    for (name, uid) in &claims.release {
+        wrote |= CONTROLLER_MANAGER
+            .release(state, group, resource, ns, name, uid, owner_uid)
+            .await?;
+    }
+    Ok(wrote)
+}
+
 /// Set a condition in `obj.status.conditions` (kube's condition helpers: the transition time
 /// moves only with the status); `lastUpdateTime` too when `update_time`.
 pub(crate) fn put_condition(
