@@ -118,8 +118,6 @@ pub struct Kubelets {
     by_name: HashMap<String, usize>,
     node_cache: Cache,
     pods: Cache,
-    /// Pods bound to each simulated node (storage keys).
-    on_node: HashMap<String, BTreeSet<String>>,
     /// Pod IPs given, by pod key (before and after the pod's status says so).
     ips: HashMap<String, (usize, String)>,
     timers: Timers,
@@ -152,7 +150,6 @@ impl Kubelets {
             by_name,
             node_cache: Cache::new("", "nodes"),
             pods: Cache::new("", "pods"),
-            on_node: HashMap::new(),
             ips: HashMap::new(),
             timers: Timers::default(),
             expect: Expectations::default(),
@@ -162,20 +159,6 @@ impl Kubelets {
     fn node_of(&self, pod: &Value) -> Option<usize> {
         let n = pod["spec"]["nodeName"].as_str()?;
         self.by_name.get(n).copied()
-    }
-
-    fn index_pod(&mut self, key: &str, old: Option<&Value>, new: Option<&Value>) {
-        if let Some(i) = old.and_then(|o| self.node_of(o)) {
-            if let Some(set) = self.on_node.get_mut(&self.nodes[i].name) {
-                set.remove(key);
-            }
-        }
-        if let Some(i) = new.and_then(|n| self.node_of(n)) {
-            self.on_node
-                .entry(self.nodes[i].name.clone())
-                .or_default()
-                .insert(key.to_string());
-        }
     }
 
     /// A free pod IP on node `i`.
@@ -856,7 +839,6 @@ impl Reconciler for Kubelets {
         // A simulated node deleted stays deleted (its heartbeat finds it gone).
         self.node_cache.observe(msg);
         for ch in self.pods.observe(msg) {
-            self.index_pod(&ch.key, ch.old.as_deref(), ch.new.as_deref());
             match ch.new.as_deref() {
                 Some(p) if !is_terminal(p) => {
                     if let (Some(i), Some(ip)) = (self.node_of(p), p["status"]["podIP"].as_str()) {
