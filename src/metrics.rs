@@ -5,6 +5,7 @@
 //! resource. The chain records every request ([`MetricsFilter`]); reading is permitted as kube
 //! permits it (the `/metrics` non-resource URL).
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -33,12 +34,12 @@ const MAX_SERIES: usize = 5000;
 /// What a request is counted under (kube's labels, without the code).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct Labels {
-    verb: String,
+    verb: Cow<'static, str>,
     group: String,
     version: String,
     resource: String,
     subresource: String,
-    scope: String,
+    scope: &'static str,
     dry_run: String,
 }
 
@@ -86,6 +87,7 @@ impl Series {
 
 #[derive(Default)]
 struct Histogram {
+    /// Requests per bucket, each counted in the first it fits (not cumulative).
     buckets: [AtomicU64; BUCKETS.len()],
     count: AtomicU64,
     sum_nanos: AtomicU64,
@@ -112,12 +114,17 @@ impl<K: Hash + Eq + Clone + Ord, V: Default> Family<K, V> {
         }
     }
 
-    fn contains(&self, key: &K) -> bool {
-        self.0.read().is_ok_and(|m| m.contains_key(key))
-    }
-
-    fn len(&self) -> usize {
-        self.0.read().map_or(0, |m| m.len())
+    /// The series of `key`; past `max` series, a new key is replaced by `bounded(key)` first.
+    fn get_bounded(&self, key: K, max: usize, bounded: impl FnOnce(K) -> K) -> Arc<V> {
+        let key = match self.0.read() {
+            Ok(m) => match m.get(&key) {
+                Some(v) => return v.clone(),
+                None if m.len() >= max => bounded(key),
+                None => key,
+            },
+            Err(_) => key,
+        };
+        self.get(&key)
     }
 
     /// The series, sorted by key.
@@ -149,24 +156,25 @@ impl Metrics {
         self.watch_events.get(&key)
     }
 
-    fn record(&self, mut labels: Labels, code: u16, elapsed: Option<std::time::Duration>) {
+    fn record(&self, labels: Labels, code: u16, elapsed: Option<std::time::Duration>) {
         // Resource names come from request paths: past a bound, new label sets (requests for
         // resources nobody serves, mostly) are counted without their resource, so no client
         // can grow the series without limit.
-        if self.requests.len() >= MAX_SERIES && !self.requests.contains(&labels) {
+        let series = self.requests.get_bounded(labels, MAX_SERIES, |mut labels| {
             labels.group.clear();
             labels.version.clear();
             labels.resource.clear();
             labels.subresource.clear();
-        }
-        let series = self.requests.get(&labels);
+            labels
+        });
         if let Some(d) = elapsed {
             let h = &series.latency;
+            // One add, in the first bucket the request fits (none past the last bound): the
+            // exposition sums them into kube's cumulative buckets. Adding to every bucket
+            // above it made each request 23 atomic adds on lines every core shares.
             let secs = d.as_secs_f64();
-            for (i, le) in BUCKETS.iter().enumerate() {
-                if secs <= *le {
-                    h.buckets[i].fetch_add(1, Ordering::Relaxed);
-                }
+            if let Some(i) = BUCKETS.iter().position(|le| secs <= *le) {
+                h.buckets[i].fetch_add(1, Ordering::Relaxed);
             }
             h.count.fetch_add(1, Ordering::Relaxed);
             h.sum_nanos.fetch_add(
@@ -192,7 +200,7 @@ impl Metrics {
                 esc(&l.dry_run),
                 esc(&l.group),
                 esc(&l.resource),
-                esc(&l.scope),
+                esc(l.scope),
                 esc(&l.subresource),
                 esc(&l.verb),
                 esc(&l.version)
@@ -217,11 +225,12 @@ impl Metrics {
         {
             let h = &s.latency;
             let ls = labels(l);
+            let mut cumulative = 0u64;
             for (i, le) in BUCKETS.iter().enumerate() {
+                cumulative += h.buckets[i].load(Ordering::Relaxed);
                 let _ = writeln!(
                     out,
-                    "apiserver_request_duration_seconds_bucket{{{ls},le=\"{le}\"}} {}",
-                    h.buckets[i].load(Ordering::Relaxed)
+                    "apiserver_request_duration_seconds_bucket{{{ls},le=\"{le}\"}} {cumulative}"
                 );
             }
             let count = h.count.load(Ordering::Relaxed);
@@ -313,13 +322,13 @@ fn start_time() -> f64 {
 }
 
 /// kube's reported verb (`CleanVerb`).
-fn verb(info: &RequestInfo, req: &Request<Bytes>) -> String {
+fn verb(info: &RequestInfo, req: &Request<Bytes>) -> Cow<'static, str> {
     if !info.is_resource_request {
         let m = req.method().as_str();
         let known = [
             "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT",
         ];
-        return if known.contains(&m) { m } else { "other" }.to_string();
+        return Cow::Borrowed(known.into_iter().find(|k| *k == m).unwrap_or("other"));
     }
     let apply = req
         .headers()
@@ -335,9 +344,9 @@ fn verb(info: &RequestInfo, req: &Request<Bytes>) -> String {
         "patch" => "PATCH",
         "delete" => "DELETE",
         "deletecollection" => "DELETECOLLECTION",
-        other => return other.to_ascii_uppercase(),
+        other => return Cow::Owned(other.to_ascii_uppercase()),
     }
-    .to_string()
+    .into()
 }
 
 /// kube's scope label (`CleanScope`).
@@ -376,7 +385,7 @@ impl Filter for MetricsFilter {
             version: info.api_version.clone(),
             resource: info.resource.clone(),
             subresource: info.subresource.clone(),
-            scope: scope(&info).to_string(),
+            scope: scope(&info),
             dry_run,
         };
         let long_running = crate::chain::is_long_running(&info);

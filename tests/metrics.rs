@@ -82,6 +82,8 @@ async fn requests_are_counted_and_timed_by_verb_resource_and_code() {
         .collect();
     assert_eq!(buckets.len(), 24, "23 of kube's buckets and +Inf");
     assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{buckets:?}");
+    // Cumulative, as kube's: every request took under a minute, so `le="60"` holds all three.
+    assert_eq!(Some(buckets[22]), count, "{buckets:?}");
     let stored = series(&text, "apiserver_storage_objects{resource=\"configmaps\"}");
     assert!(stored.is_some_and(|n| n >= 1.0), "{text}");
     assert!(series(
