@@ -471,66 +471,74 @@ pub fn random_uuid() -> String {
 
 impl Filter for AuditFilter {
     fn call(&self, req: Request<Bytes>, next: Next) -> BoxFuture {
-        let sink = self.sink.clone();
+        let ri = req
+            .extensions()
+            .get::<Arc<RequestInfo>>()
+            .cloned()
+            .unwrap_or_default();
+        let audited = self.sink.as_ref().and_then(|s| {
+            let (level, omit) = match req.extensions().get::<UserInfo>() {
+                Some(user) => s.policy.decide(user, &ri),
+                None => s.policy.decide(&UserInfo::loopback(), &ri),
+            };
+            (level > Level::None).then(|| (s.clone(), level, omit))
+        });
+        let Some((sink, level, omit)) = audited else {
+            // Not audited (no policy, or level None): the request only gets its Audit-Id, and
+            // nothing is copied for an event that is never written.
+            return Box::pin(async move {
+                let audit_id = random_uuid();
+                let mut resp = next.oneshot(req).await?;
+                if let Ok(v) = HeaderValue::from_str(&audit_id) {
+                    resp.headers_mut().insert("audit-id", v);
+                }
+                Ok(resp)
+            });
+        };
         Box::pin(async move {
             let audit_id = random_uuid();
-            let ri = req
-                .extensions()
-                .get::<Arc<RequestInfo>>()
-                .cloned()
-                .unwrap_or_default();
             let user = req
                 .extensions()
                 .get::<UserInfo>()
                 .cloned()
                 .unwrap_or_else(UserInfo::loopback);
-            let (level, omit) = match &sink {
-                Some(s) => s.policy.decide(&user, &ri),
-                None => (Level::None, vec![]),
-            };
-            let mut event = Value::Null;
-            if level > Level::None {
-                event = new_event(
-                    level,
-                    &audit_id,
-                    "RequestReceived",
-                    req.uri(),
-                    &ri.verb,
-                    json!(user),
-                    source_ips(req.headers(), req.extensions()),
-                );
-                if let Some(ua) = req
-                    .headers()
-                    .get(http::header::USER_AGENT)
-                    .and_then(|v| v.to_str().ok())
-                {
-                    event["userAgent"] = json!(ua);
-                }
-                if ri.is_resource_request {
-                    let mut r = json!({"resource": ri.resource, "apiVersion": ri.api_version});
-                    for (k, v) in [
-                        ("namespace", &ri.namespace),
-                        ("name", &ri.name),
-                        ("apiGroup", &ri.api_group),
-                        ("subresource", &ri.subresource),
-                    ] {
-                        if !v.is_empty() {
-                            r[k] = json!(v);
-                        }
-                    }
-                    event["objectRef"] = r;
-                }
-                if level >= Level::Request {
-                    if let Some(b) = body_json(req.body()) {
-                        event["requestObject"] = b;
+            let mut event = new_event(
+                level,
+                &audit_id,
+                "RequestReceived",
+                req.uri(),
+                &ri.verb,
+                json!(user),
+                source_ips(req.headers(), req.extensions()),
+            );
+            if let Some(ua) = req
+                .headers()
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+            {
+                event["userAgent"] = json!(ua);
+            }
+            if ri.is_resource_request {
+                let mut r = json!({"resource": ri.resource, "apiVersion": ri.api_version});
+                for (k, v) in [
+                    ("namespace", &ri.namespace),
+                    ("name", &ri.name),
+                    ("apiGroup", &ri.api_group),
+                    ("subresource", &ri.subresource),
+                ] {
+                    if !v.is_empty() {
+                        r[k] = json!(v);
                     }
                 }
-                if let Some(s) = sink
-                    .as_ref()
-                    .filter(|_| !omit.iter().any(|o| o == "RequestReceived"))
-                {
-                    s.write(&event, false).await;
+                event["objectRef"] = r;
+            }
+            if level >= Level::Request {
+                if let Some(b) = body_json(req.body()) {
+                    event["requestObject"] = b;
                 }
+            }
+            if !omit.iter().any(|o| o == "RequestReceived") {
+                sink.write(&event, false).await;
             }
             let impersonated = ImpersonatedSlot::default();
             let mut req = req;
@@ -544,9 +552,6 @@ impl Filter for AuditFilter {
             if let Ok(v) = HeaderValue::from_str(&audit_id) {
                 resp.headers_mut().insert("audit-id", v);
             }
-            let Some(sink) = sink.filter(|_| level > Level::None) else {
-                return Ok(resp);
-            };
             if omit.iter().any(|o| o == "ResponseComplete") {
                 return Ok(resp);
             }
