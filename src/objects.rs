@@ -82,10 +82,16 @@ pub fn to_stored(obj: &Value) -> ApiResult<Bytes> {
 }
 
 /// Bytes that keep no spare capacity: the store holds them as long as the object lives (a
-/// vector grown by doubling would keep up to twice its length).
-fn exact(mut out: Vec<u8>) -> Bytes {
-    out.shrink_to_fit();
-    Bytes::from(out)
+/// vector grown by doubling would keep up to twice its length). Shrinking the vector is not
+/// enough: an allocator may keep the block it has (mimalloc keeps a block shrunk by less than
+/// half, so a 1,400-byte object stayed in a 2,048-byte block), so spare bytes mean a copy
+/// into an allocation of the object's own size.
+fn exact(out: Vec<u8>) -> Bytes {
+    if out.capacity() == out.len() {
+        Bytes::from(out)
+    } else {
+        Bytes::copy_from_slice(&out)
+    }
 }
 
 /// The stored bytes with `metadata.resourceVersion` added where Go's encoder writes it (after
