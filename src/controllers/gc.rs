@@ -49,16 +49,38 @@ use crate::registry::Backend;
 use crate::registry::ResourceInfo;
 use crate::status::ApiResult;
 
+/// An object's uid as the graph keeps it: the 16 bytes of a UUID in its canonical text (every
+/// uid kubox assigns), else the text itself. Kube compares uids as strings; only a uid that
+/// prints back exactly as it was written is kept as bytes, so no two texts share one value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Uid {
+    Uuid([u8; 16]),
+    Text(Box<str>),
+}
+
+impl Uid {
+    fn new(text: &str) -> Uid {
+        if let Ok(u) = uuid::Uuid::try_parse(text) {
+            let mut buf = uuid::Uuid::encode_buffer();
+            if u.hyphenated().encode_lower(&mut buf) == text {
+                return Uid::Uuid(u.into_bytes());
+            }
+        }
+        Uid::Text(text.into())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Owner {
-    uid: String,
+    uid: Uid,
     block: bool,
 }
 
+/// What the graph keeps of an object that owners or finalizers make interesting (most objects
+/// have neither: they are only in the uid index).
 #[derive(Debug, Clone)]
 struct Node {
-    /// Shared with the graph's uid index.
-    uid: Arc<str>,
+    uid: Uid,
     owners: Vec<Owner>,
     /// deletionTimestamp set.
     deleting: bool,
@@ -69,6 +91,12 @@ struct Node {
 impl Node {
     fn waiting_for_dependents(&self) -> bool {
         self.deleting && self.foreground
+    }
+
+    /// Whether the graph needs more of the object than its uid: it has owners, or the
+    /// collector has a finalizer of its to act on.
+    fn kept(&self) -> bool {
+        !self.owners.is_empty() || self.foreground || self.orphan
     }
 }
 
@@ -93,20 +121,20 @@ struct StoredOwner {
     block_owner_deletion: Option<bool>,
 }
 
-fn parse(kv: &KeyValue) -> Option<Node> {
-    let stored: Stored = serde_json::from_slice(&kv.value).ok()?;
+fn parse(value: &[u8]) -> Option<Node> {
+    let stored: Stored = serde_json::from_slice(value).ok()?;
     let meta = stored.metadata?;
     let uid = meta.uid.filter(|u| !u.is_empty())?;
     let finalizers = meta.finalizers.unwrap_or_default();
     Some(Node {
-        uid: Arc::from(uid),
+        uid: Uid::new(&uid),
         owners: meta
             .owner_references
             .unwrap_or_default()
             .into_iter()
             .filter_map(|o| {
                 Some(Owner {
-                    uid: o.uid.filter(|u| !u.is_empty())?,
+                    uid: Uid::new(&o.uid.filter(|u| !u.is_empty())?),
                     block: o.block_owner_deletion == Some(true),
                 })
             })
@@ -128,10 +156,12 @@ enum Standing {
 /// The garbage collector's state: the dependency graph.
 #[derive(Default)]
 pub struct GarbageCollector {
-    /// Keys are the store's own (one allocation per object, shared by the three maps).
+    /// The objects with owners or a collector's finalizer. Keys are the store's own (one
+    /// allocation per object, shared by the maps).
     nodes: HashMap<Arc<str>, Node>,
-    by_uid: HashMap<Arc<str>, Arc<str>>,
-    dependents: HashMap<String, BTreeSet<Arc<str>>>,
+    /// Every object's uid → its key.
+    by_uid: HashMap<Uid, Arc<str>>,
+    dependents: HashMap<Uid, BTreeSet<Arc<str>>>,
     /// Dependents left alone because an owner's kind could not be resolved.
     unresolved: BTreeSet<String>,
     index: ResourceIndex,
@@ -144,9 +174,13 @@ impl GarbageCollector {
         self.dependents.clear();
     }
 
-    fn remove(&mut self, key: &str) -> Option<Node> {
+    /// Forget the object at `key` whose uid is `uid`; returns its node if it had one.
+    fn remove(&mut self, key: &str, uid: &Uid) -> Option<Node> {
+        if self.by_uid.get(uid).is_some_and(|k| &**k == key) {
+            self.by_uid.remove(uid);
+        }
         let old = self.nodes.remove(key)?;
-        if self.by_uid.get(&old.uid).is_some_and(|k| &**k == key) {
+        if old.uid != *uid && self.by_uid.get(&old.uid).is_some_and(|k| &**k == key) {
             self.by_uid.remove(&old.uid);
         }
         for o in &old.owners {
@@ -161,50 +195,53 @@ impl GarbageCollector {
     }
 
     fn insert(&mut self, key: &Arc<str>, node: Node) -> Option<Node> {
-        let old = self.remove(key);
+        let old = self.remove(key, &node.uid);
         self.by_uid.insert(node.uid.clone(), key.clone());
-        for o in &node.owners {
-            self.dependents
-                .entry(o.uid.clone())
-                .or_default()
-                .insert(key.clone());
+        if node.kept() {
+            for o in &node.owners {
+                self.dependents
+                    .entry(o.uid.clone())
+                    .or_default()
+                    .insert(key.clone());
+            }
+            self.nodes.insert(key.clone(), node);
         }
-        self.nodes.insert(key.clone(), node);
         old
     }
 
-    fn node_by_uid(&self, uid: &str) -> Option<(&Arc<str>, &Node)> {
+    fn owner_waiting(&self, uid: &Uid) -> Option<&Arc<str>> {
         let key = self.by_uid.get(uid)?;
-        Some((key, self.nodes.get(key)?))
-    }
-
-    fn owner_waiting(&self, uid: &str) -> Option<&Arc<str>> {
-        self.node_by_uid(uid)
-            .filter(|(_, n)| n.waiting_for_dependents())
-            .map(|(k, _)| k)
+        self.nodes
+            .get(key)
+            .filter(|n| n.waiting_for_dependents())
+            .map(|_| key)
     }
 
     /// Does this object need a look: being deleted with a GC finalizer, or an owner that is
     /// absent from the graph or waiting for its dependents?
     fn needs_check(&self, node: &Node) -> bool {
         (node.deleting && (node.foreground || node.orphan))
-            || node.owners.iter().any(|o| {
-                !self.by_uid.contains_key(o.uid.as_str()) || self.owner_waiting(&o.uid).is_some()
-            })
+            || node
+                .owners
+                .iter()
+                .any(|o| !self.by_uid.contains_key(&o.uid) || self.owner_waiting(&o.uid).is_some())
     }
 
     fn dependents_of(&self, uid: &str) -> Vec<String> {
         self.dependents
-            .get(uid)
+            .get(&Uid::new(uid))
             .map(|s| s.iter().map(|k| k.to_string()).collect())
             .unwrap_or_default()
     }
 
     fn observe_put(&mut self, kv: &KeyValue, queue: &mut Queue) {
         let key = &kv.key;
-        let Some(node) = parse(kv) else {
-            if let Some(old) = self.remove(key) {
-                self.after_removal(&old, queue);
+        let Some(node) = parse(&kv.value) else {
+            // No uid to index it by: only a node it had can be dropped.
+            if let Some(old) = self.nodes.get(&**key).map(|n| n.uid.clone()) {
+                if let Some(old) = self.remove(key, &old) {
+                    self.after_removal(&old.uid, &old.owners, queue);
+                }
             }
             return;
         };
@@ -217,11 +254,12 @@ impl GarbageCollector {
             }
         }
         // An owner waiting for its dependents re-checks when one of them changes what blocks it.
-        let changed = old
-            .as_ref()
-            .is_none_or(|o| o.owners != new_owners || o.deleting != deleting);
+        let changed = match &old {
+            Some(o) => o.owners != new_owners || o.deleting != deleting,
+            None => !new_owners.is_empty(),
+        };
         if changed {
-            let mut uids: Vec<&String> = new_owners.iter().map(|o| &o.uid).collect();
+            let mut uids: Vec<&Uid> = new_owners.iter().map(|o| &o.uid).collect();
             if let Some(o) = &old {
                 uids.extend(o.owners.iter().map(|o| &o.uid));
             }
@@ -237,11 +275,13 @@ impl GarbageCollector {
 
     /// After an object left the graph: its dependents lost an owner; an owner waiting for it may
     /// be free.
-    fn after_removal(&self, old: &Node, queue: &mut Queue) {
-        for d in self.dependents_of(&old.uid) {
-            queue.add(d);
+    fn after_removal(&self, uid: &Uid, owners: &[Owner], queue: &mut Queue) {
+        if let Some(deps) = self.dependents.get(uid) {
+            for d in deps {
+                queue.add(&**d);
+            }
         }
-        for o in &old.owners {
+        for o in owners {
             if let Some(k) = self.owner_waiting(&o.uid) {
                 queue.add(&**k);
             }
@@ -368,7 +408,7 @@ impl Reconciler for GarbageCollector {
             Msg::Reset { items, .. } => {
                 self.clear();
                 for kv in items.iter() {
-                    if let Some(n) = parse(kv) {
+                    if let Some(n) = parse(&kv.value) {
                         self.insert(&kv.key, n);
                     }
                 }
@@ -385,8 +425,19 @@ impl Reconciler for GarbageCollector {
             Msg::Change(ev) => match ev.kind {
                 EventKind::Put => self.observe_put(&ev.kv, queue),
                 EventKind::Delete => {
-                    if let Some(old) = self.remove(&ev.kv.key) {
-                        self.after_removal(&old, queue);
+                    // The uid of an object without a node is read from the value it had.
+                    let uid = match self.nodes.get(&*ev.kv.key) {
+                        Some(n) => Some(n.uid.clone()),
+                        None => ev
+                            .prev
+                            .as_ref()
+                            .and_then(|p| parse(&p.value))
+                            .map(|n| n.uid),
+                    };
+                    if let Some(uid) = uid {
+                        let old = self.remove(&ev.kv.key, &uid);
+                        let owners = old.as_ref().map_or(&[][..], |o| &o.owners[..]);
+                        self.after_removal(&uid, owners, queue);
                     }
                 }
             },
@@ -422,10 +473,11 @@ impl Reconciler for GarbageCollector {
                 remove_finalizer(state, &info, key, &uid, ORPHAN).await?;
             } else if finalizers.iter().any(|f| f == FOREGROUND) {
                 let deps = self.dependents_of(&uid);
+                let owner = Uid::new(&uid);
                 let blocking = deps.iter().any(|d| {
                     self.nodes
                         .get(d.as_str())
-                        .is_some_and(|n| n.owners.iter().any(|o| o.uid == uid && o.block))
+                        .is_some_and(|n| n.owners.iter().any(|o| o.uid == owner && o.block))
                 });
                 if blocking {
                     for d in deps {
@@ -507,5 +559,59 @@ impl Reconciler for GarbageCollector {
             Propagation::Background
         };
         Self::delete(state, &info, &obj, rev, policy, key, queue).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_canonical_uuid_is_kept_as_bytes() {
+        let lower = "0b7e4a5c-3f7d-4c53-9a43-1f0e2d3c4b5a";
+        assert!(matches!(Uid::new(lower), Uid::Uuid(_)));
+        // Kube compares uids as text: other spellings of the same UUID are other uids.
+        for other in [
+            "0B7E4A5C-3F7D-4C53-9A43-1F0E2D3C4B5A",
+            "0b7e4a5c3f7d4c539a431f0e2d3c4b5a",
+            "{0b7e4a5c-3f7d-4c53-9a43-1f0e2d3c4b5a}",
+            "urn:uuid:0b7e4a5c-3f7d-4c53-9a43-1f0e2d3c4b5a",
+        ] {
+            assert!(matches!(Uid::new(other), Uid::Text(_)), "{other}");
+            assert_ne!(Uid::new(other), Uid::new(lower), "{other}");
+        }
+        assert_eq!(Uid::new("not-a-uuid"), Uid::Text("not-a-uuid".into()));
+    }
+
+    #[test]
+    fn objects_without_owners_or_collector_finalizers_are_only_indexed_by_uid() {
+        let mut gc = GarbageCollector::default();
+        let mut queue = Queue::default();
+        let kv = |key: &str, value: serde_json::Value| KeyValue {
+            key: Arc::from(key),
+            value: bytes::Bytes::from(value.to_string()),
+            create_revision: 1,
+            mod_revision: 1,
+            version: 1,
+        };
+        let owner = "0b7e4a5c-3f7d-4c53-9a43-1f0e2d3c4b5a";
+        gc.observe_put(
+            &kv(
+                "/registry/configmaps/ns/owner",
+                json!({"metadata": {"uid": owner}}),
+            ),
+            &mut queue,
+        );
+        assert!(gc.nodes.is_empty());
+        assert_eq!(gc.by_uid.len(), 1);
+        gc.observe_put(
+            &kv(
+                "/registry/configmaps/ns/dep",
+                json!({"metadata": {"uid": "dep-uid", "ownerReferences": [{"uid": owner}]}}),
+            ),
+            &mut queue,
+        );
+        assert_eq!(gc.nodes.len(), 1);
+        assert_eq!(gc.dependents_of(owner), vec!["/registry/configmaps/ns/dep"]);
     }
 }
