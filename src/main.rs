@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// mimalloc hands memory freed after a load back to the system (glibc's allocator, with one
 /// arena per thread, keeps most of it). The library leaves the allocator to its embedder.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use kubox::{Server, StorageConfig};
