@@ -1,6 +1,7 @@
 //! The HTTP side of the load generator: one keep-alive HTTP/1.1 connection per simulated client
-//! (hyper's low-level client, so N clients are exactly N connections and share no pool lock), plus
-//! the helpers that build request bodies.
+//! (hyper's low-level client, so N clients are exactly N connections and share no pool lock),
+//! HTTP/2 connections that many requests share (as client-go multiplexes a process's watches),
+//! plus the helpers that build request bodies.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -13,7 +14,7 @@ use http::{header, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
 
@@ -267,6 +268,73 @@ impl Conn {
             .into());
         }
         Ok(serde_json::from_slice(&bytes)?)
+    }
+}
+
+/// One HTTP/2 connection whose streams any number of tasks share (clone it per task).
+#[derive(Clone)]
+pub struct H2Conn {
+    sender: hyper::client::conn::http2::SendRequest<Full<Bytes>>,
+    /// `https://addr` or `http://addr`: h2 requests carry an absolute URI.
+    base: String,
+    authorization: Option<String>,
+}
+
+impl H2Conn {
+    /// Connect to `addr` (loopback only) and agree on h2: by ALPN over TLS, by prior knowledge
+    /// over plain HTTP.
+    pub async fn connect(addr: SocketAddr) -> Result<H2Conn> {
+        if !addr.ip().is_loopback() {
+            return Err(format!("refusing to send load to non-loopback address {addr}").into());
+        }
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let creds = credentials();
+        let builder = hyper::client::conn::http2::Builder::new(TokioExecutor::new());
+        let scheme = if creds.tls.is_some() { "https" } else { "http" };
+        let sender = match creds.tls {
+            Some(cfg) => {
+                let mut cfg = (*cfg).clone();
+                cfg.alpn_protocols = vec![b"h2".to_vec()];
+                let name = rustls_pki_types::ServerName::IpAddress(addr.ip().into());
+                let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+                    .connect(name, stream)
+                    .await?;
+                if tls.get_ref().1.alpn_protocol() != Some(b"h2") {
+                    return Err("the server did not agree on h2".into());
+                }
+                let (sender, conn) = builder.handshake(TokioIo::new(tls)).await?;
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                sender
+            }
+            None => {
+                let (sender, conn) = builder.handshake(TokioIo::new(stream)).await?;
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                sender
+            }
+        };
+        Ok(H2Conn {
+            sender,
+            base: format!("{scheme}://{addr}"),
+            authorization: creds.token.map(|t| format!("Bearer {t}")),
+        })
+    }
+
+    /// Send a GET on a new stream and return the response with its body unread.
+    pub async fn get(&mut self, path: &str) -> Result<http::Response<Incoming>> {
+        self.sender.ready().await?;
+        let mut req = Request::builder()
+            .method(Method::GET)
+            .uri(format!("{}{path}", self.base))
+            .header(header::ACCEPT, "application/json");
+        if let Some(a) = &self.authorization {
+            req = req.header(header::AUTHORIZATION, a);
+        }
+        Ok(self.sender.send_request(req.body(Full::default())?).await?)
     }
 }
 

@@ -115,6 +115,8 @@ pub struct Kubox {
     child: Child,
     addr: SocketAddr,
     dir: tempfile::TempDir,
+    /// The server's stderr.
+    log: PathBuf,
     /// The etcd the server stores into (stopped after it).
     _etcd: Option<kubox_storage::etcd_process::EtcdCluster>,
     /// From spawn until `/readyz` answered 200.
@@ -134,7 +136,14 @@ impl Kubox {
         let dir = tempfile::Builder::new().prefix("kubox-bench-").tempdir()?;
         // Pick a free port; the tiny window before kubox binds it again is harmless here.
         let addr = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-        let stderr = std::fs::File::create(dir.path().join("stderr.log"))?;
+        // `KUBOX_BENCH_STDERR=FILE` keeps the server's log (appended) after the run.
+        let log = std::env::var_os("KUBOX_BENCH_STDERR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| dir.path().join("stderr.log"));
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
         let started = Instant::now();
         crate::http::clear_credentials();
         let mut command = Command::new(bin);
@@ -170,6 +179,7 @@ impl Kubox {
             child,
             addr,
             dir,
+            log,
             _etcd: etcd,
             ready_after: Duration::ZERO,
             serving_line_after: None,
@@ -257,7 +267,7 @@ impl Kubox {
     }
 
     fn stderr_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default();
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(20)..].join("\n")
     }

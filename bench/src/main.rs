@@ -105,6 +105,10 @@ struct Cli {
     /// Watch: writes per second.
     #[arg(long, default_value_t = 40.0)]
     watch_rate: f64,
+    /// Watch: carry the watches on this many HTTP/2 connections, round robin (as client-go
+    /// multiplexes a process's watches on one); 0 = HTTP/1.1, one connection per watch.
+    #[arg(long, default_value_t = 0)]
+    watch_http2_connections: usize,
 
     /// Soak: seconds of mixed load.
     #[arg(long, default_value_t = 300.0)]
@@ -217,6 +221,7 @@ async fn run(cli: Cli, threads: usize) -> Result<()> {
                         watchers: cli.watchers.clone(),
                         events: cli.watch_events,
                         rate: cli.watch_rate.clamp(0.1, 10_000.0),
+                        http2_connections: cli.watch_http2_connections,
                     },
                 )
                 .await?

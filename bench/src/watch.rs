@@ -17,7 +17,7 @@ use hyper::body::Incoming;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::time::MissedTickBehavior;
 
-use crate::http::{configmap, configmaps, ensure_namespace, nanos_since, Conn};
+use crate::http::{configmap, configmaps, ensure_namespace, nanos_since, Conn, H2Conn};
 use crate::kubox::{Kubox, Storage};
 use crate::startup::verdict;
 use crate::stats::{ms, thousands, Summary, Table};
@@ -30,6 +30,8 @@ pub struct Options {
     pub events: u64,
     /// Writes per second.
     pub rate: f64,
+    /// Watches share this many HTTP/2 connections (0: one HTTP/1.1 connection each).
+    pub http2_connections: usize,
 }
 
 /// Watch connections being set up at once.
@@ -41,8 +43,12 @@ const DRAIN_GRACE: Duration = Duration::from_secs(5);
 
 pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()> {
     println!("## 4. Watch delivery latency");
+    let carried = match opts.http2_connections {
+        0 => "one HTTP/1.1 connection each".to_string(),
+        n => format!("streams of {n} HTTP/2 connection(s), round robin"),
+    };
     println!(
-        "  W watch streams on the ConfigMaps of one namespace (one connection each, from the\n  \
+        "  W watch streams on the ConfigMaps of one namespace ({carried}, from the\n  \
          resourceVersion of a fresh list). One writer then creates {} ConfigMaps at {}/s, each\n  \
          stamped with its send time. latency = arrival at a watcher − send time, over every\n  \
          (event, watcher) pair, so it includes the create's own commit; \"create\" is the writer's\n  \
@@ -141,15 +147,26 @@ async fn measure(kubox: &Kubox, watchers: usize, opts: &Options) -> Result<Measu
     let deadline = tokio::time::Instant::now() + OPEN_TIMEOUT + write_time + DRAIN_GRACE;
     let (ready_tx, mut ready_rx) = mpsc::channel::<Result<()>>(watchers.max(1));
     let gate = Arc::new(Semaphore::new(CONNECT_PARALLELISM));
+    let mut shared = Vec::with_capacity(opts.http2_connections);
+    for _ in 0..opts.http2_connections {
+        shared.push(H2Conn::connect(addr).await?);
+    }
     let mut tasks = Vec::with_capacity(watchers);
-    for _ in 0..watchers {
+    for i in 0..watchers {
         let (ready_tx, gate, watch_path) = (ready_tx.clone(), gate.clone(), watch_path.clone());
+        let h2 = (!shared.is_empty()).then(|| shared[i % shared.len()].clone());
         let events = opts.events as usize;
         tasks.push(tokio::spawn(async move {
             let opened = async {
                 let _permit = gate.acquire().await?;
-                let mut conn = Conn::connect(addr).await?;
-                let resp = conn.send(Method::GET, &watch_path, None).await?;
+                let (conn, resp) = match h2 {
+                    Some(mut h2) => (None, h2.get(&watch_path).await?),
+                    None => {
+                        let mut conn = Conn::connect(addr).await?;
+                        let resp = conn.send(Method::GET, &watch_path, None).await?;
+                        (Some(conn), resp)
+                    }
+                };
                 if resp.status() != StatusCode::OK {
                     return Err(format!("watch: {}", resp.status()).into());
                 }
