@@ -163,11 +163,12 @@ pub struct GroupInfo {
 /// An immutable view of everything served.
 #[derive(Default, Clone)]
 pub struct Snapshot {
-    by_gvr: HashMap<(String, String, String), Arc<ResourceInfo>>,
+    /// By `group/version/resource` (see [`with_key`]).
+    by_gvr: HashMap<String, Arc<ResourceInfo>>,
     /// Groups in discovery order (core first).
     pub groups: Vec<GroupInfo>,
     /// Resources per group/version, in discovery order.
-    by_gv: HashMap<(String, String), Vec<Arc<ResourceInfo>>>,
+    by_gv: HashMap<String, Vec<Arc<ResourceInfo>>>,
     /// `/openapi/v2` rendered from this snapshot (JSON, protobuf), on first use.
     pub openapi_v2: Rendered,
 }
@@ -191,16 +192,14 @@ impl Clone for Rendered {
 impl Snapshot {
     /// Look up a resource.
     pub fn get(&self, group: &str, version: &str, resource: &str) -> Option<Arc<ResourceInfo>> {
-        self.by_gvr
-            .get(&(group.to_string(), version.to_string(), resource.to_string()))
-            .cloned()
+        with_key(&[group, version, resource], |k| self.by_gvr.get(k).cloned())
     }
 
     /// Resources of one group/version, or None if the group/version is not served.
     pub fn resources(&self, group: &str, version: &str) -> Option<&[Arc<ResourceInfo>]> {
-        self.by_gv
-            .get(&(group.to_string(), version.to_string()))
-            .map(|v| v.as_slice())
+        with_key(&[group, version], |k| {
+            self.by_gv.get(k).map(|v| v.as_slice())
+        })
     }
 
     /// Find a group.
@@ -226,7 +225,7 @@ impl Snapshot {
 
     fn insert(&mut self, info: ResourceInfo) {
         let info = Arc::new(info);
-        let gv = (info.group.clone(), info.version.clone());
+        let gv = format!("{}/{}", info.group, info.version);
         match self.groups.iter_mut().find(|g| g.name == info.group) {
             Some(g) => {
                 if !g.versions.contains(&info.version) {
@@ -240,13 +239,36 @@ impl Snapshot {
         }
         self.by_gv.entry(gv).or_default().push(info.clone());
         self.by_gvr.insert(
-            (
-                info.group.clone(),
-                info.version.clone(),
-                info.resource.clone(),
-            ),
+            format!("{}/{}/{}", info.group, info.version, info.resource),
             info,
         );
+    }
+}
+
+/// Call `f` with `parts` joined by `/` (a snapshot's map key; no part holds a `/`), built on the
+/// stack when it is short: a lookup per request allocates nothing.
+fn with_key<R>(parts: &[&str], f: impl FnOnce(&str) -> R) -> R {
+    let len = parts
+        .iter()
+        .map(|p| p.len() + 1)
+        .sum::<usize>()
+        .saturating_sub(1);
+    let mut buf = [0u8; 160];
+    if len > buf.len() {
+        return f(&parts.join("/"));
+    }
+    let mut at = 0;
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            buf[at] = b'/';
+            at += 1;
+        }
+        buf[at..at + p.len()].copy_from_slice(p.as_bytes());
+        at += p.len();
+    }
+    match std::str::from_utf8(&buf[..at]) {
+        Ok(k) => f(k),
+        Err(_) => f(&parts.join("/")),
     }
 }
 
@@ -478,8 +500,8 @@ impl Registry {
             && self
                 .builtin
                 .by_gvr
-                .keys()
-                .any(|(g, _, r)| g == group && r == resource)
+                .values()
+                .any(|i| i.group == group && i.resource == resource)
     }
 
     fn rebuild(&self, custom: &std::collections::BTreeMap<String, Vec<ResourceInfo>>) {
@@ -523,6 +545,24 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resources_are_found_by_their_parts_and_only_by_them() {
+        let snap = Registry::builtin().snapshot();
+        assert_eq!(snap.get("", "v1", "pods").unwrap().kind, "Pod");
+        assert_eq!(
+            snap.get("apps", "v1", "deployments").unwrap().kind,
+            "Deployment"
+        );
+        assert!(snap.resources("apps", "v1").unwrap().len() > 3);
+        // Joined parts never stand for other parts.
+        assert!(snap.get("", "", "v1/pods").is_none());
+        assert!(snap.get("apps/v1", "deployments", "").is_none());
+        assert!(snap.resources("", "apps/v1").is_none());
+        // Longer than the stack buffer: looked up all the same.
+        let long = "x".repeat(300);
+        assert!(snap.get(&long, "v1", "pods").is_none());
+    }
 
     /// Keys resolve to their resource by the storage prefix that begins them
     /// (`ResourceIndex::for_key`, the informers' `covering`): no prefix may begin another.
