@@ -213,6 +213,9 @@ struct Trace;
 
 impl Filter for Trace {
     fn call(&self, req: Request<Bytes>, next: Next) -> BoxFuture {
+        if !tracing::enabled!(tracing::Level::DEBUG) {
+            return next.oneshot(req);
+        }
         let method = req.method().clone();
         let uri = req.uri().clone();
         let start = std::time::Instant::now();
