@@ -71,13 +71,14 @@ pub fn build(
         .recording
         .then(|| crate::recorder::RecorderFilter::new(state.recorder.clone()));
     let faults = crate::faults::FaultFilter::new(state.faults.clone());
+    let cut = crate::faults::CutConnections::new(state.faults.clone());
     let router = Next(Arc::new(Router(state)));
     // Outermost first, as kube-apiserver's handler chain.
     let steps: Vec<Box<dyn Wrap>> = vec![
         Box::new(CatchPanic),
         Box::new(Trace),
         Box::new(RequestInfoFilter),
-        Box::new(crate::faults::CutConnections),
+        Box::new(cut),
         Box::new(crate::encoding::JsonFraming),
         Box::new(crate::metrics::MetricsFilter {
             metrics: metrics.clone(),
@@ -354,7 +355,9 @@ impl Filter for MaxInFlight {
             .extensions()
             .get::<crate::authn::UserInfo>()
             .is_some_and(|u| u.groups.iter().any(|g| g == crate::authn::MASTERS));
-        let long_running = is_long_running(&info);
+        if masters || is_long_running(&info) {
+            return next.oneshot(req);
+        }
         let sem = if is_mutating(&info) {
             self.mutating.clone()
         } else {
@@ -362,9 +365,6 @@ impl Filter for MaxInFlight {
         };
         let fut = next.oneshot(req);
         Box::pin(async move {
-            if long_running || masters {
-                return fut.await;
-            }
             let Ok(_permit) = sem.try_acquire_owned() else {
                 return Ok(error_response(&ApiError::too_many_requests(
                     "Too many requests, please try again later.",

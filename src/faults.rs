@@ -24,7 +24,7 @@
 //!   times: 1
 //! ```
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -177,6 +177,8 @@ struct Live {
 /// The fault rules of one server.
 pub struct Faults {
     rules: Mutex<Vec<Arc<Live>>>,
+    /// Whether any rule is set (read by every request; written under the rules' lock).
+    armed: AtomicBool,
     rng: Mutex<rand::rngs::StdRng>,
     next_id: AtomicU64,
     store: kubox_storage::DynStore,
@@ -255,6 +257,7 @@ impl Faults {
     pub fn new(store: kubox_storage::DynStore) -> Faults {
         Faults {
             rules: Mutex::new(Vec::new()),
+            armed: AtomicBool::new(false),
             rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(0)),
             next_id: AtomicU64::new(1),
             store,
@@ -265,11 +268,13 @@ impl Faults {
     pub fn add(&self, rule: Rule) -> Result<u64, String> {
         rule.check()?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        lock(&self.rules).push(Arc::new(Live {
+        let mut rules = lock(&self.rules);
+        rules.push(Arc::new(Live {
             id,
             rule,
             fired: AtomicU64::new(0),
         }));
+        self.armed.store(true, Ordering::Release);
         Ok(id)
     }
 
@@ -279,7 +284,7 @@ impl Faults {
             r.check()?;
         }
         *lock(&self.rng) = rand::rngs::StdRng::seed_from_u64(spec.seed);
-        lock(&self.rules).clear();
+        self.clear();
         spec.rules.into_iter().map(|r| self.add(r)).collect()
     }
 
@@ -305,7 +310,14 @@ impl Faults {
 
     /// Remove every rule.
     pub fn clear(&self) {
-        lock(&self.rules).clear();
+        let mut rules = lock(&self.rules);
+        rules.clear();
+        self.armed.store(false, Ordering::Release);
+    }
+
+    /// Whether any rule is set: without one, requests pass the faults' step untouched.
+    pub fn armed(&self) -> bool {
+        self.armed.load(Ordering::Acquire)
     }
 
     /// The action of the first rule that fires for this request, if any.
@@ -417,12 +429,25 @@ async fn cut_halfway(resp: Response<Body>) -> Response<Body> {
 struct CutHalfway;
 
 /// The step of the chain that cuts the answers marked [`CutHalfway`]: near the outside, after
-/// every step that reframes an answer has run.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct CutConnections;
+/// every step that reframes an answer has run. With no rule set when a request arrives, its
+/// answer is not looked at (a rule added while it runs applies from the next request).
+#[derive(Clone)]
+pub struct CutConnections {
+    faults: Arc<Faults>,
+}
+
+impl CutConnections {
+    /// The step for the answers `faults` mark.
+    pub fn new(faults: Arc<Faults>) -> Self {
+        CutConnections { faults }
+    }
+}
 
 impl Filter for CutConnections {
     fn call(&self, req: Request<Bytes>, next: Next) -> BoxFuture {
+        if !self.faults.armed() {
+            return next.oneshot(req);
+        }
         Box::pin(async move {
             let resp = next.oneshot(req).await?;
             if resp.extensions().get::<CutHalfway>().is_none() {
@@ -449,6 +474,10 @@ impl FaultFilter {
 
 impl Filter for FaultFilter {
     fn call(&self, req: Request<Bytes>, next: Next) -> BoxFuture {
+        // Most servers never have a rule: their requests pass without the rules' lock.
+        if !self.faults.armed() {
+            return next.oneshot(req);
+        }
         let faults = self.faults.clone();
         Box::pin(async move {
             let info = req
