@@ -469,6 +469,9 @@ pub fn random_uuid() -> String {
         .to_string()
 }
 
+/// The header every answer carries its audit ID in.
+const AUDIT_ID: http::HeaderName = http::HeaderName::from_static("audit-id");
+
 impl Filter for AuditFilter {
     fn call(&self, req: Request<Bytes>, next: Next) -> BoxFuture {
         let ri = req
@@ -487,10 +490,11 @@ impl Filter for AuditFilter {
             // Not audited (no policy, or level None): the request only gets its Audit-Id, and
             // nothing is copied for an event that is never written.
             return Box::pin(async move {
-                let audit_id = random_uuid();
                 let mut resp = next.oneshot(req).await?;
-                if let Ok(v) = HeaderValue::from_str(&audit_id) {
-                    resp.headers_mut().insert("audit-id", v);
+                let mut buf = uuid::Uuid::encode_buffer();
+                let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+                if let Ok(v) = HeaderValue::from_str(id.hyphenated().encode_lower(&mut buf)) {
+                    resp.headers_mut().insert(AUDIT_ID, v);
                 }
                 Ok(resp)
             });
@@ -550,7 +554,7 @@ impl Filter for AuditFilter {
                 Err(e) => match e {},
             };
             if let Ok(v) = HeaderValue::from_str(&audit_id) {
-                resp.headers_mut().insert("audit-id", v);
+                resp.headers_mut().insert(AUDIT_ID, v);
             }
             if omit.iter().any(|o| o == "ResponseComplete") {
                 return Ok(resp);

@@ -514,7 +514,7 @@ fn pretty_requested(req: &http::Request<Bytes>) -> bool {
 impl crate::chain::Filter for JsonFraming {
     fn call(&self, req: http::Request<Bytes>, next: crate::chain::Next) -> crate::chain::BoxFuture {
         use http_body_util::BodyExt;
-        let path = req.uri().path().to_string();
+        let path = req.uri().path();
         let api = path == "/api"
             || path == "/apis"
             || path.starts_with("/api/")
