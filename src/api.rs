@@ -179,7 +179,7 @@ fn faults_endpoint(state: &Arc<ApiState>, req: Request<Bytes>) -> ApiResult<Resp
 
 async fn resource_request(
     state: &Arc<ApiState>,
-    info: &RequestInfo,
+    info: &Arc<RequestInfo>,
     req: Request<Bytes>,
 ) -> ApiResult<Response<Body>> {
     let snap = state.backend.registry.snapshot();

@@ -32,7 +32,7 @@ pub struct Ctx {
     /// The resource served.
     pub info: Arc<ResourceInfo>,
     /// The parsed request line.
-    pub req: RequestInfo,
+    pub req: Arc<RequestInfo>,
     /// Request headers.
     pub headers: HeaderMap,
     /// Query options.
@@ -54,7 +54,7 @@ impl Ctx {
     pub fn new(
         state: Arc<ApiState>,
         info: Arc<ResourceInfo>,
-        req: RequestInfo,
+        req: Arc<RequestInfo>,
         http: Request<Bytes>,
     ) -> ApiResult<Ctx> {
         let (parts, body) = http.into_parts();
