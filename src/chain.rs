@@ -241,7 +241,7 @@ impl Filter for RequestInfoFilter {
         );
         // Shared: every later step reads it without a copy of its strings.
         req.extensions_mut().insert(Arc::new(info));
-        Box::pin(next.oneshot(req))
+        next.oneshot(req)
     }
 }
 
@@ -283,7 +283,7 @@ impl Filter for RequestDeadline {
             .get::<Arc<RequestInfo>>()
             .is_some_and(|i| is_long_running(i));
         if long_running {
-            return Box::pin(next.oneshot(req));
+            return next.oneshot(req);
         }
         let asked =
             crate::request_info::query_param(req.uri().query().unwrap_or_default(), "timeout")

@@ -235,7 +235,7 @@ impl Filter for ImpersonationFilter {
             .keys()
             .any(|k| k.as_str().starts_with("impersonate-"))
         {
-            return Box::pin(next.oneshot(req));
+            return next.oneshot(req);
         }
         let decided = requested(req.headers()).and_then(|r| {
             let Some((user, wanted)) = r else {
@@ -272,7 +272,7 @@ impl Filter for ImpersonationFilter {
                     }
                     req.extensions_mut().insert(user);
                 }
-                Box::pin(next.oneshot(req))
+                next.oneshot(req)
             }
         }
     }

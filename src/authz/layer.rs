@@ -64,7 +64,7 @@ impl Filter for AuthorizationFilter {
         };
         match refused {
             Some(err) => Box::pin(async move { Ok(error_response(&err)) }),
-            None => Box::pin(next.oneshot(req)),
+            None => next.oneshot(req),
         }
     }
 }
