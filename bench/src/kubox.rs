@@ -251,6 +251,13 @@ impl Kubox {
         proc_status_kib(self.pid(), "VmRSS:").map(|k| k * 1024)
     }
 
+    /// The anonymous part of the resident set (RssAnon), in bytes: the process's own memory,
+    /// without the pages of its executable and libraries mapped from the page cache (shared,
+    /// and as many as the kernel's read-around happened to map).
+    pub fn rss_anon(&self) -> Result<u64> {
+        proc_status_kib(self.pid(), "RssAnon:").map(|k| k * 1024)
+    }
+
     /// Peak resident set size of the server process (VmHWM), in bytes.
     pub fn peak_rss(&self) -> Result<u64> {
         proc_status_kib(self.pid(), "VmHWM:").map(|k| k * 1024)

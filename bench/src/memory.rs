@@ -32,7 +32,8 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
     println!(
         "  idle: {SETTLE:?} after /readyz answered 200. loaded: after creating {} ConfigMaps (~{} B\n  \
          of JSON each) in one namespace over {} connections, then {SETTLE:?} of rest.\n  \
-         peak = VmHWM. RSS/object = (loaded - idle) / created.\n",
+         peak = VmHWM. RSS/object = (loaded - idle) / created. idle anon = RssAnon: the idle\n  \
+         RSS without the executable's pages mapped from the page cache.\n",
         thousands(opts.objects),
         opts.object_bytes.max(configmap("cm-0", &[]).len()),
         opts.clients,
@@ -40,6 +41,7 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
     let mut table = Table::new(&[
         "storage",
         "idle RSS",
+        "idle anon",
         "created",
         "create/s",
         "loaded RSS",
@@ -57,6 +59,7 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
         let kubox = Kubox::start(bin, storage)?;
         tokio::time::sleep(SETTLE).await;
         let idle = kubox.rss()?;
+        let idle_anon = kubox.rss_anon()?;
         ensure_namespace(kubox.addr(), NAMESPACE).await?;
         let path = configmaps(NAMESPACE);
         // `"pad":"…"` brings each object to the size asked for.
@@ -85,6 +88,7 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
         table.row(vec![
             storage.name().to_string(),
             mib(idle),
+            mib(idle_anon),
             thousands(out.ok),
             thousands(out.rate() as u64),
             mib(loaded),
