@@ -57,7 +57,7 @@ impl Ctx {
         req: Arc<RequestInfo>,
         http: Request<Bytes>,
     ) -> ApiResult<Ctx> {
-        let (parts, body) = http.into_parts();
+        let (mut parts, body) = http.into_parts();
         let query = Query::parse(parts.uri.query().unwrap_or_default());
         // kube's lister storages all convert to Tables; the create-only ones (reviews,
         // `bindings`) and the binding, eviction and token subresources do not.
@@ -66,10 +66,10 @@ impl Ctx {
         // Built-in kinds have a protobuf form; custom resources answer in JSON.
         let (out, protobuf) =
             encoding::negotiate(&parts.headers, tables, !info.strategy.is_custom())?;
+        // Taken, not copied: the request's extensions end here.
         let user = parts
             .extensions
-            .get::<UserInfo>()
-            .cloned()
+            .remove::<UserInfo>()
             .unwrap_or_else(UserInfo::loopback);
         let watch_gone = parts
             .extensions
