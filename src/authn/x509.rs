@@ -28,9 +28,10 @@ impl Authenticator for ClientCert {
         if let Err(e) = &cert.verified {
             return Err(Unauthorized(format!("verifying certificate failed: {e}")));
         }
-        // Parsed once per connection: its requests all present the same certificate.
+        // Parsed once per connection: its requests all present the same certificate. Kept
+        // with `system:authenticated` already added, so a request's copy is not grown again.
         cert.user
-            .get_or_init(|| user_of(end.as_ref()))
+            .get_or_init(|| user_of(end.as_ref()).map(super::with_authenticated_group))
             .clone()
             .map(Some)
     }
