@@ -420,6 +420,12 @@ impl Filter for MetricsFilter {
         let long_running = crate::chain::is_long_running(&info);
         let mutating = crate::chain::is_mutating(&info);
         let metrics = self.metrics.clone();
+        // Timed from when the connection read the request's head, as kube times from when the
+        // request was received (and one clock read fewer per request).
+        let started = req
+            .extensions()
+            .get::<crate::chain::Received>()
+            .map_or_else(Instant::now, |r| r.0.into_std());
         Box::pin(async move {
             let gauge = if mutating {
                 &metrics.inflight_mutating
@@ -429,7 +435,6 @@ impl Filter for MetricsFilter {
             if !long_running {
                 gauge.fetch_add(1, Ordering::Relaxed);
             }
-            let started = Instant::now();
             let resp = next.oneshot(req).await;
             if !long_running {
                 gauge.fetch_sub(1, Ordering::Relaxed);
