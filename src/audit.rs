@@ -342,7 +342,7 @@ impl AuditSink {
         };
         let mut event = new_event(
             level,
-            &random_uuid(),
+            &audit_id_of(&req.extensions),
             "ResponseStarted",
             &req.uri,
             &ri.verb,
@@ -469,8 +469,53 @@ pub fn random_uuid() -> String {
         .to_string()
 }
 
-/// The header every answer carries its audit ID in.
+/// The header a request may name its audit ID in, and every answer carries it in.
 const AUDIT_ID: http::HeaderName = http::HeaderName::from_static("audit-id");
+
+/// A request's audit ID (in its extensions, from [`AuditInit`]).
+#[derive(Clone, Debug)]
+pub struct AuditId(pub HeaderValue);
+
+impl AuditId {
+    /// The ID as text for an audit event.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(self.0.as_bytes()).into_owned()
+    }
+}
+
+/// The audit ID of a request: from [`AuditInit`], else (a request that did not pass it) new.
+fn audit_id_of(ext: &http::Extensions) -> String {
+    ext.get::<AuditId>().map_or_else(random_uuid, AuditId::text)
+}
+
+/// kube-apiserver's WithAuditInit, the outermost step of the chain: a request's audit ID is the
+/// client's `Audit-ID` header when it sends one (kept as sent), else a new UUID; it goes into
+/// the request's extensions for the audit log, and onto the answer unless the answer (an
+/// extension server's) already carries one.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AuditInit;
+
+impl Filter for AuditInit {
+    fn call(&self, mut req: Request<Bytes>, next: Next) -> BoxFuture {
+        let id = match req.headers().get(&AUDIT_ID).filter(|v| !v.is_empty()) {
+            Some(v) => v.clone(),
+            None => {
+                let mut buf = uuid::Uuid::encode_buffer();
+                let u = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+                HeaderValue::from_str(u.hyphenated().encode_lower(&mut buf))
+                    .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+            }
+        };
+        req.extensions_mut().insert(AuditId(id.clone()));
+        Box::pin(async move {
+            let mut resp = next.oneshot(req).await?;
+            if !resp.headers().contains_key(&AUDIT_ID) {
+                resp.headers_mut().insert(AUDIT_ID, id);
+            }
+            Ok(resp)
+        })
+    }
+}
 
 impl Filter for AuditFilter {
     fn call(&self, req: Request<Bytes>, next: Next) -> BoxFuture {
@@ -487,20 +532,12 @@ impl Filter for AuditFilter {
             (level > Level::None).then(|| (s.clone(), level, omit))
         });
         let Some((sink, level, omit)) = audited else {
-            // Not audited (no policy, or level None): the request only gets its Audit-Id, and
-            // nothing is copied for an event that is never written.
-            return Box::pin(async move {
-                let mut resp = next.oneshot(req).await?;
-                let mut buf = uuid::Uuid::encode_buffer();
-                let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
-                if let Ok(v) = HeaderValue::from_str(id.hyphenated().encode_lower(&mut buf)) {
-                    resp.headers_mut().insert(AUDIT_ID, v);
-                }
-                Ok(resp)
-            });
+            // Not audited (no policy, or level None): nothing is copied for an event that is
+            // never written (the Audit-Id answer header is [`AuditInit`]'s).
+            return next.oneshot(req);
         };
         Box::pin(async move {
-            let audit_id = random_uuid();
+            let audit_id = audit_id_of(req.extensions());
             let user = req
                 .extensions()
                 .get::<UserInfo>()
@@ -553,9 +590,6 @@ impl Filter for AuditFilter {
                 Ok(r) => r,
                 Err(e) => match e {},
             };
-            if let Ok(v) = HeaderValue::from_str(&audit_id) {
-                resp.headers_mut().insert(AUDIT_ID, v);
-            }
             if omit.iter().any(|o| o == "ResponseComplete") {
                 return Ok(resp);
             }

@@ -75,6 +75,7 @@ pub fn build(
     let router = Next(Arc::new(Router(state)));
     // Outermost first, as kube-apiserver's handler chain.
     let steps: Vec<Box<dyn Wrap>> = vec![
+        Box::new(crate::audit::AuditInit),
         Box::new(CatchPanic),
         Box::new(Trace),
         Box::new(RequestInfoFilter),

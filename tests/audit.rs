@@ -90,6 +90,43 @@ async fn audit_log_writes_response_complete_events_at_the_policy_level() {
     assert!(missing.get("responseObject").is_none());
 }
 
+/// kube's WithAuditInit: a client's `Audit-ID` is kept as sent, in the answer and the event;
+/// without one, every answer (audited or not, success or error) carries a new UUID.
+#[tokio::test]
+async fn the_clients_audit_id_is_kept_and_every_answer_carries_one() {
+    let (h, _dir, path) = audited(POLICY).await;
+    let body = serde_json::to_vec(&configmap("mine")).unwrap();
+    let r = send_with(
+        &h,
+        Method::POST,
+        CM,
+        &[
+            ("content-type", "application/json"),
+            ("audit-id", "chosen-by-the-client"),
+        ],
+        body,
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(r.headers["audit-id"], "chosen-by-the-client");
+    let ev = events(&path);
+    assert_eq!(ev.len(), 1, "{ev:#?}");
+    assert_eq!(ev[0]["auditID"], "chosen-by-the-client");
+
+    let mut seen = std::collections::BTreeSet::new();
+    for (path, code) in [
+        ("/healthz", 200),
+        ("/api/v1/namespaces/default/configmaps/none", 404),
+        ("/api/v1/nothing-here", 404),
+    ] {
+        let r = get(&h, path).await;
+        assert_eq!(r.status, code, "{path}");
+        let id = r.headers["audit-id"].to_str().unwrap().to_string();
+        assert_eq!(id.len(), 36, "{path}: {id}");
+        assert!(seen.insert(id), "{path}: a fresh ID per request");
+    }
+}
+
 #[tokio::test]
 async fn audit_log_without_omitted_stages_logs_request_received_first() {
     let (h, _dir, path) = audited(
@@ -255,6 +292,7 @@ async fn failed_authentications_are_audited() {
         .start()
         .await
         .unwrap();
+    let mut ids = Vec::new();
     for credentials in ["Authorization: Bearer not-a-token\r\n", ""] {
         let mut s = tokio::net::TcpStream::connect(h.addr()).await.unwrap();
         let req = format!(
@@ -264,12 +302,25 @@ async fn failed_authentications_are_audited() {
         let mut out = String::new();
         s.read_to_string(&mut out).await.unwrap();
         assert!(out.starts_with("HTTP/1.1 401"), "{out}");
+        // Refused before authentication ends, the answer still carries its audit ID.
+        let id = out
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("audit-id: ")
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| panic!("no Audit-Id in {out}"));
+        ids.push(id);
     }
     let failed: Vec<Value> = events(&path)
         .into_iter()
         .filter(|e| e["responseStatus"]["code"] == 401)
         .collect();
     assert_eq!(failed.len(), 2, "{failed:?}");
+    for (e, id) in failed.iter().zip(&ids) {
+        assert_eq!(e["auditID"], json!(id), "{e}");
+    }
     for (e, message) in failed.iter().zip([
         "Authentication failed, attempted: bearer",
         "Authentication failed, no credentials provided",
