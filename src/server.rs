@@ -546,6 +546,9 @@ impl ServerBuilder {
     /// Open storage, bootstrap, bind and start serving. Returns once the built-in controllers
     /// have settled on what the store holds (see [`ServerHandle::settled`]).
     pub async fn start(mut self) -> Result<ServerHandle, ServerError> {
+        // The built-in schemas (inflated and parsed once) are first needed by the bootstrap's
+        // writes: they load while the PKI, the data directory and the store are made ready.
+        kubox_openapi::Schemas::preload();
         if self.insecure_http && !self.listen.ip().is_loopback() {
             return Err(ServerError::Config(format!(
                 "plain HTTP is only served on loopback addresses, not {}",

@@ -81,6 +81,16 @@ impl Schemas {
         BUILTIN.get_or_init(|| Schemas::load().unwrap_or_else(|_| Schemas::empty()))
     }
 
+    /// Start loading [`Schemas::builtin`] on a thread of its own unless it is loaded, so that a
+    /// server starting meanwhile does its other work while the schemas inflate.
+    pub fn preload() {
+        if BUILTIN.get().is_none() {
+            std::thread::spawn(|| {
+                Schemas::builtin();
+            });
+        }
+    }
+
     fn empty() -> Schemas {
         Schemas {
             kinds: Vec::new(),
