@@ -622,12 +622,8 @@ impl Reconciler for CronJobController {
         Ok(())
     }
 
-    fn next_due(&self) -> Option<SystemTime> {
-        self.timers.next()
-    }
-
-    fn take_due(&mut self, now: SystemTime, queue: &mut Queue) {
-        self.timers.take_due(now, queue);
+    fn timers(&mut self) -> Option<&mut Timers> {
+        Some(&mut self.timers)
     }
 }
 

@@ -33,7 +33,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -1124,12 +1124,8 @@ impl Reconciler for DeploymentController {
         self.sync(state, key).await
     }
 
-    fn next_due(&self) -> Option<SystemTime> {
-        self.timers.next()
-    }
-
-    fn take_due(&mut self, now: SystemTime, queue: &mut Queue) {
-        self.timers.take_due(now, queue);
+    fn timers(&mut self) -> Option<&mut Timers> {
+        Some(&mut self.timers)
     }
 }
 

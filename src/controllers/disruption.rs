@@ -575,12 +575,8 @@ impl Reconciler for DisruptionController {
         self.expect.observed(msg.revision(), queue);
     }
 
-    fn next_due(&self) -> Option<SystemTime> {
-        self.timers.next()
-    }
-
-    fn take_due(&mut self, now: SystemTime, queue: &mut Queue) {
-        self.timers.take_due(now, queue);
+    fn timers(&mut self) -> Option<&mut Timers> {
+        Some(&mut self.timers)
     }
 
     async fn reconcile(

@@ -98,7 +98,7 @@ impl Reconciler for EventTtl {
         }
     }
 
-    fn next_due(&self) -> Option<SystemTime> {
+    fn next_due(&mut self) -> Option<SystemTime> {
         self.schedule.first().map(|(at, _)| *at)
     }
 

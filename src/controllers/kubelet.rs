@@ -921,8 +921,8 @@ impl Reconciler for Kubelets {
         Ok(())
     }
 
-    fn next_due(&self) -> Option<SystemTime> {
-        self.timers.next()
+    fn timers(&mut self) -> Option<&mut Timers> {
+        Some(&mut self.timers)
     }
 
     fn take_due(&mut self, now: SystemTime, queue: &mut Queue) {

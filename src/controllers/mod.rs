@@ -537,13 +537,23 @@ pub(crate) trait Reconciler: Send + 'static {
         queue: &mut Queue,
     ) -> ApiResult<()>;
 
-    /// When the next timed work falls due (None: no timed work).
-    fn next_due(&self) -> Option<SystemTime> {
+    /// The timers a controller keeps its timed work in, if any: the defaults of
+    /// [`Reconciler::next_due`] and [`Reconciler::take_due`] read them.
+    fn timers(&mut self) -> Option<&mut workload::Timers> {
         None
     }
 
+    /// When the next timed work falls due (None: no timed work).
+    fn next_due(&mut self) -> Option<SystemTime> {
+        self.timers().and_then(|t| t.next())
+    }
+
     /// Queue the timed work due at `now`.
-    fn take_due(&mut self, _now: SystemTime, _queue: &mut Queue) {}
+    fn take_due(&mut self, now: SystemTime, queue: &mut Queue) {
+        if let Some(t) = self.timers() {
+            t.take_due(now, queue);
+        }
+    }
 }
 
 async fn clock_moved(rx: &mut Option<watch::Receiver<SystemTime>>) {

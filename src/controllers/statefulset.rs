@@ -1141,12 +1141,8 @@ impl Reconciler for StatefulSetController {
         out
     }
 
-    fn next_due(&self) -> Option<SystemTime> {
-        self.timers.next()
-    }
-
-    fn take_due(&mut self, now: SystemTime, queue: &mut Queue) {
-        self.timers.take_due(now, queue);
+    fn timers(&mut self) -> Option<&mut Timers> {
+        Some(&mut self.timers)
     }
 }
 
