@@ -572,16 +572,17 @@ pub struct UnreadBody(Arc<Mutex<Option<Incoming>>>);
 pub struct ReadBody;
 
 impl crate::chain::Filter for ReadBody {
-    fn call(&self, req: Request<Bytes>, next: crate::chain::Next) -> crate::chain::BoxFuture {
+    fn call(&self, mut req: Request<Bytes>, next: crate::chain::Next) -> crate::chain::BoxFuture {
+        let unread = req
+            .extensions_mut()
+            .remove::<UnreadBody>()
+            .and_then(|u| u.0.lock().ok().and_then(|mut b| b.take()));
+        // Nothing to read (a GET, a body already read): passed on without a future of its own.
+        let Some(mut body) = unread else {
+            return next.oneshot(req);
+        };
         Box::pin(async move {
-            let (mut parts, bytes) = req.into_parts();
-            let unread = parts
-                .extensions
-                .remove::<UnreadBody>()
-                .and_then(|u| u.0.lock().ok().and_then(|mut b| b.take()));
-            let Some(mut body) = unread else {
-                return next.oneshot(Request::from_parts(parts, bytes)).await;
-            };
+            let (parts, _) = req.into_parts();
             let declared = body.size_hint().exact().unwrap_or(0);
             let read = if declared > MAX_BODY_BYTES as u64 {
                 Err(ApiError::too_large(MAX_BODY_BYTES))
@@ -608,12 +609,20 @@ impl crate::chain::Filter for ReadBody {
 
 /// Bytes of request line and headers, as they came.
 fn head_size(parts: &http::request::Parts) -> usize {
-    let uri = parts.uri.to_string().len();
+    let uri = uri_len(&parts.uri);
     parts
         .headers
         .iter()
         .map(|(k, v)| k.as_str().len() + v.len() + 4)
         .fold(uri + 16, usize::saturating_add)
+}
+
+/// The length of `uri` as written (its `Display`), without writing it.
+fn uri_len(uri: &http::Uri) -> usize {
+    uri.scheme_str().map_or(0, |s| s.len() + "://".len())
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path().len()
+        + uri.query().map_or(0, |q| q.len() + 1)
 }
 
 async fn read_body(body: &mut Incoming, limit: usize) -> Result<Bytes, ApiError> {
@@ -681,5 +690,26 @@ impl HttpBody for Tracked {
 
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    #[test]
+    fn uri_len_is_the_written_length() {
+        for uri in [
+            "/",
+            "/api/v1/namespaces/default/pods?watch=1&labelSelector=a%3Db",
+            "/api?",
+            "*",
+            "https://127.0.0.1:6443/apis",
+            "http://example.com",
+            "example.com:80",
+        ] {
+            let parsed: http::Uri = uri.parse().unwrap();
+            assert_eq!(super::uri_len(&parsed), parsed.to_string().len(), "{uri}");
+        }
     }
 }

@@ -2,15 +2,17 @@
 //! it serves one request, and the router writes them on whatever response goes out, success or
 //! failure, as kube-apiserver's warning recorder does.
 
-use std::cell::RefCell;
 use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use futures::FutureExt;
 
 use http::{HeaderValue, Response};
 
 use crate::body::Body;
 
 tokio::task_local! {
-    static WARNINGS: RefCell<Vec<String>>;
+    static WARNINGS: Arc<Mutex<Vec<String>>>;
 }
 
 /// Record a warning for the request being served (ignored outside [`collect`]). A repeated
@@ -18,7 +20,7 @@ tokio::task_local! {
 pub fn add(message: impl Into<String>) {
     let message = message.into();
     let _ = WARNINGS.try_with(|w| {
-        let mut w = w.borrow_mut();
+        let mut w = w.lock().unwrap_or_else(|e| e.into_inner());
         if !w.contains(&message) {
             w.push(message);
         }
@@ -26,14 +28,14 @@ pub fn add(message: impl Into<String>) {
 }
 
 /// Run `f` with a fresh warning recorder; returns its output and the warnings it recorded.
-pub async fn collect<F: Future>(f: F) -> (F::Output, Vec<String>) {
-    WARNINGS
-        .scope(RefCell::new(Vec::new()), async {
-            let out = f.await;
-            let warnings = WARNINGS.with(|w| w.take());
-            (out, warnings)
-        })
-        .await
+pub fn collect<F: Future>(f: F) -> impl Future<Output = (F::Output, Vec<String>)> {
+    // Combinators, not an `async` block: a future awaited in one is held twice over (the
+    // captured value and the awaited one), and the router's future is copied whole on its way.
+    let recorded = Arc::new(Mutex::new(Vec::new()));
+    WARNINGS.scope(recorded.clone(), f).map(move |out| {
+        let warnings = std::mem::take(&mut *recorded.lock().unwrap_or_else(|e| e.into_inner()));
+        (out, warnings)
+    })
 }
 
 /// Append `Warning: 299 - "<message>"` headers, the message quoted as Go's `strconv.Quote` does.
