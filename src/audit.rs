@@ -496,7 +496,7 @@ fn audit_id_of(ext: &http::Extensions) -> String {
 pub struct AuditInit;
 
 impl Filter for AuditInit {
-    fn call(&self, mut req: Request<Bytes>, next: Next) -> BoxFuture {
+    fn call(&self, mut req: Request<Bytes>, next: &Next) -> BoxFuture {
         let id = match req.headers().get(&AUDIT_ID).filter(|v| !v.is_empty()) {
             Some(v) => v.clone(),
             None => {
@@ -507,8 +507,9 @@ impl Filter for AuditInit {
             }
         };
         req.extensions_mut().insert(AuditId(id.clone()));
+        let answer = next.oneshot(req);
         Box::pin(async move {
-            let mut resp = next.oneshot(req).await?;
+            let mut resp = answer.await?;
             if !resp.headers().contains_key(&AUDIT_ID) {
                 resp.headers_mut().insert(AUDIT_ID, id);
             }
@@ -518,7 +519,7 @@ impl Filter for AuditInit {
 }
 
 impl Filter for AuditFilter {
-    fn call(&self, req: Request<Bytes>, next: Next) -> BoxFuture {
+    fn call(&self, req: Request<Bytes>, next: &Next) -> BoxFuture {
         let ri = req
             .extensions()
             .get::<Arc<RequestInfo>>()
@@ -536,6 +537,7 @@ impl Filter for AuditFilter {
             // never written (the Audit-Id answer header is [`AuditInit`]'s).
             return next.oneshot(req);
         };
+        let next = next.clone();
         Box::pin(async move {
             let audit_id = audit_id_of(req.extensions());
             let user = req

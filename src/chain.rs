@@ -114,7 +114,7 @@ pub struct Next(Arc<dyn Step>);
 
 impl Next {
     /// Hand the request to the rest of the chain.
-    pub fn oneshot(self, req: Request<Bytes>) -> BoxFuture {
+    pub fn oneshot(&self, req: Request<Bytes>) -> BoxFuture {
         self.0.call(req)
     }
 }
@@ -145,7 +145,7 @@ struct FilterStep<F> {
 
 impl<F: Filter> Step for FilterStep<F> {
     fn call(&self, req: Request<Bytes>) -> BoxFuture {
-        self.filter.call(req, self.next.clone())
+        self.filter.call(req, &self.next)
     }
 }
 
@@ -174,7 +174,7 @@ impl Service<Request<Bytes>> for Chain {
     }
 
     fn call(&mut self, req: Request<Bytes>) -> BoxFuture {
-        self.0.clone().oneshot(req)
+        self.0.oneshot(req)
     }
 }
 
@@ -183,7 +183,7 @@ impl Service<Request<Bytes>> for Chain {
 /// each file holds only its logic; [`build`] puts them in order.
 pub trait Filter: Send + Sync + 'static {
     /// Handle `req`.
-    fn call(&self, req: Request<Bytes>, next: Next) -> BoxFuture;
+    fn call(&self, req: Request<Bytes>, next: &Next) -> BoxFuture;
 }
 
 /// A panic while handling one request becomes a 500 Status; the server keeps running.
@@ -191,23 +191,32 @@ pub trait Filter: Send + Sync + 'static {
 struct CatchPanic;
 
 impl Filter for CatchPanic {
-    fn call(&self, req: Request<Bytes>, next: Next) -> BoxFuture {
+    fn call(&self, req: Request<Bytes>, next: &Next) -> BoxFuture {
+        // The later steps run their first part right here, before any future is polled: a
+        // panic there is caught too.
+        let answer = match std::panic::catch_unwind(AssertUnwindSafe(|| next.oneshot(req))) {
+            Ok(answer) => answer,
+            Err(panic) => return Box::pin(std::future::ready(Ok(panic_response(&*panic)))),
+        };
         Box::pin(async move {
-            match AssertUnwindSafe(next.oneshot(req)).catch_unwind().await {
+            match AssertUnwindSafe(answer).catch_unwind().await {
                 Ok(r) => r,
-                Err(panic) => {
-                    let msg = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "panic".to_string());
-                    Ok(error_response(&ApiError::internal(format!(
-                        "a panic occurred while handling the request: {msg}"
-                    ))))
-                }
+                Err(panic) => Ok(panic_response(&*panic)),
             }
         })
     }
+}
+
+/// The 500 Status a caught panic is answered with.
+fn panic_response(panic: &(dyn std::any::Any + Send)) -> Response<Body> {
+    let msg = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_string());
+    error_response(&ApiError::internal(format!(
+        "a panic occurred while handling the request: {msg}"
+    )))
 }
 
 /// One debug line per request with its status and duration.
@@ -215,15 +224,16 @@ impl Filter for CatchPanic {
 struct Trace;
 
 impl Filter for Trace {
-    fn call(&self, req: Request<Bytes>, next: Next) -> BoxFuture {
+    fn call(&self, req: Request<Bytes>, next: &Next) -> BoxFuture {
         if !tracing::enabled!(tracing::Level::DEBUG) {
             return next.oneshot(req);
         }
         let method = req.method().clone();
         let uri = req.uri().clone();
         let start = std::time::Instant::now();
+        let answer = next.oneshot(req);
         Box::pin(async move {
-            let resp = next.oneshot(req).await?;
+            let resp = answer.await?;
             tracing::debug!(%method, %uri, status = resp.status().as_u16(), elapsed_us = start.elapsed().as_micros() as u64, "request");
             Ok(resp)
         })
@@ -235,7 +245,7 @@ impl Filter for Trace {
 struct RequestInfoFilter;
 
 impl Filter for RequestInfoFilter {
-    fn call(&self, mut req: Request<Bytes>, next: Next) -> BoxFuture {
+    fn call(&self, mut req: Request<Bytes>, next: &Next) -> BoxFuture {
         let info = RequestInfo::parse(
             req.method(),
             req.uri().path(),
@@ -279,7 +289,7 @@ struct RequestDeadline {
 }
 
 impl Filter for RequestDeadline {
-    fn call(&self, req: Request<Bytes>, next: Next) -> BoxFuture {
+    fn call(&self, req: Request<Bytes>, next: &Next) -> BoxFuture {
         let long_running = req
             .extensions()
             .get::<Arc<RequestInfo>>()
@@ -305,8 +315,9 @@ impl Filter for RequestDeadline {
             Some(Ok(Some(d))) if !d.is_zero() && d < self.max => d,
             Some(Ok(_)) => self.max,
         };
+        let answer = next.oneshot(req);
         Box::pin(async move {
-            match tokio::time::timeout_at(started + timeout, next.oneshot(req)).await {
+            match tokio::time::timeout_at(started + timeout, answer).await {
                 Ok(answer) => answer,
                 Err(_) => Ok(error_response(&ApiError::timeout(
                     "request did not complete within the allotted timeout",
@@ -347,7 +358,7 @@ impl MaxInFlight {
 }
 
 impl Filter for MaxInFlight {
-    fn call(&self, req: Request<Bytes>, next: Next) -> BoxFuture {
+    fn call(&self, req: Request<Bytes>, next: &Next) -> BoxFuture {
         let info = req
             .extensions()
             .get::<Arc<RequestInfo>>()

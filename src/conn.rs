@@ -572,7 +572,7 @@ pub struct UnreadBody(Arc<Mutex<Option<Incoming>>>);
 pub struct ReadBody;
 
 impl crate::chain::Filter for ReadBody {
-    fn call(&self, mut req: Request<Bytes>, next: crate::chain::Next) -> crate::chain::BoxFuture {
+    fn call(&self, mut req: Request<Bytes>, next: &crate::chain::Next) -> crate::chain::BoxFuture {
         let unread = req
             .extensions_mut()
             .remove::<UnreadBody>()
@@ -581,6 +581,7 @@ impl crate::chain::Filter for ReadBody {
         let Some(mut body) = unread else {
             return next.oneshot(req);
         };
+        let next = next.clone();
         Box::pin(async move {
             let (parts, _) = req.into_parts();
             let declared = body.size_hint().exact().unwrap_or(0);

@@ -512,7 +512,11 @@ fn pretty_requested(req: &http::Request<Bytes>) -> bool {
 }
 
 impl crate::chain::Filter for JsonFraming {
-    fn call(&self, req: http::Request<Bytes>, next: crate::chain::Next) -> crate::chain::BoxFuture {
+    fn call(
+        &self,
+        req: http::Request<Bytes>,
+        next: &crate::chain::Next,
+    ) -> crate::chain::BoxFuture {
         use http_body_util::BodyExt;
         let path = req.uri().path();
         let api = path == "/api"
@@ -525,8 +529,9 @@ impl crate::chain::Filter for JsonFraming {
             .get::<std::sync::Arc<crate::request_info::RequestInfo>>()
             .is_some_and(|i| i.verb == "watch");
         let pretty = pretty_requested(&req);
+        let answer = next.oneshot(req);
         Box::pin(async move {
-            let resp = next.oneshot(req).await?;
+            let resp = answer.await?;
             // An extension server's answer is passed on as it wrote it.
             if resp
                 .extensions()

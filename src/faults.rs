@@ -444,10 +444,11 @@ impl CutConnections {
 }
 
 impl Filter for CutConnections {
-    fn call(&self, req: Request<Bytes>, next: Next) -> BoxFuture {
+    fn call(&self, req: Request<Bytes>, next: &Next) -> BoxFuture {
         if !self.faults.armed() {
             return next.oneshot(req);
         }
+        let next = next.clone();
         Box::pin(async move {
             let resp = next.oneshot(req).await?;
             if resp.extensions().get::<CutHalfway>().is_none() {
@@ -473,12 +474,13 @@ impl FaultFilter {
 }
 
 impl Filter for FaultFilter {
-    fn call(&self, req: Request<Bytes>, next: Next) -> BoxFuture {
+    fn call(&self, req: Request<Bytes>, next: &Next) -> BoxFuture {
         // Most servers never have a rule: their requests pass without the rules' lock.
         if !self.faults.armed() {
             return next.oneshot(req);
         }
         let faults = self.faults.clone();
+        let next = next.clone();
         Box::pin(async move {
             let info = req
                 .extensions()

@@ -185,6 +185,15 @@ impl Metrics {
         self.watch_events.get(&key)
     }
 
+    /// The gauge of requests in flight, mutating or read-only.
+    fn inflight(&self, mutating: bool) -> &AtomicI64 {
+        if mutating {
+            &self.inflight_mutating
+        } else {
+            &self.inflight_readonly
+        }
+    }
+
     fn record(&self, labels: Labels, code: u16, elapsed: Option<std::time::Duration>) {
         // Resource names come from request paths: past a bound, new label sets (requests for
         // resources nobody serves, mostly) are counted without their resource, so no client
@@ -399,7 +408,7 @@ pub struct MetricsFilter {
 }
 
 impl Filter for MetricsFilter {
-    fn call(&self, req: Request<Bytes>, next: Next) -> BoxFuture {
+    fn call(&self, req: Request<Bytes>, next: &Next) -> BoxFuture {
         let info = req
             .extensions()
             .get::<Arc<RequestInfo>>()
@@ -426,23 +435,40 @@ impl Filter for MetricsFilter {
             .extensions()
             .get::<crate::chain::Received>()
             .map_or_else(Instant::now, |r| r.0.into_std());
+        let flight = InFlight::enter(metrics, (!long_running).then_some(mutating));
+        let answer = next.oneshot(req);
         Box::pin(async move {
-            let gauge = if mutating {
-                &metrics.inflight_mutating
-            } else {
-                &metrics.inflight_readonly
-            };
-            if !long_running {
-                gauge.fetch_add(1, Ordering::Relaxed);
-            }
-            let resp = next.oneshot(req).await;
-            if !long_running {
-                gauge.fetch_sub(1, Ordering::Relaxed);
-            }
+            let resp = answer.await;
             let code = resp.as_ref().map_or(500, |r| r.status().as_u16());
-            metrics.record(labels, code, (!long_running).then(|| started.elapsed()));
+            flight
+                .metrics
+                .record(labels, code, (!long_running).then(|| started.elapsed()));
             resp
         })
+    }
+}
+
+/// A request counted in flight (when `mutating` is known: not long-running) until it is
+/// answered or dropped — a client that goes away mid-request leaves no count behind.
+struct InFlight {
+    metrics: Arc<Metrics>,
+    mutating: Option<bool>,
+}
+
+impl InFlight {
+    fn enter(metrics: Arc<Metrics>, mutating: Option<bool>) -> InFlight {
+        if let Some(m) = mutating {
+            metrics.inflight(m).fetch_add(1, Ordering::Relaxed);
+        }
+        InFlight { metrics, mutating }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(m) = self.mutating {
+            self.metrics.inflight(m).fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 

@@ -338,8 +338,9 @@ fn query_value(query: &str, key: &str) -> Option<String> {
 }
 
 impl ChainFilter for RecorderFilter {
-    fn call(&self, req: Request<Bytes>, next: Next) -> BoxFuture {
+    fn call(&self, req: Request<Bytes>, next: &Next) -> BoxFuture {
         let recorder = self.recorder.clone();
+        let next = next.clone();
         Box::pin(async move {
             let info = req
                 .extensions()

@@ -156,3 +156,30 @@ async fn request_series_are_bounded() {
         "{unlabelled}"
     );
 }
+
+#[tokio::test]
+async fn a_request_given_up_midway_leaves_no_count_in_flight() {
+    use kubox::faults::{Action, Match, Rule};
+    let h = server().await;
+    let in_flight = || async {
+        let text = String::from_utf8(get(&h, "/metrics").await.body.to_vec()).unwrap();
+        // The `/metrics` read itself is in flight while it is answered.
+        series(
+            &text,
+            "apiserver_current_inflight_requests{request_kind=\"readOnly\"}",
+        )
+    };
+    assert_eq!(in_flight().await, Some(1.0));
+    h.faults()
+        .add(Rule::new(
+            Match::verb_resource("list", "configmaps"),
+            Action::Latency { millis: 600_000 },
+        ))
+        .unwrap();
+    let mut stuck = Box::pin(get(&h, CM));
+    assert!(futures::poll!(stuck.as_mut()).is_pending());
+    assert_eq!(in_flight().await, Some(2.0));
+    // The client goes away: its request is dropped mid-way.
+    drop(stuck);
+    assert_eq!(in_flight().await, Some(1.0));
+}

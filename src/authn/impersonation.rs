@@ -228,7 +228,7 @@ fn check(
 }
 
 impl Filter for ImpersonationFilter {
-    fn call(&self, mut req: Request<Bytes>, next: Next) -> BoxFuture {
+    fn call(&self, mut req: Request<Bytes>, next: &Next) -> BoxFuture {
         // Nearly every request impersonates no one: one pass over the header names says so.
         if !req
             .headers()

@@ -27,9 +27,10 @@ impl AuthenticationFilter {
 }
 
 impl Filter for AuthenticationFilter {
-    fn call(&self, req: Request<Bytes>, next: Next) -> BoxFuture {
+    fn call(&self, req: Request<Bytes>, next: &Next) -> BoxFuture {
         let authn = self.authn.clone();
         let audit = self.audit.clone();
+        let next = next.clone();
         Box::pin(async move {
             let (mut parts, body) = req.into_parts();
             match authn.authenticate(&parts).await {

@@ -30,7 +30,7 @@ impl AuthorizationFilter {
 }
 
 impl Filter for AuthorizationFilter {
-    fn call(&self, mut req: Request<Bytes>, next: Next) -> BoxFuture {
+    fn call(&self, mut req: Request<Bytes>, next: &Next) -> BoxFuture {
         if req.extensions().get::<UserInfo>().is_none() {
             req.extensions_mut().insert(UserInfo::loopback());
         }
