@@ -315,15 +315,39 @@ impl Filter for RequestDeadline {
             Some(Ok(Some(d))) if !d.is_zero() && d < self.max => d,
             Some(Ok(_)) => self.max,
         };
-        let answer = next.oneshot(req);
-        Box::pin(async move {
-            match tokio::time::timeout_at(started + timeout, answer).await {
-                Ok(answer) => answer,
-                Err(_) => Ok(error_response(&ApiError::timeout(
-                    "request did not complete within the allotted timeout",
-                ))),
-            }
+        Box::pin(Deadline {
+            answer: next.oneshot(req),
+            at: started + timeout,
+            timer: None,
         })
+    }
+}
+
+/// The answer, or a 504 once the deadline passes. The timer is set only when the answer is not
+/// ready at once: a request answered on its first poll (most reads) costs none.
+struct Deadline {
+    answer: BoxFuture,
+    at: tokio::time::Instant,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Future for Deadline {
+    type Output = Result<Response<Body>, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Poll::Ready(answer) = self.answer.as_mut().poll(cx) {
+            return Poll::Ready(answer);
+        }
+        let at = self.at;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Ok(error_response(&ApiError::timeout(
+                "request did not complete within the allotted timeout",
+            )))),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 
