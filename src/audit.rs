@@ -464,9 +464,12 @@ fn source_ips(headers: &http::HeaderMap, extensions: &http::Extensions) -> Vec<S
 /// A version 4 UUID from the thread's random generator (object uids, audit IDs: `Uuid::new_v4` asks
 /// the kernel each time).
 pub fn random_uuid() -> String {
-    uuid::Builder::from_random_bytes(rand::random())
-        .into_uuid()
-        .to_string()
+    random_v4().to_string()
+}
+
+/// The UUID [`random_uuid`] writes out, for a caller that formats it itself.
+fn random_v4() -> uuid::Uuid {
+    uuid::Builder::from_random_bytes(rand::random()).into_uuid()
 }
 
 /// The header a request may name its audit ID in, and every answer carries it in.
@@ -500,9 +503,9 @@ impl Filter for AuditInit {
         let id = match req.headers().get(&AUDIT_ID).filter(|v| !v.is_empty()) {
             Some(v) => v.clone(),
             None => {
+                // Formatted on the stack: this runs for every request.
                 let mut buf = uuid::Uuid::encode_buffer();
-                let u = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
-                HeaderValue::from_str(u.hyphenated().encode_lower(&mut buf))
+                HeaderValue::from_str(random_v4().hyphenated().encode_lower(&mut buf))
                     .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
             }
         };
