@@ -482,9 +482,11 @@ async fn serve_connection<S>(
     builder
         .http1()
         .timer(TokioTimer::new())
-        // hyper's clock runs from the previous answer: the idle bound. The watchdog below
-        // holds the head of a request to the (shorter) header read timeout.
-        .header_read_timeout(limits.idle_timeout.max(limits.header_read_timeout))
+        // The watchdog below holds both the head of a request (header read timeout) and an
+        // idle spell (idle timeout) to their bounds. hyper's own head timer would set and
+        // clear a timer for every request (a clock read, an allocation and two trips to the
+        // timer wheel's lock), bounding nothing the watchdog does not.
+        .header_read_timeout(None)
         // Room for the largest head we answer with a Status (`max_header_bytes`) and then some;
         // beyond, hyper answers 431 itself.
         .max_buf_size(limits.max_header_bytes.saturating_mul(2).max(8192));
