@@ -25,13 +25,12 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
-use http::{HeaderValue, Request, Response};
+use http::{HeaderValue, Response};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 
 use crate::authn::UserInfo;
-use crate::chain::{BoxFuture, Filter, Next};
+use crate::chain::{BoxFuture, Filter, Next, Req};
 use crate::request_info::RequestInfo;
 
 /// How much of a request is logged.
@@ -499,7 +498,7 @@ fn audit_id_of(ext: &http::Extensions) -> String {
 pub struct AuditInit;
 
 impl Filter for AuditInit {
-    fn call(&self, mut req: Request<Bytes>, next: &Next) -> BoxFuture {
+    fn call(&self, mut req: Req, next: &Next) -> BoxFuture {
         let id = match req.headers().get(&AUDIT_ID).filter(|v| !v.is_empty()) {
             Some(v) => v.clone(),
             None => {
@@ -522,7 +521,7 @@ impl Filter for AuditInit {
 }
 
 impl Filter for AuditFilter {
-    fn call(&self, req: Request<Bytes>, next: &Next) -> BoxFuture {
+    fn call(&self, req: Req, next: &Next) -> BoxFuture {
         let ri = req
             .extensions()
             .get::<Arc<RequestInfo>>()

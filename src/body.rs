@@ -55,41 +55,87 @@ pub fn error_response_as(err: &ApiError, protobuf: bool) -> Response<Body> {
     resp
 }
 
-/// A body of `bytes` and then a newline, without copying `bytes`; its length is exact, so the
-/// answer keeps a Content-Length.
-pub fn with_newline(bytes: Bytes) -> Body {
-    TwoChunks {
-        first: Some(bytes),
-        second: Some(Bytes::from_static(b"\n")),
+/// `body` and then a newline, as one more frame: nothing is copied, and an exact length stays
+/// exact (so the answer keeps a Content-Length).
+pub fn then_newline(body: Body) -> Body {
+    ThenNewline {
+        body,
+        newline: true,
     }
     .boxed()
 }
 
-struct TwoChunks {
-    first: Option<Bytes>,
-    second: Option<Bytes>,
+struct ThenNewline {
+    body: Body,
+    /// The newline is still to come.
+    newline: bool,
 }
 
-impl http_body::Body for TwoChunks {
+impl http_body::Body for ThenNewline {
     type Data = Bytes;
     type Error = Infallible;
 
     fn poll_frame(
         self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
+        cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
         let this = self.get_mut();
-        let next = this.first.take().or_else(|| this.second.take());
-        std::task::Poll::Ready(next.map(|b| Ok(http_body::Frame::data(b))))
+        match std::pin::Pin::new(&mut this.body).poll_frame(cx) {
+            std::task::Poll::Ready(None) if this.newline => {
+                this.newline = false;
+                std::task::Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from_static(b"\n")))))
+            }
+            other => other,
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.first.is_none() && self.second.is_none()
+        !self.newline && self.body.is_end_stream()
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        let len =
-            self.first.as_ref().map_or(0, Bytes::len) + self.second.as_ref().map_or(0, Bytes::len);
-        http_body::SizeHint::with_exact(len as u64)
+        let inner = self.body.size_hint();
+        let extra = u64::from(self.newline);
+        let mut hint = http_body::SizeHint::new();
+        // The upper bound first: a lower bound above the upper one is refused.
+        if let Some(upper) = inner.upper() {
+            hint.set_upper(upper.saturating_add(extra));
+        }
+        hint.set_lower(inner.lower().saturating_add(extra));
+        hint
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use http_body::Body as _;
+
+    #[tokio::test]
+    async fn a_newline_follows_the_body_and_the_length_stays_exact() {
+        for bytes in [&b"{\"kind\":\"Status\"}"[..], b""] {
+            let body = then_newline(full(Bytes::copy_from_slice(bytes)));
+            let n = bytes.len() as u64 + 1;
+            assert_eq!(body.size_hint().exact(), Some(n));
+            assert!(!body.is_end_stream());
+            let out = body.collect().await.unwrap().to_bytes();
+            assert_eq!(&out[..], [bytes, b"\n"].concat().as_slice());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_of_unknown_length_keeps_an_open_upper_bound() {
+        let (mut tx, rx) =
+            futures::channel::mpsc::channel::<Result<http_body::Frame<Bytes>, Infallible>>(1);
+        let stream = http_body_util::StreamBody::new(rx);
+        let body = then_newline(stream.boxed());
+        assert_eq!(body.size_hint().lower(), 1);
+        assert_eq!(body.size_hint().upper(), None);
+        tx.try_send(Ok(http_body::Frame::data(Bytes::from_static(b"ab"))))
+            .unwrap();
+        drop(tx);
+        let out = body.collect().await.unwrap().to_bytes();
+        assert_eq!(&out[..], b"ab\n");
     }
 }

@@ -33,6 +33,10 @@ use crate::status::ApiError;
 /// The whole API as one service over fully-read requests.
 pub type ApiService = BoxCloneSyncService<Request<Bytes>, Response<Body>, Infallible>;
 
+/// A request as it passes through the chain: boxed once, so each step hands on a pointer
+/// instead of copying the request (a few hundred bytes) into the next step's frame.
+pub type Req = Box<Request<Bytes>>;
+
 /// What a [`Filter`] answers with.
 pub type BoxFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
 
@@ -114,14 +118,14 @@ pub struct Next(Arc<dyn Step>);
 
 impl Next {
     /// Hand the request to the rest of the chain.
-    pub fn oneshot(&self, req: Request<Bytes>) -> BoxFuture {
+    pub fn oneshot(&self, req: Req) -> BoxFuture {
         self.0.call(req)
     }
 }
 
 /// One link of the chain: a filter with the rest behind it, or the router.
 trait Step: Send + Sync {
-    fn call(&self, req: Request<Bytes>) -> BoxFuture;
+    fn call(&self, req: Req) -> BoxFuture;
 }
 
 /// Puts a filter in front of the rest of the chain.
@@ -144,7 +148,7 @@ struct FilterStep<F> {
 }
 
 impl<F: Filter> Step for FilterStep<F> {
-    fn call(&self, req: Request<Bytes>) -> BoxFuture {
+    fn call(&self, req: Req) -> BoxFuture {
         self.filter.call(req, &self.next)
     }
 }
@@ -153,10 +157,10 @@ impl<F: Filter> Step for FilterStep<F> {
 struct Router(Arc<ApiState>);
 
 impl Step for Router {
-    fn call(&self, req: Request<Bytes>) -> BoxFuture {
+    fn call(&self, req: Req) -> BoxFuture {
         // A combinator, not an `async` block: a future awaited in a block is held twice (the
         // captured value and the one awaited), and copied whole each time the block moves.
-        Box::pin(route(self.0.clone(), req).map(Ok))
+        Box::pin(route(self.0.clone(), *req).map(Ok))
     }
 }
 
@@ -174,7 +178,7 @@ impl Service<Request<Bytes>> for Chain {
     }
 
     fn call(&mut self, req: Request<Bytes>) -> BoxFuture {
-        self.0.oneshot(req)
+        self.0.oneshot(Box::new(req))
     }
 }
 
@@ -183,7 +187,7 @@ impl Service<Request<Bytes>> for Chain {
 /// each file holds only its logic; [`build`] puts them in order.
 pub trait Filter: Send + Sync + 'static {
     /// Handle `req`.
-    fn call(&self, req: Request<Bytes>, next: &Next) -> BoxFuture;
+    fn call(&self, req: Req, next: &Next) -> BoxFuture;
 }
 
 /// A panic while handling one request becomes a 500 Status; the server keeps running.
@@ -191,7 +195,7 @@ pub trait Filter: Send + Sync + 'static {
 struct CatchPanic;
 
 impl Filter for CatchPanic {
-    fn call(&self, req: Request<Bytes>, next: &Next) -> BoxFuture {
+    fn call(&self, req: Req, next: &Next) -> BoxFuture {
         // The later steps run their first part right here, before any future is polled: a
         // panic there is caught too.
         let answer = match std::panic::catch_unwind(AssertUnwindSafe(|| next.oneshot(req))) {
@@ -224,7 +228,7 @@ fn panic_response(panic: &(dyn std::any::Any + Send)) -> Response<Body> {
 struct Trace;
 
 impl Filter for Trace {
-    fn call(&self, req: Request<Bytes>, next: &Next) -> BoxFuture {
+    fn call(&self, req: Req, next: &Next) -> BoxFuture {
         if !tracing::enabled!(tracing::Level::DEBUG) {
             return next.oneshot(req);
         }
@@ -245,7 +249,7 @@ impl Filter for Trace {
 struct RequestInfoFilter;
 
 impl Filter for RequestInfoFilter {
-    fn call(&self, mut req: Request<Bytes>, next: &Next) -> BoxFuture {
+    fn call(&self, mut req: Req, next: &Next) -> BoxFuture {
         let info = RequestInfo::parse(
             req.method(),
             req.uri().path(),
@@ -289,7 +293,7 @@ struct RequestDeadline {
 }
 
 impl Filter for RequestDeadline {
-    fn call(&self, req: Request<Bytes>, next: &Next) -> BoxFuture {
+    fn call(&self, req: Req, next: &Next) -> BoxFuture {
         let long_running = req
             .extensions()
             .get::<Arc<RequestInfo>>()
@@ -382,7 +386,7 @@ impl MaxInFlight {
 }
 
 impl Filter for MaxInFlight {
-    fn call(&self, req: Request<Bytes>, next: &Next) -> BoxFuture {
+    fn call(&self, req: Req, next: &Next) -> BoxFuture {
         let info = req
             .extensions()
             .get::<Arc<RequestInfo>>()

@@ -574,7 +574,11 @@ pub struct UnreadBody(Arc<Mutex<Option<Incoming>>>);
 pub struct ReadBody;
 
 impl crate::chain::Filter for ReadBody {
-    fn call(&self, mut req: Request<Bytes>, next: &crate::chain::Next) -> crate::chain::BoxFuture {
+    fn call(
+        &self,
+        mut req: crate::chain::Req,
+        next: &crate::chain::Next,
+    ) -> crate::chain::BoxFuture {
         let unread = req
             .extensions_mut()
             .remove::<UnreadBody>()
@@ -593,7 +597,10 @@ impl crate::chain::Filter for ReadBody {
                 read_body(&mut body, MAX_BODY_BYTES).await
             };
             match read {
-                Ok(bytes) => next.oneshot(Request::from_parts(parts, bytes)).await,
+                Ok(bytes) => {
+                    next.oneshot(Box::new(Request::from_parts(parts, bytes)))
+                        .await
+                }
                 Err(e) => {
                     if e.code == http::StatusCode::PAYLOAD_TOO_LARGE
                         && declared <= DRAIN_BYTES as u64

@@ -4,6 +4,7 @@
 //! (`application/vnd.kubernetes.protobuf`) when the client prefers it, as client-go based tools
 //! do; custom resources and Tables stay JSON, as kube's have no protobuf form.
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -47,42 +48,46 @@ pub enum OutFormat {
     },
 }
 
-/// One media range of an Accept header.
+/// One media range of an Accept header, borrowing from the header (lowercased copies only
+/// where the header was not lowercase already).
 #[derive(Debug, Clone, Default)]
-pub struct MediaType {
+pub struct MediaType<'a> {
     /// `application/json`.
-    pub essence: String,
+    pub essence: Cow<'a, str>,
     /// Parameters (lowercased keys).
-    pub params: Vec<(String, String)>,
+    pub params: Vec<(Cow<'a, str>, &'a str)>,
 }
 
-impl MediaType {
+impl MediaType<'_> {
     /// A parameter.
     pub fn param(&self, key: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.params.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+    }
+}
+
+/// `s` in ASCII lowercase, copied only when it has an uppercase letter.
+fn lowercase(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(s.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(s)
     }
 }
 
 /// Parse an Accept (or Content-Type) header into media types, in order.
-pub fn parse_media_types(header: &str) -> Vec<MediaType> {
+pub fn parse_media_types(header: &str) -> Vec<MediaType<'_>> {
     header
         .split(',')
         .filter_map(|part| {
             let mut it = part.split(';');
-            let essence = it.next()?.trim().to_ascii_lowercase();
+            let essence = lowercase(it.next()?.trim());
             if essence.is_empty() {
                 return None;
             }
             let params = it
                 .filter_map(|p| {
                     let (k, v) = p.split_once('=')?;
-                    Some((
-                        k.trim().to_ascii_lowercase(),
-                        v.trim().trim_matches('"').to_string(),
-                    ))
+                    Some((lowercase(k.trim()), v.trim().trim_matches('"')))
                 })
                 .collect();
             Some(MediaType { essence, params })
@@ -137,7 +142,7 @@ pub fn negotiate(
                 _ => continue,
             }
         }
-        let found = match mt.essence.as_str() {
+        let found = match mt.essence.as_ref() {
             "application/json" | "*/*" | "application/*" => match as_ {
                 None => Some(OutFormat::Json),
                 Some("Table") if tables && g == "meta.k8s.io" && (v == "v1" || v == "v1beta1") => {
@@ -204,7 +209,7 @@ pub fn content_format(headers: &HeaderMap) -> ApiResult<InFormat> {
         .first()
         .map(|m| m.essence.clone())
         .unwrap_or_default();
-    match essence.as_str() {
+    match essence.as_ref() {
         "" | "application/json" | "*/*" => Ok(InFormat::Json),
         "application/yaml" | "application/x-yaml" | "text/yaml" => Ok(InFormat::Yaml),
         kubox_apimachinery::protobuf::CONTENT_TYPE => Ok(InFormat::Protobuf),
@@ -512,11 +517,8 @@ fn pretty_requested(req: &http::Request<Bytes>) -> bool {
 }
 
 impl crate::chain::Filter for JsonFraming {
-    fn call(
-        &self,
-        req: http::Request<Bytes>,
-        next: &crate::chain::Next,
-    ) -> crate::chain::BoxFuture {
+    fn call(&self, req: crate::chain::Req, next: &crate::chain::Next) -> crate::chain::BoxFuture {
+        use futures::FutureExt;
         use http_body_util::BodyExt;
         let path = req.uri().path();
         let api = path == "/api"
@@ -530,38 +532,49 @@ impl crate::chain::Filter for JsonFraming {
             .is_some_and(|i| i.verb == "watch");
         let pretty = pretty_requested(&req);
         let answer = next.oneshot(req);
-        Box::pin(async move {
-            let resp = answer.await?;
-            // An extension server's answer is passed on as it wrote it.
-            if resp
+        let framed = move |resp: &http::Response<crate::body::Body>| {
+            // An extension server's answer is passed on as it wrote it; `/version` writes its
+            // document indented itself, in its own field order.
+            let proxied = resp
                 .extensions()
                 .get::<crate::aggregator::proxy::Proxied>()
-                .is_some()
-            {
-                return Ok(resp);
-            }
-            // `/version` writes its document indented itself, in its own field order.
-            if version && resp.status().is_success() {
-                return Ok(resp);
-            }
+                .is_some();
             let json = resp
                 .headers()
                 .get(http::header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|t| t.starts_with("application/json"));
-            if !json || watch || !(api || version) {
+            let indented_version = version && resp.status().is_success();
+            json && (api || version) && !proxied && !indented_version && !watch
+        };
+        if !pretty {
+            // The newline follows the body as a frame of its own: nothing is collected or
+            // copied, and the length stays exact (a Content-Length).
+            return Box::pin(answer.map(move |resp| {
+                let resp = resp?;
+                if !framed(&resp) {
+                    return Ok(resp);
+                }
+                let (mut parts, body) = resp.into_parts();
+                parts.headers.remove(http::header::CONTENT_LENGTH);
+                Ok(http::Response::from_parts(
+                    parts,
+                    crate::body::then_newline(body),
+                ))
+            }));
+        }
+        Box::pin(async move {
+            let resp = answer.await?;
+            if !framed(&resp) {
                 return Ok(resp);
             }
             let (mut parts, body) = resp.into_parts();
             let Ok(collected) = body.collect().await;
-            let bytes = collected.to_bytes();
-            let out = if pretty {
-                crate::body::full(indent(&bytes))
-            } else {
-                crate::body::with_newline(bytes)
-            };
             parts.headers.remove(http::header::CONTENT_LENGTH);
-            Ok(http::Response::from_parts(parts, out))
+            Ok(http::Response::from_parts(
+                parts,
+                crate::body::full(indent(&collected.to_bytes())),
+            ))
         })
     }
 }

@@ -28,15 +28,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::{HeaderValue, Response, StatusCode};
 use http_body_util::BodyExt;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::authn::UserInfo;
 use crate::body::{error_response, Body};
-use crate::chain::{BoxFuture, Filter, Next};
+use crate::chain::{BoxFuture, Filter, Next, Req};
 use crate::request_info::RequestInfo;
 use crate::status::ApiError;
 
@@ -444,7 +443,7 @@ impl CutConnections {
 }
 
 impl Filter for CutConnections {
-    fn call(&self, req: Request<Bytes>, next: &Next) -> BoxFuture {
+    fn call(&self, req: Req, next: &Next) -> BoxFuture {
         if !self.faults.armed() {
             return next.oneshot(req);
         }
@@ -474,7 +473,7 @@ impl FaultFilter {
 }
 
 impl Filter for FaultFilter {
-    fn call(&self, req: Request<Bytes>, next: &Next) -> BoxFuture {
+    fn call(&self, req: Req, next: &Next) -> BoxFuture {
         // Most servers never have a rule: their requests pass without the rules' lock.
         if !self.faults.armed() {
             return next.oneshot(req);

@@ -19,7 +19,7 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 
 use crate::body::{bytes_response, Body};
-use crate::chain::{BoxFuture, Filter, Next};
+use crate::chain::{BoxFuture, Filter, Next, Req};
 use crate::request_info::RequestInfo;
 
 /// kube's buckets for `apiserver_request_duration_seconds`.
@@ -408,7 +408,7 @@ pub struct MetricsFilter {
 }
 
 impl Filter for MetricsFilter {
-    fn call(&self, req: Request<Bytes>, next: &Next) -> BoxFuture {
+    fn call(&self, req: Req, next: &Next) -> BoxFuture {
         let info = req
             .extensions()
             .get::<Arc<RequestInfo>>()

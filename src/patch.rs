@@ -42,7 +42,7 @@ fn patch_type(ctx: &Ctx) -> ApiResult<PatchType> {
         .first()
         .map(|m| m.essence.clone())
         .unwrap_or_default();
-    match essence.as_str() {
+    match essence.as_ref() {
         "application/json-patch+json" => Ok(PatchType::Json),
         "application/merge-patch+json" => Ok(PatchType::Merge),
         "application/strategic-merge-patch+json" => Ok(PatchType::Strategic),

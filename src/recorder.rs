@@ -27,13 +27,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::Request;
 use serde::Serialize;
 use std::sync::{Mutex, MutexGuard};
 
 use crate::authn::UserInfo;
-use crate::chain::{BoxFuture, Filter as ChainFilter, Next};
+use crate::chain::{BoxFuture, Filter as ChainFilter, Next, Req};
 use crate::request_info::RequestInfo;
 
 /// One recorded request.
@@ -338,7 +336,7 @@ fn query_value(query: &str, key: &str) -> Option<String> {
 }
 
 impl ChainFilter for RecorderFilter {
-    fn call(&self, req: Request<Bytes>, next: &Next) -> BoxFuture {
+    fn call(&self, req: Req, next: &Next) -> BoxFuture {
         let recorder = self.recorder.clone();
         let next = next.clone();
         Box::pin(async move {

@@ -5,8 +5,7 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http::{HeaderMap, Request};
+use http::HeaderMap;
 
 use super::{
     service_account_namespace_group, UserInfo, ANONYMOUS, AUTHENTICATED, SERVICE_ACCOUNTS,
@@ -14,7 +13,7 @@ use super::{
 };
 use crate::authz::{Attributes, Authorizer, Decision};
 use crate::body::error_response;
-use crate::chain::{BoxFuture, Filter, Next};
+use crate::chain::{BoxFuture, Filter, Next, Req};
 use crate::status::{ApiError, GroupResource};
 
 const USER: &str = "impersonate-user";
@@ -228,7 +227,7 @@ fn check(
 }
 
 impl Filter for ImpersonationFilter {
-    fn call(&self, mut req: Request<Bytes>, next: &Next) -> BoxFuture {
+    fn call(&self, mut req: Req, next: &Next) -> BoxFuture {
         // Nearly every request impersonates no one: one pass over the header names says so.
         if !req
             .headers()

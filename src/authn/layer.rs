@@ -3,12 +3,11 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::Request;
 
 use super::Authentication;
 use crate::body::error_response;
-use crate::chain::{BoxFuture, Filter, Next};
+use crate::chain::{BoxFuture, Filter, Next, Req};
 use crate::status::ApiError;
 
 /// Puts a [`super::UserInfo`] into every request, or answers 401.
@@ -27,7 +26,7 @@ impl AuthenticationFilter {
 }
 
 impl Filter for AuthenticationFilter {
-    fn call(&self, req: Request<Bytes>, next: &Next) -> BoxFuture {
+    fn call(&self, req: Req, next: &Next) -> BoxFuture {
         let authn = self.authn.clone();
         let audit = self.audit.clone();
         let next = next.clone();
@@ -36,7 +35,8 @@ impl Filter for AuthenticationFilter {
             match authn.authenticate(&parts).await {
                 Ok(user) => {
                     parts.extensions.insert(user);
-                    next.oneshot(Request::from_parts(parts, body)).await
+                    next.oneshot(Box::new(Request::from_parts(parts, body)))
+                        .await
                 }
                 Err(e) => {
                     tracing::debug!(uri = %parts.uri, reason = %e.0, "unauthorized");

@@ -7,13 +7,10 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http::Request;
-
 use super::{forbidden, Attributes, Authorizer, Decision};
 use crate::authn::UserInfo;
 use crate::body::error_response;
-use crate::chain::{BoxFuture, Filter, Next};
+use crate::chain::{BoxFuture, Filter, Next, Req};
 use crate::request_info::RequestInfo;
 
 /// Authorize every request with `authorizer`.
@@ -30,7 +27,7 @@ impl AuthorizationFilter {
 }
 
 impl Filter for AuthorizationFilter {
-    fn call(&self, mut req: Request<Bytes>, next: &Next) -> BoxFuture {
+    fn call(&self, mut req: Req, next: &Next) -> BoxFuture {
         if req.extensions().get::<UserInfo>().is_none() {
             req.extensions_mut().insert(UserInfo::loopback());
         }
