@@ -64,7 +64,7 @@ pub fn build(
     state: Arc<ApiState>,
     limits: InFlightLimits,
     request_timeout: std::time::Duration,
-) -> ApiService {
+) -> Chain {
     let authentication =
         AuthenticationFilter::new(state.authentication.clone(), state.audit.clone());
     let impersonation = ImpersonationFilter::new(state.backend.authorizer.clone());
@@ -108,7 +108,7 @@ pub fn build(
         .chain(rest)
         .rev()
         .fold(router, |next, step| step.wrap(next));
-    BoxCloneSyncService::new(Chain(top))
+    Chain(top)
 }
 
 /// The rest of the chain, as a [`Filter`] sees it: shared, so passing it on costs one
@@ -164,9 +164,22 @@ impl Step for Router {
     }
 }
 
-/// The whole chain as a tower service.
+/// The whole chain: a tower service ([`Chain::service`]), or called by reference
+/// ([`Chain::handle`]) where a connection serves request after request.
 #[derive(Clone)]
-struct Chain(Next);
+pub struct Chain(Next);
+
+impl Chain {
+    /// Handle one request (no clone of the chain, unlike a tower service's `oneshot`).
+    pub fn handle(&self, req: Request<Bytes>) -> BoxFuture {
+        self.0.oneshot(Box::new(req))
+    }
+
+    /// The chain as a boxed tower service.
+    pub fn service(&self) -> ApiService {
+        BoxCloneSyncService::new(self.clone())
+    }
+}
 
 impl Service<Request<Bytes>> for Chain {
     type Response = Response<Body>;

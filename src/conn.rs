@@ -30,11 +30,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tower::ServiceExt;
 
 use crate::authn::Peer;
 use crate::body::{error_response, Body};
-use crate::chain::ApiService;
+use crate::chain::Chain;
 use crate::status::ApiError;
 use crate::tls::TlsServing;
 
@@ -125,7 +124,7 @@ impl Drop for Counted {
 pub async fn accept_loop(
     listener: TcpListener,
     tls: Option<TlsServing>,
-    service: ApiService,
+    chain: Chain,
     limits: ConnectionLimits,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -172,7 +171,7 @@ pub async fn accept_loop(
                 };
                 let _ = stream.set_nodelay(true);
                 let watcher = graceful.watcher();
-                let svc = service.clone();
+                let svc = chain.clone();
                 let tls = tls.clone();
                 let limits = limits.clone();
                 connections.spawn(async move {
@@ -438,7 +437,7 @@ where
 async fn serve_connection<S>(
     stream: S,
     peer: Peer,
-    service: ApiService,
+    chain: Chain,
     limits: Arc<ConnectionLimits>,
     watcher: hyper_util::server::graceful::Watcher,
 ) where
@@ -463,16 +462,18 @@ async fn serve_connection<S>(
         handoff: Some(handoff),
     });
     let hyper_svc = {
-        let (activity, limits) = (activity.clone(), limits.clone());
+        let (activity, max_header_bytes) = (activity.clone(), limits.max_header_bytes);
         hyper::service::service_fn(move |req: Request<Incoming>| {
-            let (svc, peer, limits) = (service.clone(), peer.clone(), limits.clone());
             let in_progress = activity.begin();
+            // The chain is called by reference and the request's first steps run here: the
+            // future holds only the answer to come.
+            let answer = handle(&chain, &peer, max_header_bytes, req);
             async move {
-                let resp = handle(svc, peer, &limits, req).await;
+                let Ok(resp) = answer.await;
                 Ok::<_, std::convert::Infallible>(resp.map(|body| {
                     Body::new(Tracked {
                         body,
-                        _keep: Some(Box::new(in_progress)),
+                        _keep: in_progress,
                     })
                 }))
             }
@@ -532,35 +533,27 @@ async fn serve_connection<S>(
 /// after authentication ([`ReadBody`]), so an unauthenticated client cannot make the server read
 /// and hold 3 MiB; the chain's request deadline counts from when the request arrived
 /// (`Received`).
-async fn handle(
-    service: ApiService,
-    peer: Peer,
-    limits: &ConnectionLimits,
+fn handle(
+    chain: &Chain,
+    peer: &Peer,
+    max_header_bytes: usize,
     req: Request<Incoming>,
-) -> Response<Body> {
+) -> crate::chain::BoxFuture {
     let started = Instant::now();
     let (mut parts, body) = req.into_parts();
     let head = head_size(&parts);
-    if head > limits.max_header_bytes {
-        return error_response(&ApiError::header_fields_too_large(
-            head,
-            limits.max_header_bytes,
-        ));
+    if head > max_header_bytes {
+        let answer = error_response(&ApiError::header_fields_too_large(head, max_header_bytes));
+        return Box::pin(std::future::ready(Ok(answer)));
     }
-    parts.extensions.insert(peer);
+    parts.extensions.insert(peer.clone());
     parts.extensions.insert(crate::chain::Received(started));
     if !body.is_end_stream() {
         parts
             .extensions
             .insert(UnreadBody(Arc::new(Mutex::new(Some(body)))));
     }
-    match service
-        .oneshot(Request::from_parts(parts, Bytes::new()))
-        .await
-    {
-        Ok(r) => r,
-        Err(never) => match never {},
-    }
+    chain.handle(Request::from_parts(parts, Bytes::new()))
 }
 
 /// A request body not read yet (a request from the network); [`ReadBody`] reads it.
@@ -671,19 +664,19 @@ fn keep_until_sent(resp: Response<Body>, body: Incoming) -> Response<Body> {
     resp.map(|b| {
         Body::new(Tracked {
             body: b,
-            _keep: Some(Box::new(body)),
+            _keep: body,
         })
     })
 }
 
 /// A response body that holds something (a request in progress, an unread request body)
 /// until it is done with.
-struct Tracked {
+struct Tracked<K> {
     body: Body,
-    _keep: Option<Box<dyn Send + Sync>>,
+    _keep: K,
 }
 
-impl HttpBody for Tracked {
+impl<K: Unpin> HttpBody for Tracked<K> {
     type Data = Bytes;
     type Error = std::convert::Infallible;
 

@@ -784,7 +784,7 @@ impl ServerBuilder {
         let crd_rev = crate::crd::load_all(&backend)
             .await
             .map_err(|e| std::io::Error::other(e.message))?;
-        let service = chain::build(
+        let chain = chain::build(
             state.clone(),
             self.limits,
             self.connection_limits.request_timeout,
@@ -804,7 +804,7 @@ impl ServerBuilder {
             tokio::spawn(crate::conn::accept_loop(
                 listener,
                 tls.clone(),
-                service.clone(),
+                chain.clone(),
                 self.connection_limits.clone(),
                 shutdown_rx.clone(),
             )),
@@ -860,7 +860,7 @@ impl ServerBuilder {
             state: state.clone(),
             kubeconfig,
             kubeconfig_path: self.kubeconfig_path,
-            service,
+            service: chain.service(),
             store,
             shutdown_tx,
             tasks,
