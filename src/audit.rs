@@ -25,6 +25,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use futures::FutureExt;
 use http::{HeaderValue, Response};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
@@ -476,12 +477,33 @@ const AUDIT_ID: http::HeaderName = http::HeaderName::from_static("audit-id");
 
 /// A request's audit ID (in its extensions, from [`AuditInit`]).
 #[derive(Clone, Debug)]
-pub struct AuditId(pub HeaderValue);
+pub enum AuditId {
+    /// Made for the request.
+    New(uuid::Uuid),
+    /// The client's `Audit-ID` header, as sent.
+    Sent(HeaderValue),
+}
 
 impl AuditId {
     /// The ID as text for an audit event.
     pub fn text(&self) -> String {
-        String::from_utf8_lossy(self.0.as_bytes()).into_owned()
+        match self {
+            AuditId::New(id) => id.hyphenated().to_string(),
+            AuditId::Sent(v) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
+        }
+    }
+
+    /// The ID as the answer's `Audit-ID` header.
+    fn header(self) -> HeaderValue {
+        match self {
+            // Formatted on the stack: this runs for every request.
+            AuditId::New(id) => {
+                let mut buf = uuid::Uuid::encode_buffer();
+                HeaderValue::from_str(id.hyphenated().encode_lower(&mut buf))
+                    .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+            }
+            AuditId::Sent(v) => v,
+        }
     }
 }
 
@@ -500,23 +522,18 @@ pub struct AuditInit;
 impl Filter for AuditInit {
     fn call(&self, mut req: Req, next: &Next) -> BoxFuture {
         let id = match req.headers().get(&AUDIT_ID).filter(|v| !v.is_empty()) {
-            Some(v) => v.clone(),
-            None => {
-                // Formatted on the stack: this runs for every request.
-                let mut buf = uuid::Uuid::encode_buffer();
-                HeaderValue::from_str(random_v4().hyphenated().encode_lower(&mut buf))
-                    .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
-            }
+            Some(v) => AuditId::Sent(v.clone()),
+            None => AuditId::New(random_v4()),
         };
-        req.extensions_mut().insert(AuditId(id.clone()));
+        req.extensions_mut().insert(id.clone());
         let answer = next.oneshot(req);
-        Box::pin(async move {
-            let mut resp = answer.await?;
+        Box::pin(answer.map(move |resp| {
+            let mut resp = resp?;
             if !resp.headers().contains_key(&AUDIT_ID) {
-                resp.headers_mut().insert(AUDIT_ID, id);
+                resp.headers_mut().insert(AUDIT_ID, id.header());
             }
             Ok(resp)
-        })
+        }))
     }
 }
 
