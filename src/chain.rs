@@ -191,7 +191,7 @@ impl Service<Request<Bytes>> for Chain {
     }
 
     fn call(&mut self, req: Request<Bytes>) -> BoxFuture {
-        self.0.oneshot(Box::new(req))
+        self.handle(req)
     }
 }
 

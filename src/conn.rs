@@ -171,14 +171,14 @@ pub async fn accept_loop(
                 };
                 let _ = stream.set_nodelay(true);
                 let watcher = graceful.watcher();
-                let svc = chain.clone();
+                let chain = chain.clone();
                 let tls = tls.clone();
                 let limits = limits.clone();
                 connections.spawn(async move {
                     let _counted = counted;
                     let Some(tls) = tls else {
                         let peer = Peer { addr, client_cert: None };
-                        serve_connection(stream, peer, svc, limits, watcher).await;
+                        serve_connection(stream, peer, chain, limits, watcher).await;
                         return;
                     };
                     let Ok(Ok(stream)) =
@@ -193,7 +193,7 @@ pub async fn accept_loop(
                         .filter(|c| !c.is_empty())
                         .map(|chain| Arc::new(tls.policy.check(chain)));
                     let peer = Peer { addr, client_cert };
-                    serve_connection(stream, peer, svc, limits, watcher).await;
+                    serve_connection(stream, peer, chain, limits, watcher).await;
                 });
             }
         }

@@ -329,12 +329,6 @@ impl RecorderFilter {
     }
 }
 
-fn query_value(query: &str, key: &str) -> Option<String> {
-    form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.into_owned())
-}
-
 impl ChainFilter for RecorderFilter {
     fn call(&self, req: Req, next: &Next) -> BoxFuture {
         let recorder = self.recorder.clone();
@@ -382,9 +376,12 @@ impl ChainFilter for RecorderFilter {
                     .path_and_query()
                     .map(|p| p.as_str().to_string())
                     .unwrap_or_default(),
-                field_manager: query_value(&query, "fieldManager").unwrap_or_default(),
-                dry_run: query_value(&query, "dryRun").is_some_and(|v| v == "All"),
-                label_selector: query_value(&query, "labelSelector").unwrap_or_default(),
+                field_manager: crate::request_info::query_param(&query, "fieldManager")
+                    .unwrap_or_default(),
+                dry_run: crate::request_info::query_param(&query, "dryRun")
+                    .is_some_and(|v| v == "All"),
+                label_selector: crate::request_info::query_param(&query, "labelSelector")
+                    .unwrap_or_default(),
                 user_agent: header(http::header::USER_AGENT),
                 code: 0,
                 body,
