@@ -98,7 +98,7 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
                 Storage::Sled => mib(kubox.disk_usage()),
                 Storage::Memory | Storage::Etcd | Storage::Etcd3 => "-".to_string(),
             },
-            verdict(idle < 20 * 1024 * 1024, "< 20 MiB"),
+            verdict(idle <= 16 * 1024 * 1024, "≤ 16 MiB"),
         ]);
     }
     table.print();

@@ -52,7 +52,7 @@ pub fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()> {
             } else {
                 ms(median(&line))
             },
-            verdict(med < Duration::from_millis(20), "< 20 ms"),
+            verdict(med <= Duration::from_millis(14), "≤ 14 ms"),
         ]);
     }
     table.print();

@@ -23,9 +23,12 @@ pub const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
 
 /// Decompress and parse one asset.
 pub fn unpack(packed: &[u8]) -> Result<Value, String> {
-    let text = miniz_oxide::inflate::decompress_to_vec_zlib(packed)
-        .map_err(|e| format!("inflate: {e:?}"))?;
-    serde_json::from_slice(&text).map_err(|e| e.to_string())
+    serde_json::from_slice(&inflate(packed)?).map_err(|e| e.to_string())
+}
+
+/// Decompress one asset.
+pub fn inflate(packed: &[u8]) -> Result<Vec<u8>, String> {
+    miniz_oxide::inflate::decompress_to_vec_zlib(packed).map_err(|e| format!("inflate: {e:?}"))
 }
 
 /// Serialize and compress one asset.
@@ -36,7 +39,12 @@ pub fn pack(doc: &Value) -> Vec<u8> {
 
 /// The `kinds` list of an asset as (group, version, kind, definition).
 pub fn kinds(doc: &Value) -> Vec<(String, String, String, String)> {
-    doc["kinds"]
+    kind_list(&doc["kinds"])
+}
+
+/// An asset's `kinds` array as (group, version, kind, definition).
+pub fn kind_list(kinds: &Value) -> Vec<(String, String, String, String)> {
+    kinds
         .as_array()
         .map(|a| {
             a.iter()

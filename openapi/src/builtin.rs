@@ -1,16 +1,19 @@
 //! The schemas of the built-in kinds, from the embedded assets (see [`crate::assets`]).
 //!
-//! Nothing is decoded at server start-up. The first write that needs a schema decodes the
-//! structural asset (what pruning needs, no descriptions); the first OpenAPI document served
-//! decodes the full definitions.
+//! The structural asset (what pruning needs, no descriptions) is decoded once, on the first
+//! use or while a server starts ([`Schemas::preload`]), one definition at a time: each is parsed
+//! as the builder reaches it and dropped once built. The first OpenAPI document served decodes
+//! the full definitions.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
 
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use crate::assets::{self, OBJECT_META};
-use crate::structural::{Arena, Builder, Structural};
+use crate::structural::{Arena, Builder, Definitions, Structural};
 
 const STRUCTURAL: &[u8] = include_bytes!("../assets/structural.json.z");
 const FULL: &[u8] = include_bytes!("../assets/kubernetes.json.z");
@@ -29,6 +32,30 @@ const SILENT: &[&str] = &[
     "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrBool",
     "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrStringArray",
 ];
+
+/// An asset as read for building schemas: its kinds, and each definition's JSON text.
+#[derive(serde::Deserialize)]
+struct Packed<'a> {
+    kinds: Value,
+    #[serde(borrow)]
+    definitions: RawDefinitions<'a>,
+}
+
+/// Definitions by name, each parsed when a builder asks for it.
+#[derive(serde::Deserialize)]
+#[serde(transparent)]
+struct RawDefinitions<'a>(#[serde(borrow)] HashMap<&'a str, &'a RawValue>);
+
+impl Definitions for RawDefinitions<'_> {
+    fn schema(&self, name: &str) -> Option<Cow<'_, Value>> {
+        let raw = self.0.get(name)?;
+        serde_json::from_str(raw.get()).ok().map(Cow::Owned)
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+}
 
 /// One built-in kind.
 #[derive(Debug)]
@@ -102,11 +129,21 @@ impl Schemas {
     }
 
     fn load() -> Result<Schemas, String> {
-        let doc = assets::unpack(STRUCTURAL)?;
-        let definitions = doc["definitions"]
-            .as_object()
-            .ok_or("the structural asset has no definitions")?;
-        let list = assets::kinds(&doc);
+        let text = assets::inflate(STRUCTURAL)?;
+        // Each definition stays text until the builder reaches it, and its parsed form is
+        // dropped once built: the whole asset as one `Value` would take ten times its text.
+        let doc: Packed<'_> = serde_json::from_slice(&text).map_err(|e| e.to_string())?;
+        Ok(Schemas::build(
+            &doc.definitions,
+            assets::kind_list(&doc.kinds),
+        ))
+    }
+
+    /// The schemas of the kinds in `list` (group, version, kind, definition).
+    fn build(
+        definitions: &dyn Definitions,
+        list: Vec<(String, String, String, String)>,
+    ) -> Schemas {
         let mut b = Builder::new(definitions, OPAQUE, SILENT);
         let meta = b.definition(OBJECT_META);
         let roots: Vec<_> = list
@@ -118,7 +155,7 @@ impl Schemas {
             .collect();
         let meta_roots: Vec<(&'static str, _)> = META_TYPES
             .iter()
-            .filter(|t| definitions.contains_key(&format!("{META_PACKAGE}.{t}")))
+            .filter(|t| definitions.has(&format!("{META_PACKAGE}.{t}")))
             .map(|t| (*t, b.definition(&format!("{META_PACKAGE}.{t}"))))
             .collect();
         let mut arena = b.finish();
@@ -146,13 +183,13 @@ impl Schemas {
             .collect();
         kinds.sort_by(|a, b| a.0.cmp(&b.0));
         kinds.dedup_by(|a, b| a.0 == b.0);
-        Ok(Schemas {
+        Schemas {
             kinds,
             meta: meta_types,
             arena,
             definitions: OnceLock::new(),
             parameters: OnceLock::new(),
-        })
+        }
     }
 
     fn definitions(&self) -> &Map<String, Value> {
@@ -455,6 +492,35 @@ mod tests {
         assert_eq!(sar["required"], json!(["spec"]));
         let cm = s.definition("io.k8s.api.core.v1.ConfigMap").unwrap();
         assert!(cm.get("required").is_none(), "{:?}", cm.get("required"));
+    }
+
+    #[test]
+    fn definitions_parsed_one_at_a_time_build_what_the_whole_asset_builds() {
+        let doc = assets::unpack(STRUCTURAL).unwrap();
+        let whole = Schemas::build(doc["definitions"].as_object().unwrap(), assets::kinds(&doc));
+        let one_at_a_time = Schemas::builtin();
+        assert!(
+            whole.arena.nodes.len() > 1000,
+            "{}",
+            whole.arena.nodes.len()
+        );
+        assert_eq!(
+            format!("{:?}", whole.arena),
+            format!("{:?}", one_at_a_time.arena)
+        );
+        let names = |s: &Schemas| {
+            s.kinds
+                .iter()
+                .map(|(gvk, k)| (gvk.clone(), k.definition.clone(), k.schema.root))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&whole), names(one_at_a_time));
+        let meta = |s: &Schemas| {
+            let mut m: Vec<_> = s.meta.iter().map(|(t, s)| (*t, s.root)).collect();
+            m.sort();
+            m
+        };
+        assert_eq!(meta(&whole), meta(one_at_a_time));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! custom resource's self-contained `openAPIV3Schema` (a tree). Both land in the same arena of
 //! nodes, so one walker serves both.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use kubox_apimachinery::fieldpath::{ListType, PathElement, Schema as FieldSchema};
@@ -465,11 +466,29 @@ const ATOMIC_MAP_FIELDS: &[(&str, &str)] = &[
     ("io.k8s.api.core.v1.ServiceSpec", "selector"),
 ];
 
+/// Where a [`Builder`] finds the definitions that `$ref`s name.
+pub(crate) trait Definitions {
+    /// The schema of definition `name`, if there is one.
+    fn schema(&self, name: &str) -> Option<Cow<'_, Value>>;
+    /// Is there a definition `name`?
+    fn has(&self, name: &str) -> bool;
+}
+
+impl Definitions for serde_json::Map<String, Value> {
+    fn schema(&self, name: &str) -> Option<Cow<'_, Value>> {
+        self.get(name).map(Cow::Borrowed)
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.contains_key(name)
+    }
+}
+
 /// Builds nodes from OpenAPI JSON, resolving `#/components/schemas/` and `#/definitions/` refs
 /// against `defs`.
 pub(crate) struct Builder<'a> {
     pub arena: Arena,
-    defs: &'a serde_json::Map<String, Value>,
+    defs: &'a dyn Definitions,
     def_ids: HashMap<String, NodeId>,
     /// Definitions whose Go type keeps any JSON as is (RawExtension, JSON, FieldsV1).
     opaque: &'a [&'a str],
@@ -478,11 +497,7 @@ pub(crate) struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
-    pub fn new(
-        defs: &'a serde_json::Map<String, Value>,
-        opaque: &'a [&'a str],
-        silent: &'a [&'a str],
-    ) -> Self {
+    pub fn new(defs: &'a dyn Definitions, opaque: &'a [&'a str], silent: &'a [&'a str]) -> Self {
         Builder {
             arena: Arena::default(),
             defs,
@@ -507,8 +522,8 @@ impl<'a> Builder<'a> {
             }
         } else {
             let defs = self.defs;
-            let mut n = match defs.get(name) {
-                Some(s) => self.build(s),
+            let mut n = match defs.schema(name) {
+                Some(s) => self.build(&s),
                 None => Node {
                     preserve_unknown: true,
                     ..Node::default()
