@@ -67,8 +67,12 @@ struct Kind {
 /// The schemas of every built-in kind kubox serves (Kubernetes 1.35), built once per process.
 #[derive(Debug)]
 pub struct Schemas {
-    /// By (group, version, kind), sorted: looked up without allocating.
+    /// By (group, version, kind), sorted.
     kinds: Vec<((String, String, String), Kind)>,
+    /// Where each kind name is in `kinds` (one place for most, a few for a kind several groups
+    /// or versions serve): a lookup hashes the kind and compares a group and version or two,
+    /// where a binary search of the tuples chased three strings' pointers per step.
+    by_kind: HashMap<String, Vec<usize>>,
     /// `meta/v1` types that are no kind of their own: ListMeta, Status, discovery documents.
     meta: HashMap<&'static str, Structural>,
     pub(crate) arena: Arc<Arena>,
@@ -121,6 +125,7 @@ impl Schemas {
     fn empty() -> Schemas {
         Schemas {
             kinds: Vec::new(),
+            by_kind: HashMap::new(),
             meta: HashMap::new(),
             arena: Arc::default(),
             definitions: OnceLock::new(),
@@ -183,8 +188,13 @@ impl Schemas {
             .collect();
         kinds.sort_by(|a, b| a.0.cmp(&b.0));
         kinds.dedup_by(|a, b| a.0 == b.0);
+        let mut by_kind: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, ((_, _, kind), _)) in kinds.iter().enumerate() {
+            by_kind.entry(kind.clone()).or_default().push(i);
+        }
         Schemas {
             kinds,
+            by_kind,
             meta: meta_types,
             arena,
             definitions: OnceLock::new(),
@@ -240,12 +250,12 @@ impl Schemas {
     }
 
     fn kind(&self, group: &str, version: &str, kind: &str) -> Option<&Kind> {
-        self.kinds
-            .binary_search_by(|((g, v, k), _)| {
-                (g.as_str(), v.as_str(), k.as_str()).cmp(&(group, version, kind))
-            })
-            .ok()
-            .map(|i| &self.kinds[i].1)
+        self.by_kind
+            .get(kind)?
+            .iter()
+            .filter_map(|&i| self.kinds.get(i))
+            .find(|((g, v, _), _)| g == group && v == version)
+            .map(|(_, k)| k)
     }
 
     /// A `meta/v1` type that is no kind of its own (one of `ListMeta`, `Status`,
@@ -534,6 +544,42 @@ mod tests {
         );
         assert!(s.for_kind("", "v1", "Pod").is_some());
         assert!(s.for_kind("example.com", "v1", "Widget").is_none());
+    }
+
+    #[test]
+    fn every_kind_is_found_by_its_group_version_and_name_only() {
+        let s = Schemas::builtin();
+        let mut by_name: HashMap<&str, Vec<(&str, &str)>> = HashMap::new();
+        for ((g, v, k), kind) in &s.kinds {
+            assert_eq!(
+                s.definition_name(g, v, k),
+                Some(kind.definition.as_str()),
+                "{g}/{v} {k}"
+            );
+            by_name.entry(k).or_default().push((g, v));
+        }
+        // Kinds several groups or versions serve resolve to each one's own definition.
+        let shared: Vec<_> = by_name.iter().filter(|(_, gvs)| gvs.len() > 1).collect();
+        assert!(shared.len() >= 3, "{shared:?}");
+        for (k, gvs) in shared {
+            let names: BTreeSet<_> = gvs
+                .iter()
+                .map(|(g, v)| s.definition_name(g, v, k).unwrap())
+                .collect();
+            assert_eq!(names.len(), gvs.len(), "{k}: {gvs:?}");
+        }
+        assert_eq!(
+            s.definition_name("", "v1", "Event"),
+            Some("io.k8s.api.core.v1.Event")
+        );
+        assert_eq!(
+            s.definition_name("events.k8s.io", "v1", "Event"),
+            Some("io.k8s.api.events.v1.Event")
+        );
+        assert!(s.for_kind("apps", "v1", "Pod").is_none());
+        assert!(s.for_kind("", "v2", "Pod").is_none());
+        assert!(s.for_kind("", "v1", "pod").is_none());
+        assert!(s.for_kind("", "v1", "").is_none());
     }
 
     #[test]
