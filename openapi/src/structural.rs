@@ -13,6 +13,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+/// Up to this many properties, [`Node::property`] scans instead of searching.
+const PROPERTY_SCAN: usize = 32;
+
 /// Index of a node in its arena.
 pub(crate) type NodeId = u32;
 
@@ -139,6 +142,16 @@ pub(crate) struct Node {
 
 impl Node {
     pub fn property(&self, name: &str) -> Option<NodeId> {
+        // Most objects have a few dozen fields at most: a scan touches less memory than a
+        // binary search, each of whose steps reads a name, since string equality compares the
+        // lengths (held beside the pointers) first and reads a name only when they match.
+        if self.properties.len() <= PROPERTY_SCAN {
+            return self
+                .properties
+                .iter()
+                .find(|(n, _)| n.as_ref() == name)
+                .map(|(_, id)| *id);
+        }
         self.properties
             .binary_search_by(|(n, _)| n.as_ref().cmp(name))
             .ok()
@@ -735,6 +748,51 @@ mod tests {
             s.field(&["spec"]).unwrap().property_names(),
             vec!["labels", "port", "ports", "raw", "replicas"]
         );
+    }
+
+    #[test]
+    fn a_property_is_found_by_its_exact_name_in_small_and_large_objects() {
+        for count in [1, 5, PROPERTY_SCAN, PROPERTY_SCAN + 1, 200] {
+            // Names of one length and of several, some prefixes of others.
+            let names: Vec<String> = (0..count)
+                .map(|i| match i % 3 {
+                    0 => format!("f{i:03}"),
+                    1 => format!("f{i:03}x"),
+                    _ => format!("field{i}"),
+                })
+                .collect();
+            let props: serde_json::Map<String, Value> = names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    (
+                        n.clone(),
+                        json!({"type": "integer", "format": format!("{i}")}),
+                    )
+                })
+                .collect();
+            let s = Structural::from_openapi_v3(&json!({"type": "object", "properties": props}));
+            let node = s.node();
+            assert_eq!(node.properties.len(), count);
+            for n in &names {
+                let id = node.property(n).unwrap_or_else(|| panic!("{count}: {n}"));
+                assert_eq!(s.arena.node(id).ty, Type::Integer);
+                assert_eq!(
+                    node.properties
+                        .iter()
+                        .find(|(p, _)| p.as_ref() == n)
+                        .unwrap()
+                        .1,
+                    id,
+                    "{count}: {n}"
+                );
+            }
+            for missing in ["", "f", "f00", "F000", "f000y", "f0000", "field", "zzz"] {
+                if !names.iter().any(|n| n == missing) {
+                    assert!(node.property(missing).is_none(), "{count}: {missing}");
+                }
+            }
+        }
     }
 
     #[test]
