@@ -659,3 +659,39 @@ fn serve_with_simulated_nodes_runs_pods_for_the_pod_run_time() {
     assert_eq!(phase, "Running");
     assert!(interrupt(r).success());
 }
+
+/// `link/startup.ld` (written by `scripts/order-startup`, given to the linker of every release
+/// build on Linux) is a script the linker takes: a comment, then one output section of input
+/// section patterns inserted before `.text`. A malformed line would break `scripts/serve`'s
+/// build, which the test suite (debug builds) never links with it.
+#[test]
+fn the_start_up_link_script_is_well_formed() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("link/startup.ld");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let body = text
+        .strip_prefix("/*")
+        .and_then(|t| t.split_once("*/"))
+        .map(|(_, rest)| rest.trim())
+        .expect("starts with a comment");
+    let inner = body
+        .strip_prefix("SECTIONS\n{\n  .text.kubox_startup :\n  {\n")
+        .and_then(|b| b.strip_suffix("\n  }\n}\nINSERT BEFORE .text;"))
+        .expect("one output section, inserted before .text");
+    let name = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_$.*".contains(&b))
+    };
+    let mut count = 0;
+    for line in inner.lines() {
+        let patterns = line
+            .strip_prefix("    *(.text.")
+            .and_then(|l| l.strip_suffix(')'))
+            .and_then(|l| l.split_once(" .text.unlikely."))
+            .unwrap_or_else(|| panic!("not a pattern line: {line:?}"));
+        assert_eq!(patterns.0, patterns.1, "{line}");
+        assert!(name(patterns.0), "{line}");
+        count += 1;
+    }
+    assert!(count > 1000, "only {count} functions listed");
+}
