@@ -11,6 +11,7 @@
 //! server.shutdown().await?;
 //! # Ok(()) }
 //! ```
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod admission;

@@ -13,6 +13,21 @@ use clap::{Parser, Subcommand, ValueEnum};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use kubox::{Server, StorageConfig};
 
+/// Hands memory that start-up freed back to the system. mimalloc returns freed pages after a
+/// delay, on a later call into the allocator by the thread that holds them, and an idle server
+/// makes few: what start-up built and dropped stayed resident, 1.3 MiB with the memory store
+/// and, in some starts, 10 MiB with sled.
+#[cfg(feature = "mimalloc")]
+#[allow(unsafe_code)] // one call into the allocator's C interface (measured need: README)
+fn release_freed_memory() {
+    // SAFETY: `mi_collect` takes no pointers; it walks and locks only mimalloc's own state,
+    // and any thread may call it at any time.
+    unsafe { libmimalloc_sys::mi_collect(true) }
+}
+
+#[cfg(not(feature = "mimalloc"))]
+fn release_freed_memory() {}
+
 #[derive(Parser)]
 #[command(
     name = "kubox",
@@ -407,6 +422,7 @@ async fn main() -> std::process::ExitCode {
                     return std::process::ExitCode::FAILURE;
                 }
             };
+            release_freed_memory();
             // A closed stdout (the launcher went away) must not take the server down.
             let mut out = std::io::stdout();
             let _ = writeln!(
