@@ -8,8 +8,8 @@ first, then the workload's), keeps those the binary defines as code, and writes 
 pattern per function. Each pattern names the function's own
 section (`.text.NAME`, or `.text.unlikely.NAME` for a cold one: functions get a section each),
 with the crate disambiguators of v0-mangled names (`Cs<hash>_`, which change with a crate's
-version, features and the compiler) left open, so the script keeps matching across dependency
-updates and compilers.
+version, features and the compiler), the back-references whose positions they shift and the
+crate that instantiated a generic function left open, so the script keeps matching across dependency updates and compilers.
 """
 
 import re
@@ -19,6 +19,12 @@ import sys
 FN = re.compile(r"^c?fn=\((\d+)\)(?: (.*))?$")
 # A crate root in a v0-mangled name: `C`, then `s<base-62>_`, then the crate name's length.
 CRATE_DISAMBIGUATOR = re.compile(r"Cs[0-9A-Za-z]{1,13}_(?=[0-9])")
+# A back-reference (`B<base-62>_`): a position in the name, which moves when a disambiguator
+# before it changes length. An identifier that happens to look like one (`MAX_BODY_SIZE`) is
+# widened, never narrowed: a `*` matches what it replaced.
+BACK_REFERENCE = re.compile(r"B[0-9A-Za-z]{0,4}_")
+# A crate root with its disambiguator left open, and the length of the crate's name.
+OPEN_CRATE = re.compile(r"Cs\*_([0-9]+)")
 
 
 def executed(profile):
@@ -44,9 +50,21 @@ def code_symbols(binary):
     return names
 
 
+def open_instantiating_crate(p):
+    """The crate that instantiated a generic function ends its name (a crate root whose name
+    reaches the end): which crate does can change with the crates around it, any will do."""
+    roots = list(OPEN_CRATE.finditer(p))
+    if roots:
+        last = roots[-1]
+        if len(p) - last.end() == int(last.group(1)):
+            return p[: last.start()] + "*"
+    return p
+
+
 def pattern(name):
     if name.startswith("_R"):
-        return CRATE_DISAMBIGUATOR.sub("Cs*_", name)
+        open_crates = CRATE_DISAMBIGUATOR.sub("Cs*_", name)
+        return open_instantiating_crate(BACK_REFERENCE.sub("B*_", open_crates))
     return name
 
 
