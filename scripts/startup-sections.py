@@ -5,11 +5,12 @@ Usage: startup-sections.py BINARY CALLGRIND_OUT... > link/startup.ld
 
 Reads the names of the functions the callgrind profiles saw run (in the order given: start-up's
 first, then the workload's), keeps those the binary defines as code, and writes one input-section
-pattern per function. Each pattern names the function's own
-section (`.text.NAME`, or `.text.unlikely.NAME` for a cold one: functions get a section each),
-with the crate disambiguators of v0-mangled names (`Cs<hash>_`, which change with a crate's
-version, features and the compiler), the back-references whose positions they shift and the
-crate that instantiated a generic function left open, so the script keeps matching across dependency updates and compilers.
+pattern per function. Each pattern names the function's own section (`.text.NAME`, or
+`.text.unlikely.NAME` for a cold one: functions get a section each), with the crate
+disambiguators of v0-mangled names (`Cs<hash>_`, which change with a crate's version, features
+and the compiler), the back-references whose positions they shift and the crate that
+instantiated a generic function left open, so the script keeps matching across dependency
+updates and compilers.
 """
 
 import re

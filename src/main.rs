@@ -15,8 +15,7 @@ use kubox::{Server, StorageConfig};
 
 /// Hands memory that start-up freed back to the system. mimalloc returns freed pages after a
 /// delay, on a later call into the allocator by the thread that holds them, and an idle server
-/// makes few: what start-up built and dropped stayed resident, 1.3 MiB with the memory store
-/// and, in some starts, 10 MiB with sled.
+/// makes few: what start-up built and dropped stayed resident (1.3 MiB with the memory store).
 #[cfg(feature = "mimalloc")]
 #[allow(unsafe_code)] // one call into the allocator's C interface (measured need: README)
 fn release_freed_memory() {

@@ -37,11 +37,6 @@ pub fn pack(doc: &Value) -> Vec<u8> {
     miniz_oxide::deflate::compress_to_vec_zlib(text.as_bytes(), 10)
 }
 
-/// The `kinds` list of an asset as (group, version, kind, definition).
-pub fn kinds(doc: &Value) -> Vec<(String, String, String, String)> {
-    kind_list(&doc["kinds"])
-}
-
 /// An asset's `kinds` array as (group, version, kind, definition).
 pub fn kind_list(kinds: &Value) -> Vec<(String, String, String, String)> {
     kinds
@@ -404,7 +399,7 @@ mod tests {
         let doc = full();
         let mut defs = doc["definitions"].as_object().unwrap().clone();
         let before = defs.clone();
-        annotate_patch_strategies(&mut defs, &kinds(&doc));
+        annotate_patch_strategies(&mut defs, &kind_list(&doc["kinds"]));
         assert!(
             defs == before,
             "assets are stale: run `cargo run -p kubox-openapi --features generate --bin generate-schemas`"

@@ -507,7 +507,10 @@ mod tests {
     #[test]
     fn definitions_parsed_one_at_a_time_build_what_the_whole_asset_builds() {
         let doc = assets::unpack(STRUCTURAL).unwrap();
-        let whole = Schemas::build(doc["definitions"].as_object().unwrap(), assets::kinds(&doc));
+        let whole = Schemas::build(
+            doc["definitions"].as_object().unwrap(),
+            assets::kind_list(&doc["kinds"]),
+        );
         let one_at_a_time = Schemas::builtin();
         assert!(
             whole.arena.nodes.len() > 1000,
