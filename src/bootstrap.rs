@@ -17,11 +17,27 @@ async fn ensure(state: &Backend, key: String, obj: Value, gr: &GroupResource) ->
     }
 }
 
+/// Create every missing one of `objects` at once: a store that commits in groups (sled) makes
+/// them durable together, where one after another each waits for a sync of its own.
+pub(crate) async fn ensure_all(
+    state: &Backend,
+    objects: Vec<(String, Value, GroupResource)>,
+) -> ApiResult<()> {
+    let creates = objects
+        .into_iter()
+        .map(|(key, obj, gr)| async move { ensure(state, key, obj, &gr).await });
+    futures::future::join_all(creates)
+        .await
+        .into_iter()
+        .collect()
+}
+
 /// Create the built-in objects that are missing. `trust`: the CA client certificates are
 /// checked against and the front proxy's identity, published as kube-apiserver publishes them
 /// (None when serving plain HTTP).
 pub async fn run(state: &Backend, trust: Option<(&str, &crate::pki::FrontProxy)>) -> ApiResult<()> {
     let now = timestamp(state.clock.now());
+    let mut objects = Vec::new();
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         let obj = json!({
             "apiVersion": "v1",
@@ -35,13 +51,11 @@ pub async fn run(state: &Backend, trust: Option<(&str, &crate::pki::FrontProxy)>
             "spec": {"finalizers": ["kubernetes"]},
             "status": {"phase": "Active"},
         });
-        ensure(
-            state,
+        objects.push((
             storage_prefix("", "namespaces") + ns,
             obj,
-            &GroupResource::new("", "namespaces"),
-        )
-        .await?;
+            GroupResource::new("", "namespaces"),
+        ));
     }
     let svc = json!({
         "apiVersion": "v1",
@@ -65,13 +79,11 @@ pub async fn run(state: &Backend, trust: Option<(&str, &crate::pki::FrontProxy)>
         },
         "status": {"loadBalancer": {}},
     });
-    ensure(
-        state,
+    objects.push((
         storage_prefix("", "services") + "default/kubernetes",
         svc,
-        &GroupResource::new("", "services"),
-    )
-    .await?;
+        GroupResource::new("", "services"),
+    ));
     // `kube-system/extension-apiserver-authentication`: where extension API servers and
     // kube-controller-manager find the client CA and the front proxy's request-header
     // configuration (kube-apiserver's cluster authentication trust controller). Kept current:
@@ -115,7 +127,7 @@ pub async fn run(state: &Backend, trust: Option<(&str, &crate::pki::FrontProxy)>
                     },
                     "data": data,
                 });
-                ensure(state, key, cm, &gr).await?;
+                objects.push((key, cm, gr));
             }
             Err(e) => return Err(from_store(e, &gr, "")),
         }
@@ -127,22 +139,20 @@ pub async fn run(state: &Backend, trust: Option<(&str, &crate::pki::FrontProxy)>
             crate::authz::policy::cluster_role_bindings(),
         ),
     ];
-    for (resource, objects) in policy {
+    for (resource, roles) in policy {
         let gr = GroupResource::new(crate::authz::rbac::GROUP, resource);
-        for mut obj in objects {
+        for mut obj in roles {
             let name = obj["metadata"]["name"]
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
             obj["metadata"]["uid"] = json!(uuid::Uuid::new_v4().to_string());
             obj["metadata"]["creationTimestamp"] = json!(now);
-            ensure(
-                state,
+            objects.push((
                 storage_prefix(crate::authz::rbac::GROUP, resource) + &name,
                 obj,
-                &gr,
-            )
-            .await?;
+                gr.clone(),
+            ));
         }
     }
     // The two system priority classes kube-apiserver's scheduling bootstrap creates.
@@ -172,13 +182,11 @@ pub async fn run(state: &Backend, trust: Option<(&str, &crate::pki::FrontProxy)>
             "description": description,
             "preemptionPolicy": "PreemptLowerPriority",
         });
-        ensure(
-            state,
+        objects.push((
             storage_prefix("scheduling.k8s.io", "priorityclasses") + name,
             obj,
-            &gr,
-        )
-        .await?;
+            gr.clone(),
+        ));
     }
-    Ok(())
+    ensure_all(state, objects).await
 }

@@ -772,12 +772,13 @@ impl ServerBuilder {
         });
         let informer_tasks = backend.informers.start(&store, &shutdown_rx).await;
         let client_ca = (!self.insecure_http).then_some(client_ca_bundle.as_str());
-        crate::bootstrap::run(&backend, client_ca.map(|ca| (ca, pki.front_proxy())))
-            .await
-            .map_err(|e| std::io::Error::other(e.message))?;
-        crate::aggregator::register_builtin(&backend)
-            .await
-            .map_err(|e| std::io::Error::other(e.message))?;
+        // Together, so that a store committing in groups syncs them together.
+        futures::future::try_join(
+            crate::bootstrap::run(&backend, client_ca.map(|ca| (ca, pki.front_proxy()))),
+            crate::aggregator::register_builtin(&backend),
+        )
+        .await
+        .map_err(|e| std::io::Error::other(e.message))?;
         let rbac_rev = crate::authz::rbac::load_all(&backend, &rbac)
             .await
             .map_err(|e| std::io::Error::other(e.message))?;

@@ -229,6 +229,7 @@ fn local_condition(now: &str) -> Value {
 pub async fn register_builtin(state: &Backend) -> crate::status::ApiResult<()> {
     let now = crate::objects::timestamp(state.clock.now());
     let gr = crate::status::GroupResource::new("apiregistration.k8s.io", "apiservices");
+    let mut objects = Vec::new();
     for g in state.registry.builtin_groups() {
         for v in &g.versions {
             let Some(&(_, _, group_priority, version_priority)) = PRIORITIES
@@ -249,17 +250,10 @@ pub async fn register_builtin(state: &Backend) -> crate::status::ApiResult<()> {
                 storage_prefix("apiregistration.k8s.io", "apiservices"),
                 api_service_name(&g.name, v)
             );
-            match state
-                .store
-                .create(&key, crate::objects::to_stored(&obj)?)
-                .await
-            {
-                Ok(_) | Err(kubox_storage::StoreError::AlreadyExists(_)) => {}
-                Err(e) => return Err(crate::status::from_store(e, &gr, "")),
-            }
+            objects.push((key, obj, gr.clone()));
         }
     }
-    Ok(())
+    crate::bootstrap::ensure_all(state, objects).await
 }
 
 /// The group priority of every group served or registered, for ordering discovery: from the

@@ -453,30 +453,53 @@ impl Objects {
     }
 
     /// The rules each aggregated ClusterRole should have, where they differ from what it has.
+    /// An aggregated role may select roles that are aggregated themselves (admin ⊇ edit ⊇
+    /// view through their labels): the union is taken again over the new rules until nothing
+    /// changes (at most [`AGGREGATION_ROUNDS`] times), so that each role is written once, with
+    /// what it ends with.
     fn aggregation_changes(&self) -> Vec<(String, Vec<PolicyRule>)> {
-        let mut out = Vec::new();
-        for (name, role) in &self.cluster_roles {
-            let Some(selectors) = &role.selectors else {
-                continue;
-            };
-            let mut rules: Vec<PolicyRule> = Vec::new();
-            for (other, o) in &self.cluster_roles {
-                if other == name || !selectors.iter().any(|s| s.matches(&o.labels)) {
+        let mut new: BTreeMap<&str, Vec<PolicyRule>> = BTreeMap::new();
+        for _ in 0..AGGREGATION_ROUNDS {
+            let mut changed = false;
+            for (name, role) in &self.cluster_roles {
+                let Some(selectors) = &role.selectors else {
                     continue;
-                }
-                for r in o.rules.iter() {
-                    if !rules.contains(r) {
-                        rules.push(r.clone());
+                };
+                let mut rules: Vec<PolicyRule> = Vec::new();
+                for (other, o) in &self.cluster_roles {
+                    if other == name || !selectors.iter().any(|s| s.matches(&o.labels)) {
+                        continue;
+                    }
+                    let theirs = new.get(other.as_str()).unwrap_or(&o.rules);
+                    for r in theirs {
+                        if !rules.contains(r) {
+                            rules.push(r.clone());
+                        }
                     }
                 }
+                if rules != **new.get(name.as_str()).unwrap_or(&role.rules) {
+                    new.insert(name, rules);
+                    changed = true;
+                }
             }
-            if rules != *role.rules {
-                out.push((name.clone(), rules));
+            if !changed {
+                break;
             }
         }
-        out
+        new.into_iter()
+            .filter(|(name, rules)| {
+                self.cluster_roles
+                    .get(*name)
+                    .is_some_and(|role| *rules != *role.rules)
+            })
+            .map(|(name, rules)| (name.to_string(), rules))
+            .collect()
     }
 }
+
+/// How many times aggregation takes the union over rules it has just aggregated: the depth of
+/// aggregated roles selecting aggregated roles it follows (kube's bootstrap policy has three).
+const AGGREGATION_ROUNDS: usize = 8;
 
 /// `(namespace, name)` of a storage key under `prefix` (namespace "" when cluster-scoped).
 fn parse_key<'k>(prefix: &str, key: &'k str) -> Option<(&'k str, &'k str)> {
@@ -605,21 +628,33 @@ fn apply(rbac: &Rbac, resource: &str, prefix: &str, ev: &kubox_storage::Event) -
 /// each aggregated role, until nothing changes (admin ⊇ edit ⊇ view chain through labels).
 /// Applied to the index at once, so the write that triggered it is decided with the result.
 async fn aggregate(state: &Arc<Backend>, rbac: &Rbac) {
-    for _ in 0..8 {
+    for _ in 0..AGGREGATION_ROUNDS {
         let changes = rbac.lock().aggregation_changes();
         if changes.is_empty() {
             return;
         }
-        for (name, rules) in changes {
-            if let Err(e) = write_rules(state, &name, &rules).await {
+        // Written together: a store that commits in groups (sled) syncs them once.
+        let written = futures::future::join_all(
+            changes
+                .iter()
+                .map(|(name, rules)| write_rules(state, name, rules)),
+        )
+        .await;
+        let mut o = rbac.lock();
+        let mut failed = false;
+        for ((name, rules), outcome) in changes.into_iter().zip(written) {
+            if let Err(e) = outcome {
                 tracing::warn!(clusterrole = %name, error = %e.message, "aggregation failed");
-                return;
+                failed = true;
+                continue;
             }
-            let mut o = rbac.lock();
             if let Some(role) = o.cluster_roles.get_mut(&name) {
                 role.rules = Arc::new(rules);
             }
-            rbac.publish(&o);
+        }
+        rbac.publish(&o);
+        if failed {
+            return;
         }
     }
 }
@@ -656,4 +691,59 @@ tokio::task_local! {
 /// Is this the index's own loop writing? (Its writes do not wait for the index.)
 pub fn inside_index() -> bool {
     INSIDE_INDEX.try_with(|_| ()).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role(name: &str, labels: Value, selects: Option<&str>, resources: &[&str]) -> Value {
+        let rules: Vec<Value> = resources
+            .iter()
+            .map(|r| json!({"verbs": ["get"], "apiGroups": [""], "resources": [r]}))
+            .collect();
+        let mut obj = json!({"metadata": {"name": name, "labels": labels}, "rules": rules});
+        if let Some(label) = selects {
+            obj["aggregationRule"] =
+                json!({"clusterRoleSelectors": [{"matchLabels": {label: "true"}}]});
+        }
+        obj
+    }
+
+    fn resources(rules: &[PolicyRule]) -> Vec<&str> {
+        let mut out: Vec<&str> = rules
+            .iter()
+            .flat_map(|r| r.resources.iter().map(String::as_str))
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// admin selects edit's label, edit view's, view the widgets role's: one pass gives each
+    /// aggregated role what it ends with, so each is written once.
+    #[test]
+    fn aggregation_follows_aggregated_roles_to_their_final_rules() {
+        let mut objects = Objects::default();
+        for obj in [
+            role("admin", json!({}), Some("to-admin"), &[]),
+            role("edit", json!({"to-admin": "true"}), Some("to-edit"), &[]),
+            role("view", json!({"to-edit": "true"}), Some("to-view"), &[]),
+            role("widgets", json!({"to-view": "true"}), None, &["widgets"]),
+            role("gadgets", json!({"to-edit": "true"}), None, &["gadgets"]),
+        ] {
+            objects.put("clusterroles", &obj);
+        }
+        let changes: BTreeMap<String, Vec<PolicyRule>> =
+            objects.aggregation_changes().into_iter().collect();
+        assert_eq!(resources(&changes["view"]), ["widgets"]);
+        assert_eq!(resources(&changes["edit"]), ["gadgets", "widgets"]);
+        assert_eq!(resources(&changes["admin"]), ["gadgets", "widgets"]);
+        assert_eq!(changes.len(), 3, "{changes:?}");
+        for (name, rules) in changes {
+            if let Some(role) = objects.cluster_roles.get_mut(&name) {
+                role.rules = Arc::new(rules);
+            }
+        }
+        assert!(objects.aggregation_changes().is_empty());
+    }
 }

@@ -116,58 +116,69 @@ impl Reconciler for ServiceAccountController {
         else {
             return Ok(());
         };
-        if read(state, &sa_key).await?.is_none() {
-            let sa = json!({
-                "apiVersion": "v1",
-                "kind": "ServiceAccount",
-                "metadata": {"name": DEFAULT_SERVICE_ACCOUNT, "namespace": ns},
-            });
-            let scope = Scope::system(state, sa_info, ns, "");
-            match store::create(&scope, sa, &CreateOptions::default()).await {
-                Ok(_) => {}
-                // Created meanwhile, or the namespace turned Terminating.
-                Err(e) if matches!(e.code, StatusCode::CONFLICT | StatusCode::FORBIDDEN) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        let data = json!({"ca.crt": self.root_ca});
-        match read(state, &cm_key).await? {
-            None => {
-                let cm = json!({
+        // The two objects are written together: a store that commits in groups (sled) syncs
+        // them once.
+        let service_account = async {
+            if read(state, &sa_key).await?.is_none() {
+                let sa = json!({
                     "apiVersion": "v1",
-                    "kind": "ConfigMap",
-                    "metadata": {
-                        "name": ROOT_CA_CONFIGMAP,
-                        "namespace": ns,
-                        "annotations": {DESCRIPTION_ANNOTATION: DESCRIPTION},
-                    },
-                    "data": data,
+                    "kind": "ServiceAccount",
+                    "metadata": {"name": DEFAULT_SERVICE_ACCOUNT, "namespace": ns},
                 });
-                let scope = Scope::system(state, cm_info, ns, "");
-                match store::create(&scope, cm, &CreateOptions::default()).await {
+                let scope = Scope::system(state, sa_info, ns, "");
+                match store::create(&scope, sa, &CreateOptions::default()).await {
                     Ok(_) => {}
+                    // Created meanwhile, or the namespace turned Terminating.
                     Err(e) if matches!(e.code, StatusCode::CONFLICT | StatusCode::FORBIDDEN) => {}
                     Err(e) => return Err(e),
                 }
             }
-            Some((cm, _)) => {
-                let annotated = cm["metadata"]["annotations"][DESCRIPTION_ANNOTATION]
-                    .as_str()
-                    .is_some_and(|s| !s.is_empty());
-                if cm["data"] != data || !annotated {
-                    let uid = cm["metadata"]["uid"].as_str().map(str::to_string);
-                    update_with(state, &cm_info, &cm_key, "", uid.as_deref(), |obj| {
-                        obj["data"] = data.clone();
-                        if !obj["metadata"]["annotations"].is_object() {
-                            obj["metadata"]["annotations"] = json!({});
-                        }
-                        obj["metadata"]["annotations"][DESCRIPTION_ANNOTATION] = json!(DESCRIPTION);
-                        true
-                    })
-                    .await?;
+            Ok(())
+        };
+        let root_ca = async {
+            let data = json!({"ca.crt": self.root_ca});
+            match read(state, &cm_key).await? {
+                None => {
+                    let cm = json!({
+                        "apiVersion": "v1",
+                        "kind": "ConfigMap",
+                        "metadata": {
+                            "name": ROOT_CA_CONFIGMAP,
+                            "namespace": ns,
+                            "annotations": {DESCRIPTION_ANNOTATION: DESCRIPTION},
+                        },
+                        "data": data,
+                    });
+                    let scope = Scope::system(state, cm_info, ns, "");
+                    match store::create(&scope, cm, &CreateOptions::default()).await {
+                        Ok(_) => {}
+                        Err(e)
+                            if matches!(e.code, StatusCode::CONFLICT | StatusCode::FORBIDDEN) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Some((cm, _)) => {
+                    let annotated = cm["metadata"]["annotations"][DESCRIPTION_ANNOTATION]
+                        .as_str()
+                        .is_some_and(|s| !s.is_empty());
+                    if cm["data"] != data || !annotated {
+                        let uid = cm["metadata"]["uid"].as_str().map(str::to_string);
+                        update_with(state, &cm_info, &cm_key, "", uid.as_deref(), |obj| {
+                            obj["data"] = data.clone();
+                            if !obj["metadata"]["annotations"].is_object() {
+                                obj["metadata"]["annotations"] = json!({});
+                            }
+                            obj["metadata"]["annotations"][DESCRIPTION_ANNOTATION] =
+                                json!(DESCRIPTION);
+                            true
+                        })
+                        .await?;
+                    }
                 }
             }
-        }
+            Ok(())
+        };
+        futures::future::try_join(service_account, root_ca).await?;
         Ok(())
     }
 }
