@@ -313,7 +313,7 @@ impl Inner {
 
     fn event(&self, ev: &ec::Event) -> Option<Event> {
         let kv = ev.kv()?;
-        let prev = ev.prev_kv().map(|p| self.kv(p));
+        let prev = ev.prev_kv().map(|p| Box::new(self.kv(p)));
         Some(match ev.event_type() {
             ec::EventType::Put => Event {
                 kind: EventKind::Put,

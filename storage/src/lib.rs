@@ -65,8 +65,9 @@ pub struct Event {
     /// For Put: the new key-value. For Delete: the key, an empty value, and `mod_revision` set to
     /// the revision of the delete.
     pub kv: KeyValue,
-    /// The value before this write (None for a create).
-    pub prev: Option<KeyValue>,
+    /// The value before this write (None for a create). Boxed: most events of a store's
+    /// history are creates, and an event without it fits a smaller allocation.
+    pub prev: Option<Box<KeyValue>>,
 }
 
 impl Event {

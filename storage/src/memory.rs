@@ -137,7 +137,8 @@ impl Store for MemoryStore {
         let event = self.write(key, Op::Delete(expected))?;
         let prev = event
             .prev
-            .clone()
+            .as_deref()
+            .cloned()
             .ok_or_else(|| StoreError::Internal("delete without a previous value".into()))?;
         Ok((prev, event.revision()))
     }

@@ -405,7 +405,7 @@ impl Core {
                     Event {
                         kind: EventKind::Put,
                         kv: kv.clone(),
-                        prev: Some(cur),
+                        prev: Some(Box::new(cur)),
                     },
                     Version::Put(kv),
                 )
@@ -422,7 +422,7 @@ impl Core {
                     Event {
                         kind: EventKind::Delete,
                         kv,
-                        prev: Some(cur),
+                        prev: Some(Box::new(cur)),
                     },
                     Version::Deleted(rev),
                 )
@@ -736,7 +736,12 @@ impl Restore {
                     st.current + 1
                 )));
             }
-            let prev = st.keys.get(&*rec.key).and_then(latest).cloned();
+            let prev = st
+                .keys
+                .get(&*rec.key)
+                .and_then(latest)
+                .cloned()
+                .map(Box::new);
             st.push_event(Arc::new(Event {
                 kind: rec.kind,
                 kv,

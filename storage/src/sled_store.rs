@@ -656,7 +656,8 @@ impl Store for SledStore {
         let event = self.write(key, Op::Delete(expected)).await?;
         let prev = event
             .prev
-            .clone()
+            .as_deref()
+            .cloned()
             .ok_or_else(|| StoreError::Internal("delete without a previous value".into()))?;
         Ok((prev, event.revision()))
     }

@@ -1594,9 +1594,9 @@ pub mod cases {
         let events = collect(&mut w, 4).await;
         assert_eq!(events[0].prev, None);
         assert_eq!(events[0].kv, c);
-        assert_eq!(events[1].prev.as_ref(), Some(&c));
+        assert_eq!(events[1].prev.as_deref(), Some(&c));
         assert_eq!(events[1].kv, u);
-        assert_eq!(events[2].prev.as_ref(), Some(&u));
+        assert_eq!(events[2].prev.as_deref(), Some(&u));
         assert_eq!(events[3].prev, None);
         assert_eq!(events[3].kv, again);
         // The same prev values come back when the events are replayed from history.
@@ -1618,7 +1618,7 @@ pub mod cases {
         assert!(ev.kv.value.is_empty());
         assert_eq!(ev.kv.mod_revision, rev);
         assert_eq!(ev.revision(), rev);
-        assert_eq!(ev.prev.as_ref(), Some(&kv));
+        assert_eq!(ev.prev.as_deref(), Some(&kv));
     }
 
     /// Watches opened from the past while writers run get history then live, no gap, no dup.
