@@ -547,8 +547,13 @@ impl ServerBuilder {
     /// have settled on what the store holds (see [`ServerHandle::settled`]).
     pub async fn start(mut self) -> Result<ServerHandle, ServerError> {
         // The built-in schemas (inflated and parsed once) are first needed by the bootstrap's
-        // writes: they load while the PKI, the data directory and the store are made ready.
-        kubox_openapi::Schemas::preload();
+        // writes: they load while the PKI and the store are made ready. A sled store opens
+        // first: sled allocates some 20 MB of zeroed metrics it never uses (compiled out), which
+        // cost nothing in memory fresh from the system, but are written with zeros, and stay
+        // resident, where the allocator reuses what loading the schemas freed.
+        if !matches!(self.storage, StorageConfig::Sled(_)) {
+            kubox_openapi::Schemas::preload();
+        }
         if self.insecure_http && !self.listen.ip().is_loopback() {
             return Err(ServerError::Config(format!(
                 "plain HTTP is only served on loopback addresses, not {}",
@@ -576,6 +581,74 @@ impl ServerBuilder {
             }
             None => None,
         };
+        let image = self.snapshot.as_ref().map(|s| &s.image);
+        // kubox never wrote etcd with its former key layout: nothing there to move.
+        let former_layout_possible = !matches!(self.storage, StorageConfig::Etcd(_));
+        let compaction = match &self.storage {
+            StorageConfig::Etcd(etcd) if etcd.compaction_interval.is_zero() => None,
+            // As kube-apiserver: what was current one interval ago, with no count of revisions
+            // kept and no byte bound (etcd has its own quota).
+            StorageConfig::Etcd(etcd) => Some(CompactionPolicy {
+                min_age: etcd.compaction_interval,
+                min_revisions: 0,
+                max_history_bytes: u64::MAX,
+            }),
+            _ => Some(CompactionPolicy::default()),
+        };
+        // The sled store writes start-up's objects (bootstrap, the controllers' first round)
+        // without a sync each, and syncs them once before the first connection is accepted.
+        let mut deferred_syncs = None;
+        let store: DynStore = match self.storage {
+            StorageConfig::Memory => match image {
+                None => Arc::new(kubox_storage::memory::MemoryStore::with_clock(
+                    self.clock.clone(),
+                )),
+                Some(image) => Arc::new(kubox_storage::memory::MemoryStore::from_image(
+                    image,
+                    kubox_storage::memory::MemoryOptions {
+                        clock: self.clock.clone(),
+                        ..Default::default()
+                    },
+                )?),
+            },
+            StorageConfig::Sled(dir) => {
+                crate::files::private_dir(&dir, self.allow_shared_data_dir)?;
+                let opts = kubox_storage::sled_store::SledOptions {
+                    clock: self.clock.clone(),
+                    // Until the server is up, see `end_deferred_syncs` below.
+                    defer_syncs: true,
+                    ..Default::default()
+                };
+                let opened = match image {
+                    None => kubox_storage::sled_store::SledStore::open_with(&dir, opts),
+                    Some(image) => {
+                        kubox_storage::sled_store::SledStore::create_from_image(&dir, image, opts)
+                    }
+                };
+                let store = opened.map_err(|e| {
+                    ServerError::Config(format!("cannot open the store in {}: {e}", dir.display()))
+                })?;
+                // sled creates its files with the process's default mode; inside a private
+                // directory, make them private too.
+                crate::files::restrict_files(&dir)?;
+                deferred_syncs = Some(store.clone());
+                Arc::new(store)
+            }
+            StorageConfig::Etcd(_) if image.is_some() => {
+                return Err(ServerError::Config(
+                    "a snapshot cannot be loaded into etcd (start from it with the memory or sled store)"
+                        .to_string(),
+                ))
+            }
+            StorageConfig::Etcd(etcd) => etcd.connect(self.clock.clone()).await?,
+            StorageConfig::Custom(_) if image.is_some() => {
+                return Err(ServerError::Config(
+                    "a snapshot cannot be loaded into a store the caller built".to_string(),
+                ))
+            }
+            StorageConfig::Custom(s) => s,
+        };
+        kubox_openapi::Schemas::preload();
         let pki = match self.snapshot.as_ref().and_then(|s| s.pki.clone()) {
             Some(pki) => pki,
             None => Arc::new(Pki::load_or_create(
@@ -606,67 +679,6 @@ impl ServerBuilder {
                 cert_pem: admin.cert_pem.clone(),
                 key_pem: admin.key_pem.clone(),
             }
-        };
-        let image = self.snapshot.as_ref().map(|s| &s.image);
-        // kubox never wrote etcd with its former key layout: nothing there to move.
-        let former_layout_possible = !matches!(self.storage, StorageConfig::Etcd(_));
-        let compaction = match &self.storage {
-            StorageConfig::Etcd(etcd) if etcd.compaction_interval.is_zero() => None,
-            // As kube-apiserver: what was current one interval ago, with no count of revisions
-            // kept and no byte bound (etcd has its own quota).
-            StorageConfig::Etcd(etcd) => Some(CompactionPolicy {
-                min_age: etcd.compaction_interval,
-                min_revisions: 0,
-                max_history_bytes: u64::MAX,
-            }),
-            _ => Some(CompactionPolicy::default()),
-        };
-        let store: DynStore = match self.storage {
-            StorageConfig::Memory => match image {
-                None => Arc::new(kubox_storage::memory::MemoryStore::with_clock(
-                    self.clock.clone(),
-                )),
-                Some(image) => Arc::new(kubox_storage::memory::MemoryStore::from_image(
-                    image,
-                    kubox_storage::memory::MemoryOptions {
-                        clock: self.clock.clone(),
-                        ..Default::default()
-                    },
-                )?),
-            },
-            StorageConfig::Sled(dir) => {
-                crate::files::private_dir(&dir, self.allow_shared_data_dir)?;
-                let opts = kubox_storage::sled_store::SledOptions {
-                    clock: self.clock.clone(),
-                    ..Default::default()
-                };
-                let opened = match image {
-                    None => kubox_storage::sled_store::SledStore::open_with(&dir, opts),
-                    Some(image) => {
-                        kubox_storage::sled_store::SledStore::create_from_image(&dir, image, opts)
-                    }
-                };
-                let store = opened.map_err(|e| {
-                    ServerError::Config(format!("cannot open the store in {}: {e}", dir.display()))
-                })?;
-                // sled creates its files with the process's default mode; inside a private
-                // directory, make them private too.
-                crate::files::restrict_files(&dir)?;
-                Arc::new(store)
-            }
-            StorageConfig::Etcd(_) if image.is_some() => {
-                return Err(ServerError::Config(
-                    "a snapshot cannot be loaded into etcd (start from it with the memory or sled store)"
-                        .to_string(),
-                ))
-            }
-            StorageConfig::Etcd(etcd) => etcd.connect(self.clock.clone()).await?,
-            StorageConfig::Custom(_) if image.is_some() => {
-                return Err(ServerError::Config(
-                    "a snapshot cannot be loaded into a store the caller built".to_string(),
-                ))
-            }
-            StorageConfig::Custom(s) => s,
         };
         if former_layout_possible {
             let moved = crate::registry::migrate_former_layout(&store).await?;
@@ -802,14 +814,11 @@ impl ServerBuilder {
             crate::files::write_private(path, kubeconfig.as_bytes())?;
         }
         let mut tasks = vec![
-            tokio::spawn(crate::conn::accept_loop(
-                listener,
-                tls.clone(),
-                chain.clone(),
-                self.connection_limits.clone(),
+            tokio::spawn(compaction_loop(
+                store.clone(),
+                compaction,
                 shutdown_rx.clone(),
             )),
-            tokio::spawn(compaction_loop(store.clone(), compaction, shutdown_rx)),
             tokio::spawn(crate::crd::run(backend.clone(), crd_rev)),
             tokio::spawn(crate::authz::rbac::run(backend.clone(), rbac, rbac_rev)),
             tokio::spawn(crate::aggregator::available::run(
@@ -851,6 +860,18 @@ impl ServerBuilder {
                 controllers
             }
         };
+        if let Some(sled) = deferred_syncs {
+            sled.end_deferred_syncs().await?;
+        }
+        // Connections are accepted once start-up's writes are durable (they wait in the
+        // listener's queue until then).
+        tasks.push(tokio::spawn(crate::conn::accept_loop(
+            listener,
+            tls.clone(),
+            chain.clone(),
+            self.connection_limits.clone(),
+            shutdown_rx,
+        )));
         state
             .started
             .store(true, std::sync::atomic::Ordering::Release);

@@ -26,6 +26,7 @@
 //! - No lock of the core is held during IO.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -57,6 +58,11 @@ pub struct SledOptions {
     pub watch_backlog: usize,
     /// Size of sled's page cache, in bytes.
     pub cache_capacity: u64,
+    /// Write commits without syncing them until [`SledStore::end_deferred_syncs`]: for a
+    /// server's own start-up writes, which it makes again should it stop before then, and which
+    /// otherwise each wait for a sync (dozens of them, one after another). A write acknowledged
+    /// meanwhile is not durable until then.
+    pub defer_syncs: bool,
 }
 
 impl Default for SledOptions {
@@ -65,6 +71,7 @@ impl Default for SledOptions {
             clock: Arc::new(SystemClock),
             watch_backlog: DEFAULT_WATCH_BACKLOG,
             cache_capacity: 16 * 1024 * 1024,
+            defer_syncs: false,
         }
     }
 }
@@ -95,6 +102,8 @@ struct Durable {
 struct CommitQueue {
     state: Mutex<QueueState>,
     wake: Condvar,
+    /// Commits are written without a sync ([`SledOptions::defer_syncs`]).
+    deferring: AtomicBool,
 }
 
 #[derive(Default)]
@@ -341,6 +350,7 @@ impl SledStore {
         let queue = Arc::new(CommitQueue {
             state: Mutex::new(QueueState::default()),
             wake: Condvar::new(),
+            deferring: AtomicBool::new(opts.defer_syncs),
         });
         let committer = {
             let (core, db, tree, queue) = (core.clone(), db.clone(), tree.clone(), queue.clone());
@@ -359,6 +369,27 @@ impl SledStore {
                 committer: Mutex::new(Some(committer)),
             }),
         })
+    }
+
+    /// Stop deferring syncs ([`SledOptions::defer_syncs`]) and sync what was written
+    /// meanwhile: once this returns, every acknowledged write is durable, and every later commit
+    /// is synced before it is acknowledged.
+    pub async fn end_deferred_syncs(&self) -> StoreResult<()> {
+        if !self.inner.queue.deferring.swap(false, Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.blocking(|inner| {
+            if let Some(failure) = inner.core.failure() {
+                // After a failed write sled may wait forever to make anything stable.
+                return Err(failure);
+            }
+            inner
+                .db()?
+                .flush()
+                .map(drop)
+                .map_err(|e| io_error("cannot flush log", e))
+        })
+        .await
     }
 
     async fn write(&self, key: &str, op: Op) -> StoreResult<Arc<Event>> {
@@ -588,6 +619,11 @@ fn run_committer(
         }
         .map_err(|e| io_error("cannot write log", e))
         .and_then(|()| {
+            // Read after the write: should `end_deferred_syncs` have cleared it since, its
+            // own sync covers this write.
+            if queue.deferring.load(Ordering::SeqCst) {
+                return Ok(());
+            }
             db.flush()
                 .map(drop)
                 .map_err(|e| io_error("cannot flush log", e))

@@ -312,6 +312,57 @@ async fn check_recovered(s: &SledStore, acks: &[Ack], tasks: std::ops::Range<usi
     }
 }
 
+/// Writes made while syncs were deferred are durable once `end_deferred_syncs` returned: the
+/// writer is killed as soon as it says so, with no later write (whose sync would cover them)
+/// and long before sled's own periodic flush.
+#[test]
+fn writes_made_while_syncs_were_deferred_survive_sigkill_once_they_ended() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sled_crash_writer"))
+        .arg(dir.path())
+        .args(["0", "8", "deferred"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut acks = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if line == "synced" {
+            break;
+        }
+        let mut parts = line.split(' ');
+        if parts.next() == Some("ack") {
+            let mut next = || parts.next().and_then(|p| p.parse().ok()).unwrap();
+            acks.push(Ack {
+                task: next(),
+                seq: next(),
+                rev: next() as Revision,
+            });
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+    assert!(
+        !child.wait().unwrap().success(),
+        "the child must have been killed, not finished"
+    );
+    assert_eq!(acks.len(), 8 * 50, "every deferred write acknowledged");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let s = SledStore::open(dir.path()).unwrap();
+        check_recovered(&s, &acks, 0..8).await;
+        assert_eq!(
+            s.current_revision().await.unwrap(),
+            acks.iter().map(|a| a.rev).max().unwrap()
+        );
+    });
+}
+
 #[test]
 fn acknowledged_writes_survive_sigkill_of_the_writer_process() {
     let dir = tempfile::tempdir().unwrap();

@@ -2,21 +2,27 @@
 //! crash write load of [`kubox_storage::testing::crash`], printing `ack TASK SEQ REVISION` on
 //! stdout after each acknowledged write, until it is killed (or after 60 s / 200,000 writes per
 //! task, so it never runs forever). With a fourth argument `compact`, a task also keeps
-//! compacting to 20 revisions behind the current one, so kills land mid-compaction too.
+//! compacting to 20 revisions behind the current one, so kills land mid-compaction too. With
+//! `deferred` instead, the store defers its syncs ([`SledOptions::defer_syncs`]) while each
+//! task makes [`DEFERRED_WRITES`] writes, then ends the deferral, prints `synced`, and waits to
+//! be killed (at most 60 s).
 //!
-//! Usage: `sled_crash_writer DIR FIRST_TASK TASKS [compact]`.
+//! Usage: `sled_crash_writer DIR FIRST_TASK TASKS [compact|deferred]`.
 
 use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kubox_storage::sled_store::SledStore;
+use kubox_storage::sled_store::{SledOptions, SledStore};
 use kubox_storage::testing::crash::{op, CrashOp};
 use kubox_storage::Store;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const MAX_WRITES_PER_TASK: usize = 200_000;
+
+/// How many writes each task makes while syncs are deferred, in `deferred` mode.
+const DEFERRED_WRITES: usize = 50;
 
 fn ack(line: std::fmt::Arguments<'_>) -> Result<(), Error> {
     let mut out = std::io::stdout().lock();
@@ -26,8 +32,13 @@ fn ack(line: std::fmt::Arguments<'_>) -> Result<(), Error> {
     Ok(())
 }
 
-async fn run_task(store: Arc<SledStore>, task: usize, deadline: Instant) -> Result<(), Error> {
-    for seq in 0..MAX_WRITES_PER_TASK {
+async fn run_task(
+    store: Arc<SledStore>,
+    task: usize,
+    deadline: Instant,
+    writes: usize,
+) -> Result<(), Error> {
+    for seq in 0..writes {
         if Instant::now() > deadline {
             break;
         }
@@ -55,7 +66,7 @@ async fn run_compactor(store: Arc<SledStore>, deadline: Instant) -> Result<(), E
 
 fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: sled_crash_writer DIR FIRST_TASK TASKS [compact]";
+    let usage = "usage: sled_crash_writer DIR FIRST_TASK TASKS [compact|deferred]";
     let (dir, first, tasks) = match args.as_slice() {
         [dir, first, tasks, ..] => (
             dir.clone(),
@@ -65,22 +76,37 @@ fn main() -> Result<(), Error> {
         _ => return Err(usage.into()),
     };
     let compact = args.get(3).is_some_and(|a| a == "compact");
+    let deferred = args.get(3).is_some_and(|a| a == "deferred");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let store = Arc::new(SledStore::open(&dir)?);
+        let opts = SledOptions {
+            defer_syncs: deferred,
+            ..Default::default()
+        };
+        let store = Arc::new(SledStore::open_with(&dir, opts)?);
         ack(format_args!("ready {}", store.current_revision().await?))?;
         let deadline = Instant::now() + Duration::from_secs(60);
+        let writes = if deferred {
+            DEFERRED_WRITES
+        } else {
+            MAX_WRITES_PER_TASK
+        };
         let mut handles: Vec<_> = (first..first + tasks)
-            .map(|t| tokio::spawn(run_task(store.clone(), t, deadline)))
+            .map(|t| tokio::spawn(run_task(store.clone(), t, deadline, writes)))
             .collect();
         if compact {
             handles.push(tokio::spawn(run_compactor(store.clone(), deadline)));
         }
         for h in handles {
             h.await??;
+        }
+        if deferred {
+            store.end_deferred_syncs().await?;
+            ack(format_args!("synced"))?;
+            tokio::time::sleep_until(deadline.into()).await;
         }
         store.close().await?;
         Ok(())
