@@ -232,6 +232,30 @@ impl Drop for SmallDisk {
     }
 }
 
+/// A disk with room for the PKI and sled's files but not for start-up's objects: sled writes
+/// them without a sync each and syncs them once at the end of start-up, where the failure
+/// surfaces: kubox stops with the cause, promptly, instead of serving (or hanging).
+#[test]
+fn a_disk_that_fills_during_start_up_stops_kubox_with_the_cause() {
+    let Some(disk) = SmallDisk::mount("64k") else {
+        eprintln!(
+            "SKIPPED: cannot mount a tmpfs here (needs root): the full-disk start did not run"
+        );
+        return;
+    };
+    let started = std::time::Instant::now();
+    let Err(said) = serve(&[], &disk.path.join("kubox"), &[]) else {
+        panic!("kubox served on a disk too small for its start-up writes");
+    };
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "kubox took {:?} to give up",
+        started.elapsed()
+    );
+    assert!(said.contains("cannot start"), "{said}");
+    assert!(said.contains("No space left on device"), "{said}");
+}
+
 #[test]
 fn a_full_disk_fails_the_write_promptly_fails_readyz_keeps_reads_and_stops_on_sigterm() {
     let Some(disk) = SmallDisk::mount("12m") else {

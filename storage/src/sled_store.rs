@@ -387,7 +387,7 @@ impl SledStore {
                 .db()?
                 .flush()
                 .map(drop)
-                .map_err(|e| io_error("cannot flush log", e))
+                .map_err(|e| io_error("cannot sync the writes made while syncs were deferred", e))
         })
         .await
     }
