@@ -648,6 +648,7 @@ impl ServerBuilder {
             }
             StorageConfig::Custom(s) => s,
         };
+        // Started above unless the store is sled's (a no-op then).
         kubox_openapi::Schemas::preload();
         let pki = match self.snapshot.as_ref().and_then(|s| s.pki.clone()) {
             Some(pki) => pki,

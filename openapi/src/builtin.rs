@@ -112,14 +112,18 @@ impl Schemas {
         BUILTIN.get_or_init(|| Schemas::load().unwrap_or_else(|_| Schemas::empty()))
     }
 
-    /// Start loading [`Schemas::builtin`] on a thread of its own unless it is loaded, so that a
-    /// server starting meanwhile does its other work while the schemas inflate.
+    /// Start loading [`Schemas::builtin`] on a thread of its own unless it is loaded or being
+    /// loaded, so that a server starting meanwhile does its other work while the schemas
+    /// inflate. Only the first call starts a thread.
     pub fn preload() {
-        if BUILTIN.get().is_none() {
-            std::thread::spawn(|| {
-                Schemas::builtin();
-            });
-        }
+        static STARTED: std::sync::Once = std::sync::Once::new();
+        STARTED.call_once(|| {
+            if BUILTIN.get().is_none() {
+                std::thread::spawn(|| {
+                    Schemas::builtin();
+                });
+            }
+        });
     }
 
     fn empty() -> Schemas {

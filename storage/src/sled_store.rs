@@ -379,15 +379,7 @@ impl SledStore {
             return Ok(());
         }
         self.blocking(|inner| {
-            if let Some(failure) = inner.core.failure() {
-                // After a failed write sled may wait forever to make anything stable.
-                return Err(failure);
-            }
-            inner
-                .db()?
-                .flush()
-                .map(drop)
-                .map_err(|e| io_error("cannot sync the writes made while syncs were deferred", e))
+            inner.flush_unless_failed("cannot sync the writes made while syncs were deferred")
         })
         .await
     }
@@ -539,14 +531,16 @@ impl Inner {
                 .join()
                 .map_err(|_| StoreError::Internal("committer thread panicked".into()))?;
         }
+        self.flush_unless_failed("cannot flush")
+    }
+
+    /// Flush sled, unless a write failed: sled after a failed write (a full disk) may wait
+    /// forever to make anything more stable, and nothing acknowledged is left to flush then.
+    fn flush_unless_failed(&self, what: &str) -> StoreResult<()> {
         if let Some(failure) = self.core.failure() {
-            // sled after a failed write (a full disk) may wait forever to make anything more
-            // stable: there is nothing left to flush that was acknowledged anyway.
             return Err(failure);
         }
-        self.db()?
-            .flush()
-            .map_err(|e| io_error("cannot flush", e))?;
+        self.db()?.flush().map_err(|e| io_error(what, e))?;
         Ok(())
     }
 }

@@ -206,6 +206,16 @@ struct Ack {
     rev: Revision,
 }
 
+/// An `ack TASK SEQ REVISION` line of the crash writer.
+fn parse_ack(line: &str) -> Option<Ack> {
+    let mut parts = line.strip_prefix("ack ")?.split(' ');
+    Some(Ack {
+        task: parts.next()?.parse().ok()?,
+        seq: parts.next()?.parse().ok()?,
+        rev: parts.next()?.parse().ok()?,
+    })
+}
+
 /// Run the crash writer on `dir` with tasks `first..first + tasks` (and a compactor if
 /// `compact`), read `wanted` acks, SIGKILL it, and return every ack it printed (including the
 /// ones still in the pipe).
@@ -222,21 +232,13 @@ fn run_and_kill(dir: &Path, first: usize, tasks: usize, wanted: usize, compact: 
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let ready = lines.next().expect("child printed nothing").unwrap();
     assert!(ready.starts_with("ready "), "{ready}");
-    let parse = |line: &str| -> Option<Ack> {
-        let mut parts = line.strip_prefix("ack ")?.split(' ');
-        Some(Ack {
-            task: parts.next()?.parse().ok()?,
-            seq: parts.next()?.parse().ok()?,
-            rev: parts.next()?.parse().ok()?,
-        })
-    };
     let mut acks = Vec::new();
     while acks.len() < wanted {
         let line = lines
             .next()
             .expect("child ended before it was killed")
             .unwrap();
-        acks.push(parse(&line).unwrap_or_else(|| panic!("bad line {line:?}")));
+        acks.push(parse_ack(&line).unwrap_or_else(|| panic!("bad line {line:?}")));
     }
     child.kill().unwrap(); // SIGKILL
     let status = child.wait().unwrap();
@@ -246,7 +248,7 @@ fn run_and_kill(dir: &Path, first: usize, tasks: usize, wanted: usize, compact: 
     );
     // Lines printed before the kill: all acknowledged. A line cut short by the kill is skipped.
     for line in lines.map_while(Result::ok) {
-        if let Some(ack) = parse(&line) {
+        if let Some(ack) = parse_ack(&line) {
             acks.push(ack);
         }
     }
@@ -326,21 +328,15 @@ fn writes_made_while_syncs_were_deferred_survive_sigkill_once_they_ended() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = lines.next().expect("child printed nothing").unwrap();
+    assert!(ready.starts_with("ready "), "{ready}");
     let mut acks = Vec::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
+    loop {
+        let line = lines.next().expect("child ended before it synced").unwrap();
         if line == "synced" {
             break;
         }
-        let mut parts = line.split(' ');
-        if parts.next() == Some("ack") {
-            let mut next = || parts.next().and_then(|p| p.parse().ok()).unwrap();
-            acks.push(Ack {
-                task: next(),
-                seq: next(),
-                rev: next() as Revision,
-            });
-        }
+        acks.push(parse_ack(&line).unwrap_or_else(|| panic!("bad line {line:?}")));
     }
     child.kill().unwrap(); // SIGKILL
     assert!(
