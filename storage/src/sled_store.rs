@@ -14,7 +14,8 @@
 //!   several groups in one atomic batch), `flush`es (fsync), and only then makes those revisions
 //!   visible to readers and watchers and wakes the writers: a write is acknowledged only once
 //!   durable, and nothing non-durable is ever observable. Concurrent writers share one flush
-//!   (group commit).
+//!   (group commit). While syncs are deferred ([`SledOptions::defer_syncs`]), a writer makes
+//!   that commit itself, without the flush; commits never overlap (one commit lock).
 //! - A refused write (Conflict, NotFound, AlreadyExists) is reported only once every revision its
 //!   decision depended on is durable, so errors never reveal state that a crash could lose.
 //! - Every revision above the compacted one has its record on disk. Compaction drops superseded
@@ -121,6 +122,18 @@ struct Inner {
     queue: Arc<CommitQueue>,
     durable: watch::Receiver<Durable>,
     committer: Mutex<Option<JoinHandle<()>>>,
+    /// What commits: the committer thread, and while syncs are deferred the writers themselves.
+    commits: Arc<Commits>,
+}
+
+/// Everything a commit needs; one commit at a time (`lock`), in revision order.
+struct Commits {
+    core: Arc<Core>,
+    db: sled::Db,
+    tree: sled::Tree,
+    queue: Arc<CommitQueue>,
+    durable: watch::Sender<Durable>,
+    lock: Mutex<()>,
 }
 
 fn io_error(what: &str, err: impl std::fmt::Display) -> StoreError {
@@ -352,11 +365,19 @@ impl SledStore {
             wake: Condvar::new(),
             deferring: AtomicBool::new(opts.defer_syncs),
         });
+        let commits = Arc::new(Commits {
+            core: core.clone(),
+            db: db.clone(),
+            tree: tree.clone(),
+            queue: queue.clone(),
+            durable: durable_tx,
+            lock: Mutex::new(()),
+        });
         let committer = {
-            let (core, db, tree, queue) = (core.clone(), db.clone(), tree.clone(), queue.clone());
+            let commits = commits.clone();
             std::thread::Builder::new()
                 .name("kubox-sled-commit".into())
-                .spawn(move || run_committer(&core, &db, &tree, &queue, &durable_tx))
+                .spawn(move || commits.run())
                 .map_err(|e| io_error("cannot start committer thread", e))?
         };
         Ok(SledStore {
@@ -367,6 +388,7 @@ impl SledStore {
                 queue,
                 durable: durable_rx,
                 committer: Mutex::new(Some(committer)),
+                commits,
             }),
         })
     }
@@ -379,6 +401,8 @@ impl SledStore {
             return Ok(());
         }
         self.blocking(|inner| {
+            // After any commit a writer is making itself (see `write`): the sync covers it.
+            let _commit = inner.commits.lock.lock();
             inner.flush_unless_failed("cannot sync the writes made while syncs were deferred")
         })
         .await
@@ -393,7 +417,14 @@ impl SledStore {
         });
         match applied {
             Ok(ev) => {
-                inner.queue.wake.notify_one();
+                if inner.queue.deferring.load(Ordering::SeqCst) {
+                    // Without a sync to wait for, a commit is sled's insert alone: the writer
+                    // makes it here, sparing two thread hand-offs per write (start-up's writes
+                    // come one after another).
+                    inner.commits.commit_queued();
+                } else {
+                    inner.queue.wake.notify_one();
+                }
                 inner.wait_durable(ev.revision()).await?;
                 Ok(ev)
             }
@@ -559,34 +590,63 @@ impl Drop for Inner {
     }
 }
 
-/// The group-commit loop: take everything queued, write it in one batch, flush, publish.
-fn run_committer(
-    core: &Core,
-    db: &sled::Db,
-    tree: &sled::Tree,
-    queue: &CommitQueue,
-    durable: &watch::Sender<Durable>,
-) {
-    let mut events: Vec<Arc<Event>> = Vec::new();
-    let mut millis: Vec<i64> = Vec::new();
-    loop {
-        {
-            let mut q = queue.state.lock();
-            while q.events.is_empty() && !q.shutdown {
-                queue.wake.wait(&mut q);
+impl Commits {
+    /// The committer thread's loop: wait for queued writes, commit them.
+    fn run(&self) {
+        loop {
+            {
+                let mut q = self.queue.state.lock();
+                while q.events.is_empty() && !q.shutdown {
+                    self.queue.wake.wait(&mut q);
+                }
+                if q.events.is_empty() {
+                    return; // shut down with nothing left to commit
+                }
             }
-            if q.events.is_empty() {
-                return; // shut down with nothing left to commit
+            if !self.commit_queued() {
+                return;
             }
-            std::mem::swap(&mut q.events, &mut events);
-            std::mem::swap(&mut q.millis, &mut millis);
         }
-        let Some(last) = events.last().map(|ev| ev.revision()) else {
-            continue;
+    }
+
+    /// Take everything queued, write it in one batch, flush (unless syncs are deferred),
+    /// publish. False once the store failed.
+    fn commit_queued(&self) -> bool {
+        let _commit = self.lock.lock();
+        if self.core.failure().is_some() {
+            return false;
+        }
+        let (events, millis) = {
+            let mut q = self.queue.state.lock();
+            (std::mem::take(&mut q.events), std::mem::take(&mut q.millis))
         };
+        let Some(last) = events.last().map(|ev| ev.revision()) else {
+            return true; // committed by another
+        };
+        match self.write(&events, &millis) {
+            Ok(()) => {
+                self.core.advance_visible(last, &events);
+                self.durable.send_modify(|d| d.rev = last);
+                true
+            }
+            Err(err) => {
+                tracing::error!(%err, "sled commit failed; the store refuses further writes until kubox restarts (reads and watches go on)");
+                // The writes waiting on this commit get its error; later ones are refused up
+                // front. What was applied in memory but never made durable is never visible.
+                self.core.fail(StoreError::Unavailable(format!(
+                    "the store refuses writes since a commit failed ({err}); restart kubox once the cause is fixed"
+                )));
+                self.durable.send_modify(|d| d.error = Some(err));
+                false
+            }
+        }
+    }
+
+    /// Write one commit's records into sled as groups, and flush unless syncs are deferred.
+    fn write(&self, events: &[Arc<Event>], millis: &[i64]) -> StoreResult<()> {
         let mut groups: Vec<(Revision, Vec<u8>)> = Vec::new();
         let mut group_len = 0;
-        for (ev, &ms) in events.iter().zip(&millis) {
+        for (ev, &ms) in events.iter().zip(millis) {
             let full = groups
                 .last()
                 .is_none_or(|(_, g)| group_len == GROUP_MAX_RECORDS || g.len() >= GROUP_MAX_BYTES);
@@ -601,45 +661,27 @@ fn run_committer(
         }
         // One group is one insert: sled writes a batch of several keys as two log buffers,
         // each written and synced on its own, so a batch would double the commit's IO.
-        let written = if let [(first, group)] = &mut groups[..] {
-            tree.insert(&log_key(*first)[..], std::mem::take(group))
+        if let [(first, group)] = &mut groups[..] {
+            self.tree
+                .insert(&log_key(*first)[..], std::mem::take(group))
                 .map(drop)
         } else {
             let mut batch = sled::Batch::default();
             for (first, group) in groups {
                 batch.insert(&log_key(first)[..], group);
             }
-            tree.apply_batch(batch)
+            self.tree.apply_batch(batch)
         }
-        .map_err(|e| io_error("cannot write log", e))
-        .and_then(|()| {
-            // Read after the write: should `end_deferred_syncs` have cleared it since, its
-            // own sync covers this write.
-            if queue.deferring.load(Ordering::SeqCst) {
-                return Ok(());
-            }
-            db.flush()
-                .map(drop)
-                .map_err(|e| io_error("cannot flush log", e))
-        });
-        match written {
-            Ok(_) => {
-                core.advance_visible(last, &events);
-                durable.send_modify(|d| d.rev = last);
-            }
-            Err(err) => {
-                tracing::error!(%err, "sled commit failed; the store refuses further writes until kubox restarts (reads and watches go on)");
-                // The writes waiting on this commit get its error; later ones are refused up
-                // front. What was applied in memory but never made durable is never visible.
-                core.fail(StoreError::Unavailable(format!(
-                    "the store refuses writes since a commit failed ({err}); restart kubox once the cause is fixed"
-                )));
-                durable.send_modify(|d| d.error = Some(err));
-                return;
-            }
+        .map_err(|e| io_error("cannot write log", e))?;
+        // Read after the write: should `end_deferred_syncs` have cleared it since, its own
+        // sync (after this commit: it takes the commit lock) covers this write.
+        if self.queue.deferring.load(Ordering::SeqCst) {
+            return Ok(());
         }
-        events.clear();
-        millis.clear();
+        self.db
+            .flush()
+            .map(drop)
+            .map_err(|e| io_error("cannot flush log", e))
     }
 }
 

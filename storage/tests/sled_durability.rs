@@ -502,3 +502,53 @@ async fn a_long_compaction_in_steps_keeps_the_newest_versions_after_restart() {
         .await;
     assert!(matches!(old, Err(StoreError::Compacted { .. })), "{old:?}");
 }
+
+/// Deferral ending while writers write (they commit themselves while it lasts, the committer
+/// after): every write gets its own revision, the revisions are committed once each and in
+/// order, and all of them are there after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deferral_ending_amid_writes_commits_each_write_once_in_order() {
+    const TASKS: usize = 8;
+    const WRITES: usize = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let opts = SledOptions {
+        defer_syncs: true,
+        ..Default::default()
+    };
+    let s = Arc::new(SledStore::open_with(dir.path(), opts).unwrap());
+    let mut watch = s.watch("/k/", 0).await.unwrap();
+    let (halfway_tx, halfway_rx) = tokio::sync::oneshot::channel();
+    let mut halfway_tx = Some(halfway_tx);
+    let mut tasks = Vec::new();
+    for t in 0..TASKS {
+        let s = s.clone();
+        let mut halfway = if t == 0 { halfway_tx.take() } else { None };
+        tasks.push(tokio::spawn(async move {
+            for i in 0..WRITES {
+                s.create(&format!("/k/{t}/{i}"), b("v")).await.unwrap();
+                if i == WRITES / 4 {
+                    if let Some(tx) = halfway.take() {
+                        tx.send(()).unwrap();
+                    }
+                }
+            }
+        }));
+    }
+    halfway_rx.await.unwrap();
+    s.end_deferred_syncs().await.unwrap();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let total = (TASKS * WRITES) as i64;
+    assert_eq!(s.current_revision().await.unwrap(), total);
+    for rev in 1..=total {
+        let event = watch.next().await.unwrap().unwrap();
+        assert_eq!(event.revision(), rev, "events once each, in revision order");
+    }
+    drop(watch);
+    s.close().await.unwrap();
+    drop(s);
+    let s = SledStore::open(dir.path()).unwrap();
+    assert_eq!(s.current_revision().await.unwrap(), total);
+    assert_eq!(s.count("/k/").await.unwrap(), TASKS * WRITES);
+}
