@@ -119,7 +119,6 @@ struct Inner {
     /// The database (and its tree): `None` only while being dropped, see `Drop`.
     db: Option<sled::Db>,
     tree: Option<sled::Tree>,
-    queue: Arc<CommitQueue>,
     durable: watch::Receiver<Durable>,
     committer: Mutex<Option<JoinHandle<()>>>,
     /// What commits: the committer thread, and while syncs are deferred the writers themselves.
@@ -131,9 +130,18 @@ struct Commits {
     core: Arc<Core>,
     db: sled::Db,
     tree: sled::Tree,
-    queue: Arc<CommitQueue>,
+    queue: CommitQueue,
     durable: watch::Sender<Durable>,
-    lock: Mutex<()>,
+    /// Held for a commit; what it holds are the buffers the commit swaps with the queue's, so
+    /// that neither is allocated anew for each commit.
+    lock: Mutex<Taken>,
+}
+
+/// The writes one commit takes from the queue.
+#[derive(Default)]
+struct Taken {
+    events: Vec<Arc<Event>>,
+    millis: Vec<i64>,
 }
 
 fn io_error(what: &str, err: impl std::fmt::Display) -> StoreError {
@@ -360,18 +368,18 @@ impl SledStore {
             rev: start,
             error: None,
         });
-        let queue = Arc::new(CommitQueue {
+        let queue = CommitQueue {
             state: Mutex::new(QueueState::default()),
             wake: Condvar::new(),
             deferring: AtomicBool::new(opts.defer_syncs),
-        });
+        };
         let commits = Arc::new(Commits {
             core: core.clone(),
             db: db.clone(),
             tree: tree.clone(),
-            queue: queue.clone(),
+            queue,
             durable: durable_tx,
-            lock: Mutex::new(()),
+            lock: Mutex::new(Taken::default()),
         });
         let committer = {
             let commits = commits.clone();
@@ -385,7 +393,6 @@ impl SledStore {
                 core,
                 db: Some(db),
                 tree: Some(tree),
-                queue,
                 durable: durable_rx,
                 committer: Mutex::new(Some(committer)),
                 commits,
@@ -397,7 +404,13 @@ impl SledStore {
     /// meanwhile: once this returns, every acknowledged write is durable, and every later commit
     /// is synced before it is acknowledged.
     pub async fn end_deferred_syncs(&self) -> StoreResult<()> {
-        if !self.inner.queue.deferring.swap(false, Ordering::SeqCst) {
+        if !self
+            .inner
+            .commits
+            .queue
+            .deferring
+            .swap(false, Ordering::SeqCst)
+        {
             return Ok(());
         }
         self.blocking(|inner| {
@@ -411,19 +424,19 @@ impl SledStore {
     async fn write(&self, key: &str, op: Op) -> StoreResult<Arc<Event>> {
         let inner = &self.inner;
         let applied = inner.core.write(key, op, |ev, millis| {
-            let mut q = inner.queue.state.lock();
+            let mut q = inner.commits.queue.state.lock();
             q.events.push(ev.clone());
             q.millis.push(millis);
         });
         match applied {
             Ok(ev) => {
-                if inner.queue.deferring.load(Ordering::SeqCst) {
+                if inner.commits.queue.deferring.load(Ordering::SeqCst) {
                     // Without a sync to wait for, a commit is sled's insert alone: the writer
                     // makes it here, sparing two thread hand-offs per write (start-up's writes
                     // come one after another).
                     inner.commits.commit_queued();
                 } else {
-                    inner.queue.wake.notify_one();
+                    inner.commits.queue.wake.notify_one();
                 }
                 inner.wait_durable(ev.revision()).await?;
                 Ok(ev)
@@ -554,8 +567,9 @@ impl Inner {
 
     /// Stop the committer (after it drained its queue) and flush.
     fn shutdown(&self) -> StoreResult<()> {
-        self.queue.state.lock().shutdown = true;
-        self.queue.wake.notify_all();
+        let queue = &self.commits.queue;
+        queue.state.lock().shutdown = true;
+        queue.wake.notify_all();
         let handle = self.committer.lock().take();
         if let Some(handle) = handle {
             handle
@@ -612,21 +626,24 @@ impl Commits {
     /// Take everything queued, write it in one batch, flush (unless syncs are deferred),
     /// publish. False once the store failed.
     fn commit_queued(&self) -> bool {
-        let _commit = self.lock.lock();
+        let mut taken = self.lock.lock();
         if self.core.failure().is_some() {
             return false;
         }
-        let (events, millis) = {
+        {
             let mut q = self.queue.state.lock();
-            (std::mem::take(&mut q.events), std::mem::take(&mut q.millis))
-        };
-        let Some(last) = events.last().map(|ev| ev.revision()) else {
+            std::mem::swap(&mut q.events, &mut taken.events);
+            std::mem::swap(&mut q.millis, &mut taken.millis);
+        }
+        let Some(last) = taken.events.last().map(|ev| ev.revision()) else {
             return true; // committed by another
         };
-        match self.write(&events, &millis) {
+        match self.write(&taken.events, &taken.millis) {
             Ok(()) => {
-                self.core.advance_visible(last, &events);
+                self.core.advance_visible(last, &taken.events);
                 self.durable.send_modify(|d| d.rev = last);
+                taken.events.clear();
+                taken.millis.clear();
                 true
             }
             Err(err) => {
