@@ -2,9 +2,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Lines};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -216,15 +216,12 @@ fn parse_ack(line: &str) -> Option<Ack> {
     })
 }
 
-/// Run the crash writer on `dir` with tasks `first..first + tasks` (and a compactor if
-/// `compact`), read `wanted` acks, SIGKILL it, and return every ack it printed (including the
-/// ones still in the pipe).
-fn run_and_kill(dir: &Path, first: usize, tasks: usize, wanted: usize, compact: bool) -> Vec<Ack> {
+/// Start the crash writer on `dir` with `args` (first task, tasks, mode) and wait until it
+/// says it is ready; its stdout's remaining lines come with it.
+fn start_crash_writer(dir: &Path, args: &[&str]) -> (Child, Lines<BufReader<ChildStdout>>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sled_crash_writer"))
         .arg(dir)
-        .arg(first.to_string())
-        .arg(tasks.to_string())
-        .args(compact.then_some("compact"))
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -232,6 +229,17 @@ fn run_and_kill(dir: &Path, first: usize, tasks: usize, wanted: usize, compact: 
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let ready = lines.next().expect("child printed nothing").unwrap();
     assert!(ready.starts_with("ready "), "{ready}");
+    (child, lines)
+}
+
+/// Run the crash writer on `dir` with tasks `first..first + tasks` (and a compactor if
+/// `compact`), read `wanted` acks, SIGKILL it, and return every ack it printed (including the
+/// ones still in the pipe).
+fn run_and_kill(dir: &Path, first: usize, tasks: usize, wanted: usize, compact: bool) -> Vec<Ack> {
+    let (first, tasks) = (first.to_string(), tasks.to_string());
+    let mut args = vec![first.as_str(), tasks.as_str()];
+    args.extend(compact.then_some("compact"));
+    let (mut child, mut lines) = start_crash_writer(dir, &args);
     let mut acks = Vec::new();
     while acks.len() < wanted {
         let line = lines
@@ -320,16 +328,7 @@ async fn check_recovered(s: &SledStore, acks: &[Ack], tasks: std::ops::Range<usi
 #[test]
 fn writes_made_while_syncs_were_deferred_survive_sigkill_once_they_ended() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sled_crash_writer"))
-        .arg(dir.path())
-        .args(["0", "8", "deferred"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let ready = lines.next().expect("child printed nothing").unwrap();
-    assert!(ready.starts_with("ready "), "{ready}");
+    let (mut child, mut lines) = start_crash_writer(dir.path(), &["0", "8", "deferred"]);
     let mut acks = Vec::new();
     loop {
         let line = lines.next().expect("child ended before it synced").unwrap();
