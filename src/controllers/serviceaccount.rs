@@ -51,6 +51,15 @@ impl ServiceAccountController {
     }
 }
 
+/// Create `obj`; nothing when it was created meanwhile or the namespace turned Terminating.
+async fn create(scope: &Scope, obj: serde_json::Value) -> ApiResult<()> {
+    match store::create(scope, obj, &CreateOptions::default()).await {
+        Ok(_) => Ok(()),
+        Err(e) if matches!(e.code, StatusCode::CONFLICT | StatusCode::FORBIDDEN) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 fn object_key(resource: &str, ns: &str, name: &str) -> String {
     format!("{}{ns}/{name}", storage_prefix("", resource))
 }
@@ -125,13 +134,7 @@ impl Reconciler for ServiceAccountController {
                     "kind": "ServiceAccount",
                     "metadata": {"name": DEFAULT_SERVICE_ACCOUNT, "namespace": ns},
                 });
-                let scope = Scope::system(state, sa_info, ns, "");
-                match store::create(&scope, sa, &CreateOptions::default()).await {
-                    Ok(_) => {}
-                    // Created meanwhile, or the namespace turned Terminating.
-                    Err(e) if matches!(e.code, StatusCode::CONFLICT | StatusCode::FORBIDDEN) => {}
-                    Err(e) => return Err(e),
-                }
+                create(&Scope::system(state, sa_info, ns, ""), sa).await?;
             }
             Ok(())
         };
@@ -149,13 +152,7 @@ impl Reconciler for ServiceAccountController {
                         },
                         "data": data,
                     });
-                    let scope = Scope::system(state, cm_info, ns, "");
-                    match store::create(&scope, cm, &CreateOptions::default()).await {
-                        Ok(_) => {}
-                        Err(e)
-                            if matches!(e.code, StatusCode::CONFLICT | StatusCode::FORBIDDEN) => {}
-                        Err(e) => return Err(e),
-                    }
+                    create(&Scope::system(state, cm_info, ns, ""), cm).await?;
                 }
                 Some((cm, _)) => {
                     let annotated = cm["metadata"]["annotations"][DESCRIPTION_ANNOTATION]
