@@ -11,6 +11,9 @@
 //!
 //! Both have the shape `{"kubernetes": "1.35", "kinds": [[group, version, kind, definition],
 //! ...], "definitions": {name: schema}}`.
+//!
+//! A third, `assets/structural.packed.z`, is what the schema builder makes of the structural
+//! asset, packed (see the `packed` module): written by `pack-schemas`, not by the generator.
 
 use std::collections::{BTreeMap, HashSet};
 

@@ -1,9 +1,10 @@
 //! The schemas of the built-in kinds, from the embedded assets (see [`crate::assets`]).
 //!
-//! The structural asset (what pruning needs, no descriptions) is decoded once, on the first
-//! use or while a server starts ([`Schemas::preload`]), one definition at a time: each is parsed
-//! as the builder reaches it and dropped once built. The first OpenAPI document served decodes
-//! the full definitions.
+//! The schemas are unpacked once, on the first use or while a server starts
+//! ([`Schemas::preload`]), from what the builder made of the structural asset (what pruning
+//! needs, no descriptions) ahead of time ([`crate::packed`]); that asset is built from only to
+//! pack it, one definition at a time: each is parsed as the builder reaches it and dropped once
+//! built. The first OpenAPI document served decodes the full definitions.
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
@@ -13,9 +14,12 @@ use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use crate::assets::{self, OBJECT_META};
+use crate::packed::{self, Packed};
 use crate::structural::{Arena, Builder, Definitions, Structural};
 
 const STRUCTURAL: &[u8] = include_bytes!("../assets/structural.json.z");
+/// What `STRUCTURAL` builds, packed (see [`crate::packed`]).
+const PACKED: &[u8] = include_bytes!("../assets/structural.packed.z");
 const FULL: &[u8] = include_bytes!("../assets/kubernetes.json.z");
 
 /// Go types whose `UnmarshalJSON` keeps any JSON as is: never pruned or reported inside.
@@ -35,7 +39,7 @@ const SILENT: &[&str] = &[
 
 /// An asset as read for building schemas: its kinds, and each definition's JSON text.
 #[derive(serde::Deserialize)]
-struct Packed<'a> {
+struct Asset<'a> {
     kinds: Value,
     #[serde(borrow)]
     definitions: RawDefinitions<'a>,
@@ -138,46 +142,88 @@ impl Schemas {
     }
 
     fn load() -> Result<Schemas, String> {
+        Ok(Schemas::assemble(packed::unpack(PACKED)?))
+    }
+
+    /// The built-in schemas built from the structural asset, packed: what
+    /// `assets/structural.packed.z` must hold (`cargo run -p kubox-openapi --bin pack-schemas`).
+    #[doc(hidden)]
+    pub fn pack_builtin() -> Result<Vec<u8>, String> {
+        Ok(packed::pack(&Schemas::build_from_asset()?))
+    }
+
+    /// Build from the structural asset's JSON, one definition at a time: each is parsed as the
+    /// builder reaches it and dropped once built.
+    fn build_from_asset() -> Result<Packed, String> {
         let text = assets::inflate(STRUCTURAL)?;
-        // Each definition stays text until the builder reaches it, and its parsed form is
-        // dropped once built: the whole asset as one `Value` would take ten times its text.
-        let doc: Packed<'_> = serde_json::from_slice(&text).map_err(|e| e.to_string())?;
-        Ok(Schemas::build(
+        // The whole asset as one `Value` would take ten times its text.
+        let doc: Asset<'_> = serde_json::from_slice(&text).map_err(|e| e.to_string())?;
+        Ok(Schemas::build_arena(
             &doc.definitions,
             assets::kind_list(&doc.kinds),
         ))
     }
 
+    #[cfg(test)]
+    pub(crate) fn built_from_asset_for_tests() -> Packed {
+        Schemas::build_from_asset().unwrap_or_default()
+    }
+
     /// The schemas of the kinds in `list` (group, version, kind, definition).
+    #[cfg(test)]
     fn build(
         definitions: &dyn Definitions,
         list: Vec<(String, String, String, String)>,
     ) -> Schemas {
+        Schemas::assemble(Schemas::build_arena(definitions, list))
+    }
+
+    /// The arena of the kinds in `list` (group, version, kind, definition) and of the
+    /// `meta/v1` types, with each one's root.
+    fn build_arena(
+        definitions: &dyn Definitions,
+        list: Vec<(String, String, String, String)>,
+    ) -> Packed {
         let mut b = Builder::new(definitions, OPAQUE, SILENT);
         let meta = b.definition(OBJECT_META);
-        let roots: Vec<_> = list
+        let kinds: Vec<_> = list
             .into_iter()
             .map(|(g, v, k, def)| {
                 let root = b.definition(&def);
                 ((g, v, k), def, root)
             })
             .collect();
-        let meta_roots: Vec<(&'static str, _)> = META_TYPES
+        let meta_roots = META_TYPES
             .iter()
             .filter(|t| definitions.has(&format!("{META_PACKAGE}.{t}")))
-            .map(|t| (*t, b.definition(&format!("{META_PACKAGE}.{t}"))))
+            .map(|t| (t.to_string(), b.definition(&format!("{META_PACKAGE}.{t}"))))
             .collect();
         let mut arena = b.finish();
         arena.object_meta = Some(meta);
+        Packed {
+            arena,
+            kinds,
+            meta: meta_roots,
+        }
+    }
+
+    /// Schemas over a built arena.
+    fn assemble(built: Packed) -> Schemas {
+        let Packed {
+            arena,
+            kinds: roots,
+            meta: meta_roots,
+        } = built;
         let arena = Arc::new(arena);
         let meta_types = meta_roots
             .into_iter()
-            .map(|(t, root)| {
+            .filter_map(|(t, root)| {
+                let name = META_TYPES.iter().find(|m| **m == t)?;
                 let schema = Structural {
                     arena: arena.clone(),
                     root,
                 };
-                (t, schema)
+                Some((*name, schema))
             })
             .collect();
         let mut kinds: Vec<_> = roots

@@ -10,7 +10,8 @@
 //!   time into `assets/` by `src/bin/generate.rs`
 //!   (`cargo run -p kubox-openapi --features generate --bin generate-schemas`), embedded in the
 //!   binary, and decoded lazily on first use — so neither the build nor server start-up pays
-//!   for schemars (see the `assets` module for the two files).
+//!   for schemars (see the `assets` module for the files); what the schema builder makes of
+//!   them is packed ahead of time as well, so a start does not build it either.
 //! * [`Structural`] is the walkable form of one schema; custom resources' `openAPIV3Schema`
 //!   parse into the same type ([`Structural::for_custom_resource`]).
 //! * [`prune`] drops undeclared fields from a JSON value; [`strict_errors`] lists what Go's strict
@@ -30,6 +31,7 @@ pub mod assets;
 mod builtin;
 mod go_json;
 mod ordered;
+mod packed;
 mod prune;
 pub mod published;
 mod shape;
