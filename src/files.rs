@@ -107,26 +107,89 @@ fn permissions(_: &std::fs::Metadata) -> u32 {
 /// Write `contents` to `path`, readable by its owner only, atomically: a temporary file created
 /// `0600` beside it, written, synced, renamed over `path`.
 pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), FileError> {
-    let dir = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+    write_private_files(&[(path, contents)])
+}
+
+/// Write several files as [`write_private`] writes one, together: every temporary file is
+/// written, then each is synced (the first sync commits the file system's journal for all of
+/// them, so the others cost little), then each is renamed into place and the directories that
+/// got a new name are synced. A crash leaves each path with its old content or its new one. On
+/// an error no temporary file is left; the files renamed before it stay.
+pub fn write_private_files(files: &[(&Path, &[u8])]) -> Result<(), FileError> {
+    let mut temps: Vec<Temp<'_>> = Vec::with_capacity(files.len());
+    let written = write_temps(files, &mut temps).and_then(|()| {
+        for Temp { path, file, .. } in &temps {
+            file.sync_all()
+                .map_err(|e| FileError::new("write", path, e))?;
+        }
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for Temp { tmp, path, .. } in &temps {
+            std::fs::rename(tmp, path).map_err(|e| FileError::new("write", path, e))?;
+            let dir = parent_dir(path);
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+        for dir in &dirs {
+            sync_dir(dir).map_err(|e| FileError::new("sync dir", dir, e))?;
+        }
+        Ok(())
+    });
+    if written.is_err() {
+        for Temp { tmp, .. } in &temps {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+    written
+}
+
+/// A temporary file written for `path`.
+struct Temp<'a> {
+    tmp: PathBuf,
+    path: &'a Path,
+    file: std::fs::File,
+}
+
+/// Create and fill the temporary file of each of `files`, recording each in `temps` as soon
+/// as it exists.
+fn write_temps<'a>(
+    files: &[(&'a Path, &[u8])],
+    temps: &mut Vec<Temp<'a>>,
+) -> Result<(), FileError> {
+    for (path, contents) in files {
+        let dir = parent_dir(path);
+        std::fs::create_dir_all(&dir).map_err(|e| FileError::new("create dir", &dir, e))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
+        let file = open_private(&tmp, true).map_err(|e| FileError::new("write", path, e))?;
+        temps.push(Temp { tmp, path, file });
+        if let Some(Temp { file, .. }) = temps.last_mut() {
+            file.write_all(contents)
+                .map_err(|e| FileError::new("write", path, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// The directory `path` is in (`.` for a bare name).
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
         Some(d) => d.to_path_buf(),
         None => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(|e| FileError::new("create dir", &dir, e))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
-    let written = (|| {
-        let mut file = open_private(&tmp, true)?;
-        file.write_all(contents)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(FileError::new("write", path, e));
     }
+}
+
+/// Make the names in `dir` durable (a rename into it survives a crash once this returns).
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
@@ -254,5 +317,25 @@ mod tests {
         let log = t.path().join("logs/audit.log");
         append_private(&log).unwrap();
         assert_eq!(mode(&log), 0o600);
+    }
+
+    #[test]
+    fn files_written_together_land_whole_and_private_or_leave_no_temporary_file() {
+        let t = tempfile::tempdir().unwrap();
+        let (a, b) = (t.path().join("a.key"), t.path().join("sub/b.crt"));
+        std::fs::write(&a, "old").unwrap();
+        write_private_files(&[(&a, b"new a"), (&b, b"new b")]).unwrap();
+        assert_eq!(std::fs::read_to_string(&a).unwrap(), "new a");
+        assert_eq!(std::fs::read_to_string(&b).unwrap(), "new b");
+        assert_eq!((mode(&a), mode(&b)), (0o600, 0o600));
+        assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 2); // a.key, sub/
+        assert_eq!(std::fs::read_dir(t.path().join("sub")).unwrap().count(), 1);
+        // A file that cannot be written (its directory is a file): an error naming it, no
+        // temporary file left, and the other file untouched (nothing was renamed yet).
+        let blocked = t.path().join("a.key/c");
+        let e = write_private_files(&[(&a, b"newer a"), (&blocked, b"c")]).unwrap_err();
+        assert!(e.to_string().contains("a.key"), "{e}");
+        assert_eq!(std::fs::read_to_string(&a).unwrap(), "new a");
+        assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 2);
     }
 }

@@ -74,7 +74,7 @@ impl FrontProxy {
         Ok((FrontProxy { ca_pem, client }, ca_key))
     }
 
-    fn load_or_create(dir: &Path) -> std::io::Result<FrontProxy> {
+    fn load_or_make(dir: &Path, files: &mut PkiFiles) -> std::io::Result<FrontProxy> {
         let paths = [
             dir.join("front-proxy-ca.crt"),
             dir.join("front-proxy-ca.key"),
@@ -92,11 +92,46 @@ impl FrontProxy {
             });
         }
         let (fp, ca_key) = FrontProxy::create()?;
-        write_private(&paths[1], &ca_key)?;
-        std::fs::write(&paths[0], &fp.ca_pem)?;
-        write_private(&paths[3], &fp.client.key_pem)?;
-        std::fs::write(&paths[2], &fp.client.cert_pem)?;
+        let [ca_crt, ca_key_path, client_crt, client_key] = paths;
+        files.add(ca_key_path, ca_key);
+        files.add(ca_crt, fp.ca_pem.clone());
+        files.add(client_key, fp.client.key_pem.clone());
+        files.add(client_crt, fp.client.cert_pem.clone());
         Ok(fp)
+    }
+}
+
+/// What [`Pki::load_or_make`] made and the data directory does not hold yet, with the lock
+/// that keeps other replicas from making their own meanwhile.
+#[must_use = "the PKI made is lost at the next start unless it is written"]
+#[derive(Default)]
+pub struct PkiFiles {
+    files: Vec<(PathBuf, String)>,
+    lock: Option<std::fs::File>,
+}
+
+impl PkiFiles {
+    fn add(&mut self, path: PathBuf, contents: String) {
+        self.files.push((path, contents));
+    }
+
+    /// Nothing to write?
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Write the files (readable by their owner only, each replaced atomically, all synced
+    /// together: see [`crate::files::write_private_files`]), then let replicas waiting for the
+    /// lock read them.
+    pub fn write(self) -> std::io::Result<()> {
+        let files: Vec<(&Path, &[u8])> = self
+            .files
+            .iter()
+            .map(|(p, c)| (p.as_path(), c.as_bytes()))
+            .collect();
+        let written = crate::files::write_private_files(&files).map_err(std::io::Error::other);
+        drop(self.lock);
+        written
     }
 }
 
@@ -145,11 +180,6 @@ fn read_if_exists(path: &Path) -> std::io::Result<Option<String>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
-}
-
-/// Write a file readable by its owner only (keys), atomically.
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    crate::files::write_private(path, contents.as_bytes()).map_err(std::io::Error::other)
 }
 
 fn new_ca() -> Result<(String, Issuer<'static, KeyPair>, String), rcgen::Error> {
@@ -235,19 +265,33 @@ fn pem_of_private_key(der: &PrivateKeyDer<'_>) -> std::io::Result<String> {
 }
 
 impl Pki {
-    /// Load the PKI from `dir` (creating what is missing), or make an ephemeral one.
+    /// Load the PKI from `dir` (creating and writing what is missing), or make an ephemeral one.
     pub fn load_or_create(dir: Option<&Path>, serving: &ServingConfig) -> std::io::Result<Pki> {
+        let (pki, files) = Self::load_or_make(dir, serving)?;
+        files.write()?;
+        Ok(pki)
+    }
+
+    /// Load the PKI from `dir`, making what is missing in memory: the files to write are
+    /// returned, so that the caller may write them while it does other work (until they are
+    /// written, or dropped, other replicas sharing `dir` wait for them). Without `dir`, an
+    /// ephemeral PKI and nothing to write.
+    pub fn load_or_make(
+        dir: Option<&Path>,
+        serving: &ServingConfig,
+    ) -> std::io::Result<(Pki, PkiFiles)> {
         let sans = all_sans(&serving.sans);
         let Some(dir) = dir else {
             let (ca_pem, ca, _) = new_ca().map_err(other)?;
             let serving = Self::serving(&ca, &sans, serving)?;
-            return Ok(Pki {
+            let pki = Pki {
                 ca_pem,
                 ca,
                 serving,
                 service_account_key_pem: new_service_account_key()?,
                 front_proxy: FrontProxy::create()?.0,
-            });
+            };
+            return Ok((pki, PkiFiles::default()));
         };
         let dir = dir.join("pki");
         crate::files::private_dir(&dir, true).map_err(std::io::Error::other)?;
@@ -259,24 +303,26 @@ impl Pki {
             .write(true)
             .open(dir.join(".lock"))?;
         lock.lock()?;
+        let mut files = PkiFiles::default();
         let (ca_crt, ca_key) = (dir.join("ca.crt"), dir.join("ca.key"));
-        let (ca_pem, ca) = match (read_if_exists(&ca_crt)?, read_if_exists(&ca_key)?) {
+        let (ca_pem, ca, new_ca_made) = match (read_if_exists(&ca_crt)?, read_if_exists(&ca_key)?) {
             (Some(cert), Some(key)) => {
                 let key = KeyPair::from_pem(&key).map_err(other)?;
                 let ca = Issuer::from_ca_cert_pem(&cert, key).map_err(other)?;
-                (cert, ca)
+                (cert, ca, false)
             }
             _ => {
                 let (cert, ca, key) = new_ca().map_err(other)?;
-                write_private(&ca_key, &key)?;
-                std::fs::write(&ca_crt, &cert)?;
-                (cert, ca)
+                files.add(ca_key, key);
+                files.add(ca_crt, cert.clone());
+                (cert, ca, true)
             }
         };
         let serving = if serving.cert_files.is_some() {
             Self::serving(&ca, &sans, serving)?
         } else {
-            // Reused while the wanted SANs stay the same; reissued when `--tls-san` changes.
+            // Reused while the wanted SANs stay the same and its CA is the one it was signed
+            // by; reissued when `--tls-san` changes or the CA was made anew.
             let (crt, key, sans_file) = (
                 dir.join("apiserver.crt"),
                 dir.join("apiserver.key"),
@@ -288,14 +334,14 @@ impl Pki {
                 read_if_exists(&key)?,
                 read_if_exists(&sans_file)?,
             ) {
-                (Some(cert_pem), Some(key_pem), Some(had)) if had == wanted => {
+                (Some(cert_pem), Some(key_pem), Some(had)) if had == wanted && !new_ca_made => {
                     CertAndKey { cert_pem, key_pem }
                 }
                 _ => {
                     let s = issue_serving(&ca, &sans).map_err(other)?;
-                    write_private(&key, &s.key_pem)?;
-                    std::fs::write(&crt, &s.cert_pem)?;
-                    std::fs::write(&sans_file, &wanted)?;
+                    files.add(key, s.key_pem.clone());
+                    files.add(crt, s.cert_pem.clone());
+                    files.add(sans_file, wanted);
                     s
                 }
             }
@@ -305,17 +351,22 @@ impl Pki {
             Some(k) => k,
             None => {
                 let k = new_service_account_key()?;
-                write_private(&sa_key, &k)?;
+                files.add(sa_key, k.clone());
                 k
             }
         };
-        Ok(Pki {
+        let front_proxy = FrontProxy::load_or_make(&dir, &mut files)?;
+        if !files.is_empty() {
+            files.lock = Some(lock);
+        }
+        let pki = Pki {
             ca_pem,
             ca,
             serving,
             service_account_key_pem,
-            front_proxy: FrontProxy::load_or_create(&dir)?,
-        })
+            front_proxy,
+        };
+        Ok((pki, files))
     }
 
     fn serving(
@@ -381,5 +432,118 @@ impl Pki {
             acceptor: tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(cfg)),
             policy,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use rustls::client::danger::ServerCertVerifier;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_pki_made_is_written_when_asked_private_and_whole_then_loaded_as_it_was() {
+        let t = tempfile::tempdir().unwrap();
+        let (made, files) = Pki::load_or_make(Some(t.path()), &ServingConfig::default()).unwrap();
+        let pki_dir = t.path().join("pki");
+        // Nothing but the lock until the files are written.
+        assert_eq!(names(&pki_dir), [".lock"]);
+        assert!(!files.is_empty());
+        files.write().unwrap();
+        let written = names(&pki_dir);
+        assert_eq!(
+            written,
+            [
+                ".lock",
+                "apiserver.crt",
+                "apiserver.key",
+                "apiserver.sans",
+                "ca.crt",
+                "ca.key",
+                "front-proxy-ca.crt",
+                "front-proxy-ca.key",
+                "front-proxy-client.crt",
+                "front-proxy-client.key",
+                "sa.key",
+            ]
+        );
+        for name in &written[1..] {
+            let mode = std::fs::metadata(pki_dir.join(name))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{name}");
+        }
+        let (loaded, again) = Pki::load_or_make(Some(t.path()), &ServingConfig::default()).unwrap();
+        assert!(again.is_empty());
+        assert_eq!(loaded.ca_pem(), made.ca_pem());
+        assert_eq!(loaded.serving_cert().cert_pem, made.serving_cert().cert_pem);
+        assert_eq!(
+            loaded.service_account_key_pem(),
+            made.service_account_key_pem()
+        );
+        assert_eq!(loaded.front_proxy().ca_pem, made.front_proxy().ca_pem);
+        assert_eq!(
+            loaded.front_proxy().client.key_pem,
+            made.front_proxy().client.key_pem
+        );
+    }
+
+    #[test]
+    fn a_replica_starting_while_another_writes_its_pki_waits_and_reads_that_pki() {
+        let t = tempfile::tempdir().unwrap();
+        let (first, files) = Pki::load_or_make(Some(t.path()), &ServingConfig::default()).unwrap();
+        let dir = t.path().to_path_buf();
+        let second = std::thread::spawn(move || {
+            let (pki, files) = Pki::load_or_make(Some(&dir), &ServingConfig::default()).unwrap();
+            (pki.ca_pem().to_string(), files.is_empty())
+        });
+        files.write().unwrap();
+        let (second_ca, nothing_made) = second.join().unwrap();
+        assert_eq!(second_ca, first.ca_pem());
+        assert!(nothing_made);
+    }
+
+    #[test]
+    fn a_ca_made_anew_gets_a_serving_certificate_of_its_own() {
+        let t = tempfile::tempdir().unwrap();
+        let first = Pki::load_or_create(Some(t.path()), &ServingConfig::default()).unwrap();
+        // The CA certificate lost (as a crash before it was written could lose it): both halves
+        // are made again, and the serving certificate kept would chain to the old one.
+        std::fs::remove_file(t.path().join("pki/ca.crt")).unwrap();
+        let second = Pki::load_or_create(Some(t.path()), &ServingConfig::default()).unwrap();
+        assert_ne!(second.ca_pem(), first.ca_pem());
+        assert_ne!(
+            second.serving_cert().cert_pem,
+            first.serving_cert().cert_pem
+        );
+        // It verifies against the new CA: a TLS handshake with a client trusting only it.
+        let ca = CertificateDer::from_pem_slice(second.ca_pem().as_bytes()).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca).unwrap();
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            std::sync::Arc::new(roots),
+            provider,
+        )
+        .build()
+        .unwrap();
+        let leaf =
+            CertificateDer::from_pem_slice(second.serving_cert().cert_pem.as_bytes()).unwrap();
+        let now = rustls_pki_types::UnixTime::now();
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        verifier
+            .verify_server_cert(&leaf, &[], &name, &[], now)
+            .unwrap();
     }
 }

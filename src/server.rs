@@ -595,6 +595,25 @@ impl ServerBuilder {
             }),
             _ => Some(CompactionPolicy::default()),
         };
+        // The PKI is loaded, or made and written, beside the store's opening: what it made is
+        // handed over as soon as it is made, and written (synced) while start-up goes on.
+        // Written first, before the store has written much, its files' sync commits little
+        // else of the file system's (a sync later commits all that the store wrote meanwhile).
+        let (pki_made, pki_made_rx) = tokio::sync::oneshot::channel();
+        let pki_written = match self.snapshot.as_ref().and_then(|s| s.pki.clone()) {
+            Some(given) => {
+                let _ = pki_made.send(given);
+                None
+            }
+            None => {
+                let (dir, serving) = (self.data_dir.clone(), self.serving.clone());
+                Some(tokio::task::spawn_blocking(move || {
+                    let (pki, files) = Pki::load_or_make(dir.as_deref(), &serving)?;
+                    let _ = pki_made.send(Arc::new(pki));
+                    files.write()
+                }))
+            }
+        };
         // The sled store writes start-up's objects (bootstrap, the controllers' first round)
         // without a sync each, and syncs them once before the first connection is accepted.
         let mut deferred_syncs = None;
@@ -650,12 +669,12 @@ impl ServerBuilder {
         };
         // Started above unless the store is sled's (a no-op then).
         kubox_openapi::Schemas::preload();
-        let pki = match self.snapshot.as_ref().and_then(|s| s.pki.clone()) {
-            Some(pki) => pki,
-            None => Arc::new(Pki::load_or_create(
-                self.data_dir.as_deref(),
-                &self.serving,
-            )?),
+        let Ok(pki) = pki_made_rx.await else {
+            // Not made: the task's error says why.
+            if let Some(task) = pki_written {
+                task.await.map_err(std::io::Error::other)??;
+            }
+            return Err(std::io::Error::other("the PKI was not made").into());
         };
         // The CAs client certificates are verified with: kubox's own, then the given bundle.
         let client_ca_bundle = match &extra_client_ca {
@@ -811,9 +830,6 @@ impl ServerBuilder {
         let scheme = if tls.is_some() { "https" } else { "http" };
         let ca = tls.as_ref().map(|_| pki.ca_pem());
         let kubeconfig = crate::kubeconfig::render(&format!("{scheme}://{addr}"), ca, &credential);
-        if let Some(path) = &self.kubeconfig_path {
-            crate::files::write_private(path, kubeconfig.as_bytes())?;
-        }
         let mut tasks = vec![
             tokio::spawn(compaction_loop(
                 store.clone(),
@@ -861,11 +877,30 @@ impl ServerBuilder {
                 controllers
             }
         };
-        if let Some(sled) = deferred_syncs {
-            sled.end_deferred_syncs().await?;
-        }
-        // Connections are accepted once start-up's writes are durable (they wait in the
-        // listener's queue until then).
+        // Connections are accepted once start-up's files and writes are durable (they wait in
+        // the listener's queue until then): the PKI made, then the kubeconfig that trusts its
+        // CA, beside the store's sync.
+        let files_written = async {
+            if let Some(written) = pki_written {
+                written.await.map_err(std::io::Error::other)??;
+            }
+            if let Some(path) = self.kubeconfig_path.clone() {
+                let text = kubeconfig.clone();
+                tokio::task::spawn_blocking(move || {
+                    crate::files::write_private(&path, text.as_bytes())
+                })
+                .await
+                .map_err(std::io::Error::other)??;
+            }
+            Ok::<(), ServerError>(())
+        };
+        let store_synced = async {
+            if let Some(sled) = deferred_syncs {
+                sled.end_deferred_syncs().await?;
+            }
+            Ok::<(), ServerError>(())
+        };
+        futures::future::try_join(files_written, store_synced).await?;
         tasks.push(tokio::spawn(crate::conn::accept_loop(
             listener,
             tls.clone(),
