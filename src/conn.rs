@@ -120,13 +120,15 @@ impl Drop for Counted {
 }
 
 /// Accept connections until `shutdown`, then drain them (within the grace period) and end what
-/// is left.
+/// is left. A connection's requests are served once `open` is true (a server still starting
+/// completes TLS handshakes meanwhile); closed unserved should it never be.
 pub async fn accept_loop(
     listener: TcpListener,
     tls: Option<TlsServing>,
     chain: Chain,
     limits: ConnectionLimits,
     mut shutdown: watch::Receiver<bool>,
+    open: watch::Receiver<bool>,
 ) {
     let limits = Arc::new(limits);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -174,11 +176,14 @@ pub async fn accept_loop(
                 let chain = chain.clone();
                 let tls = tls.clone();
                 let limits = limits.clone();
+                let mut open = open.clone();
                 connections.spawn(async move {
                     let _counted = counted;
                     let Some(tls) = tls else {
                         let peer = Peer { addr, client_cert: None };
-                        serve_connection(stream, peer, chain, limits, watcher).await;
+                        if open.wait_for(|o| *o).await.is_ok() {
+                            serve_connection(stream, peer, chain, limits, watcher).await;
+                        }
                         return;
                     };
                     let Ok(Ok(stream)) =
@@ -193,7 +198,10 @@ pub async fn accept_loop(
                         .filter(|c| !c.is_empty())
                         .map(|chain| Arc::new(tls.policy.check(chain)));
                     let peer = Peer { addr, client_cert };
-                    serve_connection(stream, peer, chain, limits, watcher).await;
+                    // The handshake may come before the server is open (start-up's end).
+                    if open.wait_for(|o| *o).await.is_ok() {
+                        serve_connection(stream, peer, chain, limits, watcher).await;
+                    }
                 });
             }
         }

@@ -830,7 +830,18 @@ impl ServerBuilder {
         let scheme = if tls.is_some() { "https" } else { "http" };
         let ca = tls.as_ref().map(|_| pki.ca_pem());
         let kubeconfig = crate::kubeconfig::render(&format!("{scheme}://{addr}"), ca, &credential);
+        // Connections are accepted from here on, so that a client's TLS handshake overlaps
+        // the rest of start-up; their requests wait until the server is open (below).
+        let (open, opened) = watch::channel(false);
         let mut tasks = vec![
+            tokio::spawn(crate::conn::accept_loop(
+                listener,
+                tls.clone(),
+                chain.clone(),
+                self.connection_limits.clone(),
+                shutdown_rx.clone(),
+                opened,
+            )),
             tokio::spawn(compaction_loop(
                 store.clone(),
                 compaction,
@@ -877,9 +888,8 @@ impl ServerBuilder {
                 controllers
             }
         };
-        // Connections are accepted once start-up's files and writes are durable (they wait in
-        // the listener's queue until then): the PKI made, then the kubeconfig that trusts its
-        // CA, beside the store's sync.
+        // Requests are served once start-up's files and writes are durable: the PKI made, then
+        // the kubeconfig that trusts its CA, beside the store's sync.
         let files_written = async {
             if let Some(written) = pki_written {
                 written.await.map_err(std::io::Error::other)??;
@@ -901,16 +911,10 @@ impl ServerBuilder {
             Ok::<(), ServerError>(())
         };
         futures::future::try_join(files_written, store_synced).await?;
-        tasks.push(tokio::spawn(crate::conn::accept_loop(
-            listener,
-            tls.clone(),
-            chain.clone(),
-            self.connection_limits.clone(),
-            shutdown_rx,
-        )));
         state
             .started
             .store(true, std::sync::atomic::Ordering::Release);
+        let _ = open.send(true);
         Ok(ServerHandle {
             addr,
             scheme,

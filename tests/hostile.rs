@@ -1038,3 +1038,151 @@ async fn unauthenticated_requests_are_answered_before_their_body_is_read() {
     let r = post(addr, CM, &configmap("read-after-authn")).await;
     assert_eq!(r.status, StatusCode::CREATED);
 }
+
+/// A memory store whose create of one key waits until the test lets it go, and says when it
+/// got there.
+struct HeldStore {
+    inner: kubox_storage::memory::MemoryStore,
+    key: &'static str,
+    reached: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    release: tokio::sync::Semaphore,
+}
+
+#[async_trait::async_trait]
+impl kubox_storage::Store for HeldStore {
+    async fn current_revision(&self) -> kubox_storage::StoreResult<kubox_storage::Revision> {
+        self.inner.current_revision().await
+    }
+    async fn get(
+        &self,
+        key: &str,
+        revision: Option<kubox_storage::Revision>,
+    ) -> kubox_storage::StoreResult<kubox_storage::KeyValue> {
+        self.inner.get(key, revision).await
+    }
+    async fn list(
+        &self,
+        prefix: &str,
+        opts: kubox_storage::ListOptions,
+    ) -> kubox_storage::StoreResult<kubox_storage::ListResult> {
+        self.inner.list(prefix, opts).await
+    }
+    async fn count(&self, prefix: &str) -> kubox_storage::StoreResult<usize> {
+        self.inner.count(prefix).await
+    }
+    async fn create(
+        &self,
+        key: &str,
+        value: Bytes,
+    ) -> kubox_storage::StoreResult<kubox_storage::KeyValue> {
+        if key == self.key {
+            if let Some(reached) = self.reached.lock().unwrap().take() {
+                let _ = reached.send(());
+            }
+            self.release.acquire().await.unwrap().forget();
+        }
+        self.inner.create(key, value).await
+    }
+    async fn update(
+        &self,
+        key: &str,
+        value: Bytes,
+        expected: Option<kubox_storage::Revision>,
+    ) -> kubox_storage::StoreResult<kubox_storage::KeyValue> {
+        self.inner.update(key, value, expected).await
+    }
+    async fn delete(
+        &self,
+        key: &str,
+        expected: Option<kubox_storage::Revision>,
+    ) -> kubox_storage::StoreResult<(kubox_storage::KeyValue, kubox_storage::Revision)> {
+        self.inner.delete(key, expected).await
+    }
+    async fn watch(
+        &self,
+        prefix: &str,
+        start: kubox_storage::Revision,
+    ) -> kubox_storage::StoreResult<kubox_storage::WatchStream> {
+        self.inner.watch(prefix, start).await
+    }
+    async fn watch_progress(
+        &self,
+        prefix: &str,
+        start: kubox_storage::Revision,
+    ) -> kubox_storage::StoreResult<(
+        kubox_storage::ProgressWatchStream,
+        std::sync::Arc<dyn kubox_storage::ProgressRequester>,
+    )> {
+        self.inner.watch_progress(prefix, start).await
+    }
+    async fn compact(&self, revision: kubox_storage::Revision) -> kubox_storage::StoreResult<()> {
+        self.inner.compact(revision).await
+    }
+    async fn compacted_revision(&self) -> kubox_storage::StoreResult<kubox_storage::Revision> {
+        self.inner.compacted_revision().await
+    }
+    async fn compact_by_policy(
+        &self,
+        policy: kubox_storage::CompactionPolicy,
+    ) -> kubox_storage::StoreResult<kubox_storage::Revision> {
+        self.inner.compact_by_policy(policy).await
+    }
+    async fn close(&self) -> kubox_storage::StoreResult<()> {
+        self.inner.close().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_sent_while_the_server_starts_is_answered_once_start_up_is_done() {
+    // A port of our own (the server's address is known only once `start` returns).
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (reached, at_hold) = tokio::sync::oneshot::channel();
+    // Start-up held at the controllers' first write (the default namespace's ServiceAccount),
+    // after connections began to be accepted.
+    let store = std::sync::Arc::new(HeldStore {
+        inner: kubox_storage::memory::MemoryStore::new(),
+        key: "/registry/serviceaccounts/default/default",
+        reached: std::sync::Mutex::new(Some(reached)),
+        release: tokio::sync::Semaphore::new(0),
+    });
+    let starting = tokio::spawn(
+        Server::builder()
+            .listen(addr)
+            .insecure_http()
+            .static_tokens(tokens())
+            .store(store.clone())
+            .start(),
+    );
+    at_hold.await.unwrap();
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let req = Request::builder()
+        .uri("/api/v1/namespaces/default/serviceaccounts/default")
+        .header("host", addr.to_string())
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let answer = send.send_request(req);
+    tokio::pin!(answer);
+    // Served now, it would be a 404: the ServiceAccount is not there yet.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), &mut answer)
+            .await
+            .is_err(),
+        "answered before start-up was done"
+    );
+    store.release.add_permits(1);
+    let server = starting.await.unwrap().unwrap();
+    let resp = answer.await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let sa: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(sa["metadata"]["name"], "default");
+    server.shutdown().await.unwrap();
+}
