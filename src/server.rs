@@ -830,6 +830,25 @@ impl ServerBuilder {
         let scheme = if tls.is_some() { "https" } else { "http" };
         let ca = tls.as_ref().map(|_| pki.ca_pem());
         let kubeconfig = crate::kubeconfig::render(&format!("{scheme}://{addr}"), ca, &credential);
+        // The kubeconfig is written once the PKI whose CA it trusts is, while start-up goes
+        // on: a client may read it and connect early.
+        let files_written = {
+            let path = self.kubeconfig_path.clone();
+            let text = kubeconfig.clone();
+            tokio::spawn(async move {
+                if let Some(written) = pki_written {
+                    written.await.map_err(std::io::Error::other)??;
+                }
+                if let Some(path) = path {
+                    tokio::task::spawn_blocking(move || {
+                        crate::files::write_private(&path, text.as_bytes())
+                    })
+                    .await
+                    .map_err(std::io::Error::other)??;
+                }
+                Ok::<(), ServerError>(())
+            })
+        };
         // Connections are accepted from here on, so that a client's TLS handshake overlaps
         // the rest of start-up; their requests wait until the server is open (below).
         let (open, opened) = watch::channel(false);
@@ -888,21 +907,12 @@ impl ServerBuilder {
                 controllers
             }
         };
-        // Requests are served once start-up's files and writes are durable: the PKI made, then
-        // the kubeconfig that trusts its CA, beside the store's sync.
+        // Requests are served once start-up's files and writes are durable: the PKI made and
+        // the kubeconfig (above), beside the store's sync.
         let files_written = async {
-            if let Some(written) = pki_written {
-                written.await.map_err(std::io::Error::other)??;
-            }
-            if let Some(path) = self.kubeconfig_path.clone() {
-                let text = kubeconfig.clone();
-                tokio::task::spawn_blocking(move || {
-                    crate::files::write_private(&path, text.as_bytes())
-                })
+            files_written
                 .await
-                .map_err(std::io::Error::other)??;
-            }
-            Ok::<(), ServerError>(())
+                .map_err(|e| ServerError::from(std::io::Error::other(e)))?
         };
         let store_synced = async {
             if let Some(sled) = deferred_syncs {
