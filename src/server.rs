@@ -615,7 +615,7 @@ impl ServerBuilder {
             }
         };
         // The sled store writes start-up's objects (bootstrap, the controllers' first round)
-        // without a sync each, and syncs them once before the first connection is accepted.
+        // without a sync each, and syncs them once before the first request is served.
         let mut deferred_syncs = None;
         let store: DynStore = match self.storage {
             StorageConfig::Memory => match image {
