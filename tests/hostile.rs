@@ -12,6 +12,10 @@ use http_body_util::{BodyExt, Full, StreamBody};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use kubox::authn::UserInfo;
 use kubox::{ConnectionLimits, Server, ServerHandle};
+use kubox_storage::{
+    CompactionPolicy, KeyValue, ListOptions, ListResult, ProgressRequester, ProgressWatchStream,
+    Revision, Store, StoreResult, WatchStream,
+};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -1049,32 +1053,20 @@ struct HeldStore {
 }
 
 #[async_trait::async_trait]
-impl kubox_storage::Store for HeldStore {
-    async fn current_revision(&self) -> kubox_storage::StoreResult<kubox_storage::Revision> {
+impl Store for HeldStore {
+    async fn current_revision(&self) -> StoreResult<Revision> {
         self.inner.current_revision().await
     }
-    async fn get(
-        &self,
-        key: &str,
-        revision: Option<kubox_storage::Revision>,
-    ) -> kubox_storage::StoreResult<kubox_storage::KeyValue> {
+    async fn get(&self, key: &str, revision: Option<Revision>) -> StoreResult<KeyValue> {
         self.inner.get(key, revision).await
     }
-    async fn list(
-        &self,
-        prefix: &str,
-        opts: kubox_storage::ListOptions,
-    ) -> kubox_storage::StoreResult<kubox_storage::ListResult> {
+    async fn list(&self, prefix: &str, opts: ListOptions) -> StoreResult<ListResult> {
         self.inner.list(prefix, opts).await
     }
-    async fn count(&self, prefix: &str) -> kubox_storage::StoreResult<usize> {
+    async fn count(&self, prefix: &str) -> StoreResult<usize> {
         self.inner.count(prefix).await
     }
-    async fn create(
-        &self,
-        key: &str,
-        value: Bytes,
-    ) -> kubox_storage::StoreResult<kubox_storage::KeyValue> {
+    async fn create(&self, key: &str, value: Bytes) -> StoreResult<KeyValue> {
         if key == self.key {
             if let Some(reached) = self.reached.lock().unwrap().take() {
                 let _ = reached.send(());
@@ -1087,47 +1079,37 @@ impl kubox_storage::Store for HeldStore {
         &self,
         key: &str,
         value: Bytes,
-        expected: Option<kubox_storage::Revision>,
-    ) -> kubox_storage::StoreResult<kubox_storage::KeyValue> {
+        expected: Option<Revision>,
+    ) -> StoreResult<KeyValue> {
         self.inner.update(key, value, expected).await
     }
     async fn delete(
         &self,
         key: &str,
-        expected: Option<kubox_storage::Revision>,
-    ) -> kubox_storage::StoreResult<(kubox_storage::KeyValue, kubox_storage::Revision)> {
+        expected: Option<Revision>,
+    ) -> StoreResult<(KeyValue, Revision)> {
         self.inner.delete(key, expected).await
     }
-    async fn watch(
-        &self,
-        prefix: &str,
-        start: kubox_storage::Revision,
-    ) -> kubox_storage::StoreResult<kubox_storage::WatchStream> {
+    async fn watch(&self, prefix: &str, start: Revision) -> StoreResult<WatchStream> {
         self.inner.watch(prefix, start).await
     }
     async fn watch_progress(
         &self,
         prefix: &str,
-        start: kubox_storage::Revision,
-    ) -> kubox_storage::StoreResult<(
-        kubox_storage::ProgressWatchStream,
-        std::sync::Arc<dyn kubox_storage::ProgressRequester>,
-    )> {
+        start: Revision,
+    ) -> StoreResult<(ProgressWatchStream, std::sync::Arc<dyn ProgressRequester>)> {
         self.inner.watch_progress(prefix, start).await
     }
-    async fn compact(&self, revision: kubox_storage::Revision) -> kubox_storage::StoreResult<()> {
+    async fn compact(&self, revision: Revision) -> StoreResult<()> {
         self.inner.compact(revision).await
     }
-    async fn compacted_revision(&self) -> kubox_storage::StoreResult<kubox_storage::Revision> {
+    async fn compacted_revision(&self) -> StoreResult<Revision> {
         self.inner.compacted_revision().await
     }
-    async fn compact_by_policy(
-        &self,
-        policy: kubox_storage::CompactionPolicy,
-    ) -> kubox_storage::StoreResult<kubox_storage::Revision> {
+    async fn compact_by_policy(&self, policy: CompactionPolicy) -> StoreResult<Revision> {
         self.inner.compact_by_policy(policy).await
     }
-    async fn close(&self) -> kubox_storage::StoreResult<()> {
+    async fn close(&self) -> StoreResult<()> {
         self.inner.close().await
     }
 }
