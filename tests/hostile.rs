@@ -104,6 +104,24 @@ async fn call(
     content_type: &str,
     body: impl Into<Bytes>,
 ) -> Resp {
+    let resp = send(addr, token, method, path, content_type, body)
+        .await
+        .await
+        .unwrap();
+    let status = resp.status();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    Resp { status, body }
+}
+
+/// Send one request on a new HTTP/1.1 connection: its answer, still to come.
+async fn send(
+    addr: SocketAddr,
+    token: &str,
+    method: Method,
+    path: &str,
+    content_type: &str,
+    body: impl Into<Bytes>,
+) -> impl std::future::Future<Output = hyper::Result<hyper::Response<hyper::body::Incoming>>> {
     let stream = TcpStream::connect(addr).await.unwrap();
     let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
@@ -117,10 +135,7 @@ async fn call(
         .header("content-type", content_type)
         .body(Full::new(body.into()))
         .unwrap();
-    let resp = send.send_request(req).await.unwrap();
-    let status = resp.status();
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    Resp { status, body }
+    send.send_request(req)
 }
 
 async fn post(addr: SocketAddr, path: &str, body: &Value) -> Resp {
@@ -1139,18 +1154,15 @@ async fn a_request_sent_while_the_server_starts_is_answered_once_start_up_is_don
             .start(),
     );
     at_hold.await.unwrap();
-    let stream = TcpStream::connect(addr).await.unwrap();
-    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let req = Request::builder()
-        .uri("/api/v1/namespaces/default/serviceaccounts/default")
-        .header("host", addr.to_string())
-        .header("authorization", format!("Bearer {ADMIN}"))
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    let answer = send.send_request(req);
+    let answer = send(
+        addr,
+        ADMIN,
+        Method::GET,
+        "/api/v1/namespaces/default/serviceaccounts/default",
+        "application/json",
+        Bytes::new(),
+    )
+    .await;
     tokio::pin!(answer);
     // Served now, it would be a 404: the ServiceAccount is not there yet.
     assert!(
