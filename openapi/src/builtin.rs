@@ -154,7 +154,7 @@ impl Schemas {
 
     /// Build from the structural asset's JSON, one definition at a time: each is parsed as the
     /// builder reaches it and dropped once built.
-    fn build_from_asset() -> Result<Packed, String> {
+    pub(crate) fn build_from_asset() -> Result<Packed, String> {
         let text = assets::inflate(STRUCTURAL)?;
         // The whole asset as one `Value` would take ten times its text.
         let doc: Asset<'_> = serde_json::from_slice(&text).map_err(|e| e.to_string())?;
@@ -162,11 +162,6 @@ impl Schemas {
             &doc.definitions,
             assets::kind_list(&doc.kinds),
         ))
-    }
-
-    #[cfg(test)]
-    pub(crate) fn built_from_asset_for_tests() -> Packed {
-        Schemas::build_from_asset().unwrap_or_default()
     }
 
     /// The schemas of the kinds in `list` (group, version, kind, definition).

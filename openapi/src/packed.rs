@@ -375,7 +375,7 @@ mod tests {
 
     #[test]
     fn the_packed_asset_is_what_the_structural_asset_builds() {
-        let built = crate::Schemas::built_from_asset_for_tests();
+        let built = crate::Schemas::build_from_asset().unwrap();
         let loaded = unpack(ASSET).unwrap();
         assert!(built.arena.nodes.len() > 1000);
         assert!(
