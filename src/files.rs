@@ -164,12 +164,10 @@ fn write_temps<'a>(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
-        let file = open_private(&tmp, true).map_err(|e| FileError::new("write", path, e))?;
+        let mut file = open_private(&tmp, true).map_err(|e| FileError::new("write", path, e))?;
+        let written = file.write_all(contents);
         temps.push(Temp { tmp, path, file });
-        if let Some(Temp { file, .. }) = temps.last_mut() {
-            file.write_all(contents)
-                .map_err(|e| FileError::new("write", path, e))?;
-        }
+        written.map_err(|e| FileError::new("write", path, e))?;
     }
     Ok(())
 }
