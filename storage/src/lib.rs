@@ -17,6 +17,7 @@ use bytes::Bytes;
 use futures::Stream;
 
 pub mod clock;
+mod commit_log;
 #[cfg(feature = "etcd")]
 pub mod etcd;
 #[cfg(feature = "etcd")]

@@ -11,11 +11,15 @@
 //! - A write is applied to the in-memory core under its lock (so preconditions see every earlier
 //!   write, durable or not) and queued for commit in revision order. A single committer thread
 //!   takes everything queued, writes it as one group in ONE sled insert (a large commit as
-//!   several groups in one atomic batch), `flush`es (fsync), and only then makes those revisions
-//!   visible to readers and watchers and wakes the writers: a write is acknowledged only once
-//!   durable, and nothing non-durable is ever observable. Concurrent writers share one flush
-//!   (group commit). While syncs are deferred ([`SledOptions::defer_syncs`]), a writer makes
-//!   that commit itself, without the flush; commits never overlap (one commit lock).
+//!   several groups in one atomic batch) and as one frame of the commit log
+//!   ([`crate::commit_log`]), `fdatasync`s the log, and only then makes those revisions visible
+//!   to readers and watchers and wakes the writers: a write is acknowledged only once durable,
+//!   and nothing non-durable is ever observable. Concurrent writers share one sync (group
+//!   commit). sled itself is flushed by its own flusher and at the log's checkpoints, when its
+//!   files are synced too (sled's flush neither empties the device's cache nor syncs its blob
+//!   files); on open, the log's frames are put back into sled. While syncs are deferred
+//!   ([`SledOptions::defer_syncs`]), a writer makes that commit itself, without the sync;
+//!   commits never overlap (one commit lock).
 //! - A refused write (Conflict, NotFound, AlreadyExists) is reported only once every revision its
 //!   decision depended on is durable, so errors never reveal state that a crash could lose.
 //! - Every revision above the compacted one has its record on disk. Compaction drops superseded
@@ -35,6 +39,7 @@ use bytes::Bytes;
 use parking_lot::{Condvar, Mutex};
 use tokio::sync::watch;
 
+use crate::commit_log::{self, CommitLog};
 use crate::mvcc::{Core, Op, Record, Restore, DEFAULT_WATCH_BACKLOG};
 use crate::{
     Clock, CompactionPolicy, Event, EventKind, KeyValue, ListOptions, ListResult,
@@ -64,6 +69,9 @@ pub struct SledOptions {
     /// otherwise each wait for a sync (dozens of them, one after another). A write acknowledged
     /// meanwhile is not durable until then.
     pub defer_syncs: bool,
+    /// How far the commit log's frames may reach before it is checkpointed (sled flushed and
+    /// its files synced) and reused from its start.
+    pub commit_log_checkpoint: u64,
 }
 
 impl Default for SledOptions {
@@ -73,6 +81,7 @@ impl Default for SledOptions {
             watch_backlog: DEFAULT_WATCH_BACKLOG,
             cache_capacity: 16 * 1024 * 1024,
             defer_syncs: false,
+            commit_log_checkpoint: commit_log::CHECKPOINT_AT,
         }
     }
 }
@@ -137,11 +146,11 @@ struct Commits {
     lock: Mutex<Taken>,
 }
 
-/// The writes one commit takes from the queue.
-#[derive(Default)]
+/// The writes one commit takes from the queue, and the commit log it appends them to.
 struct Taken {
     events: Vec<Arc<Event>>,
     millis: Vec<i64>,
+    log: CommitLog,
 }
 
 fn io_error(what: &str, err: impl std::fmt::Display) -> StoreError {
@@ -213,14 +222,49 @@ fn decode_record(rev: Revision, bytes: &[u8]) -> StoreResult<Record> {
     })
 }
 
+/// Open (or create) the sled database in `path`, its log tree and its commit log, and put
+/// back into the tree what the commit log holds that sled may have lost.
+fn open_files(path: &Path, opts: &SledOptions) -> StoreResult<(sled::Db, sled::Tree, CommitLog)> {
+    let (db, tree) = open_tree(path, opts.cache_capacity)?;
+    let compacted = read_meta(&tree, META_COMPACTED)?;
+    let (mut log, replayed) = CommitLog::open(path, opts.commit_log_checkpoint, |first, group| {
+        // At or below the compacted revision, sled holds the groups (the compaction that
+        // moved it came after them in sled's log), and compaction may have rewritten them.
+        if first > compacted {
+            tree.insert(&log_key(first)[..], group)
+                .map_err(|e| io_error("cannot replay the commit log", e))?;
+        }
+        Ok(())
+    })?;
+    if replayed {
+        db.flush()
+            .map_err(|e| io_error("cannot flush the replayed commit log", e))?;
+        log.checkpoint()
+            .map_err(|e| io_error("cannot checkpoint the commit log", e))?;
+    } else {
+        log.start_generation()?;
+    }
+    Ok((db, tree, log))
+}
+
+fn read_meta(tree: &sled::Tree, key: &[u8]) -> StoreResult<Revision> {
+    match tree
+        .get(key)
+        .map_err(|e| io_error("cannot read metadata", e))?
+    {
+        Some(v) => decode_i64(&v, "metadata"),
+        None => Ok(0),
+    }
+}
+
 /// Open (or create) the sled database in `path` and its log tree.
 fn open_tree(path: &Path, cache_capacity: u64) -> StoreResult<(sled::Db, sled::Tree)> {
     let config = sled::Config::new()
         .path(path)
         .cache_capacity(cache_capacity)
         // sled cleans its log segments only from its periodic flusher: without it the
-        // directory kept growing (300 MiB after the bench's soak, 237 MiB with it). Our
-        // commits flush (fsync) themselves; the flusher's own are extra.
+        // directory kept growing (300 MiB after the bench's soak, 237 MiB with it). Commits
+        // are durable in the commit log; sled is flushed by this flusher and by checkpoints.
         .flush_every_ms(Some(1000));
     // A store of this process dropped just before may still hold the directory's lock for
     // a moment (sled's I/O threads finish their last writes): wait a little for it.
@@ -292,8 +336,8 @@ impl SledStore {
     /// Open (or create) a store in directory `path`. Rebuilds the in-memory state from disk; the
     /// revision counter, the compacted revision and every acknowledged write survive a crash.
     pub fn open_with(path: impl AsRef<Path>, opts: SledOptions) -> StoreResult<Self> {
-        let (db, tree) = open_tree(path.as_ref(), opts.cache_capacity)?;
-        Self::from_tree(db, tree, opts)
+        let (db, tree, log) = open_files(path.as_ref(), &opts)?;
+        Self::from_tree(db, tree, log, opts)
     }
 
     /// Create a store in directory `path`, which must not hold one yet, holding exactly what
@@ -305,7 +349,7 @@ impl SledStore {
         opts: SledOptions,
     ) -> StoreResult<Self> {
         crate::image::state_of(image)?;
-        let (db, tree) = open_tree(path.as_ref(), opts.cache_capacity)?;
+        let (db, tree, mut log) = open_files(path.as_ref(), &opts)?;
         if tree
             .first()
             .map_err(|e| io_error("cannot read log", e))?
@@ -339,21 +383,19 @@ impl SledStore {
             .map_err(|e| io_error("cannot write the image", e))?;
         db.flush()
             .map_err(|e| io_error("cannot flush the image", e))?;
-        Self::from_tree(db, tree, opts)
+        log.checkpoint()
+            .map_err(|e| io_error("cannot sync the image", e))?;
+        Self::from_tree(db, tree, log, opts)
     }
 
-    fn from_tree(db: sled::Db, tree: sled::Tree, opts: SledOptions) -> StoreResult<Self> {
-        let read_meta = |key: &[u8]| -> StoreResult<Revision> {
-            match tree
-                .get(key)
-                .map_err(|e| io_error("cannot read metadata", e))?
-            {
-                Some(v) => decode_i64(&v, "metadata"),
-                None => Ok(0),
-            }
-        };
-        let current = read_meta(META_CURRENT)?;
-        let compacted = read_meta(META_COMPACTED)?;
+    fn from_tree(
+        db: sled::Db,
+        tree: sled::Tree,
+        log: CommitLog,
+        opts: SledOptions,
+    ) -> StoreResult<Self> {
+        let current = read_meta(&tree, META_CURRENT)?;
+        let compacted = read_meta(&tree, META_COMPACTED)?;
         let mut restore = Restore::new(compacted);
         for item in tree.scan_prefix([LOG_PREFIX]) {
             let (k, v) = item.map_err(|e| io_error("cannot read log", e))?;
@@ -379,7 +421,11 @@ impl SledStore {
             tree: tree.clone(),
             queue,
             durable: durable_tx,
-            lock: Mutex::new(Taken::default()),
+            lock: Mutex::new(Taken {
+                events: Vec::new(),
+                millis: Vec::new(),
+                log,
+            }),
         });
         let committer = {
             let commits = commits.clone();
@@ -415,8 +461,14 @@ impl SledStore {
         }
         self.blocking(|inner| {
             // After any commit a writer is making itself (see `write`): the sync covers it.
-            let _commit = inner.commits.lock.lock();
-            inner.flush_unless_failed("cannot sync the writes made while syncs were deferred")
+            let mut taken = inner.commits.lock.lock();
+            if let Some(failure) = inner.core.failure() {
+                return Err(failure);
+            }
+            taken
+                .log
+                .sync()
+                .map_err(|e| io_error("cannot sync the writes made while syncs were deferred", e))
         })
         .await
     }
@@ -576,17 +628,21 @@ impl Inner {
                 .join()
                 .map_err(|_| StoreError::Internal("committer thread panicked".into()))?;
         }
-        self.flush_unless_failed("cannot flush")
-    }
-
-    /// Flush sled, unless a write failed: sled after a failed write (a full disk) may wait
-    /// forever to make anything more stable, and nothing acknowledged is left to flush then.
-    fn flush_unless_failed(&self, what: &str) -> StoreResult<()> {
+        // Unless a write failed: sled after a failed write (a full disk) may wait forever to
+        // make anything more stable, and nothing acknowledged is left to flush then.
         if let Some(failure) = self.core.failure() {
             return Err(failure);
         }
-        self.db()?.flush().map_err(|e| io_error(what, e))?;
-        Ok(())
+        // Flushed and synced, sled holds every commit: the next open replays nothing.
+        self.db()?
+            .flush()
+            .map_err(|e| io_error("cannot flush", e))?;
+        let mut taken = self.commits.lock.lock();
+        taken
+            .log
+            .checkpoint()
+            .and_then(|()| taken.log.sync())
+            .map_err(|e| io_error("cannot checkpoint the commit log", e))
     }
 }
 
@@ -638,14 +694,21 @@ impl Commits {
         let Some(last) = taken.events.last().map(|ev| ev.revision()) else {
             return true; // committed by another
         };
-        match self.write(&taken.events, &taken.millis) {
-            Ok(()) => {
-                self.core.advance_visible(last, &taken.events);
-                self.durable.send_modify(|d| d.rev = last);
-                taken.events.clear();
-                taken.millis.clear();
-                true
-            }
+        let Taken {
+            events,
+            millis,
+            log,
+        } = &mut *taken;
+        let committed = self.write(events, millis, log).and_then(|()| {
+            self.core.advance_visible(last, events);
+            self.durable.send_modify(|d| d.rev = last);
+            events.clear();
+            millis.clear();
+            // Between commits: what the log needs, while no writer waits for it if possible.
+            self.maintain_log(log)
+        });
+        match committed {
+            Ok(()) => true,
             Err(err) => {
                 tracing::error!(%err, "sled commit failed; the store refuses further writes until kubox restarts (reads and watches go on)");
                 // The writes waiting on this commit get its error; later ones are refused up
@@ -659,8 +722,9 @@ impl Commits {
         }
     }
 
-    /// Write one commit's records into sled as groups, and flush unless syncs are deferred.
-    fn write(&self, events: &[Arc<Event>], millis: &[i64]) -> StoreResult<()> {
+    /// Write one commit: its records into sled as groups (not flushed), and those groups as
+    /// one frame of the commit log, synced unless syncs are deferred.
+    fn write(&self, events: &[Arc<Event>], millis: &[i64], log: &mut CommitLog) -> StoreResult<()> {
         let mut groups: Vec<(Revision, Vec<u8>)> = Vec::new();
         let mut group_len = 0;
         for (ev, &ms) in events.iter().zip(millis) {
@@ -676,8 +740,11 @@ impl Commits {
             }
             group_len += 1;
         }
-        // One group is one insert: sled writes a batch of several keys as two log buffers,
-        // each written and synced on its own, so a batch would double the commit's IO.
+        log.prepare_frame(&groups)
+            .map_err(|e| io_error("cannot write the commit log", e))?;
+        // Into sled (its memory: not flushed) before the frame is written, so the commit waits
+        // for the log's sync alone. One group is one insert: sled writes a batch of several
+        // keys as two log buffers.
         if let [(first, group)] = &mut groups[..] {
             self.tree
                 .insert(&log_key(*first)[..], std::mem::take(group))
@@ -691,14 +758,29 @@ impl Commits {
         }
         .map_err(|e| io_error("cannot write log", e))?;
         // Read after the write: should `end_deferred_syncs` have cleared it since, its own
-        // sync (after this commit: it takes the commit lock) covers this write.
-        if self.queue.deferring.load(Ordering::SeqCst) {
-            return Ok(());
+        // sync (of the log, after this commit: it takes the commit lock) covers this write.
+        let sync = !self.queue.deferring.load(Ordering::SeqCst);
+        log.write_frame(sync)
+            .map_err(|e| io_error("cannot write the commit log", e))
+    }
+
+    /// Checkpoint the commit log once its frames reached the checkpoint size (sled flushed
+    /// first); else, when no write is queued, extend it with zeros if it is running short.
+    fn maintain_log(&self, log: &mut CommitLog) -> StoreResult<()> {
+        if log.wants_checkpoint() {
+            self.db
+                .flush()
+                .map_err(|e| io_error("cannot flush sled for a checkpoint", e))?;
+            return log
+                .checkpoint()
+                .map_err(|e| io_error("cannot checkpoint the commit log", e));
         }
-        self.db
-            .flush()
-            .map(drop)
-            .map_err(|e| io_error("cannot flush log", e))
+        let idle = self.queue.state.lock().events.is_empty();
+        if idle && !self.queue.deferring.load(Ordering::SeqCst) {
+            log.extend_if_short()
+                .map_err(|e| io_error("cannot extend the commit log", e))?;
+        }
+        Ok(())
     }
 }
 

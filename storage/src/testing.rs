@@ -222,6 +222,12 @@ pub mod crash {
         }
     }
 
+    /// `value` made larger than sled's blob threshold (items over about 128 KiB go to files of
+    /// their own): the crash writer's `large` mode writes these.
+    pub fn large(value: &str) -> String {
+        format!("{value}:{}", "x".repeat(140 * 1024))
+    }
+
     /// The value of `key` after task `task` applied its writes `0..count` (None: absent).
     pub fn expected_after(task: usize, count: usize, key: &str) -> Option<String> {
         let mut value = None;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use kubox_storage::sled_store::{SledOptions, SledStore};
-use kubox_storage::testing::crash::{op, CrashOp};
+use kubox_storage::testing::crash::{large, op, CrashOp};
 use kubox_storage::{CompactionPolicy, ListOptions, ManualClock, Revision, Store, StoreError};
 
 fn b(s: &str) -> Bytes {
@@ -232,13 +232,19 @@ fn start_crash_writer(dir: &Path, args: &[&str]) -> (Child, Lines<BufReader<Chil
     (child, lines)
 }
 
-/// Run the crash writer on `dir` with tasks `first..first + tasks` (and a compactor if
-/// `compact`), read `wanted` acks, SIGKILL it, and return every ack it printed (including the
-/// ones still in the pipe).
-fn run_and_kill(dir: &Path, first: usize, tasks: usize, wanted: usize, compact: bool) -> Vec<Ack> {
+/// Run the crash writer on `dir` with tasks `first..first + tasks` (in `mode`: `compact`,
+/// `large`, see the writer), read `wanted` acks, SIGKILL it, and return every ack it printed
+/// (including the ones still in the pipe).
+fn run_and_kill(
+    dir: &Path,
+    first: usize,
+    tasks: usize,
+    wanted: usize,
+    mode: Option<&str>,
+) -> Vec<Ack> {
     let (first, tasks) = (first.to_string(), tasks.to_string());
     let mut args = vec![first.as_str(), tasks.as_str()];
-    args.extend(compact.then_some("compact"));
+    args.extend(mode);
     let (mut child, mut lines) = start_crash_writer(dir, &args);
     let mut acks = Vec::new();
     while acks.len() < wanted {
@@ -263,13 +269,14 @@ fn run_and_kill(dir: &Path, first: usize, tasks: usize, wanted: usize, compact: 
     acks
 }
 
-/// The live keys after task `task` applied its first `count` writes.
-fn replay(task: usize, count: usize) -> BTreeMap<String, String> {
+/// The live keys after task `task` applied its first `count` writes (of the `large` mode's
+/// values if `big`).
+fn replay(task: usize, count: usize, big: bool) -> BTreeMap<String, String> {
     let mut state = BTreeMap::new();
     for seq in 0..count {
         match op(task, seq) {
             CrashOp::Create(k, v) | CrashOp::Update(k, v) => {
-                state.insert(k, v);
+                state.insert(k, if big { large(&v) } else { v });
             }
             CrashOp::Delete(k) => {
                 state.remove(&k);
@@ -282,6 +289,16 @@ fn replay(task: usize, count: usize) -> BTreeMap<String, String> {
 /// Every acknowledged write is there; nothing deleted came back; at most the one in-flight write
 /// per task may or may not have landed.
 async fn check_recovered(s: &SledStore, acks: &[Ack], tasks: std::ops::Range<usize>) {
+    check_recovered_values(s, acks, tasks, false).await;
+}
+
+/// [`check_recovered`], of the `large` mode's values if `big`.
+async fn check_recovered_values(
+    s: &SledStore,
+    acks: &[Ack],
+    tasks: std::ops::Range<usize>,
+    big: bool,
+) {
     let mut acked: HashMap<usize, usize> = HashMap::new();
     for a in acks {
         let n = acked.entry(a.task).or_default();
@@ -296,8 +313,8 @@ async fn check_recovered(s: &SledStore, acks: &[Ack], tasks: std::ops::Range<usi
     );
     for task in tasks {
         let count = acked.get(&task).copied().unwrap_or(0);
-        let expected = replay(task, count);
-        let maybe = replay(task, count + 1);
+        let expected = replay(task, count, big);
+        let maybe = replay(task, count + 1, big);
         let in_flight = op(task, count);
         let listed = s
             .list(&format!("/crash/{task:03}/"), ListOptions::default())
@@ -358,6 +375,31 @@ fn writes_made_while_syncs_were_deferred_survive_sigkill_once_they_ended() {
     });
 }
 
+/// Values over sled's blob threshold (sled writes each to a file of its own, which its flush
+/// never syncs): acknowledged ones come back after a SIGKILL, twice, through commit-log frames
+/// of several such groups and the checkpoints (every 8 MiB of frames: every ~60 writes here)
+/// that sync sled's blob files.
+#[test]
+fn acknowledged_writes_over_sleds_blob_size_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let first = run_and_kill(dir.path(), 0, 4, 150, Some("large"));
+    runtime.block_on(async {
+        let s = SledStore::open(dir.path()).unwrap();
+        check_recovered_values(&s, &first, 0..4, true).await;
+    });
+    let second = run_and_kill(dir.path(), 4, 4, 150, Some("large"));
+    runtime.block_on(async {
+        let s = SledStore::open(dir.path()).unwrap();
+        check_recovered_values(&s, &first, 0..4, true).await;
+        check_recovered_values(&s, &second, 4..8, true).await;
+    });
+}
+
 #[test]
 fn acknowledged_writes_survive_sigkill_of_the_writer_process() {
     let dir = tempfile::tempdir().unwrap();
@@ -367,9 +409,9 @@ fn acknowledged_writes_survive_sigkill_of_the_writer_process() {
         .build()
         .unwrap();
 
-    // Without compactions (each of which flushes sled), the newest writes are in the
-    // write-ahead log only when the process dies: the restart must write them back.
-    let first = run_and_kill(dir.path(), 0, 8, 1500, false);
+    // Without compactions and checkpoints (each of which flushes sled), the writes are in the
+    // commit log only when the process dies: the restart must write them back.
+    let first = run_and_kill(dir.path(), 0, 8, 1500, None);
     assert!(first.len() >= 1500);
     runtime.block_on(async {
         let s = SledStore::open(dir.path()).unwrap();
@@ -377,8 +419,9 @@ fn acknowledged_writes_survive_sigkill_of_the_writer_process() {
     });
 
     // A second crash on the recovered store: both generations of writes must hold.
-    // With kills landing mid-compaction.
-    let second = run_and_kill(dir.path(), 8, 8, 1500, true);
+    // With kills landing mid-compaction, and around the commit log's checkpoints (every 16 KiB
+    // in this mode), after which it is reused from its start.
+    let second = run_and_kill(dir.path(), 8, 8, 1500, Some("compact"));
     runtime.block_on(async {
         let s = SledStore::open(dir.path()).unwrap();
         check_recovered(&s, &first, 0..8).await;

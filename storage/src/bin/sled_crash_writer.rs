@@ -2,24 +2,29 @@
 //! crash write load of [`kubox_storage::testing::crash`], printing `ack TASK SEQ REVISION` on
 //! stdout after each acknowledged write, until it is killed (or after 60 s / 200,000 writes per
 //! task, so it never runs forever). With a fourth argument `compact`, a task also keeps
-//! compacting to 20 revisions behind the current one, so kills land mid-compaction too. With
-//! `deferred` instead, the store defers its syncs ([`SledOptions::defer_syncs`]) while each
-//! task makes [`DEFERRED_WRITES`] writes, then ends the deferral, prints `synced`, and waits to
-//! be killed (at most 60 s).
+//! compacting to 20 revisions behind the current one, and the commit log is checkpointed every
+//! [`SMALL_CHECKPOINT`] bytes (not every 8 MiB), so kills land mid-compaction and around
+//! checkpoints too. With `deferred` instead, the store defers its syncs
+//! ([`SledOptions::defer_syncs`]) while each task makes [`DEFERRED_WRITES`] writes, then ends the
+//! deferral, prints `synced`, and waits to be killed (at most 60 s). With `large`, every value is
+//! made larger than sled's blob threshold ([`large`]).
 //!
-//! Usage: `sled_crash_writer DIR FIRST_TASK TASKS [compact|deferred]`.
+//! Usage: `sled_crash_writer DIR FIRST_TASK TASKS [compact|deferred|large]`.
 
 use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kubox_storage::sled_store::{SledOptions, SledStore};
-use kubox_storage::testing::crash::{op, CrashOp};
+use kubox_storage::testing::crash::{large, op, CrashOp};
 use kubox_storage::Store;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const MAX_WRITES_PER_TASK: usize = 200_000;
+
+/// The commit log's checkpoint size in `compact` mode.
+const SMALL_CHECKPOINT: u64 = 16 * 1024;
 
 /// How many writes each task makes while syncs are deferred, in `deferred` mode.
 const DEFERRED_WRITES: usize = 50;
@@ -37,14 +42,16 @@ async fn run_task(
     task: usize,
     deadline: Instant,
     writes: usize,
+    big: bool,
 ) -> Result<(), Error> {
+    let value = |v: String| if big { large(&v) } else { v };
     for seq in 0..writes {
         if Instant::now() > deadline {
             break;
         }
         let rev = match op(task, seq) {
-            CrashOp::Create(k, v) => store.create(&k, v.into()).await?.mod_revision,
-            CrashOp::Update(k, v) => store.update(&k, v.into(), None).await?.mod_revision,
+            CrashOp::Create(k, v) => store.create(&k, value(v).into()).await?.mod_revision,
+            CrashOp::Update(k, v) => store.update(&k, value(v).into(), None).await?.mod_revision,
             CrashOp::Delete(k) => store.delete(&k, None).await?.1,
         };
         ack(format_args!("ack {task} {seq} {rev}"))?;
@@ -66,7 +73,7 @@ async fn run_compactor(store: Arc<SledStore>, deadline: Instant) -> Result<(), E
 
 fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: sled_crash_writer DIR FIRST_TASK TASKS [compact|deferred]";
+    let usage = "usage: sled_crash_writer DIR FIRST_TASK TASKS [compact|deferred|large]";
     let (dir, first, tasks) = match args.as_slice() {
         [dir, first, tasks, ..] => (
             dir.clone(),
@@ -77,6 +84,7 @@ fn main() -> Result<(), Error> {
     };
     let compact = args.get(3).is_some_and(|a| a == "compact");
     let deferred = args.get(3).is_some_and(|a| a == "deferred");
+    let big = args.get(3).is_some_and(|a| a == "large");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -84,6 +92,11 @@ fn main() -> Result<(), Error> {
     runtime.block_on(async move {
         let opts = SledOptions {
             defer_syncs: deferred,
+            commit_log_checkpoint: if compact {
+                SMALL_CHECKPOINT
+            } else {
+                SledOptions::default().commit_log_checkpoint
+            },
             ..Default::default()
         };
         let store = Arc::new(SledStore::open_with(&dir, opts)?);
@@ -95,7 +108,7 @@ fn main() -> Result<(), Error> {
             MAX_WRITES_PER_TASK
         };
         let mut handles: Vec<_> = (first..first + tasks)
-            .map(|t| tokio::spawn(run_task(store.clone(), t, deadline, writes)))
+            .map(|t| tokio::spawn(run_task(store.clone(), t, deadline, writes, big)))
             .collect();
         if compact {
             handles.push(tokio::spawn(run_compactor(store.clone(), deadline)));
