@@ -232,6 +232,15 @@ fn start_crash_writer(dir: &Path, args: &[&str]) -> (Child, Lines<BufReader<Chil
     (child, lines)
 }
 
+/// The runtime a crash test reopens the store on.
+fn crash_test_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// Run the crash writer on `dir` with tasks `first..first + tasks` (in `mode`: `compact`,
 /// `large`, see the writer), read `wanted` acks, SIGKILL it, and return every ack it printed
 /// (including the ones still in the pipe).
@@ -287,18 +296,8 @@ fn replay(task: usize, count: usize, big: bool) -> BTreeMap<String, String> {
 }
 
 /// Every acknowledged write is there; nothing deleted came back; at most the one in-flight write
-/// per task may or may not have landed.
-async fn check_recovered(s: &SledStore, acks: &[Ack], tasks: std::ops::Range<usize>) {
-    check_recovered_values(s, acks, tasks, false).await;
-}
-
-/// [`check_recovered`], of the `large` mode's values if `big`.
-async fn check_recovered_values(
-    s: &SledStore,
-    acks: &[Ack],
-    tasks: std::ops::Range<usize>,
-    big: bool,
-) {
+/// per task may or may not have landed. The values are the `large` mode's if `big`.
+async fn check_recovered(s: &SledStore, acks: &[Ack], tasks: std::ops::Range<usize>, big: bool) {
     let mut acked: HashMap<usize, usize> = HashMap::new();
     for a in acks {
         let n = acked.entry(a.task).or_default();
@@ -360,14 +359,10 @@ fn writes_made_while_syncs_were_deferred_survive_sigkill_once_they_ended() {
         "the child must have been killed, not finished"
     );
     assert_eq!(acks.len(), 8 * 50, "every deferred write acknowledged");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = crash_test_runtime();
     runtime.block_on(async {
         let s = SledStore::open(dir.path()).unwrap();
-        check_recovered(&s, &acks, 0..8).await;
+        check_recovered(&s, &acks, 0..8, false).await;
         assert_eq!(
             s.current_revision().await.unwrap(),
             acks.iter().map(|a| a.rev).max().unwrap()
@@ -382,32 +377,24 @@ fn writes_made_while_syncs_were_deferred_survive_sigkill_once_they_ended() {
 #[test]
 fn acknowledged_writes_over_sleds_blob_size_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = crash_test_runtime();
     let first = run_and_kill(dir.path(), 0, 4, 150, Some("large"));
     runtime.block_on(async {
         let s = SledStore::open(dir.path()).unwrap();
-        check_recovered_values(&s, &first, 0..4, true).await;
+        check_recovered(&s, &first, 0..4, true).await;
     });
     let second = run_and_kill(dir.path(), 4, 4, 150, Some("large"));
     runtime.block_on(async {
         let s = SledStore::open(dir.path()).unwrap();
-        check_recovered_values(&s, &first, 0..4, true).await;
-        check_recovered_values(&s, &second, 4..8, true).await;
+        check_recovered(&s, &first, 0..4, true).await;
+        check_recovered(&s, &second, 4..8, true).await;
     });
 }
 
 #[test]
 fn acknowledged_writes_survive_sigkill_of_the_writer_process() {
     let dir = tempfile::tempdir().unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = crash_test_runtime();
 
     // Without compactions and checkpoints (each of which flushes sled), the writes are in the
     // commit log only when the process dies: the restart must write them back.
@@ -415,7 +402,7 @@ fn acknowledged_writes_survive_sigkill_of_the_writer_process() {
     assert!(first.len() >= 1500);
     runtime.block_on(async {
         let s = SledStore::open(dir.path()).unwrap();
-        check_recovered(&s, &first, 0..8).await;
+        check_recovered(&s, &first, 0..8, false).await;
     });
 
     // A second crash on the recovered store: both generations of writes must hold.
@@ -424,8 +411,8 @@ fn acknowledged_writes_survive_sigkill_of_the_writer_process() {
     let second = run_and_kill(dir.path(), 8, 8, 1500, Some("compact"));
     runtime.block_on(async {
         let s = SledStore::open(dir.path()).unwrap();
-        check_recovered(&s, &first, 0..8).await;
-        check_recovered(&s, &second, 8..16).await;
+        check_recovered(&s, &first, 0..8, false).await;
+        check_recovered(&s, &second, 8..16, false).await;
         let before = s.current_revision().await.unwrap();
         let kv = s.create("/after-crash", b("x")).await.unwrap();
         assert_eq!(kv.mod_revision, before + 1);
