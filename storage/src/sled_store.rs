@@ -929,4 +929,77 @@ mod tests {
         }
         assert!(decode_record(2, &bytes).is_ok());
     }
+
+    fn one_record_group(
+        kind: EventKind,
+        key: &str,
+        value: &'static [u8],
+        rev: Revision,
+    ) -> (Revision, Vec<u8>) {
+        let put = kind == EventKind::Put;
+        let ev = Event {
+            kind,
+            kv: KeyValue {
+                key: Arc::from(key),
+                value: Bytes::from_static(value),
+                create_revision: if put { rev } else { 0 },
+                mod_revision: rev,
+                version: i64::from(put),
+            },
+            prev: None,
+        };
+        let mut group = Vec::new();
+        push_entry(&mut group, rev, &encode_record(&ev, 0));
+        (rev, group)
+    }
+
+    /// Frames whose groups a compaction has since removed from sled are not put back: a crash
+    /// after a compaction would otherwise bring its garbage back to disk for good.
+    #[tokio::test]
+    async fn replay_puts_back_only_groups_above_the_compacted_revision() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = SledStore::open(dir.path()).unwrap();
+            s.create("/k", Bytes::from_static(b"1")).await.unwrap();
+            s.delete("/k", None).await.unwrap();
+            s.create("/j", Bytes::from_static(b"3")).await.unwrap();
+            s.compact(2).await.unwrap();
+            s.close().await.unwrap();
+        }
+        // As if the process had died after the compaction, the three commits' frames still in
+        // the log.
+        let (mut log, replayed) =
+            CommitLog::open(dir.path(), commit_log::CHECKPOINT_AT, |_, _| Ok(())).unwrap();
+        assert!(!replayed, "a closed store's log holds no frame");
+        log.start_generation().unwrap();
+        log.append(&[one_record_group(EventKind::Put, "/k", b"1", 1)], true)
+            .unwrap();
+        log.append(&[one_record_group(EventKind::Delete, "/k", b"", 2)], true)
+            .unwrap();
+        log.append(&[one_record_group(EventKind::Put, "/j", b"3", 3)], true)
+            .unwrap();
+        drop(log);
+
+        let s = SledStore::open(dir.path()).unwrap();
+        let firsts: Vec<Revision> = s
+            .inner
+            .tree()
+            .unwrap()
+            .scan_prefix([LOG_PREFIX])
+            .map(|item| {
+                let (key, _) = item.unwrap();
+                i64::from_be_bytes(key[1..9].try_into().unwrap())
+            })
+            .collect();
+        assert_eq!(firsts, vec![3], "groups in sled after the replay");
+        assert_eq!(
+            s.get("/j", None).await.unwrap().value,
+            Bytes::from_static(b"3")
+        );
+        assert!(matches!(
+            s.get("/k", None).await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert_eq!(s.compacted_revision().await.unwrap(), 2);
+    }
 }
