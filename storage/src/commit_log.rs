@@ -24,7 +24,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::{Revision, StoreError, StoreResult};
@@ -124,6 +124,7 @@ impl CommitLog {
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(0o600) // it holds every value written, Secrets included
             .open(&path)
             .map_err(|e| io_error("cannot open the commit log", e))?;
         let len = file_len(&file)?;
@@ -320,6 +321,15 @@ mod tests {
 
     fn commit(first: Revision, body: &str) -> (Revision, Vec<u8>) {
         (first, body.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn the_log_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        reopen(dir.path());
+        let meta = std::fs::metadata(dir.path().join(FILE_NAME)).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     }
 
     #[test]
