@@ -27,6 +27,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::sled_store::io_error;
 use crate::{Revision, StoreError, StoreResult};
 
 /// The log's file name in the store's directory.
@@ -40,10 +41,6 @@ pub(crate) const CHECKPOINT_AT: u64 = 8 * 1024 * 1024;
 const FRAME_KEEP_CAPACITY: usize = 256 * 1024;
 /// How much the file is extended with zeros at once, when fewer bytes than this are left.
 const EXTEND_BY: u64 = 1024 * 1024;
-
-fn io_error(what: &str, err: impl std::fmt::Display) -> StoreError {
-    StoreError::Internal(format!("{what}: {err}"))
-}
 
 fn header_bytes(generation: u64) -> [u8; HEADER_LEN as usize] {
     let mut h = [0u8; HEADER_LEN as usize];
@@ -168,12 +165,10 @@ impl CommitLog {
 
     /// Write a new generation's header: the frames after it are new, whatever was there before.
     /// Before the first append after [`CommitLog::open`]; when frames were replayed, only once
-    /// sled holds them durably (flushed, then [`CommitLog::checkpoint`] instead).
-    pub(crate) fn start_generation(&mut self) -> StoreResult<()> {
+    /// sled holds them durably ([`CommitLog::checkpoint`] instead).
+    pub(crate) fn start_generation(&mut self) -> io::Result<()> {
         self.generation = self.generation.wrapping_add(1).max(1);
-        self.file
-            .write_all_at(&header_bytes(self.generation), 0)
-            .map_err(|e| io_error("cannot write the commit log", e))?;
+        self.file.write_all_at(&header_bytes(self.generation), 0)?;
         self.pos = HEADER_LEN;
         Ok(())
     }
@@ -235,13 +230,13 @@ impl CommitLog {
         self.pos >= self.checkpoint_at
     }
 
-    /// Reuse the log from its start. The caller has flushed sled; this syncs sled's files
-    /// (sled's flush does not flush the device's cache, nor its blob files at all), then starts
-    /// a new generation.
-    pub(crate) fn checkpoint(&mut self) -> io::Result<()> {
+    /// Reuse the log from its start, once sled holds what its frames held: flush `db` (the
+    /// sled database in the log's directory), sync sled's files (its flush does not flush the
+    /// device's cache, nor its blob files at all), then start a new generation.
+    pub(crate) fn checkpoint(&mut self, db: &sled::Db) -> io::Result<()> {
+        db.flush().map_err(io::Error::other)?;
         sync_sled_files(&self.dir)?;
         self.start_generation()
-            .map_err(|e| io::Error::other(e.to_string()))
     }
 
     /// Extend the file with zeros when few bytes are left past the frames (for an idle
@@ -377,8 +372,8 @@ mod tests {
             log.append(&[commit(rev, "old generation")], true).unwrap();
         }
         log.checkpoint_at = 0;
-        std::fs::write(dir.path().join("db"), b"").unwrap();
-        log.checkpoint().unwrap();
+        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        log.checkpoint(&db).unwrap();
         log.append(&[commit(6, "new")], true).unwrap();
         drop(log);
         let (_, seen) = reopen(dir.path());

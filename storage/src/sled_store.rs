@@ -153,7 +153,7 @@ struct Taken {
     log: CommitLog,
 }
 
-fn io_error(what: &str, err: impl std::fmt::Display) -> StoreError {
+pub(crate) fn io_error(what: &str, err: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(format!("{what}: {err}"))
 }
 
@@ -237,12 +237,11 @@ fn open_files(path: &Path, opts: &SledOptions) -> StoreResult<(sled::Db, sled::T
         Ok(())
     })?;
     if replayed {
-        db.flush()
-            .map_err(|e| io_error("cannot flush the replayed commit log", e))?;
-        log.checkpoint()
-            .map_err(|e| io_error("cannot checkpoint the commit log", e))?;
+        log.checkpoint(&db)
+            .map_err(|e| io_error("cannot checkpoint the replayed commit log", e))?;
     } else {
-        log.start_generation()?;
+        log.start_generation()
+            .map_err(|e| io_error("cannot write the commit log", e))?;
     }
     Ok((db, tree, log))
 }
@@ -381,9 +380,7 @@ impl SledStore {
         batch.insert(META_CURRENT, &image.revision.to_be_bytes());
         tree.apply_batch(batch)
             .map_err(|e| io_error("cannot write the image", e))?;
-        db.flush()
-            .map_err(|e| io_error("cannot flush the image", e))?;
-        log.checkpoint()
+        log.checkpoint(&db)
             .map_err(|e| io_error("cannot sync the image", e))?;
         Self::from_tree(db, tree, log, opts)
     }
@@ -634,13 +631,11 @@ impl Inner {
             return Err(failure);
         }
         // Flushed and synced, sled holds every commit: the next open replays nothing.
-        self.db()?
-            .flush()
-            .map_err(|e| io_error("cannot flush", e))?;
+        let db = self.db()?;
         let mut taken = self.commits.lock.lock();
         taken
             .log
-            .checkpoint()
+            .checkpoint(db)
             .and_then(|()| taken.log.sync())
             .map_err(|e| io_error("cannot checkpoint the commit log", e))
     }
@@ -764,15 +759,12 @@ impl Commits {
             .map_err(|e| io_error("cannot write the commit log", e))
     }
 
-    /// Checkpoint the commit log once its frames reached the checkpoint size (sled flushed
-    /// first); else, when no write is queued, extend it with zeros if it is running short.
+    /// Checkpoint the commit log once its frames reached the checkpoint size; else, when no
+    /// write is queued, extend it with zeros if it is running short.
     fn maintain_log(&self, log: &mut CommitLog) -> StoreResult<()> {
         if log.wants_checkpoint() {
-            self.db
-                .flush()
-                .map_err(|e| io_error("cannot flush sled for a checkpoint", e))?;
             return log
-                .checkpoint()
+                .checkpoint(&self.db)
                 .map_err(|e| io_error("cannot checkpoint the commit log", e));
         }
         let idle = self.queue.state.lock().events.is_empty();
