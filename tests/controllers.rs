@@ -633,6 +633,116 @@ async fn the_event_ttl_is_configurable() {
     assert!(!exists(&h, "/api/v1/namespaces/default/events/brief").await);
 }
 
+/// How far each controller has observed the store.
+fn observed(h: &ServerHandle) -> std::collections::BTreeMap<Controller, i64> {
+    h.controllers()
+        .progress()
+        .into_iter()
+        .map(|(c, p)| (c, p.observed))
+        .collect()
+}
+
+fn revision_of(obj: &Value) -> i64 {
+    obj["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_change_reaches_only_the_controllers_that_follow_its_resource() {
+    let h = server().await;
+    h.settled().await;
+    let before = observed(&h);
+    // A ConfigMap other than the root CA's: only the garbage collector follows every object.
+    let cm = create(&h, CM, configmap("plain")).await;
+    h.settled().await;
+    let after = observed(&h);
+    assert!(after[&Controller::GarbageCollector] >= revision_of(&cm));
+    for c in [
+        Controller::Namespace,
+        Controller::ServiceAccount,
+        Controller::ServiceAccountToken,
+        Controller::EventTtl,
+    ] {
+        assert_eq!(after[&c], before[&c], "{c} was sent a ConfigMap: {after:?}");
+    }
+    // An Event goes to event expiry; a Secret to the token controller.
+    let ev = create(
+        &h,
+        "/api/v1/namespaces/default/events",
+        json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e"},
+               "involvedObject": {"kind": "ConfigMap", "name": "plain", "namespace": "default"}}),
+    )
+    .await;
+    let secret = create(
+        &h,
+        "/api/v1/namespaces/default/secrets",
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}}),
+    )
+    .await;
+    h.settled().await;
+    let now = observed(&h);
+    assert!(now[&Controller::EventTtl] >= revision_of(&ev), "{now:?}");
+    assert!(
+        now[&Controller::ServiceAccountToken] >= revision_of(&secret),
+        "{now:?}"
+    );
+    assert_eq!(
+        now[&Controller::ServiceAccount],
+        before[&Controller::ServiceAccount]
+    );
+    // The root CA's ConfigMap is the service account controller's: deleted, it comes back.
+    delete(&h, "/api/v1/namespaces/default/configmaps/kube-root-ca.crt").await;
+    h.settled().await;
+    assert!(exists(&h, "/api/v1/namespaces/default/configmaps/kube-root-ca.crt").await);
+    h.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn while_a_namespace_terminates_its_controller_follows_the_content_too() {
+    let h = server().await;
+    create_ns(&h, "going").await;
+    h.settled().await;
+    // A finalizer nobody removes holds the content, and so the namespace.
+    create(
+        &h,
+        "/api/v1/namespaces/going/configmaps",
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": "held", "finalizers": ["example.com/hold"]}}),
+    )
+    .await;
+    delete(&h, &format!("{NS}/going")).await;
+    h.settled().await;
+    assert!(exists(&h, &format!("{NS}/going")).await);
+    // Unrelated content elsewhere is now sent to it as well; releasing the finalizer is seen.
+    let elsewhere = create(&h, CM, configmap("elsewhere")).await;
+    h.settled().await;
+    assert!(observed(&h)[&Controller::Namespace] >= revision_of(&elsewhere));
+    let r = patch(
+        &h,
+        "/api/v1/namespaces/going/configmaps/held",
+        "application/merge-patch+json",
+        &json!({"metadata": {"finalizers": null}}).to_string(),
+    )
+    .await;
+    assert_eq!(
+        r.status.as_u16(),
+        200,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    h.settled().await;
+    assert!(!exists(&h, &format!("{NS}/going")).await);
+    // Nothing terminates any more: a ConfigMap is not its business again.
+    let before = observed(&h)[&Controller::Namespace];
+    create(&h, CM, configmap("later")).await;
+    h.settled().await;
+    assert_eq!(observed(&h)[&Controller::Namespace], before);
+    h.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn controllers_can_be_switched_off() {
     let h = Server::builder()

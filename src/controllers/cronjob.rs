@@ -33,7 +33,7 @@ use super::workload::{
     controller_named, controller_ref, stamp, time_at, uid_of, Cache, Expectations, Timers,
     CONTROLLER_MANAGER,
 };
-use super::{is_deleting, read, Controller, Msg, Queue, Reconciler};
+use super::{is_deleting, read, Controller, Interest, Msg, Queue, Reconciler};
 use crate::registry::store::Propagation;
 use crate::registry::Backend;
 use crate::status::{ApiError, ApiResult};
@@ -559,6 +559,14 @@ fn truncate(t: SystemTime) -> SystemTime {
 impl Reconciler for CronJobController {
     const CONTROLLER: Controller = Controller::CronJob;
 
+    fn interest(&self) -> Interest {
+        Interest::caches([&self.cronjobs, &self.jobs])
+    }
+
+    fn expectations(&mut self) -> Option<&mut Expectations> {
+        Some(&mut self.expect)
+    }
+
     fn observe(&mut self, _state: &Backend, msg: &Msg, queue: &mut Queue) {
         for c in self.cronjobs.observe(msg) {
             queue.add(c.key);
@@ -571,7 +579,6 @@ impl Reconciler for CronJobController {
                 }
             }
         }
-        self.expect.observed(msg.revision(), queue);
     }
 
     async fn reconcile(

@@ -55,7 +55,7 @@ use super::workload::{
     controller_ref, generation_of, is_ready, phase_of, pod_from_template, selector_of,
     template_hash, time_at, uid_of, Cache, Changed, Expectations, Timers, CONTROLLER_MANAGER,
 };
-use super::{is_deleting, Controller, Msg, Queue, Reconciler};
+use super::{is_deleting, Controller, Interest, Msg, Queue, Reconciler};
 use crate::registry::Backend;
 use crate::status::ApiResult;
 
@@ -896,6 +896,14 @@ impl DaemonSetController {
 impl Reconciler for DaemonSetController {
     const CONTROLLER: Controller = Controller::DaemonSet;
 
+    fn interest(&self) -> Interest {
+        Interest::caches([&self.sets, &self.pods, &self.nodes, &self.revisions])
+    }
+
+    fn expectations(&mut self) -> Option<&mut Expectations> {
+        Some(&mut self.expect)
+    }
+
     fn observe(&mut self, _state: &Backend, msg: &Msg, queue: &mut Queue) {
         for c in self.sets.observe(msg) {
             if c.new.is_none() {
@@ -918,7 +926,6 @@ impl Reconciler for DaemonSetController {
                 queue.add(k.clone());
             }
         }
-        self.expect.observed(msg.revision(), queue);
     }
 
     async fn reconcile(

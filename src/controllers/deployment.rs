@@ -42,7 +42,7 @@ use super::workload::{
     selector_of, selects, stamp, template_hash, time_at, uid_of, without_hash, write_claims, Cache,
     Expectations, Timers, CONTROLLER_MANAGER,
 };
-use super::{Controller, Msg, Queue, Reconciler};
+use super::{Controller, Interest, Msg, Queue, Reconciler};
 use crate::objects::{name_of, namespace_of};
 use crate::registry::store::{self, Propagation};
 use crate::registry::Backend;
@@ -1061,6 +1061,14 @@ fn annotations_to_copy(d: &Value) -> BTreeMap<String, String> {
 impl Reconciler for DeploymentController {
     const CONTROLLER: Controller = Controller::Deployment;
 
+    fn interest(&self) -> Interest {
+        Interest::caches([&self.deployments, &self.replica_sets, &self.pods])
+    }
+
+    fn expectations(&mut self) -> Option<&mut Expectations> {
+        Some(&mut self.expect)
+    }
+
     fn observe(&mut self, _state: &Backend, msg: &Msg, queue: &mut Queue) {
         for ch in self.deployments.observe(msg) {
             queue.add(ch.key);
@@ -1109,7 +1117,6 @@ impl Reconciler for DeploymentController {
         for k in keys {
             queue.add(k);
         }
-        self.expect.observed(msg.revision(), queue);
     }
 
     async fn reconcile(

@@ -39,7 +39,7 @@ use super::workload::{
     condition, controller_of, generation_of, is_ready, is_terminal, parse_time, stamp, time_at,
     uid_of, Cache, Expectations, Timers, CONTROLLER_MANAGER,
 };
-use super::{read, resource_for_kind, Controller, Msg, Queue, Reconciler};
+use super::{read, resource_for_kind, Controller, Interest, Msg, Queue, Reconciler};
 use crate::objects::labels_of;
 use crate::registry::store::is_deleting;
 use crate::registry::Backend;
@@ -518,6 +518,21 @@ fn same_status(old: &Value, new: &Value) -> bool {
 impl Reconciler for DisruptionController {
     const CONTROLLER: Controller = Controller::Disruption;
 
+    fn interest(&self) -> Interest {
+        Interest::caches([
+            &self.pdbs,
+            &self.pods,
+            &self.replica_sets,
+            &self.deployments,
+            &self.stateful_sets,
+            &self.replication_controllers,
+        ])
+    }
+
+    fn expectations(&mut self) -> Option<&mut Expectations> {
+        Some(&mut self.expect)
+    }
+
     fn observe(&mut self, _state: &Backend, msg: &Msg, queue: &mut Queue) {
         for c in self.pdbs.observe(msg) {
             if c.new.is_some() {
@@ -572,7 +587,6 @@ impl Reconciler for DisruptionController {
                 queue.add(k);
             }
         }
-        self.expect.observed(msg.revision(), queue);
     }
 
     fn timers(&mut self) -> Option<&mut Timers> {

@@ -34,7 +34,7 @@ use serde_json::{json, Map, Value};
 use super::workload::{
     condition, is_ready, is_terminal, stamp, time_at, Cache, Expectations, CONTROLLER_MANAGER,
 };
-use super::{Controller, Msg, Queue, Reconciler};
+use super::{Controller, Interest, Msg, Queue, Reconciler};
 use crate::objects::labels_of;
 use crate::registry::store::is_deleting;
 use crate::registry::Backend;
@@ -581,6 +581,14 @@ impl Default for EndpointsController {
 impl Reconciler for EndpointsController {
     const CONTROLLER: Controller = Controller::Endpoints;
 
+    fn interest(&self) -> Interest {
+        Interest::caches([&self.services, &self.pods, &self.endpoints])
+    }
+
+    fn expectations(&mut self) -> Option<&mut Expectations> {
+        Some(&mut self.expect)
+    }
+
     fn observe(&mut self, _state: &Backend, msg: &Msg, queue: &mut Queue) {
         let (services, pods, endpoints) = (&mut self.services, &mut self.pods, &mut self.endpoints);
         for c in services.observe(msg) {
@@ -608,7 +616,6 @@ impl Reconciler for EndpointsController {
                 queue.add(services.key(ns, name));
             }
         }
-        self.expect.observed(msg.revision(), queue);
     }
 
     async fn reconcile(

@@ -31,7 +31,7 @@ use super::endpoints::{
 use super::workload::{
     controller_ref, is_ready, stamp, uid_of, Cache, Expectations, CONTROLLER_MANAGER,
 };
-use super::{Controller, Msg, Queue, Reconciler};
+use super::{Controller, Interest, Msg, Queue, Reconciler};
 use crate::objects::labels_of;
 use crate::registry::store::is_deleting;
 use crate::registry::Backend;
@@ -539,6 +539,14 @@ impl EndpointSliceController {
 impl Reconciler for EndpointSliceController {
     const CONTROLLER: Controller = Controller::EndpointSlice;
 
+    fn interest(&self) -> Interest {
+        Interest::caches([&self.services, &self.pods, &self.slices, &self.nodes])
+    }
+
+    fn expectations(&mut self) -> Option<&mut Expectations> {
+        Some(&mut self.expect)
+    }
+
     fn observe(&mut self, _state: &Backend, msg: &Msg, queue: &mut Queue) {
         for c in self.services.observe(msg) {
             queue.add(c.key);
@@ -590,7 +598,6 @@ impl Reconciler for EndpointSliceController {
                 }
             }
         }
-        self.expect.observed(msg.revision(), queue);
     }
 
     async fn reconcile(

@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use kubox_storage::{EventKind, KeyValue, StoreError};
 
-use super::{Controller, Msg, Queue, Reconciler};
+use super::{Controller, Interest, Msg, Queue, Reconciler};
 use crate::registry::storage_prefix;
 use crate::registry::Backend;
 use crate::status::{from_store, ApiResult, GroupResource};
@@ -78,6 +78,11 @@ impl EventTtl {
 #[async_trait::async_trait]
 impl Reconciler for EventTtl {
     const CONTROLLER: Controller = Controller::EventTtl;
+
+    /// core/v1 and events.k8s.io/v1 Events share their storage.
+    fn interest(&self) -> Interest {
+        Interest::prefixes([storage_prefix("", "events")])
+    }
 
     fn observe(&mut self, state: &Backend, msg: &Msg, _queue: &mut Queue) {
         let prefix = storage_prefix("", "events");

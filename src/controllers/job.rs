@@ -53,7 +53,7 @@ use super::workload::{
     controller_of, controller_ref, is_active, is_ready, is_terminal, phase_of, plus_secs,
     pod_from_template, stamp, time_at, uid_of, Cache, Expectations, Timers, CONTROLLER_MANAGER,
 };
-use super::{is_deleting, Controller, Msg, Queue, Reconciler};
+use super::{is_deleting, Controller, Interest, Msg, Queue, Reconciler};
 use crate::registry::store::Propagation;
 use crate::registry::Backend;
 use crate::status::ApiResult;
@@ -1421,6 +1421,14 @@ fn first_pending(
 impl Reconciler for JobController {
     const CONTROLLER: Controller = Controller::Job;
 
+    fn interest(&self) -> Interest {
+        Interest::caches([&self.jobs, &self.pods])
+    }
+
+    fn expectations(&mut self) -> Option<&mut Expectations> {
+        Some(&mut self.expect)
+    }
+
     fn observe(&mut self, _state: &Backend, msg: &Msg, queue: &mut Queue) {
         for c in self.jobs.observe(msg) {
             queue.add(c.key.clone());
@@ -1452,7 +1460,6 @@ impl Reconciler for JobController {
                 }
             }
         }
-        self.expect.observed(msg.revision(), queue);
     }
 
     async fn reconcile(

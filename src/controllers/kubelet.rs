@@ -34,7 +34,7 @@ use serde_json::{json, Value};
 use super::workload::{
     is_terminal, put_condition, stamp, time_at, uid_of, Cache, Expectations, Timers, Writer,
 };
-use super::{Controller, Msg, Queue, Reconciler};
+use super::{Controller, Interest, Msg, Queue, Reconciler};
 use crate::objects::{name_of, namespace_of};
 use crate::registry::store;
 use crate::registry::Backend;
@@ -829,8 +829,15 @@ fn tidy_conditions(p: &mut Value) {
 impl Reconciler for Kubelets {
     const CONTROLLER: Controller = Controller::Kubelet;
 
+    fn interest(&self) -> Interest {
+        Interest::caches([&self.node_cache, &self.pods])
+    }
+
+    fn expectations(&mut self) -> Option<&mut Expectations> {
+        Some(&mut self.expect)
+    }
+
     fn observe(&mut self, _state: &Backend, msg: &Msg, queue: &mut Queue) {
-        self.expect.observed(msg.revision(), queue);
         if let Msg::Reset { .. } = msg {
             for n in &self.nodes {
                 queue.add(format!("n/{}", n.name));

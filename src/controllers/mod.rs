@@ -6,9 +6,12 @@
 //! # Shape
 //!
 //! One *dispatcher* task lists the whole store at revision R, then watches it from R+1 (no gap,
-//! no duplicate; a watch that is cut off is followed by a fresh list). Every change goes to every
-//! enabled controller, in revision order, over an unbounded channel. Each controller is one task
-//! running a [`Reconciler`] in a loop:
+//! no duplicate; a watch that is cut off is followed by a fresh list). A list goes to every enabled
+//! controller, a change to those whose [`Interest`] takes its key (the garbage collector takes
+//! all; the others the resources they cache), in revision order, over unbounded channels; then
+//! the dispatcher publishes the revision it has reached, which counts as observed by a
+//! controller once it has taken what was sent to it (expectations, "Settled"). Each controller
+//! is one task running a [`Reconciler`] in a loop:
 //!
 //! 1. take every change already waiting and let the reconciler update its caches and queue keys
 //!    (`observe`: synchronous, no IO);
@@ -27,9 +30,11 @@
 //! # Settled
 //!
 //! [`Controllers::settled`] (and `ServerHandle::settled`) returns when, for the store's current
-//! revision R, every enabled controller has observed every change up to R, has nothing queued,
-//! nothing waiting for a retry and no timed work due at the clock's current time — and the store
-//! is still at R afterwards, so the controllers' own writes have been observed and handled too.
+//! revision R, the dispatcher has handed out every change up to R, every enabled controller has
+//! observed the last change sent to it, has nothing queued, nothing waiting for a retry, no
+//! write of its own it waits to see (expectations) and no timed work due at the clock's current
+//! time — and the store is still at R afterwards, so the controllers' own writes have been
+//! observed and handled too.
 //! It does not wait for work that depends on someone else: a namespace whose content waits on a
 //! finalizer nobody removes stays Terminating, and its controller is settled. Time-based work
 //! that is not yet due (an event that expires in an hour) does not hold it either.
@@ -58,6 +63,7 @@ pub use kubelet::NodeOptions;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -448,9 +454,10 @@ impl Msg {
 /// What a controller reports after each round (see the module docs, "Settled").
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Progress {
-    /// The last store revision whose change this controller has observed.
+    /// How far this controller had observed the store when it last reported: the revision of
+    /// the last change sent to it, or of a later one handed out to others (not to it).
     pub observed: i64,
-    /// Nothing queued and no retry pending.
+    /// Nothing queued, no retry pending, no write of its own it waits to observe.
     pub idle: bool,
     /// When its next timed work falls due (event expiry), by the server's clock.
     pub next_due: Option<SystemTime>,
@@ -520,11 +527,65 @@ impl Queue {
     }
 }
 
+/// Which changes the dispatcher sends a controller (a fresh list goes to every one), by key.
+pub(crate) struct Interest(Option<KeyFilter>);
+
+type KeyFilter = Box<dyn Fn(&str) -> bool + Send + Sync>;
+
+impl Interest {
+    /// Every change (the garbage collector: any object may have owners or dependents).
+    pub fn all() -> Interest {
+        Interest(None)
+    }
+
+    /// Changes to the keys `f` takes.
+    pub fn matching(f: impl Fn(&str) -> bool + Send + Sync + 'static) -> Interest {
+        Interest(Some(Box::new(f)))
+    }
+
+    /// Changes to keys under these storage prefixes.
+    pub fn prefixes<S: Into<String>>(prefixes: impl IntoIterator<Item = S>) -> Interest {
+        let prefixes: Vec<String> = prefixes.into_iter().map(Into::into).collect();
+        Interest::matching(move |key| prefixes.iter().any(|p| key.starts_with(p.as_str())))
+    }
+
+    /// Changes to the objects these caches hold.
+    pub fn caches<'c>(caches: impl IntoIterator<Item = &'c workload::Cache>) -> Interest {
+        Interest::prefixes(caches.into_iter().map(|c| c.prefix().to_string()))
+    }
+
+    /// Every change too, while `flag` is true. The controller sets it while it observes, so a
+    /// change it was not sent while the flag was false was written before it set it: a read it
+    /// makes after setting it sees that change.
+    pub fn widened_while(self, flag: Arc<AtomicBool>) -> Interest {
+        match self.0 {
+            None => self,
+            Some(f) => Interest::matching(move |key| flag.load(Ordering::SeqCst) || f(key)),
+        }
+    }
+
+    fn wants(&self, key: &str) -> bool {
+        self.0.as_ref().is_none_or(|f| f(key))
+    }
+}
+
 /// One controller's logic; [`run`] drives it.
 #[async_trait::async_trait]
 pub(crate) trait Reconciler: Send + 'static {
     /// The controller this is.
     const CONTROLLER: Controller;
+
+    /// Which changes it is sent: every one unless it says otherwise. Those it is not sent
+    /// still count as observed (expectations, [`Controllers::settled`]).
+    fn interest(&self) -> Interest {
+        Interest::all()
+    }
+
+    /// Its expectations, if it keeps any: the loop tells them how far the store has been
+    /// observed, also when the changes that got it there were not sent to this controller.
+    fn expectations(&mut self) -> Option<&mut workload::Expectations> {
+        None
+    }
 
     /// Update caches from one change (or a fresh list) and queue the keys it concerns. No IO.
     fn observe(&mut self, state: &Backend, msg: &Msg, queue: &mut Queue);
@@ -580,12 +641,26 @@ async fn sleep_for(d: Option<Duration>) {
     }
 }
 
-/// Drive one reconciler until shutdown.
+/// Wait until the dispatcher has handed out every change up to `rev` (forever when None).
+async fn dispatched_up_to(rx: &mut watch::Receiver<i64>, rev: Option<i64>) {
+    match rev {
+        Some(rev) => {
+            if rx.wait_for(|d| *d >= rev).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Drive one reconciler until shutdown. `dispatched` is the last revision the dispatcher has
+/// handed out to every controller that wants it.
 async fn run<R: Reconciler>(
     mut r: R,
     state: Arc<Backend>,
     mut rx: mpsc::UnboundedReceiver<Msg>,
     progress: watch::Sender<Progress>,
+    mut dispatched: watch::Receiver<i64>,
 ) {
     let mut shutdown = state.shutdown.clone();
     let mut clock_changes = state.clock.changes();
@@ -595,15 +670,22 @@ async fn run<R: Reconciler>(
         if *shutdown.borrow() {
             return;
         }
+        // Read before taking what waits: every change up to it that this controller wants was
+        // sent before it was published, so it is taken below.
+        let reached = *dispatched.borrow_and_update();
         loop {
             match rx.try_recv() {
                 Ok(msg) => {
-                    observed = msg.revision();
+                    observed = observed.max(msg.revision());
                     r.observe(&state, &msg, &mut queue);
                 }
                 Err(mpsc::error::TryRecvError::Empty) => break,
                 Err(mpsc::error::TryRecvError::Disconnected) => return,
             }
+        }
+        observed = observed.max(reached);
+        if let Some(e) = r.expectations() {
+            e.observed(observed, &mut queue);
         }
         r.take_due(state.clock.now(), &mut queue);
         if let Some(key) = queue.pop() {
@@ -623,9 +705,10 @@ async fn run<R: Reconciler>(
             continue;
         }
         let next_due = r.next_due();
+        let expected = r.expectations().and_then(|e| e.next());
         progress.send_replace(Progress {
             observed,
-            idle: queue.idle(),
+            idle: queue.idle() && expected.is_none(),
             next_due,
         });
         let due_in = next_due.map(|t| t.duration_since(state.clock.now()).unwrap_or_default());
@@ -634,11 +717,13 @@ async fn run<R: Reconciler>(
             _ = shutdown.changed() => return,
             msg = rx.recv() => match msg {
                 Some(msg) => {
-                    observed = msg.revision();
+                    observed = observed.max(msg.revision());
                     r.observe(&state, &msg, &mut queue);
                 }
                 None => return,
             },
+            // A write of its own it waits to see may be followed by changes it is not sent.
+            _ = dispatched_up_to(&mut dispatched, expected) => {}
             _ = sleep_for(due_in) => {}
             _ = clock_moved(&mut clock_changes) => {}
             _ = sleep_until_retry(retry_at) => {}
@@ -646,10 +731,20 @@ async fn run<R: Reconciler>(
     }
 }
 
-/// What feeds the controllers: the informer loop's list and watch of the whole store; every
-/// list and every change goes to every controller.
+/// One controller as the dispatcher sees it.
+struct Route {
+    tx: mpsc::UnboundedSender<Msg>,
+    interest: Interest,
+    /// The revision of the last message sent to it.
+    sent: Arc<AtomicI64>,
+}
+
+/// What feeds the controllers: the informer loop's list and watch of the whole store. Every
+/// list goes to every controller, each change to those that want it ([`Interest`]); then
+/// `dispatched` moves on to its revision.
 struct Dispatch {
-    senders: Vec<mpsc::UnboundedSender<Msg>>,
+    routes: Vec<Route>,
+    dispatched: watch::Sender<i64>,
 }
 
 #[async_trait::async_trait]
@@ -657,24 +752,35 @@ impl crate::informer::Handler for Dispatch {
     async fn relisted(&self, items: Vec<KeyValue>, revision: i64) -> Result<(), String> {
         let decoded = Arc::new(items.iter().map(|_| Decoded::default()).collect());
         let items = Arc::new(items);
-        for s in &self.senders {
-            let _ = s.send(Msg::Reset {
+        for r in &self.routes {
+            r.sent.store(revision, Ordering::SeqCst);
+            let _ = r.tx.send(Msg::Reset {
                 items: items.clone(),
                 decoded: Arc::clone(&decoded),
                 revision,
             });
         }
+        self.dispatched.send_replace(revision);
         Ok(())
     }
 
     async fn changed(&self, event: &Arc<Event>) {
-        let change = Arc::new(Change {
-            event: event.clone(),
-            decoded: Decoded::default(),
-        });
-        for s in &self.senders {
-            let _ = s.send(Msg::Change(change.clone()));
+        let mut change = None;
+        for r in self
+            .routes
+            .iter()
+            .filter(|r| r.interest.wants(&event.kv.key))
+        {
+            let change = change.get_or_insert_with(|| {
+                Arc::new(Change {
+                    event: event.clone(),
+                    decoded: Decoded::default(),
+                })
+            });
+            r.sent.store(event.revision(), Ordering::SeqCst);
+            let _ = r.tx.send(Msg::Change(change.clone()));
         }
+        self.dispatched.send_replace(event.revision());
     }
 }
 
@@ -684,11 +790,23 @@ pub struct Controllers {
     store: DynStore,
     clock: Arc<dyn Clock>,
     /// Those running now (none on a replica that does not hold the controllers' lease).
-    progress: Arc<std::sync::Mutex<Running>>,
+    running: Arc<std::sync::Mutex<Running>>,
 }
 
-/// Each running controller with its progress.
-type Running = Vec<(Controller, watch::Receiver<Progress>)>;
+/// One running controller: its progress, and the revision of the last change sent to it.
+#[derive(Clone)]
+struct Watched {
+    controller: Controller,
+    progress: watch::Receiver<Progress>,
+    sent: Arc<AtomicI64>,
+}
+
+/// The controllers of one term, and how far their dispatcher has got.
+#[derive(Clone, Default)]
+struct Running {
+    controllers: Vec<Watched>,
+    dispatched: Option<watch::Receiver<i64>>,
+}
 
 impl fmt::Debug for Controllers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -701,7 +819,7 @@ impl fmt::Debug for Controllers {
 
 impl Controllers {
     fn current(&self) -> Running {
-        self.progress
+        self.running
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
@@ -709,14 +827,19 @@ impl Controllers {
 
     /// The controllers that run (in this process: none while another replica leads).
     pub fn running(&self) -> Vec<Controller> {
-        self.current().iter().map(|(c, _)| *c).collect()
+        self.current()
+            .controllers
+            .iter()
+            .map(|w| w.controller)
+            .collect()
     }
 
     /// The last progress each controller reported.
     pub fn progress(&self) -> Vec<(Controller, Progress)> {
         self.current()
+            .controllers
             .iter()
-            .map(|(c, rx)| (*c, *rx.borrow()))
+            .map(|w| (w.controller, *w.progress.borrow()))
             .collect()
     }
 
@@ -725,36 +848,42 @@ impl Controllers {
         Controllers {
             store,
             clock,
-            progress: Arc::default(),
+            running: Arc::default(),
         }
     }
 
     /// Report `term`'s controllers through this handle from now on (None: none run).
     pub(crate) fn adopt(&self, term: Option<&Controllers>) {
-        let list = term.map(Controllers::current).unwrap_or_default();
+        let running = term.map(Controllers::current).unwrap_or_default();
         *self
-            .progress
+            .running
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = list;
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = running;
     }
 
     /// Wait until the controllers have nothing left to do (see the module docs, "Settled").
     /// Returns at once when no controller runs, and when the server is shutting down.
     pub async fn settled(&self) {
-        let progress = self.current();
-        if progress.is_empty() {
+        let running = self.current();
+        let Some(mut dispatched) = running.dispatched else {
             return;
-        }
+        };
         loop {
             let Ok(rev) = self.store.current_revision().await else {
                 return;
             };
-            for (_, rx) in &progress {
-                let mut rx = rx.clone();
+            // Every change up to `rev` handed out; then each controller has observed the last
+            // one it was sent, and is idle.
+            if dispatched.wait_for(|d| *d >= rev).await.is_err() {
+                return;
+            }
+            for w in &running.controllers {
+                let sent = w.sent.load(Ordering::SeqCst);
+                let mut rx = w.progress.clone();
                 let clock = self.clock.clone();
                 let done = rx
                     .wait_for(|p| {
-                        p.observed >= rev && p.idle && p.next_due.is_none_or(|t| t > clock.now())
+                        p.observed >= sent && p.idle && p.next_due.is_none_or(|t| t > clock.now())
                     })
                     .await;
                 if done.is_err() {
@@ -770,6 +899,36 @@ impl Controllers {
     }
 }
 
+/// The controllers being started: each one's task, channel and progress.
+struct Wiring {
+    state: Arc<Backend>,
+    dispatched: watch::Receiver<i64>,
+    routes: Vec<Route>,
+    running: Vec<Watched>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Wiring {
+    fn spawn<R: Reconciler>(&mut self, controller: Controller, r: R) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (ptx, prx) = watch::channel(Progress::default());
+        let sent = Arc::new(AtomicI64::new(0));
+        self.routes.push(Route {
+            tx,
+            interest: r.interest(),
+            sent: sent.clone(),
+        });
+        self.running.push(Watched {
+            controller,
+            progress: prx,
+            sent,
+        });
+        let (state, dispatched) = (self.state.clone(), self.dispatched.clone());
+        self.tasks
+            .push(tokio::spawn(run(r, state, rx, ptx, dispatched)));
+    }
+}
+
 /// Start the enabled controllers and their dispatcher; the tasks stop when `stop` turns true
 /// (the server's shutdown, or the end of a leadership term).
 pub(crate) fn start(
@@ -778,128 +937,74 @@ pub(crate) fn start(
     signer: &Arc<crate::authn::serviceaccount::Tokens>,
     stop: watch::Receiver<bool>,
 ) -> (Controllers, Vec<JoinHandle<()>>) {
-    let mut senders = Vec::new();
-    let mut progress = Vec::new();
-    let mut tasks = Vec::new();
     let simulated = opts.nodes.count > 0;
-    let mut running: Vec<Controller> = opts.enabled.effective(simulated).iter().collect();
+    let mut enabled: Vec<Controller> = opts.enabled.effective(simulated).iter().collect();
     if simulated {
-        running.extend([Controller::Scheduler, Controller::Kubelet]);
+        enabled.extend([Controller::Scheduler, Controller::Kubelet]);
     }
-    for c in running {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let (ptx, prx) = watch::channel(Progress::default());
-        let state = state.clone();
-        let task = match c {
-            Controller::GarbageCollector => {
-                tokio::spawn(run(gc::GarbageCollector::default(), state, rx, ptx))
-            }
-            Controller::Namespace => tokio::spawn(run(
-                namespace::NamespaceController::default(),
-                state,
-                rx,
-                ptx,
-            )),
-            Controller::ServiceAccount => tokio::spawn(run(
+    let (dispatched_tx, dispatched) = watch::channel(0);
+    let mut w = Wiring {
+        state: state.clone(),
+        dispatched: dispatched.clone(),
+        routes: Vec::new(),
+        running: Vec::new(),
+        tasks: Vec::new(),
+    };
+    for c in enabled {
+        match c {
+            Controller::GarbageCollector => w.spawn(c, gc::GarbageCollector::default()),
+            Controller::Namespace => w.spawn(c, namespace::NamespaceController::default()),
+            Controller::ServiceAccount => w.spawn(
+                c,
                 serviceaccount::ServiceAccountController::new(opts.root_ca.clone()),
-                state,
-                rx,
-                ptx,
-            )),
-            Controller::ServiceAccountToken => tokio::spawn(run(
+            ),
+            Controller::ServiceAccountToken => w.spawn(
+                c,
                 token::TokenController::new(opts.root_ca.clone(), signer.clone()),
-                state,
-                rx,
-                ptx,
-            )),
-            Controller::EventTtl => tokio::spawn(run(
-                event_ttl::EventTtl::new(opts.event_ttl),
-                state,
-                rx,
-                ptx,
-            )),
-            Controller::Deployment => tokio::spawn(run(
-                deployment::DeploymentController::default(),
-                state,
-                rx,
-                ptx,
-            )),
-            Controller::ReplicaSet => tokio::spawn(run(
-                replicaset::ReplicaSetController::replica_sets(),
-                state,
-                rx,
-                ptx,
-            )),
-            Controller::ReplicationController => tokio::spawn(run(
+            ),
+            Controller::EventTtl => w.spawn(c, event_ttl::EventTtl::new(opts.event_ttl)),
+            Controller::Deployment => w.spawn(c, deployment::DeploymentController::default()),
+            Controller::ReplicaSet => w.spawn(c, replicaset::ReplicaSetController::replica_sets()),
+            Controller::ReplicationController => w.spawn(
+                c,
                 replicaset::ReplicaSetController::replication_controllers(),
-                state,
-                rx,
-                ptx,
-            )),
-            Controller::Scheduler => {
-                tokio::spawn(run(scheduler::Scheduler::default(), state, rx, ptx))
-            }
-            Controller::Kubelet => tokio::spawn(run(
-                kubelet::Kubelets::new(opts.nodes.clone()),
-                state,
-                rx,
-                ptx,
-            )),
-            Controller::Job => tokio::spawn(run(job::JobController::new(), state, rx, ptx)),
-            Controller::CronJob => {
-                tokio::spawn(run(cronjob::CronJobController::new(), state, rx, ptx))
-            }
-            Controller::Endpoints => tokio::spawn(run(
-                endpoints::EndpointsController::default(),
-                state,
-                rx,
-                ptx,
-            )),
-            Controller::EndpointSlice => tokio::spawn(run(
+            ),
+            Controller::Scheduler => w.spawn(c, scheduler::Scheduler::default()),
+            Controller::Kubelet => w.spawn(c, kubelet::Kubelets::new(opts.nodes.clone())),
+            Controller::Job => w.spawn(c, job::JobController::new()),
+            Controller::CronJob => w.spawn(c, cronjob::CronJobController::new()),
+            Controller::Endpoints => w.spawn(c, endpoints::EndpointsController::default()),
+            Controller::EndpointSlice => w.spawn(
+                c,
                 endpointslice::EndpointSliceController::new(opts.max_endpoints_per_slice),
-                state,
-                rx,
-                ptx,
-            )),
-            Controller::Disruption => tokio::spawn(run(
-                disruption::DisruptionController::default(),
-                state,
-                rx,
-                ptx,
-            )),
-            Controller::PodGc => tokio::spawn(run(
-                podgc::PodGc::new(opts.terminated_pod_gc_threshold),
-                state,
-                rx,
-                ptx,
-            )),
-            Controller::StatefulSet => tokio::spawn(run(
-                statefulset::StatefulSetController::default(),
-                state,
-                rx,
-                ptx,
-            )),
-            Controller::DaemonSet => tokio::spawn(run(
-                daemonset::DaemonSetController::default(),
-                state,
-                rx,
-                ptx,
-            )),
-        };
-        senders.push(tx);
-        progress.push((c, prx));
-        tasks.push(task);
+            ),
+            Controller::Disruption => w.spawn(c, disruption::DisruptionController::default()),
+            Controller::PodGc => w.spawn(c, podgc::PodGc::new(opts.terminated_pod_gc_threshold)),
+            Controller::StatefulSet => w.spawn(c, statefulset::StatefulSetController::default()),
+            Controller::DaemonSet => w.spawn(c, daemonset::DaemonSetController::default()),
+        }
     }
-    if !senders.is_empty() {
+    let Wiring {
+        routes,
+        running,
+        mut tasks,
+        ..
+    } = w;
+    let dispatched = (!routes.is_empty()).then_some(dispatched);
+    if !routes.is_empty() {
         let informers = state.informers.clone();
         let (store, shutdown) = (state.store.clone(), stop);
+        let dispatch = Dispatch {
+            routes,
+            dispatched: dispatched_tx,
+        };
         tasks.push(tokio::spawn(async move {
             informers
                 .run(
                     "the controllers' list and watch",
                     store,
                     "/registry/".to_string(),
-                    Arc::new(Dispatch { senders }),
+                    Arc::new(dispatch),
                     None,
                     shutdown,
                 )
@@ -910,7 +1015,10 @@ pub(crate) fn start(
         Controllers {
             store: state.store.clone(),
             clock: state.clock.clone(),
-            progress: Arc::new(std::sync::Mutex::new(progress)),
+            running: Arc::new(std::sync::Mutex::new(Running {
+                controllers: running,
+                dispatched,
+            })),
         },
         tasks,
     )

@@ -21,6 +21,7 @@
 //! namespace again, so a finalizer removed by someone else finishes the deletion without polling.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -29,7 +30,7 @@ use kubox_storage::EventKind;
 use serde_json::{json, Value};
 
 use super::{
-    finalizers_of, is_deleting, read, update_with, Controller, Msg, Queue, Reconciler,
+    finalizers_of, is_deleting, read, update_with, Controller, Interest, Msg, Queue, Reconciler,
     ResourceIndex,
 };
 use crate::objects::{from_stored, timestamp};
@@ -134,6 +135,8 @@ fn update_conditions(
 pub struct NamespaceController {
     terminating: HashSet<String>,
     index: ResourceIndex,
+    /// Some namespace terminates: every change is sent, its content's too.
+    content: Arc<AtomicBool>,
 }
 
 impl NamespaceController {
@@ -233,6 +236,10 @@ impl NamespaceController {
 impl Reconciler for NamespaceController {
     const CONTROLLER: Controller = Controller::Namespace;
 
+    fn interest(&self) -> Interest {
+        Interest::prefixes([namespaces_prefix()]).widened_while(self.content.clone())
+    }
+
     fn observe(&mut self, state: &Backend, msg: &Msg, queue: &mut Queue) {
         let prefix = namespaces_prefix();
         match msg {
@@ -260,15 +267,17 @@ impl Reconciler for NamespaceController {
                     }
                 } else if !self.terminating.is_empty() {
                     self.index.refresh(state);
-                    let Some(ns) = self.index.namespace_of(&ev.kv.key) else {
-                        return;
-                    };
-                    if self.terminating.contains(ns) {
-                        queue.add(ns);
+                    if let Some(ns) = self.index.namespace_of(&ev.kv.key) {
+                        if self.terminating.contains(ns) {
+                            queue.add(ns);
+                        }
                     }
                 }
             }
         }
+        // Set before any reconcile reads the content it will be sent changes of.
+        self.content
+            .store(!self.terminating.is_empty(), Ordering::SeqCst);
     }
 
     async fn reconcile(

@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use super::workload::{
     condition, phase_of, stamp, time_at, uid_of, Cache, Expectations, Timers, CONTROLLER_MANAGER,
 };
-use super::{read, Controller, Msg, Queue, Reconciler};
+use super::{read, Controller, Interest, Msg, Queue, Reconciler};
 use crate::registry::store::is_deleting;
 use crate::registry::Backend;
 use crate::status::ApiResult;
@@ -252,6 +252,14 @@ impl PodGc {
 impl Reconciler for PodGc {
     const CONTROLLER: Controller = Controller::PodGc;
 
+    fn interest(&self) -> Interest {
+        Interest::caches([&self.pods, &self.nodes])
+    }
+
+    fn expectations(&mut self) -> Option<&mut Expectations> {
+        Some(&mut self.expect)
+    }
+
     fn observe(&mut self, state: &Backend, msg: &Msg, queue: &mut Queue) {
         let now = state.clock.now();
         let orphans = state.kubelets;
@@ -317,7 +325,6 @@ impl Reconciler for PodGc {
         if self.threshold > 0 && self.terminated.len() > self.threshold {
             queue.add(TERMINATED);
         }
-        self.expect.observed(msg.revision(), queue);
     }
 
     fn timers(&mut self) -> Option<&mut Timers> {

@@ -27,7 +27,7 @@ use super::workload::{
     is_active, is_ready, is_terminal, phase_of, pod_from_template, put_condition, selector_of,
     selects, stamp, time_at, uid_of, Cache, Expectations, Timers, CONTROLLER_MANAGER,
 };
-use super::{Controller, Msg, Queue, Reconciler};
+use super::{Controller, Interest, Msg, Queue, Reconciler};
 use crate::objects::{labels_of, name_of, namespace_of};
 use crate::registry::store;
 use crate::registry::Backend;
@@ -256,6 +256,14 @@ fn deletion_rank(
 impl Reconciler for ReplicaSetController {
     const CONTROLLER: Controller = Controller::ReplicaSet;
 
+    fn interest(&self) -> Interest {
+        Interest::caches([&self.owners, &self.pods])
+    }
+
+    fn expectations(&mut self) -> Option<&mut Expectations> {
+        Some(&mut self.expect)
+    }
+
     fn observe(&mut self, _state: &Backend, msg: &Msg, queue: &mut Queue) {
         for ch in self.owners.observe(msg) {
             if let Some(old) = &ch.old {
@@ -279,7 +287,6 @@ impl Reconciler for ReplicaSetController {
         for k in keys {
             queue.add(k);
         }
-        self.expect.observed(msg.revision(), queue);
     }
 
     async fn reconcile(

@@ -28,7 +28,7 @@ use kubox_apimachinery::quantity::Quantity;
 use serde_json::Value;
 
 use super::workload::{is_terminal, put_condition, stamp, uid_of, Cache, Writer};
-use super::{Controller, Msg, Queue, Reconciler};
+use super::{Controller, Interest, Msg, Queue, Reconciler};
 use crate::objects::{labels_of, name_of, namespace_of};
 use crate::registry::store;
 use crate::registry::Backend;
@@ -595,6 +595,10 @@ async fn carry_out(state: &Arc<Backend>, decision: &Decision) -> ApiResult<bool>
 #[async_trait::async_trait]
 impl Reconciler for Scheduler {
     const CONTROLLER: Controller = Controller::Scheduler;
+
+    fn interest(&self) -> Interest {
+        Interest::caches([&self.nodes, &self.pods])
+    }
 
     fn observe(&mut self, _state: &Backend, msg: &Msg, queue: &mut Queue) {
         let node_changes = !self.nodes.observe(msg).is_empty();

@@ -19,7 +19,9 @@ use http::StatusCode;
 use kubox_storage::EventKind;
 use serde_json::json;
 
-use super::{is_deleting, read, update_with, Controller, Msg, Queue, Reconciler, ResourceIndex};
+use super::{
+    is_deleting, read, update_with, Controller, Interest, Msg, Queue, Reconciler, ResourceIndex,
+};
 use crate::objects::from_stored;
 use crate::registry::storage_prefix;
 use crate::registry::store::{self, CreateOptions, Scope};
@@ -74,6 +76,23 @@ fn namespace_of_named<'a>(key: &'a str, resource: &str, name: &str) -> Option<&'
 #[async_trait::async_trait]
 impl Reconciler for ServiceAccountController {
     const CONTROLLER: Controller = Controller::ServiceAccount;
+
+    /// Namespaces, and the two objects it keeps in each.
+    fn interest(&self) -> Interest {
+        let namespaces = storage_prefix("", "namespaces");
+        let accounts = storage_prefix("", "serviceaccounts");
+        let configmaps = storage_prefix("", "configmaps");
+        let named = |key: &str, prefix: &str, name: &str| {
+            key.strip_prefix(prefix)
+                .and_then(|rest| rest.split_once('/'))
+                .is_some_and(|(_, n)| n == name)
+        };
+        Interest::matching(move |key| {
+            key.starts_with(namespaces.as_str())
+                || named(key, &accounts, DEFAULT_SERVICE_ACCOUNT)
+                || named(key, &configmaps, ROOT_CA_CONFIGMAP)
+        })
+    }
 
     fn observe(&mut self, _state: &Backend, msg: &Msg, queue: &mut Queue) {
         let ns_prefix = storage_prefix("", "namespaces");

@@ -46,7 +46,7 @@ use super::workload::{
     pod_from_template, selector_of, selects, template_hash, uid_of, write_claims, Cache, Changed,
     Claims, Expectations, Timers, CONTROLLER_MANAGER,
 };
-use super::{is_deleting, Controller, Msg, Queue, Reconciler};
+use super::{is_deleting, Controller, Interest, Msg, Queue, Reconciler};
 use crate::registry::Backend;
 use crate::status::ApiResult;
 
@@ -1096,6 +1096,14 @@ pub(super) fn truncate(s: &str, n: usize) -> &str {
 impl Reconciler for StatefulSetController {
     const CONTROLLER: Controller = Controller::StatefulSet;
 
+    fn interest(&self) -> Interest {
+        Interest::caches([&self.sets, &self.pods, &self.revisions, &self.claims])
+    }
+
+    fn expectations(&mut self) -> Option<&mut Expectations> {
+        Some(&mut self.expect)
+    }
+
     fn observe(&mut self, _state: &Backend, msg: &Msg, queue: &mut Queue) {
         for c in self.sets.observe(msg) {
             queue.add(c.key);
@@ -1109,7 +1117,6 @@ impl Reconciler for StatefulSetController {
         for c in self.claims.observe(msg) {
             self.queue_for_claim(&c, queue);
         }
-        self.expect.observed(msg.revision(), queue);
     }
 
     async fn reconcile(

@@ -15,7 +15,7 @@ use base64::Engine;
 use kubox_storage::EventKind;
 use serde_json::{json, Value};
 
-use super::{read, update_with, Controller, Msg, Queue, Reconciler, ResourceIndex};
+use super::{read, update_with, Controller, Interest, Msg, Queue, Reconciler, ResourceIndex};
 use crate::authn::serviceaccount::{Tokens as ServiceAccountTokens, SECRET_TYPE};
 use crate::objects::from_stored;
 use crate::registry::storage_prefix;
@@ -60,6 +60,13 @@ fn b64(s: &str) -> String {
 #[async_trait::async_trait]
 impl Reconciler for TokenController {
     const CONTROLLER: Controller = Controller::ServiceAccountToken;
+
+    fn interest(&self) -> Interest {
+        Interest::prefixes([
+            storage_prefix("", "secrets"),
+            storage_prefix("", "serviceaccounts"),
+        ])
+    }
 
     fn observe(&mut self, _state: &Backend, msg: &Msg, queue: &mut Queue) {
         let secrets = storage_prefix("", "secrets");

@@ -83,6 +83,11 @@ impl Cache {
         }
     }
 
+    /// The storage prefix of its resource.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// Is `key` one of this resource's?
     pub fn owns(&self, key: &str) -> bool {
         key.starts_with(&self.prefix)
@@ -155,6 +160,11 @@ impl Expectations {
                 true
             }
         });
+    }
+
+    /// The lowest revision a key waits for (None: none waits).
+    pub fn next(&self) -> Option<i64> {
+        self.waiting.values().min().copied()
     }
 
     /// Decide about `key` again once the store is observed up to `rev`.
