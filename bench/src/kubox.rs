@@ -133,6 +133,17 @@ impl Kubox {
 
     /// Like [`Kubox::start`], with more `kubox serve` flags.
     pub fn start_with(bin: &Path, storage: Storage, extra: &[String]) -> Result<Kubox> {
+        Kubox::start_under(&[], bin, storage, extra)
+    }
+
+    /// Like [`Kubox::start_with`], run by `launcher` (a program and its arguments, the kubox
+    /// binary and its arguments after them: valgrind, say); empty: run directly.
+    pub fn start_under(
+        launcher: &[String],
+        bin: &Path,
+        storage: Storage,
+        extra: &[String],
+    ) -> Result<Kubox> {
         let dir = tempfile::Builder::new().prefix("kubox-bench-").tempdir()?;
         // Pick a free port; the tiny window before kubox binds it again is harmless here.
         let addr = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
@@ -146,7 +157,14 @@ impl Kubox {
             .open(&log)?;
         let started = Instant::now();
         crate::http::clear_credentials();
-        let mut command = Command::new(bin);
+        let mut command = match launcher.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
         command.arg("serve");
         if !crate::http::tls() {
             command.arg("--insecure-http");

@@ -11,6 +11,7 @@ mod apply;
 mod chain;
 mod crd;
 mod http;
+mod instructions;
 mod kubox;
 mod limit;
 mod load;
@@ -55,6 +56,8 @@ enum Section {
     /// A 1,000-replica Deployment on simulated nodes to available, then idle CPU (not in the
     /// default report).
     Workloads,
+    /// Instructions per create, counted by valgrind's callgrind (not in the default report).
+    Instructions,
 }
 
 /// Load generator and performance report for kubox.
@@ -135,6 +138,12 @@ struct Cli {
     /// Limit: runs per client count (kubox and the limit server alternate).
     #[arg(long, default_value_t = 2)]
     limit_runs: usize,
+    /// Instructions: sequential creates in the counted run.
+    #[arg(long, default_value_t = 1000)]
+    instructions_creates: u64,
+    /// Instructions: simulated node counts, comma-separated, each a configuration (0: none).
+    #[arg(long, value_delimiter = ',', default_values_t = [0, 3])]
+    instructions_nodes: Vec<usize>,
     /// Run as the limit server of the `limit` section, answering from this directory.
     #[arg(long, hide = true)]
     serve_limit: Option<PathBuf>,
@@ -284,6 +293,17 @@ async fn run(cli: Cli, threads: usize) -> Result<()> {
                         replicas: 1000,
                         nodes: 10,
                         idle: Duration::from_secs(10),
+                    },
+                )
+                .await?
+            }
+            Section::Instructions => {
+                instructions::run(
+                    &bin,
+                    storages,
+                    &instructions::Options {
+                        creates: cli.instructions_creates.max(1),
+                        nodes: cli.instructions_nodes.clone(),
                     },
                 )
                 .await?

@@ -1,0 +1,107 @@
+//! Section 11: instructions, not seconds. `kubox serve` runs under valgrind's callgrind, which
+//! counts the instructions every thread of the server executes: the same binary, flags and
+//! requests give the same count whatever else the machine is doing, so two builds compare
+//! where their wall-clock figures drown in the machine's noise. Each configuration is started
+//! twice: once idle (start-up, then shutdown), once creating ConfigMaps one after another over
+//! one connection; the difference, divided by the creates, is what one create costs — the
+//! request, its commit, and whatever the controllers and caches do because of it.
+//!
+//! For the memory store only, in effect: sled's threads work by the clock (its flusher wakes
+//! every half second), and under callgrind's slowdown their share of a run varies from one run
+//! to the next by hundreds of millions of instructions; etcd's work is in another process.
+
+use std::path::Path;
+use std::process::Command;
+
+use http::{Method, StatusCode};
+
+use crate::http::{configmap, configmaps, Conn};
+use crate::kubox::{Kubox, Storage};
+use crate::stats::Table;
+use crate::Result;
+
+pub struct Options {
+    /// Sequential creates in the measured run.
+    pub creates: u64,
+    /// Simulated node counts to run with (0: none), each a configuration of its own.
+    pub nodes: Vec<usize>,
+}
+
+pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()> {
+    println!("## 11. Instructions per create (valgrind's callgrind)");
+    println!(
+        "  `kubox serve` under `valgrind --tool=callgrind`: every thread's instructions, counted. \
+         Idle = start-up to /readyz, then shutdown; with creates = the same plus {} ConfigMap \
+         creates one after another over one connection. Repeatable for the same binary and \
+         flags whatever the load, unlike the sections timed in seconds. Memory store only, in \
+         effect: sled's threads work by the clock, so their share varies from run to run.\n",
+        opts.creates
+    );
+    let version = Command::new("valgrind").arg("--version").output();
+    if !version.is_ok_and(|o| o.status.success()) {
+        return Err("the instructions section needs valgrind (Debian's valgrind package)".into());
+    }
+    let mut table = Table::new(&["storage", "nodes", "idle", "with creates", "per create"]);
+    for &storage in storages {
+        for &nodes in &opts.nodes {
+            let idle = count(bin, storage, nodes, 0).await?;
+            let loaded = count(bin, storage, nodes, opts.creates).await?;
+            let per = loaded.saturating_sub(idle) / opts.creates.max(1);
+            table.row(vec![
+                storage.name().to_string(),
+                nodes.to_string(),
+                millions(idle),
+                millions(loaded),
+                format!("{:.1} k", per as f64 / 1e3),
+            ]);
+        }
+    }
+    table.print();
+    Ok(())
+}
+
+/// Instructions of one `kubox serve` run that makes `creates` creates, start to exit.
+async fn count(bin: &Path, storage: Storage, nodes: usize, creates: u64) -> Result<u64> {
+    let out = tempfile::Builder::new()
+        .prefix("kubox-bench-callgrind-")
+        .tempdir()?;
+    let file = out.path().join("callgrind.out");
+    let launcher = [
+        "valgrind".to_string(),
+        "--tool=callgrind".to_string(),
+        "--quiet".to_string(),
+        format!("--callgrind-out-file={}", file.display()),
+    ];
+    let extra = if nodes > 0 {
+        vec!["--nodes".to_string(), nodes.to_string()]
+    } else {
+        Vec::new()
+    };
+    let kubox = Kubox::start_under(&launcher, bin, storage, &extra)?;
+    let mut conn = Conn::connect(kubox.addr()).await?;
+    let path = configmaps("default");
+    for i in 0..creates {
+        let body = configmap(&format!("counted-{i}"), &[]);
+        let (status, answer) = conn.call(Method::POST, &path, Some(body)).await?;
+        if status != StatusCode::CREATED {
+            return Err(
+                format!("create {i}: {status} {}", String::from_utf8_lossy(&answer)).into(),
+            );
+        }
+    }
+    drop(conn);
+    // SIGINT, and wait for the exit: callgrind writes its counts then.
+    drop(kubox);
+    let text = std::fs::read_to_string(&file)
+        .map_err(|e| format!("no callgrind output at {}: {e}", file.display()))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("summary:"))
+        .or_else(|| text.lines().find_map(|l| l.strip_prefix("totals:")))
+        .and_then(|n| n.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("no summary line in {}", file.display()).into())
+}
+
+fn millions(n: u64) -> String {
+    format!("{:.1} M", n as f64 / 1e6)
+}
