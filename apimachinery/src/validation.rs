@@ -831,7 +831,7 @@ fn get_string_map(
     errs: &mut Vec<FieldError>,
 ) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    let field = format!("{path}.{key}");
+    // The field's path is spelled out only for an error (this runs for every write).
     match obj.get(key) {
         None | Some(Value::Null) => {}
         Some(Value::Object(m)) => {
@@ -843,11 +843,11 @@ fn get_string_map(
                     Value::Null => {
                         out.insert(k.clone(), String::new());
                     }
-                    other => errs.push(type_error(&format!("{field}.{k}"), other, "string")),
+                    other => errs.push(type_error(&format!("{path}.{key}.{k}"), other, "string")),
                 }
             }
         }
-        Some(other) => errs.push(type_error(&field, other, "object")),
+        Some(other) => errs.push(type_error(&format!("{path}.{key}"), other, "object")),
     }
     out
 }
@@ -859,7 +859,6 @@ fn get_string_list(
     path: &str,
     errs: &mut Vec<FieldError>,
 ) -> Vec<String> {
-    let field = format!("{path}.{key}");
     match obj.get(key) {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => {
@@ -867,13 +866,13 @@ fn get_string_list(
             for (i, v) in items.iter().enumerate() {
                 match v {
                     Value::String(s) => out.push(s.clone()),
-                    other => errs.push(type_error(&format!("{field}[{i}]"), other, "string")),
+                    other => errs.push(type_error(&format!("{path}.{key}[{i}]"), other, "string")),
                 }
             }
             out
         }
         Some(other) => {
-            errs.push(type_error(&field, other, "array"));
+            errs.push(type_error(&format!("{path}.{key}"), other, "array"));
             Vec::new()
         }
     }
