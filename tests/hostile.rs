@@ -3,19 +3,19 @@
 //! to another client while the attack runs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::hooked::HookedStore;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use kubox::authn::UserInfo;
 use kubox::{ConnectionLimits, Server, ServerHandle};
-use kubox_storage::{
-    CompactionPolicy, KeyValue, ListOptions, ListResult, ProgressRequester, ProgressWatchStream,
-    Revision, Store, StoreResult, WatchStream,
-};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -1058,77 +1058,6 @@ async fn unauthenticated_requests_are_answered_before_their_body_is_read() {
     assert_eq!(r.status, StatusCode::CREATED);
 }
 
-/// A memory store whose create of one key waits until the test lets it go, and says when it
-/// got there.
-struct HeldStore {
-    inner: kubox_storage::memory::MemoryStore,
-    key: &'static str,
-    reached: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
-    release: tokio::sync::Semaphore,
-}
-
-#[async_trait::async_trait]
-impl Store for HeldStore {
-    async fn current_revision(&self) -> StoreResult<Revision> {
-        self.inner.current_revision().await
-    }
-    async fn get(&self, key: &str, revision: Option<Revision>) -> StoreResult<KeyValue> {
-        self.inner.get(key, revision).await
-    }
-    async fn list(&self, prefix: &str, opts: ListOptions) -> StoreResult<ListResult> {
-        self.inner.list(prefix, opts).await
-    }
-    async fn count(&self, prefix: &str) -> StoreResult<usize> {
-        self.inner.count(prefix).await
-    }
-    async fn create(&self, key: &str, value: Bytes) -> StoreResult<KeyValue> {
-        if key == self.key {
-            if let Some(reached) = self.reached.lock().unwrap().take() {
-                let _ = reached.send(());
-            }
-            self.release.acquire().await.unwrap().forget();
-        }
-        self.inner.create(key, value).await
-    }
-    async fn update(
-        &self,
-        key: &str,
-        value: Bytes,
-        expected: Option<Revision>,
-    ) -> StoreResult<KeyValue> {
-        self.inner.update(key, value, expected).await
-    }
-    async fn delete(
-        &self,
-        key: &str,
-        expected: Option<Revision>,
-    ) -> StoreResult<(KeyValue, Revision)> {
-        self.inner.delete(key, expected).await
-    }
-    async fn watch(&self, prefix: &str, start: Revision) -> StoreResult<WatchStream> {
-        self.inner.watch(prefix, start).await
-    }
-    async fn watch_progress(
-        &self,
-        prefix: &str,
-        start: Revision,
-    ) -> StoreResult<(ProgressWatchStream, std::sync::Arc<dyn ProgressRequester>)> {
-        self.inner.watch_progress(prefix, start).await
-    }
-    async fn compact(&self, revision: Revision) -> StoreResult<()> {
-        self.inner.compact(revision).await
-    }
-    async fn compacted_revision(&self) -> StoreResult<Revision> {
-        self.inner.compacted_revision().await
-    }
-    async fn compact_by_policy(&self, policy: CompactionPolicy) -> StoreResult<Revision> {
-        self.inner.compact_by_policy(policy).await
-    }
-    async fn close(&self) -> StoreResult<()> {
-        self.inner.close().await
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_sent_while_the_server_starts_is_answered_once_start_up_is_done() {
     // A port of our own (the server's address is known only once `start` returns).
@@ -1138,19 +1067,28 @@ async fn a_request_sent_while_the_server_starts_is_answered_once_start_up_is_don
         .unwrap();
     let (reached, at_hold) = tokio::sync::oneshot::channel();
     // Start-up held at the controllers' first write (the default namespace's ServiceAccount),
-    // after connections began to be accepted.
-    let store = std::sync::Arc::new(HeldStore {
-        inner: kubox_storage::memory::MemoryStore::new(),
-        key: "/registry/serviceaccounts/default/default",
-        reached: std::sync::Mutex::new(Some(reached)),
-        release: tokio::sync::Semaphore::new(0),
+    // after connections began to be accepted: its create says it got there, then waits until
+    // the test lets it go.
+    let reached = Arc::new(std::sync::Mutex::new(Some(reached)));
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
+    let gate = release.clone();
+    let store = HookedStore::new().before_create(move |key| {
+        let (reached, gate) = (reached.clone(), gate.clone());
+        Box::pin(async move {
+            if key == "/registry/serviceaccounts/default/default" {
+                if let Some(reached) = reached.lock().unwrap().take() {
+                    let _ = reached.send(());
+                }
+                gate.acquire().await.unwrap().forget();
+            }
+        })
     });
     let starting = tokio::spawn(
         Server::builder()
             .listen(addr)
             .insecure_http()
             .static_tokens(tokens())
-            .store(store.clone())
+            .store(store.into_dyn())
             .start(),
     );
     at_hold.await.unwrap();
@@ -1171,7 +1109,7 @@ async fn a_request_sent_while_the_server_starts_is_answered_once_start_up_is_don
             .is_err(),
         "answered before start-up was done"
     );
-    store.release.add_permits(1);
+    release.add_permits(1);
     let server = starting.await.unwrap().unwrap();
     let resp = answer.await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);

@@ -8,14 +8,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
-
+use common::hooked::HookedStore;
 use common::*;
 use kubox::ManualClock;
-use kubox_storage::{
-    CompactionPolicy, KeyValue, ListOptions, ListResult, ProgressRequester, ProgressWatchStream,
-    Revision, Store, StoreResult, WatchStream,
-};
+use kubox_storage::Store;
 use serde_json::{json, Value};
 
 const DEPLOYS: &str = "/apis/apps/v1/namespaces/default/deployments";
@@ -399,121 +395,57 @@ async fn old_replica_sets_beyond_the_history_limit_are_deleted() {
     h.shutdown().await.unwrap();
 }
 
-/// A memory store where each of the next `noise` reads of the current revision answers one
-/// more than it is, and a moment later writes a ConfigMap to make it so (a store read ahead of
-/// its watch, as etcd's may be): what a controller waiting to observe its own write then waits
-/// for is a change it is never sent, and that arrives after it has gone to sleep.
-struct NoisyStore {
-    inner: Arc<kubox_storage::memory::MemoryStore>,
-    noise: AtomicU32,
-}
-
-#[async_trait::async_trait]
-impl Store for NoisyStore {
-    async fn current_revision(&self) -> StoreResult<Revision> {
-        let rev = self.inner.current_revision().await?;
-        let n = self.noise.load(Ordering::SeqCst);
-        if n == 0
-            || self
-                .noise
-                .compare_exchange(n, n - 1, Ordering::SeqCst, Ordering::SeqCst)
-                .is_err()
-        {
-            return Ok(rev);
-        }
-        let inner = self.inner.clone();
-        tokio::spawn(async move {
-            for _ in 0..5_000 {
-                tokio::task::yield_now().await;
-            }
-            let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
-                            "metadata": {"name": format!("noise-{n}"), "namespace": "default",
-                                         "uid": format!("00000000-0000-0000-0000-{n:012}"),
-                                         "creationTimestamp": "2027-01-15T08:00:00Z"}});
-            let key = format!("/registry/configmaps/default/noise-{n}");
-            inner.create(&key, cm.to_string().into()).await.unwrap();
-        });
-        Ok(rev + 1)
-    }
-    async fn get(&self, key: &str, revision: Option<Revision>) -> StoreResult<KeyValue> {
-        self.inner.get(key, revision).await
-    }
-    async fn list(&self, prefix: &str, opts: ListOptions) -> StoreResult<ListResult> {
-        self.inner.list(prefix, opts).await
-    }
-    async fn count(&self, prefix: &str) -> StoreResult<usize> {
-        self.inner.count(prefix).await
-    }
-    async fn create(&self, key: &str, value: Bytes) -> StoreResult<KeyValue> {
-        self.inner.create(key, value).await
-    }
-    async fn update(
-        &self,
-        key: &str,
-        value: Bytes,
-        expected: Option<Revision>,
-    ) -> StoreResult<KeyValue> {
-        self.inner.update(key, value, expected).await
-    }
-    async fn delete(
-        &self,
-        key: &str,
-        expected: Option<Revision>,
-    ) -> StoreResult<(KeyValue, Revision)> {
-        self.inner.delete(key, expected).await
-    }
-    async fn watch(&self, prefix: &str, start: Revision) -> StoreResult<WatchStream> {
-        self.inner.watch(prefix, start).await
-    }
-    async fn watch_progress(
-        &self,
-        prefix: &str,
-        start: Revision,
-    ) -> StoreResult<(ProgressWatchStream, Arc<dyn ProgressRequester>)> {
-        self.inner.watch_progress(prefix, start).await
-    }
-    async fn compact(&self, revision: Revision) -> StoreResult<()> {
-        self.inner.compact(revision).await
-    }
-    async fn compacted_revision(&self) -> StoreResult<Revision> {
-        self.inner.compacted_revision().await
-    }
-    async fn compact_by_policy(&self, policy: CompactionPolicy) -> StoreResult<Revision> {
-        self.inner.compact_by_policy(policy).await
-    }
-    async fn close(&self) -> StoreResult<()> {
-        self.inner.close().await
-    }
-}
-
 /// The deployment controller is sent Deployments, ReplicaSets and pods, not ConfigMaps. After
 /// it writes it waits to observe the store as it was then, which here takes a ConfigMap it is
 /// never sent, written after it went to sleep: it still goes on, and settles.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_controller_settles_when_what_it_waits_to_observe_is_never_sent_to_it() {
-    let store = Arc::new(NoisyStore {
-        inner: Arc::new(kubox_storage::memory::MemoryStore::new()),
-        noise: AtomicU32::new(0),
+    // While `noise` lasts, each read of the current revision answers one more than it is, and a
+    // moment later a ConfigMap makes it so (a store read ahead of its watch, as etcd's may be).
+    let noise = Arc::new(AtomicU32::new(0));
+    let counter = noise.clone();
+    let store = HookedStore::new().current_revision(move |inner| {
+        let noise = counter.clone();
+        Box::pin(async move {
+            let rev = inner.current_revision().await?;
+            let n = noise.load(Ordering::SeqCst);
+            if n == 0
+                || noise
+                    .compare_exchange(n, n - 1, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_err()
+            {
+                return Ok(rev);
+            }
+            tokio::spawn(async move {
+                for _ in 0..5_000 {
+                    tokio::task::yield_now().await;
+                }
+                let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                                "metadata": {"name": format!("noise-{n}"), "namespace": "default",
+                                             "uid": format!("00000000-0000-0000-0000-{n:012}"),
+                                             "creationTimestamp": "2027-01-15T08:00:00Z"}});
+                let key = format!("/registry/configmaps/default/noise-{n}");
+                inner.create(&key, cm.to_string().into()).await.unwrap();
+            });
+            Ok(rev + 1)
+        })
     });
     // The deployment controller alone: nothing else writes what it follows, and no kubelet's
     // timer wakes anything. Only what it observes, or is told it has observed, moves it.
     let h = Server::builder()
-        .store(store.clone() as kubox_storage::DynStore)
+        .store(store.into_dyn())
         .controllers(kubox::ControllerSet::parse("deployment").unwrap())
         .start()
         .await
         .unwrap();
     h.settled().await;
-    store.noise.store(20, Ordering::SeqCst);
+    noise.store(20, Ordering::SeqCst);
     let r = post_json(&h, DEPLOYS, &deployment("noisy", 4, "nginx:1.25")).await;
     assert_eq!(r.status, 201);
     tokio::time::timeout(Duration::from_secs(60), h.settled())
         .await
         .expect("the deployment controller settles");
-    assert!(
-        store.noise.load(Ordering::SeqCst) < 20,
-        "the noise was written"
-    );
+    assert!(noise.load(Ordering::SeqCst) < 20, "the noise was written");
     let sets = items(&h, RSS).await;
     assert_eq!(sets.len(), 1);
     assert_eq!(sets[0]["spec"]["replicas"], 4);

@@ -9,6 +9,8 @@ use tower::ServiceExt;
 
 pub use kubox::{Server, ServerHandle};
 
+pub mod hooked;
+
 /// A server for API tests. Namespaces stay as clients leave them: the serviceaccount controller
 /// (default ServiceAccount and kube-root-ca.crt in every namespace) is off; the other built-in
 /// controllers run. tests/controllers.rs covers the full set.
