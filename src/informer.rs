@@ -80,6 +80,14 @@ impl Informer {
             .collect()
     }
 
+    /// Holds it no object at all?
+    pub fn is_empty(&self) -> bool {
+        self.objects
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
+    }
+
     /// Is anything stored under `prefix`?
     pub fn any(&self, prefix: &str) -> bool {
         let objects = self.objects.read().unwrap_or_else(PoisonError::into_inner);

@@ -289,6 +289,15 @@ pub(crate) async fn list_resource(
     resource: &str,
     namespace: &str,
 ) -> ApiResult<Vec<Value>> {
+    // Most of what admission lists (webhook configurations, limit ranges, quotas) is usually
+    // not there at all: say so without building a prefix to look under.
+    if state
+        .informers
+        .for_resource(group, resource)
+        .is_some_and(|inf| inf.is_empty())
+    {
+        return Ok(Vec::new());
+    }
     let mut prefix = crate::registry::storage_prefix(group, resource);
     if !namespace.is_empty() {
         prefix.push_str(namespace);
