@@ -66,9 +66,9 @@ fn object_key(resource: &str, ns: &str, name: &str) -> String {
     format!("{}{ns}/{name}", storage_prefix("", resource))
 }
 
-/// `ns` if `key` is `{prefix}{ns}/{name}`.
-fn namespace_of_named<'a>(key: &'a str, resource: &str, name: &str) -> Option<&'a str> {
-    let rest = key.strip_prefix(storage_prefix("", resource).as_str())?;
+/// `ns` if `key` is `{prefix}{ns}/{name}` (`prefix`: a resource's storage prefix).
+fn namespace_of_named<'a>(key: &'a str, prefix: &str, name: &str) -> Option<&'a str> {
+    let rest = key.strip_prefix(prefix)?;
     let (ns, n) = rest.split_once('/')?;
     (n == name).then_some(ns)
 }
@@ -82,15 +82,10 @@ impl Reconciler for ServiceAccountController {
         let namespaces = storage_prefix("", "namespaces");
         let accounts = storage_prefix("", "serviceaccounts");
         let configmaps = storage_prefix("", "configmaps");
-        let named = |key: &str, prefix: &str, name: &str| {
-            key.strip_prefix(prefix)
-                .and_then(|rest| rest.split_once('/'))
-                .is_some_and(|(_, n)| n == name)
-        };
         Interest::matching(move |key| {
             key.starts_with(namespaces.as_str())
-                || named(key, &accounts, DEFAULT_SERVICE_ACCOUNT)
-                || named(key, &configmaps, ROOT_CA_CONFIGMAP)
+                || namespace_of_named(key, &accounts, DEFAULT_SERVICE_ACCOUNT).is_some()
+                || namespace_of_named(key, &configmaps, ROOT_CA_CONFIGMAP).is_some()
         })
     }
 
@@ -112,13 +107,17 @@ impl Reconciler for ServiceAccountController {
                     if ev.kind == EventKind::Put && ev.prev.is_none() {
                         queue.add(name);
                     }
-                } else if let Some(ns) =
-                    namespace_of_named(key, "serviceaccounts", DEFAULT_SERVICE_ACCOUNT)
-                {
+                } else if let Some(ns) = namespace_of_named(
+                    key,
+                    &storage_prefix("", "serviceaccounts"),
+                    DEFAULT_SERVICE_ACCOUNT,
+                ) {
                     if ev.kind == EventKind::Delete {
                         queue.add(ns);
                     }
-                } else if let Some(ns) = namespace_of_named(key, "configmaps", ROOT_CA_CONFIGMAP) {
+                } else if let Some(ns) =
+                    namespace_of_named(key, &storage_prefix("", "configmaps"), ROOT_CA_CONFIGMAP)
+                {
                     queue.add(ns);
                 }
             }
