@@ -40,7 +40,7 @@ pub(crate) const CHECKPOINT_AT: u64 = 8 * 1024 * 1024;
 /// The largest frame buffer kept for the next commit.
 const FRAME_KEEP_CAPACITY: usize = 256 * 1024;
 /// How much the file is extended with zeros at once, when fewer bytes than this are left.
-const EXTEND_BY: u64 = 1024 * 1024;
+pub(crate) const EXTEND_BY: u64 = 1024 * 1024;
 
 fn header_bytes(generation: u64) -> [u8; HEADER_LEN as usize] {
     let mut h = [0u8; HEADER_LEN as usize];
@@ -225,6 +225,12 @@ impl CommitLog {
         Ok(())
     }
 
+    /// Where the frames end, the file's length, and the generation.
+    #[cfg(test)]
+    pub(crate) fn extent(&self) -> (u64, u64, u64) {
+        (self.pos, self.len, self.generation)
+    }
+
     /// The frames reached the checkpoint size: see [`CommitLog::checkpoint`].
     pub(crate) fn wants_checkpoint(&self) -> bool {
         self.pos >= self.checkpoint_at
@@ -239,10 +245,20 @@ impl CommitLog {
         self.start_generation()
     }
 
+    /// Few bytes are left past the frames, and no checkpoint will reuse the log first.
+    fn is_short(&self) -> bool {
+        self.len.saturating_sub(self.pos) < EXTEND_BY / 4 && self.pos < self.checkpoint_at
+    }
+
+    /// A checkpoint or an extension is due.
+    pub(crate) fn wants_upkeep(&self) -> bool {
+        self.wants_checkpoint() || self.is_short()
+    }
+
     /// Extend the file with zeros when few bytes are left past the frames (for an idle
     /// committer: this writes and syncs a megabyte).
     pub(crate) fn extend_if_short(&mut self) -> io::Result<()> {
-        if self.len.saturating_sub(self.pos) >= EXTEND_BY / 4 || self.pos >= self.checkpoint_at {
+        if !self.is_short() {
             return Ok(());
         }
         static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];

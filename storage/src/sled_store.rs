@@ -9,17 +9,19 @@
 //!
 //! Invariants:
 //! - A write is applied to the in-memory core under its lock (so preconditions see every earlier
-//!   write, durable or not) and queued for commit in revision order. A single committer thread
-//!   takes everything queued, writes it as one group in ONE sled insert (a large commit as
-//!   several groups in one atomic batch) and as one frame of the commit log
-//!   ([`crate::commit_log`]), `fdatasync`s the log, and only then makes those revisions visible
-//!   to readers and watchers and wakes the writers: a write is acknowledged only once durable,
-//!   and nothing non-durable is ever observable. Concurrent writers share one sync (group
-//!   commit). sled itself is flushed by its own flusher and at the log's checkpoints, when its
-//!   files are synced too (sled's flush neither empties the device's cache nor syncs its blob
-//!   files); on open, the log's frames are put back into sled. While syncs are deferred
-//!   ([`SledOptions::defer_syncs`]), a writer makes that commit itself, without the sync;
-//!   commits never overlap (one commit lock).
+//!   write, durable or not) and queued for commit in revision order. A commit takes everything
+//!   queued, writes it as one group in ONE sled insert (a large commit as several groups in one
+//!   atomic batch) and as one frame of the commit log ([`crate::commit_log`]), `fdatasync`s the
+//!   log, and only then makes those revisions visible to readers and watchers and wakes the
+//!   writers: a write is acknowledged only once durable, and nothing non-durable is ever
+//!   observable. Commits never overlap (one commit lock). The committer thread makes them, and
+//!   concurrent writers share its syncs (group commit); a write that comes apart from others
+//!   (see `Pace`) and finds nothing else queued and no commit in flight makes its own on its
+//!   own thread, sparing two thread hand-offs, and leaves the log's upkeep (checkpoints,
+//!   zero-extension) to the committer. sled itself is flushed by its own flusher and at the
+//!   log's checkpoints, when its files are synced too (sled's flush neither empties the
+//!   device's cache nor syncs its blob files); on open, the log's frames are put back into sled. While syncs are deferred
+//!   ([`SledOptions::defer_syncs`]), a writer makes that commit itself, without the sync.
 //! - A refused write (Conflict, NotFound, AlreadyExists) is reported only once every revision its
 //!   decision depended on is durable, so errors never reveal state that a crash could lose.
 //! - Every revision above the compacted one has its record on disk. Compaction drops superseded
@@ -31,9 +33,10 @@
 //! - No lock of the core is held during IO.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use parking_lot::{Condvar, Mutex};
@@ -120,6 +123,8 @@ struct CommitQueue {
 struct QueueState {
     events: Vec<Arc<Event>>,
     millis: Vec<i64>,
+    /// A writer committed alone and left the commit log's upkeep to the committer.
+    upkeep: bool,
     shutdown: bool,
 }
 
@@ -141,9 +146,68 @@ struct Commits {
     tree: sled::Tree,
     queue: CommitQueue,
     durable: watch::Sender<Durable>,
+    /// How often writes come, against how long a commit takes.
+    pace: Pace,
+    /// Commits made by a writer alone.
+    #[cfg(test)]
+    lone_commits: std::sync::atomic::AtomicUsize,
     /// Held for a commit; what it holds are the buffers the commit swaps with the queue's, so
     /// that neither is allocated anew for each commit.
     lock: Mutex<Taken>,
+}
+
+/// When writes arrive, against how long a commit takes: a write may commit alone on its own
+/// thread only if writes have been coming further apart than a commit lasts, the one before it
+/// too (so a commit of that one would be over by now). Writes that come faster (or in bursts)
+/// share the committer's syncs, and none holds a runtime's worker, which other requests need,
+/// for a sync.
+struct Pace {
+    start: Instant,
+    /// Nanoseconds from `start` to the latest write's arrival.
+    last_arrival: AtomicU64,
+    /// The mean time between arrivals, in nanoseconds, weighted to the latest (each gap
+    /// counts 1/8, the mean before it 7/8), each gap counted as at most two commits' time: one
+    /// pause (a checkpoint, the clients' own) does not make a busy stream of writes look sparse.
+    mean_gap: AtomicU64,
+    /// Nanoseconds the latest commit took to write and sync.
+    last_commit: AtomicU64,
+}
+
+impl Pace {
+    fn new() -> Self {
+        Pace {
+            start: Instant::now(),
+            last_arrival: AtomicU64::new(0),
+            mean_gap: AtomicU64::new(0),
+            last_commit: AtomicU64::new(0),
+        }
+    }
+
+    fn nanos(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Note a write's arrival: true when writes, this one too, come further apart than a
+    /// commit takes. (Concurrent arrivals may each miss the other's gap in the mean: it only
+    /// steers where a commit is made.)
+    fn arrive(&self) -> bool {
+        self.arrive_at(self.nanos())
+    }
+
+    /// [`Pace::arrive`] at `now` nanoseconds from `start`.
+    fn arrive_at(&self, now: u64) -> bool {
+        let gap = now.saturating_sub(self.last_arrival.swap(now, Ordering::Relaxed));
+        let commit = self.last_commit.load(Ordering::Relaxed);
+        let mean = self.mean_gap.load(Ordering::Relaxed);
+        let mean = mean - mean / 8 + gap.min(commit.saturating_mul(2)) / 8;
+        self.mean_gap.store(mean, Ordering::Relaxed);
+        gap > commit && mean > commit
+    }
+
+    fn committed(&self, took: Duration) {
+        let took = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.last_commit.store(took, Ordering::Relaxed);
+    }
 }
 
 /// The writes one commit takes from the queue, and the commit log it appends them to.
@@ -418,6 +482,9 @@ impl SledStore {
             tree: tree.clone(),
             queue,
             durable: durable_tx,
+            pace: Pace::new(),
+            #[cfg(test)]
+            lone_commits: Default::default(),
             lock: Mutex::new(Taken {
                 events: Vec::new(),
                 millis: Vec::new(),
@@ -472,6 +539,7 @@ impl SledStore {
 
     async fn write(&self, key: &str, op: Op) -> StoreResult<Arc<Event>> {
         let inner = &self.inner;
+        let spaced = inner.commits.pace.arrive();
         let applied = inner.core.write(key, op, |ev, millis| {
             let mut q = inner.commits.queue.state.lock();
             q.events.push(ev.clone());
@@ -484,7 +552,7 @@ impl SledStore {
                     // makes it here, sparing two thread hand-offs per write (start-up's writes
                     // come one after another).
                     inner.commits.commit_queued();
-                } else {
+                } else if !(spaced && inner.commits.commit_alone()) {
                     inner.commits.queue.wake.notify_one();
                 }
                 inner.wait_durable(ev.revision()).await?;
@@ -661,10 +729,10 @@ impl Commits {
         loop {
             {
                 let mut q = self.queue.state.lock();
-                while q.events.is_empty() && !q.shutdown {
+                while q.events.is_empty() && !q.upkeep && !q.shutdown {
                     self.queue.wake.wait(&mut q);
                 }
-                if q.events.is_empty() {
+                if q.events.is_empty() && !q.upkeep {
                     return; // shut down with nothing left to commit
                 }
             }
@@ -675,9 +743,37 @@ impl Commits {
     }
 
     /// Take everything queued, write it in one batch, flush (unless syncs are deferred),
-    /// publish. False once the store failed.
+    /// publish, then see to the log's upkeep. False once the store failed.
     fn commit_queued(&self) -> bool {
         let mut taken = self.lock.lock();
+        self.queue.state.lock().upkeep = false;
+        self.commit(&mut taken, true)
+    }
+
+    /// Commit on the writer's own thread when it is the only write queued and no commit is in
+    /// flight (for a write that came apart from others, see [`Pace`]), sparing the two thread
+    /// hand-offs (to the committer and back) that otherwise cost as much as the sync itself;
+    /// the log's upkeep is left to the committer. False when the committer has to do it.
+    fn commit_alone(&self) -> bool {
+        let Some(mut taken) = self.lock.try_lock() else {
+            return false;
+        };
+        if self.queue.state.lock().events.len() != 1 {
+            return false;
+        }
+        #[cfg(test)]
+        self.lone_commits.fetch_add(1, Ordering::SeqCst);
+        if self.commit(&mut taken, false) && taken.log.wants_upkeep() {
+            drop(taken);
+            self.queue.state.lock().upkeep = true;
+            self.queue.wake.notify_one();
+        }
+        true
+    }
+
+    /// Commit what is queued with the commit lock held (`taken`); `upkeep`: then checkpoint or
+    /// extend the log if it needs it. False once the store failed.
+    fn commit(&self, taken: &mut Taken, upkeep: bool) -> bool {
         if self.core.failure().is_some() {
             return false;
         }
@@ -686,21 +782,27 @@ impl Commits {
             std::mem::swap(&mut q.events, &mut taken.events);
             std::mem::swap(&mut q.millis, &mut taken.millis);
         }
-        let Some(last) = taken.events.last().map(|ev| ev.revision()) else {
-            return true; // committed by another
-        };
         let Taken {
             events,
             millis,
             log,
-        } = &mut *taken;
-        let committed = self.write(events, millis, log).and_then(|()| {
-            self.core.advance_visible(last, events);
-            self.durable.send_modify(|d| d.rev = last);
-            events.clear();
-            millis.clear();
-            // Between commits: what the log needs, while no writer waits for it if possible.
-            self.maintain_log(log)
+        } = taken;
+        let committed = match events.last().map(|ev| ev.revision()) {
+            Some(last) => self.timed_write(events, millis, log).map(|()| {
+                self.core.advance_visible(last, events);
+                self.durable.send_modify(|d| d.rev = last);
+                events.clear();
+                millis.clear();
+            }),
+            None => Ok(()), // committed by another
+        }
+        // Between commits: what the log needs, while no writer waits for it if possible.
+        .and_then(|()| {
+            if upkeep {
+                self.maintain_log(log)
+            } else {
+                Ok(())
+            }
         });
         match committed {
             Ok(()) => true,
@@ -715,6 +817,19 @@ impl Commits {
                 false
             }
         }
+    }
+
+    /// [`Commits::write`], its time noted in [`Commits::pace`].
+    fn timed_write(
+        &self,
+        events: &[Arc<Event>],
+        millis: &[i64],
+        log: &mut CommitLog,
+    ) -> StoreResult<()> {
+        let start = Instant::now();
+        let written = self.write(events, millis, log);
+        self.pace.committed(start.elapsed());
+        written
     }
 
     /// Write one commit: its records into sled as groups (not flushed), and those groups as
@@ -943,6 +1058,87 @@ mod tests {
         let mut group = Vec::new();
         push_entry(&mut group, rev, &encode_record(&ev, 0));
         (rev, group)
+    }
+
+    /// Writes come alone when they come further apart than a commit lasts, and a pause in a
+    /// stream of writes closer together than that does not make the next ones alone.
+    #[test]
+    fn pace_tells_sparse_writes_from_a_busy_stream() {
+        let pace = Pace::new();
+        pace.committed(Duration::from_micros(200));
+        let mut now = 0;
+        let mut arrive = |gap_micros: u64| {
+            now += gap_micros * 1_000;
+            pace.arrive_at(now)
+        };
+        let sparse: Vec<bool> = (0..40).map(|_| arrive(500)).collect();
+        assert!(sparse[20..].iter().all(|&alone| alone), "{sparse:?}");
+        let busy: Vec<bool> = (0..40).map(|_| arrive(50)).collect();
+        assert!(busy[20..].iter().all(|&alone| !alone), "{busy:?}");
+        // A 50 ms pause (a checkpoint, say), then the stream again.
+        assert!(!arrive(50_000), "one long gap against a busy mean");
+        let after: Vec<bool> = (0..20).map(|_| arrive(50)).collect();
+        assert!(after.iter().all(|&alone| !alone), "{after:?}");
+        // Gaps above a commit's time but close to it still count as sparse.
+        let near: Vec<bool> = (0..60).map(|_| arrive(250)).collect();
+        assert!(near[40..].iter().all(|&alone| alone), "{near:?}");
+    }
+
+    /// A write that commits on its own thread leaves the log's upkeep to the committer: the
+    /// log is still reused from its start once its frames reach the checkpoint size, and kept
+    /// extended with zeros ahead of them.
+    #[tokio::test]
+    async fn lone_commits_leave_the_logs_upkeep_to_the_committer() {
+        let dir = tempfile::tempdir().unwrap();
+        let checkpoint = 8 * 1024;
+        let opts = SledOptions {
+            commit_log_checkpoint: checkpoint,
+            ..SledOptions::default()
+        };
+        let s = SledStore::open_with(dir.path(), opts).unwrap();
+        let commits = s.inner.commits.clone();
+        let value = Bytes::from(vec![b'v'; 512]);
+        let writes = 64; // about five times the checkpoint size in frames
+        for i in 0..writes {
+            // Each write comes as if long after the one before: it commits alone unless the
+            // committer holds the commit lock (for the log's upkeep) just then.
+            commits.pace.last_commit.store(0, Ordering::Relaxed);
+            commits.pace.mean_gap.store(u64::MAX / 2, Ordering::Relaxed);
+            s.create(&format!("/k{i}"), value.clone()).await.unwrap();
+        }
+        let lone = commits.lone_commits.load(Ordering::SeqCst);
+        assert!(
+            lone > writes / 2,
+            "{lone} of {writes} writes committed alone"
+        );
+
+        // The upkeep the last lone commit asked for, if any, is over once the committer took
+        // it (the flag cleared) and let go of the commit lock.
+        let waited = tokio::time::timeout(Duration::from_secs(30), async {
+            while commits.queue.state.lock().upkeep {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        assert!(waited.is_ok(), "the committer never took the upkeep");
+        let (pos, len, generation) = commits.lock.lock().log.extent();
+        assert!(
+            pos < checkpoint,
+            "frames reach {pos}, past the checkpoint at {checkpoint}"
+        );
+        assert!(generation >= 3, "checkpoints: {}", generation - 1);
+        assert!(
+            len >= pos + commit_log::EXTEND_BY / 4,
+            "zeros ahead of the frames: {}",
+            len - pos
+        );
+
+        s.close().await.unwrap();
+        drop((s, commits)); // sled's handles, that hold its lock
+        let s = SledStore::open(dir.path()).unwrap();
+        for i in 0..writes {
+            assert_eq!(s.get(&format!("/k{i}"), None).await.unwrap().value, value);
+        }
     }
 
     /// Frames whose groups a compaction has since removed from sled are not put back: a crash
