@@ -54,6 +54,11 @@ const LOG_PREFIX: u8 = b'l';
 const META_CURRENT: &[u8] = b"m/current";
 const META_COMPACTED: &[u8] = b"m/compacted";
 const TREE_NAME: &[u8] = b"kubox-revisions";
+/// The longest the latest commit may have taken for a write to commit alone: the thread
+/// hand-offs a lone commit spares are worth a tenth of a millisecond, and a slow or stalling
+/// disk should hold the committer, not a runtime's worker.
+const LONE_COMMIT_MAX: Duration = Duration::from_millis(1);
+const LONE_COMMIT_MAX_NANOS: u64 = LONE_COMMIT_MAX.as_nanos() as u64;
 /// The most revisions one compaction batch covers (see [`Inner::compact`]).
 const COMPACTION_STEP: Revision = 2_000;
 
@@ -158,9 +163,9 @@ struct Commits {
 
 /// When writes arrive, against how long a commit takes: a write may commit alone on its own
 /// thread only if writes have been coming further apart than a commit lasts, the one before it
-/// too (so a commit of that one would be over by now). Writes that come faster (or in bursts)
-/// share the committer's syncs, and none holds a runtime's worker, which other requests need,
-/// for a sync.
+/// too (so a commit of that one would be over by now), and commits are quick
+/// ([`LONE_COMMIT_MAX`]). Writes that come faster (or in bursts) share the committer's syncs,
+/// and none holds a runtime's worker, which other requests need, for a sync.
 struct Pace {
     start: Instant,
     /// Nanoseconds from `start` to the latest write's arrival.
@@ -201,7 +206,7 @@ impl Pace {
         let mean = self.mean_gap.load(Ordering::Relaxed);
         let mean = mean - mean / 8 + gap.min(commit.saturating_mul(2)) / 8;
         self.mean_gap.store(mean, Ordering::Relaxed);
-        gap > commit && mean > commit
+        gap > commit && mean > commit && commit < LONE_COMMIT_MAX_NANOS
     }
 
     fn committed(&self, took: Duration) {
@@ -1082,6 +1087,10 @@ mod tests {
         // Gaps above a commit's time but close to it still count as sparse.
         let near: Vec<bool> = (0..60).map(|_| arrive(250)).collect();
         assert!(near[40..].iter().all(|&alone| alone), "{near:?}");
+        // Once a commit took longer than a lone one may, none is alone, however sparse.
+        pace.committed(LONE_COMMIT_MAX + Duration::from_micros(1));
+        let slow: Vec<bool> = (0..40).map(|_| arrive(50_000)).collect();
+        assert!(slow.iter().all(|&alone| !alone), "{slow:?}");
     }
 
     /// A write that commits on its own thread leaves the log's upkeep to the committer: the
