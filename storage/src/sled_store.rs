@@ -20,8 +20,9 @@
 //!   own thread, sparing two thread hand-offs, and leaves the log's upkeep (checkpoints,
 //!   zero-extension) to the committer. sled itself is flushed by its own flusher and at the
 //!   log's checkpoints, when its files are synced too (sled's flush neither empties the
-//!   device's cache nor syncs its blob files); on open, the log's frames are put back into sled. While syncs are deferred
-//!   ([`SledOptions::defer_syncs`]), a writer makes that commit itself, without the sync.
+//!   device's cache nor syncs its blob files); on open, the log's frames are put back into
+//!   sled. While syncs are deferred ([`SledOptions::defer_syncs`]), a writer makes that commit
+//!   itself, without the sync.
 //! - A refused write (Conflict, NotFound, AlreadyExists) is reported only once every revision its
 //!   decision depended on is durable, so errors never reveal state that a crash could lose.
 //! - Every revision above the compacted one has its record on disk. Compaction drops superseded
