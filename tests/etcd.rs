@@ -402,8 +402,10 @@ async fn kill_9_of_one_etcd_member_of_three_under_load_loses_nothing_and_writes_
     wait_acked(&acked, 200).await;
     etcd.kill(0);
     let at_kill = acked.lock().unwrap().len();
-    // Requests continue on the two members left.
-    wait_acked(&acked, at_kill + 300).await;
+    // Requests continue on the two members left. (A hundred show that they do; more would
+    // time the test against the machine: run beside the file's other etcd clusters, the
+    // three-member writes come as slowly as 10–25 per second.)
+    wait_acked(&acked, at_kill + 100).await;
     stop.store(true, std::sync::atomic::Ordering::Release);
     let mut refused = 0;
     for w in writers {
