@@ -751,9 +751,7 @@ impl Commits {
     /// Take everything queued, write it in one batch, flush (unless syncs are deferred),
     /// publish, then see to the log's upkeep. False once the store failed.
     fn commit_queued(&self) -> bool {
-        let mut taken = self.lock.lock();
-        self.queue.state.lock().upkeep = false;
-        self.commit(&mut taken, true)
+        self.commit(&mut self.lock.lock(), true)
     }
 
     /// Commit on the writer's own thread when it is the only write queued and no commit is in
@@ -778,7 +776,8 @@ impl Commits {
     }
 
     /// Commit what is queued with the commit lock held (`taken`); `upkeep`: then checkpoint or
-    /// extend the log if it needs it. False once the store failed.
+    /// extend the log if it needs it (what a lone commit asked for is then done). False once
+    /// the store failed.
     fn commit(&self, taken: &mut Taken, upkeep: bool) -> bool {
         if self.core.failure().is_some() {
             return false;
@@ -787,6 +786,9 @@ impl Commits {
             let mut q = self.queue.state.lock();
             std::mem::swap(&mut q.events, &mut taken.events);
             std::mem::swap(&mut q.millis, &mut taken.millis);
+            if upkeep {
+                q.upkeep = false;
+            }
         }
         let Taken {
             events,
