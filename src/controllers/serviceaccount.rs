@@ -41,6 +41,7 @@ pub const DESCRIPTION: &str = "Contains a CA bundle that can be used to verify t
 pub struct ServiceAccountController {
     root_ca: String,
     index: ResourceIndex,
+    keys: Arc<Followed>,
 }
 
 impl ServiceAccountController {
@@ -49,7 +50,45 @@ impl ServiceAccountController {
         ServiceAccountController {
             root_ca,
             index: ResourceIndex::default(),
+            keys: Arc::new(Followed {
+                namespaces: storage_prefix("", "namespaces"),
+                accounts: storage_prefix("", "serviceaccounts"),
+                configmaps: storage_prefix("", "configmaps"),
+            }),
         }
+    }
+}
+
+/// The keys the controller follows, by their storage prefixes (spelled once, for every change).
+struct Followed {
+    namespaces: String,
+    accounts: String,
+    configmaps: String,
+}
+
+impl Followed {
+    /// The name of the namespace `key` is.
+    fn namespace<'a>(&self, key: &'a str) -> Option<&'a str> {
+        key.strip_prefix(self.namespaces.as_str())
+    }
+
+    /// The namespace whose default ServiceAccount `key` is.
+    fn default_account<'a>(&self, key: &'a str) -> Option<&'a str> {
+        namespace_of_named(key, &self.accounts, DEFAULT_SERVICE_ACCOUNT)
+    }
+
+    /// The namespace whose root CA ConfigMap `key` is.
+    fn root_ca<'a>(&self, key: &'a str) -> Option<&'a str> {
+        namespace_of_named(key, &self.configmaps, ROOT_CA_CONFIGMAP)
+    }
+
+    /// The keys of namespace `ns`, its default ServiceAccount and its root CA ConfigMap.
+    fn of(&self, ns: &str) -> (String, String, String) {
+        (
+            format!("{}{ns}", self.namespaces),
+            format!("{}{ns}/{DEFAULT_SERVICE_ACCOUNT}", self.accounts),
+            format!("{}{ns}/{ROOT_CA_CONFIGMAP}", self.configmaps),
+        )
     }
 }
 
@@ -60,10 +99,6 @@ async fn create(scope: &Scope, obj: serde_json::Value) -> ApiResult<()> {
         Err(e) if matches!(e.code, StatusCode::CONFLICT | StatusCode::FORBIDDEN) => Ok(()),
         Err(e) => Err(e),
     }
-}
-
-fn object_key(resource: &str, ns: &str, name: &str) -> String {
-    format!("{}{ns}/{name}", storage_prefix("", resource))
 }
 
 /// `ns` if `key` is `{prefix}{ns}/{name}` (`prefix`: a resource's storage prefix).
@@ -79,22 +114,20 @@ impl Reconciler for ServiceAccountController {
 
     /// Namespaces, and the two objects it keeps in each.
     fn interest(&self) -> Interest {
-        let namespaces = storage_prefix("", "namespaces");
-        let accounts = storage_prefix("", "serviceaccounts");
-        let configmaps = storage_prefix("", "configmaps");
+        let keys = self.keys.clone();
         Interest::matching(move |key| {
-            key.starts_with(namespaces.as_str())
-                || namespace_of_named(key, &accounts, DEFAULT_SERVICE_ACCOUNT).is_some()
-                || namespace_of_named(key, &configmaps, ROOT_CA_CONFIGMAP).is_some()
+            keys.namespace(key).is_some()
+                || keys.default_account(key).is_some()
+                || keys.root_ca(key).is_some()
         })
     }
 
     fn observe(&mut self, _state: &Backend, msg: &Msg, queue: &mut Queue) {
-        let ns_prefix = storage_prefix("", "namespaces");
+        let keys = &self.keys;
         match msg {
             Msg::Reset { items, .. } => {
                 for kv in items.iter() {
-                    if let Some(name) = kv.key.strip_prefix(ns_prefix.as_str()) {
+                    if let Some(name) = keys.namespace(&kv.key) {
                         if from_stored(kv).is_ok_and(|o| !is_deleting(&o)) {
                             queue.add(name);
                         }
@@ -103,21 +136,15 @@ impl Reconciler for ServiceAccountController {
             }
             Msg::Change(ev) => {
                 let key = &ev.kv.key;
-                if let Some(name) = key.strip_prefix(ns_prefix.as_str()) {
+                if let Some(name) = keys.namespace(key) {
                     if ev.kind == EventKind::Put && ev.prev.is_none() {
                         queue.add(name);
                     }
-                } else if let Some(ns) = namespace_of_named(
-                    key,
-                    &storage_prefix("", "serviceaccounts"),
-                    DEFAULT_SERVICE_ACCOUNT,
-                ) {
+                } else if let Some(ns) = keys.default_account(key) {
                     if ev.kind == EventKind::Delete {
                         queue.add(ns);
                     }
-                } else if let Some(ns) =
-                    namespace_of_named(key, &storage_prefix("", "configmaps"), ROOT_CA_CONFIGMAP)
-                {
+                } else if let Some(ns) = keys.root_ca(key) {
                     queue.add(ns);
                 }
             }
@@ -130,14 +157,12 @@ impl Reconciler for ServiceAccountController {
         ns: &str,
         _queue: &mut Queue,
     ) -> ApiResult<()> {
-        let ns_key = format!("{}{ns}", storage_prefix("", "namespaces"));
+        let (ns_key, sa_key, cm_key) = self.keys.of(ns);
         match read(state, &ns_key).await? {
             Some((obj, _)) if !is_deleting(&obj) => {}
             _ => return Ok(()),
         }
         self.index.refresh(state);
-        let sa_key = object_key("serviceaccounts", ns, DEFAULT_SERVICE_ACCOUNT);
-        let cm_key = object_key("configmaps", ns, ROOT_CA_CONFIGMAP);
         let (Some(sa_info), Some(cm_info)) =
             (self.index.for_key(&sa_key), self.index.for_key(&cm_key))
         else {
