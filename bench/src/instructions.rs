@@ -10,7 +10,7 @@
 //! every half second), and under callgrind's slowdown their share of a run varies from one run
 //! to the next by hundreds of millions of instructions; etcd's work is in another process.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use http::{Method, StatusCode};
@@ -25,6 +25,8 @@ pub struct Options {
     pub creates: u64,
     /// Simulated node counts to run with (0: none), each a configuration of its own.
     pub nodes: Vec<usize>,
+    /// Where to keep each run's profile (`callgrind.<storage>.<nodes>.<creates>.out`), if anywhere.
+    pub keep: Option<PathBuf>,
 }
 
 pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()> {
@@ -44,8 +46,9 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
     let mut table = Table::new(&["storage", "nodes", "idle", "with creates", "per create"]);
     for &storage in storages {
         for &nodes in &opts.nodes {
-            let idle = count(bin, storage, nodes, 0).await?;
-            let loaded = count(bin, storage, nodes, opts.creates).await?;
+            let keep = opts.keep.as_deref();
+            let idle = count(bin, storage, nodes, 0, keep).await?;
+            let loaded = count(bin, storage, nodes, opts.creates, keep).await?;
             let per = loaded.saturating_sub(idle) / opts.creates.max(1);
             table.row(vec![
                 storage.name().to_string(),
@@ -61,7 +64,13 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
 }
 
 /// Instructions of one `kubox serve` run that makes `creates` creates, start to exit.
-async fn count(bin: &Path, storage: Storage, nodes: usize, creates: u64) -> Result<u64> {
+async fn count(
+    bin: &Path,
+    storage: Storage,
+    nodes: usize,
+    creates: u64,
+    keep: Option<&Path>,
+) -> Result<u64> {
     let out = tempfile::Builder::new()
         .prefix("kubox-bench-callgrind-")
         .tempdir()?;
@@ -94,6 +103,11 @@ async fn count(bin: &Path, storage: Storage, nodes: usize, creates: u64) -> Resu
     drop(kubox);
     let text = std::fs::read_to_string(&file)
         .map_err(|e| format!("no callgrind output at {}: {e}", file.display()))?;
+    if let Some(dir) = keep {
+        std::fs::create_dir_all(dir)?;
+        let name = format!("callgrind.{}.{nodes}.{creates}.out", storage.name());
+        std::fs::write(dir.join(name), &text)?;
+    }
     text.lines()
         .find_map(|l| l.strip_prefix("summary:"))
         .or_else(|| text.lines().find_map(|l| l.strip_prefix("totals:")))

@@ -144,6 +144,10 @@ struct Cli {
     /// Instructions: simulated node counts, comma-separated, each a configuration (0: none).
     #[arg(long, value_delimiter = ',', default_values_t = [0, 3])]
     instructions_nodes: Vec<usize>,
+    /// Instructions: keep each run's callgrind profile in this directory (read it with
+    /// `callgrind_annotate --inclusive=yes FILE`).
+    #[arg(long)]
+    instructions_keep: Option<PathBuf>,
     /// Run as the limit server of the `limit` section, answering from this directory.
     #[arg(long, hide = true)]
     serve_limit: Option<PathBuf>,
@@ -304,6 +308,7 @@ async fn run(cli: Cli, threads: usize) -> Result<()> {
                     &instructions::Options {
                         creates: cli.instructions_creates.max(1),
                         nodes: cli.instructions_nodes.clone(),
+                        keep: cli.instructions_keep.clone(),
                     },
                 )
                 .await?
