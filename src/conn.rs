@@ -511,6 +511,8 @@ async fn serve_connection<S>(
         .into_owned();
     let conn = watcher.watch(conn);
     tokio::pin!(conn);
+    // An HTTP/1.1 request with a body wakes its own task (see `repoll`).
+    let mut conn = crate::repoll::Repoll::new(conn);
     // Look a few times per bound: a head or an idle spell is cut within a quarter of its
     // bound past it.
     let tick = limits

@@ -54,6 +54,7 @@ pub mod pki;
 pub mod query;
 pub mod recorder;
 pub mod registry;
+mod repoll;
 pub mod request_info;
 mod reviews;
 pub mod routing;
