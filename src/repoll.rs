@@ -13,10 +13,8 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
-
-use futures::task::AtomicWaker;
 
 /// How many times one poll polls the inner future again after it woke itself; then the wake
 /// goes to the task, which yields as tokio intends (hyper's dispatcher wakes itself to yield
@@ -37,12 +35,25 @@ pub struct Repoll<F> {
     /// The waker `inner` is polled with, one for the future's life (so what it registers with
     /// stays registered: `Waker::will_wake` holds).
     waker: Waker,
+    /// The task waker last put in `wakes.task`: a poll by the same task (every poll, in
+    /// practice) compares with it and touches nothing shared.
+    task: Option<Waker>,
 }
 
 struct Wakes {
     state: AtomicU8,
-    /// The waker of the task polling [`Repoll`].
-    task: AtomicWaker,
+    /// The waker of the task polling [`Repoll`]; kept, not taken, by a wake, so a task that
+    /// keeps its waker registers it once.
+    task: Mutex<Option<Waker>>,
+}
+
+impl Wakes {
+    fn wake_task(&self) {
+        let task = self.task.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(w) = task.as_ref() {
+            w.wake_by_ref();
+        }
+    }
 }
 
 impl Wake for Wakes {
@@ -56,7 +67,7 @@ impl Wake for Wakes {
             .compare_exchange(POLLING, WOKEN, Ordering::AcqRel, Ordering::Acquire)
         {
             Ok(_) | Err(WOKEN) => {}
-            Err(_) => self.task.wake(),
+            Err(_) => self.wake_task(),
         }
     }
 }
@@ -65,13 +76,14 @@ impl<F: Future + Unpin> Repoll<F> {
     pub fn new(inner: F) -> Self {
         let wakes = Arc::new(Wakes {
             state: AtomicU8::new(IDLE),
-            task: AtomicWaker::new(),
+            task: Mutex::new(None),
         });
         let waker = Waker::from(wakes.clone());
         Repoll {
             inner,
             wakes,
             waker,
+            task: None,
         }
     }
 }
@@ -83,7 +95,11 @@ impl<F: Future + Unpin> Future for Repoll<F> {
         let this = self.get_mut();
         // Registered before polling: a wake from elsewhere that comes once the state is back
         // to IDLE finds this task's waker.
-        this.wakes.task.register(cx.waker());
+        if !this.task.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            let waker = cx.waker().clone();
+            *this.wakes.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(waker.clone());
+            this.task = Some(waker);
+        }
         let mut inner_cx = Context::from_waker(&this.waker);
         for _ in 0..=MAX_REPOLLS {
             this.wakes.state.store(POLLING, Ordering::Release);
@@ -206,6 +222,38 @@ mod tests {
         std::thread::spawn(move || other.wake()).join().unwrap();
         assert_eq!(count.0.load(Ordering::SeqCst), 1, "the task was woken");
         assert_eq!(Pin::new(&mut f).poll(&mut cx), Poll::Ready(2));
+    }
+
+    #[test]
+    fn each_wake_from_elsewhere_reaches_the_task_that_polled_last() {
+        let (first, first_waker) = task();
+        let (second, second_waker) = task();
+        let kept: Arc<std::sync::Mutex<Option<Waker>>> = Arc::default();
+        let give = kept.clone();
+        // Never ready; hands out its waker.
+        let mut f = Repoll::new(std::future::poll_fn(move |cx| {
+            *give.lock().unwrap() = Some(cx.waker().clone());
+            Poll::<()>::Pending
+        }));
+        let wake = || kept.lock().unwrap().clone().unwrap().wake();
+        for _ in 0..2 {
+            assert!(Pin::new(&mut f)
+                .poll(&mut Context::from_waker(&first_waker))
+                .is_pending());
+            wake();
+        }
+        assert_eq!(
+            first.0.load(Ordering::SeqCst),
+            2,
+            "both wakes reached the task"
+        );
+        // Polled by another task: its waker replaces the first.
+        assert!(Pin::new(&mut f)
+            .poll(&mut Context::from_waker(&second_waker))
+            .is_pending());
+        wake();
+        assert_eq!(first.0.load(Ordering::SeqCst), 2);
+        assert_eq!(second.0.load(Ordering::SeqCst), 1);
     }
 
     #[test]
