@@ -13,6 +13,7 @@
 //! reads the `413` Status instead of a reset stream.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -520,22 +521,31 @@ async fn serve_connection<S>(
         .min(limits.idle_timeout)
         .max(Duration::from_millis(20))
         / 4;
+    // Looked at on every wake of the connection, polled only when due (`timer::Timer`).
+    let mut watchdog = crate::timer::Timer::at(tokio::time::Instant::now() + tick);
     loop {
-        tokio::select! {
-            _ = &mut conn => {
-                if let Ok(io) = handed_back.try_recv() {
-                    answer_target_too_long(io).await;
-                }
-                return;
+        let served = std::future::poll_fn(|cx| {
+            if Pin::new(&mut conn).poll(cx).is_ready() {
+                Poll::Ready(true)
+            } else if watchdog.fired(cx) {
+                Poll::Ready(false)
+            } else {
+                Poll::Pending
             }
-            _ = tokio::time::sleep(tick) => {
-                match activity.judge(limits.header_read_timeout, limits.idle_timeout) {
-                    Verdict::Busy | Verdict::Fine => {}
-                    // Dropping the connection closes it.
-                    Verdict::TooSlowHead | Verdict::TooLongIdle => return,
-                }
+        })
+        .await;
+        if served {
+            if let Ok(io) = handed_back.try_recv() {
+                answer_target_too_long(io).await;
             }
+            return;
         }
+        match activity.judge(limits.header_read_timeout, limits.idle_timeout) {
+            Verdict::Busy | Verdict::Fine => {}
+            // Dropping the connection closes it.
+            Verdict::TooSlowHead | Verdict::TooLongIdle => return,
+        }
+        watchdog.reset(tokio::time::Instant::now() + tick);
     }
 }
 

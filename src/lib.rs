@@ -62,6 +62,7 @@ pub mod server;
 pub mod snapshot;
 pub mod status;
 mod subresources;
+mod timer;
 pub mod tls;
 mod token_request;
 mod typed;

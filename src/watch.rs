@@ -7,7 +7,6 @@
 //! carrying a 410 Expired Status.
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -352,8 +351,8 @@ struct Direct {
     events: crate::watch_cache::EventStream,
     cache: Arc<crate::watch_cache::Cache>,
     last_revision: Revision,
-    deadline: Pin<Box<tokio::time::Sleep>>,
-    bookmark: Option<Pin<Box<tokio::time::Sleep>>>,
+    deadline: crate::timer::Timer,
+    bookmark: Option<crate::timer::Timer>,
     done: bool,
 }
 
@@ -368,9 +367,10 @@ impl Direct {
         cache: Arc<crate::watch_cache::Cache>,
         timeout: Duration,
     ) -> Self {
+        let now = tokio::time::Instant::now();
         let bookmark = watch
             .allow_bookmarks
-            .then(|| Box::pin(tokio::time::sleep(BOOKMARK_INTERVAL)));
+            .then(|| crate::timer::Timer::at(now + BOOKMARK_INTERVAL));
         Direct {
             watch,
             enc,
@@ -379,7 +379,7 @@ impl Direct {
             events: registered.events,
             cache,
             last_revision: registered.revision,
-            deadline: Box::pin(tokio::time::sleep(timeout)),
+            deadline: crate::timer::Timer::at(now + timeout),
             bookmark,
             done: false,
         }
@@ -455,7 +455,7 @@ impl futures::Stream for Direct {
         let this = self.get_mut();
         let data = |b: Bytes| Poll::Ready(Some(Ok(Frame::data(b))));
         loop {
-            if this.done || this.deadline.as_mut().poll(cx).is_ready() {
+            if this.done || this.deadline.fired(cx) {
                 this.done = true;
                 return Poll::Ready(None);
             }
@@ -477,10 +477,8 @@ impl futures::Stream for Direct {
                 return data(this.enc.bookmark(this.initial_revision, true));
             }
             if let Some(timer) = &mut this.bookmark {
-                if timer.as_mut().poll(cx).is_ready() {
-                    timer
-                        .as_mut()
-                        .reset(tokio::time::Instant::now() + BOOKMARK_INTERVAL);
+                if timer.fired(cx) {
+                    timer.reset(tokio::time::Instant::now() + BOOKMARK_INTERVAL);
                     let rev = this.last_revision.max(this.cache.revision());
                     return data(this.enc.bookmark(rev, false));
                 }
