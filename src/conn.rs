@@ -522,7 +522,7 @@ async fn serve_connection<S>(
         .max(Duration::from_millis(20))
         / 4;
     // Looked at on every wake of the connection, polled only when due (`timer::Timer`).
-    let mut watchdog = crate::timer::Timer::at(tokio::time::Instant::now() + tick);
+    let mut watchdog = crate::timer::Timer::after(tick);
     loop {
         let served = std::future::poll_fn(|cx| {
             if Pin::new(&mut conn).poll(cx).is_ready() {
@@ -545,7 +545,7 @@ async fn serve_connection<S>(
             // Dropping the connection closes it.
             Verdict::TooSlowHead | Verdict::TooLongIdle => return,
         }
-        watchdog.reset(tokio::time::Instant::now() + tick);
+        watchdog.reset_after(tick);
     }
 }
 

@@ -10,6 +10,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Waker};
 
+use std::time::Duration;
+
 use tokio::time::{Instant, Sleep};
 
 pub struct Timer {
@@ -19,10 +21,11 @@ pub struct Timer {
 }
 
 impl Timer {
-    /// A timer firing at `deadline`. Needs a runtime with time enabled.
-    pub fn at(deadline: Instant) -> Self {
+    /// A timer firing `after` from now (any duration: one past what `Instant` holds fires
+    /// never, in effect). Needs a runtime with time enabled.
+    pub fn after(after: Duration) -> Self {
         Timer {
-            sleep: Box::pin(tokio::time::sleep_until(deadline)),
+            sleep: Box::pin(tokio::time::sleep_until(deadline_after(after))),
             registered: None,
         }
     }
@@ -46,11 +49,19 @@ impl Timer {
         fired
     }
 
-    /// Fire at `deadline` instead (also after it fired).
-    pub fn reset(&mut self, deadline: Instant) {
-        self.sleep.as_mut().reset(deadline);
+    /// Fire `after` from now instead (also after it fired).
+    pub fn reset_after(&mut self, after: Duration) {
+        self.sleep.as_mut().reset(deadline_after(after));
         self.registered = None;
     }
+}
+
+/// Now plus `after`, or about thirty years from now where that overflows (as tokio's `sleep`).
+fn deadline_after(after: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(after)
+        .or_else(|| now.checked_add(Duration::from_secs(30 * 365 * 86_400)))
+        .unwrap_or(now)
 }
 
 #[cfg(test)]
@@ -61,8 +72,6 @@ mod tests {
     use std::sync::mpsc;
     use std::sync::{Arc, Mutex};
     use std::task::Wake;
-    use std::time::Duration;
-
     /// A waker that reports its wakes on a channel.
     struct Reporting(Mutex<mpsc::Sender<()>>);
 
@@ -93,7 +102,7 @@ mod tests {
         let _entered = rt.enter();
         let (first, first_woken) = waker();
         let (second, second_woken) = waker();
-        let mut t = Timer::at(Instant::now() + Duration::from_millis(30));
+        let mut t = Timer::after(Duration::from_millis(30));
         for _ in 0..3 {
             assert!(!t.fired(&mut Context::from_waker(&first)));
         }
@@ -114,18 +123,18 @@ mod tests {
         let _entered = rt.enter();
         let (w, woken) = waker();
         let mut cx = Context::from_waker(&w);
-        let mut t = Timer::at(Instant::now() + Duration::from_millis(10));
+        let mut t = Timer::after(Duration::from_millis(10));
         assert!(!t.fired(&mut cx));
         woken.recv_timeout(WAIT).unwrap();
         assert!(t.fired(&mut cx));
-        t.reset(Instant::now() + Duration::from_millis(20));
+        t.reset_after(Duration::from_millis(20));
         assert!(!t.fired(&mut cx));
         woken.recv_timeout(WAIT).unwrap();
         assert!(t.fired(&mut cx));
         // Reset before it fires: not fired until the new deadline.
-        t.reset(Instant::now() + Duration::from_secs(3600));
+        t.reset_after(Duration::from_secs(3600));
         assert!(!t.fired(&mut cx));
-        t.reset(Instant::now() + Duration::from_millis(20));
+        t.reset_after(Duration::from_millis(20));
         assert!(!t.fired(&mut cx));
         woken.recv_timeout(WAIT).unwrap();
         assert!(t.fired(&mut cx));
@@ -141,7 +150,7 @@ mod tests {
             for i in 0..1000 {
                 tx.send(i).unwrap();
             }
-            let mut t = Timer::at(Instant::now() + Duration::from_millis(20));
+            let mut t = Timer::after(Duration::from_millis(20));
             let mut looked = 0;
             let fired = std::future::poll_fn(|cx| {
                 looked += 1;
@@ -156,5 +165,17 @@ mod tests {
             assert!(tokio::time::timeout(WAIT, fired).await.unwrap());
             assert!(looked > 1);
         });
+    }
+
+    #[test]
+    fn a_duration_past_what_an_instant_holds_is_a_timer_that_does_not_fire() {
+        let rt = runtime();
+        let _entered = rt.enter();
+        let (w, _woken) = waker();
+        let mut cx = Context::from_waker(&w);
+        let mut t = Timer::after(Duration::MAX);
+        assert!(!t.fired(&mut cx));
+        t.reset_after(Duration::from_secs(u64::MAX));
+        assert!(!t.fired(&mut cx));
     }
 }

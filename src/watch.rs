@@ -367,10 +367,9 @@ impl Direct {
         cache: Arc<crate::watch_cache::Cache>,
         timeout: Duration,
     ) -> Self {
-        let now = tokio::time::Instant::now();
         let bookmark = watch
             .allow_bookmarks
-            .then(|| crate::timer::Timer::at(now + BOOKMARK_INTERVAL));
+            .then(|| crate::timer::Timer::after(BOOKMARK_INTERVAL));
         Direct {
             watch,
             enc,
@@ -379,7 +378,7 @@ impl Direct {
             events: registered.events,
             cache,
             last_revision: registered.revision,
-            deadline: crate::timer::Timer::at(now + timeout),
+            deadline: crate::timer::Timer::after(timeout),
             bookmark,
             done: false,
         }
@@ -478,7 +477,7 @@ impl futures::Stream for Direct {
             }
             if let Some(timer) = &mut this.bookmark {
                 if timer.fired(cx) {
-                    timer.reset(tokio::time::Instant::now() + BOOKMARK_INTERVAL);
+                    timer.reset_after(BOOKMARK_INTERVAL);
                     let rev = this.last_revision.max(this.cache.revision());
                     return data(this.enc.bookmark(rev, false));
                 }

@@ -840,6 +840,58 @@ async fn write_options_are_validated_as_kube_validates_them() {
     h.shutdown().await.unwrap();
 }
 
+/// The largest timeout a watch may ask for is a watch that does not end by itself, served like
+/// any other (a deadline computed past what the clock holds must not take the server down).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_with_the_largest_timeout_is_served_and_the_server_goes_on() {
+    let h = start().await;
+    let addr = h.addr();
+    let mut watches = Vec::new();
+    for q in [
+        format!("timeoutSeconds={}", i64::MAX),
+        format!("timeoutSeconds={}&allowWatchBookmarks=true", i64::MAX),
+    ] {
+        let mut watch = TcpStream::connect(addr).await.unwrap();
+        watch
+            .write_all(
+                format!(
+                    "GET {CM}?watch=true&{q} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
+        let mut buf = [0u8; 12];
+        watch.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"HTTP/1.1 200", "{q}");
+        watches.push(watch);
+    }
+    // The server still answers, and the watches see a change.
+    let r = call(
+        addr,
+        ADMIN,
+        Method::POST,
+        CM,
+        "application/json",
+        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"seen"}}"#,
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    for watch in &mut watches {
+        let mut seen = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while !String::from_utf8_lossy(&seen).contains("\"seen\"") {
+            let n = tokio::time::timeout(Duration::from_secs(10), watch.read(&mut chunk))
+                .await
+                .expect("the watch sees the create within 10 s")
+                .unwrap();
+            assert!(n > 0, "the watch ended");
+            seen.extend_from_slice(&chunk[..n]);
+        }
+    }
+    h.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cel_expressions_of_absurd_depth_are_refused_when_their_object_is_created() {
     let h = start().await;
