@@ -269,6 +269,25 @@ async fn pods_that_run_to_completion_succeed_or_fail_by_their_annotations_on_the
     h.shutdown().await.unwrap();
 }
 
+/// A run time past what the clock holds (`kubox.dev/run-for` takes any length) is a pod that
+/// runs on, not a kubelet that stops.
+#[tokio::test]
+async fn a_pod_that_runs_for_longer_than_the_clock_holds_runs_and_its_kubelet_goes_on() {
+    let (h, clock) = nodes(1).await;
+    let mut forever = pod("forever", json!({"restartPolicy": "Never"}));
+    forever["metadata"]["annotations"] = json!({"kubox.dev/run-for": "3000000000000000h"});
+    post_json(&h, PODS, &forever).await;
+    h.settled().await;
+    post_json(&h, PODS, &pod("quick", json!({"restartPolicy": "Never"}))).await;
+    h.settled().await;
+    assert_eq!(get_pod(&h, "forever").await["status"]["phase"], "Running");
+    assert_eq!(get_pod(&h, "quick").await["status"]["phase"], "Succeeded");
+    clock.advance(Duration::from_secs(365 * 86_400));
+    h.settled().await;
+    assert_eq!(get_pod(&h, "forever").await["status"]["phase"], "Running");
+    h.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn bound_pods_are_deleted_gracefully_and_finished_by_their_kubelet() {
     let (h, _) = nodes(1).await;

@@ -32,7 +32,7 @@ use futures::future::join_all;
 use serde_json::{json, Value};
 
 use super::workload::{
-    is_terminal, put_condition, stamp, time_at, uid_of, Cache, Expectations, Timers, Writer,
+    is_terminal, later, put_condition, stamp, time_at, uid_of, Cache, Expectations, Timers, Writer,
 };
 use super::{Controller, Interest, Msg, Queue, Reconciler};
 use crate::objects::{name_of, namespace_of};
@@ -463,7 +463,7 @@ impl Kubelets {
                 })
                 .await?;
             if policy != "Always" {
-                timer = Some(now + self.run_for(&pod));
+                timer = Some(later(now, self.run_for(&pod)));
             }
             return Ok((true, timer));
         }
@@ -530,7 +530,7 @@ impl Kubelets {
                     true
                 })
                 .await?;
-            timer = Some(now + self.run_for(&pod));
+            timer = Some(later(now, self.run_for(&pod)));
             return Ok((true, timer));
         }
         let began = statuses
@@ -538,7 +538,7 @@ impl Kubelets {
             .filter_map(|c| time_at(&c["state"]["running"]["startedAt"]))
             .max()
             .unwrap_or(now);
-        let ends = began + self.run_for(&pod);
+        let ends = later(began, self.run_for(&pod));
         if ends > now {
             timer = Some(ends);
             return Ok((false, timer));

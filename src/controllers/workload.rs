@@ -250,12 +250,19 @@ pub(crate) fn stamp(now: SystemTime) -> String {
 /// `t + secs` (seconds may be negative or huge).
 pub(crate) fn plus_secs(t: SystemTime, secs: i64) -> SystemTime {
     if secs >= 0 {
-        t.checked_add(Duration::from_secs(secs.unsigned_abs()))
-            .unwrap_or(t)
+        later(t, Duration::from_secs(secs.unsigned_abs()))
     } else {
         t.checked_sub(Duration::from_secs(secs.unsigned_abs()))
             .unwrap_or(t)
     }
+}
+
+/// `from` plus `after`, where a spec or an annotation sets `after` to any length: one past what
+/// the clock holds is as good as forever (a thousand years on), not a panic nor now.
+pub(crate) fn later(from: SystemTime, after: Duration) -> SystemTime {
+    from.checked_add(after)
+        .or_else(|| from.checked_add(Duration::from_secs(1000 * 365 * 86_400)))
+        .unwrap_or(from)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -692,6 +699,16 @@ pub(crate) fn drop_condition(obj: &mut Value, ty: &str) {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_past_what_the_clock_holds_are_far_off_not_now() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let century = Duration::from_secs(100 * 365 * 86_400);
+        assert!(plus_secs(now, i64::MAX) > now + century);
+        assert!(later(now, Duration::MAX) > now + century);
+        assert_eq!(plus_secs(now, 60), now + Duration::from_secs(60));
+        assert_eq!(plus_secs(now, -60), now - Duration::from_secs(60));
+    }
 
     #[test]
     fn template_hashes_are_stable_safe_and_move_with_the_collision_count() {
