@@ -148,6 +148,16 @@ mod tests {
         last: Option<Waker>,
     }
 
+    impl SelfWaking {
+        fn new(self_wakes: usize) -> Self {
+            SelfWaking {
+                self_wakes,
+                polls: 0,
+                last: None,
+            }
+        }
+    }
+
     impl Future for SelfWaking {
         type Output = usize;
 
@@ -172,11 +182,7 @@ mod tests {
     fn a_future_that_wakes_itself_is_polled_again_in_the_same_poll() {
         let (count, waker) = task();
         let mut cx = Context::from_waker(&waker);
-        let mut f = Repoll::new(SelfWaking {
-            self_wakes: 2,
-            polls: 0,
-            last: None,
-        });
+        let mut f = Repoll::new(SelfWaking::new(2));
         assert_eq!(Pin::new(&mut f).poll(&mut cx), Poll::Ready(3));
         assert_eq!(count.0.load(Ordering::SeqCst), 0, "the task was not woken");
     }
@@ -185,11 +191,7 @@ mod tests {
     fn a_future_that_keeps_waking_itself_yields_to_the_task() {
         let (count, waker) = task();
         let mut cx = Context::from_waker(&waker);
-        let mut f = Repoll::new(SelfWaking {
-            self_wakes: usize::MAX,
-            polls: 0,
-            last: None,
-        });
+        let mut f = Repoll::new(SelfWaking::new(usize::MAX));
         assert!(Pin::new(&mut f).poll(&mut cx).is_pending());
         assert_eq!(f.inner.polls, MAX_REPOLLS + 1);
         assert_eq!(
@@ -260,11 +262,7 @@ mod tests {
     fn the_inner_future_keeps_one_waker_across_polls() {
         let (_count, waker) = task();
         let mut cx = Context::from_waker(&waker);
-        let mut f = Repoll::new(SelfWaking {
-            self_wakes: 1,
-            polls: 0,
-            last: None,
-        });
+        let mut f = Repoll::new(SelfWaking::new(1));
         let first = f.waker.clone();
         assert!(Pin::new(&mut f).poll(&mut cx).is_ready());
         assert!(f.inner.last.as_ref().unwrap().will_wake(&first));

@@ -95,6 +95,20 @@ impl Resp {
     }
 }
 
+/// A watch of the ConfigMaps on a new HTTP/1.1 connection (`more`: further query parameters,
+/// each after `&`), once its answer's status line says 200.
+async fn open_watch(addr: SocketAddr, more: &str) -> TcpStream {
+    let mut watch = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "GET {CM}?watch=true{more} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\n\r\n"
+    );
+    watch.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = [0u8; 12];
+    watch.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"HTTP/1.1 200", "{head}");
+    watch
+}
+
 /// One request on a new HTTP/1.1 connection.
 async fn call(
     addr: SocketAddr,
@@ -686,20 +700,7 @@ async fn shutdown_completes_within_5s_while_hostile_requests_are_in_flight() {
         "POST {CM} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n{{\r\n"
     );
     slow_body.write_all(head.as_bytes()).await.unwrap();
-    let watch = TcpStream::connect(addr).await.unwrap();
-    let mut watch = watch;
-    watch
-        .write_all(
-            format!(
-                "GET {CM}?watch=true HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\n\r\n"
-            )
-            .as_bytes(),
-        )
-        .await
-        .unwrap();
-    let mut buf = [0u8; 12];
-    watch.read_exact(&mut buf).await.unwrap();
-    assert_eq!(&buf, b"HTTP/1.1 200");
+    let mut watch = open_watch(addr, "").await;
     tokio::time::timeout(Duration::from_secs(5), h.shutdown())
         .await
         .expect("shutdown within 5 s")
@@ -851,20 +852,7 @@ async fn a_watch_with_the_largest_timeout_is_served_and_the_server_goes_on() {
         format!("timeoutSeconds={}", i64::MAX),
         format!("timeoutSeconds={}&allowWatchBookmarks=true", i64::MAX),
     ] {
-        let mut watch = TcpStream::connect(addr).await.unwrap();
-        watch
-            .write_all(
-                format!(
-                    "GET {CM}?watch=true&{q} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\n\r\n"
-                )
-                .as_bytes(),
-            )
-            .await
-            .unwrap();
-        let mut buf = [0u8; 12];
-        watch.read_exact(&mut buf).await.unwrap();
-        assert_eq!(&buf, b"HTTP/1.1 200", "{q}");
-        watches.push(watch);
+        watches.push(open_watch(addr, &format!("&{q}")).await);
     }
     // The server still answers, and the watches see a change.
     let r = call(
