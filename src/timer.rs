@@ -9,7 +9,6 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Waker};
-
 use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
