@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::time::MissedTickBehavior;
 
 use crate::http::{configmap, configmaps, ensure_namespace, nanos_since, Conn, H2Conn};
-use crate::kubox::{Kubox, Storage};
+use crate::kubox::{process_cpu, Kubox, Storage};
 use crate::startup::verdict;
 use crate::stats::{ms, thousands, Summary, Table};
 use crate::Result;
@@ -52,7 +52,9 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
          resourceVersion of a fresh list). One writer then creates {} ConfigMaps at {}/s, each\n  \
          stamped with its send time. latency = arrival at a watcher − send time, over every\n  \
          (event, watcher) pair, so it includes the create's own commit; \"create\" is the writer's\n  \
-         POST round trip. srv CPU/delivery = server CPU time during the run / events delivered.\n",
+         POST round trip. srv CPU/delivery = server CPU time during the run / events delivered;\n  \
+         bench CPU/delivery the same of this process (the watchers and the writer), which shares\n  \
+         the cores with the server.\n",
         thousands(opts.events),
         opts.rate
     );
@@ -69,6 +71,7 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
         "answer→last p50",
         "answer→last p99",
         "srv CPU/delivery",
+        "bench CPU/delivery",
         "aim",
     ]);
     for &storage in storages {
@@ -94,6 +97,7 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
                 ms(r.to_last.p50),
                 ms(r.to_last.p99),
                 ms(r.server_cpu_per_delivery),
+                ms(r.bench_cpu_per_delivery),
                 match aim(watchers) {
                     Some((limit, text)) => verdict(r.to_last.p99 <= limit && all_delivered, text),
                     None if all_delivered => String::new(),
@@ -125,6 +129,8 @@ struct Measured {
     expected: u64,
     /// Server CPU time while writing and delivering, per delivered event.
     server_cpu_per_delivery: Duration,
+    /// This process's CPU time over the same span, per delivered event.
+    bench_cpu_per_delivery: Duration,
 }
 
 async fn measure(kubox: &Kubox, watchers: usize, opts: &Options) -> Result<Measured> {
@@ -199,7 +205,7 @@ async fn measure(kubox: &Kubox, watchers: usize, opts: &Options) -> Result<Measu
         eprintln!("watch: only {established} of {watchers} watchers established");
     }
 
-    let server_cpu0 = kubox.cpu()?;
+    let (server_cpu0, bench_cpu0) = (kubox.cpu()?, process_cpu(std::process::id())?);
     // The writer: a fixed rate, each object stamped with its send time.
     let mut create = Vec::with_capacity(opts.events as usize);
     // Send time → answer time, per event.
@@ -242,8 +248,11 @@ async fn measure(kubox: &Kubox, watchers: usize, opts: &Options) -> Result<Measu
         .filter_map(|(sent, arrived)| Some(arrived.saturating_sub(*answered.get(sent)?)))
         .collect();
     let server_cpu = kubox.cpu()?.saturating_sub(server_cpu0);
+    let bench_cpu = process_cpu(std::process::id())?.saturating_sub(bench_cpu0);
+    let delivered = latency.len().max(1) as u32;
     Ok(Measured {
-        server_cpu_per_delivery: server_cpu / latency.len().max(1) as u32,
+        server_cpu_per_delivery: server_cpu / delivered,
+        bench_cpu_per_delivery: bench_cpu / delivered,
         latency: Summary::of(&mut latency),
         create: Summary::of(&mut create),
         to_last: Summary::of(&mut to_last),
