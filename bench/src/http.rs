@@ -36,6 +36,20 @@ static CREDENTIALS: RwLock<Option<Credentials>> = RwLock::new(None);
 /// Serve HTTPS (else `--insecure-http`).
 static TLS: AtomicBool = AtomicBool::new(false);
 
+/// Clients speak h2 (by ALPN over TLS, by prior knowledge over plain HTTP), one connection
+/// each, as kubectl and client-go do; else HTTP/1.1.
+static HTTP2: AtomicBool = AtomicBool::new(false);
+
+/// Make every client connection from now on an h2 one (or HTTP/1.1).
+pub fn use_http2(on: bool) {
+    HTTP2.store(on, Ordering::Relaxed);
+}
+
+/// Do the bench's clients speak h2?
+pub fn http2() -> bool {
+    HTTP2.load(Ordering::Relaxed)
+}
+
 /// Measure over TLS from now on.
 pub fn use_tls(on: bool) {
     TLS.store(on, Ordering::Relaxed);
@@ -152,11 +166,44 @@ pub fn use_bearer_token(path: &Path, token: &str) -> Result<()> {
     Ok(())
 }
 
-/// One keep-alive connection to the server.
+/// One keep-alive connection to the server: HTTP/1.1, or h2 with one stream at a time when
+/// [`http2`] (a client of its own, as a kubectl command is).
 pub struct Conn {
-    sender: SendRequest<Full<Bytes>>,
+    sender: Sender,
     host: String,
     authorization: Option<String>,
+}
+
+enum Sender {
+    H1(SendRequest<Full<Bytes>>),
+    H2(H2Conn),
+}
+
+impl Sender {
+    async fn send(
+        &mut self,
+        req: http::request::Builder,
+        body: Bytes,
+    ) -> Result<http::Response<Incoming>> {
+        match self {
+            Sender::H1(s) => {
+                s.ready().await?;
+                Ok(s.send_request(req.body(Full::new(body))?).await?)
+            }
+            Sender::H2(h2) => {
+                let uri = format!(
+                    "{}{}",
+                    h2.base,
+                    req.uri_ref().map(|u| u.to_string()).unwrap_or_default()
+                );
+                h2.sender.ready().await?;
+                Ok(h2
+                    .sender
+                    .send_request(req.uri(uri).body(Full::new(body))?)
+                    .await?)
+            }
+        }
+    }
 }
 
 impl Conn {
@@ -165,9 +212,16 @@ impl Conn {
         if !addr.ip().is_loopback() {
             return Err(format!("refusing to send load to non-loopback address {addr}").into());
         }
+        let creds = credentials();
+        if http2() {
+            return Ok(Conn {
+                sender: Sender::H2(H2Conn::connect(addr).await?),
+                host: addr.to_string(),
+                authorization: creds.token.map(|t| format!("Bearer {t}")),
+            });
+        }
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
-        let creds = credentials();
         let sender = match creds.tls {
             Some(cfg) => {
                 let name = rustls_pki_types::ServerName::IpAddress(addr.ip().into());
@@ -191,7 +245,7 @@ impl Conn {
             }
         };
         Ok(Conn {
-            sender,
+            sender: Sender::H1(sender),
             host: addr.to_string(),
             authorization: creds.token.map(|t| format!("Bearer {t}")),
         })
@@ -218,17 +272,18 @@ impl Conn {
         body: Bytes,
         content_type: &str,
     ) -> Result<(StatusCode, Bytes)> {
-        self.sender.ready().await?;
         let mut req = Request::builder()
             .method(method)
             .uri(path)
-            .header(header::HOST, &self.host)
             .header(header::ACCEPT, "application/json")
             .header(header::CONTENT_TYPE, content_type);
+        if let Sender::H1(_) = self.sender {
+            req = req.header(header::HOST, &self.host);
+        }
         if let Some(a) = &self.authorization {
             req = req.header(header::AUTHORIZATION, a);
         }
-        let resp = self.sender.send_request(req.body(Full::new(body))?).await?;
+        let resp = self.sender.send(req, body).await?;
         let status = resp.status();
         let bytes = resp.into_body().collect().await?.to_bytes();
         Ok((status, bytes))
@@ -241,20 +296,20 @@ impl Conn {
         path: &str,
         body: Option<Bytes>,
     ) -> Result<http::Response<Incoming>> {
-        self.sender.ready().await?;
         let mut req = Request::builder()
             .method(method)
             .uri(path)
-            .header(header::HOST, &self.host)
             .header(header::ACCEPT, "application/json");
+        if let Sender::H1(_) = self.sender {
+            req = req.header(header::HOST, &self.host);
+        }
         if body.is_some() {
             req = req.header(header::CONTENT_TYPE, "application/json");
         }
         if let Some(a) = &self.authorization {
             req = req.header(header::AUTHORIZATION, a);
         }
-        let req = req.body(Full::new(body.unwrap_or_default()))?;
-        Ok(self.sender.send_request(req).await?)
+        self.sender.send(req, body.unwrap_or_default()).await
     }
 
     /// Like [`Conn::call`] but fails unless the status is a success, and parses the body as JSON.

@@ -86,6 +86,11 @@ struct Cli {
     #[arg(long)]
     tls: bool,
 
+    /// Clients speak h2 (ALPN over TLS), one connection each, as kubectl and client-go do;
+    /// else HTTP/1.1. Not for the limit section (its server speaks HTTP/1.1).
+    #[arg(long)]
+    http2: bool,
+
     /// Throughput: concurrent client counts, comma-separated (one connection each).
     #[arg(long, value_delimiter = ',', default_values_t = [1, 64])]
     clients: Vec<usize>,
@@ -165,6 +170,7 @@ fn main() -> ExitCode {
         };
     }
     http::use_tls(cli.tls);
+    http::use_http2(cli.http2);
     let threads = cli.client_threads.unwrap_or_else(cores).max(1);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
@@ -238,6 +244,9 @@ async fn run(cli: Cli, threads: usize) -> Result<()> {
                     },
                 )
                 .await?
+            }
+            Section::Limit if cli.http2 => {
+                return Err("the limit section speaks HTTP/1.1 only: leave out --http2".into());
             }
             Section::Limit => {
                 limit::run(

@@ -32,7 +32,12 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
     } else {
         "plain HTTP"
     };
-    println!("## 3. Request throughput and latency (HTTP/1.1 keep-alive, loopback, {transport})");
+    let protocol = if crate::http::http2() {
+        "h2, one stream at a time"
+    } else {
+        "HTTP/1.1 keep-alive"
+    };
+    println!("## 3. Request throughput and latency ({protocol}, loopback, {transport})");
     println!(
         "  Closed loop: each client has one connection and sends its next request when the last\n  \
          answered. Each phase runs {:?} or {} requests, whichever ends first. create = POST of a\n  \
