@@ -268,10 +268,25 @@ impl Filter for RequestInfoFilter {
             req.uri().path(),
             req.uri().query().unwrap_or_default(),
         );
+        let apart = runs_long(&info);
         // Shared: every later step reads it without a copy of its strings.
         req.extensions_mut().insert(Arc::new(info));
-        next.oneshot(req)
+        let answer = next.oneshot(req);
+        if !apart {
+            return answer;
+        }
+        // Not in an h2 connection's task: the streams sharing it would wait (`repoll`).
+        Box::pin(async move {
+            crate::repoll::apart_from_connection().await;
+            answer.await
+        })
     }
+}
+
+/// A request whose work may take long (a list, a watch, a collection's deletion, the
+/// long-running ones): it does not run in its connection's task.
+fn runs_long(info: &RequestInfo) -> bool {
+    matches!(info.verb.as_str(), "list" | "deletecollection") || is_long_running(info)
 }
 
 /// kube-apiserver's long-running requests: watches, proxies, and the streaming subresources.

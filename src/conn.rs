@@ -26,7 +26,7 @@ use http::{Request, Response};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -488,7 +488,9 @@ async fn serve_connection<S>(
             }
         })
     };
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    // An h2 request's future is polled first in this task (see `repoll`).
+    let same_task = crate::repoll::SameTask::default();
+    let mut builder = hyper_util::server::conn::auto::Builder::new(same_task.clone());
     builder
         .http1()
         .timer(TokioTimer::new())
@@ -513,7 +515,7 @@ async fn serve_connection<S>(
     let conn = watcher.watch(conn);
     tokio::pin!(conn);
     // An HTTP/1.1 request with a body wakes its own task (see `repoll`).
-    let mut conn = crate::repoll::Repoll::new(conn);
+    let mut conn = crate::repoll::Repoll::with_requests(conn, same_task);
     // Look a few times per bound: a head or an idle spell is cut within a quarter of its
     // bound past it.
     let tick = limits
@@ -576,6 +578,9 @@ fn handle(
     chain.handle(Request::from_parts(parts, Bytes::new()))
 }
 
+/// A request body over this many bytes is handled in a task of its own (see [`ReadBody`]).
+const LARGE_BODY_BYTES: usize = 64 * 1024;
+
 /// A request body not read yet (a request from the network); [`ReadBody`] reads it.
 #[derive(Clone)]
 pub struct UnreadBody(Arc<Mutex<Option<Incoming>>>);
@@ -611,6 +616,11 @@ impl crate::chain::Filter for ReadBody {
             };
             match read {
                 Ok(bytes) => {
+                    if bytes.len() > LARGE_BODY_BYTES {
+                        // Decoding it may take a while: not in an h2 connection's task, where
+                        // the streams sharing the connection would wait (`repoll`).
+                        crate::repoll::apart_from_connection().await;
+                    }
                     next.oneshot(Box::new(Request::from_parts(parts, bytes)))
                         .await
                 }

@@ -683,6 +683,111 @@ async fn a_body_over_3_mib_is_a_413_status_over_http1_and_http2() {
     h.shutdown().await.unwrap();
 }
 
+/// Many requests at once over one HTTP/2 connection (kubectl's and client-go's transport):
+/// each is polled first in the connection's task, a list or a watch in a task of its own, a
+/// create on the sled store waits for its commit in one. Every one is answered, and a watch
+/// on the same connection sees every create.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_requests_at_once_on_one_http2_connection_are_all_answered() {
+    const N: usize = 48;
+    let dir = tempfile::tempdir().unwrap();
+    for sled in [false, true] {
+        let builder = Server::builder().insecure_http().static_tokens(tokens());
+        let builder = match sled {
+            true => builder.sled(dir.path().join("store")),
+            false => builder.memory(),
+        };
+        let h = builder.start().await.unwrap();
+        let stream = TcpStream::connect(h.addr()).await.unwrap();
+        let (send, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        let request = |method: Method, path: String, body: Option<Value>| {
+            let mut send = send.clone();
+            async move {
+                let body = body.map(|b| serde_json::to_vec(&b).unwrap());
+                let req = Request::builder()
+                    .method(method)
+                    .uri(path)
+                    .header("authorization", format!("Bearer {ADMIN}"))
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from(body.unwrap_or_default())))
+                    .unwrap();
+                let resp = send.send_request(req).await.unwrap();
+                let status = resp.status();
+                (status, resp.into_body())
+            }
+        };
+        let read = |body: hyper::body::Incoming| async move {
+            let bytes = body.collect().await.unwrap().to_bytes();
+            serde_json::from_slice::<Value>(&bytes).unwrap()
+        };
+        let (status, list) = request(Method::GET, CM.to_string(), None).await;
+        assert_eq!(status, StatusCode::OK);
+        let rv = read(list).await["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (status, mut watch) = request(
+            Method::GET,
+            format!("{CM}?watch=true&resourceVersion={rv}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        // Creates, lists and GETs of what may not exist yet, all at once.
+        let creates = (0..N).map(|i| {
+            let name = format!("h2-{i}");
+            request(Method::POST, CM.to_string(), Some(configmap(&name)))
+        });
+        let others = (0..N).map(|i| {
+            let path = match i % 2 {
+                0 => CM.to_string(),
+                _ => format!("{CM}/h2-{i}"),
+            };
+            request(Method::GET, path, None)
+        });
+        let (created, others) = tokio::join!(
+            futures::future::join_all(creates),
+            futures::future::join_all(others)
+        );
+        for (status, body) in created {
+            assert_eq!(status, StatusCode::CREATED, "{}", read(body).await);
+        }
+        for (status, body) in others {
+            let v = read(body).await;
+            assert!(
+                status == StatusCode::OK || status == StatusCode::NOT_FOUND,
+                "{status}: {v}"
+            );
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        let mut buf = Vec::new();
+        while seen.len() < N {
+            let frame = tokio::time::timeout(Duration::from_secs(30), watch.frame())
+                .await
+                .expect("every create reaches the watch")
+                .unwrap()
+                .unwrap();
+            buf.extend_from_slice(&frame.into_data().unwrap_or_default());
+            while let Some(end) = buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=end).collect();
+                let event: Value = serde_json::from_slice(&line).unwrap();
+                assert_eq!(event["type"], "ADDED", "{event}");
+                seen.insert(
+                    event["object"]["metadata"]["name"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                );
+            }
+        }
+        h.shutdown().await.unwrap();
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Shutdown while hostile requests are in flight
 
