@@ -444,3 +444,34 @@ impl Filter for MaxInFlight {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::Method;
+
+    #[test]
+    fn lists_watches_collection_deletes_and_long_running_requests_run_apart() {
+        let cm = "/api/v1/namespaces/default/configmaps";
+        let pod = "/api/v1/namespaces/default/pods/p";
+        let apart = |method: Method, path: &str, query: &str| {
+            runs_long(&RequestInfo::parse(&method, path, query))
+        };
+        assert!(apart(Method::GET, cm, ""));
+        assert!(apart(Method::GET, cm, "watch=true"));
+        assert!(apart(Method::DELETE, cm, ""));
+        assert!(apart(Method::GET, &format!("{pod}/log"), ""));
+        assert!(apart(Method::POST, &format!("{pod}/exec"), "command=ls"));
+        assert!(apart(Method::GET, &format!("{pod}/proxy"), ""));
+        for (method, path) in [
+            (Method::GET, format!("{cm}/one")),
+            (Method::POST, cm.to_string()),
+            (Method::PUT, format!("{cm}/one")),
+            (Method::PATCH, format!("{cm}/one")),
+            (Method::DELETE, format!("{cm}/one")),
+            (Method::GET, "/version".to_string()),
+        ] {
+            assert!(!apart(method.clone(), &path, ""), "{method} {path}");
+        }
+    }
+}
