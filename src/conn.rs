@@ -488,7 +488,7 @@ async fn serve_connection<S>(
             }
         })
     };
-    // An h2 request's future is polled first in this task (see `repoll`).
+    // An h2 request runs in this task until it asks for one of its own (see `repoll`).
     let same_task = crate::repoll::SameTask::default();
     let mut builder = hyper_util::server::conn::auto::Builder::new(same_task.clone());
     builder
@@ -514,7 +514,8 @@ async fn serve_connection<S>(
         .into_owned();
     let conn = watcher.watch(conn);
     tokio::pin!(conn);
-    // An HTTP/1.1 request with a body wakes its own task (see `repoll`).
+    // An HTTP/1.1 request with a body wakes its own task, and so does an h2 request's
+    // answer (see `repoll`).
     let mut conn = crate::repoll::Repoll::with_requests(conn, same_task);
     // Look a few times per bound: a head or an idle spell is cut within a quarter of its
     // bound past it.

@@ -550,13 +550,13 @@ mod tests {
         assert_eq!(ran_in.await.unwrap(), Some(conn_id));
     }
 
-    /// Run `conn` in a task of its own until the returned sender is dropped or used; the
-    /// receiver gets that task's id.
-    fn run_connection(
+    /// Run `conn` in a task of its own until the returned sender is used or dropped; also
+    /// returns that task's id and handle.
+    async fn run_connection(
         conn: Repoll<Starting>,
     ) -> (
         tokio::sync::oneshot::Sender<()>,
-        tokio::sync::oneshot::Receiver<tokio::task::Id>,
+        tokio::task::Id,
         tokio::task::JoinHandle<()>,
     ) {
         let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -570,7 +570,7 @@ mod tests {
             })
             .await
         });
-        (stop_tx, id_rx, task)
+        (stop_tx, id_rx.await.unwrap(), task)
     }
 
     /// A request that waits for `go`, then sends the id of the task it runs in.
@@ -592,8 +592,7 @@ mod tests {
     async fn a_request_that_waits_goes_on_in_the_connections_task_when_woken() {
         let (request, go, done) = waiting();
         let (conn, _) = starting(vec![vec![request]]);
-        let (stop, conn_id, task) = run_connection(conn);
-        let conn_id = conn_id.await.unwrap();
+        let (stop, conn_id, task) = run_connection(conn).await;
         go.send(()).unwrap();
         assert_eq!(done.await.unwrap(), Some(conn_id));
         stop.send(()).unwrap();
@@ -604,8 +603,7 @@ mod tests {
     async fn a_request_that_runs_long_gets_a_task_of_its_own() {
         let (long, long_ran_in) = task_id_of(true);
         let (conn, _) = starting(vec![vec![long]]);
-        let (stop, conn_id, task) = run_connection(conn);
-        let conn_id = conn_id.await.unwrap();
+        let (stop, conn_id, task) = run_connection(conn).await;
         let ran_in = long_ran_in.await.unwrap().expect("in a task");
         assert_ne!(ran_in, conn_id);
         stop.send(()).unwrap();
@@ -616,8 +614,7 @@ mod tests {
     async fn what_a_connection_runs_when_it_ends_goes_on_in_a_task() {
         let (request, go, done) = waiting();
         let (conn, _) = starting(vec![vec![request]]);
-        let (stop, conn_id, task) = run_connection(conn);
-        let conn_id = conn_id.await.unwrap();
+        let (stop, conn_id, task) = run_connection(conn).await;
         // The connection's task ends (its future dropped) with the request still waiting.
         stop.send(()).unwrap();
         task.await.unwrap();
@@ -667,8 +664,7 @@ mod tests {
     async fn of_requests_read_together_the_first_runs_in_the_connections_task() {
         let (requests, ran_in): (Vec<_>, Vec<_>) = (0..3).map(|_| task_id_of(false)).unzip();
         let (conn, _) = starting(vec![requests]);
-        let (stop, conn_id, task) = run_connection(conn);
-        let conn_id = conn_id.await.unwrap();
+        let (stop, conn_id, task) = run_connection(conn).await;
         let mut ids = Vec::new();
         for rx in ran_in {
             ids.push(rx.await.unwrap().expect("in a task"));

@@ -960,15 +960,7 @@ async fn a_watch_with_the_largest_timeout_is_served_and_the_server_goes_on() {
         watches.push(open_watch(addr, &format!("&{q}")).await);
     }
     // The server still answers, and the watches see a change.
-    let r = call(
-        addr,
-        ADMIN,
-        Method::POST,
-        CM,
-        "application/json",
-        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"seen"}}"#,
-    )
-    .await;
+    let r = post(addr, CM, &configmap("seen")).await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     for watch in &mut watches {
         let mut seen = Vec::new();

@@ -170,12 +170,16 @@ pub fn use_bearer_token(path: &Path, token: &str) -> Result<()> {
 /// [`http2`] (a client of its own, as a kubectl command is).
 pub struct Conn {
     sender: Sender,
-    host: String,
     authorization: Option<String>,
 }
 
+/// How a request reaches the server: its authority in a `Host` header (HTTP/1.1) or in an
+/// absolute URI (h2).
 enum Sender {
-    H1(SendRequest<Full<Bytes>>),
+    H1 {
+        sender: SendRequest<Full<Bytes>>,
+        host: String,
+    },
     H2(H2Conn),
 }
 
@@ -186,9 +190,10 @@ impl Sender {
         body: Bytes,
     ) -> Result<http::Response<Incoming>> {
         match self {
-            Sender::H1(s) => {
-                s.ready().await?;
-                Ok(s.send_request(req.body(Full::new(body))?).await?)
+            Sender::H1 { sender, host } => {
+                sender.ready().await?;
+                let req = req.header(header::HOST, host.as_str());
+                Ok(sender.send_request(req.body(Full::new(body))?).await?)
             }
             Sender::H2(h2) => {
                 let uri = format!(
@@ -216,7 +221,6 @@ impl Conn {
         if http2() {
             return Ok(Conn {
                 sender: Sender::H2(H2Conn::connect(addr).await?),
-                host: addr.to_string(),
                 authorization: creds.token.map(|t| format!("Bearer {t}")),
             });
         }
@@ -245,8 +249,10 @@ impl Conn {
             }
         };
         Ok(Conn {
-            sender: Sender::H1(sender),
-            host: addr.to_string(),
+            sender: Sender::H1 {
+                sender,
+                host: addr.to_string(),
+            },
             authorization: creds.token.map(|t| format!("Bearer {t}")),
         })
     }
@@ -277,9 +283,6 @@ impl Conn {
             .uri(path)
             .header(header::ACCEPT, "application/json")
             .header(header::CONTENT_TYPE, content_type);
-        if let Sender::H1(_) = self.sender {
-            req = req.header(header::HOST, &self.host);
-        }
         if let Some(a) = &self.authorization {
             req = req.header(header::AUTHORIZATION, a);
         }
@@ -300,9 +303,6 @@ impl Conn {
             .method(method)
             .uri(path)
             .header(header::ACCEPT, "application/json");
-        if let Sender::H1(_) = self.sender {
-            req = req.header(header::HOST, &self.host);
-        }
         if body.is_some() {
             req = req.header(header::CONTENT_TYPE, "application/json");
         }
