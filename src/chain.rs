@@ -283,10 +283,14 @@ impl Filter for RequestInfoFilter {
     }
 }
 
-/// A request whose work may take long (a list, a watch, a collection's deletion, the
-/// long-running ones): it does not run in its connection's task.
+/// A request whose work may take long (a list, a collection's deletion, the long-running
+/// ones but watches): it does not run in its connection's task. A watch's events are each
+/// little work, and the events of one update to the watchers sharing an h2 connection go out
+/// together when they are made in its task; a watch that starts with the collection's objects
+/// asks for a task of its own itself (`watch`).
 fn runs_long(info: &RequestInfo) -> bool {
-    matches!(info.verb.as_str(), "list" | "deletecollection") || is_long_running(info)
+    matches!(info.verb.as_str(), "list" | "deletecollection")
+        || (is_long_running(info) && info.verb != "watch")
 }
 
 /// kube-apiserver's long-running requests: watches, proxies, and the streaming subresources.
@@ -451,14 +455,19 @@ mod tests {
     use http::Method;
 
     #[test]
-    fn lists_watches_collection_deletes_and_long_running_requests_run_apart() {
+    fn lists_collection_deletes_and_long_running_requests_but_watches_run_apart() {
         let cm = "/api/v1/namespaces/default/configmaps";
         let pod = "/api/v1/namespaces/default/pods/p";
         let apart = |method: Method, path: &str, query: &str| {
             runs_long(&RequestInfo::parse(&method, path, query))
         };
         assert!(apart(Method::GET, cm, ""));
-        assert!(apart(Method::GET, cm, "watch=true"));
+        assert!(!apart(Method::GET, cm, "watch=true"));
+        assert!(!apart(
+            Method::GET,
+            "/api/v1/watch/namespaces/default/configmaps",
+            ""
+        ));
         assert!(apart(Method::DELETE, cm, ""));
         assert!(apart(Method::GET, &format!("{pod}/log"), ""));
         assert!(apart(Method::POST, &format!("{pod}/exec"), "command=ls"));

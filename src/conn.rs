@@ -18,7 +18,7 @@ use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -329,13 +329,71 @@ impl Line {
 
 /// The connection's byte stream, counting what is read into [`Activity::read`], and watching
 /// each HTTP/1.1 request line: a target too long for the HTTP layer ends hyper's reading, and
-/// the stream is handed back (`handoff`) to answer it with a Status.
+/// the stream is handed back (`handoff`) to answer it with a Status. On an h2 connection, what
+/// is written while the connection's task has its [`Cork`](crate::repoll::Cork) in is
+/// gathered, and flushes wait for the pass with the cork out (see `repoll`).
 struct Metered<I> {
     /// None once handed back.
     io: Option<I>,
     activity: Arc<Activity>,
     line: Line,
     handoff: Option<tokio::sync::oneshot::Sender<I>>,
+    cork: crate::repoll::Cork,
+    /// Writes gathered under the cork, of which `written` bytes are out.
+    gathered: Vec<u8>,
+    written: usize,
+    /// Something was written since the last flush.
+    unflushed: bool,
+}
+
+/// The most bytes an h2 connection gathers under its cork before it writes them out.
+const GATHER_BYTES: usize = 64 * 1024;
+
+/// Room for gathering an h2 connection keeps between flushes.
+const KEEP_GATHERED_BYTES: usize = 16 * 1024;
+
+impl<I: tokio::io::AsyncWrite + Unpin> Metered<I> {
+    /// Whether writes are gathered now: an h2 connection whose task has the cork in.
+    fn gathers(&self) -> bool {
+        self.cork.is_in() && self.activity.h2.load(Ordering::Relaxed)
+    }
+
+    /// Take `len` bytes of writes (`copy` puts them in) under the cork; none if they do not
+    /// fit even when what was gathered is written out first.
+    fn gather(
+        &mut self,
+        cx: &mut Context<'_>,
+        len: usize,
+        copy: impl FnOnce(&mut Vec<u8>),
+    ) -> Poll<std::io::Result<bool>> {
+        if self.gathered.len() + len > GATHER_BYTES {
+            ready!(self.poll_write_gathered(cx))?;
+            if len > GATHER_BYTES {
+                return Poll::Ready(Ok(false));
+            }
+        }
+        copy(&mut self.gathered);
+        self.unflushed = true;
+        self.cork.owe();
+        Poll::Ready(Ok(true))
+    }
+
+    /// Write out what was gathered.
+    fn poll_write_gathered(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let Some(io) = self.io.as_mut() else {
+            return Poll::Ready(Err(handed_back()));
+        };
+        while self.written < self.gathered.len() {
+            let n = ready!(Pin::new(&mut *io).poll_write(cx, &self.gathered[self.written..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            }
+            self.written += n;
+        }
+        self.gathered.clear();
+        self.written = 0;
+        Poll::Ready(Ok(()))
+    }
 }
 
 fn handed_back() -> std::io::Error {
@@ -386,20 +444,46 @@ impl<I: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Metered<I> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        match self.io.as_mut() {
+        let this = &mut *self;
+        if this.gathers() {
+            if ready!(this.gather(cx, buf.len(), |g| g.extend_from_slice(buf)))? {
+                return Poll::Ready(Ok(buf.len()));
+            }
+        } else if !this.gathered.is_empty() {
+            ready!(this.poll_write_gathered(cx))?;
+        }
+        this.unflushed = true;
+        match this.io.as_mut() {
             Some(io) => Pin::new(io).poll_write(cx, buf),
             None => Poll::Ready(Err(handed_back())),
         }
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.io.as_mut() {
-            Some(io) => Pin::new(io).poll_flush(cx),
-            None => Poll::Ready(Err(handed_back())),
+        let this = &mut *self;
+        if this.gathers() {
+            // Put off to the pass with the cork out.
+            if this.unflushed {
+                this.cork.owe();
+            }
+            return Poll::Ready(Ok(()));
         }
+        ready!(this.poll_write_gathered(cx))?;
+        let Some(io) = this.io.as_mut() else {
+            return Poll::Ready(Err(handed_back()));
+        };
+        ready!(Pin::new(io).poll_flush(cx))?;
+        this.unflushed = false;
+        if this.gathered.capacity() > KEEP_GATHERED_BYTES {
+            // A large gathering (a watch event to many watchers) does not stay with the
+            // connection.
+            this.gathered = Vec::new();
+        }
+        Poll::Ready(Ok(()))
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        ready!(self.poll_write_gathered(cx))?;
         match self.io.as_mut() {
             Some(io) => Pin::new(io).poll_shutdown(cx),
             None => Poll::Ready(Err(handed_back())),
@@ -415,7 +499,18 @@ impl<I: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Metered<I> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        match self.io.as_mut() {
+        let this = &mut *self;
+        if this.gathers() {
+            let len = bufs.iter().map(|b| b.len()).sum();
+            let copy = |g: &mut Vec<u8>| bufs.iter().for_each(|b| g.extend_from_slice(b));
+            if ready!(this.gather(cx, len, copy))? {
+                return Poll::Ready(Ok(len));
+            }
+        } else if !this.gathered.is_empty() {
+            ready!(this.poll_write_gathered(cx))?;
+        }
+        this.unflushed = true;
+        match this.io.as_mut() {
             Some(io) => Pin::new(io).poll_write_vectored(cx, bufs),
             None => Poll::Ready(Err(handed_back())),
         }
@@ -464,11 +559,16 @@ async fn serve_connection<S>(
         }),
     });
     let (handoff, mut handed_back) = tokio::sync::oneshot::channel();
+    let cork = crate::repoll::Cork::default();
     let io = TokioIo::new(Metered {
         io: Some(stream),
         activity: activity.clone(),
         line: Line::Method,
         handoff: Some(handoff),
+        cork: cork.clone(),
+        gathered: Vec::new(),
+        written: 0,
+        unflushed: false,
     });
     let hyper_svc = {
         let (activity, max_header_bytes) = (activity.clone(), limits.max_header_bytes);
@@ -516,7 +616,7 @@ async fn serve_connection<S>(
     tokio::pin!(conn);
     // An HTTP/1.1 request with a body wakes its own task, and so does an h2 request's
     // answer (see `repoll`).
-    let mut conn = crate::repoll::Repoll::with_requests(conn, same_task);
+    let mut conn = crate::repoll::Repoll::with_requests(conn, same_task, cork);
     // Look a few times per bound: a head or an idle spell is cut within a quarter of its
     // bound past it.
     let tick = limits
@@ -730,6 +830,212 @@ impl<K: Unpin> HttpBody for Tracked<K> {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::repoll::{Cork, Repoll, SameTask};
+    use std::task::{Wake, Waker};
+    use tokio::io::AsyncWrite;
+
+    /// A byte stream that records each write and flush; full (Pending, the waker kept) while
+    /// `full` is set.
+    #[derive(Default, Clone)]
+    struct Recorder(Arc<Mutex<Recorded>>);
+
+    #[derive(Default)]
+    struct Recorded {
+        writes: Vec<Vec<u8>>,
+        flushes: usize,
+        full: bool,
+        waker: Option<Waker>,
+    }
+
+    impl AsyncWrite for Recorder {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            let mut r = self.0.lock().unwrap();
+            if r.full {
+                r.waker = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            r.writes.push(buf.to_vec());
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            self.0.lock().unwrap().flushes += 1;
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn metered(h2: bool, cork: &Cork, io: Recorder) -> Metered<Recorder> {
+        let activity = Arc::new(Activity {
+            in_progress: AtomicUsize::new(0),
+            read: AtomicU64::new(0),
+            h2: AtomicBool::new(h2),
+            next_line: AtomicBool::new(false),
+            watch: Mutex::new(Watch {
+                idle_since: Instant::now(),
+                read_when_idle: 0,
+                head_since: None,
+            }),
+        });
+        let (handoff, _) = tokio::sync::oneshot::channel();
+        Metered {
+            io: Some(io),
+            activity,
+            line: Line::Method,
+            handoff: Some(handoff),
+            cork: cork.clone(),
+            gathered: Vec::new(),
+            written: 0,
+            unflushed: false,
+        }
+    }
+
+    /// A connection as h2 drives its stream: each poll writes the frames queued for it, each
+    /// followed by a flush, and ends with a flush.
+    struct Writing {
+        io: Metered<Recorder>,
+        queued: Arc<Mutex<Vec<Vec<u8>>>>,
+    }
+
+    impl Future for Writing {
+        type Output = ();
+
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            let frames = std::mem::take(&mut *self.queued.lock().unwrap());
+            let mut frames = frames.into_iter();
+            while let Some(frame) = frames.next() {
+                match Pin::new(&mut self.io).poll_write(cx, &frame) {
+                    Poll::Ready(n) => assert_eq!(n.unwrap(), frame.len()),
+                    Poll::Pending => {
+                        // Not taken: queued again, first.
+                        let mut rest: Vec<_> = std::iter::once(frame).chain(frames).collect();
+                        let mut q = self.queued.lock().unwrap();
+                        rest.append(&mut q);
+                        *q = rest;
+                        return Poll::Pending;
+                    }
+                }
+                let _ = Pin::new(&mut self.io).poll_flush(cx);
+            }
+            let _ = Pin::new(&mut self.io).poll_flush(cx);
+            Poll::Pending
+        }
+    }
+
+    struct Nothing;
+
+    impl Wake for Nothing {
+        fn wake(self: Arc<Self>) {}
+    }
+
+    /// `frames` queued, then one poll of the connection's task; what the stream was given.
+    fn one_poll(h2: bool, frames: Vec<Vec<u8>>) -> Recorded {
+        let cork = Cork::default();
+        let io = Recorder::default();
+        let queued = Arc::new(Mutex::new(frames));
+        let writing = Writing {
+            io: metered(h2, &cork, io.clone()),
+            queued,
+        };
+        let mut conn = Repoll::with_requests(writing, SameTask::default(), cork);
+        let waker = Waker::from(Arc::new(Nothing));
+        assert!(Pin::new(&mut conn)
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending());
+        let recorded = std::mem::take(&mut *io.0.lock().unwrap());
+        recorded
+    }
+
+    fn frames(n: usize, len: usize) -> Vec<Vec<u8>> {
+        (0..n).map(|i| vec![i as u8; len]).collect()
+    }
+
+    #[test]
+    fn an_h2_connection_writes_what_one_poll_wrote_at_once_and_flushes_once() {
+        let sent = frames(100, 500);
+        let r = one_poll(true, sent.clone());
+        assert_eq!(r.writes, vec![sent.concat()]);
+        assert_eq!(r.flushes, 1);
+    }
+
+    #[test]
+    fn an_http1_connection_writes_and_flushes_as_it_is_told() {
+        let sent = frames(10, 500);
+        let r = one_poll(false, sent.clone());
+        assert_eq!(r.writes, sent);
+        assert_eq!(r.flushes, 11);
+    }
+
+    #[test]
+    fn an_h2_connection_writes_out_what_it_gathered_past_its_bound() {
+        // 300 frames of 500 bytes: 131 fit in 64 KiB.
+        let sent = frames(300, 500);
+        let r = one_poll(true, sent.clone());
+        let per_write = GATHER_BYTES / 500;
+        let lens: Vec<usize> = r.writes.iter().map(Vec::len).collect();
+        assert_eq!(
+            lens,
+            vec![
+                per_write * 500,
+                per_write * 500,
+                (300 - 2 * per_write) * 500
+            ]
+        );
+        assert_eq!(r.writes.concat(), sent.concat());
+        assert_eq!(r.flushes, 1);
+    }
+
+    #[test]
+    fn an_h2_write_larger_than_the_bound_follows_what_was_gathered() {
+        let sent = vec![vec![1; 100], vec![2; GATHER_BYTES + 1], vec![3; 100]];
+        let r = one_poll(true, sent.clone());
+        assert_eq!(r.writes, sent);
+        assert_eq!(r.flushes, 1);
+    }
+
+    #[test]
+    fn an_h2_connection_with_nothing_written_does_not_flush() {
+        let r = one_poll(true, Vec::new());
+        assert!(r.writes.is_empty());
+        // The connection's own flush with the cork in is put off and nothing is owed.
+        assert_eq!(r.flushes, 0);
+    }
+
+    #[test]
+    fn gathered_writes_wait_for_a_full_stream_and_keep_their_order() {
+        let cork = Cork::default();
+        let io = Recorder::default();
+        io.0.lock().unwrap().full = true;
+        let queued = Arc::new(Mutex::new(frames(200, 500)));
+        let writing = Writing {
+            io: metered(true, &cork, io.clone()),
+            queued: queued.clone(),
+        };
+        let mut conn = Repoll::with_requests(writing, SameTask::default(), cork);
+        let waker = Waker::from(Arc::new(Nothing));
+        let mut cx = Context::from_waker(&waker);
+        assert!(Pin::new(&mut conn).poll(&mut cx).is_pending());
+        assert!(io.0.lock().unwrap().writes.is_empty());
+        assert!(
+            !queued.lock().unwrap().is_empty(),
+            "past the bound, a full stream holds the writer back"
+        );
+        let stream_waker = io.0.lock().unwrap().waker.take();
+        assert!(stream_waker.is_some(), "the full stream will wake the task");
+        io.0.lock().unwrap().full = false;
+        assert!(Pin::new(&mut conn).poll(&mut cx).is_pending());
+        let r = io.0.lock().unwrap();
+        assert_eq!(r.writes.concat(), frames(200, 500).concat());
+    }
 
     #[test]
     fn uri_len_is_the_written_length() {

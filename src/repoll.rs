@@ -21,10 +21,21 @@
 //! [`Repoll`] keeps; one whose body comes later, or that waits for a commit, is polled again
 //! there when woken. Requests the connection read together are work for more than one
 //! worker: the first runs there, the others get tasks of their own. A request that may keep
-//! a CPU long (a list, a watch, a body over 64 KiB)
-//! asks for a task of its own ([`apart_from_connection`]), so the streams sharing its
+//! a CPU long (a list, a watch that starts with the collection's objects, a body over
+//! 64 KiB) asks for a task of its own ([`apart_from_connection`]), so the streams sharing its
 //! connection are not held behind it; what a connection still runs when it ends goes on in
 //! tasks of its own.
+//!
+//! An h2 connection writes each DATA frame of 256 bytes or more on its own (h2 chains the
+//! payload to the frame's head and writes them out before it takes the next frame), and
+//! flushes after each: a TLS record and a `writev` per frame. A watch event sent to 1,000
+//! watchers sharing the connection was 1,000 records and 1,000 system calls. With a [`Cork`]
+//! the connection's byte stream gathers what is written while [`Repoll`] polls the connection
+//! and takes a flush as done; once the connection has nothing more to do, `Repoll` polls it
+//! once more with the cork out, and its final flush writes out everything at once (large TLS
+//! records, one `writev`). What is gathered is bounded: past 64 KiB it is written out there and
+//! then. A watch's events reach the connection's task as its watchers are woken there, so the
+//! events of one update go out together.
 
 use std::cell::Cell;
 use std::future::Future;
@@ -60,6 +71,42 @@ pub struct Repoll<F> {
     task: Option<Waker>,
     /// What `inner` started while polled, run here (an h2 connection's requests).
     requests: Option<InConnection>,
+    /// Shared with the connection's byte stream, which gathers writes while it is in.
+    cork: Option<Cork>,
+}
+
+/// Shared by [`Repoll`] and a connection's byte stream: while the cork is in, the stream may
+/// gather what is written and put a flush off, saying so ([`Cork::owe`]); `Repoll` then ends
+/// its poll with a pass with the cork out, whose flush writes it all (see the module).
+#[derive(Clone, Default)]
+pub struct Cork(Arc<CorkState>);
+
+#[derive(Default)]
+struct CorkState {
+    /// `Repoll` is polling the connection, a pass with the cork out to come.
+    inn: AtomicBool,
+    /// The stream holds writes, or a flush it put off.
+    owed: AtomicBool,
+}
+
+impl Cork {
+    /// Whether writes may be gathered and flushes put off now.
+    pub fn is_in(&self) -> bool {
+        self.0.inn.load(Ordering::Relaxed)
+    }
+
+    /// The stream gathered a write or put a flush off: this poll ends with a flush.
+    pub fn owe(&self) {
+        self.0.owed.store(true, Ordering::Relaxed);
+    }
+
+    fn set(&self, inn: bool) {
+        self.0.inn.store(inn, Ordering::Relaxed);
+    }
+
+    fn take_owed(&self) -> bool {
+        self.0.owed.swap(false, Ordering::Relaxed)
+    }
 }
 
 struct Wakes {
@@ -107,23 +154,48 @@ impl<F: Future + Unpin> Repoll<F> {
             waker,
             task: None,
             requests: None,
+            cork: None,
         }
     }
 
     /// `inner` with `started` as its executor: what it starts while polled runs in this
-    /// future's task (see the module).
-    pub fn with_requests(inner: F, started: SameTask) -> Self {
-        Repoll {
-            requests: Some(InConnection {
-                started,
-                running: FuturesUnordered::new(),
-            }),
-            ..Repoll::new(inner)
-        }
+    /// future's task; and with `cork` shared with its byte stream (see the module).
+    pub fn with_requests(inner: F, started: SameTask, cork: Cork) -> Self {
+        let mut repoll = Repoll::new(inner);
+        started.0.lock().connection = Some(repoll.waker.clone());
+        repoll.requests = Some(InConnection {
+            started,
+            running: FuturesUnordered::new(),
+        });
+        repoll.cork = Some(cork);
+        repoll
     }
 }
 
-/// Poll `inner`, then the requests it runs.
+/// One pass with the cork in; when the stream owes a flush and nothing woke the poll
+/// meanwhile, a pass with it out (see the module).
+fn poll_passes<F: Future + Unpin>(
+    inner: &mut F,
+    requests: Option<&mut InConnection>,
+    cork: Option<&Cork>,
+    wakes: &Wakes,
+    cx: &mut Context<'_>,
+) -> Poll<F::Output> {
+    let Some(cork) = cork else {
+        return poll_inner(inner, requests, cx);
+    };
+    let mut requests = requests;
+    cork.set(true);
+    let polled = poll_inner(inner, requests.as_deref_mut(), cx);
+    cork.set(false);
+    if polled.is_pending() && wakes.state.load(Ordering::Acquire) == POLLING && cork.take_owed() {
+        return flush_pass(inner, requests, cx);
+    }
+    polled
+}
+
+/// Poll the requests that were woken, then `inner`, which writes what they sent, then the
+/// requests it just read (their first poll right after the read).
 fn poll_inner<F: Future + Unpin>(
     inner: &mut F,
     requests: Option<&mut InConnection>,
@@ -132,10 +204,40 @@ fn poll_inner<F: Future + Unpin>(
     let Some(requests) = requests else {
         return Pin::new(inner).poll(cx);
     };
+    requests.run(cx);
+    let out = poll_accepting(inner, requests, cx);
+    if requests.started.0.queued.load(Ordering::Relaxed) {
+        requests.run(cx);
+    }
+    out
+}
+
+/// `inner` alone, the cork out: its flush writes what was gathered, and nothing is sent
+/// meanwhile to be written frame by frame. A request it reads is polled in the next pass.
+fn flush_pass<F: Future + Unpin>(
+    inner: &mut F,
+    requests: Option<&mut InConnection>,
+    cx: &mut Context<'_>,
+) -> Poll<F::Output> {
+    let Some(requests) = requests else {
+        return Pin::new(inner).poll(cx);
+    };
+    let out = poll_accepting(inner, requests, cx);
+    if requests.started.0.queued.load(Ordering::Relaxed) {
+        cx.waker().wake_by_ref();
+    }
+    out
+}
+
+/// Poll `inner`, what it starts meanwhile waiting for [`InConnection::run`].
+fn poll_accepting<F: Future + Unpin>(
+    inner: &mut F,
+    requests: &InConnection,
+    cx: &mut Context<'_>,
+) -> Poll<F::Output> {
     requests.started.0.accepting.store(true, Ordering::Relaxed);
     let out = Pin::new(inner).poll(cx);
     requests.started.0.accepting.store(false, Ordering::Relaxed);
-    requests.run(cx);
     out
 }
 
@@ -154,9 +256,13 @@ impl<F: Future + Unpin> Future for Repoll<F> {
         let mut inner_cx = Context::from_waker(&this.waker);
         for _ in 0..=MAX_REPOLLS {
             this.wakes.state.store(POLLING, Ordering::Release);
-            if let Poll::Ready(out) =
-                poll_inner(&mut this.inner, this.requests.as_mut(), &mut inner_cx)
-            {
+            if let Poll::Ready(out) = poll_passes(
+                &mut this.inner,
+                this.requests.as_mut(),
+                this.cork.as_ref(),
+                &this.wakes,
+                &mut inner_cx,
+            ) {
                 this.wakes.state.store(IDLE, Ordering::Release);
                 return Poll::Ready(out);
             }
@@ -169,7 +275,15 @@ impl<F: Future + Unpin> Future for Repoll<F> {
                 return Poll::Pending;
             }
         }
-        // Still waking itself: let the task yield.
+        // Still waking itself: let the task yield, its writes written.
+        if this.cork.as_ref().is_some_and(Cork::take_owed) {
+            if let Poll::Ready(out) =
+                flush_pass(&mut this.inner, this.requests.as_mut(), &mut inner_cx)
+            {
+                this.wakes.state.store(IDLE, Ordering::Release);
+                return Poll::Ready(out);
+            }
+        }
         this.wakes.state.store(IDLE, Ordering::Release);
         cx.waker().wake_by_ref();
         Poll::Pending
@@ -182,7 +296,8 @@ type Started = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// An h2 connection's executor: a request's future started while [`Repoll`] polls the
 /// connection runs in the connection's task, polled there whenever it is woken, until it is
 /// done or asks for a task of its own ([`apart_from_connection`]); one started at any other
-/// time gets a task at once (see the module).
+/// time gets a task at once. A request in a task of its own goes back to its connection's
+/// when it says its long work is done ([`rejoin_connection`]). See the module.
 #[derive(Clone, Default)]
 pub struct SameTask(Arc<Waiting>);
 
@@ -190,14 +305,26 @@ pub struct SameTask(Arc<Waiting>);
 struct Waiting {
     /// The connection is being polled: what it starts waits here.
     accepting: AtomicBool,
-    /// `futures` may hold something (read without the lock on every poll of a connection).
+    /// `queue` may hold something (read without the lock on every poll of a connection).
     queued: AtomicBool,
-    futures: Mutex<Vec<Started>>,
+    queue: Mutex<Queue>,
+}
+
+#[derive(Default)]
+struct Queue {
+    /// Started while the connection was polled.
+    started: Vec<Started>,
+    /// Back from tasks of their own.
+    rejoining: Vec<Started>,
+    /// The connection's waker, once it runs requests.
+    connection: Option<Waker>,
+    /// The connection ended: nothing rejoins it.
+    closed: bool,
 }
 
 impl Waiting {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Started>> {
-        self.futures.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -207,10 +334,10 @@ where
 {
     fn execute(&self, fut: F) {
         if self.0.accepting.load(Ordering::Relaxed) {
-            self.0.lock().push(Box::pin(fut));
+            self.0.lock().started.push(Box::pin(fut));
             self.0.queued.store(true, Ordering::Relaxed);
         } else {
-            tokio::spawn(fut);
+            tokio::spawn(Away::new(Box::pin(fut), &self.0));
         }
     }
 }
@@ -222,8 +349,8 @@ struct InConnection {
 }
 
 impl InConnection {
-    /// Take what the connection started, and poll every request that was woken (`cx` is
-    /// the connection's); one that asks for a task of its own gets one.
+    /// Take what the connection started and what rejoins it, and poll every request that
+    /// was woken (`cx` is the connection's); one that asks for a task of its own gets one.
     fn run(&mut self, cx: &mut Context<'_>) {
         let queued = self.started.0.queued.load(Ordering::Relaxed);
         if !queued && self.running.is_empty() {
@@ -231,20 +358,31 @@ impl InConnection {
             // no waker registered with the empty set on every poll).
             return;
         }
-        self.started.0.queued.store(false, Ordering::Relaxed);
-        let started = std::mem::take(&mut *self.started.0.lock());
-        let mut started = started.into_iter();
-        // Requests that arrived together are work for more than one worker: the first runs
-        // here, the others get tasks (and an idle worker) of their own.
-        if let Some(fut) = started.next() {
-            self.running.push(Request(Some(fut)));
-        }
-        for fut in started {
-            tokio::spawn(fut);
+        if queued {
+            self.started.0.queued.store(false, Ordering::Relaxed);
+            let (started, rejoining) = {
+                let mut queue = self.started.0.lock();
+                (
+                    std::mem::take(&mut queue.started),
+                    std::mem::take(&mut queue.rejoining),
+                )
+            };
+            for fut in rejoining {
+                self.running.push(Request(Some(fut)));
+            }
+            let mut started = started.into_iter();
+            // Requests that arrived together are work for more than one worker: the first
+            // runs here, the others get tasks (and an idle worker) of their own.
+            if let Some(fut) = started.next() {
+                self.running.push(Request(Some(fut)));
+            }
+            for fut in started {
+                tokio::spawn(Away::new(fut, &self.started.0));
+            }
         }
         while let Poll::Ready(Some(apart)) = self.running.poll_next_unpin(cx) {
             if let Some(fut) = apart {
-                tokio::spawn(fut);
+                tokio::spawn(Away::new(fut, &self.started.0));
             }
         }
     }
@@ -254,16 +392,24 @@ impl Drop for InConnection {
     /// The connection ended or was dropped: what it still runs goes on in tasks of its own,
     /// as it would have had it been given them at the start.
     fn drop(&mut self) {
-        let started = std::mem::take(&mut *self.started.0.lock());
+        let (started, rejoining) = {
+            let mut queue = self.started.0.lock();
+            queue.closed = true;
+            queue.connection = None;
+            (
+                std::mem::take(&mut queue.started),
+                std::mem::take(&mut queue.rejoining),
+            )
+        };
         let running = std::mem::take(&mut self.running);
-        if started.is_empty() && running.is_empty() {
+        if started.is_empty() && rejoining.is_empty() && running.is_empty() {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
         let running = running.into_iter().filter_map(|r| r.0);
-        for fut in started.into_iter().chain(running) {
+        for fut in started.into_iter().chain(rejoining).chain(running) {
             runtime.spawn(fut);
         }
     }
@@ -274,6 +420,10 @@ thread_local! {
     static IN_CONNECTION: Cell<bool> = const { Cell::new(false) };
     /// ... and asked for a task of its own.
     static APART: Cell<bool> = const { Cell::new(false) };
+    /// A request's future is being polled in a task of its own ([`Away`]).
+    static AWAY: Cell<bool> = const { Cell::new(false) };
+    /// ... and asked to go back to its connection's.
+    static REJOIN: Cell<bool> = const { Cell::new(false) };
 }
 
 /// A request run in its connection's task: ready with nothing when it is done (or panicked:
@@ -302,6 +452,62 @@ impl Future for Request {
     }
 }
 
+/// A request of an h2 connection in a task of its own: it goes back to the connection's task
+/// when it asks to ([`rejoin_connection`]) and the connection is still there.
+struct Away {
+    fut: Option<Started>,
+    home: std::sync::Weak<Waiting>,
+}
+
+impl Away {
+    fn new(fut: Started, home: &Arc<Waiting>) -> Self {
+        Away {
+            fut: Some(fut),
+            home: Arc::downgrade(home),
+        }
+    }
+
+    /// Hand `fut` to its connection's task; false when the connection is gone.
+    fn rejoin(&mut self) -> bool {
+        let Some(home) = self.home.upgrade() else {
+            return false;
+        };
+        let mut queue = home.lock();
+        let Some(connection) = queue.connection.clone().filter(|_| !queue.closed) else {
+            return false;
+        };
+        if let Some(fut) = self.fut.take() {
+            queue.rejoining.push(fut);
+        }
+        home.queued.store(true, Ordering::Relaxed);
+        drop(queue);
+        connection.wake();
+        true
+    }
+}
+
+impl Future for Away {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(fut) = self.fut.as_mut() else {
+            return Poll::Ready(());
+        };
+        AWAY.with(|a| a.set(true));
+        let polled = fut.as_mut().poll(cx);
+        AWAY.with(|a| a.set(false));
+        let rejoin = REJOIN.with(|r| r.replace(false));
+        match polled {
+            Poll::Ready(()) => {
+                self.fut = None;
+                Poll::Ready(())
+            }
+            Poll::Pending if rejoin && self.rejoin() => Poll::Ready(()),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
 /// Give the request being handled a task of its own if it runs in its connection's (see
 /// the module): Pending once, then ready in that task. Elsewhere ready at once.
 pub async fn apart_from_connection() {
@@ -316,6 +522,16 @@ pub async fn apart_from_connection() {
         Poll::Pending
     })
     .await
+}
+
+/// The request being polled has done its long work and now waits (a watch between its
+/// events): if it runs in a task of its own, it goes back to its h2 connection's task once
+/// this poll ends Pending, where the events of one update to the watchers sharing the
+/// connection go out together (see the module). Elsewhere nothing.
+pub fn rejoin_connection() {
+    if AWAY.with(Cell::get) {
+        REJOIN.with(|r| r.set(true));
+    }
 }
 
 #[cfg(test)]
@@ -389,6 +605,72 @@ mod tests {
         let mut f = Repoll::new(SelfWaking::new(usize::MAX));
         assert!(Pin::new(&mut f).poll(&mut cx).is_pending());
         assert_eq!(f.inner.polls, MAX_REPOLLS + 1);
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            1,
+            "the task was woken to yield"
+        );
+    }
+
+    /// A connection that owes a flush in the polls listed in `owes` and wakes itself in
+    /// those in `wakes` (numbered from 0); returns the record of whether each poll had the
+    /// cork in.
+    fn corked(
+        owes: &'static [usize],
+        wakes: &'static [usize],
+    ) -> (
+        Repoll<impl Future<Output = ()> + Unpin>,
+        Arc<Mutex<Vec<bool>>>,
+    ) {
+        let cork = Cork::default();
+        let seen: Arc<Mutex<Vec<bool>>> = Arc::default();
+        let (c, record) = (cork.clone(), seen.clone());
+        let conn = std::future::poll_fn(move |cx| {
+            let mut record = record.lock().unwrap();
+            let n = record.len();
+            record.push(c.is_in());
+            if owes.contains(&n) || (owes.contains(&usize::MAX) && c.is_in()) {
+                c.owe();
+            }
+            if wakes.contains(&n) || wakes.contains(&usize::MAX) {
+                cx.waker().wake_by_ref();
+            }
+            Poll::Pending
+        });
+        (Repoll::with_requests(conn, SameTask::default(), cork), seen)
+    }
+
+    #[test]
+    fn a_poll_that_owes_a_flush_ends_with_a_pass_with_the_cork_out() {
+        let (count, waker) = task();
+        let mut cx = Context::from_waker(&waker);
+        let (mut conn, seen) = corked(&[0], &[]);
+        assert!(Pin::new(&mut conn).poll(&mut cx).is_pending());
+        assert_eq!(*seen.lock().unwrap(), [true, false]);
+        // Nothing owed: one pass.
+        assert!(Pin::new(&mut conn).poll(&mut cx).is_pending());
+        assert_eq!(*seen.lock().unwrap(), [true, false, true]);
+        assert_eq!(count.0.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn the_pass_with_the_cork_out_waits_until_the_connection_stops_waking_itself() {
+        let (_, waker) = task();
+        let mut cx = Context::from_waker(&waker);
+        let (mut conn, seen) = corked(&[0], &[0, 1]);
+        assert!(Pin::new(&mut conn).poll(&mut cx).is_pending());
+        assert_eq!(*seen.lock().unwrap(), [true, true, true, false]);
+    }
+
+    #[test]
+    fn a_connection_that_keeps_waking_itself_writes_out_before_it_yields() {
+        let (count, waker) = task();
+        let mut cx = Context::from_waker(&waker);
+        let (mut conn, seen) = corked(&[usize::MAX], &[usize::MAX]);
+        assert!(Pin::new(&mut conn).poll(&mut cx).is_pending());
+        let mut expected = vec![true; MAX_REPOLLS + 1];
+        expected.push(false);
+        assert_eq!(*seen.lock().unwrap(), expected);
         assert_eq!(
             count.0.load(Ordering::SeqCst),
             1,
@@ -491,7 +773,7 @@ mod tests {
             started: batches.into(),
             polls: polls.clone(),
         };
-        (Repoll::with_requests(conn, exec), polls)
+        (Repoll::with_requests(conn, exec, Cork::default()), polls)
     }
 
     /// The id of the task a future runs in, sent once it runs.
@@ -671,6 +953,106 @@ mod tests {
         }
         assert_eq!(ids[0], conn_id);
         assert!(ids[1..].iter().all(|id| *id != conn_id), "{ids:?}");
+        stop.send(()).unwrap();
+        task.await.unwrap();
+    }
+
+    /// A request that goes apart at once and says in which task it runs, then waits for
+    /// `ask`; then, in one poll, waits for `go`, asks to rejoin its connection and says in
+    /// which task it runs; once `go` comes, says in which task it runs once more.
+    #[allow(clippy::type_complexity)]
+    fn rejoining() -> (
+        Started,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::sync::mpsc::UnboundedReceiver<Option<tokio::task::Id>>,
+    ) {
+        let (ask_tx, ask_rx) = tokio::sync::oneshot::channel::<()>();
+        let (go_tx, mut go_rx) = tokio::sync::oneshot::channel::<()>();
+        let (ran_tx, ran_rx) = tokio::sync::mpsc::unbounded_channel();
+        let fut: Started = Box::pin(async move {
+            apart_from_connection().await;
+            let _ = ran_tx.send(tokio::task::try_id());
+            let _ = ask_rx.await;
+            let mut asked = false;
+            std::future::poll_fn(|cx| {
+                let go = Pin::new(&mut go_rx).poll(cx);
+                if go.is_pending() && !std::mem::replace(&mut asked, true) {
+                    rejoin_connection();
+                    let _ = ran_tx.send(tokio::task::try_id());
+                }
+                go
+            })
+            .await
+            .ok();
+            let _ = ran_tx.send(tokio::task::try_id());
+        });
+        (fut, ask_tx, go_tx, ran_rx)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_in_a_task_of_its_own_rejoins_its_connection_when_it_asks() {
+        let (request, ask, go, mut ran_in) = rejoining();
+        let (conn, _) = starting(vec![vec![request]]);
+        let (stop, conn_id, task) = run_connection(conn).await;
+        let apart = ran_in.recv().await.unwrap().expect("in a task");
+        assert_ne!(apart, conn_id);
+        ask.send(()).unwrap();
+        assert_eq!(
+            ran_in.recv().await.unwrap(),
+            Some(apart),
+            "asked in its task"
+        );
+        // Woken where it now runs: the connection's task.
+        go.send(()).unwrap();
+        assert_eq!(ran_in.recv().await.unwrap(), Some(conn_id));
+        stop.send(()).unwrap();
+        task.await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_whose_connection_ended_stays_in_its_own_task() {
+        let (request, ask, go, mut ran_in) = rejoining();
+        let (conn, _) = starting(vec![vec![request]]);
+        // Kept beyond the connection: the connection's queue outlives it.
+        let exec = conn.inner.exec.clone();
+        let (stop, conn_id, task) = run_connection(conn).await;
+        let apart = ran_in.recv().await.unwrap().expect("in a task");
+        assert_ne!(apart, conn_id);
+        stop.send(()).unwrap();
+        task.await.unwrap();
+        ask.send(()).unwrap();
+        assert_eq!(ran_in.recv().await.unwrap(), Some(apart));
+        go.send(()).unwrap();
+        assert_eq!(ran_in.recv().await.unwrap(), Some(apart));
+        assert!(exec.0.lock().rejoining.is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_started_with_others_rejoins_its_connection_when_it_asks() {
+        let (first, first_ran_in) = task_id_of(false);
+        let (tx, mut ran_in) = tokio::sync::mpsc::unbounded_channel();
+        let (go_tx, mut go_rx) = tokio::sync::oneshot::channel::<()>();
+        let second: Started = Box::pin(async move {
+            let mut asked = false;
+            std::future::poll_fn(|cx| {
+                let go = Pin::new(&mut go_rx).poll(cx);
+                if go.is_pending() && !std::mem::replace(&mut asked, true) {
+                    rejoin_connection();
+                    let _ = tx.send(tokio::task::try_id());
+                }
+                go
+            })
+            .await
+            .ok();
+            let _ = tx.send(tokio::task::try_id());
+        });
+        let (conn, _) = starting(vec![vec![first, second]]);
+        let (stop, conn_id, task) = run_connection(conn).await;
+        assert_eq!(first_ran_in.await.unwrap(), Some(conn_id));
+        assert_ne!(ran_in.recv().await.unwrap(), Some(conn_id));
+        go_tx.send(()).unwrap();
+        assert_eq!(ran_in.recv().await.unwrap(), Some(conn_id));
         stop.send(()).unwrap();
         task.await.unwrap();
     }

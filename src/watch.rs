@@ -263,9 +263,16 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
     let body = match source {
         // The common case, served by the connection's task without one of its own: no
         // conversion, every frame shared with the other watchers where it can be.
-        Source::Cache(registered) if crate::objects::servable_as_stored(&info) => BodyExt::boxed(
-            StreamBody::new(Direct::new(watch, enc, registered, cache, timeout)),
-        ),
+        Source::Cache(registered) if crate::objects::servable_as_stored(&info) => {
+            if !registered.objects.is_empty() {
+                // The collection's objects first: not in an h2 connection's task, where the
+                // streams sharing the connection would wait (`repoll`).
+                crate::repoll::apart_from_connection().await;
+            }
+            BodyExt::boxed(StreamBody::new(Direct::new(
+                watch, enc, registered, cache, timeout,
+            )))
+        }
         source => {
             let (tx, rx) = mpsc::channel::<Bytes>(64);
             let shutdown = ctx.state.backend.shutdown.clone();
@@ -493,7 +500,12 @@ impl futures::Stream for Direct {
                     this.done = true;
                     return Poll::Ready(None);
                 }
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    // Waiting for events: an h2 watch in a task of its own (its initial
+                    // objects sent) goes back to its connection's (`repoll`).
+                    crate::repoll::rejoin_connection();
+                    return Poll::Pending;
+                }
             }
         }
     }

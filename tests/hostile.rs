@@ -788,6 +788,118 @@ async fn many_requests_at_once_on_one_http2_connection_are_all_answered() {
     }
 }
 
+/// Watchers sharing one HTTP/2 connection, as client-go's informers share theirs, opened all
+/// at once: some from a list's resourceVersion (served in the connection's task), some from
+/// "0" (the collection's objects first, in a task of their own, then back in the
+/// connection's). The events of one write go out to them together, gathered into large
+/// writes; each watcher still gets every event, in order, including events larger than what
+/// one write gathers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchers_sharing_one_http2_connection_each_get_every_event_in_order() {
+    const WATCHERS: usize = 40;
+    const EXISTING: usize = 3;
+    let h = Server::builder()
+        .insecure_http()
+        .static_tokens(tokens())
+        .memory()
+        .start()
+        .await
+        .unwrap();
+    let addr = h.addr();
+    for i in 0..EXISTING {
+        assert_eq!(
+            post(addr, CM, &configmap(&format!("old-{i}"))).await.status,
+            201
+        );
+    }
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let get = |path: String| {
+        let mut send = send.clone();
+        async move {
+            let req = Request::builder()
+                .uri(path)
+                .header("authorization", format!("Bearer {ADMIN}"))
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            let resp = send.send_request(req).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            resp.into_body()
+        }
+    };
+    let list = get(CM.to_string())
+        .await
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes();
+    let list: Value = serde_json::from_slice(&list).unwrap();
+    let rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // What a watch from "0" begins with: the namespace's ConfigMaps (kube-root-ca.crt too).
+    let existing: Vec<String> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|cm| cm["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(existing.len(), EXISTING + 1, "{existing:?}");
+    let watches = (0..WATCHERS).map(|i| {
+        let from = if i % 2 == 0 { rv.as_str() } else { "0" };
+        get(format!("{CM}?watch=true&resourceVersion={from}"))
+    });
+    let watches = futures::future::join_all(watches).await;
+
+    // Small events, and events larger than what one write gathers (64 KiB).
+    let mut written = Vec::new();
+    for i in 0..12 {
+        let name = format!("new-{i}");
+        let mut cm = configmap(&name);
+        if i % 4 == 3 {
+            cm["data"] = json!({ "big": "x".repeat(100 * 1024) });
+        }
+        assert_eq!(post(addr, CM, &cm).await.status, 201);
+        written.push(name);
+    }
+    let mut readers = Vec::new();
+    for (i, mut body) in watches.into_iter().enumerate() {
+        let mut expected: Vec<String> = written.clone();
+        if i % 2 == 1 {
+            expected = existing.iter().cloned().chain(expected).collect();
+        }
+        readers.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let mut buf = Vec::new();
+            while seen.len() < expected.len() {
+                let frame = tokio::time::timeout(Duration::from_secs(30), body.frame())
+                    .await
+                    .expect("every event reaches every watcher")
+                    .unwrap()
+                    .unwrap();
+                buf.extend_from_slice(&frame.into_data().unwrap_or_default());
+                while let Some(end) = buf.iter().position(|&b| b == b'\n') {
+                    let line: Vec<u8> = buf.drain(..=end).collect();
+                    let event: Value = serde_json::from_slice(&line).unwrap();
+                    assert_eq!(event["type"], "ADDED", "{event}");
+                    let name = event["object"]["metadata"]["name"].as_str().unwrap();
+                    seen.push(name.to_string());
+                }
+            }
+            assert_eq!(seen, expected, "watcher {i}");
+        }));
+    }
+    for r in readers {
+        r.await.unwrap();
+    }
+    h.shutdown().await.unwrap();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Shutdown while hostile requests are in flight
 
