@@ -163,10 +163,7 @@ impl<F: Future + Unpin> Repoll<F> {
     pub fn with_requests(inner: F, started: SameTask, cork: Cork) -> Self {
         let mut repoll = Repoll::new(inner);
         started.0.lock().connection = Some(repoll.waker.clone());
-        repoll.requests = Some(InConnection {
-            started,
-            running: FuturesUnordered::new(),
-        });
+        repoll.requests = Some(InConnection::new(started, repoll.waker.clone()));
         repoll.cork = Some(cork);
         repoll
     }
@@ -204,10 +201,10 @@ fn poll_inner<F: Future + Unpin>(
     let Some(requests) = requests else {
         return Pin::new(inner).poll(cx);
     };
-    requests.run(cx);
+    requests.run();
     let out = poll_accepting(inner, requests, cx);
     if requests.started.0.queued.load(Ordering::Relaxed) {
-        requests.run(cx);
+        requests.run();
     }
     out
 }
@@ -346,12 +343,59 @@ where
 struct InConnection {
     started: SameTask,
     running: FuturesUnordered<Request>,
+    /// What `running` is polled with: notes a wake (of a request, or of the set itself when
+    /// it yields) and passes it on to the connection.
+    noted: Arc<Noted>,
+    noted_waker: Waker,
+}
+
+/// How many times one run polls the requests again after they yielded: enough for each pass
+/// of the connection to write thirty or so frames at once (one or two large TLS records), few
+/// enough that the first of them leave while the rest are made (the client reads them
+/// meanwhile).
+const MAX_RUN_AGAIN: usize = 16;
+
+/// A wake of the connection's requests, noted.
+struct Noted {
+    woken: AtomicBool,
+    connection: Waker,
+}
+
+impl Wake for Noted {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Relaxed);
+        self.connection.wake_by_ref();
+    }
 }
 
 impl InConnection {
+    fn new(started: SameTask, connection: Waker) -> Self {
+        let noted = Arc::new(Noted {
+            woken: AtomicBool::new(false),
+            connection,
+        });
+        InConnection {
+            started,
+            running: FuturesUnordered::new(),
+            noted_waker: Waker::from(noted.clone()),
+            noted,
+        }
+    }
+
     /// Take what the connection started and what rejoins it, and poll every request that
-    /// was woken (`cx` is the connection's); one that asks for a task of its own gets one.
-    fn run(&mut self, cx: &mut Context<'_>) {
+    /// was woken; one that asks for a task of its own gets one.
+    ///
+    /// The set of requests yields once two of those it polls woke themselves, and an h2
+    /// stream that sent a frame does: h2 grants it room for the next at once. With a
+    /// watch event for each of a thousand streams that is a yield (and a pass of the
+    /// connection, which writes what was sent so far) every two streams. Polled again here
+    /// while it was woken ([`MAX_RUN_AGAIN`] times at most), some thirty streams send
+    /// theirs between two passes of the connection.
+    fn run(&mut self) {
         let queued = self.started.0.queued.load(Ordering::Relaxed);
         if !queued && self.running.is_empty() {
             // An HTTP/1.1 connection, or an h2 one with nothing running: nothing to do (and
@@ -380,9 +424,20 @@ impl InConnection {
                 tokio::spawn(Away::new(fut, &self.started.0));
             }
         }
-        while let Poll::Ready(Some(apart)) = self.running.poll_next_unpin(cx) {
-            if let Some(fut) = apart {
-                tokio::spawn(Away::new(fut, &self.started.0));
+        let mut cx = Context::from_waker(&self.noted_waker);
+        let mut again = self.running.len().min(MAX_RUN_AGAIN);
+        loop {
+            self.noted.woken.store(false, Ordering::Relaxed);
+            match self.running.poll_next_unpin(&mut cx) {
+                Poll::Ready(Some(apart)) => {
+                    if let Some(fut) = apart {
+                        tokio::spawn(Away::new(fut, &self.started.0));
+                    }
+                }
+                Poll::Pending if again > 0 && self.noted.woken.load(Ordering::Relaxed) => {
+                    again -= 1;
+                }
+                Poll::Ready(None) | Poll::Pending => break,
             }
         }
     }
@@ -1055,5 +1110,49 @@ mod tests {
         assert_eq!(ran_in.recv().await.unwrap(), Some(conn_id));
         stop.send(()).unwrap();
         task.await.unwrap();
+    }
+
+    /// A connection's requests: `n` that wake themselves in their first poll (as h2 streams
+    /// that each sent a frame), counting their polls.
+    fn self_waking_requests(n: usize) -> (InConnection, Arc<AtomicUsize>, Arc<Counting>) {
+        let (count, waker) = task();
+        let conn = InConnection::new(SameTask::default(), waker);
+        let polls = Arc::new(AtomicUsize::new(0));
+        for _ in 0..n {
+            let polls = polls.clone();
+            let mut first = true;
+            conn.running
+                .push(Request(Some(Box::pin(std::future::poll_fn(move |cx| {
+                    polls.fetch_add(1, Ordering::SeqCst);
+                    if std::mem::take(&mut first) {
+                        cx.waker().wake_by_ref();
+                    }
+                    Poll::<()>::Pending
+                })))));
+        }
+        (conn, polls, count)
+    }
+
+    #[test]
+    fn every_woken_request_is_polled_in_one_run_though_each_wakes_itself() {
+        let (mut conn, polls, _) = self_waking_requests(20);
+        conn.run();
+        assert_eq!(polls.load(Ordering::SeqCst), 40);
+    }
+
+    #[test]
+    fn a_run_polls_a_bounded_number_of_requests_and_the_connection_goes_on() {
+        let (mut conn, polls, count) = self_waking_requests(1000);
+        conn.run();
+        let first = polls.load(Ordering::SeqCst);
+        assert!(first <= 2 * (MAX_RUN_AGAIN + 1), "{first}");
+        assert!(
+            count.0.load(Ordering::SeqCst) > 0,
+            "the connection was woken"
+        );
+        for _ in 0..1000 {
+            conn.run();
+        }
+        assert_eq!(polls.load(Ordering::SeqCst), 2000);
     }
 }
