@@ -349,8 +349,10 @@ struct Metered<I> {
 /// The most bytes an h2 connection gathers under its cork before it writes them out.
 const GATHER_BYTES: usize = 64 * 1024;
 
-/// Room for gathering an h2 connection keeps between flushes.
-const KEEP_GATHERED_BYTES: usize = 16 * 1024;
+/// Room for gathering taken at once when a poll first writes (one allocation for an
+/// answer's frames; released by the flush that writes them, so an idle h2 connection holds
+/// none).
+const GATHER_FIRST_BYTES: usize = 4 * 1024;
 
 impl<I: tokio::io::AsyncWrite + Unpin> Metered<I> {
     /// Whether writes are gathered now: an h2 connection whose task has the cork in.
@@ -371,6 +373,9 @@ impl<I: tokio::io::AsyncWrite + Unpin> Metered<I> {
             if len > GATHER_BYTES {
                 return Poll::Ready(Ok(false));
             }
+        }
+        if self.gathered.capacity() == 0 {
+            self.gathered.reserve(len.max(GATHER_FIRST_BYTES));
         }
         copy(&mut self.gathered);
         self.unflushed = true;
@@ -474,9 +479,8 @@ impl<I: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Metered<I> {
         };
         ready!(Pin::new(io).poll_flush(cx))?;
         this.unflushed = false;
-        if this.gathered.capacity() > KEEP_GATHERED_BYTES {
-            // A large gathering (a watch event to many watchers) does not stay with the
-            // connection.
+        if this.gathered.capacity() > 0 {
+            // Nothing stays with the connection between polls.
             this.gathered = Vec::new();
         }
         Poll::Ready(Ok(()))
@@ -957,6 +961,25 @@ mod tests {
 
     fn frames(n: usize, len: usize) -> Vec<Vec<u8>> {
         (0..n).map(|i| vec![i as u8; len]).collect()
+    }
+
+    #[test]
+    fn an_h2_connection_keeps_no_room_for_gathering_between_polls() {
+        let cork = Cork::default();
+        let io = Recorder::default();
+        // An answer's few frames.
+        let queued = Arc::new(Mutex::new(frames(3, 500)));
+        let writing = Writing {
+            io: metered(true, &cork, io.clone()),
+            queued,
+        };
+        let mut conn = Repoll::with_requests(writing, SameTask::default(), cork);
+        let waker = Waker::from(Arc::new(Nothing));
+        assert!(Pin::new(&mut conn)
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending());
+        assert_eq!(io.0.lock().unwrap().writes.len(), 1);
+        assert_eq!(conn.inner().io.gathered.capacity(), 0);
     }
 
     #[test]

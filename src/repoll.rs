@@ -158,6 +158,12 @@ impl<F: Future + Unpin> Repoll<F> {
         }
     }
 
+    /// The future polled.
+    #[cfg(test)]
+    pub(crate) fn inner(&self) -> &F {
+        &self.inner
+    }
+
     /// `inner` with `started` as its executor: what it starts while polled runs in this
     /// future's task; and with `cork` shared with its byte stream (see the module).
     pub fn with_requests(inner: F, started: SameTask, cork: Cork) -> Self {
