@@ -69,10 +69,9 @@ pub struct Repoll<F> {
     /// The task waker last put in `wakes.task`: a poll by the same task (every poll, in
     /// practice) compares with it and touches nothing shared.
     task: Option<Waker>,
-    /// What `inner` started while polled, run here (an h2 connection's requests).
+    /// What `inner` started while polled, run here (an h2 connection's requests), and the
+    /// cork shared with its byte stream.
     requests: Option<InConnection>,
-    /// Shared with the connection's byte stream, which gathers writes while it is in.
-    cork: Option<Cork>,
 }
 
 /// Shared by [`Repoll`] and a connection's byte stream: while the cork is in, the stream may
@@ -154,7 +153,6 @@ impl<F: Future + Unpin> Repoll<F> {
             waker,
             task: None,
             requests: None,
-            cork: None,
         }
     }
 
@@ -169,8 +167,7 @@ impl<F: Future + Unpin> Repoll<F> {
     pub fn with_requests(inner: F, started: SameTask, cork: Cork) -> Self {
         let mut repoll = Repoll::new(inner);
         started.0.lock().connection = Some(repoll.waker.clone());
-        repoll.requests = Some(InConnection::new(started, repoll.waker.clone()));
-        repoll.cork = Some(cork);
+        repoll.requests = Some(InConnection::new(started, cork, repoll.waker.clone()));
         repoll
     }
 }
@@ -180,18 +177,19 @@ impl<F: Future + Unpin> Repoll<F> {
 fn poll_passes<F: Future + Unpin>(
     inner: &mut F,
     requests: Option<&mut InConnection>,
-    cork: Option<&Cork>,
     wakes: &Wakes,
     cx: &mut Context<'_>,
 ) -> Poll<F::Output> {
-    let Some(cork) = cork else {
-        return poll_inner(inner, requests, cx);
+    let Some(requests) = requests else {
+        return Pin::new(inner).poll(cx);
     };
-    let mut requests = requests;
-    cork.set(true);
-    let polled = poll_inner(inner, requests.as_deref_mut(), cx);
-    cork.set(false);
-    if polled.is_pending() && wakes.state.load(Ordering::Acquire) == POLLING && cork.take_owed() {
+    requests.cork.set(true);
+    let polled = poll_inner(inner, requests, cx);
+    requests.cork.set(false);
+    if polled.is_pending()
+        && wakes.state.load(Ordering::Acquire) == POLLING
+        && requests.cork.take_owed()
+    {
         return flush_pass(inner, requests, cx);
     }
     polled
@@ -201,12 +199,9 @@ fn poll_passes<F: Future + Unpin>(
 /// requests it just read (their first poll right after the read).
 fn poll_inner<F: Future + Unpin>(
     inner: &mut F,
-    requests: Option<&mut InConnection>,
+    requests: &mut InConnection,
     cx: &mut Context<'_>,
 ) -> Poll<F::Output> {
-    let Some(requests) = requests else {
-        return Pin::new(inner).poll(cx);
-    };
     requests.run();
     let out = poll_accepting(inner, requests, cx);
     if requests.started.0.queued.load(Ordering::Relaxed) {
@@ -219,12 +214,9 @@ fn poll_inner<F: Future + Unpin>(
 /// meanwhile to be written frame by frame. A request it reads is polled in the next pass.
 fn flush_pass<F: Future + Unpin>(
     inner: &mut F,
-    requests: Option<&mut InConnection>,
+    requests: &InConnection,
     cx: &mut Context<'_>,
 ) -> Poll<F::Output> {
-    let Some(requests) = requests else {
-        return Pin::new(inner).poll(cx);
-    };
     let out = poll_accepting(inner, requests, cx);
     if requests.started.0.queued.load(Ordering::Relaxed) {
         cx.waker().wake_by_ref();
@@ -262,7 +254,6 @@ impl<F: Future + Unpin> Future for Repoll<F> {
             if let Poll::Ready(out) = poll_passes(
                 &mut this.inner,
                 this.requests.as_mut(),
-                this.cork.as_ref(),
                 &this.wakes,
                 &mut inner_cx,
             ) {
@@ -279,10 +270,8 @@ impl<F: Future + Unpin> Future for Repoll<F> {
             }
         }
         // Still waking itself: let the task yield, its writes written.
-        if this.cork.as_ref().is_some_and(Cork::take_owed) {
-            if let Poll::Ready(out) =
-                flush_pass(&mut this.inner, this.requests.as_mut(), &mut inner_cx)
-            {
+        if let Some(requests) = this.requests.as_ref().filter(|r| r.cork.take_owed()) {
+            if let Poll::Ready(out) = flush_pass(&mut this.inner, requests, &mut inner_cx) {
                 this.wakes.state.store(IDLE, Ordering::Release);
                 return Poll::Ready(out);
             }
@@ -349,6 +338,8 @@ where
 struct InConnection {
     started: SameTask,
     running: FuturesUnordered<Request>,
+    /// Shared with the connection's byte stream, which gathers writes while it is in.
+    cork: Cork,
     /// What `running` is polled with: notes a wake (of a request, or of the set itself when
     /// it yields) and passes it on to the connection.
     noted: Arc<Noted>,
@@ -379,7 +370,7 @@ impl Wake for Noted {
 }
 
 impl InConnection {
-    fn new(started: SameTask, connection: Waker) -> Self {
+    fn new(started: SameTask, cork: Cork, connection: Waker) -> Self {
         let noted = Arc::new(Noted {
             woken: AtomicBool::new(false),
             connection,
@@ -387,6 +378,7 @@ impl InConnection {
         InConnection {
             started,
             running: FuturesUnordered::new(),
+            cork,
             noted_waker: Waker::from(noted.clone()),
             noted,
         }
@@ -1122,7 +1114,7 @@ mod tests {
     /// that each sent a frame), counting their polls.
     fn self_waking_requests(n: usize) -> (InConnection, Arc<AtomicUsize>, Arc<Counting>) {
         let (count, waker) = task();
-        let conn = InConnection::new(SameTask::default(), waker);
+        let conn = InConnection::new(SameTask::default(), Cork::default(), waker);
         let polls = Arc::new(AtomicUsize::new(0));
         for _ in 0..n {
             let polls = polls.clone();
