@@ -941,20 +941,32 @@ mod tests {
         fn wake(self: Arc<Self>) {}
     }
 
-    /// `frames` queued, then one poll of the connection's task; what the stream was given.
-    fn one_poll(h2: bool, frames: Vec<Vec<u8>>) -> Recorded {
+    /// A connection's task with `frames` queued for its stream, and the stream's record.
+    fn connection(h2: bool, frames: Vec<Vec<u8>>) -> (Repoll<Writing>, Recorder) {
         let cork = Cork::default();
         let io = Recorder::default();
-        let queued = Arc::new(Mutex::new(frames));
         let writing = Writing {
             io: metered(h2, &cork, io.clone()),
-            queued,
+            queued: Arc::new(Mutex::new(frames)),
         };
-        let mut conn = Repoll::with_requests(writing, SameTask::default(), cork);
+        (
+            Repoll::with_requests(writing, SameTask::default(), cork),
+            io,
+        )
+    }
+
+    /// Poll the connection's task once; it has nothing more to do after.
+    fn poll_once(conn: &mut Repoll<Writing>) {
         let waker = Waker::from(Arc::new(Nothing));
-        assert!(Pin::new(&mut conn)
+        assert!(Pin::new(conn)
             .poll(&mut Context::from_waker(&waker))
             .is_pending());
+    }
+
+    /// `frames` queued, then one poll of the connection's task; what the stream was given.
+    fn one_poll(h2: bool, frames: Vec<Vec<u8>>) -> Recorded {
+        let (mut conn, io) = connection(h2, frames);
+        poll_once(&mut conn);
         let recorded = std::mem::take(&mut *io.0.lock().unwrap());
         recorded
     }
@@ -965,19 +977,9 @@ mod tests {
 
     #[test]
     fn an_h2_connection_keeps_no_room_for_gathering_between_polls() {
-        let cork = Cork::default();
-        let io = Recorder::default();
         // An answer's few frames.
-        let queued = Arc::new(Mutex::new(frames(3, 500)));
-        let writing = Writing {
-            io: metered(true, &cork, io.clone()),
-            queued,
-        };
-        let mut conn = Repoll::with_requests(writing, SameTask::default(), cork);
-        let waker = Waker::from(Arc::new(Nothing));
-        assert!(Pin::new(&mut conn)
-            .poll(&mut Context::from_waker(&waker))
-            .is_pending());
+        let (mut conn, io) = connection(true, frames(3, 500));
+        poll_once(&mut conn);
         assert_eq!(io.0.lock().unwrap().writes.len(), 1);
         assert_eq!(conn.inner().io.gathered.capacity(), 0);
     }
@@ -1035,27 +1037,18 @@ mod tests {
 
     #[test]
     fn gathered_writes_wait_for_a_full_stream_and_keep_their_order() {
-        let cork = Cork::default();
-        let io = Recorder::default();
+        let (mut conn, io) = connection(true, frames(200, 500));
         io.0.lock().unwrap().full = true;
-        let queued = Arc::new(Mutex::new(frames(200, 500)));
-        let writing = Writing {
-            io: metered(true, &cork, io.clone()),
-            queued: queued.clone(),
-        };
-        let mut conn = Repoll::with_requests(writing, SameTask::default(), cork);
-        let waker = Waker::from(Arc::new(Nothing));
-        let mut cx = Context::from_waker(&waker);
-        assert!(Pin::new(&mut conn).poll(&mut cx).is_pending());
+        poll_once(&mut conn);
         assert!(io.0.lock().unwrap().writes.is_empty());
         assert!(
-            !queued.lock().unwrap().is_empty(),
+            !conn.inner().queued.lock().unwrap().is_empty(),
             "past the bound, a full stream holds the writer back"
         );
         let stream_waker = io.0.lock().unwrap().waker.take();
         assert!(stream_waker.is_some(), "the full stream will wake the task");
         io.0.lock().unwrap().full = false;
-        assert!(Pin::new(&mut conn).poll(&mut cx).is_pending());
+        poll_once(&mut conn);
         let r = io.0.lock().unwrap();
         assert_eq!(r.writes.concat(), frames(200, 500).concat());
     }

@@ -683,6 +683,29 @@ async fn a_body_over_3_mib_is_a_413_status_over_http1_and_http2() {
     h.shutdown().await.unwrap();
 }
 
+/// The object names of a watch stream's next `n` events at least (whole frames are read),
+/// each an ADDED event and each within 30 s.
+async fn added_names(body: &mut hyper::body::Incoming, n: usize, what: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut buf = Vec::new();
+    while names.len() < n {
+        let frame = tokio::time::timeout(Duration::from_secs(30), body.frame())
+            .await
+            .expect(what)
+            .unwrap()
+            .unwrap();
+        buf.extend_from_slice(&frame.into_data().unwrap_or_default());
+        while let Some(end) = buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=end).collect();
+            let event: Value = serde_json::from_slice(&line).unwrap();
+            assert_eq!(event["type"], "ADDED", "{event}");
+            let name = event["object"]["metadata"]["name"].as_str().unwrap();
+            names.push(name.to_string());
+        }
+    }
+    names
+}
+
 /// Many requests at once over one HTTP/2 connection (kubectl's and client-go's transport):
 /// each is polled first in the connection's task, a list or a watch in a task of its own, a
 /// create on the sled store waits for its commit in one. Every one is answered, and a watch
@@ -763,27 +786,9 @@ async fn many_requests_at_once_on_one_http2_connection_are_all_answered() {
                 "{status}: {v}"
             );
         }
-        let mut seen = std::collections::BTreeSet::new();
-        let mut buf = Vec::new();
-        while seen.len() < N {
-            let frame = tokio::time::timeout(Duration::from_secs(30), watch.frame())
-                .await
-                .expect("every create reaches the watch")
-                .unwrap()
-                .unwrap();
-            buf.extend_from_slice(&frame.into_data().unwrap_or_default());
-            while let Some(end) = buf.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = buf.drain(..=end).collect();
-                let event: Value = serde_json::from_slice(&line).unwrap();
-                assert_eq!(event["type"], "ADDED", "{event}");
-                seen.insert(
-                    event["object"]["metadata"]["name"]
-                        .as_str()
-                        .unwrap()
-                        .to_string(),
-                );
-            }
-        }
+        let names = added_names(&mut watch, N, "every create reaches the watch").await;
+        let seen: std::collections::BTreeSet<_> = names.into_iter().collect();
+        assert_eq!(seen.len(), N);
         h.shutdown().await.unwrap();
     }
 }
@@ -874,23 +879,8 @@ async fn watchers_sharing_one_http2_connection_each_get_every_event_in_order() {
             expected = existing.iter().cloned().chain(expected).collect();
         }
         readers.push(tokio::spawn(async move {
-            let mut seen = Vec::new();
-            let mut buf = Vec::new();
-            while seen.len() < expected.len() {
-                let frame = tokio::time::timeout(Duration::from_secs(30), body.frame())
-                    .await
-                    .expect("every event reaches every watcher")
-                    .unwrap()
-                    .unwrap();
-                buf.extend_from_slice(&frame.into_data().unwrap_or_default());
-                while let Some(end) = buf.iter().position(|&b| b == b'\n') {
-                    let line: Vec<u8> = buf.drain(..=end).collect();
-                    let event: Value = serde_json::from_slice(&line).unwrap();
-                    assert_eq!(event["type"], "ADDED", "{event}");
-                    let name = event["object"]["metadata"]["name"].as_str().unwrap();
-                    seen.push(name.to_string());
-                }
-            }
+            let what = "every event reaches every watcher";
+            let seen = added_names(&mut body, expected.len(), what).await;
             assert_eq!(seen, expected, "watcher {i}");
         }));
     }
