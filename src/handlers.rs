@@ -396,6 +396,10 @@ fn raw_list(info: &ResourceInfo, meta: &Value, kvs: &[KeyValue]) -> Option<Vec<u
         return None;
     }
     out.truncate(out.len() - 2);
+    // Room for every item at once: grown as it fills, the list would be copied whole at each
+    // doubling (a large copy, slow on some processors; see `conn::COPY_PIECE`). Each item
+    // gains at most its resourceVersion (up to 40 bytes with its key) and loses its kind.
+    out.reserve(kvs.iter().map(|kv| kv.value.len() + 41).sum::<usize>() + 2);
     for (i, kv) in kvs.iter().enumerate() {
         if i > 0 {
             out.push(b',');
