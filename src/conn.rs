@@ -346,13 +346,10 @@ struct Metered<I> {
     unflushed: bool,
 }
 
-/// The most bytes of one slice handed on to the stream below in one piece, and copied into
-/// the gathering buffer in one call. glibc (before 2.39) copies blocks larger than about 2 KiB
-/// with `rep movsb`, which AMD Zen processors run some 20× slower when source and destination
-/// lie at nearly the same offset in their pages, as two buffers from the allocator often do
-/// (measured here: 1.6 against 38 GB/s). rustls copies each record's plaintext one given slice
-/// at a time, so what goes to it is cut into slices no larger than this.
-const COPY_PIECE: usize = 2048;
+/// The most bytes of one slice handed on to the stream below, and copied into the gathering
+/// buffer in one call: rustls copies each record's plaintext one given slice at a time, and
+/// large copies are slow on some processors (see `copy`).
+const COPY_PIECE: usize = crate::copy::PIECE;
 
 /// The most slices handed to the stream below in one write: 128 KiB in pieces, more than
 /// rustls takes at once (64 KiB of records waiting to be sent).
@@ -377,12 +374,10 @@ fn cut_into_pieces<'a>(
     n
 }
 
-/// Append `src` to `dst` in copies of at most [`COPY_PIECE`] bytes (see there).
+/// Append `src` to `dst` in copies of at most [`COPY_PIECE`] bytes.
 fn extend_in_pieces(dst: &mut Vec<u8>, src: &[u8]) {
     dst.reserve(src.len());
-    for piece in src.chunks(COPY_PIECE) {
-        dst.extend_from_slice(piece);
-    }
+    crate::copy::extend(dst, src);
 }
 
 /// The most bytes an h2 connection gathers under its cork before it writes them out.
@@ -832,8 +827,16 @@ fn uri_len(uri: &http::Uri) -> usize {
         + uri.query().map_or(0, |q| q.len() + 1)
 }
 
+/// Room taken for a body before its bytes come: its declared length up to this (a declared
+/// length alone, its bytes held back, takes no more).
+const BODY_FIRST_ROOM: usize = 64 * 1024;
+
+/// The body, at most `limit` bytes, gathered (a copy of its own: the frames share hyper's read
+/// buffer) in room for its declared length, up to [`BODY_FIRST_ROOM`] at first, in pieces
+/// (see `copy`).
 async fn read_body(body: &mut Incoming, limit: usize) -> Result<Bytes, ApiError> {
-    let mut buf = BytesMut::new();
+    let declared = body.size_hint().exact().unwrap_or(0);
+    let mut buf = BytesMut::with_capacity(declared.min(BODY_FIRST_ROOM as u64) as usize);
     while let Some(frame) = body.frame().await {
         let frame = frame
             .map_err(|e| ApiError::bad_request(format!("error reading the request body: {e}")))?;
@@ -841,7 +844,7 @@ async fn read_body(body: &mut Incoming, limit: usize) -> Result<Bytes, ApiError>
             if buf.len() + data.len() > limit {
                 return Err(ApiError::too_large(limit));
             }
-            buf.extend_from_slice(&data);
+            crate::copy::extend(&mut buf, &data);
         }
     }
     Ok(buf.freeze())

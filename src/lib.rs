@@ -28,6 +28,7 @@ pub mod chain;
 pub mod conn;
 pub mod controllers;
 mod conversion;
+mod copy;
 mod crd;
 mod defaults;
 mod discovery;

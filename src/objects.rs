@@ -177,9 +177,9 @@ fn stamp_go_layout(stored: &[u8], rev: i64, list_item: bool, out: &mut Vec<u8>) 
     if list_item {
         out.extend_from_slice(b"{");
         // `,"metadata":{…` without its comma.
-        out.extend_from_slice(&stored[types_end + 1..i]);
+        crate::copy::extend(out, &stored[types_end + 1..i]);
     } else {
-        out.extend_from_slice(&stored[..i]);
+        crate::copy::extend(out, &stored[..i]);
     }
     let closes = stored.get(i) == Some(&b'}');
     if closes && i > meta_start {
@@ -194,7 +194,7 @@ fn stamp_go_layout(stored: &[u8], rev: i64, list_item: bool, out: &mut Vec<u8>) 
     if !closes {
         out.push(b',');
     }
-    out.extend_from_slice(&stored[i..]);
+    crate::copy::extend(out, &stored[i..]);
     true
 }
 
@@ -229,11 +229,11 @@ fn stamp_as(stored: &[u8], rev: i64, list_item: bool, out: &mut Vec<u8>) -> Opti
         first = false;
         if key != b"metadata" || stamped {
             s.value()?;
-            out.extend_from_slice(&stored[start..s.i]);
+            crate::copy::extend(out, &stored[start..s.i]);
             s.comma();
             continue;
         }
-        out.extend_from_slice(&stored[start..s.i]);
+        crate::copy::extend(out, &stored[start..s.i]);
         s.eat(b'{')?;
         out.push(b'{');
         let mut first_member = true;
@@ -250,7 +250,7 @@ fn stamp_as(stored: &[u8], rev: i64, list_item: bool, out: &mut Vec<u8>) -> Opti
                 if k != b"resourceVersion" && types_left == 0 {
                     // Nothing else changes: the rest is copied as it is.
                     out.push(b',');
-                    out.extend_from_slice(&stored[member..]);
+                    crate::copy::extend(out, &stored[member..]);
                     return Some(());
                 }
             }
@@ -260,7 +260,7 @@ fn stamp_as(stored: &[u8], rev: i64, list_item: bool, out: &mut Vec<u8>) -> Opti
                 if !first_member {
                     out.push(b',');
                 }
-                out.extend_from_slice(&stored[member..s.i]);
+                crate::copy::extend(out, &stored[member..s.i]);
                 first_member = false;
             }
             s.comma();
@@ -277,7 +277,7 @@ fn stamp_as(stored: &[u8], rev: i64, list_item: bool, out: &mut Vec<u8>) -> Opti
         s.comma();
         if types_left == 0 && !s.at(b'}') {
             out.push(b',');
-            out.extend_from_slice(&stored[s.i..]);
+            crate::copy::extend(out, &stored[s.i..]);
             return Some(());
         }
     }
