@@ -365,6 +365,27 @@ fn cores() -> usize {
         .unwrap_or(1)
 }
 
+/// GB/s of 16 KiB copies (`copy_within`, glibc's `memmove`) to a destination 16 bytes past the
+/// source's offset in its page, and 1 KiB past it.
+fn copy_probe() -> (f64, f64) {
+    const LEN: usize = 16 * 1024;
+    const ROUNDS: usize = 2_000;
+    let mut buf = vec![1u8; 3 * LEN + 2 * 4096];
+    let base = (4096 - buf.as_ptr() as usize % 4096) % 4096;
+    let mut rate = |dst_offset: usize| {
+        let dst = base + 2 * LEN + dst_offset;
+        let started = Instant::now();
+        for _ in 0..ROUNDS {
+            buf.copy_within(base..base + LEN, dst);
+            std::hint::black_box(&mut buf);
+        }
+        (LEN * ROUNDS) as f64 / started.elapsed().as_nanos().max(1) as f64
+    };
+    let shared = rate(16);
+    let apart = rate(1024);
+    (shared, apart)
+}
+
 fn print_header(bin: &std::path::Path, threads: usize) {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -381,6 +402,11 @@ fn print_header(bin: &std::path::Path, threads: usize) {
         bin.display()
     );
     println!("  machine: {} cores, {cpu}", cores());
+    let (shared, apart) = copy_probe();
+    println!(
+        "  copies of 16 KiB: {shared:.1} GB/s at a shared page offset, {apart:.1} GB/s 1 KiB apart\n  \
+         (far apart: glibc's `rep movsb` on some AMD processors; kubox copies in 2 KiB pieces)"
+    );
     println!(
         "  NOTE: the load generator ({threads} runtime threads) and the server share these cores,\n  \
          so every rate below is a lower bound for the server alone: the client's own HTTP and\n  \
