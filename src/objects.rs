@@ -85,12 +85,16 @@ pub fn to_stored(obj: &Value) -> ApiResult<Bytes> {
 /// vector grown by doubling would keep up to twice its length). Shrinking the vector is not
 /// enough: an allocator may keep the block it has (mimalloc keeps a block shrunk by less than
 /// half, so a 1,400-byte object stayed in a 2,048-byte block), so spare bytes mean a copy
-/// into an allocation of the object's own size.
+/// into an allocation of the object's own size (in pieces: see `copy`).
 fn exact(out: Vec<u8>) -> Bytes {
     if out.capacity() == out.len() {
         Bytes::from(out)
-    } else {
+    } else if out.len() <= crate::copy::PIECE {
         Bytes::copy_from_slice(&out)
+    } else {
+        let mut exact = Vec::with_capacity(out.len());
+        crate::copy::extend(&mut exact, &out);
+        Bytes::from(exact)
     }
 }
 
@@ -562,6 +566,19 @@ pub fn timestamp(t: std::time::SystemTime) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_bytes_keep_no_spare_room_whatever_their_size() {
+        for len in [10, crate::copy::PIECE, crate::copy::PIECE + 1, 300_000] {
+            let mut out = Vec::with_capacity(2 * len);
+            out.extend((0..len).map(|i| (i % 251) as u8));
+            let want = out.clone();
+            let stored = exact(out);
+            assert_eq!(stored, want, "len {len}");
+            let owned = stored.try_into_mut().unwrap();
+            assert_eq!(owned.capacity(), len, "len {len}");
+        }
+    }
 
     #[test]
     fn built_in_objects_are_stored_in_go_order_and_stamped_in_place() {
