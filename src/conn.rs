@@ -346,16 +346,11 @@ struct Metered<I> {
     unflushed: bool,
 }
 
-/// The most bytes of one slice handed on to the stream below, and copied into the gathering
-/// buffer in one call: rustls copies each record's plaintext one given slice at a time, and
-/// large copies are slow on some processors (see `copy`).
-const COPY_PIECE: usize = crate::copy::PIECE;
-
 /// The most slices handed to the stream below in one write: 128 KiB in pieces, more than
 /// rustls takes at once (64 KiB of records waiting to be sent).
 const MAX_PIECES: usize = 64;
 
-/// `bufs` cut into slices of at most [`COPY_PIECE`] bytes, as many as fit in `pieces`;
+/// `bufs` cut into slices of at most [`crate::copy::PIECE`] bytes, as many as fit in `pieces`;
 /// how many.
 fn cut_into_pieces<'a>(
     bufs: &'a [std::io::IoSlice<'_>],
@@ -363,7 +358,7 @@ fn cut_into_pieces<'a>(
 ) -> usize {
     let mut n = 0;
     for buf in bufs {
-        for piece in buf.chunks(COPY_PIECE) {
+        for piece in buf.chunks(crate::copy::PIECE) {
             if n == MAX_PIECES {
                 return n;
             }
@@ -372,12 +367,6 @@ fn cut_into_pieces<'a>(
         }
     }
     n
-}
-
-/// Append `src` to `dst` in copies of at most [`COPY_PIECE`] bytes.
-fn extend_in_pieces(dst: &mut Vec<u8>, src: &[u8]) {
-    dst.reserve(src.len());
-    crate::copy::extend(dst, src);
 }
 
 /// The most bytes an h2 connection gathers under its cork before it writes them out.
@@ -408,13 +397,8 @@ impl<I: tokio::io::AsyncWrite + Unpin> Metered<I> {
                 return Poll::Ready(Ok(false));
             }
         }
-        let needed = self.gathered.len() + len;
-        if needed > self.gathered.capacity() {
-            // Grown here rather than by `Vec`, which would copy what is there in one call.
-            let room = (self.gathered.capacity() * 2).clamp(GATHER_FIRST_BYTES, GATHER_BYTES);
-            let mut grown = Vec::with_capacity(needed.max(room));
-            extend_in_pieces(&mut grown, &self.gathered);
-            self.gathered = grown;
+        if self.gathered.capacity() == 0 {
+            self.gathered.reserve(len.max(GATHER_FIRST_BYTES));
         }
         copy(&mut self.gathered);
         self.unflushed = true;
@@ -441,7 +425,9 @@ impl<I: tokio::io::AsyncWrite + Unpin> Metered<I> {
     }
 }
 
-/// Write `bufs` to `io` cut into pieces (see [`COPY_PIECE`]), when `io` takes slices.
+/// Write `bufs` to `io`, when it takes slices, in slices of at most [`crate::copy::PIECE`]
+/// bytes: rustls copies each record's plaintext one given slice at a time, and large copies
+/// are slow on some processors (see `copy`).
 fn poll_write_in_pieces<I: tokio::io::AsyncWrite + ?Sized>(
     io: Pin<&mut I>,
     cx: &mut Context<'_>,
@@ -454,7 +440,7 @@ fn poll_write_in_pieces<I: tokio::io::AsyncWrite + ?Sized>(
             .map_or(&[][..], |b| &b[..]);
         return io.poll_write(cx, first);
     }
-    if bufs.iter().all(|b| b.len() <= COPY_PIECE) {
+    if bufs.iter().all(|b| b.len() <= crate::copy::PIECE) {
         return io.poll_write_vectored(cx, bufs);
     }
     let mut pieces = [std::io::IoSlice::new(&[]); MAX_PIECES];
@@ -512,7 +498,7 @@ impl<I: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Metered<I> {
     ) -> Poll<std::io::Result<usize>> {
         let this = &mut *self;
         if this.gathers() {
-            if ready!(this.gather(cx, buf.len(), |g| extend_in_pieces(g, buf)))? {
+            if ready!(this.gather(cx, buf.len(), |g| crate::copy::extend(g, buf)))? {
                 return Poll::Ready(Ok(buf.len()));
             }
         } else if !this.gathered.is_empty() {
@@ -520,7 +506,7 @@ impl<I: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Metered<I> {
         }
         this.unflushed = true;
         match this.io.as_mut() {
-            Some(io) if buf.len() > COPY_PIECE => {
+            Some(io) if buf.len() > crate::copy::PIECE => {
                 poll_write_in_pieces(Pin::new(io), cx, &[std::io::IoSlice::new(buf)])
             }
             Some(io) => Pin::new(io).poll_write(cx, buf),
@@ -570,7 +556,7 @@ impl<I: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Metered<I> {
         let this = &mut *self;
         if this.gathers() {
             let len = bufs.iter().map(|b| b.len()).sum();
-            let copy = |g: &mut Vec<u8>| bufs.iter().for_each(|b| extend_in_pieces(g, b));
+            let copy = |g: &mut Vec<u8>| bufs.iter().for_each(|b| crate::copy::extend(g, b));
             if ready!(this.gather(cx, len, copy))? {
                 return Poll::Ready(Ok(len));
             }
@@ -908,6 +894,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use crate::copy::PIECE;
     use crate::repoll::{Cork, Repoll, SameTask};
     use std::task::{Wake, Waker};
     use tokio::io::AsyncWrite;
@@ -1138,7 +1125,7 @@ mod tests {
                 true,
                 vec![vec![1; 100], vec![2; GATHER_BYTES + 1], vec![3; 100]],
             ),
-            (false, vec![vec![4; 100 * 1024], vec![5; COPY_PIECE + 1]]),
+            (false, vec![vec![4; 100 * 1024], vec![5; PIECE + 1]]),
         ] {
             let (mut conn, io) = connection_taking_slices(h2, sent.clone());
             poll_once(&mut conn);
@@ -1147,7 +1134,7 @@ mod tests {
             let slices: Vec<usize> = r.slices.concat();
             assert_eq!(slices.iter().sum::<usize>(), sent.concat().len());
             assert!(
-                slices.iter().all(|&len| len <= COPY_PIECE),
+                slices.iter().all(|&len| len <= PIECE),
                 "h2: {h2}; slices {slices:?}"
             );
             assert!(r.slices.iter().all(|w| w.len() <= MAX_PIECES));
@@ -1156,7 +1143,7 @@ mod tests {
 
     #[test]
     fn pieces_are_cut_in_order_up_to_their_bound() {
-        let bufs: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i; COPY_PIECE * 2 + 7]).collect();
+        let bufs: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i; PIECE * 2 + 7]).collect();
         let slices: Vec<std::io::IoSlice<'_>> =
             bufs.iter().map(|b| std::io::IoSlice::new(b)).collect();
         let mut pieces = [std::io::IoSlice::new(&[]); MAX_PIECES];
@@ -1167,7 +1154,7 @@ mod tests {
         assert_eq!(cut, whole[..cut.len()]);
         // Each buffer: two full pieces and its last 7 bytes.
         let lens: Vec<usize> = pieces[..6].iter().map(|p| p.len()).collect();
-        assert_eq!(lens, [COPY_PIECE, COPY_PIECE, 7, COPY_PIECE, COPY_PIECE, 7]);
+        assert_eq!(lens, [PIECE, PIECE, 7, PIECE, PIECE, 7]);
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub mod chain;
 pub mod conn;
 pub mod controllers;
 mod conversion;
-mod copy;
+pub mod copy;
 mod crd;
 mod defaults;
 mod discovery;

@@ -13,22 +13,17 @@ use clap::{Parser, Subcommand, ValueEnum};
 static ALLOCATOR: allocator::Allocator = allocator::Allocator;
 use kubox::{Server, StorageConfig};
 
-/// mimalloc, with a block that grows out of its place copied in pieces.
-///
-/// glibc (before 2.39) copies blocks larger than about 2 KiB with `rep movsb`, which AMD Zen
-/// processors run some 20× slower when source and destination lie at nearly the same offset in
-/// their pages (measured on the development machine: 1.6 against 38 GB/s), as the old and new
-/// blocks of a growing buffer often do. Growing a 400 KiB list answer spent 10 % of a LIST's
-/// CPU in those copies (README, Performance).
+/// mimalloc, with a block that grows out of its place copied in pieces ([`kubox::copy`]): the
+/// old and new blocks of a growing buffer often share their page offset, where large copies
+/// are slow. Growing a 400 KiB list answer spent 10 % of a LIST's CPU in those copies (README,
+/// Performance).
 #[cfg(feature = "mimalloc")]
 #[allow(unsafe_code)] // an allocator; measured need above
 mod allocator {
     use std::alloc::{GlobalAlloc, Layout};
 
+    use kubox::copy::PIECE;
     use mimalloc::MiMalloc;
-
-    /// The most bytes copied in one call (below glibc's `rep movsb` threshold, 2,112 here).
-    const COPY_PIECE: usize = 2048;
 
     pub struct Allocator;
 
@@ -54,7 +49,7 @@ mod allocator {
 
         unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
             let old = layout.size();
-            if new_size <= old || old <= COPY_PIECE {
+            if new_size <= old || old <= PIECE {
                 // SAFETY: forwarded as given.
                 return unsafe { MiMalloc.realloc(ptr, layout, new_size) };
             }
@@ -71,7 +66,7 @@ mod allocator {
             }
             let mut done = 0;
             while done < old {
-                let n = (old - done).min(COPY_PIECE);
+                let n = (old - done).min(PIECE);
                 // SAFETY: both blocks hold at least `old` bytes and are distinct.
                 unsafe { std::ptr::copy_nonoverlapping(ptr.add(done), new.add(done), n) };
                 done += n;

@@ -89,8 +89,6 @@ pub fn to_stored(obj: &Value) -> ApiResult<Bytes> {
 fn exact(out: Vec<u8>) -> Bytes {
     if out.capacity() == out.len() {
         Bytes::from(out)
-    } else if out.len() <= crate::copy::PIECE {
-        Bytes::copy_from_slice(&out)
     } else {
         let mut exact = Vec::with_capacity(out.len());
         crate::copy::extend(&mut exact, &out);
