@@ -189,17 +189,33 @@ impl Failure {
                         | Code::Cancelled
                         | Code::ResourceExhausted
                         | Code::Aborted
-                        | Code::Unknown => Failure::Unavailable(format!("etcd: {msg}")),
-                        _ => Failure::Internal(format!("etcd: {msg}")),
+                        | Code::Unknown => {
+                            Failure::Unavailable(format!("etcd: {msg}{}", causes(&status)))
+                        }
+                        _ => Failure::Internal(format!("etcd: {msg}{}", causes(&status))),
                     }
                 }
             }
-            ec::Error::TransportError(e) => Failure::Unavailable(format!("etcd: {e}")),
+            ec::Error::TransportError(e) => {
+                Failure::Unavailable(format!("etcd: {e}{}", causes(&e)))
+            }
             ec::Error::IoError(e) => Failure::Unavailable(format!("etcd: {e}")),
             ec::Error::WatchError(e) => Failure::Unavailable(format!("etcd watch: {e}")),
             other => Failure::Internal(format!("etcd: {other}")),
         }
     }
+}
+
+/// What caused `err`, each cause after a colon (a transport error says what broke).
+fn causes(err: &dyn std::error::Error) -> String {
+    let mut out = String::new();
+    let mut next = err.source();
+    while let Some(cause) = next {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    out
 }
 
 /// The smallest key after every key beginning with `prefix` (etcd's prefix range end).
@@ -1117,5 +1133,36 @@ impl Pump {
 
     fn end(&self, error: StoreError) {
         let _ = self.tx.try_send(Err(error));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A transport error names what broke (tonic says only "transport error").
+    #[test]
+    fn a_failure_names_its_causes() {
+        #[derive(Debug)]
+        struct Transport(std::io::Error);
+        impl std::fmt::Display for Transport {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("transport error")
+            }
+        }
+        impl std::error::Error for Transport {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset");
+        let status = tonic::Status::from_error(Box::new(Transport(reset)));
+        let Failure::Unavailable(why) = Failure::classify(ec::Error::GRpcStatus(status)) else {
+            panic!("not unavailable");
+        };
+        assert!(
+            why.starts_with("etcd: transport error") && why.ends_with(": connection reset"),
+            "{why}"
+        );
     }
 }

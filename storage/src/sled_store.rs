@@ -1110,19 +1110,22 @@ mod tests {
         let s = SledStore::open_with(dir.path(), opts).unwrap();
         let commits = s.inner.commits.clone();
         let value = Bytes::from(vec![b'v'; 512]);
-        let writes = 64; // about five times the checkpoint size in frames
-        for i in 0..writes {
-            // Each write comes as if long after the one before: it commits alone unless the
-            // committer holds the commit lock (for the log's upkeep) just then.
+        // Lone commits whose frames fill the log about four times over (a write commits alone
+        // unless the committer holds the commit lock just then, which a busy machine makes
+        // more likely: write until enough did).
+        let wanted = (4 * checkpoint) as usize / value.len();
+        let mut writes = 0;
+        while commits.lone_commits.load(Ordering::SeqCst) < wanted && writes < 20 * wanted {
+            // Each write comes as if long after the one before.
             commits.pace.last_commit.store(0, Ordering::Relaxed);
             commits.pace.mean_gap.store(u64::MAX / 2, Ordering::Relaxed);
-            s.create(&format!("/k{i}"), value.clone()).await.unwrap();
+            s.create(&format!("/k{writes}"), value.clone())
+                .await
+                .unwrap();
+            writes += 1;
         }
         let lone = commits.lone_commits.load(Ordering::SeqCst);
-        assert!(
-            lone > writes / 2,
-            "{lone} of {writes} writes committed alone"
-        );
+        assert!(lone >= wanted, "{lone} of {writes} writes committed alone");
 
         // The upkeep the last lone commit asked for, if any, is over once the committer took
         // it (the flag cleared) and let go of the commit lock.
