@@ -152,6 +152,8 @@ async fn non_resource_request(
             crate::openapi::serve(
                 &state.backend.registry.snapshot(),
                 p,
+                req.uri().query(),
+                req.headers(),
                 &state.aggregator.openapi_v3_paths(),
             )
         }

@@ -6,10 +6,14 @@
 //! plus each custom resource's kind and list kind as its CRD publishes them (built once when
 //! the CRD version is registered); operations reference their kind's schema.
 
-use http::{Response, StatusCode};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use serde_json::{json, Map, Value};
 
-use crate::body::{json_response, Body};
+use crate::body::Body;
 use crate::openapi_routes::{Param, Returns};
 use crate::registry::{ResourceInfo, Snapshot};
 use crate::status::{ApiError, ApiResult};
@@ -22,18 +26,103 @@ fn gv_path(group: &str, version: &str) -> String {
     }
 }
 
-/// A content hash for a group/version document, so clients can cache it.
-fn doc_hash(doc: &Value) -> String {
+/// The `/openapi/v3` documents rendered so far, per group/version, each with its hash; an
+/// entry serves while its group/version serves the same resources. Every snapshot of one
+/// registry shares it (a CRD's change makes new resources for its own group/versions only),
+/// so a change re-renders the group/versions it touched, not every other; the registry drops
+/// the entries of group/versions no longer served.
+#[derive(Default)]
+pub struct V3Cache {
+    by_gv: std::sync::Mutex<HashMap<String, Arc<GvDocument>>>,
+}
+
+/// One group/version's document: its hash at once, its bytes when first asked for.
+struct GvDocument {
+    resources: Vec<Arc<ResourceInfo>>,
+    hash: String,
+    body: OnceLock<Bytes>,
+}
+
+impl V3Cache {
+    /// The entry of a served group/version, made (hashed) when missing or stale.
+    fn entry(&self, snap: &Snapshot, group: &str, version: &str) -> Option<Arc<GvDocument>> {
+        let resources = snap.resources(group, version)?;
+        let key = gv_path(group, version);
+        let same = |d: &GvDocument| {
+            d.resources.len() == resources.len()
+                && d.resources
+                    .iter()
+                    .zip(resources)
+                    .all(|(a, b)| Arc::ptr_eq(a, b))
+        };
+        if let Some(d) = self.lock().get(&key).filter(|d| same(d)) {
+            return Some(d.clone());
+        }
+        let doc = Arc::new(GvDocument {
+            resources: resources.to_vec(),
+            hash: doc_hash(snap, group, version),
+            body: OnceLock::new(),
+        });
+        self.lock().insert(key, doc.clone());
+        Some(doc)
+    }
+
+    /// Forget the group/versions `snap` does not serve.
+    pub fn retain_served(&self, snap: &Snapshot) {
+        self.lock().retain(|_, d| {
+            d.resources
+                .first()
+                .is_some_and(|r| snap.resources(&r.group, &r.version).is_some())
+        });
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<GvDocument>>> {
+        self.by_gv.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+/// A group/version document's hash, without rendering its components: the operations, the
+/// built-in schemas (fixed per build) and its custom resources' published schemas.
+fn doc_hash(snap: &Snapshot, group: &str, version: &str) -> String {
     use std::hash::{Hash, Hasher};
+    let custom: Vec<u64> = snap
+        .resources(group, version)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| r.strategy.published_schema())
+        .map(|p| p.content_hash())
+        .collect();
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    doc.to_string().hash(&mut h);
+    serde_json::to_vec(&document(snap, group, version).0)
+        .unwrap_or_default()
+        .hash(&mut h);
+    kubox_openapi::Schemas::content_hash().hash(&mut h);
+    custom.hash(&mut h);
     format!("{:016X}", h.finish())
 }
 
-/// Serve `/openapi/v3` and `/openapi/v3/{api|apis/...}`.
+/// An ETag for bytes: a hash of them, quoted.
+fn etag_of(bytes: &[u8]) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    format!("\"{:016X}\"", h.finish())
+}
+
+/// Serve `/openapi/v3` and `/openapi/v3/{api|apis/...}` as kube-openapi does: the root lists
+/// each group/version's URL with its hash; a document asked for with its current hash may be
+/// cached for good (`Cache-Control: public, immutable`), one asked for with an older hash
+/// redirects to the current one, and both answer `If-None-Match` with 304 Not Modified.
 pub fn serve(
     snap: &Snapshot,
     path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
     remote: &[(String, String)],
 ) -> ApiResult<Response<Body>> {
     let rest = path.trim_start_matches("/openapi/v3").trim_matches('/');
@@ -50,28 +139,16 @@ pub fn serve(
         }
         for g in &snap.groups {
             for v in &g.versions {
-                let p = gv_path(&g.name, v);
-                // Built-in components are fixed per build, custom resources' change with their
-                // CRD: hash the operations, the schema asset and the custom schemas.
-                let custom: Vec<u64> = snap
-                    .resources(&g.name, v)
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(|r| r.strategy.published_schema())
-                    .map(|p| p.content_hash())
-                    .collect();
-                let hash = doc_hash(&json!([
-                    document(snap, &g.name, v).0,
-                    kubox_openapi::Schemas::content_hash(),
-                    custom,
-                ]));
-                paths.insert(
-                    p.clone(),
-                    json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={hash}")}),
-                );
+                if let Some(doc) = snap.openapi_v3.entry(snap, &g.name, v) {
+                    let p = gv_path(&g.name, v);
+                    let url = format!("/openapi/v3/{p}?hash={}", doc.hash);
+                    paths.insert(p, json!({ "serverRelativeURL": url }));
+                }
             }
         }
-        return Ok(json_response(StatusCode::OK, &json!({"paths": paths})));
+        let body = Bytes::from(crate::encoding::json_bytes(&json!({ "paths": paths })));
+        let etag = etag_of(&body);
+        return Ok(answer(headers, body, etag));
     }
     let parts: Vec<&str> = rest.split('/').collect();
     let (group, version) = match parts.as_slice() {
@@ -79,9 +156,69 @@ pub fn serve(
         ["apis", g, v] => (*g, *v),
         _ => return Err(ApiError::path_not_found()),
     };
-    if snap.resources(group, version).is_none() {
+    let Some(doc) = snap.openapi_v3.entry(snap, group, version) else {
         return Err(ApiError::path_not_found());
+    };
+    let asked = query
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("hash="));
+    if asked.is_some_and(|h| h != doc.hash) {
+        // An older document's URL: to the current one (kube-openapi's 301).
+        let location = format!("/openapi/v3/{rest}?hash={}", doc.hash);
+        let mut resp = crate::body::bytes_response(
+            StatusCode::MOVED_PERMANENTLY,
+            "text/html; charset=utf-8",
+            format!("<a href=\"{location}\">Moved Permanently</a>.\n\n"),
+        );
+        if let Ok(v) = HeaderValue::from_str(&location) {
+            resp.headers_mut().insert(header::LOCATION, v);
+        }
+        return Ok(resp);
     }
+    let body = doc
+        .body
+        .get_or_init(|| crate::encoding::json_bytes(&full_document(snap, group, version)).into())
+        .clone();
+    let mut resp = answer(headers, body, format!("\"{}\"", doc.hash));
+    let h = resp.headers_mut();
+    h.insert(header::VARY, HeaderValue::from_static("Accept"));
+    if asked.is_some() {
+        // The URL names this content: it never changes.
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, immutable"),
+        );
+        let year = chrono::Utc::now() + chrono::Duration::days(365);
+        let expires = year.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+        if let Ok(v) = HeaderValue::from_str(&expires) {
+            h.insert(header::EXPIRES, v);
+        }
+    }
+    Ok(resp)
+}
+
+/// 200 with the bytes and their ETag, or 304 when the client holds them already.
+fn answer(headers: &HeaderMap, body: Bytes, etag: String) -> Response<Body> {
+    let unchanged = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim() == etag || t.trim() == "*");
+    let mut resp = if unchanged {
+        crate::body::bytes_response(StatusCode::NOT_MODIFIED, "application/json", Bytes::new())
+    } else {
+        crate::body::bytes_response(StatusCode::OK, "application/json", body)
+    };
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    resp
+}
+
+/// A group/version's whole document: its operations and the components they use.
+fn full_document(snap: &Snapshot, group: &str, version: &str) -> Value {
     let (mut doc, refs) = document(snap, group, version);
     let resources = snap.resources(group, version).unwrap_or_default();
     let custom: Vec<(&str, &Value)> = resources
@@ -99,7 +236,7 @@ pub fn serve(
         .collect();
     doc["components"] =
         kubox_openapi::Schemas::builtin().v3_components_with_roots(group, version, &custom, &more);
-    Ok(json_response(StatusCode::OK, &doc))
+    doc
 }
 
 /// The component name of a resource's kind: built-in, or published by its CRD.
@@ -197,4 +334,58 @@ fn document(snap: &Snapshot, group: &str, version: &str) -> (Value, Vec<String>)
         "components": {"schemas": {}},
     });
     (doc, refs.into_iter().collect())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::registry::Registry;
+
+    fn root(registry: &Registry) -> Value {
+        let resp = serve(
+            &registry.snapshot(),
+            "/openapi/v3",
+            None,
+            &HeaderMap::new(),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let entry = |gv: &str| registry.snapshot().openapi_v3.lock().get(gv).cloned();
+        json!({ "apps": entry("apis/apps/v1").map(|d| Arc::as_ptr(&d) as usize),
+            "widgets": entry("apis/example.com/v1").map(|d| (Arc::as_ptr(&d) as usize, d.hash.clone())) })
+    }
+
+    /// A CRD's change renders its own group/version again, and no other.
+    #[test]
+    fn a_change_renders_only_the_group_versions_it_touched() {
+        let registry = Registry::builtin();
+        let widget = || {
+            let mut info = (*registry
+                .snapshot()
+                .get("apps", "v1", "deployments")
+                .unwrap())
+            .clone();
+            info.group = "example.com".into();
+            info
+        };
+        let before = root(&registry);
+        assert!(before["apps"].is_u64() && before["widgets"].is_null());
+        registry.set_custom("widgets.example.com", vec![widget()]);
+        let added = root(&registry);
+        assert_eq!(added["apps"], before["apps"]);
+        assert!(added["widgets"].is_array());
+        let len = registry.snapshot().openapi_v3.len();
+        // The CRD changed (the same resources, made again): its entry is new, of the same hash.
+        registry.set_custom("widgets.example.com", vec![widget()]);
+        let again = root(&registry);
+        assert_eq!(again["apps"], before["apps"]);
+        assert_ne!(again["widgets"][0], added["widgets"][0]);
+        assert_eq!(again["widgets"][1], added["widgets"][1]);
+        // Gone with its CRD.
+        registry.remove_custom("widgets.example.com");
+        assert_eq!(registry.snapshot().openapi_v3.len(), len - 1);
+        assert_eq!(root(&registry)["apps"], before["apps"]);
+    }
 }

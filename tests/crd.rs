@@ -282,6 +282,86 @@ async fn v3_url(h: &kubox::ServerHandle, gv: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// `/openapi/v3` answers as kube-openapi does, so clients (kubectl's HTTP cache) fetch a
+/// document once: its URL with the current hash is cacheable for good, an older hash redirects
+/// to the current one, and `If-None-Match` gets 304 Not Modified, root and documents alike.
+#[tokio::test]
+async fn openapi_v3_documents_are_cached_by_their_hash() {
+    let h = server().await;
+    let with = |path: String, headers: Vec<(&'static str, String)>| {
+        let h = &h;
+        async move {
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            send_with(h, Method::GET, &path, &headers, "").await
+        }
+    };
+    let header = |r: &Resp, name: &str| {
+        r.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+
+    // The root: an ETag, and 304 for a client that holds it.
+    let root = get(&h, "/openapi/v3").await;
+    let root_etag = header(&root, "etag").expect("the root's ETag");
+    let again = with(
+        "/openapi/v3".into(),
+        vec![("if-none-match", root_etag.clone())],
+    )
+    .await;
+    assert_eq!(again.status.as_u16(), 304);
+    assert!(again.body.is_empty());
+
+    // A document at its listed URL: cacheable for good, its ETag the hash.
+    let url = v3_url(&h, "apis/apps/v1").await.unwrap();
+    let hash = url.split_once("?hash=").unwrap().1.to_string();
+    let doc = get(&h, &url).await;
+    assert_eq!(doc.status.as_u16(), 200);
+    assert_eq!(
+        header(&doc, "cache-control").as_deref(),
+        Some("public, immutable")
+    );
+    assert!(header(&doc, "expires").is_some_and(|e| e.ends_with(" GMT")));
+    assert_eq!(header(&doc, "etag"), Some(format!("\"{hash}\"")));
+    assert_eq!(header(&doc, "vary").as_deref(), Some("Accept"));
+    assert!(doc.json()["paths"]["/apis/apps/v1/deployments"].is_object());
+    // Without the hash: the same bytes, revalidated each time.
+    let plain = get(&h, "/openapi/v3/apis/apps/v1").await;
+    assert_eq!(plain.body, doc.body);
+    assert_eq!(header(&plain, "cache-control"), None);
+    let etag = header(&plain, "etag").unwrap();
+    let revalidated = with(
+        "/openapi/v3/apis/apps/v1".into(),
+        vec![("if-none-match", etag)],
+    )
+    .await;
+    assert_eq!(revalidated.status.as_u16(), 304);
+    // An older hash: moved to the current URL.
+    let old = get(&h, "/openapi/v3/apis/apps/v1?hash=0123456789ABCDEF").await;
+    assert_eq!(old.status.as_u16(), 301);
+    assert_eq!(header(&old, "location"), Some(url.clone()));
+    // A group/version not served: 404, hash or not.
+    for path in [
+        "/openapi/v3/apis/nope.example.com/v1",
+        "/openapi/v3/apis/nope.example.com/v1?hash=AB",
+    ] {
+        assert_eq!(get(&h, path).await.status.as_u16(), 404, "{path}");
+    }
+
+    // A CRD changes the root (a new group/version), not the other documents' hashes.
+    assert_eq!(
+        post_json(&h, CRDS, &widget_crd()).await.status.as_u16(),
+        201
+    );
+    let changed = with("/openapi/v3".into(), vec![("if-none-match", root_etag)]).await;
+    assert_eq!(changed.status.as_u16(), 200);
+    assert!(changed.json()["paths"]["apis/example.com/v1"].is_object());
+    assert_eq!(v3_url(&h, "apis/apps/v1").await, Some(url));
+    h.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn crd_schemas_are_published_in_openapi_v3_and_v2() {
     let h = server().await;

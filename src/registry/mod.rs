@@ -171,6 +171,8 @@ pub struct Snapshot {
     by_gv: HashMap<String, Vec<Arc<ResourceInfo>>>,
     /// `/openapi/v2` rendered from this snapshot (JSON, protobuf), on first use.
     pub openapi_v2: Rendered,
+    /// `/openapi/v3`'s documents, shared with the registry's other snapshots.
+    pub openapi_v3: Arc<crate::openapi::V3Cache>,
 }
 
 /// Documents rendered from one snapshot, computed once on first use; a clone (a snapshot
@@ -223,8 +225,7 @@ impl Snapshot {
             .find_map(|v| self.get(group, v, resource))
     }
 
-    fn insert(&mut self, info: ResourceInfo) {
-        let info = Arc::new(info);
+    fn insert(&mut self, info: Arc<ResourceInfo>) {
         let gv = format!("{}/{}", info.group, info.version);
         match self.groups.iter_mut().find(|g| g.name == info.group) {
             Some(g) => {
@@ -276,7 +277,9 @@ fn with_key<R>(parts: &[&str], f: impl FnOnce(&str) -> R) -> R {
 pub struct Registry {
     current: RwLock<Arc<Snapshot>>,
     builtin: Arc<Snapshot>,
-    custom: std::sync::Mutex<std::collections::BTreeMap<String, Vec<ResourceInfo>>>,
+    /// Each CRD's resources, kept as they are until it changes (the `/openapi/v3` cache knows
+    /// an unchanged group/version by them).
+    custom: std::sync::Mutex<std::collections::BTreeMap<String, Vec<Arc<ResourceInfo>>>>,
     /// Counts the snapshots made since start (a change to await).
     generation: tokio::sync::watch::Sender<u64>,
 }
@@ -467,7 +470,7 @@ impl Registry {
         }
         for b in builtin::BUILTIN_RESOURCES {
             for info in builtin_infos(b) {
-                snap.insert(info);
+                snap.insert(Arc::new(info));
             }
         }
         let builtin = Arc::new(snap);
@@ -482,7 +485,7 @@ impl Registry {
     /// Serve (or re-serve) the resources of one CRD, replacing what it served before.
     pub fn set_custom(&self, crd: &str, infos: Vec<ResourceInfo>) {
         let mut custom = self.custom.lock().unwrap_or_else(|e| e.into_inner());
-        custom.insert(crd.to_string(), infos);
+        custom.insert(crd.to_string(), infos.into_iter().map(Arc::new).collect());
         self.rebuild(&custom);
     }
 
@@ -504,12 +507,12 @@ impl Registry {
                 .any(|i| i.group == group && i.resource == resource)
     }
 
-    fn rebuild(&self, custom: &std::collections::BTreeMap<String, Vec<ResourceInfo>>) {
+    fn rebuild(&self, custom: &std::collections::BTreeMap<String, Vec<Arc<ResourceInfo>>>) {
         let mut snap = (*self.builtin).clone();
         // Custom groups follow the built-ins, ordered by name (kube-aggregator gives CRD groups
         // one priority); versions within a group come in the order the CRD's entries list them
         // (preferred first).
-        let mut infos: Vec<&ResourceInfo> = custom.values().flatten().collect();
+        let mut infos: Vec<&Arc<ResourceInfo>> = custom.values().flatten().collect();
         infos.sort_by(|a, b| a.group.cmp(&b.group));
         for info in infos {
             snap.insert(info.clone());
@@ -519,6 +522,7 @@ impl Registry {
                 g.versions.sort_by_key(|v| version_priority(v));
             }
         }
+        snap.openapi_v3.retain_served(&snap);
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(snap);
         self.generation.send_modify(|g| *g += 1);
     }
