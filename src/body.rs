@@ -3,7 +3,7 @@
 use std::convert::Infallible;
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Response, StatusCode};
+use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
 
 use crate::status::ApiError;
@@ -31,6 +31,39 @@ pub fn bytes_response(
     *resp.status_mut() = code;
     if let Ok(v) = HeaderValue::from_str(content_type) {
         resp.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    resp
+}
+
+/// An ETag for bytes: a hash of them, quoted.
+pub fn etag_of(bytes: &[u8]) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    format!("\"{:016X}\"", h.finish())
+}
+
+/// 200 with `body` and its ETag (quoted), or 304 Not Modified without a body when the request's
+/// `If-None-Match` names that ETag: HTTP caches (kubectl's) revalidate instead of downloading.
+pub fn with_etag(
+    headers: &HeaderMap,
+    content_type: &str,
+    body: Bytes,
+    etag: &str,
+) -> Response<Body> {
+    let unchanged = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim() == etag || t.trim() == "*");
+    let mut resp = if unchanged {
+        bytes_response(StatusCode::NOT_MODIFIED, content_type, Bytes::new())
+    } else {
+        bytes_response(StatusCode::OK, content_type, body)
+    };
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        resp.headers_mut().insert(header::ETAG, v);
     }
     resp
 }

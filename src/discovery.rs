@@ -7,7 +7,7 @@ use http::{Request, Response, StatusCode};
 use serde_json::{json, Value};
 
 use crate::api::ApiState;
-use crate::body::{bytes_response, json_response, Body};
+use crate::body::{json_response, Body};
 use crate::encoding::parse_media_types;
 use crate::registry::{ResourceInfo, Snapshot};
 use crate::request_info::RequestInfo;
@@ -58,7 +58,7 @@ pub fn serve(
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match parts.as_slice() {
         ["api"] => match aggregated_version(req) {
-            Some(v) => Ok(aggregated(state, &snap, true, v, &[])),
+            Some(v) => Ok(aggregated(state, &snap, true, v, &[], req.headers())),
             None => Ok(json_response(
                 StatusCode::OK,
                 &json!({
@@ -71,7 +71,7 @@ pub fn serve(
         ["apis"] => {
             let remotes = state.aggregator.remote_groups(|g| snap.group(g).is_some());
             match aggregated_version(req) {
-                Some(v) => Ok(aggregated(state, &snap, false, v, &remotes)),
+                Some(v) => Ok(aggregated(state, &snap, false, v, &remotes, req.headers())),
                 None => {
                     let mut groups: Vec<Value> = snap
                         .groups
@@ -408,6 +408,7 @@ fn aggregated(
     core: bool,
     version: &str,
     remotes: &[crate::aggregator::discovery::RemoteGroup],
+    headers: &http::HeaderMap,
 ) -> Response<Body> {
     let mut items: Vec<GroupDiscovery> = snap
         .groups
@@ -446,9 +447,21 @@ fn aggregated(
         metadata: Empty {},
         items,
     };
-    bytes_response(
-        StatusCode::OK,
+    // kube's aggregated discovery: an ETag of the content, 304 for a client that holds it,
+    // cacheable by anyone (its content is the same for every user).
+    let bytes = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+    let etag = crate::body::etag_of(&bytes);
+    let mut resp = crate::body::with_etag(
+        headers,
         &format!("application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList"),
-        serde_json::to_vec(&body).unwrap_or_default(),
-    )
+        bytes,
+        &etag,
+    );
+    let h = resp.headers_mut();
+    h.insert(http::header::VARY, http::HeaderValue::from_static("Accept"));
+    h.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("public"),
+    );
+    resp
 }

@@ -545,7 +545,9 @@ impl crate::chain::Filter for JsonFraming {
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|t| t.starts_with("application/json"));
             let indented_version = version && resp.status().is_success();
-            json && (api || version) && !proxied && !indented_version && !watch
+            // 304 Not Modified has no body, nor a newline.
+            let bodiless = resp.status() == http::StatusCode::NOT_MODIFIED;
+            json && (api || version) && !proxied && !indented_version && !watch && !bodiless
         };
         if !pretty {
             // The newline follows the body as a frame of its own: nothing is collected or

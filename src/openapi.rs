@@ -106,14 +106,6 @@ fn doc_hash(snap: &Snapshot, group: &str, version: &str) -> String {
     format!("{:016X}", h.finish())
 }
 
-/// An ETag for bytes: a hash of them, quoted.
-fn etag_of(bytes: &[u8]) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    bytes.hash(&mut h);
-    format!("\"{:016X}\"", h.finish())
-}
-
 /// Serve `/openapi/v3` and `/openapi/v3/{api|apis/...}` as kube-openapi does: the root lists
 /// each group/version's URL with its hash; a document asked for with its current hash may be
 /// cached for good (`Cache-Control: public, immutable`), one asked for with an older hash
@@ -147,8 +139,13 @@ pub fn serve(
             }
         }
         let body = Bytes::from(crate::encoding::json_bytes(&json!({ "paths": paths })));
-        let etag = etag_of(&body);
-        return Ok(answer(headers, body, etag));
+        let etag = crate::body::etag_of(&body);
+        return Ok(crate::body::with_etag(
+            headers,
+            "application/json",
+            body,
+            &etag,
+        ));
     }
     let parts: Vec<&str> = rest.split('/').collect();
     let (group, version) = match parts.as_slice() {
@@ -180,7 +177,8 @@ pub fn serve(
         .body
         .get_or_init(|| crate::encoding::json_bytes(&full_document(snap, group, version)).into())
         .clone();
-    let mut resp = answer(headers, body, format!("\"{}\"", doc.hash));
+    let etag = format!("\"{}\"", doc.hash);
+    let mut resp = crate::body::with_etag(headers, "application/json", body, &etag);
     let h = resp.headers_mut();
     h.insert(header::VARY, HeaderValue::from_static("Accept"));
     if asked.is_some() {
@@ -196,25 +194,6 @@ pub fn serve(
         }
     }
     Ok(resp)
-}
-
-/// 200 with the bytes and their ETag, or 304 when the client holds them already.
-fn answer(headers: &HeaderMap, body: Bytes, etag: String) -> Response<Body> {
-    let unchanged = headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim() == etag || t.trim() == "*");
-    let mut resp = if unchanged {
-        crate::body::bytes_response(StatusCode::NOT_MODIFIED, "application/json", Bytes::new())
-    } else {
-        crate::body::bytes_response(StatusCode::OK, "application/json", body)
-    };
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        resp.headers_mut().insert(header::ETAG, v);
-    }
-    resp
 }
 
 /// A group/version's whole document: its operations and the components they use.

@@ -8,10 +8,10 @@
 
 use std::sync::Arc;
 
-use http::{HeaderMap, Response, StatusCode};
+use http::{HeaderMap, Response};
 use serde_json::{json, Map, Value};
 
-use crate::body::{bytes_response, Body};
+use crate::body::Body;
 use crate::openapi_routes::{paths, Param, Returns};
 use crate::registry::Snapshot;
 
@@ -628,23 +628,6 @@ pub fn serve(snap: &Snapshot, headers: &HeaderMap, remote: &[Arc<Value>]) -> Res
         )
     };
     // An ETag of the content, so HTTP caches (kubectl's) revalidate instead of downloading.
-    let etag = {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        body.hash(&mut h);
-        format!("\"{:016X}\"", h.finish())
-    };
-    let unchanged = headers
-        .get(http::header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
-    let mut resp = if unchanged {
-        bytes_response(StatusCode::NOT_MODIFIED, content_type, Vec::new())
-    } else {
-        bytes_response(StatusCode::OK, content_type, body)
-    };
-    if let Ok(v) = http::HeaderValue::from_str(&etag) {
-        resp.headers_mut().insert(http::header::ETAG, v);
-    }
-    resp
+    let etag = crate::body::etag_of(&body);
+    crate::body::with_etag(headers, content_type, body, &etag)
 }

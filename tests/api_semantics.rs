@@ -429,6 +429,77 @@ async fn aggregated_discovery_is_served_with_its_content_type() {
     assert_eq!(legacy["kind"], "APIGroupList");
 }
 
+/// Aggregated discovery carries an ETag, as kube's does: a client holding the content gets 304
+/// Not Modified, with the same ETag; `/api` and `/apis` have their own; a change to what is
+/// served changes it.
+#[tokio::test]
+async fn aggregated_discovery_answers_if_none_match() {
+    let h = server().await;
+    let accept = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+    let etag_of = |r: &Resp| r.headers["etag"].to_str().unwrap().to_string();
+    let apis = send_with(&h, Method::GET, "/apis", &[("accept", accept)], "").await;
+    assert_eq!(apis.status.as_u16(), 200);
+    assert_eq!(apis.headers["vary"], "Accept");
+    assert_eq!(apis.headers["cache-control"], "public");
+    let etag = etag_of(&apis);
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+    let again = send_with(
+        &h,
+        Method::GET,
+        "/apis",
+        &[("accept", accept), ("if-none-match", &etag)],
+        "",
+    )
+    .await;
+    assert_eq!(again.status.as_u16(), 304);
+    assert!(
+        again.body.is_empty(),
+        "{:?} {:?}",
+        again.headers,
+        again.body
+    );
+    assert_eq!(etag_of(&again), etag);
+    let core = send_with(&h, Method::GET, "/api", &[("accept", accept)], "").await;
+    assert_ne!(etag_of(&core), etag);
+    let stale = send_with(
+        &h,
+        Method::GET,
+        "/api",
+        &[("accept", accept), ("if-none-match", &etag)],
+        "",
+    )
+    .await;
+    assert_eq!(stale.status.as_u16(), 200);
+    // A CRD served: a new group, a new ETag.
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gadgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "gadgets", "kind": "Gadget"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object",
+                    "x-kubernetes-preserve-unknown-fields": true}}}]}
+    });
+    let created = post_json(
+        &h,
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        &crd,
+    )
+    .await;
+    assert_eq!(created.status.as_u16(), 201);
+    let changed = send_with(
+        &h,
+        Method::GET,
+        "/apis",
+        &[("accept", accept), ("if-none-match", &etag)],
+        "",
+    )
+    .await;
+    assert_eq!(changed.status.as_u16(), 200);
+    assert_ne!(etag_of(&changed), etag);
+    assert!(changed.body_contains("\"gadgets\""));
+}
+
 #[tokio::test]
 async fn bootstrap_namespaces_and_kubernetes_service_exist() {
     let h = server().await;
