@@ -27,12 +27,35 @@ spec:
     )
 }
 
+/// Whether kubectl's log (`-v=9`) says the answer to the GET of `url_part` came from its HTTP
+/// cache (the `X-From-Cache` header its cache adds, listed under the response line).
+fn from_cache(log: &str, url_part: &str) -> bool {
+    let mut lines = log.lines();
+    lines
+        .by_ref()
+        .find(|l| l.contains("\"Response\" verb=\"GET\"") && l.contains(url_part))
+        .unwrap_or_else(|| panic!("no answer to {url_part} in:\n{log}"));
+    lines
+        .take_while(|l| l.starts_with('\t'))
+        .any(|l| l.trim() == "X-From-Cache: 1")
+}
+
 fn explain_and_validate(k: &Kubectl, ns: &str) {
-    // explain reads /openapi/v3/apis/apps/v1: the field, its type and its description.
-    let out = k
-        .run(&["explain", "deployment.spec.replicas"])
-        .success()
-        .stdout;
+    // explain reads /openapi/v3/apis/apps/v1: the field, its type and its description. The
+    // document's URL names its hash, and kubectl's cache keeps it for good: the next explain
+    // reads it from there (the root revalidated by its ETag).
+    let first = k
+        .run(&["explain", "deployment.spec.replicas", "-v=9"])
+        .success();
+    let doc = "/openapi/v3/apis/apps/v1?hash=";
+    assert!(!from_cache(&first.stderr, doc));
+    let again = k
+        .run(&["explain", "deployment.spec.replicas", "-v=9"])
+        .success();
+    assert!(from_cache(&again.stderr, doc));
+    assert!(from_cache(&again.stderr, "/openapi/v3?"));
+    assert_eq!(again.stdout, first.stdout);
+    let out = first.stdout;
     assert!(out.contains("KIND:       Deployment"), "{out}");
     assert!(out.contains("VERSION:    v1"), "{out}");
     assert!(out.contains("FIELD: replicas <integer>"), "{out}");
