@@ -292,6 +292,26 @@ impl Conn {
         Ok((status, bytes))
     }
 
+    /// GET `path` with extra request headers; return the status, the response's headers and
+    /// its whole body.
+    pub async fn get_with(
+        &mut self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<(StatusCode, http::HeaderMap, Bytes)> {
+        let mut req = Request::builder().method(Method::GET).uri(path);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(a) = &self.authorization {
+            req = req.header(header::AUTHORIZATION, a);
+        }
+        let resp = self.sender.send(req, Bytes::new()).await?;
+        let (parts, body) = resp.into_parts();
+        let bytes = body.collect().await?.to_bytes();
+        Ok((parts.status, parts.headers, bytes))
+    }
+
     /// Send a request and return the response with its body unread (for watch streams).
     pub async fn send(
         &mut self,

@@ -10,6 +10,7 @@ mod admission;
 mod apply;
 mod chain;
 mod crd;
+mod discovery;
 mod http;
 mod instructions;
 mod kubox;
@@ -58,6 +59,9 @@ enum Section {
     Workloads,
     /// Instructions per create, counted by valgrind's callgrind (not in the default report).
     Instructions,
+    /// What kubectl reads before its commands: `/openapi/v3`, a group/version's document,
+    /// aggregated discovery, whole and revalidated (not in the default report).
+    Discovery,
 }
 
 /// Load generator and performance report for kubox.
@@ -153,6 +157,9 @@ struct Cli {
     /// `callgrind_annotate --inclusive=yes FILE`).
     #[arg(long)]
     instructions_keep: Option<PathBuf>,
+    /// Discovery: timed GETs per row.
+    #[arg(long, default_value_t = 200)]
+    discovery_gets: usize,
     /// Run as the limit server of the `limit` section, answering from this directory.
     #[arg(long, hide = true)]
     serve_limit: Option<PathBuf>,
@@ -318,6 +325,17 @@ async fn run(cli: Cli, threads: usize) -> Result<()> {
                         creates: cli.instructions_creates.max(1),
                         nodes: cli.instructions_nodes.clone(),
                         keep: cli.instructions_keep.clone(),
+                    },
+                )
+                .await?
+            }
+            Section::Discovery => {
+                discovery::run(
+                    &bin,
+                    storages.first().copied().unwrap_or(Storage::Memory),
+                    &discovery::Options {
+                        gets: cli.discovery_gets.max(1),
+                        crds: 20,
                     },
                 )
                 .await?
