@@ -43,6 +43,22 @@ pub fn etag_of(bytes: &[u8]) -> String {
     format!("\"{:016X}\"", h.finish())
 }
 
+/// Bytes rendered once, with their ETag.
+pub struct Tagged {
+    /// The rendered answer.
+    pub bytes: Bytes,
+    /// Its ETag, quoted.
+    pub etag: String,
+}
+
+impl Tagged {
+    /// `bytes` and their ETag.
+    pub fn new(bytes: Bytes) -> Tagged {
+        let etag = etag_of(&bytes);
+        Tagged { bytes, etag }
+    }
+}
+
 /// 200 with `body` and its ETag (quoted), or 304 Not Modified without a body when the request's
 /// `If-None-Match` names that ETag: HTTP caches (kubectl's) revalidate instead of downloading.
 pub fn with_etag(

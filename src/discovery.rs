@@ -400,8 +400,10 @@ fn remote_resources(group: &str, version: &str, list: &Value) -> Vec<ResourceDis
     out
 }
 
-/// The aggregated discovery document for `/api` (core only) or `/apis` (every other group,
-/// with the remote APIServices' groups among them).
+/// The aggregated discovery answer for `/api` (core only) or `/apis` (every other group, with
+/// the remote APIServices' groups among them): kube's, with an ETag of the content, 304 for a
+/// client that holds it, cacheable by anyone (its content is the same for every user).
+/// Without remote groups it is rendered once per snapshot.
 fn aggregated(
     state: &ApiState,
     snap: &Snapshot,
@@ -410,6 +412,38 @@ fn aggregated(
     remotes: &[crate::aggregator::discovery::RemoteGroup],
     headers: &http::HeaderMap,
 ) -> Response<Body> {
+    let render =
+        || crate::body::Tagged::new(Bytes::from(document(state, snap, core, version, remotes)));
+    let fresh;
+    let tagged = if remotes.is_empty() {
+        snap.discovery.slot(core, version).get_or_init(render)
+    } else {
+        fresh = render();
+        &fresh
+    };
+    let mut resp = crate::body::with_etag(
+        headers,
+        &format!("application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList"),
+        tagged.bytes.clone(),
+        &tagged.etag,
+    );
+    let h = resp.headers_mut();
+    h.insert(http::header::VARY, http::HeaderValue::from_static("Accept"));
+    h.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("public"),
+    );
+    resp
+}
+
+/// The aggregated discovery document's bytes.
+fn document(
+    state: &ApiState,
+    snap: &Snapshot,
+    core: bool,
+    version: &str,
+    remotes: &[crate::aggregator::discovery::RemoteGroup],
+) -> Vec<u8> {
     let mut items: Vec<GroupDiscovery> = snap
         .groups
         .iter()
@@ -447,21 +481,5 @@ fn aggregated(
         metadata: Empty {},
         items,
     };
-    // kube's aggregated discovery: an ETag of the content, 304 for a client that holds it,
-    // cacheable by anyone (its content is the same for every user).
-    let bytes = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
-    let etag = crate::body::etag_of(&bytes);
-    let mut resp = crate::body::with_etag(
-        headers,
-        &format!("application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList"),
-        bytes,
-        &etag,
-    );
-    let h = resp.headers_mut();
-    h.insert(http::header::VARY, http::HeaderValue::from_static("Accept"));
-    h.insert(
-        http::header::CACHE_CONTROL,
-        http::HeaderValue::from_static("public"),
-    );
-    resp
+    serde_json::to_vec(&body).unwrap_or_default()
 }

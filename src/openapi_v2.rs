@@ -11,7 +11,7 @@ use std::sync::Arc;
 use http::{HeaderMap, Response};
 use serde_json::{json, Map, Value};
 
-use crate::body::Body;
+use crate::body::{Body, Tagged};
 use crate::openapi_routes::{paths, Param, Returns};
 use crate::registry::Snapshot;
 
@@ -579,17 +579,19 @@ pub fn serve(snap: &Snapshot, headers: &HeaderMap, remote: &[Arc<Value>]) -> Res
     // Rendered once per snapshot of the served resources: it changes with CRDs only. Extension
     // servers' paths and definitions join both forms (kube-aggregator's merge; a name already
     // taken keeps kubox's).
-    let (content_type, body) = if !remote.is_empty() && accept.contains("protobuf") {
+    let (content_type, body, etag) = if !remote.is_empty() && accept.contains("protobuf") {
         let local = snap
             .openapi_v2
             .protobuf
-            .get_or_init(|| protobuf(snap).into())
-            .clone();
-        let mut merged = local.to_vec();
+            .get_or_init(|| Tagged::new(protobuf(snap).into()));
+        let mut merged = local.bytes.to_vec();
         merged.extend_from_slice(&remote_pb(snap, remote));
+        let body = bytes::Bytes::from(merged);
+        let etag = crate::body::etag_of(&body);
         (
             "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
-            bytes::Bytes::from(merged),
+            body,
+            etag,
         )
     } else if !remote.is_empty() {
         let mut doc = json_doc(snap);
@@ -602,32 +604,29 @@ pub fn serve(snap: &Snapshot, headers: &HeaderMap, remote: &[Arc<Value>]) -> Res
                 }
             }
         }
-        (
-            "application/json",
-            bytes::Bytes::from(serde_json::to_vec(&doc).unwrap_or_default()),
-        )
+        let body = bytes::Bytes::from(serde_json::to_vec(&doc).unwrap_or_default());
+        let etag = crate::body::etag_of(&body);
+        ("application/json", body, etag)
     } else if accept.contains("protobuf") {
+        let t = snap
+            .openapi_v2
+            .protobuf
+            .get_or_init(|| Tagged::new(protobuf(snap).into()));
         (
             "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
-            snap.openapi_v2
-                .protobuf
-                .get_or_init(|| protobuf(snap).into())
-                .clone(),
+            t.bytes.clone(),
+            t.etag.clone(),
         )
     } else {
-        (
-            "application/json",
-            snap.openapi_v2
-                .json
-                .get_or_init(|| {
-                    serde_json::to_vec(&json_doc(snap))
-                        .unwrap_or_default()
-                        .into()
-                })
-                .clone(),
-        )
+        let t = snap.openapi_v2.json.get_or_init(|| {
+            Tagged::new(
+                serde_json::to_vec(&json_doc(snap))
+                    .unwrap_or_default()
+                    .into(),
+            )
+        });
+        ("application/json", t.bytes.clone(), t.etag.clone())
     };
     // An ETag of the content, so HTTP caches (kubectl's) revalidate instead of downloading.
-    let etag = crate::body::etag_of(&body);
     crate::body::with_etag(headers, content_type, body, &etag)
 }

@@ -171,6 +171,9 @@ pub struct Snapshot {
     by_gv: HashMap<String, Vec<Arc<ResourceInfo>>>,
     /// `/openapi/v2` rendered from this snapshot (JSON, protobuf), on first use.
     pub openapi_v2: Rendered,
+    /// Aggregated discovery rendered from this snapshot (`/api` and `/apis`, v2 and v2beta1),
+    /// on first use, while no extension server adds groups.
+    pub discovery: RenderedDiscovery,
     /// `/openapi/v3`'s documents, shared with the registry's other snapshots.
     pub openapi_v3: Arc<crate::openapi::V3Cache>,
 }
@@ -180,14 +183,35 @@ pub struct Snapshot {
 #[derive(Default)]
 pub struct Rendered {
     /// The JSON form.
-    pub json: std::sync::OnceLock<bytes::Bytes>,
+    pub json: std::sync::OnceLock<crate::body::Tagged>,
     /// The protobuf form.
-    pub protobuf: std::sync::OnceLock<bytes::Bytes>,
+    pub protobuf: std::sync::OnceLock<crate::body::Tagged>,
 }
 
 impl Clone for Rendered {
     fn clone(&self) -> Self {
         Rendered::default()
+    }
+}
+
+/// Aggregated discovery documents rendered from one snapshot, by [`RenderedDiscovery::slot`];
+/// a clone starts empty.
+#[derive(Default)]
+pub struct RenderedDiscovery {
+    slots: [std::sync::OnceLock<crate::body::Tagged>; 4],
+}
+
+impl RenderedDiscovery {
+    /// The slot of `/api` (`core`) or `/apis` in apidiscovery `version` (`v2`, `v2beta1`).
+    pub fn slot(&self, core: bool, version: &str) -> &std::sync::OnceLock<crate::body::Tagged> {
+        let i = usize::from(core) * 2 + usize::from(version == "v2beta1");
+        &self.slots[i]
+    }
+}
+
+impl Clone for RenderedDiscovery {
+    fn clone(&self) -> Self {
+        RenderedDiscovery::default()
     }
 }
 
@@ -567,6 +591,24 @@ mod tests {
         // Longer than the stack buffer: looked up all the same.
         let long = "x".repeat(300);
         assert!(snap.get(&long, "v1", "pods").is_none());
+    }
+
+    /// `/api` and `/apis`, each in v2 and v2beta1: four documents, four slots.
+    #[test]
+    fn each_aggregated_discovery_document_has_its_own_slot() {
+        let r = RenderedDiscovery::default();
+        let mut slots: Vec<*const _> = [
+            (true, "v2"),
+            (true, "v2beta1"),
+            (false, "v2"),
+            (false, "v2beta1"),
+        ]
+        .iter()
+        .map(|(core, v)| r.slot(*core, v) as *const _)
+        .collect();
+        slots.sort();
+        slots.dedup();
+        assert_eq!(slots.len(), 4);
     }
 
     /// Keys resolve to their resource by the storage prefix that begins them
