@@ -36,14 +36,15 @@ pub fn bytes_response(
 }
 
 /// An ETag for bytes: a hash of them, quoted.
-pub fn etag_of(bytes: &[u8]) -> String {
+fn etag_of(bytes: &[u8]) -> String {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     bytes.hash(&mut h);
     format!("\"{:016X}\"", h.finish())
 }
 
-/// Bytes rendered once, with their ETag.
+/// Rendered bytes with their ETag.
+#[derive(Clone)]
 pub struct Tagged {
     /// The rendered answer.
     pub bytes: Bytes,

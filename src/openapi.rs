@@ -138,13 +138,14 @@ pub fn serve(
                 }
             }
         }
-        let body = Bytes::from(crate::encoding::json_bytes(&json!({ "paths": paths })));
-        let etag = crate::body::etag_of(&body);
+        let root = crate::body::Tagged::new(
+            crate::encoding::json_bytes(&json!({ "paths": paths })).into(),
+        );
         return Ok(crate::body::with_etag(
             headers,
             "application/json",
-            body,
-            &etag,
+            root.bytes,
+            &root.etag,
         ));
     }
     let parts: Vec<&str> = rest.split('/').collect();

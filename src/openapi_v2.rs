@@ -579,19 +579,16 @@ pub fn serve(snap: &Snapshot, headers: &HeaderMap, remote: &[Arc<Value>]) -> Res
     // Rendered once per snapshot of the served resources: it changes with CRDs only. Extension
     // servers' paths and definitions join both forms (kube-aggregator's merge; a name already
     // taken keeps kubox's).
-    let (content_type, body, etag) = if !remote.is_empty() && accept.contains("protobuf") {
+    let (content_type, tagged) = if !remote.is_empty() && accept.contains("protobuf") {
         let local = snap
             .openapi_v2
             .protobuf
             .get_or_init(|| Tagged::new(protobuf(snap).into()));
         let mut merged = local.bytes.to_vec();
         merged.extend_from_slice(&remote_pb(snap, remote));
-        let body = bytes::Bytes::from(merged);
-        let etag = crate::body::etag_of(&body);
         (
             "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
-            body,
-            etag,
+            Tagged::new(merged.into()),
         )
     } else if !remote.is_empty() {
         let mut doc = json_doc(snap);
@@ -604,9 +601,8 @@ pub fn serve(snap: &Snapshot, headers: &HeaderMap, remote: &[Arc<Value>]) -> Res
                 }
             }
         }
-        let body = bytes::Bytes::from(serde_json::to_vec(&doc).unwrap_or_default());
-        let etag = crate::body::etag_of(&body);
-        ("application/json", body, etag)
+        let body = serde_json::to_vec(&doc).unwrap_or_default();
+        ("application/json", Tagged::new(body.into()))
     } else if accept.contains("protobuf") {
         let t = snap
             .openapi_v2
@@ -614,8 +610,7 @@ pub fn serve(snap: &Snapshot, headers: &HeaderMap, remote: &[Arc<Value>]) -> Res
             .get_or_init(|| Tagged::new(protobuf(snap).into()));
         (
             "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
-            t.bytes.clone(),
-            t.etag.clone(),
+            t.clone(),
         )
     } else {
         let t = snap.openapi_v2.json.get_or_init(|| {
@@ -625,8 +620,8 @@ pub fn serve(snap: &Snapshot, headers: &HeaderMap, remote: &[Arc<Value>]) -> Res
                     .into(),
             )
         });
-        ("application/json", t.bytes.clone(), t.etag.clone())
+        ("application/json", t.clone())
     };
     // An ETag of the content, so HTTP caches (kubectl's) revalidate instead of downloading.
-    crate::body::with_etag(headers, content_type, body, &etag)
+    crate::body::with_etag(headers, content_type, tagged.bytes, &tagged.etag)
 }

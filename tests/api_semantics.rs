@@ -437,20 +437,20 @@ async fn aggregated_discovery_answers_if_none_match() {
     let h = server().await;
     let accept = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
     let etag_of = |r: &Resp| r.headers["etag"].to_str().unwrap().to_string();
+    let revalidate = |path: &'static str, etag: String| {
+        let h = &h;
+        async move {
+            let headers = [("accept", accept), ("if-none-match", etag.as_str())];
+            send_with(h, Method::GET, path, &headers, "").await
+        }
+    };
     let apis = send_with(&h, Method::GET, "/apis", &[("accept", accept)], "").await;
     assert_eq!(apis.status.as_u16(), 200);
     assert_eq!(apis.headers["vary"], "Accept");
     assert_eq!(apis.headers["cache-control"], "public");
     let etag = etag_of(&apis);
     assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
-    let again = send_with(
-        &h,
-        Method::GET,
-        "/apis",
-        &[("accept", accept), ("if-none-match", &etag)],
-        "",
-    )
-    .await;
+    let again = revalidate("/apis", etag.clone()).await;
     assert_eq!(again.status.as_u16(), 304);
     assert!(
         again.body.is_empty(),
@@ -461,14 +461,7 @@ async fn aggregated_discovery_answers_if_none_match() {
     assert_eq!(etag_of(&again), etag);
     let core = send_with(&h, Method::GET, "/api", &[("accept", accept)], "").await;
     assert_ne!(etag_of(&core), etag);
-    let stale = send_with(
-        &h,
-        Method::GET,
-        "/api",
-        &[("accept", accept), ("if-none-match", &etag)],
-        "",
-    )
-    .await;
+    let stale = revalidate("/api", etag.clone()).await;
     assert_eq!(stale.status.as_u16(), 200);
     // A CRD served: a new group, a new ETag.
     let crd = json!({
@@ -487,14 +480,7 @@ async fn aggregated_discovery_answers_if_none_match() {
     )
     .await;
     assert_eq!(created.status.as_u16(), 201);
-    let changed = send_with(
-        &h,
-        Method::GET,
-        "/apis",
-        &[("accept", accept), ("if-none-match", &etag)],
-        "",
-    )
-    .await;
+    let changed = revalidate("/apis", etag.clone()).await;
     assert_eq!(changed.status.as_u16(), 200);
     assert_ne!(etag_of(&changed), etag);
     assert!(changed.body_contains("\"gadgets\""));
