@@ -9,7 +9,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -82,7 +82,7 @@ pub async fn run(bin: &Path, storage: Storage, opts: &Options) -> Result<()> {
     }
     let limit_addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     std::fs::write(dir.path().join("addr"), limit_addr.to_string())?;
-    let limit = LimitServer::spawn(dir.path(), limit_addr)?;
+    let limit = LimitServer::spawn("--serve-limit", dir.path(), limit_addr)?;
 
     let mut table = Table::new(&[
         "clients",
@@ -102,7 +102,7 @@ pub async fn run(bin: &Path, storage: Storage, opts: &Options) -> Result<()> {
         for run in 1..=opts.runs {
             eprintln!("limit: {clients} clients, run {run} …");
             let (k, k_cpu) = phase(addr, kubox.pid(), clients, opts, &path).await?;
-            let (l, l_cpu) = phase(limit_addr, limit.child.id(), clients, opts, &path).await?;
+            let (l, l_cpu) = phase(limit_addr, limit.pid(), clients, opts, &path).await?;
             let ratio = k.rate() / l.rate().max(1.0);
             ratios.push(ratio);
             table.row(vec![
@@ -175,15 +175,16 @@ async fn phase(
     Ok((out, process_cpu(pid)?.saturating_sub(cpu0)))
 }
 
-/// The limit server process.
-struct LimitServer {
+/// A limit server process: this binary run again with `mode` (`--serve-limit`,
+/// `--serve-watch-limit`) and `dir`, killed when dropped.
+pub(crate) struct LimitServer {
     child: Child,
 }
 
 impl LimitServer {
-    fn spawn(dir: &Path, addr: SocketAddr) -> Result<LimitServer> {
+    pub(crate) fn spawn(mode: &str, dir: &Path, addr: SocketAddr) -> Result<LimitServer> {
         let mut command = Command::new(std::env::current_exe()?);
-        command.arg("--serve-limit").arg(dir);
+        command.arg(mode).arg(dir);
         if crate::http::tls() {
             command.arg("--tls");
         }
@@ -197,6 +198,10 @@ impl LimitServer {
             std::thread::sleep(Duration::from_millis(2));
         }
         Ok(server)
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
     }
 }
 
@@ -232,6 +237,7 @@ pub fn serve(dir: &Path, tls: bool) -> Result<()> {
         Some(acceptor(
             &dir.join("apiserver.crt"),
             &dir.join("apiserver.key"),
+            &[b"http/1.1"],
         )?)
     } else {
         None
@@ -277,7 +283,12 @@ fn respond(answer: &Answer, path: &str) -> Response<Full<Bytes>> {
     resp
 }
 
-fn acceptor(cert: &PathBuf, key: &PathBuf) -> Result<tokio_rustls::TlsAcceptor> {
+/// A TLS acceptor for kubox's serving certificate, offering `alpn`.
+pub(crate) fn acceptor(
+    cert: &Path,
+    key: &Path,
+    alpn: &[&[u8]],
+) -> Result<tokio_rustls::TlsAcceptor> {
     use rustls_pki_types::pem::PemObject;
     let chain = rustls_pki_types::CertificateDer::pem_file_iter(cert)?
         .collect::<std::result::Result<Vec<_>, _>>()?;
@@ -287,6 +298,6 @@ fn acceptor(cert: &PathBuf, key: &PathBuf) -> Result<tokio_rustls::TlsAcceptor> 
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_single_cert(chain, key)?;
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
 }

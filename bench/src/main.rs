@@ -22,6 +22,7 @@ mod startup;
 mod stats;
 mod throughput;
 mod watch;
+mod watch_limit;
 mod workloads;
 
 use std::path::PathBuf;
@@ -121,6 +122,10 @@ struct Cli {
     /// multiplexes a process's watches on one); 0 = HTTP/1.1, one connection per watch.
     #[arg(long, default_value_t = 0)]
     watch_http2_connections: usize,
+    /// Watch: after kubox, measure a bare hyper + rustls server delivering the same events (the
+    /// limit), and print kubox's p99 against it.
+    #[arg(long)]
+    watch_limit: bool,
 
     /// Soak: seconds of mixed load.
     #[arg(long, default_value_t = 300.0)]
@@ -163,6 +168,9 @@ struct Cli {
     /// Run as the limit server of the `limit` section, answering from this directory.
     #[arg(long, hide = true)]
     serve_limit: Option<PathBuf>,
+    /// Run as the watch section's limit server, its address and certificate in this directory.
+    #[arg(long, hide = true)]
+    serve_watch_limit: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -172,6 +180,15 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("kubox-bench limit server: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if let Some(dir) = &cli.serve_watch_limit {
+        return match watch_limit::serve(dir, cli.tls) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("kubox-bench watch limit server: {e}");
                 ExitCode::FAILURE
             }
         };
@@ -248,6 +265,7 @@ async fn run(cli: Cli, threads: usize) -> Result<()> {
                         events: cli.watch_events,
                         rate: cli.watch_rate.clamp(0.1, 10_000.0),
                         http2_connections: cli.watch_http2_connections,
+                        limit: cli.watch_limit,
                     },
                 )
                 .await?

@@ -7,18 +7,21 @@
 //! arrival − send time, so it includes the create itself (commit, fsync for sled), fan-out,
 //! per-watcher encoding, the socket and the client's own scheduling.
 
+use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use memchr::memmem::Finder;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::time::MissedTickBehavior;
 
 use crate::http::{configmap, configmaps, ensure_namespace, nanos_since, Conn, H2Conn};
 use crate::kubox::{process_cpu, Kubox, Storage};
+use crate::limit::LimitServer;
 use crate::startup::verdict;
 use crate::stats::{ms, thousands, Summary, Table};
 use crate::Result;
@@ -32,6 +35,8 @@ pub struct Options {
     pub rate: f64,
     /// Watches share this many HTTP/2 connections (0: one HTTP/1.1 connection each).
     pub http2_connections: usize,
+    /// Measure the watch limit server too, after kubox, for each watcher count.
+    pub limit: bool,
 }
 
 /// Watch connections being set up at once.
@@ -58,6 +63,14 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
         thousands(opts.events),
         opts.rate
     );
+    if opts.limit {
+        println!(
+            "  limit = a bare hyper + rustls server in its own process, run right after kubox with\n  \
+             the same client: it answers each create with the bytes sent and hands one event line\n  \
+             made of them to every open watch (no store, no validation). vs limit = kubox's\n  \
+             answer→last p99 / the limit's, both of the same watcher count.\n"
+        );
+    }
     let mut table = Table::new(&[
         "storage",
         "watchers",
@@ -72,42 +85,92 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
         "answer→last p99",
         "srv CPU/delivery",
         "bench CPU/delivery",
+        "vs limit",
         "aim",
     ]);
+    let row = |name: &str, watchers: usize, r: &Measured, vs: String, aim: String| {
+        vec![
+            name.to_string(),
+            thousands(watchers as u64),
+            format!(
+                "{}/{}",
+                thousands(r.latency.count as u64),
+                thousands(r.expected)
+            ),
+            ms(r.latency.p50),
+            ms(r.latency.p90),
+            ms(r.latency.p99),
+            ms(r.latency.max),
+            ms(r.create.p50),
+            ms(r.create.p99),
+            ms(r.to_last.p50),
+            ms(r.to_last.p99),
+            ms(r.server_cpu_per_delivery),
+            ms(r.bench_cpu_per_delivery),
+            vs,
+            aim,
+        ]
+    };
     for &storage in storages {
         let kubox = Kubox::start(bin, storage)?;
+        let limit = match opts.limit {
+            true => Some(Limit::start(&kubox)?),
+            false => None,
+        };
         for &watchers in &opts.watchers {
             eprintln!("watch: {} with {watchers} watchers …", storage.name());
-            let r = measure(&kubox, watchers, opts).await?;
+            let r = measure(kubox.addr(), kubox.pid(), watchers, opts).await?;
             let all_delivered = r.latency.count as u64 == r.expected;
-            table.row(vec![
-                storage.name().to_string(),
-                thousands(watchers as u64),
-                format!(
-                    "{}/{}",
-                    thousands(r.latency.count as u64),
-                    thousands(r.expected)
-                ),
-                ms(r.latency.p50),
-                ms(r.latency.p90),
-                ms(r.latency.p99),
-                ms(r.latency.max),
-                ms(r.create.p50),
-                ms(r.create.p99),
-                ms(r.to_last.p50),
-                ms(r.to_last.p99),
-                ms(r.server_cpu_per_delivery),
-                ms(r.bench_cpu_per_delivery),
-                match aim(watchers) {
-                    Some((limit, text)) => verdict(r.to_last.p99 <= limit && all_delivered, text),
-                    None if all_delivered => String::new(),
-                    None => "MISSING EVENTS".to_string(),
-                },
-            ]);
+            let aim = match aim(watchers) {
+                Some((limit, text)) => verdict(r.to_last.p99 <= limit && all_delivered, text),
+                None if all_delivered => String::new(),
+                None => "MISSING EVENTS".to_string(),
+            };
+            let Some(limit) = &limit else {
+                table.row(row(storage.name(), watchers, &r, String::new(), aim));
+                continue;
+            };
+            eprintln!("watch: the limit with {watchers} watchers …");
+            let l = measure(limit.addr, limit.server.pid(), watchers, opts).await?;
+            let vs = format!(
+                "{:.2}×",
+                r.to_last.p99.as_secs_f64() / l.to_last.p99.as_secs_f64().max(1e-9)
+            );
+            table.row(row(storage.name(), watchers, &r, vs, aim));
+            let complete = l.latency.count as u64 == l.expected;
+            let note = if complete { "" } else { "MISSING EVENTS" };
+            table.row(row("limit", watchers, &l, String::new(), note.to_string()));
         }
     }
     table.print();
     Ok(())
+}
+
+/// The watch limit server, with kubox's serving certificate.
+struct Limit {
+    server: LimitServer,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Limit {
+    fn start(kubox: &Kubox) -> Result<Limit> {
+        let dir = tempfile::Builder::new()
+            .prefix("kubox-watch-limit-")
+            .tempdir()?;
+        let pki = kubox.data_dir().join("pki");
+        for f in ["apiserver.crt", "apiserver.key"] {
+            std::fs::copy(pki.join(f), dir.path().join(f))?;
+        }
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        std::fs::write(dir.path().join("addr"), addr.to_string())?;
+        let server = LimitServer::spawn("--serve-watch-limit", dir.path(), addr)?;
+        Ok(Limit {
+            server,
+            addr,
+            _dir: dir,
+        })
+    }
 }
 
 /// The aim for the p99 from a write's answer to its arrival at the last watcher.
@@ -133,8 +196,8 @@ struct Measured {
     bench_cpu_per_delivery: Duration,
 }
 
-async fn measure(kubox: &Kubox, watchers: usize, opts: &Options) -> Result<Measured> {
-    let addr = kubox.addr();
+/// Watch `watchers` streams of the server at `addr` (process `pid`) while writing.
+async fn measure(addr: SocketAddr, pid: u32, watchers: usize, opts: &Options) -> Result<Measured> {
     let namespace = format!("bench-watch-{watchers}");
     ensure_namespace(addr, &namespace).await?;
     let path = configmaps(&namespace);
@@ -181,8 +244,13 @@ async fn measure(kubox: &Kubox, watchers: usize, opts: &Options) -> Result<Measu
             .await;
             match opened {
                 Ok((_conn, body)) => {
+                    // Written through before the writer starts: the pages' first-touch faults
+                    // (16 bytes an event) would otherwise land in the measured deliveries. Not
+                    // zeros: a zeroed vector comes from the allocator untouched.
+                    let mut latencies = vec![(u64::MAX, u64::MAX); events];
+                    latencies.clear();
                     let _ = ready_tx.send(Ok(())).await;
-                    receive(body, base, events, deadline).await
+                    receive(body, base, events, latencies, deadline).await
                 }
                 Err(e) => {
                     let _ = ready_tx.send(Err(e)).await;
@@ -205,7 +273,7 @@ async fn measure(kubox: &Kubox, watchers: usize, opts: &Options) -> Result<Measu
         eprintln!("watch: only {established} of {watchers} watchers established");
     }
 
-    let (server_cpu0, bench_cpu0) = (kubox.cpu()?, process_cpu(std::process::id())?);
+    let (server_cpu0, bench_cpu0) = (process_cpu(pid)?, process_cpu(std::process::id())?);
     // The writer: a fixed rate, each object stamped with its send time.
     let mut create = Vec::with_capacity(opts.events as usize);
     // Send time → answer time, per event.
@@ -247,7 +315,7 @@ async fn measure(kubox: &Kubox, watchers: usize, opts: &Options) -> Result<Measu
         .iter()
         .filter_map(|(sent, arrived)| Some(arrived.saturating_sub(*answered.get(sent)?)))
         .collect();
-    let server_cpu = kubox.cpu()?.saturating_sub(server_cpu0);
+    let server_cpu = process_cpu(pid)?.saturating_sub(server_cpu0);
     let bench_cpu = process_cpu(std::process::id())?.saturating_sub(bench_cpu0);
     let delivered = latency.len().max(1) as u32;
     Ok(Measured {
@@ -261,16 +329,16 @@ async fn measure(kubox: &Kubox, watchers: usize, opts: &Options) -> Result<Measu
 }
 
 /// Read one watch stream until `events` ADDED events arrived or the deadline; return each
-/// event's send and arrival time in nanoseconds since `base`. One timer for the whole read and
+/// event's send and arrival time in nanoseconds since `base`, into `latencies`. One timer for the whole read and
 /// lines parsed where they arrived: the client's own cost per event stays small, as 1,000
 /// watchers share the cores with the server.
 async fn receive(
     mut body: Incoming,
     base: Instant,
     events: usize,
+    mut latencies: Vec<(u64, u64)>,
     deadline: tokio::time::Instant,
 ) -> Vec<(u64, u64)> {
-    let mut latencies = Vec::with_capacity(events);
     let mut partial: Vec<u8> = Vec::new();
     let read = async {
         while latencies.len() < events {
@@ -283,7 +351,7 @@ async fn receive(
                 continue;
             };
             let mut rest: &[u8] = &data;
-            while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+            while let Some(end) = memchr::memchr(b'\n', rest) {
                 let sent = if partial.is_empty() {
                     sent_nanos(&rest[..end])
                 } else {
@@ -305,18 +373,18 @@ async fn receive(
 }
 
 /// The `data.sentNanos` of an ADDED event line.
-fn sent_nanos(line: &[u8]) -> Option<u64> {
-    // A substring scan keeps the client's per-event cost small (1,000 watchers share its CPU);
-    // a full parse is the fallback if the server ever formats differently.
+pub(crate) fn sent_nanos(line: &[u8]) -> Option<u64> {
+    // Byte searches keep the client's per-event cost small (1,000 watchers share its CPU with
+    // the server); a full parse is the fallback if the server ever formats differently.
+    static ADDED: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(br#""type":"ADDED""#));
+    static SENT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(br#""sentNanos":""#));
     let fast = || {
-        let text = std::str::from_utf8(line).ok()?;
-        if !text.starts_with(r#"{"type":"ADDED""#) && !text.contains(r#""type":"ADDED""#) {
+        if !line.starts_with(br#"{"type":"ADDED""#) && ADDED.find(line).is_none() {
             return None;
         }
-        let key = r#""sentNanos":""#;
-        let at = text.find(key)? + key.len();
-        let rest = &text[at..];
-        rest[..rest.find('"')?].parse().ok()
+        let at = SENT.find(line)? + SENT.needle().len();
+        let digits = &line[at..at + memchr::memchr(b'"', &line[at..])?];
+        std::str::from_utf8(digits).ok()?.parse().ok()
     };
     fast().or_else(|| {
         let v: serde_json::Value = serde_json::from_slice(line).ok()?;
