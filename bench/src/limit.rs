@@ -8,6 +8,7 @@
 //! key kubox wrote into its data directory (`apiserver.crt`, `apiserver.key`).
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -19,6 +20,7 @@ use http::{Method, Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::http::{configmap, configmaps, ensure_namespace, readyz_blocking, Conn};
 use crate::kubox::{process_cpu, Kubox, Storage};
@@ -221,7 +223,6 @@ struct Answer {
 /// Run the limit server (the `--serve-limit DIR` mode); returns only on error.
 pub fn serve(dir: &Path, tls: bool) -> Result<()> {
     let read = |name: &str| -> Result<Vec<u8>> { Ok(std::fs::read(dir.join(name))?) };
-    let addr: SocketAddr = String::from_utf8(read("addr")?)?.trim().parse()?;
     let headers = String::from_utf8(read("headers")?)?
         .lines()
         .filter_map(|l| {
@@ -233,15 +234,36 @@ pub fn serve(dir: &Path, tls: bool) -> Result<()> {
         body: Bytes::from(read("body")?),
         headers,
     });
-    let acceptor = if tls {
-        Some(acceptor(
-            &dir.join("apiserver.crt"),
-            &dir.join("apiserver.key"),
-            &[b"http/1.1"],
-        )?)
-    } else {
-        None
-    };
+    serve_each(dir, tls, &[b"http/1.1"], move |io| {
+        let answer = answer.clone();
+        async move {
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let answer = answer.clone();
+                async move { Ok::<_, Infallible>(respond(&answer, req.uri().path())) }
+            });
+            let http = hyper::server::conn::http1::Builder::new();
+            let _ = http.serve_connection(io, service).await;
+        }
+    })
+}
+
+/// What a limit server's connections run over: TLS or plain TCP.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
+
+/// Serve the address in `dir`'s `addr` for ever, on a runtime of its own: each connection
+/// accepted (through TLS when `tls`, with kubox's certificate in `dir`, offering `alpn`) goes to
+/// `serve` on a task of its own. Returns only on error.
+pub(crate) fn serve_each<F, Fut>(dir: &Path, tls: bool, alpn: &[&[u8]], serve: F) -> Result<()>
+where
+    F: Fn(TokioIo<Box<dyn Io>>) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let addr: SocketAddr = std::fs::read_to_string(dir.join("addr"))?.trim().parse()?;
+    let acceptor = tls
+        .then(|| acceptor(&dir.join("apiserver.crt"), &dir.join("apiserver.key"), alpn))
+        .transpose()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -250,23 +272,16 @@ pub fn serve(dir: &Path, tls: bool) -> Result<()> {
         loop {
             let (tcp, _) = listener.accept().await?;
             let _ = tcp.set_nodelay(true);
-            let (answer, acceptor) = (answer.clone(), acceptor.clone());
+            let (acceptor, serve) = (acceptor.clone(), serve.clone());
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let answer = answer.clone();
-                    async move { Ok::<_, Infallible>(respond(&answer, req.uri().path())) }
-                });
-                let http = hyper::server::conn::http1::Builder::new();
-                match acceptor {
-                    Some(acceptor) => {
-                        if let Ok(stream) = acceptor.accept(tcp).await {
-                            let _ = http.serve_connection(TokioIo::new(stream), service).await;
-                        }
-                    }
-                    None => {
-                        let _ = http.serve_connection(TokioIo::new(tcp), service).await;
-                    }
-                }
+                let io: Box<dyn Io> = match acceptor {
+                    Some(acceptor) => match acceptor.accept(tcp).await {
+                        Ok(stream) => Box::new(stream),
+                        Err(_) => return,
+                    },
+                    None => Box::new(tcp),
+                };
+                serve(TokioIo::new(io)).await;
             });
         }
     })

@@ -11,7 +11,6 @@
 //! kubox's bound of streams per connection.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -22,7 +21,7 @@ use http_body::Frame;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Incoming};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::Stream;
@@ -37,44 +36,17 @@ const BACKLOG: usize = 4096;
 
 /// Run the watch limit server (the `--serve-watch-limit DIR` mode); returns only on error.
 pub fn serve(dir: &Path, tls: bool) -> Result<()> {
-    let addr: SocketAddr = std::fs::read_to_string(dir.join("addr"))?.trim().parse()?;
-    let acceptor = if tls {
-        Some(crate::limit::acceptor(
-            &dir.join("apiserver.crt"),
-            &dir.join("apiserver.key"),
-            &[b"h2", b"http/1.1"],
-        )?)
-    } else {
-        None
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async move {
-        let (events, _) = broadcast::channel::<Bytes>(BACKLOG);
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        loop {
-            let (tcp, _) = listener.accept().await?;
-            let _ = tcp.set_nodelay(true);
-            let (events, acceptor) = (events.clone(), acceptor.clone());
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let events = events.clone();
-                    async move { Ok::<_, Infallible>(respond(req, &events).await) }
-                });
-                let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                http.http2().max_concurrent_streams(MAX_STREAMS);
-                match acceptor {
-                    Some(acceptor) => {
-                        if let Ok(stream) = acceptor.accept(tcp).await {
-                            let _ = http.serve_connection(TokioIo::new(stream), service).await;
-                        }
-                    }
-                    None => {
-                        let _ = http.serve_connection(TokioIo::new(tcp), service).await;
-                    }
-                }
+    let (events, _) = broadcast::channel::<Bytes>(BACKLOG);
+    crate::limit::serve_each(dir, tls, &[b"h2", b"http/1.1"], move |io| {
+        let events = events.clone();
+        async move {
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let events = events.clone();
+                async move { Ok::<_, Infallible>(respond(req, &events).await) }
             });
+            let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            http.http2().max_concurrent_streams(MAX_STREAMS);
+            let _ = http.serve_connection(io, service).await;
         }
     })
 }
