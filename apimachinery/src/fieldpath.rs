@@ -8,6 +8,7 @@
 //! orders them: field names before keys before values before indexes, each by its own order.
 
 use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
@@ -119,6 +120,18 @@ impl PathElement {
     }
 }
 
+// Work done on this thread, counted for the tests that bound it: element comparisons, and
+// elements moved aside by an insert into the middle of a set's vectors.
+#[cfg(test)]
+thread_local! {
+    static WORK: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+#[cfg(test)]
+fn count_work(n: usize) {
+    WORK.with(|w| w.set(w.get() + n as u64));
+}
+
 impl PartialEq for PathElement {
     fn eq(&self, other: &Self) -> bool {
         self.cmp(other) == Ordering::Equal
@@ -135,6 +148,8 @@ impl PartialOrd for PathElement {
 
 impl Ord for PathElement {
     fn cmp(&self, other: &Self) -> Ordering {
+        #[cfg(test)]
+        count_work(1);
         match (self, other) {
             (PathElement::Field(a), PathElement::Field(b)) => a.cmp(b),
             (PathElement::Key(a), PathElement::Key(b)) => {
@@ -214,6 +229,63 @@ pub fn compare_values(a: &Value, b: &Value) -> Ordering {
     }
 }
 
+/// A value ordered as [`compare_values`] orders it (set lists' items as set members).
+struct ByValue<'a>(&'a Value);
+
+impl PartialEq for ByValue<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        compare_values(self.0, other.0) == Ordering::Equal
+    }
+}
+
+impl Eq for ByValue<'_> {}
+
+impl PartialOrd for ByValue<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ByValue<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        #[cfg(test)]
+        count_work(1);
+        compare_values(self.0, other.0)
+    }
+}
+
+/// Two vectors sorted by `cmp` merged into one, each item once: one of both sides' equal items
+/// made by `both`.
+fn merge_sorted<T: Clone>(
+    a: &[T],
+    b: &[T],
+    cmp: impl Fn(&T, &T) -> Ordering,
+    both: impl Fn(&T, &T) -> T,
+) -> Vec<T> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match cmp(&a[i], &b[j]) {
+            Ordering::Less => {
+                out.push(a[i].clone());
+                i += 1;
+            }
+            Ordering::Greater => {
+                out.push(b[j].clone());
+                j += 1;
+            }
+            Ordering::Equal => {
+                out.push(both(&a[i], &b[j]));
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
+}
+
 /// A set of paths: the members that end here and the children that go on, each sorted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Set {
@@ -238,6 +310,8 @@ impl Set {
             [] => {}
             [last] => {
                 if let Err(i) = self.members.binary_search(last) {
+                    #[cfg(test)]
+                    count_work(self.members.len() - i);
                     self.members.insert(i, last.clone());
                 }
             }
@@ -249,6 +323,8 @@ impl Set {
         let i = match self.children.binary_search_by(|(p, _)| p.cmp(pe)) {
             Ok(i) => i,
             Err(i) => {
+                #[cfg(test)]
+                count_work(self.children.len() - i);
                 self.children.insert(i, (pe.clone(), Set::new()));
                 i
             }
@@ -314,7 +390,7 @@ impl Set {
         }
     }
 
-    /// Paths in either.
+    /// Paths in either: the two sorted sides merged, in time linear in their sizes.
     pub fn union(&self, other: &Set) -> Set {
         if other.members.is_empty() && other.children.is_empty() {
             return self.clone();
@@ -322,20 +398,38 @@ impl Set {
         if self.members.is_empty() && self.children.is_empty() {
             return other.clone();
         }
-        let mut members = self.members.clone();
-        for m in &other.members {
-            if let Err(i) = members.binary_search(m) {
-                members.insert(i, m.clone());
-            }
-        }
-        let mut children = self.children.clone();
-        for (pe, child) in &other.children {
-            match children.binary_search_by(|(p, _)| p.cmp(pe)) {
-                Ok(i) => children[i].1 = children[i].1.union(child),
-                Err(i) => children.insert(i, (pe.clone(), child.clone())),
-            }
-        }
+        let members = merge_sorted(
+            &self.members,
+            &other.members,
+            |a, b| a.cmp(b),
+            |a, _| a.clone(),
+        );
+        let children = merge_sorted(
+            &self.children,
+            &other.children,
+            |a, b| a.0.cmp(&b.0),
+            |a, b| (a.0.clone(), a.1.union(&b.1)),
+        );
         Set { members, children }
+    }
+
+    /// A set of `members` and `children` given in any order, with repeats (a repeated child's
+    /// sets united): sorted once, not inserted one by one into sorted vectors.
+    fn from_parts(mut members: Vec<PathElement>, mut children: Vec<(PathElement, Set)>) -> Set {
+        members.sort();
+        members.dedup();
+        children.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut merged: Vec<(PathElement, Set)> = Vec::with_capacity(children.len());
+        for (pe, child) in children {
+            match merged.last_mut() {
+                Some((last, set)) if *last == pe => *set = set.union(&child),
+                _ => merged.push((pe, child)),
+            }
+        }
+        Set {
+            members,
+            children: merged,
+        }
     }
 
     /// Paths in `self` and not in `other`.
@@ -484,7 +578,8 @@ impl Set {
 
     /// (children, whether the node itself is a member) of one JSON object.
     fn read(map: &Map<String, Value>) -> Result<(Option<Set>, bool), String> {
-        let mut children: Option<Set> = None;
+        let (mut members, mut children) = (Vec::new(), Vec::new());
+        let mut any = false;
         let mut is_member = false;
         for (key, v) in map {
             if key == "." {
@@ -498,19 +593,24 @@ impl Set {
                 return Err(format!("{key}: expected an object"));
             };
             let (grandchildren, child_is_member) = Set::read(inner)?;
-            let set = children.get_or_insert_with(Set::new);
-            if child_is_member {
-                set.insert(std::slice::from_ref(&pe));
-            }
-            if let Some(g) = grandchildren {
-                let slot = set.child_mut(&pe);
-                *slot = slot.union(&g);
+            any = true;
+            match grandchildren {
+                Some(g) => {
+                    if child_is_member {
+                        members.push(pe.clone());
+                    }
+                    children.push((pe, g));
+                }
+                None if child_is_member => members.push(pe),
+                None => {}
             }
         }
-        if children.is_none() {
+        if !any {
             is_member = true;
         }
-        Ok((children, is_member))
+        // The map's keys come sorted as strings, which is not the elements' order (`v:10`
+        // before `v:9`): sorted once at the end.
+        Ok((any.then(|| Set::from_parts(members, children)), is_member))
     }
 }
 
@@ -577,47 +677,63 @@ pub fn display_path(path: &[PathElement]) -> String {
 }
 
 /// Remove from `obj` every path of `set` (map keys, list-map items by key, set items by
-/// value): what server-side apply prunes when an applier stops applying a field.
+/// value): what server-side apply prunes when an applier stops applying a field. One walk of
+/// the set and the object together: a list's items are named once, whatever the number of
+/// paths into it.
 pub fn remove_paths(obj: &mut Value, set: &Set, schema: &dyn Schema) {
-    for p in set.paths() {
-        remove_path(obj, &p, schema, &mut Vec::new());
-    }
+    remove_set(obj, set, schema, &mut Vec::new());
 }
 
-fn remove_path(
-    v: &mut Value,
-    path: &[PathElement],
-    schema: &dyn Schema,
-    at: &mut Vec<PathElement>,
-) {
-    let Some((first, rest)) = path.split_first() else {
-        return;
-    };
-    match (first, v) {
-        (PathElement::Field(name), Value::Object(m)) => {
-            if rest.is_empty() {
-                m.remove(name);
-            } else if let Some(child) = m.get_mut(name) {
-                at.push(first.clone());
-                remove_path(child, rest, schema, at);
-                at.pop();
+fn remove_set(v: &mut Value, set: &Set, schema: &dyn Schema, at: &mut Vec<PathElement>) {
+    match v {
+        Value::Object(m) => {
+            for (pe, child) in &set.children {
+                if let PathElement::Field(name) = pe {
+                    if let Some(value) = m.get_mut(name) {
+                        at.push(pe.clone());
+                        remove_set(value, child, schema, at);
+                        at.pop();
+                    }
+                }
+            }
+            for pe in &set.members {
+                if let PathElement::Field(name) = pe {
+                    m.remove(name);
+                }
             }
         }
-        (pe @ (PathElement::Key(_) | PathElement::Value(_)), Value::Array(items)) => {
+        Value::Array(items) => {
             let list_type = schema.list_type(at);
-            let default = |k: &str| schema.key_default(at, k);
-            let position = items
-                .iter()
-                .position(|item| item_element(item, &list_type, &default) == *pe);
-            if let Some(i) = position {
-                if rest.is_empty() {
-                    items.remove(i);
-                } else {
-                    at.push(first.clone());
-                    remove_path(&mut items[i], rest, schema, at);
+            let elements: Vec<PathElement> = {
+                let default = |k: &str| schema.key_default(at, k);
+                items
+                    .iter()
+                    .map(|item| item_element(item, &list_type, &default))
+                    .collect()
+            };
+            // A path names the first item with its key or value.
+            let mut first: BTreeMap<&PathElement, usize> = BTreeMap::new();
+            for (i, pe) in elements.iter().enumerate() {
+                first.entry(pe).or_insert(i);
+            }
+            for (pe, child) in &set.children {
+                if let Some(&i) = first.get(pe) {
+                    at.push(pe.clone());
+                    remove_set(&mut items[i], child, schema, at);
                     at.pop();
                 }
             }
+            let mut removed = vec![false; items.len()];
+            for pe in &set.members {
+                if let Some(&i) = first.get(pe) {
+                    removed[i] = true;
+                }
+            }
+            let mut i = 0;
+            items.retain(|_| {
+                i += 1;
+                !removed[i - 1]
+            });
         }
         _ => {}
     }
@@ -709,19 +825,21 @@ fn walk(v: &Value, schema: &dyn Schema, path: &mut Vec<PathElement>, set: &mut S
         Value::Object(m) if !schema.atomic_map(path) => walk_map(m, schema, path, set),
         Value::Array(items) => match schema.list_type(path) {
             ListType::Atomic => set.insert(path),
-            ListType::Set => {
-                for item in items {
-                    path.push(PathElement::Value(item.clone()));
-                    set.insert(path);
-                    path.pop();
-                }
-            }
-            list_type @ ListType::Map(_) => {
-                for item in items {
-                    let pe = item_element(item, &list_type, &|k| schema.key_default(path, k));
+            list_type => {
+                // Items in their elements' order, as the set keeps them: each is appended to
+                // the set, not inserted in its middle (a list in any order costs n log n).
+                let mut named: Vec<(PathElement, &Value)> = items
+                    .iter()
+                    .map(|item| {
+                        let pe = item_element(item, &list_type, &|k| schema.key_default(path, k));
+                        (pe, item)
+                    })
+                    .collect();
+                named.sort_by(|a, b| a.0.cmp(&b.0));
+                for (pe, item) in named {
                     path.push(pe);
                     set.insert(path);
-                    if let Value::Object(m) = item {
+                    if let (ListType::Map(_), Value::Object(m)) = (&list_type, item) {
                         walk_map(m, schema, path, set);
                     }
                     path.pop();
@@ -1067,37 +1185,36 @@ fn compare_items(
     path: &mut Vec<PathElement>,
     c: &mut Comparison,
 ) {
-    let default = |k: &str| schema.key_default(path, k);
-    let group = |v: Option<&'_ Value>| -> Vec<(PathElement, Vec<Value>)> {
-        let mut out: Vec<(PathElement, Vec<Value>)> = Vec::new();
+    // Each side's items by their path element, in order: a list of n items costs n log n, and
+    // its elements reach the sets in order (appended, not inserted).
+    fn group<'v>(
+        v: Option<&'v Value>,
+        list_type: &ListType,
+        default: &dyn Fn(&str) -> Option<Value>,
+    ) -> BTreeMap<PathElement, Vec<&'v Value>> {
+        let mut out: BTreeMap<PathElement, Vec<&Value>> = BTreeMap::new();
         for item in v.and_then(Value::as_array).into_iter().flatten() {
-            let pe = item_element(item, list_type, &default);
-            match out.iter_mut().find(|(p, _)| *p == pe) {
-                Some((_, items)) => items.push(item.clone()),
-                None => out.push((pe, vec![item.clone()])),
-            }
+            out.entry(item_element(item, list_type, default))
+                .or_default()
+                .push(item);
         }
         out
-    };
-    let lg = group(l);
-    let rg = group(r);
-    let mut all: Vec<&PathElement> = lg.iter().map(|(p, _)| p).collect();
-    for (p, _) in &rg {
-        if !all.contains(&p) {
-            all.push(p);
-        }
     }
-    let find = |g: &[(PathElement, Vec<Value>)], pe: &PathElement| -> Vec<Value> {
-        g.iter()
-            .find(|(p, _)| p == pe)
-            .map(|(_, items)| items.clone())
-            .unwrap_or_default()
+    let (lg, rg) = {
+        let default = |k: &str| schema.key_default(path, k);
+        (group(l, list_type, &default), group(r, list_type, &default))
     };
+    let mut all: Vec<&PathElement> = lg.keys().chain(rg.keys()).collect();
+    all.sort();
+    all.dedup();
     for pe in all {
-        let (li, ri) = (find(&lg, pe), find(&rg, pe));
+        let li = lg.get(pe).map_or(&[][..], Vec::as_slice);
+        let ri = rg.get(pe).map_or(&[][..], Vec::as_slice);
         path.push(pe.clone());
         match (li.len(), ri.len()) {
-            (a, b) if a <= 1 && b <= 1 => compare_at(li.first(), ri.first(), schema, path, c),
+            (a, b) if a <= 1 && b <= 1 => {
+                compare_at(li.first().copied(), ri.first().copied(), schema, path, c)
+            }
             (a, b) if a >= 2 && b >= 2 => {
                 if li != ri {
                     c.modified.insert(path);
@@ -1177,8 +1294,10 @@ fn merge_at(
             ListType::Atomic => config.clone(),
             ListType::Set => {
                 let mut out = l.clone();
+                // What the list holds, by value: a lookup is log n, not a scan.
+                let mut held: BTreeSet<ByValue<'_>> = l.iter().map(ByValue).collect();
                 for item in c {
-                    if !out.contains(item) {
+                    if held.insert(ByValue(item)) {
                         out.push(item.clone());
                     }
                 }
@@ -1188,12 +1307,16 @@ fn merge_at(
                 let here = path.clone();
                 let default = |k: &str| schema.key_default(&here, k);
                 let key_of = |item: &Value| item_element(item, &list_type, &default);
-                let config_keys: Vec<PathElement> = c.iter().map(key_of).collect();
+                // The configuration's first item of each key, found in log n.
+                let mut config_keys: BTreeMap<PathElement, usize> = BTreeMap::new();
+                for (i, item) in c.iter().enumerate() {
+                    config_keys.entry(key_of(item)).or_insert(i);
+                }
                 let live_keys: Vec<PathElement> = l.iter().map(key_of).collect();
                 let mut out = Vec::with_capacity(l.len() + c.len());
                 let mut used = vec![false; c.len()];
                 for (item, pe) in l.iter().zip(live_keys) {
-                    match config_keys.iter().position(|k| *k == pe) {
+                    match config_keys.get(&pe).copied() {
                         Some(i) => {
                             used[i] = true;
                             path.push(pe);
@@ -1243,6 +1366,50 @@ mod merge_tests {
             merge(&live, &config, &Lists),
             json!({"spec": {"items": [{"name": "a", "v": 9}, {"name": "b", "v": 2}, {"name": "c", "v": 3}],
                             "tags": ["x", "y"], "args": ["3"]}})
+        );
+    }
+
+    /// A list's items in an order no set keeps them in (numbers and names that sort apart as
+    /// text, reversed), `n` of them in a set list and in a list map.
+    fn long_lists(n: usize, keep: impl Fn(usize) -> bool) -> Value {
+        let idx: Vec<usize> = (0..n).rev().filter(|i| keep(*i)).collect();
+        json!({"spec": {
+            "tags": idx.iter().map(|i| json!(i)).collect::<Vec<_>>(),
+            "items": idx.iter().map(|i| json!({"name": format!("E{i}"), "v": i})).collect::<Vec<_>>(),
+        }})
+    }
+
+    /// The work (element comparisons and moves) of everything server-side apply and managed
+    /// fields do to an object whose lists have `n` items.
+    fn work_on_lists(n: usize) -> u64 {
+        let all = long_lists(n, |_| true);
+        let half = long_lists(n, |i| i % 2 == 0);
+        let others = long_lists(n, |i| i % 2 == 1);
+        WORK.with(|w| w.set(0));
+        let fields = fields_of(&all, &Lists);
+        let of_half = fields_of(&half, &Lists);
+        let c = compare(&half, &all, &Lists);
+        assert!(!c.added.is_empty() && c.removed.is_empty());
+        let united = of_half.union(&fields_of(&others, &Lists));
+        assert_eq!(united, fields);
+        assert_eq!(Set::from_value(&fields.to_value()).unwrap(), fields);
+        let merged = merge(&half, &others, &Lists);
+        assert_eq!(fields_of(&merged, &Lists), fields);
+        // The half's items, without the lists and the struct that hold them.
+        let containers = fields_of(&json!({"spec": {"tags": [], "items": []}}), &Lists);
+        let mut pruned = all.clone();
+        remove_paths(&mut pruned, &of_half.difference(&containers), &Lists);
+        assert_eq!(fields_of(&pruned, &Lists), fields_of(&others, &Lists));
+        WORK.with(|w| w.get())
+    }
+
+    #[test]
+    fn work_on_long_lists_grows_as_n_log_n_not_n_squared() {
+        // Four times the items: n log n work grows about 4.5 times, n² work 16 times.
+        let (small, large) = (work_on_lists(2_000), work_on_lists(8_000));
+        assert!(
+            large < small * 6,
+            "work for 2,000 items {small}, for 8,000 {large}: grows faster than n log n"
         );
     }
 }
