@@ -859,6 +859,16 @@ async fn validation_ratchets_on_unchanged_values() {
     let message = s["message"].as_str().unwrap();
     assert!(message.contains("spec.ports[1].port"), "{message}");
     assert!(!message.contains("spec.ports[0].port"), "{message}");
+    // Items correlate by their keys, not their places: the old item moved behind a new valid
+    // one is still unchanged.
+    let r = patch(
+        &h,
+        &path,
+        "application/merge-patch+json",
+        r#"{"spec":{"ports":[{"name":"c","port":80},{"name":"a","port":70000}]}}"#,
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.json());
     // Mode changed to another value outside the enum: refused; fixing size is accepted.
     let r = patch(
         &h,

@@ -1787,17 +1787,12 @@ impl<'a> RuleWalker<'a> {
                 let Some(item) = n.items.as_deref().filter(|i| i.walk_rules) else {
                     return;
                 };
-                let old_items = old
-                    .filter(|_| n.list_type == ListType::Map && !n.list_map_keys.is_empty())
-                    .and_then(Value::as_array);
+                // Items correlate with the old list's by their keys, through one index.
+                let index = old.and_then(|o| crate::validate::correlation(n, o));
                 for (i, x) in items.iter().enumerate() {
-                    let old_x = old_items.and_then(|olds| {
-                        olds.iter().find(|o| {
-                            n.list_map_keys
-                                .iter()
-                                .all(|k| o.get(k.as_str()) == x.get(k.as_str()))
-                        })
-                    });
+                    let old_x = index
+                        .as_ref()
+                        .and_then(|ix| crate::validate::correlated(n, ix, x));
                     let len = self.path.len();
                     let _ = write!(self.path, "[{i}]");
                     self.node(item, x, old_x, item.embedded);

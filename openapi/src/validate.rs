@@ -65,16 +65,40 @@ pub(crate) fn applied_nulls(root: &Node, config: &Value) -> Vec<FieldError> {
     w.out.schema
 }
 
-/// The old item of a map-list correlated with `item` (the same values of the keys).
-pub(crate) fn correlated_item<'a>(n: &Node, old: &'a Value, item: &Value) -> Option<&'a Value> {
+/// The items of an old map-list by the values of their keys, the first of each: what a new
+/// item correlates with for ratcheting (kube's correlation by list-map keys), found through one
+/// index per list rather than a scan per item. None where `n` is no map-list with keys or `old`
+/// no list.
+pub(crate) fn correlation<'a>(n: &Node, old: &'a Value) -> Option<HashMap<String, &'a Value>> {
     if n.list_type != ListType::Map || n.list_map_keys.is_empty() {
         return None;
     }
-    old.as_array()?.iter().find(|o| {
-        n.list_map_keys
-            .iter()
-            .all(|k| o.get(k.as_str()) == item.get(k.as_str()))
-    })
+    let mut by_key = HashMap::new();
+    for o in old.as_array()? {
+        by_key.entry(map_key(&n.list_map_keys, o)).or_insert(o);
+    }
+    Some(by_key)
+}
+
+/// The old item `item` correlates with in `index` (see [`correlation`]).
+pub(crate) fn correlated<'a>(
+    n: &Node,
+    index: &HashMap<String, &'a Value>,
+    item: &Value,
+) -> Option<&'a Value> {
+    index.get(&map_key(&n.list_map_keys, item)).copied()
+}
+
+/// A map-list item's identity: its keys' values as JSON (an absent key as nothing), apart.
+fn map_key(keys: &[String], item: &Value) -> String {
+    let mut id = String::new();
+    for k in keys {
+        if let Some(v) = item.get(k.as_str()) {
+            id.push_str(&v.to_string());
+        }
+        id.push('\u{0}');
+    }
+    id
 }
 
 /// kube's `CachedDeepEqual` of a correlated pair: objects field by field (a field without a
@@ -97,9 +121,13 @@ pub(crate) fn unchanged(n: &Node, new: &Value, old: &Value) -> bool {
                 return false;
             }
             match n.items.as_deref() {
-                Some(item) if n.list_type == ListType::Map && !n.list_map_keys.is_empty() => a
-                    .iter()
-                    .all(|x| correlated_item(n, old, x).is_some_and(|y| unchanged(item, x, y))),
+                Some(item) if n.list_type == ListType::Map && !n.list_map_keys.is_empty() => {
+                    let Some(index) = correlation(n, old) else {
+                        return false;
+                    };
+                    a.iter()
+                        .all(|x| correlated(n, &index, x).is_some_and(|y| unchanged(item, x, y)))
+                }
                 _ => json_eq(new, old),
             }
         }
@@ -562,9 +590,10 @@ impl Walker {
 
     fn array(&mut self, n: &Node, items: &[Value], old: Option<&Value>) {
         if let Some(item) = &n.items {
+            let index = old.and_then(|o| correlation(n, o));
             for (i, x) in items.iter().enumerate() {
                 let len = self.push_index(i);
-                let old_x = old.and_then(|o| correlated_item(n, o, x));
+                let old_x = index.as_ref().and_then(|ix| correlated(n, ix, x));
                 self.value(item, x, old_x);
                 self.path.truncate(len);
             }
