@@ -2,6 +2,8 @@
 //! containers' `resources` and `resizePolicy` are taken from the request, and only CPU and
 //! memory may change, without changing the pod's QoS class.
 
+use std::collections::HashSet;
+
 use kubox_apimachinery::validation::FieldError;
 use serde_json::Value;
 
@@ -394,8 +396,9 @@ const VOLUME_SOURCES: &[&str] = &[
 ];
 
 /// The volumes' errors; the names of the volumes without errors (what mounts may name).
-fn volume_errors(spec: &Value, path: &str, errs: &mut Vec<FieldError>) -> Vec<String> {
-    let mut valid: Vec<String> = Vec::new();
+fn volume_errors(spec: &Value, path: &str, errs: &mut Vec<FieldError>) -> HashSet<String> {
+    // Sets, here and below: a pod's lists are checked for repeats in linear time.
+    let mut valid: HashSet<String> = HashSet::new();
     for (i, vol) in items(spec, "volumes").iter().enumerate() {
         let at = format!("{path}.volumes[{i}]");
         let before = errs.len();
@@ -427,12 +430,8 @@ fn volume_errors(spec: &Value, path: &str, errs: &mut Vec<FieldError>) -> Vec<St
         } else {
             label_errors(errs, &format!("{at}.name"), name);
         }
-        if errs.len() == before {
-            if valid.iter().any(|n| n == name) {
-                errs.push(FieldError::duplicate(format!("{at}.name"), name));
-            } else {
-                valid.push(name.to_string());
-            }
+        if errs.len() == before && !valid.insert(name.to_string()) {
+            errs.push(FieldError::duplicate(format!("{at}.name"), name));
         }
     }
     valid
@@ -565,7 +564,7 @@ fn probe_errors(c: &Value, at: &str, errs: &mut Vec<FieldError>) {
 fn container_errors(
     c: &Value,
     at: &str,
-    volumes: &[String],
+    volumes: &HashSet<String>,
     host_users: bool,
     errs: &mut Vec<FieldError>,
 ) {
@@ -588,16 +587,15 @@ fn container_errors(
         )),
         _ => {}
     }
-    let mut port_names: Vec<&str> = Vec::new();
+    let mut port_names: HashSet<&str> = HashSet::new();
     for (j, port) in items(c, "ports").iter().enumerate() {
         let p = format!("{at}.ports[{j}]");
         let pname = s(port, "name");
-        if !pname.is_empty() && port_name_errors(errs, &format!("{p}.name"), pname) {
-            if port_names.contains(&pname) {
-                errs.push(FieldError::duplicate(format!("{p}.name"), pname));
-            } else {
-                port_names.push(pname);
-            }
+        if !pname.is_empty()
+            && port_name_errors(errs, &format!("{p}.name"), pname)
+            && !port_names.insert(pname)
+        {
+            errs.push(FieldError::duplicate(format!("{p}.name"), pname));
         }
         match port["containerPort"].as_i64().unwrap_or(0) {
             0 => errs.push(FieldError::required(format!("{p}.containerPort"), "")),
@@ -668,28 +666,26 @@ fn container_errors(
             }
         }
     }
-    let mut mount_paths: Vec<&str> = Vec::new();
+    let mut mount_paths: HashSet<&str> = HashSet::new();
     for (m, mount) in items(c, "volumeMounts").iter().enumerate() {
         let p = format!("{at}.volumeMounts[{m}]");
         let mname = s(mount, "name");
         if mname.is_empty() {
             errs.push(FieldError::required(format!("{p}.name"), ""));
         }
-        if !volumes.iter().any(|v| v == mname) {
+        if !volumes.contains(mname) {
             errs.push(FieldError::not_found(format!("{p}.name"), mname));
         }
         let mpath = s(mount, "mountPath");
         if mpath.is_empty() {
             errs.push(FieldError::required(format!("{p}.mountPath"), ""));
         }
-        if mount_paths.contains(&mpath) {
+        if !mount_paths.insert(mpath) {
             errs.push(FieldError::invalid(
                 format!("{p}.mountPath"),
                 mpath,
                 "must be unique",
             ));
-        } else {
-            mount_paths.push(mpath);
         }
     }
     const PULL: &[&str] = &["Always", "IfNotPresent", "Never"];
@@ -715,18 +711,17 @@ pub fn pod_spec_errors(spec: &Value, path: &str) -> Vec<FieldError> {
     if containers.is_empty() {
         errs.push(FieldError::required(format!("{path}.containers"), ""));
     }
-    let mut names: Vec<&str> = Vec::new();
+    let mut names: HashSet<&str> = HashSet::new();
     for (i, c) in containers.iter().enumerate() {
         let at = format!("{path}.containers[{i}]");
         container_errors(c, &at, &volumes, host_users, &mut errs);
         let name = s(c, "name");
-        if names.contains(&name) {
+        if !names.insert(name) {
             errs.push(FieldError::duplicate(format!("{at}.name"), name));
         }
-        names.push(name);
         probe_errors(c, &at, &mut errs);
     }
-    let mut host_ports: Vec<String> = Vec::new();
+    let mut host_ports: HashSet<String> = HashSet::new();
     for (i, c) in containers.iter().enumerate() {
         for (j, port) in items(c, "ports").iter().enumerate() {
             let Some(hp) = port["hostPort"].as_i64().filter(|p| *p != 0) else {
@@ -739,7 +734,7 @@ pub fn pod_spec_errors(spec: &Value, path: &str) -> Vec<FieldError> {
                     &key,
                 ));
             } else {
-                host_ports.push(key);
+                host_ports.insert(key);
             }
         }
     }
@@ -747,11 +742,8 @@ pub fn pod_spec_errors(spec: &Value, path: &str) -> Vec<FieldError> {
         let at = format!("{path}.initContainers[{i}]");
         container_errors(c, &at, &volumes, host_users, &mut errs);
         let name = s(c, "name");
-        if !name.is_empty() {
-            if names.contains(&name) {
-                errs.push(FieldError::duplicate(format!("{at}.name"), name));
-            }
-            names.push(name);
+        if !name.is_empty() && !names.insert(name) {
+            errs.push(FieldError::duplicate(format!("{at}.name"), name));
         }
         if c["restartPolicy"] == "Always" {
             probe_errors(c, &at, &mut errs);

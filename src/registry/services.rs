@@ -3,6 +3,7 @@
 //! `ValidateServiceUpdate`, and the registry's early clusterIPs/ipFamilies checks): field paths,
 //! error types, values and messages as kube reports them, in kube's order.
 
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use kubox_apimachinery::validation::{self, FieldError};
@@ -53,23 +54,26 @@ pub fn keep_allocated(new: &mut Value, old: &Value) {
     }
     let node_ports = |t: &str| t == "NodePort" || t == "LoadBalancer";
     if node_ports(&ty) && node_ports(&old_ty) {
-        let used: Vec<i64> = spec["ports"]
+        // Sets and maps, here and in the checks below: a service's ports are matched and
+        // checked for repeats in linear time.
+        let used: HashSet<i64> = spec["ports"]
             .as_array()
             .into_iter()
             .flatten()
             .filter_map(|p| p["nodePort"].as_i64())
             .collect();
+        // The old port of each name (the first), and its node port.
+        let mut old_ports: HashMap<&str, Option<i64>> = HashMap::new();
+        for o in old_spec["ports"].as_array().into_iter().flatten() {
+            old_ports
+                .entry(str_of(o, "name"))
+                .or_insert(o["nodePort"].as_i64());
+        }
         for p in spec["ports"].as_array_mut().into_iter().flatten() {
             if p["nodePort"].as_i64().unwrap_or(0) != 0 {
                 continue;
             }
-            let name = str_of(p, "name").to_string();
-            let old_port = old_spec["ports"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|o| str_of(o, "name") == name)
-                .and_then(|o| o["nodePort"].as_i64());
+            let old_port = old_ports.get(str_of(p, "name")).copied().flatten();
             if let Some(np) = old_port.filter(|np| !used.contains(np)) {
                 p["nodePort"] = Value::from(np);
             }
@@ -149,7 +153,7 @@ pub fn service_errors(obj: &Value) -> Vec<FieldError> {
         "ExternalName" => external_name_errors(spec, &ips, &mut errs),
         _ => {}
     }
-    let mut names: Vec<&str> = Vec::new();
+    let mut names: HashSet<&str> = HashSet::new();
     for (i, port) in ports.iter().enumerate() {
         port_errors(port, i, ports.len() > 1, headless, &mut names, &mut errs);
     }
@@ -323,7 +327,7 @@ fn port_errors<'a>(
     i: usize,
     require_name: bool,
     headless: bool,
-    names: &mut Vec<&'a str>,
+    names: &mut HashSet<&'a str>,
     errs: &mut Vec<FieldError>,
 ) {
     let at = |field: &str| format!("spec.ports[{i}].{field}");
@@ -334,10 +338,8 @@ fn port_errors<'a>(
         for m in validation::is_dns1123_label(name) {
             errs.push(FieldError::invalid(at("name"), name, m));
         }
-        if names.contains(&name) {
+        if !names.insert(name) {
             errs.push(FieldError::duplicate(at("name"), name));
-        } else {
-            names.push(name);
         }
     }
     let number = port["port"].as_i64().unwrap_or(0);
@@ -572,23 +574,21 @@ fn external_ip_errors(path: &str, ip: &str, errs: &mut Vec<FieldError>) {
 }
 
 fn duplicate_port_errors(ports: &[Value], errs: &mut Vec<FieldError>) {
-    let mut node_ports: Vec<(&str, i64)> = Vec::new();
+    let mut node_ports: HashSet<(&str, i64)> = HashSet::new();
     for (i, p) in ports.iter().enumerate() {
         let node_port = p["nodePort"].as_i64().unwrap_or(0);
         if node_port == 0 {
             continue;
         }
         let key = (str_of(p, "protocol"), node_port);
-        if node_ports.contains(&key) {
+        if !node_ports.insert(key) {
             errs.push(FieldError {
                 value: Some(node_port.to_string()),
                 ..FieldError::duplicate(format!("spec.ports[{i}].nodePort"), "")
             });
-        } else {
-            node_ports.push(key);
         }
     }
-    let mut seen: Vec<(&str, i64)> = Vec::new();
+    let mut seen: HashSet<(&str, i64)> = HashSet::new();
     for (i, p) in ports.iter().enumerate() {
         let key = (str_of(p, "protocol"), p["port"].as_i64().unwrap_or(0));
         if seen.contains(&key) {
@@ -603,7 +603,7 @@ fn duplicate_port_errors(ports: &[Value], errs: &mut Vec<FieldError>) {
                 ..FieldError::duplicate(format!("spec.ports[{i}]"), "")
             });
         } else {
-            seen.push(key);
+            seen.insert(key);
         }
     }
 }
