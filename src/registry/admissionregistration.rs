@@ -8,6 +8,7 @@ use kubox_apimachinery::validation::{
     go_quote, is_dns1035_label, is_dns1123_subdomain, FieldError,
 };
 use serde_json::Value;
+use std::collections::HashSet;
 
 const OPERATIONS: &[&str] = &["*", "CONNECT", "CREATE", "DELETE", "UPDATE"];
 const SCOPES: &[&str] = &["*", "Cluster", "Namespaced"];
@@ -242,9 +243,9 @@ fn review_versions_errors(errs: &mut Vec<FieldError>, versions: &Value, path: &s
         ));
         return;
     }
-    let mut seen: Vec<&str> = Vec::new();
+    let mut seen: HashSet<&str> = HashSet::new();
     for (i, v) in list.iter().enumerate() {
-        if seen.contains(v) {
+        if !seen.insert(*v) {
             errs.push(FieldError::invalid(
                 format!("{path}[{i}]"),
                 v,
@@ -252,7 +253,6 @@ fn review_versions_errors(errs: &mut Vec<FieldError>, versions: &Value, path: &s
             ));
             continue;
         }
-        seen.push(v);
         for p in is_dns1035_label(v) {
             errs.push(FieldError::invalid(format!("{path}[{i}]"), v, p));
         }
@@ -269,7 +269,7 @@ fn review_versions_errors(errs: &mut Vec<FieldError>, versions: &Value, path: &s
 /// A validating or mutating webhook configuration.
 pub fn webhook_configuration_errors(obj: &Value, mutating: bool) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    let mut names: Vec<&str> = Vec::new();
+    let mut names: HashSet<&str> = HashSet::new();
     for (i, hook) in obj["webhooks"].as_array().into_iter().flatten().enumerate() {
         let p = format!("webhooks[{i}]");
         let name = hook["name"].as_str().unwrap_or_default();
@@ -328,12 +328,8 @@ pub fn webhook_configuration_errors(obj: &Value, mutating: bool) -> Vec<FieldErr
             &hook["admissionReviewVersions"],
             &format!("{p}.admissionReviewVersions"),
         );
-        if !name.is_empty() {
-            if names.contains(&name) {
-                errs.push(FieldError::duplicate(format!("{p}.name"), name));
-            } else {
-                names.push(name);
-            }
+        if !name.is_empty() && !names.insert(name) {
+            errs.push(FieldError::duplicate(format!("{p}.name"), name));
         }
     }
     errs
@@ -353,12 +349,10 @@ fn match_resources_errors(errs: &mut Vec<FieldError>, m: &Value, path: &str) {
     for list in ["resourceRules", "excludeResourceRules"] {
         for (i, rule) in m[list].as_array().into_iter().flatten().enumerate() {
             let rp = format!("{path}.{list}[{i}]");
-            let mut seen: Vec<&str> = Vec::new();
+            let mut seen: HashSet<&str> = HashSet::new();
             for (j, n) in strings(&rule["resourceNames"]).into_iter().enumerate() {
-                if seen.contains(&n) {
+                if !seen.insert(n) {
                     errs.push(FieldError::duplicate(format!("{rp}.resourceNames[{j}]"), n));
-                } else {
-                    seen.push(n);
                 }
             }
             rule_errors(errs, rule, &rp);

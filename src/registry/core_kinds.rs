@@ -15,6 +15,7 @@
 //! differs from it only through `/status`, a Namespace's `spec` only through `/finalize`.
 
 use std::collections::BTreeMap;
+use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use kubox_apimachinery::quantity::Quantity;
@@ -376,10 +377,11 @@ fn node_update_errors(new: &Value, old: &Value, errs: &mut Vec<FieldError>) {
     node_annotation_errors(new, errs);
     node_resource_errors(new, errs);
     declared_feature_errors(new, errs);
-    let mut seen: Vec<(&str, &str)> = Vec::new();
+    // Sets, here and for taints: repeats found in linear time.
+    let mut seen: HashSet<(&str, &str)> = HashSet::new();
     for (i, a) in items(&new["status"], "addresses").iter().enumerate() {
         let pair = (s(a, "type"), s(a, "address"));
-        if seen.contains(&pair) {
+        if !seen.insert(pair) {
             errs.push(FieldError {
                 field: format!("status.addresses[{i}]"),
                 kind: FieldErrorKind::Duplicate,
@@ -390,8 +392,6 @@ fn node_update_errors(new: &Value, old: &Value, errs: &mut Vec<FieldError>) {
                 )),
                 message: String::new(),
             });
-        } else {
-            seen.push(pair);
         }
     }
     let (old_cidrs, new_cidrs) = (
@@ -508,7 +508,7 @@ fn unmarshal_error(x: &Value, go_type: &str) -> String {
 
 /// `validateNodeTaints`: keys, values, effects, one taint per key and effect.
 fn taint_errors(taints: &[Value], path: &str, errs: &mut Vec<FieldError>) {
-    let mut seen: Vec<(&str, &str)> = Vec::new();
+    let mut seen: HashSet<(&str, &str)> = HashSet::new();
     for (i, t) in taints.iter().enumerate() {
         let at = format!("{path}[{i}]");
         let key = s(t, "key");
@@ -532,7 +532,7 @@ fn taint_errors(taints: &[Value], path: &str, errs: &mut Vec<FieldError>) {
                 &TAINT_EFFECTS,
             ));
         }
-        if seen.contains(&(effect, key)) {
+        if !seen.insert((effect, key)) {
             let time_added = t.get("timeAdded").cloned().unwrap_or(Value::Null);
             errs.push(FieldError {
                 field: at,
@@ -546,8 +546,6 @@ fn taint_errors(taints: &[Value], path: &str, errs: &mut Vec<FieldError>) {
                 )),
                 message: "taints must be unique by key and effect pair".into(),
             });
-        } else {
-            seen.push((effect, key));
         }
     }
 }

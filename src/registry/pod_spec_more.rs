@@ -25,6 +25,7 @@
 //! labels (`matchLabelKeys`), so a Pod is checked here as a template is.
 
 use std::collections::BTreeMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use kubox_apimachinery::quantity::Quantity;
@@ -572,7 +573,7 @@ fn sysctl_namespace(name: &str) -> SysctlNamespace {
 }
 
 fn sysctl_errors(errs: &mut Vec<FieldError>, spec: &Value, sysctls: &[Value], p: &str) {
-    let mut seen: Vec<&str> = Vec::new();
+    let mut seen: HashSet<&str> = HashSet::new();
     for (i, sysctl) in sysctls.iter().enumerate() {
         let at = format!("{p}[{i}].name");
         let name = s(sysctl, "name");
@@ -601,7 +602,7 @@ fn sysctl_errors(errs: &mut Vec<FieldError>, spec: &Value, sysctls: &[Value], p:
                 "may not be specified when 'hostIPC' is true",
             ));
         }
-        seen.push(name);
+        seen.insert(name);
     }
 }
 
@@ -907,12 +908,16 @@ fn match_label_keys_errors(
     );
     if let Some(selector) = selector {
         // Each key at its last place in matchLabelKeys (a Go map's overwrite).
-        let index = |key: &str| match_keys.iter().rposition(|k| *k == key);
-        let mut seen: Vec<String> = string_map(selector, "matchLabels").into_keys().collect();
+        let last: HashMap<&str, usize> = match_keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (*k, i))
+            .collect();
+        let mut seen: HashSet<String> = string_map(selector, "matchLabels").into_keys().collect();
         for e in items(selector, "matchExpressions") {
             let key = s(e, "key");
-            if let Some(i) = index(key) {
-                if seen.iter().any(|k| k == key) {
+            if let Some(&i) = last.get(key) {
+                if seen.contains(key) {
                     errs.push(FieldError::invalid(
                         format!("{t}[{i}]"),
                         key,
@@ -920,11 +925,12 @@ fn match_label_keys_errors(
                     ));
                 }
             }
-            seen.push(key.to_string());
+            seen.insert(key.to_string());
         }
     }
+    let mismatch: HashSet<&str> = mismatch_keys.iter().copied().collect();
     for (i, key) in match_keys.iter().enumerate() {
-        if mismatch_keys.contains(key) {
+        if mismatch.contains(key) {
             errs.push(FieldError::invalid(
                 format!("{t}.matchLabelKeys[{i}]"),
                 key,

@@ -906,20 +906,19 @@ fn ephemeral_container_errors(new: &Value, old: &Value) -> Vec<FieldError> {
             ));
         }
     }
-    let mut names: Vec<&str> = ["containers", "initContainers"]
+    let mut names: std::collections::HashSet<&str> = ["containers", "initContainers"]
         .iter()
         .flat_map(|k| new["spec"][*k].as_array().into_iter().flatten())
         .filter_map(|c| c["name"].as_str())
         .collect();
     for (i, c) in new_list.iter().enumerate() {
         let name = c["name"].as_str().unwrap_or_default();
-        if names.contains(&name) {
+        if !names.insert(name) {
             errs.push(FieldError::duplicate(
                 format!("spec.ephemeralContainers[{i}].name"),
                 name,
             ));
         }
-        names.push(name);
     }
     errs
 }
