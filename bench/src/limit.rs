@@ -75,16 +75,11 @@ pub async fn run(bin: &Path, storage: Storage, opts: &Options) -> Result<()> {
         .collect();
     let body = resp.into_body().collect().await?.to_bytes();
 
-    let dir = tempfile::Builder::new().prefix("kubox-limit-").tempdir()?;
-    std::fs::write(dir.path().join("body"), &body)?;
-    std::fs::write(dir.path().join("headers"), headers)?;
-    let pki = kubox.data_dir().join("pki");
-    for f in ["apiserver.crt", "apiserver.key"] {
-        std::fs::copy(pki.join(f), dir.path().join(f))?;
-    }
-    let limit_addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-    std::fs::write(dir.path().join("addr"), limit_addr.to_string())?;
-    let limit = LimitServer::spawn("--serve-limit", dir.path(), limit_addr)?;
+    let limit = LimitServer::start(
+        "--serve-limit",
+        &kubox,
+        &[("body", &body), ("headers", headers.as_bytes())],
+    )?;
 
     let mut table = Table::new(&[
         "clients",
@@ -104,7 +99,7 @@ pub async fn run(bin: &Path, storage: Storage, opts: &Options) -> Result<()> {
         for run in 1..=opts.runs {
             eprintln!("limit: {clients} clients, run {run} …");
             let (k, k_cpu) = phase(addr, kubox.pid(), clients, opts, &path).await?;
-            let (l, l_cpu) = phase(limit_addr, limit.pid(), clients, opts, &path).await?;
+            let (l, l_cpu) = phase(limit.addr(), limit.pid(), clients, opts, &path).await?;
             let ratio = k.rate() / l.rate().max(1.0);
             ratios.push(ratio);
             table.row(vec![
@@ -178,20 +173,38 @@ async fn phase(
 }
 
 /// A limit server process: this binary run again with `mode` (`--serve-limit`,
-/// `--serve-watch-limit`) and `dir`, killed when dropped.
+/// `--serve-watch-limit`) and a directory of its own, both removed when dropped.
 pub(crate) struct LimitServer {
     child: Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
 }
 
 impl LimitServer {
-    pub(crate) fn spawn(mode: &str, dir: &Path, addr: SocketAddr) -> Result<LimitServer> {
+    /// Start one in `mode` on a free loopback address, its directory holding kubox's serving
+    /// certificate, the address and `files` (name, content); returns once it answers.
+    pub(crate) fn start(mode: &str, kubox: &Kubox, files: &[(&str, &[u8])]) -> Result<LimitServer> {
+        let dir = tempfile::Builder::new().prefix("kubox-limit-").tempdir()?;
+        let pki = kubox.data_dir().join("pki");
+        for f in ["apiserver.crt", "apiserver.key"] {
+            std::fs::copy(pki.join(f), dir.path().join(f))?;
+        }
+        for (name, content) in files {
+            std::fs::write(dir.path().join(name), content)?;
+        }
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        std::fs::write(dir.path().join("addr"), addr.to_string())?;
         let mut command = Command::new(std::env::current_exe()?);
-        command.arg(mode).arg(dir);
+        command.arg(mode).arg(dir.path());
         if crate::http::tls() {
             command.arg("--tls");
         }
         let child = command.stdin(Stdio::null()).spawn()?;
-        let server = LimitServer { child };
+        let server = LimitServer {
+            child,
+            addr,
+            _dir: dir,
+        };
         let started = Instant::now();
         while !readyz_blocking(addr) {
             if started.elapsed() > Duration::from_secs(10) {
@@ -200,6 +213,10 @@ impl LimitServer {
             std::thread::sleep(Duration::from_millis(2));
         }
         Ok(server)
+    }
+
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     pub(crate) fn pid(&self) -> u32 {

@@ -175,20 +175,17 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(dir) = &cli.serve_limit {
-        return match limit::serve(dir, cli.tls) {
+    // Run as a limit server (these return only on error).
+    let served = match (&cli.serve_limit, &cli.serve_watch_limit) {
+        (Some(dir), _) => Some(("limit server", limit::serve(dir, cli.tls))),
+        (None, Some(dir)) => Some(("watch limit server", watch_limit::serve(dir, cli.tls))),
+        (None, None) => None,
+    };
+    if let Some((server, outcome)) = served {
+        return match outcome {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("kubox-bench limit server: {e}");
-                ExitCode::FAILURE
-            }
-        };
-    }
-    if let Some(dir) = &cli.serve_watch_limit {
-        return match watch_limit::serve(dir, cli.tls) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("kubox-bench watch limit server: {e}");
+                eprintln!("kubox-bench {server}: {e}");
                 ExitCode::FAILURE
             }
         };

@@ -114,7 +114,7 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
     for &storage in storages {
         let kubox = Kubox::start(bin, storage)?;
         let limit = match opts.limit {
-            true => Some(Limit::start(&kubox)?),
+            true => Some(LimitServer::start("--serve-watch-limit", &kubox, &[])?),
             false => None,
         };
         for &watchers in &opts.watchers {
@@ -131,7 +131,7 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
                 continue;
             };
             eprintln!("watch: the limit with {watchers} watchers …");
-            let l = measure(limit.addr, limit.server.pid(), watchers, opts).await?;
+            let l = measure(limit.addr(), limit.pid(), watchers, opts).await?;
             let vs = format!(
                 "{:.2}×",
                 r.to_last.p99.as_secs_f64() / l.to_last.p99.as_secs_f64().max(1e-9)
@@ -144,33 +144,6 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
     }
     table.print();
     Ok(())
-}
-
-/// The watch limit server, with kubox's serving certificate.
-struct Limit {
-    server: LimitServer,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Limit {
-    fn start(kubox: &Kubox) -> Result<Limit> {
-        let dir = tempfile::Builder::new()
-            .prefix("kubox-watch-limit-")
-            .tempdir()?;
-        let pki = kubox.data_dir().join("pki");
-        for f in ["apiserver.crt", "apiserver.key"] {
-            std::fs::copy(pki.join(f), dir.path().join(f))?;
-        }
-        let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-        std::fs::write(dir.path().join("addr"), addr.to_string())?;
-        let server = LimitServer::spawn("--serve-watch-limit", dir.path(), addr)?;
-        Ok(Limit {
-            server,
-            addr,
-            _dir: dir,
-        })
-    }
 }
 
 /// The aim for the p99 from a write's answer to its arrival at the last watcher.
