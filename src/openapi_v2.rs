@@ -579,12 +579,13 @@ pub fn serve(snap: &Snapshot, headers: &HeaderMap, remote: &[Arc<Value>]) -> Res
     // Rendered once per snapshot of the served resources: it changes with CRDs only. Extension
     // servers' paths and definitions join both forms (kube-aggregator's merge; a name already
     // taken keeps kubox's).
-    let (content_type, tagged) = if !remote.is_empty() && accept.contains("protobuf") {
-        let local = snap
-            .openapi_v2
+    let local_protobuf = || {
+        snap.openapi_v2
             .protobuf
-            .get_or_init(|| Tagged::new(protobuf(snap).into()));
-        let mut merged = local.bytes.to_vec();
+            .get_or_init(|| Tagged::new(protobuf(snap).into()))
+    };
+    let (content_type, tagged) = if !remote.is_empty() && accept.contains("protobuf") {
+        let mut merged = local_protobuf().bytes.to_vec();
         merged.extend_from_slice(&remote_pb(snap, remote));
         (
             "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
@@ -604,13 +605,9 @@ pub fn serve(snap: &Snapshot, headers: &HeaderMap, remote: &[Arc<Value>]) -> Res
         let body = serde_json::to_vec(&doc).unwrap_or_default();
         ("application/json", Tagged::new(body.into()))
     } else if accept.contains("protobuf") {
-        let t = snap
-            .openapi_v2
-            .protobuf
-            .get_or_init(|| Tagged::new(protobuf(snap).into()));
         (
             "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
-            t.clone(),
+            local_protobuf().clone(),
         )
     } else {
         let t = snap.openapi_v2.json.get_or_init(|| {

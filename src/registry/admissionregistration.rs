@@ -4,11 +4,12 @@
 //! and webhook fields with kube's supported values, client configs, review versions, names. The
 //! CEL expressions are compiled by the caller (`kind_validation`).
 
+use std::collections::HashSet;
+
 use kubox_apimachinery::validation::{
     go_quote, is_dns1035_label, is_dns1123_subdomain, FieldError,
 };
 use serde_json::Value;
-use std::collections::HashSet;
 
 const OPERATIONS: &[&str] = &["*", "CONNECT", "CREATE", "DELETE", "UPDATE"];
 const SCOPES: &[&str] = &["*", "Cluster", "Namespaced"];

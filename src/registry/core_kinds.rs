@@ -14,8 +14,7 @@
 //! what changed, since the strategies already copied the rest from the stored object: `status`
 //! differs from it only through `/status`, a Namespace's `spec` only through `/finalize`.
 
-use std::collections::BTreeMap;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use kubox_apimachinery::quantity::Quantity;

@@ -24,8 +24,7 @@
 //! what kube's pod `PrepareForCreate` adds to affinity and spread selectors from the pod's
 //! labels (`matchLabelKeys`), so a Pod is checked here as a template is.
 
-use std::collections::BTreeMap;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use kubox_apimachinery::quantity::Quantity;
