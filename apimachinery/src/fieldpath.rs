@@ -454,6 +454,29 @@ impl Set {
         Set { members, children }
     }
 
+    /// Take out the paths of `other`, in place: [`difference`](Self::difference) without
+    /// copying what stays (work in the size of `other` where its paths are few).
+    pub fn subtract(&mut self, other: &Set) {
+        if !other.members.is_empty() {
+            self.members
+                .retain(|m| other.members.binary_search(m).is_err());
+        }
+        self.children.retain_mut(|(pe, child)| {
+            if let Some(o) = other.child(pe) {
+                child.subtract(o);
+            }
+            !child.is_empty()
+        });
+    }
+
+    /// Take out everything under the top-level field `name`, in place (as
+    /// [`without_field`](Self::without_field)).
+    pub fn remove_field(&mut self, name: &str) {
+        let is = |pe: &PathElement| matches!(pe, PathElement::Field(n) if n == name);
+        self.members.retain(|m| !is(m));
+        self.children.retain(|(pe, _)| !is(pe));
+    }
+
     /// Paths in both.
     pub fn intersection(&self, other: &Set) -> Set {
         let members = self
@@ -1085,11 +1108,7 @@ fn compare_at(
             } else {
                 let lm = l.and_then(Value::as_object);
                 let rm = r.and_then(Value::as_object);
-                let mut keys: Vec<&String> = lm.into_iter().flat_map(|m| m.keys()).collect();
-                keys.extend(rm.into_iter().flat_map(|m| m.keys()));
-                keys.sort();
-                keys.dedup();
-                for k in keys {
+                for (k, lv, rv) in union_of_members(lm, rm) {
                     // managedFields never compare (kube removes them first).
                     if k == "managedFields"
                         && matches!(path.as_slice(), [PathElement::Field(m)] if m == "metadata")
@@ -1097,13 +1116,7 @@ fn compare_at(
                         continue;
                     }
                     path.push(PathElement::Field(k.clone()));
-                    compare_at(
-                        lm.and_then(|m| m.get(k)),
-                        rm.and_then(|m| m.get(k)),
-                        schema,
-                        path,
-                        c,
-                    );
+                    compare_at(lv, rv, schema, path, c);
                     path.pop();
                 }
                 false
@@ -1137,6 +1150,38 @@ fn compare_at(
     } else if rhs.is_none() {
         c.removed.insert(path);
     }
+}
+
+/// The members of two maps by key, in key order, each key once with its value on either side:
+/// the two maps' own orders merged (no keys collected and sorted).
+fn union_of_members<'a>(
+    l: Option<&'a Map<String, Value>>,
+    r: Option<&'a Map<String, Value>>,
+) -> impl Iterator<Item = (&'a String, Option<&'a Value>, Option<&'a Value>)> {
+    let mut left = l.into_iter().flatten().peekable();
+    let mut right = r.into_iter().flatten().peekable();
+    std::iter::from_fn(move || {
+        let order = match (left.peek(), right.peek()) {
+            (None, None) => return None,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some((a, _)), Some((b, _))) => a.cmp(b),
+        };
+        Some(match order {
+            Ordering::Less => {
+                let (k, v) = left.next()?;
+                (k, Some(v), None)
+            }
+            Ordering::Greater => {
+                let (k, v) = right.next()?;
+                (k, None, Some(v))
+            }
+            Ordering::Equal => {
+                let ((k, a), (_, b)) = (left.next()?, right.next()?);
+                (k, Some(a), Some(b))
+            }
+        })
+    })
 }
 
 fn is_map(v: Option<&Value>) -> bool {
@@ -1422,6 +1467,10 @@ pub fn drop_null_fields(obj: &mut Value, schema: &dyn Schema) {
     drop_nulls_at(obj, schema, &mut Vec::new());
 }
 
+fn is_container(v: &Value) -> bool {
+    v.is_object() || v.is_array()
+}
+
 /// `""`, `false`, `0`, `[]` or `{}`.
 fn is_empty_value(v: &Value) -> bool {
     match v {
@@ -1448,14 +1497,19 @@ fn drop_nulls_at(v: &mut Value, schema: &dyn Schema, path: &mut Vec<PathElement>
             for k in nulls {
                 m.remove(&k);
             }
-            for (k, child) in m.iter_mut() {
+            // (Scalars hold nothing to drop: only containers are walked into.)
+            for (k, child) in m.iter_mut().filter(|(_, c)| is_container(c)) {
                 path.push(PathElement::Field(k.clone()));
                 drop_nulls_at(child, schema, path);
                 path.pop();
             }
         }
         Value::Array(items) => {
-            for (i, item) in items.iter_mut().enumerate() {
+            for (i, item) in items
+                .iter_mut()
+                .enumerate()
+                .filter(|(_, c)| is_container(c))
+            {
                 path.push(PathElement::Index(i as i64));
                 drop_nulls_at(item, schema, path);
                 path.pop();

@@ -214,13 +214,14 @@ pub fn track(
     let stripped: &Set = &STRIP_SET;
     // What this subresource does not own (kube's reset fields): status through the main
     // resource, spec through /status.
-    let reset = |s: &Set| -> Set {
-        let s = s.difference(stripped);
+    let reset = |mut s: Set| -> Set {
+        s.subtract(stripped);
         match (info.strategy.has_status(), subresource) {
-            (true, "") => s.without_field("status"),
-            (true, "status") => s.without_field("spec"),
-            _ => s,
+            (true, "") => s.remove_field("status"),
+            (true, "status") => s.remove_field("spec"),
+            _ => {}
         }
+        s
     };
     let me = Entry {
         manager: manager.to_string(),
@@ -231,7 +232,7 @@ pub fn track(
         subresource: subresource.to_string(),
     };
     let mine_before = entries.iter().position(|e| e.same_owner(&me));
-    let applied_set = applied.map(|(config, _)| reset(&fieldpath::fields_of(config, schema)));
+    let applied_set = applied.map(|(config, _)| reset(fieldpath::fields_of(config, schema)));
     if let (Some(now_applied), Some(i)) = (&applied_set, mine_before) {
         // What the applier applied before and applies no more, unless someone else owns it.
         let others = entries
@@ -255,18 +256,18 @@ pub fn track(
     // (metadata.managedFields are not compared.)
     let c = fieldpath::compare(live.unwrap_or(&empty), new, schema);
     let changed = if c.modified.is_empty() {
-        reset(&c.added)
+        reset(c.added)
     } else {
-        reset(&c.modified.union(&c.added))
+        reset(c.modified.union(&c.added))
     };
-    let removed = reset(&c.removed);
+    let removed = reset(c.removed);
     // Every other manager sees the change at the version it wrote at (structured-merge-diff
     // converts both objects there).
     let at_versions: std::collections::HashMap<&str, (Set, Set)> = w
         .others
         .iter()
         .map(|(v, c)| {
-            let sets = (reset(&c.modified.union(&c.added)), reset(&c.removed));
+            let sets = (reset(c.modified.union(&c.added)), reset(c.removed.clone()));
             (v.as_str(), sets)
         })
         .collect();
