@@ -28,17 +28,12 @@ impl Structural {
                     Some(self.root),
                     m,
                     out,
-                    &|k, child, out| match (k, child) {
+                    &|k, child, id, out| match (k, child) {
                         ("metadata", Value::Object(mm)) => {
                             let kept = |key: &str| !skip_metadata.contains(&key);
                             write_object_where(&self.arena, meta, mm, &kept, out);
                         }
-                        _ => write(
-                            &self.arena,
-                            member(&self.arena, Some(self.root), k),
-                            child,
-                            out,
-                        ),
+                        _ => write(&self.arena, id, child, out),
                     },
                 );
             }
@@ -84,6 +79,12 @@ impl Structural {
     }
 }
 
+/// Writes one member's value (its name, its value, the value's schema, the text so far).
+type WriteMember<'a> = dyn Fn(&str, &Value, Option<NodeId>, &mut Vec<u8>) + 'a;
+
+/// Visits one member in Go's order (as [`WriteMember`], once each).
+type EachMember<'a> = dyn FnMut(&str, &Value, Option<NodeId>, &mut Vec<u8>) + 'a;
+
 fn push_json(out: &mut Vec<u8>, v: &Value) {
     // Writing a Value into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, v);
@@ -112,8 +113,8 @@ fn member(arena: &Arena, id: Option<NodeId>, k: &str) -> Option<NodeId> {
 fn write(arena: &Arena, id: Option<NodeId>, v: &Value, out: &mut Vec<u8>) {
     let id = id.map(|i| resolve(arena, i, v));
     match v {
-        Value::Object(m) => write_object(arena, id, m, out, &|k, child, out| {
-            write(arena, member(arena, id, k), child, out)
+        Value::Object(m) => write_object(arena, id, m, out, &|_, child, id, out| {
+            write(arena, id, child, out)
         }),
         Value::Array(a) => {
             let items = id.and_then(|i| arena.node(i).items);
@@ -139,7 +140,7 @@ fn write_object_where(
 ) {
     let id = id.map(|i| crate::prune::pick(arena, i, |t| t == Type::Object));
     let mut first = true;
-    write_members(arena, id, m, out, &mut |k, child, out| {
+    write_members(arena, id, m, out, &mut |k, child, id, out| {
         if !kept(k) {
             return;
         }
@@ -148,7 +149,7 @@ fn write_object_where(
         }
         first = false;
         push_key(out, k);
-        write(arena, member(arena, id, k), child, out);
+        write(arena, id, child, out);
     });
 }
 
@@ -157,52 +158,53 @@ fn write_object(
     id: Option<NodeId>,
     m: &Map<String, Value>,
     out: &mut Vec<u8>,
-    value: &dyn Fn(&str, &Value, &mut Vec<u8>),
+    value: &WriteMember<'_>,
 ) {
     let mut first = true;
-    write_members(arena, id, m, out, &mut |k, child, out| {
+    write_members(arena, id, m, out, &mut |k, child, id, out| {
         if !first {
             out.push(b',');
         }
         first = false;
         push_key(out, k);
-        value(k, child, out);
+        value(k, child, id, out);
     });
 }
 
-/// Call `each` for the members of `m` in the order Go writes them, between the braces.
+/// Call `each` for the members of `m` in the order Go writes them, between the braces, with
+/// each member's schema (found once, for its rank and for what it holds).
 fn write_members(
     arena: &Arena,
     id: Option<NodeId>,
     m: &Map<String, Value>,
     out: &mut Vec<u8>,
-    each: &mut dyn FnMut(&str, &Value, &mut Vec<u8>),
+    each: &mut EachMember<'_>,
 ) {
     out.push(b'{');
     match id.map(|i| arena.node(i)).filter(|n| !n.go_rank.is_empty()) {
         Some(n) => {
             // Declared fields by their Go rank; the others (none for an object that fits its
             // type) after them, sorted, as the map iterates (the sort is stable).
-            let mut members: Vec<(u32, &str, &Value)> = m
+            let mut members: Vec<(u32, &str, &Value, Option<NodeId>)> = m
                 .iter()
-                .map(|(k, v)| {
-                    let rank = n
-                        .properties
-                        .binary_search_by(|(p, _)| p.as_ref().cmp(k))
-                        .ok()
-                        .and_then(|i| n.go_rank.get(i).copied())
-                        .unwrap_or(u32::MAX);
-                    (rank, k.as_str(), v)
-                })
+                .map(
+                    |(k, v)| match n.properties.binary_search_by(|(p, _)| p.as_ref().cmp(k)) {
+                        Ok(i) => {
+                            let rank = n.go_rank.get(i).copied().unwrap_or(u32::MAX);
+                            (rank, k.as_str(), v, Some(n.properties[i].1))
+                        }
+                        Err(_) => (u32::MAX, k.as_str(), v, member(arena, id, k)),
+                    },
+                )
                 .collect();
-            members.sort_by_key(|(rank, _, _)| *rank);
-            for (_, k, v) in members {
-                each(k, v, out);
+            members.sort_by_key(|(rank, ..)| *rank);
+            for (_, k, v, child) in members {
+                each(k, v, child, out);
             }
         }
         None => {
             for (k, child) in m {
-                each(k, child, out);
+                each(k, child, member(arena, id, k), out);
             }
         }
     }

@@ -14,6 +14,7 @@
 //! fields are dropped but not reported, as in Go.
 
 use std::collections::HashSet;
+use std::fmt::Write as _;
 
 use serde_json::Value;
 
@@ -327,7 +328,7 @@ impl<'a> Walk<'a> {
                 return len;
             }
         }
-        self.path.push_str(&format!("[{i}]"));
+        let _ = write!(self.path, "[{i}]");
         len
     }
 
@@ -345,26 +346,29 @@ impl<'a> Walk<'a> {
         }
         match v {
             Value::Object(map) if walks_objects(n) => {
-                let keys: Vec<String> = map.keys().cloned().collect();
-                for key in keys {
-                    match member(arena, n, &key) {
+                // Undeclared members are reported in order and removed after the walk (no key
+                // copied unless it goes).
+                let mut undeclared = Vec::new();
+                for (key, child) in map.iter_mut() {
+                    match member(arena, n, key) {
                         Member::Declared(c) => {
-                            if let Some(child) = map.get_mut(&key) {
-                                let len = self.push_key(&key);
-                                self.value(c, child, silent);
-                                self.path.truncate(len);
-                            }
+                            let len = self.push_key(key);
+                            self.value(c, child, silent);
+                            self.path.truncate(len);
                         }
                         Member::Kept => {}
                         Member::Undeclared => {
-                            map.remove(&key);
+                            undeclared.push(key.clone());
                             if !silent && !self.types {
-                                let len = self.push_key(&key);
+                                let len = self.push_key(key);
                                 self.out.push(self.path.clone());
                                 self.path.truncate(len);
                             }
                         }
                     }
+                }
+                for key in undeclared {
+                    map.remove(&key);
                 }
             }
             Value::Array(items) if walks_arrays(n) => {
@@ -434,7 +438,7 @@ impl Strict<'_> {
             OrderedValue::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
                     let len = self.path.len();
-                    self.path.push_str(&format!("[{i}]"));
+                    let _ = write!(self.path, "[{i}]");
                     self.kept(item);
                     self.path.truncate(len);
                 }
@@ -492,7 +496,7 @@ impl Strict<'_> {
                 if let Some(item_id) = n.items {
                     for (i, item) in items.iter().enumerate() {
                         let len = self.path.len();
-                        self.path.push_str(&format!("[{i}]"));
+                        let _ = write!(self.path, "[{i}]");
                         self.value(item_id, item, silent);
                         self.path.truncate(len);
                     }
