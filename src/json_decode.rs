@@ -14,9 +14,19 @@ use serde_json::{Map, Number, Value};
 /// The decoded value and whether some object in it repeated a key. Syntax errors are
 /// `serde_json`'s own, word for word.
 pub fn from_slice(body: &[u8]) -> serde_json::Result<(Value, bool)> {
+    // Text checked as UTF-8 once, as a whole, is not checked again string by string; a body
+    // that is not UTF-8 is read as bytes, for the parser's own error at the place it fails.
+    match std::str::from_utf8(body) {
+        Ok(text) => decode(&mut serde_json::Deserializer::from_str(text)),
+        Err(_) => decode(&mut serde_json::Deserializer::from_slice(body)),
+    }
+}
+
+fn decode<'de, R: serde_json::de::Read<'de>>(
+    de: &mut serde_json::Deserializer<R>,
+) -> serde_json::Result<(Value, bool)> {
     let repeated = Cell::new(false);
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let value = Seed(&repeated).deserialize(&mut de)?;
+    let value = Seed(&repeated).deserialize(&mut *de)?;
     de.end()?;
     Ok((value, repeated.get()))
 }
@@ -137,6 +147,19 @@ mod tests {
             let ours = from_slice(doc.as_bytes()).unwrap_err().to_string();
             let theirs = serde_json::from_str::<Value>(doc).unwrap_err().to_string();
             assert_eq!(ours, theirs, "{doc}");
+        }
+        // Bytes that are not UTF-8, in a string or outside one: the error of reading bytes.
+        for doc in [
+            &b"{\"a\":\"\xff\"}"[..],
+            b"{\"a\":\"x\xc3\"}",
+            b"[1,\xff]",
+            b"\"\xed\xa0\x80\"",
+        ] {
+            let ours = from_slice(doc).unwrap_err().to_string();
+            let theirs = serde_json::from_slice::<Value>(doc)
+                .unwrap_err()
+                .to_string();
+            assert_eq!(ours, theirs, "{doc:?}");
         }
         let deep = "[".repeat(200) + &"]".repeat(200);
         let ours = from_slice(deep.as_bytes()).unwrap_err().to_string();

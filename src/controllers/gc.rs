@@ -100,9 +100,48 @@ impl Node {
     }
 }
 
-#[derive(Deserialize)]
-struct Stored {
-    metadata: Option<StoredMeta>,
+/// Reads a stored object's members up to its `metadata` and stops there: what comes after
+/// (`spec`, `status`, `data`, most of an object's bytes in the order kubox stores them) is not
+/// read at all. The metadata goes to the slot; the parser's complaint about the members left
+/// unread is ignored by the caller.
+struct UntilMetadata<'a>(&'a mut Option<StoredMeta>);
+
+impl<'de> serde::de::Visitor<'de> for UntilMetadata<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(IsMetadata(is)) = map.next_key()? {
+            if is {
+                *self.0 = map.next_value()?;
+                return Ok(());
+            }
+            map.next_value::<serde::de::IgnoredAny>()?;
+        }
+        Ok(())
+    }
+}
+
+/// A member's name, as whether it is `metadata` (read without allocating).
+struct IsMetadata(bool);
+
+impl<'de> Deserialize<'de> for IsMetadata {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = IsMetadata;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<IsMetadata, E> {
+                Ok(IsMetadata(v == "metadata"))
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
 #[derive(Deserialize)]
@@ -122,8 +161,15 @@ struct StoredOwner {
 }
 
 fn parse(value: &[u8]) -> Option<Node> {
-    let stored: Stored = serde_json::from_slice(value).ok()?;
-    let meta = stored.metadata?;
+    let mut slot = None;
+    // Stored text is UTF-8 (checked once here rather than string by string). Stopping after
+    // `metadata` leaves the object unfinished, which the parser reports.
+    let text = std::str::from_utf8(value).ok()?;
+    let _ = serde::Deserializer::deserialize_map(
+        &mut serde_json::Deserializer::from_str(text),
+        UntilMetadata(&mut slot),
+    );
+    let meta: StoredMeta = slot?;
     let uid = meta.uid.filter(|u| !u.is_empty())?;
     let finalizers = meta.finalizers.unwrap_or_default();
     Some(Node {
@@ -563,6 +609,7 @@ impl Reconciler for GarbageCollector {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -581,6 +628,50 @@ mod tests {
             assert_ne!(Uid::new(other), Uid::new(lower), "{other}");
         }
         assert_eq!(Uid::new("not-a-uuid"), Uid::Text("not-a-uuid".into()));
+    }
+
+    #[test]
+    fn the_graph_reads_an_object_up_to_its_metadata_wherever_that_stands() {
+        let owner = "0b7e4a5c-3f7d-4c53-9a43-1f0e2d3c4b5a";
+        let meta = format!(
+            r#"{{"uid":"u1","ownerReferences":[{{"uid":"{owner}","blockOwnerDeletion":true}}],"finalizers":["orphan"]}}"#
+        );
+        let texts = [
+            // As kubox stores a built-in object: metadata before spec and status.
+            format!(
+                r#"{{"kind":"Pod","apiVersion":"v1","metadata":{meta},"spec":{{"a":[1,2]}},"status":{{}}}}"#
+            ),
+            // Other members first, keys with escapes, metadata last.
+            format!(
+                r#"{{"a\"b":{{"metadata":{{"uid":"no"}}}},"spec":[{{"x":"y"}}],"meta\u0064ata":{meta}}}"#
+            ),
+        ];
+        for text in &texts {
+            let node = parse(text.as_bytes()).expect(text);
+            assert_eq!(node.uid, Uid::new("u1"), "{text}");
+            assert_eq!(node.owners.len(), 1, "{text}");
+            assert_eq!(node.owners[0].uid, Uid::new(owner), "{text}");
+            assert!(
+                node.owners[0].block && node.orphan && !node.foreground,
+                "{text}"
+            );
+        }
+        // What follows the metadata is not read: a stored object cut short after it still
+        // gives its graph node, one cut short before it does not.
+        let whole = &texts[0];
+        let cut = whole.find(r#","spec""#).expect("spec");
+        assert!(parse(&whole.as_bytes()[..cut + 3]).is_some());
+        let before = whole.find("metadata").expect("metadata");
+        assert!(parse(&whole.as_bytes()[..before]).is_none());
+        for none in [
+            r#"{"kind":"Pod"}"#,
+            r#"{"metadata":null}"#,
+            r#"{"metadata":{"uid":""}}"#,
+            "[]",
+            "x",
+        ] {
+            assert!(parse(none.as_bytes()).is_none(), "{none}");
+        }
     }
 
     #[test]
