@@ -200,6 +200,61 @@ async fn mutating_webhook_json_patch_adds_a_label_that_reads_back() {
     assert_eq!(calls[1]["request"]["object"]["data"]["k"], "w");
 }
 
+/// A webhook's patch may put a value of any type anywhere: the object is checked against its
+/// kind's schema again, on create and on update, and nothing of it is stored.
+#[tokio::test]
+async fn a_webhook_patch_of_the_wrong_type_is_a_400_and_nothing_is_stored() {
+    let hooks = Hooks::default();
+    hooks.on("https://retype.test/", |r| {
+        let ops = match r["request"]["object"]["data"]["k"].as_str() {
+            Some("number") => json!([{"op": "replace", "path": "/data/k", "value": 5}]),
+            Some("label") => {
+                json!([{"op": "add", "path": "/metadata/labels/n", "value": {"x": 1}}])
+            }
+            Some("items") => json!([{"op": "add", "path": "/data", "value": ["a"]}]),
+            _ => return Some(allow(r)),
+        };
+        Some(allow_patch(r, ops))
+    });
+    let h = server_with(&hooks).await;
+    configure(
+        &h,
+        "mutating",
+        "m",
+        vec![hook(
+            "hook.retype.test",
+            "https://retype.test/",
+            &["configmaps"],
+            json!({}),
+        )],
+    )
+    .await;
+    for (name, k) in [("n", "number"), ("l", "label"), ("i", "items")] {
+        let mut cm = configmap(name);
+        cm["data"]["k"] = json!(k);
+        post_json(&h, CM, &cm)
+            .await
+            .status_failure(400, "BadRequest");
+        assert_eq!(get(&h, &format!("{CM}/{name}")).await.status, 404, "{k}");
+    }
+    let r = post_json(&h, CM, &configmap("a")).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    for k in ["number", "label", "items"] {
+        let body = json!({"data": {"k": k}}).to_string();
+        patch(
+            &h,
+            &format!("{CM}/a"),
+            "application/merge-patch+json",
+            &body,
+        )
+        .await
+        .status_failure(400, "BadRequest");
+    }
+    let got = get(&h, &format!("{CM}/a")).await.json();
+    assert_eq!(got["data"], json!({"k": "v"}));
+    assert_eq!(got["metadata"]["labels"], json!({"app": "demo"}));
+}
+
 #[tokio::test]
 async fn validating_webhook_denial_carries_its_status_and_kube_message() {
     let hooks = Hooks::default();

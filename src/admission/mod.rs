@@ -81,6 +81,9 @@ pub struct Attributes {
     pub dry_run: bool,
     /// CreateOptions, UpdateOptions or DeleteOptions, as sent.
     pub options: Value,
+    /// A mutating webhook changed the object: its values may be of any type, and are checked
+    /// against the kind's schema again (kubox's own plugins write values of the right types).
+    pub patched_by_webhook: bool,
 }
 
 impl Attributes {

@@ -349,6 +349,7 @@ async fn apply_patch(m: &Matched, a: &mut Attributes, resp: &Value) -> ApiResult
         return Ok(false);
     }
     a.object = Some(crate::objects::to_storage_version(&m.info, doc).await?);
+    a.patched_by_webhook = true;
     Ok(true)
 }
 

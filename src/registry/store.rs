@@ -145,6 +145,7 @@ impl Scope {
             user: self.user.clone(),
             dry_run,
             options,
+            patched_by_webhook: false,
         }
     }
 }
@@ -476,6 +477,7 @@ fn invalid(info: &ResourceInfo, obj: &Value, errs: &[FieldError]) -> ApiError {
 }
 
 /// A built-in object's shape against its typed definition: a value of the wrong type is a 400.
+/// Checked as the client sent it, and again after a mutating webhook changed it.
 pub(crate) fn check_shape(info: &ResourceInfo, obj: &Value) -> ApiResult<()> {
     if info.strategy.is_custom() {
         return Ok(());
@@ -683,6 +685,9 @@ async fn create_once(
     info.strategy.prepare_for_create(&mut obj);
     info.hooks.prepare_for_create(scope, &mut obj);
     info.hooks.authorize_write(scope, &obj, None)?;
+    if attrs.patched_by_webhook {
+        check_shape(info, &obj)?;
+    }
     let mut errs = info
         .strategy
         .validate(&obj)
@@ -892,6 +897,9 @@ pub async fn update(
     info.strategy
         .prepare_for_update(&mut new, &old, &scope.subresource);
     info.hooks.authorize_write(scope, &new, Some(&old))?;
+    if attrs.patched_by_webhook {
+        check_shape(info, &new)?;
+    }
     let mut errs = info
         .strategy
         .validate_update(&new, &old)

@@ -14,7 +14,6 @@ use serde_json::{json, Value};
 
 use super::spec::{KindSpec, Validation};
 use crate::defaults;
-use crate::typed;
 
 /// Why objects could not be converted between versions.
 #[derive(Debug, Clone)]
@@ -48,7 +47,8 @@ pub trait Strategy: Send + Sync {
     /// Fill in defaults (run on every write, before validation).
     fn default(&self, obj: &mut Value);
 
-    /// Validate a new object. Shape errors (a wrong type) come back as `Err(message)`: a 400.
+    /// Validate a new object whose shape (each value's type) the store has checked. Errors a
+    /// client's request cannot be served with otherwise come back as `Err(message)`: a 400.
     fn validate(&self, obj: &Value) -> Result<Vec<FieldError>, String>;
 
     /// Validate an update against the old object.
@@ -189,7 +189,6 @@ impl BuiltinStrategy {
         obj: &Value,
         old: Option<&Value>,
     ) -> Result<Vec<FieldError>, String> {
-        typed::check_shape(self.group, self.kind, obj)?;
         let mut errs =
             validation::validate_object_meta(&obj["metadata"], self.namespaced, self.spec.names);
         if self.spec.validation == Validation::Kube {
