@@ -239,10 +239,10 @@ fn too_busy(gr: &GroupResource, name: &str) -> ApiError {
 }
 
 fn quota_prefix(namespace: &str) -> String {
-    format!(
-        "{}{namespace}/",
-        crate::registry::storage_prefix("", "resourcequotas")
-    )
+    // Asked on every namespaced write: the resource's prefix is worked out once.
+    static RESOURCE: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| crate::registry::storage_prefix("", "resourcequotas"));
+    [RESOURCE.as_str(), namespace, "/"].concat()
 }
 
 /// What a request asks of quotas: one of each count name, and a pod's compute.
