@@ -888,17 +888,22 @@ pub(super) fn stamp_conditions(new: &mut Value, old: &Value) {
 /// kube's checks of an ephemeral-containers update: the existing ones stay as they are (none
 /// removed or changed), and a new one's name is not any other container's.
 fn ephemeral_container_errors(new: &Value, old: &Value) -> Vec<FieldError> {
-    let list = |o: &Value| -> Vec<Value> {
+    fn list(o: &Value) -> &[Value] {
         o["spec"]["ephemeralContainers"]
             .as_array()
-            .cloned()
-            .unwrap_or_default()
-    };
+            .map_or(&[], Vec::as_slice)
+    }
     let (new_list, old_list) = (list(new), list(old));
+    // Each old container is looked up by its name among the new ones (a later one of a
+    // repeated name standing for it, as in kube's index), not compared with each of them.
+    let by_name: std::collections::HashMap<&str, &Value> = new_list
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap_or_default(), c))
+        .collect();
     let mut errs = Vec::new();
-    for o in &old_list {
+    for o in old_list {
         let name = o["name"].as_str().unwrap_or_default();
-        if !new_list.iter().any(|n| n == o) {
+        if by_name.get(name).is_none_or(|n| *n != o) {
             errs.push(FieldError::forbidden(
                 "spec.ephemeralContainers",
                 format!("existing ephemeral containers {name:?} may not be changed"),
@@ -920,6 +925,45 @@ fn ephemeral_container_errors(new: &Value, old: &Value) -> Vec<FieldError> {
         }
     }
     errs
+}
+
+#[cfg(test)]
+mod ephemeral_tests {
+    use super::*;
+
+    fn pod(ephemeral: Value) -> Value {
+        json!({"spec": {"containers": [{"name": "app"}], "ephemeralContainers": ephemeral}})
+    }
+
+    fn messages(new: Value, old: Value) -> Vec<String> {
+        ephemeral_container_errors(&pod(new), &pod(old))
+            .iter()
+            .map(|e| e.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn existing_ephemeral_containers_are_found_by_name_and_must_be_unchanged() {
+        let a = json!({"name": "a", "image": "busybox"});
+        let b = json!({"name": "b", "image": "busybox"});
+        // Kept in another order, with one added: nothing to say.
+        assert!(messages(json!([b, a, {"name": "c"}]), json!([a, b])).is_empty());
+        // Changed or removed: forbidden, once per old container.
+        let changed = json!([{"name": "a", "image": "other"}, b]);
+        assert_eq!(
+            messages(changed, json!([a, b])),
+            ["spec.ephemeralContainers: Forbidden: existing ephemeral containers \"a\" may not be changed"]
+        );
+        assert_eq!(messages(json!([a]), json!([a, b])).len(), 1);
+        // A name repeated in the new list: the later one stands for it (and is a duplicate).
+        let errs = messages(json!([a, {"name": "a", "image": "x"}]), json!([a]));
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        // A new container may not take a regular container's name.
+        assert_eq!(
+            messages(json!([{"name": "app"}]), json!([])),
+            ["spec.ephemeralContainers[0].name: Duplicate value: \"app\""]
+        );
+    }
 }
 
 #[cfg(test)]
