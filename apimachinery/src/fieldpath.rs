@@ -309,7 +309,11 @@ impl Set {
         match path {
             [] => {}
             [last] => {
-                if let Err(i) = self.members.binary_search(last) {
+                // Paths often come in order (a walk of an object): after the last member, no
+                // search.
+                if self.members.last().is_none_or(|m| m < last) {
+                    self.members.push(last.clone());
+                } else if let Err(i) = self.members.binary_search(last) {
                     #[cfg(test)]
                     count_work(self.members.len() - i);
                     self.members.insert(i, last.clone());
@@ -320,6 +324,16 @@ impl Set {
     }
 
     fn child_mut(&mut self, pe: &PathElement) -> &mut Set {
+        let n = self.children.len();
+        // In order, as in `insert`: the last child, or a new one after it.
+        match self.children.last().map(|(p, _)| p.cmp(pe)) {
+            Some(Ordering::Equal) => return &mut self.children[n - 1].1,
+            None | Some(Ordering::Less) => {
+                self.children.push((pe.clone(), Set::new()));
+                return &mut self.children[n].1;
+            }
+            Some(Ordering::Greater) => {}
+        }
         let i = match self.children.binary_search_by(|(p, _)| p.cmp(pe)) {
             Ok(i) => i,
             Err(i) => {

@@ -86,13 +86,32 @@ type WriteMember<'a> = dyn Fn(&str, &Value, Option<NodeId>, &mut Vec<u8>) + 'a;
 type EachMember<'a> = dyn FnMut(&str, &Value, Option<NodeId>, &mut Vec<u8>) + 'a;
 
 fn push_json(out: &mut Vec<u8>, v: &Value) {
-    // Writing a Value into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, v);
+    match v {
+        Value::String(s) => push_str(out, s),
+        // Writing a Value into a Vec cannot fail.
+        other => {
+            let _ = serde_json::to_writer(&mut *out, other);
+        }
+    }
 }
 
 fn push_key(out: &mut Vec<u8>, k: &str) {
-    let _ = serde_json::to_writer(&mut *out, k);
+    push_str(out, k);
     out.push(b':');
+}
+
+/// A JSON string, as `serde_json` writes it: text with nothing to escape (no quote, backslash
+/// or control character; most names and values) copied between quotes at once, other text
+/// escaped by `serde_json`.
+fn push_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
 }
 
 /// The node of a union member matching the value's JSON type, else the node itself.
@@ -216,6 +235,7 @@ fn write_members(
 mod tests {
     use serde_json::json;
 
+    use super::{push_key, push_str};
     use crate::Schemas;
 
     fn text(group: &str, version: &str, kind: &str, v: &serde_json::Value) -> String {
@@ -242,6 +262,36 @@ mod tests {
                 r#""restartPolicy":"Always"},"status":{"phase":"Pending","qosClass":"BestEffort"}}"#
             )
         );
+    }
+
+    #[test]
+    fn strings_are_written_as_serde_json_writes_them() {
+        for s in [
+            "",
+            "plain",
+            "with space",
+            "quote\"",
+            "back\\slash",
+            "tab\t",
+            "nl\n",
+            "\u{1}",
+            "\u{1f}",
+            "\u{7f}",
+            "é ü 日本",
+            "<a&b>",
+            "\u{2028}",
+            "end\\",
+        ] {
+            let mut out = Vec::new();
+            push_str(&mut out, s);
+            assert_eq!(out, serde_json::to_vec(s).unwrap(), "{s:?}");
+            let mut key = Vec::new();
+            push_key(&mut key, s);
+            assert_eq!(
+                key,
+                [serde_json::to_vec(s).unwrap(), b":".to_vec()].concat()
+            );
+        }
     }
 
     #[test]
