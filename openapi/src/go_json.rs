@@ -104,7 +104,7 @@ fn push_key(out: &mut Vec<u8>, k: &str) {
 /// or control character; most names and values) copied between quotes at once, other text
 /// escaped by `serde_json`.
 fn push_str(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    if !needs_escape(s.as_bytes()) {
         out.reserve(s.len() + 2);
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());
@@ -112,6 +112,31 @@ fn push_str(out: &mut Vec<u8>, s: &str) {
     } else {
         let _ = serde_json::to_writer(&mut *out, s);
     }
+}
+
+/// Does the text hold a byte JSON escapes (a control character, `"` or `\\`)? Eight bytes at
+/// a time: a word has a byte below 0x20, or one equal to a given byte, exactly when the usual
+/// borrow tests on it say so.
+fn needs_escape(s: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH != 0;
+    let mut words = s.chunks_exact(8);
+    for w in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(w);
+        let x = u64::from_le_bytes(bytes);
+        if below(x, 0x20)
+            || below(x ^ (ONES * u64::from(b'"')), 1)
+            || below(x ^ (ONES * u64::from(b'\\')), 1)
+        {
+            return true;
+        }
+    }
+    words
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 /// The node of a union member matching the value's JSON type, else the node itself.
@@ -262,6 +287,28 @@ mod tests {
                 r#""restartPolicy":"Always"},"status":{"phase":"Pending","qosClass":"BestEffort"}}"#
             )
         );
+    }
+
+    #[test]
+    fn every_byte_that_json_escapes_is_found_at_every_place_of_a_word() {
+        for b in 0..=255u8 {
+            let escaped = b < 0x20 || b == b'"' || b == b'\\';
+            // Among bytes that never escape, those next to the thresholds and with the high
+            // bit set (UTF-8) among them.
+            for filler in [
+                b'a', b' ', b'!', b'#', b'[', b']', 0x7f, 0x80, 0xa0, 0xc3, 0xff,
+            ] {
+                for len in 1..=17 {
+                    for at in 0..len {
+                        let mut text = vec![filler; len];
+                        assert!(!super::needs_escape(&text), "{filler:#x} × {len}");
+                        text[at] = b;
+                        let found = super::needs_escape(&text);
+                        assert_eq!(found, escaped, "{b:#x} at {at} of {len} among {filler:#x}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
