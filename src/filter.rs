@@ -82,7 +82,7 @@ impl Filter {
                 .iter()
                 .any(|r| !matches!(r.field.as_str(), "metadata.name" | "metadata.namespace"))
         });
-        object_fields && info.api_version() != info.storage_api_version
+        object_fields && !info.serves_api_version(&info.storage_api_version)
     }
 
     /// The single object name a `metadata.name=x` field selector pins, if any.

@@ -653,7 +653,7 @@ pub async fn create(ctx: Ctx) -> ApiResult<Response<Body>> {
         }
     }
     if ctx.info.strategy.settled_by_create()
-        && ctx.info.api_version() == ctx.info.storage_api_version
+        && ctx.info.serves_api_version(&ctx.info.storage_api_version)
     {
         return Ok(ctx.respond_object(StatusCode::CREATED, obj));
     }

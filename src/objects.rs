@@ -373,7 +373,7 @@ impl<'a> Scan<'a> {
 /// Can this resource's stored bytes be served as they are (plus a resourceVersion)? True for
 /// built-ins served at their storage version: nothing is converted or defaulted on read.
 pub fn servable_as_stored(info: &ResourceInfo) -> bool {
-    !info.strategy.is_custom() && info.api_version() == info.storage_api_version
+    !info.strategy.is_custom() && info.serves_api_version(&info.storage_api_version)
 }
 
 /// Convert a stored object to the version a request is served at.

@@ -1034,9 +1034,9 @@ pub(crate) fn resources_by_prefix(snap: &Snapshot) -> BTreeMap<String, Arc<Resou
     for g in &snap.groups {
         for v in &g.versions {
             for r in snap.resources(&g.name, v).unwrap_or_default() {
-                let stored_here = r.api_version() == r.storage_api_version;
+                let stored_here = r.serves_api_version(&r.storage_api_version);
                 match out.get(&r.storage_prefix) {
-                    Some(prev) if prev.api_version() == prev.storage_api_version => {}
+                    Some(prev) if prev.serves_api_version(&prev.storage_api_version) => {}
                     Some(_) if !stored_here => {}
                     _ => {
                         out.insert(r.storage_prefix.clone(), r.clone());

@@ -94,6 +94,15 @@ impl ResourceInfo {
         }
     }
 
+    /// Is `api_version` the one this resource serves ([`api_version`](Self::api_version),
+    /// compared without being spelled out)?
+    pub fn serves_api_version(&self, api_version: &str) -> bool {
+        match api_version.split_once('/') {
+            Some((g, v)) => !g.is_empty() && g == self.group && v == self.version,
+            None => self.group.is_empty() && api_version == self.version,
+        }
+    }
+
     /// The group/resource for messages.
     pub fn group_resource(&self) -> crate::status::GroupResource {
         crate::status::GroupResource::new(&self.group, &self.resource)
@@ -122,7 +131,7 @@ impl ResourceInfo {
     /// (HorizontalPodAutoscalers are stored as `autoscaling/v2` whatever version serves them,
     /// `events.k8s.io` Events as core `v1` Events), the served version's for a custom resource.
     pub fn write_schema(&self) -> Option<&kubox_openapi::Structural> {
-        if self.strategy.is_custom() || self.api_version() == self.storage_api_version {
+        if self.strategy.is_custom() || self.serves_api_version(&self.storage_api_version) {
             return self.schema();
         }
         let (group, version) = match self.storage_api_version.split_once('/') {
@@ -573,6 +582,37 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn a_resource_serves_its_own_api_version_and_no_other() {
+        let snap = Registry::builtin().snapshot();
+        for (g, v, r) in [
+            ("", "v1", "pods"),
+            ("apps", "v1", "deployments"),
+            ("autoscaling", "v1", "horizontalpodautoscalers"),
+        ] {
+            let info = snap.get(g, v, r).unwrap();
+            let own = info.api_version();
+            assert!(info.serves_api_version(&own), "{own}");
+            for other in [
+                "",
+                "v1",
+                "apps/v1",
+                "autoscaling/v2",
+                "/v1",
+                "v1/",
+                "apps",
+                "apps/v1/x",
+            ] {
+                assert_eq!(
+                    info.serves_api_version(other),
+                    other == own,
+                    "{own} / {other}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn resources_are_found_by_their_parts_and_only_by_them() {

@@ -518,7 +518,7 @@ async fn track_managed_fields(
         };
         super::managed::track(info, live, new, &w)
     };
-    if info.strategy.is_custom() || info.api_version() == info.storage_api_version {
+    if info.strategy.is_custom() || info.serves_api_version(&info.storage_api_version) {
         let others = compare_at_other_versions(scope, live, new).await?;
         return track(live, new, &others);
     }
