@@ -806,6 +806,23 @@ fn get_str<'a>(
     }
 }
 
+/// [`get_str`] with the object's path worked out only for an error.
+fn get_str_lazy<'a>(
+    obj: &'a Map<String, Value>,
+    key: &str,
+    path: &dyn Fn() -> String,
+    errs: &mut Vec<FieldError>,
+) -> &'a str {
+    match obj.get(key) {
+        None | Some(Value::Null) => "",
+        Some(Value::String(s)) => s,
+        Some(other) => {
+            errs.push(type_error(&format!("{}.{key}", path()), other, "string"));
+            ""
+        }
+    }
+}
+
 /// Reads an optional integer field; a non-integer, non-null value yields a type error.
 fn get_i64(
     obj: &Map<String, Value>,
@@ -1108,43 +1125,45 @@ pub fn validate_managed_fields(entries: &Value, path: &str) -> Vec<FieldError> {
         }
     };
     for (i, item) in items.iter().enumerate() {
-        let p = format!("{path}[{i}]");
+        // The entry's path is spelled out only for an error (every write checks its entries).
+        let p = || format!("{path}[{i}]");
         let Some(e) = item.as_object() else {
-            errs.push(type_error(&p, item, "object"));
+            errs.push(type_error(&p(), item, "object"));
             continue;
         };
-        let op = get_str(e, "operation", &p, &mut errs);
+        let get = |key: &str, errs: &mut Vec<FieldError>| get_str_lazy(e, key, &p, errs);
+        let op = get("operation", &mut errs);
         if op != "Apply" && op != "Update" {
             errs.push(FieldError::invalid(
-                format!("{p}.operation"),
+                format!("{}.operation", p()),
                 op,
                 "must be `Apply` or `Update`",
             ));
         }
-        let ft = get_str(e, "fieldsType", &p, &mut errs);
+        let ft = get("fieldsType", &mut errs);
         if !ft.is_empty() && ft != "FieldsV1" {
             errs.push(FieldError::invalid(
-                format!("{p}.fieldsType"),
+                format!("{}.fieldsType", p()),
                 ft,
                 "must be `FieldsV1`",
             ));
         }
-        let manager = get_str(e, "manager", &p, &mut errs);
+        let manager = get("manager", &mut errs);
         if manager.len() > 128 {
-            errs.push(FieldError::too_long(format!("{p}.manager"), 128));
+            errs.push(FieldError::too_long(format!("{}.manager", p()), 128));
         }
         for (pos, c) in manager.char_indices() {
             if !is_printable(c) {
                 errs.push(FieldError::invalid(
-                    format!("{p}.manager"),
+                    format!("{}.manager", p()),
                     manager,
                     format!("invalid character U+{:04X} (at position {pos})", c as u32),
                 ));
             }
         }
-        let sub = get_str(e, "subresource", &p, &mut errs);
+        let sub = get("subresource", &mut errs);
         if sub.len() > 256 {
-            errs.push(FieldError::too_long(format!("{p}.subresource"), 256));
+            errs.push(FieldError::too_long(format!("{}.subresource", p()), 256));
         }
     }
     errs
@@ -2034,6 +2053,34 @@ mod tests {
                 "metadata.managedFields[0].fieldsType: Invalid value: \"X\": must be `FieldsV1`",
             ]
         );
+        // Every other complaint, each with its entry's path.
+        let meta = json!({"name": "a", "managedFields": [
+            {"manager": "m", "operation": "Update", "fieldsType": "FieldsV1"},
+            "not an entry",
+            {"manager": 5, "operation": true, "fieldsType": [], "subresource": {}},
+            {"manager": "x".repeat(129), "operation": "Apply", "subresource": "s".repeat(257)},
+            {"manager": "a\u{7}b", "operation": "Apply"},
+        ]});
+        let got = msgs(&validate_object_meta(
+            &meta,
+            false,
+            NameValidation::Subdomain,
+        ));
+        let expected_paths = [
+            "metadata.managedFields[1]: Invalid value",
+            "metadata.managedFields[2].operation: Invalid value",
+            "metadata.managedFields[2].operation: Invalid value: \"\": must be `Apply` or `Update`",
+            "metadata.managedFields[2].fieldsType: Invalid value",
+            "metadata.managedFields[2].manager: Invalid value",
+            "metadata.managedFields[2].subresource: Invalid value",
+            "metadata.managedFields[3].manager: Too long",
+            "metadata.managedFields[3].subresource: Too long",
+            "metadata.managedFields[4].manager: Invalid value: \"a\\ab\": invalid character U+0007 (at position 1)",
+        ];
+        assert_eq!(got.len(), expected_paths.len(), "{got:#?}");
+        for (g, e) in got.iter().zip(expected_paths) {
+            assert!(g.starts_with(e), "{g} / {e}");
+        }
     }
 
     fn old_meta() -> Value {
