@@ -483,8 +483,7 @@ impl Set {
         });
     }
 
-    /// Take out everything under the top-level field `name`, in place (as
-    /// [`without_field`](Self::without_field)).
+    /// Take out everything under the top-level field `name`, in place.
     pub fn remove_field(&mut self, name: &str) {
         let is = |pe: &PathElement| matches!(pe, PathElement::Field(n) if n == name);
         self.members.retain(|m| !is(m));
@@ -508,20 +507,6 @@ impl Set {
             })
             .collect();
         Set { members, children }
-    }
-
-    /// `self` without everything under the top-level field `name` (a recursive difference).
-    pub fn without_field(&self, name: &str) -> Set {
-        let is = |pe: &PathElement| matches!(pe, PathElement::Field(n) if n == name);
-        Set {
-            members: self.members.iter().filter(|m| !is(m)).cloned().collect(),
-            children: self
-                .children
-                .iter()
-                .filter(|(pe, _)| !is(pe))
-                .cloned()
-                .collect(),
-        }
     }
 
     /// The FieldsV1 object as a JSON value (for a `managedFields` entry).
@@ -1071,6 +1056,19 @@ mod tests {
             r#"{"f:data":{"f:a":{}},"f:metadata":{"f:labels":{"f:x":{}}}}"#
         );
         assert_eq!(a.intersection(&b).to_json(), r#"{"f:data":{"f:b":{}}}"#);
+        // In place, the same sets (a child left empty goes).
+        let everything_in_data = Set::from_json(r#"{"f:data":{"f:a":{},"f:b":{}}}"#).unwrap();
+        for other in [&b, &a, &Set::new(), &everything_in_data] {
+            let mut in_place = a.clone();
+            in_place.subtract(other);
+            assert_eq!(in_place, a.difference(other), "{}", other.to_json());
+        }
+        let mut no_data = a.clone();
+        no_data.remove_field("data");
+        assert_eq!(
+            no_data.to_json(),
+            r#"{"f:metadata":{"f:labels":{"f:x":{}}}}"#
+        );
         assert!(Set::new().is_empty());
         assert_eq!(Set::new().to_json(), "{}");
     }

@@ -796,14 +796,7 @@ fn get_str<'a>(
     path: &str,
     errs: &mut Vec<FieldError>,
 ) -> &'a str {
-    match obj.get(key) {
-        None | Some(Value::Null) => "",
-        Some(Value::String(s)) => s,
-        Some(other) => {
-            errs.push(type_error(&format!("{path}.{key}"), other, "string"));
-            ""
-        }
-    }
+    get_str_lazy(obj, key, &|| path.to_string(), errs)
 }
 
 /// [`get_str`] with the object's path worked out only for an error.

@@ -290,7 +290,8 @@ pub fn track(
     }
     for e in entries.iter_mut().filter(|e| !e.same_owner(&me)) {
         let (ch, rm) = seen(e);
-        e.fields = e.fields.difference(ch).difference(rm);
+        e.fields.subtract(ch);
+        e.fields.subtract(rm);
     }
     let mut mine = match mine_before {
         Some(i) => entries.remove(i),
