@@ -272,7 +272,9 @@ impl AuditSink {
 
     /// Queue an event; with `wait`, return once it is written.
     async fn write(&self, event: &Value, wait: bool) {
-        let mut bytes = serde_json::to_vec(event).unwrap_or_default();
+        // Written as kube's audit log writes events: Go's encoder (`&` in a request URI as
+        // `\u0026`).
+        let mut bytes = kubox_apimachinery::json_text::to_vec(event).unwrap_or_default();
         bytes.push(b'\n');
         let (tx, rx) = tokio::sync::oneshot::channel();
         let line = Line {

@@ -481,5 +481,5 @@ fn document(
         metadata: Empty {},
         items,
     };
-    serde_json::to_vec(&body).unwrap_or_default()
+    kubox_apimachinery::json_text::to_vec(&body).unwrap_or_default()
 }

@@ -9,6 +9,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
+use kubox_apimachinery::json_text;
 use serde_json::{json, Value};
 
 use crate::body::{bytes_response, Body};
@@ -383,6 +384,7 @@ pub fn indent(compact: &[u8]) -> Vec<u8> {
 /// The JSON text kube-apiserver writes for `value`: built-in objects, their typed lists (items
 /// without `kind` and `apiVersion`), Status and the discovery documents in their Go structs'
 /// field order; anything else (custom resources, which kube holds as maps) with sorted keys.
+/// Strings escaped as Go's encoder escapes them ([`json_text`]: HTML characters too).
 pub fn json_bytes(value: &Value) -> Vec<u8> {
     let schemas = kubox_openapi::Schemas::builtin();
     match schemas.for_answer(value) {
@@ -400,9 +402,9 @@ pub fn json_bytes(value: &Value) -> Vec<u8> {
                 );
                 out
             }
-            _ => serde_json::to_vec(value).unwrap_or_default(),
+            _ => json_text::to_vec(value).unwrap_or_default(),
         },
-        None => serde_json::to_vec(value).unwrap_or_default(),
+        None => json_text::to_vec(value).unwrap_or_default(),
     }
 }
 

@@ -4,6 +4,7 @@
 //! mod_revision is the resourceVersion, set on the way out, as kube-apiserver does with etcd).
 
 use bytes::Bytes;
+use kubox_apimachinery::json_text;
 use kubox_storage::KeyValue;
 use serde_json::{json, Value};
 
@@ -44,7 +45,7 @@ pub fn to_stored(obj: &Value) -> ApiResult<Bytes> {
     }
     let err = |e: serde_json::Error| ApiError::internal(e.to_string());
     let Some(top) = obj.as_object() else {
-        return serde_json::to_vec(obj).map(exact).map_err(err);
+        return json_text::to_vec(obj).map(exact).map_err(err);
     };
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(b"{\"metadata\":");
@@ -60,9 +61,9 @@ pub fn to_stored(obj: &Value) -> ApiResult<Bytes> {
                     out.push(b',');
                 }
                 first = false;
-                serde_json::to_writer(&mut out, k).map_err(err)?;
+                json_text::to_writer(&mut out, k).map_err(err)?;
                 out.push(b':');
-                serde_json::to_writer(&mut out, v).map_err(err)?;
+                json_text::to_writer(&mut out, v).map_err(err)?;
             }
             out.push(b'}');
         }
@@ -73,9 +74,9 @@ pub fn to_stored(obj: &Value) -> ApiResult<Bytes> {
             continue;
         }
         out.push(b',');
-        serde_json::to_writer(&mut out, k).map_err(err)?;
+        json_text::to_writer(&mut out, k).map_err(err)?;
         out.push(b':');
-        serde_json::to_writer(&mut out, v).map_err(err)?;
+        json_text::to_writer(&mut out, v).map_err(err)?;
     }
     out.push(b'}');
     Ok(exact(out))

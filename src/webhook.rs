@@ -178,7 +178,8 @@ impl WebhookClient {
         // its errors name the URL with it.
         let url = with_timeout(&url, timeout);
         let client = self.client(&config.ca_bundle, server_name)?;
-        let payload = serde_json::to_vec(body).map_err(|e| WebhookError::Body(e.to_string()))?;
+        let payload = kubox_apimachinery::json_text::to_vec(body)
+            .map_err(|e| WebhookError::Body(e.to_string()))?;
         let req = Request::post(url.as_str())
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::ACCEPT, "application/json, */*")

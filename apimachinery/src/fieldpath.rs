@@ -640,23 +640,107 @@ impl Set {
 /// HTML characters escaped, U+2028 and U+2029 escaped, other control characters as `\u00XX`.
 fn write_string(out: &mut String, s: &str) {
     out.push('"');
-    for ch in s.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                let _ = write!(out, "\\u{:04x}", ch as u32);
+    if !crate::json_text::needs_escape(s.as_bytes()) {
+        out.push_str(s);
+    } else {
+        for ch in s.chars() {
+            match ch {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                    let _ = write!(out, "\\u{:04x}", ch as u32);
+                }
+                c if (c as u32) < 0x20 => {
+                    let _ = write!(out, "\\u{:04x}", c as u32);
+                }
+                c => out.push(c),
             }
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
         }
     }
     out.push('"');
+}
+
+/// Append a FieldsV1 object (a managedFields entry's `fieldsV1`, decoded) as
+/// structured-merge-diff writes it: at each level `.` first, then the members by their path
+/// elements' order — field names, then keys, values and indexes, each by its own order, numbers
+/// by value (`k:{"port":80,…}` before `k:{"port":443,…}`, `i:9` before `i:10`) — where a map
+/// would have them in their text's byte order.
+pub fn write_fields_v1(m: &Map<String, Value>, out: &mut Vec<u8>) {
+    fn rank(k: &str) -> u8 {
+        match k.as_bytes() {
+            [b'.'] => 0,
+            [b'f', b':', ..] => 1,
+            [b'k', b':', ..] => 2,
+            [b'v', b':', ..] => 3,
+            [b'i', b':', ..] => 4,
+            _ => 5,
+        }
+    }
+    fn member(out: &mut Vec<u8>, first: &mut bool, k: &str, v: &Value) {
+        if !std::mem::take(first) {
+            out.push(b',');
+        }
+        if crate::json_text::needs_escape(k.as_bytes()) {
+            let mut key = String::with_capacity(k.len() + 8);
+            write_string(&mut key, k);
+            out.extend_from_slice(key.as_bytes());
+        } else {
+            out.push(b'"');
+            out.extend_from_slice(k.as_bytes());
+            out.push(b'"');
+        }
+        out.push(b':');
+        match v {
+            Value::Object(inner) if inner.is_empty() => out.extend_from_slice(b"{}"),
+            Value::Object(inner) => write_fields_v1(inner, out),
+            // Writing a value into a vector cannot fail.
+            other => {
+                let _ = crate::json_text::to_writer(out, other);
+            }
+        }
+    }
+    out.push(b'{');
+    let mut first = true;
+    // The map's order is the text's: `.` and `f:` (field names compare as their text does)
+    // come first in both, written as they come; then `i:`, `k:`, `v:`, whose order is their
+    // elements' (one alone is in its place).
+    let mut members = m.iter();
+    let mut rest: Vec<(&String, &Value)> = Vec::new();
+    for (k, v) in members.by_ref() {
+        if rank(k) >= 2 {
+            rest.push((k, v));
+            break;
+        }
+        member(out, &mut first, k, v);
+    }
+    rest.extend(members);
+    if rest.len() > 1 {
+        let mut ranked: Vec<(u8, Option<PathElement>, &String, &Value)> = rest
+            .iter()
+            .map(|&(k, v)| {
+                let r = rank(k);
+                let element = (r < 5).then(|| PathElement::deserialize(k).ok().flatten());
+                (r, element.flatten(), k, v)
+            })
+            .collect();
+        ranked.sort_by(|a, b| {
+            a.0.cmp(&b.0).then_with(|| match (&a.1, &b.1) {
+                (Some(x), Some(y)) => x.cmp(y),
+                _ => a.2.cmp(b.2),
+            })
+        });
+        for (_, _, k, v) in ranked {
+            member(out, &mut first, k, v);
+        }
+    } else {
+        for (k, v) in rest {
+            member(out, &mut first, k, v);
+        }
+    }
+    out.push(b'}');
 }
 
 /// A value as encoding/json writes it (map keys sorted).
@@ -664,7 +748,9 @@ fn write_value(out: &mut String, v: &Value) {
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::Number(n) => {
+            let _ = write!(out, "{n}");
+        }
         Value::String(s) => write_string(out, s),
         Value::Array(a) => {
             out.push('[');
@@ -676,17 +762,16 @@ fn write_value(out: &mut String, v: &Value) {
             }
             out.push(']');
         }
+        // A map's keys come sorted, as Go's encoder sorts them.
         Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
             out.push('{');
-            for (i, k) in keys.iter().enumerate() {
+            for (i, (k, v)) in m.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
                 write_string(out, k);
                 out.push(':');
-                write_value(out, &m[k.as_str()]);
+                write_value(out, v);
             }
             out.push('}');
         }
@@ -945,6 +1030,62 @@ mod tests {
             )
             .to_json(),
             r#"{"f:e":{},"f:metadata":{".":{},"f:labels":{".":{},"f:app":{}}},"f:n":{}}"#
+        );
+    }
+
+    /// A FieldsV1 object held as a JSON map (its keys in byte order) is written back in
+    /// structured-merge-diff's order: the set's own text, whatever the elements — numbers of
+    /// other lengths in keys, values and indexes, several key fields, strings to escape,
+    /// members that are also parents.
+    #[test]
+    fn fields_v1_maps_are_written_in_the_sets_order() {
+        let f = |n: &str| PathElement::Field(n.to_string());
+        let port = |p: i64, proto: &str| {
+            PathElement::key(vec![
+                ("protocol".into(), json!(proto)),
+                ("port".into(), json!(p)),
+            ])
+        };
+        let mut set = Set::new();
+        for p in [443, 80, 8080, 9, 10000] {
+            set.insert(&[f("spec"), f("ports"), port(p, "TCP"), f("port")]);
+        }
+        set.insert(&[f("spec"), f("ports"), port(80, "UDP")]);
+        set.insert(&[f("spec"), f("ports")]);
+        for v in [
+            json!(10),
+            json!(9),
+            json!(-1),
+            json!("b"),
+            json!("a\"q"),
+            json!(2.5),
+        ] {
+            set.insert(&[f("spec"), f("values"), PathElement::Value(v)]);
+        }
+        for i in [10, 2, 1, 100] {
+            set.insert(&[f("spec"), f("items"), PathElement::Index(i), f("x")]);
+        }
+        set.insert(&[f("metadata"), f("annotations"), f("a<b&c")]);
+        set.insert(&[f("metadata"), f("labels"), f("z")]);
+        set.insert(&[f("metadata"), f("labels"), f("A")]);
+        let mut out = Vec::new();
+        write_fields_v1(set.to_value().as_object().unwrap(), &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text, set.to_json());
+        // Ports by number: 9, 80 (TCP, then UDP), 443, 8080, 10000.
+        let at = |needle: &str| text.find(needle).unwrap();
+        assert!(at(r#""port\":9,"#) < at(r#""port\":80,"#));
+        assert!(at(r#""port\":80,\"protocol\":\"UDP"#) < at(r#""port\":443,"#));
+        assert!(at(r#""port\":8080,"#) < at(r#""port\":10000,"#));
+        assert!(at(r#""i:2""#) < at(r#""i:10""#) && at(r#""i:10""#) < at(r#""i:100""#));
+        assert!(at(r#""v:-1""#) < at(r#""v:9""#) && at(r#""v:9""#) < at(r#""v:10""#));
+        // A map with one element of a kind is written as it is.
+        let one = json!({"f:a": {}, "k:{\"name\":\"c\"}": {".": {}, "f:image": {}}, ".": {}});
+        let mut out = Vec::new();
+        write_fields_v1(one.as_object().unwrap(), &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{".":{},"f:a":{},"k:{\"name\":\"c\"}":{".":{},"f:image":{}}}"#
         );
     }
 

@@ -5,6 +5,7 @@
 pub mod builtin;
 pub mod fieldpath;
 pub mod fields;
+pub mod json_text;
 pub mod jsonpath;
 pub mod labels;
 pub mod printers;

@@ -179,6 +179,74 @@ fn scenario(k: &Kubectl, ns: &str) {
         "{all}"
     );
 
+    // Strings as Go's encoder writes them (HTML characters escaped) in every text answer —
+    // an object, its pretty form, a list, a watch event — and read back as they were given.
+    let script = "make && make install > log <done>";
+    k.run(&[
+        "create",
+        "configmap",
+        "html",
+        "-n",
+        ns,
+        &format!("--from-literal=run={script}"),
+    ])
+    .success();
+    let escaped = r#""run":"make \u0026\u0026 make install \u003e log \u003cdone\u003e""#;
+    let cm_path = format!("/api/v1/namespaces/{ns}/configmaps/html");
+    let list_path =
+        format!("/api/v1/namespaces/{ns}/configmaps?fieldSelector=metadata.name%3Dhtml");
+    for path in [
+        cm_path.clone(),
+        format!("{cm_path}?pretty=true"),
+        list_path.clone(),
+        format!("{list_path}&watch=true&timeoutSeconds=1"),
+    ] {
+        let text = k.run(&["get", "--raw", &path]).success().stdout;
+        let text = text.replace("\"run\": \"", "\"run\":\"");
+        assert!(text.contains(escaped), "{path}: {text}");
+        assert!(!text.contains("&&"), "{path}: {text}");
+    }
+    let back = k
+        .run(&[
+            "get",
+            "configmap",
+            "html",
+            "-n",
+            ns,
+            "-o",
+            "jsonpath={.data.run}",
+        ])
+        .success()
+        .stdout;
+    assert_eq!(back, script);
+
+    // A managedFields entry's fieldsV1 as structured-merge-diff writes it: a list's items by
+    // their keys' values, port 80 before port 443 (a map of the key texts would put 443 first).
+    k.run(&[
+        "create",
+        "service",
+        "clusterip",
+        "ports",
+        "-n",
+        ns,
+        "--tcp=443:8443",
+        "--tcp=80:8080",
+    ])
+    .success();
+    let text = k
+        .run(&[
+            "get",
+            "--raw",
+            &format!("/api/v1/namespaces/{ns}/services/ports"),
+        ])
+        .success()
+        .stdout;
+    let at = |port: u16| {
+        text.find(&format!(r#""k:{{\"port\":{port},\"protocol\":\"TCP\"}}""#))
+            .unwrap_or_else(|| panic!("no key of port {port}: {text}"))
+    };
+    assert!(at(80) < at(443), "{text}");
+
     // stringData is merged into data and not kept.
     let secret = format!(
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: {ns}\nstringData:\n  user: admin\ndata:\n  pass: c2VjcmV0\n"

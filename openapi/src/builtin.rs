@@ -194,7 +194,7 @@ impl Schemas {
             .map(|t| (t.to_string(), b.definition(&format!("{META_PACKAGE}.{t}"))))
             .collect();
         let mut arena = b.finish();
-        arena.object_meta = Some(meta);
+        arena.set_object_meta(meta);
         Packed {
             arena,
             kinds,

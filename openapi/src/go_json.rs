@@ -4,6 +4,7 @@
 //! keys sorted (Go's encoder sorts them). Fields a schema does not declare, and every object of a
 //! schema without a Go order (custom resources, whose objects kube holds as maps), come sorted.
 
+use kubox_apimachinery::json_text;
 use serde_json::{Map, Value};
 
 use crate::structural::{Arena, NodeId, Structural, Type};
@@ -90,7 +91,7 @@ fn push_json(out: &mut Vec<u8>, v: &Value) {
         Value::String(s) => push_str(out, s),
         // Writing a Value into a Vec cannot fail.
         other => {
-            let _ = serde_json::to_writer(&mut *out, other);
+            let _ = json_text::to_writer(out, other);
         }
     }
 }
@@ -100,44 +101,7 @@ fn push_key(out: &mut Vec<u8>, k: &str) {
     out.push(b':');
 }
 
-/// A JSON string, as `serde_json` writes it: text with nothing to escape (no quote, backslash
-/// or control character; most names and values) copied between quotes at once, other text
-/// escaped by `serde_json`.
-fn push_str(out: &mut Vec<u8>, s: &str) {
-    if !needs_escape(s.as_bytes()) {
-        out.reserve(s.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    } else {
-        let _ = serde_json::to_writer(&mut *out, s);
-    }
-}
-
-/// Does the text hold a byte JSON escapes (a control character, `"` or `\\`)? Eight bytes at
-/// a time: a word has a byte below 0x20, or one equal to a given byte, exactly when the usual
-/// borrow tests on it say so.
-fn needs_escape(s: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH != 0;
-    let mut words = s.chunks_exact(8);
-    for w in &mut words {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(w);
-        let x = u64::from_le_bytes(bytes);
-        if below(x, 0x20)
-            || below(x ^ (ONES * u64::from(b'"')), 1)
-            || below(x ^ (ONES * u64::from(b'\\')), 1)
-        {
-            return true;
-        }
-    }
-    words
-        .remainder()
-        .iter()
-        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
-}
+use kubox_apimachinery::json_text::push_str;
 
 /// The node of a union member matching the value's JSON type, else the node itself.
 fn resolve(arena: &Arena, id: NodeId, v: &Value) -> NodeId {
@@ -157,6 +121,9 @@ fn member(arena: &Arena, id: Option<NodeId>, k: &str) -> Option<NodeId> {
 fn write(arena: &Arena, id: Option<NodeId>, v: &Value, out: &mut Vec<u8>) {
     let id = id.map(|i| resolve(arena, i, v));
     match v {
+        Value::Object(m) if id.is_some() && id == arena.fields_v1 => {
+            kubox_apimachinery::fieldpath::write_fields_v1(m, out)
+        }
         Value::Object(m) => write_object(arena, id, m, out, &|_, child, id, out| {
             write(arena, id, child, out)
         }),
@@ -260,7 +227,7 @@ fn write_members(
 mod tests {
     use serde_json::json;
 
-    use super::{push_key, push_str};
+    use super::{json_text, push_key, push_str};
     use crate::Schemas;
 
     fn text(group: &str, version: &str, kind: &str, v: &serde_json::Value) -> String {
@@ -289,30 +256,10 @@ mod tests {
         );
     }
 
+    /// Go's encoder escapes HTML characters and the line separators: so does every string of
+    /// an object, member names included.
     #[test]
-    fn every_byte_that_json_escapes_is_found_at_every_place_of_a_word() {
-        for b in 0..=255u8 {
-            let escaped = b < 0x20 || b == b'"' || b == b'\\';
-            // Among bytes that never escape, those next to the thresholds and with the high
-            // bit set (UTF-8) among them.
-            for filler in [
-                b'a', b' ', b'!', b'#', b'[', b']', 0x7f, 0x80, 0xa0, 0xc3, 0xff,
-            ] {
-                for len in 1..=17 {
-                    for at in 0..len {
-                        let mut text = vec![filler; len];
-                        assert!(!super::needs_escape(&text), "{filler:#x} × {len}");
-                        text[at] = b;
-                        let found = super::needs_escape(&text);
-                        assert_eq!(found, escaped, "{b:#x} at {at} of {len} among {filler:#x}");
-                    }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn strings_are_written_as_serde_json_writes_them() {
+    fn strings_are_written_as_go_writes_them() {
         for s in [
             "",
             "plain",
@@ -329,16 +276,52 @@ mod tests {
             "\u{2028}",
             "end\\",
         ] {
+            let want = json_text::to_vec(s).unwrap();
             let mut out = Vec::new();
             push_str(&mut out, s);
-            assert_eq!(out, serde_json::to_vec(s).unwrap(), "{s:?}");
+            assert_eq!(out, want, "{s:?}");
             let mut key = Vec::new();
             push_key(&mut key, s);
-            assert_eq!(
-                key,
-                [serde_json::to_vec(s).unwrap(), b":".to_vec()].concat()
-            );
+            assert_eq!(key, [want, b":".to_vec()].concat());
         }
+        let cm = json!({"kind": "ConfigMap", "apiVersion": "v1",
+                        "metadata": {"name": "x", "annotations": {"a&b": "<p>\u{2028}"}},
+                        "data": {"run": "make && make install > log"}});
+        assert_eq!(
+            text("", "v1", "ConfigMap", &cm),
+            concat!(
+                r#"{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"x","annotations":"#,
+                r#"{"a\u0026b":"\u003cp\u003e\u2028"}},"data":{"run":"make \u0026\u0026 make install \u003e log"}}"#
+            )
+        );
+    }
+
+    /// A managedFields entry's `fieldsV1` is structured-merge-diff's text (ports by number),
+    /// in built-in objects and in custom resources.
+    #[test]
+    fn fields_v1_is_written_in_structured_merge_diffs_order() {
+        let fields = json!({"f:spec": {"f:ports": {
+            ".": {},
+            "k:{\"port\":443,\"protocol\":\"TCP\"}": {".": {}, "f:port": {}},
+            "k:{\"port\":80,\"protocol\":\"TCP\"}": {".": {}, "f:port": {}},
+        }}});
+        let want = concat!(
+            r#""fieldsV1":{"f:spec":{"f:ports":{".":{},"#,
+            r#""k:{\"port\":80,\"protocol\":\"TCP\"}":{".":{},"f:port":{}},"#,
+            r#""k:{\"port\":443,\"protocol\":\"TCP\"}":{".":{},"f:port":{}}}}}"#
+        );
+        let obj = |kind: &str| {
+            json!({"kind": kind, "apiVersion": "v1", "metadata": {"name": "s", "managedFields": [
+                {"manager": "m", "operation": "Update", "fieldsType": "FieldsV1", "fieldsV1": fields}
+            ]}})
+        };
+        let svc = text("", "v1", "Service", &obj("Service"));
+        assert!(svc.contains(want), "{svc}");
+        let cr = crate::Structural::for_custom_resource(
+            &json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+        );
+        let cr = String::from_utf8(cr.to_go_json(&obj("X"))).unwrap();
+        assert!(cr.contains(want), "{cr}");
     }
 
     #[test]

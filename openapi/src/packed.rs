@@ -78,11 +78,14 @@ pub(crate) fn unpack(packed: &[u8]) -> Result<Packed, String> {
     let mut arena = Arena {
         nodes: Vec::with_capacity(nodes.min(r.rest.len())),
         object_meta: None,
+        fields_v1: None,
     };
     for _ in 0..nodes {
         arena.nodes.push(r.node(nodes)?);
     }
-    arena.object_meta = r.opt(nodes)?;
+    if let Some(meta) = r.opt(nodes)? {
+        arena.set_object_meta(meta);
+    }
     let mut kinds = Vec::new();
     for _ in 0..r.num()? {
         let (g, v, k, def) = (r.string()?, r.string()?, r.string()?, r.string()?);

@@ -179,9 +179,22 @@ pub(crate) struct Arena {
     pub nodes: Vec<Node>,
     /// `ObjectMeta`, for the metadata of embedded resources and custom resource roots.
     pub object_meta: Option<NodeId>,
+    /// `FieldsV1` (a managedFields entry's `fieldsV1`), written in structured-merge-diff's
+    /// order rather than as a map.
+    pub fields_v1: Option<NodeId>,
 }
 
 impl Arena {
+    /// Note `ObjectMeta`'s node, and `FieldsV1`'s below it.
+    pub fn set_object_meta(&mut self, meta: NodeId) {
+        self.object_meta = Some(meta);
+        self.fields_v1 = self
+            .node(meta)
+            .property("managedFields")
+            .and_then(|f| self.node(f).items)
+            .and_then(|e| self.node(e).property("fieldsV1"));
+    }
+
     pub fn node(&self, id: NodeId) -> &Node {
         // Ids are only ever made by this arena's builder, so they are in range.
         &self.nodes[id as usize]
@@ -250,7 +263,7 @@ impl Structural {
         if let Some(meta) = builtin.arena.object_meta {
             let mut memo = HashMap::new();
             let id = b.arena.import(&builtin.arena, meta, &mut memo);
-            b.arena.object_meta = Some(id);
+            b.arena.set_object_meta(id);
         }
         let root = b.node(schema);
         let mut n = b.arena.node(root).clone();

@@ -77,6 +77,9 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use super::table::{Field, Kind, Label, Message, Special};
+
+/// The message a managedFields entry's `fieldsV1` is.
+const FIELDS_V1: &str = "k8s.io.apimachinery.pkg.apis.meta.v1.FieldsV1";
 use super::{find_message, message_index, schema, ProtobufError, GO_ZERO_TIME, MAGIC, MAX_DEPTH};
 use super::{WIRE_FIXED64, WIRE_LEN, WIRE_VARINT};
 
@@ -342,8 +345,18 @@ impl<'a> Encoder<'a> {
             Special::RawJson => {
                 if let Some(v) = v {
                     let start = w.len();
-                    w.json(v)
-                        .map_err(|e| ProtobufError::Malformed(format!("unencodable JSON: {e}")))?;
+                    match v {
+                        // FieldsV1's bytes are structured-merge-diff's text, its members in
+                        // their path elements' order.
+                        Value::Object(fields) if msg.name == FIELDS_V1 => {
+                            let mut text = Vec::with_capacity(256);
+                            crate::fieldpath::write_fields_v1(fields, &mut text);
+                            w.put(&text);
+                        }
+                        _ => w.json(v).map_err(|e| {
+                            ProtobufError::Malformed(format!("unencodable JSON: {e}"))
+                        })?,
+                    }
                     w.len_field(1, start);
                 }
                 Ok(())

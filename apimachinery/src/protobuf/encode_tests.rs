@@ -1006,3 +1006,33 @@ fn times_parse_like_go() {
     assert_eq!(parse_time("+024-01-01T00:00:00Z"), None);
     assert_eq!(parse_time("2024-01-01T00:00:0 Z"), None);
 }
+
+/// A managedFields entry's FieldsV1 bytes are structured-merge-diff's text: ports by number
+/// (80 before 443, which a map's byte order puts first), HTML characters escaped.
+#[test]
+fn fields_v1_bytes_are_in_structured_merge_diffs_order() {
+    let bytes = encode_object(&json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "s", "managedFields": [{
+            "manager": "m",
+            "operation": "Update",
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:metadata": {"f:annotations": {"f:a<b": {}}}, "f:spec": {"f:ports": {
+                "k:{\"port\":443,\"protocol\":\"TCP\"}": {".": {}},
+                "k:{\"port\":80,\"protocol\":\"TCP\"}": {".": {}},
+            }}},
+        }]},
+    }))
+    .unwrap();
+    let text = concat!(
+        r#"{"f:metadata":{"f:annotations":{"f:a\u003cb":{}}},"f:spec":{"f:ports":{"#,
+        r#""k:{\"port\":80,\"protocol\":\"TCP\"}":{".":{}},"#,
+        r#""k:{\"port\":443,\"protocol\":\"TCP\"}":{".":{}}}}}"#
+    );
+    assert!(
+        bytes.windows(text.len()).any(|w| w == text.as_bytes()),
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
+}
