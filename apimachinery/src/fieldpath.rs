@@ -304,6 +304,27 @@ impl Set {
         self.members.is_empty() && self.children.iter().all(|(_, c)| c.is_empty())
     }
 
+    /// Add a member, usually one that sorts after every member so far (a walk in order).
+    fn push_member(&mut self, pe: PathElement) {
+        match self.members.last().map(|m| m.cmp(&pe)) {
+            None | Some(Ordering::Less) => self.members.push(pe),
+            Some(Ordering::Equal) => {}
+            Some(Ordering::Greater) => self.insert(std::slice::from_ref(&pe)),
+        }
+    }
+
+    /// Add the paths of `child` below `pe`, usually an element that sorts after every child so
+    /// far (a walk in order).
+    fn push_child(&mut self, pe: PathElement, child: Set) {
+        match self.children.last().map(|(p, _)| p.cmp(&pe)) {
+            None | Some(Ordering::Less) => self.children.push((pe, child)),
+            _ => match self.children.binary_search_by(|(p, _)| p.cmp(&pe)) {
+                Ok(i) => self.children[i].1 = self.children[i].1.union(&child),
+                Err(i) => self.children.insert(i, (pe, child)),
+            },
+        }
+    }
+
     /// Add one path (a path of no elements adds nothing).
     pub fn insert(&mut self, path: &[PathElement]) {
         match path {
@@ -862,6 +883,32 @@ pub trait Schema {
     /// How the list at `path` is merged.
     fn list_type(&self, path: &[PathElement]) -> ListType;
 
+    /// Where a walk that descends one element at a time stands at the root ([`At::Path`]:
+    /// this schema answers by path only).
+    fn root(&self) -> At {
+        At::Path
+    }
+
+    /// Where the walk stands one element below `at`.
+    fn step(&self, at: At, _pe: &PathElement) -> At {
+        at
+    }
+
+    /// [`Schema::list_type`] of the list at `path`, where the walk stands at `at`.
+    fn list_type_at(&self, _at: At, path: &[PathElement]) -> ListType {
+        self.list_type(path)
+    }
+
+    /// [`Schema::atomic_map`] of the map at `path`, where the walk stands at `at`.
+    fn atomic_map_at(&self, _at: At, path: &[PathElement]) -> bool {
+        self.atomic_map(path)
+    }
+
+    /// [`Schema::key_default`] of the list at `path`, where the walk stands at `at`.
+    fn key_default_at(&self, _at: At, path: &[PathElement], key: &str) -> Option<Value> {
+        self.key_default(path, key)
+    }
+
     /// The default of key field `key` of the items of the list at `path`, used when an item
     /// leaves it out (structured-merge-diff reads it from the schema).
     fn key_default(&self, _path: &[PathElement], _key: &str) -> Option<Value> {
@@ -885,6 +932,18 @@ pub trait Schema {
     fn omit_empty(&self, _path: &[PathElement], _key: &str) -> bool {
         false
     }
+}
+
+/// Where a walk stands in a schema it descends one element at a time, so that what it asks of
+/// each node is not looked up again from the root along the whole path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum At {
+    /// The schema answers by path (it has no nodes to stand at).
+    Path,
+    /// At one of the schema's nodes (an id of its own).
+    Node(u32),
+    /// Below where the schema says anything.
+    Nowhere,
 }
 
 /// A schema that knows nothing (structured-merge-diff's deduced type): every list atomic,
@@ -1241,22 +1300,46 @@ pub struct Comparison {
 pub fn compare(old: &Value, new: &Value, schema: &dyn Schema) -> Comparison {
     let mut c = Comparison::default();
     let mut path = Vec::new();
-    compare_at(Some(old), Some(new), schema, &mut path, &mut c);
+    // The root itself is no path: only what lies below it is recorded.
+    compare_node(
+        Some(old),
+        Some(new),
+        schema,
+        schema.root(),
+        &mut path,
+        &mut c,
+    );
     c
 }
 
-fn compare_at(
+/// What a comparison says of a node itself, besides what lies below it.
+enum Own {
+    Unchanged,
+    Added,
+    Removed,
+    Modified,
+}
+
+/// Compare the node at `path` and record what lies below it in `below` (sets relative to the
+/// node); returns what its parent records of the node itself. Nodes are visited in the order
+/// of their elements (a map's members by key, a list's items by element), so each set grows
+/// at its end, level by level: no path is looked up from the root.
+fn compare_node(
     lhs: Option<&Value>,
     rhs: Option<&Value>,
     schema: &dyn Schema,
+    at: At,
     path: &mut Vec<PathElement>,
-    c: &mut Comparison,
-) {
+    below: &mut Comparison,
+) -> Own {
     let leaf = match (lhs, rhs) {
         (l, r) if is_map(l) || is_map(r) => {
             let empty =
                 |v: Option<&Value>| v.and_then(Value::as_object).is_none_or(|m| m.is_empty());
-            if schema.atomic_map(path) || (empty(lhs) && empty(rhs)) || !both_or_one(l, r, is_map) {
+            if schema.atomic_map_at(at, path)
+                || (empty(lhs) && empty(rhs))
+                || !both_or_one(l, r, is_map)
+            {
                 true
             } else {
                 let lm = l.and_then(Value::as_object);
@@ -1268,9 +1351,10 @@ fn compare_at(
                     {
                         continue;
                     }
-                    path.push(PathElement::Field(k.clone()));
-                    compare_at(lv, rv, schema, path, c);
-                    path.pop();
+                    let pe = PathElement::Field(k.clone());
+                    let child = schema.step(at, &pe);
+                    path.push(pe);
+                    compare_child(lv, rv, schema, child, path, below);
                 }
                 false
             }
@@ -1278,31 +1362,68 @@ fn compare_at(
         (l, r) if is_list(l) || is_list(r) => {
             let empty =
                 |v: Option<&Value>| v.and_then(Value::as_array).is_none_or(|a| a.is_empty());
-            let list_type = schema.list_type(path);
+            let list_type = schema.list_type_at(at, path);
             if list_type == ListType::Atomic
                 || (empty(lhs) && empty(rhs))
                 || !both_or_one(l, r, is_list)
             {
                 true
             } else {
-                compare_items(l, r, &list_type, schema, path, c);
+                compare_items(l, r, &list_type, schema, at, path, below);
                 false
             }
         }
         _ => true,
     };
-    if leaf {
-        match (lhs, rhs) {
-            (None, Some(_)) => c.added.insert(path),
-            (Some(_), None) => c.removed.insert(path),
-            (Some(l), Some(r)) if l != r => c.modified.insert(path),
+    match (lhs, rhs) {
+        (None, Some(_)) => Own::Added,
+        (Some(_), None) => Own::Removed,
+        (Some(l), Some(r)) if leaf && l != r => Own::Modified,
+        _ => Own::Unchanged,
+    }
+}
+
+/// Compare the child whose element ends `path` (taken off it; the walk stands at `at` there),
+/// and record it in `c`, its parent's sets: the child itself as a member, what lies below it
+/// as a child set.
+fn compare_child(
+    lv: Option<&Value>,
+    rv: Option<&Value>,
+    schema: &dyn Schema,
+    at: At,
+    path: &mut Vec<PathElement>,
+    c: &mut Comparison,
+) {
+    // A leaf (a scalar on both sides) records only itself.
+    let container = |v: Option<&Value>| v.is_some_and(|v| v.is_object() || v.is_array());
+    if !container(lv) && !container(rv) {
+        let Some(pe) = path.pop() else {
+            return;
+        };
+        match (lv, rv) {
+            (None, Some(_)) => c.added.push_member(pe),
+            (Some(_), None) => c.removed.push_member(pe),
+            (Some(l), Some(r)) if l != r => c.modified.push_member(pe),
             _ => {}
         }
-    } else if lhs.is_none() {
-        c.added.insert(path);
-    } else if rhs.is_none() {
-        c.removed.insert(path);
+        return;
     }
+    let mut sub = Comparison::default();
+    let own = compare_node(lv, rv, schema, at, path, &mut sub);
+    let Some(pe) = path.pop() else {
+        return;
+    };
+    let attach = |parent: &mut Set, sub: Set, member: bool| {
+        if member {
+            parent.push_member(pe.clone());
+        }
+        if !sub.members.is_empty() || !sub.children.is_empty() {
+            parent.push_child(pe.clone(), sub);
+        }
+    };
+    attach(&mut c.added, sub.added, matches!(own, Own::Added));
+    attach(&mut c.removed, sub.removed, matches!(own, Own::Removed));
+    attach(&mut c.modified, sub.modified, matches!(own, Own::Modified));
 }
 
 /// The members of two maps by key, in key order, each key once with its value on either side:
@@ -1380,6 +1501,7 @@ fn compare_items(
     r: Option<&Value>,
     list_type: &ListType,
     schema: &dyn Schema,
+    at: At,
     path: &mut Vec<PathElement>,
     c: &mut Comparison,
 ) {
@@ -1399,7 +1521,7 @@ fn compare_items(
         out
     }
     let (lg, rg) = {
-        let default = |k: &str| schema.key_default(path, k);
+        let default = |k: &str| schema.key_default_at(at, path, k);
         (group(l, list_type, &default), group(r, list_type, &default))
     };
     let mut all: Vec<&PathElement> = lg.keys().chain(rg.keys()).collect();
@@ -1408,30 +1530,38 @@ fn compare_items(
     for pe in all {
         let li = lg.get(pe).map_or(&[][..], Vec::as_slice);
         let ri = rg.get(pe).map_or(&[][..], Vec::as_slice);
+        let child = schema.step(at, pe);
         path.push(pe.clone());
         match (li.len(), ri.len()) {
-            (a, b) if a <= 1 && b <= 1 => {
-                compare_at(li.first().copied(), ri.first().copied(), schema, path, c)
-            }
+            (a, b) if a <= 1 && b <= 1 => compare_child(
+                li.first().copied(),
+                ri.first().copied(),
+                schema,
+                child,
+                path,
+                c,
+            ),
             (a, b) if a >= 2 && b >= 2 => {
+                path.pop();
                 if li != ri {
-                    c.modified.insert(path);
+                    c.modified.push_member(pe.clone());
                 }
             }
             (a, _) if a >= 2 => {
-                if let Some(first) = ri.first() {
-                    compare_at(None, Some(first), schema, path, c);
+                match ri.first() {
+                    Some(first) => compare_child(None, Some(first), schema, child, path, c),
+                    None => drop(path.pop()),
                 }
-                c.removed.insert(path);
+                c.removed.push_member(pe.clone());
             }
             _ => {
-                if let Some(first) = li.first() {
-                    compare_at(Some(first), None, schema, path, c);
+                match li.first() {
+                    Some(first) => compare_child(Some(first), None, schema, child, path, c),
+                    None => drop(path.pop()),
                 }
-                c.added.insert(path);
+                c.added.push_member(pe.clone());
             }
         }
-        path.pop();
     }
 }
 

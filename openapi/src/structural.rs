@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use kubox_apimachinery::fieldpath::{ListType, PathElement, Schema as FieldSchema};
+use kubox_apimachinery::fieldpath::{At, ListType, PathElement, Schema as FieldSchema};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -377,64 +377,112 @@ impl Structural {
     fn at_path(&self, path: &[PathElement]) -> Option<&Node> {
         let mut id = self.root;
         for pe in path {
-            // A union (`JSONSchemaPropsOrArray`, `…OrBool`) is its object member below a
-            // field step, its array member below an index.
-            let member = |want: Type| {
-                let n = self.arena.node(id);
-                n.alternatives
-                    .iter()
-                    .copied()
-                    .find(|a| self.arena.node(*a).ty == want)
-                    .unwrap_or(id)
-            };
-            id = match pe {
-                PathElement::Field(_) => member(Type::Object),
-                _ => member(Type::Array),
-            };
-            let n = self.arena.node(id);
-            id = match pe {
-                PathElement::Field(name) => match n.property(name) {
-                    Some(c) => c,
-                    None if n.embedded && name == "metadata" => self.arena.object_meta?,
-                    None => n.additional?,
-                },
-                _ => n.items?,
-            };
+            id = self.step(id, pe)?;
         }
+        Some(self.settle(id))
+    }
+
+    /// The node one path element below `id` (None where the schema says nothing).
+    fn step(&self, id: NodeId, pe: &PathElement) -> Option<NodeId> {
+        // A union (`JSONSchemaPropsOrArray`, `…OrBool`) is its object member below a field
+        // step, its array member below an index.
+        let member = |want: Type| {
+            let n = self.arena.node(id);
+            n.alternatives
+                .iter()
+                .copied()
+                .find(|a| self.arena.node(*a).ty == want)
+                .unwrap_or(id)
+        };
+        let id = match pe {
+            PathElement::Field(_) => member(Type::Object),
+            _ => member(Type::Array),
+        };
         let n = self.arena.node(id);
-        // Where the path ends on a union, what is asked is about its object member.
+        match pe {
+            PathElement::Field(name) => match n.property(name) {
+                Some(c) => Some(c),
+                None if n.embedded && name == "metadata" => self.arena.object_meta,
+                None => n.additional,
+            },
+            _ => n.items,
+        }
+    }
+
+    /// The node asked about where a path ends at `id`: on a union, its object member.
+    fn settle(&self, id: NodeId) -> &Node {
+        let n = self.arena.node(id);
         let id = n
             .alternatives
             .iter()
             .copied()
             .find(|a| self.arena.node(*a).ty == Type::Object)
             .unwrap_or(id);
-        Some(self.arena.node(id))
+        self.arena.node(id)
+    }
+
+    /// The node at a walk's position (None: below where the schema says anything).
+    fn node_at(&self, at: At, path: &[PathElement]) -> Option<&Node> {
+        match at {
+            At::Node(id) => Some(self.settle(id)),
+            At::Nowhere => None,
+            At::Path => self.at_path(path),
+        }
     }
 }
 
-/// The schema server-side apply reads: list types, atomic maps, declared fields.
+fn list_type_of(n: Option<&Node>) -> ListType {
+    match n {
+        Some(n) if !n.list_keys.is_empty() => {
+            ListType::Map(n.list_keys.iter().map(|k| k.to_string()).collect())
+        }
+        Some(n) if n.list_set => ListType::Set,
+        _ => ListType::Atomic,
+    }
+}
+
+/// Kubernetes' list-map keys with a default: the `protocol` of container, service and endpoint
+/// ports (`+default="TCP"`), the one key default the built-in types declare.
+fn key_default_of(n: Option<&Node>, key: &str) -> Option<Value> {
+    let keys = &n?.list_keys;
+    (key == "protocol" && keys.iter().any(|k| k.as_ref() == "protocol"))
+        .then(|| Value::String("TCP".into()))
+}
+
 impl FieldSchema for Structural {
     fn list_type(&self, path: &[PathElement]) -> ListType {
-        match self.at_path(path) {
-            Some(n) if !n.list_keys.is_empty() => {
-                ListType::Map(n.list_keys.iter().map(|k| k.to_string()).collect())
-            }
-            Some(n) if n.list_set => ListType::Set,
-            _ => ListType::Atomic,
-        }
+        list_type_of(self.at_path(path))
     }
 
     fn atomic_map(&self, path: &[PathElement]) -> bool {
         self.at_path(path).is_some_and(|n| n.map_atomic)
     }
 
-    /// Kubernetes' list-map keys with a default: the `protocol` of container, service and
-    /// endpoint ports (`+default="TCP"`), the one key default the built-in types declare.
     fn key_default(&self, path: &[PathElement], key: &str) -> Option<Value> {
-        let keys = &self.at_path(path)?.list_keys;
-        (key == "protocol" && keys.iter().any(|k| k.as_ref() == "protocol"))
-            .then(|| Value::String("TCP".into()))
+        key_default_of(self.at_path(path), key)
+    }
+
+    fn root(&self) -> At {
+        At::Node(self.root)
+    }
+
+    fn step(&self, at: At, pe: &PathElement) -> At {
+        match at {
+            At::Node(id) => Structural::step(self, id, pe).map_or(At::Nowhere, At::Node),
+            other => other,
+        }
+    }
+
+    fn list_type_at(&self, at: At, path: &[PathElement]) -> ListType {
+        list_type_of(self.node_at(at, path))
+    }
+
+    fn atomic_map_at(&self, at: At, path: &[PathElement]) -> bool {
+        self.node_at(at, path).is_some_and(|n| n.map_atomic)
+    }
+
+    fn key_default_at(&self, at: At, path: &[PathElement], key: &str) -> Option<Value> {
+        key_default_of(self.node_at(at, path), key)
     }
 
     fn is_field(&self, path: &[PathElement], key: &str) -> bool {
@@ -723,6 +771,72 @@ fn ref_name(r: &str) -> Option<&str> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A walk that steps down one element at a time stands where the whole path leads, for
+    /// every path of a built-in object and of a custom resource with a union: what it asks of
+    /// a node (list type, atomic map, key default) is the same.
+    #[test]
+    fn stepping_down_reaches_the_node_the_path_leads_to() {
+        fn walk(s: &Structural, v: &Value, at: At, path: &mut Vec<PathElement>, seen: &mut usize) {
+            let by_path = s.at_path(path).map(|n| n as *const Node);
+            let by_step = s.node_at(at, &[]).map(|n| n as *const Node);
+            assert_eq!(by_step, by_path, "at {path:?}");
+            assert_eq!(s.list_type_at(at, path), s.list_type(path));
+            assert_eq!(s.atomic_map_at(at, path), s.atomic_map(path));
+            assert_eq!(
+                s.key_default_at(at, path, "protocol"),
+                s.key_default(path, "protocol")
+            );
+            *seen += 1;
+            let children: Vec<(PathElement, &Value)> = match v {
+                Value::Object(m) => m
+                    .iter()
+                    .map(|(k, v)| (PathElement::Field(k.clone()), v))
+                    .collect(),
+                Value::Array(a) => a
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (PathElement::Index(i as i64), v))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for (pe, child) in children {
+                let next = FieldSchema::step(s, at, &pe);
+                path.push(pe);
+                walk(s, child, next, path, seen);
+                path.pop();
+            }
+        }
+        let pod = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "labels": {"a": "b"}, "ownerReferences": [{"uid": "u"}],
+                         "managedFields": [{"fieldsV1": {"f:spec": {}}}]},
+            "spec": {"containers": [{"name": "c", "ports": [{"containerPort": 80}],
+                                     "env": [{"name": "E", "valueFrom": {"fieldRef": {"fieldPath": "x"}}}]}],
+                     "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
+                         {"nodeSelectorTerms": [{"matchExpressions": [{"key": "k", "values": ["v"]}]}]}}},
+                     "unknown": {"deep": [1, {"x": 2}]}},
+            "status": {"conditions": [{"type": "Ready"}]}});
+        let builtin = crate::Schemas::builtin().for_kind("", "v1", "Pod").unwrap();
+        let crd = crate::Schemas::builtin()
+            .for_kind("apiextensions.k8s.io", "v1", "CustomResourceDefinition")
+            .unwrap();
+        let crd_obj = json!({"spec": {"versions": [{"name": "v1", "schema": {"openAPIV3Schema": {
+            "type": "object", "properties": {"a": {"items": {"type": "string"}},
+                                             "b": {"items": [{"type": "string"}]}},
+            "additionalProperties": false}}}]}});
+        let cr = Structural::for_custom_resource(&json!({"type": "object", "properties": {
+            "spec": {"type": "object", "properties": {"list": {"type": "array",
+                "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+                "items": {"type": "object", "properties": {"name": {"type": "string"}}}}}},
+            "meta": {"type": "object", "x-kubernetes-map-type": "atomic"}}}));
+        let cr_obj = json!({"metadata": {"name": "x"}, "spec": {"list": [{"name": "a"}]},
+                            "meta": {"k": "v"}, "other": [1]});
+        for (s, v) in [(builtin, &pod), (crd, &crd_obj), (&cr, &cr_obj)] {
+            let mut seen = 0;
+            walk(s, v, FieldSchema::root(s), &mut Vec::new(), &mut seen);
+            assert!(seen > 10, "{seen} nodes");
+        }
+    }
 
     #[test]
     fn parses_types_maps_lists() {
