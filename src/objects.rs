@@ -288,36 +288,48 @@ fn stamp_as(stored: &[u8], rev: i64, list_item: bool, out: &mut Vec<u8>) -> Opti
     stamped.then_some(())
 }
 
-/// A cursor over compact JSON text (as [`to_stored`] writes it), for [`stamp`].
-struct Scan<'a> {
+/// A cursor over JSON text kubox wrote (valid JSON, so little is checked): for [`stamp`], and
+/// for the garbage collector's reads of stored objects. Nothing it is given makes it read out
+/// of bounds; text that is not JSON gives None or nonsense.
+pub(crate) struct Scan<'a> {
     b: &'a [u8],
     i: usize,
 }
 
 impl<'a> Scan<'a> {
+    /// A scan of `b` from its start.
+    pub(crate) fn new(b: &'a [u8]) -> Scan<'a> {
+        Scan { b, i: 0 }
+    }
+
+    /// Where the scan stands.
+    pub(crate) fn pos(&self) -> usize {
+        self.i
+    }
+
     fn skip_space(&mut self) {
         while self.b.get(self.i).is_some_and(u8::is_ascii_whitespace) {
             self.i += 1;
         }
     }
 
-    fn at(&mut self, c: u8) -> bool {
+    pub(crate) fn at(&mut self, c: u8) -> bool {
         self.skip_space();
         self.b.get(self.i) == Some(&c)
     }
 
-    fn eat(&mut self, c: u8) -> Option<()> {
+    pub(crate) fn eat(&mut self, c: u8) -> Option<()> {
         self.at(c).then(|| self.i += 1)
     }
 
-    fn comma(&mut self) {
+    pub(crate) fn comma(&mut self) {
         if self.at(b',') {
             self.i += 1;
         }
     }
 
     /// A string's raw contents (escapes left as they are).
-    fn string(&mut self) -> Option<&'a [u8]> {
+    pub(crate) fn string(&mut self) -> Option<&'a [u8]> {
         self.eat(b'"')?;
         let start = self.i;
         loop {
@@ -332,27 +344,38 @@ impl<'a> Scan<'a> {
     }
 
     /// Skip one value.
-    fn value(&mut self) -> Option<()> {
+    pub(crate) fn value(&mut self) -> Option<()> {
+        /// The bytes a container's scan stops at.
+        static STOPS: [bool; 256] = {
+            let mut t = [false; 256];
+            t[b'"' as usize] = true;
+            t[b'{' as usize] = true;
+            t[b'[' as usize] = true;
+            t[b'}' as usize] = true;
+            t[b']' as usize] = true;
+            t
+        };
         self.skip_space();
         match self.b.get(self.i)? {
             b'"' => self.string().map(|_| ()),
             b'{' | b'[' => {
                 let mut depth = 0usize;
                 loop {
+                    let rest = self.b.get(self.i..)?;
+                    self.i += rest.iter().position(|&c| STOPS[usize::from(c)])?;
                     match self.b.get(self.i)? {
                         b'"' => {
                             self.string()?;
                             continue;
                         }
                         b'{' | b'[' => depth += 1,
-                        b'}' | b']' => {
+                        _ => {
                             depth -= 1;
                             if depth == 0 {
                                 self.i += 1;
                                 return Some(());
                             }
                         }
-                        _ => {}
                     }
                     self.i += 1;
                 }

@@ -100,59 +100,6 @@ impl Node {
     }
 }
 
-/// Reads a stored object's members up to its `metadata` and stops there: what comes after
-/// (`spec`, `status`, `data`, most of an object's bytes in the order kubox stores them) is not
-/// read at all. The metadata goes to the slot; the parser's complaint about the members left
-/// unread is ignored by the caller.
-struct UntilMetadata<'a>(&'a mut Option<StoredMeta>);
-
-impl<'de> serde::de::Visitor<'de> for UntilMetadata<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an object")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(IsMetadata(is)) = map.next_key()? {
-            if is {
-                *self.0 = map.next_value()?;
-                return Ok(());
-            }
-            map.next_value::<serde::de::IgnoredAny>()?;
-        }
-        Ok(())
-    }
-}
-
-/// A member's name, as whether it is `metadata` (read without allocating).
-struct IsMetadata(bool);
-
-impl<'de> Deserialize<'de> for IsMetadata {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = IsMetadata;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a member name")
-            }
-            fn visit_str<E>(self, v: &str) -> Result<IsMetadata, E> {
-                Ok(IsMetadata(v == "metadata"))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct StoredMeta {
-    uid: Option<String>,
-    owner_references: Option<Vec<StoredOwner>>,
-    finalizers: Option<Vec<String>>,
-    deletion_timestamp: Option<String>,
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct StoredOwner {
@@ -160,22 +107,65 @@ struct StoredOwner {
     block_owner_deletion: Option<bool>,
 }
 
+/// The graph's node of a stored object: its object read up to its `metadata` and no further
+/// (`spec`, `status`, `data`, most of an object's bytes in the order kubox stores them, are
+/// not read at all), and of the metadata only `uid`, `ownerReferences`, `finalizers` and
+/// `deletionTimestamp` parsed, the rest skipped as text. kubox writes a built-in object's
+/// metadata in Go's field order, where these four come before `managedFields`, which ends it,
+/// and a custom resource's sorted, where `uid` comes after `managedFields`: once `uid` was
+/// read, `managedFields` (the metadata's largest member) and what follows it are not read.
 fn parse(value: &[u8]) -> Option<Node> {
-    let mut slot = None;
-    // Stored text is UTF-8 (checked once here rather than string by string). Stopping after
-    // `metadata` leaves the object unfinished, which the parser reports.
-    let text = std::str::from_utf8(value).ok()?;
-    let _ = serde::Deserializer::deserialize_map(
-        &mut serde_json::Deserializer::from_str(text),
-        UntilMetadata(&mut slot),
-    );
-    let meta: StoredMeta = slot?;
-    let uid = meta.uid.filter(|u| !u.is_empty())?;
-    let finalizers = meta.finalizers.unwrap_or_default();
+    use std::borrow::Cow;
+    // A member name as written; one with escapes (kubox writes none in these) decoded.
+    fn name(raw: &[u8]) -> Cow<'_, [u8]> {
+        if raw.contains(&b'\\') {
+            let quoted = [&b"\""[..], raw, b"\""].concat();
+            let decoded = serde_json::from_slice::<String>(&quoted).unwrap_or_default();
+            Cow::Owned(decoded.into_bytes())
+        } else {
+            Cow::Borrowed(raw)
+        }
+    }
+    let mut s = crate::objects::Scan::new(value);
+    s.eat(b'{')?;
+    loop {
+        let key = s.string()?;
+        s.eat(b':')?;
+        if *name(key) == *b"metadata" {
+            break;
+        }
+        s.value()?;
+        s.comma();
+    }
+    s.eat(b'{')?;
+    let (mut uid, mut owners, mut finalizers, mut deleting) = (None, None, None, false);
+    while !s.at(b'}') {
+        let key = name(s.string()?);
+        s.eat(b':')?;
+        if *key == *b"managedFields" && uid.is_some() {
+            break;
+        }
+        let start = s.pos();
+        s.value()?;
+        let text = &value[start..s.pos()];
+        match &*key {
+            b"uid" => uid = serde_json::from_slice::<Option<String>>(text).ok()?,
+            b"ownerReferences" => {
+                owners = serde_json::from_slice::<Option<Vec<StoredOwner>>>(text).ok()?
+            }
+            b"finalizers" => {
+                finalizers = serde_json::from_slice::<Option<Vec<String>>>(text).ok()?
+            }
+            b"deletionTimestamp" => deleting = text.trim_ascii() != b"null",
+            _ => {}
+        }
+        s.comma();
+    }
+    let uid = uid.filter(|u| !u.is_empty())?;
+    let finalizers = finalizers.unwrap_or_default();
     Some(Node {
         uid: Uid::new(&uid),
-        owners: meta
-            .owner_references
+        owners: owners
             .unwrap_or_default()
             .into_iter()
             .filter_map(|o| {
@@ -185,7 +175,7 @@ fn parse(value: &[u8]) -> Option<Node> {
                 })
             })
             .collect(),
-        deleting: meta.deletion_timestamp.is_some(),
+        deleting,
         foreground: finalizers.iter().any(|f| f == FOREGROUND),
         orphan: finalizers.iter().any(|f| f == ORPHAN),
     })
@@ -645,6 +635,18 @@ mod tests {
             format!(
                 r#"{{"a\"b":{{"metadata":{{"uid":"no"}}}},"spec":[{{"x":"y"}}],"meta\u0064ata":{meta}}}"#
             ),
+            // Members skipped as text hold brackets, quotes and escapes in their strings;
+            // the members read have escapes in their names; spaces between tokens.
+            format!(
+                concat!(
+                    r#"{{ "kind" : "X", "metadata" : {{ "name" : "a}}\"{{]", "#,
+                    r#""managedFields" : [ {{ "fieldsV1" : {{ "f:a\\" : {{ }}, "k:{{\"n\":\"]\"}}" : {{ }} }} }} ], "#,
+                    r#""u\u0069d" : "u1", "labels" : {{ "uid" : "no" }}, "#,
+                    r#""ownerReferences" : [ {{ "uid" : "{owner}", "blockOwnerDeletion" : true }} ], "#,
+                    r#""fin\u0061lizers" : [ "orphan" ] }}, "spec" : {{ }} }}"#
+                ),
+                owner = owner
+            ),
         ];
         for text in &texts {
             let node = parse(text.as_bytes()).expect(text);
@@ -663,6 +665,37 @@ mod tests {
         assert!(parse(&whole.as_bytes()[..cut + 3]).is_some());
         let before = whole.find("metadata").expect("metadata");
         assert!(parse(&whole.as_bytes()[..before]).is_none());
+        // A built-in object as kubox stores it (Go's order: managedFields last in metadata,
+        // after the members read) is not read past the start of its managedFields; a custom
+        // resource's (sorted: managedFields before uid, ownerReferences, finalizers) is read
+        // through them.
+        let pod = serde_json::json!({"kind": "Pod", "apiVersion": "v1", "metadata": {
+            "name": "p", "namespace": "n", "uid": "u1", "finalizers": ["orphan"],
+            "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "o",
+                                 "uid": owner, "blockOwnerDeletion": true}],
+            "managedFields": [{"manager": "m", "fieldsV1": {"f:metadata": {}}}]},
+            "spec": {"containers": [{"name": "c", "image": "i"}]}});
+        let stored = crate::objects::to_stored(&pod).expect("stored");
+        let text = std::str::from_utf8(&stored).expect("utf-8");
+        let fields = text.find(r#""managedFields":[{"#).expect("managedFields");
+        assert!(text[..fields].contains(r#""finalizers""#), "{text}");
+        let node = parse(&stored[..fields + 20]).expect(text);
+        assert_eq!(node.owners.len(), 1);
+        assert!(node.orphan && node.owners[0].block);
+        let mut cr = pod.clone();
+        cr["apiVersion"] = serde_json::json!("x.io/v1");
+        cr["kind"] = serde_json::json!("X");
+        let stored = crate::objects::to_stored(&cr).expect("stored");
+        let text = std::str::from_utf8(&stored).expect("utf-8");
+        assert!(
+            text.find("managedFields") < text.find(r#""uid":"u1""#),
+            "{text}"
+        );
+        let node = parse(&stored).expect(text);
+        assert_eq!(
+            (node.uid, node.owners.len(), node.orphan),
+            (Uid::new("u1"), 1, true)
+        );
         for none in [
             r#"{"kind":"Pod"}"#,
             r#"{"metadata":null}"#,
