@@ -2,9 +2,10 @@
 //! counts the instructions every thread of the server executes: the same binary, flags and
 //! requests give the same count whatever else the machine is doing, so two builds compare
 //! where their wall-clock figures drown in the machine's noise. Each configuration is started
-//! twice: once idle (start-up, then shutdown), once creating ConfigMaps one after another over
-//! one connection; the difference, divided by the creates, is what one create costs — the
-//! request, its commit, and whatever the controllers and caches do because of it.
+//! twice: once idle (start-up, then shutdown), once creating objects (small ConfigMaps, or Pods
+//! of the size a Deployment's template gives one) one after another over one connection; the
+//! difference, divided by the creates, is what one create costs — the request, its commit, and
+//! whatever the controllers and caches do because of it.
 //!
 //! For the memory store only, in effect: sled's threads work by the clock (its flusher wakes
 //! every half second), and under callgrind's slowdown their share of a run varies from one run
@@ -13,7 +14,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use bytes::Bytes;
 use http::{Method, StatusCode};
+use serde_json::json;
 
 use crate::http::{configmap, configmaps, Conn};
 use crate::kubox::{Kubox, Storage};
@@ -25,16 +28,94 @@ pub struct Options {
     pub creates: u64,
     /// Simulated node counts to run with (0: none), each a configuration of its own.
     pub nodes: Vec<usize>,
-    /// Where to keep each run's profile (`callgrind.<storage>.<nodes>.<creates>.out`), if anywhere.
+    /// Where to keep each run's profile (`callgrind.<storage>.<nodes>.<creates>.out`, with
+    /// `.pod` before `.out` for Pods), if anywhere.
     pub keep: Option<PathBuf>,
+    /// What the creates make, each a configuration of its own.
+    pub kinds: Vec<Kind>,
+}
+
+/// What one counted create makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Kind {
+    /// A ConfigMap of about 400 bytes: two labels, three data entries.
+    Configmap,
+    /// A Pod of about 1.3 KiB, as a Deployment's template makes them: labels, a container
+    /// with two ports, env, resources, two probes and a mount, a ConfigMap volume.
+    Pod,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Configmap => "ConfigMap",
+            Kind::Pod => "Pod",
+        }
+    }
+
+    fn path(self) -> String {
+        match self {
+            Kind::Configmap => configmaps("default"),
+            Kind::Pod => "/api/v1/namespaces/default/pods".to_string(),
+        }
+    }
+
+    fn body(self, name: &str) -> Bytes {
+        match self {
+            Kind::Configmap => configmap(name, &[]),
+            Kind::Pod => pod(name),
+        }
+    }
+}
+
+/// A Pod as a web Deployment's template would make it (no node runs it: with no simulated
+/// nodes the scheduler finds none).
+fn pod(name: &str) -> Bytes {
+    let probe = |path: &str| {
+        json!({"httpGet": {"path": path, "port": "http"}, "periodSeconds": 5,
+               "initialDelaySeconds": 2})
+    };
+    let obj = json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "labels": {"app": "web", "tier": "frontend", "pod-template-hash": "5d8c7b9f4"},
+            "annotations": {"kubox.dev/bench": "instructions"},
+        },
+        "spec": {
+            "containers": [{
+                "name": "web",
+                "image": "registry.example.com/web:1.27.3",
+                "args": ["--port=8080", "--metrics-port=9090"],
+                "ports": [
+                    {"name": "http", "containerPort": 8080},
+                    {"name": "metrics", "containerPort": 9090},
+                ],
+                "env": [
+                    {"name": "MODE", "value": "production"},
+                    {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                ],
+                "resources": {
+                    "requests": {"cpu": "100m", "memory": "128Mi"},
+                    "limits": {"memory": "256Mi"},
+                },
+                "readinessProbe": probe("/ready"),
+                "livenessProbe": probe("/healthz"),
+                "volumeMounts": [{"name": "config", "mountPath": "/etc/web"}],
+            }],
+            "volumes": [{"name": "config", "configMap": {"name": "web-config"}}],
+        },
+    });
+    Bytes::from(obj.to_string())
 }
 
 pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()> {
     println!("## 11. Instructions per create (valgrind's callgrind)");
     println!(
         "  `kubox serve` under `valgrind --tool=callgrind`: every thread's instructions, counted. \
-         Idle = start-up to /readyz, then shutdown; with creates = the same plus {} ConfigMap \
-         creates one after another over one connection. Repeatable for the same binary and \
+         Idle = start-up to /readyz, then shutdown; with creates = the same plus {} creates of \
+         the kind one after another over one connection. Repeatable for the same binary and \
          flags whatever the load, unlike the sections timed in seconds. Memory store only, in \
          effect: sled's threads work by the clock, so their share varies from run to run.\n",
         opts.creates
@@ -43,32 +124,43 @@ pub async fn run(bin: &Path, storages: &[Storage], opts: &Options) -> Result<()>
     if !version.is_ok_and(|o| o.status.success()) {
         return Err("the instructions section needs valgrind (Debian's valgrind package)".into());
     }
-    let mut table = Table::new(&["storage", "nodes", "idle", "with creates", "per create"]);
+    let mut table = Table::new(&[
+        "storage",
+        "nodes",
+        "kind",
+        "idle",
+        "with creates",
+        "per create",
+    ]);
     for &storage in storages {
         for &nodes in &opts.nodes {
             let keep = opts.keep.as_deref();
-            let idle = count(bin, storage, nodes, 0, keep).await?;
-            let loaded = count(bin, storage, nodes, opts.creates, keep).await?;
-            let per = loaded.saturating_sub(idle) / opts.creates.max(1);
-            table.row(vec![
-                storage.name().to_string(),
-                nodes.to_string(),
-                millions(idle),
-                millions(loaded),
-                format!("{:.1} k", per as f64 / 1e3),
-            ]);
+            let idle = count(bin, storage, nodes, None, keep).await?;
+            for &kind in &opts.kinds {
+                let loaded = count(bin, storage, nodes, Some((kind, opts.creates)), keep).await?;
+                let per = loaded.saturating_sub(idle) / opts.creates.max(1);
+                table.row(vec![
+                    storage.name().to_string(),
+                    nodes.to_string(),
+                    kind.name().to_string(),
+                    millions(idle),
+                    millions(loaded),
+                    format!("{:.1} k", per as f64 / 1e3),
+                ]);
+            }
         }
     }
     table.print();
     Ok(())
 }
 
-/// Instructions of one `kubox serve` run that makes `creates` creates, start to exit.
+/// Instructions of one `kubox serve` run that makes `creates` creates of a kind (none: idle),
+/// start to exit.
 async fn count(
     bin: &Path,
     storage: Storage,
     nodes: usize,
-    creates: u64,
+    creates: Option<(Kind, u64)>,
     keep: Option<&Path>,
 ) -> Result<u64> {
     let out = tempfile::Builder::new()
@@ -88,9 +180,10 @@ async fn count(
     };
     let kubox = Kubox::start_under(&launcher, bin, storage, &extra)?;
     let mut conn = Conn::connect(kubox.addr()).await?;
-    let path = configmaps("default");
+    let (kind, creates) = creates.unwrap_or((Kind::Configmap, 0));
+    let path = kind.path();
     for i in 0..creates {
-        let body = configmap(&format!("counted-{i}"), &[]);
+        let body = kind.body(&format!("counted-{i}"));
         let (status, answer) = conn.call(Method::POST, &path, Some(body)).await?;
         if status != StatusCode::CREATED {
             return Err(
@@ -105,7 +198,8 @@ async fn count(
         .map_err(|e| format!("no callgrind output at {}: {e}", file.display()))?;
     if let Some(dir) = keep {
         std::fs::create_dir_all(dir)?;
-        let name = format!("callgrind.{}.{nodes}.{creates}.out", storage.name());
+        let suffix = if kind == Kind::Pod { ".pod" } else { "" };
+        let name = format!("callgrind.{}.{nodes}.{creates}{suffix}.out", storage.name());
         std::fs::write(dir.join(name), &text)?;
     }
     text.lines()

@@ -162,6 +162,11 @@ struct Cli {
     /// `callgrind_annotate --inclusive=yes FILE`).
     #[arg(long)]
     instructions_keep: Option<PathBuf>,
+    /// Instructions: what each counted create makes, a small ConfigMap or a Pod of the size
+    /// a Deployment's template gives one (a container with ports, env, resources, probes,
+    /// mounts; a volume), comma-separated, each a configuration.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [instructions::Kind::Configmap])]
+    instructions_kind: Vec<instructions::Kind>,
     /// Discovery: timed GETs per row.
     #[arg(long, default_value_t = 200)]
     discovery_gets: usize,
@@ -340,6 +345,7 @@ async fn run(cli: Cli, threads: usize) -> Result<()> {
                         creates: cli.instructions_creates.max(1),
                         nodes: cli.instructions_nodes.clone(),
                         keep: cli.instructions_keep.clone(),
+                        kinds: cli.instructions_kind.clone(),
                     },
                 )
                 .await?
