@@ -1320,6 +1320,30 @@ enum Own {
     Modified,
 }
 
+impl Own {
+    /// What a node is to its parent, from its two sides (`leaf`: compared as a whole).
+    fn of(lhs: Option<&Value>, rhs: Option<&Value>, leaf: bool) -> Own {
+        match (lhs, rhs) {
+            (None, Some(_)) => Own::Added,
+            (Some(_), None) => Own::Removed,
+            (Some(l), Some(r)) if leaf && l != r => Own::Modified,
+            _ => Own::Unchanged,
+        }
+    }
+}
+
+impl Comparison {
+    /// The set a node that is `own` to its parent is a member of.
+    fn set_for(&mut self, own: Own) -> Option<&mut Set> {
+        match own {
+            Own::Added => Some(&mut self.added),
+            Own::Removed => Some(&mut self.removed),
+            Own::Modified => Some(&mut self.modified),
+            Own::Unchanged => None,
+        }
+    }
+}
+
 /// Compare the node at `path` and record what lies below it in `below` (sets relative to the
 /// node); returns what its parent records of the node itself. Nodes are visited in the order
 /// of their elements (a map's members by key, a list's items by element), so each set grows
@@ -1375,12 +1399,7 @@ fn compare_node(
         }
         _ => true,
     };
-    match (lhs, rhs) {
-        (None, Some(_)) => Own::Added,
-        (Some(_), None) => Own::Removed,
-        (Some(l), Some(r)) if leaf && l != r => Own::Modified,
-        _ => Own::Unchanged,
-    }
+    Own::of(lhs, rhs, leaf)
 }
 
 /// Compare the child whose element ends `path` (taken off it; the walk stands at `at` there),
@@ -1397,14 +1416,8 @@ fn compare_child(
     // A leaf (a scalar on both sides) records only itself.
     let container = |v: Option<&Value>| v.is_some_and(|v| v.is_object() || v.is_array());
     if !container(lv) && !container(rv) {
-        let Some(pe) = path.pop() else {
-            return;
-        };
-        match (lv, rv) {
-            (None, Some(_)) => c.added.push_member(pe),
-            (Some(_), None) => c.removed.push_member(pe),
-            (Some(l), Some(r)) if l != r => c.modified.push_member(pe),
-            _ => {}
+        if let (Some(pe), Some(set)) = (path.pop(), c.set_for(Own::of(lv, rv, true))) {
+            set.push_member(pe);
         }
         return;
     }
@@ -1413,17 +1426,18 @@ fn compare_child(
     let Some(pe) = path.pop() else {
         return;
     };
-    let attach = |parent: &mut Set, sub: Set, member: bool| {
-        if member {
-            parent.push_member(pe.clone());
-        }
+    if let Some(set) = c.set_for(own) {
+        set.push_member(pe.clone());
+    }
+    for (parent, sub) in [
+        (&mut c.added, sub.added),
+        (&mut c.removed, sub.removed),
+        (&mut c.modified, sub.modified),
+    ] {
         if !sub.members.is_empty() || !sub.children.is_empty() {
             parent.push_child(pe.clone(), sub);
         }
-    };
-    attach(&mut c.added, sub.added, matches!(own, Own::Added));
-    attach(&mut c.removed, sub.removed, matches!(own, Own::Removed));
-    attach(&mut c.modified, sub.modified, matches!(own, Own::Modified));
+    }
 }
 
 /// The members of two maps by key, in key order, each key once with its value on either side:

@@ -449,6 +449,7 @@ fn key_default_of(n: Option<&Node>, key: &str) -> Option<Value> {
         .then(|| Value::String("TCP".into()))
 }
 
+/// The schema server-side apply reads: list types, atomic maps, declared fields.
 impl FieldSchema for Structural {
     fn list_type(&self, path: &[PathElement]) -> ListType {
         list_type_of(self.at_path(path))
